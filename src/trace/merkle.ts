@@ -1,0 +1,94 @@
+/**
+ * Binary SHA-256 Merkle trees, the one tree shape used for model roots, trace roots and receipt
+ * batches (docs/TRACE.md). Leaves are domain-separated from inner nodes:
+ *   leafHash(data) = SHA-256(0x00 || data)
+ *   node(l, r)     = SHA-256(0x01 || l || r)
+ * A tree over n leaves is padded to the next power of two with ZERO (32 zero bytes) leaves, so a
+ * proof is exactly `depth` sibling hashes and the verifier needs only the leaf index.
+ */
+import { createHash } from 'node:crypto'
+
+export type Hash = Uint8Array & { readonly __brand?: 'Hash' }
+
+export const ZERO: Hash = new Uint8Array(32)
+
+export function sha256(...parts: Uint8Array[]): Hash {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest().buffer, 0, 32)
+}
+
+const LEAF = Uint8Array.of(0)
+const NODE = Uint8Array.of(1)
+
+export function leafHash(data: Uint8Array): Hash {
+  return sha256(LEAF, data)
+}
+
+export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
+  return sha256(NODE, left, right)
+}
+
+/** Depth of the padded tree over `n` leaves (0 for one leaf). */
+export function treeDepth(n: number): number {
+  let d = 0
+  while (1 << d < n) d++
+  return d
+}
+
+/** All levels of the tree over already-hashed leaves: levels[0] = padded leaves, last = [root]. */
+export function buildLevels(leaves: readonly Uint8Array[]): Hash[][] {
+  const depth = treeDepth(Math.max(leaves.length, 1))
+  let level: Hash[] = leaves.slice()
+  while (level.length < 1 << depth) level.push(ZERO)
+  const levels = [level]
+  while (level.length > 1) {
+    const next: Hash[] = []
+    for (let i = 0; i < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]))
+    levels.push(next)
+    level = next
+  }
+  return levels
+}
+
+/** Root over hashed leaves (an empty list has the root of one ZERO leaf: ZERO). */
+export function merkleRoot(leaves: readonly Uint8Array[]): Hash {
+  const levels = buildLevels(leaves)
+  return levels[levels.length - 1][0]
+}
+
+/** Sibling hashes from the leaf up to (not including) the root. */
+export function merkleProof(levels: readonly Hash[][], index: number): Hash[] {
+  const proof: Hash[] = []
+  for (let l = 0; l < levels.length - 1; l++) {
+    proof.push(levels[l][index ^ 1])
+    index >>>= 1
+  }
+  return proof
+}
+
+/** True when `leaf` sits at `index` under `root` given its sibling path. */
+export function verifyProof(root: Uint8Array, leaf: Uint8Array, index: number, proof: readonly Uint8Array[]): boolean {
+  let h: Uint8Array = leaf
+  for (const sib of proof) {
+    h = index & 1 ? nodeHash(sib, h) : nodeHash(h, sib)
+    index >>>= 1
+  }
+  return index === 0 && equalBytes(h, root)
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+}
+
+export function fromHex(s: string): Uint8Array {
+  const h = s.startsWith('0x') ? s.slice(2) : s
+  if (!/^([0-9a-fA-F]{2})*$/.test(h)) throw new TypeError(`not a hex string: ${s.slice(0, 20)}`)
+  return new Uint8Array(Buffer.from(h, 'hex'))
+}
