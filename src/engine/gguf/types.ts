@@ -38,3 +38,82 @@ export function rowBytes(type: number, n: number): number {
   const b = BLOCK[type]
   return (n / b.size) * b.bytes
 }
+
+/** GGUF metadata value type ids (gguf-py `GGUFValueType`), frozen by the format. */
+export const GGUFValueType = {
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
+} as const
+export type GGUFValueType = (typeof GGUFValueType)[keyof typeof GGUFValueType]
+
+/** Scalar kinds as lower-case tags; arrays carry their item tag. */
+export type GgufScalarType =
+  | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64'
+  | 'uint64' | 'int64' | 'bool' | 'string'
+
+/**
+ * One metadata value with its exact GGUF type, so a file round-trips bit for bit and llama.cpp's
+ * strict type checks pass (it rejects e.g. `context_length` stored as INT32 instead of UINT32).
+ * 64-bit integers are `bigint`; every other number is a JS number (float32 values are the exact
+ * binary32 value widened).
+ */
+export type GgufValue =
+  | { type: 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64'; value: number }
+  | { type: 'uint64' | 'int64'; value: bigint }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | { type: 'array'; itemType: GgufScalarType | 'array'; value: readonly GgufArrayItem[] }
+
+export type GgufArrayItem = number | bigint | boolean | string | readonly GgufArrayItem[]
+
+/** Metadata in file order (a `Map` keeps the writer's key order, which llama.cpp does not need but tools show). */
+export type GgufMetadata = Map<string, GgufValue>
+
+/** Tensor descriptor as stored in the GGUF header. `dims` are ne0-first: dims[0] = elements per row. */
+export type GgufTensorInfo = {
+  name: string
+  dims: number[]
+  type: number
+  /** Byte offset relative to the start of the data section. */
+  offset: number
+}
+
+/** Convenience constructors for typed metadata values. */
+export const gv = {
+  u8: (value: number): GgufValue => ({ type: 'uint8', value }),
+  i8: (value: number): GgufValue => ({ type: 'int8', value }),
+  u16: (value: number): GgufValue => ({ type: 'uint16', value }),
+  i16: (value: number): GgufValue => ({ type: 'int16', value }),
+  u32: (value: number): GgufValue => ({ type: 'uint32', value }),
+  i32: (value: number): GgufValue => ({ type: 'int32', value }),
+  f32: (value: number): GgufValue => ({ type: 'float32', value }),
+  f64: (value: number): GgufValue => ({ type: 'float64', value }),
+  u64: (value: bigint): GgufValue => ({ type: 'uint64', value }),
+  i64: (value: bigint): GgufValue => ({ type: 'int64', value }),
+  bool: (value: boolean): GgufValue => ({ type: 'bool', value }),
+  str: (value: string): GgufValue => ({ type: 'string', value }),
+  arr: (itemType: GgufScalarType | 'array', value: readonly GgufArrayItem[]): GgufValue => ({ type: 'array', itemType, value }),
+}
+
+/** Total elements of a tensor. */
+export function tensorElements(dims: readonly number[]): number {
+  let n = 1
+  for (const d of dims) n *= d
+  return n
+}
+
+/** Bytes of a whole tensor's data. */
+export function tensorBytes(type: number, dims: readonly number[]): number {
+  return rowBytes(type, tensorElements(dims))
+}
