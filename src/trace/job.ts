@@ -1,0 +1,253 @@
+/**
+ * One inference job end to end, in the pure core: generate with trace commitments and a receipt
+ * (`runJob`), and re-check a claimed answer by teacher-forced batched replay (`verifyJob`).
+ * Both share one definition of where an answer stops (`stopState`), so a provider cannot cut
+ * an answer short, or run past a stop, without the replay noticing.
+ */
+import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { type SamplingParams, sampleToken, validateSampling } from '../engine/sample.js'
+import { KVCache, type Transformer } from '../engine/model/transformer.js'
+import { BaseError, InvalidParameterError } from '../errors.js'
+import { equalBytes, fromHex, type Hash, toHex } from './merkle.js'
+import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensHash } from './receipt.js'
+import { NO_TOKEN, TraceTree, traceRoot } from './traceTree.js'
+
+/** What the job needs of a tokenizer: the bytes of a token and which tokens end generation. */
+export type JobTokenizer = { decodeToken(id: number): Uint8Array; eogTokens: ReadonlySet<number> }
+
+export type Job = {
+  promptTokens: number[]
+  params: JobParams
+  seed: bigint
+  /** Prefill batch size; any value gives the same bits (default 64). */
+  batchSize?: number
+}
+
+export type JobResult = {
+  outputTokens: number[]
+  text: string
+  stopReason: 'eog' | 'stop' | 'length'
+  receipt: Receipt
+  /** Every trace leaf hash, in leaf order (position * (nLayer + 1) + layer). */
+  leaves: Hash[]
+}
+
+export class ContextOverflowError extends BaseError {
+  override name = 'ContextOverflowError'
+  constructor(nPrompt: number, ctx: number) {
+    super(`prompt of ${nPrompt} tokens does not fit the context of ${ctx}`, { details: 'shorten the prompt or lower --max-tokens' })
+  }
+}
+
+/**
+ * Incremental UTF-8 text of the output and the stop decision after each token. Text that could
+ * still become a stop string is held back, so a streamed answer never shows a stop string.
+ */
+export class StopState {
+  private readonly decoder = new TextDecoder('utf-8')
+  private emitted = 0
+  text = ''
+  stopped: JobResult['stopReason'] | undefined
+  constructor(private readonly tok: JobTokenizer, private readonly params: JobParams) {}
+
+  /** Feeds token `id` (output number `count`, 1-based); returns the text now safe to print. */
+  push(id: number, count: number): string {
+    if (this.tok.eogTokens.has(id)) this.stopped = 'eog'
+    else {
+      this.text += this.decoder.decode(this.tok.decodeToken(id), { stream: true })
+      for (const s of this.params.stop) {
+        const at = s ? this.text.indexOf(s) : -1
+        if (at >= 0) {
+          this.text = this.text.slice(0, at)
+          this.stopped = 'stop'
+          break
+        }
+      }
+    }
+    if (!this.stopped && count >= this.params.maxTokens) this.stopped = 'length'
+    if (this.stopped && this.stopped !== 'stop') this.text += this.decoder.decode()
+    const end = this.stopped ? this.text.length : this.text.length - this.heldBack()
+    const out = this.text.slice(this.emitted, Math.max(end, this.emitted))
+    this.emitted = Math.max(end, this.emitted)
+    return out
+  }
+
+  /** Length of the longest tail of the text that begins some stop string. */
+  private heldBack(): number {
+    let held = 0
+    for (const s of this.params.stop) {
+      for (let n = Math.min(s.length - 1, this.text.length); n > held; n--) {
+        if (this.text.endsWith(s.slice(0, n))) {
+          held = n
+          break
+        }
+      }
+    }
+    return held
+  }
+}
+
+function samplingOf(job: Job): SamplingParams {
+  const { maxTokens: _m, stop: _s, ...rest } = job.params
+  return { ...rest, seed: job.seed }
+}
+
+function validateJob(tf: Transformer, job: Job): void {
+  validateSampling(samplingOf(job))
+  const p = job.params
+  if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1) throw new InvalidParameterError('max-tokens', p.maxTokens, 'an integer >= 1')
+  if (job.promptTokens.length === 0) throw new InvalidParameterError('prompt', '', 'at least one token')
+  const ctx = tf.config.contextLength
+  if (job.promptTokens.length > ctx - 1) throw new ContextOverflowError(job.promptTokens.length, ctx)
+  for (const t of job.promptTokens) if (!(t >= 0 && t < tf.config.vocabSize)) throw new InvalidParameterError('prompt', t, `token ids below ${tf.config.vocabSize}`)
+}
+
+/**
+ * Generates the answer to `job`, yielding each token and its new text as it is sampled, and
+ * returns the output with its receipt and trace leaves. Generation stops at an end-of-generation
+ * token, a stop string, `maxTokens`, or the end of the context window.
+ */
+export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, job: Job): Generator<{ token: number; text: string }, JobResult> {
+  validateJob(tf, job)
+  const c = tf.config
+  const prompt = job.promptTokens
+  const sampling = samplingOf(job)
+  const maxOut = Math.min(job.params.maxTokens, c.contextLength - prompt.length + 1)
+  const params = { ...job.params, maxTokens: maxOut }
+  const cache = new KVCache(c, Math.min(c.contextLength, prompt.length + maxOut))
+  const tree = new TraceTree(c.nLayer, c.dim, c.nKvHead * c.headDim)
+  const batch = job.batchSize ?? 64
+
+  // prefill in batches; only the last prompt token's logits are needed
+  let logits: Float32Array = new Float32Array(0)
+  for (let s = 0; s < prompt.length; s += batch) {
+    const chunk = prompt.slice(s, s + batch)
+    logits = tf.forward(chunk, cache, s + chunk.length === prompt.length ? 1 : 0, tree.observeLayer)
+  }
+  for (let p = 0; p < prompt.length - 1; p++) tree.setHead(p, prompt[p + 1])
+
+  const out: number[] = []
+  const history = prompt.slice()
+  const stop = new StopState(tok, params)
+  for (;;) {
+    const pos = prompt.length - 1 + out.length
+    const id = sampleToken(logits.slice(), sampling, history, out.length)
+    tree.setHead(pos, id, logits)
+    out.push(id)
+    history.push(id)
+    const text = stop.push(id, out.length)
+    yield { token: id, text }
+    if (stop.stopped) break
+    logits = tf.forward([id], cache, 1, tree.observeLayer)
+  }
+
+  const leaves = tree.leafHashes(prompt.length + out.length - 1)
+  const receipt: Receipt = {
+    version: RECEIPT_VERSION,
+    arith: ARITH_VERSION,
+    engine: ENGINE_VERSION,
+    modelRoot: toHex(modelRoot),
+    inputHash: toHex(tokensHash(prompt)),
+    paramsHash: toHex(paramsHash(job.params)),
+    outputHash: toHex(tokensHash(out)),
+    traceRoot: toHex(traceRoot(leaves).root),
+    params: job.params,
+    seed: job.seed.toString(),
+    nPrompt: prompt.length,
+    nOutput: out.length,
+    nLayer: c.nLayer,
+  }
+  return { outputTokens: out, text: stop.text, stopReason: stop.stopped!, receipt, leaves }
+}
+
+/** Where replay first disagrees with the claim: a trace position and a layer (nLayer = head). */
+export type Divergence = { position: number; layer: number; leafIndex: number; head: boolean }
+
+export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence }
+
+export type Claim = {
+  receipt: Receipt
+  promptTokens: number[]
+  outputTokens: number[]
+  /** The provider's trace leaves, when published; without them only the root can be compared. */
+  leaves?: Hash[]
+}
+
+/**
+ * Re-runs a claimed job by teacher-forced batched prefill over prompt + output and checks every
+ * part of the receipt: hashes, sampling of each output token, where the answer stopped, and the
+ * trace root. Returns the first divergent (position, layer) when the claimed leaves are known.
+ */
+export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Verdict {
+  const { receipt: r, promptTokens: prompt, outputTokens: out } = claim
+  const c = tf.config
+  const problems: string[] = []
+  const expect = (ok: boolean, msg: string) => {
+    if (!ok) problems.push(msg)
+  }
+  expect(r.version === RECEIPT_VERSION, `receipt version ${r.version} is not ${RECEIPT_VERSION}`)
+  expect(r.arith === ARITH_VERSION, `receipt arithmetic ${r.arith} is not ${ARITH_VERSION}`)
+  expect(r.modelRoot === toHex(modelRoot), 'receipt is for another model (model root differs)')
+  expect(r.inputHash === toHex(tokensHash(prompt)), 'prompt tokens do not match the receipt inputHash')
+  expect(r.outputHash === toHex(tokensHash(out)), 'output tokens do not match the receipt outputHash')
+  expect(r.paramsHash === toHex(paramsHash(r.params)), 'params do not match the receipt paramsHash')
+  expect(r.nPrompt === prompt.length && r.nOutput === out.length && r.nLayer === c.nLayer, 'receipt token or layer counts do not match')
+  expect(out.length >= 1, 'empty output')
+  if (claim.leaves) expect(equalBytes(traceRoot(claim.leaves).root, fromHex(r.traceRoot)), 'published trace leaves do not hash to the receipt traceRoot')
+  if (problems.length) return { valid: false, problems }
+
+  const job: Job = { promptTokens: prompt, params: r.params, seed: BigInt(r.seed) }
+  validateJob(tf, job)
+  const sampling = samplingOf(job)
+  const all = prompt.concat(out.slice(0, -1))
+  const cache = new KVCache(c, all.length)
+  const tree = new TraceTree(c.nLayer, c.dim, c.nKvHead * c.headDim)
+  const stop = new StopState(tok, { ...r.params, maxTokens: Math.min(r.params.maxTokens, c.contextLength - prompt.length + 1) })
+  const first = prompt.length - 1 // first position whose logits pick an output token
+  let divergence: Divergence | undefined
+  const sampled: string[] = []
+
+  for (let s = 0; s < all.length; s += batchSize) {
+    const chunk = all.slice(s, s + batchSize)
+    const nLogits = Math.max(0, s + chunk.length - Math.max(s, first))
+    const logits = tf.forward(chunk, cache, nLogits, tree.observeLayer)
+    for (let j = 0; j < chunk.length; j++) {
+      const pos = s + j
+      if (pos < first) {
+        tree.setHead(pos, all[pos + 1])
+        continue
+      }
+      const step = pos - first
+      const row = logits.subarray((j - (chunk.length - nLogits)) * c.vocabSize, (j - (chunk.length - nLogits) + 1) * c.vocabSize)
+      tree.setHead(pos, out[step], row)
+      const want = sampleToken(row.slice(), sampling, prompt.concat(out.slice(0, step)), step)
+      if (want !== out[step] && sampled.length === 0) sampled.push(`output token ${step} is ${out[step]} but sampling gives ${want}`)
+      stop.push(out[step], step + 1)
+      if (stop.stopped && step < out.length - 1 && sampled.length === 0) sampled.push(`the answer should have stopped (${stop.stopped}) after output token ${step}`)
+    }
+  }
+  if (!stop.stopped && sampled.length === 0) {
+    // the last token was never fed back, but it still decides the stop
+    stop.push(out[out.length - 1], out.length)
+    if (!stop.stopped) sampled.push(`the answer stops after ${out.length} tokens without an end token, stop string or max-tokens`)
+  }
+  problems.push(...sampled)
+
+  const leaves = tree.leafHashes(all.length)
+  const root = traceRoot(leaves).root
+  if (claim.leaves) {
+    const i = leaves.findIndex((h, k) => !claim.leaves![k] || !equalBytes(h, claim.leaves![k]))
+    if (i >= 0) {
+      const position = Math.floor(i / (c.nLayer + 1))
+      const layer = i % (c.nLayer + 1)
+      divergence = { position, layer, leafIndex: i, head: layer === c.nLayer }
+    }
+  }
+  if (!equalBytes(root, fromHex(r.traceRoot))) problems.push('replayed trace root differs from the receipt traceRoot')
+  if (!divergence && problems.length && sampled.length) {
+    // sampling disagrees though the states agree: the divergence is the sampling step itself
+    const step = out.findIndex((_, k) => sampled[0].startsWith(`output token ${k} `))
+    if (step >= 0) divergence = { position: first + step, layer: c.nLayer, leafIndex: (first + step) * (c.nLayer + 1) + c.nLayer, head: true }
+  }
+  return { valid: problems.length === 0, problems, divergence }
+}
