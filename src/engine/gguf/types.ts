@@ -22,6 +22,23 @@ export const GGMLType = {
 } as const
 export type GGMLType = (typeof GGMLType)[keyof typeof GGMLType]
 
+/**
+ * Names of every ggml tensor type id (ggml.h `enum ggml_type`), supported or not, so an error can
+ * say "Q5_K" instead of "13". Ids 4 and 5 (Q4_2, Q4_3) were removed from ggml long ago.
+ */
+export const GGML_TYPE_NAMES: Record<number, string> = {
+  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1',
+  10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K',
+  16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S',
+  23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 30: 'BF16',
+  34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
+}
+
+/** A readable name for a ggml type id, e.g. `Q5_K` or `type 99`. */
+export function ggmlTypeName(type: number): string {
+  return GGML_TYPE_NAMES[type] ?? `type ${type}`
+}
+
 /** Elements per block and bytes per block of each supported tensor type (llama.cpp's layouts). */
 export const BLOCK: Record<number, { size: number; bytes: number; name: string }> = {
   [GGMLType.F32]: { size: 1, bytes: 4, name: 'F32' },

@@ -1,0 +1,253 @@
+/**
+ * Synthetic models: a GGUF spec with real llama/qwen2 shapes, a tokenizer, and deterministic
+ * pseudo-random weights, for tests and benchmarks where no real weights can be downloaded.
+ *
+ * Weights are uniform in [-a, a] (a = std * sqrt(3)) from xoshiro128** seeded per tensor by
+ * (seed, tensor name), so any one tensor can be regenerated alone and the file is a pure function
+ * of (preset, type, seed). The scales keep the forward pass well-behaved through every layer:
+ *   q, k, v, gate, up:  std 1/sqrt(fan_in)           -> O(1) pre-activations, attention scores ~ N(0, 1)
+ *   attn_output, down:  std RESID_GAIN/sqrt(fan_in)  -> each layer adds O(1) to the residual
+ *   token_embd, output: std LOGIT_STD/sqrt(dim)      -> logits ~ N(0, LOGIT_STD^2): peaked, not one-hot
+ *   norms:              uniform in [0.9, 1.1];  q/k/v biases (qwen2): uniform std 0.1
+ *
+ * Type rules (docs/GGUF.md): norms and biases stay F32; `q4_k_m` puts output (or the tied
+ * token_embd) and attn_v / ffn_down of llama.cpp's "use_more_bits" layers in Q6_K, the rest Q4_K;
+ * a tensor whose row length is not a multiple of its type's block size falls back to Q8_0
+ * (or F16 when not even a multiple of 32).
+ */
+import { BaseError } from '../../errors.js'
+import { quantizeInto } from '../gguf/quantize.js'
+import { BLOCK, GGMLType, type GgufMetadata, type GgufValue, gv, rowBytes } from '../gguf/types.js'
+import type { GgufSpec, GgufTensorSpec } from '../gguf/write.js'
+import { expectedTensors, type ModelConfig } from './config.js'
+import { type ModelPreset, PRESETS } from './presets.js'
+
+export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'] as const
+export type SynthType = (typeof SYNTH_TYPES)[number]
+
+/** Residual-branch gain: each layer's attention and FFN output adds roughly this std per element. */
+const RESID_GAIN = 1
+/** Target std of the logits (before the final norm's weight): enough to make a clear top-1. */
+const LOGIT_STD = 3
+
+export class UnknownPresetError extends BaseError {
+  override name = 'UnknownPresetError'
+  constructor(preset: string) {
+    super(`unknown model preset "${preset}"`, { details: `valid presets: ${Object.keys(PRESETS).join(', ')}`, docs: 'docs/GGUF.md' })
+  }
+}
+
+export class UnknownWeightTypeError extends BaseError {
+  override name = 'UnknownWeightTypeError'
+  constructor(type: string) {
+    super(`unknown weight type "${type}"`, { details: `valid types: ${SYNTH_TYPES.join(', ')}`, docs: 'docs/GGUF.md' })
+  }
+}
+
+/** Tokenizer metadata for a preset: `tokenizer.ggml.*` keys (see src/engine/tokenizer/synth.ts). */
+export type TokenizerMetadataFn = (opts: { kind: 'spm' | 'bpe'; pre?: 'llama-bpe' | 'qwen2'; vocabSize: number; seed?: number }) => Record<string, GgufValue>
+
+export type SynthOptions = {
+  preset: string
+  type: string
+  seed: number
+  /** Produces the tokenizer keys; defaults to a minimal byte-fallback SPM vocabulary. */
+  tokenizer?: TokenizerMetadataFn
+}
+
+/** llama.cpp's `llama_ftype` for `general.file_type` (informational for readers). */
+const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q6_k: 18, bf16: 32 }
+const BASE_TYPE: Record<SynthType, number> = {
+  f32: GGMLType.F32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0,
+  q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K,
+}
+
+/** The `ModelConfig` a preset describes. */
+export function presetConfig(p: ModelPreset): ModelConfig {
+  return {
+    arch: p.arch, dim: p.dim, nLayer: p.nLayer, nHead: p.nHead, nKvHead: p.nKvHead, headDim: p.dim / p.nHead,
+    ffDim: p.ffDim, vocabSize: p.vocabSize, contextLength: p.contextLength,
+    ropeBase: Math.fround(p.ropeBase), rmsEps: Math.fround(p.rmsEps), hasQkvBias: p.arch === 'qwen2', tiedEmbeddings: p.tiedEmbeddings,
+  }
+}
+
+/** llama.cpp's `use_more_bits(i_layer, n_layers)`: the first and last eighth, and every third layer between. */
+function useMoreBits(layer: number, nLayer: number): boolean {
+  const e = Math.floor(nLayer / 8)
+  return layer < e || layer >= 7 * e || (layer - e) % 3 === 2
+}
+
+/**
+ * The ggml type a tensor gets in a file of `type`: see the module comment for the rules.
+ * `dims` are ne0-first.
+ */
+export function synthTensorType(name: string, dims: readonly number[], type: SynthType, nLayer: number, tied: boolean): number {
+  if (dims.length === 1) return GGMLType.F32
+  let t = BASE_TYPE[type]
+  if (type === 'q4_k_m') {
+    const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name)
+    if (name === 'output.weight' || (tied && name === 'token_embd.weight')) t = GGMLType.Q6_K
+    else if (m && useMoreBits(Number(m[1]), nLayer)) t = GGMLType.Q6_K
+  }
+  if (dims[0] % BLOCK[t].size !== 0) t = dims[0] % 32 === 0 ? GGMLType.Q8_0 : GGMLType.F16
+  return t
+}
+
+/** FNV-1a of a string, to derive a per-tensor stream from the seed. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** SplitMix32-style finalizer, to spread seed bits into xoshiro's four state words. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b)
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35)
+  return (x ^ (x >>> 16)) >>> 0
+}
+
+/**
+ * Fills `out` with uniform values in [lo, hi) from a xoshiro128** stream; `state` (4 words)
+ * advances, so consecutive calls continue the stream.
+ */
+function fillUniform(state: Uint32Array, out: Float32Array, n: number, lo: number, hi: number): void {
+  let s0 = state[0], s1 = state[1], s2 = state[2], s3 = state[3]
+  const scale = (hi - lo) * 2 ** -32
+  for (let i = 0; i < n; i++) {
+    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0
+    const t = s1 << 9
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = rotl(s3, 11)
+    out[i] = lo + r * scale
+  }
+  state[0] = s0; state[1] = s1; state[2] = s2; state[3] = s3
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k))
+}
+
+function seedState(seed: number, name: string): Uint32Array {
+  const lo = seed >>> 0
+  const hi = Math.floor(seed / 2 ** 32) >>> 0
+  const h = fnv1a(name)
+  const st = new Uint32Array(4)
+  let x = mix32(lo ^ 0x9e3779b9) ^ mix32(hi ^ 0x7f4a7c15) ^ h
+  for (let i = 0; i < 4; i++) {
+    x = mix32(x + 0x9e3779b9 + i)
+    st[i] = x
+  }
+  if ((st[0] | st[1] | st[2] | st[3]) === 0) st[0] = 1 // xoshiro's one forbidden state
+  return st
+}
+
+/** Value range of a tensor's synthetic weights (see the module comment for the reasoning). */
+function weightRange(name: string, dims: readonly number[], config: ModelConfig): [number, number] {
+  const sqrt3 = Math.sqrt(3)
+  if (name.endsWith('norm.weight')) return [0.9, 1.1]
+  if (name.endsWith('.bias')) return [-0.1 * sqrt3, 0.1 * sqrt3]
+  const fanIn = dims[0]
+  let std: number
+  if (name === 'token_embd.weight' || name === 'output.weight') std = LOGIT_STD / Math.sqrt(config.dim)
+  else if (name.endsWith('attn_output.weight') || name.endsWith('ffn_down.weight')) std = RESID_GAIN / Math.sqrt(fanIn)
+  else std = 1 / Math.sqrt(fanIn)
+  return [-std * sqrt3, std * sqrt3]
+}
+
+/** Roughly this many values are generated and quantized per yielded chunk (4 MiB of f32). */
+const CHUNK_VALUES = 1 << 20
+
+function tensorData(name: string, dims: readonly number[], type: number, seed: number, config: ModelConfig): () => Iterable<Uint8Array> {
+  return function* () {
+    const cols = dims[0]
+    const rows = dims.length > 1 ? dims[1] : 1
+    const [lo, hi] = weightRange(name, dims, config)
+    const state = seedState(seed, name)
+    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_VALUES / cols))
+    const buf = new Float32Array(Math.min(rows, rowsPerChunk) * cols)
+    const rb = rowBytes(type, cols)
+    for (let r = 0; r < rows; r += rowsPerChunk) {
+      const nr = Math.min(rowsPerChunk, rows - r)
+      fillUniform(state, buf, nr * cols, lo, hi)
+      const out = new Uint8Array(nr * rb)
+      quantizeInto(type, buf, 0, nr * cols, out, 0)
+      yield out
+    }
+  }
+}
+
+/**
+ * A GGUF spec for `preset` with weights of `type` from `seed`; pass it to `encodeGguf` to get
+ * the file's bytes. Deterministic: the same options always give the same bytes. Throws
+ * `UnknownPresetError` / `UnknownWeightTypeError` listing the valid names.
+ *
+ * @example
+ *   for (const chunk of encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1 }))) sink(chunk)
+ */
+export function synthModel(opts: SynthOptions): GgufSpec {
+  const preset = PRESETS[opts.preset]
+  if (!preset) throw new UnknownPresetError(opts.preset)
+  if (!(SYNTH_TYPES as readonly string[]).includes(opts.type)) throw new UnknownWeightTypeError(opts.type)
+  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new BaseError(`invalid seed ${opts.seed}`, { details: 'expected a non-negative integer' })
+  const type = opts.type as SynthType
+  const config = presetConfig(preset)
+  const arch = config.arch
+
+  const md: GgufMetadata = new Map()
+  md.set('general.architecture', gv.str(arch))
+  md.set('general.name', gv.str(`tessera-synth ${preset.name} ${type} seed ${opts.seed}`))
+  md.set('general.file_type', gv.u32(FILE_TYPE[type]))
+  md.set('general.quantization_version', gv.u32(2))
+  md.set(`${arch}.vocab_size`, gv.u32(config.vocabSize))
+  md.set(`${arch}.context_length`, gv.u32(config.contextLength))
+  md.set(`${arch}.embedding_length`, gv.u32(config.dim))
+  md.set(`${arch}.block_count`, gv.u32(config.nLayer))
+  md.set(`${arch}.feed_forward_length`, gv.u32(config.ffDim))
+  md.set(`${arch}.attention.head_count`, gv.u32(config.nHead))
+  md.set(`${arch}.attention.head_count_kv`, gv.u32(config.nKvHead))
+  md.set(`${arch}.rope.dimension_count`, gv.u32(config.headDim))
+  md.set(`${arch}.rope.freq_base`, gv.f32(config.ropeBase))
+  md.set(`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsEps))
+  const tokFn = opts.tokenizer ?? placeholderTokenizer
+  const tok = tokFn({ kind: preset.tokenizer.kind, pre: preset.tokenizer.kind === 'bpe' ? preset.tokenizer.pre : undefined, vocabSize: config.vocabSize, seed: opts.seed })
+  for (const [k, v] of Object.entries(tok)) md.set(k, v)
+
+  const tensors: GgufTensorSpec[] = expectedTensors(config).map(({ name, dims }) => {
+    const t = synthTensorType(name, dims, type, config.nLayer, config.tiedEmbeddings)
+    return { name, dims, type: t, data: tensorData(name, dims, t, opts.seed, config) }
+  })
+  return { metadata: md, tensors }
+}
+
+/**
+ * A minimal SPM vocabulary (unk, bos, eos, the 256 byte tokens, then "▁tN" pieces) that
+ * llama.cpp accepts; used until the real synthetic tokenizer is passed in.
+ */
+function placeholderTokenizer(opts: { vocabSize: number }): Record<string, GgufValue> {
+  const tokens: string[] = ['<unk>', '<s>', '</s>']
+  const types: number[] = [2, 3, 3]
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
+    types.push(6)
+  }
+  for (let i = 0; tokens.length < opts.vocabSize; i++) {
+    tokens.push(`\u2581t${i}`)
+    types.push(1)
+  }
+  tokens.length = opts.vocabSize
+  types.length = opts.vocabSize
+  return {
+    'tokenizer.ggml.model': gv.str('llama'),
+    'tokenizer.ggml.tokens': gv.arr('string', tokens),
+    'tokenizer.ggml.scores': gv.arr('float32', tokens.map((_, i) => (i < 259 ? 0 : -i))),
+    'tokenizer.ggml.token_type': gv.arr('int32', types),
+    'tokenizer.ggml.bos_token_id': gv.u32(1),
+    'tokenizer.ggml.eos_token_id': gv.u32(2),
+    'tokenizer.ggml.unknown_token_id': gv.u32(0),
+  }
+}
