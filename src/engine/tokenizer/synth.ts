@@ -10,7 +10,7 @@ import { rand } from '../math/rand.js'
 import { type GgufValue, gv } from '../gguf/types.js'
 import { pretokenize } from './pretokenize.js'
 import { learnMerges } from './train.js'
-import { BYTE_ORDER, BYTE_TO_UNICODE, byteEncode, codepoints, cpClass, C_SPACE } from './unicode.js'
+import { BYTE_ORDER, BYTE_TO_UNICODE, byteEncode, byteToken, codepoints, cpClass, C_SPACE } from './unicode.js'
 
 /** GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const
@@ -181,11 +181,6 @@ function synthSpm(text: string, vocabSize: number, seed: bigint): Record<string,
     'tokenizer.ggml.add_eos_token': gv.bool(false),
     'tokenizer.ggml.add_space_prefix': gv.bool(true),
   }
-}
-
-/** SentencePiece byte-fallback token text of a byte: `<0x0A>`. */
-export function byteToken(b: number): string {
-  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`
 }
 
 function synthBpe(

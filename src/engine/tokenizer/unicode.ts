@@ -115,3 +115,8 @@ export function byteEncode(s: string): string {
   for (let i = 0; i < bytes.length; i++) out += BYTE_TO_UNICODE[bytes[i]]
   return out
 }
+
+/** SentencePiece byte-fallback token text of a byte: `<0x0A>` (upper-case hex, as llama.cpp looks it up). */
+export function byteToken(b: number): string {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`
+}
