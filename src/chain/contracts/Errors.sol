@@ -1,8 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-// Every custom error of Tessera's contracts, declared once (the TS client decodes them by name).
+// Every custom error of Tessera's contracts, declared once: the TypeScript client decodes
+// reverts by these names (src/chain/client/errors.ts).
 
 // ModelRegistry
 error ModelAlreadyRegistered(bytes32 modelRoot);
 error UnknownModel(bytes32 modelRoot);
+
+// Settlement: staking
+error WrongRole(address account, uint8 role);
+error StakeTooLow(address account, uint256 stake, uint256 minimum);
+error NothingToWithdraw(address account);
+error StillUnbonding(address account, uint64 availableAt);
+error DisputeOpen(address account);
+error AmountTooLarge(uint256 amount, uint256 available);
+
+// Settlement: escrow and claims
+error InsufficientEscrow(address client, uint256 balance, uint256 needed);
+error NotTheProvider(address expected, address caller);
+error BadSignature();
+error RequestExpired(uint64 expiry);
+error JobAlreadyClaimed(address client, uint64 nonce);
+error TooManyTokens(uint256 tokens, uint256 maxTokens);
+error EmptyBatch();
+error UnknownBatch(uint256 batchId);
+error BatchNotPending(uint256 batchId);
+error ChallengeWindowOpen(uint256 batchId, uint64 finalizesAt);
+error ChallengeWindowClosed(uint256 batchId);
+error OnlyDisputeGame();
+error AlreadyWired();
+error TransferFailed();
+error Reentrancy();
+
+// DisputeGame
+error BondMismatch(uint256 sent, uint256 required);
+error NotInBatch();
+error LeafAlreadyDisputed(uint256 batchId, uint256 leafIndex);
+error UnknownGame(uint256 gameId);
+error GameOver(uint256 gameId);
+error NotYourTurn(uint256 gameId, address caller);
+error WrongPhase(uint256 gameId, uint8 phase);
+error ClockExpired(uint256 gameId);
+error ClockRunning(uint256 gameId, uint64 remaining);
+error BadReveal();
+error BadChoice(uint256 choice);
+error BadProof();
+error BadPreimage();
+error UnknownOpcode(uint8 opcode);

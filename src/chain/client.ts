@@ -1,0 +1,348 @@
+/**
+ * The typed client for Tessera's contracts: deployment, every contract action as a function
+ * `fn(client, { named params })`, the digests a client and provider sign (identical to the
+ * contracts'), and reverts decoded into errors named after the contract's custom error.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import {
+  type Abi, type Address, type Hex, BaseError as ViemBaseError, ContractFunctionRevertedError,
+  encodeAbiParameters, hashTypedData, parseSignature, sha256, signatureToCompactSignature,
+} from 'viem'
+import { BaseError } from '../errors.js'
+import { getArtifact } from './artifacts.js'
+import { type ChainClients, deployContract } from './evm/clients.js'
+import { buildLevels, merkleProof } from '../trace/merkle.js'
+
+// ------------------------------------------------------------------ parameters and deployment
+
+/** Settlement parameters (docs/CHAIN.md "Economics"). Amounts in wei, times in seconds. */
+export type SettlementParams = {
+  minProviderStake: bigint
+  minAuditorStake: bigint
+  unbondingDelay: bigint
+  challengeWindow: bigint
+  auditBps: number
+  rewardBps: number
+}
+/** Dispute game parameters (docs/CHAIN.md "Economics"). */
+export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number }
+
+const ETH = 10n ** 18n
+export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
+  minProviderStake: 1n * ETH,
+  minAuditorStake: ETH / 10n,
+  unbondingDelay: 7n * 86400n,
+  challengeWindow: 86400n,
+  auditBps: 500,
+  rewardBps: 5000,
+}
+export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000 }
+
+/** Where the contracts live on one chain: the deployment file's content. */
+export type Deployment = {
+  chainId: number
+  registry: Address
+  settlement: Address
+  disputeGame: Address
+  deployedAtBlock: string
+  params: { settlement: Record<string, string>; game: Record<string, string> }
+}
+
+/** A deployment file that is missing, unreadable or for another chain. */
+export class DeploymentError extends BaseError {
+  override name = 'DeploymentError'
+}
+
+/**
+ * Deploys ModelRegistry, Settlement and DisputeGame and wires them together.
+ *
+ * @example
+ *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry
+ */
+export async function deployTessera(
+  c: ChainClients,
+  opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams> } = {},
+): Promise<Deployment> {
+  const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...opts.settlement }
+  const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
+  const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
+  const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
+  const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, gp] })).address
+  await send(c, settlement, 'Settlement', 'wire', [disputeGame])
+  const block = await c.public.getBlockNumber()
+  const str = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]))
+  return { chainId: c.chain.id, registry, settlement, disputeGame, deployedAtBlock: String(block), params: { settlement: str(sp), game: str(gp) } }
+}
+
+export function saveDeployment(path: string, d: Deployment): void {
+  writeFileSync(path, JSON.stringify(d, null, 2) + '\n')
+}
+
+export function loadDeployment(path: string, chainId?: number): Deployment {
+  let d: Deployment
+  try {
+    d = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new DeploymentError(`cannot read deployment file ${path}`, { details: 'run `tessera chain deploy` first', cause: err })
+  }
+  if (chainId !== undefined && d.chainId !== chainId) throw new DeploymentError(`deployment ${path} is for chain ${d.chainId}, not ${chainId}`)
+  return d
+}
+
+// ------------------------------------------------------------------ errors
+
+/** A contract call reverted; `errorName` is the Solidity custom error (Errors.sol). */
+export class ContractRevertError extends BaseError {
+  override name = 'ContractRevertError'
+  readonly errorName: string
+  readonly args: readonly unknown[]
+  constructor(contract: string, fn: string, errorName: string, args: readonly unknown[], cause?: unknown) {
+    const shown = args.map((a) => (typeof a === 'bigint' ? a.toString() : String(a))).join(', ')
+    super(`${contract}.${fn} reverted: ${errorName}(${shown})`, { cause, docs: 'docs/CHAIN.md#errors' })
+    this.errorName = errorName
+    this.args = args
+  }
+}
+
+/** Turns a viem error from a contract call into ContractRevertError when the revert is known. */
+export function decodeRevert(err: unknown, contract: string, fn: string): unknown {
+  if (err instanceof ViemBaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError)
+    if (revert instanceof ContractFunctionRevertedError) {
+      const name = revert.data?.errorName ?? (revert.reason ? 'Error' : 'UnknownRevert')
+      return new ContractRevertError(contract, fn, name, revert.data?.args ?? (revert.reason ? [revert.reason] : []), err)
+    }
+  }
+  return err
+}
+
+function abiOf(contract: string): Abi {
+  return getArtifact(contract).abi
+}
+
+/** Simulates (so reverts decode by name), sends, waits; returns the receipt's gas and logs. */
+async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint) {
+  const abi = abiOf(contract)
+  try {
+    const { request, result } = await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never) as unknown as { request: never; result: unknown }
+    const hash = await c.wallet.writeContract(request)
+    const receipt = await c.public.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new ContractRevertError(contract, fn, 'Reverted', [hash])
+    return { result, receipt, gasUsed: receipt.gasUsed }
+  } catch (err) {
+    throw decodeRevert(err, contract, fn)
+  }
+}
+
+async function read<T>(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[] = []): Promise<T> {
+  try {
+    return (await c.public.readContract({ address, abi: abiOf(contract), functionName: fn, args } as never)) as T
+  } catch (err) {
+    throw decodeRevert(err, contract, fn)
+  }
+}
+
+// ------------------------------------------------------------------ formats
+
+/** What a client signs (EIP-712 `JobRequest`, domain "Tessera" v1 at the Settlement contract). */
+export type JobRequest = {
+  provider: Address
+  modelRoot: Hex
+  inputHash: Hex
+  paramsHash: Hex
+  seed: bigint
+  nonce: bigint
+  expiry: bigint
+  maxTokens: number
+  pricePerToken: bigint
+}
+/** One claimed job: request, client's compact signature, and the receipt's remaining fields. */
+export type ClaimItem = {
+  req: JobRequest
+  r: Hex
+  vs: Hex
+  outputHash: Hex
+  traceRoot: Hex
+  nPrompt: number
+  nOutput: number
+  nLayer: number
+}
+
+const JOB_REQUEST_TYPES = {
+  JobRequest: [
+    { name: 'provider', type: 'address' }, { name: 'modelRoot', type: 'bytes32' }, { name: 'inputHash', type: 'bytes32' },
+    { name: 'paramsHash', type: 'bytes32' }, { name: 'seed', type: 'uint64' }, { name: 'nonce', type: 'uint64' },
+    { name: 'expiry', type: 'uint64' }, { name: 'maxTokens', type: 'uint32' }, { name: 'pricePerToken', type: 'uint128' },
+  ],
+} as const
+
+function domain(chainId: number, settlement: Address) {
+  return { name: 'Tessera', version: '1', chainId, verifyingContract: settlement } as const
+}
+
+/** EIP-712 digest of a request, as Settlement.requestDigest computes it. */
+export function requestDigest(chainId: number, settlement: Address, req: JobRequest): Hex {
+  return hashTypedData({ domain: domain(chainId, settlement), types: JOB_REQUEST_TYPES, primaryType: 'JobRequest', message: req })
+}
+
+/** The client signs a request; returns the EIP-2098 compact signature the claim carries. */
+export async function signJobRequest(c: ChainClients, settlement: Address, req: JobRequest): Promise<{ r: Hex; vs: Hex }> {
+  const sig = await c.wallet.signTypedData({ domain: domain(c.chain.id, settlement), types: JOB_REQUEST_TYPES, primaryType: 'JobRequest', message: req })
+  const compact = signatureToCompactSignature(parseSignature(sig))
+  return { r: compact.r, vs: compact.yParityAndS }
+}
+
+/** Receipt digest v1 (docs/TRACE.md): sha256(abi.encode(1, modelRoot, ..., nLayer)). */
+export function receiptDigest(it: ClaimItem): Hex {
+  return sha256(encodeAbiParameters(
+    [{ type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32' }],
+    [1n, it.req.modelRoot, it.req.inputHash, it.req.paramsHash, it.req.seed, it.outputHash, it.traceRoot, it.nPrompt, it.nOutput, it.nLayer],
+  ))
+}
+
+/** Price of a claimed job: (nPrompt + nOutput) * pricePerToken. */
+export function jobAmount(it: ClaimItem): bigint {
+  return BigInt(it.nPrompt + it.nOutput) * it.req.pricePerToken
+}
+
+/** Batch leaf hash of a job: sha256(0x00 || abi.encode(receiptDigest, requestDigest, client, amount)). */
+export function batchLeaf(chainId: number, settlement: Address, it: ClaimItem, client: Address): Hex {
+  const data = encodeAbiParameters(
+    [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'address' }, { type: 'uint128' }],
+    [receiptDigest(it), requestDigest(chainId, settlement, it.req), client, jobAmount(it)],
+  )
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+/** Root of a batch and proofs of its leaves (the Sha256Tree shape of src/trace/merkle.ts). */
+export function batchTree(leaves: readonly Hex[]): { root: Hex; proof(i: number): Hex[] } {
+  const levels = buildLevels(leaves.map((h) => Buffer.from(h.slice(2), 'hex')))
+  const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as Hex
+  return { root: hex(levels[levels.length - 1][0]), proof: (i) => merkleProof(levels, i).map(hex) }
+}
+
+// ------------------------------------------------------------------ actions
+
+type D = Pick<Deployment, 'registry' | 'settlement' | 'disputeGame'>
+
+/** Registers a model by root (anyone; immutable). */
+export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; configHash: Hex; tokenizerHash: Hex; arithVersion: Hex; nLayer: number }) {
+  return send(c, d.registry, 'ModelRegistry', 'register', [m.modelRoot, m.configHash, m.tokenizerHash, m.arithVersion, m.nLayer])
+}
+
+export function isModelRegistered(c: ChainClients, d: D, modelRoot: Hex): Promise<boolean> {
+  return read(c, d.registry, 'ModelRegistry', 'isRegistered', [modelRoot])
+}
+
+export const ROLE = { provider: 1, auditor: 2 } as const
+
+/** Bonds `amount` as provider or auditor. */
+export function stake(c: ChainClients, d: D, a: { role: keyof typeof ROLE; amount: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'stake', [ROLE[a.role]], a.amount)
+}
+/** Starts unbonding `amount` (still slashable until withdrawn). */
+export function unstake(c: ChainClients, d: D, a: { amount: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'unstake', [a.amount])
+}
+export function withdrawStake(c: ChainClients, d: D) {
+  return send(c, d.settlement, 'Settlement', 'withdrawStake', [])
+}
+export function advertise(c: ChainClients, d: D, a: { modelRoot: Hex; pricePerToken: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'advertise', [a.modelRoot, a.pricePerToken])
+}
+export function deposit(c: ChainClients, d: D, a: { amount: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'deposit', [], a.amount)
+}
+export function withdrawEscrow(c: ChainClients, d: D, a: { amount: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'withdrawEscrow', [a.amount])
+}
+export function withdrawOwed(c: ChainClients, d: D) {
+  return send(c, d.settlement, 'Settlement', 'withdrawOwed', [])
+}
+/** Claims a batch of jobs; returns the batch id with the receipt. */
+export async function claimBatch(c: ChainClients, d: D, a: { items: ClaimItem[] }) {
+  const r = await send(c, d.settlement, 'Settlement', 'claimBatch', [a.items])
+  return { ...r, batchId: r.result as bigint }
+}
+export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
+  return send(c, d.settlement, 'Settlement', 'finalize', [a.batchId])
+}
+
+export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint }
+export async function getStake(c: ChainClients, d: D, account: Address): Promise<StakeInfo> {
+  const [role, openDisputes, unbondAt, active, unbonding] = await read<[number, number, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
+  return { role, openDisputes, unbondAt, active, unbonding }
+}
+export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; stake: StakeInfo }
+/** Everything an account holds: coin, escrow, withdrawable earnings and stake. */
+export async function getBalances(c: ChainClients, d: D, account: Address): Promise<Balances> {
+  return {
+    wallet: await c.public.getBalance({ address: account }),
+    escrow: await read<bigint>(c, d.settlement, 'Settlement', 'escrowOf', [account]),
+    owed: await read<bigint>(c, d.settlement, 'Settlement', 'owedTo', [account]),
+    owedByGame: await read<bigint>(c, d.disputeGame, 'DisputeGame', 'owedTo', [account]),
+    stake: await getStake(c, d, account),
+  }
+}
+export type Totals = { balance: bigint; staked: bigint; escrow: bigint; pending: bigint; owed: bigint; burned: bigint; gameBalance: bigint; bonds: bigint; gameOwed: bigint; gameBurned: bigint }
+/** Contract-wide totals, for the value-conservation invariant. */
+export async function getTotals(c: ChainClients, d: D): Promise<Totals> {
+  const s = (fn: string) => read<bigint>(c, d.settlement, 'Settlement', fn)
+  const g = (fn: string) => read<bigint>(c, d.disputeGame, 'DisputeGame', fn)
+  return {
+    balance: await c.public.getBalance({ address: d.settlement }),
+    staked: await s('totalStaked'), escrow: await s('totalEscrow'), pending: await s('totalPending'),
+    owed: await s('totalOwed'), burned: await s('totalBurned'),
+    gameBalance: await c.public.getBalance({ address: d.disputeGame }),
+    bonds: await g('totalBonds'), gameOwed: await g('totalOwed'), gameBurned: await g('totalBurned'),
+  }
+}
+export type Batch = { provider: Address; finalizesAt: bigint; status: number; openDisputes: number; count: number; amount: bigint; root: Hex }
+export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch> {
+  return read(c, d.settlement, 'Settlement', 'getBatch', [batchId])
+}
+
+// dispute game
+export type MicroStep = { opcode: number; chain: number; a: number; b: number; result: number }
+export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6 } as const
+export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
+
+/** Leaf hash of a micro-step: sha256(0x00 || abi.encode(opcode, chain, a, b, result)). */
+export function microStepLeaf(s: MicroStep): Hex {
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint8' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32' }], [s.opcode, s.chain, s.a, s.b, s.result])
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+export async function openDispute(c: ChainClients, d: D, a: { batchId: bigint; jobIndex: bigint; item: ClaimItem; client: Address; proof: Hex[]; bond: bigint }) {
+  const r = await send(c, d.disputeGame, 'DisputeGame', 'open', [a.batchId, a.jobIndex, a.item, a.client, jobAmount(a.item), a.proof], a.bond)
+  return { ...r, gameId: r.result as bigint }
+}
+export function revealChildren(c: ChainClients, d: D, a: { gameId: bigint; children: Hex[] }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'reveal', [a.gameId, a.children])
+}
+export function chooseChild(c: ChainClients, d: D, a: { gameId: bigint; children: Hex[]; choice: bigint }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'choose', [a.gameId, a.children, a.choice])
+}
+export function revealPre(c: ChainClients, d: D, a: { gameId: bigint; preLeaf: Hex; proof: Hex[] }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'revealPre', [a.gameId, a.preLeaf, a.proof])
+}
+export function expandLevel(c: ChainClients, d: D, a: { gameId: bigint; root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'expand', [a.gameId, a.root, a.depth, a.lastLeaf, a.proofFirst, a.proofLast])
+}
+export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroStep; post: MicroStep }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'step', [a.gameId, a.pre, a.post])
+}
+export function claimTimeout(c: ChainClients, d: D, a: { gameId: bigint }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'timeout', [a.gameId])
+}
+export function withdrawFromGame(c: ChainClients, d: D) {
+  return send(c, d.disputeGame, 'DisputeGame', 'withdraw', [])
+}
+export type GameState = {
+  provider: Address; challenger: Address; client: Address; jobAmount: bigint; bond: bigint; lastMove: bigint
+  providerClock: bigint; challengerClock: bigint; phase: number; level: number; depthLeft: number; levelDepth: number
+  index: bigint; minLeaf: bigint; lastLeaf: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
+}
+export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
+  return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import "./Errors.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {Sha256Tree} from "./Sha256Tree.sol";
+
+/// @title Settlement: stakes, escrow and batched claims
+/// @notice Providers and auditors bond native coin; clients deposit into escrow and sign job
+///         requests (EIP-712); a provider claims many jobs in one transaction, committing a Merkle
+///         root of their receipts; a batch pays out after the challenge window unless one of its
+///         receipts is being disputed in the DisputeGame. Formats: docs/CHAIN.md.
+/// @dev Value accounting (checked by the invariant tests):
+///      address(this).balance == totalStaked + totalEscrow + totalPending + totalOwed + totalBurned.
+contract Settlement {
+    /// @notice Economic parameters, fixed at deployment (defaults in docs/CHAIN.md).
+    struct Params {
+        uint128 minProviderStake;
+        uint128 minAuditorStake;
+        uint64 unbondingDelay;
+        uint64 challengeWindow;
+        uint32 auditBps; // audit probability p in basis points: slash >= price / p
+        uint32 rewardBps; // share of a loser's forfeit paid to the winner; the rest is burned
+    }
+
+    /// @notice What a client signs (EIP-712 `JobRequest`).
+    struct JobRequest {
+        address provider;
+        bytes32 modelRoot;
+        bytes32 inputHash;
+        bytes32 paramsHash;
+        uint64 seed;
+        uint64 nonce;
+        uint64 expiry;
+        uint32 maxTokens;
+        uint128 pricePerToken;
+    }
+
+    /// @notice One job in a claim: the signed request, the client's compact signature
+    ///         (EIP-2098 r, vs) and the receipt fields the request does not already fix.
+    struct ClaimItem {
+        JobRequest req;
+        bytes32 r;
+        bytes32 vs;
+        bytes32 outputHash;
+        bytes32 traceRoot;
+        uint32 nPrompt;
+        uint32 nOutput;
+        uint32 nLayer;
+    }
+
+    struct Staker {
+        uint8 role; // 0 none, 1 provider, 2 auditor
+        uint32 openDisputes;
+        uint64 unbondAt;
+        uint128 active;
+        uint128 unbonding;
+    }
+
+    struct Batch {
+        address provider;
+        uint64 finalizesAt;
+        uint8 status; // 1 pending, 2 final
+        uint32 openDisputes;
+        uint32 count;
+        uint128 amount;
+        bytes32 root;
+    }
+
+    uint8 public constant ROLE_PROVIDER = 1;
+    uint8 public constant ROLE_AUDITOR = 2;
+    uint8 internal constant PENDING = 1;
+    uint8 internal constant FINAL = 2;
+
+    bytes32 public constant JOB_REQUEST_TYPEHASH = keccak256(
+        "JobRequest(address provider,bytes32 modelRoot,bytes32 inputHash,bytes32 paramsHash,uint64 seed,uint64 nonce,uint64 expiry,uint32 maxTokens,uint128 pricePerToken)"
+    );
+    /// @notice EIP-712 domain separator: name "Tessera", version "1", this chain, this contract.
+    bytes32 public immutable DOMAIN_SEPARATOR;
+
+    ModelRegistry public immutable registry;
+    address public immutable deployer;
+    address public disputeGame;
+    Params internal params;
+
+    mapping(address => Staker) public stakers;
+    /// @notice Advertised price per token, by provider and model root (0: not served).
+    mapping(address => mapping(bytes32 => uint256)) public priceOf;
+    mapping(address => uint256) public escrowOf;
+    /// @notice Withdrawable balances: provider earnings, dispute rewards.
+    mapping(address => uint256) public owedTo;
+    /// @dev used[client][nonce >> 8] bit (nonce & 255): a request is paid at most once.
+    mapping(address => mapping(uint256 => uint256)) internal usedNonces;
+    Batch[] internal batches;
+
+    uint256 public totalStaked;
+    uint256 public totalEscrow;
+    uint256 public totalPending;
+    uint256 public totalOwed;
+    uint256 public totalBurned;
+    uint256 internal locked = 1;
+
+    event Staked(address indexed account, uint8 role, uint256 amount, uint256 active);
+    event Unstaked(address indexed account, uint256 amount, uint64 availableAt);
+    event StakeWithdrawn(address indexed account, uint256 amount);
+    event Advertised(address indexed provider, bytes32 indexed modelRoot, uint256 pricePerToken);
+    event Deposited(address indexed client, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+    event BatchClaimed(uint256 indexed batchId, address indexed provider, bytes32 root, uint32 count, uint128 amount, uint64 finalizesAt);
+    event JobClaimed(uint256 indexed batchId, uint32 index, address indexed client, uint64 nonce, bytes32 leaf, uint128 amount);
+    event BatchFinalized(uint256 indexed batchId, uint128 amount);
+    event Slashed(address indexed account, uint256 amount, address indexed beneficiary, uint256 reward, uint256 burned);
+
+    modifier nonReentrant() {
+        // INVARIANT: no external call can re-enter a state-changing function.
+        if (locked != 1) revert Reentrancy();
+        locked = 2;
+        _;
+        locked = 1;
+    }
+
+    modifier onlyDisputeGame() {
+        // INVARIANT: only the wired dispute game can slash or settle disputes.
+        if (msg.sender != disputeGame) revert OnlyDisputeGame();
+        _;
+    }
+
+    /// @notice Deploys with the model registry and economic parameters.
+    constructor(ModelRegistry registry_, Params memory params_) {
+        registry = registry_;
+        params = params_;
+        deployer = msg.sender;
+        DOMAIN_SEPARATOR = keccak256(abi.encode(
+            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+            keccak256("Tessera"), keccak256("1"), block.chainid, address(this)
+        ));
+    }
+
+    /// @notice One-time wiring of the dispute game (deployment script only).
+    function wire(address disputeGame_) external {
+        // INVARIANT: the dispute game is set once, by the deployer.
+        if (msg.sender != deployer || disputeGame != address(0)) revert AlreadyWired();
+        disputeGame = disputeGame_;
+    }
+
+    /// @notice The economic parameters.
+    function getParams() external view returns (Params memory) {
+        return params;
+    }
+
+    // ---------------------------------------------------------------- staking
+
+    /// @notice Bonds msg.value as `role` (1 provider, 2 auditor); an account has one role.
+    function stake(uint8 role) external payable {
+        Staker storage s = stakers[msg.sender];
+        // INVARIANT: one role per account, and only the two known roles.
+        if ((role != ROLE_PROVIDER && role != ROLE_AUDITOR) || (s.role != 0 && s.role != role)) revert WrongRole(msg.sender, role);
+        s.role = role;
+        s.active += uint128(msg.value);
+        uint256 min = role == ROLE_PROVIDER ? params.minProviderStake : params.minAuditorStake;
+        // INVARIANT: an active stake is zero or at least the role's minimum.
+        if (s.active < min) revert StakeTooLow(msg.sender, s.active, min);
+        totalStaked += msg.value;
+        emit Staked(msg.sender, role, msg.value, s.active);
+    }
+
+    /// @notice Starts unbonding `amount`; it stays slashable until withdrawn after the delay.
+    function unstake(uint128 amount) external {
+        Staker storage s = stakers[msg.sender];
+        // INVARIANT: cannot unbond more than is active.
+        if (amount > s.active) revert AmountTooLarge(amount, s.active);
+        uint256 min = s.role == ROLE_PROVIDER ? params.minProviderStake : params.minAuditorStake;
+        uint128 rest = s.active - amount;
+        // INVARIANT: what remains active is zero or at least the minimum.
+        if (rest != 0 && rest < min) revert StakeTooLow(msg.sender, rest, min);
+        s.active = rest;
+        s.unbonding += amount;
+        s.unbondAt = uint64(block.timestamp) + params.unbondingDelay;
+        emit Unstaked(msg.sender, amount, s.unbondAt);
+    }
+
+    /// @notice Withdraws unbonded stake once the delay passed and no dispute involves the account.
+    function withdrawStake() external nonReentrant {
+        Staker storage s = stakers[msg.sender];
+        uint256 amount = s.unbonding;
+        // INVARIANT: stake leaves only after the unbonding delay and with no open dispute.
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        if (block.timestamp < s.unbondAt) revert StillUnbonding(msg.sender, s.unbondAt);
+        if (s.openDisputes != 0) revert DisputeOpen(msg.sender);
+        s.unbonding = 0;
+        totalStaked -= amount;
+        emit StakeWithdrawn(msg.sender, amount);
+        _send(msg.sender, amount);
+    }
+
+    /// @notice Advertises a price per token for a registered model (0 withdraws the offer).
+    function advertise(bytes32 modelRoot, uint256 pricePerToken) external {
+        // INVARIANT: only providers advertise, only registered models.
+        if (stakers[msg.sender].role != ROLE_PROVIDER) revert WrongRole(msg.sender, ROLE_PROVIDER);
+        if (!registry.isRegistered(modelRoot)) revert UnknownModel(modelRoot);
+        priceOf[msg.sender][modelRoot] = pricePerToken;
+        emit Advertised(msg.sender, modelRoot, pricePerToken);
+    }
+
+    // ---------------------------------------------------------------- escrow
+
+    /// @notice Deposits msg.value into the caller's escrow.
+    function deposit() external payable {
+        escrowOf[msg.sender] += msg.value;
+        totalEscrow += msg.value;
+        emit Deposited(msg.sender, msg.value);
+    }
+
+    /// @notice Withdraws unspent escrow.
+    function withdrawEscrow(uint256 amount) external nonReentrant {
+        uint256 bal = escrowOf[msg.sender];
+        // INVARIANT: never more than the caller's own balance.
+        if (amount > bal) revert InsufficientEscrow(msg.sender, bal, amount);
+        escrowOf[msg.sender] = bal - amount;
+        totalEscrow -= amount;
+        emit Withdrawn(msg.sender, amount);
+        _send(msg.sender, amount);
+    }
+
+    /// @notice Withdraws earnings and dispute rewards owed to the caller.
+    function withdrawOwed() external nonReentrant {
+        uint256 amount = owedTo[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        owedTo[msg.sender] = 0;
+        totalOwed -= amount;
+        emit Withdrawn(msg.sender, amount);
+        _send(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- claims
+
+    /// @notice EIP-712 digest of a job request (what the client signs).
+    function requestDigest(JobRequest calldata q) public view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, keccak256(abi.encode(JOB_REQUEST_TYPEHASH, q))));
+    }
+
+    /// @notice Receipt digest v1 (docs/TRACE.md): sha256(abi.encode(1, modelRoot, inputHash,
+    ///         paramsHash, seed, outputHash, traceRoot, nPrompt, nOutput, nLayer)).
+    function receiptDigest(ClaimItem calldata it) public pure returns (bytes32) {
+        return sha256(abi.encode(
+            uint256(1), it.req.modelRoot, it.req.inputHash, it.req.paramsHash, it.req.seed,
+            it.outputHash, it.traceRoot, it.nPrompt, it.nOutput, it.nLayer
+        ));
+    }
+
+    /// @notice Batch leaf data of a job: abi.encode(receiptDigest, requestDigest, client, amount);
+    ///         the leaf hash is sha256(0x00 || data).
+    function leafOf(ClaimItem calldata it, address client, uint128 amount) public view returns (bytes32) {
+        return Sha256Tree.leaf(abi.encode(receiptDigest(it), requestDigest(it.req), client, amount));
+    }
+
+    /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
+    function claimBatch(ClaimItem[] calldata items) external returns (uint256 batchId) {
+        uint256 n = items.length;
+        // INVARIANT: a batch has at least one job, and its provider is bonded above the minimum.
+        if (n == 0) revert EmptyBatch();
+        Staker storage p = stakers[msg.sender];
+        if (p.role != ROLE_PROVIDER) revert WrongRole(msg.sender, ROLE_PROVIDER);
+        if (p.active < params.minProviderStake) revert StakeTooLow(msg.sender, p.active, params.minProviderStake);
+        bytes32[] memory leaves = new bytes32[](n);
+        uint128 total;
+        batchId = batches.length;
+        for (uint256 i = 0; i < n; i++) {
+            (bytes32 leaf, uint128 amount) = _claimOne(items[i], batchId, i);
+            leaves[i] = leaf;
+            total += amount;
+        }
+        uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
+        bytes32 root = Sha256Tree.rootInPlace(leaves);
+        batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, root));
+        totalPending += total;
+        emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
+    }
+
+    function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i) internal returns (bytes32 leaf, uint128 amount) {
+        JobRequest calldata q = it.req;
+        // INVARIANT: only the provider named in the client's request can claim it, before expiry.
+        if (q.provider != msg.sender) revert NotTheProvider(q.provider, msg.sender);
+        if (block.timestamp > q.expiry) revert RequestExpired(q.expiry);
+        bytes32 rd = requestDigest(q);
+        address client = _recover(rd, it.r, it.vs);
+        uint256 tokens = uint256(it.nPrompt) + it.nOutput;
+        if (tokens > q.maxTokens) revert TooManyTokens(tokens, q.maxTokens);
+        amount = uint128(tokens * q.pricePerToken);
+        // INVARIANT: each (client, nonce) is paid at most once.
+        uint256 word = q.nonce >> 8;
+        uint256 bit = 1 << (q.nonce & 255);
+        uint256 used = usedNonces[client][word];
+        if (used & bit != 0) revert JobAlreadyClaimed(client, q.nonce);
+        usedNonces[client][word] = used | bit;
+        uint256 bal = escrowOf[client];
+        // INVARIANT: payment comes only from the client's own escrow.
+        if (bal < amount) revert InsufficientEscrow(client, bal, amount);
+        escrowOf[client] = bal - amount;
+        totalEscrow -= amount;
+        leaf = Sha256Tree.leaf(abi.encode(receiptDigest(it), rd, client, amount));
+        emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
+    }
+
+    /// @dev ecrecover of an EIP-2098 compact signature; reverts on an invalid one.
+    function _recover(bytes32 digest, bytes32 r, bytes32 vs) internal pure returns (address a) {
+        bytes32 s = vs & bytes32(0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff);
+        uint8 v = uint8((uint256(vs) >> 255) + 27);
+        // INVARIANT: low-s only (no malleable twin signatures) and a real signer.
+        if (uint256(s) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) revert BadSignature();
+        a = ecrecover(digest, v, r, s);
+        if (a == address(0)) revert BadSignature();
+    }
+
+    /// @notice True when `nonce` of `client` has been claimed.
+    function isClaimed(address client, uint64 nonce) external view returns (bool) {
+        return usedNonces[client][nonce >> 8] & (1 << (nonce & 255)) != 0;
+    }
+
+    /// @notice Pays a batch to its provider once the window closed with no dispute open.
+    function finalize(uint256 batchId) external {
+        Batch storage b = _batch(batchId);
+        // INVARIANT: a batch is final once, after its window, with no dispute open.
+        if (b.status != PENDING) revert BatchNotPending(batchId);
+        if (block.timestamp < b.finalizesAt) revert ChallengeWindowOpen(batchId, b.finalizesAt);
+        if (b.openDisputes != 0) revert DisputeOpen(b.provider);
+        b.status = FINAL;
+        totalPending -= b.amount;
+        owedTo[b.provider] += b.amount;
+        totalOwed += b.amount;
+        emit BatchFinalized(batchId, b.amount);
+    }
+
+    /// @notice A batch by id.
+    function getBatch(uint256 batchId) external view returns (Batch memory) {
+        return _batch(batchId);
+    }
+
+    /// @notice Number of batches claimed so far.
+    function batchCount() external view returns (uint256) {
+        return batches.length;
+    }
+
+    function _batch(uint256 batchId) internal view returns (Batch storage) {
+        if (batchId >= batches.length) revert UnknownBatch(batchId);
+        return batches[batchId];
+    }
+
+    // ---------------------------------------------------------------- dispute hooks
+
+    /// @notice Opens a dispute on a job of a pending batch: freezes the batch and the provider's stake.
+    function onDisputeOpened(uint256 batchId) external onlyDisputeGame returns (address provider, bytes32 root) {
+        Batch storage b = _batch(batchId);
+        // INVARIANT: a finalized claim, or one past its window, cannot be disputed.
+        if (b.status != PENDING) revert BatchNotPending(batchId);
+        if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
+        b.openDisputes++;
+        stakers[b.provider].openDisputes++;
+        return (b.provider, b.root);
+    }
+
+    /// @notice Closes a dispute. When the provider lost, the job is refunded to the client and the
+    ///         provider is slashed max(job price / audit probability, minimum provider stake),
+    ///         capped by its stake; `rewardBps` of it is owed to `winner`, the rest is burned.
+    function onDisputeResolved(uint256 batchId, bool providerLost, address client, uint128 jobAmount, address winner) external onlyDisputeGame {
+        Batch storage b = batches[batchId];
+        b.openDisputes--;
+        Staker storage s = stakers[b.provider];
+        s.openDisputes--;
+        if (!providerLost) return;
+        b.amount -= jobAmount;
+        totalPending -= jobAmount;
+        escrowOf[client] += jobAmount;
+        totalEscrow += jobAmount;
+        uint256 want = uint256(jobAmount) * 10_000 / params.auditBps;
+        if (want < params.minProviderStake) want = params.minProviderStake;
+        // Slash active stake first, then stake that is still unbonding.
+        uint256 fromActive = want < s.active ? want : s.active;
+        s.active -= uint128(fromActive);
+        uint256 rest = want - fromActive;
+        uint256 fromUnbonding = rest < s.unbonding ? rest : s.unbonding;
+        s.unbonding -= uint128(fromUnbonding);
+        uint256 slashed = fromActive + fromUnbonding;
+        totalStaked -= slashed;
+        uint256 reward = slashed * params.rewardBps / 10_000;
+        owedTo[winner] += reward;
+        totalOwed += reward;
+        totalBurned += slashed - reward;
+        emit Slashed(b.provider, slashed, winner, reward, slashed - reward);
+    }
+
+    function _send(address to, uint256 amount) internal {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+}
