@@ -1,4 +1,5 @@
 /** Every CLI command, in the order `tessera --help` lists them. */
 import type { Command } from '../args.js'
+import { runCommands } from './run.js'
 
-export const commands: Command[] = []
+export const commands: Command[] = [...runCommands]

@@ -9,21 +9,10 @@
  * kvDim = nkv*hd, ff = FFN width, V = vocab, ctx = context length.
  */
 import type { Backend, MatrixHandle } from '../kernels/backend.js'
+import type { ModelConfig } from './config.js'
 import { cos, dot8, exp, f, log, rmsnorm, silu, sin, sum8 } from '../math/canonical.js'
 
-export type TransformerConfig = {
-  arch: 'llama' | 'qwen2'
-  dim: number
-  nLayer: number
-  nHead: number
-  nKvHead: number
-  headDim: number
-  ffDim: number
-  vocabSize: number
-  contextLength: number
-  ropeBase: number
-  rmsEps: number
-}
+export type TransformerConfig = ModelConfig
 
 /** The weights the forward pass reads: 2-D matrices in the backend, 1-D vectors in JS. */
 export type TransformerWeights = {

@@ -1,0 +1,192 @@
+/** `tessera run` and `tessera verify`: generate with a receipt, and re-check a receipt. */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
+import { generate, loadModel, verify } from '../../runtime/model.js'
+import type { Receipt } from '../../trace/receipt.js'
+import type { Command, FlagSpec, ParsedArgs } from '../args.js'
+import { UsageError } from '../args.js'
+
+const modelFlags: Record<string, FlagSpec> = {
+  model: { type: 'string', description: 'GGUF model file' },
+  threads: { type: 'number', description: 'kernel threads (any count gives the same bits)', default: 1 },
+  backend: { type: 'string', description: 'wasm (fast) or reference (plain TypeScript)', default: 'wasm' },
+}
+
+/** The file `run --json` prints and `verify` reads: the answer, its tokens, receipt and trace. */
+export type JobFile = {
+  text: string
+  tokens: number[]
+  promptTokens: number[]
+  stopReason: string
+  receipt: Receipt
+  /** All trace leaf hashes, concatenated, base64. */
+  traceLeaves: string
+  stats?: { prefillTokensPerSec: number; decodeTokensPerSec: number; seconds: number }
+}
+
+function need(a: ParsedArgs, name: string): string {
+  const v = a.flags[name]
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${name}`, { details: 'see --help' })
+  return v
+}
+
+function backendOf(a: ParsedArgs): 'wasm' | 'reference' {
+  const b = a.flags.backend
+  if (b !== 'wasm' && b !== 'reference') throw new InvalidParameterError('backend', b, 'wasm or reference')
+  return b
+}
+
+function parseSeed(v: unknown): bigint {
+  const s = String(v ?? '0')
+  if (!/^\d+$/.test(s) || BigInt(s) >= 1n << 64n) throw new InvalidParameterError('seed', s, 'an integer in [0, 2^64)')
+  return BigInt(s)
+}
+
+const run: Command = {
+  name: 'run',
+  summary: 'Generate text with a signed-off receipt and trace commitments',
+  usage: 'run --model FILE --prompt TEXT [--max-tokens N] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--threads T] [--json]',
+  flags: {
+    ...modelFlags,
+    prompt: { type: 'string', description: 'prompt text' },
+    'max-tokens': { type: 'number', description: 'most tokens to generate', default: 128 },
+    seed: { type: 'string', description: 'sampling seed, uint64', default: '0' },
+    temperature: { type: 'number', description: 'sampling temperature, 0 = greedy', default: 0.8 },
+    'top-k': { type: 'number', description: 'keep the k most likely tokens, 0 = off', default: 40 },
+    'top-p': { type: 'number', description: 'nucleus sampling threshold, 1 = off', default: 0.95 },
+    'min-p': { type: 'number', description: 'drop tokens below min-p times the best, 0 = off', default: 0.05 },
+    'repeat-penalty': { type: 'number', description: 'penalty for repeating recent tokens, 1 = off', default: 1 },
+    stop: { type: 'string', description: 'stop generating at this text' },
+    'batch-size': { type: 'number', description: 'prefill batch size (same bits for any value)', default: 64 },
+    json: { type: 'boolean', description: 'print one JSON object (text, tokens, receipt, trace) instead of streaming' },
+    out: { type: 'string', description: 'also write that JSON object to this file' },
+  },
+  async run(a) {
+    const modelPath = need(a, 'model')
+    const prompt = a.flags.prompt
+    if (typeof prompt !== 'string') throw new UsageError('missing --prompt', { details: 'see --help' })
+    const seed = parseSeed(a.flags.seed)
+    const batchSize = a.flags['batch-size'] as number
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a) })
+    try {
+      const json = a.flags.json === true
+      const started = performance.now()
+      let firstAt = 0
+      const result = generate(model, {
+        prompt,
+        seed,
+        maxTokens: a.flags['max-tokens'] as number,
+        temperature: a.flags.temperature as number,
+        topK: a.flags['top-k'] as number,
+        topP: a.flags['top-p'] as number,
+        minP: a.flags['min-p'] as number,
+        repeatPenalty: a.flags['repeat-penalty'] as number,
+        stop: typeof a.flags.stop === 'string' ? [a.flags.stop] : [],
+        batchSize,
+        onText: (t) => {
+          if (!json) process.stdout.write(t)
+        },
+        onFirstToken: () => {
+          firstAt = performance.now()
+        },
+      })
+      const ended = performance.now()
+      const nOut = result.outputTokens.length
+      const stats = {
+        prefillTokensPerSec: round(result.promptTokens.length / ((firstAt - started) / 1000)),
+        decodeTokensPerSec: nOut > 1 ? round((nOut - 1) / ((ended - firstAt) / 1000)) : 0,
+        seconds: round((ended - started) / 1000),
+      }
+      const file: JobFile = {
+        text: result.text,
+        tokens: result.outputTokens,
+        promptTokens: result.promptTokens,
+        stopReason: result.stopReason,
+        receipt: result.receipt,
+        traceLeaves: Buffer.concat(result.leaves).toString('base64'),
+        stats,
+      }
+      const text = JSON.stringify(file, null, 2)
+      if (typeof a.flags.out === 'string') writeFileSync(a.flags.out, text + '\n')
+      if (json) console.log(text)
+      else {
+        process.stdout.write('\n')
+        console.error(`[${nOut} tokens, ${result.stopReason}; prefill ${stats.prefillTokensPerSec} tok/s, decode ${stats.decodeTokensPerSec} tok/s; trace root ${result.receipt.traceRoot.slice(0, 16)}…]`)
+      }
+      return 0
+    } finally {
+      model.close()
+    }
+  },
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 100) / 100 : 0
+}
+
+export class ReceiptFileError extends BaseError {
+  override name = 'ReceiptFileError'
+}
+
+/** Reads a job file written by `run --json`/`--out`, checking the fields verify needs. */
+export function readJobFile(path: string): JobFile {
+  let raw: string
+  try {
+    raw = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new FileNotFoundError(path, e)
+  }
+  let j: JobFile
+  try {
+    j = JSON.parse(raw)
+  } catch (e) {
+    throw new ReceiptFileError(`${path} is not JSON`, { cause: e })
+  }
+  const ids = (v: unknown) => Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0)
+  if (!j || typeof j !== 'object' || !j.receipt || typeof j.receipt !== 'object') throw new ReceiptFileError(`${path} has no "receipt" object`)
+  if (!ids(j.tokens) || !ids(j.promptTokens)) throw new ReceiptFileError(`${path} needs "tokens" and "promptTokens" arrays of token ids`)
+  for (const k of ['modelRoot', 'inputHash', 'paramsHash', 'outputHash', 'traceRoot'] as const) {
+    if (typeof j.receipt[k] !== 'string' || !/^[0-9a-f]{64}$/.test(j.receipt[k])) throw new ReceiptFileError(`receipt field "${k}" must be 64 hex digits`)
+  }
+  if (j.traceLeaves !== undefined && typeof j.traceLeaves !== 'string') throw new ReceiptFileError('"traceLeaves" must be a base64 string')
+  return j
+}
+
+const verifyCmd: Command = {
+  name: 'verify',
+  summary: 'Re-run a job by teacher-forced replay and check its receipt (exit 0 valid, 1 invalid)',
+  usage: 'verify --model FILE --receipt FILE.json [--threads T] [--json]',
+  flags: {
+    ...modelFlags,
+    receipt: { type: 'string', description: 'job file written by `tessera run --json` or `--out`' },
+    json: { type: 'boolean', description: 'print the verdict as JSON' },
+  },
+  async run(a) {
+    const job = readJobFile(need(a, 'receipt'))
+    const modelPath = need(a, 'model')
+    let leaves: Uint8Array[] | undefined
+    if (job.traceLeaves) {
+      const buf = Buffer.from(job.traceLeaves, 'base64')
+      if (buf.length % 32) throw new ReceiptFileError('"traceLeaves" is not a whole number of 32-byte hashes')
+      leaves = Array.from({ length: buf.length / 32 }, (_, i) => new Uint8Array(buf.subarray(32 * i, 32 * i + 32)))
+    }
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a) })
+    try {
+      const started = performance.now()
+      const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves })
+      const seconds = (performance.now() - started) / 1000
+      const where = v.divergence
+        ? ` first divergence at step ${v.divergence.position}, ${v.divergence.head ? 'head (logits and sampling)' : `layer ${v.divergence.layer}`}`
+        : ''
+      if (a.flags.json === true) console.log(JSON.stringify({ ...v, seconds: round(seconds) }, null, 2))
+      else if (v.valid) console.log(`valid: ${job.tokens.length} output tokens replayed in ${seconds.toFixed(2)} s, trace root ${job.receipt.traceRoot}`)
+      else console.log(`invalid:${where}; ${v.problems.join('; ')}`)
+      return v.valid ? 0 : 1
+    } finally {
+      model.close()
+    }
+  },
+}
+
+export const runCommands: Command[] = [run, verifyCmd]

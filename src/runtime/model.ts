@@ -1,0 +1,108 @@
+/**
+ * The library API around the pure engine: load a GGUF file into a kernel backend, generate with a
+ * receipt, verify a claim. This layer owns the I/O (files, worker threads); the engine and trace
+ * layers it calls are pure.
+ *
+ * @example
+ * const model = await loadModel('model.gguf', { threads: 2 })
+ * const result = generate(model, { prompt: 'Once upon a time', maxTokens: 16, temperature: 0 })
+ * console.log(result.text, result.receipt.traceRoot)
+ * model.close()
+ */
+import type { GgufMetadata } from '../engine/gguf/types.js'
+import type { Backend } from '../engine/kernels/backend.js'
+import { createReferenceBackend } from '../engine/kernels/reference.js'
+import { Transformer } from '../engine/model/transformer.js'
+import { DEFAULT_SAMPLING } from '../engine/sample.js'
+import { createTokenizer, type Tokenizer } from '../engine/tokenizer/index.js'
+import { InvalidParameterError } from '../errors.js'
+import { type Claim, type JobResult, runJob, type Verdict, verifyJob } from '../trace/job.js'
+import type { JobParams } from '../trace/receipt.js'
+import { loadWeights } from './loadWeights.js'
+import { createWasmBackend } from './wasmBackend.js'
+
+export type LoadOptions = {
+  /** Kernel threads (default 1); any count gives the same bits. */
+  threads?: number
+  /** `wasm` (default, fast) or `reference` (plain TypeScript, slow, the readable twin). */
+  backend?: 'wasm' | 'reference'
+}
+
+export type Model = {
+  path: string
+  transformer: Transformer
+  tokenizer: Tokenizer
+  backend: Backend
+  modelRoot: Uint8Array
+  metadata: GgufMetadata
+  close(): void
+}
+
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+  const threads = opts.threads ?? 1
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 64')
+  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads })
+  try {
+    const w = loadWeights(path, backend)
+    const tokenizer = createTokenizer(w.metadata)
+    return {
+      path,
+      transformer: new Transformer(w, backend),
+      tokenizer,
+      backend,
+      modelRoot: w.modelRoot,
+      metadata: w.metadata,
+      close: () => backend.close(),
+    }
+  } catch (e) {
+    backend.close()
+    throw e
+  }
+}
+
+export type GenerateOptions = Partial<JobParams> & {
+  prompt: string | number[]
+  seed?: bigint | number
+  /** Called with each piece of text as it is generated. */
+  onText?: (text: string) => void
+  /** Called once the prompt is processed and the first token sampled (for timing). */
+  onFirstToken?: () => void
+  batchSize?: number
+}
+
+export type GenerateResult = JobResult & { promptTokens: number[] }
+
+/** Resolves options against the defaults (the CLI and the gateway share this). */
+export function jobParams(opts: Partial<JobParams>): JobParams {
+  const d = DEFAULT_SAMPLING
+  return {
+    temperature: opts.temperature ?? d.temperature,
+    topK: opts.topK ?? d.topK,
+    topP: opts.topP ?? d.topP,
+    minP: opts.minP ?? d.minP,
+    repeatPenalty: opts.repeatPenalty ?? d.repeatPenalty,
+    repeatLastN: opts.repeatLastN ?? d.repeatLastN,
+    maxTokens: opts.maxTokens ?? 128,
+    stop: opts.stop ?? [],
+  }
+}
+
+/** Generates an answer with its receipt and trace leaves (synchronous: the kernels block). */
+export function generate(model: Model, opts: GenerateOptions): GenerateResult {
+  const promptTokens = typeof opts.prompt === 'string' ? model.tokenizer.encode(opts.prompt) : opts.prompt
+  const seed = BigInt(opts.seed ?? 0)
+  const it = runJob(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize })
+  let first = true
+  for (;;) {
+    const r = it.next()
+    if (r.done) return { ...r.value, promptTokens }
+    if (first) opts.onFirstToken?.()
+    first = false
+    if (r.value.text) opts.onText?.(r.value.text)
+  }
+}
+
+/** Re-checks a claimed answer against the model by teacher-forced replay. */
+export function verify(model: Model, claim: Claim): Verdict {
+  return verifyJob(model.transformer, model.tokenizer, model.modelRoot, claim)
+}
