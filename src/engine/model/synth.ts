@@ -2,13 +2,21 @@
  * Synthetic models: a GGUF spec with real llama/qwen2 shapes, a tokenizer, and deterministic
  * pseudo-random weights, for tests and benchmarks where no real weights can be downloaded.
  *
- * Weights are uniform in [-a, a] (a = std * sqrt(3)) from xoshiro128** seeded per tensor by
- * (seed, tensor name), so any one tensor can be regenerated alone and the file is a pure function
- * of (preset, type, seed). The scales keep the forward pass well-behaved through every layer:
+ * Weights come from xoshiro128** seeded per tensor by (seed, "preset/tensor name"), so any one
+ * tensor can be regenerated alone and the file is a pure function of (preset, type, seed). Matrices
+ * are uniform in [-a, a] (a = std * sqrt(3)); the scales keep the forward pass well-behaved
+ * through every layer:
  *   q, k, v, gate, up:  std 1/sqrt(fan_in)           -> O(1) pre-activations, attention scores ~ N(0, 1)
  *   attn_output, down:  std RESID_GAIN/sqrt(fan_in)  -> each layer adds O(1) to the residual
- *   token_embd, output: std LOGIT_STD/sqrt(dim)      -> logits ~ N(0, LOGIT_STD^2): peaked, not one-hot
- *   norms:              uniform in [0.9, 1.1];  q/k/v biases (qwen2): uniform std 0.1
+ *   token_embd:         random signs, +-1            -> the token enters the residual at the same
+ *                                                       O(1) scale as the layers add
+ *   output.weight:      std logitStd/sqrt(dim)   -> logits ~ N(0, logitStd^2) (logitStd per preset): peaked, not one-hot
+ *   output_norm:        pairs (+m, -m), m uniform in [0.9, 1.1] (times logitStd/sqrt(dim) when tied)
+ *   other norms:        uniform in [0.9, 1.1];  q/k/v biases (qwen2): uniform std 0.1
+ * Why the signs: with tied embeddings the current token's embedding e, still in the residual x,
+ * would add sum_i g_i e_i^2 / rms(x) to its own logit (g = output_norm) and greedy decoding would
+ * repeat the input token. With e_i^2 = 1 for every i and g summing to exactly zero in (+m, -m)
+ * pairs, that self-bias is exactly 0 (in F32/F16/BF16/Q8_0; nearly 0 in the 4-bit types).
  *
  * Type rules (docs/GGUF.md): norms and biases stay F32; `q4_k_m` puts output (or the tied
  * token_embd) and attn_v / ffn_down of llama.cpp's "use_more_bits" layers in Q6_K, the rest Q4_K;
@@ -19,6 +27,7 @@ import { BaseError } from '../../errors.js'
 import { quantizeInto } from '../gguf/quantize.js'
 import { BLOCK, GGMLType, type GgufMetadata, type GgufValue, gv, rowBytes } from '../gguf/types.js'
 import type { GgufSpec, GgufTensorSpec } from '../gguf/write.js'
+import { synthTokenizerMetadata } from '../tokenizer/synth.js'
 import { expectedTensors, type ModelConfig } from './config.js'
 import { type ModelPreset, PRESETS } from './presets.js'
 
@@ -27,8 +36,6 @@ export type SynthType = (typeof SYNTH_TYPES)[number]
 
 /** Residual-branch gain: each layer's attention and FFN output adds roughly this std per element. */
 const RESID_GAIN = 1
-/** Target std of the logits (before the final norm's weight): enough to make a clear top-1. */
-const LOGIT_STD = 3
 
 export class UnknownPresetError extends BaseError {
   override name = 'UnknownPresetError'
@@ -51,7 +58,7 @@ export type SynthOptions = {
   preset: string
   type: string
   seed: number
-  /** Produces the tokenizer keys; defaults to a minimal byte-fallback SPM vocabulary. */
+  /** Produces the tokenizer keys; defaults to `synthTokenizerMetadata` (trained on its built-in text). */
   tokenizer?: TokenizerMetadataFn
 }
 
@@ -146,34 +153,44 @@ function seedState(seed: number, name: string): Uint32Array {
   return st
 }
 
-/** Value range of a tensor's synthetic weights (see the module comment for the reasoning). */
-function weightRange(name: string, dims: readonly number[], config: ModelConfig): [number, number] {
+/** How a tensor's values are drawn: uniform in [lo, hi), then optionally reshaped (module comment). */
+type WeightLaw = { lo: number; hi: number; post?: 'signs' | 'pairs' }
+
+function weightLaw(name: string, dims: readonly number[], config: ModelConfig, logitStd: number): WeightLaw {
   const sqrt3 = Math.sqrt(3)
-  if (name.endsWith('norm.weight')) return [0.9, 1.1]
-  if (name.endsWith('.bias')) return [-0.1 * sqrt3, 0.1 * sqrt3]
-  const fanIn = dims[0]
+  const logitScale = logitStd / Math.sqrt(config.dim)
+  if (name === 'token_embd.weight') return { lo: -1, hi: 1, post: 'signs' }
+  if (name === 'output_norm.weight') {
+    const g = config.tiedEmbeddings ? logitScale : 1
+    return { lo: 0.9 * g, hi: 1.1 * g, post: 'pairs' }
+  }
+  if (name.endsWith('norm.weight')) return { lo: 0.9, hi: 1.1 }
+  if (name.endsWith('.bias')) return { lo: -0.1 * sqrt3, hi: 0.1 * sqrt3 }
   let std: number
-  if (name === 'token_embd.weight' || name === 'output.weight') std = LOGIT_STD / Math.sqrt(config.dim)
-  else if (name.endsWith('attn_output.weight') || name.endsWith('ffn_down.weight')) std = RESID_GAIN / Math.sqrt(fanIn)
-  else std = 1 / Math.sqrt(fanIn)
-  return [-std * sqrt3, std * sqrt3]
+  if (name === 'output.weight') std = logitScale
+  else if (name.endsWith('attn_output.weight') || name.endsWith('ffn_down.weight')) std = RESID_GAIN / Math.sqrt(dims[0])
+  else std = 1 / Math.sqrt(dims[0])
+  return { lo: -std * sqrt3, hi: std * sqrt3 }
 }
 
 /** Roughly this many values are generated and quantized per yielded chunk (4 MiB of f32). */
 const CHUNK_VALUES = 1 << 20
 
-function tensorData(name: string, dims: readonly number[], type: number, seed: number, config: ModelConfig): () => Iterable<Uint8Array> {
+function tensorData(stream: string, name: string, dims: readonly number[], type: number, seed: number, config: ModelConfig, logitStd: number): () => Iterable<Uint8Array> {
   return function* () {
     const cols = dims[0]
     const rows = dims.length > 1 ? dims[1] : 1
-    const [lo, hi] = weightRange(name, dims, config)
-    const state = seedState(seed, name)
+    const law = weightLaw(name, dims, config, logitStd)
+    const state = seedState(seed, stream)
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_VALUES / cols))
     const buf = new Float32Array(Math.min(rows, rowsPerChunk) * cols)
     const rb = rowBytes(type, cols)
     for (let r = 0; r < rows; r += rowsPerChunk) {
       const nr = Math.min(rowsPerChunk, rows - r)
-      fillUniform(state, buf, nr * cols, lo, hi)
+      const n = nr * cols
+      fillUniform(state, buf, n, law.lo, law.hi)
+      if (law.post === 'signs') for (let i = 0; i < n; i++) buf[i] = buf[i] < 0 ? -1 : 1
+      else if (law.post === 'pairs') for (let i = 1; i < n; i += 2) buf[i] = -buf[i - 1]
       const out = new Uint8Array(nr * rb)
       quantizeInto(type, buf, 0, nr * cols, out, 0)
       yield out
@@ -213,41 +230,13 @@ export function synthModel(opts: SynthOptions): GgufSpec {
   md.set(`${arch}.rope.dimension_count`, gv.u32(config.headDim))
   md.set(`${arch}.rope.freq_base`, gv.f32(config.ropeBase))
   md.set(`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsEps))
-  const tokFn = opts.tokenizer ?? placeholderTokenizer
+  const tokFn = opts.tokenizer ?? synthTokenizerMetadata
   const tok = tokFn({ kind: preset.tokenizer.kind, pre: preset.tokenizer.kind === 'bpe' ? preset.tokenizer.pre : undefined, vocabSize: config.vocabSize, seed: opts.seed })
   for (const [k, v] of Object.entries(tok)) md.set(k, v)
 
   const tensors: GgufTensorSpec[] = expectedTensors(config).map(({ name, dims }) => {
     const t = synthTensorType(name, dims, type, config.nLayer, config.tiedEmbeddings)
-    return { name, dims, type: t, data: tensorData(name, dims, t, opts.seed, config) }
+    return { name, dims, type: t, data: tensorData(`${preset.name}/${name}`, name, dims, t, opts.seed, config, preset.logitStd) }
   })
   return { metadata: md, tensors }
-}
-
-/**
- * A minimal SPM vocabulary (unk, bos, eos, the 256 byte tokens, then "▁tN" pieces) that
- * llama.cpp accepts; used until the real synthetic tokenizer is passed in.
- */
-function placeholderTokenizer(opts: { vocabSize: number }): Record<string, GgufValue> {
-  const tokens: string[] = ['<unk>', '<s>', '</s>']
-  const types: number[] = [2, 3, 3]
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
-    types.push(6)
-  }
-  for (let i = 0; tokens.length < opts.vocabSize; i++) {
-    tokens.push(`\u2581t${i}`)
-    types.push(1)
-  }
-  tokens.length = opts.vocabSize
-  types.length = opts.vocabSize
-  return {
-    'tokenizer.ggml.model': gv.str('llama'),
-    'tokenizer.ggml.tokens': gv.arr('string', tokens),
-    'tokenizer.ggml.scores': gv.arr('float32', tokens.map((_, i) => (i < 259 ? 0 : -i))),
-    'tokenizer.ggml.token_type': gv.arr('int32', types),
-    'tokenizer.ggml.bos_token_id': gv.u32(1),
-    'tokenizer.ggml.eos_token_id': gv.u32(2),
-    'tokenizer.ggml.unknown_token_id': gv.u32(0),
-  }
 }
