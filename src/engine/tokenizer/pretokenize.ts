@@ -8,7 +8,7 @@
  * and the `(?i:'s|...)` contractions only fold ASCII case). To agree with llama.cpp token for token
  * we implement the same scanners, not the regexes. The patterns they stand for:
  *
- *   gpt2:      's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *   gpt-2:     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *   llama-bpe: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *   qwen2:     the llama-bpe pattern with \p{N} (single digits) instead of \p{N}{1,3}
  *
@@ -17,7 +17,7 @@
 import { C_LETTER, C_NUMBER, C_SPACE, codepoints, cpClass, fromCodepoints } from './unicode.js'
 
 /** The pre-tokenizer families Tessera supports, by their GGUF `tokenizer.ggml.pre` value. */
-export type PreTokenizer = 'gpt2' | 'llama-bpe' | 'qwen2'
+export type PreTokenizer = 'gpt-2' | 'llama-bpe' | 'qwen2'
 
 const CR = 0x0d
 const LF = 0x0a
@@ -58,7 +58,7 @@ export function splitLengths(cps: readonly number[], pre: PreTokenizer): number[
     pos = to
   }
 
-  if (pre === 'gpt2') {
+  if (pre === 'gpt-2') {
     while (pos < end) {
       const cp = cps[pos]
       const c = contraction(cps, pos, end, false)

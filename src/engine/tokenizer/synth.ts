@@ -19,7 +19,7 @@ export type SynthTokenizerOptions = {
   /** 'spm': llama.cpp model `llama` (SentencePiece); 'bpe': model `gpt2` (byte-level BPE). */
   kind: 'spm' | 'bpe'
   /** BPE pre-tokenizer (`tokenizer.ggml.pre`); default 'llama-bpe'. Ignored for SPM. */
-  pre?: 'llama-bpe' | 'qwen2' | 'gpt2'
+  pre?: 'llama-bpe' | 'qwen2' | 'gpt-2'
   /** Exact number of tokens. */
   vocabSize: number
   /** Seed of the filler tokens (default 0). */
@@ -41,7 +41,7 @@ const BPE_SPECIALS = {
     tokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
     bos: '<|endoftext|>', eos: '<|im_end|>', addBos: false,
   },
-  gpt2: {
+  'gpt-2': {
     tokens: ['<|endoftext|>'],
     bos: '<|endoftext|>', eos: '<|endoftext|>', addBos: false,
   },
@@ -184,10 +184,10 @@ function synthSpm(text: string, vocabSize: number, seed: bigint): Record<string,
 }
 
 function synthBpe(
-  text: string, vocabSize: number, seed: bigint, pre: 'llama-bpe' | 'qwen2' | 'gpt2',
+  text: string, vocabSize: number, seed: bigint, pre: 'llama-bpe' | 'qwen2' | 'gpt-2',
 ): Record<string, GgufValue> {
   const specials = BPE_SPECIALS[pre]
-  if (!specials) throw new InvalidParameterError('tokenizer-pre', pre, "'llama-bpe', 'qwen2' or 'gpt2'")
+  if (!specials) throw new InvalidParameterError('tokenizer-pre', pre, "'llama-bpe', 'qwen2' or 'gpt-2'")
   const fixed = 256 + specials.tokens.length
   if (vocabSize < fixed + 1) throw new InvalidParameterError('vocab-size', vocabSize, `at least ${fixed + 1} for bpe`)
 

@@ -16,7 +16,7 @@ import type { Tokenizer } from './tokenizer.js'
  * text += d.flush()
  */
 export class TokenTextDecoder {
-  private readonly utf8 = new TextDecoder('utf-8')
+  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
 
   constructor(
     private readonly tokenizer: Pick<Tokenizer, 'decodeToken'>,

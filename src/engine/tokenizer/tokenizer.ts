@@ -167,7 +167,7 @@ function byteDecode(text: string): Uint8Array {
   return Uint8Array.from(out)
 }
 
-const decoder = new TextDecoder('utf-8')
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true })
 
 function decode(
   vocab: Vocab, ids: readonly number[], opts: DecodeOptions, decodeToken: (id: number, special: boolean) => Uint8Array,

@@ -145,10 +145,10 @@ export function loadVocab(md: TokenizerMetadata): Vocab {
     } else if (p === 'qwen2') {
       pre = 'qwen2'
       cleanSpaces = false
-    } else if (p === 'gpt2') {
-      pre = 'gpt2'
+    } else if (p === 'gpt-2') {
+      pre = 'gpt-2'
     } else {
-      throw new UnsupportedTokenizerError('tokenizer.ggml.pre', p, ['llama-bpe', 'qwen2', 'gpt2'])
+      throw new UnsupportedTokenizerError('tokenizer.ggml.pre', p, ['llama-bpe', 'qwen2', 'gpt-2'])
     }
   } else {
     throw new UnsupportedTokenizerError('tokenizer.ggml.model', model, ['llama', 'gpt2'])
