@@ -116,8 +116,21 @@ export function decodeRevert(err: unknown, contract: string, fn: string): unknow
   return err
 }
 
+const abis = new Map<string, Abi>()
+/** A contract's ABI plus every custom error of the system, so a revert from a nested call
+ *  (DisputeGame -> Settlement) still decodes by name. */
 function abiOf(contract: string): Abi {
-  return getArtifact(contract).abi
+  let abi = abis.get(contract)
+  if (!abi) {
+    const own = getArtifact(contract).abi
+    const names = new Set(own.filter((x) => x.type === 'error').map((x) => (x as { name: string }).name))
+    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame']
+      .flatMap((n) => getArtifact(n).abi)
+      .filter((x) => x.type === 'error' && !names.has((x as { name: string }).name) && names.add((x as { name: string }).name))
+    abi = [...own, ...extra]
+    abis.set(contract, abi)
+  }
+  return abi
 }
 
 /** Simulates (so reverts decode by name), sends, waits; returns the receipt's gas and logs. */

@@ -142,7 +142,7 @@ export async function createEmbeddedChain(opts: EmbeddedChainOptions = {}): Prom
     {
       allowBlocksWithSameTimestamp: false,
       allowUnlimitedContractSize: false,
-      bailOnCallFailure: false,
+      bailOnCallFailure: true,
       bailOnTransactionFailure: false,
       chainId: BigInt(header.chainId),
       coinbase: new Uint8Array(20),
@@ -174,7 +174,14 @@ export async function createEmbeddedChain(opts: EmbeddedChainOptions = {}): Prom
       // EDR answers unknown methods with -32004; viem expects the standard -32601 (method not
       // found) to skip optional calls like eth_fillTransaction, and otherwise retries for seconds.
       if (code === -32004 || /not supported/i.test(data.error.message ?? '')) code = -32601
-      throw new RpcRequestError(method, code, data.error.message ?? 'JSON-RPC error', data.error.data)
+      // Reverts: EDR nests the return data in an object; clients (viem, ethers) expect geth's shape,
+      // code 3 with the raw revert bytes as `data`, to decode custom errors.
+      let errData = data.error.data
+      if (errData && typeof errData === 'object' && typeof errData.data === 'string' && errData.data.startsWith('0x')) {
+        errData = errData.data
+        code = 3
+      }
+      throw new RpcRequestError(method, code, data.error.message ?? 'JSON-RPC error', errData)
     }
     return data.result
   }

@@ -1,0 +1,118 @@
+/**
+ * A ready devnet for tests, the gas benchmark and demos: an embedded chain with Tessera deployed,
+ * one model registered and named actors (deployer, provider, client, challenger, auditor), plus a
+ * scenario toolkit that signs requests, builds claims and plays the dispute game's descent over
+ * Merkle trees the way a provider and a challenger would.
+ */
+import { type Address, type Hex, keccak256, toHex } from 'viem'
+import { buildLevels, type Hash } from '../trace/merkle.js'
+import { stride } from './bisection.js'
+import {
+  type ClaimItem, type Deployment, type GameParams, type JobRequest, type SettlementParams,
+  chooseChild, deployTessera, getGame, registerModel, revealChildren, signJobRequest, stake,
+} from './client.js'
+import { type ChainClients, connectClients } from './evm/clients.js'
+import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
+
+export type Devnet = {
+  chain: EmbeddedChain
+  d: Deployment
+  deployer: ChainClients
+  provider: ChainClients
+  client: ChainClients
+  challenger: ChainClients
+  auditor: ChainClients
+  modelRoot: Hex
+  /** Moves chain time forward by `seconds` and mines a block. */
+  warp(seconds: bigint | number): Promise<void>
+  close(): Promise<void>
+}
+
+/** Deterministic 32-byte test value from a label. */
+export function h(label: string): Hex {
+  return keccak256(toHex(label))
+}
+
+/** Starts a devnet with contracts deployed, a 4-layer model registered and the provider staked. */
+export async function createDevnet(opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; providerStake?: bigint } = {}): Promise<Devnet> {
+  const chain = await createEmbeddedChain({ accounts: 6 })
+  const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
+  const deployer = at(0)
+  const d = await deployTessera(deployer, opts)
+  const modelRoot = h('model')
+  await registerModel(deployer, d, { modelRoot, configHash: h('config'), tokenizerHash: h('tokenizer'), arithVersion: toHex('tessera-arith/1', { size: 32 }), nLayer: 4 })
+  const provider = at(1)
+  await stake(provider, d, { role: 'provider', amount: opts.providerStake ?? 10n * 10n ** 18n })
+  return {
+    chain, d, deployer, provider, client: at(2), challenger: at(3), auditor: at(4), modelRoot,
+    async warp(seconds) {
+      await chain.provider.request({ method: 'evm_increaseTime', params: [Number(seconds)] })
+      await chain.provider.request({ method: 'evm_mine', params: [] })
+    },
+    close: () => chain.close(),
+  }
+}
+
+/** A request from the devnet's client to its provider, with sensible defaults. */
+export function makeRequest(net: Devnet, over: Partial<JobRequest> = {}): JobRequest {
+  return {
+    provider: net.provider.account.address, modelRoot: net.modelRoot, inputHash: h('input'), paramsHash: h('params'),
+    seed: 42n, nonce: 0n, expiry: 2n ** 40n, maxTokens: 4096, pricePerToken: 10n ** 12n, ...over,
+  }
+}
+
+/** Signs `req` with `signer` and attaches receipt fields: a claimable item. */
+export async function makeItem(net: Devnet, signer: ChainClients, req: JobRequest, receipt: Partial<Omit<ClaimItem, 'req' | 'r' | 'vs'>> = {}): Promise<ClaimItem> {
+  const { r, vs } = await signJobRequest(signer, net.d.settlement, req)
+  return { req, r, vs, outputHash: h('output'), traceRoot: h('trace'), nPrompt: 10, nOutput: 20, nLayer: 4, ...receipt }
+}
+
+/** A Merkle tree over hex leaves with node lookup by (depth from the top, index). */
+export class Tree {
+  readonly levels: Hash[][]
+  readonly depth: number
+  constructor(readonly leaves: Hex[]) {
+    this.levels = buildLevels(leaves.map((x) => Buffer.from(x.slice(2), 'hex')))
+    this.depth = this.levels.length - 1
+  }
+  get root(): Hex {
+    return hex(this.levels[this.depth][0])
+  }
+  /** Nodes `s` levels below node (dt, index): what the provider reveals. */
+  children(dt: number, index: bigint, s: number): Hex[] {
+    const row = this.levels[this.depth - dt - s]
+    const first = Number(index) << s
+    return row.slice(first, first + (1 << s)).map(hex)
+  }
+  proof(i: number): Hex[] {
+    const out: Hex[] = []
+    for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(hex(this.levels[l][i ^ 1]))
+    return out
+  }
+}
+
+function hex(b: Uint8Array): Hex {
+  return `0x${Buffer.from(b).toString('hex')}`
+}
+
+/**
+ * Plays one level's descent to leaf `target`: the provider reveals, the challenger picks the child
+ * on the path. Returns the gas of each round (reveal + choose).
+ */
+export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target: number): Promise<bigint[]> {
+  const gas: bigint[] = []
+  let g = await getGame(net.provider, net.d, gameId)
+  while (g.depthLeft > 0) {
+    const s = stride(g.depthLeft)
+    const dt = tree.depth - g.depthLeft
+    const children = tree.children(dt, g.index, s)
+    const r1 = await revealChildren(net.provider, net.d, { gameId, children })
+    const choice = BigInt((target >> (g.depthLeft - s)) & ((1 << s) - 1))
+    const r2 = await chooseChild(net.challenger, net.d, { gameId, children, choice })
+    gas.push(r1.gasUsed + r2.gasUsed)
+    g = await getGame(net.provider, net.d, gameId)
+  }
+  return gas
+}
+
+export type { Address }
