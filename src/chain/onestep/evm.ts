@@ -4,22 +4,9 @@
  * `hardhat_setCode` (no deployment transaction, no constructor) and only ever read with
  * `eth_call`, so a batch of a few hundred cases costs one request and leaves no state behind.
  */
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type Abi, type Hex, decodeFunctionResult, encodeFunctionData } from 'viem'
+import { getArtifact } from '../artifacts.js'
 import { createEmbeddedChain, type EmbeddedChain } from '../evm/edr.js'
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-
-type Artifact = { abi: Abi; deployedBytecode: Hex }
-
-/** Compiles the contracts if their sources changed (the build step caches by hash) and loads them. */
-export function loadArtifacts(): Record<string, Artifact> {
-  execFileSync(process.execPath, [join(root, 'scripts', 'build', '50-contracts.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] })
-  return JSON.parse(readFileSync(join(root, 'build', 'contracts.json'), 'utf8')).contracts
-}
 
 export type HarnessChain = {
   chain: EmbeddedChain
@@ -30,12 +17,10 @@ export type HarnessChain = {
 
 /** Starts an embedded chain with the named harness contracts installed. */
 export async function startHarnesses(names: readonly string[]): Promise<HarnessChain> {
-  const artifacts = loadArtifacts()
   const chain = await createEmbeddedChain({ accounts: 1 })
   const at = new Map<string, { address: Hex; abi: Abi }>()
   for (const [i, name] of names.entries()) {
-    const a = artifacts[name]
-    if (!a) throw new Error(`contract ${name} is not in build/contracts.json`)
+    const a = getArtifact(name)
     const address = `0x${(0x7e5 * 0x10000 + i).toString(16).padStart(40, '0')}` as Hex
     await chain.provider.request({ method: 'hardhat_setCode', params: [address, a.deployedBytecode] })
     at.set(name, { address, abi: a.abi })
@@ -44,7 +29,7 @@ export async function startHarnesses(names: readonly string[]): Promise<HarnessC
     chain,
     async call<T>(name: string, fn: string, args: readonly unknown[]): Promise<T> {
       const c = at.get(name)
-      if (!c) throw new Error(`harness ${name} was not started`)
+      if (!c) throw new TypeError(`harness ${name} was not started`)
       const data = encodeFunctionData({ abi: c.abi, functionName: fn, args } as never)
       const out = (await chain.provider.request({
         method: 'eth_call',

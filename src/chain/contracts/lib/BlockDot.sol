@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {SoftFloat} from "./SoftFloat.sol";
+
+/// @notice A weight block or activation block whose length does not match its type.
+error OneStepBadBlock(uint256 ggmlType, uint256 weightBytes, uint256 activationBytes);
+/// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q8_0, Q4_K, Q6_K).
+error OneStepUnsupportedType(uint256 ggmlType);
+
+/// @title BlockDot: one block term of a quantized weight-row dot product
+/// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_K and Q6_K:
+///         the exact integer sums of one raw GGUF weight block against one int8 activation block,
+///         then the binary32 steps through SoftFloat. Weight bytes are llama.cpp's block layouts
+///         (little-endian f16 scales); activations are B two's-complement int8 bytes (B = 32 for
+///         Q8_0/Q4_0, 256 for Q4_K/Q6_K); `da` is the activation block's scale as binary32 bits.
+/// @dev Every integer sum is far below 2^31 in magnitude (|S| <= 128*32*128*256 < 2^28 even for
+///      int8 -128 activations), so the int32 cast before i2f never truncates.
+library BlockDot {
+    /// @notice GGML type ids (ggml.h), frozen by the GGUF format.
+    uint256 internal constant Q4_0 = 2;
+    uint256 internal constant Q8_0 = 8;
+    uint256 internal constant Q4_K = 12;
+    uint256 internal constant Q6_K = 14;
+
+    /// @notice term_b of docs/ARITHMETIC.md for one block, as binary32 bits.
+    /// @param ggmlType 2 (Q4_0), 8 (Q8_0), 12 (Q4_K) or 14 (Q6_K).
+    /// @param w The block's raw bytes: 18, 34, 144 or 210 bytes.
+    /// @param qa The activation block: 32 or 256 int8 values, one byte each.
+    /// @param da The activation block scale (binary32 bits).
+    function term(uint256 ggmlType, bytes memory w, bytes memory qa, uint32 da) internal pure returns (uint32) {
+        (int256 s1, int256 s2) = sums(ggmlType, w, qa);
+        if (ggmlType == Q4_K) {
+            return SoftFloat.sub(scaled(f16At(w, 0), da, s1), scaled(f16At(w, 2), da, s2));
+        }
+        // Q8_0 and Q4_0 keep d in bytes 0..1, Q6_K in bytes 208..209.
+        return scaled(f16At(w, ggmlType == Q6_K ? 208 : 0), da, s1);
+    }
+
+    /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q6_K and (S1, S2) for
+    ///         Q4_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
+    ///         OneStepUnsupportedType on a type without a block term.
+    /// @dev Bit-plane SWAR instead of a loop per element (about 10x less gas). For unsigned
+    ///      weight values v_i < 2^bits and int8 activations a_i,
+    ///        Σ v_i·a_i = Σ_b 2^b · Σ_{i: bit b of v_i set} a_i,
+    ///      and each plane sum is a byte sum of (a_i + 128) masked by the plane, less 128 per
+    ///      selected byte (128·Σ v_i over all planes). Byte sums of a 32-byte word come from two
+    ///      masks and one multiply (`halves`). Signed weights are shifted to unsigned first
+    ///      (Q8_0: w + 128; Q4_0: q; Q6_K: q) and the offsets subtracted with Σ a_i. All values are
+    ///      two's complement in 256 bits; every true sum is below 2^28 in magnitude.
+    function sums(uint256 ggmlType, bytes memory w, bytes memory qa) internal pure returns (int256 s1, int256 s2) {
+        if (ggmlType == Q8_0) checkLengths(ggmlType, w, qa, 34, 32);
+        else if (ggmlType == Q4_0) checkLengths(ggmlType, w, qa, 18, 32);
+        else if (ggmlType == Q4_K) checkLengths(ggmlType, w, qa, 144, 256);
+        else if (ggmlType == Q6_K) checkLengths(ggmlType, w, qa, 210, 256);
+        // INVARIANT: only the four quantized types of the arithmetic have block terms.
+        else revert OneStepUnsupportedType(ggmlType);
+        assembly {
+            // Sums of the unsigned bytes 0..15 (hi) and 16..31 (lo) of x (byte 0 = most significant):
+            // bytes pair up into sixteen 16-bit lanes, and one multiply by eight 1-lanes adds
+            // lanes 8..15 into the top lane and lanes 0..7 into lane 7. Every lane sum is at most
+            // 8·510 < 2^16, so no carry crosses lanes.
+            function halves(x) -> hi, lo {
+                let m := 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF
+                let p := mul(add(and(x, m), and(shr(8, x), m)), 0x00010001000100010001000100010001)
+                hi := shr(240, p)
+                lo := and(shr(112, p), 0xFFFF)
+            }
+            // Σ v_i·a_i over each half, for bytes v_i < 2^bits of v and int8 bytes a_i of av.
+            function dot(v, av, bits) -> hi, lo {
+                let a := xor(av, 0x8080808080808080808080808080808080808080808080808080808080808080)
+                for { let b := 0 } lt(b, bits) { b := add(b, 1) } {
+                    let h, l := halves(and(a, mul(and(shr(b, v), 0x0101010101010101010101010101010101010101010101010101010101010101), 0xFF)))
+                    hi := add(hi, shl(b, h))
+                    lo := add(lo, shl(b, l))
+                }
+                let vh, vl := halves(v)
+                hi := sub(hi, shl(7, vh))
+                lo := sub(lo, shl(7, vl))
+            }
+            // Σ a_i over each half of the int8 bytes of av.
+            function asum(av) -> hi, lo {
+                let h, l := halves(xor(av, 0x8080808080808080808080808080808080808080808080808080808080808080))
+                hi := sub(h, 2048)
+                lo := sub(l, 2048)
+            }
+            switch ggmlType
+            case 8 {
+                // Q8_0: q_i = u_i - 128 with u = q xor 0x80, so Σ q·a = Σ u·a - 128·Σ a.
+                let av := mload(add(qa, 32))
+                let h, l := dot(xor(mload(add(w, 34)), 0x8080808080808080808080808080808080808080808080808080808080808080), av, 8)
+                let ah, al := asum(av)
+                s1 := sub(add(h, l), shl(7, add(ah, al)))
+            }
+            case 2 {
+                // Q4_0: bytes 2..17 hold element i's nibble low (i < 16) or high (i - 16); spread them
+                // into one word of 32 values, then Σ (q - 8)·a = Σ q·a - 8·Σ a.
+                let wv := mload(add(w, 34))
+                let nib := 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F00000000000000000000000000000000
+                let v := or(and(wv, nib), shr(128, and(shr(4, wv), nib)))
+                let av := mload(add(qa, 32))
+                let h, l := dot(v, av, 4)
+                let ah, al := asum(av)
+                s1 := sub(add(h, l), shl(3, add(ah, al)))
+            }
+            case 12 {
+                // Q4_K: sub-block j (elements 32j..32j+31) is the low (j even) or high (j odd)
+                // nibbles of bytes 16 + 32·(j/2) ..; scale/min unpack as get_scale_min_k4 from
+                // the 12 bytes at 4.
+                let scw := mload(add(w, 36))
+                for { let j := 0 } lt(j, 8) { j := add(j, 1) } {
+                    let sc
+                    let m
+                    switch lt(j, 4)
+                    case 1 {
+                        sc := and(byte(j, scw), 63)
+                        m := and(byte(add(j, 4), scw), 63)
+                    }
+                    default {
+                        sc := or(and(byte(add(j, 4), scw), 15), shl(4, shr(6, byte(sub(j, 4), scw))))
+                        m := or(shr(4, byte(add(j, 4), scw)), shl(4, shr(6, byte(j, scw))))
+                    }
+                    let wv := mload(add(w, add(48, shl(5, shr(1, j)))))
+                    let v := and(shr(shl(2, and(j, 1)), wv), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+                    let av := mload(add(qa, add(32, shl(5, j))))
+                    let h, l := dot(v, av, 4)
+                    let ah, al := asum(av)
+                    s1 := add(s1, mul(sc, add(h, l)))
+                    s2 := add(s2, mul(m, add(ah, al)))
+                }
+            }
+            default {
+                // Q6_K: elements 128n + 32k + l (n < 2, k < 4, l < 32) take the nibble of
+                // ql[64n + 32(k&1) + l] (low for k < 2) and bits 2k..2k+1 of qh[32n + l] on top;
+                // l < 16 and l >= 16 are sub-blocks 8n + 2k and 8n + 2k + 1 with int8 scales at 192.
+                let scw := mload(add(w, 224))
+                for { let g := 0 } lt(g, 8) { g := add(g, 1) } {
+                    let n := shr(2, g)
+                    let k := and(g, 3)
+                    let qlw := mload(add(w, add(32, add(shl(6, n), shl(5, and(k, 1))))))
+                    let qhw := mload(add(w, add(160, shl(5, n))))
+                    let v := or(and(shr(shl(2, shr(1, k)), qlw), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F), shl(4, and(shr(shl(1, k), qhw), 0x0303030303030303030303030303030303030303030303030303030303030303)))
+                    let av := mload(add(qa, add(32, shl(5, g))))
+                    let h, l := dot(v, av, 6)
+                    let ah, al := asum(av)
+                    // Σ (q - 32)·a = Σ q·a - 32·Σ a per 16-element sub-block.
+                    let j := shl(1, g)
+                    s1 := add(s1, mul(signextend(0, byte(j, scw)), sub(h, shl(5, ah))))
+                    s1 := add(s1, mul(signextend(0, byte(add(j, 1), scw)), sub(l, shl(5, al))))
+                }
+            }
+        }
+    }
+
+    /// @notice (h2f(d) ⊗ da) ⊗ i2f(s), the f32 tail shared by every block type.
+    function scaled(uint16 d, uint32 da, int256 s) internal pure returns (uint32) {
+        return SoftFloat.mul(SoftFloat.mul(SoftFloat.h2f(d), da), SoftFloat.i2f(int32(s)));
+    }
+
+    /// @notice The little-endian f16 at byte offset `off` of `w`.
+    function f16At(bytes memory w, uint256 off) internal pure returns (uint16 h) {
+        assembly {
+            let v := mload(add(add(w, 32), off))
+            h := or(byte(0, v), shl(8, byte(1, v)))
+        }
+    }
+
+    function checkLengths(uint256 ggmlType, bytes memory w, bytes memory qa, uint256 wLen, uint256 aLen) private pure {
+        // INVARIANT: the assembly loops read exactly these many bytes of each array.
+        if (w.length != wLen || qa.length != aLen) revert OneStepBadBlock(ggmlType, w.length, qa.length);
+    }
+}
