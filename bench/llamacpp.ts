@@ -19,6 +19,12 @@
  *   const logits = await ll.nextLogits(ll.tokenize('Once upon a time', true))
  *   await ll.close()
  */
+import { existsSync, mkdirSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import { encodeGguf } from '../src/engine/gguf/write.js'
+import { synthModel } from '../src/engine/model/synth.js'
+import { synthTokenizerMetadata } from '../src/engine/tokenizer/synth.js'
+import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, LlamaLogLevel, type LlamaModel, type Token } from 'node-llama-cpp'
 
 export type LlamaCppOptions = {
@@ -28,6 +34,12 @@ export type LlamaCppOptions = {
   batchSize?: number
   /** KV cache size in tokens (default 1024). */
   contextSize?: number
+  /**
+   * Element type of the K and V cache (default 'F16', llama.cpp's own default). 'F32' removes
+   * the f16 rounding of K, V (and, in ggml's f16 dot products, of Q and the attention weights),
+   * which is the largest single arithmetic difference from Tessera's f32 cache.
+   */
+  kvCacheType?: 'F16' | 'F32'
 }
 
 export type Timing = { tokens: number; seconds: number; tokensPerSecond: number }
@@ -43,8 +55,11 @@ export type LlamaCpp = {
   detokenize(tokens: readonly number[]): string
   /** Logits (vocabSize f32) for the token that follows `tokens`. */
   nextLogits(tokens: readonly number[]): Promise<Float32Array>
-  /** `n` tokens chosen by argmax of the raw logits (ties to the lowest id), EOG not special. */
-  greedy(tokens: readonly number[], n: number): Promise<number[]>
+  /**
+   * `n` tokens chosen by argmax of the raw logits (ties to the lowest id), EOG not special, with
+   * llama.cpp's margin between its first and second logits at each step.
+   */
+  greedy(tokens: readonly number[], n: number): Promise<{ tokens: number[]; margins: number[] }>
   /** Time to evaluate `tokens` from an empty cache, without sampling. */
   timePrefill(tokens: readonly number[]): Promise<Timing>
   /** Time to generate `n` tokens at temperature 0 after `prompt`, counted from the first output token. */
@@ -73,10 +88,13 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
     // `threads.min` makes llama.cpp wait for this many threads rather than run with fewer.
     threads: { ideal: threads, min: threads },
     flashAttention: false,
+    experimentalKvCacheKeyType: opts.kvCacheType ?? 'F16',
+    experimentalKvCacheValueType: opts.kvCacheType ?? 'F16',
   })
   const sequence = context.getSequence()
-  const vocabSize = Number(model.fileInfo.metadata?.[model.fileInfo.metadata.general.architecture as 'llama']?.vocab_size ?? 0) ||
-    (model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0)
+  // Our synthesized files write `tokenizer.ggml.tokens` with exactly vocab_size entries.
+  const vocabSize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0
+  if (vocabSize === 0) throw new Error(`${path}: no tokenizer.ggml.tokens`)
 
   async function nextLogits(tokens: readonly number[]): Promise<Float32Array> {
     if (tokens.length === 0) throw new RangeError('nextLogits needs at least one token')
@@ -90,9 +108,10 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
     return row
   }
 
-  async function greedy(prompt: readonly number[], n: number): Promise<number[]> {
+  async function greedy(prompt: readonly number[], n: number): Promise<{ tokens: number[]; margins: number[] }> {
     await sequence.clearHistory()
     const out: number[] = []
+    const margins: number[] = []
     let feed: readonly number[] = prompt
     for (let i = 0; i < n; i++) {
       const input = feed.map((t, j) => (j === feed.length - 1 ? [t as Token, { generateNext: { logits: true } }] as const : t as Token))
@@ -101,11 +120,19 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
       if (!logits) throw new Error('llama.cpp returned no logits')
       let best = -1
       let bestL = -Infinity
-      for (const [tok, l] of logits) if (l > bestL || (l === bestL && tok < best)) { best = tok; bestL = l }
+      let secondL = -Infinity
+      for (const [tok, l] of logits) {
+        if (l > bestL || (l === bestL && tok < best)) {
+          secondL = bestL
+          best = tok
+          bestL = l
+        } else if (l > secondL) secondL = l
+      }
       out.push(best)
+      margins.push(bestL - secondL)
       feed = [best]
     }
-    return out
+    return { tokens: out, margins }
   }
 
   async function timePrefill(tokens: readonly number[]): Promise<Timing> {
@@ -147,4 +174,20 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
 
 function timing(tokens: number, seconds: number): Timing {
   return { tokens, seconds, tokensPerSecond: tokens / seconds }
+}
+
+/**
+ * Path of the synthesized model `(preset, type, seed)` under `dir`, writing it first when it is not
+ * there yet (with the real synthetic tokenizer, as `tessera model synth` does). The file is a pure
+ * function of its name's parts, so a cached copy is always valid; it is written to a temporary
+ * name and renamed, so concurrent test processes never read a half-written file.
+ */
+export function synthModelFile(dir: string, preset: string, type: string, seed = 1): string {
+  const path = join(dir, `${preset}-${type}-s${seed}.gguf`)
+  if (existsSync(path)) return path
+  mkdirSync(dir, { recursive: true })
+  const tmp = `${path}.${process.pid}.tmp`
+  writeGgufFile(tmp, encodeGguf(synthModel({ preset, type, seed, tokenizer: synthTokenizerMetadata })))
+  renameSync(tmp, path)
+  return path
 }
