@@ -6,7 +6,7 @@
  */
 import type { Hash } from '../trace/merkle.js'
 import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
-import { type GgufFile, type GgufTensorWithData, readGguf } from '../engine/gguf/read.js'
+import { readGguf } from '../engine/gguf/read.js'
 import { RowHasher, type TensorRoot, computeModelRoot, configLeafData, tensorRowsCols } from '../engine/gguf/modelRoot.js'
 import { dequantizeInto } from '../engine/gguf/quantize.js'
 import { type GgufMetadata, rowBytes } from '../engine/gguf/types.js'
@@ -96,23 +96,4 @@ function readExact(src: FileByteSource, offset: number, length: number, tensor: 
   const b = src.read(offset, length)
   if (b.length !== length) throw new GgufFormatError(`truncated GGUF: tensor ${tensor} data ends at byte ${offset + length} but the file ends at byte ${offset + b.length}`)
   return b
-}
-
-/**
- * The model root of a parsed file without a backend: streams every tensor's rows through the
- * hasher only (used by `tessera model info`).
- */
-export function computeFileModelRoot(src: FileByteSource, gguf: GgufFile, config: ModelConfig, chunkBytes = 4 << 20): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
-  const tensorRoots = gguf.tensors.map((t: GgufTensorWithData) => {
-    const { rows, cols } = tensorRowsCols(t.dims)
-    const rb = rowBytes(t.type, cols)
-    const hasher = new RowHasher(rb)
-    const rowsPerRead = Math.max(1, Math.floor(chunkBytes / rb))
-    for (let r = 0; r < rows; r += rowsPerRead) {
-      const n = Math.min(rowsPerRead, rows - r)
-      hasher.push(readExact(src, t.fileOffset + r * rb, n * rb, t.name))
-    }
-    return { name: t.name, type: t.type, rows, cols, rowRoot: hasher.root() }
-  })
-  return { modelRoot: computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots), tensorRoots }
 }

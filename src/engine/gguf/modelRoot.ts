@@ -13,7 +13,9 @@
  */
 import { type Hash, leafHash, merkleRoot, sha256 } from '../../trace/merkle.js'
 import type { ModelConfig } from '../model/config.js'
-import type { GgufArrayItem, GgufMetadata } from './types.js'
+import { GgufFormatError } from './errors.js'
+import type { ByteSource, GgufFile } from './read.js'
+import { type GgufArrayItem, type GgufMetadata, rowBytes } from './types.js'
 
 const utf8 = new TextEncoder()
 
@@ -124,6 +126,31 @@ export function computeModelRoot(configLeaf: Uint8Array, tensors: readonly Tenso
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const leaves = [leafHash(configLeaf), ...sorted.map((t) => leafHash(tensorLeafData(t.name, t.type, t.rows, t.cols, t.rowRoot)))]
   return merkleRoot(leaves)
+}
+
+/**
+ * The model root of a parsed GGUF file, reading each tensor's rows from `src` in chunks of
+ * `chunkBytes` (nothing is kept but the row hashes). Used where no backend is needed
+ * (`tessera model info`, tests); `loadWeights` computes the same root while loading.
+ *
+ * @example
+ *   const { modelRoot } = computeGgufModelRoot(src, readGguf(src), config)
+ */
+export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: ModelConfig, chunkBytes = 4 << 20): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
+  const tensorRoots = gguf.tensors.map((t) => {
+    const { rows, cols } = tensorRowsCols(t.dims)
+    const rb = rowBytes(t.type, cols)
+    const hasher = new RowHasher(rb)
+    const rowsPerRead = Math.max(1, Math.floor(chunkBytes / rb))
+    for (let r = 0; r < rows; r += rowsPerRead) {
+      const n = Math.min(rowsPerRead, rows - r)
+      const bytes = src.read(t.fileOffset + r * rb, n * rb)
+      if (bytes.length !== n * rb) throw new GgufFormatError(`truncated GGUF: tensor ${t.name} data runs past the end of the file at byte ${src.size}`)
+      hasher.push(bytes)
+    }
+    return { name: t.name, type: t.type, rows, cols, rowRoot: hasher.root() }
+  })
+  return { modelRoot: computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots), tensorRoots }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

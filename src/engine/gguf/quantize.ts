@@ -123,7 +123,7 @@ function quantQ4_0(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
       max = v
     }
   }
-  const d = putF16(out, o, max / -8)
+  const d = putF16(out, o, amax === 0 ? 0 : max / -8) // never -0: zeros decode to +0
   const id = d !== 0 ? 1 / d : 0
   for (let i = 0; i < 16; i++) {
     const q0 = clamp(Math.floor(x[xo + i] * id + 8.5), 0, 15)
@@ -211,7 +211,7 @@ function quantQ6_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
       maxScale = sc
     }
   }
-  const d = putF16(out, o + 208, maxScale / -128)
+  const d = putF16(out, o + 208, maxAbs === 0 ? 0 : maxScale / -128)
   for (let j = 0; j < 16; j++) {
     const sc = d !== 0 ? clamp(roundAway(subScale[j] / d), -128, 127) : 0
     iScale[j] = sc
