@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { toHex } from '../../trace/merkle.js'
+import { computeGgufModelRoot } from '../gguf/modelRoot.js'
+import { dequantize } from '../gguf/quantize.js'
+import { bufferSource, readGguf } from '../gguf/read.js'
+import { GGMLType } from '../gguf/types.js'
+import { encodeGguf, type GgufSpec } from '../gguf/write.js'
+import { type ModelConfig, modelConfigFromGguf } from './config.js'
+import { PRESETS } from './presets.js'
+import { SYNTH_TYPES, presetConfig, synthModel, synthTensorType } from './synth.js'
+
+function bytesOf(spec: GgufSpec): Uint8Array {
+  const enc = encodeGguf(spec)
+  const out = new Uint8Array(enc.byteLength)
+  let o = 0
+  for (const c of enc) {
+    out.set(c, o)
+    o += c.length
+  }
+  return out
+}
+
+/**
+ * Golden model roots of `tiny` at seed 1 (docs/GGUF.md). They cover the weights, the quantizers,
+ * the config and the synthetic tokenizer (src/engine/tokenizer/synth.ts): a change here means every
+ * synthesized file and every receipt over it changes, so only update on purpose.
+ */
+const GOLDEN_TINY_SEED1: Record<string, string> = {
+  f32: 'f09d30caae9a5acbb33316ff19d8b273c1ecfdbb20e5a481896712405ca80ca0',
+  f16: '7e744ad1faddff3f78b6af60694e80f20b95ad615409d28da96c877025df23b9',
+  bf16: 'ff89891ae5097603d49990254034d1630c3c86c4d3ac8d9de79df5a051704dfc',
+  q8_0: 'cdd2dc6b6f0927a99d7371d244a542800fb255c14d41686afe206123d733eb5a',
+  q4_0: 'b44bfece37d339fb10d269d8425557329108ce42c9c78306a23046d5accb1eb2',
+  q4_k: '984a9d6b90ea8f194c8aba994f38516a368a1366dc10b7d4d4ef8ed753187f0e',
+  q6_k: 'd8931584b9e874585fda3028bf8080e7abcd0bc92b75f4545fefc347a2b7e809',
+  q4_k_m: '9ddddda87b4a83394424270fa614082703cb01416812581293d1a7bba66634c2',
+}
+
+describe('synthModel', () => {
+  it('writes a file whose config and tensors validate, for every preset (shapes only)', () => {
+    for (const name of Object.keys(PRESETS)) {
+      const spec = synthModel({ preset: name, type: 'q8_0', seed: 1 })
+      const cfg = modelConfigFromGguf(spec.metadata, spec.tensors.map((t) => ({ ...t, offset: 0 })))
+      assert.deepEqual(cfg, presetConfig(PRESETS[name]), name)
+    }
+  })
+
+  it('is deterministic, and the seed changes the weights', () => {
+    const a = bytesOf(synthModel({ preset: 'tiny', type: 'q4_0', seed: 1 }))
+    const b = bytesOf(synthModel({ preset: 'tiny', type: 'q4_0', seed: 1 }))
+    const c = bytesOf(synthModel({ preset: 'tiny', type: 'q4_0', seed: 2 }))
+    assert.deepEqual(a, b)
+    assert.equal(a.length, c.length)
+    assert.notDeepEqual(a, c)
+  })
+
+  it('has golden model roots for tiny at seed 1', () => {
+    const roots: Record<string, string> = {}
+    for (const type of SYNTH_TYPES) {
+      const bytes = bytesOf(synthModel({ preset: 'tiny', type, seed: 1 }))
+      const src = bufferSource(bytes)
+      const gguf = readGguf(src)
+      roots[type] = toHex(computeGgufModelRoot(src, gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors)).modelRoot)
+    }
+    assert.deepEqual(roots, GOLDEN_TINY_SEED1)
+  })
+
+  it('applies the type rules: F32 vectors, Q8_0 fallback for 576-wide K-quant rows, Q4_K_M mix', () => {
+    const smol = PRESETS['smol-135m']
+    assert.equal(synthTensorType('blk.0.attn_norm.weight', [576], 'q4_k', 30, true), GGMLType.F32)
+    assert.equal(synthTensorType('blk.0.attn_q.weight', [576, 576], 'q4_k', 30, true), GGMLType.Q8_0)
+    assert.equal(synthTensorType('blk.0.ffn_down.weight', [1536, 576], 'q4_k', 30, true), GGMLType.Q4_K)
+    assert.equal(synthTensorType('blk.0.attn_q.weight', [576, 576], 'q4_0', 30, true), GGMLType.Q4_0)
+    assert.equal(synthTensorType('blk.0.attn_q.weight', [100, 576], 'q8_0', 30, true), GGMLType.F16)
+    // Q4_K_M on TinyLlama shapes: use_more_bits layers (0, 1, 2, 5, ..., 19, 20, 21 for 22 layers) get Q6_K.
+    const t = (name: string, dims: number[]) => synthTensorType(name, dims, 'q4_k_m', 22, false)
+    assert.equal(t('output.weight', [2048, 32000]), GGMLType.Q6_K)
+    assert.equal(t('token_embd.weight', [2048, 32000]), GGMLType.Q4_K)
+    assert.equal(t('blk.0.attn_v.weight', [2048, 256]), GGMLType.Q6_K)
+    assert.equal(t('blk.3.attn_v.weight', [2048, 256]), GGMLType.Q4_K)
+    assert.equal(t('blk.4.ffn_down.weight', [5632, 2048]), GGMLType.Q6_K)
+    assert.equal(t('blk.21.ffn_down.weight', [5632, 2048]), GGMLType.Q6_K)
+    assert.equal(t('blk.3.attn_q.weight', [2048, 2048]), GGMLType.Q4_K)
+    assert.equal(synthTensorType('token_embd.weight', [256, 1024], 'q4_k_m', 2, true), GGMLType.Q6_K)
+    assert.equal(smol.tiedEmbeddings, true)
+  })
+
+  it('names the valid presets and types in its errors', () => {
+    assert.throws(() => synthModel({ preset: 'gpt5', type: 'q8_0', seed: 1 }), (e: Error) => e.name === 'UnknownPresetError' && /tiny/.test(e.message))
+    assert.throws(() => synthModel({ preset: 'tiny', type: 'q5_k', seed: 1 }), (e: Error) => e.name === 'UnknownWeightTypeError' && /q4_k_m/.test(e.message))
+  })
+})
+
+/** A plain float64 forward pass (test-only; Math.exp is fine here), returning greedy steps. */
+function floatGreedy(c: ModelConfig, W: Record<string, Float32Array>, prompt: number[], nGen: number): { token: number; top1: number }[] {
+  const hd = c.headDim
+  const kvDim = c.nKvHead * hd
+  const K: Float64Array[][] = Array.from({ length: c.nLayer }, () => [])
+  const V: Float64Array[][] = Array.from({ length: c.nLayer }, () => [])
+  const matvec = (w: Float32Array, x: ArrayLike<number>, rows: number, cols: number) => {
+    const y = new Float64Array(rows)
+    for (let r = 0; r < rows; r++) {
+      let s = 0
+      for (let i = 0; i < cols; i++) s += w[r * cols + i] * x[i]
+      y[r] = s
+    }
+    return y
+  }
+  const rms = (x: Float64Array, w: Float32Array) => {
+    let s = 0
+    for (const v of x) s += v * v
+    const k = 1 / Math.sqrt(s / x.length + c.rmsEps)
+    return x.map((v, i) => v * k * w[i])
+  }
+  const out: { token: number; top1: number }[] = []
+  const seq = [...prompt]
+  for (let pos = 0; pos < prompt.length + nGen - 1; pos++) {
+    let x = Float64Array.from(W['token_embd.weight'].subarray(seq[pos] * c.dim, (seq[pos] + 1) * c.dim))
+    for (let l = 0; l < c.nLayer; l++) {
+      const p = `blk.${l}.`
+      const xn = rms(x, W[p + 'attn_norm.weight'])
+      const q = matvec(W[p + 'attn_q.weight'], xn, c.dim, c.dim)
+      const k = matvec(W[p + 'attn_k.weight'], xn, kvDim, c.dim)
+      const v = matvec(W[p + 'attn_v.weight'], xn, kvDim, c.dim)
+      if (c.hasQkvBias) {
+        q.forEach((_, i) => (q[i] += W[p + 'attn_q.bias'][i]))
+        k.forEach((_, i) => (k[i] += W[p + 'attn_k.bias'][i]))
+        v.forEach((_, i) => (v[i] += W[p + 'attn_v.bias'][i]))
+      }
+      for (const [vec, nh] of [[q, c.nHead], [k, c.nKvHead]] as const) {
+        for (let h = 0; h < nh; h++) {
+          for (let i = 0; i < hd / 2; i++) {
+            const ang = pos * Math.pow(c.ropeBase, (-2 * i) / hd)
+            const a = c.arch === 'llama' ? h * hd + 2 * i : h * hd + i
+            const b = c.arch === 'llama' ? a + 1 : a + hd / 2
+            const [x0, x1] = [vec[a], vec[b]]
+            vec[a] = x0 * Math.cos(ang) - x1 * Math.sin(ang)
+            vec[b] = x0 * Math.sin(ang) + x1 * Math.cos(ang)
+          }
+        }
+      }
+      K[l].push(k)
+      V[l].push(v)
+      const att = new Float64Array(c.dim)
+      for (let h = 0; h < c.nHead; h++) {
+        const kh = Math.floor(h / (c.nHead / c.nKvHead))
+        const s = K[l].map((kk) => {
+          let d = 0
+          for (let i = 0; i < hd; i++) d += q[h * hd + i] * kk[kh * hd + i]
+          return d / Math.sqrt(hd)
+        })
+        const m = Math.max(...s)
+        const e = s.map((z) => Math.exp(z - m))
+        const S = e.reduce((a, b) => a + b)
+        for (let u = 0; u < e.length; u++) for (let i = 0; i < hd; i++) att[h * hd + i] += (e[u] / S) * V[l][u][kh * hd + i]
+      }
+      const o = matvec(W[p + 'attn_output.weight'], att, c.dim, c.dim)
+      x = x.map((val, i) => val + o[i])
+      const yn = rms(x, W[p + 'ffn_norm.weight'])
+      const g = matvec(W[p + 'ffn_gate.weight'], yn, c.ffDim, c.dim)
+      const u = matvec(W[p + 'ffn_up.weight'], yn, c.ffDim, c.dim)
+      const hh = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i])
+      const d = matvec(W[p + 'ffn_down.weight'], hh, c.dim, c.ffDim)
+      x = x.map((val, i) => val + d[i])
+    }
+    if (pos < prompt.length - 1) continue
+    const logits = matvec(W['output.weight'] ?? W['token_embd.weight'], rms(x, W['output_norm.weight']), c.vocabSize, c.dim)
+    let best = 0
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
+    let S = 0
+    for (const z of logits) S += Math.exp(z - logits[best])
+    out.push({ token: best, top1: 1 / S })
+    seq.push(best)
+  }
+  return out
+}
+
+describe('synthetic weights behave like a language model (float forward)', () => {
+  for (const preset of ['tiny', 'tiny-qwen2', 'tiny-bpe']) {
+    it(`${preset}: peaked but not one-hot logits, no single-token collapse`, () => {
+      const spec = synthModel({ preset, type: 'f32', seed: 1 })
+      const W: Record<string, Float32Array> = {}
+      for (const t of spec.tensors) W[t.name] = dequantize(t.type, Buffer.concat([...t.data()]))
+      const steps = floatGreedy(presetConfig(PRESETS[preset]), W, [1, 300, 400, 500], 24)
+      const top1 = steps.map((s) => s.top1).sort((a, b) => a - b)
+      const median = top1[top1.length >> 1]
+      assert.ok(median > 0.08 && median < 0.9, `median top-1 probability ${median}`)
+      assert.ok(top1[top1.length - 1] < 0.99, 'never one-hot')
+      const tokens = steps.map((s) => s.token)
+      assert.ok(new Set(tokens).size >= tokens.length / 2, `distinct tokens ${new Set(tokens).size}/${tokens.length}: ${tokens.join(' ')}`)
+      let run = 1
+      for (let i = 1; i < tokens.length; i++) {
+        run = tokens[i] === tokens[i - 1] ? run + 1 : 1
+        assert.ok(run < 4, `token ${tokens[i]} repeats ${run} times`)
+      }
+    })
+  }
+})
