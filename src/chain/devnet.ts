@@ -8,7 +8,7 @@ import { type Address, type Hex, keccak256, toHex } from 'viem'
 import { buildLevels, type Hash } from '../trace/merkle.js'
 import { stride } from './bisection.js'
 import {
-  type ClaimItem, type Deployment, type GameParams, type JobRequest, type SettlementParams,
+  type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
   chooseChild, deployTessera, getGame, registerModel, revealChildren, signJobRequest, stake,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
@@ -26,6 +26,14 @@ export type Devnet = {
   /** Moves chain time forward by `seconds` and mines a block. */
   warp(seconds: bigint | number): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * The value-conservation invariant: each contract's coin balance equals the sum of its books
+ * (stakes + escrow + pending claims + owed + burned; bonds + owed + burned).
+ */
+export function isConserved(t: Totals): boolean {
+  return t.balance === t.staked + t.escrow + t.pending + t.owed + t.burned && t.gameBalance === t.bonds + t.gameOwed + t.gameBurned
 }
 
 /** Deterministic 32-byte test value from a label. */
