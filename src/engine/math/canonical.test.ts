@@ -64,3 +64,21 @@ test('golden bits of the scalar functions', () => {
 })
 
 const GOLDEN = ['3d1712ce', '408f69ff', '41135d8e', '3e14e299', 'bf7d4796', 'be766408']
+
+test('sum8 and dot8 equal the spec written as plain lanes, for every length and offset', async () => {
+  const { dot8 } = await import('./canonical.js')
+  const spec = (xs: number[]) => {
+    const acc = [0, 0, 0, 0, 0, 0, 0, 0]
+    xs.forEach((x, i) => (acc[i % 8] = f(acc[i % 8] + x)))
+    const s = [0, 1, 2, 3].map((l) => f(acc[l] + acc[l + 4]))
+    return f(f(s[0] + s[2]) + f(s[1] + s[3]))
+  }
+  let seed = 12345
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 2 ** ((seed >>> 7) % 20)
+  for (let n = 0; n < 70; n++) {
+    const a = Float32Array.from({ length: n + 5 }, rnd)
+    const b = Float32Array.from({ length: n + 5 }, rnd)
+    assert.equal(sum8(a, 3, 3 + n), spec(Array.from(a.subarray(3, 3 + n))), `sum8 n=${n}`)
+    assert.equal(dot8(a, 2, b, 5 - (n % 3), n), spec(Array.from({ length: n }, (_, i) => f(a[2 + i] * b[5 - (n % 3) + i]))), `dot8 n=${n}`)
+  }
+})

@@ -24,22 +24,41 @@ export function sum8(x: ArrayLike<number>, start = 0, end = x.length): number {
     a0 = f(a0 + x[i]); a1 = f(a1 + x[i + 1]); a2 = f(a2 + x[i + 2]); a3 = f(a3 + x[i + 3])
     a4 = f(a4 + x[i + 4]); a5 = f(a5 + x[i + 5]); a6 = f(a6 + x[i + 6]); a7 = f(a7 + x[i + 7])
   }
-  const acc = [a0, a1, a2, a3, a4, a5, a6, a7]
-  for (let l = 0; i < end; i++, l++) acc[l] = f(acc[l] + x[i])
-  return fold8(acc)
+  // the tail continues the lane pattern: element i goes to lane (i - start) mod 8
+  if (i < end) a0 = f(a0 + x[i++])
+  if (i < end) a1 = f(a1 + x[i++])
+  if (i < end) a2 = f(a2 + x[i++])
+  if (i < end) a3 = f(a3 + x[i++])
+  if (i < end) a4 = f(a4 + x[i++])
+  if (i < end) a5 = f(a5 + x[i++])
+  if (i < end) a6 = f(a6 + x[i++])
+  return fold(a0, a1, a2, a3, a4, a5, a6, a7)
 }
 
 /** The fixed tree that ends SUM8: lanes l and l+4, then 0+2 and 1+3, then the two halves. */
-export function fold8(acc: ArrayLike<number>): number {
-  const s0 = f(acc[0] + acc[4]), s1 = f(acc[1] + acc[5]), s2 = f(acc[2] + acc[6]), s3 = f(acc[3] + acc[7])
-  return f(f(s0 + s2) + f(s1 + s3))
+export function fold(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, a7: number): number {
+  return f(f(f(a0 + a4) + f(a2 + a6)) + f(f(a1 + a5) + f(a3 + a7)))
 }
 
 /** DOT8(a, b) = SUM8(a_i ⊗ b_i) over n elements from the given offsets. */
 export function dot8(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, n: number): number {
-  const acc = [0, 0, 0, 0, 0, 0, 0, 0]
-  for (let i = 0; i < n; i++) acc[i & 7] = f(acc[i & 7] + f(a[aOff + i] * b[bOff + i]))
-  return fold8(acc)
+  let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+  let i = 0
+  for (; i + 8 <= n; i += 8) {
+    const p = aOff + i, q = bOff + i
+    a0 = f(a0 + f(a[p] * b[q])); a1 = f(a1 + f(a[p + 1] * b[q + 1]))
+    a2 = f(a2 + f(a[p + 2] * b[q + 2])); a3 = f(a3 + f(a[p + 3] * b[q + 3]))
+    a4 = f(a4 + f(a[p + 4] * b[q + 4])); a5 = f(a5 + f(a[p + 5] * b[q + 5]))
+    a6 = f(a6 + f(a[p + 6] * b[q + 6])); a7 = f(a7 + f(a[p + 7] * b[q + 7]))
+  }
+  if (i < n) a0 = f(a0 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a1 = f(a1 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a2 = f(a2 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a3 = f(a3 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a4 = f(a4 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a5 = f(a5 + f(a[aOff + i] * b[bOff + i++]))
+  if (i < n) a6 = f(a6 + f(a[aOff + i] * b[bOff + i++]))
+  return fold(a0, a1, a2, a3, a4, a5, a6, a7)
 }
 
 const LOG2E = f(1.44269502162933349609375)
