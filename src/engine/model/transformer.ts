@@ -80,6 +80,7 @@ export class Transformer {
     const xn = new Float32Array(T * dim)
     const attnOut = new Float32Array(T * nh * hd)
     const scores = new Float32Array(start + T)
+    const acc = new Float32Array(hd)
     const ropeCos = new Float32Array(T * (hd / 2))
     const ropeSin = new Float32Array(T * (hd / 2))
     for (let t = 0; t < T; t++) {
@@ -135,12 +136,15 @@ export class Transformer {
           }
           for (let u = 0; u < n; u++) scores[u] = exp(f(scores[u] - m))
           const inv = f(1 / sum8(scores, 0, n))
-          const o = t * nh * hd + h * hd
-          for (let d = 0; d < hd; d++) {
-            let acc = 0
-            for (let u = 0; u < n; u++) acc = f(acc + f(scores[u] * vc[u * kvDim + ko + d]))
-            attnOut[o + d] = f(acc * inv)
+          // o_d = (Σ_u e_u ⊗ v_u[d]) ⊗ inv, Σ sequential in u; a Float32Array store rounds each ⊕
+          acc.fill(0)
+          for (let u = 0; u < n; u++) {
+            const e = scores[u]
+            const vo = u * kvDim + ko
+            for (let d = 0; d < hd; d++) acc[d] = acc[d] + f(e * vc[vo + d])
           }
+          const o = t * nh * hd + h * hd
+          for (let d = 0; d < hd; d++) attnOut[o + d] = f(acc[d] * inv)
         }
       }
 
