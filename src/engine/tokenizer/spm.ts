@@ -11,6 +11,9 @@ import type { Vocab } from './vocab.js'
 
 type Bigram = { left: number; right: number; score: number; size: number }
 
+/** What SPM needs of the vocabulary (the synthesizer passes a growing one). */
+export type SpmVocab = Pick<Vocab, 'tokenToId' | 'unk'> & { scores: ArrayLike<number> }
+
 /** llama.cpp's comparator: higher score first, then the smaller left index. */
 const before = (a: Bigram, b: Bigram): boolean => a.score > b.score || (a.score === b.score && a.left < b.left)
 
@@ -18,7 +21,7 @@ const before = (a: Bigram, b: Bigram): boolean => a.score > b.score || (a.score 
  * Token ids of `text`, which must already carry the SentencePiece escaping (spaces as U+2581 and
  * the optional leading space). Appends to `out`.
  */
-export function spmTokenize(vocab: Vocab, text: string, out: number[]): void {
+export function spmTokenize(vocab: SpmVocab, text: string, out: number[]): void {
   if (text.length === 0) return
   // Symbols: one per codepoint, as [start, length) in UTF-16 units, in a doubly linked list.
   const start: number[] = []
@@ -68,7 +71,7 @@ export function spmTokenize(vocab: Vocab, text: string, out: number[]): void {
  * llama.cpp `byte_to_token` for SPM: the `<0xXX>` token, else the one-character token of that byte.
  * llama.cpp throws when neither exists; we fall back to `<unk>` when the vocabulary has one.
  */
-function byteToId(vocab: Vocab, byte: number): number {
+function byteToId(vocab: SpmVocab, byte: number): number {
   const id = vocab.tokenToId.get(byteToken(byte)) ?? (byte < 0x80 ? vocab.tokenToId.get(String.fromCharCode(byte)) : undefined)
   if (id !== undefined) return id
   if (vocab.unk >= 0) return vocab.unk

@@ -9,6 +9,8 @@ import { InvalidParameterError } from '../../errors.js'
 import { rand } from '../math/rand.js'
 import { type GgufValue, gv } from '../gguf/types.js'
 import { pretokenize } from './pretokenize.js'
+import { bpeWord } from './bpe.js'
+import { spmTokenize } from './spm.js'
 import { learnMerges } from './train.js'
 import { BYTE_ORDER, BYTE_TO_UNICODE, byteEncode, byteToken, codepoints, cpClass, C_SPACE } from './unicode.js'
 
@@ -85,25 +87,35 @@ function countWords(words: Iterable<string>): Map<string, number> {
 }
 
 /**
- * Add tokens `left + right` (a word-start piece followed by a letters-only piece) until `need`
- * new tokens exist. Draws use the canonical PRNG keyed by (seed, draw index). New tokens join the
- * word-start list, so later fillers grow into longer pseudo-words that a text could still contain.
+ * Add `need` tokens `left + right`, a word-start piece followed by a lower-case letters piece,
+ * keeping only pairs that `reachable` accepts (the current vocabulary splits their text into
+ * exactly `left`, `right`, so the new merge makes the whole text one token). Draws use the
+ * canonical PRNG keyed by (seed, draw index). Word-starts come from the learned vocabulary; once
+ * draws keep failing, the fillers made so far join them, growing longer pseudo-words.
  */
 function fillPairs(
-  starts: string[], conts: readonly string[], taken: Set<string>, need: number, seed: bigint,
-): { left: string; right: string }[] {
-  const out: { left: string; right: string }[] = []
+  starts: readonly string[], conts: readonly string[], need: number, seed: bigint,
+  reachable: (left: string, right: string) => boolean, add: (left: string, right: string) => void,
+): void {
+  let pool = [...starts]
+  let made: string[] = []
   let step = 0
-  while (out.length < need) {
-    const left = starts[Math.floor(rand(seed, step++) * starts.length)]
+  let failures = 0
+  for (let n = 0; n < need; ) {
+    const left = pool[Math.floor(rand(seed, step++) * pool.length)]
     const right = conts[Math.floor(rand(seed, step++) * conts.length)]
-    const t = left + right
-    if (taken.has(t)) continue
-    taken.add(t)
-    starts.push(t)
-    out.push({ left, right })
+    if (reachable(left, right)) {
+      add(left, right)
+      made.push(left + right)
+      n++
+      failures = 0
+    } else if (++failures >= 256) {
+      if (made.length === 0) throw new InvalidParameterError('vocab-size', need, 'fewer filler tokens (training text too small)')
+      pool = pool.concat(made)
+      made = []
+      failures = 0
+    }
   }
-  return out
 }
 
 function synthSpm(text: string, vocabSize: number, seed: bigint): Record<string, GgufValue> {
@@ -151,23 +163,41 @@ function synthSpm(text: string, vocabSize: number, seed: bigint): Record<string,
   const pieces = learnMerges(train, budget, { known: reserved })
     .filter((m) => m.isNew)
     .map((m) => m.result)
-  const taken = new Set<string>([...reserved, ...pieces])
-  if (pieces.length < budget) {
-    const starts = [...chars, ...pieces].filter((p) => p.startsWith(SPM_SPACE) && LETTERS.test(p.slice(1)))
-    let conts = [...chars, ...pieces].filter((p) => LOWER.test(p))
-    if (conts.length === 0) conts = [...chars, ...pieces].filter((p) => LETTERS.test(p))
-    if (conts.length === 0) conts = [SPM_SPACE]
-    if (starts.length === 0) starts.push(SPM_SPACE)
-    for (const { left, right } of fillPairs(starts, conts, taken, budget - pieces.length, seed)) pieces.push(left + right)
-  }
 
+  // Final layout: specials, bytes, `budget` pieces (score = minus the merge rank: llama.cpp's SPM
+  // merges the highest-scoring piece first), then the characters with the lowest scores.
   const tokens: string[] = ['<unk>', '<s>', '</s>']
   const types: number[] = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
-  const scores: number[] = [0, 0, 0]
-  for (let b = 0; b < 256; b++) { tokens.push(byteToken(b)); types.push(TokenType.BYTE); scores.push(0) }
-  // Score = minus the merge rank: llama.cpp's SPM merges the highest-scoring piece first.
-  pieces.forEach((p, i) => { tokens.push(p); types.push(TokenType.NORMAL); scores.push(-i) })
-  chars.forEach((c, i) => { tokens.push(c); types.push(TokenType.NORMAL); scores.push(-(pieces.length + i)) })
+  for (let b = 0; b < 256; b++) { tokens.push(byteToken(b)); types.push(TokenType.BYTE) }
+  const scores = new Array<number>(vocabSize).fill(0)
+  const tokenToId = new Map<string, number>(tokens.map((t, i) => [t, i]))
+  const addPiece = (p: string): void => {
+    tokenToId.set(p, tokens.length)
+    scores[tokens.length] = -(tokens.length - fixed)
+    tokens.push(p)
+    types.push(TokenType.NORMAL)
+  }
+  pieces.forEach(addPiece)
+  chars.forEach((c, j) => { tokenToId.set(c, fixed + budget + j); scores[fixed + budget + j] = -(budget + j) })
+
+  if (pieces.length < budget) {
+    const all = [...pieces, ...chars]
+    const starts = all.filter((p) => p.startsWith(SPM_SPACE) && LETTERS.test(p.slice(1)))
+    let conts = all.filter((p) => LOWER.test(p))
+    if (conts.length === 0) conts = all.filter((p) => LETTERS.test(p))
+    if (starts.length === 0 || conts.length === 0) {
+      throw new InvalidParameterError('vocab-size', vocabSize, 'a training text with words (no letters to build filler pieces from)')
+    }
+    const vocab = { tokenToId, scores, unk: 0 }
+    const out: number[] = []
+    fillPairs(starts, conts, budget - pieces.length, seed, (left, right) => {
+      if (tokenToId.has(left + right)) return false
+      out.length = 0
+      spmTokenize(vocab, left + right, out)
+      return out.length === 2 && out[0] === tokenToId.get(left) && out[1] === tokenToId.get(right)
+    }, (left, right) => addPiece(left + right))
+  }
+  for (const c of chars) { tokens.push(c); types.push(TokenType.NORMAL) }
 
   return {
     'tokenizer.ggml.model': gv.str('llama'),
@@ -198,24 +228,39 @@ function synthBpe(
   const budget = vocabSize - fixed
   const learned = learnMerges(train, budget, { known: byteSyms })
   const merges = learned.map((m) => `${m.left} ${m.right}`)
-  const learnedTokens = learned.filter((m) => m.isNew).map((m) => m.result)
+  const tokens = [...byteSyms, ...learned.filter((m) => m.isNew).map((m) => m.result)]
 
-  const taken = new Set<string>([...byteSyms, ...learnedTokens, ...specials.tokens])
-  const fillTokens: string[] = []
-  if (learnedTokens.length < budget) {
-    const G = BYTE_TO_UNICODE[0x20] // 'Ġ', the byte-level space
-    const all = [...byteSyms, ...learnedTokens]
-    // Byte symbols such as 'Å' are letters to \p{L} but stand for raw UTF-8 bytes: test ASCII only.
-    const starts = all.filter((t) => t.startsWith(G) && ASCII_WORD.test(t.slice(1)))
-    const conts = all.filter((t) => ASCII_LOWER.test(t))
-    if (starts.length === 0) starts.push(G)
-    for (const { left, right } of fillPairs(starts, conts, taken, budget - learnedTokens.length, seed)) {
-      merges.push(`${left} ${right}`)
-      fillTokens.push(left + right)
+  if (tokens.length < 256 + budget) {
+    const tokenToId = new Map<string, number>(tokens.map((t, i) => [t, i]))
+    specials.tokens.forEach((t, k) => tokenToId.set(t, vocabSize - specials.tokens.length + k))
+    const ranks = new Map<string, Map<string, number>>()
+    const addRank = (left: string, right: string, rank: number): void => {
+      let inner = ranks.get(left)
+      if (inner === undefined) ranks.set(left, (inner = new Map()))
+      if (!inner.has(right)) inner.set(right, rank)
     }
+    learned.forEach((m, rank) => addRank(m.left, m.right, rank))
+    // Byte symbols such as 'Å' are letters to \p{L} but stand for raw UTF-8 bytes: test ASCII only.
+    const G = BYTE_TO_UNICODE[0x20] // 'Ġ', the byte-level space
+    const starts = tokens.filter((t) => t.startsWith(G) && ASCII_WORD.test(t.slice(1)))
+    const conts = tokens.filter((t) => ASCII_LOWER.test(t))
+    // Candidates are single pre-tokenizer words (Ġ + ASCII letters); reachability is checked
+    // without Llama 3's whole-word shortcut, so it holds for every pre-tokenizer.
+    const vocab = { tokenToId, ranks, ignoreMerges: false, pre }
+    const out: number[] = []
+    fillPairs(starts, conts, 256 + budget - tokens.length, seed, (left, right) => {
+      if (tokenToId.has(left + right)) return false
+      out.length = 0
+      bpeWord(vocab, left + right, out)
+      return out.length === 2 && out[0] === tokenToId.get(left) && out[1] === tokenToId.get(right)
+    }, (left, right) => {
+      addRank(left, right, merges.length)
+      merges.push(`${left} ${right}`)
+      tokenToId.set(left + right, tokens.length)
+      tokens.push(left + right)
+    })
   }
-
-  const tokens = [...byteSyms, ...learnedTokens, ...fillTokens, ...specials.tokens]
+  tokens.push(...specials.tokens)
   const types = tokens.map((_, i) => (i < tokens.length - specials.tokens.length ? TokenType.NORMAL : TokenType.CONTROL))
   return {
     'tokenizer.ggml.model': gv.str('gpt2'),
