@@ -1,0 +1,164 @@
+/**
+ * Chain commands: run the embedded devnet, deploy the contracts anywhere, stake, unstake and show
+ * balances. Without --rpc they talk to the local devnet (`tessera chain start`) with its funded
+ * development accounts; with --rpc they need --key (a file holding a hex private key).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Address, type Hex, formatEther, getAddress, parseEther } from 'viem'
+import { type Command, type ParsedArgs, UsageError } from '../args.js'
+import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
+import { deployTessera, getBalances, loadDeployment, saveDeployment, stake, unstake } from '../../chain/client.js'
+import { connectClients } from '../../chain/evm/clients.js'
+import { createEmbeddedChain, devAccount } from '../../chain/evm/edr.js'
+import { serveJsonRpc } from '../../chain/evm/server.js'
+
+const DEFAULT_DIR = '.tessera/chain'
+const DEFAULT_RPC = 'http://127.0.0.1:8545'
+
+const connFlags = {
+  rpc: { type: 'string', description: 'JSON-RPC endpoint', default: DEFAULT_RPC },
+  key: { type: 'string', description: 'file with the hex private key (required unless --rpc is the local devnet)' },
+  account: { type: 'number', description: 'devnet account index to use when no --key is given', default: 1 },
+  deployment: { type: 'string', description: 'deployment file with contract addresses', default: join(DEFAULT_DIR, 'deployment.json') },
+} as const
+
+function privateKeyFrom(args: ParsedArgs): Hex {
+  const keyFile = args.flags.key as string | undefined
+  if (keyFile) {
+    if (!existsSync(keyFile)) throw new FileNotFoundError(keyFile)
+    const k = readFileSync(keyFile, 'utf8').trim()
+    const hex = (k.startsWith('0x') ? k : `0x${k}`) as Hex
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new InvalidParameterError('key', keyFile, 'a file holding a 32-byte hex private key')
+    return hex
+  }
+  const rpc = String(args.flags.rpc)
+  if (!/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(rpc + '/')) throw new UsageError('--key is required with a remote --rpc')
+  return devAccount(Number(args.flags.account)).privateKey
+}
+
+async function connect(args: ParsedArgs) {
+  const rpc = String(args.flags.rpc)
+  const probe = connectClients({ transport: rpc, chainId: 1, privateKey: devAccount(0).privateKey })
+  const chainId = await probe.public.getChainId()
+  return connectClients({ transport: rpc, chainId, privateKey: privateKeyFrom(args) })
+}
+
+function amountFlag(args: ParsedArgs): bigint {
+  const raw = args.flags.amount
+  if (raw === undefined) throw new UsageError('--amount is required')
+  try {
+    const v = parseEther(String(raw))
+    if (v <= 0n) throw new Error()
+    return v
+  } catch {
+    throw new InvalidParameterError('amount', raw, 'a positive amount in coins, e.g. 1.5')
+  }
+}
+
+const start: Command = {
+  name: 'chain start',
+  summary: 'Run the embedded chain with Tessera deployed, over JSON-RPC on 127.0.0.1',
+  usage: 'chain start [--port 8545] [--data-dir .tessera/chain]',
+  flags: {
+    port: { type: 'number', description: 'JSON-RPC port on 127.0.0.1', default: 8545 },
+    'data-dir': { type: 'string', description: 'where the chain journal and deployment file live', default: DEFAULT_DIR },
+    accounts: { type: 'number', description: 'number of funded development accounts', default: 10 },
+  },
+  async run(args, signal) {
+    const dir = String(args.flags['data-dir'])
+    mkdirSync(dir, { recursive: true })
+    const chain = await createEmbeddedChain({ dataDir: dir, accounts: Number(args.flags.accounts) })
+    const depFile = join(dir, 'deployment.json')
+    const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+    let dep
+    if (chain.replayed > 0 && existsSync(depFile)) dep = loadDeployment(depFile, chain.chainId)
+    else {
+      dep = await deployTessera(c)
+      saveDeployment(depFile, dep)
+    }
+    const srv = await serveJsonRpc(chain.provider, { port: Number(args.flags.port) })
+    console.log(`tessera chain: ${srv.url} (chain id ${chain.chainId}, ${chain.replayed} journal entries replayed)`)
+    console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
+    console.log('development accounts (public keys, never use them for real value):')
+    chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await srv.close()
+    await chain.close()
+    return 0
+  },
+}
+
+const deploy: Command = {
+  name: 'chain deploy',
+  summary: 'Deploy the Tessera contracts to a chain and write the deployment file',
+  usage: 'chain deploy [--rpc URL --key FILE] [--out FILE]',
+  flags: { ...connFlags, out: { type: 'string', description: 'where to write the deployment file', default: 'deployment.json' } },
+  async run(args) {
+    const c = await connect(args)
+    const dep = await deployTessera(c)
+    saveDeployment(String(args.flags.out), dep)
+    console.log(`deployed on chain ${dep.chainId}: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame}`)
+    console.log(`wrote ${args.flags.out}`)
+    return 0
+  },
+}
+
+const stakeCmd: Command = {
+  name: 'stake',
+  summary: 'Bond coins as a provider or auditor',
+  usage: 'stake --amount COINS [--role provider|auditor]',
+  flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' }, role: { type: 'string', description: 'provider or auditor', default: 'provider' } },
+  async run(args) {
+    const role = String(args.flags.role)
+    if (role !== 'provider' && role !== 'auditor') throw new InvalidParameterError('role', role, 'provider or auditor')
+    const c = await connect(args)
+    const d = loadDeployment(String(args.flags.deployment), c.chain.id)
+    await stake(c, d, { role, amount: amountFlag(args) })
+    const b = await getBalances(c, d, c.account.address)
+    console.log(`${c.account.address} staked as ${role}: active ${formatEther(b.stake.active)}`)
+    return 0
+  },
+}
+
+const unstakeCmd: Command = {
+  name: 'unstake',
+  summary: 'Start unbonding stake (withdrawable after the unbonding delay)',
+  usage: 'unstake --amount COINS',
+  flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' } },
+  async run(args) {
+    const c = await connect(args)
+    const d = loadDeployment(String(args.flags.deployment), c.chain.id)
+    await unstake(c, d, { amount: amountFlag(args) })
+    const s = (await getBalances(c, d, c.account.address)).stake
+    console.log(`unbonding ${formatEther(s.unbonding)}, withdrawable after ${new Date(Number(s.unbondAt) * 1000).toISOString()}`)
+    return 0
+  },
+}
+
+const balance: Command = {
+  name: 'balance',
+  summary: 'Show coins, escrow, earnings and stake of an account',
+  usage: 'balance [--address 0x...]',
+  flags: { ...connFlags, address: { type: 'string', description: 'account to show (default: the signer)' } },
+  async run(args) {
+    const c = await connect(args)
+    const d = loadDeployment(String(args.flags.deployment), c.chain.id)
+    let who: Address
+    try {
+      who = args.flags.address ? getAddress(String(args.flags.address)) : c.account.address
+    } catch {
+      throw new InvalidParameterError('address', args.flags.address, 'a 20-byte hex address')
+    }
+    const b = await getBalances(c, d, who)
+    const role = ['none', 'provider', 'auditor'][b.stake.role] ?? 'unknown'
+    console.log(`${who}`)
+    console.log(`  wallet     ${formatEther(b.wallet)}`)
+    console.log(`  escrow     ${formatEther(b.escrow)}`)
+    console.log(`  owed       ${formatEther(b.owed + b.owedByGame)}`)
+    console.log(`  stake      ${formatEther(b.stake.active)} (${role}), unbonding ${formatEther(b.stake.unbonding)}`)
+    return 0
+  },
+}
+
+export const chainCommands: Command[] = [start, deploy, stakeCmd, unstakeCmd, balance]
