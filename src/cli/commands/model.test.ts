@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it, mock } from 'node:test'
+import { parseArgs } from '../args.js'
+import { modelCommands } from './model.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-model-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+function cmd(name: string) {
+  const c = modelCommands.find((x) => x.name === name)
+  assert.ok(c, name)
+  return c
+}
+
+async function runCaptured(name: string, argv: string[]): Promise<{ code: number; out: string }> {
+  const c = cmd(name)
+  const lines: string[] = []
+  const spy = mock.method(console, 'log', (...args: unknown[]) => void lines.push(args.join(' ')))
+  try {
+    const code = await c.run(parseArgs(argv, c.flags), new AbortController().signal)
+    return { code, out: lines.join('\n') }
+  } finally {
+    spy.mock.restore()
+  }
+}
+
+describe('tessera model', () => {
+  it('synth writes a file that info describes, with the golden root', async () => {
+    const out = join(dir, 'tiny.gguf')
+    const s = await runCaptured('model synth', ['--preset', 'tiny', '--type', 'q4_k_m', '--seed', '1', '--out', out])
+    assert.equal(s.code, 0)
+    const r = await runCaptured('model info', [out, '--json'])
+    const j = JSON.parse(r.out)
+    assert.equal(j.config.arch, 'llama')
+    assert.deepEqual(j.tensorTypes, { Q4_K: 11, F32: 5, Q6_K: 5 } // 2 layers: every layer is a use_more_bits layer)
+    assert.equal(j.modelRoot, '0x9ddddda87b4a83394424270fa614082703cb01416812581293d1a7bba66634c2')
+    const text = await runCaptured('model info', [out])
+    assert.match(text.out, /model root +0x9ddddda8/)
+  })
+
+  it('rejects unknown presets and types, listing the valid ones', async () => {
+    await assert.rejects(runCaptured('model synth', ['--preset', 'nope', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownPresetError' && /smol-135m/.test(e.message))
+    await assert.rejects(runCaptured('model synth', ['--type', 'q5_k', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownWeightTypeError' && /q6_k/.test(e.message))
+    await assert.rejects(runCaptured('model synth', []), { name: 'UsageError' })
+    await assert.rejects(runCaptured('model info', [join(dir, 'missing.gguf')]), { name: 'FileNotFoundError' })
+  })
+})
