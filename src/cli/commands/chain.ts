@@ -39,9 +39,10 @@ function privateKeyFrom(args: ParsedArgs): Hex {
 
 async function connect(args: ParsedArgs) {
   const rpc = String(args.flags.rpc)
-  const probe = connectClients({ transport: rpc, chainId: 1, privateKey: devAccount(0).privateKey })
+  const privateKey = privateKeyFrom(args)
+  const probe = connectClients({ transport: rpc, chainId: 1, privateKey })
   const chainId = await probe.public.getChainId()
-  return connectClients({ transport: rpc, chainId, privateKey: privateKeyFrom(args) })
+  return connectClients({ transport: rpc, chainId, privateKey })
 }
 
 function amountFlag(args: ParsedArgs): bigint {
