@@ -35,7 +35,8 @@ describe('tessera model', () => {
     const r = await runCaptured('model info', [out, '--json'])
     const j = JSON.parse(r.out)
     assert.equal(j.config.arch, 'llama')
-    assert.deepEqual(j.tensorTypes, { Q4_K: 11, F32: 5, Q6_K: 5 } // 2 layers: every layer is a use_more_bits layer)
+    // 2 layers: both are use_more_bits layers, so attn_v and ffn_down of each plus output are Q6_K.
+    assert.deepEqual(j.tensorTypes, { Q4_K: 11, F32: 5, Q6_K: 5 })
     assert.equal(j.modelRoot, '0x9ddddda87b4a83394424270fa614082703cb01416812581293d1a7bba66634c2')
     const text = await runCaptured('model info', [out])
     assert.match(text.out, /model root +0x9ddddda8/)
