@@ -1,0 +1,115 @@
+/**
+ * Gas table for Tessera's contracts on the embedded chain: `npm run bench:gas`. Prints the table
+ * and writes it into docs/BENCHMARKS.md under "## Gas" (other sections are kept).
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { type Hex, parseEther } from 'viem'
+import { traceLeafCount, treeDepth, roundsFor, LOG_K } from '../src/chain/bisection.js'
+import {
+  type ClaimItem, type MicroStep, OPCODE, batchLeaf, batchTree, claimBatch, claimTimeout, deposit, expandLevel,
+  finalizeBatch, microStepLeaf, oneStep, openDispute, registerModel, revealChildren, chooseChild, revealPre, stake,
+} from '../src/chain/client.js'
+import { connectClients } from '../src/chain/evm/clients.js'
+import { Tree, createDevnet, h, makeItem, makeRequest } from '../src/chain/devnet.js'
+
+const rows: [string, string, string][] = []
+const row = (what: string, gas: bigint | number | string, note = '') => {
+  rows.push([what, typeof gas === 'string' ? gas : gas.toLocaleString('en-US'), note])
+}
+
+const net = await createDevnet()
+const { d, provider, client, challenger, deployer } = net
+const reg = await registerModel(deployer, d, { modelRoot: h('bench-model'), configHash: h('c'), tokenizerHash: h('t'), arithVersion: h('a'), nLayer: 32 })
+row('register a model', reg.gasUsed)
+row('stake (first bond)', (await stake(net.auditor, d, { role: 'auditor', amount: parseEther('1') })).gasUsed)
+row('deposit into escrow', (await deposit(client, d, { amount: parseEther('100') })).gasUsed)
+
+let nonce = 1000n
+async function batchOf(n: number, signers = [client]) {
+  const items: ClaimItem[] = []
+  for (let i = 0; i < n; i++) items.push(await makeItem(net, signers[i % signers.length], makeRequest(net, { nonce: nonce++ })))
+  return claimBatch(provider, d, { items })
+}
+for (const n of [1, 10, 100]) {
+  const r = await batchOf(n)
+  row(`claim batch of ${n} (one client)`, r.gasUsed, `${(r.gasUsed / BigInt(n)).toLocaleString('en-US')} gas/job`)
+}
+// 100 jobs from 10 different clients (fresh nonce words and escrow slots per client).
+const clients = []
+for (let i = 0; i < 10; i++) {
+  const pk = `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex
+  const c = connectClients({ transport: net.chain.provider, chainId: net.chain.chainId, privateKey: pk })
+  await deployer.wallet.sendTransaction({ to: c.account.address, value: parseEther('2') })
+  await deposit(c, d, { amount: parseEther('1') })
+  clients.push(c)
+}
+{
+  const r = await batchOf(100, clients)
+  row('claim batch of 100 (10 clients)', r.gasUsed, `${(r.gasUsed / 100n).toLocaleString('en-US')} gas/job`)
+}
+
+// Dispute: one full game down to the one-step, on a toy trace of 20 leaves.
+const m1: MicroStep = { opcode: OPCODE.F32_ADD, chain: 0, a: 0x3f800000, b: 0x40000000, result: 0x40400000 }
+const m2: MicroStep = { opcode: OPCODE.F32_DIV, chain: 1, a: 0x40400000, b: 0x40e00000, result: 0x3edb6db7 }
+const x1 = h('x1'), x2 = h('x2')
+const leaves = Array.from({ length: 20 }, (_, i) => h(`leaf${i}`))
+const l0 = new Tree(leaves), l1 = new Tree([leaves[6], x1, x2, leaves[7]]), l3 = new Tree([x1, microStepLeaf(m1), microStepLeaf(m2)])
+const l2 = new Tree([x1, l3.leaves[2], x2])
+const item = await makeItem(net, client, makeRequest(net, { nonce: nonce++ }), { traceRoot: l0.root, nPrompt: 3, nOutput: 2, nLayer: 4 })
+const { batchId } = await claimBatch(provider, d, { items: [item] })
+const proof = batchTree([batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)]).proof(0)
+const open = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: 10n ** 17n })
+row('dispute: open', open.gasUsed)
+const gameId = open.gameId
+const rv = await revealChildren(provider, d, { gameId, children: l0.children(0, 0n, 4) })
+row('dispute round: reveal 16 children', rv.gasUsed)
+const ch = await chooseChild(challenger, d, { gameId, children: l0.children(0, 0n, 4), choice: 3n })
+row('dispute round: choose a child', ch.gasUsed)
+await revealChildren(provider, d, { gameId, children: l0.children(4, 3n, 1) })
+await chooseChild(challenger, d, { gameId, children: l0.children(4, 3n, 1), choice: 1n })
+row('dispute: reveal pre-state (proof)', (await revealPre(provider, d, { gameId, preLeaf: leaves[6], proof: l0.proof(6) })).gasUsed)
+row('dispute: expand to next level', (await expandLevel(provider, d, { gameId, root: l1.root, depth: 2, lastLeaf: 3n, proofFirst: l1.proof(0), proofLast: l1.proof(3) })).gasUsed)
+await revealChildren(provider, d, { gameId, children: l1.children(0, 0n, 2) })
+await chooseChild(challenger, d, { gameId, children: l1.children(0, 0n, 2), choice: 2n })
+await revealPre(provider, d, { gameId, preLeaf: x1, proof: l1.proof(1) })
+await expandLevel(provider, d, { gameId, root: l2.root, depth: 2, lastLeaf: 2n, proofFirst: l2.proof(0), proofLast: l2.proof(2) })
+await revealChildren(provider, d, { gameId, children: l2.children(0, 0n, 2) })
+await chooseChild(challenger, d, { gameId, children: l2.children(0, 0n, 2), choice: 1n })
+await expandLevel(provider, d, { gameId, root: l3.root, depth: 2, lastLeaf: 2n, proofFirst: l3.proof(0), proofLast: l3.proof(2) })
+await revealChildren(provider, d, { gameId, children: l3.children(0, 0n, 2) })
+await chooseChild(challenger, d, { gameId, children: l3.children(0, 0n, 2), choice: 2n })
+await revealPre(provider, d, { gameId, preLeaf: l3.leaves[1], proof: l3.proof(1) })
+const st = await oneStep(provider, d, { gameId, pre: m1, post: m2 })
+row('dispute: one-step (binary32 div, chained) + settlement', st.gasUsed, 'target < 300,000')
+await net.warp(86400)
+row('finalize a batch', (await finalizeBatch(provider, d, { batchId })).gasUsed)
+{
+  const it2 = await makeItem(net, client, makeRequest(net, { nonce: nonce++ }), { traceRoot: l0.root, nPrompt: 3, nOutput: 2, nLayer: 4 })
+  const b2 = await claimBatch(provider, d, { items: [it2] })
+  const p2 = batchTree([batchLeaf(net.chain.chainId, d.settlement, it2, client.account.address)]).proof(0)
+  const g2 = await openDispute(challenger, d, { batchId: b2.batchId, jobIndex: 0n, item: it2, client: client.account.address, proof: p2, bond: 10n ** 17n })
+  await net.warp(86401)
+  row('dispute: timeout (provider silent, slashed)', (await claimTimeout(client, d, { gameId: g2.gameId })).gasUsed)
+}
+await net.close()
+
+// Rounds for a 1,024-token answer of a 32-layer model (Llama-2-7B shape: dim 4096, ff 11008,
+// vocab 32000, Q8_0), with k = 2^LOG_K children per round.
+const traceDepth = treeDepth(traceLeafCount(1, 1024, 32))
+const opsPerLayer = 13n // states after: rmsnorm, q, k, v, rope q, rope k, attention, wo+residual, rmsnorm, gate, up, silu*up, down+residual
+const opDepth = treeDepth(opsPerLayer + 1n)
+const elemDepth = treeDepth(32000n + 1n) // widest op output: the logits
+const primDepth = treeDepth(11008n + 344n * 4n + 1n) // down projection row: 11008 int steps + f32 block steps
+const rounds = [traceDepth, opDepth, elemDepth, primDepth].map(roundsFor)
+const total = rounds.reduce((a, b) => a + b, 0)
+row(`rounds, 1,024 tokens x 32 layers (k = ${1 << LOG_K})`, String(total), `trace ${rounds[0]} + op ${rounds[1]} + element ${rounds[2]} + primitive ${rounds[3]}; target <= 16`)
+
+const table = ['| action | gas | note |', '|---|---:|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+console.log(table)
+const section = `## Gas\n\nMeasured by \`npm run bench:gas\` (bench/gas.ts) on the embedded EDR chain (Prague rules, solc 0.8.37, optimizer 200 runs), ${new Date().toISOString().slice(0, 10)}.\nEvery row is whole-transaction gas (including the 21,000 base); gas/job divides a batch by its size.\n\n${table}\n`
+const file = 'docs/BENCHMARKS.md'
+let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
+const re = /## Gas\n[\s\S]*?(?=\n## |$)/
+doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}`
+writeFileSync(file, doc)
+console.log(`wrote the Gas section of ${file}`)
