@@ -1,0 +1,373 @@
+// WASM SIMD kernels of docs/ARITHMETIC.md (AssemblyScript, compiled by scripts/build/10-wasm.mjs).
+// Bit-identical to ../reference.ts: every f32 step is one f32/f32x4 instruction in the spec's order
+// (no FMA, no relaxed SIMD); integer sums are exact, so their order is free.
+//
+// Memory layout (docs/KERNELS.md): weights are packed in groups of 4 rows ("row groups"). A group
+// stores its rows block by block; within a block the GGUF fields are interleaved across the 4 rows
+// (all 4 f16 scales, then 4 x the quant bytes, ...), so a group block has the same size as 4 GGUF
+// blocks. Float types use "blocks" of 8 values (one SUM8 round). Outputs are computed 4 rows at a
+// time with one f32x4 per SUM8 lane (lane = row): acc[b mod 8] += term_b.
+//
+// Quantized activations of one token: i16 q[cols], f32 d[cols/B], i16 bsum[cols/32] (sum of q over
+// each 32 values, for the Q4_K mins), the whole record padded to 16 bytes.
+
+// SUM8's 8 lane accumulators, one f32x4 each (lane = row of the group). Each memory (thread) has its own.
+const ACC: usize = memory.data(128, 16)
+
+@inline function zeroAcc(): void {
+  const z = f32x4.splat(0)
+  for (let i: usize = 0; i < 8; i++) v128.store(ACC + (i << 4), z)
+}
+
+@inline function addAcc(b: i32, term: v128): void {
+  const p = ACC + ((<usize>(b & 7)) << 4)
+  v128.store(p, f32x4.add(v128.load(p), term))
+}
+
+// SUM8 fold of the accumulators: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)), lane-wise.
+@inline function foldAcc(): v128 {
+  const s0 = f32x4.add(v128.load(ACC), v128.load(ACC + 64))
+  const s1 = f32x4.add(v128.load(ACC + 16), v128.load(ACC + 80))
+  const s2 = f32x4.add(v128.load(ACC + 32), v128.load(ACC + 96))
+  const s3 = f32x4.add(v128.load(ACC + 48), v128.load(ACC + 112))
+  return f32x4.add(f32x4.add(s0, s2), f32x4.add(s1, s3))
+}
+
+// Four IEEE binary16 values (zero-extended in i32 lanes) to binary32, exactly: the exponent and
+// mantissa shifted into place and scaled by 2^112 (exact for normals and subnormals), with the
+// all-ones exponent (inf/NaN) mapped directly and the sign or-ed back.
+@inline function h2f4(h: v128): v128 {
+  const em = v128.and(h, i32x4.splat(0x7fff))
+  const sh = i32x4.shl(em, 13)
+  const fin = f32x4.mul(sh, i32x4.splat(0x77800000))
+  const inf = v128.or(sh, i32x4.splat(0x70000000))
+  const r = v128.bitselect(inf, fin, i32x4.ge_s(em, i32x4.splat(0x7c00)))
+  return v128.or(r, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16))
+}
+
+// The 4 f16 scales of a group block at p (4 consecutive u16) as f32x4.
+@inline function scales4(p: usize): v128 {
+  return h2f4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)))
+}
+
+// [sum(p0), sum(p1), sum(p2), sum(p3)] of four i32x4 (exact integers: any order).
+@inline function hsum4(p0: v128, p1: v128, p2: v128, p3: v128): v128 {
+  const a = i32x4.add(i32x4.shuffle(p0, p1, 0, 1, 4, 5), i32x4.shuffle(p0, p1, 2, 3, 6, 7))
+  const b = i32x4.add(i32x4.shuffle(p2, p3, 0, 1, 4, 5), i32x4.shuffle(p2, p3, 2, 3, 6, 7))
+  return i32x4.add(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7))
+}
+
+// Σ over 16 int8 weights (q) times 16 i16 activations at a: partial sums in 4 i32 lanes.
+@inline function dot16s(q: v128, a: usize): v128 {
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(a)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(a + 16)))
+}
+
+// ---- Q8_0: group block = [4 x f16 d][4 x 32 int8] (136 bytes) ----
+@inline function termQ8_0(w: usize, a: usize, da: f32): v128 {
+  const p0 = i32x4.add(dot16s(v128.load(w + 8), a), dot16s(v128.load(w + 24), a + 32))
+  const p1 = i32x4.add(dot16s(v128.load(w + 40), a), dot16s(v128.load(w + 56), a + 32))
+  const p2 = i32x4.add(dot16s(v128.load(w + 72), a), dot16s(v128.load(w + 88), a + 32))
+  const p3 = i32x4.add(dot16s(v128.load(w + 104), a), dot16s(v128.load(w + 120), a + 32))
+  const s = f32x4.convert_i32x4_s(hsum4(p0, p1, p2, p3))
+  return f32x4.mul(f32x4.mul(scales4(w), f32x4.splat(da)), s)
+}
+
+// ---- Q4_0: group block = [4 x f16 d][4 x 16 nibble bytes] (72 bytes); q_i = low nibble of byte i
+// for i < 16, high nibble of byte i-16 otherwise; weight q-8 ----
+@inline function dotQ4_0(v: v128, a: usize): v128 {
+  const lo = i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8))
+  const hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8))
+  return i32x4.add(dot16s(lo, a), dot16s(hi, a + 32))
+}
+
+@inline function termQ4_0(w: usize, a: usize, da: f32): v128 {
+  const p0 = dotQ4_0(v128.load(w + 8), a)
+  const p1 = dotQ4_0(v128.load(w + 24), a)
+  const p2 = dotQ4_0(v128.load(w + 40), a)
+  const p3 = dotQ4_0(v128.load(w + 56), a)
+  const s = f32x4.convert_i32x4_s(hsum4(p0, p1, p2, p3))
+  return f32x4.mul(f32x4.mul(scales4(w), f32x4.splat(da)), s)
+}
+
+// ---- Q4_K: group block = [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 128 nibble bytes] ----
+// Byte j of the result: sc[j] for j < 8, m[j-8] for j >= 8 (llama.cpp get_scale_min_k4, 4 at a time).
+@inline function q4kScales(p: usize): v128 {
+  const w0 = load<u32>(p), w1 = load<u32>(p + 4), w2 = load<u32>(p + 8)
+  let v = i32x4.splat(<i32>(w0 & 0x3f3f3f3f))
+  v = i32x4.replace_lane(v, 1, <i32>((w2 & 0x0f0f0f0f) | ((w0 >> 2) & 0x30303030)))
+  v = i32x4.replace_lane(v, 2, <i32>(w1 & 0x3f3f3f3f))
+  return i32x4.replace_lane(v, 3, <i32>(((w2 >> 4) & 0x0f0f0f0f) | ((w1 >> 2) & 0x30303030)))
+}
+
+// Σ_i (q_i·sc)·qa_i over 16 unsigned nibble values q (q·sc ≤ 15·63 fits i16).
+@inline function dotScaledU(q: v128, sc: v128, a: usize): v128 {
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extmul_low_i8x16_u(q, sc), v128.load(a)),
+    i32x4.dot_i16x8_s(i16x8.extmul_high_i8x16_u(q, sc), v128.load(a + 16)))
+}
+
+// S1 partial sums (4 lanes) of one row: qs = its 128 nibble bytes, scv from q4kScales.
+@inline function s1Q4_K(qs: usize, scv: v128, a: usize): v128 {
+  const m4 = i8x16.splat(0x0f)
+  let p = i32x4.splat(0)
+  for (let k: i32 = 0; k < 4; k++) {
+    const vlo = v128.load(qs + (<usize>k << 5)), vhi = v128.load(qs + (<usize>k << 5) + 16)
+    const scA = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k)))
+    const scB = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k + 1)))
+    const ak = a + (<usize>k << 7) // 64 values x 2 bytes
+    p = i32x4.add(p, dotScaledU(v128.and(vlo, m4), scA, ak))
+    p = i32x4.add(p, dotScaledU(v128.and(vhi, m4), scA, ak + 32))
+    p = i32x4.add(p, dotScaledU(i8x16.shr_u(vlo, 4), scB, ak + 64))
+    p = i32x4.add(p, dotScaledU(i8x16.shr_u(vhi, 4), scB, ak + 96))
+  }
+  return p
+}
+
+@inline function termQ4_K(w: usize, a: usize, da: f32, bs: usize): v128 {
+  const bsv = v128.load(bs) // 8 x i16 sub-block sums of qa
+  const sc0 = q4kScales(w + 16), sc1 = q4kScales(w + 28), sc2 = q4kScales(w + 40), sc3 = q4kScales(w + 52)
+  const s1 = hsum4(s1Q4_K(w + 64, sc0, a), s1Q4_K(w + 192, sc1, a), s1Q4_K(w + 320, sc2, a), s1Q4_K(w + 448, sc3, a))
+  const s2 = hsum4(
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc0), bsv), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc1), bsv),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc2), bsv), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc3), bsv))
+  const da4 = f32x4.splat(da)
+  const t1 = f32x4.mul(f32x4.mul(scales4(w), da4), f32x4.convert_i32x4_s(s1))
+  const t2 = f32x4.mul(f32x4.mul(scales4(w + 8), da4), f32x4.convert_i32x4_s(s2))
+  return f32x4.sub(t1, t2)
+}
+
+// ---- Q6_K: group block = [4 x 128 ql][4 x 64 qh][4 x 16 int8 scales][4 x f16 d] (840 bytes) ----
+// Σ_i ((q_i-32)·sc)·qa_i over one 16-value sub-block (|(q-32)·sc| ≤ 32·128 fits i16).
+@inline function dotScaledS(q: v128, scv: v128, j: i32, a: usize): v128 {
+  const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
+  const qs = i8x16.sub(q, i8x16.splat(32))
+  const aj = a + (<usize>j << 5) // 16 values x 2 bytes
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extmul_low_i8x16_s(qs, sc), v128.load(aj)),
+    i32x4.dot_i16x8_s(i16x8.extmul_high_i8x16_s(qs, sc), v128.load(aj + 16)))
+}
+
+@inline function sumQ6_K(ql: usize, qh: usize, scv: v128, a: usize): v128 {
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30)
+  let p = i32x4.splat(0)
+  for (let n: i32 = 0; n < 2; n++) {
+    const l = ql + (<usize>n << 6), h = qh + (<usize>n << 5)
+    const l0a = v128.load(l), l0b = v128.load(l + 16), l1a = v128.load(l + 32), l1b = v128.load(l + 48)
+    const ha = v128.load(h), hb = v128.load(h + 16)
+    const j = n << 3 // sub-block of element 128n
+    p = i32x4.add(p, dotScaledS(v128.or(v128.and(l0a, m4), v128.and(i8x16.shl(ha, 4), m30)), scv, j, a))
+    p = i32x4.add(p, dotScaledS(v128.or(v128.and(l0b, m4), v128.and(i8x16.shl(hb, 4), m30)), scv, j + 1, a))
+    p = i32x4.add(p, dotScaledS(v128.or(v128.and(l1a, m4), v128.and(i8x16.shl(ha, 2), m30)), scv, j + 2, a))
+    p = i32x4.add(p, dotScaledS(v128.or(v128.and(l1b, m4), v128.and(i8x16.shl(hb, 2), m30)), scv, j + 3, a))
+    p = i32x4.add(p, dotScaledS(v128.or(i8x16.shr_u(l0a, 4), v128.and(ha, m30)), scv, j + 4, a))
+    p = i32x4.add(p, dotScaledS(v128.or(i8x16.shr_u(l0b, 4), v128.and(hb, m30)), scv, j + 5, a))
+    p = i32x4.add(p, dotScaledS(v128.or(i8x16.shr_u(l1a, 4), v128.and(i8x16.shr_u(ha, 2), m30)), scv, j + 6, a))
+    p = i32x4.add(p, dotScaledS(v128.or(i8x16.shr_u(l1b, 4), v128.and(i8x16.shr_u(hb, 2), m30)), scv, j + 7, a))
+  }
+  return p
+}
+
+@inline function termQ6_K(w: usize, a: usize, da: f32): v128 {
+  const s = hsum4(
+    sumQ6_K(w, w + 512, v128.load(w + 768), a),
+    sumQ6_K(w + 128, w + 576, v128.load(w + 784), a),
+    sumQ6_K(w + 256, w + 640, v128.load(w + 800), a),
+    sumQ6_K(w + 384, w + 704, v128.load(w + 816), a))
+  return f32x4.mul(f32x4.mul(scales4(w + 832), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
+}
+
+// ---- the quantized driver ----
+// Type ids are GGUF's (src/engine/gguf/types.ts).
+const Q4_0: i32 = 2, Q8_0: i32 = 8, Q4_K: i32 = 12, Q6_K: i32 = 14
+
+/** Record bytes of one quantized token: i16 q, f32 d per block, i16 sum per 32, padded to 16. */
+export function actStride(cols: i32, bs: i32): i32 {
+  return (cols * 2 + (cols / bs) * 4 + (cols / 32) * 2 + 15) & ~15
+}
+
+// Tokens per tile in batched matmul: as many as keep ~256 KiB of activations hot in L2, so one
+// row group (a few KiB) is loaded once per tile and reused for every token of the tile.
+@inline function tokenTile(stride: i32): i32 {
+  const t = (256 * 1024) / stride
+  return t < 1 ? 1 : t
+}
+
+@inline function matmulQ(type: i32, bs: i32, gbb: i32, w: usize, ngroups: i32, nb: i32,
+  act: usize, ntok: i32, out: usize, outStride: i32): void {
+  const cols = nb * bs
+  const stride = actStride(cols, bs)
+  const daOff = <usize>(cols * 2), bsOff = <usize>(cols * 2 + nb * 4)
+  const tile = tokenTile(stride)
+  const groupBytes = <usize>nb * <usize>gbb
+  for (let t0 = 0; t0 < ntok; t0 += tile) {
+    const t1 = min(ntok, t0 + tile)
+    for (let g = 0; g < ngroups; g++) {
+      const wg = w + <usize>g * groupBytes
+      for (let t = t0; t < t1; t++) {
+        const at = act + <usize>t * <usize>stride
+        zeroAcc()
+        for (let b = 0; b < nb; b++) {
+          const wb = wg + <usize>b * <usize>gbb
+          const ab = at + <usize>(b * bs * 2)
+          const da = load<f32>(at + daOff + (<usize>b << 2))
+          let term: v128
+          if (type == Q8_0) term = termQ8_0(wb, ab, da)
+          else if (type == Q4_0) term = termQ4_0(wb, ab, da)
+          else if (type == Q4_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4))
+          else term = termQ6_K(wb, ab, da)
+          addAcc(b, term)
+        }
+        v128.store(out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2), foldAcc())
+      }
+    }
+  }
+}
+
+/** Y (ntok x outStride f32, 4 rows per group) = packed Q8_0 weights x quantized activations. */
+export function matmul_q8_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q8_0, 32, 136, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q4_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q4_0, 32, 72, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q4_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q4_K, 256, 576, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q6_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q6_K, 256, 840, w, ngroups, nb, act, ntok, out, outStride)
+}
+
+// ---- float weights: group chunk = 4 rows x 8 values; DOT8 lanes: value i to lane i mod 8 ----
+const F32: i32 = 0, F16: i32 = 1
+
+// 8 weights of one row as two f32x4 (values 0-3, 4-7).
+@inline function loadLo(type: i32, p: usize): v128 {
+  if (type == F32) return v128.load(p)
+  const h = v128.load(p)
+  if (type == F16) return h2f4(i32x4.extend_low_i16x8_u(h))
+  return i32x4.shl(i32x4.extend_low_i16x8_u(h), 16) // BF16
+}
+@inline function loadHi(type: i32, p: usize): v128 {
+  if (type == F32) return v128.load(p + 16)
+  const h = v128.load(p)
+  if (type == F16) return h2f4(i32x4.extend_high_i16x8_u(h))
+  return i32x4.shl(i32x4.extend_high_i16x8_u(h), 16)
+}
+
+@inline function matmulF(type: i32, eb: i32, w: usize, ngroups: i32, cols: i32,
+  act: usize, ntok: i32, out: usize, outStride: i32): void {
+  const nch = (cols + 7) >> 3
+  const rowChunk = <usize>(8 * eb)
+  const gcb = rowChunk << 2
+  const stride = nch * 32
+  const full = cols >> 3
+  const rem = cols & 7
+  // Lanes of the last, partial chunk that hold real values (lane i < rem).
+  const maskLo = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(rem))
+  const maskHi = i32x4.lt_s(i32x4(4, 5, 6, 7), i32x4.splat(rem))
+  const tile = tokenTile(stride)
+  for (let t0 = 0; t0 < ntok; t0 += tile) {
+    const t1 = min(ntok, t0 + tile)
+    for (let g = 0; g < ngroups; g++) {
+      const wg = w + <usize>g * <usize>nch * gcb
+      for (let t = t0; t < t1; t++) {
+        const xt = act + <usize>t * <usize>stride
+        let lo0 = f32x4.splat(0), lo1 = lo0, lo2 = lo0, lo3 = lo0
+        let hi0 = lo0, hi1 = lo0, hi2 = lo0, hi3 = lo0
+        for (let c = 0; c < full; c++) {
+          const wc = wg + <usize>c * gcb
+          const xl = v128.load(xt + (<usize>c << 5)), xh = v128.load(xt + (<usize>c << 5) + 16)
+          lo0 = f32x4.add(lo0, f32x4.mul(loadLo(type, wc), xl))
+          hi0 = f32x4.add(hi0, f32x4.mul(loadHi(type, wc), xh))
+          lo1 = f32x4.add(lo1, f32x4.mul(loadLo(type, wc + rowChunk), xl))
+          hi1 = f32x4.add(hi1, f32x4.mul(loadHi(type, wc + rowChunk), xh))
+          lo2 = f32x4.add(lo2, f32x4.mul(loadLo(type, wc + 2 * rowChunk), xl))
+          hi2 = f32x4.add(hi2, f32x4.mul(loadHi(type, wc + 2 * rowChunk), xh))
+          lo3 = f32x4.add(lo3, f32x4.mul(loadLo(type, wc + 3 * rowChunk), xl))
+          hi3 = f32x4.add(hi3, f32x4.mul(loadHi(type, wc + 3 * rowChunk), xh))
+        }
+        if (rem != 0) {
+          // Lanes past the row's end keep their accumulator unchanged (SUM8 never adds to them).
+          const wc = wg + <usize>full * gcb
+          const xl = v128.load(xt + (<usize>full << 5)), xh = v128.load(xt + (<usize>full << 5) + 16)
+          lo0 = v128.bitselect(f32x4.add(lo0, f32x4.mul(loadLo(type, wc), xl)), lo0, maskLo)
+          hi0 = v128.bitselect(f32x4.add(hi0, f32x4.mul(loadHi(type, wc), xh)), hi0, maskHi)
+          lo1 = v128.bitselect(f32x4.add(lo1, f32x4.mul(loadLo(type, wc + rowChunk), xl)), lo1, maskLo)
+          hi1 = v128.bitselect(f32x4.add(hi1, f32x4.mul(loadHi(type, wc + rowChunk), xh)), hi1, maskHi)
+          lo2 = v128.bitselect(f32x4.add(lo2, f32x4.mul(loadLo(type, wc + 2 * rowChunk), xl)), lo2, maskLo)
+          hi2 = v128.bitselect(f32x4.add(hi2, f32x4.mul(loadHi(type, wc + 2 * rowChunk), xh)), hi2, maskHi)
+          lo3 = v128.bitselect(f32x4.add(lo3, f32x4.mul(loadLo(type, wc + 3 * rowChunk), xl)), lo3, maskLo)
+          hi3 = v128.bitselect(f32x4.add(hi3, f32x4.mul(loadHi(type, wc + 3 * rowChunk), xh)), hi3, maskHi)
+        }
+        // Per row r: s_r[l] = acc[l] + acc[l+4]; transpose so lane = row, then SUM8's tree.
+        const s0 = f32x4.add(lo0, hi0), s1 = f32x4.add(lo1, hi1), s2 = f32x4.add(lo2, hi2), s3 = f32x4.add(lo3, hi3)
+        const u0 = f32x4.shuffle(s0, s1, 0, 4, 1, 5), u1 = f32x4.shuffle(s2, s3, 0, 4, 1, 5)
+        const u2 = f32x4.shuffle(s0, s1, 2, 6, 3, 7), u3 = f32x4.shuffle(s2, s3, 2, 6, 3, 7)
+        const c0 = f32x4.shuffle(u0, u1, 0, 1, 4, 5), c1 = f32x4.shuffle(u0, u1, 2, 3, 6, 7)
+        const c2 = f32x4.shuffle(u2, u3, 0, 1, 4, 5), c3 = f32x4.shuffle(u2, u3, 2, 3, 6, 7)
+        v128.store(out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2),
+          f32x4.add(f32x4.add(c0, c2), f32x4.add(c1, c3)))
+      }
+    }
+  }
+}
+
+/** Y = packed float weights x f32 activations (each token's cols padded with zeros to 8). */
+export function matmul_f32(w: usize, ngroups: i32, cols: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulF(F32, 4, w, ngroups, cols, act, ntok, out, outStride)
+}
+export function matmul_f16(w: usize, ngroups: i32, cols: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulF(F16, 2, w, ngroups, cols, act, ntok, out, outStride)
+}
+export function matmul_bf16(w: usize, ngroups: i32, cols: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulF(30, 2, w, ngroups, cols, act, ntok, out, outStride)
+}
+
+// ---- activation quantization Q8/B ----
+// roundHalfAwayFromZero(|v|) = trunc(|v|) + (|v| - trunc(|v|) >= 0.5): the difference is exact
+// in binary32, unlike |v| + 0.5 (which rounds for |v| just under 0.5). Clamped to 127, signed.
+@inline function q8lanes(x: v128, id: v128): v128 {
+  const v = f32x4.mul(x, id)
+  const a = f32x4.abs(v)
+  const r = f32x4.trunc(a)
+  const up = v128.and(f32x4.ge(f32x4.sub(a, r), f32x4.splat(0.5)), f32x4.splat(1))
+  const q = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.add(r, up), f32x4.splat(127)))
+  return v128.bitselect(i32x4.neg(q), q, f32x4.lt(v, f32x4.splat(0)))
+}
+
+/**
+ * Quantizes `ntok` tokens of `cols` f32 values (token t at x + t·xStride bytes) in blocks of `bs`
+ * into records of actStride(cols, bs) bytes at act: i16 q, f32 d per block, i16 sums per 32.
+ */
+export function quantize(x: usize, xStride: i32, cols: i32, bs: i32, act: usize, ntok: i32): void {
+  const nb = cols / bs
+  const stride = actStride(cols, bs)
+  for (let t = 0; t < ntok; t++) {
+    const xt = x + <usize>t * <usize>xStride
+    const at = act + <usize>t * <usize>stride
+    const dp = at + <usize>(cols * 2), sp = dp + <usize>(nb * 4)
+    for (let b = 0; b < nb; b++) {
+      const xb = xt + <usize>(b * bs * 4)
+      let m = f32x4.splat(0)
+      for (let i = 0; i < bs; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>i << 2))))
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)))
+      const d: f32 = amax / <f32>127
+      const id = f32x4.splat(d == 0 ? <f32>0 : <f32>1 / d)
+      store<f32>(dp + (<usize>b << 2), d)
+      for (let i = 0; i < bs; i += 32) {
+        let sum = i16x8.splat(0)
+        for (let k = 0; k < 32; k += 8) {
+          const p = xb + (<usize>(i + k) << 2)
+          const q = i16x8.narrow_i32x4_s(q8lanes(v128.load(p), id), q8lanes(v128.load(p + 16), id))
+          v128.store(at + (<usize>(b * bs + i + k) << 1), q)
+          sum = i16x8.add(sum, q)
+        }
+        const s4 = i32x4.extadd_pairwise_i16x8_s(sum)
+        const s = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3)
+        store<i16>(sp + (<usize>((b * bs + i) >> 5) << 1), <i16>s)
+      }
+    }
+  }
+}

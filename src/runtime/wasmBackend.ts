@@ -1,0 +1,341 @@
+/**
+ * The fast kernel backend: WASM SIMD kernels (build/kernels.wasm, from
+ * src/engine/kernels/assembly/kernels.ts) on worker threads, bit-identical to the reference
+ * backend (docs/ARITHMETIC.md, docs/KERNELS.md).
+ *
+ * Every matrix's rows are split into row groups of 4 and the groups partitioned across the
+ * threads; each thread owns one shared WebAssembly.Memory holding only its slices, so a model
+ * larger than one 4 GiB wasm32 memory runs on 2+ threads, and weights are never held twice (they
+ * are repacked straight from the GGUF bytes into the owning memory). The main thread is thread 0
+ * (its own memory, no worker); `matmul` is synchronous: it writes the activations into every
+ * memory, releases the workers through their control blocks, computes its share and gathers.
+ */
+import { readFileSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import { InvalidParameterError } from '../errors.js'
+import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
+import { KernelMemoryError, KernelShapeError } from '../engine/kernels/errors.js'
+import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.js'
+import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
+import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
+import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+
+export type WasmBackendOptions = {
+  /** Threads including the main thread (1 = no workers). */
+  threads: number
+  /** How long an idle worker spins before sleeping in Atomics.wait (default 50 ms). */
+  spinMs?: number
+}
+
+const PAGE = 65536
+const MAX_PAGES = 65536
+const ROWS_PER_GROUP = 4
+/** Allocations start above page 0, which holds the module's static data (the SUM8 accumulators). */
+const HEAP_BASE = PAGE
+
+/** The GGUF fields of each quantized block as [offset, length]; the packed layout interleaves each across 4 rows. */
+const FIELDS: Record<number, ReadonlyArray<readonly [number, number]>> = {
+  [GGMLType.Q8_0]: [[0, 2], [2, 32]],
+  [GGMLType.Q4_0]: [[0, 2], [2, 16]],
+  [GGMLType.Q4_K]: [[0, 2], [2, 2], [4, 12], [16, 128]],
+  [GGMLType.Q6_K]: [[0, 128], [128, 64], [192, 16], [208, 2]],
+}
+
+const KERNEL_OF: Record<number, KernelName> = {
+  [GGMLType.F32]: 'matmul_f32', [GGMLType.F16]: 'matmul_f16', [GGMLType.BF16]: 'matmul_bf16',
+  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q6_K]: 'matmul_q6_k',
+}
+
+let cachedModule: WasmModule | undefined
+
+/** build/kernels.wasm, compiled once per process (same relative path from src/ and dist/). */
+function kernelModule(): WasmModule {
+  if (!cachedModule) {
+    const url = new URL('../../build/kernels.wasm', import.meta.url)
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(url)
+    } catch (cause) {
+      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
+    }
+    cachedModule = new WA.Module(bytes)
+  }
+  return cachedModule
+}
+
+/** One thread's memory and the bump allocator over it. */
+type Slot = {
+  memory: WasmMemory
+  top: number
+  worker?: Worker
+  ctrl?: Int32Array
+  seq: number
+  scratch: { at: number; bytes: number }
+}
+
+type Part = { slot: number; group0: number; groups: number; offset: number }
+
+type WasmMatrix = MatrixHandle & {
+  rowBytes: number
+  /** Blocks per row (quantized) or 8-value chunks per row (float types). */
+  nb: number
+  /** Bytes of one row group's block (4 rows) in the packed layout. */
+  gbb: number
+  parts: Part[]
+}
+
+function bytesOf(slot: Slot): Uint8Array {
+  return new Uint8Array(slot.memory.buffer)
+}
+
+function alloc(slot: Slot, bytes: number): number {
+  const at = (slot.top + 63) & ~63
+  const end = at + bytes
+  if (end > MAX_PAGES * PAGE) {
+    throw new KernelMemoryError(`${bytes} bytes do not fit in a 4 GiB wasm32 memory (${at} used): use more threads`)
+  }
+  const have = slot.memory.buffer.byteLength
+  if (end > have) slot.memory.grow(Math.ceil((end - have) / PAGE))
+  slot.top = end
+  return at
+}
+
+/** A scratch region of at least `bytes` in a slot, reallocated (doubling) when too small. */
+function scratch(slot: Slot, bytes: number): number {
+  if (slot.scratch.bytes < bytes) {
+    const size = Math.max(bytes, slot.scratch.bytes * 2, PAGE)
+    slot.scratch = { at: alloc(slot, size), bytes: size }
+  }
+  return slot.scratch.at
+}
+
+async function startWorker(init: WorkerInit): Promise<Worker> {
+  const here = import.meta.url
+  const fromSource = here.endsWith('.ts')
+  const url = new URL(fromSource ? './wasmWorker.ts' : './wasmWorker.js', here)
+  // From source (tests, tsx) the worker must register tsx's loader before importing the .ts entry
+  // (Node 20 does not apply a parent's `--import tsx` hooks to a worker's entry); from dist it is plain JS.
+  const worker = fromSource
+    ? new Worker(
+      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
+      { eval: true, workerData: init })
+    : new Worker(url, { workerData: init })
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', () => resolve())
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new KernelMemoryError(`kernel worker exited with code ${code} while starting`)))
+  })
+  worker.removeAllListeners('error')
+  worker.removeAllListeners('exit')
+  worker.on('error', () => {}) // a worker dying mid-run shows up as a timeout in waitDone
+  worker.unref()
+  return worker
+}
+
+/**
+ * Creates the WASM SIMD backend with `threads` threads (the main thread plus threads-1 workers).
+ * Example: `const b = await createWasmBackend({ threads: 2 })`, then allocMatrix / writeRows /
+ * matmul as with the reference backend, and `b.close()` when done.
+ */
+export async function createWasmBackend(options: WasmBackendOptions): Promise<Backend> {
+  const threads = options.threads
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
+  const spinMs = options.spinMs ?? 50
+  const module = kernelModule()
+  const slots: Slot[] = []
+  for (let i = 0; i < threads; i++) {
+    const memory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
+    slots.push({ memory, top: HEAP_BASE, seq: 0, scratch: { at: 0, bytes: 0 } })
+  }
+  const main = new WA.Instance(module, { env: { memory: slots[0].memory } }).exports as unknown as KernelExports
+  try {
+    await Promise.all(slots.slice(1).map(async (slot) => {
+      const sab = new SharedArrayBuffer(Ctrl.LENGTH * 4)
+      slot.ctrl = new Int32Array(sab)
+      slot.worker = await startWorker({ module, memory: slot.memory, ctrl: sab, spinMs })
+    }))
+  } catch (err) {
+    for (const s of slots) void s.worker?.terminate()
+    throw err
+  }
+  let closed = false
+
+  function release(slot: Slot, cmd: number, fn: number, args: number[]): void {
+    const c = slot.ctrl!
+    c[Ctrl.CMD] = cmd
+    c[Ctrl.FN] = fn
+    for (let i = 0; i < args.length; i++) c[Ctrl.ARG0 + i] = args[i]
+    slot.seq = (slot.seq + 1) | 0
+    Atomics.store(c, Ctrl.SEQ, slot.seq)
+    Atomics.notify(c, Ctrl.SEQ)
+  }
+
+  function waitDone(slot: Slot, what: string): void {
+    const c = slot.ctrl!
+    if (Atomics.load(c, Ctrl.DONE) !== slot.seq) {
+      const start = performance.now()
+      for (let n = 1; Atomics.load(c, Ctrl.DONE) !== slot.seq; n++) {
+        if ((n & 1023) !== 0) continue
+        const waited = performance.now() - start
+        if (waited > 600_000) throw new KernelMemoryError(`kernel worker did not finish ${what} in 10 minutes`)
+        if (waited > 2) Atomics.wait(c, Ctrl.DONE, Atomics.load(c, Ctrl.DONE), 50)
+      }
+    }
+    if (c[Ctrl.ERROR] !== 0) throw new KernelMemoryError(`kernel worker failed in ${what}`)
+  }
+
+  const own = (m: MatrixHandle): WasmMatrix => m as WasmMatrix
+
+  /** Calls `fn(packedOffset, byteOffsetInRow, length)` for each piece of row `r` in the packed layout. */
+  function forEachPiece(m: WasmMatrix, r: number, fn: (slot: Slot, dst: number, src: number, len: number) => void): void {
+    const g = Math.floor(r / ROWS_PER_GROUP)
+    const s = r % ROWS_PER_GROUP
+    const part = m.parts.find((p) => g >= p.group0 && g < p.group0 + p.groups)!
+    const slot = slots[part.slot]
+    const base = part.offset + (g - part.group0) * m.nb * m.gbb
+    const fields = FIELDS[m.type]
+    if (fields === undefined) {
+      // Float types: chunks of 8 values; row s of a chunk at s * 8 * elementBytes.
+      const eb = BLOCK[m.type].bytes
+      for (let c = 0; c < m.nb; c++) {
+        const len = Math.min(8, m.cols - 8 * c) * eb
+        fn(slot, base + c * m.gbb + s * 8 * eb, c * 8 * eb, len)
+      }
+      return
+    }
+    const bb = BLOCK[m.type].bytes
+    for (let b = 0; b < m.nb; b++) {
+      for (const [fo, len] of fields) fn(slot, base + b * m.gbb + ROWS_PER_GROUP * fo + s * len, b * bb + fo, len)
+    }
+  }
+
+  return {
+    kind: 'wasm',
+    threads,
+    allocMatrix(name, type, rows, cols) {
+      const B = activationBlockSize(type) // throws for unsupported types
+      const blk = BLOCK[type]
+      if (!(Number.isInteger(rows) && Number.isInteger(cols) && rows > 0 && cols > 0 && cols % blk.size === 0)) {
+        throw new KernelShapeError(name, `${rows} x ${cols} is not a valid ${blk.name} matrix`)
+      }
+      const nb = B === 0 ? Math.ceil(cols / 8) : cols / blk.size
+      const gbb = B === 0 ? ROWS_PER_GROUP * 8 * blk.bytes : ROWS_PER_GROUP * blk.bytes
+      const groups = Math.ceil(rows / ROWS_PER_GROUP)
+      const parts: Part[] = []
+      for (let k = 0; k < threads; k++) {
+        const group0 = Math.floor((groups * k) / threads)
+        const n = Math.floor((groups * (k + 1)) / threads) - group0
+        if (n === 0) continue
+        const bytes = n * nb * gbb
+        const offset = alloc(slots[k], bytes)
+        // Padding rows and padding values stay zero: grown memory is zeroed, and fresh space is never reused.
+        parts.push({ slot: k, group0, groups: n, offset })
+      }
+      const m: WasmMatrix = { name, type, rows, cols, rowBytes: rowBytesOf(type, cols), nb, gbb, parts }
+      return m
+    },
+    writeRows(handle, row0, bytes) {
+      const m = own(handle)
+      const n = bytes.length / m.rowBytes
+      if (!Number.isInteger(n) || !Number.isInteger(row0) || row0 < 0 || row0 + n > m.rows) {
+        throw new KernelShapeError(m.name, `cannot write ${bytes.length} bytes at row ${row0}`)
+      }
+      let view: Uint8Array | undefined
+      let viewSlot: Slot | undefined
+      for (let i = 0; i < n; i++) {
+        const src0 = i * m.rowBytes
+        forEachPiece(m, row0 + i, (slot, dst, src, len) => {
+          if (slot !== viewSlot) { view = bytesOf(slot); viewSlot = slot }
+          const v = view!
+          for (let j = 0; j < len; j++) v[dst + j] = bytes[src0 + src + j]
+        })
+      }
+    },
+    getRow(handle, row, out) {
+      const m = own(handle)
+      if (!(Number.isInteger(row) && row >= 0 && row < m.rows) || out.length < m.cols) {
+        throw new KernelShapeError(m.name, `row ${row} of ${m.rows} into ${out.length} values`)
+      }
+      const raw = new Uint8Array(m.rowBytes)
+      forEachPiece(m, row, (slot, dst, src, len) => raw.set(bytesOf(slot).subarray(dst, dst + len), src))
+      dequantizeRow(m.type, raw, out.subarray(0, m.cols))
+    },
+    matmul(handle, x, nTok, out) {
+      if (closed) throw new KernelMemoryError('the backend is closed')
+      const m = own(handle)
+      const { rows, cols } = m
+      if (!(Number.isInteger(nTok) && nTok >= 1) || x.length < nTok * cols) {
+        throw new KernelShapeError(m.name, `x has ${x.length} values, need ${nTok} x ${cols}`)
+      }
+      const y = out ?? new Float32Array(nTok * rows)
+      if (y.length < nTok * rows) throw new KernelShapeError(m.name, `out has ${y.length} values, need ${nTok} x ${rows}`)
+      const B = activationBlockSize(m.type)
+      const stride = B === 0 ? m.nb * 32 : main.actStride(cols, B)
+      const actBytes = nTok * stride
+      const maxOut = Math.max(...m.parts.map((p) => p.groups)) * ROWS_PER_GROUP * nTok * 4
+      // Scratch layout per slot: [activations | outputs | f32 input (slot 0, quantized types)].
+      const inBytes = B === 0 ? 0 : nTok * cols * 4
+      const need = ((actBytes + 63) & ~63) + ((maxOut + 63) & ~63) + inBytes
+      // Slot 0 always gets a region: it quantizes (in WASM) even when it owns none of the rows.
+      const regionOf = (slot: number) => {
+        const at = scratch(slots[slot], need)
+        const out = at + ((actBytes + 63) & ~63)
+        return { act: at, out, inp: out + ((maxOut + 63) & ~63) }
+      }
+      const r0 = regionOf(0)
+      const regions = m.parts.map((p) => (p.slot === 0 ? r0 : regionOf(p.slot)))
+      // Activations into every memory: floats padded to whole 8-value chunks (padding = +0,
+      // masked by the kernel anyway); quantized types quantized once, in slot 0's memory, then copied.
+      if (B === 0) {
+        for (let i = 0; i < m.parts.length; i++) {
+          const f = new Float32Array(slots[m.parts[i].slot].memory.buffer, regions[i].act, actBytes / 4)
+          const per = stride / 4
+          for (let t = 0; t < nTok; t++) {
+            f.set(x.subarray(t * cols, (t + 1) * cols), t * per)
+            f.fill(0, t * per + cols, (t + 1) * per)
+          }
+        }
+      } else {
+        const mem0 = slots[0].memory.buffer
+        new Float32Array(mem0, r0.inp, nTok * cols).set(x.subarray(0, nTok * cols))
+        main.quantize(r0.inp, cols * 4, cols, B, r0.act, nTok)
+        const src = new Uint8Array(mem0, r0.act, actBytes)
+        for (let i = 0; i < m.parts.length; i++) {
+          if (m.parts[i].slot !== 0) new Uint8Array(slots[m.parts[i].slot].memory.buffer, regions[i].act, actBytes).set(src)
+        }
+      }
+      const fn = KERNELS.indexOf(KERNEL_OF[m.type])
+      const dim = B === 0 ? cols : m.nb
+      const exports = main as unknown as Record<KernelName, (...a: number[]) => void>
+      for (let i = 0; i < m.parts.length; i++) {
+        const p = m.parts[i]
+        if (p.slot === 0) continue
+        release(slots[p.slot], Cmd.MATMUL, fn, [p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP])
+      }
+      for (let i = 0; i < m.parts.length; i++) {
+        const p = m.parts[i]
+        if (p.slot !== 0) continue
+        exports[KERNEL_OF[m.type]](p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
+      }
+      for (let i = 0; i < m.parts.length; i++) {
+        const p = m.parts[i]
+        if (p.slot !== 0) waitDone(slots[p.slot], `matmul ${m.name}`)
+        const ostride = p.groups * ROWS_PER_GROUP
+        const row0 = p.group0 * ROWS_PER_GROUP
+        const n = Math.min(rows, row0 + ostride) - row0
+        const o = new Float32Array(slots[p.slot].memory.buffer, regions[i].out, nTok * ostride)
+        for (let t = 0; t < nTok; t++) y.set(o.subarray(t * ostride, t * ostride + n), t * rows + row0)
+      }
+      return y
+    },
+    close() {
+      if (closed) return
+      closed = true
+      for (const s of slots) {
+        if (!s.worker) continue
+        release(s, Cmd.STOP, 0, [])
+        void s.worker.terminate()
+      }
+    },
+  }
+}

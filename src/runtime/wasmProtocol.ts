@@ -1,0 +1,33 @@
+import type { WasmMemory, WasmModule } from './wasmTypes.js'
+
+/**
+ * The control block shared by the main thread and one kernel worker (an Int32Array over a
+ * SharedArrayBuffer). The main thread writes a command and its arguments, then bumps SEQ; the
+ * worker, spinning on SEQ, runs it and stores SEQ's value into DONE. Pointers are wasm32 addresses
+ * stored as int32 bits (the kernels take them as i32, so the bits are all that matter).
+ */
+export const Ctrl = {
+  SEQ: 0,
+  DONE: 1,
+  CMD: 2,
+  /** Kernel index into KERNELS, then the kernel's 7 i32 arguments. */
+  FN: 3,
+  ARG0: 4,
+  /** Non-zero when the last command threw (the worker keeps running). */
+  ERROR: 12,
+  LENGTH: 16,
+} as const
+
+export const Cmd = { MATMUL: 1, STOP: 2 } as const
+
+/** Kernel exports of build/kernels.wasm that take (w, ngroups, nb|cols, act, ntok, out, outStride). */
+export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q6_k'] as const
+export type KernelName = (typeof KERNELS)[number]
+
+/** Data the main thread hands a worker at start. */
+export type WorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number }
+
+export type KernelExports = Record<KernelName, (w: number, ng: number, nb: number, act: number, ntok: number, out: number, outStride: number) => void> & {
+  quantize(x: number, xStride: number, cols: number, bs: number, act: number, ntok: number): void
+  actStride(cols: number, bs: number): number
+}

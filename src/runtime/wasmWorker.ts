@@ -1,0 +1,46 @@
+/**
+ * A kernel worker: instantiates build/kernels.wasm over its own shared memory (which the main
+ * thread fills with this worker's weight rows and activations) and runs matmul commands from the
+ * control block. It spins on the block for `spinMs` after each command, because waking from
+ * Atomics.wait costs milliseconds; past that it sleeps in Atomics.wait so an idle process does
+ * not burn a core.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { WA } from './wasmTypes.js'
+import { Cmd, Ctrl, KERNELS, type KernelExports, type WorkerInit } from './wasmProtocol.js'
+
+const init = workerData as WorkerInit
+const ctrl = new Int32Array(init.ctrl)
+const exports = new WA.Instance(init.module, { env: { memory: init.memory } }).exports as unknown as KernelExports
+const kernels = KERNELS.map((k) => exports[k])
+
+function waitForCommand(last: number): number {
+  let seq = Atomics.load(ctrl, Ctrl.SEQ)
+  if (seq !== last) return seq
+  const start = performance.now()
+  for (let n = 1; ; n++) {
+    seq = Atomics.load(ctrl, Ctrl.SEQ)
+    if (seq !== last) return seq
+    if ((n & 4095) === 0 && performance.now() - start > init.spinMs) break
+  }
+  while ((seq = Atomics.load(ctrl, Ctrl.SEQ)) === last) Atomics.wait(ctrl, Ctrl.SEQ, last)
+  return seq
+}
+
+parentPort!.postMessage('ready')
+// SEQ starts at 0; reading it here instead would race with a command sent right after 'ready'.
+let last = 0
+for (;;) {
+  last = waitForCommand(last)
+  const cmd = ctrl[Ctrl.CMD]
+  if (cmd === Cmd.STOP) break
+  try {
+    const a = Ctrl.ARG0
+    kernels[ctrl[Ctrl.FN]](ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6])
+    ctrl[Ctrl.ERROR] = 0
+  } catch {
+    ctrl[Ctrl.ERROR] = 1
+  }
+  Atomics.store(ctrl, Ctrl.DONE, last)
+  Atomics.notify(ctrl, Ctrl.DONE)
+}
