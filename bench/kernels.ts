@@ -1,0 +1,69 @@
+// Kernel throughput of the WASM backend: GB/s of GGUF weight bytes for single-token matvecs, and
+// tokens/s for 64-token batches (prefill), per type, at 1 and 2 threads. Several copies of each
+// matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
+// Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
+import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
+import { randomActivations, randomRows } from '../src/engine/kernels/testData.js'
+import { createWasmBackend } from '../src/runtime/wasmBackend.js'
+
+const TYPES: Record<string, number> = {
+  Q8_0: GGMLType.Q8_0, Q4_0: GGMLType.Q4_0, Q4_K: GGMLType.Q4_K, Q6_K: GGMLType.Q6_K,
+  F16: GGMLType.F16, BF16: GGMLType.BF16, F32: GGMLType.F32,
+}
+const SHAPES: Array<[number, number]> = [[2048, 2048], [5632, 2048]] // rows x cols
+const BATCH = 64
+
+const pick = (arg: string | undefined, all: string[]) => (arg ? arg.split(',') : all)
+const types = pick(process.argv[2], Object.keys(TYPES))
+const threadCounts = pick(process.argv[3], ['1', '2']).map(Number)
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+const lines: string[] = []
+for (const threads of threadCounts) {
+  for (const name of types) {
+    const type = TYPES[name]
+    const backend = await createWasmBackend({ threads })
+    try {
+      for (const [rows, cols] of SHAPES) {
+        const bytes = rowBytes(type, cols) * rows
+        const copies = Math.max(1, Math.ceil((64 << 20) / bytes))
+        const data = randomRows(type, rows, cols, 12345)
+        const ms = Array.from({ length: copies }, (_, i) => {
+          const m = backend.allocMatrix(`m${i}`, type, rows, cols)
+          backend.writeRows(m, 0, data)
+          return m
+        })
+        const x = randomActivations(cols * BATCH, 99)
+        const x1 = x.subarray(0, cols)
+        const out = new Float32Array(rows * BATCH)
+        // Warm-up lets V8 tier up the kernels before timing.
+        for (let i = 0; i < 3 * copies; i++) backend.matmul(ms[i % copies], x1, 1, out)
+        const mv: number[] = []
+        for (let rep = 0; rep < 7; rep++) {
+          const t0 = performance.now()
+          for (const m of ms) backend.matmul(m, x1, 1, out)
+          mv.push((bytes * copies) / ((performance.now() - t0) / 1e3) / 1e9)
+        }
+        backend.matmul(ms[0], x, BATCH, out)
+        const pf: number[] = []
+        for (let rep = 0; rep < 5; rep++) {
+          const t0 = performance.now()
+          backend.matmul(ms[rep % copies], x, BATCH, out)
+          const s = (performance.now() - t0) / 1e3
+          pf.push((2 * rows * cols * BATCH) / s / 1e9)
+        }
+        const line = `${name.padEnd(5)} ${`${rows}x${cols}`.padEnd(10)} threads=${threads}  matvec ${median(mv).toFixed(1).padStart(5)} GB/s` +
+          `  batch${BATCH} ${median(pf).toFixed(1).padStart(5)} GOP/s (${(median(pf) * 1e9 / (2 * rows * cols) ).toFixed(0)} tok/s for this matrix)`
+        console.log(line)
+        lines.push(line)
+      }
+    } finally {
+      backend.close()
+    }
+  }
+}
+void BLOCK

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { GGMLType, rowBytes } from '../engine/gguf/types.js'
+import type { Backend } from '../engine/kernels/backend.js'
+import { createReferenceBackend } from '../engine/kernels/reference.js'
+import { makeRng, randomActivations, randomRows } from '../engine/kernels/testData.js'
+import { createWasmBackend } from './wasmBackend.js'
+
+// Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.
+
+const TYPES = [
+  ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0],
+  ['Q4_0', GGMLType.Q4_0], ['Q4_K', GGMLType.Q4_K], ['Q6_K', GGMLType.Q6_K],
+] as const
+
+const ref = createReferenceBackend()
+const wasm: Backend[] = []
+before(async () => {
+  for (const threads of [1, 2, 3]) wasm.push(await createWasmBackend({ threads, spinMs: 1 }))
+})
+after(() => { for (const b of wasm) b.close() })
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, what)
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length)
+  for (let i = 0; i < ua.length; i++) {
+    if (ua[i] !== ub[i]) assert.fail(`${what}: element ${i}: ${a[i]} (0x${ua[i].toString(16)}) vs ${b[i]} (0x${ub[i].toString(16)})`)
+  }
+}
+
+/** Column counts per type: several block multiples, including > 8 blocks (SUM8 lanes wrap). */
+function colsFor(type: number): number[] {
+  if (type === GGMLType.Q4_K || type === GGMLType.Q6_K) return [256, 768, 2304]
+  if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) return [32, 96, 352]
+  return [8, 37, 75, 136]
+}
+
+function check(type: number, rows: number, cols: number, tokens: number[], seed: number): void {
+  const data = randomRows(type, rows, cols, seed)
+  const r = ref.allocMatrix('w', type, rows, cols)
+  ref.writeRows(r, 0, data)
+  const ms = wasm.map((b) => {
+    const m = b.allocMatrix('w', type, rows, cols)
+    // Written in two pieces, as a loader streaming a tensor would.
+    const split = Math.floor(rows / 2) * rowBytes(type, cols)
+    b.writeRows(m, 0, data.subarray(0, split))
+    b.writeRows(m, Math.floor(rows / 2), data.subarray(split))
+    return m
+  })
+  for (const nTok of tokens) {
+    const x = randomActivations(nTok * cols, seed * 31 + nTok)
+    const want = ref.matmul(r, x, nTok)
+    wasm.forEach((b, i) => sameBits(b.matmul(ms[i], x, nTok), want, `type ${type} ${rows}x${cols} nTok ${nTok} threads ${b.threads}`))
+  }
+}
+
+for (const [name, type] of TYPES) {
+  test(`${name}: WASM matmul equals the reference bit for bit (shapes, batches, threads)`, () => {
+    let seed = 1 + type
+    for (const cols of colsFor(type)) {
+      for (const rows of [1, 7, 13]) check(type, rows, cols, [1, 3, 17], seed++)
+    }
+  })
+
+  test(`${name}: getRow equals the reference`, () => {
+    const rows = 6, cols = colsFor(type)[1]
+    const data = randomRows(type, rows, cols, 40 + type)
+    const r = ref.allocMatrix('e', type, rows, cols)
+    ref.writeRows(r, 0, data)
+    const want = new Float32Array(cols), got = new Float32Array(cols)
+    for (const b of wasm) {
+      const m = b.allocMatrix('e', type, rows, cols)
+      b.writeRows(m, 0, data)
+      for (let row = 0; row < rows; row++) {
+        ref.getRow(r, row, want)
+        b.getRow(m, row, got)
+        sameBits(got, want, `${name} row ${row} threads ${b.threads}`)
+      }
+    }
+  })
+}
+
+test('a token computed alone equals the same token inside a batch (batch invariance)', () => {
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_K, GGMLType.F16]) {
+    const rows = 9, cols = type === GGMLType.Q4_K ? 512 : 96
+    const data = randomRows(type, rows, cols, 7)
+    const x = randomActivations(17 * cols, 8)
+    for (const b of wasm) {
+      const m = b.allocMatrix('w', type, rows, cols)
+      b.writeRows(m, 0, data)
+      const batch = b.matmul(m, x, 17)
+      for (const t of [0, 5, 16]) sameBits(b.matmul(m, x.subarray(t * cols, (t + 1) * cols), 1), batch.subarray(t * rows, (t + 1) * rows), `type ${type} token ${t}`)
+    }
+  }
+})
+
+test('medium case: Q8_0 300 x 1024, 64 tokens, and Q6_K 70 x 2048, 1 token', () => {
+  check(GGMLType.Q8_0, 300, 1024, [64], 11)
+  check(GGMLType.Q6_K, 70, 2048, [1], 12)
+})
+
+test('special activations: all zeros, negative zeros, one huge value per block', () => {
+  const rng = makeRng(5)
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_K, GGMLType.F32]) {
+    const cols = 512, rows = 5
+    const data = randomRows(type, rows, cols, 3)
+    const r = ref.allocMatrix('w', type, rows, cols)
+    ref.writeRows(r, 0, data)
+    const x = new Float32Array(3 * cols)
+    x.fill(-0, 0, cols) // token 0: negative zeros
+    for (let i = cols; i < 2 * cols; i++) x[i] = 0 // token 1: zeros
+    for (let i = 2 * cols; i < 3 * cols; i++) x[i] = (i & 31) === 0 ? 1e30 : ((rng() & 0xff) - 128) * 1e-30
+    const want = ref.matmul(r, x, 3)
+    for (const b of wasm) {
+      const m = b.allocMatrix('w', type, rows, cols)
+      b.writeRows(m, 0, data)
+      sameBits(b.matmul(m, x, 3), want, `type ${type} threads ${b.threads}`)
+    }
+  }
+})
+
+test('WASM backend rejects bad shapes, types and thread counts by name', async () => {
+  const b = wasm[0]
+  assert.throws(() => b.allocMatrix('bad', GGMLType.Q4_K, 4, 100), { name: 'KernelShapeError' })
+  assert.throws(() => b.allocMatrix('bad', GGMLType.Q2_K, 4, 256), { name: 'UnsupportedTensorTypeError' })
+  const m = b.allocMatrix('ok', GGMLType.Q8_0, 4, 32)
+  assert.throws(() => b.writeRows(m, 3, new Uint8Array(2 * 34)), { name: 'KernelShapeError' })
+  assert.throws(() => b.matmul(m, new Float32Array(31), 1), { name: 'KernelShapeError' })
+  assert.throws(() => b.getRow(m, 4, new Float32Array(32)), { name: 'KernelShapeError' })
+  await assert.rejects(createWasmBackend({ threads: 0 }), { name: 'InvalidParameterError' })
+})
