@@ -110,4 +110,5 @@ test('invalid options are named errors', () => {
   assert.throws(() => synthTokenizerMetadata({ kind: 'bpe', vocabSize: 258 }), { name: 'InvalidParameterError' })
   assert.throws(() => synthTokenizerMetadata({ kind: 'wordpiece' as 'spm', vocabSize: 1000 }), { name: 'InvalidParameterError' })
   assert.throws(() => synthTokenizerMetadata({ kind: 'bpe', pre: 'falcon' as 'qwen2', vocabSize: 1000 }), { name: 'InvalidParameterError' })
+  assert.throws(() => synthTokenizerMetadata({ kind: 'spm', vocabSize: 1000, seed: 0.5 }), { name: 'InvalidParameterError' })
 })

@@ -72,10 +72,11 @@ const ASCII_LOWER = /^[a-z]+$/
  */
 export function synthTokenizerMetadata(opts: SynthTokenizerOptions): Record<string, GgufValue> {
   const { kind, vocabSize } = opts
-  const seed = BigInt(opts.seed ?? 0)
   const text = opts.trainingText ?? BUILTIN_TEXT
   if (kind !== 'spm' && kind !== 'bpe') throw new InvalidParameterError('tokenizer-kind', kind, "'spm' or 'bpe'")
   if (!Number.isInteger(vocabSize)) throw new InvalidParameterError('vocab-size', vocabSize, 'an integer')
+  if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new InvalidParameterError('seed', opts.seed, 'a safe integer')
+  const seed = BigInt(opts.seed ?? 0)
   return kind === 'spm' ? synthSpm(text, vocabSize, seed) : synthBpe(text, vocabSize, seed, opts.pre ?? 'llama-bpe')
 }
 
@@ -110,7 +111,7 @@ function fillPairs(
       n++
       failures = 0
     } else if (++failures >= 256) {
-      if (made.length === 0) throw new InvalidParameterError('vocab-size', need, 'fewer filler tokens (training text too small)')
+      if (made.length === 0) throw new InvalidParameterError('training-text', `${starts.length} word starts`, 'more distinct words to build filler tokens from')
       pool = pool.concat(made)
       made = []
       failures = 0
