@@ -15,7 +15,8 @@ export const ZERO: Hash = new Uint8Array(32)
 export function sha256(...parts: Uint8Array[]): Hash {
   const h = createHash('sha256')
   for (const p of parts) h.update(p)
-  return new Uint8Array(h.digest().buffer, 0, 32)
+  const d = h.digest()
+  return new Uint8Array(d.buffer, d.byteOffset, 32)
 }
 
 const LEAF = Uint8Array.of(0)
