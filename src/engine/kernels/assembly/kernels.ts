@@ -13,23 +13,25 @@
 
 // SUM8's 8 lane accumulators, one f32x4 each (lane = row of the group). Each memory (thread) has its own.
 const ACC: usize = memory.data(128, 16)
+// A second set for the token processed alongside in the two-token Q8_0 path.
+const ACC2: usize = memory.data(128, 16)
 
-@inline function zeroAcc(): void {
+@inline function zeroAcc(acc: usize = ACC): void {
   const z = f32x4.splat(0)
-  for (let i: usize = 0; i < 8; i++) v128.store(ACC + (i << 4), z)
+  for (let i: usize = 0; i < 8; i++) v128.store(acc + (i << 4), z)
 }
 
-@inline function addAcc(b: i32, term: v128): void {
-  const p = ACC + ((<usize>(b & 7)) << 4)
+@inline function addAcc(b: i32, term: v128, acc: usize = ACC): void {
+  const p = acc + ((<usize>(b & 7)) << 4)
   v128.store(p, f32x4.add(v128.load(p), term))
 }
 
 // SUM8 fold of the accumulators: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)), lane-wise.
-@inline function foldAcc(): v128 {
-  const s0 = f32x4.add(v128.load(ACC), v128.load(ACC + 64))
-  const s1 = f32x4.add(v128.load(ACC + 16), v128.load(ACC + 80))
-  const s2 = f32x4.add(v128.load(ACC + 32), v128.load(ACC + 96))
-  const s3 = f32x4.add(v128.load(ACC + 48), v128.load(ACC + 112))
+@inline function foldAcc(acc: usize = ACC): v128 {
+  const s0 = f32x4.add(v128.load(acc), v128.load(acc + 64))
+  const s1 = f32x4.add(v128.load(acc + 16), v128.load(acc + 80))
+  const s2 = f32x4.add(v128.load(acc + 32), v128.load(acc + 96))
+  const s3 = f32x4.add(v128.load(acc + 48), v128.load(acc + 112))
   return f32x4.add(f32x4.add(s0, s2), f32x4.add(s1, s3))
 }
 
@@ -72,6 +74,36 @@ const ACC: usize = memory.data(128, 16)
   const p3 = i32x4.add(dot16s(v128.load(w + 104), a), dot16s(v128.load(w + 120), a + 32))
   const s = f32x4.convert_i32x4_s(hsum4(p0, p1, p2, p3))
   return f32x4.mul(f32x4.mul(scales4(w), f32x4.splat(da)), s)
+}
+
+// Two tokens at once (batched prefill): each weight vector is loaded and sign-extended once and
+// used for both tokens. Every term is computed exactly as termQ8_0 computes it.
+@inline function dot4(e0: v128, e1: v128, e2: v128, e3: v128, a: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a)), i32x4.dot_i16x8_s(e1, v128.load(a + 16))),
+    i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a + 32)), i32x4.dot_i16x8_s(e3, v128.load(a + 48))))
+}
+
+@inline function addQ8_0x2(b: i32, w: usize, a1: usize, a2: usize, da1: f32, da2: f32): void {
+  let lo = v128.load(w + 8), hi = v128.load(w + 24)
+  let e0 = i16x8.extend_low_i8x16_s(lo), e1 = i16x8.extend_high_i8x16_s(lo)
+  let e2 = i16x8.extend_low_i8x16_s(hi), e3 = i16x8.extend_high_i8x16_s(hi)
+  const pA0 = dot4(e0, e1, e2, e3, a1), pB0 = dot4(e0, e1, e2, e3, a2)
+  lo = v128.load(w + 40); hi = v128.load(w + 56)
+  e0 = i16x8.extend_low_i8x16_s(lo); e1 = i16x8.extend_high_i8x16_s(lo)
+  e2 = i16x8.extend_low_i8x16_s(hi); e3 = i16x8.extend_high_i8x16_s(hi)
+  const pA1 = dot4(e0, e1, e2, e3, a1), pB1 = dot4(e0, e1, e2, e3, a2)
+  lo = v128.load(w + 72); hi = v128.load(w + 88)
+  e0 = i16x8.extend_low_i8x16_s(lo); e1 = i16x8.extend_high_i8x16_s(lo)
+  e2 = i16x8.extend_low_i8x16_s(hi); e3 = i16x8.extend_high_i8x16_s(hi)
+  const pA2 = dot4(e0, e1, e2, e3, a1), pB2 = dot4(e0, e1, e2, e3, a2)
+  lo = v128.load(w + 104); hi = v128.load(w + 120)
+  e0 = i16x8.extend_low_i8x16_s(lo); e1 = i16x8.extend_high_i8x16_s(lo)
+  e2 = i16x8.extend_low_i8x16_s(hi); e3 = i16x8.extend_high_i8x16_s(hi)
+  const pA3 = dot4(e0, e1, e2, e3, a1), pB3 = dot4(e0, e1, e2, e3, a2)
+  const d = scales4(w)
+  addAcc(b, f32x4.mul(f32x4.mul(d, f32x4.splat(da1)), f32x4.convert_i32x4_s(hsum4(pA0, pA1, pA2, pA3))), ACC)
+  addAcc(b, f32x4.mul(f32x4.mul(d, f32x4.splat(da2)), f32x4.convert_i32x4_s(hsum4(pB0, pB1, pB2, pB3))), ACC2)
 }
 
 // ---- Q4_0: group block = [4 x f16 d][4 x 16 nibble bytes] (72 bytes); q_i = low nibble of byte i
@@ -205,7 +237,22 @@ export function actStride(cols: i32, bs: i32): i32 {
     const t1 = min(ntok, t0 + tile)
     for (let g = 0; g < ngroups; g++) {
       const wg = w + <usize>g * groupBytes
-      for (let t = t0; t < t1; t++) {
+      let t = t0
+      if (type == Q8_0) {
+        for (; t + 1 < t1; t += 2) {
+          const at = act + <usize>t * <usize>stride, at2 = at + <usize>stride
+          zeroAcc(ACC)
+          zeroAcc(ACC2)
+          for (let b = 0; b < nb; b++) {
+            const ab = <usize>(b * bs * 2), db = daOff + (<usize>b << 2)
+            addQ8_0x2(b, wg + <usize>b * <usize>gbb, at + ab, at2 + ab, load<f32>(at + db), load<f32>(at2 + db))
+          }
+          const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
+          v128.store(o, foldAcc(ACC))
+          v128.store(o + (<usize>outStride << 2), foldAcc(ACC2))
+        }
+      }
+      for (; t < t1; t++) {
         const at = act + <usize>t * <usize>stride
         zeroAcc()
         for (let b = 0; b < nb; b++) {
