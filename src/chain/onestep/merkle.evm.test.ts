@@ -9,7 +9,7 @@ import { Rng } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3e4c0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
-const BATCH = 512
+const BATCH = 128
 
 let h: HarnessChain
 before(async () => {

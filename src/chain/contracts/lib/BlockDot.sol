@@ -40,7 +40,7 @@ library BlockDot {
     /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q6_K and (S1, S2) for
     ///         Q4_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
     ///         OneStepUnsupportedType on a type without a block term.
-    /// @dev Bit-plane SWAR instead of a loop per element (about 10x less gas). For unsigned
+    /// @dev Bit-plane SWAR instead of a loop per element (about 2.5x less gas). For unsigned
     ///      weight values v_i < 2^bits and int8 activations a_i,
     ///        Σ v_i·a_i = Σ_b 2^b · Σ_{i: bit b of v_i set} a_i,
     ///      and each plane sum is a byte sum of (a_i + 128) masked by the plane, less 128 per

@@ -18,8 +18,17 @@ contract BlockDotHarness {
         s1 = new int256[](n);
         s2 = new int256[](n);
         g = new uint256[](n);
+        uint256 fmp;
+        assembly {
+            fmp := mload(0x40)
+        }
         for (uint256 i; i < n; ++i) {
             (r[i], s1[i], s2[i], g[i]) = one(ggmlType, w[i], qa[i], da[i]);
+            // Each case's memory copies are dead after the call: reuse the space, so memory (and
+            // the embedded EVM's per-step tracing cost) stays small however large the batch.
+            assembly {
+                mstore(0x40, fmp)
+            }
         }
     }
 
