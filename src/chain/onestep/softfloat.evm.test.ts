@@ -7,7 +7,7 @@ import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
 import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0e5f1001)
-const N = 10_240
+const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
 const BATCH = 512
 const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 

@@ -47,10 +47,10 @@ library SoftFloat {
                 (ma, mb) = (mb, ma);
                 sign = b & SIGN;
             }
-            // Align b to a exactly. When a is more than 64 binades above b, b lies entirely below
-            // a's rounding position (a is then normal), so placing it 64 binades down instead
-            // leaves every rounding decision unchanged (the nearest rounding boundary is 2^-25 of
-            // a away, b less than 2^-39 of it): the sum stays below 2^89.
+            // Align b to a exactly. When a is more than 64 binades above b (a is then normal), b
+            // is far below a's rounding position: placed 64 binades down instead, it is still
+            // under 2^-40 ulp(a) while the nearest rounding boundary is at least ulp(a)/4 away,
+            // so every rounding decision is unchanged, and the sum stays below 2^89.
             uint256 d = ea - eb;
             if (d > 64) d = 64;
             uint256 x = ma << d;
