@@ -1,0 +1,75 @@
+/**
+ * Bad input gives one clear line naming the problem and a non-zero exit, never a stack trace;
+ * and a good `run --json` / `verify` round trip exits 0, a forged one exits 1.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { toHex } from '../../src/trace/merkle.js'
+import { tokensHash } from '../../src/trace/receipt.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'))
+const model = join(dir, 'tiny.gguf')
+
+function cli(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 })
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
+}
+
+before(() => assert.equal(cli('model', 'synth', '--preset', 'tiny', '--type', 'q8_0', '--seed', '2', '--out', model).code, 0))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+function expectOneLine(args: string[], pattern: RegExp, code = 1) {
+  const r = cli(...args)
+  assert.equal(r.code, code, `${args.join(' ')}: exit ${r.code}, stderr ${r.err}`)
+  const lines = r.err.trim().split('\n')
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`)
+  assert.match(lines[0], pattern)
+  assert.doesNotMatch(r.err, /\bat .*\.(ts|js):\d+/)
+}
+
+test('missing, truncated and non-GGUF model files', () => {
+  expectOneLine(['run', '--model', join(dir, 'nope.gguf'), '--prompt', 'hi'], /cannot read .*nope\.gguf/)
+  writeFileSync(join(dir, 'trunc.gguf'), readFileSync(model).subarray(0, 1000))
+  expectOneLine(['run', '--model', join(dir, 'trunc.gguf'), '--prompt', 'hi'], /truncated GGUF/)
+  writeFileSync(join(dir, 'junk.gguf'), 'not a model at all')
+  expectOneLine(['model', 'info', join(dir, 'junk.gguf')], /not a GGUF file/)
+})
+
+test('invalid parameters are named', () => {
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--temperature', '-1'], /--temperature/)
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--top-p', '2'], /--top-p/)
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--seed', 'x'], /--seed/)
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--threads', '0'], /--threads/)
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--max-tokens', '0'], /--max-tokens/)
+  expectOneLine(['run', '--model', model, '--prompt', 'hi', '--bogus', '1'], /unknown option --bogus/, 2)
+  expectOneLine(['model', 'synth', '--preset', 'huge', '--type', 'q8_0', '--out', join(dir, 'x.gguf')], /unknown model preset "huge"/)
+  expectOneLine(['model', 'synth', '--preset', 'tiny', '--type', 'q5_k', '--out', join(dir, 'x.gguf')], /q5_k/)
+})
+
+test('a prompt longer than the context', () => {
+  expectOneLine(['run', '--model', model, '--prompt', 'word '.repeat(700)], /does not fit the context of 512/)
+})
+
+test('run --json then verify: valid exits 0, a forged answer exits 1 naming the step', () => {
+  const job = join(dir, 'job.json')
+  const r = cli('run', '--model', model, '--prompt', 'Call me Ishmael.', '--max-tokens', '8', '--seed', '3', '--out', job, '--json')
+  assert.equal(r.code, 0, r.err)
+  const j = JSON.parse(r.out)
+  assert.equal(j.tokens.length, 8)
+  assert.match(j.receipt.traceRoot, /^[0-9a-f]{64}$/)
+  const ok = cli('verify', '--model', model, '--receipt', job, '--threads', '2')
+  assert.equal(ok.code, 0, ok.out + ok.err)
+  assert.match(ok.out, /^valid/)
+  // forge the third output token (and its hash, as a cheat would)
+  const forged = { ...j, tokens: j.tokens.map((t: number, i: number) => (i === 2 ? (t + 1) % 1024 : t)) }
+  forged.receipt = { ...j.receipt, outputHash: toHex(tokensHash(forged.tokens)) }
+  writeFileSync(join(dir, 'forged.json'), JSON.stringify(forged))
+  const bad = cli('verify', '--model', model, '--receipt', join(dir, 'forged.json'))
+  assert.equal(bad.code, 1, bad.out + bad.err)
+  assert.match(bad.out, new RegExp(`^invalid: first divergence at step ${j.promptTokens.length - 1 + 2}, head`))
+  expectOneLine(['verify', '--model', model, '--receipt', model], /is not JSON/)
+})
