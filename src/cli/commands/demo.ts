@@ -6,14 +6,20 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeGguf } from '../../engine/gguf/write.js'
+import { formatEther } from 'viem'
+import { deployTessera, stake } from '../../chain/client.js'
+import { connectClients } from '../../chain/evm/clients.js'
+import { createEmbeddedChain } from '../../chain/evm/edr.js'
+import { configLeafData } from '../../engine/gguf/modelRoot.js'
 import { synthModel } from '../../engine/model/synth.js'
+import { settleJob } from '../../node/settleJob.js'
 import { writeGgufFile } from '../../runtime/ggufFile.js'
 import { generate, loadModel, verify } from '../../runtime/model.js'
 import type { Command } from '../args.js'
 
 const demo: Command = {
   name: 'demo',
-  summary: 'Synthesize a model, answer a prompt with a receipt, verify it by replay',
+  summary: 'Synthesize a model, answer a prompt with a receipt, verify it by replay, settle it on the embedded chain',
   usage: 'demo [--dir DIR] [--preset NAME] [--type TYPE] [--prompt TEXT] [--threads T]',
   flags: {
     dir: { type: 'string', description: 'where the model file is kept', default: '.tessera/demo' },
@@ -30,13 +36,13 @@ const demo: Command = {
     const path = join(dir, `${preset}-${type}.gguf`)
     if (!existsSync(path)) {
       mkdirSync(dir, { recursive: true })
-      console.error(`1/3 synthesizing ${preset} (${type}) into ${path} ...`)
+      console.error(`1/4 synthesizing ${preset} (${type}) into ${path} ...`)
       const spec = synthModel({ preset, type, seed: 1 })
       const bytes = writeGgufFile(path, encodeGguf(spec))
       console.error(`    ${(bytes / 1e6).toFixed(1)} MB written`)
-    } else console.error(`1/3 using ${path}`)
+    } else console.error(`1/4 using ${path}`)
 
-    console.error(`2/3 loading and generating (greedy, ${a.flags.threads} threads)`)
+    console.error(`2/4 loading and generating (greedy, ${a.flags.threads} threads)`)
     const model = await loadModel(path, { threads: a.flags.threads as number })
     try {
       const prompt = a.flags.prompt as string
@@ -45,10 +51,33 @@ const demo: Command = {
       process.stdout.write('\n\n')
       console.log('receipt:', JSON.stringify(r.receipt, null, 2))
 
-      console.error('3/3 verifying by teacher-forced replay')
+      console.error('3/4 verifying by teacher-forced replay')
       const v = verify(model, { receipt: r.receipt, promptTokens: r.promptTokens, outputTokens: r.outputTokens, leaves: r.leaves })
       console.log(v.valid ? `verified: ${r.outputTokens.length} tokens, trace root ${r.receipt.traceRoot}` : `NOT verified: ${v.problems.join('; ')}`)
-      return v.valid ? 0 : 1
+      if (!v.valid) return 1
+
+      console.error('4/4 settling the job on the embedded chain (register model, request, claim, finalize)')
+      const chain = await createEmbeddedChain({ accounts: 3 })
+      try {
+        const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
+        const [anyone, provider, client] = [at(0), at(1), at(2)]
+        const d = await deployTessera(anyone)
+        await stake(provider, d, { role: 'provider', amount: 10n ** 18n })
+        const leaf = configLeafData(model.transformer.config, model.metadata)
+        const price = 10n ** 12n
+        const s = await settleJob(d, { provider, client, anyone }, {
+          receipt: r.receipt, pricePerToken: price, nonce: 0n,
+          configHash: leaf.subarray(16, 48), tokenizerHash: leaf.subarray(48, 80),
+          warp: async (sec) => {
+            await chain.provider.request({ method: 'evm_increaseTime', params: [Number(sec)] })
+            await chain.provider.request({ method: 'evm_mine', params: [] })
+          },
+        })
+        console.log(`settled: batch ${s.batchId}, provider earned ${formatEther(s.earned)} coin for ${r.receipt.nPrompt + r.receipt.nOutput} tokens (claim gas ${s.claimGas})`)
+      } finally {
+        await chain.close()
+      }
+      return 0
     } finally {
       model.close()
     }

@@ -1,0 +1,62 @@
+/**
+ * One paid job on the settlement layer, each role doing its part: the client deposits and signs
+ * a job request (EIP-712) naming the model root, prompt hash, parameters hash and seed; the
+ * provider runs the job, then claims payment with the receipt's remaining fields in a batch;
+ * after the challenge window anyone finalizes and the provider withdraws what it is owed.
+ * This is the happy path the demo runs; disputes are in src/chain/dispute.test.ts.
+ */
+import { type Hex, toHex } from 'viem'
+import {
+  advertise, claimBatch, deposit, type Deployment, finalizeBatch, getBalances, isModelRegistered,
+  type JobRequest, registerModel, signJobRequest, withdrawOwed,
+} from '../chain/client.js'
+import type { ChainClients } from '../chain/evm/clients.js'
+import type { Receipt } from '../trace/receipt.js'
+
+export type Roles = { provider: ChainClients; client: ChainClients; anyone: ChainClients }
+
+const hx = (s: string): Hex => `0x${s}`
+
+/** The request a client signs for a job whose receipt will be `r` (fields known before running). */
+export function requestFor(r: Pick<Receipt, 'modelRoot' | 'inputHash' | 'paramsHash' | 'seed' | 'params' | 'nPrompt'>, provider: Hex, pricePerToken: bigint, nonce: bigint): JobRequest {
+  return {
+    provider, modelRoot: hx(r.modelRoot), inputHash: hx(r.inputHash), paramsHash: hx(r.paramsHash), seed: BigInt(r.seed),
+    // the contract bills prompt + output tokens, so its cap covers both
+    nonce, expiry: 2n ** 40n, maxTokens: r.nPrompt + r.params.maxTokens, pricePerToken,
+  }
+}
+
+/**
+ * Registers the model if needed, and settles one job for `receipt`: returns the provider's
+ * earnings and the gas used by the claim. `warp` moves chain time past the challenge window
+ * (the embedded chain can; a real chain makes you wait).
+ */
+export async function settleJob(
+  d: Deployment,
+  roles: Roles,
+  a: { receipt: Receipt; pricePerToken: bigint; nonce: bigint; configHash: Uint8Array; tokenizerHash: Uint8Array; warp(seconds: bigint): Promise<void> },
+): Promise<{ earned: bigint; claimGas: bigint; batchId: bigint }> {
+  const r = a.receipt
+  const modelRoot = hx(r.modelRoot)
+  if (!(await isModelRegistered(roles.anyone, d, modelRoot))) {
+    await registerModel(roles.anyone, d, {
+      modelRoot, configHash: toHex(a.configHash), tokenizerHash: toHex(a.tokenizerHash),
+      arithVersion: toHex(r.arith, { size: 32 }), nLayer: r.nLayer,
+    })
+  }
+  await advertise(roles.provider, d, { modelRoot, pricePerToken: a.pricePerToken })
+  const req = requestFor(r, roles.provider.account.address, a.pricePerToken, a.nonce)
+  // a job costs (prompt + output tokens) x price; the client escrows enough for the longest answer
+  await deposit(roles.client, d, { amount: a.pricePerToken * BigInt(r.nPrompt + r.params.maxTokens) })
+  const { r: sigR, vs } = await signJobRequest(roles.client, d.settlement, req)
+
+  const before = (await getBalances(roles.provider, d, roles.provider.account.address)).owed
+  const claim = await claimBatch(roles.provider, d, {
+    items: [{ req, r: sigR, vs, outputHash: hx(r.outputHash), traceRoot: hx(r.traceRoot), nPrompt: r.nPrompt, nOutput: r.nOutput, nLayer: r.nLayer }],
+  })
+  await a.warp(BigInt(d.params.settlement.challengeWindow ?? 86400) + 1n)
+  await finalizeBatch(roles.anyone, d, { batchId: claim.batchId })
+  const owed = (await getBalances(roles.provider, d, roles.provider.account.address)).owed
+  await withdrawOwed(roles.provider, d)
+  return { earned: owed - before, claimGas: claim.gasUsed, batchId: claim.batchId }
+}
