@@ -304,6 +304,8 @@ async function main(): Promise<void> {
     `Bandwidth bound = ${BANDWIDTH[1]} GB/s (1 thread) or ${BANDWIDTH[2]} GB/s (2 threads) / weight bytes per token. Trace cost: first the`,
     'decode slowdown with the trace (noisy: same order as run-to-run variation), then the hashing timed directly as a share of an untraced decode step.',
     'Verify: positions per second of the teacher-forced replay (prompt + output) vs traced decode tokens per second.',
+    'Caveat: on a shared machine (load average above the core count) 2-thread numbers of both engines are unreliable:',
+    "spin barriers and llama.cpp's thread pool need both cores free; compare 1-thread rows, or rerun on an idle machine.",
     '',
     table(rows),
     '',
