@@ -3,6 +3,7 @@
  * is frozen: field names and the digest encoding never change; a new format is a new version.
  */
 import { ARITH_VERSION } from '../engine/version.js'
+import { canonicalJson } from '../engine/gguf/modelRoot.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { fromHex, type Hash, sha256, toHex } from './merkle.js'
 
@@ -37,17 +38,6 @@ export function tokensHash(tokens: readonly number[]): Hash {
   return sha256(b)
 }
 
-/** JSON with object keys sorted at every level: the canonical text that gets hashed. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`
-  }
-  if (typeof v === 'bigint') return v.toString()
-  return JSON.stringify(v)
-}
-
 export function paramsHash(p: JobParams): Hash {
   return sha256(new TextEncoder().encode(canonicalJson(p)))
 }
@@ -79,4 +69,4 @@ export function executionId(modelRoot: Uint8Array): Hash {
   return sha256(new TextEncoder().encode(ARITH_VERSION), Uint8Array.of(0), modelRoot)
 }
 
-export { toHex }
+export { canonicalJson, toHex }
