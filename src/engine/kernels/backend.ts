@@ -9,6 +9,8 @@
  *
  * Legend: `rows` = output features, `cols` = input features, `nTok` = tokens in a batch.
  */
+import type { LayerOps } from './layerOps.js'
+
 export interface MatrixHandle {
   readonly name: string
   /** GGMLType id of the stored weights. */
@@ -28,6 +30,11 @@ export interface Backend {
   matmul(m: MatrixHandle, x: Float32Array, nTok: number, out?: Float32Array): Float32Array
   /** Canonical dequantization of one row to f32 (embedding lookup), into `out` (cols). */
   getRow(m: MatrixHandle, row: number, out: Float32Array): void
+  /**
+   * The backend's fast RMSNorm / attention / SILU / add ops (bit-identical to
+   * `referenceLayerOps`); absent means the transformer uses the TypeScript reference.
+   */
+  readonly layerOps?: LayerOps
   /** Frees the memories and stops the workers. */
   close(): void
 }

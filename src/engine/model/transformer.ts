@@ -9,8 +9,9 @@
  * kvDim = nkv*hd, ff = FFN width, V = vocab, ctx = context length.
  */
 import type { Backend, MatrixHandle } from '../kernels/backend.js'
+import { type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
 import type { ModelConfig } from './config.js'
-import { cos, dot8, exp, f, log, rmsnorm, silu, sin, sum8 } from '../math/canonical.js'
+import { cos, exp, f, log, sin } from '../math/canonical.js'
 
 export type TransformerConfig = ModelConfig
 
@@ -24,16 +25,34 @@ export type TransformerWeights = {
 /** Per-layer states emitted for trace commitments: (T, dim) residual and (T, kvDim) new K, V. */
 export type LayerObserver = (layer: number, startPos: number, nTok: number, residual: Float32Array, k: Float32Array, v: Float32Array) => void
 
-/** K and V of every position so far, per layer: (nLayer, ctx, kvDim). */
+/**
+ * K and V of every position so far, per layer: (nLayer, ctx, kvDim). The arrays are allocated on
+ * first use by `storage(ops)` in the memory the layer ops read without copying (WASM memory for
+ * the WASM ops); a cache handed to other ops later moves there once, keeping its contents.
+ */
 export class KVCache {
-  readonly k: Float32Array[]
-  readonly v: Float32Array[]
+  private store?: { ops: LayerOps; k: Float32Array[]; v: Float32Array[] }
   /** Number of positions filled. */
   length = 0
-  constructor(readonly config: TransformerConfig, readonly capacity = config.contextLength) {
-    const kvDim = config.nKvHead * config.headDim
-    this.k = Array.from({ length: config.nLayer }, () => new Float32Array(capacity * kvDim))
-    this.v = Array.from({ length: config.nLayer }, () => new Float32Array(capacity * kvDim))
+  constructor(readonly config: TransformerConfig, readonly capacity = config.contextLength) {}
+
+  /** The per-layer K and V arrays, living where `ops` computes. */
+  storage(ops: LayerOps): { k: Float32Array[]; v: Float32Array[] } {
+    if (this.store?.ops !== ops) {
+      const n = this.capacity * this.config.nKvHead * this.config.headDim
+      const old = this.store
+      const alloc = (l: number, from?: Float32Array[]) => {
+        const a = ops.allocF32(n)
+        if (from) a.set(from[l])
+        return a
+      }
+      this.store = {
+        ops,
+        k: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.k)),
+        v: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.v)),
+      }
+    }
+    return this.store
   }
 }
 
@@ -50,11 +69,14 @@ export class Transformer {
   private readonly freq: Float32Array
   private readonly m: Record<string, MatrixHandle>
   private readonly vec: Record<string, Float32Array>
+  /** RMSNorm, attention, SILU and adds: the backend's (WASM) or the TypeScript reference. */
+  private readonly ops: LayerOps
 
   constructor(weights: TransformerWeights, private readonly backend: Backend) {
     this.config = weights.config
     this.m = weights.matrices
     this.vec = weights.vectors
+    this.ops = backend.layerOps ?? referenceLayerOps
     this.freq = ropeFrequencies(this.config.headDim, this.config.ropeBase)
   }
 
@@ -69,6 +91,8 @@ export class Transformer {
     if (start + T > cache.capacity) throw new RangeError(`context overflow: ${start + T} > ${cache.capacity}`)
     const { dim, hd, kvDim, nh, nkv } = { dim: c.dim, hd: c.headDim, kvDim: c.nKvHead * c.headDim, nh: c.nHead, nkv: c.nKvHead }
     const b = this.backend
+    const ops = this.ops
+    const kv = cache.storage(ops)
 
     // embedding: x = token_embd[tokens]                               (T, dim)
     const x = new Float32Array(T * dim)
@@ -79,8 +103,6 @@ export class Transformer {
     }
     const xn = new Float32Array(T * dim)
     const attnOut = new Float32Array(T * nh * hd)
-    const scores = new Float32Array(start + T)
-    const acc = new Float32Array(hd)
     const ropeCos = new Float32Array(T * (hd / 2))
     const ropeSin = new Float32Array(T * (hd / 2))
     for (let t = 0; t < T; t++) {
@@ -91,20 +113,19 @@ export class Transformer {
         ropeSin[t * (hd / 2) + i] = sin(a)
       }
     }
-    const scale = f(1 / f(Math.sqrt(hd)))
 
     for (let l = 0; l < c.nLayer; l++) {
       const p = `blk.${l}.`
       // attention rmsnorm                                            (T, dim)
-      for (let t = 0; t < T; t++) rmsnorm(xn, t * dim, x, t * dim, this.vec[p + 'attn_norm.weight'], dim, c.rmsEps)
+      ops.rmsnorm(xn, x, this.vec[p + 'attn_norm.weight'], T, dim, c.rmsEps)
 
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
       const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T)
       const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T)
       const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T)
-      addBias(q, this.vec[p + 'attn_q.bias'], T)
-      addBias(k, this.vec[p + 'attn_k.bias'], T)
-      addBias(v, this.vec[p + 'attn_v.bias'], T)
+      addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
+      addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
+      addBias(ops, v, this.vec[p + 'attn_v.bias'], T)
 
       // rope on q and k: pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2 (NEOX)
       const half = c.arch === 'qwen2' ? hd / 2 : 1
@@ -116,49 +137,24 @@ export class Transformer {
       }
 
       // append K, V to the cache                                      (ctx, kvDim)
-      const kc = cache.k[l]
-      const vc = cache.v[l]
-      kc.set(k, start * kvDim)
-      vc.set(v, start * kvDim)
+      kv.k[l].set(k, start * kvDim)
+      kv.v[l].set(v, start * kvDim)
 
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
-      const group = nh / nkv
-      for (let t = 0; t < T; t++) {
-        const n = start + t + 1
-        for (let h = 0; h < nh; h++) {
-          const qo = (t * nh + h) * hd
-          const ko = Math.floor(h / group) * hd
-          let m = -Infinity
-          for (let u = 0; u < n; u++) {
-            const s = f(dot8(q, qo, kc, u * kvDim + ko, hd) * scale)
-            scores[u] = s
-            if (s > m) m = s
-          }
-          for (let u = 0; u < n; u++) scores[u] = exp(f(scores[u] - m))
-          const inv = f(1 / sum8(scores, 0, n))
-          // o_d = (Σ_u e_u ⊗ v_u[d]) ⊗ inv, Σ sequential in u; a Float32Array store rounds each ⊕
-          acc.fill(0)
-          for (let u = 0; u < n; u++) {
-            const e = scores[u]
-            const vo = u * kvDim + ko
-            for (let d = 0; d < hd; d++) acc[d] = acc[d] + f(e * vc[vo + d])
-          }
-          const o = t * nh * hd + h * hd
-          for (let d = 0; d < hd; d++) attnOut[o + d] = f(acc[d] * inv)
-        }
-      }
+      //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
+      ops.attention(attnOut, q, kv.k[l], kv.v[l], { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd })
 
       // output projection and residual                              (T, dim)
       const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T)
-      addInPlace(x, proj)
+      ops.add(x, proj, T * dim)
 
       // ffn: rmsnorm, gate/up, silu(gate) * up, down, residual     (T, ff) -> (T, dim)
-      for (let t = 0; t < T; t++) rmsnorm(xn, t * dim, x, t * dim, this.vec[p + 'ffn_norm.weight'], dim, c.rmsEps)
+      ops.rmsnorm(xn, x, this.vec[p + 'ffn_norm.weight'], T, dim, c.rmsEps)
       const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T)
       const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T)
-      for (let i = 0; i < gate.length; i++) gate[i] = f(silu(gate[i]) * up[i])
+      ops.siluMul(gate, up, gate.length)
       const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T)
-      addInPlace(x, down)
+      ops.add(x, down, T * dim)
 
       observe?.(l, start, T, x, k, v)
     }
@@ -168,20 +164,17 @@ export class Transformer {
     const nOut = Math.min(logitsFor, T)
     if (nOut === 0) return new Float32Array(0)
     const last = new Float32Array(nOut * dim)
-    for (let j = 0; j < nOut; j++) rmsnorm(last, j * dim, x, (T - nOut + j) * dim, this.vec['output_norm.weight'], dim, c.rmsEps)
+    ops.rmsnorm(last, x.subarray((T - nOut) * dim), this.vec['output_norm.weight'], nOut, dim, c.rmsEps)
     const out = this.m['output.weight'] ?? this.m['token_embd.weight']
     return b.matmul(out, last, nOut)
   }
 }
 
-function addBias(y: Float32Array, bias: Float32Array | undefined, T: number): void {
+/** y[t] = y[t] ⊕ bias for each of the T rows (qwen2's QKV biases). */
+function addBias(ops: LayerOps, y: Float32Array, bias: Float32Array | undefined, T: number): void {
   if (!bias) return
   const n = bias.length
-  for (let t = 0; t < T; t++) for (let i = 0; i < n; i++) y[t * n + i] = f(y[t * n + i] + bias[i])
-}
-
-function addInPlace(x: Float32Array, y: Float32Array): void {
-  for (let i = 0; i < x.length; i++) x[i] = f(x[i] + y[i])
+  for (let t = 0; t < T; t++) ops.add(y.subarray(t * n, (t + 1) * n), bias, n)
 }
 
 /** Rotates one head in place: pair i is (off + i*stride, off + i*stride + half). */

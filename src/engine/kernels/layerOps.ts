@@ -1,0 +1,120 @@
+/**
+ * The non-matmul ops of a forward pass (docs/ARITHMETIC.md, "The ops of a llama/qwen2 forward
+ * pass"): RMSNorm, causal attention over the KV cache, SILU(gate) ⊗ up and residual adds. Two
+ * implementations must agree bit for bit: `referenceLayerOps` below (plain TypeScript, one
+ * `Math.fround` per binary32 step, the readable twin) and the WASM SIMD ops of
+ * `src/runtime/wasmLayerOps.ts`. RoPE stays in the transformer (it is cheap and needs SIN/COS).
+ *
+ * Legend: T = `nTok` tokens in the batch, `dim` vector width, `nh`/`nkv` query/kv heads,
+ * `hd` head dim, `kvDim` = nkv*hd, `start` = position of the batch's first token.
+ */
+import { KernelShapeError } from './errors.js'
+import { dot8, exp, f, rmsnorm as rmsnormRow, silu, sum8 } from '../math/canonical.js'
+
+/** Shape of one attention call: T tokens at positions start .. start+T-1 attend causally to the cache. */
+export type AttentionShape = {
+  /** Position of the batch's first token; the cache holds positions 0 .. start+T-1. */
+  start: number
+  nTok: number
+  nHead: number
+  nKvHead: number
+  headDim: number
+}
+
+export interface LayerOps {
+  readonly kind: 'reference' | 'wasm'
+  /**
+   * A zero-filled array of `n` f32 in memory the ops read without copying (the KV cache lives
+   * there). Arrays from other places work too, at the cost of a copy per call.
+   */
+  allocF32(n: number): Float32Array
+  /** Row t of `out` (T, dim) = RMSNorm(row t of `x`) scaled by `w` (dim); out may be x. */
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, nTok: number, dim: number, eps: number): void
+  /**
+   * Causal attention: `out` (T, nh*hd) from `q` (T, nh*hd) and the caches `k`, `v` (ctx, kvDim)
+   * whose rows 0 .. start+T-1 are filled; query head h reads kv head floor(h / (nh/nkv)).
+   */
+  attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): void
+  /** gate[i] = SILU(gate[i]) ⊗ up[i] for i < n. */
+  siluMul(gate: Float32Array, up: Float32Array, n: number): void
+  /** x[i] = x[i] ⊕ y[i] for i < n. */
+  add(x: Float32Array, y: Float32Array, n: number): void
+}
+
+/** Throws unless the arrays hold the values an attention call of `shape` reads and writes. */
+export function checkAttentionShape(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): void {
+  const { start, nTok, nHead, nKvHead, headDim } = s
+  const ints = [start, nTok, nHead, nKvHead, headDim].every((n) => Number.isInteger(n) && n >= 0)
+  if (!ints || nTok < 1 || nKvHead < 1 || headDim < 1 || nHead % nKvHead !== 0) {
+    throw new KernelShapeError('attention', `start ${start}, nTok ${nTok}, heads ${nHead}/${nKvHead}, headDim ${headDim}`)
+  }
+  const qn = nTok * nHead * headDim
+  const kn = (start + nTok) * nKvHead * headDim
+  if (q.length < qn || out.length < qn || k.length < kn || v.length < kn) {
+    throw new KernelShapeError('attention', `q ${q.length}, out ${out.length} (need ${qn}); k ${k.length}, v ${v.length} (need ${kn})`)
+  }
+}
+
+/** Throws unless every array holds at least `n` values. */
+export function checkLength(what: string, n: number, ...arrays: Float32Array[]): void {
+  if (!(Number.isInteger(n) && n >= 0) || arrays.some((a) => a.length < n)) {
+    throw new KernelShapeError(what, `need ${n} values, have ${arrays.map((a) => a.length).join(', ')}`)
+  }
+}
+
+/**
+ * The TypeScript reference ops, a line-by-line reading of docs/ARITHMETIC.md; used by the
+ * reference backend and as the twin the WASM ops are tested against.
+ */
+export const referenceLayerOps: LayerOps = {
+  kind: 'reference',
+  allocF32: (n) => new Float32Array(n),
+  rmsnorm(out, x, w, nTok, dim, eps) {
+    checkLength('rmsnorm', nTok * dim, out, x)
+    checkLength('rmsnorm weight', dim, w)
+    for (let t = 0; t < nTok; t++) rmsnormRow(out, t * dim, x, t * dim, w, dim, eps)
+  },
+  attention(out, q, kc, vc, shape) {
+    checkAttentionShape(out, q, kc, vc, shape)
+    const { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd } = shape
+    const kvDim = nkv * hd
+    const group = nh / nkv
+    const scale = f(1 / f(Math.sqrt(hd)))
+    const scores = new Float32Array(start + T)
+    const acc = new Float32Array(hd)
+    for (let t = 0; t < T; t++) {
+      const n = start + t + 1
+      for (let h = 0; h < nh; h++) {
+        const qo = (t * nh + h) * hd
+        const ko = Math.floor(h / group) * hd
+        // s_u = DOT8(q_h, k_u) ⊗ scale; m = max_u s_u
+        let m = -Infinity
+        for (let u = 0; u < n; u++) {
+          const s = f(dot8(q, qo, kc, u * kvDim + ko, hd) * scale)
+          scores[u] = s
+          if (s > m) m = s
+        }
+        // e_u = EXP(s_u ⊖ m); inv = 1 ⊘ SUM8(e)
+        for (let u = 0; u < n; u++) scores[u] = exp(f(scores[u] - m))
+        const inv = f(1 / sum8(scores, 0, n))
+        // o_d = (Σ_u e_u ⊗ v_u[d]) ⊗ inv, Σ sequential in u; a Float32Array store rounds each ⊕
+        acc.fill(0)
+        for (let u = 0; u < n; u++) {
+          const e = scores[u]
+          const vo = u * kvDim + ko
+          for (let d = 0; d < hd; d++) acc[d] = acc[d] + f(e * vc[vo + d])
+        }
+        const o = qo
+        for (let d = 0; d < hd; d++) out[o + d] = f(acc[d] * inv)
+      }
+    }
+  },
+  siluMul(gate, up, n) {
+    checkLength('siluMul', n, gate, up)
+    for (let i = 0; i < n; i++) gate[i] = f(silu(gate[i]) * up[i])
+  },
+  add(x, y, n) {
+    checkLength('add', n, x, y)
+    for (let i = 0; i < n; i++) x[i] = f(x[i] + y[i])
+  },
+}
