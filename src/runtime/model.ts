@@ -15,11 +15,15 @@ import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { Transformer } from '../engine/model/transformer.js'
 import { DEFAULT_SAMPLING } from '../engine/sample.js'
 import { createTokenizer, type Tokenizer } from '../engine/tokenizer/index.js'
-import { InvalidParameterError } from '../errors.js'
+import { statSync } from 'node:fs'
+import { FileNotFoundError, InvalidParameterError } from '../errors.js'
 import { type Claim, type JobResult, runJob, type Verdict, verifyJob } from '../trace/job.js'
 import type { JobParams } from '../trace/receipt.js'
 import { loadWeights } from './loadWeights.js'
 import { createWasmBackend } from './wasmBackend.js'
+
+/** Weight bytes one kernel memory is given (of its 4 GiB; the rest is scratch and headroom). */
+const MEMORY_BUDGET = 3.5 * 2 ** 30
 
 export type LoadOptions = {
   /** Kernel threads (default 1); any count gives the same bits. */
@@ -41,7 +45,17 @@ export type Model = {
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
   const threads = opts.threads ?? 1
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 64')
-  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads })
+  // Each kernel thread holds its share of every weight matrix in its own wasm32 memory (at most
+  // 4 GiB): a file too large for the requested threads gets more memories, i.e. more threads.
+  // Any thread count gives the same bits, so this changes only speed.
+  let size = 0
+  try {
+    size = statSync(path).size
+  } catch (e) {
+    throw new FileNotFoundError(path, e)
+  }
+  const wasmThreads = Math.max(threads, Math.ceil(size / MEMORY_BUDGET))
+  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads })
   try {
     const w = loadWeights(path, backend)
     const tokenizer = createTokenizer(w.metadata)
