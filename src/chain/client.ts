@@ -227,7 +227,7 @@ export function batchLeaf(chainId: number, settlement: Address, it: ClaimItem, c
   return sha256(`0x00${data.slice(2)}`)
 }
 
-/** Root of a batch and proofs of its leaves (the Sha256Tree shape of src/trace/merkle.ts). */
+/** Root of a batch and proofs of its leaves (the shape of src/trace/merkle.ts and lib/MerkleProof.sol). */
 export function batchTree(leaves: readonly Hex[]): { root: Hex; proof(i: number): Hex[] } {
   const levels = buildLevels(leaves.map((h) => Buffer.from(h.slice(2), 'hex')))
   const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as Hex

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 import "./Errors.sol";
 import {Settlement} from "./Settlement.sol";
-import {Sha256Tree} from "./Sha256Tree.sol";
+import {MerkleProof} from "./lib/MerkleProof.sol";
+import {MerkleRoot} from "./MerkleRoot.sol";
 import {OneStep} from "./OneStep.sol";
 import {Bisection} from "./Bisection.sol";
 
@@ -132,7 +133,7 @@ contract DisputeGame {
         uint8 st = jobState[key];
         if (st == 1 || st == 3) revert LeafAlreadyDisputed(batchId, jobIndex);
         (address provider, bytes32 root) = settlement.onDisputeOpened(batchId);
-        if (!Sha256Tree.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
+        if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
         jobState[key] = 1;
         totalBonds += msg.value;
 
@@ -196,7 +197,7 @@ contract DisputeGame {
     /// @notice Provider: reveals the leaf before the disputed one, with its proof under the level root.
     function revealPre(uint256 gameId, bytes32 preLeaf, bytes32[] calldata proof) external {
         Game storage g = _move(gameId, REVEAL_PRE);
-        if (proof.length != g.levelDepth || !Sha256Tree.verify(g.levelRoot, preLeaf, g.index - 1, proof)) revert BadProof();
+        if (proof.length != g.levelDepth || !MerkleProof.verify(g.levelRoot, preLeaf, g.index - 1, proof)) revert BadProof();
         g.pre = preLeaf;
         emit PreRevealed(gameId, g.level, g.index - 1, preLeaf);
         _segmentFound(g);
@@ -209,7 +210,7 @@ contract DisputeGame {
         // INVARIANT: the finer sub-trace starts and ends exactly at the disputed transition's states.
         if (depth > 48 || lastLeaf == 0 || lastLeaf >= (uint256(1) << depth)) revert BadProof();
         if (proofFirst.length != depth || proofLast.length != depth) revert BadProof();
-        if (!Sha256Tree.verify(root, g.pre, 0, proofFirst) || !Sha256Tree.verify(root, g.post, lastLeaf, proofLast)) revert BadProof();
+        if (!MerkleProof.verify(root, g.pre, 0, proofFirst) || !MerkleProof.verify(root, g.post, lastLeaf, proofLast)) revert BadProof();
         g.level++;
         g.levelRoot = root;
         g.levelDepth = depth;
@@ -292,7 +293,7 @@ contract DisputeGame {
     /// @dev Root of a full power-of-two list of nodes.
     function _subRoot(bytes32[] calldata nodes) internal view returns (bytes32) {
         bytes32[] memory level = nodes;
-        return Sha256Tree.rootInPlace(level);
+        return MerkleRoot.rootInPlace(level);
     }
 
     function _leafReached(Game storage g) internal {

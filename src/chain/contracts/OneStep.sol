@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {BadPreimage, UnknownOpcode} from "./Errors.sol";
 import {SoftFloat} from "./lib/SoftFloat.sol";
-import {Sha256Tree} from "./Sha256Tree.sol";
+import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title OneStep: the judge's single primitive step
 /// @notice A primitive-level state is one micro-step, committed as the leaf
@@ -28,7 +28,7 @@ library OneStep {
 
     /// @notice Leaf hash committing a micro-step.
     function leafOf(Step memory s) internal pure returns (bytes32) {
-        return Sha256Tree.leaf(abi.encode(s.opcode, s.chain, s.a, s.b, s.result));
+        return MerkleProof.leafHash(abi.encode(s.opcode, s.chain, s.a, s.b, s.result));
     }
 
     /// @notice The canonical result of one micro-step's operation.

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 import "./Errors.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
-import {Sha256Tree} from "./Sha256Tree.sol";
+import {MerkleProof} from "./lib/MerkleProof.sol";
+import {MerkleRoot} from "./MerkleRoot.sol";
 
 /// @title Settlement: stakes, escrow and batched claims
 /// @notice Providers and auditors bond native coin; clients deposit into escrow and sign job
@@ -251,7 +252,7 @@ contract Settlement {
     /// @notice Batch leaf data of a job: abi.encode(receiptDigest, requestDigest, client, amount);
     ///         the leaf hash is sha256(0x00 || data).
     function leafOf(ClaimItem calldata it, address client, uint128 amount) public view returns (bytes32) {
-        return Sha256Tree.leaf(abi.encode(receiptDigest(it), requestDigest(it.req), client, amount));
+        return MerkleProof.leafHash(abi.encode(receiptDigest(it), requestDigest(it.req), client, amount));
     }
 
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
@@ -271,7 +272,7 @@ contract Settlement {
             total += amount;
         }
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
-        bytes32 root = Sha256Tree.rootInPlace(leaves);
+        bytes32 root = MerkleRoot.rootInPlace(leaves);
         batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, root));
         totalPending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
@@ -298,7 +299,7 @@ contract Settlement {
         if (bal < amount) revert InsufficientEscrow(client, bal, amount);
         escrowOf[client] = bal - amount;
         totalEscrow -= amount;
-        leaf = Sha256Tree.leaf(abi.encode(receiptDigest(it), rd, client, amount));
+        leaf = MerkleProof.leafHash(abi.encode(receiptDigest(it), rd, client, amount));
         emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
     }
 
