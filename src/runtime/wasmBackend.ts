@@ -19,6 +19,7 @@ import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
 import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
 import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+import { createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
 
 export type WasmBackendOptions = {
   /** Threads including the main thread (1 = no workers). */
@@ -159,6 +160,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     throw err
   }
   let closed = false
+  let layerOps: WasmLayerOps | undefined
 
   function release(slot: Slot, cmd: number, fn: number, args: number[]): void {
     const c = slot.ctrl!
@@ -212,6 +214,10 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   return {
     kind: 'wasm',
     threads,
+    /** RMSNorm, attention, SILU, adds in WASM on the main thread (own memory, made on first use). */
+    get layerOps() {
+      return (layerOps ??= createWasmLayerOps())
+    },
     allocMatrix(name, type, rows, cols) {
       const B = activationBlockSize(type) // throws for unsupported types
       const blk = BLOCK[type]

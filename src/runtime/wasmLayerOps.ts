@@ -1,0 +1,187 @@
+/**
+ * The WASM SIMD layer ops (build/layer.wasm, from src/engine/kernels/assembly/layer.ts):
+ * RMSNorm, causal attention, SILU(gate) ⊗ up and adds, bit-identical to `referenceLayerOps`
+ * (docs/KERNELS.md, "Layer ops"). They run on the calling thread, in one shared
+ * WebAssembly.Memory of their own.
+ *
+ * `allocF32` hands out views into that memory (the KV cache lives there, so attention reads it
+ * without copying); any other array is copied into a scratch region for the call and results are
+ * copied back. Views over a shared memory stay valid when it grows, so allocations never move. An
+ * allocation's space is reused (zeroed) once the array returned for it is garbage-collected: keep
+ * the array itself, not only a subarray of it, for as long as its contents are needed.
+ */
+import { readFileSync } from 'node:fs'
+import { InvalidParameterError } from '../errors.js'
+import { KernelMemoryError } from '../engine/kernels/errors.js'
+import { type AttentionShape, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
+import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+
+const PAGE = 65536
+const MAX_PAGES = 65536
+/** Allocations start above page 0 (the module's static data, if any). */
+const HEAP_BASE = PAGE
+
+type LayerExports = {
+  rmsnorm(out: number, x: number, w: number, nTok: number, dim: number, eps: number): void
+  attention(out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number): void
+  silu_mul(gate: number, up: number, n: number): void
+  add(x: number, y: number, n: number): void
+  exp_many(out: number, x: number, n: number): void
+}
+
+/** The WASM layer ops plus what the tests need: EXP over many values. */
+export type WasmLayerOps = LayerOps & {
+  /** out[i] = EXP(x[i]) computed in WASM (the AssemblyScript twin of canonical.ts `exp`). */
+  expMany(x: Float32Array): Float32Array
+}
+
+let cachedModule: WasmModule | undefined
+
+/** build/layer.wasm, compiled once per process (same relative path from src/ and dist/). */
+function layerModule(): WasmModule {
+  if (!cachedModule) {
+    const url = new URL('../../build/layer.wasm', import.meta.url)
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(url)
+    } catch {
+      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
+    }
+    cachedModule = new WA.Module(bytes)
+  }
+  return cachedModule
+}
+
+/**
+ * Creates a set of WASM layer ops with its own memory. Example:
+ * `const ops = createWasmLayerOps(); const k = ops.allocF32(ctx * kvDim); ops.attention(...)`.
+ */
+export function createWasmLayerOps(): WasmLayerOps {
+  const memory: WasmMemory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
+  const wasm = new WA.Instance(layerModule(), { env: { memory } }).exports as unknown as LayerExports
+  /** Every buffer object this memory has shown us: an array over one of them lives in the memory. */
+  const ours = new WeakSet<SharedArrayBuffer>()
+  let heap = new Float32Array(memory.buffer)
+  ours.add(memory.buffer)
+  let top = HEAP_BASE
+  /** Freed allocations (their arrays were collected), by byte size. */
+  const free = new Map<number, number[]>()
+  const registry = new FinalizationRegistry<{ at: number; bytes: number }>(({ at, bytes }) => {
+    const list = free.get(bytes)
+    if (list) list.push(at)
+    else free.set(bytes, [at])
+  })
+  let scratch = { at: 0, bytes: 0 }
+
+  /** The current view of the whole memory (re-made after a grow, which old views do not see). */
+  function view(): Float32Array {
+    if (heap.length * 4 !== memory.buffer.byteLength) {
+      heap = new Float32Array(memory.buffer)
+      ours.add(memory.buffer)
+    }
+    return heap
+  }
+
+  function bump(bytes: number): number {
+    const at = (top + 63) & ~63
+    const end = at + bytes
+    if (end > MAX_PAGES * PAGE) throw new KernelMemoryError(`${bytes} bytes do not fit in the layer ops' 4 GiB wasm32 memory (${at} used)`)
+    const have = memory.buffer.byteLength
+    if (end > have) memory.grow(Math.ceil((end - have) / PAGE))
+    top = end
+    return at
+  }
+
+  /** Byte address of `a` if it lives in this memory, else -1. */
+  function addressOf(a: Float32Array): number {
+    return ours.has(a.buffer as SharedArrayBuffer) ? a.byteOffset : -1
+  }
+
+  /**
+   * Lays out one call's operands: arrays already in the memory are used in place; the others get
+   * a slot in the scratch region (`copy`: their first `n` values copied in). Returns addresses.
+   */
+  function place(items: Array<{ a: Float32Array; n: number; copy: boolean }>): number[] {
+    let need = 0
+    const addr = items.map((it) => {
+      const at = addressOf(it.a)
+      if (at >= 0) return at
+      const off = need
+      need += (it.n * 4 + 15) & ~15
+      return -1 - off
+    })
+    if (need > scratch.bytes) {
+      const bytes = Math.max(need, scratch.bytes * 2, PAGE)
+      scratch = { at: bump(bytes), bytes }
+    }
+    const h = view()
+    for (let i = 0; i < items.length; i++) {
+      if (addr[i] >= 0) continue
+      addr[i] = scratch.at + (-1 - addr[i])
+      const it = items[i]
+      if (it.copy && it.n > 0) h.set(it.a.subarray(0, it.n), addr[i] / 4)
+    }
+    return addr
+  }
+
+  /** Copies `n` results at `at` back into `a` unless `a` is where they were written. */
+  function back(a: Float32Array, at: number, n: number): void {
+    if (addressOf(a) === at) return
+    a.set(view().subarray(at / 4, at / 4 + n))
+  }
+
+  return {
+    kind: 'wasm',
+    allocF32(n) {
+      if (!(Number.isInteger(n) && n >= 0)) throw new InvalidParameterError('allocF32', n, 'a non-negative integer')
+      const bytes = (n * 4 + 63) & ~63
+      const reuse = free.get(bytes)?.pop()
+      const at = reuse ?? bump(bytes)
+      const a = new Float32Array(memory.buffer, at, n)
+      ours.add(a.buffer as SharedArrayBuffer)
+      if (reuse !== undefined) a.fill(0)
+      registry.register(a, { at, bytes })
+      return a
+    },
+    rmsnorm(out, x, w, nTok, dim, eps) {
+      checkLength('rmsnorm', nTok * dim, out, x)
+      checkLength('rmsnorm weight', dim, w)
+      // The WASM function takes eps as binary32; the spec's eps is a binary32 model constant.
+      if (Math.fround(eps) !== eps) throw new InvalidParameterError('eps', eps, 'a binary32 value')
+      const n = nTok * dim
+      const [o, xi, wi] = place([{ a: out, n, copy: false }, { a: x, n, copy: true }, { a: w, n: dim, copy: true }])
+      wasm.rmsnorm(o, xi, wi, nTok, dim, eps)
+      back(out, o, n)
+    },
+    attention(out, q, k, v, shape: AttentionShape) {
+      checkAttentionShape(out, q, k, v, shape)
+      const { start, nTok, nHead, nKvHead, headDim } = shape
+      const qn = nTok * nHead * headDim
+      const kn = (start + nTok) * nKvHead * headDim
+      const [o, qi, ki, vi, scores] = place([
+        { a: out, n: qn, copy: false }, { a: q, n: qn, copy: true },
+        { a: k, n: kn, copy: true }, { a: v, n: kn, copy: true },
+        { a: new Float32Array(0), n: start + nTok, copy: false },
+      ])
+      wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim)
+      back(out, o, qn)
+    },
+    siluMul(gate, up, n) {
+      checkLength('siluMul', n, gate, up)
+      const [g, u] = place([{ a: gate, n, copy: true }, { a: up, n, copy: true }])
+      wasm.silu_mul(g, u, n)
+      back(gate, g, n)
+    },
+    add(x, y, n) {
+      checkLength('add', n, x, y)
+      const [xi, yi] = place([{ a: x, n, copy: true }, { a: y, n, copy: true }])
+      wasm.add(xi, yi, n)
+      back(x, xi, n)
+    },
+    expMany(x) {
+      const [o, xi] = place([{ a: new Float32Array(0), n: x.length, copy: false }, { a: x, n: x.length, copy: true }])
+      wasm.exp_many(o, xi, x.length)
+      return view().slice(o / 4, o / 4 + x.length)
+    },
+  }
+}
