@@ -317,12 +317,38 @@ export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch>
 
 // dispute game
 export type MicroStep = { opcode: number; chain: number; a: number; b: number; result: number }
-export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6 } as const
+export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8 } as const
+/**
+ * A BLOCK_TERM micro-state (OneStep.BlockStep): the eight SUM8 lanes `acc` (binary32 bits) after
+ * block `blockIndex` of weight row `row` of the tensor at model-tree leaf `tensorIndex`, with the
+ * activation block `qa` (int8 bytes) and its scale `da` (binary32 bits).
+ */
+export type BlockStep = { tensorIndex: number; row: bigint; blockIndex: number; da: number; acc: readonly number[]; qa: Hex }
+/** A weight row with its paths to the row root and (via the tensor leaf) to the model root. */
+export type WeightProof = { name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[]; rowBytes: Hex; rowPath: Hex[] }
+/** A RAND micro-state (OneStep.RandStep): `u` = binary32 bits of RAND(seed, step). */
+export type RandStep = { step: bigint; u: number }
 export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
 
 /** Leaf hash of a micro-step: sha256(0x00 || abi.encode(opcode, chain, a, b, result)). */
 export function microStepLeaf(s: MicroStep): Hex {
   const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint8' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32' }], [s.opcode, s.chain, s.a, s.b, s.result])
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+/** Leaf hash of a BLOCK_TERM micro-state: sha256(0x00 || abi.encode(7, tensorIndex, row, blockIndex, da, acc, qa)). */
+export function blockStepLeaf(s: BlockStep): Hex {
+  if (s.acc.length !== 8) throw new RangeError(`blockStepLeaf: acc has ${s.acc.length} lanes, not 8`)
+  const data = encodeAbiParameters(
+    [{ type: 'uint8' }, { type: 'uint32' }, { type: 'uint64' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32[8]' }, { type: 'bytes' }],
+    [OPCODE.BLOCK_TERM, s.tensorIndex, s.row, s.blockIndex, s.da, s.acc as unknown as readonly [number, number, number, number, number, number, number, number], s.qa],
+  )
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+/** Leaf hash of a RAND micro-state: sha256(0x00 || abi.encode(8, step, u)). */
+export function randStepLeaf(s: RandStep): Hex {
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'uint32' }], [OPCODE.RAND, s.step, s.u])
   return sha256(`0x00${data.slice(2)}`)
 }
 
@@ -345,6 +371,17 @@ export function expandLevel(c: ChainClients, d: D, a: { gameId: bigint; root: He
 export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroStep; post: MicroStep }) {
   return send(c, d.disputeGame, 'DisputeGame', 'step', [a.gameId, a.pre, a.post])
 }
+/**
+ * Provider: the BLOCK_TERM one-step. `pre` is block b - 1's micro-state (ignored for block 0),
+ * `weight` the row the block comes from (`proveWeightRow` in src/chain/weights.ts).
+ */
+export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; weight: WeightProof }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.weight])
+}
+/** Provider: the RAND one-step; the seed is the disputed job's. */
+export function oneStepRand(c: ChainClients, d: D, a: { gameId: bigint; post: RandStep }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'stepRand', [a.gameId, a.post])
+}
 export function claimTimeout(c: ChainClients, d: D, a: { gameId: bigint }) {
   return send(c, d.disputeGame, 'DisputeGame', 'timeout', [a.gameId])
 }
@@ -354,7 +391,8 @@ export function withdrawFromGame(c: ChainClients, d: D) {
 export type GameState = {
   provider: Address; challenger: Address; client: Address; jobAmount: bigint; bond: bigint; lastMove: bigint
   providerClock: bigint; challengerClock: bigint; phase: number; level: number; depthLeft: number; levelDepth: number
-  index: bigint; minLeaf: bigint; lastLeaf: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
+  index: bigint; minLeaf: bigint; lastLeaf: bigint; seed: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
+  modelRoot: Hex
 }
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
   return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])

@@ -41,12 +41,14 @@ contract DisputeGame {
         uint64 index; // node index at the current depth of this level's tree
         uint64 minLeaf; // leaves a challenger may pick: [minLeaf, lastLeaf]
         uint64 lastLeaf;
+        uint64 seed; // the signed request's sampling seed (RAND steps)
         uint256 batchId;
         uint256 jobIndex;
         bytes32 node; // current node of the descent
         bytes32 levelRoot;
         bytes32 pre; // state before the disputed transition (level entry: before leaf minLeaf)
         bytes32 post; // the disputed post-state once a leaf is reached
+        bytes32 modelRoot; // the signed request's model root (BLOCK_TERM weight proofs)
     }
 
     uint8 public constant LOG_K = 4; // k = 16 children per round
@@ -165,6 +167,9 @@ contract DisputeGame {
         g.levelRoot = item.traceRoot;
         // The state before trace leaf 0 is the job's input (docs/CHAIN.md).
         g.pre = item.req.inputHash;
+        // What the one-step judge needs from the signed request (the item is proven in the batch).
+        g.modelRoot = item.req.modelRoot;
+        g.seed = item.req.seed;
         if (depth == 0) _leafReached(g);
     }
 
@@ -236,6 +241,27 @@ contract DisputeGame {
         }
         bool ok = OneStep.check(prevResult, post);
         _resolve(gameId, g, ok, ok ? "one step correct" : "one step wrong");
+    }
+
+    /// @notice Provider: reveals a disputed BLOCK_TERM micro-state (and block b - 1's when b > 0)
+    ///         with the weight row it uses, proven against the job's model root; the contract
+    ///         recomputes the block term and the SUM8 lane and decides the game.
+    function stepBlockTerm(uint256 gameId, OneStep.BlockStep calldata pre, OneStep.BlockStep calldata post, OneStep.WeightProof calldata w) external {
+        Game storage g = _move(gameId, STEP);
+        if (OneStep.blockLeafOf(post) != g.post) revert BadPreimage();
+        // INVARIANT: the lanes a block starts from are the agreed pre-state's (block 0: all zero).
+        if (post.blockIndex > 0 && OneStep.blockLeafOf(pre) != g.pre) revert BadPreimage();
+        bool ok = OneStep.checkBlockTerm(g.modelRoot, pre, post, w);
+        _resolve(gameId, g, ok, ok ? "block term correct" : "block term wrong");
+    }
+
+    /// @notice Provider: reveals a disputed RAND micro-state; the contract recomputes
+    ///         RAND(seed of the signed request, step) and decides the game.
+    function stepRand(uint256 gameId, OneStep.RandStep calldata post) external {
+        Game storage g = _move(gameId, STEP);
+        if (OneStep.randLeafOf(post) != g.post) revert BadPreimage();
+        bool ok = OneStep.checkRand(g.seed, post);
+        _resolve(gameId, g, ok, ok ? "rand correct" : "rand wrong");
     }
 
     /// @notice Anyone: ends a game whose party to move ran out of clock; that party loses.

@@ -48,3 +48,7 @@ error BadChoice(uint256 choice);
 error BadProof();
 error BadPreimage();
 error UnknownOpcode(uint8 opcode);
+/// @notice A BLOCK_TERM weight's tensor leaf does not hash into the job's model root at that index.
+error BadTensorProof(uint32 tensorIndex);
+/// @notice A BLOCK_TERM weight row does not hash into the tensor's row root at that index.
+error BadRowProof(uint64 row);

@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {BadPreimage, UnknownOpcode} from "./Errors.sol";
+import {BadPreimage, BadRowProof, BadTensorProof, UnknownOpcode} from "./Errors.sol";
 import {SoftFloat} from "./lib/SoftFloat.sol";
+import {BlockDot} from "./lib/BlockDot.sol";
+import {Prng} from "./lib/Prng.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title OneStep: the judge's single primitive step
 /// @notice A primitive-level state is one micro-step, committed as the leaf
 ///         sha256(0x00 || abi.encode(Step)). The judge re-executes `post` with the canonical
 ///         arithmetic (docs/ARITHMETIC.md) and, when `post.chain` is set, checks that its first
-///         operand is the previous step's result. Opcodes: docs/CHAIN.md "One-step rules".
+///         operand is the previous step's result. Two richer micro-states have their own leaf
+///         formats: BLOCK_TERM (one block of a weight-row dot product, the weight block proven
+///         against the model root) and RAND (one sampling draw under the job's seed).
+///         Opcodes and leaf formats: docs/CHAIN.md "One-step rules".
 library OneStep {
     struct Step {
         uint8 opcode;
@@ -25,10 +30,54 @@ library OneStep {
     uint8 internal constant F32_DIV = 4;
     uint8 internal constant F32_SQRT = 5;
     uint8 internal constant I32_MULADD = 6; // integer block-dot step: result = a + sext8(b) * sext8(b >> 8)
+    uint8 internal constant BLOCK_TERM = 7; // SUM8 lane (b mod 8) += term_b of a proven weight block
+    uint8 internal constant RAND = 8; // u bits of RAND(seed, step)
+
+    /// @notice Micro-state after block `blockIndex` of the dot product of weight row `row` of the
+    ///         tensor at leaf `tensorIndex` of the model tree with a quantized activation.
+    ///         Leaf: sha256(0x00 || abi.encode(uint8 7, tensorIndex, row, blockIndex, da, acc, qa)).
+    struct BlockStep {
+        uint32 tensorIndex; // the tensor's leaf index in the model tree (0 is the config leaf)
+        uint64 row;
+        uint32 blockIndex;
+        uint32 da; // activation block scale d_a[b], binary32 bits
+        uint32[8] acc; // the eight SUM8 lane accumulators AFTER this block (binary32 bits)
+        bytes qa; // activation block q_a[b*B .. b*B+B), int8 bytes
+    }
+
+    /// @notice A weight row with its two Merkle paths (docs/TRACE.md "Model root"): the tensor leaf
+    ///         fields and path to the model root, the row's raw bytes and path to the row root.
+    struct WeightProof {
+        bytes name;
+        uint32 ggmlType;
+        uint64 rows;
+        uint64 cols;
+        bytes32 rowRoot;
+        bytes32[] tensorPath;
+        bytes rowBytes;
+        bytes32[] rowPath;
+    }
+
+    /// @notice Micro-state of one sampling draw: u = RAND(seed, step) as binary32 bits.
+    ///         Leaf: sha256(0x00 || abi.encode(uint8 8, step, u)).
+    struct RandStep {
+        uint64 step;
+        uint32 u;
+    }
 
     /// @notice Leaf hash committing a micro-step.
     function leafOf(Step memory s) internal pure returns (bytes32) {
         return MerkleProof.leafHash(abi.encode(s.opcode, s.chain, s.a, s.b, s.result));
+    }
+
+    /// @notice Leaf hash committing a BLOCK_TERM micro-state.
+    function blockLeafOf(BlockStep memory s) internal pure returns (bytes32) {
+        return MerkleProof.leafHash(abi.encode(BLOCK_TERM, s.tensorIndex, s.row, s.blockIndex, s.da, s.acc, s.qa));
+    }
+
+    /// @notice Leaf hash committing a RAND micro-state.
+    function randLeafOf(RandStep memory s) internal pure returns (bytes32) {
+        return MerkleProof.leafHash(abi.encode(RAND, s.step, s.u));
     }
 
     /// @notice The canonical result of one micro-step's operation.
@@ -54,5 +103,85 @@ library OneStep {
         if (post.chain == 1 && post.a != prevResult) return false;
         if (post.chain > 1) revert BadPreimage();
         return exec(post.opcode, post.a, post.b) == post.result;
+    }
+
+    /// @notice True when `post` is one correct block of a row dot product: its weight block comes
+    ///         from a row proven under `modelRoot` (reverts BadTensorProof / BadRowProof otherwise),
+    ///         and its lanes equal the lanes before it with lane `blockIndex mod 8` ⊕ term_b
+    ///         (BlockDot.term). Lanes before block 0 are all +0 (SUM8's start); before block b > 0
+    ///         they are `pre.acc`, where `pre` (already checked against the agreed pre-state) must
+    ///         be block b - 1 of the same row. A post-state the provider committed that breaks
+    ///         these rules (other row in pre, block out of range, wrong activation length, a type
+    ///         without block terms) is a wrong step: false, not a revert.
+    function checkBlockTerm(bytes32 modelRoot, BlockStep memory pre, BlockStep memory post, WeightProof memory w)
+        internal
+        view
+        returns (bool)
+    {
+        provenRow(modelRoot, post.tensorIndex, post.row, w);
+        uint32[8] memory lanes;
+        if (post.blockIndex > 0) {
+            if (pre.tensorIndex != post.tensorIndex || pre.row != post.row || uint256(pre.blockIndex) + 1 != post.blockIndex) return false;
+            lanes = pre.acc;
+        }
+        (uint256 blockBytes, uint256 actBytes) = blockShape(w.ggmlType);
+        if (blockBytes == 0 || post.qa.length != actBytes) return false;
+        // INVARIANT: the block lies inside the row (cols is proven with the tensor leaf).
+        if (uint256(post.blockIndex) * actBytes >= w.cols || (uint256(post.blockIndex) + 1) * blockBytes > w.rowBytes.length) return false;
+        bytes memory blk = slice(w.rowBytes, uint256(post.blockIndex) * blockBytes, blockBytes);
+        uint32 term = BlockDot.term(w.ggmlType, blk, post.qa, post.da);
+        uint256 lane = post.blockIndex & 7;
+        lanes[lane] = SoftFloat.add(lanes[lane], term);
+        for (uint256 i = 0; i < 8; i++) if (lanes[i] != post.acc[i]) return false;
+        return true;
+    }
+
+    /// @notice Reverts unless `w` is row `row` of the tensor at leaf `tensorIndex` under `modelRoot`.
+    function provenRow(bytes32 modelRoot, uint32 tensorIndex, uint64 row, WeightProof memory w) internal view {
+        bytes memory leafData = abi.encodePacked(
+            le32(uint32(w.name.length)), w.name, le32(w.ggmlType), le64(w.rows), le64(w.cols), w.rowRoot
+        );
+        // INVARIANT: leaf 0 is the config leaf; a tensor is any later leaf whose data hashes into the root.
+        if (tensorIndex == 0 || !MerkleProof.verify(modelRoot, MerkleProof.leafHash(leafData), tensorIndex, w.tensorPath)) {
+            revert BadTensorProof(tensorIndex);
+        }
+        if (row >= w.rows || !MerkleProof.verify(w.rowRoot, MerkleProof.leafHash(w.rowBytes), row, w.rowPath)) revert BadRowProof(row);
+    }
+
+    /// @notice True when u of RAND(seed, post.step) has exactly the claimed bits.
+    function checkRand(uint64 seed, RandStep memory post) internal pure returns (bool) {
+        (, uint32 u) = Prng.rand(seed, post.step);
+        return u == post.u;
+    }
+
+    /// @notice Bytes per weight block and per activation block of a type with block terms, (0, 0)
+    ///         for any other type (docs/ONESTEP.md "Block terms").
+    function blockShape(uint32 ggmlType) internal pure returns (uint256 blockBytes, uint256 actBytes) {
+        if (ggmlType == BlockDot.Q8_0) return (34, 32);
+        if (ggmlType == BlockDot.Q4_0) return (18, 32);
+        if (ggmlType == BlockDot.Q4_K) return (144, 256);
+        if (ggmlType == BlockDot.Q6_K) return (210, 256);
+        return (0, 0);
+    }
+
+    /// @dev A fresh copy of b[off .. off + len) (the caller checked the range).
+    function slice(bytes memory b, uint256 off, uint256 len) private pure returns (bytes memory out) {
+        out = new bytes(len);
+        assembly ("memory-safe") {
+            mcopy(add(out, 32), add(add(b, 32), off), len)
+        }
+    }
+
+    /// @dev x as 4 little-endian bytes.
+    function le32(uint32 x) private pure returns (bytes4) {
+        x = ((x & 0xFF00FF00) >> 8) | ((x & 0x00FF00FF) << 8);
+        return bytes4((x >> 16) | (x << 16));
+    }
+
+    /// @dev x as 8 little-endian bytes.
+    function le64(uint64 x) private pure returns (bytes8) {
+        x = ((x & 0xFF00FF00FF00FF00) >> 8) | ((x & 0x00FF00FF00FF00FF) << 8);
+        x = ((x & 0xFFFF0000FFFF0000) >> 16) | ((x & 0x0000FFFF0000FFFF) << 16);
+        return bytes8((x >> 32) | (x << 32));
     }
 }

@@ -1,0 +1,88 @@
+/**
+ * Test and benchmark fixture: a synthesized `tiny` GGUF written to a temporary file, its model
+ * tree (src/chain/weights.ts), and honest BLOCK_TERM micro-states for any weight row computed by
+ * the engine's own reference kernel (`blockTerm`, SUM8 lanes) on a quantized activation.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Hex, toHex } from 'viem'
+import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
+import { readGguf } from '../engine/gguf/read.js'
+import { BLOCK } from '../engine/gguf/types.js'
+import { encodeGguf } from '../engine/gguf/write.js'
+import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
+import { modelConfigFromGguf } from '../engine/model/config.js'
+import { synthModel } from '../engine/model/synth.js'
+import { openGgufSource, writeGgufFile } from '../runtime/ggufFile.js'
+import { toHex as bytesToHex } from '../trace/merkle.js'
+import type { BlockStep, WeightProof } from './client.js'
+import { type ModelTree, buildModelTree } from './weights.js'
+
+export type RealModel = {
+  tree: ModelTree
+  /** computeGgufModelRoot's root, for comparison with the tree's. */
+  engineRoot: Hex
+  close(): void
+}
+
+/** Writes `synthModel({ preset: 'tiny', type, seed })` to a temp file and builds its tree. */
+export function openRealModel(type: string, seed = 7): RealModel {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-onestep-'))
+  const path = join(dir, 'tiny.gguf')
+  writeGgufFile(path, encodeGguf(synthModel({ preset: 'tiny', type, seed })))
+  const src = openGgufSource(path)
+  const gguf = readGguf(src)
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+  const tree = buildModelTree(src, gguf, config)
+  const engineRoot = `0x${bytesToHex(computeGgufModelRoot(src, gguf, config).modelRoot)}` as Hex
+  return {
+    tree, engineRoot,
+    close() {
+      src.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+const f32u = new Float32Array(1)
+const u32f = new Uint32Array(f32u.buffer)
+/** binary32 bits of a (binary32-representable) number. */
+export function f32Bits(x: number): number {
+  f32u[0] = x
+  return u32f[0]
+}
+
+/** A deterministic activation vector (LCG, values in about [-4, 4)) of length n. */
+export function activation(n: number, seed: number): Float32Array {
+  const x = new Float32Array(n)
+  let s = (seed * 2654435761) >>> 0
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    x[i] = (s / 2 ** 32 - 0.5) * 8
+  }
+  return x
+}
+
+/**
+ * The honest micro-states of one row's dot product: `steps[b]` is the state after block b (lanes
+ * by the engine's `blockTerm` and SUM8's lane rule), with the row's proof.
+ */
+export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed: number): { steps: BlockStep[]; weight: WeightProof; terms: number[] } {
+  const { type, cols } = tree.shape(name)
+  const { tensorIndex, bytes, proof } = tree.proveRow(name, row)
+  const B = activationBlockSize(type)
+  if (B === 0 || !BLOCK[type]) throw new TypeError(`tensor ${name} has no block terms`)
+  const act = quantizeQ8(activation(cols, actSeed), B)
+  const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
+  const steps: BlockStep[] = []
+  const terms: number[] = []
+  for (let b = 0; b < cols / B; b++) {
+    const t = blockTerm(type, bytes, b, act.q, act.d[b])
+    terms.push(t)
+    lanes[b & 7] = Math.fround(lanes[b & 7] + t)
+    const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
+    steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
+  }
+  return { steps, weight: proof, terms }
+}
