@@ -45,14 +45,45 @@ const E5 = reinterpret<f32>(0x3f000000)
   return k <= 127 ? p * pow2(k) : (p * pow2(127)) * <f32>2
 }
 
+// EXP of four lanes at once, each lane exactly `expf`: the general path runs on every lane and
+// the NaN / clamp results are selected afterwards; k = 128 (x just below EXP_MAX) takes k = 127
+// and the extra ⊗ 2, as in expf.
+@inline function expf4(x: v128): v128 {
+  const kf = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(0.5)))
+  const k = i32x4.trunc_sat_f32x4_s(kf)
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(kf, f32x4.splat(LN2_HI))), f32x4.mul(kf, f32x4.splat(LN2_LO)))
+  let p = f32x4.add(f32x4.mul(f32x4.splat(E0), r), f32x4.splat(E1))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(E2))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(E3))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(E4))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(E5))
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1))
+  const big = i32x4.gt_s(k, i32x4.splat(127))
+  const k1 = v128.bitselect(i32x4.splat(127), k, big)
+  let y = f32x4.mul(p, i32x4.shl(i32x4.add(k1, i32x4.splat(127)), 23))
+  y = v128.bitselect(f32x4.mul(y, f32x4.splat(2)), y, big)
+  y = v128.bitselect(f32x4.splat(0), y, f32x4.le(x, f32x4.splat(EXP_MIN)))
+  y = v128.bitselect(f32x4.splat(Infinity), y, f32x4.ge(x, f32x4.splat(EXP_MAX)))
+  return v128.bitselect(f32x4.splat(NaN), y, f32x4.ne(x, x))
+}
+
 // SILU(x) = x ⊘ (1 ⊕ EXP(0 ⊖ x))
 @inline function siluf(x: f32): f32 {
   return x / (<f32>1 + expf(<f32>0 - x))
 }
 
-/** out[i] = EXP(x[i]) for i < n (for the tests against canonical.ts). */
+@inline function silu4(x: v128): v128 {
+  return f32x4.div(x, f32x4.add(f32x4.splat(1), expf4(f32x4.sub(f32x4.splat(0), x))))
+}
+
+/** out[i] = EXP(x[i]) for i < n, 4 lanes at a time then scalar (for the tests against canonical.ts). */
 export function exp_many(out: usize, x: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2
+    v128.store(out + o, expf4(v128.load(x + o)))
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2
     store<f32>(out + o, expf(load<f32>(x + o)))
   }
@@ -110,6 +141,29 @@ function finish(lo: v128, hi: v128, a: usize, b: usize, i: i32, n: i32, prod: bo
   return prod ? load<f32>(a + o) * load<f32>(b + o) : load<f32>(a + o)
 }
 
+// DOT8(q, k_j) ⊗ scale for the four keys k, k + stride, k + 2·stride, k + 3·stride (n a
+// multiple of 8): four independent SUM8s, then the four folds at once on the transposed sums.
+@inline function scores4(q: usize, k: usize, stride: usize, n: i32, scale: v128): v128 {
+  let l0 = f32x4.splat(0), h0 = f32x4.splat(0), l1 = f32x4.splat(0), h1 = f32x4.splat(0)
+  let l2 = f32x4.splat(0), h2 = f32x4.splat(0), l3 = f32x4.splat(0), h3 = f32x4.splat(0)
+  const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride
+  for (let i = 0; i < n; i += 8) {
+    const o = <usize>i << 2
+    const qa = v128.load(q + o), qb = v128.load(q + o + 16)
+    l0 = f32x4.add(l0, f32x4.mul(qa, v128.load(k + o))); h0 = f32x4.add(h0, f32x4.mul(qb, v128.load(k + o + 16)))
+    l1 = f32x4.add(l1, f32x4.mul(qa, v128.load(k1 + o))); h1 = f32x4.add(h1, f32x4.mul(qb, v128.load(k1 + o + 16)))
+    l2 = f32x4.add(l2, f32x4.mul(qa, v128.load(k2 + o))); h2 = f32x4.add(h2, f32x4.mul(qb, v128.load(k2 + o + 16)))
+    l3 = f32x4.add(l3, f32x4.mul(qa, v128.load(k3 + o))); h3 = f32x4.add(h3, f32x4.mul(qb, v128.load(k3 + o + 16)))
+  }
+  // S_j = (a0+a4, a1+a5, a2+a6, a3+a7) of key j; transpose so lane j of A_l is S_j[l]
+  const s0 = f32x4.add(l0, h0), s1 = f32x4.add(l1, h1), s2 = f32x4.add(l2, h2), s3 = f32x4.add(l3, h3)
+  const t0 = i32x4.shuffle(s0, s1, 0, 4, 1, 5), t1 = i32x4.shuffle(s2, s3, 0, 4, 1, 5)
+  const t2 = i32x4.shuffle(s0, s1, 2, 6, 3, 7), t3 = i32x4.shuffle(s2, s3, 2, 6, 3, 7)
+  const a0 = i32x4.shuffle(t0, t1, 0, 1, 4, 5), a1 = i32x4.shuffle(t0, t1, 2, 3, 6, 7)
+  const a2 = i32x4.shuffle(t2, t3, 0, 1, 4, 5), a3 = i32x4.shuffle(t2, t3, 2, 3, 6, 7)
+  return f32x4.mul(f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3)), scale)
+}
+
 // ---- RMSNorm: ss = DOT8(x, x); s = 1 ⊘ √((ss ⊘ n) ⊕ eps); y = (x ⊗ s) ⊗ w ----
 export function rmsnorm(out: usize, x: usize, w: usize, nTok: i32, dim: i32, eps: f32): void {
   for (let t = 0; t < nTok; t++) {
@@ -132,7 +186,12 @@ export function rmsnorm(out: usize, x: usize, w: usize, nTok: i32, dim: i32, eps
 
 // ---- gate[i] = SILU(gate[i]) ⊗ up[i] ----
 export function silu_mul(gate: usize, up: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2
+    v128.store(gate + o, f32x4.mul(silu4(v128.load(gate + o)), v128.load(up + o)))
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2
     store<f32>(gate + o, siluf(load<f32>(gate + o)) * load<f32>(up + o))
   }
@@ -160,6 +219,7 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
   const kvDim = nkv * hd
   const group = nh / nkv
   const scale = <f32>1 / sqrt<f32>(<f32>hd)
+  const scalev = f32x4.splat(scale)
   const rowBytes = <usize>kvDim << 2
   for (let t = 0; t < nTok; t++) {
     const n = start + t + 1
@@ -168,12 +228,25 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
       const ko = <usize>((h / group) * hd) << 2
       let m: f32 = -Infinity
       let k = kc + ko
-      for (let u = 0; u < n; u++, k += rowBytes) {
-        const s = dot8(qo, k, hd) * scale
-        store<f32>(scores + (<usize>u << 2), s)
+      let u = 0
+      if ((hd & 7) == 0) {
+        for (; u + 4 <= n; u += 4, k += rowBytes << 2) {
+          const s4 = scores4(qo, k, rowBytes, hd, scalev)
+          v128.store(scores + (<usize>u << 2), s4)
+        }
+      }
+      for (; u < n; u++, k += rowBytes) store<f32>(scores + (<usize>u << 2), dot8(qo, k, hd) * scale)
+      // the first maximum in u order, exactly as `if (s > m) m = s`
+      for (u = 0; u < n; u++) {
+        const s = load<f32>(scores + (<usize>u << 2))
         if (s > m) m = s
       }
-      for (let u = 0; u < n; u++) {
+      const mv = f32x4.splat(m)
+      for (u = 0; u + 4 <= n; u += 4) {
+        const p = scores + (<usize>u << 2)
+        v128.store(p, expf4(f32x4.sub(v128.load(p), mv)))
+      }
+      for (; u < n; u++) {
         const p = scores + (<usize>u << 2)
         store<f32>(p, expf(load<f32>(p) - m))
       }
@@ -182,7 +255,32 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
       const oo = out + (<usize>((t * nh + h) * hd) << 2)
       const v0 = vc + ko
       let d = 0
-      // 16 outputs at a time in four f32x4 accumulators, u sequential
+      // 32 outputs at a time in eight f32x4 accumulators, u sequential
+      for (; d + 32 <= hd; d += 32) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0)
+        let v = v0 + (<usize>d << 2)
+        for (let u = 0; u < n; u++, v += rowBytes) {
+          const e = v128.load32_splat(scores + (<usize>u << 2))
+          a0 = f32x4.add(a0, f32x4.mul(e, v128.load(v)))
+          a1 = f32x4.add(a1, f32x4.mul(e, v128.load(v + 16)))
+          a2 = f32x4.add(a2, f32x4.mul(e, v128.load(v + 32)))
+          a3 = f32x4.add(a3, f32x4.mul(e, v128.load(v + 48)))
+          a4 = f32x4.add(a4, f32x4.mul(e, v128.load(v + 64)))
+          a5 = f32x4.add(a5, f32x4.mul(e, v128.load(v + 80)))
+          a6 = f32x4.add(a6, f32x4.mul(e, v128.load(v + 96)))
+          a7 = f32x4.add(a7, f32x4.mul(e, v128.load(v + 112)))
+        }
+        const o = oo + (<usize>d << 2)
+        v128.store(o, f32x4.mul(a0, invv))
+        v128.store(o + 16, f32x4.mul(a1, invv))
+        v128.store(o + 32, f32x4.mul(a2, invv))
+        v128.store(o + 48, f32x4.mul(a3, invv))
+        v128.store(o + 64, f32x4.mul(a4, invv))
+        v128.store(o + 80, f32x4.mul(a5, invv))
+        v128.store(o + 96, f32x4.mul(a6, invv))
+        v128.store(o + 112, f32x4.mul(a7, invv))
+      }
       for (; d + 16 <= hd; d += 16) {
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
         let v = v0 + (<usize>d << 2)
