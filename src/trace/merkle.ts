@@ -78,6 +78,19 @@ export function verifyProof(root: Uint8Array, leaf: Uint8Array, index: number, p
   return index === 0 && equalBytes(h, root)
 }
 
+/** The parts one after another in a new array. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.length
+  }
+  return out
+}
+
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false

@@ -3,7 +3,7 @@
  * layer's output state, plus one head leaf per position for the token that follows it. Leaf
  * index = position * (nLayer + 1) + layer, where layer = nLayer is the head leaf.
  */
-import { buildLevels, type Hash, leafHash, merkleProof, sha256, ZERO } from './merkle.js'
+import { buildLevels, concatBytes, type Hash, leafHash, merkleProof, sha256, ZERO } from './merkle.js'
 
 // Leaves hash raw Float32Array bytes: the commitments assume little-endian binary32, which every
 // platform JavaScript runs on uses; refuse to run rather than commit to other bytes.
@@ -26,27 +26,16 @@ function bytesOf(x: Float32Array, off: number, n: number): Uint8Array {
 
 /** Leaf hash of layer `layer` at `pos`: header || residual (dim) || k (kvDim) || v (kvDim). */
 export function layerLeaf(pos: number, layer: number, residual: Float32Array, rOff: number, dim: number, k: Float32Array, v: Float32Array, kvOff: number, kvDim: number): Hash {
-  return leafHash(concat(header(pos, layer), bytesOf(residual, rOff, dim), bytesOf(k, kvOff, kvDim), bytesOf(v, kvOff, kvDim)))
+  return leafHash(concatBytes(header(pos, layer), bytesOf(residual, rOff, dim), bytesOf(k, kvOff, kvDim), bytesOf(v, kvOff, kvDim)))
 }
 
 /** Head leaf at `pos`: header || next token (u32) || SHA-256(logits) or 32 zero bytes. */
 export function headLeaf(pos: number, nLayer: number, nextToken: number, logits?: Float32Array): Hash {
   const h = header(pos, nLayer, 4)
   new DataView(h.buffer).setUint32(8, nextToken >>> 0, true)
-  return leafHash(concat(h, logits ? sha256(bytesOf(logits, 0, logits.length)) : ZERO))
+  return leafHash(concatBytes(h, logits ? sha256(bytesOf(logits, 0, logits.length)) : ZERO))
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 /** Collects leaf hashes as the forward pass emits them; positions may arrive in batches. */
 export class TraceTree {

@@ -11,7 +11,7 @@
  * Integers little-endian. Names sort by UTF-16 code units (JS default sort; all llama.cpp tensor
  * names are ASCII, where this equals byte order).
  */
-import { type Hash, leafHash, merkleRoot, sha256 } from '../../trace/merkle.js'
+import { concatBytes, type Hash, leafHash, merkleRoot, sha256 } from '../../trace/merkle.js'
 import type { ModelConfig } from '../model/config.js'
 import { GgufFormatError } from './errors.js'
 import type { ByteSource, GgufFile } from './read.js'
@@ -62,11 +62,11 @@ export function tokenizerForRoot(metadata: GgufMetadata): Record<string, GgufArr
 
 /** Config leaf data (before `leafHash`). */
 export function configLeafData(config: ModelConfig, metadata: GgufMetadata): Uint8Array {
-  return concat([
+  return concatBytes(
     utf8.encode('tessera-config/1'),
     sha256(utf8.encode(canonicalJson(configForRoot(config)))),
     sha256(utf8.encode(canonicalJson(tokenizerForRoot(metadata)))),
-  ])
+  )
 }
 
 /** Rows and columns of a tensor for the model root: cols = dims[0], rows = product of the rest. */
@@ -87,7 +87,7 @@ export function tensorLeafData(name: string, type: number, rows: number, cols: n
   dv.setUint32(o, type, true)
   dv.setBigUint64(o + 4, BigInt(rows), true)
   dv.setBigUint64(o + 12, BigInt(cols), true)
-  return concat([head, rowRoot])
+  return concatBytes(head, rowRoot)
 }
 
 /**
@@ -153,14 +153,3 @@ export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: Mo
   return { modelRoot: computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots), tensorRoots }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}

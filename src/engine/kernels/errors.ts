@@ -1,15 +1,7 @@
 import { BaseError } from '../../errors.js'
 
-/** A tensor type the canonical arithmetic does not define (docs/ARITHMETIC.md lists the ones it does). */
-export class UnsupportedTensorTypeError extends BaseError {
-  override name = 'UnsupportedTensorTypeError'
-  constructor(type: number, where: string) {
-    super(`tensor type ${type} is not supported by ${where}`, {
-      details: 'supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K',
-      docs: 'docs/ARITHMETIC.md',
-    })
-  }
-}
+// Unsupported tensor types are reported by the GGUF layer's error, whichever layer finds them.
+export { UnsupportedTensorTypeError } from '../gguf/errors.js'
 
 /** A matrix or vector whose size does not fit the operation (wrong length, cols not a block multiple, row out of range). */
 export class KernelShapeError extends BaseError {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { GGMLType, rowBytes } from '../gguf/types.js'
 import { f2h } from '../math/half.js'
+import { dot8 } from '../math/canonical.js'
 import {
-  blockTerm, createReferenceBackend, dequantizeRow, dot8, q4kScaleMin, quantizeQ8, rowdot, sum8,
+  blockTerm, createReferenceBackend, dequantizeRow, q4kScaleMin, quantizeQ8, rowdot, sum8,
 } from './reference.js'
 import { randomActivations, randomRows } from './testData.js'
 
@@ -26,7 +27,7 @@ test('sum8 folds eight lanes in the spec order, not left to right', () => {
 
 test('dot8 is SUM8 of rounded products', () => {
   const a = [0.1, 0.2, 0.3], b = [3, 5, 7]
-  assert.equal(dot8(a, b), sum8([fr(0.1 * 3), fr(0.2 * 5), fr(0.3 * 7)]))
+  assert.equal(dot8(a, 0, b, 0, a.length), sum8([fr(0.1 * 3), fr(0.2 * 5), fr(0.3 * 7)]))
 })
 
 test('quantizeQ8 rounds half away from zero, clamps, and zero blocks have d = 0', () => {
@@ -105,7 +106,7 @@ test('float rows: rowdot is DOT8 of the exact weights', () => {
     const x = randomActivations(cols, 10)
     const w = new Float32Array(cols)
     dequantizeRow(type, row, w)
-    assert.equal(bits(rowdot(type, row, x)), bits(dot8(w, x)))
+    assert.equal(bits(rowdot(type, row, x)), bits(dot8(w, 0, x, 0, cols)))
   }
   const bf = new Uint8Array([0x80, 0x3f]) // bf16 1.0
   const out = new Float32Array(1)
