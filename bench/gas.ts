@@ -10,7 +10,10 @@ import {
   finalizeBatch, microStepLeaf, oneStep, openDispute, registerModel, revealChildren, chooseChild, revealPre, stake,
 } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
-import { Tree, createDevnet, h, makeItem, makeRequest } from '../src/chain/devnet.js'
+import { Tree, claimJob, createDevnet, h, makeItem, makeRequest, microTrace, playMicroTrace } from '../src/chain/devnet.js'
+import { blockStepLeaf, oneStepBlockTerm, oneStepRand, randStepLeaf } from '../src/chain/client.js'
+import { f32Bits, openRealModel, rowDotSteps } from '../src/chain/realModel.js'
+import { rand } from '../src/engine/math/rand.js'
 
 const rows: [string, string, string][] = []
 const row = (what: string, gas: bigint | number | string, note = '') => {
@@ -92,6 +95,36 @@ row('finalize a batch', (await finalizeBatch(provider, d, { batchId })).gasUsed)
   row('dispute: timeout (provider silent, slashed)', (await claimTimeout(client, d, { gameId: g2.gameId })).gasUsed)
 }
 await net.close()
+
+// The one-steps that check real weights and randomness: BLOCK_TERM on a row of a synthesized tiny
+// Q8_0 model (512 columns; the step carries and hashes the whole row, so wider rows cost more:
+// docs/CHAIN.md "Gas"), and RAND with the request's seed.
+{
+  const m = openRealModel('q8_0', 3)
+  try {
+    const TENSOR = 'blk.0.ffn_down.weight'
+    const { steps } = rowDotSteps(m.tree, TENSOR, 5, 99)
+    const bn = await createDevnet()
+    const t = microTrace(steps.map(blockStepLeaf))
+    const job = await claimJob(bn, t.l0.root, { modelRoot: m.tree.modelRoot, nonce: 1n })
+    const g = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
+    await playMicroTrace(bn, g.gameId, t, 10)
+    const r = await oneStepBlockTerm(bn.provider, bn.d, { gameId: g.gameId, pre: steps[8], post: steps[9], weight: m.tree.proveRow(TENSOR, 5).proof })
+    row('dispute: one-step BLOCK_TERM (Q8_0 row of 512, proven to the model root)', r.gasUsed, 'target < 300,000')
+    await bn.close()
+  } finally {
+    m.close()
+  }
+  const rn = await createDevnet()
+  const seed = 0x1234_5678_9abc_def0n
+  const post = { step: 3n, u: f32Bits(rand(seed, 3)) }
+  const t = microTrace([randStepLeaf(post)])
+  const job = await claimJob(rn, t.l0.root, { seed, nonce: 2n })
+  const g = await openDispute(rn.challenger, rn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: rn.client.account.address, proof: job.proof, bond: 10n ** 17n })
+  await playMicroTrace(rn, g.gameId, t, 1)
+  row('dispute: one-step RAND (seed from the signed request)', (await oneStepRand(rn.provider, rn.d, { gameId: g.gameId, post })).gasUsed, 'target < 300,000')
+  await rn.close()
+}
 
 // Rounds for a 1,024-token answer of a 32-layer model (Llama-2-7B shape: dim 4096, ff 11008,
 // vocab 32000, Q8_0), with k = 2^LOG_K children per round.
