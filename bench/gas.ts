@@ -8,10 +8,10 @@ import { traceLeafCount, treeDepth, roundsFor, LOG_K } from '../src/chain/bisect
 import {
   type ClaimItem, type MicroStep, OPCODE, batchLeaf, batchTree, claimBatch, claimTimeout, deposit, expandLevel,
   finalizeBatch, microStepLeaf, oneStep, openDispute, registerModel, revealChildren, chooseChild, revealPre, stake,
+  blockStepLeaf, oneStepBlockTerm, oneStepRand, randStepLeaf,
 } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
 import { Tree, claimJob, createDevnet, h, makeItem, makeRequest, microTrace, playMicroTrace } from '../src/chain/devnet.js'
-import { blockStepLeaf, oneStepBlockTerm, oneStepRand, randStepLeaf } from '../src/chain/client.js'
 import { f32Bits, openRealModel, rowDotSteps } from '../src/chain/realModel.js'
 import { rand } from '../src/engine/math/rand.js'
 
