@@ -5,6 +5,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { exp } from '../engine/math/canonical.js'
 import { type AttentionShape, referenceLayerOps as ref } from '../engine/kernels/layerOps.js'
 import { createWasmLayerOps } from './wasmLayerOps.js'
@@ -185,4 +187,28 @@ test('bad shapes and a non-binary32 eps are rejected by name', () => {
   assert.throws(() => ops.attention(z, z, z, z, { start: 8, nTok: 1, nHead: 1, nKvHead: 1, headDim: 8 }), { name: 'KernelShapeError' })
   assert.throws(() => ops.siluMul(z, new Float32Array(2), 4), { name: 'KernelShapeError' })
   assert.throws(() => ops.rmsnorm(z, z, z, 1, 8, 1e-5), { name: 'InvalidParameterError' })
+})
+
+test('allocF32: the space of a collected array is reused, zero-filled', async () => {
+  // Exposes V8's gc() to this test only (the flag must be set before the context is made).
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const fresh = createWasmLayerOps()
+  const n = 1 << 18
+  let a: Float32Array | undefined = fresh.allocF32(n)
+  a.fill(7)
+  const at = a.byteOffset
+  a = undefined
+  // FinalizationRegistry callbacks run as tasks after a collection: collect, yield, try again.
+  let reused: Float32Array | undefined
+  const keep: Float32Array[] = [] // misses stay alive, so only `a`'s space can come back
+  for (let i = 0; i < 50 && !reused; i++) {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+    const b = fresh.allocF32(n)
+    if (b.byteOffset === at) reused = b
+    else keep.push(b)
+  }
+  assert.ok(reused, 'the collected allocation was handed out again')
+  assert.ok(reused.every((v) => v === 0))
 })
