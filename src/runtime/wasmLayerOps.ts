@@ -136,6 +136,9 @@ export function createWasmLayerOps(): WasmLayerOps {
       if (!(Number.isInteger(n) && n >= 0)) throw new InvalidParameterError('allocF32', n, 'a non-negative integer')
       const bytes = (n * 4 + 63) & ~63
       const reuse = free.get(bytes)?.pop()
+      // A memory that cannot hold the array (a KV cache of several GiB) falls back to a plain
+      // array: still correct, copied into scratch on each call.
+      if (reuse === undefined && ((top + 63) & ~63) + bytes > MAX_PAGES * PAGE - (64 << 20)) return new Float32Array(n)
       const at = reuse ?? bump(bytes)
       const a = new Float32Array(memory.buffer, at, n)
       ours.add(a.buffer as SharedArrayBuffer)
