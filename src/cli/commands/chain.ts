@@ -81,7 +81,7 @@ const start: Command = {
     const srv = await serveJsonRpc(chain.provider, { port: Number(args.flags.port) })
     console.log(`tessera chain: ${srv.url} (chain id ${chain.chainId}, ${chain.replayed} journal entries replayed)`)
     console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
-    console.log('development accounts (public keys, never use them for real value):')
+    console.log('development accounts (address, private key; these keys are public: never use them for real value):')
     chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     await srv.close()
