@@ -10,7 +10,6 @@
  * (its own memory, no worker); `matmul` is synchronous: it writes the activations into every
  * memory, releases the workers through their control blocks, computes its share and gathers.
  */
-import { readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { InvalidParameterError } from '../errors.js'
 import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
@@ -18,7 +17,7 @@ import { KernelMemoryError, KernelShapeError } from '../engine/kernels/errors.js
 import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.js'
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
 import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
-import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 import { createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
 
 export type WasmBackendOptions = {
@@ -45,23 +44,6 @@ const FIELDS: Record<number, ReadonlyArray<readonly [number, number]>> = {
 const KERNEL_OF: Record<number, KernelName> = {
   [GGMLType.F32]: 'matmul_f32', [GGMLType.F16]: 'matmul_f16', [GGMLType.BF16]: 'matmul_bf16',
   [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q6_K]: 'matmul_q6_k',
-}
-
-let cachedModule: WasmModule | undefined
-
-/** build/kernels.wasm, compiled once per process (same relative path from src/ and dist/). */
-function kernelModule(): WasmModule {
-  if (!cachedModule) {
-    const url = new URL('../../build/kernels.wasm', import.meta.url)
-    let bytes: Buffer
-    try {
-      bytes = readFileSync(url)
-    } catch (cause) {
-      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
-    }
-    cachedModule = new WA.Module(bytes)
-  }
-  return cachedModule
 }
 
 /** One thread's memory and the bump allocator over it. */
@@ -142,7 +124,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   const threads = options.threads
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   const spinMs = options.spinMs ?? 50
-  const module = kernelModule()
+  const module = builtModule('kernels.wasm')
   const slots: Slot[] = []
   for (let i = 0; i < threads; i++) {
     const memory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })

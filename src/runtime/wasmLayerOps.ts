@@ -10,11 +10,10 @@
  * allocation's space is reused (zeroed) once the array returned for it is garbage-collected: keep
  * the array itself, not only a subarray of it, for as long as its contents are needed.
  */
-import { readFileSync } from 'node:fs'
 import { InvalidParameterError } from '../errors.js'
 import { KernelMemoryError } from '../engine/kernels/errors.js'
 import { type AttentionShape, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
-import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 
 const PAGE = 65536
 const MAX_PAGES = 65536
@@ -35,30 +34,13 @@ export type WasmLayerOps = LayerOps & {
   expMany(x: Float32Array): Float32Array
 }
 
-let cachedModule: WasmModule | undefined
-
-/** build/layer.wasm, compiled once per process (same relative path from src/ and dist/). */
-function layerModule(): WasmModule {
-  if (!cachedModule) {
-    const url = new URL('../../build/layer.wasm', import.meta.url)
-    let bytes: Buffer
-    try {
-      bytes = readFileSync(url)
-    } catch {
-      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
-    }
-    cachedModule = new WA.Module(bytes)
-  }
-  return cachedModule
-}
-
 /**
  * Creates a set of WASM layer ops with its own memory. Example:
  * `const ops = createWasmLayerOps(); const k = ops.allocF32(ctx * kvDim); ops.attention(...)`.
  */
 export function createWasmLayerOps(): WasmLayerOps {
   const memory: WasmMemory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
-  const wasm = new WA.Instance(layerModule(), { env: { memory } }).exports as unknown as LayerExports
+  const wasm = new WA.Instance(builtModule('layer.wasm'), { env: { memory } }).exports as unknown as LayerExports
   /** Every buffer object this memory has shown us: an array over one of them lives in the memory. */
   const ours = new WeakSet<SharedArrayBuffer>()
   let heap = new Float32Array(memory.buffer)

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { KernelMemoryError } from '../engine/kernels/errors.js'
+
 /**
  * The few WebAssembly JS API types the kernel runtime uses. The project compiles with lib ES2022
  * and no DOM, where TypeScript has no `WebAssembly` namespace, so they are declared here, locally,
@@ -18,3 +21,25 @@ export interface WasmApi {
 }
 
 export const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+
+const compiled = new Map<string, WasmModule>()
+
+/**
+ * A module built by scripts/build/10-wasm.mjs into build/ (`kernels.wasm`, `layer.wasm`),
+ * compiled once per process; the relative path is the same from src/ and from dist/.
+ */
+export function builtModule(file: string): WasmModule {
+  let m = compiled.get(file)
+  if (!m) {
+    const url = new URL(`../../build/${file}`, import.meta.url)
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(url)
+    } catch {
+      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
+    }
+    m = new WA.Module(bytes)
+    compiled.set(file, m)
+  }
+  return m
+}

@@ -2,8 +2,8 @@
  * The scalar functions and reductions of the canonical arithmetic (docs/ARITHMETIC.md), built only
  * from binary32 + - * / sqrt and integer operations. `f` rounds a double to binary32; every
  * binary32 step below is wrapped in it, in the order the spec writes, so this file *is* the
- * readable specification. Never use Math.exp/Math.sin & co here: their last bits differ between
- * JavaScript engines and CPUs.
+ * readable specification. Never call the platform's exp, sin and friends here: their last bits
+ * differ between JavaScript engines and CPUs.
  */
 export const f = Math.fround
 
