@@ -12,11 +12,11 @@
  *   2 · MAX_LOGIT_DIFF;
  * - greedy generations (32 tokens) agree, and where one diverges, it does so at a step where
  *   llama.cpp's margin is below that margin (a near-tie that the rounding differences can flip);
- *   for weight types without llama.cpp's f16 activation scale (K-quants, f16) at least 80% of
- *   prompts agree for all 32 tokens.
+ *   for K-quant and f16 weights at least 80% of prompts agree for all 32 tokens, and over all the
+ *   2-layer cases together (Q8_0 included) at least 75%.
  *
- * Why a margin of 0.5 (2-layer presets): llama.cpp's arithmetic differs from docs/ARITHMETIC.md (activation block
- * scales rounded to f16 for Q8_0/Q4_0 weights, activations rounded to f16 for F16 weights, FMA
+ * Why a margin of 0.5 (2-layer presets): llama.cpp's arithmetic differs from docs/ARITHMETIC.md (activations rounded
+ * to f16 for F16 weights, Q8_K scales for K-quants, FMA
  * and other summation orders, libm expf/sinf/cosf). Because the activation quantization is a
  * rounding step, a 1-ulp difference upstream can move an int8 by one, so differences do not stay
  * at the ulp level: the measured max |Δlogit| is up to ~0.25 (docs/AGREEMENT.md). The two top
@@ -65,7 +65,11 @@ const CASES: Case[] = [
 ]
 
 /** Weight types whose matmuls llama.cpp runs with f16-rounded activation scales (Q8_0 blocks). */
-const F16_ACTIVATION_SCALE = new Set(['q8_0', 'q4_0'])
+// Q8_0/Q4_0 weights meet int8 activations in blocks of 32: any remaining ulp difference can move
+// an int8 by one, so per-case greedy agreement is noisier; they count in the overall share below.
+const INT8_ACTIVATIONS_32 = new Set(['q8_0', 'q4_0'])
+let greedyFull = 0
+let greedyRuns = 0
 
 const rows: string[] = []
 after(() => {
@@ -123,8 +127,12 @@ for (const c of CASES) {
       rows.push(`| ${c.preset} | ${c.type} | ${meanKl.toExponential(1)} | ${maxDiff.toFixed(3)} | ${top1}/${prompts.length} | ${lengths.map((n) => `${n}/${nGreedy}`).join(', ')} |`)
       assert.ok(maxDiff < maxLogitDiff, `max |dlogit| ${maxDiff} >= ${maxLogitDiff}`)
       assert.ok(meanKl < maxMeanKl, `mean KL ${meanKl} >= ${maxMeanKl}`)
-      if (!F16_ACTIVATION_SCALE.has(c.type)) {
-        const full = lengths.filter((n) => n === nGreedy).length
+      const full = lengths.filter((n) => n === nGreedy).length
+      if (nGreedy === 32) {
+        greedyFull += full
+        greedyRuns += prompts.length
+      }
+      if (!INT8_ACTIVATIONS_32.has(c.type)) {
         assert.ok(full >= 0.8 * prompts.length, `only ${full} of ${prompts.length} greedy runs agree for ${nGreedy} tokens: ${lengths.join(', ')}`)
       }
     } finally {
@@ -133,3 +141,8 @@ for (const c of CASES) {
     }
   })
 }
+
+test('most greedy generations agree with llama.cpp for all 32 tokens (2-layer presets, every type)', () => {
+  assert.ok(greedyRuns >= 30, `only ${greedyRuns} greedy runs were made`)
+  assert.ok(greedyFull >= 0.75 * greedyRuns, `${greedyFull} of ${greedyRuns} greedy runs agree for 32 tokens`)
+})

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { GGMLType, rowBytes } from '../gguf/types.js'
-import { f2h } from '../math/half.js'
+import { f2h, h2f } from '../math/half.js'
 import { dot8 } from '../math/canonical.js'
 import {
   blockTerm, createReferenceBackend, dequantizeRow, q4kScaleMin, quantizeQ8, rowdot, sum8,
@@ -41,8 +41,12 @@ test('quantizeQ8 rounds half away from zero, clamps, and zero blocks have d = 0'
   assert.ok(q.subarray(32).every((v) => v === 0))
   const y = new Float32Array(32).fill(-3)
   const r = quantizeQ8(y, 32)
-  assert.equal(r.d[0], fr(3 / 127))
+  // blocks of 32 store the scale rounded to binary16 (as llama.cpp); blocks of 256 keep binary32
+  assert.equal(r.d[0], h2f(f2h(fr(3 / 127))))
+  assert.notEqual(r.d[0], fr(3 / 127))
   assert.ok(r.q.every((v) => v === -127))
+  const y256 = new Float32Array(256).fill(-3)
+  assert.equal(quantizeQ8(y256, 256).d[0], fr(3 / 127))
   assert.throws(() => quantizeQ8(new Float32Array(33), 32), { name: 'KernelShapeError' })
 })
 

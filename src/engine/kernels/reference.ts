@@ -10,7 +10,7 @@
  */
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../gguf/types.js'
 import { sum8 } from '../math/canonical.js'
-import { b2f, h2f } from '../math/half.js'
+import { b2f, f2h, h2f } from '../math/half.js'
 import type { Backend, MatrixHandle } from './backend.js'
 import { SUPPORTED_TENSOR_TYPES } from '../gguf/read.js'
 import { ggmlTypeName } from '../gguf/types.js'
@@ -61,7 +61,9 @@ export function quantizeQ8(x: ArrayLike<number>, blockSize: number): Q8Activatio
     for (let i = 0; i < blockSize; i++) amax = Math.max(amax, Math.abs(x[b * blockSize + i]))
     const db = fr(amax / 127)
     const id = db === 0 ? 0 : fr(1 / db)
-    d[b] = db
+    // blocks of 32 (Q8_0, Q4_0 weights) keep the scale rounded to binary16, as llama.cpp's
+    // block_q8_0 does; q is computed with the unrounded id either way
+    d[b] = blockSize === 32 ? h2f(f2h(db)) : db
     for (let i = 0; i < blockSize; i++) {
       const v = fr(x[b * blockSize + i] * id)
       // |v| + 0.5 is exact in a double, so floor gives round-half-away-from-zero of the binary32 v.

@@ -388,6 +388,35 @@ export function matmul_bf16(w: usize, ngroups: i32, cols: i32, act: usize, ntok:
  * Quantizes `ntok` tokens of `cols` f32 values (token t at x + t·xStride bytes) in blocks of `bs`
  * into records of actStride(cols, bs) bytes at act: i16 q, f32 d per block, i16 sums per 32.
  */
+// x >= 0 rounded to the nearest binary16 value (ties to even, subnormals kept, overflow to
+// infinity), as a binary32: the bit-level twin of f2h then h2f in src/engine/math/half.ts.
+function f16round(x: f32): f32 {
+  const bits = reinterpret<u32>(x)
+  const exp = <i32>((bits >> 23) & 0xff)
+  let man = bits & 0x7fffff
+  if (exp == 0xff) return x
+  const e = exp - 127 + 15
+  let h: u32
+  if (e >= 31) h = 0x7c00
+  else if (e <= 0) {
+    if (e < -10) return 0
+    man |= 0x800000
+    const shift = <u32>(14 - e)
+    const half = <u32>1 << (shift - 1)
+    const rest = man & ((<u32>1 << shift) - 1)
+    h = man >> shift
+    if (rest > half || (rest == half && (h & 1) != 0)) h++
+  } else {
+    const rest = man & 0x1fff
+    h = (<u32>e << 10) | (man >> 13)
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1) != 0)) h++
+  }
+  const he = (h >> 10) & 0x1f, hm = h & 0x3ff
+  if (he == 0) return <f32>hm * reinterpret<f32>(0x33800000) // hm · 2^-24, exact
+  if (he == 31) return reinterpret<f32>(0x7f800000)
+  return reinterpret<f32>(((he + 112) << 23) | (hm << 13))
+}
+
 export function quantize(x: usize, xStride: i32, cols: i32, bs: i32, act: usize, ntok: i32): void {
   const nb = cols / bs
   const stride = actStride(cols, bs)
@@ -402,7 +431,8 @@ export function quantize(x: usize, xStride: i32, cols: i32, bs: i32, act: usize,
       const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)))
       const d: f32 = amax / <f32>127
       const id = f32x4.splat(d == 0 ? <f32>0 : <f32>1 / d)
-      store<f32>(dp + (<usize>b << 2), d)
+      // blocks of 32 keep their scale rounded to binary16, as llama.cpp's block_q8_0 does
+      store<f32>(dp + (<usize>b << 2), bs == 32 ? f16round(d) : d)
       for (let i = 0; i < bs; i += 32) {
         let sum = i16x8.splat(0)
         for (let k = 0; k < 32; k += 8) {
