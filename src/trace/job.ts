@@ -226,11 +226,8 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
       if (stop.stopped && step < out.length - 1 && sampled.length === 0) sampled.push(`the answer should have stopped (${stop.stopped}) after output token ${step}`)
     }
   }
-  if (!stop.stopped && sampled.length === 0) {
-    // the last token was never fed back, but it still decides the stop
-    stop.push(out[out.length - 1], out.length)
-    if (!stop.stopped) sampled.push(`the answer stops after ${out.length} tokens without an end token, stop string or max-tokens`)
-  }
+  // every output token, the last included, went through the stop rules above
+  if (!stop.stopped && sampled.length === 0) sampled.push(`the answer stops after ${out.length} tokens without an end token, stop string or max-tokens`)
   problems.push(...sampled)
 
   const leaves = tree.leafHashes(all.length)

@@ -85,6 +85,18 @@ describe('verify', () => {
     }
   })
 
+  test('an answer ended by a stop string verifies, and the stop string is not in the text', () => {
+    const full = generate(model, { ...GREEDY, maxTokens: 16 })
+    assert.ok(full.text.length >= 10, `text too short for the test: ${JSON.stringify(full.text)}`)
+    const stop = full.text.slice(6, 9)
+    const r = generate(model, { ...GREEDY, maxTokens: 16, stop: [stop] })
+    assert.equal(r.stopReason, 'stop')
+    assert.ok(r.outputTokens.length < full.outputTokens.length)
+    assert.equal(r.text, full.text.slice(0, full.text.indexOf(stop)))
+    const v = verify(model, { receipt: r.receipt, promptTokens: r.promptTokens, outputTokens: r.outputTokens, leaves: r.leaves })
+    assert.deepEqual(v.problems, [])
+  })
+
   test('a forged output token is caught at its sampling step', () => {
     const r = generate(model, { ...SAMPLED, maxTokens: 12 })
     const forged = r.outputTokens.slice()
