@@ -45,20 +45,20 @@ test('checkBlockTerm equals the engine blockTerm + SUM8 lane on 1,000+ steps of 
         const { rows, cols, type: tt } = m.tree.shape(name)
         seen.add(tt)
         const row = (i * 7919) % rows
-        const { steps, weight, terms } = rowDotSteps(m.tree, name, row, i + 1)
+        const { steps, weights, bytes, terms } = rowDotSteps(m.tree, name, row, i + 1)
         // The lanes folded by SUM8 are the engine's whole row dot product.
         const lanes = steps[steps.length - 1].acc.map(bitsToF32)
         const fold = Math.fround(Math.fround(Math.fround(lanes[0] + lanes[4]) + Math.fround(lanes[2] + lanes[6])) + Math.fround(Math.fround(lanes[1] + lanes[5]) + Math.fround(lanes[3] + lanes[7])))
         assert.equal(Object.is(fold, sum8(terms)), true)
-        assert.equal(Object.is(fold, rowdot(tt, new Uint8Array(Buffer.from(weight.rowBytes.slice(2), 'hex')), activation(cols, i + 1))), true)
+        assert.equal(Object.is(fold, rowdot(tt, bytes, activation(cols, i + 1))), true)
         for (let b = 0; b < steps.length; b++) {
           const pre = b > 0 ? steps[b - 1] : steps[0]
-          list.push({ pre, post: steps[b], weight, expect: true })
+          list.push({ pre, post: steps[b], weight: weights[b], expect: true })
           // Every third step also as a wrong claim: one bit of the updated lane flipped.
           if ((b + i) % 3 === 0) {
             const acc = [...steps[b].acc]
             acc[b & 7] = (acc[b & 7] ^ 1) >>> 0
-            list.push({ pre, post: { ...steps[b], acc }, weight, expect: false })
+            list.push({ pre, post: { ...steps[b], acc }, weight: weights[b], expect: false })
           }
         }
       }

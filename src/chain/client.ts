@@ -324,8 +324,15 @@ export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT
  * activation block `qa` (int8 bytes) and its scale `da` (binary32 bits).
  */
 export type BlockStep = { tensorIndex: number; row: bigint; blockIndex: number; da: number; acc: readonly number[]; qa: Hex }
-/** A weight row with its paths to the row root and (via the tensor leaf) to the model root. */
-export type WeightProof = { name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[]; rowBytes: Hex; rowPath: Hex[] }
+/**
+ * One chunk of a weight row (OneStep.WeightProof, docs/TRACE.md "Model root"): the tensor leaf
+ * fields with its path to the model root, the chunk's index in the row, its bytes and its path to
+ * the row commitment, and the row commitment's path to the tensor's row root.
+ */
+export type WeightProof = {
+  name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[]
+  chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[]
+}
 /** A RAND micro-state (OneStep.RandStep): `u` = binary32 bits of RAND(seed, step). */
 export type RandStep = { step: bigint; u: number }
 export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
@@ -373,7 +380,7 @@ export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroSt
 }
 /**
  * Provider: the BLOCK_TERM one-step. `pre` is block b - 1's micro-state (ignored for block 0),
- * `weight` the row the block comes from (`proveWeightRow` in src/chain/weights.ts).
+ * `weight` the chunk of the row holding the disputed block (`ModelTree.proveBlock` in src/chain/weights.ts).
  */
 export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; weight: WeightProof }) {
   return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.weight])

@@ -53,9 +53,9 @@ test('BLOCK_TERM: a wrong accumulator loses to the challenger, whatever row the 
   const steps = blockSteps(9)
   const { net, gameId } = await blockGame(steps, 10) // primitive leaf b + 1 is block b
   try {
-    const { proof: weight } = m.tree.proveRow(TENSOR, ROW)
+    const { proof: weight } = m.tree.proveBlock(TENSOR, ROW, 9)
     // Another (validly proven) row is not the one the micro-state names.
-    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], weight: m.tree.proveRow(TENSOR, ROW + 1).proof }), 'BadRowProof')
+    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], weight: m.tree.proveBlock(TENSOR, ROW + 1, 9).proof }), 'BadRowProof')
     const r = await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], weight })
     assert.ok(r.gasUsed < 300_000n, `one-step gas ${r.gasUsed}`)
     assert.equal((await getGame(net.provider, net.d, gameId)).phase, PHASE.CHALLENGER_WON)
@@ -70,14 +70,18 @@ test('BLOCK_TERM: a right accumulator wins; forged rows, wrong tensor paths and 
   const steps = blockSteps()
   const { net, gameId } = await blockGame(steps, 10)
   try {
-    const { proof: weight } = m.tree.proveRow(TENSOR, ROW)
+    const { proof: weight } = m.tree.proveBlock(TENSOR, ROW, 9)
     const p = (w: typeof weight, pre = steps[8], post = steps[9]) => oneStepBlockTerm(net.provider, net.d, { gameId, pre, post, weight: w })
-    // One byte of the row changed (inside the disputed block).
-    const forged = Buffer.from(weight.rowBytes.slice(2), 'hex')
+    // One byte of the chunk changed (inside the disputed block; the row is one 16-block chunk).
+    assert.equal(weight.chunkIndex, 0)
+    const forged = Buffer.from(weight.chunk.slice(2), 'hex')
     forged[9 * 34 + 5] ^= 1
-    await rejectsWith(p({ ...weight, rowBytes: toHex(forged) }), 'BadRowProof')
+    await rejectsWith(p({ ...weight, chunk: toHex(forged) }), 'BadRowProof')
+    // A chunk index the chunk path does not bind, a chunk cut short before the block.
+    await rejectsWith(p({ ...weight, chunkIndex: 1 }), 'BadRowProof')
+    await rejectsWith(p({ ...weight, chunk: toHex(forged.subarray(0, 9 * 34)) }), 'BadRowProof')
     // The tensor path of another tensor, a renamed tensor, a changed shape.
-    await rejectsWith(p({ ...weight, tensorPath: m.tree.proveRow('blk.0.attn_q.weight', ROW).proof.tensorPath }), 'BadTensorProof')
+    await rejectsWith(p({ ...weight, tensorPath: m.tree.proveBlock('blk.0.attn_q.weight', ROW, 0).proof.tensorPath }), 'BadTensorProof')
     await rejectsWith(p({ ...weight, name: toHex('blk.1.ffn_down.weight') }), 'BadTensorProof')
     await rejectsWith(p({ ...weight, cols: 256n }), 'BadTensorProof')
     // The agreed pre-state is block 8's; block 7's does not open it, nor does a forged post-state.
@@ -96,7 +100,7 @@ test('BLOCK_TERM: block 0 starts from zero lanes (no pre-state needed)', async (
   const steps = blockSteps()
   const { net, gameId } = await blockGame(steps, 1)
   try {
-    const { proof: weight } = m.tree.proveRow(TENSOR, ROW)
+    const { proof: weight } = m.tree.proveBlock(TENSOR, ROW, 0)
     await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[5], post: steps[0], weight })
     assert.equal((await getGame(net.provider, net.d, gameId)).phase, PHASE.PROVIDER_WON)
   } finally {

@@ -66,23 +66,26 @@ export function activation(n: number, seed: number): Float32Array {
 
 /**
  * The honest micro-states of one row's dot product: `steps[b]` is the state after block b (lanes
- * by the engine's `blockTerm` and SUM8's lane rule), with the row's proof.
+ * by the engine's `blockTerm` and SUM8's lane rule), with `weights[b]` the proof of block b's
+ * chunk and `bytes` the whole row.
  */
-export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed: number): { steps: BlockStep[]; weight: WeightProof; terms: number[] } {
-  const { type, cols } = tree.shape(name)
-  const { tensorIndex, bytes, proof } = tree.proveRow(name, row)
+export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed: number): { steps: BlockStep[]; weights: WeightProof[]; bytes: Uint8Array; terms: number[] } {
+  const { type, cols, tensorIndex } = tree.shape(name)
+  const bytes = tree.readRow(name, row)
   const B = activationBlockSize(type)
   if (B === 0 || !BLOCK[type]) throw new TypeError(`tensor ${name} has no block terms`)
   const act = quantizeQ8(activation(cols, actSeed), B)
   const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
   const steps: BlockStep[] = []
   const terms: number[] = []
+  const weights: WeightProof[] = []
   for (let b = 0; b < cols / B; b++) {
+    weights.push(tree.proveBlock(name, row, b).proof)
     const t = blockTerm(type, bytes, b, act.q, act.d[b])
     terms.push(t)
     lanes[b & 7] = Math.fround(lanes[b & 7] + t)
     const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
     steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
   }
-  return { steps, weight: proof, terms }
+  return { steps, weights, bytes, terms }
 }

@@ -66,7 +66,7 @@ function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOpti
     options.signal?.throwIfAborted()
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
-    const hasher = new RowHasher(rb)
+    const hasher = new RowHasher(t.type, cols)
     if (rows === 1 && t.dims.length === 1) {
       const bytes = readExact(src, t.fileOffset, t.byteLength, t.name)
       hasher.push(bytes)

@@ -45,8 +45,11 @@ library OneStep {
         bytes qa; // activation block q_a[b*B .. b*B+B), int8 bytes
     }
 
-    /// @notice A weight row with its two Merkle paths (docs/TRACE.md "Model root"): the tensor leaf
-    ///         fields and path to the model root, the row's raw bytes and path to the row root.
+    /// @notice One chunk of a weight row with its three Merkle paths (docs/TRACE.md "Model root"):
+    ///         the tensor leaf fields and path to the model root, the chunk's index in the row, raw
+    ///         bytes and path to the row commitment, and the row commitment's path to the row root.
+    ///         A chunk is max(1, floor(2048 / block bytes)) whole GGUF blocks (the row's last chunk
+    ///         may be shorter), so the judge hashes ~2 KiB instead of a whole row.
     struct WeightProof {
         bytes name;
         uint32 ggmlType;
@@ -54,9 +57,14 @@ library OneStep {
         uint64 cols;
         bytes32 rowRoot;
         bytes32[] tensorPath;
-        bytes rowBytes;
+        uint32 chunkIndex;
+        bytes chunk;
+        bytes32[] chunkPath;
         bytes32[] rowPath;
     }
+
+    /// @notice Target bytes of a row chunk (docs/TRACE.md "Model root").
+    uint256 internal constant ROW_CHUNK_BYTES = 2048;
 
     /// @notice Micro-state of one sampling draw: u = RAND(seed, step) as binary32 bits.
     ///         Leaf: sha256(0x00 || abi.encode(uint8 8, step, u)).
@@ -106,7 +114,8 @@ library OneStep {
     }
 
     /// @notice True when `post` is one correct block of a row dot product: its weight block comes
-    ///         from a row proven under `modelRoot` (reverts BadTensorProof / BadRowProof otherwise),
+    ///         from a row chunk proven under `modelRoot` (reverts BadTensorProof / BadRowProof
+    ///         otherwise, also when the proven chunk is not the one holding block `blockIndex`),
     ///         and its lanes equal the lanes before it with lane `blockIndex mod 8` ⊕ term_b
     ///         (BlockDot.term). Lanes before block 0 are all +0 (SUM8's start); before block b > 0
     ///         they are `pre.acc`, where `pre` (already checked against the agreed pre-state) must
@@ -118,7 +127,7 @@ library OneStep {
         view
         returns (bool)
     {
-        provenRow(modelRoot, post.tensorIndex, post.row, w);
+        provenChunk(modelRoot, post.tensorIndex, post.row, w);
         uint32[8] memory lanes;
         if (post.blockIndex > 0) {
             if (pre.tensorIndex != post.tensorIndex || pre.row != post.row || uint256(pre.blockIndex) + 1 != post.blockIndex) return false;
@@ -127,8 +136,14 @@ library OneStep {
         (uint256 blockBytes, uint256 actBytes) = blockShape(w.ggmlType);
         if (blockBytes == 0 || post.qa.length != actBytes) return false;
         // INVARIANT: the block lies inside the row (cols is proven with the tensor leaf).
-        if (uint256(post.blockIndex) * actBytes >= w.cols || (uint256(post.blockIndex) + 1) * blockBytes > w.rowBytes.length) return false;
-        bytes memory blk = slice(w.rowBytes, uint256(post.blockIndex) * blockBytes, blockBytes);
+        if (uint256(post.blockIndex) * actBytes >= w.cols) return false;
+        // The chunk must be the one holding the block: chunk c covers blocks [c * k, (c + 1) * k).
+        // Its index is bound by chunkPath (an index needs exactly the row tree's depth of bits).
+        uint256 perChunk = ROW_CHUNK_BYTES / blockBytes;
+        if (perChunk == 0) perChunk = 1;
+        uint256 off = (uint256(post.blockIndex) % perChunk) * blockBytes;
+        if (uint256(post.blockIndex) / perChunk != w.chunkIndex || off + blockBytes > w.chunk.length) revert BadRowProof(post.row);
+        bytes memory blk = slice(w.chunk, off, blockBytes);
         uint32 term = BlockDot.term(w.ggmlType, blk, post.qa, post.da);
         uint256 lane = post.blockIndex & 7;
         lanes[lane] = SoftFloat.add(lanes[lane], term);
@@ -136,8 +151,9 @@ library OneStep {
         return true;
     }
 
-    /// @notice Reverts unless `w` is row `row` of the tensor at leaf `tensorIndex` under `modelRoot`.
-    function provenRow(bytes32 modelRoot, uint32 tensorIndex, uint64 row, WeightProof memory w) internal view {
+    /// @notice Reverts unless `w.chunk` is chunk `w.chunkIndex` of row `row` of the tensor at leaf
+    ///         `tensorIndex` under `modelRoot`.
+    function provenChunk(bytes32 modelRoot, uint32 tensorIndex, uint64 row, WeightProof memory w) internal view {
         bytes memory leafData = abi.encodePacked(
             le32(uint32(w.name.length)), w.name, le32(w.ggmlType), le64(w.rows), le64(w.cols), w.rowRoot
         );
@@ -145,7 +161,10 @@ library OneStep {
         if (tensorIndex == 0 || !MerkleProof.verify(modelRoot, MerkleProof.leafHash(leafData), tensorIndex, w.tensorPath)) {
             revert BadTensorProof(tensorIndex);
         }
-        if (row >= w.rows || !MerkleProof.verify(w.rowRoot, MerkleProof.leafHash(w.rowBytes), row, w.rowPath)) revert BadRowProof(row);
+        // The row commitment is the root of the row's chunk tree; it is the row tree's leaf as is.
+        if (w.chunkIndex >> w.chunkPath.length != 0) revert BadRowProof(row);
+        bytes32 rowCommit = MerkleProof.computeRoot(MerkleProof.leafHash(w.chunk), w.chunkIndex, w.chunkPath);
+        if (row >= w.rows || !MerkleProof.verify(w.rowRoot, rowCommit, row, w.rowPath)) revert BadRowProof(row);
     }
 
     /// @notice True when u of RAND(seed, post.step) has exactly the claimed bits.

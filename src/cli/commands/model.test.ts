@@ -37,9 +37,9 @@ describe('tessera model', () => {
     assert.equal(j.config.arch, 'llama')
     // 2 layers: both are use_more_bits layers, so attn_v and ffn_down of each plus output are Q6_K.
     assert.deepEqual(j.tensorTypes, { Q4_K: 11, F32: 5, Q6_K: 5 })
-    assert.equal(j.modelRoot, '0x9ddddda87b4a83394424270fa614082703cb01416812581293d1a7bba66634c2')
+    assert.equal(j.modelRoot, '0x7ecc50e9a9af0ff97ff09e5bb0d441aa669eb9138f6323d1a6f244b3b90aee46')
     const text = await runCaptured('model info', [out])
-    assert.match(text.out, /model root +0x9ddddda8/)
+    assert.match(text.out, /model root +0x7ecc50e9/)
   })
 
   it('rejects unknown presets and types, listing the valid ones', async () => {

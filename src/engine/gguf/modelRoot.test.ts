@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { buildLevels, leafHash, merkleProof, verifyProof, toHex } from '../../trace/merkle.js'
+import { buildLevels, leafHash, merkleProof, merkleRoot, verifyProof, toHex } from '../../trace/merkle.js'
 import { modelConfigFromGguf } from '../model/config.js'
 import { synthModel } from '../model/synth.js'
-import { canonicalJson, computeGgufModelRoot, configLeafData, tensorLeafData } from './modelRoot.js'
+import { RowHasher, canonicalJson, chunkBlocks, chunkBytesOf, computeGgufModelRoot, configLeafData, rowCommitment, tensorLeafData } from './modelRoot.js'
+import { GGMLType } from './types.js'
 import { bufferSource, readGguf } from './read.js'
 import { encodeGguf } from './write.js'
 
@@ -46,12 +47,35 @@ describe('model root', () => {
     assert.equal(toHex(big.modelRoot), toHex(b.modelRoot))
   })
 
-  it('proves one weight row with two Merkle paths', () => {
+  it('chunks rows into whole blocks of at most 2 KiB (at least one block), the last chunk shorter', () => {
+    assert.deepEqual([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.F32, GGMLType.F16, GGMLType.BF16].map(chunkBlocks), [60, 113, 14, 9, 512, 1024, 1024])
+    assert.equal(chunkBytesOf(GGMLType.Q6_K), 1890)
+    assert.throws(() => chunkBlocks(GGMLType.Q5_K), { name: 'GgufFormatError' })
+    // An 11,008-column Q8_0 row: 344 blocks = 5 chunks of 60 blocks (2,040 B) and one of 44 (1,496 B).
+    const row = Uint8Array.from({ length: 344 * 34 }, (_, i) => (i * 31 + 7) & 255)
+    const chunks = [0, 1, 2, 3, 4, 5].map((c) => row.subarray(c * 2040, Math.min((c + 1) * 2040, row.length)))
+    assert.equal(chunks[5].length, 1496)
+    const commit = merkleRoot(chunks.map((c) => leafHash(c)))
+    assert.equal(toHex(rowCommitment(GGMLType.Q8_0, row)), toHex(commit))
+    assert.notEqual(toHex(commit), toHex(leafHash(row)))
+    // A chunk opens against the row commitment; the commitments are the row tree's leaves as is.
+    assert.ok(verifyProof(commit, leafHash(chunks[5]), 5, merkleProof(buildLevels(chunks.map((c) => leafHash(c))), 5)))
+    const h = new RowHasher(GGMLType.Q8_0, 11008)
+    const other = row.map((b) => b ^ 0x55)
+    h.push(Buffer.concat([row, other]))
+    assert.equal(h.rowCount, 2)
+    assert.equal(toHex(h.root()), toHex(merkleRoot([commit, rowCommitment(GGMLType.Q8_0, other)])))
+    assert.throws(() => h.push(row.subarray(1)), { name: 'RangeError' })
+  })
+
+  it('proves one weight row with two Merkle paths (a 256-column Q8_0 row is one chunk)', () => {
     const bytes = tinyBytes()
     const { gguf, tensorRoots, modelRoot } = rootOf(bytes)
     const t = gguf.tensors.find((x) => x.name === 'blk.0.attn_q.weight')!
     const rowBytes = 34 * (256 / 32)
+    // One chunk: the row commitment is the chunk's leaf hash (the root of a one-leaf tree).
     const rows = Array.from({ length: 256 }, (_, r) => leafHash(bytes.subarray(t.fileOffset + r * rowBytes, t.fileOffset + (r + 1) * rowBytes)))
+    assert.equal(toHex(rows[17]), toHex(rowCommitment(GGMLType.Q8_0, bytes.subarray(t.fileOffset + 17 * rowBytes, t.fileOffset + 18 * rowBytes))))
     const tr = tensorRoots.find((x) => x.name === t.name)!
     assert.ok(verifyProof(tr.rowRoot, rows[17], 17, merkleProof(buildLevels(rows), 17)))
     // Tensor leaves sorted by name after the config leaf at index 0.

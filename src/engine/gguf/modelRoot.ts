@@ -1,11 +1,14 @@
 /**
  * The model root of docs/TRACE.md: one SHA-256 commitment to a model's config, tokenizer and the
- * exact bytes of every weight row, shaped so that a contract can check a single row with two
- * Merkle paths (row -> row root, tensor leaf -> model root).
+ * exact bytes of every weight row, shaped so that a contract can check one ~2 KiB piece of a row
+ * with three Merkle paths (chunk -> row commitment, row -> row root, tensor leaf -> model root)
+ * instead of carrying and hashing a whole (possibly 10+ KiB) row.
  *
- *   row root     = merkleRoot(leafHash(row bytes) for each row)       (a 1-D tensor is one row)
+ *   chunk        = chunkBlocks(type) whole GGUF blocks of a row (the last chunk may be shorter)
+ *   row commit   = merkleRoot(leafHash(chunk bytes) for each chunk of the row)
+ *   row root     = merkleRoot(row commit for each row)   (commitments used as leaf hashes; a 1-D tensor is one row)
  *   tensor leaf  = u32 nameLength | name (UTF-8) | u32 ggmlType | u64 rows | u64 cols | rowRoot
- *   config leaf  = "tessera-config/1" | SHA-256(canonicalJson(config)) | SHA-256(canonicalJson(tokenizer))
+ *   config leaf  = "tessera-config/2" | SHA-256(canonicalJson(config)) | SHA-256(canonicalJson(tokenizer))
  *   model root   = merkleRoot([leafHash(config leaf), leafHash(tensor leaf) sorted by name])
  *
  * Integers little-endian. Names sort by UTF-16 code units (JS default sort; all llama.cpp tensor
@@ -15,7 +18,7 @@ import { concatBytes, type Hash, leafHash, merkleRoot, sha256 } from '../../trac
 import type { ModelConfig } from '../model/config.js'
 import { GgufFormatError } from './errors.js'
 import type { ByteSource, GgufFile } from './read.js'
-import { type GgufArrayItem, type GgufMetadata, rowBytes } from './types.js'
+import { BLOCK, type GgufArrayItem, type GgufMetadata, ggmlTypeName, rowBytes } from './types.js'
 
 const utf8 = new TextEncoder()
 
@@ -63,7 +66,8 @@ export function tokenizerForRoot(metadata: GgufMetadata): Record<string, GgufArr
 /** Config leaf data (before `leafHash`). */
 export function configLeafData(config: ModelConfig, metadata: GgufMetadata): Uint8Array {
   return concatBytes(
-    utf8.encode('tessera-config/1'),
+    // Version tag of the whole model-root format: /2 commits rows as chunk trees (/1 hashed whole rows).
+    utf8.encode('tessera-config/2'),
     sha256(utf8.encode(canonicalJson(configForRoot(config)))),
     sha256(utf8.encode(canonicalJson(tokenizerForRoot(metadata)))),
   )
@@ -90,21 +94,64 @@ export function tensorLeafData(name: string, type: number, rows: number, cols: n
   return concatBytes(head, rowRoot)
 }
 
+/** Target size of one row chunk in bytes: a chunk is as many whole blocks as fit (at least one). */
+export const ROW_CHUNK_BYTES = 2048
+
 /**
- * Accumulates one tensor's row hashes as rows stream past, so the row root is known without
+ * Whole GGUF blocks per row chunk for a tensor type: max(1, floor(2048 / block bytes)); a block
+ * of F32/F16/BF16 is one element. Q8_0: 60 (2,040 B), Q4_0: 113, Q4_K: 14, Q6_K: 9.
+ */
+export function chunkBlocks(type: number): number {
+  const b = BLOCK[type]
+  if (!b) throw new GgufFormatError(`the model root has no chunk layout for tensor type ${ggmlTypeName(type)}`)
+  return Math.max(1, Math.floor(ROW_CHUNK_BYTES / b.bytes))
+}
+
+/** Bytes of every full chunk of a row of `type` (the last chunk of a row may be shorter). */
+export function chunkBytesOf(type: number): number {
+  return chunkBlocks(type) * BLOCK[type].bytes
+}
+
+/** Leaf hashes of the chunks of one row's raw bytes, in order. */
+export function rowChunkLeaves(row: Uint8Array, chunkBytes: number): Hash[] {
+  const leaves: Hash[] = []
+  for (let o = 0; o < row.length; o += chunkBytes) leaves.push(leafHash(row.subarray(o, Math.min(o + chunkBytes, row.length))))
+  return leaves
+}
+
+/**
+ * The commitment to one row of a tensor of `type`: the Merkle root over its chunks' leaf hashes.
+ * It is the row's leaf (as a leaf hash, not hashed again) in the tensor's row tree.
+ */
+export function rowCommitment(type: number, row: Uint8Array): Hash {
+  return merkleRoot(rowChunkLeaves(row, chunkBytesOf(type)))
+}
+
+/**
+ * Accumulates one tensor's row commitments as rows stream past, so the row root is known without
  * keeping the rows. `push` takes any number of whole rows.
  */
 export class RowHasher {
+  readonly rowBytes: number
+  private readonly chunkBytes: number
   private readonly leaves: Hash[] = []
-  constructor(readonly rowBytes: number) {}
+  constructor(readonly type: number, readonly cols: number) {
+    this.chunkBytes = chunkBytesOf(type)
+    this.rowBytes = rowBytes(type, cols)
+  }
 
   push(bytes: Uint8Array): void {
     if (bytes.length % this.rowBytes !== 0) throw new RangeError(`RowHasher: ${bytes.length} bytes are not whole rows of ${this.rowBytes}`)
-    for (let o = 0; o < bytes.length; o += this.rowBytes) this.leaves.push(leafHash(bytes.subarray(o, o + this.rowBytes)))
+    for (let o = 0; o < bytes.length; o += this.rowBytes) this.leaves.push(merkleRoot(rowChunkLeaves(bytes.subarray(o, o + this.rowBytes), this.chunkBytes)))
   }
 
   get rowCount(): number {
     return this.leaves.length
+  }
+
+  /** The row commitments pushed so far, in row order (the leaves of the row tree). */
+  commitments(): readonly Hash[] {
+    return this.leaves
   }
 
   root(): Hash {
@@ -129,19 +176,19 @@ export function computeModelRoot(configLeaf: Uint8Array, tensors: readonly Tenso
 }
 
 /**
- * The model root of a parsed GGUF file, reading each tensor's rows from `src` in chunks of
- * `chunkBytes` (nothing is kept but the row hashes). Used where no backend is needed
+ * The model root of a parsed GGUF file, reading each tensor's rows from `src` in reads of
+ * about `readBytes` (nothing is kept but the row hashes). Used where no backend is needed
  * (`tessera model info`, tests); `loadWeights` computes the same root while loading.
  *
  * @example
  *   const { modelRoot } = computeGgufModelRoot(src, readGguf(src), config)
  */
-export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: ModelConfig, chunkBytes = 4 << 20): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
+export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: ModelConfig, readBytes = 4 << 20): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
   const tensorRoots = gguf.tensors.map((t) => {
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
-    const hasher = new RowHasher(rb)
-    const rowsPerRead = Math.max(1, Math.floor(chunkBytes / rb))
+    const hasher = new RowHasher(t.type, cols)
+    const rowsPerRead = Math.max(1, Math.floor(readBytes / rb))
     for (let r = 0; r < rows; r += rowsPerRead) {
       const n = Math.min(rowsPerRead, rows - r)
       const bytes = src.read(t.fileOffset + r * rb, n * rb)
