@@ -3,6 +3,7 @@
 // honest steps must pass and the same steps with one lane bit flipped must fail.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { toFunctionSelector } from 'viem'
 import { GGMLType } from '../engine/gguf/types.js'
 import { rowdot, sum8 } from '../engine/kernels/reference.js'
 import type { BlockStep, WeightProof } from './client.js'
@@ -80,3 +81,43 @@ test('checkBlockTerm equals the engine blockTerm + SUM8 lane on 1,000+ steps of 
   }
   assert.ok(honest >= 1000, `${honest} honest steps`)
 })
+
+test('checkBlockTerm on 11,008-column rows: every chunk (the last one shorter) opens; a neighbouring chunk is refused', async () => {
+  const cols = 11008
+  for (const [type, ggmlType, perChunk] of [['q8_0', GGMLType.Q8_0, 60], ['q4_k', GGMLType.Q4_K, 14], ['q6_k', GGMLType.Q6_K, 9]] as const) {
+    const name = 'zz.wide.weight'
+    const m = openRealModel(type, 5, { name, ggmlType, cols, rows: 3 })
+    try {
+      assert.equal(m.tree.modelRoot, m.engineRoot, `${type}: the tree's root is computeGgufModelRoot's`)
+      const { steps, weights, bytes, terms } = rowDotSteps(m.tree, name, 1, 3)
+      const nBlocks = steps.length
+      assert.equal(Object.is(sum8(terms), rowdot(ggmlType, bytes, activation(cols, 3))), true)
+      // Blocks at both edges of every chunk, so each chunk index (and the short last chunk) is used.
+      const blocks = [...new Set(steps.flatMap((_, b) => (b % perChunk === 0 || b % perChunk === perChunk - 1 || b === nBlocks - 1 ? [b] : [])))]
+      assert.equal(weights[nBlocks - 1].chunkIndex, Math.ceil(nBlocks / perChunk) - 1)
+      const cases: Case[] = blocks.flatMap((b) => {
+        const pre = b > 0 ? steps[b - 1] : steps[0]
+        const acc = [...steps[b].acc]
+        acc[b & 7] = (acc[b & 7] ^ 1) >>> 0
+        return [{ pre, post: steps[b], weight: weights[b], expect: true }, { pre, post: { ...steps[b], acc }, weight: weights[b], expect: false }]
+      })
+      const [ok] = await h.call<[readonly boolean[], readonly bigint[]]>('OneStepHarness', 'checkBlockTerms', [
+        m.tree.modelRoot, cases.map((c) => c.pre), cases.map((c) => c.post), cases.map((c) => c.weight),
+      ])
+      cases.forEach((c, i) => assert.equal(ok[i], c.expect, `${type} block ${c.post.blockIndex}`))
+      // Block perChunk lies in chunk 1: chunk 0's (valid) proof, or chunk 0 relabelled as chunk 1, is refused.
+      const b = perChunk
+      for (const weight of [weights[b - 1], { ...weights[b - 1], chunkIndex: 1 }]) {
+        await assert.rejects(h.call('OneStepHarness', 'checkBlockTerms', [m.tree.modelRoot, [steps[b - 1]], [steps[b]], [weight]]), (e: Error) => badRowProof(e))
+      }
+    } finally {
+      m.close()
+    }
+  }
+})
+
+/** True when a rejected eth_call carries the BadRowProof(uint64) revert. */
+function badRowProof(e: unknown): boolean {
+  const selector = toFunctionSelector('BadRowProof(uint64)').slice(2)
+  return JSON.stringify(e, Object.getOwnPropertyNames(e as object)).includes(selector)
+}

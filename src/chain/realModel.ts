@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { type Hex, toHex } from 'viem'
 import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
 import { readGguf } from '../engine/gguf/read.js'
+import { quantize } from '../engine/gguf/quantize.js'
 import { BLOCK } from '../engine/gguf/types.js'
 import { encodeGguf } from '../engine/gguf/write.js'
 import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
@@ -26,14 +27,30 @@ export type RealModel = {
   close(): void
 }
 
-/** Writes `synthModel({ preset: 'tiny', type, seed })` to a temp file and builds its tree. */
-export function openRealModel(type: string, seed = 7): RealModel {
+/** An extra weight tensor appended to the synthesized model (e.g. rows wider than `tiny` has). */
+export type ExtraTensor = { name: string; ggmlType: number; cols: number; rows: number }
+
+/**
+ * Writes `synthModel({ preset: 'tiny', type, seed })` (plus `extra`, rows quantized from
+ * `activation`) to a temp file and builds its tree.
+ */
+export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): RealModel {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-onestep-'))
   const path = join(dir, 'tiny.gguf')
-  writeGgufFile(path, encodeGguf(synthModel({ preset: 'tiny', type, seed })))
+  const spec = synthModel({ preset: 'tiny', type, seed })
+  if (extra) {
+    spec.tensors.push({
+      name: extra.name, dims: [extra.cols, extra.rows], type: extra.ggmlType,
+      data: function* () {
+        for (let r = 0; r < extra.rows; r++) yield quantize(extra.ggmlType, activation(extra.cols, seed * 1000 + r))
+      },
+    })
+  }
+  writeGgufFile(path, encodeGguf(spec))
   const src = openGgufSource(path)
   const gguf = readGguf(src)
-  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+  // The extra tensor is no part of the llama forward pass, which modelConfigFromGguf checks.
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors.filter((t) => t.name !== extra?.name))
   const tree = buildModelTree(src, gguf, config)
   const engineRoot = `0x${bytesToHex(computeGgufModelRoot(src, gguf, config).modelRoot)}` as Hex
   return {
