@@ -25,7 +25,7 @@ export type SettlementParams = {
   rewardBps: number
 }
 /** Dispute game parameters (docs/CHAIN.md "Economics"). */
-export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number }
+export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number; depthBond: bigint }
 
 const ETH = 10n ** 18n
 export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
@@ -36,7 +36,7 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   auditBps: 500,
   rewardBps: 5000,
 }
-export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000 }
+export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000, depthBond: ETH / 20n }
 
 /** Where the contracts live on one chain: the deployment file's content. */
 export type Deployment = {
@@ -317,7 +317,7 @@ export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch>
 
 // dispute game
 export type MicroStep = { opcode: number; chain: number; a: number; b: number; result: number }
-export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8 } as const
+export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8, ELEMENT: 9 } as const
 /**
  * A BLOCK_TERM micro-state (OneStep.BlockStep): the eight SUM8 lanes `acc` (binary32 bits) after
  * block `blockIndex` of weight row `row` of the tensor at model-tree leaf `tensorIndex`, with the
@@ -333,6 +333,20 @@ export type WeightProof = {
   name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[]
   chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[]
 }
+/**
+ * A tensor leaf of the model tree with its index and path (OneStep.TensorLeaf): proven once when
+ * the game enters a matmul op (`expandTensor`).
+ */
+export type TensorLeaf = { tensorIndex: number; name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[] }
+/** One chunk of a row of the game's bound tensor (OneStep.ChunkProof). */
+export type ChunkProof = { chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[] }
+/**
+ * Element-level state of a matmul op after output row `row` (OneStep.ElementState): its value
+ * (binary32 bits) and the leaf hash of the state before it.
+ */
+export type ElementState = { row: bigint; value: number; prev: Hex }
+/** A sub-trace commitment (DisputeGame.Expansion): leaf 0 = the pre-state, leaf `lastLeaf` = the post-state. */
+export type Expansion = { root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }
 /** A RAND micro-state (OneStep.RandStep): `u` = binary32 bits of RAND(seed, step). */
 export type RandStep = { step: bigint; u: number }
 export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
@@ -359,6 +373,12 @@ export function randStepLeaf(s: RandStep): Hex {
   return sha256(`0x00${data.slice(2)}`)
 }
 
+/** Leaf hash of an element state: sha256(0x00 || abi.encode(9, row, value, prev)). */
+export function elementStateLeaf(s: ElementState): Hex {
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'uint32' }, { type: 'bytes32' }], [OPCODE.ELEMENT, s.row, s.value, s.prev])
+  return sha256(`0x00${data.slice(2)}`)
+}
+
 export async function openDispute(c: ChainClients, d: D, a: { batchId: bigint; jobIndex: bigint; item: ClaimItem; client: Address; proof: Hex[]; bond: bigint }) {
   const r = await send(c, d.disputeGame, 'DisputeGame', 'open', [a.batchId, a.jobIndex, a.item, a.client, jobAmount(a.item), a.proof], a.bond)
   return { ...r, gameId: r.result as bigint }
@@ -366,24 +386,39 @@ export async function openDispute(c: ChainClients, d: D, a: { batchId: bigint; j
 export function revealChildren(c: ChainClients, d: D, a: { gameId: bigint; children: Hex[] }) {
   return send(c, d.disputeGame, 'DisputeGame', 'reveal', [a.gameId, a.children])
 }
-export function chooseChild(c: ChainClients, d: D, a: { gameId: bigint; children: Hex[]; choice: bigint }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'choose', [a.gameId, a.children, a.choice])
+/** Challenger: picks a child; its first choice at each level below the trace must carry `bond` = depthBond. */
+export function chooseChild(c: ChainClients, d: D, a: { gameId: bigint; children: Hex[]; choice: bigint; bond?: bigint }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'choose', [a.gameId, a.children, a.choice], a.bond)
 }
 export function revealPre(c: ChainClients, d: D, a: { gameId: bigint; preLeaf: Hex; proof: Hex[] }) {
   return send(c, d.disputeGame, 'DisputeGame', 'revealPre', [a.gameId, a.preLeaf, a.proof])
 }
-export function expandLevel(c: ChainClients, d: D, a: { gameId: bigint; root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'expand', [a.gameId, a.root, a.depth, a.lastLeaf, a.proofFirst, a.proofLast])
+/** Provider: commits the next level's sub-trace (below a trace leaf: the op list, docs/CHAIN.md "Op table"). */
+export function expandLevel(c: ChainClients, d: D, a: { gameId: bigint } & Expansion) {
+  const { gameId, ...e } = a
+  return send(c, d.disputeGame, 'DisputeGame', 'expand', [gameId, e])
+}
+/** Provider: enters a matmul op with its weight tensor (`ModelTree.proveTensor`); one element leaf per row. */
+export function expandTensor(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; tensor: TensorLeaf }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'expandTensor', [a.gameId, a.expansion, a.tensor])
+}
+/** Provider: enters the disputed element of a quantized matmul, opening its element state. */
+export function expandElement(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; element: ElementState }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'expandElement', [a.gameId, a.expansion, a.element])
 }
 export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroStep; post: MicroStep }) {
   return send(c, d.disputeGame, 'DisputeGame', 'step', [a.gameId, a.pre, a.post])
 }
 /**
  * Provider: the BLOCK_TERM one-step. `pre` is block b - 1's micro-state (ignored for block 0),
- * `weight` the chunk of the row holding the disputed block (`ModelTree.proveBlock` in src/chain/weights.ts).
+ * `chunk` the chunk of the bound tensor's row holding the disputed block (`ModelTree.proveChunk`).
  */
-export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; weight: WeightProof }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.weight])
+export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; chunk: ChunkProof }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.chunk])
+}
+/** Provider: the fold one-step (last primitive leaf of a quantized row): `last` is the row's last block state. */
+export function oneStepFold(c: ChainClients, d: D, a: { gameId: bigint; last: BlockStep }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'stepFold', [a.gameId, a.last])
 }
 /** Provider: the RAND one-step; the seed is the disputed job's. */
 export function oneStepRand(c: ChainClients, d: D, a: { gameId: bigint; post: RandStep }) {
@@ -400,6 +435,8 @@ export type GameState = {
   providerClock: bigint; challengerClock: bigint; phase: number; level: number; depthLeft: number; levelDepth: number
   index: bigint; minLeaf: bigint; lastLeaf: bigint; seed: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
   modelRoot: Hex
+  nPrompt: number; nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
+  tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex
 }
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
   return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])

@@ -106,7 +106,8 @@ function hex(b: Uint8Array): Hex {
 
 /**
  * Plays one level's descent to leaf `target`: the provider reveals, the challenger picks the child
- * on the path. Returns the gas of each round (reveal + choose).
+ * on the path (adding the depth bond with its first choice below the trace level). Returns the gas
+ * of each round (reveal + choose).
  */
 export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target: number): Promise<bigint[]> {
   const gas: bigint[] = []
@@ -117,7 +118,8 @@ export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target:
     const children = tree.children(dt, g.index, s)
     const r1 = await revealChildren(net.provider, net.d, { gameId, children })
     const choice = BigInt((target >> (g.depthLeft - s)) & ((1 << s) - 1))
-    const r2 = await chooseChild(net.challenger, net.d, { gameId, children, choice })
+    const bond = g.level > g.bondedLevel ? BigInt(net.d.params.game.depthBond) : undefined
+    const r2 = await chooseChild(net.challenger, net.d, { gameId, children, choice, bond })
     gas.push(r1.gasUsed + r2.gasUsed)
     g = await getGame(net.provider, net.d, gameId)
   }
@@ -128,17 +130,18 @@ export type { Address }
 
 /**
  * A toy trace whose disputed element is a list of micro-step leaves: a 20-leaf trace (nPrompt 3,
- * nOutput 2, 4 layers) whose leaf 7 expands to op level [L6, x1, x2, L7], element level
- * [x1, y1, x2] and primitive level [x1, ...micro] with y1 = the last micro leaf.
+ * nOutput 2, 4 layers) whose leaf 7 (position 1, layer 2) expands to the 15 ops of a layer
+ * [L6, o1 .. o14, L7] (docs/CHAIN.md "Op table"), op 1 (RMSNorm, a scalar op) to the element level
+ * [L6, y1, o1] and element 1 to the primitive level [L6, ...micro] with y1 = the last micro leaf.
  */
 export function microTrace(micro: readonly Hex[]): { l0: Tree; l1: Tree; l2: Tree; l3: Tree } {
-  const x1 = h('x1'), x2 = h('x2')
   const leaves: Hex[] = Array.from({ length: 20 }, (_, i) => h(`leaf${i}`))
+  const ops: Hex[] = Array.from({ length: 14 }, (_, i) => h(`op${i + 1}`))
   return {
     l0: new Tree(leaves),
-    l1: new Tree([leaves[6], x1, x2, leaves[7]]),
-    l2: new Tree([x1, micro[micro.length - 1], x2]),
-    l3: new Tree([x1, ...micro]),
+    l1: new Tree([leaves[6], ...ops, leaves[7]]),
+    l2: new Tree([leaves[6], micro[micro.length - 1], ops[0]]),
+    l3: new Tree([leaves[6], ...micro]),
   }
 }
 
@@ -157,9 +160,8 @@ export async function playMicroTrace(net: Devnet, gameId: bigint, t: ReturnType<
   const { d, provider } = net
   await descendTo(net, gameId, t.l0, 7)
   await revealPre(provider, d, { gameId, preLeaf: t.l0.leaves[6], proof: t.l0.proof(6) })
-  await expandLevel(provider, d, { gameId, root: t.l1.root, depth: t.l1.depth, lastLeaf: 3n, proofFirst: t.l1.proof(0), proofLast: t.l1.proof(3) })
-  await descendTo(net, gameId, t.l1, 2)
-  await revealPre(provider, d, { gameId, preLeaf: t.l1.leaves[1], proof: t.l1.proof(1) })
+  await expandLevel(provider, d, { gameId, root: t.l1.root, depth: t.l1.depth, lastLeaf: 15n, proofFirst: t.l1.proof(0), proofLast: t.l1.proof(15) })
+  await descendTo(net, gameId, t.l1, 1)
   await expandLevel(provider, d, { gameId, root: t.l2.root, depth: t.l2.depth, lastLeaf: 2n, proofFirst: t.l2.proof(0), proofLast: t.l2.proof(2) })
   await descendTo(net, gameId, t.l2, 1)
   const last = t.l3.leaves.length - 1

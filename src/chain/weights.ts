@@ -12,7 +12,7 @@ import { BLOCK, rowBytes } from '../engine/gguf/types.js'
 import type { ModelConfig } from '../engine/model/config.js'
 import { BaseError } from '../errors.js'
 import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
-import type { WeightProof } from './client.js'
+import type { ChunkProof, TensorLeaf, WeightProof } from './client.js'
 
 /** A tensor name, row index or block index that the model does not have. */
 export class UnknownWeightRowError extends BaseError {
@@ -36,6 +36,10 @@ export type ModelTree = {
    * the judge.
    */
   proveBlock(name: string, row: number, blockIndex: number): { tensorIndex: number; chunk: Uint8Array; proof: WeightProof }
+  /** The tensor leaf with its path to the model root (what `DisputeGame.expandTensor` takes). */
+  proveTensor(name: string): TensorLeaf
+  /** The chunk holding block `blockIndex` of a row, with its paths to the tensor's row root (`stepBlockTerm`). */
+  proveChunk(name: string, row: number, blockIndex: number): ChunkProof
 }
 
 const utf8 = new TextEncoder()
@@ -85,6 +89,14 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
       return { type: e.type, rows: e.rows, cols: e.cols, tensorIndex }
     },
     readRow,
+    proveTensor(name) {
+      const { proof } = this.proveBlock(name, 0, 0)
+      return { tensorIndex: lookup(name).tensorIndex, name: proof.name, ggmlType: proof.ggmlType, rows: proof.rows, cols: proof.cols, rowRoot: proof.rowRoot, tensorPath: proof.tensorPath }
+    },
+    proveChunk(name, row, blockIndex) {
+      const { proof } = this.proveBlock(name, row, blockIndex)
+      return { chunkIndex: proof.chunkIndex, chunk: proof.chunk, chunkPath: proof.chunkPath, rowPath: proof.rowPath }
+    },
     proveBlock(name, row, blockIndex) {
       const { e, tensorIndex } = lookup(name)
       const bytes = readRow(name, row)

@@ -7,6 +7,7 @@ import {MerkleProof} from "./lib/MerkleProof.sol";
 import {MerkleRoot} from "./MerkleRoot.sol";
 import {OneStep} from "./OneStep.sol";
 import {Bisection} from "./Bisection.sol";
+import {OpTable} from "./OpTable.sol";
 
 /// @title DisputeGame: hierarchical k-ary bisection down to one primitive step
 /// @notice A challenger bonds and disputes one job of a pending batch. Level 0 descends the
@@ -16,13 +17,18 @@ import {Bisection} from "./Bisection.sol";
 ///         the provider reveals the 2^LOG_K nodes LOG_K levels below the current node and the
 ///         challenger picks one. At the primitive level the provider reveals the micro-step and
 ///         the contract executes it (OneStep). Chess clocks: a party whose clock runs out loses.
-///         Protocol: docs/CHAIN.md "Dispute game".
+///         The judge derives what a transition computes from where the descent went (OpTable):
+///         a matmul op's tensor is proven by name, its element leaves are output rows, and their
+///         primitive leaves are the row's blocks then the SUM8 fold, so a provider cannot prove a
+///         correct step of some other computation. The challenger adds `depthBond` at each level
+///         below the trace. Protocol: docs/CHAIN.md "Dispute game".
 contract DisputeGame {
     /// @notice Game parameters, fixed at deployment.
     struct Params {
         uint128 challengerBond;
         uint64 clock; // seconds each party may spend thinking, over the whole game
         uint32 rewardBps; // share of the challenger's bond paid to a provider who wins
+        uint128 depthBond; // added by the challenger with its first choice at each level below the trace
     }
 
     struct Game {
@@ -49,7 +55,30 @@ contract DisputeGame {
         bytes32 pre; // state before the disputed transition (level entry: before leaf minLeaf)
         bytes32 post; // the disputed post-state once a leaf is reached
         bytes32 modelRoot; // the signed request's model root (BLOCK_TERM weight proofs)
+        // Where the descent went (OpTable): the disputed trace leaf, op leaf and element leaf.
+        uint32 nPrompt;
+        uint32 nLayer;
+        uint64 traceLeaf;
+        uint64 opLeaf;
+        uint64 elemLeaf;
+        uint8 bondedLevel; // deepest level the challenger has bonded (0: the opening bond)
+        uint8 bound; // UNBOUND, or BLOCK_ROW / FLOAT_ROW once a matmul op's tensor is proven
+        // The proven tensor of a matmul op, and the disputed element's claimed value.
+        uint32 tensorIndex;
+        uint32 ggmlType;
+        uint64 rows;
+        uint64 cols;
+        uint32 elemValue;
+        bytes32 rowRoot;
     }
+
+    uint8 public constant STEP_CHECKED = 1;
+    uint8 public constant TIMED_OUT = 2;
+    uint8 public constant INCONSISTENT = 3;
+
+    uint8 internal constant UNBOUND = 0;
+    uint8 internal constant BLOCK_ROW = 1; // quantized weights: primitive leaves = blocks, then the fold
+    uint8 internal constant FLOAT_ROW = 2; // float weights: primitive steps are scalar (not yet bound)
 
     uint8 public constant LOG_K = 4; // k = 16 children per round
     uint8 public constant LEVELS = 4; // trace, op, element, primitive
@@ -79,7 +108,10 @@ contract DisputeGame {
     event Chosen(uint256 indexed gameId, uint8 level, uint64 index, uint8 depthLeft);
     event PreRevealed(uint256 indexed gameId, uint8 level, uint64 leaf, bytes32 pre);
     event Expanded(uint256 indexed gameId, uint8 level, bytes32 root, uint8 depth, uint64 lastLeaf);
-    event Resolved(uint256 indexed gameId, bool providerWon, string reason);
+    /// @notice why: STEP_CHECKED (the judge executed the step), TIMED_OUT (the mover ran out of clock),
+    ///         INCONSISTENT (the provider's own state breaks the program the descent points at).
+    event Resolved(uint256 indexed gameId, bool providerWon, uint8 why);
+    event TensorBound(uint256 indexed gameId, uint32 tensorIndex, uint64 rows, uint64 cols);
 
     modifier nonReentrant() {
         // INVARIANT: no external call can re-enter a state-changing function.
@@ -170,6 +202,8 @@ contract DisputeGame {
         // What the one-step judge needs from the signed request (the item is proven in the batch).
         g.modelRoot = item.req.modelRoot;
         g.seed = item.req.seed;
+        g.nPrompt = item.nPrompt;
+        g.nLayer = item.nLayer;
         if (depth == 0) _leafReached(g);
     }
 
@@ -183,8 +217,17 @@ contract DisputeGame {
     }
 
     /// @notice Challenger: picks child `choice` of the last reveal (passed again as `children`).
-    function choose(uint256 gameId, bytes32[] calldata children, uint256 choice) external {
+    ///         Its first choice at each level below the trace carries `depthBond` (msg.value).
+    function choose(uint256 gameId, bytes32[] calldata children, uint256 choice) external payable {
         Game storage g = _move(gameId, CHOOSE);
+        // INVARIANT: the challenger's bond grows by depthBond per level it drags the provider down.
+        uint256 due = g.level > g.bondedLevel ? params.depthBond : 0;
+        if (msg.value != due) revert BondMismatch(msg.value, due);
+        if (due != 0) {
+            g.bondedLevel = g.level;
+            g.bond += uint128(due);
+            totalBonds += due;
+        }
         uint8 s = _stride(g);
         if (children.length != (uint256(1) << s) || _subRoot(children) != g.node) revert BadReveal();
         if (choice >= children.length) revert BadChoice(choice);
@@ -208,30 +251,99 @@ contract DisputeGame {
         _segmentFound(g);
     }
 
-    /// @notice Provider: commits the next level's sub-trace for the disputed transition: a tree of
-    ///         depth `depth` whose leaf 0 is the pre-state and leaf `lastLeaf` the post-state.
-    function expand(uint256 gameId, bytes32 root, uint8 depth, uint64 lastLeaf, bytes32[] calldata proofFirst, bytes32[] calldata proofLast) external {
+    /// @notice A sub-trace commitment: a tree of depth `depth` whose leaf 0 is the disputed
+    ///         transition's pre-state and leaf `lastLeaf` its post-state.
+    struct Expansion {
+        bytes32 root;
+        uint8 depth;
+        uint64 lastLeaf;
+        bytes32[] proofFirst;
+        bytes32[] proofLast;
+    }
+
+    /// @notice Provider: commits the next level's sub-trace for the disputed transition. Below a
+    ///         trace leaf it is the op list (OpTable: 15 ops for a layer, 3 for a head); a matmul
+    ///         op is entered with expandTensor and its element with expandElement instead.
+    function expand(uint256 gameId, Expansion calldata e) external {
         Game storage g = _move(gameId, EXPAND);
+        if (g.level == 0) {
+            uint64 ops = OpTable.lastLeaf(_isHead(g));
+            if (e.lastLeaf != ops) revert WrongLeafCount(e.lastLeaf, ops);
+            g.traceLeaf = g.index;
+        } else if (g.level == 1) {
+            if (OpTable.kind(_isHead(g), g.index) == OpTable.MATMUL) revert WrongStepKind();
+            g.opLeaf = g.index;
+        } else if (g.bound == BLOCK_ROW) {
+            revert WrongStepKind();
+        }
+        _expand(gameId, g, e);
+    }
+
+    /// @notice Provider: enters matmul op `g.index` (OpTable) with its weight tensor, proven by name
+    ///         under the job's model root; the element sub-trace has one leaf per output row.
+    function expandTensor(uint256 gameId, Expansion calldata e, OneStep.TensorLeaf calldata t) external {
+        Game storage g = _move(gameId, EXPAND);
+        bool head = _isHead(g);
+        // INVARIANT: a matmul's weights are the tensor the op table names for this layer, proven in the model.
+        if (g.level != 1 || OpTable.kind(head, g.index) != OpTable.MATMUL) revert WrongStepKind();
+        if (!OpTable.isTensorOf(head, _layer(g), g.index, t.name)) revert BadTensorProof(t.tensorIndex);
+        OneStep.provenTensor(g.modelRoot, t.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
+        if (e.lastLeaf != t.rows) revert WrongLeafCount(e.lastLeaf, t.rows);
+        (uint256 blockBytes,) = OneStep.blockShape(t.ggmlType);
+        g.bound = blockBytes == 0 ? FLOAT_ROW : BLOCK_ROW;
+        g.opLeaf = g.index;
+        g.tensorIndex = t.tensorIndex;
+        g.ggmlType = t.ggmlType;
+        g.rows = t.rows;
+        g.cols = t.cols;
+        g.rowRoot = t.rowRoot;
+        emit TensorBound(gameId, t.tensorIndex, t.rows, t.cols);
+        _expand(gameId, g, e);
+    }
+
+    /// @notice Provider: enters the disputed element (output row g.index - 1) of a quantized matmul
+    ///         op, opening its element state; the primitive sub-trace is the row's cols / B block
+    ///         states followed by the element state (leaf cols / B + 1, reached by the fold).
+    function expandElement(uint256 gameId, Expansion calldata e, OneStep.ElementState calldata s) external {
+        Game storage g = _move(gameId, EXPAND);
+        if (g.level != 2 || g.bound != BLOCK_ROW) revert WrongStepKind();
+        if (OneStep.elementLeafOf(s) != g.post) revert BadPreimage();
+        // INVARIANT: element j is output row j - 1 and chains from the agreed state before it.
+        if (s.row + 1 != g.index || s.prev != g.pre) {
+            _resolve(gameId, g, false, INCONSISTENT);
+            return;
+        }
+        (, uint256 actBytes) = OneStep.blockShape(g.ggmlType);
+        uint64 steps = uint64(g.cols / actBytes) + 1;
+        if (e.lastLeaf != steps) revert WrongLeafCount(e.lastLeaf, steps);
+        g.elemLeaf = g.index;
+        g.elemValue = s.value;
+        _expand(gameId, g, e);
+    }
+
+    function _expand(uint256 gameId, Game storage g, Expansion calldata e) internal {
         // INVARIANT: the finer sub-trace starts and ends exactly at the disputed transition's states.
-        if (depth > 48 || lastLeaf == 0 || lastLeaf >= (uint256(1) << depth)) revert BadProof();
-        if (proofFirst.length != depth || proofLast.length != depth) revert BadProof();
-        if (!MerkleProof.verify(root, g.pre, 0, proofFirst) || !MerkleProof.verify(root, g.post, lastLeaf, proofLast)) revert BadProof();
+        if (e.depth > 48 || e.lastLeaf == 0 || e.lastLeaf >= (uint256(1) << e.depth)) revert BadProof();
+        if (e.proofFirst.length != e.depth || e.proofLast.length != e.depth) revert BadProof();
+        if (!MerkleProof.verify(e.root, g.pre, 0, e.proofFirst) || !MerkleProof.verify(e.root, g.post, e.lastLeaf, e.proofLast)) revert BadProof();
         g.level++;
-        g.levelRoot = root;
-        g.levelDepth = depth;
-        g.node = root;
-        g.depthLeft = depth;
+        g.levelRoot = e.root;
+        g.levelDepth = e.depth;
+        g.node = e.root;
+        g.depthLeft = e.depth;
         g.index = 0;
         g.minLeaf = 1;
-        g.lastLeaf = lastLeaf;
+        g.lastLeaf = e.lastLeaf;
         g.phase = REVEAL;
-        emit Expanded(gameId, g.level, root, depth, lastLeaf);
+        emit Expanded(gameId, g.level, e.root, e.depth, e.lastLeaf);
     }
 
     /// @notice Provider: reveals the disputed micro-step (and its predecessor when it chains); the
     ///         contract executes it and decides the game.
     function step(uint256 gameId, OneStep.Step calldata pre, OneStep.Step calldata post) external {
         Game storage g = _move(gameId, STEP);
+        // INVARIANT: a quantized row's primitive leaves are block states and the fold, never scalar steps.
+        if (g.bound == BLOCK_ROW) revert WrongStepKind();
         if (OneStep.leafOf(post) != g.post) revert BadPreimage();
         uint32 prevResult;
         if (post.chain == 1) {
@@ -240,28 +352,53 @@ contract DisputeGame {
             prevResult = pre.result;
         }
         bool ok = OneStep.check(prevResult, post);
-        _resolve(gameId, g, ok, ok ? "one step correct" : "one step wrong");
+        _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
     /// @notice Provider: reveals a disputed BLOCK_TERM micro-state (and block b - 1's when b > 0)
-    ///         with the weight row it uses, proven against the job's model root; the contract
-    ///         recomputes the block term and the SUM8 lane and decides the game.
-    function stepBlockTerm(uint256 gameId, OneStep.BlockStep calldata pre, OneStep.BlockStep calldata post, OneStep.WeightProof calldata w) external {
+    ///         with the chunk of the bound tensor's row that holds the block, proven under the
+    ///         tensor's row root; the contract recomputes the block term and the SUM8 lane and
+    ///         decides the game. Primitive leaf i (1 <= i <= cols / B) is block i - 1 of output row
+    ///         elemLeaf - 1 of the bound tensor; a state naming anything else loses.
+    function stepBlockTerm(uint256 gameId, OneStep.BlockStep calldata pre, OneStep.BlockStep calldata post, OneStep.ChunkProof calldata w) external {
         Game storage g = _move(gameId, STEP);
+        if (g.bound != BLOCK_ROW || g.index == g.lastLeaf) revert WrongStepKind();
         if (OneStep.blockLeafOf(post) != g.post) revert BadPreimage();
         // INVARIANT: the lanes a block starts from are the agreed pre-state's (block 0: all zero).
         if (post.blockIndex > 0 && OneStep.blockLeafOf(pre) != g.pre) revert BadPreimage();
-        bool ok = OneStep.checkBlockTerm(g.modelRoot, pre, post, w);
-        _resolve(gameId, g, ok, ok ? "block term correct" : "block term wrong");
+        // INVARIANT: the micro-state is the block, row and tensor the descent points at.
+        if (post.tensorIndex != g.tensorIndex || post.row + 1 != g.elemLeaf || uint256(post.blockIndex) + 1 != g.index) {
+            _resolve(gameId, g, false, INCONSISTENT);
+            return;
+        }
+        OneStep.provenRowChunk(g.rowRoot, g.rows, post.row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
+        bool ok = OneStep.blockLanes(g.ggmlType, g.cols, pre, post, w.chunkIndex, w.chunk);
+        _resolve(gameId, g, ok, STEP_CHECKED);
+    }
+
+    /// @notice Provider: the last primitive leaf of a quantized row is the element state itself;
+    ///         reveals the last block's state (the agreed pre-state) and the contract folds its
+    ///         eight SUM8 lanes and compares with the element's value.
+    function stepFold(uint256 gameId, OneStep.BlockStep calldata last) external {
+        Game storage g = _move(gameId, STEP);
+        if (g.bound != BLOCK_ROW || g.index != g.lastLeaf) revert WrongStepKind();
+        if (OneStep.blockLeafOf(last) != g.pre) revert BadPreimage();
+        bool ok = last.tensorIndex == g.tensorIndex && last.row + 1 == g.elemLeaf && uint256(last.blockIndex) + 2 == g.index
+            && OneStep.fold(last.acc) == g.elemValue;
+        _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
     /// @notice Provider: reveals a disputed RAND micro-state; the contract recomputes
-    ///         RAND(seed of the signed request, step) and decides the game.
+    ///         RAND(seed of the signed request, step) and decides the game. Only the sampling op of
+    ///         a head transition draws, and the draw of position p is step p - (nPrompt - 1).
     function stepRand(uint256 gameId, OneStep.RandStep calldata post) external {
         Game storage g = _move(gameId, STEP);
+        if (!_isHead(g) || OpTable.kind(true, g.opLeaf) != OpTable.SAMPLE) revert WrongStepKind();
         if (OneStep.randLeafOf(post) != g.post) revert BadPreimage();
-        bool ok = OneStep.checkRand(g.seed, post);
-        _resolve(gameId, g, ok, ok ? "rand correct" : "rand wrong");
+        uint64 position = g.traceLeaf / (uint64(g.nLayer) + 1);
+        // INVARIANT: the draw is the one of this position's sampling step, with the request's seed.
+        bool ok = position + 1 >= g.nPrompt && post.step == position + 1 - g.nPrompt && OneStep.checkRand(g.seed, post);
+        _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
     /// @notice Anyone: ends a game whose party to move ran out of clock; that party loses.
@@ -273,7 +410,7 @@ contract DisputeGame {
         uint64 spent = uint64(block.timestamp) - g.lastMove;
         // INVARIANT: a clock only ends the game once it is fully spent.
         if (spent <= clock) revert ClockRunning(gameId, clock - spent);
-        _resolve(gameId, g, !providerTurn, providerTurn ? "provider timed out" : "challenger timed out");
+        _resolve(gameId, g, !providerTurn, TIMED_OUT);
     }
 
     /// @notice Withdraws bonds and rewards owed to the caller.
@@ -312,6 +449,17 @@ contract DisputeGame {
         g.lastMove = uint64(block.timestamp);
     }
 
+    /// @dev True when the disputed trace leaf (or, at level 0, the current leaf) is a head leaf.
+    function _isHead(Game storage g) internal view returns (bool) {
+        uint64 leaf = g.level == 0 ? g.index : g.traceLeaf;
+        return leaf % (uint64(g.nLayer) + 1) == g.nLayer;
+    }
+
+    /// @dev The layer of the disputed trace leaf.
+    function _layer(Game storage g) internal view returns (uint256) {
+        return g.traceLeaf % (uint64(g.nLayer) + 1);
+    }
+
     function _stride(Game storage g) internal view returns (uint8) {
         return Bisection.stride(g.depthLeft);
     }
@@ -333,7 +481,7 @@ contract DisputeGame {
         g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
     }
 
-    function _resolve(uint256 gameId, Game storage g, bool providerWon, string memory reason) internal {
+    function _resolve(uint256 gameId, Game storage g, bool providerWon, uint8 why) internal {
         g.phase = providerWon ? PROVIDER_WON : CHALLENGER_WON;
         jobState[keccak256(abi.encode(g.batchId, g.jobIndex))] = providerWon ? 2 : 3;
         uint256 bond = g.bond;
@@ -348,6 +496,6 @@ contract DisputeGame {
             totalOwed += bond;
         }
         settlement.onDisputeResolved(g.batchId, !providerWon, g.client, g.jobAmount, g.challenger);
-        emit Resolved(gameId, providerWon, reason);
+        emit Resolved(gameId, providerWon, why);
     }
 }

@@ -15,6 +15,9 @@ error NothingToWithdraw(address account);
 error StillUnbonding(address account, uint64 availableAt);
 error DisputeOpen(address account);
 error AmountTooLarge(uint256 amount, uint256 available);
+/// @notice The account's unlocked active stake (active minus what pending claims lock) is below
+///         what the call needs: a claim's exposure, or the amount to unbond.
+error StakeLocked(address account, uint256 unlocked, uint256 needed);
 
 // Settlement: escrow and claims
 error InsufficientEscrow(address client, uint256 balance, uint256 needed);
@@ -52,3 +55,9 @@ error UnknownOpcode(uint8 opcode);
 error BadTensorProof(uint32 tensorIndex);
 /// @notice A BLOCK_TERM weight row does not hash into the tensor's row root at that index.
 error BadRowProof(uint64 row);
+/// @notice A sub-trace with the wrong number of leaves for what the descent points at (OpTable ops,
+///         a tensor's rows, a row's blocks + 1).
+error WrongLeafCount(uint64 lastLeaf, uint64 expected);
+/// @notice A move of a kind the disputed position does not allow (e.g. a scalar step on a quantized
+///         row, a RAND step outside a head's sampling op, plain expand into a matmul op).
+error WrongStepKind();

@@ -113,6 +113,43 @@ library OneStep {
         return exec(post.opcode, post.a, post.b) == post.result;
     }
 
+    /// @notice A tensor leaf of the model tree (docs/TRACE.md "Model root") with its index and path:
+    ///         what the provider proves once when the game enters a matmul op (DisputeGame.expandTensor).
+    struct TensorLeaf {
+        uint32 tensorIndex;
+        bytes name;
+        uint32 ggmlType;
+        uint64 rows;
+        uint64 cols;
+        bytes32 rowRoot;
+        bytes32[] tensorPath;
+    }
+
+    /// @notice One chunk of a weight row with its paths to the row commitment and to the row root
+    ///         of a tensor the game has already proven (WeightProof without the tensor part).
+    struct ChunkProof {
+        uint32 chunkIndex;
+        bytes chunk;
+        bytes32[] chunkPath;
+        bytes32[] rowPath;
+    }
+
+    /// @notice Element-level state of a matmul op after output row `row`: its value (binary32 bits)
+    ///         and the state before it, so the op's last element state commits the whole output
+    ///         vector. Leaf: sha256(0x00 || abi.encode(uint8 9, row, value, prev)).
+    struct ElementState {
+        uint64 row;
+        uint32 value;
+        bytes32 prev;
+    }
+
+    uint8 internal constant ELEMENT = 9;
+
+    /// @notice Leaf hash committing an element-level state of a matmul op.
+    function elementLeafOf(ElementState memory s) internal pure returns (bytes32) {
+        return MerkleProof.leafHash(abi.encode(ELEMENT, s.row, s.value, s.prev));
+    }
+
     /// @notice True when `post` is one correct block of a row dot product: its weight block comes
     ///         from a row chunk proven under `modelRoot` (reverts BadTensorProof / BadRowProof
     ///         otherwise, also when the proven chunk is not the one holding block `blockIndex`),
@@ -128,23 +165,33 @@ library OneStep {
         returns (bool)
     {
         provenChunk(modelRoot, post.tensorIndex, post.row, w);
+        return blockLanes(w.ggmlType, w.cols, pre, post, w.chunkIndex, w.chunk);
+    }
+
+    /// @notice The lane rule of checkBlockTerm for a chunk already proven to be chunk `chunkIndex`
+    ///         of the row `post` names, in a tensor of `ggmlType` with `cols` columns.
+    function blockLanes(uint32 ggmlType, uint64 cols, BlockStep memory pre, BlockStep memory post, uint32 chunkIndex, bytes memory chunk)
+        internal
+        pure
+        returns (bool)
+    {
         uint32[8] memory lanes;
         if (post.blockIndex > 0) {
             if (pre.tensorIndex != post.tensorIndex || pre.row != post.row || uint256(pre.blockIndex) + 1 != post.blockIndex) return false;
             lanes = pre.acc;
         }
-        (uint256 blockBytes, uint256 actBytes) = blockShape(w.ggmlType);
+        (uint256 blockBytes, uint256 actBytes) = blockShape(ggmlType);
         if (blockBytes == 0 || post.qa.length != actBytes) return false;
         // INVARIANT: the block lies inside the row (cols is proven with the tensor leaf).
-        if (uint256(post.blockIndex) * actBytes >= w.cols) return false;
+        if (uint256(post.blockIndex) * actBytes >= cols) return false;
         // The chunk must be the one holding the block: chunk c covers blocks [c * k, (c + 1) * k).
         // Its index is bound by chunkPath (an index needs exactly the row tree's depth of bits).
         uint256 perChunk = ROW_CHUNK_BYTES / blockBytes;
         if (perChunk == 0) perChunk = 1;
         uint256 off = (uint256(post.blockIndex) % perChunk) * blockBytes;
-        if (uint256(post.blockIndex) / perChunk != w.chunkIndex || off + blockBytes > w.chunk.length) revert BadRowProof(post.row);
-        bytes memory blk = slice(w.chunk, off, blockBytes);
-        uint32 term = BlockDot.term(w.ggmlType, blk, post.qa, post.da);
+        if (uint256(post.blockIndex) / perChunk != chunkIndex || off + blockBytes > chunk.length) revert BadRowProof(post.row);
+        bytes memory blk = slice(chunk, off, blockBytes);
+        uint32 term = BlockDot.term(ggmlType, blk, post.qa, post.da);
         uint256 lane = post.blockIndex & 7;
         lanes[lane] = SoftFloat.add(lanes[lane], term);
         for (uint256 i = 0; i < 8; i++) if (lanes[i] != post.acc[i]) return false;
@@ -154,17 +201,51 @@ library OneStep {
     /// @notice Reverts unless `w.chunk` is chunk `w.chunkIndex` of row `row` of the tensor at leaf
     ///         `tensorIndex` under `modelRoot`.
     function provenChunk(bytes32 modelRoot, uint32 tensorIndex, uint64 row, WeightProof memory w) internal view {
-        bytes memory leafData = abi.encodePacked(
-            le32(uint32(w.name.length)), w.name, le32(w.ggmlType), le64(w.rows), le64(w.cols), w.rowRoot
-        );
+        provenTensor(modelRoot, tensorIndex, w.name, w.ggmlType, w.rows, w.cols, w.rowRoot, w.tensorPath);
+        provenRowChunk(w.rowRoot, w.rows, row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
+    }
+
+    /// @notice Reverts BadTensorProof unless the tensor leaf with these fields is leaf
+    ///         `tensorIndex >= 1` under `modelRoot` (leaf 0 is the config leaf).
+    function provenTensor(
+        bytes32 modelRoot,
+        uint32 tensorIndex,
+        bytes memory name,
+        uint32 ggmlType,
+        uint64 rows,
+        uint64 cols,
+        bytes32 rowRoot,
+        bytes32[] memory tensorPath
+    ) internal view {
+        bytes memory leafData = abi.encodePacked(le32(uint32(name.length)), name, le32(ggmlType), le64(rows), le64(cols), rowRoot);
         // INVARIANT: leaf 0 is the config leaf; a tensor is any later leaf whose data hashes into the root.
-        if (tensorIndex == 0 || !MerkleProof.verify(modelRoot, MerkleProof.leafHash(leafData), tensorIndex, w.tensorPath)) {
+        if (tensorIndex == 0 || !MerkleProof.verify(modelRoot, MerkleProof.leafHash(leafData), tensorIndex, tensorPath)) {
             revert BadTensorProof(tensorIndex);
         }
+    }
+
+    /// @notice Reverts BadRowProof unless `chunk` is chunk `chunkIndex` of row `row < rows` under `rowRoot`.
+    function provenRowChunk(
+        bytes32 rowRoot,
+        uint64 rows,
+        uint64 row,
+        uint32 chunkIndex,
+        bytes memory chunk,
+        bytes32[] memory chunkPath,
+        bytes32[] memory rowPath
+    ) internal view {
         // The row commitment is the root of the row's chunk tree; it is the row tree's leaf as is.
-        if (w.chunkIndex >> w.chunkPath.length != 0) revert BadRowProof(row);
-        bytes32 rowCommit = MerkleProof.computeRoot(MerkleProof.leafHash(w.chunk), w.chunkIndex, w.chunkPath);
-        if (row >= w.rows || !MerkleProof.verify(w.rowRoot, rowCommit, row, w.rowPath)) revert BadRowProof(row);
+        if (chunkIndex >> chunkPath.length != 0) revert BadRowProof(row);
+        bytes32 rowCommit = MerkleProof.computeRoot(MerkleProof.leafHash(chunk), chunkIndex, chunkPath);
+        if (row >= rows || !MerkleProof.verify(rowRoot, rowCommit, row, rowPath)) revert BadRowProof(row);
+    }
+
+    /// @notice SUM8's closing tree over the eight lanes (docs/ARITHMETIC.md): lanes l and l + 4,
+    ///         then 0 + 2 and 1 + 3, then the two halves; binary32 bits in and out.
+    function fold(uint32[8] memory a) internal pure returns (uint32) {
+        uint32 even = SoftFloat.add(SoftFloat.add(a[0], a[4]), SoftFloat.add(a[2], a[6]));
+        uint32 odd = SoftFloat.add(SoftFloat.add(a[1], a[5]), SoftFloat.add(a[3], a[7]));
+        return SoftFloat.add(even, odd);
     }
 
     /// @notice True when u of RAND(seed, post.step) has exactly the claimed bits.
