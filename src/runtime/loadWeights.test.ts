@@ -78,11 +78,27 @@ describe('loadWeights', () => {
     })
   }
 
+  it('gives the plain reference model root with the hash on 0, 1 or 2 worker threads, whatever the read size', () => {
+    for (const type of ['q8_0', 'q6_k', 'f16']) {
+      const path = join(dir, `roots-${type}.gguf`)
+      writeGgufFile(path, encodeGguf(synthModel({ preset: 'tiny', type, seed: 9 })))
+      const file = readFileSync(path)
+      const gguf = readGguf(bufferSource(file))
+      const ref = computeGgufModelRoot(bufferSource(file), gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors), 4 << 20, 'reference')
+      for (const [hashWorkers, chunkBytes] of [[0, 4 << 20], [1, 3000], [2, 20000], [2, 4 << 20]]) {
+        const w = loadWeights(path, recordingBackend().backend, { hashWorkers, chunkBytes })
+        assert.equal(toHex(w.modelRoot), toHex(ref.modelRoot), `${type}, ${hashWorkers} hash workers, reads of ${chunkBytes}`)
+        assert.deepEqual(w.tensorRoots.map((t) => toHex(t.rowRoot)), ref.tensorRoots.map((t) => toHex(t.rowRoot)))
+      }
+    }
+  })
+
   it('reports a truncated file and a missing file by name', () => {
     const path = join(dir, 'cut.gguf')
     writeGgufFile(path, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1 })))
     truncateSync(path, 100000)
     assert.throws(() => loadWeights(path, recordingBackend().backend), { name: 'GgufFormatError' })
+    assert.throws(() => loadWeights(path, recordingBackend().backend, { hashWorkers: 0 }), { name: 'GgufFormatError' })
     assert.throws(() => loadWeights(join(dir, 'nope.gguf'), recordingBackend().backend), { name: 'FileNotFoundError' })
   })
 

@@ -3,16 +3,21 @@
  * allocated in the backend and its rows stream from disk in chunks of a few MB straight into
  * `backend.writeRows`, hashed on the way for the model root (docs/TRACE.md). 1-D tensors (norms,
  * biases) become Float32Arrays for the forward pass.
+ *
+ * The row hashing (most of a load's CPU time before it moved) runs on a pool of hash workers
+ * (hashWorkers.ts) while this thread reads and writes rows; `hashWorkers: 0` hashes here instead.
+ * Both run `rowCommitmentsInto`, so the root is the same either way.
  */
-import type { Hash } from '../trace/merkle.js'
+import { type Hash, merkleRootPacked } from '../trace/merkle.js'
 import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
 import { readGguf } from '../engine/gguf/read.js'
-import { RowHasher, type TensorRoot, computeModelRoot, configLeafData, tensorRowsCols } from '../engine/gguf/modelRoot.js'
+import { RowHasher, type TensorRoot, computeModelRoot, configLeafData, rowCommitmentsInto, tensorRowsCols } from '../engine/gguf/modelRoot.js'
 import { dequantizeInto } from '../engine/gguf/quantize.js'
 import { type GgufMetadata, rowBytes } from '../engine/gguf/types.js'
 import { type ModelConfig, modelConfigFromGguf } from '../engine/model/config.js'
 import { GgufFormatError } from '../engine/gguf/errors.js'
 import { type FileByteSource, openGgufSource } from './ggufFile.js'
+import { createHashPool, defaultHashWorkers, type HashPool } from './hashWorkers.js'
 
 export type LoadedWeights = {
   config: ModelConfig
@@ -31,6 +36,10 @@ export type LoadedWeights = {
 export type LoadOptions = {
   /** Bytes read per `read` call (rounded down to whole rows, at least one row). Default 4 MiB. */
   chunkBytes?: number
+  /** Threads that hash rows for the model root beside the loading (default: one per core, at most 4); 0 hashes on this thread. */
+  hashWorkers?: number
+  /** `reference` hashes on this thread with the plain `RowHasher` (slow; for tests and the load benchmark). Same root. */
+  hashing?: 'fast' | 'reference'
   /** Called after each tensor with (tensors done, total, bytes read so far). */
   onProgress?: (done: number, total: number, bytes: number) => void
   signal?: AbortSignal
@@ -58,21 +67,42 @@ function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOpti
   const gguf = readGguf(src)
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
   const chunkBytes = options.chunkBytes ?? 4 << 20
+  const workers = options.hashing === 'reference' ? 0 : options.hashWorkers ?? defaultHashWorkers()
+  const pool = workers > 0 ? createHashPool({ workers }) : undefined
+  try {
+    return loadTensors(src, gguf, config, backend, options, chunkBytes, pool)
+  } finally {
+    pool?.close()
+  }
+}
+
+function loadTensors(src: FileByteSource, gguf: ReturnType<typeof readGguf>, config: ModelConfig, backend: Backend, options: LoadOptions, chunkBytes: number, pool: HashPool | undefined): LoadedWeights {
   const matrices: Record<string, MatrixHandle> = {}
   const vectors: Record<string, Float32Array> = {}
-  const tensorRoots: TensorRoot[] = []
+  // Row commitments per tensor, 32 bytes per row, filled here or by the pool by the end.
+  const commits: Uint8Array[] = []
+  const plainRoots: Hash[] = []
   let bytesRead = 0
   gguf.tensors.forEach((t, i) => {
     options.signal?.throwIfAborted()
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
-    const hasher = new RowHasher(t.type, cols)
+    const c = (commits[i] = new Uint8Array(32 * rows))
+    const plain = options.hashing === 'reference' ? new RowHasher(t.type, cols) : undefined
+    // Hands `bytes` over: call it after the bytes are written or dequantized (the pool takes the buffer).
+    const hashRows = (bytes: Uint8Array, row0: number): void => {
+      if (pool) pool.hash(t.type, cols, bytes, c, 32 * row0)
+      else if (plain) {
+        plain.push(bytes)
+        if (plain.rowCount === rows) plainRoots[i] = plain.root()
+      } else rowCommitmentsInto(t.type, cols, bytes, c, 32 * row0)
+    }
     if (rows === 1 && t.dims.length === 1) {
       const bytes = readExact(src, t.fileOffset, t.byteLength, t.name)
-      hasher.push(bytes)
       const v = new Float32Array(cols)
       dequantizeInto(t.type, bytes, 0, cols, v, 0)
       vectors[t.name] = v
+      hashRows(bytes, 0)
     } else {
       const m = backend.allocMatrix(t.name, t.type, rows, cols)
       matrices[t.name] = m
@@ -80,13 +110,17 @@ function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOpti
       for (let r = 0; r < rows; r += rowsPerRead) {
         const n = Math.min(rowsPerRead, rows - r)
         const bytes = readExact(src, t.fileOffset + r * rb, n * rb, t.name)
-        hasher.push(bytes)
-        backend.writeRows(m, r, bytes)
+        backend.writeRows(m, r, bytes) // backends copy (Backend.writeRows stores the bytes)
+        hashRows(bytes, r)
       }
     }
     bytesRead += t.byteLength
-    tensorRoots.push({ name: t.name, type: t.type, rows, cols, rowRoot: hasher.root() })
     options.onProgress?.(i + 1, gguf.tensors.length, bytesRead)
+  })
+  pool?.drain()
+  const tensorRoots: TensorRoot[] = gguf.tensors.map((t, i) => {
+    const { rows, cols } = tensorRowsCols(t.dims)
+    return { name: t.name, type: t.type, rows, cols, rowRoot: plainRoots[i] ?? merkleRootPacked(commits[i], rows) }
   })
   const modelRoot = computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots)
   return { config, metadata: gguf.metadata, matrices, vectors, modelRoot, tensorRoots, fileSize: src.size }

@@ -6,7 +6,9 @@
  * A tree over n leaves is padded to the next power of two with ZERO (32 zero bytes) leaves, so a
  * proof is exactly `depth` sibling hashes and the verifier needs only the leaf index.
  */
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
+
+const { createHash } = nodeCrypto
 
 export type Hash = Uint8Array & { readonly __brand?: 'Hash' }
 
@@ -28,6 +30,50 @@ export function leafHash(data: Uint8Array): Hash {
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
   return sha256(NODE, left, right)
+}
+
+// The fast packed-hash path below: the same hashes as leafHash / nodeHash / merkleRoot, computed
+// with node:crypto's one-shot `hash` (Node >= 20.12; createHash otherwise) from reused scratch
+// buffers, so a 2 KiB leaf costs one native call and no Hash object (model loading hashes ~1M).
+type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Uint8Array
+const oneShot: OneShot | undefined = (nodeCrypto as unknown as { hash?: OneShot }).hash
+
+function digestInto(data: Uint8Array, out: Uint8Array, at: number): void {
+  out.set(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest(), at)
+}
+
+let leafScratch = new Uint8Array(4097)
+const nodeScratch = Uint8Array.of(1, ...new Uint8Array(64))
+
+/** `leafHash(data)` written to out[at .. at + 32). */
+export function leafHashInto(data: Uint8Array, out: Uint8Array, at: number): void {
+  if (data.length + 1 > leafScratch.length) leafScratch = new Uint8Array(data.length + 1)
+  leafScratch.set(data, 1) // leafScratch[0] stays 0x00, the leaf domain byte
+  digestInto(leafScratch.subarray(0, data.length + 1), out, at)
+}
+
+/**
+ * In place: `work` holds `n` hashes packed 32 bytes apart and has room for the padded tree's
+ * next power of two of them; afterwards work[0 .. 32) is `merkleRoot` of those n leaves.
+ */
+export function merkleRootInPlace(work: Uint8Array, n: number): void {
+  let width = 1 << treeDepth(Math.max(n, 1))
+  if (work.length < 32 * width) throw new RangeError(`merkleRootInPlace: ${work.length} bytes cannot hold ${width} padded leaves`)
+  work.fill(0, 32 * n, 32 * width)
+  for (; width > 1; width >>= 1) {
+    for (let i = 0; i < width; i += 2) {
+      nodeScratch.set(work.subarray(32 * i, 32 * i + 64), 1)
+      digestInto(nodeScratch, work, 16 * i)
+    }
+  }
+}
+
+/** `merkleRoot` of `n` leaf hashes packed 32 bytes apart in `hashes` (left unchanged). */
+export function merkleRootPacked(hashes: Uint8Array, n: number): Hash {
+  const work = new Uint8Array(32 << treeDepth(Math.max(n, 1)))
+  work.set(hashes.subarray(0, 32 * n))
+  merkleRootInPlace(work, n)
+  return work.slice(0, 32)
 }
 
 /** Depth of the padded tree over `n` leaves (0 for one leaf). */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { buildLevels, leafHash, merkleProof, merkleRoot, verifyProof, toHex } from '../../trace/merkle.js'
+import { buildLevels, leafHash, leafHashInto, merkleProof, merkleRoot, merkleRootPacked, verifyProof, toHex } from '../../trace/merkle.js'
 import { modelConfigFromGguf } from '../model/config.js'
-import { synthModel } from '../model/synth.js'
-import { RowHasher, canonicalJson, chunkBlocks, chunkBytesOf, computeGgufModelRoot, configLeafData, rowCommitment, tensorLeafData } from './modelRoot.js'
-import { GGMLType } from './types.js'
+import { SYNTH_TYPES, synthModel } from '../model/synth.js'
+import { RowHasher, canonicalJson, chunkBlocks, chunkBytesOf, computeGgufModelRoot, configLeafData, rowCommitment, rowCommitmentsInto, tensorLeafData } from './modelRoot.js'
+import { BLOCK, GGMLType, rowBytes as rowBytesOf } from './types.js'
 import { bufferSource, readGguf } from './read.js'
 import { encodeGguf } from './write.js'
 
@@ -87,6 +87,81 @@ describe('model root', () => {
     assert.equal(realLevels[0].length, 32)
     assert.ok(verifyProof(modelRoot, leaves[idx], idx + 1, merkleProof(realLevels, idx + 1)))
   })
+})
+
+/** Deterministic filler bytes (hashing does not care whether they are valid blocks). */
+function fill(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n)
+  let x = seed * 2654435761 + 1
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    out[i] = x >>> 24
+  }
+  return out
+}
+
+describe('fast row hashing (rowCommitmentsInto, merkleRootPacked) against the plain reference (RowHasher)', () => {
+  it('packed leaf hashes and roots equal leafHash and merkleRoot (0 to 33 leaves, leaves past the scratch size)', () => {
+    for (const len of [0, 1, 34, 2040, 4096, 5000, 70000]) {
+      const data = fill(len, len)
+      const out = new Uint8Array(40).fill(7)
+      leafHashInto(data, out, 5)
+      assert.equal(toHex(out.subarray(5, 37)), toHex(leafHash(data)), `leaf of ${len} bytes`)
+      assert.deepEqual([...out.subarray(0, 5), ...out.subarray(37)], [7, 7, 7, 7, 7, 7, 7, 7], 'nothing written outside the 32 bytes')
+    }
+    for (let n = 0; n <= 33; n++) {
+      const leaves = Array.from({ length: n }, (_, i) => leafHash(Uint8Array.of(i, n)))
+      const packed = new Uint8Array(32 * n)
+      leaves.forEach((l, i) => packed.set(l, 32 * i))
+      const copy = packed.slice()
+      assert.equal(toHex(merkleRootPacked(packed, n)), toHex(merkleRoot(leaves)), `${n} leaves`)
+      assert.deepEqual(packed, copy, 'the input is left unchanged')
+    }
+  })
+
+  // Odd shapes per type: a row shorter than one chunk, rows of exactly 1, 2 and 3 full chunks, a
+  // last chunk shorter than the others, 5-8 chunks (padded tree), and 1-row (1-D) tensors.
+  const blocks = (type: number) => [1, 2, chunkBlocks(type) - 1, chunkBlocks(type), 2 * chunkBlocks(type), 3 * chunkBlocks(type), 2 * chunkBlocks(type) + 1, 7 * chunkBlocks(type) + 3]
+  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]) {
+    it(`type ${type}: row commitments and row roots are byte-identical for every shape and split`, () => {
+      for (const nb of blocks(type).filter((b) => b >= 1)) {
+        const cols = nb * BLOCK[type].size
+        const rb = rowBytesOf(type, cols)
+        for (const rows of [1, 2, 3, 9]) {
+          const bytes = fill(rows * rb, nb * 31 + rows)
+          const ref = new RowHasher(type, cols)
+          ref.push(bytes)
+          // The fast path in uneven pieces (1 row, then the rest), at an offset into `out`.
+          const out = new Uint8Array(32 * (rows + 1))
+          assert.equal(rowCommitmentsInto(type, cols, bytes.subarray(0, rb), out, 32), 1)
+          if (rows > 1) assert.equal(rowCommitmentsInto(type, cols, bytes.subarray(rb), out, 64), rows - 1)
+          const fast = out.subarray(32)
+          ref.commitments().forEach((h, r) => assert.equal(toHex(fast.subarray(32 * r, 32 * r + 32)), toHex(h), `${nb} blocks, row ${r} of ${rows}`))
+          assert.equal(toHex(merkleRootPacked(fast, rows)), toHex(ref.root()), `${nb} blocks x ${rows} rows: row root`)
+        }
+      }
+    })
+  }
+
+  it('refuses bytes that are not whole rows or commitments that do not fit', () => {
+    const rb = rowBytesOf(GGMLType.Q8_0, 64)
+    assert.throws(() => rowCommitmentsInto(GGMLType.Q8_0, 64, new Uint8Array(rb + 1), new Uint8Array(64), 0), { name: 'RangeError' })
+    assert.throws(() => rowCommitmentsInto(GGMLType.Q8_0, 64, new Uint8Array(2 * rb), new Uint8Array(63), 0), { name: 'RangeError' })
+  })
+
+  for (const type of SYNTH_TYPES) {
+    it(`tiny ${type}: computeGgufModelRoot gives the same tensor roots and model root fast and plain`, () => {
+      const bytes = Buffer.concat([...encodeGguf(synthModel({ preset: 'tiny', type, seed: 3 }))])
+      const src = bufferSource(bytes)
+      const gguf = readGguf(src)
+      const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+      const ref = computeGgufModelRoot(src, gguf, config, 5000, 'reference')
+      const fast = computeGgufModelRoot(src, gguf, config, 5000, 'fast')
+      assert.ok(gguf.tensors.some((t) => t.dims.length === 1), 'has 1-D tensors')
+      assert.deepEqual(fast.tensorRoots.map((t) => [t.name, toHex(t.rowRoot)]), ref.tensorRoots.map((t) => [t.name, toHex(t.rowRoot)]))
+      assert.equal(toHex(fast.modelRoot), toHex(ref.modelRoot))
+    })
+  }
 })
 
 function leafHashOfConfig(bytes: Uint8Array): Uint8Array {

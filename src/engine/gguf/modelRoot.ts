@@ -14,7 +14,7 @@
  * Integers little-endian. Names sort by UTF-16 code units (JS default sort; all llama.cpp tensor
  * names are ASCII, where this equals byte order).
  */
-import { concatBytes, type Hash, leafHash, merkleRoot, sha256 } from '../../trace/merkle.js'
+import { concatBytes, type Hash, leafHash, leafHashInto, merkleRoot, merkleRootInPlace, merkleRootPacked, sha256, treeDepth } from '../../trace/merkle.js'
 import type { ModelConfig } from '../model/config.js'
 import { GgufFormatError } from './errors.js'
 import type { ByteSource, GgufFile } from './read.js'
@@ -159,6 +159,38 @@ export class RowHasher {
   }
 }
 
+/**
+ * The fast twin of `RowHasher.push` (same bytes out, tested against it): the commitments of the
+ * whole rows in `bytes` of a tensor of `type` with `cols` columns, written 32 bytes each into
+ * `out` from byte `at`. Hashes go straight into packed buffers (no per-hash objects or
+ * concatenation), which is what makes loading a model fast. Returns the number of rows.
+ *
+ * @example
+ *   const commits = new Uint8Array(32 * rows)
+ *   rowCommitmentsInto(type, cols, bytes, commits, 0)
+ *   const rowRoot = merkleRootPacked(commits, rows)   // = new RowHasher(type, cols) pushed bytes, .root()
+ */
+export function rowCommitmentsInto(type: number, cols: number, bytes: Uint8Array, out: Uint8Array, at: number): number {
+  const rb = rowBytes(type, cols)
+  const cb = chunkBytesOf(type)
+  const rows = bytes.length / rb
+  if (!Number.isInteger(rows)) throw new RangeError(`rowCommitmentsInto: ${bytes.length} bytes are not whole rows of ${rb}`)
+  if (at < 0 || at + 32 * rows > out.length) throw new RangeError(`rowCommitmentsInto: ${rows} commitments do not fit at byte ${at} of ${out.length}`)
+  const chunks = Math.ceil(rb / cb)
+  const work = chunks > 1 ? new Uint8Array(32 << treeDepth(chunks)) : out
+  for (let r = 0; r < rows; r++) {
+    const row = bytes.subarray(r * rb, (r + 1) * rb)
+    if (chunks === 1) {
+      leafHashInto(row, out, at + 32 * r) // a one-leaf tree's root is the leaf
+      continue
+    }
+    for (let c = 0; c < chunks; c++) leafHashInto(row.subarray(c * cb, Math.min((c + 1) * cb, rb)), work, 32 * c)
+    merkleRootInPlace(work, chunks)
+    out.set(work.subarray(0, 32), at + 32 * r)
+  }
+  return rows
+}
+
 /** One tensor's contribution to the model root. */
 export type TensorRoot = { name: string; type: number; rows: number; cols: number; rowRoot: Hash }
 
@@ -179,24 +211,27 @@ export function computeModelRoot(configLeaf: Uint8Array, tensors: readonly Tenso
  * The model root of a parsed GGUF file, reading each tensor's rows from `src` in reads of
  * about `readBytes` (nothing is kept but the row hashes). Used where no backend is needed
  * (`tessera model info`, tests); `loadWeights` computes the same root while loading.
+ * `hashing` picks the fast packed path (`rowCommitmentsInto`, default) or the plain reference
+ * (`RowHasher`); both give the same root.
  *
  * @example
  *   const { modelRoot } = computeGgufModelRoot(src, readGguf(src), config)
  */
-export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: ModelConfig, readBytes = 4 << 20): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
+export function computeGgufModelRoot(src: ByteSource, gguf: GgufFile, config: ModelConfig, readBytes = 4 << 20, hashing: 'fast' | 'reference' = 'fast'): { modelRoot: Hash; tensorRoots: TensorRoot[] } {
   const tensorRoots = gguf.tensors.map((t) => {
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
-    const hasher = new RowHasher(t.type, cols)
+    const hasher = hashing === 'reference' ? new RowHasher(t.type, cols) : undefined
+    const commits = hasher ? undefined : new Uint8Array(32 * rows)
     const rowsPerRead = Math.max(1, Math.floor(readBytes / rb))
     for (let r = 0; r < rows; r += rowsPerRead) {
       const n = Math.min(rowsPerRead, rows - r)
       const bytes = src.read(t.fileOffset + r * rb, n * rb)
       if (bytes.length !== n * rb) throw new GgufFormatError(`truncated GGUF: tensor ${t.name} data runs past the end of the file at byte ${src.size}`)
-      hasher.push(bytes)
+      if (hasher) hasher.push(bytes)
+      else rowCommitmentsInto(t.type, cols, bytes, commits!, 32 * r)
     }
-    return { name: t.name, type: t.type, rows, cols, rowRoot: hasher.root() }
+    return { name: t.name, type: t.type, rows, cols, rowRoot: hasher ? hasher.root() : merkleRootPacked(commits!, rows) }
   })
   return { modelRoot: computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots), tensorRoots }
 }
-

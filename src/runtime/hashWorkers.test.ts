@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { rowCommitmentsInto } from '../engine/gguf/modelRoot.js'
+import { GGMLType, rowBytes } from '../engine/gguf/types.js'
+import { toHex } from '../trace/merkle.js'
+import { createHashPool } from './hashWorkers.js'
+
+function fill(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n)
+  let x = seed
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    out[i] = x >>> 24
+  }
+  return out
+}
+
+describe('hash worker pool', () => {
+  it('writes the same commitments as rowCommitmentsInto, under back-pressure, from owned and borrowed buffers', () => {
+    const type = GGMLType.Q8_0
+    const cols = 11008 // 6 chunks, the last one shorter
+    const rb = rowBytes(type, cols)
+    const rows = 40
+    const all = fill(rows * rb, 5)
+    const expected = new Uint8Array(32 * rows)
+    rowCommitmentsInto(type, cols, all, expected, 0)
+    const pool = createHashPool({ workers: 2, maxInFlight: 3 * rb })
+    try {
+      const got = new Uint8Array(32 * rows)
+      for (let r = 0; r < rows; r += 3) {
+        const n = Math.min(3, rows - r)
+        // Even pieces are fresh buffers (transferred); odd ones are views into `all` (copied).
+        const piece = (r / 3) % 2 === 0 ? all.slice(r * rb, (r + n) * rb) : all.subarray(r * rb, (r + n) * rb)
+        pool.hash(type, cols, piece, got, 32 * r)
+      }
+      pool.drain()
+      assert.equal(toHex(got), toHex(expected))
+      assert.equal(all.length, rows * rb, 'a borrowed view is not detached')
+    } finally {
+      pool.close()
+    }
+  })
+
+  it('reports a failing job as HashWorkerError and refuses work once closed', () => {
+    const pool = createHashPool({ workers: 1 })
+    try {
+      pool.hash(GGMLType.Q8_0, 64, new Uint8Array(rowBytes(GGMLType.Q8_0, 64) + 1), new Uint8Array(64), 0)
+      assert.throws(() => pool.drain(), { name: 'HashWorkerError' })
+    } finally {
+      pool.close()
+    }
+    assert.throws(() => pool.hash(GGMLType.Q8_0, 64, new Uint8Array(68), new Uint8Array(32), 0), { name: 'HashWorkerError' })
+    assert.throws(() => createHashPool({ workers: 0 }), { name: 'RangeError' })
+  })
+})

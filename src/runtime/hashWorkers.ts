@@ -1,0 +1,175 @@
+/**
+ * The model root's row hashing on worker threads, so that loading a model hashes its weights
+ * beside the file reads and `backend.writeRows` instead of after them (docs/TRACE.md, "Model
+ * root"; docs/BENCHMARKS.md, "Model load"). Each worker runs `rowCommitmentsInto`, the same code
+ * as the single-thread path, on whole rows it is handed; only the placement of the work changes,
+ * never a hash.
+ *
+ * The pool is synchronous to its caller (`loadWeights` is): buffers go to the workers by
+ * transfer (no copy), results come back on MessagePorts read with `receiveMessageOnPort`, and the
+ * main thread blocks in `Atomics.wait` on a shared counter the workers bump after each reply.
+ * At most MAX_IN_FLIGHT bytes wait in the workers' queues, so a slow worker never makes the
+ * loader hold the whole file.
+ *
+ * @example
+ *   const pool = createHashPool({ workers: 2 })
+ *   try {
+ *     pool.hash(type, cols, bytes, commits, 0)   // bytes is handed over: do not use it afterwards
+ *     pool.drain()                               // commits now holds the row commitments
+ *   } finally { pool.close() }
+ */
+import { availableParallelism } from 'node:os'
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
+import { BaseError } from '../errors.js'
+import { type HashJob, type HashReply, Sync } from './hashProtocol.js'
+
+/** A hash worker failed (its error is the cause) or stopped answering. */
+export class HashWorkerError extends BaseError {
+  override name = 'HashWorkerError'
+  constructor(shortMessage: string, cause?: unknown) {
+    super(shortMessage, { cause, details: 'the model root could not be computed', docs: 'docs/TRACE.md#model-root' })
+  }
+}
+
+/** Bytes handed to workers and not yet answered, beyond which `hash` waits for replies. */
+const MAX_IN_FLIGHT = 64 << 20
+/** A worker that has not started after this long, or a pool with no reply for this long, is broken. */
+const START_MS = 60_000
+const STALL_MS = 120_000
+
+export type HashPoolOptions = {
+  /** Worker threads (default: the CPU count, at most 4). */
+  workers?: number
+  /** Bytes handed out and not yet answered before `hash` waits (default 64 MiB). */
+  maxInFlight?: number
+}
+
+export type HashPool = {
+  readonly workers: number
+  /**
+   * Queues the commitments of the whole rows in `bytes` (a tensor of `type` with `cols`
+   * columns) to be written 32 bytes each into `out` from byte `at`. Takes `bytes` over: its
+   * buffer is transferred to a worker when `bytes` spans all of it (copied otherwise).
+   */
+  hash(type: number, cols: number, bytes: Uint8Array, out: Uint8Array, at: number): void
+  /** Blocks until every queued job is written to its `out`; throws `HashWorkerError` on a failure. */
+  drain(): void
+  /** Stops the workers (pending jobs are dropped). */
+  close(): void
+}
+
+/** The default worker count for hashing: every core (the loader's own thread mostly waits on I/O and copies). */
+export function defaultHashWorkers(): number {
+  return Math.min(4, Math.max(1, availableParallelism()))
+}
+
+type Slot = { worker: Worker; port: MessagePort; inFlight: number; error?: unknown }
+type Pending = { out: Uint8Array; at: number; bytes: number; slot: Slot }
+
+function startWorker(sync: SharedArrayBuffer, port: MessagePort): Worker {
+  const here = import.meta.url
+  const fromSource = here.endsWith('.ts')
+  const url = new URL(fromSource ? './hashWorker.ts' : './hashWorker.js', here)
+  const init = { sync, port }
+  // From source (tests, tsx) the worker registers tsx's loader before importing the .ts entry,
+  // as wasmBackend's workers do (Node 20 does not pass `--import tsx` hooks to a worker's entry).
+  return fromSource
+    ? new Worker(
+      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
+      { eval: true, workerData: init, transferList: [port] })
+    : new Worker(url, { workerData: init, transferList: [port] })
+}
+
+/** Starts `workers` hash threads (synchronously; they boot while the caller reads the file). */
+export function createHashPool(options: HashPoolOptions = {}): HashPool {
+  const n = options.workers ?? defaultHashWorkers()
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`createHashPool: workers must be an integer from 1 to 64, not ${n}`)
+  const maxInFlight = options.maxInFlight ?? MAX_IN_FLIGHT
+  const sync = new SharedArrayBuffer(Sync.LENGTH * 4)
+  const flags = new Int32Array(sync)
+  const slots: Slot[] = []
+  for (let i = 0; i < n; i++) {
+    const { port1, port2 } = new MessageChannel()
+    const worker = startWorker(sync, port2)
+    const slot: Slot = { worker, port: port1, inFlight: 0 }
+    // Seen only once the caller's event loop runs; a worker dying mid-load shows up as a stall.
+    worker.on('error', (e) => { slot.error = e })
+    worker.unref()
+    slots.push(slot)
+  }
+  const pending = new Map<number, Pending>()
+  let nextId = 0
+  let inFlight = 0
+  let closed = false
+  const created = performance.now()
+  let lastReply = created
+
+  function take(reply: HashReply): void {
+    const p = pending.get(reply.id)
+    if (!p) return
+    pending.delete(reply.id)
+    p.slot.inFlight -= p.bytes
+    inFlight -= p.bytes
+    lastReply = performance.now()
+    if (reply.error !== undefined) throw new HashWorkerError(`a hash worker failed: ${reply.error}`)
+    p.out.set(reply.commitments!, p.at)
+  }
+
+  /** Takes every reply already queued; returns how many. */
+  function poll(): number {
+    let got = 0
+    for (const s of slots) {
+      for (let m = receiveMessageOnPort(s.port); m; m = receiveMessageOnPort(s.port)) {
+        take(m.message as HashReply)
+        got++
+      }
+    }
+    return got
+  }
+
+  /** Blocks until at least one reply arrives (or none is pending). */
+  function waitForReply(): void {
+    for (;;) {
+      if (pending.size === 0) return
+      const seen = Atomics.load(flags, Sync.REPLIES)
+      // Workers post before they bump REPLIES, so a reply posted after this poll wakes the wait.
+      if (poll() > 0) return
+      if (Atomics.wait(flags, Sync.REPLIES, seen, 1000) !== 'timed-out') continue
+      const now = performance.now()
+      if (Atomics.load(flags, Sync.STARTED) < slots.length && now - created > START_MS) {
+        throw new HashWorkerError(`hash workers did not start within ${START_MS / 1000} s`, slots.find((s) => s.error)?.error)
+      }
+      if (now - lastReply > STALL_MS) throw new HashWorkerError(`hash workers stopped answering (${pending.size} jobs pending)`, slots.find((s) => s.error)?.error)
+    }
+  }
+
+  return {
+    workers: n,
+    hash(type, cols, bytes, out, at) {
+      if (closed) throw new HashWorkerError('the hash pool is closed')
+      poll()
+      while (inFlight > 0 && inFlight + bytes.length > maxInFlight) waitForReply()
+      const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : bytes.slice()
+      let slot = slots[0]
+      for (const s of slots) if (s.inFlight < slot.inFlight) slot = s
+      const id = nextId++
+      pending.set(id, { out, at, bytes: owned.length, slot })
+      slot.inFlight += owned.length
+      inFlight += owned.length
+      const job: HashJob = { id, type, cols, bytes: owned }
+      slot.port.postMessage(job, [owned.buffer as ArrayBuffer])
+    },
+    drain() {
+      while (pending.size > 0) waitForReply()
+    },
+    close() {
+      if (closed) return
+      closed = true
+      pending.clear()
+      for (const s of slots) {
+        s.port.close()
+        void s.worker.terminate()
+      }
+    },
+  }
+}
