@@ -10,7 +10,7 @@ import { rowdot } from '../engine/kernels/reference.js'
 import { rand } from '../engine/math/rand.js'
 import { type BoundTrace, expansionOf, playBoundTrace, randTrace, rowTrace } from './boundTrace.js'
 import {
-  type BlockStep, PHASE, expandElement, expandLevel, expandTensor, getBalances, getGame, getTotals, oneStep, oneStepBlockTerm,
+  type BlockStep, PHASE, claimTimeout, expandElement, expandLevel, expandTensor, getBalances, getGame, getTotals, oneStep, oneStepBlockTerm,
   oneStepFold, oneStepRand, openDispute, randStepLeaf, revealPre,
 } from './client.js'
 import { type Devnet, claimJob, createDevnet, descendTo, isConserved } from './devnet.js'
@@ -236,5 +236,29 @@ test('RAND: the draw of position 3 (step 1) with the request\'s seed wins; anoth
     assert.equal(await phase(other.net, other.gameId), PHASE.CHALLENGER_WON)
   } finally {
     await other.net.close()
+  }
+})
+
+test('depth bonds: a provider stuck at a bound expansion times out; the challenger gets every bond back and value is conserved', async () => {
+  const steps = blockSteps()
+  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, steps, foldOf(steps))
+  const { net, gameId } = await openOn(t, { nonce: 4n })
+  try {
+    const { d, provider, challenger } = net
+    await descendTo(net, gameId, t.l0, t.traceLeaf)
+    await playPre(net, gameId, t.l0, t.traceLeaf)
+    await expandLevel(provider, d, { gameId, ...expansionOf(t.l1) })
+    await descendTo(net, gameId, t.l1, t.opLeaf)
+    await playPre(net, gameId, t.l1, t.opLeaf)
+    const g = await getGame(provider, d, gameId)
+    assert.equal(g.bond, BOND + BigInt(d.params.game.depthBond))
+    // The provider never proves the tensor; after its clock, anyone ends the game.
+    await net.warp(86401)
+    await claimTimeout(net.client, d, { gameId })
+    assert.equal(await phase(net, gameId), PHASE.CHALLENGER_WON)
+    assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, g.bond)
+    assert.ok(isConserved(await getTotals(net.client, d)))
+  } finally {
+    await net.close()
   }
 })
