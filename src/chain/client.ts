@@ -281,10 +281,18 @@ export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
   return send(c, d.settlement, 'Settlement', 'finalize', [a.batchId])
 }
 
-export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint }
+/**
+ * An account's stake. `locked` is the part of `active` that backs pending claims (docs/CHAIN.md
+ * "Economics"): it cannot be unbonded, and a claim needs its exposure in `active - locked`.
+ */
+export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
 export async function getStake(c: ChainClients, d: D, account: Address): Promise<StakeInfo> {
-  const [role, openDisputes, unbondAt, active, unbonding] = await read<[number, number, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
-  return { role, openDisputes, unbondAt, active, unbonding }
+  const [role, openDisputes, unbondAt, active, unbonding, locked] = await read<[number, number, bigint, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
+  return { role, openDisputes, unbondAt, active, unbonding, locked }
+}
+/** Stake a pending claim worth `amount` locks: amount * 10,000 / auditBps (Settlement.exposureOf). */
+export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps'>): bigint {
+  return amount * 10_000n / BigInt(params.auditBps)
 }
 export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; stake: StakeInfo }
 /** Everything an account holds: coin, escrow, withdrawable earnings and stake. */

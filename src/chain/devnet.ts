@@ -24,6 +24,8 @@ export type Devnet = {
   challenger: ChainClients
   auditor: ChainClients
   modelRoot: Hex
+  /** Clients for development account `i` (0 deployer, 1 provider, 2 client, 3 challenger, 4 auditor, 5.. spare). */
+  at(i: number): ChainClients
   /** Moves chain time forward by `seconds` and mines a block. */
   warp(seconds: bigint | number): Promise<void>
   close(): Promise<void>
@@ -42,10 +44,16 @@ export function h(label: string): Hex {
   return keccak256(toHex(label))
 }
 
-/** Starts a devnet with contracts deployed, a 4-layer model registered and the provider staked. */
-export async function createDevnet(opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; providerStake?: bigint } = {}): Promise<Devnet> {
-  const chain = await createEmbeddedChain({ accounts: 6 })
-  const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
+/**
+ * Starts a devnet with contracts deployed, a 4-layer model registered and the provider staked
+ * (10 coin unless `providerStake`); `accounts` (default 6, at least 5) funded development accounts.
+ */
+export async function createDevnet(opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; providerStake?: bigint; accounts?: number } = {}): Promise<Devnet> {
+  const chain = await createEmbeddedChain({ accounts: Math.max(5, opts.accounts ?? 6) })
+  const at = (i: number) => {
+    if (!(i >= 0 && i < chain.accounts.length)) throw new RangeError(`devnet account ${i}: the devnet has accounts 0..${chain.accounts.length - 1}`)
+    return connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
+  }
   const deployer = at(0)
   const d = await deployTessera(deployer, opts)
   const modelRoot = h('model')
@@ -53,7 +61,7 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
   const provider = at(1)
   await stake(provider, d, { role: 'provider', amount: opts.providerStake ?? 10n * 10n ** 18n })
   return {
-    chain, d, deployer, provider, client: at(2), challenger: at(3), auditor: at(4), modelRoot,
+    chain, d, deployer, provider, client: at(2), challenger: at(3), auditor: at(4), modelRoot, at,
     async warp(seconds) {
       await chain.provider.request({ method: 'evm_increaseTime', params: [Number(seconds)] })
       await chain.provider.request({ method: 'evm_mine', params: [] })

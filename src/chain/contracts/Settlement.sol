@@ -13,6 +13,9 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///         receipts is being disputed in the DisputeGame. Formats: docs/CHAIN.md.
 /// @dev Value accounting (checked by the invariant tests):
 ///      address(this).balance == totalStaked + totalEscrow + totalPending + totalOwed + totalBurned.
+///      Stake lock (docs/CHAIN.md "Economics"): every pending batch locks exposureOf(batch.amount)
+///      of its provider's active stake, so for every staker locked <= active, and locked equals
+///      the sum of exposureOf(amount) over its pending batches.
 contract Settlement {
     /// @notice Economic parameters, fixed at deployment (defaults in docs/CHAIN.md).
     struct Params {
@@ -56,6 +59,7 @@ contract Settlement {
         uint64 unbondAt;
         uint128 active;
         uint128 unbonding;
+        uint128 locked; // part of `active` backing pending claims: cannot be unbonded or claimed against
     }
 
     struct Batch {
@@ -168,8 +172,9 @@ contract Settlement {
     /// @notice Starts unbonding `amount`; it stays slashable until withdrawn after the delay.
     function unstake(uint128 amount) external {
         Staker storage s = stakers[msg.sender];
-        // INVARIANT: cannot unbond more than is active.
+        // INVARIANT: cannot unbond more than is active, nor stake locked behind pending claims.
         if (amount > s.active) revert AmountTooLarge(amount, s.active);
+        if (amount > s.active - s.locked) revert StakeLocked(msg.sender, s.active - s.locked, amount);
         uint256 min = s.role == ROLE_PROVIDER ? params.minProviderStake : params.minAuditorStake;
         uint128 rest = s.active - amount;
         // INVARIANT: what remains active is zero or at least the minimum.
@@ -255,7 +260,14 @@ contract Settlement {
         return MerkleProof.leafHash(abi.encode(receiptDigest(it), requestDigest(it.req), client, amount));
     }
 
+    /// @notice Stake a pending claim of `amount` locks: amount * 10_000 / auditBps (the slash a lost
+    ///         dispute takes before the minimum-stake floor), rounded down on the batch total.
+    function exposureOf(uint256 amount) public view returns (uint256) {
+        return amount * 10_000 / params.auditBps;
+    }
+
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
+    ///         Locks exposureOf(batch amount) of the caller's active stake until the batch finalizes.
     function claimBatch(ClaimItem[] calldata items) external returns (uint256 batchId) {
         uint256 n = items.length;
         // INVARIANT: a batch has at least one job, and its provider is bonded above the minimum.
@@ -271,6 +283,11 @@ contract Settlement {
             leaves[i] = leaf;
             total += amount;
         }
+        // INVARIANT: locked <= active; a claim needs its whole exposure in unlocked active stake.
+        uint256 lock = exposureOf(total);
+        uint256 unlocked = p.active - p.locked;
+        if (lock > unlocked) revert StakeLocked(msg.sender, unlocked, lock);
+        p.locked += uint128(lock);
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
         bytes32 root = MerkleRoot.rootInPlace(leaves);
         batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, root));
@@ -326,6 +343,8 @@ contract Settlement {
         if (block.timestamp < b.finalizesAt) revert ChallengeWindowOpen(batchId, b.finalizesAt);
         if (b.openDisputes != 0) revert DisputeOpen(b.provider);
         b.status = FINAL;
+        // The batch's lock (what is left of it after lost disputes) is released.
+        stakers[b.provider].locked -= uint128(exposureOf(b.amount));
         totalPending -= b.amount;
         owedTo[b.provider] += b.amount;
         totalOwed += b.amount;
@@ -363,25 +382,35 @@ contract Settlement {
     /// @notice Closes a dispute. When the provider lost, the job is refunded to the client and the
     ///         provider is slashed max(job price / audit probability, minimum provider stake),
     ///         capped by its stake; `rewardBps` of it is owed to `winner`, the rest is burned.
+    ///         The job's share of the batch lock is consumed by the slash (any rounding wei is
+    ///         released); the rest of the slash comes from unbonding stake, then unlocked active
+    ///         stake, never from stake locked behind other claims.
     function onDisputeResolved(uint256 batchId, bool providerLost, address client, uint128 jobAmount, address winner) external onlyDisputeGame {
         Batch storage b = batches[batchId];
         b.openDisputes--;
         Staker storage s = stakers[b.provider];
         s.openDisputes--;
         if (!providerLost) return;
+        uint256 before = b.amount;
         b.amount -= jobAmount;
         totalPending -= jobAmount;
         escrowOf[client] += jobAmount;
         totalEscrow += jobAmount;
-        uint256 want = uint256(jobAmount) * 10_000 / params.auditBps;
+        // The job's share of the batch lock (exact: the batch keeps exposureOf(its new amount)).
+        uint256 share = exposureOf(before) - exposureOf(b.amount);
+        s.locked -= uint128(share);
+        uint256 want = exposureOf(jobAmount);
         if (want < params.minProviderStake) want = params.minProviderStake;
-        // Slash active stake first, then stake that is still unbonding.
-        uint256 fromActive = want < s.active ? want : s.active;
-        s.active -= uint128(fromActive);
-        uint256 rest = want - fromActive;
+        // Slash the job's lock first, then stake that is still unbonding, then unlocked active stake.
+        uint256 fromLock = want < share ? want : share;
+        uint256 rest = want - fromLock;
         uint256 fromUnbonding = rest < s.unbonding ? rest : s.unbonding;
         s.unbonding -= uint128(fromUnbonding);
-        uint256 slashed = fromActive + fromUnbonding;
+        rest -= fromUnbonding;
+        uint256 free = s.active - fromLock - s.locked;
+        uint256 fromFree = rest < free ? rest : free;
+        s.active -= uint128(fromLock + fromFree);
+        uint256 slashed = fromLock + fromUnbonding + fromFree;
         totalStaked -= slashed;
         uint256 reward = slashed * params.rewardBps / 10_000;
         owedTo[winner] += reward;
