@@ -67,7 +67,8 @@ export async function deployTessera(
   const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
-  const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, gp] })).address
+  const judge = (await deployContract(c, { name: 'Judge' })).address
+  const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, judge, gp] })).address
   await send(c, settlement, 'Settlement', 'wire', [disputeGame])
   const block = await c.public.getBlockNumber()
   const str = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]))
@@ -118,13 +119,13 @@ export function decodeRevert(err: unknown, contract: string, fn: string): unknow
 
 const abis = new Map<string, Abi>()
 /** A contract's ABI plus every custom error of the system, so a revert from a nested call
- *  (DisputeGame -> Settlement) still decodes by name. */
+ *  (DisputeGame -> Settlement, DisputeGame -> Judge) still decodes by name. */
 function abiOf(contract: string): Abi {
   let abi = abis.get(contract)
   if (!abi) {
     const own = getArtifact(contract).abi
     const names = new Set(own.filter((x) => x.type === 'error').map((x) => (x as { name: string }).name))
-    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame']
+    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame', 'Judge']
       .flatMap((n) => getArtifact(n).abi)
       .filter((x) => x.type === 'error' && !names.has((x as { name: string }).name) && names.add((x as { name: string }).name))
     abi = [...own, ...extra]

@@ -6,6 +6,7 @@ import {Settlement} from "./Settlement.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 import {MerkleRoot} from "./MerkleRoot.sol";
 import {OneStep} from "./OneStep.sol";
+import {Judge} from "./Judge.sol";
 import {Bisection} from "./Bisection.sol";
 import {OpTable} from "./OpTable.sol";
 
@@ -93,6 +94,8 @@ contract DisputeGame {
     uint8 public constant CHALLENGER_WON = 7;
 
     Settlement public immutable settlement;
+    /// @notice The one-step checks (a separate contract, to stay under the code size limit).
+    Judge public immutable judge;
     Params internal params;
     Game[] internal games;
     /// @notice Per (batchId, job index): 0 never disputed, 1 under dispute, 2 provider won, 3 provider lost.
@@ -121,9 +124,10 @@ contract DisputeGame {
         locked = 1;
     }
 
-    /// @notice Deploys against a Settlement contract (which must then `wire` this game).
-    constructor(Settlement settlement_, Params memory params_) {
+    /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Judge.
+    constructor(Settlement settlement_, Judge judge_, Params memory params_) {
         settlement = settlement_;
+        judge = judge_;
         params = params_;
     }
 
@@ -287,7 +291,7 @@ contract DisputeGame {
         // INVARIANT: a matmul's weights are the tensor the op table names for this layer, proven in the model.
         if (g.level != 1 || OpTable.kind(head, g.index) != OpTable.MATMUL) revert WrongStepKind();
         if (!OpTable.isTensorOf(head, _layer(g), g.index, t.name)) revert BadTensorProof(t.tensorIndex);
-        OneStep.provenTensor(g.modelRoot, t.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
+        judge.tensor(g.modelRoot, t);
         if (e.lastLeaf != t.rows) revert WrongLeafCount(e.lastLeaf, t.rows);
         (uint256 blockBytes,) = OneStep.blockShape(t.ggmlType);
         g.bound = blockBytes == 0 ? FLOAT_ROW : BLOCK_ROW;
@@ -351,7 +355,7 @@ contract DisputeGame {
             if (OneStep.leafOf(pre) != g.pre) revert BadPreimage();
             prevResult = pre.result;
         }
-        bool ok = OneStep.check(prevResult, post);
+        bool ok = judge.scalar(prevResult, post);
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
@@ -371,8 +375,7 @@ contract DisputeGame {
             _resolve(gameId, g, false, INCONSISTENT);
             return;
         }
-        OneStep.provenRowChunk(g.rowRoot, g.rows, post.row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
-        bool ok = OneStep.blockLanes(g.ggmlType, g.cols, pre, post, w.chunkIndex, w.chunk);
+        bool ok = judge.blockTerm(g.ggmlType, g.rows, g.cols, g.rowRoot, pre, post, w);
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
@@ -384,7 +387,7 @@ contract DisputeGame {
         if (g.bound != BLOCK_ROW || g.index != g.lastLeaf) revert WrongStepKind();
         if (OneStep.blockLeafOf(last) != g.pre) revert BadPreimage();
         bool ok = last.tensorIndex == g.tensorIndex && last.row + 1 == g.elemLeaf && uint256(last.blockIndex) + 2 == g.index
-            && OneStep.fold(last.acc) == g.elemValue;
+            && judge.fold(last.acc) == g.elemValue;
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
@@ -397,7 +400,7 @@ contract DisputeGame {
         if (OneStep.randLeafOf(post) != g.post) revert BadPreimage();
         uint64 position = g.traceLeaf / (uint64(g.nLayer) + 1);
         // INVARIANT: the draw is the one of this position's sampling step, with the request's seed.
-        bool ok = position + 1 >= g.nPrompt && post.step == position + 1 - g.nPrompt && OneStep.checkRand(g.seed, post);
+        bool ok = position + 1 >= g.nPrompt && post.step == position + 1 - g.nPrompt && judge.rand(g.seed, post);
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {OneStep} from "./OneStep.sol";
+
+/// @title Judge: the one-step checks, deployed on their own
+/// @notice Stateless: the DisputeGame calls it for the heavy primitive checks (softfloat, block
+///         dot products, weight proofs, PRNG) so that the game contract stays under the EIP-170
+///         code size limit. Every function is a thin wrapper over the OneStep library; reverts
+///         (BadTensorProof, BadRowProof, BadPreimage, UnknownOpcode) bubble up to the caller.
+contract Judge {
+    /// @notice OneStep.check: `post` follows from `prevResult` by one correct primitive.
+    function scalar(uint32 prevResult, OneStep.Step calldata post) external pure returns (bool) {
+        return OneStep.check(prevResult, post);
+    }
+
+    /// @notice Reverts BadTensorProof unless `t` is a tensor leaf under `modelRoot`.
+    function tensor(bytes32 modelRoot, OneStep.TensorLeaf calldata t) external view {
+        OneStep.provenTensor(modelRoot, t.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
+    }
+
+    /// @notice A block state of a proven tensor (type, rows, cols, rowRoot): reverts BadRowProof
+    ///         unless `w` is the chunk of row `post.row` holding the block; true when the lanes follow.
+    function blockTerm(
+        uint32 ggmlType,
+        uint64 rows,
+        uint64 cols,
+        bytes32 rowRoot,
+        OneStep.BlockStep calldata pre,
+        OneStep.BlockStep calldata post,
+        OneStep.ChunkProof calldata w
+    ) external view returns (bool) {
+        OneStep.provenRowChunk(rowRoot, rows, post.row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
+        return OneStep.blockLanes(ggmlType, cols, pre, post, w.chunkIndex, w.chunk);
+    }
+
+    /// @notice SUM8's closing tree over eight lanes (binary32 bits).
+    function fold(uint32[8] calldata lanes) external pure returns (uint32) {
+        return OneStep.fold(lanes);
+    }
+
+    /// @notice u of RAND(seed, post.step) has exactly the claimed bits.
+    function rand(uint64 seed, OneStep.RandStep calldata post) external pure returns (bool) {
+        return OneStep.checkRand(seed, post);
+    }
+}
