@@ -288,7 +288,7 @@ export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
  */
 export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
 export async function getStake(c: ChainClients, d: D, account: Address): Promise<StakeInfo> {
-  const [role, openDisputes, unbondAt, active, unbonding, locked] = await read<[number, number, bigint, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
+  const [role, openDisputes, unbondAt, unbonding, active, locked] = await read<[number, number, bigint, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
   return { role, openDisputes, unbondAt, active, unbonding, locked }
 }
 /** Stake a pending claim worth `amount` locks: amount * 10,000 / auditBps (Settlement.exposureOf). */

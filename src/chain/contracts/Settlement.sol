@@ -53,12 +53,14 @@ contract Settlement {
         uint32 nLayer;
     }
 
+    /// @dev Two slots: (role, openDisputes, unbondAt, unbonding) and (active, locked), so a claim
+    ///      or a finalize updates the lock with one write to a slot that is already non-zero.
     struct Staker {
         uint8 role; // 0 none, 1 provider, 2 auditor
         uint32 openDisputes;
         uint64 unbondAt;
-        uint128 active;
         uint128 unbonding;
+        uint128 active;
         uint128 locked; // part of `active` backing pending claims: cannot be unbonded or claimed against
     }
 
