@@ -2,9 +2,13 @@
  * The model-load benchmark (`npm run bench:load`): where the time of `loadModel` goes, on the same
  * synthesized Q8_0 files as `npm run bench` (cached under .tessera/bench/, gitignored).
  *
- * Per model, each the median of RUNS runs (one process, file in the page cache after the first):
+ * Per model, each the median of RUNS rounds (one process, file in the page cache; each round runs
+ * every phase once, so a busy spell on the shared machine hits all phases alike):
  * - load: `loadModel(path, { threads })` wall time, end to end (backend start, reads, row hashing,
  *   writeRows, tokenizer, model root);
+ * - loadWeights (backend start + `loadWeights`) with the row hashing three ways: on the hash worker
+ *   pool (the default), the fast path on the loading thread (`hashWorkers: 0`), and the plain
+ *   `RowHasher` on the loading thread (`hashing: 'reference'`, how every load hashed before);
  * - read: every tensor's bytes read as `loadWeights` reads them (4 MiB reads), nothing else;
  * - hash: the model root's row commitments and row roots over those bytes, reads not counted:
  *   the plain reference (`RowHasher`) and the fast single-thread path (`rowCommitmentsInto`);
@@ -20,6 +24,7 @@ import { RowHasher, rowCommitmentsInto, tensorRowsCols } from '../src/engine/ggu
 import { readGguf } from '../src/engine/gguf/read.js'
 import { rowBytes } from '../src/engine/gguf/types.js'
 import { type FileByteSource, openGgufSource } from '../src/runtime/ggufFile.js'
+import { type LoadOptions, loadWeights } from '../src/runtime/loadWeights.js'
 import { loadModel } from '../src/runtime/model.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
 import { merkleRootPacked } from '../src/trace/merkle.js'
@@ -121,6 +126,17 @@ async function writeRowsSeconds(path: string, threads: number): Promise<number> 
   }
 }
 
+async function loadWeightsSeconds(path: string, threads: number, options: LoadOptions): Promise<number> {
+  const t0 = performance.now()
+  const backend = await createWasmBackend({ threads })
+  try {
+    loadWeights(path, backend, options)
+    return (performance.now() - t0) / 1000
+  } finally {
+    backend.close()
+  }
+}
+
 async function loadSeconds(path: string, threads: number): Promise<number> {
   const t0 = performance.now()
   const model = await loadModel(path, { threads })
@@ -141,22 +157,23 @@ async function main(): Promise<void> {
     readSeconds(path) // page cache warm-up
     const phases: [string, () => number | Promise<number>][] = [
       [`load (loadModel, ${threads} threads)`, () => loadSeconds(path, threads)],
+      ['loadWeights, hash on worker pool (default)', () => loadWeightsSeconds(path, threads, {})],
+      ['loadWeights, fast hash on the loading thread', () => loadWeightsSeconds(path, threads, { hashWorkers: 0 })],
+      ['loadWeights, plain RowHasher (as before)', () => loadWeightsSeconds(path, threads, { hashing: 'reference' })],
       ['read (4 MiB reads)', () => readSeconds(path)],
       ['hash, reference (RowHasher)', () => referenceHashSeconds(path)],
       ['hash, fast (rowCommitmentsInto, 1 thread)', () => fastHashSeconds(path)],
       [`writeRows (WASM, ${threads} threads)`, () => writeRowsSeconds(path, threads)],
     ]
-    let load = 0
-    for (const [name, f] of phases) {
-      const xs: number[] = []
-      for (let r = 0; r < runs; r++) {
-        process.stderr.write(`  ${m}: ${name} run ${r + 1}\n`)
-        xs.push(await f())
+    const times = phases.map((): number[] => [])
+    for (let r = 0; r < runs; r++) {
+      for (const [i, [name, f]] of phases.entries()) {
+        process.stderr.write(`  ${m}: round ${r + 1}: ${name}\n`)
+        times[i].push(await f())
       }
-      const s = median(xs)
-      if (!load) load = s
-      out.push(`| ${m} | ${name} | ${s.toFixed(2)} | ${(100 * s / load).toFixed(0)}% |`)
     }
+    const load = median(times[0])
+    phases.forEach(([name], i) => out.push(`| ${m} | ${name} | ${median(times[i]).toFixed(2)} | ${(100 * median(times[i]) / load).toFixed(0)}% |`))
   }
   const cpu = cpus()
   console.log(`Command: npm run bench:load -- --models ${models.join(',')} --threads ${threads} --runs ${runs} (median of ${runs})`)

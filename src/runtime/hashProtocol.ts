@@ -9,8 +9,13 @@ export const Sync = {
   LENGTH: 2,
 } as const
 
-/** Whole rows of one tensor to commit to (`bytes` is transferred). */
-export type HashJob = { id: number; type: number; cols: number; bytes: Uint8Array }
+/**
+ * `rows`: whole rows of one tensor to commit to. `root`: the Merkle root over `rows` packed
+ * 32-byte row commitments (a tensor's row root). `bytes` is transferred.
+ */
+export type HashJob =
+  | { id: number; kind: 'rows'; type: number; cols: number; bytes: Uint8Array }
+  | { id: number; kind: 'root'; rows: number; bytes: Uint8Array }
 
-/** The rows' commitments, 32 bytes each in row order, or the error that stopped the job. */
-export type HashReply = { id: number; commitments?: Uint8Array; error?: string }
+/** The rows' commitments (32 bytes each in row order) or the root, or the error that stopped the job. */
+export type HashReply = { id: number; hashes?: Uint8Array; error?: string }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { rowCommitmentsInto } from '../engine/gguf/modelRoot.js'
 import { GGMLType, rowBytes } from '../engine/gguf/types.js'
-import { toHex } from '../trace/merkle.js'
+import { type Hash, merkleRootPacked, toHex } from '../trace/merkle.js'
 import { createHashPool } from './hashWorkers.js'
 
 function fill(n: number, seed: number): Uint8Array {
@@ -36,6 +36,17 @@ describe('hash worker pool', () => {
       pool.drain()
       assert.equal(toHex(got), toHex(expected))
       assert.equal(all.length, rows * rb, 'a borrowed view is not detached')
+      // A row root requested before its rows are hashed is computed once they are all in.
+      const commits = new Uint8Array(32 * rows)
+      let root: Hash | undefined
+      let early: Hash | undefined
+      for (let r = 0; r < rows; r += 7) pool.hash(type, cols, all.slice(r * rb, Math.min(r + 7, rows) * rb), commits, 32 * r)
+      pool.rowRoot(commits, rows, (h) => { root = h })
+      pool.rowRoot(expected.slice(0, 32 * 5), 5, (h) => { early = h })
+      assert.throws(() => pool.hash(type, cols, all.slice(0, rb), commits, 0), { name: 'RangeError' })
+      pool.drain()
+      assert.equal(toHex(root!), toHex(merkleRootPacked(expected, rows)))
+      assert.equal(toHex(early!), toHex(merkleRootPacked(expected, 5)))
     } finally {
       pool.close()
     }

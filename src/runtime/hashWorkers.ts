@@ -8,6 +8,8 @@
  * The pool is synchronous to its caller (`loadWeights` is): buffers go to the workers by
  * transfer (no copy), results come back on MessagePorts read with `receiveMessageOnPort`, and the
  * main thread blocks in `Atomics.wait` on a shared counter the workers bump after each reply.
+ * A tensor's row root (a Merkle tree over its row commitments) is a job too, sent as soon as the
+ * last of its rows is hashed, so the loading thread does no hashing at all.
  * At most MAX_IN_FLIGHT bytes wait in the workers' queues, so a slow worker never makes the
  * loader hold the whole file.
  *
@@ -15,12 +17,14 @@
  *   const pool = createHashPool({ workers: 2 })
  *   try {
  *     pool.hash(type, cols, bytes, commits, 0)   // bytes is handed over: do not use it afterwards
- *     pool.drain()                               // commits now holds the row commitments
+ *     pool.rowRoot(commits, rows, (root) => { rowRoot = root })   // commits is handed over too
+ *     pool.drain()                               // rowRoot is set
  *   } finally { pool.close() }
  */
 import { availableParallelism } from 'node:os'
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
 import { BaseError } from '../errors.js'
+import type { Hash } from '../trace/merkle.js'
 import { type HashJob, type HashReply, Sync } from './hashProtocol.js'
 
 /** A hash worker failed (its error is the cause) or stopped answering. */
@@ -52,7 +56,13 @@ export type HashPool = {
    * buffer is transferred to a worker when `bytes` spans all of it (copied otherwise).
    */
   hash(type: number, cols: number, bytes: Uint8Array, out: Uint8Array, at: number): void
-  /** Blocks until every queued job is written to its `out`; throws `HashWorkerError` on a failure. */
+  /**
+   * Once every `hash` job into `commitments` is in, computes `merkleRootPacked(commitments, rows)`
+   * on a worker and calls `done` with it (from within `hash`, `rowRoot` or `drain`). Takes
+   * `commitments` over like `hash` takes `bytes`: no more `hash` calls into it.
+   */
+  rowRoot(commitments: Uint8Array, rows: number, done: (root: Hash) => void): void
+  /** Blocks until every queued job is done (outs written, roots delivered); throws `HashWorkerError` on a failure. */
   drain(): void
   /** Stops the workers (pending jobs are dropped). */
   close(): void
@@ -64,7 +74,12 @@ export function defaultHashWorkers(): number {
 }
 
 type Slot = { worker: Worker; port: MessagePort; inFlight: number; error?: unknown }
-type Pending = { out: Uint8Array; at: number; bytes: number; slot: Slot }
+type Pending = { bytes: number; slot: Slot } & ({ out: Uint8Array; at: number } | { done: (root: Hash) => void })
+
+/** `bytes` itself when it owns its whole (non-shared) buffer, so it can be transferred; else a copy. */
+function transferable(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : bytes.slice()
+}
 
 function startWorker(sync: SharedArrayBuffer, port: MessagePort): Worker {
   const here = import.meta.url
@@ -98,11 +113,32 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     slots.push(slot)
   }
   const pending = new Map<number, Pending>()
+  // Per commitments buffer: `hash` jobs not yet answered, and a row root waiting for them.
+  const unanswered = new Map<Uint8Array, number>()
+  const rootWaiting = new Map<Uint8Array, { rows: number; done: (root: Hash) => void }>()
   let nextId = 0
   let inFlight = 0
   let closed = false
   const created = performance.now()
   let lastReply = created
+
+  function send(job: HashJob, p: Pending): void {
+    pending.set(job.id, p)
+    p.slot.inFlight += p.bytes
+    inFlight += p.bytes
+    p.slot.port.postMessage(job, [job.bytes.buffer as ArrayBuffer])
+  }
+
+  function leastBusy(): Slot {
+    let slot = slots[0]
+    for (const s of slots) if (s.inFlight < slot.inFlight) slot = s
+    return slot
+  }
+
+  function sendRoot(commitments: Uint8Array, rows: number, done: (root: Hash) => void): void {
+    const bytes = transferable(commitments)
+    send({ id: nextId++, kind: 'root', rows, bytes }, { bytes: bytes.length, slot: leastBusy(), done })
+  }
 
   function take(reply: HashReply): void {
     const p = pending.get(reply.id)
@@ -112,7 +148,16 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     inFlight -= p.bytes
     lastReply = performance.now()
     if (reply.error !== undefined) throw new HashWorkerError(`a hash worker failed: ${reply.error}`)
-    p.out.set(reply.commitments!, p.at)
+    if ('done' in p) return p.done(reply.hashes!)
+    p.out.set(reply.hashes!, p.at)
+    const left = unanswered.get(p.out)! - 1
+    if (left > 0) return void unanswered.set(p.out, left)
+    unanswered.delete(p.out)
+    const r = rootWaiting.get(p.out)
+    if (r) {
+      rootWaiting.delete(p.out)
+      sendRoot(p.out, r.rows, r.done)
+    }
   }
 
   /** Takes every reply already queued; returns how many. */
@@ -143,29 +188,36 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
   }
 
+  function open(): void {
+    if (closed) throw new HashWorkerError('the hash pool is closed')
+  }
+
   return {
     workers: n,
     hash(type, cols, bytes, out, at) {
-      if (closed) throw new HashWorkerError('the hash pool is closed')
+      open()
+      if (rootWaiting.has(out)) throw new RangeError('hash: the row root of these commitments is already requested')
       poll()
       while (inFlight > 0 && inFlight + bytes.length > maxInFlight) waitForReply()
-      const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : bytes.slice()
-      let slot = slots[0]
-      for (const s of slots) if (s.inFlight < slot.inFlight) slot = s
-      const id = nextId++
-      pending.set(id, { out, at, bytes: owned.length, slot })
-      slot.inFlight += owned.length
-      inFlight += owned.length
-      const job: HashJob = { id, type, cols, bytes: owned }
-      slot.port.postMessage(job, [owned.buffer as ArrayBuffer])
+      const owned = transferable(bytes)
+      unanswered.set(out, (unanswered.get(out) ?? 0) + 1)
+      send({ id: nextId++, kind: 'rows', type, cols, bytes: owned }, { bytes: owned.length, slot: leastBusy(), out, at })
+    },
+    rowRoot(commitments, rows, done) {
+      open()
+      if (unanswered.has(commitments)) rootWaiting.set(commitments, { rows, done })
+      else sendRoot(commitments, rows, done)
     },
     drain() {
+      open()
       while (pending.size > 0) waitForReply()
     },
     close() {
       if (closed) return
       closed = true
       pending.clear()
+      unanswered.clear()
+      rootWaiting.clear()
       for (const s of slots) {
         s.port.close()
         void s.worker.terminate()

@@ -79,23 +79,20 @@ function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOpti
 function loadTensors(src: FileByteSource, gguf: ReturnType<typeof readGguf>, config: ModelConfig, backend: Backend, options: LoadOptions, chunkBytes: number, pool: HashPool | undefined): LoadedWeights {
   const matrices: Record<string, MatrixHandle> = {}
   const vectors: Record<string, Float32Array> = {}
-  // Row commitments per tensor, 32 bytes per row, filled here or by the pool by the end.
-  const commits: Uint8Array[] = []
-  const plainRoots: Hash[] = []
+  const rowRoots: Hash[] = []
   let bytesRead = 0
   gguf.tensors.forEach((t, i) => {
     options.signal?.throwIfAborted()
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
-    const c = (commits[i] = new Uint8Array(32 * rows))
+    // The tensor's row commitments, 32 bytes per row (filled here or by the pool).
+    const commits = new Uint8Array(32 * rows)
     const plain = options.hashing === 'reference' ? new RowHasher(t.type, cols) : undefined
     // Hands `bytes` over: call it after the bytes are written or dequantized (the pool takes the buffer).
     const hashRows = (bytes: Uint8Array, row0: number): void => {
-      if (pool) pool.hash(t.type, cols, bytes, c, 32 * row0)
-      else if (plain) {
-        plain.push(bytes)
-        if (plain.rowCount === rows) plainRoots[i] = plain.root()
-      } else rowCommitmentsInto(t.type, cols, bytes, c, 32 * row0)
+      if (pool) pool.hash(t.type, cols, bytes, commits, 32 * row0)
+      else if (plain) plain.push(bytes)
+      else rowCommitmentsInto(t.type, cols, bytes, commits, 32 * row0)
     }
     if (rows === 1 && t.dims.length === 1) {
       const bytes = readExact(src, t.fileOffset, t.byteLength, t.name)
@@ -114,13 +111,15 @@ function loadTensors(src: FileByteSource, gguf: ReturnType<typeof readGguf>, con
         hashRows(bytes, r)
       }
     }
+    if (pool) pool.rowRoot(commits, rows, (root) => { rowRoots[i] = root })
+    else rowRoots[i] = plain ? plain.root() : merkleRootPacked(commits, rows)
     bytesRead += t.byteLength
     options.onProgress?.(i + 1, gguf.tensors.length, bytesRead)
   })
   pool?.drain()
   const tensorRoots: TensorRoot[] = gguf.tensors.map((t, i) => {
     const { rows, cols } = tensorRowsCols(t.dims)
-    return { name: t.name, type: t.type, rows, cols, rowRoot: plainRoots[i] ?? merkleRootPacked(commits[i], rows) }
+    return { name: t.name, type: t.type, rows, cols, rowRoot: rowRoots[i] }
   })
   const modelRoot = computeModelRoot(configLeafData(config, gguf.metadata), tensorRoots)
   return { config, metadata: gguf.metadata, matrices, vectors, modelRoot, tensorRoots, fileSize: src.size }

@@ -43,28 +43,60 @@ function digestInto(data: Uint8Array, out: Uint8Array, at: number): void {
 }
 
 let leafScratch = new Uint8Array(4097)
+// Views of leafScratch by length: a row's chunks have at most two lengths, and a fresh subarray
+// per leaf costs about as much as copying the leaf.
+let leafViews = new Map<number, Uint8Array>()
 const nodeScratch = Uint8Array.of(1, ...new Uint8Array(64))
+// zeroHashes[k]: the root of a subtree of 2^k ZERO leaves (all padding), so padding is never hashed.
+const zeroHashes: Uint8Array[] = [ZERO]
+
+function zeroHash(k: number): Uint8Array {
+  while (zeroHashes.length <= k) {
+    const z = zeroHashes[zeroHashes.length - 1]
+    const h = new Uint8Array(32)
+    nodeScratch.set(z, 1)
+    nodeScratch.set(z, 33)
+    digestInto(nodeScratch, h, 0)
+    zeroHashes.push(h)
+  }
+  return zeroHashes[k]
+}
 
 /** `leafHash(data)` written to out[at .. at + 32). */
 export function leafHashInto(data: Uint8Array, out: Uint8Array, at: number): void {
-  if (data.length + 1 > leafScratch.length) leafScratch = new Uint8Array(data.length + 1)
+  const n = data.length + 1
+  if (n > leafScratch.length) {
+    leafScratch = new Uint8Array(n)
+    leafViews = new Map()
+  }
+  let view = leafViews.get(n)
+  if (!view) {
+    if (leafViews.size > 8) leafViews.clear()
+    leafViews.set(n, (view = leafScratch.subarray(0, n)))
+  }
   leafScratch.set(data, 1) // leafScratch[0] stays 0x00, the leaf domain byte
-  digestInto(leafScratch.subarray(0, data.length + 1), out, at)
+  digestInto(view, out, at)
 }
 
 /**
  * In place: `work` holds `n` hashes packed 32 bytes apart and has room for the padded tree's
  * next power of two of them; afterwards work[0 .. 32) is `merkleRoot` of those n leaves.
+ * Subtrees that are all padding are not hashed: their roots are `zeroHash(level)`.
  */
 export function merkleRootInPlace(work: Uint8Array, n: number): void {
-  let width = 1 << treeDepth(Math.max(n, 1))
-  if (work.length < 32 * width) throw new RangeError(`merkleRootInPlace: ${work.length} bytes cannot hold ${width} padded leaves`)
-  work.fill(0, 32 * n, 32 * width)
-  for (; width > 1; width >>= 1) {
-    for (let i = 0; i < width; i += 2) {
-      nodeScratch.set(work.subarray(32 * i, 32 * i + 64), 1)
-      digestInto(nodeScratch, work, 16 * i)
+  const depth = treeDepth(Math.max(n, 1))
+  if (work.length < 32 << depth) throw new RangeError(`merkleRootInPlace: ${work.length} bytes cannot hold ${1 << depth} padded leaves`)
+  if (n === 0) work.fill(0, 0, 32)
+  // live = nodes of this level that cover at least one real leaf; the rest are padding subtrees.
+  let live = n
+  for (let k = 0; k < depth; k++) {
+    if (live & 1) work.set(zeroHash(k), 32 * live)
+    const pairs = (live + 1) >> 1
+    for (let j = 0; j < pairs; j++) {
+      nodeScratch.set(work.subarray(64 * j, 64 * j + 64), 1)
+      digestInto(nodeScratch, work, 32 * j)
     }
+    live = pairs
   }
 }
 

@@ -178,13 +178,12 @@ export function rowCommitmentsInto(type: number, cols: number, bytes: Uint8Array
   if (at < 0 || at + 32 * rows > out.length) throw new RangeError(`rowCommitmentsInto: ${rows} commitments do not fit at byte ${at} of ${out.length}`)
   const chunks = Math.ceil(rb / cb)
   const work = chunks > 1 ? new Uint8Array(32 << treeDepth(chunks)) : out
-  for (let r = 0; r < rows; r++) {
-    const row = bytes.subarray(r * rb, (r + 1) * rb)
+  for (let r = 0, o = 0; r < rows; r++, o += rb) {
     if (chunks === 1) {
-      leafHashInto(row, out, at + 32 * r) // a one-leaf tree's root is the leaf
+      leafHashInto(bytes.subarray(o, o + rb), out, at + 32 * r) // a one-leaf tree's root is the leaf
       continue
     }
-    for (let c = 0; c < chunks; c++) leafHashInto(row.subarray(c * cb, Math.min((c + 1) * cb, rb)), work, 32 * c)
+    for (let c = 0; c < chunks; c++) leafHashInto(bytes.subarray(o + c * cb, o + Math.min((c + 1) * cb, rb)), work, 32 * c)
     merkleRootInPlace(work, chunks)
     out.set(work.subarray(0, 32), at + 32 * r)
   }
