@@ -5,25 +5,27 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import {
-  type Abi, type Address, type Hex, BaseError as ViemBaseError, ContractFunctionRevertedError,
-  encodeAbiParameters, hashTypedData, parseSignature, sha256, signatureToCompactSignature,
+  type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName, type ContractFunctionReturnType, type Hex,
+  BaseError as ViemBaseError, ContractFunctionRevertedError, encodeAbiParameters, hashTypedData, parseSignature, sha256,
+  signatureToCompactSignature,
 } from 'viem'
 import { BaseError } from '../errors.js'
+// Types only (erased at run time, so tsx runs need no generated file): the ABIs `as const`,
+// written by scripts/build/50-contracts.mjs before tsc runs. The run-time ABI is build/contracts.json.
+import type { settlementAbi } from './abi.generated.js'
 import { getArtifact } from './artifacts.js'
 import { type ChainClients, deployContract } from './evm/clients.js'
 import { buildLevels, merkleProof } from '../trace/merkle.js'
 
 // ------------------------------------------------------------------ parameters and deployment
 
-/** Settlement parameters (docs/CHAIN.md "Economics"). Amounts in wei, times in seconds. */
-export type SettlementParams = {
-  minProviderStake: bigint
-  minAuditorStake: bigint
-  unbondingDelay: bigint
-  challengeWindow: bigint
-  auditBps: number
-  rewardBps: number
-}
+type SettlementAbi = typeof settlementAbi
+/**
+ * Settlement parameters (docs/CHAIN.md "Economics"), as `Settlement.getParams` returns them:
+ * `{ minProviderStake, minAuditorStake, unbondingDelay, challengeWindow, auditBps, rewardBps }`.
+ * Amounts in wei, times in seconds.
+ */
+export type SettlementParams = ContractFunctionReturnType<SettlementAbi, 'view', 'getParams'>
 /** Dispute game parameters (docs/CHAIN.md "Economics"). */
 export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number; depthBond: bigint }
 
@@ -156,31 +158,35 @@ async function read<T>(c: ChainClients, address: Address, contract: string, fn: 
   }
 }
 
+type Writes = 'nonpayable' | 'payable'
+type Reads = 'view' | 'pure'
+/** `send` to Settlement with viem's types inferred from its ABI: the function name and argument tuple are checked, the result typed. */
+async function sendSettlement<F extends ContractFunctionName<SettlementAbi, Writes>>(
+  c: ChainClients, d: D, fn: F, args: ContractFunctionArgs<SettlementAbi, Writes, F>, value?: bigint,
+) {
+  const r = await send(c, d.settlement, 'Settlement', fn, args as readonly unknown[], value)
+  return { ...r, result: r.result as ContractFunctionReturnType<SettlementAbi, Writes, F> }
+}
+/** `read` from Settlement with viem's inferred argument and result types. */
+function readSettlement<F extends ContractFunctionName<SettlementAbi, Reads>>(
+  c: ChainClients, d: D, fn: F, args: ContractFunctionArgs<SettlementAbi, Reads, F>,
+): Promise<ContractFunctionReturnType<SettlementAbi, Reads, F>> {
+  return read(c, d.settlement, 'Settlement', fn, args as readonly unknown[])
+}
+
 // ------------------------------------------------------------------ formats
 
-/** What a client signs (EIP-712 `JobRequest`, domain "Tessera" v1 at the Settlement contract). */
-export type JobRequest = {
-  provider: Address
-  modelRoot: Hex
-  inputHash: Hex
-  paramsHash: Hex
-  seed: bigint
-  nonce: bigint
-  expiry: bigint
-  maxTokens: number
-  pricePerToken: bigint
-}
-/** One claimed job: request, client's compact signature, and the receipt's remaining fields. */
-export type ClaimItem = {
-  req: JobRequest
-  r: Hex
-  vs: Hex
-  outputHash: Hex
-  traceRoot: Hex
-  nPrompt: number
-  nOutput: number
-  nLayer: number
-}
+/**
+ * One claimed job (Settlement.ClaimItem, inferred from the ABI): `{ req: JobRequest, r, vs,
+ * outputHash, traceRoot, nPrompt, nOutput, nLayer }`: the request, the client's compact signature
+ * and the receipt's remaining fields.
+ */
+export type ClaimItem = ContractFunctionArgs<SettlementAbi, 'nonpayable', 'claimBatch'>[0][number]
+/**
+ * What a client signs (EIP-712 `JobRequest`, domain "Tessera" v1 at the Settlement contract):
+ * `{ provider, modelRoot, inputHash, paramsHash, seed, nonce, expiry, maxTokens, pricePerToken }`.
+ */
+export type JobRequest = ClaimItem['req']
 
 const JOB_REQUEST_TYPES = {
   JobRequest: [
@@ -252,34 +258,34 @@ export const ROLE = { provider: 1, auditor: 2 } as const
 
 /** Bonds `amount` as provider or auditor. */
 export function stake(c: ChainClients, d: D, a: { role: keyof typeof ROLE; amount: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'stake', [ROLE[a.role]], a.amount)
+  return sendSettlement(c, d, 'stake', [ROLE[a.role]], a.amount)
 }
-/** Starts unbonding `amount` (still slashable until withdrawn). */
+/** Starts unbonding `amount` of unlocked active stake (still slashable until withdrawn). */
 export function unstake(c: ChainClients, d: D, a: { amount: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'unstake', [a.amount])
+  return sendSettlement(c, d, 'unstake', [a.amount])
 }
 export function withdrawStake(c: ChainClients, d: D) {
-  return send(c, d.settlement, 'Settlement', 'withdrawStake', [])
+  return sendSettlement(c, d, 'withdrawStake', [])
 }
 export function advertise(c: ChainClients, d: D, a: { modelRoot: Hex; pricePerToken: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'advertise', [a.modelRoot, a.pricePerToken])
+  return sendSettlement(c, d, 'advertise', [a.modelRoot, a.pricePerToken])
 }
 export function deposit(c: ChainClients, d: D, a: { amount: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'deposit', [], a.amount)
+  return sendSettlement(c, d, 'deposit', [], a.amount)
 }
 export function withdrawEscrow(c: ChainClients, d: D, a: { amount: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'withdrawEscrow', [a.amount])
+  return sendSettlement(c, d, 'withdrawEscrow', [a.amount])
 }
 export function withdrawOwed(c: ChainClients, d: D) {
-  return send(c, d.settlement, 'Settlement', 'withdrawOwed', [])
+  return sendSettlement(c, d, 'withdrawOwed', [])
 }
-/** Claims a batch of jobs; returns the batch id with the receipt. */
-export async function claimBatch(c: ChainClients, d: D, a: { items: ClaimItem[] }) {
-  const r = await send(c, d.settlement, 'Settlement', 'claimBatch', [a.items])
-  return { ...r, batchId: r.result as bigint }
+/** Claims a batch of jobs (locking their exposure of the caller's stake); returns the batch id with the receipt. */
+export async function claimBatch(c: ChainClients, d: D, a: { items: readonly ClaimItem[] }) {
+  const r = await sendSettlement(c, d, 'claimBatch', [a.items])
+  return { ...r, batchId: r.result }
 }
 export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
-  return send(c, d.settlement, 'Settlement', 'finalize', [a.batchId])
+  return sendSettlement(c, d, 'finalize', [a.batchId])
 }
 
 /**
@@ -288,7 +294,7 @@ export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
  */
 export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
 export async function getStake(c: ChainClients, d: D, account: Address): Promise<StakeInfo> {
-  const [role, openDisputes, unbondAt, unbonding, active, locked] = await read<[number, number, bigint, bigint, bigint, bigint]>(c, d.settlement, 'Settlement', 'stakers', [account])
+  const [role, openDisputes, unbondAt, unbonding, active, locked] = await readSettlement(c, d, 'stakers', [account])
   return { role, openDisputes, unbondAt, active, unbonding, locked }
 }
 /** Stake a pending claim worth `amount` locks: amount * 10,000 / auditBps (Settlement.exposureOf). */
@@ -300,8 +306,8 @@ export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGam
 export async function getBalances(c: ChainClients, d: D, account: Address): Promise<Balances> {
   return {
     wallet: await c.public.getBalance({ address: account }),
-    escrow: await read<bigint>(c, d.settlement, 'Settlement', 'escrowOf', [account]),
-    owed: await read<bigint>(c, d.settlement, 'Settlement', 'owedTo', [account]),
+    escrow: await readSettlement(c, d, 'escrowOf', [account]),
+    owed: await readSettlement(c, d, 'owedTo', [account]),
     owedByGame: await read<bigint>(c, d.disputeGame, 'DisputeGame', 'owedTo', [account]),
     stake: await getStake(c, d, account),
   }
@@ -309,7 +315,7 @@ export async function getBalances(c: ChainClients, d: D, account: Address): Prom
 export type Totals = { balance: bigint; staked: bigint; escrow: bigint; pending: bigint; owed: bigint; burned: bigint; gameBalance: bigint; bonds: bigint; gameOwed: bigint; gameBurned: bigint }
 /** Contract-wide totals, for the value-conservation invariant. */
 export async function getTotals(c: ChainClients, d: D): Promise<Totals> {
-  const s = (fn: string) => read<bigint>(c, d.settlement, 'Settlement', fn)
+  const s = (fn: 'totalStaked' | 'totalEscrow' | 'totalPending' | 'totalOwed' | 'totalBurned') => readSettlement(c, d, fn, [])
   const g = (fn: string) => read<bigint>(c, d.disputeGame, 'DisputeGame', fn)
   return {
     balance: await c.public.getBalance({ address: d.settlement }),
@@ -319,9 +325,10 @@ export async function getTotals(c: ChainClients, d: D): Promise<Totals> {
     bonds: await g('totalBonds'), gameOwed: await g('totalOwed'), gameBurned: await g('totalBurned'),
   }
 }
-export type Batch = { provider: Address; finalizesAt: bigint; status: number; openDisputes: number; count: number; amount: bigint; root: Hex }
+/** A claimed batch (Settlement.Batch): `{ provider, finalizesAt, status, openDisputes, count, amount, root }`. */
+export type Batch = ContractFunctionReturnType<SettlementAbi, 'view', 'getBatch'>
 export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch> {
-  return read(c, d.settlement, 'Settlement', 'getBatch', [batchId])
+  return readSettlement(c, d, 'getBatch', [batchId])
 }
 
 // dispute game
