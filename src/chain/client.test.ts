@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { receiptDigest as traceReceiptDigest, type Receipt } from '../trace/receipt.js'
 import { type ClaimItem, receiptDigest } from './client.js'
+import { loadArtifacts } from './artifacts.js'
 
 test('the chain client and the trace layer compute the same receipt digest', () => {
   const hex = (c: string) => c.repeat(64)
@@ -14,4 +15,16 @@ test('the chain client and the trace layer compute the same receipt digest', () 
     r: '0x', vs: '0x', outputHash: `0x${r.outputHash}`, traceRoot: `0x${r.traceRoot}`, nPrompt: 7, nOutput: 9, nLayer: 32,
   }
   assert.equal(receiptDigest(it), `0x${Buffer.from(traceReceiptDigest(r)).toString('hex')}`)
+})
+
+test('the build writes each ABI as a TypeScript module identical to build/contracts.json', async () => {
+  // The client's types come from this module (import type); the run-time ABI from contracts.json.
+  const script: string = '../../scripts/build/50-contracts.mjs'
+  const { default: buildContracts } = (await import(script)) as { default: (o: { quiet: boolean }) => void }
+  buildContracts({ quiet: true })
+  const generated: string = './abi.generated.js'
+  const abis = (await import(generated)) as Record<string, unknown>
+  for (const name of ['Settlement', 'DisputeGame', 'ModelRegistry']) {
+    assert.deepEqual(abis[`${name[0].toLowerCase()}${name.slice(1)}Abi`], loadArtifacts().contracts[name].abi, name)
+  }
 })
