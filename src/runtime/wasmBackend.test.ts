@@ -119,6 +119,64 @@ test('special activations: all zeros, negative zeros, one huge value per block',
   }
 })
 
+test('Q8_0 column-pair layout: int8 extremes, odd row counts, token counts around the 4-token tile', () => {
+  // Weights mostly -128/127/-127 (the int8 extremes the sign-extension must keep), scales from the
+  // smallest subnormal to the largest finite f16; activations in blocks that quantize to +-127
+  // everywhere, so the block sums reach their extremes (32·128·127) in every lane.
+  const rng = makeRng(77)
+  const scales = [0x0001, 0x3c00, 0x8400, 0x7bff, 0xfbff, 0x0400, 0x1234]
+  const extremes = [-128, 127, -127, 0]
+  const rowsOf = (rows: number, cols: number) => {
+    const data = new Uint8Array(rows * rowBytes(GGMLType.Q8_0, cols))
+    for (let o = 0; o < data.length; o += 34) {
+      const h = scales[rng() % scales.length]
+      data[o] = h & 0xff
+      data[o + 1] = h >> 8
+      const mode = rng() % 3 // all -128, all 127, or a mix
+      for (let i = 0; i < 32; i++) data[o + 2 + i] = (mode === 0 ? -128 : mode === 1 ? 127 : (rng() & 1 ? extremes[rng() % 4] : rng())) & 0xff
+    }
+    return data
+  }
+  const actsOf = (n: number) => {
+    const x = randomActivations(n, 5)
+    for (let b = 0; b < n / 32; b++) {
+      const mode = b % 4 // 0: all +amax, 1: all -amax, 2: alternating, 3: random (kept)
+      if (mode === 3) continue
+      for (let i = 0; i < 32; i++) x[32 * b + i] = (mode === 0 ? 1 : mode === 1 ? -1 : (i & 1 ? -1 : 1)) * 3.5
+    }
+    return x
+  }
+  // cols 4096: a token record is ~9 KiB, so a 256 KiB tile holds 24 tokens and 30 tokens cross it.
+  const shapes: Array<[number, number, number[]]> = [
+    [1, 32, [1, 2, 3, 4, 5]], [2, 288, [4, 7, 8, 9]], [5, 1056, [1, 3, 4, 6, 13, 67]], [6, 64, [11]], [9, 4096, [30]],
+  ]
+  for (const [rows, cols, tokens] of shapes) {
+    const data = rowsOf(rows, cols)
+    const r = ref.allocMatrix('w', GGMLType.Q8_0, rows, cols)
+    ref.writeRows(r, 0, data)
+    // Also written from an odd byte offset (the unaligned path of writeRows), row by row.
+    const odd = new Uint8Array(data.length + 1).subarray(1)
+    odd.set(data)
+    const rb = rowBytes(GGMLType.Q8_0, cols)
+    for (const b of wasm) {
+      const m = b.allocMatrix('w', GGMLType.Q8_0, rows, cols)
+      b.writeRows(m, 0, data)
+      const mOdd = b.allocMatrix('w', GGMLType.Q8_0, rows, cols)
+      for (let row = 0; row < rows; row++) b.writeRows(mOdd, row, odd.subarray(row * rb, (row + 1) * rb))
+      for (const nTok of tokens) {
+        const x = actsOf(nTok * cols)
+        const want = ref.matmul(r, x, nTok)
+        sameBits(b.matmul(m, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads}`)
+        sameBits(b.matmul(mOdd, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads} (odd offset)`)
+      }
+      const got = new Float32Array(cols), exp = new Float32Array(cols)
+      ref.getRow(r, rows - 1, exp)
+      b.getRow(m, rows - 1, got)
+      sameBits(got, exp, `getRow ${rows - 1} of ${rows}x${cols}`)
+    }
+  }
+})
+
 test('WASM backend rejects bad shapes, types and thread counts by name', async () => {
   const b = wasm[0]
   assert.throws(() => b.allocMatrix('bad', GGMLType.Q4_K, 4, 100), { name: 'KernelShapeError' })

@@ -33,12 +33,20 @@ const ROWS_PER_GROUP = 4
 /** Allocations start above page 0, which holds the module's static data (the SUM8 accumulators). */
 const HEAP_BASE = PAGE
 
-/** The GGUF fields of each quantized block as [offset, length]; the packed layout interleaves each across 4 rows. */
-const FIELDS: Record<number, ReadonlyArray<readonly [number, number]>> = {
-  [GGMLType.Q8_0]: [[0, 2], [2, 32]],
-  [GGMLType.Q4_0]: [[0, 2], [2, 16]],
-  [GGMLType.Q4_K]: [[0, 2], [2, 2], [4, 12], [16, 128]],
-  [GGMLType.Q6_K]: [[0, 128], [128, 64], [192, 16], [208, 2]],
+/**
+ * Where each byte of a quantized GGUF block goes in the packed group block, as pieces
+ * [offset in the GGUF block, length, offset in the group block for row 0, step per row]: row s's
+ * piece lands at `dst + s·step`. Most types interleave each GGUF field across the 4 rows (field
+ * at `fo`, length `len` -> [fo, len, 4·fo, len]); Q8_0 interleaves its quants by column pairs
+ * (docs/KERNELS.md): bytes 2kp, 2kp+1 of row s at 8 + 8·kp + 2·s.
+ */
+const fieldPieces = (fields: ReadonlyArray<readonly [number, number]>) =>
+  fields.map(([fo, len]) => [fo, len, ROWS_PER_GROUP * fo, len] as const)
+const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, number]>> = {
+  [GGMLType.Q8_0]: [[0, 2, 0, 2], ...Array.from({ length: 16 }, (_, kp) => [2 + 2 * kp, 2, 8 + 8 * kp, 2] as const)],
+  [GGMLType.Q4_0]: fieldPieces([[0, 2], [2, 16]]),
+  [GGMLType.Q4_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 128]]),
+  [GGMLType.Q6_K]: fieldPieces([[0, 128], [128, 64], [192, 16], [208, 2]]),
 }
 
 const KERNEL_OF: Record<number, KernelName> = {
@@ -170,26 +178,56 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
 
   const own = (m: MatrixHandle): WasmMatrix => m as WasmMatrix
 
-  /** Calls `fn(packedOffset, byteOffsetInRow, length)` for each piece of row `r` in the packed layout. */
-  function forEachPiece(m: WasmMatrix, r: number, fn: (slot: Slot, dst: number, src: number, len: number) => void): void {
-    const g = Math.floor(r / ROWS_PER_GROUP)
-    const s = r % ROWS_PER_GROUP
-    const part = m.parts.find((p) => g >= p.group0 && g < p.group0 + p.groups)!
-    const slot = slots[part.slot]
-    const base = part.offset + (g - part.group0) * m.nb * m.gbb
-    const fields = FIELDS[m.type]
-    if (fields === undefined) {
-      // Float types: chunks of 8 values; row s of a chunk at s * 8 * elementBytes.
-      const eb = BLOCK[m.type].bytes
-      for (let c = 0; c < m.nb; c++) {
-        const len = Math.min(8, m.cols - 8 * c) * eb
-        fn(slot, base + c * m.gbb + s * 8 * eb, c * 8 * eb, len)
+  /**
+   * Calls `fn(slot, packedOffset, byteOffsetInRow, length)` for each piece of rows `row0 .. row0+n-1`
+   * (row i's bytes at i·rowBytes) in the packed layout.
+   */
+  function forEachPiece(m: WasmMatrix, row0: number, n: number, fn: (slot: Slot, dst: number, src: number, len: number) => void): void {
+    const pieces = PIECES[m.type]
+    const bb = BLOCK[m.type].bytes // float types: bytes per value
+    for (let i = 0; i < n; i++) {
+      const r = row0 + i
+      const g = Math.floor(r / ROWS_PER_GROUP)
+      const s = r % ROWS_PER_GROUP
+      const part = m.parts.find((p) => g >= p.group0 && g < p.group0 + p.groups)!
+      const slot = slots[part.slot]
+      const base = part.offset + (g - part.group0) * m.nb * m.gbb
+      const src0 = i * m.rowBytes
+      if (pieces === undefined) {
+        // Float types: chunks of 8 values; row s of a chunk at s * 8 * elementBytes.
+        for (let c = 0; c < m.nb; c++) fn(slot, base + c * m.gbb + s * 8 * bb, src0 + c * 8 * bb, Math.min(8, m.cols - 8 * c) * bb)
+        continue
       }
-      return
+      for (let b = 0; b < m.nb; b++) {
+        const db = base + b * m.gbb, sb = src0 + b * bb
+        for (const [so, len, dst, step] of pieces) fn(slot, db + dst + s * step, sb + so, len)
+      }
     }
-    const bb = BLOCK[m.type].bytes
-    for (let b = 0; b < m.nb; b++) {
-      for (const [fo, len] of fields) fn(slot, base + b * m.gbb + ROWS_PER_GROUP * fo + s * len, b * bb + fo, len)
+  }
+
+  /**
+   * writeRows for Q8_0, the hot path of loading a model: PIECES[Q8_0] moved as 2-byte units
+   * (every piece is 2 bytes at an even offset, and packed offsets are even).
+   */
+  function writeQ8_0(m: WasmMatrix, row0: number, n: number, bytes: Uint8Array): void {
+    const src = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1)
+    const rowHalves = m.rowBytes >> 1
+    let dst: Uint16Array | undefined
+    let dstSlot: Slot | undefined
+    for (let i = 0; i < n; i++) {
+      const r = row0 + i
+      const g = Math.floor(r / ROWS_PER_GROUP)
+      const part = m.parts.find((p) => g >= p.group0 && g < p.group0 + p.groups)!
+      const slot = slots[part.slot]
+      if (slot !== dstSlot) { dst = new Uint16Array(slot.memory.buffer); dstSlot = slot }
+      const v = dst!
+      // in 2-byte units: row s's scale at s, its pair kp at 4 + 4·kp + s; group blocks of 68
+      let d = ((part.offset + (g - part.group0) * m.nb * m.gbb) >> 1) + (r % ROWS_PER_GROUP)
+      let q = i * rowHalves
+      for (let b = 0; b < m.nb; b++, d += 68, q += 17) {
+        v[d] = src[q]
+        for (let kp = 0; kp < 16; kp++) v[d + 4 + 4 * kp] = src[q + 1 + kp]
+      }
     }
   }
 
@@ -228,16 +266,14 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       if (!Number.isInteger(n) || !Number.isInteger(row0) || row0 < 0 || row0 + n > m.rows) {
         throw new KernelShapeError(m.name, `cannot write ${bytes.length} bytes at row ${row0}`)
       }
+      if (m.type === GGMLType.Q8_0 && (bytes.byteOffset & 1) === 0) return writeQ8_0(m, row0, n, bytes)
       let view: Uint8Array | undefined
       let viewSlot: Slot | undefined
-      for (let i = 0; i < n; i++) {
-        const src0 = i * m.rowBytes
-        forEachPiece(m, row0 + i, (slot, dst, src, len) => {
-          if (slot !== viewSlot) { view = bytesOf(slot); viewSlot = slot }
-          const v = view!
-          for (let j = 0; j < len; j++) v[dst + j] = bytes[src0 + src + j]
-        })
-      }
+      forEachPiece(m, row0, n, (slot, dst, src, len) => {
+        if (slot !== viewSlot) { view = bytesOf(slot); viewSlot = slot }
+        const v = view!
+        for (let j = 0; j < len; j++) v[dst + j] = bytes[src + j]
+      })
     },
     getRow(handle, row, out) {
       const m = own(handle)
@@ -245,7 +281,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
         throw new KernelShapeError(m.name, `row ${row} of ${m.rows} into ${out.length} values`)
       }
       const raw = new Uint8Array(m.rowBytes)
-      forEachPiece(m, row, (slot, dst, src, len) => raw.set(bytesOf(slot).subarray(dst, dst + len), src))
+      forEachPiece(m, row, 1, (slot, dst, src, len) => raw.set(bytesOf(slot).subarray(dst, dst + len), src))
       dequantizeRow(m.type, raw, out.subarray(0, m.cols))
     },
     matmul(handle, x, nTok, out) {
