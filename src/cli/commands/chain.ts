@@ -157,7 +157,7 @@ const balance: Command = {
     console.log(`  wallet     ${formatEther(b.wallet)}`)
     console.log(`  escrow     ${formatEther(b.escrow)}`)
     console.log(`  owed       ${formatEther(b.owed + b.owedByGame)}`)
-    console.log(`  stake      ${formatEther(b.stake.active)} (${role}), unbonding ${formatEther(b.stake.unbonding)}`)
+    console.log(`  stake      ${formatEther(b.stake.active)} (${role}), of which locked by pending claims ${formatEther(b.stake.locked)}, unbonding ${formatEther(b.stake.unbonding)}`)
     return 0
   },
 }
