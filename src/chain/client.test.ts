@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { receiptDigest as traceReceiptDigest, type Receipt } from '../trace/receipt.js'
-import { type ClaimItem, receiptDigest } from './client.js'
+import { type ClaimItem, DEFAULT_SETTLEMENT_PARAMS, deployTessera, receiptDigest } from './client.js'
+import { connectClients, deployContract } from './evm/clients.js'
+import { createEmbeddedChain } from './evm/edr.js'
 import { loadArtifacts } from './artifacts.js'
 
 test('the chain client and the trace layer compute the same receipt digest', () => {
@@ -26,5 +28,20 @@ test('the build writes each ABI as a TypeScript module identical to build/contra
   const abis = (await import(generated)) as Record<string, unknown>
   for (const name of ['Settlement', 'DisputeGame', 'ModelRegistry']) {
     assert.deepEqual(abis[`${name[0].toLowerCase()}${name.slice(1)}Abi`], loadArtifacts().contracts[name].abi, name)
+  }
+})
+
+test('deployment parameters out of range are refused by name, by the client and by the constructors', async () => {
+  const chain = await createEmbeddedChain({ accounts: 1 })
+  try {
+    const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+    await assert.rejects(deployTessera(c, { settlement: { auditBps: 0 } }), /auditBps must be 1\.\.10000/)
+    await assert.rejects(deployTessera(c, { game: { rewardBps: 10_001 } }), /game rewardBps must be 0\.\.10000/)
+    // Past the client's check, the constructor itself refuses a zero audit probability.
+    const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
+    await assert.rejects(deployContract(c, { name: 'Settlement', args: [registry, { ...DEFAULT_SETTLEMENT_PARAMS, auditBps: 0 }] }))
+    await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })
+  } finally {
+    await chain.close()
   }
 })

@@ -56,7 +56,7 @@ export class DeploymentError extends BaseError {
 }
 
 /**
- * Deploys ModelRegistry, Settlement and DisputeGame and wires them together.
+ * Deploys ModelRegistry, Settlement, Judge and DisputeGame and wires them together.
  *
  * @example
  *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry
@@ -67,6 +67,11 @@ export async function deployTessera(
 ): Promise<Deployment> {
   const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...opts.settlement }
   const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
+  // The constructors refuse these too (BadParameter), but a constructor revert reaches viem undecoded.
+  if (!(sp.auditBps >= 1 && sp.auditBps <= 10_000)) throw new DeploymentError(`auditBps must be 1..10000 (an audit probability in basis points), got ${sp.auditBps}`)
+  for (const [name, v] of [['settlement rewardBps', sp.rewardBps], ['game rewardBps', gp.rewardBps]] as const) {
+    if (!(v >= 0 && v <= 10_000)) throw new DeploymentError(`${name} must be 0..10000 (a share in basis points), got ${v}`)
+  }
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
   const judge = (await deployContract(c, { name: 'Judge' })).address

@@ -126,6 +126,7 @@ contract DisputeGame {
 
     /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Judge.
     constructor(Settlement settlement_, Judge judge_, Params memory params_) {
+        if (params_.rewardBps > 10_000) revert BadParameter("rewardBps");
         settlement = settlement_;
         judge = judge_;
         params = params_;

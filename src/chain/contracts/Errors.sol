@@ -61,3 +61,5 @@ error WrongLeafCount(uint64 lastLeaf, uint64 expected);
 /// @notice A move of a kind the disputed position does not allow (e.g. a scalar step on a quantized
 ///         row, a RAND step outside a head's sampling op, plain expand into a matmul op).
 error WrongStepKind();
+/// @notice A deployment parameter out of range (auditBps must be 1..10,000, reward shares <= 10,000).
+error BadParameter(string name);

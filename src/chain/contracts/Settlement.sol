@@ -134,6 +134,9 @@ contract Settlement {
 
     /// @notice Deploys with the model registry and economic parameters.
     constructor(ModelRegistry registry_, Params memory params_) {
+        // INVARIANT: p is a probability (a zero p would make every exposure infinite) and shares are <= 100%.
+        if (params_.auditBps == 0 || params_.auditBps > 10_000) revert BadParameter("auditBps");
+        if (params_.rewardBps > 10_000) revert BadParameter("rewardBps");
         registry = registry_;
         params = params_;
         deployer = msg.sender;
