@@ -177,6 +177,32 @@ test('Q8_0 column-pair layout: int8 extremes, odd row counts, token counts aroun
   }
 })
 
+test('activation quantization edge cases: subnormal blocks (1/d overflows), +-Inf and NaN', () => {
+  // Token 0: blocks of subnormals only (d is subnormal or 0, 1 ⊘ d = inf); token 1: one block with
+  // an infinity, one with a NaN, the rest ordinary. Outputs that are NaN must be NaN on both sides
+  // (NaN payloads are unspecified by ARITHMETIC.md); all others the same bits.
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K]) {
+    const cols = 512, rows = 6
+    const data = randomRows(type, rows, cols, 9)
+    const r = ref.allocMatrix('w', type, rows, cols)
+    ref.writeRows(r, 0, data)
+    const x = randomActivations(2 * cols, 4)
+    for (let i = 0; i < cols; i++) x[i] = ((i % 7) - 3) * 2 ** -140 * (1 + (i % 5) / 8)
+    x[cols + 40] = -Infinity
+    x[cols + 300] = NaN
+    const want = ref.matmul(r, x, 2)
+    for (const b of wasm) {
+      const m = b.allocMatrix('w', type, rows, cols)
+      b.writeRows(m, 0, data)
+      const got = b.matmul(m, x, 2)
+      for (let i = 0; i < want.length; i++) {
+        if (Number.isNaN(want[i])) assert.ok(Number.isNaN(got[i]), `type ${type} element ${i}: ${got[i]} should be NaN`)
+        else sameBits(got.subarray(i, i + 1), want.subarray(i, i + 1), `type ${type} threads ${b.threads} element ${i}`)
+      }
+    }
+  }
+})
+
 test('WASM backend rejects bad shapes, types and thread counts by name', async () => {
   const b = wasm[0]
   assert.throws(() => b.allocMatrix('bad', GGMLType.Q4_K, 4, 100), { name: 'KernelShapeError' })
