@@ -30,6 +30,8 @@ export type LoadOptions = {
   threads?: number
   /** `wasm` (default, fast) or `reference` (plain TypeScript, slow, the readable twin). */
   backend?: 'wasm' | 'reference'
+  /** Called after each tensor is loaded with (tensors done, total, bytes read so far). */
+  onProgress?: (done: number, total: number, bytes: number) => void
 }
 
 export type Model = {
@@ -57,7 +59,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
   const wasmThreads = Math.max(threads, Math.ceil(size / MEMORY_BUDGET))
   const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads })
   try {
-    const w = loadWeights(path, backend)
+    const w = loadWeights(path, backend, { onProgress: opts.onProgress })
     const tokenizer = createTokenizer(w.metadata)
     return {
       path,

@@ -1,5 +1,5 @@
 /** `tessera run` and `tessera verify`: generate with a receipt, and re-check a receipt. */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import { generate, loadModel, verify } from '../../runtime/model.js'
 import type { Receipt } from '../../trace/receipt.js'
@@ -36,6 +36,23 @@ function backendOf(a: ParsedArgs): 'wasm' | 'reference' {
   return b
 }
 
+/** Progress lines on stderr while a model of 500 MB or more loads (one per quarter of its tensors). */
+function loadProgress(path: string): ((done: number, total: number, bytes: number) => void) | undefined {
+  let size = 0
+  try {
+    size = statSync(path).size
+  } catch {
+    return undefined // loadModel reports the missing file
+  }
+  if (size < 500e6) return undefined
+  let shown = 0
+  return (done, total, bytes) => {
+    if (done < total && done / total < shown + 0.25) return
+    shown = done / total
+    process.stderr.write(`  loading ${path}: ${(bytes / 1e6).toFixed(0)} / ${(size / 1e6).toFixed(0)} MB\n`)
+  }
+}
+
 function parseSeed(v: unknown): bigint {
   const s = String(v ?? '0')
   if (!/^\d+$/.test(s) || BigInt(s) >= 1n << 64n) throw new InvalidParameterError('seed', s, 'an integer in [0, 2^64)')
@@ -68,7 +85,7 @@ const run: Command = {
     const seed = parseSeed(a.flags.seed)
     const batchSize = a.flags['batch-size'] as number
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
-    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a) })
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) })
     try {
       const json = a.flags.json === true
       const started = performance.now()
@@ -171,7 +188,7 @@ const verifyCmd: Command = {
       if (buf.length % 32) throw new ReceiptFileError('"traceLeaves" is not a whole number of 32-byte hashes')
       leaves = Array.from({ length: buf.length / 32 }, (_, i) => new Uint8Array(buf.subarray(32 * i, 32 * i + 32)))
     }
-    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a) })
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) })
     try {
       const started = performance.now()
       const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves })
