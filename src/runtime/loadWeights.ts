@@ -19,6 +19,9 @@ import { GgufFormatError } from '../engine/gguf/errors.js'
 import { type FileByteSource, openGgufSource } from './ggufFile.js'
 import { createHashPool, defaultHashWorkers, type HashPool } from './hashWorkers.js'
 
+/** Files below this size hash on the loading thread unless `hashWorkers` says otherwise. */
+const POOL_MIN_BYTES = 32 << 20
+
 export type LoadedWeights = {
   config: ModelConfig
   metadata: GgufMetadata
@@ -36,7 +39,11 @@ export type LoadedWeights = {
 export type LoadOptions = {
   /** Bytes read per `read` call (rounded down to whole rows, at least one row). Default 4 MiB. */
   chunkBytes?: number
-  /** Threads that hash rows for the model root beside the loading (default: one per core, at most 4); 0 hashes on this thread. */
+  /**
+   * Threads that hash rows for the model root beside the loading; 0 hashes on this thread.
+   * Default: one per core (at most 4) for files of 32 MiB or more, 0 below (starting workers
+   * would take longer than hashing a small model).
+   */
   hashWorkers?: number
   /** `reference` hashes on this thread with the plain `RowHasher` (slow; for tests and the load benchmark). Same root. */
   hashing?: 'fast' | 'reference'
@@ -67,7 +74,7 @@ function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOpti
   const gguf = readGguf(src)
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
   const chunkBytes = options.chunkBytes ?? 4 << 20
-  const workers = options.hashing === 'reference' ? 0 : options.hashWorkers ?? defaultHashWorkers()
+  const workers = options.hashing === 'reference' ? 0 : options.hashWorkers ?? (src.size >= POOL_MIN_BYTES ? defaultHashWorkers() : 0)
   const pool = workers > 0 ? createHashPool({ workers }) : undefined
   try {
     return loadTensors(src, gguf, config, backend, options, chunkBytes, pool)
