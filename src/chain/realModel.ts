@@ -21,6 +21,8 @@ import type { BlockStep, WeightProof } from './client.js'
 import { type ModelTree, buildModelTree } from './weights.js'
 
 export type RealModel = {
+  /** The GGUF file (removed by close). */
+  path: string
   tree: ModelTree
   /** computeGgufModelRoot's root, for comparison with the tree's. */
   engineRoot: Hex
@@ -54,7 +56,7 @@ export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): Real
   const tree = buildModelTree(src, gguf, config)
   const engineRoot = `0x${bytesToHex(computeGgufModelRoot(src, gguf, config).modelRoot)}` as Hex
   return {
-    tree, engineRoot,
+    path, tree, engineRoot,
     close() {
       src.close()
       rmSync(dir, { recursive: true, force: true })

@@ -26,6 +26,15 @@ export type TransformerWeights = {
 export type LayerObserver = (layer: number, startPos: number, nTok: number, residual: Float32Array, k: Float32Array, v: Float32Array) => void
 
 /**
+ * Per-op states for the dispute game's op level (docs/CHAIN.md "Op table"): called after op `op`
+ * of a layer (1..15) or of the head (layer = nLayer: 1 output RMSNorm, 2 logits) with the op's
+ * outputs for the batch's tokens at `startPos ..` ((nTok, n) each) and, for a matmul, its input
+ * (nTok, cols). Arrays are reused between layers: copy what you keep. An observer may change the
+ * outputs in place (tests inject faults this way) and nothing else.
+ */
+export type OpObserver = (layer: number, op: number, startPos: number, nTok: number, outs: readonly Float32Array[], input?: Float32Array) => void
+
+/**
  * K and V of every position so far, per layer: (nLayer, ctx, kvDim). The arrays are allocated on
  * first use by `storage(ops)` in the memory the layer ops read without copying (WASM memory for
  * the WASM ops); a cache handed to other ops later moves there once, keeping its contents.
@@ -84,7 +93,7 @@ export class Transformer {
    * Runs tokens at positions `cache.length ..` through the model, appending their K/V to the
    * cache. Returns the logits (n, V) of the last `logitsFor` tokens of the batch (0 for none).
    */
-  forward(tokens: readonly number[], cache: KVCache, logitsFor = 1, observe?: LayerObserver): Float32Array {
+  forward(tokens: readonly number[], cache: KVCache, logitsFor = 1, observe?: LayerObserver, observeOp?: OpObserver): Float32Array {
     const c = this.config
     const T = tokens.length
     const start = cache.length
@@ -118,14 +127,19 @@ export class Transformer {
       const p = `blk.${l}.`
       // attention rmsnorm                                            (T, dim)
       ops.rmsnorm(xn, x, this.vec[p + 'attn_norm.weight'], T, dim, c.rmsEps)
+      observeOp?.(l, 1, start, T, [xn])
 
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
       const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T)
+      observeOp?.(l, 2, start, T, [q], xn)
       const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T)
+      observeOp?.(l, 3, start, T, [k], xn)
       const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T)
+      observeOp?.(l, 4, start, T, [v], xn)
       addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
       addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
       addBias(ops, v, this.vec[p + 'attn_v.bias'], T)
+      observeOp?.(l, 5, start, T, [q, k, v])
 
       // rope on q and k: pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2 (NEOX)
       const half = c.arch === 'qwen2' ? hd / 2 : 1
@@ -135,6 +149,7 @@ export class Transformer {
         for (let h = 0; h < nh; h++) rope(q, (t * nh + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
         for (let h = 0; h < nkv; h++) rope(k, (t * nkv + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
       }
+      observeOp?.(l, 6, start, T, [q, k])
 
       // append K, V to the cache                                      (ctx, kvDim)
       kv.k[l].set(k, start * kvDim)
@@ -143,18 +158,27 @@ export class Transformer {
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
       ops.attention(attnOut, q, kv.k[l], kv.v[l], { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd })
+      observeOp?.(l, 7, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)
       const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T)
+      observeOp?.(l, 8, start, T, [proj], attnOut)
       ops.add(x, proj, T * dim)
+      observeOp?.(l, 9, start, T, [x])
 
       // ffn: rmsnorm, gate/up, silu(gate) * up, down, residual     (T, ff) -> (T, dim)
       ops.rmsnorm(xn, x, this.vec[p + 'ffn_norm.weight'], T, dim, c.rmsEps)
+      observeOp?.(l, 10, start, T, [xn])
       const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T)
+      observeOp?.(l, 11, start, T, [gate], xn)
       const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T)
+      observeOp?.(l, 12, start, T, [up], xn)
       ops.siluMul(gate, up, gate.length)
+      observeOp?.(l, 13, start, T, [gate])
       const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T)
+      observeOp?.(l, 14, start, T, [down], gate)
       ops.add(x, down, T * dim)
+      observeOp?.(l, 15, start, T, [x])
 
       observe?.(l, start, T, x, k, v)
     }
@@ -165,8 +189,11 @@ export class Transformer {
     if (nOut === 0) return new Float32Array(0)
     const last = new Float32Array(nOut * dim)
     ops.rmsnorm(last, x.subarray((T - nOut) * dim), this.vec['output_norm.weight'], nOut, dim, c.rmsEps)
+    observeOp?.(c.nLayer, 1, start + T - nOut, nOut, [last])
     const out = this.m['output.weight'] ?? this.m['token_embd.weight']
-    return b.matmul(out, last, nOut)
+    const logits = b.matmul(out, last, nOut)
+    observeOp?.(c.nLayer, 2, start + T - nOut, nOut, [logits], last)
+    return logits
   }
 }
 

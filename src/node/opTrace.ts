@@ -1,0 +1,128 @@
+/**
+ * The sub-traces a provider commits (and an auditor compares) below one trace leaf in a dispute,
+ * computed from the real forward pass in the shapes the judge derives (docs/CHAIN.md "Op table"):
+ *
+ *   op level       states after each op of (position, layer); leaf 0 = the previous trace leaf,
+ *                  the last = the trace leaf itself
+ *   element level  under a matmul op: element states chained over the output rows, so the op's
+ *                  state is the last element state
+ *   primitive      under a quantized row: the SUM8 block states of the row's dot product, then
+ *                  the element state
+ *
+ * States of non-matmul ops are `sha256(0x00 || abi.encode(uint8 10, uint64 op, bytes32
+ * sha256(outputs)))` (outputs = the op's output vectors for the position, f32 little-endian); the
+ * judge does not open them yet. Everything is recomputed by replaying the job's tokens, so any
+ * backend (all are bit-identical) gives the same states.
+ */
+import { type Hex, encodeAbiParameters, toHex } from 'viem'
+import { type BlockStep, type ElementState, blockStepLeaf, elementStateLeaf } from '../chain/client.js'
+import { opCount, opKind } from '../chain/opTable.js'
+import type { ModelTree } from '../chain/weights.js'
+import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
+import { f } from '../engine/math/canonical.js'
+import { KVCache, type OpObserver, type Transformer } from '../engine/model/transformer.js'
+import { leafHash, sha256 } from '../trace/merkle.js'
+
+/** One op's outputs for the disputed position and, for a matmul, its input (copies). */
+export type OpCapture = { outs: Float32Array[]; input?: Float32Array }
+
+/** Leaf tag of a non-matmul op state. */
+export const OP_STATE = 10
+
+/**
+ * Replays `tokens[0 .. position]` (a prefill of the earlier positions, then `position` alone) and
+ * returns the ops of `layer` (layer = nLayer: the head) at `position`. `tamper` is passed to the
+ * forward pass too, for tests that play a cheating provider.
+ */
+export function captureOps(tf: Transformer, tokens: readonly number[], position: number, layer: number, tamper?: OpObserver): Map<number, OpCapture> {
+  if (!(position >= 0 && position < tokens.length)) throw new RangeError(`position ${position} is outside the ${tokens.length} tokens`)
+  const cache = new KVCache(tf.config)
+  if (position > 0) tf.forward(tokens.slice(0, position), cache, 0, undefined, tamper)
+  const out = new Map<number, OpCapture>()
+  const observe: OpObserver = (l, op, start, nTok, outs, input) => {
+    tamper?.(l, op, start, nTok, outs, input)
+    if (l === layer) out.set(op, { outs: outs.map((o) => o.slice()), input: input?.slice() })
+  }
+  tf.forward([tokens[position]], cache, 1, undefined, observe)
+  return out
+}
+
+/** The state of a non-matmul op: leaf over its tag, op number and the hash of its outputs. */
+export function opStateOf(op: number, outs: readonly Float32Array[]): Hex {
+  const digest = sha256(...outs.map((o) => new Uint8Array(o.buffer, o.byteOffset, o.byteLength)))
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'bytes32' }], [OP_STATE, BigInt(op), toHex(digest)])
+  return toHex(leafHash(hexBytes(data)))
+}
+
+/** Element states of a matmul's output rows, chained from the op's pre-state. leaves[0] = pre. */
+export function elementChain(pre: Hex, values: Float32Array): { leaves: Hex[]; states: ElementState[] } {
+  const leaves: Hex[] = [pre]
+  const states: ElementState[] = []
+  for (let r = 0; r < values.length; r++) {
+    const s = { row: BigInt(r), value: f32Bits(values[r]), prev: leaves[r] }
+    states.push(s)
+    leaves.push(elementStateLeaf(s))
+  }
+  return { leaves, states }
+}
+
+/**
+ * The op-level leaves of a transition: `pre` (the previous trace leaf), the state after each op,
+ * and `post` (the trace leaf) as the last. A matmul op's state is its element chain's last leaf.
+ */
+export function opLevelLeaves(captures: Map<number, OpCapture>, head: boolean, pre: Hex, post: Hex): Hex[] {
+  const n = opCount(head)
+  const leaves: Hex[] = [pre]
+  for (let op = 1; op < n; op++) {
+    const c = captures.get(op)
+    if (!c) throw new RangeError(`op ${op} of the transition was not captured`)
+    if (opKind(head, op) === 'matmul') leaves.push(elementChain(leaves[op - 1], c.outs[0]).leaves.at(-1)!)
+    else leaves.push(opStateOf(op, c.outs))
+  }
+  leaves.push(post)
+  return leaves
+}
+
+/**
+ * The BLOCK_TERM states of weight row `row` of `name` times the activation `x` (quantized as the
+ * engine quantizes a matmul input): state b holds the SUM8 lanes after block b.
+ */
+export function rowBlockSteps(tree: ModelTree, name: string, row: number, x: Float32Array): BlockStep[] {
+  const { type, cols, tensorIndex } = tree.shape(name)
+  const B = activationBlockSize(type)
+  if (B === 0) throw new TypeError(`tensor ${name} has float weights: no block terms`)
+  if (x.length !== cols) throw new RangeError(`activation of ${x.length} values for a row of ${cols} columns`)
+  const bytes = tree.readRow(name, row)
+  const act = quantizeQ8(x, B)
+  const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
+  const steps: BlockStep[] = []
+  for (let b = 0; b < cols / B; b++) {
+    lanes[b & 7] = f(lanes[b & 7] + blockTerm(type, bytes, b, act.q, act.d[b]))
+    const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
+    steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
+  }
+  return steps
+}
+
+/** Primitive-level leaves of a quantized row: element state before, block states, element state after. */
+export function rowLeaves(steps: readonly BlockStep[], before: Hex, after: Hex): Hex[] {
+  return [before, ...steps.map(blockStepLeaf), after]
+}
+
+/** The first index where two leaf lists differ (what a challenger disputes), or -1. */
+export function firstDifference(mine: readonly Hex[], theirs: readonly Hex[]): number {
+  const n = Math.min(mine.length, theirs.length)
+  for (let i = 0; i < n; i++) if (mine[i] !== theirs[i]) return i
+  return mine.length === theirs.length ? -1 : n
+}
+
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+function f32Bits(x: number): number {
+  f32[0] = x
+  return u32[0]
+}
+
+function hexBytes(h: Hex): Uint8Array {
+  return Uint8Array.from(Buffer.from(h.slice(2), 'hex'))
+}
