@@ -17,6 +17,7 @@
  * reads and writeRows, so the phases do not add up to the load time. Share = phase / load.
  *
  * Usage: npm run bench:load [-- --models smol-135m,tinyllama-1.1b --threads 2 --runs 3]
+ * (`npm run bench:load` runs node with --expose-gc, so that each phase starts after a full GC).
  */
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -169,6 +170,8 @@ async function main(): Promise<void> {
     for (let r = 0; r < runs; r++) {
       for (const [i, [name, f]] of phases.entries()) {
         process.stderr.write(`  ${m}: round ${r + 1}: ${name}\n`)
+        // Closed backends' memories (GBs for 1.1B) go back only at a GC; start every phase without them.
+        ;(globalThis as { gc?: () => void }).gc?.()
         times[i].push(await f())
       }
     }

@@ -177,7 +177,7 @@ export function rowCommitmentsInto(type: number, cols: number, bytes: Uint8Array
   if (!Number.isInteger(rows)) throw new RangeError(`rowCommitmentsInto: ${bytes.length} bytes are not whole rows of ${rb}`)
   if (at < 0 || at + 32 * rows > out.length) throw new RangeError(`rowCommitmentsInto: ${rows} commitments do not fit at byte ${at} of ${out.length}`)
   const chunks = Math.ceil(rb / cb)
-  const work = chunks > 1 ? new Uint8Array(32 << treeDepth(chunks)) : out
+  const work = new Uint8Array(32 << treeDepth(chunks)) // one row's chunk tree, reused row after row
   for (let r = 0, o = 0; r < rows; r++, o += rb) {
     if (chunks === 1) {
       leafHashInto(bytes.subarray(o, o + rb), out, at + 32 * r) // a one-leaf tree's root is the leaf
