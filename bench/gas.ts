@@ -14,7 +14,7 @@ import { connectClients } from '../src/chain/evm/clients.js'
 import { Tree, claimJob, createDevnet, descendTo, h, makeItem, makeRequest } from '../src/chain/devnet.js'
 import { expansionOf, playBoundTrace, randTrace, rowTrace } from '../src/chain/boundTrace.js'
 import { LAYER_OPS } from '../src/chain/opTable.js'
-import { f32Bits, openRealModel, rowDotSteps } from '../src/chain/realModel.js'
+import { activation, f32Bits, openRealModel, rowDotSteps } from '../src/chain/realModel.js'
 import { fold } from '../src/engine/math/canonical.js'
 import { rand } from '../src/engine/math/rand.js'
 
@@ -112,10 +112,15 @@ await net.close()
   try {
     const TENSOR = 'blk.0.ffn_down.weight'
     const { steps } = rowDotSteps(m.tree, TENSOR, 5, 99)
+    const x = activation(m.tree.shape(TENSOR).cols, 99)
     const a = steps[steps.length - 1].acc.map((x) => new Float32Array(new Uint32Array([x]).buffer)[0])
     const value = f32Bits(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
-    const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, 5, steps, value)
-    for (const target of [10, steps.length + 1]) {
+    const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, 5, x, steps, value, 32)
+    // A provider whose lane 1 went wrong at block 9 (and stayed consistent after it): it loses the step.
+    const bad = steps.map((st, b) => (b < 9 ? st : { ...st, acc: st.acc.map((v, i) => (i === 1 ? (v + 0x10) >>> 0 : v)) }))
+    const tBad = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, 5, x, bad, value, 32)
+    for (const [target, tr, st] of [[10, t, steps], [steps.length + 1, t, steps], [10, tBad, bad]] as const) {
+      const t = tr, steps = st
       const bn = await createDevnet()
       const job = await claimJob(bn, t.l0.root, { modelRoot: m.tree.modelRoot, nonce: 1n })
       const g = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
@@ -131,11 +136,14 @@ await net.close()
       const ee = await expandElement(bn.provider, bn.d, { gameId: g.gameId, expansion: expansionOf(t.l3), element: t.element! })
       await descendTo(bn, g.gameId, t.l3, target)
       await revealPre(bn.provider, bn.d, { gameId: g.gameId, preLeaf: t.l3.leaves[target - 1], proof: t.l3.proof(target - 1) })
-      if (target === 10) {
+      if (steps === bad) {
+        const r = await oneStepBlockTerm(bn.provider, bn.d, { gameId: g.gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, 5, 9), act: t.act!, actPath: t.actPath!(9) })
+        row('dispute: one-step BLOCK_TERM that the provider loses, incl. the slash settlement (refund, slash, payouts)', r.gasUsed)
+      } else if (target === 10) {
         row('dispute: enter a matmul op (tensor leaf proven by name to the model root)', et.gasUsed)
         row('dispute: enter an element (element state opened)', ee.gasUsed)
-        const r = await oneStepBlockTerm(bn.provider, bn.d, { gameId: g.gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, 5, 9) })
-        row('dispute: one-step BLOCK_TERM (Q8_0 row of 512, its chunk proven to the bound tensor)', r.gasUsed, 'target < 300,000')
+        const r = await oneStepBlockTerm(bn.provider, bn.d, { gameId: g.gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, 5, 9), act: t.act!, actPath: t.actPath!(9) })
+        row('dispute: one-step BLOCK_TERM (Q8_0 row of 512: chunk proven to the bound tensor, activation block to the agreed activation state)', r.gasUsed, 'target < 300,000')
       } else {
         const r = await oneStepFold(bn.provider, bn.d, { gameId: g.gameId, last: steps[steps.length - 1] })
         row('dispute: one-step fold (SUM8 of the last lanes = the element value)', r.gasUsed, 'target < 300,000')

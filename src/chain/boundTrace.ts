@@ -6,9 +6,10 @@
  * an honest provider builds the same shapes from its own trace.
  */
 import type { Hex } from 'viem'
-import { type BlockStep, type ElementState, type Expansion, type TensorLeaf, blockStepLeaf, elementStateLeaf, expandElement, expandLevel, expandTensor, revealPre } from './client.js'
+import { type ActState, type BlockStep, type ElementState, type Expansion, type TensorLeaf, expandElement, expandLevel, expandTensor, revealPre } from './client.js'
 import { type Devnet, Tree, descendTo, h } from './devnet.js'
-import { HEAD_OPS, LAYER_OPS, opLeafOf } from './opTable.js'
+import { actStateOf, activationTree, elementChain, rowLeaves } from './gameStates.js'
+import { HEAD_OPS, LAYER_OPS, actSource, opLeafOf } from './opTable.js'
 
 /** Trace shape of every scenario: nPrompt 3, nOutput 2, 4 layers: 4 positions x 5 leaves. */
 export const SCENARIO_RECEIPT = { nPrompt: 3, nOutput: 2, nLayer: 4 } as const
@@ -20,6 +21,9 @@ export type BoundTrace = {
   /** For a matmul op: the tensor the provider proves, and the disputed element's state. */
   tensor?: TensorLeaf
   element?: ElementState
+  /** For a matmul op: the activation state it multiplies and a block's path in it (for the row's B). */
+  act?: ActState
+  actPath?(block: number): Hex[]
 }
 
 function traceLeaves(): Hex[] {
@@ -28,30 +32,29 @@ function traceLeaves(): Hex[] {
 
 /**
  * A provider's trace in which trace leaf 5 (position 1, layer 0) computes `tensor` (a layer-0
- * matmul weight, e.g. blk.0.ffn_down.weight) and output row `row` has the block states `steps`
- * and the element value `value` (binary32 bits). Other rows get filler values.
+ * matmul weight whose op's input is the activation state just before it, e.g.
+ * blk.0.ffn_down.weight) on the activation `x`; output row `row` has the block states `steps` and
+ * the element value `value` (binary32 bits). Other rows get filler values. `elementAct` makes the
+ * element states name another activation state (an inconsistent provider).
  */
-export function rowTrace(tensor: TensorLeaf, tensorName: string, row: number, steps: readonly BlockStep[], value: number): BoundTrace {
+export function rowTrace(tensor: TensorLeaf, tensorName: string, row: number, x: Float32Array, steps: readonly BlockStep[], value: number, B: 32 | 256, elementAct?: Hex): BoundTrace {
   const leaves = traceLeaves()
   const traceLeaf = 5
   const opLeaf = opLeafOf(tensorName.replace(/^blk\.0\./, ''))
-  const opPre = h('op input')
-  const elems: Hex[] = [opPre]
-  let element: ElementState | undefined
-  for (let r = 0; r < Number(tensor.rows); r++) {
-    const s = { row: BigInt(r), value: r === row ? value : (0x3f000000 + r) >>> 0, prev: elems[r] }
-    if (r === row) element = s
-    elems.push(elementStateLeaf(s))
-  }
+  if (actSource(false, opLeaf) !== opLeaf - 1) throw new RangeError(`${tensorName}: rowTrace needs a matmul whose input is the previous op's output`)
+  const act = actStateOf(opLeaf - 1, [x])
+  const values = Float32Array.from({ length: Number(tensor.rows) }, (_, r) => new Float32Array(new Uint32Array([r === row ? value : (0x3f000000 + r) >>> 0]).buffer)[0])
+  const chain = elementChain(act.leaf, values, elementAct ?? act.leaf)
   const ops: Hex[] = Array.from({ length: LAYER_OPS.length - 1 }, (_, i) => h(`op${i + 1}`))
-  ops[opLeaf - 2] = opPre
-  ops[opLeaf - 1] = elems[elems.length - 1]
+  ops[opLeaf - 2] = act.leaf
+  ops[opLeaf - 1] = chain.leaves.at(-1)!
+  const tree = activationTree(x, B)!
   return {
     l0: new Tree(leaves),
     l1: new Tree([leaves[traceLeaf - 1], ...ops, leaves[traceLeaf]]),
-    l2: new Tree(elems),
-    l3: new Tree([elems[row], ...steps.map(blockStepLeaf), elems[row + 1]]),
-    traceLeaf, opLeaf, elemLeaf: row + 1, tensor, element,
+    l2: new Tree(chain.leaves),
+    l3: new Tree(rowLeaves(steps, chain.leaves[row], chain.leaves[row + 1])),
+    traceLeaf, opLeaf, elemLeaf: row + 1, tensor, element: chain.states[row], act: act.state, actPath: (b) => tree.path(b),
   }
 }
 

@@ -338,7 +338,7 @@ export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch>
 
 // dispute game
 export type MicroStep = { opcode: number; chain: number; a: number; b: number; result: number }
-export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8, ELEMENT: 9 } as const
+export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8, ELEMENT: 9, OP_STATE: 10, ACT_STATE: 11 } as const
 /**
  * A BLOCK_TERM micro-state (OneStep.BlockStep): the eight SUM8 lanes `acc` (binary32 bits) after
  * block `blockIndex` of weight row `row` of the tensor at model-tree leaf `tensorIndex`, with the
@@ -363,9 +363,15 @@ export type TensorLeaf = { tensorIndex: number; name: Hex; ggmlType: number; row
 export type ChunkProof = { chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[] }
 /**
  * Element-level state of a matmul op after output row `row` (OneStep.ElementState): its value
- * (binary32 bits) and the leaf hash of the state before it.
+ * (binary32 bits), the leaf hash of the state before it and of the activation state it multiplies.
  */
-export type ElementState = { row: bigint; value: number; prev: Hex }
+export type ElementState = { row: bigint; value: number; prev: Hex; act: Hex }
+/**
+ * An activation state (OneStep.ActState): after an op whose output feeds matmuls, the Merkle roots
+ * of the output's quantized blocks for B = 32 and 256 (zero where B does not divide the length)
+ * and the SHA-256 of the outputs.
+ */
+export type ActState = { op: bigint; root32: Hex; root256: Hex; outputs: Hex }
 /** A sub-trace commitment (DisputeGame.Expansion): leaf 0 = the pre-state, leaf `lastLeaf` = the post-state. */
 export type Expansion = { root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }
 /** A RAND micro-state (OneStep.RandStep): `u` = binary32 bits of RAND(seed, step). */
@@ -394,9 +400,21 @@ export function randStepLeaf(s: RandStep): Hex {
   return sha256(`0x00${data.slice(2)}`)
 }
 
-/** Leaf hash of an element state: sha256(0x00 || abi.encode(9, row, value, prev)). */
+/** Leaf hash of an element state: sha256(0x00 || abi.encode(9, row, value, prev, act)). */
 export function elementStateLeaf(s: ElementState): Hex {
-  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'uint32' }, { type: 'bytes32' }], [OPCODE.ELEMENT, s.row, s.value, s.prev])
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'uint32' }, { type: 'bytes32' }, { type: 'bytes32' }], [OPCODE.ELEMENT, s.row, s.value, s.prev, s.act])
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+/** Leaf hash of an activation state: sha256(0x00 || abi.encode(11, op, root32, root256, outputs)). */
+export function actStateLeaf(s: ActState): Hex {
+  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }], [OPCODE.ACT_STATE, s.op, s.root32, s.root256, s.outputs])
+  return sha256(`0x00${data.slice(2)}`)
+}
+
+/** Leaf of one quantized activation block in an activation root: sha256(0x00 || abi.encode(uint32 da, bytes qa)). */
+export function actBlockLeaf(da: number, qa: Hex): Hex {
+  const data = encodeAbiParameters([{ type: 'uint32' }, { type: 'bytes' }], [da, qa])
   return sha256(`0x00${data.slice(2)}`)
 }
 
@@ -419,9 +437,14 @@ export function expandLevel(c: ChainClients, d: D, a: { gameId: bigint } & Expan
   const { gameId, ...e } = a
   return send(c, d.disputeGame, 'DisputeGame', 'expand', [gameId, e])
 }
-/** Provider: enters a matmul op with its weight tensor (`ModelTree.proveTensor`); one element leaf per row. */
-export function expandTensor(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; tensor: TensorLeaf }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'expandTensor', [a.gameId, a.expansion, a.tensor])
+/**
+ * Provider: enters a matmul op with its weight tensor (`ModelTree.proveTensor`); one element leaf
+ * per row. For K, V and up, whose pre-state is the previous matmul's last element state, `opPre`
+ * opens it (it names the activation); other ops ignore it.
+ */
+export function expandTensor(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; tensor: TensorLeaf; opPre?: ElementState }) {
+  const none: ElementState = { row: 0n, value: 0, prev: `0x${'0'.repeat(64)}`, act: `0x${'0'.repeat(64)}` }
+  return send(c, d.disputeGame, 'DisputeGame', 'expandTensor', [a.gameId, a.expansion, a.tensor, a.opPre ?? none])
 }
 /** Provider: enters the disputed element of a quantized matmul, opening its element state. */
 export function expandElement(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; element: ElementState }) {
@@ -432,10 +455,11 @@ export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroSt
 }
 /**
  * Provider: the BLOCK_TERM one-step. `pre` is block b - 1's micro-state (ignored for block 0),
- * `chunk` the chunk of the bound tensor's row holding the disputed block (`ModelTree.proveChunk`).
+ * `chunk` the chunk of the bound tensor's row holding the disputed block (`ModelTree.proveChunk`),
+ * `act` the agreed activation state and `actPath` the block's path in its root for the row's B.
  */
-export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; chunk: ChunkProof }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.chunk])
+export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre: BlockStep; post: BlockStep; chunk: ChunkProof; act: ActState; actPath: Hex[] }) {
+  return send(c, d.disputeGame, 'DisputeGame', 'stepBlockTerm', [a.gameId, a.pre, a.post, a.chunk, a.act, a.actPath])
 }
 /** Provider: the fold one-step (last primitive leaf of a quantized row): `last` is the row's last block state. */
 export function oneStepFold(c: ChainClients, d: D, a: { gameId: bigint; last: BlockStep }) {
@@ -457,7 +481,7 @@ export type GameState = {
   index: bigint; minLeaf: bigint; lastLeaf: bigint; seed: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
   modelRoot: Hex
   nPrompt: number; nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
-  tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex
+  tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex; act: Hex
 }
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
   return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])

@@ -13,7 +13,7 @@ import {
   type BlockStep, PHASE, claimTimeout, expandElement, expandLevel, expandTensor, getBalances, getGame, getTotals, oneStep, oneStepBlockTerm,
   oneStepFold, oneStepRand, openDispute, randStepLeaf, revealPre,
 } from './client.js'
-import { type Devnet, claimJob, createDevnet, descendTo, isConserved } from './devnet.js'
+import { type Devnet, claimJob, createDevnet, descendTo, h, isConserved } from './devnet.js'
 import { activation, f32Bits, openRealModel, type RealModel, rowDotSteps } from './realModel.js'
 
 const BOND = 10n ** 17n
@@ -54,7 +54,7 @@ async function openOn(t: BoundTrace, req: { nonce: bigint; seed?: bigint }): Pro
 }
 
 async function rowGame(steps: BlockStep[], target: number, value = foldOf(steps)) {
-  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, steps, value)
+  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, X(), steps, value, 32)
   const { net, gameId } = await openOn(t, { nonce: 1n })
   await playBoundTrace(net, gameId, t, target)
   const g = await getGame(net.provider, net.d, gameId)
@@ -62,6 +62,12 @@ async function rowGame(steps: BlockStep[], target: number, value = foldOf(steps)
   assert.equal(g.elemLeaf, BigInt(ROW + 1))
   return { net, gameId, t }
 }
+
+/** The activation every row of these scenarios multiplies (rowDotSteps quantizes the same vector). */
+const X = () => activation(m.tree.shape(TENSOR).cols, ACT_SEED)
+
+/** The activation opening of block `b` a provider sends with a BLOCK_TERM step. */
+const actOf = (t: BoundTrace, b: number) => ({ act: t.act!, actPath: t.actPath!(b) })
 
 const phase = async (net: Devnet, gameId: bigint) => (await getGame(net.provider, net.d, gameId)).phase
 
@@ -74,11 +80,13 @@ test('the honest element value is the engine\'s rowdot: the fold of the block la
 
 test('BLOCK_TERM: a wrong accumulator loses to the challenger; another row\'s chunk is refused', async () => {
   const steps = blockSteps(ROW, 9)
-  const { net, gameId } = await rowGame(steps, 10) // primitive leaf b + 1 is block b
+  const { net, gameId, t } = await rowGame(steps, 10) // primitive leaf b + 1 is block b
   try {
-    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, ROW + 1, 9) }), 'BadRowProof')
-    const r = await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, ROW, 9) })
-    assert.ok(r.gasUsed < 300_000n, `one-step gas ${r.gasUsed}`)
+    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, ROW + 1, 9), ...actOf(t, 9) }), 'BadRowProof')
+    const r = await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[8], post: steps[9], chunk: m.tree.proveChunk(TENSOR, ROW, 9), ...actOf(t, 9) })
+    // The losing provider's transaction also settles the slash (client refund, stake, the
+    // challenger's payouts in two fresh storage slots): about 75k over the judging itself.
+    assert.ok(r.gasUsed < 320_000n, `one-step gas with the slash settlement ${r.gasUsed}`)
     assert.equal(await phase(net, gameId), PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(net.provider, net.d, net.provider.account.address)).stake.active, 9n * 10n ** 18n)
     assert.ok(isConserved(await getTotals(net.client, net.d)))
@@ -89,10 +97,10 @@ test('BLOCK_TERM: a wrong accumulator loses to the challenger; another row\'s ch
 
 test('BLOCK_TERM: a right accumulator wins; forged chunks, wrong pre-states and other step kinds are refused by name', async () => {
   const steps = blockSteps()
-  const { net, gameId } = await rowGame(steps, 10)
+  const { net, gameId, t } = await rowGame(steps, 10)
   try {
     const chunk = m.tree.proveChunk(TENSOR, ROW, 9)
-    const p = (w: typeof chunk, pre = steps[8], post = steps[9]) => oneStepBlockTerm(net.provider, net.d, { gameId, pre, post, chunk: w })
+    const p = (w: typeof chunk, pre = steps[8], post = steps[9], a = actOf(t, 9)) => oneStepBlockTerm(net.provider, net.d, { gameId, pre, post, chunk: w, ...a })
     // One byte of the chunk changed (inside the disputed block; the row is one 16-block chunk).
     assert.equal(chunk.chunkIndex, 0)
     const forged = Buffer.from(chunk.chunk.slice(2), 'hex')
@@ -108,7 +116,8 @@ test('BLOCK_TERM: a right accumulator wins; forged chunks, wrong pre-states and 
     await rejectsWith(oneStep(net.provider, net.d, { gameId, pre: { opcode: 1, chain: 0, a: 0, b: 0, result: 0 }, post: { opcode: 1, chain: 0, a: 0, b: 0, result: 0 } }), 'WrongStepKind')
     await rejectsWith(oneStepFold(net.provider, net.d, { gameId, last: steps[8] }), 'WrongStepKind')
     await rejectsWith(oneStepRand(net.provider, net.d, { gameId, post: { step: 1n, u: 0 } }), 'WrongStepKind')
-    await p(chunk)
+    const won = await p(chunk)
+    assert.ok(won.gasUsed < 300_000n, `one-step gas ${won.gasUsed}`)
     assert.equal(await phase(net, gameId), PHASE.PROVIDER_WON)
     assert.ok(isConserved(await getTotals(net.client, net.d)))
   } finally {
@@ -118,9 +127,9 @@ test('BLOCK_TERM: a right accumulator wins; forged chunks, wrong pre-states and 
 
 test('BLOCK_TERM: block 0 starts from zero lanes (no pre-state needed)', async () => {
   const steps = blockSteps()
-  const { net, gameId } = await rowGame(steps, 1)
+  const { net, gameId, t } = await rowGame(steps, 1)
   try {
-    await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[5], post: steps[0], chunk: m.tree.proveChunk(TENSOR, ROW, 0) })
+    await oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[5], post: steps[0], chunk: m.tree.proveChunk(TENSOR, ROW, 0), ...actOf(t, 0) })
     assert.equal(await phase(net, gameId), PHASE.PROVIDER_WON)
   } finally {
     await net.close()
@@ -130,9 +139,9 @@ test('BLOCK_TERM: block 0 starts from zero lanes (no pre-state needed)', async (
 test('binding: a correctly computed block of another row loses, though its chunk proof and lanes are right', async () => {
   // The provider's element ROW claims the blocks (and so the value) of row ROW + 1.
   const other = blockSteps(ROW + 1)
-  const { net, gameId } = await rowGame(other, 4)
+  const { net, gameId, t } = await rowGame(other, 4)
   try {
-    await oneStepBlockTerm(net.provider, net.d, { gameId, pre: other[2], post: other[3], chunk: m.tree.proveChunk(TENSOR, ROW + 1, 3) })
+    await oneStepBlockTerm(net.provider, net.d, { gameId, pre: other[2], post: other[3], chunk: m.tree.proveChunk(TENSOR, ROW + 1, 3), ...actOf(t, 3) })
     assert.equal(await phase(net, gameId), PHASE.CHALLENGER_WON)
   } finally {
     await net.close()
@@ -144,7 +153,7 @@ test('fold: the element value must be the SUM8 fold of the last block\'s lanes',
   const last = steps.length + 1 // leaves 1..16 are blocks 0..15, leaf 17 the element
   const good = await rowGame(steps, last)
   try {
-    await rejectsWith(oneStepBlockTerm(good.net.provider, good.net.d, { gameId: good.gameId, pre: steps[14], post: steps[15], chunk: m.tree.proveChunk(TENSOR, ROW, 15) }), 'WrongStepKind')
+    await rejectsWith(oneStepBlockTerm(good.net.provider, good.net.d, { gameId: good.gameId, pre: steps[14], post: steps[15], chunk: m.tree.proveChunk(TENSOR, ROW, 15), ...actOf(good.t, 15) }), 'WrongStepKind')
     await rejectsWith(oneStepFold(good.net.provider, good.net.d, { gameId: good.gameId, last: steps[14] }), 'BadPreimage')
     await oneStepFold(good.net.provider, good.net.d, { gameId: good.gameId, last: steps[15] })
     assert.equal(await phase(good.net, good.gameId), PHASE.PROVIDER_WON)
@@ -163,7 +172,7 @@ test('fold: the element value must be the SUM8 fold of the last block\'s lanes',
 
 test('binding: entering a matmul needs the op table\'s tensor with one element per row, and an element that chains', async () => {
   const steps = blockSteps()
-  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, steps, foldOf(steps))
+  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, X(), steps, foldOf(steps), 32)
   const { net, gameId } = await openOn(t, { nonce: 2n })
   try {
     const { d, provider } = net
@@ -194,6 +203,37 @@ test('binding: entering a matmul needs the op table\'s tensor with one element p
     assert.equal(g.level, 3)
     assert.equal(g.tensorIndex, m.tree.shape(TENSOR).tensorIndex)
     assert.equal(g.elemValue, foldOf(steps))
+  } finally {
+    await net.close()
+  }
+})
+
+test('binding: a block state on another activation cannot be proven in the agreed activation state', async () => {
+  // Lanes computed correctly, but on the activation of another seed: its qa is not in the op's input.
+  const { steps } = rowDotSteps(m.tree, TENSOR, ROW, ACT_SEED + 1)
+  const { net, gameId, t } = await rowGame(steps, 4)
+  try {
+    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[2], post: steps[3], chunk: m.tree.proveChunk(TENSOR, ROW, 3), ...actOf(t, 3) }), 'BadActProof')
+    // Another activation state does not open the agreed one.
+    await rejectsWith(oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[2], post: steps[3], chunk: m.tree.proveChunk(TENSOR, ROW, 3), act: { ...t.act!, outputs: h('other') }, actPath: t.actPath!(3) }), 'BadPreimage')
+    // Unable to prove its step, the provider runs out of clock.
+    await net.warp(86401)
+    await claimTimeout(net.client, net.d, { gameId })
+    assert.equal(await phase(net, gameId), PHASE.CHALLENGER_WON)
+  } finally {
+    await net.close()
+  }
+})
+
+test('binding: element states that name another activation state lose when the element is entered', async () => {
+  const steps = blockSteps()
+  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, X(), steps, foldOf(steps), 32, h('another activation'))
+  const { net, gameId } = await openOn(t, { nonce: 5n })
+  try {
+    await playBoundTrace(net, gameId, t, 1).catch(() => undefined) // stops where the game ends
+    const g = await getGame(net.provider, net.d, gameId)
+    assert.equal(g.level, 2)
+    assert.equal(g.phase, PHASE.CHALLENGER_WON)
   } finally {
     await net.close()
   }
@@ -241,7 +281,7 @@ test('RAND: the draw of position 3 (step 1) with the request\'s seed wins; anoth
 
 test('depth bonds: a provider stuck at a bound expansion times out; the challenger gets every bond back and value is conserved', async () => {
   const steps = blockSteps()
-  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, steps, foldOf(steps))
+  const t = rowTrace(m.tree.proveTensor(TENSOR), TENSOR, ROW, X(), steps, foldOf(steps), 32)
   const { net, gameId } = await openOn(t, { nonce: 4n })
   try {
     const { d, provider, challenger } = net

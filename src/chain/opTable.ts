@@ -58,6 +58,20 @@ export function tensorNamesOf(head: boolean, layer: number, opLeaf: number): str
   return 'tensor' in op ? [`blk.${layer}.${op.tensor}`] : []
 }
 
+/**
+ * The op whose output matmul op `opLeaf` multiplies (its state is an activation state): Q, K, V
+ * <- 1; attn_output <- 7; gate, up <- 10; down <- 13; the head's logits <- 1. 0 for other ops.
+ */
+export function actSource(head: boolean, opLeaf: number): number {
+  if (head) return opLeaf === 2 ? 1 : 0
+  return ({ 2: 1, 3: 1, 4: 1, 8: 7, 11: 10, 12: 10, 14: 13 } as Record<number, number>)[opLeaf] ?? 0
+}
+
+/** True when op `opLeaf`'s state is an activation state (some matmul multiplies its output). */
+export function isActSource(head: boolean, opLeaf: number): boolean {
+  return head ? opLeaf === 1 : [1, 7, 10, 13].includes(opLeaf)
+}
+
 /** The last op-level leaf of a transition: its number of ops. */
 export function opCount(head: boolean): number {
   return head ? HEAD_OPS.length : LAYER_OPS.length

@@ -18,6 +18,7 @@ import { synthModel } from '../engine/model/synth.js'
 import { openGgufSource, writeGgufFile } from '../runtime/ggufFile.js'
 import { toHex as bytesToHex } from '../trace/merkle.js'
 import type { BlockStep, WeightProof } from './client.js'
+import { f32Bits } from './gameStates.js'
 import { type ModelTree, buildModelTree } from './weights.js'
 
 export type RealModel = {
@@ -64,13 +65,7 @@ export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): Real
   }
 }
 
-const f32u = new Float32Array(1)
-const u32f = new Uint32Array(f32u.buffer)
-/** binary32 bits of a (binary32-representable) number. */
-export function f32Bits(x: number): number {
-  f32u[0] = x
-  return u32f[0]
-}
+export { f32Bits }
 
 /** A deterministic activation vector (LCG, values in about [-4, 4)) of length n. */
 export function activation(n: number, seed: number): Float32Array {

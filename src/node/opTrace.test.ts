@@ -12,14 +12,16 @@ import {
   oneStepFold, openDispute, revealPre,
 } from '../chain/client.js'
 import { type Devnet, Tree, createDevnet, descendTo, makeItem, makeRequest } from '../chain/devnet.js'
-import { tensorNamesOf } from '../chain/opTable.js'
+import { actSource, tensorNamesOf } from '../chain/opTable.js'
 import { openRealModel, type RealModel } from '../chain/realModel.js'
+import { activationBlockSize } from '../engine/kernels/reference.js'
 import { fold } from '../engine/math/canonical.js'
 import type { OpObserver } from '../engine/model/transformer.js'
 import { KVCache } from '../engine/model/transformer.js'
 import { layerLeaf, TraceTree, traceRoot } from '../trace/traceTree.js'
 import { type Model, loadModel } from '../runtime/model.js'
-import { captureOps, elementChain, firstDifference, opLevelLeaves, rowBlockSteps, rowLeaves } from './opTrace.js'
+import { actStateOf, activationTree, elementChain, rowLeaves } from '../chain/gameStates.js'
+import { captureOps, firstDifference, opLevelLeaves, opPreState, rowBlockSteps } from './opTrace.js'
 
 let m: RealModel
 let model: Model
@@ -114,9 +116,10 @@ async function play(net: Devnet, gameId: bigint, leaves: Hex[], tamper: OpObserv
   const op = await descend(t1, 1, 1)
   const name = tensorNamesOf(false, layer, op)[0]
   assert.ok(name, `op ${op} is a matmul`)
-  const chain = elementChain(t1.leaves[op - 1], cap.get(op)!.outs[0])
+  const src = actSource(false, op)
+  const chain = elementChain(t1.leaves[op - 1], cap.get(op)!.outs[0], t1.leaves[src])
   const t2 = new Tree(chain.leaves)
-  await expandTensor(provider, d, { gameId, expansion: expansionOf(t2), tensor: m.tree.proveTensor(name) })
+  await expandTensor(provider, d, { gameId, expansion: expansionOf(t2), tensor: m.tree.proveTensor(name), opPre: opPreState(cap, false, t1.leaves, op) })
   const elem = await descend(t2, 2, 1)
   const row = elem - 1
   const steps = rowBlockSteps(m.tree, name, row, cap.get(op)!.input!)
@@ -124,7 +127,14 @@ async function play(net: Devnet, gameId: bigint, leaves: Hex[], tamper: OpObserv
   await expandElement(provider, d, { gameId, expansion: expansionOf(t3), element: chain.states[row] })
   const prim = await descend(t3, 3, 1)
   if (prim === t3.leaves.length - 1) await oneStepFold(provider, d, { gameId, last: steps.at(-1)! })
-  else await oneStepBlockTerm(provider, d, { gameId, pre: steps[Math.max(0, prim - 2)], post: steps[prim - 1], chunk: m.tree.proveChunk(name, row, prim - 1) })
+  else {
+    const x = cap.get(src)!.outs[0]
+    const B = activationBlockSize(m.tree.shape(name).type) as 32 | 256
+    await oneStepBlockTerm(provider, d, {
+      gameId, pre: steps[Math.max(0, prim - 2)], post: steps[prim - 1], chunk: m.tree.proveChunk(name, row, prim - 1),
+      act: actStateOf(src, cap.get(src)!.outs).state, actPath: activationTree(x, B)!.path(prim - 1),
+    })
+  }
 }
 
 test('a provider that falsified one element of one matmul loses to an auditor comparing its own replay', async () => {
@@ -141,7 +151,7 @@ test('a provider that falsified one element of one matmul loses to an auditor co
     const pick: Pick = (level, theirs) => {
       if (level === 0) own.set(0, honest)
       else if (level === 1) own.set(1, opLevelLeaves(captureOps(model.transformer, tokens, 3, 1), false, honest[3 * (c.nLayer + 1)], honest[3 * (c.nLayer + 1) + 1]))
-      else if (level === 2) own.set(2, elementChain(own.get(1)![13], captureOps(model.transformer, tokens, 3, 1).get(14)!.outs[0]).leaves)
+      else if (level === 2) own.set(2, elementChain(own.get(1)![13], captureOps(model.transformer, tokens, 3, 1).get(14)!.outs[0], own.get(1)![13]).leaves)
       else {
         const cap = captureOps(model.transformer, tokens, 3, 1)
         const e = own.get(2)!
@@ -164,8 +174,9 @@ test('an honest provider wins against a challenger that disputes a correct block
   const net = await createDevnet()
   try {
     const gameId = await claimAndOpen(net, honest)
-    // A wrong challenger: position 4, layer 0 (leaf 12); op 11 (ffn_gate); row 300; block 5.
-    const picks = [12, 11, 301, 6]
+    // A wrong challenger: position 4, layer 0 (leaf 12); op 12 (ffn_up, whose pre-state is the
+    // gate's last element state, opened to name the activation); row 300; block 5.
+    const picks = [12, 12, 301, 6]
     await play(net, gameId, honest, undefined, (level) => picks[level])
     assert.equal((await getGame(net.provider, net.d, gameId)).phase, PHASE.PROVIDER_WON)
   } finally {

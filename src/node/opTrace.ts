@@ -9,25 +9,24 @@
  *   primitive      under a quantized row: the SUM8 block states of the row's dot product, then
  *                  the element state
  *
- * States of non-matmul ops are `sha256(0x00 || abi.encode(uint8 10, uint64 op, bytes32
- * sha256(outputs)))` (outputs = the op's output vectors for the position, f32 little-endian); the
- * judge does not open them yet. Everything is recomputed by replaying the job's tokens, so any
+ * The state after an op whose output feeds matmuls (ops 1, 7, 10, 13; the head's 1) is an
+ * activation state (OneStep.ActState: roots of the output's quantized blocks for B = 32 and 256);
+ * other non-matmul states are `sha256(0x00 || abi.encode(uint8 10, uint64 op, bytes32
+ * sha256(outputs)))` (outputs = the op's output vectors for the position, f32 little-endian),
+ * which the judge does not open yet. Everything is recomputed by replaying the job's tokens, so any
  * backend (all are bit-identical) gives the same states.
  */
-import { type Hex, encodeAbiParameters, toHex } from 'viem'
-import { type BlockStep, type ElementState, blockStepLeaf, elementStateLeaf } from '../chain/client.js'
-import { opCount, opKind } from '../chain/opTable.js'
+import { type Hex, toHex } from 'viem'
+import type { BlockStep, ElementState } from '../chain/client.js'
+import { actStateOf, elementChain, f32Bits, opStateOf } from '../chain/gameStates.js'
+import { actSource, isActSource, opCount, opKind } from '../chain/opTable.js'
 import type { ModelTree } from '../chain/weights.js'
 import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
 import { f } from '../engine/math/canonical.js'
 import { KVCache, type OpObserver, type Transformer } from '../engine/model/transformer.js'
-import { leafHash, sha256 } from '../trace/merkle.js'
 
 /** One op's outputs for the disputed position and, for a matmul, its input (copies). */
 export type OpCapture = { outs: Float32Array[]; input?: Float32Array }
-
-/** Leaf tag of a non-matmul op state. */
-export const OP_STATE = 10
 
 /**
  * Replays `tokens[0 .. position]` (a prefill of the earlier positions, then `position` alone) and
@@ -47,25 +46,6 @@ export function captureOps(tf: Transformer, tokens: readonly number[], position:
   return out
 }
 
-/** The state of a non-matmul op: leaf over its tag, op number and the hash of its outputs. */
-export function opStateOf(op: number, outs: readonly Float32Array[]): Hex {
-  const digest = sha256(...outs.map((o) => new Uint8Array(o.buffer, o.byteOffset, o.byteLength)))
-  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'bytes32' }], [OP_STATE, BigInt(op), toHex(digest)])
-  return toHex(leafHash(hexBytes(data)))
-}
-
-/** Element states of a matmul's output rows, chained from the op's pre-state. leaves[0] = pre. */
-export function elementChain(pre: Hex, values: Float32Array): { leaves: Hex[]; states: ElementState[] } {
-  const leaves: Hex[] = [pre]
-  const states: ElementState[] = []
-  for (let r = 0; r < values.length; r++) {
-    const s = { row: BigInt(r), value: f32Bits(values[r]), prev: leaves[r] }
-    states.push(s)
-    leaves.push(elementStateLeaf(s))
-  }
-  return { leaves, states }
-}
-
 /**
  * The op-level leaves of a transition: `pre` (the previous trace leaf), the state after each op,
  * and `post` (the trace leaf) as the last. A matmul op's state is its element chain's last leaf.
@@ -76,11 +56,22 @@ export function opLevelLeaves(captures: Map<number, OpCapture>, head: boolean, p
   for (let op = 1; op < n; op++) {
     const c = captures.get(op)
     if (!c) throw new RangeError(`op ${op} of the transition was not captured`)
-    if (opKind(head, op) === 'matmul') leaves.push(elementChain(leaves[op - 1], c.outs[0]).leaves.at(-1)!)
+    if (opKind(head, op) === 'matmul') leaves.push(elementChain(leaves[op - 1], c.outs[0], leaves[actSource(head, op)]).leaves.at(-1)!)
+    else if (isActSource(head, op)) leaves.push(actStateOf(op, c.outs).leaf)
     else leaves.push(opStateOf(op, c.outs))
   }
   leaves.push(post)
   return leaves
+}
+
+/**
+ * What `expandTensor` opens for matmul op `op` whose pre-state is the previous matmul's last
+ * element state (K, V, up); undefined for the others (their pre-state is the activation state).
+ */
+export function opPreState(captures: Map<number, OpCapture>, head: boolean, opLeaves: readonly Hex[], op: number): ElementState | undefined {
+  const src = actSource(head, op)
+  if (src === 0 || src === op - 1) return undefined
+  return elementChain(opLeaves[op - 2], captures.get(op - 1)!.outs[0], opLeaves[src]).states.at(-1)
 }
 
 /**
@@ -104,25 +95,9 @@ export function rowBlockSteps(tree: ModelTree, name: string, row: number, x: Flo
   return steps
 }
 
-/** Primitive-level leaves of a quantized row: element state before, block states, element state after. */
-export function rowLeaves(steps: readonly BlockStep[], before: Hex, after: Hex): Hex[] {
-  return [before, ...steps.map(blockStepLeaf), after]
-}
-
 /** The first index where two leaf lists differ (what a challenger disputes), or -1. */
 export function firstDifference(mine: readonly Hex[], theirs: readonly Hex[]): number {
   const n = Math.min(mine.length, theirs.length)
   for (let i = 0; i < n; i++) if (mine[i] !== theirs[i]) return i
   return mine.length === theirs.length ? -1 : n
-}
-
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
-function f32Bits(x: number): number {
-  f32[0] = x
-  return u32[0]
-}
-
-function hexBytes(h: Hex): Uint8Array {
-  return Uint8Array.from(Buffer.from(h.slice(2), 'hex'))
 }

@@ -34,6 +34,7 @@ contract DisputeGame {
 
     struct Game {
         address provider;
+        uint64 jobIndex; // packed beside the provider: one slot
         address challenger;
         address client;
         uint128 jobAmount;
@@ -50,7 +51,6 @@ contract DisputeGame {
         uint64 lastLeaf;
         uint64 seed; // the signed request's sampling seed (RAND steps)
         uint256 batchId;
-        uint256 jobIndex;
         bytes32 node; // current node of the descent
         bytes32 levelRoot;
         bytes32 pre; // state before the disputed transition (level entry: before leaf minLeaf)
@@ -71,6 +71,7 @@ contract DisputeGame {
         uint64 cols;
         uint32 elemValue;
         bytes32 rowRoot;
+        bytes32 act; // the activation state the bound matmul multiplies
     }
 
     uint8 public constant STEP_CHECKED = 1;
@@ -168,6 +169,7 @@ contract DisputeGame {
         // INVARIANT: the bond is exact, the job is in the batch, a job is disputed by one game at a time
         // and never again once its provider lost.
         if (msg.value != params.challengerBond) revert BondMismatch(msg.value, params.challengerBond);
+        if (jobIndex >> 64 != 0) revert NotInBatch();
         bytes32 key = keccak256(abi.encode(batchId, jobIndex));
         uint8 st = jobState[key];
         if (st == 1 || st == 3) revert LeafAlreadyDisputed(batchId, jobIndex);
@@ -184,7 +186,7 @@ contract DisputeGame {
         g.jobAmount = amount;
         g.bond = uint128(msg.value);
         g.batchId = batchId;
-        g.jobIndex = jobIndex;
+        g.jobIndex = uint64(jobIndex);
         emit DisputeOpened(gameId, batchId, msg.sender, jobIndex);
         _start(g, item);
     }
@@ -285,8 +287,11 @@ contract DisputeGame {
     }
 
     /// @notice Provider: enters matmul op `g.index` (OpTable) with its weight tensor, proven by name
-    ///         under the job's model root; the element sub-trace has one leaf per output row.
-    function expandTensor(uint256 gameId, Expansion calldata e, OneStep.TensorLeaf calldata t) external {
+    ///         under the job's model root; the element sub-trace has one leaf per output row. The
+    ///         activation it multiplies is the op's pre-state when that is the activation source's
+    ///         state (Q, attn_output, gate, down, logits); otherwise (K, V, up) the pre-state is the
+    ///         previous matmul's last element state, opened as `opPre`, which names it.
+    function expandTensor(uint256 gameId, Expansion calldata e, OneStep.TensorLeaf calldata t, OneStep.ElementState calldata opPre) external {
         Game storage g = _move(gameId, EXPAND);
         bool head = _isHead(g);
         // INVARIANT: a matmul's weights are the tensor the op table names for this layer, proven in the model.
@@ -296,6 +301,13 @@ contract DisputeGame {
         if (e.lastLeaf != t.rows) revert WrongLeafCount(e.lastLeaf, t.rows);
         (uint256 blockBytes,) = OneStep.blockShape(t.ggmlType);
         g.bound = blockBytes == 0 ? FLOAT_ROW : BLOCK_ROW;
+        // INVARIANT: the activation is the state of the op the table names as this matmul's source.
+        if (OpTable.actSource(head, g.index) + 1 == g.index) {
+            g.act = g.pre;
+        } else {
+            if (OneStep.elementLeafOf(opPre) != g.pre) revert BadPreimage();
+            g.act = opPre.act;
+        }
         g.opLeaf = g.index;
         g.tensorIndex = t.tensorIndex;
         g.ggmlType = t.ggmlType;
@@ -313,8 +325,9 @@ contract DisputeGame {
         Game storage g = _move(gameId, EXPAND);
         if (g.level != 2 || g.bound != BLOCK_ROW) revert WrongStepKind();
         if (OneStep.elementLeafOf(s) != g.post) revert BadPreimage();
-        // INVARIANT: element j is output row j - 1 and chains from the agreed state before it.
-        if (s.row + 1 != g.index || s.prev != g.pre) {
+        // INVARIANT: element j is output row j - 1, chains from the agreed state before it and
+        // multiplies the op's agreed activation.
+        if (s.row + 1 != g.index || s.prev != g.pre || s.act != g.act) {
             _resolve(gameId, g, false, INCONSISTENT);
             return;
         }
@@ -365,7 +378,15 @@ contract DisputeGame {
     ///         tensor's row root; the contract recomputes the block term and the SUM8 lane and
     ///         decides the game. Primitive leaf i (1 <= i <= cols / B) is block i - 1 of output row
     ///         elemLeaf - 1 of the bound tensor; a state naming anything else loses.
-    function stepBlockTerm(uint256 gameId, OneStep.BlockStep calldata pre, OneStep.BlockStep calldata post, OneStep.ChunkProof calldata w) external {
+    ///         `act` opens the agreed activation state; `actPath` places the block's (da, qa) in it.
+    function stepBlockTerm(
+        uint256 gameId,
+        OneStep.BlockStep calldata pre,
+        OneStep.BlockStep calldata post,
+        OneStep.ChunkProof calldata w,
+        OneStep.ActState calldata act,
+        bytes32[] calldata actPath
+    ) external {
         Game storage g = _move(gameId, STEP);
         if (g.bound != BLOCK_ROW || g.index == g.lastLeaf) revert WrongStepKind();
         if (OneStep.blockLeafOf(post) != g.post) revert BadPreimage();
@@ -376,7 +397,10 @@ contract DisputeGame {
             _resolve(gameId, g, false, INCONSISTENT);
             return;
         }
-        bool ok = judge.blockTerm(g.ggmlType, g.rows, g.cols, g.rowRoot, pre, post, w);
+        if (OneStep.actLeafOf(act) != g.act) revert BadPreimage();
+        (, uint256 actBytes) = OneStep.blockShape(g.ggmlType);
+        bytes32 actRoot = actBytes == 32 ? act.root32 : act.root256;
+        bool ok = judge.blockTerm(Judge.BoundRow(g.ggmlType, g.rows, g.cols, g.rowRoot, actRoot), pre, post, w, actPath);
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 

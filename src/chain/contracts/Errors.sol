@@ -63,3 +63,5 @@ error WrongLeafCount(uint64 lastLeaf, uint64 expected);
 error WrongStepKind();
 /// @notice A deployment parameter out of range (auditBps must be 1..10,000, reward shares <= 10,000).
 error BadParameter(string name);
+/// @notice A block state's activation (qa, da) is not block `blockIndex` of the agreed activation state.
+error BadActProof(uint32 blockIndex);

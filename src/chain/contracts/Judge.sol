@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {BadActProof} from "./Errors.sol";
 import {OneStep} from "./OneStep.sol";
+import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title Judge: the one-step checks, deployed on their own
 /// @notice Stateless: the DisputeGame calls it for the heavy primitive checks (softfloat, block
 ///         dot products, weight proofs, PRNG) so that the game contract stays under the EIP-170
 ///         code size limit. Every function is a thin wrapper over the OneStep library; reverts
-///         (BadTensorProof, BadRowProof, BadPreimage, UnknownOpcode) bubble up to the caller.
+///         (BadTensorProof, BadRowProof, BadActProof, BadPreimage, UnknownOpcode) bubble up to the caller.
 contract Judge {
     /// @notice OneStep.check: `post` follows from `prevResult` by one correct primitive.
     function scalar(uint32 prevResult, OneStep.Step calldata post) external pure returns (bool) {
@@ -19,19 +21,28 @@ contract Judge {
         OneStep.provenTensor(modelRoot, t.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
     }
 
-    /// @notice A block state of a proven tensor (type, rows, cols, rowRoot): reverts BadRowProof
-    ///         unless `w` is the chunk of row `post.row` holding the block; true when the lanes follow.
+    /// @notice What the game has proven about the row a block state belongs to.
+    struct BoundRow {
+        uint32 ggmlType;
+        uint64 rows;
+        uint64 cols;
+        bytes32 rowRoot;
+        bytes32 actRoot; // the agreed activation's block root for this type's B
+    }
+
+    /// @notice A block state of a proven tensor: reverts BadRowProof unless `w` is the chunk of row
+    ///         `post.row` holding the block, BadActProof unless (post.da, post.qa) is block
+    ///         `post.blockIndex` under `r.actRoot` (path `actPath`); true when the lanes follow.
     function blockTerm(
-        uint32 ggmlType,
-        uint64 rows,
-        uint64 cols,
-        bytes32 rowRoot,
+        BoundRow calldata r,
         OneStep.BlockStep calldata pre,
         OneStep.BlockStep calldata post,
-        OneStep.ChunkProof calldata w
+        OneStep.ChunkProof calldata w,
+        bytes32[] calldata actPath
     ) external view returns (bool) {
-        OneStep.provenRowChunk(rowRoot, rows, post.row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
-        return OneStep.blockLanes(ggmlType, cols, pre, post, w.chunkIndex, w.chunk);
+        OneStep.provenRowChunk(r.rowRoot, r.rows, post.row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
+        if (!MerkleProof.verify(r.actRoot, OneStep.actBlockLeaf(post.da, post.qa), post.blockIndex, actPath)) revert BadActProof(post.blockIndex);
+        return OneStep.blockLanes(r.ggmlType, r.cols, pre, post, w.chunkIndex, w.chunk);
     }
 
     /// @notice SUM8's closing tree over eight lanes (binary32 bits).

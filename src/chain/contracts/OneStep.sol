@@ -134,20 +134,45 @@ library OneStep {
         bytes32[] rowPath;
     }
 
-    /// @notice Element-level state of a matmul op after output row `row`: its value (binary32 bits)
-    ///         and the state before it, so the op's last element state commits the whole output
-    ///         vector. Leaf: sha256(0x00 || abi.encode(uint8 9, row, value, prev)).
+    /// @notice Element-level state of a matmul op after output row `row`: its value (binary32 bits),
+    ///         the state before it (so the op's last element state commits the whole output vector)
+    ///         and the activation state the op multiplies.
+    ///         Leaf: sha256(0x00 || abi.encode(uint8 9, row, value, prev, act)).
     struct ElementState {
         uint64 row;
         uint32 value;
         bytes32 prev;
+        bytes32 act;
+    }
+
+    /// @notice The state after an op whose output feeds matmuls (OpTable.actSource): `root32` and
+    ///         `root256` are Merkle roots over the output's quantized blocks for B = 32 and B = 256
+    ///         (leaf b = sha256(0x00 || abi.encode(uint32 da_b, bytes qa_b)); zero when B does not
+    ///         divide the length), `outputs` the SHA-256 of the output vector(s).
+    ///         Leaf: sha256(0x00 || abi.encode(uint8 11, uint64 op, root32, root256, outputs)).
+    struct ActState {
+        uint64 op;
+        bytes32 root32;
+        bytes32 root256;
+        bytes32 outputs;
     }
 
     uint8 internal constant ELEMENT = 9;
+    uint8 internal constant ACT_STATE = 11;
 
     /// @notice Leaf hash committing an element-level state of a matmul op.
     function elementLeafOf(ElementState memory s) internal pure returns (bytes32) {
-        return MerkleProof.leafHash(abi.encode(ELEMENT, s.row, s.value, s.prev));
+        return MerkleProof.leafHash(abi.encode(ELEMENT, s.row, s.value, s.prev, s.act));
+    }
+
+    /// @notice Leaf hash committing an activation state.
+    function actLeafOf(ActState memory s) internal pure returns (bytes32) {
+        return MerkleProof.leafHash(abi.encode(ACT_STATE, s.op, s.root32, s.root256, s.outputs));
+    }
+
+    /// @notice Leaf hash of one quantized activation block in an activation root.
+    function actBlockLeaf(uint32 da, bytes memory qa) internal pure returns (bytes32) {
+        return MerkleProof.leafHash(abi.encode(da, qa));
     }
 
     /// @notice True when `post` is one correct block of a row dot product: its weight block comes

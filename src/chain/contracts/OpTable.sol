@@ -13,6 +13,9 @@ pragma solidity ^0.8.24;
 ///           5 Q/K/V biases (qwen2; the identity for llama)   6 RoPE on Q and K    7 attention
 ///           8 attn_output x            9 residual add      10 FFN RMSNorm       11 ffn_gate x
 ///          12 ffn_up x                13 SILU(gate) * up   14 ffn_down x        15 residual add
+///         The states after ops 1, 7, 10, 13 (and the head's 1) are activation states that commit
+///         the quantized blocks of their output (OneStep.ActState); a matmul's element states name
+///         the activation state they multiply, and each block state's activation is proven in it.
 ///         Head transition (layer == nLayer), leaves 0..3:
 ///           1 output RMSNorm           2 logits = output x (token_embd when the embeddings are tied)
 ///           3 sampling (penalty, top-k/p, min-p, the RAND draw) and the next token
@@ -38,6 +41,19 @@ library OpTable {
         }
         if (opLeaf == 2 || opLeaf == 3 || opLeaf == 4 || opLeaf == 8 || opLeaf == 11 || opLeaf == 12 || opLeaf == 14) return MATMUL;
         return OTHER;
+    }
+
+    /// @notice The op whose output a matmul op multiplies (its state is an activation state,
+    ///         OneStep.ActState): Q, K, V <- attention RMSNorm (1); attn_output <- attention (7);
+    ///         gate, up <- FFN RMSNorm (10); down <- SILU(gate) * up (13); the head's logits <- the
+    ///         output RMSNorm (1). 0 for ops that are not matmuls.
+    function actSource(bool head, uint256 opLeaf) internal pure returns (uint256) {
+        if (head) return opLeaf == 2 ? 1 : 0;
+        if (opLeaf == 2 || opLeaf == 3 || opLeaf == 4) return 1;
+        if (opLeaf == 8) return 7;
+        if (opLeaf == 11 || opLeaf == 12) return 10;
+        if (opLeaf == 14) return 13;
+        return 0;
     }
 
     /// @notice True when `name` is the weight tensor of matmul op `opLeaf` in `layer` (GGUF names,
