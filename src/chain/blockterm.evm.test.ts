@@ -73,7 +73,7 @@ test('checkBlockTerm equals the engine blockTerm + SUM8 lane on 1,000+ steps of 
     for (let o = 0; o < list.length; o += BATCH) {
       const part = list.slice(o, o + BATCH)
       const [ok] = await h.call<[readonly boolean[], readonly bigint[]]>('OneStepHarness', 'checkBlockTerms', [
-        roots[type], part.map((c) => c.pre), part.map((c) => c.post), part.map((c) => c.weight),
+        roots[type], part.map((c) => c.pre), part.map((c) => c.post), part.map((c) => c.weight.tensor), part.map((c) => c.weight.chunk),
       ])
       part.forEach((c, i) => assert.equal(ok[i], c.expect, `${type} case ${o + i}: row ${c.post.row} block ${c.post.blockIndex}`))
       honest += part.filter((c) => c.expect).length
@@ -94,7 +94,7 @@ test('checkBlockTerm on 11,008-column rows: every chunk (the last one shorter) o
       assert.equal(Object.is(sum8(terms), rowdot(ggmlType, bytes, activation(cols, 3))), true)
       // Blocks at both edges of every chunk, so each chunk index (and the short last chunk) is used.
       const blocks = [...new Set(steps.flatMap((_, b) => (b % perChunk === 0 || b % perChunk === perChunk - 1 || b === nBlocks - 1 ? [b] : [])))]
-      assert.equal(weights[nBlocks - 1].chunkIndex, Math.ceil(nBlocks / perChunk) - 1)
+      assert.equal(weights[nBlocks - 1].chunk.chunkIndex, Math.ceil(nBlocks / perChunk) - 1)
       const cases: Case[] = blocks.flatMap((b) => {
         const pre = b > 0 ? steps[b - 1] : steps[0]
         const acc = [...steps[b].acc]
@@ -102,13 +102,13 @@ test('checkBlockTerm on 11,008-column rows: every chunk (the last one shorter) o
         return [{ pre, post: steps[b], weight: weights[b], expect: true }, { pre, post: { ...steps[b], acc }, weight: weights[b], expect: false }]
       })
       const [ok] = await h.call<[readonly boolean[], readonly bigint[]]>('OneStepHarness', 'checkBlockTerms', [
-        m.tree.modelRoot, cases.map((c) => c.pre), cases.map((c) => c.post), cases.map((c) => c.weight),
+        m.tree.modelRoot, cases.map((c) => c.pre), cases.map((c) => c.post), cases.map((c) => c.weight.tensor), cases.map((c) => c.weight.chunk),
       ])
       cases.forEach((c, i) => assert.equal(ok[i], c.expect, `${type} block ${c.post.blockIndex}`))
       // Block perChunk lies in chunk 1: chunk 0's (valid) proof, or chunk 0 relabelled as chunk 1, is refused.
       const b = perChunk
-      for (const weight of [weights[b - 1], { ...weights[b - 1], chunkIndex: 1 }]) {
-        await assert.rejects(h.call('OneStepHarness', 'checkBlockTerms', [m.tree.modelRoot, [steps[b - 1]], [steps[b]], [weight]]), (e: Error) => badRowProof(e))
+      for (const chunk of [weights[b - 1].chunk, { ...weights[b - 1].chunk, chunkIndex: 1 }]) {
+        await assert.rejects(h.call('OneStepHarness', 'checkBlockTerms', [m.tree.modelRoot, [steps[b - 1]], [steps[b]], [weights[b].tensor], [chunk]]), (e: Error) => badRowProof(e))
       }
     } finally {
       m.close()

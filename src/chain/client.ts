@@ -346,21 +346,14 @@ export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT
  */
 export type BlockStep = { tensorIndex: number; row: bigint; blockIndex: number; da: number; acc: readonly number[]; qa: Hex }
 /**
- * One chunk of a weight row (OneStep.WeightProof, docs/TRACE.md "Model root"): the tensor leaf
- * fields with its path to the model root, the chunk's index in the row, its bytes and its path to
- * the row commitment, and the row commitment's path to the tensor's row root.
- */
-export type WeightProof = {
-  name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[]
-  chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[]
-}
-/**
  * A tensor leaf of the model tree with its index and path (OneStep.TensorLeaf): proven once when
  * the game enters a matmul op (`expandTensor`).
  */
 export type TensorLeaf = { tensorIndex: number; name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[] }
-/** One chunk of a row of the game's bound tensor (OneStep.ChunkProof). */
+/** One chunk of a weight row with its paths to the row commitment and the tensor's row root (OneStep.ChunkProof). */
 export type ChunkProof = { chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[] }
+/** A weight block's whole proof: its tensor leaf and the chunk of the row holding it (docs/TRACE.md "Model root"). */
+export type WeightProof = { tensor: TensorLeaf; chunk: ChunkProof }
 /**
  * Element-level state of a matmul op after output row `row` (OneStep.ElementState): its value
  * (binary32 bits), the leaf hash of the state before it and of the activation state it multiplies.

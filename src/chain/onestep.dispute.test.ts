@@ -176,12 +176,7 @@ test('binding: entering a matmul needs the op table\'s tensor with one element p
   const { net, gameId } = await openOn(t, { nonce: 2n })
   try {
     const { d, provider } = net
-    // Down to the op level's leaf (op 14, ffn_down) by hand.
-    await descendTo(net, gameId, t.l0, t.traceLeaf)
-    await playPre(net, gameId, t.l0, t.traceLeaf)
-    await expandLevel(provider, d, { gameId, ...expansionOf(t.l1) })
-    await descendTo(net, gameId, t.l1, t.opLeaf)
-    await playPre(net, gameId, t.l1, t.opLeaf)
+    await toOpLeaf(net, gameId, t) // op 14, ffn_down
     const e = expansionOf(t.l2)
     await rejectsWith(expandLevel(provider, d, { gameId, ...e }), 'WrongStepKind')
     // Another tensor of the same layer, the same tensor of another layer: refused by name.
@@ -239,6 +234,15 @@ test('binding: element states that name another activation state lose when the e
   }
 })
 
+/** Plays a bound trace down to its op leaf (the game then waits for the provider to enter the op). */
+async function toOpLeaf(net: Devnet, gameId: bigint, t: BoundTrace) {
+  await descendTo(net, gameId, t.l0, t.traceLeaf)
+  await playPre(net, gameId, t.l0, t.traceLeaf)
+  await expandLevel(net.provider, net.d, { gameId, ...expansionOf(t.l1) })
+  await descendTo(net, gameId, t.l1, t.opLeaf)
+  await playPre(net, gameId, t.l1, t.opLeaf)
+}
+
 async function playPre(net: Devnet, gameId: bigint, tree: BoundTrace['l0'], leaf: number) {
   const g = await getGame(net.provider, net.d, gameId)
   if (g.phase === PHASE.REVEAL_PRE) await revealPre(net.provider, net.d, { gameId, preLeaf: tree.leaves[leaf - 1], proof: tree.proof(leaf - 1) })
@@ -285,11 +289,7 @@ test('depth bonds: a provider stuck at a bound expansion times out; the challeng
   const { net, gameId } = await openOn(t, { nonce: 4n })
   try {
     const { d, provider, challenger } = net
-    await descendTo(net, gameId, t.l0, t.traceLeaf)
-    await playPre(net, gameId, t.l0, t.traceLeaf)
-    await expandLevel(provider, d, { gameId, ...expansionOf(t.l1) })
-    await descendTo(net, gameId, t.l1, t.opLeaf)
-    await playPre(net, gameId, t.l1, t.opLeaf)
+    await toOpLeaf(net, gameId, t)
     const g = await getGame(provider, d, gameId)
     assert.equal(g.bond, BOND + BigInt(d.params.game.depthBond))
     // The provider never proves the tensor; after its clock, anyone ends the game.

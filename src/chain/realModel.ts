@@ -94,7 +94,7 @@ export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed:
   const terms: number[] = []
   const weights: WeightProof[] = []
   for (let b = 0; b < cols / B; b++) {
-    weights.push(tree.proveBlock(name, row, b).proof)
+    weights.push(tree.proveBlock(name, row, b))
     const t = blockTerm(type, bytes, b, act.q, act.d[b])
     terms.push(t)
     lanes[b & 7] = Math.fround(lanes[b & 7] + t)

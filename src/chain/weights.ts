@@ -35,7 +35,8 @@ export type ModelTree = {
    * tensor `name`: its tensor's leaf index, the bytes of the chunk holding it, and the proof for
    * the judge.
    */
-  proveBlock(name: string, row: number, blockIndex: number): { tensorIndex: number; chunk: Uint8Array; proof: WeightProof }
+  /** Both proofs of one weight block (`OneStep.checkBlockTerm`). */
+  proveBlock(name: string, row: number, blockIndex: number): WeightProof
   /** The tensor leaf with its path to the model root (what `DisputeGame.expandTensor` takes). */
   proveTensor(name: string): TensorLeaf
   /** The chunk holding block `blockIndex` of a row, with its paths to the tensor's row root (`stepBlockTerm`). */
@@ -51,7 +52,7 @@ const hx = (b: Uint8Array): Hex => toHex(b)
  *
  * @example
  *   const tree = buildModelTree(src, gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors))
- *   const { tensorIndex, proof } = tree.proveBlock('blk.0.ffn_down.weight', 3, 9)
+ *   const { tensor, chunk } = tree.proveBlock('blk.0.ffn_down.weight', 3, 9)
  */
 export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelConfig): ModelTree {
   const entries: TensorEntry[] = gguf.tensors.map((t) => {
@@ -90,15 +91,14 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
     },
     readRow,
     proveTensor(name) {
-      const { proof } = this.proveBlock(name, 0, 0)
-      return { tensorIndex: lookup(name).tensorIndex, name: proof.name, ggmlType: proof.ggmlType, rows: proof.rows, cols: proof.cols, rowRoot: proof.rowRoot, tensorPath: proof.tensorPath }
+      const { e, tensorIndex } = lookup(name)
+      return {
+        tensorIndex, name: hx(utf8.encode(e.name)), ggmlType: e.type, rows: BigInt(e.rows), cols: BigInt(e.cols), rowRoot: hx(rootOf(e)),
+        tensorPath: merkleProof(modelLevels, tensorIndex).map(hx),
+      }
     },
     proveChunk(name, row, blockIndex) {
-      const { proof } = this.proveBlock(name, row, blockIndex)
-      return { chunkIndex: proof.chunkIndex, chunk: proof.chunk, chunkPath: proof.chunkPath, rowPath: proof.rowPath }
-    },
-    proveBlock(name, row, blockIndex) {
-      const { e, tensorIndex } = lookup(name)
+      const { e } = lookup(name)
       const bytes = readRow(name, row)
       const nBlocks = e.rowBytes / BLOCK[e.type].bytes
       if (!Number.isInteger(blockIndex) || blockIndex < 0 || blockIndex >= nBlocks) throw new UnknownWeightRowError(`row ${row} of tensor ${name} has no block ${blockIndex}`, { details: `blocks: ${nBlocks}` })
@@ -106,14 +106,12 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
       const chunkIndex = Math.floor(blockIndex / chunkBlocks(e.type))
       const chunk = bytes.subarray(chunkIndex * cb, Math.min((chunkIndex + 1) * cb, bytes.length))
       return {
-        tensorIndex,
-        chunk,
-        proof: {
-          name: hx(utf8.encode(e.name)), ggmlType: e.type, rows: BigInt(e.rows), cols: BigInt(e.cols), rowRoot: hx(rootOf(e)),
-          tensorPath: merkleProof(modelLevels, tensorIndex).map(hx), chunkIndex, chunk: hx(chunk),
-          chunkPath: merkleProof(buildLevels(rowChunkLeaves(bytes, cb)), chunkIndex).map(hx), rowPath: merkleProof(e.rowLevels, row).map(hx),
-        },
+        chunkIndex, chunk: hx(chunk),
+        chunkPath: merkleProof(buildLevels(rowChunkLeaves(bytes, cb)), chunkIndex).map(hx), rowPath: merkleProof(e.rowLevels, row).map(hx),
       }
+    },
+    proveBlock(name, row, blockIndex) {
+      return { tensor: this.proveTensor(name), chunk: this.proveChunk(name, row, blockIndex) }
     },
   }
 }

@@ -45,24 +45,6 @@ library OneStep {
         bytes qa; // activation block q_a[b*B .. b*B+B), int8 bytes
     }
 
-    /// @notice One chunk of a weight row with its three Merkle paths (docs/TRACE.md "Model root"):
-    ///         the tensor leaf fields and path to the model root, the chunk's index in the row, raw
-    ///         bytes and path to the row commitment, and the row commitment's path to the row root.
-    ///         A chunk is max(1, floor(2048 / block bytes)) whole GGUF blocks (the row's last chunk
-    ///         may be shorter), so the judge hashes ~2 KiB instead of a whole row.
-    struct WeightProof {
-        bytes name;
-        uint32 ggmlType;
-        uint64 rows;
-        uint64 cols;
-        bytes32 rowRoot;
-        bytes32[] tensorPath;
-        uint32 chunkIndex;
-        bytes chunk;
-        bytes32[] chunkPath;
-        bytes32[] rowPath;
-    }
-
     /// @notice Target bytes of a row chunk (docs/TRACE.md "Model root").
     uint256 internal constant ROW_CHUNK_BYTES = 2048;
 
@@ -126,7 +108,7 @@ library OneStep {
     }
 
     /// @notice One chunk of a weight row with its paths to the row commitment and to the row root
-    ///         of a tensor the game has already proven (WeightProof without the tensor part).
+    ///         of a tensor (what the game asks per BLOCK_TERM step, once the tensor is proven).
     struct ChunkProof {
         uint32 chunkIndex;
         bytes chunk;
@@ -176,21 +158,24 @@ library OneStep {
     }
 
     /// @notice True when `post` is one correct block of a row dot product: its weight block comes
-    ///         from a row chunk proven under `modelRoot` (reverts BadTensorProof / BadRowProof
-    ///         otherwise, also when the proven chunk is not the one holding block `blockIndex`),
-    ///         and its lanes equal the lanes before it with lane `blockIndex mod 8` ⊕ term_b
-    ///         (BlockDot.term). Lanes before block 0 are all +0 (SUM8's start); before block b > 0
-    ///         they are `pre.acc`, where `pre` (already checked against the agreed pre-state) must
-    ///         be block b - 1 of the same row. A post-state the provider committed that breaks
-    ///         these rules (other row in pre, block out of range, wrong activation length, a type
-    ///         without block terms) is a wrong step: false, not a revert.
-    function checkBlockTerm(bytes32 modelRoot, BlockStep memory pre, BlockStep memory post, WeightProof memory w)
+    ///         from chunk `c` of row `post.row` of tensor `t`, proven under `modelRoot` at leaf
+    ///         `post.tensorIndex` (reverts BadTensorProof / BadRowProof otherwise, also when the
+    ///         proven chunk is not the one holding block `blockIndex`), and its lanes equal the lanes
+    ///         before it with lane `blockIndex mod 8` ⊕ term_b (BlockDot.term). Lanes before block 0
+    ///         are all +0 (SUM8's start); before block b > 0 they are `pre.acc`, where `pre`
+    ///         (already checked against the agreed pre-state) must be block b - 1 of the same row.
+    ///         A post-state the provider committed that breaks these rules (other row in pre, block
+    ///         out of range, wrong activation length, a type without block terms) is a wrong step:
+    ///         false, not a revert. The game itself proves the tensor once and the chunk per step
+    ///         (DisputeGame.expandTensor, Judge.blockTerm); this whole check serves the harness.
+    function checkBlockTerm(bytes32 modelRoot, BlockStep memory pre, BlockStep memory post, TensorLeaf memory t, ChunkProof memory c)
         internal
         view
         returns (bool)
     {
-        provenChunk(modelRoot, post.tensorIndex, post.row, w);
-        return blockLanes(w.ggmlType, w.cols, pre, post, w.chunkIndex, w.chunk);
+        provenTensor(modelRoot, post.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
+        provenRowChunk(t.rowRoot, t.rows, post.row, c.chunkIndex, c.chunk, c.chunkPath, c.rowPath);
+        return blockLanes(t.ggmlType, t.cols, pre, post, c.chunkIndex, c.chunk);
     }
 
     /// @notice The lane rule of checkBlockTerm for a chunk already proven to be chunk `chunkIndex`
@@ -221,13 +206,6 @@ library OneStep {
         lanes[lane] = SoftFloat.add(lanes[lane], term);
         for (uint256 i = 0; i < 8; i++) if (lanes[i] != post.acc[i]) return false;
         return true;
-    }
-
-    /// @notice Reverts unless `w.chunk` is chunk `w.chunkIndex` of row `row` of the tensor at leaf
-    ///         `tensorIndex` under `modelRoot`.
-    function provenChunk(bytes32 modelRoot, uint32 tensorIndex, uint64 row, WeightProof memory w) internal view {
-        provenTensor(modelRoot, tensorIndex, w.name, w.ggmlType, w.rows, w.cols, w.rowRoot, w.tensorPath);
-        provenRowChunk(w.rowRoot, w.rows, row, w.chunkIndex, w.chunk, w.chunkPath, w.rowPath);
     }
 
     /// @notice Reverts BadTensorProof unless the tensor leaf with these fields is leaf
