@@ -6,10 +6,13 @@
  * an honest provider builds the same shapes from its own trace.
  */
 import type { Hex } from 'viem'
-import { type ActState, type BlockStep, type ElementState, type Expansion, type TensorLeaf, expandElement, expandLevel, expandTensor, revealPre } from './client.js'
+import { type ActState, type BlockStep, type ElementState, type Expansion, type TensorLeaf, expandElement, expandLevel, expandTensor, oneStepBlockTerm, revealPre } from './client.js'
 import { type Devnet, Tree, descendTo, h } from './devnet.js'
 import { actStateOf, activationTree, elementChain, rowLeaves } from './gameStates.js'
-import { HEAD_OPS, LAYER_OPS, actSource, opLeafOf } from './opTable.js'
+import { LAYER_OPS, actSource, opLeafOf } from './opTable.js'
+import { activation, f32Bits, type RealModel, rowDotSteps } from './realModel.js'
+import { activationBlockSize } from '../engine/kernels/reference.js'
+import { fold } from '../engine/math/canonical.js'
 
 /** Trace shape of every scenario: nPrompt 3, nOutput 2, 4 layers: 4 positions x 5 leaves. */
 export const SCENARIO_RECEIPT = { nPrompt: 3, nOutput: 2, nLayer: 4 } as const
@@ -31,16 +34,18 @@ function traceLeaves(): Hex[] {
 }
 
 /**
- * A provider's trace in which trace leaf 5 (position 1, layer 0) computes `tensor` (a layer-0
- * matmul weight whose op's input is the activation state just before it, e.g.
- * blk.0.ffn_down.weight) on the activation `x`; output row `row` has the block states `steps` and
+ * A provider's trace in which trace leaf (position 1, layer L) computes `tensor` (a matmul weight
+ * blk.L.* whose op's input is the activation state just before it, e.g. blk.0.ffn_down.weight; L <
+ * 4) on the activation `x`; output row `row` has the block states `steps` and
  * the element value `value` (binary32 bits). Other rows get filler values. `elementAct` makes the
  * element states name another activation state (an inconsistent provider).
  */
 export function rowTrace(tensor: TensorLeaf, tensorName: string, row: number, x: Float32Array, steps: readonly BlockStep[], value: number, B: 32 | 256, elementAct?: Hex): BoundTrace {
   const leaves = traceLeaves()
-  const traceLeaf = 5
-  const opLeaf = opLeafOf(tensorName.replace(/^blk\.0\./, ''))
+  const [, layer, suffix] = /^blk\.(\d+)\.(.+)$/.exec(tensorName) ?? []
+  if (!(Number(layer) < SCENARIO_RECEIPT.nLayer)) throw new RangeError(`${tensorName}: rowTrace needs a blk.L. tensor with L < ${SCENARIO_RECEIPT.nLayer}`)
+  const traceLeaf = 1 * (SCENARIO_RECEIPT.nLayer + 1) + Number(layer)
+  const opLeaf = opLeafOf(suffix)
   if (actSource(false, opLeaf) !== opLeaf - 1) throw new RangeError(`${tensorName}: rowTrace needs a matmul whose input is the previous op's output`)
   const act = actStateOf(opLeaf - 1, [x])
   const values = Float32Array.from({ length: Number(tensor.rows) }, (_, r) => new Float32Array(new Uint32Array([r === row ? value : (0x3f000000 + r) >>> 0]).buffer)[0])
@@ -59,18 +64,22 @@ export function rowTrace(tensor: TensorLeaf, tensorName: string, row: number, x:
 }
 
 /**
- * A provider's trace in which the head leaf of position 3 (trace leaf 19: sampling step
- * 3 - (nPrompt - 1) = 1) disputes a RAND draw inside its sampling op.
+ * The row scenario of the tests and bench:gas: output row 5 of blk.0.ffn_down.weight (Q8_0, 512
+ * columns: 16 blocks) of a RealModel on the activation of seed 99. With `badAt`, the provider's
+ * lane (badAt mod 8) is wrong from block badAt on (its later states stay consistent with it), so
+ * it loses the BLOCK_TERM at that block. `oneStep` sends the provider's BLOCK_TERM at a block.
  */
-export function randTrace(randLeaf: Hex): BoundTrace {
-  const leaves = traceLeaves()
-  const ops = [h('normed'), h('logits')]
+export function rowScenario(m: RealModel, badAt?: number, name = 'blk.0.ffn_down.weight', row = 5) {
+  const seed = 99
+  const { steps: honest } = rowDotSteps(m.tree, name, row, seed)
+  const steps = badAt === undefined ? honest : honest.map((st, b) => (b < badAt ? st : { ...st, acc: st.acc.map((v, i) => (i === (badAt & 7) ? (v + 0x10) >>> 0 : v)) }))
+  const a = steps[steps.length - 1].acc.map((x) => new Float32Array(new Uint32Array([x]).buffer)[0])
+  const value = f32Bits(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
+  const t = rowTrace(m.tree.proveTensor(name), name, row, activation(m.tree.shape(name).cols, seed), steps, value, activationBlockSize(m.tree.shape(name).type) as 32 | 256)
   return {
-    l0: new Tree(leaves),
-    l1: new Tree([leaves[18], ...ops, leaves[19]]),
-    l2: new Tree([ops[1], h('draw'), leaves[19]]),
-    l3: new Tree([ops[1], randLeaf, h('picked'), h('draw')]),
-    traceLeaf: 19, opLeaf: HEAD_OPS.length, elemLeaf: 1,
+    t, steps, value,
+    oneStep: (net: Devnet, gameId: bigint, block: number) =>
+      oneStepBlockTerm(net.provider, net.d, { gameId, pre: steps[Math.max(0, block - 1)], post: steps[block], chunk: m.tree.proveChunk(name, row, block), act: t.act!, actPath: t.actPath!(block) }),
   }
 }
 

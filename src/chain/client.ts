@@ -337,8 +337,8 @@ export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch>
 }
 
 // dispute game
-export type MicroStep = { opcode: number; chain: number; a: number; b: number; result: number }
-export const OPCODE = { F32_ADD: 1, F32_SUB: 2, F32_MUL: 3, F32_DIV: 4, F32_SQRT: 5, I32_MULADD: 6, BLOCK_TERM: 7, RAND: 8, ELEMENT: 9, OP_STATE: 10, ACT_STATE: 11 } as const
+/** Leaf tags of the dispute game's states (OneStep.sol): the first abi word of each leaf's data. */
+export const OPCODE = { BLOCK_TERM: 7, ELEMENT: 9, OP_STATE: 10, ACT_STATE: 11 } as const
 /**
  * A BLOCK_TERM micro-state (OneStep.BlockStep): the eight SUM8 lanes `acc` (binary32 bits) after
  * block `blockIndex` of weight row `row` of the tensor at model-tree leaf `tensorIndex`, with the
@@ -367,15 +367,7 @@ export type ElementState = { row: bigint; value: number; prev: Hex; act: Hex }
 export type ActState = { op: bigint; root32: Hex; root256: Hex; outputs: Hex }
 /** A sub-trace commitment (DisputeGame.Expansion): leaf 0 = the pre-state, leaf `lastLeaf` = the post-state. */
 export type Expansion = { root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }
-/** A RAND micro-state (OneStep.RandStep): `u` = binary32 bits of RAND(seed, step). */
-export type RandStep = { step: bigint; u: number }
 export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
-
-/** Leaf hash of a micro-step: sha256(0x00 || abi.encode(opcode, chain, a, b, result)). */
-export function microStepLeaf(s: MicroStep): Hex {
-  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint8' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32' }], [s.opcode, s.chain, s.a, s.b, s.result])
-  return sha256(`0x00${data.slice(2)}`)
-}
 
 /** Leaf hash of a BLOCK_TERM micro-state: sha256(0x00 || abi.encode(7, tensorIndex, row, blockIndex, da, acc, qa)). */
 export function blockStepLeaf(s: BlockStep): Hex {
@@ -384,12 +376,6 @@ export function blockStepLeaf(s: BlockStep): Hex {
     [{ type: 'uint8' }, { type: 'uint32' }, { type: 'uint64' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32[8]' }, { type: 'bytes' }],
     [OPCODE.BLOCK_TERM, s.tensorIndex, s.row, s.blockIndex, s.da, s.acc as unknown as readonly [number, number, number, number, number, number, number, number], s.qa],
   )
-  return sha256(`0x00${data.slice(2)}`)
-}
-
-/** Leaf hash of a RAND micro-state: sha256(0x00 || abi.encode(8, step, u)). */
-export function randStepLeaf(s: RandStep): Hex {
-  const data = encodeAbiParameters([{ type: 'uint8' }, { type: 'uint64' }, { type: 'uint32' }], [OPCODE.RAND, s.step, s.u])
   return sha256(`0x00${data.slice(2)}`)
 }
 
@@ -443,9 +429,6 @@ export function expandTensor(c: ChainClients, d: D, a: { gameId: bigint; expansi
 export function expandElement(c: ChainClients, d: D, a: { gameId: bigint; expansion: Expansion; element: ElementState }) {
   return send(c, d.disputeGame, 'DisputeGame', 'expandElement', [a.gameId, a.expansion, a.element])
 }
-export function oneStep(c: ChainClients, d: D, a: { gameId: bigint; pre: MicroStep; post: MicroStep }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'step', [a.gameId, a.pre, a.post])
-}
 /**
  * Provider: the BLOCK_TERM one-step. `pre` is block b - 1's micro-state (ignored for block 0),
  * `chunk` the chunk of the bound tensor's row holding the disputed block (`ModelTree.proveChunk`),
@@ -458,10 +441,6 @@ export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre
 export function oneStepFold(c: ChainClients, d: D, a: { gameId: bigint; last: BlockStep }) {
   return send(c, d.disputeGame, 'DisputeGame', 'stepFold', [a.gameId, a.last])
 }
-/** Provider: the RAND one-step; the seed is the disputed job's. */
-export function oneStepRand(c: ChainClients, d: D, a: { gameId: bigint; post: RandStep }) {
-  return send(c, d.disputeGame, 'DisputeGame', 'stepRand', [a.gameId, a.post])
-}
 export function claimTimeout(c: ChainClients, d: D, a: { gameId: bigint }) {
   return send(c, d.disputeGame, 'DisputeGame', 'timeout', [a.gameId])
 }
@@ -471,9 +450,9 @@ export function withdrawFromGame(c: ChainClients, d: D) {
 export type GameState = {
   provider: Address; challenger: Address; client: Address; jobAmount: bigint; bond: bigint; lastMove: bigint
   providerClock: bigint; challengerClock: bigint; phase: number; level: number; depthLeft: number; levelDepth: number
-  index: bigint; minLeaf: bigint; lastLeaf: bigint; seed: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
+  index: bigint; minLeaf: bigint; lastLeaf: bigint; batchId: bigint; jobIndex: bigint; node: Hex; levelRoot: Hex; pre: Hex; post: Hex
   modelRoot: Hex
-  nPrompt: number; nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
+  nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
   tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex; act: Hex
 }
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {

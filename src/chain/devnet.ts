@@ -9,8 +9,8 @@ import { buildLevels, type Hash } from '../trace/merkle.js'
 import { stride } from './bisection.js'
 import {
   type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
-  batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, expandLevel, getGame, registerModel, revealChildren,
-  revealPre, signJobRequest, stake,
+  batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, getGame, registerModel, revealChildren,
+  signJobRequest, stake,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
@@ -136,23 +136,6 @@ export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target:
 
 export type { Address }
 
-/**
- * A toy trace whose disputed element is a list of micro-step leaves: a 20-leaf trace (nPrompt 3,
- * nOutput 2, 4 layers) whose leaf 7 (position 1, layer 2) expands to the 15 ops of a layer
- * [L6, o1 .. o14, L7] (docs/CHAIN.md "Op table"), op 1 (RMSNorm, a scalar op) to the element level
- * [L6, y1, o1] and element 1 to the primitive level [L6, ...micro] with y1 = the last micro leaf.
- */
-export function microTrace(micro: readonly Hex[]): { l0: Tree; l1: Tree; l2: Tree; l3: Tree } {
-  const leaves: Hex[] = Array.from({ length: 20 }, (_, i) => h(`leaf${i}`))
-  const ops: Hex[] = Array.from({ length: 14 }, (_, i) => h(`op${i + 1}`))
-  return {
-    l0: new Tree(leaves),
-    l1: new Tree([leaves[6], ...ops, leaves[7]]),
-    l2: new Tree([leaves[6], micro[micro.length - 1], ops[0]]),
-    l3: new Tree([leaves[6], ...micro]),
-  }
-}
-
 /** Claims one job with `traceRoot` (and request overrides) in its own batch; returns what `open` needs. */
 export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequest>): Promise<{ batchId: bigint; item: ClaimItem; proof: Hex[] }> {
   const { d, provider, client } = net
@@ -161,20 +144,4 @@ export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequ
   const { batchId } = await claimBatch(provider, d, { items: [item] })
   const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
   return { batchId, item, proof: batchTree([leaf]).proof(0) }
-}
-
-/** Plays a `microTrace` game down to the STEP phase at primitive leaf `target` (>= 1). */
-export async function playMicroTrace(net: Devnet, gameId: bigint, t: ReturnType<typeof microTrace>, target: number): Promise<void> {
-  const { d, provider } = net
-  await descendTo(net, gameId, t.l0, 7)
-  await revealPre(provider, d, { gameId, preLeaf: t.l0.leaves[6], proof: t.l0.proof(6) })
-  await expandLevel(provider, d, { gameId, root: t.l1.root, depth: t.l1.depth, lastLeaf: 15n, proofFirst: t.l1.proof(0), proofLast: t.l1.proof(15) })
-  await descendTo(net, gameId, t.l1, 1)
-  await expandLevel(provider, d, { gameId, root: t.l2.root, depth: t.l2.depth, lastLeaf: 2n, proofFirst: t.l2.proof(0), proofLast: t.l2.proof(2) })
-  await descendTo(net, gameId, t.l2, 1)
-  const last = t.l3.leaves.length - 1
-  await expandLevel(provider, d, { gameId, root: t.l3.root, depth: t.l3.depth, lastLeaf: BigInt(last), proofFirst: t.l3.proof(0), proofLast: t.l3.proof(last) })
-  await descendTo(net, gameId, t.l3, target)
-  // Leaf 1's predecessor is the level's entry state; later leaves reveal theirs.
-  if (target > 1) await revealPre(provider, d, { gameId, preLeaf: t.l3.leaves[target - 1], proof: t.l3.proof(target - 1) })
 }

@@ -1,14 +1,18 @@
+// The dispute lifecycle on the embedded chain: who wins, what moves where (slash, refund, bonds,
+// pay), clocks, unbonding during a dispute. Games end in the BLOCK_TERM one-step of a real weight
+// row (boundTrace.ts's row scenario); the one-step rules themselves are onestep.dispute.test.ts's.
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
+import { type BoundTrace, expansionOf, playBoundTrace, rowScenario } from './boundTrace.js'
 import {
-  type ClaimItem, type MicroStep, type Totals, DEFAULT_GAME_PARAMS, OPCODE, PHASE, batchLeaf, batchTree, chooseChild, claimBatch, claimTimeout, deposit,
-  expandLevel, finalizeBatch, getBalances, getGame, getTotals, jobAmount, microStepLeaf, oneStep, openDispute,
+  type ClaimItem, type Totals, DEFAULT_GAME_PARAMS, PHASE, batchLeaf, batchTree, chooseChild, claimBatch, claimTimeout, deposit,
+  expandLevel, finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
   revealChildren, revealPre, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
 } from './client.js'
-import { type Devnet, Tree, createDevnet, descendTo, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { type Devnet, createDevnet, descendTo, isConserved, makeItem, makeRequest } from './devnet.js'
+import { openRealModel, type RealModel } from './realModel.js'
 
-const F = { one: 0x3f800000, two: 0x40000000, three: 0x40400000, half: 0x3f000000, threeHalf: 0x40600000, four: 0x40800000 }
 const BOND = 10n ** 17n
 const DEPTH_BOND = DEFAULT_GAME_PARAMS.depthBond
 
@@ -19,76 +23,41 @@ function assertConserved(t: Totals) {
 const rejectsWith = (p: Promise<unknown>, errorName: string) =>
   assert.rejects(p, (e: { errorName?: string }) => e.errorName === errorName)
 
-/**
- * A toy trace provider: a 20-leaf trace (nPrompt 3, nOutput 2, 4 layers) whose leaf 7 (position 1,
- * layer 2) hides a wrong (or, for an honest provider, a correct) micro-step three levels down:
- * op level [L6, o1 .. o11, x1, x2, o14, L7] (op 13 = SILU(gate) * up, a scalar op) -> element
- * level [x1, y1, x2] -> primitive level [x1, m1, m2, m3 = y1].
- */
-function toyTrace(wrong: boolean) {
-  const m1: MicroStep = { opcode: OPCODE.F32_ADD, chain: 0, a: F.one, b: F.two, result: F.three }
-  const m2: MicroStep = { opcode: OPCODE.F32_ADD, chain: 1, a: F.three, b: F.half, result: wrong ? F.four : F.threeHalf }
-  const m3: MicroStep = { opcode: OPCODE.F32_MUL, chain: 1, a: m2.result, b: F.one, result: m2.result }
-  const x1 = h('x1'), x2 = h('x2')
-  const y1 = microStepLeaf(m3)
-  const leaves: Hex[] = Array.from({ length: 20 }, (_, i) => h(`leaf${i}`))
-  const l0 = new Tree(leaves)
-  const ops: Hex[] = Array.from({ length: 14 }, (_, i) => h(`op${i + 1}`))
-  ops[11] = x1
-  ops[12] = x2
-  const l1 = new Tree([leaves[6], ...ops, leaves[7]])
-  const l2 = new Tree([x1, y1, x2])
-  const l3 = new Tree([x1, microStepLeaf(m1), microStepLeaf(m2), y1])
-  return { m1, m2, m3, l0, l1, l2, l3 }
-}
+let m: RealModel
+before(() => {
+  m = openRealModel('q8_0', 3)
+})
+after(() => m?.close())
 
 async function claimOne(net: Devnet, traceRoot: Hex, nonce: bigint) {
   const { d, provider, client } = net
   await deposit(client, d, { amount: parseEther('1') })
-  const item: ClaimItem = await makeItem(net, client, makeRequest(net, { nonce }), { traceRoot, nPrompt: 3, nOutput: 2, nLayer: 4 })
+  const item: ClaimItem = await makeItem(net, client, makeRequest(net, { nonce, modelRoot: m.tree.modelRoot }), { traceRoot, nPrompt: 3, nOutput: 2, nLayer: 4 })
   const { batchId } = await claimBatch(provider, d, { items: [item] })
   const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
   return { batchId, item, proof: batchTree([leaf]).proof(0) }
 }
 
-/** Plays the whole game down to the primitive step; returns the toy trace. */
-async function playToStep(net: Devnet, gameId: bigint, t: ReturnType<typeof toyTrace>) {
-  const { d, provider } = net
-  await descendTo(net, gameId, t.l0, 7)
-  assert.equal((await getGame(provider, d, gameId)).phase, PHASE.REVEAL_PRE)
-  await revealPre(provider, d, { gameId, preLeaf: t.l0.leaves[6], proof: t.l0.proof(6) })
-  // The op list has the op table's 15 ops; any other count is refused.
-  await rejectsWith(expandLevel(provider, d, { gameId, root: t.l1.root, depth: 4, lastLeaf: 14n, proofFirst: t.l1.proof(0), proofLast: t.l1.proof(14) }), 'WrongLeafCount')
-  await expandLevel(provider, d, { gameId, root: t.l1.root, depth: 4, lastLeaf: 15n, proofFirst: t.l1.proof(0), proofLast: t.l1.proof(15) })
-  // The challenger's first choice below the trace carries the depth bond, exactly.
-  const children = t.l1.children(0, 0n, 4)
-  await revealChildren(provider, d, { gameId, children })
-  await rejectsWith(chooseChild(net.challenger, d, { gameId, children, choice: 13n }), 'BondMismatch')
-  await rejectsWith(chooseChild(net.challenger, d, { gameId, children, choice: 13n, bond: DEPTH_BOND + 1n }), 'BondMismatch')
-  await chooseChild(net.challenger, d, { gameId, children, choice: 13n, bond: DEPTH_BOND })
-  await revealPre(provider, d, { gameId, preLeaf: t.l1.leaves[12], proof: t.l1.proof(12) })
-  await expandLevel(provider, d, { gameId, root: t.l2.root, depth: 2, lastLeaf: 2n, proofFirst: t.l2.proof(0), proofLast: t.l2.proof(2) })
-  await descendTo(net, gameId, t.l2, 1)
-  await expandLevel(provider, d, { gameId, root: t.l3.root, depth: 2, lastLeaf: 3n, proofFirst: t.l3.proof(0), proofLast: t.l3.proof(3) })
-  await descendTo(net, gameId, t.l3, 2)
-  await revealPre(provider, d, { gameId, preLeaf: t.l3.leaves[1], proof: t.l3.proof(1) })
-  const g = await getGame(provider, d, gameId)
+/** Plays the row scenario to its BLOCK_TERM one-step at block 9, which the provider then sends. */
+async function playToStep(net: Devnet, gameId: bigint, s: ReturnType<typeof rowScenario>) {
+  await playBoundTrace(net, gameId, s.t, 10)
+  const g = await getGame(net.provider, net.d, gameId)
   assert.equal(g.phase, PHASE.STEP)
   assert.equal(g.level, 3)
+  return s.oneStep(net, gameId, 9)
 }
 
 test('an honest challenger wins: the provider is slashed, the client refunded', async () => {
   const net = await createDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const t = toyTrace(true)
-    const { batchId, item, proof } = await claimOne(net, t.l0.root, 1n)
+    const sc = rowScenario(m, 9)
+    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 1n)
     const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     await rejectsWith(openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
     await rejectsWith(revealChildren(challenger, d, { gameId, children: [] }), 'NotYourTurn')
-    await playToStep(net, gameId, t)
-    await oneStep(provider, d, { gameId, pre: t.m1, post: t.m2 })
+    await playToStep(net, gameId, sc)
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(client, d, client.account.address)).escrow, escrowBefore + jobAmount(item))
     // Slash = max(price / p, min provider stake) = 1 ETH; half to the challenger, half burned.
@@ -98,7 +67,8 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     assert.equal(totals.burned, parseEther('0.5'))
     assert.equal((await getBalances(challenger, d, challenger.account.address)).owed, parseEther('0.5'))
     await withdrawOwed(challenger, d)
-    await withdrawFromGame(challenger, d) // the bond comes back
+    assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, BOND + 3n * DEPTH_BOND)
+    await withdrawFromGame(challenger, d) // the opening bond and the three depth bonds come back
     await rejectsWith(withdrawFromGame(challenger, d), 'NothingToWithdraw')
     // INVARIANT: a lost job cannot be disputed (or refunded) again.
     await rejectsWith(openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
@@ -115,13 +85,10 @@ test('an honest provider wins against a wrong challenge and keeps its pay', asyn
   const net = await createDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const t = toyTrace(false)
-    const { batchId, item, proof } = await claimOne(net, t.l0.root, 2n)
+    const sc = rowScenario(m)
+    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 2n)
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    await playToStep(net, gameId, t)
-    // A forged preimage is refused; the true one wins.
-    await rejectsWith(oneStep(provider, d, { gameId, pre: t.m1, post: { ...t.m2, result: F.four } }), 'BadPreimage')
-    await oneStep(provider, d, { gameId, pre: t.m1, post: t.m2 })
+    await playToStep(net, gameId, sc)
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.PROVIDER_WON)
     // The challenger's bond grew by the depth bond at each of the 3 levels below the trace; half goes to the provider.
     assert.equal((await getGame(provider, d, gameId)).bond, BOND + 3n * DEPTH_BOND)
@@ -140,7 +107,7 @@ test('timeouts: a silent provider loses, a silent challenger loses', async () =>
   const net = await createDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const t = toyTrace(false)
+    const t = rowScenario(m).t
     const a = await claimOne(net, t.l0.root, 3n)
     const g1 = (await openDispute(challenger, d, { batchId: a.batchId, jobIndex: 0n, item: a.item, client: client.account.address, proof: a.proof, bond: BOND })).gameId
     await rejectsWith(claimTimeout(client, d, { gameId: g1 }), 'ClockRunning')
@@ -168,7 +135,7 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
   const net = await createDevnet({ providerStake: parseEther('1.5') })
   try {
     const { d, provider, client, challenger } = net
-    const t = toyTrace(true)
+    const { t } = rowScenario(m, 9)
     const { batchId, item, proof } = await claimOne(net, t.l0.root, 5n)
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     await unstake(provider, d, { amount: parseEther('0.5') })
@@ -178,6 +145,54 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
     const s = (await getBalances(provider, d, provider.account.address)).stake
     assert.equal(s.unbonding, 0n, 'the whole unbonding stake was slashed')
     await rejectsWith(withdrawStake(provider, d), 'NothingToWithdraw')
+    assertConserved(await getTotals(client, d))
+  } finally {
+    await net.close()
+  }
+})
+
+test('depth bonds: the challenger\'s first choice at each level below the trace carries exactly depthBond', async () => {
+  const net = await createDevnet()
+  try {
+    const { d, provider, client, challenger } = net
+    const { t } = rowScenario(m)
+    const { batchId, item, proof } = await claimOne(net, t.l0.root, 6n)
+    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    // At the trace level no depth bond is due: a choice carrying one is refused.
+    const top = t.l0.children(0, 0n, 4)
+    await revealChildren(provider, d, { gameId, children: top })
+    const first = BigInt(t.traceLeaf >> (t.l0.depth - 4)) // the child on the way to the trace leaf
+    await rejectsWith(chooseChild(challenger, d, { gameId, children: top, choice: first, bond: DEPTH_BOND }), 'BondMismatch')
+    await chooseChild(challenger, d, { gameId, children: top, choice: first })
+    await descendTo(net, gameId, t.l0, t.traceLeaf)
+    await revealPre(provider, d, { gameId, preLeaf: t.l0.leaves[t.traceLeaf - 1], proof: t.l0.proof(t.traceLeaf - 1) })
+    // The op list has the op table's 15 ops; any other count is refused.
+    const e = expansionOf(t.l1)
+    await rejectsWith(expandLevel(provider, d, { gameId, ...e, lastLeaf: 14n, proofLast: t.l1.proof(14) }), 'WrongLeafCount')
+    await expandLevel(provider, d, { gameId, ...e })
+    const children = t.l1.children(0, 0n, 4)
+    await revealChildren(provider, d, { gameId, children })
+    await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf) }), 'BondMismatch')
+    await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf), bond: DEPTH_BOND + 1n }), 'BondMismatch')
+    await chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf), bond: DEPTH_BOND })
+    assert.equal((await getGame(provider, d, gameId)).bond, BOND + DEPTH_BOND)
+  } finally {
+    await net.close()
+  }
+})
+
+test('an op the judge cannot check yet (here SILU(gate) * up) upholds the provider as soon as the challenger points at it', async () => {
+  const net = await createDevnet()
+  try {
+    const { d, provider, client, challenger } = net
+    const { t } = rowScenario(m, 9) // wrong somewhere, but the challenger disputes op 13, not the matmul
+    const { batchId, item, proof } = await claimOne(net, t.l0.root, 7n)
+    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const op13: BoundTrace = { ...t, opLeaf: 13 }
+    await playBoundTrace(net, gameId, op13, 1).catch(() => undefined) // stops where the game ends
+    const g = await getGame(provider, d, gameId)
+    assert.deepEqual([g.level, g.phase], [1, PHASE.PROVIDER_WON])
+    assert.equal((await getBalances(provider, d, provider.account.address)).owedByGame, (BOND + DEPTH_BOND) / 2n)
     assertConserved(await getTotals(client, d))
   } finally {
     await net.close()

@@ -1,17 +1,16 @@
-// Disputes that end in the BLOCK_TERM, fold and RAND one-steps, on the embedded chain. The weight
-// row comes from a real synthesized model whose root the signed request names; the judge derives
-// which tensor, row and block a step must be from where the descent went (docs/CHAIN.md "Op
-// table"), so a correctly computed block of another row loses. The RAND seed is the request's.
+// Disputes that end in the BLOCK_TERM and fold one-steps, on the embedded chain. The weight row
+// comes from a real synthesized model whose root the signed request names; the judge derives which
+// tensor, row, block and activation a step must use from where the descent went (docs/CHAIN.md
+// "Op table"), so a correctly computed block of another row, or on another activation, loses.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { toHex } from 'viem'
 import { fold } from '../engine/math/canonical.js'
 import { rowdot } from '../engine/kernels/reference.js'
-import { rand } from '../engine/math/rand.js'
-import { type BoundTrace, expansionOf, playBoundTrace, randTrace, rowTrace } from './boundTrace.js'
+import { type BoundTrace, expansionOf, playBoundTrace, rowTrace } from './boundTrace.js'
 import {
-  type BlockStep, PHASE, claimTimeout, expandElement, expandLevel, expandTensor, getBalances, getGame, getTotals, oneStep, oneStepBlockTerm,
-  oneStepFold, oneStepRand, openDispute, randStepLeaf, revealPre,
+  type BlockStep, PHASE, claimTimeout, expandElement, expandLevel, expandTensor, getBalances, getGame, getTotals, oneStepBlockTerm,
+  oneStepFold, openDispute, revealPre,
 } from './client.js'
 import { type Devnet, claimJob, createDevnet, descendTo, h, isConserved } from './devnet.js'
 import { activation, f32Bits, openRealModel, type RealModel, rowDotSteps } from './realModel.js'
@@ -112,10 +111,8 @@ test('BLOCK_TERM: a right accumulator wins; forged chunks, wrong pre-states and 
     // The agreed pre-state is block 8's; block 7's does not open it, nor does a forged post-state.
     await rejectsWith(p(chunk, steps[7]), 'BadPreimage')
     await rejectsWith(p(chunk, steps[8], { ...steps[9], da: steps[9].da ^ 1 }), 'BadPreimage')
-    // A quantized row's primitive leaves are block states: no scalar step, no fold before the last leaf.
-    await rejectsWith(oneStep(net.provider, net.d, { gameId, pre: { opcode: 1, chain: 0, a: 0, b: 0, result: 0 }, post: { opcode: 1, chain: 0, a: 0, b: 0, result: 0 } }), 'WrongStepKind')
+    // A quantized row's primitive leaves are block states: no fold before the last leaf.
     await rejectsWith(oneStepFold(net.provider, net.d, { gameId, last: steps[8] }), 'WrongStepKind')
-    await rejectsWith(oneStepRand(net.provider, net.d, { gameId, post: { step: 1n, u: 0 } }), 'WrongStepKind')
     const won = await p(chunk)
     assert.ok(won.gasUsed < 300_000n, `one-step gas ${won.gasUsed}`)
     assert.equal(await phase(net, gameId), PHASE.PROVIDER_WON)
@@ -247,41 +244,6 @@ async function playPre(net: Devnet, gameId: bigint, tree: BoundTrace['l0'], leaf
   const g = await getGame(net.provider, net.d, gameId)
   if (g.phase === PHASE.REVEAL_PRE) await revealPre(net.provider, net.d, { gameId, preLeaf: tree.leaves[leaf - 1], proof: tree.proof(leaf - 1) })
 }
-
-async function randGame(u: number, seed: bigint, step = 1n) {
-  const post = { step, u }
-  const t = randTrace(randStepLeaf(post))
-  const { net, gameId } = await openOn(t, { seed, nonce: 3n })
-  await playBoundTrace(net, gameId, t, 1)
-  return { net, gameId, post }
-}
-
-test('RAND: the draw of position 3 (step 1) with the request\'s seed wins; another seed or step loses', async () => {
-  const seed = 0x1234_5678_9abc_def0n
-  const good = await randGame(f32Bits(rand(seed, 1)), seed)
-  try {
-    await rejectsWith(oneStepRand(good.net.provider, good.net.d, { gameId: good.gameId, post: { ...good.post, step: 2n } }), 'BadPreimage')
-    await oneStepRand(good.net.provider, good.net.d, { gameId: good.gameId, post: good.post })
-    assert.equal(await phase(good.net, good.gameId), PHASE.PROVIDER_WON)
-  } finally {
-    await good.net.close()
-  }
-  const bad = await randGame(f32Bits(rand(seed + 1n, 1)), seed)
-  try {
-    await oneStepRand(bad.net.provider, bad.net.d, { gameId: bad.gameId, post: bad.post })
-    assert.equal(await phase(bad.net, bad.gameId), PHASE.CHALLENGER_WON)
-  } finally {
-    await bad.net.close()
-  }
-  // A correct draw of another step (3) is not this position's draw.
-  const other = await randGame(f32Bits(rand(seed, 3)), seed, 3n)
-  try {
-    await oneStepRand(other.net.provider, other.net.d, { gameId: other.gameId, post: other.post })
-    assert.equal(await phase(other.net, other.gameId), PHASE.CHALLENGER_WON)
-  } finally {
-    await other.net.close()
-  }
-})
 
 test('depth bonds: a provider stuck at a bound expansion times out; the challenger gets every bond back and value is conserved', async () => {
   const steps = blockSteps()

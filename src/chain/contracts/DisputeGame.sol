@@ -49,7 +49,6 @@ contract DisputeGame {
         uint64 index; // node index at the current depth of this level's tree
         uint64 minLeaf; // leaves a challenger may pick: [minLeaf, lastLeaf]
         uint64 lastLeaf;
-        uint64 seed; // the signed request's sampling seed (RAND steps)
         uint256 batchId;
         bytes32 node; // current node of the descent
         bytes32 levelRoot;
@@ -57,7 +56,6 @@ contract DisputeGame {
         bytes32 post; // the disputed post-state once a leaf is reached
         bytes32 modelRoot; // the signed request's model root (BLOCK_TERM weight proofs)
         // Where the descent went (OpTable): the disputed trace leaf, op leaf and element leaf.
-        uint32 nPrompt;
         uint32 nLayer;
         uint64 traceLeaf;
         uint64 opLeaf;
@@ -77,10 +75,11 @@ contract DisputeGame {
     uint8 public constant STEP_CHECKED = 1;
     uint8 public constant TIMED_OUT = 2;
     uint8 public constant INCONSISTENT = 3;
+    uint8 public constant UNDECIDABLE = 4;
 
     uint8 internal constant UNBOUND = 0;
     uint8 internal constant BLOCK_ROW = 1; // quantized weights: primitive leaves = blocks, then the fold
-    uint8 internal constant FLOAT_ROW = 2; // float weights: primitive steps are scalar (not yet bound)
+    uint8 internal constant FLOAT_ROW = 2; // float weights: primitive steps not bound (UNDECIDABLE)
 
     uint8 public constant LOG_K = 4; // k = 16 children per round
     uint8 public constant LEVELS = 4; // trace, op, element, primitive
@@ -208,8 +207,6 @@ contract DisputeGame {
         g.pre = item.req.inputHash;
         // What the one-step judge needs from the signed request (the item is proven in the batch).
         g.modelRoot = item.req.modelRoot;
-        g.seed = item.req.seed;
-        g.nPrompt = item.nPrompt;
         g.nLayer = item.nLayer;
         if (depth == 0) _leafReached(g);
     }
@@ -245,8 +242,14 @@ contract DisputeGame {
         g.depthLeft = left;
         g.node = children[choice];
         emit Chosen(gameId, g.level, index, left);
-        if (left == 0) _leafReached(g);
-        else g.phase = REVEAL;
+        if (left == 0) {
+            // The judge has no one-step for this op yet (docs/CHAIN.md "What the judge checks"): an
+            // honest provider could not answer below it, so the game upholds the provider here.
+            if (_undecidable(g)) _resolve(gameId, g, true, UNDECIDABLE);
+            else _leafReached(g);
+        } else {
+            g.phase = REVEAL;
+        }
     }
 
     /// @notice Provider: reveals the leaf before the disputed one, with its proof under the level root.
@@ -268,21 +271,15 @@ contract DisputeGame {
         bytes32[] proofLast;
     }
 
-    /// @notice Provider: commits the next level's sub-trace for the disputed transition. Below a
-    ///         trace leaf it is the op list (OpTable: 15 ops for a layer, 3 for a head); a matmul
-    ///         op is entered with expandTensor and its element with expandElement instead.
+    /// @notice Provider: commits the op list below the disputed trace leaf (OpTable: 15 ops for a
+    ///         layer, 3 for a head). Lower levels are entered with expandTensor and expandElement.
     function expand(uint256 gameId, Expansion calldata e) external {
         Game storage g = _move(gameId, EXPAND);
-        if (g.level == 0) {
-            uint64 ops = OpTable.lastLeaf(_isHead(g));
-            if (e.lastLeaf != ops) revert WrongLeafCount(e.lastLeaf, ops);
-            g.traceLeaf = g.index;
-        } else if (g.level == 1) {
-            if (OpTable.kind(_isHead(g), g.index) == OpTable.MATMUL) revert WrongStepKind();
-            g.opLeaf = g.index;
-        } else if (g.bound == BLOCK_ROW) {
-            revert WrongStepKind();
-        }
+        // INVARIANT: below the trace level only the bound expansions (tensor, element) exist.
+        if (g.level != 0) revert WrongStepKind();
+        uint64 ops = OpTable.lastLeaf(_isHead(g));
+        if (e.lastLeaf != ops) revert WrongLeafCount(e.lastLeaf, ops);
+        g.traceLeaf = g.index;
         _expand(gameId, g, e);
     }
 
@@ -356,23 +353,6 @@ contract DisputeGame {
         emit Expanded(gameId, g.level, e.root, e.depth, e.lastLeaf);
     }
 
-    /// @notice Provider: reveals the disputed micro-step (and its predecessor when it chains); the
-    ///         contract executes it and decides the game.
-    function step(uint256 gameId, OneStep.Step calldata pre, OneStep.Step calldata post) external {
-        Game storage g = _move(gameId, STEP);
-        // INVARIANT: a quantized row's primitive leaves are block states and the fold, never scalar steps.
-        if (g.bound == BLOCK_ROW) revert WrongStepKind();
-        if (OneStep.leafOf(post) != g.post) revert BadPreimage();
-        uint32 prevResult;
-        if (post.chain == 1) {
-            // INVARIANT: a chained operand is checked against the agreed pre-state's preimage.
-            if (OneStep.leafOf(pre) != g.pre) revert BadPreimage();
-            prevResult = pre.result;
-        }
-        bool ok = judge.scalar(prevResult, post);
-        _resolve(gameId, g, ok, STEP_CHECKED);
-    }
-
     /// @notice Provider: reveals a disputed BLOCK_TERM micro-state (and block b - 1's when b > 0)
     ///         with the chunk of the bound tensor's row that holds the block, proven under the
     ///         tensor's row root; the contract recomputes the block term and the SUM8 lane and
@@ -413,19 +393,6 @@ contract DisputeGame {
         if (OneStep.blockLeafOf(last) != g.pre) revert BadPreimage();
         bool ok = last.tensorIndex == g.tensorIndex && last.row + 1 == g.elemLeaf && uint256(last.blockIndex) + 2 == g.index
             && judge.fold(last.acc) == g.elemValue;
-        _resolve(gameId, g, ok, STEP_CHECKED);
-    }
-
-    /// @notice Provider: reveals a disputed RAND micro-state; the contract recomputes
-    ///         RAND(seed of the signed request, step) and decides the game. Only the sampling op of
-    ///         a head transition draws, and the draw of position p is step p - (nPrompt - 1).
-    function stepRand(uint256 gameId, OneStep.RandStep calldata post) external {
-        Game storage g = _move(gameId, STEP);
-        if (!_isHead(g) || OpTable.kind(true, g.opLeaf) != OpTable.SAMPLE) revert WrongStepKind();
-        if (OneStep.randLeafOf(post) != g.post) revert BadPreimage();
-        uint64 position = g.traceLeaf / (uint64(g.nLayer) + 1);
-        // INVARIANT: the draw is the one of this position's sampling step, with the request's seed.
-        bool ok = position + 1 >= g.nPrompt && post.step == position + 1 - g.nPrompt && judge.rand(g.seed, post);
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
@@ -475,6 +442,13 @@ contract DisputeGame {
             g.challengerClock -= spent;
         }
         g.lastMove = uint64(block.timestamp);
+    }
+
+    /// @dev True at a leaf the judge cannot decide yet: an op other than a matmul, or an element
+    ///      of a float-weight matmul (its primitive steps are not bound).
+    function _undecidable(Game storage g) internal view returns (bool) {
+        if (g.level == 1) return OpTable.kind(_isHead(g), g.index) != OpTable.MATMUL;
+        return g.level == 2 && g.bound == FLOAT_ROW;
     }
 
     /// @dev True when the disputed trace leaf (or, at level 0, the current leaf) is a head leaf.

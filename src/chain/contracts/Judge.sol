@@ -6,16 +6,11 @@ import {OneStep} from "./OneStep.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title Judge: the one-step checks, deployed on their own
-/// @notice Stateless: the DisputeGame calls it for the heavy primitive checks (softfloat, block
-///         dot products, weight proofs, PRNG) so that the game contract stays under the EIP-170
+/// @notice Stateless: the DisputeGame calls it for the heavy primitive checks (weight and
+///         activation proofs, block dot products, the SUM8 fold) so that the game stays under the EIP-170
 ///         code size limit. Every function is a thin wrapper over the OneStep library; reverts
-///         (BadTensorProof, BadRowProof, BadActProof, BadPreimage, UnknownOpcode) bubble up to the caller.
+///         (BadTensorProof, BadRowProof, BadActProof) bubble up to the caller.
 contract Judge {
-    /// @notice OneStep.check: `post` follows from `prevResult` by one correct primitive.
-    function scalar(uint32 prevResult, OneStep.Step calldata post) external pure returns (bool) {
-        return OneStep.check(prevResult, post);
-    }
-
     /// @notice Reverts BadTensorProof unless `t` is a tensor leaf under `modelRoot`.
     function tensor(bytes32 modelRoot, OneStep.TensorLeaf calldata t) external view {
         OneStep.provenTensor(modelRoot, t.tensorIndex, t.name, t.ggmlType, t.rows, t.cols, t.rowRoot, t.tensorPath);
@@ -48,10 +43,5 @@ contract Judge {
     /// @notice SUM8's closing tree over eight lanes (binary32 bits).
     function fold(uint32[8] calldata lanes) external pure returns (uint32) {
         return OneStep.fold(lanes);
-    }
-
-    /// @notice u of RAND(seed, post.step) has exactly the claimed bits.
-    function rand(uint64 seed, OneStep.RandStep calldata post) external pure returns (bool) {
-        return OneStep.checkRand(seed, post);
     }
 }
