@@ -1,27 +1,22 @@
-// Disputes over a REAL engine job, played to the one-step on the embedded chain: the provider's
-// and the challenger's sub-traces come from replaying the job through the engine (opTrace.ts) in
-// the shapes the judge derives from the op table. A provider that falsified one output element of
-// one matmul loses to an auditor that only compares its own replay; an honest provider wins
-// against a challenger that disputes a correct block.
+// Disputes over a REAL engine job, played to the one-step on the embedded chain by the two dispute
+// agents (disputeAgent.ts): each side's sub-traces come from its own replay of the job through the
+// engine (opTrace.ts) in the shapes the judge derives from the op table. A provider that falsified
+// one output element of one matmul loses to an auditor that follows the first divergence; an
+// honest provider wins against a challenger that disputes a correct block, or whose replay is wrong.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Hex } from 'viem'
-import { expansionOf } from '../chain/boundTrace.js'
-import {
-  PHASE, batchLeaf, batchTree, claimBatch, deposit, expandElement, expandLevel, expandTensor, getGame, oneStepBlockTerm,
-  oneStepFold, openDispute, revealPre,
-} from '../chain/client.js'
-import { type Devnet, Tree, createDevnet, descendTo, makeItem, makeRequest } from '../chain/devnet.js'
-import { actSource, tensorNamesOf } from '../chain/opTable.js'
+import { PHASE, batchLeaf, batchTree, claimBatch, deposit, getGame, openDispute } from '../chain/client.js'
+import { type Devnet, createDevnet, makeItem, makeRequest } from '../chain/devnet.js'
+import { tensorNamesOf } from '../chain/opTable.js'
 import { openRealModel, type RealModel } from '../chain/realModel.js'
-import { activationBlockSize } from '../engine/kernels/reference.js'
 import { fold } from '../engine/math/canonical.js'
 import type { OpObserver } from '../engine/model/transformer.js'
 import { KVCache } from '../engine/model/transformer.js'
 import { layerLeaf, TraceTree, traceRoot } from '../trace/traceTree.js'
 import { type Model, loadModel } from '../runtime/model.js'
-import { actStateOf, activationTree, elementChain, rowLeaves } from '../chain/gameStates.js'
-import { captureOps, firstDifference, opLevelLeaves, opPreState, rowBlockSteps } from './opTrace.js'
+import { DisputeChallenger, DisputeDefender, type JobReplay, playOut } from './disputeAgent.js'
+import { captureOps, firstDifference, opLevelLeaves, rowBlockSteps } from './opTrace.js'
 
 let m: RealModel
 let model: Model
@@ -93,51 +88,10 @@ async function claimAndOpen(net: Devnet, leaves: Hex[]): Promise<bigint> {
   return (await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: 10n ** 17n })).gameId
 }
 
-/** What the provider answers with at each level, from its own (possibly tampered) replay. */
-type Pick = (level: number, providerLeaves: Hex[]) => number
+/** The provider's and the auditor's replays of the job (each with its own trace leaves). */
+const replay = (leaves: Hex[], tamper?: OpObserver): JobReplay => ({ tf: model.transformer, tokens, leaves, weights: m.tree, tamper })
 
-/** Plays the game: the provider builds every level from its replay; `pick` is the challenger's strategy. */
-async function play(net: Devnet, gameId: bigint, leaves: Hex[], tamper: OpObserver | undefined, pick: Pick): Promise<void> {
-  const { d, provider } = net
-  const nLayer = model.transformer.config.nLayer
-  const descend = async (tree: Tree, level: number, first: number) => {
-    const target = pick(level, tree.leaves)
-    await descendTo(net, gameId, tree, target)
-    if (target > first) await revealPre(provider, d, { gameId, preLeaf: tree.leaves[target - 1], proof: tree.proof(target - 1) })
-    return target
-  }
-  const t0 = new Tree(leaves)
-  const leaf = await descend(t0, 0, 0)
-  const pos = Math.floor(leaf / (nLayer + 1)), layer = leaf % (nLayer + 1)
-  assert.notEqual(layer, nLayer, 'these scenarios dispute a layer, not a head')
-  const cap = captureOps(model.transformer, tokens, pos, layer, tamper)
-  const t1 = new Tree(opLevelLeaves(cap, false, leaves[leaf - 1], leaves[leaf]))
-  await expandLevel(provider, d, { gameId, ...expansionOf(t1) })
-  const op = await descend(t1, 1, 1)
-  const name = tensorNamesOf(false, layer, op)[0]
-  assert.ok(name, `op ${op} is a matmul`)
-  const src = actSource(false, op)
-  const chain = elementChain(t1.leaves[op - 1], cap.get(op)!.outs[0], t1.leaves[src])
-  const t2 = new Tree(chain.leaves)
-  await expandTensor(provider, d, { gameId, expansion: expansionOf(t2), tensor: m.tree.proveTensor(name), opPre: opPreState(cap, false, t1.leaves, op) })
-  const elem = await descend(t2, 2, 1)
-  const row = elem - 1
-  const steps = rowBlockSteps(m.tree, name, row, cap.get(op)!.input!)
-  const t3 = new Tree(rowLeaves(steps, chain.leaves[row], chain.leaves[row + 1]))
-  await expandElement(provider, d, { gameId, expansion: expansionOf(t3), element: chain.states[row] })
-  const prim = await descend(t3, 3, 1)
-  if (prim === t3.leaves.length - 1) await oneStepFold(provider, d, { gameId, last: steps.at(-1)! })
-  else {
-    const x = cap.get(src)!.outs[0]
-    const B = activationBlockSize(m.tree.shape(name).type) as 32 | 256
-    await oneStepBlockTerm(provider, d, {
-      gameId, pre: steps[Math.max(0, prim - 2)], post: steps[prim - 1], chunk: m.tree.proveChunk(name, row, prim - 1),
-      act: actStateOf(src, cap.get(src)!.outs).state, actPath: activationTree(x, B)!.path(prim - 1),
-    })
-  }
-}
-
-test('a provider that falsified one element of one matmul loses to an auditor comparing its own replay', async () => {
+test('a provider that falsified one element of one matmul loses to an auditor that follows the first divergence', async () => {
   const c = model.transformer.config
   const tamper = falsify(3, 1, 14, 7) // ffn_down of layer 1 at position 3, output row 7
   const honest = traceOf()
@@ -146,23 +100,12 @@ test('a provider that falsified one element of one matmul loses to an auditor co
   const net = await createDevnet()
   try {
     const gameId = await claimAndOpen(net, cheat)
-    // The auditor replays honestly and disputes the first leaf where the provider differs from it.
-    const own = new Map<number, Hex[]>()
-    const pick: Pick = (level, theirs) => {
-      if (level === 0) own.set(0, honest)
-      else if (level === 1) own.set(1, opLevelLeaves(captureOps(model.transformer, tokens, 3, 1), false, honest[3 * (c.nLayer + 1)], honest[3 * (c.nLayer + 1) + 1]))
-      else if (level === 2) own.set(2, elementChain(own.get(1)![13], captureOps(model.transformer, tokens, 3, 1).get(14)!.outs[0], own.get(1)![13]).leaves)
-      else {
-        const cap = captureOps(model.transformer, tokens, 3, 1)
-        const e = own.get(2)!
-        own.set(3, rowLeaves(rowBlockSteps(m.tree, 'blk.1.ffn_down.weight', 7, cap.get(14)!.input!), e[7], e[8]))
-      }
-      return firstDifference(own.get(level)!, theirs)
-    }
-    await play(net, gameId, cheat, tamper, pick)
+    const defender = new DisputeDefender(net.provider, net.d, gameId, replay(cheat, tamper))
+    const auditor = new DisputeChallenger(net.challenger, net.d, gameId, replay(honest))
+    assert.ok(await playOut(defender, auditor))
     const g = await getGame(net.provider, net.d, gameId)
     // The descent found the falsified element: trace leaf (3, 1), op 14, row 7, and its fold.
-    assert.deepEqual([g.traceLeaf, g.opLeaf, g.elemLeaf], [BigInt(3 * (c.nLayer + 1) + 1), 14n, 8n])
+    assert.deepEqual([g.traceLeaf, g.opLeaf, g.elemLeaf, g.index], [BigInt(3 * (c.nLayer + 1) + 1), 14n, 8n, g.lastLeaf])
     assert.equal(g.phase, PHASE.CHALLENGER_WON)
   } finally {
     await net.close()
@@ -176,9 +119,29 @@ test('an honest provider wins against a challenger that disputes a correct block
     const gameId = await claimAndOpen(net, honest)
     // A wrong challenger: position 4, layer 0 (leaf 12); op 12 (ffn_up, whose pre-state is the
     // gate's last element state, opened to name the activation); row 300; block 5.
-    const picks = [12, 12, 301, 6]
-    await play(net, gameId, honest, undefined, (level) => picks[level])
-    assert.equal((await getGame(net.provider, net.d, gameId)).phase, PHASE.PROVIDER_WON)
+    const defender = new DisputeDefender(net.provider, net.d, gameId, replay(honest))
+    const wrong = new DisputeChallenger(net.challenger, net.d, gameId, replay(honest), [12, 12, 301, 6])
+    assert.ok(await playOut(defender, wrong))
+    const g = await getGame(net.provider, net.d, gameId)
+    assert.deepEqual([g.traceLeaf, g.opLeaf, g.elemLeaf, g.index], [12n, 12n, 301n, 6n])
+    assert.equal(g.phase, PHASE.PROVIDER_WON)
+  } finally {
+    await net.close()
+  }
+})
+
+test('an auditor whose own replay is wrong loses its challenge at the fold', async () => {
+  const honest = traceOf()
+  const wrongTamper = falsify(2, 0, 11, 9) // the auditor's own ffn_gate row 9 at (2, 0) is off
+  const net = await createDevnet()
+  try {
+    const gameId = await claimAndOpen(net, honest)
+    const defender = new DisputeDefender(net.provider, net.d, gameId, replay(honest))
+    const auditor = new DisputeChallenger(net.challenger, net.d, gameId, replay(traceOf(wrongTamper), wrongTamper))
+    assert.ok(await playOut(defender, auditor))
+    const g = await getGame(net.provider, net.d, gameId)
+    assert.deepEqual([g.opLeaf, g.elemLeaf, g.index === g.lastLeaf], [11n, 10n, true])
+    assert.equal(g.phase, PHASE.PROVIDER_WON)
   } finally {
     await net.close()
   }
