@@ -6,8 +6,11 @@
  * an honest provider builds the same shapes from its own trace.
  */
 import type { Hex } from 'viem'
-import { type ActState, type BlockStep, type ElementState, type Expansion, type TensorLeaf, expandElement, expandLevel, expandTensor, oneStepBlockTerm, revealPre } from './client.js'
-import { type Devnet, Tree, descendTo, h } from './devnet.js'
+import { type ActState, type BlockStep, type ElementState, type TensorLeaf, expandElement, expandLevel, expandTensor, oneStepBlockTerm, revealPre } from './client.js'
+import { type Devnet, descendTo, h } from './devnet.js'
+import { Tree, expansionOf } from './levelTree.js'
+
+export { expansionOf }
 import { actStateOf, activationTree, elementChain, rowLeaves } from './gameStates.js'
 import { LAYER_OPS, actSource, opLeafOf } from './opTable.js'
 import { activation, f32Bits, type RealModel, rowDotSteps } from './realModel.js'
@@ -83,11 +86,6 @@ export function rowScenario(m: RealModel, badAt?: number, name = 'blk.0.ffn_down
   }
 }
 
-/** Expansion of level tree `t` for the contract (leaf 0 and the last leaf proven). */
-export function expansionOf(t: Tree): Expansion {
-  const last = t.leaves.length - 1
-  return { root: t.root, depth: t.depth, lastLeaf: BigInt(last), proofFirst: t.proof(0), proofLast: t.proof(last) }
-}
 
 /** Plays a bound trace down to the STEP phase at primitive leaf `target` (>= 1), as provider and challenger. */
 export async function playBoundTrace(net: Devnet, gameId: bigint, t: BoundTrace, target: number): Promise<void> {

@@ -5,7 +5,6 @@
  * Merkle trees the way a provider and a challenger would.
  */
 import { type Address, type Hex, keccak256, toHex } from 'viem'
-import { buildLevels, type Hash } from '../trace/merkle.js'
 import { stride } from './bisection.js'
 import {
   type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
@@ -14,6 +13,9 @@ import {
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
+import { Tree } from './levelTree.js'
+
+export { Tree }
 
 export type Devnet = {
   chain: EmbeddedChain
@@ -82,34 +84,6 @@ export function makeRequest(net: Devnet, over: Partial<JobRequest> = {}): JobReq
 export async function makeItem(net: Devnet, signer: ChainClients, req: JobRequest, receipt: Partial<Omit<ClaimItem, 'req' | 'r' | 'vs'>> = {}): Promise<ClaimItem> {
   const { r, vs } = await signJobRequest(signer, net.d.settlement, req)
   return { req, r, vs, outputHash: h('output'), traceRoot: h('trace'), nPrompt: 10, nOutput: 20, nLayer: 4, ...receipt }
-}
-
-/** A Merkle tree over hex leaves with node lookup by (depth from the top, index). */
-export class Tree {
-  readonly levels: Hash[][]
-  readonly depth: number
-  constructor(readonly leaves: Hex[]) {
-    this.levels = buildLevels(leaves.map((x) => Buffer.from(x.slice(2), 'hex')))
-    this.depth = this.levels.length - 1
-  }
-  get root(): Hex {
-    return hex(this.levels[this.depth][0])
-  }
-  /** Nodes `s` levels below node (dt, index): what the provider reveals. */
-  children(dt: number, index: bigint, s: number): Hex[] {
-    const row = this.levels[this.depth - dt - s]
-    const first = Number(index) << s
-    return row.slice(first, first + (1 << s)).map(hex)
-  }
-  proof(i: number): Hex[] {
-    const out: Hex[] = []
-    for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(hex(this.levels[l][i ^ 1]))
-    return out
-  }
-}
-
-function hex(b: Uint8Array): Hex {
-  return `0x${Buffer.from(b).toString('hex')}`
 }
 
 /**

@@ -19,10 +19,9 @@ import {
   oneStepFold, revealChildren, revealPre,
 } from '../chain/client.js'
 import { getArtifact } from '../chain/artifacts.js'
-import { expansionOf } from '../chain/boundTrace.js'
-import { Tree } from '../chain/devnet.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { actStateOf, activationTree, elementChain, rowLeaves } from '../chain/gameStates.js'
+import { Tree, expansionOf } from '../chain/levelTree.js'
 import { actSource, opKind, tensorNamesOf } from '../chain/opTable.js'
 import type { ModelTree } from '../chain/weights.js'
 import { activationBlockSize } from '../engine/kernels/reference.js'
