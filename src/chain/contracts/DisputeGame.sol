@@ -17,11 +17,12 @@ import {OpTable} from "./OpTable.sol";
 ///         disputed transition's pre- and post-state, and the descent repeats. Each descent round
 ///         the provider reveals the 2^LOG_K nodes LOG_K levels below the current node and the
 ///         challenger picks one. At the primitive level the provider reveals the micro-step and
-///         the contract executes it (OneStep). Chess clocks: a party whose clock runs out loses.
+///         the Judge executes it. Chess clocks: a party whose clock runs out loses.
 ///         The judge derives what a transition computes from where the descent went (OpTable):
-///         a matmul op's tensor is proven by name, its element leaves are output rows, and their
-///         primitive leaves are the row's blocks then the SUM8 fold, so a provider cannot prove a
-///         correct step of some other computation. The challenger adds `depthBond` at each level
+///         a matmul op's tensor is proven by name, its element leaves are output rows on the op's
+///         activation state, and their primitive leaves are the row's blocks then the SUM8 fold,
+///         so a provider cannot prove a correct step of some other computation. An op the judge
+///         cannot check yet upholds the provider. The challenger adds `depthBond` at each level
 ///         below the trace. Protocol: docs/CHAIN.md "Dispute game".
 contract DisputeGame {
     /// @notice Game parameters, fixed at deployment.
