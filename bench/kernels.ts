@@ -2,9 +2,12 @@
 // GOP/s (median and best of 9; best is the number to compare on a loaded machine) and tokens/s
 // for 64-token batches (prefill), per type, at 1 and 2 threads. Several copies of each
 // matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
+// Q8_0 runs twice when the native addon is built (src/runtime/native): the WASM kernel alone
+// ("Q8_0") and with the native AVX2 kernel for the batches ("Q8_0n"; matvecs stay WASM).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
 import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
 import { randomActivations, randomRows } from '../src/engine/kernels/testData.js'
+import { loadNativeQ8 } from '../src/runtime/native/q8.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
 
 const TYPES: Record<string, number> = {
@@ -25,9 +28,11 @@ function median(xs: number[]): number {
 
 const lines: string[] = []
 for (const threads of threadCounts) {
-  for (const name of types) {
+  const runs = types.flatMap((name) => (name === 'Q8_0' && loadNativeQ8() ? [name, 'Q8_0n'] : [name]))
+  for (const label of runs) {
+    const name = label === 'Q8_0n' ? 'Q8_0' : label
     const type = TYPES[name]
-    const backend = await createWasmBackend({ threads })
+    const backend = await createWasmBackend({ threads, native: label === 'Q8_0n' })
     try {
       for (const [rows, cols] of SHAPES) {
         const bytes = rowBytes(type, cols) * rows
@@ -57,7 +62,7 @@ for (const threads of threadCounts) {
           const s = (performance.now() - t0) / 1e3
           pf.push((2 * rows * cols * BATCH) / s / 1e9)
         }
-        const line = `${name.padEnd(5)} ${`${rows}x${cols}`.padEnd(10)} threads=${threads}  matvec ${median(mv).toFixed(1).padStart(5)} GB/s` +
+        const line = `${label.padEnd(5)} ${`${rows}x${cols}`.padEnd(10)} threads=${threads}  matvec ${median(mv).toFixed(1).padStart(5)} GB/s` +
           `  batch${BATCH} ${median(pf).toFixed(1).padStart(5)} GOP/s (best ${Math.max(...pf).toFixed(1)}; ${(median(pf) * 1e9 / (2 * rows * cols)).toFixed(0)} tok/s for this matrix)`
         console.log(line)
         lines.push(line)

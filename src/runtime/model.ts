@@ -30,6 +30,8 @@ export type LoadOptions = {
   threads?: number
   /** `wasm` (default, fast) or `reference` (plain TypeScript, slow, the readable twin). */
   backend?: 'wasm' | 'reference'
+  /** The wasm backend's native AVX2 Q8_0 matmul when built (default true; same bits either way). */
+  native?: boolean
   /** Called after each tensor is loaded with (tensors done, total, bytes read so far). */
   onProgress?: (done: number, total: number, bytes: number) => void
 }
@@ -57,7 +59,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
     throw new FileNotFoundError(path, e)
   }
   const wasmThreads = Math.max(threads, Math.ceil(size / MEMORY_BUDGET))
-  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads })
+  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads, native: opts.native })
   try {
     const w = loadWeights(path, backend, { onProgress: opts.onProgress })
     const tokenizer = createTokenizer(w.metadata)

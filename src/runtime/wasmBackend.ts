@@ -19,12 +19,18 @@ import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js
 import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 import { createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
+import { loadNativeQ8 } from './native/q8.js'
 
 export type WasmBackendOptions = {
   /** Threads including the main thread (1 = no workers). */
   threads: number
   /** How long an idle worker spins before sleeping in Atomics.wait (default 50 ms). */
   spinMs?: number
+  /**
+   * Q8_0 matmuls of 2+ tokens on the native AVX2 kernel (src/runtime/native) when it is built and
+   * loads (default true); bit-identical to the WASM kernel, so this changes only speed.
+   */
+  native?: boolean
 }
 
 const PAGE = 65536
@@ -132,6 +138,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   const threads = options.threads
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   const spinMs = options.spinMs ?? 50
+  const native = options.native === false ? undefined : loadNativeQ8()
   const module = builtModule('kernels.wasm')
   const slots: Slot[] = []
   for (let i = 0; i < threads; i++) {
@@ -143,13 +150,15 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     await Promise.all(slots.slice(1).map(async (slot) => {
       const sab = new SharedArrayBuffer(Ctrl.LENGTH * 4)
       slot.ctrl = new Int32Array(sab)
-      slot.worker = await startWorker({ module, memory: slot.memory, ctrl: sab, spinMs })
+      slot.worker = await startWorker({ module, memory: slot.memory, ctrl: sab, spinMs, native: native !== undefined })
     }))
   } catch (err) {
     for (const s of slots) void s.worker?.terminate()
     throw err
   }
   let closed = false
+  /** Slot 0's memory as bytes for the native kernel, re-made when the memory has grown. */
+  let view0 = new Uint8Array(slots[0].memory.buffer)
   let layerOps: WasmLayerOps | undefined
 
   function release(slot: Slot, cmd: number, fn: number, args: number[]): void {
@@ -339,7 +348,12 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       for (let i = 0; i < m.parts.length; i++) {
         const p = m.parts[i]
         if (p.slot !== 0) continue
-        exports[KERNEL_OF[m.type]](p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
+        if (native && m.type === GGMLType.Q8_0 && nTok >= 2) {
+          if (view0.byteLength !== slots[0].memory.buffer.byteLength) view0 = new Uint8Array(slots[0].memory.buffer)
+          native.matmulQ8_0(view0, p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
+        } else {
+          exports[KERNEL_OF[m.type]](p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
+        }
       }
       for (let i = 0; i < m.parts.length; i++) {
         const p = m.parts[i]

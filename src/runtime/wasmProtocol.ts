@@ -25,7 +25,17 @@ export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0'
 export type KernelName = (typeof KERNELS)[number]
 
 /** Data the main thread hands a worker at start. */
-export type WorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number }
+export type WorkerInit = {
+  module: WasmModule
+  memory: WasmMemory
+  ctrl: SharedArrayBuffer
+  spinMs: number
+  /** Run Q8_0 matmuls of 2+ tokens with the native addon (src/runtime/native) when it loads. */
+  native: boolean
+}
+
+/** Index of the kernel the native addon can replace (for ntok >= 2). */
+export const Q8_0_KERNEL = KERNELS.indexOf('matmul_q8_0')
 
 export type KernelExports = Record<KernelName, (w: number, ng: number, nb: number, act: number, ntok: number, out: number, outStride: number) => void> & {
   quantize(x: number, xStride: number, cols: number, bs: number, act: number, ntok: number): void

@@ -7,12 +7,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { WA } from './wasmTypes.js'
-import { Cmd, Ctrl, KERNELS, type KernelExports, type WorkerInit } from './wasmProtocol.js'
+import { Cmd, Ctrl, KERNELS, Q8_0_KERNEL, type KernelExports, type WorkerInit } from './wasmProtocol.js'
+import { loadNativeQ8 } from './native/q8.js'
 
 const init = workerData as WorkerInit
 const ctrl = new Int32Array(init.ctrl)
 const exports = new WA.Instance(init.module, { env: { memory: init.memory } }).exports as unknown as KernelExports
 const kernels = KERNELS.map((k) => exports[k])
+const native = init.native ? loadNativeQ8() : undefined
+// A view of the whole memory for the native kernel, re-made when the memory has grown.
+let view = new Uint8Array(init.memory.buffer)
 
 function waitForCommand(last: number): number {
   let seq = Atomics.load(ctrl, Ctrl.SEQ)
@@ -36,7 +40,14 @@ for (;;) {
   if (cmd === Cmd.STOP) break
   try {
     const a = Ctrl.ARG0
-    kernels[ctrl[Ctrl.FN]](ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6])
+    const fn = ctrl[Ctrl.FN]
+    if (native && fn === Q8_0_KERNEL && ctrl[a + 4] >= 2) {
+      if (view.byteLength !== init.memory.buffer.byteLength) view = new Uint8Array(init.memory.buffer)
+      // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
+      native.matmulQ8_0(view, ctrl[a] >>> 0, ctrl[a + 1], ctrl[a + 2], ctrl[a + 3] >>> 0, ctrl[a + 4], ctrl[a + 5] >>> 0, ctrl[a + 6])
+    } else {
+      kernels[fn](ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6])
+    }
     ctrl[Ctrl.ERROR] = 0
   } catch {
     ctrl[Ctrl.ERROR] = 1

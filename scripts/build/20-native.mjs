@@ -1,0 +1,49 @@
+// Builds the optional native Q8_0 matmul (src/runtime/native/q8.cc, an N-API addon) with node-gyp
+// into build/native/build/Release/tessera_q8.node. Optional: off x86-64, or when node-gyp or a C++
+// compiler is missing, it prints one warning line and the WASM kernels stay the path; it never
+// fails the build. node-gyp works offline with Node's own headers (--nodedir: npm's config, else
+// the include/node directory next to the running node).
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+function nodeGyp() {
+  try {
+    return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js')
+  } catch {}
+  const npmCli = process.env.npm_execpath
+  const candidates = [
+    npmCli && join(dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ]
+  return candidates.find((p) => p && existsSync(p))
+}
+
+function nodeDir() {
+  const npm = spawnSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8' })
+  const fromNpm = npm.status === 0 ? npm.stdout.trim() : ''
+  if (fromNpm && fromNpm !== 'undefined' && existsSync(join(fromNpm, 'include', 'node', 'node_api.h'))) return fromNpm
+  const local = join(dirname(process.execPath), '..')
+  return existsSync(join(local, 'include', 'node', 'node_api.h')) ? local : undefined
+}
+
+export default async function buildNative() {
+  const warn = (why) => console.warn(`build: native Q8_0 kernel skipped (${why}); the WASM kernels stay the path`)
+  if (process.arch !== 'x64') return warn(`${process.arch} is not x86-64`)
+  const gyp = nodeGyp()
+  if (!gyp) return warn('node-gyp not found')
+  const dir = join(root, 'build', 'native')
+  mkdirSync(dir, { recursive: true })
+  for (const f of ['binding.gyp', 'q8.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
+  const nd = nodeDir()
+  const args = [gyp, 'rebuild', '--loglevel=error', ...(nd ? [`--nodedir=${nd}`] : [])]
+  const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' })
+  if (r.status !== 0) {
+    const err = `${r.stderr ?? ''}${r.stdout ?? ''}`.split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`
+    return warn(`node-gyp failed: ${err.trim()}`)
+  }
+}

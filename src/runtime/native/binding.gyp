@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "tessera_q8",
+      "sources": ["q8.cc"],
+      "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math"],
+      "cflags_cc!": ["-fno-exceptions"]
+    }
+  ]
+}

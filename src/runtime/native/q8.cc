@@ -1,0 +1,206 @@
+// Native (x86-64 AVX2 + F16C) twin of build/kernels.wasm's `matmul_q8_0`
+// (src/engine/kernels/assembly/kernels.ts), bit-identical to it and to the TS reference
+// (docs/ARITHMETIC.md "rowdot", docs/KERNELS.md "Native kernel").
+//
+// Why the bits are the same: per group block b, row r and token t the integer sum
+// isum = Σ_i w_r[i]·q_t[i] is exact in int32 (|isum| <= 32·128·127), so the order of the
+// vpmaddwd/vpaddd steps is free. Every f32 step is one IEEE binary32 SSE/AVX instruction in the
+// spec's order: term = (h2f(d_w) ⊗ d_a) ⊗ i2f(isum) (two vmulps, the file is compiled with
+// -ffp-contract=off so nothing is fused), lane[b mod 8] ⊕= term, then the SUM8 fold
+// ((a0 ⊕ a4) ⊕ (a2 ⊕ a6)) ⊕ ((a1 ⊕ a5) ⊕ (a3 ⊕ a7)). h2f is vcvtph2ps, exact for every binary16
+// (subnormals included); i2f is vcvtdq2ps, exact for |isum| < 2^24 and correctly rounded (as
+// f32.convert_i32_s) beyond.
+//
+// Memory: the arguments are byte offsets into `mem` (a Uint8Array over a thread's shared
+// WebAssembly.Memory, starting at 0), exactly the WASM export's arguments. Weights: row groups of
+// 4 rows; a group block is [4 x f16 d][16 column pairs x 4 rows x 2 int8] (136 bytes), byte
+// 8 + 8·kp + 2·r + i = row r's weight 2·kp + i. Activations: one record of actStride bytes per
+// token: i16 q[cols], f32 d[nb], i16 bsum[nb], padded to 16. Output: token t's 4 rows of group g
+// at out + 4·(t·outStride + 4·g).
+//
+// The kernel is compiled for AVX2/F16C by target attributes only; the module's load-time code is
+// plain x86-64, so on a CPU without them `require` fails with one clear error instead of SIGILL.
+#include <node_api.h>
+#include <immintrin.h>
+#include <cpuid.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+namespace {
+
+constexpr int GBB = 136;  // bytes of one Q8_0 group block (4 rows)
+constexpr int TMAX = 8;   // tokens per weight pass
+
+
+int64_t actStride(int64_t cols) {
+  const int64_t nb = cols / 32;
+  return (cols * 2 + nb * 4 + nb * 2 + 15) & ~int64_t(15);
+}
+
+// One row group, T tokens (token k's record at a[k]); writes out[k] (4 floats each).
+// Integer part: the 16 bytes of columns 4j..4j+3 are reordered to
+// [r0 c0c1, r0 c2c3, r1 c0c1, r1 c2c3, ...] (pshufb) and sign-extended to 16 x i16; the
+// activation pairs (q[c],q[c+1]), (q[c+2],q[c+3]) broadcast as one i64 to every 64-bit lane, so
+// vpmaddwd puts row r's partial sums in dword lanes 2r and 2r+1.
+template <int T>
+__attribute__((target("avx2,f16c"))) void groupQ8_0(const uint8_t* wg, int nb, const uint8_t* const* a,
+                                                    int64_t dOff, float* const* out) {
+  constexpr int P = (T + 1) / 2;  // token pairs (the last one half used when T is odd)
+  alignas(32) float acc[P][8][8];
+  memset(acc, 0, sizeof acc);
+  const __m128i order = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* wb = wg + (int64_t)b * GBB;
+    const int64_t ab = (int64_t)b * 64;
+    __m256i s[T];
+#pragma GCC unroll 16
+    for (int k = 0; k < T; k++) s[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+      const __m128i raw = _mm_loadu_si128((const __m128i*)(wb + 8 + 16 * j));
+      const __m256i w = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(raw, order));
+#pragma GCC unroll 16
+      for (int k = 0; k < T; k++) {
+        int64_t q;
+        memcpy(&q, a[k] + ab + 8 * j, 8);
+        s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(w, _mm256_set1_epi64x(q)));
+        // Keeps s[k] a register accumulator: without it GCC reassociates the (exact) integer sums
+        // into trees of all 64 products and spills them.
+        __asm__("" : "+x"(s[k]));
+      }
+    }
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
+    const __m256 dw2 = _mm256_set_m128(dw, dw);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const int kA = 2 * p, kB = 2 * p + 1 < T ? 2 * p + 1 : 2 * p;
+      // hadd: [A r0, A r1, B r0, B r1 | A r2, A r3, B r2, B r3]; permute to [A r0..r3 | B r0..r3]
+      const __m256i h = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s[kA], s[kB]), 0xD8);
+      float daA, daB;
+      memcpy(&daA, a[kA] + dOff + 4 * b, 4);
+      memcpy(&daB, a[kB] + dOff + 4 * b, 4);
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(daB), _mm_set1_ps(daA));
+      const __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw2, da), _mm256_cvtepi32_ps(h));
+      float* l = acc[p][b & 7];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
+    }
+  }
+  for (int p = 0; p < P; p++) {
+    const __m256 s0 = _mm256_add_ps(_mm256_load_ps(acc[p][0]), _mm256_load_ps(acc[p][4]));
+    const __m256 s1 = _mm256_add_ps(_mm256_load_ps(acc[p][1]), _mm256_load_ps(acc[p][5]));
+    const __m256 s2 = _mm256_add_ps(_mm256_load_ps(acc[p][2]), _mm256_load_ps(acc[p][6]));
+    const __m256 s3 = _mm256_add_ps(_mm256_load_ps(acc[p][3]), _mm256_load_ps(acc[p][7]));
+    const __m256 r = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+    _mm_storeu_ps(out[2 * p], _mm256_castps256_ps128(r));
+    if (2 * p + 1 < T) _mm_storeu_ps(out[2 * p + 1], _mm256_extractf128_ps(r, 1));
+  }
+}
+
+using GroupFn = void (*)(const uint8_t*, int, const uint8_t* const*, int64_t, float* const*);
+const GroupFn GROUP[TMAX + 1] = {nullptr, groupQ8_0<1>, groupQ8_0<2>, groupQ8_0<3>, groupQ8_0<4>,
+                                 groupQ8_0<5>, groupQ8_0<6>, groupQ8_0<7>, groupQ8_0<8>};
+
+void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
+  const int64_t cols = (int64_t)nb * 32;
+  const int64_t stride = actStride(cols);
+  const int64_t dOff = cols * 2;
+  const int64_t groupBytes = (int64_t)nb * GBB;
+  // Tokens per tile: ~256 KiB of activations kept hot while every row group passes over them.
+  int64_t tile = (256 * 1024) / stride;
+  tile = tile < TMAX ? (tile < 1 ? 1 : tile) : tile - tile % TMAX;
+  const uint8_t* a[TMAX];
+  float* o[TMAX];
+  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
+    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
+    for (int g = 0; g < ngroups; g++) {
+      const uint8_t* wg = mem + w + g * groupBytes;
+      for (int t = t0; t < t1; t += TMAX) {
+        const int n = t1 - t < TMAX ? t1 - t : TMAX;
+        for (int k = 0; k < n; k++) {
+          a[k] = mem + act + (int64_t)(t + k) * stride;
+          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
+        }
+        GROUP[n](wg, nb, a, dOff, o);
+      }
+    }
+  }
+}
+
+bool cpuOk() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(osxsave && avx && f16c)) return false;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 6) != 6) return false;  // the OS saves xmm and ymm state
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  return b & (1u << 5);  // AVX2
+}
+
+bool getInt(napi_env env, napi_value v, int64_t* out) {
+  double x;
+  if (napi_get_value_double(env, v, &x) != napi_ok) return false;
+  if (!(x >= 0 && x <= 9007199254740991.0) || x != (double)(int64_t)x) return false;
+  *out = (int64_t)x;
+  return true;
+}
+
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 8) {
+    napi_throw_type_error(env, nullptr, "matmulQ8_0 takes 8 arguments (mem, w, ngroups, nb, act, ntok, out, outStride)");
+    return nullptr;
+  }
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, nullptr, "matmulQ8_0: mem must be a Uint8Array");
+    return nullptr;
+  }
+  static const char* const names[8] = {"mem", "w", "ngroups", "nb", "act", "ntok", "out", "outStride"};
+  int64_t v[8];
+  for (int i = 1; i < 8; i++) {
+    if (!getInt(env, argv[i], &v[i])) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "matmulQ8_0: %s must be a non-negative integer", names[i]);
+      napi_throw_range_error(env, nullptr, msg);
+      return nullptr;
+    }
+  }
+  const int64_t w = v[1], ngroups = v[2], nb = v[3], act = v[4], ntok = v[5], out = v[6], outStride = v[7];
+  if (ngroups > (1 << 28) || nb > (1 << 24) || ntok > (1 << 24) || outStride < 4 * ngroups || outStride > (1 << 28)) {
+    napi_throw_range_error(env, nullptr, "matmulQ8_0: shape out of range (ngroups, nb, ntok, outStride)");
+    return nullptr;
+  }
+  if (ngroups == 0 || nb == 0 || ntok == 0) return nullptr;
+  const int64_t L = (int64_t)len;
+  const bool fits = w + ngroups * nb * GBB <= L && act + ntok * actStride(nb * 32) <= L &&
+                    out + 4 * ((ntok - 1) * outStride + 4 * ngroups) <= L;
+  if (!fits) {
+    napi_throw_range_error(env, nullptr, "matmulQ8_0: weights, activations or output reach past the end of mem");
+    return nullptr;
+  }
+  matmulQ8_0((uint8_t*)data, w, (int)ngroups, (int)nb, act, (int)ntok, out, outStride);
+  return nullptr;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  if (!cpuOk()) {
+    napi_throw_error(env, nullptr, "tessera_q8: this CPU lacks AVX2/F16C; the WASM kernels stay the path");
+    return nullptr;
+  }
+  napi_value f;
+  napi_create_function(env, "matmulQ8_0", NAPI_AUTO_LENGTH, Matmul, nullptr, &f);
+  napi_set_named_property(env, exports, "matmulQ8_0", f);
+  return exports;
+}
