@@ -30,7 +30,7 @@
 namespace {
 
 constexpr int GBB = 136;  // bytes of one Q8_0 group block (4 rows)
-constexpr int TMAX = 8;   // tokens per weight pass
+constexpr int TMAX = 12;   // tokens per weight pass
 
 
 int64_t actStride(int64_t cols) {
@@ -99,7 +99,8 @@ __attribute__((target("avx2,f16c"))) void groupQ8_0(const uint8_t* wg, int nb, c
 
 using GroupFn = void (*)(const uint8_t*, int, const uint8_t* const*, int64_t, float* const*);
 const GroupFn GROUP[TMAX + 1] = {nullptr, groupQ8_0<1>, groupQ8_0<2>, groupQ8_0<3>, groupQ8_0<4>,
-                                 groupQ8_0<5>, groupQ8_0<6>, groupQ8_0<7>, groupQ8_0<8>};
+                                 groupQ8_0<5>, groupQ8_0<6>, groupQ8_0<7>, groupQ8_0<8>,
+                                 groupQ8_0<9>, groupQ8_0<10>, groupQ8_0<11>, groupQ8_0<12>};
 
 void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
   const int64_t cols = (int64_t)nb * 32;
