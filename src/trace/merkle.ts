@@ -38,6 +38,12 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
 type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Uint8Array
 const oneShot: OneShot | undefined = (nodeCrypto as unknown as { hash?: OneShot }).hash
 
+/** SHA-256 of one byte array in a single native call (the one-shot path when Node has it). */
+export function sha256Once(data: Uint8Array): Hash {
+  const d = oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest()
+  return new Uint8Array(d.buffer, d.byteOffset, 32)
+}
+
 function digestInto(data: Uint8Array, out: Uint8Array, at: number): void {
   out.set(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest(), at)
 }

@@ -3,7 +3,7 @@
  * layer's output state, plus one head leaf per position for the token that follows it. Leaf
  * index = position * (nLayer + 1) + layer, where layer = nLayer is the head leaf.
  */
-import { buildLevels, concatBytes, type Hash, leafHash, merkleProof, sha256, ZERO } from './merkle.js'
+import { buildLevels, concatBytes, type Hash, leafHash, merkleProof, sha256, sha256Once, ZERO } from './merkle.js'
 
 // Leaves hash raw Float32Array bytes: the commitments assume little-endian binary32, which every
 // platform JavaScript runs on uses; refuse to run rather than commit to other bytes.
@@ -24,9 +24,23 @@ function bytesOf(x: Float32Array, off: number, n: number): Uint8Array {
   return new Uint8Array(x.buffer, x.byteOffset + off * 4, n * 4)
 }
 
+// Scratch for layer leaves: 0x00 || header || residual || k || v, assembled in place and hashed in
+// one native call (a decode step hashes nLayer of them; allocation and per-call overhead dominated).
+let scratch = new Uint8Array(0)
+
 /** Leaf hash of layer `layer` at `pos`: header || residual (dim) || k (kvDim) || v (kvDim). */
 export function layerLeaf(pos: number, layer: number, residual: Float32Array, rOff: number, dim: number, k: Float32Array, v: Float32Array, kvOff: number, kvDim: number): Hash {
-  return leafHash(concatBytes(header(pos, layer), bytesOf(residual, rOff, dim), bytesOf(k, kvOff, kvDim), bytesOf(v, kvOff, kvDim)))
+  const n = 9 + (dim + 2 * kvDim) * 4
+  if (scratch.length < n) scratch = new Uint8Array(n)
+  const buf = scratch.subarray(0, n)
+  buf[0] = 0 // leafHash's domain byte
+  const dv = new DataView(buf.buffer, buf.byteOffset, 9)
+  dv.setUint32(1, pos, true)
+  dv.setUint32(5, layer, true)
+  buf.set(bytesOf(residual, rOff, dim), 9)
+  buf.set(bytesOf(k, kvOff, kvDim), 9 + dim * 4)
+  buf.set(bytesOf(v, kvOff, kvDim), 9 + (dim + kvDim) * 4)
+  return sha256Once(buf)
 }
 
 /** Head leaf at `pos`: header || next token (u32) || SHA-256(logits) or 32 zero bytes. */
