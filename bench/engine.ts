@@ -34,6 +34,7 @@ import { openGgufSource } from '../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model, verify } from '../src/runtime/model.js'
 import { TraceTree } from '../src/trace/traceTree.js'
 import { cpuLlama, openLlamaCpp, synthModelFile } from './llamacpp.js'
+import { arg, median } from './util.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`
@@ -57,17 +58,6 @@ type Row = {
   lDecode: number
   lPrefill: number
   loadSeconds: number
-}
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 function argmax(x: Float32Array): number {

@@ -9,6 +9,7 @@ import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
 import { randomActivations, randomRows } from '../src/engine/kernels/testData.js'
 import { loadNativeQ8 } from '../src/runtime/native/q8.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
+import { median } from './util.js'
 
 const TYPES: Record<string, number> = {
   Q8_0: GGMLType.Q8_0, Q4_0: GGMLType.Q4_0, Q4_K: GGMLType.Q4_K, Q6_K: GGMLType.Q6_K,
@@ -20,11 +21,6 @@ const BATCH = 64
 const pick = (arg: string | undefined, all: string[]) => (arg ? arg.split(',') : all)
 const types = pick(process.argv[2], Object.keys(TYPES))
 const threadCounts = pick(process.argv[3], ['1', '2']).map(Number)
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
 
 const lines: string[] = []
 for (const threads of threadCounts) {

@@ -30,21 +30,11 @@ import { loadModel } from '../src/runtime/model.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
 import { merkleRootPacked } from '../src/trace/merkle.js'
 import { synthModelFile } from './llamacpp.js'
+import { arg, median } from './util.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`
 const READ_BYTES = 4 << 20
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
 type Piece = { name: string; type: number; rows: number; cols: number; row0: number; n: number; matrix: boolean; bytes: () => Uint8Array }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { GGMLType, rowBytes } from '../engine/gguf/types.js'
+import { GGMLType } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
-import { makeRng, randomActivations } from '../engine/kernels/testData.js'
+import { extremeActivations, extremeQ8Rows, makeRng } from '../engine/kernels/testData.js'
 import { loadNativeQ8, nativeQ8Unavailable } from './native/q8.js'
 import { createWasmBackend } from './wasmBackend.js'
 import type { KernelExports } from './wasmProtocol.js'
@@ -103,27 +103,8 @@ after(() => { for (const [, b] of backends) b.close() })
 
 test('Q8_0 matmul: native backend equals WASM-only and the reference (extremes, odd rows, 2..67 tokens, 1-2 threads)', { skip }, () => {
   const rng = makeRng(91)
-  const scales = [0x0001, 0x3c00, 0x8400, 0x7bff, 0xfbff, 0x0400, 0x1234, 0x03ff]
-  const rowsOf = (rows: number, cols: number) => {
-    const data = new Uint8Array(rows * rowBytes(GGMLType.Q8_0, cols))
-    for (let o = 0; o < data.length; o += 34) {
-      const h = scales[rng() % scales.length]
-      data[o] = h & 0xff
-      data[o + 1] = h >> 8
-      const mode = rng() % 3
-      for (let i = 0; i < 32; i++) data[o + 2 + i] = (mode === 0 ? -128 : mode === 1 ? 127 : rng()) & 0xff
-    }
-    return data
-  }
-  const actsOf = (n: number, seed: number) => {
-    const x = randomActivations(n, seed)
-    for (let b = 0; b < n / 32; b++) {
-      const mode = b % 4
-      if (mode === 3) continue
-      for (let i = 0; i < 32; i++) x[32 * b + i] = (mode === 0 ? 1 : mode === 1 ? -1 : (i & 1 ? -1 : 1)) * 3.5
-    }
-    return x
-  }
+  const rowsOf = (rows: number, cols: number) => extremeQ8Rows(rng, rows, cols)
+  const actsOf = (n: number, seed: number) => extremeActivations(n, seed)
   const shapes: Array<[number, number, number[]]> = [
     [1, 32, [2, 3, 4, 5]], [7, 288, [2, 6, 7, 8, 9]], [13, 1056, [13, 67]], [6, 64, [11]], [9, 4096, [30]], [10, 4160, [2, 9]],
   ]

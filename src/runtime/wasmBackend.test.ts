@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test'
 import { GGMLType, rowBytes } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
-import { makeRng, randomActivations, randomRows } from '../engine/kernels/testData.js'
+import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../engine/kernels/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
 
 // Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.
@@ -124,28 +124,8 @@ test('Q8_0 column-pair layout: int8 extremes, odd row counts, token counts aroun
   // smallest subnormal to the largest finite f16; activations in blocks that quantize to +-127
   // everywhere, so the block sums reach their extremes (32·128·127) in every lane.
   const rng = makeRng(77)
-  const scales = [0x0001, 0x3c00, 0x8400, 0x7bff, 0xfbff, 0x0400, 0x1234]
-  const extremes = [-128, 127, -127, 0]
-  const rowsOf = (rows: number, cols: number) => {
-    const data = new Uint8Array(rows * rowBytes(GGMLType.Q8_0, cols))
-    for (let o = 0; o < data.length; o += 34) {
-      const h = scales[rng() % scales.length]
-      data[o] = h & 0xff
-      data[o + 1] = h >> 8
-      const mode = rng() % 3 // all -128, all 127, or a mix
-      for (let i = 0; i < 32; i++) data[o + 2 + i] = (mode === 0 ? -128 : mode === 1 ? 127 : (rng() & 1 ? extremes[rng() % 4] : rng())) & 0xff
-    }
-    return data
-  }
-  const actsOf = (n: number) => {
-    const x = randomActivations(n, 5)
-    for (let b = 0; b < n / 32; b++) {
-      const mode = b % 4 // 0: all +amax, 1: all -amax, 2: alternating, 3: random (kept)
-      if (mode === 3) continue
-      for (let i = 0; i < 32; i++) x[32 * b + i] = (mode === 0 ? 1 : mode === 1 ? -1 : (i & 1 ? -1 : 1)) * 3.5
-    }
-    return x
-  }
+  const rowsOf = (rows: number, cols: number) => extremeQ8Rows(rng, rows, cols)
+  const actsOf = (n: number) => extremeActivations(n, 5)
   // cols 4096: a token record is ~9 KiB, so a 256 KiB tile holds 24 tokens and 30 tokens cross it.
   const shapes: Array<[number, number, number[]]> = [
     [1, 32, [1, 2, 3, 4, 5]], [2, 288, [4, 7, 8, 9]], [5, 1056, [1, 3, 4, 6, 13, 67]], [6, 64, [11]], [9, 4096, [30]],

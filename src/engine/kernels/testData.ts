@@ -81,3 +81,33 @@ export function randomActivations(n: number, seed: number): Float32Array {
   }
   return x
 }
+
+/**
+ * Q8_0 rows at the int8 edges: each block is all -128, all 127, or a mix of -128/127/-127/0 and
+ * random bytes, with f16 scales from the smallest subnormal to the largest finite value, so block
+ * sums reach their extremes (32·128·127) and the sign extension must keep every bit.
+ */
+export function extremeQ8Rows(rng: () => number, rows: number, cols: number): Uint8Array {
+  const scales = [0x0001, 0x03ff, 0x0400, 0x1234, 0x3c00, 0x8400, 0x7bff, 0xfbff]
+  const extremes = [-128, 127, -127, 0]
+  const data = new Uint8Array(rows * (cols / 32) * 34)
+  for (let o = 0; o < data.length; o += 34) {
+    const h = scales[rng() % scales.length]
+    data[o] = h & 0xff
+    data[o + 1] = h >> 8
+    const mode = rng() % 3 // all -128, all 127, or a mix
+    for (let i = 0; i < 32; i++) data[o + 2 + i] = (mode === 0 ? -128 : mode === 1 ? 127 : (rng() & 1 ? extremes[rng() % 4] : rng())) & 0xff
+  }
+  return data
+}
+
+/** Activations whose blocks quantize to ±127 everywhere (all +, all -, alternating) or stay random (every 4th block). */
+export function extremeActivations(n: number, seed: number): Float32Array {
+  const x = randomActivations(n, seed)
+  for (let b = 0; b < n / 32; b++) {
+    const mode = b % 4
+    if (mode === 3) continue
+    for (let i = 0; i < 32; i++) x[32 * b + i] = (mode === 0 ? 1 : mode === 1 ? -1 : (i & 1 ? -1 : 1)) * 3.5
+  }
+  return x
+}
