@@ -11,11 +11,10 @@ import { type Devnet, descendTo, h } from './devnet.js'
 import { Tree, expansionOf } from './levelTree.js'
 
 export { expansionOf }
-import { actStateOf, activationTree, elementChain, rowLeaves } from './gameStates.js'
+import { actStateOf, activationTree, elementChain, f32FromBits, foldLanes, rowLeaves } from './gameStates.js'
 import { LAYER_OPS, actSource, opLeafOf } from './opTable.js'
-import { activation, f32Bits, type RealModel, rowDotSteps } from './realModel.js'
+import { activation, type RealModel, rowDotSteps } from './realModel.js'
 import { activationBlockSize } from '../engine/kernels/reference.js'
-import { fold } from '../engine/math/canonical.js'
 
 /** Trace shape of every scenario: nPrompt 3, nOutput 2, 4 layers: 4 positions x 5 leaves. */
 export const SCENARIO_RECEIPT = { nPrompt: 3, nOutput: 2, nLayer: 4 } as const
@@ -51,7 +50,7 @@ export function rowTrace(tensor: TensorLeaf, tensorName: string, row: number, x:
   const opLeaf = opLeafOf(suffix)
   if (actSource(false, opLeaf) !== opLeaf - 1) throw new RangeError(`${tensorName}: rowTrace needs a matmul whose input is the previous op's output`)
   const act = actStateOf(opLeaf - 1, [x])
-  const values = Float32Array.from({ length: Number(tensor.rows) }, (_, r) => new Float32Array(new Uint32Array([r === row ? value : (0x3f000000 + r) >>> 0]).buffer)[0])
+  const values = Float32Array.from({ length: Number(tensor.rows) }, (_, r) => f32FromBits(r === row ? value : (0x3f000000 + r) >>> 0))
   const chain = elementChain(act.leaf, values, elementAct ?? act.leaf)
   const ops: Hex[] = Array.from({ length: LAYER_OPS.length - 1 }, (_, i) => h(`op${i + 1}`))
   ops[opLeaf - 2] = act.leaf
@@ -76,8 +75,7 @@ export function rowScenario(m: RealModel, badAt?: number, name = 'blk.0.ffn_down
   const seed = 99
   const { steps: honest } = rowDotSteps(m.tree, name, row, seed)
   const steps = badAt === undefined ? honest : honest.map((st, b) => (b < badAt ? st : { ...st, acc: st.acc.map((v, i) => (i === (badAt & 7) ? (v + 0x10) >>> 0 : v)) }))
-  const a = steps[steps.length - 1].acc.map((x) => new Float32Array(new Uint32Array([x]).buffer)[0])
-  const value = f32Bits(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
+  const value = foldLanes(steps[steps.length - 1].acc)
   const t = rowTrace(m.tree.proveTensor(name), name, row, activation(m.tree.shape(name).cols, seed), steps, value, activationBlockSize(m.tree.shape(name).type) as 32 | 256)
   return {
     t, steps, value,

@@ -5,9 +5,12 @@
  * (src/node/opTrace.ts from a real replay, src/chain/boundTrace.ts for scenarios).
  */
 import { type Hex, encodeAbiParameters, toHex } from 'viem'
-import { quantizeQ8 } from '../engine/kernels/reference.js'
+import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
+import { BLOCK } from '../engine/gguf/types.js'
+import { f, fold } from '../engine/math/canonical.js'
 import { buildLevels, leafHash, merkleProof, sha256 } from '../trace/merkle.js'
 import { type ActState, type BlockStep, type ElementState, OPCODE, actBlockLeaf, actStateLeaf, blockStepLeaf, elementStateLeaf } from './client.js'
+import type { ModelTree } from './weights.js'
 
 /** The state of a non-matmul op: leaf over its tag, op number and the hash of its outputs. */
 export function opStateOf(op: number, outs: readonly Float32Array[]): Hex {
@@ -57,6 +60,36 @@ export function elementChain(pre: Hex, values: Float32Array, act: Hex): { leaves
   return { leaves, states }
 }
 
+/**
+ * The BLOCK_TERM states of weight row `row` of `name` times the activation `x` (quantized as the
+ * engine quantizes a matmul input): state b holds the SUM8 lanes after block b (the engine's own
+ * `blockTerm`). `terms`, when given, receives each block's term.
+ */
+export function rowBlockSteps(tree: ModelTree, name: string, row: number, x: Float32Array, terms?: number[]): BlockStep[] {
+  const { type, cols, tensorIndex } = tree.shape(name)
+  const B = activationBlockSize(type)
+  if (B === 0 || !BLOCK[type]) throw new TypeError(`tensor ${name} has no block terms`)
+  if (x.length !== cols) throw new RangeError(`activation of ${x.length} values for a row of ${cols} columns`)
+  const bytes = tree.readRow(name, row)
+  const act = quantizeQ8(x, B)
+  const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
+  const steps: BlockStep[] = []
+  for (let b = 0; b < cols / B; b++) {
+    const t = blockTerm(type, bytes, b, act.q, act.d[b])
+    terms?.push(t)
+    lanes[b & 7] = f(lanes[b & 7] + t)
+    const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
+    steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
+  }
+  return steps
+}
+
+/** SUM8's closing fold of eight lanes given as binary32 bits, as bits: a row's element value. */
+export function foldLanes(acc: readonly number[]): number {
+  const a = acc.map(f32FromBits)
+  return f32Bits(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
+}
+
 /** Primitive-level leaves of a quantized row: element state before, block states, element state after. */
 export function rowLeaves(steps: readonly BlockStep[], before: Hex, after: Hex): Hex[] {
   return [before, ...steps.map(blockStepLeaf), after]
@@ -68,6 +101,12 @@ const u32 = new Uint32Array(f32.buffer)
 export function f32Bits(x: number): number {
   f32[0] = x
   return u32[0]
+}
+
+/** The binary32 number with these bits. */
+export function f32FromBits(bits: number): number {
+  u32[0] = bits
+  return f32[0]
 }
 
 function hexBytes(h: string): Uint8Array {

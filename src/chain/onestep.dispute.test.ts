@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { toHex } from 'viem'
-import { fold } from '../engine/math/canonical.js'
 import { rowdot } from '../engine/kernels/reference.js'
 import { type BoundTrace, expansionOf, playBoundTrace, rowTrace } from './boundTrace.js'
 import {
@@ -13,6 +12,7 @@ import {
   oneStepFold, openDispute, revealPre,
 } from './client.js'
 import { type Devnet, claimJob, createDevnet, descendTo, h, isConserved } from './devnet.js'
+import { foldLanes } from './gameStates.js'
 import { activation, f32Bits, openRealModel, type RealModel, rowDotSteps } from './realModel.js'
 
 const BOND = 10n ** 17n
@@ -21,7 +21,6 @@ const ROW = 5
 const ACT_SEED = 99
 const rejectsWith = (p: Promise<unknown>, errorName: string) => assert.rejects(p, (e: { errorName?: string }) => e.errorName === errorName)
 const bitsOf = (x: number) => f32Bits(x)
-const floatOf = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0]
 
 let m: RealModel
 before(() => {
@@ -41,8 +40,7 @@ function blockSteps(row = ROW, badAt?: number): BlockStep[] {
 
 /** The element value a provider with these block states claims: the SUM8 fold of the last lanes. */
 function foldOf(steps: readonly BlockStep[]): number {
-  const a = steps[steps.length - 1].acc.map(floatOf)
-  return bitsOf(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
+  return foldLanes(steps[steps.length - 1].acc)
 }
 
 async function openOn(t: BoundTrace, req: { nonce: bigint; seed?: bigint }): Promise<{ net: Devnet; gameId: bigint }> {

@@ -6,19 +6,17 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Hex, toHex } from 'viem'
+import type { Hex } from 'viem'
 import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
 import { readGguf } from '../engine/gguf/read.js'
 import { quantize } from '../engine/gguf/quantize.js'
-import { BLOCK } from '../engine/gguf/types.js'
 import { encodeGguf } from '../engine/gguf/write.js'
-import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
 import { modelConfigFromGguf } from '../engine/model/config.js'
 import { synthModel } from '../engine/model/synth.js'
 import { openGgufSource, writeGgufFile } from '../runtime/ggufFile.js'
 import { toHex as bytesToHex } from '../trace/merkle.js'
 import type { BlockStep, WeightProof } from './client.js'
-import { f32Bits } from './gameStates.js'
+import { f32Bits, rowBlockSteps } from './gameStates.js'
 import { type ModelTree, buildModelTree } from './weights.js'
 
 export type RealModel = {
@@ -84,22 +82,7 @@ export function activation(n: number, seed: number): Float32Array {
  * chunk and `bytes` the whole row.
  */
 export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed: number): { steps: BlockStep[]; weights: WeightProof[]; bytes: Uint8Array; terms: number[] } {
-  const { type, cols, tensorIndex } = tree.shape(name)
-  const bytes = tree.readRow(name, row)
-  const B = activationBlockSize(type)
-  if (B === 0 || !BLOCK[type]) throw new TypeError(`tensor ${name} has no block terms`)
-  const act = quantizeQ8(activation(cols, actSeed), B)
-  const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
-  const steps: BlockStep[] = []
   const terms: number[] = []
-  const weights: WeightProof[] = []
-  for (let b = 0; b < cols / B; b++) {
-    weights.push(tree.proveBlock(name, row, b))
-    const t = blockTerm(type, bytes, b, act.q, act.d[b])
-    terms.push(t)
-    lanes[b & 7] = Math.fround(lanes[b & 7] + t)
-    const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
-    steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
-  }
-  return { steps, weights, bytes, terms }
+  const steps = rowBlockSteps(tree, name, row, activation(tree.shape(name).cols, actSeed), terms)
+  return { steps, weights: steps.map((_, b) => tree.proveBlock(name, row, b)), bytes: tree.readRow(name, row), terms }
 }

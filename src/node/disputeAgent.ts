@@ -20,14 +20,14 @@ import {
 } from '../chain/client.js'
 import { getArtifact } from '../chain/artifacts.js'
 import type { ChainClients } from '../chain/evm/clients.js'
-import { actStateOf, activationTree, elementChain, rowLeaves } from '../chain/gameStates.js'
+import { actStateOf, activationTree, elementChain, rowBlockSteps, rowLeaves } from '../chain/gameStates.js'
 import { Tree, expansionOf } from '../chain/levelTree.js'
 import { actSource, opKind, tensorNamesOf } from '../chain/opTable.js'
 import type { ModelTree } from '../chain/weights.js'
 import { activationBlockSize } from '../engine/kernels/reference.js'
 import type { OpObserver, Transformer } from '../engine/model/transformer.js'
 import { BaseError } from '../errors.js'
-import { type OpCapture, captureOps, opLevelLeaves, opPreState, rowBlockSteps } from './opTrace.js'
+import { type OpCapture, captureOps, opLevelLeaves, opPreState } from './opTrace.js'
 
 /** A party's view of the job: the engine, the tokens it ran, its trace leaves and the model's weights. */
 export type JobReplay = {

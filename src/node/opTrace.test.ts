@@ -8,15 +8,15 @@ import { after, before, test } from 'node:test'
 import type { Hex } from 'viem'
 import { PHASE, batchLeaf, batchTree, claimBatch, deposit, getGame, openDispute } from '../chain/client.js'
 import { type Devnet, createDevnet, makeItem, makeRequest } from '../chain/devnet.js'
+import { foldLanes, rowBlockSteps } from '../chain/gameStates.js'
 import { tensorNamesOf } from '../chain/opTable.js'
 import { openRealModel, type RealModel } from '../chain/realModel.js'
-import { fold } from '../engine/math/canonical.js'
 import type { OpObserver } from '../engine/model/transformer.js'
 import { KVCache } from '../engine/model/transformer.js'
 import { layerLeaf, TraceTree, traceRoot } from '../trace/traceTree.js'
 import { type Model, loadModel } from '../runtime/model.js'
 import { DisputeChallenger, DisputeDefender, type JobReplay, playOut } from './disputeAgent.js'
-import { captureOps, firstDifference, opLevelLeaves, rowBlockSteps } from './opTrace.js'
+import { captureOps, firstDifference, opLevelLeaves } from './opTrace.js'
 
 let m: RealModel
 let model: Model
@@ -33,7 +33,6 @@ after(() => {
 
 const hex = (b: Uint8Array): Hex => `0x${Buffer.from(b).toString('hex')}`
 const bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]
-const floatOf = (b: number) => new Float32Array(new Uint32Array([b]).buffer)[0]
 
 /** The job's trace leaves: the prompt `tokens` prefilled in one batch, then one greedy output token. */
 function traceOf(tamper?: OpObserver): Hex[] {
@@ -69,8 +68,7 @@ test('captured ops reproduce the trace leaf, and a matmul element is the fold of
   for (const [op, row] of [[14, 7], [2, 0], [11, 511]] as const) {
     const name = tensorNamesOf(false, layer, op)[0]
     const steps = rowBlockSteps(m.tree, name, row, cap.get(op)!.input!)
-    const a = steps.at(-1)!.acc.map(floatOf)
-    assert.equal(bits(fold(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])), bits(cap.get(op)!.outs[0][row]), `${name} row ${row}`)
+    assert.equal(foldLanes(steps.at(-1)!.acc), bits(cap.get(op)!.outs[0][row]), `${name} row ${row}`)
   }
   const ops = opLevelLeaves(cap, false, leaves[pos * 3], leaves[pos * 3 + 1])
   assert.equal(ops.length, 16)

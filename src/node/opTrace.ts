@@ -16,13 +16,10 @@
  * which the judge does not open yet. Everything is recomputed by replaying the job's tokens, so any
  * backend (all are bit-identical) gives the same states.
  */
-import { type Hex, toHex } from 'viem'
-import type { BlockStep, ElementState } from '../chain/client.js'
-import { actStateOf, elementChain, f32Bits, opStateOf } from '../chain/gameStates.js'
+import type { Hex } from 'viem'
+import type { ElementState } from '../chain/client.js'
+import { actStateOf, elementChain, opStateOf } from '../chain/gameStates.js'
 import { actSource, isActSource, opCount, opKind } from '../chain/opTable.js'
-import type { ModelTree } from '../chain/weights.js'
-import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'
-import { f } from '../engine/math/canonical.js'
 import { KVCache, type OpObserver, type Transformer } from '../engine/model/transformer.js'
 
 /** One op's outputs for the disputed position and, for a matmul, its input (copies). */
@@ -72,27 +69,6 @@ export function opPreState(captures: Map<number, OpCapture>, head: boolean, opLe
   const src = actSource(head, op)
   if (src === 0 || src === op - 1) return undefined
   return elementChain(opLeaves[op - 2], captures.get(op - 1)!.outs[0], opLeaves[src]).states.at(-1)
-}
-
-/**
- * The BLOCK_TERM states of weight row `row` of `name` times the activation `x` (quantized as the
- * engine quantizes a matmul input): state b holds the SUM8 lanes after block b.
- */
-export function rowBlockSteps(tree: ModelTree, name: string, row: number, x: Float32Array): BlockStep[] {
-  const { type, cols, tensorIndex } = tree.shape(name)
-  const B = activationBlockSize(type)
-  if (B === 0) throw new TypeError(`tensor ${name} has float weights: no block terms`)
-  if (x.length !== cols) throw new RangeError(`activation of ${x.length} values for a row of ${cols} columns`)
-  const bytes = tree.readRow(name, row)
-  const act = quantizeQ8(x, B)
-  const lanes = [0, 0, 0, 0, 0, 0, 0, 0]
-  const steps: BlockStep[] = []
-  for (let b = 0; b < cols / B; b++) {
-    lanes[b & 7] = f(lanes[b & 7] + blockTerm(type, bytes, b, act.q, act.d[b]))
-    const qa = new Uint8Array(act.q.buffer, act.q.byteOffset + b * B, B)
-    steps.push({ tensorIndex, row: BigInt(row), blockIndex: b, da: f32Bits(act.d[b]), acc: lanes.map(f32Bits), qa: toHex(qa) })
-  }
-  return steps
 }
 
 /** The first index where two leaf lists differ (what a challenger disputes), or -1. */

@@ -45,7 +45,7 @@ export function sha256Once(data: Uint8Array): Hash {
 }
 
 function digestInto(data: Uint8Array, out: Uint8Array, at: number): void {
-  out.set(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest(), at)
+  out.set(sha256Once(data), at)
 }
 
 let leafScratch = new Uint8Array(4097)
