@@ -6,7 +6,7 @@
 // ("Q8_0") and with the native AVX2 kernel for the batches ("Q8_0n"; matvecs stay WASM).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
 import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
-import { randomActivations, randomRows } from '../src/engine/kernels/testData.js'
+import { randomActivations, randomRows } from '../test/support/testData.js'
 import { loadNativeQ8 } from '../src/runtime/native/q8.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
 import { median } from './util.js'

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test'
 import { GGMLType, rowBytes } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
-import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../engine/kernels/testData.js'
+import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
 
 // Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.

@@ -6,7 +6,7 @@ import { dot8 } from '../math/canonical.js'
 import {
   blockTerm, createReferenceBackend, dequantizeRow, q4kScaleMin, quantizeQ8, rowdot, sum8,
 } from './reference.js'
-import { randomActivations, randomRows } from './testData.js'
+import { randomActivations, randomRows } from '../../../test/support/testData.js'
 
 const fr = Math.fround
 const bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]

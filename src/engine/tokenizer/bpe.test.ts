@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createTokenizer } from './tokenizer.js'
-import { bpeVocab } from './testVocab.js'
+import { bpeVocab } from '../../../test/support/testVocab.js'
 
 const EXTRA = ['he', 'the', 'Ġthe', 'Ġt', 'Ġtea']
 const MERGES = ['h e', 't he', 'Ġ the', 'Ġ t']

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createTokenizer } from './tokenizer.js'
-import { spmVocab } from './testVocab.js'
+import { spmVocab } from '../../../test/support/testVocab.js'
 
 // Ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 bytes, then the pieces in order from 259.
 const PIECES: [string, number][] = [['▁', -10], ['a', -11], ['b', -12], ['c', -13], ['ab', -1], ['bc', -2], ['▁ab', -3], ['abc', -4], ['▁a', -5], ['aa', -0.5]]

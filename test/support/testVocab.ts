@@ -1,8 +1,8 @@
 /**
  * Hand-made vocabularies for the unit tests, as GGUF metadata records. Not exported from index.ts.
  */
-import { type GgufValue, gv } from '../gguf/types.js'
-import { BYTE_ORDER, BYTE_TO_UNICODE, byteToken } from './unicode.js'
+import { type GgufValue, gv } from '../../src/engine/gguf/types.js'
+import { BYTE_ORDER, BYTE_TO_UNICODE, byteToken } from '../../src/engine/tokenizer/unicode.js'
 
 /** SPM: <unk>, <s>, </s>, optionally the 256 byte tokens, then `pieces` with their scores. */
 export function spmVocab(pieces: [string, number][], withBytes = true): Record<string, GgufValue> {

@@ -3,7 +3,7 @@
  * engine): GGUF rows of any supported type with finite f16 scales, and activations with a large
  * dynamic range, zeros and negative zeros.
  */
-import { BLOCK, GGMLType, rowBytes } from '../gguf/types.js'
+import { BLOCK, GGMLType, rowBytes } from '../../src/engine/gguf/types.js'
 
 /** xorshift32 stream; `seed` non-zero. */
 export function makeRng(seed: number): () => number {
