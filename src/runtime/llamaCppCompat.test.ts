@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { encodeGguf } from '../engine/gguf/write.js'
 import { SYNTH_TYPES, synthModel } from '../engine/model/synth.js'
+import type { Token } from 'node-llama-cpp'
 import { writeGgufFile } from './ggufFile.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-llamacpp-'))
@@ -21,7 +22,7 @@ describe('llama.cpp loads synthesized GGUF files', async () => {
     try {
       const ctx = await model.createContext({ contextSize: 64, threads: 1 })
       const out: number[] = []
-      for await (const tok of ctx.getSequence().evaluate(prompt)) {
+      for await (const tok of ctx.getSequence().evaluate(prompt as Token[])) {
         out.push(tok)
         if (out.length >= n) break
       }

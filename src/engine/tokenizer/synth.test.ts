@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { GgufValue } from '../gguf/types.js'
+import type { GgufArrayItem, GgufValue } from '../gguf/types.js'
 import { synthTokenizerMetadata, TokenType } from './synth.js'
 import { createTokenizer } from './tokenizer.js'
 import { BYTE_TO_UNICODE } from './unicode.js'
 
-const arr = <T>(md: Record<string, GgufValue>, key: string): T[] => {
+const arr = <T extends GgufArrayItem>(md: Record<string, GgufValue>, key: string): readonly T[] => {
   const v = md[key]
-  assert.equal(v.type, 'array', key)
-  return (v as { value: T[] }).value
+  assert.ok(v.type === 'array', key)
+  return v.value as readonly T[]
 }
 
 const KINDS = [{ kind: 'spm' }, { kind: 'bpe', pre: 'llama-bpe' }, { kind: 'bpe', pre: 'qwen2' }, { kind: 'bpe', pre: 'gpt-2' }] as const
