@@ -1,0 +1,638 @@
+/**
+ * The op tables of docs/MACHINE.md as data: for the layer transition (position p, layer l) and the
+ * head transition (position p), the list of ops in order, each with its number k, name, output
+ * slot, element count and, for every element j, the element's program: its step count, initial
+ * micro-state, and for every step the exact values it reads and a pure step function. The judge
+ * executes one step; the provider (src/dispute/machine/transition.ts) runs all of them.
+ *
+ * Every step function uses only the canonical arithmetic (docs/ARITHMETIC.md): one Math.fround per
+ * binary32 step in the spec's order, EXP/LOG/SIN/COS/SILU/fold of src/engine/math/canonical.ts,
+ * and the BLOCK_TERM / dequantization / activation rounding of src/engine/kernels/reference.ts.
+ * A step does at most ~64 binary32 operations or one block term, which is what a Solidity softfloat
+ * step affords: dot products advance 8 columns (or one weight block) per step, quantization 32
+ * values, attention one cached position.
+ *
+ * Reads never cross a 256-word chunk: a range read lies inside one aligned group of 8 words (32
+ * for QUANT), which is why MAX and ZINV step through the aligned groups of the score vector (a
+ * head's scores start at h·n_u, not at a multiple of 8) and SUM8 lanes are numbered by the index
+ * within the reduced sequence, not within the group.
+ *
+ * Legend: dim model width, hd head dim, nh/nkv query/kv heads, kvDim = nkv·hd, ff FFN width,
+ * V vocab, n_u = p + 1 cached positions, B activation block size (32 or 256).
+ */
+import { BLOCK } from '../../engine/gguf/types.js'
+import { activationBlockSize, blockTerm, dequantizeRow, isFloatType } from '../../engine/kernels/reference.js'
+import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.js'
+import { f2h, h2f } from '../../engine/math/half.js'
+import type { ModelConfig } from '../../engine/model/config.js'
+import { type Block, type MicroState, microState } from './state.js'
+
+/** Slot numbers of the frames (docs/MACHINE.md); layer and head transitions share the numbering. */
+export const SLOT = {
+  TOK: 0, X: 1, RS1: 2, XN1: 3, A1_32: 4, A1_256: 5, Q: 6, K: 7, V: 8, QB: 9, KB: 10, VB: 11,
+  FR: 12, CS: 13, QR: 14, KR: 15, S: 16, M: 17, E: 18, Z: 19, O: 20, A2_32: 21, A2_256: 22, P: 23,
+  X2: 24, RS2: 25, XN2: 26, A3_32: 27, A3_256: 28, G: 29, U: 30, H: 31, A4_32: 32, A4_256: 33, D: 34,
+  X3: 35,
+  // head: X, RS1, XN1, A1_32, A1_256 as above, then
+  L: 36, PL: 37, NEXT: 38,
+} as const
+
+export type OpCode =
+  | 'LOAD' | 'EMBED' | 'RMS_SCALE' | 'NORM' | 'QUANT32' | 'QUANT256' | 'MATMUL' | 'BIAS' | 'FREQ' | 'ROTCS'
+  | 'ROPE' | 'SCORE' | 'MAX' | 'EXPS' | 'ZINV' | 'ATT' | 'RES' | 'SILU' | 'PENALTY' | 'ARGMAX' | 'STORE' | 'TOKEN'
+
+/**
+ * A value a step reads, each bound to an agreed commitment (docs/MACHINE.md "What the judge
+ * reads"):
+ * - `words`: words [start, start + count) of word slot `slot` of the op's pre-frame;
+ * - `block`: block `index` of block slot `slot` of the pre-frame;
+ * - `weight`: `count` GGUF blocks from block `start` of row `row` of tensor `tensor` (for float
+ *   types a block is one element), raw bytes, under the model root;
+ * - `kv`: words [start, start + count) of K (after RoPE) or V of trace leaf (pos, layer), pos < p;
+ * - `prompt`: token `index` of the request's prompt;
+ * - `headToken`: the nextToken of head leaf `pos` (the token consumed at pos + 1), pos < p.
+ */
+export type Read =
+  | { kind: 'words'; slot: number; start: number; count: number }
+  | { kind: 'block'; slot: number; index: number }
+  | { kind: 'weight'; tensor: string; row: number; start: number; count: number }
+  | { kind: 'kv'; which: 'k' | 'v'; pos: number; layer: number; start: number; count: number }
+  | { kind: 'prompt'; index: number }
+  | { kind: 'headToken'; pos: number }
+
+/** The value of a read: words as uint32 bits, a block, weight bytes, or a token id. */
+export type ReadValue = Uint32Array | Block | Uint8Array | number
+
+/** One micro-step: its name, what it reads (given the pre-state), and the pure transition. */
+export type Step = {
+  name: string
+  reads: Read[]
+  /** The post-state from the pre-state and the values of `reads`, in order. */
+  run(pre: MicroState, values: readonly ReadValue[]): MicroState
+}
+
+/** The program of element `elem` of op `op`: states 0 .. steps, state 0 = `init`. */
+export type ElementProgram = {
+  op: number
+  elem: number
+  steps: number
+  init: MicroState
+  /** Step s (1 .. steps), which takes state s - 1 (`pre`) to state s. */
+  step(s: number, pre: MicroState): Step
+}
+
+/** One op of a transition. `program` is absent for the one-step ops LOAD, STORE and TOKEN. */
+export type OpDef = {
+  /** k: the op's 1-based number in its transition (op-level leaf index; MicroState.op). */
+  op: number
+  code: OpCode
+  /** Readable name, e.g. `Q`, `QUANT32 XN1`. */
+  name: string
+  /** The slot it writes, -1 for STORE and TOKEN. */
+  slot: number
+  /** Whether the slot is a block vector (results are actBlockLeaf(r[0], data)). */
+  block: boolean
+  /** Elements of the slot (for LOAD the slot's length; 0 for STORE, TOKEN and empty block vectors). */
+  length: number
+  /** The weight tensor the op reads, if any. */
+  tensor?: string
+  program?: (j: number) => ElementProgram
+}
+
+/** A tensor's ggml type and shape (the model root's tensor leaf). */
+export type TensorShape = { type: number; rows: number; cols: number }
+
+/** Greedy sampling's parameters (the client's signed request). */
+export type MachineSampling = { temperature: number; repeatPenalty: number; repeatLastN: number }
+
+/** What the op tables depend on: config, weight shapes, the position and layer, the request. */
+export type ProgramContext = {
+  config: ModelConfig
+  shape(tensor: string): TensorShape
+  pos: number
+  /** 0 .. nLayer - 1, or nLayer for the head transition. */
+  layer: number
+  nPrompt: number
+  sampling: MachineSampling
+}
+
+/** The machine's programs need the canonical shapes: this names the one that does not hold. */
+export class UnsupportedShapeError extends Error {
+  override name = 'UnsupportedShapeError'
+}
+
+// ---- binary32 bits <-> values -------------------------------------------------------------------
+
+const F1 = new Float32Array(1)
+const U1 = new Uint32Array(F1.buffer)
+/** binary32 bits of a binary32 value. */
+export function bits(x: number): number {
+  F1[0] = x
+  return U1[0]
+}
+/** The binary32 value of bits. */
+export function val(b: number): number {
+  U1[0] = b
+  return F1[0]
+}
+const NEG_INF = 0xff800000
+
+function f32s(w: Uint32Array): Float32Array {
+  return new Float32Array(w.buffer, w.byteOffset, w.length)
+}
+
+/** State `pre.step + 1` of the same element with registers `r` and data (default: pre's). */
+function next(pre: MicroState, r: ArrayLike<number>, data: Uint8Array = pre.data): MicroState {
+  return microState(pre.op, pre.elem, pre.step + 1, r, data)
+}
+
+/** The aligned 8-word groups that cover [start, end): [a, b) pieces, in order. */
+function groups8(start: number, end: number): [number, number][] {
+  const out: [number, number][] = []
+  for (let a = start; a < end; ) {
+    const b = Math.min(end, (Math.floor(a / 8) + 1) * 8)
+    out.push([a, b])
+    a = b
+  }
+  return out
+}
+
+/** SUM8 lanes after adding x_i at lane (first + i) mod 8, for i < xs.length. */
+function addLanes(r: Uint32Array, first: number, xs: ArrayLike<number>): Uint32Array {
+  const out = r.slice()
+  for (let i = 0; i < xs.length; i++) {
+    const l = (first + i) & 7
+    out[l] = bits(f(val(out[l]) + xs[i]))
+  }
+  return out
+}
+
+function foldRegs(r: Uint32Array): number {
+  return fold(val(r[0]), val(r[1]), val(r[2]), val(r[3]), val(r[4]), val(r[5]), val(r[6]), val(r[7]))
+}
+
+/** The binary32 values of `n` elements of a float-type row piece (exact). */
+function floatValues(type: number, bytes: Uint8Array, n: number): Float32Array {
+  const out = new Float32Array(n)
+  dequantizeRow(type, bytes, out)
+  return out
+}
+
+function words(slot: number, start: number, count: number): Read {
+  return { kind: 'words', slot, start, count }
+}
+
+/** A program whose steps are given by a function of s (and of pre for data-driven reads). */
+function program(op: number, elem: number, steps: number, init: ArrayLike<number>, step: (s: number, pre: MicroState) => Step): ElementProgram {
+  return { op, elem, steps, init: microState(op, elem, 0, init), step: (s, pre) => {
+    if (!(Number.isInteger(s) && s >= 1 && s <= steps)) throw new RangeError(`op ${op} element ${elem} has steps 1 .. ${steps}, not ${s}`)
+    return step(s, pre)
+  } }
+}
+
+// ---- element programs, one builder per op kind ---------------------------------------------------
+
+/** RMS_SCALE: ceil(n/8) × SQ8 (lanes ⊕= x_i ⊗ x_i), then RMS_FINAL `1 ⊘ √((fold ⊘ i2f(n)) ⊕ eps)`. */
+function rmsScale(op: number, src: number, n: number, eps: number) {
+  const gs = groups8(0, n)
+  return (j: number) => program(op, j, gs.length + 1, [], (s) => {
+    if (s <= gs.length) {
+      const [a, b] = gs[s - 1]
+      return { name: 'SQ8', reads: [words(src, a, b - a)], run: (pre, [x]) => {
+        const xs = f32s(x as Uint32Array)
+        return next(pre, addLanes(pre.r, a, Array.from(xs, (v) => f(v * v))))
+      } }
+    }
+    return { name: 'RMS_FINAL', reads: [], run: (pre) => next(pre, [bits(f(1 / f(Math.sqrt(f(f(foldRegs(pre.r) / n) + eps)))))]) }
+  })
+}
+
+/** NORM: `(x_j ⊗ s) ⊗ w_j`, one step. */
+function norm(op: number, src: number, rs: number, tensor: string, shape: TensorShape) {
+  floatRow(tensor, shape)
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'NORM', reads: [words(src, j, 1), words(rs, 0, 1), { kind: 'weight', tensor, row: 0, start: j, count: 1 }],
+    run: (pre, [x, s, w]) => next(pre, [bits(f(f(val((x as Uint32Array)[0]) * val((s as Uint32Array)[0])) * floatValues(shape.type, w as Uint8Array, 1)[0]))]),
+  }))
+}
+
+/**
+ * QUANT B of block b: B/32 × AMAX32 (r1 = max |x|), SCALE (r0 = d_a, r2 = id), B/32 × QUANT32
+ * (32 int8 appended to data), exactly `quantizeQ8` of src/engine/kernels/reference.ts.
+ */
+function quant(op: number, src: number, B: 32 | 256) {
+  const g = B / 32
+  return (b: number) => program(op, b, 2 * g + 1, [], (s) => {
+    if (s <= g) {
+      return { name: 'AMAX32', reads: [words(src, b * B + 32 * (s - 1), 32)], run: (pre, [x]) => {
+        let amax = val(pre.r[1])
+        for (const v of f32s(x as Uint32Array)) amax = Math.max(amax, Math.abs(v))
+        const r = pre.r.slice()
+        r[1] = bits(amax)
+        return next(pre, r)
+      } }
+    }
+    if (s === g + 1) {
+      return { name: 'SCALE', reads: [], run: (pre) => {
+        const d = f(val(pre.r[1]) / 127)
+        const id = d === 0 ? 0 : f(1 / d)
+        // blocks of 32 keep the scale rounded to binary16 (llama.cpp's block_q8_0); q uses id of the unrounded d
+        return next(pre, [bits(B === 32 ? h2f(f2h(d)) : d), pre.r[1], bits(id)])
+      } }
+    }
+    return { name: 'QUANT32', reads: [words(src, b * B + 32 * (s - g - 2), 32)], run: (pre, [x]) => {
+      const id = val(pre.r[2])
+      const q = new Int8Array(32)
+      f32s(x as Uint32Array).forEach((v, i) => {
+        const t = f(v * id)
+        // |t| + 0.5 is exact in a double: floor gives round-half-away-from-zero; NaN stores 0
+        q[i] = Math.min(127, Math.max(-127, Math.sign(t) * Math.floor(Math.abs(t) + 0.5)))
+      })
+      const data = new Uint8Array(pre.data.length + 32)
+      data.set(pre.data)
+      data.set(new Uint8Array(q.buffer), pre.data.length)
+      return next(pre, pre.r, data)
+    } }
+  })
+}
+
+/**
+ * MATMUL row j of `tensor`: quantized weights nb × BLOCK (lane b mod 8 ⊕= BLOCK_TERM of weight
+ * block b and activation block b of the B-slot), float weights ceil(cols/8) × FDOT8 (8 weights, 8
+ * words of the f32 activation); then FOLD.
+ */
+function matmul(op: number, tensor: string, shape: TensorShape, f32Src: number, act32: number, act256: number) {
+  const B = activationBlockSize(shape.type)
+  if (B === 0) {
+    const gs = groups8(0, shape.cols)
+    return (j: number) => program(op, j, gs.length + 1, [], (s) => {
+      if (s > gs.length) return foldStep()
+      const [a, b] = gs[s - 1]
+      return { name: 'FDOT8', reads: [{ kind: 'weight', tensor, row: j, start: a, count: b - a }, words(f32Src, a, b - a)], run: (pre, [w, x]) => {
+        const wv = floatValues(shape.type, w as Uint8Array, b - a)
+        const xv = f32s(x as Uint32Array)
+        return next(pre, addLanes(pre.r, a, Array.from(wv, (v, i) => f(v * xv[i]))))
+      } }
+    })
+  }
+  const nb = shape.cols / B
+  const act = B === 32 ? act32 : act256
+  return (j: number) => program(op, j, nb + 1, [], (s) => {
+    if (s > nb) return foldStep()
+    const b = s - 1
+    return { name: 'BLOCK', reads: [{ kind: 'weight', tensor, row: j, start: b, count: 1 }, { kind: 'block', slot: act, index: b }], run: (pre, [w, a]) => {
+      const blk = a as Block
+      const term = blockTerm(shape.type, w as Uint8Array, 0, new Int8Array(blk.qa.buffer, blk.qa.byteOffset, blk.qa.length), val(blk.da))
+      return next(pre, addLanes(pre.r, b, [term]))
+    } }
+  })
+}
+
+function foldStep(): Step {
+  return { name: 'FOLD', reads: [], run: (pre) => next(pre, [bits(foldRegs(pre.r))]) }
+}
+
+/** BIAS: `y_j ⊕ bias_j`. */
+function bias(op: number, src: number, tensor: string, shape: TensorShape) {
+  floatRow(tensor, shape)
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'BIAS', reads: [words(src, j, 1), { kind: 'weight', tensor, row: 0, start: j, count: 1 }],
+    run: (pre, [y, w]) => next(pre, [bits(f(val((y as Uint32Array)[0]) + floatValues(shape.type, w as Uint8Array, 1)[0]))]),
+  }))
+}
+
+/** FREQ: `EXP((i2f(-2j) ⊘ i2f(hd)) ⊗ LOG(base))`, no reads (base is the config's binary32). */
+function freq(op: number, hd: number, base: number) {
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'FREQ', reads: [], run: (pre) => next(pre, [bits(exp(f(f(f(-2 * j) / hd) * log(f(base)))))]),
+  }))
+}
+
+/** ROTCS: j = 2i: `COS(i2f(p) ⊗ FR_i)`, j = 2i + 1: `SIN(i2f(p) ⊗ FR_i)`. */
+function rotcs(op: number, pos: number) {
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'ROTCS', reads: [words(SLOT.FR, j >> 1, 1)], run: (pre, [fr]) => {
+      const a = f(f(pos) * val((fr as Uint32Array)[0]))
+      return next(pre, [bits(j & 1 ? sin(a) : cos(a))])
+    },
+  }))
+}
+
+/**
+ * ROPE of element j of src: its pair (llama (2i, 2i+1), qwen2 (i, i + hd/2)) within its head and
+ * (c, s) = CS[2i], CS[2i+1]: first member `(x0 ⊗ c) ⊖ (x1 ⊗ s)`, second `(x0 ⊗ s) ⊕ (x1 ⊗ c)`.
+ */
+function rope(op: number, src: number, hd: number, neox: boolean) {
+  return (j: number) => {
+    const base = j - (j % hd)
+    const d = j % hd
+    const i = neox ? d % (hd / 2) : d >> 1
+    const a = neox ? base + i : base + 2 * i
+    const b = neox ? a + hd / 2 : a + 1
+    const second = j === b
+    return program(op, j, 1, [], () => ({
+      name: 'ROPE', reads: [words(src, a, 1), words(src, b, 1), words(SLOT.CS, 2 * i, 2)], run: (pre, [w0, w1, cs]) => {
+        const x0 = val((w0 as Uint32Array)[0]), x1 = val((w1 as Uint32Array)[0])
+        const c = val((cs as Uint32Array)[0]), s = val((cs as Uint32Array)[1])
+        return next(pre, [bits(second ? f(f(x0 * s) + f(x1 * c)) : f(f(x0 * c) - f(x1 * s)))])
+      },
+    }))
+  }
+}
+
+/** Read of `count` words from `start` of K or V at cached position u: a trace leaf (u < p) or the frame. */
+function kvRead(which: 'k' | 'v', u: number, ctx: ProgramContext, slot: number, start: number, count: number): Read {
+  return u < ctx.pos ? { kind: 'kv', which, pos: u, layer: ctx.layer, start, count } : words(slot, start, count)
+}
+
+/** SCORE j = h·n_u + u: hd/8 × DOT8 (8 of q_h, 8 of k_u), FOLD_SCALE `fold ⊗ (1 ⊘ √(i2f(hd)))`. */
+function score(op: number, ctx: ProgramContext, hd: number, group: number) {
+  const nu = ctx.pos + 1
+  const gs = groups8(0, hd)
+  return (j: number) => {
+    const h = Math.floor(j / nu), u = j % nu
+    const kvh = Math.floor(h / group)
+    return program(op, j, gs.length + 1, [], (s) => {
+      if (s > gs.length) {
+        return { name: 'FOLD_SCALE', reads: [], run: (pre) => next(pre, [bits(f(foldRegs(pre.r) * f(1 / f(Math.sqrt(hd)))))]) }
+      }
+      const [a, b] = gs[s - 1]
+      return { name: 'DOT8', reads: [words(SLOT.QR, h * hd + a, b - a), kvRead('k', u, ctx, SLOT.KR, kvh * hd + a, b - a)], run: (pre, [q, k]) => {
+        const qv = f32s(q as Uint32Array), kv = f32s(k as Uint32Array)
+        return next(pre, addLanes(pre.r, a, Array.from(qv, (v, i) => f(v * kv[i]))))
+      } }
+    })
+  }
+}
+
+/** MAX of head h: the aligned groups of S[h·n_u ..), `s > m` replaces (m starts at -inf). */
+function max(op: number, nu: number) {
+  return (h: number) => {
+    const gs = groups8(h * nu, (h + 1) * nu)
+    return program(op, h, gs.length, [NEG_INF], (s) => {
+      const [a, b] = gs[s - 1]
+      return { name: 'MAX8', reads: [words(SLOT.S, a, b - a)], run: (pre, [x]) => {
+        let m = val(pre.r[0])
+        for (const v of f32s(x as Uint32Array)) if (v > m) m = v
+        return next(pre, [bits(m)])
+      } }
+    })
+  }
+}
+
+/** EXPS j = h·n_u + u: `EXP(s_j ⊖ m_h)`. */
+function exps(op: number, nu: number) {
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'EXP', reads: [words(SLOT.S, j, 1), words(SLOT.M, Math.floor(j / nu), 1)],
+    run: (pre, [s, m]) => next(pre, [bits(exp(f(val((s as Uint32Array)[0]) - val((m as Uint32Array)[0]))))]),
+  }))
+}
+
+/** ZINV of head h: SUM8 of E[h·n_u ..) over its aligned groups (lane u mod 8), FOLD_INV `1 ⊘ fold`. */
+function zinv(op: number, nu: number) {
+  return (h: number) => {
+    const gs = groups8(h * nu, (h + 1) * nu)
+    return program(op, h, gs.length + 1, [], (s) => {
+      if (s > gs.length) return { name: 'FOLD_INV', reads: [], run: (pre) => next(pre, [bits(f(1 / foldRegs(pre.r)))]) }
+      const [a, b] = gs[s - 1]
+      return { name: 'SUM8', reads: [words(SLOT.E, a, b - a)], run: (pre, [e]) => next(pre, addLanes(pre.r, a - h * nu, f32s(e as Uint32Array))) }
+    })
+  }
+}
+
+/** ATT j = h·hd + d: n_u × ACC (`acc ⊕ (e_u ⊗ v_u[d])`, u in order), ATT_SCALE `acc ⊗ z_h`. */
+function att(op: number, ctx: ProgramContext, hd: number, group: number, vSlot: number) {
+  const nu = ctx.pos + 1
+  return (j: number) => {
+    const h = Math.floor(j / hd), d = j % hd
+    const kvh = Math.floor(h / group)
+    return program(op, j, nu + 1, [], (s) => {
+      if (s > nu) {
+        return { name: 'ATT_SCALE', reads: [words(SLOT.Z, h, 1)], run: (pre, [z]) => next(pre, [bits(f(val(pre.r[0]) * val((z as Uint32Array)[0])))]) }
+      }
+      const u = s - 1
+      return { name: 'ACC', reads: [words(SLOT.E, h * nu + u, 1), kvRead('v', u, ctx, vSlot, kvh * hd + d, 1)], run: (pre, [e, v]) =>
+        next(pre, [bits(f(val(pre.r[0]) + f(val((e as Uint32Array)[0]) * val((v as Uint32Array)[0]))))]) }
+    })
+  }
+}
+
+/** RES: `a_j ⊕ b_j`. */
+function res(op: number, a: number, b: number) {
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'RES', reads: [words(a, j, 1), words(b, j, 1)],
+    run: (pre, [x, y]) => next(pre, [bits(f(val((x as Uint32Array)[0]) + val((y as Uint32Array)[0])))]),
+  }))
+}
+
+/** SILU: `SILU(g_j) ⊗ u_j`. */
+function siluMul(op: number) {
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'SILU', reads: [words(SLOT.G, j, 1), words(SLOT.U, j, 1)],
+    run: (pre, [g, u]) => next(pre, [bits(f(silu(val((g as Uint32Array)[0])) * val((u as Uint32Array)[0])))]),
+  }))
+}
+
+/** EMBED: TOKEN (r1 = TOK[0]), then DEQ: value j of row r1 of the embedding, dequantized. */
+function embed(op: number, tensor: string, shape: TensorShape) {
+  const bs = BLOCK[shape.type].size
+  return (j: number) => program(op, j, 2, [], (s, pre) => {
+    if (s === 1) return { name: 'TOKEN', reads: [words(SLOT.TOK, 0, 1)], run: (p, [t]) => next(p, [0, (t as Uint32Array)[0]]) }
+    const blk = Math.floor(j / bs)
+    return { name: 'DEQ', reads: [{ kind: 'weight', tensor, row: pre.r[1], start: blk, count: 1 }], run: (p, [w]) => {
+      const out = new Float32Array(bs)
+      dequantizeRow(shape.type, w as Uint8Array, out)
+      return next(p, [bits(out[j - blk * bs])])
+    } }
+  })
+}
+
+/** The read of the token consumed at position u: the prompt's, or the head leaf (u - 1)'s nextToken. */
+export function tokenRead(u: number, nPrompt: number): Read {
+  return u < nPrompt ? { kind: 'prompt', index: u } : { kind: 'headToken', pos: u - 1 }
+}
+
+/**
+ * PENALTY j: one SCAN step per token of the last min(N, p + 1) positions (r1 = 1 when one is j),
+ * then APPLY: `flag ? (l > 0 ? l ⊘ pen : l ⊗ pen) : l`.
+ */
+function penalty(op: number, ctx: ProgramContext) {
+  const n = Math.min(ctx.sampling.repeatLastN, ctx.pos + 1)
+  const first = ctx.pos + 1 - n
+  const pen = f(ctx.sampling.repeatPenalty)
+  return (j: number) => program(op, j, n + 1, [], (s) => {
+    if (s <= n) return { name: 'SCAN', reads: [tokenRead(first + s - 1, ctx.nPrompt)], run: (pre, [t]) => next(pre, [0, pre.r[1] | (t === j ? 1 : 0)]) }
+    return { name: 'APPLY', reads: [words(SLOT.L, j, 1)], run: (pre, [l]) => {
+      const x = val((l as Uint32Array)[0])
+      return next(pre, [bits(pre.r[1] ? (x > 0 ? f(x / pen) : f(x * pen)) : x)])
+    } }
+  })
+}
+
+/** ARGMAX (one element): ceil(V/8) × ARGMAX8 (r0 = best id, r1 = best value; ties keep the lower id). */
+function argmax(op: number, src: number, n: number) {
+  const gs = groups8(0, n)
+  return (j: number) => program(op, j, gs.length, [0, NEG_INF], (s) => {
+    const [a, b] = gs[s - 1]
+    return { name: 'ARGMAX8', reads: [words(src, a, b - a)], run: (pre, [x]) => {
+      let id = pre.r[0], best = val(pre.r[1])
+      f32s(x as Uint32Array).forEach((v, i) => {
+        if (v > best) {
+          best = v
+          id = a + i
+        }
+      })
+      return next(pre, [id, bits(best)])
+    } }
+  })
+}
+
+function floatRow(tensor: string, shape: TensorShape): void {
+  if (!isFloatType(shape.type)) throw new UnsupportedShapeError(`the machine reads ${tensor} as floats; its type ${shape.type} is quantized`)
+}
+
+// ---- the op tables ----------------------------------------------------------------------------------
+
+type Builder = { code: OpCode; name: string; slot: number; block?: boolean; length: number; tensor?: string; program?: (op: number) => (j: number) => ElementProgram }
+
+function finish(list: Builder[]): OpDef[] {
+  return list.map((b, i) => {
+    const op = i + 1
+    const d: OpDef = { op, code: b.code, name: b.name, slot: b.slot, block: b.block ?? false, length: b.length }
+    if (b.tensor) d.tensor = b.tensor
+    if (b.program) d.program = b.program(op)
+    return d
+  })
+}
+
+/** RMS_SCALE, NORM and both QUANTs of `src` (n words) into the four slots given. */
+function normBlock(c: ModelConfig, ctx: ProgramContext, src: number, rs: number, xn: number, a32: number, a256: number, tensor: string, srcName: string): Builder[] {
+  const n = c.dim
+  const sh = ctx.shape(tensor)
+  return [
+    { code: 'RMS_SCALE', name: `RMS_SCALE ${srcName}`, slot: rs, length: 1, program: (op) => rmsScale(op, src, n, c.rmsEps) },
+    { code: 'NORM', name: `NORM ${tensor}`, slot: xn, length: n, tensor, program: (op) => norm(op, src, rs, tensor, sh) },
+    ...quants(xn, slotName(xn), n, a32, a256),
+  ]
+}
+
+function quants(src: number, srcName: string, n: number, a32: number, a256: number): Builder[] {
+  return [
+    { code: 'QUANT32', name: `QUANT32 ${srcName}`, slot: a32, block: true, length: n % 32 === 0 ? n / 32 : 0, program: (op) => quant(op, src, 32) },
+    { code: 'QUANT256', name: `QUANT256 ${srcName}`, slot: a256, block: true, length: n % 256 === 0 ? n / 256 : 0, program: (op) => quant(op, src, 256) },
+  ]
+}
+
+function mm(ctx: ProgramContext, name: string, tensor: string, slot: number, f32Src: number, a32: number, a256: number, cols: number): Builder {
+  const sh = ctx.shape(tensor)
+  if (sh.cols !== cols) throw new UnsupportedShapeError(`${tensor} has ${sh.cols} columns, the activation ${cols}`)
+  const B = activationBlockSize(sh.type)
+  if (B !== 0 && cols % B !== 0) throw new UnsupportedShapeError(`${tensor}: ${cols} columns are not whole blocks of ${B}`)
+  return { code: 'MATMUL', name, slot, length: sh.rows, tensor, program: (op) => matmul(op, tensor, sh, f32Src, a32, a256) }
+}
+
+function checkShapes(c: ModelConfig): void {
+  const kvDim = c.nKvHead * c.headDim
+  for (const [what, n] of [['dim', c.dim], ['headDim', c.headDim], ['ffDim', c.ffDim], ['kvDim', kvDim]] as const) {
+    // reads of 8 (DOT8, SQ8) and of 32 (QUANT) must stay inside one aligned group of the vector
+    if (n % 8 !== 0) throw new UnsupportedShapeError(`${what} = ${n} is not a multiple of 8`)
+  }
+  if (c.nHead % c.nKvHead !== 0) throw new UnsupportedShapeError(`${c.nHead} heads are not a multiple of ${c.nKvHead} kv heads`)
+}
+
+/**
+ * The ops of the layer transition (ctx.layer < nLayer) in order: LOAD, [EMBED], the attention
+ * block, the FFN block, STORE (docs/MACHINE.md "The layer transition").
+ *
+ * @example
+ *   const ops = layerOps({ config, shape, pos: 3, layer: 1, nPrompt: 4, sampling })
+ *   const prog = ops.find((o) => o.name === 'K')!.program!(5)   // row 5 of attn_k
+ */
+export function layerOps(ctx: ProgramContext): OpDef[] {
+  const c = ctx.config
+  checkShapes(c)
+  const l = ctx.layer
+  if (!(Number.isInteger(l) && l >= 0 && l < c.nLayer)) throw new RangeError(`layer ${l} of ${c.nLayer}`)
+  const { dim, headDim: hd, nHead: nh, nKvHead: nkv, ffDim: ff } = c
+  const kvDim = nkv * hd
+  const group = nh / nkv
+  const nu = ctx.pos + 1
+  const qwen = c.arch === 'qwen2'
+  const w = (t: string) => `blk.${l}.${t}`
+  const list: Builder[] = []
+  if (l === 0) {
+    list.push({ code: 'LOAD', name: 'LOAD TOK', slot: SLOT.TOK, length: 1 })
+    list.push({ code: 'EMBED', name: 'EMBED', slot: SLOT.X, length: dim, tensor: 'token_embd.weight', program: (op) => embed(op, 'token_embd.weight', ctx.shape('token_embd.weight')) })
+  } else {
+    list.push({ code: 'LOAD', name: 'LOAD X', slot: SLOT.X, length: dim })
+  }
+  // attention block
+  list.push(...normBlock(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, w('attn_norm.weight'), 'X'))
+  list.push(mm(ctx, 'Q', w('attn_q.weight'), SLOT.Q, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
+  list.push(mm(ctx, 'K', w('attn_k.weight'), SLOT.K, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
+  list.push(mm(ctx, 'V', w('attn_v.weight'), SLOT.V, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
+  if (qwen) {
+    for (const [name, src, dst, t, n] of [['QB', SLOT.Q, SLOT.QB, 'attn_q.bias', nh * hd], ['KB', SLOT.K, SLOT.KB, 'attn_k.bias', kvDim], ['VB', SLOT.V, SLOT.VB, 'attn_v.bias', kvDim]] as const) {
+      const sh = ctx.shape(w(t))
+      list.push({ code: 'BIAS', name, slot: dst, length: n, tensor: w(t), program: (op) => bias(op, src, w(t), sh) })
+    }
+  }
+  list.push({ code: 'FREQ', name: 'FREQ', slot: SLOT.FR, length: hd / 2, program: (op) => freq(op, hd, c.ropeBase) })
+  list.push({ code: 'ROTCS', name: 'ROTCS', slot: SLOT.CS, length: hd, program: (op) => rotcs(op, ctx.pos) })
+  list.push({ code: 'ROPE', name: 'QR', slot: SLOT.QR, length: nh * hd, program: (op) => rope(op, qwen ? SLOT.QB : SLOT.Q, hd, qwen) })
+  list.push({ code: 'ROPE', name: 'KR', slot: SLOT.KR, length: kvDim, program: (op) => rope(op, qwen ? SLOT.KB : SLOT.K, hd, qwen) })
+  list.push({ code: 'SCORE', name: 'SCORE', slot: SLOT.S, length: nh * nu, program: (op) => score(op, ctx, hd, group) })
+  list.push({ code: 'MAX', name: 'MAX', slot: SLOT.M, length: nh, program: (op) => max(op, nu) })
+  list.push({ code: 'EXPS', name: 'EXPS', slot: SLOT.E, length: nh * nu, program: (op) => exps(op, nu) })
+  list.push({ code: 'ZINV', name: 'ZINV', slot: SLOT.Z, length: nh, program: (op) => zinv(op, nu) })
+  list.push({ code: 'ATT', name: 'ATT', slot: SLOT.O, length: nh * hd, program: (op) => att(op, ctx, hd, group, qwen ? SLOT.VB : SLOT.V) })
+  list.push(...quants(SLOT.O, 'O', nh * hd, SLOT.A2_32, SLOT.A2_256))
+  list.push(mm(ctx, 'WO', w('attn_output.weight'), SLOT.P, SLOT.O, SLOT.A2_32, SLOT.A2_256, nh * hd))
+  list.push({ code: 'RES', name: 'RES X2', slot: SLOT.X2, length: dim, program: (op) => res(op, SLOT.X, SLOT.P) })
+  // FFN block
+  list.push(...normBlock(c, ctx, SLOT.X2, SLOT.RS2, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, w('ffn_norm.weight'), 'X2'))
+  list.push(mm(ctx, 'GATE', w('ffn_gate.weight'), SLOT.G, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim))
+  list.push(mm(ctx, 'UP', w('ffn_up.weight'), SLOT.U, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim))
+  list.push({ code: 'SILU', name: 'SILU', slot: SLOT.H, length: ff, program: (op) => siluMul(op) })
+  list.push(...quants(SLOT.H, 'H', ff, SLOT.A4_32, SLOT.A4_256))
+  list.push(mm(ctx, 'DOWN', w('ffn_down.weight'), SLOT.D, SLOT.H, SLOT.A4_32, SLOT.A4_256, ff))
+  list.push({ code: 'RES', name: 'RES X3', slot: SLOT.X3, length: dim, program: (op) => res(op, SLOT.X2, SLOT.D) })
+  list.push({ code: 'STORE', name: 'STORE', slot: -1, length: 0 })
+  return finish(list)
+}
+
+/**
+ * The ops of the head transition at ctx.pos (docs/MACHINE.md "The head transition"): TOKEN alone
+ * for teacher-forced positions (p < nPrompt - 1); otherwise LOAD, the output norm, LOGITS,
+ * [PENALTY], ARGMAX, STORE. Only greedy sampling (temperature 0) has programs yet.
+ */
+export function headOps(ctx: ProgramContext): OpDef[] {
+  const c = ctx.config
+  checkShapes(c)
+  if (ctx.layer !== c.nLayer) throw new RangeError(`the head transition is layer ${c.nLayer}, not ${ctx.layer}`)
+  if (ctx.pos < ctx.nPrompt - 1) return finish([{ code: 'TOKEN', name: 'TOKEN', slot: -1, length: 0 }])
+  const s = ctx.sampling
+  if (s.temperature !== 0) throw new UnsupportedShapeError(`temperature ${s.temperature}: the machine has programs for greedy sampling (temperature 0) only`)
+  const out = c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'
+  const V = c.vocabSize
+  const list: Builder[] = [
+    { code: 'LOAD', name: 'LOAD X', slot: SLOT.X, length: c.dim },
+    ...normBlock(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, 'output_norm.weight', 'X'),
+    mm(ctx, 'LOGITS', out, SLOT.L, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, c.dim),
+  ]
+  const penalize = s.repeatPenalty !== 1 && s.repeatLastN > 0
+  if (penalize) list.push({ code: 'PENALTY', name: 'PENALTY', slot: SLOT.PL, length: V, program: (op) => penalty(op, ctx) })
+  list.push({ code: 'ARGMAX', name: 'ARGMAX', slot: SLOT.NEXT, length: 1, program: (op) => argmax(op, penalize ? SLOT.PL : SLOT.L, V) })
+  list.push({ code: 'STORE', name: 'STORE', slot: -1, length: 0 })
+  return finish(list)
+}
+
+/** The ops of the transition ctx names: `headOps` for layer = nLayer, else `layerOps`. */
+export function transitionOps(ctx: ProgramContext): OpDef[] {
+  return ctx.layer === ctx.config.nLayer ? headOps(ctx) : layerOps(ctx)
+}
+
+/** Names the slot numbers, for messages and docs. */
+export function slotName(slot: number): string {
+  return Object.keys(SLOT).find((k) => SLOT[k as keyof typeof SLOT] === slot) ?? `slot ${slot}`
+}
