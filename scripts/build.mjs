@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'build')
-for (const name of readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort()) {
+for (const name of readdirSync(dir)
+  .filter((f) => f.endsWith('.mjs'))
+  .sort()) {
   const started = process.hrtime.bigint()
   const step = await import(pathToFileURL(join(dir, name)).href)
   await step.default()

@@ -1,13 +1,20 @@
-// Runs every *.test.ts under src/, test/ and bench/ with Node's test runner (Node 20 does not
-// expand globs itself). Pass file paths or substrings to run a subset: `npm test -- gguf`.
+// What CI runs (`npm test`): the type check of src/, test/ and bench/ (tsconfig.test.json), the
+// linter and formatter check (biome.json), then every *.test.ts under src/ and test/ with Node's
+// test runner (Node 20 does not expand globs itself). Pass file paths or substrings to run only
+// those tests, without the checks: `npm test -- gguf`.
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 
 function find(dir) {
   let out = []
   let names
-  try { names = readdirSync(dir) } catch { return out }
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return out
+  }
   for (const name of names) {
     const p = join(dir, name)
     if (statSync(p).isDirectory()) out = out.concat(find(p))
@@ -16,12 +23,29 @@ function find(dir) {
   return out
 }
 
+function step(label, args) {
+  const started = Date.now()
+  const res = spawnSync(process.execPath, args, { stdio: 'inherit' })
+  if (res.status !== 0) {
+    console.error(`test: ${label} failed`)
+    process.exit(res.status ?? 1)
+  }
+  console.log(`test: ${label} passed in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+}
+
 const filters = process.argv.slice(2)
-const files = ['src', 'test'].flatMap(find).sort()
+const files = ['src', 'test']
+  .flatMap(find)
+  .sort()
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)
   process.exit(1)
+}
+if (filters.length === 0) {
+  const require = createRequire(import.meta.url)
+  step('lint and format (biome)', [require.resolve('@biomejs/biome/bin/biome'), 'check', '.'])
+  step('type check (tsconfig.test.json)', [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.test.json'])
 }
 const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' })
 process.exit(res.status ?? 1)

@@ -17,13 +17,34 @@ async function compile(name) {
   const asc = (await import('assemblyscript/asc')).default
   const args = [
     join(root, `src/engine/kernels/assembly/${name}.ts`),
-    '-o', join(root, `build/${name}.wasm`),
-    '-t', join(root, `build/${name}.wat`),
-    '-O3', '--noAssert', '--runtime', 'stub',
-    '--enable', 'simd', '--enable', 'threads',
-    '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+    '-o',
+    join(root, `build/${name}.wasm`),
+    '-t',
+    join(root, `build/${name}.wat`),
+    '-O3',
+    '--noAssert',
+    '--runtime',
+    'stub',
+    '--enable',
+    'simd',
+    '--enable',
+    'threads',
+    '--importMemory',
+    '--sharedMemory',
+    '--initialMemory',
+    '1',
+    '--maximumMemory',
+    '65536',
   ]
   let errors = ''
-  const { error } = await asc.main(args, { stderr: { write: (s) => { errors += s; return true } }, stdout: { write: () => true } })
+  const { error } = await asc.main(args, {
+    stderr: {
+      write: (s) => {
+        errors += s
+        return true
+      },
+    },
+    stdout: { write: () => true },
+  })
   if (error) throw new Error(`assemblyscript failed on ${name}.ts: ${error.message}\n${errors}`)
 }

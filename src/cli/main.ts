@@ -13,9 +13,7 @@ function usage(all: Command[]): string {
 
 async function main(argv: string[]): Promise<number> {
   // The longest command name that prefixes argv wins (`model synth` before `model`).
-  const match = commands
-    .filter((c) => c.name.split(' ').every((w, i) => argv[i] === w))
-    .sort((a, b) => b.name.length - a.name.length)[0]
+  const match = commands.filter((c) => c.name.split(' ').every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0]
   if (!match) {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
       console.log(usage(commands))

@@ -10,7 +10,7 @@ import { formatEther } from 'viem'
 import { deployTessera, stake } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain } from '../../chain/evm/edr.js'
-import { configLeafData } from '../../engine/gguf/modelRoot.js'
+import { proveModelConfig } from '../../chain/weights.js'
 import { synthModel } from '../../engine/model/synth.js'
 import { settleJob } from '../../node/settleJob.js'
 import { writeGgufFile } from '../../runtime/ggufFile.js'
@@ -63,16 +63,22 @@ const demo: Command = {
         const [anyone, provider, client] = [at(0), at(1), at(2)]
         const d = await deployTessera(anyone)
         await stake(provider, d, { role: 'provider', amount: 10n ** 18n })
-        const leaf = configLeafData(model.transformer.config, model.metadata)
+        const config = proveModelConfig(path, model.transformer.config, model.tokenizer)
         const price = 10n ** 12n
-        const s = await settleJob(d, { provider, client, anyone }, {
-          receipt: r.receipt, pricePerToken: price, nonce: 0n,
-          configHash: leaf.subarray(16, 48), tokenizerHash: leaf.subarray(48, 80),
-          warp: async (sec) => {
-            await chain.provider.request({ method: 'evm_increaseTime', params: [Number(sec)] })
-            await chain.provider.request({ method: 'evm_mine', params: [] })
+        const s = await settleJob(
+          d,
+          { provider, client, anyone },
+          {
+            receipt: r.receipt,
+            pricePerToken: price,
+            nonce: 0n,
+            config,
+            warp: async (sec) => {
+              await chain.provider.request({ method: 'evm_increaseTime', params: [Number(sec)] })
+              await chain.provider.request({ method: 'evm_mine', params: [] })
+            },
           },
-        })
+        )
         console.log(`settled: batch ${s.batchId}, provider earned ${formatEther(s.earned)} coin for ${r.receipt.nPrompt + r.receipt.nOutput} tokens (claim gas ${s.claimGas})`)
       } finally {
         await chain.close()

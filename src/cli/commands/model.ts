@@ -33,12 +33,15 @@ const synth: Command = {
     const total = enc.byteLength
     const t0 = Date.now()
     let lastReport = 0
-    const progress = a.flags.quiet || total < 64e6 ? undefined : (written: number) => {
-      // One line per ~5% of the file: enough to see it move without flooding a log.
-      if (written - lastReport < total / 20 && written !== total) return
-      lastReport = written
-      process.stderr.write(`  ${(written / 1e6).toFixed(0)} / ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * written) / total)}%)\n`)
-    }
+    const progress =
+      a.flags.quiet || total < 64e6
+        ? undefined
+        : (written: number) => {
+            // One line per ~5% of the file: enough to see it move without flooding a log.
+            if (written - lastReport < total / 20 && written !== total) return
+            lastReport = written
+            process.stderr.write(`  ${(written / 1e6).toFixed(0)} / ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * written) / total)}%)\n`)
+          }
     const bytes = writeGgufFile(out, enc, progress, signal)
     const secs = (Date.now() - t0) / 1000
     console.log(`wrote ${out}: ${a.flags.preset} ${a.flags.type} seed ${a.flags.seed}, ${spec.tensors.length} tensors, ${(bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s`)
@@ -91,7 +94,9 @@ const info: Command = {
           `shape         dim ${c.dim}, ${c.nLayer} layers, ${c.nHead} heads / ${c.nKvHead} kv heads (head ${c.headDim}), ffn ${c.ffDim}`,
           `vocab         ${c.vocabSize} (${result.tokenizer ?? 'no tokenizer'}), context ${c.contextLength}`,
           `rope / eps    base ${c.ropeBase}, rms eps ${c.rmsEps}`,
-          `parameters    ${(params / 1e6).toFixed(1)} M in ${gguf.tensors.length} tensors: ${Object.entries(types).map(([k, v]) => `${k} x${v}`).join(', ')}`,
+          `parameters    ${(params / 1e6).toFixed(1)} M in ${gguf.tensors.length} tensors: ${Object.entries(types)
+            .map(([k, v]) => `${k} x${v}`)
+            .join(', ')}`,
           `model root    ${result.modelRoot}`,
         ].join('\n'),
       )

@@ -129,7 +129,9 @@ const run: Command = {
       if (json) console.log(text)
       else {
         process.stdout.write('\n')
-        console.error(`[${nOut} tokens, ${result.stopReason}; prefill ${stats.prefillTokensPerSec} tok/s, decode ${stats.decodeTokensPerSec} tok/s; trace root ${result.receipt.traceRoot.slice(0, 16)}…]`)
+        console.error(
+          `[${nOut} tokens, ${result.stopReason}; prefill ${stats.prefillTokensPerSec} tok/s, decode ${stats.decodeTokensPerSec} tok/s; trace root ${result.receipt.traceRoot.slice(0, 16)}…]`,
+        )
       }
       return 0
     } finally {
@@ -193,9 +195,7 @@ const verifyCmd: Command = {
       const started = performance.now()
       const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves })
       const seconds = (performance.now() - started) / 1000
-      const where = v.divergence
-        ? ` first divergence at step ${v.divergence.position}, ${v.divergence.head ? 'head (logits and sampling)' : `layer ${v.divergence.layer}`}`
-        : ''
+      const where = v.divergence ? ` first divergence at step ${v.divergence.position}, ${v.divergence.head ? 'head (logits and sampling)' : `layer ${v.divergence.layer}`}` : ''
       if (a.flags.json === true) console.log(JSON.stringify({ ...v, seconds: round(seconds) }, null, 2))
       else if (v.valid) console.log(`valid: ${job.tokens.length} output tokens replayed in ${seconds.toFixed(2)} s, trace root ${job.receipt.traceRoot}`)
       else console.log(`invalid:${where}; ${v.problems.join('; ')}`)
