@@ -1,0 +1,327 @@
+// The dispute machine against the engine, bit for bit: on tiny synthesized models (llama Q8_0,
+// llama F16, qwen2 Q4_K_M with Q6_K rows, biases and NEOX RoPE, tied embeddings) every slot the
+// machine computes by running its element programs equals the engine's op output captured by the
+// forward pass's op observer (or, for the slots the engine does not expose, the same quantity
+// computed from the engine's values with the canonical functions); the layer and head leaves v2
+// equal those of the engine's residual / K / V / logits; the final micro-state of every checked
+// element opens to the slot's word or block; and a falsified read makes a step's result differ.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { actBlockLeaf as chainActBlockLeaf } from '../../chain/client.js'
+import { activationTree } from '../../chain/gameStates.js'
+import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
+import { bufferSource, readGguf } from '../../engine/gguf/read.js'
+import { encodeGguf } from '../../engine/gguf/write.js'
+import { createReferenceBackend, dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
+import { cos, dot8, exp, f, sin, sum8 } from '../../engine/math/canonical.js'
+import type { MatrixHandle } from '../../engine/kernels/backend.js'
+import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config.js'
+import { synthModel } from '../../engine/model/synth.js'
+import { KVCache, ropeFrequencies, Transformer } from '../../engine/model/transformer.js'
+import { argmax, sampleToken } from '../../engine/sample.js'
+import { captureOps } from '../../node/opTrace.js'
+import { concatBytes, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
+import { VectorTree, vectorRoot } from '../../trace/vector.js'
+import { type MachineSampling, type OpDef, SLOT, bits, slotName } from './program.js'
+import { actBlockLeaf, frameRoot, headLeafV2, layerLeafV2, microLeaf, slotRoot, stateResult } from './state.js'
+import { type Replay, type Transition, type TransitionInput, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
+
+type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccessor }
+
+/** A synthesized model in memory: the engine on the reference backend and the raw GGUF rows. */
+function tinyModel(preset: string, type: string, seed: number): Tiny {
+  const bytes = concatBytes(...encodeGguf(synthModel({ preset, type, seed })))
+  const src = bufferSource(bytes)
+  const gguf = readGguf(src)
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+  const backend = createReferenceBackend()
+  const matrices: Record<string, MatrixHandle> = {}
+  const vectors: Record<string, Float32Array> = {}
+  const tensors = new Map<string, WeightTensor>()
+  for (const t of gguf.tensors) {
+    const { rows, cols } = tensorRowsCols(t.dims)
+    const data = src.read(t.fileOffset, t.byteLength)
+    const rb = t.byteLength / rows
+    if (t.dims.length === 1) {
+      vectors[t.name] = new Float32Array(cols)
+      dequantizeRow(t.type, data, vectors[t.name])
+    } else {
+      matrices[t.name] = backend.allocMatrix(t.name, t.type, rows, cols)
+      backend.writeRows(matrices[t.name], 0, data)
+    }
+    tensors.set(t.name, { type: t.type, rows, cols, row: (r) => data.subarray(r * rb, (r + 1) * rb) })
+  }
+  const weights: WeightAccessor = (name) => {
+    const t = tensors.get(name)
+    if (!t) throw new Error(`no tensor ${name}`)
+    return t
+  }
+  return { config, tf: new Transformer({ config, matrices, vectors }, backend), weights }
+}
+
+/** A job: `prompt`, then `nOut - 1` greedy (penalized) output tokens fed back; its replay. */
+function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling) {
+  const c = m.config
+  const params = { ...sampling, topK: 0, topP: 1, minP: 0, seed: 0n }
+  const tokens = prompt.slice()
+  const cache = new KVCache(c, 64)
+  let logits = m.tf.forward(prompt, cache, 1)
+  for (let i = 0; i < nOut - 1; i++) {
+    const id = sampleToken(logits.slice(), params, tokens, i)
+    tokens.push(id)
+    logits = m.tf.forward([id], cache, 1)
+  }
+  // replay: one batch over every position, keeping residual, K and V per (position, layer)
+  const kvDim = c.nKvHead * c.headDim
+  const res = new Map<string, Float32Array>(), ks = new Map<string, Float32Array>(), vs = new Map<string, Float32Array>()
+  const all = m.tf.forward(tokens, new KVCache(c, 64), tokens.length, (l, start, nTok, x, k, v) => {
+    for (let t = 0; t < nTok; t++) {
+      const key = `${start + t}/${l}`
+      res.set(key, x.slice(t * c.dim, (t + 1) * c.dim))
+      ks.set(key, k.slice(t * kvDim, (t + 1) * kvDim))
+      vs.set(key, v.slice(t * kvDim, (t + 1) * kvDim))
+    }
+  })
+  const get = (m: Map<string, Float32Array>, p: number, l: number) => {
+    const x = m.get(`${p}/${l}`)
+    if (!x) throw new Error(`no replay state (${p}, ${l})`)
+    return x
+  }
+  const replay: Replay = { residual: (p, l) => get(res, p, l), k: (p, l) => get(ks, p, l), v: (p, l) => get(vs, p, l) }
+  const logitsAt = (p: number) => all.slice(p * c.vocabSize, (p + 1) * c.vocabSize)
+  return { tokens, replay, logitsAt, params }
+}
+
+const u32 = (x: Float32Array) => new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength))
+const wordsOf = (t: Transition, slot: number) => {
+  const v = t.slots[slot]
+  assert.ok(v && v.kind === 'words', `${slotName(slot)} is a word slot`)
+  return v.words
+}
+
+function assertSlot(t: Transition, slot: number, want: Float32Array | Uint32Array, what: string) {
+  const got = wordsOf(t, slot)
+  const w = want instanceof Float32Array ? u32(want) : want
+  assert.equal(got.length, w.length, `${what}: length`)
+  for (let i = 0; i < w.length; i++) if (got[i] !== w[i]) assert.fail(`${what} [${i}]: machine ${got[i].toString(16)}, engine ${w[i].toString(16)}`)
+}
+
+function assertBlocks(t: Transition, slot: number, x: Float32Array, B: 32 | 256, what: string) {
+  const v = t.slots[slot]
+  assert.ok(v && v.kind === 'blocks')
+  if (x.length % B !== 0) return assert.equal(v.blocks.length, 0)
+  const q = quantizeQ8(x, B)
+  assert.equal(v.blocks.length, x.length / B)
+  v.blocks.forEach((b, i) => {
+    assert.equal(b.da, bits(q.d[i]), `${what} block ${i} scale`)
+    assert.deepEqual(b.qa, new Uint8Array(q.q.buffer, i * B, B), `${what} block ${i} values`)
+  })
+  // the same block vector root the first game's activation state commits (gameStates.activationTree)
+  assert.equal(toHex(slotRoot(v)), activationTree(x, B)!.root.slice(2), `${what} root`)
+}
+
+/** Every op's elements at the start, the middle and the end: programs re-run step by step open to the slot. */
+function assertPrograms(t: Transition) {
+  for (const op of t.ops) {
+    if (!op.program || op.length === 0) continue
+    const v = t.slots[op.slot]!
+    const tree = v.kind === 'words' ? new VectorTree(v.words) : undefined
+    for (const j of new Set([0, op.length >> 1, op.length - 1])) {
+      const states = t.elementStates(op.op, j)
+      assert.equal(states.length, op.program(j).steps + 1, `${op.name} element ${j}: states`)
+      states.forEach((s, i) => assert.deepEqual([s.op, s.elem, s.step], [op.op, j, i]))
+      const last = states.at(-1)!
+      if (tree) {
+        // what the judge does: open word j of the op's slot root and compare with r[0]
+        const o = tree.open(j)
+        const word = new DataView(o.chunk.buffer, o.chunk.byteOffset).getUint32(4 * (j % 256), true)
+        assert.ok(verifyProof(tree.root, leafHash(o.chunk), o.chunkIndex, o.path))
+        assert.deepEqual(stateResult(last, false), { word }, `${op.name} element ${j}`)
+      } else if (v.kind === 'blocks') {
+        const r = stateResult(last, true) as { leaf: Uint8Array }
+        assert.equal(toHex(r.leaf), toHex(actBlockLeaf(v.blocks[j].da, v.blocks[j].qa)), `${op.name} block ${j}`)
+      }
+    }
+  }
+}
+
+function machine(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling: MachineSampling, pos: number, layer: number, replay = j.replay): Transition {
+  const input: TransitionInput = { config: m.config, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer, replay, pre: ZERO }
+  return computeTransition(input)
+}
+
+const opNamed = (t: Transition, name: string): OpDef => t.ops.find((o) => o.name === name)!
+
+/** Layer transition (pos, layer) against the engine's captured ops. */
+function checkLayer(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling: MachineSampling, pos: number, layer: number) {
+  const c = m.config
+  const t = machine(m, j, nPrompt, sampling, pos, layer)
+  const cap = captureOps(m.tf, j.tokens, pos, layer)
+  const out = (op: number, i = 0) => cap.get(op)!.outs[i]
+  const at = `(${pos}, ${layer})`
+  const qwen = c.arch === 'qwen2'
+  let x: Float32Array
+  if (layer > 0) x = j.replay.residual(pos, layer - 1)
+  else {
+    // layer 0: TOK, then EMBED = the engine's dequantized embedding row (its getRow)
+    assertSlot(t, SLOT.TOK, Uint32Array.of(j.tokens[pos]), `TOK ${at}`)
+    x = new Float32Array(c.dim)
+    const e = m.weights('token_embd.weight')
+    dequantizeRow(e.type, e.row(j.tokens[pos]), x)
+  }
+  assertSlot(t, SLOT.X, x, `X ${at}`)
+  // RS: the RMSNorm scale of the engine's input residual
+  assertSlot(t, SLOT.RS1, Float32Array.of(f(1 / f(Math.sqrt(f(f(dot8(x, 0, x, 0, c.dim) / c.dim) + c.rmsEps))))), `RS1 ${at}`)
+  assertSlot(t, SLOT.XN1, out(1), `XN1 ${at}`)
+  assertBlocks(t, SLOT.A1_32, out(1), 32, `A1_32 ${at}`)
+  assertBlocks(t, SLOT.A1_256, out(1), 256, `A1_256 ${at}`)
+  assertSlot(t, SLOT.Q, out(2), `Q ${at}`)
+  assertSlot(t, SLOT.K, out(3), `K ${at}`)
+  assertSlot(t, SLOT.V, out(4), `V ${at}`)
+  if (qwen) {
+    assertSlot(t, SLOT.QB, out(5, 0), `QB ${at}`)
+    assertSlot(t, SLOT.KB, out(5, 1), `KB ${at}`)
+    assertSlot(t, SLOT.VB, out(5, 2), `VB ${at}`)
+  } else {
+    for (const s of [SLOT.QB, SLOT.KB, SLOT.VB]) assert.equal(t.slots[s], undefined)
+  }
+  const fr = ropeFrequencies(c.headDim, c.ropeBase)
+  assertSlot(t, SLOT.FR, fr, `FR ${at}`)
+  assertSlot(t, SLOT.CS, Float32Array.from({ length: c.headDim }, (_, i) => (i & 1 ? sin : cos)(f(f(pos) * fr[i >> 1]))), `CS ${at}`)
+  assertSlot(t, SLOT.QR, out(6, 0), `QR ${at}`)
+  assertSlot(t, SLOT.KR, out(6, 1), `KR ${at}`)
+  // attention internals from the engine's q (after RoPE) and its cache (K after RoPE, V)
+  const { nHead: nh, headDim: hd } = c
+  const group = c.nHead / c.nKvHead
+  const nu = pos + 1
+  const q = out(6, 0)
+  const scale = f(1 / f(Math.sqrt(hd)))
+  const S = new Float32Array(nh * nu), M = new Float32Array(nh), E = new Float32Array(nh * nu), Z = new Float32Array(nh)
+  for (let h = 0; h < nh; h++) {
+    const ko = Math.floor(h / group) * hd
+    let mx = -Infinity
+    for (let u = 0; u < nu; u++) {
+      S[h * nu + u] = f(dot8(q, h * hd, j.replay.k(u, layer), ko, hd) * scale)
+      if (S[h * nu + u] > mx) mx = S[h * nu + u]
+    }
+    M[h] = mx
+    for (let u = 0; u < nu; u++) E[h * nu + u] = exp(f(S[h * nu + u] - mx))
+    Z[h] = f(1 / sum8(E, h * nu, (h + 1) * nu))
+  }
+  assertSlot(t, SLOT.S, S, `S ${at}`)
+  assertSlot(t, SLOT.M, M, `M ${at}`)
+  assertSlot(t, SLOT.E, E, `E ${at}`)
+  assertSlot(t, SLOT.Z, Z, `Z ${at}`)
+  assertSlot(t, SLOT.O, out(7), `O ${at}`)
+  assertBlocks(t, SLOT.A2_32, out(7), 32, `A2_32 ${at}`)
+  assertBlocks(t, SLOT.A2_256, out(7), 256, `A2_256 ${at}`)
+  assertSlot(t, SLOT.P, out(8), `P ${at}`)
+  assertSlot(t, SLOT.X2, out(9), `X2 ${at}`)
+  assertSlot(t, SLOT.XN2, out(10), `XN2 ${at}`)
+  assertBlocks(t, SLOT.A3_32, out(10), 32, `A3_32 ${at}`)
+  assertSlot(t, SLOT.G, out(11), `G ${at}`)
+  assertSlot(t, SLOT.U, out(12), `U ${at}`)
+  assertSlot(t, SLOT.H, out(13), `H ${at}`)
+  assertBlocks(t, SLOT.A4_32, out(13), 32, `A4_32 ${at}`)
+  assertBlocks(t, SLOT.A4_256, out(13), 256, `A4_256 ${at}`)
+  assertSlot(t, SLOT.D, out(14), `D ${at}`)
+  assertSlot(t, SLOT.X3, out(15), `X3 ${at}`)
+  // the layer's outputs are the replay's (the trace leaf's) residual, K and V
+  assertSlot(t, SLOT.X3, j.replay.residual(pos, layer), `X3 = replay ${at}`)
+  assertSlot(t, SLOT.KR, j.replay.k(pos, layer), `KR = replay ${at}`)
+  assertSlot(t, qwen ? SLOT.VB : SLOT.V, j.replay.v(pos, layer), `V = replay ${at}`)
+  const leaf = layerLeafV2(pos, layer, vectorRoot(j.replay.residual(pos, layer)), vectorRoot(j.replay.k(pos, layer)), vectorRoot(j.replay.v(pos, layer)))
+  assert.equal(toHex(t.post), toHex(leaf), `leaf v2 ${at}`)
+  // op-level leaves: pre, one frame per op (each differs from the last but for empty block vectors), post
+  const leaves = t.opLeaves()
+  assert.equal(leaves.length, t.ops.length + 1)
+  assert.equal(toHex(leaves.at(-1)!), toHex(leaf))
+  for (const op of t.ops) {
+    if (op.code === 'STORE') continue
+    const proof = t.frameProof(op.op, op.slot)
+    const root = slotRoot(t.slots[op.slot]!)
+    assert.ok(verifyProof(t.frames[op.op], root, op.slot, proof), `${op.name}: slot under its frame`)
+    assert.ok(verifyProof(t.frames[op.op - 1], ZERO, op.slot, proof), `${op.name}: slot ZERO under the pre-frame`)
+  }
+  assertPrograms(t)
+  return t
+}
+
+/** Head transition at pos against the engine's logits and sampler. */
+function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling: MachineSampling, pos: number) {
+  const c = m.config
+  const t = machine(m, j, nPrompt, sampling, pos, c.nLayer)
+  if (pos < nPrompt - 1) {
+    assert.deepEqual(t.ops.map((o) => o.code), ['TOKEN'])
+    assert.equal(toHex(t.post), toHex(headLeafV2(pos, c.nLayer, j.tokens[pos + 1], ZERO)))
+    assert.equal(t.opLeaves().length, 2)
+    return t
+  }
+  const cap = captureOps(m.tf, j.tokens, pos, c.nLayer)
+  assertSlot(t, SLOT.X, j.replay.residual(pos, c.nLayer - 1), `head X ${pos}`)
+  assertSlot(t, SLOT.XN1, cap.get(1)!.outs[0], `head XN ${pos}`)
+  assertBlocks(t, SLOT.A1_32, cap.get(1)!.outs[0], 32, `head A32 ${pos}`)
+  assertBlocks(t, SLOT.A1_256, cap.get(1)!.outs[0], 256, `head A256 ${pos}`)
+  const logits = cap.get(2)!.outs[0]
+  assertSlot(t, SLOT.L, logits, `LOGITS ${pos}`)
+  assertSlot(t, SLOT.L, j.logitsAt(pos), `LOGITS = replay ${pos}`)
+  const penalized = logits.slice()
+  const id = sampleToken(penalized, j.params, j.tokens.slice(0, pos + 1), pos - (nPrompt - 1))
+  if (sampling.repeatPenalty !== 1) assertSlot(t, SLOT.PL, penalized, `PENALTY ${pos}`)
+  assertSlot(t, SLOT.NEXT, Uint32Array.of(id), `ARGMAX ${pos}`)
+  if (pos + 1 < j.tokens.length) assert.equal(id, j.tokens[pos + 1], 'the job is the engine\'s greedy answer')
+  assert.equal(toHex(t.post), toHex(headLeafV2(pos, c.nLayer, id, vectorRoot(logits))), `head leaf v2 ${pos}`)
+  assertPrograms(t)
+  return t
+}
+
+const GREEDY: MachineSampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
+const PENALIZED: MachineSampling = { temperature: 0, repeatPenalty: 1.5, repeatLastN: 3 }
+
+for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED]] as const) {
+  test(`${preset} ${type}: every slot of layer and head transitions equals the engine's op outputs`, () => {
+    const m = tinyModel(preset, type, 3)
+    const nPrompt = 3
+    const j = job(m, [11, 250, 3], 3, sampling) // positions 0 .. 4: prompt 0 .. 2, outputs fed back at 3, 4
+    for (const [pos, layer] of [[0, 0], [2, 1], [4, 0], [4, 1]]) checkLayer(m, j, nPrompt, sampling, pos, layer)
+    for (const pos of [1, 2, 4]) checkHead(m, j, nPrompt, sampling, pos)
+  })
+}
+
+test('a falsified read changes the step: the judge\'s check can fail', () => {
+  const m = tinyModel('tiny', 'q8_0', 5)
+  const j = job(m, [7, 8, 9, 10], 1, GREEDY)
+  const t = machine(m, j, 4, GREEDY, 3, 1)
+  // ATT element (head 1, d 5): step 2 accumulates e_1 ⊗ v_1[d] with V of trace leaf (1, 1)
+  const att = opNamed(t, 'ATT')
+  const elem = 1 * m.config.headDim + 5
+  const states = t.elementStates(att.op, elem)
+  const step = att.program!(elem).step(2, states[1])
+  assert.equal(step.name, 'ACC')
+  assert.deepEqual(step.reads[1], { kind: 'kv', which: 'v', pos: 1, layer: 1, start: Math.floor(1 / (m.config.nHead / m.config.nKvHead)) * m.config.headDim + 5, count: 1 })
+  const honest = step.reads.map((r) => t.read(att.op, r))
+  assert.equal(toHex(microLeaf(step.run(states[1], honest))), toHex(microLeaf(states[2])))
+  const forged = honest.slice()
+  forged[1] = Uint32Array.of(bits(f(new Float32Array((honest[1] as Uint32Array).slice().buffer)[0] + 0.25)))
+  assert.notEqual(toHex(microLeaf(step.run(states[1], forged))), toHex(microLeaf(states[2])), 'a forged V word gives another state')
+
+  // a replay whose V at an earlier position is off by 0.25: the machine's layer output moves away from the engine's
+  const bad: Replay = { ...j.replay, v: (p, l) => {
+    const v = j.replay.v(p, l).slice()
+    if (p === 1 && l === 1) v[5] = f(v[5] + 0.25)
+    return v
+  } }
+  const t2 = machine(m, j, 4, GREEDY, 3, 1, bad)
+  assert.notEqual(toHex(t2.post), toHex(t.post))
+  assert.notEqual(toHex(t2.frames[att.op]), toHex(t.frames[att.op]))
+  assert.equal(toHex(t2.frames[att.op - 1]), toHex(t.frames[att.op - 1]), 'frames agree up to ATT: the first divergence is that op')
+})
+
+test('formats: block leaves and roots as the first game commits them; frames of 64 slots', () => {
+  const qa = Uint8Array.from({ length: 32 }, (_, i) => (i * 37) & 0xff)
+  assert.equal(toHex(actBlockLeaf(0x3c23d70a, qa)), chainActBlockLeaf(0x3c23d70a, `0x${toHex(qa)}`).slice(2))
+  assert.equal(toHex(frameRoot([])), toHex(frameRoot(new Array(64).fill(ZERO))))
+  assert.throws(() => frameRoot(new Array(65).fill(ZERO)), RangeError)
+  const g = argmax(Float32Array.of(1, 3, 3, 2))
+  assert.equal(g, 1)
+})
