@@ -636,3 +636,45 @@ export function transitionOps(ctx: ProgramContext): OpDef[] {
 export function slotName(slot: number): string {
   return Object.keys(SLOT).find((k) => SLOT[k as keyof typeof SLOT] === slot) ?? `slot ${slot}`
 }
+
+/**
+ * The judge's rule in TypeScript: the initial micro-state of element `elem` of op k (what the
+ * contract computes itself, step 0 of the element tree).
+ *
+ * @example
+ *   const s0 = initialState(layerOps(ctx), 5, 17)
+ */
+export function initialState(ops: readonly OpDef[], k: number, elem: number): MicroState {
+  return programOf(ops, k, elem).init
+}
+
+/**
+ * The step that follows `pre` (its name and the reads the judge opens for it); throws when `pre`
+ * is already the element's final state.
+ */
+export function nextStep(ops: readonly OpDef[], pre: MicroState): Step {
+  const prog = programOf(ops, pre.op, pre.elem)
+  if (!(Number.isInteger(pre.step) && pre.step >= 0 && pre.step < prog.steps)) throw new RangeError(`op ${pre.op} element ${pre.elem} has no step after state ${pre.step} (of ${prog.steps})`)
+  return prog.step(pre.step + 1, pre)
+}
+
+/**
+ * The judge's one step: the post-state of `pre` given the values of `nextStep(ops, pre).reads`
+ * (opened and checked by the caller). A committed post-state whose leaf differs loses.
+ *
+ * @example
+ *   const post = executeStep(ops, pre, nextStep(ops, pre).reads.map(open))
+ *   microLeaf(post) === committed[pre.step + 1]
+ */
+export function executeStep(ops: readonly OpDef[], pre: MicroState, values: readonly ReadValue[]): MicroState {
+  const step = nextStep(ops, pre)
+  if (values.length !== step.reads.length) throw new RangeError(`step ${step.name} reads ${step.reads.length} values, not ${values.length}`)
+  return step.run(pre, values)
+}
+
+function programOf(ops: readonly OpDef[], k: number, elem: number): ElementProgram {
+  const op = ops[k - 1]
+  if (!op?.program) throw new RangeError(`op ${k} has no element programs`)
+  if (!(Number.isInteger(elem) && elem >= 0 && elem < op.length)) throw new RangeError(`op ${k} (${op.name}) has elements 0 .. ${op.length - 1}, not ${elem}`)
+  return op.program(elem)
+}

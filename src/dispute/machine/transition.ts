@@ -47,6 +47,8 @@ export type TransitionInput = {
   replay: Replay
   /** The previous trace leaf (op-level leaf 0), when the caller wants `opLeaves`. */
   pre?: Hash
+  /** The config's end-of-generation tokens, for the head STORE's stop rule. */
+  eogTokens?: readonly number[]
 }
 
 /** A computed transition. */
@@ -58,6 +60,11 @@ export type Transition = {
   frames: Hash[]
   /** The trace leaf v2 the transition ends in (STORE or TOKEN). */
   post: Hash
+  /**
+   * The head STORE's stop rule: false when p >= nPrompt and the token consumed at p (head leaf
+   * (p - 1)'s nextToken) is an end-of-generation token, i.e. the job should have ended before p.
+   */
+  stopRuleHolds: boolean
   /** Op-level leaves: [pre, frames 1 .. N, post] (needs input.pre). */
   opLeaves(): Hash[]
   /** The 6-hash path of `slot` in frame k (also its path, holding ZERO, in frame k - 1). */
@@ -195,8 +202,9 @@ export function computeTransition(input: TransitionInput): Transition {
     if (!op?.program) throw new RangeError(`op ${k} of this transition has no element programs`)
     return op
   }
+  const stopRuleHolds = !(head && p >= nPrompt && (input.eogTokens ?? []).includes(tokenAt(p)))
   return {
-    ops, slots, frames, post,
+    ops, slots, frames, post, stopRuleHolds,
     opLeaves() {
       if (!input.pre) throw new RangeError('the transition was computed without its pre leaf')
       return [input.pre, ...frames.slice(1), post]
