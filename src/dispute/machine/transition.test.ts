@@ -22,7 +22,7 @@ import { argmax, sampleToken } from '../../engine/sample.js'
 import { captureOps } from '../../node/opTrace.js'
 import { concatBytes, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
 import { VectorTree, vectorRoot } from '../../trace/vector.js'
-import { type MachineSampling, type OpDef, SLOT, bits, slotName } from './program.js'
+import { type MachineSampling, type OpDef, SLOT, bits, executeStep, initialState, nextStep, slotName } from './program.js'
 import { actBlockLeaf, frameRoot, headLeafV2, layerLeafV2, microLeaf, slotRoot, stateResult } from './state.js'
 import { type Replay, type Transition, type TransitionInput, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
 
@@ -130,6 +130,13 @@ function assertPrograms(t: Transition) {
       const states = t.elementStates(op.op, j)
       assert.equal(states.length, op.program(j).steps + 1, `${op.name} element ${j}: states`)
       states.forEach((s, i) => assert.deepEqual([s.op, s.elem, s.step], [op.op, j, i]))
+      // the judge's rule, step by step: each state is executeStep of the one before with its reads opened
+      for (let i = 0; i + 1 < states.length; i++) {
+        const values = nextStep(t.ops, states[i]).reads.map((r) => t.read(op.op, r))
+        assert.equal(toHex(microLeaf(executeStep(t.ops, states[i], values))), toHex(microLeaf(states[i + 1])))
+      }
+      assert.deepEqual(initialState(t.ops, op.op, j), states[0])
+      assert.throws(() => nextStep(t.ops, states.at(-1)!), RangeError)
       const last = states.at(-1)!
       if (tree) {
         // what the judge does: open word j of the op's slot root and compare with r[0]
@@ -271,6 +278,12 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
   assertSlot(t, SLOT.NEXT, Uint32Array.of(id), `ARGMAX ${pos}`)
   if (pos + 1 < j.tokens.length) assert.equal(id, j.tokens[pos + 1], 'the job is the engine\'s greedy answer')
   assert.equal(toHex(t.post), toHex(headLeafV2(pos, c.nLayer, id, vectorRoot(logits))), `head leaf v2 ${pos}`)
+  assert.ok(t.stopRuleHolds)
+  if (pos >= nPrompt) {
+    // had the token consumed at pos ended the answer, the head STORE would be refused
+    const eog = computeTransition({ config: c, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer: c.nLayer, replay: j.replay, eogTokens: [j.tokens[pos]] })
+    assert.equal(eog.stopRuleHolds, false)
+  }
   assertPrograms(t)
   return t
 }
