@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import {
   type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName, type ContractFunctionReturnType, type Hex,
-  BaseError as ViemBaseError, ContractFunctionRevertedError, encodeAbiParameters, hashTypedData, parseSignature, sha256,
-  signatureToCompactSignature,
+  BaseError as ViemBaseError, ContractFunctionRevertedError, encodeAbiParameters, hashTypedData, parseSignature, recoverTypedDataAddress,
+  sha256, signatureToCompactSignature,
 } from 'viem'
 import { BaseError } from '../errors.js'
 // Types only (erased at run time, so tsx runs need no generated file): the ABIs `as const`,
@@ -26,8 +26,11 @@ type SettlementAbi = typeof settlementAbi
  * Amounts in wei, times in seconds.
  */
 export type SettlementParams = ContractFunctionReturnType<SettlementAbi, 'view', 'getParams'>
-/** Dispute game parameters (docs/CHAIN.md "Economics"). */
-export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number; depthBond: bigint }
+/**
+ * Dispute game parameters (docs/CHAIN.md "Economics"): `clock` is each party's time for the whole
+ * game, `increment` the seconds each move adds back to the mover's clock (never above `clock`).
+ */
+export type GameParams = { challengerBond: bigint; clock: bigint; rewardBps: number; depthBond: bigint; increment: bigint }
 
 const ETH = 10n ** 18n
 export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
@@ -38,7 +41,7 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   auditBps: 500,
   rewardBps: 5000,
 }
-export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000, depthBond: ETH / 20n }
+export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000, depthBond: ETH / 20n, increment: 3600n }
 
 /** Where the contracts live on one chain: the deployment file's content. */
 export type Deployment = {
@@ -183,19 +186,26 @@ function readSettlement<F extends ContractFunctionName<SettlementAbi, Reads>>(
 
 /**
  * One claimed job (Settlement.ClaimItem, inferred from the ABI): `{ req: JobRequest, r, vs,
- * outputHash, traceRoot, nPrompt, nOutput, nLayer }`: the request, the client's compact signature
- * and the receipt's remaining fields.
+ * outputRoot, traceRoot, nPrompt, nOutput, nLayer, ack: Delivery }`: the request, the client's
+ * compact signature, the receipt's remaining fields and the client's last delivery acknowledgement.
  */
 export type ClaimItem = ContractFunctionArgs<SettlementAbi, 'nonpayable', 'claimBatch'>[0][number]
 /**
  * What a client signs (EIP-712 `JobRequest`, domain "Tessera" v1 at the Settlement contract):
- * `{ provider, modelRoot, inputHash, paramsHash, seed, nonce, expiry, maxTokens, pricePerToken }`.
+ * `{ provider, modelRoot, promptRoot, paramsHash, seed, nonce, expiry, maxTokens, pricePerToken }`;
+ * `promptRoot` is the vector root of the prompt token ids (src/trace/vector.ts).
  */
 export type JobRequest = ClaimItem['req']
 
+/**
+ * The client's acknowledgement that it received the first `nOutput` output tokens, whose vector
+ * root is `outputRoot` (EIP-712 `Delivery`, compact signature `r`, `vs`). A claim bills the
+ * prompt plus `nOutput` of the last acknowledgement.
+ */
+export type Delivery = ClaimItem['ack']
 const JOB_REQUEST_TYPES = {
   JobRequest: [
-    { name: 'provider', type: 'address' }, { name: 'modelRoot', type: 'bytes32' }, { name: 'inputHash', type: 'bytes32' },
+    { name: 'provider', type: 'address' }, { name: 'modelRoot', type: 'bytes32' }, { name: 'promptRoot', type: 'bytes32' },
     { name: 'paramsHash', type: 'bytes32' }, { name: 'seed', type: 'uint64' }, { name: 'nonce', type: 'uint64' },
     { name: 'expiry', type: 'uint64' }, { name: 'maxTokens', type: 'uint32' }, { name: 'pricePerToken', type: 'uint128' },
   ],
@@ -217,24 +227,73 @@ export async function signJobRequest(c: ChainClients, settlement: Address, req: 
   return { r: compact.r, vs: compact.yParityAndS }
 }
 
-/** Receipt digest v1 (docs/TRACE.md): sha256(abi.encode(1, modelRoot, ..., nLayer)). */
-export function receiptDigest(it: ClaimItem): Hex {
-  return sha256(encodeAbiParameters(
-    [{ type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint32' }, { type: 'uint32' }, { type: 'uint32' }],
-    [1n, it.req.modelRoot, it.req.inputHash, it.req.paramsHash, it.req.seed, it.outputHash, it.traceRoot, it.nPrompt, it.nOutput, it.nLayer],
-  ))
+const RECEIPT_TYPES = {
+  Receipt: [
+    { name: 'request', type: 'bytes32' }, { name: 'outputRoot', type: 'bytes32' }, { name: 'traceRoot', type: 'bytes32' },
+    { name: 'nPrompt', type: 'uint32' }, { name: 'nOutput', type: 'uint32' }, { name: 'nLayer', type: 'uint32' },
+  ],
+} as const
+const DELIVERY_TYPES = {
+  Delivery: [{ name: 'request', type: 'bytes32' }, { name: 'nOutput', type: 'uint32' }, { name: 'outputRoot', type: 'bytes32' }],
+} as const
+
+/**
+ * What a provider signs about a job (receipt v2, EIP-712 `Receipt`): `request` is the EIP-712
+ * digest of the JobRequest, which fixes the model, prompt root, params and seed.
+ */
+export type ReceiptFields = { request: Hex; outputRoot: Hex; traceRoot: Hex; nPrompt: number; nOutput: number; nLayer: number }
+/** Anything that signs EIP-712 data: a wallet client with its account (`c.wallet`) or a viem local account. */
+export type TypedDataSigner = { signTypedData(args: never): Promise<Hex> }
+
+/** Receipt digest v2 (docs/TRACE.md), as Settlement.receiptDigest computes it: the EIP-712 digest of the receipt fields. */
+export function receiptFieldsDigest(chainId: number, settlement: Address, f: ReceiptFields): Hex {
+  return hashTypedData({ domain: domain(chainId, settlement), types: RECEIPT_TYPES, primaryType: 'Receipt', message: f })
+}
+/** The receipt fields of a claimed job. */
+export function receiptFieldsOf(chainId: number, settlement: Address, it: ClaimItem): ReceiptFields {
+  return { request: requestDigest(chainId, settlement, it.req), outputRoot: it.outputRoot, traceRoot: it.traceRoot, nPrompt: it.nPrompt, nOutput: it.nOutput, nLayer: it.nLayer }
+}
+/** Receipt digest v2 of a claimed job (Settlement.receiptDigest). */
+export function receiptDigest(chainId: number, settlement: Address, it: ClaimItem): Hex {
+  return receiptFieldsDigest(chainId, settlement, receiptFieldsOf(chainId, settlement, it))
+}
+/**
+ * The provider signs a receipt (EIP-712 `Receipt`); returns the 65-byte signature the job file carries.
+ *
+ * @example
+ *   const sig = await signReceipt(privateKeyToAccount(key), 31337, d.settlement, fields)
+ */
+export function signReceipt(signer: TypedDataSigner, chainId: number, settlement: Address, f: ReceiptFields): Promise<Hex> {
+  return signer.signTypedData({ domain: domain(chainId, settlement), types: RECEIPT_TYPES, primaryType: 'Receipt', message: f } as never)
+}
+/** Who signed a receipt (the provider), from its fields and signature. */
+export function recoverReceiptSigner(chainId: number, settlement: Address, f: ReceiptFields, signature: Hex): Promise<Address> {
+  return recoverTypedDataAddress({ domain: domain(chainId, settlement), types: RECEIPT_TYPES, primaryType: 'Receipt', message: f, signature })
+}
+/** EIP-712 digest of a delivery acknowledgement (Settlement.deliveryDigest). */
+export function deliveryDigest(chainId: number, settlement: Address, a: { request: Hex; nOutput: number; outputRoot: Hex }): Hex {
+  return hashTypedData({ domain: domain(chainId, settlement), types: DELIVERY_TYPES, primaryType: 'Delivery', message: a })
+}
+/**
+ * The client acknowledges the first `nOutput` output tokens of a request (their vector root
+ * `outputRoot`); returns the Delivery a claim carries. Sent as tokens arrive, or once at the end.
+ */
+export async function signDelivery(c: ChainClients, settlement: Address, a: { request: Hex; nOutput: number; outputRoot: Hex }): Promise<Delivery> {
+  const sig = await c.wallet.signTypedData({ domain: domain(c.chain.id, settlement), types: DELIVERY_TYPES, primaryType: 'Delivery', message: a })
+  const compact = signatureToCompactSignature(parseSignature(sig))
+  return { nOutput: a.nOutput, outputRoot: a.outputRoot, r: compact.r, vs: compact.yParityAndS }
 }
 
-/** Price of a claimed job: (nPrompt + nOutput) * pricePerToken. */
+/** Price of a claimed job: (nPrompt + acknowledged output tokens) * pricePerToken. */
 export function jobAmount(it: ClaimItem): bigint {
-  return BigInt(it.nPrompt + it.nOutput) * it.req.pricePerToken
+  return BigInt(it.nPrompt + it.ack.nOutput) * it.req.pricePerToken
 }
 
 /** Batch leaf hash of a job: sha256(0x00 || abi.encode(receiptDigest, requestDigest, client, amount)). */
 export function batchLeaf(chainId: number, settlement: Address, it: ClaimItem, client: Address): Hex {
   const data = encodeAbiParameters(
     [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'address' }, { type: 'uint128' }],
-    [receiptDigest(it), requestDigest(chainId, settlement, it.req), client, jobAmount(it)],
+    [receiptDigest(chainId, settlement, it), requestDigest(chainId, settlement, it.req), client, jobAmount(it)],
   )
   return sha256(`0x00${data.slice(2)}`)
 }
@@ -292,9 +351,26 @@ export async function claimBatch(c: ChainClients, d: D, a: { items: readonly Cla
 export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
   return sendSettlement(c, d, 'finalize', [a.batchId])
 }
+/** Withdraws free escrow (not what reservations hold). */
 
 /**
  * An account's stake. `locked` is the part of `active` that backs pending claims (docs/CHAIN.md
+/**
+ * Provider: accepts a signed request by reserving its maximum price (maxTokens * pricePerToken)
+ * from the client's free escrow, so the claim pays whatever the client does meanwhile.
+ */
+export function reserve(c: ChainClients, d: D, a: { req: JobRequest; r: Hex; vs: Hex }) {
+  return sendSettlement(c, d, 'reserve', [a.req, a.r, a.vs])
+}
+/** Anyone: returns an expired, unclaimed reservation (by request digest) to the client's free escrow. */
+export function release(c: ChainClients, d: D, a: { requestDigest: Hex }) {
+  return sendSettlement(c, d, 'release', [a.requestDigest])
+}
+/** A reservation by request digest (client zero: none). */
+export async function getReservation(c: ChainClients, d: D, requestDigest: Hex): Promise<{ client: Address; expiry: bigint; amount: bigint }> {
+  const [client, expiry, amount] = await readSettlement(c, d, 'reservations', [requestDigest])
+  return { client, expiry, amount }
+}
  * "Economics"): it cannot be unbonded, and a claim needs its exposure in `active - locked`.
  */
 export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
@@ -330,7 +406,11 @@ export async function getTotals(c: ChainClients, d: D): Promise<Totals> {
     bonds: await g('totalBonds'), gameOwed: await g('totalOwed'), gameBurned: await g('totalBurned'),
   }
 }
-/** A claimed batch (Settlement.Batch): `{ provider, finalizesAt, status, openDisputes, count, amount, root }`. */
+/**
+ * A claimed batch (Settlement.Batch): `{ provider, finalizesAt, status, openDisputes, count, amount,
+ * disputed, root }`; status 1 pending, 2 final, 3 paid out except its disputed jobs (`amount` is
+ * what is still pending, `disputed` the part under open games).
+ */
 export type Batch = ContractFunctionReturnType<SettlementAbi, 'view', 'getBatch'>
 export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch> {
   return readSettlement(c, d, 'getBatch', [batchId])
@@ -455,6 +535,7 @@ export type GameState = {
   nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
   tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex; act: Hex
 }
+/** Anyone: ends a game whose mover ran out of clock, or voids one whose job was lost in another game. */
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
   return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])
 }

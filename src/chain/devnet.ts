@@ -8,8 +8,8 @@ import { type Address, type Hex, keccak256, toHex } from 'viem'
 import { stride } from './bisection.js'
 import {
   type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
-  batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, getGame, registerModel, revealChildren,
-  signJobRequest, stake,
+  batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, getGame, isModelRegistered, registerModel, requestDigest,
+  revealChildren, signDelivery, signJobRequest, stake,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
@@ -75,15 +75,22 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
 /** A request from the devnet's client to its provider, with sensible defaults. */
 export function makeRequest(net: Devnet, over: Partial<JobRequest> = {}): JobRequest {
   return {
-    provider: net.provider.account.address, modelRoot: net.modelRoot, inputHash: h('input'), paramsHash: h('params'),
+    provider: net.provider.account.address, modelRoot: net.modelRoot, promptRoot: h('input'), paramsHash: h('params'),
     seed: 42n, nonce: 0n, expiry: 2n ** 40n, maxTokens: 4096, pricePerToken: 10n ** 12n, ...over,
   }
 }
 
-/** Signs `req` with `signer` and attaches receipt fields: a claimable item. */
+/**
+ * Signs `req` with `signer` and attaches receipt fields and the signer's acknowledgement of every
+ * output token (unless `receipt.ack` is given): a claimable item. Its model must be registered
+ * (the devnet's own is; a real model's tree with `registerTree`), with the item's nLayer.
+ */
 export async function makeItem(net: Devnet, signer: ChainClients, req: JobRequest, receipt: Partial<Omit<ClaimItem, 'req' | 'r' | 'vs'>> = {}): Promise<ClaimItem> {
   const { r, vs } = await signJobRequest(signer, net.d.settlement, req)
-  return { req, r, vs, outputHash: h('output'), traceRoot: h('trace'), nPrompt: 10, nOutput: 20, nLayer: 4, ...receipt }
+  const fields = { outputRoot: h('output'), traceRoot: h('trace'), nPrompt: 10, nOutput: 20, nLayer: 4, ...receipt }
+  const request = requestDigest(net.chain.chainId, net.d.settlement, req)
+  const ack = receipt.ack ?? (await signDelivery(signer, net.d.settlement, { request, nOutput: fields.nOutput, outputRoot: fields.outputRoot }))
+  return { req, r, vs, ...fields, ack }
 }
 
 /**

@@ -80,9 +80,9 @@ test('replayed, forged and foreign signatures are refused', async () => {
   // Same request twice in one batch.
   const twin = await makeItem(net, client, makeRequest(net, { nonce: 501n }))
   await rejectsWith(claimBatch(provider, d, { items: [twin, twin] }), 'JobAlreadyClaimed')
-  // A signature over other fields recovers a stranger with no escrow.
+  // A signature over other fields recovers a stranger, whom the client's delivery acknowledgement does not name.
   const forged: ClaimItem = { ...twin, req: { ...twin.req, pricePerToken: twin.req.pricePerToken * 100n } }
-  await rejectsWith(claimBatch(provider, d, { items: [forged] }), 'InsufficientEscrow')
+  await rejectsWith(claimBatch(provider, d, { items: [forged] }), 'NotAcknowledged')
   // Another provider cannot claim a request naming this one.
   await stake(challenger, d, { role: 'provider', amount: parseEther('1') })
   await rejectsWith(claimBatch(challenger, d, { items: [twin] }), 'NotTheProvider')

@@ -189,7 +189,8 @@ function rng(seed: number) {
   return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] }
 }
 
-type Pending = { batchId: bigint; provider: ChainClients; items: ClaimItem[]; finalizesAt: bigint; jobs: ('free' | 'open' | 'lost')[] }
+/** A claimed batch not yet wholly paid: `finalized` once finalize paid its undisputed jobs; per job its open games and whether the provider lost it. */
+type Pending = { batchId: bigint; provider: ChainClients; items: ClaimItem[]; finalizesAt: bigint; finalized: boolean; jobs: { open: number; lost: boolean }[] }
 type Open = { gameId: bigint; batch: Pending; i: number }
 
 /** Expected revert name of a call (undefined: it must succeed), given the state read just before it. */
@@ -252,25 +253,31 @@ for (const seed of [1, 2, 3]) {
           const res = claimBatch(p, d, { items })
           if (await expectOutcome(res, expected, `claim ${n} jobs, exposure ${exposureOf(total, sp)}, stake ${JSON.stringify(s, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`)) {
             const { batchId } = await res
-            pending.push({ batchId, provider: p, items, finalizesAt: (await getBatch(p, d, batchId)).finalizesAt, jobs: items.map(() => 'free') })
+            pending.push({ batchId, provider: p, items, finalizesAt: (await getBatch(p, d, batchId)).finalizesAt, finalized: false, jobs: items.map(() => ({ open: 0, lost: false })) })
           }
         } else if (action === 'finalize' && pending.length) {
           const b = r.pick(pending)
           const t = await now()
-          const busy = b.jobs.includes('open')
+          const busy = b.jobs.some((j) => j.open > 0 && !j.lost)
           if (t >= b.finalizesAt || t + 60n < b.finalizesAt) {
-            const expected = t < b.finalizesAt ? 'ChallengeWindowOpen' : busy ? 'DisputeOpen' : undefined
-            label = `finalize:${expected ?? 'ok'}`
-            if (await expectOutcome(finalizeBatch(client, d, { batchId: b.batchId }), expected, 'finalize')) pending.splice(pending.indexOf(b), 1)
+            // A dispute holds back only its own job: finalize pays the rest of the batch.
+            const expected = b.finalized ? 'BatchNotPending' : t < b.finalizesAt ? 'ChallengeWindowOpen' : undefined
+            label = `finalize:${expected ?? (busy ? 'partial' : 'ok')}`
+            if (await expectOutcome(finalizeBatch(client, d, { batchId: b.batchId }), expected, 'finalize')) {
+              b.finalized = true
+              assert.equal((await getBatch(client, d, b.batchId)).amount, b.items.reduce((a, it, i) => a + (b.jobs[i].open > 0 && !b.jobs[i].lost ? jobAmount(it) : 0n), 0n), 'finalize holds back exactly the disputed jobs')
+            }
           }
         } else if (action === 'dispute') {
+          // Any job the provider has not lost, while its batch's window is open or a game on it is
+          // (a second challenger's game on the same job included).
           const t = await now()
-          const live = pending.filter((b) => t + 60n < b.finalizesAt && b.jobs.includes('free'))
+          const live = pending.flatMap((b) => b.jobs.map((j, i) => ({ b, i, j })).filter(({ j }) => !j.lost && (j.open > 0 || (!b.finalized && t + 60n < b.finalizesAt))))
           if (live.length) {
-            const b = r.pick(live)
-            const i = b.jobs.indexOf('free')
+            const { b, i, j } = r.pick(live)
             open.push({ gameId: await dispute(net, b.batchId, b.items, i), batch: b, i })
-            b.jobs[i] = 'open'
+            label = j.open > 0 ? 'dispute:again' : 'dispute:first'
+            j.open++
           }
         } else if (action === 'resolve' && open.length) {
           const g = open.splice(r.int(open.length), 1)[0]
@@ -281,8 +288,10 @@ for (const seed of [1, 2, 3]) {
           await net.warp(DAY + 1)
           await claimTimeout(client, d, { gameId: g.gameId })
           const lost = (await getGame(client, d, g.gameId)).phase === PHASE.CHALLENGER_WON
-          g.batch.jobs[g.i] = lost ? 'lost' : 'free'
-          label = `resolve:${lost ? 'lost' : 'won'}`
+          const job = g.batch.jobs[g.i]
+          label = `resolve:${job.lost ? 'void' : lost ? 'lost' : 'won'}`
+          job.open--
+          job.lost ||= lost
         } else if (action === 'unstake') {
           const unlocked = s.active - s.locked
           const amount = r.next() < 0.5 ? unlocked - BigInt(r.int(3)) * 10n ** 17n : unlocked + 1n + BigInt(r.int(1000)) * 10n ** 15n
@@ -303,12 +312,14 @@ for (const seed of [1, 2, 3]) {
       // Wind down: every game resolves, every batch finalizes, and every lock returns to exactly 0.
       await net.warp(2 * DAY)
       for (const g of open) await claimTimeout(client, d, { gameId: g.gameId })
-      for (const b of pending.splice(0)) await finalizeBatch(client, d, { batchId: b.batchId })
+      for (const b of pending.splice(0)) if (!b.finalized) await finalizeBatch(client, d, { batchId: b.batchId })
       await check('wind-down')
       for (const p of providers) assert.equal((await getStake(p, d, p.account.address)).locked, 0n)
+      if (process.env.TESSERA_FUZZ_COUNTS) console.log(seed, JSON.stringify(counts))
       // The run must have exercised the rule, not only the happy path.
       assert.ok((counts['claim:StakeLocked'] ?? 0) > 0 && (counts['claim:ok'] ?? 0) > 3, JSON.stringify(counts))
       assert.ok((counts['resolve:lost'] ?? 0) > 0, JSON.stringify(counts))
+      assert.ok((counts['dispute:again'] ?? 0) > 0 && (counts['resolve:void'] ?? 0) > 0, JSON.stringify(counts))
     } finally {
       await net.close()
     }

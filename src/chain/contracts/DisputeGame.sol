@@ -31,6 +31,7 @@ contract DisputeGame {
         uint64 clock; // seconds each party may spend thinking, over the whole game
         uint32 rewardBps; // share of the challenger's bond paid to a provider who wins
         uint128 depthBond; // added by the challenger with its first choice at each level below the trace
+        uint64 increment; // seconds added to the mover's clock after each move, never above `clock`
     }
 
     struct Game {
@@ -77,6 +78,12 @@ contract DisputeGame {
     uint8 public constant TIMED_OUT = 2;
     uint8 public constant INCONSISTENT = 3;
     uint8 public constant UNDECIDABLE = 4;
+    uint8 public constant JOB_LOST = 5; // voided: the provider lost the job in another game
+
+    /// @notice jobState values.
+    uint8 internal constant UNDER_DISPUTE = 1;
+    uint8 internal constant DEFENDED = 2;
+    uint8 internal constant LOST = 3;
 
     uint8 internal constant UNBOUND = 0;
     uint8 internal constant BLOCK_ROW = 1; // quantized weights: primitive leaves = blocks, then the fold
@@ -98,9 +105,15 @@ contract DisputeGame {
     /// @notice The one-step checks (a separate contract, to stay under the code size limit).
     Judge public immutable judge;
     Params internal params;
+    /// @dev Copies of params.clock and params.increment that every move reads without an SLOAD.
+    uint64 internal immutable CLOCK;
+    uint64 internal immutable INCREMENT;
     Game[] internal games;
-    /// @notice Per (batchId, job index): 0 never disputed, 1 under dispute, 2 provider won, 3 provider lost.
+    /// @notice Per job key keccak256(abi.encode(batchId, jobIndex)): 0 never disputed, 1 under
+    ///         dispute, 2 the provider won every game so far, 3 the provider lost (final).
     mapping(bytes32 => uint8) public jobState;
+    /// @notice Per job key: games on the job that are still open (any number of challengers).
+    mapping(bytes32 => uint32) public openGames;
     mapping(address => uint256) public owedTo;
     uint256 public totalBonds;
     uint256 public totalOwed;
@@ -113,7 +126,9 @@ contract DisputeGame {
     event PreRevealed(uint256 indexed gameId, uint8 level, uint64 leaf, bytes32 pre);
     event Expanded(uint256 indexed gameId, uint8 level, bytes32 root, uint8 depth, uint64 lastLeaf);
     /// @notice why: STEP_CHECKED (the judge executed the step), TIMED_OUT (the mover ran out of clock),
-    ///         INCONSISTENT (the provider's own state breaks the program the descent points at).
+    ///         INCONSISTENT (the provider's own state breaks the program the descent points at),
+    ///         UNDECIDABLE (an op the judge cannot check yet), JOB_LOST (voided: the job was lost in
+    ///         another game; the challenger's bonds are returned and nothing else moves).
     event Resolved(uint256 indexed gameId, bool providerWon, uint8 why);
     event TensorBound(uint256 indexed gameId, uint32 tensorIndex, uint64 rows, uint64 cols);
 
@@ -127,7 +142,12 @@ contract DisputeGame {
 
     /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Judge.
     constructor(Settlement settlement_, Judge judge_, Params memory params_) {
+        // INVARIANT: shares are <= 100%, a game has a clock, and an increment cannot outgrow it.
         if (params_.rewardBps > 10_000) revert BadParameter("rewardBps");
+        if (params_.clock == 0) revert BadParameter("clock");
+        if (params_.increment > params_.clock) revert BadParameter("increment");
+        CLOCK = params_.clock;
+        INCREMENT = params_.increment;
         settlement = settlement_;
         judge = judge_;
         params = params_;
@@ -160,22 +180,25 @@ contract DisputeGame {
     }
 
     /// @notice Opens a dispute on job `jobIndex` of pending batch `batchId`; msg.value is the bond.
-    ///         `proof` places the job's leaf under the batch root.
+    ///         `proof` places the job's leaf under the batch root. Any number of challengers may
+    ///         each open their own game on a job, during the batch's window or while another game
+    ///         on the job is still open; never once the provider lost the job.
     function open(uint256 batchId, uint256 jobIndex, Settlement.ClaimItem calldata item, address client, uint128 amount, bytes32[] calldata proof)
         external
         payable
         returns (uint256 gameId)
     {
-        // INVARIANT: the bond is exact, the job is in the batch, a job is disputed by one game at a time
-        // and never again once its provider lost.
+        // INVARIANT: the bond is exact, the job is in the batch, and a job is never disputed again
+        // once its provider lost (a sock puppet's open game blocks nobody: each challenger plays its own).
         if (msg.value != params.challengerBond) revert BondMismatch(msg.value, params.challengerBond);
         if (jobIndex >> 64 != 0) revert NotInBatch();
         bytes32 key = keccak256(abi.encode(batchId, jobIndex));
-        uint8 st = jobState[key];
-        if (st == 1 || st == 3) revert LeafAlreadyDisputed(batchId, jobIndex);
-        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId);
+        if (jobState[key] == LOST) revert LeafAlreadyDisputed(batchId, jobIndex);
+        uint32 open_ = openGames[key];
+        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, open_ == 0);
         if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
-        jobState[key] = 1;
+        openGames[key] = open_ + 1;
+        jobState[key] = UNDER_DISPUTE;
         totalBonds += msg.value;
 
         gameId = games.length;
@@ -196,8 +219,8 @@ contract DisputeGame {
         uint64 nLeaves = traceLeafCount(item.nPrompt, item.nOutput, item.nLayer);
         uint8 depth = treeDepth(nLeaves);
         g.lastMove = uint64(block.timestamp);
-        g.providerClock = params.clock;
-        g.challengerClock = params.clock;
+        g.providerClock = CLOCK;
+        g.challengerClock = CLOCK;
         g.phase = REVEAL;
         g.depthLeft = depth;
         g.levelDepth = depth;
@@ -205,7 +228,7 @@ contract DisputeGame {
         g.node = item.traceRoot;
         g.levelRoot = item.traceRoot;
         // The state before trace leaf 0 is the job's input (docs/CHAIN.md).
-        g.pre = item.req.inputHash;
+        g.pre = item.req.promptRoot;
         // What the one-step judge needs from the signed request (the item is proven in the batch).
         g.modelRoot = item.req.modelRoot;
         g.nLayer = item.nLayer;
@@ -397,10 +420,16 @@ contract DisputeGame {
         _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
-    /// @notice Anyone: ends a game whose party to move ran out of clock; that party loses.
+    /// @notice Anyone: ends a game whose party to move ran out of clock; that party loses. Also
+    ///         ends at once a game whose job the provider already lost in another game (voided:
+    ///         the challenger's bonds come back, nothing else moves).
     function timeout(uint256 gameId) external {
         Game storage g = _game(gameId);
         if (g.phase >= PROVIDER_WON) revert GameOver(gameId);
+        if (jobState[_jobKey(g)] == LOST) {
+            _resolve(gameId, g, false, JOB_LOST);
+            return;
+        }
         bool providerTurn = g.phase != CHOOSE;
         uint64 clock = providerTurn ? g.providerClock : g.challengerClock;
         uint64 spent = uint64(block.timestamp) - g.lastMove;
@@ -426,7 +455,9 @@ contract DisputeGame {
         return games[gameId];
     }
 
-    /// @dev Checks phase, turn and clock, and charges the mover's clock.
+    /// @dev Checks phase, turn and clock, and charges the mover's clock; the move then earns the
+    ///      increment (Fischer), capped at the full clock, so every move has at least `increment`
+    ///      seconds however long the game, and a whole game still ends in bounded time.
     function _move(uint256 gameId, uint8 phase) internal returns (Game storage g) {
         g = _game(gameId);
         if (g.phase >= PROVIDER_WON) revert GameOver(gameId);
@@ -437,12 +468,21 @@ contract DisputeGame {
         uint64 spent = uint64(block.timestamp) - g.lastMove;
         if (providerTurn) {
             if (spent > g.providerClock) revert ClockExpired(gameId);
-            g.providerClock -= spent;
+            g.providerClock = _credit(g.providerClock - spent);
         } else {
             if (spent > g.challengerClock) revert ClockExpired(gameId);
-            g.challengerClock -= spent;
+            g.challengerClock = _credit(g.challengerClock - spent);
         }
         g.lastMove = uint64(block.timestamp);
+    }
+
+    function _credit(uint64 left) internal view returns (uint64) {
+        uint64 c = left + INCREMENT;
+        return c > CLOCK ? CLOCK : c;
+    }
+
+    function _jobKey(Game storage g) internal view returns (bytes32) {
+        return keccak256(abi.encode(g.batchId, uint256(g.jobIndex)));
     }
 
     /// @dev True at a leaf the judge cannot decide yet: an op other than a matmul, or an element
@@ -484,9 +524,26 @@ contract DisputeGame {
         g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
     }
 
+    /// @dev Ends a game. On a job the provider already lost elsewhere the game is voided whatever
+    ///      `providerWon` says: the challenger gets its bonds back, and the job is neither
+    ///      refunded nor slashed a second time.
     function _resolve(uint256 gameId, Game storage g, bool providerWon, uint8 why) internal {
+        bytes32 key = _jobKey(g);
+        uint32 left = openGames[key] - 1;
+        openGames[key] = left;
+        uint8 outcome;
+        if (jobState[key] == LOST) {
+            providerWon = false;
+            why = JOB_LOST;
+            outcome = 3; // Settlement.VOIDED
+        } else if (providerWon) {
+            if (left == 0) jobState[key] = DEFENDED;
+            outcome = 1; // Settlement.PROVIDER_WON
+        } else {
+            jobState[key] = LOST;
+            outcome = 2; // Settlement.PROVIDER_LOST
+        }
         g.phase = providerWon ? PROVIDER_WON : CHALLENGER_WON;
-        jobState[keccak256(abi.encode(g.batchId, g.jobIndex))] = providerWon ? 2 : 3;
         uint256 bond = g.bond;
         totalBonds -= bond;
         if (providerWon) {
@@ -498,7 +555,7 @@ contract DisputeGame {
             owedTo[g.challenger] += bond;
             totalOwed += bond;
         }
-        settlement.onDisputeResolved(g.batchId, !providerWon, g.client, g.jobAmount, g.challenger);
+        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, g.challenger, left == 0);
         emit Resolved(gameId, providerWon, why);
     }
 }

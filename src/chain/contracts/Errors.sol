@@ -65,3 +65,23 @@ error WrongStepKind();
 error BadParameter(string name);
 /// @notice A block state's activation (qa, da) is not block `blockIndex` of the agreed activation state.
 error BadActProof(uint32 blockIndex);
+
+// Settlement: claims checked against the request and the registry (issue 7, inputs and outputs bound)
+/// @notice A claim's nLayer is not the registered model's layer count.
+error WrongLayerCount(uint32 nLayer, uint32 expected);
+/// @notice A claim with no prompt token (the trace needs at least one position).
+error EmptyPrompt();
+/// @notice A claim with no output token.
+error EmptyOutput();
+// Settlement: delivery acknowledgements and reservations (issue 7, payment both sides can trust)
+/// @notice The client's delivery acknowledgement covers no token, more tokens than the receipt,
+///         or all of them with another output root.
+error DeliveryMismatch(uint32 acknowledged, uint32 nOutput);
+/// @notice The delivery acknowledgement is not signed by the request's client.
+error NotAcknowledged(address client);
+/// @notice The request already has a reservation.
+error AlreadyReserved(bytes32 requestDigest);
+/// @notice No reservation for this request digest.
+error NotReserved(bytes32 requestDigest);
+/// @notice A reservation is released only after its request expired.
+error ReservationActive(bytes32 requestDigest, uint64 expiry);

@@ -8,11 +8,15 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 
 /// @title Settlement: stakes, escrow and batched claims
 /// @notice Providers and auditors bond native coin; clients deposit into escrow and sign job
-///         requests (EIP-712); a provider claims many jobs in one transaction, committing a Merkle
-///         root of their receipts; a batch pays out after the challenge window unless one of its
-///         receipts is being disputed in the DisputeGame. Formats: docs/CHAIN.md.
+///         requests (EIP-712); a provider reserves a request's maximum price from the client's
+///         escrow when it accepts it (`reserve`), serves it against the client's delivery
+///         acknowledgements (EIP-712 `Delivery`), and claims many jobs in one transaction,
+///         committing a Merkle root of their receipts; after the challenge window a batch pays out
+///         every job that is not under dispute, and each disputed job settles when its last game
+///         ends. Formats: docs/CHAIN.md.
 /// @dev Value accounting (checked by the invariant tests):
-///      address(this).balance == totalStaked + totalEscrow + totalPending + totalOwed + totalBurned.
+///      address(this).balance == totalStaked + totalEscrow + totalPending + totalOwed + totalBurned,
+///      where totalEscrow counts free escrow (escrowOf) and reserved escrow (reservations) alike.
 ///      Stake lock (docs/CHAIN.md "Economics"): every pending batch locks exposureOf(batch.amount)
 ///      of its provider's active stake, so for every staker locked <= active, and locked equals
 ///      the sum of exposureOf(amount) over its pending batches.
@@ -31,7 +35,7 @@ contract Settlement {
     struct JobRequest {
         address provider;
         bytes32 modelRoot;
-        bytes32 inputHash;
+        bytes32 promptRoot; // vector root of the prompt token ids (u32), src/trace/vector.ts
         bytes32 paramsHash;
         uint64 seed;
         uint64 nonce;
@@ -40,17 +44,38 @@ contract Settlement {
         uint128 pricePerToken;
     }
 
+    /// @notice The client's acknowledgement of delivery (EIP-712 `Delivery(bytes32 request,
+    ///         uint32 nOutput, bytes32 outputRoot)`, signed by the request's signer): it received
+    ///         the first `nOutput` output tokens, whose vector root is `outputRoot`. A claim bills
+    ///         the prompt plus the acknowledged output tokens, no more.
+    struct Delivery {
+        uint32 nOutput;
+        bytes32 outputRoot;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     /// @notice One job in a claim: the signed request, the client's compact signature
-    ///         (EIP-2098 r, vs) and the receipt fields the request does not already fix.
+    ///         (EIP-2098 r, vs), the receipt fields the request does not already fix, and the
+    ///         client's last delivery acknowledgement.
     struct ClaimItem {
         JobRequest req;
         bytes32 r;
         bytes32 vs;
-        bytes32 outputHash;
+        bytes32 outputRoot; // vector root of the output token ids (u32)
         bytes32 traceRoot;
         uint32 nPrompt;
         uint32 nOutput;
         uint32 nLayer;
+        Delivery ack;
+    }
+
+    /// @notice Escrow a provider set aside for one accepted request: maxTokens * pricePerToken
+    ///         of the client's escrow, until the request is claimed or expires.
+    struct Reservation {
+        address client;
+        uint64 expiry;
+        uint128 amount;
     }
 
     /// @dev Two slots: (role, openDisputes, unbondAt, unbonding) and (active, locked), so a claim
@@ -67,10 +92,11 @@ contract Settlement {
     struct Batch {
         address provider;
         uint64 finalizesAt;
-        uint8 status; // 1 pending, 2 final
-        uint32 openDisputes;
+        uint8 status; // 1 pending, 2 final, 3 paid out except the jobs still under dispute
+        uint32 openDisputes; // open games on the batch's jobs
         uint32 count;
-        uint128 amount;
+        uint128 amount; // still pending: not yet paid out, refunded or slashed away
+        uint128 disputed; // part of `amount` belonging to jobs with at least one open game
         bytes32 root;
     }
 
@@ -78,10 +104,22 @@ contract Settlement {
     uint8 public constant ROLE_AUDITOR = 2;
     uint8 internal constant PENDING = 1;
     uint8 internal constant FINAL = 2;
+    uint8 internal constant PARTIAL = 3; // finalized except its disputed jobs (then amount == disputed)
+
+    /// @notice Outcomes the dispute game reports (onDisputeResolved).
+    uint8 public constant PROVIDER_WON = 1;
+    uint8 public constant PROVIDER_LOST = 2;
+    uint8 public constant VOIDED = 3; // the job was lost in another game: nothing moves a second time
 
     bytes32 public constant JOB_REQUEST_TYPEHASH = keccak256(
-        "JobRequest(address provider,bytes32 modelRoot,bytes32 inputHash,bytes32 paramsHash,uint64 seed,uint64 nonce,uint64 expiry,uint32 maxTokens,uint128 pricePerToken)"
+        "JobRequest(address provider,bytes32 modelRoot,bytes32 promptRoot,bytes32 paramsHash,uint64 seed,uint64 nonce,uint64 expiry,uint32 maxTokens,uint128 pricePerToken)"
     );
+    /// @notice What the provider signs about a job it answered (receipt v2, docs/TRACE.md).
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(bytes32 request,bytes32 outputRoot,bytes32 traceRoot,uint32 nPrompt,uint32 nOutput,uint32 nLayer)"
+    );
+    /// @notice What the client signs as tokens arrive.
+    bytes32 public constant DELIVERY_TYPEHASH = keccak256("Delivery(bytes32 request,uint32 nOutput,bytes32 outputRoot)");
     /// @notice EIP-712 domain separator: name "Tessera", version "1", this chain, this contract.
     bytes32 public immutable DOMAIN_SEPARATOR;
 
@@ -93,7 +131,10 @@ contract Settlement {
     mapping(address => Staker) public stakers;
     /// @notice Advertised price per token, by provider and model root (0: not served).
     mapping(address => mapping(bytes32 => uint256)) public priceOf;
+    /// @notice Free escrow: what the client can withdraw or a new request can reserve.
     mapping(address => uint256) public escrowOf;
+    /// @notice Reservations by request digest.
+    mapping(bytes32 => Reservation) public reservations;
     /// @notice Withdrawable balances: provider earnings, dispute rewards.
     mapping(address => uint256) public owedTo;
     /// @dev used[client][nonce >> 8] bit (nonce & 255): a request is paid at most once.
@@ -115,7 +156,11 @@ contract Settlement {
     event Withdrawn(address indexed account, uint256 amount);
     event BatchClaimed(uint256 indexed batchId, address indexed provider, bytes32 root, uint32 count, uint128 amount, uint64 finalizesAt);
     event JobClaimed(uint256 indexed batchId, uint32 index, address indexed client, uint64 nonce, bytes32 leaf, uint128 amount);
-    event BatchFinalized(uint256 indexed batchId, uint128 amount);
+    /// @notice `amount` paid out; `held` stays pending for the jobs still under dispute.
+    event BatchFinalized(uint256 indexed batchId, uint128 amount, uint128 held);
+    event Reserved(bytes32 indexed requestDigest, address indexed client, address indexed provider, uint128 amount, uint64 expiry);
+    event Released(bytes32 indexed requestDigest, address indexed client, uint128 amount);
+    event JobSettled(uint256 indexed batchId, uint128 amount, uint8 outcome);
     event Slashed(address indexed account, uint256 amount, address indexed beneficiary, uint256 reward, uint256 burned);
 
     modifier nonReentrant() {
@@ -222,10 +267,10 @@ contract Settlement {
         emit Deposited(msg.sender, msg.value);
     }
 
-    /// @notice Withdraws unspent escrow.
+    /// @notice Withdraws unspent escrow (reserved escrow stays until its request is claimed or expires).
     function withdrawEscrow(uint256 amount) external nonReentrant {
         uint256 bal = escrowOf[msg.sender];
-        // INVARIANT: never more than the caller's own balance.
+        // INVARIANT: never more than the caller's own free balance: reservations are not in it.
         if (amount > bal) revert InsufficientEscrow(msg.sender, bal, amount);
         escrowOf[msg.sender] = bal - amount;
         totalEscrow -= amount;
@@ -243,26 +288,72 @@ contract Settlement {
         _send(msg.sender, amount);
     }
 
+    // ---------------------------------------------------------------- reservations
+
+    /// @notice Provider: accepts a signed request by setting aside its maximum price,
+    ///         maxTokens * pricePerToken, from the client's free escrow; the claim draws from it
+    ///         and returns the rest. The client signs nothing on chain: the provider's call, made
+    ///         before it serves, is what makes the request's pay certain (docs/CHAIN.md "Payments").
+    function reserve(JobRequest calldata q, bytes32 r, bytes32 vs) external returns (bytes32 rd) {
+        // INVARIANT: only the named provider reserves, a live request, once, never a paid nonce.
+        if (q.provider != msg.sender) revert NotTheProvider(q.provider, msg.sender);
+        if (block.timestamp > q.expiry) revert RequestExpired(q.expiry);
+        rd = requestDigest(q);
+        address client = _recover(rd, r, vs);
+        if (reservations[rd].client != address(0)) revert AlreadyReserved(rd);
+        if (usedNonces[client][q.nonce >> 8] & (1 << (q.nonce & 255)) != 0) revert JobAlreadyClaimed(client, q.nonce);
+        uint256 amount = uint256(q.maxTokens) * q.pricePerToken;
+        uint256 bal = escrowOf[client];
+        // INVARIANT: a deposit backs at most its balance, across all providers and requests.
+        if (amount > bal || amount >> 128 != 0) revert InsufficientEscrow(client, bal, amount);
+        escrowOf[client] = bal - amount;
+        reservations[rd] = Reservation(client, q.expiry, uint128(amount));
+        emit Reserved(rd, client, msg.sender, uint128(amount), q.expiry);
+    }
+
+    /// @notice Anyone: returns an expired, unclaimed reservation to its client's free escrow.
+    function release(bytes32 rd) external {
+        Reservation memory rs = reservations[rd];
+        // INVARIANT: a reservation outlives its request only until someone releases it; never before expiry.
+        if (rs.client == address(0)) revert NotReserved(rd);
+        if (block.timestamp <= rs.expiry) revert ReservationActive(rd, rs.expiry);
+        delete reservations[rd];
+        escrowOf[rs.client] += rs.amount;
+        emit Released(rd, rs.client, rs.amount);
+    }
+
     // ---------------------------------------------------------------- claims
 
     /// @notice EIP-712 digest of a job request (what the client signs).
     function requestDigest(JobRequest calldata q) public view returns (bytes32) {
-        return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, keccak256(abi.encode(JOB_REQUEST_TYPEHASH, q))));
+        return _typed(keccak256(abi.encode(JOB_REQUEST_TYPEHASH, q)));
     }
 
-    /// @notice Receipt digest v1 (docs/TRACE.md): sha256(abi.encode(1, modelRoot, inputHash,
-    ///         paramsHash, seed, outputHash, traceRoot, nPrompt, nOutput, nLayer)).
-    function receiptDigest(ClaimItem calldata it) public pure returns (bytes32) {
-        return sha256(abi.encode(
-            uint256(1), it.req.modelRoot, it.req.inputHash, it.req.paramsHash, it.req.seed,
-            it.outputHash, it.traceRoot, it.nPrompt, it.nOutput, it.nLayer
-        ));
+    /// @notice Receipt digest v2 (docs/TRACE.md): the EIP-712 digest of `Receipt(request,
+    ///         outputRoot, traceRoot, nPrompt, nOutput, nLayer)` that the provider signs, where
+    ///         `request` is the request's EIP-712 digest (which fixes model, prompt, params, seed).
+    function receiptDigest(ClaimItem calldata it) public view returns (bytes32) {
+        return _receiptDigest(it, requestDigest(it.req));
+    }
+
+    function _receiptDigest(ClaimItem calldata it, bytes32 rd) internal view returns (bytes32) {
+        return _typed(keccak256(abi.encode(RECEIPT_TYPEHASH, rd, it.outputRoot, it.traceRoot, it.nPrompt, it.nOutput, it.nLayer)));
+    }
+
+    /// @notice EIP-712 digest of a delivery acknowledgement (what the client signs as tokens arrive).
+    function deliveryDigest(bytes32 rd, uint32 nOutput, bytes32 outputRoot) public view returns (bytes32) {
+        return _typed(keccak256(abi.encode(DELIVERY_TYPEHASH, rd, nOutput, outputRoot)));
+    }
+
+    function _typed(bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, structHash));
     }
 
     /// @notice Batch leaf data of a job: abi.encode(receiptDigest, requestDigest, client, amount);
     ///         the leaf hash is sha256(0x00 || data).
     function leafOf(ClaimItem calldata it, address client, uint128 amount) public view returns (bytes32) {
-        return MerkleProof.leafHash(abi.encode(receiptDigest(it), requestDigest(it.req), client, amount));
+        bytes32 rd = requestDigest(it.req);
+        return MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
     }
 
     /// @notice Stake a pending claim of `amount` locks: amount * 10_000 / auditBps (the slash a lost
@@ -295,7 +386,7 @@ contract Settlement {
         p.locked += uint128(lock);
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
         bytes32 root = MerkleRoot.rootInPlace(leaves);
-        batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, root));
+        batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, 0, root));
         totalPending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
     }
@@ -305,24 +396,62 @@ contract Settlement {
         // INVARIANT: only the provider named in the client's request can claim it, before expiry.
         if (q.provider != msg.sender) revert NotTheProvider(q.provider, msg.sender);
         if (block.timestamp > q.expiry) revert RequestExpired(q.expiry);
+        _checkCounts(it);
         bytes32 rd = requestDigest(q);
         address client = _recover(rd, it.r, it.vs);
-        uint256 tokens = uint256(it.nPrompt) + it.nOutput;
-        if (tokens > q.maxTokens) revert TooManyTokens(tokens, q.maxTokens);
-        amount = uint128(tokens * q.pricePerToken);
+        amount = _billed(it, rd, client);
         // INVARIANT: each (client, nonce) is paid at most once.
         uint256 word = q.nonce >> 8;
         uint256 bit = 1 << (q.nonce & 255);
         uint256 used = usedNonces[client][word];
         if (used & bit != 0) revert JobAlreadyClaimed(client, q.nonce);
         usedNonces[client][word] = used | bit;
-        uint256 bal = escrowOf[client];
-        // INVARIANT: payment comes only from the client's own escrow.
-        if (bal < amount) revert InsufficientEscrow(client, bal, amount);
-        escrowOf[client] = bal - amount;
-        totalEscrow -= amount;
-        leaf = MerkleProof.leafHash(abi.encode(receiptDigest(it), rd, client, amount));
+        _draw(rd, client, amount);
+        leaf = MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
         emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
+    }
+
+    /// @dev The receipt's counts against the request and the model registry.
+    function _checkCounts(ClaimItem calldata it) internal view {
+        uint32 nLayer = registry.nLayerOf(it.req.modelRoot);
+        // INVARIANT: a claim names a registered model and that model's layer count, at least one
+        // prompt and one output token, and no more tokens than the client allowed.
+        if (nLayer == 0) revert UnknownModel(it.req.modelRoot);
+        if (it.nLayer != nLayer) revert WrongLayerCount(it.nLayer, nLayer);
+        if (it.nPrompt == 0) revert EmptyPrompt();
+        if (it.nOutput == 0) revert EmptyOutput();
+        uint256 tokens = uint256(it.nPrompt) + it.nOutput;
+        if (tokens > it.req.maxTokens) revert TooManyTokens(tokens, it.req.maxTokens);
+    }
+
+    /// @dev What the job bills: the prompt plus the output tokens the client acknowledged.
+    function _billed(ClaimItem calldata it, bytes32 rd, address client) internal view returns (uint128) {
+        Delivery calldata a = it.ack;
+        // INVARIANT: the client acknowledged at least one output token, no more than the receipt
+        // has, the receipt's own output root when it acknowledged all of them, and signed it.
+        if (a.nOutput == 0 || a.nOutput > it.nOutput || (a.nOutput == it.nOutput && a.outputRoot != it.outputRoot)) {
+            revert DeliveryMismatch(a.nOutput, it.nOutput);
+        }
+        if (_recover(deliveryDigest(rd, a.nOutput, a.outputRoot), a.r, a.vs) != client) revert NotAcknowledged(client);
+        return uint128((uint256(it.nPrompt) + a.nOutput) * it.req.pricePerToken);
+    }
+
+    /// @dev Takes `amount` from the request's reservation (returning the rest to free escrow), or
+    ///      from the client's free escrow when the provider did not reserve.
+    function _draw(bytes32 rd, address client, uint128 amount) internal {
+        Reservation storage rs = reservations[rd];
+        uint256 bal = escrowOf[client];
+        if (rs.client == client) {
+            // amount <= maxTokens * price = rs.amount: the counts were checked against maxTokens.
+            bal += rs.amount - amount;
+            delete reservations[rd];
+        } else {
+            // INVARIANT: payment comes only from the client's own escrow.
+            if (bal < amount) revert InsufficientEscrow(client, bal, amount);
+            bal -= amount;
+        }
+        escrowOf[client] = bal;
+        totalEscrow -= amount;
     }
 
     /// @dev ecrecover of an EIP-2098 compact signature; reverts on an invalid one.
@@ -340,20 +469,23 @@ contract Settlement {
         return usedNonces[client][nonce >> 8] & (1 << (nonce & 255)) != 0;
     }
 
-    /// @notice Pays a batch to its provider once the window closed with no dispute open.
+    /// @notice Pays a batch to its provider once its window closed: every job not under dispute.
+    ///         The disputed jobs stay pending (their lock too) and settle when their last game ends.
     function finalize(uint256 batchId) external {
         Batch storage b = _batch(batchId);
-        // INVARIANT: a batch is final once, after its window, with no dispute open.
+        // INVARIANT: a batch is paid out once, after its window; disputed jobs are held back.
         if (b.status != PENDING) revert BatchNotPending(batchId);
         if (block.timestamp < b.finalizesAt) revert ChallengeWindowOpen(batchId, b.finalizesAt);
-        if (b.openDisputes != 0) revert DisputeOpen(b.provider);
-        b.status = FINAL;
-        // The batch's lock (what is left of it after lost disputes) is released.
-        stakers[b.provider].locked -= uint128(exposureOf(b.amount));
-        totalPending -= b.amount;
-        owedTo[b.provider] += b.amount;
-        totalOwed += b.amount;
-        emit BatchFinalized(batchId, b.amount);
+        uint128 held = b.disputed;
+        uint128 pay = b.amount - held;
+        b.status = held == 0 ? FINAL : PARTIAL;
+        // The lock of what is paid is released; the held jobs keep exactly exposureOf(held).
+        stakers[b.provider].locked -= uint128(exposureOf(b.amount) - exposureOf(held));
+        b.amount = held;
+        totalPending -= pay;
+        owedTo[b.provider] += pay;
+        totalOwed += pay;
+        emit BatchFinalized(batchId, pay, held);
     }
 
     /// @notice A batch by id.
@@ -373,29 +505,58 @@ contract Settlement {
 
     // ---------------------------------------------------------------- dispute hooks
 
-    /// @notice Opens a dispute on a job of a pending batch: freezes the batch and the provider's stake.
-    function onDisputeOpened(uint256 batchId) external onlyDisputeGame returns (address provider, bytes32 root) {
+    /// @notice Opens a game on a job of a pending batch. The job's first open game needs the
+    ///         batch's window open and holds the job back from finalize; further games on a job
+    ///         that is still under dispute may open after the window (a job's window stays open
+    ///         until its last game is decided). Freezes the provider's unbonded stake meanwhile.
+    function onDisputeOpened(uint256 batchId, uint128 jobAmount, bool firstGame) external onlyDisputeGame returns (address provider, bytes32 root) {
         Batch storage b = _batch(batchId);
-        // INVARIANT: a finalized claim, or one past its window, cannot be disputed.
-        if (b.status != PENDING) revert BatchNotPending(batchId);
-        if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
+        if (firstGame) {
+            // INVARIANT: a paid-out claim, or one past its window, cannot be disputed anew.
+            if (b.status != PENDING) revert BatchNotPending(batchId);
+            if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
+            b.disputed += jobAmount;
+        } else if (b.status == FINAL) {
+            // INVARIANT: a job under dispute keeps its batch open (unreachable otherwise).
+            revert BatchNotPending(batchId);
+        }
         b.openDisputes++;
         stakers[b.provider].openDisputes++;
         return (b.provider, b.root);
     }
 
-    /// @notice Closes a dispute. When the provider lost, the job is refunded to the client and the
+    /// @notice Closes a game. `outcome` PROVIDER_LOST: the job is refunded to the client and the
     ///         provider is slashed max(job price / audit probability, minimum provider stake),
     ///         capped by its stake; `rewardBps` of it is owed to `winner`, the rest is burned.
     ///         The job's share of the batch lock is consumed by the slash (any rounding wei is
     ///         released); the rest of the slash comes from unbonding stake, then unlocked active
-    ///         stake, never from stake locked behind other claims.
-    function onDisputeResolved(uint256 batchId, bool providerLost, address client, uint128 jobAmount, address winner) external onlyDisputeGame {
+    ///         stake, never from stake locked behind other claims. PROVIDER_WON on the job's last
+    ///         open game: the job is no longer held back (paid at once if its batch was already
+    ///         finalized). VOIDED: the job was lost in another game; only the counters move.
+    function onDisputeResolved(uint256 batchId, uint8 outcome, address client, uint128 jobAmount, address winner, bool lastGame) external onlyDisputeGame {
         Batch storage b = batches[batchId];
         b.openDisputes--;
         Staker storage s = stakers[b.provider];
         s.openDisputes--;
-        if (!providerLost) return;
+        if (outcome == PROVIDER_LOST) {
+            b.disputed -= jobAmount;
+            _slash(b, s, client, jobAmount, winner);
+        } else if (outcome == PROVIDER_WON && lastGame) {
+            b.disputed -= jobAmount;
+            if (b.status == PARTIAL) {
+                uint256 before = b.amount;
+                b.amount -= jobAmount;
+                s.locked -= uint128(exposureOf(before) - exposureOf(b.amount));
+                totalPending -= jobAmount;
+                owedTo[b.provider] += jobAmount;
+                totalOwed += jobAmount;
+            }
+        }
+        if (b.status == PARTIAL && b.amount == 0) b.status = FINAL;
+        emit JobSettled(batchId, jobAmount, outcome);
+    }
+
+    function _slash(Batch storage b, Staker storage s, address client, uint128 jobAmount, address winner) internal {
         uint256 before = b.amount;
         b.amount -= jobAmount;
         totalPending -= jobAmount;

@@ -1,0 +1,306 @@
+/**
+ * Attacks on the payment and dispute-opening rules (issue 7, parts 2, 3 and 5), each played on the
+ * embedded chain against the contracts, with value conservation checked after every scenario:
+ * claims are checked against the request and the registry, escrow is reserved per request, a
+ * provider bills only what the client acknowledged, and any number of challengers may dispute a
+ * job, each in its own game, so a sock puppet blocks nobody.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import {
+  type ClaimItem, DEFAULT_GAME_PARAMS, PHASE, batchLeaf, batchTree, claimBatch, claimTimeout, deposit, exposureOf, DEFAULT_SETTLEMENT_PARAMS,
+  finalizeBatch, getBalances, getBatch, getGame, getReservation, getStake, getTotals, jobAmount, openDispute, release, requestDigest,
+  reserve, revealChildren, signDelivery, signJobRequest, stake, withdrawEscrow, withdrawFromGame,
+} from './client.js'
+import type { ChainClients } from './evm/clients.js'
+import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
+
+const ETH = 10n ** 18n
+const BOND = DEFAULT_GAME_PARAMS.challengerBond
+const DAY = 86400
+const PRICE = 10n ** 15n
+/** Jobs here are 5 tokens (nPrompt 3, nOutput 2) of the devnet's 4-layer model over one 20-leaf toy trace. */
+const TRACE = new Tree(Array.from({ length: 20 }, (_, i) => h(`leaf${i}`)))
+const JOB = { traceRoot: TRACE.root, nPrompt: 3, nOutput: 2, nLayer: 4 }
+
+type Revert = { name: string; errorName?: string; args?: readonly unknown[] }
+async function rejectsWith(p: Promise<unknown>, errorName: string, args?: readonly unknown[]) {
+  await assert.rejects(p, (e: Revert) => {
+    assert.equal(e.name, 'ContractRevertError', String(e))
+    assert.equal(e.errorName, errorName, String(e))
+    if (args) assert.deepEqual(e.args, args)
+    return true
+  })
+}
+
+async function assertConserved(net: Devnet) {
+  const t = await getTotals(net.client, net.d)
+  assert.ok(isConserved(t), JSON.stringify(t, (_, v) => (typeof v === 'bigint' ? v.toString() : v)))
+}
+
+async function withNet(fn: (net: Devnet) => Promise<void>, opts: Parameters<typeof createDevnet>[0] = {}) {
+  const net = await createDevnet({ accounts: 8, ...opts })
+  try {
+    await fn(net)
+    await assertConserved(net)
+  } finally {
+    await net.close()
+  }
+}
+
+/** Opens a game on job `i` of a batch from `who`. */
+async function dispute(net: Devnet, who: ChainClients, batchId: bigint, items: ClaimItem[], i: number) {
+  const leaves = items.map((it) => batchLeaf(net.chain.chainId, net.d.settlement, it, net.client.account.address))
+  const proof = batchTree(leaves).proof(i)
+  return (await openDispute(who, net.d, { batchId, jobIndex: BigInt(i), item: items[i], client: net.client.account.address, proof, bond: BOND })).gameId
+}
+
+// ------------------------------------------------------------------ part 5: payment both sides can trust
+
+test('attack: the client withdraws its escrow right after its answer; the reserved claim still pays', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const req = makeRequest(net, { nonce: 1n, maxTokens: 64, pricePerToken: PRICE })
+    await deposit(client, d, { amount: 64n * PRICE })
+    const { r, vs } = await signJobRequest(client, d.settlement, req)
+    // The provider accepts the request: its maximum price leaves the client's free escrow.
+    await reserve(provider, d, { req, r, vs })
+    const rd = requestDigest(net.chain.chainId, d.settlement, req)
+    assert.deepEqual(await getReservation(client, d, rd), { client: client.account.address, expiry: req.expiry, amount: 64n * PRICE })
+    assert.equal((await getBalances(client, d, client.account.address)).escrow, 0n)
+    // Served; the client tries to run with the money before the claim lands.
+    await rejectsWith(withdrawEscrow(client, d, { amount: 64n * PRICE }), 'InsufficientEscrow')
+    await rejectsWith(reserve(provider, d, { req, r, vs }), 'AlreadyReserved')
+    const item = await makeItem(net, client, req, JOB)
+    const { batchId } = await claimBatch(provider, d, { items: [item] })
+    // The claim drew 5 tokens from the reservation and returned the other 59 to free escrow.
+    assert.equal((await getBatch(provider, d, batchId)).amount, 5n * PRICE)
+    assert.equal((await getReservation(client, d, rd)).amount, 0n)
+    assert.equal((await getBalances(client, d, client.account.address)).escrow, 59n * PRICE)
+    await withdrawEscrow(client, d, { amount: 59n * PRICE })
+    await net.warp(DAY)
+    await finalizeBatch(client, d, { batchId })
+    assert.equal((await getBalances(provider, d, provider.account.address)).owed, 5n * PRICE)
+
+    // Without a reservation the provider serves at its own risk: the same withdrawal leaves the claim unpaid.
+    const bare = makeRequest(net, { nonce: 2n, maxTokens: 64, pricePerToken: PRICE })
+    await deposit(client, d, { amount: 64n * PRICE })
+    await withdrawEscrow(client, d, { amount: 64n * PRICE })
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, bare, JOB)] }), 'InsufficientEscrow')
+  })
+})
+
+test('attack: one deposit backing two providers beyond its balance is refused at reservation; an expired reservation is released', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const other = net.at(5)
+    await stake(other, d, { role: 'provider', amount: 2n * ETH })
+    await deposit(client, d, { amount: 100n * PRICE })
+    const now = (await client.public.getBlock()).timestamp
+    const a = makeRequest(net, { nonce: 10n, maxTokens: 64, pricePerToken: PRICE, expiry: now + 3600n })
+    const b = makeRequest(net, { provider: other.account.address, nonce: 11n, maxTokens: 64, pricePerToken: PRICE })
+    const sa = await signJobRequest(client, d.settlement, a)
+    const sb = await signJobRequest(client, d.settlement, b)
+    await reserve(provider, d, { req: a, ...sa })
+    // 64 + 64 tokens of promises on a 100-token deposit: the second provider learns it before serving.
+    await rejectsWith(reserve(other, d, { req: b, ...sb }), 'InsufficientEscrow', [client.account.address, 36n * PRICE, 64n * PRICE])
+    // Only the named provider reserves.
+    await rejectsWith(reserve(provider, d, { req: b, ...sb }), 'NotTheProvider')
+    // Provider A never claims; after the expiry anyone returns the reservation to the client, who can then back B.
+    const rd = requestDigest(net.chain.chainId, d.settlement, a)
+    await rejectsWith(release(other, d, { requestDigest: rd }), 'ReservationActive')
+    await net.warp(3601)
+    await release(other, d, { requestDigest: rd })
+    await rejectsWith(release(other, d, { requestDigest: rd }), 'NotReserved')
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, a, JOB)] }), 'RequestExpired')
+    await reserve(other, d, { req: b, ...sb })
+    assert.equal((await getBalances(client, d, client.account.address)).escrow, 36n * PRICE)
+  })
+})
+
+test('attack: the provider bills output tokens the client never acknowledged', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    await deposit(client, d, { amount: ETH })
+    const req = makeRequest(net, { nonce: 20n, maxTokens: 64, pricePerToken: PRICE })
+    const request = requestDigest(net.chain.chainId, d.settlement, req)
+    const receipt = { ...JOB, nOutput: 20, outputRoot: h('twenty tokens') }
+    // The client stopped acknowledging after 5 of the 20 tokens the provider says it sent.
+    const ack5 = await signDelivery(client, d.settlement, { request, nOutput: 5, outputRoot: h('first five') })
+    // The provider signs the acknowledgement of all 20 itself: not the client's signature.
+    const forged = await signDelivery(provider, d.settlement, { request, nOutput: 20, outputRoot: receipt.outputRoot })
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, req, { ...receipt, ack: forged })] }), 'NotAcknowledged', [client.account.address])
+    // An acknowledgement for more tokens than the receipt has, or for all of them under another root.
+    const ack30 = await signDelivery(client, d.settlement, { request, nOutput: 30, outputRoot: h('thirty') })
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, req, { ...receipt, ack: ack30 })] }), 'DeliveryMismatch', [30, 20])
+    const ackOther = await signDelivery(client, d.settlement, { request, nOutput: 20, outputRoot: h('other answer') })
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, req, { ...receipt, ack: ackOther })] }), 'DeliveryMismatch', [20, 20])
+    // An acknowledgement of another request does not carry over.
+    const elsewhere = await signDelivery(client, d.settlement, { request: h('another request'), nOutput: 5, outputRoot: h('first five') })
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, req, { ...receipt, ack: elsewhere })] }), 'NotAcknowledged')
+    // With the client's last acknowledgement the claim bills the prompt and the 5 acknowledged tokens.
+    const item = await makeItem(net, client, req, { ...receipt, ack: ack5 })
+    const { batchId } = await claimBatch(provider, d, { items: [item] })
+    assert.equal(jobAmount(item), 8n * PRICE)
+    assert.equal((await getBatch(provider, d, batchId)).amount, 8n * PRICE)
+    assert.equal((await getBalances(client, d, client.account.address)).escrow, ETH - 8n * PRICE)
+  })
+})
+
+// ------------------------------------------------------------------ part 2: claims checked against the request and the registry
+
+test('attack: claims with counts or a model the request and registry do not allow revert by name', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    await deposit(client, d, { amount: 100n * ETH })
+    let nonce = 30n
+    const claim = async (req: Partial<ReturnType<typeof makeRequest>>, receipt: Partial<ClaimItem>) =>
+      claimBatch(provider, d, { items: [await makeItem(net, client, makeRequest(net, { nonce: nonce++, pricePerToken: PRICE, ...req }), { ...JOB, ...receipt })] })
+    // 4,096 output tokens billed on a request that allowed 64.
+    await rejectsWith(claim({ maxTokens: 64 }, { nOutput: 4096 }), 'TooManyTokens', [4099n, 64n])
+    // 0 layers for the registered 4-layer model (the trace would be one head leaf per position).
+    await rejectsWith(claim({}, { nLayer: 0 }), 'WrongLayerCount', [0, 4])
+    await rejectsWith(claim({}, { nLayer: 5 }), 'WrongLayerCount', [5, 4])
+    // An unregistered model root.
+    await rejectsWith(claim({ modelRoot: h('no such model') }, {}), 'UnknownModel', [h('no such model')])
+    // No prompt, no output.
+    await rejectsWith(claim({}, { nPrompt: 0 }), 'EmptyPrompt')
+    await rejectsWith(claim({}, { nOutput: 0 }), 'EmptyOutput')
+    const ok = await claim({ maxTokens: 5 }, {})
+    assert.equal((await getBatch(provider, d, ok.batchId)).count, 1)
+  })
+})
+
+// ------------------------------------------------------------------ part 3: disputes nobody can block
+
+test('attack: a sock puppet disputes the provider\'s own job and runs out its clocks; the auditor still opens its own game and wins', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const puppet = net.at(6)
+    const auditor = net.challenger
+    await deposit(client, d, { amount: ETH })
+    const items: ClaimItem[] = []
+    for (let i = 0; i < 3; i++) items.push(await makeItem(net, client, makeRequest(net, { nonce: 40n + BigInt(i), pricePerToken: PRICE }), JOB))
+    const { batchId } = await claimBatch(provider, d, { items })
+    const stakeBefore = (await getStake(provider, d, provider.account.address)).active
+    // Just before the window closes, the provider's second account disputes job 1 and both stall.
+    await net.warp(DAY - 120)
+    const puppetGame = await dispute(net, puppet, batchId, items, 1)
+    // The window passes; the job stays open to disputes while a game on it is open.
+    await net.warp(600)
+    const auditorGame = await dispute(net, auditor, batchId, items, 1)
+    // A job nobody disputed cannot be opened after the window.
+    await rejectsWith(dispute(net, auditor, batchId, items, 0), 'ChallengeWindowClosed')
+    // The rest of the batch is not frozen: finalize pays jobs 0 and 2 and holds job 1 back.
+    await finalizeBatch(client, d, { batchId })
+    let b = await getBatch(provider, d, batchId)
+    assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [3, jobAmount(items[1]), jobAmount(items[1]), 2])
+    assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[0]) + jobAmount(items[2]))
+    assert.equal((await getStake(provider, d, provider.account.address)).locked, exposureOf(jobAmount(items[1]), DEFAULT_SETTLEMENT_PARAMS))
+    // The provider cannot defend its false trace against the auditor: it stalls there too and loses on time.
+    await net.warp(DAY + 1)
+    await claimTimeout(auditor, d, { gameId: auditorGame })
+    assert.equal((await getGame(client, d, auditorGame)).phase, PHASE.CHALLENGER_WON)
+    // Slashed once: the 1-coin floor; half to the auditor; the client refunded the job.
+    assert.equal((await getStake(provider, d, provider.account.address)).active, stakeBefore - ETH)
+    assert.equal((await getBalances(auditor, d, auditor.account.address)).owed, ETH / 2n)
+    assert.equal((await getBalances(client, d, client.account.address)).escrow, ETH - jobAmount(items[0]) - jobAmount(items[1]) - jobAmount(items[2]) + jobAmount(items[1]))
+    // The puppet's game is void: it gets its bond back and nothing else moves (no second slash or refund).
+    const totals = await getTotals(client, d)
+    await claimTimeout(client, d, { gameId: puppetGame })
+    const g = await getGame(client, d, puppetGame)
+    assert.equal(g.phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getBalances(puppet, d, puppet.account.address)).owedByGame, BOND)
+    assert.equal((await getBalances(puppet, d, puppet.account.address)).owed, 0n)
+    const after = await getTotals(client, d)
+    assert.deepEqual([after.staked, after.escrow, after.burned, after.owed], [totals.staked, totals.escrow, totals.burned, totals.owed])
+    b = await getBatch(provider, d, batchId)
+    assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [2, 0n, 0n, 0])
+    assert.deepEqual([(await getStake(provider, d, provider.account.address)).locked, (await getStake(provider, d, provider.account.address)).openDisputes], [0n, 0])
+    // Never again once lost.
+    await rejectsWith(dispute(net, net.at(7), batchId, items, 1), 'LeafAlreadyDisputed')
+    await withdrawFromGame(puppet, d)
+  })
+})
+
+test('several challengers on one job: the first loss slashes once; the other games void, even if the provider plays on', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const [c1, c2, c3] = [net.challenger, net.at(5), net.at(6)]
+    await deposit(client, d, { amount: ETH })
+    const items = [await makeItem(net, client, makeRequest(net, { nonce: 50n, pricePerToken: PRICE }), JOB)]
+    const { batchId } = await claimBatch(provider, d, { items })
+    const g1 = await dispute(net, c1, batchId, items, 0)
+    const g2 = await dispute(net, c2, batchId, items, 0)
+    const g3 = await dispute(net, c3, batchId, items, 0)
+    // The provider answers g3 only, then stalls on g1.
+    await revealChildren(provider, d, { gameId: g3, children: TRACE.children(0, 0n, 4) })
+    await net.warp(DAY + 1)
+    await claimTimeout(c1, d, { gameId: g1 })
+    const slashed = await getTotals(client, d)
+    // g2 (the provider's turn) and g3 (the challenger's turn, its clock spent too) both void: bonds back.
+    await claimTimeout(client, d, { gameId: g2 })
+    await claimTimeout(client, d, { gameId: g3 })
+    for (const [c, g] of [[c2, g2], [c3, g3]] as const) {
+      assert.equal((await getGame(client, d, g)).phase, PHASE.CHALLENGER_WON)
+      assert.equal((await getBalances(c, d, c.account.address)).owedByGame, BOND)
+    }
+    const after = await getTotals(client, d)
+    assert.deepEqual([after.staked, after.escrow, after.pending, after.burned], [slashed.staked, slashed.escrow, slashed.pending, slashed.burned])
+    assert.equal((await getBalances(c1, d, c1.account.address)).owed, ETH / 2n)
+    const b = await getBatch(provider, d, batchId)
+    assert.deepEqual([b.amount, b.disputed, b.openDisputes], [0n, 0n, 0])
+    await net.warp(DAY)
+    await finalizeBatch(client, d, { batchId })
+    assert.equal((await getBalances(provider, d, provider.account.address)).owed, 0n)
+  })
+})
+
+test('a defended job held back at finalize is paid when its last game ends; a challenger may join while a game is open', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    await deposit(client, d, { amount: ETH })
+    const items: ClaimItem[] = []
+    for (let i = 0; i < 2; i++) items.push(await makeItem(net, client, makeRequest(net, { nonce: 60n + BigInt(i), pricePerToken: PRICE }), JOB))
+    const { batchId } = await claimBatch(provider, d, { items })
+    const g1 = await dispute(net, net.challenger, batchId, items, 0)
+    await revealChildren(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) })
+    await net.warp(DAY)
+    await finalizeBatch(client, d, { batchId })
+    assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[1]))
+    // Past the window, a second challenger joins the open dispute on job 0.
+    const g2 = await dispute(net, net.at(5), batchId, items, 0)
+    await revealChildren(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
+    await net.warp(DAY + 1)
+    await claimTimeout(client, d, { gameId: g1 }) // the first challenger never chose: the provider wins
+    let b = await getBatch(provider, d, batchId)
+    assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [3, jobAmount(items[0]), jobAmount(items[0]), 1], 'still held: one game is open')
+    await claimTimeout(client, d, { gameId: g2 })
+    b = await getBatch(provider, d, batchId)
+    assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [2, 0n, 0n, 0])
+    assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[0]) + jobAmount(items[1]))
+    assert.equal((await getStake(provider, d, provider.account.address)).locked, 0n)
+    // The window closed with the last game: no new game on the job.
+    await rejectsWith(dispute(net, net.at(6), batchId, items, 0), 'BatchNotPending')
+  })
+})
+
+test('clocks: each move earns the increment, capped at the full clock', async () => {
+  await withNet(
+    async (net) => {
+      const { d, provider, client } = net
+      await deposit(client, d, { amount: ETH })
+      const items = [await makeItem(net, client, makeRequest(net, { nonce: 70n, pricePerToken: PRICE }), JOB)]
+      const { batchId } = await claimBatch(provider, d, { items })
+      const gameId = await dispute(net, net.challenger, batchId, items, 0)
+      const g0 = await getGame(client, d, gameId)
+      assert.deepEqual([g0.providerClock, g0.challengerClock], [1000n, 1000n])
+      await net.warp(300)
+      await revealChildren(provider, d, { gameId, children: TRACE.children(0, 0n, 4) })
+      const g1 = await getGame(client, d, gameId)
+      const spent = g1.lastMove - g0.lastMove
+      assert.equal(g1.providerClock, 1000n - spent + 100n)
+    },
+    { game: { clock: 1000n, increment: 100n } },
+  )
+})
