@@ -10,7 +10,7 @@ import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
 import { equalBytes, fromHex, type Hash, toHex } from './merkle.js'
 import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensHash } from './receipt.js'
-import { NO_TOKEN, TraceTree, traceRoot } from './traceTree.js'
+import { NO_TOKEN, TRACE_FORMAT, TraceTree, traceRoot } from './traceTree.js'
 
 /** What the job needs of a tokenizer: the bytes of a token and which tokens end generation. */
 export type JobTokenizer = { decodeToken(id: number): Uint8Array; eogTokens: ReadonlySet<number> }
@@ -30,6 +30,8 @@ export type JobResult = {
   receipt: Receipt
   /** Every trace leaf hash, in leaf order (position * (nLayer + 1) + layer). */
   leaves: Hash[]
+  /** The leaf layout of `leaves` and the receipt's traceRoot (docs/TRACE.md "Trace root"). */
+  traceFormat: typeof TRACE_FORMAT
 }
 
 export class ContextOverflowError extends BaseError {
@@ -157,7 +159,7 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
     nOutput: out.length,
     nLayer: c.nLayer,
   }
-  return { outputTokens: out, text: stop.text, stopReason: stop.stopped!, receipt, leaves }
+  return { outputTokens: out, text: stop.text, stopReason: stop.stopped!, receipt, leaves, traceFormat: TRACE_FORMAT }
 }
 
 /** Where replay first disagrees with the claim: a trace position and a layer (nLayer = head). */
@@ -171,6 +173,8 @@ export type Claim = {
   outputTokens: number[]
   /** The provider's trace leaves, when published; without them only the root can be compared. */
   leaves?: Hash[]
+  /** The trace format the provider says its leaves follow, when the job file names one. */
+  traceFormat?: number
 }
 
 /**
@@ -193,6 +197,10 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
   expect(r.paramsHash === toHex(paramsHash(r.params)), 'params do not match the receipt paramsHash')
   expect(r.nPrompt === prompt.length && r.nOutput === out.length && r.nLayer === c.nLayer, 'receipt token or layer counts do not match')
   expect(out.length >= 1, 'empty output')
+  expect(
+    claim.traceFormat === undefined || claim.traceFormat === TRACE_FORMAT,
+    `trace format ${claim.traceFormat} is not ${TRACE_FORMAT}: the leaves were committed with another leaf layout (docs/TRACE.md "Trace root"); re-run the job with this version`,
+  )
   if (claim.leaves) expect(equalBytes(traceRoot(claim.leaves).root, fromHex(r.traceRoot)), 'published trace leaves do not hash to the receipt traceRoot')
   if (problems.length) return { valid: false, problems }
 

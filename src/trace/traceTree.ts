@@ -1,53 +1,125 @@
 /**
- * Trace commitments (docs/TRACE.md, "Trace root"): one leaf per (position, layer) hashing that
- * layer's output state, plus one head leaf per position for the token that follows it. Leaf
- * index = position * (nLayer + 1) + layer, where layer = nLayer is the head leaf.
+ * Trace commitments (docs/TRACE.md, "Trace root", trace format 2): one leaf per (position, layer)
+ * committing to that layer's output state, plus one head leaf per position for the token that
+ * follows it. Leaf index = position * (nLayer + 1) + layer, where layer = nLayer is the head leaf.
+ * Every vector in a leaf is committed by its vector root (src/trace/vector.ts), so the judge can
+ * open any single value of it (docs/MACHINE.md "Trace leaves, version 2"):
+ *   layer leaf = u32 pos || u32 layer || vecRoot(residual) || vecRoot(k after RoPE) || vecRoot(v)
+ *   head leaf  = u32 pos || u32 nLayer || u32 nextToken || vecRoot(logits), or ZERO without logits
  */
-import { buildLevels, concatBytes, type Hash, leafHash, merkleProof, sha256, sha256Once, ZERO } from './merkle.js'
+import { buildLevels, type Hash, merkleProof, merkleRootInPlace, sha256Once, treeDepth, ZERO } from './merkle.js'
+import { VECTOR_CHUNK, vectorRoot } from './vector.js'
 
 // Leaves hash raw Float32Array bytes: the commitments assume little-endian binary32, which every
 // platform JavaScript runs on uses; refuse to run rather than commit to other bytes.
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('tessera needs a little-endian platform')
 
+/**
+ * The trace format these leaves follow (docs/TRACE.md). 1 hashed whole vectors into each leaf;
+ * 2 commits each vector by its vector root. A trace of one format never verifies as the other.
+ */
+export const TRACE_FORMAT = 2
+
 /** The token id written in head leaves of positions whose next token is not known. */
 export const NO_TOKEN = 0xffffffff
-
-function header(pos: number, layer: number, extra = 0): Uint8Array {
-  const h = new Uint8Array(8 + extra)
-  const dv = new DataView(h.buffer)
-  dv.setUint32(0, pos, true)
-  dv.setUint32(4, layer, true)
-  return h
-}
 
 function bytesOf(x: Float32Array, off: number, n: number): Uint8Array {
   return new Uint8Array(x.buffer, x.byteOffset + off * 4, n * 4)
 }
 
-// Scratch for layer leaves: 0x00 || header || residual || k || v, assembled in place and hashed in
-// one native call (a decode step hashes nLayer of them; allocation and per-call overhead dominated).
-let scratch = new Uint8Array(0)
+// The fast path: one-shot SHA-256 from reused scratch, no Hash object per chunk or per leaf (a
+// decode step hashes nLayer layer leaves, each several chunks; per-call overhead dominates).
+// chunkScratch = 0x00 || one chunk (leafHash of a chunk); treeScratch = a vector's chunk hashes,
+// packed, merged in place; leafScratch = 0x00 || the leaf data.
+const CHUNK_BYTES = 4 * VECTOR_CHUNK
+const chunkScratch = new Uint8Array(1 + CHUNK_BYTES)
+// Views of chunkScratch by length (a vector's chunks have at most two lengths): a fresh subarray
+// per chunk would cost a good part of hashing it.
+const chunkViews: (Uint8Array | undefined)[] = []
+let treeScratch = new Uint8Array(32)
+const leafScratch = new Uint8Array(1 + 12 + 32 * 3)
 
-/** Leaf hash of layer `layer` at `pos`: header || residual (dim) || k (kvDim) || v (kvDim). */
+function chunkView(n: number): Uint8Array {
+  return (chunkViews[n] ??= chunkScratch.subarray(0, n))
+}
+
+/**
+ * `vectorRoot` of the `n` words of `x` from word `off`, written to out[at .. at + 32): the fast
+ * twin of src/trace/vector.ts `vectorRoot` (tested equal).
+ */
+export function vectorRootInto(x: Float32Array, off: number, n: number, out: Uint8Array, at: number): void {
+  if (n === 0) {
+    out.fill(0, at, at + 32)
+    return
+  }
+  const bytes = bytesOf(x, off, n)
+  const chunks = Math.ceil(n / VECTOR_CHUNK)
+  if (chunks === 1) {
+    chunkScratch.set(bytes, 1) // chunkScratch[0] stays 0x00, the leaf domain byte
+    out.set(sha256Once(chunkView(1 + bytes.length)), at)
+    return
+  }
+  const need = 32 << treeDepth(chunks)
+  if (treeScratch.length < need) treeScratch = new Uint8Array(need)
+  for (let c = 0; c < chunks; c++) {
+    const part = bytes.subarray(c * CHUNK_BYTES, Math.min((c + 1) * CHUNK_BYTES, bytes.length))
+    chunkScratch.set(part, 1)
+    treeScratch.set(sha256Once(chunkView(1 + part.length)), 32 * c)
+  }
+  merkleRootInPlace(treeScratch, chunks)
+  out.set(treeScratch.subarray(0, 32), at)
+}
+
+/**
+ * Leaf hash of layer `layer` at `pos`: u32 pos || u32 layer || vecRoot(residual[rOff .. +dim]) ||
+ * vecRoot(k[kvOff .. +kvDim]) || vecRoot(v[kvOff .. +kvDim]).
+ */
 export function layerLeaf(pos: number, layer: number, residual: Float32Array, rOff: number, dim: number, k: Float32Array, v: Float32Array, kvOff: number, kvDim: number): Hash {
-  const n = 9 + (dim + 2 * kvDim) * 4
-  if (scratch.length < n) scratch = new Uint8Array(n)
-  const buf = scratch.subarray(0, n)
+  const buf = leafScratch.subarray(0, 1 + 8 + 96)
   buf[0] = 0 // leafHash's domain byte
   const dv = new DataView(buf.buffer, buf.byteOffset, 9)
   dv.setUint32(1, pos, true)
   dv.setUint32(5, layer, true)
-  buf.set(bytesOf(residual, rOff, dim), 9)
-  buf.set(bytesOf(k, kvOff, kvDim), 9 + dim * 4)
-  buf.set(bytesOf(v, kvOff, kvDim), 9 + (dim + kvDim) * 4)
+  vectorRootInto(residual, rOff, dim, buf, 9)
+  vectorRootInto(k, kvOff, kvDim, buf, 41)
+  vectorRootInto(v, kvOff, kvDim, buf, 73)
   return sha256Once(buf)
 }
 
-/** Head leaf at `pos`: header || next token (u32) || SHA-256(logits) or 32 zero bytes. */
+/** Head leaf at `pos`: u32 pos || u32 nLayer || u32 nextToken || vecRoot(logits), or ZERO without logits. */
 export function headLeaf(pos: number, nLayer: number, nextToken: number, logits?: Float32Array): Hash {
-  const h = header(pos, nLayer, 4)
-  new DataView(h.buffer).setUint32(8, nextToken >>> 0, true)
-  return leafHash(concatBytes(h, logits ? sha256(bytesOf(logits, 0, logits.length)) : ZERO))
+  const buf = leafScratch.subarray(0, 1 + 12 + 32)
+  buf[0] = 0
+  const dv = new DataView(buf.buffer, buf.byteOffset, 13)
+  dv.setUint32(1, pos, true)
+  dv.setUint32(5, nLayer, true)
+  dv.setUint32(9, nextToken >>> 0, true)
+  if (logits) vectorRootInto(logits, 0, logits.length, buf, 13)
+  else buf.set(ZERO, 13)
+  return sha256Once(buf)
+}
+
+/** Layer leaf data (before `leafHash`), built plainly from `vectorRoot`: the reference for `layerLeaf`. */
+export function layerLeafData(pos: number, layer: number, residual: Float32Array, k: Float32Array, v: Float32Array): Uint8Array {
+  const d = new Uint8Array(8 + 96)
+  const dv = new DataView(d.buffer)
+  dv.setUint32(0, pos, true)
+  dv.setUint32(4, layer, true)
+  d.set(vectorRoot(residual), 8)
+  d.set(vectorRoot(k), 40)
+  d.set(vectorRoot(v), 72)
+  return d
+}
+
+/** Head leaf data (before `leafHash`), built plainly: the reference for `headLeaf`. */
+export function headLeafData(pos: number, nLayer: number, nextToken: number, logits?: Float32Array): Uint8Array {
+  const d = new Uint8Array(12 + 32)
+  const dv = new DataView(d.buffer)
+  dv.setUint32(0, pos, true)
+  dv.setUint32(4, nLayer, true)
+  dv.setUint32(8, nextToken >>> 0, true)
+  d.set(logits ? vectorRoot(logits) : ZERO, 12)
+  return d
 }
 
 

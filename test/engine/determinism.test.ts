@@ -141,6 +141,14 @@ describe('verify', () => {
     const v3 = verify(model, { receipt: { ...r.receipt, modelRoot: '00'.repeat(32) }, promptTokens: r.promptTokens, outputTokens: r.outputTokens })
     assert.deepEqual(v3.problems, ['receipt is for another model (model root differs)'])
   })
+
+  test('leaves of another trace format are refused by name, before any replay', () => {
+    const r = generate(model, { ...GREEDY, maxTokens: 4 })
+    assert.equal(r.traceFormat, 2)
+    const v = verify(model, { receipt: r.receipt, promptTokens: r.promptTokens, outputTokens: r.outputTokens, leaves: r.leaves, traceFormat: 1 })
+    assert.equal(v.valid, false)
+    assert.match(v.problems.join('; '), /trace format 1 is not 2/)
+  })
 })
 
 function hashTokens(t: number[]): string {
@@ -149,29 +157,30 @@ function hashTokens(t: number[]): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
+// Trace format 2 (docs/TRACE.md): leaves commit vector roots of the residual, K, V and logits.
 const GOLDEN: Record<string, string> = {
-  'tiny/f32': '1165bb1c113dc5e2d89073c347be363347899154afdc8983245aefa6c7d321ba',
-  'tiny/f16': 'f95b6fca1160c18a7b2a0b0994688e96981aa23ab1743bc2d17c22d8706fc00a',
-  'tiny/bf16': '7dd8d4393f7a992eaa7a03fe6647453327c20888b4085bd9825ef212a6cd378d',
-  'tiny/q8_0': '9e295d9fb6900ce93f4813ed24cb5c183cdc0aba39eda7683fbefe4ab5441feb',
-  'tiny/q4_0': 'e86cd4ea36beba91cc04d2459c856e8f4a17318516a7e59c60c39ba2905d768d',
-  'tiny/q4_k': 'f2c7bbb9be3573c86bbb99b96f3ce3337f6847d2132f51117cf0698b59f9e9d6',
-  'tiny/q6_k': 'd50f0fc1959f6f96058e1e2b31f8c387f8116640ed71bbd8a81dff90dde51d24',
-  'tiny/q4_k_m': '8b95d66601d2c8b7bf33cea859d32f3a6e890292b9e5dc3e9bc68ea6258c3578',
-  'tiny-qwen2/f32': 'a0fe3e00f13f3f9cb77fa3f59295933c9a4889c005142b7510bec58018815f84',
-  'tiny-qwen2/f16': '305add156bdc40e55f4b990b741464581be5475f75bba7db0eb35818914f27c6',
-  'tiny-qwen2/bf16': '1ca088cb582756ba77a17f224d7417d4a7ed081fa4b2e3fbbb9c86b1b56cda1d',
-  'tiny-qwen2/q8_0': 'e037455963e88757a14e156cfb4ee412ef18801ded55b3aabf0dbc5793cb93e6',
-  'tiny-qwen2/q4_0': 'db0d7d90a81b19900e8077a4059e729f8f52aea0a5896fd44dff2f564901979b',
-  'tiny-qwen2/q4_k': '349b0bc072300231e943f45999e7cb143265c5dbcf7170741462a652cf82ee0c',
-  'tiny-qwen2/q6_k': 'fdc7f960f1f645c12df97476cbb22d1924be21b28b75ec62f8fe613f49e0ea03',
-  'tiny-qwen2/q4_k_m': '40f065b2cd1b02f3971ea9d198b9249fe10ca5941f115d88d21d55274ad2136a',
-  'tiny-bpe/f32': '22edaf522e5e3a7b305b6a5000f519fbab4ce0f2d80017e7167705c988487a26',
-  'tiny-bpe/f16': '0fe939b4a162b7831d51d2953af637ea379c042418b2474d4076fa8706b87f63',
-  'tiny-bpe/bf16': '3bf0ffbffb58b44b5bd857ce1fb29ee9449e301a4927b8a3a96da593cc89f74a',
-  'tiny-bpe/q8_0': 'a953c586154f3f3cc66addb713484cf47c56cd969b0edb3cb218857606cdb38d',
-  'tiny-bpe/q4_0': 'cb31e5c94ff53d5b1cb4847b5b258bbfe36aa09d57965f19bea71b3e12ccdd09',
-  'tiny-bpe/q4_k': '9deffc2242f353fe6bf8b6c5c1c08516616ca8b9974261547ac1521bcf3fb2c8',
-  'tiny-bpe/q6_k': '92dfafbdba915e0090ac9fbba6335325e7c72f871a0d23f7f201ad827f83b196',
-  'tiny-bpe/q4_k_m': '3ab5889539f7326420bf22bb5b1fefb6f8190549507a47dcfb9c69b1078add48',
+  'tiny/f32': '4557c76dcf499c0f9f7817136ed3ad1bcb69f1f83155bea010269d7b084dc388',
+  'tiny/f16': '31585484ee3268a910640fd3acd2301136f0fea1d46b8bbbb7c867e2fd418e9f',
+  'tiny/bf16': '2417f124d96219b901fc59cdc1e41d3c1ca5a1ca2f834148557b2aefd3c2bff9',
+  'tiny/q8_0': 'd2df81c15b7f93439952dfd2ddb0b2a1150de5d3f628052ed348b41c43e115f8',
+  'tiny/q4_0': '45f985117a41021d6017e9e5b5212b617f0214caf9f4bc020e53abdf662c9d12',
+  'tiny/q4_k': '828b4fc1be460dcb8e0c28397810b3a3f92730dbffd79a03e7bf54aa3f7450ed',
+  'tiny/q6_k': 'd6a0ace2970c0c10f5a42413173bd702ca649bc31c1dd759a26d4f102229bdc9',
+  'tiny/q4_k_m': '0e9221c0ba9d4b7ca874dd2a21e962c3e4182e2379659e0bdcb8f452289bb925',
+  'tiny-qwen2/f32': '68f48bf44e9cee1ebb5efb490087778c0c23f6856b0de24b2cc06eea45ae84a7',
+  'tiny-qwen2/f16': '62204b4d9e5eb060baad7fe8f145d8bfc300a5db8da481b153cc8c456b6b23b1',
+  'tiny-qwen2/bf16': 'f0380473f58a4f970919d02928ca53f683159ce6068e007d2eddd9872509accb',
+  'tiny-qwen2/q8_0': '8db29c4ca262dff4d7e5382ea9af79c3567556ef29371f3f69173d687ad42b1a',
+  'tiny-qwen2/q4_0': '13e91418b0fa271639cb987d654e192f91af5a4c71350f0041cb656cff36534c',
+  'tiny-qwen2/q4_k': '90407f92b5ef02b2955b2e7b62d6b98567c6a02c9c868d4d6a68e89ec2f7d0cb',
+  'tiny-qwen2/q6_k': '3894f5e2bde8b7d4c613ac49148b680488d477b5e04f0fcd01cb7b05e51e4ee6',
+  'tiny-qwen2/q4_k_m': 'eb6af0d2e54060f4c7af8440c1ebdb2dbe2d148b54f8839b8855ce763a1cdefa',
+  'tiny-bpe/f32': '3a74f9b0dd13c292ec8f843e2a16b6124793901726476839f275b5882a423acd',
+  'tiny-bpe/f16': '7f3677c06fdf4beffc6b1d2ec9aaccbbc50173fdd0e9d93b8ca3b6c4fc459ed6',
+  'tiny-bpe/bf16': '88d8231cba22f55325ff73b99b597d5378b83e98472049b8b04661262469244f',
+  'tiny-bpe/q8_0': '6ddc3e2432e9beebc2890796c9c3ee6a0e11b283ebcbb7f2d07abddd7d52ff66',
+  'tiny-bpe/q4_0': 'eb7e6a444a73ee386c961f93ae5bfa34ab5a9643da3f3b4729778baedb44e6e5',
+  'tiny-bpe/q4_k': '29090b7694541bb30ff080dbd09396fe2eebfd073f711eb6b5de4e7811e6f316',
+  'tiny-bpe/q6_k': '3a049dc63148144dde8d4855c8ac3beb83be83c280ab87c18ca504290919c366',
+  'tiny-bpe/q4_k_m': '8ae5fdc336664fc4e9bbf6a3094663a405439845468cdb9184b1ebfae20c4665',
 }
