@@ -24,6 +24,7 @@ import { BLOCK } from '../../engine/gguf/types.js'
 import { activationBlockSize, blockTerm, dequantizeRow, isFloatType } from '../../engine/kernels/reference.js'
 import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.js'
 import { f2h, h2f } from '../../engine/math/half.js'
+import { rand } from '../../engine/math/rand.js'
 import type { ModelConfig } from '../../engine/model/config.js'
 import { type Block, type MicroState, microState } from './state.js'
 
@@ -35,11 +36,14 @@ export const SLOT = {
   X3: 35,
   // head: X, RS1, XN1, A1_32, A1_256 as above, then
   L: 36, PL: 37, NEXT: 38,
+  // temperature sampling: rank of each id, ids by rank, scaled logits, exps, their sum, probabilities, kept count
+  RK: 39, ID: 40, TL: 41, TE: 42, TZ: 43, PR: 44, KEEP: 45,
 } as const
 
 export type OpCode =
   | 'LOAD' | 'EMBED' | 'RMS_SCALE' | 'NORM' | 'QUANT32' | 'QUANT256' | 'MATMUL' | 'BIAS' | 'FREQ' | 'ROTCS'
   | 'ROPE' | 'SCORE' | 'MAX' | 'EXPS' | 'ZINV' | 'ATT' | 'RES' | 'SILU' | 'PENALTY' | 'ARGMAX' | 'STORE' | 'TOKEN'
+  | 'RANK' | 'SORT' | 'TSCALE' | 'TEXP' | 'TSUM' | 'PROB' | 'KEEP' | 'DRAW'
 
 /**
  * A value a step reads, each bound to an agreed commitment (docs/MACHINE.md "What the judge
@@ -102,8 +106,19 @@ export type OpDef = {
 /** A tensor's ggml type and shape (the model root's tensor leaf). */
 export type TensorShape = { type: number; rows: number; cols: number }
 
-/** Greedy sampling's parameters (the client's signed request). */
-export type MachineSampling = { temperature: number; repeatPenalty: number; repeatLastN: number }
+/**
+ * The sampling parameters of the client's signed request (src/engine/sample.ts SamplingParams);
+ * topK, topP, minP and seed matter only when temperature > 0.
+ */
+export type MachineSampling = {
+  temperature: number
+  repeatPenalty: number
+  repeatLastN: number
+  topK?: number
+  topP?: number
+  minP?: number
+  seed?: bigint
+}
 
 /** What the op tables depend on: config, weight shapes, the position and layer, the request. */
 export type ProgramContext = {
@@ -487,6 +502,192 @@ function argmax(op: number, src: number, n: number) {
   })
 }
 
+// ---- temperature sampling (docs/ARITHMETIC.md "Sampling" steps 3-6) --------------------------------
+
+/** Whether id a is better than id b: higher logit, then lower id (the engine's sort order). */
+function better(la: number, a: number, lb: number, b: number): boolean {
+  return la > lb || (la === lb && a < b)
+}
+
+/** RANK i: r1 = l_i (LOGIT), then ceil(V/8) × RANK8 counting the ids better than i (r0). */
+function rank(op: number, src: number, V: number) {
+  const gs = groups8(0, V)
+  return (i: number) => program(op, i, gs.length + 1, [], (s) => {
+    if (s === 1) return { name: 'LOGIT', reads: [words(src, i, 1)], run: (pre, [l]) => next(pre, [0, (l as Uint32Array)[0]]) }
+    const [a, b] = gs[s - 2]
+    return { name: 'RANK8', reads: [words(src, a, b - a)], run: (pre, [x]) => {
+      const li = val(pre.r[1])
+      let n = pre.r[0]
+      f32s(x as Uint32Array).forEach((v, k) => {
+        if (better(v, a + k, li, i)) n++
+      })
+      return next(pre, [n, pre.r[1]])
+    } }
+  })
+}
+
+/** SORT r: ceil(V/8) × FIND8 over RK: r0 = the id whose rank is r (ranks are a permutation). */
+function sortIds(op: number, V: number) {
+  const gs = groups8(0, V)
+  return (r: number) => program(op, r, gs.length, [], (s) => {
+    const [a, b] = gs[s - 1]
+    return { name: 'FIND8', reads: [words(SLOT.RK, a, b - a)], run: (pre, [x]) => {
+      let id = pre.r[0]
+      ;(x as Uint32Array).forEach((rk, k) => {
+        if (rk === r) id = a + k
+      })
+      return next(pre, [id])
+    } }
+  })
+}
+
+/** TSCALE r: ID (r1 = ID[r]), then SCALE_T: `l_{r1} ⊘ temperature`. */
+function tscale(op: number, src: number, temp: number) {
+  return (r: number) => program(op, r, 2, [], (s, pre) => {
+    if (s === 1) return { name: 'ID', reads: [words(SLOT.ID, r, 1)], run: (p, [id]) => next(p, [0, (id as Uint32Array)[0]]) }
+    return { name: 'SCALE_T', reads: [words(src, pre.r[1], 1)], run: (p, [l]) => next(p, [bits(f(val((l as Uint32Array)[0]) / temp))]) }
+  })
+}
+
+/** TEXP r: `EXP(tl_r ⊖ tl_0)` (tl_0 is the maximum: rank 0). */
+function texp(op: number) {
+  return (r: number) => program(op, r, 1, [], () => ({
+    name: 'EXP', reads: [words(SLOT.TL, r, 1), words(SLOT.TL, 0, 1)],
+    run: (pre, [x, m]) => next(pre, [bits(exp(f(val((x as Uint32Array)[0]) - val((m as Uint32Array)[0]))))]),
+  }))
+}
+
+/** TSUM: SUM8 of TE over the K candidates in rank order, FOLD. */
+function tsum(op: number, K: number) {
+  const gs = groups8(0, K)
+  return (j: number) => program(op, j, gs.length + 1, [], (s) => {
+    if (s > gs.length) return foldStep()
+    const [a, b] = gs[s - 1]
+    return { name: 'SUM8', reads: [words(SLOT.TE, a, b - a)], run: (pre, [e]) => next(pre, addLanes(pre.r, a, f32s(e as Uint32Array))) }
+  })
+}
+
+/** PROB r: `te_r ⊘ S`. */
+function prob(op: number) {
+  return (r: number) => program(op, r, 1, [], () => ({
+    name: 'PROB', reads: [words(SLOT.TE, r, 1), words(SLOT.TZ, 0, 1)],
+    run: (pre, [e, z]) => next(pre, [bits(f(val((e as Uint32Array)[0]) / val((z as Uint32Array)[0])))]),
+  }))
+}
+
+/**
+ * KEEP (one element): r0 = kept count. Top-p (topP < 1): ceil(K/8) × TOPP8 (r1 = running sum
+ * c ⊕ p_i, the first i with c >= topP sets r0 = i + 1 and r2 = done). Min-p (minP > 0): MINP_FLOOR
+ * (r3 = minP ⊗ p_0, r4 = 1 the count so far), ceil(K/8) × MINP8 (while i < r0 and p_i >= r3:
+ * r4 = i + 1; the first failure sets r5 = stopped), then MINP_END (r0 = r4).
+ */
+function keep(op: number, K: number, topP: number, minP: number) {
+  const gs = groups8(0, K)
+  const tp = f(topP), mp = f(minP)
+  type S = (pre: MicroState) => Step
+  const steps: S[] = []
+  if (topP < 1) {
+    for (const [a, b] of gs) steps.push(() => ({ name: 'TOPP8', reads: [words(SLOT.PR, a, b - a)], run: (pre, [x]) => {
+      const r = pre.r.slice()
+      f32s(x as Uint32Array).forEach((p, k) => {
+        if (r[2]) return
+        r[1] = bits(f(val(r[1]) + p))
+        if (val(r[1]) >= tp) {
+          r[0] = a + k + 1
+          r[2] = 1
+        }
+      })
+      return next(pre, r)
+    } }))
+  }
+  if (minP > 0) {
+    steps.push(() => ({ name: 'MINP_FLOOR', reads: [words(SLOT.PR, 0, 1)], run: (pre, [p0]) => {
+      const r = pre.r.slice()
+      r[3] = bits(f(mp * val((p0 as Uint32Array)[0])))
+      r[4] = 1
+      return next(pre, r)
+    } }))
+    for (const [a, b] of gs) steps.push(() => ({ name: 'MINP8', reads: [words(SLOT.PR, a, b - a)], run: (pre, [x]) => {
+      const r = pre.r.slice()
+      f32s(x as Uint32Array).forEach((p, k) => {
+        const i = a + k
+        if (i === 0 || r[5] || i >= r[0]) return
+        if (p >= val(r[3])) r[4] = i + 1
+        else r[5] = 1
+      })
+      return next(pre, r)
+    } }))
+    steps.push(() => ({ name: 'MINP_END', reads: [], run: (pre) => next(pre, [pre.r[4]]) }))
+  }
+  return (j: number) => program(op, j, steps.length, [K], (s, pre) => steps[s - 1](pre))
+}
+
+/**
+ * DRAW (one element) into NEXT: KEEP_LOAD (r2 = kept count), ceil(K/8) × TOTAL8 (r1 = sequential
+ * sum of p_i, i < kept), TARGET (r3 = RAND(seed, step) ⊗ r1), ceil(K/8) × PICK8 (r4 = running
+ * c ⊕ p_i; the first i < kept with r3 < c sets r0 = i and r5 = found), PICK_ID (r0 = ID[found ?
+ * r0 : kept - 1]).
+ */
+function draw(op: number, K: number, seed: bigint, step: number) {
+  const gs = groups8(0, K)
+  return (j: number) => program(op, j, 2 * gs.length + 3, [], (s, pre) => {
+    if (s === 1) return { name: 'KEEP_LOAD', reads: [words(SLOT.KEEP, 0, 1)], run: (p, [k]) => next(p, [0, 0, (k as Uint32Array)[0]]) }
+    if (s <= gs.length + 1) {
+      const [a, b] = gs[s - 2]
+      return { name: 'TOTAL8', reads: [words(SLOT.PR, a, b - a)], run: (p, [x]) => {
+        const r = p.r.slice()
+        f32s(x as Uint32Array).forEach((v, k) => {
+          if (a + k < r[2]) r[1] = bits(f(val(r[1]) + v))
+        })
+        return next(p, r)
+      } }
+    }
+    if (s === gs.length + 2) {
+      return { name: 'TARGET', reads: [], run: (p) => {
+        const r = p.r.slice()
+        r[3] = bits(f(rand(seed, step) * val(r[1])))
+        return next(p, r)
+      } }
+    }
+    if (s <= 2 * gs.length + 2) {
+      const [a, b] = gs[s - gs.length - 3]
+      return { name: 'PICK8', reads: [words(SLOT.PR, a, b - a)], run: (p, [x]) => {
+        const r = p.r.slice()
+        f32s(x as Uint32Array).forEach((v, k) => {
+          if (r[5] || a + k >= r[2]) return
+          r[4] = bits(f(val(r[4]) + v))
+          if (val(r[3]) < val(r[4])) {
+            r[0] = a + k
+            r[5] = 1
+          }
+        })
+        return next(p, r)
+      } }
+    }
+    const idx = pre.r[5] ? pre.r[0] : pre.r[2] - 1
+    return { name: 'PICK_ID', reads: [words(SLOT.ID, idx, 1)], run: (p, [id]) => next(p, [(id as Uint32Array)[0]]) }
+  })
+}
+
+/** The temperature-sampling ops over the (penalized) logits `src` of V ids. */
+function samplingOps(ctx: ProgramContext, src: number, V: number): Builder[] {
+  const s = ctx.sampling
+  const topK = s.topK ?? 0
+  const K = topK > 0 && topK < V ? topK : V
+  const temp = f(s.temperature)
+  const step = ctx.pos - (ctx.nPrompt - 1)
+  return [
+    { code: 'RANK', name: 'RANK', slot: SLOT.RK, length: V, program: (op) => rank(op, src, V) },
+    { code: 'SORT', name: 'SORT', slot: SLOT.ID, length: K, program: (op) => sortIds(op, V) },
+    { code: 'TSCALE', name: 'TSCALE', slot: SLOT.TL, length: K, program: (op) => tscale(op, src, temp) },
+    { code: 'TEXP', name: 'TEXP', slot: SLOT.TE, length: K, program: (op) => texp(op) },
+    { code: 'TSUM', name: 'TSUM', slot: SLOT.TZ, length: 1, program: (op) => tsum(op, K) },
+    { code: 'PROB', name: 'PROB', slot: SLOT.PR, length: K, program: (op) => prob(op) },
+    { code: 'KEEP', name: 'KEEP', slot: SLOT.KEEP, length: 1, program: (op) => keep(op, K, s.topP ?? 1, s.minP ?? 0) },
+    { code: 'DRAW', name: 'DRAW', slot: SLOT.NEXT, length: 1, program: (op) => draw(op, K, s.seed ?? 0n, step) },
+  ]
+}
+
 function floatRow(tensor: string, shape: TensorShape): void {
   if (!isFloatType(shape.type)) throw new UnsupportedShapeError(`the machine reads ${tensor} as floats; its type ${shape.type} is quantized`)
 }
@@ -604,7 +805,8 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
 /**
  * The ops of the head transition at ctx.pos (docs/MACHINE.md "The head transition"): TOKEN alone
  * for teacher-forced positions (p < nPrompt - 1); otherwise LOAD, the output norm, LOGITS,
- * [PENALTY], ARGMAX, STORE. Only greedy sampling (temperature 0) has programs yet.
+ * [PENALTY], then ARGMAX (temperature 0) or RANK, SORT, TSCALE, TEXP, TSUM, PROB, KEEP, DRAW,
+ * then STORE.
  */
 export function headOps(ctx: ProgramContext): OpDef[] {
   const c = ctx.config
@@ -612,7 +814,6 @@ export function headOps(ctx: ProgramContext): OpDef[] {
   if (ctx.layer !== c.nLayer) throw new RangeError(`the head transition is layer ${c.nLayer}, not ${ctx.layer}`)
   if (ctx.pos < ctx.nPrompt - 1) return finish([{ code: 'TOKEN', name: 'TOKEN', slot: -1, length: 0 }])
   const s = ctx.sampling
-  if (s.temperature !== 0) throw new UnsupportedShapeError(`temperature ${s.temperature}: the machine has programs for greedy sampling (temperature 0) only`)
   const out = c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'
   const V = c.vocabSize
   const list: Builder[] = [
@@ -622,7 +823,9 @@ export function headOps(ctx: ProgramContext): OpDef[] {
   ]
   const penalize = s.repeatPenalty !== 1 && s.repeatLastN > 0
   if (penalize) list.push({ code: 'PENALTY', name: 'PENALTY', slot: SLOT.PL, length: V, program: (op) => penalty(op, ctx) })
-  list.push({ code: 'ARGMAX', name: 'ARGMAX', slot: SLOT.NEXT, length: 1, program: (op) => argmax(op, penalize ? SLOT.PL : SLOT.L, V) })
+  const src = penalize ? SLOT.PL : SLOT.L
+  if (s.temperature === 0) list.push({ code: 'ARGMAX', name: 'ARGMAX', slot: SLOT.NEXT, length: 1, program: (op) => argmax(op, src, V) })
+  else list.push(...samplingOps(ctx, src, V))
   list.push({ code: 'STORE', name: 'STORE', slot: -1, length: 0 })
   return finish(list)
 }

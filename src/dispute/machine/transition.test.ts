@@ -62,7 +62,7 @@ function tinyModel(preset: string, type: string, seed: number): Tiny {
 /** A job: `prompt`, then `nOut - 1` greedy (penalized) output tokens fed back; its replay. */
 function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling) {
   const c = m.config
-  const params = { ...sampling, topK: 0, topP: 1, minP: 0, seed: 0n }
+  const params = { topK: 0, topP: 1, minP: 0, seed: 0n, ...sampling }
   const tokens = prompt.slice()
   const cache = new KVCache(c, 64)
   let logits = m.tf.forward(prompt, cache, 1)
@@ -275,7 +275,17 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
   const penalized = logits.slice()
   const id = sampleToken(penalized, j.params, j.tokens.slice(0, pos + 1), pos - (nPrompt - 1))
   if (sampling.repeatPenalty !== 1) assertSlot(t, SLOT.PL, penalized, `PENALTY ${pos}`)
-  assertSlot(t, SLOT.NEXT, Uint32Array.of(id), `ARGMAX ${pos}`)
+  assertSlot(t, SLOT.NEXT, Uint32Array.of(id), `NEXT ${pos}`)
+  if (sampling.temperature > 0) {
+    // the candidates in the engine's order and their probabilities (src/engine/sample.ts)
+    const K = j.params.topK > 0 && j.params.topK < c.vocabSize ? j.params.topK : c.vocabSize
+    const ids = Array.from(penalized.keys()).sort((a, b) => penalized[b] - penalized[a] || a - b).slice(0, K)
+    assertSlot(t, SLOT.ID, Uint32Array.from(ids), `ID ${pos}`)
+    const scaled = ids.map((i) => f(penalized[i] / f(j.params.temperature)))
+    const e = Float32Array.from(scaled, (l) => exp(f(l - scaled[0])))
+    const S = sum8(e)
+    assertSlot(t, SLOT.PR, Float32Array.from(e, (v) => f(v / S)), `PR ${pos}`)
+  }
   if (pos + 1 < j.tokens.length) assert.equal(id, j.tokens[pos + 1], 'the job is the engine\'s greedy answer')
   assert.equal(toHex(t.post), toHex(headLeafV2(pos, c.nLayer, id, vectorRoot(logits))), `head leaf v2 ${pos}`)
   assert.ok(t.stopRuleHolds)
@@ -298,6 +308,18 @@ for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2',
     const j = job(m, [11, 250, 3], 3, sampling) // positions 0 .. 4: prompt 0 .. 2, outputs fed back at 3, 4
     for (const [pos, layer] of [[0, 0], [2, 1], [4, 0], [4, 1]]) checkLayer(m, j, nPrompt, sampling, pos, layer)
     for (const pos of [1, 2, 4]) checkHead(m, j, nPrompt, sampling, pos)
+  })
+}
+
+for (const sampling of [
+  { temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 42n, repeatPenalty: 1.1, repeatLastN: 4 },
+  { temperature: 1.5, topK: 0, topP: 1, minP: 0, seed: 7n, repeatPenalty: 1, repeatLastN: 64 },
+  { temperature: 0.5, topK: 0, topP: 0.5, minP: 0.2, seed: 3n, repeatPenalty: 1, repeatLastN: 64 },
+]) {
+  test(`temperature sampling ${JSON.stringify(sampling, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}: the drawn token is the engine's`, () => {
+    const m = tinyModel('tiny', 'q8_0', 2)
+    const j = job(m, [40, 41, 42], 4, sampling)
+    for (const pos of [2, 3, 5]) checkHead(m, j, 3, sampling, pos)
   })
 }
 
