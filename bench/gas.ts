@@ -10,7 +10,7 @@ import {
   chooseChild, revealPre, stake, expandElement, expandTensor, oneStepFold,
 } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
-import { claimJob, createDevnet, descendTo, h, makeItem, makeRequest } from '../src/chain/devnet.js'
+import { claimJob, createDevnet, descendTo, fakeModel, h, makeItem, makeRequest } from '../src/chain/devnet.js'
 import { expansionOf, playBoundTrace, rowScenario } from '../src/chain/boundTrace.js'
 import { LAYER_OPS } from '../src/chain/opTable.js'
 import { openRealModel } from '../src/chain/realModel.js'
@@ -22,7 +22,7 @@ const row = (what: string, gas: bigint | number | string, note = '') => {
 
 const net = await createDevnet()
 const { d, provider, client, challenger, deployer } = net
-const reg = await registerModel(deployer, d, { modelRoot: h('bench-model'), configHash: h('c'), tokenizerHash: h('t'), arithVersion: h('a'), nLayer: 32 })
+const reg = await registerModel(deployer, d, { ...fakeModel('bench-model', 32), arithVersion: h('a') })
 row('register a model', reg.gasUsed)
 row('stake (first bond)', (await stake(net.auditor, d, { role: 'auditor', amount: parseEther('1') })).gasUsed)
 row('deposit into escrow', (await deposit(client, d, { amount: parseEther('100') })).gasUsed)

@@ -16,6 +16,7 @@ import type { settlementAbi } from './abi.generated.js'
 import { getArtifact } from './artifacts.js'
 import { type ChainClients, deployContract } from './evm/clients.js'
 import { buildLevels, merkleProof } from '../trace/merkle.js'
+import type { ModelConfigV3 } from '../engine/gguf/configLeaf.js'
 
 // ------------------------------------------------------------------ parameters and deployment
 
@@ -309,9 +310,22 @@ export function batchTree(leaves: readonly Hex[]): { root: Hex; proof(i: number)
 
 type D = Pick<Deployment, 'registry' | 'settlement' | 'disputeGame'>
 
-/** Registers a model by root (anyone; immutable). */
-export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; configHash: Hex; tokenizerHash: Hex; arithVersion: Hex; nLayer: number }) {
-  return send(c, d.registry, 'ModelRegistry', 'register', [m.modelRoot, m.configHash, m.tokenizerHash, m.arithVersion, m.nLayer])
+/**
+ * Registers a model by root (anyone; immutable) with its config, which the registry checks
+ * against the model root: `config`, `tokenizerHash` and `path` (the config leaf's, leaf 0) are
+ * `ModelTree.proveConfig()`'s (src/chain/weights.ts). Reverts BadConfigProof when they are not
+ * the root's config leaf.
+ *
+ * @example
+ *   await registerModel(c, d, { modelRoot: tree.modelRoot, ...tree.proveConfig(), arithVersion: toHex('tessera-arith/1', { size: 32 }) })
+ */
+export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; arithVersion: Hex; path: readonly Hex[] }) {
+  return send(c, d.registry, 'ModelRegistry', 'register', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.path])
+}
+
+/** The config a registered model proved at registration (reverts UnknownModel if none). */
+export function getModelConfig(c: ChainClients, d: D, modelRoot: Hex): Promise<ModelConfigV3> {
+  return read(c, d.registry, 'ModelRegistry', 'configOf', [modelRoot])
 }
 
 export function isModelRegistered(c: ChainClients, d: D, modelRoot: Hex): Promise<boolean> {

@@ -4,7 +4,9 @@
  * scenario toolkit that signs requests, builds claims and plays the dispute game's descent over
  * Merkle trees the way a provider and a challenger would.
  */
-import { type Address, type Hex, keccak256, toHex } from 'viem'
+import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
+import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
+import { leafHash, nodeHash } from '../trace/merkle.js'
 import { stride } from './bisection.js'
 import {
   type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
@@ -58,8 +60,9 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
   }
   const deployer = at(0)
   const d = await deployTessera(deployer, opts)
-  const modelRoot = h('model')
-  await registerModel(deployer, d, { modelRoot, configHash: h('config'), tokenizerHash: h('tokenizer'), arithVersion: toHex('tessera-arith/1', { size: 32 }), nLayer: 4 })
+  const model = fakeModel('model', 4)
+  const modelRoot = model.modelRoot
+  await registerModel(deployer, d, { ...model, arithVersion: toHex('tessera-arith/1', { size: 32 }) })
   const provider = at(1)
   await stake(provider, d, { role: 'provider', amount: opts.providerStake ?? 10n * 10n ** 18n })
   return {
@@ -70,6 +73,22 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
     },
     close: () => chain.close(),
   }
+}
+
+/**
+ * A model root the registry accepts (its config leaf, leaf 0, is a real `nLayer`-layer config;
+ * its one sibling stands in for the tensors), with what `registerModel` needs: for tests whose
+ * jobs never open a weight.
+ */
+export function fakeModel(label: string, nLayer: number): { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; path: Hex[] } {
+  const config: ModelConfigV3 = {
+    arch: 1, nLayer, dim: 64, nHead: 4, nKvHead: 2, headDim: 16, ffDim: 128, vocab: 256, contextLength: 512,
+    ropeBaseBits: 0x461c4000, rmsEpsBits: 0x3727c5ac, tiedEmbeddings: true, eogTokens: [2], // rope base 10000, eps 1e-5
+  }
+  const tokenizerHash = h(`${label}/tokenizer`)
+  const tensors = h(`${label}/tensors`)
+  const leaf = leafHash(configLeafDataV3(config, hexToBytes(tokenizerHash)))
+  return { modelRoot: toHex(nodeHash(leaf, hexToBytes(tensors))), config, tokenizerHash, path: [tensors] }
 }
 
 /** A request from the devnet's client to its provider, with sensible defaults. */

@@ -7,7 +7,7 @@ import {
   openDispute, registerModel, stake, unstake, withdrawEscrow, withdrawOwed, withdrawStake, batchLeaf, batchTree,
 } from './client.js'
 import { deployContract } from './evm/clients.js'
-import { type Devnet, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
 let net: Devnet
 before(async () => {
@@ -58,7 +58,7 @@ test('register, stake, advertise, serve, claim, finalize, withdraw', async () =>
 
 test('models are immutable and stake must reach the minimum', async () => {
   const { d, auditor, client } = net
-  await rejectsWith(registerModel(client, d, { modelRoot: net.modelRoot, configHash: h('x'), tokenizerHash: h('y'), arithVersion: h('z'), nLayer: 1 }), 'ModelAlreadyRegistered')
+  await rejectsWith(registerModel(client, d, { ...fakeModel('model', 4), arithVersion: h('z') }), 'ModelAlreadyRegistered')
   await rejectsWith(stake(auditor, d, { role: 'auditor', amount: parseEther('0.01') }), 'StakeTooLow')
   await stake(auditor, d, { role: 'auditor', amount: parseEther('0.2') })
   await rejectsWith(stake(auditor, d, { role: 'provider', amount: parseEther('2') }), 'WrongRole')

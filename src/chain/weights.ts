@@ -6,11 +6,14 @@
  * keeps the roots.
  */
 import { type Hex, toHex } from 'viem'
-import type { ByteSource, GgufFile } from '../engine/gguf/read.js'
-import { RowHasher, chunkBlocks, chunkBytesOf, configLeafData, rowChunkLeaves, tensorLeafData, tensorRowsCols } from '../engine/gguf/modelRoot.js'
+import { type ByteSource, type GgufFile, readGguf } from '../engine/gguf/read.js'
+import { type ConfigTokenizer, configLeafDataV3, type ModelConfigV3, modelConfigV3 } from '../engine/gguf/configLeaf.js'
+import { RowHasher, chunkBlocks, chunkBytesOf, rowChunkLeaves, tensorLeafData, tensorRowsCols, tokenizerHash } from '../engine/gguf/modelRoot.js'
 import { BLOCK, rowBytes } from '../engine/gguf/types.js'
 import type { ModelConfig } from '../engine/model/config.js'
+import { loadVocab } from '../engine/tokenizer/vocab.js'
 import { BaseError } from '../errors.js'
+import { openGgufSource } from '../runtime/ggufFile.js'
 import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
 import type { ChunkProof, TensorLeaf, WeightProof } from './client.js'
 
@@ -20,6 +23,12 @@ export class UnknownWeightRowError extends BaseError {
 }
 
 type TensorEntry = { name: string; type: number; rows: number; cols: number; rowBytes: number; fileOffset: number; rowLevels: Hash[][] }
+
+/**
+ * The config leaf (leaf 0 of the model tree) opened for `ModelRegistry.register`: the decoded
+ * config, the tokenizer hash, the leaf data they make and the leaf's path to the model root.
+ */
+export type ConfigProof = { config: ModelConfigV3; tokenizerHash: Hex; leafData: Hex; path: Hex[] }
 
 /** A model's tree with the row level of every tensor: proves any weight row. */
 export type ModelTree = {
@@ -41,6 +50,8 @@ export type ModelTree = {
   proveTensor(name: string): TensorLeaf
   /** The chunk holding block `blockIndex` of a row, with its paths to the tensor's row root (`stepBlockTerm`). */
   proveChunk(name: string, row: number, blockIndex: number): ChunkProof
+  /** The config leaf (leaf 0) with its path to the model root (what `registerModel` takes). */
+  proveConfig(): ConfigProof
 }
 
 const utf8 = new TextEncoder()
@@ -49,12 +60,13 @@ const hx = (b: Uint8Array): Hex => toHex(b)
 /**
  * Builds the model tree of a parsed GGUF file, reading every row once from `src` (it stays
  * needed: `readRow` and `proveBlock` read the row again). The root equals `computeGgufModelRoot`'s.
+ * `tokenizer` gives the end-of-generation ids of the config leaf (default: the GGUF's own).
  *
  * @example
  *   const tree = buildModelTree(src, gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors))
  *   const { tensor, chunk } = tree.proveBlock('blk.0.ffn_down.weight', 3, 9)
  */
-export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelConfig): ModelTree {
+export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelConfig, tokenizer: ConfigTokenizer = { eogTokens: loadVocab(gguf.metadata).eog }): ModelTree {
   const entries: TensorEntry[] = gguf.tensors.map((t) => {
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
@@ -67,8 +79,12 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
   // Tensor leaves sort by name after the config leaf (modelRoot.ts computeModelRoot).
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const rootOf = (e: TensorEntry) => e.rowLevels[e.rowLevels.length - 1][0]
+  // The config leaf (modelRoot.ts configLeafData), kept in parts for proveConfig.
+  const configV3 = modelConfigV3(config, tokenizer)
+  const tokHash = tokenizerHash(gguf.metadata)
+  const configLeaf = configLeafDataV3(configV3, tokHash)
   const modelLevels = buildLevels([
-    leafHash(configLeafData(config, gguf.metadata)),
+    leafHash(configLeaf),
     ...entries.map((e) => leafHash(tensorLeafData(e.name, e.type, e.rows, e.cols, rootOf(e)))),
   ])
   const byName = new Map(entries.map((e, i) => [e.name, { e, tensorIndex: i + 1 }]))
@@ -110,8 +126,27 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
         chunkPath: merkleProof(buildLevels(rowChunkLeaves(bytes, cb)), chunkIndex).map(hx), rowPath: merkleProof(e.rowLevels, row).map(hx),
       }
     },
+    proveConfig() {
+      return { config: configV3, tokenizerHash: hx(tokHash), leafData: hx(configLeaf), path: merkleProof(modelLevels, 0).map(hx) }
+    },
     proveBlock(name, row, blockIndex) {
       return { tensor: this.proveTensor(name), chunk: this.proveChunk(name, row, blockIndex) }
     },
+  }
+}
+
+/**
+ * The config leaf proof of the GGUF file at `path` (`buildModelTree(..).proveConfig()`; reads
+ * every row once): what `registerModel` needs beside the model root.
+ *
+ * @example
+ *   await registerModel(c, d, { modelRoot, ...proveModelConfig(model.path, model.transformer.config, model.tokenizer), arithVersion })
+ */
+export function proveModelConfig(path: string, config: ModelConfig, tokenizer?: ConfigTokenizer): ConfigProof {
+  const src = openGgufSource(path)
+  try {
+    return buildModelTree(src, readGguf(src), config, tokenizer).proveConfig()
+  } finally {
+    src.close()
   }
 }

@@ -11,6 +11,7 @@ import {
   type JobRequest, registerModel, signJobRequest, withdrawOwed,
 } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
+import type { ConfigProof } from '../chain/weights.js'
 import type { Receipt } from '../trace/receipt.js'
 
 export type Roles = { provider: ChainClients; client: ChainClients; anyone: ChainClients }
@@ -27,22 +28,19 @@ export function requestFor(r: Pick<Receipt, 'modelRoot' | 'inputHash' | 'paramsH
 }
 
 /**
- * Registers the model if needed, and settles one job for `receipt`: returns the provider's
+ * Registers the model if needed (with its config leaf proof, `ModelTree.proveConfig()`), and settles one job for `receipt`: returns the provider's
  * earnings and the gas used by the claim. `warp` moves chain time past the challenge window
  * (the embedded chain can; a real chain makes you wait).
  */
 export async function settleJob(
   d: Deployment,
   roles: Roles,
-  a: { receipt: Receipt; pricePerToken: bigint; nonce: bigint; configHash: Uint8Array; tokenizerHash: Uint8Array; warp(seconds: bigint): Promise<void> },
+  a: { receipt: Receipt; pricePerToken: bigint; nonce: bigint; config: Pick<ConfigProof, 'config' | 'tokenizerHash' | 'path'>; warp(seconds: bigint): Promise<void> },
 ): Promise<{ earned: bigint; claimGas: bigint; batchId: bigint }> {
   const r = a.receipt
   const modelRoot = hx(r.modelRoot)
   if (!(await isModelRegistered(roles.anyone, d, modelRoot))) {
-    await registerModel(roles.anyone, d, {
-      modelRoot, configHash: toHex(a.configHash), tokenizerHash: toHex(a.tokenizerHash),
-      arithVersion: toHex(r.arith, { size: 32 }), nLayer: r.nLayer,
-    })
+    await registerModel(roles.anyone, d, { modelRoot, ...a.config, arithVersion: toHex(r.arith, { size: 32 }) })
   }
   await advertise(roles.provider, d, { modelRoot, pricePerToken: a.pricePerToken })
   const req = requestFor(r, roles.provider.account.address, a.pricePerToken, a.nonce)

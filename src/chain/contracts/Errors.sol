@@ -7,6 +7,9 @@ pragma solidity ^0.8.24;
 // ModelRegistry
 error ModelAlreadyRegistered(bytes32 modelRoot);
 error UnknownModel(bytes32 modelRoot);
+/// @notice The config leaf made of the given config and tokenizer hash is not leaf 0 of the model
+///         root under the given path: the config lies about the model (docs/TRACE.md "Model root").
+error BadConfigProof();
 
 // Settlement: staking
 error WrongRole(address account, uint8 role);

@@ -37,9 +37,9 @@ describe('tessera model', () => {
     assert.equal(j.config.arch, 'llama')
     // 2 layers: both are use_more_bits layers, so attn_v and ffn_down of each plus output are Q6_K.
     assert.deepEqual(j.tensorTypes, { Q4_K: 11, F32: 5, Q6_K: 5 })
-    assert.equal(j.modelRoot, '0x7ecc50e9a9af0ff97ff09e5bb0d441aa669eb9138f6323d1a6f244b3b90aee46')
+    assert.equal(j.modelRoot, '0x1b361d4fdde0eb39b90cb0888252932d29cbc6874c0b71adad70299cc2a667c7')
     const text = await runCaptured('model info', [out])
-    assert.match(text.out, /model root +0x7ecc50e9/)
+    assert.match(text.out, /model root +0x1b361d4f/)
   })
 
   it('rejects unknown presets and types, listing the valid ones', async () => {

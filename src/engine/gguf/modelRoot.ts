@@ -8,7 +8,7 @@
  *   row commit   = merkleRoot(leafHash(chunk bytes) for each chunk of the row)
  *   row root     = merkleRoot(row commit for each row)   (commitments used as leaf hashes; a 1-D tensor is one row)
  *   tensor leaf  = u32 nameLength | name (UTF-8) | u32 ggmlType | u64 rows | u64 cols | rowRoot
- *   config leaf  = "tessera-config/2" | SHA-256(canonicalJson(config)) | SHA-256(canonicalJson(tokenizer))
+ *   config leaf  = "tessera-config/3" | abi.encode(ModelConfigV3) | SHA-256(canonicalJson(tokenizer))   (configLeaf.ts)
  *   model root   = merkleRoot([leafHash(config leaf), leafHash(tensor leaf) sorted by name])
  *
  * Integers little-endian. Names sort by UTF-16 code units (JS default sort; all llama.cpp tensor
@@ -16,6 +16,8 @@
  */
 import { concatBytes, type Hash, leafHash, leafHashInto, merkleRoot, merkleRootInPlace, merkleRootPacked, sha256, treeDepth } from '../../trace/merkle.js'
 import type { ModelConfig } from '../model/config.js'
+import { loadVocab } from '../tokenizer/vocab.js'
+import { type ConfigTokenizer, configLeafDataV3, modelConfigV3 } from './configLeaf.js'
 import { GgufFormatError } from './errors.js'
 import type { ByteSource, GgufFile } from './read.js'
 import { BLOCK, type GgufArrayItem, type GgufMetadata, ggmlTypeName, rowBytes } from './types.js'
@@ -37,25 +39,6 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`
 }
 
-/** The config object hashed into the config leaf: every `ModelConfig` field, by name. */
-export function configForRoot(config: ModelConfig): Record<string, unknown> {
-  return {
-    arch: config.arch,
-    dim: config.dim,
-    nLayer: config.nLayer,
-    nHead: config.nHead,
-    nKvHead: config.nKvHead,
-    headDim: config.headDim,
-    ffDim: config.ffDim,
-    vocabSize: config.vocabSize,
-    contextLength: config.contextLength,
-    ropeBase: config.ropeBase,
-    rmsEps: config.rmsEps,
-    hasQkvBias: config.hasQkvBias,
-    tiedEmbeddings: config.tiedEmbeddings,
-  }
-}
-
 /** The tokenizer object hashed into the config leaf: every `tokenizer.ggml.*` key with its plain value. */
 export function tokenizerForRoot(metadata: GgufMetadata): Record<string, GgufArrayItem> {
   const out: Record<string, GgufArrayItem> = {}
@@ -63,14 +46,18 @@ export function tokenizerForRoot(metadata: GgufMetadata): Record<string, GgufArr
   return out
 }
 
-/** Config leaf data (before `leafHash`). */
-export function configLeafData(config: ModelConfig, metadata: GgufMetadata): Uint8Array {
-  return concatBytes(
-    // Version tag of the whole model-root format: /2 commits rows as chunk trees (/1 hashed whole rows).
-    utf8.encode('tessera-config/2'),
-    sha256(utf8.encode(canonicalJson(configForRoot(config)))),
-    sha256(utf8.encode(canonicalJson(tokenizerForRoot(metadata)))),
-  )
+/** SHA-256 of the canonical JSON of the tokenizer metadata: the last 32 bytes of the config leaf. */
+export function tokenizerHash(metadata: GgufMetadata): Hash {
+  return sha256(utf8.encode(canonicalJson(tokenizerForRoot(metadata))))
+}
+
+/**
+ * Config leaf data (before `leafHash`), version 3 (configLeaf.ts). The end-of-generation ids
+ * are the tokenizer's (`loadVocab(metadata).eog`, the set `createTokenizer` uses); pass
+ * `tokenizer` when it is already built.
+ */
+export function configLeafData(config: ModelConfig, metadata: GgufMetadata, tokenizer: ConfigTokenizer = { eogTokens: loadVocab(metadata).eog }): Uint8Array {
+  return configLeafDataV3(modelConfigV3(config, tokenizer), tokenizerHash(metadata))
 }
 
 /** Rows and columns of a tensor for the model root: cols = dims[0], rows = product of the rest. */

@@ -1,0 +1,81 @@
+/**
+ * ModelRegistry checks what it is told: a model registers only with its own config leaf (leaf 0
+ * of the model root), so the layer count and every other field the game reads are the model's.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { type Hex, sha256, toHex } from 'viem'
+import { encodeModelConfigV3 } from '../engine/gguf/configLeaf.js'
+import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
+import { bufferSource, readGguf } from '../engine/gguf/read.js'
+import { encodeGguf } from '../engine/gguf/write.js'
+import { modelConfigFromGguf } from '../engine/model/config.js'
+import { synthModel } from '../engine/model/synth.js'
+import { createTokenizer } from '../engine/tokenizer/index.js'
+import { toHex as bytesHex } from '../trace/merkle.js'
+import { getArtifact } from './artifacts.js'
+import { getModelConfig, registerModel } from './client.js'
+import { type ChainClients, connectClients, deployContract } from './evm/clients.js'
+import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
+import { buildModelTree, type ConfigProof } from './weights.js'
+
+let chain: EmbeddedChain
+let c: ChainClients
+let d: { registry: Hex; settlement: Hex; disputeGame: Hex }
+const arithVersion = toHex('tessera-arith/1', { size: 32 })
+const registryAbi = () => getArtifact('ModelRegistry').abi
+
+before(async () => {
+  chain = await createEmbeddedChain({ accounts: 1 })
+  c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+  const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
+  d = { registry, settlement: registry, disputeGame: registry }
+})
+after(async () => chain?.close())
+
+const rejectsWith = (p: Promise<unknown>, errorName: string) =>
+  assert.rejects(p, (e: { name: string; errorName?: string }) => {
+    assert.equal(e.name, 'ContractRevertError')
+    assert.equal(e.errorName, errorName)
+    return true
+  })
+
+function tree(preset: string) {
+  const bytes = Buffer.concat([...encodeGguf(synthModel({ preset, type: 'q8_0', seed: 1 }))])
+  const src = bufferSource(bytes)
+  const gguf = readGguf(src)
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+  const t = buildModelTree(src, gguf, config, createTokenizer(gguf.metadata))
+  return { t, engineRoot: `0x${bytesHex(computeGgufModelRoot(src, gguf, config).modelRoot)}` }
+}
+
+test('proveConfig opens the model root\'s config leaf', () => {
+  const { t, engineRoot } = tree('tiny')
+  assert.equal(t.modelRoot, engineRoot)
+  const p = t.proveConfig()
+  assert.equal(p.leafData, `0x${Buffer.from('tessera-config/3').toString('hex')}${bytesHex(encodeModelConfigV3(p.config))}${p.tokenizerHash.slice(2)}`)
+  assert.equal(p.path.length, Math.ceil(Math.log2(t.names.length + 1)))
+})
+
+test('a config that lies about any field, the tokenizer or the path reverts BadConfigProof; the true one registers', async () => {
+  const { t } = tree('tiny-qwen2')
+  const p: ConfigProof = t.proveConfig()
+  const reg = (over: Partial<ConfigProof>) => registerModel(c, d, { modelRoot: t.modelRoot, ...p, ...over, arithVersion })
+  await rejectsWith(reg({ config: { ...p.config, nLayer: p.config.nLayer + 1 } }), 'BadConfigProof')
+  await rejectsWith(reg({ config: { ...p.config, vocab: p.config.vocab - 1 } }), 'BadConfigProof')
+  await rejectsWith(reg({ config: { ...p.config, tiedEmbeddings: !p.config.tiedEmbeddings } }), 'BadConfigProof')
+  await rejectsWith(reg({ config: { ...p.config, eogTokens: p.config.eogTokens.slice(1) } }), 'BadConfigProof')
+  await rejectsWith(reg({ tokenizerHash: `0x${'11'.repeat(32)}` }), 'BadConfigProof')
+  await rejectsWith(reg({ path: p.path.slice(0, -1) }), 'BadConfigProof')
+  await rejectsWith(registerModel(c, d, { modelRoot: `0x${'22'.repeat(32)}`, ...p, arithVersion }), 'BadConfigProof')
+
+  await reg({})
+  const stored = await getModelConfig(c, d, t.modelRoot)
+  assert.deepEqual({ ...stored, eogTokens: [...stored.eogTokens] }, { ...p.config, eogTokens: [...p.config.eogTokens] })
+  const m = (await c.public.readContract({ address: d.registry, abi: registryAbi(), functionName: 'get', args: [t.modelRoot] })) as { nLayer: number; configHash: Hex; tokenizerHash: Hex }
+  assert.deepEqual([m.nLayer, m.configHash, m.tokenizerHash], [p.config.nLayer, sha256(encodeModelConfigV3(p.config)), p.tokenizerHash])
+  assert.equal(await c.public.readContract({ address: d.registry, abi: registryAbi(), functionName: 'nLayerOf', args: [t.modelRoot] }), p.config.nLayer)
+  // INVARIANT: entries are immutable once written.
+  await rejectsWith(reg({}), 'ModelAlreadyRegistered')
+  await rejectsWith(getModelConfig(c, d, `0x${'33'.repeat(32)}`), 'UnknownModel')
+})
