@@ -9,7 +9,7 @@ import { type SamplingParams, sampleToken, validateSampling } from '../engine/sa
 import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
 import { equalBytes, fromHex, type Hash, toHex } from './merkle.js'
-import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensHash } from './receipt.js'
+import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from './receipt.js'
 import { NO_TOKEN, TRACE_FORMAT, TraceTree, traceRoot } from './traceTree.js'
 
 /** What the job needs of a tokenizer: the bytes of a token and which tokens end generation. */
@@ -149,9 +149,9 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
     arith: ARITH_VERSION,
     engine: ENGINE_VERSION,
     modelRoot: toHex(modelRoot),
-    inputHash: toHex(tokensHash(prompt)),
+    promptRoot: toHex(tokensRoot(prompt)),
     paramsHash: toHex(paramsHash(job.params)),
-    outputHash: toHex(tokensHash(out)),
+    outputRoot: toHex(tokensRoot(out)),
     traceRoot: toHex(traceRoot(leaves).root),
     params: job.params,
     seed: job.seed.toString(),
@@ -165,7 +165,8 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
 /** Where replay first disagrees with the claim: a trace position and a layer (nLayer = head). */
 export type Divergence = { position: number; layer: number; leafIndex: number; head: boolean }
 
-export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence }
+/** `text`: the answer's text as the replay decodes it from the output tokens (absent when the receipt's fields already failed). */
+export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence; text?: string }
 
 export type Claim = {
   receipt: Receipt
@@ -175,6 +176,8 @@ export type Claim = {
   leaves?: Hash[]
   /** The trace format the provider says its leaves follow, when the job file names one. */
   traceFormat?: number
+  /** The answer's text as the provider delivered it, when known: it must be the text of the output tokens. */
+  text?: string
 }
 
 /**
@@ -192,8 +195,8 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
   expect(r.version === RECEIPT_VERSION, `receipt version ${r.version} is not ${RECEIPT_VERSION}`)
   expect(r.arith === ARITH_VERSION, `receipt arithmetic ${r.arith} is not ${ARITH_VERSION}`)
   expect(r.modelRoot === toHex(modelRoot), 'receipt is for another model (model root differs)')
-  expect(r.inputHash === toHex(tokensHash(prompt)), 'prompt tokens do not match the receipt inputHash')
-  expect(r.outputHash === toHex(tokensHash(out)), 'output tokens do not match the receipt outputHash')
+  expect(r.promptRoot === toHex(tokensRoot(prompt)), 'prompt tokens do not match the receipt promptRoot')
+  expect(r.outputRoot === toHex(tokensRoot(out)), 'output tokens do not match the receipt outputRoot')
   expect(r.paramsHash === toHex(paramsHash(r.params)), 'params do not match the receipt paramsHash')
   expect(r.nPrompt === prompt.length && r.nOutput === out.length && r.nLayer === c.nLayer, 'receipt token or layer counts do not match')
   expect(out.length >= 1, 'empty output')
@@ -254,5 +257,6 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
     const step = out.findIndex((_, k) => sampled[0].startsWith(`output token ${k} `))
     if (step >= 0) divergence = { position: first + step, layer: c.nLayer, leafIndex: (first + step) * (c.nLayer + 1) + c.nLayer, head: true }
   }
-  return { valid: problems.length === 0, problems, divergence }
+  if (claim.text !== undefined && claim.text !== stop.text) problems.push('the text is not the text of the output tokens')
+  return { valid: problems.length === 0, problems, divergence, text: stop.text }
 }

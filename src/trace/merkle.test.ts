@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildLevels, fromHex, leafHash, merkleProof, merkleRoot, nodeHash, toHex, verifyProof, ZERO } from './merkle.js'
-import { canonicalJson, paramsHash, type Receipt, receiptDigest, tokensHash } from './receipt.js'
+import { canonicalJson, paramsHash, type ReceiptV1, receiptDigestV1, tokensHash, tokensRoot } from './receipt.js'
+import { vectorRoot } from './vector.js'
 
 const leaves = Array.from({ length: 5 }, (_, i) => leafHash(Uint8Array.of(i)))
 
@@ -34,12 +35,14 @@ test('golden vectors: Merkle root, receipt digest, params hash, tokens hash', ()
   const params = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, maxTokens: 16, stop: ['\n'] }
   assert.equal(canonicalJson(params), '{"maxTokens":16,"minP":0.05,"repeatLastN":64,"repeatPenalty":1,"stop":["\\n"],"temperature":0,"topK":40,"topP":0.95}')
   assert.equal(toHex(paramsHash(params)), GOLDEN.params)
-  const r: Receipt = {
+  const r: ReceiptV1 = {
     version: 1, arith: 'tessera-arith/1', engine: 'x', modelRoot: '11'.repeat(32), inputHash: '22'.repeat(32),
     paramsHash: '33'.repeat(32), outputHash: '44'.repeat(32), traceRoot: '55'.repeat(32), params, seed: '18446744073709551615',
     nPrompt: 7, nOutput: 9, nLayer: 30,
   }
-  assert.equal(toHex(receiptDigest(r)), GOLDEN.receipt)
+  assert.equal(toHex(receiptDigestV1(r)), GOLDEN.receipt)
+  // receipt v2 commits to tokens by vector root: for a short list, leafHash of the u32 LE bytes
+  assert.deepEqual(tokensRoot([1, 2, 3]), vectorRoot(Uint32Array.of(1, 2, 3)))
   assert.deepEqual(fromHex('0x0aff'), Uint8Array.of(10, 255))
 })
 

@@ -1,26 +1,34 @@
 /**
- * The receipt (docs/TRACE.md, "Receipt"): what a provider signs about one inference job. Version 1
- * is frozen: field names and the digest encoding never change; a new format is a new version.
+ * The receipt (docs/TRACE.md, "Receipt"): what a provider signs about one inference job. A format
+ * is frozen once released: field names and the digest encoding never change; a new format is a
+ * new version. Version 2 commits to the prompt and output tokens as vector roots (src/trace/vector.ts),
+ * so a dispute can open any single token, and is signed by the provider with EIP-712 (`Receipt`,
+ * docs/CHAIN.md "Formats"; the signing lives in src/chain/client.ts). Version 1 (flat SHA-256
+ * hashes, the SHA-256 digest below) is kept only to read old receipts' digests.
  */
 import { ARITH_VERSION } from '../engine/version.js'
 import { canonicalJson } from '../engine/gguf/modelRoot.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { fromHex, type Hash, sha256, toHex } from './merkle.js'
+import { vectorRoot } from './vector.js'
 
-export const RECEIPT_VERSION = 1
+export const RECEIPT_VERSION = 2
 
 /** Parameters that decide the output, hashed into `paramsHash` as canonical JSON. */
 export type JobParams = Omit<SamplingParams, 'seed'> & { maxTokens: number; stop: string[] }
 
+/** Receipt format 2. */
 export type Receipt = {
-  version: 1
+  version: 2
   arith: string
   engine: string
   /** Hex SHA-256 roots and hashes, no 0x prefix. */
   modelRoot: string
-  inputHash: string
+  /** Vector root of the prompt token ids as u32 (`tokensRoot`): the JobRequest's `promptRoot`. */
+  promptRoot: string
   paramsHash: string
-  outputHash: string
+  /** Vector root of the output token ids as u32, the end-of-generation token included when it ended the answer. */
+  outputRoot: string
   traceRoot: string
   params: JobParams
   /** uint64 as a decimal string (JSON has no 64-bit integers). */
@@ -30,7 +38,15 @@ export type Receipt = {
   nLayer: number
 }
 
-/** SHA-256 of token ids as little-endian uint32. */
+/** Receipt format 1 (frozen): flat SHA-256 hashes of the token ids instead of vector roots, unsigned. */
+export type ReceiptV1 = Omit<Receipt, 'version' | 'promptRoot' | 'outputRoot'> & { version: 1; inputHash: string; outputHash: string }
+
+/** Vector root of token ids as u32 words (src/trace/vector.ts): the commitment receipts v2 and requests carry. */
+export function tokensRoot(tokens: readonly number[]): Hash {
+  return vectorRoot(Uint32Array.from(tokens))
+}
+
+/** SHA-256 of token ids as little-endian uint32 (receipt v1's inputHash/outputHash). */
 export function tokensHash(tokens: readonly number[]): Hash {
   const b = new Uint8Array(tokens.length * 4)
   const dv = new DataView(b.buffer)
@@ -43,11 +59,11 @@ export function paramsHash(p: JobParams): Hash {
 }
 
 /**
- * The 32-byte digest a provider signs and the chain recomputes: SHA-256 over ten 32-byte
- * big-endian words, i.e. Solidity's `sha256(abi.encode(version, modelRoot, inputHash,
- * paramsHash, seed, outputHash, traceRoot, nPrompt, nOutput, nLayer))`.
+ * Receipt digest v1 (frozen): SHA-256 over ten 32-byte big-endian words, i.e. Solidity's
+ * `sha256(abi.encode(version, modelRoot, inputHash, paramsHash, seed, outputHash, traceRoot,
+ * nPrompt, nOutput, nLayer))`. Version 2's digest is EIP-712 (`receiptFieldsDigest`, src/chain/client.ts).
  */
-export function receiptDigest(r: Receipt): Hash {
+export function receiptDigestV1(r: ReceiptV1): Hash {
   const words = [
     word(BigInt(r.version)), fromHex(r.modelRoot), fromHex(r.inputHash), fromHex(r.paramsHash),
     word(BigInt(r.seed)), fromHex(r.outputHash), fromHex(r.traceRoot),
