@@ -1,22 +1,30 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { receiptDigest as traceReceiptDigest, type Receipt } from '../trace/receipt.js'
-import { type ClaimItem, DEFAULT_SETTLEMENT_PARAMS, deployTessera, receiptDigest } from './client.js'
+import { type ClaimItem, DEFAULT_GAME_PARAMS, DEFAULT_SETTLEMENT_PARAMS, deliveryDigest, deployTessera, receiptDigest, requestDigest } from './client.js'
 import { connectClients, deployContract } from './evm/clients.js'
 import { createEmbeddedChain } from './evm/edr.js'
 import { loadArtifacts } from './artifacts.js'
+import type { Hex } from 'viem'
 
-test('the chain client and the trace layer compute the same receipt digest', () => {
-  const hex = (c: string) => c.repeat(64)
-  const r: Receipt = {
-    version: 1, arith: 'tessera-arith/1', engine: 'x', modelRoot: hex('1'), inputHash: hex('2'), paramsHash: hex('3'),
-    outputHash: hex('4'), traceRoot: hex('5'), params: {} as Receipt['params'], seed: '18446744073709551615', nPrompt: 7, nOutput: 9, nLayer: 32,
+test('the chain client and Settlement compute the same request, receipt (v2) and delivery digests', async () => {
+  const chain = await createEmbeddedChain({ accounts: 1 })
+  try {
+    const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+    const d = await deployTessera(c)
+    const hex = (x: string) => `0x${x.repeat(64)}` as Hex
+    const it: ClaimItem = {
+      req: { provider: `0x${'7'.repeat(40)}`, modelRoot: hex('1'), promptRoot: hex('2'), paramsHash: hex('3'), seed: 2n ** 64n - 1n, nonce: 5n, expiry: 2n ** 40n, maxTokens: 4096, pricePerToken: 2n ** 127n },
+      r: hex('0'), vs: hex('0'), outputRoot: hex('4'), traceRoot: hex('5'), nPrompt: 7, nOutput: 9, nLayer: 32,
+      ack: { nOutput: 3, outputRoot: hex('6'), r: hex('0'), vs: hex('0') },
+    }
+    const read = (functionName: string, args: unknown[]) => c.public.readContract({ address: d.settlement, abi: loadArtifacts().contracts.Settlement.abi, functionName, args } as never) as Promise<Hex>
+    const rd = requestDigest(chain.chainId, d.settlement, it.req)
+    assert.equal(await read('requestDigest', [it.req]), rd)
+    assert.equal(await read('receiptDigest', [it]), receiptDigest(chain.chainId, d.settlement, it))
+    assert.equal(await read('deliveryDigest', [rd, 3, hex('6')]), deliveryDigest(chain.chainId, d.settlement, { request: rd, nOutput: 3, outputRoot: hex('6') }))
+  } finally {
+    await chain.close()
   }
-  const it: ClaimItem = {
-    req: { provider: `0x${'0'.repeat(40)}`, modelRoot: `0x${r.modelRoot}`, inputHash: `0x${r.inputHash}`, paramsHash: `0x${r.paramsHash}`, seed: 2n ** 64n - 1n, nonce: 0n, expiry: 0n, maxTokens: 0, pricePerToken: 0n },
-    r: '0x', vs: '0x', outputHash: `0x${r.outputHash}`, traceRoot: `0x${r.traceRoot}`, nPrompt: 7, nOutput: 9, nLayer: 32,
-  }
-  assert.equal(receiptDigest(it), `0x${Buffer.from(traceReceiptDigest(r)).toString('hex')}`)
 })
 
 test('the build writes each ABI as a TypeScript module identical to build/contracts.json', async () => {
@@ -40,7 +48,12 @@ test('deployment parameters out of range are refused by name, by the client and 
     // Past the client's check, the constructor itself refuses a zero audit probability.
     const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
     await assert.rejects(deployContract(c, { name: 'Settlement', args: [registry, { ...DEFAULT_SETTLEMENT_PARAMS, auditBps: 0 }] }))
-    await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })
+    const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })).address
+    // A game clock of zero, or a per-move increment above the clock, is refused.
+    const judge = (await deployContract(c, { name: 'Judge' })).address
+    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 0n, increment: 0n }] }))
+    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 101n }] }))
+    await deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 100n }] })
   } finally {
     await chain.close()
   }

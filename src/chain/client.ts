@@ -197,13 +197,13 @@ export type ClaimItem = ContractFunctionArgs<SettlementAbi, 'nonpayable', 'claim
  * `promptRoot` is the vector root of the prompt token ids (src/trace/vector.ts).
  */
 export type JobRequest = ClaimItem['req']
-
 /**
  * The client's acknowledgement that it received the first `nOutput` output tokens, whose vector
  * root is `outputRoot` (EIP-712 `Delivery`, compact signature `r`, `vs`). A claim bills the
  * prompt plus `nOutput` of the last acknowledgement.
  */
 export type Delivery = ClaimItem['ack']
+
 const JOB_REQUEST_TYPES = {
   JobRequest: [
     { name: 'provider', type: 'address' }, { name: 'modelRoot', type: 'bytes32' }, { name: 'promptRoot', type: 'bytes32' },
@@ -351,24 +351,10 @@ export function advertise(c: ChainClients, d: D, a: { modelRoot: Hex; pricePerTo
 export function deposit(c: ChainClients, d: D, a: { amount: bigint }) {
   return sendSettlement(c, d, 'deposit', [], a.amount)
 }
+/** Withdraws free escrow (not what reservations hold). */
 export function withdrawEscrow(c: ChainClients, d: D, a: { amount: bigint }) {
   return sendSettlement(c, d, 'withdrawEscrow', [a.amount])
 }
-export function withdrawOwed(c: ChainClients, d: D) {
-  return sendSettlement(c, d, 'withdrawOwed', [])
-}
-/** Claims a batch of jobs (locking their exposure of the caller's stake); returns the batch id with the receipt. */
-export async function claimBatch(c: ChainClients, d: D, a: { items: readonly ClaimItem[] }) {
-  const r = await sendSettlement(c, d, 'claimBatch', [a.items])
-  return { ...r, batchId: r.result }
-}
-export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
-  return sendSettlement(c, d, 'finalize', [a.batchId])
-}
-/** Withdraws free escrow (not what reservations hold). */
-
-/**
- * An account's stake. `locked` is the part of `active` that backs pending claims (docs/CHAIN.md
 /**
  * Provider: accepts a signed request by reserving its maximum price (maxTokens * pricePerToken)
  * from the client's free escrow, so the claim pays whatever the client does meanwhile.
@@ -385,6 +371,20 @@ export async function getReservation(c: ChainClients, d: D, requestDigest: Hex):
   const [client, expiry, amount] = await readSettlement(c, d, 'reservations', [requestDigest])
   return { client, expiry, amount }
 }
+export function withdrawOwed(c: ChainClients, d: D) {
+  return sendSettlement(c, d, 'withdrawOwed', [])
+}
+/** Claims a batch of jobs (locking their exposure of the caller's stake); returns the batch id with the receipt. */
+export async function claimBatch(c: ChainClients, d: D, a: { items: readonly ClaimItem[] }) {
+  const r = await sendSettlement(c, d, 'claimBatch', [a.items])
+  return { ...r, batchId: r.result }
+}
+export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
+  return sendSettlement(c, d, 'finalize', [a.batchId])
+}
+
+/**
+ * An account's stake. `locked` is the part of `active` that backs pending claims (docs/CHAIN.md
  * "Economics"): it cannot be unbonded, and a claim needs its exposure in `active - locked`.
  */
 export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
@@ -535,6 +535,7 @@ export function oneStepBlockTerm(c: ChainClients, d: D, a: { gameId: bigint; pre
 export function oneStepFold(c: ChainClients, d: D, a: { gameId: bigint; last: BlockStep }) {
   return send(c, d.disputeGame, 'DisputeGame', 'stepFold', [a.gameId, a.last])
 }
+/** Anyone: ends a game whose mover ran out of clock, or voids one whose job was lost in another game. */
 export function claimTimeout(c: ChainClients, d: D, a: { gameId: bigint }) {
   return send(c, d.disputeGame, 'DisputeGame', 'timeout', [a.gameId])
 }
@@ -549,7 +550,6 @@ export type GameState = {
   nLayer: number; traceLeaf: bigint; opLeaf: bigint; elemLeaf: bigint; bondedLevel: number; bound: number
   tensorIndex: number; ggmlType: number; rows: bigint; cols: bigint; elemValue: number; rowRoot: Hex; act: Hex
 }
-/** Anyone: ends a game whose mover ran out of clock, or voids one whose job was lost in another game. */
 export function getGame(c: ChainClients, d: D, gameId: bigint): Promise<GameState> {
   return read(c, d.disputeGame, 'DisputeGame', 'getGame', [gameId])
 }

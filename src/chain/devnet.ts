@@ -91,6 +91,13 @@ export function fakeModel(label: string, nLayer: number): { modelRoot: Hex; conf
   return { modelRoot: toHex(nodeHash(leaf, hexToBytes(tensors))), config, tokenizerHash, path: [tensors] }
 }
 
+/** Registers a real model's tree (`buildModelTree`) with its proven config, once: claims name registered models only. */
+export async function registerTree(net: Devnet, tree: { modelRoot: Hex; proveConfig(): { config: ModelConfigV3; tokenizerHash: Hex; path: Hex[] } }): Promise<void> {
+  if (await isModelRegistered(net.deployer, net.d, tree.modelRoot)) return
+  const { config, tokenizerHash, path } = tree.proveConfig()
+  await registerModel(net.deployer, net.d, { modelRoot: tree.modelRoot, config, tokenizerHash, path, arithVersion: toHex('tessera-arith/1', { size: 32 }) })
+}
+
 /** A request from the devnet's client to its provider, with sensible defaults. */
 export function makeRequest(net: Devnet, over: Partial<JobRequest> = {}): JobRequest {
   return {
