@@ -20,6 +20,7 @@
  * Legend: dim model width, hd head dim, nh/nkv query/kv heads, kvDim = nkv·hd, ff FFN width,
  * V vocab, n_u = p + 1 cached positions, B activation block size (32 or 256).
  */
+import { BaseError } from '../../errors.js'
 import { BLOCK } from '../../engine/gguf/types.js'
 import { activationBlockSize, blockTerm, dequantizeRow, isFloatType } from '../../engine/kernels/reference.js'
 import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.js'
@@ -131,9 +132,12 @@ export type ProgramContext = {
   sampling: MachineSampling
 }
 
-/** The machine's programs need the canonical shapes: this names the one that does not hold. */
-export class UnsupportedShapeError extends Error {
+/** A model shape or tensor type the machine's programs do not cover (the message names it). */
+export class UnsupportedShapeError extends BaseError {
   override name = 'UnsupportedShapeError'
+  constructor(message: string) {
+    super(message, { docs: 'docs/MACHINE.md' })
+  }
 }
 
 // ---- binary32 bits <-> values -------------------------------------------------------------------

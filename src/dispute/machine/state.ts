@@ -7,7 +7,7 @@
  * Legend: `r` the 8 registers (uint32: binary32 bits, token ids or flags), `data` a state's byte
  * string (the int8 values a QUANT program has produced so far), B the activation block size.
  */
-import { encodeAbiParameters } from 'viem'
+import { bytesToHex, encodeAbiParameters, hexToBytes } from 'viem'
 import { type Hash, buildLevels, concatBytes, leafHash, merkleProof, merkleRoot, ZERO } from '../../trace/merkle.js'
 import { vectorRoot } from '../../trace/vector.js'
 
@@ -40,7 +40,7 @@ const MICRO_ABI = [{ type: 'uint8' }, { type: 'uint32' }, { type: 'uint64' }, { 
 
 /** `sha256(0x00 || abi.encode(uint8 12, uint32 op, uint64 elem, uint64 step, uint32[8] r, bytes data))`. */
 export function microLeaf(s: MicroState): Hash {
-  const enc = encodeAbiParameters(MICRO_ABI, [MICRO_TAG, s.op, BigInt(s.elem), BigInt(s.step), Array.from(s.r) as never, toHexBytes(s.data)])
+  const enc = encodeAbiParameters(MICRO_ABI, [MICRO_TAG, s.op, BigInt(s.elem), BigInt(s.step), Array.from(s.r) as never, bytesToHex(s.data)])
   return leafHash(hexToBytes(enc))
 }
 
@@ -49,7 +49,7 @@ export type Block = { da: number; qa: Uint8Array }
 
 /** The activation block leaf `sha256(0x00 || abi.encode(uint32 da, bytes qa))` (gameStates' actBlockLeaf). */
 export function actBlockLeaf(da: number, qa: Uint8Array): Hash {
-  return leafHash(hexToBytes(encodeAbiParameters([{ type: 'uint32' }, { type: 'bytes' }], [da >>> 0, toHexBytes(qa)])))
+  return leafHash(hexToBytes(encodeAbiParameters([{ type: 'uint32' }, { type: 'bytes' }], [da >>> 0, bytesToHex(qa)])))
 }
 
 /**
@@ -112,12 +112,4 @@ export function headLeafV2(pos: number, nLayer: number, nextToken: number, logit
 /** The hash of a list of micro-state leaves as the element tree's root (the provider's commitment). */
 export function elementRoot(states: readonly MicroState[]): Hash {
   return merkleRoot(states.map(microLeaf))
-}
-
-function toHexBytes(b: Uint8Array): `0x${string}` {
-  return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`
-}
-
-function hexToBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h.slice(2), 'hex'))
 }

@@ -319,7 +319,13 @@ for (const sampling of [
   test(`temperature sampling ${JSON.stringify(sampling, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}: the drawn token is the engine's`, () => {
     const m = tinyModel('tiny', 'q8_0', 2)
     const j = job(m, [40, 41, 42], 4, sampling)
-    for (const pos of [2, 3, 5]) checkHead(m, j, 3, sampling, pos)
+    for (const pos of [2, 3, 5]) {
+      const t = checkHead(m, j, 3, sampling, pos)
+      // the provider's shortcut: RK and ID by one sort, the same words and frames
+      const fast = computeTransition({ config: m.config, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling, pos, layer: m.config.nLayer, replay: j.replay, sortDirect: true })
+      assert.deepEqual(fast.frames.map(toHex), t.frames.map(toHex))
+      assert.equal(toHex(fast.post), toHex(t.post))
+    }
   })
 }
 

@@ -11,6 +11,7 @@
  * previous trace leaf) and K / V of earlier positions (earlier trace leaves), here supplied by a
  * replay of the job.
  */
+import { BaseError } from '../../errors.js'
 import { BLOCK } from '../../engine/gguf/types.js'
 import type { ModelConfig } from '../../engine/model/config.js'
 import { type Hash, ZERO } from '../../trace/merkle.js'
@@ -49,6 +50,12 @@ export type TransitionInput = {
   pre?: Hash
   /** The config's end-of-generation tokens, for the head STORE's stop rule. */
   eogTokens?: readonly number[]
+  /**
+   * Compute the RANK and SORT slots of temperature sampling by one sort instead of their
+   * programs (V²/8 comparisons: hours for a 32k vocabulary). Same words; elementStates still
+   * runs the programs. Default false.
+   */
+  sortDirect?: boolean
 }
 
 /** A computed transition. */
@@ -78,8 +85,11 @@ export type Transition = {
 }
 
 /** A read that the judge could not open in this position: a program or replay bug. */
-export class InvalidReadError extends Error {
+export class InvalidReadError extends BaseError {
   override name = 'InvalidReadError'
+  constructor(message: string) {
+    super(message, { docs: 'docs/MACHINE.md' })
+  }
 }
 
 /**
@@ -135,6 +145,9 @@ export function computeTransition(input: TransitionInput): Transition {
       case 'kv': {
         if (!(r.pos >= 0 && r.pos < p && r.layer === l)) throw new InvalidReadError(`K/V of (${r.pos}, ${r.layer}) is not an earlier leaf of layer ${l} at ${p}`)
         const x = r.which === 'k' ? replay.k(r.pos, r.layer) : replay.v(r.pos, r.layer)
+        if (!(r.count >= 1 && r.start >= 0 && r.start + r.count <= x.length && (r.start % VECTOR_CHUNK) + r.count <= VECTOR_CHUNK)) {
+          throw new InvalidReadError(`op ${k} reads ${r.which} words ${r.start} + ${r.count} of leaf (${r.pos}, ${r.layer})`)
+        }
         return new Uint32Array(x.buffer, x.byteOffset + 4 * r.start, r.count)
       }
       case 'prompt':
@@ -179,6 +192,8 @@ export function computeTransition(input: TransitionInput): Transition {
       // teacher forced: the next token is the prompt's (p < nPrompt - 1)
       if (!(p + 1 < nPrompt && p + 1 < tokens.length)) throw new InvalidReadError(`position ${p} is not teacher forced`)
       post = headLeafV2(p, c.nLayer, tokens[p + 1], ZERO)
+    } else if (input.sortDirect && (op.code === 'RANK' || op.code === 'SORT')) {
+      write(k, op.slot, { kind: 'words', words: sortedSlot(op.code, slots[SLOT.PL] ?? slots[SLOT.L], op.length) })
     } else {
       const prog = op.program!
       if (op.block) {
@@ -222,4 +237,18 @@ export function computeTransition(input: TransitionInput): Transition {
     },
     read,
   }
+}
+
+/**
+ * RK (rank of each id) or ID (ids by rank, first `n`) of the logits by one sort in the engine's
+ * order (higher logit first, then lower id): the words the RANK and SORT programs compute.
+ */
+function sortedSlot(code: 'RANK' | 'SORT', logits: SlotValue | undefined, n: number): Uint32Array {
+  if (logits?.kind !== 'words') throw new InvalidReadError('sampling needs the logits slot')
+  const l = new Float32Array(logits.words.buffer, logits.words.byteOffset, logits.words.length)
+  const ids = Array.from(l.keys()).sort((a, b) => (l[a] > l[b] ? -1 : l[a] < l[b] ? 1 : a - b))
+  if (code === 'SORT') return Uint32Array.from(ids.slice(0, n))
+  const rk = new Uint32Array(l.length)
+  ids.forEach((id, r) => (rk[id] = r))
+  return rk
 }
