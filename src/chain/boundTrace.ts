@@ -16,8 +16,11 @@ import { LAYER_OPS, actSource, opLeafOf } from './opTable.js'
 import { activation, type RealModel, rowDotSteps } from './realModel.js'
 import { activationBlockSize } from '../engine/kernels/reference.js'
 
-/** Trace shape of every scenario: nPrompt 3, nOutput 2, 4 layers: 4 positions x 5 leaves. */
-export const SCENARIO_RECEIPT = { nPrompt: 3, nOutput: 2, nLayer: 4 } as const
+/**
+ * Trace shape of every scenario: nPrompt 3, nOutput 2 and the tiny presets' 2 layers (claims must
+ * name the registered model's layer count): 4 positions x 3 leaves.
+ */
+export const SCENARIO_RECEIPT = { nPrompt: 3, nOutput: 2, nLayer: 2 } as const
 
 export type BoundTrace = {
   l0: Tree; l1: Tree; l2: Tree; l3: Tree
@@ -32,13 +35,14 @@ export type BoundTrace = {
 }
 
 function traceLeaves(): Hex[] {
-  return Array.from({ length: 20 }, (_, i) => h(`leaf${i}`))
+  const { nPrompt, nOutput, nLayer } = SCENARIO_RECEIPT
+  return Array.from({ length: (nPrompt + nOutput - 1) * (nLayer + 1) }, (_, i) => h(`leaf${i}`))
 }
 
 /**
  * A provider's trace in which trace leaf (position 1, layer L) computes `tensor` (a matmul weight
  * blk.L.* whose op's input is the activation state just before it, e.g. blk.0.ffn_down.weight; L <
- * 4) on the activation `x`; output row `row` has the block states `steps` and
+ * SCENARIO_RECEIPT.nLayer) on the activation `x`; output row `row` has the block states `steps` and
  * the element value `value` (binary32 bits). Other rows get filler values. `elementAct` makes the
  * element states name another activation state (an inconsistent provider).
  */

@@ -143,11 +143,16 @@ export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target:
 
 export type { Address }
 
-/** Claims one job with `traceRoot` (and request overrides) in its own batch; returns what `open` needs. */
-export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequest>): Promise<{ batchId: bigint; item: ClaimItem; proof: Hex[] }> {
+/**
+ * Claims a 3 + 2 token job of `tree`'s model (registered first; default: the devnet's 4-layer
+ * model) with `traceRoot` (and request overrides) in its own batch; returns what `open` needs.
+ */
+export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequest>, tree?: Parameters<typeof registerTree>[1]): Promise<{ batchId: bigint; item: ClaimItem; proof: Hex[] }> {
   const { d, provider, client } = net
+  if (tree) await registerTree(net, tree)
   await deposit(client, d, { amount: 10n ** 18n })
-  const item = await makeItem(net, client, makeRequest(net, req), { traceRoot, nPrompt: 3, nOutput: 2, nLayer: 4 })
+  const nLayer = tree ? tree.proveConfig().config.nLayer : 4
+  const item = await makeItem(net, client, makeRequest(net, { ...(tree ? { modelRoot: tree.modelRoot } : {}), ...req }), { traceRoot, nPrompt: 3, nOutput: 2, nLayer })
   const { batchId } = await claimBatch(provider, d, { items: [item] })
   const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
   return { batchId, item, proof: batchTree([leaf]).proof(0) }

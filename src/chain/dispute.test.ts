@@ -10,7 +10,7 @@ import {
   expandLevel, finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
   revealChildren, revealPre, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
 } from './client.js'
-import { type Devnet, createDevnet, descendTo, isConserved, makeItem, makeRequest } from './devnet.js'
+import { type Devnet, claimJob, createDevnet, descendTo, isConserved } from './devnet.js'
 import { openRealModel, type RealModel } from './realModel.js'
 
 const BOND = 10n ** 17n
@@ -29,13 +29,8 @@ before(() => {
 })
 after(() => m?.close())
 
-async function claimOne(net: Devnet, traceRoot: Hex, nonce: bigint) {
-  const { d, provider, client } = net
-  await deposit(client, d, { amount: parseEther('1') })
-  const item: ClaimItem = await makeItem(net, client, makeRequest(net, { nonce, modelRoot: m.tree.modelRoot }), { traceRoot, nPrompt: 3, nOutput: 2, nLayer: 4 })
-  const { batchId } = await claimBatch(provider, d, { items: [item] })
-  const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
-  return { batchId, item, proof: batchTree([leaf]).proof(0) }
+function claimOne(net: Devnet, traceRoot: Hex, nonce: bigint) {
+  return claimJob(net, traceRoot, { nonce }, m.tree)
 }
 
 /** Plays the row scenario to its BLOCK_TERM one-step at block 9, which the provider then sends. */
@@ -55,7 +50,8 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 1n)
     const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    await rejectsWith(openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
+    // A second challenger opens its own game on the same job (nobody's open game blocks another's).
+    const second = (await openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
     await rejectsWith(revealChildren(challenger, d, { gameId, children: [] }), 'NotYourTurn')
     await playToStep(net, gameId, sc)
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
@@ -70,6 +66,11 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, BOND + 3n * DEPTH_BOND)
     await withdrawFromGame(challenger, d) // the opening bond and the three depth bonds come back
     await rejectsWith(withdrawFromGame(challenger, d), 'NothingToWithdraw')
+    // The second game on the lost job is void: its bond comes back, nothing is slashed or refunded twice.
+    await claimTimeout(client, d, { gameId: second })
+    assert.equal((await getGame(provider, d, second)).phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getBalances(net.auditor, d, net.auditor.account.address)).owedByGame, BOND)
+    assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('9'))
     // INVARIANT: a lost job cannot be disputed (or refunded) again.
     await rejectsWith(openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
     await net.warp(86400)

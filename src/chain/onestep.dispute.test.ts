@@ -45,7 +45,7 @@ function foldOf(steps: readonly BlockStep[]): number {
 
 async function openOn(t: BoundTrace, req: { nonce: bigint; seed?: bigint }): Promise<{ net: Devnet; gameId: bigint }> {
   const net = await createDevnet()
-  const { batchId, item, proof } = await claimJob(net, t.l0.root, { modelRoot: m.tree.modelRoot, ...req })
+  const { batchId, item, proof } = await claimJob(net, t.l0.root, req, m.tree)
   const { gameId } = await openDispute(net.challenger, net.d, { batchId, jobIndex: 0n, item, client: net.client.account.address, proof, bond: BOND })
   return { net, gameId }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Hex } from 'viem'
 import { PHASE, batchLeaf, batchTree, claimBatch, deposit, getGame, openDispute } from '../chain/client.js'
-import { type Devnet, createDevnet, makeItem, makeRequest } from '../chain/devnet.js'
+import { type Devnet, createDevnet, makeItem, makeRequest, registerTree } from '../chain/devnet.js'
 import { foldLanes, rowBlockSteps } from '../chain/gameStates.js'
 import { tensorNamesOf } from '../chain/opTable.js'
 import { openRealModel, type RealModel } from '../chain/realModel.js'
@@ -78,6 +78,7 @@ test('captured ops reproduce the trace leaf, and a matmul element is the fold of
 /** Claims the job with `leaves` as its trace; returns the dispute's game id, opened by the challenger. */
 async function claimAndOpen(net: Devnet, leaves: Hex[]): Promise<bigint> {
   const { d, provider, client, challenger } = net
+  await registerTree(net, m.tree)
   await deposit(client, d, { amount: 10n ** 18n })
   const receipt = { traceRoot: hex(traceRoot(leaves.map((x) => Uint8Array.from(Buffer.from(x.slice(2), 'hex')))).root), nPrompt: tokens.length, nOutput: 1, nLayer: model.transformer.config.nLayer }
   const item = await makeItem(net, client, makeRequest(net, { modelRoot: m.tree.modelRoot, nonce: 7n }), receipt)
