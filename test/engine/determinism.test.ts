@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +14,7 @@ import { encodeGguf } from '../../src/engine/gguf/write.js'
 import { synthModel } from '../../src/engine/model/synth.js'
 import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
+import { vectorRoot } from '../../src/trace/vector.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-det-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -50,7 +50,7 @@ for (const preset of PRESETS) {
         const record = (name: string, m: Model) => {
           const g = generate(m, { ...GREEDY, batchSize: name.endsWith('b1') ? 1 : 64 })
           const s = generate(m, { ...SAMPLED, batchSize: name.endsWith('b1') ? 1 : 64 })
-          runs[name] = [g.receipt.traceRoot, g.receipt.outputHash, s.receipt.traceRoot, s.receipt.outputHash]
+          runs[name] = [g.receipt.traceRoot, g.receipt.outputRoot, s.receipt.traceRoot, s.receipt.outputRoot]
           return g
         }
         const honest = await withModel(path, { backend: 'reference' }, (m) => record('reference', m))
@@ -103,7 +103,7 @@ describe('verify', () => {
     forged[5] = (forged[5] + 1) % model.transformer.config.vocabSize
     // an honest-looking receipt for the forged answer: the cheat recomputes hashes but not the model
     const v = verify(model, {
-      receipt: { ...r.receipt, outputHash: hashTokens(forged) },
+      receipt: { ...r.receipt, outputRoot: rootOf(forged) },
       promptTokens: r.promptTokens,
       outputTokens: forged,
       leaves: r.leaves,
@@ -130,7 +130,7 @@ describe('verify', () => {
     const r = generate(model, { ...SAMPLED, maxTokens: 12 })
     const short = r.outputTokens.slice(0, 6)
     const v1 = verify(model, {
-      receipt: { ...r.receipt, outputHash: hashTokens(short), nOutput: 6 },
+      receipt: { ...r.receipt, outputRoot: rootOf(short), nOutput: 6 },
       promptTokens: r.promptTokens,
       outputTokens: short,
     })
@@ -151,10 +151,9 @@ describe('verify', () => {
   })
 })
 
-function hashTokens(t: number[]): string {
-  const b = Buffer.alloc(t.length * 4)
-  t.forEach((x, i) => b.writeUInt32LE(x, i * 4))
-  return createHash('sha256').update(b).digest('hex')
+/** Receipt v2's output root: the vector root of the token ids (src/trace/vector.ts), hex. */
+function rootOf(t: number[]): string {
+  return Buffer.from(vectorRoot(Uint32Array.from(t))).toString('hex')
 }
 
 // Trace format 2 (docs/TRACE.md): leaves commit vector roots of the residual, K, V and logits.
