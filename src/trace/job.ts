@@ -165,8 +165,7 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
 /** Where replay first disagrees with the claim: a trace position and a layer (nLayer = head). */
 export type Divergence = { position: number; layer: number; leafIndex: number; head: boolean }
 
-/** `text`: the answer's text as the replay decodes it from the output tokens (absent when the receipt's fields already failed). */
-export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence; text?: string }
+export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence }
 
 export type Claim = {
   receipt: Receipt
@@ -258,5 +257,5 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
     if (step >= 0) divergence = { position: first + step, layer: c.nLayer, leafIndex: (first + step) * (c.nLayer + 1) + c.nLayer, head: true }
   }
   if (claim.text !== undefined && claim.text !== stop.text) problems.push('the text is not the text of the output tokens')
-  return { valid: problems.length === 0, problems, divergence, text: stop.text }
+  return { valid: problems.length === 0, problems, divergence }
 }
