@@ -19,11 +19,20 @@ export class BaseError extends Error {
   }
 }
 
-/** A parameter outside its allowed range, named by `param`. */
+/**
+ * A parameter outside its allowed range, named by `param` (the option's name, e.g. `max-tokens`;
+ * the CLI shows it as the flag `--max-tokens`).
+ */
 export class InvalidParameterError extends BaseError {
   override name = 'InvalidParameterError'
+  readonly param: string
+  readonly value: unknown
+  readonly expected: string
   constructor(param: string, value: unknown, expected: string) {
-    super(`invalid --${param} ${JSON.stringify(value)}`, { details: `expected ${expected}` })
+    super(`invalid ${param} ${JSON.stringify(value)}`, { details: `expected ${expected}` })
+    this.param = param
+    this.value = value
+    this.expected = expected
   }
 }
 

@@ -51,12 +51,36 @@ export type WriteProgress = (written: number) => void
 
 /**
  * Writes `chunks` to `path` atomically: into `path.tmp-<pid>` first, fsynced, then renamed over
- * `path`. On any error the temp file is removed and the error rethrown. Returns the bytes written.
+ * `path`. On any error (or an abort through `signal`) the temp file is removed and the error
+ * rethrown. Returns the bytes written.
  *
  * @example
  *   writeGgufFile('tiny.gguf', encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1 })))
  */
 export function writeGgufFile(path: string, chunks: Iterable<Uint8Array>, onProgress?: WriteProgress, signal?: AbortSignal): number {
+  const steps = writeSteps(path, chunks, onProgress, signal)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * `writeGgufFile` that yields to the event loop after each chunk, so `signal` (e.g. Ctrl-C) stops
+ * a long write, which then leaves no file behind.
+ */
+export async function writeGgufFileAsync(path: string, chunks: Iterable<Uint8Array>, onProgress?: WriteProgress, signal?: AbortSignal): Promise<number> {
+  const steps = writeSteps(path, chunks, onProgress, signal)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+/** The one write loop: yields after each chunk; the temp file goes on any throw. */
+function* writeSteps(path: string, chunks: Iterable<Uint8Array>, onProgress?: WriteProgress, signal?: AbortSignal): Generator<void, number> {
+  signal?.throwIfAborted()
   const tmp = `${path}.tmp-${process.pid}`
   const fd = openSync(tmp, 'w')
   let written = 0
@@ -67,7 +91,9 @@ export function writeGgufFile(path: string, chunks: Iterable<Uint8Array>, onProg
       while (o < chunk.length) o += writeSync(fd, chunk, o, chunk.length - o)
       written += chunk.length
       onProgress?.(written)
+      yield
     }
+    signal?.throwIfAborted()
     fsyncSync(fd)
     closeSync(fd)
   } catch (err) {

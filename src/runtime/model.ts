@@ -86,6 +86,12 @@ export type GenerateOptions = Partial<JobParams> & {
   /** Called once the prompt is processed and the first token sampled (for timing). */
   onFirstToken?: () => void
   batchSize?: number
+  /**
+   * Stops the job between tokens (throws the signal's reason). `generate` runs without yielding,
+   * so only a callback can abort it; `generateAsync` yields between tokens, so any abort (a timer,
+   * Ctrl-C, a closed connection) stops it after the current token.
+   */
+  signal?: AbortSignal
 }
 
 export type GenerateResult = JobResult & { promptTokens: number[] }
@@ -107,6 +113,32 @@ export function jobParams(opts: Partial<JobParams>): JobParams {
 
 /** Generates an answer with its receipt and trace leaves (synchronous: the kernels block). */
 export function generate(model: Model, opts: GenerateOptions): GenerateResult {
+  const steps = generateSteps(model, opts)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * `generate` that yields to the event loop after each token, so timers, I/O and `opts.signal` run
+ * while the job does (the prompt's prefill is still one uninterrupted step).
+ *
+ * @example
+ * const r = await generateAsync(model, { prompt: 'The whale', maxTokens: 16, signal: AbortSignal.timeout(10_000) })
+ */
+export async function generateAsync(model: Model, opts: GenerateOptions): Promise<GenerateResult> {
+  const steps = generateSteps(model, opts)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+/** The one generation loop: yields after each token (callbacks done, signal checked). */
+function* generateSteps(model: Model, opts: GenerateOptions): Generator<void, GenerateResult> {
+  opts.signal?.throwIfAborted()
   const promptTokens = typeof opts.prompt === 'string' ? model.tokenizer.encode(opts.prompt) : opts.prompt
   const seed = BigInt(opts.seed ?? 0)
   const it = runJob(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize })
@@ -117,6 +149,9 @@ export function generate(model: Model, opts: GenerateOptions): GenerateResult {
     if (first) opts.onFirstToken?.()
     first = false
     if (r.value.text) opts.onText?.(r.value.text)
+    opts.signal?.throwIfAborted()
+    yield
+    opts.signal?.throwIfAborted()
   }
 }
 

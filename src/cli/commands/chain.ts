@@ -4,11 +4,13 @@
  * development accounts; with --rpc they need --key (a file holding a hex private key).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { type Address, type Hex, formatEther, getAddress, parseEther } from 'viem'
 import { type Command, type ParsedArgs, UsageError } from '../args.js'
-import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { deployTessera, getBalances, loadDeployment, saveDeployment, stake, unstake } from '../../chain/client.js'
+import { checkOutPath } from '../files.js'
+import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
+import { type Deployment, deployTessera, getBalances, loadDeployment, saveDeployment, stake, unstake } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, devAccount } from '../../chain/evm/edr.js'
 import { serveJsonRpc } from '../../chain/evm/server.js'
@@ -21,6 +23,7 @@ const connFlags = {
   key: { type: 'string', description: 'file with the hex private key (required unless --rpc is the local devnet)' },
   account: { type: 'number', description: 'devnet account index to use when no --key is given', default: 1 },
   deployment: { type: 'string', description: 'deployment file with contract addresses', default: join(DEFAULT_DIR, 'deployment.json') },
+  'rpc-timeout': { type: 'number', description: 'seconds to wait for the JSON-RPC endpoint to answer', default: 5 },
 } as const
 
 function privateKeyFrom(args: ParsedArgs): Hex {
@@ -37,12 +40,61 @@ function privateKeyFrom(args: ParsedArgs): Hex {
   return devAccount(Number(args.flags.account)).privateKey
 }
 
-async function connect(args: ParsedArgs) {
+/** The chain cannot be reached or used: one line a person can act on (amounts in coins). */
+export class ChainError extends BaseError {
+  override name = 'ChainError'
+}
+
+/** Asks `rpc` for its chain id, turning "nothing there" and "no answer" into one clear line. */
+async function chainIdOf(rpc: string, timeoutSec: number, signal?: AbortSignal): Promise<number> {
+  const hint = rpc === DEFAULT_RPC ? ' (is `tessera chain start` running?)' : ''
+  if (!(timeoutSec > 0)) throw new InvalidParameterError('rpc-timeout', timeoutSec, 'a number of seconds > 0')
+  const timeout = AbortSignal.timeout(timeoutSec * 1000)
+  let res: Response
+  try {
+    res = await fetch(rpc, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    })
+  } catch (e) {
+    signal?.throwIfAborted()
+    if (timeout.aborted) throw new ChainError(`no answer from ${rpc} within ${timeoutSec} s${hint}`, { cause: e })
+    const code = (e as { cause?: { code?: string } }).cause?.code
+    throw new ChainError(`cannot reach the chain at ${rpc}${code ? ` (${code})` : ''}${hint}`, { cause: e })
+  }
+  let body: { result?: unknown }
+  try {
+    body = (await res.json()) as { result?: unknown }
+  } catch (e) {
+    throw new ChainError(`${rpc} is not a JSON-RPC endpoint (HTTP ${res.status})`, { cause: e })
+  }
+  if (typeof body.result !== 'string' || !/^0x[0-9a-f]+$/i.test(body.result)) throw new ChainError(`${rpc} did not give its chain id`)
+  return Number(BigInt(body.result))
+}
+
+async function connect(args: ParsedArgs, signal?: AbortSignal) {
   const rpc = String(args.flags.rpc)
   const privateKey = privateKeyFrom(args)
-  const probe = connectClients({ transport: rpc, chainId: 1, privateKey })
-  const chainId = await probe.public.getChainId()
+  const chainId = await chainIdOf(rpc, Number(args.flags['rpc-timeout']), signal)
   return connectClients({ transport: rpc, chainId, privateKey })
+}
+
+/** Fails before any work if nothing can listen on 127.0.0.1:`port`. */
+async function checkPortFree(port: number): Promise<void> {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidParameterError('port', port, 'an integer from 0 to 65535')
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', (e: NodeJS.ErrnoException) => reject(portError(port, e)))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()))
+  })
+}
+
+function portError(port: number, e: NodeJS.ErrnoException): Error {
+  if (e.code === 'EADDRINUSE') return new ChainError(`port ${port} is in use (another chain running?)`, { details: 'stop it or pick another with --port', cause: e })
+  if (e.code === 'EACCES') return new ChainError(`port ${port} needs more privileges`, { details: 'pick one above 1023 with --port', cause: e })
+  return e
 }
 
 function amountFlag(args: ParsedArgs): bigint {
@@ -68,24 +120,37 @@ const start: Command = {
   },
   async run(args, signal) {
     const dir = String(args.flags['data-dir'])
+    const port = Number(args.flags.port)
+    await checkPortFree(port)
     mkdirSync(dir, { recursive: true })
     const chain = await createEmbeddedChain({ dataDir: dir, accounts: Number(args.flags.accounts) })
-    const depFile = join(dir, 'deployment.json')
-    const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
-    let dep
-    if (chain.replayed > 0 && existsSync(depFile)) dep = loadDeployment(depFile, chain.chainId)
-    else {
-      dep = await deployTessera(c)
-      saveDeployment(depFile, dep)
+    try {
+      signal.throwIfAborted()
+      const depFile = join(dir, 'deployment.json')
+      const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+      let dep: Deployment
+      if (chain.replayed > 0 && existsSync(depFile)) dep = loadDeployment(depFile, chain.chainId)
+      else {
+        dep = await deployTessera(c)
+        saveDeployment(depFile, dep)
+      }
+      signal.throwIfAborted()
+      const srv = await serveJsonRpc(chain.provider, { port }).catch((e) => {
+        throw portError(port, e)
+      })
+      try {
+        console.log(`tessera chain: ${srv.url} (chain id ${chain.chainId}, ${chain.replayed} journal entries replayed)`)
+        console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
+        console.log('development accounts (address, private key; these keys are public: never use them for real value):')
+        chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
+        // Serves until Ctrl-C (the signal), then closes the server and the chain's journal.
+        if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      } finally {
+        await srv.close()
+      }
+    } finally {
+      await chain.close()
     }
-    const srv = await serveJsonRpc(chain.provider, { port: Number(args.flags.port) })
-    console.log(`tessera chain: ${srv.url} (chain id ${chain.chainId}, ${chain.replayed} journal entries replayed)`)
-    console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
-    console.log('development accounts (address, private key; these keys are public: never use them for real value):')
-    chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-    await srv.close()
-    await chain.close()
     return 0
   },
 }
@@ -93,10 +158,15 @@ const start: Command = {
 const deploy: Command = {
   name: 'chain deploy',
   summary: 'Deploy the Tessera contracts to a chain and write the deployment file',
-  usage: 'chain deploy [--rpc URL --key FILE] [--out FILE]',
-  flags: { ...connFlags, out: { type: 'string', description: 'where to write the deployment file', default: 'deployment.json' } },
-  async run(args) {
-    const c = await connect(args)
+  usage: 'chain deploy [--rpc URL --key FILE] [--out FILE [--force]]',
+  flags: {
+    ...connFlags,
+    out: { type: 'string', description: 'where to write the deployment file', default: 'deployment.json' },
+    force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
+  },
+  async run(args, signal) {
+    checkOutPath(String(args.flags.out), args.flags.force === true)
+    const c = await connect(args, signal)
     const dep = await deployTessera(c)
     saveDeployment(String(args.flags.out), dep)
     console.log(`deployed on chain ${dep.chainId}: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame}`)
@@ -110,12 +180,17 @@ const stakeCmd: Command = {
   summary: 'Bond coins as a provider or auditor',
   usage: 'stake --amount COINS [--role provider|auditor]',
   flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' }, role: { type: 'string', description: 'provider or auditor', default: 'provider' } },
-  async run(args) {
+  async run(args, signal) {
     const role = String(args.flags.role)
     if (role !== 'provider' && role !== 'auditor') throw new InvalidParameterError('role', role, 'provider or auditor')
-    const c = await connect(args)
+    const amount = amountFlag(args)
+    const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
-    await stake(c, d, { role, amount: amountFlag(args) })
+    // Staking sends the coins: say so in coins before the chain reverts with a wei dump.
+    const wallet = await c.public.getBalance({ address: c.account.address })
+    if (wallet === 0n) throw new ChainError(`account ${c.account.address} has no coins`, { details: 'fund it first (a devnet account: --account N)' })
+    if (wallet <= amount) throw new ChainError(`cannot stake ${formatEther(amount)} coin: account ${c.account.address} holds ${formatEther(wallet)}`)
+    await stake(c, d, { role, amount })
     const b = await getBalances(c, d, c.account.address)
     console.log(`${c.account.address} staked as ${role}: active ${formatEther(b.stake.active)}`)
     return 0
@@ -127,8 +202,8 @@ const unstakeCmd: Command = {
   summary: 'Start unbonding stake (withdrawable after the unbonding delay)',
   usage: 'unstake --amount COINS',
   flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' } },
-  async run(args) {
-    const c = await connect(args)
+  async run(args, signal) {
+    const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
     await unstake(c, d, { amount: amountFlag(args) })
     const s = (await getBalances(c, d, c.account.address)).stake
@@ -142,8 +217,8 @@ const balance: Command = {
   summary: 'Show coins, escrow, earnings and stake of an account',
   usage: 'balance [--address 0x...]',
   flags: { ...connFlags, address: { type: 'string', description: 'account to show (default: the signer)' } },
-  async run(args) {
-    const c = await connect(args)
+  async run(args, signal) {
+    const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
     let who: Address
     try {

@@ -43,6 +43,9 @@ const demo: Command = {
     } else console.error(`1/4 using ${path}`)
 
     console.error(`2/4 loading and generating (greedy, ${a.flags.threads} threads)`)
+    // Until a real default model exists the demo must not look like a broken chatbot.
+    console.error('    note: this synthetic model has random weights, so its text is nonsense; the point is the receipt')
+    console.error('    (a commitment to every step of the computation) and the replay that checks it bit for bit')
     const model = await loadModel(path, { threads: a.flags.threads as number })
     try {
       const prompt = a.flags.prompt as string

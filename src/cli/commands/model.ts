@@ -11,23 +11,26 @@ import { modelConfigFromGguf } from '../../engine/model/config.js'
 import { PRESETS } from '../../engine/model/presets.js'
 import { SYNTH_TYPES, synthModel } from '../../engine/model/synth.js'
 import { toHex } from '../../trace/merkle.js'
-import { openGgufSource, writeGgufFile } from '../../runtime/ggufFile.js'
+import { openGgufSource, writeGgufFileAsync } from '../../runtime/ggufFile.js'
 import { type Command, UsageError } from '../args.js'
+import { checkInputFile, checkOutPath } from '../files.js'
 
 const synth: Command = {
   name: 'model synth',
   summary: 'Write a synthetic GGUF model with real shapes and seeded random weights',
-  usage: 'model synth --preset NAME --type TYPE [--seed N] --out FILE.gguf',
+  usage: 'model synth --preset NAME --type TYPE [--seed N] --out FILE.gguf [--force]',
   flags: {
     preset: { type: 'string', description: `model shape: ${Object.keys(PRESETS).join(', ')}`, default: 'tiny' },
     type: { type: 'string', description: `weight type: ${SYNTH_TYPES.join(', ')}`, default: 'q8_0' },
     seed: { type: 'number', description: 'weight seed (non-negative integer)', default: 1 },
     out: { type: 'string', description: 'output .gguf path' },
+    force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
     quiet: { type: 'boolean', description: 'no progress lines' },
   },
   async run(a, signal) {
     const out = a.flags.out as string | undefined
     if (!out) throw new UsageError('model synth needs --out FILE.gguf')
+    checkOutPath(out, a.flags.force === true)
     const spec = synthModel({ preset: a.flags.preset as string, type: a.flags.type as string, seed: a.flags.seed as number })
     const enc = encodeGguf(spec)
     const total = enc.byteLength
@@ -42,7 +45,7 @@ const synth: Command = {
             lastReport = written
             process.stderr.write(`  ${(written / 1e6).toFixed(0)} / ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * written) / total)}%)\n`)
           }
-    const bytes = writeGgufFile(out, enc, progress, signal)
+    const bytes = await writeGgufFileAsync(out, enc, progress, signal)
     const secs = (Date.now() - t0) / 1000
     console.log(`wrote ${out}: ${a.flags.preset} ${a.flags.type} seed ${a.flags.seed}, ${spec.tensors.length} tensors, ${(bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s`)
     return 0
@@ -53,12 +56,14 @@ const info: Command = {
   name: 'model info',
   summary: 'Show a GGUF model: architecture, shapes, tensor types, size, model root',
   usage: 'model info FILE.gguf [--json]',
+  positionals: 1,
   flags: {
     json: { type: 'boolean', description: 'print JSON' },
   },
   async run(a) {
     const path = a.positionals[0]
     if (!path) throw new UsageError('model info needs a FILE.gguf')
+    checkInputFile(path)
     const src = openGgufSource(path)
     try {
       const gguf = readGguf(src)

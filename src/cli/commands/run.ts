@@ -1,13 +1,16 @@
 /** `tessera run` and `tessera verify`: generate with a receipt, and re-check a receipt. */
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { generate, loadModel, verify } from '../../runtime/model.js'
-import type { Receipt } from '../../trace/receipt.js'
+import { generateAsync, loadModel, verify } from '../../runtime/model.js'
+import { type Receipt, RECEIPT_VERSION } from '../../trace/receipt.js'
 import type { Command, FlagSpec, ParsedArgs } from '../args.js'
-import { UsageError } from '../args.js'
+import { stringList, UsageError } from '../args.js'
+import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
+import { endOnInterrupt } from '../signals.js'
+import { checkSignature, type SignedReceipt, signerOf, signFlags, signJob } from './signedReceipt.js'
 
 const modelFlags: Record<string, FlagSpec> = {
-  model: { type: 'string', description: 'GGUF model file' },
+  model: { type: 'string', short: 'm', description: 'GGUF model file' },
   threads: { type: 'number', description: 'kernel threads (any count gives the same bits)', default: 1 },
   backend: { type: 'string', description: 'wasm (fast) or reference (plain TypeScript)', default: 'wasm' },
 }
@@ -22,6 +25,8 @@ export type JobFile = {
   /** All trace leaf hashes, concatenated, base64. */
   traceLeaves: string
   stats?: { prefillTokensPerSec: number; decodeTokensPerSec: number; seconds: number }
+  /** The provider's EIP-712 signature over the receipt, with the request it answers (./signedReceipt.ts). */
+  signed?: SignedReceipt
 }
 
 function need(a: ParsedArgs, name: string): string {
@@ -62,45 +67,58 @@ function parseSeed(v: unknown): bigint {
 const run: Command = {
   name: 'run',
   summary: 'Generate text with a signed-off receipt and trace commitments',
-  usage: 'run --model FILE --prompt TEXT [--max-tokens N] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--threads T] [--json]',
+  usage: 'run -m FILE (-p TEXT | --prompt-file FILE | -p -) [-n MAX_TOKENS] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--stop TEXT]... [--threads T] [--json] [--out FILE [--force]]',
   flags: {
     ...modelFlags,
-    prompt: { type: 'string', description: 'prompt text' },
-    'max-tokens': { type: 'number', description: 'most tokens to generate', default: 128 },
+    prompt: { type: 'string', short: 'p', description: 'prompt text (- reads it from stdin)' },
+    'prompt-file': { type: 'string', description: 'read the prompt from this file (- for stdin)' },
+    'max-tokens': { type: 'number', short: 'n', description: 'most tokens to generate (capped by the context)', default: 128 },
     seed: { type: 'string', description: 'sampling seed, uint64', default: '0' },
     temperature: { type: 'number', description: 'sampling temperature, 0 = greedy', default: 0.8 },
     'top-k': { type: 'number', description: 'keep the k most likely tokens, 0 = off', default: 40 },
     'top-p': { type: 'number', description: 'nucleus sampling threshold, 1 = off', default: 0.95 },
     'min-p': { type: 'number', description: 'drop tokens below min-p times the best, 0 = off', default: 0.05 },
     'repeat-penalty': { type: 'number', description: 'penalty for repeating recent tokens, 1 = off', default: 1 },
-    stop: { type: 'string', description: 'stop generating at this text' },
+    stop: { type: 'string', multiple: true, description: 'stop generating at this text' },
     'batch-size': { type: 'number', description: 'prefill batch size (same bits for any value)', default: 64 },
-    json: { type: 'boolean', description: 'print one JSON object (text, tokens, receipt, trace) instead of streaming' },
+    json: { type: 'boolean', description: 'print one JSON object (text, tokens, receipt, trace, signature) instead of streaming' },
     out: { type: 'string', description: 'also write that JSON object to this file' },
+    ...signFlags,
+    force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
   },
-  async run(a) {
+  async run(a, signal) {
     const modelPath = need(a, 'model')
-    const prompt = a.flags.prompt
-    if (typeof prompt !== 'string') throw new UsageError('missing --prompt', { details: 'see --help' })
+    const out = typeof a.flags.out === 'string' ? a.flags.out : undefined
+    if (out !== undefined) checkOutPath(out, a.flags.force === true)
+    checkInputFile(modelPath)
     const seed = parseSeed(a.flags.seed)
+    const signer = signerOf(a)
     const batchSize = a.flags['batch-size'] as number
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
-    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) })
+    const prompt = await readPrompt(a)
+    const model = await endOnInterrupt(signal, () => loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) }))
     try {
       const json = a.flags.json === true
+      const promptTokens = model.tokenizer.encode(prompt)
+      const maxTokens = a.flags['max-tokens'] as number
+      const room = model.transformer.config.contextLength - promptTokens.length + 1
+      if (Number.isInteger(maxTokens) && maxTokens > room && room >= 1) {
+        console.error(`tessera: note: --max-tokens ${maxTokens} capped to ${room} by the context (${model.transformer.config.contextLength} tokens, ${promptTokens.length} in the prompt)`)
+      }
       const started = performance.now()
       let firstAt = 0
-      const result = generate(model, {
-        prompt,
+      const result = await generateAsync(model, {
+        prompt: promptTokens,
         seed,
-        maxTokens: a.flags['max-tokens'] as number,
+        maxTokens,
         temperature: a.flags.temperature as number,
         topK: a.flags['top-k'] as number,
         topP: a.flags['top-p'] as number,
         minP: a.flags['min-p'] as number,
         repeatPenalty: a.flags['repeat-penalty'] as number,
-        stop: typeof a.flags.stop === 'string' ? [a.flags.stop] : [],
+        stop: stringList(a.flags.stop),
         batchSize,
+        signal,
         onText: (t) => {
           if (!json) process.stdout.write(t)
         },
@@ -123,9 +141,10 @@ const run: Command = {
         receipt: result.receipt,
         traceLeaves: Buffer.concat(result.leaves).toString('base64'),
         stats,
+        signed: await signJob(result.receipt, signer),
       }
       const text = JSON.stringify(file, null, 2)
-      if (typeof a.flags.out === 'string') writeFileSync(a.flags.out, text + '\n')
+      if (out !== undefined) writeFileSync(out, text + '\n')
       if (json) console.log(text)
       else {
         process.stdout.write('\n')
@@ -164,8 +183,11 @@ export function readJobFile(path: string): JobFile {
   }
   const ids = (v: unknown) => Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0)
   if (!j || typeof j !== 'object' || !j.receipt || typeof j.receipt !== 'object') throw new ReceiptFileError(`${path} has no "receipt" object`)
+  const version = (j.receipt as { version: unknown }).version
+  if (version !== RECEIPT_VERSION)
+    throw new ReceiptFileError(`receipt format version ${String(version)} is not supported: this tessera reads version ${RECEIPT_VERSION} (re-run the job with \`tessera run --json\`)`)
   if (!ids(j.tokens) || !ids(j.promptTokens)) throw new ReceiptFileError(`${path} needs "tokens" and "promptTokens" arrays of token ids`)
-  for (const k of ['modelRoot', 'inputHash', 'paramsHash', 'outputHash', 'traceRoot'] as const) {
+  for (const k of ['modelRoot', 'promptRoot', 'paramsHash', 'outputRoot', 'traceRoot'] as const) {
     if (typeof j.receipt[k] !== 'string' || !/^[0-9a-f]{64}$/.test(j.receipt[k])) throw new ReceiptFileError(`receipt field "${k}" must be 64 hex digits`)
   }
   if (j.traceLeaves !== undefined && typeof j.traceLeaves !== 'string') throw new ReceiptFileError('"traceLeaves" must be a base64 string')
@@ -175,30 +197,45 @@ export function readJobFile(path: string): JobFile {
 const verifyCmd: Command = {
   name: 'verify',
   summary: 'Re-run a job by teacher-forced replay and check its receipt (exit 0 valid, 1 invalid)',
-  usage: 'verify --model FILE --receipt FILE.json [--threads T] [--json]',
+  usage: 'verify -m FILE --receipt FILE.json [--threads T] [--json]',
   flags: {
     ...modelFlags,
     receipt: { type: 'string', description: 'job file written by `tessera run --json` or `--out`' },
     json: { type: 'boolean', description: 'print the verdict as JSON' },
   },
-  async run(a) {
+  async run(a, signal) {
     const job = readJobFile(need(a, 'receipt'))
     const modelPath = need(a, 'model')
+    checkInputFile(modelPath)
     let leaves: Uint8Array[] | undefined
     if (job.traceLeaves) {
       const buf = Buffer.from(job.traceLeaves, 'base64')
       if (buf.length % 32) throw new ReceiptFileError('"traceLeaves" is not a whole number of 32-byte hashes')
       leaves = Array.from({ length: buf.length / 32 }, (_, i) => new Uint8Array(buf.subarray(32 * i, 32 * i + 32)))
     }
-    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) })
+    // The signature first: without the provider's signature the receipt proves nothing about anyone.
+    const sig = await checkSignature(job.receipt, job.signed)
+    if (!sig.ok) {
+      if (a.flags.json === true) console.log(JSON.stringify({ valid: false, problems: [sig.problem] }, null, 2))
+      else console.log(`invalid: ${sig.problem}`)
+      return 1
+    }
+    // Loading and the replay block the event loop and write nothing: Ctrl-C ends them at once.
+    const model = await endOnInterrupt(signal, () => loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) }))
     try {
       const started = performance.now()
-      const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves })
+      const v = await endOnInterrupt(signal, () => verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves, text: job.text }))
       const seconds = (performance.now() - started) / 1000
       const where = v.divergence ? ` first divergence at step ${v.divergence.position}, ${v.divergence.head ? 'head (logits and sampling)' : `layer ${v.divergence.layer}`}` : ''
-      if (a.flags.json === true) console.log(JSON.stringify({ ...v, seconds: round(seconds) }, null, 2))
-      else if (v.valid) console.log(`valid: ${job.tokens.length} output tokens replayed in ${seconds.toFixed(2)} s, trace root ${job.receipt.traceRoot}`)
-      else console.log(`invalid:${where}; ${v.problems.join('; ')}`)
+      const r = job.receipt
+      if (a.flags.json === true) console.log(JSON.stringify({ ...v, signer: sig.signer, seconds: round(seconds) }, null, 2))
+      else if (v.valid) {
+        console.log(
+          `valid: receipt v${r.version} signed by ${sig.signer} (the request's provider; EIP-712 on chain ${job.signed!.chainId}, Settlement ${job.signed!.settlement}); ` +
+            `prompt (${r.nPrompt} tokens) and output (${r.nOutput} tokens) match their roots; the text is the output tokens' text; ` +
+            `every token re-sampled and the stop rule checked; ${r.nOutput} output tokens replayed in ${seconds.toFixed(2)} s, trace root ${r.traceRoot}`,
+        )
+      } else console.log(`invalid:${where}${where ? ';' : ''} ${v.problems.join('; ')}`)
       return v.valid ? 0 : 1
     } finally {
       model.close()
