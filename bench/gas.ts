@@ -7,7 +7,7 @@ import { type Hex, parseEther } from 'viem'
 import { traceLeafCount, treeDepth, roundsFor, LOG_K } from '../src/chain/bisection.js'
 import {
   type ClaimItem, claimBatch, claimTimeout, deposit, expandLevel, finalizeBatch, openDispute, registerModel, revealChildren,
-  chooseChild, revealPre, stake, expandElement, expandTensor, oneStepFold,
+  chooseChild, revealPre, reserve, stake, expandElement, expandTensor, oneStepFold,
 } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
 import { claimJob, createDevnet, descendTo, fakeModel, h, makeItem, makeRequest } from '../src/chain/devnet.js'
@@ -37,6 +37,21 @@ for (const n of [1, 10, 100]) {
   const r = await batchOf(n)
   row(`claim batch of ${n} (one client)`, r.gasUsed, `${(r.gasUsed / BigInt(n)).toLocaleString('en-US')} gas/job`)
 }
+// The provider reserves each request when it accepts it (one transaction per request), and the
+// claim then draws from the reservation (clearing its two slots) instead of the free escrow.
+{
+  const items: ClaimItem[] = []
+  let reserveGas = 0n
+  for (let i = 0; i < 100; i++) {
+    const req = makeRequest(net, { nonce: nonce++ })
+    const it = await makeItem(net, client, req)
+    reserveGas += (await reserve(provider, d, { req, r: it.r, vs: it.vs })).gasUsed
+    items.push(it)
+  }
+  row('reserve a request (provider, on accepting it)', reserveGas / 100n, 'per request')
+  const r = await claimBatch(provider, d, { items })
+  row('claim batch of 100 reserved requests (one client)', r.gasUsed, `${(r.gasUsed / 100n).toLocaleString('en-US')} gas/job`)
+}
 // 100 jobs from 10 different clients (fresh nonce words and escrow slots per client).
 const clients = []
 for (let i = 0; i < 10; i++) {
@@ -54,13 +69,13 @@ for (let i = 0; i < 10; i++) {
 // Disputes on a real weight row (boundTrace.ts's row scenario: blk.0.ffn_down.weight of a
 // synthesized tiny Q8_0 model, 512 columns = one 544-byte chunk per row; a step carries and hashes
 // only the ~2 KiB chunk holding its block, so wide rows cost about the same: docs/CHAIN.md "Gas").
-// The toy trace has 20 leaves (nPrompt 3, nOutput 2, 4 layers); the disputed leaf is 5.
+// The toy trace has 12 leaves (nPrompt 3, nOutput 2, the tiny model's 2 layers); the disputed leaf is 3.
 const m = openRealModel('q8_0', 3)
 let nonce2 = 1n
 async function rowGame(badAt?: number) {
   const sc = rowScenario(m, badAt)
   const bn = await createDevnet()
-  const job = await claimJob(bn, sc.t.l0.root, { modelRoot: m.tree.modelRoot, nonce: nonce2++ })
+  const job = await claimJob(bn, sc.t.l0.root, { nonce: nonce2++ }, m.tree)
   const open = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
   return { sc, bn, job, gameId: open.gameId, open }
 }
@@ -124,14 +139,14 @@ try {
   m.close()
 }
 // BLOCK_TERM on 11,008-column rows (Llama-2-7B's ffn_down width) of the three weight types, as an
-// extra tensor blk.2.ffn_down.weight of 16 rows (a real 4,096-row tensor adds 8 levels to the row
+// extra tensor of 16 rows in place of blk.1.ffn_down.weight (a real 4,096-row tensor adds 8 levels to the row
 // path: about +5,000 gas); block 60 opens the second ~2 KiB chunk for Q8_0, a middle one otherwise.
 for (const [type, ggmlType, block] of [['q8_0', 8, 60], ['q4_k', 12, 20], ['q6_k', 14, 20]] as const) {
-  const wide = openRealModel(type, 5, { name: 'blk.2.ffn_down.weight', ggmlType, cols: 11008, rows: 16 })
+  const wide = openRealModel(type, 5, { name: 'blk.1.ffn_down.weight', ggmlType, cols: 11008, rows: 16 })
   try {
-    const sc = rowScenario(wide, undefined, 'blk.2.ffn_down.weight', 3)
+    const sc = rowScenario(wide, undefined, 'blk.1.ffn_down.weight', 3)
     const bn = await createDevnet()
-    const job = await claimJob(bn, sc.t.l0.root, { modelRoot: wide.tree.modelRoot, nonce: 1n })
+    const job = await claimJob(bn, sc.t.l0.root, { nonce: 1n }, wide.tree)
     const { gameId } = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
     await playBoundTrace(bn, gameId, sc.t, block + 1)
     row(`dispute: one-step BLOCK_TERM, 11,008-column ${type.toUpperCase()} row, block ${block}`, (await sc.oneStep(bn, gameId, block)).gasUsed, 'target < 300,000')

@@ -39,7 +39,11 @@ export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): Real
   const dir = mkdtempSync(join(tmpdir(), 'tessera-onestep-'))
   const path = join(dir, 'tiny.gguf')
   const spec = synthModel({ preset: 'tiny', type, seed })
+  // An extra tensor named like a model tensor replaces it (a wide row inside a real layer: the
+  // model's config, and so its registered layer count, stays the preset's).
+  const replaced = extra && spec.tensors.find((t) => t.name === extra.name)
   if (extra) {
+    spec.tensors = spec.tensors.filter((t) => t.name !== extra.name)
     spec.tensors.push({
       name: extra.name, dims: [extra.cols, extra.rows], type: extra.ggmlType,
       data: function* () {
@@ -50,8 +54,10 @@ export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): Real
   writeGgufFile(path, encodeGguf(spec))
   const src = openGgufSource(path)
   const gguf = readGguf(src)
-  // The extra tensor is no part of the llama forward pass, which modelConfigFromGguf checks.
-  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors.filter((t) => t.name !== extra?.name))
+  // The extra tensor is no part of the llama forward pass, which modelConfigFromGguf checks: it
+  // sees the replaced tensor's own shape, or no extra tensor at all.
+  const infos = gguf.tensors.flatMap((t) => (t.name !== extra?.name ? [t] : replaced ? [{ ...t, dims: replaced.dims, type: replaced.type }] : []))
+  const config = modelConfigFromGguf(gguf.metadata, infos)
   const tree = buildModelTree(src, gguf, config)
   const engineRoot = `0x${bytesToHex(computeGgufModelRoot(src, gguf, config).modelRoot)}` as Hex
   return {
