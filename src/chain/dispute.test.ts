@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
 import { type BoundTrace, expansionOf, playBoundTrace, rowScenario } from './boundTrace.js'
 import {
-  type ClaimItem, type Totals, DEFAULT_GAME_PARAMS, PHASE, batchLeaf, batchTree, chooseChild, claimBatch, claimTimeout, deposit,
+  type Totals, DEFAULT_GAME_PARAMS, PHASE, chooseChild, claimTimeout,
   expandLevel, finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
   revealChildren, revealPre, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
 } from './client.js'
