@@ -461,7 +461,7 @@ export type ElementState = { row: bigint; value: number; prev: Hex; act: Hex }
 export type ActState = { op: bigint; root32: Hex; root256: Hex; outputs: Hex }
 /** A sub-trace commitment (DisputeGame.Expansion): leaf 0 = the pre-state, leaf `lastLeaf` = the post-state. */
 export type Expansion = { root: Hex; depth: number; lastLeaf: bigint; proofFirst: Hex[]; proofLast: Hex[] }
-export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7 } as const
+export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7, NAME: 8 } as const
 
 /** Leaf hash of a BLOCK_TERM micro-state: sha256(0x00 || abi.encode(7, tensorIndex, row, blockIndex, da, acc, qa)). */
 export function blockStepLeaf(s: BlockStep): Hex {

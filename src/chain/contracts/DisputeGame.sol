@@ -3,27 +3,25 @@ pragma solidity ^0.8.24;
 
 import "./Errors.sol";
 import {Settlement} from "./Settlement.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 import {MerkleRoot} from "./MerkleRoot.sol";
-import {OneStep} from "./OneStep.sol";
-import {Judge} from "./Judge.sol";
 import {Bisection} from "./Bisection.sol";
-import {OpTable} from "./OpTable.sol";
+import {IMachine} from "./IMachine.sol";
+import {MachineState} from "./lib/MachineState.sol";
 
-/// @title DisputeGame: hierarchical k-ary bisection down to one primitive step
+/// @title DisputeGame: bisection down to one micro-step of the dispute machine
 /// @notice A challenger bonds and disputes one job of a pending batch. Level 0 descends the
-///         receipt's trace tree (leaf = one (position, layer) state); at each lower level (op,
-///         element, primitive) the provider commits a sub-trace whose first and last leaves are the
-///         disputed transition's pre- and post-state, and the descent repeats. Each descent round
-///         the provider reveals the 2^LOG_K nodes LOG_K levels below the current node and the
-///         challenger picks one. At the primitive level the provider reveals the micro-step and
-///         the Judge executes it. Chess clocks: a party whose clock runs out loses.
-///         The judge derives what a transition computes from where the descent went (OpTable):
-///         a matmul op's tensor is proven by name, its element leaves are output rows on the op's
-///         activation state, and their primitive leaves are the row's blocks then the SUM8 fold,
-///         so a provider cannot prove a correct step of some other computation. An op the judge
-///         cannot check yet upholds the provider. The challenger adds `depthBond` at each level
-///         below the trace. Protocol: docs/CHAIN.md "Dispute game".
+///         receipt's trace tree (leaf = one (position, layer) state, or a position's head). Below
+///         the disputed trace leaf the provider commits the transition's frames (level 1, one leaf
+///         per op of the machine's op table), the challenger names the element of the disputed
+///         op it disagrees with, the provider commits that element's micro-states (level 2), and
+///         the Machine executes the one disputed micro-step with its reads opened against agreed
+///         roots (docs/MACHINE.md). Each descent round the provider reveals the 2^LOG_K nodes
+///         LOG_K levels below the current node and the challenger picks one. Every position either
+///         side can reach is decided by executing something: there is no "unchecked" op. Chess
+///         clocks with an increment: a party whose clock runs out loses. The challenger adds
+///         `depthBond` at the op level and when it names an element.
 contract DisputeGame {
     /// @notice Game parameters, fixed at deployment.
     struct Params {
@@ -56,28 +54,35 @@ contract DisputeGame {
         bytes32 levelRoot;
         bytes32 pre; // state before the disputed transition (level entry: before leaf minLeaf)
         bytes32 post; // the disputed post-state once a leaf is reached
-        bytes32 modelRoot; // the signed request's model root (BLOCK_TERM weight proofs)
-        // Where the descent went (OpTable): the disputed trace leaf, op leaf and element leaf.
+        bytes32 modelRoot; // the signed request's model root
+        bytes32 traceRoot; // the receipt's trace root (K/V of earlier positions are read from it)
+        bytes32 promptRoot; // the signed request's prompt root
+        bytes32 paramsHash; // the signed request's sha256(abi.encode(IMachine.Sampling))
+        bytes32 cfgHash; // keccak256 of the (config, sampling) checked at expandOps
         uint32 nLayer;
-        uint64 traceLeaf;
-        uint64 opLeaf;
-        uint64 elemLeaf;
+        uint32 nPrompt;
+        uint64 seed;
+        uint64 traceLeaf; // the disputed trace leaf
+        uint64 opK; // the disputed op (level 1 leaf)
+        uint64 elem; // the named element of the disputed op
+        uint64 elemCount; // elements of the disputed op's slot
         uint8 bondedLevel; // deepest level the challenger has bonded (0: the opening bond)
-        uint8 bound; // UNBOUND, or BLOCK_ROW / FLOAT_ROW once a matmul op's tensor is proven
-        // The proven tensor of a matmul op, and the disputed element's claimed value.
-        uint32 tensorIndex;
-        uint32 ggmlType;
-        uint64 rows;
-        uint64 cols;
-        uint32 elemValue;
-        bytes32 rowRoot;
-        bytes32 act; // the activation state the bound matmul multiplies
+        bytes32 frame; // the disputed op's pre-frame
+        bytes32 slotRoot; // the slot the disputed op wrote
+    }
+
+    /// @notice The context the machine checks a move against, as the provider passes it: the
+    ///         model's config (hashes to the registry's configHash) and the request's sampling
+    ///         parameters (hash to its paramsHash).
+    struct Cfg {
+        ModelRegistry.ModelConfigV3 config;
+        IMachine.Sampling sampling;
     }
 
     uint8 public constant STEP_CHECKED = 1;
     uint8 public constant TIMED_OUT = 2;
     uint8 public constant INCONSISTENT = 3;
-    uint8 public constant UNDECIDABLE = 4;
+    uint8 public constant UNDECIDABLE = 4; // no longer produced: every op is decided by the machine
     uint8 public constant JOB_LOST = 5; // voided: the provider lost the job in another game
 
     /// @notice jobState values.
@@ -85,14 +90,10 @@ contract DisputeGame {
     uint8 internal constant DEFENDED = 2;
     uint8 internal constant LOST = 3;
 
-    uint8 internal constant UNBOUND = 0;
-    uint8 internal constant BLOCK_ROW = 1; // quantized weights: primitive leaves = blocks, then the fold
-    uint8 internal constant FLOAT_ROW = 2; // float weights: primitive steps not bound (UNDECIDABLE)
-
     uint8 public constant LOG_K = 4; // k = 16 children per round
-    uint8 public constant LEVELS = 4; // trace, op, element, primitive
+    uint8 public constant LEVELS = 3; // trace, op, micro-step
 
-    // Phases; the first four are the provider's turn, CHOOSE is the challenger's.
+    // Phases; REVEAL .. STEP are the provider's turn, CHOOSE and NAME the challenger's.
     uint8 public constant REVEAL = 1;
     uint8 public constant REVEAL_PRE = 2;
     uint8 public constant EXPAND = 3;
@@ -100,10 +101,12 @@ contract DisputeGame {
     uint8 public constant CHOOSE = 5;
     uint8 public constant PROVIDER_WON = 6;
     uint8 public constant CHALLENGER_WON = 7;
+    uint8 public constant NAME = 8;
 
     Settlement public immutable settlement;
-    /// @notice The one-step checks (a separate contract, to stay under the code size limit).
-    Judge public immutable judge;
+    /// @notice The dispute machine: op tables, element programs and the one micro-step.
+    IMachine public immutable machine;
+    ModelRegistry public immutable registry;
     Params internal params;
     /// @dev Copies of params.clock and params.increment that every move reads without an SLOAD.
     uint64 internal immutable CLOCK;
@@ -130,7 +133,8 @@ contract DisputeGame {
     ///         UNDECIDABLE (an op the judge cannot check yet), JOB_LOST (voided: the job was lost in
     ///         another game; the challenger's bonds are returned and nothing else moves).
     event Resolved(uint256 indexed gameId, bool providerWon, uint8 why);
-    event TensorBound(uint256 indexed gameId, uint32 tensorIndex, uint64 rows, uint64 cols);
+    event OpEntered(uint256 indexed gameId, uint64 op, bytes32 slotRoot, uint64 elements);
+    event ElementNamed(uint256 indexed gameId, uint64 op, uint64 elem);
 
     modifier nonReentrant() {
         // INVARIANT: no external call can re-enter a state-changing function.
@@ -140,8 +144,8 @@ contract DisputeGame {
         locked = 1;
     }
 
-    /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Judge.
-    constructor(Settlement settlement_, Judge judge_, Params memory params_) {
+    /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Machine.
+    constructor(Settlement settlement_, IMachine machine_, Params memory params_) {
         // INVARIANT: shares are <= 100%, a game has a clock, and an increment cannot outgrow it.
         if (params_.rewardBps > 10_000) revert BadParameter("rewardBps");
         if (params_.clock == 0) revert BadParameter("clock");
@@ -149,7 +153,8 @@ contract DisputeGame {
         CLOCK = params_.clock;
         INCREMENT = params_.increment;
         settlement = settlement_;
-        judge = judge_;
+        registry = settlement_.registry();
+        machine = machine_;
         params = params_;
     }
 
@@ -229,8 +234,13 @@ contract DisputeGame {
         g.levelRoot = item.traceRoot;
         // The state before trace leaf 0 is the job's input (docs/CHAIN.md).
         g.pre = item.req.promptRoot;
-        // What the one-step judge needs from the signed request (the item is proven in the batch).
+        // What the machine needs from the signed request and the receipt (the item is proven in the batch).
         g.modelRoot = item.req.modelRoot;
+        g.traceRoot = item.traceRoot;
+        g.promptRoot = item.req.promptRoot;
+        g.paramsHash = item.req.paramsHash;
+        g.seed = item.req.seed;
+        g.nPrompt = item.nPrompt;
         g.nLayer = item.nLayer;
         if (depth == 0) _leafReached(g);
     }
@@ -267,10 +277,7 @@ contract DisputeGame {
         g.node = children[choice];
         emit Chosen(gameId, g.level, index, left);
         if (left == 0) {
-            // The judge has no one-step for this op yet (docs/CHAIN.md "What the judge checks"): an
-            // honest provider could not answer below it, so the game upholds the provider here.
-            if (_undecidable(g)) _resolve(gameId, g, true, UNDECIDABLE);
-            else _leafReached(g);
+            _leafReached(g);
         } else {
             g.phase = REVEAL;
         }
@@ -295,69 +302,121 @@ contract DisputeGame {
         bytes32[] proofLast;
     }
 
-    /// @notice Provider: commits the op list below the disputed trace leaf (OpTable: 15 ops for a
-    ///         layer, 3 for a head). Lower levels are entered with expandTensor and expandElement.
-    function expand(uint256 gameId, Expansion calldata e) external {
+    /// @notice Provider: commits the frames of the disputed transition (level 1): leaf 0 is the
+    ///         agreed pre trace leaf, leaf k the frame after op k, leaf n (n = the machine's op
+    ///         count for this position and layer) the disputed trace leaf. `cfg` is checked here
+    ///         against the registry and the signed request, and must be passed unchanged later.
+    function expandOps(uint256 gameId, Cfg calldata cfg, Expansion calldata e) external {
         Game storage g = _move(gameId, EXPAND);
-        // INVARIANT: below the trace level only the bound expansions (tensor, element) exist.
+        // INVARIANT: the op level exists only below a trace leaf.
         if (g.level != 0) revert WrongStepKind();
-        uint64 ops = OpTable.lastLeaf(_isHead(g));
-        if (e.lastLeaf != ops) revert WrongLeafCount(e.lastLeaf, ops);
+        // INVARIANT: the config is the model root's own (registry) and the params the client's.
+        if (sha256(abi.encode(cfg.config)) != registry.get(g.modelRoot).configHash) revert BadPreimage();
+        if (sha256(abi.encode(cfg.sampling)) != g.paramsHash) revert BadPreimage();
+        g.cfgHash = keccak256(abi.encode(cfg));
         g.traceLeaf = g.index;
+        uint64 n = uint64(machine.opCount(_ctx(g, cfg)));
+        // INVARIANT: the frame list has exactly one leaf per op of the table.
+        if (e.lastLeaf != n) revert WrongLeafCount(e.lastLeaf, n);
         _expand(gameId, g, e);
     }
 
-    /// @notice Provider: enters matmul op `g.index` (OpTable) with its weight tensor, proven by name
-    ///         under the job's model root; the element sub-trace has one leaf per output row. The
-    ///         activation it multiplies is the op's pre-state when that is the activation source's
-    ///         state (Q, attn_output, gate, down, logits); otherwise (K, V, up) the pre-state is the
-    ///         previous matmul's last element state, opened as `opPre`, which names it.
-    function expandTensor(uint256 gameId, Expansion calldata e, OneStep.TensorLeaf calldata t, OneStep.ElementState calldata opPre) external {
+    /// @notice Provider: the disputed op is a one-step op (LOAD, STORE, TOKEN): `proof` opens what
+    ///         the machine needs to check the post-state from the pre-state; the machine decides.
+    function stepOp(uint256 gameId, Cfg calldata cfg, bytes calldata proof) external {
         Game storage g = _move(gameId, EXPAND);
-        bool head = _isHead(g);
-        // INVARIANT: a matmul's weights are the tensor the op table names for this layer, proven in the model.
-        if (g.level != 1 || OpTable.kind(head, g.index) != OpTable.MATMUL) revert WrongStepKind();
-        if (!OpTable.isTensorOf(head, _layer(g), g.index, t.name)) revert BadTensorProof(t.tensorIndex);
-        judge.tensor(g.modelRoot, t);
-        if (e.lastLeaf != t.rows) revert WrongLeafCount(e.lastLeaf, t.rows);
-        (uint256 blockBytes,) = OneStep.blockShape(t.ggmlType);
-        g.bound = blockBytes == 0 ? FLOAT_ROW : BLOCK_ROW;
-        // INVARIANT: the activation is the state of the op the table names as this matmul's source.
-        if (OpTable.actSource(head, g.index) + 1 == g.index) {
-            g.act = g.pre;
-        } else {
-            if (OneStep.elementLeafOf(opPre) != g.pre) revert BadPreimage();
-            g.act = opPre.act;
+        // INVARIANT: an op is decided or entered once, at the op level.
+        if (g.level != 1 || g.elemCount != 0) revert WrongStepKind();
+        IMachine.Ctx memory c = _opCtx(g, cfg);
+        (bool oneStep,,,) = machine.op(c, g.index);
+        // INVARIANT: only one-step ops are decided without naming an element.
+        if (!oneStep) revert WrongStepKind();
+        _resolve(gameId, g, machine.oneStep(c, g.index, g.pre, g.post, proof), STEP_CHECKED);
+    }
+
+    /// @notice Provider: opens the disputed op (not a one-step op): its post-frame is its
+    ///         pre-frame with the op's slot changed from ZERO to `slotRoot` and nothing else
+    ///         (`path`: the slot's 6 siblings, shared by both frames). The challenger then names
+    ///         the element it disputes. An op with no elements must leave its slot ZERO.
+    function enterOp(uint256 gameId, Cfg calldata cfg, bytes32 slotRoot, bytes32[] calldata path) external {
+        Game storage g = _move(gameId, EXPAND);
+        if (g.level != 1 || g.elemCount != 0) revert WrongStepKind();
+        IMachine.Ctx memory c = _opCtx(g, cfg);
+        (bool oneStep, uint8 slot,, uint64 length) = machine.op(c, g.index);
+        if (oneStep) revert WrongStepKind();
+        // INVARIANT: an op writes exactly its own slot, once.
+        if (!MachineState.isUpdate(g.pre, g.post, slot, slotRoot, path)) revert BadProof();
+        if (length == 0) {
+            // Nothing to compute: the frames are equal unless the provider wrote the empty slot.
+            _resolve(gameId, g, slotRoot == bytes32(0), slotRoot == bytes32(0) ? STEP_CHECKED : INCONSISTENT);
+            return;
         }
-        g.opLeaf = g.index;
-        g.tensorIndex = t.tensorIndex;
-        g.ggmlType = t.ggmlType;
-        g.rows = t.rows;
-        g.cols = t.cols;
-        g.rowRoot = t.rowRoot;
-        emit TensorBound(gameId, t.tensorIndex, t.rows, t.cols);
-        _expand(gameId, g, e);
+        g.opK = g.index;
+        g.frame = g.pre;
+        g.slotRoot = slotRoot;
+        g.elemCount = length;
+        g.phase = NAME;
+        emit OpEntered(gameId, g.index, slotRoot, length);
     }
 
-    /// @notice Provider: enters the disputed element (output row g.index - 1) of a quantized matmul
-    ///         op, opening its element state; the primitive sub-trace is the row's cols / B block
-    ///         states followed by the element state (leaf cols / B + 1, reached by the fold).
-    function expandElement(uint256 gameId, Expansion calldata e, OneStep.ElementState calldata s) external {
+    /// @notice Challenger: names the element of the disputed op's slot it disagrees with, with
+    ///         `depthBond` (elements of one op depend only on the agreed pre-frame, so naming one
+    ///         needs no bisection).
+    function nameElement(uint256 gameId, uint64 elem) external payable {
+        Game storage g = _move(gameId, NAME);
+        // INVARIANT: naming an element drags the provider one level deeper: it costs a depth bond.
+        if (msg.value != params.depthBond) revert BondMismatch(msg.value, params.depthBond);
+        if (elem >= g.elemCount) revert BadChoice(elem);
+        g.bondedLevel = 2;
+        g.bond += uint128(msg.value);
+        totalBonds += msg.value;
+        g.elem = elem;
+        g.phase = EXPAND;
+        emit ElementNamed(gameId, g.opK, elem);
+    }
+
+    /// @notice Provider: commits the named element's micro-states (level 2): leaf 0 is the initial
+    ///         state the machine computes, leaf `steps` the final state `last`, whose result must be
+    ///         the slot's element (`opening` proves it under the slot root).
+    function expandElement(uint256 gameId, Cfg calldata cfg, Expansion calldata e, MachineState.MicroState calldata last, bytes calldata opening)
+        external
+    {
         Game storage g = _move(gameId, EXPAND);
-        if (g.level != 2 || g.bound != BLOCK_ROW) revert WrongStepKind();
-        if (OneStep.elementLeafOf(s) != g.post) revert BadPreimage();
-        // INVARIANT: element j is output row j - 1, chains from the agreed state before it and
-        // multiplies the op's agreed activation.
-        if (s.row + 1 != g.index || s.prev != g.pre || s.act != g.act) {
+        // INVARIANT: an element is expanded once, after it was named.
+        if (g.level != 1 || g.elemCount == 0 || g.index != g.opK) revert WrongStepKind();
+        IMachine.Ctx memory c = _opCtx(g, cfg);
+        (uint64 steps, bytes32 init) = machine.element(c, g.opK, g.elem);
+        if (e.lastLeaf != steps) revert WrongLeafCount(e.lastLeaf, steps);
+        bytes32 lastLeaf = MachineState.leafOf(last);
+        // INVARIANT: the final state is the named element's, and its result is what the slot holds.
+        if (last.op != g.opK || last.elem != g.elem || last.step != steps || !machine.result(c, g.opK, g.slotRoot, last, opening)) {
             _resolve(gameId, g, false, INCONSISTENT);
             return;
         }
-        (, uint256 actBytes) = OneStep.blockShape(g.ggmlType);
-        uint64 steps = uint64(g.cols / actBytes) + 1;
-        if (e.lastLeaf != steps) revert WrongLeafCount(e.lastLeaf, steps);
-        g.elemLeaf = g.index;
-        g.elemValue = s.value;
+        if (steps == 0) {
+            // A program of no steps: its final state is its initial state.
+            _resolve(gameId, g, lastLeaf == init, STEP_CHECKED);
+            return;
+        }
+        g.pre = init;
+        g.post = lastLeaf;
         _expand(gameId, g, e);
+    }
+
+    /// @notice Provider: executes the disputed micro-step. `pre` opens the agreed state before it
+    ///         (the initial state for step 1); `reads` open every value the step reads. The
+    ///         provider wins iff the machine's post-state is the disputed leaf.
+    function stepMicro(uint256 gameId, Cfg calldata cfg, MachineState.MicroState calldata pre, bytes[] calldata reads) external {
+        Game storage g = _move(gameId, STEP);
+        if (MachineState.leafOf(pre) != g.pre) revert BadPreimage();
+        // INVARIANT: the agreed state is step index - 1 of the named element; a provider that
+        // committed a state of some other computation loses.
+        if (pre.op != g.opK || pre.elem != g.elem || pre.step + 1 != g.index) {
+            _resolve(gameId, g, false, INCONSISTENT);
+            return;
+        }
+        bytes32 post = machine.step(_opCtx(g, cfg), g.frame, pre, reads);
+        _resolve(gameId, g, post == g.post, STEP_CHECKED);
     }
 
     function _expand(uint256 gameId, Game storage g, Expansion calldata e) internal {
@@ -377,60 +436,17 @@ contract DisputeGame {
         emit Expanded(gameId, g.level, e.root, e.depth, e.lastLeaf);
     }
 
-    /// @notice Provider: reveals a disputed BLOCK_TERM micro-state (and block b - 1's when b > 0)
-    ///         with the chunk of the bound tensor's row that holds the block, proven under the
-    ///         tensor's row root; the contract recomputes the block term and the SUM8 lane and
-    ///         decides the game. Primitive leaf i (1 <= i <= cols / B) is block i - 1 of output row
-    ///         elemLeaf - 1 of the bound tensor; a state naming anything else loses.
-    ///         `act` opens the agreed activation state; `actPath` places the block's (da, qa) in it.
-    function stepBlockTerm(
-        uint256 gameId,
-        OneStep.BlockStep calldata pre,
-        OneStep.BlockStep calldata post,
-        OneStep.ChunkProof calldata w,
-        OneStep.ActState calldata act,
-        bytes32[] calldata actPath
-    ) external {
-        Game storage g = _move(gameId, STEP);
-        if (g.bound != BLOCK_ROW || g.index == g.lastLeaf) revert WrongStepKind();
-        if (OneStep.blockLeafOf(post) != g.post) revert BadPreimage();
-        // INVARIANT: the lanes a block starts from are the agreed pre-state's (block 0: all zero).
-        if (post.blockIndex > 0 && OneStep.blockLeafOf(pre) != g.pre) revert BadPreimage();
-        // INVARIANT: the micro-state is the block, row and tensor the descent points at.
-        if (post.tensorIndex != g.tensorIndex || post.row + 1 != g.elemLeaf || uint256(post.blockIndex) + 1 != g.index) {
-            _resolve(gameId, g, false, INCONSISTENT);
-            return;
-        }
-        if (OneStep.actLeafOf(act) != g.act) revert BadPreimage();
-        (, uint256 actBytes) = OneStep.blockShape(g.ggmlType);
-        bytes32 actRoot = actBytes == 32 ? act.root32 : act.root256;
-        bool ok = judge.blockTerm(Judge.BoundRow(g.ggmlType, g.rows, g.cols, g.rowRoot, actRoot), pre, post, w, actPath);
-        _resolve(gameId, g, ok, STEP_CHECKED);
-    }
-
-    /// @notice Provider: the last primitive leaf of a quantized row is the element state itself;
-    ///         reveals the last block's state (the agreed pre-state) and the contract folds its
-    ///         eight SUM8 lanes and compares with the element's value.
-    function stepFold(uint256 gameId, OneStep.BlockStep calldata last) external {
-        Game storage g = _move(gameId, STEP);
-        if (g.bound != BLOCK_ROW || g.index != g.lastLeaf) revert WrongStepKind();
-        if (OneStep.blockLeafOf(last) != g.pre) revert BadPreimage();
-        bool ok = last.tensorIndex == g.tensorIndex && last.row + 1 == g.elemLeaf && uint256(last.blockIndex) + 2 == g.index
-            && judge.fold(last.acc) == g.elemValue;
-        _resolve(gameId, g, ok, STEP_CHECKED);
-    }
-
     /// @notice Anyone: ends a game whose party to move ran out of clock; that party loses. Also
     ///         ends at once a game whose job the provider already lost in another game (voided:
     ///         the challenger's bonds come back, nothing else moves).
     function timeout(uint256 gameId) external {
         Game storage g = _game(gameId);
-        if (g.phase >= PROVIDER_WON) revert GameOver(gameId);
+        if (_over(g.phase)) revert GameOver(gameId);
         if (jobState[_jobKey(g)] == LOST) {
             _resolve(gameId, g, false, JOB_LOST);
             return;
         }
-        bool providerTurn = g.phase != CHOOSE;
+        bool providerTurn = _providerTurn(g.phase);
         uint64 clock = providerTurn ? g.providerClock : g.challengerClock;
         uint64 spent = uint64(block.timestamp) - g.lastMove;
         // INVARIANT: a clock only ends the game once it is fully spent.
@@ -460,9 +476,9 @@ contract DisputeGame {
     ///      seconds however long the game, and a whole game still ends in bounded time.
     function _move(uint256 gameId, uint8 phase) internal returns (Game storage g) {
         g = _game(gameId);
-        if (g.phase >= PROVIDER_WON) revert GameOver(gameId);
+        if (_over(g.phase)) revert GameOver(gameId);
         if (g.phase != phase) revert WrongPhase(gameId, g.phase);
-        bool providerTurn = phase != CHOOSE;
+        bool providerTurn = _providerTurn(phase);
         // INVARIANT: only the party whose turn it is moves.
         if (msg.sender != (providerTurn ? g.provider : g.challenger)) revert NotYourTurn(gameId, msg.sender);
         uint64 spent = uint64(block.timestamp) - g.lastMove;
@@ -485,22 +501,28 @@ contract DisputeGame {
         return keccak256(abi.encode(g.batchId, uint256(g.jobIndex)));
     }
 
-    /// @dev True at a leaf the judge cannot decide yet: an op other than a matmul, or an element
-    ///      of a float-weight matmul (its primitive steps are not bound).
-    function _undecidable(Game storage g) internal view returns (bool) {
-        if (g.level == 1) return OpTable.kind(_isHead(g), g.index) != OpTable.MATMUL;
-        return g.level == 2 && g.bound == FLOAT_ROW;
+    function _over(uint8 phase) internal pure returns (bool) {
+        return phase == PROVIDER_WON || phase == CHALLENGER_WON;
     }
 
-    /// @dev True when the disputed trace leaf (or, at level 0, the current leaf) is a head leaf.
-    function _isHead(Game storage g) internal view returns (bool) {
-        uint64 leaf = g.level == 0 ? g.index : g.traceLeaf;
-        return leaf % (uint64(g.nLayer) + 1) == g.nLayer;
+    function _providerTurn(uint8 phase) internal pure returns (bool) {
+        return phase != CHOOSE && phase != NAME;
     }
 
-    /// @dev The layer of the disputed trace leaf.
-    function _layer(Game storage g) internal view returns (uint256) {
-        return g.traceLeaf % (uint64(g.nLayer) + 1);
+    /// @dev The machine's context of the disputed trace leaf.
+    function _ctx(Game storage g, Cfg calldata cfg) internal view returns (IMachine.Ctx memory) {
+        uint64 leaves = uint64(g.nLayer) + 1;
+        return IMachine.Ctx(
+            g.modelRoot, g.traceRoot, g.promptRoot, g.nPrompt, uint32(g.traceLeaf / leaves), uint32(g.traceLeaf % leaves), g.seed,
+            cfg.config, cfg.sampling
+        );
+    }
+
+    /// @dev The context below the trace level, where `cfg` must be the one checked at expandOps.
+    function _opCtx(Game storage g, Cfg calldata cfg) internal view returns (IMachine.Ctx memory) {
+        // INVARIANT: below the trace level the provider keeps the config and params it proved.
+        if (g.level == 0 || keccak256(abi.encode(cfg)) != g.cfgHash) revert BadPreimage();
+        return _ctx(g, cfg);
     }
 
     function _stride(Game storage g) internal view returns (uint8) {
@@ -520,6 +542,7 @@ contract DisputeGame {
         else g.phase = REVEAL_PRE;
     }
 
+    /// @dev Level 0 and 1 leaves are expanded (expandOps; enterOp or stepOp), level 2 leaves stepped.
     function _segmentFound(Game storage g) internal {
         g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
     }
