@@ -57,10 +57,12 @@ contract DisputeGame {
         bytes32 modelRoot; // the signed request's model root
         bytes32 traceRoot; // the receipt's trace root (K/V of earlier positions are read from it)
         bytes32 promptRoot; // the signed request's prompt root
+        bytes32 outputRoot; // the claim's output root (what the client acknowledged and is billed)
         bytes32 paramsHash; // the signed request's sha256(abi.encode(IMachine.Sampling))
         bytes32 cfgHash; // keccak256 of the (config, sampling) checked at expandOps
         uint32 nLayer;
         uint32 nPrompt;
+        uint32 nOutput;
         uint64 seed;
         uint64 traceLeaf; // the disputed trace leaf
         uint64 opK; // the disputed op (level 1 leaf)
@@ -238,6 +240,8 @@ contract DisputeGame {
         g.modelRoot = item.req.modelRoot;
         g.traceRoot = item.traceRoot;
         g.promptRoot = item.req.promptRoot;
+        g.outputRoot = item.outputRoot;
+        g.nOutput = item.nOutput;
         g.paramsHash = item.req.paramsHash;
         g.seed = item.req.seed;
         g.nPrompt = item.nPrompt;
@@ -321,9 +325,19 @@ contract DisputeGame {
         _expand(gameId, g, e);
     }
 
+    /// @notice The token a sampled head leaf commits, opened against the claim's output root.
+    struct OutputToken {
+        uint32 token;
+        bytes32 logitsRoot;
+        MachineState.Opening opening;
+    }
+
     /// @notice Provider: the disputed op is a one-step op (LOAD, STORE, TOKEN): `proof` opens what
     ///         the machine needs to check the post-state from the pre-state; the machine decides.
-    function stepOp(uint256 gameId, Cfg calldata cfg, bytes calldata proof) external {
+    ///         At the STORE of a sampled position's head, `out` also opens the head leaf's token
+    ///         and the claim's output token at that position: they must be equal, so the tokens
+    ///         the claim bills (and the client acknowledged) are the tokens the trace computed.
+    function stepOp(uint256 gameId, Cfg calldata cfg, bytes calldata proof, OutputToken calldata out) external {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: an op is decided or entered once, at the op level.
         if (g.level != 1 || g.elemCount != 0) revert WrongStepKind();
@@ -331,7 +345,15 @@ contract DisputeGame {
         (bool oneStep,,,) = machine.op(c, g.index);
         // INVARIANT: only one-step ops are decided without naming an element.
         if (!oneStep) revert WrongStepKind();
-        _resolve(gameId, g, machine.oneStep(c, g.index, g.pre, g.post, proof), STEP_CHECKED);
+        bool ok = machine.oneStep(c, g.index, g.pre, g.post, proof);
+        if (ok && c.layer == c.config.nLayer && uint256(c.pos) + 1 >= g.nPrompt && g.index == g.lastLeaf) {
+            // INVARIANT: `out` opens the agreed post-state's token, and the output root at its index.
+            if (MachineState.headLeaf(c.pos, c.layer, out.token, out.logitsRoot) != g.post) revert BadPreimage();
+            (bool opened, uint32 billed) = MachineState.word(g.outputRoot, g.nOutput, uint256(c.pos) + 1 - g.nPrompt, out.opening);
+            if (!opened) revert BadProof();
+            ok = billed == out.token;
+        }
+        _resolve(gameId, g, ok, STEP_CHECKED);
     }
 
     /// @notice Provider: opens the disputed op (not a one-step op): its post-frame is its
