@@ -118,6 +118,28 @@ test('attack: one deposit backing two providers beyond its balance is refused at
   })
 })
 
+test('attack: the client reuses a reserved request\'s nonce with another provider to void the reserved claim', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const other = net.at(5)
+    await stake(other, d, { role: 'provider', amount: 2n * ETH })
+    await deposit(client, d, { amount: 200n * PRICE })
+    const a = makeRequest(net, { nonce: 80n, maxTokens: 64, pricePerToken: PRICE })
+    const sa = await signJobRequest(client, d.settlement, a)
+    await reserve(provider, d, { req: a, ...sa })
+    // The same nonce on a cheap request to a colluding provider: refused at reservation and at claim,
+    // since the reservation consumed the nonce (otherwise B's claim would make A's revert JobAlreadyClaimed).
+    const b = makeRequest(net, { provider: other.account.address, nonce: 80n, maxTokens: 8, pricePerToken: 1n })
+    const sb = await signJobRequest(client, d.settlement, b)
+    await rejectsWith(reserve(other, d, { req: b, ...sb }), 'JobAlreadyClaimed', [client.account.address, 80n])
+    await rejectsWith(claimBatch(other, d, { items: [await makeItem(net, client, b, JOB)] }), 'JobAlreadyClaimed')
+    const { batchId } = await claimBatch(provider, d, { items: [await makeItem(net, client, a, JOB)] })
+    assert.equal((await getBatch(provider, d, batchId)).amount, 5n * PRICE)
+    // And a reserved request is paid once.
+    await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, a, JOB)] }), 'JobAlreadyClaimed')
+  })
+})
+
 test('attack: the provider bills output tokens the client never acknowledged', async () => {
   await withNet(async (net) => {
     const { d, provider, client } = net

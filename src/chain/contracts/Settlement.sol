@@ -301,7 +301,8 @@ contract Settlement {
         rd = requestDigest(q);
         address client = _recover(rd, r, vs);
         if (reservations[rd].client != address(0)) revert AlreadyReserved(rd);
-        if (usedNonces[client][q.nonce >> 8] & (1 << (q.nonce & 255)) != 0) revert JobAlreadyClaimed(client, q.nonce);
+        // The nonce is consumed now, so the client cannot have another request with it paid first.
+        _useNonce(client, q.nonce);
         uint256 amount = uint256(q.maxTokens) * q.pricePerToken;
         uint256 bal = escrowOf[client];
         // INVARIANT: a deposit backs at most its balance, across all providers and requests.
@@ -400,13 +401,7 @@ contract Settlement {
         bytes32 rd = requestDigest(q);
         address client = _recover(rd, it.r, it.vs);
         amount = _billed(it, rd, client);
-        // INVARIANT: each (client, nonce) is paid at most once.
-        uint256 word = q.nonce >> 8;
-        uint256 bit = 1 << (q.nonce & 255);
-        uint256 used = usedNonces[client][word];
-        if (used & bit != 0) revert JobAlreadyClaimed(client, q.nonce);
-        usedNonces[client][word] = used | bit;
-        _draw(rd, client, amount);
+        _pay(rd, client, q.nonce, amount);
         leaf = MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
         emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
     }
@@ -436,9 +431,10 @@ contract Settlement {
         return uint128((uint256(it.nPrompt) + a.nOutput) * it.req.pricePerToken);
     }
 
-    /// @dev Takes `amount` from the request's reservation (returning the rest to free escrow), or
-    ///      from the client's free escrow when the provider did not reserve.
-    function _draw(bytes32 rd, address client, uint128 amount) internal {
+    /// @dev Takes `amount` from the request's reservation (whose nonce was consumed when it was
+    ///      reserved; the rest returns to free escrow), or else consumes the nonce and takes it
+    ///      from the client's free escrow (the provider did not reserve).
+    function _pay(bytes32 rd, address client, uint64 nonce, uint128 amount) internal {
         Reservation storage rs = reservations[rd];
         uint256 bal = escrowOf[client];
         if (rs.client == client) {
@@ -446,12 +442,22 @@ contract Settlement {
             bal += rs.amount - amount;
             delete reservations[rd];
         } else {
+            _useNonce(client, nonce);
             // INVARIANT: payment comes only from the client's own escrow.
             if (bal < amount) revert InsufficientEscrow(client, bal, amount);
             bal -= amount;
         }
         escrowOf[client] = bal;
         totalEscrow -= amount;
+    }
+
+    function _useNonce(address client, uint64 nonce) internal {
+        uint256 word = nonce >> 8;
+        uint256 bit = 1 << (nonce & 255);
+        uint256 used = usedNonces[client][word];
+        // INVARIANT: each (client, nonce) is reserved or paid at most once.
+        if (used & bit != 0) revert JobAlreadyClaimed(client, nonce);
+        usedNonces[client][word] = used | bit;
     }
 
     /// @dev ecrecover of an EIP-2098 compact signature; reverts on an invalid one.
@@ -464,7 +470,7 @@ contract Settlement {
         if (a == address(0)) revert BadSignature();
     }
 
-    /// @notice True when `nonce` of `client` has been claimed.
+    /// @notice True when `nonce` of `client` has been claimed or reserved.
     function isClaimed(address client, uint64 nonce) external view returns (bool) {
         return usedNonces[client][nonce >> 8] & (1 << (nonce & 255)) != 0;
     }
