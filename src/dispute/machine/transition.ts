@@ -56,6 +56,11 @@ export type TransitionInput = {
    * runs the programs. Default false.
    */
   sortDirect?: boolean
+  /**
+   * Replaces the value an op writes before later ops read it (src/dispute/cheats.ts plays a
+   * provider that falsified one value this way; its later slots follow from it). Default none.
+   */
+  tamper?: (op: OpDef, value: SlotValue) => SlotValue
 }
 
 /** A computed transition. */
@@ -170,7 +175,8 @@ export function computeTransition(input: TransitionInput): Transition {
     return s
   }
 
-  const write = (k: number, slot: number, v: SlotValue) => {
+  const write = (k: number, slot: number, value: SlotValue) => {
+    const v = input.tamper ? input.tamper(ops[k - 1], value) : value
     slots[slot] = v
     writer[slot] = k
     roots[slot] = slotRoot(v)
