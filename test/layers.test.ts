@@ -1,0 +1,142 @@
+/**
+ * The layers only point down (README "Layout", STYLE.md): engine <- trace <- runtime, chain <-
+ * node, dispute <- cli. A file may import its own layer or a lower one, never a higher one nor a
+ * sibling on its level (runtime, the files and threads around the engine, and chain, the settlement
+ * layer, are independent; node may use dispute), and no two layer folders may import each other,
+ * directly or around a loop. src/errors.ts is below every layer; src/index.ts (the package entry)
+ * above them. Test files are not product code and may reach up to drive what they test. Today's
+ * known violations are listed in ALLOWED (issue 11, "The layers only point down"); a new one fails
+ * this test, naming the import.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { test } from 'node:test'
+
+const src = resolve(import.meta.dirname, '../src')
+
+/** Layer of each folder under src/ (higher may import lower). */
+const LAYERS: Record<string, number> = { engine: 0, trace: 1, runtime: 2, chain: 2, node: 3, dispute: 3, cli: 4 }
+const ROOT_FILES: Record<string, number> = { 'errors.ts': -1, 'index.ts': 5 }
+/** Imports between two folders on the same level that the design allows. */
+const SIBLING_IMPORTS = new Set(['node -> dispute'])
+
+/**
+ * Known upward imports, `from -> to` (paths under src/), to be removed as issue 11's layering work
+ * lands; do not add to this list: move the shared code down a layer instead.
+ */
+const ALLOWED = new Set<string>([
+  // engine -> trace (while trace imports engine): the model root and config leaf hash with trace's
+  // Merkle helpers, which belong in a lower layer.
+  'engine/gguf/modelRoot.ts -> trace/merkle.ts',
+  'engine/gguf/configLeaf.ts -> trace/merkle.ts',
+  // chain -> runtime: the real-model dispute fixture and the weight openings read GGUF files
+  // through the runtime's file source.
+  'chain/realModel.ts -> runtime/ggufFile.ts',
+  'chain/weights.ts -> runtime/ggufFile.ts',
+])
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) return name === 'assembly' ? [] : files(p)
+    return name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('.d.ts') ? [p] : []
+  })
+}
+
+/** Relative import specifiers of a TypeScript file: static, re-exports, side-effect and dynamic imports. */
+function importsOf(code: string): string[] {
+  const out: string[] = []
+  const patterns = [/\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g]
+  for (const re of patterns) for (const m of code.matchAll(re)) if (m[1].startsWith('.')) out.push(m[1])
+  return out
+}
+
+function layerOf(rel: string): { name: string; level: number } {
+  const top = rel.split('/')[0]
+  if (rel === top) {
+    assert.ok(top in ROOT_FILES, `src/${rel}: a file at src/'s top level that is in no layer; add it to ROOT_FILES in test/layers.test.ts`)
+    return { name: top, level: ROOT_FILES[top] }
+  }
+  assert.ok(top in LAYERS, `src/${top}/ is in no layer: add it to LAYERS in test/layers.test.ts (and the README's layout)`)
+  return { name: top, level: LAYERS[top] }
+}
+
+function importGraph(): { from: string; to: string }[] {
+  const edges: { from: string; to: string }[] = []
+  for (const file of files(src)) {
+    const code = readFileSync(file, 'utf8')
+    for (const spec of importsOf(code)) {
+      const target = resolve(dirname(file), spec).replace(/\.js$/, '.ts')
+      edges.push({ from: relative(src, file), to: relative(src, target) })
+    }
+  }
+  return edges
+}
+
+test('no layer imports a higher one or a sibling (beyond the known, listed violations)', (t) => {
+  const edges = importGraph()
+  assert.ok(edges.length > 100, 'the import scan finds the imports')
+  const seen = new Set<string>()
+  const upward: string[] = []
+  for (const e of edges) {
+    const a = layerOf(e.from)
+    const b = layerOf(e.to)
+    if (e.to.startsWith('..')) upward.push(`${e.from} -> ${e.to} (outside src/)`)
+    else if (b.level > a.level || (b.level === a.level && a.name !== b.name && !SIBLING_IMPORTS.has(`${a.name} -> ${b.name}`))) {
+      const key = `${e.from} -> ${e.to}`
+      seen.add(key)
+      if (!ALLOWED.has(key)) upward.push(`${key} (${a.name} may not import ${b.name})`)
+    }
+  }
+  for (const stale of [...ALLOWED].filter((k) => !seen.has(k))) t.diagnostic(`fixed, remove from ALLOWED: ${stale}`)
+  assert.deepEqual(upward, [], `upward imports:\n  ${upward.join('\n  ')}`)
+})
+
+test('no cycle between layer folders', () => {
+  const graph = new Map<string, Set<string>>()
+  for (const e of importGraph()) {
+    if (ALLOWED.has(`${e.from} -> ${e.to}`) || e.to.startsWith('..')) continue
+    const a = layerOf(e.from).name
+    const b = layerOf(e.to).name
+    if (a === b) continue
+    if (!graph.has(a)) graph.set(a, new Set())
+    graph.get(a)!.add(b)
+  }
+  // Depth-first search for a back edge; report the loop it closes.
+  const state = new Map<string, 'open' | 'done'>()
+  const path: string[] = []
+  const visit = (n: string): string[] | undefined => {
+    state.set(n, 'open')
+    path.push(n)
+    for (const m of graph.get(n) ?? []) {
+      if (state.get(m) === 'open') return [...path.slice(path.indexOf(m)), m]
+      if (!state.has(m)) {
+        const loop = visit(m)
+        if (loop) return loop
+      }
+    }
+    path.pop()
+    state.set(n, 'done')
+    return undefined
+  }
+  for (const n of graph.keys()) {
+    if (state.has(n)) continue
+    const loop = visit(n)
+    assert.equal(loop, undefined, `layer folders import each other: ${loop?.join(' -> ')}`)
+  }
+})
+
+test('the scanner sees every import form', () => {
+  const code = [
+    "import { a } from './a.js'",
+    "import type { B } from '../b/b.js'",
+    "export { c } from './c.js'",
+    "export * from './d.js'",
+    "import './e.js'",
+    "const f = await import('./f.js')",
+    'import {\n  g,\n  h,\n} from "./g.js"',
+    "import { x } from 'node:fs'",
+  ].join('\n')
+  assert.deepEqual(importsOf(code).sort(), ['../b/b.js', './a.js', './c.js', './d.js', './e.js', './f.js', './g.js'])
+})
