@@ -199,3 +199,27 @@ test('an op the judge cannot check yet (here SILU(gate) * up) upholds the provid
     await net.close()
   }
 })
+
+test('a sock puppet\'s stalled game on the job blocks nobody: the auditor opens its own game and wins the judged step', async () => {
+  const net = await createDevnet()
+  try {
+    const { d, provider, client, challenger } = net
+    const puppet = net.at(5)
+    const sc = rowScenario(m, 9) // the provider's trace is wrong at block 9
+    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 8n)
+    // The provider's second account disputes first and never moves again.
+    const stalled = (await openDispute(puppet, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
+    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    await playToStep(net, gameId, sc)
+    assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getBalances(challenger, d, challenger.account.address)).owed, parseEther('0.5'))
+    // The puppet's game is void: its bond back, no second slash.
+    await claimTimeout(client, d, { gameId: stalled })
+    assert.equal((await getGame(provider, d, stalled)).phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getBalances(puppet, d, puppet.account.address)).owedByGame, BOND)
+    assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('9'))
+    assertConserved(await getTotals(client, d))
+  } finally {
+    await net.close()
+  }
+})
