@@ -50,6 +50,6 @@ test('golden vectors: Merkle root, receipt digest, params hash, tokens hash', ()
 const GOLDEN = {
   root: '295a26fc71a0d56e25a91f2538457f33c4d0466c12a07e2c7a0c215d36627d21',
   tokens: '4636993d3e1da4e9d6b8f87b79e8f7c6d018580d52661950eabc3845c5897a4d',
-  params: '871d4a66a89bf6cd466156506ced6bc41aaabf211a5a9c46f3744c02a6141b28',
+  params: '80abff2c6a2001524043d5579cb2a390b021312a813afa0102ecbadb292eb02c', // sha256(abi.encode(IMachine.Sampling))
   receipt: 'e51e2387fee6e4f364e9cf9c013fd1e6763782fcf3856b9513a49ccb69be5e6f',
 }

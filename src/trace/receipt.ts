@@ -14,7 +14,10 @@ import { vectorRoot } from './vector.js'
 
 export const RECEIPT_VERSION = 2
 
-/** Parameters that decide the output, hashed into `paramsHash` as canonical JSON. */
+/**
+ * Parameters that decide the output. `paramsHash` commits to them in the shape the dispute game
+ * opens (`IMachine.Sampling`, docs/MACHINE.md "Sampling params on chain").
+ */
 export type JobParams = Omit<SamplingParams, 'seed'> & { maxTokens: number; stop: string[] }
 
 /** Receipt format 2. */
@@ -54,8 +57,27 @@ export function tokensHash(tokens: readonly number[]): Hash {
   return sha256(b)
 }
 
+const F32 = new Float32Array(1)
+const U32 = new Uint32Array(F32.buffer)
+
+/** binary32 bits of a parameter as the sampler uses it (Math.fround of the number). */
+function f32Bits(x: number): number {
+  F32[0] = x
+  return U32[0]
+}
+
+/**
+ * `sha256(abi.encode(IMachine.Sampling))`: eight 32-byte words (temperature, top-p, min-p and the
+ * repetition penalty as binary32 bits; top-k, repeatLastN and maxTokens as integers; then
+ * `stopHash` = SHA-256 of the canonical JSON list of stop strings, which only clients check).
+ */
 export function paramsHash(p: JobParams): Hash {
-  return sha256(new TextEncoder().encode(canonicalJson(p)))
+  const stopHash = sha256(new TextEncoder().encode(canonicalJson(p.stop)))
+  const ints = [f32Bits(p.temperature), p.topK, f32Bits(p.topP), f32Bits(p.minP), f32Bits(p.repeatPenalty), p.repeatLastN, p.maxTokens]
+  const buf = new Uint8Array(32 * 8)
+  ints.forEach((v, i) => buf.set(word(BigInt(v >>> 0)), 32 * i))
+  buf.set(stopHash, 32 * 7)
+  return sha256(buf)
 }
 
 /**
