@@ -137,7 +137,8 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
     next.set(p, id)
     const out = opts.forced ? opts.forced[outputs.length] : id
     // The stop rule (head STORE): a position that consumes an end token has no valid head state.
-    const stopped = p >= nPrompt && eog.has(tokens[p])
+    // (A provider that ignores it commits its head anyway: `ignoreEog`.)
+    const stopped = p >= nPrompt && eog.has(tokens[p]) && !opts.ignoreEog
     leaves[key(p, nL)] = stopped ? INVALID_LEAF : headLeaf(p, nL, id, row)
     outputs.push(out)
     tokens.push(out)

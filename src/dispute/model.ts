@@ -1,0 +1,56 @@
+/**
+ * A model as a dispute needs it: the engine (to replay jobs), its weights by name (what the
+ * machine's programs read) and its model tree (what the judge's weight openings prove against,
+ * and the config the registry holds). Both players of a game open the same GGUF file this way.
+ */
+import { readGguf } from '../engine/gguf/read.js'
+import type { ModelConfig } from '../engine/model/config.js'
+import type { Transformer } from '../engine/model/transformer.js'
+import { openGgufSource } from '../runtime/ggufFile.js'
+import { loadModel } from '../runtime/model.js'
+import { type ModelTree, buildModelTree } from '../chain/weights.js'
+import type { WeightAccessor } from './machine/transition.js'
+
+export type DisputeModel = {
+  path: string
+  tf: Transformer
+  config: ModelConfig
+  tree: ModelTree
+  weights: WeightAccessor
+  /** End-of-generation tokens as the config leaf commits them (the head STORE's stop rule). */
+  eogTokens: readonly number[]
+  close(): void
+}
+
+/**
+ * Loads the GGUF file at `path` for disputes (engine backend: `wasm` by default, bit-identical to
+ * `reference`).
+ *
+ * @example
+ *   const m = await openDisputeModel('tiny.gguf')
+ *   m.tree.modelRoot   // the root a request names
+ */
+export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 'reference' } = {}): Promise<DisputeModel> {
+  const model = await loadModel(path, { backend: opts.backend ?? 'wasm' })
+  const src = openGgufSource(path)
+  try {
+    const gguf = readGguf(src)
+    const config = model.transformer.config
+    const tree = buildModelTree(src, gguf, config, model.tokenizer)
+    const weights: WeightAccessor = (name) => {
+      const s = tree.shape(name)
+      return { type: s.type, rows: s.rows, cols: s.cols, row: (r) => tree.readRow(name, r) }
+    }
+    return {
+      path, tf: model.transformer, config, tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
+      close() {
+        src.close()
+        model.close()
+      },
+    }
+  } catch (e) {
+    src.close()
+    model.close()
+    throw e
+  }
+}

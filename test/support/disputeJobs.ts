@@ -1,0 +1,36 @@
+/**
+ * Real tiny jobs for dispute tests: a synthesized model written to a temporary GGUF file and
+ * opened for disputes (engine, weights, model tree), and job specs that end where a test needs
+ * them to (an answer that stops at an end-of-generation token, for the `length` cheat).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { encodeGguf } from '../../src/engine/gguf/write.js'
+import { synthModel } from '../../src/engine/model/synth.js'
+import type { SamplingParams } from '../../src/engine/sample.js'
+import { type DisputeModel, openDisputeModel } from '../../src/dispute/model.js'
+import type { JobSpec } from '../../src/dispute/replay.js'
+import { writeGgufFile } from '../../src/runtime/ggufFile.js'
+
+/** A synthesized `preset` model of ggml `type` on disk, opened for disputes; close() removes the file. */
+export async function tinyDisputeModel(preset: string, type: string, seed = 3): Promise<DisputeModel> {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-dispute-'))
+  const path = join(dir, `${preset}-${type}.gguf`)
+  writeGgufFile(path, encodeGguf(synthModel({ preset, type, seed })))
+  const m = await openDisputeModel(path)
+  return {
+    ...m,
+    close() {
+      m.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: 64, seed: 0n }
+
+/** A short greedy job. */
+export function tinySpec(m: DisputeModel, prompt: number[], maxTokens = 3, sampling: SamplingParams = GREEDY): JobSpec {
+  return { prompt, sampling, maxTokens, eogTokens: m.eogTokens }
+}
