@@ -39,7 +39,7 @@ export function checkInputFile(path: string): void {
  * The prompt: `--prompt TEXT`, `--prompt -` or `--prompt-file -` (stdin), or `--prompt-file FILE`.
  * Text read from a file or stdin loses one trailing newline (as llama.cpp's `--file` does).
  */
-export async function readPrompt(a: ParsedArgs): Promise<string> {
+export async function readPrompt(a: ParsedArgs, signal?: AbortSignal): Promise<string> {
   const text = a.flags.prompt
   const file = a.flags['prompt-file']
   if (typeof text === 'string' && typeof file === 'string') throw new UsageError('give --prompt or --prompt-file, not both')
@@ -47,9 +47,7 @@ export async function readPrompt(a: ParsedArgs): Promise<string> {
   if (typeof text === 'string' && text !== '-') return text
   let raw: string
   if (text === '-' || file === '-') {
-    const chunks: Buffer[] = []
-    for await (const c of process.stdin) chunks.push(c as Buffer)
-    raw = Buffer.concat(chunks).toString('utf8')
+    raw = await readStdin(signal)
   } else {
     const path = file as string
     checkInputFile(path)
@@ -60,4 +58,22 @@ export async function readPrompt(a: ParsedArgs): Promise<string> {
     }
   }
   return raw.endsWith('\n') ? raw.slice(0, raw.endsWith('\r\n') ? -2 : -1) : raw
+}
+
+/** All of stdin as UTF-8; an abort (Ctrl-C while a terminal waits for input) stops the read. */
+function readStdin(signal?: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = []
+  return new Promise<string>((resolve, reject) => {
+    const onAbort = () => {
+      process.stdin.destroy()
+      reject(signal?.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    process.stdin.on('data', (c: Buffer) => chunks.push(c))
+    process.stdin.once('error', reject)
+    process.stdin.once('end', () => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(Buffer.concat(chunks).toString('utf8'))
+    })
+  })
 }

@@ -108,17 +108,19 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const signal = interruptSignal()
+/** After Ctrl-C the command has cleaned up; nothing left running (a stdin read, a worker) may hold the exit. */
+function interrupted(): never {
+  console.error('tessera: interrupted')
+  process.exit(INTERRUPTED)
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    if (signal.aborted) console.error('tessera: interrupted')
-    process.exitCode = signal.aborted ? INTERRUPTED : code
+    if (signal.aborted) interrupted()
+    process.exitCode = code
   },
   (err) => {
-    if (signal.aborted) {
-      console.error('tessera: interrupted')
-      process.exitCode = INTERRUPTED
-      return
-    }
+    if (signal.aborted) interrupted()
     if (process.env.TESSERA_DEBUG) console.error(err)
     else console.error(`tessera: ${message(err)}`)
     process.exitCode = err instanceof BaseError && err.name === 'UsageError' ? 2 : 1

@@ -2,7 +2,6 @@
  * Chain errors are one line a person can act on, amounts in coins: an RPC where nothing listens,
  * one that never answers, a port already in use, an unfunded key, staking more than the wallet.
  */
-import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'

@@ -25,7 +25,10 @@ async function interrupt(args: string[], ready: (out: string, err: string) => bo
   let err = ''
   child.stdout?.on('data', (d: string) => (out += d))
   child.stderr?.on('data', (d: string) => (err += d))
-  await waitFor(() => ready(out, err), true)
+  let exited: CliResult | undefined
+  void child.result.then((r) => (exited = r))
+  await waitFor(() => exited !== undefined || ready(out, err), true)
+  assert.equal(exited, undefined, `${args.join(' ')} ended before it was interrupted: ${exited?.err}`)
   const sent = Date.now()
   child.kill('SIGINT')
   const r = await child.result
@@ -43,6 +46,15 @@ test('run: Ctrl-C between tokens exits 130 at once', async () => {
   // The plain TypeScript backend makes 500 tokens take several seconds.
   const r = await interrupt(['run', '-m', model, '-p', 'hi', '-n', '500', '--backend', 'reference'], (out) => out.length > 10)
   assertInterrupted(r, 'run')
+})
+
+test('run -p -: Ctrl-C while waiting for stdin exits 130 at once', async () => {
+  const child = startCli(['run', '-m', model, '-p', '-'], { holdStdin: true })
+  await new Promise((r) => setTimeout(r, 2000)) // past tsx's start, into the stdin read
+  const sent = Date.now()
+  child.kill('SIGINT')
+  const r = await child.result
+  assertInterrupted({ ...r, ms: Date.now() - sent }, 'run -p -')
 })
 
 test('verify: Ctrl-C during the replay ends it at once', async () => {

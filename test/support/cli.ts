@@ -10,15 +10,18 @@ export const root = resolve(import.meta.dirname, '../..')
 
 export type CliResult = { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
-/** Starts `tessera ...args` (from src/ through tsx); `input` is written to its stdin, which is then closed. */
-export function startCli(args: string[], opts: { input?: string; cwd?: string } = {}): ChildProcess & { result: Promise<CliResult> } {
+/**
+ * Starts `tessera ...args` (from src/ through tsx); `input` is written to its stdin, which is then
+ * closed, unless `holdStdin` keeps it open (a terminal waiting for input).
+ */
+export function startCli(args: string[], opts: { input?: string; cwd?: string; holdStdin?: boolean } = {}): ChildProcess & { result: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src/cli/main.ts'), ...args], { cwd: opts.cwd ?? root, stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
   child.stdin.on('error', () => {})
-  child.stdin.end(opts.input)
+  if (!opts.holdStdin) child.stdin.end(opts.input)
   const result = new Promise<CliResult>((ok) => child.on('close', (code, signal) => ok({ code, signal, out, err })))
   return Object.assign(child, { result })
 }

@@ -95,7 +95,7 @@ const run: Command = {
     const signer = signerOf(a)
     const batchSize = a.flags['batch-size'] as number
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
-    const prompt = await readPrompt(a)
+    const prompt = await readPrompt(a, signal)
     const model = await endOnInterrupt(signal, () => loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) }))
     try {
       const json = a.flags.json === true
