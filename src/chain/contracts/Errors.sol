@@ -88,3 +88,19 @@ error AlreadyReserved(bytes32 requestDigest);
 error NotReserved(bytes32 requestDigest);
 /// @notice A reservation is released only after its request expired.
 error ReservationActive(bytes32 requestDigest, uint64 expiry);
+
+// Machine (docs/MACHINE.md "Read openings"): the dispute machine's judge
+/// @notice Opening i of a micro-step (or of a one-step op's proof) does not prove the value the
+///         step reads from its agreed root.
+error BadReadProof(uint256 i);
+/// @notice The micro-state names no step of the transition: no such op, an op without element
+///         programs, an element past the slot, or the element's final state.
+error NoSuchStep(uint256 op, uint64 elem, uint64 step);
+/// @notice A weight opening's tensor has another ggml type than the one proven for its name
+///         (IMachine.proveWeightType), or a float read of a quantized tensor.
+error WrongWeightType(uint32 proven, uint32 expected);
+/// @notice A matmul op's weight type is not proven yet (IMachine.proveWeightType).
+error UnknownWeightType(bytes32 modelRoot, bytes name);
+/// @notice A config the machine's programs do not cover (dims not multiples of 8, heads not a
+///         multiple of kv heads, a matmul type without a block size).
+error UnsupportedMachineShape();

@@ -36,6 +36,26 @@ interface IMachine {
         Sampling sampling;
     }
 
+    /// @notice Records the ggml type of tensor `name` of `modelRoot`, proven by its tensor leaf
+    ///         (docs/TRACE.md "Model root") at `tensorIndex` under the model root. A matmul's type
+    ///         fixes its element programs (step counts, activation slot), so `element` and `step`
+    ///         of a matmul op revert `UnknownWeightType` until its tensor is proven here; anyone
+    ///         may prove it (the provider does before `expandElement`), and a proven type never
+    ///         changes. Reverts `BadTensorProof` when the leaf is not under the root.
+    function proveWeightType(
+        bytes32 modelRoot,
+        bytes calldata name,
+        uint32 tensorIndex,
+        uint32 ggmlType,
+        uint64 rows,
+        uint64 cols,
+        bytes32 rowRoot,
+        bytes32[] calldata tensorPath
+    ) external;
+
+    /// @notice The proven ggml type of tensor `name` of `modelRoot` (known = false if not proven).
+    function weightType(bytes32 modelRoot, bytes calldata name) external view returns (bool known, uint32 ggmlType);
+
     /// @notice Number of ops of the transition: op-level leaves are 0 (the pre trace leaf) .. n
     ///         (the post trace leaf; op n is STORE, or TOKEN for a teacher-forced head).
     function opCount(Ctx calldata c) external view returns (uint256 n);
