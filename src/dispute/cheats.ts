@@ -1,0 +1,247 @@
+/**
+ * Every kind of cheating provider, built on the real replay so that each cheat is what a
+ * rational cheater would commit: self-consistent everywhere it can be.
+ *
+ *   op kinds      one value of one op (by the op table's name: `att`, `qr`, `norm`, `silu`,
+ *                 `res`, `q`, `quant32`, `argmax`, ...) is falsified at a seeded trace leaf and
+ *                 element; the cheater's later ops, layers and positions are computed from it
+ *                 (the machine's run of that transition with the value replaced, then the engine
+ *                 continuing from its outputs), and the element's own program is honest up to
+ *                 its final state, which carries the falsified value
+ *   sample        another token at a seeded sampled position (the head's NEXT), the answer
+ *                 continuing from it
+ *   prompt        the answer to another prompt (one token changed at a seeded position) than
+ *                 the one the client signed
+ *   no-compute    random trace leaves (the model never ran); the tokens delivered are random
+ *   length        bills tokens past the end of the answer: generation continues after its
+ *                 end-of-generation token
+ *   self-dispute  a game-level cheat (src/dispute/players/play.ts): the provider's sock puppet
+ *                 opens a game on the job first; the trace carries one of the op cheats
+ *
+ * `random` is a seeded pick over all of these. What a cheat changed is reported (`where`) so
+ * tests can check the game ends there.
+ */
+import { BaseError } from '../errors.js'
+import { type Hash, leafHash, toHex } from '../trace/merkle.js'
+import { type OpCode, type OpDef, SLOT, bits, transitionOps, val } from './machine/program.js'
+import { type MicroState, type SlotValue, microState } from './machine/state.js'
+import type { DisputeModel } from './model.js'
+import { type JobSpec, type JobTrace, type Override, replayJob } from './replay.js'
+import { type TraceProvider, createReplayTraceProvider, machineSampling } from './traceProvider.js'
+
+/** Op kinds: the op table's ops by name (MATMUL by its weight: q, k, v, wo, gate, up, down, logits). */
+export const OP_KINDS = [
+  'embed', 'rms_scale', 'norm', 'quant32', 'quant256', 'q', 'k', 'v', 'qb', 'kb', 'vb', 'freq', 'rotcs', 'qr', 'kr', 'score', 'max',
+  'exps', 'zinv', 'att', 'wo', 'res', 'gate', 'up', 'silu', 'down', 'logits', 'penalty', 'argmax', 'rank', 'sort', 'tscale', 'texp',
+  'tsum', 'prob', 'keep', 'draw',
+] as const
+export const GAME_KINDS = ['sample', 'prompt', 'no-compute', 'length', 'self-dispute'] as const
+export type CheatKind = (typeof OP_KINDS)[number] | (typeof GAME_KINDS)[number]
+/** Every kind `random` picks from, and the `--cheat` words (with `random`). */
+export const CHEAT_KINDS: readonly CheatKind[] = [...OP_KINDS, ...GAME_KINDS]
+
+/** A cheat kind that cannot be played on this model or job (e.g. `qb` on a llama model); the message says why. */
+export class CheatNotApplicableError extends BaseError {
+  override name = 'CheatNotApplicableError'
+}
+
+/** What a cheat changed: the trace leaf, and for op cheats the op (its number and name) and element. */
+export type CheatSite = { kind: CheatKind; leaf: number; pos: number; layer: number; op?: number; opName?: string; elem?: number }
+
+export type Cheat = {
+  kind: CheatKind
+  /** The cheater's view of the job (what it commits and reveals). */
+  provider: TraceProvider
+  /** The cheater's job: its tokens, what it delivers and bills. */
+  trace: JobTrace
+  where: CheatSite
+  /** self-dispute: the provider opens a sock-puppet game on its own job first. */
+  sockPuppet: boolean
+}
+
+/** A small seeded generator (mulberry32): the same seed picks the same cheat everywhere. */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]
+
+/** Whether op `op` is of op kind `kind`. */
+export function opOfKind(op: OpDef, kind: string): boolean {
+  if (op.code === 'MATMUL') return op.name.toLowerCase() === kind
+  if (op.code === 'BIAS' || op.code === 'ROPE') return op.name.toLowerCase() === kind
+  return op.code.toLowerCase() === kind
+}
+
+// Ops whose slot holds integers (token ids, ranks, counts), falsified as another integer.
+const INTEGER_OPS: ReadonlySet<OpCode> = new Set(['ARGMAX', 'DRAW', 'RANK', 'SORT', 'KEEP'])
+
+/** The value an op wrote with element j falsified (attempt n > 0 makes a larger change). */
+function falsify(op: OpDef, v: SlotValue, j: number, rng: () => number, attempt: number, vocab: number): SlotValue {
+  if (v.kind === 'blocks') {
+    const blocks = v.blocks.slice()
+    const b = { da: blocks[j].da, qa: blocks[j].qa.slice() }
+    if (attempt % 2 === 1) b.da = bits(val(b.da) * 2 + 1e-3)
+    else {
+      const i = Math.floor(rng() * b.qa.length)
+      const q = (b.qa[i] << 24) >> 24
+      b.qa[i] = (q >= 120 ? q - 7 : q + 7) & 0xff
+    }
+    blocks[j] = b
+    return { kind: 'blocks', blocks }
+  }
+  const w = v.words.slice()
+  if (INTEGER_OPS.has(op.code)) {
+    const n = op.code === 'KEEP' ? Math.max(2, w[j] + 2) : op.code === 'SORT' || op.code === 'RANK' ? op.length : vocab
+    w[j] = (w[j] + 1 + Math.floor(rng() * (n - 1))) % n
+  } else if (attempt === 0) {
+    // the subtle cheat: one high mantissa bit of one binary32 value
+    w[j] ^= 1 << (18 + Math.floor(rng() * 5))
+  } else if (attempt < 6) {
+    w[j] = bits(val(w[j]) * (attempt + 1) + (rng() < 0.5 ? -attempt : attempt))
+  } else {
+    // values whose change normalization cancels (a softmax's max) need one far off to matter
+    w[j] = bits(-100 * attempt)
+  }
+  return { kind: 'words', words: w }
+}
+
+/** The element's honest micro-states with the final state's result replaced by the falsified slot element. */
+function falsifiedStates(states: MicroState[], v: SlotValue, j: number): MicroState[] {
+  const last = states.at(-1)!
+  const r = last.r.slice()
+  let data = last.data
+  if (v.kind === 'blocks') {
+    r[0] = v.blocks[j].da
+    data = v.blocks[j].qa
+  } else {
+    r[0] = v.words[j]
+  }
+  return [...states.slice(0, -1), microState(last.op, last.elem, last.step, r, data)]
+}
+
+/**
+ * Builds cheat `kind` (`random`: a seeded pick) against the honest job `spec` of `model`, from the
+ * honest replay `honest` (replayJob(model.tf, spec)).
+ *
+ * @example
+ *   const c = makeCheat(model, spec, honest, 'att', 7)
+ *   c.provider.traceTree().root   // the cheater's traceRoot
+ *   c.where                       // { leaf, pos, layer, op, opName: 'ATT', elem }
+ */
+export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: CheatKind | 'random', seed: number): Cheat {
+  const rng = seededRng(seed * 7919 + 17)
+  if (kind === 'random') {
+    // a seeded pick among the kinds this job has (a llama model has no biases, a greedy job no DRAW)
+    const kinds = CHEAT_KINDS.filter((x) => applicable(model, spec, honest, x))
+    for (let tries = 0; ; tries++) {
+      try {
+        return makeCheat(model, spec, honest, pick(rng, kinds), seed + tries)
+      } catch (e) {
+        if (!(e instanceof CheatNotApplicableError) || tries >= 8) throw e
+      }
+    }
+  }
+  const k: CheatKind = kind
+  const nL = model.config.nLayer
+  const leafOf = (pos: number, layer: number) => pos * (nL + 1) + layer
+  const site = (leaf: number): CheatSite => ({ kind: k, leaf, pos: Math.floor(leaf / (nL + 1)), layer: leaf % (nL + 1) })
+  switch (k) {
+    case 'prompt': {
+      const q = Math.floor(rng() * spec.prompt.length)
+      const other = spec.prompt.slice()
+      other[q] = (other[q] + 1 + Math.floor(rng() * (model.config.vocabSize - 2))) % model.config.vocabSize
+      const trace = replayJob(model.tf, { ...spec, prompt: other })
+      return { kind: k, trace, provider: createReplayTraceProvider(model, trace, { signedPrompt: spec.prompt }), where: site(leafOf(q, 0)), sockPuppet: false }
+    }
+    case 'no-compute': {
+      // The delivered tokens are random too; the op level is the best such a cheater can do: the
+      // honest machine's frames (computed now, from those tokens) ending in its random leaf.
+      const outputs = honest.outputs.map(() => Math.floor(rng() * model.config.vocabSize))
+      const trace = replayJob(model.tf, spec, { forced: outputs })
+      const leaves: Hash[] = trace.leaves.map(() => randomHash(rng))
+      const fake: JobTrace = { ...trace, leaves }
+      return { kind: k, trace: fake, provider: createReplayTraceProvider(model, trace, { leaves }), where: site(0), sockPuppet: false }
+    }
+    case 'length': {
+      if (!model.eogTokens.includes(honest.outputs.at(-1)!)) {
+        throw new CheatNotApplicableError(`the honest answer stops at max-tokens (${honest.outputs.length}), not at an end-of-generation token: nothing to bill past it`, { details: 'pick a prompt whose answer ends (findEndingPrompt)' })
+      }
+      const extra = 1 + Math.floor(rng() * 2)
+      const trace = replayJob(model.tf, { ...spec, maxTokens: honest.outputs.length + extra }, { ignoreEog: true })
+      // the first head that consumes the end token is the first state that may not exist
+      return { kind: k, trace, provider: createReplayTraceProvider(model, trace), where: site(leafOf(spec.prompt.length + honest.outputs.length - 1, nL)), sockPuppet: false }
+    }
+    case 'self-dispute': {
+      const inner = makeCheat(model, spec, honest, pick(rng, OP_KINDS.filter((x) => applicable(model, spec, honest, x))), seed + 1)
+      return { ...inner, kind: k, where: { ...inner.where, kind: k }, sockPuppet: true }
+    }
+    default:
+      return opCheat(model, spec, honest, k === 'sample' ? (spec.sampling.temperature === 0 ? 'argmax' : 'draw') : k, k, rng)
+  }
+}
+
+function randomHash(rng: () => number): Hash {
+  return leafHash(Uint8Array.from({ length: 32 }, () => Math.floor(rng() * 256)))
+}
+
+/** The trace leaves whose transition has an op of `kind` with elements. */
+function sitesOf(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: string): { leaf: number; op: OpDef }[] {
+  const c = model.config
+  const out: { leaf: number; op: OpDef }[] = []
+  const shape = (n: string) => model.weights(n)
+  for (let leaf = 0; leaf < honest.leaves.length; leaf++) {
+    const pos = Math.floor(leaf / (c.nLayer + 1)), layer = leaf % (c.nLayer + 1)
+    const ops = transitionOps({ config: c, shape, pos, layer, nPrompt: honest.nPrompt, sampling: machineSampling(spec.sampling) })
+    for (const op of ops) if (op.program && op.length > 0 && opOfKind(op, kind)) out.push({ leaf, op })
+  }
+  return out
+}
+
+/** Whether op kind `kind` occurs in this job (qwen2's biases, penalty, temperature sampling). */
+export function applicable(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: CheatKind): boolean {
+  if ((GAME_KINDS as readonly string[]).includes(kind)) return kind !== 'length' || model.eogTokens.includes(honest.outputs.at(-1)!)
+  return sitesOf(model, spec, honest, kind).length > 0
+}
+
+function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: string, kind: CheatKind, rng: () => number): Cheat {
+  const sites = sitesOf(model, spec, honest, opKind)
+  if (sites.length === 0) throw new CheatNotApplicableError(`this job has no ${opKind} op`, { details: `model ${model.config.arch}, temperature ${spec.sampling.temperature}, repeat penalty ${spec.sampling.repeatPenalty}` })
+  const honestProvider = createReplayTraceProvider(model, honest)
+  const nL = model.config.nLayer
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const { leaf, op } = pick(rng, sites)
+    const j = Math.floor(rng() * op.length)
+    const base = honestProvider.transition(leaf)
+    const v = base.machine.slots[op.slot]!
+    const bad = falsify(op, v, j, rng, attempt, model.config.vocabSize)
+    const tamper = (o: OpDef, value: SlotValue) => (o.op === op.op ? bad : value)
+    // The cheater's own run of the transition, its value replaced: later ops read it.
+    const mine = createReplayTraceProvider(model, honest, { tamper: (i) => (i === leaf ? tamper : undefined) }).transition(leaf)
+    if (toHex(mine.machine.post) === toHex(honest.leaves[leaf])) continue // no effect on the leaf (e.g. an unread quantization): pick again
+    const pos = Math.floor(leaf / (nL + 1)), layer = leaf % (nL + 1)
+    const f32 = (slot: number) => {
+      const s = mine.machine.slots[slot]
+      if (s?.kind !== 'words') throw new RangeError(`slot ${slot} is not a word slot of the tampered transition`)
+      return new Float32Array(s.words.buffer.slice(s.words.byteOffset, s.words.byteOffset + s.words.byteLength))
+    }
+    const override: Override = layer === nL
+      ? { pos, head: true, logits: f32(SLOT.L), next: (mine.machine.slots[SLOT.NEXT] as { words: Uint32Array }).words[0] }
+      : { pos, layer, residual: f32(SLOT.X3), k: f32(SLOT.KR), v: f32(model.config.arch === 'qwen2' ? SLOT.VB : SLOT.V) }
+    const trace = replayJob(model.tf, spec, { override })
+    if (toHex(trace.leaves[leaf]) !== toHex(mine.machine.post)) throw new RangeError(`the cheater's replay at leaf ${leaf} is not its own machine run`)
+    const provider = createReplayTraceProvider(model, trace, {
+      tamper: (i) => (i === leaf ? tamper : undefined),
+      element: (i, k, e, states) => (i === leaf && k === op.op && e === j ? falsifiedStates(states, bad, j) : states),
+    })
+    return { kind, trace, provider, where: { kind, leaf, pos, layer, op: op.op, opName: op.name, elem: j }, sockPuppet: false }
+  }
+  throw new CheatNotApplicableError(`no falsified ${opKind} value changed this job's trace in 12 tries`)
+}
