@@ -22,6 +22,8 @@ export type Command = {
   summary: string
   usage: string
   flags: Record<string, FlagSpec>
+  /** A group whose help lists this command too (`stake` is listed by `tessera chain --help`). */
+  group?: string
   /** Most positional words the command takes (default 0). */
   positionals?: number
   run(args: ParsedArgs, signal: AbortSignal): Promise<number>

@@ -22,8 +22,9 @@ function usage(all: Command[]): string {
 
 function groupUsage(group: string): string {
   const members = commands.filter((c) => c.name.startsWith(`${group} `))
-  const rows = members.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`)
-  return [`Usage: tessera ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]`, '', 'Commands:', ...rows, '', `Run \`tessera ${group} <command> --help\` for its options.`].join(
+  const related = commands.filter((c) => c.group === group && !members.includes(c))
+  const rows = [...members, ...related].map((c) => `  ${c.name.padEnd(16)} ${c.summary}`)
+  return [`Usage: tessera ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]`, '', 'Commands:', ...rows, '', 'Run `tessera help <command>` for its options.'].join(
     '\n',
   )
 }

@@ -177,6 +177,7 @@ const deploy: Command = {
 
 const stakeCmd: Command = {
   name: 'stake',
+  group: 'chain',
   summary: 'Bond coins as a provider or auditor',
   usage: 'stake --amount COINS [--role provider|auditor]',
   flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' }, role: { type: 'string', description: 'provider or auditor', default: 'provider' } },
@@ -199,6 +200,7 @@ const stakeCmd: Command = {
 
 const unstakeCmd: Command = {
   name: 'unstake',
+  group: 'chain',
   summary: 'Start unbonding stake (withdrawable after the unbonding delay)',
   usage: 'unstake --amount COINS',
   flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' } },
@@ -214,6 +216,7 @@ const unstakeCmd: Command = {
 
 const balance: Command = {
   name: 'balance',
+  group: 'chain',
   summary: 'Show coins, escrow, earnings and stake of an account',
   usage: 'balance [--address 0x...]',
   flags: { ...connFlags, address: { type: 'string', description: 'account to show (default: the signer)' } },
