@@ -300,24 +300,36 @@ library CanonMath {
         return t0.add(t1);
     }
 
-    /// @notice One SUM8 step over n ≤ 8 consecutive elements whose first sits in lane 0:
-    ///         acc_l = acc_l ⊕ x_l for l < n; lanes l ≥ n are unchanged.
-    function sum8Step(uint32[8] memory acc, uint32[8] memory x, uint256 n) internal pure returns (uint32[8] memory) {
-        for (uint256 l; l < n && l < 8; ++l) {
-            acc[l] = acc[l].add(x[l]);
-        }
-        return acc;
-    }
-
-    /// @notice One DOT8 step over n ≤ 8 element pairs: acc_l = acc_l ⊕ (a_l ⊗ b_l) for l < n
-    ///         (no fused multiply-add: the product is rounded first).
-    function dot8Step(uint32[8] memory acc, uint32[8] memory a, uint32[8] memory b, uint256 n)
+    /// @notice One SUM8 step: element i < n of x is element `first + i` of the reduced sequence,
+    ///         so it goes to lane (first + i) mod 8 (docs/ARITHMETIC.md "SUM8"). A step whose read
+    ///         starts mid-sequence (an aligned group of a vector that does not start at a multiple
+    ///         of 8, as ZINV's) wraps around the lanes. Requires n ≤ 8.
+    function sum8Step(uint32[8] memory acc, uint256 first, uint32[8] memory x, uint256 n)
         internal
         pure
         returns (uint32[8] memory)
     {
-        for (uint256 l; l < n && l < 8; ++l) {
-            acc[l] = acc[l].add(a[l].mul(b[l]));
+        unchecked {
+            for (uint256 i; i < n && i < 8; ++i) {
+                uint256 l = (first + i) & 7;
+                acc[l] = acc[l].add(x[i]);
+            }
+        }
+        return acc;
+    }
+
+    /// @notice One DOT8 step: acc_l ⊕= a_i ⊗ b_i at lane l = (first + i) mod 8, i < n ≤ 8 (no fused
+    ///         multiply-add: the product is rounded first).
+    function dot8Step(uint32[8] memory acc, uint256 first, uint32[8] memory a, uint32[8] memory b, uint256 n)
+        internal
+        pure
+        returns (uint32[8] memory)
+    {
+        unchecked {
+            for (uint256 i; i < n && i < 8; ++i) {
+                uint256 l = (first + i) & 7;
+                acc[l] = acc[l].add(a[i].mul(b[i]));
+            }
         }
         return acc;
     }
@@ -325,7 +337,7 @@ library CanonMath {
     /// @notice DOT8 of exactly 8 pairs: fold8 of one dot8Step from +0 lanes.
     function dot8(uint32[8] memory a, uint32[8] memory b) internal pure returns (uint32) {
         uint32[8] memory acc;
-        return fold8(dot8Step(acc, a, b, 8));
+        return fold8(dot8Step(acc, 0, a, b, 8));
     }
 
     // ---------------------------------------------------------------- binary16, activation quantization

@@ -113,7 +113,7 @@ contract CanonMathHarness {
                 y[l] = b[8 * i + l];
             }
             uint256 g0 = gasleft();
-            acc = CanonMath.dot8Step(acc, x, y, 8);
+            acc = CanonMath.dot8Step(acc, 0, x, y, 8);
             gStep[i] = g0 - gasleft();
             g0 = gasleft();
             r[i] = CanonMath.fold8(acc);
@@ -124,8 +124,10 @@ contract CanonMathHarness {
     }
 
     /// @notice SUM8 (dot = false) or DOT8 (dot = true) of whole vectors by the 8-lane steps and
-    ///         one fold: vector k is a[off_k .. off_k + len[k]) (and the same range of b).
-    function chain(bool dot, uint32[] calldata a, uint32[] calldata b, uint256[] calldata len)
+    ///         one fold: vector k is a[off_k .. off_k + len[k]) (and the same range of b), read in
+    ///         pieces that end at multiples of 8 counted from `start[k]` (as the machine reads the
+    ///         aligned groups of a vector that starts at word start[k]), so steps may begin mid-lane.
+    function chain(bool dot, uint32[] calldata a, uint32[] calldata b, uint256[] calldata len, uint256[] calldata start)
         external
         pure
         returns (uint32[] memory r)
@@ -133,20 +135,28 @@ contract CanonMathHarness {
         r = new uint32[](len.length);
         uint256 off;
         for (uint256 k; k < len.length; ++k) {
-            uint32[8] memory acc;
-            for (uint256 i; i < len[k]; i += 8) {
-                uint256 n = len[k] - i < 8 ? len[k] - i : 8;
-                uint32[8] memory x;
-                uint32[8] memory y;
-                for (uint256 l; l < n; ++l) {
-                    x[l] = a[off + i + l];
-                    if (dot) y[l] = b[off + i + l];
-                }
-                acc = dot ? CanonMath.dot8Step(acc, x, y, n) : CanonMath.sum8Step(acc, x, n);
-            }
-            r[k] = CanonMath.fold8(acc);
+            r[k] = vector(dot, a[off:off + len[k]], dot ? b[off:off + len[k]] : b[0:0], start[k]);
             off += len[k];
         }
+    }
+
+    function vector(bool dot, uint32[] calldata a, uint32[] calldata b, uint256 start) private pure returns (uint32) {
+        uint32[8] memory acc;
+        uint256 i;
+        while (i < a.length) {
+            // the piece ends at the next multiple of 8 of the absolute word index start + i
+            uint256 end = ((start + i) / 8 + 1) * 8 - start;
+            if (end > a.length) end = a.length;
+            uint32[8] memory x;
+            uint32[8] memory y;
+            for (uint256 l; l < end - i; ++l) {
+                x[l] = a[i + l];
+                if (dot) y[l] = b[i + l];
+            }
+            acc = dot ? CanonMath.dot8Step(acc, i, x, y, end - i) : CanonMath.sum8Step(acc, i, x, end - i);
+            i = end;
+        }
+        return CanonMath.fold8(acc);
     }
 
     /// @notice rmsScale over a batch.
