@@ -119,6 +119,11 @@ contract DisputeGame {
     mapping(bytes32 => uint8) public jobState;
     /// @notice Per job key: games on the job that are still open (any number of challengers).
     mapping(bytes32 => uint32) public openGames;
+    /// @notice Per job key: 1 + the id of the game that opened the job's current dispute (opened
+    ///         when no other game on the job was open), while that game is open; 0 otherwise. The
+    ///         slash reward of a lost job goes to that game's challenger, so a provider caught by an
+    ///         auditor cannot redirect it to a sock puppet by losing to the puppet first.
+    mapping(bytes32 => uint256) public firstGame;
     mapping(address => uint256) public owedTo;
     uint256 public totalBonds;
     uint256 public totalOwed;
@@ -206,6 +211,7 @@ contract DisputeGame {
         if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
         openGames[key] = open_ + 1;
         jobState[key] = UNDER_DISPUTE;
+        if (open_ == 0) firstGame[key] = games.length + 1;
         totalBonds += msg.value;
 
         gameId = games.length;
@@ -600,7 +606,19 @@ contract DisputeGame {
             owedTo[g.challenger] += bond;
             totalOwed += bond;
         }
-        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, g.challenger, left == 0);
+        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, _bountyTo(key, gameId, g), left == 0);
         emit Resolved(gameId, providerWon, why);
+    }
+
+    /// @dev Who gets a lost job's slash reward: the challenger of the game that opened the job's
+    ///      dispute if it is still open (it flagged the job first), else this game's. Clears the
+    ///      record when the first game itself ends.
+    function _bountyTo(bytes32 key, uint256 gameId, Game storage g) internal returns (address) {
+        uint256 first = firstGame[key];
+        if (first == gameId + 1) {
+            firstGame[key] = 0;
+            return g.challenger;
+        }
+        return first == 0 ? g.challenger : games[first - 1].challenger;
     }
 }
