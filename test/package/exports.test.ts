@@ -73,4 +73,6 @@ test("README's library snippet runs in another project that installed the packed
   symlinkSync(join(root, 'node_modules'), join(pkgDir, 'node_modules'), 'dir')
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { tessera: '0.1.0' } }))
   runSnippet(join(app, 'snippet.mjs'))
+  const version = execFileSync(process.execPath, [join(pkgDir, 'bin/tessera.js'), '--version'], { cwd: app, encoding: 'utf8' })
+  assert.equal(version.trim(), `tessera ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`)
 })
