@@ -62,7 +62,7 @@ test('verify: Ctrl-C during the replay ends it at once', async () => {
   const made = await cli('run', '-m', model, '-p', 'hi', '-n', '400', '--temperature', '0', '--out', jobFile, '--json')
   assert.equal(made.code, 0, made.err)
   const child = startCli(['verify', '-m', model, '--receipt', jobFile, '--backend', 'reference'])
-  await new Promise((r) => setTimeout(r, 2500)) // tsx start and model load take ~1 s; the replay ~5 s
+  await new Promise((r) => setTimeout(r, 1500)) // tsx start and model load take ~1 s here, the replay ~5 s
   const sent = Date.now()
   child.kill('SIGINT')
   const r = await child.result
