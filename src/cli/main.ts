@@ -24,9 +24,7 @@ function groupUsage(group: string): string {
   const members = commands.filter((c) => c.name.startsWith(`${group} `))
   const related = commands.filter((c) => c.group === group && !members.includes(c))
   const rows = [...members, ...related].map((c) => `  ${c.name.padEnd(16)} ${c.summary}`)
-  return [`Usage: tessera ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]`, '', 'Commands:', ...rows, '', 'Run `tessera help <command>` for its options.'].join(
-    '\n',
-  )
+  return [`Usage: tessera ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]`, '', 'Commands:', ...rows, '', 'Run `tessera help <command>` for its options.'].join('\n')
 }
 
 function version(): string {
