@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { BaseError, InvalidParameterError } from '../errors.js'
-import { type Command, helpText, parseArgs } from './args.js'
+import { type Command, helpText, parseArgs, UsageError } from './args.js'
 import { commands } from './commands/index.js'
 import { INTERRUPTED, interruptSignal } from './signals.js'
 
@@ -46,10 +46,6 @@ function helpFor(words: string[]): string | undefined {
   return undefined
 }
 
-class UnknownCommandError extends BaseError {
-  override name = 'UsageError'
-}
-
 let current: Command | undefined
 
 async function main(argv: string[]): Promise<number> {
@@ -61,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || first === '--help' || first === '-h' || first === 'help') {
     const words = first === 'help' ? argv.slice(1) : []
     const text = helpFor(words)
-    if (text === undefined) throw new UnknownCommandError(`unknown command "${words.join(' ')}" (see tessera --help)`)
+    if (text === undefined) throw new UsageError(`unknown command "${words.join(' ')}" (see tessera --help)`)
     console.log(text)
     return 0
   }
@@ -73,10 +69,10 @@ async function main(argv: string[]): Promise<number> {
         return 0
       }
       const names = commands.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name.split(' ')[1])
-      if (argv.length === 1) throw new UnknownCommandError(`${first} needs a command: ${names.join(' or ')} (see tessera ${first} --help)`)
-      throw new UnknownCommandError(`unknown command "${first} ${argv[1]}" (see tessera ${first} --help)`)
+      if (argv.length === 1) throw new UsageError(`${first} needs a command: ${names.join(' or ')} (see tessera ${first} --help)`)
+      throw new UsageError(`unknown command "${first} ${argv[1]}" (see tessera ${first} --help)`)
     }
-    throw new UnknownCommandError(`unknown command "${first}" (see tessera --help)`)
+    throw new UsageError(`unknown command "${first}" (see tessera --help)`)
   }
   current = match
   const rest = argv.slice(match.name.split(' ').length)
