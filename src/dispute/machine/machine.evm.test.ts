@@ -1,0 +1,411 @@
+// Machine.sol against the TypeScript twin (src/dispute/machine/), on real tiny-model transitions:
+// for llama Q8_0 (greedy), qwen2 Q4_K_M (penalized, NEOX RoPE, biases, tied embeddings, Q6_K rows)
+// and llama F16 (penalized), at several (position, layer) and heads (teacher forced, greedy,
+// penalized, temperature sampling), every op's table entry, and for the first, a middle and the
+// last element the first, a middle and the last step: `step` with openings built by openings.ts
+// returns exactly the TS post-state leaf, `element` the TS step count and initial leaf, `result`
+// accepts the true final state and refuses another, `oneStep` accepts the true LOAD / STORE /
+// TOKEN and refuses a falsified post. Attacks: forged read bits, a weight of another tensor, row
+// or layer, K/V of another position, a missing opening. Then a seeded fuzz over random steps
+// (TESSERA_MACHINE_FUZZ_N, default 300; TESSERA_MACHINE_FUZZ_SEED).
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { type Abi, type Hex, decodeErrorResult, toHex } from 'viem'
+import { getArtifact } from '../../chain/artifacts.js'
+import { connectClients, deployContract, type ChainClients } from '../../chain/evm/clients.js'
+import { createEmbeddedChain, type EmbeddedChain } from '../../chain/evm/edr.js'
+import { buildModelTree, type ModelTree } from '../../chain/weights.js'
+import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
+import { bufferSource, readGguf } from '../../engine/gguf/read.js'
+import { encodeGguf } from '../../engine/gguf/write.js'
+import { createReferenceBackend, dequantizeRow } from '../../engine/kernels/reference.js'
+import type { MatrixHandle } from '../../engine/kernels/backend.js'
+import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config.js'
+import { synthModel } from '../../engine/model/synth.js'
+import { KVCache, Transformer } from '../../engine/model/transformer.js'
+import { sampleToken } from '../../engine/sample.js'
+import { Rng } from '../../chain/onestep/gen.js'
+import { concatBytes, ZERO } from '../../trace/merkle.js'
+import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
+import { type MachineSampling, nextStep } from './program.js'
+import { type MicroState, headLeafV2, layerLeafV2, microLeaf } from './state.js'
+import { type Replay, type Transition, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
+
+const FUZZ_N = Number(process.env.TESSERA_MACHINE_FUZZ_N ?? 300)
+const FUZZ_SEED = Number(process.env.TESSERA_MACHINE_FUZZ_SEED ?? 0x6d61636e)
+const hx = (b: Uint8Array): Hex => toHex(b)
+
+// ---- tiny models and jobs (as transition.test.ts) ---------------------------------------------------
+
+type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccessor; tree: ModelTree }
+
+function tinyModel(preset: string, type: string, seed: number): Tiny {
+  const bytes = concatBytes(...encodeGguf(synthModel({ preset, type, seed })))
+  const src = bufferSource(bytes)
+  const gguf = readGguf(src)
+  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+  const backend = createReferenceBackend()
+  const matrices: Record<string, MatrixHandle> = {}
+  const vectors: Record<string, Float32Array> = {}
+  const tensors = new Map<string, WeightTensor>()
+  for (const t of gguf.tensors) {
+    const { rows, cols } = tensorRowsCols(t.dims)
+    const data = src.read(t.fileOffset, t.byteLength)
+    const rb = t.byteLength / rows
+    if (t.dims.length === 1) {
+      vectors[t.name] = new Float32Array(cols)
+      dequantizeRow(t.type, data, vectors[t.name])
+    } else {
+      matrices[t.name] = backend.allocMatrix(t.name, t.type, rows, cols)
+      backend.writeRows(matrices[t.name], 0, data)
+    }
+    tensors.set(t.name, { type: t.type, rows, cols, row: (r) => data.subarray(r * rb, (r + 1) * rb) })
+  }
+  const weights: WeightAccessor = (name) => {
+    const t = tensors.get(name)
+    if (!t) throw new Error(`no tensor ${name}`)
+    return t
+  }
+  return { config, tf: new Transformer({ config, matrices, vectors }, backend), weights, tree: buildModelTree(src, gguf, config) }
+}
+
+type Job = { tokens: number[]; replay: Replay; logitsAt(p: number): Float32Array; trace: TraceSource; prompt: number[]; sampling: MachineSampling }
+
+function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling): Job {
+  const c = m.config
+  const params = { topK: 0, topP: 1, minP: 0, seed: 0n, ...sampling }
+  const tokens = prompt.slice()
+  const cache = new KVCache(c, 64)
+  let logits = m.tf.forward(prompt, cache, 1)
+  for (let i = 0; i < nOut - 1; i++) {
+    const id = sampleToken(logits.slice(), params, tokens, i)
+    tokens.push(id)
+    logits = m.tf.forward([id], cache, 1)
+  }
+  const kvDim = c.nKvHead * c.headDim
+  const res = new Map<string, Float32Array>(), ks = new Map<string, Float32Array>(), vs = new Map<string, Float32Array>()
+  const all = m.tf.forward(tokens, new KVCache(c, 64), tokens.length, (l, start, nTok, x, k, v) => {
+    for (let t = 0; t < nTok; t++) {
+      const key = `${start + t}/${l}`
+      res.set(key, x.slice(t * c.dim, (t + 1) * c.dim))
+      ks.set(key, k.slice(t * kvDim, (t + 1) * kvDim))
+      vs.set(key, v.slice(t * kvDim, (t + 1) * kvDim))
+    }
+  })
+  const get = (mp: Map<string, Float32Array>, p: number, l: number) => {
+    const x = mp.get(`${p}/${l}`)
+    if (!x) throw new Error(`no replay state (${p}, ${l})`)
+    return x
+  }
+  const replay: Replay = { residual: (p, l) => get(res, p, l), k: (p, l) => get(ks, p, l), v: (p, l) => get(vs, p, l) }
+  const logitsAt = (p: number) => all.slice(p * c.vocabSize, (p + 1) * c.vocabSize)
+  const trace = traceSource({ config: c, tokens, nPrompt: prompt.length, replay, logits: logitsAt, positions: tokens.length })
+  return { tokens, replay, logitsAt, trace, prompt, sampling }
+}
+
+// ---- the chain --------------------------------------------------------------------------------------
+
+let chain: EmbeddedChain
+let cl: ChainClients
+let machine: Hex
+let harness: Hex
+const abi = [...getArtifact('Machine').abi, ...getArtifact('MachineStepsA').abi, ...getArtifact('MachineStepsB').abi] as Abi
+const machineAbi = getArtifact('Machine').abi as Abi
+
+before(async () => {
+  chain = await createEmbeddedChain({ accounts: 1 })
+  cl = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+  const math = (await deployContract(cl, { name: 'MachineMath' })).address
+  const a = (await deployContract(cl, { name: 'MachineStepsA', args: [math] })).address
+  const b = (await deployContract(cl, { name: 'MachineStepsB', args: [math] })).address
+  machine = (await deployContract(cl, { name: 'Machine', args: [a, b] })).address
+  harness = (await deployContract(cl, { name: 'MachineHarness' })).address
+})
+after(async () => {
+  await chain?.close()
+})
+
+async function read<T>(fn: string, args: readonly unknown[]): Promise<T> {
+  return (await cl.public.readContract({ address: machine, abi: machineAbi, functionName: fn, args } as never)) as T
+}
+
+/** The name of a revert's custom error (and its args), from raw revert data. */
+function errorOf(data: Hex): { name: string; args: readonly unknown[] } {
+  const d = decodeErrorResult({ abi, data })
+  return { name: d.errorName, args: (d.args ?? []) as readonly unknown[] }
+}
+
+/** The revert of a failed readContract call, decoded. */
+async function revertOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+  } catch (e) {
+    const data = findData(e)
+    if (data) return errorOf(data).name
+    throw e
+  }
+  assert.fail('the call did not revert')
+}
+function findData(e: unknown): Hex | undefined {
+  for (let x = e as { data?: unknown; cause?: unknown } | undefined; x; x = x.cause as typeof x) {
+    if (typeof x.data === 'string' && x.data.startsWith('0x')) return x.data as Hex
+    if (x.data && typeof (x.data as { data?: unknown }).data === 'string') return (x.data as { data: Hex }).data
+  }
+  return undefined
+}
+
+const proven = new Set<string>()
+/** Proves the type of every 2-D tensor of the model (what the provider does once per model). */
+async function proveTypes(tree: ModelTree) {
+  if (proven.has(tree.modelRoot)) return
+  proven.add(tree.modelRoot)
+  for (const name of tree.names) {
+    if (tree.shape(name).rows < 2) continue
+    const hash = await cl.wallet.writeContract({ address: machine, abi: machineAbi, functionName: 'proveWeightType', args: weightTypeArgs(tree, name) } as never)
+    const r = await cl.public.waitForTransactionReceipt({ hash })
+    assert.equal(r.status, 'success')
+  }
+}
+
+type StepCase = { frame: Hex; pre: MicroState; reads: Hex[] }
+type StepOut = { leaf: Hex; err?: Hex; gas: bigint }
+
+/** Machine.step of every case through the harness (one eth_call per batch of 16). */
+async function steps(ctx: CtxArg, cases: readonly StepCase[]): Promise<StepOut[]> {
+  const out: StepOut[] = []
+  const hAbi = getArtifact('MachineHarness').abi as Abi
+  for (let i = 0; i < cases.length; i += 16) {
+    const b = cases.slice(i, i + 16)
+    const [leaves, errs, gas] = (await cl.public.readContract({
+      address: harness, abi: hAbi, functionName: 'steps', gas: 1_000_000_000n,
+      args: [machine, ctx, b.map((c) => c.frame), b.map((c) => microStateArg(c.pre)), b.map((c) => c.reads)],
+    } as never)) as [Hex[], Hex[], bigint[]]
+    leaves.forEach((leaf, k) => out.push({ leaf, err: errs[k] === '0x' ? undefined : errs[k], gas: gas[k] }))
+  }
+  return out
+}
+
+// ---- one transition ---------------------------------------------------------------------------------
+
+type Setup = { m: Tiny; j: Job; t: Transition; src: OpeningSource; ctx: CtxArg; pos: number; layer: number }
+
+function setup(m: Tiny, j: Job, pos: number, layer: number): Setup {
+  const t = computeTransition({
+    config: m.config, weights: m.weights, tokens: j.tokens, nPrompt: j.prompt.length, sampling: j.sampling, pos, layer, replay: j.replay, pre: ZERO, sortDirect: true,
+  })
+  const src: OpeningSource = { t, tree: m.tree, trace: j.trace, prompt: j.prompt, pos, layer }
+  return { m, j, t, src, ctx: ctxOf({ tree: m.tree, traceRoot: j.trace.root, prompt: j.prompt, pos, layer, sampling: j.sampling }), pos, layer }
+}
+
+const pick3 = (n: number) => [...new Set([0, n >> 1, n - 1])].filter((x) => x >= 0)
+
+/** The step cases of an element: the first, a middle and the last step. */
+function elementCases(s: Setup, k: number, elem: number): { cases: StepCase[]; want: Hex[] } {
+  const states = s.t.elementStates(k, elem)
+  const n = states.length - 1
+  const cases: StepCase[] = []
+  const want: Hex[] = []
+  for (const st of [...new Set([1, Math.max(1, n >> 1), n])]) {
+    const pre = states[st - 1]
+    cases.push({ frame: hx(s.t.frames[k - 1]), pre, reads: openStep(s.src, pre) })
+    want.push(hx(microLeaf(states[st])))
+  }
+  return { cases, want }
+}
+
+/** The pre trace leaf of the transition (op-level leaf 0) and the post. */
+function preLeaf(s: Setup): Hex {
+  const { pos: p, layer: l, j } = s
+  if (l > 0) {
+    const x = j.trace.layer(p, l - 1)
+    return hx(layerLeafOf(p, l - 1, x))
+  }
+  if (p >= j.prompt.length) {
+    const h = j.trace.head(p - 1)
+    return hx(headLeafOf(p - 1, s.m.config.nLayer, h))
+  }
+  return hx(ZERO)
+}
+const layerLeafOf = (p: number, l: number, x: { x: Uint8Array; k: Uint8Array; v: Uint8Array }) => layerLeafV2(p, l, x.x, x.k, x.v)
+const headLeafOf = (p: number, nl: number, h: { token: number; logitsRoot: Uint8Array }) => headLeafV2(p, nl, h.token, h.logitsRoot)
+
+const flip = (h: Hex): Hex => `0x${(BigInt(h) ^ 1n).toString(16).padStart(64, '0')}` as Hex
+
+/** Every op of the transition against the TS twin (table, elements, steps, results, one-steps). */
+async function checkTransition(s: Setup): Promise<number> {
+  const { t, ctx } = s
+  assert.equal(Number(await read<bigint>('opCount', [ctx])), t.ops.length, 'opCount')
+  let nSteps = 0
+  const allCases: StepCase[] = []
+  const allWant: Hex[] = []
+  const what: string[] = []
+  for (const op of t.ops) {
+    const [one, slot, isBlock, length] = await read<[boolean, number, boolean, bigint]>('op', [ctx, BigInt(op.op)])
+    const oneStep = !op.program
+    assert.deepEqual([one, slot, isBlock, Number(length)], [oneStep, op.slot < 0 ? 255 : op.slot, op.block, op.length], `op ${op.op} ${op.name}`)
+    if (oneStep) {
+      const proof = oneStepProof(s.src, op.op)
+      const pre = op.code === 'LOAD' ? preLeaf(s) : hx(t.frames[op.op - 1] ?? ZERO)
+      const post = hx(op.code === 'LOAD' ? t.frames[op.op] : t.post)
+      assert.equal(await read<boolean>('oneStep', [ctx, BigInt(op.op), pre, post, proof]), true, `${op.name} accepts the true post`)
+      assert.equal(await read<boolean>('oneStep', [ctx, BigInt(op.op), pre, flip(post), proof]), false, `${op.name} refuses another post`)
+      continue
+    }
+    for (const elem of pick3(op.length)) {
+      const states = t.elementStates(op.op, elem)
+      const [steps, init] = await read<[bigint, Hex]>('element', [ctx, BigInt(op.op), BigInt(elem)])
+      assert.deepEqual([Number(steps), init], [states.length - 1, hx(microLeaf(states[0]))], `${op.name} element ${elem}`)
+      const last = states.at(-1)!
+      const { slotRoot, opening } = resultOpening(s.src, op.op, elem)
+      assert.equal(await read<boolean>('result', [ctx, BigInt(op.op), slotRoot, microStateArg(last), opening]), true, `${op.name} ${elem} result`)
+      const other = { ...last, r: last.r.slice() }
+      other.r[0] ^= 1
+      assert.equal(await read<boolean>('result', [ctx, BigInt(op.op), slotRoot, microStateArg(other), opening]), false, `${op.name} ${elem} refuses another result`)
+      if (states.length === 1) continue
+      const { cases, want } = elementCases(s, op.op, elem)
+      allCases.push(...cases)
+      allWant.push(...want)
+      for (const c of cases) what.push(`${op.name} elem ${elem} step ${c.pre.step + 1} (${nextStep(t.ops, c.pre).name})`)
+    }
+  }
+  const outs = await steps(ctx, allCases)
+  outs.forEach((o, i) => {
+    if (o.err) assert.fail(`${what[i]}: reverted ${errorOf(o.err).name} ${errorOf(o.err).args.join(',')}`)
+    assert.equal(o.leaf, allWant[i], what[i])
+  })
+  nSteps += outs.length
+  return nSteps
+}
+
+// ---- the tests -----------------------------------------------------------------------------------------
+
+const GREEDY: MachineSampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
+const PENALIZED: MachineSampling = { temperature: 0, repeatPenalty: 1.5, repeatLastN: 3 }
+const models = new Map<string, Tiny>()
+const tiny = (preset: string, type: string, seed: number) => {
+  const key = `${preset}/${type}/${seed}`
+  if (!models.has(key)) models.set(key, tinyModel(preset, type, seed))
+  return models.get(key)!
+}
+
+for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED]] as const) {
+  test(`${preset} ${type}: Machine.step, element, op, result and oneStep equal the TypeScript twin`, async () => {
+    const m = tiny(preset, type, 3)
+    await proveTypes(m.tree)
+    const j = job(m, [11, 250, 3], 3, sampling) // positions 0 .. 4: prompt 0 .. 2, outputs at 3, 4
+    let n = 0
+    for (const [pos, layer] of [[0, 0], [2, 1], [4, 0], [4, 1]]) n += await checkTransition(setup(m, j, pos, layer))
+    for (const pos of [1, 2, 4]) n += await checkTransition(setup(m, j, pos, m.config.nLayer))
+    assert.ok(n > 100, `${n} steps`)
+  })
+}
+
+const SAMPLED: MachineSampling[] = [
+  { temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 42n, repeatPenalty: 1.1, repeatLastN: 4 },
+  { temperature: 1.5, topK: 0, topP: 1, minP: 0, seed: 7n, repeatPenalty: 1, repeatLastN: 64 },
+]
+for (const sampling of SAMPLED) {
+  test(`temperature sampling (topK ${sampling.topK}, topP ${sampling.topP}, minP ${sampling.minP}): every head op equals the twin`, async () => {
+    const m = tiny('tiny', 'q8_0', 2)
+    await proveTypes(m.tree)
+    const j = job(m, [40, 41, 42], 4, sampling)
+    for (const pos of [2, 4]) await checkTransition(setup(m, j, pos, m.config.nLayer))
+  })
+}
+
+test('attacks: forged bits, another tensor / row / layer, K/V of another position, a missing opening, no next step', async () => {
+  const m = tiny('tiny', 'q8_0', 3)
+  await proveTypes(m.tree)
+  const j = job(m, [11, 250, 3], 3, GREEDY)
+  const s = setup(m, j, 4, 1)
+  const { t, ctx } = s
+  const opNamed = (name: string) => t.ops.find((o) => o.name === name)!
+  const stepOf = (name: string, elem: number, st: number): StepCase => {
+    const states = t.elementStates(opNamed(name).op, elem)
+    return { frame: hx(t.frames[opNamed(name).op - 1]), pre: states[st - 1], reads: openStep(s.src, states[st - 1]) }
+  }
+  const expectErr = async (c: StepCase, name: string, what: string) => {
+    const [o] = await steps(ctx, [c])
+    assert.ok(o.err, `${what}: reverts`)
+    assert.equal(errorOf(o.err!).name, name, what)
+    return errorOf(o.err!)
+  }
+  // a forged read value: the RES step's X word with one bit flipped in its chunk (valid shape, wrong bits)
+  const res = stepOf('RES X2', 5, 1)
+  const forged = res.reads.slice()
+  // WordsOpening: offset, 5 head words, framePath (length + 6), chunk length, then the chunk: word 5 at +20
+  const chunkByte = (h: Hex, at: number): Hex => {
+    const b = Buffer.from(h.slice(2), 'hex')
+    b[at] ^= 0x40
+    return `0x${b.toString('hex')}`
+  }
+  forged[0] = chunkByte(res.reads[0], 32 * 14 + 4 * 5 + 1)
+  const e1 = await expectErr({ ...res, reads: forged }, 'BadReadProof', 'forged X word')
+  assert.equal(e1.args[0], 0n)
+  // a weight of another tensor (blk.1.attn_k for attn_q), another row, another layer
+  const q = stepOf('Q', 3, 2)
+  for (const [tensor, row, what] of [['blk.1.attn_k.weight', 3, 'another tensor'], ['blk.1.attn_q.weight', 4, 'another row'], ['blk.0.attn_q.weight', 3, 'another layer']] as const) {
+    const reads = q.reads.slice()
+    reads[0] = weightOpening(m.tree, tensor, row, 1)
+    await expectErr({ ...q, reads }, 'BadReadProof', what)
+  }
+  // K/V of another position: ACC over u = 1 with the V of leaf (2, 1)
+  const att = opNamed('ATT')
+  const elem = 1 * m.config.headDim + 5
+  const acc = stepOf('ATT', elem, 2)
+  assert.equal(nextStep(t.ops, acc.pre).name, 'ACC')
+  const other: Setup = { ...s }
+  const kvReads = openStep(other.src, t.elementStates(att.op, elem)[2]) // step 3 reads V of leaf (2, 1)
+  const e2 = await expectErr({ ...acc, reads: [acc.reads[0], kvReads[1]] }, 'BadReadProof', 'V of another position')
+  assert.equal(e2.args[0], 1n)
+  // a missing opening
+  await expectErr({ ...acc, reads: [acc.reads[0]] }, 'BadReadProof', 'missing opening')
+  // the final state has no step
+  const states = t.elementStates(att.op, elem)
+  await expectErr({ frame: hx(t.frames[att.op - 1]), pre: states.at(-1)!, reads: [] }, 'NoSuchStep', 'after the last step')
+  // a post one ulp off is not what the judge returns
+  const [ok] = await steps(ctx, [acc])
+  const off = { ...states[2], r: states[2].r.slice() }
+  off.r[0] += 1
+  assert.equal(ok.leaf, hx(microLeaf(states[2])))
+  assert.notEqual(ok.leaf, hx(microLeaf(off)))
+  // an unproven matmul type: element of another model root reverts UnknownWeightType
+  const c2 = { ...ctx, modelRoot: flip(ctx.modelRoot) }
+  assert.equal(await revertOf(read('element', [c2, BigInt(opNamed('Q').op), 0n])), 'UnknownWeightType')
+  // the wrong pre frame: the step's slot openings no longer verify
+  const [wrongFrame] = await steps(ctx, [{ ...res, frame: flip(res.frame) }])
+  assert.equal(errorOf(wrongFrame.err!).name, 'BadReadProof')
+})
+
+test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, async () => {
+  const rng = new Rng(FUZZ_SEED)
+  const m1 = tiny('tiny', 'q8_0', 3)
+  const m2 = tiny('tiny-qwen2', 'q4_k_m', 3)
+  await proveTypes(m1.tree)
+  await proveTypes(m2.tree)
+  const j1 = job(m1, [11, 250, 3], 3, GREEDY)
+  const j2 = job(m2, [11, 250, 3], 3, PENALIZED)
+  const setups = [[0, 0], [3, 1], [4, 1], [4, 2]].flatMap(([p, l]) => [setup(m1, j1, p, l), setup(m2, j2, p, l)])
+  let done = 0
+  while (done < FUZZ_N) {
+    const s = setups[rng.int(setups.length)]
+    const ops = s.t.ops.filter((o) => o.program && o.length > 0)
+    const cases: StepCase[] = []
+    const want: Hex[] = []
+    for (let i = 0; i < 16 && done + i < FUZZ_N; i++) {
+      const op = ops[rng.int(ops.length)]
+      const elem = rng.int(op.length)
+      const states = s.t.elementStates(op.op, elem)
+      if (states.length < 2) continue
+      const st = 1 + rng.int(states.length - 1)
+      cases.push({ frame: hx(s.t.frames[op.op - 1]), pre: states[st - 1], reads: openStep(s.src, states[st - 1]) })
+      want.push(hx(microLeaf(states[st])))
+    }
+    const outs = await steps(s.ctx, cases)
+    outs.forEach((o, i) => {
+      if (o.err) assert.fail(`fuzz case ${done + i}: reverted ${errorOf(o.err).name}`)
+      assert.equal(o.leaf, want[i], `fuzz case ${done + i} (op ${cases[i].pre.op} elem ${cases[i].pre.elem} step ${cases[i].pre.step + 1})`)
+    })
+    done += Math.max(cases.length, 1)
+  }
+})
