@@ -13,13 +13,16 @@
  * use it; src/dispute/cheats.ts wraps it to play every kind of cheater. The players
  * (src/dispute/players/) see nothing else of a job.
  */
+import { type Hex, toHex } from 'viem'
 import type { ModelConfig } from '../engine/model/config.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { type Hash, ZERO } from '../trace/merkle.js'
+import { VectorTree, vectorRoot } from '../trace/vector.js'
 import { tokensRoot } from '../trace/receipt.js'
-import type { MachineSampling, OpDef, Read, ReadValue } from './machine/program.js'
+import { type MachineSampling, type OpDef, type Read, type ReadValue, SLOT } from './machine/program.js'
 import { type MicroState, type SlotValue, microLeaf, slotRoot } from './machine/state.js'
-import { type Transition, type TransitionInput, type WeightAccessor, computeTransition } from './machine/transition.js'
+import { type OpeningSource, type TraceSource, oneStepProof, openStep, resultOpening } from './machine/openings.js'
+import { type Transition, type TransitionInput, computeTransition } from './machine/transition.js'
 import type { DisputeModel } from './model.js'
 import type { JobTrace } from './replay.js'
 import { type LevelTree, levelTree } from './tree.js'
@@ -52,6 +55,15 @@ export interface TransitionView {
   elementTree(k: number, j: number): LevelTree
   /** The value of a read in op k's pre-frame (what the judge opens). */
   read(k: number, r: Read): ReadValue
+  /** The encoded openings this side's moves carry (src/dispute/machine/openings.ts). */
+  readonly openings: {
+    /** The proof of one-step op k (LOAD, STORE, TOKEN) for `stepOp`. */
+    stepOp(k: number): Hex
+    /** Element j of op k's slot opened under its root, for `expandElement`. */
+    result(k: number, j: number): Hex
+    /** The openings of every read of the step after `pre`, for `stepMicro`. */
+    step(pre: MicroState): Hex[]
+  }
 }
 
 /** One side's view of a whole job. */
@@ -71,7 +83,12 @@ export interface TraceProvider {
   /** The agreed state before trace leaf i: leaf i - 1, or the request's prompt root before leaf 0. */
   pre(i: number): Hash
   transition(i: number): TransitionView
+  /** At the STORE of sampled head `pos`: the head leaf's token and logits root, and output token pos + 1 - nPrompt opened under the output root. */
+  outputToken(pos: number): OutputTokenArg
 }
+
+/** `DisputeGame.OutputToken` as viem encodes it. */
+export type OutputTokenArg = { token: number; logitsRoot: Hex; opening: { chunkIndex: number; chunk: Hex; path: Hex[] } }
 
 /** Ways a cheating provider departs from the replay (src/dispute/cheats.ts). */
 export type ReplayHooks = {
@@ -103,31 +120,63 @@ export function createReplayTraceProvider(model: DisputeModel, trace: JobTrace, 
   const entry = tokensRoot(signedPrompt)
   const sampling = machineSampling(trace.spec.sampling)
   let tree: LevelTree | undefined
+  const traceTree = () => (tree ??= levelTree(leaves))
+  let source: TraceSource | undefined
+  const traceSource = () => (source ??= traceSourceOf(model.config, trace, traceTree()))
+  let outTree: VectorTree | undefined
   // A game visits one trace leaf's transition (two, with the pre); keep the last few.
   const cache = new Map<number, TransitionView>()
   const self: TraceProvider = {
     model, nPrompt: trace.nPrompt, nOutput: trace.outputs.length, nLayer, tokens: trace.tokens, outputs: trace.outputs,
     signedPrompt, sampling,
-    traceTree: () => (tree ??= levelTree(leaves)),
+    traceTree,
     pre: (i) => (i === 0 ? entry : leaves[i - 1]),
     transition(i) {
       let v = cache.get(i)
       if (!v) {
         if (!(Number.isInteger(i) && i >= 0 && i < leaves.length)) throw new RangeError(`trace leaf ${i} is outside the ${leaves.length} leaves`)
-        v = transitionView(model.config, model.weights, model.eogTokens, trace, sampling, i, self.pre(i), leaves[i], hooks)
+        v = transitionView(model, trace, sampling, i, self.pre(i), leaves[i], hooks, traceSource, signedPrompt)
         if (cache.size >= 4) cache.delete(cache.keys().next().value as number)
         cache.set(i, v)
       }
       return v
     },
+    outputToken(pos) {
+      outTree ??= new VectorTree(Uint32Array.from(trace.outputs))
+      const o = outTree.open(pos + 1 - trace.nPrompt)
+      const t = self.transition(pos * (nLayer + 1) + nLayer).machine
+      const next = t.slots[SLOT.NEXT]
+      const token = next?.kind === 'words' ? next.words[0] : trace.nextToken(pos)
+      const l = t.slots[SLOT.L]
+      return { token, logitsRoot: toHex(l ? slotRoot(l) : ZERO), opening: { chunkIndex: o.chunkIndex, chunk: toHex(o.chunk), path: o.path.map((h) => toHex(h)) } }
+    },
   }
   return self
 }
 
+/** The openings' view of this side's trace: its own leaves (root and paths), preimages from its replay. */
+function traceSourceOf(config: ModelConfig, trace: JobTrace, tree: LevelTree): TraceSource {
+  const L = config.nLayer
+  const words = (x: Float32Array) => new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength))
+  return {
+    root: tree.root, nLayer: L,
+    layer(u, l) {
+      const kTree = new VectorTree(words(trace.replay.k(u, l)))
+      const vTree = new VectorTree(words(trace.replay.v(u, l)))
+      return { x: vectorRoot(trace.replay.residual(u, l)), k: kTree.root, v: vTree.root, path: tree.proof(u * (L + 1) + l), kTree, vTree }
+    },
+    head(u) {
+      const logitsRoot = u < trace.nPrompt - 1 ? ZERO : vectorRoot(trace.logits(u))
+      return { token: trace.nextToken(u), logitsRoot, path: tree.proof(u * (L + 1) + L) }
+    },
+  }
+}
+
 function transitionView(
-  config: ModelConfig, weights: WeightAccessor, eogTokens: readonly number[], trace: JobTrace, sampling: MachineSampling,
-  i: number, pre: Hash, post: Hash, hooks: ReplayHooks,
+  model: DisputeModel, trace: JobTrace, sampling: MachineSampling, i: number, pre: Hash, post: Hash, hooks: ReplayHooks,
+  traceSource: () => TraceSource, prompt: readonly number[],
 ): TransitionView {
+  const { config, weights, eogTokens } = model
   const pos = Math.floor(i / (config.nLayer + 1))
   const layer = i % (config.nLayer + 1)
   const t = computeTransition({
@@ -137,6 +186,7 @@ function transitionView(
   // The last op-level leaf is this side's own trace leaf, whatever the machine makes of the
   // transition: a side never contradicts what it committed one level up.
   let ops: LevelTree | undefined
+  const src = (): OpeningSource => ({ t, tree: model.tree, trace: traceSource(), prompt, pos, layer })
   const elems = new Map<string, MicroState[]>()
   const states = (k: number, j: number) => {
     const key = `${k}/${j}`
@@ -161,5 +211,10 @@ function transitionView(
     elementStates: states,
     elementTree: (k, j) => levelTree(states(k, j).map(microLeaf)),
     read: (k, r) => t.read(k, r),
+    openings: {
+      stepOp: (k) => oneStepProof(src(), k),
+      result: (k, j) => resultOpening(src(), k, j).opening,
+      step: (s) => openStep(src(), s),
+    },
   }
 }
