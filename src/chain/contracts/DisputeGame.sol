@@ -87,7 +87,7 @@ contract DisputeGame {
     uint8 public constant UNDECIDABLE = 4; // no longer produced: every op is decided by the machine
     uint8 public constant JOB_LOST = 5; // voided: the provider lost the job in another game
 
-    /// @notice jobState values.
+    /// @notice JobGames.state values.
     uint8 internal constant UNDER_DISPUTE = 1;
     uint8 internal constant DEFENDED = 2;
     uint8 internal constant LOST = 3;
@@ -114,16 +114,21 @@ contract DisputeGame {
     uint64 internal immutable CLOCK;
     uint64 internal immutable INCREMENT;
     Game[] internal games;
-    /// @notice Per job key keccak256(abi.encode(batchId, jobIndex)): 0 never disputed, 1 under
-    ///         dispute, 2 the provider won every game so far, 3 the provider lost (final).
-    mapping(bytes32 => uint8) public jobState;
-    /// @notice Per job key: games on the job that are still open (any number of challengers).
-    mapping(bytes32 => uint32) public openGames;
-    /// @notice Per job key: 1 + the id of the game that opened the job's current dispute (opened
-    ///         when no other game on the job was open), while that game is open; 0 otherwise. The
-    ///         slash reward of a lost job goes to that game's challenger, so a provider caught by an
-    ///         auditor cannot redirect it to a sock puppet by losing to the puppet first.
-    mapping(bytes32 => uint256) public firstGame;
+    /// @notice The games of one job, in one slot. `state`: 0 never disputed, 1 under dispute, 2 the
+    ///         provider won every game so far, 3 the provider lost (final). `open`: games on the
+    ///         job still open (any number of challengers). `first`: 1 + the id of the game that
+    ///         opened the job's current dispute (opened when no other game on the job was open)
+    ///         while that game is open, else 0; the slash reward of a lost job goes to its
+    ///         challenger, so a provider caught by an auditor cannot redirect it to a sock puppet
+    ///         by losing to the puppet first.
+    struct JobGames {
+        uint8 state;
+        uint32 open;
+        uint64 first;
+    }
+
+    /// @notice Per job key keccak256(abi.encode(batchId, jobIndex)).
+    mapping(bytes32 => JobGames) public jobs;
     mapping(address => uint256) public owedTo;
     uint256 public totalBonds;
     uint256 public totalOwed;
@@ -200,18 +205,12 @@ contract DisputeGame {
         payable
         returns (uint256 gameId)
     {
-        // INVARIANT: the bond is exact, the job is in the batch, and a job is never disputed again
-        // once its provider lost (a sock puppet's open game blocks nobody: each challenger plays its own).
+        // INVARIANT: the bond is exact and the job is in the batch (a sock puppet's open game blocks
+        // nobody: each challenger plays its own).
         if (msg.value != params.challengerBond) revert BondMismatch(msg.value, params.challengerBond);
         if (jobIndex >> 64 != 0) revert NotInBatch();
-        bytes32 key = keccak256(abi.encode(batchId, jobIndex));
-        if (jobState[key] == LOST) revert LeafAlreadyDisputed(batchId, jobIndex);
-        uint32 open_ = openGames[key];
-        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, open_ == 0);
+        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, _joinJob(batchId, jobIndex));
         if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
-        openGames[key] = open_ + 1;
-        jobState[key] = UNDER_DISPUTE;
-        if (open_ == 0) firstGame[key] = games.length + 1;
         totalBonds += msg.value;
 
         gameId = games.length;
@@ -470,7 +469,7 @@ contract DisputeGame {
     function timeout(uint256 gameId) external {
         Game storage g = _game(gameId);
         if (_over(g.phase)) revert GameOver(gameId);
-        if (jobState[_jobKey(g)] == LOST) {
+        if (jobs[_jobKey(g)].state == LOST) {
             _resolve(gameId, g, false, JOB_LOST);
             return;
         }
@@ -518,6 +517,18 @@ contract DisputeGame {
             g.challengerClock = _credit(g.challengerClock - spent);
         }
         g.lastMove = uint64(block.timestamp);
+    }
+
+    /// @dev Counts the game about to be opened on the job; true when it is the job's only open game
+    ///      (it then opens the job's dispute and is recorded as the first).
+    function _joinJob(uint256 batchId, uint256 jobIndex) internal returns (bool first) {
+        JobGames storage j = jobs[keccak256(abi.encode(batchId, jobIndex))];
+        // INVARIANT: a job is never disputed again once its provider lost it.
+        if (j.state == LOST) revert LeafAlreadyDisputed(batchId, jobIndex);
+        first = j.open == 0;
+        j.open += 1;
+        j.state = UNDER_DISPUTE;
+        if (first) j.first = uint64(games.length + 1);
     }
 
     function _credit(uint64 left) internal view returns (uint64) {
@@ -579,19 +590,19 @@ contract DisputeGame {
     ///      `providerWon` says: the challenger gets its bonds back, and the job is neither
     ///      refunded nor slashed a second time.
     function _resolve(uint256 gameId, Game storage g, bool providerWon, uint8 why) internal {
-        bytes32 key = _jobKey(g);
-        uint32 left = openGames[key] - 1;
-        openGames[key] = left;
+        JobGames storage j = jobs[_jobKey(g)];
+        uint32 left = j.open - 1;
+        j.open = left;
         uint8 outcome;
-        if (jobState[key] == LOST) {
+        if (j.state == LOST) {
             providerWon = false;
             why = JOB_LOST;
             outcome = 3; // Settlement.VOIDED
         } else if (providerWon) {
-            if (left == 0) jobState[key] = DEFENDED;
+            if (left == 0) j.state = DEFENDED;
             outcome = 1; // Settlement.PROVIDER_WON
         } else {
-            jobState[key] = LOST;
+            j.state = LOST;
             outcome = 2; // Settlement.PROVIDER_LOST
         }
         g.phase = providerWon ? PROVIDER_WON : CHALLENGER_WON;
@@ -606,17 +617,17 @@ contract DisputeGame {
             owedTo[g.challenger] += bond;
             totalOwed += bond;
         }
-        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, _bountyTo(key, gameId, g), left == 0);
+        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, _bountyTo(j, gameId, g), left == 0);
         emit Resolved(gameId, providerWon, why);
     }
 
     /// @dev Who gets a lost job's slash reward: the challenger of the game that opened the job's
     ///      dispute if it is still open (it flagged the job first), else this game's. Clears the
     ///      record when the first game itself ends.
-    function _bountyTo(bytes32 key, uint256 gameId, Game storage g) internal returns (address) {
-        uint256 first = firstGame[key];
+    function _bountyTo(JobGames storage j, uint256 gameId, Game storage g) internal returns (address) {
+        uint256 first = j.first;
         if (first == gameId + 1) {
-            firstGame[key] = 0;
+            j.first = 0;
             return g.challenger;
         }
         return first == 0 ? g.challenger : games[first - 1].challenger;
