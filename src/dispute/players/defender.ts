@@ -17,6 +17,8 @@ import {
   type Cfg, type Game, type MicroStateArg, PHASE, enterOp, expandElement, expandOps, getGame, isOver, isProviderTurn,
   reveal, revealPre, stepMicro, stepOp,
 } from '../../chain/actions/disputeGame.js'
+import type { Address } from 'viem'
+import { machineOf, proveWeightType, weightType } from '../../chain/actions/machine.js'
 import type { Deployment } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
 import type { JobParams } from '../../trace/receipt.js'
@@ -74,6 +76,7 @@ export function levelOf(trace: TraceProvider, g: Game): LevelTree {
  */
 export function createDefender(init: DefenderInit): Player {
   const { clients: c, deployment: d, gameId, trace, cfg } = init
+  let machine: Address | undefined
   return {
     gameId,
     async act(signal) {
@@ -113,8 +116,17 @@ export function createDefender(init: DefenderInit): Player {
           }
           const k = Number(g.opK), j = Number(g.elem)
           const states = view.elementStates(k, j)
+          // a matmul's step count depends on its weight type, which the machine learns once per model
+          const tensor = view.ops[k - 1].code === 'MATMUL' ? view.ops[k - 1].tensor : undefined
+          let proveGas = 0n
+          if (tensor) {
+            machine ??= await machineOf(c, d)
+            if (!(await weightType(c, { machine, modelRoot: trace.model.tree.modelRoot, name: tensor })).known) {
+              proveGas = (await proveWeightType(c, { machine, tree: trace.model.tree, name: tensor, signal })).gasUsed
+            }
+          }
           const r = await expandElement(c, d, { ...a, expansion: expansionOf(view.elementTree(k, j)), last: microStateArg(states.at(-1)!), opening: view.openings.result(k, j) })
-          return { move: 'expandElement', gasUsed: r.gasUsed }
+          return { move: 'expandElement', gasUsed: r.gasUsed + proveGas }
         }
         case PHASE.STEP: {
           const view = trace.transition(Number(g.traceLeaf))
