@@ -10,25 +10,26 @@
 // (TESSERA_MACHINE_FUZZ_N, default 300; TESSERA_MACHINE_FUZZ_SEED).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { type Abi, type Hex, decodeErrorResult, toHex } from 'viem'
+import { type Abi, type Hex, decodeErrorResult, encodeFunctionData, toHex } from 'viem'
 import { getArtifact } from '../../chain/artifacts.js'
 import { connectClients, deployContract, type ChainClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from '../../chain/evm/edr.js'
 import { buildModelTree, type ModelTree } from '../../chain/weights.js'
+import { activation, openRealModel } from '../../chain/realModel.js'
 import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
 import { bufferSource, readGguf } from '../../engine/gguf/read.js'
 import { encodeGguf } from '../../engine/gguf/write.js'
-import { createReferenceBackend, dequantizeRow } from '../../engine/kernels/reference.js'
+import { createReferenceBackend, dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
 import type { MatrixHandle } from '../../engine/kernels/backend.js'
 import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config.js'
 import { synthModel } from '../../engine/model/synth.js'
 import { KVCache, Transformer } from '../../engine/model/transformer.js'
 import { sampleToken } from '../../engine/sample.js'
 import { Rng } from '../../chain/onestep/gen.js'
-import { concatBytes, ZERO } from '../../trace/merkle.js'
+import { type Hash, buildLevels, concatBytes, merkleProof, ZERO } from '../../trace/merkle.js'
 import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
-import { type MachineSampling, nextStep } from './program.js'
-import { type MicroState, headLeafV2, layerLeafV2, microLeaf } from './state.js'
+import { type MachineSampling, type OpDef, SLOT, bits, nextStep, transitionOps } from './program.js'
+import { type MicroState, type SlotValue, frameProof, frameRoot, headLeafV2, layerLeafV2, microLeaf, microState, slotRoot } from './state.js'
 import { type Replay, type Transition, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
 
 const FUZZ_N = Number(process.env.TESSERA_MACHINE_FUZZ_N ?? 300)
@@ -170,6 +171,23 @@ async function proveTypes(tree: ModelTree) {
 type StepCase = { frame: Hex; pre: MicroState; reads: Hex[] }
 type StepOut = { leaf: Hex; err?: Hex; gas: bigint }
 
+/** Calldata gas of a transaction calling Machine.step with these arguments (EIP-2028: 16 / 4). */
+function calldataGas(ctx: CtxArg, c: StepCase): { gas: number; bytes: number } {
+  const data = encodeFunctionData({ abi: machineAbi, functionName: 'step', args: [ctx, c.frame, microStateArg(c.pre), c.reads] } as never)
+  const b = Buffer.from(data.slice(2), 'hex')
+  let gas = 0
+  for (const x of b) gas += x === 0 ? 4 : 16
+  return { gas, bytes: b.length }
+}
+
+/** Per step kind, the widest case measured: external call gas + calldata gas of its openings. */
+const gasByKind = new Map<string, { exec: number; calldata: number; bytes: number; what: string }>()
+function recordGas(kind: string, what: string, ctx: CtxArg, c: StepCase, exec: bigint) {
+  const cd = calldataGas(ctx, c)
+  const prev = gasByKind.get(kind)
+  if (!prev || prev.exec + prev.calldata < Number(exec) + cd.gas) gasByKind.set(kind, { exec: Number(exec), calldata: cd.gas, bytes: cd.bytes, what })
+}
+
 /** Machine.step of every case through the harness (one eth_call per batch of 16). */
 async function steps(ctx: CtxArg, cases: readonly StepCase[]): Promise<StepOut[]> {
   const out: StepOut[] = []
@@ -199,13 +217,21 @@ function setup(m: Tiny, j: Job, pos: number, layer: number): Setup {
 
 const pick3 = (n: number) => [...new Set([0, n >> 1, n - 1])].filter((x) => x >= 0)
 
-/** The step cases of an element: the first, a middle and the last step. */
+/** The step cases of an element: the first, a middle and the last step, and one of each kind. */
 function elementCases(s: Setup, k: number, elem: number): { cases: StepCase[]; want: Hex[] } {
   const states = s.t.elementStates(k, elem)
   const n = states.length - 1
   const cases: StepCase[] = []
   const want: Hex[] = []
-  for (const st of [...new Set([1, Math.max(1, n >> 1), n])]) {
+  // the first, a middle and the last step, and the first step of every other kind in the program
+  const chosen = new Set([1, Math.max(1, n >> 1), n])
+  const kinds = new Set<string>()
+  for (let st = 1; st <= n; st++) {
+    const name = nextStep(s.t.ops, states[st - 1]).name
+    if (!kinds.has(name)) chosen.add(st)
+    kinds.add(name)
+  }
+  for (const st of [...chosen].sort((a, b) => a - b)) {
     const pre = states[st - 1]
     cases.push({ frame: hx(s.t.frames[k - 1]), pre, reads: openStep(s.src, pre) })
     want.push(hx(microLeaf(states[st])))
@@ -229,6 +255,15 @@ function preLeaf(s: Setup): Hex {
 const layerLeafOf = (p: number, l: number, x: { x: Uint8Array; k: Uint8Array; v: Uint8Array }) => layerLeafV2(p, l, x.x, x.k, x.v)
 const headLeafOf = (p: number, nl: number, h: { token: number; logitsRoot: Uint8Array }) => headLeafV2(p, nl, h.token, h.logitsRoot)
 
+/** Step kinds checked on chain so far (the last test asserts every kind of docs/MACHINE.md was). */
+const covered = new Set<string>()
+const ALL_STEPS = [
+  'SQ8', 'RMS_FINAL', 'NORM', 'AMAX32', 'SCALE', 'QUANT32', 'BLOCK', 'FDOT8', 'FOLD', 'BIAS', 'FREQ', 'ROTCS', 'ROPE', 'DOT8', 'FOLD_SCALE',
+  'MAX8', 'EXP', 'SUM8', 'FOLD_INV', 'ACC', 'ATT_SCALE', 'RES', 'SILU', 'TOKEN', 'DEQ', 'SCAN', 'APPLY', 'ARGMAX8', 'LOGIT', 'RANK8', 'FIND8',
+  'ID', 'SCALE_T', 'PROB', 'TOPP8', 'MINP_FLOOR', 'MINP8', 'MINP_END', 'KEEP_LOAD', 'TOTAL8', 'TARGET', 'PICK8', 'PICK_ID',
+]
+const ALL_ONE_STEPS = ['LOAD TOK', 'LOAD X', 'STORE layer', 'STORE head', 'TOKEN']
+
 const flip = (h: Hex): Hex => `0x${(BigInt(h) ^ 1n).toString(16).padStart(64, '0')}` as Hex
 
 /** Every op of the transition against the TS twin (table, elements, steps, results, one-steps). */
@@ -249,6 +284,7 @@ async function checkTransition(s: Setup): Promise<number> {
       const post = hx(op.code === 'LOAD' ? t.frames[op.op] : t.post)
       assert.equal(await read<boolean>('oneStep', [ctx, BigInt(op.op), pre, post, proof]), true, `${op.name} accepts the true post`)
       assert.equal(await read<boolean>('oneStep', [ctx, BigInt(op.op), pre, flip(post), proof]), false, `${op.name} refuses another post`)
+      covered.add(op.code === 'STORE' ? `STORE ${s.layer === s.m.config.nLayer ? 'head' : 'layer'}` : op.code === 'LOAD' ? op.name : op.code)
       continue
     }
     for (const elem of pick3(op.length)) {
@@ -272,6 +308,8 @@ async function checkTransition(s: Setup): Promise<number> {
   outs.forEach((o, i) => {
     if (o.err) assert.fail(`${what[i]}: reverted ${errorOf(o.err).name} ${errorOf(o.err).args.join(',')}`)
     assert.equal(o.leaf, allWant[i], what[i])
+    covered.add(nextStep(t.ops, allCases[i].pre).name)
+    recordGas(nextStep(t.ops, allCases[i].pre).name, what[i], ctx, allCases[i], o.gas)
   })
   nSteps += outs.length
   return nSteps
@@ -289,7 +327,7 @@ const tiny = (preset: string, type: string, seed: number) => {
 }
 
 for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED]] as const) {
-  test(`${preset} ${type}: Machine.step, element, op, result and oneStep equal the TypeScript twin`, async () => {
+  test(`${preset} ${type}: Machine.step, element, op, result and oneStep equal the TypeScript twin`, async (tc) => {
     const m = tiny(preset, type, 3)
     await proveTypes(m.tree)
     const j = job(m, [11, 250, 3], 3, sampling) // positions 0 .. 4: prompt 0 .. 2, outputs at 3, 4
@@ -297,6 +335,7 @@ for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2',
     for (const [pos, layer] of [[0, 0], [2, 1], [4, 0], [4, 1]]) n += await checkTransition(setup(m, j, pos, layer))
     for (const pos of [1, 2, 4]) n += await checkTransition(setup(m, j, pos, m.config.nLayer))
     assert.ok(n > 100, `${n} steps`)
+    tc.diagnostic(`${n} steps checked`)
   })
 }
 
@@ -305,11 +344,13 @@ const SAMPLED: MachineSampling[] = [
   { temperature: 1.5, topK: 0, topP: 1, minP: 0, seed: 7n, repeatPenalty: 1, repeatLastN: 64 },
 ]
 for (const sampling of SAMPLED) {
-  test(`temperature sampling (topK ${sampling.topK}, topP ${sampling.topP}, minP ${sampling.minP}): every head op equals the twin`, async () => {
+  test(`temperature sampling (topK ${sampling.topK}, topP ${sampling.topP}, minP ${sampling.minP}): every head op equals the twin`, async (tc) => {
     const m = tiny('tiny', 'q8_0', 2)
     await proveTypes(m.tree)
     const j = job(m, [40, 41, 42], 4, sampling)
-    for (const pos of [2, 4]) await checkTransition(setup(m, j, pos, m.config.nLayer))
+    let n = 0
+    for (const pos of [2, 4]) n += await checkTransition(setup(m, j, pos, m.config.nLayer))
+    tc.diagnostic(`${n} steps checked`)
   })
 }
 
@@ -408,4 +449,93 @@ test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, as
     })
     done += Math.max(cases.length, 1)
   }
+})
+
+test('coverage: every step kind and one-step op of docs/MACHINE.md was checked on chain', () => {
+  const missing = [...ALL_STEPS, ...ALL_ONE_STEPS].filter((n) => !covered.has(n))
+  assert.deepEqual(missing, [], `not checked: ${missing.join(', ')}`)
+})
+
+// ---- gas -----------------------------------------------------------------------------------------------
+
+/** A stand-in transition holding only the given slots (for steps far wider than a tiny model's). */
+function sparseSource(ops: OpDef[], slots: Map<number, SlotValue>, tree: ModelTree, trace: TraceSource, prompt: number[], pos: number, layer: number): { src: OpeningSource; frame: Hash } {
+  const roots: (Hash | undefined)[] = new Array(64).fill(undefined)
+  const all: (SlotValue | undefined)[] = new Array(64).fill(undefined)
+  for (const [k, v] of slots) {
+    roots[k] = slotRoot(v)
+    all[k] = v
+  }
+  const t = { ops, slots: all, frameProof: (_k: number, slot: number) => frameProof(roots, slot) } as unknown as Transition
+  return { src: { t, tree, trace, prompt, pos, layer }, frame: frameRoot(roots) }
+}
+
+/** The trace of `trace` padded to `positions` positions: the same leaves, a deeper tree (a long job's path length). */
+function deepTrace(trace: TraceSource, known: number, positions: number): TraceSource {
+  const L = trace.nLayer
+  const leaves: Hash[] = new Array(positions * (L + 1)).fill(ZERO)
+  for (let u = 0; u < known; u++) {
+    for (let l = 0; l < L; l++) leaves[u * (L + 1) + l] = layerLeafOf(u, l, trace.layer(u, l))
+    leaves[u * (L + 1) + L] = headLeafOf(u, L, trace.head(u))
+  }
+  const levels = buildLevels(leaves)
+  return {
+    root: levels.at(-1)![0], nLayer: L,
+    layer: (u, l) => ({ ...trace.layer(u, l), path: merkleProof(levels, u * (L + 1) + l) }),
+    head: (u) => ({ ...trace.head(u), path: merkleProof(levels, u * (L + 1) + L) }),
+  }
+}
+
+test('gas: every step kind at its widest (BLOCK on 11,008-column rows, ACC/DOT8 with a depth-16 trace path)', async (tc) => {
+  // BLOCK: the last block of row 0 of an 11,008-column ffn_down (Q8_0, Q4_K, Q6_K), read against A4
+  for (const [type, ggmlType] of [['q8_0', 8], ['q4_k', 12], ['q6_k', 14]] as const) {
+    const rm = openRealModel(type, 5, { name: 'blk.1.ffn_down.weight', ggmlType, cols: 11008, rows: 256 })
+    try {
+      const tree = rm.tree
+      await proveTypes(tree)
+      const base = tree.proveConfig().config
+      const config: ModelConfig = { ...tiny('tiny', 'q8_0', 3).config, ffDim: 11008 }
+      const shape = (n: string) => tree.shape(n)
+      const ops = transitionOps({ config, shape, pos: 0, layer: 1, nPrompt: 1, sampling: GREEDY })
+      const down = ops.find((o) => o.name === 'DOWN')!
+      const h = activation(11008, 9)
+      const slots = new Map<number, SlotValue>([[SLOT.H, { kind: 'words', words: new Uint32Array(h.buffer) }]])
+      for (const [slot, B] of [[SLOT.A4_32, 32], [SLOT.A4_256, 256]] as const) {
+        const q = quantizeQ8(h, B)
+        slots.set(slot, { kind: 'blocks', blocks: Array.from(q.d, (d, b) => ({ da: bits(d), qa: new Uint8Array(q.q.buffer, b * B, B) })) })
+      }
+      const trace: TraceSource = { root: ZERO, nLayer: 2, layer: () => assert.fail('no K/V read'), head: () => assert.fail('no head read') }
+      const { src, frame } = sparseSource(ops, slots, tree, trace, [1], 0, 1)
+      const nb = down.program!(0).steps - 1
+      const pre = microState(down.op, 0, nb - 1)
+      const ctx = { ...ctxOf({ tree, traceRoot: ZERO, prompt: [1], pos: 0, layer: 1, sampling: GREEDY }), config: { ...base, ffDim: 11008 } }
+      const c: StepCase = { frame: hx(frame), pre, reads: openStep(src, pre) }
+      const [o] = await steps(ctx, [c])
+      assert.equal(o.err, undefined, `BLOCK ${type} reverted ${o.err && errorOf(o.err).name}`)
+      recordGas(`BLOCK ${type.toUpperCase()} 11,008 cols`, `ffn_down row 0 block ${nb - 1}`, ctx, c, o.gas)
+    } finally {
+      rm.close()
+    }
+  }
+  // ACC and DOT8 reading K/V of an earlier leaf with the path of a 1,024-position, 2-layer trace
+  const m = tiny('tiny', 'q8_0', 3)
+  const j = job(m, [11, 250, 3], 3, GREEDY)
+  const deep = deepTrace(j.trace, j.tokens.length, 1024 * 32 / 3)
+  const s = setup(m, { ...j, trace: deep }, 4, 1)
+  const ctx = { ...s.ctx, traceRoot: hx(deep.root) }
+  for (const [name, elem, st, label] of [['ATT', m.config.headDim + 5, 1, 'ACC (trace leaf V, depth-16 path)'], ['SCORE', 1, 1, 'DOT8 (trace leaf K, depth-16 path)']] as const) {
+    const op = s.t.ops.find((o) => o.name === name)!
+    const pre = s.t.elementStates(op.op, elem)[st - 1]
+    const c: StepCase = { frame: hx(s.t.frames[op.op - 1]), pre, reads: openStep(s.src, pre) }
+    const [o] = await steps(ctx, [c])
+    assert.equal(o.err, undefined)
+    assert.equal(o.leaf, hx(microLeaf(s.t.elementStates(op.op, elem)[st])))
+    recordGas(label, `${name} elem ${elem} step ${st}`, ctx, c, o.gas)
+  }
+  const rows = [...gasByKind].sort((a, b) => b[1].exec + b[1].calldata - (a[1].exec + a[1].calldata))
+  for (const [kind, g] of rows) {
+    tc.diagnostic(`| ${kind} | ${g.exec.toLocaleString('en')} | ${g.calldata.toLocaleString('en')} (${g.bytes.toLocaleString('en')} B) | ${(g.exec + g.calldata).toLocaleString('en')} | ${g.what} |`)
+  }
+  // every step leaves the game's ~80k of overhead under 300,000
+  for (const [kind, g] of rows) assert.ok(g.exec + g.calldata <= 220_000, `${kind}: ${g.exec + g.calldata} gas`)
 })
