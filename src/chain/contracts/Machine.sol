@@ -88,13 +88,13 @@ contract Machine is IMachine {
     // ------------------------------------------------------------------ IMachine
 
     /// @inheritdoc IMachine
-    function opCount(Ctx calldata c) external view returns (uint256 n) {
+    function opCount(Ctx calldata c) external pure returns (uint256 n) {
         (, n) = T.opAt(c, 0);
     }
 
     /// @inheritdoc IMachine
     /// @dev STORE and TOKEN write no slot: slot 255.
-    function op(Ctx calldata c, uint256 k) external view returns (bool isOne, uint8 slot, bool isBlock, uint64 length) {
+    function op(Ctx calldata c, uint256 k) external pure returns (bool isOne, uint8 slot, bool isBlock, uint64 length) {
         (T.Op memory o,) = T.opAt(c, k);
         // INVARIANT: ops are numbered 1 .. opCount.
         if (o.code == 0) revert NoSuchStep(k, 0, 0);

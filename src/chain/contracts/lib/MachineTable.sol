@@ -203,7 +203,7 @@ library MachineTable {
         if (c.layer > c.config.nLayer) revert UnsupportedMachineShape();
         for (uint256 t; t < 38; ++t) {
             if (!layerApplies(c, d, t)) continue;
-            if (++n == k) o = layerEntry(c, d, t);
+            if (++n == k) o = layerEntry(d, t);
         }
         return (o, n);
     }
@@ -252,7 +252,7 @@ library MachineTable {
     }
 
     /// @dev Template row t of the layer table (docs/MACHINE.md "The layer transition").
-    function layerEntry(IMachine.Ctx calldata c, Dims memory d, uint256 t) private pure returns (Op memory) {
+    function layerEntry(Dims memory d, uint256 t) private pure returns (Op memory) {
         uint256 qd = d.nh * d.hd;
         if (t == 0) return op(LOAD, S_TOK, 1);
         if (t == 1) return withTensor(op(EMBED, S_X, d.dim), T_EMBD, d.dim);
@@ -291,7 +291,6 @@ library MachineTable {
         if (t == 34) return quant(d, QUANT256, 33, S_H);
         if (t == 35) return matmul(d, S_D, T_DOWN, 6, S_H, 32, d.ff);
         if (t == 36) return srcs(op(RES, S_X3, d.dim), S_X2, S_D);
-        c; // the layer number only matters to tensor names
         return op(STORE, NONE, 0);
     }
 
