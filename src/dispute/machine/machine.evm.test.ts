@@ -354,7 +354,7 @@ for (const sampling of SAMPLED) {
   })
 }
 
-test('attacks: forged bits, another tensor / row / layer, K/V of another position, a missing opening, no next step', async () => {
+test('attacks: forged bits and blocks, another tensor / row / layer, K/V of another position or layer, a missing opening, no next step, a false weight type', async () => {
   const m = tiny('tiny', 'q8_0', 3)
   await proveTypes(m.tree)
   const j = job(m, [11, 250, 3], 3, GREEDY)
@@ -399,8 +399,27 @@ test('attacks: forged bits, another tensor / row / layer, K/V of another positio
   const kvReads = openStep(other.src, t.elementStates(att.op, elem)[2]) // step 3 reads V of leaf (2, 1)
   const e2 = await expectErr({ ...acc, reads: [acc.reads[0], kvReads[1]] }, 'BadReadProof', 'V of another position')
   assert.equal(e2.args[0], 1n)
+  // K/V of the same position in another layer: leaf (1, 0) offered for leaf (1, 1)
+  const otherLayer = setup(m, j, 4, 0)
+  const accL0 = openStep(otherLayer.src, otherLayer.t.elementStates(otherLayer.t.ops.find((o) => o.name === 'ATT')!.op, elem)[1])
+  const e3 = await expectErr({ ...acc, reads: [acc.reads[0], accL0[1]] }, 'BadReadProof', 'V of another layer')
+  assert.equal(e3.args[0], 1n)
+  // a forged activation block (one int8 changed) for a BLOCK step
+  const qb = stepOf('Q', 3, 2)
+  assert.equal(nextStep(t.ops, qb.pre).name, 'BLOCK')
+  const blk = qb.reads.slice()
+  // BlockOpening: offset, 5 head words, framePath (length + 6), qa length, then qa: int8 3 at +3
+  blk[1] = chunkByte(qb.reads[1], 32 * 14 + 3)
+  const e4 = await expectErr({ ...qb, reads: blk }, 'BadReadProof', 'forged activation block')
+  assert.equal(e4.args[0], 1n)
   // a missing opening
   await expectErr({ ...acc, reads: [acc.reads[0]] }, 'BadReadProof', 'missing opening')
+  // weight types: known once proven; a tensor leaf that is not under the root is refused
+  const [known, wt] = await read<[boolean, number]>('weightType', [m.tree.modelRoot, toHex(new TextEncoder().encode('blk.1.attn_q.weight'))])
+  assert.deepEqual([known, wt], [true, m.tree.shape('blk.1.attn_q.weight').type])
+  const args = [...weightTypeArgs(m.tree, 'blk.1.attn_q.weight')]
+  args[3] = 12 // claim Q4_K for a Q8_0 tensor
+  assert.equal(await revertOf(cl.public.simulateContract({ address: machine, abi: machineAbi, functionName: 'proveWeightType', args, account: cl.account } as never)), 'BadTensorProof')
   // the final state has no step
   const states = t.elementStates(att.op, elem)
   await expectErr({ frame: hx(t.frames[att.op - 1]), pre: states.at(-1)!, reads: [] }, 'NoSuchStep', 'after the last step')
@@ -422,11 +441,17 @@ test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, as
   const rng = new Rng(FUZZ_SEED)
   const m1 = tiny('tiny', 'q8_0', 3)
   const m2 = tiny('tiny-qwen2', 'q4_k_m', 3)
-  await proveTypes(m1.tree)
-  await proveTypes(m2.tree)
+  const m3 = tiny('tiny', 'f16', 3)
+  const m4 = tiny('tiny', 'q8_0', 2)
+  for (const m of [m1, m2, m3, m4]) await proveTypes(m.tree)
   const j1 = job(m1, [11, 250, 3], 3, GREEDY)
   const j2 = job(m2, [11, 250, 3], 3, PENALIZED)
-  const setups = [[0, 0], [3, 1], [4, 1], [4, 2]].flatMap(([p, l]) => [setup(m1, j1, p, l), setup(m2, j2, p, l)])
+  const j3 = job(m3, [11, 250, 3], 3, PENALIZED)
+  const j4 = job(m4, [40, 41, 42], 4, SAMPLED[0])
+  const setups = [
+    ...[[0, 0], [3, 1], [4, 1], [4, 2]].flatMap(([p, l]) => [setup(m1, j1, p, l), setup(m2, j2, p, l), setup(m3, j3, p, l)]),
+    setup(m4, j4, 3, 2), setup(m4, j4, 5, 2),
+  ]
   let done = 0
   while (done < FUZZ_N) {
     const s = setups[rng.int(setups.length)]
