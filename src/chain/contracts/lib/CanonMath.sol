@@ -384,9 +384,11 @@ library CanonMath {
     ///      +Inf, so an integer max propagates NaN by itself.
     function amax32(uint32 acc, uint32[32] memory x) internal pure returns (uint32) {
         uint256 m = acc & ABS;
-        for (uint256 i; i < 32; ++i) {
-            uint256 a = x[i] & ABS;
-            if (a > m) m = a;
+        unchecked {
+            for (uint256 i; i < 32; ++i) {
+                uint256 a = x[i] & ABS;
+                if (a > m) m = a;
+            }
         }
         return m > INF ? NAN : uint32(m);
     }
@@ -402,8 +404,10 @@ library CanonMath {
     /// @notice QUANT step: q_i = clamp(roundHalfAwayFromZero(x_i ⊗ id), -127, 127) for 32 values;
     ///         a NaN product (0 ⊗ ∞, NaN input) gives 0, as the engine's Int8Array store does.
     function quantize32(uint32[32] memory x, uint32 id) internal pure returns (int8[32] memory q) {
-        for (uint256 i; i < 32; ++i) {
-            q[i] = roundClamp(x[i].mul(id));
+        unchecked {
+            for (uint256 i; i < 32; ++i) {
+                q[i] = roundClamp(x[i].mul(id));
+            }
         }
     }
 
@@ -411,8 +415,10 @@ library CanonMath {
     ///         the layout of `qa` in an activation block leaf.
     function quantize32Packed(uint32[32] memory x, uint32 id) internal pure returns (bytes32 q) {
         uint256 acc;
-        for (uint256 i; i < 32; ++i) {
-            acc |= uint256(uint8(roundClamp(x[i].mul(id)))) << (8 * (31 - i));
+        unchecked {
+            for (uint256 i; i < 32; ++i) {
+                acc = (acc << 8) | uint256(uint8(roundClamp(x[i].mul(id))));
+            }
         }
         return bytes32(acc);
     }
