@@ -414,6 +414,13 @@ test('attacks: forged bits and blocks, another tensor / row / layer, K/V of anot
   assert.equal(e4.args[0], 1n)
   // a missing opening
   await expectErr({ ...acc, reads: [acc.reads[0]] }, 'BadReadProof', 'missing opening')
+  // the head STORE's stop rule: had the token consumed at p = 4 been an end-of-generation token, STORE is refused
+  const head = setup(m, j, 4, m.config.nLayer)
+  const store = head.t.ops.at(-1)!
+  const storeArgs = (c: CtxArg) => [c, BigInt(store.op), hx(head.t.frames[store.op - 1]), hx(head.t.post), oneStepProof(head.src, store.op)]
+  assert.equal(await read<boolean>('oneStep', storeArgs(head.ctx)), true)
+  const eogCtx = { ...head.ctx, config: { ...head.ctx.config, eogTokens: [j.tokens[4]] } }
+  assert.equal(await read<boolean>('oneStep', storeArgs(eogCtx)), false, 'STORE after an end-of-generation token')
   // weight types: known once proven; a tensor leaf that is not under the root is refused
   const [known, wt] = await read<[boolean, number]>('weightType', [m.tree.modelRoot, toHex(new TextEncoder().encode('blk.1.attn_q.weight'))])
   assert.deepEqual([known, wt], [true, m.tree.shape('blk.1.attn_q.weight').type])
