@@ -16,6 +16,7 @@ import { connectClients, deployContract, type ChainClients } from '../../chain/e
 import { createEmbeddedChain, type EmbeddedChain } from '../../chain/evm/edr.js'
 import { buildModelTree, type ModelTree } from '../../chain/weights.js'
 import { activation, openRealModel } from '../../chain/realModel.js'
+import { quantize } from '../../engine/gguf/quantize.js'
 import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
 import { bufferSource, readGguf } from '../../engine/gguf/read.js'
 import { encodeGguf } from '../../engine/gguf/write.js'
@@ -450,7 +451,9 @@ test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, as
   const m2 = tiny('tiny-qwen2', 'q4_k_m', 3)
   const m3 = tiny('tiny', 'f16', 3)
   const m4 = tiny('tiny', 'q8_0', 2)
-  for (const m of [m1, m2, m3, m4]) await proveTypes(m.tree)
+  const m5 = tiny('tiny', 'q4_0', 3)
+  const m6 = tiny('tiny', 'bf16', 3)
+  for (const m of [m1, m2, m3, m4, m5, m6]) await proveTypes(m.tree)
   const j1 = job(m1, [11, 250, 3], 3, GREEDY)
   const j2 = job(m2, [11, 250, 3], 3, PENALIZED)
   const j3 = job(m3, [11, 250, 3], 3, PENALIZED)
@@ -458,6 +461,7 @@ test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, as
   const setups = [
     ...[[0, 0], [3, 1], [4, 1], [4, 2]].flatMap(([p, l]) => [setup(m1, j1, p, l), setup(m2, j2, p, l), setup(m3, j3, p, l)]),
     setup(m4, j4, 3, 2), setup(m4, j4, 5, 2),
+    ...[[3, 0], [4, 1]].flatMap(([p, l]) => [setup(m5, job(m5, [11, 250, 3], 3, GREEDY), p, l), setup(m6, job(m6, [11, 250, 3], 3, GREEDY), p, l)]),
   ]
   let done = 0
   while (done < FUZZ_N) {
@@ -480,6 +484,27 @@ test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, as
       assert.equal(o.leaf, want[i], `fuzz case ${done + i} (op ${cases[i].pre.op} elem ${cases[i].pre.elem} step ${cases[i].pre.step + 1})`)
     })
     done += Math.max(cases.length, 1)
+  }
+})
+
+test('MachineMath.dequant equals dequantizeRow for every weight type (DEQ of any embedding type)', async () => {
+  const math = (await deployContract(cl, { name: 'MachineMath' })).address
+  const mAbi = getArtifact('MachineMath').abi as Abi
+  const rng = new Rng(FUZZ_SEED ^ 0x5a5a)
+  for (const type of [0, 1, 30, 2, 8, 12, 14]) {
+    const size = type === 12 || type === 14 ? 256 : type === 2 || type === 8 ? 32 : 1
+    const bytesPer = { 0: 4, 1: 2, 30: 2, 2: 18, 8: 34, 12: 144, 14: 210 }[type]!
+    for (let t = 0; t < 3; t++) {
+      const row = quantize(type, activation(size, 100 * type + t))
+      assert.equal(row.length, bytesPer)
+      const want = new Float32Array(size)
+      dequantizeRow(type, row, want)
+      for (let n = 0; n < Math.min(size, 24); n++) {
+        const i = size === 1 ? 0 : rng.int(size)
+        const got = (await cl.public.readContract({ address: math, abi: mAbi, functionName: 'dequant', args: [type, hx(row), BigInt(i)] } as never)) as number
+        assert.equal(got, bits(want[i]), `type ${type} value ${i}`)
+      }
+    }
   }
 })
 
