@@ -180,8 +180,15 @@ export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, 
       return { kind: k, trace, provider: createReplayTraceProvider(model, trace), where: site(leafOf(spec.prompt.length + honest.outputs.length - 1, nL)), sockPuppet: false }
     }
     case 'self-dispute': {
-      const inner = makeCheat(model, spec, honest, pick(rng, OP_KINDS.filter((x) => applicable(model, spec, honest, x))), seed + 1)
-      return { ...inner, kind: k, where: { ...inner.where, kind: k }, sockPuppet: true }
+      const kinds = OP_KINDS.filter((x) => applicable(model, spec, honest, x))
+      for (let tries = 0; ; tries++) {
+        try {
+          const inner = makeCheat(model, spec, honest, pick(rng, kinds), seed + 1 + tries)
+          return { ...inner, kind: k, where: { ...inner.where, kind: k }, sockPuppet: true }
+        } catch (e) {
+          if (!(e instanceof CheatNotApplicableError) || tries >= 8) throw e
+        }
+      }
     }
     default:
       return opCheat(model, spec, honest, k === 'sample' ? (spec.sampling.temperature === 0 ? 'argmax' : 'draw') : k, k, rng)
@@ -244,4 +251,26 @@ function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: s
     return { kind, trace, provider, where: { kind, leaf, pos, layer, op: op.op, opName: op.name, elem: j }, sockPuppet: false }
   }
   throw new CheatNotApplicableError(`no falsified ${opKind} value changed this job's trace in 12 tries`)
+}
+
+/**
+ * A prompt whose answer ends at an end-of-generation token before `spec.maxTokens` (what the
+ * `length` cheat needs: an answer to bill past): the first of `tries` seeded prompts of
+ * `spec.prompt.length` tokens, or undefined.
+ *
+ * @example
+ *   const prompt = findEndingPrompt(model, spec, 1, 4000)   // then makeCheat(.., 'length', ..)
+ */
+export function findEndingPrompt(model: DisputeModel, spec: JobSpec, seed: number, tries: number, signal?: AbortSignal): number[] | undefined {
+  const rng = seededRng(seed * 104729 + 3)
+  const eog = new Set(model.eogTokens)
+  const V = model.config.vocabSize
+  for (let t = 0; t < tries; t++) {
+    signal?.throwIfAborted()
+    const prompt = spec.prompt.map(() => Math.floor(rng() * V)).filter((x) => !eog.has(x))
+    if (prompt.length === 0) continue
+    const r = replayJob(model.tf, { ...spec, prompt, maxTokens: Math.max(1, spec.maxTokens - 1) })
+    if (eog.has(r.outputs.at(-1)!)) return prompt
+  }
+  return undefined
 }

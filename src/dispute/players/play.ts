@@ -25,6 +25,8 @@ export type GameResult = {
   gas: { provider: bigint; challenger: bigint; anyone: bigint }
   /** Why a side stopped moving before the end, if one did (the revert or error name). */
   stuck?: { side: 'provider' | 'challenger'; error: string }
+  /** Where the game ended: the level, the disputed trace leaf, op and element (when reached). */
+  at: { level: number; traceLeaf: number; op: number; elem: number }
 }
 
 /** The game did not end within `maxMoves`: a player bug (each level is a bounded descent). */
@@ -97,9 +99,11 @@ export async function playGame(init: PlayInit): Promise<GameResult> {
 async function result(init: PlayInit, gameId: bigint, moves: GameMove[], stuck: GameResult['stuck']): Promise<GameResult> {
   const r = await resolution(init.anyone, init.deployment, { gameId })
   if (!r) throw new GameDidNotEndError(`game ${gameId} is over but has no Resolved event`)
+  const g = await getGame(init.anyone, init.deployment, { gameId })
   const sum = (side: GameMove['side']) => moves.filter((m) => m.side === side).reduce((a, m) => a + m.gasUsed, 0n)
   return {
     gameId, providerWon: r.providerWon, why: r.why, moves, stuck,
+    at: { level: g.level, traceLeaf: Number(g.level === 0 ? g.index : g.traceLeaf), op: Number(g.opK !== 0n ? g.opK : g.level === 1 ? g.index : 0n), elem: Number(g.elem) },
     rounds: moves.filter((m) => m.side === 'challenger').length,
     gas: { provider: sum('provider'), challenger: sum('challenger'), anyone: sum('anyone') },
   }
