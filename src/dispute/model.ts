@@ -19,6 +19,8 @@ export type DisputeModel = {
   weights: WeightAccessor
   /** End-of-generation tokens as the config leaf commits them (the head STORE's stop rule). */
   eogTokens: readonly number[]
+  /** Token ids of a text (the model's own tokenizer). */
+  encode(text: string): number[]
   close(): void
 }
 
@@ -43,6 +45,7 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
     }
     return {
       path, tf: model.transformer, config, tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
+      encode: (text) => model.tokenizer.encode(text),
       close() {
         src.close()
         model.close()

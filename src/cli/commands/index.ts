@@ -1,8 +1,9 @@
 /** Every CLI command, in the order `tessera --help` lists them. */
 import type { Command } from '../args.js'
+import { attackCommands } from './attack.js'
 import { chainCommands } from './chain.js'
 import { demoCommands } from './demo.js'
 import { modelCommands } from './model.js'
 import { runCommands } from './run.js'
 
-export const commands: Command[] = [...demoCommands, ...modelCommands, ...runCommands, ...chainCommands]
+export const commands: Command[] = [...demoCommands, ...modelCommands, ...runCommands, ...chainCommands, ...attackCommands]
