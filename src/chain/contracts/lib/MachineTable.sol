@@ -143,9 +143,10 @@ library MachineTable {
         d.hd = c.config.headDim;
         d.nh = c.config.nHead;
         d.kvDim = uint256(c.config.nKvHead) * d.hd;
-        // INVARIANT: reads of 8 and 32 words stay in one aligned group (program.ts checkShapes).
+        // INVARIANT: reads of 8 and 32 words stay in one aligned group (program.ts checkShapes),
+        // and heads share kv heads evenly.
         if (
-            d.dim % 8 != 0 || d.hd % 8 != 0 || d.hd == 0 || c.config.ffDim % 8 != 0 || d.kvDim % 8 != 0 || d.kvDim == 0
+            c.config.nKvHead == 0 || d.dim % 8 != 0 || d.hd % 8 != 0 || d.hd == 0 || c.config.ffDim % 8 != 0 || d.kvDim % 8 != 0 || d.kvDim == 0
                 || d.nh % c.config.nKvHead != 0
         ) revert UnsupportedMachineShape();
         d.group = d.nh / c.config.nKvHead;
