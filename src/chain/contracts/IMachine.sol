@@ -60,8 +60,10 @@ interface IMachine {
     ///         (the post trace leaf; op n is STORE, or TOKEN for a teacher-forced head).
     function opCount(Ctx calldata c) external view returns (uint256 n);
 
-    /// @notice Op k (1 .. n): whether it is a one-step op (LOAD, STORE, TOKEN), the slot it writes,
-    ///         whether that slot is a block vector, and its element count.
+    /// @notice Op k (1 .. n): whether it is a one-step op (LOAD, STORE, TOKEN), the slot it writes
+    ///         (255 for STORE and TOKEN), whether that slot is a block vector, and its element count
+    ///         (LOAD: its slot's length; STORE, TOKEN and an empty block vector: 0). Reverts
+    ///         `NoSuchStep(k, 0, 0)` for k outside 1 .. n.
     function op(Ctx calldata c, uint256 k) external view returns (bool oneStep, uint8 slot, bool isBlock, uint64 length);
 
     /// @notice Element j of op k: its number of micro-steps and the leaf of its initial state.
