@@ -7,8 +7,7 @@
  */
 import type { Hex } from 'viem'
 import { type ActState, type BlockStep, type ElementState, type TensorLeaf, expandElement, expandLevel, expandTensor, oneStepBlockTerm, revealPre } from './client.js'
-import { type Devnet, descendTo, h } from './devnet.js'
-import { Tree, expansionOf } from './levelTree.js'
+import { type Devnet, Tree, descendTo, expansionOf, h } from './devnet.js'
 
 export { expansionOf }
 import { actStateOf, activationTree, elementChain, f32FromBits, foldLanes, rowLeaves } from './gameStates.js'

@@ -6,18 +6,15 @@
  */
 import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
 import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
-import { leafHash, nodeHash } from '../trace/merkle.js'
+import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
 import { stride } from './bisection.js'
 import {
-  type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
+  type ClaimItem, type Deployment, type Expansion, type Totals, type GameParams, type JobRequest, type SettlementParams,
   batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, getGame, isModelRegistered, registerModel, requestDigest,
   revealChildren, signDelivery, signJobRequest, stake,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
-import { Tree } from './levelTree.js'
-
-export { Tree }
 
 export type Devnet = {
   chain: EmbeddedChain
@@ -156,4 +153,40 @@ export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequ
   const { batchId } = await claimBatch(provider, d, { items: [item] })
   const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
   return { batchId, item, proof: batchTree([leaf]).proof(0) }
+}
+
+// ---- level trees of scripted scenarios (the players use src/dispute/tree.ts) ----
+
+/** A Merkle tree over hex leaves with node lookup by (depth from the top, index). */
+export class Tree {
+  readonly levels: Hash[][]
+  readonly depth: number
+  constructor(readonly leaves: Hex[]) {
+    this.levels = buildLevels(leaves.map((x) => Buffer.from(x.slice(2), 'hex')))
+    this.depth = this.levels.length - 1
+  }
+  get root(): Hex {
+    return hexOf(this.levels[this.depth][0])
+  }
+  /** Nodes `s` levels below node (dt, index): what the provider reveals. */
+  children(dt: number, index: bigint, s: number): Hex[] {
+    const row = this.levels[this.depth - dt - s]
+    const first = Number(index) << s
+    return row.slice(first, first + (1 << s)).map(hexOf)
+  }
+  proof(i: number): Hex[] {
+    const out: Hex[] = []
+    for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(hexOf(this.levels[l][i ^ 1]))
+    return out
+  }
+}
+
+/** The expansion committing level tree `t` (leaf 0 and the last leaf proven). */
+export function expansionOf(t: Tree): Expansion {
+  const last = t.leaves.length - 1
+  return { root: t.root, depth: t.depth, lastLeaf: BigInt(last), proofFirst: t.proof(0), proofLast: t.proof(last) }
+}
+
+function hexOf(b: Uint8Array): Hex {
+  return `0x${Buffer.from(b).toString('hex')}`
 }

@@ -2,7 +2,7 @@
  * Leaf formats of the dispute game's lower levels (docs/CHAIN.md "Dispute game", OneStep.sol):
  * activation states, element states of a matmul, non-matmul op states and a quantized row's
  * primitive leaves, computed from plain vectors. Providers build their sub-traces from these
- * (src/node/opTrace.ts from a real replay, src/chain/boundTrace.ts for scenarios).
+ * (src/chain/boundTrace.ts for scenarios).
  */
 import { type Hex, encodeAbiParameters, toHex } from 'viem'
 import { activationBlockSize, blockTerm, quantizeQ8 } from '../engine/kernels/reference.js'

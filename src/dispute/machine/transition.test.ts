@@ -19,7 +19,7 @@ import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config
 import { synthModel } from '../../engine/model/synth.js'
 import { KVCache, ropeFrequencies, Transformer } from '../../engine/model/transformer.js'
 import { argmax, sampleToken } from '../../engine/sample.js'
-import { captureOps } from '../../node/opTrace.js'
+import { captureOps } from '../../../test/support/captureOps.js'
 import { concatBytes, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
 import { VectorTree, vectorRoot } from '../../trace/vector.js'
 import { type MachineSampling, type OpDef, SLOT, bits, executeStep, initialState, nextStep, slotName } from './program.js'
