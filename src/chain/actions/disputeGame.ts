@@ -10,8 +10,8 @@
  *   level 2 (steps)   expandElement, reveal, choose, revealPre, stepMicro
  *   any time          timeout, withdraw, getGame, revealedChildren
  */
-import {
-  type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName, type ContractFunctionReturnType, type Hex,
+import type {
+  Abi, Address, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex,
 } from 'viem'
 import type { disputeGameAbi } from '../abi.generated.js'
 import { getArtifact } from '../artifacts.js'

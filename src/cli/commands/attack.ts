@@ -54,7 +54,7 @@ const attack: Command = {
   flags: {
     model: { type: 'string', short: 'm', description: 'GGUF model file (small: every transition is replayed by the dispute machine)' },
     cheat: { type: 'string', description: `what the provider falsifies: ${[...CHEAT_KINDS, 'random'].join(', ')}` },
-    seed: { type: 'number', description: 'picks the cheat\'s position (and the liar\'s choices)', default: 1 },
+    seed: { type: 'number', description: "picks the cheat's position (and the liar's choices)", default: 1 },
     'lying-challenger': { type: 'boolean', description: 'an honest provider against a challenger that disputes a correct position' },
     prompt: { type: 'string', short: 'p', description: 'prompt text (default: three seeded tokens)' },
     'max-tokens': { type: 'number', short: 'n', description: 'output tokens at most', default: 3 },
