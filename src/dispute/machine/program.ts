@@ -146,6 +146,9 @@ const F1 = new Float32Array(1)
 const U1 = new Uint32Array(F1.buffer)
 /** binary32 bits of a binary32 value. */
 export function bits(x: number): number {
+  // Every NaN result is the canonical quiet NaN, as the judge writes it (docs/ARITHMETIC.md
+  // "Notation"); x86 and V8 would otherwise store 0xFFC00000 for some invalid operations.
+  if (x !== x) return 0x7fc00000
   F1[0] = x
   return U1[0]
 }
