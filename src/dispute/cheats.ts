@@ -27,7 +27,8 @@ import { type OpCode, type OpDef, SLOT, bits, transitionOps, val } from './machi
 import { type MicroState, type SlotValue, microState } from './machine/state.js'
 import type { DisputeModel } from './model.js'
 import { type JobSpec, type JobTrace, type Override, replayJob } from './replay.js'
-import { type TraceProvider, createReplayTraceProvider, machineSampling } from './traceProvider.js'
+import { InvalidReadError } from './machine/transition.js'
+import { type TraceProvider, type TransitionView, createReplayTraceProvider, machineSampling } from './traceProvider.js'
 
 /** Op kinds: the op table's ops by name (MATMUL by its weight: q, k, v, wo, gate, up, down, logits). */
 export const OP_KINDS = [
@@ -99,8 +100,13 @@ function falsify(op: OpDef, v: SlotValue, j: number, rng: () => number, attempt:
   }
   const w = v.words.slice()
   if (INTEGER_OPS.has(op.code)) {
-    const n = op.code === 'KEEP' ? Math.max(2, w[j] + 2) : op.code === 'SORT' || op.code === 'RANK' ? op.length : vocab
-    w[j] = (w[j] + 1 + Math.floor(rng() * (n - 1))) % n
+    if (op.code === 'KEEP') {
+      // a kept count stays a count the draw can use (1 .. K)
+      w[j] = attempt === 0 && w[j] > 1 ? w[j] - 1 : w[j] > 1 ? 1 : 2
+    } else {
+      const n = op.code === 'SORT' || op.code === 'RANK' ? op.length : vocab
+      w[j] = (w[j] + 1 + Math.floor(rng() * (n - 1))) % n
+    }
   } else if (attempt === 0) {
     // the subtle cheat: one high mantissa bit of one binary32 value
     w[j] ^= 1 << (18 + Math.floor(rng() * 5))
@@ -159,7 +165,9 @@ export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, 
       const other = spec.prompt.slice()
       other[q] = (other[q] + 1 + Math.floor(rng() * (model.config.vocabSize - 2))) % model.config.vocabSize
       const trace = replayJob(model.tf, { ...spec, prompt: other })
-      return { kind: k, trace, provider: createReplayTraceProvider(model, trace, { signedPrompt: spec.prompt }), where: site(leafOf(q, 0)), sockPuppet: false }
+      // the first state that shows the other token: the teacher-forced head before it (TOKEN), or LOAD at position 0
+      const leaf = q === 0 ? leafOf(0, 0) : leafOf(q - 1, nL)
+      return { kind: k, trace, provider: createReplayTraceProvider(model, trace, { signedPrompt: spec.prompt }), where: site(leaf), sockPuppet: false }
     }
     case 'no-compute': {
       // The delivered tokens are random too; the op level is the best such a cheater can do: the
@@ -231,7 +239,14 @@ function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: s
     const bad = falsify(op, v, j, rng, attempt, model.config.vocabSize)
     const tamper = (o: OpDef, value: SlotValue) => (o.op === op.op ? bad : value)
     // The cheater's own run of the transition, its value replaced: later ops read it.
-    const mine = createReplayTraceProvider(model, honest, { tamper: (i) => (i === leaf ? tamper : undefined) }).transition(leaf)
+    let mine: TransitionView
+    try {
+      mine = createReplayTraceProvider(model, honest, { tamper: (i) => (i === leaf ? tamper : undefined) }).transition(leaf)
+    } catch (e) {
+      // a value later ops cannot even read (e.g. an index outside its vector): pick again
+      if (e instanceof InvalidReadError) continue
+      throw e
+    }
     if (toHex(mine.machine.post) === toHex(honest.leaves[leaf])) continue // no effect on the leaf (e.g. an unread quantization): pick again
     const pos = Math.floor(leaf / (nL + 1)), layer = leaf % (nL + 1)
     const f32 = (slot: number) => {
