@@ -62,6 +62,7 @@ export async function readPrompt(a: ParsedArgs, signal?: AbortSignal): Promise<s
 
 /** All of stdin as UTF-8; an abort (Ctrl-C while a terminal waits for input) stops the read. */
 function readStdin(signal?: AbortSignal): Promise<string> {
+  signal?.throwIfAborted()
   const chunks: Buffer[] = []
   return new Promise<string>((resolve, reject) => {
     const onAbort = () => {

