@@ -70,7 +70,7 @@ for (const [preset, type] of [['tiny', 'q8_0'], ['tiny-qwen2', 'q4_k_m']] as con
       await net?.close()
       model?.close()
     })
-    const play = async (a: { prompt: number[]; params: JobParams; cheat?: CheatKind | 'random'; lie?: boolean; seed: number }) => {
+    const play = async (a: { prompt: number[]; params: JobParams; cheat?: CheatKind | 'random'; lie?: 'picks' | 'replay'; seed: number }) => {
       await net.topUp()
       return attackJob({ net, model, job: { prompt: a.prompt, params: a.params, seed: BigInt(a.seed) }, cheat: a.cheat, lyingChallenger: a.lie, seed: a.seed, nonce: nonce++ })
     }
@@ -119,10 +119,11 @@ for (const [preset, type] of [['tiny', 'q8_0'], ['tiny-qwen2', 'q4_k_m']] as con
       }
     })
 
-    test('lying challengers (a seeded pick of level and position) lose against the honest provider', async () => {
+    test('lying challengers (seeded picks of level and position, or a wrong replay of their own) lose against the honest provider', async () => {
       const seeds = NIGHTLY ? Math.max(4, Math.ceil(NIGHTLY / 4)) : 4
       for (let s = 0; s < seeds; s++) {
-        assertProviderWon(await play({ prompt: [11, 250, 3], params: s % 2 ? sampled(3) : greedy(3, 1.3), lie: true, seed: 70 + s }), `liar seed ${s}`)
+        const lie = s % 2 ? 'replay' : 'picks'
+        assertProviderWon(await play({ prompt: [11, 250, 3], params: s % 4 >= 2 ? sampled(3) : greedy(3, 1.3), lie, seed: 70 + s }), `liar (${lie}) seed ${s}`)
       }
     })
 

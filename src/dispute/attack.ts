@@ -17,7 +17,7 @@ import {
 import { type Devnet, isConserved, registerTree } from '../chain/devnet.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
-import { type Cheat, type CheatKind, type CheatSite, makeCheat, seededRng } from './cheats.js'
+import { type Cheat, type CheatKind, type CheatSite, makeCheat, seededRng, wrongReplay } from './cheats.js'
 import type { DisputeModel } from './model.js'
 import { createChallenger } from './players/challenger.js'
 import { createDefender, gameCfg } from './players/defender.js'
@@ -34,8 +34,12 @@ export type AttackInit = {
   job: AttackJob
   /** The provider's cheat (`random`: a seeded pick); none: an honest provider. */
   cheat?: CheatKind | 'random'
-  /** An honest provider against a challenger that disputes correct positions. */
-  lyingChallenger?: boolean
+  /**
+   * An honest provider against a challenger that disputes correct positions: `true` (or `picks`)
+   * picks seeded children and elements at every level; `replay` follows the first divergence from
+   * its own wrong replay (a seeded cheat of its own view).
+   */
+  lyingChallenger?: boolean | 'picks' | 'replay'
   seed: number
   /** The request's nonce (one per job of the same client). */
   nonce: bigint
@@ -132,9 +136,12 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const before = await books(net, provider.account.address, auditor.account.address, client.account.address)
 
   // the auditor replays the answer it was delivered; it disputes another trace root (a liar disputes anyway)
-  const theirs = createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: served.outputs, signal }))
-  const disputed = a.lyingChallenger === true || toHex(theirs.traceTree().root) !== traceRoot
-  const report = { cheat: cheat?.where, lyingChallenger: a.lyingChallenger === true, nOutput: served.outputs.length, disputed }
+  const lying = a.lyingChallenger === true ? 'picks' : a.lyingChallenger || undefined
+  const theirs = lying === 'replay'
+    ? wrongReplay(model, spec, honest, served.outputs, a.seed)
+    : createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: served.outputs, signal }))
+  const disputed = lying !== undefined || toHex(theirs.traceTree().root) !== traceRoot
+  const report = { cheat: cheat?.where, lyingChallenger: lying !== undefined, nOutput: served.outputs.length, disputed }
   if (!disputed) {
     const after = await books(net, provider.account.address, auditor.account.address, client.account.address)
     return { ...report, winner: 'provider', honestWon: !cheat, before, after, conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: claim.gasUsed, open: 0n } }
@@ -154,7 +161,7 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
     clients: auditor, deployment: d, gameId, trace: theirs, depthBond: BigInt(d.params.game.depthBond),
     // the provider's trace data as it publishes it, for naming the element that differs
     published: (leaf, k) => mine.transition(leaf).slot(k).value,
-    lie: a.lyingChallenger ? { rng: seededRng(a.seed * 31 + 7) } : undefined,
+    lie: lying === 'picks' ? { rng: seededRng(a.seed * 31 + 7) } : undefined,
   })
   const game = await playGame({ defender, challenger, anyone: net.deployer, deployment: d, warp: (s) => net.warp(s), signal })
   let puppetReport: AttackReport['puppet']

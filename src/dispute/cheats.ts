@@ -226,7 +226,7 @@ export function applicable(model: DisputeModel, spec: JobSpec, honest: JobTrace,
   return sitesOf(model, spec, honest, kind).length > 0
 }
 
-function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: string, kind: CheatKind, rng: () => number): Cheat {
+function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: string, kind: CheatKind, rng: () => number, forced?: readonly number[]): Cheat {
   const sites = sitesOf(model, spec, honest, opKind)
   if (sites.length === 0) throw new CheatNotApplicableError(`this job has no ${opKind} op`, { details: `model ${model.config.arch}, temperature ${spec.sampling.temperature}, repeat penalty ${spec.sampling.repeatPenalty}` })
   const honestProvider = createReplayTraceProvider(model, honest)
@@ -257,7 +257,7 @@ function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: s
     const override: Override = layer === nL
       ? { pos, head: true, logits: f32(SLOT.L), next: (mine.machine.slots[SLOT.NEXT] as { words: Uint32Array }).words[0] }
       : { pos, layer, residual: f32(SLOT.X3), k: f32(SLOT.KR), v: f32(model.config.arch === 'qwen2' ? SLOT.VB : SLOT.V) }
-    const trace = replayJob(model.tf, spec, { override })
+    const trace = replayJob(model.tf, spec, { override, forced })
     if (toHex(trace.leaves[leaf]) !== toHex(mine.machine.post)) throw new RangeError(`the cheater's replay at leaf ${leaf} is not its own machine run`)
     const provider = createReplayTraceProvider(model, trace, {
       tamper: (i) => (i === leaf ? tamper : undefined),
@@ -288,4 +288,23 @@ export function findEndingPrompt(model: DisputeModel, spec: JobSpec, seed: numbe
     if (eog.has(r.outputs.at(-1)!)) return prompt
   }
   return undefined
+}
+
+/**
+ * The view of an auditor whose own replay is wrong (a lying challenger that believes itself): the
+ * answer it was delivered (`outputs`) replayed with one op value falsified at a seeded position
+ * (a seeded op kind this job has), so its trace has the claim's shape and differs from the honest
+ * one from that position on.
+ */
+export function wrongReplay(model: DisputeModel, spec: JobSpec, honest: JobTrace, outputs: readonly number[], seed: number): TraceProvider {
+  const rng = seededRng(seed * 613 + 5)
+  const kinds = OP_KINDS.filter((x) => applicable(model, spec, honest, x))
+  for (let tries = 0; ; tries++) {
+    try {
+      const kind = pick(rng, kinds)
+      return opCheat(model, spec, honest, kind, kind, rng, outputs).provider
+    } catch (e) {
+      if (!(e instanceof CheatNotApplicableError) || tries >= 8) throw e
+    }
+  }
 }
