@@ -3,7 +3,8 @@
  * embedded chain against the contracts, with value conservation checked after every scenario:
  * claims are checked against the request and the registry, escrow is reserved per request, a
  * provider bills only what the client acknowledged, and any number of challengers may dispute a
- * job, each in its own game, so a sock puppet blocks nobody.
+ * job, each in its own game, so a sock puppet blocks nobody; and a puppet that collects the slash
+ * reward still leaves the caught provider a burned loss of at least price / p.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -275,6 +276,52 @@ test('attack: caught by an auditor, the provider loses to its own sock puppet fi
     assert.equal((await getBatch(provider, d, batchId)).openDisputes, 0)
   })
 })
+
+for (const settlement of [{}, { auditBps: 300, rewardBps: 3300 }] as const) {
+  const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...settlement }
+  test(`attack: the provider opens a sock-puppet game on its own job ahead of any auditor and keeps the slash reward when caught; the burned share alone is still >= price / p (auditBps ${sp.auditBps}, rewardBps ${sp.rewardBps})`, async () => {
+    await withNet(async (net) => {
+      const { d, provider, client } = net
+      const puppet = net.at(6)
+      const auditor = net.challenger
+      await deposit(client, d, { amount: ETH })
+      // 5 tokens at just over 0.01 coin (odd, so the exposure rounds): a job whose slash is above the
+      // 1-coin floor, so the exposure rule itself is what is measured.
+      const items = [await makeItem(net, client, makeRequest(net, { nonce: 47n, pricePerToken: 10n ** 16n + 7n }), JOB)]
+      const amount = jobAmount(items[0])
+      assert.ok(exposureOf(amount, sp) > sp.minProviderStake)
+      const { batchId } = await claimBatch(provider, d, { items })
+      const me = provider.account.address
+      const before = { stake: await getStake(provider, d, me), puppet: await getBalances(puppet, d, puppet.account.address), totals: await getTotals(client, d) }
+      // Every job it cheats on, the provider disputes at once from its puppet, so that any later
+      // auditor's game is not the first: if caught, the slash reward goes to the puppet.
+      const puppetGame = await dispute(net, puppet, batchId, items, 0)
+      const auditorGame = await dispute(net, auditor, batchId, items, 0)
+      // It cannot defend the cheat: the auditor's game is lost on time (the puppet's too: voided).
+      await net.warp(DAY + 1)
+      await claimTimeout(auditor, d, { gameId: auditorGame })
+      assert.equal((await getGame(client, d, auditorGame)).phase, PHASE.CHALLENGER_WON)
+      await claimTimeout(client, d, { gameId: puppetGame })
+      const after = { stake: await getStake(provider, d, me), puppet: await getBalances(puppet, d, puppet.account.address), totals: await getTotals(client, d) }
+      // The provider lost the exposure, 1 / (p (1 - r)) times the price, from its active stake.
+      const lost = before.stake.active + before.stake.unbonding - after.stake.active - after.stake.unbonding
+      assert.equal(lost, exposureOf(amount, sp))
+      // Its puppet got the reward share and its bond back (its game voided): net of the bond it paid, the reward.
+      const puppetNet = after.puppet.owed + after.puppet.owedByGame - before.puppet.owed - before.puppet.owedByGame - BOND
+      assert.equal(puppetNet, (lost * BigInt(sp.rewardBps)) / 10_000n)
+      assert.equal((await getBalances(auditor, d, auditor.account.address)).owed, 0n)
+      // What the provider and its puppet lose together is the burned share, and it is at least price / p:
+      // caught with probability p, a cheat loses at least its price in expectation, so cheating does not pay.
+      assert.equal(after.totals.burned - before.totals.burned, lost - puppetNet)
+      assert.ok(lost - puppetNet >= (amount * 10_000n) / BigInt(sp.auditBps), `burned ${lost - puppetNet} < price / p = ${(amount * 10_000n) / BigInt(sp.auditBps)}`)
+      // (With the slash at price / p alone, the puppet would take back rewardBps of it: the burned
+      // share would fall short of price / p by that much.)
+      const oldSlash = (amount * 10_000n) / BigInt(sp.auditBps)
+      assert.ok(oldSlash - (oldSlash * BigInt(sp.rewardBps)) / 10_000n < (amount * 10_000n) / BigInt(sp.auditBps))
+      assert.deepEqual([after.stake.locked, after.stake.openDisputes], [0n, 0])
+    }, { settlement })
+  })
+}
 
 test('several challengers on one job: the first loss slashes once; the other games void, even if the provider plays on', async () => {
   await withNet(async (net) => {

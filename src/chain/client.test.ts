@@ -45,9 +45,12 @@ test('deployment parameters out of range are refused by name, by the client and 
     const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
     await assert.rejects(deployTessera(c, { settlement: { auditBps: 0 } }), /auditBps must be 1\.\.10000/)
     await assert.rejects(deployTessera(c, { game: { rewardBps: 10_001 } }), /game rewardBps must be 0\.\.10000/)
+    // A 100% slash reward burns nothing, so a provider's own sock puppet would take back the whole slash.
+    await assert.rejects(deployTessera(c, { settlement: { rewardBps: 10_000 } }), /settlement rewardBps must be below 10000/)
     // Past the client's check, the constructor itself refuses a zero audit probability.
     const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
     await assert.rejects(deployContract(c, { name: 'Settlement', args: [registry, { ...DEFAULT_SETTLEMENT_PARAMS, auditBps: 0 }] }))
+    await assert.rejects(deployContract(c, { name: 'Settlement', args: [registry, { ...DEFAULT_SETTLEMENT_PARAMS, rewardBps: 10_000 }] }))
     const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })).address
     // A game clock of zero, or a per-move increment above the clock, is refused.
     const judge = (await deployContract(c, { name: 'Judge' })).address

@@ -76,6 +76,8 @@ export async function deployTessera(
   for (const [name, v] of [['settlement rewardBps', sp.rewardBps], ['game rewardBps', gp.rewardBps]] as const) {
     if (!(v >= 0 && v <= 10_000)) throw new DeploymentError(`${name} must be 0..10000 (a share in basis points), got ${v}`)
   }
+  // Some of every slash must burn: a provider's sock puppet can collect the reward share (docs/CHAIN.md "Economics").
+  if (sp.rewardBps === 10_000) throw new DeploymentError('settlement rewardBps must be below 10000: a provider\'s own sock puppet could collect a 100% reward, so no slash would deter')
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
   const judge = (await deployContract(c, { name: 'Judge' })).address
@@ -392,9 +394,14 @@ export async function getStake(c: ChainClients, d: D, account: Address): Promise
   const [role, openDisputes, unbondAt, unbonding, active, locked] = await readSettlement(c, d, 'stakers', [account])
   return { role, openDisputes, unbondAt, active, unbonding, locked }
 }
-/** Stake a pending claim worth `amount` locks: amount * 10,000 / auditBps (Settlement.exposureOf). */
-export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps'>): bigint {
-  return amount * 10_000n / BigInt(params.auditBps)
+/**
+ * Stake a pending claim worth `amount` locks, and the slash a lost dispute on it takes before the
+ * minimum-stake floor: amount * 10,000 * 10,000 / (auditBps * (10,000 - rewardBps)), rounded down
+ * (Settlement.exposureOf): the burned share alone is amount / p, since a provider's sock puppet may
+ * collect the reward share.
+ */
+export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps' | 'rewardBps'>): bigint {
+  return (amount * 100_000_000n) / (BigInt(params.auditBps) * BigInt(10_000 - params.rewardBps))
 }
 export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; stake: StakeInfo }
 /** Everything an account holds: coin, escrow, withdrawable earnings and stake. */

@@ -56,7 +56,7 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     await playToStep(net, gameId, sc)
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(client, d, client.account.address)).escrow, escrowBefore + jobAmount(item))
-    // Slash = max(price / p, min provider stake) = 1 ETH; half to the challenger, half burned.
+    // Slash = max(exposureOf(price) = price / (p (1 - rewardBps)), min provider stake) = 1 ETH; half to the challenger, half burned.
     const stakeAfter = (await getBalances(provider, d, provider.account.address)).stake.active
     assert.equal(stakeAfter, parseEther('9'))
     const totals = await getTotals(client, d)

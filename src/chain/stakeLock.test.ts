@@ -1,7 +1,9 @@
 /**
  * Stake locked against pending claims (docs/CHAIN.md "Economics"): a claim locks its slash
- * exposure amount * 10,000 / auditBps of the provider's active stake until the batch finalizes; a
- * lost dispute consumes the job's share of the lock and never touches another claim's lock.
+ * exposure amount / (p * (1 - rewardBps)) = amount * 10,000 * 10,000 / (auditBps * (10,000 - rewardBps))
+ * of the provider's active stake until the batch finalizes (40x the price at the defaults p = 5%,
+ * rewardBps = 50%); a lost dispute consumes the job's share of the lock and never touches another
+ * claim's lock.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -54,32 +56,32 @@ test('a claim locks its exposure; one beyond the unlocked stake reverts StakeLoc
     const { d, provider, client } = net
     const me = provider.account.address
     await deposit(client, d, { amount: 10n * ETH })
-    // 5 tokens x 0.01 coin = 0.05 coin; exposure at p = 5% is 20x that: exactly the 1-coin stake.
-    const big = await job(net, 10n ** 16n)
+    // 5 tokens x 0.005 coin = 0.025 coin; exposure at p = 5%, rewardBps = 50% is 40x that: exactly the 1-coin stake.
+    const big = await job(net, 5n * 10n ** 15n)
     assert.equal(exposureOf(jobAmount(big), DEFAULT_SETTLEMENT_PARAMS), 1n * ETH)
     const { batchId } = await claimBatch(provider, d, { items: [big] })
     assert.equal((await getStake(provider, d, me)).locked, 1n * ETH)
     // Nothing is unlocked now: even the cheapest job is refused by name, with the numbers.
     const small = await job(net, 10n ** 12n)
-    await rejectsWith(claimBatch(provider, d, { items: [small] }), 'StakeLocked', [me, 0n, 100_000_000_000_000n])
+    await rejectsWith(claimBatch(provider, d, { items: [small] }), 'StakeLocked', [me, 0n, 200_000_000_000_000n])
     // Another coin of stake unlocks room for it; a batch's exposure is locked as a whole.
     await stake(provider, d, { role: 'provider', amount: 1n * ETH })
-    const mid = await job(net, 6n * 10n ** 15n) // exposure 0.6 coin
-    await rejectsWith(claimBatch(provider, d, { items: [small, mid, await job(net, 6n * 10n ** 15n)] }), 'StakeLocked', [me, 1n * ETH, 1_200_100_000_000_000_000n])
+    const mid = await job(net, 3n * 10n ** 15n) // exposure 0.6 coin
+    await rejectsWith(claimBatch(provider, d, { items: [small, mid, await job(net, 3n * 10n ** 15n)] }), 'StakeLocked', [me, 1n * ETH, 1_200_200_000_000_000_000n])
     const second = await claimBatch(provider, d, { items: [small, mid] })
-    assert.equal((await getStake(provider, d, me)).locked, 1_600_100_000_000_000_000n)
+    assert.equal((await getStake(provider, d, me)).locked, 1_600_200_000_000_000_000n)
     await assertBooks(net)
     // The window closes; each finalize releases exactly its batch's lock.
     await net.warp(DAY)
     await finalizeBatch(client, d, { batchId })
-    assert.equal((await getStake(provider, d, me)).locked, 600_100_000_000_000_000n)
+    assert.equal((await getStake(provider, d, me)).locked, 600_200_000_000_000_000n)
     await finalizeBatch(client, d, { batchId: second.batchId })
     const s = await getStake(provider, d, me)
     assert.equal(s.locked, 0n)
     assert.equal(s.active, 2n * ETH)
     assert.equal((await getBalances(provider, d, me)).owed, jobAmount(big) + jobAmount(small) + jobAmount(mid))
     // Unlocked again: the same exposure can be claimed anew.
-    await claimBatch(provider, d, { items: [await job(net, 10n ** 16n), await job(net, 10n ** 16n)] })
+    await claimBatch(provider, d, { items: [await job(net, 5n * 10n ** 15n), await job(net, 5n * 10n ** 15n)] })
     assert.equal((await getStake(provider, d, me)).locked, 2n * ETH)
     await assertBooks(net)
   } finally {
@@ -93,7 +95,7 @@ test('unstake can only unbond unlocked active stake', async () => {
     const { d, provider, client } = net
     const me = provider.account.address
     await deposit(client, d, { amount: 10n * ETH })
-    const { batchId } = await claimBatch(provider, d, { items: [await job(net, 15n * 10n ** 15n)] }) // exposure 1.5 coin
+    const { batchId } = await claimBatch(provider, d, { items: [await job(net, 75n * 10n ** 14n)] }) // exposure 1.5 coin
     await rejectsWith(unstake(provider, d, { amount: 2n * ETH }), 'StakeLocked', [me, 1_500_000_000_000_000_000n, 2n * ETH])
     await rejectsWith(unstake(provider, d, { amount: 4n * ETH }), 'AmountTooLarge')
     await unstake(provider, d, { amount: 1_500_000_000_000_000_000n })
@@ -121,8 +123,8 @@ test('a lost dispute slashes the job\'s lock; the rest of the batch stays locked
     const { d, provider, client, challenger } = net
     const me = provider.account.address
     await deposit(client, d, { amount: 10n * ETH })
-    // Job 0: 0.1 coin, exposure 2 coin (above the 1-coin floor); job 1: 0.005 coin, exposure 0.1.
-    const items = [await job(net, 2n * 10n ** 16n), await job(net, 10n ** 15n)]
+    // Job 0: 0.05 coin, exposure 2 coin (above the 1-coin floor); job 1: 0.0025 coin, exposure 0.1.
+    const items = [await job(net, 10n ** 16n), await job(net, 5n * 10n ** 14n)]
     const { batchId } = await claimBatch(provider, d, { items })
     assert.equal((await getStake(provider, d, me)).locked, 2_100_000_000_000_000_000n)
     const gameId = await dispute(net, batchId, items, 0)
@@ -151,15 +153,15 @@ test('the floor top-up never eats another claim\'s lock: unbonding first, then u
     const { d, provider, client, challenger } = net
     const me = provider.account.address
     await deposit(client, d, { amount: 10n * ETH })
-    const x = [await job(net, 9n * 10n ** 15n)] // exposure 0.9 coin
+    const x = [await job(net, 45n * 10n ** 14n)] // exposure 0.9 coin
     const bx = (await claimBatch(provider, d, { items: x })).batchId
-    const y = [await job(net, 10n ** 12n)] // exposure 0.0001 coin: the 1-coin floor applies
+    const y = [await job(net, 10n ** 12n)] // exposure 0.0002 coin: the 1-coin floor applies
     const by = (await claimBatch(provider, d, { items: y })).batchId
     await unstake(provider, d, { amount: 200_000_000_000_000_000n })
     const g = await dispute(net, by, y, 0)
     await net.warp(DAY + 1)
     await claimTimeout(client, d, { gameId: g })
-    // Slash = y's lock (0.0001) + the unbonding 0.2 + all unlocked active stake (0.1999) = 0.4,
+    // Slash = y's lock (0.0002) + the unbonding 0.2 + all unlocked active stake (0.1998) = 0.4,
     // short of the 1-coin floor: x's 0.9 stays whole and locked.
     let s = await getStake(provider, d, me)
     assert.deepEqual([s.active, s.locked, s.unbonding], [900_000_000_000_000_000n, 900_000_000_000_000_000n, 0n])
@@ -208,8 +210,8 @@ async function expectOutcome(p: Promise<unknown>, expected: string | undefined, 
 
 for (const seed of [1, 2, 3]) {
   test(`fuzz (seed ${seed}): stake/claim/finalize/dispute/unstake keep locked <= active, locks exact and value conserved`, async () => {
-    // auditBps 300: 10,000 / 300 is not whole, so per-job rounding is exercised.
-    const params: Partial<SettlementParams> = { auditBps: 300 }
+    // auditBps 300, rewardBps 3300: 10^8 / (300 * 6,700) is not whole, so per-job rounding is exercised.
+    const params: Partial<SettlementParams> = { auditBps: 300, rewardBps: 3300 }
     const net = await createDevnet({ providerStake: 2n * ETH, settlement: params, accounts: 7 })
     const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...params }
     const r = rng(seed)
@@ -245,7 +247,7 @@ for (const seed of [1, 2, 3]) {
         } else if (action === 'claim') {
           const n = 1 + r.int(4)
           const items: ClaimItem[] = []
-          // 5 tokens at 0.0001 .. 0.005 coin per token, odd values: exposures 0.017 .. 0.83 coin each.
+          // 5 tokens at 0.0001 .. 0.005 coin per token, odd values: exposures 0.025 .. 1.24 coin each.
           for (let i = 0; i < n; i++) items.push(await job(net, BigInt(1 + r.int(5000)) * 10n ** 12n + BigInt(r.int(997)), p))
           const total = items.reduce((a, it) => a + jobAmount(it), 0n)
           const expected = s.role !== 1 ? 'WrongRole' : s.active < sp.minProviderStake ? 'StakeTooLow' : exposureOf(total, sp) > s.active - s.locked ? 'StakeLocked' : undefined

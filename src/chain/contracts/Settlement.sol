@@ -19,7 +19,12 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///      where totalEscrow counts free escrow (escrowOf) and reserved escrow (reservations) alike.
 ///      Stake lock (docs/CHAIN.md "Economics"): every pending batch locks exposureOf(batch.amount)
 ///      of its provider's active stake, so for every staker locked <= active, and locked equals
-///      the sum of exposureOf(amount) over its pending batches.
+///      the sum of exposureOf(amount) over its pending batches. exposureOf(price) =
+///      price / (p * (1 - r)) (p = auditBps, r = rewardBps, as fractions), also the slash of a lost
+///      dispute before the floor: a provider can always open a sock-puppet game on its own job
+///      first, and that puppet then collects the reward share r of the slash, so only the burned
+///      share deters; it is (1 - r) * price / (p * (1 - r)) = price / p, and a cheat, caught with
+///      probability p, loses at least its price in expectation.
 contract Settlement {
     /// @notice Economic parameters, fixed at deployment (defaults in docs/CHAIN.md).
     struct Params {
@@ -27,8 +32,8 @@ contract Settlement {
         uint128 minAuditorStake;
         uint64 unbondingDelay;
         uint64 challengeWindow;
-        uint32 auditBps; // audit probability p in basis points: slash >= price / p
-        uint32 rewardBps; // share of a loser's forfeit paid to the winner; the rest is burned
+        uint32 auditBps; // audit probability p in basis points: the burned share of a slash >= price / p
+        uint32 rewardBps; // share of a loser's forfeit paid to the winner, < 10_000; the rest is burned
     }
 
     /// @notice What a client signs (EIP-712 `JobRequest`).
@@ -179,9 +184,11 @@ contract Settlement {
 
     /// @notice Deploys with the model registry and economic parameters.
     constructor(ModelRegistry registry_, Params memory params_) {
-        // INVARIANT: p is a probability (a zero p would make every exposure infinite) and shares are <= 100%.
+        // INVARIANT: p is a probability (a zero p would make every exposure infinite).
         if (params_.auditBps == 0 || params_.auditBps > 10_000) revert BadParameter("auditBps");
-        if (params_.rewardBps > 10_000) revert BadParameter("rewardBps");
+        // INVARIANT: some of every slash is burned: a sock puppet of the provider can collect the
+        // reward share, so a 100% reward could never deter a self-disputed cheat.
+        if (params_.rewardBps >= 10_000) revert BadParameter("rewardBps");
         registry = registry_;
         params = params_;
         deployer = msg.sender;
@@ -357,10 +364,14 @@ contract Settlement {
         return MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
     }
 
-    /// @notice Stake a pending claim of `amount` locks: amount * 10_000 / auditBps (the slash a lost
-    ///         dispute takes before the minimum-stake floor), rounded down on the batch total.
+    /// @notice Stake a pending claim of `amount` locks, and the slash a lost dispute on it takes
+    ///         before the minimum-stake floor: amount / (p * (1 - r)) with p = auditBps / 10_000 and
+    ///         r = rewardBps / 10_000, i.e. amount * 10_000 * 10_000 / (auditBps * (10_000 - rewardBps)),
+    ///         rounded down on the batch total. The provider's own sock puppet may collect the reward
+    ///         share r of a slash, so the burned share alone, amount / p, must deter: a cheat caught
+    ///         with probability p then loses at least its price in expectation.
     function exposureOf(uint256 amount) public view returns (uint256) {
-        return amount * 10_000 / params.auditBps;
+        return amount * 100_000_000 / (uint256(params.auditBps) * (10_000 - params.rewardBps));
     }
 
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
@@ -532,7 +543,7 @@ contract Settlement {
     }
 
     /// @notice Closes a game. `outcome` PROVIDER_LOST: the job is refunded to the client and the
-    ///         provider is slashed max(job price / audit probability, minimum provider stake),
+    ///         provider is slashed max(exposureOf(job price), minimum provider stake),
     ///         capped by its stake; `rewardBps` of it is owed to `winner`, the rest is burned.
     ///         The job's share of the batch lock is consumed by the slash (any rounding wei is
     ///         released); the rest of the slash comes from unbonding stake, then unlocked active
