@@ -1,18 +1,29 @@
 /**
  * A devnet whose DisputeGame runs on the dispute machine (Machine.sol and its step contracts),
- * for the game tests: `createDevnet`'s accounts and helpers, deployed with the machine in place of
- * the first game's Judge. The provider is staked; `topUp` keeps its free stake above what the next
- * lost games will slash.
+ * for the game tests: `createDevnet` itself once `deployTessera` deploys the machine, until then
+ * the same accounts and helpers deployed here with the machine in place of the first game's Judge.
+ * The provider is staked; `topUp` keeps its free stake above what the next lost games will slash.
  */
 import { createEmbeddedChain } from '../../src/chain/evm/edr.js'
 import { connectClients, deployContract } from '../../src/chain/evm/clients.js'
-import { DEFAULT_GAME_PARAMS, DEFAULT_SETTLEMENT_PARAMS, type Deployment, getStake, stake } from '../../src/chain/client.js'
+import { DEFAULT_GAME_PARAMS, DEFAULT_SETTLEMENT_PARAMS, type Deployment, deployTessera, getStake, stake } from '../../src/chain/client.js'
 import { getArtifact } from '../../src/chain/artifacts.js'
-import type { Devnet } from '../../src/chain/devnet.js'
+import { type Devnet, createDevnet } from '../../src/chain/devnet.js'
 
 const COIN = 10n ** 18n
 
 export async function createDisputeDevnet(): Promise<Devnet & { topUp(): Promise<void> }> {
+  const net = /name:\s*["']Machine["']/.test(deployTessera.toString()) ? await createDevnet() : await deployHere()
+  return {
+    ...net,
+    async topUp() {
+      const s = await getStake(net.deployer, net.d, net.provider.account.address)
+      if (s.active - s.locked < 3n * COIN) await stake(net.provider, net.d, { role: 'provider', amount: 10n * COIN })
+    },
+  }
+}
+
+async function deployHere(): Promise<Devnet> {
   const chain = await createEmbeddedChain({ accounts: 6 })
   const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
   const c = at(0)
@@ -41,9 +52,5 @@ export async function createDisputeDevnet(): Promise<Devnet & { topUp(): Promise
       await chain.provider.request({ method: 'evm_mine', params: [] })
     },
     close: () => chain.close(),
-    async topUp() {
-      const s = await getStake(c, d, provider.account.address)
-      if (s.active - s.locked < 3n * COIN) await stake(provider, d, { role: 'provider', amount: 10n * COIN })
-    },
   }
 }
