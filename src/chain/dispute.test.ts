@@ -1,17 +1,31 @@
 // The dispute lifecycle on the embedded chain: who wins, what moves where (slash, refund, bonds,
-// pay), clocks, unbonding during a dispute. Games end in the BLOCK_TERM one-step of a real weight
-// row (boundTrace.ts's row scenario); the one-step rules themselves are onestep.dispute.test.ts's.
+// pay), clocks, unbonding during a dispute. Games on real tiny jobs are played to the machine's
+// micro-step by the one pair of players (src/dispute/players/); the clock and unbonding scenarios
+// need only a trace tree (boundTrace.ts's row scenario). Every cheat kind and liar:
+// src/dispute/attack.test.ts; named reverts of every move: src/dispute/players/moves.test.ts.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
-import { type BoundTrace, expansionOf, playBoundTrace, rowScenario } from './boundTrace.js'
+import { rowScenario } from './boundTrace.js'
 import {
   type Totals, DEFAULT_GAME_PARAMS, PHASE, chooseChild, claimTimeout,
-  expandLevel, finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
-  revealChildren, revealPre, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
+  finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
+  revealChildren, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
 } from './client.js'
-import { type Devnet, claimJob, createDevnet, descendTo, isConserved } from './devnet.js'
+import { type Devnet, claimJob, createDevnet, isConserved } from './devnet.js'
+import type { ChainClients } from './evm/clients.js'
 import { openRealModel, type RealModel } from './realModel.js'
+import { revealedChildren } from './actions/disputeGame.js'
+import { type ServedJob, serveJob } from '../dispute/attack.js'
+import { type CheatKind, seededRng } from '../dispute/cheats.js'
+import type { DisputeModel } from '../dispute/model.js'
+import { createChallenger } from '../dispute/players/challenger.js'
+import { createDefender } from '../dispute/players/defender.js'
+import { playGame } from '../dispute/players/play.js'
+import { replayJob } from '../dispute/replay.js'
+import { createReplayTraceProvider } from '../dispute/traceProvider.js'
+import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
+import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 
 const BOND = 10n ** 17n
 const DEPTH_BOND = DEFAULT_GAME_PARAMS.depthBond
@@ -24,47 +38,65 @@ const rejectsWith = (p: Promise<unknown>, errorName: string) =>
   assert.rejects(p, (e: { errorName?: string }) => e.errorName === errorName)
 
 let m: RealModel
-before(() => {
+let tiny: DisputeModel
+before(async () => {
   m = openRealModel('q8_0', 3)
+  tiny = await tinyDisputeModel('tiny', 'q8_0', 3)
 })
-after(() => m?.close())
+after(() => {
+  m?.close()
+  tiny?.close()
+})
 
 function claimOne(net: Devnet, traceRoot: Hex, nonce: bigint) {
   return claimJob(net, traceRoot, { nonce }, m.tree)
 }
 
-/** Plays the row scenario to its BLOCK_TERM one-step at block 9, which the provider then sends. */
-async function playToStep(net: Devnet, gameId: bigint, s: ReturnType<typeof rowScenario>) {
-  await playBoundTrace(net, gameId, s.t, 10)
-  const g = await getGame(net.provider, net.d, gameId)
-  assert.equal(g.phase, PHASE.STEP)
-  assert.equal(g.level, 3)
-  return s.oneStep(net, gameId, 9)
+const JOB = { prompt: [11, 250, 3], params: { ...GREEDY, maxTokens: 3, stop: [] }, seed: 0n }
+
+/** A real tiny job served by a provider that cheats by `cheat` (or honestly) and claimed in its own batch. */
+function serveOne(net: Devnet, nonce: bigint, cheat?: CheatKind): Promise<ServedJob> {
+  return serveJob({ net, model: tiny, job: JOB, cheat, seed: 3, nonce })
 }
 
+/** Plays game `gameId` on job `j` to its end: the provider's defender against `who`'s honest (or lying) challenger. */
+function playOut(net: Devnet, j: ServedJob, gameId: bigint, who: ChainClients, lie = false) {
+  const theirs = createReplayTraceProvider(tiny, replayJob(tiny.tf, j.spec, { forced: j.served.outputs }))
+  const defender = createDefender({ clients: net.provider, deployment: net.d, gameId, trace: j.mine, cfg: j.cfg })
+  const challenger = createChallenger({
+    clients: who, deployment: net.d, gameId, trace: theirs, depthBond: DEPTH_BOND,
+    published: (l, k) => j.mine.transition(l).slot(k).value, lie: lie ? { rng: seededRng(5) } : undefined,
+  })
+  return playGame({ defender, challenger, anyone: net.deployer, deployment: net.d, warp: (s) => net.warp(s) })
+}
+
+/** Depth bonds a game took: the op level's first choice, and naming an element. */
+const depthBonds = (r: Awaited<ReturnType<typeof playOut>>) => (r.moves.some((x) => x.move.startsWith('nameElement')) ? 2n : 1n) * DEPTH_BOND
+
 test('an honest challenger wins: the provider is slashed, the client refunded', async () => {
-  const net = await createDevnet()
+  const net = await createDisputeDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const sc = rowScenario(m, 9)
-    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 1n)
+    const job = await serveOne(net, 1n, 'att') // one attention output falsified
+    const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     // A second challenger opens its own game on the same job (nobody's open game blocks another's).
     const second = (await openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
     await rejectsWith(revealChildren(challenger, d, { gameId, children: [] }), 'NotYourTurn')
-    await playToStep(net, gameId, sc)
+    const r = await playOut(net, job, gameId, challenger)
+    assert.deepEqual([r.providerWon, r.why, r.at.op, r.at.elem], [false, 1, job.cheat!.where.op, job.cheat!.where.elem], 'decided at the falsified element')
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(client, d, client.account.address)).escrow, escrowBefore + jobAmount(item))
-    // Slash = max(exposureOf(price) = price / (p (1 - rewardBps)), min provider stake) = 1 ETH; half to the challenger, half burned.
+    // Slash = max(exposureOf(price), min provider stake) = 1 ETH; half to the challenger, half burned.
     const stakeAfter = (await getBalances(provider, d, provider.account.address)).stake.active
     assert.equal(stakeAfter, parseEther('9'))
     const totals = await getTotals(client, d)
     assert.equal(totals.burned, parseEther('0.5'))
     assert.equal((await getBalances(challenger, d, challenger.account.address)).owed, parseEther('0.5'))
     await withdrawOwed(challenger, d)
-    assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, BOND + 3n * DEPTH_BOND)
-    await withdrawFromGame(challenger, d) // the opening bond and the three depth bonds come back
+    assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, BOND + depthBonds(r))
+    await withdrawFromGame(challenger, d) // the opening bond and the depth bonds come back
     await rejectsWith(withdrawFromGame(challenger, d), 'NothingToWithdraw')
     // The second game on the lost job is void: its bond comes back, nothing is slashed or refunded twice.
     await claimTimeout(client, d, { gameId: second })
@@ -83,17 +115,18 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
 })
 
 test('an honest provider wins against a wrong challenge and keeps its pay', async () => {
-  const net = await createDevnet()
+  const net = await createDisputeDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const sc = rowScenario(m)
-    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 2n)
+    const job = await serveOne(net, 2n)
+    const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    await playToStep(net, gameId, sc)
+    const r = await playOut(net, job, gameId, challenger, true) // a seeded pick of correct positions
+    assert.deepEqual([r.providerWon, r.why], [true, 1], 'the machine confirms the provider\'s step')
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.PROVIDER_WON)
-    // The challenger's bond grew by the depth bond at each of the 3 levels below the trace; half goes to the provider.
-    assert.equal((await getGame(provider, d, gameId)).bond, BOND + 3n * DEPTH_BOND)
-    assert.equal((await getBalances(provider, d, provider.account.address)).owedByGame, (BOND + 3n * DEPTH_BOND) / 2n)
+    // The challenger's bond grew by the depth bonds it paid going down; half goes to the provider.
+    assert.equal((await getGame(provider, d, gameId)).bond, BOND + depthBonds(r))
+    assert.equal((await getBalances(provider, d, provider.account.address)).owedByGame, (BOND + depthBonds(r)) / 2n)
     assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('10'))
     await net.warp(86400)
     await finalizeBatch(provider, d, { batchId })
@@ -152,48 +185,48 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
   }
 })
 
-test('depth bonds: the challenger\'s first choice at each level below the trace carries exactly depthBond', async () => {
-  const net = await createDevnet()
+test('depth bonds: the challenger\'s first choice at the op level and its naming of an element each carry exactly depthBond', async () => {
+  const net = await createDisputeDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const { t } = rowScenario(m)
-    const { batchId, item, proof } = await claimOne(net, t.l0.root, 6n)
+    const job = await serveOne(net, 6n, 'silu')
+    const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    // At the trace level no depth bond is due: a choice carrying one is refused.
-    const top = t.l0.children(0, 0n, 4)
-    await revealChildren(provider, d, { gameId, children: top })
-    const first = BigInt(t.traceLeaf >> (t.l0.depth - 4)) // the child on the way to the trace leaf
-    await rejectsWith(chooseChild(challenger, d, { gameId, children: top, choice: first, bond: DEPTH_BOND }), 'BondMismatch')
-    await chooseChild(challenger, d, { gameId, children: top, choice: first })
-    await descendTo(net, gameId, t.l0, t.traceLeaf)
-    await revealPre(provider, d, { gameId, preLeaf: t.l0.leaves[t.traceLeaf - 1], proof: t.l0.proof(t.traceLeaf - 1) })
-    // The op list has the op table's 15 ops; any other count is refused.
-    const e = expansionOf(t.l1)
-    await rejectsWith(expandLevel(provider, d, { gameId, ...e, lastLeaf: 14n, proofLast: t.l1.proof(14) }), 'WrongLeafCount')
-    await expandLevel(provider, d, { gameId, ...e })
-    const children = t.l1.children(0, 0n, 4)
-    await revealChildren(provider, d, { gameId, children })
-    await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf) }), 'BondMismatch')
-    await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf), bond: DEPTH_BOND + 1n }), 'BondMismatch')
-    await chooseChild(challenger, d, { gameId, children, choice: BigInt(t.opLeaf), bond: DEPTH_BOND })
-    assert.equal((await getGame(provider, d, gameId)).bond, BOND + DEPTH_BOND)
+    const theirs = createReplayTraceProvider(tiny, replayJob(tiny.tf, job.spec, { forced: job.served.outputs }))
+    const defender = createDefender({ clients: provider, deployment: d, gameId, trace: job.mine, cfg: job.cfg })
+    const auditor = createChallenger({ clients: challenger, deployment: d, gameId, trace: theirs, depthBond: DEPTH_BOND, published: (l, k) => job.mine.transition(l).slot(k).value })
+    const checked = new Set<number>()
+    for (let g = await getGame(provider, d, gameId); g.phase !== PHASE.CHALLENGER_WON; g = await getGame(provider, d, gameId)) {
+      if (g.phase === PHASE.CHOOSE && !checked.has(g.level) && g.level <= 1) {
+        checked.add(g.level)
+        const children = await revealedChildren(challenger, d, { gameId })
+        // At the trace level no depth bond is due; at the op level the first choice needs exactly one.
+        if (g.level === 0) await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND }), 'BondMismatch')
+        else {
+          await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n }), 'BondMismatch')
+          await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND + 1n }), 'BondMismatch')
+        }
+      }
+      assert.ok((await defender.act()) ?? (await auditor.act()), 'someone moves')
+      const after = await getGame(provider, d, gameId)
+      if (after.level === 1 && after.phase === PHASE.REVEAL && checked.has(1)) assert.equal(after.bond, BOND + DEPTH_BOND)
+    }
+    assert.deepEqual([...checked], [0, 1])
+    assert.equal((await getGame(provider, d, gameId)).bond, BOND + 2n * DEPTH_BOND, 'and one more with the named element')
   } finally {
     await net.close()
   }
 })
 
-test('an op the judge cannot check yet (here SILU(gate) * up) upholds the provider as soon as the challenger points at it', async () => {
-  const net = await createDevnet()
+test('no op upholds the provider any more: SILU(gate) * up, which the first game could not check, is decided at its micro-step', async () => {
+  const net = await createDisputeDevnet()
   try {
-    const { d, provider, client, challenger } = net
-    const { t } = rowScenario(m, 9) // wrong somewhere, but the challenger disputes op 13, not the matmul
-    const { batchId, item, proof } = await claimOne(net, t.l0.root, 7n)
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    const op13: BoundTrace = { ...t, opLeaf: 13 }
-    await playBoundTrace(net, gameId, op13, 1).catch(() => undefined) // stops where the game ends
-    const g = await getGame(provider, d, gameId)
-    assert.deepEqual([g.level, g.phase], [1, PHASE.PROVIDER_WON])
-    assert.equal((await getBalances(provider, d, provider.account.address)).owedByGame, (BOND + DEPTH_BOND) / 2n)
+    const { d, client, challenger } = net
+    const job = await serveOne(net, 7n, 'silu')
+    const { gameId } = await openDispute(challenger, d, { ...job.open, batchId: job.batchId, bond: BOND })
+    const r = await playOut(net, job, gameId, challenger)
+    assert.deepEqual([r.providerWon, r.why, r.at.level, r.at.op], [false, 1, 2, job.cheat!.where.op])
+    assert.match(job.cheat!.where.opName!, /SILU/)
     assertConserved(await getTotals(client, d))
   } finally {
     await net.close()
@@ -201,16 +234,16 @@ test('an op the judge cannot check yet (here SILU(gate) * up) upholds the provid
 })
 
 test('a sock puppet\'s stalled game on the job blocks nobody: the auditor opens its own game and wins the judged step', async () => {
-  const net = await createDevnet()
+  const net = await createDisputeDevnet()
   try {
     const { d, provider, client, challenger } = net
     const puppet = net.at(5)
-    const sc = rowScenario(m, 9) // the provider's trace is wrong at block 9
-    const { batchId, item, proof } = await claimOne(net, sc.t.l0.root, 8n)
+    const job = await serveOne(net, 8n, 'att') // the provider's trace is wrong at one attention output
+    const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     // The provider's second account disputes first and never moves again.
     const stalled = (await openDispute(puppet, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
-    await playToStep(net, gameId, sc)
+    await playOut(net, job, gameId, challenger)
     assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
     // The slash reward goes to the game that flagged the job first, the puppet's (docs/CHAIN.md
     // "Disputes nobody can block"): the provider still loses the burned half.

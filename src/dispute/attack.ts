@@ -8,7 +8,8 @@
  * and whether the contracts' books still balance. `tessera attack` prints it; the property tests
  * assert on it.
  */
-import { type Address, toHex } from 'viem'
+import { type Address, type Hex, toHex } from 'viem'
+import type { Cfg } from '../chain/actions/disputeGame.js'
 import { openGame, timeout } from '../chain/actions/disputeGame.js'
 import {
   type ClaimItem, advertise, batchLeaf, batchTree, claimBatch, deposit, getBalances, getTotals, requestDigest, reserve, signDelivery,
@@ -22,8 +23,8 @@ import type { DisputeModel } from './model.js'
 import { createChallenger } from './players/challenger.js'
 import { createDefender, gameCfg } from './players/defender.js'
 import { type GameResult, playGame } from './players/play.js'
-import { type JobSpec, replayJob } from './replay.js'
-import { createReplayTraceProvider } from './traceProvider.js'
+import { type JobSpec, type JobTrace, replayJob } from './replay.js'
+import { type TraceProvider, createReplayTraceProvider } from './traceProvider.js'
 
 /** A job to attack: the prompt's tokens, the sampling parameters (maxTokens: the answer's cap) and the seed. */
 export type AttackJob = { prompt: readonly number[]; params: JobParams; seed: bigint }
@@ -93,17 +94,34 @@ async function books(net: Devnet, provider: Address, challenger: Address, client
   }
 }
 
+/** A claimed job: what the provider committed, what the auditor replayed, and what `open` needs. */
+export type ServedJob = {
+  spec: JobSpec
+  honest: JobTrace
+  cheat?: Cheat
+  /** What the provider delivered and committed. */
+  served: JobTrace
+  mine: TraceProvider
+  item: ClaimItem
+  batchId: bigint
+  claimGas: bigint
+  /** `openGame`'s arguments but the bond. */
+  open: { batchId: bigint; jobIndex: bigint; item: ClaimItem; client: Address; proof: Hex[] }
+  /** The context every machine-level move carries. */
+  cfg: Cfg
+}
+
 /**
- * Plays one job and its dispute on `net` (the devnet's provider, client and auditor; account 5 is
- * the provider's sock puppet).
+ * The job part of an attack: the provider (cheating by `cheat`, if given) serves `job` to the
+ * devnet's client through request, reservation, delivery acknowledgement and claim (its own batch).
  *
  * @example
- *   const r = await attackJob({ net, model, job: { prompt: [1, 15, 7], params, seed: 0n }, cheat: 'att', seed: 3, nonce: 0n })
- *   r.honestWon   // true: the cheater lost its game and the auditor was paid
+ *   const j = await serveJob({ net, model, job, cheat: 'silu', seed: 1, nonce: 4n })
+ *   await openGame(net.auditor, net.d, { ...j.open, bond })
  */
-export async function attackJob(a: AttackInit): Promise<AttackReport> {
+export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'cheat' | 'seed' | 'nonce' | 'pricePerToken' | 'signal'>): Promise<ServedJob> {
   const { net, model, signal } = a
-  const { d, provider, client, auditor } = net
+  const { d, provider, client } = net
   const price = a.pricePerToken ?? 10n ** 12n
   const spec = jobSpecOf(model, a.job)
   await registerTree(net, model.tree)
@@ -113,7 +131,6 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const cheat: Cheat | undefined = a.cheat ? makeCheat(model, spec, honest, a.cheat, a.seed) : undefined
   const served = cheat?.trace ?? honest
   const mine = cheat?.provider ?? createReplayTraceProvider(model, honest)
-  const traceRoot = toHex(mine.traceTree().root)
 
   // request, reservation, delivery, claim
   const nPrompt = spec.prompt.length
@@ -128,11 +145,30 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   await reserve(provider, d, { req, r: sig.r, vs: sig.vs })
   const outputRoot = toHex(tokensRoot(served.outputs))
   const ack = await signDelivery(client, d.settlement, { request: requestDigest(net.chain.chainId, d.settlement, req), nOutput: served.outputs.length, outputRoot })
-  const item: ClaimItem = { req, r: sig.r, vs: sig.vs, outputRoot, traceRoot, nPrompt, nOutput: served.outputs.length, nLayer: model.config.nLayer, ack }
+  const item: ClaimItem = { req, r: sig.r, vs: sig.vs, outputRoot, traceRoot: toHex(mine.traceTree().root), nPrompt, nOutput: served.outputs.length, nLayer: model.config.nLayer, ack }
   const claim = await claimBatch(provider, d, { items: [item] })
   const proof = batchTree([batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)]).proof(0)
-  const open = { batchId: claim.batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BigInt(d.params.game.challengerBond) }
+  return {
+    spec, honest, cheat, served, mine, item, batchId: claim.batchId, claimGas: claim.gasUsed, cfg: gameCfg(model, a.job.params),
+    open: { batchId: claim.batchId, jobIndex: 0n, item, client: client.account.address, proof },
+  }
+}
 
+/**
+ * Plays one job and its dispute on `net` (the devnet's provider, client and auditor; account 5 is
+ * the provider's sock puppet).
+ *
+ * @example
+ *   const r = await attackJob({ net, model, job: { prompt: [1, 15, 7], params, seed: 0n }, cheat: 'att', seed: 3, nonce: 0n })
+ *   r.honestWon   // true: the cheater lost its game and the auditor was paid
+ */
+export async function attackJob(a: AttackInit): Promise<AttackReport> {
+  const { net, model, signal } = a
+  const { d, provider, client, auditor } = net
+  const j = await serveJob(a)
+  const { spec, honest, cheat, served, mine, cfg } = j
+  const traceRoot = j.item.traceRoot
+  const open = { ...j.open, bond: BigInt(d.params.game.challengerBond) }
   const before = await books(net, provider.account.address, auditor.account.address, client.account.address)
 
   // the auditor replays the answer it was delivered; it disputes another trace root (a liar disputes anyway)
@@ -144,7 +180,7 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const report = { cheat: cheat?.where, lyingChallenger: lying !== undefined, nOutput: served.outputs.length, disputed }
   if (!disputed) {
     const after = await books(net, provider.account.address, auditor.account.address, client.account.address)
-    return { ...report, winner: 'provider', honestWon: !cheat, before, after, conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: claim.gasUsed, open: 0n } }
+    return { ...report, winner: 'provider', honestWon: !cheat, before, after, conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: j.claimGas, open: 0n } }
   }
 
   let puppet: { gameId: bigint } | undefined
@@ -155,7 +191,6 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   }
   const opened = await openGame(auditor, d, open)
   const gameId = opened.gameId
-  const cfg = gameCfg(model, a.job.params)
   const defender = createDefender({ clients: provider, deployment: d, gameId, trace: mine, cfg })
   const challenger = createChallenger({
     clients: auditor, deployment: d, gameId, trace: theirs, depthBond: BigInt(d.params.game.depthBond),
@@ -175,6 +210,6 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const winner = game.providerWon ? 'provider' : 'challenger'
   return {
     ...report, game, puppet: puppetReport, winner, honestWon: cheat ? !game.providerWon : game.providerWon, before, after,
-    conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: claim.gasUsed, open: opened.gasUsed },
+    conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: j.claimGas, open: opened.gasUsed },
   }
 }
