@@ -1,16 +1,19 @@
 /**
  * Trace leaf hashing alone, per model shape: trace format 2 (src/trace/traceTree.ts: vector roots
  * of residual, K, V and logits) against format 1 (one SHA-256 over the raw vectors per layer leaf,
- * SHA-256 of the logits in the head leaf; reproduced here as it was). Prints microseconds per
- * layer leaf, per head leaf (with logits) and per decoded token (nLayer layer leaves + one head
- * leaf), the median of `--runs` runs of `--tokens` tokens each.
+ * SHA-256 of the logits in the head leaf; reproduced here as it was). Format 2 is timed on the JS
+ * path (one node:crypto call per chunk and per tree node) and, when the native addon is built, on
+ * its one-call-per-vector path (`useVectorRootHasher`, what loadModel's WASM backend installs).
+ * Prints microseconds per layer leaf, per head leaf (with logits) and per decoded token (nLayer
+ * layer leaves + one head leaf), the median of `--runs` runs of `--tokens` tokens each.
  *
  * Usage: node --import tsx bench/trace.ts [--models smol-135m,tinyllama-1.1b --tokens 200 --runs 5]
  */
 import { loadavg } from 'node:os'
 import { PRESETS } from '../src/engine/model/presets.js'
 import { leafHash, sha256, sha256Once } from '../src/trace/merkle.js'
-import { headLeaf, layerLeaf } from '../src/trace/traceTree.js'
+import { loadNativeQ8 } from '../src/runtime/native/q8.js'
+import { headLeaf, layerLeaf, useVectorRootHasher } from '../src/trace/traceTree.js'
 import { arg, median } from './util.js'
 
 // Format 1, as traceTree.ts computed it before format 2 (commit 0aab917^): 0x00 || u32 pos ||
@@ -52,8 +55,10 @@ const models = arg('models', 'smol-135m,tinyllama-1.1b').split(',')
 const tokens = Number(arg('tokens', '200'))
 const runs = Number(arg('runs', '5'))
 console.log(`load average ${loadavg()[0].toFixed(2)} at start; ${tokens} tokens x ${runs} runs, median; Node ${process.version}`)
-console.log('| model | dim, kvDim, nLayer, vocab | layer leaf v1 µs | layer leaf v2 µs | head leaf v1 µs | head leaf v2 µs | per token v1 µs | per token v2 µs |')
-console.log('|---|---|---|---|---|---|---|---|')
+const native = loadNativeQ8()
+useVectorRootHasher(undefined)
+console.log('| model | dim, kvDim, nLayer, vocab | layer leaf v1 µs | v2 JS | v2 native | head leaf v1 µs | v2 JS | v2 native | per token v1 µs | v2 JS | v2 native |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const name of models) {
   const p = PRESETS[name]
   if (!p) throw new Error(`unknown model ${name}: ${Object.keys(PRESETS).join(', ')}`)
@@ -65,10 +70,23 @@ for (const name of models) {
   const logits = new Float32Array(p.vocabSize).map((_, i) => Math.cos(i * 0.1))
   const n = tokens * p.nLayer
   const l1 = time(n, runs, (i) => layerLeafV1(i, i % p.nLayer, residual, dim, k, v, kvDim))
-  const l2 = time(n, runs, (i) => layerLeaf(i, i % p.nLayer, residual, 0, dim, k, v, 0, kvDim))
+  const v2 = () => ({
+    l: time(n, runs, (i) => layerLeaf(i, i % p.nLayer, residual, 0, dim, k, v, 0, kvDim)),
+    h: time(tokens, runs, (i) => headLeaf(i, p.nLayer, 1, logits)),
+  })
+  const js = v2()
+  let nat: { l: number; h: number } | undefined
+  if (native) {
+    useVectorRootHasher(native.vectorRoot)
+    nat = v2()
+    useVectorRootHasher(undefined)
+  }
   const h1 = time(tokens, runs, (i) => headLeafV1(i, p.nLayer, 1, logits))
-  const h2 = time(tokens, runs, (i) => headLeaf(i, p.nLayer, 1, logits))
-  const f = (x: number) => x.toFixed(1)
-  console.log(`| ${name} | ${dim}, ${kvDim}, ${p.nLayer}, ${p.vocabSize} | ${f(l1)} | ${f(l2)} | ${f(h1)} | ${f(h2)} | ${f(p.nLayer * l1 + h1)} | ${f(p.nLayer * l2 + h2)} |`)
+  const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1))
+  const tok = (l: number, h: number) => p.nLayer * l + h
+  console.log(
+    `| ${name} | ${dim}, ${kvDim}, ${p.nLayer}, ${p.vocabSize} | ${f(l1)} | ${f(js.l)} | ${f(nat?.l)} | ${f(h1)} | ${f(js.h)} | ${f(nat?.h)} | ` +
+      `${f(tok(l1, h1))} | ${f(tok(js.l, js.h))} | ${f(nat && tok(nat.l, nat.h))} |`,
+  )
 }
 console.log(`load average ${loadavg()[0].toFixed(2)} at end`)

@@ -39,6 +39,20 @@ const chunkViews: (Uint8Array | undefined)[] = []
 let treeScratch = new Uint8Array(32)
 const leafScratch = new Uint8Array(1 + 12 + 32 * 3)
 
+/** A faster `vectorRoot` of little-endian word bytes, written to out[at .. at + 32): same bytes out. */
+export type VectorRootHasher = (bytes: Uint8Array, out: Uint8Array, at: number) => void
+let hasher: VectorRootHasher | undefined
+
+/**
+ * Installs a faster implementation of the vector root for the trace (the runtime's native addon,
+ * src/runtime/native/q8.ts: one native call per vector instead of one per chunk and node), or
+ * with `undefined` restores the JS path. The hashes are the same bytes either way (tested), so
+ * this changes only speed.
+ */
+export function useVectorRootHasher(h: VectorRootHasher | undefined): void {
+  hasher = h
+}
+
 function chunkView(n: number): Uint8Array {
   return (chunkViews[n] ??= chunkScratch.subarray(0, n))
 }
@@ -53,6 +67,7 @@ export function vectorRootInto(x: Float32Array, off: number, n: number, out: Uin
     return
   }
   const bytes = bytesOf(x, off, n)
+  if (hasher) return hasher(bytes, out, at)
   const chunks = Math.ceil(n / VECTOR_CHUNK)
   if (chunks === 1) {
     chunkScratch.set(bytes, 1) // chunkScratch[0] stays 0x00, the leaf domain byte

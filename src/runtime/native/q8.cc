@@ -26,6 +26,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+// OpenSSL inside node (its symbols are exported to addons). The low-level SHA256_Init/Update/
+// Final: OpenSSL 3's one-shot SHA256() fetches the algorithm on every call, which cost more than
+// hashing a 1 KiB chunk.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 namespace {
 
@@ -193,6 +198,81 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- vector roots (docs/MACHINE.md "Vector roots", the twin of src/trace/vector.ts vectorRoot):
+// chunks of 1,024 bytes, leaf = SHA-256(0x00 || chunk), node = SHA-256(0x01 || l || r), padded to
+// a power of two with zero leaves. One native call per vector instead of one per chunk and node:
+// the trace hashes every layer's residual, K and V and every sampled position's logits.
+uint8_t zeroRoots[40][32];  // zeroRoots[k]: the root of 2^k ZERO leaves
+int zeroRootsReady = 0;
+
+// SHA-256(tag || a[0 .. na) || b[0 .. nb)).
+void sha256Tagged(uint8_t tag, const uint8_t* a, size_t na, const uint8_t* b, size_t nb, uint8_t* out) {
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, &tag, 1);
+  SHA256_Update(&c, a, na);
+  if (nb) SHA256_Update(&c, b, nb);
+  SHA256_Final(out, &c);
+}
+
+void vectorRoot(const uint8_t* p, size_t n, uint8_t* out) {
+  static const size_t CH = 1024;
+  if (n == 0) {
+    memset(out, 0, 32);
+    return;
+  }
+  const size_t chunks = (n + CH - 1) / CH;
+  if (chunks == 1) {
+    sha256Tagged(0, p, n, nullptr, 0, out);
+    return;
+  }
+  if (!zeroRootsReady) {
+    memset(zeroRoots[0], 0, 32);
+    for (int k = 1; k < 40; k++) sha256Tagged(1, zeroRoots[k - 1], 32, zeroRoots[k - 1], 32, zeroRoots[k]);
+    zeroRootsReady = 1;
+  }
+  static thread_local uint8_t* level = nullptr;
+  static thread_local size_t levelCap = 0;
+  if (levelCap < chunks + 1) {
+    delete[] level;
+    levelCap = chunks + 1;
+    level = new uint8_t[32 * levelCap];
+  }
+  for (size_t c = 0; c < chunks; c++) sha256Tagged(0, p + c * CH, c + 1 < chunks ? CH : n - c * CH, nullptr, 0, level + 32 * c);
+  size_t live = chunks;
+  for (int k = 0; live > 1; k++) {
+    if (live & 1) memcpy(level + 32 * live, zeroRoots[k], 32);
+    const size_t pairs = (live + 1) / 2;
+    uint8_t node[64];
+    for (size_t j = 0; j < pairs; j++) {
+      memcpy(node, level + 64 * j, 64);  // the output overwrites pair j/2's slot, so read first
+      sha256Tagged(1, node, 64, nullptr, 0, level + 32 * j);
+    }
+    live = pairs;
+  }
+  memcpy(out, level, 32);
+}
+
+// vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): writes the root to out[at .. at+32).
+napi_value VectorRoot(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_typedarray_type t0, t1;
+  size_t n0, n1, off;
+  void *d0, *d1;
+  napi_value ab;
+  int64_t at;
+  if (argc != 3 || napi_get_typedarray_info(env, argv[0], &t0, &n0, &d0, &ab, &off) != napi_ok || t0 != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[1], &t1, &n1, &d1, &ab, &off) != napi_ok || t1 != napi_uint8_array || !getInt(env, argv[2], &at) ||
+      at + 32 > (int64_t)n1) {
+    napi_throw_type_error(env, nullptr, "vectorRoot takes (bytes: Uint8Array, out: Uint8Array, at: integer with at + 32 <= out.length)");
+    return nullptr;
+  }
+  vectorRoot((const uint8_t*)d0, n0, (uint8_t*)d1 + at);
+  return nullptr;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -203,5 +283,7 @@ NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "matmulQ8_0", NAPI_AUTO_LENGTH, Matmul, nullptr, &f);
   napi_set_named_property(env, exports, "matmulQ8_0", f);
+  napi_create_function(env, "vectorRoot", NAPI_AUTO_LENGTH, VectorRoot, nullptr, &f);
+  napi_set_named_property(env, exports, "vectorRoot", f);
   return exports;
 }

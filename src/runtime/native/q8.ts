@@ -1,14 +1,18 @@
 /**
  * The optional native Q8_0 matmul (src/runtime/native/q8.cc, built by scripts/build/20-native.mjs
  * into build/native/): an x86-64 AVX2 twin of build/kernels.wasm's `matmul_q8_0`, bit-identical
- * to it (docs/KERNELS.md "Native kernel"). Absent (no compiler at install, not x86-64, no AVX2),
+ * to it (docs/KERNELS.md "Native kernel"); and the trace's vector roots with node's OpenSSL
+ * SHA-256, installed into src/trace/traceTree.ts when the addon loads. Absent (no compiler at install, not x86-64, no AVX2),
  * `loadNativeQ8` returns undefined and the WASM kernel stays the path.
  */
 import { createRequire } from 'node:module'
+import { useVectorRootHasher } from '../../trace/traceTree.js'
 
 export type NativeQ8 = {
   /** Same arguments as the WASM export `matmul_q8_0`, as byte offsets into `mem` (a view from byte 0). */
   matmulQ8_0(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  /** The vector root (src/trace/vector.ts) of `bytes`, written to out[at .. at + 32), in one call. */
+  vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): void
 }
 
 let loaded: NativeQ8 | undefined
@@ -25,6 +29,9 @@ export function loadNativeQ8(): NativeQ8 | undefined {
   const file = new URL('../../../build/native/build/Release/tessera_q8.node', import.meta.url)
   try {
     loaded = createRequire(import.meta.url)(file.pathname) as NativeQ8
+    // The trace's vector roots in one native call each (same bytes as the JS path; trace format 2
+    // hashes hundreds of chunks and nodes per token, where per-call overhead dominated).
+    if (typeof loaded.vectorRoot === 'function') useVectorRootHasher(loaded.vectorRoot)
   } catch (err) {
     why = `native kernel not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
   }
