@@ -3,7 +3,7 @@
  * of residual, K, V and logits) against format 1 (one SHA-256 over the raw vectors per layer leaf,
  * SHA-256 of the logits in the head leaf; reproduced here as it was). Format 2 is timed on the JS
  * path (one node:crypto call per chunk and per tree node) and, when the native addon is built, on
- * its one-call-per-vector path (`useVectorRootHasher`, what loadModel's WASM backend installs).
+ * its one-call-per-vector-or-leaf path (`useTraceHasher`, what loadModel's WASM backend installs).
  * Prints microseconds per layer leaf, per head leaf (with logits) and per decoded token (nLayer
  * layer leaves + one head leaf), the median of `--runs` runs of `--tokens` tokens each.
  *
@@ -13,7 +13,7 @@ import { loadavg } from 'node:os'
 import { PRESETS } from '../src/engine/model/presets.js'
 import { leafHash, sha256, sha256Once } from '../src/trace/merkle.js'
 import { loadNativeQ8 } from '../src/runtime/native/q8.js'
-import { headLeaf, layerLeaf, useVectorRootHasher } from '../src/trace/traceTree.js'
+import { headLeaf, layerLeaf, useTraceHasher } from '../src/trace/traceTree.js'
 import { arg, median } from './util.js'
 
 // Format 1, as traceTree.ts computed it before format 2 (commit 0aab917^): 0x00 || u32 pos ||
@@ -56,7 +56,7 @@ const tokens = Number(arg('tokens', '200'))
 const runs = Number(arg('runs', '5'))
 console.log(`load average ${loadavg()[0].toFixed(2)} at start; ${tokens} tokens x ${runs} runs, median; Node ${process.version}`)
 const native = loadNativeQ8()
-useVectorRootHasher(undefined)
+useTraceHasher(undefined)
 console.log('| model | dim, kvDim, nLayer, vocab | layer leaf v1 µs | v2 JS | v2 native | head leaf v1 µs | v2 JS | v2 native | per token v1 µs | v2 JS | v2 native |')
 console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const name of models) {
@@ -77,9 +77,9 @@ for (const name of models) {
   const js = v2()
   let nat: { l: number; h: number } | undefined
   if (native) {
-    useVectorRootHasher(native.vectorRoot)
+    useTraceHasher(native)
     nat = v2()
-    useVectorRootHasher(undefined)
+    useTraceHasher(undefined)
   }
   const h1 = time(tokens, runs, (i) => headLeafV1(i, p.nLayer, 1, logits))
   const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1))

@@ -39,17 +39,24 @@ const chunkViews: (Uint8Array | undefined)[] = []
 let treeScratch = new Uint8Array(32)
 const leafScratch = new Uint8Array(1 + 12 + 32 * 3)
 
-/** A faster `vectorRoot` of little-endian word bytes, written to out[at .. at + 32): same bytes out. */
-export type VectorRootHasher = (bytes: Uint8Array, out: Uint8Array, at: number) => void
-let hasher: VectorRootHasher | undefined
+/**
+ * A faster implementation of the trace's hashes (same bytes out): `vectorRoot` of little-endian
+ * word bytes into out[at .. at + 32), and the layer leaf hash of three vectors' bytes into
+ * out[0 .. 32).
+ */
+export type TraceHasher = {
+  vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): void
+  layerLeaf(residual: Uint8Array, k: Uint8Array, v: Uint8Array, pos: number, layer: number, out: Uint8Array): void
+}
+let hasher: TraceHasher | undefined
 
 /**
- * Installs a faster implementation of the vector root for the trace (the runtime's native addon,
- * src/runtime/native/q8.ts: one native call per vector instead of one per chunk and node), or
- * with `undefined` restores the JS path. The hashes are the same bytes either way (tested), so
- * this changes only speed.
+ * Installs a faster implementation of the trace's hashes (the runtime's native addon,
+ * src/runtime/native/q8.ts: one native call per vector or leaf instead of one per chunk and
+ * node), or with `undefined` restores the JS path. The hashes are the same bytes either way
+ * (tested), so this changes only speed.
  */
-export function useVectorRootHasher(h: VectorRootHasher | undefined): void {
+export function useTraceHasher(h: TraceHasher | undefined): void {
   hasher = h
 }
 
@@ -67,7 +74,7 @@ export function vectorRootInto(x: Float32Array, off: number, n: number, out: Uin
     return
   }
   const bytes = bytesOf(x, off, n)
-  if (hasher) return hasher(bytes, out, at)
+  if (hasher) return hasher.vectorRoot(bytes, out, at)
   const chunks = Math.ceil(n / VECTOR_CHUNK)
   if (chunks === 1) {
     chunkScratch.set(bytes, 1) // chunkScratch[0] stays 0x00, the leaf domain byte
@@ -90,6 +97,11 @@ export function vectorRootInto(x: Float32Array, off: number, n: number, out: Uin
  * vecRoot(k[kvOff .. +kvDim]) || vecRoot(v[kvOff .. +kvDim]).
  */
 export function layerLeaf(pos: number, layer: number, residual: Float32Array, rOff: number, dim: number, k: Float32Array, v: Float32Array, kvOff: number, kvDim: number): Hash {
+  if (hasher) {
+    const h = new Uint8Array(32)
+    hasher.layerLeaf(bytesOf(residual, rOff, dim), bytesOf(k, kvOff, kvDim), bytesOf(v, kvOff, kvDim), pos, layer, h)
+    return h
+  }
   const buf = leafScratch.subarray(0, 1 + 8 + 96)
   buf[0] = 0 // leafHash's domain byte
   const dv = new DataView(buf.buffer, buf.byteOffset, 9)

@@ -273,6 +273,44 @@ napi_value VectorRoot(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+bool getBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
+  napi_typedarray_type t;
+  void* d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, len, &d, &ab, &off) != napi_ok || t != napi_uint8_array) return false;
+  *data = (const uint8_t*)d;
+  return true;
+}
+
+// layerLeaf(residual, k, v: Uint8Array, pos, layer: number, out: Uint8Array): the trace's layer
+// leaf hash (docs/TRACE.md, format 2), leafHash(u32 pos || u32 layer || vecRoot(residual) ||
+// vecRoot(k) || vecRoot(v)), written to out[0 .. 32): one call per leaf.
+napi_value LayerLeaf(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  const uint8_t *r, *k, *v, *o;
+  size_t nr, nk, nv, no;
+  int64_t pos, layer;
+  if (argc != 6 || !getBytes(env, argv[0], &r, &nr) || !getBytes(env, argv[1], &k, &nk) || !getBytes(env, argv[2], &v, &nv) ||
+      !getInt(env, argv[3], &pos) || !getInt(env, argv[4], &layer) || pos > 0xffffffffLL || layer > 0xffffffffLL ||
+      !getBytes(env, argv[5], &o, &no) || no < 32) {
+    napi_throw_type_error(env, nullptr, "layerLeaf takes (residual, k, v: Uint8Array, pos, layer: u32, out: Uint8Array of 32+ bytes)");
+    return nullptr;
+  }
+  uint8_t data[8 + 96];
+  for (int i = 0; i < 4; i++) {
+    data[i] = (uint8_t)(pos >> (8 * i));
+    data[4 + i] = (uint8_t)(layer >> (8 * i));
+  }
+  vectorRoot(r, nr, data + 8);
+  vectorRoot(k, nk, data + 40);
+  vectorRoot(v, nv, data + 72);
+  sha256Tagged(0, data, sizeof data, nullptr, 0, (uint8_t*)o);
+  return nullptr;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -285,5 +323,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "matmulQ8_0", f);
   napi_create_function(env, "vectorRoot", NAPI_AUTO_LENGTH, VectorRoot, nullptr, &f);
   napi_set_named_property(env, exports, "vectorRoot", f);
+  napi_create_function(env, "layerLeaf", NAPI_AUTO_LENGTH, LayerLeaf, nullptr, &f);
+  napi_set_named_property(env, exports, "layerLeaf", f);
   return exports;
 }

@@ -6,13 +6,15 @@
  * `loadNativeQ8` returns undefined and the WASM kernel stays the path.
  */
 import { createRequire } from 'node:module'
-import { useVectorRootHasher } from '../../trace/traceTree.js'
+import { useTraceHasher } from '../../trace/traceTree.js'
 
 export type NativeQ8 = {
   /** Same arguments as the WASM export `matmul_q8_0`, as byte offsets into `mem` (a view from byte 0). */
   matmulQ8_0(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   /** The vector root (src/trace/vector.ts) of `bytes`, written to out[at .. at + 32), in one call. */
   vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): void
+  /** The trace's layer leaf hash (src/trace/traceTree.ts layerLeaf) of three vectors' bytes, written to out[0 .. 32). */
+  layerLeaf(residual: Uint8Array, k: Uint8Array, v: Uint8Array, pos: number, layer: number, out: Uint8Array): void
 }
 
 let loaded: NativeQ8 | undefined
@@ -31,7 +33,7 @@ export function loadNativeQ8(): NativeQ8 | undefined {
     loaded = createRequire(import.meta.url)(file.pathname) as NativeQ8
     // The trace's vector roots in one native call each (same bytes as the JS path; trace format 2
     // hashes hundreds of chunks and nodes per token, where per-call overhead dominated).
-    if (typeof loaded.vectorRoot === 'function') useVectorRootHasher(loaded.vectorRoot)
+    if (typeof loaded.vectorRoot === 'function' && typeof loaded.layerLeaf === 'function') useTraceHasher(loaded)
   } catch (err) {
     why = `native kernel not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
   }
