@@ -49,6 +49,8 @@ export type Deployment = {
   chainId: number
   registry: Address
   settlement: Address
+  /** The dispute machine's entry contract (IMachine); absent in deployment files written before it. */
+  machine?: Address
   disputeGame: Address
   deployedAtBlock: string
   params: { settlement: Record<string, string>; game: Record<string, string> }
@@ -60,7 +62,8 @@ export class DeploymentError extends BaseError {
 }
 
 /**
- * Deploys ModelRegistry, Settlement, Judge and DisputeGame and wires them together.
+ * Deploys ModelRegistry, Settlement, the dispute machine (MachineMath, MachineStepsA and B, Machine:
+ * docs/MACHINE.md "Solidity judge") and DisputeGame, and wires them together.
  *
  * @example
  *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry
@@ -80,12 +83,15 @@ export async function deployTessera(
   if (sp.rewardBps === 10_000) throw new DeploymentError('settlement rewardBps must be below 10000: a provider\'s own sock puppet could collect a 100% reward, so no slash would deter')
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
-  const judge = (await deployContract(c, { name: 'Judge' })).address
-  const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, judge, gp] })).address
+  const math = (await deployContract(c, { name: 'MachineMath' })).address
+  const stepsA = (await deployContract(c, { name: 'MachineStepsA', args: [math] })).address
+  const stepsB = (await deployContract(c, { name: 'MachineStepsB', args: [math] })).address
+  const machine = (await deployContract(c, { name: 'Machine', args: [stepsA, stepsB] })).address
+  const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, machine, gp] })).address
   await send(c, settlement, 'Settlement', 'wire', [disputeGame])
   const block = await c.public.getBlockNumber()
   const str = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]))
-  return { chainId: c.chain.id, registry, settlement, disputeGame, deployedAtBlock: String(block), params: { settlement: str(sp), game: str(gp) } }
+  return { chainId: c.chain.id, registry, settlement, machine, disputeGame, deployedAtBlock: String(block), params: { settlement: str(sp), game: str(gp) } }
 }
 
 export function saveDeployment(path: string, d: Deployment): void {
@@ -132,13 +138,13 @@ export function decodeRevert(err: unknown, contract: string, fn: string): unknow
 
 const abis = new Map<string, Abi>()
 /** A contract's ABI plus every custom error of the system, so a revert from a nested call
- *  (DisputeGame -> Settlement, DisputeGame -> Judge) still decodes by name. */
+ *  (DisputeGame -> Settlement, DisputeGame -> Machine) still decodes by name. */
 function abiOf(contract: string): Abi {
   let abi = abis.get(contract)
   if (!abi) {
     const own = getArtifact(contract).abi
     const names = new Set(own.filter((x) => x.type === 'error').map((x) => (x as { name: string }).name))
-    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame', 'Judge']
+    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame', 'Machine', 'MachineStepsA', 'MachineStepsB', 'MachineMath']
       .flatMap((n) => getArtifact(n).abi)
       .filter((x) => x.type === 'error' && !names.has((x as { name: string }).name) && names.add((x as { name: string }).name))
     abi = [...own, ...extra]
