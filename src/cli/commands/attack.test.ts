@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it, mock } from 'node:test'
-import { deployTessera } from '../../chain/client.js'
 import { encodeGguf } from '../../engine/gguf/write.js'
 import { synthModel } from '../../engine/model/synth.js'
 import { writeGgufFile } from '../../runtime/ggufFile.js'
@@ -29,10 +28,6 @@ async function attack(argv: string[]): Promise<{ code: number; out: string }> {
   }
 }
 
-// The embedded chain's deployment (client.ts deployTessera) runs the game on the dispute machine
-// once it deploys Machine.sol; until then the whole-job runs cannot play the machine-level moves.
-const machineDeployed = /name:\s*["']Machine["']/.test(deployTessera.toString())
-
 describe('tessera attack', () => {
   it('refuses what it cannot play, by name', async () => {
     await assert.rejects(attack(['--cheat', 'att']), { name: 'UsageError' })
@@ -42,7 +37,7 @@ describe('tessera attack', () => {
     await assert.rejects(attack(['--model', join(dir, 'none.gguf'), '--cheat', 'att']), { name: 'FileNotFoundError' })
   })
 
-  it('an attention cheater loses and the auditor is paid (exit 0, --json)', { skip: !machineDeployed && 'deployTessera does not deploy the Machine yet' }, async () => {
+  it('an attention cheater loses and the auditor is paid (exit 0, --json)', async () => {
     const r = await attack(['--model', model, '--cheat', 'att', '--seed', '2', '--json'])
     assert.equal(r.code, 0)
     const j = JSON.parse(r.out)
@@ -52,7 +47,7 @@ describe('tessera attack', () => {
     assert.equal(j.conserved, true)
   })
 
-  it('a lying challenger loses to the honest provider (exit 0, the text report)', { skip: !machineDeployed && 'deployTessera does not deploy the Machine yet' }, async () => {
+  it('a lying challenger loses to the honest provider (exit 0, the text report)', async () => {
     const r = await attack(['--model', model, '--lying-challenger', '--seed', '3'])
     assert.equal(r.code, 0)
     assert.match(r.out, /provider won: the machine executed the disputed step/)
