@@ -65,13 +65,16 @@ function playOut(net: Devnet, j: ServedJob, gameId: bigint, who: ChainClients, l
   const defender = createDefender({ clients: net.provider, deployment: net.d, gameId, trace: j.mine, cfg: j.cfg })
   const challenger = createChallenger({
     clients: who, deployment: net.d, gameId, trace: theirs, depthBond: DEPTH_BOND,
-    published: (l, k) => j.mine.transition(l).slot(k).value, lie: lie ? { rng: seededRng(5) } : undefined,
+    lie: lie ? { rng: seededRng(5) } : undefined,
   })
   return playGame({ defender, challenger, anyone: net.deployer, deployment: net.d, warp: (s) => net.warp(s) })
 }
 
 /** Depth bonds a game took: the op level's first choice, and naming an element. */
-const depthBonds = (r: Awaited<ReturnType<typeof playOut>>) => (r.moves.some((x) => x.move.startsWith('nameElement')) ? 2n : 1n) * DEPTH_BOND
+// One depth bond per level below the trace at which the challenger moved (op, slot, micro-step).
+const levelOf = (move: string) => (move.startsWith('nameElement') ? 2 : Number(/^choose L(\d)/.exec(move)?.[1] ?? 0))
+const depthBonds = (r: Awaited<ReturnType<typeof playOut>>) =>
+  BigInt(new Set(r.moves.filter((x) => x.side === 'challenger').map((x) => levelOf(x.move)).filter((l) => l > 0)).size) * DEPTH_BOND
 
 test('an honest challenger wins: the provider is slashed, the client refunded', async () => {
   const net = await createDisputeDevnet()
@@ -185,7 +188,7 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
   }
 })
 
-test('depth bonds: the challenger\'s first choice at the op level and its naming of an element each carry exactly depthBond', async () => {
+test('depth bonds: the challenger\'s first move at each level below the trace (op, slot, micro-step) carries exactly depthBond', async () => {
   const net = await createDisputeDevnet()
   try {
     const { d, provider, client, challenger } = net
@@ -194,9 +197,11 @@ test('depth bonds: the challenger\'s first choice at the op level and its naming
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     const theirs = createReplayTraceProvider(tiny, replayJob(tiny.tf, job.spec, { forced: job.served.outputs }))
     const defender = createDefender({ clients: provider, deployment: d, gameId, trace: job.mine, cfg: job.cfg })
-    const auditor = createChallenger({ clients: challenger, deployment: d, gameId, trace: theirs, depthBond: DEPTH_BOND, published: (l, k) => job.mine.transition(l).slot(k).value })
+    const auditor = createChallenger({ clients: challenger, deployment: d, gameId, trace: theirs, depthBond: DEPTH_BOND })
     const checked = new Set<number>()
+    const levels = new Set<number>()
     for (let g = await getGame(provider, d, gameId); g.phase !== PHASE.CHALLENGER_WON; g = await getGame(provider, d, gameId)) {
+      if ((g.phase === PHASE.CHOOSE || g.phase === PHASE.NAME) && g.level > 0) levels.add(g.level)
       if (g.phase === PHASE.CHOOSE && !checked.has(g.level) && g.level <= 1) {
         checked.add(g.level)
         const children = await revealedChildren(challenger, d, { gameId })
@@ -212,7 +217,8 @@ test('depth bonds: the challenger\'s first choice at the op level and its naming
       if (after.level === 1 && after.phase === PHASE.REVEAL && checked.has(1)) assert.equal(after.bond, BOND + DEPTH_BOND)
     }
     assert.deepEqual([...checked], [0, 1])
-    assert.equal((await getGame(provider, d, gameId)).bond, BOND + 2n * DEPTH_BOND, 'and one more with the named element')
+    assert.ok(levels.has(1) && levels.has(2), 'the game went below the op level')
+    assert.equal((await getGame(provider, d, gameId)).bond, BOND + BigInt(levels.size) * DEPTH_BOND, 'one per level the challenger moved at')
   } finally {
     await net.close()
   }
@@ -225,7 +231,7 @@ test('no op upholds the provider any more: SILU(gate) * up, which the first game
     const job = await serveOne(net, 7n, 'silu')
     const { gameId } = await openDispute(challenger, d, { ...job.open, batchId: job.batchId, bond: BOND })
     const r = await playOut(net, job, gameId, challenger)
-    assert.deepEqual([r.providerWon, r.why, r.at.level, r.at.op], [false, 1, 2, job.cheat!.where.op])
+    assert.deepEqual([r.providerWon, r.why, r.at.level, r.at.op], [false, 1, 3, job.cheat!.where.op])
     assert.match(job.cheat!.where.opName!, /SILU/)
     assertConserved(await getTotals(client, d))
   } finally {

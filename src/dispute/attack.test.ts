@@ -39,9 +39,11 @@ function assertCheaterLost(r: AttackReport, what: string) {
     assert.equal(r.game.at.traceLeaf, c.leaf, `${what}: the game ends at the trace leaf that broke the rules`)
   }
   assert.ok(r.after.provider.stake < r.before.provider.stake, `${what}: the cheater is slashed`)
-  // the challenger's opening bond and its depth bonds (the op level, and naming an element) come back in full
-  const named = r.game.moves.some((m) => m.move.startsWith('nameElement'))
-  assert.equal(r.after.challenger.owedByGame - r.before.challenger.owedByGame, COIN / 10n + (named ? 2n : 1n) * (COIN / 20n), `${what}: bonds back`)
+  // the challenger's opening bond and its depth bonds (one per level below the trace it moved at:
+  // op, slot, micro-step) come back in full
+  const levelOf = (m: string) => (m.startsWith('nameElement') ? 2 : Number(/^choose L(\d)/.exec(m)?.[1] ?? 0))
+  const bonded = new Set(r.game.moves.filter((m) => m.side === 'challenger').map((m) => levelOf(m.move)).filter((l) => l > 0)).size
+  assert.equal(r.after.challenger.owedByGame - r.before.challenger.owedByGame, COIN / 10n + BigInt(bonded) * (COIN / 20n), `${what}: bonds back`)
   // the slash reward (a sock puppet that flagged the job first keeps it: docs/CHAIN.md)
   if (c.kind !== 'self-dispute') assert.ok(r.after.challenger.owed > r.before.challenger.owed, `${what}: the challenger is paid the slash reward`)
   else assert.ok(r.puppet, `${what}: the puppet's game was played out`)

@@ -195,7 +195,6 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const challenger = createChallenger({
     clients: auditor, deployment: d, gameId, trace: theirs, depthBond: BigInt(d.params.game.depthBond),
     // the provider's trace data as it publishes it, for naming the element that differs
-    published: (leaf, k) => mine.transition(leaf).slot(k).value,
     lie: lying === 'picks' ? { rng: seededRng(a.seed * 31 + 7) } : undefined,
   })
   const game = await playGame({ defender, challenger, anyone: net.deployer, deployment: d, warp: (s) => net.warp(s), signal })

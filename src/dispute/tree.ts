@@ -6,7 +6,9 @@
  * src/chain/bisection.ts.
  */
 import { type Hex, toHex } from 'viem'
-import { type Hash, buildLevels, merkleProof } from '../trace/merkle.js'
+import { VECTOR_CHUNK } from '../trace/vector.js'
+import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
+import { actBlockLeaf, type SlotValue } from './machine/state.js'
 
 /** A level tree over leaf hashes. `depth` is the padded tree's depth (0 for one leaf). */
 export type LevelTree = {
@@ -33,6 +35,21 @@ export function levelTree(leaves: readonly Hash[]): LevelTree {
     },
     proof: (i) => merkleProof(levels, i),
   }
+}
+
+/**
+ * The tree of a slot as the game's level 2 bisects it (its root is the slot's root): one leaf per
+ * 256-word chunk of a word slot (leafHash of the chunk's bytes), one per block of a block slot.
+ */
+export function slotTree(v: SlotValue): LevelTree {
+  if (v.kind === 'blocks') return levelTree(v.blocks.map((b) => actBlockLeaf(b.da, b.qa)))
+  return levelTree(Array.from({ length: Math.ceil(v.words.length / VECTOR_CHUNK) }, (_, c) => leafHash(chunkBytes(v.words, c))))
+}
+
+/** The bytes of chunk `c` of a word vector (256 words, the last shorter), as revealChunk sends them. */
+export function chunkBytes(words: Uint32Array, c: number): Uint8Array {
+  const end = Math.min(words.length, (c + 1) * VECTOR_CHUNK)
+  return new Uint8Array(words.buffer, words.byteOffset + c * VECTOR_CHUNK * 4, (end - c * VECTOR_CHUNK) * 4)
 }
 
 /** A sub-level commitment as DisputeGame.Expansion takes it: leaf 0 and the last leaf proven. */

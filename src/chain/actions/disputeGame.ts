@@ -6,9 +6,10 @@
  * src/dispute/players/ decide which move to make.
  *
  *   level 0 (trace)   open, reveal, choose, revealPre, expandOps
- *   level 1 (ops)     reveal, choose, revealPre, stepOp (LOAD, STORE, TOKEN) or enterOp, nameElement
- *   level 2 (steps)   expandElement, reveal, choose, revealPre, stepMicro
- *   any time          timeout, withdraw, getGame, revealedChildren
+ *   level 1 (ops)     reveal, choose, revealPre, stepOp (LOAD, STORE, TOKEN) or enterOp
+ *   level 2 (slot)    reveal, choose, revealChunk (word slots), nameElement, expandElement
+ *   level 3 (steps)   reveal, choose, revealPre, stepMicro
+ *   any time          timeout, withdraw, getGame, revealedChildren, revealedChunk
  */
 import type {
   Abi, Address, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex,
@@ -35,7 +36,7 @@ export type OutputToken = Args<'stepOp'>[3]
 export type Game = ContractFunctionReturnType<GameAbi, 'view', 'getGame'>
 
 /** Phases (DisputeGame.sol): REVEAL .. STEP are the provider's turn, CHOOSE and NAME the challenger's. */
-export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7, NAME: 8 } as const
+export const PHASE = { REVEAL: 1, REVEAL_PRE: 2, EXPAND: 3, STEP: 4, CHOOSE: 5, PROVIDER_WON: 6, CHALLENGER_WON: 7, NAME: 8, CHUNK: 9 } as const
 /** Resolved(why): how a game ended. */
 export const WHY = { STEP_CHECKED: 1, TIMED_OUT: 2, INCONSISTENT: 3, UNDECIDABLE: 4, JOB_LOST: 5 } as const
 
@@ -128,12 +129,17 @@ export function enterOp(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; sl
   return write(c, d, 'enterOp', [a.gameId, a.cfg, a.slotRoot, a.path], undefined, a.signal)
 }
 
-/** Challenger: names the element of the entered op it disputes, with `bond` = depthBond. */
+/** Provider: the chunk of the disputed word slot the level-2 bisection reached (its preimage). */
+export function revealChunk(c: ChainClients, d: D, a: { gameId: bigint; chunk: Hex; signal?: AbortSignal }) {
+  return write(c, d, 'revealChunk', [a.gameId, a.chunk], undefined, a.signal)
+}
+
+/** Challenger: names the element of the reached chunk (or block) it disputes, with `bond` = depthBond when its level is not bonded yet (else 0). */
 export function nameElement(c: ChainClients, d: D, a: { gameId: bigint; elem: bigint; bond: bigint; signal?: AbortSignal }) {
   return write(c, d, 'nameElement', [a.gameId, a.elem], a.bond, a.signal)
 }
 
-/** Provider: the named element's micro-states (level 2): `last` its final state, `opening` its result in the slot. */
+/** Provider: the named element's micro-states (level 3): `last` its final state, `opening` its result in the slot. */
 export function expandElement(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; expansion: Expansion; last: MicroStateArg; opening: Hex; signal?: AbortSignal }) {
   return write(c, d, 'expandElement', [a.gameId, a.cfg, a.expansion, a.last, a.opening], undefined, a.signal)
 }
@@ -169,6 +175,16 @@ export async function revealedChildren(c: ChainClients, d: Pick<Deployment, 'dis
   const last = logs.at(-1)
   if (!last) throw new RangeError(`game ${a.gameId} has no revealed children yet`)
   return [...last.args.children]
+}
+
+/** The chunk of the game's last `ChunkRevealed` event: the provider's words the challenger names an element among. */
+export async function revealedChunk(c: ChainClients, d: Pick<Deployment, 'disputeGame' | 'deployedAtBlock'>, a: { gameId: bigint }): Promise<Hex> {
+  const logs = (await c.public.getContractEvents({
+    address: d.disputeGame, abi: gameAbi(), eventName: 'ChunkRevealed', args: { gameId: a.gameId }, fromBlock: BigInt(d.deployedAtBlock),
+  } as never)) as unknown as { args: { chunk: Hex } }[]
+  const last = logs.at(-1)
+  if (!last) throw new RangeError(`game ${a.gameId} has no revealed chunk yet`)
+  return last.args.chunk
 }
 
 /** How the game ended (its `Resolved` event), or undefined while it is open. */

@@ -68,6 +68,7 @@ contract DisputeGame {
         uint64 opK; // the disputed op (level 1 leaf)
         uint64 elem; // the named element of the disputed op
         uint64 elemCount; // elements of the disputed op's slot
+        bool slotIsBlock; // the slot is a block vector (one tree leaf per element), else 256-word chunks
         uint8 bondedLevel; // deepest level the challenger has bonded (0: the opening bond)
         bytes32 frame; // the disputed op's pre-frame
         bytes32 slotRoot; // the slot the disputed op wrote
@@ -81,29 +82,29 @@ contract DisputeGame {
         IMachine.Sampling sampling;
     }
 
-    uint8 public constant STEP_CHECKED = 1;
-    uint8 public constant TIMED_OUT = 2;
-    uint8 public constant INCONSISTENT = 3;
-    uint8 public constant UNDECIDABLE = 4; // no longer produced: every op is decided by the machine
-    uint8 public constant JOB_LOST = 5; // voided: the provider lost the job in another game
+    uint8 internal constant STEP_CHECKED = 1;
+    uint8 internal constant TIMED_OUT = 2;
+    uint8 internal constant INCONSISTENT = 3;
+    uint8 internal constant JOB_LOST = 5; // voided: the provider lost the job in another game
 
     /// @notice JobGames.state values.
     uint8 internal constant UNDER_DISPUTE = 1;
     uint8 internal constant DEFENDED = 2;
     uint8 internal constant LOST = 3;
 
-    uint8 public constant LOG_K = 4; // k = 16 children per round
-    uint8 public constant LEVELS = 3; // trace, op, micro-step
+    uint8 internal constant LOG_K = 4; // k = 16 children per round
+    uint8 internal constant LEVELS = 4; // trace, op, the op's slot, micro-step
 
-    // Phases; REVEAL .. STEP are the provider's turn, CHOOSE and NAME the challenger's.
-    uint8 public constant REVEAL = 1;
-    uint8 public constant REVEAL_PRE = 2;
-    uint8 public constant EXPAND = 3;
-    uint8 public constant STEP = 4;
-    uint8 public constant CHOOSE = 5;
-    uint8 public constant PROVIDER_WON = 6;
-    uint8 public constant CHALLENGER_WON = 7;
-    uint8 public constant NAME = 8;
+    // Phases; REVEAL .. STEP and CHUNK are the provider's turn, CHOOSE and NAME the challenger's.
+    uint8 internal constant REVEAL = 1;
+    uint8 internal constant REVEAL_PRE = 2;
+    uint8 internal constant EXPAND = 3;
+    uint8 internal constant STEP = 4;
+    uint8 internal constant CHOOSE = 5;
+    uint8 internal constant PROVIDER_WON = 6;
+    uint8 internal constant CHALLENGER_WON = 7;
+    uint8 internal constant NAME = 8;
+    uint8 internal constant CHUNK = 9;
 
     Settlement public immutable settlement;
     /// @notice The dispute machine: op tables, element programs and the one micro-step.
@@ -130,10 +131,17 @@ contract DisputeGame {
     /// @notice Per job key keccak256(abi.encode(batchId, jobIndex)).
     mapping(bytes32 => JobGames) public jobs;
     mapping(address => uint256) public owedTo;
-    uint256 public totalBonds;
-    uint256 public totalOwed;
-    uint256 public totalBurned;
-    uint256 internal locked = 1;
+    /// @dev The books (totalBonds() + totalOwed() + totalBurned() = this contract's balance) and the
+    ///      reentrancy lock, two per slot: a game's end moves its bond into owed beside it and burns
+    ///      beside the lock (1 at rest), so it never pays for a fresh slot (docs/CHAIN.md "Gas").
+    struct Books {
+        uint128 bonds;
+        uint128 owed;
+        uint128 burned;
+        uint128 locked;
+    }
+
+    Books internal books;
 
     event DisputeOpened(uint256 indexed gameId, uint256 indexed batchId, address indexed challenger, uint256 jobIndex);
     event Revealed(uint256 indexed gameId, uint8 level, uint64 index, bytes32[] children);
@@ -147,13 +155,14 @@ contract DisputeGame {
     event Resolved(uint256 indexed gameId, bool providerWon, uint8 why);
     event OpEntered(uint256 indexed gameId, uint64 op, bytes32 slotRoot, uint64 elements);
     event ElementNamed(uint256 indexed gameId, uint64 op, uint64 elem);
+    event ChunkRevealed(uint256 indexed gameId, uint64 chunkIndex, bytes chunk);
 
     modifier nonReentrant() {
         // INVARIANT: no external call can re-enter a state-changing function.
-        if (locked != 1) revert Reentrancy();
-        locked = 2;
+        if (books.locked != 1) revert Reentrancy();
+        books.locked = 2;
         _;
-        locked = 1;
+        books.locked = 1;
     }
 
     /// @notice Deploys against a Settlement contract (which must then `wire` this game) and a Machine.
@@ -168,6 +177,22 @@ contract DisputeGame {
         registry = settlement_.registry();
         machine = machine_;
         params = params_;
+        books.locked = 1;
+    }
+
+    /// @notice Challenger bonds held by open games.
+    function totalBonds() external view returns (uint256) {
+        return books.bonds;
+    }
+
+    /// @notice Withdrawable balances (owedTo) summed.
+    function totalOwed() external view returns (uint256) {
+        return books.owed;
+    }
+
+    /// @notice Bonds burned (the share of a lost challenger's bond not paid to the provider).
+    function totalBurned() external view returns (uint256) {
+        return books.burned;
     }
 
     /// @notice The game parameters.
@@ -185,17 +210,6 @@ contract DisputeGame {
         return games.length;
     }
 
-    /// @notice Depth of the padded binary tree over `n` leaves (0 for one leaf).
-    function treeDepth(uint256 n) public pure returns (uint8) {
-        return Bisection.treeDepth(n);
-    }
-
-    /// @notice Trace leaves of a receipt: one per (position, layer) plus one head leaf per
-    ///         position, over the nPrompt + nOutput - 1 positions the model was run on.
-    function traceLeafCount(uint32 nPrompt, uint32 nOutput, uint32 nLayer) public pure returns (uint64) {
-        return Bisection.traceLeafCount(nPrompt, nOutput, nLayer);
-    }
-
     /// @notice Opens a dispute on job `jobIndex` of pending batch `batchId`; msg.value is the bond.
     ///         `proof` places the job's leaf under the batch root. Any number of challengers may
     ///         each open their own game on a job, during the batch's window or while another game
@@ -211,7 +225,7 @@ contract DisputeGame {
         if (jobIndex >> 64 != 0) revert NotInBatch();
         (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, _joinJob(batchId, jobIndex));
         if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
-        totalBonds += msg.value;
+        books.bonds += uint128(msg.value);
 
         gameId = games.length;
         Game storage g = games.push();
@@ -228,8 +242,8 @@ contract DisputeGame {
 
     /// @dev Level 0: the descent starts at the receipt's trace root.
     function _start(Game storage g, Settlement.ClaimItem calldata item) internal {
-        uint64 nLeaves = traceLeafCount(item.nPrompt, item.nOutput, item.nLayer);
-        uint8 depth = treeDepth(nLeaves);
+        uint64 nLeaves = Bisection.traceLeafCount(item.nPrompt, item.nOutput, item.nLayer);
+        uint8 depth = Bisection.treeDepth(nLeaves);
         g.lastMove = uint64(block.timestamp);
         g.providerClock = CLOCK;
         g.challengerClock = CLOCK;
@@ -273,7 +287,7 @@ contract DisputeGame {
         if (due != 0) {
             g.bondedLevel = g.level;
             g.bond += uint128(due);
-            totalBonds += due;
+            books.bonds += uint128(due);
         }
         uint8 s = _stride(g);
         if (children.length != (uint256(1) << s) || _subRoot(children) != g.node) revert BadReveal();
@@ -345,7 +359,7 @@ contract DisputeGame {
     function stepOp(uint256 gameId, Cfg calldata cfg, bytes calldata proof, OutputToken calldata out) external {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: an op is decided or entered once, at the op level.
-        if (g.level != 1 || g.elemCount != 0) revert WrongStepKind();
+        if (g.level != 1) revert WrongStepKind();
         IMachine.Ctx memory c = _opCtx(g, cfg);
         (bool oneStep,,,) = machine.op(c, g.index);
         // INVARIANT: only one-step ops are decided without naming an element.
@@ -363,13 +377,16 @@ contract DisputeGame {
 
     /// @notice Provider: opens the disputed op (not a one-step op): its post-frame is its
     ///         pre-frame with the op's slot changed from ZERO to `slotRoot` and nothing else
-    ///         (`path`: the slot's 6 siblings, shared by both frames). The challenger then names
-    ///         the element it disputes. An op with no elements must leave its slot ZERO.
+    ///         (`path`: the slot's 6 siblings, shared by both frames). Level 2 then bisects the
+    ///         slot's own tree (256-word chunks, or one leaf per block), so the provider must
+    ///         reveal its values down to the one the challenger disputes: a provider that
+    ///         withholds its data cannot make the challenger guess. An op with no elements must
+    ///         leave its slot ZERO.
     function enterOp(uint256 gameId, Cfg calldata cfg, bytes32 slotRoot, bytes32[] calldata path) external {
         Game storage g = _move(gameId, EXPAND);
-        if (g.level != 1 || g.elemCount != 0) revert WrongStepKind();
+        if (g.level != 1) revert WrongStepKind();
         IMachine.Ctx memory c = _opCtx(g, cfg);
-        (bool oneStep, uint8 slot,, uint64 length) = machine.op(c, g.index);
+        (bool oneStep, uint8 slot, bool isBlock, uint64 length) = machine.op(c, g.index);
         if (oneStep) revert WrongStepKind();
         // INVARIANT: an op writes exactly its own slot, once.
         if (!MachineState.isUpdate(g.pre, g.post, slot, slotRoot, path)) revert BadProof();
@@ -382,21 +399,47 @@ contract DisputeGame {
         g.frame = g.pre;
         g.slotRoot = slotRoot;
         g.elemCount = length;
-        g.phase = NAME;
-        emit OpEntered(gameId, g.index, slotRoot, length);
+        g.slotIsBlock = isBlock;
+        uint64 leaves = isBlock ? length : (length + 255) / 256;
+        uint8 depth = Bisection.treeDepth(leaves);
+        g.level = 2;
+        g.levelRoot = slotRoot;
+        g.levelDepth = depth;
+        g.node = slotRoot;
+        g.depthLeft = depth;
+        g.index = 0;
+        g.minLeaf = 0;
+        g.lastLeaf = leaves - 1;
+        g.phase = REVEAL;
+        emit OpEntered(gameId, g.opK, slotRoot, length);
+        if (depth == 0) _leafReached(g);
     }
 
-    /// @notice Challenger: names the element of the disputed op's slot it disagrees with, with
-    ///         `depthBond` (elements of one op depend only on the agreed pre-frame, so naming one
-    ///         needs no bisection).
+    /// @notice Provider: reveals the chunk of the disputed op's word slot that the level-2
+    ///         bisection reached (its preimage: 256 words, or the shorter last chunk); the
+    ///         challenger then names an element in it.
+    function revealChunk(uint256 gameId, bytes calldata chunk) external {
+        Game storage g = _move(gameId, CHUNK);
+        uint256 first = uint256(g.index) * 256;
+        uint256 words = g.elemCount - first < 256 ? g.elemCount - first : 256;
+        // INVARIANT: the chunk is the reached leaf's preimage, of the length the slot gives it.
+        if (chunk.length != words * 4 || MerkleProof.leafHash(chunk) != g.post) revert BadPreimage();
+        g.phase = NAME;
+        emit ChunkRevealed(gameId, g.index, chunk);
+    }
+
+    /// @notice Challenger: names the element of the reached chunk (or the reached block) it
+    ///         disagrees with; carries `depthBond` unless its choices at this level already did.
+    ///         Elements of one op depend only on the agreed pre-frame, so any one decides.
     function nameElement(uint256 gameId, uint64 elem) external payable {
         Game storage g = _move(gameId, NAME);
-        // INVARIANT: naming an element drags the provider one level deeper: it costs a depth bond.
-        if (msg.value != params.depthBond) revert BondMismatch(msg.value, params.depthBond);
-        if (elem >= g.elemCount) revert BadChoice(elem);
-        g.bondedLevel = 2;
+        // INVARIANT: each level the challenger drags the provider down costs one depth bond.
+        uint256 due = g.level > g.bondedLevel ? params.depthBond : 0;
+        if (msg.value != due) revert BondMismatch(msg.value, due);
+        if (elem >= g.elemCount || (g.slotIsBlock ? elem != g.index : elem / 256 != g.index)) revert BadChoice(elem);
+        g.bondedLevel = g.level;
         g.bond += uint128(msg.value);
-        totalBonds += msg.value;
+        books.bonds += uint128(msg.value);
         g.elem = elem;
         g.phase = EXPAND;
         emit ElementNamed(gameId, g.opK, elem);
@@ -410,7 +453,7 @@ contract DisputeGame {
     {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: an element is expanded once, after it was named.
-        if (g.level != 1 || g.elemCount == 0 || g.index != g.opK) revert WrongStepKind();
+        if (g.level != 2) revert WrongStepKind();
         IMachine.Ctx memory c = _opCtx(g, cfg);
         (uint64 steps, bytes32 init) = machine.element(c, g.opK, g.elem);
         if (e.lastLeaf != steps) revert WrongLeafCount(e.lastLeaf, steps);
@@ -486,7 +529,7 @@ contract DisputeGame {
         uint256 amount = owedTo[msg.sender];
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         owedTo[msg.sender] = 0;
-        totalOwed -= amount;
+        books.owed -= uint128(amount);
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
@@ -577,13 +620,15 @@ contract DisputeGame {
     function _leafReached(Game storage g) internal {
         g.post = g.node;
         // Leaf minLeaf's predecessor is the level's entry state, already agreed; others are revealed.
-        if (g.index == g.minLeaf) _segmentFound(g);
+        // The slot level has no states in order: its leaves are the values themselves.
+        if (g.level == 2 || g.index == g.minLeaf) _segmentFound(g);
         else g.phase = REVEAL_PRE;
     }
 
     /// @dev Level 0 and 1 leaves are expanded (expandOps; enterOp or stepOp), level 2 leaves stepped.
     function _segmentFound(Game storage g) internal {
-        g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
+        if (g.level == 2) g.phase = g.slotIsBlock ? NAME : CHUNK;
+        else g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
     }
 
     /// @dev Ends a game. On a job the provider already lost elsewhere the game is voided whatever
@@ -607,15 +652,15 @@ contract DisputeGame {
         }
         g.phase = providerWon ? PROVIDER_WON : CHALLENGER_WON;
         uint256 bond = g.bond;
-        totalBonds -= bond;
+        books.bonds -= uint128(bond);
         if (providerWon) {
             uint256 reward = bond * params.rewardBps / 10_000;
             owedTo[g.provider] += reward;
-            totalOwed += reward;
-            totalBurned += bond - reward;
+            books.owed += uint128(reward);
+            books.burned += uint128(bond - reward);
         } else {
             owedTo[g.challenger] += bond;
-            totalOwed += bond;
+            books.owed += uint128(bond);
         }
         settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, _bountyTo(j, gameId, g), left == 0);
         emit Resolved(gameId, providerWon, why);

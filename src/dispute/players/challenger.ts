@@ -1,12 +1,10 @@
 /**
  * The auditor's player: follows the first divergence between what the provider reveals and its
- * own TraceProvider through every level, names the first element of the disputed op whose value
- * differs from its own, and pays the depth bonds (its first choice at the op level, and the
- * naming). `act` makes the challenger's next move if it is its turn.
- *
- * Naming an element needs the provider's slot values, which the chain only holds as a root: the
- * provider publishes its trace data off chain (`published`), as it serves the job file. Without it
- * the challenger names the first element, which wins only if that element is the wrong one.
+ * own TraceProvider through every level (the trace, the ops, the disputed op's slot, the element's
+ * micro-steps), names the first element of the reached chunk whose value differs from its own,
+ * and pays the depth bonds (its first move at each level below the trace). `act` makes the
+ * challenger's next move if it is its turn. Everything it compares is on chain: the revealed
+ * children, and the chunk the provider must reveal (`ChunkRevealed`) before an element is named.
  *
  * A lying challenger (`lie`) disputes correct positions instead: a seeded pick among the children
  * it may choose and the elements it may name, whatever its own view says (tests and
@@ -14,13 +12,12 @@
  */
 import type { Hex } from 'viem'
 import { descend, stride } from '../../chain/bisection.js'
-import { type Game, PHASE, choose, getGame, isOver, isProviderTurn, nameElement, revealedChildren } from '../../chain/actions/disputeGame.js'
+import { type Game, PHASE, choose, getGame, isOver, isProviderTurn, nameElement, revealedChildren, revealedChunk } from '../../chain/actions/disputeGame.js'
 import type { Deployment } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
 import { BaseError } from '../../errors.js'
-import { actBlockLeaf, type SlotValue } from '../machine/state.js'
 import type { TraceProvider } from '../traceProvider.js'
-import { hex } from '../tree.js'
+import { chunkBytes, hex } from '../tree.js'
 import { type Player, levelOf } from './defender.js'
 
 /** The challenger's view agrees with every revealed child: it has nothing to dispute below this node. */
@@ -34,19 +31,15 @@ export type ChallengerInit = {
   gameId: bigint
   trace: TraceProvider
   depthBond: bigint
-  /** The provider's published slot (trace leaf, op k), to name the element that differs. */
-  published?: (traceLeaf: number, k: number) => SlotValue | undefined
   /** Plays a lying challenger: `rng` picks children and elements. */
   lie?: { rng: () => number }
 }
 
-const elementKey = (v: SlotValue, j: number): string => (v.kind === 'words' ? String(v.words[j]) : hex(actBlockLeaf(v.blocks[j].da, v.blocks[j].qa)))
-
-/** The first element of op k's slot where `theirs` differs from `mine` (0 when unknown). */
-function firstDifferentElement(mine: SlotValue | undefined, theirs: SlotValue | undefined, n: number): number {
-  if (!mine || !theirs) return 0
-  for (let j = 0; j < n; j++) if (elementKey(mine, j) !== elementKey(theirs, j)) return j
-  return 0
+/** The first word where two chunks differ (-1 when equal). */
+function firstDifferentWord(mine: Uint8Array, theirs: Hex): number {
+  const t = Buffer.from(theirs.slice(2), 'hex')
+  for (let i = 0; i < mine.length; i += 4) if (t.readUInt32LE(i) !== Buffer.from(mine.buffer, mine.byteOffset, mine.length).readUInt32LE(i)) return i / 4
+  return -1
 }
 
 /** The choices (child indexes) the contract accepts at this node. */
@@ -71,15 +64,22 @@ export function createChallenger(init: ChallengerInit): Player {
       const g = await getGame(c, d, { gameId })
       if (isOver(g) || isProviderTurn(g)) return undefined
       if (g.phase === PHASE.NAME) {
-        const k = Number(g.opK)
-        const n = Number(g.elemCount)
+        // the reached leaf is one block of a block slot, or a chunk of 256 words the provider revealed
+        const chunk = Number(g.index)
+        const first = chunk * 256
+        const words = Math.min(256, Number(g.elemCount) - first)
         let j: number
-        if (lie) j = Math.floor(lie.rng() * n)
+        if (g.slotIsBlock) j = chunk
+        else if (lie) j = first + Math.floor(lie.rng() * words)
         else {
-          const leaf = Number(g.traceLeaf)
-          j = firstDifferentElement(trace.transition(leaf).slot(k).value, init.published?.(leaf, k), n)
+          const mine = trace.transition(Number(g.traceLeaf)).slot(Number(g.opK)).value
+          if (mine?.kind !== 'words') throw new NothingToDisputeError(`game ${gameId}: op ${g.opK} has no word slot in the challenger's view`)
+          const w = firstDifferentWord(chunkBytes(mine.words, chunk), await revealedChunk(c, d, { gameId }))
+          if (w < 0) throw new NothingToDisputeError(`game ${gameId}: the revealed chunk equals the challenger's own`)
+          j = first + w
         }
-        const r = await nameElement(c, d, { gameId, elem: BigInt(j), bond: depthBond, signal })
+        const bond = g.level > g.bondedLevel ? depthBond : 0n
+        const r = await nameElement(c, d, { gameId, elem: BigInt(j), bond, signal })
         return { move: `nameElement ${j}`, gasUsed: r.gasUsed }
       }
       if (g.phase !== PHASE.CHOOSE) return undefined
@@ -95,7 +95,7 @@ export function createChallenger(init: ChallengerInit): Player {
         if (i === undefined) throw new NothingToDisputeError(`game ${gameId}: the revealed children at level ${g.level} equal the challenger's own`)
         choice = i
       }
-      // the first choice at the op level carries the depth bond (naming the element carries the next)
+      // the first move at each level below the trace carries the depth bond
       const bond = g.level > g.bondedLevel ? depthBond : undefined
       const r = await choose(c, d, { gameId, children: theirs, choice: BigInt(choice), bond, signal })
       return { move: `choose L${g.level} ${choice}`, gasUsed: r.gasUsed }

@@ -8,14 +8,15 @@
  *   REVEAL       the 2^s nodes below the current node of the level's tree
  *   REVEAL_PRE   the leaf before the disputed one, with its path
  *   EXPAND       level 0: the disputed transition's frames (expandOps); level 1: a one-step op's
- *                proof (stepOp) or the op's slot (enterOp); after the challenger named an
- *                element: its micro-states (expandElement)
+ *                proof (stepOp) or the op's slot (enterOp); level 2, after the challenger named
+ *                an element: its micro-states (expandElement)
+ *   CHUNK        the word slot's chunk the level-2 bisection reached (revealChunk)
  *   STEP         the disputed micro-step with its reads opened (stepMicro)
  */
 import { stride } from '../../chain/bisection.js'
 import {
   type Cfg, type Game, type MicroStateArg, PHASE, enterOp, expandElement, expandOps, getGame, isOver, isProviderTurn,
-  reveal, revealPre, stepMicro, stepOp,
+  reveal, revealChunk, revealPre, stepMicro, stepOp,
 } from '../../chain/actions/disputeGame.js'
 import type { Address } from 'viem'
 import { machineOf, proveWeightType, weightType } from '../../chain/actions/machine.js'
@@ -26,7 +27,7 @@ import { samplingArg } from '../machine/openings.js'
 import type { MicroState } from '../machine/state.js'
 import type { DisputeModel } from '../model.js'
 import type { TraceProvider } from '../traceProvider.js'
-import { type LevelTree, expansionOf, hex } from '../tree.js'
+import { type LevelTree, chunkBytes, expansionOf, hex, slotTree } from '../tree.js'
 
 /** One move a player made. */
 export type Move = { move: string; gasUsed: bigint }
@@ -64,7 +65,13 @@ export function microStateArg(s: MicroState): MicroStateArg {
 export function levelOf(trace: TraceProvider, g: Game): LevelTree {
   if (g.level === 0) return trace.traceTree()
   const view = trace.transition(Number(g.traceLeaf))
-  return g.level === 1 ? view.opTree() : view.elementTree(Number(g.opK), Number(g.elem))
+  if (g.level === 1) return view.opTree()
+  if (g.level === 2) {
+    const v = view.slot(Number(g.opK)).value
+    if (!v) throw new RangeError(`op ${g.opK} of trace leaf ${g.traceLeaf} has no slot value`)
+    return slotTree(v)
+  }
+  return view.elementTree(Number(g.opK), Number(g.elem))
 }
 
 /**
@@ -102,7 +109,7 @@ export function createDefender(init: DefenderInit): Player {
             return { move: 'expandOps', gasUsed: r.gasUsed }
           }
           const view = trace.transition(Number(g.traceLeaf))
-          if (g.elemCount === 0n) {
+          if (g.level === 1) {
             const k = Number(g.index)
             const op = view.ops[k - 1]
             if (!op.program) {
@@ -127,6 +134,12 @@ export function createDefender(init: DefenderInit): Player {
           }
           const r = await expandElement(c, d, { ...a, expansion: expansionOf(view.elementTree(k, j)), last: microStateArg(states.at(-1)!), opening: view.openings.result(k, j) })
           return { move: 'expandElement', gasUsed: r.gasUsed + proveGas }
+        }
+        case PHASE.CHUNK: {
+          const v = trace.transition(Number(g.traceLeaf)).slot(Number(g.opK)).value
+          if (v?.kind !== 'words') throw new RangeError(`op ${g.opK} has no word slot to reveal a chunk of`)
+          const r = await revealChunk(c, d, { gameId, chunk: hex(chunkBytes(v.words, Number(g.index))), signal })
+          return { move: 'revealChunk', gasUsed: r.gasUsed }
         }
         case PHASE.STEP: {
           const view = trace.transition(Number(g.traceLeaf))

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test'
 import { type Hex, toHex } from 'viem'
 import { stride } from '../../chain/bisection.js'
 import {
-  PHASE, choose, enterOp, expandElement, expandOps, getGame, nameElement, openGame, resolution, reveal, revealPre, revealedChildren, stepMicro, stepOp, timeout,
+  PHASE, choose, enterOp, expandElement, expandOps, getGame, nameElement, openGame, resolution, reveal, revealChunk, revealPre, revealedChildren, stepMicro, stepOp, timeout,
 } from '../../chain/actions/disputeGame.js'
 import { ContractRevertError, batchLeaf, batchTree, claimBatch, deposit, requestDigest, reserve, signDelivery, signJobRequest } from '../../chain/client.js'
 import { registerTree } from '../../chain/devnet.js'
@@ -78,7 +78,7 @@ test('every bad move reverts by name and the game still ends with the cheater\'s
 
   const cfg = gameCfg(model, params)
   const defender = createDefender({ clients: provider, deployment: d, gameId, trace: mine, cfg })
-  const challenger = createChallenger({ clients: auditor, deployment: d, gameId, trace: theirs, depthBond, published: (l, k) => mine.transition(l).slot(k).value })
+  const challenger = createChallenger({ clients: auditor, deployment: d, gameId, trace: theirs, depthBond })
   const seen = new Set<string>()
   const once = (key: string) => !seen.has(key) && seen.add(key)
   const zero: Hex = `0x${'0'.repeat(64)}`
@@ -111,10 +111,18 @@ test('every bad move reverts by name and the game still ends with the cheater\'s
       const slot = mine.transition(Number(g.traceLeaf)).slot(Number(g.index))
       await reverts(enterOp(provider, d, { gameId, cfg, slotRoot: hex(slot.root), path: slot.path.map(() => zero) }), 'BadProof', 'a slot with a wrong frame path')
       await reverts(stepOp(provider, d, { gameId, cfg, proof: '0x' }), 'WrongStepKind', 'a one-step proof for an op with elements')
+    } else if (g.phase === PHASE.CHUNK && once('chunk')) {
+      await reverts(revealChunk(provider, d, { gameId, chunk: '0x00000000' }), 'BadPreimage', 'a chunk that is not the reached leaf')
+      await reverts(revealChunk(auditor, d, { gameId, chunk: '0x00000000' }), 'NotYourTurn', 'the challenger reveals a chunk')
     } else if (g.phase === PHASE.NAME && once('name')) {
-      await reverts(nameElement(auditor, d, { gameId, elem: g.elemCount, bond: depthBond }), 'BadChoice', 'an element outside the slot')
-      await reverts(nameElement(auditor, d, { gameId, elem: 0n, bond: 0n }), 'BondMismatch', 'naming without the depth bond')
-    } else if (g.phase === PHASE.EXPAND && g.level === 1 && once('expandElement')) {
+      const due = g.level > g.bondedLevel ? depthBond : 0n
+      await reverts(nameElement(auditor, d, { gameId, elem: g.elemCount, bond: due }), 'BadChoice', 'an element outside the slot')
+      const inside = g.slotIsBlock ? g.index : g.index * 256n
+      await reverts(nameElement(auditor, d, { gameId, elem: inside, bond: due + 1n }), 'BondMismatch', 'naming with a wrong bond')
+      if (!g.slotIsBlock && g.index * 256n + 256n < g.elemCount) {
+        await reverts(nameElement(auditor, d, { gameId, elem: g.index * 256n + 256n, bond: due }), 'BadChoice', 'an element of another chunk')
+      }
+    } else if (g.phase === PHASE.EXPAND && g.level === 2 && once('expandElement')) {
       const v = mine.transition(Number(g.traceLeaf))
       const k = Number(g.opK), j = Number(g.elem)
       const e = expansionOf(v.elementTree(k, j))
@@ -135,7 +143,7 @@ test('every bad move reverts by name and the game still ends with the cheater\'s
     const moved = (await defender.act()) ?? (await challenger.act())
     assert.ok(moved, `someone moves in phase ${g.phase}`)
   }
-  for (const k of ['reveal0', 'choose0', 'expandOps', 'reveal1', 'choose1', 'enterOp', 'name', 'expandElement', 'reveal2', 'choose2', 'step']) assert.ok(seen.has(k), `tried the bad moves of ${k}`)
+  for (const k of ['reveal0', 'choose0', 'expandOps', 'reveal1', 'choose1', 'enterOp', 'name', 'expandElement', 'reveal3', 'choose3', 'step']) assert.ok(seen.has(k), `tried the bad moves of ${k}`)
   const r = await resolution(client, d, { gameId })
   assert.deepEqual(r, { providerWon: false, why: 2 }, 'the cheater ran out of clock at its last step')
   await reverts(timeout(client, d, { gameId }), 'GameOver', 'a finished game')
