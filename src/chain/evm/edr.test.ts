@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { createPublicClient, custom, parseEther } from 'viem'
 import { getArtifact } from '../artifacts.js'
+import { fakeModel } from '../devnet.js'
 import { connectClients, deployContract } from './clients.js'
 import { createEmbeddedChain, devAccount } from './edr.js'
 
@@ -34,8 +35,8 @@ test('deploys a compiled contract and restores state from the journal', async ()
     const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
     const { address } = await deployContract(c, { name: 'ModelRegistry' })
     const abi = getArtifact('ModelRegistry').abi
-    const root = `0x${'ab'.repeat(32)}` as const
-    await c.wallet.writeContract({ address, abi, functionName: 'register', args: [root, root, root, root, 4] })
+    const m = fakeModel('edr-journal', 4)
+    await c.wallet.writeContract({ address, abi, functionName: 'register', args: [m.modelRoot, m.config, m.tokenizerHash, m.tokenizerHash, m.path] })
     await c.public.request({ method: 'evm_increaseTime' as never, params: [3600] as never })
     await c.wallet.sendTransaction({ to: chain.accounts[1].address, value: parseEther('1') })
     const block = await c.public.getBlock()
@@ -44,7 +45,7 @@ test('deploys a compiled contract and restores state from the journal', async ()
     const again = await createEmbeddedChain({ dataDir: dir })
     assert.equal(again.replayed, 4)
     const c2 = connectClients({ transport: again.provider, chainId: again.chainId, privateKey: again.accounts[0].privateKey })
-    assert.equal(await c2.public.readContract({ address, abi, functionName: 'isRegistered', args: [root] }), true)
+    assert.equal(await c2.public.readContract({ address, abi, functionName: 'isRegistered', args: [m.modelRoot] }), true)
     const block2 = await c2.public.getBlock()
     assert.equal(block2.hash, block.hash)
     assert.equal(await c2.public.getBalance({ address: again.accounts[1].address }), 10n ** 24n + parseEther('1'))
