@@ -4,17 +4,18 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { type Hex, sha256, toHex } from 'viem'
-import { encodeModelConfigV3 } from '../engine/gguf/configLeaf.js'
+import { type Hex, hexToBytes, sha256, toHex } from 'viem'
+import { configLeafDataV3, encodeModelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
 import { bufferSource, readGguf } from '../engine/gguf/read.js'
 import { encodeGguf } from '../engine/gguf/write.js'
 import { modelConfigFromGguf } from '../engine/model/config.js'
 import { synthModel } from '../engine/model/synth.js'
 import { createTokenizer } from '../engine/tokenizer/index.js'
-import { toHex as bytesHex } from '../trace/merkle.js'
+import { toHex as bytesHex, leafHash, nodeHash } from '../trace/merkle.js'
 import { getArtifact } from './artifacts.js'
 import { getModelConfig, registerModel } from './client.js'
+import { fakeModel } from './devnet.js'
 import { type ChainClients, connectClients, deployContract } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
 import { buildModelTree, type ConfigProof } from './weights.js'
@@ -78,4 +79,17 @@ test('a config that lies about any field, the tokenizer or the path reverts BadC
   // INVARIANT: entries are immutable once written.
   await rejectsWith(reg({}), 'ModelAlreadyRegistered')
   await rejectsWith(getModelConfig(c, d, `0x${'33'.repeat(32)}`), 'UnknownModel')
+})
+
+test('a model the dispute machine cannot decide (a width not a multiple of 8) is refused: UnsupportedMachineShape', async () => {
+  // A config leaf proven under its root like any other (fakeModel's two-leaf tree), only its shape is wrong.
+  for (const over of [{ dim: 60 }, { headDim: 12 }, { ffDim: 100 }, { nKvHead: 0 }, { nHead: 6, nKvHead: 4 }, { arch: 3 }]) {
+    const good = fakeModel(`shape-${JSON.stringify(over)}`, 2)
+    const config = { ...good.config, ...over }
+    const tensors = good.path[0]
+    const modelRoot = toHex(nodeHash(leafHash(configLeafDataV3(config, hexToBytes(good.tokenizerHash))), hexToBytes(tensors)))
+    await rejectsWith(registerModel(c, d, { modelRoot, config, tokenizerHash: good.tokenizerHash, path: good.path, arithVersion }), 'UnsupportedMachineShape')
+  }
+  const ok = fakeModel('shape-ok', 2)
+  await registerModel(c, d, { ...ok, arithVersion })
 })

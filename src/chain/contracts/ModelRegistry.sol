@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {BadConfigProof, ModelAlreadyRegistered, UnknownModel} from "./Errors.sol";
+import {BadConfigProof, ModelAlreadyRegistered, UnknownModel, UnsupportedMachineShape} from "./Errors.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title ModelRegistry
@@ -65,6 +65,14 @@ contract ModelRegistry {
         bytes32 leaf = MerkleProof.leafHash(abi.encodePacked(CONFIG_TAG, encoded, tokenizerHash));
         // INVARIANT: every stored field is the model root's own config leaf (leaf 0).
         if (!MerkleProof.verify(modelRoot, leaf, 0, configPath)) revert BadConfigProof();
+        // INVARIANT: only models the dispute machine can decide are registered: a claim on any other
+        // could not be defended (or challenged) on chain (docs/MACHINE.md "The layer transition").
+        uint256 kvDim = uint256(config.nKvHead) * config.headDim;
+        if (
+            (config.arch != 1 && config.arch != 2) || config.nKvHead == 0 || config.headDim == 0 || kvDim == 0
+                || config.dim % 8 != 0 || config.headDim % 8 != 0 || config.ffDim % 8 != 0 || kvDim % 8 != 0
+                || config.nHead % config.nKvHead != 0
+        ) revert UnsupportedMachineShape();
         bytes32 configHash = sha256(encoded);
         models[modelRoot] = Model(configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender, uint64(block.timestamp));
         configs[modelRoot] = config;
