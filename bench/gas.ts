@@ -2,18 +2,23 @@
  * Gas table for Tessera's contracts on the embedded chain: `npm run bench:gas`. Prints the table
  * and writes it into docs/BENCHMARKS.md under "## Gas" (other sections are kept).
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type Hex, parseEther } from 'viem'
-import { traceLeafCount, treeDepth, roundsFor, LOG_K } from '../src/chain/bisection.js'
-import {
-  type ClaimItem, claimBatch, claimTimeout, deposit, expandLevel, finalizeBatch, openDispute, registerModel, revealChildren,
-  chooseChild, revealPre, reserve, stake, expandElement, expandTensor, oneStepFold,
-} from '../src/chain/client.js'
+import { LOG_K, roundsFor, traceLeafCount, treeDepth } from '../src/chain/bisection.js'
+import { type ClaimItem, claimBatch, deposit, finalizeBatch, registerModel, reserve, stake } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
-import { claimJob, createDevnet, descendTo, fakeModel, h, makeItem, makeRequest } from '../src/chain/devnet.js'
-import { expansionOf, playBoundTrace, rowScenario } from '../src/chain/boundTrace.js'
-import { LAYER_OPS } from '../src/chain/opTable.js'
-import { openRealModel } from '../src/chain/realModel.js'
+import { createDevnet, fakeModel, h, makeItem, makeRequest } from '../src/chain/devnet.js'
+import { attackJob } from '../src/dispute/attack.js'
+import type { CheatKind } from '../src/dispute/cheats.js'
+import { transitionOps } from '../src/dispute/machine/program.js'
+import { openDisputeModel } from '../src/dispute/model.js'
+import { encodeGguf } from '../src/engine/gguf/write.js'
+import type { ModelConfig } from '../src/engine/model/config.js'
+import { synthModel } from '../src/engine/model/synth.js'
+import { writeGgufFile } from '../src/runtime/ggufFile.js'
+import type { JobParams } from '../src/trace/receipt.js'
 
 const rows: [string, string, string][] = []
 const row = (what: string, gas: bigint | number | string, note = '') => {
@@ -33,8 +38,10 @@ async function batchOf(n: number, signers = [client]) {
   for (let i = 0; i < n; i++) items.push(await makeItem(net, signers[i % signers.length], makeRequest(net, { nonce: nonce++ })))
   return claimBatch(provider, d, { items })
 }
+let firstBatch = -1n
 for (const n of [1, 10, 100]) {
   const r = await batchOf(n)
+  if (firstBatch < 0n) firstBatch = r.batchId
   row(`claim batch of ${n} (one client)`, r.gasUsed, `${(r.gasUsed / BigInt(n)).toLocaleString('en-US')} gas/job`)
 }
 // The provider reserves each request when it accepts it (one transaction per request), and the
@@ -66,106 +73,90 @@ for (let i = 0; i < 10; i++) {
   row('claim batch of 100 (10 clients)', r.gasUsed, `${(r.gasUsed / 100n).toLocaleString('en-US')} gas/job`)
 }
 
-// Disputes on a real weight row (boundTrace.ts's row scenario: blk.0.ffn_down.weight of a
-// synthesized tiny Q8_0 model, 512 columns = one 544-byte chunk per row; a step carries and hashes
-// only the ~2 KiB chunk holding its block, so wide rows cost about the same: docs/CHAIN.md "Gas").
-// The toy trace has 12 leaves (nPrompt 3, nOutput 2, the tiny model's 2 layers); the disputed leaf is 3.
-const m = openRealModel('q8_0', 3)
-let nonce2 = 1n
-async function rowGame(badAt?: number) {
-  const sc = rowScenario(m, badAt)
-  const bn = await createDevnet()
-  const job = await claimJob(bn, sc.t.l0.root, { nonce: nonce2++ }, m.tree)
-  const open = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
-  return { sc, bn, job, gameId: open.gameId, open }
+await net.warp(BigInt(d.params.settlement.challengeWindow) + 1n)
+row('finalize a batch (one job)', (await finalizeBatch(provider, d, { batchId: firstBatch })).gasUsed)
+
+// Disputes: whole machine games on real jobs of a synthesized tiny model (2 layers, Q8_0), played
+// by the project's own players (src/dispute): a cheater at each op kind (the provider loses at its
+// falsified element's micro-step) and lying challengers (the honest provider wins the step).
+// Steps on wide rows and long windows are measured directly on the machine: docs/MACHINE.md "Gas".
+await net.close()
+const dir = mkdtempSync(join(tmpdir(), 'tessera-gas-'))
+const modelPath = join(dir, 'tiny-q8_0.gguf')
+writeGgufFile(modelPath, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 3 })))
+const model = await openDisputeModel(modelPath)
+const params: JobParams = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, maxTokens: 3, stop: [] }
+const prompt = [5, 17, 42]
+const moveGas = new Map<string, bigint[]>()
+let maxStep = 0n
+const cheatToSlash: number[] = []
+async function game(what: string, a: { cheat?: CheatKind; lyingChallenger?: boolean; seed: number }) {
+  const gn = await createDevnet()
+  try {
+    const t0 = performance.now()
+    const r = await attackJob({ net: gn, model, job: { prompt, params, seed: 0n }, ...a, nonce: 0n })
+    if (a.cheat && r.winner === 'challenger') cheatToSlash.push(performance.now() - t0)
+    const g = r.game
+    if (!g) return
+    for (const m of g.moves) {
+      const kind = m.move.split(' ')[0]
+      moveGas.set(kind, [...(moveGas.get(kind) ?? []), m.gasUsed])
+    }
+    const last = g.moves.filter((m) => m.side === 'provider').at(-1)
+    if (last && /^step/.test(last.move)) {
+      if (last.gasUsed > maxStep) maxStep = last.gasUsed
+      const side = g.providerWon ? 'provider wins' : 'provider loses (incl. the slash settlement)'
+      row(`dispute: ${last.move} — ${what}, ${side}`, last.gasUsed, r.honestWon ? 'target <= 300,000' : 'THE HONEST SIDE LOST')
+    }
+  } finally {
+    await gn.close()
+  }
 }
 try {
-  {
-    const { sc, bn, job, gameId, open } = await rowGame()
-    const { t } = sc
-    const pd = bn.d, pv = bn.provider
-    row('dispute: open', open.gasUsed)
-    const top = t.l0.children(0, 0n, 4)
-    row('dispute round: reveal 16 children', (await revealChildren(pv, pd, { gameId, children: top })).gasUsed)
-    row('dispute round: choose a child', (await chooseChild(bn.challenger, pd, { gameId, children: top, choice: BigInt(t.traceLeaf >> (t.l0.depth - 4)) })).gasUsed)
-    await descendTo(bn, gameId, t.l0, t.traceLeaf)
-    row('dispute: reveal pre-state (proof)', (await revealPre(pv, pd, { gameId, preLeaf: t.l0.leaves[t.traceLeaf - 1], proof: t.l0.proof(t.traceLeaf - 1) })).gasUsed)
-    row('dispute: expand a trace leaf into its 15 ops', (await expandLevel(pv, pd, { gameId, ...expansionOf(t.l1) })).gasUsed)
-    const ops = t.l1.children(0, 0n, 4)
-    await revealChildren(pv, pd, { gameId, children: ops })
-    row('dispute round: first choice of a level (adds the depth bond)', (await chooseChild(bn.challenger, pd, { gameId, children: ops, choice: BigInt(t.opLeaf), bond: BigInt(pd.params.game.depthBond) })).gasUsed)
-    await revealPre(pv, pd, { gameId, preLeaf: t.l1.leaves[t.opLeaf - 1], proof: t.l1.proof(t.opLeaf - 1) })
-    row('dispute: enter a matmul op (tensor leaf proven by name to the model root)', (await expandTensor(pv, pd, { gameId, expansion: expansionOf(t.l2), tensor: t.tensor! })).gasUsed)
-    await descendTo(bn, gameId, t.l2, t.elemLeaf)
-    await revealPre(pv, pd, { gameId, preLeaf: t.l2.leaves[t.elemLeaf - 1], proof: t.l2.proof(t.elemLeaf - 1) })
-    row('dispute: enter an element (element state opened)', (await expandElement(pv, pd, { gameId, expansion: expansionOf(t.l3), element: t.element! })).gasUsed)
-    await descendTo(bn, gameId, t.l3, 10)
-    await revealPre(pv, pd, { gameId, preLeaf: t.l3.leaves[9], proof: t.l3.proof(9) })
-    row('dispute: one-step BLOCK_TERM, provider wins (chunk proven to the bound tensor, activation block to the agreed activation state)', (await sc.oneStep(bn, gameId, 9)).gasUsed, 'target < 300,000')
-    await bn.warp(86400)
-    row('finalize a batch', (await finalizeBatch(pv, pd, { batchId: job.batchId })).gasUsed)
-    await bn.close()
+  for (const k of ['embed', 'rms_scale', 'norm', 'quant32', 'q', 'freq', 'rotcs', 'qr', 'score', 'max', 'exps', 'zinv', 'att', 'res', 'silu', 'down', 'logits', 'argmax', 'prompt', 'sample'] as const) {
+    await game(`cheat ${k}`, { cheat: k, seed: 2 })
   }
-  {
-    const { sc, bn, gameId } = await rowGame(9)
-    await playBoundTrace(bn, gameId, sc.t, 10)
-    row('dispute: one-step BLOCK_TERM, provider loses (incl. the slash settlement: refund, slash, payouts)', (await sc.oneStep(bn, gameId, 9)).gasUsed)
-    await bn.close()
-  }
-  {
-    const { sc, bn, gameId } = await rowGame()
-    await playBoundTrace(bn, gameId, sc.t, sc.steps.length + 1)
-    row('dispute: one-step fold (SUM8 of the last lanes = the element value)', (await oneStepFold(bn.provider, bn.d, { gameId, last: sc.steps.at(-1)! })).gasUsed, 'target < 300,000')
-    await bn.close()
-  }
-  {
-    const { sc, bn, gameId } = await rowGame()
-    const t = { ...sc.t, opLeaf: 13 }
-    await descendTo(bn, gameId, t.l0, t.traceLeaf)
-    await revealPre(bn.provider, bn.d, { gameId, preLeaf: t.l0.leaves[t.traceLeaf - 1], proof: t.l0.proof(t.traceLeaf - 1) })
-    await expandLevel(bn.provider, bn.d, { gameId, ...expansionOf(t.l1) })
-    const ops = t.l1.children(0, 0n, 4)
-    await revealChildren(bn.provider, bn.d, { gameId, children: ops })
-    row('dispute: choose an op the judge cannot check yet (provider upheld)', (await chooseChild(bn.challenger, bn.d, { gameId, children: ops, choice: 13n, bond: BigInt(bn.d.params.game.depthBond) })).gasUsed)
-    await bn.close()
-  }
-  {
-    const { bn, gameId } = await rowGame()
-    await bn.warp(86401)
-    row('dispute: timeout (provider silent, slashed)', (await claimTimeout(bn.client, bn.d, { gameId })).gasUsed)
-    await bn.close()
-  }
+  for (let seed = 1; seed <= 6; seed++) await game(`lying challenger, seed ${seed}`, { lyingChallenger: true, seed })
 } finally {
-  m.close()
+  model.close()
+  rmSync(dir, { recursive: true, force: true })
 }
-// BLOCK_TERM on 11,008-column rows (Llama-2-7B's ffn_down width) of the three weight types, as an
-// extra tensor of 16 rows in place of blk.1.ffn_down.weight (a real 4,096-row tensor adds 8 levels to the row
-// path: about +5,000 gas); block 60 opens the second ~2 KiB chunk for Q8_0, a middle one otherwise.
-for (const [type, ggmlType, block] of [['q8_0', 8, 60], ['q4_k', 12, 20], ['q6_k', 14, 20]] as const) {
-  const wide = openRealModel(type, 5, { name: 'blk.1.ffn_down.weight', ggmlType, cols: 11008, rows: 16 })
-  try {
-    const sc = rowScenario(wide, undefined, 'blk.1.ffn_down.weight', 3)
-    const bn = await createDevnet()
-    const job = await claimJob(bn, sc.t.l0.root, { nonce: 1n }, wide.tree)
-    const { gameId } = await openDispute(bn.challenger, bn.d, { batchId: job.batchId, jobIndex: 0n, item: job.item, client: bn.client.account.address, proof: job.proof, bond: 10n ** 17n })
-    await playBoundTrace(bn, gameId, sc.t, block + 1)
-    row(`dispute: one-step BLOCK_TERM, 11,008-column ${type.toUpperCase()} row, block ${block}`, (await sc.oneStep(bn, gameId, block)).gasUsed, 'target < 300,000')
-    await bn.close()
-  } finally {
-    wide.close()
+cheatToSlash.sort((x, y) => x - y)
+row('cheat-to-slash wall time: request, answer, claim, audit replay, whole game, slash (tiny model, embedded chain)', `${Math.round(cheatToSlash[Math.floor(cheatToSlash.length / 2)])} ms`, `median of ${cheatToSlash.length} cheats (min ${Math.round(cheatToSlash[0])}, max ${Math.round(cheatToSlash.at(-1) ?? 0)}); wall time, this machine`)
+const median = (xs: bigint[]) => [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)]
+for (const [kind, xs] of [...moveGas].sort()) {
+  if (kind.startsWith('step')) continue
+  row(`dispute move: ${kind} (median of ${xs.length})`, median(xs), kind === 'expandOps' ? 'config and params checked against registry and request' : '')
+}
+
+// Rounds and the honest side's gas for a 1,024-token answer of a 32-layer model (Llama-2-7B
+// shape: dim 4096, 32 heads of 128, ff 11008, vocab 32000, Q8_0), k = 2^LOG_K children per round:
+// the trace, the ops of the widest transition, naming the element (one move), the micro-steps of
+// its longest program.
+const big: ModelConfig = { ...model.config, arch: 'llama', nLayer: 32, dim: 4096, nHead: 32, nKvHead: 32, headDim: 128, ffDim: 11008, vocabSize: 32000, contextLength: 4096 }
+const shape = (name: string) => name.includes('norm') ? { type: 0, rows: 1, cols: 4096 } : ({ type: 8, rows: name.includes('ffn_down') ? 4096 : name.includes('ffn_') ? 11008 : name.startsWith('output') || name.startsWith('token_embd') ? 32000 : 4096, cols: name.includes('ffn_down') ? 11008 : 4096 })
+const ctx = (layer: number, temperature: number) => ({ config: big, shape, pos: 1023, layer, nPrompt: 1, sampling: { temperature, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 0n } })
+let opCount = 0
+let maxSteps = 0
+for (const c of [ctx(31, 0), ctx(32, 0), ctx(32, 0.8)]) {
+  const ops = transitionOps(c as never)
+  opCount = Math.max(opCount, ops.length)
+  for (const op of ops) {
+    if (!op.program || op.length === 0) continue
+    // the longest element of each op is its first or last (programs grow with the index at most linearly)
+    for (const j of [0, op.length - 1]) maxSteps = Math.max(maxSteps, op.program(j).steps)
   }
 }
-await net.close()
-
-// Rounds for a 1,024-token answer of a 32-layer model (Llama-2-7B shape: dim 4096, ff 11008,
-// vocab 32000, Q8_0), with k = 2^LOG_K children per round.
-const traceDepth = treeDepth(traceLeafCount(1, 1024, 32))
-const opDepth = treeDepth(BigInt(LAYER_OPS.length) + 1n) // docs/CHAIN.md "Op table"
-const elemDepth = treeDepth(32000n + 1n) // widest op output: the logits, one element leaf per row
-const primDepth = treeDepth(11008n / 32n + 2n) // down projection row (Q8_0): 344 block states + the element
-const rounds = [traceDepth, opDepth, elemDepth, primDepth].map(roundsFor)
-const total = rounds.reduce((a, b) => a + b, 0)
-row(`rounds, 1,024 tokens x 32 layers (k = ${1 << LOG_K})`, String(total), `trace ${rounds[0]} + op ${rounds[1]} + element ${rounds[2]} + primitive ${rounds[3]}; target <= 16`)
+const traceRounds = roundsFor(treeDepth(traceLeafCount(1, 1024, 32)))
+const opRounds = roundsFor(treeDepth(BigInt(opCount) + 1n))
+const stepRounds = roundsFor(treeDepth(BigInt(maxSteps) + 1n))
+const total = traceRounds + opRounds + 1 + stepRounds
+row(`rounds, 1,024 tokens x 32 layers (k = ${1 << LOG_K})`, String(total), `trace ${traceRounds} + ops ${opRounds} (${opCount} ops) + name 1 + steps ${stepRounds} (${maxSteps} steps); target <= 16`)
+const m = (k: string) => median(moveGas.get(k) ?? [0n])
+const honestProvider = BigInt(traceRounds + opRounds + stepRounds) * m('reveal') + 3n * m('revealPre') + m('expandOps') + m('enterOp') + m('expandElement') + maxStep
+const honestChallenger = BigInt(traceRounds + opRounds + stepRounds) * m('choose') + m('nameElement')
+row('whole game, 1,024 x 32: honest provider (reveals, pre-states, expansions, the step)', honestProvider, 'target <= 4,000,000; estimated from the median moves above and the heaviest step')
+row('whole game, 1,024 x 32: honest challenger (choices, naming; plus the open)', honestChallenger, 'plus the open row')
 
 const table = ['| action | gas | note |', '|---|---:|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 console.log(table)
