@@ -87,8 +87,8 @@ for (const [preset, type] of [['tiny', 'q8_0'], ['tiny-qwen2', 'q4_k_m']] as con
         const kinds = CHEAT_KINDS.filter((k) => k !== 'length' && k !== 'self-dispute' && applicable(model, spec, honest, k))
         // sampled jobs add only the sampling ops; the layer kinds are the greedy job's
         const mine = job.name === 'sampled' ? kinds.filter((k) => ['rank', 'sort', 'tscale', 'texp', 'tsum', 'prob', 'keep', 'draw', 'sample'].includes(k)) : kinds
-        // CI: two seeds of every layer and head kind (each another leaf, element and value), one of the sampling ops
-        const seeds = NIGHTLY ? Math.max(1, Math.ceil(NIGHTLY / 2 / (mine.length + 4))) : job.name === 'greedy' ? 2 : 1
+        // CI: four seeds of every layer and head kind (each another leaf, element and value), two of the sampling ops
+        const seeds = NIGHTLY ? Math.max(1, Math.ceil(NIGHTLY / 2 / (mine.length + 4))) : job.name === 'greedy' ? 4 : 2
         let played = 0
         for (const kind of mine) {
           for (let s = 0; s < seeds; s++) {
