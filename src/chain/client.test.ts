@@ -53,10 +53,12 @@ test('deployment parameters out of range are refused by name, by the client and 
     await assert.rejects(deployContract(c, { name: 'Settlement', args: [registry, { ...DEFAULT_SETTLEMENT_PARAMS, rewardBps: 10_000 }] }))
     const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })).address
     // A game clock of zero, or a per-move increment above the clock, is refused.
-    const judge = (await deployContract(c, { name: 'Judge' })).address
-    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 0n, increment: 0n }] }))
-    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 101n }] }))
-    await deployContract(c, { name: 'DisputeGame', args: [settlement, judge, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 100n }] })
+    const math = (await deployContract(c, { name: 'MachineMath' })).address
+    const steps = [(await deployContract(c, { name: 'MachineStepsA', args: [math] })).address, (await deployContract(c, { name: 'MachineStepsB', args: [math] })).address]
+    const machine = (await deployContract(c, { name: 'Machine', args: steps })).address
+    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, machine, { ...DEFAULT_GAME_PARAMS, clock: 0n, increment: 0n }] }))
+    await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, machine, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 101n }] }))
+    await deployContract(c, { name: 'DisputeGame', args: [settlement, machine, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 100n }] })
   } finally {
     await chain.close()
   }

@@ -1,18 +1,17 @@
 // The dispute lifecycle on the embedded chain: who wins, what moves where (slash, refund, bonds,
 // pay), clocks, unbonding during a dispute. Games on real tiny jobs are played to the machine's
 // micro-step by the one pair of players (src/dispute/players/); the clock and unbonding scenarios
-// need only a trace tree (boundTrace.ts's row scenario). Every cheat kind and liar:
+// need only a trace tree (TRACE: made-up leaves, as in attacks.test.ts). Every cheat kind and liar:
 // src/dispute/attack.test.ts; named reverts of every move: src/dispute/players/moves.test.ts.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
-import { rowScenario } from './boundTrace.js'
 import {
   type Totals, DEFAULT_GAME_PARAMS, PHASE, chooseChild, claimTimeout,
   finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
   revealChildren, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
 } from './client.js'
-import { type Devnet, claimJob, createDevnet, isConserved } from './devnet.js'
+import { type Devnet, Tree, claimJob, createDevnet, h, isConserved } from './devnet.js'
 import type { ChainClients } from './evm/clients.js'
 import { openRealModel, type RealModel } from './realModel.js'
 import { revealedChildren } from './actions/disputeGame.js'
@@ -28,6 +27,8 @@ import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 
 const BOND = 10n ** 17n
+/** A trace of made-up leaves (depth 4, as the 3-layer job's): the clock and unbonding games end at the first reveal. */
+const TRACE = new Tree(Array.from({ length: 12 }, (_, i) => h(`leaf${i}`)))
 const DEPTH_BOND = DEFAULT_GAME_PARAMS.depthBond
 
 function assertConserved(t: Totals) {
@@ -144,18 +145,17 @@ test('timeouts: a silent provider loses, a silent challenger loses', async () =>
   const net = await createDevnet()
   try {
     const { d, provider, client, challenger } = net
-    const t = rowScenario(m).t
-    const a = await claimOne(net, t.l0.root, 3n)
+    const a = await claimOne(net, TRACE.root, 3n)
     const g1 = (await openDispute(challenger, d, { batchId: a.batchId, jobIndex: 0n, item: a.item, client: client.account.address, proof: a.proof, bond: BOND })).gameId
     await rejectsWith(claimTimeout(client, d, { gameId: g1 }), 'ClockRunning')
     await net.warp(86401)
-    await rejectsWith(revealChildren(provider, d, { gameId: g1, children: t.l0.children(0, 0n, 4) }), 'ClockExpired')
+    await rejectsWith(revealChildren(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) }), 'ClockExpired')
     await claimTimeout(client, d, { gameId: g1 })
     assert.equal((await getGame(provider, d, g1)).phase, PHASE.CHALLENGER_WON)
 
-    const b = await claimOne(net, t.l0.root, 4n)
+    const b = await claimOne(net, TRACE.root, 4n)
     const g2 = (await openDispute(challenger, d, { batchId: b.batchId, jobIndex: 0n, item: b.item, client: client.account.address, proof: b.proof, bond: BOND })).gameId
-    await revealChildren(provider, d, { gameId: g2, children: t.l0.children(0, 0n, 4) })
+    await revealChildren(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
     await net.warp(86401)
     await claimTimeout(provider, d, { gameId: g2 })
     assert.equal((await getGame(provider, d, g2)).phase, PHASE.PROVIDER_WON)
@@ -172,8 +172,7 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
   const net = await createDevnet({ providerStake: parseEther('1.5') })
   try {
     const { d, provider, client, challenger } = net
-    const { t } = rowScenario(m, 9)
-    const { batchId, item, proof } = await claimOne(net, t.l0.root, 5n)
+    const { batchId, item, proof } = await claimOne(net, TRACE.root, 5n)
     const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     await unstake(provider, d, { amount: parseEther('0.5') })
     await net.warp(7 * 86400 + 1)

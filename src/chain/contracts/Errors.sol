@@ -53,21 +53,16 @@ error BadReveal();
 error BadChoice(uint256 choice);
 error BadProof();
 error BadPreimage();
-error UnknownOpcode(uint8 opcode);
-/// @notice A BLOCK_TERM weight's tensor leaf does not hash into the job's model root at that index.
+/// @notice A weight's tensor leaf does not hash into the job's model root at that index.
 error BadTensorProof(uint32 tensorIndex);
-/// @notice A BLOCK_TERM weight row does not hash into the tensor's row root at that index.
-error BadRowProof(uint64 row);
-/// @notice A sub-trace with the wrong number of leaves for what the descent points at (OpTable ops,
-///         a tensor's rows, a row's blocks + 1).
+/// @notice A sub-trace with the wrong number of leaves for what the descent points at (the
+///         machine's ops of a transition, an element's micro-steps).
 error WrongLeafCount(uint64 lastLeaf, uint64 expected);
-/// @notice A move of a kind the disputed position does not allow (e.g. a scalar step on a quantized
-///         row, a RAND step outside a head's sampling op, plain expand into a matmul op).
+/// @notice A move of a kind the disputed position does not allow (e.g. stepOp on an op with element
+///         programs, enterOp on a one-step op, a move of another level).
 error WrongStepKind();
 /// @notice A deployment parameter out of range (auditBps must be 1..10,000, reward shares <= 10,000).
 error BadParameter(string name);
-/// @notice A block state's activation (qa, da) is not block `blockIndex` of the agreed activation state.
-error BadActProof(uint32 blockIndex);
 
 // Settlement: claims checked against the request and the registry (issue 7, inputs and outputs bound)
 /// @notice A claim's nLayer is not the registered model's layer count.
