@@ -9,10 +9,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  type ClaimItem, DEFAULT_GAME_PARAMS, PHASE, batchLeaf, batchTree, claimBatch, claimTimeout, deposit, exposureOf, DEFAULT_SETTLEMENT_PARAMS,
-  finalizeBatch, getBalances, getBatch, getGame, getReservation, getStake, getTotals, jobAmount, openDispute, release, requestDigest,
-  reserve, revealChildren, signDelivery, signJobRequest, stake, withdrawEscrow, withdrawFromGame,
+  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, claimBatch, deposit, exposureOf,
+  DEFAULT_SETTLEMENT_PARAMS, finalizeBatch, getBalances, getBatch, getReservation, getStake, getTotals,
+  jobAmount, release, requestDigest, reserve, signDelivery, signJobRequest, stake, withdrawEscrow,
 } from './client.js'
+import { PHASE, getGame, openGame, reveal, timeout, withdraw } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'
 import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
@@ -53,7 +54,7 @@ async function withNet(fn: (net: Devnet) => Promise<void>, opts: Parameters<type
 async function dispute(net: Devnet, who: ChainClients, batchId: bigint, items: ClaimItem[], i: number) {
   const leaves = items.map((it) => batchLeaf(net.chain.chainId, net.d.settlement, it, net.client.account.address))
   const proof = batchTree(leaves).proof(i)
-  return (await openDispute(who, net.d, { batchId, jobIndex: BigInt(i), item: items[i], client: net.client.account.address, proof, bond: BOND })).gameId
+  return (await openGame(who, net.d, { batchId, jobIndex: BigInt(i), item: items[i], client: net.client.account.address, proof, bond: BOND })).gameId
 }
 
 // ------------------------------------------------------------------ part 5: payment both sides can trust
@@ -222,8 +223,8 @@ test('attack: a sock puppet disputes the provider\'s own job and runs out its cl
     assert.equal((await getStake(provider, d, provider.account.address)).locked, exposureOf(jobAmount(items[1]), DEFAULT_SETTLEMENT_PARAMS))
     // The provider cannot defend its false trace against the auditor: it stalls there too and loses on time.
     await net.warp(DAY + 1)
-    await claimTimeout(auditor, d, { gameId: auditorGame })
-    assert.equal((await getGame(client, d, auditorGame)).phase, PHASE.CHALLENGER_WON)
+    await timeout(auditor, d, { gameId: auditorGame })
+    assert.equal((await getGame(client, d, { gameId: auditorGame })).phase, PHASE.CHALLENGER_WON)
     // Slashed once: the 1-coin floor, half of it burned; the client refunded the job. The reward goes
     // to the game that flagged the job first, here the puppet's (docs/CHAIN.md: a puppet opened
     // ahead of time keeps the reward, the burned half is what deters; see the next test for the
@@ -235,8 +236,8 @@ test('attack: a sock puppet disputes the provider\'s own job and runs out its cl
     assert.equal((await getBalances(client, d, client.account.address)).escrow, ETH - jobAmount(items[0]) - jobAmount(items[1]) - jobAmount(items[2]) + jobAmount(items[1]))
     // The puppet's game is void: it gets its bond back and nothing else moves (no second slash or refund).
     const totals = await getTotals(client, d)
-    await claimTimeout(client, d, { gameId: puppetGame })
-    const g = await getGame(client, d, puppetGame)
+    await timeout(client, d, { gameId: puppetGame })
+    const g = await getGame(client, d, { gameId: puppetGame })
     assert.equal(g.phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(puppet, d, puppet.account.address)).owedByGame, BOND)
     assert.equal((await getBalances(puppet, d, puppet.account.address)).owed, ETH / 2n)
@@ -247,7 +248,7 @@ test('attack: a sock puppet disputes the provider\'s own job and runs out its cl
     assert.deepEqual([(await getStake(provider, d, provider.account.address)).locked, (await getStake(provider, d, provider.account.address)).openDisputes], [0n, 0])
     // Never again once lost.
     await rejectsWith(dispute(net, net.at(7), batchId, items, 1), 'LeafAlreadyDisputed')
-    await withdrawFromGame(puppet, d)
+    await withdraw(puppet, d)
   })
 })
 
@@ -263,15 +264,15 @@ test('attack: caught by an auditor, the provider loses to its own sock puppet fi
     // The provider sees the auditor's game, opens one from its puppet and loses it at once (here:
     // by not answering while the puppet answers its moves in time).
     const puppetGame = await dispute(net, puppet, batchId, items, 0)
-    await revealChildren(provider, d, { gameId: auditorGame, children: TRACE.children(0, 0n, 4) })
+    await reveal(provider, d, { gameId: auditorGame, children: TRACE.children(0, 0n, 4) })
     await net.warp(DAY + 1)
-    await claimTimeout(client, d, { gameId: puppetGame })
-    assert.equal((await getGame(client, d, puppetGame)).phase, PHASE.CHALLENGER_WON)
+    await timeout(client, d, { gameId: puppetGame })
+    assert.equal((await getGame(client, d, { gameId: puppetGame })).phase, PHASE.CHALLENGER_WON)
     // The auditor flagged the job first: the slash reward is its, not the puppet's.
     assert.equal((await getBalances(auditor, d, auditor.account.address)).owed, ETH / 2n)
     assert.equal((await getBalances(puppet, d, puppet.account.address)).owed, 0n)
     // The auditor's game is then void: its bond back too.
-    await claimTimeout(client, d, { gameId: auditorGame })
+    await timeout(client, d, { gameId: auditorGame })
     assert.equal((await getBalances(auditor, d, auditor.account.address)).owedByGame, BOND)
     assert.equal((await getBatch(provider, d, batchId)).openDisputes, 0)
   })
@@ -299,9 +300,9 @@ for (const settlement of [{}, { auditBps: 300, rewardBps: 3300 }] as const) {
       const auditorGame = await dispute(net, auditor, batchId, items, 0)
       // It cannot defend the cheat: the auditor's game is lost on time (the puppet's too: voided).
       await net.warp(DAY + 1)
-      await claimTimeout(auditor, d, { gameId: auditorGame })
-      assert.equal((await getGame(client, d, auditorGame)).phase, PHASE.CHALLENGER_WON)
-      await claimTimeout(client, d, { gameId: puppetGame })
+      await timeout(auditor, d, { gameId: auditorGame })
+      assert.equal((await getGame(client, d, { gameId: auditorGame })).phase, PHASE.CHALLENGER_WON)
+      await timeout(client, d, { gameId: puppetGame })
       const after = { stake: await getStake(provider, d, me), puppet: await getBalances(puppet, d, puppet.account.address), totals: await getTotals(client, d) }
       // The provider lost the exposure, 1 / (p (1 - r)) times the price, from its active stake.
       const lost = before.stake.active + before.stake.unbonding - after.stake.active - after.stake.unbonding
@@ -334,15 +335,15 @@ test('several challengers on one job: the first loss slashes once; the other gam
     const g2 = await dispute(net, c2, batchId, items, 0)
     const g3 = await dispute(net, c3, batchId, items, 0)
     // The provider answers g3 only, then stalls on g1.
-    await revealChildren(provider, d, { gameId: g3, children: TRACE.children(0, 0n, 4) })
+    await reveal(provider, d, { gameId: g3, children: TRACE.children(0, 0n, 4) })
     await net.warp(DAY + 1)
-    await claimTimeout(c1, d, { gameId: g1 })
+    await timeout(c1, d, { gameId: g1 })
     const slashed = await getTotals(client, d)
     // g2 (the provider's turn) and g3 (the challenger's turn, its clock spent too) both void: bonds back.
-    await claimTimeout(client, d, { gameId: g2 })
-    await claimTimeout(client, d, { gameId: g3 })
+    await timeout(client, d, { gameId: g2 })
+    await timeout(client, d, { gameId: g3 })
     for (const [c, g] of [[c2, g2], [c3, g3]] as const) {
-      assert.equal((await getGame(client, d, g)).phase, PHASE.CHALLENGER_WON)
+      assert.equal((await getGame(client, d, { gameId: g })).phase, PHASE.CHALLENGER_WON)
       assert.equal((await getBalances(c, d, c.account.address)).owedByGame, BOND)
     }
     const after = await getTotals(client, d)
@@ -364,18 +365,18 @@ test('a defended job held back at finalize is paid when its last game ends; a ch
     for (let i = 0; i < 2; i++) items.push(await makeItem(net, client, makeRequest(net, { nonce: 60n + BigInt(i), pricePerToken: PRICE }), JOB))
     const { batchId } = await claimBatch(provider, d, { items })
     const g1 = await dispute(net, net.challenger, batchId, items, 0)
-    await revealChildren(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) })
+    await reveal(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) })
     await net.warp(DAY)
     await finalizeBatch(client, d, { batchId })
     assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[1]))
     // Past the window, a second challenger joins the open dispute on job 0.
     const g2 = await dispute(net, net.at(5), batchId, items, 0)
-    await revealChildren(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
+    await reveal(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
     await net.warp(DAY + 1)
-    await claimTimeout(client, d, { gameId: g1 }) // the first challenger never chose: the provider wins
+    await timeout(client, d, { gameId: g1 }) // the first challenger never chose: the provider wins
     let b = await getBatch(provider, d, batchId)
     assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [3, jobAmount(items[0]), jobAmount(items[0]), 1], 'still held: one game is open')
-    await claimTimeout(client, d, { gameId: g2 })
+    await timeout(client, d, { gameId: g2 })
     b = await getBatch(provider, d, batchId)
     assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [2, 0n, 0n, 0])
     assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[0]) + jobAmount(items[1]))
@@ -393,11 +394,11 @@ test('clocks: each move earns the increment, capped at the full clock', async ()
       const items = [await makeItem(net, client, makeRequest(net, { nonce: 70n, pricePerToken: PRICE }), JOB)]
       const { batchId } = await claimBatch(provider, d, { items })
       const gameId = await dispute(net, net.challenger, batchId, items, 0)
-      const g0 = await getGame(client, d, gameId)
+      const g0 = await getGame(client, d, { gameId: gameId })
       assert.deepEqual([g0.providerClock, g0.challengerClock], [1000n, 1000n])
       await net.warp(300)
-      await revealChildren(provider, d, { gameId, children: TRACE.children(0, 0n, 4) })
-      const g1 = await getGame(client, d, gameId)
+      await reveal(provider, d, { gameId, children: TRACE.children(0, 0n, 4) })
+      const g1 = await getGame(client, d, { gameId: gameId })
       const spent = g1.lastMove - g0.lastMove
       assert.equal(g1.providerClock, 1000n - spent + 100n)
     },

@@ -1,17 +1,16 @@
 /**
  * A ready devnet for tests, the gas benchmark and demos: an embedded chain with Tessera deployed,
  * one model registered and named actors (deployer, provider, client, challenger, auditor), plus a
- * scenario toolkit that signs requests, builds claims and plays the dispute game's descent over
- * Merkle trees the way a provider and a challenger would.
+ * scenario toolkit that signs requests, builds claims and made-up trace trees (`Tree`) for games
+ * that end before the machine's levels (the players play whole games: src/dispute/players/).
  */
 import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
 import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
-import { stride } from './bisection.js'
 import {
-  type ClaimItem, type Deployment, type Expansion, type Totals, type GameParams, type JobRequest, type SettlementParams,
-  batchLeaf, batchTree, chooseChild, claimBatch, deployTessera, deposit, getGame, isModelRegistered, registerModel, requestDigest,
-  revealChildren, signDelivery, signJobRequest, stake,
+  type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
+  batchLeaf, batchTree, claimBatch, deployTessera, deposit, isModelRegistered, registerModel, requestDigest,
+  signDelivery, signJobRequest, stake,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
@@ -116,28 +115,6 @@ export async function makeItem(net: Devnet, signer: ChainClients, req: JobReques
   return { req, r, vs, ...fields, ack }
 }
 
-/**
- * Plays one level's descent to leaf `target`: the provider reveals, the challenger picks the child
- * on the path (adding the depth bond with its first choice below the trace level). Returns the gas
- * of each round (reveal + choose).
- */
-export async function descendTo(net: Devnet, gameId: bigint, tree: Tree, target: number): Promise<bigint[]> {
-  const gas: bigint[] = []
-  let g = await getGame(net.provider, net.d, gameId)
-  while (g.depthLeft > 0) {
-    const s = stride(g.depthLeft)
-    const dt = tree.depth - g.depthLeft
-    const children = tree.children(dt, g.index, s)
-    const r1 = await revealChildren(net.provider, net.d, { gameId, children })
-    const choice = BigInt((target >> (g.depthLeft - s)) & ((1 << s) - 1))
-    const bond = g.level > g.bondedLevel ? BigInt(net.d.params.game.depthBond) : undefined
-    const r2 = await chooseChild(net.challenger, net.d, { gameId, children, choice, bond })
-    gas.push(r1.gasUsed + r2.gasUsed)
-    g = await getGame(net.provider, net.d, gameId)
-  }
-  return gas
-}
-
 export type { Address }
 
 /**
@@ -155,7 +132,7 @@ export async function claimJob(net: Devnet, traceRoot: Hex, req: Partial<JobRequ
   return { batchId, item, proof: batchTree([leaf]).proof(0) }
 }
 
-// ---- level trees of scripted scenarios (the players use src/dispute/tree.ts) ----
+// ---- made-up trace trees of scripted scenarios (the players use src/dispute/tree.ts) ----
 
 /** A Merkle tree over hex leaves with node lookup by (depth from the top, index). */
 export class Tree {
@@ -179,12 +156,6 @@ export class Tree {
     for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(hexOf(this.levels[l][i ^ 1]))
     return out
   }
-}
-
-/** The expansion committing level tree `t` (leaf 0 and the last leaf proven). */
-export function expansionOf(t: Tree): Expansion {
-  const last = t.leaves.length - 1
-  return { root: t.root, depth: t.depth, lastLeaf: BigInt(last), proofFirst: t.proof(0), proofLast: t.proof(last) }
 }
 
 function hexOf(b: Uint8Array): Hex {

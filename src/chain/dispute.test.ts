@@ -7,14 +7,13 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
 import {
-  type Totals, DEFAULT_GAME_PARAMS, PHASE, chooseChild, claimTimeout,
-  finalizeBatch, getBalances, getGame, getTotals, jobAmount, openDispute,
-  revealChildren, unstake, withdrawFromGame, withdrawOwed, withdrawStake,
+  type Totals, DEFAULT_GAME_PARAMS, finalizeBatch, getBalances, getTotals, jobAmount, unstake, withdrawOwed,
+  withdrawStake,
 } from './client.js'
+import { PHASE, choose, getGame, openGame, reveal, revealedChildren, timeout, withdraw } from './actions/disputeGame.js'
 import { type Devnet, Tree, claimJob, createDevnet, h, isConserved } from './devnet.js'
 import type { ChainClients } from './evm/clients.js'
 import { openRealModel, type RealModel } from './realModel.js'
-import { revealedChildren } from './actions/disputeGame.js'
 import { type ServedJob, serveJob } from '../dispute/attack.js'
 import { type CheatKind, seededRng } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
@@ -84,13 +83,13 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     const job = await serveOne(net, 1n, 'att') // one attention output falsified
     const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const { gameId } = await openGame(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     // A second challenger opens its own game on the same job (nobody's open game blocks another's).
-    const second = (await openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
-    await rejectsWith(revealChildren(challenger, d, { gameId, children: [] }), 'NotYourTurn')
+    const second = (await openGame(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
+    await rejectsWith(reveal(challenger, d, { gameId, children: [] }), 'NotYourTurn')
     const r = await playOut(net, job, gameId, challenger)
     assert.deepEqual([r.providerWon, r.why, r.at.op, r.at.elem], [false, 1, job.cheat!.where.op, job.cheat!.where.elem], 'decided at the falsified element')
-    assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getGame(provider, d, { gameId: gameId })).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(client, d, client.account.address)).escrow, escrowBefore + jobAmount(item))
     // Slash = max(exposureOf(price), min provider stake) = 1 ETH; half to the challenger, half burned.
     const stakeAfter = (await getBalances(provider, d, provider.account.address)).stake.active
@@ -100,15 +99,15 @@ test('an honest challenger wins: the provider is slashed, the client refunded', 
     assert.equal((await getBalances(challenger, d, challenger.account.address)).owed, parseEther('0.5'))
     await withdrawOwed(challenger, d)
     assert.equal((await getBalances(challenger, d, challenger.account.address)).owedByGame, BOND + depthBonds(r))
-    await withdrawFromGame(challenger, d) // the opening bond and the depth bonds come back
-    await rejectsWith(withdrawFromGame(challenger, d), 'NothingToWithdraw')
+    await withdraw(challenger, d) // the opening bond and the depth bonds come back
+    await rejectsWith(withdraw(challenger, d), 'NothingToWithdraw')
     // The second game on the lost job is void: its bond comes back, nothing is slashed or refunded twice.
-    await claimTimeout(client, d, { gameId: second })
-    assert.equal((await getGame(provider, d, second)).phase, PHASE.CHALLENGER_WON)
+    await timeout(client, d, { gameId: second })
+    assert.equal((await getGame(provider, d, { gameId: second })).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(net.auditor, d, net.auditor.account.address)).owedByGame, BOND)
     assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('9'))
     // INVARIANT: a lost job cannot be disputed (or refunded) again.
-    await rejectsWith(openDispute(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
+    await rejectsWith(openGame(net.auditor, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND }), 'LeafAlreadyDisputed')
     await net.warp(86400)
     await finalizeBatch(provider, d, { batchId })
     assert.equal((await getBalances(provider, d, provider.account.address)).owed, 0n)
@@ -124,12 +123,12 @@ test('an honest provider wins against a wrong challenge and keeps its pay', asyn
     const { d, provider, client, challenger } = net
     const job = await serveOne(net, 2n)
     const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const { gameId } = await openGame(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     const r = await playOut(net, job, gameId, challenger, true) // a seeded pick of correct positions
     assert.deepEqual([r.providerWon, r.why], [true, 1], 'the machine confirms the provider\'s step')
-    assert.equal((await getGame(provider, d, gameId)).phase, PHASE.PROVIDER_WON)
+    assert.equal((await getGame(provider, d, { gameId: gameId })).phase, PHASE.PROVIDER_WON)
     // The challenger's bond grew by the depth bonds it paid going down; half goes to the provider.
-    assert.equal((await getGame(provider, d, gameId)).bond, BOND + depthBonds(r))
+    assert.equal((await getGame(provider, d, { gameId: gameId })).bond, BOND + depthBonds(r))
     assert.equal((await getBalances(provider, d, provider.account.address)).owedByGame, (BOND + depthBonds(r)) / 2n)
     assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('10'))
     await net.warp(86400)
@@ -146,20 +145,20 @@ test('timeouts: a silent provider loses, a silent challenger loses', async () =>
   try {
     const { d, provider, client, challenger } = net
     const a = await claimOne(net, TRACE.root, 3n)
-    const g1 = (await openDispute(challenger, d, { batchId: a.batchId, jobIndex: 0n, item: a.item, client: client.account.address, proof: a.proof, bond: BOND })).gameId
-    await rejectsWith(claimTimeout(client, d, { gameId: g1 }), 'ClockRunning')
+    const g1 = (await openGame(challenger, d, { batchId: a.batchId, jobIndex: 0n, item: a.item, client: client.account.address, proof: a.proof, bond: BOND })).gameId
+    await rejectsWith(timeout(client, d, { gameId: g1 }), 'ClockRunning')
     await net.warp(86401)
-    await rejectsWith(revealChildren(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) }), 'ClockExpired')
-    await claimTimeout(client, d, { gameId: g1 })
-    assert.equal((await getGame(provider, d, g1)).phase, PHASE.CHALLENGER_WON)
+    await rejectsWith(reveal(provider, d, { gameId: g1, children: TRACE.children(0, 0n, 4) }), 'ClockExpired')
+    await timeout(client, d, { gameId: g1 })
+    assert.equal((await getGame(provider, d, { gameId: g1 })).phase, PHASE.CHALLENGER_WON)
 
     const b = await claimOne(net, TRACE.root, 4n)
-    const g2 = (await openDispute(challenger, d, { batchId: b.batchId, jobIndex: 0n, item: b.item, client: client.account.address, proof: b.proof, bond: BOND })).gameId
-    await revealChildren(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
+    const g2 = (await openGame(challenger, d, { batchId: b.batchId, jobIndex: 0n, item: b.item, client: client.account.address, proof: b.proof, bond: BOND })).gameId
+    await reveal(provider, d, { gameId: g2, children: TRACE.children(0, 0n, 4) })
     await net.warp(86401)
-    await claimTimeout(provider, d, { gameId: g2 })
-    assert.equal((await getGame(provider, d, g2)).phase, PHASE.PROVIDER_WON)
-    await rejectsWith(claimTimeout(provider, d, { gameId: g2 }), 'GameOver')
+    await timeout(provider, d, { gameId: g2 })
+    assert.equal((await getGame(provider, d, { gameId: g2 })).phase, PHASE.PROVIDER_WON)
+    await rejectsWith(timeout(provider, d, { gameId: g2 }), 'GameOver')
     assertConserved(await getTotals(client, d))
   } finally {
     await net.close()
@@ -173,11 +172,11 @@ test('unbonding during a dispute: stake stays slashable and cannot leave', async
   try {
     const { d, provider, client, challenger } = net
     const { batchId, item, proof } = await claimOne(net, TRACE.root, 5n)
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const { gameId } = await openGame(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     await unstake(provider, d, { amount: parseEther('0.5') })
     await net.warp(7 * 86400 + 1)
     await rejectsWith(withdrawStake(provider, d), 'DisputeOpen')
-    await claimTimeout(client, d, { gameId }) // the provider never answered
+    await timeout(client, d, { gameId }) // the provider never answered
     const s = (await getBalances(provider, d, provider.account.address)).stake
     assert.equal(s.unbonding, 0n, 'the whole unbonding stake was slashed')
     await rejectsWith(withdrawStake(provider, d), 'NothingToWithdraw')
@@ -193,31 +192,31 @@ test('depth bonds: the challenger\'s first move at each level below the trace (o
     const { d, provider, client, challenger } = net
     const job = await serveOne(net, 6n, 'silu')
     const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const { gameId } = await openGame(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     const theirs = createReplayTraceProvider(tiny, replayJob(tiny.tf, job.spec, { forced: job.served.outputs }))
     const defender = createDefender({ clients: provider, deployment: d, gameId, trace: job.mine, cfg: job.cfg })
     const auditor = createChallenger({ clients: challenger, deployment: d, gameId, trace: theirs, depthBond: DEPTH_BOND })
     const checked = new Set<number>()
     const levels = new Set<number>()
-    for (let g = await getGame(provider, d, gameId); g.phase !== PHASE.CHALLENGER_WON; g = await getGame(provider, d, gameId)) {
+    for (let g = await getGame(provider, d, { gameId: gameId }); g.phase !== PHASE.CHALLENGER_WON; g = await getGame(provider, d, { gameId: gameId })) {
       if ((g.phase === PHASE.CHOOSE || g.phase === PHASE.NAME) && g.level > 0) levels.add(g.level)
       if (g.phase === PHASE.CHOOSE && !checked.has(g.level) && g.level <= 1) {
         checked.add(g.level)
         const children = await revealedChildren(challenger, d, { gameId })
         // At the trace level no depth bond is due; at the op level the first choice needs exactly one.
-        if (g.level === 0) await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND }), 'BondMismatch')
+        if (g.level === 0) await rejectsWith(choose(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND }), 'BondMismatch')
         else {
-          await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n }), 'BondMismatch')
-          await rejectsWith(chooseChild(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND + 1n }), 'BondMismatch')
+          await rejectsWith(choose(challenger, d, { gameId, children, choice: 0n }), 'BondMismatch')
+          await rejectsWith(choose(challenger, d, { gameId, children, choice: 0n, bond: DEPTH_BOND + 1n }), 'BondMismatch')
         }
       }
       assert.ok((await defender.act()) ?? (await auditor.act()), 'someone moves')
-      const after = await getGame(provider, d, gameId)
+      const after = await getGame(provider, d, { gameId: gameId })
       if (after.level === 1 && after.phase === PHASE.REVEAL && checked.has(1)) assert.equal(after.bond, BOND + DEPTH_BOND)
     }
     assert.deepEqual([...checked], [0, 1])
     assert.ok(levels.has(1) && levels.has(2), 'the game went below the op level')
-    assert.equal((await getGame(provider, d, gameId)).bond, BOND + BigInt(levels.size) * DEPTH_BOND, 'one per level the challenger moved at')
+    assert.equal((await getGame(provider, d, { gameId: gameId })).bond, BOND + BigInt(levels.size) * DEPTH_BOND, 'one per level the challenger moved at')
   } finally {
     await net.close()
   }
@@ -228,7 +227,7 @@ test('no op upholds the provider any more: SILU(gate) * up, which the first game
   try {
     const { d, client, challenger } = net
     const job = await serveOne(net, 7n, 'silu')
-    const { gameId } = await openDispute(challenger, d, { ...job.open, batchId: job.batchId, bond: BOND })
+    const { gameId } = await openGame(challenger, d, { ...job.open, batchId: job.batchId, bond: BOND })
     const r = await playOut(net, job, gameId, challenger)
     assert.deepEqual([r.providerWon, r.why, r.at.level, r.at.op], [false, 1, 3, job.cheat!.where.op])
     assert.match(job.cheat!.where.opName!, /SILU/)
@@ -246,16 +245,16 @@ test('a sock puppet\'s stalled game on the job blocks nobody: the auditor opens 
     const job = await serveOne(net, 8n, 'att') // the provider's trace is wrong at one attention output
     const { batchId, item, proof } = { ...job.open, batchId: job.batchId }
     // The provider's second account disputes first and never moves again.
-    const stalled = (await openDispute(puppet, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
-    const { gameId } = await openDispute(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
+    const stalled = (await openGame(puppet, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })).gameId
+    const { gameId } = await openGame(challenger, d, { batchId, jobIndex: 0n, item, client: client.account.address, proof, bond: BOND })
     await playOut(net, job, gameId, challenger)
-    assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
+    assert.equal((await getGame(provider, d, { gameId: gameId })).phase, PHASE.CHALLENGER_WON)
     // The slash reward goes to the game that flagged the job first, the puppet's (docs/CHAIN.md
     // "Disputes nobody can block"): the provider still loses the burned half.
     assert.equal((await getBalances(puppet, d, puppet.account.address)).owed, parseEther('0.5'))
     // The puppet's game is void: its bond back, no second slash.
-    await claimTimeout(client, d, { gameId: stalled })
-    assert.equal((await getGame(provider, d, stalled)).phase, PHASE.CHALLENGER_WON)
+    await timeout(client, d, { gameId: stalled })
+    assert.equal((await getGame(provider, d, { gameId: stalled })).phase, PHASE.CHALLENGER_WON)
     assert.equal((await getBalances(puppet, d, puppet.account.address)).owedByGame, BOND)
     assert.equal((await getBalances(provider, d, provider.account.address)).stake.active, parseEther('9'))
     assertConserved(await getTotals(client, d))

@@ -3,9 +3,11 @@ import { after, before, test } from 'node:test'
 import { type Abi, parseEther } from 'viem'
 import { getArtifact } from './artifacts.js'
 import {
-  type ClaimItem, type Totals, advertise, claimBatch, deposit, finalizeBatch, getBalances, getBatch, getTotals,
-  openDispute, registerModel, stake, unstake, withdrawEscrow, withdrawOwed, withdrawStake, batchLeaf, batchTree,
+  type ClaimItem, type Totals, advertise, claimBatch, deposit, finalizeBatch, getBalances, getBatch,
+  getTotals, registerModel, stake, unstake, withdrawEscrow, withdrawOwed, withdrawStake, batchLeaf,
+  batchTree,
 } from './client.js'
+import { openGame } from './actions/disputeGame.js'
 import { deployContract } from './evm/clients.js'
 import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
@@ -46,7 +48,7 @@ test('register, stake, advertise, serve, claim, finalize, withdraw', async () =>
   await finalizeBatch(client, d, { batchId })
   await rejectsWith(finalizeBatch(provider, d, { batchId }), 'BatchNotPending')
   // INVARIANT: a finalized claim cannot be disputed.
-  await rejectsWith(openDispute(net.challenger, d, { batchId, jobIndex: 0n, item: items[0], client: client.account.address, proof: batchTree(leaves).proof(0), bond: 10n ** 17n }), 'BatchNotPending')
+  await rejectsWith(openGame(net.challenger, d, { batchId, jobIndex: 0n, item: items[0], client: client.account.address, proof: batchTree(leaves).proof(0), bond: 10n ** 17n }), 'BatchNotPending')
   assert.equal((await getBalances(provider, d, provider.account.address)).owed, price)
   await withdrawOwed(provider, d)
   // INVARIANT: nobody withdraws twice.

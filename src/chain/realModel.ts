@@ -1,7 +1,6 @@
 /**
- * Test and benchmark fixture: a synthesized `tiny` GGUF written to a temporary file, its model
- * tree (src/chain/weights.ts), and honest BLOCK_TERM micro-states for any weight row computed by
- * the engine's own reference kernel (`blockTerm`, SUM8 lanes) on a quantized activation.
+ * Test fixture: a synthesized `tiny` GGUF written to a temporary file, with its model tree
+ * (src/chain/weights.ts), for chain tests that need real weights under a registered model root.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,8 +14,6 @@ import { modelConfigFromGguf } from '../engine/model/config.js'
 import { synthModel } from '../engine/model/synth.js'
 import { openGgufSource, writeGgufFile } from '../runtime/ggufFile.js'
 import { toHex as bytesToHex } from '../trace/merkle.js'
-import type { BlockStep, WeightProof } from './client.js'
-import { f32Bits, rowBlockSteps } from './gameStates.js'
 import { type ModelTree, buildModelTree } from './weights.js'
 
 export type RealModel = {
@@ -69,8 +66,6 @@ export function openRealModel(type: string, seed = 7, extra?: ExtraTensor): Real
   }
 }
 
-export { f32Bits }
-
 /** A deterministic activation vector (LCG, values in about [-4, 4)) of length n. */
 export function activation(n: number, seed: number): Float32Array {
   const x = new Float32Array(n)
@@ -80,15 +75,4 @@ export function activation(n: number, seed: number): Float32Array {
     x[i] = (s / 2 ** 32 - 0.5) * 8
   }
   return x
-}
-
-/**
- * The honest micro-states of one row's dot product: `steps[b]` is the state after block b (lanes
- * by the engine's `blockTerm` and SUM8's lane rule), with `weights[b]` the proof of block b's
- * chunk and `bytes` the whole row.
- */
-export function rowDotSteps(tree: ModelTree, name: string, row: number, actSeed: number): { steps: BlockStep[]; weights: WeightProof[]; bytes: Uint8Array; terms: number[] } {
-  const terms: number[] = []
-  const steps = rowBlockSteps(tree, name, row, activation(tree.shape(name).cols, actSeed), terms)
-  return { steps, weights: steps.map((_, b) => tree.proveBlock(name, row, b)), bytes: tree.readRow(name, row), terms }
 }

@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  type ClaimItem, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, PHASE, batchLeaf, batchTree, claimBatch, claimTimeout,
-  deposit, exposureOf, finalizeBatch, getBalances, getBatch, getGame, getStake, getTotals, jobAmount, openDispute,
-  revealChildren, stake, unstake, withdrawStake,
+  type ClaimItem, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, batchLeaf, batchTree, claimBatch,
+  deposit, exposureOf, finalizeBatch, getBalances, getBatch, getStake, getTotals, jobAmount, stake, unstake,
+  withdrawStake,
 } from './client.js'
+import { PHASE, getGame, openGame, reveal, timeout } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'
 import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
@@ -42,7 +43,7 @@ async function job(net: Devnet, pricePerToken: bigint, provider: ChainClients = 
 async function dispute(net: Devnet, batchId: bigint, items: ClaimItem[], i: number) {
   const leaves = items.map((it) => batchLeaf(net.chain.chainId, net.d.settlement, it, net.client.account.address))
   const proof = batchTree(leaves).proof(i)
-  return (await openDispute(net.challenger, net.d, { batchId, jobIndex: BigInt(i), item: items[i], client: net.client.account.address, proof, bond: BOND })).gameId
+  return (await openGame(net.challenger, net.d, { batchId, jobIndex: BigInt(i), item: items[i], client: net.client.account.address, proof, bond: BOND })).gameId
 }
 
 async function assertBooks(net: Devnet) {
@@ -129,8 +130,8 @@ test('a lost dispute slashes the job\'s lock; the rest of the batch stays locked
     assert.equal((await getStake(provider, d, me)).locked, 2_100_000_000_000_000_000n)
     const gameId = await dispute(net, batchId, items, 0)
     await net.warp(DAY + 1) // the provider never answers
-    await claimTimeout(client, d, { gameId })
-    assert.equal((await getGame(provider, d, gameId)).phase, PHASE.CHALLENGER_WON)
+    await timeout(client, d, { gameId })
+    assert.equal((await getGame(provider, d, { gameId: gameId })).phase, PHASE.CHALLENGER_WON)
     let s = await getStake(provider, d, me)
     assert.equal(s.active, 8n * ETH, 'slashed exactly the job\'s exposure')
     assert.equal(s.locked, 100_000_000_000_000_000n, 'job 1\'s lock is still there')
@@ -160,7 +161,7 @@ test('the floor top-up never eats another claim\'s lock: unbonding first, then u
     await unstake(provider, d, { amount: 200_000_000_000_000_000n })
     const g = await dispute(net, by, y, 0)
     await net.warp(DAY + 1)
-    await claimTimeout(client, d, { gameId: g })
+    await timeout(client, d, { gameId: g })
     // Slash = y's lock (0.0002) + the unbonding 0.2 + all unlocked active stake (0.1998) = 0.4,
     // short of the 1-coin floor: x's 0.9 stays whole and locked.
     let s = await getStake(provider, d, me)
@@ -284,12 +285,12 @@ for (const seed of [1, 2, 3]) {
         } else if (action === 'resolve' && open.length) {
           const g = open.splice(r.int(open.length), 1)[0]
           // Half the time the provider answers once, so the silent challenger loses instead.
-          if (r.next() < 0.5 && (await getGame(g.batch.provider, d, g.gameId)).phase === PHASE.REVEAL) {
-            await revealChildren(g.batch.provider, d, { gameId: g.gameId, children: TRACE.children(0, 0n, 4) }).catch((e: Revert) => assert.equal(e.errorName, 'ClockExpired'))
+          if (r.next() < 0.5 && (await getGame(g.batch.provider, d, { gameId: g.gameId })).phase === PHASE.REVEAL) {
+            await reveal(g.batch.provider, d, { gameId: g.gameId, children: TRACE.children(0, 0n, 4) }).catch((e: Revert) => assert.equal(e.errorName, 'ClockExpired'))
           }
           await net.warp(DAY + 1)
-          await claimTimeout(client, d, { gameId: g.gameId })
-          const lost = (await getGame(client, d, g.gameId)).phase === PHASE.CHALLENGER_WON
+          await timeout(client, d, { gameId: g.gameId })
+          const lost = (await getGame(client, d, { gameId: g.gameId })).phase === PHASE.CHALLENGER_WON
           const job = g.batch.jobs[g.i]
           label = `resolve:${job.lost ? 'void' : lost ? 'lost' : 'won'}`
           job.open--
@@ -313,7 +314,7 @@ for (const seed of [1, 2, 3]) {
       }
       // Wind down: every game resolves, every batch finalizes, and every lock returns to exactly 0.
       await net.warp(2 * DAY)
-      for (const g of open) await claimTimeout(client, d, { gameId: g.gameId })
+      for (const g of open) await timeout(client, d, { gameId: g.gameId })
       for (const b of pending.splice(0)) if (!b.finalized) await finalizeBatch(client, d, { batchId: b.batchId })
       await check('wind-down')
       for (const p of providers) assert.equal((await getStake(p, d, p.account.address)).locked, 0n)

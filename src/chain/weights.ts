@@ -1,9 +1,9 @@
 /**
- * Weight proofs for the BLOCK_TERM one-step: the model tree of docs/TRACE.md ("Model root") kept
- * with every tensor's row commitments, so a provider can hand the judge the ~2 KiB chunk of a row
- * that holds the disputed block with its three Merkle paths (chunk -> row commitment, row ->
- * row root, tensor leaf -> model root). Same bytes as src/engine/gguf/modelRoot.ts, which only
- * keeps the roots.
+ * Weight proofs for the dispute machine's weight reads (docs/MACHINE.md): the model tree of
+ * docs/TRACE.md ("Model root") kept with every tensor's row commitments, so a provider can hand
+ * the judge the ~2 KiB chunk of a row that holds the disputed block with its three Merkle paths
+ * (chunk -> row commitment, row -> row root, tensor leaf -> model root). Same bytes as
+ * src/engine/gguf/modelRoot.ts, which only keeps the roots.
  */
 import { type Hex, toHex } from 'viem'
 import { type ByteSource, type GgufFile, readGguf } from '../engine/gguf/read.js'
@@ -15,12 +15,19 @@ import { loadVocab } from '../engine/tokenizer/vocab.js'
 import { BaseError } from '../errors.js'
 import { openGgufSource } from '../runtime/ggufFile.js'
 import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
-import type { ChunkProof, TensorLeaf, WeightProof } from './client.js'
 
 /** A tensor name, row index or block index that the model does not have. */
 export class UnknownWeightRowError extends BaseError {
   override name = 'UnknownWeightRowError'
 }
+
+/**
+ * A tensor leaf of the model tree with its index and path to the model root: what
+ * `IMachine.proveWeightType` and a weight opening (src/dispute/machine/openings.ts) carry.
+ */
+export type TensorLeaf = { tensorIndex: number; name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[] }
+/** One chunk of a weight row with its paths to the row commitment and the tensor's row root. */
+export type ChunkProof = { chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[] }
 
 type TensorEntry = { name: string; type: number; rows: number; cols: number; rowBytes: number; fileOffset: number; rowLevels: Hash[][] }
 
@@ -39,16 +46,12 @@ export type ModelTree = {
   shape(name: string): { type: number; rows: number; cols: number; tensorIndex: number }
   /** The raw bytes of row `row` of tensor `name`. */
   readRow(name: string, row: number): Uint8Array
-  /**
-   * Block `blockIndex` (a GGUF block: 32 elements for Q8_0/Q4_0, 256 for K-quants) of row `row` of
-   * tensor `name`: its tensor's leaf index, the bytes of the chunk holding it, and the proof for
-   * the judge.
-   */
-  /** Both proofs of one weight block (`OneStep.checkBlockTerm`). */
-  proveBlock(name: string, row: number, blockIndex: number): WeightProof
-  /** The tensor leaf with its path to the model root (what `DisputeGame.expandTensor` takes). */
+  /** The tensor leaf with its path to the model root (`IMachine.proveWeightType`, weight openings). */
   proveTensor(name: string): TensorLeaf
-  /** The chunk holding block `blockIndex` of a row, with its paths to the tensor's row root (`stepBlockTerm`). */
+  /**
+   * The chunk holding block `blockIndex` (a GGUF block: 32 elements for Q8_0/Q4_0, 256 for
+   * K-quants) of row `row` of tensor `name`, with its paths to the tensor's row root.
+   */
   proveChunk(name: string, row: number, blockIndex: number): ChunkProof
   /** The config leaf (leaf 0) with its path to the model root (what `registerModel` takes). */
   proveConfig(): ConfigProof
@@ -59,12 +62,12 @@ const hx = (b: Uint8Array): Hex => toHex(b)
 
 /**
  * Builds the model tree of a parsed GGUF file, reading every row once from `src` (it stays
- * needed: `readRow` and `proveBlock` read the row again). The root equals `computeGgufModelRoot`'s.
+ * needed: `readRow` and `proveChunk` read the row again). The root equals `computeGgufModelRoot`'s.
  * `tokenizer` gives the end-of-generation ids of the config leaf (default: the GGUF's own).
  *
  * @example
  *   const tree = buildModelTree(src, gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors))
- *   const { tensor, chunk } = tree.proveBlock('blk.0.ffn_down.weight', 3, 9)
+ *   const chunk = tree.proveChunk('blk.0.ffn_down.weight', 3, 9)  // under tree.proveTensor(name).rowRoot
  */
 export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelConfig, tokenizer: ConfigTokenizer = { eogTokens: loadVocab(gguf.metadata).eog }): ModelTree {
   const entries: TensorEntry[] = gguf.tensors.map((t) => {
@@ -128,9 +131,6 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
     },
     proveConfig() {
       return { config: configV3, tokenizerHash: hx(tokHash), leafData: hx(configLeaf), path: merkleProof(modelLevels, 0).map(hx) }
-    },
-    proveBlock(name, row, blockIndex) {
-      return { tensor: this.proveTensor(name), chunk: this.proveChunk(name, row, blockIndex) }
     },
   }
 }
