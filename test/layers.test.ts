@@ -30,9 +30,7 @@ const ALLOWED = new Set<string>([
   // Merkle helpers, which belong in a lower layer.
   'engine/gguf/modelRoot.ts -> trace/merkle.ts',
   'engine/gguf/configLeaf.ts -> trace/merkle.ts',
-  // chain -> runtime: the real-model dispute fixture and the weight openings read GGUF files
-  // through the runtime's file source.
-  'chain/realModel.ts -> runtime/ggufFile.ts',
+  // chain -> runtime: the weight openings read GGUF files through the runtime's file source.
   'chain/weights.ts -> runtime/ggufFile.ts',
 ])
 

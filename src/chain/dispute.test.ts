@@ -13,7 +13,6 @@ import {
 import { PHASE, choose, getGame, openGame, reveal, revealedChildren, timeout, withdraw } from './actions/disputeGame.js'
 import { type Devnet, Tree, claimJob, createDevnet, h, isConserved } from './devnet.js'
 import type { ChainClients } from './evm/clients.js'
-import { openRealModel, type RealModel } from './realModel.js'
 import { type ServedJob, serveJob } from '../dispute/attack.js'
 import { type CheatKind, seededRng } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
@@ -24,6 +23,7 @@ import { replayJob } from '../dispute/replay.js'
 import { createReplayTraceProvider } from '../dispute/traceProvider.js'
 import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { openRealModel, type RealModel } from '../../test/support/realModel.js'
 
 const BOND = 10n ** 17n
 /** A trace of made-up leaves (depth 4, as the 3-layer job's): the clock and unbonding games end at the first reveal. */
