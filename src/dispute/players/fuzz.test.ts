@@ -82,12 +82,18 @@ type Scenario = {
   params: JobParams
   /** Per-step weight of a warp past the mover's clock (0: the game is played out unless a side gets stuck). */
   pastRate: number
+  /**
+   * A second game on the same job by another challenger (the stranger) that never moves: opened
+   * before the main game (it flagged the job first: a provider's sock puppet) or after it. It is
+   * decided after the main game: voided at once when the provider lost the job, else by the clock.
+   */
+  crowd?: 'before' | 'after'
 }
 
 /** A bad move: `specific` is what its own check reverts with once phase, turn and clock pass. */
 type Bad = { what: string; fn: Fn | 'timeout'; sender: Side; specific: string; run: (c: ChainClients) => Promise<unknown>; game?: bigint }
 
-type Snap = { g: Game; t: Totals; stake: bigint; owedP: bigint; owedC: bigint; settleOwedC: bigint; escrow: bigint }
+type Snap = { g: Game; t: Totals; stake: bigint; owedP: bigint; owedC: bigint; settleOwedC: bigint; owedX: bigint; settleOwedX: bigint; escrow: bigint }
 
 type Summary = {
   seed: number
@@ -98,6 +104,8 @@ type Summary = {
   /** Bad moves by the phase and level they were tried at. */
   at: Record<string, number>
   warps: number
+  /** Steps at the exact last second of a clock, or one second past it. */
+  edges: number
   timeouts: number
   stuck?: string
   end: { providerWon: boolean; why: number; by: 'move' | 'timeout'; level: number }
@@ -113,18 +121,20 @@ function scenarioOf(model: DisputeModel, seed: number): Scenario {
   const prompt = Array.from({ length: 3 }, () => 3 + Math.floor(rng() * (vocab - 3)))
   const r = rng()
   const params = r < 0.3 ? sampled(3) : r < 0.65 ? greedy(3, 1.3) : greedy(3)
-  // every third game a liar (alternately seeded picks and a wrong replay); every fifth played to its end
+  // every third game a liar (alternately seeded picks and a wrong replay); two in five never warp past a clock (played out unless a side is stuck)
   const liar = seed % 3 === 0
-  const pastRate = [0, 0.01, 0, 0.04, 0.004][seed % 5]
-  if (liar) return { seed, lie: seed % 2 ? 'picks' : 'replay', prompt, params, pastRate }
+  const pastRate = [0, 0.01, 0, 0.02, 0.004][seed % 5]
+  // every fourth game has a second challenger on the job
+  const crowd = seed % 4 === 2 ? (seed % 8 === 2 ? 'before' : 'after') : undefined
+  if (liar) return { seed, lie: seed % 2 ? 'picks' : 'replay', prompt, params, pastRate, crowd }
   const spec = jobSpecOf(model, { prompt, params, seed: BigInt(seed) })
   const honest = replayJob(model.tf, spec)
   const kinds = CHEATS.filter((k) => applicable(model, spec, honest, k))
-  return { seed, cheat: kinds[Math.floor(rng() * kinds.length)], prompt, params, pastRate }
+  return { seed, cheat: kinds[Math.floor(rng() * kinds.length)], prompt, params, pastRate, crowd }
 }
 
 const describeScenario = (s: Scenario) =>
-  `${s.cheat ? `cheat ${s.cheat}` : `liar (${s.lie})`}, prompt [${s.prompt}], ${s.params.temperature ? 'sampled' : `greedy penalty ${s.params.repeatPenalty}`}, past-clock rate ${s.pastRate}`
+  `${s.cheat ? `cheat ${s.cheat}` : `liar (${s.lie})`}${s.crowd ? `, a second game ${s.crowd}` : ''}, prompt [${s.prompt}], ${s.params.temperature ? 'sampled' : `greedy penalty ${s.params.repeatPenalty}`}, past-clock rate ${s.pastRate}`
 
 const eqList = (a: readonly Hex[], b: readonly Hex[]) => a.length === b.length && a.every((x, i) => x.toLowerCase() === b[i].toLowerCase())
 const flip = (h: Hex, at = 2): Hex => `${h.slice(0, at)}${((Number.parseInt(h[at], 16) ^ 1) & 15).toString(16)}${h.slice(at + 1)}` as Hex
@@ -159,7 +169,7 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
         const s = await fuzzGame(sc, log)
         summaries.push(s)
         t.diagnostic(
-          `seed ${seed}: ${s.scenario}: ${s.steps} steps, ${s.moves} moves, ${Object.values(s.bad).reduce((a, b) => a + b, 0)} bad moves, ${s.warps} warps, ` +
+          `seed ${seed}: ${s.scenario}: ${s.steps} steps, ${s.moves} moves, ${Object.values(s.bad).reduce((a, b) => a + b, 0)} bad moves, ${s.warps} warps, ${s.edges} clock edges, ` +
             `${s.timeouts} timeout calls${s.stuck ? `, stuck: ${s.stuck}` : ''}; ${s.end.providerWon ? 'provider' : 'challenger'} won (why ${s.end.why}, by ${s.end.by}, level ${s.end.level}) in ${s.ms} ms`,
         )
       } catch (e) {
@@ -227,26 +237,31 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     ]
 
     const snap = async (gameId: bigint): Promise<Snap> => {
-      const [g, tt, st, owedP, owedC, cb, kb] = await Promise.all([
+      const [g, tt, st, owedP, owedC, owedX, cb, xb, kb] = await Promise.all([
         getGame(net.deployer, d, { gameId }),
         getTotals(net.deployer, d),
         getStake(net.deployer, d, net.provider.account.address),
         getOwed(net.deployer, d, { account: net.provider.account.address }),
         getOwed(net.deployer, d, { account: net.auditor.account.address }),
+        getOwed(net.deployer, d, { account: clients.stranger.account.address }),
         getBalances(net.deployer, d, net.auditor.account.address),
+        getBalances(net.deployer, d, clients.stranger.account.address),
         getBalances(net.deployer, d, net.client.account.address),
       ])
-      return { g, t: tt, stake: st.active + st.unbonding, owedP, owedC, settleOwedC: cb.owed, escrow: kb.escrow }
+      return { g, t: tt, stake: st.active + st.unbonding, owedP, owedC, settleOwedC: cb.owed, owedX, settleOwedX: xb.owed, escrow: kb.escrow }
     }
 
     // rule 2 at the door: a wrong opening bond
     const totals0 = await getTotals(net.deployer, d)
     await expectRevert(openGame(net.auditor, d, { ...j.open, bond: bondOpen + 1n }), 'BondMismatch', 'open with a wrong bond')
     assert.deepEqual(await getTotals(net.deployer, d), totals0, 'a refused open moves no value')
+    const second = () => openGame(clients.stranger, d, { ...j.open, bond: bondOpen })
+    const puppetBefore = sc.crowd === 'before' ? (await second()).gameId : undefined
     const { gameId } = await openGame(net.auditor, d, { ...j.open, bond: bondOpen })
+    const puppet = puppetBefore ?? (sc.crowd === 'after' ? (await second()).gameId : undefined)
     const totals1 = await getTotals(net.deployer, d)
     assert.ok(isConserved(totals1), 'conserved after open')
-    assert.equal(totals1.bonds - totals0.bonds, bondOpen, 'open holds exactly the bond')
+    assert.equal(totals1.bonds - totals0.bonds, bondOpen * (puppet === undefined ? 1n : 2n), 'open holds exactly the bond')
 
     const defender: Player = createDefender({ clients: net.provider, deployment: d, gameId, trace: mine, cfg })
     const challenger: Player = createChallenger({
@@ -256,7 +271,7 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     const machine = await machineOf(net.deployer, d)
 
     const summary: Summary = {
-      seed: sc.seed, scenario: describeScenario(sc), steps: 0, moves: 0, bad: {}, at: {}, warps: 0, timeouts: 0,
+      seed: sc.seed, scenario: describeScenario(sc), steps: 0, moves: 0, bad: {}, at: {}, warps: 0, edges: 0, timeouts: 0,
       end: { providerWon: false, why: 0, by: 'move', level: 0 }, ms: 0,
     }
     const stuck: Partial<Record<'provider' | 'challenger', string>> = {}
@@ -610,7 +625,8 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
         assert.equal(after.t.bonds - before.t.bonds, paid, `${what}: the bonds grow by what was paid`)
         assert.equal(after.g.bond - before.g.bond, paid, `${what}: the game's bond grows by what was paid`)
         same(['gameOwed', 'gameBurned', 'balance', 'staked', 'escrow', 'pending', 'owed', 'burned'])
-        assert.deepEqual([after.stake, after.owedP, after.owedC, after.settleOwedC, after.escrow], [before.stake, before.owedP, before.owedC, before.settleOwedC, before.escrow], `${what}: no stake, owed or escrow moved`)
+        const held = (x: Snap) => [x.stake, x.owedP, x.owedC, x.settleOwedC, x.owedX, x.settleOwedX, x.escrow]
+        assert.deepEqual(held(after), held(before), `${what}: no stake, owed or escrow moved`)
         return
       }
       if (isOver(before.g)) {
@@ -642,7 +658,17 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
         assert.ok(slashed > 0n, `${what}: the losing provider is slashed`)
         assert.equal(before.t.staked - after.t.staked, slashed, `${what}: the slash leaves the staked total`)
         assert.equal(after.t.owed - before.t.owed + (after.t.burned - before.t.burned), slashed, `${what}: the slash is paid out as reward and burned, nothing else`)
-        assert.ok(after.settleOwedC > before.settleOwedC, `${what}: the challenger is paid the slash reward`)
+        // the slash reward goes to the challenger of the game that flagged the job first while that game is open (docs/CHAIN.md)
+        const reward = after.t.owed - before.t.owed
+        assert.ok(reward > 0n, `${what}: the slash pays a reward`)
+        if (puppetBefore !== undefined) {
+          assert.equal(after.settleOwedX - before.settleOwedX, reward, `${what}: the game that flagged the job first is paid the slash reward`)
+          assert.equal(after.settleOwedC, before.settleOwedC, `${what}: and this game's challenger only its bonds`)
+        } else {
+          assert.equal(after.settleOwedC - before.settleOwedC, reward, `${what}: the challenger is paid the slash reward`)
+          assert.equal(after.settleOwedX, before.settleOwedX, `${what}: and the later game's challenger nothing`)
+        }
+        assert.equal(after.owedX, before.owedX, `${what}: the other game's bond stays held`)
         assert.equal(after.escrow - before.escrow, before.g.jobAmount, `${what}: the client gets the job's price back`)
         assert.equal(before.t.pending - after.t.pending, before.g.jobAmount, `${what}: the job leaves the pending claims`)
       }
@@ -658,6 +684,39 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
       summary.at[key] = (summary.at[key] ?? 0) + 1
     }
 
+    /** The mover's player moves with its clock running (rule 1), or is refused by name if it is the dishonest side. */
+    const playerMove = async (side: 'provider' | 'challenger', before: Snap, where: string) => {
+      const g = before.g
+      const player = players[side]
+      const paid = side === 'challenger' ? due(g) : 0n
+      let moved: Awaited<ReturnType<Player['act']>>
+      try {
+        moved = await player.act()
+      } catch (e) {
+        log.push(`${where}: ${side} move threw ${errorName(e)}`)
+        // rule 1: the honest side's legal move on its turn never reverts
+        if (side === honestSide) throw new Error(`${where}: the honest ${side}'s move reverted: ${errorName(e)}`, { cause: e })
+        // the dishonest side may be refused, by name, changing nothing; it then stops moving
+        if (!(named(e) || (side === 'challenger' && e instanceof NothingToDisputeError))) throw new Error(`${where}: the ${side}'s move failed without a named revert: ${errorName(e)}`, { cause: e })
+        const after = await snap(gameId)
+        assert.deepEqual(after.g, g, `${where}: a refused move leaves the game unchanged`)
+        await checkBooks(before, after, 0n, where)
+        stuck[side] = errorName(e)
+        summary.stuck = `${side}: ${stuck[side]}`
+        return
+      }
+      assert.ok(moved, `${where}: the ${side} moves on its turn`)
+      summary.moves++
+      const after = await snap(gameId)
+      log.push(`${where}: ${side} ${moved.move}${isOver(after.g) ? ' -> game over' : ''}`)
+      assert.notDeepEqual(after.g, g, `${where}: a move changes the game`)
+      await checkBooks(before, after, paid, `${where}: ${moved.move}`)
+      if (isOver(after.g)) {
+        endedBy = { by: 'move' }
+        lastPosition = g
+      }
+    }
+
     // ---- the fuzz
     let step = 0
     for (; step < MAX_STEPS; step++) {
@@ -669,8 +728,8 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
       const where = `step ${step} ${PHASE_NAME[g.phase]} L${g.level} idx ${g.index} (${mover} to move, ${clock.left} s left)`
       const anyStuck = stuck.provider !== undefined || stuck.challenger !== undefined
       const weights: [string, number][] = [
-        ['provider', 0.2], ['challenger', 0.2], ['bad', 0.4], ['warp', 0.08], ['timeout', 0.04],
-        ['past', clock.ambiguous ? 1 : sc.pastRate + (anyStuck ? 0.3 : 0)],
+        ['provider', 0.2], ['challenger', 0.2], ['bad', 0.4], ['warp', 0.08], ['timeout', clock.expired ? 0.3 : 0.04],
+        ['past', clock.ambiguous ? 1 : sc.pastRate + (anyStuck ? 0.3 : 0)], ['edge', 0.015],
       ]
       let r = rng() * weights.reduce((acc, [, w]) => acc + w, 0)
       const action = weights.find(([, w]) => (r -= w) < 0)?.[0] ?? 'bad'
@@ -697,39 +756,41 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
           log.push(`${where}: ${side} moves late -> ClockExpired`)
           continue
         }
-        const paid = side === 'challenger' ? due(g) : 0n
-        let moved: Awaited<ReturnType<Player['act']>>
-        try {
-          moved = await player.act()
-        } catch (e) {
-          log.push(`${where}: ${side} move threw ${errorName(e)}`)
-          // rule 1: the honest side's legal move on its turn never reverts
-          if (side === honestSide) throw new Error(`${where}: the honest ${side}'s move reverted: ${errorName(e)}`, { cause: e })
-          // the dishonest side may be refused, by name, changing nothing; it then stops moving
-          if (!(named(e) || (side === 'challenger' && e instanceof NothingToDisputeError))) throw new Error(`${where}: the ${side}'s move failed without a named revert: ${errorName(e)}`, { cause: e })
-          const after = await snap(gameId)
-          assert.deepEqual(after.g, g, `${where}: a refused move leaves the game unchanged`)
-          await checkBooks(before, after, 0n, where)
-          stuck[side] = errorName(e)
-          summary.stuck = `${side}: ${stuck[side]}`
-          continue
-        }
-        assert.ok(moved, `${where}: the ${side} moves on its turn`)
-        summary.moves++
-        const after = await snap(gameId)
-        log.push(`${where}: ${side} ${moved.move}${isOver(after.g) ? ' -> game over' : ''}`)
-        assert.notDeepEqual(after.g, g, `${where}: a move changes the game`)
-        await checkBooks(before, after, paid, `${where}: ${moved.move}`)
-        if (isOver(after.g)) {
-          endedBy = { by: 'move' }
-          lastPosition = g
-        }
+        await playerMove(side, before, where)
       } else if (action === 'bad') {
         const b = await badMove(g)
         const name = expected(g, b, clock)
         if (name === undefined) continue
         log.push(`${where}: bad: ${b.what} (${b.sender}) -> ${name}`)
         await expectRevertUnchanged(b.run(clients[b.sender]), name, `${where}: ${b.what} by the ${b.sender}`, before)
+      } else if (action === 'edge') {
+        // the mover's clock to the second (evm_setNextBlockTimestamp): at spent == clock it still
+        // moves and timeout refuses; one second later its move is late and timeout ends the game
+        // (a played-out game only tries the first). Not before a matmul's expandElement, which
+        // the defender precedes with its own transaction (proveWeightType).
+        if (clock.expired || clock.ambiguous || stuck[mover] || (g.phase === PHASE.EXPAND && g.level === 2)) continue
+        const late = sc.pastRate > 0 && rng() < 0.5
+        const at = g.lastMove + (mover === 'provider' ? g.providerClock : g.challengerClock) + (late ? 1n : 0n)
+        await net.chain.provider.request({ method: 'evm_setNextBlockTimestamp', params: [Number(at)] })
+        summary.edges++
+        const sender = pick(['provider', 'challenger', 'stranger'] as const)
+        const edge = `${where}: at ${late ? 'one second past' : 'the last second of'} the ${mover}'s clock`
+        if (!late) {
+          log.push(`${edge}: timeout by the ${sender} -> ClockRunning, then the ${mover} moves`)
+          await expectRevertUnchanged(timeout(clients[sender], d, { gameId }), 'ClockRunning', `${edge}: timeout`, before)
+          await playerMove(mover, before, edge)
+        } else {
+          log.push(`${edge}: the ${mover} moves -> ClockExpired, then timeout by the ${sender} ends the game`)
+          await expectRevertUnchanged(players[mover].act(), 'ClockExpired', `${edge}: the ${mover}'s move`, before)
+          await timeout(clients[sender], d, { gameId })
+          const after = await snap(gameId)
+          assert.ok(isOver(after.g), `${edge}: a timeout one second past the clock ends the game`)
+          await checkBooks(before, after, 0n, `${edge}: timeout`)
+          endedBy = { by: 'timeout', loser: mover }
+          lastPosition = g
+        }
+        // a refused move mines nothing: spend the set timestamp so the next step reads the clock as it is
+        if ((await net.deployer.public.getBlock()).timestamp < at) await net.chain.provider.request({ method: 'evm_mine', params: [] })
       } else if (action === 'warp' || action === 'past') {
         let secs: bigint
         if (action === 'warp') {
@@ -803,6 +864,41 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     assert.equal(await challenger.act(), undefined, 'the challenger stops')
     await checkBooks(end, await snap(gameId), 0n, 'after the end')
     finished.push(gameId)
+
+    if (puppet !== undefined) {
+      // the second game: voided at once on a job the provider lost (its challenger's bond back, nothing
+      // else moves); on a job the provider defended, the provider never answered it, so its clock ends it
+      const b = await snap(puppet)
+      assert.ok(!isOver(b.g), 'the second game is still open')
+      if (r.providerWon) await net.warp(BigInt(d.params.game.clock) + 1n)
+      await timeout(net.client, d, { gameId: puppet })
+      const a = await snap(puppet)
+      const pr = await resolution(net.deployer, d, { gameId: puppet })
+      const what = `second game ${puppet} (${sc.crowd} the main one)`
+      assert.ok(pr && isOver(a.g) && !pr.providerWon, `${what}: ended against the provider`)
+      assert.ok(isConserved(a.t), `${what}: value conserved`)
+      assert.equal(b.t.bonds - a.t.bonds, b.g.bond, `${what}: its bond leaves the open bonds`)
+      assert.equal(a.owedX - b.owedX, b.g.bond, `${what}: its challenger gets its bond back`)
+      assert.equal(a.t.gameBalance, b.t.gameBalance, `${what}: nothing leaves the game contract`)
+      assert.equal(a.t.balance, b.t.balance, `${what}: nothing leaves the settlement`)
+      if (!r.providerWon) {
+        assert.equal(pr.why, WHY.JOB_LOST, `${what}: voided`)
+        const held = (x: Snap) => [x.stake, x.escrow, x.owedP, x.owedC, x.settleOwedC, x.settleOwedX, x.t.staked, x.t.escrow, x.t.pending, x.t.owed, x.t.burned, x.t.gameBurned]
+        assert.deepEqual(held(a), held(b), `${what}: a voided game slashes, refunds and burns nothing`)
+      } else {
+        assert.equal(pr.why, WHY.TIMED_OUT, `${what}: the provider's clock ran out`)
+        assert.ok(a.stake < b.stake, `${what}: the provider is slashed`)
+        assert.equal(a.escrow - b.escrow, b.g.jobAmount, `${what}: the client is refunded`)
+        assert.equal(a.settleOwedX - b.settleOwedX, a.t.owed - b.t.owed, `${what}: its challenger is paid the slash reward`)
+      }
+      finished.push(puppet)
+    }
+    if (!r.providerWon || puppet !== undefined) {
+      // the job is lost now: nobody may dispute it again
+      const before = await getTotals(net.deployer, d)
+      await expectRevert(openGame(net.auditor, d, { ...j.open, bond: bondOpen }), 'LeafAlreadyDisputed', 'a game on a job the provider lost')
+      assert.deepEqual(await getTotals(net.deployer, d), before, 'a refused open moves no value')
+    }
 
     summary.end = { providerWon: r.providerWon, why: r.why, by: endedBy.by, level: g.level }
     summary.ms = Date.now() - started
