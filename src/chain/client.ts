@@ -444,13 +444,3 @@ export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch>
 }
 
 // the first dispute game
-/**
- * Leaf of one quantized activation block in the first game's activation root:
- * sha256(0x00 || abi.encode(uint32 da, bytes qa)). Kept only because
- * src/dispute/machine/transition.test.ts checks the machine's own (src/dispute/machine/state.ts)
- * against it; remove it with that check.
- */
-export function actBlockLeaf(da: number, qa: Hex): Hex {
-  const data = encodeAbiParameters([{ type: 'uint32' }, { type: 'bytes' }], [da, qa])
-  return sha256(`0x00${data.slice(2)}`)
-}

@@ -47,7 +47,7 @@ export function microLeaf(s: MicroState): Hash {
 /** One quantized activation block: its scale's binary32 bits and its B int8 values (as bytes). */
 export type Block = { da: number; qa: Uint8Array }
 
-/** The activation block leaf `sha256(0x00 || abi.encode(uint32 da, bytes qa))` (gameStates' actBlockLeaf). */
+/** The activation block leaf `sha256(0x00 || abi.encode(uint32 da, bytes qa))`. */
 export function actBlockLeaf(da: number, qa: Uint8Array): Hash {
   return leafHash(hexToBytes(encodeAbiParameters([{ type: 'uint32' }, { type: 'bytes' }], [da >>> 0, bytesToHex(qa)])))
 }
