@@ -33,7 +33,7 @@ import type { Hex } from 'viem'
 import { descend, stride } from '../../chain/bisection.js'
 import {
   type Cfg, type Game, type MicroStateArg, PHASE, WHY, choose, enterOp, expandElement, expandOps, getGame, getOwed, isOver, isProviderTurn, nameElement, openGame,
-  resolution, reveal, revealChunk, revealPre, revealedChildren, stepMicro, stepOp, timeout,
+  resolution, reveal, revealChunk, revealPre, revealedChildren, stepMicro, stepOp, timeout, withdraw,
 } from '../../chain/actions/disputeGame.js'
 import { machineOf, weightType } from '../../chain/actions/machine.js'
 import { ContractRevertError, type Totals, getBalances, getStake, getTotals } from '../../chain/client.js'
@@ -491,6 +491,16 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
               const out = view.layer === mine.nLayer && op.code === 'STORE' ? mine.outputToken(view.pos) : undefined
               add(`enterOp on one-step ${op.name}`, 'enterOp', 'WrongStepKind', (c) => enterOp(c, d, { ...a, cfg, slotRoot: Z, path: Array(6).fill(Z) }))
               add(`stepOp with ${wrong.what}`, 'stepOp', 'BadPreimage', (c) => stepOp(c, d, { ...a, cfg: wrong.cfg, proof: view.openings.stepOp(k), out }))
+              if (out && !sc.cheat && g.index === g.lastLeaf && view.pos + 1 >= mine.nPrompt) {
+                // the sampled head's STORE (its one-step proof holds: an honest provider's): the
+                // output token it opens must be the head leaf's, under the claim's output root
+                const proof = view.openings.stepOp(k)
+                const o = out.opening
+                add('a head STORE opening another token', 'stepOp', 'BadPreimage', (c) => stepOp(c, d, { ...a, cfg, proof, out: { ...out, token: out.token + 1 } }))
+                add('a head STORE opening another logits root', 'stepOp', 'BadPreimage', (c) => stepOp(c, d, { ...a, cfg, proof, out: { ...out, logitsRoot: flip(out.logitsRoot, 4) } }))
+                add('an output token opened in another chunk', 'stepOp', 'BadProof', (c) => stepOp(c, d, { ...a, cfg, proof, out: { ...out, opening: { ...o, chunkIndex: o.chunkIndex + 1 } } }))
+                add('an output token chunk that is not under the output root', 'stepOp', 'BadProof', (c) => stepOp(c, d, { ...a, cfg, proof, out: { ...out, opening: { ...o, chunk: `${o.chunk}00000000` } } }))
+              }
             } else {
               const slot = view.slot(k)
               const root = hex(slot.root), path = slot.path.map(hex)
@@ -764,33 +774,56 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
         log.push(`${where}: bad: ${b.what} (${b.sender}) -> ${name}`)
         await expectRevertUnchanged(b.run(clients[b.sender]), name, `${where}: ${b.what} by the ${b.sender}`, before)
       } else if (action === 'edge') {
-        // the mover's clock to the second (evm_setNextBlockTimestamp): at spent == clock it still
-        // moves and timeout refuses; one second later its move is late and timeout ends the game
-        // (a played-out game only tries the first). Not before a matmul's expandElement, which
-        // the defender precedes with its own transaction (proveWeightType).
+        // the mover's clock to the second. The typed actions simulate a move on the latest block
+        // and the chain mines it in the next one, so: (a) a move mined at exactly spent == clock
+        // (evm_setNextBlockTimestamp) succeeds and leaves the mover exactly the increment; (b) on a
+        // block at spent == clock, timeout still refuses (ClockRunning, 0 s left); on one a second
+        // later the move is ClockExpired and timeout ends the game (played-out games only try (a)).
+        // Not before a matmul's expandElement, which the defender precedes with its own
+        // transaction (proveWeightType).
         if (clock.expired || clock.ambiguous || stuck[mover] || (g.phase === PHASE.EXPAND && g.level === 2)) continue
         const late = sc.pastRate > 0 && rng() < 0.5
-        const at = g.lastMove + (mover === 'provider' ? g.providerClock : g.challengerClock) + (late ? 1n : 0n)
-        await net.chain.provider.request({ method: 'evm_setNextBlockTimestamp', params: [Number(at)] })
+        const target = g.lastMove + (mover === 'provider' ? g.providerClock : g.challengerClock)
+        const setNext = (ts: bigint) => net.chain.provider.request({ method: 'evm_setNextBlockTimestamp', params: [Number(ts)] })
+        const mineAt = async (ts: bigint) => {
+          await setNext(ts)
+          await net.chain.provider.request({ method: 'evm_mine', params: [] })
+        }
         summary.edges++
         const sender = pick(['provider', 'challenger', 'stranger'] as const)
-        const edge = `${where}: at ${late ? 'one second past' : 'the last second of'} the ${mover}'s clock`
         if (!late) {
-          log.push(`${edge}: timeout by the ${sender} -> ClockRunning, then the ${mover} moves`)
-          await expectRevertUnchanged(timeout(clients[sender], d, { gameId }), 'ClockRunning', `${edge}: timeout`, before)
+          const edge = `${where}: a move mined in the last second of the ${mover}'s clock`
+          log.push(`${edge}`)
+          await setNext(target)
+          const movesBefore = summary.moves
           await playerMove(mover, before, edge)
+          const after = await getGame(net.deployer, d, { gameId })
+          if (summary.moves > movesBefore && !isOver(after)) {
+            assert.equal(after.lastMove, target, `${edge}: mined at the clock's last second`)
+            const increment = BigInt(d.params.game.increment)
+            const left = mover === 'provider' ? after.providerClock : after.challengerClock
+            assert.equal(left, increment < BigInt(d.params.game.clock) ? increment : BigInt(d.params.game.clock), `${edge}: leaves the mover exactly the increment`)
+          }
         } else {
-          log.push(`${edge}: the ${mover} moves -> ClockExpired, then timeout by the ${sender} ends the game`)
-          await expectRevertUnchanged(players[mover].act(), 'ClockExpired', `${edge}: the ${mover}'s move`, before)
+          const edge = `${where}: the ${mover}'s clock spent to the second`
+          log.push(`${edge}: timeout by the ${sender} -> ClockRunning (0 s left); a second later the ${mover}'s move -> ClockExpired, timeout ends the game`)
+          await mineAt(target)
+          const atEdge = await snap(gameId)
+          let err: unknown
+          await timeout(clients[sender], d, { gameId }).catch((e) => (err = e))
+          assert.ok(err instanceof ContractRevertError && err.errorName === 'ClockRunning', `${edge}: timeout at spent == clock refuses: ${errorName(err)}`)
+          assert.equal(err.args[1], 0n, `${edge}: with 0 s left`)
+          assert.deepEqual(await snap(gameId), atEdge, `${edge}: a refused timeout changes nothing`)
+          await mineAt(target + 1n)
+          const late1 = await snap(gameId)
+          await expectRevertUnchanged(players[mover].act(), 'ClockExpired', `${edge}: the ${mover}'s move a second later`, late1)
           await timeout(clients[sender], d, { gameId })
           const after = await snap(gameId)
           assert.ok(isOver(after.g), `${edge}: a timeout one second past the clock ends the game`)
-          await checkBooks(before, after, 0n, `${edge}: timeout`)
+          await checkBooks(late1, after, 0n, `${edge}: timeout`)
           endedBy = { by: 'timeout', loser: mover }
           lastPosition = g
         }
-        // a refused move mines nothing: spend the set timestamp so the next step reads the clock as it is
-        if ((await net.deployer.public.getBlock()).timestamp < at) await net.chain.provider.request({ method: 'evm_mine', params: [] })
       } else if (action === 'warp' || action === 'past') {
         let secs: bigint
         if (action === 'warp') {
@@ -892,6 +925,23 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
         assert.equal(a.settleOwedX - b.settleOwedX, a.t.owed - b.t.owed, `${what}: its challenger is paid the slash reward`)
       }
       finished.push(puppet)
+    }
+    // value leaves the game contract only by withdraw, exactly what is owed
+    for (const side of ['provider', 'challenger', 'stranger'] as const) {
+      const c = clients[side]
+      const owed = await getOwed(net.deployer, d, { account: c.account.address })
+      if (owed === 0n) {
+        await expectRevert(withdraw(c, d), 'NothingToWithdraw', `the ${side} withdraws with nothing owed`)
+        continue
+      }
+      const t0 = await getTotals(net.deployer, d)
+      await withdraw(c, d)
+      const t1 = await getTotals(net.deployer, d)
+      assert.ok(isConserved(t1), `the ${side}'s withdraw keeps the books`)
+      assert.equal(t0.gameBalance - t1.gameBalance, owed, `the ${side} withdraws exactly what it is owed`)
+      assert.equal(t0.gameOwed - t1.gameOwed, owed, 'and the owed total falls by as much')
+      assert.equal(await getOwed(net.deployer, d, { account: c.account.address }), 0n)
+      await expectRevert(withdraw(c, d), 'NothingToWithdraw', `the ${side} withdraws twice`)
     }
     if (!r.providerWon || puppet !== undefined) {
       // the job is lost now: nobody may dispute it again
