@@ -22,6 +22,10 @@
 //   4. the game ends within MAX_STEPS; the honest side wins unless a clock ran out, and then the
 //      side whose clock ran out loses;
 //   5. once it is over every move and `timeout` revert GameOver, and the players stop.
+// Around each game: bad opens (bond, job index, claim, proof: named, no value moved); clock edges
+// to the second (evm_setNextBlockTimestamp); every fourth game a second challenger's game on the
+// same job, opened first or later (slash reward routing; voided JOB_LOST games return the bond and
+// move nothing else; a lost job refuses new games); withdraw pays exactly what is owed, once.
 //
 // CI plays GAMES_CI games (~20 s on two cores, each game ~1-3 s). Nightly size (~3 s a game):
 //   TESSERA_GAME_FUZZ=200 npm test -- src/dispute/players/fuzz.test.ts
@@ -273,6 +277,11 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     // rule 2 at the door: a wrong opening bond
     const totals0 = await getTotals(net.deployer, d)
     await expectRevert(openGame(net.auditor, d, { ...j.open, bond: bondOpen + 1n }), 'BondMismatch', 'open with a wrong bond')
+    await expectRevert(openGame(net.auditor, d, { ...j.open, bond: 0n }), 'BondMismatch', 'open with no bond')
+    await expectRevert(openGame(net.auditor, d, { ...j.open, jobIndex: 1n, bond: bondOpen }), 'NotInBatch', 'open on a job the batch does not have')
+    await expectRevert(openGame(net.auditor, d, { ...j.open, jobIndex: 2n ** 64n, bond: bondOpen }), 'NotInBatch', 'open on job 2^64')
+    await expectRevert(openGame(net.auditor, d, { ...j.open, item: { ...j.open.item, traceRoot: Z }, bond: bondOpen }), 'NotInBatch', 'open on a claim the batch does not hold')
+    await expectRevert(openGame(net.auditor, d, { ...j.open, proof: [Z], bond: bondOpen }), 'NotInBatch', 'open with a proof of another tree')
     assert.deepEqual(await getTotals(net.deployer, d), totals0, 'a refused open moves no value')
     const second = () => openGame(clients.stranger, d, { ...j.open, bond: bondOpen })
     const puppetBefore = sc.crowd === 'before' ? (await second()).gameId : undefined
