@@ -111,10 +111,15 @@ contract DisputeGame {
     IMachine public immutable machine;
     ModelRegistry public immutable registry;
     Params internal params;
-    /// @dev Copies of params.clock and params.increment that every move reads without an SLOAD.
+    /// @dev Copies of params.clock and params.increment that every move reads without an SLOAD, and
+    ///      of params.rewardBps that a game's end reads.
     uint64 internal immutable CLOCK;
     uint64 internal immutable INCREMENT;
-    Game[] internal games;
+    uint32 internal immutable REWARD_BPS;
+    /// @dev Games by id, 0 .. nGames - 1 (a mapping: a game is known by its phase, never 0 once
+    ///      opened, which every move reads anyway, rather than by an array length read apart).
+    mapping(uint256 => Game) internal games;
+    uint256 internal nGames;
     /// @notice The games of one job, in one slot. `state`: 0 never disputed, 1 under dispute, 2 the
     ///         provider won every game so far, 3 the provider lost (final). `open`: games on the
     ///         job still open (any number of challengers). `first`: 1 + the id of the game that
@@ -130,7 +135,10 @@ contract DisputeGame {
 
     /// @notice Per job key keccak256(abi.encode(batchId, jobIndex)).
     mapping(bytes32 => JobGames) public jobs;
-    mapping(address => uint256) public owedTo;
+    /// @dev Owed balances | KEPT (bit 255): open() keeps both parties' slots non-zero, and they never
+    ///      return to zero, so the move that ends a game credits a warm slot, not a fresh one.
+    mapping(address => uint256) internal oweds;
+    uint256 internal constant KEPT = 1 << 255;
     /// @dev The books (totalBonds() + totalOwed() + totalBurned() = this contract's balance) and the
     ///      reentrancy lock, two per slot: a game's end moves its bond into owed beside it and burns
     ///      beside the lock (1 at rest), so it never pays for a fresh slot (docs/CHAIN.md "Gas").
@@ -173,11 +181,17 @@ contract DisputeGame {
         if (params_.increment > params_.clock) revert BadParameter("increment");
         CLOCK = params_.clock;
         INCREMENT = params_.increment;
+        REWARD_BPS = params_.rewardBps;
         settlement = settlement_;
         registry = settlement_.registry();
         machine = machine_;
         params = params_;
         books.locked = 1;
+    }
+
+    /// @notice Withdrawable bonds and rewards of `account`.
+    function owedTo(address account) external view returns (uint256) {
+        return oweds[account] & (KEPT - 1);
     }
 
     /// @notice Challenger bonds held by open games.
@@ -207,7 +221,7 @@ contract DisputeGame {
 
     /// @notice Number of games opened so far.
     function gameCount() external view returns (uint256) {
-        return games.length;
+        return nGames;
     }
 
     /// @notice Opens a dispute on job `jobIndex` of pending batch `batchId`; msg.value is the bond.
@@ -223,12 +237,15 @@ contract DisputeGame {
         // nobody: each challenger plays its own).
         if (msg.value != params.challengerBond) revert BondMismatch(msg.value, params.challengerBond);
         if (jobIndex >> 64 != 0) revert NotInBatch();
-        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, _joinJob(batchId, jobIndex));
+        (address provider, bytes32 root) = settlement.onDisputeOpened(batchId, amount, _joinJob(batchId, jobIndex), client, msg.sender);
         if (!MerkleProof.verify(root, settlement.leafOf(item, client, amount), jobIndex, proof)) revert NotInBatch();
         books.bonds += uint128(msg.value);
+        if (oweds[msg.sender] == 0) oweds[msg.sender] = KEPT;
+        if (oweds[provider] == 0) oweds[provider] = KEPT;
 
-        gameId = games.length;
-        Game storage g = games.push();
+        gameId = nGames;
+        nGames = gameId + 1;
+        Game storage g = games[gameId];
         g.provider = provider;
         g.challenger = msg.sender;
         g.client = client;
@@ -526,9 +543,9 @@ contract DisputeGame {
 
     /// @notice Withdraws bonds and rewards owed to the caller.
     function withdraw() external nonReentrant {
-        uint256 amount = owedTo[msg.sender];
+        uint256 amount = oweds[msg.sender] & (KEPT - 1);
         if (amount == 0) revert NothingToWithdraw(msg.sender);
-        owedTo[msg.sender] = 0;
+        oweds[msg.sender] = KEPT;
         books.owed -= uint128(amount);
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
@@ -537,8 +554,10 @@ contract DisputeGame {
     // ---------------------------------------------------------------- internals
 
     function _game(uint256 gameId) internal view returns (Game storage) {
-        if (gameId >= games.length) revert UnknownGame(gameId);
-        return games[gameId];
+        Game storage g = games[gameId];
+        // INVARIANT: only opened games move (_start sets a phase, and no phase is 0).
+        if (g.phase == 0) revert UnknownGame(gameId);
+        return g;
     }
 
     /// @dev Checks phase, turn and clock, and charges the mover's clock; the move then earns the
@@ -571,7 +590,7 @@ contract DisputeGame {
         first = j.open == 0;
         j.open += 1;
         j.state = UNDER_DISPUTE;
-        if (first) j.first = uint64(games.length + 1);
+        if (first) j.first = uint64(nGames + 1);
     }
 
     function _credit(uint64 left) internal view returns (uint64) {
@@ -654,27 +673,32 @@ contract DisputeGame {
         uint256 bond = g.bond;
         books.bonds -= uint128(bond);
         if (providerWon) {
-            uint256 reward = bond * params.rewardBps / 10_000;
-            owedTo[g.provider] += reward;
+            uint256 reward = bond * REWARD_BPS / 10_000;
+            oweds[g.provider] = (oweds[g.provider] + reward) | KEPT;
             books.owed += uint128(reward);
             books.burned += uint128(bond - reward);
         } else {
-            owedTo[g.challenger] += bond;
+            oweds[g.challenger] = (oweds[g.challenger] + bond) | KEPT;
             books.owed += uint128(bond);
         }
-        settlement.onDisputeResolved(g.batchId, outcome, g.client, g.jobAmount, _bountyTo(j, gameId, g), left == 0);
+        // The client and the slash reward's beneficiary matter to a lost job only: other outcomes
+        // pass zero and spare their reads.
+        bool lost = outcome == 2;
+        address bountyTo = _bountyTo(j, gameId, g, lost);
+        settlement.onDisputeResolved(g.batchId, outcome, lost ? g.client : address(0), g.jobAmount, bountyTo, left == 0);
         emit Resolved(gameId, providerWon, why);
     }
 
     /// @dev Who gets a lost job's slash reward: the challenger of the game that opened the job's
     ///      dispute if it is still open (it flagged the job first), else this game's. Clears the
-    ///      record when the first game itself ends.
-    function _bountyTo(JobGames storage j, uint256 gameId, Game storage g) internal returns (address) {
+    ///      record when the first game itself ends. Zero unless `lost` (nobody is rewarded).
+    function _bountyTo(JobGames storage j, uint256 gameId, Game storage g, bool lost) internal returns (address) {
         uint256 first = j.first;
         if (first == gameId + 1) {
             j.first = 0;
-            return g.challenger;
+            first = 0;
         }
+        if (!lost) return address(0);
         return first == 0 ? g.challenger : games[first - 1].challenger;
     }
 }

@@ -132,26 +132,40 @@ contract Settlement {
     address public immutable deployer;
     address public disputeGame;
     Params internal params;
+    /// @dev Copies of the params a dispute's settlement reads (params stays for getParams).
+    uint128 internal immutable MIN_PROVIDER_STAKE;
+    uint32 internal immutable AUDIT_BPS;
+    uint32 internal immutable REWARD_BPS;
 
     mapping(address => Staker) public stakers;
     /// @notice Advertised price per token, by provider and model root (0: not served).
     mapping(address => mapping(bytes32 => uint256)) public priceOf;
-    /// @notice Free escrow: what the client can withdraw or a new request can reserve.
-    mapping(address => uint256) public escrowOf;
+    /// @dev Free escrow by client (escrowOf), | KEPT (below).
+    mapping(address => uint256) internal escrows;
     /// @notice Reservations by request digest.
     mapping(bytes32 => Reservation) public reservations;
-    /// @notice Withdrawable balances: provider earnings, dispute rewards.
-    mapping(address => uint256) public owedTo;
+    /// @dev Owed balances by account (owedTo), | KEPT.
+    mapping(address => uint256) internal oweds;
     /// @dev used[client][nonce >> 8] bit (nonce & 255): a request is paid at most once.
     mapping(address => mapping(uint256 => uint256)) internal usedNonces;
-    Batch[] internal batches;
+    /// @dev Batches by id, 0 .. nBatches - 1 (a mapping: a dispute's settlement reads no length).
+    mapping(uint256 => Batch) internal batches;
+    uint256 internal nBatches;
 
-    uint256 public totalStaked;
-    uint256 public totalEscrow;
-    uint256 public totalPending;
-    uint256 public totalOwed;
-    uint256 public totalBurned;
-    uint256 internal locked = 1;
+    /// @dev The books (totalStaked() .. totalBurned()) and the reentrancy lock, two per slot, each
+    ///      total beside one that is non-zero whenever it changes on a dispute's settlement (pending
+    ///      pay, stake, the lock: 1 at rest), so a lost dispute updates three warm slots and never
+    ///      pays for a fresh one (docs/CHAIN.md "Gas"). Amounts are bounded by this contract's balance.
+    struct Books {
+        uint128 pending;
+        uint128 escrow;
+        uint128 staked;
+        uint128 burned;
+        uint128 owed;
+        uint128 locked;
+    }
+
+    Books internal books;
 
     event Staked(address indexed account, uint8 role, uint256 amount, uint256 active);
     event Unstaked(address indexed account, uint256 amount, uint64 availableAt);
@@ -170,16 +184,48 @@ contract Settlement {
 
     modifier nonReentrant() {
         // INVARIANT: no external call can re-enter a state-changing function.
-        if (locked != 1) revert Reentrancy();
-        locked = 2;
+        if (books.locked != 1) revert Reentrancy();
+        books.locked = 2;
         _;
-        locked = 1;
+        books.locked = 1;
     }
 
     modifier onlyDisputeGame() {
         // INVARIANT: only the wired dispute game can slash or settle disputes.
         if (msg.sender != disputeGame) revert OnlyDisputeGame();
         _;
+    }
+
+    /// @notice Free escrow: what the client can withdraw or a new request can reserve.
+    function escrowOf(address account) external view returns (uint256) {
+        return _bal(escrows, account);
+    }
+
+    /// @notice Withdrawable balances: provider earnings, dispute rewards.
+    function owedTo(address account) external view returns (uint256) {
+        return _bal(oweds, account);
+    }
+
+    /// @notice The books: active and unbonding stake, escrow (free and reserved), pending claims,
+    ///         owed balances and burned coin; they sum to this contract's balance.
+    function totalStaked() external view returns (uint256) {
+        return books.staked;
+    }
+
+    function totalEscrow() external view returns (uint256) {
+        return books.escrow;
+    }
+
+    function totalPending() external view returns (uint256) {
+        return books.pending;
+    }
+
+    function totalOwed() external view returns (uint256) {
+        return books.owed;
+    }
+
+    function totalBurned() external view returns (uint256) {
+        return books.burned;
     }
 
     /// @notice Deploys with the model registry and economic parameters.
@@ -191,6 +237,10 @@ contract Settlement {
         if (params_.rewardBps >= 10_000) revert BadParameter("rewardBps");
         registry = registry_;
         params = params_;
+        MIN_PROVIDER_STAKE = params_.minProviderStake;
+        AUDIT_BPS = params_.auditBps;
+        REWARD_BPS = params_.rewardBps;
+        books.locked = 1;
         deployer = msg.sender;
         DOMAIN_SEPARATOR = keccak256(abi.encode(
             keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -222,7 +272,7 @@ contract Settlement {
         uint256 min = role == ROLE_PROVIDER ? params.minProviderStake : params.minAuditorStake;
         // INVARIANT: an active stake is zero or at least the role's minimum.
         if (s.active < min) revert StakeTooLow(msg.sender, s.active, min);
-        totalStaked += msg.value;
+        books.staked += uint128(msg.value);
         emit Staked(msg.sender, role, msg.value, s.active);
     }
 
@@ -251,7 +301,7 @@ contract Settlement {
         if (block.timestamp < s.unbondAt) revert StillUnbonding(msg.sender, s.unbondAt);
         if (s.openDisputes != 0) revert DisputeOpen(msg.sender);
         s.unbonding = 0;
-        totalStaked -= amount;
+        books.staked -= uint128(amount);
         emit StakeWithdrawn(msg.sender, amount);
         _send(msg.sender, amount);
     }
@@ -269,28 +319,28 @@ contract Settlement {
 
     /// @notice Deposits msg.value into the caller's escrow.
     function deposit() external payable {
-        escrowOf[msg.sender] += msg.value;
-        totalEscrow += msg.value;
+        _add(escrows, msg.sender, msg.value);
+        books.escrow += uint128(msg.value);
         emit Deposited(msg.sender, msg.value);
     }
 
     /// @notice Withdraws unspent escrow (reserved escrow stays until its request is claimed or expires).
     function withdrawEscrow(uint256 amount) external nonReentrant {
-        uint256 bal = escrowOf[msg.sender];
+        uint256 bal = _bal(escrows, msg.sender);
         // INVARIANT: never more than the caller's own free balance: reservations are not in it.
         if (amount > bal) revert InsufficientEscrow(msg.sender, bal, amount);
-        escrowOf[msg.sender] = bal - amount;
-        totalEscrow -= amount;
+        _put(escrows, msg.sender, bal - amount);
+        books.escrow -= uint128(amount);
         emit Withdrawn(msg.sender, amount);
         _send(msg.sender, amount);
     }
 
     /// @notice Withdraws earnings and dispute rewards owed to the caller.
     function withdrawOwed() external nonReentrant {
-        uint256 amount = owedTo[msg.sender];
+        uint256 amount = _bal(oweds, msg.sender);
         if (amount == 0) revert NothingToWithdraw(msg.sender);
-        owedTo[msg.sender] = 0;
-        totalOwed -= amount;
+        _put(oweds, msg.sender, 0);
+        books.owed -= uint128(amount);
         emit Withdrawn(msg.sender, amount);
         _send(msg.sender, amount);
     }
@@ -311,10 +361,10 @@ contract Settlement {
         // The nonce is consumed now, so the client cannot have another request with it paid first.
         _useNonce(client, q.nonce);
         uint256 amount = uint256(q.maxTokens) * q.pricePerToken;
-        uint256 bal = escrowOf[client];
+        uint256 bal = _bal(escrows, client);
         // INVARIANT: a deposit backs at most its balance, across all providers and requests.
         if (amount > bal || amount >> 128 != 0) revert InsufficientEscrow(client, bal, amount);
-        escrowOf[client] = bal - amount;
+        _put(escrows, client, bal - amount);
         reservations[rd] = Reservation(client, q.expiry, uint128(amount));
         emit Reserved(rd, client, msg.sender, uint128(amount), q.expiry);
     }
@@ -326,7 +376,7 @@ contract Settlement {
         if (rs.client == address(0)) revert NotReserved(rd);
         if (block.timestamp <= rs.expiry) revert ReservationActive(rd, rs.expiry);
         delete reservations[rd];
-        escrowOf[rs.client] += rs.amount;
+        _add(escrows, rs.client, rs.amount);
         emit Released(rd, rs.client, rs.amount);
     }
 
@@ -371,7 +421,7 @@ contract Settlement {
     ///         share r of a slash, so the burned share alone, amount / p, must deter: a cheat caught
     ///         with probability p then loses at least its price in expectation.
     function exposureOf(uint256 amount) public view returns (uint256) {
-        return amount * 100_000_000 / (uint256(params.auditBps) * (10_000 - params.rewardBps));
+        return amount * 100_000_000 / (uint256(AUDIT_BPS) * (10_000 - REWARD_BPS));
     }
 
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
@@ -385,7 +435,7 @@ contract Settlement {
         if (p.active < params.minProviderStake) revert StakeTooLow(msg.sender, p.active, params.minProviderStake);
         bytes32[] memory leaves = new bytes32[](n);
         uint128 total;
-        batchId = batches.length;
+        batchId = nBatches;
         for (uint256 i = 0; i < n; i++) {
             (bytes32 leaf, uint128 amount) = _claimOne(items[i], batchId, i);
             leaves[i] = leaf;
@@ -398,8 +448,9 @@ contract Settlement {
         p.locked += uint128(lock);
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
         bytes32 root = MerkleRoot.rootInPlace(leaves);
-        batches.push(Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, 0, root));
-        totalPending += total;
+        batches[batchId] = Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, 0, root);
+        nBatches = batchId + 1;
+        books.pending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
     }
 
@@ -447,7 +498,7 @@ contract Settlement {
     ///      from the client's free escrow (the provider did not reserve).
     function _pay(bytes32 rd, address client, uint64 nonce, uint128 amount) internal {
         Reservation storage rs = reservations[rd];
-        uint256 bal = escrowOf[client];
+        uint256 bal = _bal(escrows, client);
         if (rs.client == client) {
             // amount <= maxTokens * price = rs.amount: the counts were checked against maxTokens.
             bal += rs.amount - amount;
@@ -458,8 +509,8 @@ contract Settlement {
             if (bal < amount) revert InsufficientEscrow(client, bal, amount);
             bal -= amount;
         }
-        escrowOf[client] = bal;
-        totalEscrow -= amount;
+        _put(escrows, client, bal);
+        books.escrow -= uint128(amount);
     }
 
     function _useNonce(address client, uint64 nonce) internal {
@@ -499,9 +550,9 @@ contract Settlement {
         // The lock of what is paid is released; the held jobs keep exactly exposureOf(held).
         stakers[b.provider].locked -= uint128(exposureOf(b.amount) - exposureOf(held));
         b.amount = held;
-        totalPending -= pay;
-        owedTo[b.provider] += pay;
-        totalOwed += pay;
+        books.pending -= uint128(pay);
+        _add(oweds, b.provider, pay);
+        books.owed += uint128(pay);
         emit BatchFinalized(batchId, pay, held);
     }
 
@@ -512,11 +563,11 @@ contract Settlement {
 
     /// @notice Number of batches claimed so far.
     function batchCount() external view returns (uint256) {
-        return batches.length;
+        return nBatches;
     }
 
     function _batch(uint256 batchId) internal view returns (Batch storage) {
-        if (batchId >= batches.length) revert UnknownBatch(batchId);
+        if (batchId >= nBatches) revert UnknownBatch(batchId);
         return batches[batchId];
     }
 
@@ -526,8 +577,18 @@ contract Settlement {
     ///         batch's window open and holds the job back from finalize; further games on a job
     ///         that is still under dispute may open after the window (a job's window stays open
     ///         until its last game is decided). Freezes the provider's unbonded stake meanwhile.
-    function onDisputeOpened(uint256 batchId, uint128 jobAmount, bool firstGame) external onlyDisputeGame returns (address provider, bytes32 root) {
+    ///         Keeps the slots a lost or won dispute credits (the client's escrow, the
+    ///         challenger's and the provider's owed balances) non-zero, so the game's last move
+    ///         pays no fresh slot (the opener pays it).
+    function onDisputeOpened(uint256 batchId, uint128 jobAmount, bool firstGame, address client, address challenger)
+        external
+        onlyDisputeGame
+        returns (address provider, bytes32 root)
+    {
         Batch storage b = _batch(batchId);
+        _keep(escrows, client);
+        _keep(oweds, challenger);
+        _keep(oweds, b.provider);
         if (firstGame) {
             // INVARIANT: a paid-out claim, or one past its window, cannot be disputed anew.
             if (b.status != PENDING) revert BatchNotPending(batchId);
@@ -550,7 +611,9 @@ contract Settlement {
     ///         stake, never from stake locked behind other claims. PROVIDER_WON on the job's last
     ///         open game: the job is no longer held back (paid at once if its batch was already
     ///         finalized). VOIDED: the job was lost in another game; only the counters move.
+    ///         `client` and `winner` are read for PROVIDER_LOST only (the game passes zero otherwise).
     function onDisputeResolved(uint256 batchId, uint8 outcome, address client, uint128 jobAmount, address winner, bool lastGame) external onlyDisputeGame {
+        // The game passes the batch of a game it opened (onDisputeOpened checked it exists).
         Batch storage b = batches[batchId];
         b.openDisputes--;
         Staker storage s = stakers[b.provider];
@@ -564,9 +627,9 @@ contract Settlement {
                 uint256 before = b.amount;
                 b.amount -= jobAmount;
                 s.locked -= uint128(exposureOf(before) - exposureOf(b.amount));
-                totalPending -= jobAmount;
-                owedTo[b.provider] += jobAmount;
-                totalOwed += jobAmount;
+                books.pending -= jobAmount;
+                _add(oweds, b.provider, jobAmount);
+                books.owed += jobAmount;
             }
         }
         if (b.status == PARTIAL && b.amount == 0) b.status = FINAL;
@@ -576,14 +639,14 @@ contract Settlement {
     function _slash(Batch storage b, Staker storage s, address client, uint128 jobAmount, address winner) internal {
         uint256 before = b.amount;
         b.amount -= jobAmount;
-        totalPending -= jobAmount;
-        escrowOf[client] += jobAmount;
-        totalEscrow += jobAmount;
+        books.pending -= jobAmount;
+        _add(escrows, client, jobAmount);
+        books.escrow += jobAmount;
         // The job's share of the batch lock (exact: the batch keeps exposureOf(its new amount)).
         uint256 share = exposureOf(before) - exposureOf(b.amount);
         s.locked -= uint128(share);
         uint256 want = exposureOf(jobAmount);
-        if (want < params.minProviderStake) want = params.minProviderStake;
+        if (want < MIN_PROVIDER_STAKE) want = MIN_PROVIDER_STAKE;
         // Slash the job's lock first, then stake that is still unbonding, then unlocked active stake.
         uint256 fromLock = want < share ? want : share;
         uint256 rest = want - fromLock;
@@ -594,12 +657,33 @@ contract Settlement {
         uint256 fromFree = rest < free ? rest : free;
         s.active -= uint128(fromLock + fromFree);
         uint256 slashed = fromLock + fromUnbonding + fromFree;
-        totalStaked -= slashed;
-        uint256 reward = slashed * params.rewardBps / 10_000;
-        owedTo[winner] += reward;
-        totalOwed += reward;
-        totalBurned += slashed - reward;
+        books.staked -= uint128(slashed);
+        uint256 reward = slashed * REWARD_BPS / 10_000;
+        _add(oweds, winner, reward);
+        books.owed += uint128(reward);
+        books.burned += uint128(slashed - reward);
         emit Slashed(b.provider, slashed, winner, reward, slashed - reward);
+    }
+
+    /// @dev escrows and oweds hold balance | KEPT once written (or kept by onDisputeOpened): such a
+    ///      slot never returns to zero, so a later credit (a client's refund, a dispute's reward)
+    ///      is a warm write, not a fresh 22,100-gas one in the move that ends a game.
+    uint256 internal constant KEPT = 1 << 255;
+
+    function _bal(mapping(address => uint256) storage m, address a) internal view returns (uint256) {
+        return m[a] & (KEPT - 1);
+    }
+
+    function _put(mapping(address => uint256) storage m, address a, uint256 v) internal {
+        m[a] = v | KEPT;
+    }
+
+    function _add(mapping(address => uint256) storage m, address a, uint256 v) internal {
+        m[a] = ((m[a] & (KEPT - 1)) + v) | KEPT;
+    }
+
+    function _keep(mapping(address => uint256) storage m, address a) internal {
+        if (m[a] == 0) m[a] = KEPT;
     }
 
     function _send(address to, uint256 amount) internal {
