@@ -27,7 +27,7 @@
 // same job, opened first or later (slash reward routing; voided JOB_LOST games return the bond and
 // move nothing else; a lost job refuses new games); withdraw pays exactly what is owed, once.
 //
-// CI plays GAMES_CI games (~20 s on two cores, each game ~1-3 s). Nightly size (~3 s a game):
+// CI plays GAMES_CI games (~30 s on two busy cores, each game 1-6 s). Nightly size (~2 s a game, 150 games ~5 min):
 //   TESSERA_GAME_FUZZ=200 npm test -- src/dispute/players/fuzz.test.ts
 // Game i plays seed TESSERA_GAME_FUZZ_SEED (default 1) + i. A failure names its seed and its last
 // steps; replay it alone with TESSERA_GAME_FUZZ=1 TESSERA_GAME_FUZZ_SEED=<seed>.
