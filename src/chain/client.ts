@@ -158,7 +158,9 @@ async function send(c: ChainClients, address: Address, contract: string, fn: str
   const abi = abiOf(contract)
   try {
     const { request, result } = await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never) as unknown as { request: never; result: unknown }
-    const hash = await c.wallet.writeContract(request)
+    // The whole ABI, every error included: a revert between simulation and mining (a clock that ran
+    // out, a race with another transaction) must still decode by name.
+    const hash = await c.wallet.writeContract({ ...(request as object), abi } as never)
     const receipt = await c.public.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new ContractRevertError(contract, fn, 'Reverted', [hash])
     return { result, receipt, gasUsed: receipt.gasUsed }

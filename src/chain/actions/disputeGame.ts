@@ -66,7 +66,9 @@ async function write<F extends ContractFunctionName<GameAbi, Writes>>(c: ChainCl
   signal?.throwIfAborted()
   try {
     const { request, result } = (await c.public.simulateContract({ address: d.disputeGame, abi: gameAbi(), functionName: fn, args, value, account: c.account } as never)) as unknown as { request: never; result: unknown }
-    const hash = await c.wallet.writeContract(request)
+    // The whole ABI with every error: a revert between simulation and mining (a clock that ran out)
+    // must still decode by name.
+    const hash = await c.wallet.writeContract({ ...(request as object), abi: gameAbi() } as never)
     const receipt = await c.public.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new ContractRevertError('DisputeGame', fn, 'Reverted', [hash])
     return { result: result as ContractFunctionReturnType<GameAbi, Writes, F>, receipt, gasUsed: receipt.gasUsed }

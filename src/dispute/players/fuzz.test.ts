@@ -204,15 +204,10 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     assert.ok(summaries.some((s) => s.end.by === 'timeout'), 'some game was decided by a clock')
   })
 
-  // BUG (client, found by this fuzz, seed 5013 of an earlier version): a move that passes its
-  // simulation on the latest block but reverts in the block it is mined in (here: its clock runs
-  // out in between, ClockExpired, selector 0xa4b6aaf4) surfaces as ContractRevertError
-  // 'UnknownRevert', not by name: src/chain/actions/disputeGame.ts write() (and client.ts send())
-  // hands writeContract simulateContract's `request`, whose ABI holds only the function, so viem
-  // cannot decode the estimateGas revert (AbiErrorSignatureNotFoundError). play.ts then records the
-  // side as stuck on 'UnknownRevert'. The fuzz's clock edges judge late moves on a block already
-  // mined past the clock, so they do not take this path. Unskip once write() decodes with the full ABI.
-  test('a move mined after its clock ran out reverts by name (ClockExpired), not UnknownRevert', { skip: 'BUG: write() decodes a post-simulation revert without the error ABI (UnknownRevert)' }, async () => {
+  // Found by this fuzz (seed 5013 of an earlier version): a move that passes its simulation on the
+  // latest block but reverts in the block it is mined in (its clock ran out in between) came back
+  // as 'UnknownRevert'; write()/send() now hand writeContract the whole ABI, errors included.
+  test('a move mined after its clock ran out reverts by name (ClockExpired), not UnknownRevert', async () => {
     const j = await serveJob({ net, model, job: { prompt: [11, 250, 3], params: greedy(3), seed: 0n }, seed: 1, nonce: nonce++ })
     const { gameId } = await openGame(net.auditor, net.d, { ...j.open, bond: BigInt(net.d.params.game.challengerBond) })
     const g = await getGame(net.deployer, net.d, { gameId })
