@@ -105,7 +105,7 @@ contract Machine is IMachine {
     /// @inheritdoc IMachine
     function element(Ctx calldata c, uint256 k, uint64 j) external view returns (uint64 steps, bytes32 initLeaf) {
         T.Dims memory d = T.dims(c);
-        T.Op memory o = programOp(c, k, j, 0);
+        T.Op memory o = programOp(c, d, k, j, 0);
         steps = uint64(T.steps(c, d, o, j, matType(c, o)));
         initLeaf = MachineState.leafOf(MachineState.MicroState(uint32(k), j, 0, T.initRegs(d, o), ""));
     }
@@ -118,7 +118,7 @@ contract Machine is IMachine {
     {
         R.Env memory e;
         e.d = T.dims(c);
-        e.o = programOp(c, pre.op, pre.elem, pre.step);
+        e.o = programOp(c, e.d, pre.op, pre.elem, pre.step);
         e.wtype = matType(c, e.o);
         // INVARIANT: the final state has no next step.
         if (pre.step >= T.steps(c, e.d, e.o, pre.elem, e.wtype)) revert NoSuchStep(pre.op, pre.elem, pre.step);
@@ -229,8 +229,8 @@ contract Machine is IMachine {
 
     // ------------------------------------------------------------------ helpers
 
-    function programOp(Ctx calldata c, uint256 k, uint64 j, uint64 s) private pure returns (T.Op memory o) {
-        (o,) = T.opAt(c, k);
+    function programOp(Ctx calldata c, T.Dims memory d, uint256 k, uint64 j, uint64 s) private pure returns (T.Op memory o) {
+        (o,) = T.opAt(c, d, k);
         // INVARIANT: only ops with element programs have elements, 0 .. length − 1.
         if (o.code == 0 || isOneStep(o.code) || j >= o.length) revert NoSuchStep(k, j, s);
     }

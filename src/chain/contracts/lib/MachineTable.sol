@@ -187,7 +187,11 @@ library MachineTable {
 
     /// @notice Op k of the transition (code 0 when k is not an op) and the number of ops.
     function opAt(IMachine.Ctx calldata c, uint256 k) internal pure returns (Op memory o, uint256 n) {
-        Dims memory d = dims(c);
+        return opAt(c, dims(c), k);
+    }
+
+    /// @notice opAt with the context's dims already computed (`dims(c)`).
+    function opAt(IMachine.Ctx calldata c, Dims memory d, uint256 k) internal pure returns (Op memory o, uint256 n) {
         if (isHead(c)) {
             // teacher forced: TOKEN alone
             if (uint256(c.pos) + 1 < c.nPrompt) {
@@ -202,18 +206,14 @@ library MachineTable {
         }
         // INVARIANT: a layer transition names a layer of the model.
         if (c.layer > c.config.nLayer) revert UnsupportedMachineShape();
-        for (uint256 t; t < 38; ++t) {
-            if (!layerApplies(c, d, t)) continue;
-            if (++n == k) o = layerEntry(d, t);
-        }
-        return (o, n);
-    }
-
-    function layerApplies(IMachine.Ctx calldata c, Dims memory d, uint256 t) private pure returns (bool) {
-        if (t <= 1) return c.layer == 0;
-        if (t == 2) return c.layer != 0;
-        if (t >= 10 && t <= 12) return d.qwen;
-        return true;
+        // The layer table's entries t that apply, counted rather than walked: 0 and 1 at layer 0,
+        // 2 above it, 3 .. 37 always but 10 .. 12 (qwen2's biases) only for qwen2.
+        bool first = c.layer == 0;
+        n = (first ? 37 : 36) - (d.qwen ? 0 : 3);
+        if (k == 0 || k > n) return (o, n);
+        uint256 t = first ? (k < 3 ? k - 1 : k) : k + 1;
+        if (!d.qwen && t >= 10) t += 3;
+        o = layerEntry(d, t);
     }
 
     function op(uint8 code, uint8 slot, uint256 len) private pure returns (Op memory o) {
