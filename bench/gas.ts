@@ -96,6 +96,7 @@ async function game(what: string, a: { cheat?: CheatKind; lyingChallenger?: bool
     const t0 = performance.now()
     const r = await attackJob({ net: gn, model, job: { prompt, params, seed: 0n }, ...a, nonce: 0n })
     if (a.cheat && r.winner === 'challenger') cheatToSlash.push(performance.now() - t0)
+    if (r.disputed) moveGas.set('open', [...(moveGas.get('open') ?? []), r.gas.open])
     const g = r.game
     if (!g) return
     for (const m of g.moves) {
@@ -138,25 +139,28 @@ const shape = (name: string) => name.includes('norm') ? { type: 0, rows: 1, cols
 const ctx = (layer: number, temperature: number) => ({ config: big, shape, pos: 1023, layer, nPrompt: 1, sampling: { temperature, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 0n } })
 let opCount = 0
 let maxSteps = 0
+let maxChunks = 0
 for (const c of [ctx(31, 0), ctx(32, 0), ctx(32, 0.8)]) {
   const ops = transitionOps(c as never)
   opCount = Math.max(opCount, ops.length)
   for (const op of ops) {
     if (!op.program || op.length === 0) continue
+    maxChunks = Math.max(maxChunks, op.block ? op.length : Math.ceil(op.length / 256))
     // the longest element of each op is its first or last (programs grow with the index at most linearly)
     for (const j of [0, op.length - 1]) maxSteps = Math.max(maxSteps, op.program(j).steps)
   }
 }
 const traceRounds = roundsFor(treeDepth(traceLeafCount(1, 1024, 32)))
 const opRounds = roundsFor(treeDepth(BigInt(opCount) + 1n))
+const slotRounds = roundsFor(treeDepth(BigInt(maxChunks)))
 const stepRounds = roundsFor(treeDepth(BigInt(maxSteps) + 1n))
-const total = traceRounds + opRounds + 1 + stepRounds
-row(`rounds, 1,024 tokens x 32 layers (k = ${1 << LOG_K})`, String(total), `trace ${traceRounds} + ops ${opRounds} (${opCount} ops) + name 1 + steps ${stepRounds} (${maxSteps} steps); target <= 16`)
+const total = traceRounds + opRounds + slotRounds + stepRounds
+row(`rounds, 1,024 tokens x 32 layers (k = ${1 << LOG_K})`, String(total), `at most: trace ${traceRounds} + ops ${opRounds} (${opCount} ops) + slot ${slotRounds} (${maxChunks} chunks) + steps ${stepRounds} (${maxSteps} steps), plus the chunk reveal and the naming; target <= 16`)
 const m = (k: string) => median(moveGas.get(k) ?? [0n])
-const honestProvider = BigInt(traceRounds + opRounds + stepRounds) * m('reveal') + 3n * m('revealPre') + m('expandOps') + m('enterOp') + m('expandElement') + maxStep
-const honestChallenger = BigInt(traceRounds + opRounds + stepRounds) * m('choose') + m('nameElement')
+const honestProvider = BigInt(total) * m('reveal') + 3n * m('revealPre') + m('expandOps') + m('enterOp') + m('revealChunk') + m('expandElement') + maxStep
+const honestChallenger = m('open') + BigInt(total) * m('choose') + m('nameElement')
 row('whole game, 1,024 x 32: honest provider (reveals, pre-states, expansions, the step)', honestProvider, 'target <= 4,000,000; estimated from the median moves above and the heaviest step')
-row('whole game, 1,024 x 32: honest challenger (choices, naming; plus the open)', honestChallenger, 'plus the open row')
+row('whole game, 1,024 x 32: honest challenger (the open, choices, naming)', honestChallenger, 'estimated the same way')
 
 const table = ['| action | gas | note |', '|---|---:|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 console.log(table)
