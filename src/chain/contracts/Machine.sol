@@ -116,23 +116,24 @@ contract Machine is IMachine {
         view
         returns (bytes32 postLeaf)
     {
-        R.Env memory e;
-        e.d = T.dims(c);
-        e.o = programOp(c, e.d, pre.op, pre.elem, pre.step);
-        e.wtype = matType(c, e.o);
+        T.Dims memory d = T.dims(c);
+        T.Op memory o = programOp(c, d, pre.op, pre.elem, pre.step);
+        uint32 wtype = matType(c, o);
         // INVARIANT: the final state has no next step.
-        if (pre.step >= T.steps(c, e.d, e.o, pre.elem, e.wtype)) revert NoSuchStep(pre.op, pre.elem, pre.step);
-        e.frame = frame;
-        e.k = pre.op;
-        e.j = pre.elem;
-        e.s = uint256(pre.step) + 1;
-        e.r = pre.r;
-        e.data = pre.data;
-        uint8 code = e.o.code;
+        if (pre.step >= T.steps(c, d, o, pre.elem, wtype)) revert NoSuchStep(pre.op, pre.elem, pre.step);
+        uint8 code = o.code;
         bool a = code == T.MATMUL || code == T.RMS_SCALE || code == T.NORM || code == T.QUANT32 || code == T.QUANT256
             || code == T.BIAS || code == T.RES || code == T.SILU || code == T.EMBED;
-        (e.r, e.data) = a ? stepsA.run(c, e, reads) : stepsB.run(c, e, reads);
-        return MachineState.leafOf(MachineState.MicroState(pre.op, pre.elem, pre.step + 1, e.r, e.data));
+        // MachineStepsA/B.step has this function's signature: the arguments go on as they came
+        // (no copy re-encoded and decoded again), with the dims, op and weight type appended.
+        (bool ok, bytes memory ret) =
+            (a ? address(stepsA) : address(stepsB)).staticcall(abi.encodePacked(msg.data, abi.encode(d, o, wtype)));
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        return abi.decode(ret, (bytes32));
     }
 
     /// @inheritdoc IMachine

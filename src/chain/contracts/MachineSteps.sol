@@ -5,6 +5,7 @@ import {IMachine} from "./IMachine.sol";
 import {MachineMath} from "./MachineMath.sol";
 import {BadReadProof, WrongStepKind} from "./Errors.sol";
 import {MachineReads as R} from "./lib/MachineReads.sol";
+import {MachineState} from "./lib/MachineState.sol";
 import {MachineTable as T} from "./lib/MachineTable.sol";
 import {SoftFloat} from "./lib/SoftFloat.sol";
 import {CanonMath} from "./lib/CanonMath.sol";
@@ -27,15 +28,16 @@ contract MachineStepsA {
         math = math_;
     }
 
-    /// @notice Executes step e.s of element e.j of op e.o (Machine.step has checked that it
-    ///         exists and picked this contract for its op code) with the openings `reads`;
-    ///         returns the post-state's registers and data.
-    function run(IMachine.Ctx calldata c, R.Env calldata env, bytes[] calldata reads)
+    /// @notice IMachine.step's arguments as Machine.step received them, forwarded unchanged with
+    ///         R.TRAILER appended (the step's dims, op and weight type: Machine.step has checked
+    ///         that the step exists and picked this contract for its op code); returns the leaf of
+    ///         the post-state.
+    function step(IMachine.Ctx calldata c, bytes32 frame, MachineState.MicroState calldata pre, bytes[] calldata reads)
         external
         view
-        returns (uint32[8] memory, bytes memory)
+        returns (bytes32)
     {
-        R.Env memory e = env;
+        R.Env memory e = R.env(frame, pre);
         uint8 code = e.o.code;
         if (code == T.MATMUL) xMatmul(c, e, reads);
         else if (code == T.RMS_SCALE) xRms(c, e, reads);
@@ -52,7 +54,7 @@ contract MachineStepsA {
         else if (code == T.EMBED) xEmbed(c, e, reads);
         // INVARIANT: Machine sends only these codes here.
         else revert WrongStepKind();
-        return (e.r, e.data);
+        return R.postLeaf(e);
     }
 
 
@@ -80,8 +82,11 @@ contract MachineStepsA {
         }
         uint256 t = e.s <= g ? e.s - 1 : e.s - g - 2;
         uint32[] memory x = R.rdWords(e, e.o.src, e.j * B + 32 * t, 32, reads, 0);
+        // the 32 words as uint32[32], in place (same memory after the length word)
         uint32[32] memory x32;
-        for (uint256 i; i < 32; ++i) x32[i] = x[i];
+        assembly ("memory-safe") {
+            x32 := add(x, 32)
+        }
         if (e.s <= g) e.r[1] = CanonMath.amax32(e.r[1], x32);
         else e.data = abi.encodePacked(e.data, CanonMath.quantize32Packed(x32, e.r[2]));
     }
@@ -130,15 +135,16 @@ contract MachineStepsB {
         math = math_;
     }
 
-    /// @notice Executes step e.s of element e.j of op e.o (Machine.step has checked that it
-    ///         exists and picked this contract for its op code) with the openings `reads`;
-    ///         returns the post-state's registers and data.
-    function run(IMachine.Ctx calldata c, R.Env calldata env, bytes[] calldata reads)
+    /// @notice IMachine.step's arguments as Machine.step received them, forwarded unchanged with
+    ///         R.TRAILER appended (the step's dims, op and weight type: Machine.step has checked
+    ///         that the step exists and picked this contract for its op code); returns the leaf of
+    ///         the post-state.
+    function step(IMachine.Ctx calldata c, bytes32 frame, MachineState.MicroState calldata pre, bytes[] calldata reads)
         external
         view
-        returns (uint32[8] memory, bytes memory)
+        returns (bytes32)
     {
-        R.Env memory e = env;
+        R.Env memory e = R.env(frame, pre);
         uint8 code = e.o.code;
         if (code == T.FREQ) R.set(e, math.freq(uint64(e.j), uint32(e.d.hd), c.config.ropeBaseBits));
         else if (code == T.ROTCS) R.set(e, math.rotcs(c.pos, R.rdWord(e, T.S_FR, e.j >> 1, reads, 0), e.j & 1 == 1));
@@ -162,7 +168,7 @@ contract MachineStepsB {
         else if (code == T.DRAW) xDraw(c, e, reads);
         // INVARIANT: Machine sends only these codes here.
         else revert WrongStepKind();
-        return (e.r, e.data);
+        return R.postLeaf(e);
     }
 
 

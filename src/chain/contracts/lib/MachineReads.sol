@@ -85,6 +85,28 @@ library MachineReads {
         bytes data;
     }
 
+    /// @notice What Machine.step appends to its own calldata when it forwards a step to
+    ///         MachineStepsA/B: abi.encode(Dims, Op, uint32 wtype), 20 words.
+    uint256 internal constant TRAILER = 20 * 32;
+
+    /// @dev The Env of a forwarded step: frame and pre-state from the step's own arguments, the
+    ///      dims, op and weight type Machine.step computed (and checked the step against) from the
+    ///      trailer it appended.
+    function env(bytes32 frame, MachineState.MicroState calldata pre) internal pure returns (Env memory e) {
+        (e.d, e.o, e.wtype) = abi.decode(msg.data[msg.data.length - TRAILER:], (T.Dims, T.Op, uint32));
+        e.frame = frame;
+        e.k = pre.op;
+        e.j = pre.elem;
+        e.s = uint256(pre.step) + 1;
+        e.r = pre.r;
+        e.data = pre.data;
+    }
+
+    /// @dev The leaf of the post-state of step e.s.
+    function postLeaf(Env memory e) internal pure returns (bytes32) {
+        return MachineState.leafOf(MachineState.MicroState(uint32(e.k), uint64(e.j), uint64(e.s), e.r, e.data));
+    }
+
 
     function opening(bytes[] calldata reads, uint256 i) internal pure returns (bytes calldata) {
         // INVARIANT: one opening per read of the step.

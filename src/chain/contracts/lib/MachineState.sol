@@ -73,15 +73,25 @@ library MachineState {
         }
         w = new uint32[](count);
         uint256 base = index % CHUNK;
-        for (uint256 i; i < count && index + i < n; ++i) w[i] = wordAt(o.chunk, base + i);
+        uint256 m = n - index < count ? n - index : count; // words past the vector's end stay +0
+        for (uint256 i; i < m; ++i) w[i] = wordAt(o.chunk, base + i);
         return (true, w);
     }
 
     /// @notice Little-endian word i of a chunk.
     function wordAt(bytes memory chunk, uint256 i) internal pure returns (uint32 w) {
         uint256 o = i * 4;
-        w = uint32(uint8(chunk[o])) | (uint32(uint8(chunk[o + 1])) << 8) | (uint32(uint8(chunk[o + 2])) << 16)
-            | (uint32(uint8(chunk[o + 3])) << 24);
+        uint256 v;
+        assembly ("memory-safe") {
+            // a word past the chunk's end: Panic(0x32), as the checked byte reads gave
+            if or(lt(mload(chunk), 4), gt(o, sub(mload(chunk), 4))) {
+                mstore(0, shl(224, 0x4e487b71))
+                mstore(4, 0x32)
+                revert(0, 0x24)
+            }
+            v := shr(224, mload(add(add(chunk, 32), o)))
+        }
+        w = uint32(((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >> 8) & 0xff00) | (v >> 24));
     }
 
     /// @notice True when slot `slot` of `frame` holds `slotRoot` (path of FRAME_DEPTH hashes).
