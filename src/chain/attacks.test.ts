@@ -9,9 +9,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, claimBatch, deposit, exposureOf,
-  DEFAULT_SETTLEMENT_PARAMS, finalizeBatch, getBalances, getBatch, getReservation, getStake, getTotals,
-  jobAmount, release, requestDigest, reserve, signDelivery, signJobRequest, stake, withdrawEscrow,
+  claimBatch, deposit, exposureOf, finalizeBatch, getBalances, getBatch, getReservation, getStake,
+  getTotals, release, reserve, stake, withdrawEscrow,
+} from './actions/settlement.js'
+import {
+  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, jobAmount,
+  requestDigest, signDelivery, signJobRequest,
 } from './client.js'
 import { PHASE, getGame, openGame, reveal, timeout, withdraw } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'

@@ -1,11 +1,13 @@
 /**
- * The typed client for Tessera's contracts: deployment, every contract action as a function
- * `fn(client, { named params })`, the digests a client and provider sign (identical to the
- * contracts'), and reverts decoded into errors named after the contract's custom error.
+ * What Tessera's contract actions share: deployment (deploy, load, save), reverts decoded into
+ * errors named after the contract's custom error, the shared write and read the actions send
+ * through, and the digests a client and provider sign (identical to the contracts'). The actions
+ * themselves live per contract in src/chain/actions/ (settlement.ts, registry.ts, disputeGame.ts,
+ * machine.ts), each `fn(client, deployment, { named params })`.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import {
-  type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName, type ContractFunctionReturnType, type Hex,
+  type Abi, type Address, type ContractFunctionArgs, type ContractFunctionReturnType, type Hex,
   BaseError as ViemBaseError, ContractFunctionRevertedError, encodeAbiParameters, hashTypedData, parseSignature, recoverTypedDataAddress,
   sha256, signatureToCompactSignature,
 } from 'viem'
@@ -16,7 +18,6 @@ import type { settlementAbi } from './abi.generated.js'
 import { getArtifact } from './artifacts.js'
 import { type ChainClients, deployContract } from './evm/clients.js'
 import { buildLevels, merkleProof } from '../trace/merkle.js'
-import type { ModelConfigV3 } from '../engine/gguf/configLeaf.js'
 
 // ------------------------------------------------------------------ parameters and deployment
 
@@ -153,8 +154,12 @@ function abiOf(contract: string): Abi {
   return abi
 }
 
-/** Simulates (so reverts decode by name), sends, waits; returns the receipt's gas and logs. */
-async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint) {
+/**
+ * Simulates (so reverts decode by name), sends, waits; returns the receipt's gas and logs. The
+ * shared write of the contract actions (src/chain/actions/): `contract` names the artifact whose ABI,
+ * with every custom error of the system, encodes the call and decodes its revert.
+ */
+export async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint) {
   const abi = abiOf(contract)
   try {
     const { request, result } = await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never) as unknown as { request: never; result: unknown }
@@ -169,28 +174,13 @@ async function send(c: ChainClients, address: Address, contract: string, fn: str
   }
 }
 
-async function read<T>(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[] = []): Promise<T> {
+/** Reads a view of `contract` at `address`, reverts decoded by name; the shared read of the contract actions. */
+export async function read<T>(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[] = []): Promise<T> {
   try {
     return (await c.public.readContract({ address, abi: abiOf(contract), functionName: fn, args } as never)) as T
   } catch (err) {
     throw decodeRevert(err, contract, fn)
   }
-}
-
-type Writes = 'nonpayable' | 'payable'
-type Reads = 'view' | 'pure'
-/** `send` to Settlement with viem's types inferred from its ABI: the function name and argument tuple are checked, the result typed. */
-async function sendSettlement<F extends ContractFunctionName<SettlementAbi, Writes>>(
-  c: ChainClients, d: D, fn: F, args: ContractFunctionArgs<SettlementAbi, Writes, F>, value?: bigint,
-) {
-  const r = await send(c, d.settlement, 'Settlement', fn, args as readonly unknown[], value)
-  return { ...r, result: r.result as ContractFunctionReturnType<SettlementAbi, Writes, F> }
-}
-/** `read` from Settlement with viem's inferred argument and result types. */
-function readSettlement<F extends ContractFunctionName<SettlementAbi, Reads>>(
-  c: ChainClients, d: D, fn: F, args: ContractFunctionArgs<SettlementAbi, Reads, F>,
-): Promise<ContractFunctionReturnType<SettlementAbi, Reads, F>> {
-  return read(c, d.settlement, 'Settlement', fn, args as readonly unknown[])
 }
 
 // ------------------------------------------------------------------ formats
@@ -315,134 +305,3 @@ export function batchTree(leaves: readonly Hex[]): { root: Hex; proof(i: number)
   const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as Hex
   return { root: hex(levels[levels.length - 1][0]), proof: (i) => merkleProof(levels, i).map(hex) }
 }
-
-// ------------------------------------------------------------------ actions
-
-type D = Pick<Deployment, 'registry' | 'settlement' | 'disputeGame'>
-
-/**
- * Registers a model by root (anyone; immutable) with its config, which the registry checks
- * against the model root: `config`, `tokenizerHash` and `path` (the config leaf's, leaf 0) are
- * `ModelTree.proveConfig()`'s (src/chain/weights.ts). Reverts BadConfigProof when they are not
- * the root's config leaf.
- *
- * @example
- *   await registerModel(c, d, { modelRoot: tree.modelRoot, ...tree.proveConfig(), arithVersion: toHex('tessera-arith/1', { size: 32 }) })
- */
-export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; arithVersion: Hex; path: readonly Hex[] }) {
-  return send(c, d.registry, 'ModelRegistry', 'register', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.path])
-}
-
-/** The config a registered model proved at registration (reverts UnknownModel if none). */
-export function getModelConfig(c: ChainClients, d: D, modelRoot: Hex): Promise<ModelConfigV3> {
-  return read(c, d.registry, 'ModelRegistry', 'configOf', [modelRoot])
-}
-
-export function isModelRegistered(c: ChainClients, d: D, modelRoot: Hex): Promise<boolean> {
-  return read(c, d.registry, 'ModelRegistry', 'isRegistered', [modelRoot])
-}
-
-export const ROLE = { provider: 1, auditor: 2 } as const
-
-/** Bonds `amount` as provider or auditor. */
-export function stake(c: ChainClients, d: D, a: { role: keyof typeof ROLE; amount: bigint }) {
-  return sendSettlement(c, d, 'stake', [ROLE[a.role]], a.amount)
-}
-/** Starts unbonding `amount` of unlocked active stake (still slashable until withdrawn). */
-export function unstake(c: ChainClients, d: D, a: { amount: bigint }) {
-  return sendSettlement(c, d, 'unstake', [a.amount])
-}
-export function withdrawStake(c: ChainClients, d: D) {
-  return sendSettlement(c, d, 'withdrawStake', [])
-}
-export function advertise(c: ChainClients, d: D, a: { modelRoot: Hex; pricePerToken: bigint }) {
-  return sendSettlement(c, d, 'advertise', [a.modelRoot, a.pricePerToken])
-}
-export function deposit(c: ChainClients, d: D, a: { amount: bigint }) {
-  return sendSettlement(c, d, 'deposit', [], a.amount)
-}
-/** Withdraws free escrow (not what reservations hold). */
-export function withdrawEscrow(c: ChainClients, d: D, a: { amount: bigint }) {
-  return sendSettlement(c, d, 'withdrawEscrow', [a.amount])
-}
-/**
- * Provider: accepts a signed request by reserving its maximum price (maxTokens * pricePerToken)
- * from the client's free escrow, so the claim pays whatever the client does meanwhile.
- */
-export function reserve(c: ChainClients, d: D, a: { req: JobRequest; r: Hex; vs: Hex }) {
-  return sendSettlement(c, d, 'reserve', [a.req, a.r, a.vs])
-}
-/** Anyone: returns an expired, unclaimed reservation (by request digest) to the client's free escrow. */
-export function release(c: ChainClients, d: D, a: { requestDigest: Hex }) {
-  return sendSettlement(c, d, 'release', [a.requestDigest])
-}
-/** A reservation by request digest (client zero: none). */
-export async function getReservation(c: ChainClients, d: D, requestDigest: Hex): Promise<{ client: Address; expiry: bigint; amount: bigint }> {
-  const [client, expiry, amount] = await readSettlement(c, d, 'reservations', [requestDigest])
-  return { client, expiry, amount }
-}
-export function withdrawOwed(c: ChainClients, d: D) {
-  return sendSettlement(c, d, 'withdrawOwed', [])
-}
-/** Claims a batch of jobs (locking their exposure of the caller's stake); returns the batch id with the receipt. */
-export async function claimBatch(c: ChainClients, d: D, a: { items: readonly ClaimItem[] }) {
-  const r = await sendSettlement(c, d, 'claimBatch', [a.items])
-  return { ...r, batchId: r.result }
-}
-export function finalizeBatch(c: ChainClients, d: D, a: { batchId: bigint }) {
-  return sendSettlement(c, d, 'finalize', [a.batchId])
-}
-
-/**
- * An account's stake. `locked` is the part of `active` that backs pending claims (docs/CHAIN.md
- * "Economics"): it cannot be unbonded, and a claim needs its exposure in `active - locked`.
- */
-export type StakeInfo = { role: number; openDisputes: number; unbondAt: bigint; active: bigint; unbonding: bigint; locked: bigint }
-export async function getStake(c: ChainClients, d: D, account: Address): Promise<StakeInfo> {
-  const [role, openDisputes, unbondAt, unbonding, active, locked] = await readSettlement(c, d, 'stakers', [account])
-  return { role, openDisputes, unbondAt, active, unbonding, locked }
-}
-/**
- * Stake a pending claim worth `amount` locks, and the slash a lost dispute on it takes before the
- * minimum-stake floor: amount * 10,000 * 10,000 / (auditBps * (10,000 - rewardBps)), rounded down
- * (Settlement.exposureOf): the burned share alone is amount / p, since a provider's sock puppet may
- * collect the reward share.
- */
-export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps' | 'rewardBps'>): bigint {
-  return (amount * 100_000_000n) / (BigInt(params.auditBps) * BigInt(10_000 - params.rewardBps))
-}
-export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; stake: StakeInfo }
-/** Everything an account holds: coin, escrow, withdrawable earnings and stake. */
-export async function getBalances(c: ChainClients, d: D, account: Address): Promise<Balances> {
-  return {
-    wallet: await c.public.getBalance({ address: account }),
-    escrow: await readSettlement(c, d, 'escrowOf', [account]),
-    owed: await readSettlement(c, d, 'owedTo', [account]),
-    owedByGame: await read<bigint>(c, d.disputeGame, 'DisputeGame', 'owedTo', [account]),
-    stake: await getStake(c, d, account),
-  }
-}
-export type Totals = { balance: bigint; staked: bigint; escrow: bigint; pending: bigint; owed: bigint; burned: bigint; gameBalance: bigint; bonds: bigint; gameOwed: bigint; gameBurned: bigint }
-/** Contract-wide totals, for the value-conservation invariant. */
-export async function getTotals(c: ChainClients, d: D): Promise<Totals> {
-  const s = (fn: 'totalStaked' | 'totalEscrow' | 'totalPending' | 'totalOwed' | 'totalBurned') => readSettlement(c, d, fn, [])
-  const g = (fn: string) => read<bigint>(c, d.disputeGame, 'DisputeGame', fn)
-  return {
-    balance: await c.public.getBalance({ address: d.settlement }),
-    staked: await s('totalStaked'), escrow: await s('totalEscrow'), pending: await s('totalPending'),
-    owed: await s('totalOwed'), burned: await s('totalBurned'),
-    gameBalance: await c.public.getBalance({ address: d.disputeGame }),
-    bonds: await g('totalBonds'), gameOwed: await g('totalOwed'), gameBurned: await g('totalBurned'),
-  }
-}
-/**
- * A claimed batch (Settlement.Batch): `{ provider, finalizesAt, status, openDisputes, count, amount,
- * disputed, root }`; status 1 pending, 2 final, 3 paid out except its disputed jobs (`amount` is
- * what is still pending, `disputed` the part under open games).
- */
-export type Batch = ContractFunctionReturnType<SettlementAbi, 'view', 'getBatch'>
-export function getBatch(c: ChainClients, d: D, batchId: bigint): Promise<Batch> {
-  return readSettlement(c, d, 'getBatch', [batchId])
-}
-
-// the first dispute game

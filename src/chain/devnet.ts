@@ -7,10 +7,11 @@
 import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
 import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
+import { type Totals, claimBatch, deposit, stake } from './actions/settlement.js'
+import { isModelRegistered, registerModel } from './actions/registry.js'
 import {
-  type ClaimItem, type Deployment, type Totals, type GameParams, type JobRequest, type SettlementParams,
-  batchLeaf, batchTree, claimBatch, deployTessera, deposit, isModelRegistered, registerModel, requestDigest,
-  signDelivery, signJobRequest, stake,
+  type ClaimItem, type Deployment, type GameParams, type JobRequest, type SettlementParams, batchLeaf,
+  batchTree, deployTessera, requestDigest, signDelivery, signJobRequest,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'

@@ -6,10 +6,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type Hex, parseEther } from 'viem'
-import {
-  type Totals, DEFAULT_GAME_PARAMS, finalizeBatch, getBalances, getTotals, jobAmount, unstake, withdrawOwed,
-  withdrawStake,
-} from './client.js'
+import { type Totals, finalizeBatch, getBalances, getTotals, unstake, withdrawOwed, withdrawStake } from './actions/settlement.js'
+import { DEFAULT_GAME_PARAMS, jobAmount } from './client.js'
 import { PHASE, choose, getGame, openGame, reveal, revealedChildren, timeout, withdraw } from './actions/disputeGame.js'
 import { type Devnet, Tree, claimJob, createDevnet, h, isConserved } from './devnet.js'
 import type { ChainClients } from './evm/clients.js'

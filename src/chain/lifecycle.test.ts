@@ -3,10 +3,11 @@ import { after, before, test } from 'node:test'
 import { type Abi, parseEther } from 'viem'
 import { getArtifact } from './artifacts.js'
 import {
-  type ClaimItem, type Totals, advertise, claimBatch, deposit, finalizeBatch, getBalances, getBatch,
-  getTotals, registerModel, stake, unstake, withdrawEscrow, withdrawOwed, withdrawStake, batchLeaf,
-  batchTree,
-} from './client.js'
+  type Totals, advertise, claimBatch, deposit, finalizeBatch, getBalances, getBatch, getTotals, stake,
+  unstake, withdrawEscrow, withdrawOwed, withdrawStake,
+} from './actions/settlement.js'
+import { registerModel } from './actions/registry.js'
+import { type ClaimItem, batchLeaf, batchTree } from './client.js'
 import { openGame } from './actions/disputeGame.js'
 import { deployContract } from './evm/clients.js'
 import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  type ClaimItem, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, batchLeaf, batchTree, claimBatch,
-  deposit, exposureOf, finalizeBatch, getBalances, getBatch, getStake, getTotals, jobAmount, stake, unstake,
-  withdrawStake,
-} from './client.js'
+  claimBatch, deposit, exposureOf, finalizeBatch, getBalances, getBatch, getStake, getTotals, stake,
+  unstake, withdrawStake,
+} from './actions/settlement.js'
+import { type ClaimItem, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, batchLeaf, batchTree, jobAmount } from './client.js'
 import { PHASE, getGame, openGame, reveal, timeout } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'
 import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'

@@ -11,10 +11,8 @@
 import { type Address, type Hex, toHex } from 'viem'
 import type { Cfg } from '../chain/actions/disputeGame.js'
 import { openGame, timeout } from '../chain/actions/disputeGame.js'
-import {
-  type ClaimItem, advertise, batchLeaf, batchTree, claimBatch, deposit, getBalances, getTotals, requestDigest, reserve, signDelivery,
-  signJobRequest,
-} from '../chain/client.js'
+import { advertise, claimBatch, deposit, getBalances, getTotals, reserve } from '../chain/actions/settlement.js'
+import { type ClaimItem, batchLeaf, batchTree, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
 import { type Devnet, isConserved, registerTree } from '../chain/devnet.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'

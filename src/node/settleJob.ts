@@ -8,10 +8,9 @@
  * This is the happy path the demo runs; disputes are in src/chain/dispute.test.ts.
  */
 import { type Hex, toHex } from 'viem'
-import {
-  advertise, claimBatch, deposit, type Deployment, finalizeBatch, getBalances, isModelRegistered,
-  type JobRequest, registerModel, requestDigest, reserve, signDelivery, signJobRequest, withdrawOwed,
-} from '../chain/client.js'
+import { advertise, claimBatch, deposit, finalizeBatch, getBalances, reserve, withdrawOwed } from '../chain/actions/settlement.js'
+import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
+import { type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import type { ConfigProof } from '../chain/weights.js'
 import type { Receipt } from '../trace/receipt.js'

@@ -3,7 +3,7 @@
  * staked) with `topUp`, which keeps the provider's free stake above what the next lost games
  * will slash, so one devnet can host a whole property run.
  */
-import { getStake, stake } from '../../src/chain/client.js'
+import { getStake, stake } from '../../src/chain/actions/settlement.js'
 import { type Devnet, createDevnet } from '../../src/chain/devnet.js'
 
 const COIN = 10n ** 18n

@@ -40,7 +40,8 @@ import {
   resolution, reveal, revealChunk, revealPre, revealedChildren, stepMicro, stepOp, timeout, withdraw,
 } from '../../chain/actions/disputeGame.js'
 import { machineOf, weightType } from '../../chain/actions/machine.js'
-import { ContractRevertError, type Totals, getBalances, getStake, getTotals } from '../../chain/client.js'
+import { type Totals, getBalances, getStake, getTotals } from '../../chain/actions/settlement.js'
+import { ContractRevertError } from '../../chain/client.js'
 import { isConserved } from '../../chain/devnet.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
 import type { JobParams } from '../../trace/receipt.js'

@@ -13,7 +13,8 @@ import { stride } from '../../chain/bisection.js'
 import {
   PHASE, choose, enterOp, expandElement, expandOps, getGame, nameElement, openGame, resolution, reveal, revealChunk, revealPre, revealedChildren, stepMicro, stepOp, timeout,
 } from '../../chain/actions/disputeGame.js'
-import { ContractRevertError, batchLeaf, batchTree, claimBatch, deposit, requestDigest, reserve, signDelivery, signJobRequest } from '../../chain/client.js'
+import { claimBatch, deposit, reserve } from '../../chain/actions/settlement.js'
+import { ContractRevertError, batchLeaf, batchTree, requestDigest, signDelivery, signJobRequest } from '../../chain/client.js'
 import { registerTree } from '../../chain/devnet.js'
 import { paramsHash, tokensRoot } from '../../trace/receipt.js'
 import { createDisputeDevnet } from '../../../test/support/disputeDevnet.js'
