@@ -14,24 +14,17 @@ import { type Abi, type Hex, decodeErrorResult, encodeFunctionData, toHex } from
 import { getArtifact } from '../../chain/artifacts.js'
 import { connectClients, deployContract, type ChainClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from '../../chain/evm/edr.js'
-import { buildModelTree, type ModelTree } from '../../chain/weights.js'
+import type { ModelTree } from '../../chain/weights.js'
 import { activation, openRealModel } from '../../../test/support/realModel.js'
 import { quantize } from '../../engine/gguf/quantize.js'
-import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
-import { bufferSource, readGguf } from '../../engine/gguf/read.js'
-import { encodeGguf } from '../../engine/gguf/write.js'
-import { createReferenceBackend, dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
-import type { MatrixHandle } from '../../engine/kernels/backend.js'
-import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config.js'
-import { synthModel } from '../../engine/model/synth.js'
-import { KVCache, Transformer } from '../../engine/model/transformer.js'
-import { sampleToken } from '../../engine/sample.js'
+import { dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
+import type { ModelConfig } from '../../engine/model/config.js'
 import { Rng } from '../../chain/onestep/gen.js'
-import { type Hash, buildLevels, concatBytes, merkleProof, ZERO } from '../../trace/merkle.js'
+import { type Hash, buildLevels, merkleProof, ZERO } from '../../trace/merkle.js'
 import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
 import { type MachineSampling, type OpDef, SLOT, bits, nextStep, transitionOps } from './program.js'
 import { type MicroState, type SlotValue, frameProof, frameRoot, headLeafV2, layerLeafV2, microLeaf, microState, slotRoot } from './state.js'
-import { type Replay, type Transition, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
+import { type Replay, type Transition, computeTransition } from './transition.js'
 
 const FUZZ_N = Number(process.env.TESSERA_MACHINE_FUZZ_N ?? 300)
 const FUZZ_SEED = Number(process.env.TESSERA_MACHINE_FUZZ_SEED ?? 0x6d61636e)
@@ -39,69 +32,13 @@ const hx = (b: Uint8Array): Hex => toHex(b)
 
 // ---- tiny models and jobs (as transition.test.ts) ---------------------------------------------------
 
-type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccessor; tree: ModelTree }
-
-function tinyModel(preset: string, type: string, seed: number): Tiny {
-  const bytes = concatBytes(...encodeGguf(synthModel({ preset, type, seed })))
-  const src = bufferSource(bytes)
-  const gguf = readGguf(src)
-  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
-  const backend = createReferenceBackend()
-  const matrices: Record<string, MatrixHandle> = {}
-  const vectors: Record<string, Float32Array> = {}
-  const tensors = new Map<string, WeightTensor>()
-  for (const t of gguf.tensors) {
-    const { rows, cols } = tensorRowsCols(t.dims)
-    const data = src.read(t.fileOffset, t.byteLength)
-    const rb = t.byteLength / rows
-    if (t.dims.length === 1) {
-      vectors[t.name] = new Float32Array(cols)
-      dequantizeRow(t.type, data, vectors[t.name])
-    } else {
-      matrices[t.name] = backend.allocMatrix(t.name, t.type, rows, cols)
-      backend.writeRows(matrices[t.name], 0, data)
-    }
-    tensors.set(t.name, { type: t.type, rows, cols, row: (r) => data.subarray(r * rb, (r + 1) * rb) })
-  }
-  const weights: WeightAccessor = (name) => {
-    const t = tensors.get(name)
-    if (!t) throw new Error(`no tensor ${name}`)
-    return t
-  }
-  return { config, tf: new Transformer({ config, matrices, vectors }, backend), weights, tree: buildModelTree(src, gguf, config) }
-}
+import { job as replayedJob, tinyModel, type Tiny } from '../../../test/support/machineModels.js'
 
 type Job = { tokens: number[]; replay: Replay; logitsAt(p: number): Float32Array; trace: TraceSource; prompt: number[]; sampling: MachineSampling }
 
 function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling): Job {
-  const c = m.config
-  const params = { topK: 0, topP: 1, minP: 0, seed: 0n, ...sampling }
-  const tokens = prompt.slice()
-  const cache = new KVCache(c, 64)
-  let logits = m.tf.forward(prompt, cache, 1)
-  for (let i = 0; i < nOut - 1; i++) {
-    const id = sampleToken(logits.slice(), params, tokens, i)
-    tokens.push(id)
-    logits = m.tf.forward([id], cache, 1)
-  }
-  const kvDim = c.nKvHead * c.headDim
-  const res = new Map<string, Float32Array>(), ks = new Map<string, Float32Array>(), vs = new Map<string, Float32Array>()
-  const all = m.tf.forward(tokens, new KVCache(c, 64), tokens.length, (l, start, nTok, x, k, v) => {
-    for (let t = 0; t < nTok; t++) {
-      const key = `${start + t}/${l}`
-      res.set(key, x.slice(t * c.dim, (t + 1) * c.dim))
-      ks.set(key, k.slice(t * kvDim, (t + 1) * kvDim))
-      vs.set(key, v.slice(t * kvDim, (t + 1) * kvDim))
-    }
-  })
-  const get = (mp: Map<string, Float32Array>, p: number, l: number) => {
-    const x = mp.get(`${p}/${l}`)
-    if (!x) throw new Error(`no replay state (${p}, ${l})`)
-    return x
-  }
-  const replay: Replay = { residual: (p, l) => get(res, p, l), k: (p, l) => get(ks, p, l), v: (p, l) => get(vs, p, l) }
-  const logitsAt = (p: number) => all.slice(p * c.vocabSize, (p + 1) * c.vocabSize)
-  const trace = traceSource({ config: c, tokens, nPrompt: prompt.length, replay, logits: logitsAt, positions: tokens.length })
+  const { tokens, replay, logitsAt } = replayedJob(m, prompt, nOut, sampling)
+  const trace = traceSource({ config: m.config, tokens, nPrompt: prompt.length, replay, logits: logitsAt, positions: tokens.length })
   return { tokens, replay, logitsAt, trace, prompt, sampling }
 }
 

@@ -7,89 +7,19 @@
 // element opens to the slot's word or block; and a falsified read makes a step's result differ.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { tensorRowsCols } from '../../engine/gguf/modelRoot.js'
-import { bufferSource, readGguf } from '../../engine/gguf/read.js'
-import { encodeGguf } from '../../engine/gguf/write.js'
-import { createReferenceBackend, dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
+import { dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
 import { cos, dot8, exp, f, sin, sum8 } from '../../engine/math/canonical.js'
-import type { MatrixHandle } from '../../engine/kernels/backend.js'
-import { modelConfigFromGguf, type ModelConfig } from '../../engine/model/config.js'
-import { synthModel } from '../../engine/model/synth.js'
-import { KVCache, ropeFrequencies, Transformer } from '../../engine/model/transformer.js'
+import { ropeFrequencies } from '../../engine/model/transformer.js'
 import { argmax, sampleToken } from '../../engine/sample.js'
 import { captureOps } from '../../../test/support/captureOps.js'
 import { encodeAbiParameters, sha256 as viemSha256, toHex as viemToHex } from 'viem'
-import { concatBytes, fromHex, merkleRoot, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
+import { fromHex, merkleRoot, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
 import { VectorTree, vectorRoot } from '../../trace/vector.js'
 import { type MachineSampling, type OpDef, SLOT, bits, executeStep, initialState, nextStep, slotName } from './program.js'
 import { actBlockLeaf, frameRoot, headLeafV2, layerLeafV2, microLeaf, slotRoot, stateResult } from './state.js'
-import { type Replay, type Transition, type TransitionInput, type WeightAccessor, type WeightTensor, computeTransition } from './transition.js'
+import { type Replay, type Transition, type TransitionInput, computeTransition } from './transition.js'
 
-type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccessor }
-
-/** A synthesized model in memory: the engine on the reference backend and the raw GGUF rows. */
-function tinyModel(preset: string, type: string, seed: number): Tiny {
-  const bytes = concatBytes(...encodeGguf(synthModel({ preset, type, seed })))
-  const src = bufferSource(bytes)
-  const gguf = readGguf(src)
-  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
-  const backend = createReferenceBackend()
-  const matrices: Record<string, MatrixHandle> = {}
-  const vectors: Record<string, Float32Array> = {}
-  const tensors = new Map<string, WeightTensor>()
-  for (const t of gguf.tensors) {
-    const { rows, cols } = tensorRowsCols(t.dims)
-    const data = src.read(t.fileOffset, t.byteLength)
-    const rb = t.byteLength / rows
-    if (t.dims.length === 1) {
-      vectors[t.name] = new Float32Array(cols)
-      dequantizeRow(t.type, data, vectors[t.name])
-    } else {
-      matrices[t.name] = backend.allocMatrix(t.name, t.type, rows, cols)
-      backend.writeRows(matrices[t.name], 0, data)
-    }
-    tensors.set(t.name, { type: t.type, rows, cols, row: (r) => data.subarray(r * rb, (r + 1) * rb) })
-  }
-  const weights: WeightAccessor = (name) => {
-    const t = tensors.get(name)
-    if (!t) throw new Error(`no tensor ${name}`)
-    return t
-  }
-  return { config, tf: new Transformer({ config, matrices, vectors }, backend), weights }
-}
-
-/** A job: `prompt`, then `nOut - 1` greedy (penalized) output tokens fed back; its replay. */
-function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling) {
-  const c = m.config
-  const params = { topK: 0, topP: 1, minP: 0, seed: 0n, ...sampling }
-  const tokens = prompt.slice()
-  const cache = new KVCache(c, 64)
-  let logits = m.tf.forward(prompt, cache, 1)
-  for (let i = 0; i < nOut - 1; i++) {
-    const id = sampleToken(logits.slice(), params, tokens, i)
-    tokens.push(id)
-    logits = m.tf.forward([id], cache, 1)
-  }
-  // replay: one batch over every position, keeping residual, K and V per (position, layer)
-  const kvDim = c.nKvHead * c.headDim
-  const res = new Map<string, Float32Array>(), ks = new Map<string, Float32Array>(), vs = new Map<string, Float32Array>()
-  const all = m.tf.forward(tokens, new KVCache(c, 64), tokens.length, (l, start, nTok, x, k, v) => {
-    for (let t = 0; t < nTok; t++) {
-      const key = `${start + t}/${l}`
-      res.set(key, x.slice(t * c.dim, (t + 1) * c.dim))
-      ks.set(key, k.slice(t * kvDim, (t + 1) * kvDim))
-      vs.set(key, v.slice(t * kvDim, (t + 1) * kvDim))
-    }
-  })
-  const get = (m: Map<string, Float32Array>, p: number, l: number) => {
-    const x = m.get(`${p}/${l}`)
-    if (!x) throw new Error(`no replay state (${p}, ${l})`)
-    return x
-  }
-  const replay: Replay = { residual: (p, l) => get(res, p, l), k: (p, l) => get(ks, p, l), v: (p, l) => get(vs, p, l) }
-  const logitsAt = (p: number) => all.slice(p * c.vocabSize, (p + 1) * c.vocabSize)
-  return { tokens, replay, logitsAt, params }
-}
+import { job, type Tiny, tinyModel } from '../../../test/support/machineModels.js'
 
 const u32 = (x: Float32Array) => new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength))
 const wordsOf = (t: Transition, slot: number) => {
