@@ -1,0 +1,274 @@
+/**
+ * A node's libp2p host behind a small interface (`Host`), so the node never touches raw libp2p:
+ * framed protocol handlers and dials (`FrameConn`), gossip publish/subscribe, DHT provide/find.
+ *
+ * The stack: TCP, Noise, Yamux; identify and ping; a Kademlia DHT on Tessera's own protocol id
+ * (`/tessera/kad/1.0.0`, so it never joins the public IPFS DHT) in server mode, keeping private
+ * and loopback addresses (kad-dht drops them by default, which would make a LAN or a loopback
+ * test network invisible to itself); gossipsub (`@libp2p/gossipsub`: `@chainsafe/libp2p-gossipsub`
+ * 14 silently delivers nothing with libp2p 3); the circuit relay v2 transport, and its server
+ * when `relay: true` so a provider can relay for peers behind NAT; DCUtR to upgrade relayed
+ * connections to direct ones; bootstrap discovery when bootstrap addresses are given.
+ *
+ * A protocol handler that throws, or reads a malformed or oversized frame, only loses its stream:
+ * the error is logged, a protocol error is answered with `{t:'error', code}`, the stream is reset.
+ */
+import './polyfill.js'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { CID } from 'multiformats/cid'
+import { BaseError } from '../errors.js'
+import { type FrameConn, frameConn, MAX_FRAME, ProtocolError } from './frames.js'
+
+/** The DHT's protocol id: Tessera's own network, never the public IPFS one. */
+export const DHT_PROTOCOL = '/tessera/kad/1.0.0'
+
+export type HostLimits = {
+  /** Connections kept before libp2p prunes the least valuable ones. */
+  maxConnections: number
+  /** Inbound connections still upgrading (noise, yamux) at once. */
+  maxIncomingPendingConnections: number
+  /** Inbound connections one IP may open per second; in-process test networks share 127.0.0.1, so raise it there. */
+  inboundConnectionThreshold: number
+  /** How long one dial may take, ms. */
+  dialTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000 }
+
+export type HostOptions = {
+  /** The node's key in libp2p form (`identityFromKey(key).libp2pKey`). */
+  privateKey: PrivateKey
+  listen?: string[]
+  bootstrap?: string[]
+  /** Serve as a circuit relay for peers that cannot be dialled directly. */
+  relay?: boolean
+  /** Addresses to announce instead of the listening ones (a public IP behind port forwarding). */
+  announce?: string[]
+  limits?: Partial<HostLimits>
+}
+
+export type HandleOptions = {
+  /** Streams of this protocol open at once per connection. */
+  maxInbound?: number
+  /** Frame bound for this protocol (default `MAX_FRAME`). */
+  maxBytes?: number
+}
+
+export type DialOptions = { maxBytes?: number; signal?: AbortSignal }
+
+export type ProviderInfo = { peerId: string; addrs: string[] }
+
+export type Host = {
+  readonly peerId: string
+  /** Addresses others can dial, each ending in `/p2p/<peerId>` (relayed ones once a reservation is held). */
+  addrs(): string[]
+  /** Serve `protocol`: each inbound stream becomes a `FrameConn` passed to `handler`, closed after it returns. */
+  handle(protocol: string, handler: (conn: FrameConn) => Promise<void>, options?: HandleOptions): Promise<void>
+  unhandle(protocol: string): Promise<void>
+  /** Open a stream to a peer (its id, or a multiaddr that ends in `/p2p/<id>`) on `protocol`. */
+  dial(peerOrAddr: string, protocol: string, options?: DialOptions): Promise<FrameConn>
+  publish(topic: string, data: Uint8Array): Promise<void>
+  /** Subscribe to a gossip topic; returns the unsubscribe function. `from` is the signing peer. */
+  subscribe(topic: string, handler: (data: Uint8Array, from: string) => void): () => void
+  /** Announce on the DHT that this node provides `key`. */
+  provide(key: CID, options?: { timeoutMs?: number }): Promise<void>
+  /** Other peers that provide `key`, as found on the DHT within `timeoutMs`. */
+  findProviders(key: CID, options?: { timeoutMs?: number; limit?: number }): Promise<ProviderInfo[]>
+  /** Peers currently connected. */
+  peers(): string[]
+  /** Peers in the gossip mesh or fanout for a topic's subscribers. */
+  topicPeers(topic: string): string[]
+  stop(): Promise<void>
+}
+
+/** A dial that failed: unreachable, refused the protocol, or timed out. */
+export class DialError extends BaseError {
+  override name = 'DialError'
+  constructor(target: string, protocol: string, cause: unknown) {
+    super(`cannot open ${protocol} to ${target}`, { details: cause instanceof Error ? cause.message : String(cause), cause })
+  }
+}
+
+/**
+ * Start a host.
+ *
+ * @example
+ * const host = await createHost({ privateKey: identityFromKey(key).libp2pKey })
+ * await host.handle('/tessera/offer/1.0.0', async (conn) => { await conn.recv(); await conn.send(signed) })
+ */
+export async function createHost(options: HostOptions): Promise<Host> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits }
+  const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])]
+  const bootstrapList = options.bootstrap ?? []
+  const services = {
+    identify: identify(),
+    ping: ping(),
+    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, initialQuerySelfInterval: 500 }),
+    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, emitSelf: false }),
+    dcutr: dcutr(),
+    ...(options.relay === true ? { relay: circuitRelayServer({ reservations: { maxReservations: 128 } }) } : {}),
+  }
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen, ...(options.announce === undefined ? {} : { announce: options.announce }) },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 50 })] : [],
+    connectionManager: {
+      maxConnections: limits.maxConnections,
+      maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
+      inboundConnectionThreshold: limits.inboundConnectionThreshold,
+      dialTimeout: limits.dialTimeoutMs,
+    },
+    services,
+  })
+  await node.services.dht.setMode('server')
+  return wrap(node as unknown as Libp2p<TesseraServices>)
+}
+
+type TesseraServices = {
+  dht: import('@libp2p/kad-dht').KadDHT
+  pubsub: import('@libp2p/gossipsub').GossipSub
+}
+
+function wrap(node: Libp2p<TesseraServices>): Host {
+  const log = node.logger.forComponent('tessera:p2p')
+  const self = node.peerId.toString()
+  const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
+
+  node.services.pubsub.addEventListener('message', (evt) => {
+    const msg = evt.detail
+    const handlers = topicHandlers.get(msg.topic)
+    if (handlers === undefined || msg.type !== 'signed') return
+    const from = msg.from.toString()
+    for (const h of handlers) {
+      try {
+        h(msg.data, from)
+      } catch (err) {
+        log.error('gossip handler for %s threw: %e', msg.topic, err)
+      }
+    }
+  })
+
+  const runHandler = async (protocol: string, handler: (conn: FrameConn) => Promise<void>, maxBytes: number, stream: Stream, connection: Connection): Promise<void> => {
+    const conn = frameConn(stream, { maxBytes, remotePeer: connection.remotePeer.toString() })
+    try {
+      await handler(conn)
+      await conn.close()
+    } catch (err) {
+      log('%s handler for %s failed: %e', protocol, conn.remotePeer, err)
+      if (err instanceof ProtocolError) {
+        await conn.send({ t: 'error', code: err.code, message: err.shortMessage }).catch(() => {})
+      }
+      conn.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  return {
+    peerId: self,
+
+    addrs: () => node.getMultiaddrs().map((ma) => ma.toString()),
+
+    async handle(protocol, handler, options = {}) {
+      const maxBytes = options.maxBytes ?? MAX_FRAME
+      await node.handle(
+        protocol,
+        (stream, connection) => {
+          // libp2p awaits nothing from us: the handler runs detached and must never reject.
+          void runHandler(protocol, handler, maxBytes, stream, connection)
+        },
+        { maxInboundStreams: options.maxInbound ?? 32, runOnLimitedConnection: true },
+      )
+    },
+
+    async unhandle(protocol) {
+      await node.unhandle(protocol)
+    },
+
+    async dial(peerOrAddr, protocol, options = {}) {
+      let connection: Connection
+      let stream: Stream
+      try {
+        const target = peerOrAddr.startsWith('/') ? multiaddr(peerOrAddr) : peerIdFromString(peerOrAddr)
+        connection = await node.dial(target, { signal: options.signal })
+        stream = await connection.newStream(protocol, { signal: options.signal, runOnLimitedConnection: true })
+      } catch (err) {
+        throw new DialError(peerOrAddr, protocol, err)
+      }
+      return frameConn(stream, { maxBytes: options.maxBytes ?? MAX_FRAME, remotePeer: connection.remotePeer.toString() })
+    },
+
+    async publish(topic, data) {
+      await node.services.pubsub.publish(topic, data)
+    },
+
+    subscribe(topic, handler) {
+      let handlers = topicHandlers.get(topic)
+      if (handlers === undefined) {
+        handlers = new Set()
+        topicHandlers.set(topic, handlers)
+        node.services.pubsub.subscribe(topic)
+      }
+      handlers.add(handler)
+      return () => {
+        const hs = topicHandlers.get(topic)
+        if (hs === undefined || !hs.delete(handler) || hs.size > 0) return
+        topicHandlers.delete(topic)
+        node.services.pubsub.unsubscribe(topic)
+      }
+    },
+
+    async provide(key, options = {}) {
+      const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000)
+      for await (const _ of node.services.dht.provide(key, { signal })) {
+        // drain the query's progress events
+      }
+    },
+
+    async findProviders(key, options = {}) {
+      const limit = options.limit ?? 20
+      const found = new Map<string, ProviderInfo>()
+      const ac = new AbortController()
+      const timer = setTimeout(() => ac.abort(), options.timeoutMs ?? 10_000)
+      try {
+        for await (const evt of node.services.dht.findProviders(key, { signal: ac.signal })) {
+          if (evt.name !== 'PROVIDER') continue
+          for (const p of evt.providers) {
+            const id = p.id.toString()
+            if (id === self || found.has(id)) continue
+            found.set(id, { peerId: id, addrs: [...new Set(p.multiaddrs.map((ma) => ma.toString()))] })
+          }
+          if (found.size >= limit) break
+        }
+      } catch (err) {
+        // A timeout ends the search with what was found so far; anything else is real.
+        if (!ac.signal.aborted) throw err
+      } finally {
+        clearTimeout(timer)
+      }
+      return [...found.values()]
+    },
+
+    peers: () => node.getPeers().map((p: PeerId) => p.toString()),
+
+    topicPeers: (topic) => node.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
+
+    async stop() {
+      await node.stop()
+    },
+  }
+}
