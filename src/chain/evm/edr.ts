@@ -132,7 +132,7 @@ export async function createEmbeddedChain(opts: EmbeddedChainOptions = {}): Prom
   }
 
   const accounts = Array.from({ length: header.accounts }, (_, i) => devAccount(i))
-  const hardfork = edr.L1Hardfork.Prague
+  const hardfork = edr.SpecId.Prague
   const genesisState = edr.l1GenesisState(hardfork)
   for (const a of accounts) genesisState.push({ address: hexToBytes(a.address), balance: BigInt(header.balance) })
 
