@@ -60,6 +60,8 @@ export type SynthOptions = {
   seed: number
   /** Produces the tokenizer keys; defaults to `synthTokenizerMetadata` (trained on its built-in text). */
   tokenizer?: TokenizerMetadataFn
+  /** A Jinja chat template written as `tokenizer.chat_template` (none by default, as before). */
+  chatTemplate?: string
 }
 
 /** llama.cpp's `llama_ftype` for `general.file_type` (informational for readers). */
@@ -233,6 +235,7 @@ export function synthModel(opts: SynthOptions): GgufSpec {
   const tokFn = opts.tokenizer ?? synthTokenizerMetadata
   const tok = tokFn({ kind: preset.tokenizer.kind, pre: preset.tokenizer.kind === 'bpe' ? preset.tokenizer.pre : undefined, vocabSize: config.vocabSize, seed: opts.seed })
   for (const [k, v] of Object.entries(tok)) md.set(k, v)
+  if (opts.chatTemplate !== undefined) md.set('tokenizer.chat_template', gv.str(opts.chatTemplate))
 
   const tensors: GgufTensorSpec[] = expectedTensors(config).map(({ name, dims }) => {
     const t = synthTensorType(name, dims, type, config.nLayer, config.tiedEmbeddings)
