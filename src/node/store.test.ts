@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore, sortableKey, type Store } from './store.js'
+import { jobBookOf, openStore, sortableKey, type Store } from './store.js'
+import type { Transcript } from './transcript.js'
 
 async function withDir(fn: (dir: string) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-store-'))
@@ -133,6 +134,51 @@ test('list walks keys in byte order, by prefix, with a limit; sortableKey keeps 
       assert.deepEqual((await audits.list()).map((r) => r.key), ['b', 'batch', ...listed.map((r) => r.key)])
       assert.equal(sortableKey(12n), '00000000000000000012')
       assert.throws(() => sortableKey(-1))
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+test('values() reads every record in key order', async () => {
+  await withDir(async (dir) => {
+    const store = await openStore(dir)
+    try {
+      const offers = store.sublevel<{ seq: bigint }>('offers', { bigint: ['seq'] })
+      for (const k of ['c', 'a', 'b']) await offers.put(k, { seq: BigInt(k.charCodeAt(0)) })
+      const seen: bigint[] = []
+      for await (const v of offers.values()) seen.push(v.seq)
+      assert.deepEqual(seen, [97n, 98n, 99n])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+test('jobBookOf: transcripts by digest (any case), and the replay check of (client, nonce) survives a restart', async () => {
+  await withDir(async (dir) => {
+    const client = '0x00000000000000000000000000000000000000Cc' as const
+    const digest = `0x${'Ab'.repeat(32)}` as const
+    const t = {
+      v: 1, chainId: 31337, settlement: client, client, requestDigest: digest, request: { nonce: '18446744073709551615' },
+      prompt: [1, 2], output: [3], ack: { nOutput: 1, outputRoot: digest, r: digest, vs: digest },
+    } as unknown as Transcript
+    let store = await openStore(dir)
+    let book = jobBookOf(store)
+    assert.equal(await book.nonceSeen(client, 2n ** 64n - 1n), false)
+    await book.putTranscript(t)
+    await store.close()
+    store = await openStore(dir)
+    try {
+      book = jobBookOf(store)
+      assert.equal(await book.nonceSeen(client, 2n ** 64n - 1n), true)
+      assert.equal(await book.nonceSeen(client.toLowerCase() as typeof client, 2n ** 64n - 1n), true)
+      // another nonce of the same client, or the same nonce of another client, is unseen
+      assert.equal(await book.nonceSeen(client, 2n ** 64n - 2n), false)
+      assert.equal(await book.nonceSeen('0x00000000000000000000000000000000000000cd', 2n ** 64n - 1n), false)
+      assert.deepEqual(await book.getTranscript(digest.toLowerCase() as typeof digest), t)
+      assert.deepEqual(await book.getTranscript(digest), t)
+      assert.equal(await book.getTranscript(`0x${'00'.repeat(32)}`), undefined)
     } finally {
       await store.close()
     }

@@ -23,7 +23,10 @@
 import { mkdirSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
+import type { Address, Hex } from 'viem'
 import { BaseError } from '../errors.js'
+import type { JobBook } from './serveJob.js'
+import type { Transcript } from './transcript.js'
 
 /** The kinds of record a node keeps (docs/NETWORK.md "Store"). */
 export const SUBLEVELS = ['jobs', 'transcripts', 'receipts', 'claims', 'audits', 'disputes', 'offers', 'meta'] as const
@@ -65,6 +68,8 @@ export type Sublevel<T> = {
   del(key: string): Promise<void>
   /** Records whose key starts with `prefix` (all without), in key order; at most `limit`. */
   list(prefix?: string, opts?: { limit?: number }): Promise<{ key: string; value: T }[]>
+  /** Every value, in key order, read lazily. */
+  values(): AsyncIterable<T>
   /** The put as a batch operation (encoded now, so a bad record fails before anything is written). */
   putOp(key: string, value: T): BatchOp
   delOp(key: string): BatchOp
@@ -138,6 +143,9 @@ export async function openStore(dir: string): Promise<Store> {
           for await (const [key, v] of s.iterator({ ...range, limit: opts.limit ?? -1 })) out.push({ key, value: decode(key, v) })
           return out
         },
+        async *values() {
+          for await (const [key, v] of s.iterator()) yield decode(key, v)
+        },
         putOp: (key, value) => ({ type: 'put', sublevel: name, key, value: encode(key, value) }),
         delOp: (key) => ({ type: 'del', sublevel: name, key }),
       }
@@ -151,6 +159,27 @@ export async function openStore(dir: string): Promise<Store> {
       await db.close()
       openHere.delete(path)
     },
+  }
+}
+
+/**
+ * The provider's JobBook (src/node/serveJob.ts) on a store: transcripts by request digest in
+ * `transcripts`, and in `jobs` the index `nonce:<client>:<nonce>` -> request digest that the
+ * replay check reads; both written in one batch.
+ */
+export function jobBookOf(store: Store): JobBook {
+  const transcripts = store.sublevel<Transcript>('transcripts')
+  const jobs = store.sublevel<Hex>('jobs')
+  const nonceKey = (client: Address, nonce: bigint | string) => `nonce:${client.toLowerCase()}:${sortableKey(BigInt(nonce))}`
+  return {
+    async nonceSeen(client, nonce) {
+      return (await jobs.get(nonceKey(client, nonce))) !== undefined
+    },
+    async putTranscript(t) {
+      const digest = t.requestDigest.toLowerCase() as Hex
+      await store.batch([transcripts.putOp(digest, t), jobs.putOp(nonceKey(t.client, t.request.nonce), digest)])
+    },
+    getTranscript: (digest) => transcripts.get(digest.toLowerCase()),
   }
 }
 
