@@ -39,7 +39,7 @@ export type FrameConn = {
 export type FrameConnOptions = { maxBytes?: number; remotePeer: string; sendTimeoutMs?: number }
 
 /** The part of a libp2p 3 `Stream` that framing uses (a real `Stream` satisfies it; so does `framePair`'s). */
-export type FrameStream = Pick<Stream, 'send' | 'onDrain' | 'close' | 'abort' | 'pause' | 'resume' | 'writableNeedsDrain' | 'addEventListener' | 'status'>
+export type FrameStream = Pick<Stream, 'send' | 'onDrain' | 'close' | 'abort' | 'pause' | 'resume' | 'writableNeedsDrain' | 'readableEnded' | 'addEventListener' | 'status'>
 
 /** A frame bigger than the bound, announced by the remote or about to be sent. */
 export class FrameTooLargeError extends BaseError {
@@ -208,6 +208,11 @@ export function frameConn(stream: FrameStream, options: FrameConnOptions): Frame
     }
   }
 
+  // The stream may have been reset or finished before we were handed it (a handler that failed
+  // while the dial was still negotiating): its events are gone, so read its state.
+  if (stream.status === 'aborted' || stream.status === 'reset') failure = new StreamClosedError('reset before use')
+  else if (stream.readableEnded) ended = true
+
   stream.addEventListener('message', (evt) => {
     const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
     if (data.length === 0) return
@@ -338,6 +343,7 @@ export function framePair(options: { maxBytes?: number; a?: string; b?: string }
 class MemoryStream extends EventTarget {
   status: 'open' | 'closed' | 'aborted' | 'reset' = 'open'
   writableNeedsDrain = false
+  readableEnded = false
   peer!: MemoryStream
   private writeClosed = false
   private remoteWriteClosed = false
@@ -374,7 +380,7 @@ class MemoryStream extends EventTarget {
   resume(): void {
     this.paused = false
     for (const data of this.held.splice(0)) this.dispatch(data)
-    if (this.remoteWriteClosed) this.dispatchEvent(new Event('end'))
+    if (this.remoteWriteClosed) this.end()
   }
   private deliver(data: Uint8Array): void {
     if (this.status !== 'open') return
@@ -387,8 +393,12 @@ class MemoryStream extends EventTarget {
   private onRemoteCloseWrite(): void {
     if (this.status !== 'open') return
     this.remoteWriteClosed = true
-    if (!this.paused) this.dispatchEvent(new Event('end'))
+    if (!this.paused) this.end()
     if (this.writeClosed) this.finish()
+  }
+  private end(): void {
+    this.readableEnded = true
+    this.dispatchEvent(new Event('end'))
   }
   private finish(): void {
     this.status = 'closed'

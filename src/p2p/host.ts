@@ -19,7 +19,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { gossipsub } from '@libp2p/gossipsub'
+import { type TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -34,6 +34,9 @@ import { type FrameConn, frameConn, MAX_FRAME, ProtocolError } from './frames.js
 
 /** The DHT's protocol id: Tessera's own network, never the public IPFS one. */
 export const DHT_PROTOCOL = '/tessera/kad/1.0.0'
+
+/** How long a stream answered with a protocol error may linger before it is reset. */
+const PROTOCOL_ERROR_GRACE_MS = 2_000
 
 export type HostLimits = {
   /** Connections kept before libp2p prunes the least valuable ones. */
@@ -69,6 +72,9 @@ export type HandleOptions = {
 
 export type DialOptions = { maxBytes?: number; signal?: AbortSignal }
 
+export type GossipVerdict = 'accept' | 'reject' | 'ignore'
+export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict | Promise<GossipVerdict>
+
 export type ProviderInfo = { peerId: string; addrs: string[] }
 
 export type Host = {
@@ -81,11 +87,15 @@ export type Host = {
   /** Open a stream to a peer (its id, or a multiaddr that ends in `/p2p/<id>`) on `protocol`. */
   dial(peerOrAddr: string, protocol: string, options?: DialOptions): Promise<FrameConn>
   publish(topic: string, data: Uint8Array): Promise<void>
-  /** Subscribe to a gossip topic; returns the unsubscribe function. `from` is the signing peer. */
-  subscribe(topic: string, handler: (data: Uint8Array, from: string) => void): () => void
+  /**
+   * Subscribe to a gossip topic; returns the unsubscribe function. `from` is the signing peer.
+   * `validate` (one per topic) runs before a message is delivered or forwarded: 'reject' stops it
+   * spreading and lowers the sender's score, 'ignore' just drops it.
+   */
+  subscribe(topic: string, handler: (data: Uint8Array, from: string) => void, options?: { validate?: GossipValidator }): () => void
   /** Announce on the DHT that this node provides `key`. */
   provide(key: CID, options?: { timeoutMs?: number }): Promise<void>
-  /** Other peers that provide `key`, as found on the DHT within `timeoutMs`. */
+  /** Other peers that provide `key`, as found on the DHT within `timeoutMs` (`dial` by their id then uses the addresses found). */
   findProviders(key: CID, options?: { timeoutMs?: number; limit?: number }): Promise<ProviderInfo[]>
   /** Peers currently connected. */
   peers(): string[]
@@ -171,10 +181,21 @@ function wrap(node: Libp2p<TesseraServices>): Host {
       await conn.close()
     } catch (err) {
       log('%s handler for %s failed: %e', protocol, conn.remotePeer, err)
+      const error = err instanceof Error ? err : new Error(String(err))
       if (err instanceof ProtocolError) {
-        await conn.send({ t: 'error', code: err.code, message: err.shortMessage }).catch(() => {})
+        // Tell the remote why, close gracefully so the answer is not discarded, and reset the
+        // stream shortly after in case the remote keeps it open.
+        const told = await conn
+          .send({ t: 'error', code: err.code, message: err.shortMessage })
+          .then(() => conn.close())
+          .then(() => true)
+          .catch(() => false)
+        if (told) {
+          setTimeout(() => conn.abort(error), PROTOCOL_ERROR_GRACE_MS).unref()
+          return
+        }
       }
-      conn.abort(err instanceof Error ? err : new Error(String(err)))
+      conn.abort(error)
     }
   }
 
@@ -216,7 +237,18 @@ function wrap(node: Libp2p<TesseraServices>): Host {
       await node.services.pubsub.publish(topic, data)
     },
 
-    subscribe(topic, handler) {
+    subscribe(topic, handler, options = {}) {
+      const validate = options.validate
+      if (validate !== undefined) {
+        node.services.pubsub.topicValidators.set(topic, async (from, msg) => {
+          try {
+            return (await validate(msg.data, from.toString())) as TopicValidatorResult
+          } catch (err) {
+            log('gossip validator for %s threw: %e', topic, err)
+            return 'reject' as TopicValidatorResult
+          }
+        })
+      }
       let handlers = topicHandlers.get(topic)
       if (handlers === undefined) {
         handlers = new Set()
@@ -228,6 +260,7 @@ function wrap(node: Libp2p<TesseraServices>): Host {
         const hs = topicHandlers.get(topic)
         if (hs === undefined || !hs.delete(handler) || hs.size > 0) return
         topicHandlers.delete(topic)
+        node.services.pubsub.topicValidators.delete(topic)
         node.services.pubsub.unsubscribe(topic)
       }
     },
@@ -251,6 +284,8 @@ function wrap(node: Libp2p<TesseraServices>): Host {
             const id = p.id.toString()
             if (id === self || found.has(id)) continue
             found.set(id, { peerId: id, addrs: [...new Set(p.multiaddrs.map((ma) => ma.toString()))] })
+            // so that dialling the provider by its id finds these addresses
+            if (p.multiaddrs.length > 0) await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {})
           }
           if (found.size >= limit) break
         }
