@@ -14,8 +14,9 @@ import {
 import { BaseError } from '../errors.js'
 // Types only (erased at run time, so tsx runs need no generated file): the ABIs `as const`,
 // written by scripts/build/50-contracts.mjs before tsc runs. The run-time ABI is build/contracts.json.
-import type { settlementAbi } from './abi.generated.js'
+import type { auditsAbi, settlementAbi } from './abi.generated.js'
 import { getArtifact } from './artifacts.js'
+import { createDevBeacon } from './beacon.js'
 import { type ChainClients, deployContract } from './evm/clients.js'
 import { buildLevels, merkleProof } from '../trace/merkle.js'
 
@@ -24,8 +25,10 @@ import { buildLevels, merkleProof } from '../trace/merkle.js'
 type SettlementAbi = typeof settlementAbi
 /**
  * Settlement parameters (docs/CHAIN.md "Economics"), as `Settlement.getParams` returns them:
- * `{ minProviderStake, minAuditorStake, unbondingDelay, challengeWindow, auditBps, rewardBps }`.
- * Amounts in wei, times in seconds.
+ * `{ minProviderStake, minAuditorStake, unbondingDelay, challengeWindow, auditBps, rewardBps,
+ * premiumBps }`. Amounts in wei, times in seconds. `premiumBps` of every claimed job goes to the
+ * audit pool (docs/CHAIN.md "Audits"); its default is 0 so that a deployment that does not opt in
+ * pays providers exactly the billed amount.
  */
 export type SettlementParams = ContractFunctionReturnType<SettlementAbi, 'view', 'getParams'>
 /**
@@ -42,7 +45,34 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   challengeWindow: 86400n,
   auditBps: 500,
   rewardBps: 5000,
+  premiumBps: 0,
 }
+/**
+ * Audit parameters (IAudits.Params, docs/CHAIN.md "Audits"): windows in seconds (beaconDelay at
+ * least the beacon's period; beaconDelay + commit + reveal + canary windows, and beaconDelay +
+ * answerWindow, below the settlement's challenge window), bonds and the value threshold in wei.
+ */
+export type AuditParams = ContractFunctionReturnType<typeof auditsAbi, 'view', 'getParams'>
+export const DEFAULT_AUDIT_PARAMS: AuditParams = {
+  beaconDelay: 30n,
+  commitWindow: 7200n,
+  revealWindow: 7200n,
+  canaryWindow: 7200n,
+  answerWindow: 14400n,
+  maxRedraws: 3,
+  auditorBond: ETH / 100n,
+  challengeBond: ETH / 20n,
+  valueThreshold: ETH,
+}
+/**
+ * The beacon a deployment verifies (docs/CHAIN.md "Beacon"): an existing Beacon contract, or one
+ * to deploy with a G2 public key in the contract's encoding (`toContractPublicKey`), its genesis
+ * time and period. Absent: the devnet's beacon, `createDevBeacon({ seed: DEV_BEACON_SEED,
+ * genesisTime: the chain's time at deployment, period: 3 })`, whose key is public: devnets only.
+ */
+export type BeaconOption = { address: Address } | { publicKey: Hex; genesisTime: number; period: number }
+/** Seed of the devnet beacon's key (public: anyone can sign its rounds; never for a real network). */
+export const DEV_BEACON_SEED = 'tessera-devnet'
 export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, clock: 86400n, rewardBps: 5000, depthBond: ETH / 20n, increment: 3600n }
 
 /** Where the contracts live on one chain: the deployment file's content. */
@@ -53,8 +83,11 @@ export type Deployment = {
   /** The dispute machine's entry contract (IMachine); absent in deployment files written before it. */
   machine?: Address
   disputeGame: Address
+  /** The randomness beacon (IBeacon) and the audit protocol; absent in deployment files written before them. */
+  beacon?: Address
+  audits?: Address
   deployedAtBlock: string
-  params: { settlement: Record<string, string>; game: Record<string, string> }
+  params: { settlement: Record<string, string>; game: Record<string, string>; audits?: Record<string, string>; beacon?: Record<string, string> }
 }
 
 /** A deployment file that is missing, unreadable or for another chain. */
@@ -64,17 +97,24 @@ export class DeploymentError extends BaseError {
 
 /**
  * Deploys ModelRegistry, Settlement, the dispute machine (MachineMath, MachineStepsA and B, Machine:
- * docs/MACHINE.md "Solidity judge") and DisputeGame, and wires them together.
+ * docs/MACHINE.md "Solidity judge"), DisputeGame, the beacon (unless given) and Audits, and wires
+ * them together.
  *
  * @example
- *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry
+ *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry, d.audits, d.beacon
  */
 export async function deployTessera(
   c: ChainClients,
-  opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams> } = {},
+  opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; audits?: Partial<AuditParams>; beacon?: BeaconOption } = {},
 ): Promise<Deployment> {
   const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...opts.settlement }
   const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
+  const ap = { ...DEFAULT_AUDIT_PARAMS, ...opts.audits }
+  if (!(sp.premiumBps >= 0 && sp.premiumBps < 10_000)) throw new DeploymentError(`premiumBps must be 0..9999 (a share of each job in basis points), got ${sp.premiumBps}`)
+  const windows = ap.beaconDelay + ap.commitWindow + ap.revealWindow + ap.canaryWindow
+  if (windows >= sp.challengeWindow || ap.beaconDelay + ap.answerWindow >= sp.challengeWindow) {
+    throw new DeploymentError(`audit windows (${windows} s) must end inside the challenge window (${sp.challengeWindow} s), so that a mismatch an audit finds can still open a game`)
+  }
   // The constructors refuse these too (BadParameter), but a constructor revert reaches viem undecoded.
   if (!(sp.auditBps >= 1 && sp.auditBps <= 10_000)) throw new DeploymentError(`auditBps must be 1..10000 (an audit probability in basis points), got ${sp.auditBps}`)
   for (const [name, v] of [['settlement rewardBps', sp.rewardBps], ['game rewardBps', gp.rewardBps]] as const) {
@@ -90,9 +130,29 @@ export async function deployTessera(
   const machine = (await deployContract(c, { name: 'Machine', args: [stepsA, stepsB] })).address
   const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, machine, gp] })).address
   await send(c, settlement, 'Settlement', 'wire', [disputeGame])
+  let beacon: Address
+  let beaconParams: Record<string, string> = {}
+  if (opts.beacon && 'address' in opts.beacon) beacon = opts.beacon.address
+  else {
+    const b = opts.beacon ?? devBeaconOption(Number((await c.public.getBlock()).timestamp))
+    if (ap.beaconDelay < BigInt(b.period)) throw new DeploymentError(`beaconDelay (${ap.beaconDelay} s) must be at least the beacon period (${b.period} s): the draw's round must come after the claim`)
+    beacon = (await deployContract(c, { name: 'Beacon', args: [b.publicKey, BigInt(b.genesisTime), BigInt(b.period)] })).address
+    beaconParams = { genesisTime: String(b.genesisTime), period: String(b.period), ...(opts.beacon ? {} : { devSeed: DEV_BEACON_SEED }) }
+  }
+  const audits = (await deployContract(c, { name: 'Audits', args: [settlement, disputeGame, beacon, ap] })).address
+  await send(c, settlement, 'Settlement', 'wireAudits', [audits])
   const block = await c.public.getBlockNumber()
   const str = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]))
-  return { chainId: c.chain.id, registry, settlement, machine, disputeGame, deployedAtBlock: String(block), params: { settlement: str(sp), game: str(gp) } }
+  return {
+    chainId: c.chain.id, registry, settlement, machine, disputeGame, beacon, audits, deployedAtBlock: String(block),
+    params: { settlement: str(sp), game: str(gp), audits: str(ap), beacon: beaconParams },
+  }
+}
+
+/** The devnet beacon's deployment option: its key from DEV_BEACON_SEED, round 1 at `genesisTime`, a round every 3 s. */
+export function devBeaconOption(genesisTime: number): { publicKey: Hex; genesisTime: number; period: number } {
+  const b = createDevBeacon({ seed: DEV_BEACON_SEED, genesisTime, period: 3 })
+  return { publicKey: b.publicKeyForContract(), genesisTime, period: 3 }
 }
 
 export function saveDeployment(path: string, d: Deployment): void {
@@ -145,7 +205,7 @@ function abiOf(contract: string): Abi {
   if (!abi) {
     const own = getArtifact(contract).abi
     const names = new Set(own.filter((x) => x.type === 'error').map((x) => (x as { name: string }).name))
-    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame', 'Machine', 'MachineStepsA', 'MachineStepsB', 'MachineMath']
+    const extra = ['ModelRegistry', 'Settlement', 'DisputeGame', 'Machine', 'MachineStepsA', 'MachineStepsB', 'MachineMath', 'Beacon', 'Audits']
       .flatMap((n) => getArtifact(n).abi)
       .filter((x) => x.type === 'error' && !names.has((x as { name: string }).name) && names.add((x as { name: string }).name))
     abi = [...own, ...extra]

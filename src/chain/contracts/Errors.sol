@@ -99,3 +99,9 @@ error UnknownWeightType(bytes32 modelRoot, bytes name);
 /// @notice A config the machine's programs do not cover (dims not multiples of 8, heads not a
 ///         multiple of kv heads, a matmul type without a block size).
 error UnsupportedMachineShape();
+
+// Settlement: audits (docs/CHAIN.md "Audits"; the audit contract's own errors are in IAudits.sol)
+/// @notice Only the wired audit contract may call this.
+error OnlyAudits();
+/// @notice The job was slashed for withholding its transcript: it is settled, no game opens on it.
+error JobFaulted(bytes32 requestDigest);

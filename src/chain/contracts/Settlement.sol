@@ -25,6 +25,11 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///      first, and that puppet then collects the reward share r of the slash, so only the burned
 ///      share deters; it is (1 - r) * price / (p * (1 - r)) = price / p, and a cheat, caught with
 ///      probability p, loses at least its price in expectation.
+/// @notice What Settlement calls on the audit contract: the premiums of a claim into its pool.
+interface IAuditPool {
+    function fund(uint256 batchId) external payable;
+}
+
 contract Settlement {
     /// @notice Economic parameters, fixed at deployment (defaults in docs/CHAIN.md).
     struct Params {
@@ -34,6 +39,7 @@ contract Settlement {
         uint64 challengeWindow;
         uint32 auditBps; // audit probability p in basis points: the burned share of a slash >= price / p
         uint32 rewardBps; // share of a loser's forfeit paid to the winner, < 10_000; the rest is burned
+        uint32 premiumBps; // audit premium: share of each claimed job's amount paid into the Audits pool at claim
     }
 
     /// @notice What a client signs (EIP-712 `JobRequest`).
@@ -131,11 +137,15 @@ contract Settlement {
     ModelRegistry public immutable registry;
     address public immutable deployer;
     address public disputeGame;
+    /// @notice The audit protocol (docs/CHAIN.md "Audits"): receives the premiums, may slash a
+    ///         provider who withholds a drawn job's transcript (onAuditFault).
+    address public audits;
     Params internal params;
     /// @dev Copies of the params a dispute's settlement reads (params stays for getParams).
     uint128 internal immutable MIN_PROVIDER_STAKE;
     uint32 internal immutable AUDIT_BPS;
     uint32 internal immutable REWARD_BPS;
+    uint32 internal immutable PREMIUM_BPS;
 
     mapping(address => Staker) public stakers;
     /// @notice Advertised price per token, by provider and model root (0: not served).
@@ -148,6 +158,8 @@ contract Settlement {
     mapping(address => uint256) internal oweds;
     /// @dev used[client][nonce >> 8] bit (nonce & 255): a request is paid at most once.
     mapping(address => mapping(uint256 => uint256)) internal usedNonces;
+    /// @notice Jobs (by request digest) slashed for withholding their transcript: no game opens on them.
+    mapping(bytes32 => bool) public faulted;
     /// @dev Batches by id, 0 .. nBatches - 1 (a mapping: a dispute's settlement reads no length).
     mapping(uint256 => Batch) internal batches;
     uint256 internal nBatches;
@@ -188,6 +200,12 @@ contract Settlement {
         books.locked = 2;
         _;
         books.locked = 1;
+    }
+
+    modifier onlyAudits() {
+        // INVARIANT: only the wired audit contract can slash for a withheld transcript.
+        if (msg.sender != audits) revert OnlyAudits();
+        _;
     }
 
     modifier onlyDisputeGame() {
@@ -235,11 +253,14 @@ contract Settlement {
         // INVARIANT: some of every slash is burned: a sock puppet of the provider can collect the
         // reward share, so a 100% reward could never deter a self-disputed cheat.
         if (params_.rewardBps >= 10_000) revert BadParameter("rewardBps");
+        // INVARIANT: the premium is a share of the job's amount.
+        if (params_.premiumBps >= 10_000) revert BadParameter("premiumBps");
         registry = registry_;
         params = params_;
         MIN_PROVIDER_STAKE = params_.minProviderStake;
         AUDIT_BPS = params_.auditBps;
         REWARD_BPS = params_.rewardBps;
+        PREMIUM_BPS = params_.premiumBps;
         books.locked = 1;
         deployer = msg.sender;
         DOMAIN_SEPARATOR = keccak256(abi.encode(
@@ -253,6 +274,13 @@ contract Settlement {
         // INVARIANT: the dispute game is set once, by the deployer.
         if (msg.sender != deployer || disputeGame != address(0)) revert AlreadyWired();
         disputeGame = disputeGame_;
+    }
+
+    /// @notice One-time wiring of the audit contract (deployment script only).
+    function wireAudits(address audits_) external {
+        // INVARIANT: the audit contract is set once, by the deployer.
+        if (msg.sender != deployer || audits != address(0)) revert AlreadyWired();
+        audits = audits_;
     }
 
     /// @notice The economic parameters.
@@ -409,8 +437,11 @@ contract Settlement {
 
     /// @notice Batch leaf data of a job: abi.encode(receiptDigest, requestDigest, client, amount);
     ///         the leaf hash is sha256(0x00 || data).
+    ///         Reverts JobFaulted for a job slashed for withholding (so no game opens on it).
     function leafOf(ClaimItem calldata it, address client, uint128 amount) public view returns (bytes32) {
         bytes32 rd = requestDigest(it.req);
+        // INVARIANT: a job settled by an audit fault is never disputed (nor refunded) again.
+        if (faulted[rd]) revert JobFaulted(rd);
         return MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
     }
 
@@ -435,11 +466,14 @@ contract Settlement {
         if (p.active < params.minProviderStake) revert StakeTooLow(msg.sender, p.active, params.minProviderStake);
         bytes32[] memory leaves = new bytes32[](n);
         uint128 total;
+        uint128 premium;
         batchId = nBatches;
         for (uint256 i = 0; i < n; i++) {
             (bytes32 leaf, uint128 amount) = _claimOne(items[i], batchId, i);
             leaves[i] = leaf;
-            total += amount;
+            uint128 net = _net(amount);
+            total += net;
+            premium += amount - net;
         }
         // INVARIANT: locked <= active; a claim needs its whole exposure in unlocked active stake.
         uint256 lock = exposureOf(total);
@@ -452,6 +486,14 @@ contract Settlement {
         nBatches = batchId + 1;
         books.pending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
+        // The premiums leave for the audit pool; the batch keeps each job's net amount.
+        if (premium != 0) IAuditPool(audits).fund{value: premium}(batchId);
+    }
+
+    /// @notice A job's amount less its audit premium: what its batch holds for the provider, and
+    ///         what a lost job refunds to the client (the premium paid for the audit).
+    function _net(uint128 amount) internal view returns (uint128) {
+        return amount - uint128(uint256(amount) * PREMIUM_BPS / 10_000);
     }
 
     function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i) internal returns (bytes32 leaf, uint128 amount) {
@@ -593,7 +635,7 @@ contract Settlement {
             // INVARIANT: a paid-out claim, or one past its window, cannot be disputed anew.
             if (b.status != PENDING) revert BatchNotPending(batchId);
             if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
-            b.disputed += jobAmount;
+            b.disputed += _net(jobAmount);
         } else if (b.status == FINAL) {
             // INVARIANT: a job under dispute keeps its batch open (unreachable otherwise).
             revert BatchNotPending(batchId);
@@ -618,30 +660,45 @@ contract Settlement {
         b.openDisputes--;
         Staker storage s = stakers[b.provider];
         s.openDisputes--;
+        uint128 net = _net(jobAmount);
         if (outcome == PROVIDER_LOST) {
-            b.disputed -= jobAmount;
+            b.disputed -= net;
             _slash(b, s, client, jobAmount, winner);
         } else if (outcome == PROVIDER_WON && lastGame) {
-            b.disputed -= jobAmount;
+            b.disputed -= net;
             if (b.status == PARTIAL) {
                 uint256 before = b.amount;
-                b.amount -= jobAmount;
+                b.amount -= net;
                 s.locked -= uint128(exposureOf(before) - exposureOf(b.amount));
-                books.pending -= jobAmount;
-                _add(oweds, b.provider, jobAmount);
-                books.owed += jobAmount;
+                books.pending -= net;
+                _add(oweds, b.provider, net);
+                books.owed += net;
             }
         }
         if (b.status == PARTIAL && b.amount == 0) b.status = FINAL;
         emit JobSettled(batchId, jobAmount, outcome);
     }
 
+    /// @notice Audits: the provider of job `rd` (of `batchId`, billed `jobAmount` to `client`)
+    ///         withheld its transcript from an availability challenge past its deadline: the job
+    ///         counts as a lost dispute (refund, slash, `challenger` rewarded) and is never
+    ///         disputed again. Audits checked the job is in the batch and under no game.
+    function onAuditFault(uint256 batchId, bytes32 rd, address client, uint128 jobAmount, address challenger) external onlyAudits {
+        Batch storage b = _batch(batchId);
+        // INVARIANT: only a pending batch inside its window, each job at most once.
+        if (b.status != PENDING) revert BatchNotPending(batchId);
+        if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
+        if (faulted[rd]) revert JobFaulted(rd);
+        faulted[rd] = true;
+        _keep(oweds, challenger);
+        _slash(b, stakers[b.provider], client, jobAmount, challenger);
+        emit JobSettled(batchId, jobAmount, PROVIDER_LOST);
+    }
+
+    /// @dev `jobAmount` is the job's billed amount; its batch holds (and the client gets back) the net.
     function _slash(Batch storage b, Staker storage s, address client, uint128 jobAmount, address winner) internal {
         uint256 before = b.amount;
-        b.amount -= jobAmount;
-        books.pending -= jobAmount;
-        _add(escrows, client, jobAmount);
-        books.escrow += jobAmount;
+        _refund(b, client, _net(jobAmount));
         // The job's share of the batch lock (exact: the batch keeps exposureOf(its new amount)).
         uint256 share = exposureOf(before) - exposureOf(b.amount);
         s.locked -= uint128(share);
@@ -663,6 +720,14 @@ contract Settlement {
         books.owed += uint128(reward);
         books.burned += uint128(slashed - reward);
         emit Slashed(b.provider, slashed, winner, reward, slashed - reward);
+    }
+
+    /// @dev A lost job's net amount leaves its batch for the client's escrow.
+    function _refund(Batch storage b, address client, uint128 net) internal {
+        b.amount -= net;
+        books.pending -= net;
+        _add(escrows, client, net);
+        books.escrow += net;
     }
 
     /// @dev escrows and oweds hold balance | KEPT once written (or kept by onDisputeOpened): such a
