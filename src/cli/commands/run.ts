@@ -2,31 +2,18 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import { generateAsync, loadModel, verify } from '../../runtime/model.js'
-import { type Receipt, RECEIPT_VERSION } from '../../trace/receipt.js'
+import { RECEIPT_VERSION } from '../../trace/receipt.js'
 import type { Command, FlagSpec, ParsedArgs } from '../args.js'
 import { stringList, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
 import { endOnInterrupt } from '../signals.js'
-import { checkSignature, type SignedReceipt, signerOf, signFlags, signJob } from './signedReceipt.js'
+import { checkSignature, signerOf, signFlags, signJob } from './signedReceipt.js'
+import type { JobFile } from '../../node/transcript.js'
 
 const modelFlags: Record<string, FlagSpec> = {
   model: { type: 'string', short: 'm', description: 'GGUF model file' },
   threads: { type: 'number', description: 'kernel threads (any count gives the same bits)', default: 1 },
   backend: { type: 'string', description: 'wasm (fast) or reference (plain TypeScript)', default: 'wasm' },
-}
-
-/** The file `run --json` prints and `verify` reads: the answer, its tokens, receipt and trace. */
-export type JobFile = {
-  text: string
-  tokens: number[]
-  promptTokens: number[]
-  stopReason: string
-  receipt: Receipt
-  /** All trace leaf hashes, concatenated, base64. */
-  traceLeaves: string
-  stats?: { prefillTokensPerSec: number; decodeTokensPerSec: number; seconds: number }
-  /** The provider's EIP-712 signature over the receipt, with the request it answers (./signedReceipt.ts). */
-  signed?: SignedReceipt
 }
 
 function need(a: ParsedArgs, name: string): string {

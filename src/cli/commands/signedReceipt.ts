@@ -6,21 +6,12 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { type Address, getAddress, getContractAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { type JobRequest, loadDeployment, type ReceiptFields, recoverReceiptSigner, requestDigest, signReceipt } from '../../chain/client.js'
+import { type JobRequest, loadDeployment, recoverReceiptSigner, requestDigest, signReceipt } from '../../chain/client.js'
 import { devAccount } from '../../chain/evm/edr.js'
 import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import type { Receipt } from '../../trace/receipt.js'
+import { receiptFieldsOf, requestFromJson, requestToJson, type SignedReceipt } from '../../node/transcript.js'
 import type { FlagSpec, ParsedArgs } from '../args.js'
-
-/** A JobRequest in JSON (uint64/uint128 as decimal strings). */
-export type RequestJson = Omit<JobRequest, 'seed' | 'nonce' | 'expiry' | 'pricePerToken'> & { seed: string; nonce: string; expiry: string; pricePerToken: string }
-
-/**
- * What makes a receipt v2 a signed statement: the request it answers (EIP-712 domain "Tessera" v1,
- * `chainId`, verifying contract `settlement`), that request's digest, and the provider's
- * signature over `Receipt(request, outputRoot, traceRoot, nPrompt, nOutput, nLayer)`.
- */
-export type SignedReceipt = { chainId: number; settlement: Address; request: RequestJson; requestDigest: Hex; signer: Address; signature: Hex }
 
 /** The flags `tessera run` takes for the signature. */
 export const signFlags: Record<string, FlagSpec> = {
@@ -35,10 +26,6 @@ export const signFlags: Record<string, FlagSpec> = {
 /** The devnet's chain id and the Settlement address of the first deployment on a fresh devnet (`tessera chain start`: account 0 deploys the registry, then Settlement). */
 export function devnetDomain(): { chainId: number; settlement: Address } {
   return { chainId: 31337, settlement: getContractAddress({ from: devAccount(0).address, nonce: 1n }) }
-}
-
-function receiptFields(r: Receipt, request: Hex): ReceiptFields {
-  return { request, outputRoot: `0x${r.outputRoot}`, traceRoot: `0x${r.traceRoot}`, nPrompt: r.nPrompt, nOutput: r.nOutput, nLayer: r.nLayer }
 }
 
 function uintFlag(a: ParsedArgs, name: string, bits: number): bigint {
@@ -77,9 +64,8 @@ export async function signJob(r: Receipt, s: ReturnType<typeof signerOf>): Promi
     seed: BigInt(r.seed), nonce: s.terms.nonce, expiry: s.terms.expiry, maxTokens: r.nPrompt + r.params.maxTokens, pricePerToken: s.terms.pricePerToken,
   }
   const rd = requestDigest(s.domain.chainId, s.domain.settlement, request)
-  const signature = await signReceipt(account, s.domain.chainId, s.domain.settlement, receiptFields(r, rd))
-  const json: RequestJson = { ...request, seed: String(request.seed), nonce: String(request.nonce), expiry: String(request.expiry), pricePerToken: String(request.pricePerToken) }
-  return { ...s.domain, request: json, requestDigest: rd, signer: account.address, signature }
+  const signature = await signReceipt(account, s.domain.chainId, s.domain.settlement, receiptFieldsOf(r, rd))
+  return { ...s.domain, request: requestToJson(request), requestDigest: rd, signer: account.address, signature }
 }
 
 /**
@@ -91,8 +77,7 @@ export async function checkSignature(r: Receipt, s: SignedReceipt | undefined): 
   if (!s) return { ok: false, problem: `the receipt is not signed (a receipt v2 job file carries the provider's EIP-712 signature under "signed")` }
   let req: JobRequest
   try {
-    const q = s.request
-    req = { ...q, seed: BigInt(q.seed), nonce: BigInt(q.nonce), expiry: BigInt(q.expiry), pricePerToken: BigInt(q.pricePerToken) }
+    req = requestFromJson(s.request)
   } catch {
     return { ok: false, problem: 'the signed request is malformed' }
   }
@@ -108,7 +93,7 @@ export async function checkSignature(r: Receipt, s: SignedReceipt | undefined): 
   let signer: Address
   try {
     rd = requestDigest(s.chainId, s.settlement, req)
-    signer = await recoverReceiptSigner(s.chainId, s.settlement, receiptFields(r, rd), s.signature)
+    signer = await recoverReceiptSigner(s.chainId, s.settlement, receiptFieldsOf(r, rd), s.signature)
   } catch {
     return { ok: false, problem: 'the receipt signature or its request is malformed' }
   }

@@ -1,0 +1,402 @@
+// The job protocol (docs/NETWORK.md "Jobs") end to end on the embedded chain with a real tiny model:
+// the client (requestJob) and the provider (serveJob) over an in-memory FrameConn pair. The happy
+// path is checked as far as a claim on chain and `tessera verify`'s checks of the job file; then,
+// from the attacker's side, every refusal of the provider (each sent as raw protocol messages or
+// through requestJob), cancellation, a provider killed mid-stream (the client completes with a
+// second provider, same text), and providers whose tokens or receipt do not check out.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { type Hex, keccak256, toHex as viemHex } from 'viem'
+import { claimBatch, deposit, getReservation, stake } from '../chain/actions/settlement.js'
+import { type Deployment, requestDigest, signJobRequest, signReceipt } from '../chain/client.js'
+import { type Devnet, createDevnet, registerTree } from '../chain/devnet.js'
+import type { ChainClients } from '../chain/evm/clients.js'
+import type { DisputeModel } from '../dispute/model.js'
+import { readJobFile } from '../cli/commands/run.js'
+import { checkSignature } from '../cli/commands/signedReceipt.js'
+import { type FrameConn, framePair } from '../p2p/frames.js'
+import { generate, loadModel, type Model, verify } from '../runtime/model.js'
+import { toHex } from '../trace/merkle.js'
+import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
+import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { cheatingTraceRoot, servedTraceProvider } from './cheat.js'
+import type { RequestMsg } from './jobProtocol.js'
+import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
+import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
+import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
+
+const COIN = 10n ** 18n
+const PRICE = 10n ** 9n
+const PROMPT = [1, 15, 7, 22]
+const SAMPLED: JobParams = { temperature: 0.9, topK: 20, topP: 0.9, minP: 0.02, repeatPenalty: 1, repeatLastN: 64, maxTokens: 12, stop: [] }
+const SEED = 7n
+
+let nonceCounter = 1000n
+const nonces: NonceSource = { next: async () => nonceCounter++ }
+const fixedNonce = (n: bigint): NonceSource => ({ next: async () => n })
+
+describe('job protocol over an in-memory pair', () => {
+  let net: Devnet
+  let dm: DisputeModel
+  let model: Model
+  let d: Deployment
+  let providerB: ChainClients
+  let reference: { text: string; tokens: number[] }
+  const books = new Map<string, ReturnType<typeof memoryJobBook>>()
+  const slots = new Map<string, JobSlots>()
+
+  before(async () => {
+    ;[net, dm] = await Promise.all([createDevnet({ accounts: 8 }), tinyDisputeModel('tiny', 'q8_0', 3)])
+    d = net.d
+    model = await loadModel(dm.path)
+    providerB = net.at(5)
+    await stake(providerB, d, { role: 'provider', amount: 10n * COIN })
+    await deposit(net.client, d, { amount: COIN })
+    await registerTree(net, dm.tree)
+    const r = generate(model, { prompt: PROMPT, seed: SEED, ...SAMPLED })
+    reference = { text: r.text, tokens: r.outputTokens }
+  })
+  after(async () => {
+    model?.close()
+    dm?.close()
+    await net?.close()
+  })
+
+  /** The serve context of a provider; books and slots persist per provider across streams. */
+  const ctxOf = (clients: ChainClients, over: Partial<ServeContext> = {}): ServeContext => {
+    const me = clients.account.address
+    if (!books.has(me)) books.set(me, memoryJobBook())
+    if (!slots.has(me)) slots.set(me, createJobSlots())
+    return {
+      clients, deployment: d, models: modelsByRoot([{ model, pricePerToken: PRICE, dispute: dm }]), capacity: 4, slots: slots.get(me)!, book: books.get(me)!,
+      timeouts: { ackMs: 2000, requestMs: 2000 }, ...over,
+    }
+  }
+
+  /** An offer served by `serveJob` over a fresh in-memory pair per connection; `wrap` sits on the provider's end. */
+  const offerOf = (ctx: ServeContext, outcomes: ServeOutcome[], wrap?: (c: FrameConn) => FrameConn, price = PRICE): JobOffer & { served: Promise<void>[] } => {
+    const served: Promise<void>[] = []
+    return {
+      provider: ctx.clients.account.address, pricePerToken: price, served,
+      async connect() {
+        const [c, p] = framePair()
+        served.push(serveJob(wrap ? wrap(p) : p, ctx).then((o) => void outcomes.push(o)))
+        return c
+      },
+    }
+  }
+
+  const ask = (offers: JobOffer[], over: Partial<Parameters<typeof requestJob>[0]> = {}) =>
+    requestJob({ clients: net.client, deployment: d, offers, modelRoot: `0x${toHex(model.modelRoot)}`, prompt: PROMPT, params: SAMPLED, seed: SEED, nonces, maxTries: 1, ...over })
+
+  /** A signed request message as the client would send it, with overrides. */
+  const requestMsg = async (o: { provider?: Hex; price?: bigint; nonce?: bigint; expiryIn?: bigint; prompt?: number[]; params?: JobParams; signer?: ChainClients } = {}): Promise<RequestMsg> => {
+    const block = await net.client.public.getBlock()
+    const params = o.params ?? SAMPLED
+    const req = {
+      provider: o.provider ?? net.provider.account.address, modelRoot: `0x${toHex(model.modelRoot)}` as Hex, promptRoot: `0x${toHex(tokensRoot(PROMPT))}` as Hex,
+      paramsHash: `0x${toHex(paramsHash(SAMPLED))}` as Hex, seed: SEED, nonce: o.nonce ?? nonceCounter++, expiry: block.timestamp + (o.expiryIn ?? 3600n),
+      maxTokens: PROMPT.length + SAMPLED.maxTokens, pricePerToken: o.price ?? PRICE,
+    }
+    const signature = await signJobRequest(o.signer ?? net.client, d.settlement, req)
+    return { t: 'request', request: requestToJson(req), signature, client: net.client.account.address, prompt: o.prompt ?? PROMPT, params }
+  }
+
+  /** Sends raw messages to a provider; returns its first reply and its outcome. */
+  const raw = async (ctx: ServeContext, msgs: unknown[]): Promise<{ reply: unknown; outcome: ServeOutcome }> => {
+    const [c, p] = framePair()
+    const serving = serveJob(p, ctx)
+    for (const m of msgs) await c.send(m)
+    const reply = await c.recv(5000)
+    return { reply, outcome: await serving }
+  }
+
+  test('happy path: streamed, verified, acknowledged, stored by both sides, claimable, and what `tessera verify` accepts', async () => {
+    const outcomes: ServeOutcome[] = []
+    const ctx = ctxOf(net.provider)
+    const shown: string[] = []
+    const clientBook = memoryJobBook()
+    const { transcript, tries } = await ask([offerOf(ctx, outcomes)], { onText: (s) => shown.push(s), book: clientBook })
+    assert.equal(tries.length, 1)
+    assert.deepEqual(transcript.output, reference.tokens, 'the tokens are the engine run locally')
+    assert.equal(transcript.text, reference.text)
+    assert.equal(shown.join(''), reference.text, 'every piece of text shown once, in order')
+    assert.equal((await verifyTranscript(transcript)).ok, true)
+    assert.ok(transcript.ack, 'the client acknowledged')
+    assert.deepEqual(await clientBook.getTranscript(transcript.requestDigest), transcript, 'the client stored its transcript')
+
+    await offerOfSettled(outcomes, 1)
+    const o = outcomes[0]
+    assert.equal(o.outcome, 'served')
+    assert.ok(o.outcome === 'served' && o.acked)
+    const stored = await ctx.book.getTranscript(transcript.requestDigest)
+    assert.ok(stored?.ack, 'the provider stored the acknowledgement')
+    assert.equal(stored.receipt.traceRoot, transcript.receipt.traceRoot)
+    assert.equal((await verifyTranscript(stored)).ok, true)
+    assert.equal(ctx.slots.active, 0, 'the slot is free again')
+    assert.ok((await getReservation(net.deployer, d, transcript.requestDigest)).amount > 0n, 'the price was reserved on chain')
+
+    // the provider's defender replays the same trace root
+    const mine = servedTraceProvider(dm, { ...transcript, seed: SEED })
+    assert.equal(toHex(mine.traceTree().root), transcript.receipt.traceRoot)
+
+    // the claim the provider can make with it
+    const claim = await claimBatch(net.provider, d, { items: [claimItemOf({ ...stored, ack: stored.ack })] })
+    assert.ok(claim.batchId >= 0n)
+
+    // `tessera verify --receipt FILE`: the file reads, the signature names the provider, the replay agrees
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-job-'))
+    try {
+      const file = join(dir, 'job.json')
+      writeFileSync(file, JSON.stringify(jobFileOf(transcript)))
+      const job = readJobFile(file)
+      const sig = await checkSignature(job.receipt, job.signed)
+      assert.deepEqual(sig, { ok: true, signer: net.provider.account.address })
+      const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, text: job.text })
+      assert.equal(v.valid, true, v.problems.join('; '))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  /** Waits until `n` outcomes are in (bounded). */
+  async function offerOfSettled(outcomes: ServeOutcome[], n: number) {
+    for (let i = 0; i < 200 && outcomes.length < n; i++) await new Promise((r) => setTimeout(r, 10))
+    assert.ok(outcomes.length >= n, `${n} outcomes expected, got ${outcomes.length}`)
+  }
+
+  test('a replayed request (same nonce) is refused `replayed`, also when sent again byte for byte', async () => {
+    const ctx = ctxOf(net.provider)
+    const outcomes: ServeOutcome[] = []
+    await ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) })
+    await assert.rejects(ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.name === 'JobFailedError' && e.tries[0].code === 'replayed')
+    // a provider with an empty book still sees the nonce used on chain
+    const fresh = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots() })
+    await assert.rejects(ask([offerOf(fresh, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.tries[0].code === 'replayed')
+    // the same message twice at once: one is served, the other refused
+    const m = await requestMsg()
+    const both = await Promise.all([raw(ctx, [m]), raw(ctx, [m])])
+    const codes = both.map((b) => (b.reply as { t: string; code?: string }).code ?? (b.reply as { t: string }).t).sort()
+    assert.deepEqual(codes, ['accepted', 'replayed'])
+  })
+
+  test('a bad signature is refused `bad-signature`: signed by another key, or malformed', async () => {
+    const ctx = ctxOf(net.provider)
+    const other = await requestMsg({ signer: net.at(6) })
+    assert.deepEqual(pick((await raw(ctx, [other])).reply), { t: 'error', code: 'bad-signature' })
+    const m = await requestMsg()
+    const broken = { ...m, signature: { r: `0x${'00'.repeat(32)}`, vs: m.signature.vs } }
+    assert.deepEqual(pick((await raw(ctx, [broken])).reply), { t: 'error', code: 'bad-signature' })
+    // a field changed after signing: the signature recovers someone else
+    const tampered = { ...m, request: { ...m.request, pricePerToken: String(PRICE * 2n) } }
+    assert.deepEqual(pick((await raw(ctx, [tampered])).reply), { t: 'error', code: 'bad-signature' })
+  })
+
+  test('requests the provider must not serve: another provider, another prompt, other params, too cheap, expired', async () => {
+    const ctx = ctxOf(net.provider)
+    const cases: [string, Promise<RequestMsg>][] = [
+      ['wrong-provider', requestMsg({ provider: providerB.account.address })],
+      ['prompt-mismatch', requestMsg({ prompt: [1, 15, 7, 23] })],
+      ['params-mismatch', requestMsg({ params: { ...SAMPLED, temperature: 0.5 } })],
+      ['price-too-low', requestMsg({ price: PRICE - 1n })],
+      ['expired', requestMsg({ expiryIn: 10n })],
+    ]
+    for (const [code, m] of cases) {
+      const { reply, outcome } = await raw(ctx, [await m])
+      assert.deepEqual(pick(reply), { t: 'error', code }, code)
+      assert.equal(outcome.outcome, 'refused')
+    }
+    assert.equal(ctx.slots.active, 0)
+  })
+
+  test('capacity full: the second of two jobs at once is refused `busy`', async () => {
+    const ctx = ctxOf(net.provider, { capacity: 1 })
+    const outcomes: ServeOutcome[] = []
+    const results = await Promise.allSettled([ask([offerOf(ctx, outcomes)]), ask([offerOf(ctx, outcomes)])])
+    const ok = results.filter((r) => r.status === 'fulfilled')
+    const busy = results.filter((r) => r.status === 'rejected' && (r.reason as JobFailedError).tries?.[0].code === 'busy')
+    assert.equal(ok.length, 1)
+    assert.equal(busy.length, 1)
+  })
+
+  test("stake too low: a job whose exposure exceeds the provider's unlocked stake is refused before reserving", async () => {
+    const ctx = ctxOf(net.provider)
+    // 16 tokens at 0.1 coin is 1.6 coin; its exposure at p = 5%, r = 50% is 40x that: above 10 staked
+    await assert.rejects(ask([offerOf(ctx, [], undefined, COIN / 10n)]), (e: JobFailedError) => e.tries[0].code === 'stake-too-low')
+  })
+
+  test('malformed and unknown messages are refused `bad-message`, and the provider serves the next stream', async () => {
+    const ctx = ctxOf(net.provider)
+    const m = await requestMsg()
+    for (const bad of [{ t: 'hello' }, { t: 'request' }, { ...m, prompt: 'tokens' }, { ...m, params: { ...SAMPLED, maxTokens: -1 } }, [1, 2], { ...m, request: { ...m.request, seed: '1e9' } }]) {
+      const { reply, outcome } = await raw(ctx, [bad])
+      assert.deepEqual(pick(reply), { t: 'error', code: 'bad-message' })
+      assert.equal(outcome.outcome, 'refused')
+    }
+    // an oversized frame kills only its stream (the pair's own bound here; over libp2p in host.test below)
+    const [c, p] = framePair({ maxBytes: 1024 })
+    const serving = serveJob(p, ctx)
+    await assert.rejects(c.send({ t: 'request', pad: 'x'.repeat(2000) }), { name: 'FrameTooLargeError' })
+    assert.equal((await serving).outcome, 'closed')
+    const { transcript } = await ask([offerOf(ctx, [])])
+    assert.deepEqual(transcript.output, reference.tokens)
+  })
+
+  test('the client cancels mid-stream: generation stops at once', async () => {
+    const ctx = ctxOf(net.provider)
+    const outcomes: ServeOutcome[] = []
+    const stop = new AbortController()
+    const long = { ...SAMPLED, maxTokens: 200 }
+    const full = generate(model, { prompt: PROMPT, seed: SEED, ...long }).outputTokens.length
+    assert.ok(full > 20, `the uncancelled answer is long (${full} tokens)`)
+    await assert.rejects(ask([offerOf(ctx, outcomes)], { params: long, signal: stop.signal, onText: () => stop.abort() }), { name: 'JobAbortedError' })
+    await offerOfSettled(outcomes, 1)
+    const o = outcomes[0]
+    assert.equal(o.outcome, 'cancelled')
+    assert.ok(o.outcome === 'cancelled' && o.tokens < 10, `stopped after ${o.outcome === 'cancelled' ? o.tokens : '?'} of ${full} tokens`)
+    assert.equal(ctx.slots.active, 0)
+  })
+
+  test('a provider killed mid-stream: the client completes with a second provider and shows the same text once', async () => {
+    const outcomes: ServeOutcome[] = []
+    const dies = offerOf(ctxOf(net.provider), outcomes, (c) => killAfterTokens(c, 4))
+    const second = offerOf(ctxOf(providerB), outcomes)
+    const shown: string[] = []
+    const { transcript, tries } = await ask([dies, second], { maxTries: 3, onText: (s) => shown.push(s) })
+    assert.deepEqual(tries.map((t) => [t.provider, t.outcome]), [[net.provider.account.address, 'failed'], [providerB.account.address, 'done']])
+    assert.equal(tries[0].tokens, 4)
+    assert.notEqual(tries[0].nonce, tries[1].nonce, 'a fresh nonce for the retry')
+    assert.equal(transcript.request.provider, providerB.account.address)
+    assert.equal(transcript.text, reference.text, 'the same answer as one provider gives')
+    assert.equal(shown.join(''), reference.text, 'the text already shown is not shown again')
+    assert.equal((await verifyTranscript(transcript)).ok, true)
+    await offerOfSettled(outcomes, 2)
+    assert.deepEqual(outcomes.map((o) => o.outcome).sort(), ['failed', 'served'])
+  })
+
+  test('a second provider whose answer does not start with the tokens shown is named', async () => {
+    const dies = offerOf(ctxOf(net.provider), [], (c) => killAfterTokens(c, 4))
+    const liar = offerOf(ctxOf(providerB), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 2 ? { ...m, id: (m.id as number) + 1 } : m)))
+    await assert.rejects(ask([dies, liar], { maxTries: 3 }), (e: AnswerMismatchError) => e.name === 'AnswerMismatchError' && e.provider === providerB.account.address && e.index === 2)
+  })
+
+  test('a provider that sends a wrong token, or signs a receipt with a wrong outputRoot, is rejected', async () => {
+    const wrongToken = offerOf(ctxOf(net.provider), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 3 ? { ...m, id: (m.id as number) + 1 } : m)))
+    await assert.rejects(ask([wrongToken]), (e: JobFailedError) => e.tries[0].code === 'bad-receipt' && /outputRoot/.test(e.tries[0].message))
+    const wrongRoot = offerOf(ctxOf(net.provider), [], (c) =>
+      tamperSendAsync(c, async (m, self) => {
+        if (m.t !== 'done') return m
+        const receipt = { ...(m.receipt as object), outputRoot: keccak256(viemHex('other')).slice(2) } as never
+        const rd = requestDigest(d.chainId, d.settlement, lastRequest(self))
+        return { ...m, receipt, receiptSignature: await signReceipt(net.provider.wallet, d.chainId, d.settlement, receiptFieldsOf(receipt, rd)) }
+      }),
+    )
+    await assert.rejects(ask([wrongRoot]), (e: JobFailedError) => e.tries[0].code === 'bad-receipt' && /outputRoot/.test(e.tries[0].message))
+  })
+
+  test('--cheat: an op cheat streams the honest tokens under a false trace root that the defender reproduces', async () => {
+    const outcomes: ServeOutcome[] = []
+    const ctx = ctxOf(net.provider, { cheat: 'silu' })
+    const greedy = { ...SAMPLED, temperature: 0, maxTokens: 4 }
+    const { transcript } = await ask([offerOf(ctx, outcomes)], { params: greedy })
+    const honest = generate(model, { prompt: PROMPT, seed: SEED, ...greedy })
+    assert.equal((await verifyTranscript(transcript)).ok, true, 'the client cannot tell')
+    assert.notEqual(transcript.receipt.traceRoot, honest.receipt.traceRoot, 'the trace root is a lie')
+    const job = { prompt: PROMPT, params: greedy, seed: SEED, requestDigest: transcript.requestDigest, output: transcript.output }
+    assert.equal(cheatingTraceRoot(dm, job, 'silu'), transcript.receipt.traceRoot, 'deterministic from the request')
+    assert.equal(toHex(servedTraceProvider(dm, job, 'silu').traceTree().root), transcript.receipt.traceRoot)
+  })
+
+  test('transcripts from elsewhere: each inconsistency is a typed problem', async () => {
+    const { transcript: t } = await ask([offerOf(ctxOf(net.provider), [])])
+    assert.deepEqual(transcriptProblems(t), [])
+    const codes = async (x: unknown) => {
+      const v = await verifyTranscript(x)
+      return v.ok ? [] : [...new Set(v.problems.map((p) => p.code))]
+    }
+    assert.deepEqual(await codes({ ...t, prompt: [1, 2, 3, 4] }), ['prompt'])
+    assert.deepEqual(await codes({ ...t, output: [...t.output.slice(0, -1), t.output.at(-1)! + 1] }), ['output', 'ack'], 'the ack was of the other tokens')
+    assert.deepEqual(await codes({ ...t, params: { ...t.params, topK: 3 } }), ['params'])
+    assert.deepEqual(await codes({ ...t, client: net.at(6).account.address }), ['request-signature', 'ack'])
+    assert.deepEqual(await codes({ ...t, receiptSignature: await signReceipt(net.at(6).wallet, d.chainId, d.settlement, receiptFieldsOf(t.receipt, t.requestDigest)) }), ['receipt-signature'])
+    assert.deepEqual(await codes({ ...t, receipt: { ...t.receipt, traceRoot: '00'.repeat(32) } }), ['receipt-signature'])
+    assert.deepEqual(await codes({ ...t, requestDigest: keccak256('0x01') }), ['request-digest'])
+    assert.deepEqual(await codes({ ...t, receipt: { ...t.receipt, version: 1 } }), ['shape'])
+    assert.deepEqual(await codes({ ...t, ack: { ...t.ack!, nOutput: t.output.length + 1 } }), ['ack'])
+    assert.deepEqual(await codes('nonsense'), ['shape'])
+  })
+
+  test('the engine is never more than one token ahead of what the stream accepted', async () => {
+    // a provider end whose sends complete only when the test says so: a reader that does not read
+    const outcomes: ServeOutcome[] = []
+    const gate: { open?: () => void } = {}
+    let sent = 0
+    const slow = offerOf(ctxOf(net.provider), outcomes, (c) => ({
+      ...c,
+      remotePeer: c.remotePeer,
+      async send(m) {
+        if ((m as { t: string }).t === 'token' && sent++ === 2) await new Promise<void>((r) => (gate.open = r))
+        return c.send(m)
+      },
+    }))
+    const job = ask([slow])
+    for (let i = 0; i < 200 && !gate.open; i++) await new Promise((r) => setTimeout(r, 10))
+    assert.ok(gate.open, 'the third token is held')
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(sent, 3, 'no token was computed past the held one')
+    gate.open()
+    const { transcript } = await job
+    assert.deepEqual(transcript.output, reference.tokens)
+  })
+})
+
+/** `{t, code}` of a reply. */
+function pick(reply: unknown): { t: unknown; code?: unknown } {
+  const r = reply as { t: unknown; code?: unknown }
+  return r.t === 'error' ? { t: r.t, code: r.code } : { t: r.t }
+}
+
+/** The provider's end of a stream that dies (reset) after `n` tokens, as a killed process's would. */
+function killAfterTokens(c: FrameConn, n: number): FrameConn {
+  let tokens = 0
+  return {
+    ...c,
+    remotePeer: c.remotePeer,
+    async send(m) {
+      if ((m as { t: string }).t === 'token' && tokens++ === n) {
+        const e = new Error('killed')
+        c.abort(e)
+        throw e
+      }
+      return c.send(m)
+    },
+  }
+}
+
+const requests = new WeakMap<FrameConn, RequestMsg>()
+/** The provider's end with its outgoing messages rewritten (and its incoming request remembered). */
+function tamperSendAsync(c: FrameConn, f: (m: Record<string, unknown>, self: FrameConn) => Promise<unknown>): FrameConn {
+  const w: FrameConn = {
+    remotePeer: c.remotePeer,
+    send: async (m) => c.send(await f(m as Record<string, unknown>, w)),
+    async recv(ms) {
+      const m = await c.recv(ms)
+      if ((m as { t?: string })?.t === 'request') requests.set(w, m as RequestMsg)
+      return m
+    },
+    close: () => c.close(),
+    abort: (e) => c.abort(e),
+  }
+  return w
+}
+function tamperSend(c: FrameConn, f: (m: Record<string, unknown>) => unknown): FrameConn {
+  return tamperSendAsync(c, async (m) => f(m))
+}
+function lastRequest(c: FrameConn) {
+  const m = requests.get(c)
+  if (!m) throw new Error('no request seen')
+  return requestFromJson(m.request)
+}

@@ -1,0 +1,100 @@
+/**
+ * The messages of `/tessera/job/1.0.0` (docs/NETWORK.md "Jobs"), one job per stream:
+ *
+ *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
+ *   provider -> {t:'accepted', reservation}            after its checks and `reserve` on chain
+ *   provider -> {t:'token', i, id, text}*              as sampled
+ *   provider -> {t:'done', receipt, receiptSignature, stopReason}
+ *   client   -> {t:'ack', delivery}                    after checking tokens and receipt
+ *   either   -> {t:'cancel'} | {t:'error', code, message?}
+ *
+ * `client` (the address the client says signed the request) lets the provider tell a bad
+ * signature from a request signed by someone else: any 65 bytes recover some address. The parsers
+ * here check every field's type and bound; anything else is a ProtocolError with code
+ * `bad-message`, which goes back to the remote before the stream closes.
+ */
+import type { Address, Hex } from 'viem'
+import type { Delivery } from '../chain/client.js'
+import { ProtocolError } from '../p2p/frames.js'
+import type { JobParams, Receipt } from '../trace/receipt.js'
+import {
+  type CompactSignature, isAddr, isCompactSignature, isDelivery, isHex32, isJobParams, isReceipt, isRequestJson, isTokens, type RequestJson,
+  type StopReason,
+} from './transcript.js'
+
+/** The job protocol's id (docs/NETWORK.md "Protocols"); a new message shape is a new version. */
+export const JOB_PROTOCOL = '/tessera/job/1.0.0'
+
+/** Refusal and failure codes of `{t:'error', code}` (docs/NETWORK.md "Jobs"). */
+export const JOB_ERROR_CODES = [
+  'bad-message', 'bad-signature', 'wrong-provider', 'unknown-model', 'prompt-mismatch', 'params-mismatch', 'replayed', 'expired',
+  'price-too-low', 'busy', 'stake-too-low', 'escrow-too-low', 'internal',
+] as const
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number]
+
+export type RequestMsg = { t: 'request'; request: RequestJson; signature: CompactSignature; client: Address; prompt: number[]; params: JobParams }
+export type AcceptedMsg = { t: 'accepted'; reservation: Hex }
+export type TokenMsg = { t: 'token'; i: number; id: number; text: string }
+export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason }
+export type AckMsg = { t: 'ack'; delivery: Delivery }
+export type CancelMsg = { t: 'cancel' }
+export type ErrorMsg = { t: 'error'; code: JobErrorCode | string; message?: string }
+
+/** What the provider may receive, and what the client may receive. */
+export type ToProvider = RequestMsg | AckMsg | CancelMsg | ErrorMsg
+export type ToClient = AcceptedMsg | TokenMsg | DoneMsg | CancelMsg | ErrorMsg
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const bad = (what: string) => new ProtocolError(`bad ${what} message`, { code: 'bad-message' })
+
+function parseCommon(m: Record<string, unknown>): CancelMsg | ErrorMsg | undefined {
+  if (m.t === 'cancel') return { t: 'cancel' }
+  if (m.t === 'error') {
+    if (typeof m.code !== 'string' || m.code.length > 64 || (m.message !== undefined && typeof m.message !== 'string')) throw bad('error')
+    return { t: 'error', code: m.code, message: typeof m.message === 'string' ? m.message.slice(0, 1000) : undefined }
+  }
+  return undefined
+}
+
+/** A message to the provider, checked; throws ProtocolError (`bad-message`). */
+export function parseToProvider(raw: unknown): ToProvider {
+  if (!isObj(raw)) throw bad('non-object')
+  const common = parseCommon(raw)
+  if (common) return common
+  switch (raw.t) {
+    case 'request':
+      if (!isRequestJson(raw.request) || !isCompactSignature(raw.signature) || !isAddr(raw.client) || !isTokens(raw.prompt) || raw.prompt.length === 0 || !isJobParams(raw.params)) {
+        throw bad('request')
+      }
+      return { t: 'request', request: raw.request, signature: raw.signature, client: raw.client, prompt: raw.prompt, params: raw.params }
+    case 'ack':
+      if (!isDelivery(raw.delivery)) throw bad('ack')
+      return { t: 'ack', delivery: raw.delivery }
+    default:
+      throw new ProtocolError(`unknown message type ${JSON.stringify(String(raw.t)).slice(0, 40)}`, { code: 'bad-message' })
+  }
+}
+
+/** A message to the client, checked; throws ProtocolError (`bad-message`). */
+export function parseToClient(raw: unknown): ToClient {
+  if (!isObj(raw)) throw bad('non-object')
+  const common = parseCommon(raw)
+  if (common) return common
+  switch (raw.t) {
+    case 'accepted':
+      if (!isHex32(raw.reservation)) throw bad('accepted')
+      return { t: 'accepted', reservation: raw.reservation }
+    case 'token':
+      if (!Number.isInteger(raw.i) || (raw.i as number) < 0 || !Number.isInteger(raw.id) || (raw.id as number) < 0 || (raw.id as number) > 0xffffffff || typeof raw.text !== 'string' || raw.text.length > 4096) {
+        throw bad('token')
+      }
+      return { t: 'token', i: raw.i as number, id: raw.id as number, text: raw.text }
+    case 'done':
+      if (!isReceipt(raw.receipt) || typeof raw.receiptSignature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(raw.receiptSignature) || !['eog', 'stop', 'length'].includes(raw.stopReason as string)) {
+        throw bad('done')
+      }
+      return { t: 'done', receipt: raw.receipt, receiptSignature: raw.receiptSignature as Hex, stopReason: raw.stopReason as StopReason }
+    default:
+      throw new ProtocolError(`unknown message type ${JSON.stringify(String(raw.t)).slice(0, 40)}`, { code: 'bad-message' })
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The client's side of a network job (docs/NETWORK.md "Jobs"): sign a request for the first
+ * offer, stream its tokens to `onText`, check the receipt against what was sent and received,
+ * acknowledge delivery, and return the transcript. If the provider refuses, dies, stalls or
+ * answers with a receipt that does not check out, the next offer gets a new request (fresh nonce,
+ * same seed): the engine is deterministic, so its tokens must start with the ones already shown,
+ * and only the rest is shown. Tries and the whole job are bounded.
+ *
+ * Escrow is the caller's job: every try's provider reserves `maxTokens * price` of the client's
+ * free escrow when it accepts, and a try that dies keeps its reservation until the request
+ * expires (then anyone may `release` it), so deposit enough for the tries you allow.
+ */
+import { randomBytes } from 'node:crypto'
+import { type Address, getAddress, type Hex } from 'viem'
+import { type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
+import type { ChainClients } from '../chain/evm/clients.js'
+import { BaseError } from '../errors.js'
+import { type FrameConn, FrameTimeoutError } from '../p2p/frames.js'
+import { toHex } from '../trace/merkle.js'
+import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
+import { parseToClient, type RequestMsg, type ToClient } from './jobProtocol.js'
+import { requestToJson, type Transcript, TRANSCRIPT_VERSION, verifyTranscript } from './transcript.js'
+
+/** A provider to ask: its address, its price for the model, and how to open a job stream to it. */
+export type JobOffer = { provider: Address; pricePerToken: bigint; connect(signal: AbortSignal): Promise<FrameConn> }
+
+/** Fresh request nonces for a client (uint64; each is paid at most once). */
+export type NonceSource = { next(): Promise<bigint> }
+
+/** Random 64-bit nonces: a collision with an earlier request of the same client is about 2^-64 per pair. */
+export function randomNonces(): NonceSource {
+  return { next: async () => randomBytes(8).readBigUInt64BE() }
+}
+
+export type RequestJobOptions = {
+  /** The client's chain clients: its account signs the request and the acknowledgement. */
+  clients: ChainClients
+  deployment: Deployment
+  /** Offers in the order to try them (cheapest first, say). */
+  offers: readonly JobOffer[]
+  modelRoot: Hex
+  prompt: readonly number[]
+  params: JobParams
+  seed: bigint
+  nonces: NonceSource
+  /** Seconds from chain time to the request's expiry (default 3600: the provider must claim before it). */
+  lifetimeS?: bigint
+  /** Offers tried at most (default 3). */
+  maxTries?: number
+  /** The whole job, all tries (default 10 minutes). */
+  timeoutMs?: number
+  /** Longest wait for the acceptance, the next token or the receipt (default 60 s). */
+  stallMs?: number
+  /** Called with each new piece of the answer's text (never twice for the same text across tries). */
+  onText?: (text: string) => void
+  /** Stores the transcript before the acknowledgement goes out (the client's JobBook). */
+  book?: { putTranscript(t: Transcript): Promise<void> }
+  signal?: AbortSignal
+}
+
+/** How one try ended. */
+export type JobTry = { provider: Address; nonce: bigint; outcome: 'done' | 'refused' | 'failed'; code: string; message: string; tokens: number }
+
+/** No try gave a verified answer; `tries` says why each failed. */
+export class JobFailedError extends BaseError {
+  override name = 'JobFailedError'
+  constructor(readonly tries: JobTry[]) {
+    super(`the job failed after ${tries.length} ${tries.length === 1 ? 'try' : 'tries'}`, { details: tries.map((t) => `${t.provider}: ${t.code} (${t.message})`).join('; ') })
+  }
+}
+
+/** A later provider's answer does not start with the tokens already shown: one of them lied. */
+export class AnswerMismatchError extends BaseError {
+  override name = 'AnswerMismatchError'
+  constructor(readonly provider: Address, readonly index: number, readonly tries: JobTry[]) {
+    super(`provider ${provider}'s answer differs at token ${index} from the one already shown`, { details: 'a deterministic job gives the same tokens everywhere; one of the providers served a wrong answer' })
+  }
+}
+
+/** The job was cancelled (the caller's signal) or ran past its timeout. */
+export class JobAbortedError extends BaseError {
+  override name = 'JobAbortedError'
+}
+
+/** A try that ended without an answer, with the code to report. */
+class TryFailure extends Error {
+  constructor(readonly outcome: 'refused' | 'failed', readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+/**
+ * Runs one job on the network, failing over between `offers`.
+ *
+ * @example
+ *   const { transcript } = await requestJob({ clients, deployment, offers, modelRoot, prompt, params, seed: 0n, nonces: randomNonces(), onText: (s) => process.stdout.write(s) })
+ *   writeFileSync('job.json', JSON.stringify(jobFileOf(transcript)))   // tessera verify --receipt job.json
+ */
+export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Transcript; tries: JobTry[] }> {
+  const timeout = AbortSignal.timeout(o.timeoutMs ?? 600_000)
+  const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout
+  const tries: JobTry[] = []
+  // what was already shown: the token ids and their text
+  const shown = { ids: [] as number[], text: '' }
+  const maxTries = Math.min(o.maxTries ?? 3, o.offers.length)
+  for (let n = 0; n < maxTries; n++) {
+    if (signal.aborted) throw new JobAbortedError(signal.reason === timeout.reason ? `the job ran past ${o.timeoutMs ?? 600_000} ms` : 'the job was cancelled', { cause: signal.reason })
+    const offer = o.offers[n]
+    const nonce = await o.nonces.next()
+    const got = { tokens: 0 }
+    try {
+      const transcript = await tryOffer(o, offer, nonce, shown, got, signal)
+      tries.push({ provider: offer.provider, nonce, outcome: 'done', code: 'ok', message: 'verified', tokens: got.tokens })
+      return { transcript, tries }
+    } catch (e) {
+      if (e instanceof AnswerMismatchError) throw new AnswerMismatchError(e.provider, e.index, [...tries, { provider: offer.provider, nonce, outcome: 'failed', code: 'mismatch', message: e.message, tokens: got.tokens }])
+      if (signal.aborted) throw new JobAbortedError(signal.reason === timeout.reason ? `the job ran past ${o.timeoutMs ?? 600_000} ms` : 'the job was cancelled', { cause: signal.reason })
+      const f = e instanceof TryFailure ? e : new TryFailure('failed', (e as Error).name === 'FrameTimeoutError' ? 'timeout' : 'closed', (e as Error).message)
+      tries.push({ provider: offer.provider, nonce, outcome: f.outcome, code: f.code, message: f.message, tokens: got.tokens })
+    }
+  }
+  throw new JobFailedError(tries)
+}
+
+async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
+  const d = o.deployment
+  const me = o.clients.account.address
+  const block = await o.clients.public.getBlock()
+  const req: JobRequest = {
+    provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
+    seed: o.seed, nonce, expiry: block.timestamp + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
+  }
+  const signature = await signJobRequest(o.clients, d.settlement, req)
+  const digest = requestDigest(d.chainId, d.settlement, req)
+  let conn: FrameConn
+  try {
+    conn = await offer.connect(signal)
+  } catch (e) {
+    throw new TryFailure('failed', 'unreachable', (e as Error).message)
+  }
+  // the caller's cancel reaches the provider as {t:'cancel'}, which stops its engine
+  const onAbort = () => {
+    conn.send({ t: 'cancel' }).then(() => conn.close(), () => {}).catch(() => {})
+    setTimeout(() => conn.abort(new JobAbortedError('the job was cancelled')), 1000).unref()
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  const stallMs = o.stallMs ?? 60_000
+  const next = async (): Promise<ToClient> => {
+    let raw: unknown
+    try {
+      raw = await conn.recv(stallMs)
+    } catch (e) {
+      if (e instanceof FrameTimeoutError) throw new TryFailure('failed', 'timeout', `no message from the provider in ${stallMs} ms`)
+      throw new TryFailure('failed', 'closed', (e as Error).message)
+    }
+    if (raw === undefined) throw new TryFailure('failed', 'closed', 'the provider closed the stream')
+    try {
+      return parseToClient(raw)
+    } catch (e) {
+      throw new TryFailure('failed', 'bad-message', (e as Error).message)
+    }
+  }
+  try {
+    const request: RequestMsg = { t: 'request', request: requestToJson(req), signature, client: me, prompt: o.prompt.slice(), params: o.params }
+    await conn.send(request)
+    const first = await next()
+    if (first.t === 'error') throw new TryFailure('refused', first.code, first.message ?? '')
+    if (first.t !== 'accepted') throw new TryFailure('failed', 'bad-message', `expected accepted, got ${first.t}`)
+
+    const ids: number[] = []
+    let text = ''
+    let done: Extract<ToClient, { t: 'done' }>
+    for (;;) {
+      const m = await next()
+      if (m.t === 'done') {
+        done = m
+        break
+      }
+      if (m.t === 'error' || m.t === 'cancel') throw new TryFailure('failed', m.t === 'error' ? m.code : 'cancelled', m.t === 'error' ? (m.message ?? '') : 'the provider cancelled')
+      if (m.t !== 'token') throw new TryFailure('failed', 'bad-message', `unexpected ${m.t} message`)
+      if (m.i !== ids.length) throw new TryFailure('failed', 'bad-token', `token ${m.i} arrived where ${ids.length} was due`)
+      if (ids.length >= o.params.maxTokens) throw new TryFailure('failed', 'bad-token', `more than the ${o.params.maxTokens} tokens asked for`)
+      // a deterministic job: what was shown must be a prefix of this answer
+      if (m.i < shown.ids.length && shown.ids[m.i] !== m.id) throw new AnswerMismatchError(offer.provider, m.i, [])
+      ids.push(m.id)
+      got.tokens = ids.length
+      text += m.text
+      if (text.length > shown.text.length) {
+        if (!text.startsWith(shown.text)) throw new AnswerMismatchError(offer.provider, m.i, [])
+        o.onText?.(text.slice(shown.text.length))
+        shown.text = text
+      }
+      if (ids.length > shown.ids.length) shown.ids = ids.slice()
+    }
+
+    const transcript: Transcript = {
+      v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: requestToJson(req), requestDigest: digest, requestSignature: signature,
+      client: me, prompt: o.prompt.slice(), params: o.params, output: ids, text, stopReason: done.stopReason, receipt: done.receipt,
+      receiptSignature: done.receiptSignature,
+    }
+    // the receipt must be the provider's signature over this request and exactly these tokens
+    const v = await verifyTranscript(transcript)
+    if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
+    if (text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
+    transcript.ack = await signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` })
+    await o.book?.putTranscript(transcript)
+    await conn.send({ t: 'ack', delivery: transcript.ack })
+    await conn.close().catch(() => {})
+    return transcript
+  } catch (e) {
+    conn.abort(e as Error)
+    throw e
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}

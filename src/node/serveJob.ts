@@ -1,0 +1,440 @@
+/**
+ * The provider's side of one `/tessera/job/1.0.0` stream (docs/NETWORK.md "Jobs"): read the
+ * client's request, check it in the documented order (each refusal one `{t:'error', code}`),
+ * reserve its price on chain, stream the tokens as the engine samples them, sign and send the
+ * receipt, and wait (bounded) for the client's delivery acknowledgement, which the claim needs.
+ *
+ * Every receive has a timeout; a send waits for the stream to drain, and the engine computes the
+ * next token only after the last one was handed to the stream, so a slow reader slows the engine
+ * instead of filling memory. A `cancel` from the client or a dead stream stops generation between
+ * tokens. `serveJob` never throws: whatever happens to one stream, the node serves the next, and
+ * the outcome says what happened.
+ *
+ * Shared across the streams of one provider: its `JobSlots` (jobs running, their reserved wei and
+ * request keys, so two streams carrying the same request cannot both pass the replay check) and its
+ * `JobBook` (persistence: src/node/store.ts implements it on classic-level, `memoryJobBook` here).
+ */
+import { type Address, getAddress, type Hex } from 'viem'
+import { exposureOf, getStake, reserve } from '../chain/actions/settlement.js'
+import { ContractRevertError, type Deployment, read, requestDigest, signReceipt } from '../chain/client.js'
+import type { ChainClients } from '../chain/evm/clients.js'
+import type { CheatKind } from '../dispute/cheats.js'
+import type { DisputeModel } from '../dispute/model.js'
+import { validateSampling } from '../engine/sample.js'
+import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { type FrameConn, FrameTimeoutError, ProtocolError } from '../p2p/frames.js'
+import type { Model } from '../runtime/model.js'
+import { runJob, StopState } from '../trace/job.js'
+import { toHex } from '../trace/merkle.js'
+import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from '../trace/receipt.js'
+import { cheatingTrace } from './cheat.js'
+import { type AckMsg, type JobErrorCode, parseToProvider, type RequestMsg, type ToProvider } from './jobProtocol.js'
+import {
+  type CompactSignature, receiptFieldsOf, recoverDeliverySigner, recoverRequestSigner, requestFromJson, type StopReason, type Transcript,
+  TRANSCRIPT_VERSION,
+} from './transcript.js'
+
+/** Where a provider keeps its jobs (src/node/store.ts on classic-level; `memoryJobBook` for tests). */
+export type JobBook = {
+  /** Whether a job of `client` with `nonce` was stored (served or being served). */
+  nonceSeen(client: Address, nonce: bigint): Promise<boolean>
+  /** Stores (or replaces) the transcript of a request, by its digest. */
+  putTranscript(t: Transcript): Promise<void>
+  getTranscript(requestDigest: Hex): Promise<Transcript | undefined>
+}
+
+/** A JobBook in memory. */
+export function memoryJobBook(): JobBook & { transcripts: Map<string, Transcript> } {
+  const transcripts = new Map<string, Transcript>()
+  const nonces = new Set<string>()
+  return {
+    transcripts,
+    async nonceSeen(client, nonce) {
+      return nonces.has(`${client.toLowerCase()}:${nonce}`)
+    },
+    async putTranscript(t) {
+      transcripts.set(t.requestDigest.toLowerCase(), structuredClone(t))
+      nonces.add(`${t.client.toLowerCase()}:${t.request.nonce}`)
+    },
+    async getTranscript(digest) {
+      const t = transcripts.get(digest.toLowerCase())
+      return t && structuredClone(t)
+    },
+  }
+}
+
+/** The jobs one provider runs now, shared by all its streams. */
+export type JobSlots = { active: number; reserved: bigint; requests: Set<string> }
+export function createJobSlots(): JobSlots {
+  return { active: 0, reserved: 0n, requests: new Set() }
+}
+
+export type ServedModel = {
+  /** The engine, tokenizer and root of the model (runtime `loadModel`). */
+  model: Pick<Model, 'transformer' | 'tokenizer' | 'modelRoot'>
+  /** The lowest price per token (wei) this provider accepts for it. */
+  pricePerToken: bigint
+  /** The dispute view of the same file (`openDisputeModel`); needed only with `cheat`. */
+  dispute?: DisputeModel
+}
+
+export type JobTimeouts = {
+  /** For the request, after the stream opens. */
+  requestMs: number
+  /** For the acknowledgement, after `done`. */
+  ackMs: number
+  /** For the whole job, reservation to acknowledgement. */
+  jobMs: number
+}
+export const DEFAULT_JOB_TIMEOUTS: JobTimeouts = { requestMs: 10_000, ackMs: 10_000, jobMs: 600_000 }
+
+export type ServeContext = {
+  /** The provider's chain clients: its account signs receipts and sends `reserve`. */
+  clients: ChainClients
+  deployment: Deployment
+  /** Served models by root (0x-hex, any case). */
+  models: ReadonlyMap<string, ServedModel>
+  /** Jobs at once; one more is refused `busy`. */
+  capacity: number
+  slots: JobSlots
+  book: JobBook
+  /**
+   * Wei of jobs served and reserved but not yet claimed (the node's claims book): their exposure
+   * will lock stake at the claim, so new work must leave room for it. Default: none.
+   */
+  unclaimed?: () => Promise<bigint>
+  /** Refuse requests that expire within this many seconds of chain time (room to serve and claim; default 300). */
+  minLifetimeS?: bigint
+  timeouts?: Partial<JobTimeouts>
+  /** `--cheat KIND`: commit this cheat instead of the honest trace (demonstrations and tests). */
+  cheat?: CheatKind
+  /** Stops the job between tokens (the node shutting down). */
+  signal?: AbortSignal
+}
+
+export type ServeOutcome =
+  | { outcome: 'served'; transcript: Transcript; acked: boolean }
+  | { outcome: 'refused'; code: JobErrorCode; message: string }
+  | { outcome: 'cancelled'; requestDigest: Hex; tokens: number; why: string }
+  | { outcome: 'failed'; requestDigest?: Hex; tokens: number; error: Error }
+  /** The stream closed or timed out before a request came. */
+  | { outcome: 'closed' }
+
+/** The models map of a list, keyed as `ServeContext.models` expects. */
+export function modelsByRoot(list: readonly ServedModel[]): Map<string, ServedModel> {
+  return new Map(list.map((m) => [`0x${toHex(m.model.modelRoot)}`, m]))
+}
+
+class Refusal extends Error {
+  constructor(readonly code: JobErrorCode, message: string) {
+    super(message)
+  }
+}
+
+const keyOf = (client: Address, nonce: bigint) => `${client.toLowerCase()}:${nonce}`
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/**
+ * Serves one job stream to its end. Resolves with what happened; never rejects.
+ *
+ * @example
+ *   host.handle(JOB_PROTOCOL, (conn) => serveJob(conn, ctx))
+ */
+export async function serveJob(conn: FrameConn, ctx: ServeContext): Promise<ServeOutcome> {
+  const t = { ...DEFAULT_JOB_TIMEOUTS, ...ctx.timeouts }
+  let raw: unknown
+  try {
+    raw = await conn.recv(t.requestMs)
+  } catch (e) {
+    // a malformed frame leaves the stream usable: say why; an oversized one already killed it
+    if (e instanceof ProtocolError) return refuse(conn, 'bad-message', e.message)
+    conn.abort(e as Error)
+    return { outcome: 'closed' }
+  }
+  if (raw === undefined) return { outcome: 'closed' }
+  let msg: RequestMsg
+  try {
+    const m = parseToProvider(raw)
+    if (m.t !== 'request') throw new ProtocolError(`expected a request, got ${m.t}`)
+    msg = m
+  } catch (e) {
+    return refuse(conn, 'bad-message', (e as Error).message)
+  }
+
+  let accepted: Accepted
+  try {
+    accepted = await accept(ctx, msg)
+  } catch (e) {
+    if (e instanceof Refusal) return refuse(conn, e.code, e.message)
+    return refuse(conn, 'internal', (e as Error).message)
+  }
+  // from here the job holds a slot and its reservation counts against the provider's stake
+  try {
+    return await serveAccepted(conn, ctx, t, msg, accepted)
+  } finally {
+    ctx.slots.active--
+    ctx.slots.reserved -= accepted.amount
+    ctx.slots.requests.delete(accepted.key)
+  }
+}
+
+async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Promise<ServeOutcome> {
+  try {
+    await conn.send({ t: 'error', code, message: message.slice(0, 500) })
+    await conn.close()
+  } catch {
+    // the remote is gone: nothing to tell it
+  }
+  return { outcome: 'refused', code, message }
+}
+
+type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; reservation: Hex }
+
+/** The checks of docs/NETWORK.md "Jobs", in its order, then the slot and the reservation. */
+async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
+  const d = ctx.deployment
+  const me = ctx.clients.account.address
+  const req = requestFromJson(msg.request)
+  const digest = requestDigest(d.chainId, d.settlement, req)
+  let client: Address
+  try {
+    client = await recoverRequestSigner(d.chainId, d.settlement, req, msg.signature)
+  } catch {
+    throw new Refusal('bad-signature', 'the request signature is malformed')
+  }
+  if (client !== getAddress(msg.client)) throw new Refusal('bad-signature', `the request signature recovers ${client}, not ${getAddress(msg.client)}`)
+  if (getAddress(req.provider) !== me) throw new Refusal('wrong-provider', `the request names provider ${req.provider}, this is ${me}`)
+  const served = ctx.models.get(req.modelRoot.toLowerCase())
+  if (!served) throw new Refusal('unknown-model', `model ${req.modelRoot} is not served here`)
+  if (`0x${toHex(tokensRoot(msg.prompt))}` !== req.promptRoot.toLowerCase()) throw new Refusal('prompt-mismatch', "the prompt tokens do not hash to the request's promptRoot")
+  if (`0x${toHex(paramsHash(msg.params))}` !== req.paramsHash.toLowerCase()) throw new Refusal('params-mismatch', "the params do not hash to the request's paramsHash")
+  // the claim bills prompt + output tokens under maxTokens: an answer the request cannot pay for is refused now
+  if (msg.prompt.length + msg.params.maxTokens > req.maxTokens) {
+    throw new Refusal('params-mismatch', `prompt (${msg.prompt.length}) + max output (${msg.params.maxTokens}) tokens exceed the request's maxTokens ${req.maxTokens}`)
+  }
+  checkRunnable(served.model.transformer.config, msg.prompt, msg.params, req.seed)
+
+  const key = keyOf(client, req.nonce)
+  const amount = BigInt(req.maxTokens) * req.pricePerToken
+  const [seen, claimed, block, stake, unclaimed] = await Promise.all([
+    ctx.book.nonceSeen(client, req.nonce),
+    read<boolean>(ctx.clients, d.settlement, 'Settlement', 'isClaimed', [client, req.nonce]),
+    ctx.clients.public.getBlock(),
+    getStake(ctx.clients, d, me),
+    ctx.unclaimed?.() ?? Promise.resolve(0n),
+  ])
+  // synchronous from here to taking the slot: two streams with one request cannot both pass
+  if (seen || claimed || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
+  const minLife = ctx.minLifetimeS ?? 300n
+  if (req.expiry <= block.timestamp + minLife) throw new Refusal('expired', `the request expires at ${req.expiry}, before chain time ${block.timestamp} + ${minLife} s`)
+  if (req.pricePerToken < served.pricePerToken) throw new Refusal('price-too-low', `price ${req.pricePerToken} is below this provider's ${served.pricePerToken} wei per token`)
+  if (ctx.slots.active >= ctx.capacity) throw new Refusal('busy', `all ${ctx.capacity} job slots are taken`)
+  const sp = d.params.settlement
+  const needed = exposureOf(ctx.slots.reserved + unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) })
+  const free = stake.active - stake.locked
+  if (free < needed) throw new Refusal('stake-too-low', `unlocked stake ${free} does not cover the exposure ${needed} of the jobs in flight and this one`)
+  ctx.slots.active++
+  ctx.slots.reserved += amount
+  ctx.slots.requests.add(key)
+  try {
+    const r = await reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs })
+    return { digest, client, served, amount, key, reservation: r.receipt.transactionHash }
+  } catch (e) {
+    ctx.slots.active--
+    ctx.slots.reserved -= amount
+    ctx.slots.requests.delete(key)
+    throw reserveRefusal(e)
+  }
+}
+
+/** What the engine would refuse at its first step (runJob's validation), refused before reserving. */
+function checkRunnable(config: { vocabSize: number; contextLength: number }, prompt: readonly number[], params: JobParams, seed: bigint): void {
+  try {
+    const { maxTokens: _m, stop: _s, ...sampling } = params
+    validateSampling({ ...sampling, seed })
+  } catch (e) {
+    throw new Refusal('bad-message', (e as Error).message)
+  }
+  if (prompt.length > config.contextLength - 1) throw new Refusal('bad-message', `a prompt of ${prompt.length} tokens does not fit the context of ${config.contextLength}`)
+  if (prompt.some((id) => id >= config.vocabSize)) throw new Refusal('bad-message', `prompt token ids must be below ${config.vocabSize}`)
+}
+
+function reserveRefusal(e: unknown): Refusal {
+  const name = e instanceof ContractRevertError ? e.errorName : ''
+  const code: JobErrorCode =
+    name === 'InsufficientEscrow' ? 'escrow-too-low'
+    : name === 'JobAlreadyClaimed' || name === 'AlreadyReserved' ? 'replayed'
+    : name === 'RequestExpired' ? 'expired'
+    : name === 'BadSignature' ? 'bad-signature'
+    : name === 'NotTheProvider' ? 'wrong-provider'
+    : 'internal'
+  return new Refusal(code, `reserve failed: ${name || (e as Error).message}`)
+}
+
+/** A token to stream, with the text it adds. */
+type Step = { token: number; text: string }
+type AnswerEnd = { output: number[]; text: string; stopReason: StopReason; receipt: Receipt }
+type Answer = { steps: Iterator<Step, AnswerEnd> }
+
+/** The honest engine's answer, token by token (runJob), or a precomputed cheat's. */
+function answerOf(ctx: ServeContext, served: ServedModel, msg: RequestMsg, digest: Hex): Answer {
+  const m = served.model
+  const seed = BigInt(msg.request.seed)
+  if (!ctx.cheat) {
+    const it = runJob(m.transformer, m.tokenizer, m.modelRoot, { promptTokens: msg.prompt, params: msg.params, seed })
+    return {
+      steps: {
+        next() {
+          const r = it.next()
+          return r.done ? { done: true, value: { output: r.value.outputTokens, text: r.value.text, stopReason: r.value.stopReason, receipt: r.value.receipt } } : r
+        },
+      },
+    }
+  }
+  if (!served.dispute) throw new Error(`--cheat ${ctx.cheat} needs the model's dispute view`)
+  const c = cheatingTrace(served.dispute, { prompt: msg.prompt, params: msg.params, seed, requestDigest: digest }, ctx.cheat)
+  const output = c.trace.outputs
+  // the text of every token (the machine knows no stop strings), ending where the cheat's answer ends
+  const stop = new StopState(m.tokenizer, { ...msg.params, stop: [], maxTokens: output.length })
+  const last = output.at(-1)!
+  const receipt: Receipt = {
+    version: RECEIPT_VERSION, arith: ARITH_VERSION, engine: ENGINE_VERSION, modelRoot: toHex(m.modelRoot), promptRoot: toHex(tokensRoot(msg.prompt)),
+    paramsHash: toHex(paramsHash(msg.params)), outputRoot: toHex(tokensRoot(output)), traceRoot: toHex(c.provider.traceTree().root),
+    params: msg.params, seed: String(seed), nPrompt: msg.prompt.length, nOutput: output.length, nLayer: m.transformer.config.nLayer,
+  }
+  let i = 0
+  let text = ''
+  return {
+    steps: {
+      next() {
+        if (i < output.length) {
+          const token = output[i++]
+          const piece = stop.push(token, i)
+          text += piece
+          return { done: false, value: { token, text: piece } }
+        }
+        return { done: true, value: { output, text, stopReason: m.tokenizer.eogTokens.has(last) ? 'eog' : 'length', receipt } }
+      },
+    },
+  }
+}
+
+async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts, msg: RequestMsg, a: Accepted): Promise<ServeOutcome> {
+  const d = ctx.deployment
+  const deadline = Date.now() + t.jobMs
+  const stop = new AbortController()
+  // why generation stops early: a cancel (the client's, or the node shutting down) or a dead stream
+  let cancel: string | undefined
+  const onOuterAbort = () => {
+    cancel ??= 'the provider is shutting down'
+    stop.abort(new Error(cancel))
+  }
+  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true })
+  if (ctx.signal?.aborted) onOuterAbort()
+  let tokens = 0
+  let readerDone = false
+  // The one reader of this stream: a cancel or a dead stream stops generation; after `done` it takes the ack.
+  let ackResolve: (m: AckMsg | undefined) => void = () => {}
+  const ack = new Promise<AckMsg | undefined>((resolve) => (ackResolve = resolve))
+  const endReading = (why: unknown) => {
+    stop.abort(why)
+    ackResolve(undefined)
+  }
+  const reader = (async () => {
+    while (!readerDone) {
+      let m: unknown
+      try {
+        // short polls, so the reader notices the end of the job without waiting out a long timeout
+        m = await conn.recv(Math.max(1, Math.min(250, deadline - Date.now())))
+      } catch (e) {
+        if (e instanceof FrameTimeoutError && Date.now() < deadline) continue
+        return endReading(e)
+      }
+      if (m === undefined) return endReading(new Error('the client closed the stream'))
+      let parsed: ToProvider
+      try {
+        parsed = parseToProvider(m)
+      } catch (e) {
+        return endReading(e)
+      }
+      if (parsed.t === 'ack') return ackResolve(parsed)
+      if (parsed.t === 'cancel' || parsed.t === 'error') cancel ??= parsed.t === 'cancel' ? 'the client cancelled' : `the client sent error ${parsed.code}`
+      return endReading(new Error(cancel ?? `unexpected ${parsed.t} message`))
+    }
+  })()
+
+  try {
+    await conn.send({ t: 'accepted', reservation: a.reservation })
+    const answer = answerOf(ctx, a.served, msg, a.digest)
+    let result: AnswerEnd
+    for (;;) {
+      if (stop.signal.aborted) return stopped(conn, a, tokens, cancel, stop.signal.reason)
+      if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
+      const r = answer.steps.next()
+      if (r.done) {
+        result = r.value
+        break
+      }
+      // send() resolves once the stream takes the frame (it waits to drain when full): the
+      // engine stays at most one token ahead of what the transport accepted
+      await conn.send({ t: 'token', i: tokens, id: r.value.token, text: r.value.text })
+      tokens++
+      await tick()
+    }
+    const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
+    const transcript: Transcript = {
+      v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
+      requestSignature: msg.signature as CompactSignature, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
+      text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature, reservation: a.reservation,
+    }
+    await ctx.book.putTranscript(transcript)
+    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
+    const m = await Promise.race([ack, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), t.ackMs).unref())])
+    let acked = false
+    if (m && (await ackIsValid(ctx, transcript, m.delivery))) {
+      transcript.ack = m.delivery
+      await ctx.book.putTranscript(transcript)
+      acked = true
+    }
+    readerDone = true
+    await conn.close().catch(() => {})
+    await reader
+    return { outcome: 'served', transcript, acked }
+  } catch (e) {
+    if (cancel) return stopped(conn, a, tokens, cancel, e)
+    conn.abort(e as Error)
+    return { outcome: 'failed', requestDigest: a.digest, tokens, error: e as Error }
+  } finally {
+    readerDone = true
+    ctx.signal?.removeEventListener('abort', onOuterAbort)
+    stop.abort(new Error('job over'))
+  }
+}
+
+/** Generation stopped early: cancelled (with `cancel`'s reason), else the stream failed. */
+async function stopped(conn: FrameConn, a: Accepted, tokens: number, cancel: string | undefined, reason: unknown): Promise<ServeOutcome> {
+  if (cancel === undefined) {
+    const error = reason instanceof Error ? reason : new Error(String(reason))
+    conn.abort(error)
+    return { outcome: 'failed', requestDigest: a.digest, tokens, error }
+  }
+  const why = cancel
+  try {
+    await conn.send({ t: 'cancel' })
+    await conn.close()
+  } catch {
+    // the stream is already gone
+  }
+  return { outcome: 'cancelled', requestDigest: a.digest, tokens, why }
+}
+
+/** The client signed it, for this request, and it acknowledges a prefix of the answer (what the claim needs). */
+async function ackIsValid(ctx: ServeContext, t: Transcript, ack: NonNullable<Transcript['ack']>): Promise<boolean> {
+  if (!(ack.nOutput >= 1 && ack.nOutput <= t.output.length)) return false
+  if (`0x${toHex(tokensRoot(t.output.slice(0, ack.nOutput)))}` !== ack.outputRoot.toLowerCase()) return false
+  try {
+    return (await recoverDeliverySigner(ctx.deployment.chainId, ctx.deployment.settlement, t.requestDigest, ack)) === getAddress(t.client)
+  } catch {
+    return false
+  }
+}
