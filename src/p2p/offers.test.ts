@@ -1,0 +1,249 @@
+import './polyfill.js'
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { Hex } from 'viem'
+import { generatePrivateKey } from 'viem/accounts'
+import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { createHost, type Host } from './host.js'
+import { identityFromKey } from './identity.js'
+import { cidOfModel, fetchOffer, type Offer, OfferBook, OfferDiscovery, OfferPublisher, signOffer } from './offers.js'
+
+const NOW = 1_800_000_000
+const ROOT_A: Hex = `0x${'aa'.repeat(32)}`
+const ROOT_B: Hex = `0x${'bb'.repeat(32)}`
+const LOOPBACK = { inboundConnectionThreshold: 1000 }
+
+function party() {
+  const key = generatePrivateKey()
+  const id = identityFromKey(key)
+  const offer = (over: Partial<Offer> = {}): Offer => ({
+    v: 1,
+    provider: id.address,
+    peerId: id.peerId.toString(),
+    addrs: ['/ip4/127.0.0.1/tcp/4001'],
+    models: [{ root: ROOT_A, pricePerToken: '10' }],
+    capacity: 2,
+    engine: ENGINE_VERSION,
+    arith: ARITH_VERSION,
+    stake: '1000000000000000000',
+    seq: 1,
+    issuedAt: NOW,
+    expiresAt: NOW + 90,
+    ...over,
+  })
+  return { key, id, offer }
+}
+
+/** Poll `cond` every 50 ms until it holds or `ms` pass. */
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (cond()) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return cond()
+}
+
+describe('offer rules (OfferBook)', () => {
+  let now = NOW
+  const clock = () => now
+
+  test('a valid offer is kept and listed for its model, cheapest first', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const [p, q, r] = [party(), party(), party()]
+    assert.deepEqual(await book.add(await signOffer(p.offer({ models: [{ root: ROOT_A, pricePerToken: '30' }] }), p.key)), { kept: true, withdrawn: false })
+    await book.add(await signOffer(q.offer({ models: [{ root: ROOT_B, pricePerToken: '5' }, { root: ROOT_A, pricePerToken: '20' }] }), q.key))
+    await book.add(await signOffer(r.offer({ models: [{ root: ROOT_B, pricePerToken: '1' }] }), r.key))
+    assert.deepEqual(
+      book.offersFor(ROOT_A).map((s) => s.offer.provider),
+      [q.id.address, p.id.address],
+    )
+    assert.deepEqual(
+      book.offersFor(ROOT_B).map((s) => s.offer.provider),
+      [r.id.address, q.id.address],
+    )
+    assert.equal(book.size, 3)
+  })
+
+  test('attacker: an offer whose signature is not the provider\'s is dropped', async () => {
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const mallory = party()
+    // signed by mallory, claiming to be p
+    const forged = await signOffer(p.offer(), mallory.key)
+    assert.equal((await book.add(forged)).kept, false)
+    // a valid offer whose price was edited after signing
+    const signed = await signOffer(p.offer(), p.key)
+    const edited = { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1' }] } }
+    const r = await book.add(edited)
+    assert.deepEqual([r.kept, !r.kept && r.problem], [false, 'bad-signature'])
+    assert.equal(book.problems['bad-signature'], 2)
+    assert.equal(book.size, 0)
+  })
+
+  test('attacker: an offer naming another node\'s PeerId is dropped', async () => {
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const other = party()
+    const r = await book.add(await signOffer(p.offer({ peerId: other.id.peerId.toString() }), p.key))
+    assert.deepEqual([r.kept, !r.kept && r.problem], [false, 'peer-mismatch'])
+    assert.equal(book.problems['peer-mismatch'], 1)
+  })
+
+  test('an expired offer is dropped on arrival, and a kept one disappears once it expires', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const old = await book.add(await signOffer(p.offer({ issuedAt: NOW - 100, expiresAt: NOW - 10 }), p.key))
+    assert.deepEqual([old.kept, !old.kept && old.problem], [false, 'expired'])
+    const q = party()
+    assert.equal((await book.add(await signOffer(q.offer(), q.key))).kept, true)
+    assert.equal(book.offersFor(ROOT_A).length, 1)
+    now = NOW + 90
+    assert.equal(book.offersFor(ROOT_A).length, 0)
+    assert.equal(book.get(q.id.address), undefined)
+  })
+
+  test('attacker: a replayed offer with a lower (or the same) seq is dropped', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const first = await signOffer(p.offer({ seq: 5, models: [{ root: ROOT_A, pricePerToken: '10' }] }), p.key)
+    const second = await signOffer(p.offer({ seq: 6, models: [{ root: ROOT_A, pricePerToken: '50' }] }), p.key)
+    assert.equal((await book.add(first)).kept, true)
+    assert.equal((await book.add(second)).kept, true)
+    const replay = await book.add(first) // the cheaper old offer, replayed by someone
+    assert.deepEqual([replay.kept, !replay.kept && replay.problem], [false, 'replayed'])
+    const sameSeq = await book.add(await signOffer(p.offer({ seq: 6, capacity: 9 }), p.key))
+    assert.deepEqual([sameSeq.kept, !sameSeq.kept && sameSeq.problem], [false, 'replayed'])
+    const dup = await book.add(second)
+    assert.deepEqual([dup.kept, !dup.kept && dup.problem], [false, 'duplicate'])
+    assert.equal(book.get(p.id.address)?.offer.models[0].pricePerToken, '50')
+    assert.equal(book.problems.replayed, 2)
+  })
+
+  test('a withdrawal removes the offer, and the withdrawn offer cannot be replayed', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const offer = await signOffer(p.offer({ seq: 1 }), p.key)
+    await book.add(offer)
+    assert.deepEqual(await book.add(await signOffer(p.offer({ seq: 2, models: [], withdrawn: true }), p.key)), { kept: true, withdrawn: true })
+    assert.equal(book.offersFor(ROOT_A).length, 0)
+    assert.equal((await book.add(offer)).kept, false)
+    // someone else cannot withdraw p's offer
+    const q = party()
+    await book.add(await signOffer(q.offer({ seq: 1 }), q.key))
+    await book.add(await signOffer(p.offer({ provider: q.id.address, peerId: q.id.peerId.toString(), seq: 2, models: [], withdrawn: true }), p.key))
+    assert.equal(book.offersFor(ROOT_A).length, 1)
+  })
+
+  test('malformed offers are dropped without throwing', async () => {
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const signed = await signOffer(p.offer(), p.key)
+    const cases: unknown[] = [
+      undefined,
+      'offer',
+      { offer: signed.offer },
+      { ...signed, signature: '0x1234' },
+      { ...signed, offer: { ...signed.offer, v: 2 } },
+      { ...signed, offer: { ...signed.offer, extra: 1 } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: '0x12', pricePerToken: '1' }] } },
+      { ...signed, offer: { ...signed.offer, stake: '-1' } },
+      { ...signed, offer: { ...signed.offer, expiresAt: NOW + 10 * 24 * 3600 } },
+      { ...signed, offer: { ...signed.offer, withdrawn: true } },
+      { ...signed, offer: { ...signed.offer, addrs: Array(100).fill('/ip4/1.2.3.4/tcp/1') } },
+    ]
+    for (const c of cases) {
+      const r = await book.add(c)
+      assert.deepEqual([r.kept, !r.kept && r.problem], [false, 'malformed'], JSON.stringify(c)?.slice(0, 80))
+    }
+    assert.equal(book.problems.malformed, cases.length)
+  })
+
+  test('cidOfModel is stable, distinct per root, and not the root itself', () => {
+    assert.equal(cidOfModel(ROOT_A).toString(), cidOfModel(ROOT_A).toString())
+    assert.notEqual(cidOfModel(ROOT_A).toString(), cidOfModel(ROOT_B).toString())
+    assert.notEqual(Buffer.from(cidOfModel(ROOT_A).multihash.digest).toString('hex'), 'aa'.repeat(32))
+  })
+})
+
+describe('offers on a network of 4 hosts on 127.0.0.1', () => {
+  let boot: Host
+  const clients: Host[] = []
+  const discoveries: OfferDiscovery[] = []
+  let provider: Host
+  let providerKey: Hex
+  let publisher: OfferPublisher
+
+  before(async () => {
+    boot = await createHost({ privateKey: identityFromKey(generatePrivateKey()).libp2pKey, limits: LOOPBACK })
+    // everyone knows only the bootstrap node
+    for (let i = 0; i < 2; i++) clients.push(await createHost({ privateKey: identityFromKey(generatePrivateKey()).libp2pKey, bootstrap: boot.addrs(), limits: LOOPBACK }))
+    providerKey = generatePrivateKey()
+    provider = await createHost({ privateKey: identityFromKey(providerKey).libp2pKey, bootstrap: boot.addrs(), limits: LOOPBACK })
+    for (const h of [boot, ...clients]) {
+      const d = new OfferDiscovery({ host: h })
+      d.start()
+      discoveries.push(d)
+    }
+    // wait until the provider's gossip reaches the mesh: every subscriber is known to the provider
+    await waitFor(() => provider.peers().includes(boot.peerId) && clients.every((c) => c.peers().includes(boot.peerId)), 5000)
+  })
+
+  after(async () => {
+    for (const d of discoveries) d.stop()
+    await Promise.all([boot.stop(), provider.stop(), ...clients.map((c) => c.stop())])
+  })
+
+  test('a published offer reaches every node by gossip; a withdrawal on stop removes it everywhere', async () => {
+    publisher = new OfferPublisher({
+      host: provider,
+      privateKey: providerKey,
+      terms: { models: [{ root: ROOT_A, pricePerToken: '7' }], capacity: 4, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '5' },
+      refreshSec: 60,
+    })
+    // gossipsub needs the subscriptions exchanged before a publish reaches anyone: republish until seen (bounded)
+    await waitFor(() => provider.topicPeers('tessera/offers/1').length >= 1, 5000)
+    await publisher.start()
+    const everyone = () => discoveries.every((d) => d.book.offersFor(ROOT_A).length === 1)
+    for (let i = 0; i < 5 && !(await waitFor(everyone, 1500)); i++) await publisher.refresh()
+    assert.ok(everyone(), `offer seen by ${discoveries.filter((d) => d.book.offersFor(ROOT_A).length === 1).length}/3 nodes`)
+    const seen = discoveries[2].book.offersFor(ROOT_A)[0].offer
+    assert.equal(seen.peerId, provider.peerId)
+    assert.equal(seen.models[0].pricePerToken, '7')
+
+    // the offer protocol answers with the same current offer
+    const fetched = (await fetchOffer(clients[0], provider.peerId)) as { offer: Offer }
+    assert.equal(fetched.offer.seq, publisher.current()?.offer.seq)
+
+    // the DHT: a client that never heard the gossip finds the provider through the bootstrap node alone
+    const late = await createHost({ privateKey: identityFromKey(generatePrivateKey()).libp2pKey, bootstrap: boot.addrs(), limits: LOOPBACK })
+    try {
+      await waitFor(() => late.peers().includes(boot.peerId), 5000)
+      const discovery = new OfferDiscovery({ host: late })
+      let found: unknown[] = []
+      for (let i = 0; i < 5 && found.length === 0; i++) found = await discovery.findOffers(ROOT_A, { timeoutMs: 3000 })
+      assert.equal(found.length, 1)
+      assert.equal((await discovery.findOffers(ROOT_B, { timeoutMs: 1000 })).length, 0)
+    } finally {
+      await late.stop()
+    }
+
+    await publisher.stop()
+    const nobody = () => discoveries.every((d) => d.book.offersFor(ROOT_A).length === 0)
+    assert.ok(await waitFor(nobody, 5000), 'the withdrawal reached every node')
+  })
+
+  test('attacker: a forged offer on the gossip topic is rejected and not kept anywhere', async () => {
+    const mallory = party()
+    const victim = party()
+    const forged = await signOffer(victim.offer({ issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 90 }), mallory.key)
+    const before = discoveries.map((d) => d.book.problems['bad-signature'])
+    await clients[0].publish('tessera/offers/1', new TextEncoder().encode(JSON.stringify(forged)))
+    assert.ok(await waitFor(() => discoveries[0].book.problems['bad-signature'] > before[0], 3000), 'the bootstrap node checked and refused it')
+    assert.ok(discoveries.every((d) => d.book.size === 0))
+  })
+})
