@@ -1,0 +1,280 @@
+// The auditor's service against real jobs on the embedded chain (a tiny llama Q8_0 model, 2
+// layers): an honest job is found valid and never disputed; cheating providers (an op cheat, a
+// sampled-token cheat, another prompt's answer) are disputed and slashed with the auditor's
+// service and the provider's defence (node/defence.ts) driven by alternating ticks; both services
+// dropped mid-game and rebuilt on the same store folders finish the same game (no second game, no
+// second bond); an auditor killed between its open transaction and its record adopts the game it
+// opened; a provider that stops defending is timed out by the auditor; a withheld transcript is
+// `unavailable` and one of another prompt is `bad-transcript`, never replayed as valid. Transcripts
+// are handed over in-process (no p2p).
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { type Hex, toHex } from 'viem'
+import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
+import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { WHY, getGame, isOver } from '../chain/actions/disputeGame.js'
+import { getBalances, getTotals } from '../chain/actions/settlement.js'
+import { type JobRequest, read, requestDigest } from '../chain/client.js'
+import { type ServedJob, serveJob } from '../dispute/attack.js'
+import type { CheatKind } from '../dispute/cheats.js'
+import type { DisputeModel } from '../dispute/model.js'
+import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
+import { type AuditRecord, type Auditor, type ClaimedJob, type JobTranscript, createAuditor } from './auditor.js'
+import { cheatSeedOf } from './cheat.js'
+import { type Defence, createDefence } from './defence.js'
+import { type Store, openStore, sortableKey } from './store.js'
+
+const PROMPT = [11, 250, 3]
+const { seed: _seed, ...greedy } = GREEDY
+const PARAMS: JobParams = { ...greedy, repeatPenalty: 1.3, repeatLastN: 4, maxTokens: 3, stop: [] }
+const SEED = 5n
+
+describe('auditor service: replays claimed jobs, disputes the cheats, resumes after a restart', () => {
+  let model: DisputeModel
+  let net: Awaited<ReturnType<typeof createDisputeDevnet>>
+  let nonce = 0n
+  const dirs: string[] = []
+  const open: Store[] = []
+  // every transcript a provider or client holds, by request digest
+  const transcripts = new Map<Hex, JobTranscript>()
+  before(async () => {
+    model = await tinyDisputeModel('tiny', 'q8_0', 3)
+    net = await createDisputeDevnet()
+  })
+  after(async () => {
+    for (const s of open) await s.close()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    await net?.close()
+    model?.close()
+  })
+  const models = () => new Map([[model.tree.modelRoot, model]])
+  const newDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'tessera-auditor-'))
+    dirs.push(d)
+    return d
+  }
+  const storeAt = async (dir: string) => {
+    const s = await openStore(dir)
+    open.push(s)
+    return s
+  }
+  const closeStore = async (s: Store) => {
+    await s.close()
+    open.splice(open.indexOf(s), 1)
+  }
+
+  /** The provider serves one job (cheating by `kind`, seeded from the request digest as a `--cheat` node does) and claims it. */
+  async function serve(kind?: CheatKind): Promise<{ j: ServedJob; digest: Hex; transcript: JobTranscript }> {
+    await net.topUp()
+    const n = nonce++
+    const req: JobRequest = {
+      provider: net.provider.account.address, modelRoot: model.tree.modelRoot, promptRoot: toHex(tokensRoot(PROMPT)), paramsHash: toHex(paramsHash(PARAMS)),
+      seed: SEED, nonce: n, expiry: 2n ** 40n, maxTokens: PROMPT.length + PARAMS.maxTokens, pricePerToken: 10n ** 12n,
+    }
+    const digest = requestDigest(net.chain.chainId, net.d.settlement, req)
+    const j = await serveJob({ net, model, job: { prompt: PROMPT, params: PARAMS, seed: SEED }, cheat: kind, seed: cheatSeedOf(digest), nonce: n })
+    assert.equal(requestDigest(net.chain.chainId, net.d.settlement, j.item.req), digest, 'the request the test predicted')
+    const transcript: JobTranscript = { prompt: PROMPT, params: PARAMS, output: j.served.outputs, requestDigest: digest }
+    transcripts.set(digest, transcript)
+    return { j, digest, transcript }
+  }
+
+  const auditorOn = (store: Store, batchId: bigint, fetch?: (job: ClaimedJob) => Promise<JobTranscript | undefined>): Auditor =>
+    createAuditor({
+      clients: net.auditor, deployment: net.d, store, models: models(), shouldAudit: (job) => job.batchId === batchId,
+      transcripts: fetch ?? (async () => [...transcripts.values()].at(-1)),
+    })
+  const defenceOn = (store: Store, cheat?: CheatKind): Defence =>
+    createDefence({ clients: net.provider, deployment: net.d, store, models: models(), transcriptOf: async (digest) => transcripts.get(digest), cheat })
+
+  const gameCount = () => read<bigint>(net.deployer, net.d.disputeGame, 'DisputeGame', 'gameCount')
+  const books = async () => {
+    const p = await getBalances(net.deployer, net.d, net.provider.account.address)
+    const a = await getBalances(net.deployer, net.d, net.auditor.account.address)
+    return { stake: p.stake.active + p.stake.unbonding, auditorOwed: a.owed, auditorByGame: a.owedByGame }
+  }
+
+  /** Alternating ticks until `done` (bounded). */
+  async function drive(services: { tick(): Promise<unknown> }[], done: () => Promise<boolean>, max = 300): Promise<number> {
+    for (let i = 1; i <= max; i++) {
+      for (const s of services) await s.tick()
+      if (await done()) return i
+    }
+    throw new Error(`no end within ${max} rounds`)
+  }
+
+  test('an honest job: the audit is valid, no game is opened', async () => {
+    const { j } = await serve()
+    const games = await gameCount()
+    const auditor = auditorOn(await storeAt(newDir()), j.batchId)
+    const r = await auditor.tick()
+    assert.equal(r.audited, 1)
+    const a = await auditor.audit(j.batchId, 0)
+    assert.equal(a?.state, 'valid')
+    assert.equal(a?.ownRoot, a?.claimedRoot)
+    assert.equal(a?.claimedRoot, j.item.traceRoot.toLowerCase())
+    await auditor.tick()
+    assert.equal(await gameCount(), games, 'no game')
+  })
+
+  for (const kind of ['silu', 'sample', 'prompt'] as const) {
+    test(`a provider cheating by ${kind}: the auditor disputes, the defence loses, the provider is slashed and the auditor paid`, async () => {
+      const { j } = await serve(kind)
+      const games = await gameCount()
+      const before = await books()
+      const auditor = auditorOn(await storeAt(newDir()), j.batchId)
+      const defence = defenceOn(await storeAt(newDir()), kind)
+      await drive([auditor, defence], async () => ['won', 'lost'].includes((await auditor.audit(j.batchId, 0))?.state ?? ''))
+      const a = (await auditor.audit(j.batchId, 0))!
+      assert.equal(a.state, 'won', JSON.stringify(a))
+      assert.notEqual(a.ownRoot, a.claimedRoot)
+      assert.equal(await gameCount(), games + 1n, 'exactly one game')
+      const g = await getGame(net.deployer, net.d, { gameId: BigInt(a.gameId!) })
+      assert.equal(g.provider, net.provider.account.address)
+      // the defence saw its end too (its next tick records it)
+      await defence.tick()
+      const dRec = await defence.dispute(BigInt(a.gameId!))
+      assert.equal(dRec?.state, 'lost')
+      assert.notEqual(dRec?.result?.why, WHY.TIMED_OUT, `the machine decided (${dRec?.stuck ?? ''})`)
+      const after = await books()
+      assert.ok(after.stake < before.stake, 'the cheater is slashed')
+      assert.ok(after.auditorOwed > before.auditorOwed, 'the auditor is paid the slash reward')
+      assert.ok(after.auditorByGame - before.auditorByGame >= BigInt(net.d.params.game.challengerBond), 'and gets its bond back')
+      const mine = await auditor.dispute(BigInt(a.gameId!))
+      assert.equal(mine?.state, 'won')
+      assert.equal(BigInt(mine!.result!.reward), after.auditorOwed - before.auditorOwed, 'the recorded reward is what the settlement owes it')
+    })
+  }
+
+  test('restart during a dispute: both services dropped after a few moves and rebuilt on their store folders finish the same game', async () => {
+    const { j } = await serve('att')
+    const games = await gameCount()
+    const before = await books()
+    const aDir = newDir()
+    const dDir = newDir()
+    let aStore = await storeAt(aDir)
+    let dStore = await storeAt(dDir)
+    let auditor = auditorOn(aStore, j.batchId)
+    let defence = defenceOn(dStore, 'att')
+    let moves = 0
+    for (let i = 0; i < 50 && moves < 6; i++) {
+      moves += (await auditor.tick()).moves
+      moves += (await defence.tick()).moves
+    }
+    const a0 = (await auditor.audit(j.batchId, 0))!
+    assert.equal(a0.state, 'disputed')
+    const gameId = BigInt(a0.gameId!)
+    assert.ok(moves >= 6, `${moves} moves made`)
+    assert.ok(!isOver(await getGame(net.deployer, net.d, { gameId })), 'mid-game')
+
+    // both processes die; new ones open the same folders
+    await closeStore(aStore)
+    await closeStore(dStore)
+    aStore = await storeAt(aDir)
+    dStore = await storeAt(dDir)
+    auditor = auditorOn(aStore, j.batchId)
+    defence = defenceOn(dStore, 'att')
+    assert.equal((await auditor.audit(j.batchId, 0))?.gameId, gameId.toString(), 'the game is in the store')
+    await drive([auditor, defence], async () => ['won', 'lost'].includes((await auditor.audit(j.batchId, 0))?.state ?? ''))
+    assert.equal((await auditor.audit(j.batchId, 0))?.state, 'won')
+    await defence.tick()
+    assert.equal((await defence.dispute(gameId))?.state, 'lost')
+    assert.equal(await gameCount(), games + 1n, 'no second game')
+    const after = await books()
+    assert.ok(after.stake < before.stake, 'the cheater is slashed')
+    assert.ok(after.auditorOwed > before.auditorOwed, 'the auditor is paid')
+  })
+
+  test('killed between its open transaction and the record: the restarted auditor adopts the game it opened, no second bond', async () => {
+    const { j } = await serve('silu')
+    const games = await gameCount()
+    const dir = newDir()
+    let store = await storeAt(dir)
+    await auditorOn(store, j.batchId).tick()
+    const audits = store.sublevel<AuditRecord>('audits')
+    const opened = (await audits.get(`${j.batchId}:0`))!
+    assert.equal(opened.state, 'disputed')
+    assert.equal(await gameCount(), games + 1n)
+    // the crash: the transaction is mined, the record still says `opening`, the dispute is not written
+    await audits.put(`${j.batchId}:0`, { ...opened, state: 'opening', gameId: undefined })
+    await store.sublevel('disputes').del(sortableKey(BigInt(opened.gameId!)))
+    await closeStore(store)
+    store = await storeAt(dir)
+    const auditor = auditorOn(store, j.batchId)
+    const bonds = (await getTotals(net.deployer, net.d)).bonds
+    await auditor.tick()
+    const a = (await auditor.audit(j.batchId, 0))!
+    assert.equal(a.state, 'disputed')
+    assert.equal(a.gameId, opened.gameId, 'the same game')
+    assert.equal(await gameCount(), games + 1n, 'no second game')
+    assert.equal((await getTotals(net.deployer, net.d)).bonds, bonds, 'no second bond paid')
+    assert.equal((await auditor.dispute(BigInt(a.gameId!)))?.state, 'open', 'the dispute record is written again')
+    // play it out so that later tests' defences find no open game
+    await drive([auditor, defenceOn(await storeAt(newDir()), 'silu')], async () => (await auditor.audit(j.batchId, 0))?.state === 'won')
+  })
+
+  test('a provider that stops defending is timed out by the auditor once its clock has run out', async () => {
+    const { j } = await serve('silu')
+    const before = await books()
+    const auditor = auditorOn(await storeAt(newDir()), j.batchId)
+    await auditor.tick()
+    const a = (await auditor.audit(j.batchId, 0))!
+    assert.equal(a.state, 'disputed')
+    const gameId = BigInt(a.gameId!)
+    let r = await auditor.tick()
+    assert.equal(r.moves, 0, "the provider's turn: nothing to do while its clock runs")
+    await net.warp(BigInt(net.d.params.game.clock) + 1n)
+    r = await auditor.tick()
+    assert.equal(r.moves, 1, 'timeout')
+    await auditor.tick()
+    const rec = await auditor.dispute(gameId)
+    assert.equal(rec?.state, 'won')
+    assert.equal(rec?.result?.why, WHY.TIMED_OUT)
+    assert.equal((await auditor.audit(j.batchId, 0))?.state, 'won')
+    const after = await books()
+    assert.ok(after.stake < before.stake, 'slashed')
+    assert.equal(BigInt(rec!.result!.reward), after.auditorOwed - before.auditorOwed)
+  })
+
+  test('a withheld transcript is recorded unavailable; nothing is opened', async () => {
+    const { j } = await serve('silu')
+    const games = await gameCount()
+    let asked = 0
+    const auditor = auditorOn(await storeAt(newDir()), j.batchId, async (job) => {
+      asked++
+      assert.equal(job.provider, net.provider.account.address)
+      return undefined
+    })
+    await auditor.tick()
+    await auditor.tick()
+    assert.equal(asked, 1, 'asked once; the verdict is final')
+    assert.equal((await auditor.audit(j.batchId, 0))?.state, 'unavailable')
+    assert.equal(await gameCount(), games)
+  })
+
+  test('a transcript that is not the claimed job (another prompt, outputs, params or request) is refused, not replayed', async () => {
+    const { j, transcript, digest } = await serve()
+    const games = await gameCount()
+    const other = [7, 250, 3]
+    const forged: [string, JobTranscript][] = [
+      ['prompt', { ...transcript, prompt: other }],
+      ['prompt', { ...transcript, prompt: [...PROMPT, 9] }],
+      ['output', { ...transcript, output: [...transcript.output.slice(0, -1), (transcript.output.at(-1)! + 1) % 256] }],
+      ['params', { ...transcript, params: { ...PARAMS, repeatPenalty: 1 } }],
+      ['request', { ...transcript, requestDigest: `0x${'11'.repeat(32)}` as Hex }],
+    ]
+    for (const [what, t] of forged) {
+      const auditor = auditorOn(await storeAt(newDir()), j.batchId, async () => t)
+      await auditor.tick()
+      const a = (await auditor.audit(j.batchId, 0))!
+      assert.equal(a.state, 'bad-transcript', what)
+      assert.match(a.reason ?? '', new RegExp(what), what)
+      assert.equal(a.ownRoot, undefined, `${what}: not replayed`)
+    }
+    assert.equal(await gameCount(), games)
+    assert.equal(digest, transcript.requestDigest)
+  })
+})
