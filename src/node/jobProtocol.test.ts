@@ -18,12 +18,14 @@ import type { DisputeModel } from '../dispute/model.js'
 import { readJobFile } from '../cli/commands/run.js'
 import { checkSignature } from '../cli/commands/signedReceipt.js'
 import { type FrameConn, framePair } from '../p2p/frames.js'
+import { createHost } from '../p2p/host.js'
+import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
 import { generate, loadModel, type Model, verify } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { cheatingTraceRoot, servedTraceProvider } from './cheat.js'
-import type { RequestMsg } from './jobProtocol.js'
+import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
 import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
@@ -111,6 +113,7 @@ describe('job protocol over an in-memory pair', () => {
     const serving = serveJob(p, ctx)
     for (const m of msgs) await c.send(m)
     const reply = await c.recv(5000)
+    await c.close() // a client that leaves: an accepted job stops at once
     return { reply, outcome: await serving }
   }
 
@@ -350,6 +353,40 @@ describe('job protocol over an in-memory pair', () => {
     gate.open()
     const { transcript } = await job
     assert.deepEqual(transcript.output, reference.tokens)
+  })
+
+  test('over two real libp2p hosts: an oversized frame kills only its stream, then a job is served; the stream names the client', async () => {
+    const key = (c: ChainClients) => net.chain.accounts.find((a) => a.address === c.account.address)!.privateKey
+    const limits = { inboundConnectionThreshold: 100 }
+    const [hp, hc] = await Promise.all([
+      createHost({ privateKey: identityFromKey(key(net.provider)).libp2pKey, limits }),
+      createHost({ privateKey: identityFromKey(key(net.client)).libp2pKey, limits }),
+    ])
+    try {
+      const ctx = ctxOf(net.provider)
+      const outcomes: { outcome: ServeOutcome; from: string }[] = []
+      await hp.handle(JOB_PROTOCOL, async (conn) => {
+        outcomes.push({ outcome: await serveJob(conn, ctx), from: addressOfPeer(conn.remotePeer) })
+      })
+      const addr = hp.addrs()[0]
+      // a client that allows itself 2 MiB frames sends 1.2 MiB: the provider's 1 MiB bound resets the stream
+      const big = await hc.dial(addr, JOB_PROTOCOL, { maxBytes: 2 << 20 })
+      await big.send({ t: 'request', pad: 'x'.repeat(1_200_000) }).catch(() => {})
+      await assert.rejects(big.recv(5000))
+      for (let i = 0; i < 200 && outcomes.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(outcomes[0]?.outcome.outcome, 'closed')
+
+      const offer: JobOffer = { provider: net.provider.account.address, pricePerToken: PRICE, connect: (signal) => hc.dial(addr, JOB_PROTOCOL, { signal }) }
+      const shown: string[] = []
+      const { transcript } = await ask([offer], { onText: (s) => shown.push(s) })
+      assert.deepEqual(transcript.output, reference.tokens)
+      assert.equal(shown.join(''), reference.text)
+      for (let i = 0; i < 200 && outcomes.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(outcomes[1]?.outcome.outcome, 'served')
+      assert.equal(outcomes[1].from, net.client.account.address, "the stream's peer id is the client's account")
+    } finally {
+      await Promise.all([hp.stop(), hc.stop()])
+    }
   })
 })
 
