@@ -3,12 +3,12 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { bls12_381 as bls } from '@noble/curves/bls12-381.js'
-import type { Hex } from 'viem'
+import { type Hex, bytesToHex, sha256 } from 'viem'
 import {
   beaconArgs, checkBeaconRound, deployBeacon, getBeaconRoundAt, getRecordedRandomness, readBeaconRandomness, recordBeaconRound,
 } from './actions/beacon.js'
 import {
-  type BeaconRound, DRAND_QUICKNET, beaconChainHash, createDevBeacon, fetchChainInfo, fetchRound, randomnessOf, roundAt, serveBeacon,
+  BEACON_DST, type BeaconRound, DRAND_QUICKNET, beaconChainHash, createDevBeacon, fetchChainInfo, fetchRound, randomnessOf, roundAt, serveBeacon,
   timeOfRound, toContractPublicKey, toContractSig, verifyBeaconRound,
 } from './beacon.js'
 import { ContractRevertError } from './client.js'
@@ -203,6 +203,50 @@ describe('Beacon on the embedded chain', () => {
       await assert.rejects(deployContract(c, { name: 'Beacon', args }), name)
     }
     await deployContract(c, { name: 'Beacon', args: [key, 1n, 3n] })
+  })
+})
+
+describe('Bls12381.sol against @noble/curves (differential)', () => {
+  test('hash-to-G1, compression and the curve equation agree on seeded random inputs', async () => {
+    const chain = await createEmbeddedChain({ accounts: 1 })
+    try {
+      const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+      const { address } = await deployContract(c, { name: 'Bls12381BeaconHarness' })
+      const abi = (await import('./artifacts.js')).getArtifact('Bls12381BeaconHarness').abi
+      const call = <T>(functionName: string, args: unknown[]) => c.public.readContract({ address, abi, functionName, args } as never) as Promise<T>
+      let counter = 0
+      const rand = (n: number) => {
+        const out = new Uint8Array(n)
+        for (let i = 0; i < n; i += 32) out.set(sha256(`0x${(counter++).toString(16).padStart(8, '0')}`, 'bytes').slice(0, n - i), i)
+        return out
+      }
+      const affine = (pt: ReturnType<typeof bls.G1.Point.fromAffine>) => pt.toAffine()
+      // RFC 9380 hash_to_curve: quicknet's DST and another, messages of 0..200 bytes.
+      for (const dst of [BEACON_DST, 'QUUX-V01-CS02-with-BLS12381G1_XMD:SHA-256_SSWU_RO_']) {
+        const messages = [0, 1, 31, 32, 33, 64, 200].map((n) => rand(n))
+        const got = await call<Hex[]>('hashToG1', [messages.map((m) => bytesToHex(m)), bytesToHex(new TextEncoder().encode(dst))])
+        messages.forEach((m, i) => {
+          const { x, y } = affine(bls.G1.hashToCurve(m, { DST: dst }) as never)
+          assert.equal(got[i], g1(x, y), `hashToG1 of ${m.length} bytes under ${dst}`)
+        })
+      }
+      // Compression (both sign flags occur among 16 random points) and the curve equation.
+      const points = Array.from({ length: 16 }, () => affine(bls.G1.Point.BASE.multiply((BigInt(bytesToHex(rand(32))) % (bls.fields.Fr.ORDER - 1n)) + 1n)))
+      const compressed = await call<Hex[]>('compressG1', [points.map((p) => g1(p.x, p.y))])
+      points.forEach((p, i) => assert.equal(compressed[i], bytesToHex(bls.G1.Point.fromAffine(p).toBytes(true))))
+      assert.ok(new Set(compressed.map((h) => Number.parseInt(h.slice(2, 4), 16) & 0x20)).size === 2, 'both sign flags were tested')
+      // x = p - 1 makes x^3 + 4 wrap past p (the reduction branch). No curve point takes that branch
+      // (x^3 = -1 is the only cube among -1..-4, and 3 is not a square), so it must answer false.
+      assert.throws(() => bls.fields.Fp.sqrt(3n))
+      const y3 = 1n
+      const cases = [...points.map((p) => [p.x, p.y]), ...points.map((p) => [p.x, (p.y + 1n) % P]), [P - 1n, y3], [P - 1n, (y3 + 1n) % P], [0n, 2n], [0n, 3n]]
+      const onCurve = await call<boolean[]>('isOnCurveG1', [cases.map(([x, y]) => g1(x, y))])
+      const expected = cases.map(([x, y]) => (y * y - x * x * x - 4n) % P === 0n)
+      assert.deepEqual(onCurve, expected)
+      assert.equal(expected.filter(Boolean).length >= 17, true)
+    } finally {
+      await chain.close()
+    }
   })
 })
 
