@@ -55,7 +55,7 @@ type Claimed = { batchId: bigint; items: { item: ClaimItem; client: Address }[] 
  * A devnet with audits: `auditBps`, `premiumBps`, two auditors staked `stakes` (accounts 4, 5),
  * registered a second before anything is claimed, and the devnet beacon's key to sign rounds.
  */
-async function auditNet(o: { auditBps: number; premiumBps: number; audits?: Partial<AuditParams>; stakes?: [bigint, bigint] }): Promise<AuditNet> {
+async function auditNet(o: { auditBps: number; premiumBps: number; audits?: Partial<AuditParams>; stakes?: [bigint, bigint]; register?: boolean }): Promise<AuditNet> {
   const opts: Parameters<typeof createDevnet>[0] & { audits?: Partial<AuditParams> } = {
     settlement: { auditBps: o.auditBps, premiumBps: o.premiumBps } as Partial<SettlementParams>, audits: o.audits, accounts: 8,
   }
@@ -67,7 +67,7 @@ async function auditNet(o: { auditBps: number; premiumBps: number; audits?: Part
   const stakes = o.stakes ?? [ETH, ETH]
   for (let i = 0; i < 2; i++) {
     await stake(auditors[i], net.d, { role: 'auditor', amount: stakes[i] })
-    await registerAuditor(auditors[i], net.d)
+    if (o.register !== false) await registerAuditor(auditors[i], net.d)
   }
   await deposit(net.client, net.d, { amount: ETH })
   await net.warp(1)
@@ -176,6 +176,7 @@ test('jobs at the value threshold and jobs whose client asked before the draw ar
     const c = await claim(net, 4, (i) => ({ pricePerToken: i === 0 ? 2n * PRICE : PRICE }))
     const rd = (i: number) => requestDigest(net.chain.chainId, net.d.settlement, c.items[i].item.req)
     await requestAudit(net.client, net.d, { requestDigest: rd(1) })
+    await requestAudit(net.challenger, net.d, { requestDigest: rd(1) }) // cannot overwrite the client's request
     // Someone else's request for job 2 does not count: only the job's client asks.
     await requestAudit(net.challenger, net.d, { requestDigest: rd(2) })
     await rejectsWith(drawForced(net.deployer, net.d, { batchId: c.batchId, index: 0n, job: proofOf(net, c, 0) }), 'NotDrawn')
@@ -368,6 +369,27 @@ test('availability: an unanswered challenge slashes the provider and pays the ch
     await rejectsWith(claimWithholding(net.challenger, net.d, { batchId, index: 0n }), 'ChallengeState')
     await rejectsWith(openGame(net.challenger, net.d, { batchId, jobIndex: 0n, item: job0.item, client: job0.client, proof: job0.proof, bond: DEFAULT_GAME_PARAMS.challengerBond }), 'JobFaulted')
     t.diagnostic(`gas: challengeAvailability ${cr.gasUsed}, answerAvailability (3 tokens) ${ar.gasUsed}, claimWithholding ${wr.gasUsed}`)
+    await assertBooks(net)
+  } finally {
+    await net.close()
+  }
+})
+
+test('with no auditor registered before the round the jobs are still drawn; the redraw picks one registered before its own round', async () => {
+  const net = await auditNet({ auditBps: 10_000, premiumBps: 100, register: false })
+  try {
+    const c = await claim(net, 2)
+    await drawBatch(net, c.batchId)
+    const a0 = await assignmentOf(net.deployer, net.d, { batchId: c.batchId, index: 0n })
+    assert.equal(a0.status, AUDIT.DRAWN)
+    assert.equal(a0.auditor, '0x0000000000000000000000000000000000000000')
+    await rejectsWith(commitAudit(net.auditor, net.d, { batchId: c.batchId, index: 0n, commitment: h('x'), bond: net.params.auditorBond }), 'NotTheAuditor')
+    await registerAuditor(net.auditor, net.d)
+    await warpPast(net, auditDeadlines(a0, net.params).commit)
+    const rr = await redrawRound(net.deployer, net.d, { batchId: c.batchId, index: 0n })
+    await warpPast(net, BigInt(net.beacon.info.genesis_time) + (rr - 1n) * BigInt(net.beacon.info.period))
+    await redraw(net.deployer, net.d, { batchId: c.batchId, index: 0n, round: rr, sig: sigOf(net, rr) })
+    assert.equal((await assignmentOf(net.deployer, net.d, { batchId: c.batchId, index: 0n })).auditor, net.auditor.account.address)
     await assertBooks(net)
   } finally {
     await net.close()

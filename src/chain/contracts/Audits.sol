@@ -16,8 +16,8 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///         fixed by the claim's time (never PREVRANDAO or a block hash).
 /// @dev Value accounting: address(this).balance == pool + bonds + owed + burned (totalPool ..
 ///      totalBurned). Auditor weights are snapshots of Settlement stake taken at registration
-///      (refreshed by registering again); an auditor registered at or after a batch's draw is not
-///      drawn for that batch, so nobody can register after seeing a seed to be picked.
+///      (refreshed by registering again); an auditor registered at or after the time of the round
+///      that draws (or redraws) a job is not drawn for it, so nobody registers after seeing a seed.
 contract Audits is IAudits {
     uint8 internal constant DRAWN = 1;
     uint8 internal constant COMMITTED = 2;
@@ -58,8 +58,8 @@ contract Audits is IAudits {
     /// @dev By keccak256(abi.encode(batchId, index)).
     mapping(bytes32 => Assignment) internal assignments;
     mapping(bytes32 => Challenge) internal challenges;
-    /// @notice Audit requests by request digest: the requesting client and the block it asked in.
-    mapping(bytes32 => address) public requestedBy;
+    /// @notice Audit requests: the block of the first request, by keccak256(abi.encode(requestDigest,
+    ///         requester)), so nobody can overwrite or move a client's request.
     mapping(bytes32 => uint64) public requestedAtBlock;
     /// @notice Canary commitments: the time they were planted (0: none).
     mapping(bytes32 => uint64) public canaryPlantedAt;
@@ -135,8 +135,8 @@ contract Audits is IAudits {
     /// @notice Client: asks that its job `requestDigest` be audited whatever the draw (it must be
     ///         asked in a block before the batch's draw; `drawForced` then assigns it).
     function requestAudit(bytes32 requestDigest) external {
-        requestedBy[requestDigest] = msg.sender;
-        requestedAtBlock[requestDigest] = uint64(block.number);
+        bytes32 k = keccak256(abi.encode(requestDigest, msg.sender));
+        if (requestedAtBlock[k] == 0) requestedAtBlock[k] = uint64(block.number);
         emit AuditRequested(requestDigest, msg.sender);
     }
 
@@ -180,7 +180,7 @@ contract Audits is IAudits {
         dr.round = round;
         dr.drawnAt = uint64(block.timestamp);
         dr.drawnBlock = uint64(block.number);
-        Auditor[] memory all = _eligible(uint64(block.timestamp));
+        Auditor[] memory all = _eligible(start);
         uint32 audited;
         for (uint256 i = 0; i < b.count; i++) {
             if (!_atRate(seed, i)) continue;
@@ -199,10 +199,12 @@ contract Audits is IAudits {
         bytes32 rd = _prove(batchId, index, job);
         bytes32 key = _key(batchId, index);
         uint8 why = params.valueThreshold != 0 && job.amount >= params.valueThreshold ? WHY_VALUE : 0;
-        if (why == 0 && requestedBy[rd] == job.client && requestedBy[rd] != address(0) && requestedAtBlock[rd] < dr.drawnBlock) why = WHY_REQUEST;
+        uint64 asked = requestedAtBlock[keccak256(abi.encode(rd, job.client))];
+        if (why == 0 && asked != 0 && asked < dr.drawnBlock) why = WHY_REQUEST;
         // INVARIANT: only threshold or requested jobs, each assigned once.
         if (why == 0 || assignments[key].status != 0) revert NotForced(batchId, index);
-        _assign(batchId, index, _eligible(dr.drawnAt), dr.seed, 0, why, beacon.timeOf(dr.round));
+        uint64 start = beacon.timeOf(dr.round);
+        _assign(batchId, index, _eligible(start), dr.seed, 0, why, start);
         dr.audited++;
     }
 
@@ -218,7 +220,7 @@ contract Audits is IAudits {
         Assignment storage a = assignments[_key(batchId, index)];
         uint64 start = _redrawStart(batchId, index, a, round);
         bytes32 seed = keccak256(abi.encode(beacon.randomness(round, sig), batchId));
-        _assign(batchId, index, _eligible(draws[batchId].drawnAt), seed, a.attempt + 1, a.why, start);
+        _assign(batchId, index, _eligible(start), seed, a.attempt + 1, a.why, start);
     }
 
     /// @dev The checks of a redraw; returns the time of its round.
@@ -500,10 +502,11 @@ contract Audits is IAudits {
         rd = settlement.requestDigest(job.item.req);
     }
 
-    /// @dev Auditors registered before `at`, with their weights.
-    function _eligible(uint64 drawnAt) internal view returns (Auditor[] memory all) {
+    /// @dev Auditors registered (or refreshed) before the drawing round was due, with their weights:
+    ///      nobody joins the list after seeing the randomness that would pick it.
+    function _eligible(uint64 roundTime) internal view returns (Auditor[] memory all) {
         all = list;
-        for (uint256 i = 0; i < all.length; i++) if (all[i].since >= drawnAt) all[i].weight = 0;
+        for (uint256 i = 0; i < all.length; i++) if (all[i].since >= roundTime) all[i].weight = 0;
     }
 
     function _assign(uint256 batchId, uint256 index, Auditor[] memory all, bytes32 seed, uint8 attempt, uint8 why, uint64 start) internal {
@@ -519,11 +522,12 @@ contract Audits is IAudits {
         emit AuditorDrawn(batchId, index, auditor, why, attempt, start + params.commitWindow);
     }
 
-    /// @dev Stake-weighted choice: auditor i with probability weight_i / total.
+    /// @dev Stake-weighted choice: auditor i with probability weight_i / total. With no eligible
+    ///      auditor the job is still audited: nobody can commit, and it is redrawn after the deadline.
     function _pick(Auditor[] memory all, bytes32 seed) internal pure returns (address) {
         uint256 total;
         for (uint256 i = 0; i < all.length; i++) total += all[i].weight;
-        if (total == 0) revert NoAuditors();
+        if (total == 0) return address(0);
         uint256 r = uint256(keccak256(abi.encode(seed, "auditor"))) % total;
         for (uint256 i = 0; i < all.length; i++) {
             if (r < all[i].weight) return all[i].account;
