@@ -229,6 +229,10 @@ describe('job protocol over an in-memory pair', () => {
     const ctx = ctxOf(net.provider)
     // 16 tokens at 0.1 coin is 1.6 coin; its exposure at p = 5%, r = 50% is 40x that: above 10 staked
     await assert.rejects(ask([offerOf(ctx, [], undefined, COIN / 10n)]), (e: JobFailedError) => e.tries[0].code === 'stake-too-low')
+    // served jobs not yet claimed count too: 0.25 coin of them lock all 10 staked (x40) at their claim
+    const full = ctxOf(net.provider, { unclaimed: async () => COIN / 4n })
+    await assert.rejects(ask([offerOf(full, [])]), (e: JobFailedError) => e.tries[0].code === 'stake-too-low')
+    await ask([offerOf(ctxOf(net.provider, { unclaimed: async () => COIN / 100n }), [])])
   })
 
   test('malformed and unknown messages are refused `bad-message`, and the provider serves the next stream', async () => {
@@ -278,6 +282,27 @@ describe('job protocol over an in-memory pair', () => {
     assert.equal((await verifyTranscript(transcript)).ok, true)
     await offerOfSettled(outcomes, 2)
     assert.deepEqual(outcomes.map((o) => o.outcome).sort(), ['failed', 'served'])
+  })
+
+  test('a provider shutting down mid-stream cancels the job; the client completes with the next provider', async () => {
+    const outcomes: ServeOutcome[] = []
+    const shutdown = new AbortController()
+    let sent = 0
+    const stopping = offerOf(ctxOf(net.provider, { signal: shutdown.signal }), outcomes, (c) => ({
+      ...c,
+      remotePeer: c.remotePeer,
+      async send(m) {
+        if ((m as { t: string }).t === 'token' && ++sent === 3) shutdown.abort()
+        return c.send(m)
+      },
+    }))
+    const shown: string[] = []
+    const { transcript, tries } = await ask([stopping, offerOf(ctxOf(providerB), outcomes)], { maxTries: 2, onText: (s) => shown.push(s) })
+    assert.deepEqual(tries.map((t) => t.code), ['cancelled', 'ok'])
+    assert.equal(transcript.text, reference.text)
+    assert.equal(shown.join(''), reference.text)
+    await offerOfSettled(outcomes, 2)
+    assert.equal(outcomes[0].outcome, 'cancelled')
   })
 
   test('a second provider whose answer does not start with the tokens shown is named', async () => {

@@ -19,6 +19,7 @@ import { type FrameConn, FrameTimeoutError } from '../p2p/frames.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { parseToClient, type RequestMsg, type ToClient } from './jobProtocol.js'
+import { chainNow } from './serveJob.js'
 import { requestToJson, type Transcript, TRANSCRIPT_VERSION, verifyTranscript } from './transcript.js'
 
 /** A provider to ask: its address, its price for the model, and how to open a job stream to it. */
@@ -128,7 +129,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
   const block = await o.clients.public.getBlock()
   const req: JobRequest = {
     provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
-    seed: o.seed, nonce, expiry: block.timestamp + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
+    seed: o.seed, nonce, expiry: chainNow(block.timestamp) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
   }
   const signature = await signJobRequest(o.clients, d.settlement, req)
   const digest = requestDigest(d.chainId, d.settlement, req)
@@ -201,7 +202,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     // the receipt must be the provider's signature over this request and exactly these tokens
     const v = await verifyTranscript(transcript)
     if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
-    if (text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
+    if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
     transcript.ack = await signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` })
     await o.book?.putTranscript(transcript)
     await conn.send({ t: 'ack', delivery: transcript.ack })

@@ -131,6 +131,15 @@ class Refusal extends Error {
   }
 }
 
+/**
+ * The time `reserve` and the claim will be mined at, at the earliest: the latest block's, or the
+ * clock's when that block is older (a quiet chain mines no block for a while).
+ */
+export function chainNow(latestBlockTimestamp: bigint): bigint {
+  const wall = BigInt(Math.floor(Date.now() / 1000))
+  return latestBlockTimestamp > wall ? latestBlockTimestamp : wall
+}
+
 const keyOf = (client: Address, nonce: bigint) => `${client.toLowerCase()}:${nonce}`
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -226,7 +235,8 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   // synchronous from here to taking the slot: two streams with one request cannot both pass
   if (seen || claimed || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
   const minLife = ctx.minLifetimeS ?? 300n
-  if (req.expiry <= block.timestamp + minLife) throw new Refusal('expired', `the request expires at ${req.expiry}, before chain time ${block.timestamp} + ${minLife} s`)
+  const now = chainNow(block.timestamp)
+  if (req.expiry <= now + minLife) throw new Refusal('expired', `the request expires at ${req.expiry}, before ${now} + ${minLife} s`)
   if (req.pricePerToken < served.pricePerToken) throw new Refusal('price-too-low', `price ${req.pricePerToken} is below this provider's ${served.pricePerToken} wei per token`)
   if (ctx.slots.active >= ctx.capacity) throw new Refusal('busy', `all ${ctx.capacity} job slots are taken`)
   const sp = d.params.settlement
