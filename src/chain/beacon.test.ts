@@ -110,6 +110,9 @@ describe('Beacon on the embedded chain', () => {
     assert.notEqual(createDevBeacon({ seed: 'other', genesisTime: now, period: 3 }).info.public_key, a.info.public_key)
     // Golden: the seed's derivation and drand's wire form are frozen.
     assert.equal(createDevBeacon({ seed: 'golden', genesisTime: 0, period: 3 }).sign(1).randomness, GOLDEN_ROUND_1)
+    assert.throws(() => a.sign(0), { name: 'InvalidParameterError' })
+    assert.throws(() => createDevBeacon({ secretKey: `0x${'00'.repeat(32)}`, genesisTime: 0, period: 3 }), (err: Error) => err.name === 'InvalidParameterError' && !err.message.includes('00'.repeat(32)))
+    assert.equal(createDevBeacon({ secretKey: `0x${'00'.repeat(31)}07`, genesisTime: 0, period: 3 }).info.public_key, bytesToHex(bls.G2.Point.BASE.multiply(7n).toBytes(true)).slice(2))
     for (const round of [1, 2, a.roundAt(now)]) {
       const r = a.sign(round)
       assert.deepEqual(b.sign(round), r)
@@ -307,7 +310,7 @@ describe('drand\'s HTTP API', () => {
       const started = Date.now()
       await assert.rejects(fetchRound(`${base}/hang`, 5, opts), { name: 'BeaconFetchError' })
       assert.ok(Date.now() - started < 3000, 'the timeout bounds a silent endpoint')
-      await assert.rejects(fetchRound(base, 0, opts), { name: 'BadBeaconRoundError' })
+      await assert.rejects(fetchRound(base, 0, opts), { name: 'InvalidParameterError' })
     } finally {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

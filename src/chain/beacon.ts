@@ -16,7 +16,7 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { bls12_381 as bls } from '@noble/curves/bls12-381.js'
 import { type Hex, bytesToHex, concat, hexToBytes, sha256 } from 'viem'
-import { BaseError } from '../errors.js'
+import { BaseError, InvalidParameterError } from '../errors.js'
 import { fromHex, toHex } from '../trace/merkle.js'
 
 /** drand's scheme id of this beacon: BLS signatures on G1, unchained, RFC 9380 hash-to-curve. */
@@ -181,6 +181,11 @@ export type DevBeacon = {
 }
 
 const FR_ORDER = bls.fields.Fr.ORDER
+const SIGNED_CACHE = 1024
+
+function assertRound(round: number): void {
+  if (!Number.isSafeInteger(round) || round < 1) throw new InvalidParameterError('beacon round', round, 'a whole number from 1')
+}
 
 /**
  * A beacon with one BLS key: `secretKey` (32 bytes big-endian, nonzero below the group order), or
@@ -192,8 +197,8 @@ const FR_ORDER = bls.fields.Fr.ORDER
  *   beacon.sign(1)  // { round: 1, randomness, signature }, as drand's /public/1
  */
 export function createDevBeacon(opts: { secretKey?: Hex | Uint8Array; seed?: string; genesisTime: number; period: number; beaconID?: string }): DevBeacon {
-  if (!Number.isSafeInteger(opts.period) || opts.period < 1) throw new BadBeaconPointError(`beacon period must be a positive whole number of seconds, got ${opts.period}`)
-  if (!Number.isSafeInteger(opts.genesisTime) || opts.genesisTime < 0) throw new BadBeaconPointError(`beacon genesis time must be unix seconds, got ${opts.genesisTime}`)
+  if (!Number.isSafeInteger(opts.period) || opts.period < 1) throw new InvalidParameterError('beacon period', opts.period, 'a positive whole number of seconds')
+  if (!Number.isSafeInteger(opts.genesisTime) || opts.genesisTime < 0) throw new InvalidParameterError('beacon genesis time', opts.genesisTime, 'unix seconds')
   const secretKey = beaconSecretKey(opts)
   const publicKey = bls.shortSignatures.getPublicKey(secretKey)
   const publicKeyHex = toHex(publicKey.toBytes(true))
@@ -202,13 +207,20 @@ export function createDevBeacon(opts: { secretKey?: Hex | Uint8Array; seed?: str
   const groupHash = toHex(sha256(concat([new TextEncoder().encode('tessera-beacon-group:'), publicKey.toBytes(true)]), 'bytes'))
   const base = { public_key: publicKeyHex, period: opts.period, genesis_time: opts.genesisTime, groupHash, metadata: { beaconID } }
   const info: BeaconChainInfo = { ...base, hash: beaconChainHash(base), schemeID: BEACON_SCHEME }
+  // Signing takes ~20 ms; a served beacon is asked for the same recent rounds again and again.
+  const signed = new Map<number, BeaconRound>()
   return {
     info,
     sign(round) {
-      if (!Number.isSafeInteger(round) || round < 1) throw new BadBeaconRoundError(`a beacon round is a whole number from 1, got ${round}`)
+      assertRound(round)
+      const hit = signed.get(round)
+      if (hit) return { ...hit }
       const point = bls.shortSignatures.sign(bls.shortSignatures.hash(roundMessage(round), BEACON_DST), secretKey)
       const signature = bls.shortSignatures.Signature.toHex(point)
-      return { round, randomness: randomnessOf(signature), signature }
+      const r = { round, randomness: randomnessOf(signature), signature }
+      if (signed.size >= SIGNED_CACHE) signed.delete(signed.keys().next().value as number)
+      signed.set(round, r)
+      return { ...r }
     },
     publicKeyForContract: () => toContractPublicKey(publicKeyHex),
     roundAt: (timeSec = Math.floor(Date.now() / 1000)) => roundAt(info, timeSec),
@@ -220,7 +232,8 @@ function beaconSecretKey(opts: { secretKey?: Hex | Uint8Array; seed?: string }):
   if (opts.secretKey !== undefined) {
     const bytes = typeof opts.secretKey === 'string' ? hexToBytes(opts.secretKey) : opts.secretKey
     scalar = bytes.length === 32 ? BigInt(bytesToHex(bytes)) : 0n
-    if (scalar === 0n || scalar >= FR_ORDER) throw new BadBeaconPointError('a beacon secret key is 32 bytes big-endian, nonzero and below the group order')
+    // The key itself never goes into the error.
+    if (scalar === 0n || scalar >= FR_ORDER) throw new InvalidParameterError('beacon secret key', `(${bytes.length} bytes)`, '32 bytes big-endian, nonzero, below the group order')
   } else {
     const material = opts.seed !== undefined ? sha256(new TextEncoder().encode(`tessera-beacon:${opts.seed}`), 'bytes') : randomBytes(32)
     scalar = (BigInt(bytesToHex(material)) % (FR_ORDER - 1n)) + 1n
@@ -246,7 +259,7 @@ export async function fetchRound(
   round: number | 'latest',
   opts: { timeoutMs?: number; signal?: AbortSignal; publicKey?: string } = {},
 ): Promise<BeaconRound> {
-  if (round !== 'latest' && (!Number.isSafeInteger(round) || round < 1)) throw new BadBeaconRoundError(`a beacon round is a whole number from 1, got ${round}`)
+  if (round !== 'latest') assertRound(round)
   const body = await getJson(`${trimSlash(baseUrl)}/public/${round}`, opts)
   const r = body as Partial<BeaconRound>
   if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.round) || !isHex(r.signature) || !isHex(r.randomness)) {
