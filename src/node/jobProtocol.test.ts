@@ -24,7 +24,7 @@ import { generate, loadModel, type Model, verify } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
-import { cheatingTraceRoot, servedTraceProvider } from './cheat.js'
+import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
 import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
@@ -325,7 +325,7 @@ describe('job protocol over an in-memory pair', () => {
     await assert.rejects(ask([wrongRoot]), (e: JobFailedError) => e.tries[0].code === 'bad-receipt' && /outputRoot/.test(e.tries[0].message))
   })
 
-  test('--cheat: an op cheat streams the honest tokens under a false trace root that the defender reproduces', async () => {
+  test('--cheat: an op cheat streams the honest tokens under a false trace root that the defender reproduces; a sampling cheat streams its own', async () => {
     const outcomes: ServeOutcome[] = []
     const ctx = ctxOf(net.provider, { cheat: 'silu' })
     const greedy = { ...SAMPLED, temperature: 0, maxTokens: 4 }
@@ -336,6 +336,13 @@ describe('job protocol over an in-memory pair', () => {
     const job = { prompt: PROMPT, params: greedy, seed: SEED, requestDigest: transcript.requestDigest, output: transcript.output }
     assert.equal(cheatingTraceRoot(dm, job, 'silu'), transcript.receipt.traceRoot, 'deterministic from the request')
     assert.equal(toHex(servedTraceProvider(dm, job, 'silu').traceTree().root), transcript.receipt.traceRoot)
+
+    // a cheat that changes tokens streams its own answer, under a receipt the client accepts
+    const sampling = await ask([offerOf(ctxOf(net.provider, { cheat: 'sample' }), outcomes)], { params: greedy })
+    assert.equal((await verifyTranscript(sampling.transcript)).ok, true)
+    const lie = cheatingTrace(dm, { ...job, requestDigest: sampling.transcript.requestDigest }, 'sample')
+    assert.deepEqual(sampling.transcript.output, lie.trace.outputs)
+    assert.notDeepEqual(sampling.transcript.output, honest.outputTokens, 'another answer than the honest one')
   })
 
   test('transcripts from elsewhere: each inconsistency is a typed problem', async () => {
