@@ -311,7 +311,7 @@ describe('job protocol over an in-memory pair', () => {
     await assert.rejects(ask([dies, liar], { maxTries: 3 }), (e: AnswerMismatchError) => e.name === 'AnswerMismatchError' && e.provider === providerB.account.address && e.index === 2)
   })
 
-  test('a provider that sends a wrong token, or signs a receipt with a wrong outputRoot, is rejected', async () => {
+  test('a provider that sends a wrong token, signs a receipt with a wrong outputRoot, or garbles its messages is rejected', async () => {
     const wrongToken = offerOf(ctxOf(net.provider), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 3 ? { ...m, id: (m.id as number) + 1 } : m)))
     await assert.rejects(ask([wrongToken]), (e: JobFailedError) => e.tries[0].code === 'bad-receipt' && /outputRoot/.test(e.tries[0].message))
     const wrongRoot = offerOf(ctxOf(net.provider), [], (c) =>
@@ -323,6 +323,11 @@ describe('job protocol over an in-memory pair', () => {
       }),
     )
     await assert.rejects(ask([wrongRoot]), (e: JobFailedError) => e.tries[0].code === 'bad-receipt' && /outputRoot/.test(e.tries[0].message))
+    // malformed or out-of-order tokens end the try at once
+    const garbled = offerOf(ctxOf(net.provider), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 1 ? { ...m, id: 'x' } : m)))
+    await assert.rejects(ask([garbled]), (e: JobFailedError) => e.tries[0].code === 'bad-message')
+    const skipped = offerOf(ctxOf(net.provider), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 1 ? { ...m, i: 2 } : m)))
+    await assert.rejects(ask([skipped]), (e: JobFailedError) => e.tries[0].code === 'bad-token')
   })
 
   test('--cheat: an op cheat streams the honest tokens under a false trace root that the defender reproduces; a sampling cheat streams its own', async () => {
