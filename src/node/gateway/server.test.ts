@@ -18,7 +18,7 @@ import { checkSignature, devnetDomain } from '../../cli/commands/signedReceipt.j
 import { encodeGguf } from '../../engine/gguf/write.js'
 import { synthModel } from '../../engine/model/synth.js'
 import { writeGgufFile } from '../../runtime/ggufFile.js'
-import { loadModel, type Model, verify } from '../../runtime/model.js'
+import { generate, loadModel, type Model, verify } from '../../runtime/model.js'
 import type { Receipt } from '../../trace/receipt.js'
 import type { SignedReceipt } from '../transcript.js'
 import { type GatewayBackend, localBackend } from './backend.js'
@@ -346,5 +346,75 @@ describe('gateway SSE bytes', () => {
     assert.ok(fin.tessera?.receipt, 'the finish chunk carries the receipt')
     assert.deepEqual(chunks.at(-1).choices, [])
     assert.equal(chunks.at(-1).usage.completion_tokens, 5)
+  })
+})
+
+describe('gateway failures and load', () => {
+  const failing = (when: 'before' | 'during'): GatewayBackend => ({
+    models: () => backend.models(),
+    run: (req, onText) => {
+      if (when === 'before') return Promise.reject(new Error('provider unreachable\nsecond line'))
+      let pieces = 0
+      return backend.run(req, (d) => {
+        if (++pieces === 3) throw new Error('provider died')
+        onText(d)
+      })
+    },
+  })
+
+  test('a backend failing before the first token is a 502; after it, an error event the client raises', async () => {
+    const before = await startGateway({ backend: failing('before') })
+    const during = await startGateway({ backend: failing('during') })
+    try {
+      const a = new OpenAI({ baseURL: `${before.url}/v1`, apiKey: 'x', maxRetries: 0 })
+      await assert.rejects(a.chat.completions.create({ model: 'llama3', messages: hello, max_tokens: 8, stream: true }), (e) => {
+        assert.ok(e instanceof APIError && e.status === 502 && e.code === 'backend_error')
+        assert.equal(e.error && (e.error as { message: string }).message, 'the backend failed: provider unreachable', 'one line')
+        return true
+      })
+      const b = new OpenAI({ baseURL: `${during.url}/v1`, apiKey: 'x', maxRetries: 0 })
+      const seen: string[] = []
+      await assert.rejects(
+        async () => {
+          for await (const c of await b.chat.completions.create({ model: 'llama3', messages: hello, max_tokens: 30, seed: 1, stream: true })) seen.push(c.choices[0]?.delta.content ?? '')
+        },
+        (e) => e instanceof APIError && /provider died/.test(e.message),
+      )
+      assert.equal(seen.length, 3, 'the role chunk and two pieces arrived before the error')
+    } finally {
+      await before.close()
+      await during.close()
+    }
+  })
+
+  test('a job past requestTimeoutMs is aborted: 504', async () => {
+    const slow = await startGateway({ backend, requestTimeoutMs: 1 })
+    try {
+      const c = new OpenAI({ baseURL: `${slow.url}/v1`, apiKey: 'x', maxRetries: 0 })
+      await assert.rejects(c.chat.completions.create({ model: 'llama3', messages: hello, max_tokens: 400 }), (e) => e instanceof APIError && e.status === 504)
+      assert.ok(runs.at(-1)!.signal.aborted)
+    } finally {
+      await slow.close()
+    }
+  })
+
+  test("32 concurrent streams, with bad requests among them (a 10 MB body too): each stream is the engine's own answer for its seed", async () => {
+    const bad = [
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: '{nope' }),
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'nope', messages: hello }) }),
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'llama3', messages: hello, max_tokens: -1 }) }),
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: 'x'.repeat(10 * 1024 * 1024) }),
+    ]
+    const streams = Array.from({ length: 32 }, (_, i) => streamChat({ model: i % 2 ? 'llama3' : 'chatml', messages: hello, max_tokens: 8, seed: 100 + i, stream_options: { include_usage: true } }))
+    const [done, errs] = await Promise.all([Promise.all(streams), Promise.all(bad)])
+    assert.deepEqual(errs.map((r) => r.status), [400, 404, 400, 413])
+    done.forEach((s, i) => {
+      const fin = s.chunks.at(-2)!
+      const t = tesseraOf(fin)
+      const direct = generate(models[i % 2 ? 0 : 1], { prompt: t.prompt_tokens, seed: BigInt(100 + i), ...t.receipt.params })
+      assert.equal(s.text, direct.text, `stream ${i}`)
+      assert.deepEqual(t.output_tokens, direct.outputTokens)
+      assert.equal(s.chunks.at(-1)!.usage!.completion_tokens, direct.outputTokens.length)
+    })
   })
 })
