@@ -16,8 +16,11 @@ import { type Hex, toHex } from 'viem'
 import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { WHY, getGame, isOver } from '../chain/actions/disputeGame.js'
-import { getBalances, getTotals } from '../chain/actions/settlement.js'
-import { type JobRequest, read, requestDigest } from '../chain/client.js'
+import { AUDIT, CHALLENGE, assignmentOf, auditOwedTo, challengeOf, getAuditParams, getDraw, registerAuditor } from '../chain/actions/audits.js'
+import { getBalances, getStake, getTotals, stake } from '../chain/actions/settlement.js'
+import { type DevBeacon, createDevBeacon, toContractSig } from '../chain/beacon.js'
+import { DEV_BEACON_SEED, type JobRequest, type SettlementParams, read, requestDigest } from '../chain/client.js'
+import { type Devnet, createDevnet } from '../chain/devnet.js'
 import { type ServedJob, serveJob } from '../dispute/attack.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
@@ -31,6 +34,7 @@ const PROMPT = [11, 250, 3]
 const { seed: _seed, ...greedy } = GREEDY
 const PARAMS: JobParams = { ...greedy, repeatPenalty: 1.3, repeatLastN: 4, maxTokens: 3, stop: [] }
 const SEED = 5n
+const COIN = 10n ** 18n
 
 describe('auditor service: replays claimed jobs, disputes the cheats, resumes after a restart', () => {
   let model: DisputeModel
@@ -276,5 +280,132 @@ describe('auditor service: replays claimed jobs, disputes the cheats, resumes af
     }
     assert.equal(await gameCount(), games)
     assert.equal(digest, transcript.requestDigest)
+  })
+})
+
+describe('drawn audits (Audits.sol): the auditor draws, commits, reveals, disputes and settles by itself', () => {
+  let model: DisputeModel
+  let net: Devnet
+  let beacon: DevBeacon
+  let nonce = 0n
+  const dirs: string[] = []
+  const open: Store[] = []
+  const transcripts = new Map<Hex, JobTranscript>()
+  before(async () => {
+    model = await tinyDisputeModel('tiny', 'q8_0', 3)
+    // every job drawn (p = 1), a premium that pays audits
+    net = await createDevnet({ settlement: { auditBps: 10_000, premiumBps: 1_000 } as Partial<SettlementParams> })
+    const b = net.d.params.beacon!
+    beacon = createDevBeacon({ seed: DEV_BEACON_SEED, genesisTime: Number(b.genesisTime), period: Number(b.period) })
+    await stake(net.auditor, net.d, { role: 'auditor', amount: COIN })
+    await registerAuditor(net.auditor, net.d)
+    await net.warp(1)
+  })
+  after(async () => {
+    for (const s of open) await s.close()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    await net?.close()
+    model?.close()
+  })
+  const storeAt = async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-auditor-'))
+    dirs.push(dir)
+    const s = await openStore(dir)
+    open.push(s)
+    return s
+  }
+  // each test's auditor follows the chain from its own job's claim on (a node's fresh store would catch up on every earlier draw)
+  let since = 0n
+  const auditorOn = (store: Store, fetch?: () => Promise<JobTranscript | undefined>) =>
+    createAuditor({
+      clients: net.auditor, deployment: net.d, store, models: new Map([[model.tree.modelRoot, model]]), since,
+      transcripts: fetch ?? (async () => [...transcripts.values()].at(-1)),
+      beaconRound: async (round) => toContractSig(beacon.sign(Number(round)).signature),
+    })
+  const defenceOn = async (cheat?: CheatKind) =>
+    createDefence({ clients: net.provider, deployment: net.d, store: await storeAt(), models: new Map([[model.tree.modelRoot, model]]), transcriptOf: async (digest) => transcripts.get(digest), cheat })
+
+  async function serve(kind?: CheatKind): Promise<ServedJob> {
+    since = (await net.deployer.public.getBlockNumber()) + 1n
+    const n = nonce++
+    const req: JobRequest = {
+      provider: net.provider.account.address, modelRoot: model.tree.modelRoot, promptRoot: toHex(tokensRoot(PROMPT)), paramsHash: toHex(paramsHash(PARAMS)),
+      seed: SEED, nonce: n, expiry: 2n ** 40n, maxTokens: PROMPT.length + PARAMS.maxTokens, pricePerToken: 10n ** 12n,
+    }
+    const digest = requestDigest(net.chain.chainId, net.d.settlement, req)
+    const j = await serveJob({ net, model, job: { prompt: PROMPT, params: PARAMS, seed: SEED }, cheat: kind, seed: cheatSeedOf(digest), nonce: n })
+    transcripts.set(digest, { prompt: PROMPT, params: PARAMS, output: j.served.outputs, requestDigest: digest })
+    return j
+  }
+
+  /** Ticks the auditor (and the defence) until the job's audit record satisfies `ok` (bounded). */
+  async function until(services: { tick(): Promise<unknown> }[], auditor: Auditor, j: ServedJob, ok: (a: AuditRecord) => boolean, max = 300) {
+    for (let i = 0; i < max; i++) {
+      for (const s of services) {
+        const r = (await s.tick()) as { errors?: { error: unknown }[] }
+        assert.deepEqual(r.errors ?? [], [], 'no step failed')
+      }
+      const a = await auditor.audit(j.batchId, 0)
+      if (a && ok(a)) return a
+    }
+    throw new Error(`audit of batch ${j.batchId} not there within ${max} rounds: ${JSON.stringify(await auditor.audit(j.batchId, 0))}`)
+  }
+  const params = () => getAuditParams(net.deployer, net.d)
+  const paid = () => auditOwedTo(net.deployer, net.d, { account: net.auditor.account.address })
+  const stakeOf = async () => {
+    const s = await getStake(net.deployer, net.d, net.provider.account.address)
+    return s.active + s.unbonding
+  }
+
+  test('an honest job: drawn when its beacon round is out, committed, revealed valid with the drawn leaf, settled and paid', async () => {
+    const j = await serve()
+    const auditor = auditorOn(await storeAt())
+    await auditor.tick()
+    assert.equal((await getDraw(net.deployer, net.d, { batchId: j.batchId })).drawnAt, 0n, 'the round is not out yet: no draw')
+    const p = await params()
+    await net.warp(p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    const a = await until([auditor], auditor, j, (r) => r.duty?.step === 'settle')
+    assert.equal(a.state, 'valid')
+    const as = await assignmentOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })
+    assert.equal(as.status, AUDIT.VALID)
+    assert.equal(as.auditor, net.auditor.account.address)
+    const before = await paid()
+    await net.warp(p.commitWindow + p.revealWindow + p.canaryWindow)
+    const done = await until([auditor], auditor, j, (r) => r.duty?.step === 'done')
+    assert.ok(BigInt(done.duty!.fee!) > 0n, 'a fee')
+    assert.equal(await paid(), before + BigInt(done.duty!.fee!) + p.auditorBond, 'fee and bond owed to the auditor')
+  })
+
+  test('a cheating job: committed, disputed, revealed invalid with the game, won with the provider slashed, and the audit paid', async () => {
+    const j = await serve('silu')
+    const before = await stakeOf()
+    const auditor = auditorOn(await storeAt())
+    const defence = await defenceOn('silu')
+    const p = await params()
+    await auditor.tick()
+    await net.warp(p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    const a = await until([auditor, defence], auditor, j, (r) => r.state === 'won' || r.state === 'lost')
+    assert.equal(a.state, 'won')
+    assert.equal((await assignmentOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })).status, AUDIT.INVALID)
+    assert.ok((await stakeOf()) < before, 'slashed')
+    await net.warp(p.commitWindow + p.revealWindow + p.canaryWindow)
+    const done = await until([auditor], auditor, j, (r) => r.duty?.step === 'done')
+    assert.ok(BigInt(done.duty!.fee!) > 0n)
+  })
+
+  test('a withheld transcript: the drawn auditor challenges availability, and the silent provider is slashed', async () => {
+    const j = await serve()
+    const before = await stakeOf()
+    const auditor = auditorOn(await storeAt(), async () => undefined)
+    const p = await params()
+    await auditor.tick()
+    await net.warp(p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    await until([auditor], auditor, j, (r) => r.state === 'challenged')
+    assert.equal((await challengeOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })).status, CHALLENGE.OPEN)
+    await net.warp(p.answerWindow + 1n)
+    const a = await until([auditor], auditor, j, (r) => r.state === 'withheld')
+    assert.equal(a.duty?.step, 'commit', 'nothing replayed, nothing committed')
+    assert.equal((await challengeOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })).status, CHALLENGE.SLASHED)
+    assert.ok((await stakeOf()) < before, 'the withholding provider is slashed')
   })
 })

@@ -19,11 +19,15 @@
  * Which jobs: every job of another provider (or those `shouldAudit` picks) until the on-chain
  * audit draw (Audits.sol) decides it.
  */
-import type { Address, Hex } from 'viem'
-import { toHex } from 'viem'
+import { randomBytes } from 'node:crypto'
+import { type Address, type Hex, toHex } from 'viem'
 import { disputeGameAbi } from '../chain/abi.generated.js'
 import { getGame, isOver, isProviderTurn, openGame, timeout } from '../chain/actions/disputeGame.js'
-import { ContractRevertError, type ClaimItem, type Deployment, requestDigest } from '../chain/client.js'
+import {
+  AUDIT, type AuditParams, CHALLENGE, type JobProof, assignmentOf, auditCommitment, auditDeadlines, challengeAvailability, challengeOf,
+  claimWithholding, commitAudit, designatedRound, draw, getAuditParams, getDraw, leafIndexOf, revealInvalid, revealValid, settleAudit,
+} from '../chain/actions/audits.js'
+import { type ClaimItem, ContractRevertError, type Deployment, jobAmount, requestDigest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { jobSpecOf } from '../dispute/attack.js'
 import type { DisputeModel } from '../dispute/model.js'
@@ -31,10 +35,11 @@ import { NothingToDisputeError, createChallenger } from '../dispute/players/chal
 import type { Player } from '../dispute/players/defender.js'
 import { replayJob } from '../dispute/replay.js'
 import { type TraceProvider, createReplayTraceProvider } from '../dispute/traceProvider.js'
+import { hex } from '../dispute/tree.js'
 import { BaseError } from '../errors.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { type Store, type Sublevel, sortableKey } from './store.js'
-import { type ChainEvent, batchProof, claimedItem, createChainWatch, gameOutcome, moverOutOfTime } from './chainWatch.js'
+import { type ChainEvent, batchProof, claimedItem, claimedJob, createChainWatch, gameOutcome, moverOutOfTime } from './chainWatch.js'
 
 /** What a service needs of a job's transcript (node/transcript.ts's Transcript carries these and more). */
 export type JobTranscript = {
@@ -49,7 +54,17 @@ export type JobTranscript = {
 /** A claimed job, as the auditor learns it from the claim's events. */
 export type ClaimedJob = { batchId: bigint; index: number; provider: Address; client: Address; leaf: Hex; amount: bigint }
 
-export type AuditState = 'new' | 'valid' | 'unavailable' | 'bad-transcript' | 'no-model' | 'opening' | 'disputed' | 'won' | 'lost' | 'open-failed'
+export type AuditState =
+  | 'new' | 'valid' | 'unavailable' | 'bad-transcript' | 'no-model' | 'opening' | 'disputed' | 'won' | 'lost' | 'open-failed'
+  /** Drawn audits whose transcript nobody handed over: the availability challenge (intent, open, outcome). */
+  | 'challenging' | 'challenged' | 'withheld' | 'answered'
+
+/**
+ * A drawn audit's duties on Audits (docs/CHAIN.md "Audits"): commit to the own trace root (the
+ * salt is on disk before the commitment is sent), reveal the verdict ("valid" with the drawn
+ * trace leaf, "invalid" with the game), settle after the canary window. `missed`: a deadline passed.
+ */
+export type AuditDuty = { salt: Hex; step: 'commit' | 'reveal' | 'settle' | 'done' | 'missed'; fee?: string; reason?: string }
 
 /** One audit in the store (JSON: bigints as decimal strings). */
 export type AuditRecord = {
@@ -71,6 +86,8 @@ export type AuditRecord = {
   /** The transcript the auditor replayed, kept for the dispute (seed: the request's, decimal). */
   job?: { prompt: number[]; params: JobParams; output: number[]; seed: string; modelRoot: Hex }
   gameId?: string
+  /** Drawn by Audits for this auditor (absent: a self-appointed audit, no commit or reveal). */
+  duty?: AuditDuty
 }
 
 /** One game in the store, from either side. */
@@ -108,14 +125,35 @@ export type AuditorInit = {
   models: Models
   /** The transcript of a job (the p2p fetch from its provider or client); undefined: nobody handed it over. */
   transcripts: (job: ClaimedJob) => Promise<JobTranscript | undefined>
-  /** Which claimed jobs to audit (default: every job of another provider). */
+  /**
+   * Self-appointed audits of the claimed jobs this picks (no commitment, no pay). Default: the
+   * jobs Audits draws for this auditor (committed, revealed and settled as the contract requires),
+   * or, on a deployment without Audits, every job of another provider.
+   */
   shouldAudit?: (job: ClaimedJob) => boolean
+  /**
+   * The contract form (`toContractSig`) of a beacon round's signature, or undefined while it is
+   * not out: with it the auditor also draws the batches it sees claimed once their round is due
+   * (anyone may draw).
+   */
+  beaconRound?: (round: bigint) => Promise<Hex | undefined>
   /** Jobs fetched and replayed per tick at most (default 4). */
   rate?: number
+  /** The first block a fresh store follows (default: the deployment's). */
+  since?: bigint
   signal?: AbortSignal
 }
 
-export type TickReport = { audited: number; opened: number; moves: number; resolved: number }
+export type TickReport = {
+  audited: number
+  opened: number
+  moves: number
+  resolved: number
+  /** Audits' transactions sent: draws, commitments, reveals, settlements, availability challenges. */
+  audits: number
+  /** Records whose step failed this tick (retried next tick), by key. */
+  errors: { key: string; error: unknown }[]
+}
 
 export type Auditor = {
   /** One round: new claims, pending audits, one move (or timeout) in every open game. */
@@ -131,7 +169,8 @@ export class TranscriptMismatchError extends BaseError {
   override name = 'TranscriptMismatchError'
 }
 
-const FINAL: ReadonlySet<AuditState> = new Set(['valid', 'unavailable', 'bad-transcript', 'no-model', 'won', 'lost', 'open-failed'])
+const FINAL: ReadonlySet<AuditState> = new Set(['valid', 'unavailable', 'bad-transcript', 'no-model', 'won', 'lost', 'open-failed', 'withheld', 'answered'])
+const isDone = (r: AuditRecord) => FINAL.has(r.state) && (!r.duty || r.duty.step === 'done' || r.duty.step === 'missed')
 
 const auditKey = (batchId: bigint | string, index: number) => `${batchId}:${index}`
 
@@ -164,57 +203,115 @@ export function createAuditor(init: AuditorInit): Auditor {
   const store = serviceStore(init.store)
   const me = c.account.address
   const rate = init.rate ?? 4
-  const watch = createChainWatch({ clients: c, deployment: d, meta: store.meta, name: 'auditor' })
+  // drawn audits when the deployment has Audits and the caller picks no jobs itself
+  const drawn = !init.shouldAudit && d.audits !== undefined
+  const watch = createChainWatch({ clients: c, deployment: d, meta: store.meta, name: 'auditor', since: init.since })
   const players = new Map<string, Player>()
   // Games this process saw its challenger unable to move in (it waits for the clock then).
   const stuck = new Set<string>()
+  let auditParams: AuditParams | undefined
 
-  async function noteClaims(events: ChainEvent[]) {
+  const newRecord = (job: ClaimedJob, at: { tx: Hex; block: bigint }, duty?: AuditDuty): AuditRecord => ({
+    batchId: job.batchId.toString(), index: job.index, provider: job.provider, client: job.client, leaf: job.leaf, amount: job.amount.toString(),
+    tx: at.tx, block: at.block.toString(), state: 'new', duty,
+  })
+  const jobOf = (r: AuditRecord): ClaimedJob => ({ batchId: BigInt(r.batchId), index: r.index, provider: r.provider, client: r.client, leaf: r.leaf, amount: BigInt(r.amount) })
+  const now = async () => (await c.public.getBlock({ blockTag: 'latest' })).timestamp
+
+  async function noteEvents(events: ChainEvent[]) {
     // a batch's JobClaimed events and its BatchClaimed are logs of one transaction, so of one poll
     const providers = new Map<bigint, Address>()
     for (const e of events) if (e.type === 'BatchClaimed') providers.set(e.batchId, e.provider)
     for (const e of events) {
-      if (e.type !== 'JobClaimed') continue
-      const provider = providers.get(e.batchId)
-      if (!provider) continue
-      const job: ClaimedJob = { batchId: e.batchId, index: e.index, provider, client: e.client, leaf: e.leaf, amount: e.amount }
-      if (provider.toLowerCase() === me.toLowerCase()) continue
-      if (init.shouldAudit && !init.shouldAudit(job)) continue
-      const key = auditKey(e.batchId, e.index)
-      if (await store.audits.get(key)) continue
-      await store.audits.put(key, {
-        batchId: e.batchId.toString(), index: e.index, provider, client: e.client, leaf: e.leaf, amount: e.amount.toString(),
-        tx: e.tx, block: e.block.toString(), state: 'new',
-      })
+      if (e.type === 'BatchClaimed' && drawn && init.beaconRound && e.provider.toLowerCase() !== me.toLowerCase()) {
+        await store.meta.put(`draw:${e.batchId}`, 'pending')
+      }
+      if (e.type === 'JobClaimed' && !drawn) {
+        const provider = providers.get(e.batchId)
+        if (!provider || provider.toLowerCase() === me.toLowerCase()) continue
+        const job: ClaimedJob = { batchId: e.batchId, index: e.index, provider, client: e.client, leaf: e.leaf, amount: e.amount }
+        if (init.shouldAudit && !init.shouldAudit(job)) continue
+        const key = auditKey(e.batchId, e.index)
+        if (!(await store.audits.get(key))) await store.audits.put(key, newRecord(job, e))
+      }
+      if (e.type === 'AuditorDrawn' && drawn && e.auditor.toLowerCase() === me.toLowerCase()) {
+        const key = auditKey(e.batchId, e.index)
+        if (await store.audits.get(key)) continue
+        const j = await claimedJob(c, d, { batchId: e.batchId, index: e.index })
+        const job: ClaimedJob = { batchId: e.batchId, index: e.index, provider: j.provider, client: j.client, leaf: j.leaf, amount: j.amount }
+        await store.audits.put(key, newRecord(job, j, { salt: toHex(randomBytes(32)), step: 'commit' }))
+      }
+    }
+  }
+
+  /** Draws the claimed batches whose beacon round is out (anyone may; the first draw counts). */
+  async function drawBatches(report: TickReport) {
+    for (const { key } of await store.meta.list('draw:')) {
+      const batchId = BigInt(key.slice('draw:'.length))
+      if ((await getDraw(c, d, { batchId })).drawnAt === 0n) {
+        const round = await designatedRound(c, d, { batchId })
+        const sig = await init.beaconRound!(round)
+        if (!sig) continue
+        try {
+          await draw(c, d, { batchId, round, sig })
+          report.audits++
+        } catch (e) {
+          const name = e instanceof ContractRevertError ? e.errorName : undefined
+          if (name === 'BeaconRoundNotYet') continue
+          if (name !== 'AlreadyDrawn') throw e
+        }
+      }
+      await store.meta.del(key)
     }
   }
 
   /** Fetch, check, replay, compare: the audit's verdict, or `opening` on another trace root. */
   async function audit(r: AuditRecord): Promise<AuditRecord> {
-    const job: ClaimedJob = { batchId: BigInt(r.batchId), index: r.index, provider: r.provider, client: r.client, leaf: r.leaf, amount: BigInt(r.amount) }
     const item = await claimedItem(c, d, { tx: r.tx, index: r.index, client: r.client, leaf: r.leaf })
     const model = models.get(item.req.modelRoot)
-    if (!model) return { ...r, state: 'no-model', reason: `no model ${item.req.modelRoot}` }
-    const t = await init.transcripts(job)
-    if (!t) return { ...r, state: 'unavailable' }
+    if (!model) return { ...r, state: 'no-model', reason: `no model ${item.req.modelRoot}`, duty: r.duty && { ...r.duty, step: 'missed', reason: 'no model' } }
+    const t = await init.transcripts(jobOf(r))
+    // a drawn auditor makes the provider post it on chain (or be slashed for withholding it)
+    if (!t) return { ...r, state: r.duty ? 'challenging' : 'unavailable' }
     try {
       checkTranscript(t, item, requestDigest(d.chainId, d.settlement, item.req))
     } catch (e) {
-      if (e instanceof TranscriptMismatchError) return { ...r, state: 'bad-transcript', reason: e.shortMessage }
+      if (e instanceof TranscriptMismatchError) return { ...r, state: r.duty ? 'challenging' : 'bad-transcript', reason: e.shortMessage }
       throw e
     }
-    const kept = { prompt: [...t.prompt], params: t.params, output: [...t.output], seed: item.req.seed.toString(), modelRoot: item.req.modelRoot }
-    const own = toHex(replayedTrace(model, { ...kept, seed: item.req.seed }, signal).traceTree().root)
+    const job = { prompt: [...t.prompt], params: t.params, output: [...t.output], seed: item.req.seed.toString(), modelRoot: item.req.modelRoot }
+    const own = toHex(traceOf({ ...r, job }).traceTree().root)
     const claimedRoot = item.traceRoot.toLowerCase() as Hex
-    if (own === claimedRoot) return { ...r, state: 'valid', claimedRoot, ownRoot: own }
-    return { ...r, state: 'opening', claimedRoot, ownRoot: own, job: kept }
+    return { ...r, state: own === claimedRoot ? 'valid' : 'opening', claimedRoot, ownRoot: own, job }
+  }
+
+  const traces = new Map<string, TraceProvider>()
+  /** The auditor's own replay of a record's kept transcript (cached: the reveal and the game read it again). */
+  function traceOf(r: AuditRecord): TraceProvider {
+    const key = auditKey(r.batchId, r.index)
+    let t = traces.get(key)
+    if (!t) {
+      const job = r.job!
+      const model = models.get(job.modelRoot)
+      if (!model) throw new RangeError(`no model ${job.modelRoot} for audit ${key}`)
+      t = replayedTrace(model, { ...job, seed: BigInt(job.seed) }, signal)
+      if (traces.size >= 8) traces.delete(traces.keys().next().value as string)
+      traces.set(key, t)
+    }
+    return t
+  }
+
+  /** The JobProof Audits takes: the claimed item, its client and amount, its path under the batch root. */
+  async function jobProofOf(r: AuditRecord): Promise<JobProof> {
+    const item = await claimedItem(c, d, { tx: r.tx, index: r.index, client: r.client, leaf: r.leaf })
+    const proof = await batchProof(c, d, { batchId: BigInt(r.batchId), index: r.index, block: BigInt(r.block) })
+    return { item, client: r.client, amount: jobAmount(item), proof }
   }
 
   /** The game this auditor opened on the job, if the chain has one (a restart between open and its record). */
   async function openedBefore(r: AuditRecord): Promise<bigint | undefined> {
     const logs = await c.public.getContractEvents({
-      address: d.disputeGame, abi: disputeGameAbi, eventName: 'DisputeOpened',
-      args: { batchId: BigInt(r.batchId), challenger: me }, fromBlock: BigInt(r.block),
+      address: d.disputeGame, abi: disputeGameAbi, eventName: 'DisputeOpened', args: { batchId: BigInt(r.batchId), challenger: me }, fromBlock: BigInt(r.block),
     })
     return logs.find((l) => l.args.jobIndex === BigInt(r.index))?.args.gameId
   }
@@ -237,14 +334,106 @@ export function createAuditor(init: AuditorInit): Auditor {
     return { ...r, state: 'disputed', gameId: id }
   }
 
+  /** The availability challenge of a drawn job nobody handed over: open it, then slash the silence or re-fetch what was posted. */
+  async function challenge(r: AuditRecord, report: TickReport): Promise<AuditRecord> {
+    const at = { batchId: BigInt(r.batchId), index: BigInt(r.index) }
+    let ch = await challengeOf(c, d, at)
+    if (r.state === 'challenging') {
+      if (ch.status === CHALLENGE.NONE) {
+        try {
+          // the drawn auditor challenges without a bond
+          await challengeAvailability(c, d, { ...at, job: await jobProofOf(r), bond: 0n })
+          report.audits++
+        } catch (e) {
+          if (e instanceof ContractRevertError && (e.errorName === 'TooLate' || e.errorName === 'JobUnderDispute')) {
+            return { ...r, state: 'unavailable', reason: `no availability challenge: ${e.errorName}` }
+          }
+          throw e
+        }
+        ch = await challengeOf(c, d, at)
+      }
+      r = { ...r, state: 'challenged' }
+    }
+    if (ch.status === CHALLENGE.SLASHED) return { ...r, state: 'withheld' }
+    if (ch.status === CHALLENGE.ANSWERED) {
+      // posted on chain: the transcript exists, so ask for it again (the prompt and params alone do not say the output)
+      const again = await audit({ ...r, state: 'new' })
+      return again.state === 'challenging' ? { ...r, state: 'answered', reason: again.reason } : again
+    }
+    if (ch.status === CHALLENGE.OPEN && (await now()) > ch.deadline) {
+      try {
+        await claimWithholding(c, d, at)
+        report.audits++
+      } catch (e) {
+        // a game on the job settles it instead
+        if (e instanceof ContractRevertError && e.errorName === 'JobUnderDispute') return { ...r, state: 'unavailable', reason: 'the job is under dispute' }
+        if (!(e instanceof ContractRevertError && e.errorName === 'ChallengeState')) throw e
+      }
+      return { ...r, state: 'withheld' }
+    }
+    return r
+  }
+
+  /** Commit, reveal and settle a drawn audit as far as its state and the clock allow. */
+  async function duties(key: string, r: AuditRecord, report: TickReport): Promise<AuditRecord> {
+    const duty = r.duty!
+    const at = { batchId: BigInt(r.batchId), index: BigInt(r.index) }
+    auditParams ??= await getAuditParams(c, d)
+    const missed = (why: string): AuditRecord => ({ ...r, duty: { ...duty, step: 'missed', reason: why } })
+    if (duty.step === 'commit') {
+      if (!r.ownRoot) return r
+      const a = await assignmentOf(c, d, at)
+      if (a.auditor.toLowerCase() !== me.toLowerCase()) return missed('redrawn to another auditor')
+      if (a.status === AUDIT.DRAWN) {
+        try {
+          await commitAudit(c, d, { ...at, commitment: auditCommitment(r.ownRoot, duty.salt, me), bond: auditParams.auditorBond })
+          report.audits++
+        } catch (e) {
+          if (e instanceof ContractRevertError && e.errorName === 'AuditDeadline') return missed('commit deadline passed')
+          throw e
+        }
+      }
+      r = { ...r, duty: { ...duty, step: 'reveal' } }
+      await store.audits.put(key, r)
+    }
+    if (r.duty!.step === 'reveal') {
+      const a = await assignmentOf(c, d, at)
+      if (a.status === AUDIT.COMMITTED) {
+        try {
+          if (r.state === 'valid') {
+            // the trace leaf drawn from the seed and the commitment, with its path under the claimed root
+            const tree = traceOf(r).traceTree()
+            const li = Number(await leafIndexOf(c, d, { ...at, nLeaves: BigInt(tree.leaves.length) }))
+            await revealValid(c, d, { ...at, job: await jobProofOf(r), salt: duty.salt, leaf: hex(tree.leaves[li]), leafProof: tree.proof(li).map(hex) })
+          } else if (r.gameId !== undefined) {
+            await revealInvalid(c, d, { ...at, traceRoot: r.ownRoot!, salt: duty.salt, gameId: BigInt(r.gameId) })
+          } else return r // the game is not open yet
+          report.audits++
+        } catch (e) {
+          if (e instanceof ContractRevertError && e.errorName === 'AuditDeadline') return missed('reveal deadline passed')
+          throw e
+        }
+      }
+      r = { ...r, duty: { ...r.duty!, step: 'settle' } }
+      await store.audits.put(key, r)
+    }
+    if (r.duty!.step === 'settle') {
+      const a = await assignmentOf(c, d, at)
+      if (a.status === AUDIT.VALID || a.status === AUDIT.INVALID) {
+        if ((await now()) <= auditDeadlines(a, auditParams).canary) return r
+        await settleAudit(c, d, at)
+        report.audits++
+        return { ...r, duty: { ...r.duty!, step: 'done', fee: a.fee.toString() } }
+      }
+      return { ...r, duty: { ...r.duty!, step: a.status === AUDIT.PAID ? 'done' : 'missed', reason: a.status === AUDIT.PAID ? undefined : `assignment status ${a.status}` } }
+    }
+    return r
+  }
+
   function playerOf(r: AuditRecord): Player {
     let p = players.get(r.gameId!)
     if (!p) {
-      const job = r.job!
-      const model = models.get(job.modelRoot)
-      if (!model) throw new RangeError(`no model ${job.modelRoot} for game ${r.gameId}`)
-      const trace = replayedTrace(model, { ...job, seed: BigInt(job.seed) }, signal)
-      p = createChallenger({ clients: c, deployment: d, gameId: BigInt(r.gameId!), trace, depthBond: BigInt(d.params.game.depthBond) })
+      p = createChallenger({ clients: c, deployment: d, gameId: BigInt(r.gameId!), trace: traceOf(r), depthBond: BigInt(d.params.game.depthBond) })
       players.set(r.gameId!, p)
     }
     return p
@@ -285,32 +474,44 @@ export function createAuditor(init: AuditorInit): Auditor {
     return r
   }
 
+  /** Moves one audit as far as it goes this tick; every state is on disk before the transaction it leads to. */
+  async function step(key: string, r: AuditRecord, report: TickReport): Promise<void> {
+    const save = async (next: AuditRecord) => {
+      if (next !== r) await store.audits.put(key, next)
+      r = next
+    }
+    if (r.state === 'new') {
+      if (report.audited >= rate) return
+      report.audited++
+      await save(await audit(r))
+    }
+    if (r.state === 'challenging' || r.state === 'challenged') await save(await challenge(r, report))
+    // commit before anything else goes on chain: the commitment fixes the drawn leaf
+    if (r.duty?.step === 'commit') await save(await duties(key, r, report))
+    if (r.state === 'opening') {
+      const opened = await open(key, r)
+      await save(opened)
+      if (opened.state === 'disputed') report.opened++
+    }
+    if (r.duty && r.duty.step !== 'commit') await save(await duties(key, r, report))
+    if (r.state === 'disputed') await save(await play(key, r, report))
+  }
+
   return {
     async tick() {
       signal?.throwIfAborted()
-      const report: TickReport = { audited: 0, opened: 0, moves: 0, resolved: 0 }
-      await watch.poll(noteClaims)
-      const pending: [string, AuditRecord][] = []
-      for (const { key, value } of await store.audits.list()) if (!FINAL.has(value.state)) pending.push([key, value])
-      for (const [key, r0] of pending) {
+      const report: TickReport = { audited: 0, opened: 0, moves: 0, resolved: 0, audits: 0, errors: [] }
+      await watch.poll(noteEvents)
+      if (drawn && init.beaconRound) await drawBatches(report)
+      const pending = (await store.audits.list()).filter(({ value }) => !isDone(value))
+      for (const { key, value } of pending) {
         signal?.throwIfAborted()
-        let r = r0
-        if (r.state === 'new') {
-          if (report.audited >= rate) continue
-          report.audited++
-          r = await audit(r)
-          await store.audits.put(key, r)
-        }
-        if (r.state === 'opening') {
-          // the intent is on disk before the transaction: a restart finds the game instead of opening another
-          r = await open(key, r)
-          await store.audits.put(key, r)
-          if (r.state === 'disputed') report.opened++
-          continue
-        }
-        if (r.state === 'disputed') {
-          const next = await play(key, r, report)
-          if (next !== r) await store.audits.put(key, next)
+        try {
+          await step(key, value, report)
+        } catch (e) {
+          // one job's failure (a fetch, a transaction) does not hold the others up; it is retried next tick
+          if (signal?.aborted) throw e
+          report.errors.push({ key, error: e })
         }
       }
       return report

@@ -1,6 +1,6 @@
 /**
  * A bounded poller of the contract events the node's services act on (docs/NETWORK.md "Roles in a
- * node"): each `poll()` reads the logs of Settlement and DisputeGame from the block after its
+ * node"): each `poll()` reads the logs of Settlement, DisputeGame and Audits from the block after its
  * cursor to the latest block (at most `maxRange` blocks a round), hands them, decoded and in chain
  * order, to the caller, and only then moves its cursor, persisted in the store's `meta` sublevel.
  * A service killed between the two sees the same events again, so its handlers are idempotent
@@ -11,8 +11,9 @@
  * from the calldata of the transaction that emitted the event (the events carry only hashes).
  */
 import { type Address, type Hex, decodeEventLog, decodeFunctionData } from 'viem'
-import { disputeGameAbi, settlementAbi } from '../chain/abi.generated.js'
+import { auditsAbi, disputeGameAbi, settlementAbi } from '../chain/abi.generated.js'
 import { type Game, isOver, isProviderTurn } from '../chain/actions/disputeGame.js'
+import { getBatch } from '../chain/actions/settlement.js'
 import { type ClaimItem, type Deployment, batchLeaf, batchTree } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { BaseError } from '../errors.js'
@@ -31,6 +32,8 @@ export type ChainEvent = EventAt & (
   /** Any move of a game (Revealed, Chosen, PreRevealed, Expanded, OpEntered, ElementNamed, ChunkRevealed). */
   | { type: 'GameMoved'; gameId: bigint; move: string }
   | { type: 'Resolved'; gameId: bigint; providerWon: boolean; why: number }
+  /** Audits: an auditor was drawn for a job (also on a redraw, `attempt` > 0). */
+  | { type: 'AuditorDrawn'; batchId: bigint; index: number; auditor: Address; why: number; attempt: number; commitDeadline: bigint }
 )
 
 /** A transaction's calldata is not the call the service expected (a claim or an open through another contract). */
@@ -50,13 +53,15 @@ export type ChainWatch = {
 
 export type ChainWatchInit = {
   clients: ChainClients
-  deployment: Pick<Deployment, 'settlement' | 'disputeGame' | 'deployedAtBlock'>
+  deployment: Pick<Deployment, 'settlement' | 'disputeGame' | 'audits' | 'deployedAtBlock'>
   /** The store's `meta` sublevel: the cursor lives at `watch:<name>`. */
   meta: Sublevel<unknown>
   /** One cursor per service sharing a store. */
   name: string
   /** Blocks a round reads at most (default 2,000). */
   maxRange?: bigint
+  /** The first block a fresh cursor reads (default: the deployment's block, so a new node catches up on everything). */
+  since?: bigint
 }
 
 const GAME_MOVES = new Set(['Revealed', 'Chosen', 'PreRevealed', 'Expanded', 'OpEntered', 'ElementNamed', 'ChunkRevealed'])
@@ -64,7 +69,7 @@ const SETTLEMENT_EVENTS = new Set(['BatchClaimed', 'JobClaimed', 'Slashed'])
 
 type Decoded = { eventName: string; args: Record<string, unknown> }
 
-function decode(abi: typeof settlementAbi | typeof disputeGameAbi, log: { data: Hex; topics: [Hex, ...Hex[]] | [] }): Decoded | undefined {
+function decode(abi: typeof settlementAbi | typeof disputeGameAbi | typeof auditsAbi, log: { data: Hex; topics: [Hex, ...Hex[]] | [] }): Decoded | undefined {
   try {
     return decodeEventLog({ abi, data: log.data, topics: log.topics }) as unknown as Decoded
   } catch {
@@ -85,6 +90,11 @@ function toEvent(d: Decoded, at: EventAt): ChainEvent | undefined {
       return { ...at, type: 'DisputeOpened', gameId: a.gameId as bigint, batchId: a.batchId as bigint, challenger: a.challenger as Address, jobIndex: a.jobIndex as bigint }
     case 'Resolved':
       return { ...at, type: 'Resolved', gameId: a.gameId as bigint, providerWon: a.providerWon as boolean, why: Number(a.why) }
+    case 'AuditorDrawn':
+      return {
+        ...at, type: 'AuditorDrawn', batchId: a.batchId as bigint, index: Number(a.index), auditor: a.auditor as Address, why: Number(a.why),
+        attempt: Number(a.attempt), commitDeadline: a.commitDeadline as bigint,
+      }
     default:
       return GAME_MOVES.has(d.eventName) ? { ...at, type: 'GameMoved', gameId: a.gameId as bigint, move: d.eventName } : undefined
   }
@@ -103,7 +113,7 @@ export function createChainWatch(init: ChainWatchInit): ChainWatch {
   const maxRange = init.maxRange ?? 2000n
   const cursor = async () => {
     const v = await meta.get(key)
-    return v === undefined ? BigInt(d.deployedAtBlock) - 1n : BigInt(v as string)
+    return v === undefined ? (init.since ?? BigInt(d.deployedAtBlock)) - 1n : BigInt(v as string)
   }
   return {
     cursor,
@@ -112,12 +122,14 @@ export function createChainWatch(init: ChainWatchInit): ChainWatch {
       const latest = await c.public.getBlockNumber()
       if (from > latest) return []
       const to = latest - from + 1n > maxRange ? from + maxRange - 1n : latest
-      const logs = await c.public.getLogs({ address: [d.settlement, d.disputeGame], fromBlock: from, toBlock: to })
+      const logs = await c.public.getLogs({ address: [d.settlement, d.disputeGame, ...(d.audits ? [d.audits] : [])], fromBlock: from, toBlock: to })
       const events: ChainEvent[] = []
       for (const log of logs) {
-        const ours = log.address.toLowerCase() === d.settlement.toLowerCase()
-        const dec = decode(ours ? settlementAbi : disputeGameAbi, log)
-        if (!dec || (ours && !SETTLEMENT_EVENTS.has(dec.eventName))) continue
+        const at = log.address.toLowerCase()
+        const dec = at === d.settlement.toLowerCase() ? decode(settlementAbi, log) : at === d.disputeGame.toLowerCase() ? decode(disputeGameAbi, log) : decode(auditsAbi, log)
+        // Settlement's and Audits' other events (Revealed is also an Audits event) are not followed
+        if (!dec || (at === d.settlement.toLowerCase() && !SETTLEMENT_EVENTS.has(dec.eventName))) continue
+        if (at === d.audits?.toLowerCase() && dec.eventName !== 'AuditorDrawn') continue
         const e = toEvent(dec, { block: log.blockNumber, logIndex: log.logIndex, tx: log.transactionHash })
         if (e) events.push(e)
       }
@@ -158,6 +170,15 @@ export async function openedItem(c: ChainClients, a: { tx: Hex }): Promise<Claim
     // not a direct call of open
   }
   throw new UnexpectedCalldataError(`transaction ${a.tx} is not a call of DisputeGame.open`)
+}
+
+/** Job `index` of batch `batchId` as its claim's JobClaimed event tells it, with the batch's provider. */
+export async function claimedJob(c: ChainClients, d: Pick<Deployment, 'settlement' | 'disputeGame' | 'deployedAtBlock'>, a: { batchId: bigint; index: number }) {
+  const logs = await c.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'JobClaimed', args: { batchId: a.batchId }, fromBlock: BigInt(d.deployedAtBlock) })
+  const l = logs.find((x) => Number(x.args.index) === a.index)
+  if (!l) throw new RangeError(`no JobClaimed event for job ${a.index} of batch ${a.batchId}`)
+  const provider = (await getBatch(c, d, a.batchId)).provider
+  return { provider, client: l.args.client as Address, leaf: l.args.leaf as Hex, amount: l.args.amount as bigint, tx: l.transactionHash, block: l.blockNumber }
 }
 
 /** The proof of job `index` under its batch root, from the batch's JobClaimed events (all in its claim's block). */

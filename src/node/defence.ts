@@ -30,6 +30,8 @@ export type DefenceInit = {
   transcriptOf: (requestDigest: Hex) => Promise<JobTranscript | undefined>
   /** A provider started with `--cheat KIND`: it defends the lie it signed (node/cheat.ts, deterministic from the request). */
   cheat?: CheatKind
+  /** The first block a fresh store follows (default: the deployment's). */
+  since?: bigint
   signal?: AbortSignal
 }
 
@@ -52,7 +54,7 @@ export function createDefence(init: DefenceInit): Defence {
   const { clients: c, deployment: d, models, signal } = init
   const store = serviceStore(init.store)
   const me = c.account.address.toLowerCase()
-  const watch = createChainWatch({ clients: c, deployment: d, meta: store.meta, name: 'defence' })
+  const watch = createChainWatch({ clients: c, deployment: d, meta: store.meta, name: 'defence', since: init.since })
   const players = new Map<string, Player>()
   const stuck = new Set<string>()
 
