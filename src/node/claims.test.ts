@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Hex, toHex } from 'viem'
+import type { settlementAbi } from '../chain/abi.generated.js'
+import { getArtifact } from '../chain/artifacts.js'
 import { claimBatch, deposit, getBalances, getBatch, reserve, stake } from '../chain/actions/settlement.js'
 import { registerModel } from '../chain/actions/registry.js'
 import { type ClaimItem, type Deployment, deployTessera, jobAmount, read, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
@@ -205,6 +207,56 @@ test('crash after the transaction, before the batch is recorded: the restarted n
   assert.equal(st.pending, 0)
   assert.equal(st.claimed, 3)
   assert.equal(st.openBatches, 1)
+})
+
+test('a claim sent before a crash and mined after the restart: never claimed twice, the first batch recorded', async () => {
+  const items = [await job(1n), await job(2n), await job(3n)]
+  const before = await batchCount()
+  const me = provider.account.address
+  const first = await claimerAt({
+    onIntent: async (intent) => {
+      // a real chain: the claim waits in the mempool while the node dies
+      await chain.provider.request({ method: 'evm_setAutomine', params: [false] })
+      await provider.wallet.writeContract({ address: d.settlement, abi: getArtifact('Settlement').abi as unknown as typeof settlementAbi, functionName: 'claimBatch', args: [intent.items.map((p) => p.item)] })
+      throw new Error('killed')
+    },
+  })
+  try {
+    for (const it of items) await first.claimer.add(it)
+    await assert.rejects(first.claimer.tick(), /killed/)
+    await crash(first.store)
+    const inFlight = (await provider.public.getTransactionCount({ address: me, blockTag: 'pending' })) - (await provider.public.getTransactionCount({ address: me, blockTag: 'latest' }))
+    assert.equal(inFlight, 1)
+
+    // The restarted node sees the items unclaimed (the first claim is not mined) and tries its own.
+    // The embedded chain estimates gas against the pending block, so that claim is refused
+    // (JobAlreadyClaimed) before it is sent and the items wait; a chain that sent it would mine it
+    // after the first and revert it. Either way, once the first claim is mined, the next round
+    // records its batch, the only one.
+    const { claimer } = await claimerAt()
+    let done = false
+    const round = claimer.tick().finally(() => {
+      done = true
+    })
+    for (let i = 0; i < 200 && !done; i++) {
+      // mine only if the round waits on a sent transaction (the other way to order the two claims)
+      if (i >= 100) await chain.provider.request({ method: 'evm_mine', params: [] })
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const waited = await round
+    await chain.provider.request({ method: 'evm_mine', params: [] })
+    const reports = [waited, await claimer.tick()]
+    assert.deepEqual(reports.flatMap((r) => r.claimed), [])
+    assert.deepEqual(reports.flatMap((r) => r.skipped), [])
+    assert.deepEqual(reports.flatMap((r) => r.recovered.map((x) => x.batchId)), [before, before, before])
+    assert.equal(await batchCount(), before + 1n)
+    const st = await claimer.status()
+    assert.deepEqual([st.claimed, st.skipped, st.pending, st.openBatches], [3, 0, 0, 1])
+    assert.equal(reports[1].blocked, undefined)
+    assert.equal(st.blocked, undefined)
+  } finally {
+    await chain.provider.request({ method: 'evm_setAutomine', params: [true] })
+  }
 })
 
 test('batches finalize after the challenge window; what is owed is withdrawn above the threshold', async () => {

@@ -34,12 +34,13 @@
  *   setInterval(() => claimer.tick(), 5_000)
  */
 import { type Address, getAddress, type Hex, parseEventLogs } from 'viem'
-import { settlementAbi } from '../chain/abi.generated.js'
+import type { settlementAbi } from '../chain/abi.generated.js'
+import { getArtifact } from '../chain/artifacts.js'
 import { claimBatch, exposureOf, finalizeBatch, getBatch, getReservation, getStake, withdrawOwed } from '../chain/actions/settlement.js'
 import { batchLeaf, type ClaimItem, ContractRevertError, decodeRevert, type Deployment, jobAmount, read, requestDigest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { BaseError } from '../errors.js'
-import { type Schema, type Store, sortableKey } from './store.js'
+import { type BatchOp, type Schema, type Store, sortableKey } from './store.js'
 import { recoverRequestSigner } from './transcript.js'
 
 export type ClaimerInit = {
@@ -133,6 +134,9 @@ export const CLAIMS_SCHEMA: Schema = {
     'batchId', 'amount', 'finalizesAt', 'paid', 'earned', 'withdrawn',
   ],
 }
+/** Settlement's ABI at run time (build/contracts.json; the generated file gives only its type). */
+const abi = () => getArtifact('Settlement').abi as unknown as typeof settlementAbi
+
 /** Contract errors that refuse the whole batch whatever its items: claiming fewer cannot help (except StakeLocked: a smaller batch may fit). */
 const BATCH_WIDE = new Set(['WrongRole', 'StakeTooLow', 'StakeLocked', 'EmptyBatch'])
 
@@ -152,6 +156,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
   const maxFinalize = init.maxFinalize ?? 8
   const clock = init.clock ?? (() => Math.floor(Date.now() / 1000))
   const sp = d.params.settlement
+  const deployedAt = BigInt(d.deployedAtBlock)
   const risk = { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) }
   const claims = store.sublevel<unknown>('claims', CLAIMS_SCHEMA)
   const get = <T>(key: string) => claims.get(key) as Promise<T | undefined>
@@ -195,7 +200,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
 
   /** The batch of this provider, claimed at or after `fromBlock`, whose JobClaimed event is this item's leaf. */
   async function findMine(p: Pending, fromBlock: bigint): Promise<bigint | undefined> {
-    const logs = await c.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'JobClaimed', args: { client: p.client }, fromBlock, strict: true })
+    const logs = await c.public.getContractEvents({ address: d.settlement, abi: abi(), eventName: 'JobClaimed', args: { client: p.client }, fromBlock, strict: true })
     const leaf = batchLeaf(chainId, d.settlement, p.item, p.client).toLowerCase()
     for (const log of logs) {
       if (log.args.nonce !== p.item.req.nonce || log.args.leaf.toLowerCase() !== leaf) continue
@@ -212,7 +217,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
   // ---------------------------------------------------------------- store transitions
 
   /** Ops recording `batchId` as claimed with these items (creating or extending its open record). */
-  async function recordClaimed(batchId: bigint, items: Pending[], st: ClaimStats, known?: { amount: bigint; finalizesAt: bigint }) {
+  async function recordClaimed(batchId: bigint, items: Pending[], st: ClaimStats, facts: { amount: bigint; finalizesAt: bigint }) {
     const key = `open:${sortableKey(batchId)}`
     const existing = (await get<BatchRecord>(key)) ?? (await get<BatchRecord>(`final:${sortableKey(batchId)}`))
     const ops = items.flatMap((p) => [put(`job:${p.digest}`, { state: 'claimed', batchId, at: clock() }), claims.delOp(`pending:${p.digest}`)])
@@ -221,9 +226,8 @@ export function createClaimer(init: ClaimerInit): Claimer {
       const digests = [...new Set([...existing.digests, ...items.map((p) => p.digest)])]
       ops.push(put(existing.paid === undefined ? key : `final:${sortableKey(batchId)}`, { ...existing, digests }))
     } else {
-      const b = known ?? (await getBatch(c, d, batchId))
       st.claimedBatches++
-      ops.push(put(key, { batchId, digests: items.map((p) => p.digest), amount: b.amount, finalizesAt: BigInt(b.finalizesAt) } satisfies BatchRecord))
+      ops.push(put(key, { batchId, digests: items.map((p) => p.digest), amount: facts.amount, finalizesAt: facts.finalizesAt } satisfies BatchRecord))
     }
     return ops
   }
@@ -239,34 +243,51 @@ export function createClaimer(init: ClaimerInit): Claimer {
 
   // ---------------------------------------------------------------- one round
 
+  type Sorted = { claimable: Pending[]; mine: Map<bigint, Pending[]>; skip: { p: Pending; reason: string }[] }
+
   /** Sorts items into claimable, already claimed by this provider (by batch) and skipped. */
-  async function sort(items: Pending[], fromBlock: bigint, chainNow: bigint) {
-    const claimable: Pending[] = []
-    const mine = new Map<bigint, Pending[]>()
-    const skip: { p: Pending; reason: string }[] = []
-    for (const p of items) {
-      const v = await classify(p, fromBlock, chainNow)
-      if (v.kind === 'claimable') claimable.push(p)
-      else if (v.kind === 'mine') mine.set(v.batchId, [...(mine.get(v.batchId) ?? []), p])
-      else skip.push({ p, reason: v.reason })
-    }
-    return { claimable, mine, skip }
+  async function sort(items: Pending[], fromBlock: bigint, chainNow: bigint): Promise<Sorted> {
+    const s: Sorted = { claimable: [], mine: new Map(), skip: [] }
+    const verdicts = await Promise.all(items.map((p) => classify(p, fromBlock, chainNow)))
+    items.forEach((p, i) => {
+      const v = verdicts[i]
+      if (v.kind === 'claimable') s.claimable.push(p)
+      else if (v.kind === 'mine') s.mine.set(v.batchId, [...(s.mine.get(v.batchId) ?? []), p])
+      else s.skip.push({ p, reason: v.reason })
+    })
+    return s
+  }
+
+  /** What a claimed batch held and when its window closes, from its BatchClaimed event (its books change as it settles). */
+  async function batchFacts(batchId: bigint, fromBlock: bigint): Promise<{ amount: bigint; finalizesAt: bigint }> {
+    const [ev] = await c.public.getContractEvents({ address: d.settlement, abi: abi(), eventName: 'BatchClaimed', args: { batchId }, fromBlock, strict: true })
+    if (ev) return { amount: ev.args.amount, finalizesAt: ev.args.finalizesAt }
+    const b = await getBatch(c, d, batchId)
+    return { amount: b.amount, finalizesAt: BigInt(b.finalizesAt) }
+  }
+
+  /**
+   * Writes, in one batch with `ops`, what `sort` found: items claimed by this provider recorded in
+   * their batches, skipped items with why, and `again` back among the pending.
+   */
+  async function settle(s: Sorted, again: Pending[], fromBlock: bigint, ops: BatchOp[], report: TickReport) {
+    const facts = new Map<bigint, { amount: bigint; finalizesAt: bigint }>()
+    for (const batchId of s.mine.keys()) facts.set(batchId, await batchFacts(batchId, fromBlock))
+    await exclusive(async () => {
+      const st = await stats()
+      const all = [...ops, ...backToPending(again), ...recordSkipped(s.skip, st)]
+      for (const [batchId, items] of s.mine) all.push(...(await recordClaimed(batchId, items, st, facts.get(batchId)!)))
+      await store.batch([...all, put('stats', st)])
+    })
+    for (const [batchId, items] of s.mine) for (const p of items) report.recovered.push({ digest: p.digest, batchId })
+    for (const { p, reason } of s.skip) report.skipped.push({ digest: p.digest, reason })
   }
 
   /** Settles intents left by a crash: each item is claimed (record its batch), claimable (back to pending) or skipped. */
   async function recover(report: TickReport, chainNow: bigint) {
     for (const intent of await list<Intent>('intent:')) {
       const s = await sort(intent.items, intent.fromBlock, chainNow)
-      await exclusive(async () => {
-        const st = await stats()
-        const ops = [claims.delOp(`intent:${sortableKey(intent.n)}`), ...backToPending(s.claimable), ...recordSkipped(s.skip, st)]
-        for (const [batchId, items] of s.mine) {
-          ops.push(...(await recordClaimed(batchId, items, st)))
-          for (const p of items) report.recovered.push({ digest: p.digest, batchId })
-        }
-        for (const { p, reason } of s.skip) report.skipped.push({ digest: p.digest, reason })
-        await store.batch([...ops, put('stats', st)])
-      })
+      await settle(s, s.claimable, intent.fromBlock, [claims.delOp(`intent:${sortableKey(intent.n)}`)], report)
     }
   }
 
@@ -315,19 +336,16 @@ export function createClaimer(init: ClaimerInit): Claimer {
     } catch (err) {
       if (!(err instanceof ContractRevertError)) throw err // the intent stays: the next round finds out what happened
       const waits = BATCH_WIDE.has(err.errorName) && err.errorName !== 'StakeLocked'
-      const { bad, good } = waits ? { bad: [], good: fits } : await isolate(fits)
-      await exclusive(async () => {
-        const st = await stats()
-        await store.batch([claims.delOp(`intent:${sortableKey(intent.n)}`), ...backToPending(good), ...recordSkipped(bad, st), put('stats', st)])
-      })
-      for (const { p, reason } of bad) report.skipped.push({ digest: p.digest, reason })
-      if (bad.length) return 'retry'
+      const found = waits ? { claimable: fits, mine: new Map(), skip: [] } : await isolate(fits)
+      await settle(found, found.claimable, deployedAt, [claims.delOp(`intent:${sortableKey(intent.n)}`)], report)
+      // some items were settled for good (skipped, or found claimed): the caller retries the rest
+      if (found.skip.length || found.mine.size) return 'retry'
       const why = `claim refused: ${err.errorName}(${err.args.map(String).join(', ')})`
       if (waits || fits.length === 1 || depth >= 8) return stop(why)
       return claim(fits.slice(0, Math.ceil(fits.length / 2)), report, depth + 1)
     }
     // the event, not the simulation's return value: another claim mined first would shift the id
-    const [ev] = parseEventLogs({ abi: settlementAbi, logs: sent.receipt.logs, eventName: 'BatchClaimed' })
+    const [ev] = parseEventLogs({ abi: abi(), logs: sent.receipt.logs, eventName: 'BatchClaimed' })
     const batchId = ev.args.batchId
     await exclusive(async () => {
       const st = await stats()
@@ -339,22 +357,37 @@ export function createClaimer(init: ClaimerInit): Claimer {
     return 'sent'
   }
 
-  /** Splits items into those whose claim alone reverts for a reason of their own (with it) and the rest. */
-  async function isolate(items: Pending[]) {
-    const bad: { p: Pending; reason: string }[] = []
-    const good: Pending[] = []
+  /**
+   * Sorts the items of a refused batch by claiming each alone (simulated): those that revert for a
+   * reason of their own are skipped with it, except a nonce already used by this provider's own
+   * claim (a claim sent before a crash, mined after it): that one is recorded in its batch.
+   */
+  async function isolate(items: Pending[]): Promise<Sorted> {
+    const s: Sorted = { claimable: [], mine: new Map(), skip: [] }
     for (const p of items) {
       const alone = await simulateClaim([p.item])
-      if (alone && !BATCH_WIDE.has(alone.errorName)) bad.push({ p, reason: `${alone.errorName}(${alone.args.map(String).join(', ')})` })
-      else good.push(p)
+      if (!alone || BATCH_WIDE.has(alone.errorName)) {
+        s.claimable.push(p)
+        continue
+      }
+      if (alone.errorName === 'JobAlreadyClaimed') {
+        // used by a claim of ours that is mined (record it), or still in the mempool (not yet in
+        // the logs: leave it, the next round's classify sees it mined); a nonce used by anything
+        // else is caught by classify before sending
+        const batchId = await findMine(p, deployedAt)
+        if (batchId !== undefined) s.mine.set(batchId, [...(s.mine.get(batchId) ?? []), p])
+        else s.claimable.push(p)
+        continue
+      }
+      s.skip.push({ p, reason: `${alone.errorName}(${alone.args.map(String).join(', ')})` })
     }
-    return { bad, good }
+    return s
   }
 
   /** The revert a claim of `items` would meet now, if any. */
   async function simulateClaim(items: ClaimItem[]): Promise<ContractRevertError | undefined> {
     try {
-      await c.public.simulateContract({ address: d.settlement, abi: settlementAbi, functionName: 'claimBatch', args: [items], account: c.account })
+      await c.public.simulateContract({ address: d.settlement, abi: abi(), functionName: 'claimBatch', args: [items], account: c.account })
       return undefined
     } catch (err) {
       const e = decodeRevert(err, 'Settlement', 'claimBatch')
@@ -370,24 +403,16 @@ export function createClaimer(init: ClaimerInit): Claimer {
     let due = false
     for (let tries = 0; tries < 4; tries++) {
       const pending = (await list<Pending>('pending:')).sort((a, b) => a.addedAt - b.addedAt)
-      if (pending.length === 0) return
+      if (pending.length === 0) {
+        blocked = undefined // nothing waits, nothing is blocked
+        return
+      }
       const urgent = pending.filter((p) => p.item.req.expiry <= chainNow + expiryMargin)
       due ||= pending.length >= maxBatch || pending[0].addedAt + maxAgeSec <= now || urgent.length > 0
       if (!due) return
       const ordered = [...urgent, ...pending.filter((p) => !urgent.includes(p))].slice(0, maxBatch)
-      const s = await sort(ordered, BigInt(d.deployedAtBlock), chainNow)
-      if (s.skip.length || s.mine.size) {
-        await exclusive(async () => {
-          const st = await stats()
-          const ops = recordSkipped(s.skip, st)
-          for (const [batchId, items] of s.mine) {
-            ops.push(...(await recordClaimed(batchId, items, st)))
-            for (const p of items) report.recovered.push({ digest: p.digest, batchId })
-          }
-          await store.batch([...ops, put('stats', st)])
-        })
-        for (const { p, reason } of s.skip) report.skipped.push({ digest: p.digest, reason })
-      }
+      const s = await sort(ordered, deployedAt, chainNow)
+      if (s.skip.length || s.mine.size) await settle(s, [], deployedAt, [], report)
       if (s.claimable.length === 0) continue
       if ((await claim(s.claimable, report)) === 'stop') return
     }
@@ -423,7 +448,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
     const owed = await read<bigint>(c, d.settlement, 'Settlement', 'owedTo', [me])
     if (owed === 0n || owed < withdrawAbove) return
     const r = await withdrawOwed(c, d)
-    const [ev] = parseEventLogs({ abi: settlementAbi, logs: r.receipt.logs, eventName: 'Withdrawn' })
+    const [ev] = parseEventLogs({ abi: abi(), logs: r.receipt.logs, eventName: 'Withdrawn' })
     const amount = ev?.args.amount ?? owed
     await exclusive(async () => {
       const st = await stats()
