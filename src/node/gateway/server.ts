@@ -24,7 +24,7 @@ import { ARITH_VERSION, ENGINE_VERSION } from '../../engine/version.js'
 import { BaseError, InvalidParameterError } from '../../errors.js'
 import { jobParams } from '../../runtime/model.js'
 import type { JobFile } from '../transcript.js'
-import type { GatewayBackend, GatewayModel, GatewayResult } from './backend.js'
+import { type GatewayBackend, type GatewayModel, type GatewayResult, UnknownModelError } from './backend.js'
 import { type ChatFormat, chatPrompt, prepareChatTemplate } from './chatTemplate.js'
 import { type ChatRequest, type CompletionRequest, GatewayError, parseChatRequest, parseCompletionRequest } from './openai.js'
 import { type SseStream, startSse } from './sse.js'
@@ -311,9 +311,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 }
 
-/** Any failure as an OpenAI error: ours as they are, a bad engine parameter a 400, the rest a 502 naming the backend's one line. */
+/** Any failure as an OpenAI error: ours as they are, a bad engine parameter a 400, a model the backend lost a 404, the rest a 502 naming the backend's one line. */
 function toGatewayError(e: unknown): GatewayError {
   if (e instanceof GatewayError) return e
+  if (e instanceof UnknownModelError) return new GatewayError(404, e.shortMessage, { param: 'model', code: 'model_not_found', cause: e })
   if (e instanceof InvalidParameterError) return new GatewayError(400, e.shortMessage + (e.details ? `: ${e.details}` : ''), { param: e.param, cause: e })
   const line = e instanceof BaseError ? e.shortMessage : e instanceof Error ? e.message.split('\n')[0] : String(e)
   return new GatewayError(502, `the backend failed: ${line}`, { type: 'server_error', code: 'backend_error', cause: e })
