@@ -408,4 +408,23 @@ describe('drawn audits (Audits.sol): the auditor draws, commits, reveals, disput
     assert.equal((await challengeOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })).status, CHALLENGE.SLASHED)
     assert.ok((await stakeOf()) < before, 'the withholding provider is slashed')
   })
+
+  test("an availability challenge answered by the provider's defence: the transcript is posted, the auditor fetches it again and audits", async () => {
+    const j = await serve()
+    const before = await stakeOf()
+    let asks = 0
+    const auditor = auditorOn(await storeAt(), async () => (asks++ === 0 ? undefined : [...transcripts.values()].at(-1)))
+    const defence = await defenceOn()
+    const p = await params()
+    await auditor.tick()
+    await net.warp(p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    await until([auditor], auditor, j, (r) => r.state === 'challenged')
+    const r = await defence.tick()
+    assert.equal(r.answered, 1, 'the defence posted the transcript')
+    assert.equal((await challengeOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })).status, CHALLENGE.ANSWERED)
+    const a = await until([auditor, defence], auditor, j, (x) => x.duty?.step === 'settle')
+    assert.equal(a.state, 'valid')
+    assert.equal(asks, 2)
+    assert.equal(await stakeOf(), before, 'an answered challenge costs the honest provider nothing')
+  })
 })

@@ -34,6 +34,8 @@ export type ChainEvent = EventAt & (
   | { type: 'Resolved'; gameId: bigint; providerWon: boolean; why: number }
   /** Audits: an auditor was drawn for a job (also on a redraw, `attempt` > 0). */
   | { type: 'AuditorDrawn'; batchId: bigint; index: number; auditor: Address; why: number; attempt: number; commitDeadline: bigint }
+  /** Audits: a job's transcript must be posted on chain before `deadline` (its provider is slashed otherwise). */
+  | { type: 'AvailabilityChallenged'; batchId: bigint; index: number; challenger: Address; requestDigest: Hex; deadline: bigint }
 )
 
 /** A transaction's calldata is not the call the service expected (a claim or an open through another contract). */
@@ -66,6 +68,7 @@ export type ChainWatchInit = {
 
 const GAME_MOVES = new Set(['Revealed', 'Chosen', 'PreRevealed', 'Expanded', 'OpEntered', 'ElementNamed', 'ChunkRevealed'])
 const SETTLEMENT_EVENTS = new Set(['BatchClaimed', 'JobClaimed', 'Slashed'])
+const AUDITS_EVENTS = new Set(['AuditorDrawn', 'AvailabilityChallenged'])
 
 type Decoded = { eventName: string; args: Record<string, unknown> }
 
@@ -94,6 +97,11 @@ function toEvent(d: Decoded, at: EventAt): ChainEvent | undefined {
       return {
         ...at, type: 'AuditorDrawn', batchId: a.batchId as bigint, index: Number(a.index), auditor: a.auditor as Address, why: Number(a.why),
         attempt: Number(a.attempt), commitDeadline: a.commitDeadline as bigint,
+      }
+    case 'AvailabilityChallenged':
+      return {
+        ...at, type: 'AvailabilityChallenged', batchId: a.batchId as bigint, index: Number(a.index), challenger: a.challenger as Address,
+        requestDigest: a.requestDigest as Hex, deadline: a.deadline as bigint,
       }
     default:
       return GAME_MOVES.has(d.eventName) ? { ...at, type: 'GameMoved', gameId: a.gameId as bigint, move: d.eventName } : undefined
@@ -129,7 +137,7 @@ export function createChainWatch(init: ChainWatchInit): ChainWatch {
         const dec = at === d.settlement.toLowerCase() ? decode(settlementAbi, log) : at === d.disputeGame.toLowerCase() ? decode(disputeGameAbi, log) : decode(auditsAbi, log)
         // Settlement's and Audits' other events (Revealed is also an Audits event) are not followed
         if (!dec || (at === d.settlement.toLowerCase() && !SETTLEMENT_EVENTS.has(dec.eventName))) continue
-        if (at === d.audits?.toLowerCase() && dec.eventName !== 'AuditorDrawn') continue
+        if (at === d.audits?.toLowerCase() && !AUDITS_EVENTS.has(dec.eventName)) continue
         const e = toEvent(dec, { block: log.blockNumber, logIndex: log.logIndex, tx: log.transactionHash })
         if (e) events.push(e)
       }

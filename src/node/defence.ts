@@ -9,12 +9,19 @@
  * Games live in the store's `disputes` sublevel (by game id) from the moment they are seen; a
  * restarted defence finds them there and in the chain's events after its persisted cursor, and
  * plays on from the game's state on chain (a move is never repeated: each `act` reads the phase).
+ *
+ * It also answers the availability challenges on this provider's jobs (Audits): the prompt and
+ * sampling parameters of its stored transcript, posted on chain before the challenge's deadline.
+ * Challenges to answer are kept in `meta` (`availability:<batchId>:<index>`) until answered.
  */
 import type { Hex } from 'viem'
+import { CHALLENGE, answerAvailability, challengeOf } from '../chain/actions/audits.js'
 import { getGame, isOver, isProviderTurn, timeout } from '../chain/actions/disputeGame.js'
+import { getBatch } from '../chain/actions/settlement.js'
 import { ContractRevertError, type Deployment, requestDigest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import type { CheatKind } from '../dispute/cheats.js'
+import { samplingArg } from '../dispute/machine/openings.js'
 import { type Player, createDefender, gameCfg } from '../dispute/players/defender.js'
 import { type DisputeRecord, type JobTranscript, type Models, ignoreRace, replayedTrace, serviceStore } from './auditor.js'
 import { type Store, sortableKey } from './store.js'
@@ -35,7 +42,15 @@ export type DefenceInit = {
   signal?: AbortSignal
 }
 
-export type DefenceTick = { seen: number; moves: number; resolved: number }
+export type DefenceTick = {
+  seen: number
+  moves: number
+  resolved: number
+  /** Availability challenges answered. */
+  answered: number
+  /** Games or challenges whose step failed this tick (retried next tick). */
+  errors: { key: string; error: unknown }[]
+}
 
 export type Defence = {
   /** One round: new games on this provider's jobs, one move (or timeout) in every open game. */
@@ -60,6 +75,11 @@ export function createDefence(init: DefenceInit): Defence {
 
   async function noteGames(events: ChainEvent[]) {
     for (const e of events) {
+      if (e.type === 'AvailabilityChallenged') {
+        const key = `availability:${e.batchId}:${e.index}`
+        if ((await getBatch(c, d, e.batchId)).provider.toLowerCase() === me) await store.meta.put(key, e.requestDigest)
+        continue
+      }
       if (e.type !== 'DisputeOpened') continue
       const id = e.gameId.toString()
       if (await store.disputes.get(sortableKey(e.gameId))) continue
@@ -85,6 +105,21 @@ export function createDefence(init: DefenceInit): Defence {
     players.set(r.gameId, p)
     if (r.requestDigest !== digest) await update(BigInt(r.gameId), { requestDigest: digest })
     return p
+  }
+
+  /** Posts the transcript of a challenged job (what the client signed: prompt token ids, sampling params). */
+  async function answer(key: string, digest: Hex, report: DefenceTick): Promise<void> {
+    const [, batchId, index] = key.split(':')
+    const at = { batchId: BigInt(batchId), index: BigInt(index) }
+    const ch = await challengeOf(c, d, at)
+    if (ch.status === CHALLENGE.OPEN) {
+      const t = await init.transcriptOf(digest)
+      if (!t) return // nothing to post: the challenge will slash (kept, in case the transcript turns up)
+      const { maxTokens, stop, ...s } = t.params
+      await answerAvailability(c, d, { ...at, prompt: t.prompt, sampling: samplingArg({ ...s, seed: 0n }, { maxTokens, stop }) })
+      report.answered++
+    }
+    await store.meta.del(key)
   }
 
   /** Merges `patch` into a game's record. */
@@ -131,17 +166,25 @@ export function createDefence(init: DefenceInit): Defence {
   return {
     async tick() {
       signal?.throwIfAborted()
-      const report: DefenceTick = { seen: 0, moves: 0, resolved: 0 }
+      const report: DefenceTick = { seen: 0, moves: 0, resolved: 0, answered: 0, errors: [] }
       await watch.poll(async (events) => {
         await noteGames(events)
         report.seen += events.filter((e) => e.type === 'DisputeOpened').length
       })
+      // one game's or challenge's failure does not hold up the others; it is retried next tick
+      const guard = async (key: string, f: () => Promise<void>) => {
+        signal?.throwIfAborted()
+        try {
+          await f()
+        } catch (e) {
+          if (signal?.aborted) throw e
+          report.errors.push({ key, error: e })
+        }
+      }
+      for (const { key, value } of await store.meta.list('availability:')) await guard(key, () => answer(key, value as Hex, report))
       const open: DisputeRecord[] = []
       for (const { value: r } of await store.disputes.list()) if (r.role === 'provider' && r.state === 'open') open.push(r)
-      for (const r of open) {
-        signal?.throwIfAborted()
-        await play(r, report)
-      }
+      for (const r of open) await guard(r.gameId, () => play(r, report))
       return report
     },
     dispute: (gameId) => store.disputes.get(sortableKey(gameId)),
