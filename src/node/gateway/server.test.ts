@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import OpenAI, { APIError } from 'openai'
 import { privateKeyToAccount } from 'viem/accounts'
+import { cli } from '../../../test/support/cli.js'
 import { devAccount } from '../../chain/evm/edr.js'
 import { readJobFile } from '../../cli/commands/run.js'
 import { checkSignature, devnetDomain } from '../../cli/commands/signedReceipt.js'
@@ -152,7 +153,7 @@ describe('gateway with the openai client', () => {
     }
   })
 
-  test("the receipt's job file (GET /v1/receipts/{id}) passes tessera verify's checks; tampered ones do not", async () => {
+  test("the receipt's job file (GET /v1/receipts/{id}) passes `tessera verify`; tampered ones do not", async () => {
     const full = await openai.chat.completions.create({ model: 'llama3', messages: hello, max_tokens: 12, seed: 11 })
     const t = tesseraOf(full)
     const res = await fetch(gw.url + t.receipt_url)
@@ -166,6 +167,9 @@ describe('gateway with the openai client', () => {
     const leaves = Array.from({ length: buf.length / 32 }, (_, i) => new Uint8Array(buf.subarray(32 * i, 32 * i + 32)))
     assert.ok((await checkSignature(job.receipt, job.signed)).ok)
     assert.ok(verify(models[0], { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves, text: job.text }).valid)
+    const checked = await cli('verify', '-m', join(dir, 'llama3.gguf'), '--receipt', path)
+    assert.equal(checked.code, 0, checked.out + checked.err)
+    assert.match(checked.out, new RegExp(`^valid: receipt v2 signed by ${signer.account.address}`))
     // attacker: another answer under the same receipt, a receipt signed by someone else
     const other = [...t.output_tokens]
     other[0] = (other[0] + 1) % 1000
