@@ -26,6 +26,7 @@
  *   pending:<digest>   an item waiting for a batch, with its client and the time it was added
  *   intent:<n>         the items of a batch being claimed, and the block before it was sent
  *   open:<batchId>     a claimed batch not yet finalized; final:<batchId> once it is
+ *   skipped:<digest>   an item the chain refused, with the refusal and the item itself
  *   stats              counters for `node status`
  *
  * @example
@@ -33,7 +34,7 @@
  *   await claimer.add(claimItemOf(transcript))   // once the client's acknowledgement is in
  *   setInterval(() => claimer.tick(), 5_000)
  */
-import { type Address, getAddress, type Hex, parseEventLogs } from 'viem'
+import { type Address, getAddress, type Hex, parseEventLogs, zeroAddress } from 'viem'
 import type { settlementAbi } from '../chain/abi.generated.js'
 import { getArtifact } from '../chain/artifacts.js'
 import { claimBatch, exposureOf, finalizeBatch, getBatch, getReservation, getStake, withdrawOwed } from '../chain/actions/settlement.js'
@@ -188,7 +189,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
    */
   async function classify(p: Pending, fromBlock: bigint, chainNow: bigint): Promise<Verdict> {
     const reservation = await getReservation(c, d, p.digest)
-    if (reservation.client === '0x0000000000000000000000000000000000000000' && (await isClaimed(p.client, p.item.req.nonce))) {
+    if (reservation.client === zeroAddress && (await isClaimed(p.client, p.item.req.nonce))) {
       const batchId = await findMine(p, fromBlock)
       if (batchId !== undefined) return { kind: 'mine', batchId }
       return { kind: 'skip', reason: 'nonce already used: claimed in another claim, or its reservation was released' }
