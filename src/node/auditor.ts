@@ -381,7 +381,8 @@ export function createAuditor(init: AuditorInit): Auditor {
     auditParams ??= await getAuditParams(c, d)
     const missed = (why: string): AuditRecord => ({ ...r, duty: { ...duty, step: 'missed', reason: why } })
     if (duty.step === 'commit') {
-      if (!r.ownRoot) return r
+      // no replay (a transcript never had, a job no game settles): nothing to commit to, ever
+      if (!r.ownRoot) return FINAL.has(r.state) ? missed(`nothing replayed (${r.state})`) : r
       const a = await assignmentOf(c, d, at)
       if (a.auditor.toLowerCase() !== me.toLowerCase()) return missed('redrawn to another auditor')
       if (a.status === AUDIT.DRAWN) {
@@ -407,6 +408,8 @@ export function createAuditor(init: AuditorInit): Auditor {
             await revealValid(c, d, { ...at, job: await jobProofOf(r), salt: duty.salt, leaf: hex(tree.leaves[li]), leafProof: tree.proof(li).map(hex) })
           } else if (r.gameId !== undefined) {
             await revealInvalid(c, d, { ...at, traceRoot: r.ownRoot!, salt: duty.salt, gameId: BigInt(r.gameId) })
+          } else if (FINAL.has(r.state)) {
+            return missed(`no game to reveal (${r.state})`) // an "invalid" verdict needs the auditor's own game
           } else return r // the game is not open yet
           report.audits++
         } catch (e) {

@@ -26,6 +26,7 @@ import { replayJob } from '../dispute/replay.js'
 import { createReplayTraceProvider } from '../dispute/traceProvider.js'
 import type { JobParams } from '../trace/receipt.js'
 import type { JobTranscript } from './auditor.js'
+import { runEvery } from './chainWatch.js'
 import { type Defence, createDefence } from './defence.js'
 import { type Store, openStore } from './store.js'
 
@@ -182,4 +183,26 @@ describe('defence service: the honest provider defends every game on its jobs', 
     assert.equal(rec?.state, 'lost')
     assert.equal(rec?.result?.why, WHY.TIMED_OUT)
   })
+})
+
+test('runEvery: a role loop ticks every pollMs, survives a failing tick and stops on abort', async () => {
+  const ac = new AbortController()
+  let ticks = 0
+  const errors: unknown[] = []
+  const loop = runEvery(
+    async () => {
+      if (++ticks === 2) throw new Error('one bad tick')
+    },
+    { pollMs: 5, signal: ac.signal, onError: (e) => errors.push(e) },
+  )
+  await new Promise((r) => setTimeout(r, 60))
+  ac.abort()
+  const t0 = Date.now()
+  await loop
+  assert.ok(Date.now() - t0 < 50, 'stops at once')
+  assert.ok(ticks >= 3, `${ticks} ticks`)
+  assert.equal(errors.length, 1)
+  const n = ticks
+  await new Promise((r) => setTimeout(r, 20))
+  assert.equal(ticks, n, 'no tick after the abort')
 })
