@@ -39,17 +39,15 @@ import { hex } from '../dispute/tree.js'
 import { BaseError } from '../errors.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { type Store, type Sublevel, sortableKey } from './store.js'
+import type { Transcript } from './transcript.js'
 import { type ChainEvent, batchProof, claimedItem, claimedJob, createChainWatch, gameOutcome, moverOutOfTime } from './chainWatch.js'
 
-/** What a service needs of a job's transcript (node/transcript.ts's Transcript carries these and more). */
-export type JobTranscript = {
-  prompt: readonly number[]
-  params: JobParams
-  /** The output tokens delivered (and billed). */
-  output: readonly number[]
-  /** The request's EIP-712 digest, when the transcript names it. */
-  requestDigest?: Hex
-}
+/**
+ * What a service needs of a job's transcript: the prompt tokens, the parameters, the output tokens
+ * delivered (and billed) and, when it names one, the request's digest. A node/transcript.ts
+ * Transcript is one.
+ */
+export type JobTranscript = Pick<Transcript, 'prompt' | 'params' | 'output'> & { requestDigest?: Hex }
 
 /** A claimed job, as the auditor learns it from the claim's events. */
 export type ClaimedJob = { batchId: bigint; index: number; provider: Address; client: Address; leaf: Hex; amount: bigint }
@@ -211,6 +209,12 @@ export function createAuditor(init: AuditorInit): Auditor {
   const stuck = new Set<string>()
   let auditParams: AuditParams | undefined
 
+  // Audits still to act on are indexed in meta (`auditor:open:<key>`), written in one batch with the
+  // record, so a tick reads the open ones, not every audit ever made.
+  const OPEN = 'auditor:open:'
+  const putAudit = (key: string, rec: AuditRecord) =>
+    init.store.batch([store.audits.putOp(key, rec), isDone(rec) ? store.meta.delOp(OPEN + key) : store.meta.putOp(OPEN + key, 1)])
+
   const newRecord = (job: ClaimedJob, at: { tx: Hex; block: bigint }, duty?: AuditDuty): AuditRecord => ({
     batchId: job.batchId.toString(), index: job.index, provider: job.provider, client: job.client, leaf: job.leaf, amount: job.amount.toString(),
     tx: at.tx, block: at.block.toString(), state: 'new', duty,
@@ -232,14 +236,14 @@ export function createAuditor(init: AuditorInit): Auditor {
         const job: ClaimedJob = { batchId: e.batchId, index: e.index, provider, client: e.client, leaf: e.leaf, amount: e.amount }
         if (init.shouldAudit && !init.shouldAudit(job)) continue
         const key = auditKey(e.batchId, e.index)
-        if (!(await store.audits.get(key))) await store.audits.put(key, newRecord(job, e))
+        if (!(await store.audits.get(key))) await putAudit(key, newRecord(job, e))
       }
       if (e.type === 'AuditorDrawn' && drawn && e.auditor.toLowerCase() === me.toLowerCase()) {
         const key = auditKey(e.batchId, e.index)
         if (await store.audits.get(key)) continue
         const j = await claimedJob(c, d, { batchId: e.batchId, index: e.index })
         const job: ClaimedJob = { batchId: e.batchId, index: e.index, provider: j.provider, client: j.client, leaf: j.leaf, amount: j.amount }
-        await store.audits.put(key, newRecord(job, j, { salt: toHex(randomBytes(32)), step: 'commit' }))
+        await putAudit(key, newRecord(job, j, { salt: toHex(randomBytes(32)), step: 'commit' }))
       }
     }
   }
@@ -395,7 +399,7 @@ export function createAuditor(init: AuditorInit): Auditor {
         }
       }
       r = { ...r, duty: { ...duty, step: 'reveal' } }
-      await store.audits.put(key, r)
+      await putAudit(key, r)
     }
     if (r.duty!.step === 'reveal') {
       const a = await assignmentOf(c, d, at)
@@ -418,7 +422,7 @@ export function createAuditor(init: AuditorInit): Auditor {
         }
       }
       r = { ...r, duty: { ...r.duty!, step: 'settle' } }
-      await store.audits.put(key, r)
+      await putAudit(key, r)
     }
     if (r.duty!.step === 'settle') {
       const a = await assignmentOf(c, d, at)
@@ -480,7 +484,7 @@ export function createAuditor(init: AuditorInit): Auditor {
   /** Moves one audit as far as it goes this tick; every state is on disk before the transaction it leads to. */
   async function step(key: string, r: AuditRecord, report: TickReport): Promise<void> {
     const save = async (next: AuditRecord) => {
-      if (next !== r) await store.audits.put(key, next)
+      if (next !== r) await putAudit(key, next)
       r = next
     }
     if (r.state === 'new') {
@@ -506,11 +510,13 @@ export function createAuditor(init: AuditorInit): Auditor {
       const report: TickReport = { audited: 0, opened: 0, moves: 0, resolved: 0, audits: 0, errors: [] }
       await watch.poll(noteEvents)
       if (drawn && init.beaconRound) await drawBatches(report)
-      const pending = (await store.audits.list()).filter(({ value }) => !isDone(value))
-      for (const { key, value } of pending) {
+      for (const { key: open } of await store.meta.list(OPEN)) {
         signal?.throwIfAborted()
+        const key = open.slice(OPEN.length)
         try {
-          await step(key, value, report)
+          const r = await store.audits.get(key)
+          if (r && !isDone(r)) await step(key, r, report)
+          else await store.meta.del(open)
         } catch (e) {
           // one job's failure (a fetch, a transaction) does not hold the others up; it is retried next tick
           if (signal?.aborted) throw e

@@ -73,6 +73,11 @@ export function createDefence(init: DefenceInit): Defence {
   const players = new Map<string, Player>()
   const stuck = new Set<string>()
 
+  // Open games are indexed in meta (`defence:open:<game key>`), written in one batch with the record.
+  const OPEN = 'defence:open:'
+  const putDispute = (key: string, rec: DisputeRecord) =>
+    init.store.batch([store.disputes.putOp(key, rec), rec.state === 'open' ? store.meta.putOp(OPEN + key, 1) : store.meta.delOp(OPEN + key)])
+
   async function noteGames(events: ChainEvent[]) {
     for (const e of events) {
       if (e.type === 'AvailabilityChallenged') {
@@ -85,7 +90,7 @@ export function createDefence(init: DefenceInit): Defence {
       if (await store.disputes.get(sortableKey(e.gameId))) continue
       const g = await getGame(c, d, { gameId: e.gameId })
       if (g.provider.toLowerCase() !== me) continue
-      await store.disputes.put(sortableKey(e.gameId), { gameId: id, role: 'provider', batchId: e.batchId.toString(), jobIndex: Number(e.jobIndex), state: 'open', tx: e.tx })
+      await putDispute(sortableKey(e.gameId), { gameId: id, role: 'provider', batchId: e.batchId.toString(), jobIndex: Number(e.jobIndex), state: 'open', tx: e.tx })
     }
   }
 
@@ -126,7 +131,7 @@ export function createDefence(init: DefenceInit): Defence {
   async function update(gameId: bigint, patch: Partial<DisputeRecord>) {
     const key = sortableKey(gameId)
     const r = await store.disputes.get(key)
-    if (r) await store.disputes.put(key, { ...r, ...patch })
+    if (r) await putDispute(key, { ...r, ...patch })
   }
 
   async function play(r: DisputeRecord, report: DefenceTick): Promise<void> {
@@ -182,9 +187,11 @@ export function createDefence(init: DefenceInit): Defence {
         }
       }
       for (const { key, value } of await store.meta.list('availability:')) await guard(key, () => answer(key, value as Hex, report))
-      const open: DisputeRecord[] = []
-      for (const { value: r } of await store.disputes.list()) if (r.role === 'provider' && r.state === 'open') open.push(r)
-      for (const r of open) await guard(r.gameId, () => play(r, report))
+      for (const { key: open } of await store.meta.list(OPEN)) {
+        const r = await store.disputes.get(open.slice(OPEN.length))
+        if (r?.state === 'open') await guard(r.gameId, () => play(r, report))
+        else await store.meta.del(open)
+      }
       return report
     },
     dispute: (gameId) => store.disputes.get(sortableKey(gameId)),
