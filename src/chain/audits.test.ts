@@ -18,7 +18,7 @@ import {
   revealInvalid, revealValid, settleAudit,
 } from './actions/audits.js'
 import { openGame } from './actions/disputeGame.js'
-import { claimBatch, deposit, getBalances, getBatch, getStake, getTotals, stake } from './actions/settlement.js'
+import { claimBatch, deposit, getBalances, getBatch, getStake, getTotals, premiumOf, stake } from './actions/settlement.js'
 import { createDevBeacon, type DevBeacon, toContractSig } from './beacon.js'
 import { type AuditParams, type ClaimItem, DEFAULT_GAME_PARAMS, DEV_BEACON_SEED, type JobRequest, type SettlementParams, requestDigest } from './client.js'
 import type { ChainClients } from './evm/clients.js'
@@ -357,7 +357,7 @@ test('availability: an unanswered challenge slashes the provider and pays the ch
     await rejectsWith(answerAvailability(net.provider, net.d, { batchId, index: 0n, prompt: PROMPT, sampling: SAMPLING }), 'AuditDeadline')
     const wr = await claimWithholding(net.deployer, net.d, { batchId, index: 0n })
     const job0 = proofOf(net, c, 0)
-    const net0 = job0.amount - (job0.amount * 100n) / 10_000n
+    const { net: net0 } = premiumOf(job0.amount, { premiumBps: net.d.params.settlement.premiumBps })
     const stakeAfter = await getStake(net.deployer, net.d, provider)
     const slashed = stakeBefore.active - stakeAfter.active
     assert.ok(slashed >= BigInt(net.d.params.settlement.minProviderStake), `slashed ${slashed}: at least the provider minimum, as a lost dispute`)

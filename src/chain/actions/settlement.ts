@@ -9,7 +9,7 @@
  *
  *   stake         stake, unstake, withdrawStake, getStake, exposureOf
  *   escrow        deposit, withdrawEscrow, reserve, release, getReservation
- *   jobs          advertise, claimBatch, finalizeBatch, withdrawOwed, getBatch
+ *   jobs          advertise, claimBatch, finalizeBatch, withdrawOwed, getBatch, premiumOf
  *   books         getBalances, getTotals
  *
  * @example
@@ -24,7 +24,7 @@ import { type ClaimItem, type Deployment, type JobRequest, type SettlementParams
 import type { ChainClients } from '../evm/clients.js'
 
 type SettlementAbi = typeof settlementAbi
-type D = Pick<Deployment, 'settlement' | 'disputeGame'>
+type D = Pick<Deployment, 'settlement' | 'disputeGame' | 'audits'>
 type Writes = 'nonpayable' | 'payable'
 type Reads = 'view' | 'pure'
 
@@ -111,7 +111,17 @@ export async function getStake(c: ChainClients, d: D, account: Address): Promise
 export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps' | 'rewardBps'>): bigint {
   return (amount * 100_000_000n) / (BigInt(params.auditBps) * BigInt(10_000 - params.rewardBps))
 }
-export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; stake: StakeInfo }
+/**
+ * A claimed job's audit premium and what its batch holds for the provider (docs/CHAIN.md
+ * "Audits"): premium = amount * premiumBps / 10,000 (rounded down) goes to the Audits pool at
+ * claim; net = amount - premium is paid out, or refunded to the client when the job is lost.
+ */
+export function premiumOf(amount: bigint, params: { premiumBps: number | bigint | string }): { premium: bigint; net: bigint } {
+  const premium = (amount * BigInt(params.premiumBps)) / 10_000n
+  return { premium, net: amount - premium }
+}
+/** `owedByAudits`: fees, bonds and canary rewards Audits owes (0 for a deployment without it). */
+export type Balances = { wallet: bigint; escrow: bigint; owed: bigint; owedByGame: bigint; owedByAudits: bigint; stake: StakeInfo }
 /** Everything an account holds: coin, escrow, withdrawable earnings and stake. */
 export async function getBalances(c: ChainClients, d: D, account: Address): Promise<Balances> {
   return {
@@ -119,6 +129,7 @@ export async function getBalances(c: ChainClients, d: D, account: Address): Prom
     escrow: await readSettlement(c, d, 'escrowOf', [account]),
     owed: await readSettlement(c, d, 'owedTo', [account]),
     owedByGame: await read<bigint>(c, d.disputeGame, 'DisputeGame', 'owedTo', [account]),
+    owedByAudits: d.audits ? await read<bigint>(c, d.audits, 'Audits', 'owedTo', [account]) : 0n,
     stake: await getStake(c, d, account),
   }
 }
