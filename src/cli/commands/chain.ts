@@ -15,6 +15,7 @@ import { type Deployment, deployTessera, loadDeployment, saveDeployment } from '
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, devAccount } from '../../chain/evm/edr.js'
 import { serveJsonRpc } from '../../chain/evm/server.js'
+import { createDevBeacon, serveBeacon } from '../../chain/beacon.js'
 
 const DEFAULT_DIR = '.tessera/chain'
 const DEFAULT_RPC = 'http://127.0.0.1:8545'
@@ -110,14 +111,42 @@ function amountFlag(args: ParsedArgs): bigint {
   }
 }
 
+/** The deployment parameters of a `--params` file: { settlement, game, audits } with numbers as strings or numbers. */
+function deployParams(file: string | undefined): Parameters<typeof deployTessera>[1] {
+  if (file === undefined) return {}
+  if (!existsSync(file)) throw new FileNotFoundError(file)
+  let raw: Record<string, Record<string, string | number>>
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    throw new InvalidParameterError('params', file, 'a JSON file of { settlement, game, audits }')
+  }
+  const smallInts = new Set(['auditBps', 'rewardBps', 'premiumBps', 'maxRedraws'])
+  const conv = (o: Record<string, string | number> | undefined) => o && Object.fromEntries(Object.entries(o).map(([k, v]) => [k, smallInts.has(k) ? Number(v) : BigInt(v)]))
+  return { settlement: conv(raw.settlement), game: conv(raw.game), audits: conv(raw.audits) } as Parameters<typeof deployTessera>[1]
+}
+
+/** Mines an empty block if the latest is `seconds` old (a real chain's blocks keep coming; contracts read block time). */
+async function mineIfQuiet(provider: { request(a: { method: string; params?: unknown[] }): Promise<unknown> }, seconds: number): Promise<void> {
+  const block = (await provider.request({ method: 'eth_getBlockByNumber', params: ['latest', false] })) as { timestamp: string }
+  if (Date.now() / 1000 - Number(BigInt(block.timestamp)) >= seconds) await provider.request({ method: 'evm_mine', params: [] })
+}
+
 const start: Command = {
   name: 'chain start',
   summary: 'Run the embedded chain with Tessera deployed, over JSON-RPC on 127.0.0.1',
-  usage: 'chain start [--port 8545] [--data-dir .tessera/chain]',
+  usage: 'chain start [--port 8545] [--data-dir .tessera/chain] [--params FILE] [--block-time SEC] [--beacon-port PORT]',
   flags: {
     port: { type: 'number', description: 'JSON-RPC port on 127.0.0.1', default: 8545 },
     'data-dir': { type: 'string', description: 'where the chain journal and deployment file live', default: DEFAULT_DIR },
     accounts: { type: 'number', description: 'number of funded development accounts', default: 10 },
+    params: { type: 'string', description: 'JSON file of deployment parameters { settlement, game, audits } (numbers as strings), e.g. a short audit and challenge window for tests' },
+    'block-time': {
+      type: 'number',
+      description: 'mine an empty block when none came for this many seconds (chain time then follows the clock: audit draws wait for it); 0: only transactions mine',
+      default: 0,
+    },
+    'beacon-port': { type: 'number', description: "also serve the devnet beacon's rounds (drand HTTP API) on 127.0.0.1 at this port" },
   },
   async run(args, signal) {
     const dir = String(args.flags['data-dir'])
@@ -132,10 +161,15 @@ const start: Command = {
       let dep: Deployment
       if (chain.replayed > 0 && existsSync(depFile)) dep = loadDeployment(depFile, chain.chainId)
       else {
-        dep = await deployTessera(c)
+        dep = await deployTessera(c, deployParams(args.flags.params as string | undefined))
         saveDeployment(depFile, dep)
       }
       signal.throwIfAborted()
+      const b = dep.params.beacon
+      const beaconSrv =
+        args.flags['beacon-port'] !== undefined && b?.devSeed
+          ? await serveBeacon(createDevBeacon({ seed: b.devSeed, genesisTime: Number(b.genesisTime), period: Number(b.period) }), { port: Number(args.flags['beacon-port']) })
+          : undefined
       const srv = await serveJsonRpc(chain.provider, { port }).catch((e) => {
         throw portError(port, e)
       })
@@ -144,9 +178,15 @@ const start: Command = {
         console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
         console.log('development accounts (address, private key; these keys are public: never use them for real value):')
         chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
+        if (beaconSrv) console.log(`beacon: ${beaconSrv.url} (the devnet's key: public, devnets only)`)
+        const blockTime = Number(args.flags['block-time'])
+        if (!(blockTime >= 0)) throw new InvalidParameterError('block-time', blockTime, 'seconds >= 0')
+        const miner = blockTime > 0 ? setInterval(() => void mineIfQuiet(chain.provider, blockTime).catch(() => {}), blockTime * 1000) : undefined
         // Serves until Ctrl-C (the signal), then closes the server and the chain's journal.
         if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+        clearInterval(miner)
       } finally {
+        await beaconSrv?.close()
         await srv.close()
       }
     } finally {

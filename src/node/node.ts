@@ -1,0 +1,458 @@
+/**
+ * A running Tessera node (docs/NETWORK.md "Roles in a node"): one key (the chain account and the
+ * libp2p identity), one store, one libp2p host, and a loop per role.
+ *
+ * - provider: loads its models, registers them on chain if nobody has, stakes if asked, advertises,
+ *   publishes signed offers, serves `/tessera/job/1.0.0` (serveJob) and `/tessera/transcript/1.0.0`,
+ *   claims acknowledged jobs (the Claimer's tick) and defends every game opened on its jobs.
+ * - auditor: stakes and registers with Audits if asked, follows claims and draws, fetches the
+ *   transcripts of its audits from the provider over `/tessera/transcript/1.0.0` (the provider's
+ *   peer found through its offer), draws batches with the beacon's rounds, replays, disputes.
+ * - client: discovers offers (gossip + DHT); jobs are asked by `tessera request` or the gateway.
+ *
+ * Every loop ticks at most every `pollMs`; a tick's error is logged as one line and the tick is
+ * retried next time, never ending the node. `stop()` withdraws the offer, stops the loops and
+ * closes the host and the store. The node writes `DIR/status.json` every few seconds
+ * (node/status.ts), which `tessera node status` reads while the store is locked by this process.
+ */
+import '../p2p/polyfill.js'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Address, type Hex, formatEther, getAddress, toHex as viemHex } from 'viem'
+import { getAuditors, registerAuditor } from '../chain/actions/audits.js'
+import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
+import { advertise, getStake, stake } from '../chain/actions/settlement.js'
+import { BeaconFetchError, createDevBeacon, fetchRound, toContractSig } from '../chain/beacon.js'
+import { type Deployment, requestDigest } from '../chain/client.js'
+import { connectClients } from '../chain/evm/clients.js'
+import type { CheatKind } from '../dispute/cheats.js'
+import { type DisputeModel, openDisputeModel } from '../dispute/model.js'
+import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { BaseError } from '../errors.js'
+import type { FrameConn } from '../p2p/frames.js'
+import { createHost, type Host } from '../p2p/host.js'
+import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
+import { fetchOffer, OfferDiscovery, OfferPublisher, type SignedOffer } from '../p2p/offers.js'
+import { loadModel, type Model } from '../runtime/model.js'
+import { toHex } from '../trace/merkle.js'
+import { type Auditor, type ClaimedJob, type JobTranscript, createAuditor, serviceStore } from './auditor.js'
+import { claimedItem, runEvery } from './chainWatch.js'
+import { type Claimer, createClaimer } from './claims.js'
+import { type Defence, createDefence } from './defence.js'
+import { JOB_PROTOCOL } from './jobProtocol.js'
+import { KEYSTORE_FILE, createKeystore, loadKeystore } from './keystore.js'
+import { createJobSlots, modelsByRoot, type ServedModel, serveJob } from './serveJob.js'
+import { type NodeStatus, writeStatus } from './status.js'
+import { type Store, jobBookOf, openStore } from './store.js'
+import { claimItemOf, parseTranscript, type Transcript } from './transcript.js'
+
+/** `{t:'get', request: digest}` -> `{t:'transcript', transcript}` or `{t:'error', code}`. */
+export const TRANSCRIPT_PROTOCOL = '/tessera/transcript/1.0.0'
+
+export type Role = 'provider' | 'auditor' | 'client'
+export const ROLES: readonly Role[] = ['provider', 'auditor', 'client']
+
+export type NodeOptions = {
+  dataDir: string
+  roles: ReadonlySet<Role>
+  /** GGUF files: a provider serves them, an auditor replays jobs of them. */
+  models: readonly string[]
+  /** JSON-RPC URL of the chain. */
+  rpc: string
+  deployment: Deployment
+  listen?: string[]
+  bootstrap?: string[]
+  /** Wei per token the provider asks for each model. */
+  price?: bigint
+  /** Stake (wei) the node brings its role's active stake up to at start; none: it stakes nothing. */
+  stake?: bigint
+  capacity?: number
+  cheat?: CheatKind
+  /** A drand-compatible HTTP endpoint for the audit draws; none: the devnet's beacon (public key) signs locally when the deployment names its seed. */
+  beaconUrl?: string
+  /** Each role's loop ticks at most this often (ms). */
+  pollMs?: number
+  passphrase: string
+  /** On first start, the keystore holds this key instead of a fresh one (a funded devnet account). */
+  importKey?: Hex
+  /** Claim when a job waited this many seconds (default 300). */
+  claimAfterSec?: number
+  /** Offers are re-signed every this many seconds (default 30). */
+  offerRefreshSec?: number
+  /** How often status.json is written (ms, default 2000). */
+  statusEveryMs?: number
+  log?: (line: string) => void
+}
+
+export type TesseraNode = {
+  readonly address: Address
+  readonly peerId: string
+  readonly host: Host
+  readonly store: Store
+  readonly discovery: OfferDiscovery
+  addrs(): string[]
+  status(): Promise<NodeStatus>
+  /** Withdraws the offer, stops the loops, closes host and store (idempotent). */
+  stop(): Promise<void>
+}
+
+/** The node cannot start: one line a person can act on. */
+export class NodeStartError extends BaseError {
+  override name = 'NodeStartError'
+}
+
+/** Counters `node status` shows. */
+export type NodeCounters = {
+  served: number
+  refused: Record<string, number>
+  cancelled: number
+  failed: number
+  transcriptsGiven: number
+  transcriptsRefused: number
+  tickErrors: Record<string, number>
+  lastError?: string
+}
+
+const oneLine = (e: unknown) => (e instanceof BaseError ? e.message : e instanceof Error ? e.message : String(e)).split('\n')[0]
+
+/**
+ * Starts a node with `opts.roles`.
+ *
+ * @example
+ *   const node = await startNode({ dataDir: 'n1', roles: new Set(['provider']), models: ['tiny.gguf'], rpc, deployment, passphrase: 'pw', price: 10n ** 9n })
+ *   await node.stop()
+ */
+export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
+  const log = opts.log ?? (() => {})
+  const pollMs = opts.pollMs ?? 1000
+  const d = opts.deployment
+  const roles = opts.roles
+  if (roles.has('provider') && roles.has('auditor')) throw new NodeStartError('a node is either a provider or an auditor (one stake role per account); run two nodes')
+
+  // ---- key: the chain account and the libp2p identity
+  if (!existsSync(join(opts.dataDir, KEYSTORE_FILE))) {
+    mkdirSync(opts.dataDir, { recursive: true })
+    const { address } = await createKeystore(opts.dataDir, opts.passphrase, opts.importKey)
+    log(`created ${join(opts.dataDir, 'keystore.json')} for ${address}`)
+  }
+  const key = await loadKeystore(opts.dataDir, opts.passphrase)
+  const c = connectClients({ transport: opts.rpc, chainId: d.chainId, privateKey: key.privateKey })
+  const chainId = await c.public.getChainId().catch((e) => {
+    throw new NodeStartError(`cannot reach the chain at ${opts.rpc}`, { cause: e })
+  })
+  if (chainId !== d.chainId) throw new NodeStartError(`the chain at ${opts.rpc} has id ${chainId}, the deployment is for ${d.chainId}`)
+
+  // ---- models (before the store and host: a bad file fails fast)
+  const dispute = new Map<string, DisputeModel>()
+  const engines: Model[] = []
+  const served: ServedModel[] = []
+  const price = opts.price ?? 10n ** 9n
+  try {
+    for (const path of opts.models) {
+      const dm = await openDisputeModel(path)
+      dispute.set(dm.tree.modelRoot.toLowerCase(), dm)
+      if (roles.has('provider')) {
+        const m = await loadModel(path)
+        engines.push(m)
+        served.push({ model: m, pricePerToken: price, dispute: dm })
+      }
+    }
+  } catch (e) {
+    for (const m of dispute.values()) m.close()
+    for (const m of engines) m.close()
+    throw e
+  }
+  if (roles.has('provider') && served.length === 0) throw new NodeStartError('a provider needs at least one model (--model FILE)')
+  const models = { get: (root: Hex) => dispute.get(root.toLowerCase()) }
+
+  const store = await openStore(opts.dataDir)
+  const identity = identityFromKey(key.privateKey)
+  let host: Host
+  try {
+    host = await createHost({ privateKey: identity.libp2pKey, listen: opts.listen, bootstrap: opts.bootstrap, limits: { inboundConnectionThreshold: 100 } })
+  } catch (e) {
+    await store.close()
+    throw e
+  }
+  const controller = new AbortController()
+  const signal = controller.signal
+  const counters: NodeCounters = { served: 0, refused: {}, cancelled: 0, failed: 0, transcriptsGiven: 0, transcriptsRefused: 0, tickErrors: {} }
+  const book = jobBookOf(store)
+  const discovery = new OfferDiscovery({ host })
+  discovery.start()
+  void askPeersForOffers(host, discovery, opts.bootstrap ?? [])
+  const loops: Promise<void>[] = []
+  let publisher: OfferPublisher | undefined
+  let claimer: Claimer | undefined
+  let defence: Defence | undefined
+  let auditor: Auditor | undefined
+  const notes: string[] = []
+  const tickError = (role: string) => (e: unknown) => {
+    counters.tickErrors[role] = (counters.tickErrors[role] ?? 0) + 1
+    counters.lastError = `${role}: ${oneLine(e)}`
+    log(`${role} tick failed (retrying): ${oneLine(e)}`)
+  }
+  const loop = (role: string, tick: () => Promise<unknown>) => loops.push(runEvery(tick, { pollMs, signal, onError: tickError(role) }))
+
+  const stopAll = async () => {
+    controller.abort()
+    await publisher?.stop().catch(() => {})
+    discovery.stop()
+    await Promise.allSettled(loops)
+    await host.stop().catch(() => {})
+    await store.close().catch(() => {})
+    for (const m of dispute.values()) m.close()
+    for (const m of engines) m.close()
+  }
+
+  try {
+    /** Brings the active stake of `role` up to opts.stake; says clearly when the wallet cannot pay. */
+    const ensureStake = async (role: 'provider' | 'auditor') => {
+      const s = await getStake(c, d, c.account.address)
+      const want = opts.stake
+      if (want === undefined || s.active >= want) return s.active
+      if (s.role !== 0 && s.role !== (role === 'provider' ? 1 : 2)) throw new NodeStartError(`account ${c.account.address} is staked as another role`)
+      const need = want - s.active
+      const wallet = await c.public.getBalance({ address: c.account.address })
+      if (wallet <= need) {
+        notes.push(`cannot stake ${formatEther(need)} coin: the wallet holds ${formatEther(wallet)}`)
+        log(`cannot stake ${formatEther(need)} coin: account ${c.account.address} holds ${formatEther(wallet)} (fund it, then restart)`)
+        return s.active
+      }
+      await stake(c, d, { role, amount: need })
+      log(`staked ${formatEther(need)} coin as ${role}`)
+      return want
+    }
+
+    if (roles.has('provider')) {
+      for (const m of served) {
+        const root = `0x${toHex(m.model.modelRoot)}` as Hex
+        if (!(await isModelRegistered(c, d, root))) {
+          const dm = dispute.get(root.toLowerCase())!
+          await registerModel(c, d, { modelRoot: root, ...dm.tree.proveConfig(), arithVersion: viemHex(ARITH_VERSION, { size: 32 }) })
+          log(`registered model ${root}`)
+        }
+      }
+      const active = await ensureStake('provider')
+      const minStake = BigInt(d.params.settlement.minProviderStake ?? '0')
+      if (active < minStake) log(`no stake: ${formatEther(active)} coin active, the minimum is ${formatEther(minStake)} (start with --stake); clients' jobs will be refused`)
+      else
+        for (const m of served) {
+          try {
+            await advertise(c, d, { modelRoot: `0x${toHex(m.model.modelRoot)}`, pricePerToken: price })
+          } catch (e) {
+            log(`advertise failed: ${oneLine(e)}`)
+          }
+        }
+      claimer = createClaimer({ store, clients: c, deployment: d, maxAgeSec: opts.claimAfterSec })
+      const ctx = {
+        clients: c, deployment: d, models: modelsByRoot(served), capacity: opts.capacity ?? 4, slots: createJobSlots(), book,
+        unclaimed: () => claimer!.unclaimedWei(), cheat: opts.cheat, signal,
+      }
+      await host.handle(JOB_PROTOCOL, async (conn) => {
+        const o = await serveJob(conn, ctx)
+        if (o.outcome === 'served') {
+          counters.served++
+          if (o.acked && o.transcript.ack) await claimer!.add(claimItemOf({ ...o.transcript, ack: o.transcript.ack })).catch(tickError('claims'))
+          log(`served ${o.transcript.requestDigest.slice(0, 10)} to ${o.transcript.client} (${o.transcript.output.length} tokens${o.acked ? '' : ', not acknowledged'})`)
+        } else if (o.outcome === 'refused') {
+          counters.refused[o.code] = (counters.refused[o.code] ?? 0) + 1
+          log(`refused a job: ${o.code} (${o.message})`)
+        } else if (o.outcome === 'cancelled') counters.cancelled++
+        else if (o.outcome === 'failed') {
+          counters.failed++
+          log(`a job failed: ${oneLine(o.error)}`)
+        }
+      }, { maxInbound: 64 })
+      await host.handle(TRANSCRIPT_PROTOCOL, (conn) => serveTranscript(conn), { maxInbound: 16, maxBytes: 4096 })
+      publisher = new OfferPublisher({
+        host, privateKey: key.privateKey, refreshSec: opts.offerRefreshSec,
+        terms: { models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: active.toString() },
+        onError: (e) => log(`offer refresh failed: ${oneLine(e)}`),
+      })
+      await publisher.start()
+      defence = createDefence({ clients: c, deployment: d, store, models, cheat: opts.cheat, signal, transcriptOf: async (digest) => transcriptView(await book.getTranscript(digest)) })
+      loop('claims', async () => {
+        const r = await claimer!.tick()
+        for (const b of r.claimed) log(`claimed batch ${b.batchId}: ${b.count} job(s), ${formatEther(b.amount)} coin`)
+        for (const b of r.finalized) log(`finalized batch ${b.batchId}: paid ${formatEther(b.paid)} coin`)
+        for (const x of r.skipped) log(`skipped claiming ${x.digest.slice(0, 10)}: ${x.reason}`)
+      })
+      loop('defence', async () => {
+        const r = await defence!.tick()
+        if (r.seen || r.resolved) log(`defence: ${r.seen} new games, ${r.moves} moves, ${r.resolved} resolved`)
+      })
+    }
+
+    if (roles.has('auditor')) {
+      await ensureStake('auditor')
+      if (d.audits) {
+        const me = c.account.address.toLowerCase()
+        const listed = (await getAuditors(c, d)).some((a) => a.account.toLowerCase() === me)
+        const s = await getStake(c, d, c.account.address)
+        if (!listed && s.role === 2 && s.active >= BigInt(d.params.settlement.minAuditorStake ?? '0')) {
+          await registerAuditor(c, d)
+          log('registered with Audits')
+        } else if (!listed) log('not registered with Audits: stake as auditor first (--stake); no audits will be drawn for this node')
+      }
+      auditor = createAuditor({ clients: c, deployment: d, store, models, transcripts: fetchTranscript, beaconRound: beaconRoundOf(d, opts.beaconUrl), signal })
+      loop('auditor', async () => {
+        const r = await auditor!.tick()
+        for (const e of r.errors) tickError(`auditor ${e.key}`)(e.error)
+        if (r.audited || r.opened || r.resolved || r.audits) log(`auditor: ${r.audited} audited, ${r.opened} disputes opened, ${r.moves} moves, ${r.resolved} resolved, ${r.audits} audit transactions`)
+      })
+    }
+
+    const writeNow = async () => writeStatus(opts.dataDir, await snapshot())
+    loops.push(runEvery(writeNow, { pollMs: opts.statusEveryMs ?? 2000, signal, onError: tickError('status') }))
+  } catch (e) {
+    await stopAll()
+    throw e
+  }
+
+  /** Who may read a transcript: the job's client, or an account staked as auditor (docs/NETWORK.md "Transcripts"). */
+  async function serveTranscript(conn: FrameConn): Promise<void> {
+    const msg = (await conn.recv(5_000)) as { t?: unknown; request?: unknown } | undefined
+    if (msg === undefined) return
+    if (msg?.t !== 'get' || typeof msg.request !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(msg.request)) {
+      await conn.send({ t: 'error', code: 'bad-message' })
+      counters.transcriptsRefused++
+      return
+    }
+    const t = await book.getTranscript(msg.request as Hex)
+    const who = addressOfPeer(conn.remotePeer)
+    let allowed = t !== undefined && getAddress(t.client) === who
+    if (t && !allowed) {
+      const s = await getStake(c, d, who)
+      allowed = s.role === 2 && s.active >= BigInt(d.params.settlement.minAuditorStake ?? '0')
+    }
+    if (!t || !allowed) {
+      counters.transcriptsRefused++
+      await conn.send({ t: 'error', code: t ? 'forbidden' : 'unknown-job' })
+      return
+    }
+    counters.transcriptsGiven++
+    await conn.send({ t: 'transcript', transcript: t })
+  }
+
+  /** The auditor's fetch: the provider's peer from its offer, then `/tessera/transcript/1.0.0`. */
+  async function fetchTranscript(job: ClaimedJob): Promise<JobTranscript | undefined> {
+    const rec = await serviceStore(store).audits.get(`${job.batchId}:${job.index}`)
+    if (!rec) return undefined
+    const item = await claimedItem(c, d, { tx: rec.tx, index: rec.index, client: rec.client, leaf: rec.leaf })
+    // an offer gossiped before this node joined is not in the book: ask the DHT for the model's providers
+    if (!discovery.book.get(job.provider)) await discovery.findOffers(item.req.modelRoot, { timeoutMs: 5_000 }).catch(() => [])
+    const offer = discovery.book.get(job.provider)
+    if (!offer) return undefined
+    const digest = requestDigest(d.chainId, d.settlement, item.req)
+    const t = await getTranscript(host, offer, digest)
+    return transcriptView(t)
+  }
+
+  async function snapshot(): Promise<NodeStatus> {
+    const s = await getStake(c, d, c.account.address).catch(() => undefined)
+    const wallet = await c.public.getBalance({ address: c.account.address }).catch(() => undefined)
+    const svc = serviceStore(store)
+    const audits: Record<string, number> = {}
+    for await (const a of svc.audits.values()) audits[a.state] = (audits[a.state] ?? 0) + 1
+    const disputes: Record<string, number> = {}
+    for await (const g of svc.disputes.values()) disputes[`${g.role}:${g.state}`] = (disputes[`${g.role}:${g.state}`] ?? 0) + 1
+    const claims = claimer ? await claimer.status() : undefined
+    const offers = discovery.book.all().map((o) => ({ provider: o.offer.provider, peerId: o.offer.peerId, models: o.offer.models, capacity: o.offer.capacity, expiresAt: o.offer.expiresAt }))
+    const own = publisher?.current()
+    const why: string[] = [...notes]
+    if (roles.has('provider')) {
+      const minStake = BigInt(d.params.settlement.minProviderStake ?? '0')
+      if (s && s.active < minStake) why.push(`no stake: ${formatEther(s.active)} coin active, minimum ${formatEther(minStake)}`)
+      if (host.peers().length === 0) why.push('no peers: nobody sees the offer (check --bootstrap)')
+      if (!own) why.push('no offer published')
+      for (const m of own?.offer.models ?? []) {
+        const others = discovery.book.offersFor(m.root).filter((o) => getAddress(o.offer.provider) !== c.account.address)
+        const cheapest = others.map((o) => BigInt(o.offer.models.find((x) => x.root.toLowerCase() === m.root.toLowerCase())?.pricePerToken ?? '0')).sort((a, b) => (a < b ? -1 : 1))[0]
+        if (cheapest !== undefined && cheapest < BigInt(m.pricePerToken)) why.push(`price above the market for ${m.root.slice(0, 10)}: ${m.pricePerToken} wei/token, cheapest other ${cheapest}`)
+      }
+      if ((disputes['provider:lost'] ?? 0) > 0) why.push(`lost ${disputes['provider:lost']} dispute(s): clients may avoid a slashed provider`)
+      if (host.addrs().every((a) => a.includes('/127.0.0.1/') || a.includes('/::1/'))) why.push('listening on loopback only: reachable from this machine only')
+      if (counters.refused['stake-too-low']) why.push(`${counters.refused['stake-too-low']} job(s) refused for stake-too-low`)
+    }
+    return {
+      v: 1, pid: process.pid, updatedAt: Date.now(), state: signal.aborted ? 'stopping' : 'running',
+      address: c.account.address, peerId: host.peerId, addrs: host.addrs(), roles: [...roles],
+      peers: host.peers().length, wallet: wallet?.toString(), stake: s && { role: s.role, active: s.active.toString(), locked: s.locked.toString() },
+      offersSeen: offers, offerProblems: { ...discovery.book.problems }, ownOffer: own ? { seq: own.offer.seq, expiresAt: own.offer.expiresAt } : undefined,
+      jobs: { ...counters },
+      claims: claims && { pending: claims.pending, pendingWei: claims.pendingWei.toString(), claimed: claims.claimed, openBatches: claims.openBatches, finalized: claims.finalized, earned: claims.earned.toString(), withdrawn: claims.withdrawn.toString(), blocked: claims.blocked },
+      audits, disputes, whyNoWork: roles.has('provider') ? why : [],
+    }
+  }
+
+  let stopping: Promise<void> | undefined
+  log(`node ${c.account.address} (${[...roles].join(', ')}) peer ${host.peerId} listening on ${host.addrs().join(' ')}`)
+  return {
+    address: c.account.address, peerId: host.peerId, host, store, discovery,
+    addrs: () => host.addrs(),
+    status: snapshot,
+    stop() {
+      stopping ??= (async () => {
+        const last = await snapshot().catch(() => undefined)
+        await stopAll()
+        if (last) writeStatus(opts.dataDir, { ...last, state: 'stopped', updatedAt: Date.now() })
+      })()
+      return stopping
+    },
+  }
+}
+
+/**
+ * Asks each of `peers` (multiaddrs) for its current offer into the discovery's book, so that a node
+ * that just joined knows the offers gossiped before it came (errors: that peer has none).
+ */
+export async function askPeersForOffers(host: Host, discovery: OfferDiscovery, peers: readonly string[]): Promise<void> {
+  await Promise.all(peers.map((p) => fetchOffer(host, p, { timeoutMs: 3_000 }).then((o) => discovery.book.add(o), () => undefined)))
+}
+
+/** What the services read of a stored transcript. */
+function transcriptView(t: Transcript | undefined): JobTranscript | undefined {
+  return t && { prompt: t.prompt, params: t.params, output: t.output, requestDigest: t.requestDigest }
+}
+
+/** Asks a provider (its offer's peer) for a job's transcript; undefined if it refuses or has none. */
+export async function getTranscript(host: Host, offer: SignedOffer, digest: Hex, timeoutMs = 10_000): Promise<Transcript | undefined> {
+  const target = offer.offer.addrs.find((a) => a.endsWith(`/p2p/${offer.offer.peerId}`)) ?? offer.offer.peerId
+  const conn = await host.dial(target, TRANSCRIPT_PROTOCOL, { signal: AbortSignal.timeout(timeoutMs) })
+  try {
+    await conn.send({ t: 'get', request: digest })
+    const reply = (await conn.recv(timeoutMs)) as { t?: unknown; transcript?: unknown } | undefined
+    await conn.close()
+    if (reply?.t !== 'transcript') return undefined
+    return parseTranscript(reply.transcript)
+  } catch (e) {
+    conn.abort(e instanceof Error ? e : new Error(String(e)))
+    throw e
+  }
+}
+
+/**
+ * The contract form of a beacon round's signature for the auditor's draws: fetched from `url`
+ * (drand's HTTP API) when given, else signed locally when the deployment's beacon is the devnet's
+ * (its seed is public). undefined while the round is not due.
+ */
+export function beaconRoundOf(d: Deployment, url?: string): ((round: bigint) => Promise<Hex | undefined>) | undefined {
+  const b = d.params.beacon
+  if (url) {
+    return async (round) => {
+      try {
+        return toContractSig((await fetchRound(url, Number(round), { timeoutMs: 5_000 })).signature)
+      } catch (e) {
+        if (e instanceof BeaconFetchError && e.status === 425) return undefined
+        throw e
+      }
+    }
+  }
+  if (b?.devSeed && b.genesisTime && b.period) {
+    const dev = createDevBeacon({ seed: b.devSeed, genesisTime: Number(b.genesisTime), period: Number(b.period) })
+    return async (round) => (Number(round) <= dev.roundAt() ? toContractSig(dev.sign(Number(round)).signature) : undefined)
+  }
+  return undefined
+}
+

@@ -1,0 +1,82 @@
+/**
+ * The running node's state for `tessera node status`: LevelDB lets one process open the store, so
+ * the node writes `DIR/status.json` every few seconds (and a last time, `stopped`, on shutdown)
+ * and the status command reads that file. Written beside and renamed into place, so a reader
+ * never sees half a file.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Address } from 'viem'
+import { BaseError } from '../errors.js'
+
+export const STATUS_FILE = 'status.json'
+
+/** status.json: amounts are wei as decimal strings, times unix ms. */
+export type NodeStatus = {
+  v: 1
+  pid: number
+  updatedAt: number
+  state: 'running' | 'stopping' | 'stopped'
+  address: Address
+  peerId: string
+  addrs: string[]
+  roles: string[]
+  peers: number
+  wallet?: string
+  stake?: { role: number; active: string; locked: string }
+  offersSeen: { provider: string; peerId: string; models: { root: string; pricePerToken: string }[]; capacity: number; expiresAt: number }[]
+  offerProblems: Record<string, number>
+  ownOffer?: { seq: number; expiresAt: number }
+  jobs: {
+    served: number
+    refused: Record<string, number>
+    cancelled: number
+    failed: number
+    transcriptsGiven: number
+    transcriptsRefused: number
+    tickErrors: Record<string, number>
+    lastError?: string
+  }
+  claims?: { pending: number; pendingWei: string; claimed: number; openBatches: number; finalized: number; earned: string; withdrawn: string; blocked?: string }
+  /** Audit records by state, disputes by `role:state`. */
+  audits: Record<string, number>
+  disputes: Record<string, number>
+  /** A provider's reasons it may get no work, as far as the node can tell. */
+  whyNoWork: string[]
+}
+
+/** No status file in the folder: no node ever ran there. */
+export class NoNodeStatusError extends BaseError {
+  override name = 'NoNodeStatusError'
+  constructor(dir: string, cause?: unknown) {
+    super(`no node status in ${dir}: no node has run with this data folder`, { cause })
+  }
+}
+
+export function writeStatus(dir: string, s: NodeStatus): void {
+  const file = join(dir, STATUS_FILE)
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`)
+  renameSync(tmp, file)
+}
+
+export function readStatus(dir: string): NodeStatus {
+  let text: string
+  try {
+    text = readFileSync(join(dir, STATUS_FILE), 'utf8')
+  } catch (e) {
+    throw new NoNodeStatusError(dir, e)
+  }
+  return JSON.parse(text) as NodeStatus
+}
+
+/** Whether the process that wrote `s` still runs and wrote it recently (within `staleMs`). */
+export function isLive(s: NodeStatus, staleMs = 15_000): boolean {
+  if (s.state === 'stopped') return false
+  try {
+    process.kill(s.pid, 0)
+  } catch {
+    return false
+  }
+  return Date.now() - s.updatedAt < staleMs
+}
