@@ -14,13 +14,13 @@ import {
   AUDIT, CHALLENGE, type JobProof, type Sampling, WHY_AUDITED, answerAvailability, assignmentOf, auditCommitment,
   auditDeadlines, auditEvents, auditOwedTo, auditTotals, canaryCommitment, challengeAvailability, challengeOf, claimWithholding,
   commitAudit, designatedRound, draw, drawForced, getAuditParams, getAuditors, getDraw, isAuditConserved, isDrawnAtRate,
-  jobProof, leafIndexOf, pendingAuditsOf, plantCanary, redraw, redrawRound, registerAuditor, requestAudit, revealCanary,
+  deregisterAuditor, jobProof, leafIndexOf, pendingAuditsOf, plantCanary, pruneAuditor, redraw, redrawRound, registerAuditor, requestAudit, revealCanary,
   revealInvalid, revealValid, settleAudit,
 } from './actions/audits.js'
 import { openGame } from './actions/disputeGame.js'
 import { claimBatch, deposit, getBalances, getBatch, getStake, getTotals, premiumOf, stake } from './actions/settlement.js'
 import { createDevBeacon, type DevBeacon, toContractSig } from './beacon.js'
-import { type AuditParams, type ClaimItem, DEFAULT_GAME_PARAMS, DEV_BEACON_SEED, type JobRequest, type SettlementParams, requestDigest } from './client.js'
+import { type AuditParams, type ClaimItem, DEFAULT_GAME_PARAMS, DEV_BEACON_SEED, type JobRequest, type SettlementParams, deployTessera, requestDigest } from './client.js'
 import type { ChainClients } from './evm/clients.js'
 import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
 import { toHex as bytesHex } from '../trace/merkle.js'
@@ -332,6 +332,10 @@ test('availability: an unanswered challenge slashes the provider and pays the ch
     const c = await claim(net, 3)
     const { batchId } = c
     const bond = net.params.challengeBond
+    // Job 2 is under a game: its challenge cannot settle it.
+    const j2 = proofOf(net, c, 2)
+    await challengeAvailability(net.challenger, net.d, { batchId, index: 2n, job: j2, bond })
+    await openGame(net.auditor, net.d, { batchId, jobIndex: 2n, item: j2.item, client: j2.client, proof: j2.proof, bond: DEFAULT_GAME_PARAMS.challengerBond })
     const provider = net.provider.account.address
     const stakeBefore = await getStake(net.deployer, net.d, provider)
     const escrowBefore = (await getBalances(net.deployer, net.d, net.client.account.address)).escrow
@@ -355,6 +359,7 @@ test('availability: an unanswered challenge slashes the provider and pays the ch
     await rejectsWith(claimWithholding(net.challenger, net.d, { batchId, index: 0n }), 'AuditDeadline')
     await warpPast(net, (await challengeOf(net.deployer, net.d, { batchId, index: 0n })).deadline)
     await rejectsWith(answerAvailability(net.provider, net.d, { batchId, index: 0n, prompt: PROMPT, sampling: SAMPLING }), 'AuditDeadline')
+    await rejectsWith(claimWithholding(net.deployer, net.d, { batchId, index: 2n }), 'JobUnderDispute')
     const wr = await claimWithholding(net.deployer, net.d, { batchId, index: 0n })
     const job0 = proofOf(net, c, 0)
     const { net: net0 } = premiumOf(job0.amount, { premiumBps: net.d.params.settlement.premiumBps })
@@ -365,6 +370,7 @@ test('availability: an unanswered challenge slashes the provider and pays the ch
     assert.equal(await auditOwedTo(net.deployer, net.d, { account: net.challenger.account.address }), bond, 'and its bond back')
     assert.equal((await getBalances(net.deployer, net.d, net.client.account.address)).escrow, escrowBefore + net0, 'the client is refunded the job less its premium')
     assert.equal((await getBatch(net.deployer, net.d, batchId)).amount, 2n * net0)
+    assert.equal((await getBatch(net.deployer, net.d, batchId)).disputed, net0, 'job 2, under its game, is held back as before')
     // The faulted job is settled: no second slash, no game.
     await rejectsWith(claimWithholding(net.challenger, net.d, { batchId, index: 0n }), 'ChallengeState')
     await rejectsWith(openGame(net.challenger, net.d, { batchId, jobIndex: 0n, item: job0.item, client: job0.client, proof: job0.proof, bond: DEFAULT_GAME_PARAMS.challengerBond }), 'JobFaulted')
@@ -391,6 +397,26 @@ test('with no auditor registered before the round the jobs are still drawn; the 
     await redraw(net.deployer, net.d, { batchId: c.batchId, index: 0n, round: rr, sig: sigOf(net, rr) })
     assert.equal((await assignmentOf(net.deployer, net.d, { batchId: c.batchId, index: 0n })).auditor, net.auditor.account.address)
     await assertBooks(net)
+  } finally {
+    await net.close()
+  }
+})
+
+test('the auditor list: only staked auditors register, a staked one cannot be pruned, one that left can; windows past the challenge window are refused at deployment', async () => {
+  const net = await auditNet({ auditBps: 500, premiumBps: 0 })
+  try {
+    await rejectsWith(registerAuditor(net.client, net.d), 'AuditorList')
+    await rejectsWith(pruneAuditor(net.client, net.d, { account: net.auditor.account.address }), 'AuditorList')
+    await deregisterAuditor(net.auditor, net.d)
+    assert.deepEqual((await getAuditors(net.deployer, net.d)).map((a) => a.account), [net.auditors[1].account.address])
+    await rejectsWith(deregisterAuditor(net.auditor, net.d), 'AuditorList')
+    // Re-registering refreshes the weight in place.
+    await stake(net.auditors[1], net.d, { role: 'auditor', amount: ETH })
+    await registerAuditor(net.auditors[1], net.d)
+    assert.deepEqual((await getAuditors(net.deployer, net.d)).map((a) => a.weightGwei), [2n * 10n ** 9n])
+    const [deployer] = [net.deployer]
+    await assert.rejects(deployTessera(deployer, { audits: { commitWindow: 86_400n } }), (e: Error) => e.name === 'DeploymentError')
+    await assert.rejects(deployTessera(deployer, { audits: { beaconDelay: 1n } }), (e: Error) => e.name === 'DeploymentError')
   } finally {
     await net.close()
   }
