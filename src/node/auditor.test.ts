@@ -16,7 +16,9 @@ import { type Hex, toHex } from 'viem'
 import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { WHY, getGame, isOver } from '../chain/actions/disputeGame.js'
-import { AUDIT, CHALLENGE, assignmentOf, auditOwedTo, challengeOf, getAuditParams, getDraw, registerAuditor } from '../chain/actions/audits.js'
+import {
+  AUDIT, CHALLENGE, assignmentOf, auditOwedTo, challengeOf, deregisterAuditor, getAuditParams, getDraw, registerAuditor,
+} from '../chain/actions/audits.js'
 import { getBalances, getStake, getTotals, stake } from '../chain/actions/settlement.js'
 import { type DevBeacon, createDevBeacon, toContractSig } from '../chain/beacon.js'
 import { DEV_BEACON_SEED, type JobRequest, type SettlementParams, read, requestDigest } from '../chain/client.js'
@@ -427,5 +429,33 @@ describe('drawn audits (Audits.sol): the auditor draws, commits, reveals, disput
     assert.equal(a.state, 'valid')
     assert.equal(asks, 2)
     assert.equal(await stakeOf(), before, 'an answered challenge costs the honest provider nothing')
+  })
+
+  test('a drawn auditor that does not show up: the running auditor redraws the job after the commit deadline', async () => {
+    // the only listed auditor from here on is account 5, which never commits
+    const lazy = net.at(5)
+    await stake(lazy, net.d, { role: 'auditor', amount: COIN })
+    await registerAuditor(lazy, net.d)
+    await deregisterAuditor(net.auditor, net.d)
+    await net.warp(1)
+    const j = await serve()
+    const auditor = auditorOn(await storeAt())
+    const p = await params()
+    await auditor.tick()
+    await net.warp(p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    await auditor.tick()
+    await auditor.tick()
+    const first = await assignmentOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })
+    assert.equal(first.auditor, lazy.account.address)
+    assert.equal(first.attempt, 0)
+    assert.equal(await auditor.audit(j.batchId, 0), undefined, 'not drawn for this auditor: nothing to audit')
+    assert.equal((await auditor.tick()).audits, 0, 'no redraw before the deadline')
+    await net.warp(p.commitWindow + p.beaconDelay + BigInt(net.d.params.beacon!.period))
+    const r = await auditor.tick()
+    assert.deepEqual(r.errors, [])
+    assert.equal(r.audits, 1, 'the redraw')
+    const second = await assignmentOf(net.deployer, net.d, { batchId: j.batchId, index: 0n })
+    assert.equal(second.attempt, 1)
+    assert.equal(second.status, AUDIT.DRAWN)
   })
 })

@@ -25,7 +25,8 @@ import { disputeGameAbi } from '../chain/abi.generated.js'
 import { getGame, isOver, isProviderTurn, openGame, timeout } from '../chain/actions/disputeGame.js'
 import {
   AUDIT, type AuditParams, CHALLENGE, type JobProof, assignmentOf, auditCommitment, auditDeadlines, challengeAvailability, challengeOf,
-  claimWithholding, commitAudit, designatedRound, draw, getAuditParams, getDraw, leafIndexOf, revealInvalid, revealValid, settleAudit,
+  claimWithholding, commitAudit, designatedRound, draw, getAuditParams, getDraw, leafIndexOf, redraw, redrawRound, revealInvalid, revealValid,
+  settleAudit,
 } from '../chain/actions/audits.js'
 import { type ClaimItem, ContractRevertError, type Deployment, jobAmount, requestDigest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
@@ -131,8 +132,8 @@ export type AuditorInit = {
   shouldAudit?: (job: ClaimedJob) => boolean
   /**
    * The contract form (`toContractSig`) of a beacon round's signature, or undefined while it is
-   * not out: with it the auditor also draws the batches it sees claimed once their round is due
-   * (anyone may draw).
+   * not out: with it the auditor also draws the batches it sees claimed once their round is due,
+   * and redraws jobs whose drawn auditor did not commit in time (anyone may do both).
    */
   beaconRound?: (round: bigint) => Promise<Hex | undefined>
   /** Jobs fetched and replayed per tick at most (default 4). */
@@ -238,6 +239,8 @@ export function createAuditor(init: AuditorInit): Auditor {
         const key = auditKey(e.batchId, e.index)
         if (!(await store.audits.get(key))) await putAudit(key, newRecord(job, e))
       }
+      // every drawn job is watched for a no-show, whoever was drawn (a redraw may draw this auditor)
+      if (e.type === 'AuditorDrawn' && drawn && init.beaconRound) await store.meta.put(`redraw:${e.batchId}:${e.index}`, e.commitDeadline.toString())
       if (e.type === 'AuditorDrawn' && drawn && e.auditor.toLowerCase() === me.toLowerCase()) {
         const key = auditKey(e.batchId, e.index)
         if (await store.audits.get(key)) continue
@@ -266,6 +269,31 @@ export function createAuditor(init: AuditorInit): Auditor {
         }
       }
       await store.meta.del(key)
+    }
+  }
+
+  /** Redraws the jobs whose drawn auditor did not commit by its deadline (anyone may, with the redraw round). */
+  async function redraws(report: TickReport) {
+    const t = await now()
+    for (const { key, value } of await store.meta.list('redraw:')) {
+      if (t <= BigInt(value as string)) continue
+      const [, batchId, index] = key.split(':')
+      const at = { batchId: BigInt(batchId), index: BigInt(index) }
+      if ((await assignmentOf(c, d, at)).status === AUDIT.DRAWN) {
+        const round = await redrawRound(c, d, at)
+        const sig = await init.beaconRound!(round)
+        if (!sig) continue
+        try {
+          await redraw(c, d, { ...at, round, sig })
+          report.audits++
+        } catch (e) {
+          const name = e instanceof ContractRevertError ? e.errorName : undefined
+          if (name === 'BeaconRoundNotYet') continue
+          // redraws spent or too late, or someone else redrew (or the auditor committed) first
+          if (name !== 'TooLate' && name !== 'WrongAuditState' && name !== 'AuditDeadline') throw e
+        }
+      }
+      await store.meta.del(key) // a redraw's AuditorDrawn schedules the next check
     }
   }
 
@@ -509,7 +537,10 @@ export function createAuditor(init: AuditorInit): Auditor {
       signal?.throwIfAborted()
       const report: TickReport = { audited: 0, opened: 0, moves: 0, resolved: 0, audits: 0, errors: [] }
       await watch.poll(noteEvents)
-      if (drawn && init.beaconRound) await drawBatches(report)
+      if (drawn && init.beaconRound) {
+        await drawBatches(report)
+        await redraws(report)
+      }
       for (const { key: open } of await store.meta.list(OPEN)) {
         signal?.throwIfAborted()
         const key = open.slice(OPEN.length)
