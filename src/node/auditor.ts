@@ -1,23 +1,31 @@
 /**
  * The auditor's service (docs/NETWORK.md "Roles in a node", issue 8 "Audits that actually
- * happen"): follows the jobs providers claim, fetches the transcript of each job it audits, checks
- * it against the claimed leaf, replays it through the engine (teacher-forced on the delivered
- * tokens) and compares its own trace root with the claimed one. Equal: the job is `valid`.
- * Different: it opens a game with the challenger bond and plays it to the end with the one
- * challenger (src/dispute/players/challenger.ts), one move per tick, calling `timeout` when the
- * provider's clock runs out, and records how the game ended and the slash reward it was paid.
+ * happen"): for each job it audits, fetches the transcript, checks it against the claimed item
+ * (prompt, params, output, request), replays it through the engine (teacher-forced on the
+ * delivered tokens) and compares its own trace root with the claimed one. Equal: the job is
+ * `valid`. Different: it opens a game with the challenger bond and plays it to the end with the
+ * one challenger (src/dispute/players/challenger.ts), one move per tick, calling `timeout` when
+ * the provider's clock runs out, and records how the game ended and the slash reward it was paid.
+ *
+ * Which jobs. On a deployment with Audits (docs/CHAIN.md "Audits"): the jobs the beacon draws for
+ * this auditor. It commits to its own trace root (the salt is on disk first), reveals "valid" with
+ * the drawn trace leaf or "invalid" with the game it opened, and settles after the canary window;
+ * a transcript nobody hands over opens the availability challenge, whose silence slashes the
+ * provider. Given the beacon's rounds, it also draws claimed batches and redraws no-shows (anyone
+ * may). Otherwise, or with `shouldAudit`: self-appointed audits of the jobs of other providers
+ * (no commitment, no pay; a mismatch is disputed all the same).
  *
  * Every step is a record in the store's `audits` (by `batchId:index`) and `disputes` (by game id)
  * sublevels, written before the transaction that follows from it: an `opening` record is checked
- * against the chain's DisputeOpened events before a game is opened again, so an auditor killed at
- * any point resumes without a second game or a second bond. It keeps the transcript it replayed
- * (the provider may withhold it once the game is open) and replays it again after a restart.
+ * against the chain's DisputeOpened events before a game is opened again, a commitment against the
+ * assignment's status, so an auditor killed at any point resumes without a second game, bond or
+ * commitment. It keeps the transcript it replayed (the provider may withhold it once the game is
+ * open) and replays it again after a restart.
  *
- *   new -> valid | unavailable | bad-transcript | no-model | opening -> disputed -> won | lost
- *                                                            opening -> open-failed
- *
- * Which jobs: every job of another provider (or those `shouldAudit` picks) until the on-chain
- * audit draw (Audits.sol) decides it.
+ *   new -> valid | bad-transcript | no-model | unavailable
+ *       -> opening -> disputed -> won | lost        opening -> open-failed
+ *       -> challenging -> challenged -> withheld | answered | (answered, fetched) new
+ *   duty (drawn audits): commit -> reveal -> settle -> done      (a deadline passed: missed)
  */
 import { randomBytes } from 'node:crypto'
 import { type Address, type Hex, toHex } from 'viem'
@@ -114,7 +122,7 @@ export function serviceStore(store: Store): ServiceStore {
   return { audits: store.sublevel<AuditRecord>('audits'), disputes: store.sublevel<DisputeRecord>('disputes'), meta: store.sublevel('meta') }
 }
 
-/** Models by root (a Map of DisputeModels by their tree's modelRoot). */
+/** Models by root: a Map of DisputeModels by their tree's modelRoot (lowercase 0x-hex, as roots decode from chain data). */
 export type Models = { get(root: Hex): DisputeModel | undefined }
 
 export type AuditorInit = {
