@@ -18,7 +18,7 @@ import {
   revealInvalid, revealValid, settleAudit,
 } from './actions/audits.js'
 import { openGame } from './actions/disputeGame.js'
-import { claimBatch, deposit, getBalances, getBatch, getStake, getTotals, premiumOf, stake } from './actions/settlement.js'
+import { claimBatch, deposit, getBalances, getBatch, getStake, getTotals, premiumOf, stake, unstake } from './actions/settlement.js'
 import { createDevBeacon, type DevBeacon, toContractSig } from './beacon.js'
 import { type AuditParams, type ClaimItem, DEFAULT_GAME_PARAMS, DEV_BEACON_SEED, type JobRequest, type SettlementParams, deployTessera, requestDigest } from './client.js'
 import type { ChainClients } from './evm/clients.js'
@@ -396,6 +396,11 @@ test('with no auditor registered before the round the jobs are still drawn; the 
     await warpPast(net, BigInt(net.beacon.info.genesis_time) + (rr - 1n) * BigInt(net.beacon.info.period))
     await redraw(net.deployer, net.d, { batchId: c.batchId, index: 0n, round: rr, sig: sigOf(net, rr) })
     assert.equal((await assignmentOf(net.deployer, net.d, { batchId: c.batchId, index: 0n })).auditor, net.auditor.account.address)
+    // Its weight was a snapshot: once it unbonds its stake it can no longer commit (nor be paid).
+    await unstake(net.auditor, net.d, { amount: ETH })
+    await rejectsWith(commitAudit(net.auditor, net.d, { batchId: c.batchId, index: 0n, commitment: h('x'), bond: net.params.auditorBond }), 'AuditorList')
+    await pruneAuditor(net.client, net.d, { account: net.auditor.account.address })
+    assert.equal((await getAuditors(net.deployer, net.d)).length, 0)
     await assertBooks(net)
   } finally {
     await net.close()

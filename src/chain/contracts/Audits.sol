@@ -250,6 +250,8 @@ contract Audits is IAudits {
         uint64 deadline = a.start + params.commitWindow;
         if (block.timestamp > deadline) revert AuditDeadline(deadline);
         if (msg.value != params.auditorBond) revert WrongBond(msg.value, params.auditorBond);
+        // INVARIANT: only an auditor still staked above the minimum audits (its weight was a snapshot).
+        if (_weight(msg.sender) == 0) revert AuditorList(msg.sender);
         a.status = COMMITTED;
         a.commitment = commitment;
         a.bond = uint128(msg.value);
