@@ -245,6 +245,21 @@ describe('auditor service: replays claimed jobs, disputes the cheats, resumes af
     assert.equal(BigInt(rec!.result!.reward), after.auditorOwed - before.auditorOwed)
   })
 
+  test("the auditor never audits its own provider's jobs", async () => {
+    const { j } = await serve('silu')
+    let asked = 0
+    const self = createAuditor({
+      clients: net.provider, deployment: net.d, store: await storeAt(newDir()), models: models(), shouldAudit: (job) => job.batchId === j.batchId,
+      transcripts: async () => {
+        asked++
+        return undefined
+      },
+    })
+    await self.tick()
+    assert.equal(await self.audit(j.batchId, 0), undefined)
+    assert.equal(asked, 0)
+  })
+
   test('a withheld transcript is recorded unavailable; nothing is opened', async () => {
     const { j } = await serve('silu')
     const games = await gameCount()
@@ -252,6 +267,7 @@ describe('auditor service: replays claimed jobs, disputes the cheats, resumes af
     const auditor = auditorOn(await storeAt(newDir()), j.batchId, async (job) => {
       asked++
       assert.equal(job.provider, net.provider.account.address)
+      assert.equal(job.requestDigest, requestDigest(net.chain.chainId, net.d.settlement, j.item.req), 'asked by the request digest')
       return undefined
     })
     await auditor.tick()

@@ -58,8 +58,12 @@ import { type ChainEvent, batchProof, claimedItem, claimedJob, createChainWatch,
  */
 export type JobTranscript = Pick<Transcript, 'prompt' | 'params' | 'output'> & { requestDigest?: Hex }
 
-/** A claimed job, as the auditor learns it from the claim's events. */
-export type ClaimedJob = { batchId: bigint; index: number; provider: Address; client: Address; leaf: Hex; amount: bigint }
+/**
+ * A claimed job, as the auditor learns it from the claim's events; `requestDigest` is set when the
+ * auditor asks for the job's transcript (the claimed request's EIP-712 digest, what
+ * `/tessera/transcript` is asked by).
+ */
+export type ClaimedJob = { batchId: bigint; index: number; provider: Address; client: Address; leaf: Hex; amount: bigint; requestDigest?: Hex }
 
 export type AuditState =
   | 'new' | 'valid' | 'unavailable' | 'bad-transcript' | 'no-model' | 'opening' | 'disputed' | 'won' | 'lost' | 'open-failed'
@@ -310,11 +314,12 @@ export function createAuditor(init: AuditorInit): Auditor {
     const item = await claimedItem(c, d, { tx: r.tx, index: r.index, client: r.client, leaf: r.leaf })
     const model = models.get(item.req.modelRoot)
     if (!model) return { ...r, state: 'no-model', reason: `no model ${item.req.modelRoot}`, duty: r.duty && { ...r.duty, step: 'missed', reason: 'no model' } }
-    const t = await init.transcripts(jobOf(r))
+    const digest = requestDigest(d.chainId, d.settlement, item.req)
+    const t = await init.transcripts({ ...jobOf(r), requestDigest: digest })
     // a drawn auditor makes the provider post it on chain (or be slashed for withholding it)
     if (!t) return { ...r, state: r.duty ? 'challenging' : 'unavailable' }
     try {
-      checkTranscript(t, item, requestDigest(d.chainId, d.settlement, item.req))
+      checkTranscript(t, item, digest)
     } catch (e) {
       if (e instanceof TranscriptMismatchError) return { ...r, state: r.duty ? 'challenging' : 'bad-transcript', reason: e.shortMessage }
       throw e
