@@ -18,7 +18,7 @@ import { claimBatch, deposit, getBalances, stake } from '../chain/actions/settle
 import { batchLeaf, batchTree, requestDigest } from '../chain/client.js'
 import { makeItem, makeRequest } from '../chain/devnet.js'
 import { type ServedJob, jobSpecOf, serveJob } from '../dispute/attack.js'
-import { seededRng, wrongReplay } from '../dispute/cheats.js'
+import { type CheatKind, seededRng, wrongReplay } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
 import { createChallenger } from '../dispute/players/challenger.js'
 import type { Player } from '../dispute/players/defender.js'
@@ -62,8 +62,8 @@ describe('defence service: the honest provider defends every game on its jobs', 
     open.push(s)
     return s
   }
-  const defenceOn = (store: Store, transcriptOf = async (digest: Hex) => transcripts.get(digest)): Defence =>
-    createDefence({ clients: net.provider, deployment: net.d, store, models: new Map([[model.tree.modelRoot, model]]), transcriptOf })
+  const defenceOn = (store: Store, transcriptOf = async (digest: Hex) => transcripts.get(digest), cheat?: CheatKind): Defence =>
+    createDefence({ clients: net.provider, deployment: net.d, store, models: new Map([[model.tree.modelRoot, model]]), transcriptOf, cheat })
 
   /** The honest provider serves and claims one job; its transcript is stored under the request digest. */
   async function serve(): Promise<ServedJob> {
@@ -119,6 +119,15 @@ describe('defence service: the honest provider defends every game on its jobs', 
       assert.ok(after.byGame > before.byGame, "and earns a share of the liar's bond")
     })
   }
+
+  test('a node restarted with --cheat still defends the honest job it served before: it plays the trace with the claimed root', async () => {
+    const j = await serve()
+    const p = await liar(j, 'picks', 11)
+    const defence = defenceOn(await storeAt(newDir()), undefined, 'silu')
+    await play(p, () => defence)
+    await defence.tick()
+    assert.equal((await defence.dispute(p.gameId))?.state, 'won')
+  })
 
   test('the defence dropped mid-game and rebuilt on its store folder resumes and wins', async () => {
     const j = await serve()

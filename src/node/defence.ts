@@ -14,15 +14,16 @@
  * sampling parameters of its stored transcript, posted on chain before the challenge's deadline.
  * Challenges to answer are kept in `meta` (`availability:<batchId>:<index>`) until answered.
  */
-import type { Hex } from 'viem'
+import { type Hex, toHex } from 'viem'
 import { CHALLENGE, answerAvailability, challengeOf } from '../chain/actions/audits.js'
 import { getGame, isOver, isProviderTurn, timeout } from '../chain/actions/disputeGame.js'
 import { getBatch } from '../chain/actions/settlement.js'
 import { ContractRevertError, type Deployment, requestDigest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
-import type { CheatKind } from '../dispute/cheats.js'
+import { type CheatKind, CheatNotApplicableError } from '../dispute/cheats.js'
 import { samplingArg } from '../dispute/machine/openings.js'
 import { type Player, createDefender, gameCfg } from '../dispute/players/defender.js'
+import type { TraceProvider } from '../dispute/traceProvider.js'
 import { type DisputeRecord, type JobTranscript, type Models, ignoreRace, replayedTrace, serviceStore } from './auditor.js'
 import { type Store, sortableKey } from './store.js'
 import { cheatingTrace } from './cheat.js'
@@ -104,8 +105,22 @@ export function createDefence(init: DefenceInit): Defence {
     if (!model) return `no model ${item.req.modelRoot}`
     const transcript = await init.transcriptOf(digest)
     if (!transcript) return 'no transcript'
+    // what it signed: the trace whose root is the claimed one (a --cheat node's lie, or the replay
+    // for a job it served honestly: before a restart with --cheat, or one its cheat did not apply to)
     const job = { prompt: transcript.prompt, params: transcript.params, output: transcript.output, seed: item.req.seed }
-    const trace = init.cheat ? cheatingTrace(model, { ...job, requestDigest: digest }, init.cheat).provider : replayedTrace(model, job, signal)
+    const candidates = [() => replayedTrace(model, job, signal)]
+    if (init.cheat) candidates.unshift(() => cheatingTrace(model, { ...job, requestDigest: digest }, init.cheat!).provider)
+    let trace: TraceProvider | undefined
+    for (const make of candidates) {
+      try {
+        const t = make()
+        if (toHex(t.traceTree().root) === item.traceRoot.toLowerCase()) trace = t
+      } catch (e) {
+        if (!(e instanceof CheatNotApplicableError)) throw e
+      }
+      if (trace) break
+    }
+    if (!trace) return 'no trace with the claimed root'
     const p = createDefender({ clients: c, deployment: d, gameId: BigInt(r.gameId), trace, cfg: gameCfg(model, transcript.params) })
     players.set(r.gameId, p)
     if (r.requestDigest !== digest) await update(BigInt(r.gameId), { requestDigest: digest })
