@@ -1,0 +1,204 @@
+/**
+ * Network job benchmarks (issue 8), with real nodes (`startNode`, src/node/node.ts) in this
+ * process on an embedded chain served over JSON-RPC on 127.0.0.1 and a tiny synthesized model:
+ *
+ * latency: one job over the p2p job path (requestJob -> libp2p -> serveJob: request signature,
+ *   checks, `reserve` on chain, streamed tokens, signed receipt, acknowledgement) against the same
+ *   job as a direct engine call (`generate`); the overhead is the difference of the medians.
+ * throughput: jobs per second with 32 concurrent clients (32 accounts, one host each) on one
+ *   provider of capacity 32.
+ * slash: wall time from a job served by a `--cheat silu` provider to its stake being slashed,
+ *   with a provider node and an auditor node ticking every 100 ms (claim after 1 s, the audit draw
+ *   from the devnet beacon, the replay, the whole game).
+ *
+ * Everything shares one Node thread (provider, clients, auditor, chain), so these are upper bounds
+ * for the protocol's own cost on one core. Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20]
+ */
+import '../src/p2p/polyfill.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Hex } from 'viem'
+import { registerAuditor } from '../src/chain/actions/audits.js'
+import { deposit, getStake, stake } from '../src/chain/actions/settlement.js'
+import { type Deployment, deployTessera } from '../src/chain/client.js'
+import { type ChainClients, connectClients } from '../src/chain/evm/clients.js'
+import { createEmbeddedChain } from '../src/chain/evm/edr.js'
+import { serveJsonRpc } from '../src/chain/evm/server.js'
+import { encodeGguf } from '../src/engine/gguf/write.js'
+import { synthModel } from '../src/engine/model/synth.js'
+import { jobOfferOf } from '../src/cli/commands/request.js'
+import { type TesseraNode, startNode } from '../src/node/node.js'
+import { randomNonces, requestJob } from '../src/node/requestJob.js'
+import { createHost, type Host } from '../src/p2p/host.js'
+import { identityFromKey } from '../src/p2p/identity.js'
+import { writeGgufFile } from '../src/runtime/ggufFile.js'
+import { generate, jobParams, loadModel } from '../src/runtime/model.js'
+import { toHex } from '../src/trace/merkle.js'
+import { arg, median } from './util.js'
+
+const COIN = 10n ** 18n
+const PROMPT = [1, 15, 7, 22]
+const PARAMS = jobParams({ maxTokens: 8 })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+type Net = { rpc: string; d: Deployment; at(i: number): ChainClients; keys: Hex[]; dir: string; modelPath: string; root: Hex; close(): Promise<void> }
+
+async function network(accounts: number): Promise<Net> {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-net-'))
+  const modelPath = join(dir, 'tiny.gguf')
+  writeGgufFile(modelPath, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 3 })))
+  const m = await loadModel(modelPath)
+  const root = `0x${toHex(m.modelRoot)}` as Hex
+  m.close()
+  const chain = await createEmbeddedChain({ accounts })
+  const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
+  const d = await deployTessera(at(0), {
+    settlement: { challengeWindow: 600n, auditBps: 10_000 },
+    audits: { beaconDelay: 3n, commitWindow: 120n, revealWindow: 120n, canaryWindow: 30n, answerWindow: 120n },
+  })
+  const srv = await serveJsonRpc(chain.provider, { port: 0 })
+  // blocks keep coming (chain time follows the clock, as on a real chain)
+  const miner = setInterval(() => void chain.provider.request({ method: 'evm_mine', params: [] }).catch(() => {}), 1000)
+  return {
+    rpc: srv.url, d, at, keys: chain.accounts.map((a) => a.privateKey), dir, modelPath, root,
+    async close() {
+      clearInterval(miner)
+      await srv.close()
+      await chain.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function provider(net: Net, i: number, over: { cheat?: 'silu'; capacity?: number } = {}): Promise<TesseraNode> {
+  return startNode({
+    dataDir: join(net.dir, `node${i}`), roles: new Set(['provider']), models: [net.modelPath], rpc: net.rpc, deployment: net.d, passphrase: 'bench',
+    importKey: net.keys[i], stake: 1000n * COIN, price: 1000n, capacity: over.capacity ?? 32, cheat: over.cheat, pollMs: 100, claimAfterSec: 1,
+  })
+}
+
+async function clientHost(net: Net, i: number, bootstrap: string[]): Promise<{ host: Host; c: ChainClients }> {
+  const c = net.at(i)
+  await deposit(c, net.d, { amount: COIN })
+  const host = await createHost({ privateKey: identityFromKey(net.keys[i]).libp2pKey, bootstrap, limits: { inboundConnectionThreshold: 10_000 } })
+  return { host, c }
+}
+
+const ask = (net: Net, p: TesseraNode, cl: { host: Host; c: ChainClients }, seed: bigint) => {
+  const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
+  return requestJob({ clients: cl.c, deployment: net.d, offers: [jobOfferOf(cl.host, offer as never, net.root)], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1 })
+}
+
+async function benchLatency(): Promise<void> {
+  const runs = Number(arg('runs', '20'))
+  const net = await network(4)
+  const p = await provider(net, 1)
+  const cl = await clientHost(net, 2, p.addrs())
+  const model = await loadModel(net.modelPath)
+  try {
+    const direct: number[] = []
+    const p2p: number[] = []
+    for (let i = 0; i < 3; i++) await ask(net, p, cl, 0n).catch(() => {}) // warm up: connection, JIT
+    for (let i = 0; i < runs; i++) {
+      let t = performance.now()
+      generate(model, { prompt: PROMPT, seed: 0n, ...PARAMS })
+      direct.push(performance.now() - t)
+      t = performance.now()
+      await ask(net, p, cl, 0n)
+      p2p.push(performance.now() - t)
+    }
+    const [md, mp] = [median(direct), median(p2p)]
+    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
+    const rpcClient = connectClients({ transport: net.rpc, chainId: net.d.chainId, privateKey: net.keys[2] })
+    const reads: number[] = []
+    const txs: number[] = []
+    for (let i = 0; i < runs; i++) {
+      let t = performance.now()
+      await getStake(rpcClient, net.d, p.address)
+      reads.push(performance.now() - t)
+      t = performance.now()
+      await deposit(rpcClient, net.d, { amount: 1n })
+      txs.push(performance.now() - t)
+    }
+    console.log(`| for scale | one chain read ${median(reads).toFixed(1)} ms | one transaction (sent + receipt) ${median(txs).toFixed(1)} ms | |`)
+  } finally {
+    model.close()
+    await cl.host.stop()
+    await p.stop()
+    await net.close()
+  }
+}
+
+async function benchThroughput(): Promise<void> {
+  const clients = 32
+  const rounds = Number(arg('rounds', '3'))
+  const net = await network(clients + 3)
+  const p = await provider(net, 1, { capacity: clients })
+  const cls = await Promise.all(Array.from({ length: clients }, (_, i) => clientHost(net, i + 2, p.addrs())))
+  try {
+    // warm up one by one: each client's connection is open before the concurrent part (a provider
+    // takes at most 16 inbound connections still upgrading at once: host.ts DEFAULT_LIMITS)
+    for (const cl of cls) await ask(net, p, cl, 0n).catch(() => {})
+    let failed = 0
+    const t = performance.now()
+    let done = 0
+    await Promise.all(cls.map(async (cl) => {
+      for (let r = 0; r < rounds; r++) {
+        await ask(net, p, cl, BigInt(r)).then(() => done++, () => failed++)
+      }
+    }))
+    const s = (performance.now() - t) / 1000
+    console.log(`| ${clients} concurrent clients x ${rounds} jobs of ${PARAMS.maxTokens} tokens | ${done} jobs in ${s.toFixed(1)} s (${failed} failed) | ${(done / s).toFixed(1)} jobs/s |`)
+  } finally {
+    await Promise.all(cls.map((cl) => cl.host.stop()))
+    await p.stop()
+    await net.close()
+  }
+}
+
+async function benchSlash(): Promise<void> {
+  const net = await network(5)
+  const cheater = await provider(net, 1, { cheat: 'silu' })
+  const a = net.at(3)
+  await stake(a, net.d, { role: 'auditor', amount: COIN })
+  await registerAuditor(a, net.d)
+  const auditor = await startNode({
+    dataDir: join(net.dir, 'auditor'), roles: new Set(['auditor']), models: [net.modelPath], rpc: net.rpc, deployment: net.d, passphrase: 'bench',
+    importKey: net.keys[3], pollMs: 100, bootstrap: cheater.addrs(),
+  })
+  const cl = await clientHost(net, 2, cheater.addrs())
+  try {
+    const before = await getStake(net.at(0), net.d, cheater.address)
+    const t = performance.now()
+    await ask(net, cheater, cl, 0n)
+    const served = performance.now() - t
+    for (let i = 0; i < 3000; i++) {
+      const s = await getStake(net.at(0), net.d, cheater.address)
+      if (s.active < before.active) break
+      await sleep(100)
+    }
+    const s = await getStake(net.at(0), net.d, cheater.address)
+    const total = (performance.now() - t) / 1000
+    console.log(`| cheated job served in ${served.toFixed(0)} ms | slashed ${s.active < before.active ? 'yes' : 'NO (timed out)'} ${total.toFixed(1)} s after the request (claim after 1 s, beacon delay 3 s, ticks every 100 ms) |`)
+  } finally {
+    await cl.host.stop()
+    await auditor.stop()
+    await cheater.stop()
+    await net.close()
+  }
+}
+
+const SECTIONS = [
+  { name: 'latency', what: 'p2p job path vs a direct engine call', run: benchLatency },
+  { name: 'throughput', what: 'jobs per second with 32 concurrent clients', run: benchThroughput },
+  { name: 'slash', what: 'wall time from a cheated job to the slash', run: benchSlash },
+]
+const only = arg('only', SECTIONS.map((s) => s.name).join(',')).split(',')
+console.log(`network job bench, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`)
+for (const s of SECTIONS.filter((x) => only.includes(x.name))) {
+  console.log(`\n## ${s.name}: ${s.what}`)
+  await s.run()
+}
+process.exit(0)
