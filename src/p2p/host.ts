@@ -35,6 +35,11 @@ import { type FrameConn, frameConn, MAX_FRAME, ProtocolError } from './frames.js
 /** The DHT's protocol id: Tessera's own network, never the public IPFS one. */
 export const DHT_PROTOCOL = '/tessera/kad/1.0.0'
 
+/** A node with fewer peers than this redials its bootstrap nodes. */
+const MIN_PEERS = 3
+/** First and longest wait between bootstrap redials, ms (doubling in between). */
+const BOOTSTRAP_RETRY_MS = [1_000, 30_000] as const
+
 /** How long a stream answered with a protocol error may linger before it is reset. */
 const PROTOCOL_ERROR_GRACE_MS = 2_000
 
@@ -126,7 +131,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const services = {
     identify: identify(),
     ping: ping(),
-    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, initialQuerySelfInterval: 500 }),
+    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
     pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, emitSelf: false }),
     dcutr: dcutr(),
     ...(options.relay === true ? { relay: circuitRelayServer({ reservations: { maxReservations: 128 } }) } : {}),
@@ -147,7 +152,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services,
   })
   await node.services.dht.setMode('server')
-  return wrap(node as unknown as Libp2p<TesseraServices>)
+  return wrap(node as unknown as Libp2p<TesseraServices>, bootstrapList)
 }
 
 type TesseraServices = {
@@ -155,9 +160,10 @@ type TesseraServices = {
   pubsub: import('@libp2p/gossipsub').GossipSub
 }
 
-function wrap(node: Libp2p<TesseraServices>): Host {
+function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
   const log = node.logger.forComponent('tessera:p2p')
   const self = node.peerId.toString()
+  const stopKeeper = keepBootstrapped(node, bootstrapList, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
 
   node.services.pubsub.addEventListener('message', (evt) => {
@@ -303,7 +309,40 @@ function wrap(node: Libp2p<TesseraServices>): Host {
     topicPeers: (topic) => node.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
 
     async stop() {
+      stopKeeper()
       await node.stop()
     },
+  }
+}
+
+/**
+ * libp2p's bootstrap discovery dials each bootstrap node once; if that dial fails (the bootstrap
+ * node is busy or restarting), nothing retries and the node stays alone. This redials the
+ * bootstrap addresses not connected, with doubling back-off, while the node has fewer than
+ * MIN_PEERS peers. Returns the function that stops it.
+ */
+function keepBootstrapped(node: Libp2p<TesseraServices>, list: string[], log: (fmt: string, ...args: unknown[]) => void): () => void {
+  if (list.length === 0) return () => {}
+  const targets = list.map((a) => multiaddr(a))
+  let delay: number = BOOTSTRAP_RETRY_MS[0]
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const tick = async (): Promise<void> => {
+    if (stopped) return
+    if (node.getPeers().length < MIN_PEERS) {
+      const connected = new Set(node.getPeers().map((p) => p.toString()))
+      await Promise.all(
+        targets
+          .filter((ma) => !connected.has(ma.getComponents().filter((c) => c.name === 'p2p').pop()?.value ?? ''))
+          .map((ma) => node.dial(ma, { signal: AbortSignal.timeout(10_000) }).catch((err) => log('bootstrap redial %s failed: %e', ma.toString(), err))),
+      )
+      delay = Math.min(delay * 2, BOOTSTRAP_RETRY_MS[1])
+    } else delay = BOOTSTRAP_RETRY_MS[0]
+    if (!stopped) timer = setTimeout(() => void tick(), delay).unref()
+  }
+  timer = setTimeout(() => void tick(), delay).unref()
+  return () => {
+    stopped = true
+    clearTimeout(timer)
   }
 }

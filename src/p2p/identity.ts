@@ -3,6 +3,7 @@
  * libp2p identity, so a peer's id names its account. `addressOfPeer` reads the public key out of a
  * secp256k1 PeerId (it is inlined in the id) and derives the Ethereum address from it.
  */
+import './polyfill.js'
 import type { PeerId, Secp256k1PrivateKey } from '@libp2p/interface'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -52,6 +53,20 @@ export function identityFromKey(privateKey: Hex): NodeIdentity {
  * for any other key type: only secp256k1 peers have an account.
  */
 export function addressOfPeer(peer: PeerId | string): Address {
+  const id = typeof peer === 'string' ? peer : peer.toString()
+  const cached = addressCache.get(id)
+  if (cached !== undefined) return cached
+  const address = deriveAddress(peer)
+  if (addressCache.size >= ADDRESS_CACHE_SIZE) addressCache.delete(addressCache.keys().next().value as string)
+  addressCache.set(id, address)
+  return address
+}
+
+/** Decompressing the key costs about a millisecond; offers from the same peers arrive again and again. */
+const ADDRESS_CACHE_SIZE = 4096
+const addressCache = new Map<string, Address>()
+
+function deriveAddress(peer: PeerId | string): Address {
   let peerId: PeerId
   try {
     peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer

@@ -139,6 +139,25 @@ describe('offer rules (OfferBook)', () => {
     assert.equal(book.offersFor(ROOT_A).length, 1)
   })
 
+  test('the book is bounded, and pruning to make room never re-opens a replay', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock, maxProviders: 2 })
+    const [p, q, r] = [party(), party(), party()]
+    const pOld = await signOffer(p.offer({ seq: 1 }), p.key)
+    await book.add(pOld)
+    await book.add(await signOffer(p.offer({ seq: 2, models: [], withdrawn: true }), p.key))
+    await book.add(await signOffer(q.offer(), q.key))
+    // p has withdrawn, but its offer of seq 1 has not expired: p's seq must be remembered
+    const full = await book.add(await signOffer(r.offer(), r.key))
+    assert.deepEqual([full.kept, !full.kept && full.problem], [false, 'full'])
+    assert.equal((await book.add(pOld)).kept, false)
+    // a day later every offer p could have signed before its withdrawal has expired: p is forgotten
+    now = NOW + 25 * 3600
+    const later = await book.add(await signOffer(r.offer({ issuedAt: now, expiresAt: now + 90 }), r.key))
+    assert.equal(later.kept, true)
+    assert.equal(book.problems.full, 1)
+  })
+
   test('malformed offers are dropped without throwing', async () => {
     const book = new OfferBook({ now: clock })
     const p = party()
@@ -216,7 +235,7 @@ describe('offers on a network of 4 hosts on 127.0.0.1', () => {
     assert.equal(seen.models[0].pricePerToken, '7')
 
     // the offer protocol answers with the same current offer
-    const fetched = (await fetchOffer(clients[0], provider.peerId)) as { offer: Offer }
+    const fetched = (await fetchOffer(clients[0], provider.addrs()[0])) as { offer: Offer }
     assert.equal(fetched.offer.seq, publisher.current()?.offer.seq)
 
     // the DHT: a client that never heard the gossip finds the provider through the bootstrap node alone

@@ -159,7 +159,7 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 export class OfferBook {
   readonly problems: Record<OfferProblem, number> = { malformed: 0, 'bad-signature': 0, 'peer-mismatch': 0, expired: 0, future: 0, replayed: 0, full: 0 }
   private readonly offers = new Map<Address, SignedOffer>()
-  private readonly lastSeq = new Map<Address, { seq: number; signature: Hex }>()
+  private readonly lastSeq = new Map<Address, { seq: number; signature: Hex; issuedAt: number }>()
   private readonly now: () => number
   private readonly maxProviders: number
 
@@ -170,6 +170,9 @@ export class OfferBook {
 
   /** Verify and keep an offer or apply a withdrawal. */
   async add(signed: unknown): Promise<AddResult> {
+    // A replay is refused before the signature is checked: re-sent old offers cost no ecrecover.
+    const early = malformation(signed) === undefined ? this.staleness(signed as SignedOffer) : undefined
+    if (early !== undefined) return early
     const check = await verifyOffer(signed, this.now())
     if (!check.ok) {
       this.problems[check.problem]++
@@ -177,12 +180,10 @@ export class OfferBook {
     }
     const { offer, signature } = check.signed
     const provider = getAddress(offer.provider)
+    // checked again: another add for this provider may have finished while we verified
+    const stale = this.staleness(check.signed)
+    if (stale !== undefined) return stale
     const last = this.lastSeq.get(provider)
-    if (last !== undefined && offer.seq <= last.seq) {
-      if (offer.seq === last.seq && signature === last.signature) return { kept: false, problem: 'duplicate', details: `seq ${offer.seq} already kept` }
-      this.problems.replayed++
-      return { kept: false, problem: 'replayed', details: `seq ${offer.seq} is not above ${last.seq}` }
-    }
     if (last === undefined && this.lastSeq.size >= this.maxProviders) {
       this.prune()
       if (this.lastSeq.size >= this.maxProviders) {
@@ -190,13 +191,21 @@ export class OfferBook {
         return { kept: false, problem: 'full', details: `${this.maxProviders} providers known` }
       }
     }
-    this.lastSeq.set(provider, { seq: offer.seq, signature })
+    this.lastSeq.set(provider, { seq: offer.seq, signature, issuedAt: offer.issuedAt })
     if (offer.withdrawn === true) {
       this.offers.delete(provider)
       return { kept: true, withdrawn: true }
     }
     this.offers.set(provider, check.signed)
     return { kept: true, withdrawn: false }
+  }
+
+  private staleness({ offer, signature }: SignedOffer): AddResult | undefined {
+    const last = this.lastSeq.get(getAddress(offer.provider))
+    if (last === undefined || offer.seq > last.seq) return undefined
+    if (offer.seq === last.seq && signature === last.signature) return { kept: false, problem: 'duplicate', details: `seq ${offer.seq} already kept` }
+    this.problems.replayed++
+    return { kept: false, problem: 'replayed', details: `seq ${offer.seq} is not above ${last.seq}` }
   }
 
   /** Current offers that serve `root`, cheapest first (ties: larger capacity first). */
@@ -232,10 +241,14 @@ export class OfferBook {
     for (const [p, s] of this.offers) if (s.offer.expiresAt <= now) this.offers.delete(p)
   }
 
-  /** Forget the seq of providers with no current offer whose last offer would have expired anyway. */
+  /**
+   * Forget providers with no current offer whose every older offer must have expired: an honest
+   * provider issued those before its last one, and no offer lives longer than MAX_LIFETIME_SEC.
+   */
   private prune(): void {
     this.dropExpired()
-    for (const p of this.lastSeq.keys()) if (!this.offers.has(p)) this.lastSeq.delete(p)
+    const now = this.now()
+    for (const [p, last] of this.lastSeq) if (!this.offers.has(p) && last.issuedAt + MAX_LIFETIME_SEC + MAX_SKEW_SEC <= now) this.lastSeq.delete(p)
   }
 }
 
@@ -265,6 +278,7 @@ export class OfferPublisher {
   private terms: OfferTerms
   private timer: NodeJS.Timeout | undefined
   private provided = new Set<string>()
+  private providing: Promise<void> | undefined
   private readonly refreshSec: number
   private readonly now: () => number
   private readonly provider: Address
@@ -315,15 +329,23 @@ export class OfferPublisher {
     const signed = await signOffer(offer, this.options.privateKey)
     this.signed = signed
     await host.publish(OFFER_TOPIC, encodeOffer(signed))
+    if (this.providing === undefined) this.providing = this.provideModels().finally(() => (this.providing = undefined))
+    return signed
+  }
+
+  /**
+   * Provide each model not provided yet, in the background: a node with no DHT peers yet would
+   * otherwise hold up its first offer. The DHT re-provides records itself; a failure here is
+   * retried at the next refresh.
+   */
+  private async provideModels(): Promise<void> {
     for (const m of this.terms.models) {
       if (this.provided.has(m.root)) continue
-      // The DHT re-provides records itself; a failure here is retried at the next refresh.
-      await host
+      await this.options.host
         .provide(cidOfModel(m.root), { timeoutMs: 10_000 })
         .then(() => this.provided.add(m.root))
         .catch((err) => this.options.onError?.(err))
     }
-    return signed
   }
 
   /** Stop refreshing, stop serving, publish a signed withdrawal. */
@@ -348,6 +370,7 @@ export class OfferPublisher {
       withdrawn: true,
     }
     this.signed = undefined
+    await this.providing
     await this.options.host.publish(OFFER_TOPIC, encodeOffer(await signOffer(withdrawal, this.options.privateKey))).catch((err) => this.options.onError?.(err))
   }
 
