@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto'
 import { type Address, type Hex, toHex } from 'viem'
 import { disputeGameAbi } from '../chain/abi.generated.js'
 import { getGame, isOver, isProviderTurn, openGame, timeout } from '../chain/actions/disputeGame.js'
+import { getBatch } from '../chain/actions/settlement.js'
 import {
   AUDIT, type AuditParams, CHALLENGE, type JobProof, assignmentOf, auditCommitment, auditDeadlines, challengeAvailability, challengeOf,
   claimWithholding, commitAudit, designatedRound, draw, getAuditParams, getDraw, leafIndexOf, redraw, redrawRound, revealInvalid, revealValid,
@@ -263,26 +264,42 @@ export function createAuditor(init: AuditorInit): Auditor {
     }
   }
 
+  /** Runs `f` for one scheduled draw or redraw: a failure is reported and retried next tick; a batch no longer pending is dropped. */
+  async function scheduled(key: string, batchId: bigint, report: TickReport, f: () => Promise<void>) {
+    try {
+      if ((await getBatch(c, d, batchId)).status !== 1) await store.meta.del(key) // no longer pending: nothing to draw any more
+      else await f()
+    } catch (e) {
+      if (signal?.aborted) throw e
+      report.errors.push({ key, error: e })
+    }
+  }
+
   /** Draws the claimed batches whose beacon round is out (anyone may; the first draw counts). */
   async function drawBatches(report: TickReport) {
     for (const { key } of await store.meta.list('draw:')) {
       const batchId = BigInt(key.slice('draw:'.length))
-      if ((await getDraw(c, d, { batchId })).drawnAt === 0n) {
-        const round = await designatedRound(c, d, { batchId })
-        const sig = await init.beaconRound!(round)
-        if (!sig) continue
-        try {
-          await draw(c, d, { batchId, round, sig })
-          report.audits++
-        } catch (e) {
-          const name = e instanceof ContractRevertError ? e.errorName : undefined
-          if (name === 'BeaconRoundNotYet') continue
-          if (name !== 'AlreadyDrawn') throw e
-        }
-      }
-      await store.meta.del(key)
+      await scheduled(key, batchId, report, () => drawBatch(key, batchId, report))
     }
   }
+
+  async function drawBatch(key: string, batchId: bigint, report: TickReport) {
+    if ((await getDraw(c, d, { batchId })).drawnAt === 0n) {
+      const round = await designatedRound(c, d, { batchId })
+      const sig = await init.beaconRound!(round)
+      if (!sig) return
+      try {
+        await draw(c, d, { batchId, round, sig })
+        report.audits++
+      } catch (e) {
+        const name = e instanceof ContractRevertError ? e.errorName : undefined
+        if (name === 'BeaconRoundNotYet') return
+        if (name !== 'AlreadyDrawn') throw e
+      }
+    }
+    await store.meta.del(key)
+  }
+
 
   /** Redraws the jobs whose drawn auditor did not commit by its deadline (anyone may, with the redraw round). */
   async function redraws(report: TickReport) {
@@ -291,21 +308,23 @@ export function createAuditor(init: AuditorInit): Auditor {
       if (t <= BigInt(value as string)) continue
       const [, batchId, index] = key.split(':')
       const at = { batchId: BigInt(batchId), index: BigInt(index) }
-      if ((await assignmentOf(c, d, at)).status === AUDIT.DRAWN) {
-        const round = await redrawRound(c, d, at)
-        const sig = await init.beaconRound!(round)
-        if (!sig) continue
-        try {
-          await redraw(c, d, { ...at, round, sig })
-          report.audits++
-        } catch (e) {
-          const name = e instanceof ContractRevertError ? e.errorName : undefined
-          if (name === 'BeaconRoundNotYet') continue
-          // redraws spent or too late, or someone else redrew (or the auditor committed) first
-          if (name !== 'TooLate' && name !== 'WrongAuditState' && name !== 'AuditDeadline') throw e
+      await scheduled(key, at.batchId, report, async () => {
+        if ((await assignmentOf(c, d, at)).status === AUDIT.DRAWN) {
+          const round = await redrawRound(c, d, at)
+          const sig = await init.beaconRound!(round)
+          if (!sig) return
+          try {
+            await redraw(c, d, { ...at, round, sig })
+            report.audits++
+          } catch (e) {
+            const name = e instanceof ContractRevertError ? e.errorName : undefined
+            if (name === 'BeaconRoundNotYet') return
+            // redraws spent or too late, or someone else redrew (or the auditor committed) first
+            if (name !== 'TooLate' && name !== 'WrongAuditState' && name !== 'AuditDeadline') throw e
+          }
         }
-      }
-      await store.meta.del(key) // a redraw's AuditorDrawn schedules the next check
+        await store.meta.del(key) // a redraw's AuditorDrawn schedules the next check
+      })
     }
   }
 
