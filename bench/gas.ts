@@ -15,12 +15,13 @@ import { createDevnet, fakeModel, h, makeItem, makeRequest } from '../src/chain/
 import { attackJob } from '../src/dispute/attack.js'
 import type { CheatKind } from '../src/dispute/cheats.js'
 import { transitionOps } from '../src/dispute/machine/program.js'
-import { openDisputeModel } from '../src/dispute/model.js'
+import { type DisputeModel, openDisputeModel } from '../src/dispute/model.js'
 import { encodeGguf } from '../src/engine/gguf/write.js'
 import type { ModelConfig } from '../src/engine/model/config.js'
 import { synthModel } from '../src/engine/model/synth.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import type { JobParams } from '../src/trace/receipt.js'
+import { tinyDisputeModel, tinyWidePreset } from '../test/support/disputeJobs.js'
 
 const rows: [string, string, string][] = []
 const row = (what: string, gas: bigint | number | string, note = '') => {
@@ -28,7 +29,7 @@ const row = (what: string, gas: bigint | number | string, note = '') => {
 }
 
 const net = await createDevnet()
-const { d, provider, client, challenger, deployer } = net
+const { d, provider, client, deployer } = net
 const reg = await registerModel(deployer, d, { ...fakeModel('bench-model', 32), arithVersion: h('a') })
 row('register a model', reg.gasUsed)
 row('stake (first bond)', (await stake(net.auditor, d, { role: 'auditor', amount: parseEther('1') })).gasUsed)
@@ -92,11 +93,12 @@ const prompt = [5, 17, 42]
 const moveGas = new Map<string, bigint[]>()
 let maxStep = 0n
 const cheatToSlash: number[] = []
-async function game(what: string, a: { cheat?: CheatKind; lyingChallenger?: boolean; seed: number }) {
+async function game(what: string, a: { cheat?: CheatKind; lyingChallenger?: boolean; seed: number; microOp?: string; on?: DisputeModel }) {
   const gn = await createDevnet()
   try {
     const t0 = performance.now()
-    const r = await attackJob({ net: gn, model, job: { prompt, params, seed: 0n }, ...a, nonce: 0n })
+    const { on, ...rest } = a
+    const r = await attackJob({ net: gn, model: on ?? model, job: { prompt, params, seed: 0n }, ...rest, nonce: 0n })
     if (a.cheat && r.winner === 'challenger') cheatToSlash.push(performance.now() - t0)
     if (r.disputed) moveGas.set('open', [...(moveGas.get('open') ?? []), r.gas.open])
     const g = r.game
@@ -109,7 +111,8 @@ async function game(what: string, a: { cheat?: CheatKind; lyingChallenger?: bool
     if (last && /^step/.test(last.move)) {
       if (last.gasUsed > maxStep) maxStep = last.gasUsed
       const side = g.providerWon ? 'provider wins' : 'provider loses (incl. the slash settlement)'
-      row(`dispute: ${last.move} — ${what}, ${side}`, last.gasUsed, r.honestWon ? 'target <= 300,000' : 'THE HONEST SIDE LOST')
+      const at = `trace leaf ${g.at.traceLeaf}, op ${g.at.op}${r.cheat?.opName ? ` (${r.cheat.opName})` : ''}${g.at.step >= 0 ? `, step ${g.at.step}` : ''}`
+      row(`dispute: ${last.move} — ${what}, ${side}`, last.gasUsed, `${r.honestWon ? 'target <= 300,000' : 'THE HONEST SIDE LOST'}; ${at}`)
     }
   } finally {
     await gn.close()
@@ -120,6 +123,18 @@ try {
     await game(`cheat ${k}`, { cheat: k, seed: 2 })
   }
   for (let seed = 1; seed <= 6; seed++) await game(`lying challenger, seed ${seed}`, { lyingChallenger: true, seed })
+  // The widest rows: the tiny preset with ffDim 11,008 (Llama-2-7B's ffn_down width). A cheat that
+  // falsifies a middle micro-state of a DOWN element ends at one of its BLOCK terms (the heaviest
+  // read: a 2 KB weight chunk); a lying challenger (seed 1) that lands in DOWN loses at one.
+  for (const type of ['q6_k', 'q4_k', 'q8_0']) {
+    const wide = await tinyDisputeModel(tinyWidePreset(), type, 3)
+    try {
+      await game(`11,008-column ${type.toUpperCase()} ffn_down row, micro-state cheat in DOWN`, { cheat: 'micro', microOp: 'down', seed: 2, on: wide })
+      if (type === 'q6_k') for (const seed of [1, 5]) await game(`11,008-column Q6_K row, lying challenger seed ${seed}`, { lyingChallenger: true, seed, on: wide })
+    } finally {
+      wide.close()
+    }
+  }
 } finally {
   model.close()
   rmSync(dir, { recursive: true, force: true })

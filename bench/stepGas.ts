@@ -1,6 +1,8 @@
 /**
  * Gas of the game's last move (stepMicro / stepOp) on a tiny model, split by call frame:
- * `node --import tsx bench/stepGas.ts MODEL.gguf [cheat:KIND|liar:SEED ...]`.
+ * `node --import tsx bench/stepGas.ts MODEL [cheat:KIND|micro:OP|liar:SEED ...]`, MODEL a GGUF file
+ * or `synth:PRESET:TYPE` (e.g. `synth:tiny-wide:q6_k`, the tiny preset with 11,008-column
+ * `ffn_down` rows); `micro:down` falsifies a middle micro-state of a DOWN element (its BLOCK step).
  * For each case it plays `tessera attack` on a fresh embedded chain, traces the final move
  * (debug_traceTransaction) and prints: the transaction's gas, the intrinsic part (21,000 +
  * calldata), the gas spent inside the calls to the Machine and to Settlement (each call's
@@ -9,14 +11,22 @@
 import { createDevnet } from '../src/chain/devnet.js'
 import { attackJob } from '../src/dispute/attack.js'
 import { type CheatKind, seededRng } from '../src/dispute/cheats.js'
-import { openDisputeModel } from '../src/dispute/model.js'
+import { type DisputeModel, openDisputeModel } from '../src/dispute/model.js'
 import type { JobParams } from '../src/trace/receipt.js'
+import { tinyDisputeModel, tinyWidePreset } from '../test/support/disputeJobs.js'
 
 type Log = { pc: number; op: string; gas: number; gasCost: number; depth: number; stack?: string[] }
 
 const [path, ...cases] = process.argv.slice(2)
-if (!path) throw new Error('usage: bench/stepGas.ts MODEL.gguf [cheat:KIND|liar:SEED ...]')
-const model = await openDisputeModel(path)
+if (!path) throw new Error('usage: bench/stepGas.ts MODEL.gguf|synth:PRESET:TYPE [cheat:KIND|micro:OP|liar:SEED ...]')
+tinyWidePreset()
+let model: DisputeModel
+if (path.startsWith('synth:')) {
+  const [, preset, type] = path.split(':') as [string, string, string]
+  model = await tinyDisputeModel(preset, type, 3)
+} else {
+  model = await openDisputeModel(path)
+}
 const params: JobParams = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, maxTokens: 3, stop: [] }
 
 for (const c of cases.length ? cases : ['cheat:quant32', 'cheat:silu', 'liar:1']) {
@@ -28,7 +38,7 @@ for (const c of cases.length ? cases : ['cheat:quant32', 'cheat:silu', 'liar:1']
   try {
     const r = await attackJob({
       net, model, job: { prompt, params, seed: BigInt(seed) }, seed, nonce: 0n,
-      ...(kind === 'liar' ? { lyingChallenger: true } : { cheat: arg as CheatKind }),
+      ...(kind === 'liar' ? { lyingChallenger: true } : kind === 'micro' ? { cheat: 'micro', microOp: arg } : { cheat: arg as CheatKind }),
     })
     const p = net.chain.provider
     const last = r.game?.moves.at(-1)
@@ -116,7 +126,7 @@ for (const c of cases.length ? cases : ['cheat:quant32', 'cheat:silu', 'liar:1']
       }
       for (const [k, e] of Object.entries(self)) console.log(`  ${k}: self ${e.gas} in ${e.calls} frames, ${e.sload} cold SLOADs, ${e.sstore} SSTOREs (${e.sstoreGas})`)
     }
-    console.log(JSON.stringify({ case: c, move: last?.move, winner: r.winner, total, intrinsic: cd, calldataBytes: bytes.length, ...sum, game: total - cd - inner }))
+    console.log(JSON.stringify({ case: c, move: last?.move, at: r.game?.at, winner: r.winner, total, intrinsic: cd, calldataBytes: bytes.length, ...sum, game: total - cd - inner }))
   } finally {
     await net.close()
   }

@@ -35,6 +35,8 @@ function assertCheaterLost(r: AttackReport, what: string) {
   const c = r.cheat!
   if (c.op !== undefined) {
     assert.deepEqual([r.game.at.traceLeaf, r.game.at.op, r.game.at.elem], [c.leaf, c.op, c.elem], `${what}: the game ends at the falsified element`)
+    // a falsified middle micro-state: the game ends at the step into it, not at the element's last
+    if (c.step !== undefined) assert.equal(r.game.at.step, c.step, `${what}: the game ends at the falsified micro-step`)
   } else {
     assert.equal(r.game.at.traceLeaf, c.leaf, `${what}: the game ends at the trace leaf that broke the rules`)
   }

@@ -40,6 +40,8 @@ export type AttackInit = {
    */
   lyingChallenger?: boolean | 'picks' | 'replay'
   seed: number
+  /** `micro` cheats: the op kind whose middle micro-state is falsified (default: a seeded pick). */
+  microOp?: string
   /** The request's nonce (one per job of the same client). */
   nonce: bigint
   pricePerToken?: bigint
@@ -97,8 +99,10 @@ export type ServedJob = {
   spec: JobSpec
   honest: JobTrace
   cheat?: Cheat
-  /** What the provider delivered and committed. */
+  /** What the provider committed (its trace). */
   served: JobTrace
+  /** What the provider delivered: the tokens the client acknowledged and the claim bills (`served.outputs` but for `deliver`). */
+  delivered: readonly number[]
   mine: TraceProvider
   item: ClaimItem
   batchId: bigint
@@ -117,7 +121,7 @@ export type ServedJob = {
  *   const j = await serveJob({ net, model, job, cheat: 'silu', seed: 1, nonce: 4n })
  *   await openGame(net.auditor, net.d, { ...j.open, bond })
  */
-export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'cheat' | 'seed' | 'nonce' | 'pricePerToken' | 'signal'>): Promise<ServedJob> {
+export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'cheat' | 'seed' | 'nonce' | 'pricePerToken' | 'signal' | 'microOp'>): Promise<ServedJob> {
   const { net, model, signal } = a
   const { d, provider, client } = net
   const price = a.pricePerToken ?? 10n ** 12n
@@ -126,8 +130,9 @@ export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'ch
 
   // the provider serves: its answer and the trace it commits
   const honest = replayJob(model.tf, spec, { signal })
-  const cheat: Cheat | undefined = a.cheat ? makeCheat(model, spec, honest, a.cheat, a.seed) : undefined
+  const cheat: Cheat | undefined = a.cheat ? makeCheat(model, spec, honest, a.cheat, a.seed, { microOp: a.microOp }) : undefined
   const served = cheat?.trace ?? honest
+  const delivered = cheat?.delivered ?? served.outputs
   const mine = cheat?.provider ?? createReplayTraceProvider(model, honest)
 
   // request, reservation, delivery, claim
@@ -141,13 +146,13 @@ export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'ch
   await deposit(client, d, { amount: price * BigInt(req.maxTokens) })
   const sig = await signJobRequest(client, d.settlement, req)
   await reserve(provider, d, { req, r: sig.r, vs: sig.vs })
-  const outputRoot = toHex(tokensRoot(served.outputs))
-  const ack = await signDelivery(client, d.settlement, { request: requestDigest(net.chain.chainId, d.settlement, req), nOutput: served.outputs.length, outputRoot })
-  const item: ClaimItem = { req, r: sig.r, vs: sig.vs, outputRoot, traceRoot: toHex(mine.traceTree().root), nPrompt, nOutput: served.outputs.length, nLayer: model.config.nLayer, ack }
+  const outputRoot = toHex(tokensRoot(delivered))
+  const ack = await signDelivery(client, d.settlement, { request: requestDigest(net.chain.chainId, d.settlement, req), nOutput: delivered.length, outputRoot })
+  const item: ClaimItem = { req, r: sig.r, vs: sig.vs, outputRoot, traceRoot: toHex(mine.traceTree().root), nPrompt, nOutput: delivered.length, nLayer: model.config.nLayer, ack }
   const claim = await claimBatch(provider, d, { items: [item] })
   const proof = batchTree([batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)]).proof(0)
   return {
-    spec, honest, cheat, served, mine, item, batchId: claim.batchId, claimGas: claim.gasUsed, cfg: gameCfg(model, a.job.params),
+    spec, honest, cheat, served, delivered, mine, item, batchId: claim.batchId, claimGas: claim.gasUsed, cfg: gameCfg(model, a.job.params),
     open: { batchId: claim.batchId, jobIndex: 0n, item, client: client.account.address, proof },
   }
 }
@@ -164,7 +169,7 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   const { net, model, signal } = a
   const { d, provider, client, auditor } = net
   const j = await serveJob(a)
-  const { spec, honest, cheat, served, mine, cfg } = j
+  const { spec, honest, cheat, delivered, mine, cfg } = j
   const traceRoot = j.item.traceRoot
   const open = { ...j.open, bond: BigInt(d.params.game.challengerBond) }
   const before = await books(net, provider.account.address, auditor.account.address, client.account.address)
@@ -172,10 +177,10 @@ export async function attackJob(a: AttackInit): Promise<AttackReport> {
   // the auditor replays the answer it was delivered; it disputes another trace root (a liar disputes anyway)
   const lying = a.lyingChallenger === true ? 'picks' : a.lyingChallenger || undefined
   const theirs = lying === 'replay'
-    ? wrongReplay(model, spec, honest, served.outputs, a.seed)
-    : createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: served.outputs, signal }))
+    ? wrongReplay(model, spec, honest, delivered, a.seed)
+    : createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: delivered, signal }))
   const disputed = lying !== undefined || toHex(theirs.traceTree().root) !== traceRoot
-  const report = { cheat: cheat?.where, lyingChallenger: lying !== undefined, nOutput: served.outputs.length, disputed }
+  const report = { cheat: cheat?.where, lyingChallenger: lying !== undefined, nOutput: delivered.length, disputed }
   if (!disputed) {
     const after = await books(net, provider.account.address, auditor.account.address, client.account.address)
     return { ...report, winner: 'provider', honestWon: !cheat, before, after, conserved: isConserved(await getTotals(net.deployer, net.d)), gas: { claim: j.claimGas, open: 0n } }

@@ -53,7 +53,8 @@ test('the honest provider and the honest auditor agree at every level they can b
 const KINDS: [CheatKind, typeof PENALIZED | typeof SAMPLED][] = [
   ['embed', PENALIZED], ['norm', PENALIZED], ['quant32', PENALIZED], ['k', PENALIZED], ['rotcs', PENALIZED], ['score', PENALIZED],
   ['att', PENALIZED], ['res', PENALIZED], ['down', PENALIZED], ['logits', PENALIZED], ['penalty', PENALIZED], ['argmax', PENALIZED],
-  ['sort', SAMPLED], ['keep', SAMPLED], ['draw', SAMPLED], ['prompt', PENALIZED], ['no-compute', PENALIZED],
+  ['sort', SAMPLED], ['keep', SAMPLED], ['draw', SAMPLED], ['prompt', PENALIZED], ['no-compute', PENALIZED], ['micro', PENALIZED],
+  ['deliver', PENALIZED],
 ]
 
 for (const [kind, sampling] of KINDS) {
@@ -61,12 +62,16 @@ for (const [kind, sampling] of KINDS) {
     const spec = tinySpec(m, [11, 250, 3], 3, sampling)
     const honest = replayJob(m.tf, spec)
     const c = makeCheat(m, spec, honest, kind, 4)
-    const auditor = createReplayTraceProvider(m, replayJob(m.tf, spec, { forced: c.trace.outputs }))
+    const auditor = createReplayTraceProvider(m, replayJob(m.tf, spec, { forced: c.delivered ?? c.trace.outputs }))
     const o = playLocally(c.provider, auditor)
     assert.equal(o.providerWon, false, JSON.stringify(o))
     assert.equal(o.leaf, c.where.leaf)
     if (c.where.op !== undefined) assert.deepEqual([o.op, o.elem, o.how], [c.where.op, c.where.elem, 'step'])
     else assert.equal(o.how, 'one-step')
+    // micro: the step into the falsified middle state, not the element's last step
+    if (c.where.step !== undefined) assert.equal(o.step, c.where.step)
+    // deliver: the head that computed another token than the one delivered, at its STORE
+    if (kind === 'deliver') assert.equal(o.opName, 'STORE')
     if (kind !== 'no-compute') {
       const n = c.provider.traceTree().leaves.length
       for (const i of [c.where.leaf + 1, n - 1]) {

@@ -17,16 +17,22 @@
  *                 end-of-generation token
  *   self-dispute  a game-level cheat (src/dispute/players/play.ts): the provider's sock puppet
  *                 opens a game on the job first; the trace carries one of the op cheats
+ *   micro         one MIDDLE micro-state of an element's program is falsified (a seeded op kind,
+ *                 element and step; `microOp` names the op kind): the element's later steps are
+ *                 run honestly from it, so its final state carries the value they compute and
+ *                 the game ends at that one step, not at the element's last one
+ *   deliver       the client is delivered (and acknowledges) another answer than the one whose
+ *                 trace the provider commits: one output token changed at a seeded position
  *
  * `random` is a seeded pick over all of these. What a cheat changed is reported (`where`) so
  * tests can check the game ends there.
  */
 import { BaseError } from '../errors.js'
 import { type Hash, leafHash, toHex } from '../trace/merkle.js'
-import { type OpCode, type OpDef, SLOT, bits, transitionOps, val } from './machine/program.js'
+import { type OpCode, type OpDef, SLOT, bits, executeStep, nextStep, transitionOps, val } from './machine/program.js'
 import { type MicroState, type SlotValue, microState } from './machine/state.js'
 import type { DisputeModel } from './model.js'
-import { type JobSpec, type JobTrace, type Override, replayJob } from './replay.js'
+import { INVALID_LEAF, type JobSpec, type JobTrace, type Override, replayJob } from './replay.js'
 import { InvalidReadError } from './machine/transition.js'
 import { type TraceProvider, type TransitionView, createReplayTraceProvider, machineSampling } from './traceProvider.js'
 
@@ -36,7 +42,7 @@ export const OP_KINDS = [
   'exps', 'zinv', 'att', 'wo', 'res', 'gate', 'up', 'silu', 'down', 'logits', 'penalty', 'argmax', 'rank', 'sort', 'tscale', 'texp',
   'tsum', 'prob', 'keep', 'draw',
 ] as const
-export const GAME_KINDS = ['sample', 'prompt', 'no-compute', 'length', 'self-dispute'] as const
+export const GAME_KINDS = ['sample', 'prompt', 'no-compute', 'length', 'self-dispute', 'micro', 'deliver'] as const
 export type CheatKind = (typeof OP_KINDS)[number] | (typeof GAME_KINDS)[number]
 /** Every kind `random` picks from, and the `--cheat` words (with `random`). */
 export const CHEAT_KINDS: readonly CheatKind[] = [...OP_KINDS, ...GAME_KINDS]
@@ -46,15 +52,20 @@ export class CheatNotApplicableError extends BaseError {
   override name = 'CheatNotApplicableError'
 }
 
-/** What a cheat changed: the trace leaf, and for op cheats the op (its number and name) and element. */
-export type CheatSite = { kind: CheatKind; leaf: number; pos: number; layer: number; op?: number; opName?: string; elem?: number }
+/**
+ * What a cheat changed: the trace leaf, and for op cheats the op (its number and name) and element;
+ * for `micro` also the micro-state it falsified (the game's last step takes state `step - 1` to it).
+ */
+export type CheatSite = { kind: CheatKind; leaf: number; pos: number; layer: number; op?: number; opName?: string; elem?: number; step?: number }
 
 export type Cheat = {
   kind: CheatKind
   /** The cheater's view of the job (what it commits and reveals). */
   provider: TraceProvider
-  /** The cheater's job: its tokens, what it delivers and bills. */
+  /** The cheater's job: its tokens, what it commits and bills. */
   trace: JobTrace
+  /** `deliver`: the tokens the client was streamed and acknowledged, where they are not `trace.outputs`. */
+  delivered?: readonly number[]
   where: CheatSite
   /** self-dispute: the provider opens a sock-puppet game on its own job first. */
   sockPuppet: boolean
@@ -142,7 +153,7 @@ function falsifiedStates(states: MicroState[], v: SlotValue, j: number): MicroSt
  *   c.provider.traceTree().root   // the cheater's traceRoot
  *   c.where                       // { leaf, pos, layer, op, opName: 'ATT', elem }
  */
-export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: CheatKind | 'random', seed: number): Cheat {
+export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: CheatKind | 'random', seed: number, opts: { microOp?: string } = {}): Cheat {
   const rng = seededRng(seed * 7919 + 17)
   if (kind === 'random') {
     // a seeded pick among the kinds this job has (a llama model has no biases, a greedy job no DRAW)
@@ -198,6 +209,26 @@ export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, 
         }
       }
     }
+    case 'micro': {
+      // op kinds whose element programs have a middle state of binary32 registers (SILU, RES, ...
+      // are one step; ARGMAX, RANK, ... and EMBED keep indices and token ids in theirs)
+      const kinds = opts.microOp ? [opts.microOp] : OP_KINDS.filter((x) => sitesOf(model, spec, honest, x).some(({ op }) => op.program!(0).steps >= 2 && !INTEGER_OPS.has(op.code) && op.code !== 'EMBED'))
+      for (let tries = 0; ; tries++) {
+        try {
+          return opCheat(model, spec, honest, pick(rng, kinds), k, rng, undefined, true)
+        } catch (e) {
+          if (!(e instanceof CheatNotApplicableError) || tries >= 8 || opts.microOp) throw e
+        }
+      }
+    }
+    case 'deliver': {
+      // the trace is the honest one; the stream the client acknowledged has one token changed
+      const i = Math.floor(rng() * honest.outputs.length)
+      const delivered = honest.outputs.slice()
+      delivered[i] = (delivered[i] + 1 + Math.floor(rng() * (model.config.vocabSize - 1))) % model.config.vocabSize
+      // the first state the two answers disagree on: the head that sampled output i
+      return { kind: k, trace: honest, delivered, provider: createReplayTraceProvider(model, honest, { delivered }), where: site(leafOf(honest.nPrompt - 1 + i, nL)), sockPuppet: false }
+    }
     default:
       return opCheat(model, spec, honest, k === 'sample' ? (spec.sampling.temperature === 0 ? 'argmax' : 'draw') : k, k, rng)
   }
@@ -226,7 +257,53 @@ export function applicable(model: DisputeModel, spec: JobSpec, honest: JobTrace,
   return sitesOf(model, spec, honest, kind).length > 0
 }
 
-function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: string, kind: CheatKind, rng: () => number, forced?: readonly number[]): Cheat {
+/**
+ * A falsified middle micro-state of element j of op k (in `base`, the honest transition): state s
+ * (1 <= s < steps) with one bit of one of its registers flipped, then the element's later steps run
+ * from it on the honest reads. Undefined when the change does not reach the element's result (e.g.
+ * a maximum that ignores it) or a later step cannot run on it.
+ */
+function midStateCheat(base: TransitionView, op: OpDef, j: number, rng: () => number): { states: MicroState[]; step: number } | undefined {
+  const honestStates = base.elementStates(op.op, j)
+  const steps = honestStates.length - 1
+  if (steps < 2) return undefined
+  const s = 1 + Math.floor(rng() * (steps - 1))
+  const at = honestStates[s]
+  const r = Array.from(at.r)
+  if (r.length === 0) return undefined
+  const x = Math.floor(rng() * r.length)
+  r[x] = (r[x] ^ (1 << (18 + Math.floor(rng() * 5)))) >>> 0
+  const states = honestStates.slice(0, s)
+  let cur = microState(at.op, at.elem, at.step, r, at.data)
+  states.push(cur)
+  try {
+    for (let t = s + 1; t <= steps; t++) {
+      cur = executeStep(base.ops, cur, nextStep(base.ops, cur).reads.map((x) => base.read(op.op, x)))
+      states.push(cur)
+    }
+  } catch (e) {
+    // a register a later step cannot use (an index or row out of range): pick again
+    if (e instanceof Error) return undefined
+    throw e
+  }
+  const last = states[steps], honestLast = honestStates[steps]
+  if (last.r[0] === honestLast.r[0] && toHex(last.data) === toHex(honestLast.data)) return undefined
+  return { states, step: s }
+}
+
+/** The slot `v` with element j replaced by the result of final state `last`. */
+function withResult(v: SlotValue, j: number, last: MicroState): SlotValue {
+  if (v.kind === 'blocks') {
+    const blocks = v.blocks.slice()
+    blocks[j] = { da: last.r[0], qa: last.data.slice() }
+    return { kind: 'blocks', blocks }
+  }
+  const words = v.words.slice()
+  words[j] = last.r[0]
+  return { kind: 'words', words }
+}
+
+function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: string, kind: CheatKind, rng: () => number, forced?: readonly number[], mid = false): Cheat {
   const sites = sitesOf(model, spec, honest, opKind)
   if (sites.length === 0) throw new CheatNotApplicableError(`this job has no ${opKind} op`, { details: `model ${model.config.arch}, temperature ${spec.sampling.temperature}, repeat penalty ${spec.sampling.repeatPenalty}` })
   const honestProvider = createReplayTraceProvider(model, honest)
@@ -236,7 +313,9 @@ function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: s
     const j = Math.floor(rng() * op.length)
     const base = honestProvider.transition(leaf)
     const v = base.machine.slots[op.slot]!
-    const bad = falsify(op, v, j, rng, attempt, model.config.vocabSize)
+    const micro = mid ? midStateCheat(base, op, j, rng) : undefined
+    if (mid && !micro) continue
+    const bad = micro ? withResult(v, j, micro.states.at(-1)!) : falsify(op, v, j, rng, attempt, model.config.vocabSize)
     const tamper = (o: OpDef, value: SlotValue) => (o.op === op.op ? bad : value)
     // The cheater's own run of the transition, its value replaced: later ops read it.
     let mine: TransitionView
@@ -258,14 +337,19 @@ function opCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, opKind: s
       ? { pos, head: true, logits: f32(SLOT.L), next: (mine.machine.slots[SLOT.NEXT] as { words: Uint32Array }).words[0] }
       : { pos, layer, residual: f32(SLOT.X3), k: f32(SLOT.KR), v: f32(model.config.arch === 'qwen2' ? SLOT.VB : SLOT.V) }
     const trace = replayJob(model.tf, spec, { override, forced })
-    if (toHex(trace.leaves[leaf]) !== toHex(mine.machine.post)) throw new RangeError(`the cheater's replay at leaf ${leaf} is not its own machine run`)
+    if (toHex(trace.leaves[leaf]) !== toHex(mine.machine.post)) {
+      // a wrong replay that follows the delivered tokens (`forced`) and changed the token its
+      // head computes holds no valid head there (INVALID_LEAF): pick another value
+      if (forced && toHex(trace.leaves[leaf]) === toHex(INVALID_LEAF)) continue
+      throw new RangeError(`the cheater's replay at leaf ${leaf} is not its own machine run`)
+    }
     const provider = createReplayTraceProvider(model, trace, {
       tamper: (i) => (i === leaf ? tamper : undefined),
-      element: (i, k, e, states) => (i === leaf && k === op.op && e === j ? falsifiedStates(states, bad, j) : states),
+      element: (i, k, e, states) => (i === leaf && k === op.op && e === j ? (micro?.states ?? falsifiedStates(states, bad, j)) : states),
     })
-    return { kind, trace, provider, where: { kind, leaf, pos, layer, op: op.op, opName: op.name, elem: j }, sockPuppet: false }
+    return { kind, trace, provider, where: { kind, leaf, pos, layer, op: op.op, opName: op.name, elem: j, ...(micro ? { step: micro.step } : {}) }, sockPuppet: false }
   }
-  throw new CheatNotApplicableError(`no falsified ${opKind} value changed this job's trace in 12 tries`)
+  throw new CheatNotApplicableError(`no falsified ${mid ? 'middle micro-state of a ' : ''}${opKind} value changed this job's trace in 12 tries`)
 }
 
 /**

@@ -38,7 +38,11 @@ export type Override =
   | { pos: number; head: true; logits: Float32Array; next: number }
 
 export type ReplayOptions = {
-  /** Feed these output tokens back instead of sampling (an auditor following a claimed answer). */
+  /**
+   * Feed these output tokens back instead of sampling (an auditor following the answer it was
+   * delivered). A head whose computed token is not the delivered one has no valid state under the
+   * claim (its STORE checks the billed token): its leaf is INVALID_LEAF.
+   */
   forced?: readonly number[]
   /** Keep generating after an end-of-generation token, up to `maxTokens` (the `length` cheat). */
   ignoreEog?: boolean
@@ -61,14 +65,19 @@ export type JobTrace = {
   logits(pos: number): Float32Array
   /** The token this replay computes at head p (its own sample, also when `forced` fed another). */
   nextToken(pos: number): number
-  /** Trace leaves v2 in leaf order (p · (nLayer + 1) + l); INVALID_LEAF where the stop rule forbids a head. */
+  /**
+   * Trace leaves v2 in leaf order (p · (nLayer + 1) + l); INVALID_LEAF where the stop rule forbids a
+   * head, or where a `forced` token is not the one the head computes.
+   */
   leaves: Hash[]
 }
 
 /**
  * The leaf an honest party holds for a head transition that the stop rule forbids (the token it
- * consumes ended the answer): no honest state exists there, so any leaf the other side committed
- * differs from it and the dispute lands on that head's STORE.
+ * consumes ended the answer), or whose computed token is not the token the client was delivered
+ * and billed (a provider that streamed one answer and committed the trace of another): no honest
+ * state exists there, so any leaf the other side committed differs from it and the dispute lands
+ * on that head's STORE (or on the op whose value the other side falsified before it).
  */
 export const INVALID_LEAF: Hash = leafHash(new TextEncoder().encode('tessera: no state, the answer ended before this position'))
 
@@ -139,7 +148,7 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
     // The stop rule (head STORE): a position that consumes an end token has no valid head state.
     // (A provider that ignores it commits its head anyway: `ignoreEog`.)
     const stopped = p >= nPrompt && eog.has(tokens[p]) && !opts.ignoreEog
-    leaves[key(p, nL)] = stopped ? INVALID_LEAF : headLeaf(p, nL, id, row)
+    leaves[key(p, nL)] = stopped || out !== id ? INVALID_LEAF : headLeaf(p, nL, id, row)
     outputs.push(out)
     tokens.push(out)
     const done = opts.forced ? outputs.length >= opts.forced.length : outputs.length >= spec.maxTokens || (eog.has(out) && !opts.ignoreEog)

@@ -98,6 +98,8 @@ export type ReplayHooks = {
   tamper?: (i: number) => TransitionInput['tamper']
   /** Replaces the micro-states of an element (the cheater's falsified final state). */
   element?: (i: number, k: number, j: number, states: MicroState[]) => MicroState[]
+  /** The tokens the client was delivered (the claim's output root), where they are not the trace's (the `deliver` cheat). */
+  delivered?: readonly number[]
 }
 
 /** The machine's sampling parameters from the engine's. */
@@ -127,7 +129,7 @@ export function createReplayTraceProvider(model: DisputeModel, trace: JobTrace, 
   // A game visits one trace leaf's transition (two, with the pre); keep the last few.
   const cache = new Map<number, TransitionView>()
   const self: TraceProvider = {
-    model, nPrompt: trace.nPrompt, nOutput: trace.outputs.length, nLayer, tokens: trace.tokens, outputs: trace.outputs,
+    model, nPrompt: trace.nPrompt, nOutput: (hooks.delivered ?? trace.outputs).length, nLayer, tokens: trace.tokens, outputs: hooks.delivered ?? trace.outputs,
     signedPrompt, sampling,
     traceTree,
     pre: (i) => (i === 0 ? entry : leaves[i - 1]),
@@ -142,7 +144,7 @@ export function createReplayTraceProvider(model: DisputeModel, trace: JobTrace, 
       return v
     },
     outputToken(pos) {
-      outTree ??= new VectorTree(Uint32Array.from(trace.outputs))
+      outTree ??= new VectorTree(Uint32Array.from(hooks.delivered ?? trace.outputs))
       const o = outTree.open(pos + 1 - trace.nPrompt)
       const t = self.transition(pos * (nLayer + 1) + nLayer).machine
       const next = t.slots[SLOT.NEXT]

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encodeGguf } from '../../src/engine/gguf/write.js'
+import { PRESETS } from '../../src/engine/model/presets.js'
 import { synthModel } from '../../src/engine/model/synth.js'
 import type { SamplingParams } from '../../src/engine/sample.js'
 import { type DisputeModel, openDisputeModel } from '../../src/dispute/model.js'
@@ -33,4 +34,14 @@ export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 
 /** A short greedy job. */
 export function tinySpec(m: DisputeModel, prompt: number[], maxTokens = 3, sampling: SamplingParams = GREEDY): JobSpec {
   return { prompt, sampling, maxTokens, eogTokens: m.eogTokens }
+}
+
+/**
+ * The tiny llama preset with Llama-2-7B's feed-forward width (ffDim 11,008): `blk.*.ffn_down` rows
+ * have 11,008 columns, the widest rows the gas targets are measured on (bench/gas.ts,
+ * src/dispute/stepGas.test.ts). Registered on first use; returns its preset name.
+ */
+export function tinyWidePreset(): string {
+  PRESETS['tiny-wide'] ??= { ...PRESETS.tiny, name: 'tiny-wide', description: 'llama, 2 layers, width 256, ff 11,008 (gas of the widest rows)', ffDim: 11008 }
+  return 'tiny-wide'
 }

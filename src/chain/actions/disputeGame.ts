@@ -26,10 +26,16 @@ type Args<F extends ContractFunctionName<GameAbi, Writes>> = ContractFunctionArg
 
 /** The provider's context of every machine-level move: the model's config and the request's sampling (`DisputeGame.Cfg`). */
 export type Cfg = Args<'expandOps'>[1]
+/**
+ * The machine context (`IMachine.Ctx`) every move below the trace level passes whole: the game's
+ * model, trace and prompt roots, the disputed leaf's position and layer, the seed, and the `Cfg`
+ * proven at expandOps (the game checks it against one stored hash instead of reading its parts).
+ */
+export type Ctx = Args<'stepMicro'>[1]
 /** A sub-level commitment (`DisputeGame.Expansion`): leaf 0 and the last leaf proven under the root. */
 export type Expansion = Args<'expandOps'>[2]
 /** A micro-state as the contract takes it (`MachineState.MicroState`). */
-export type MicroStateArg = Args<'stepMicro'>[2]
+export type MicroStateArg = Args<'stepMicro'>[4]
 /** The token a sampled head leaf commits, opened against the claim's output root (`DisputeGame.OutputToken`). */
 export type OutputToken = Args<'stepOp'>[3]
 /** A game as `getGame` returns it. */
@@ -122,13 +128,13 @@ const NO_OUTPUT: OutputToken = { token: 0, logitsRoot: `0x${'0'.repeat(64)}`, op
  * Provider: decides a one-step op (LOAD, STORE, TOKEN) with its `proof` (openings.ts); at the
  * STORE of a sampled head, `out` opens the head leaf's token and the claim's output token.
  */
-export function stepOp(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; proof: Hex; out?: OutputToken; signal?: AbortSignal }) {
-  return write(c, d, 'stepOp', [a.gameId, a.cfg, a.proof, a.out ?? NO_OUTPUT], undefined, a.signal)
+export async function stepOp(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; proof: Hex; out?: OutputToken; signal?: AbortSignal }) {
+  return write(c, d, 'stepOp', [a.gameId, await machineCtx(c, d, a), a.proof, a.out ?? NO_OUTPUT], undefined, a.signal)
 }
 
 /** Provider: enters the disputed op: the slot root it wrote and the slot's 6-hash frame path. */
-export function enterOp(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; slotRoot: Hex; path: readonly Hex[]; signal?: AbortSignal }) {
-  return write(c, d, 'enterOp', [a.gameId, a.cfg, a.slotRoot, a.path], undefined, a.signal)
+export async function enterOp(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; slotRoot: Hex; path: readonly Hex[]; signal?: AbortSignal }) {
+  return write(c, d, 'enterOp', [a.gameId, await machineCtx(c, d, a), a.slotRoot, a.path], undefined, a.signal)
 }
 
 /** Provider: the chunk of the disputed word slot the level-2 bisection reached (its preimage). */
@@ -142,13 +148,36 @@ export function nameElement(c: ChainClients, d: D, a: { gameId: bigint; elem: bi
 }
 
 /** Provider: the named element's micro-states (level 3): `last` its final state, `opening` its result in the slot. */
-export function expandElement(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; expansion: Expansion; last: MicroStateArg; opening: Hex; signal?: AbortSignal }) {
-  return write(c, d, 'expandElement', [a.gameId, a.cfg, a.expansion, a.last, a.opening], undefined, a.signal)
+export async function expandElement(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; expansion: Expansion; last: MicroStateArg; opening: Hex; signal?: AbortSignal }) {
+  return write(c, d, 'expandElement', [a.gameId, await machineCtx(c, d, a), a.expansion, a.last, a.opening], undefined, a.signal)
 }
 
-/** Provider: executes the disputed micro-step from the agreed `pre` with the openings of its reads. */
-export function stepMicro(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; pre: MicroStateArg; reads: readonly Hex[]; signal?: AbortSignal }) {
-  return write(c, d, 'stepMicro', [a.gameId, a.cfg, a.pre, a.reads], undefined, a.signal)
+/**
+ * Provider: executes the disputed micro-step from the agreed `pre` with the openings of its reads
+ * (the context, the op's pre-frame and the disputed post-state read back from the game).
+ */
+export async function stepMicro(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg; pre: MicroStateArg; reads: readonly Hex[]; signal?: AbortSignal }) {
+  const g = await getGame(c, d, { gameId: a.gameId })
+  return write(c, d, 'stepMicro', [a.gameId, ctxOf(g, a.cfg), g.frame, g.post, a.pre, a.reads], undefined, a.signal)
+}
+
+/**
+ * The machine context of game `gameId`'s disputed trace leaf with `cfg` (what expandOps fixed):
+ * the stored parts read back from the game.
+ *
+ * @example
+ *   const ctx = await machineCtx(provider, d, { gameId, cfg })   // ctx.pos, ctx.layer: the disputed leaf
+ */
+export async function machineCtx(c: ChainClients, d: D, a: { gameId: bigint; cfg: Cfg }): Promise<Ctx> {
+  return ctxOf(await getGame(c, d, { gameId: a.gameId }), a.cfg)
+}
+
+function ctxOf(g: Game, cfg: Cfg): Ctx {
+  const leaves = BigInt(g.nLayer) + 1n
+  return {
+    modelRoot: g.modelRoot, traceRoot: g.traceRoot, promptRoot: g.promptRoot, nPrompt: g.nPrompt, pos: Number(g.traceLeaf / leaves),
+    layer: Number(g.traceLeaf % leaves), seed: g.seed, config: cfg.config, sampling: cfg.sampling,
+  }
 }
 
 /** Anyone: ends a game whose mover's clock is spent (or voids one whose job was lost elsewhere). */

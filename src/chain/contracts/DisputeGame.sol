@@ -36,6 +36,9 @@ contract DisputeGame {
         address provider;
         uint64 jobIndex; // packed beside the provider: one slot
         address challenger;
+        // Settlement's batch ids count up from 0 (onDisputeOpened reverts for any other): beside
+        // the challenger, which a lost game's end reads anyway.
+        uint96 batchId;
         address client;
         uint128 jobAmount;
         uint128 bond;
@@ -49,7 +52,6 @@ contract DisputeGame {
         uint64 index; // node index at the current depth of this level's tree
         uint64 minLeaf; // leaves a challenger may pick: [minLeaf, lastLeaf]
         uint64 lastLeaf;
-        uint256 batchId;
         bytes32 node; // current node of the descent
         bytes32 levelRoot;
         bytes32 pre; // state before the disputed transition (level entry: before leaf minLeaf)
@@ -59,7 +61,7 @@ contract DisputeGame {
         bytes32 promptRoot; // the signed request's prompt root
         bytes32 outputRoot; // the claim's output root (what the client acknowledged and is billed)
         bytes32 paramsHash; // the signed request's sha256(abi.encode(IMachine.Sampling))
-        bytes32 cfgHash; // keccak256 of the (config, sampling) checked at expandOps
+        bytes32 cfgHash; // keccak256(abi.encode(IMachine.Ctx)) fixed at expandOps (roots, position, layer, config, sampling)
         uint32 nLayer;
         uint32 nPrompt;
         uint32 nOutput;
@@ -209,10 +211,6 @@ contract DisputeGame {
         return books.burned;
     }
 
-    /// @notice The game parameters.
-    function getParams() external view returns (Params memory) {
-        return params;
-    }
 
     /// @notice A game by id.
     function getGame(uint256 gameId) external view returns (Game memory) {
@@ -251,7 +249,7 @@ contract DisputeGame {
         g.client = client;
         g.jobAmount = amount;
         g.bond = uint128(msg.value);
-        g.batchId = batchId;
+        g.batchId = uint96(batchId);
         g.jobIndex = uint64(jobIndex);
         emit DisputeOpened(gameId, batchId, msg.sender, jobIndex);
         _start(g, item);
@@ -345,7 +343,9 @@ contract DisputeGame {
     /// @notice Provider: commits the frames of the disputed transition (level 1): leaf 0 is the
     ///         agreed pre trace leaf, leaf k the frame after op k, leaf n (n = the machine's op
     ///         count for this position and layer) the disputed trace leaf. `cfg` is checked here
-    ///         against the registry and the signed request, and must be passed unchanged later.
+    ///         against the registry and the signed request; the later moves pass the machine
+    ///         context it makes (`IMachine.Ctx`: the game's roots, the leaf's position and layer,
+    ///         `cfg`) unchanged.
     function expandOps(uint256 gameId, Cfg calldata cfg, Expansion calldata e) external {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: the op level exists only below a trace leaf.
@@ -353,9 +353,12 @@ contract DisputeGame {
         // INVARIANT: the config is the model root's own (registry) and the params the client's.
         if (sha256(abi.encode(cfg.config)) != registry.get(g.modelRoot).configHash) revert BadPreimage();
         if (sha256(abi.encode(cfg.sampling)) != g.paramsHash) revert BadPreimage();
-        g.cfgHash = keccak256(abi.encode(cfg));
         g.traceLeaf = g.index;
-        uint64 n = uint64(machine.opCount(_ctx(g, cfg)));
+        IMachine.Ctx memory c = _ctx(g, cfg);
+        // Later moves pass this context whole and it is checked against one slot: the deciding
+        // move reads no roots, position or seed from storage (docs/MACHINE.md "Gas").
+        g.cfgHash = keccak256(abi.encode(c));
+        uint64 n = uint64(machine.opCount(c));
         // INVARIANT: the frame list has exactly one leaf per op of the table.
         if (e.lastLeaf != n) revert WrongLeafCount(e.lastLeaf, n);
         _expand(gameId, g, e);
@@ -373,11 +376,11 @@ contract DisputeGame {
     ///         At the STORE of a sampled position's head, `out` also opens the head leaf's token
     ///         and the claim's output token at that position: they must be equal, so the tokens
     ///         the claim bills (and the client acknowledged) are the tokens the trace computed.
-    function stepOp(uint256 gameId, Cfg calldata cfg, bytes calldata proof, OutputToken calldata out) external {
+    function stepOp(uint256 gameId, IMachine.Ctx calldata c, bytes calldata proof, OutputToken calldata out) external {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: an op is decided or entered once, at the op level.
         if (g.level != 1) revert WrongStepKind();
-        IMachine.Ctx memory c = _opCtx(g, cfg);
+        _checkCtx(g, c);
         (bool oneStep,,,) = machine.op(c, g.index);
         // INVARIANT: only one-step ops are decided without naming an element.
         if (!oneStep) revert WrongStepKind();
@@ -399,10 +402,10 @@ contract DisputeGame {
     ///         reveal its values down to the one the challenger disputes: a provider that
     ///         withholds its data cannot make the challenger guess. An op with no elements must
     ///         leave its slot ZERO.
-    function enterOp(uint256 gameId, Cfg calldata cfg, bytes32 slotRoot, bytes32[] calldata path) external {
+    function enterOp(uint256 gameId, IMachine.Ctx calldata c, bytes32 slotRoot, bytes32[] calldata path) external {
         Game storage g = _move(gameId, EXPAND);
         if (g.level != 1) revert WrongStepKind();
-        IMachine.Ctx memory c = _opCtx(g, cfg);
+        _checkCtx(g, c);
         (bool oneStep, uint8 slot, bool isBlock, uint64 length) = machine.op(c, g.index);
         if (oneStep) revert WrongStepKind();
         // INVARIANT: an op writes exactly its own slot, once.
@@ -465,13 +468,13 @@ contract DisputeGame {
     /// @notice Provider: commits the named element's micro-states (level 2): leaf 0 is the initial
     ///         state the machine computes, leaf `steps` the final state `last`, whose result must be
     ///         the slot's element (`opening` proves it under the slot root).
-    function expandElement(uint256 gameId, Cfg calldata cfg, Expansion calldata e, MachineState.MicroState calldata last, bytes calldata opening)
+    function expandElement(uint256 gameId, IMachine.Ctx calldata c, Expansion calldata e, MachineState.MicroState calldata last, bytes calldata opening)
         external
     {
         Game storage g = _move(gameId, EXPAND);
         // INVARIANT: an element is expanded once, after it was named.
         if (g.level != 2) revert WrongStepKind();
-        IMachine.Ctx memory c = _opCtx(g, cfg);
+        _checkCtx(g, c);
         (uint64 steps, bytes32 init) = machine.element(c, g.opK, g.elem);
         if (e.lastLeaf != steps) revert WrongLeafCount(e.lastLeaf, steps);
         bytes32 lastLeaf = MachineState.leafOf(last);
@@ -490,20 +493,26 @@ contract DisputeGame {
         _expand(gameId, g, e);
     }
 
-    /// @notice Provider: executes the disputed micro-step. `pre` opens the agreed state before it
-    ///         (the initial state for step 1); `reads` open every value the step reads. The
-    ///         provider wins iff the machine's post-state is the disputed leaf.
-    function stepMicro(uint256 gameId, Cfg calldata cfg, MachineState.MicroState calldata pre, bytes[] calldata reads) external {
+    /// @notice Provider: executes the disputed micro-step. `c` is the machine context fixed at
+    ///         expandOps, `frame` the disputed op's pre-frame, `post` the disputed leaf; `pre`
+    ///         opens the agreed state before it (the initial state for step 1); `reads` open every
+    ///         value the step reads. The provider wins iff the machine's post-state is `post`.
+    function stepMicro(
+        uint256 gameId,
+        IMachine.Ctx calldata c,
+        bytes32 frame,
+        bytes32 post,
+        MachineState.MicroState calldata pre,
+        bytes[] calldata reads
+    ) external {
         Game storage g = _move(gameId, STEP);
-        if (MachineState.leafOf(pre) != g.pre) revert BadPreimage();
-        // INVARIANT: the agreed state is step index - 1 of the named element; a provider that
-        // committed a state of some other computation loses.
-        if (pre.op != g.opK || pre.elem != g.elem || pre.step + 1 != g.index) {
-            _resolve(gameId, g, false, INCONSISTENT);
-            return;
-        }
-        bytes32 post = machine.step(_opCtx(g, cfg), g.frame, pre, reads);
-        _resolve(gameId, g, post == g.post, STEP_CHECKED);
+        // INVARIANT: the context, the op's pre-frame, the agreed state (of the named element, one
+        // step before the disputed leaf: a provider that committed a state of another computation
+        // cannot step) and the disputed one are the game's: the step's phase keeps their hash in
+        // one slot (`_segmentFound`).
+        bytes32 h = keccak256(abi.encode(keccak256(abi.encode(c)), frame, MachineState.leafOf(pre), post, pre.op, pre.elem, pre.step + 1));
+        if (h != g.node) revert BadPreimage();
+        _resolve(gameId, g, machine.step(c, frame, pre, reads) == post, STEP_CHECKED);
     }
 
     function _expand(uint256 gameId, Game storage g, Expansion calldata e) internal {
@@ -619,11 +628,12 @@ contract DisputeGame {
         );
     }
 
-    /// @dev The context below the trace level, where `cfg` must be the one checked at expandOps.
-    function _opCtx(Game storage g, Cfg calldata cfg) internal view returns (IMachine.Ctx memory) {
-        // INVARIANT: below the trace level the provider keeps the config and params it proved.
-        if (g.level == 0 || keccak256(abi.encode(cfg)) != g.cfgHash) revert BadPreimage();
-        return _ctx(g, cfg);
+    /// @dev Below the trace level the mover passes the machine context whole: it must be the one
+    ///      fixed at expandOps (the game's roots, the disputed leaf's position and layer, the proven
+    ///      config and params), so nothing of it is read from storage again.
+    function _checkCtx(Game storage g, IMachine.Ctx calldata c) internal view {
+        // INVARIANT: below the trace level the provider keeps the context it proved.
+        if (g.level == 0 || keccak256(abi.encode(c)) != g.cfgHash) revert BadPreimage();
     }
 
     function _stride(Game storage g) internal view returns (uint8) {
@@ -645,9 +655,18 @@ contract DisputeGame {
     }
 
     /// @dev Level 0 and 1 leaves are expanded (expandOps; enterOp or stepOp), level 2 leaves stepped.
+    ///      At the step, the node (no longer needed) keeps the hash of what the deciding move checks
+    ///      (context, pre-frame, pre- and post-state, op, element, step): that move reads one slot,
+    ///      not six.
     function _segmentFound(Game storage g) internal {
-        if (g.level == 2) g.phase = g.slotIsBlock ? NAME : CHUNK;
-        else g.phase = g.level + 1 == LEVELS ? STEP : EXPAND;
+        if (g.level == 2) {
+            g.phase = g.slotIsBlock ? NAME : CHUNK;
+        } else if (g.level + 1 == LEVELS) {
+            g.phase = STEP;
+            g.node = keccak256(abi.encode(g.cfgHash, g.frame, g.pre, g.post, g.opK, g.elem, g.index));
+        } else {
+            g.phase = EXPAND;
+        }
     }
 
     /// @dev Ends a game. On a job the provider already lost elsewhere the game is voided whatever

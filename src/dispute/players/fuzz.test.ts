@@ -245,8 +245,8 @@ describe('dispute game state machine, fuzzed on real tiny jobs', () => {
     }
     const mine = j.mine
     const theirs = sc.lie === 'replay'
-      ? wrongReplay(model, j.spec, j.honest, j.served.outputs, sc.seed)
-      : createReplayTraceProvider(model, replayJob(model.tf, j.spec, { forced: j.served.outputs }))
+      ? wrongReplay(model, j.spec, j.honest, j.delivered, sc.seed)
+      : createReplayTraceProvider(model, replayJob(model.tf, j.spec, { forced: j.delivered }))
     const cfg = j.cfg
     const wrongCfgs: { what: string; cfg: Cfg }[] = [
       { what: 'a sampling the client did not sign', cfg: { ...cfg, sampling: { ...cfg.sampling, repeatLastN: cfg.sampling.repeatLastN + 1 } } },

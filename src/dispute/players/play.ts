@@ -25,8 +25,11 @@ export type GameResult = {
   gas: { provider: bigint; challenger: bigint; anyone: bigint }
   /** Why a side stopped moving before the end, if one did (the revert or error name). */
   stuck?: { side: 'provider' | 'challenger'; error: string }
-  /** Where the game ended: the level, the disputed trace leaf, op and element (when reached). */
-  at: { level: number; traceLeaf: number; op: number; elem: number }
+  /**
+   * Where the game ended: the level, the disputed trace leaf, op and element (when reached), and at
+   * the micro-step level the disputed micro-state (the step takes state `step - 1` to it; else -1).
+   */
+  at: { level: number; traceLeaf: number; op: number; elem: number; step: number }
 }
 
 /** The game did not end within `maxMoves`: a player bug (each level is a bounded descent). */
@@ -103,7 +106,7 @@ async function result(init: PlayInit, gameId: bigint, moves: GameMove[], stuck: 
   const sum = (side: GameMove['side']) => moves.filter((m) => m.side === side).reduce((a, m) => a + m.gasUsed, 0n)
   return {
     gameId, providerWon: r.providerWon, why: r.why, moves, stuck,
-    at: { level: g.level, traceLeaf: Number(g.level === 0 ? g.index : g.traceLeaf), op: Number(g.opK !== 0n ? g.opK : g.level === 1 ? g.index : 0n), elem: Number(g.elem) },
+    at: { level: g.level, traceLeaf: Number(g.level === 0 ? g.index : g.traceLeaf), op: Number(g.opK !== 0n ? g.opK : g.level === 1 ? g.index : 0n), elem: Number(g.elem), step: g.level === 3 ? Number(g.index) : -1 },
     rounds: moves.filter((m) => m.side === 'challenger').length,
     gas: { provider: sum('provider'), challenger: sum('challenger'), anyone: sum('anyone') },
   }
