@@ -132,8 +132,8 @@ async function benchLatency(): Promise<void> {
 }
 
 async function benchThroughput(): Promise<void> {
-  const clients = 32
   const rounds = Number(arg('rounds', '3'))
+  const clients = Number(arg('clients', '32'))
   const net = await network(clients + 3)
   const p = await provider(net, 1, { capacity: clients })
   const cls = await Promise.all(Array.from({ length: clients }, (_, i) => clientHost(net, i + 2, p.addrs())))
@@ -146,7 +146,13 @@ async function benchThroughput(): Promise<void> {
     let done = 0
     await Promise.all(cls.map(async (cl) => {
       for (let r = 0; r < rounds; r++) {
-        await ask(net, p, cl, BigInt(r)).then(() => done++, () => failed++)
+        await ask(net, p, cl, BigInt(r)).then(
+          () => done++,
+          (e) => {
+            failed++
+            if (failed === 1) console.log(`first failure: ${e.details ?? e.message}`)
+          },
+        )
       }
     }))
     const s = (performance.now() - t) / 1000
