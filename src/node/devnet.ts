@@ -1,0 +1,479 @@
+/**
+ * `tessera devnet` as a library: a whole Tessera network on 127.0.0.1 from one call. The embedded
+ * chain (journaled in DIR/chain, so the next start resumes its balances and contracts) with the
+ * contracts deployed under demo audit parameters, the devnet beacon served over drand's HTTP
+ * paths, and nodes on funded development accounts: N providers, K cheating providers (`--cheat`),
+ * M auditors, and a gateway (an in-process client node with the OpenAI-compatible HTTP API on the
+ * network backend, src/node/gateway/networkBackend.ts).
+ *
+ * Providers, cheaters and auditors are child processes of `tessera node start`, not in-process
+ * nodes: the engine's token loop and the auditor's replays block their event loop, so in one
+ * process a replay would stall every stream and the gateway; as processes they run like separate
+ * machines (their own keystore, store, libp2p host and log, reaching the chain over JSON-RPC and
+ * each other over TCP), and a stop is a signal to each PID. Costs: each child's start (~1-3 s
+ * with compiled JS, more through tsx), paid in parallel.
+ *
+ * Layout of DIR: chain/ (journal), deployment.json, passphrase (the devnet's, public), model/
+ * (the synthesized default model), nodes/NAME/ (keystore.json, store, status.json, node.log).
+ * Accounts: the development accounts (src/chain/evm/edr.ts devAccount), fixed per node name so a
+ * restart keeps each node's account: 0 deploys, 1 the gateway, 2-11 provider-1..10, 12-16
+ * cheater-1..5, 17-21 auditor-1..5.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type Address, type Hex, toHex } from 'viem'
+import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
+import { settlementAbi } from '../chain/abi.generated.js'
+import { deposit, getBalances, getStake } from '../chain/actions/settlement.js'
+import { createDevBeacon, type BeaconServer, serveBeacon } from '../chain/beacon.js'
+import { DEV_BEACON_SEED, type Deployment, deployTessera, loadDeployment, saveDeployment } from '../chain/client.js'
+import { type ChainClients, connectClients } from '../chain/evm/clients.js'
+import { createEmbeddedChain, devAccount, type EmbeddedChain } from '../chain/evm/edr.js'
+import { serveJsonRpc } from '../chain/evm/server.js'
+import type { CheatKind } from '../dispute/cheats.js'
+import { openDisputeModel } from '../dispute/model.js'
+import { encodeGguf } from '../engine/gguf/write.js'
+import { synthModel } from '../engine/model/synth.js'
+import { ARITH_VERSION } from '../engine/version.js'
+import { BaseError, InvalidParameterError } from '../errors.js'
+import { writeGgufFile } from '../runtime/ggufFile.js'
+import { loadModel, type Model } from '../runtime/model.js'
+import { gatewayModelOf, type GatewayModel } from './gateway/backend.js'
+import { networkBackend } from './gateway/networkBackend.js'
+import { Router } from './gateway/routing.js'
+import { type Gateway, startGateway } from './gateway/server.js'
+import { JOB_PROTOCOL } from './jobProtocol.js'
+import { startNode, type TesseraNode } from './node.js'
+import { type JobOffer, randomNonces } from './requestJob.js'
+import { type NodeStatus, readStatus } from './status.js'
+import { jobBookOf } from './store.js'
+
+const COIN = 10n ** 18n
+/** The devnet's keystore passphrase: public, like the development keys it protects. */
+export const DEVNET_PASSPHRASE = 'tessera-devnet'
+export const MAX_PROVIDERS = 10
+export const MAX_CHEATERS = 5
+export const MAX_AUDITORS = 5
+const ACCOUNTS = 24
+/** Wei per token an honest devnet provider asks, and a cheater (half: it wins the routing until slashed). */
+export const PRICE = 10n ** 9n
+export const CHEATER_PRICE = PRICE / 2n
+
+export type DevnetRole = 'provider' | 'cheater' | 'auditor'
+
+export type DevnetOptions = {
+  dataDir: string
+  providers?: number
+  auditors?: number
+  cheaters?: number
+  /** The cheaters' `--cheat` kind (default silu: honest tokens under a false trace). */
+  cheat?: CheatKind
+  /** GGUF file every provider serves; none: a tiny synthetic model written into DIR/model once. */
+  model?: string
+  /** The gateway's port on 127.0.0.1 (0: a free one). */
+  port?: number
+  /** The argv that runs the `tessera` CLI (node, its flags, the entry script): children are `[...cli, 'node', 'start', ...]`. */
+  cli: string[]
+  /** A share of jobs the on-chain audit draw picks, in basis points (default 5000: every other job, visibly). */
+  auditBps?: number
+  /** Longest wait for the nodes to be up and their offers seen (default 120 s). */
+  readyTimeoutMs?: number
+  /** Progress and events, one line each. */
+  log?: (line: string) => void
+  signal?: AbortSignal
+}
+
+export type DevnetNode = { name: string; role: DevnetRole; address: Address; dir: string; logFile: string; pid: number }
+
+export type RunningDevnet = {
+  /** The OpenAI-compatible base URL (ends in /v1). */
+  gatewayUrl: string
+  rpcUrl: string
+  beaconUrl: string
+  chainId: number
+  dataDir: string
+  deploymentFile: string
+  deployment: Deployment
+  /** Journal entries replayed at start: 0 for a fresh chain. */
+  replayed: number
+  model: { id: string; name: string; path: string; synthetic: boolean }
+  gatewayAddress: Address
+  nodes: DevnetNode[]
+  /** Stops the children (SIGTERM, then SIGKILL after a grace), the gateway, the beacon and the chain (idempotent). */
+  stop(): Promise<void>
+}
+
+/** The devnet cannot start: one line a person can act on. */
+export class DevnetError extends BaseError {
+  override name = 'DevnetError'
+}
+
+/** Development account index of a devnet node (stable across restarts). */
+export function devnetAccountIndex(role: DevnetRole | 'gateway', i = 1): number {
+  if (role === 'gateway') return 1
+  if (role === 'provider') return 1 + i
+  if (role === 'cheater') return 11 + i
+  return 16 + i
+}
+
+/** Synthesizes the default model into `dir` once: a tiny random-weight model (text is nonsense, receipts are real). */
+export function defaultDevnetModel(dir: string): string {
+  const path = join(dir, 'tiny-q8_0.gguf')
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true })
+    const tmp = `${path}.${process.pid}.tmp`
+    writeGgufFile(tmp, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1 })))
+    // renamed into place: a killed start never leaves half a model
+    renameSync(tmp, path)
+  }
+  return path
+}
+
+function count(name: string, v: number | undefined, dflt: number, max: number): number {
+  const n = v ?? dflt
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidParameterError(name, n, `a whole number from 0 to ${max}`)
+  return n
+}
+
+/** The job offers of `root` the node has seen, each dialled on the job protocol. */
+export function offersOf(node: TesseraNode, root: Hex): JobOffer[] {
+  return node.discovery.book.offersFor(root).map((s) => {
+    const o = s.offer
+    const m = o.models.find((x) => x.root.toLowerCase() === root.toLowerCase())!
+    const target = o.addrs.find((a) => a.endsWith(`/p2p/${o.peerId}`)) ?? o.peerId
+    return { provider: o.provider, pricePerToken: BigInt(m.pricePerToken), connect: (signal: AbortSignal) => node.host.dial(target, JOB_PROTOCOL, { signal }) }
+  })
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Starts a devnet; resolves once every node is up and the gateway sees every provider's offer.
+ *
+ * @example
+ *   const net = await startDevnet({ dataDir: '.tessera/devnet', cli: [process.execPath, ...process.execArgv, process.argv[1]], log: console.log })
+ *   // POST `${net.gatewayUrl}/chat/completions` ...
+ *   await net.stop()
+ */
+export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
+  const log = opts.log ?? (() => {})
+  const nProviders = count('providers', opts.providers, 2, MAX_PROVIDERS)
+  const nAuditors = count('auditors', opts.auditors, 1, MAX_AUDITORS)
+  const nCheaters = count('cheaters', opts.cheaters, 0, MAX_CHEATERS)
+  if (nProviders + nCheaters === 0) throw new InvalidParameterError('providers', 0, 'at least one provider or cheater')
+  const auditBps = opts.auditBps ?? 5000
+  if (!Number.isInteger(auditBps) || auditBps < 1 || auditBps > 10_000) throw new InvalidParameterError('audit-bps', auditBps, 'a whole number from 1 to 10000')
+  const dataDir = resolve(opts.dataDir)
+  const readyBy = Date.now() + (opts.readyTimeoutMs ?? 120_000)
+  mkdirSync(join(dataDir, 'nodes'), { recursive: true })
+  const passFile = join(dataDir, 'passphrase')
+  if (!existsSync(passFile)) writeFileSync(passFile, `${DEVNET_PASSPHRASE}\n`, { mode: 0o600 })
+
+  // Everything started so far, stopped in reverse on failure or stop().
+  const children: { node: DevnetNode; child: ChildProcess; exited: Promise<void> }[] = []
+  let chain: EmbeddedChain | undefined
+  let rpc: { url: string; close(): Promise<void> } | undefined
+  let beaconSrv: BeaconServer | undefined
+  let gwNode: TesseraNode | undefined
+  let gateway: Gateway | undefined
+  let engine: Model | undefined
+  const watch = new AbortController()
+  let watcher: Promise<void> | undefined
+  let heartbeat: Promise<void> | undefined
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      watch.abort()
+      await watcher
+      await heartbeat
+      await gateway?.close().catch(() => {})
+      await stopChildren(children, log)
+      await gwNode?.stop().catch(() => {})
+      engine?.close()
+      await beaconSrv?.close().catch(() => {})
+      await rpc?.close().catch(() => {})
+      await chain?.close().catch(() => {})
+    })()
+    return stopping
+  }
+
+  try {
+    // ---- model
+    const synthetic = opts.model === undefined
+    let modelPath: string
+    if (opts.model) modelPath = resolve(opts.model)
+    else {
+      const had = existsSync(join(dataDir, 'model', 'tiny-q8_0.gguf'))
+      if (!had) log('synthesizing the default model (tiny, random weights) ...')
+      modelPath = defaultDevnetModel(join(dataDir, 'model'))
+    }
+    engine = await loadModel(modelPath)
+    const gm: GatewayModel = gatewayModelOf(engine)
+
+    // ---- chain, contracts, beacon
+    chain = await createEmbeddedChain({ dataDir: join(dataDir, 'chain'), accounts: ACCOUNTS })
+    const depFile = join(dataDir, 'deployment.json')
+    let deployment: Deployment
+    const deployer = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+    if (chain.replayed > 0 && existsSync(depFile)) {
+      deployment = loadDeployment(depFile, chain.chainId)
+      // The replayed blocks keep their times; the chain's clock then catches up with the time it was off.
+      const behind = Math.floor(Date.now() / 1000) - (await latestBlockTime(chain))
+      if (behind > 0) {
+        await chain.provider.request({ method: 'evm_setNextBlockTimestamp', params: [toHex(Math.floor(Date.now() / 1000))] })
+        await chain.provider.request({ method: 'evm_mine' })
+      }
+      log(`chain resumed from ${join(dataDir, 'chain')} (${chain.replayed} journal entries replayed; its clock moved ${behind} s on to now)`)
+    } else {
+      log('deploying the contracts on the embedded chain ...')
+      // Demo audit parameters: a draw 3 s (one beacon round) after each claim, half the jobs drawn, a 10% audit premium.
+      deployment = await deployTessera(deployer, { settlement: { auditBps, premiumBps: 1000 }, audits: { beaconDelay: 3n } })
+      saveDeployment(depFile, deployment)
+    }
+    // Registered here, once: providers starting together would each see it unregistered and race.
+    if (!(await isModelRegistered(deployer, deployment, gm.root))) {
+      const dm = await openDisputeModel(modelPath)
+      try {
+        await registerModel(deployer, deployment, { modelRoot: gm.root, ...dm.tree.proveConfig(), arithVersion: toHex(ARITH_VERSION, { size: 32 }) })
+      } finally {
+        dm.close()
+      }
+      log(`registered the model ${gm.name} (${gm.root.slice(0, 18)}...)`)
+    }
+    rpc = await serveJsonRpc(chain.provider, { port: 0 })
+    heartbeat = mineWhenIdle(chain, watch.signal)
+    const b = deployment.params.beacon
+    if (!b?.genesisTime || !b.period) throw new DevnetError(`${depFile} names no devnet beacon (deployed before beacons?): remove ${dataDir} to start afresh`)
+    beaconSrv = await serveBeacon(createDevBeacon({ seed: DEV_BEACON_SEED, genesisTime: Number(b.genesisTime), period: Number(b.period) }), { port: 0 })
+    log(`chain ${rpc.url} (id ${chain.chainId}), beacon ${beaconSrv.url}`)
+
+    // ---- the gateway's node (in this process: it hosts the HTTP API) and its escrow
+    const gwKey = devAccount(devnetAccountIndex('gateway')).privateKey
+    gwNode = await startNode({
+      dataDir: join(dataDir, 'nodes', 'gateway'), roles: new Set(['client']), models: [], rpc: rpc.url, deployment,
+      listen: ['/ip4/127.0.0.1/tcp/0'], passphrase: DEVNET_PASSPHRASE, importKey: gwKey,
+      log: (l) => appendFileSync(join(dataDir, 'nodes', 'gateway', 'node.log'), `${new Date().toISOString()} ${l}\n`),
+    })
+    const bootstrap = gwNode.addrs()[0] ?? ''
+    const gwClients = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: gwKey })
+    await topUpEscrow(gwClients, deployment, log)
+
+    // ---- providers, cheaters, auditors as child processes
+    const specs: { name: string; role: DevnetRole; index: number }[] = [
+      ...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i + 1}`, role: 'provider' as const, index: devnetAccountIndex('provider', i + 1) })),
+      ...Array.from({ length: nCheaters }, (_, i) => ({ name: `cheater-${i + 1}`, role: 'cheater' as const, index: devnetAccountIndex('cheater', i + 1) })),
+      ...Array.from({ length: nAuditors }, (_, i) => ({ name: `auditor-${i + 1}`, role: 'auditor' as const, index: devnetAccountIndex('auditor', i + 1) })),
+    ]
+    log(`starting ${specs.map((s) => s.name).join(', ')} ...`)
+    const ready = specs.map((s) => {
+      const dir = join(dataDir, 'nodes', s.name)
+      mkdirSync(dir, { recursive: true })
+      const args = [
+        'node', 'start', '--data', dir, '--role', s.role === 'auditor' ? 'auditor' : 'provider', '--model', modelPath, '--rpc', rpc!.url, '--deployment', depFile,
+        '--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', bootstrap, '--passphrase-file', passFile, '--poll', '250', '--claim-after', '5', '--offer-refresh', '10',
+        '--stake', s.role === 'auditor' ? '1' : '10', '--beacon', beaconSrv!.url,
+      ]
+      // A cheater undercuts the honest price, so the router sends it jobs first, until it is slashed.
+      args.push('--price', String(s.role === 'cheater' ? CHEATER_PRICE : PRICE))
+      if (s.role === 'cheater') args.push('--cheat', opts.cheat ?? 'silu')
+      if (!existsSync(join(dir, 'keystore.json'))) {
+        const keyFile = join(dir, 'devnet-account.key')
+        writeFileSync(keyFile, `${devAccount(s.index).privateKey}\n`, { mode: 0o600 })
+        args.push('--import-key', keyFile)
+      }
+      const logFile = join(dir, 'node.log')
+      const out = createWriteStream(logFile, { flags: 'a' })
+      const child = spawn(opts.cli[0], [...opts.cli.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TESSERA_PASSPHRASE: undefined } })
+      const node: DevnetNode = { name: s.name, role: s.role, address: devAccount(s.index).address, dir, logFile, pid: child.pid ?? -1 }
+      const exited = new Promise<void>((ok) => child.once('exit', () => ok()))
+      children.push({ node, child, exited })
+      let tail = ''
+      return new Promise<DevnetNode>((ok, fail) => {
+        const onLine = (line: string) => {
+          out.write(`${line}\n`)
+          tail = `${tail}\n${line}`.slice(-600)
+          if (/ ready: /.test(line)) {
+            log(`${s.name} ready (${node.address}, pid ${node.pid})`)
+            ok(node)
+          } else if (/tick failed|a job failed|cannot stake/.test(line)) log(`${s.name}: ${line.replace(/^\S+ /, '')}`)
+        }
+        for (const stream of [child.stdout!, child.stderr!]) {
+          let buf = ''
+          stream.setEncoding('utf8').on('data', (d: string) => {
+            buf += d
+            for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+              onLine(buf.slice(0, i))
+              buf = buf.slice(i + 1)
+            }
+          })
+        }
+        child.once('exit', (code, sig) => {
+          out.end()
+          fail(new DevnetError(`${s.name} exited (${sig ?? `code ${code}`}) before it was ready: ${tail.trim().split('\n').at(-1) ?? ''} (see ${logFile})`))
+        })
+        child.once('error', (e) => fail(new DevnetError(`cannot start ${s.name}: ${e.message}`, { cause: e })))
+      })
+    })
+    const abort = new Promise<never>((_, fail) => {
+      const t = setTimeout(() => fail(new DevnetError(`the nodes were not up within ${Math.round((opts.readyTimeoutMs ?? 120_000) / 1000)} s (logs in ${join(dataDir, 'nodes')})`)), Math.max(0, readyBy - Date.now()))
+      t.unref()
+      opts.signal?.addEventListener('abort', () => fail(opts.signal!.reason), { once: true })
+    })
+    abort.catch(() => {})
+    const nodes = await Promise.race([Promise.all(ready), abort])
+
+    // ---- wait until the gateway sees every provider's offer
+    const servers = nodes.filter((n) => n.role !== 'auditor').length
+    for (let seen = -1; ; ) {
+      const now = offersOf(gwNode, gm.root).length
+      if (now !== seen) log(`gateway sees ${now}/${servers} provider offers`)
+      seen = now
+      if (now >= servers) break
+      opts.signal?.throwIfAborted()
+      if (Date.now() > readyBy) throw new DevnetError(`the gateway saw ${now} of ${servers} provider offers within the start bound (logs in ${join(dataDir, 'nodes')})`)
+      await sleep(200)
+    }
+
+    // ---- the gateway (its router first learns the slashes of earlier runs)
+    const router = new Router()
+    const slashesRead = await noteSlashes({ nodes, clients: gwClients, deployment, router, log }, BigInt(deployment.deployedAtBlock), true)
+    const node = gwNode
+    const backend = networkBackend({
+      models: [gm], offers: (m) => offersOf(node, m.root), router, clients: gwClients, deployment, nonces: randomNonces(), book: jobBookOf(node.store),
+    })
+    gateway = await startGateway({ backend, port: opts.port ?? 8080 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') throw new DevnetError(`port ${opts.port} is in use (another devnet or gateway running?): pick another with --port`, { cause: e })
+      throw e
+    })
+    for (const w of gateway.warnings) log(w)
+    watcher = watchNetwork({ nodes, clients: gwClients, deployment, router, log, signal: watch.signal, from: slashesRead })
+
+    return {
+      gatewayUrl: `${gateway.url}/v1`, rpcUrl: rpc.url, beaconUrl: beaconSrv.url, chainId: chain.chainId, dataDir, deploymentFile: depFile, deployment,
+      replayed: chain.replayed, model: { id: gm.id, name: gm.name, path: modelPath, synthetic }, gatewayAddress: gwClients.account.address, nodes, stop,
+    }
+  } catch (e) {
+    await stop()
+    throw e
+  }
+}
+
+async function latestBlockTime(chain: EmbeddedChain): Promise<number> {
+  const b = (await chain.provider.request({ method: 'eth_getBlockByNumber', params: ['latest', false] })) as { timestamp: Hex }
+  return Number(BigInt(b.timestamp))
+}
+
+/**
+ * The embedded chain mines on each transaction only, so a quiet chain's latest block grows old,
+ * and calls (which run against it) see an old block.timestamp: a beacon round or deadline due by
+ * the clock is not due there. Like a real chain's block production, an empty block is mined
+ * whenever the latest is 2 s old or more (through the journal, so a replay keeps every block).
+ */
+async function mineWhenIdle(chain: EmbeddedChain, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      if (Date.now() / 1000 - (await latestBlockTime(chain)) >= 2) await chain.provider.request({ method: 'evm_mine' })
+    } catch {
+      // the chain is closing
+    }
+    await sleepUnless(1000, signal)
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((r) => {
+    if (signal.aborted) return r()
+    const done = () => {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      r()
+    }
+    const t = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/** Keeps the gateway's escrow at 50 coins or more (its jobs' reservations come out of it). */
+async function topUpEscrow(c: ChainClients, d: Deployment, log: (l: string) => void): Promise<void> {
+  const { escrow } = await getBalances(c, d, c.account.address)
+  if (escrow >= 50n * COIN) return
+  await deposit(c, d, { amount: 100n * COIN - escrow })
+  log(`gateway ${c.account.address} deposited ${(100n * COIN - escrow) / COIN} coin of escrow`)
+}
+
+/**
+ * Reads the Slashed events after block `from` (exclusive), tells the router to route nothing more
+ * to each slashed provider, and logs each slash; returns the last block read.
+ */
+async function noteSlashes(o: { nodes: DevnetNode[]; clients: ChainClients; deployment: Deployment; router: Router; log: (l: string) => void }, from: bigint, earlier: boolean): Promise<bigint> {
+  const to = await o.clients.public.getBlockNumber()
+  if (to <= from) return from
+  const events = await o.clients.public.getContractEvents({ address: o.deployment.settlement, abi: settlementAbi, eventName: 'Slashed', fromBlock: from + 1n, toBlock: to })
+  for (const e of events) {
+    const who = e.args.account as Address
+    o.router.setReputation(who, 0, true)
+    const name = o.nodes.find((n) => n.address.toLowerCase() === who.toLowerCase())?.name ?? who
+    const stake = (await getStake(o.clients, o.deployment, who)).active
+    o.log(`${name} was slashed${earlier ? ' before this start' : ''}: ${formatCoin(e.args.amount ?? 0n)} coin (stake now ${formatCoin(stake)}); the gateway routes no more jobs to it`)
+  }
+  return to
+}
+
+/**
+ * Every 2 s until `signal`: tops up the gateway's escrow, follows the slashes (noteSlashes) and
+ * logs what changed in the nodes' status files (jobs served, claims, audits, disputes).
+ */
+async function watchNetwork(o: { nodes: DevnetNode[]; clients: ChainClients; deployment: Deployment; router: Router; log: (l: string) => void; signal: AbortSignal; from: bigint }): Promise<void> {
+  const shown = new Map<string, string>()
+  let from = o.from
+  while (!o.signal.aborted) {
+    try {
+      await topUpEscrow(o.clients, o.deployment, o.log)
+      from = await noteSlashes(o, from, false)
+      for (const n of o.nodes) {
+        let st: NodeStatus
+        try {
+          st = readStatus(n.dir)
+        } catch {
+          continue
+        }
+        const kv = (r: Record<string, number>) =>
+          Object.entries(r)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        const parts = [
+          n.role !== 'auditor' ? `served ${st.jobs.served}` : '',
+          st.claims && st.claims.claimed > 0 ? `claimed ${st.claims.claimed}` : '',
+          Object.keys(st.audits).length ? `audits: ${kv(st.audits)}` : '',
+          Object.keys(st.disputes).length ? `disputes: ${kv(st.disputes)}` : '',
+        ].filter(Boolean)
+        const line = parts.join('; ')
+        if (line && shown.get(n.name) !== line && !(shown.get(n.name) === undefined && line === 'served 0')) o.log(`${n.name}: ${line}`)
+        shown.set(n.name, line)
+      }
+    } catch (e) {
+      if (!o.signal.aborted) o.log(`watch: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`)
+    }
+    await sleepUnless(2000, o.signal)
+  }
+}
+
+const formatCoin = (wei: bigint) => (Number(wei / 10n ** 14n) / 1e4).toString()
+
+/** SIGTERM to every child by PID, SIGKILL to any still there after 5 s. */
+async function stopChildren(children: { node: DevnetNode; child: ChildProcess; exited: Promise<void> }[], log: (l: string) => void): Promise<void> {
+  const running = children.filter((c) => c.child.exitCode === null && c.child.signalCode === null)
+  for (const c of running) c.child.kill('SIGTERM')
+  await Promise.all(
+    running.map(async (c) => {
+      const late = await Promise.race([c.exited.then(() => false), sleep(5000).then(() => true)])
+      if (late) {
+        log(`${c.node.name} (pid ${c.node.pid}) did not stop within 5 s: killed`)
+        c.child.kill('SIGKILL')
+        await c.exited
+      }
+    }),
+  )
+}

@@ -1,0 +1,192 @@
+/**
+ * `tessera devnet` end to end, as a user meets it: the command started as a process (2 providers,
+ * 1 cheating provider, 1 auditor, every job drawn for audit), its banner awaited, then the official
+ * `openai` client against the gateway it prints: chat completions streamed and not, each with a
+ * receipt whose signature checks and whose replay is valid exactly when an honest provider served
+ * it. The cheater (cheapest, so routed first) is caught by the auditor and slashed on chain, after
+ * which the gateway routes around it. Ctrl-C stops every process of the devnet within seconds, and
+ * a restart on the same --data resumes the same chain.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import OpenAI from 'openai'
+import type { Address } from 'viem'
+import { getStake, getTotals } from '../../src/chain/actions/settlement.js'
+import { loadDeployment } from '../../src/chain/client.js'
+import { connectClients } from '../../src/chain/evm/clients.js'
+import { devAccount } from '../../src/chain/evm/edr.js'
+import { checkSignature } from '../../src/cli/commands/signedReceipt.js'
+import type { SignedReceipt } from '../../src/node/transcript.js'
+import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
+import type { Receipt } from '../../src/trace/receipt.js'
+import { startCli, waitFor } from '../support/cli.js'
+
+const COIN = 10n ** 18n
+const READY_MS = 240_000
+type Running = ReturnType<typeof startCli> & { log: () => string; exited: () => boolean }
+type Banner = { gateway: string; chain: string; nodes: { role: string; name: string; address: Address; pid: number }[] }
+type Tessera = { provider: Address; seed: string; job_id: string; receipt: Receipt; signed: SignedReceipt; prompt_tokens: number[]; output_tokens: number[] }
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-devnet-'))
+const data = join(dir, 'devnet')
+
+function startDevnet(): Running {
+  const child = startCli(['devnet', '--providers', '2', '--auditors', '1', '--cheaters', '1', '--port', '0', '--data', data, '--audit-bps', '10000'])
+  let out = ''
+  let done = false
+  child.stdout?.on('data', (d: string) => (out += d))
+  child.stderr?.on('data', (d: string) => (out += d))
+  child.on('close', () => (done = true))
+  return Object.assign(child, { log: () => out, exited: () => done })
+}
+
+async function banner(p: Running): Promise<Banner> {
+  await waitFor(() => p.exited() || /Ctrl-C stops every node/.test(p.log()), true, READY_MS)
+  assert.ok(!p.exited(), `the devnet exited before its banner:\n${p.log()}`)
+  const text = p.log()
+  const gateway = /gateway\s+(http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(text)?.[1]
+  const chain = /chain\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(text)?.[1]
+  assert.ok(gateway && chain, text)
+  const nodes = [...text.matchAll(/^\s+(provider|cheater|auditor)\s+(\S+) (0x[0-9a-fA-F]{40}) pid (\d+)$/gm)].map((m) => ({ role: m[1], name: m[2], address: m[3] as Address, pid: Number(m[4]) }))
+  assert.equal(nodes.length, 4, text)
+  return { gateway, chain, nodes }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** SIGINT to the devnet; resolves with how long it took to exit. */
+async function interrupt(p: Running): Promise<{ ms: number; code: number | null }> {
+  const t0 = Date.now()
+  p.kill('SIGINT')
+  const r = await p.result
+  return { ms: Date.now() - t0, code: r.code }
+}
+
+describe('tessera devnet', { timeout: 600_000 }, () => {
+  let net: Running
+  let b: Banner
+  let model: Model
+  let openai: OpenAI
+  let readyMs = 0
+  const started: Running[] = []
+
+  before(async () => {
+    const t0 = Date.now()
+    net = startDevnet()
+    started.push(net)
+    b = await banner(net)
+    readyMs = Date.now() - t0
+    console.log(`# cold devnet ready in ${(readyMs / 1000).toFixed(1)} s`)
+    model = await loadModel(join(data, 'model', 'tiny-q8_0.gguf'))
+    openai = new OpenAI({ baseURL: b.gateway, apiKey: 'x', maxRetries: 0, timeout: 120_000 })
+  })
+  after(async () => {
+    for (const p of started) if (!p.exited()) p.kill('SIGKILL')
+    for (const n of b?.nodes ?? []) if (alive(n.pid)) process.kill(n.pid, 'SIGKILL')
+    model?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cheater = () => b.nodes.find((n) => n.role === 'cheater')!
+  const honest = () => b.nodes.filter((n) => n.role === 'provider').map((n) => n.address)
+  const stakeOf = async (rpc: string, who: Address) => {
+    const d = loadDeployment(join(data, 'deployment.json'))
+    return (await getStake(connectClients({ transport: rpc, chainId: d.chainId, privateKey: devAccount(0).privateKey }), d, who)).active
+  }
+
+  const burnedOn = async (rpc: string) => {
+    const d = loadDeployment(join(data, 'deployment.json'))
+    return (await getTotals(connectClients({ transport: rpc, chainId: d.chainId, privateKey: devAccount(0).privateKey }), d)).burned
+  }
+
+  /** The receipt is signed by the provider named; its replay is valid iff that provider is honest, and then equals the engine's own answer. */
+  async function checkReceipt(t: Tessera, text: string): Promise<'honest' | 'cheater'> {
+    assert.deepEqual(await checkSignature(t.receipt, t.signed), { ok: true, signer: t.provider })
+    const v = verify(model, { receipt: t.receipt, promptTokens: t.prompt_tokens, outputTokens: t.output_tokens, text })
+    if (t.provider === cheater().address) {
+      assert.equal(v.valid, false, 'the cheater\'s trace does not replay')
+      return 'cheater'
+    }
+    assert.ok(honest().includes(t.provider), `served by ${t.provider}, not a devnet provider`)
+    assert.ok(v.valid, JSON.stringify(v))
+    const direct = generate(model, { prompt: t.prompt_tokens, seed: BigInt(t.seed), ...t.receipt.params })
+    assert.equal(text, direct.text)
+    assert.deepEqual(t.output_tokens, direct.outputTokens)
+    return 'honest'
+  }
+
+  const servedBy: string[] = []
+
+  test('the openai client streams and does not stream chat completions, each with a receipt that verifies', async () => {
+    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, seed: 5 })
+    const t = (r as unknown as { tessera: Tessera }).tessera
+    servedBy.push(await checkReceipt(t, r.choices[0].message.content ?? ''))
+    const job = await fetch(`${b.gateway}/receipts/${t.job_id}`)
+    assert.equal(job.status, 200)
+    assert.ok(((await job.json()) as { signed?: unknown }).signed, 'the job file carries the signed receipt')
+
+    const chunks: OpenAI.ChatCompletionChunk[] = []
+    const stream = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'The harbour' }], max_tokens: 8, seed: 7, stream: true })
+    for await (const c of stream) chunks.push(c)
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')
+    const ts = (chunks.at(-1) as unknown as { tessera: Tessera }).tessera
+    assert.ok(chunks.at(-1)?.choices[0]?.finish_reason, 'the last chunk ends the answer')
+    servedBy.push(await checkReceipt(ts, text))
+  })
+
+  test('the cheater (cheapest, routed first) is caught by the auditor and slashed on chain; the gateway then routes around it', async () => {
+    const t0 = Date.now()
+    // the cheater undercuts the others: it has served at least one of the jobs above, or does now
+    for (let i = 0; i < 4 && !servedBy.includes('cheater'); i++) {
+      const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: `try ${i}` }], max_tokens: 4 })
+      servedBy.push(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''))
+    }
+    assert.ok(servedBy.includes('cheater'), `the cheater got none of ${servedBy.length} jobs`)
+    await waitFor(() => /cheater-1 was slashed/.test(net.log()), true, 150_000)
+    const stake = await stakeOf(b.chain, cheater().address)
+    assert.ok(stake < 10n * COIN, `slashed on chain: ${stake}`)
+    for (const p of b.nodes.filter((n) => n.role === 'provider')) assert.equal(await stakeOf(b.chain, p.address), 10n * COIN, `${p.name} keeps its stake`)
+    console.log(`# cheater slashed ${((Date.now() - t0) / 1000).toFixed(1)} s after its jobs`)
+    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'After the slash' }], max_tokens: 8, seed: 11 })
+    assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
+  })
+
+  test('Ctrl-C stops every process within seconds; a restart on the same --data resumes the same chain', async () => {
+    const burnedBefore = await burnedOn(b.chain)
+    assert.ok(burnedBefore > 0n)
+    const deployment = readFileSync(join(data, 'deployment.json'), 'utf8')
+    const stopped = await interrupt(net)
+    assert.equal(stopped.code, 130, net.log().slice(-2000))
+    assert.ok(stopped.ms < 10_000, `stopped in ${stopped.ms} ms`)
+    console.log(`# devnet stopped in ${stopped.ms} ms after SIGINT`)
+    for (const n of b.nodes) assert.ok(!alive(n.pid), `${n.name} (pid ${n.pid}) still runs`)
+
+    const t0 = Date.now()
+    net = startDevnet()
+    started.push(net)
+    b = await banner(net)
+    console.log(`# resumed devnet ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    assert.match(net.log(), /chain resumed from .* journal entries replayed/)
+    assert.equal(readFileSync(join(data, 'deployment.json'), 'utf8'), deployment, 'the same contracts')
+    assert.equal(await burnedOn(b.chain), burnedBefore, 'the slashes are still there')
+    // the gateway learned the earlier slash from the chain: it routes nothing to the cheater, whose
+    // node topped its stake back up to --stake at start
+    assert.match(net.log(), /cheater-1 was slashed before this start/)
+    openai = new OpenAI({ baseURL: b.gateway, apiKey: 'x', maxRetries: 0, timeout: 120_000 })
+    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Again' }], max_tokens: 4 })
+    assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
+    const again = await interrupt(net)
+    assert.equal(again.code, 130)
+    for (const n of b.nodes) assert.ok(!alive(n.pid), `${n.name} (pid ${n.pid}) still runs`)
+  })
+})
