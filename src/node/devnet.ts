@@ -20,7 +20,7 @@
  * cheater-1..5, 17-21 auditor-1..5.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { appendFileSync, createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type Address, type Hex, toHex } from 'viem'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
@@ -109,6 +109,74 @@ export class DevnetError extends BaseError {
   override name = 'DevnetError'
 }
 
+const LOCK_FILE = 'devnet.pid'
+const CHILDREN_FILE = 'children.json'
+
+/** The command line of a running process (Linux /proc), or undefined. */
+function cmdlineOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+  } catch {
+    return undefined
+  }
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * One devnet per data directory (two would append to one chain journal): DIR/devnet.pid holds the
+ * running one's PID; a file left by a process that is gone is taken over. Returns the release.
+ */
+function lockDataDir(dir: string): () => void {
+  const file = join(dir, LOCK_FILE)
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+      return () => {
+        if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true })
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const pid = Number(readFileSync(file, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) && (cmdlineOf(pid) ?? 'devnet').includes('devnet')) {
+        throw new DevnetError(`another devnet (pid ${pid}) runs on ${dir}: stop it first, or pick another --data`)
+      }
+      rmSync(file, { force: true })
+    }
+  }
+  throw new DevnetError(`cannot lock ${file}`)
+}
+
+/**
+ * Nodes a devnet that died without stopping them (killed hard) left running: each PID recorded in
+ * DIR/children.json that still runs `node start` on its folder gets SIGTERM, then SIGKILL after
+ * 5 s; a PID now used by anything else is left alone.
+ */
+async function stopLeftovers(dir: string, log: (l: string) => void): Promise<void> {
+  let list: { name: string; pid: number }[]
+  try {
+    list = JSON.parse(readFileSync(join(dir, CHILDREN_FILE), 'utf8'))
+  } catch {
+    return
+  }
+  for (const { name, pid } of list) {
+    const cmd = cmdlineOf(pid)
+    if (!isAlive(pid) || !cmd?.includes(join(dir, 'nodes', name))) continue
+    log(`stopping ${name} (pid ${pid}), left running by an earlier devnet`)
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(100)
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  }
+  rmSync(join(dir, CHILDREN_FILE), { force: true })
+}
+
 /** Development account index of a devnet node (stable across restarts). */
 export function devnetAccountIndex(role: DevnetRole | 'gateway', i = 1): number {
   if (role === 'gateway') return 1
@@ -167,6 +235,13 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
   const dataDir = resolve(opts.dataDir)
   const readyBy = Date.now() + (opts.readyTimeoutMs ?? 120_000)
   mkdirSync(join(dataDir, 'nodes'), { recursive: true })
+  const releaseLock = lockDataDir(dataDir)
+  try {
+    await stopLeftovers(dataDir, log)
+  } catch (e) {
+    releaseLock()
+    throw e
+  }
   const passFile = join(dataDir, 'passphrase')
   if (!existsSync(passFile)) writeFileSync(passFile, `${DEVNET_PASSPHRASE}\n`, { mode: 0o600 })
 
@@ -194,6 +269,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
       await beaconSrv?.close().catch(() => {})
       await rpc?.close().catch(() => {})
       await chain?.close().catch(() => {})
+      rmSync(join(dataDir, CHILDREN_FILE), { force: true })
+      releaseLock()
     })()
     return stopping
   }
@@ -224,7 +301,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
         await chain.provider.request({ method: 'evm_setNextBlockTimestamp', params: [toHex(Math.floor(Date.now() / 1000))] })
         await chain.provider.request({ method: 'evm_mine' })
       }
-      log(`chain resumed from ${join(dataDir, 'chain')} (${chain.replayed} journal entries replayed; its clock moved ${behind} s on to now)`)
+      log(`chain resumed from ${join(dataDir, 'chain')} (${chain.replayed} journal entries replayed${behind > 0 ? `; its clock moved ${behind} s on to now` : ''})`)
     } else {
       log('deploying the contracts on the embedded chain ...')
       // Demo audit parameters: a draw 3 s (one beacon round) after each claim, half the jobs drawn, a 10% audit premium.
@@ -288,6 +365,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
       const node: DevnetNode = { name: s.name, role: s.role, address: devAccount(s.index).address, dir, logFile, pid: child.pid ?? -1 }
       const exited = new Promise<void>((ok) => child.once('exit', () => ok()))
       children.push({ node, child, exited })
+      writeFileSync(join(dataDir, CHILDREN_FILE), `${JSON.stringify(children.map((c) => ({ name: c.node.name, pid: c.node.pid })))}\n`)
       let tail = ''
       return new Promise<DevnetNode>((ok, fail) => {
         const onLine = (line: string) => {

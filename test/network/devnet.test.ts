@@ -22,7 +22,7 @@ import { checkSignature } from '../../src/cli/commands/signedReceipt.js'
 import type { SignedReceipt } from '../../src/node/transcript.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import type { Receipt } from '../../src/trace/receipt.js'
-import { startCli, waitFor } from '../support/cli.js'
+import { expectOneLine, startCli, waitFor } from '../support/cli.js'
 
 const COIN = 10n ** 18n
 const READY_MS = 240_000
@@ -161,10 +161,12 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
   })
 
-  test('Ctrl-C stops every process within seconds; a restart on the same --data resumes the same chain', async () => {
+  test('a second devnet on the same --data is refused; Ctrl-C stops every process within seconds; a restart on the same --data resumes the same chain', async () => {
     const burnedBefore = await burnedOn(b.chain)
     assert.ok(burnedBefore > 0n)
     const deployment = readFileSync(join(data, 'deployment.json'), 'utf8')
+    // a second devnet on the same folder is refused (both would write one chain journal)
+    await expectOneLine(['devnet', '--port', '0', '--data', data], 1, /another devnet \(pid \d+\) runs on /)
     const stopped = await interrupt(net)
     assert.equal(stopped.code, 130, net.log().slice(-2000))
     assert.ok(stopped.ms < 10_000, `stopped in ${stopped.ms} ms`)
