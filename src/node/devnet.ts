@@ -21,6 +21,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { type Address, type Hex, toHex } from 'viem'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
@@ -177,6 +178,21 @@ async function stopLeftovers(dir: string, log: (l: string) => void): Promise<voi
   rmSync(join(dir, CHILDREN_FILE), { force: true })
 }
 
+function portError(port: number, e: NodeJS.ErrnoException): Error {
+  if (e.code === 'EADDRINUSE') return new DevnetError(`port ${port} is in use (another devnet or gateway running?): pick another with --port`, { cause: e })
+  if (e.code === 'EACCES') return new DevnetError(`port ${port} needs more privileges: pick one above 1023 with --port`, { cause: e })
+  return e
+}
+
+/** Fails if nothing can listen on 127.0.0.1:`port` now. */
+function checkPortFree(port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', (e: NodeJS.ErrnoException) => reject(portError(port, e)))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()))
+  })
+}
+
 /** Development account index of a devnet node (stable across restarts). */
 export function devnetAccountIndex(role: DevnetRole | 'gateway', i = 1): number {
   if (role === 'gateway') return 1
@@ -238,6 +254,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
   const releaseLock = lockDataDir(dataDir)
   try {
     await stopLeftovers(dataDir, log)
+    // before anything starts: a busy port found after the nodes are up wastes their start
+    if ((opts.port ?? 8080) !== 0) await checkPortFree(opts.port ?? 8080)
   } catch (e) {
     releaseLock()
     throw e
@@ -421,8 +439,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
       models: [gm], offers: (m) => offersOf(node, m.root), router, clients: gwClients, deployment, nonces: randomNonces(), book: jobBookOf(node.store),
     })
     gateway = await startGateway({ backend, port: opts.port ?? 8080 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') throw new DevnetError(`port ${opts.port} is in use (another devnet or gateway running?): pick another with --port`, { cause: e })
-      throw e
+      throw portError(opts.port ?? 8080, e)
     })
     for (const w of gateway.warnings) log(w)
     watcher = watchNetwork({ nodes, clients: gwClients, deployment, router, log, signal: watch.signal, from: slashesRead })

@@ -8,7 +8,8 @@
  * a restart on the same --data resumes the same chain.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -126,6 +127,19 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
   }
 
   const servedBy: string[] = []
+
+  test('a busy --port is one line before any node starts, and leaves the data folder unlocked', async () => {
+    const busy = createServer()
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok))
+    const port = (busy.address() as AddressInfo).port
+    const other = join(dir, 'busy')
+    try {
+      await expectOneLine(['devnet', '--port', String(port), '--data', other], 1, new RegExp(`port ${port} is in use`))
+    } finally {
+      busy.close()
+    }
+    assert.deepEqual(readdirSync(other), ['nodes'], 'nothing started, no lock left')
+  })
 
   test('the openai client streams and does not stream chat completions, each with a receipt that verifies', async () => {
     const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, seed: 5 })
