@@ -10,8 +10,11 @@
  * nodes: the engine's token loop and the auditor's replays block their event loop, so in one
  * process a replay would stall every stream and the gateway; as processes they run like separate
  * machines (their own keystore, store, libp2p host and log, reaching the chain over JSON-RPC and
- * each other over TCP), and a stop is a signal to each PID. Costs: each child's start (~1-3 s
- * with compiled JS, more through tsx), paid in parallel.
+ * each other over TCP), and a stop is a signal to each PID. Cost: each child's start (about 4 s
+ * to ready with compiled JS on an idle 2-core machine, tens of seconds through tsx under load),
+ * paid in parallel. The devnet itself holds DIR/devnet.pid (one devnet per folder) and
+ * DIR/children.json (the nodes' PIDs, so a devnet killed hard has its nodes stopped at the next
+ * start).
  *
  * Layout of DIR: chain/ (journal), deployment.json, passphrase (the devnet's, public), model/
  * (the synthesized default model), nodes/NAME/ (keystore.json, store, status.json, node.log).
@@ -147,7 +150,7 @@ function lockDataDir(dir: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       const pid = Number(readFileSync(file, 'utf8').trim())
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) && (cmdlineOf(pid) ?? 'devnet').includes('devnet')) {
-        throw new DevnetError(`another devnet (pid ${pid}) runs on ${dir}: stop it first, or pick another --data`)
+        throw new DevnetError(`another devnet (pid ${pid}) runs on ${dir}: stop it first, or use another folder`)
       }
       rmSync(file, { force: true })
     }
@@ -179,8 +182,8 @@ async function stopLeftovers(dir: string, log: (l: string) => void): Promise<voi
 }
 
 function portError(port: number, e: NodeJS.ErrnoException): Error {
-  if (e.code === 'EADDRINUSE') return new DevnetError(`port ${port} is in use (another devnet or gateway running?): pick another with --port`, { cause: e })
-  if (e.code === 'EACCES') return new DevnetError(`port ${port} needs more privileges: pick one above 1023 with --port`, { cause: e })
+  if (e.code === 'EADDRINUSE') return new DevnetError(`port ${port} is in use (another devnet or gateway running?)`, { cause: e })
+  if (e.code === 'EACCES') return new DevnetError(`port ${port} needs more privileges (ports above 1023 do not)`, { cause: e })
   return e
 }
 
@@ -432,7 +435,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
     }
 
     // ---- the gateway (its router first learns the slashes of earlier runs)
-    const router = new Router()
+    // A devnet explores more than the default 10%, so each provider gets measured (and audited) soon.
+    const router = new Router({ exploration: 0.25 })
     const slashesRead = await noteSlashes({ nodes, clients: gwClients, deployment, router, log }, BigInt(deployment.deployedAtBlock), true)
     const node = gwNode
     const backend = networkBackend({
