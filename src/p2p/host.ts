@@ -132,7 +132,15 @@ export async function createHost(options: HostOptions): Promise<Host> {
     identify: identify(),
     ping: ping(),
     dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
-    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, emitSelf: false }),
+    pubsub: gossipsub({
+      allowPublishToZeroTopicPeers: true,
+      floodPublish: true,
+      emitSelf: false,
+      // Peer scoring penalises more than 10 peers behind one IP (a Sybil defence); peers on this
+      // machine all share the loopback address, and without this a loopback network of more than
+      // ~11 nodes scores itself negative and stops delivering.
+      scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) },
+    }),
     dcutr: dcutr(),
     ...(options.relay === true ? { relay: circuitRelayServer({ reservations: { maxReservations: 128 } }) } : {}),
   }
