@@ -2,13 +2,16 @@
  * Gas of the game's last move (stepMicro / stepOp) on a tiny model, split by call frame:
  * `node --import tsx bench/stepGas.ts MODEL [cheat:KIND|micro:OP|liar:SEED ...]`, MODEL a GGUF file
  * or `synth:PRESET:TYPE` (e.g. `synth:tiny-wide:q6_k`, the tiny preset with 11,008-column
- * `ffn_down` rows); `micro:down` falsifies a middle micro-state of a DOWN element (its BLOCK step).
+ * `ffn_down` rows); `synth:PRESET:TYPE:7b` pads the model tree to Llama-2-7B's path depths (tensor
+ * path 9 levels, `ffn_down` row path 12, ...: src/chain/weights.ts LLAMA2_7B_DEPTHS, ZERO leaves as
+ * every tree is padded with), so its weight reads carry a 7B model's proofs; `micro:down` falsifies a middle micro-state of a DOWN element (its BLOCK step).
  * For each case it plays `tessera attack` on a fresh embedded chain, traces the final move
  * (debug_traceTransaction) and prints: the transaction's gas, the intrinsic part (21,000 +
  * calldata), the gas spent inside the calls to the Machine and to Settlement (each call's
  * whole subtree, the CALL's own cost excluded), and what is left for DisputeGame itself.
  */
 import { createDevnet } from '../src/chain/devnet.js'
+import { LLAMA2_7B_DEPTHS } from '../src/chain/weights.js'
 import { attackJob } from '../src/dispute/attack.js'
 import { type CheatKind, seededRng } from '../src/dispute/cheats.js'
 import { type DisputeModel, openDisputeModel } from '../src/dispute/model.js'
@@ -18,12 +21,12 @@ import { tinyDisputeModel, tinyWidePreset } from '../test/support/disputeJobs.js
 type Log = { pc: number; op: string; gas: number; gasCost: number; depth: number; stack?: string[] }
 
 const [path, ...cases] = process.argv.slice(2)
-if (!path) throw new Error('usage: bench/stepGas.ts MODEL.gguf|synth:PRESET:TYPE [cheat:KIND|micro:OP|liar:SEED ...]')
+if (!path) throw new Error('usage: bench/stepGas.ts MODEL.gguf|synth:PRESET:TYPE[:7b] [cheat:KIND|micro:OP|liar:SEED ...]')
 tinyWidePreset()
 let model: DisputeModel
 if (path.startsWith('synth:')) {
-  const [, preset, type] = path.split(':') as [string, string, string]
-  model = await tinyDisputeModel(preset, type, 3)
+  const [, preset, type, depths] = path.split(':') as [string, string, string, string?]
+  model = await tinyDisputeModel(preset, type, 3, depths === '7b' ? LLAMA2_7B_DEPTHS : undefined)
 } else {
   model = await openDisputeModel(path)
 }

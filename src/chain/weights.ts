@@ -14,7 +14,7 @@ import type { ModelConfig } from '../engine/model/config.js'
 import { loadVocab } from '../engine/tokenizer/vocab.js'
 import { BaseError } from '../errors.js'
 import { openGgufSource } from '../runtime/ggufFile.js'
-import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
+import { type Hash, ZERO, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
 
 /** A tensor name, row index or block index that the model does not have. */
 export class UnknownWeightRowError extends BaseError {
@@ -28,6 +28,32 @@ export class UnknownWeightRowError extends BaseError {
 export type TensorLeaf = { tensorIndex: number; name: Hex; ggmlType: number; rows: bigint; cols: bigint; rowRoot: Hex; tensorPath: Hex[] }
 /** One chunk of a weight row with its paths to the row commitment and the tensor's row root. */
 export type ChunkProof = { chunkIndex: number; chunk: Hex; chunkPath: Hex[]; rowPath: Hex[] }
+
+/**
+ * Minimum depths of a model tree's paths: the model tree padded to at least 2^tensor leaves and
+ * each tensor's row tree to at least 2^rows(name, rows) leaves, with the ZERO leaves every tree of
+ * docs/TRACE.md is padded with anyway. The result is a well-formed tree (its own root, every proof
+ * verifies against it) whose paths are as long as a bigger model's: how the gas of a weight read
+ * on a real model is measured on a tiny one (bench/stepGas.ts, src/dispute/stepGas.test.ts).
+ * It is not the file's model root (computeGgufModelRoot), so it is for measurement only.
+ */
+export type TreeDepths = { tensor: number; rows(name: string, rows: number): number }
+
+/**
+ * Llama-2-7B's path depths: 291 tensors + the config leaf (512 leaves, 9 levels); rows 4,096
+ * (attention, `ffn_down`: 12 levels), 11,008 (`ffn_gate`, `ffn_up`: 14), 32,000 (`token_embd`,
+ * `output`: 15); the norms are one row. Chunk paths follow from the row width (11,008 columns as
+ * the tiny-wide preset has).
+ */
+export const LLAMA2_7B_DEPTHS: TreeDepths = {
+  tensor: 9,
+  rows: (name) => (/norm/.test(name) ? 0 : /token_embd|^output\./.test(name) ? 15 : /ffn_(gate|up)/.test(name) ? 14 : 12),
+}
+
+const padTo = (leaves: Hash[], depth: number): Hash[] => {
+  while (leaves.length < 2 ** depth) leaves.push(ZERO)
+  return leaves
+}
 
 type TensorEntry = { name: string; type: number; rows: number; cols: number; rowBytes: number; fileOffset: number; rowLevels: Hash[][] }
 
@@ -69,7 +95,13 @@ const hx = (b: Uint8Array): Hex => toHex(b)
  *   const tree = buildModelTree(src, gguf, modelConfigFromGguf(gguf.metadata, gguf.tensors))
  *   const chunk = tree.proveChunk('blk.0.ffn_down.weight', 3, 9)  // under tree.proveTensor(name).rowRoot
  */
-export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelConfig, tokenizer: ConfigTokenizer = { eogTokens: loadVocab(gguf.metadata).eog }): ModelTree {
+export function buildModelTree(
+  src: ByteSource,
+  gguf: GgufFile,
+  config: ModelConfig,
+  tokenizer: ConfigTokenizer = { eogTokens: loadVocab(gguf.metadata).eog },
+  depths?: TreeDepths,
+): ModelTree {
   const entries: TensorEntry[] = gguf.tensors.map((t) => {
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
@@ -77,7 +109,7 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
     if (all.length !== rows * rb) throw new UnknownWeightRowError(`tensor ${t.name} runs past the end of the file`)
     const hasher = new RowHasher(t.type, cols)
     hasher.push(all)
-    return { name: t.name, type: t.type, rows, cols, rowBytes: rb, fileOffset: t.fileOffset, rowLevels: buildLevels(hasher.commitments()) }
+    return { name: t.name, type: t.type, rows, cols, rowBytes: rb, fileOffset: t.fileOffset, rowLevels: buildLevels(padTo([...hasher.commitments()], depths?.rows(t.name, rows) ?? 0)) }
   })
   // Tensor leaves sort by name after the config leaf (modelRoot.ts computeModelRoot).
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -86,10 +118,9 @@ export function buildModelTree(src: ByteSource, gguf: GgufFile, config: ModelCon
   const configV3 = modelConfigV3(config, tokenizer)
   const tokHash = tokenizerHash(gguf.metadata)
   const configLeaf = configLeafDataV3(configV3, tokHash)
-  const modelLevels = buildLevels([
-    leafHash(configLeaf),
-    ...entries.map((e) => leafHash(tensorLeafData(e.name, e.type, e.rows, e.cols, rootOf(e)))),
-  ])
+  const modelLevels = buildLevels(
+    padTo([leafHash(configLeaf), ...entries.map((e) => leafHash(tensorLeafData(e.name, e.type, e.rows, e.cols, rootOf(e))))], depths?.tensor ?? 0),
+  )
   const byName = new Map(entries.map((e, i) => [e.name, { e, tensorIndex: i + 1 }]))
   const lookup = (name: string) => {
     const x = byName.get(name)

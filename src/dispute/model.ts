@@ -8,7 +8,7 @@ import type { ModelConfig } from '../engine/model/config.js'
 import type { Transformer } from '../engine/model/transformer.js'
 import { openGgufSource } from '../runtime/ggufFile.js'
 import { loadModel } from '../runtime/model.js'
-import { type ModelTree, buildModelTree } from '../chain/weights.js'
+import { type ModelTree, type TreeDepths, buildModelTree } from '../chain/weights.js'
 import type { WeightAccessor } from './machine/transition.js'
 
 export type DisputeModel = {
@@ -26,19 +26,20 @@ export type DisputeModel = {
 
 /**
  * Loads the GGUF file at `path` for disputes (engine backend: `wasm` by default, bit-identical to
- * `reference`).
+ * `reference`). `depths` pads the model tree to a bigger model's path depths (weights.ts
+ * TreeDepths: gas measurement only, the root is then not the file's).
  *
  * @example
  *   const m = await openDisputeModel('tiny.gguf')
  *   m.tree.modelRoot   // the root a request names
  */
-export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 'reference' } = {}): Promise<DisputeModel> {
+export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 'reference'; depths?: TreeDepths } = {}): Promise<DisputeModel> {
   const model = await loadModel(path, { backend: opts.backend ?? 'wasm' })
   const src = openGgufSource(path)
   try {
     const gguf = readGguf(src)
     const config = model.transformer.config
-    const tree = buildModelTree(src, gguf, config, model.tokenizer)
+    const tree = buildModelTree(src, gguf, config, model.tokenizer, opts.depths)
     const weights: WeightAccessor = (name) => {
       const s = tree.shape(name)
       return { type: s.type, rows: s.rows, cols: s.cols, row: (r) => tree.readRow(name, r) }

@@ -9,17 +9,22 @@ import { join } from 'node:path'
 import { encodeGguf } from '../../src/engine/gguf/write.js'
 import { PRESETS } from '../../src/engine/model/presets.js'
 import { synthModel } from '../../src/engine/model/synth.js'
+import type { TreeDepths } from '../../src/chain/weights.js'
 import type { SamplingParams } from '../../src/engine/sample.js'
 import { type DisputeModel, openDisputeModel } from '../../src/dispute/model.js'
 import type { JobSpec } from '../../src/dispute/replay.js'
 import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 
-/** A synthesized `preset` model of ggml `type` on disk, opened for disputes; close() removes the file. */
-export async function tinyDisputeModel(preset: string, type: string, seed = 3): Promise<DisputeModel> {
+/**
+ * A synthesized `preset` model of ggml `type` on disk, opened for disputes; close() removes the
+ * file. `depths` pads its model tree to a bigger model's path depths (src/chain/weights.ts
+ * TreeDepths, e.g. LLAMA2_7B_DEPTHS: gas measurement).
+ */
+export async function tinyDisputeModel(preset: string, type: string, seed = 3, depths?: TreeDepths): Promise<DisputeModel> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-dispute-'))
   const path = join(dir, `${preset}-${type}.gguf`)
   writeGgufFile(path, encodeGguf(synthModel({ preset, type, seed })))
-  const m = await openDisputeModel(path)
+  const m = await openDisputeModel(path, { depths })
   return {
     ...m,
     close() {
