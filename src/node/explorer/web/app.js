@@ -53,4 +53,6 @@ function App() {
     <footer><p>Read from the chain and this node. Data as JSON under <a href="/explorer/api/network">/explorer/api/</a>.</p></footer>`
 }
 
-render(html`<${App} />`, document.getElementById('app'))
+const root = document.getElementById('app')
+root.textContent = '' // the static 'Loading' line
+render(html`<${App} />`, root)

@@ -7,7 +7,7 @@ import { coin, html } from './format.js'
 const SERIES = [
   { key: 'jobs', label: 'Jobs', f: Number },
   { key: 'tokens', label: 'Tokens', f: Number },
-  { key: 'fees', label: 'Fees (coin)', f: (v) => Number(coin(v, 6)) },
+  { key: 'fees', label: 'Fees (gwei)', f: (v) => Number(BigInt(v) / 10n ** 9n) },
   { key: 'stake', label: 'Provider stake (coin)', f: (v) => Number(coin(v, 4)) },
   { key: 'slashed', label: 'Slashed (coin)', f: (v) => Number(coin(v, 4)) },
 ]
@@ -18,9 +18,14 @@ function Chart({ points, s }) {
     if (!el.current) return
     const xs = points.map((p) => p.time / 1000)
     const ys = points.map((p) => s.f(p[s.key]))
-    const width = Math.max(200, Math.min(420, el.current.clientWidth || 320))
-    const plot = new uPlot({ width, height: 140, legend: { show: false }, series: [{}, { label: s.label, stroke: '#0b5cad', width: 2, fill: 'rgba(11,92,173,0.08)' }], axes: [{}, { size: 50 }] }, [xs, ys], el.current)
-    return () => plot.destroy()
+    const fit = () => Math.max(160, Math.min(480, el.current.parentElement.clientWidth - 16 || 320)) // less the figure's padding
+    const plot = new uPlot({ width: fit(), height: 140, legend: { show: false }, series: [{}, { label: s.label, stroke: '#0b5cad', width: 2, fill: 'rgba(11,92,173,0.08)' }], axes: [{}, { size: 60 }] }, [xs, ys], el.current)
+    const onResize = () => plot.setSize({ width: fit(), height: 140 })
+    addEventListener('resize', onResize)
+    return () => {
+      removeEventListener('resize', onResize)
+      plot.destroy()
+    }
   }, [points, s])
   const last = points.at(-1)
   return html`<figure class="chart">
