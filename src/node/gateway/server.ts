@@ -12,12 +12,19 @@
  * after it an error event in the stream. A client that disconnects aborts its job; so does
  * `requestTimeoutMs`. At `maxConcurrent` jobs running, a further request gets a 429 at once.
  *
+ * With `apiKeys`, every route but `GET /health` needs `Authorization: Bearer KEY` (401 in OpenAI's
+ * shape otherwise); with `ratePerMinute`, each key (each client address when there are no keys)
+ * may start that many completions a minute (a token bucket: 429 with `Retry-After` beyond).
+ * `GET /v1/receipts/{id}` returns the job file with an `audit` object when `auditStatus` is given
+ * (the network gateway reads it from the chain's Audits events), and finds older jobs through
+ * `findReceipt` (the node's store).
+ *
  * @example
  *   const gw = await startGateway({ backend: localBackend([{ model }], signer) })
  *   const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused' })
  *   await gw.close()
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ARITH_VERSION, ENGINE_VERSION } from '../../engine/version.js'
@@ -45,6 +52,14 @@ export type GatewayOptions = {
   chatTemplates?: Record<string, string>
   /** Job files kept for `GET /v1/receipts/{id}` (the most recent; default 1000). */
   receiptsKept?: number
+  /** Bearer keys a client must present (none: no authentication). */
+  apiKeys?: readonly string[]
+  /** Completions each key (or client address, without keys) may start per minute (none: no limit). */
+  ratePerMinute?: number
+  /** A job file the gateway no longer holds in memory (the node's store), by job id. */
+  findReceipt?(jobId: string): Promise<JobFile | undefined>
+  /** The audit status of a job (drawn? by whom? verdict), added as `audit` to `GET /v1/receipts/{id}`. */
+  auditStatus?(jobId: string, file: JobFile): Promise<unknown>
 }
 
 export type Gateway = {
@@ -101,6 +116,32 @@ function freshSeed(): bigint {
 
 const finishReason = (r: GatewayResult['stopReason']) => (r === 'length' ? 'length' : 'stop')
 
+const keyHash = (k: string) => createHash('sha256').update(k).digest('hex')
+
+/**
+ * Per-caller token buckets: `perMinute` requests a minute, refilled continuously, a burst of up to
+ * `perMinute`. `take` returns 0 when a request may go, else the seconds until one may.
+ */
+export function rateLimiter(perMinute: number, now: () => number = Date.now): { take(caller: string): number } {
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  const perMs = perMinute / 60_000
+  return {
+    take(caller) {
+      const t = now()
+      const b = buckets.get(caller) ?? { tokens: perMinute, at: t }
+      b.tokens = Math.min(perMinute, b.tokens + (t - b.at) * perMs)
+      b.at = t
+      buckets.set(caller, b)
+      if (buckets.size > 10_000) for (const [k, v] of buckets) if (v.tokens >= perMinute && k !== caller) buckets.delete(k)
+      if (b.tokens >= 1) {
+        b.tokens -= 1
+        return 0
+      }
+      return Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000))
+    },
+  }
+}
+
 /**
  * Starts the gateway; resolves once it listens.
  */
@@ -121,6 +162,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const receipts = new Map<string, JobFile>()
   const jobs = new Set<AbortController>()
   let active = 0
+  const keys = new Set((opts.apiKeys ?? []).map(keyHash))
+  if (opts.ratePerMinute !== undefined && !(opts.ratePerMinute > 0)) throw new InvalidParameterError('ratePerMinute', opts.ratePerMinute, 'a positive number of requests a minute')
+  const limiter = opts.ratePerMinute ? rateLimiter(opts.ratePerMinute) : undefined
+
+  /** The caller (its key's hash, or its address without keys); 401 for a missing or unknown key. */
+  function callerOf(req: IncomingMessage): string {
+    if (keys.size === 0) return req.socket.remoteAddress ?? '?'
+    const auth = req.headers.authorization ?? ''
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth)
+    if (!m) throw new GatewayError(401, 'no API key given: send the header "Authorization: Bearer YOUR_KEY"', { code: 'invalid_api_key' })
+    const h = keyHash(m[1])
+    if (!keys.has(h)) throw new GatewayError(401, 'incorrect API key provided', { code: 'invalid_api_key' })
+    return h
+  }
 
   function findModel(name: string): GatewayModel {
     const all = backend.models()
@@ -136,7 +191,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     tessera: { name: m.name, root: m.root, context_length: m.contextLength, chat_format: formats.get(m.id)?.kind ?? 'fallback' },
   })
 
-  async function complete(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completion'): Promise<void> {
+  async function complete(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completion', caller: string): Promise<void> {
+    const wait = limiter?.take(caller) ?? 0
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait))
+      throw new GatewayError(429, `rate limit reached: ${opts.ratePerMinute} requests a minute for this key; retry in ${wait} s`, { type: 'rate_limit_error', code: 'rate_limit_exceeded' })
+    }
     const raw = await readBody(req, maxBody)
     let body: unknown
     try {
@@ -268,17 +328,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       res.setHeader('allow', allowed)
       throw new GatewayError(405, `${method} is not allowed on ${path} (use ${allowed})`, { code: 'method_not_allowed' })
     }
-    if (path === '/v1/chat/completions' && route('POST')) return complete(req, res, 'chat')
-    if (path === '/v1/completions' && route('POST')) return complete(req, res, 'completion')
+    if (path === '/health' && route('GET')) return json(res, 200, { status: 'ok', models: backend.models().length, active, max_concurrent: maxConcurrent })
+    const caller = callerOf(req)
+    if (path === '/v1/chat/completions' && route('POST')) return complete(req, res, 'chat', caller)
+    if (path === '/v1/completions' && route('POST')) return complete(req, res, 'completion', caller)
     if (path === '/v1/models' && route('GET')) return json(res, 200, { object: 'list', data: backend.models().map(modelObject) })
     if (path.startsWith('/v1/models/') && route('GET')) return json(res, 200, modelObject(findModel(decodeURIComponent(path.slice('/v1/models/'.length)))))
     if (path.startsWith('/v1/receipts/') && route('GET')) {
       const id = decodeURIComponent(path.slice('/v1/receipts/'.length)).toLowerCase()
-      const file = receipts.get(id)
-      if (!file) throw new GatewayError(404, `no recent job ${JSON.stringify(id.slice(0, 80))} here (this gateway keeps its last ${receiptsKept} job files)`, { code: 'receipt_not_found' })
-      return json(res, 200, file)
+      const file = receipts.get(id) ?? (/^0x[0-9a-f]{64}$/.test(id) ? await opts.findReceipt?.(id) : undefined)
+      if (!file) throw new GatewayError(404, `no job ${JSON.stringify(id.slice(0, 80))} here (this gateway keeps its last ${receiptsKept} job files)`, { code: 'receipt_not_found' })
+      if (!opts.auditStatus) return json(res, 200, file)
+      let audit: unknown
+      try {
+        audit = await opts.auditStatus(id, file)
+      } catch (e) {
+        audit = { error: e instanceof BaseError ? e.shortMessage : e instanceof Error ? e.message.split('\n')[0] : String(e) }
+      }
+      return json(res, 200, { ...file, audit })
     }
-    if (path === '/health' && route('GET')) return json(res, 200, { status: 'ok', models: backend.models().length, active, max_concurrent: maxConcurrent })
     throw new GatewayError(404, `unknown route ${method} ${path}`, { code: 'unknown_url' })
   }
 
