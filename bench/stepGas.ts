@@ -77,6 +77,7 @@ for (const c of cases.length ? cases : ['cheat:quant32', 'cheat:silu', 'liar:1']
     const sum: Record<string, number> = {}
     // precompiles (sha256 at 0x02) run inside the frame that calls them: counted with it
     for (const x of calls) if (BigInt(x.to) >= 0x100n) sum[name(x.to)] = (sum[name(x.to)] ?? 0) + x.gas
+    if (process.env.SSTORES) for (const l of logs) if (l.op === 'SSTORE') console.log(`  SSTORE depth ${l.depth} slot ${l.stack!.at(-1)} <- ${l.stack!.at(-2)} (${l.gasCost})`)
     if (process.env.DETAIL) {
       // self gas per frame (children excluded), by callee, with its cold SLOADs and SSTOREs
       type Frame = { to: string; entry: number; child: number; sload: number; sstore: number; sstoreGas: number }

@@ -28,8 +28,11 @@ contract Machine is IMachine {
     MachineStepsA public immutable stepsA;
     MachineStepsB public immutable stepsB;
 
-    /// @notice Proven ggml types: model root => keccak256(tensor name) => type + 1 (0: not proven).
-    mapping(bytes32 => mapping(bytes32 => uint32)) private types;
+    /// @notice Proven tensor leaves: model root => keccak256(tensor name) => the leaf hash's top
+    ///         224 bits | type + 1 in the low 32 (0: not proven). A matmul's weight reads check their
+    ///         tensor leaf against it, in the slot its type is read from anyway, instead of carrying
+    ///         the leaf's path to the model root (docs/MACHINE.md "Gas").
+    mapping(bytes32 => mapping(bytes32 => uint256)) private types;
 
     /// @notice Emitted once per (model root, tensor) whose type is proven.
     event WeightTypeProven(bytes32 indexed modelRoot, bytes name, uint32 ggmlType);
@@ -55,24 +58,30 @@ contract Machine is IMachine {
         if (tensorIndex == 0 || !MerkleProof.verify(modelRoot, leaf, tensorIndex, tensorPath)) revert BadTensorProof(tensorIndex);
         bytes32 key = keccak256(name);
         if (types[modelRoot][key] != 0) return;
-        types[modelRoot][key] = ggmlType + 1;
+        types[modelRoot][key] = (uint256(leaf) >> 32 << 32) | (ggmlType + 1);
         emit WeightTypeProven(modelRoot, name, ggmlType);
     }
 
     /// @inheritdoc IMachine
     function weightType(bytes32 modelRoot, bytes calldata name) external view returns (bool known, uint32 ggmlType) {
-        uint32 t = types[modelRoot][keccak256(name)];
+        uint32 t = uint32(types[modelRoot][keccak256(name)]);
         return (t != 0, t == 0 ? 0 : t - 1);
     }
 
-    /// @dev The proven type of a MATMUL op's tensor (0 for other ops, which do not need it).
-    function matType(Ctx calldata c, T.Op memory o) private view returns (uint32) {
+    /// @dev The recorded entry (leaf tag | type + 1) of a MATMUL op's tensor; 0 for other ops,
+    ///      which do not need it.
+    function matEntry(Ctx calldata c, T.Op memory o) private view returns (uint256 v) {
         if (o.code != T.MATMUL) return 0;
         bytes memory name = T.tensorName(c, o.tensor);
-        uint32 t = types[c.modelRoot][keccak256(name)];
+        v = types[c.modelRoot][keccak256(name)];
         // INVARIANT: a matmul's program depends on its weight type, proven once per model.
-        if (t == 0) revert UnknownWeightType(c.modelRoot, name);
-        return t - 1;
+        if (v == 0) revert UnknownWeightType(c.modelRoot, name);
+    }
+
+    /// @dev The proven type of a MATMUL op's tensor (0 for other ops).
+    function matType(Ctx calldata c, T.Op memory o) private view returns (uint32) {
+        uint256 v = matEntry(c, o);
+        return v == 0 ? 0 : uint32(v) - 1;
     }
 
     /// @notice The head STORE's proof: NEXT's token and L's root in the pre-frame, and the head
@@ -118,16 +127,18 @@ contract Machine is IMachine {
     {
         T.Dims memory d = T.dims(c);
         T.Op memory o = programOp(c, d, pre.op, pre.elem, pre.step);
-        uint32 wtype = matType(c, o);
+        uint256 m = matEntry(c, o);
+        uint32 wtype = m == 0 ? 0 : uint32(m) - 1;
         // INVARIANT: the final state has no next step.
         if (pre.step >= T.steps(c, d, o, pre.elem, wtype)) revert NoSuchStep(pre.op, pre.elem, pre.step);
         uint8 code = o.code;
         bool a = code == T.MATMUL || code == T.RMS_SCALE || code == T.NORM || code == T.QUANT32 || code == T.QUANT256
             || code == T.BIAS || code == T.RES || code == T.SILU || code == T.EMBED;
         // MachineStepsA/B.step has this function's signature: the arguments go on as they came
-        // (no copy re-encoded and decoded again), with the dims, op and weight type appended.
+        // (no copy re-encoded and decoded again), with the dims, op, weight type and tensor leaf
+        // tag appended.
         (bool ok, bytes memory ret) =
-            (a ? address(stepsA) : address(stepsB)).staticcall(abi.encodePacked(msg.data, abi.encode(d, o, wtype)));
+            (a ? address(stepsA) : address(stepsB)).staticcall(abi.encodePacked(msg.data, abi.encode(d, o, wtype, m)));
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(ret, 32), mload(ret))

@@ -268,7 +268,7 @@ export function openRead(src: OpeningSource, k: number, read: Read): Hex {
       return encodeAbiParameters([BLOCK_], [{ root, framePath, da: b.da, qa: hx(b.qa), blockPath: hxs(merkleProof(levels, read.index)) }])
     }
     case 'weight':
-      return weightOpening(src.tree, read.tensor, read.row, read.start)
+      return weightOpening(src.tree, read.tensor, read.row, read.start, src.t.ops[k - 1]?.code === 'MATMUL')
     case 'kv': {
       const leaf = src.trace.layer(read.pos, read.layer)
       const o = chunkOpening(read.which === 'k' ? leaf.kTree : leaf.vTree, read.start)
@@ -286,12 +286,16 @@ export function openStep(src: OpeningSource, pre: MicroState): Hex[] {
   return nextStep(src.t.ops, pre).reads.map((r) => openRead(src, pre.op, r))
 }
 
-/** A weight opening: the tensor leaf (its name is the contract's) and the chunk holding `block`. */
-export function weightOpening(tree: ModelTree, tensor: string, row: number, block: number): Hex {
+/**
+ * A weight opening: the tensor leaf (its name is the contract's) and the chunk holding `block`.
+ * `recorded`: the tensor's leaf is recorded on chain (a MATMUL's, by `proveWeightType`), so the
+ * opening carries no path to the model root (the judge checks the leaf against the record).
+ */
+export function weightOpening(tree: ModelTree, tensor: string, row: number, block: number, recorded = false): Hex {
   const t = tree.proveTensor(tensor)
   const c = tree.proveChunk(tensor, row, block)
   return encodeAbiParameters([WEIGHT], [{
-    tensorIndex: t.tensorIndex, ggmlType: t.ggmlType, rows: t.rows, cols: t.cols, rowRoot: t.rowRoot, tensorPath: t.tensorPath,
+    tensorIndex: t.tensorIndex, ggmlType: t.ggmlType, rows: t.rows, cols: t.cols, rowRoot: t.rowRoot, tensorPath: recorded ? [] : t.tensorPath,
     chunkIndex: c.chunkIndex, chunk: c.chunk, chunkPath: c.chunkPath, rowPath: c.rowPath,
   }])
 }

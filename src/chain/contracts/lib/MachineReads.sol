@@ -81,19 +81,20 @@ library MachineReads {
         uint256 j;
         uint256 s; // the step executed: pre.step + 1
         uint32 wtype; // a MATMUL's proven weight type
+        uint256 wleaf; // a MATMUL's recorded tensor entry: its leaf hash's top 224 bits | type + 1
         uint32[8] r;
         bytes data;
     }
 
     /// @notice What Machine.step appends to its own calldata when it forwards a step to
-    ///         MachineStepsA/B: abi.encode(Dims, Op, uint32 wtype), 20 words.
-    uint256 internal constant TRAILER = 20 * 32;
+    ///         MachineStepsA/B: abi.encode(Dims, Op, uint32 wtype, uint256 wleaf), 21 words.
+    uint256 internal constant TRAILER = 21 * 32;
 
     /// @dev The Env of a forwarded step: frame and pre-state from the step's own arguments, the
     ///      dims, op and weight type Machine.step computed (and checked the step against) from the
     ///      trailer it appended.
     function env(bytes32 frame, MachineState.MicroState calldata pre) internal pure returns (Env memory e) {
-        (e.d, e.o, e.wtype) = abi.decode(msg.data[msg.data.length - TRAILER:], (T.Dims, T.Op, uint32));
+        (e.d, e.o, e.wtype, e.wleaf) = abi.decode(msg.data[msg.data.length - TRAILER:], (T.Dims, T.Op, uint32, uint256));
         e.frame = frame;
         e.k = pre.op;
         e.j = pre.elem;
@@ -160,8 +161,14 @@ library MachineReads {
         bytes32 leaf = MerkleProof.leafHash(
             abi.encodePacked(le32(uint32(name.length)), name, le32(w.ggmlType), le64(w.rows), le64(w.cols), w.rowRoot)
         );
-        // INVARIANT: the tensor the op table names, under the job's model root (leaf 0 is the config).
-        if (w.tensorIndex == 0 || !MerkleProof.verify(c.modelRoot, leaf, w.tensorIndex, w.tensorPath)) revert BadReadProof(i);
+        // INVARIANT: the tensor the op table names, under the job's model root (leaf 0 is the config):
+        // a matmul's leaf is the one proveWeightType recorded from that root (no path carried),
+        // another op's is proven by its path.
+        if (
+            e.o.code == T.MATMUL
+                ? uint256(leaf) >> 32 != e.wleaf >> 32
+                : w.tensorIndex == 0 || !MerkleProof.verify(c.modelRoot, leaf, w.tensorIndex, w.tensorPath)
+        ) revert BadReadProof(i);
         // INVARIANT: its shape is the one the op multiplies (columns = the activation's length).
         if (w.cols != e.o.wcols || (e.o.code == T.MATMUL && w.rows != e.o.length)) revert BadReadProof(i);
         // INVARIANT: a matmul's programs were sized for its proven type.
