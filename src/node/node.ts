@@ -37,6 +37,8 @@ import { loadModel, type Model } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type Auditor, type ClaimedJob, type JobTranscript, createAuditor, serviceStore } from './auditor.js'
 import { claimedItem, runEvery } from './chainWatch.js'
+import { createIndexer } from './explorer/indexer.js'
+import { type RunningExplorer, startExplorer } from './explorer/server.js'
 import { type Claimer, createClaimer } from './claims.js'
 import { type Defence, createDefence } from './defence.js'
 import { JOB_PROTOCOL } from './jobProtocol.js'
@@ -81,6 +83,8 @@ export type NodeOptions = {
   offerRefreshSec?: number
   /** How often status.json is written (ms, default 2000). */
   statusEveryMs?: number
+  /** Serve the explorer (src/node/explorer/) at http://127.0.0.1:PORT/explorer/ (0: any free port). */
+  explorerPort?: number
   log?: (line: string) => void
 }
 
@@ -92,6 +96,8 @@ export type TesseraNode = {
   readonly discovery: OfferDiscovery
   addrs(): string[]
   status(): Promise<NodeStatus>
+  /** The explorer's URL when it was asked for (`explorerPort`). */
+  readonly explorerUrl?: string
   /** Withdraws the offer, stops the loops, closes host and store (idempotent). */
   stop(): Promise<void>
 }
@@ -186,6 +192,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   let claimer: Claimer | undefined
   let defence: Defence | undefined
   let auditor: Auditor | undefined
+  let explorer: RunningExplorer | undefined
   const notes: string[] = []
   const tickError = (role: string) => (e: unknown) => {
     counters.tickErrors[role] = (counters.tickErrors[role] ?? 0) + 1
@@ -196,6 +203,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
 
   const stopAll = async () => {
     controller.abort()
+    await explorer?.close().catch(() => {})
     await publisher?.stop().catch(() => {})
     discovery.stop()
     await Promise.allSettled(loops)
@@ -303,6 +311,12 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
       })
     }
 
+    if (opts.explorerPort !== undefined) {
+      const indexer = createIndexer({ clients: c, deployment: d })
+      explorer = await startExplorer({ indexer, port: opts.explorerPort, statusDir: opts.dataDir, transcriptOf: (digest) => book.getTranscript(digest), pollMs, onError: tickError('explorer') })
+      log(`explorer at ${explorer.url}`)
+    }
+
     const writeNow = async () => writeStatus(opts.dataDir, await snapshot())
     loops.push(runEvery(writeNow, { pollMs: opts.statusEveryMs ?? 2000, signal, onError: tickError('status') }))
   } catch (e) {
@@ -389,7 +403,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   let stopping: Promise<void> | undefined
   log(`node ${c.account.address} (${[...roles].join(', ')}) peer ${host.peerId} listening on ${host.addrs().join(' ')}`)
   return {
-    address: c.account.address, peerId: host.peerId, host, store, discovery,
+    address: c.account.address, peerId: host.peerId, host, store, discovery, explorerUrl: explorer?.url,
     addrs: () => host.addrs(),
     status: snapshot,
     stop() {

@@ -13,6 +13,7 @@ import { ROLES, type Role, startNode } from '../../node/node.js'
 import { isLive, type NodeStatus, readStatus } from '../../node/status.js'
 import { type Command, type ParsedArgs, stringList, UsageError } from '../args.js'
 import { checkInputFile } from '../files.js'
+import { GATEWAY_FLAGS, gatewayConfigOf, startGatewayRole } from './gatewayRole.js'
 
 export const DEFAULT_RPC = 'http://127.0.0.1:8545'
 export const DEFAULT_DEPLOYMENT = '.tessera/chain/deployment.json'
@@ -70,10 +71,10 @@ const start: Command = {
   name: 'node start',
   summary: 'Run a node: serve jobs (provider), audit claims (auditor) or follow offers (client)',
   usage:
-    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR ...] [--bootstrap MULTIADDR ...] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--passphrase-file F]',
+    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR ...] [--bootstrap MULTIADDR ...] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--explorer-port PORT] [--passphrase-file F] [--gateway-port P] [--api-key KEY ...] [--rate-limit N/min] [--chat-template FILE]',
   flags: {
     data: { type: 'string', description: "the node's folder (keystore.json, store, status.json)" },
-    role: { type: 'string', description: 'roles, comma-separated: provider, auditor, client', default: 'client' },
+    role: { type: 'string', description: 'roles, comma-separated: provider, auditor, client, gateway (an OpenAI-compatible API)', default: 'client' },
     model: { type: 'string', short: 'm', description: 'GGUF model to serve or audit', multiple: true },
     rpc: { type: 'string', description: 'JSON-RPC endpoint', default: DEFAULT_RPC },
     deployment: { type: 'string', description: 'deployment file with contract addresses', default: DEFAULT_DEPLOYMENT },
@@ -87,12 +88,18 @@ const start: Command = {
     poll: { type: 'number', description: "ms between two ticks of a role's loop", default: 1000 },
     'claim-after': { type: 'number', description: 'provider: claim a job once it waited this many seconds', default: 300 },
     'offer-refresh': { type: 'number', description: 'provider: seconds between two signed offers', default: 30 },
+    'explorer-port': { type: 'number', description: 'serve the explorer at http://127.0.0.1:PORT/explorer/ (0: any free port)' },
     'passphrase-file': { type: 'string', description: 'file holding the keystore passphrase (else TESSERA_PASSPHRASE, else a prompt)' },
     'import-key': { type: 'string', description: 'first start only: keep this hex private key (a file) in the new keystore instead of a fresh one' },
+    ...GATEWAY_FLAGS,
   },
   async run(args, signal) {
     const dataDir = need(args, 'data')
-    const roles = rolesOf(String(args.flags.role))
+    const roleWords = String(args.flags.role).split(',').map((s) => s.trim())
+    const gatewayRole = roleWords.includes('gateway')
+    const roles = rolesOf(roleWords.filter((r) => r !== 'gateway').join(',') || 'client')
+    if (gatewayRole) roles.add('client')
+    const gatewayConfig = gatewayConfigOf(args, gatewayRole)
     const models = stringList(args.flags.model)
     for (const m of models) checkInputFile(m)
     const capacity = Number(args.flags.capacity)
@@ -103,6 +110,9 @@ const start: Command = {
     if (cheat !== undefined && !CHEAT_KINDS.includes(cheat as CheatKind)) throw new InvalidParameterError('cheat', cheat, CHEAT_KINDS.join(', '))
     if (cheat !== undefined && !roles.has('provider')) throw new UsageError('--cheat is for a provider (--role provider)')
     if (roles.has('provider') && models.length === 0) throw new UsageError('a provider needs --model FILE')
+    const explorerPort = args.flags['explorer-port'] === undefined ? undefined : Number(args.flags['explorer-port'])
+    const badPort = explorerPort !== undefined && !(Number.isInteger(explorerPort) && explorerPort >= 0 && explorerPort <= 65535)
+    if (badPort) throw new InvalidParameterError('explorer-port', explorerPort, 'a port from 0 to 65535')
     const price = weiFlag(args, 'price')
     const stake = coinsFlag(args, 'stake')
     const importKey = args.flags['import-key'] ? keyFile(String(args.flags['import-key']), 'import-key') : undefined
@@ -113,7 +123,7 @@ const start: Command = {
     const node = await startNode({
       dataDir,
       roles,
-      models,
+      models: roles.has('provider') || roles.has('auditor') ? models : [],
       rpc: String(args.flags.rpc),
       deployment,
       listen: stringList(args.flags.listen),
@@ -128,8 +138,15 @@ const start: Command = {
       importKey,
       claimAfterSec: Number(args.flags['claim-after']),
       offerRefreshSec: Number(args.flags['offer-refresh']),
+      explorerPort,
       log,
     })
+    const gateway = gatewayConfig
+      ? await startGatewayRole({ node, dataDir, passphrase, rpc: String(args.flags.rpc), deployment, models, config: gatewayConfig, log }).catch(async (e) => {
+          await node.stop()
+          throw e
+        })
+      : undefined
     log(`ready: ${node.addrs()[0] ?? node.peerId}`)
     // Runs until Ctrl-C (the command's signal) or SIGTERM, then withdraws the offer and closes.
     await new Promise<void>((resolve) => {
@@ -138,7 +155,7 @@ const start: Command = {
       process.once('SIGTERM', () => resolve())
     })
     log('stopping')
-    await Promise.race([node.stop(), new Promise((r) => setTimeout(r, 2_000).unref())])
+    await Promise.race([(async () => (await gateway?.close(), await node.stop()))(), new Promise((r) => setTimeout(r, 2_000).unref())])
     log('stopped')
     return 0
   },
