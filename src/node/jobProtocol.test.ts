@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Hex, keccak256, toHex as viemHex } from 'viem'
-import { claimBatch, deposit, getReservation, stake } from '../chain/actions/settlement.js'
+import { claimBatch, deposit, getReservation, stake, unstake } from '../chain/actions/settlement.js'
 import { type Deployment, requestDigest, signJobRequest, signReceipt } from '../chain/client.js'
 import { type Devnet, createDevnet, registerTree } from '../chain/devnet.js'
 import type { ChainClients } from '../chain/evm/clients.js'
@@ -27,7 +27,7 @@ import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
-import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
+import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
 
 const COIN = 10n ** 18n
@@ -233,6 +233,46 @@ describe('job protocol over an in-memory pair', () => {
     const full = ctxOf(net.provider, { unclaimed: async () => COIN / 4n })
     await assert.rejects(ask([offerOf(full, [])]), (e: JobFailedError) => e.tries[0].code === 'stake-too-low')
     await ask([offerOf(ctxOf(net.provider, { unclaimed: async () => COIN / 100n }), [])])
+  })
+
+  test('escrow too low: the engine starts before `reserve` is mined; its revert stops the job with `escrow-too-low` and no receipt', async () => {
+    const ctx = ctxOf(net.provider)
+    const poor = net.at(7) // never deposited
+    const m = { ...(await requestMsg({ signer: poor })), client: poor.account.address }
+    const [c, p] = framePair()
+    const serving = serveJob(p, ctx)
+    await c.send(m)
+    const got: { t: string; code?: string }[] = []
+    for (let i = 0; i < 100; i++) {
+      const r = (await c.recv(5000)) as { t: string; code?: string } | undefined
+      if (r === undefined) break
+      got.push(r)
+      if (r.t === 'error' || r.t === 'done') break
+    }
+    assert.equal(got[0].t, 'accepted', 'accepted on the local checks, before the chain answered')
+    assert.deepEqual(got.at(-1), { ...got.at(-1), t: 'error', code: 'escrow-too-low' })
+    assert.ok(!got.some((x) => x.t === 'done'), 'no receipt for an unreserved job')
+    const outcome = await serving
+    assert.equal(outcome.outcome, 'refused')
+    assert.equal((outcome as { code: string }).code, 'escrow-too-low')
+    assert.equal(await ctx.book.getTranscript(requestDigest(d.chainId, d.settlement, requestFromJson(m.request))), undefined, 'nothing stored: nothing to claim')
+    assert.equal(ctx.slots.active, 0)
+    assert.equal(ctx.slots.reserved, 0n)
+  })
+
+  test('stake read from the cached view: a stake change is seen after a refresh, and jobs are then refused `stake-too-low`', async () => {
+    const p6 = net.at(6)
+    await stake(p6, d, { role: 'provider', amount: 10n * COIN })
+    const view = createProviderView({ clients: p6, deployment: d }, { maxAgeMs: 60_000 })
+    const ctx = ctxOf(p6, { view })
+    await ask([offerOf(ctx, [])])
+    const before = await view.facts()
+    assert.ok(before.active >= 10n * COIN)
+    // the view sees the unstake request only at its refresh; the job after it is refused
+    await unstake(p6, d, { amount: before.active })
+    assert.equal((await view.facts()).active, before.active, 'cached until refreshed')
+    await view.refresh()
+    await assert.rejects(ask([offerOf(ctx, [])]), (e: JobFailedError) => e.tries[0].code === 'stake-too-low')
   })
 
   test('malformed and unknown messages are refused `bad-message`, and the provider serves the next stream', async () => {

@@ -2,9 +2,9 @@
  * The messages of `/tessera/job/1.0.0` (docs/NETWORK.md "Jobs"), one job per stream:
  *
  *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
- *   provider -> {t:'accepted', reservation}            after its checks and `reserve` on chain
- *   provider -> {t:'token', i, id, text}*              as sampled
- *   provider -> {t:'done', receipt, receiptSignature, stopReason}
+ *   provider -> {t:'accepted'}                         after its local checks; the engine starts
+ *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` is mined meanwhile)
+ *   provider -> {t:'done', receipt, receiptSignature, stopReason, reservation}   once reserved
  *   client   -> {t:'ack', delivery}                    after checking tokens and receipt
  *   either   -> {t:'cancel'} | {t:'error', code, message?}
  *
@@ -23,7 +23,7 @@ import {
 } from './transcript.js'
 
 /** The job protocol's id (docs/NETWORK.md "Protocols"); a new message shape is a new version. */
-export const JOB_PROTOCOL = '/tessera/job/1.0.0'
+export const JOB_PROTOCOL = '/tessera/job/1.1.0'
 
 /** Refusal and failure codes of `{t:'error', code}` (docs/NETWORK.md "Jobs"). */
 export const JOB_ERROR_CODES = [
@@ -33,9 +33,10 @@ export const JOB_ERROR_CODES = [
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number]
 
 export type RequestMsg = { t: 'request'; request: RequestJson; signature: CompactSignature; client: Address; prompt: number[]; params: JobParams }
-export type AcceptedMsg = { t: 'accepted'; reservation: Hex }
+/** 1.1.0: `accepted` comes before the reservation is mined, and names none; `done` names it. */
+export type AcceptedMsg = { t: 'accepted' }
 export type TokenMsg = { t: 'token'; i: number; id: number; text: string }
-export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason }
+export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason; reservation: Hex }
 export type AckMsg = { t: 'ack'; delivery: Delivery }
 export type CancelMsg = { t: 'cancel' }
 export type ErrorMsg = { t: 'error'; code: JobErrorCode | string; message?: string }
@@ -82,18 +83,20 @@ export function parseToClient(raw: unknown): ToClient {
   if (common) return common
   switch (raw.t) {
     case 'accepted':
-      if (!isHex32(raw.reservation)) throw bad('accepted')
-      return { t: 'accepted', reservation: raw.reservation }
+      return { t: 'accepted' }
     case 'token':
       if (!Number.isInteger(raw.i) || (raw.i as number) < 0 || !Number.isInteger(raw.id) || (raw.id as number) < 0 || (raw.id as number) > 0xffffffff || typeof raw.text !== 'string' || raw.text.length > 4096) {
         throw bad('token')
       }
       return { t: 'token', i: raw.i as number, id: raw.id as number, text: raw.text }
     case 'done':
-      if (!isReceipt(raw.receipt) || typeof raw.receiptSignature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(raw.receiptSignature) || !['eog', 'stop', 'length'].includes(raw.stopReason as string)) {
+      if (
+        !isReceipt(raw.receipt) || typeof raw.receiptSignature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(raw.receiptSignature) ||
+        !['eog', 'stop', 'length'].includes(raw.stopReason as string) || !isHex32(raw.reservation)
+      ) {
         throw bad('done')
       }
-      return { t: 'done', receipt: raw.receipt, receiptSignature: raw.receiptSignature as Hex, stopReason: raw.stopReason as StopReason }
+      return { t: 'done', receipt: raw.receipt, receiptSignature: raw.receiptSignature as Hex, stopReason: raw.stopReason as StopReason, reservation: raw.reservation }
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(String(raw.t)).slice(0, 40)}`, { code: 'bad-message' })
   }

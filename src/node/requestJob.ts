@@ -123,13 +123,30 @@ export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Tr
   throw new JobFailedError(tries)
 }
 
+/** The last block's time per client, and when it was read (ms). */
+const blockTimes = new WeakMap<ChainClients, { ts: bigint; at: number }>()
+
+/**
+ * Chain time for a request's expiry without a read per job: the last block time read (at most
+ * `BLOCK_TIME_MAX_AGE_MS` ago) plus the time since, or the clock when later (`chainNow`).
+ */
+async function chainTimeOf(c: ChainClients): Promise<bigint> {
+  let b = blockTimes.get(c)
+  if (!b || Date.now() - b.at > BLOCK_TIME_MAX_AGE_MS) {
+    const at = Date.now()
+    b = { ts: (await c.public.getBlock()).timestamp, at }
+    blockTimes.set(c, b)
+  }
+  return chainNow(b.ts + BigInt(Math.floor((Date.now() - b.at) / 1000)))
+}
+const BLOCK_TIME_MAX_AGE_MS = 10_000
+
 async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
   const d = o.deployment
   const me = o.clients.account.address
-  const block = await o.clients.public.getBlock()
   const req: JobRequest = {
     provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
-    seed: o.seed, nonce, expiry: chainNow(block.timestamp) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
+    seed: o.seed, nonce, expiry: (await chainTimeOf(o.clients)) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
   }
   const signature = await signJobRequest(o.clients, d.settlement, req)
   const digest = requestDigest(d.chainId, d.settlement, req)
@@ -206,7 +223,8 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     transcript.ack = await signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` })
     await o.book?.putTranscript(transcript)
     await conn.send({ t: 'ack', delivery: transcript.ack })
-    await conn.close().catch(() => {})
+    // the ack is on its way; closing our end needs no answer, so the caller has its transcript now
+    conn.close().catch(() => {})
     return transcript
   } catch (e) {
     conn.abort(e as Error)

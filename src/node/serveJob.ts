@@ -1,8 +1,15 @@
 /**
- * The provider's side of one `/tessera/job/1.0.0` stream (docs/NETWORK.md "Jobs"): read the
- * client's request, check it in the documented order (each refusal one `{t:'error', code}`),
- * reserve its price on chain, stream the tokens as the engine samples them, sign and send the
- * receipt, and wait (bounded) for the client's delivery acknowledgement, which the claim needs.
+ * The provider's side of one job stream (`JOB_PROTOCOL`, docs/NETWORK.md "Jobs"): read the
+ * client's request, check it in the documented order (each refusal one `{t:'error', code}`), start
+ * the engine, stream the tokens as it samples them, sign and send the receipt, and wait (bounded)
+ * for the client's delivery acknowledgement, which the claim needs.
+ *
+ * Latency: the checks before the engine starts are local (signature recovered once, the store's
+ * nonces, the slots) or read from a `ProviderView`, the provider's cached chain state (its stake,
+ * the unclaimed wei, the latest block time), refreshed in the background. What needs the chain
+ * now (`isClaimed` and the `reserve` transaction, which waits for a block on a real chain) runs in
+ * parallel with generation: if it fails, the job stops between tokens with the refusal's code and
+ * no receipt is ever signed; `done` goes out only after the reservation is mined.
  *
  * Every receive has a timeout; a send waits for the stream to drain, and the engine computes the
  * next token only after the last one was handed to the stream, so a slow reader slows the engine
@@ -14,7 +21,7 @@
  * request keys, so two streams carrying the same request cannot both pass the replay check) and its
  * `JobBook` (persistence: src/node/store.ts implements it on classic-level, `memoryJobBook` here).
  */
-import { type Address, getAddress, type Hex } from 'viem'
+import { type Address, compactSignatureToSignature, getAddress, type Hex, recoverAddress } from 'viem'
 import { exposureOf, getStake, reserve } from '../chain/actions/settlement.js'
 import { ContractRevertError, type Deployment, read, requestDigest, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
@@ -30,7 +37,7 @@ import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot }
 import { cheatingTrace } from './cheat.js'
 import { type AckMsg, type JobErrorCode, parseToProvider, type RequestMsg, type ToProvider } from './jobProtocol.js'
 import {
-  type CompactSignature, receiptFieldsOf, recoverDeliverySigner, recoverRequestSigner, requestFromJson, type StopReason, type Transcript,
+  type CompactSignature, receiptFieldsOf, recoverDeliverySigner, requestFromJson, type StopReason, type Transcript,
   TRANSCRIPT_VERSION,
 } from './transcript.js'
 
@@ -110,6 +117,83 @@ export type ServeContext = {
   cheat?: CheatKind
   /** Stops the job between tokens (the node shutting down). */
   signal?: AbortSignal
+  /**
+   * The cached chain state the checks read (`createProviderView`). Default: one per context, made
+   * at its first job, refreshed in the background while `signal` lives.
+   */
+  view?: ProviderView
+}
+
+/** What the checks before the engine starts read of the chain, cached. */
+export type ChainFacts = { active: bigint; locked: bigint; unclaimed: bigint; blockTimestamp: bigint }
+
+/**
+ * A provider's cached chain state: its stake, its served-but-unclaimed wei and the latest block
+ * time. `facts()` answers from the cache while it is younger than `maxAgeMs`, refreshing it in the
+ * background once it is older than `refreshMs`, and waits for a read only when the cache is
+ * older than `maxAgeMs` (or empty). `noteServed` adds a job's amount to the unclaimed wei at once
+ * (the claims book's own count is read at the next refresh); `refresh()` reads now (on an event:
+ * a claim, a slash, a stake change).
+ */
+export type ProviderView = {
+  facts(): Promise<ChainFacts>
+  refresh(): Promise<ChainFacts>
+  noteServed(amount: bigint): void
+}
+
+export type ProviderViewOptions = { maxAgeMs?: number; refreshMs?: number; signal?: AbortSignal }
+
+/** The view of `ctx`'s provider (see ProviderView); with `signal`, it also refreshes every `refreshMs` until the signal aborts. */
+export function createProviderView(ctx: Pick<ServeContext, 'clients' | 'deployment' | 'unclaimed'>, o: ProviderViewOptions = {}): ProviderView {
+  const maxAgeMs = o.maxAgeMs ?? 2_000
+  const refreshMs = o.refreshMs ?? 500
+  let cached: { facts: ChainFacts; at: number } | undefined
+  let inflight: Promise<ChainFacts> | undefined
+  // served since the read in flight (or the last one) began: not yet in the claims book's count it returns
+  let extra = 0n
+  const refresh = (): Promise<ChainFacts> => {
+    inflight ??= (async () => {
+      const before = extra
+      const started = Date.now()
+      try {
+        const [stake, unclaimed, block] = await Promise.all([
+          getStake(ctx.clients, ctx.deployment, ctx.clients.account.address), ctx.unclaimed?.() ?? Promise.resolve(0n), ctx.clients.public.getBlock(),
+        ])
+        extra -= before
+        cached = { facts: { active: stake.active, locked: stake.locked, unclaimed, blockTimestamp: block.timestamp }, at: started }
+        return cached.facts
+      } finally {
+        inflight = undefined
+      }
+    })()
+    return inflight
+  }
+  const withExtra = (f: ChainFacts): ChainFacts => ({ ...f, unclaimed: f.unclaimed + extra })
+  if (o.signal && !o.signal.aborted) {
+    const timer = setInterval(() => void refresh().catch(() => {}), refreshMs)
+    timer.unref()
+    o.signal.addEventListener('abort', () => clearInterval(timer), { once: true })
+  }
+  return {
+    async facts() {
+      const age = cached ? Date.now() - cached.at : Number.POSITIVE_INFINITY
+      if (age > maxAgeMs) return withExtra(await refresh())
+      if (age > refreshMs) void refresh().catch(() => {})
+      return withExtra(cached!.facts)
+    },
+    refresh: async () => withExtra(await refresh()),
+    noteServed(amount) {
+      extra += amount
+    },
+  }
+}
+
+const views = new WeakMap<ServeContext, ProviderView>()
+function viewOf(ctx: ServeContext): ProviderView {
+  if (ctx.view) return ctx.view
+  let v = views.get(ctx)
+  if (!v) views.set(ctx, (v = createProviderView(ctx, { signal: ctx.signal })))
+  return v
 }
 
 export type ServeOutcome =
@@ -179,7 +263,10 @@ export async function serveJob(conn: FrameConn, ctx: ServeContext): Promise<Serv
   }
   // from here the job holds a slot and its reservation counts against the provider's stake
   try {
-    return await serveAccepted(conn, ctx, t, msg, accepted)
+    const o = await serveAccepted(conn, ctx, t, msg, accepted)
+    // an acknowledged job goes to the claims book, whose count the view reads at its next refresh
+    if (o.outcome === 'served' && o.acked) viewOf(ctx).noteServed(accepted.amount)
+    return o
   } finally {
     ctx.slots.active--
     ctx.slots.reserved -= accepted.amount
@@ -197,17 +284,28 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
   return { outcome: 'refused', code, message }
 }
 
-type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; reservation: Hex }
+type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; onChain: OnChain }
 
-/** The checks of docs/NETWORK.md "Jobs", in its order, then the slot and the reservation. */
+/**
+ * The chain's part of a job, running while the engine generates: `isClaimed` and `reserve`.
+ * `failed` is set (synchronously readable between tokens) when either refuses the job.
+ */
+type OnChain = { done: Promise<Hex>; failed?: Refusal }
+
+/**
+ * The checks of docs/NETWORK.md "Jobs", in its order, against local state and the cached chain
+ * facts, then the slot; the chain's own checks (`isClaimed`, `reserve`) start here and finish
+ * while the engine runs.
+ */
 async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const d = ctx.deployment
   const me = ctx.clients.account.address
   const req = requestFromJson(msg.request)
+  // the digest once: the signature recovers from it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
   let client: Address
   try {
-    client = await recoverRequestSigner(d.chainId, d.settlement, req, msg.signature)
+    client = await recoverAddress({ hash: digest, signature: compactSignatureToSignature({ r: msg.signature.r, yParityAndS: msg.signature.vs }) })
   } catch {
     throw new Refusal('bad-signature', 'the request signature is malformed')
   }
@@ -225,36 +323,38 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
 
   const key = keyOf(client, req.nonce)
   const amount = BigInt(req.maxTokens) * req.pricePerToken
-  const [seen, claimed, block, stake, unclaimed] = await Promise.all([
-    ctx.book.nonceSeen(client, req.nonce),
-    read<boolean>(ctx.clients, d.settlement, 'Settlement', 'isClaimed', [client, req.nonce]),
-    ctx.clients.public.getBlock(),
-    getStake(ctx.clients, d, me),
-    ctx.unclaimed?.() ?? Promise.resolve(0n),
-  ])
+  const [seen, facts] = await Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts()])
   // synchronous from here to taking the slot: two streams with one request cannot both pass
-  if (seen || claimed || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
+  if (seen || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
   const minLife = ctx.minLifetimeS ?? 300n
-  const now = chainNow(block.timestamp)
+  const now = chainNow(facts.blockTimestamp)
   if (req.expiry <= now + minLife) throw new Refusal('expired', `the request expires at ${req.expiry}, before ${now} + ${minLife} s`)
   if (req.pricePerToken < served.pricePerToken) throw new Refusal('price-too-low', `price ${req.pricePerToken} is below this provider's ${served.pricePerToken} wei per token`)
   if (ctx.slots.active >= ctx.capacity) throw new Refusal('busy', `all ${ctx.capacity} job slots are taken`)
   const sp = d.params.settlement
-  const needed = exposureOf(ctx.slots.reserved + unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) })
-  const free = stake.active - stake.locked
+  const needed = exposureOf(ctx.slots.reserved + facts.unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) })
+  const free = facts.active - facts.locked
   if (free < needed) throw new Refusal('stake-too-low', `unlocked stake ${free} does not cover the exposure ${needed} of the jobs in flight and this one`)
   ctx.slots.active++
   ctx.slots.reserved += amount
   ctx.slots.requests.add(key)
-  try {
-    const r = await reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs })
-    return { digest, client, served, amount, key, reservation: r.receipt.transactionHash }
-  } catch (e) {
-    ctx.slots.active--
-    ctx.slots.reserved -= amount
-    ctx.slots.requests.delete(key)
-    throw reserveRefusal(e)
-  }
+  // the chain's checks, in parallel with the engine: a nonce claimed on chain (a job this store
+  // does not know), then the reservation of the client's escrow (reverts on escrow, replay, expiry)
+  const onChain: OnChain = { done: Promise.resolve('0x' as Hex) }
+  onChain.done = (async () => {
+    const [claimed, reserved] = await Promise.allSettled([
+      read<boolean>(ctx.clients, d.settlement, 'Settlement', 'isClaimed', [client, req.nonce]),
+      reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs }),
+    ])
+    if (claimed.status === 'fulfilled' && claimed.value) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already claimed`)
+    if (reserved.status === 'rejected') throw reserveRefusal(reserved.reason)
+    if (claimed.status === 'rejected') throw new Refusal('internal', `isClaimed failed: ${(claimed.reason as Error).message}`)
+    return reserved.value.receipt.transactionHash
+  })()
+  onChain.done.catch((e: unknown) => {
+    onChain.failed = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)
+  })
+  return { digest, client, served, amount, key, onChain }
 }
 
 /** What the engine would refuse at its first step (runJob's validation), refused before reserving. */
@@ -374,10 +474,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
   })()
 
   try {
-    await conn.send({ t: 'accepted', reservation: a.reservation })
+    await conn.send({ t: 'accepted' })
     const answer = answerOf(ctx, a.served, msg, a.digest)
     let result: AnswerEnd
     for (;;) {
+      if (a.onChain.failed) return abandon(conn, a.onChain.failed)
       if (stop.signal.aborted) return stopped(conn, a, tokens, cancel, stop.signal.reason)
       if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
       const r = answer.steps.next()
@@ -391,14 +492,19 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       tokens++
       await tick()
     }
-    const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
+    // no receipt before the reservation is mined: a job the chain refused is abandoned unsigned
+    const [reservation, receiptSignature] = await Promise.all([
+      a.onChain.done.catch(() => undefined),
+      signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest)),
+    ])
+    if (a.onChain.failed || reservation === undefined) return abandon(conn, a.onChain.failed ?? new Refusal('internal', 'the reservation failed'))
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
       requestSignature: msg.signature as CompactSignature, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
-      text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature, reservation: a.reservation,
+      text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature, reservation,
     }
     await ctx.book.putTranscript(transcript)
-    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
+    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason, reservation })
     const m = await Promise.race([ack, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), t.ackMs).unref())])
     let acked = false
     if (m && (await ackIsValid(ctx, transcript, m.delivery))) {
@@ -419,6 +525,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     ctx.signal?.removeEventListener('abort', onOuterAbort)
     stop.abort(new Error('job over'))
   }
+}
+
+/** The chain refused the job after the engine started: the client hears why, and no receipt exists. */
+async function abandon(conn: FrameConn, r: Refusal): Promise<ServeOutcome> {
+  return refuse(conn, r.code, r.message)
 }
 
 /** Generation stopped early: cancelled (with `cancel`'s reason), else the stream failed. */
