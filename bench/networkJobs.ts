@@ -29,7 +29,7 @@ import { encodeGguf } from '../src/engine/gguf/write.js'
 import { synthModel } from '../src/engine/model/synth.js'
 import { jobOfferOf } from '../src/cli/commands/request.js'
 import { type TesseraNode, startNode } from '../src/node/node.js'
-import { randomNonces, requestJob } from '../src/node/requestJob.js'
+import { type JobOffer, randomNonces, requestJob } from '../src/node/requestJob.js'
 import { createHost, type Host } from '../src/p2p/host.js'
 import { identityFromKey } from '../src/p2p/identity.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
@@ -85,9 +85,37 @@ async function clientHost(net: Net, i: number, bootstrap: string[]): Promise<{ h
   return { host, c }
 }
 
-const ask = (net: Net, p: TesseraNode, cl: { host: Host; c: ChainClients }, seed: bigint) => {
+/** Where one job's time goes, client side (ms since the call): stream open, each message received, the end. */
+type Marks = { dial?: number; open?: number; accepted?: number; first?: number; done?: number; end?: number }
+const marks: Marks[] = []
+
+const ask = async (net: Net, p: TesseraNode, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
   const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
-  return requestJob({ clients: cl.c, deployment: net.d, offers: [jobOfferOf(cl.host, offer as never, net.root)], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1 })
+  const o = jobOfferOf(cl.host, offer as never, net.root)
+  const t0 = performance.now()
+  const m: Marks = {}
+  const traced: JobOffer = !mark ? o : {
+    ...o,
+    async connect(signal) {
+      m.dial = performance.now() - t0
+      const conn = await o.connect(signal)
+      m.open = performance.now() - t0
+      return {
+        ...conn, remotePeer: conn.remotePeer, send: (x) => conn.send(x), close: () => conn.close(), abort: (e) => conn.abort(e),
+        async recv(ms) {
+          const x = (await conn.recv(ms)) as { t?: string } | undefined
+          const at = performance.now() - t0
+          if (x?.t === 'accepted') m.accepted = at
+          else if (x?.t === 'token') m.first ??= at
+          else if (x?.t === 'done') m.done = at
+          return x
+        },
+      }
+    },
+  }
+  const r = await requestJob({ clients: cl.c, deployment: net.d, offers: [traced], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1 })
+  if (mark) marks.push({ ...m, end: performance.now() - t0 })
+  return r
 }
 
 async function benchLatency(): Promise<void> {
@@ -105,11 +133,13 @@ async function benchLatency(): Promise<void> {
       generate(model, { prompt: PROMPT, seed: 0n, ...PARAMS })
       direct.push(performance.now() - t)
       t = performance.now()
-      await ask(net, p, cl, 0n)
+      await ask(net, p, cl, 0n, true)
       p2p.push(performance.now() - t)
     }
     const [md, mp] = [median(direct), median(p2p)]
     console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+    console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | done ${at('done')} | returned ${at('end')} |`)
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
     const rpcClient = connectClients({ transport: net.rpc, chainId: net.d.chainId, privateKey: net.keys[2] })
     const reads: number[] = []
