@@ -11,6 +11,7 @@ import { claimBatch, deposit, finalizeBatch, reserve, stake } from '../src/chain
 import { registerModel } from '../src/chain/actions/registry.js'
 import type { ClaimItem } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
+import { LLAMA2_7B_DEPTHS } from '../src/chain/weights.js'
 import { createDevnet, fakeModel, h, makeItem, makeRequest } from '../src/chain/devnet.js'
 import { attackJob } from '../src/dispute/attack.js'
 import type { CheatKind } from '../src/dispute/cheats.js'
@@ -132,6 +133,17 @@ try {
     try {
       await game(`11,008-column ${type.toUpperCase()} ffn_down row, micro-state cheat in DOWN`, { cheat: 'micro', microOp: 'down', seed: 2, on: wide })
       if (type === 'q6_k') for (const seed of [1, 5]) await game(`11,008-column Q6_K row, lying challenger seed ${seed}`, { lyingChallenger: true, seed, on: wide })
+    } finally {
+      wide.close()
+    }
+  }
+  // The same rows with Llama-2-7B's proof depths: the model tree padded with ZERO leaves to a 7B
+  // model's tensor path (9 levels) and row paths (ffn_down 12): src/chain/weights.ts LLAMA2_7B_DEPTHS.
+  for (const type of ['q6_k', 'q4_k', 'q8_0']) {
+    const wide = await tinyDisputeModel(tinyWidePreset(), type, 3, LLAMA2_7B_DEPTHS)
+    try {
+      await game(`11,008-column ${type.toUpperCase()} ffn_down row at 7B proof depths, micro-state cheat in DOWN`, { cheat: 'micro', microOp: 'down', seed: 2, on: wide })
+      if (type === 'q6_k') await game('11,008-column Q6_K row at 7B proof depths, lying challenger seed 5', { lyingChallenger: true, seed: 5, on: wide })
     } finally {
       wide.close()
     }

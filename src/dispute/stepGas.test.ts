@@ -7,9 +7,12 @@
 // (the tiny preset with ffDim 11,008: `ffn_down` rows of 11,008 columns, Llama-2-7B's width, Q6_K)
 // a provider caught inside a row's blocks (a falsified middle micro-state of a DOWN element: its
 // deciding step is a BLOCK term, the heaviest read) and one that wins there both stay under the
-// target. docs/MACHINE.md "Gas" has the table; bench/stepGas.ts splits one move by call frame.
+// target, also with Llama-2-7B's proof depths (the model tree padded to its tensor path of 9 levels
+// and ffn_down row path of 12: src/chain/weights.ts LLAMA2_7B_DEPTHS). docs/MACHINE.md "Gas" has the
+// table; bench/stepGas.ts splits one move by call frame.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { LLAMA2_7B_DEPTHS } from '../chain/weights.js'
 import type { JobParams } from '../trace/receipt.js'
 import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel, tinyWidePreset } from '../../test/support/disputeJobs.js'
@@ -99,6 +102,28 @@ test(`on 11,008-column rows (Q6_K ffn_down) the deciding BLOCK step stays under 
     assert.equal(won.r.winner, 'provider')
     assert.equal(opName(wide, won.r.game!.at.traceLeaf, won.r.game!.at.op), 'DOWN', 'the liar disputed a DOWN element too')
     t.diagnostic(`lost BLOCK Q6_K: ${lost.gas}; won: ${won.move} ${won.gas}`)
+    for (const [what, g] of [['lost', lost.gas], ['won', won.gas]] as const) assert.ok(g <= TARGET, `${what}: ${g} > ${TARGET}`)
+  } finally {
+    wide.close()
+  }
+})
+
+test(`with Llama-2-7B's proof depths the deciding BLOCK step on an 11,008-column row stays under ${TARGET} gas, lost or won`, async (t) => {
+  const wide = await tinyDisputeModel(tinyWidePreset(), 'q6_k', 3, LLAMA2_7B_DEPTHS)
+  try {
+    // the paths a 7B model's weight reads carry: tensor leaf -> model root 9 levels, ffn_down row -> row root 12
+    const down = 'blk.0.ffn_down.weight'
+    assert.equal(wide.tree.proveTensor(down).tensorPath.length, 9)
+    assert.equal(wide.tree.proveChunk(down, 0, 0).rowPath.length, 12)
+    assert.equal(wide.tree.proveChunk(down, 0, 0).chunkPath.length, 3, '11,008 Q6_K columns: 5 chunks')
+    const lost = await finalMove({ on: wide, cheat: 'micro', microOp: 'down', seed: 1, maxTokens: 2 })
+    assert.equal(lost.r.winner, 'challenger')
+    assert.equal(lost.r.cheat?.opName, 'DOWN')
+    assert.equal(lost.move, 'stepMicro')
+    const won = await finalMove({ on: wide, lie: true, seed: 5, maxTokens: 2 })
+    assert.equal(won.r.winner, 'provider')
+    assert.equal(opName(wide, won.r.game!.at.traceLeaf, won.r.game!.at.op), 'DOWN')
+    t.diagnostic(`7B depths: lost BLOCK Q6_K: ${lost.gas}; won: ${won.move} ${won.gas}`)
     for (const [what, g] of [['lost', lost.gas], ['won', won.gas]] as const) assert.ok(g <= TARGET, `${what}: ${g} > ${TARGET}`)
   } finally {
     wide.close()
