@@ -70,6 +70,12 @@ export type NodeOptions = {
   stake?: bigint
   capacity?: number
   cheat?: CheatKind
+  /**
+   * Test-only fault (`--cheat withhold`): the provider gives a job's transcript to nobody but its
+   * client and leaves availability challenges unanswered, so the drawn auditor challenges and the
+   * provider is slashed (docs/NETWORK.md "Transcripts").
+   */
+  withhold?: boolean
   /** A drand-compatible HTTP endpoint for the audit draws; none: the devnet's beacon (public key) signs locally when the deployment names its seed. */
   beaconUrl?: string
   /** Each role's loop ticks at most this often (ms). */
@@ -279,7 +285,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
         onError: (e) => log(`offer refresh failed: ${oneLine(e)}`),
       })
       await publisher.start()
-      defence = createDefence({ clients: c, deployment: d, store, models, cheat: opts.cheat, signal, transcriptOf: async (digest) => transcriptView(await book.getTranscript(digest)) })
+      defence = createDefence({ clients: c, deployment: d, store, models, cheat: opts.cheat, signal, transcriptOf: async (digest) => (opts.withhold ? undefined : transcriptView(await book.getTranscript(digest))) })
       loop('claims', async () => {
         const r = await claimer!.tick()
         for (const b of r.claimed) log(`claimed batch ${b.batchId}: ${b.count} job(s), ${formatEther(b.amount)} coin`)
@@ -336,7 +342,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     const t = await book.getTranscript(msg.request as Hex)
     const who = addressOfPeer(conn.remotePeer)
     let allowed = t !== undefined && getAddress(t.client) === who
-    if (t && !allowed) {
+    if (t && !allowed && !opts.withhold) {
       const s = await getStake(c, d, who)
       allowed = s.role === 2 && s.active >= BigInt(d.params.settlement.minAuditorStake ?? '0')
     }

@@ -83,7 +83,7 @@ const start: Command = {
     price: { type: 'string', description: 'provider: wei per token asked', default: '1000000000' },
     stake: { type: 'string', description: "bring the role's active stake up to this many coins at start" },
     capacity: { type: 'number', description: 'provider: jobs at once', default: 4 },
-    cheat: { type: 'string', description: `provider: commit a wrong trace (${CHEAT_KINDS.join(', ')}); demonstrations and tests` },
+    cheat: { type: 'string', description: `provider: commit a wrong trace (${CHEAT_KINDS.join(', ')}), or withhold (test-only: give transcripts to no auditor, answer no availability challenge); demonstrations and tests` },
     beacon: { type: 'string', description: 'auditor: drand-compatible beacon URL for the audit draws (default: the devnet beacon, signed locally)' },
     poll: { type: 'number', description: "ms between two ticks of a role's loop", default: 1000 },
     'claim-after': { type: 'number', description: 'provider: claim a job once it waited this many seconds', default: 300 },
@@ -106,8 +106,11 @@ const start: Command = {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1024) throw new InvalidParameterError('capacity', capacity, 'a whole number from 1 to 1024')
     const poll = Number(args.flags.poll)
     if (!(poll >= 10 && poll <= 60_000)) throw new InvalidParameterError('poll', poll, 'ms from 10 to 60000')
-    const cheat = args.flags.cheat as string | undefined
-    if (cheat !== undefined && !CHEAT_KINDS.includes(cheat as CheatKind)) throw new InvalidParameterError('cheat', cheat, CHEAT_KINDS.join(', '))
+    const cheatFlag = args.flags.cheat as string | undefined
+    const withhold = cheatFlag === 'withhold'
+    const cheat = withhold ? undefined : cheatFlag
+    if (cheat !== undefined && !CHEAT_KINDS.includes(cheat as CheatKind)) throw new InvalidParameterError('cheat', cheat, [...CHEAT_KINDS, 'withhold'].join(', '))
+    if (withhold && !roles.has('provider')) throw new UsageError('--cheat is for a provider (--role provider)')
     if (cheat !== undefined && !roles.has('provider')) throw new UsageError('--cheat is for a provider (--role provider)')
     if (roles.has('provider') && models.length === 0) throw new UsageError('a provider needs --model FILE')
     const explorerPort = args.flags['explorer-port'] === undefined ? undefined : Number(args.flags['explorer-port'])
@@ -132,6 +135,7 @@ const start: Command = {
       stake,
       capacity,
       cheat: cheat as CheatKind | undefined,
+      withhold,
       beaconUrl: args.flags.beacon as string | undefined,
       pollMs: poll,
       passphrase,
