@@ -5,9 +5,15 @@
  * 127.0.0.1 (one bootstrap node, the others dialled to it and left to find each other through the
  * DHT and gossipsub). Every node publishes at the same instant (`OfferPublisher.refresh`, a new
  * seq each run) and runs an `OfferDiscovery`; the clock stops when all N books hold N-1 offers.
- * Median of `--runs` runs on one network per size. Everything shares one Node thread, so this
- * measures the protocol plus N x (N-1) signature recoveries on one core, not a real network's
- * latency; the `verify` section gives the per-offer cost that dominates at larger N.
+ * Median of the completed runs out of `--runs` on one network per size (a run that misses its
+ * deadline, 20 s + N^2 x 25 ms, is counted in "runs ok" and left out of the times).
+ *
+ * What limits it: every host shares one Node thread, so this measures CPU, not a network. Per
+ * (node, offer) pair a node checks gossipsub's message signature and the offer's (two pure-JS
+ * secp256k1 operations, @noble/curves), and libp2p re-derives secp256k1 PeerIds (a point
+ * decompression each) all over its internals; `cpu ms` ~ the wall time says so. Past ~25 nodes on
+ * a loaded 2-core machine the starved event loop misses ping and stream timeouts, connections drop
+ * and some runs never complete; the `verify` section gives the offer's own share of the cost.
  *
  * Usage: node --import tsx bench/network.ts [--only offers,verify --nodes 10,50 --runs 3 --setup-s 90]
  */
