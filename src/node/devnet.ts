@@ -93,6 +93,8 @@ export type DevnetNode = { name: string; role: DevnetRole; address: Address; dir
 export type RunningDevnet = {
   /** The OpenAI-compatible base URL (ends in /v1). */
   gatewayUrl: string
+  /** The explorer the gateway's node serves (src/node/explorer/). */
+  explorerUrl?: string
   rpcUrl: string
   beaconUrl: string
   chainId: number
@@ -350,7 +352,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
     const gwKey = devAccount(devnetAccountIndex('gateway')).privateKey
     gwNode = await startNode({
       dataDir: join(dataDir, 'nodes', 'gateway'), roles: new Set(['client']), models: [], rpc: rpc.url, deployment,
-      listen: ['/ip4/127.0.0.1/tcp/0'], passphrase: DEVNET_PASSPHRASE, importKey: gwKey,
+      listen: ['/ip4/127.0.0.1/tcp/0'], passphrase: DEVNET_PASSPHRASE, importKey: gwKey, explorerPort: 0,
       log: (l) => appendFileSync(join(dataDir, 'nodes', 'gateway', 'node.log'), `${new Date().toISOString()} ${l}\n`),
     })
     const bootstrap = gwNode.addrs()[0] ?? ''
@@ -449,7 +451,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
     watcher = watchNetwork({ nodes, clients: gwClients, deployment, router, log, signal: watch.signal, from: slashesRead })
 
     return {
-      gatewayUrl: `${gateway.url}/v1`, rpcUrl: rpc.url, beaconUrl: beaconSrv.url, chainId: chain.chainId, dataDir, deploymentFile: depFile, deployment,
+      gatewayUrl: `${gateway.url}/v1`, explorerUrl: gwNode.explorerUrl, rpcUrl: rpc.url, beaconUrl: beaconSrv.url, chainId: chain.chainId, dataDir, deploymentFile: depFile, deployment,
       replayed: chain.replayed, model: { id: gm.id, name: gm.name, path: modelPath, synthetic }, gatewayAddress: gwClients.account.address, nodes, stop,
     }
   } catch (e) {

@@ -22,6 +22,7 @@ export function bannerLines(net: RunningDevnet, startedMs: number): string[] {
     `  ${pad('gateway')}${url}   (OpenAI-compatible; any API key)`,
     `  ${pad('model')}${model}   (id ${net.model.id})`,
   ]
+  if (net.explorerUrl) lines.push(`  ${pad('explorer')}${net.explorerUrl}   (providers, jobs, disputes, live)`)
   if (net.model.synthetic) lines.push(`  ${pad('')}a synthetic model with random weights: its text is nonsense, its receipts are real (--model FILE for a real GGUF)`)
   lines.push(
     `  ${pad('chain')}${net.rpcUrl} (chain id ${net.chainId}; contracts in ${net.deploymentFile})`,
