@@ -1,6 +1,7 @@
 /**
  * `tessera model synth` writes a synthetic GGUF model (docs/GGUF.md); `tessera model info`
- * describes a GGUF file and computes its model root without loading it into a backend.
+ * describes a GGUF file and computes its model root without loading it into a backend;
+ * `tessera model pull URL` downloads one over HTTP(S) with resume (src/runtime/pull.ts).
  */
 import { statSync } from 'node:fs'
 import { computeGgufModelRoot } from '../../engine/gguf/modelRoot.js'
@@ -12,6 +13,7 @@ import { PRESETS } from '../../engine/model/presets.js'
 import { SYNTH_TYPES, synthModel } from '../../engine/model/synth.js'
 import { toHex } from '../../trace/merkle.js'
 import { openGgufSource, writeGgufFileAsync } from '../../runtime/ggufFile.js'
+import { type PullProgress, pullModel } from '../../runtime/pull.js'
 import { type Command, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath } from '../files.js'
 
@@ -112,4 +114,84 @@ const info: Command = {
   },
 }
 
-export const modelCommands: Command[] = [synth, info]
+/** The file name a URL names (its last path segment), for `model pull` without --out. */
+export function fileNameOfUrl(url: string): string {
+  let path: string
+  try {
+    path = new URL(url).pathname
+  } catch {
+    throw new UsageError(`not a URL: ${url}`, { details: 'give an http:// or https:// URL' })
+  }
+  const name = decodeURIComponent(path.split('/').pop() ?? '')
+  if (!name || name === '.' || name === '..') throw new UsageError(`${url} names no file`, { details: 'give --out FILE.gguf' })
+  return name
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`
+
+/** Progress on stderr: a bar redrawn in place on a terminal, a plain line per 10% (or per 100 MB without a size) otherwise. */
+function progressPrinter(tty: boolean): { update(p: PullProgress): void; end(): void } {
+  const t0 = Date.now()
+  let lastDraw = 0
+  let lastStep = -1
+  let drawn = false
+  const rate = (p: PullProgress) => (p.received - p.resumedFrom) / Math.max(0.001, (Date.now() - t0) / 1000)
+  return {
+    update(p) {
+      if (tty) {
+        const now = Date.now()
+        if (now - lastDraw < 100 && p.received !== p.total) return
+        lastDraw = now
+        const width = 30
+        const frac = p.total ? Math.min(1, p.received / p.total) : 0
+        const bar = p.total ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${(frac * 100).toFixed(0).padStart(3)}%` : '[downloading]'
+        process.stderr.write(`\r${bar} ${mb(p.received)}${p.total ? ` / ${mb(p.total)}` : ''}  ${mb(rate(p))}/s   `)
+        drawn = true
+        return
+      }
+      const step = p.total ? Math.floor((10 * p.received) / p.total) : Math.floor(p.received / 100e6)
+      if (step === lastStep) return
+      lastStep = step
+      process.stderr.write(`  ${mb(p.received)}${p.total ? ` / ${mb(p.total)} (${Math.floor((100 * p.received) / p.total)}%)` : ''}${p.resumedFrom ? `, resumed at ${mb(p.resumedFrom)}` : ''}\n`)
+    },
+    end() {
+      if (drawn) process.stderr.write('\n')
+      drawn = false
+    },
+  }
+}
+
+const pull: Command = {
+  name: 'model pull',
+  summary: 'Download a GGUF model over HTTP(S) (resumable) and print its model root',
+  usage: 'model pull URL [--out FILE.gguf] [--force] [--quiet]',
+  positionals: 1,
+  flags: {
+    out: { type: 'string', description: "where to save it (default: the URL's file name); FILE.part holds an unfinished download" },
+    force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
+    quiet: { type: 'boolean', description: 'no progress' },
+  },
+  async run(a, signal) {
+    const url = a.positionals[0]
+    if (!url) throw new UsageError('model pull needs a URL')
+    if (!/^https?:\/\//i.test(url)) throw new UsageError(`not an http(s) URL: ${url}`)
+    const out = (a.flags.out as string | undefined) ?? fileNameOfUrl(url)
+    checkOutPath(out, a.flags.force === true)
+    const progress = a.flags.quiet ? undefined : progressPrinter(process.stderr.isTTY === true)
+    const t0 = Date.now()
+    try {
+      const r = await pullModel({ url, out, signal, onProgress: progress?.update })
+      progress?.end()
+      const secs = (Date.now() - t0) / 1000
+      console.log(`saved ${r.path}: ${r.name ?? 'unnamed'}, ${mb(r.bytes)}${r.resumedFrom ? ` (resumed at ${mb(r.resumedFrom)})` : ''} in ${secs.toFixed(1)} s`)
+      console.log(`model root ${r.modelRoot}`)
+      return 0
+    } catch (e) {
+      progress?.end()
+      if (signal.aborted) process.stderr.write(`interrupted: ${out}.part kept; run the same command again to resume\n`)
+      throw e
+    }
+  },
+}
+
+export const modelCommands: Command[] = [synth, info, pull]
