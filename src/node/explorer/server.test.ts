@@ -18,7 +18,7 @@ let ex: RunningExplorer
 before(async () => {
   model = await tinyDisputeModel('tiny', 'q8_0', 3)
   net = await createDisputeDevnet()
-  ex = await startExplorer({ indexer: createIndexer({ clients: net.deployer, deployment: net.d }), port: 0, pollMs: 100 })
+  ex = await startExplorer({ indexer: createIndexer({ clients: net.deployer, deployment: net.d }), port: 0, pollMs: 100, maxStreams: 2 })
 })
 after(async () => {
   await ex?.close()
@@ -126,7 +126,14 @@ test('the page, its modules and the browser libraries are served', async () => {
   assert.equal((await fetchRaw('/')).status, 302, 'the root redirects to the explorer')
 })
 
-test('refused: writes, paths outside the page, unknown ids and files', async () => {
+test('refused: writes, paths outside the page, unknown ids and files, a stream past the cap', async () => {
+  const open = [get(`${base()}/explorer/events`), get(`${base()}/explorer/events`)]
+  try {
+    await Promise.all(open.map((r) => new Promise((resolve) => r.on('response', resolve))))
+    assert.equal((await fetchRaw('/explorer/events')).status, 503, 'a third stream is refused')
+  } finally {
+    for (const r of open) r.destroy()
+  }
   assert.equal((await fetchRaw('/explorer/api/network', 'POST')).status, 405)
   for (const p of ['/explorer/..%2f..%2f..%2fpackage.json', '/explorer/../../package.json', '/explorer/vendor/../../package.json', '/explorer/indexer.ts', '/explorer/vendor/nope.js', '/explorer/api/jobs/9999-0', '/explorer/api/disputes/77', '/explorer/api/disputes/x', '/explorer/api/secrets']) {
     const r = await fetchRaw(p)

@@ -27,6 +27,8 @@ export type ExplorerInit = {
   transcriptOf?: (requestDigest: Hex) => Promise<unknown | undefined>
   /** SSE keep-alive comment interval (default 15 s). */
   keepAliveMs?: number
+  /** Event streams open at once at most (default 64; more are refused with 503). */
+  maxStreams?: number
 }
 
 export type ExplorerHandler = {
@@ -131,6 +133,10 @@ export function createExplorerHandler(init: ExplorerInit): ExplorerHandler {
   }
 
   function events(req: IncomingMessage, res: ServerResponse) {
+    if (streams.size >= (init.maxStreams ?? 64)) {
+      send(res, 503, 'application/json; charset=utf-8', toJson({ error: { code: 'busy', message: 'too many event streams open' } }))
+      return
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write(`retry: 2000\nevent: hello\ndata: ${toJson({ head: indexer.snapshot().head })}\n\n`)
     streams.add(res)
