@@ -71,6 +71,7 @@ export type JobView = {
 }
 
 export type RoundView = { index: bigint; children: Hex[]; chosen?: { index: bigint; depthLeft: number } }
+/** One level of a game: its rounds; `pre` the agreed state revealed; `expanded` the level's own tree (the provider's expansion into it); `op`/`element` what was entered or named there. */
 export type LevelView = { level: number; name: string; rounds: RoundView[]; pre?: Hex; expanded?: { root: Hex; depth: number; lastLeaf: bigint }; op?: { op: bigint; slotRoot: Hex; elements: bigint }; element?: { op: bigint; elem: bigint } }
 export type SlashView = { account: Address; amount: bigint; beneficiary: Address; reward: bigint; burned: bigint; block: bigint }
 

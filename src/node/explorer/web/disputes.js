@@ -30,11 +30,11 @@ function Round({ round, n }) {
 function Level({ l }) {
   return html`<li class="level">
     <h4>Level ${l.level}: ${l.name}</h4>
+    ${l.expanded ? html`<p class="meta">Committed by the provider's expansion: root <code>${short(l.expanded.root)}</code>, depth ${l.expanded.depth}, ${Number(l.expanded.lastLeaf) + 1} leaves</p>` : ''}
     ${l.op ? html`<p>Op ${l.op.op} entered, ${l.op.elements} element(s), slot root <code>${short(l.op.slotRoot)}</code></p>` : ''}
     ${l.element ? html`<p>Element ${l.element.elem} of op ${l.element.op} named by the challenger</p>` : ''}
     ${l.rounds.length === 0 ? html`<p class="meta">No bisection at this level (a single leaf).</p>` : l.rounds.map((r, i) => html`<${Round} round=${r} n=${i} />`)}
     ${l.pre ? html`<p class="meta">Pre-state <code>${short(l.pre)}</code> revealed</p>` : ''}
-    ${l.expanded ? html`<p class="meta">Next level committed: root <code>${short(l.expanded.root)}</code>, depth ${l.expanded.depth}, ${Number(l.expanded.lastLeaf) + 1} leaves</p>` : ''}
   </li>`
 }
 
