@@ -95,7 +95,9 @@ const start: Command = {
   },
   async run(args, signal) {
     const dataDir = need(args, 'data')
-    const roleWords = String(args.flags.role).split(',').map((s) => s.trim())
+    const roleWords = String(args.flags.role)
+      .split(',')
+      .map((s) => s.trim())
     const gatewayRole = roleWords.includes('gateway')
     const roles = rolesOf(roleWords.filter((r) => r !== 'gateway').join(',') || 'client')
     if (gatewayRole) roles.add('client')

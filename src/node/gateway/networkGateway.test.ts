@@ -7,13 +7,14 @@
  * router learned the job. `reputationOf` is checked on its own.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
+import { startCli } from '../../../test/support/cli.js'
 import { deposit } from '../../chain/actions/settlement.js'
-import { type Deployment, deployTessera } from '../../chain/client.js'
+import { type Deployment, deployTessera, saveDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, devAccount, type EmbeddedChain } from '../../chain/evm/edr.js'
 import { serveJsonRpc } from '../../chain/evm/server.js'
@@ -99,6 +100,43 @@ describe('gateway node role', () => {
     assert.equal(audit.drawn, false, 'no auditor registered: nobody drawn')
     assert.equal(audit.state, 'none')
     assert.equal((await fetch(`${gw.url}/v1/receipts/${t.job_id}`)).status, 401, 'receipts need the key too')
+  })
+
+  test('tessera node start --role client,gateway: the OpenAI API on --gateway-port against the --rpc chain, keys from a file, Ctrl-C stops it', async () => {
+    const depFile = join(dir, 'deployment.json')
+    saveDeployment(depFile, d)
+    writeFileSync(join(dir, 'pass'), 'pw\n')
+    writeFileSync(join(dir, 'keys'), '# gateway keys\nsk-from-a-file-1\n')
+    const child = startCli([
+      'node', 'start', '--data', join(dir, 'cli-gateway'), '--role', 'client,gateway', '--model', join(dir, 'model', 'tiny-q8_0.gguf'), '--rpc', rpc.url,
+      '--deployment', depFile, '--bootstrap', provider.addrs()[0], '--passphrase-file', join(dir, 'pass'), '--gateway-port', '0', '--api-key-file', join(dir, 'keys'),
+      '--rate-limit', '100/min',
+    ])
+    try {
+      let out = ''
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+      const url = await new Promise<string>((ok, fail) => {
+        const t = setTimeout(() => fail(new Error(`no gateway line in 60 s:\n${out}`)), 60_000)
+        const check = () => {
+          const m = /gateway at (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out)
+          if (m && / ready: /.test(out)) {
+            clearTimeout(t)
+            ok(m[1])
+          }
+        }
+        child.stdout!.on('data', check)
+        child.once('exit', () => fail(new Error(`exited:\n${out}`)))
+      })
+      assert.equal((await fetch(`${url}/v1/models`)).status, 401)
+      const models = (await (await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer sk-from-a-file-1' } })).json()) as { data: { id: string }[] }
+      assert.equal(models.data.length, 1)
+      assert.match(out, /has no escrow/, 'a gateway without escrow says so')
+      child.kill('SIGINT')
+      const r = await child.result
+      assert.equal(r.code, 130)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
   })
 
   test('reputation from audit verdicts: unaudited 1, one invalid verdict excluded, mostly valid kept', () => {
