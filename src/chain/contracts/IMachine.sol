@@ -41,7 +41,9 @@ interface IMachine {
     ///         fixes its element programs (step counts, activation slot), so `element` and `step`
     ///         of a matmul op revert `UnknownWeightType` until its tensor is proven here; anyone
     ///         may prove it (the provider does before `expandElement`), and a proven type never
-    ///         changes. Reverts `BadTensorProof` when the leaf is not under the root.
+    ///         changes. The leaf's hash is recorded with the type: a matmul's weight reads are
+    ///         checked against that record and carry no path to the model root. Reverts
+    ///         `BadTensorProof` when the leaf is not under the root.
     function proveWeightType(
         bytes32 modelRoot,
         bytes calldata name,

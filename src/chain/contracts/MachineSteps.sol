@@ -36,9 +36,9 @@ contract MachineStepsA is MachineSteps {
     constructor(MachineMath math_) MachineSteps(math_) {}
 
     /// @notice IMachine.step's arguments as Machine.step received them, forwarded unchanged with
-    ///         R.TRAILER appended (the step's dims, op and weight type: Machine.step has checked
-    ///         that the step exists and picked this contract for its op code); returns the leaf of
-    ///         the post-state.
+    ///         R.TRAILER appended (the step's dims, op, weight type and tensor leaf record:
+    ///         Machine.step has checked that the step exists and picked this contract for its op
+    ///         code); returns the leaf of the post-state.
     function step(IMachine.Ctx calldata c, bytes32 frame, MachineState.MicroState calldata pre, bytes[] calldata reads)
         external
         view
@@ -138,9 +138,9 @@ contract MachineStepsB is MachineSteps {
     constructor(MachineMath math_) MachineSteps(math_) {}
 
     /// @notice IMachine.step's arguments as Machine.step received them, forwarded unchanged with
-    ///         R.TRAILER appended (the step's dims, op and weight type: Machine.step has checked
-    ///         that the step exists and picked this contract for its op code); returns the leaf of
-    ///         the post-state.
+    ///         R.TRAILER appended (the step's dims, op, weight type and tensor leaf record:
+    ///         Machine.step has checked that the step exists and picked this contract for its op
+    ///         code); returns the leaf of the post-state.
     function step(IMachine.Ctx calldata c, bytes32 frame, MachineState.MicroState calldata pre, bytes[] calldata reads)
         external
         view
