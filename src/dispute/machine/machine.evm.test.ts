@@ -328,6 +328,18 @@ test('attacks: forged bits and blocks, another tensor / row / layer, K/V of anot
     reads[0] = weightOpening(m.tree, tensor, row, 1)
     await expectErr({ ...q, reads }, 'BadReadProof', what)
   }
+  // a matmul's tensor leaf is checked against the leaf proveWeightType recorded (its honest opening
+  // above carries no path); any other op's weight read still proves its leaf by the path: a norm
+  // weight opened without one is refused
+  const nrm = opNamed('NORM blk.1.ffn_norm.weight') ? stepOf('NORM blk.1.ffn_norm.weight', 5, 1) : undefined
+  assert.ok(nrm, 'the layer has its ffn norm op')
+  const wi = nextStep(t.ops, nrm.pre).reads.findIndex((r) => r.kind === 'weight')
+  assert.ok(wi >= 0, 'NORM step 1 reads its weight')
+  const wr = nextStep(t.ops, nrm.pre).reads[wi]
+  if (wr?.kind !== 'weight') throw new Error('unreachable')
+  const noPath = nrm.reads.slice()
+  noPath[wi] = weightOpening(m.tree, wr.tensor, wr.row, wr.start, true)
+  await expectErr({ ...nrm, reads: noPath }, 'BadReadProof', 'a norm weight without its tensor path')
   // K/V of another position: ACC over u = 1 with the V of leaf (2, 1)
   const att = opNamed('ATT')
   const elem = 1 * m.config.headDim + 5
