@@ -268,7 +268,7 @@ export async function serveJob(conn: FrameConn, ctx: ServeContext): Promise<Serv
     if (o.outcome === 'served' && o.acked) viewOf(ctx).noteServed(accepted.amount)
     return o
   } finally {
-    ctx.slots.active--
+    if (!accepted.slotFreed) ctx.slots.active--
     ctx.slots.reserved -= accepted.amount
     ctx.slots.requests.delete(accepted.key)
   }
@@ -284,7 +284,8 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
   return { outcome: 'refused', code, message }
 }
 
-type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; onChain: OnChain }
+/** `slotFreed`: the engine's slot was given back at `done` (the amount stays reserved until the job ends). */
+type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; onChain: OnChain; slotFreed?: boolean }
 
 /**
  * The chain's part of a job, running while the engine generates: `isClaimed` and `reserve`.
@@ -505,6 +506,9 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     }
     await ctx.book.putTranscript(transcript)
     await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason, reservation })
+    // the engine is done: its slot is free for the client's next job while this one waits for the ack
+    ctx.slots.active--
+    a.slotFreed = true
     const m = await Promise.race([ack, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), t.ackMs).unref())])
     let acked = false
     if (m && (await ackIsValid(ctx, transcript, m.delivery))) {

@@ -1,9 +1,10 @@
 // The network end to end, with real processes on 127.0.0.1: `tessera chain start` (short audit
-// windows, a block a second, the devnet beacon served over drand's HTTP API), three providers
-// (one started with --cheat silu), two auditors, all `tessera node start`, and clients that are
+// windows, a block a second, the devnet beacon served over drand's HTTP API), four providers
+// (one started with --cheat silu, one with --cheat withhold), two auditors, all `tessera node start`, and clients that are
 // `tessera request`. Checked: discovery of every offer, a job whose job file `tessera verify`
 // accepts, its claim on chain, audits drawn and found valid, the cheater disputed and slashed with
-// its auditor paid (read from the chain) while that auditor is killed and restarted mid-game,
+// its auditor paid (read from the chain) while that auditor is killed and restarted mid-game, a
+// provider that withholds a drawn transcript challenged on chain for availability and slashed,
 // a provider frozen mid-stream (the client finishes on another, same text), malformed, oversized,
 // badly signed and replayed job messages (refused, the provider still serves), an expired offer
 // (refused by the nodes' offer books). Every process is killed by PID at the end.
@@ -16,7 +17,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Hex, toHex as viemHex } from 'viem'
-import { getBalances, getStake, deposit } from '../../src/chain/actions/settlement.js'
+import { getBatch, getBalances, getStake, deposit } from '../../src/chain/actions/settlement.js'
+import { auditsAbi } from '../../src/chain/abi.generated.js'
 import { loadDeployment, type Deployment, signJobRequest } from '../../src/chain/client.js'
 import { type ChainClients, connectClients } from '../../src/chain/evm/clients.js'
 import { encodeGguf } from '../../src/engine/gguf/write.js'
@@ -68,7 +70,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   }
 }
 
-describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as processes', { timeout: 240_000 }, () => {
+describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors + clients, as processes', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-net-'))
   const procs = new Set<Proc>()
   const modelPath = join(dir, 'tiny.gguf')
@@ -119,10 +121,11 @@ describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as p
     // every claimed job is audited; windows short enough for a test, inside a 10-minute challenge window
     const params = {
       settlement: { challengeWindow: '600', auditBps: 10000 },
-      audits: { beaconDelay: '3', commitWindow: '120', revealWindow: '120', canaryWindow: '30', answerWindow: '120' },
+      // a short answer window: the withholding provider's availability challenge runs out within the test
+      audits: { beaconDelay: '3', commitWindow: '120', revealWindow: '120', canaryWindow: '30', answerWindow: '15' },
     }
     writeFileSync(join(dir, 'params.json'), JSON.stringify(params))
-    const chain = spawn(['chain', 'start', '--port', String(chainPort), '--data-dir', join(dir, 'chain'), '--params', join(dir, 'params.json'), '--block-time', '1', '--beacon-port', String(beaconPort)])
+    const chain = spawn(['chain', 'start', '--port', String(chainPort), '--data-dir', join(dir, 'chain'), '--params', join(dir, 'params.json'), '--block-time', '1', '--beacon-port', String(beaconPort), '--accounts', '12'])
     await waitFor(() => chain.log(), /beacon: http/, 60_000)
     rpc = `http://127.0.0.1:${chainPort}`
     beaconUrl = `http://127.0.0.1:${beaconPort}`
@@ -132,11 +135,12 @@ describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as p
     assert.ok(keys.length >= 8, 'the devnet printed its accounts')
     reader = connectClients({ transport: rpc, chainId: d.chainId, privateKey: keys[9] })
 
-    // providers p1..p3 (accounts 1..3; p3 cheats), auditors a1, a2 (accounts 4, 5)
+    // providers p1..p3 (accounts 1..3; p3 cheats), p4 (account 10, withholds transcripts), auditors a1, a2 (accounts 4, 5)
     const plan: [string, number, string[]][] = [
       ['p1', 1, ['--role', 'provider', '--price', '1000']],
       ['p2', 2, ['--role', 'provider', '--price', '900']],
       ['p3', 3, ['--role', 'provider', '--price', '5000', '--cheat', 'silu']],
+      ['p4', 10, ['--role', 'provider', '--price', '6000', '--cheat', 'withhold']],
       ['a1', 4, ['--role', 'auditor', '--beacon', beaconUrl]],
       ['a2', 5, ['--role', 'auditor', '--beacon', beaconUrl]],
     ]
@@ -154,7 +158,7 @@ describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as p
       ]
     }
     await startNode('p1') // the bootstrap peer first
-    await Promise.all(['p2', 'p3', 'a1', 'a2'].map(startNode))
+    await Promise.all(['p2', 'p3', 'p4', 'a1', 'a2'].map(startNode))
   })
 
   after(async () => {
@@ -172,7 +176,7 @@ describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as p
     reference = j.text
     assert.deepEqual(new Set(j.offers.map((o: { provider: string }) => o.provider.toLowerCase())), new Set([addressOf.p1.toLowerCase()]), '--provider keeps only its offer')
     // discovery proper: all three providers' offers seen by the client
-    const all = await request('--min-offers', '3', '--json', '--key', keyFile(6), '--max-tokens', '4')
+    const all = await request('--min-offers', '4', '--json', '--key', keyFile(6), '--max-tokens', '4')
     assert.equal(all.code, 0, all.err)
     const seen = new Set(JSON.parse(all.out).offers.map((o: { provider: string }) => o.provider.toLowerCase()))
     for (const p of ['p1', 'p2', 'p3']) assert.ok(seen.has(addressOf[p].toLowerCase()), `the client found ${p}'s offer`)
@@ -212,6 +216,31 @@ describe('network: chain + 3 providers (1 cheating) + 2 auditors + clients, as p
     await until('the auditor records its win', () => (statusOf(auditor).disputes['challenger:won'] ?? 0) >= 1, 30_000)
     const b = await getBalances(reader, d, who)
     assert.ok(b.owed + b.owedByGame > 0n, 'the auditor was paid (owed by Settlement or the game)')
+  })
+
+  test('a provider that withholds a drawn transcript: the auditor cannot fetch it, challenges availability, nobody answers, the provider is slashed', async () => {
+    const before = await getStake(reader, d, addressOf.p4 as Hex)
+    const r = await request('--provider', addressOf.p4, '--json', '--key', keyFile(11), '--max-tokens', '6')
+    assert.equal(r.code, 0, `the client is served (it gets its own transcript): ${r.err}`)
+    assert.equal(JSON.parse(r.out).text, reference.slice(0, JSON.parse(r.out).text.length), 'an honest answer')
+    // the drawn auditor asks p4 for the transcript and is refused
+    await until('p4 refuses an auditor the transcript', () => (statusOf('p4').jobs.transcriptsRefused ?? 0) >= 1, 90_000)
+    const challenged = await until('an availability challenge on p4\'s job', async () => {
+      const logs = await reader.public.getContractEvents({ address: d.audits!, abi: auditsAbi, eventName: 'AvailabilityChallenged', fromBlock: 0n })
+      const mine = await Promise.all(logs.map(async (l) => ((await getBatch(reader, d, l.args.batchId!)).provider.toLowerCase() === addressOf.p4.toLowerCase() ? l : undefined)))
+      return mine.find((l) => l !== undefined)
+    }, 60_000, 1000)
+    // nobody answers within the answer window; the auditor claims the withholding and p4 is slashed
+    const slashed = await until('p4 slashed for withholding', async () => {
+      const s = await getStake(reader, d, addressOf.p4 as Hex)
+      return s.active + s.unbonding < before.active + before.unbonding && s
+    }, 90_000, 1000)
+    assert.ok(slashed.active < before.active, 'the withholder lost stake')
+    const posted = await reader.public.getContractEvents({ address: d.audits!, abi: auditsAbi, eventName: 'TranscriptPosted', fromBlock: 0n })
+    assert.ok(!posted.some((l) => l.args.batchId === challenged.args.batchId && l.args.index === challenged.args.index), 'the challenge was never answered')
+    const withheld = await reader.public.getContractEvents({ address: d.audits!, abi: auditsAbi, eventName: 'WithholdingSlashed', fromBlock: 0n })
+    assert.ok(withheld.some((l) => l.args.batchId === challenged.args.batchId && l.args.index === challenged.args.index), 'slashed for withholding, by the challenge')
+    await until('the auditor records it', () => (statusOf('a1').audits.withheld ?? 0) + (statusOf('a2').audits.withheld ?? 0) >= 1, 30_000)
   })
 
   test('faults: bad messages are refused and the provider still serves; an expired offer is refused', async () => {

@@ -83,7 +83,7 @@ const start: Command = {
     price: { type: 'string', description: 'provider: wei per token asked', default: '1000000000' },
     stake: { type: 'string', description: "bring the role's active stake up to this many coins at start" },
     capacity: { type: 'number', description: 'provider: jobs at once', default: 4 },
-    cheat: { type: 'string', description: `provider: commit a wrong trace (${CHEAT_KINDS.join(', ')}), or withhold (test-only: give transcripts to no auditor, answer no availability challenge); demonstrations and tests` },
+    cheat: { type: 'string', description: `provider: commit a wrong trace (${CHEAT_KINDS.join(', ')}), or withhold (test-only: no transcript to auditors)` },
     beacon: { type: 'string', description: 'auditor: drand-compatible beacon URL for the audit draws (default: the devnet beacon, signed locally)' },
     poll: { type: 'number', description: "ms between two ticks of a role's loop", default: 1000 },
     'claim-after': { type: 'number', description: 'provider: claim a job once it waited this many seconds', default: 300 },
