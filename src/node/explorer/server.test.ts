@@ -18,7 +18,10 @@ let ex: RunningExplorer
 before(async () => {
   model = await tinyDisputeModel('tiny', 'q8_0', 3)
   net = await createDisputeDevnet()
-  ex = await startExplorer({ indexer: createIndexer({ clients: net.deployer, deployment: net.d }), port: 0, pollMs: 100, maxStreams: 2 })
+  ex = await startExplorer({ indexer: createIndexer({ clients: net.deployer, deployment: net.d }), port: 0, pollMs: 100, maxStreams: 2,
+    // what the node holds for a job, here forged: the job page must say it does not verify
+    transcriptOf: async () => ({ chainId: 1, request: { provider: '0x0' }, text: 'forged' }),
+  })
 })
 after(async () => {
   await ex?.close()
@@ -101,7 +104,9 @@ test('the API and the event stream follow an honest job and a cheater caught', a
   assert.ok(lost, 'the cheated job is lost')
   const job = await json(`/explorer/api/jobs/${lost.id}`)
   assert.equal(job.disputes.length, 1)
-  assert.equal(job.verification.checked, false, 'no transcript held by this explorer')
+  assert.equal(job.verification.checked, true, 'the held transcript is verified')
+  assert.equal(job.verification.ok, false, 'a forged transcript does not verify')
+  assert.ok(job.verification.problems.length > 0)
   const game = await json(`/explorer/api/disputes/${disputes.disputes[0].id}`)
   assert.equal(game.resolved.providerWon, false)
   assert.equal(game.levels[0].name, 'trace')
