@@ -56,6 +56,7 @@ export function gatewayConfigOf(a: ParsedArgs, hasRole: boolean): GatewayRoleCon
     if (given.length) throw new UsageError(`--${given[0]} is for a gateway (--role client,gateway)`)
     return undefined
   }
+  if (stringList(a.flags.model).length === 0) throw new UsageError('a gateway needs --model FILE (the GGUF of each model it serves: tokenizer and chat template)')
   const port = Number(a.flags['gateway-port'])
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new InvalidParameterError('gateway-port', a.flags['gateway-port'], 'a port from 0 to 65535')
   const apiKeys = stringList(a.flags['api-key'])
