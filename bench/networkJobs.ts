@@ -3,8 +3,9 @@
  * process on an embedded chain served over JSON-RPC on 127.0.0.1 and a tiny synthesized model:
  *
  * latency: one job over the p2p job path (requestJob -> libp2p -> serveJob: request signature,
- *   checks, `reserve` on chain, streamed tokens, signed receipt, acknowledgement) against the same
- *   job as a direct engine call (`generate`); the overhead is the difference of the medians.
+ *   local checks, the engine while `reserve` is mined, streamed tokens, signed receipt once
+ *   reserved, acknowledgement) against the same job as a direct engine call (`generate`); the
+ *   overhead is the difference of the medians. The client's marks say where the time goes.
  * throughput: jobs per second with 32 concurrent clients (32 accounts, one host each) on one
  *   provider of capacity 32.
  * slash: wall time from a job served by a `--cheat silu` provider to its stake being slashed,
