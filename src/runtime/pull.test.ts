@@ -28,11 +28,11 @@ let base: string
 /** What the server does with the next request to /cut: send this many bytes, then drop the connection. */
 let cutAt = 0
 /** Each request's path and Range header. */
-const seen: { path: string; range?: string }[] = []
+const seen: { path: string; range?: string; auth?: string }[] = []
 
 function serve(req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0]
-  seen.push({ path, range: req.headers.range })
+  seen.push({ path, range: req.headers.range, auth: req.headers.authorization })
   if (path === '/resolve/main/model.gguf') {
     res.writeHead(302, { location: '/cdn/model.gguf?token=secret' })
     return void res.end()
@@ -147,6 +147,25 @@ describe('model pull', () => {
     assert.ok(!existsSync(out))
     await assert.rejects(pullModel({ url: `${base}/notgguf.gguf`, out }), (e) => e instanceof PullError && /not a GGUF/.test(e.message))
     assert.ok(!existsSync(out) && !existsSync(`${out}.part`))
+  })
+
+  test('a token goes to the URL\'s host, not to the host a redirect leads to', async () => {
+    const other = createServer((req, res) => {
+      seen.push({ path: `other${req.url}`, auth: req.headers.authorization })
+      res.writeHead(302, { location: `${base}/plain/model.gguf` })
+      res.end()
+    })
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r))
+    try {
+      seen.length = 0
+      const out = join(dir, 't.gguf')
+      await pullModel({ url: `http://127.0.0.1:${(other.address() as AddressInfo).port}/resolve/x.gguf`, out, token: 'hf_secret' })
+      assert.ok(same(out))
+      assert.deepEqual(seen.map((x) => x.auth), ['Bearer hf_secret', undefined])
+    } finally {
+      other.closeAllConnections()
+      await new Promise((r) => other.close(r))
+    }
   })
 
   test('tessera model pull prints the model root; a 404 is one line', async () => {

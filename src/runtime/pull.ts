@@ -31,6 +31,8 @@ export type PullOptions = {
   onProgress?(p: PullProgress): void
   /** Longest wait for the server's next bytes (ms, default 60 s). */
   stallMs?: number
+  /** Sent as `Authorization: Bearer` to the URL's own host (a gated Hugging Face model: HF_TOKEN); never to a redirect's other host. */
+  token?: string
 }
 
 export type PullResult = { path: string; bytes: number; resumedFrom: number; modelRoot: string; name?: string }
@@ -55,7 +57,9 @@ export async function pullModel(o: PullOptions): Promise<PullResult> {
   const signal = o.signal ? AbortSignal.any([o.signal, stall.signal]) : stall.signal
   let res: Response
   try {
-    res = await fetch(o.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow', signal })
+    // fetch drops the authorization header when a redirect leaves the URL's origin (the CDN's URL is signed)
+    const headers: Record<string, string> = { ...(have > 0 ? { range: `bytes=${have}-` } : {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) }
+    res = await fetch(o.url, { headers, redirect: 'follow', signal })
   } catch (e) {
     if (o.signal?.aborted) throw o.signal.reason
     throw new PullError(`cannot reach ${shown(o.url)}: ${causeOf(e)}`, { cause: e })

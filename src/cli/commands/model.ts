@@ -164,7 +164,7 @@ function progressPrinter(tty: boolean): { update(p: PullProgress): void; end(): 
 const pull: Command = {
   name: 'model pull',
   summary: 'Download a GGUF model over HTTP(S) (resumable) and print its model root',
-  usage: 'model pull URL [--out FILE.gguf] [--force] [--quiet]',
+  usage: 'model pull URL [--out FILE.gguf] [--force] [--quiet]   (HF_TOKEN: a Hugging Face token for gated models)',
   positionals: 1,
   flags: {
     out: { type: 'string', description: "where to save it (default: the URL's file name); FILE.part holds an unfinished download" },
@@ -180,7 +180,9 @@ const pull: Command = {
     const progress = a.flags.quiet ? undefined : progressPrinter(process.stderr.isTTY === true)
     const t0 = Date.now()
     try {
-      const r = await pullModel({ url, out, signal, onProgress: progress?.update })
+      // HF_TOKEN opens gated Hugging Face models; it goes to huggingface.co only
+      const token = /^https:\/\/huggingface\.co\//i.test(url) ? process.env.HF_TOKEN || undefined : undefined
+      const r = await pullModel({ url, out, signal, onProgress: progress?.update, token })
       progress?.end()
       const secs = (Date.now() - t0) / 1000
       console.log(`saved ${r.path}: ${r.name ?? 'unnamed'}, ${mb(r.bytes)}${r.resumedFrom ? ` (resumed at ${mb(r.resumedFrom)})` : ''} in ${secs.toFixed(1)} s`)
