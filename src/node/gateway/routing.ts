@@ -71,13 +71,14 @@ export class Router {
     }
   }
 
-  /** The provider's stats, decayed to now (a fresh record for an unknown provider). */
+  /** The provider's stats, decayed to now (a fresh record for an unknown provider). Addresses match in any letter case. */
   statsOf(provider: string): ProviderStats {
     const now = this.o.now()
-    let s = this.stats.get(provider)
+    const key = provider.toLowerCase()
+    let s = this.stats.get(key)
     if (!s) {
       s = { ok: 0, failed: 0, lastFailed: false, reputation: 1, slashed: false, at: now }
-      this.stats.set(provider, s)
+      this.stats.set(key, s)
     }
     const k = 0.5 ** (Math.max(0, now - s.at) / this.o.halfLifeMs)
     s.ok *= k
