@@ -704,7 +704,7 @@ contract DisputeGame {
         // pass zero and spare their reads.
         bool lost = outcome == 2;
         address bountyTo = _bountyTo(j, gameId, g, lost);
-        settlement.onDisputeResolved(g.batchId, outcome, lost ? g.client : address(0), g.jobAmount, bountyTo, left == 0);
+        settlement.onDisputeResolved(g.batchId, g.provider, outcome, lost ? g.client : address(0), g.jobAmount, bountyTo, left == 0);
         emit Resolved(gameId, providerWon, why);
     }
 

@@ -100,13 +100,16 @@ contract Settlement {
         uint128 locked; // part of `active` backing pending claims: cannot be unbonded or claimed against
     }
 
+    /// @dev Slots: (provider, finalizesAt), (amount, status, openDisputes, count), disputed, root. A
+    ///      game's end reads and writes the second and third only (the game passes the provider),
+    ///      and `disputed` alone in its slot is refunded when its last disputed job settles.
     struct Batch {
         address provider;
         uint64 finalizesAt;
+        uint128 amount; // still pending: not yet paid out, refunded or slashed away
         uint8 status; // 1 pending, 2 final, 3 paid out except the jobs still under dispute
         uint32 openDisputes; // open games on the batch's jobs
         uint32 count;
-        uint128 amount; // still pending: not yet paid out, refunded or slashed away
         uint128 disputed; // part of `amount` belonging to jobs with at least one open game
         bytes32 root;
     }
@@ -482,7 +485,7 @@ contract Settlement {
         p.locked += uint128(lock);
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
         bytes32 root = MerkleRoot.rootInPlace(leaves);
-        batches[batchId] = Batch(msg.sender, finalizesAt, PENDING, 0, uint32(n), total, 0, root);
+        batches[batchId] = Batch(msg.sender, finalizesAt, total, PENDING, 0, uint32(n), 0, root);
         nBatches = batchId + 1;
         books.pending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
@@ -654,16 +657,20 @@ contract Settlement {
     ///         open game: the job is no longer held back (paid at once if its batch was already
     ///         finalized). VOIDED: the job was lost in another game; only the counters move.
     ///         `client` and `winner` are read for PROVIDER_LOST only (the game passes zero otherwise).
-    function onDisputeResolved(uint256 batchId, uint8 outcome, address client, uint128 jobAmount, address winner, bool lastGame) external onlyDisputeGame {
-        // The game passes the batch of a game it opened (onDisputeOpened checked it exists).
+    function onDisputeResolved(uint256 batchId, address provider, uint8 outcome, address client, uint128 jobAmount, address winner, bool lastGame)
+        external
+        onlyDisputeGame
+    {
+        // The game passes the batch of a game it opened (onDisputeOpened checked it exists) and
+        // the batch's provider, as onDisputeOpened returned it (spares a cold read of its slot).
         Batch storage b = batches[batchId];
         b.openDisputes--;
-        Staker storage s = stakers[b.provider];
+        Staker storage s = stakers[provider];
         s.openDisputes--;
         uint128 net = _net(jobAmount);
         if (outcome == PROVIDER_LOST) {
             b.disputed -= net;
-            _slash(b, s, client, jobAmount, winner);
+            _slash(b, provider, s, client, jobAmount, winner);
         } else if (outcome == PROVIDER_WON && lastGame) {
             b.disputed -= net;
             if (b.status == PARTIAL) {
@@ -671,7 +678,7 @@ contract Settlement {
                 b.amount -= net;
                 s.locked -= uint128(exposureOf(before) - exposureOf(b.amount));
                 books.pending -= net;
-                _add(oweds, b.provider, net);
+                _add(oweds, provider, net);
                 books.owed += net;
             }
         }
@@ -691,12 +698,12 @@ contract Settlement {
         if (faulted[rd]) revert JobFaulted(rd);
         faulted[rd] = true;
         _keep(oweds, challenger);
-        _slash(b, stakers[b.provider], client, jobAmount, challenger);
+        _slash(b, b.provider, stakers[b.provider], client, jobAmount, challenger);
         emit JobSettled(batchId, jobAmount, PROVIDER_LOST);
     }
 
     /// @dev `jobAmount` is the job's billed amount; its batch holds (and the client gets back) the net.
-    function _slash(Batch storage b, Staker storage s, address client, uint128 jobAmount, address winner) internal {
+    function _slash(Batch storage b, address provider, Staker storage s, address client, uint128 jobAmount, address winner) internal {
         uint256 before = b.amount;
         _refund(b, client, _net(jobAmount));
         // The job's share of the batch lock (exact: the batch keeps exposureOf(its new amount)).
@@ -719,7 +726,7 @@ contract Settlement {
         _add(oweds, winner, reward);
         books.owed += uint128(reward);
         books.burned += uint128(slashed - reward);
-        emit Slashed(b.provider, slashed, winner, reward, slashed - reward);
+        emit Slashed(provider, slashed, winner, reward, slashed - reward);
     }
 
     /// @dev A lost job's net amount leaves its batch for the client's escrow.
