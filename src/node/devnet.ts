@@ -4,7 +4,8 @@
  * contracts deployed under demo audit parameters, the devnet beacon served over drand's HTTP
  * paths, and nodes on funded development accounts: N providers, K cheating providers (`--cheat`),
  * M auditors, and a gateway (an in-process client node with the OpenAI-compatible HTTP API on the
- * network backend, src/node/gateway/networkBackend.ts).
+ * network backend, started as `tessera node start --role client,gateway` starts it:
+ * src/node/gateway/networkGateway.ts).
  *
  * Providers, cheaters and auditors are child processes of `tessera node start`, not in-process
  * nodes: the engine's token loop and the auditor's replays block their event loop, so in one
@@ -28,7 +29,6 @@ import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { type Address, type Hex, toHex } from 'viem'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
-import { settlementAbi } from '../chain/abi.generated.js'
 import { deposit, getBalances, getStake } from '../chain/actions/settlement.js'
 import { createDevBeacon, type BeaconServer, serveBeacon } from '../chain/beacon.js'
 import { DEV_BEACON_SEED, type Deployment, deployTessera, loadDeployment, saveDeployment } from '../chain/client.js'
@@ -44,14 +44,10 @@ import { BaseError, InvalidParameterError } from '../errors.js'
 import { writeGgufFile } from '../runtime/ggufFile.js'
 import { loadModel, type Model } from '../runtime/model.js'
 import { gatewayModelOf, type GatewayModel } from './gateway/backend.js'
-import { networkBackend } from './gateway/networkBackend.js'
+import { type NetworkGateway, offersOf, startNetworkGateway } from './gateway/networkGateway.js'
 import { Router } from './gateway/routing.js'
-import { type Gateway, startGateway } from './gateway/server.js'
-import { JOB_PROTOCOL } from './jobProtocol.js'
 import { startNode, type TesseraNode } from './node.js'
-import { type JobOffer, randomNonces } from './requestJob.js'
 import { type NodeStatus, readStatus } from './status.js'
-import { jobBookOf } from './store.js'
 
 const COIN = 10n ** 18n
 /** The devnet's keystore passphrase: public, like the development keys it protects. */
@@ -225,15 +221,6 @@ function count(name: string, v: number | undefined, dflt: number, max: number): 
   return n
 }
 
-/** The job offers of `root` the node has seen, each dialled on the job protocol. */
-export function offersOf(node: TesseraNode, root: Hex): JobOffer[] {
-  return node.discovery.book.offersFor(root).map((s) => {
-    const o = s.offer
-    const m = o.models.find((x) => x.root.toLowerCase() === root.toLowerCase())!
-    const target = o.addrs.find((a) => a.endsWith(`/p2p/${o.peerId}`)) ?? o.peerId
-    return { provider: o.provider, pricePerToken: BigInt(m.pricePerToken), connect: (signal: AbortSignal) => node.host.dial(target, JOB_PROTOCOL, { signal }) }
-  })
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -274,7 +261,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
   let rpc: { url: string; close(): Promise<void> } | undefined
   let beaconSrv: BeaconServer | undefined
   let gwNode: TesseraNode | undefined
-  let gateway: Gateway | undefined
+  let gateway: NetworkGateway | undefined
   let engine: Model | undefined
   const watch = new AbortController()
   let watcher: Promise<void> | undefined
@@ -436,19 +423,24 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
       await sleep(200)
     }
 
-    // ---- the gateway (its router first learns the slashes of earlier runs)
+    // ---- the gateway, as the gateway role starts it (its router first learns the slashes and audit verdicts of earlier runs)
     // A devnet explores more than the default 10%, so each provider gets measured (and audited) soon.
     const router = new Router({ exploration: 0.25 })
-    const slashesRead = await noteSlashes({ nodes, clients: gwClients, deployment, router, log }, BigInt(deployment.deployedAtBlock), true)
-    const node = gwNode
-    const backend = networkBackend({
-      models: [gm], offers: (m) => offersOf(node, m.root), router, clients: gwClients, deployment, nonces: randomNonces(), book: jobBookOf(node.store),
-    })
-    gateway = await startGateway({ backend, port: opts.port ?? 8080 }).catch((e: NodeJS.ErrnoException) => {
+    let started = false
+    const onSlash = (who: Address, amount: bigint) => {
+      const earlier = !started
+      const name = nodes.find((n) => n.address.toLowerCase() === who.toLowerCase())?.name ?? who
+      void getStake(gwClients, deployment, who).then(
+        (s) => log(`${name} was slashed${earlier ? ' before this start' : ''}: ${formatCoin(amount)} coin (stake now ${formatCoin(s.active)}); the gateway routes no more jobs to it`),
+        () => log(`${name} was slashed${earlier ? ' before this start' : ''}: ${formatCoin(amount)} coin; the gateway routes no more jobs to it`),
+      )
+    }
+    gateway = await startNetworkGateway({ node: gwNode, clients: gwClients, deployment, models: [gm], router, port: opts.port ?? 8080, onSlash, log }).catch((e: NodeJS.ErrnoException) => {
       throw portError(opts.port ?? 8080, e)
     })
-    for (const w of gateway.warnings) log(w)
-    watcher = watchNetwork({ nodes, clients: gwClients, deployment, router, log, signal: watch.signal, from: slashesRead })
+    started = true
+    for (const w of gateway.gateway.warnings) log(w)
+    watcher = watchNetwork({ nodes, clients: gwClients, deployment, log, signal: watch.signal })
 
     return {
       gatewayUrl: `${gateway.url}/v1`, explorerUrl: gwNode.explorerUrl, rpcUrl: rpc.url, beaconUrl: beaconSrv.url, chainId: chain.chainId, dataDir, deploymentFile: depFile, deployment,
@@ -505,34 +497,15 @@ async function topUpEscrow(c: ChainClients, d: Deployment, log: (l: string) => v
 }
 
 /**
- * Reads the Slashed events after block `from` (exclusive), tells the router to route nothing more
- * to each slashed provider, and logs each slash; returns the last block read.
+ * Every 2 s until `signal`: tops up the gateway's escrow and logs what changed in the nodes'
+ * status files (jobs served, claims, audits, disputes). Slashes are followed by the gateway
+ * (startNetworkGateway's onSlash logs them).
  */
-async function noteSlashes(o: { nodes: DevnetNode[]; clients: ChainClients; deployment: Deployment; router: Router; log: (l: string) => void }, from: bigint, earlier: boolean): Promise<bigint> {
-  const to = await o.clients.public.getBlockNumber()
-  if (to <= from) return from
-  const events = await o.clients.public.getContractEvents({ address: o.deployment.settlement, abi: settlementAbi, eventName: 'Slashed', fromBlock: from + 1n, toBlock: to })
-  for (const e of events) {
-    const who = e.args.account as Address
-    o.router.setReputation(who, 0, true)
-    const name = o.nodes.find((n) => n.address.toLowerCase() === who.toLowerCase())?.name ?? who
-    const stake = (await getStake(o.clients, o.deployment, who)).active
-    o.log(`${name} was slashed${earlier ? ' before this start' : ''}: ${formatCoin(e.args.amount ?? 0n)} coin (stake now ${formatCoin(stake)}); the gateway routes no more jobs to it`)
-  }
-  return to
-}
-
-/**
- * Every 2 s until `signal`: tops up the gateway's escrow, follows the slashes (noteSlashes) and
- * logs what changed in the nodes' status files (jobs served, claims, audits, disputes).
- */
-async function watchNetwork(o: { nodes: DevnetNode[]; clients: ChainClients; deployment: Deployment; router: Router; log: (l: string) => void; signal: AbortSignal; from: bigint }): Promise<void> {
+async function watchNetwork(o: { nodes: DevnetNode[]; clients: ChainClients; deployment: Deployment; log: (l: string) => void; signal: AbortSignal }): Promise<void> {
   const shown = new Map<string, string>()
-  let from = o.from
   while (!o.signal.aborted) {
     try {
       await topUpEscrow(o.clients, o.deployment, o.log)
-      from = await noteSlashes(o, from, false)
       for (const n of o.nodes) {
         let st: NodeStatus
         try {
