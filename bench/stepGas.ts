@@ -8,7 +8,9 @@
  * For each case it plays `tessera attack` on a fresh embedded chain, traces the final move
  * (debug_traceTransaction) and prints: the transaction's gas, the intrinsic part (21,000 +
  * calldata), the gas spent inside the calls to the Machine and to Settlement (each call's
- * whole subtree, the CALL's own cost excluded), and what is left for DisputeGame itself.
+ * whole subtree, the CALL's own cost excluded), and what is left for DisputeGame itself (after
+ * refunds). DETAIL=1: each frame's own gas, cold SLOADs and SSTOREs; DETAIL=2: the game frame's gas
+ * by opcode (FRAME_DEPTH, FRAME pick another frame); SSTORES=1: every SSTORE (depth, slot, value).
  */
 import { createDevnet } from '../src/chain/devnet.js'
 import { LLAMA2_7B_DEPTHS } from '../src/chain/weights.js'
