@@ -32,7 +32,7 @@ test('--version, help CMD, and group help', async () => {
     [['help', 'run'], /^Usage: tessera run /],
     [['help', 'model', 'synth'], /^Usage: tessera model synth /],
     [['help', 'chain'], /^Usage: tessera chain </],
-    [['model', '--help'], /^Usage: tessera model <synth\|info>/],
+    [['model', '--help'], /^Usage: tessera model <synth\|info\|pull>/],
     [['chain', '--help'], /^Usage: tessera chain <start\|deploy>/],
     [['run', '-h'], /^Usage: tessera run /],
   ] as const) {
