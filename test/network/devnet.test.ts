@@ -116,6 +116,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     const v = verify(model, { receipt: t.receipt, promptTokens: t.prompt_tokens, outputTokens: t.output_tokens, text })
     if (t.provider === cheater().address) {
       assert.equal(v.valid, false, 'the cheater\'s trace does not replay')
+      cheaterJobs.push(t.job_id)
       return 'cheater'
     }
     assert.ok(honest().includes(t.provider), `served by ${t.provider}, not a devnet provider`)
@@ -127,6 +128,8 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
   }
 
   const servedBy: string[] = []
+  /** Job ids the cheater served. */
+  const cheaterJobs: string[] = []
 
   test('a busy --port is one line before any node starts, and leaves the data folder unlocked', async () => {
     const busy = createServer()
@@ -171,6 +174,13 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     assert.ok(stake < 10n * COIN, `slashed on chain: ${stake}`)
     for (const p of b.nodes.filter((n) => n.role === 'provider')) assert.equal(await stakeOf(b.chain, p.address), 10n * COIN, `${p.name} keeps its stake`)
     console.log(`# cheater slashed ${((Date.now() - t0) / 1000).toFixed(1)} s after its jobs`)
+    // the job it was caught on shows, at GET /v1/receipts/{id}, its audit: drawn, by the auditor, verdict invalid
+    const audits = await Promise.all(cheaterJobs.map(async (id) => ((await (await fetch(`${b.gateway}/receipts/${id}`)).json()) as { audit: { claimed: boolean; drawn: boolean; auditor?: string; verdict?: string } }).audit))
+    const caught = audits.find((a) => a.verdict === 'invalid')
+    assert.ok(caught, `a cheater job's receipt shows the invalid verdict: ${JSON.stringify(audits)}`)
+    assert.equal(caught.claimed, true)
+    assert.equal(caught.drawn, true)
+    assert.equal(caught.auditor?.toLowerCase(), b.nodes.find((n) => n.role === 'auditor')!.address.toLowerCase())
     const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'After the slash' }], max_tokens: 8, seed: 11 })
     assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
   })

@@ -125,7 +125,7 @@ export type JobAuditStatus = {
   auditor?: Address
   /** The assignment's state: none, drawn, committed, valid, invalid, paid, caught, forfeited. */
   state: string
-  /** The auditor's verdict once revealed: 'valid' or 'invalid' (then a dispute game decides). */
+  /** The auditor's verdict once revealed: 'valid' or 'invalid' (then a dispute game decides); kept after the audit is paid. */
   verdict?: 'valid' | 'invalid'
 }
 
@@ -147,7 +147,13 @@ export async function jobAuditStatus(c: ChainClients, d: Deployment, job: { clie
   const a = await assignmentOf(c, d, { batchId, index: BigInt(index) })
   const status = Number(a.status)
   const drawn = status !== AUDIT.NONE
-  const verdict = status === AUDIT.VALID || status === AUDIT.PAID ? 'valid' : status === AUDIT.INVALID || status === AUDIT.CAUGHT ? 'invalid' : undefined
+  let verdict: 'valid' | 'invalid' | undefined = status === AUDIT.VALID ? 'valid' : status === AUDIT.INVALID ? 'invalid' : undefined
+  if (status === AUDIT.PAID || status === AUDIT.CAUGHT) {
+    // settled (or a canary caught): the verdict is the one revealed
+    const reveals = await c.public.getContractEvents({ address: d.audits, abi: auditsAbi, eventName: 'Revealed', args: { batchId }, fromBlock: BigInt(d.deployedAtBlock), strict: true })
+    const last = reveals.filter((e) => Number(e.args.index) === index).at(-1)
+    if (last) verdict = last.args.valid ? 'valid' : 'invalid'
+  }
   return { claimed: true, batchId: String(batchId), index, drawn, ...(drawn ? { auditor: a.auditor } : {}), state: STATE_NAMES[status] ?? String(status), ...(verdict ? { verdict } : {}) }
 }
 
