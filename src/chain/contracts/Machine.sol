@@ -120,7 +120,8 @@ contract Machine is IMachine {
     }
 
     /// @inheritdoc IMachine
-    function step(Ctx calldata c, bytes32 frame, MachineState.MicroState calldata pre, bytes[] calldata reads)
+    /// @dev frame and reads are not named here: the whole calldata is forwarded to MachineStepsA/B.
+    function step(Ctx calldata c, bytes32 /* frame */, MachineState.MicroState calldata pre, bytes[] calldata /* reads */)
         external
         view
         returns (bytes32 postLeaf)

@@ -49,8 +49,8 @@ library MachineState {
     function isChunk(bytes32 root, uint256 n, Opening memory o) internal view returns (bool) {
         uint256 c = o.chunkIndex;
         if (c * CHUNK >= n) return false;
-        uint256 words = n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK;
-        if (o.chunk.length != words * 4 || o.path.length != vectorDepth(n)) return false;
+        uint256 nWords = n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK;
+        if (o.chunk.length != nWords * 4 || o.path.length != vectorDepth(n)) return false;
         return MerkleProof.verify(root, MerkleProof.leafHash(o.chunk), c, o.path);
     }
 

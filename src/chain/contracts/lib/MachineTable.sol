@@ -198,9 +198,9 @@ library MachineTable {
                 if (k == 1) o.code = TOKEN;
                 return (o, 1);
             }
-            for (uint256 t; t < 17; ++t) {
-                if (!headApplies(c, t)) continue;
-                if (++n == k) o = headEntry(c, d, t);
+            for (uint256 h; h < 17; ++h) {
+                if (!headApplies(c, h)) continue;
+                if (++n == k) o = headEntry(c, d, h);
             }
             return (o, n);
         }
