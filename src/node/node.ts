@@ -32,7 +32,7 @@ import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
 import { createHost, type Host } from '../p2p/host.js'
 import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
-import { fetchOffer, OfferDiscovery, OfferPublisher, type SignedOffer } from '../p2p/offers.js'
+import { fetchOffer, OFFER_TOPIC, OfferDiscovery, OfferPublisher, type SignedOffer } from '../p2p/offers.js'
 import { loadModel, type Model } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type Auditor, type ClaimedJob, type JobTranscript, createAuditor, serviceStore } from './auditor.js'
@@ -44,7 +44,7 @@ import { type Defence, createDefence } from './defence.js'
 import { JOB_PROTOCOL } from './jobProtocol.js'
 import { KEYSTORE_FILE, createKeystore, loadKeystore } from './keystore.js'
 import { createJobSlots, modelsByRoot, type ServedModel, serveJob } from './serveJob.js'
-import { type NodeStatus, writeStatus } from './status.js'
+import { type NodeStatus, unreachableReasons, writeStatus } from './status.js'
 import { type Store, jobBookOf, openStore } from './store.js'
 import { claimItemOf, parseTranscript, type Transcript } from './transcript.js'
 
@@ -64,6 +64,13 @@ export type NodeOptions = {
   deployment: Deployment
   listen?: string[]
   bootstrap?: string[]
+  /** Serve as a circuit relay v2 for peers behind NAT (a provider can be a relay). */
+  relay?: boolean
+  /**
+   * Relays (multiaddrs ending in `/p2p/<id>`) to take a reservation on: the node listens on
+   * `<relay>/p2p-circuit` too, and a provider's offer carries those relayed addresses.
+   */
+  relayVia?: string[]
   /** Wei per token the provider asks for each model. */
   price?: bigint
   /** Stake (wei) the node brings its role's active stake up to at start; none: it stakes nothing. */
@@ -112,6 +119,9 @@ export type TesseraNode = {
 export class NodeStartError extends BaseError {
   override name = 'NodeStartError'
 }
+
+/** Longest wait at start for a `relayVia` reservation before the first offer goes out, ms. */
+const RESERVATION_WAIT_MS = 10_000
 
 /** Counters `node status` shows. */
 export type NodeCounters = {
@@ -177,11 +187,14 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   if (roles.has('provider') && served.length === 0) throw new NodeStartError('a provider needs at least one model (--model FILE)')
   const models = { get: (root: Hex) => dispute.get(root.toLowerCase()) }
 
+  const relayVia = opts.relayVia ?? []
+  for (const r of relayVia) if (!/\/p2p\/[^/]+$/.test(r)) throw new NodeStartError(`a relay address must end in /p2p/<peer id>: ${r}`)
   const store = await openStore(opts.dataDir)
   const identity = identityFromKey(key.privateKey)
   let host: Host
   try {
-    host = await createHost({ privateKey: identity.libp2pKey, listen: opts.listen, bootstrap: opts.bootstrap, limits: { inboundConnectionThreshold: 100 } })
+    const listen = [...(opts.listen ?? ['/ip4/127.0.0.1/tcp/0']), ...relayVia.map((r) => `${r}/p2p-circuit`)]
+    host = await createHost({ privateKey: identity.libp2pKey, listen, bootstrap: opts.bootstrap, relay: opts.relay, limits: { inboundConnectionThreshold: 100 } })
   } catch (e) {
     await store.close()
     throw e
@@ -279,6 +292,13 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
         }
       }, { maxInbound: 64 })
       await host.handle(TRANSCRIPT_PROTOCOL, (conn) => serveTranscript(conn), { maxInbound: 16, maxBytes: 4096 })
+      // the first offer should carry the relayed addresses: wait (bounded) for a reservation
+      if (relayVia.length > 0) {
+        const end = Date.now() + RESERVATION_WAIT_MS
+        while (!host.addrs().some((a) => a.includes('/p2p-circuit')) && Date.now() < end && !signal.aborted) await new Promise((r) => setTimeout(r, 100))
+        const relayed = host.addrs().filter((a) => a.includes('/p2p-circuit'))
+        log(relayed.length > 0 ? `relay reservation: ${relayed.join(' ')}` : `no relay reservation on ${relayVia.join(', ')} yet; the offer carries the direct addresses only until one is held`)
+      }
       publisher = new OfferPublisher({
         host, privateKey: key.privateKey, refreshSec: opts.offerRefreshSec,
         terms: { models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: active.toString() },
@@ -391,8 +411,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
         const cheapest = others.map((o) => BigInt(o.offer.models.find((x) => x.root.toLowerCase() === m.root.toLowerCase())?.pricePerToken ?? '0')).sort((a, b) => (a < b ? -1 : 1))[0]
         if (cheapest !== undefined && cheapest < BigInt(m.pricePerToken)) why.push(`price above the market for ${m.root.slice(0, 10)}: ${m.pricePerToken} wei/token, cheapest other ${cheapest}`)
       }
-      if ((disputes['provider:lost'] ?? 0) > 0) why.push(`lost ${disputes['provider:lost']} dispute(s): clients may avoid a slashed provider`)
-      if (host.addrs().every((a) => a.includes('/127.0.0.1/') || a.includes('/::1/'))) why.push('listening on loopback only: reachable from this machine only')
+      if ((disputes['provider:lost'] ?? 0) > 0) why.push(`failed audits: lost ${disputes['provider:lost']} dispute(s) on its jobs (slashed); clients may avoid it`)
+      if ((disputes['provider:open'] ?? 0) > 0) why.push(`failed audits: ${disputes['provider:open']} dispute(s) open against its jobs`)
+      why.push(...unreachableReasons({ addrs: host.addrs(), relayVia, peers: host.peers().length, offerTopicPeers: host.topicPeers(OFFER_TOPIC).length }))
       if (counters.refused['stake-too-low']) why.push(`${counters.refused['stake-too-low']} job(s) refused for stake-too-low`)
     }
     return {
@@ -402,7 +423,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
       offersSeen: offers, offerProblems: { ...discovery.book.problems }, ownOffer: own ? { seq: own.offer.seq, expiresAt: own.offer.expiresAt } : undefined,
       jobs: { ...counters },
       claims: claims && { pending: claims.pending, pendingWei: claims.pendingWei.toString(), claimed: claims.claimed, openBatches: claims.openBatches, finalized: claims.finalized, earned: claims.earned.toString(), withdrawn: claims.withdrawn.toString(), blocked: claims.blocked },
-      audits, disputes, whyNoWork: roles.has('provider') ? why : [],
+      audits, disputes, whyNoWork: roles.has('provider') ? why : [], relay: opts.relay === true,
     }
   }
 

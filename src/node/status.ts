@@ -43,6 +43,8 @@ export type NodeStatus = {
   disputes: Record<string, number>
   /** A provider's reasons it may get no work, as far as the node can tell. */
   whyNoWork: string[]
+  /** Whether the node serves as a circuit relay (`--relay`). */
+  relay?: boolean
 }
 
 /** No status file in the folder: no node ever ran there. */
@@ -79,4 +81,33 @@ export function isLive(s: NodeStatus, staleMs = 15_000): boolean {
     return false
   }
   return Date.now() - s.updatedAt < staleMs
+}
+
+/** The IP of a multiaddr's first `/ip4` or `/ip6` part (for a relayed address: the relay's). */
+function ipOf(addr: string): string | undefined {
+  return /^\/ip[46]\/([^/]+)/.exec(addr)?.[1]
+}
+
+const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1'
+const isPrivate = (ip: string) =>
+  isLoopback(ip) || /^(10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.)/.test(ip) || /^(f[cd]|fe80:)/i.test(ip)
+
+/**
+ * Why a provider may be unreachable, as far as it can tell from its own addresses (docs/NETWORK.md
+ * "NAT"): nothing to dial, a `--relay-via` relay that holds no reservation, addresses only other
+ * programs on this machine (loopback) or this private network can dial, or no peer that follows the
+ * offer topic. It cannot see a firewall or a NAT that blocks a public address: an empty answer
+ * only means none of these.
+ */
+export function unreachableReasons(s: { addrs: readonly string[]; relayVia: readonly string[]; peers: number; offerTopicPeers: number }): string[] {
+  const out: string[] = []
+  const relayed = s.addrs.filter((a) => a.includes('/p2p-circuit'))
+  if (s.addrs.length === 0) out.push('unreachable: no listen address and no relay reservation (listen, or take one with --relay-via MULTIADDR)')
+  else if (s.relayVia.length > 0 && relayed.length === 0) out.push(`unreachable through a relay: no reservation held on ${s.relayVia.join(', ')} yet`)
+  const ips = s.addrs.map(ipOf).filter((ip): ip is string => ip !== undefined)
+  if (ips.length > 0 && ips.every(isLoopback)) out.push('reachable from this machine only: every address (a relay\'s too) is loopback')
+  else if (ips.length > 0 && ips.every(isPrivate) && relayed.length === 0)
+    out.push('maybe unreachable from outside this network: only private addresses and no relay reservation (behind NAT? take a relay reservation with --relay-via)')
+  if (s.peers > 0 && s.offerTopicPeers === 0) out.push('no connected peer follows the offer topic: the offer reaches others only through the DHT')
+  return out
 }

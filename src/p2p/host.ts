@@ -54,6 +54,13 @@ export type HostLimits = {
   dialTimeoutMs: number
 }
 
+/**
+ * What a relay lets one relayed connection carry before it closes it. Relay v2's defaults (128 KiB,
+ * 2 minutes) would cut a long job stream or a client's connection kept across jobs; job traffic
+ * is small (a request, a frame per token, a receipt), so these allow many jobs per connection.
+ */
+export const RELAY_LIMITS = { durationMs: 10 * 60_000, dataBytes: 16n << 20n } as const
+
 export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000 }
 
 export type HostOptions = {
@@ -61,7 +68,7 @@ export type HostOptions = {
   privateKey: PrivateKey
   listen?: string[]
   bootstrap?: string[]
-  /** Serve as a circuit relay for peers that cannot be dialled directly. */
+  /** Serve as a circuit relay for peers that cannot be dialled directly (each relayed connection limited to `RELAY_LIMITS`). */
   relay?: boolean
   /** Addresses to announce instead of the listening ones (a public IP behind port forwarding). */
   announce?: string[]
@@ -142,7 +149,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
       scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) },
     }),
     dcutr: dcutr(),
-    ...(options.relay === true ? { relay: circuitRelayServer({ reservations: { maxReservations: 128 } }) } : {}),
+    ...(options.relay === true
+      ? { relay: circuitRelayServer({ reservations: { maxReservations: 128, defaultDurationLimit: RELAY_LIMITS.durationMs, defaultDataLimit: RELAY_LIMITS.dataBytes } }) }
+      : {}),
   }
   const node = await createLibp2p({
     privateKey: options.privateKey,

@@ -71,14 +71,20 @@ const start: Command = {
   name: 'node start',
   summary: 'Run a node: serve jobs (provider), audit claims (auditor) or follow offers (client)',
   usage:
-    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR ...] [--bootstrap MULTIADDR ...] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--explorer-port PORT] [--passphrase-file F] [--gateway-port P] [--api-key KEY ...] [--rate-limit N/min] [--chat-template FILE]',
+    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR|none ...] [--bootstrap MULTIADDR ...] [--relay] [--relay-via MULTIADDR ...] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--explorer-port PORT] [--passphrase-file F] [--gateway-port P] [--api-key KEY ...] [--rate-limit N/min] [--chat-template FILE]',
   flags: {
     data: { type: 'string', description: "the node's folder (keystore.json, store, status.json)" },
     role: { type: 'string', description: 'roles, comma-separated: provider, auditor, client, gateway (an OpenAI-compatible API)', default: 'client' },
     model: { type: 'string', short: 'm', description: 'GGUF model to serve or audit', multiple: true },
     rpc: { type: 'string', description: 'JSON-RPC endpoint', default: DEFAULT_RPC },
     deployment: { type: 'string', description: 'deployment file with contract addresses', default: DEFAULT_DEPLOYMENT },
-    listen: { type: 'string', description: 'libp2p listen address', default: '/ip4/127.0.0.1/tcp/0', multiple: true },
+    listen: { type: 'string', description: 'libp2p listen address (none: no direct listener, reachable only through --relay-via)', default: '/ip4/127.0.0.1/tcp/0', multiple: true },
+    relay: { type: 'boolean', description: 'serve as a circuit relay v2 for nodes behind NAT (a provider can be a relay)' },
+    'relay-via': {
+      type: 'string',
+      description: 'behind NAT: take a reservation on this relay (multiaddr ending in /p2p/ID) and advertise the /p2p-circuit address in the offer',
+      multiple: true,
+    },
     bootstrap: { type: 'string', description: 'a peer to join the network through (a multiaddr ending in /p2p/ID)', multiple: true },
     price: { type: 'string', description: 'provider: wei per token asked', default: '1000000000' },
     stake: { type: 'string', description: "bring the role's active stake up to this many coins at start" },
@@ -118,6 +124,11 @@ const start: Command = {
     const explorerPort = args.flags['explorer-port'] === undefined ? undefined : Number(args.flags['explorer-port'])
     const badPort = explorerPort !== undefined && !(Number.isInteger(explorerPort) && explorerPort >= 0 && explorerPort <= 65535)
     if (badPort) throw new InvalidParameterError('explorer-port', explorerPort, 'a port from 0 to 65535')
+    const listen = stringList(args.flags.listen)
+    const relayVia = stringList(args.flags['relay-via'])
+    for (const r of relayVia) if (!/\/p2p\/[^/]+$/.test(r)) throw new InvalidParameterError('relay-via', r, 'a relay multiaddr ending in /p2p/<peer id>')
+    if (listen.includes('none') && listen.length > 1) throw new UsageError('--listen none cannot be combined with other --listen addresses')
+    if (listen.includes('none') && relayVia.length === 0) throw new UsageError('--listen none needs --relay-via MULTIADDR (else nothing can reach the node)')
     const price = weiFlag(args, 'price')
     const stake = coinsFlag(args, 'stake')
     const importKey = args.flags['import-key'] ? keyFile(String(args.flags['import-key']), 'import-key') : undefined
@@ -131,7 +142,9 @@ const start: Command = {
       models: roles.has('provider') || roles.has('auditor') ? models : [],
       rpc: String(args.flags.rpc),
       deployment,
-      listen: stringList(args.flags.listen),
+      listen: listen.length === 1 && listen[0] === 'none' ? [] : listen,
+      relay: args.flags.relay === true,
+      relayVia,
       bootstrap: stringList(args.flags.bootstrap),
       price,
       stake,
@@ -174,7 +187,7 @@ function statusLines(s: NodeStatus, live: boolean): string[] {
     `node ${s.address} (${s.roles.join(', ')}): ${live ? 'running' : `not running (last seen ${ago} s ago${s.state === 'stopped' ? ', stopped' : ''})`}`,
     `  peer       ${s.peerId}`,
     `  addresses  ${s.addrs.join(' ') || '-'}`,
-    `  peers      ${s.peers}`,
+    `  peers      ${s.peers}${s.relay ? ' (serving as a relay)' : ''}`,
     `  wallet     ${s.wallet ? formatEther(BigInt(s.wallet)) : '?'}`,
     `  stake      ${s.stake ? `${formatEther(BigInt(s.stake.active))} (${role}), locked ${formatEther(BigInt(s.stake.locked))}` : '?'}`,
     `  offers     ${s.offersSeen.length} seen${s.offersSeen.map((o) => `\n    ${o.provider} ${o.models.map((m) => `${m.root.slice(0, 10)}… @ ${m.pricePerToken} wei`).join(', ')} (capacity ${o.capacity})`).join('')}`,
@@ -198,7 +211,12 @@ function statusLines(s: NodeStatus, live: boolean): string[] {
       .join(', ') || 'none'
   lines.push(`  audits     ${kv(s.audits)}`, `  disputes   ${kv(s.disputes)}`)
   if (s.jobs.lastError) lines.push(`  last error ${s.jobs.lastError}`)
-  if (s.roles.includes('provider')) lines.push(s.whyNoWork.length ? `  no work?   ${s.whyNoWork.join('\n             ')}` : '  no work?   nothing the node can see stops clients from using it')
+  if (s.roles.includes('provider'))
+    lines.push(
+      s.whyNoWork.length
+        ? `  no work?   ${[...s.whyNoWork, '(as far as this node can tell: it cannot see a firewall, a NAT or what clients choose)'].join('\n             ')}`
+        : '  no work?   nothing this node can see stops clients from using it',
+    )
   return lines
 }
 
