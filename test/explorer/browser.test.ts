@@ -4,40 +4,29 @@
 // server. The page loads without console errors, lists the provider, shows the jobs as they are
 // claimed (no reload: the SSE stream), the cheater's dispute with its bisection drawn level by
 // level, and the slash; keyboard focus is visible and the page fits a phone's width. Every wait is
-// bounded (WAIT_MS each); screenshots of the main views go to TESSERA_SCREENSHOTS (default: a
-// temporary folder, printed).
+// bounded (WAIT_MS each, test/support/browser.ts); screenshots of the main views go to
+// TESSERA_SCREENSHOTS (default: a temporary folder, printed). The same checks on a real
+// `tessera devnet` process are in test/network/devnet.test.ts (the slow one).
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { chromium } from 'playwright-core'
 import { attackJob } from '../../src/dispute/attack.js'
 import { createIndexer } from '../../src/node/explorer/indexer.js'
 import { startExplorer } from '../../src/node/explorer/server.js'
+import { launchChromium, noChromium, openPage, screenshotDir } from '../support/browser.js'
 import { createDisputeDevnet } from '../support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../support/disputeJobs.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-/** The bound on each step the page must show (a job row, the dispute, the slash) after the chain has it. */
-const WAIT_MS = 15_000
 const params = { ...GREEDY, repeatPenalty: 1, repeatLastN: 4, maxTokens: 3, stop: [] }
 
-test('the explorer in Chromium: providers, live jobs, the cheater’s dispute and bisection, the slash', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`, timeout: 120_000 }, async (t) => {
-  const shots = process.env.TESSERA_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'tessera-explorer-'))
-  mkdirSync(shots, { recursive: true })
+test('the explorer in Chromium: providers, live jobs, the cheater’s dispute and bisection, the slash', { skip: noChromium, timeout: 120_000 }, async (t) => {
+  const shots = screenshotDir()
   const model = await tinyDisputeModel('tiny', 'q8_0', 3)
   const net = await createDisputeDevnet()
   const ex = await startExplorer({ indexer: createIndexer({ clients: net.deployer, deployment: net.d }), port: 0, pollMs: 200 })
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 })
+  const browser = await launchChromium()
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
-    page.setDefaultTimeout(WAIT_MS)
-    const problems: string[] = []
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-    page.on('requestfailed', (r) => !r.url().endsWith('/explorer/events') && problems.push(`request failed: ${r.url()}`))
+    const { page, problems } = await openPage(browser)
 
     await page.goto(ex.url, { waitUntil: 'load' })
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor()

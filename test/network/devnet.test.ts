@@ -5,7 +5,9 @@
  * receipt whose signature checks and whose replay is valid exactly when an honest provider served
  * it. The cheater (cheapest, so routed first) is caught by the auditor and slashed on chain, after
  * which the gateway routes around it. Ctrl-C stops every process of the devnet within seconds, and
- * a restart on the same --data resumes the same chain.
+ * a restart on the same --data resumes the same chain. On that same devnet, the explorer its banner
+ * prints is checked in headless Chromium (test/support/browser.ts): providers, a job appearing live,
+ * the cheater's dispute with its bisection, the slash, no console errors, screenshots.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -23,12 +25,13 @@ import { checkSignature } from '../../src/cli/commands/signedReceipt.js'
 import type { SignedReceipt } from '../../src/node/transcript.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import type { Receipt } from '../../src/trace/receipt.js'
+import { launchChromium, noChromium, openPage, screenshotDir, WAIT_MS } from '../support/browser.js'
 import { expectOneLine, startCli, waitFor } from '../support/cli.js'
 
 const COIN = 10n ** 18n
 const READY_MS = 240_000
 type Running = ReturnType<typeof startCli> & { log: () => string; exited: () => boolean }
-type Banner = { gateway: string; chain: string; nodes: { role: string; name: string; address: Address; pid: number }[] }
+type Banner = { gateway: string; chain: string; explorer: string; nodes: { role: string; name: string; address: Address; pid: number }[] }
 type Tessera = { provider: Address; seed: string; job_id: string; receipt: Receipt; signed: SignedReceipt; prompt_tokens: number[]; output_tokens: number[] }
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-devnet-'))
@@ -50,10 +53,11 @@ async function banner(p: Running): Promise<Banner> {
   const text = p.log()
   const gateway = /gateway\s+(http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(text)?.[1]
   const chain = /chain\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(text)?.[1]
-  assert.ok(gateway && chain, text)
+  const explorer = /explorer\s+(http:\/\/127\.0\.0\.1:\d+\S*)/.exec(text)?.[1]
+  assert.ok(gateway && chain && explorer, text)
   const nodes = [...text.matchAll(/^\s+(provider|cheater|auditor)\s+(\S+) (0x[0-9a-fA-F]{40}) pid (\d+)$/gm)].map((m) => ({ role: m[1], name: m[2], address: m[3] as Address, pid: Number(m[4]) }))
   assert.equal(nodes.length, 4, text)
-  return { gateway, chain, nodes }
+  return { gateway, chain, explorer, nodes }
 }
 
 const alive = (pid: number) => {
@@ -183,6 +187,95 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     assert.equal(caught.auditor?.toLowerCase(), b.nodes.find((n) => n.role === 'auditor')!.address.toLowerCase())
     const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'After the slash' }], max_tokens: 8, seed: 11 })
     assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
+  })
+
+  test('the explorer the banner prints, in headless Chromium: the three providers, a job appearing live, the cheater\'s dispute with its four levels, the slash, no console errors', { skip: noChromium, timeout: 120_000 }, async (t) => {
+    // runs after the slash above (the chain has the game and the slash): each wait below is bounded
+    // by WAIT_MS (15 s) from when the chain has what the page must show
+    const shots = screenshotDir('tessera-devnet-explorer-')
+    const lc = (a: string | null) => a?.toLowerCase()
+    const browser = await launchChromium()
+    try {
+      const { page, problems } = await openPage(browser)
+      const t0 = Date.now()
+      await page.goto(b.explorer, { waitUntil: 'load' })
+      await page.getByRole('status').filter({ hasText: 'Live' }).waitFor()
+      t.diagnostic(`page live ${Date.now() - t0} ms after goto`)
+
+      // the banner's three providers (two honest, the cheater, shown slashed) and its auditor, by full address
+      const providers = page.getByRole('region', { name: 'Providers' })
+      await providers.locator('tbody tr').nth(2).waitFor()
+      const listed = await Promise.all((await providers.locator('tbody th code').all()).map((c) => c.getAttribute('title')))
+      const want = b.nodes.filter((n) => n.role !== 'auditor').map((n) => n.address.toLowerCase())
+      assert.deepEqual(listed.map(lc).sort(), want.sort(), 'exactly the devnet\'s providers')
+      await providers.locator('tr.slashed').first().waitFor()
+      assert.equal(lc(await providers.locator('tr.slashed th code').getAttribute('title')), lc(cheater().address), 'the cheater\'s row is the slashed one')
+      const auditor = b.nodes.find((n) => n.role === 'auditor')!
+      const auditors = page.getByRole('region', { name: 'Auditors' })
+      assert.equal(lc(await auditors.locator('tbody th code').first().getAttribute('title')), lc(auditor.address))
+
+      // the cheater's lost game in the list (already on chain: WAIT_MS)
+      const lost = page.locator('li[data-game]').filter({ hasText: 'provider lost' }).first()
+      await lost.waitFor()
+      assert.match((await lost.textContent()) ?? '', /4 level\(s\).* slashed/)
+
+      // one more request through the gateway while the page is open: its row appears without a
+      // reload (the marker set on the window survives), within WAIT_MS of the answer (the
+      // reservation is on chain before the answer streams)
+      await page.evaluate('window.__tesseraNoReload = 1')
+      const before = (await page.evaluate("[...document.querySelectorAll('tr[data-job]')].map((r) => r.dataset.job)")) as string[]
+      const r0 = Date.now()
+      const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Watched' }], max_tokens: 4, seed: 13 })
+      const tj = (r as unknown as { tessera: Tessera }).tessera
+      const answered = Date.now()
+      // its row: the reservation's (r-<digest>) or, had a claim already replaced it, the claimed
+      // job whose request digest is this one; other rows may come and go meanwhile (earlier jobs claimed)
+      const origin = new URL(b.explorer).origin
+      const checked = new Set(before)
+      let found: string | undefined
+      let shownProvider: string | undefined
+      for (const until = answered + WAIT_MS; !found && Date.now() < until; await new Promise((ok) => setTimeout(ok, 100))) {
+        const rows = (await page.evaluate("[...document.querySelectorAll('tr[data-job]')].map((r) => [r.dataset.job, r.querySelector('td code')?.title])")) as [string, string | undefined][]
+        for (const [id, provider] of rows) {
+          if (checked.has(id)) continue
+          checked.add(id)
+          const digest = id === `r-${tj.job_id.slice(2, 14)}` ? tj.job_id : ((await (await fetch(`${origin}/explorer/api/jobs/${id}`)).json()) as { requestDigest?: string }).requestDigest
+          if (lc(digest ?? null) === lc(tj.job_id)) [found, shownProvider] = [id, provider]
+        }
+      }
+      assert.ok(found, `no row for job ${tj.job_id} within ${WAIT_MS} ms of its answer`)
+      t.diagnostic(`the new job's row (${found}) shown ${Date.now() - answered} ms after its answer (${answered - r0} ms to answer)`)
+      assert.equal(await page.evaluate('window.__tesseraNoReload'), 1, 'no reload')
+      assert.equal(lc(shownProvider ?? null), lc(tj.provider), 'its row names the provider the receipt names')
+      await page.screenshot({ path: join(shots, 'devnet-overview.png'), fullPage: true })
+
+      // the dispute's page: its bisection level by level, the one-step verdict, the slash
+      await lost.getByRole('link').click()
+      await page.getByRole('heading', { name: /^Dispute \d+/ }).waitFor()
+      await page.getByRole('heading', { name: 'Level 3: micro-step' }).waitFor()
+      assert.deepEqual(await page.locator('li.level h4').allTextContents(), ['Level 0: trace', 'Level 1: op', 'Level 2: element', 'Level 3: micro-step'])
+      assert.ok((await page.locator('svg.cells rect.chosen').count()) >= 3, 'a chosen child drawn per round')
+      const people = page.locator('dl.grid dd code')
+      assert.equal(lc(await people.nth(0).getAttribute('title')), lc(cheater().address), 'the cheater is the game\'s provider')
+      assert.equal(lc(await people.nth(1).getAttribute('title')), lc(auditor.address), 'the auditor is its challenger')
+      assert.match((await page.locator('main').textContent()) ?? '', /The provider's step was wrong: it lost/)
+      const slash = page.locator('ul.slashes li').first()
+      await slash.waitFor()
+      assert.match((await slash.textContent()) ?? '', /slashed from .* to the challenger .* burned/)
+      assert.equal(lc(await slash.locator('code').first().getAttribute('title')), lc(cheater().address))
+      await page.screenshot({ path: join(shots, 'devnet-dispute.png'), fullPage: true })
+
+      // the caught job's page
+      await page.getByRole('link', { name: /^job \d+ of batch \d+$/ }).click()
+      await page.getByRole('heading', { name: 'Receipt' }).waitFor()
+      assert.match((await page.locator('main').textContent()) ?? '', /lost \(slashed\)/)
+      await page.screenshot({ path: join(shots, 'devnet-job.png'), fullPage: true })
+
+      assert.deepEqual(problems, [], 'no console errors')
+      t.diagnostic(`screenshots in ${shots}; browser checks took ${Date.now() - t0} ms`)
+    } finally {
+      await browser.close()
+    }
   })
 
   test('a second devnet on the same --data is refused; Ctrl-C stops every process within seconds; a restart on the same --data resumes the same chain', async () => {
