@@ -71,10 +71,19 @@ export function memoryJobBook(): JobBook & { transcripts: Map<string, Transcript
 }
 
 /** The jobs one provider runs now, shared by all its streams. */
-export type JobSlots = { active: number; reserved: bigint; requests: Set<string> }
+/**
+ * `requests`: every request key (client, nonce) accepted so far, with its expiry. A key stays used
+ * after its job ends (done, cancelled or failed), so the same signed request cannot start a second
+ * job even once the first is over; keys are dropped only after their request expired (the expiry
+ * check refuses it then).
+ */
+export type JobSlots = { active: number; reserved: bigint; requests: Map<string, bigint> }
 export function createJobSlots(): JobSlots {
-  return { active: 0, reserved: 0n, requests: new Set() }
+  return { active: 0, reserved: 0n, requests: new Map() }
 }
+
+/** Keys kept before expired ones are swept. */
+const MAX_LIVE_KEYS = 4096
 
 export type ServedModel = {
   /** The engine, tokenizer and root of the model (runtime `loadModel`). */
@@ -270,7 +279,6 @@ export async function serveJob(conn: FrameConn, ctx: ServeContext): Promise<Serv
   } finally {
     if (!accepted.slotFreed) ctx.slots.active--
     ctx.slots.reserved -= accepted.amount
-    ctx.slots.requests.delete(accepted.key)
   }
 }
 
@@ -285,7 +293,7 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
 }
 
 /** `slotFreed`: the engine's slot was given back at `done` (the amount stays reserved until the job ends). */
-type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; key: string; onChain: OnChain; slotFreed?: boolean }
+type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; onChain: OnChain; slotFreed?: boolean }
 
 /**
  * The chain's part of a job, running while the engine generates: `isClaimed` and `reserve`.
@@ -338,7 +346,8 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   if (free < needed) throw new Refusal('stake-too-low', `unlocked stake ${free} does not cover the exposure ${needed} of the jobs in flight and this one`)
   ctx.slots.active++
   ctx.slots.reserved += amount
-  ctx.slots.requests.add(key)
+  if (ctx.slots.requests.size >= MAX_LIVE_KEYS) for (const [k, expiry] of ctx.slots.requests) if (expiry <= now) ctx.slots.requests.delete(k)
+  ctx.slots.requests.set(key, req.expiry)
   // the chain's checks, in parallel with the engine: a nonce claimed on chain (a job this store
   // does not know), then the reservation of the client's escrow (reverts on escrow, replay, expiry)
   const onChain: OnChain = { done: Promise.resolve('0x' as Hex) }
@@ -355,7 +364,7 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   onChain.done.catch((e: unknown) => {
     onChain.failed = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)
   })
-  return { digest, client, served, amount, key, onChain }
+  return { digest, client, served, amount, onChain }
 }
 
 /** What the engine would refuse at its first step (runJob's validation), refused before reserving. */

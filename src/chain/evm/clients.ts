@@ -52,8 +52,31 @@ export function connectClients(opts: { transport: Eip1193Provider | string; chai
     chain,
     account,
     public: createPublicClient({ chain, transport, pollingInterval }) as PublicClient<Transport, Chain>,
-    wallet: createWalletClient({ chain, transport, account, pollingInterval }),
+    wallet: oneSenderAtATime(createWalletClient({ chain, transport, account, pollingInterval }), `${opts.chainId}:${account.address}`),
   }
+}
+
+/** The last submission of each account (chain id and address), across every ChainClients of this process. */
+const sendQueues = new Map<string, Promise<unknown>>()
+
+/**
+ * Submits one transaction at a time per account: a node's concurrent jobs (a reserve each, claims,
+ * dispute moves) would otherwise read the same pending nonce and all but one be refused. Each
+ * submission waits for the previous one to be accepted by the node (not mined), so the next reads
+ * the nonce after it.
+ */
+function oneSenderAtATime<W extends object>(wallet: W, key: string): W {
+  return new Proxy(wallet, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (prop !== 'writeContract' && prop !== 'sendTransaction' && prop !== 'deployContract') return v
+      return (...args: unknown[]) => {
+        const sent = (sendQueues.get(key) ?? Promise.resolve()).then(() => (v as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+        sendQueues.set(key, sent.catch(() => undefined))
+        return sent
+      }
+    },
+  })
 }
 
 /**

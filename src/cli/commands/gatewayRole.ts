@@ -11,7 +11,7 @@ import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import { gatewayModelOf } from '../../node/gateway/backend.js'
 import { type NetworkGateway, startNetworkGateway } from '../../node/gateway/networkGateway.js'
 import { loadKeystore } from '../../node/keystore.js'
-import { oneSenderAtATime, type TesseraNode } from '../../node/node.js'
+import type { TesseraNode } from '../../node/node.js'
 import { loadModel, type Model } from '../../runtime/model.js'
 import { type FlagSpec, type ParsedArgs, stringList, UsageError } from '../args.js'
 
@@ -104,7 +104,7 @@ export async function startGatewayRole(o: {
       for (const m of hits) chatTemplates[m.id] = text
     }
     const key = await loadKeystore(o.dataDir, o.passphrase)
-    const clients = oneSenderAtATime(connectClients({ transport: o.rpc, chainId: o.deployment.chainId, privateKey: key.privateKey }))
+    const clients = connectClients({ transport: o.rpc, chainId: o.deployment.chainId, privateKey: key.privateKey })
     const gw = await startNetworkGateway({
       node: o.node,
       clients,
