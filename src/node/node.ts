@@ -158,7 +158,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     log(`created ${join(opts.dataDir, 'keystore.json')} for ${address}`)
   }
   const key = await loadKeystore(opts.dataDir, opts.passphrase)
-  const c = oneSenderAtATime(connectClients({ transport: opts.rpc, chainId: d.chainId, privateKey: key.privateKey }))
+  const c = connectClients({ transport: opts.rpc, chainId: d.chainId, privateKey: key.privateKey })
   const chainId = await c.public.getChainId().catch((e: unknown) => {
     throw new NodeStartError(`cannot reach the chain at ${opts.rpc}`, { cause: e })
   })
@@ -450,27 +450,6 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
  */
 export async function askPeersForOffers(host: Host, discovery: OfferDiscovery, peers: readonly string[]): Promise<void> {
   await Promise.all(peers.map((p) => fetchOffer(host, p, { timeoutMs: 3_000 }).then((o) => discovery.book.add(o), () => undefined)))
-}
-
-/**
- * The node's clients with its transactions sent one at a time: jobs served at once each `reserve`,
- * and two sends racing from one account would both take the next nonce (viem reads the pending
- * count), so one of them fails. Each send waits for the one before it to be sent.
- */
-export function oneSenderAtATime(c: ChainClients): ChainClients {
-  let last: Promise<unknown> = Promise.resolve()
-  const wallet = new Proxy(c.wallet, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver)
-      if (prop !== 'writeContract' && prop !== 'sendTransaction' && prop !== 'deployContract') return v
-      return (...args: unknown[]) => {
-        const sent = last.then(() => (v as (...a: unknown[]) => Promise<unknown>).apply(target, args))
-        last = sent.catch(() => undefined)
-        return sent
-      }
-    },
-  })
-  return { ...c, wallet }
 }
 
 /** What the services read of a stored transcript. */
