@@ -3,9 +3,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { getAddress } from 'viem'
 import { parseArgs } from '../args.js'
 import { getBalances } from '../../chain/actions/settlement.js'
-import { deployTessera, saveDeployment } from '../../chain/client.js'
+import { DRAND_QUICKNET } from '../../chain/beacon.js'
+import { DEV_BEACON_SEED, deployTessera, loadDeployment, read, saveDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain } from '../../chain/evm/edr.js'
 import { serveJsonRpc } from '../../chain/evm/server.js'
@@ -56,6 +58,41 @@ test('chain start deploys, journals to its data dir, and stops on abort', async 
     assert.ok(existsSync(join(dir, 'journal.jsonl')))
     assert.match(lines[0], /^tessera chain: http:\/\/127\.0\.0\.1:\d+/)
   } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('chain deploy wires the audit draws to the beacon asked for: drand quicknet, the devnet key, or a bad name refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-deploy-'))
+  const chain = await createEmbeddedChain({ accounts: 2 })
+  const srv = await serveJsonRpc(chain.provider, { port: 0 })
+  t.mock.method(console, 'log', () => {})
+  try {
+    const c = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
+    const ac = new AbortController()
+    const deployed = async (beacon: string | undefined) => {
+      const out = join(dir, `${beacon ?? 'default'}.json`)
+      const argv = ['--rpc', srv.url, '--account', '0', '--out', out, ...(beacon ? ['--beacon', beacon] : [])]
+      assert.equal(await cmd('chain deploy').run(parseArgs(argv, cmd('chain deploy').flags), ac.signal), 0)
+      const d = loadDeployment(out, chain.chainId)
+      return { d, genesis: await read<bigint>(c, d.beacon!, 'Beacon', 'genesisTime') }
+    }
+    // quicknet: the League of Entropy's chain, its genesis and key; the devnet's beacon is the local default
+    const q = await deployed('quicknet')
+    assert.equal(q.genesis, BigInt(DRAND_QUICKNET.genesis_time))
+    assert.equal(q.d.params.beacon?.devSeed, undefined)
+    const dev = await deployed(undefined)
+    assert.notEqual(dev.genesis, BigInt(DRAND_QUICKNET.genesis_time))
+    assert.equal(dev.d.params.beacon?.devSeed, DEV_BEACON_SEED)
+    // an existing Beacon by address
+    const again = await deployed(q.d.beacon!)
+    assert.equal(getAddress(again.d.beacon!), getAddress(q.d.beacon!))
+    await assert.rejects(cmd('chain deploy').run(parseArgs(['--rpc', srv.url, '--out', join(dir, 'x.json'), '--beacon', 'lottery'], cmd('chain deploy').flags), ac.signal), {
+      name: 'InvalidParameterError',
+    })
+  } finally {
+    await srv.close()
+    await chain.close()
     rmSync(dir, { recursive: true, force: true })
   }
 })

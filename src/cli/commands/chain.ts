@@ -11,11 +11,11 @@ import { type Command, type ParsedArgs, UsageError } from '../args.js'
 import { checkOutPath } from '../files.js'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import { getBalances, stake, unstake } from '../../chain/actions/settlement.js'
-import { type Deployment, deployTessera, loadDeployment, saveDeployment } from '../../chain/client.js'
+import { type BeaconOption, type Deployment, deployTessera, loadDeployment, saveDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, devAccount } from '../../chain/evm/edr.js'
 import { serveJsonRpc } from '../../chain/evm/server.js'
-import { createDevBeacon, serveBeacon } from '../../chain/beacon.js'
+import { createDevBeacon, DRAND_QUICKNET, serveBeacon, toContractPublicKey } from '../../chain/beacon.js'
 
 const DEFAULT_DIR = '.tessera/chain'
 const DEFAULT_RPC = 'http://127.0.0.1:8545'
@@ -199,21 +199,37 @@ const start: Command = {
 const deploy: Command = {
   name: 'chain deploy',
   summary: 'Deploy the Tessera contracts to a chain and write the deployment file',
-  usage: 'chain deploy [--rpc URL --key FILE] [--out FILE [--force]]',
+  usage: 'chain deploy [--rpc URL --key FILE] [--beacon quicknet|dev|ADDRESS] [--out FILE [--force]]',
   flags: {
     ...connFlags,
+    beacon: {
+      type: 'string',
+      description:
+        "the audit draws' randomness: quicknet (drand's League of Entropy beacon; the default with a remote --rpc), dev (the devnet's beacon, whose key is public: the default on a local chain) or the address of a deployed Beacon",
+    },
     out: { type: 'string', description: 'where to write the deployment file', default: 'deployment.json' },
     force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
   },
   async run(args, signal) {
     checkOutPath(String(args.flags.out), args.flags.force === true)
+    const beacon = beaconOption(args)
     const c = await connect(args, signal)
-    const dep = await deployTessera(c)
+    const dep = await deployTessera(c, { beacon })
     saveDeployment(String(args.flags.out), dep)
     console.log(`deployed on chain ${dep.chainId}: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame}`)
     console.log(`wrote ${args.flags.out}`)
     return 0
   },
+}
+
+/** The beacon `chain deploy` wires Audits to (docs/CHAIN.md "Beacon"). */
+function beaconOption(args: ParsedArgs): BeaconOption | undefined {
+  const local = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(`${String(args.flags.rpc)}/`)
+  const b = String(args.flags.beacon ?? (local ? 'dev' : 'quicknet'))
+  if (b === 'dev') return undefined
+  if (b === 'quicknet') return { publicKey: toContractPublicKey(DRAND_QUICKNET.public_key), genesisTime: DRAND_QUICKNET.genesis_time, period: DRAND_QUICKNET.period }
+  if (/^0x[0-9a-fA-F]{40}$/.test(b)) return { address: getAddress(b) }
+  throw new InvalidParameterError('beacon', b, 'quicknet, dev or the 0x address of a deployed Beacon')
 }
 
 const stakeCmd: Command = {
