@@ -35,6 +35,7 @@ import { generate, loadModel, type Model, verify } from '../src/runtime/model.js
 import { TraceTree } from '../src/trace/traceTree.js'
 import { cpuLlama, openLlamaCpp, synthModelFile } from './llamacpp.js'
 import { arg, median } from './util.js'
+import { problemsText } from '../src/trace/job.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`
@@ -167,7 +168,7 @@ async function measure(preset: string, path: string, threads: number, runs: numb
       t0 = performance.now()
       const verdict = verify(model, { receipt: res.receipt, promptTokens: prompt, outputTokens: res.outputTokens, leaves: res.leaves })
       const s = (performance.now() - t0) / 1000
-      if (!verdict.valid) throw new Error(`verify rejected an honest run: ${verdict.problems.join('; ')}`)
+      if (!verdict.valid) throw new Error(`verify rejected an honest run: ${problemsText(verdict)}`)
       tVerify.push((prompt.length + res.outputTokens.length - 1) / s)
     }
     const hash = traceHashSecondsPerToken(model, 20)

@@ -29,6 +29,7 @@ import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
 import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
+import { problemsText } from '../trace/job.js'
 
 const COIN = 10n ** 18n
 const PRICE = 10n ** 9n
@@ -159,7 +160,7 @@ describe('job protocol over an in-memory pair', () => {
       const sig = await checkSignature(job.receipt, job.signed)
       assert.deepEqual(sig, { ok: true, signer: net.provider.account.address })
       const v = verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, text: job.text })
-      assert.equal(v.valid, true, v.problems.join('; '))
+      assert.equal(v.valid, true, problemsText(v))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

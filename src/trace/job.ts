@@ -165,7 +165,31 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
 /** Where replay first disagrees with the claim: a trace position and a layer (nLayer = head). */
 export type Divergence = { position: number; layer: number; leafIndex: number; head: boolean }
 
-export type Verdict = { valid: boolean; problems: string[]; divergence?: Divergence }
+/** What verifyJob found wrong, by kind; `message` says it in words, `step` names the output token where one applies. */
+export type VerifyProblemCode =
+  | 'receipt-version'
+  | 'arith-version'
+  | 'model-root'
+  | 'prompt-root'
+  | 'output-root'
+  | 'params-hash'
+  | 'counts'
+  | 'empty-output'
+  | 'trace-format'
+  | 'leaves-root'
+  | 'sampled-token'
+  | 'late-stop'
+  | 'no-stop'
+  | 'trace-root'
+  | 'text'
+export type VerifyProblem = { code: VerifyProblemCode; message: string; step?: number }
+
+export type Verdict = { valid: boolean; problems: VerifyProblem[]; divergence?: Divergence }
+
+/** A verdict's problems in words, one line: "a; b". */
+export function problemsText(v: Pick<Verdict, 'problems'>): string {
+  return v.problems.map((p) => p.message).join('; ')
+}
 
 export type Claim = {
   receipt: Receipt
@@ -187,23 +211,24 @@ export type Claim = {
 export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Verdict {
   const { receipt: r, promptTokens: prompt, outputTokens: out } = claim
   const c = tf.config
-  const problems: string[] = []
-  const expect = (ok: boolean, msg: string) => {
-    if (!ok) problems.push(msg)
+  const problems: VerifyProblem[] = []
+  const expect = (ok: boolean, code: VerifyProblemCode, message: string) => {
+    if (!ok) problems.push({ code, message })
   }
-  expect(r.version === RECEIPT_VERSION, `receipt version ${r.version} is not ${RECEIPT_VERSION}`)
-  expect(r.arith === ARITH_VERSION, `receipt arithmetic ${r.arith} is not ${ARITH_VERSION}`)
-  expect(r.modelRoot === toHex(modelRoot), 'receipt is for another model (model root differs)')
-  expect(r.promptRoot === toHex(tokensRoot(prompt)), 'prompt tokens do not match the receipt promptRoot')
-  expect(r.outputRoot === toHex(tokensRoot(out)), 'output tokens do not match the receipt outputRoot')
-  expect(r.paramsHash === toHex(paramsHash(r.params)), 'params do not match the receipt paramsHash')
-  expect(r.nPrompt === prompt.length && r.nOutput === out.length && r.nLayer === c.nLayer, 'receipt token or layer counts do not match')
-  expect(out.length >= 1, 'empty output')
+  expect(r.version === RECEIPT_VERSION, 'receipt-version', `receipt version ${r.version} is not ${RECEIPT_VERSION}`)
+  expect(r.arith === ARITH_VERSION, 'arith-version', `receipt arithmetic ${r.arith} is not ${ARITH_VERSION}`)
+  expect(r.modelRoot === toHex(modelRoot), 'model-root', 'receipt is for another model (model root differs)')
+  expect(r.promptRoot === toHex(tokensRoot(prompt)), 'prompt-root', 'prompt tokens do not match the receipt promptRoot')
+  expect(r.outputRoot === toHex(tokensRoot(out)), 'output-root', 'output tokens do not match the receipt outputRoot')
+  expect(r.paramsHash === toHex(paramsHash(r.params)), 'params-hash', 'params do not match the receipt paramsHash')
+  expect(r.nPrompt === prompt.length && r.nOutput === out.length && r.nLayer === c.nLayer, 'counts', 'receipt token or layer counts do not match')
+  expect(out.length >= 1, 'empty-output', 'empty output')
   expect(
     claim.traceFormat === undefined || claim.traceFormat === TRACE_FORMAT,
+    'trace-format',
     `trace format ${claim.traceFormat} is not ${TRACE_FORMAT}: the leaves were committed with another leaf layout (docs/TRACE.md "Trace root"); re-run the job with this version`,
   )
-  if (claim.leaves) expect(equalBytes(traceRoot(claim.leaves).root, fromHex(r.traceRoot)), 'published trace leaves do not hash to the receipt traceRoot')
+  if (claim.leaves) expect(equalBytes(traceRoot(claim.leaves).root, fromHex(r.traceRoot)), 'leaves-root', 'published trace leaves do not hash to the receipt traceRoot')
   if (problems.length) return { valid: false, problems }
 
   const job: Job = { promptTokens: prompt, params: r.params, seed: BigInt(r.seed) }
@@ -215,7 +240,8 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
   const stop = new StopState(tok, { ...r.params, maxTokens: Math.min(r.params.maxTokens, c.contextLength - prompt.length + 1) })
   const first = prompt.length - 1 // first position whose logits pick an output token
   let divergence: Divergence | undefined
-  const sampled: string[] = []
+  // the first sampling or stopping problem only: later tokens follow from a wrong one
+  let sampled: VerifyProblem | undefined
 
   for (let s = 0; s < all.length; s += batchSize) {
     const chunk = all.slice(s, s + batchSize)
@@ -231,14 +257,14 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
       const row = logits.subarray((j - (chunk.length - nLogits)) * c.vocabSize, (j - (chunk.length - nLogits) + 1) * c.vocabSize)
       tree.setHead(pos, out[step], row)
       const want = sampleToken(row.slice(), sampling, prompt.concat(out.slice(0, step)), step)
-      if (want !== out[step] && sampled.length === 0) sampled.push(`output token ${step} is ${out[step]} but sampling gives ${want}`)
+      if (want !== out[step] && !sampled) sampled = { code: 'sampled-token', message: `output token ${step} is ${out[step]} but sampling gives ${want}`, step }
       stop.push(out[step], step + 1)
-      if (stop.stopped && step < out.length - 1 && sampled.length === 0) sampled.push(`the answer should have stopped (${stop.stopped}) after output token ${step}`)
+      if (stop.stopped && step < out.length - 1 && !sampled) sampled = { code: 'late-stop', message: `the answer should have stopped (${stop.stopped}) after output token ${step}`, step }
     }
   }
   // every output token, the last included, went through the stop rules above
-  if (!stop.stopped && sampled.length === 0) sampled.push(`the answer stops after ${out.length} tokens without an end token, stop string or max-tokens`)
-  problems.push(...sampled)
+  if (!stop.stopped && !sampled) sampled = { code: 'no-stop', message: `the answer stops after ${out.length} tokens without an end token, stop string or max-tokens` }
+  if (sampled) problems.push(sampled)
 
   const leaves = tree.leafHashes(all.length)
   const root = traceRoot(leaves).root
@@ -250,12 +276,12 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
       divergence = { position, layer, leafIndex: i, head: layer === c.nLayer }
     }
   }
-  if (!equalBytes(root, fromHex(r.traceRoot))) problems.push('replayed trace root differs from the receipt traceRoot')
-  if (!divergence && problems.length && sampled.length) {
+  if (!equalBytes(root, fromHex(r.traceRoot))) problems.push({ code: 'trace-root', message: 'replayed trace root differs from the receipt traceRoot' })
+  if (!divergence && sampled?.code === 'sampled-token' && sampled.step !== undefined) {
     // sampling disagrees though the states agree: the divergence is the sampling step itself
-    const step = out.findIndex((_, k) => sampled[0].startsWith(`output token ${k} `))
-    if (step >= 0) divergence = { position: first + step, layer: c.nLayer, leafIndex: (first + step) * (c.nLayer + 1) + c.nLayer, head: true }
+    const step = sampled.step
+    divergence = { position: first + step, layer: c.nLayer, leafIndex: (first + step) * (c.nLayer + 1) + c.nLayer, head: true }
   }
-  if (claim.text !== undefined && claim.text !== stop.text) problems.push('the text is not the text of the output tokens')
+  if (claim.text !== undefined && claim.text !== stop.text) problems.push({ code: 'text', message: 'the text is not the text of the output tokens' })
   return { valid: problems.length === 0, problems, divergence }
 }

@@ -15,6 +15,7 @@ import { synthModel } from '../../src/engine/model/synth.js'
 import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import { vectorRoot } from '../../src/trace/vector.js'
+import { problemsText } from '../../src/trace/job.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-det-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -135,11 +136,11 @@ describe('verify', () => {
       outputTokens: short,
     })
     assert.equal(v1.valid, false)
-    assert.ok(v1.problems.some((p) => p.includes('stops after 6 tokens')), v1.problems.join('; '))
+    assert.ok(v1.problems.some((p) => p.code === 'no-stop' && p.message.includes('stops after 6 tokens')), problemsText(v1))
     const v2 = verify(model, { receipt: { ...r.receipt, seed: '43' }, promptTokens: r.promptTokens, outputTokens: r.outputTokens })
     assert.equal(v2.valid, false)
     const v3 = verify(model, { receipt: { ...r.receipt, modelRoot: '00'.repeat(32) }, promptTokens: r.promptTokens, outputTokens: r.outputTokens })
-    assert.deepEqual(v3.problems, ['receipt is for another model (model root differs)'])
+    assert.deepEqual(v3.problems, [{ code: 'model-root', message: 'receipt is for another model (model root differs)' }])
   })
 
   test('leaves of another trace format are refused by name, before any replay', () => {
@@ -147,7 +148,8 @@ describe('verify', () => {
     assert.equal(r.traceFormat, 2)
     const v = verify(model, { receipt: r.receipt, promptTokens: r.promptTokens, outputTokens: r.outputTokens, leaves: r.leaves, traceFormat: 1 })
     assert.equal(v.valid, false)
-    assert.match(v.problems.join('; '), /trace format 1 is not 2/)
+    assert.match(problemsText(v), /trace format 1 is not 2/)
+    assert.deepEqual(v.problems.map((p) => p.code), ['trace-format'])
   })
 })
 

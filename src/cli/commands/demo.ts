@@ -17,6 +17,7 @@ import { settleJob } from '../../node/settleJob.js'
 import { writeGgufFile } from '../../runtime/ggufFile.js'
 import { generate, loadModel, verify } from '../../runtime/model.js'
 import type { Command } from '../args.js'
+import { problemsText } from '../../trace/job.js'
 
 const demo: Command = {
   name: 'demo',
@@ -57,7 +58,7 @@ const demo: Command = {
 
       console.error('3/4 verifying by teacher-forced replay')
       const v = verify(model, { receipt: r.receipt, promptTokens: r.promptTokens, outputTokens: r.outputTokens, leaves: r.leaves })
-      console.log(v.valid ? `verified: ${r.outputTokens.length} tokens, trace root ${r.receipt.traceRoot}` : `NOT verified: ${v.problems.join('; ')}`)
+      console.log(v.valid ? `verified: ${r.outputTokens.length} tokens, trace root ${r.receipt.traceRoot}` : `NOT verified: ${problemsText(v)}`)
       if (!v.valid) return 1
 
       console.error('4/4 settling the job on the embedded chain (register model, request, claim, finalize)')

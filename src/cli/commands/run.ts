@@ -9,6 +9,7 @@ import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
 import { endOnInterrupt } from '../signals.js'
 import { checkSignature, signerOf, signFlags, signJob } from './signedReceipt.js'
 import type { JobFile } from '../../node/transcript.js'
+import { problemsText } from '../../trace/job.js'
 
 const modelFlags: Record<string, FlagSpec> = {
   model: { type: 'string', short: 'm', description: 'GGUF model file' },
@@ -222,7 +223,7 @@ const verifyCmd: Command = {
             `prompt (${r.nPrompt} tokens) and output (${r.nOutput} tokens) match their roots; the text is the output tokens' text; ` +
             `every token re-sampled and the stop rule checked; ${r.nOutput} output tokens replayed in ${seconds.toFixed(2)} s, trace root ${r.traceRoot}`,
         )
-      } else console.log(`invalid:${where}${where ? ';' : ''} ${v.problems.join('; ')}`)
+      } else console.log(`invalid:${where}${where ? ';' : ''} ${problemsText(v)}`)
       return v.valid ? 0 : 1
     } finally {
       model.close()

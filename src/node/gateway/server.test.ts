@@ -24,6 +24,7 @@ import type { Receipt } from '../../trace/receipt.js'
 import type { SignedReceipt } from '../transcript.js'
 import { type GatewayBackend, localBackend } from './backend.js'
 import { type Gateway, startGateway } from './server.js'
+import { problemsText } from '../../trace/job.js'
 
 const LLAMA3 =
   "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
@@ -146,7 +147,7 @@ describe('gateway with the openai client', () => {
       const model = models[['llama3', 'chatml', 'plain'].indexOf(name)]
       const { sig, verdict } = await verifyTessera(t, text, model)
       assert.deepEqual(sig, { ok: true, signer: signer.account.address }, `${name}: receipt signature`)
-      assert.ok(verdict.valid, `${name}: replay: ${verdict.problems.join('; ')}`)
+      assert.ok(verdict.valid, `${name}: replay: ${problemsText(verdict)}`)
       assert.equal(full.usage!.prompt_tokens, t.prompt_tokens.length)
       assert.equal(full.usage!.completion_tokens, t.output_tokens.length)
       assert.equal(full.usage!.total_tokens, t.prompt_tokens.length + t.output_tokens.length)
