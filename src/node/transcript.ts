@@ -62,7 +62,12 @@ export type Transcript = {
 export type SignedReceipt = { chainId: number; settlement: Address; request: RequestJson; requestDigest: Hex; signer: Address; signature: Hex }
 
 /** The file `tessera run --json` prints and `tessera verify` reads: the answer, its tokens, receipt and trace. */
+/** The job file's format tag (docs/TRACE.md "Job file"); a file without one is read as this layout. */
+export const JOB_FILE_FORMAT = 'tessera-job/1'
+
 export type JobFile = {
+  /** `JOB_FILE_FORMAT`; absent in files written before the tag (same layout). */
+  format?: typeof JOB_FILE_FORMAT
   text: string
   tokens: number[]
   promptTokens: number[]
@@ -270,6 +275,7 @@ export async function verifyTranscript(raw: unknown): Promise<{ ok: true; transc
  */
 export function jobFileOf(t: Transcript, traceLeaves?: readonly Uint8Array[]): JobFile {
   return {
+    format: JOB_FILE_FORMAT,
     text: t.text,
     tokens: t.output.slice(),
     promptTokens: t.prompt.slice(),

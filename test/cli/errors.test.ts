@@ -114,4 +114,9 @@ test('verify refuses a made-up text, a wrong signature, a tampered field and an 
   expectInvalid(write('unsigned.json', { ...j, signed: undefined }), /^invalid: the receipt is not signed/)
   // Receipt format 1 is refused by name.
   expectOneLine(['verify', '-m', model, '--receipt', write('v1.json', { ...j, receipt: { ...j.receipt, version: 1 } })], /receipt format version 1 is not supported: this tessera reads version 2/)
+  // the job file names its format; another one is refused, a file from before the tag is still read
+  assert.equal(j.format, 'tessera-job/1')
+  expectOneLine(['verify', '-m', model, '--receipt', write('f9.json', { ...j, format: 'tessera-job/9' })], /is job file format "tessera-job\/9": this tessera reads tessera-job\/1/)
+  const { format: _, ...untagged } = j
+  assert.equal(cli('verify', '-m', model, '--receipt', write('untagged.json', untagged)).code, 0)
 })

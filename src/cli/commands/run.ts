@@ -8,7 +8,7 @@ import { stringList, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
 import { endOnInterrupt } from '../signals.js'
 import { checkSignature, signerOf, signFlags, signJob } from './signedReceipt.js'
-import type { JobFile } from '../../node/transcript.js'
+import { JOB_FILE_FORMAT, type JobFile } from '../../node/transcript.js'
 import { problemsText } from '../../trace/job.js'
 
 const modelFlags: Record<string, FlagSpec> = {
@@ -122,6 +122,7 @@ const run: Command = {
         seconds: round((ended - started) / 1000),
       }
       const file: JobFile = {
+        format: JOB_FILE_FORMAT,
         text: result.text,
         tokens: result.outputTokens,
         promptTokens: result.promptTokens,
@@ -170,7 +171,10 @@ export function readJobFile(path: string): JobFile {
     throw new ReceiptFileError(`${path} is not JSON`, { cause: e })
   }
   const ids = (v: unknown) => Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0)
-  if (!j || typeof j !== 'object' || !j.receipt || typeof j.receipt !== 'object') throw new ReceiptFileError(`${path} has no "receipt" object`)
+  if (!j || typeof j !== 'object') throw new ReceiptFileError(`${path} is not a job file (a JSON object)`)
+  if (j.format !== undefined && j.format !== JOB_FILE_FORMAT)
+    throw new ReceiptFileError(`${path} is job file format ${JSON.stringify(j.format)}: this tessera reads ${JOB_FILE_FORMAT}`)
+  if (!j.receipt || typeof j.receipt !== 'object') throw new ReceiptFileError(`${path} has no "receipt" object`)
   const version = (j.receipt as { version: unknown }).version
   if (version !== RECEIPT_VERSION)
     throw new ReceiptFileError(`receipt format version ${String(version)} is not supported: this tessera reads version ${RECEIPT_VERSION} (re-run the job with \`tessera run --json\`)`)

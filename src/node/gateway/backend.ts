@@ -21,7 +21,7 @@ import { BaseError } from '../../errors.js'
 import { generateAsync, type Model } from '../../runtime/model.js'
 import { toHex } from '../../trace/merkle.js'
 import type { JobParams, Receipt } from '../../trace/receipt.js'
-import { type JobFile, receiptFieldsOf, requestToJson, type StopReason } from '../transcript.js'
+import { JOB_FILE_FORMAT, type JobFile, receiptFieldsOf, requestToJson, type StopReason } from '../transcript.js'
 
 /** A model a backend serves, as the gateway lists it (`GET /v1/models`). */
 export type GatewayModel = {
@@ -140,6 +140,7 @@ export function localBackend(models: LocalModel[], signer: LocalSigner): Gateway
       const signature = await signReceipt(signer.account, signer.chainId, signer.settlement, fields)
       const provider = getAddress(signer.account.address)
       const jobFile: JobFile = {
+        format: JOB_FILE_FORMAT,
         text: r.text, tokens: r.outputTokens, promptTokens: r.promptTokens, stopReason: r.stopReason, receipt: r.receipt,
         traceLeaves: Buffer.concat(r.leaves).toString('base64'),
         signed: { chainId: signer.chainId, settlement: signer.settlement, request: requestToJson(request), requestDigest: rd, signer: provider, signature },
