@@ -44,7 +44,7 @@ import { type Defence, createDefence } from './defence.js'
 import { JOB_PROTOCOL } from './jobProtocol.js'
 import { KEYSTORE_FILE, createKeystore, loadKeystore } from './keystore.js'
 import { createJobSlots, modelsByRoot, type ServedModel, serveJob } from './serveJob.js'
-import { type NodeStatus, unreachableReasons, writeStatus } from './status.js'
+import { type NodeCounters, type NodeStatus, unreachableReasons, writeStatus } from './status.js'
 import { type Store, jobBookOf, openStore } from './store.js'
 import { claimItemOf, parseTranscript, type Transcript } from './transcript.js'
 
@@ -122,18 +122,6 @@ export class NodeStartError extends BaseError {
 
 /** Longest wait at start for a `relayVia` reservation before the first offer goes out, ms. */
 const RESERVATION_WAIT_MS = 10_000
-
-/** Counters `node status` shows. */
-export type NodeCounters = {
-  served: number
-  refused: Record<string, number>
-  cancelled: number
-  failed: number
-  transcriptsGiven: number
-  transcriptsRefused: number
-  tickErrors: Record<string, number>
-  lastError?: string
-}
 
 const oneLine = (e: unknown) => (e instanceof BaseError ? e.message : e instanceof Error ? e.message : String(e)).split('\n')[0]
 

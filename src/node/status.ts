@@ -11,6 +11,18 @@ import { BaseError } from '../errors.js'
 
 export const STATUS_FILE = 'status.json'
 
+/** The node's job and loop counters (`jobs` in status.json). */
+export type NodeCounters = {
+  served: number
+  refused: Record<string, number>
+  cancelled: number
+  failed: number
+  transcriptsGiven: number
+  transcriptsRefused: number
+  tickErrors: Record<string, number>
+  lastError?: string
+}
+
 /** status.json: amounts are wei as decimal strings, times unix ms. */
 export type NodeStatus = {
   v: 1
@@ -27,16 +39,7 @@ export type NodeStatus = {
   offersSeen: { provider: string; peerId: string; models: { root: string; pricePerToken: string }[]; capacity: number; expiresAt: number }[]
   offerProblems: Record<string, number>
   ownOffer?: { seq: number; expiresAt: number }
-  jobs: {
-    served: number
-    refused: Record<string, number>
-    cancelled: number
-    failed: number
-    transcriptsGiven: number
-    transcriptsRefused: number
-    tickErrors: Record<string, number>
-    lastError?: string
-  }
+  jobs: NodeCounters
   claims?: { pending: number; pendingWei: string; claimed: number; openBatches: number; finalized: number; earned: string; withdrawn: string; blocked?: string }
   /** Audit records by state, disputes by `role:state`. */
   audits: Record<string, number>
