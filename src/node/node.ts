@@ -120,6 +120,10 @@ export class NodeStartError extends BaseError {
   override name = 'NodeStartError'
 }
 
+/** How often the node pings the peers whose offers it holds, and at most how many, for their latency. */
+const LATENCY_EVERY_MS = 10_000
+const MAX_PINGED = 64
+
 /** Longest wait at start for a `relayVia` reservation before the first offer goes out, ms. */
 const RESERVATION_WAIT_MS = 10_000
 
@@ -192,6 +196,19 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   const counters: NodeCounters = { served: 0, refused: {}, cancelled: 0, failed: 0, transcriptsGiven: 0, transcriptsRefused: 0, tickErrors: {} }
   const book = jobBookOf(store)
   const discovery = new OfferDiscovery({ host })
+  /** Last measured round trip (ms) to each offering peer; a peer that did not answer is dropped. */
+  const latencies = new Map<string, number>()
+  const measureLatencies = async () => {
+    const peers = [...new Set(discovery.book.all().map((o) => o.offer.peerId))].filter((p) => p !== host.peerId).slice(0, MAX_PINGED)
+    await Promise.all(
+      peers.map((p) =>
+        host.ping(p, { timeoutMs: 2_000 }).then(
+          (ms) => latencies.set(p, ms),
+          () => latencies.delete(p),
+        ),
+      ),
+    )
+  }
   discovery.start()
   void askPeersForOffers(host, discovery, opts.bootstrap ?? [])
   const loops: Promise<void>[] = []
@@ -333,6 +350,8 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
 
     const writeNow = async () => writeStatus(opts.dataDir, await snapshot())
     loops.push(runEvery(writeNow, { pollMs: opts.statusEveryMs ?? 2000, signal, onError: tickError('status') }))
+    // latency to the providers whose offers this node holds (libp2p ping), for status and the explorer
+    loops.push(runEvery(measureLatencies, { pollMs: LATENCY_EVERY_MS, signal, onError: tickError('latency') }))
   } catch (e) {
     await stopAll()
     throw e
@@ -386,7 +405,10 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     const disputes: Record<string, number> = {}
     for await (const g of svc.disputes.values()) disputes[`${g.role}:${g.state}`] = (disputes[`${g.role}:${g.state}`] ?? 0) + 1
     const claims = claimer ? await claimer.status() : undefined
-    const offers = discovery.book.all().map((o) => ({ provider: o.offer.provider, peerId: o.offer.peerId, models: o.offer.models, capacity: o.offer.capacity, expiresAt: o.offer.expiresAt }))
+    const offers = discovery.book.all().map((o) => ({
+      provider: o.offer.provider, peerId: o.offer.peerId, models: o.offer.models, capacity: o.offer.capacity, expiresAt: o.offer.expiresAt,
+      latencyMs: latencies.get(o.offer.peerId),
+    }))
     const own = publisher?.current()
     const why: string[] = [...notes]
     if (roles.has('provider')) {

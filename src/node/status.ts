@@ -36,7 +36,7 @@ export type NodeStatus = {
   peers: number
   wallet?: string
   stake?: { role: number; active: string; locked: string }
-  offersSeen: { provider: string; peerId: string; models: { root: string; pricePerToken: string }[]; capacity: number; expiresAt: number }[]
+  offersSeen: { provider: string; peerId: string; models: { root: string; pricePerToken: string }[]; capacity: number; expiresAt: number; latencyMs?: number }[]
   offerProblems: Record<string, number>
   ownOffer?: { seq: number; expiresAt: number }
   jobs: NodeCounters

@@ -48,3 +48,21 @@ describe('a node reachable only through a relay', () => {
     await conn.close()
   })
 })
+
+describe('ping', () => {
+  test('measures the round trip to a known peer; an unknown or stopped one is a DialError', async () => {
+    const a = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    const b = await createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits: LOOPBACK })
+    const stranger = identityFromKey(generatePrivateKey()).peerId.toString()
+    try {
+      assert.ok(await waitFor(() => b.peers().includes(a.peerId), 10_000), 'b connects to its bootstrap node')
+      const rtt = await b.ping(a.peerId, { timeoutMs: 5_000 })
+      assert.ok(Number.isFinite(rtt) && rtt >= 0 && rtt < 5_000, `rtt ${rtt}`)
+      await assert.rejects(b.ping(stranger, { timeoutMs: 1_000 }), { name: 'DialError' })
+      await a.stop()
+      await assert.rejects(b.ping(a.peerId, { timeoutMs: 1_000 }), { name: 'DialError' })
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+})

@@ -111,6 +111,8 @@ export type Host = {
   findProviders(key: CID, options?: { timeoutMs?: number; limit?: number }): Promise<ProviderInfo[]>
   /** Peers currently connected. */
   peers(): string[]
+  /** Round-trip time to a peer (its id) in ms, by libp2p ping over a connection (dialled if needed); throws DialError. */
+  ping(peer: string, options?: { timeoutMs?: number }): Promise<number>
   /** Peers in the gossip mesh or fanout for a topic's subscribers. */
   topicPeers(topic: string): string[]
   stop(): Promise<void>
@@ -175,6 +177,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
 type TesseraServices = {
   dht: import('@libp2p/kad-dht').KadDHT
   pubsub: import('@libp2p/gossipsub').GossipSub
+  ping: import('@libp2p/ping').Ping
 }
 
 function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
@@ -322,6 +325,14 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
     },
 
     peers: () => node.getPeers().map((p: PeerId) => p.toString()),
+
+    async ping(peer, options = {}) {
+      try {
+        return await node.services.ping.ping(peerIdFromString(peer), { signal: AbortSignal.timeout(options.timeoutMs ?? 5_000) })
+      } catch (e) {
+        throw new DialError(peer, 'ping', e)
+      }
+    },
 
     topicPeers: (topic) => node.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
 

@@ -210,6 +210,19 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
       assert.deepEqual(listed.map(lc).sort(), want.sort(), 'exactly the devnet\'s providers')
       await providers.locator('tr.slashed').first().waitFor()
       assert.equal(lc(await providers.locator('tr.slashed th code').getAttribute('title')), lc(cheater().address), 'the cheater\'s row is the slashed one')
+      // latency: the gateway's node pings the peers whose offers it holds (every 10 s); the honest providers answer
+      type NetApi = { providers: { address: string; latencyMs: number | null }[] }
+      const honestLatency = async () => {
+        const net = (await (await fetch(new URL('/explorer/api/network', b.explorer))).json()) as NetApi
+        return net.providers.filter((p) => lc(p.address) !== lc(cheater().address)).map((p) => p.latencyMs)
+      }
+      let lat = await honestLatency()
+      for (let i = 0; i < 30 && !lat.every((ms) => typeof ms === 'number'); i++) {
+        await new Promise((r) => setTimeout(r, 500))
+        lat = await honestLatency()
+      }
+      assert.ok(lat.length === 2 && lat.every((ms) => typeof ms === 'number' && ms >= 0 && ms < 5_000), `honest providers' latency: ${lat}`)
+      await page.getByRole('cell', { name: / ms$/ }).first().waitFor()
       const auditor = b.nodes.find((n) => n.role === 'auditor')!
       const auditors = page.getByRole('region', { name: 'Auditors' })
       assert.equal(lc(await auditors.locator('tbody th code').first().getAttribute('title')), lc(auditor.address))

@@ -111,7 +111,7 @@ export function createExplorerHandler(init: ExplorerInit): ExplorerHandler {
       head: s.head,
       providers: s.providers.map((p) => {
         const o = offers.get(p.address.toLowerCase())
-        return { ...p, peerId: o?.peerId, capacity: o?.capacity, offerExpiresAt: o?.expiresAt, latencyMs: null }
+        return { ...p, peerId: o?.peerId, capacity: o?.capacity, offerExpiresAt: o?.expiresAt, latencyMs: o?.latencyMs ?? null }
       }),
       auditors: s.auditors,
       node: st && { address: st.address, peerId: st.peerId, roles: st.roles, peers: st.peers, addrs: st.addrs, state: st.state, updatedAt: st.updatedAt },

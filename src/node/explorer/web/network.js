@@ -1,4 +1,4 @@
-// The network view: providers (models, price, stake, capacity, audits, reputation), auditors, peers.
+// The network view: providers (models, price, stake, capacity, latency, audits, reputation), auditors, peers.
 import { useLive } from './api.js'
 import { Addr, coin, gwei, html, pct, short } from './format.js'
 
@@ -13,7 +13,7 @@ export function Network() {
     <h3>Providers <span class="count">${data.providers.length}</span></h3>
     <div class="table-wrap" tabindex="0" role="region" aria-label="Providers">
       <table class="providers">
-        <thead><tr><th scope="col">Provider</th><th scope="col">Models and price</th><th scope="col">Stake</th><th scope="col">Capacity</th><th scope="col">Jobs</th><th scope="col">Audits</th><th scope="col">Games</th><th scope="col">Slashed</th><th scope="col">Reputation</th></tr></thead>
+        <thead><tr><th scope="col">Provider</th><th scope="col">Models and price</th><th scope="col">Stake</th><th scope="col">Capacity</th><th scope="col">Latency</th><th scope="col">Jobs</th><th scope="col">Audits</th><th scope="col">Games</th><th scope="col">Slashed</th><th scope="col">Reputation</th></tr></thead>
         <tbody>
           ${data.providers.map(
             (p) => html`<tr class=${BigInt(p.slashed) > 0n ? 'slashed' : ''}>
@@ -21,6 +21,7 @@ export function Network() {
               <td>${p.models.length ? p.models.map((m) => html`<div><code title=${m.modelRoot}>${short(m.modelRoot)}</code> ${gwei(m.pricePerToken)}/token</div>`) : '–'}</td>
               <td><${Stake} s=${p.stake} /></td>
               <td>${p.capacity ?? '–'}</td>
+              <td>${p.latencyMs == null ? '–' : `${Math.round(p.latencyMs)} ms`}</td>
               <td>${p.jobs} <small>(${p.tokens} tokens)</small></td>
               <td>${p.audits.valid} valid, ${p.audits.invalid} invalid</td>
               <td>${p.games.won} won, ${p.games.lost} lost${p.games.open ? html`, <strong>${p.games.open} open</strong>` : ''}</td>
