@@ -172,8 +172,7 @@ export function readJobFile(path: string): JobFile {
   }
   const ids = (v: unknown) => Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0)
   if (!j || typeof j !== 'object') throw new ReceiptFileError(`${path} is not a job file (a JSON object)`)
-  if (j.format !== undefined && j.format !== JOB_FILE_FORMAT)
-    throw new ReceiptFileError(`${path} is job file format ${JSON.stringify(j.format)}: this tessera reads ${JOB_FILE_FORMAT}`)
+  if (j.format !== undefined && j.format !== JOB_FILE_FORMAT) throw new ReceiptFileError(`${path} is job file format ${JSON.stringify(j.format)}: this tessera reads ${JOB_FILE_FORMAT}`)
   if (!j.receipt || typeof j.receipt !== 'object') throw new ReceiptFileError(`${path} has no "receipt" object`)
   const version = (j.receipt as { version: unknown }).version
   if (version !== RECEIPT_VERSION)
