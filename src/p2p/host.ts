@@ -139,7 +139,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const bootstrapList = options.bootstrap ?? []
   const services = {
     identify: identify(),
-    ping: ping(),
+    // libp2p's connection monitor pings too: room for it beside Host.ping's latency probes
+    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
     dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
     pubsub: gossipsub({
       allowPublishToZeroTopicPeers: true,
