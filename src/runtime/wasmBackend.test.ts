@@ -5,6 +5,7 @@ import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
+import { builtModule } from './wasmTypes.js'
 
 // Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.
 
@@ -192,4 +193,14 @@ test('WASM backend rejects bad shapes, types and thread counts by name', async (
   assert.throws(() => b.matmul(m, new Float32Array(31), 1), { name: 'KernelShapeError' })
   assert.throws(() => b.getRow(m, 4, new Float32Array(32)), { name: 'KernelShapeError' })
   await assert.rejects(createWasmBackend({ threads: 0 }), { name: 'InvalidParameterError' })
+})
+
+test('closed backends and missing kernel builds fail with their own errors, not KernelMemoryError', async () => {
+  const b = await createWasmBackend({ threads: 2, spinMs: 1 })
+  const m = b.allocMatrix('w', GGMLType.Q8_0, 4, 32)
+  b.writeRows(m, 0, randomRows(GGMLType.Q8_0, 4, 32, 5))
+  b.matmul(m, randomActivations(32, 1), 1)
+  b.close()
+  assert.throws(() => b.matmul(m, randomActivations(32, 1), 1), (e: Error) => e.name === 'KernelClosedError' && /matmul w/.test(e.message))
+  assert.throws(() => builtModule('no-such-kernels.wasm'), (e: Error) => e.name === 'KernelBuildMissingError' && /no-such-kernels\.wasm/.test(e.message) && /npm run build/.test(e.message))
 })

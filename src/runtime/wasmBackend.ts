@@ -13,7 +13,7 @@
 import { Worker } from 'node:worker_threads'
 import { InvalidParameterError } from '../errors.js'
 import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
-import { KernelMemoryError, KernelShapeError } from '../engine/kernels/errors.js'
+import { KernelClosedError, KernelMemoryError, KernelShapeError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
 import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.js'
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
 import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
@@ -120,7 +120,7 @@ async function startWorker(init: WorkerInit): Promise<Worker> {
   await new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve())
     worker.once('error', reject)
-    worker.once('exit', (code) => reject(new KernelMemoryError(`kernel worker exited with code ${code} while starting`)))
+    worker.once('exit', (code) => reject(new KernelWorkerError(`kernel worker exited with code ${code} while starting`)))
   })
   worker.removeAllListeners('error')
   worker.removeAllListeners('exit')
@@ -178,11 +178,11 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       for (let n = 1; Atomics.load(c, Ctrl.DONE) !== slot.seq; n++) {
         if ((n & 1023) !== 0) continue
         const waited = performance.now() - start
-        if (waited > 600_000) throw new KernelMemoryError(`kernel worker did not finish ${what} in 10 minutes`)
+        if (waited > 600_000) throw new KernelTimeoutError(`kernel worker did not finish ${what} in 10 minutes`)
         if (waited > 2) Atomics.wait(c, Ctrl.DONE, Atomics.load(c, Ctrl.DONE), 50)
       }
     }
-    if (c[Ctrl.ERROR] !== 0) throw new KernelMemoryError(`kernel worker failed in ${what}`)
+    if (c[Ctrl.ERROR] !== 0) throw new KernelWorkerError(`a command threw in the worker: ${what}`)
   }
 
   const own = (m: MatrixHandle): WasmMatrix => m as WasmMatrix
@@ -294,7 +294,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       dequantizeRow(m.type, raw, out.subarray(0, m.cols))
     },
     matmul(handle, x, nTok, out) {
-      if (closed) throw new KernelMemoryError('the backend is closed')
+      if (closed) throw new KernelClosedError(`matmul ${handle.name}`)
       const m = own(handle)
       const { rows, cols } = m
       if (!(Number.isInteger(nTok) && nTok >= 1) || x.length < nTok * cols) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { KernelMemoryError } from '../engine/kernels/errors.js'
+import { KernelBuildMissingError } from '../engine/kernels/errors.js'
 
 /**
  * The few WebAssembly JS API types the kernel runtime uses. The project compiles with lib ES2022
@@ -35,8 +35,8 @@ export function builtModule(file: string): WasmModule {
     let bytes: Buffer
     try {
       bytes = readFileSync(url)
-    } catch {
-      throw new KernelMemoryError(`cannot read ${url.pathname}: run \`npm run build\` (scripts/build/10-wasm.mjs)`)
+    } catch (err) {
+      throw new KernelBuildMissingError(url.pathname, err)
     }
     m = new WA.Module(bytes)
     compiled.set(file, m)
