@@ -47,8 +47,9 @@ import { createJobSlots, modelsByRoot, type ServedModel, serveJob } from './serv
 import { type NodeCounters, type NodeStatus, unreachableReasons, writeStatus } from './status.js'
 import { type Store, jobBookOf, openStore } from './store.js'
 import { claimItemOf, parseTranscript, type Transcript } from './transcript.js'
+import { type AccessJson, type AccessVerdict, createTranscriptGate, signTranscriptAccess, type TranscriptGate } from './transcriptAccess.js'
 
-/** `{t:'get', request: digest}` -> `{t:'transcript', transcript}` or `{t:'error', code}`. */
+/** `{t:'get', request: digest, access}` -> `{t:'transcript', transcript}` or `{t:'error', code, message}` (node/transcriptAccess.ts). */
 export const TRANSCRIPT_PROTOCOL = '/tessera/transcript/1.0.0'
 
 export type Role = 'provider' | 'auditor' | 'client'
@@ -217,6 +218,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   let defence: Defence | undefined
   let auditor: Auditor | undefined
   let explorer: RunningExplorer | undefined
+  let transcriptGate: TranscriptGate | undefined
   const notes: string[] = []
   const tickError = (role: string) => (e: unknown) => {
     counters.tickErrors[role] = (counters.tickErrors[role] ?? 0) + 1
@@ -296,6 +298,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
           log(`a job failed: ${oneLine(o.error)}`)
         }
       }, { maxInbound: 64 })
+      transcriptGate = createTranscriptGate({ clients: c, deployment: d, transcriptOf: (digest) => book.getTranscript(digest), withhold: opts.withhold })
       await host.handle(TRANSCRIPT_PROTOCOL, (conn) => serveTranscript(conn), { maxInbound: 16, maxBytes: 4096 })
       // the first offer should carry the relayed addresses: wait (bounded) for a reservation
       if (relayVia.length > 0) {
@@ -357,29 +360,26 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     throw e
   }
 
-  /** Who may read a transcript: the job's client, or an account staked as auditor (docs/NETWORK.md "Transcripts"). */
+  /** Who may read a transcript: the job's client or its drawn auditor (node/transcriptAccess.ts, docs/NETWORK.md "Transcripts"). */
   async function serveTranscript(conn: FrameConn): Promise<void> {
-    const msg = (await conn.recv(5_000)) as { t?: unknown; request?: unknown } | undefined
+    const msg = await conn.recv(5_000)
     if (msg === undefined) return
-    if (msg?.t !== 'get' || typeof msg.request !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(msg.request)) {
-      await conn.send({ t: 'error', code: 'bad-message' })
-      counters.transcriptsRefused++
-      return
+    let v: AccessVerdict
+    try {
+      v = await transcriptGate!.check(msg, addressOfPeer(conn.remotePeer))
+    } catch (e) {
+      // a chain read failed: the requester asks again with a fresh signature
+      v = { ok: false, code: 'unavailable', message: `cannot check the access now: ${oneLine(e)}` }
     }
-    const t = await book.getTranscript(msg.request as Hex)
-    const who = addressOfPeer(conn.remotePeer)
-    let allowed = t !== undefined && getAddress(t.client) === who
-    if (t && !allowed && !opts.withhold) {
-      const s = await getStake(c, d, who)
-      allowed = s.role === 2 && s.active >= BigInt(d.params.settlement.minAuditorStake ?? '0')
-    }
-    if (!t || !allowed) {
+    if (!v.ok) {
       counters.transcriptsRefused++
-      await conn.send({ t: 'error', code: t ? 'forbidden' : 'unknown-job' })
+      counters.transcriptRefusals = { ...counters.transcriptRefusals, [v.code]: (counters.transcriptRefusals?.[v.code] ?? 0) + 1 }
+      log(`refused a transcript to ${addressOfPeer(conn.remotePeer)}: ${v.code} (${v.message})`)
+      await conn.send({ t: 'error', code: v.code, message: v.message })
       return
     }
     counters.transcriptsGiven++
-    await conn.send({ t: 'transcript', transcript: t })
+    await conn.send({ t: 'transcript', transcript: v.transcript })
   }
 
   /** The auditor's fetch: the provider's peer from its offer, then `/tessera/transcript/1.0.0`. */
@@ -392,7 +392,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     const offer = discovery.book.get(job.provider)
     if (!offer) return undefined
     const digest = requestDigest(d.chainId, d.settlement, item.req)
-    const t = await getTranscript(host, offer, digest)
+    // signed for this job's place on chain: the provider gives it to the auditor drawn there only
+    const access = await signTranscriptAccess(c, d, { requestDigest: digest, provider: job.provider, batchId: job.batchId, index: job.index, issuedAt: Math.floor(Date.now() / 1000) })
+    const t = await getTranscript(host, offer, digest, access)
     return transcriptView(t)
   }
 
@@ -467,12 +469,15 @@ function transcriptView(t: Transcript | undefined): JobTranscript | undefined {
   return t && { prompt: t.prompt, params: t.params, output: t.output, requestDigest: t.requestDigest }
 }
 
-/** Asks a provider (its offer's peer) for a job's transcript; undefined if it refuses or has none. */
-export async function getTranscript(host: Host, offer: SignedOffer, digest: Hex, timeoutMs = 10_000): Promise<Transcript | undefined> {
+/**
+ * Asks a provider (its offer's peer) for a job's transcript with a signed access request
+ * (`signTranscriptAccess` by this host's account); undefined if it refuses or has none.
+ */
+export async function getTranscript(host: Host, offer: SignedOffer, digest: Hex, access: AccessJson, timeoutMs = 10_000): Promise<Transcript | undefined> {
   const target = offer.offer.addrs.find((a) => a.endsWith(`/p2p/${offer.offer.peerId}`)) ?? offer.offer.peerId
   const conn = await host.dial(target, TRANSCRIPT_PROTOCOL, { signal: AbortSignal.timeout(timeoutMs) })
   try {
-    await conn.send({ t: 'get', request: digest })
+    await conn.send({ t: 'get', request: digest, access })
     const reply = (await conn.recv(timeoutMs)) as { t?: unknown; transcript?: unknown } | undefined
     await conn.close()
     if (reply?.t !== 'transcript') return undefined

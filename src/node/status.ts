@@ -19,6 +19,8 @@ export type NodeCounters = {
   failed: number
   transcriptsGiven: number
   transcriptsRefused: number
+  /** Transcript requests refused, by code (node/transcriptAccess.ts: not-drawn, stale, replayed, ...). */
+  transcriptRefusals?: Record<string, number>
   tickErrors: Record<string, number>
   lastError?: string
 }
