@@ -4,9 +4,8 @@
  * sibling on its level (runtime, the files and threads around the engine, and chain, the settlement
  * layer, are independent; node may use dispute), and no two layer folders may import each other,
  * directly or around a loop. src/errors.ts is below every layer; src/index.ts (the package entry)
- * above them. Test files are not product code and may reach up to drive what they test. Today's
- * known violations are listed in ALLOWED (issue 11, "The layers only point down"); a new one fails
- * this test, naming the import.
+ * above them. Test files are not product code and may reach up to drive what they test. A
+ * violation fails this test, naming the import.
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -20,19 +19,6 @@ const LAYERS: Record<string, number> = { engine: 0, trace: 1, runtime: 2, chain:
 const ROOT_FILES: Record<string, number> = { 'errors.ts': -1, 'index.ts': 5 }
 /** Imports between two folders on the same level that the design allows. */
 const SIBLING_IMPORTS = new Set(['node -> dispute'])
-
-/**
- * Known upward imports, `from -> to` (paths under src/), to be removed as issue 11's layering work
- * lands; do not add to this list: move the shared code down a layer instead.
- */
-const ALLOWED = new Set<string>([
-  // engine -> trace (while trace imports engine): the model root and config leaf hash with trace's
-  // Merkle helpers, which belong in a lower layer.
-  'engine/gguf/modelRoot.ts -> trace/merkle.ts',
-  'engine/gguf/configLeaf.ts -> trace/merkle.ts',
-  // chain -> runtime: the weight openings read GGUF files through the runtime's file source.
-  'chain/weights.ts -> runtime/ggufFile.ts',
-])
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -72,29 +58,54 @@ function importGraph(): { from: string; to: string }[] {
   return edges
 }
 
-test('no layer imports a higher one or a sibling (beyond the known, listed violations)', (t) => {
-  const edges = importGraph()
-  assert.ok(edges.length > 100, 'the import scan finds the imports')
-  const seen = new Set<string>()
-  const upward: string[] = []
+/** The imports that point up or sideways (or out of src/), each with the rule it breaks. */
+function violations(edges: readonly { from: string; to: string }[]): string[] {
+  const out: string[] = []
   for (const e of edges) {
     const a = layerOf(e.from)
+    if (e.to.startsWith('..')) {
+      out.push(`${e.from} -> ${e.to} (outside src/)`)
+      continue
+    }
     const b = layerOf(e.to)
-    if (e.to.startsWith('..')) upward.push(`${e.from} -> ${e.to} (outside src/)`)
-    else if (b.level > a.level || (b.level === a.level && a.name !== b.name && !SIBLING_IMPORTS.has(`${a.name} -> ${b.name}`))) {
-      const key = `${e.from} -> ${e.to}`
-      seen.add(key)
-      if (!ALLOWED.has(key)) upward.push(`${key} (${a.name} may not import ${b.name})`)
+    if (b.level > a.level || (b.level === a.level && a.name !== b.name && !SIBLING_IMPORTS.has(`${a.name} -> ${b.name}`))) {
+      out.push(`${e.from} -> ${e.to} (${a.name} may not import ${b.name})`)
     }
   }
-  for (const stale of [...ALLOWED].filter((k) => !seen.has(k))) t.diagnostic(`fixed, remove from ALLOWED: ${stale}`)
+  return out
+}
+
+test('no layer imports a higher one or a sibling', () => {
+  const edges = importGraph()
+  assert.ok(edges.length > 100, 'the import scan finds the imports')
+  const upward = violations(edges)
   assert.deepEqual(upward, [], `upward imports:\n  ${upward.join('\n  ')}`)
+})
+
+test('the rule catches each way around it: up a layer, sideways, out of src/; and allows down, within, node -> dispute', () => {
+  const bad = [
+    { from: 'engine/gguf/modelRoot.ts', to: 'trace/merkle.ts' },
+    { from: 'chain/weights.ts', to: 'runtime/ggufFile.ts' },
+    { from: 'trace/job.ts', to: 'index.ts' },
+    { from: 'dispute/model.ts', to: 'node/node.ts' },
+    { from: 'engine/bytes.ts', to: '../test/support/testData.ts' },
+  ]
+  assert.equal(violations(bad).length, bad.length)
+  const good = [
+    { from: 'trace/merkle.ts', to: 'engine/hash/merkle.ts' },
+    { from: 'chain/weights.ts', to: 'engine/bytes.ts' },
+    { from: 'node/node.ts', to: 'dispute/model.ts' },
+    { from: 'engine/math/half.ts', to: 'engine/bytes.ts' },
+    { from: 'engine/bytes.ts', to: 'errors.ts' },
+    { from: 'index.ts', to: 'cli/main.ts' },
+  ]
+  assert.deepEqual(violations(good), [])
 })
 
 test('no cycle between layer folders', () => {
   const graph = new Map<string, Set<string>>()
   for (const e of importGraph()) {
-    if (ALLOWED.has(`${e.from} -> ${e.to}`) || e.to.startsWith('..')) continue
+    if (e.to.startsWith('..')) continue
     const a = layerOf(e.from).name
     const b = layerOf(e.to).name
     if (a === b) continue

@@ -5,6 +5,7 @@
  * that end before the machine's levels (the players play whole games: src/dispute/players/).
  */
 import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
+import { fromHex, toHex0x } from '../engine/bytes.js'
 import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
 import { type Totals, claimBatch, deposit, stake } from './actions/settlement.js'
@@ -56,7 +57,9 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
     return connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
   }
   const deployer = at(0)
-  const d = await deployTessera(deployer, opts)
+  // The chain tests count exact pay and locks: no premium and no collusion factor unless a test
+  // sets them (the audit economics tests do; deployTessera's own defaults are tested there too).
+  const d = await deployTessera(deployer, { ...opts, settlement: { premiumBps: 0, collusionBps: 0, ...opts.settlement }, unpaidAudits: true })
   const model = fakeModel('model', 4)
   const modelRoot = model.modelRoot
   await registerModel(deployer, d, { ...model, arithVersion: toHex('tessera-arith/1', { size: 32 }) })
@@ -140,25 +143,21 @@ export class Tree {
   readonly levels: Hash[][]
   readonly depth: number
   constructor(readonly leaves: Hex[]) {
-    this.levels = buildLevels(leaves.map((x) => Buffer.from(x.slice(2), 'hex')))
+    this.levels = buildLevels(leaves.map(fromHex))
     this.depth = this.levels.length - 1
   }
   get root(): Hex {
-    return hexOf(this.levels[this.depth][0])
+    return toHex0x(this.levels[this.depth][0])
   }
   /** Nodes `s` levels below node (dt, index): what the provider reveals. */
   children(dt: number, index: bigint, s: number): Hex[] {
     const row = this.levels[this.depth - dt - s]
     const first = Number(index) << s
-    return row.slice(first, first + (1 << s)).map(hexOf)
+    return row.slice(first, first + (1 << s)).map(toHex0x)
   }
   proof(i: number): Hex[] {
     const out: Hex[] = []
-    for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(hexOf(this.levels[l][i ^ 1]))
+    for (let l = 0; l < this.depth; l++, i >>>= 1) out.push(toHex0x(this.levels[l][i ^ 1]))
     return out
   }
-}
-
-function hexOf(b: Uint8Array): Hex {
-  return `0x${Buffer.from(b).toString('hex')}`
 }

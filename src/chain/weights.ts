@@ -5,15 +5,15 @@
  * (chunk -> row commitment, row -> row root, tensor leaf -> model root). Same bytes as
  * src/engine/gguf/modelRoot.ts, which only keeps the roots.
  */
-import { type Hex, toHex } from 'viem'
-import { type ByteSource, type GgufFile, readGguf } from '../engine/gguf/read.js'
+import type { Hex } from 'viem'
+import { toHex0x } from '../engine/bytes.js'
+import type { ByteSource, GgufFile } from '../engine/gguf/read.js'
 import { type ConfigTokenizer, configLeafDataV3, type ModelConfigV3, modelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { RowHasher, chunkBlocks, chunkBytesOf, rowChunkLeaves, tensorLeafData, tensorRowsCols, tokenizerHash } from '../engine/gguf/modelRoot.js'
 import { BLOCK, rowBytes } from '../engine/gguf/types.js'
 import type { ModelConfig } from '../engine/model/config.js'
 import { loadVocab } from '../engine/tokenizer/vocab.js'
 import { BaseError } from '../errors.js'
-import { openGgufSource } from '../runtime/ggufFile.js'
 import { type Hash, ZERO, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
 
 /** A tensor name, row index or block index that the model does not have. */
@@ -84,7 +84,7 @@ export type ModelTree = {
 }
 
 const utf8 = new TextEncoder()
-const hx = (b: Uint8Array): Hex => toHex(b)
+const hx = toHex0x
 
 /**
  * Builds the model tree of a parsed GGUF file, reading every row once from `src` (it stays
@@ -163,21 +163,5 @@ export function buildModelTree(
     proveConfig() {
       return { config: configV3, tokenizerHash: hx(tokHash), leafData: hx(configLeaf), path: merkleProof(modelLevels, 0).map(hx) }
     },
-  }
-}
-
-/**
- * The config leaf proof of the GGUF file at `path` (`buildModelTree(..).proveConfig()`; reads
- * every row once): what `registerModel` needs beside the model root.
- *
- * @example
- *   await registerModel(c, d, { modelRoot, ...proveModelConfig(model.path, model.transformer.config, model.tokenizer), arithVersion })
- */
-export function proveModelConfig(path: string, config: ModelConfig, tokenizer?: ConfigTokenizer): ConfigProof {
-  const src = openGgufSource(path)
-  try {
-    return buildModelTree(src, readGguf(src), config, tokenizer).proveConfig()
-  } finally {
-    src.close()
   }
 }

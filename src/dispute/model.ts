@@ -8,7 +8,8 @@ import type { ModelConfig } from '../engine/model/config.js'
 import type { Transformer } from '../engine/model/transformer.js'
 import { openGgufSource } from '../runtime/ggufFile.js'
 import { loadModel } from '../runtime/model.js'
-import { type ModelTree, type TreeDepths, buildModelTree } from '../chain/weights.js'
+import type { ConfigTokenizer } from '../engine/gguf/configLeaf.js'
+import { type ConfigProof, type ModelTree, type TreeDepths, buildModelTree } from '../chain/weights.js'
 import type { WeightAccessor } from './machine/transition.js'
 
 export type DisputeModel = {
@@ -56,5 +57,22 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
     src.close()
     model.close()
     throw e
+  }
+}
+
+/**
+ * The config leaf proof of the GGUF file at `path` (`buildModelTree(..).proveConfig()`; reads
+ * every row once): what `registerModel` needs beside the model root. It lives here, not beside
+ * `buildModelTree` in chain/, because reading a file is the runtime's, which chain may not import.
+ *
+ * @example
+ *   await registerModel(c, d, { modelRoot, ...proveModelConfig(model.path, model.transformer.config, model.tokenizer), arithVersion })
+ */
+export function proveModelConfig(path: string, config: ModelConfig, tokenizer?: ConfigTokenizer): ConfigProof {
+  const src = openGgufSource(path)
+  try {
+    return buildModelTree(src, readGguf(src), config, tokenizer).proveConfig()
+  } finally {
+    src.close()
   }
 }

@@ -5,7 +5,8 @@
  * expansion that commits it to the contract. The contract's position arithmetic is
  * src/chain/bisection.ts.
  */
-import { type Hex, toHex } from 'viem'
+import type { Hex } from 'viem'
+import { toHex0x } from '../engine/bytes.js'
 import { VECTOR_CHUNK } from '../trace/vector.js'
 import { type Hash, buildLevels, leafHash, merkleProof } from '../trace/merkle.js'
 import { actBlockLeaf, type SlotValue } from './machine/state.js'
@@ -61,9 +62,7 @@ export function expansionOf(t: LevelTree): Expansion {
 }
 
 /** 0x-hex of a hash (the chain's form). */
-export function hex(h: Uint8Array): Hex {
-  return toHex(h)
-}
+export const hex: (h: Uint8Array) => Hex = toHex0x
 
 /** The first index where two leaf lists differ, -1 when equal. */
 export function firstDifference(a: readonly (Hash | Hex)[], b: readonly (Hash | Hex)[]): number {

@@ -9,6 +9,7 @@
 import { ARITH_VERSION } from '../engine/version.js'
 import { canonicalJson } from '../engine/gguf/modelRoot.js'
 import type { SamplingParams } from '../engine/sample.js'
+import { f32ToBits } from '../engine/bytes.js'
 import { fromHex, type Hash, sha256, toHex } from './merkle.js'
 import { vectorRoot } from './vector.js'
 
@@ -57,15 +58,6 @@ export function tokensHash(tokens: readonly number[]): Hash {
   return sha256(b)
 }
 
-const F32 = new Float32Array(1)
-const U32 = new Uint32Array(F32.buffer)
-
-/** binary32 bits of a parameter as the sampler uses it (Math.fround of the number). */
-function f32Bits(x: number): number {
-  F32[0] = x
-  return U32[0]
-}
-
 /**
  * `sha256(abi.encode(IMachine.Sampling))`: eight 32-byte words (temperature, top-p, min-p and the
  * repetition penalty as binary32 bits; top-k, repeatLastN and maxTokens as integers; then
@@ -73,7 +65,8 @@ function f32Bits(x: number): number {
  */
 export function paramsHash(p: JobParams): Hash {
   const stopHash = sha256(new TextEncoder().encode(canonicalJson(p.stop)))
-  const ints = [f32Bits(p.temperature), p.topK, f32Bits(p.topP), f32Bits(p.minP), f32Bits(p.repeatPenalty), p.repeatLastN, p.maxTokens]
+  // binary32 bits of the float parameters, as the sampler uses them (Math.fround of the number)
+  const ints = [f32ToBits(p.temperature), p.topK, f32ToBits(p.topP), f32ToBits(p.minP), f32ToBits(p.repeatPenalty), p.repeatLastN, p.maxTokens]
   const buf = new Uint8Array(32 * 8)
   ints.forEach((v, i) => buf.set(word(BigInt(v >>> 0)), 32 * i))
   buf.set(stopHash, 32 * 7)

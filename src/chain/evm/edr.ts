@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import * as edr from '@nomicfoundation/edr'
 import { type Address, type Hex, getAddress, keccak256, toHex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
+import { fromHex } from '../../engine/bytes.js'
 import { BaseError } from '../../errors.js'
 
 /** The minimal EIP-1193 surface that viem's `custom()` transport needs. */
@@ -96,10 +97,6 @@ async function edrContext(): Promise<edr.EdrContext> {
   return context
 }
 
-function hexToBytes(hex: string): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), 'hex'))
-}
-
 /**
  * Starts an embedded chain with pre-funded accounts, restoring it from `opts.dataDir` when a
  * journal is there. Takes ~20 ms fresh; a restore replays the journal (~1-3k requests/s).
@@ -134,7 +131,7 @@ export async function createEmbeddedChain(opts: EmbeddedChainOptions = {}): Prom
   const accounts = Array.from({ length: header.accounts }, (_, i) => devAccount(i))
   const hardfork = edr.SpecId.Prague
   const genesisState = edr.l1GenesisState(hardfork)
-  for (const a of accounts) genesisState.push({ address: hexToBytes(a.address), balance: BigInt(header.balance) })
+  for (const a of accounts) genesisState.push({ address: fromHex(a.address), balance: BigInt(header.balance) })
 
   const ctx = await edrContext()
   const inner = await ctx.createProvider(

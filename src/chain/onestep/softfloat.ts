@@ -180,17 +180,5 @@ export function h2f(h: number): F32Bits {
   return (sign | ((e + 112) << 23) | (m << 13)) >>> 0
 }
 
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
-
-/** The binary32 bits of a number already representable in binary32 (or rounded to it). */
-export function toBits(x: number): F32Bits {
-  f32[0] = x
-  return u32[0]
-}
-
-/** The number whose binary32 bits are `bits`. */
-export function fromBits(bits: F32Bits): number {
-  u32[0] = bits >>> 0
-  return f32[0]
-}
+// Host floats <-> bits, for tests that hold this file against the hardware: the engine's one bit cast.
+export { f32ToBits as toBits, bitsToF32 as fromBits } from '../../engine/bytes.js'

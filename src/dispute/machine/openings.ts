@@ -10,7 +10,8 @@
  * Legend: k an op's number (1-based), j an element, u a cached position, l a layer, p the
  * transition's position, V the vocabulary.
  */
-import { type Hex, encodeAbiParameters, sha256 as viemSha256, toHex } from 'viem'
+import { type Hex, encodeAbiParameters, sha256 as viemSha256 } from 'viem'
+import { toHex0x } from '../../engine/bytes.js'
 import type { ModelConfigV3 } from '../../engine/gguf/configLeaf.js'
 import type { ModelConfig } from '../../engine/model/config.js'
 import type { ModelTree } from '../../chain/weights.js'
@@ -51,7 +52,7 @@ const HEAD_STORE = { type: 'tuple', components: [
   { name: 'next', type: 'uint32' }, { name: 'nextPath', type: 'bytes32[]' }, { name: 'logitsRoot', type: 'bytes32' }, { name: 'logitsPath', type: 'bytes32[]' }, { name: 'prev', ...HEAD },
 ] } as const
 
-const hx = (b: Uint8Array): Hex => toHex(b)
+const hx = toHex0x
 const hxs = (p: readonly Uint8Array[]): Hex[] => p.map(hx)
 
 // ---- the trace the judge opens K/V and tokens from -----------------------------------------------

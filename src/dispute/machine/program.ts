@@ -21,6 +21,7 @@
  * V vocab, n_u = p + 1 cached positions, B activation block size (32 or 256).
  */
 import { BaseError } from '../../errors.js'
+import { bitsToF32, f32ToBits } from '../../engine/bytes.js'
 import { BLOCK } from '../../engine/gguf/types.js'
 import { activationBlockSize, blockTerm, dequantizeRow, isFloatType } from '../../engine/kernels/reference.js'
 import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.js'
@@ -142,21 +143,15 @@ export class UnsupportedShapeError extends BaseError {
 
 // ---- binary32 bits <-> values -------------------------------------------------------------------
 
-const F1 = new Float32Array(1)
-const U1 = new Uint32Array(F1.buffer)
 /** binary32 bits of a binary32 value. */
 export function bits(x: number): number {
   // Every NaN result is the canonical quiet NaN, as the judge writes it (docs/ARITHMETIC.md
   // "Notation"); x86 and V8 would otherwise store 0xFFC00000 for some invalid operations.
   if (x !== x) return 0x7fc00000
-  F1[0] = x
-  return U1[0]
+  return f32ToBits(x)
 }
 /** The binary32 value of bits. */
-export function val(b: number): number {
-  U1[0] = b
-  return F1[0]
-}
+export const val: (b: number) => number = bitsToF32
 const NEG_INF = 0xff800000
 
 function f32s(w: Uint32Array): Float32Array {

@@ -15,6 +15,7 @@ import { descend, stride } from '../../chain/bisection.js'
 import { type Game, PHASE, choose, getGame, isOver, isProviderTurn, nameElement, revealedChildren, revealedChunk } from '../../chain/actions/disputeGame.js'
 import type { Deployment } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
+import { equalBytes, fromHex } from '../../engine/bytes.js'
 import { BaseError } from '../../errors.js'
 import type { TraceProvider } from '../traceProvider.js'
 import { chunkBytes, hex } from '../tree.js'
@@ -37,8 +38,8 @@ export type ChallengerInit = {
 
 /** The first word where two chunks differ (-1 when equal). */
 function firstDifferentWord(mine: Uint8Array, theirs: Hex): number {
-  const t = Buffer.from(theirs.slice(2), 'hex')
-  for (let i = 0; i < mine.length; i += 4) if (t.readUInt32LE(i) !== Buffer.from(mine.buffer, mine.byteOffset, mine.length).readUInt32LE(i)) return i / 4
+  const t = fromHex(theirs)
+  for (let i = 0; i < mine.length; i += 4) if (!equalBytes(t.subarray(i, i + 4), mine.subarray(i, i + 4))) return i / 4
   return -1
 }
 

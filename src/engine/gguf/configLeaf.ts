@@ -14,7 +14,8 @@
  * encoding is Solidity's `abi.encode(config)` of the struct (a dynamic tuple: one offset word,
  * then the tuple), written here by hand so the engine needs no chain library.
  */
-import { concatBytes, type Hash, sha256 } from '../../trace/merkle.js'
+import { concatBytes, f32ToBits } from '../bytes.js'
+import { type Hash, sha256 } from '../hash/merkle.js'
 import type { Architecture, ModelConfig } from '../model/config.js'
 import { GgufFormatError } from './errors.js'
 
@@ -44,11 +45,6 @@ export type ModelConfigV3 = {
 /** What the config leaf needs of a tokenizer: its end-of-generation ids (`Tokenizer.eogTokens`). */
 export type ConfigTokenizer = { readonly eogTokens: Iterable<number> }
 
-function f32Bits(x: number): number {
-  const f = new Float32Array([x])
-  return new Uint32Array(f.buffer)[0]
-}
-
 /** The `ModelConfigV3` of an engine config and its tokenizer. */
 export function modelConfigV3(config: ModelConfig, tokenizer: ConfigTokenizer): ModelConfigV3 {
   return {
@@ -61,8 +57,8 @@ export function modelConfigV3(config: ModelConfig, tokenizer: ConfigTokenizer): 
     ffDim: config.ffDim,
     vocab: config.vocabSize,
     contextLength: config.contextLength,
-    ropeBaseBits: f32Bits(config.ropeBase),
-    rmsEpsBits: f32Bits(config.rmsEps),
+    ropeBaseBits: f32ToBits(config.ropeBase),
+    rmsEpsBits: f32ToBits(config.rmsEps),
     tiedEmbeddings: config.tiedEmbeddings,
     eogTokens: [...new Set(tokenizer.eogTokens)].sort((a, b) => a - b),
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { buildLevels, leafHash, leafHashInto, merkleProof, merkleRoot, merkleRootPacked, verifyProof, toHex } from '../../trace/merkle.js'
+import { toHex } from '../bytes.js'
+import { buildLevels, leafHash, leafHashInto, merkleProof, merkleRoot, merkleRootPacked, verifyProof } from '../hash/merkle.js'
 import { modelConfigFromGguf } from '../model/config.js'
 import { SYNTH_TYPES, synthModel } from '../model/synth.js'
 import { RowHasher, canonicalJson, chunkBlocks, chunkBytesOf, computeGgufModelRoot, configLeafData, rowCommitment, rowCommitmentsInto, tensorLeafData } from './modelRoot.js'

@@ -14,7 +14,8 @@
  * Integers little-endian. Names sort by UTF-16 code units (JS default sort; all llama.cpp tensor
  * names are ASCII, where this equals byte order).
  */
-import { concatBytes, type Hash, leafHash, leafHashInto, merkleRoot, merkleRootInPlace, merkleRootPacked, sha256, treeDepth } from '../../trace/merkle.js'
+import { concatBytes } from '../bytes.js'
+import { type Hash, leafHash, leafHashInto, merkleRoot, merkleRootInPlace, merkleRootPacked, sha256, treeDepth } from '../hash/merkle.js'
 import type { ModelConfig } from '../model/config.js'
 import { loadVocab } from '../tokenizer/vocab.js'
 import { type ConfigTokenizer, configLeafDataV3, modelConfigV3 } from './configLeaf.js'

@@ -5,15 +5,13 @@
  * readable specification. Never call the platform's exp, sin and friends here: their last bits
  * differ between JavaScript engines and CPUs.
  */
-export const f = Math.fround
+import { bitsToF32, f32ToBits } from '../bytes.js'
 
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
+export const f = Math.fround
 
 /** 2^k as binary32 built from its bits, for -126 <= k <= 127. */
 function pow2(k: number): number {
-  u32[0] = (k + 127) << 23
-  return f32[0]
+  return bitsToF32((k + 127) << 23)
 }
 
 /** SUM8: the one f32 reduction order (8 interleaved lanes folded in a fixed tree). */
@@ -92,11 +90,9 @@ const L = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
 
 /** LOG(x) for positive normal x (Cephes logf), used on model constants such as the RoPE base. */
 export function log(x: number): number {
-  f32[0] = x
-  const bits = u32[0]
+  const bits = f32ToBits(x)
   let e = ((bits >>> 23) & 0xff) - 126
-  u32[0] = (bits & 0x807fffff) | (126 << 23) // mantissa scaled into [0.5, 1)
-  let m = f32[0]
+  let m = bitsToF32((bits & 0x807fffff) | (126 << 23)) // mantissa scaled into [0.5, 1)
   if (m < SQRTH) {
     e -= 1
     m = f(m + m)

@@ -3,8 +3,7 @@
  * `h2f`/`b2f` are exact; `f2h`/`f2b` round to nearest, ties to even (as numpy/ggml do), and are
  * only used when writing files.
  */
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
+import { bitsToF32, f32ToBits } from '../bytes.js'
 
 /** IEEE binary16 bits to binary32 value (exact). */
 export function h2f(h: number): number {
@@ -18,14 +17,12 @@ export function h2f(h: number): number {
 
 /** bfloat16 bits to binary32 value (exact: the high half of the binary32 bits). */
 export function b2f(b: number): number {
-  u32[0] = (b & 0xffff) << 16
-  return f32[0]
+  return bitsToF32((b & 0xffff) << 16)
 }
 
 /** binary32 value to IEEE binary16 bits, round to nearest even. */
 export function f2h(x: number): number {
-  f32[0] = x
-  const bits = u32[0]
+  const bits = f32ToBits(x)
   const sign = (bits >>> 16) & 0x8000
   const exp = (bits >>> 23) & 0xff
   let man = bits & 0x7fffff
@@ -50,8 +47,7 @@ export function f2h(x: number): number {
 
 /** binary32 value to bfloat16 bits, round to nearest even (NaN stays NaN). */
 export function f2b(x: number): number {
-  f32[0] = x
-  const bits = u32[0]
+  const bits = f32ToBits(x)
   if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { toHex } from '../../trace/merkle.js'
+import { toHex } from '../bytes.js'
 import { computeGgufModelRoot } from '../gguf/modelRoot.js'
 import { dequantize } from '../gguf/quantize.js'
 import { bufferSource, readGguf } from '../gguf/read.js'
