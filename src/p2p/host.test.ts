@@ -1,5 +1,6 @@
 import './polyfill.js'
 import assert from 'node:assert/strict'
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { generatePrivateKey } from 'viem/accounts'
 import { createHost, type Host } from './host.js'
@@ -63,6 +64,117 @@ describe('ping', () => {
       await assert.rejects(b.ping(a.peerId, { timeoutMs: 1_000 }), { name: 'DialError' })
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+})
+
+/**
+ * A NAT in front of one host, on loopback: a TCP port standing for the NAT's public address,
+ * forwarding to the host's real (private) listener. Like a NAT with endpoint-dependent filtering,
+ * it drops every inbound connection until the host behind it has itself sent a connection towards
+ * the other side's public address (`peer`'s gate): that outbound attempt is what opens the mapping.
+ */
+class NatGate {
+  peer: NatGate | undefined
+  /** Connections that arrived at this public address. */
+  attempts = 0
+  refused = 0
+  private readonly server: Server
+  private readonly sockets = new Set<Socket>()
+
+  private constructor(private readonly target: number) {
+    this.server = createServer((inbound) => {
+      this.attempts++
+      this.sockets.add(inbound)
+      inbound.on('close', () => this.sockets.delete(inbound))
+      if ((this.peer?.attempts ?? 0) === 0) {
+        this.refused++
+        inbound.destroy()
+        return
+      }
+      const inside = connect(this.target, '127.0.0.1')
+      this.sockets.add(inside)
+      inside.on('close', () => this.sockets.delete(inside))
+      inbound.pipe(inside).pipe(inbound)
+      inbound.on('error', () => inside.destroy())
+      inside.on('error', () => inbound.destroy())
+    })
+  }
+
+  static async open(target: number): Promise<NatGate> {
+    const gate = new NatGate(target)
+    await new Promise<void>((resolve) => gate.server.listen(0, '127.0.0.1', resolve))
+    return gate
+  }
+
+  /** The public address as DCUtR must see it: a name, since it never dials private IPs such as 127.0.0.1. */
+  get addr(): string {
+    return `/dns4/localhost/tcp/${(this.server.address() as AddressInfo).port}`
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+}
+
+describe('DCUtR: two hosts behind NATs, first connected through a relay', () => {
+  test('upgrade to a direct connection (through both NATs) and drop the relayed one', async () => {
+    const port = async (): Promise<number> => {
+      const s = createServer()
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+      const p = (s.address() as AddressInfo).port
+      await new Promise((resolve) => s.close(resolve))
+      return p
+    }
+    const [portA, portB] = [await port(), await port()]
+    const gateA = await NatGate.open(portA)
+    const gateB = await NatGate.open(portB)
+    gateA.peer = gateB
+    gateB.peer = gateA
+    const relay = await createHost({ privateKey: newKey(), relay: true, limits: LOOPBACK })
+    // each host announces only its NAT's public address; B also holds a reservation on the relay
+    const b = await createHost({ privateKey: newKey(), listen: [`/ip4/127.0.0.1/tcp/${portB}`, '/p2p-circuit'], announce: [gateB.addr], bootstrap: relay.addrs(), limits: LOOPBACK })
+    const a = await createHost({ privateKey: newKey(), listen: [`/ip4/127.0.0.1/tcp/${portA}`], announce: [gateA.addr], limits: LOOPBACK })
+    try {
+      await b.handle('/test/echo/1', async (conn) => {
+        const msg = await conn.recv(5000)
+        if (msg !== undefined) await conn.send({ t: 'echo', msg })
+      })
+      assert.deepEqual(b.addrs(), [`${gateB.addr}/p2p/${b.peerId}`])
+      // before the relay: neither NAT lets the other in
+      await assert.rejects(a.dial(`${gateB.addr}/p2p/${b.peerId}`, '/test/echo/1', { signal: AbortSignal.timeout(3000) }), { name: 'DialError' })
+      assert.equal(gateB.refused, 1)
+      gateA.attempts = 0
+      gateB.attempts = 0
+      gateB.refused = 0
+
+      const circuit = `${relay.addrs()[0]}/p2p-circuit/p2p/${b.peerId}`
+      assert.ok(await waitFor(() => b.peers().includes(relay.peerId), 10_000), 'b reached the relay')
+      let conn: Awaited<ReturnType<Host['dial']>> | undefined
+      for (let i = 0; i < 40 && conn === undefined; i++) {
+        conn = await a.dial(circuit, '/test/echo/1', { signal: AbortSignal.timeout(3000) }).catch(() => undefined) // until b's reservation is held
+        if (conn === undefined) await new Promise((r) => setTimeout(r, 250))
+      }
+      assert.ok(conn !== undefined, 'a reached b through the relay')
+      assert.ok(a.connections().some((c) => c.peerId === b.peerId && c.relayed), 'first connection is relayed')
+      await conn.send({ t: 'hi' })
+      assert.deepEqual(await conn.recv(5000), { t: 'echo', msg: { t: 'hi' } })
+      await conn.close()
+
+      const direct = () => a.connections().filter((c) => c.peerId === b.peerId && !c.relayed)
+      assert.ok(await waitFor(() => direct().length > 0 && !a.connections().some((c) => c.peerId === b.peerId && c.relayed), 15_000), `connections a->b: ${JSON.stringify(a.connections().filter((c) => c.peerId === b.peerId))}`)
+      // the direct connection went through the NATs (a gate admitted it), not around them
+      assert.ok(gateA.attempts - gateA.refused + gateB.attempts - gateB.refused > 0, 'a NAT forwarded the direct connection')
+      // and it carries streams: the protocol runs over it with the relay gone
+      await relay.stop()
+      const again = await a.dial(b.peerId, '/test/echo/1', { signal: AbortSignal.timeout(5000) })
+      await again.send({ t: 'direct' })
+      assert.deepEqual(await again.recv(5000), { t: 'echo', msg: { t: 'direct' } })
+      await again.close()
+    } finally {
+      await Promise.all([a.stop(), b.stop(), relay.stop()])
+      await Promise.all([gateA.close(), gateB.close()])
     }
   })
 })

@@ -10,6 +10,12 @@
  * when `relay: true` so a provider can relay for peers behind NAT; DCUtR to upgrade relayed
  * connections to direct ones; bootstrap discovery when bootstrap addresses are given.
  *
+ * Gossip is unsigned at the gossipsub layer (`StrictNoSign`, message id = SHA-256 of the data):
+ * every Tessera topic carries payloads signed by their author (offers), so gossipsub's own
+ * secp256k1 signature per message (signed by the publisher, checked by every receiver, plus a
+ * PeerId key decompression each) was a second signature over the same bytes and most of the CPU
+ * an offer costs a node. A new topic must sign its own payloads too.
+ *
  * A protocol handler that throws, or reads a malformed or oversized frame, only loses its stream:
  * the error is logged, a protocol error is answered with `{t:'error', code}`, the stream is reset.
  */
@@ -19,7 +25,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { type TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
+import { StrictNoSign, type TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -89,6 +95,8 @@ export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict 
 
 export type ProviderInfo = { peerId: string; addrs: string[] }
 
+export type HostConnection = { peerId: string; remoteAddr: string; relayed: boolean; direction: 'inbound' | 'outbound' }
+
 export type Host = {
   readonly peerId: string
   /** Addresses others can dial, each ending in `/p2p/<peerId>` (relayed ones once a reservation is held). */
@@ -100,7 +108,8 @@ export type Host = {
   dial(peerOrAddr: string, protocol: string, options?: DialOptions): Promise<FrameConn>
   publish(topic: string, data: Uint8Array): Promise<void>
   /**
-   * Subscribe to a gossip topic; returns the unsubscribe function. `from` is the signing peer.
+   * Subscribe to a gossip topic; returns the unsubscribe function. `from` is the peer that
+   * forwarded the message to us (gossip is unsigned: the author is whoever signed the payload).
    * `validate` (one per topic) runs before a message is delivered or forwarded: 'reject' stops it
    * spreading and lowers the sender's score, 'ignore' just drops it.
    */
@@ -111,6 +120,13 @@ export type Host = {
   findProviders(key: CID, options?: { timeoutMs?: number; limit?: number }): Promise<ProviderInfo[]>
   /** Peers currently connected. */
   peers(): string[]
+  /** Open connections: `relayed` when through a circuit relay (limited), else direct. */
+  connections(): HostConnection[]
+  /**
+   * Call `listener` with `addrs()` each time they change (a relay reservation made or lost, a
+   * listener opened or closed, an observed address confirmed); returns the function that stops it.
+   */
+  onAddrsChange(listener: (addrs: string[]) => void): () => void
   /** Round-trip time to a peer (its id) in ms, by libp2p ping over a connection (dialled if needed); throws DialError. */
   ping(peer: string, options?: { timeoutMs?: number }): Promise<number>
   /** Peers in the gossip mesh or fanout for a topic's subscribers. */
@@ -146,6 +162,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       allowPublishToZeroTopicPeers: true,
       floodPublish: true,
       emitSelf: false,
+      globalSignaturePolicy: StrictNoSign,
       // Peer scoring penalises more than 10 peers behind one IP (a Sybil defence); peers on this
       // machine all share the loopback address, and without this a loopback network of more than
       // ~11 nodes scores itself negative and stops delivering.
@@ -187,11 +204,11 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
   const stopKeeper = keepBootstrapped(node, bootstrapList, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
 
-  node.services.pubsub.addEventListener('message', (evt) => {
-    const msg = evt.detail
+  node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
+    const { msg, propagationSource } = evt.detail
     const handlers = topicHandlers.get(msg.topic)
-    if (handlers === undefined || msg.type !== 'signed') return
-    const from = msg.from.toString()
+    if (handlers === undefined) return
+    const from = propagationSource.toString()
     for (const h of handlers) {
       try {
         h(msg.data, from)
@@ -327,6 +344,31 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
 
     peers: () => node.getPeers().map((p: PeerId) => p.toString()),
 
+    connections: () =>
+      node.getConnections().map((c) => ({
+        peerId: c.remotePeer.toString(),
+        remoteAddr: c.remoteAddr.toString(),
+        relayed: c.remoteAddr.getComponents().some((x) => x.name === 'p2p-circuit'),
+        direction: c.direction,
+      })),
+
+    onAddrsChange(listener) {
+      let last = node.getMultiaddrs().map((ma) => ma.toString())
+      const onUpdate = (): void => {
+        const now = node.getMultiaddrs().map((ma) => ma.toString())
+        // self:peer:update also fires for protocol and metadata changes: only address changes count
+        if (sameSet(now, last)) return
+        last = now
+        try {
+          listener(now)
+        } catch (err) {
+          log.error('address change listener threw: %e', err)
+        }
+      }
+      node.addEventListener('self:peer:update', onUpdate)
+      return () => node.removeEventListener('self:peer:update', onUpdate)
+    },
+
     async ping(peer, options = {}) {
       try {
         return await node.services.ping.ping(peerIdFromString(peer), { signal: AbortSignal.timeout(options.timeoutMs ?? 5_000) })
@@ -343,6 +385,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
     },
   }
 }
+
+const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x) => b.includes(x))
 
 /**
  * libp2p's bootstrap discovery dials each bootstrap node once; if that dial fails (the bootstrap

@@ -266,3 +266,105 @@ describe('offers on a network of 4 hosts on 127.0.0.1', () => {
     assert.ok(discoveries.every((d) => d.book.size === 0))
   })
 })
+
+describe('offers republished when the host\'s addresses change', () => {
+  test('a relay reservation made, then lost: each reaches a client as a new offer, without waiting for the refresh', async () => {
+    const providerKey = generatePrivateKey()
+    const provider = await createHost({ privateKey: identityFromKey(providerKey).libp2pKey, listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'], limits: LOOPBACK })
+    const client = await createHost({ privateKey: identityFromKey(generatePrivateKey()).libp2pKey, bootstrap: provider.addrs(), limits: LOOPBACK })
+    const discovery = new OfferDiscovery({ host: client })
+    discovery.start()
+    let relay: Host | undefined
+    // refreshSec of an hour: only the address change can send a new offer within this test
+    const publisher = new OfferPublisher({
+      host: provider,
+      privateKey: providerKey,
+      terms: { models: [{ root: ROOT_A, pricePerToken: '7' }], capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0' },
+      refreshSec: 3600,
+      addrsSettleMs: 100,
+    })
+    try {
+      await waitFor(() => provider.topicPeers('tessera/offers/1').length >= 1, 10_000)
+      const first = await publisher.start()
+      const seen = () => discovery.book.offersFor(ROOT_A)[0]?.offer
+      for (let i = 0; i < 5 && !(await waitFor(() => seen() !== undefined, 1500)); i++) await publisher.refresh()
+      const before = seen()
+      assert.ok(before !== undefined && before.seq >= first.offer.seq, 'the client holds the first offer')
+      assert.ok(!before.addrs.some((a) => a.includes('/p2p-circuit')))
+
+      // a relay connects: the provider takes a reservation, its addresses gain a /p2p-circuit one
+      relay = await createHost({ privateKey: identityFromKey(generatePrivateKey()).libp2pKey, relay: true, limits: LOOPBACK })
+      await fetchOffer(relay, provider.addrs()[0])
+      const relayed = () => seen()?.addrs.some((a) => a.startsWith(`${relay!.addrs()[0]}/p2p-circuit/p2p/${provider.peerId}`)) === true
+      assert.ok(await waitFor(relayed, 10_000), `the client's offer for the provider has its relayed address: ${seen()?.addrs}`)
+      assert.ok(seen()!.seq > before.seq)
+      assert.deepEqual(seen()!.addrs, publisher.current()?.offer.addrs)
+
+      // the relay goes away: the reservation is lost and the relayed address leaves the offer
+      const withRelay = seen()!.seq
+      await relay.stop()
+      assert.ok(await waitFor(() => (seen()?.seq ?? 0) > withRelay && !relayed(), 10_000), `the relayed address was withdrawn: ${seen()?.addrs}`)
+    } finally {
+      discovery.stop()
+      await publisher.stop()
+      await Promise.all([provider.stop(), client.stop(), relay?.stop()])
+    }
+  })
+
+  test('attacker: a relay that makes and drops reservations in a burst cannot make the provider flood the topic', async () => {
+    const key = generatePrivateKey()
+    let addrs = ['/ip4/127.0.0.1/tcp/4001']
+    let changed: ((addrs: string[]) => void) | undefined
+    const published: Offer[] = []
+    // a host whose address changes the test drives; everything the publisher does not use throws
+    const host = new Proxy({} as Host, {
+      get(_, name) {
+        if (name === 'peerId') return identityFromKey(key).peerId.toString()
+        if (name === 'addrs') return () => addrs
+        if (name === 'handle' || name === 'unhandle') return async () => {}
+        if (name === 'provide') return async () => {}
+        if (name === 'publish') return async (_t: string, data: Uint8Array) => void published.push((JSON.parse(new TextDecoder().decode(data)) as { offer: Offer }).offer)
+        if (name === 'onAddrsChange')
+          return (l: (a: string[]) => void) => {
+            changed = l
+            return () => (changed = undefined)
+          }
+        throw new Error(`the publisher used host.${String(name)}`)
+      },
+    })
+    const publisher = new OfferPublisher({ host, privateKey: key, terms: { models: [], capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0' }, refreshSec: 3600, addrsSettleMs: 50 })
+    await publisher.start()
+    assert.equal(published.length, 1)
+    const relayed = '/ip4/10.0.0.1/tcp/4001/p2p/relay/p2p-circuit'
+    const base = '/ip4/127.0.0.1/tcp/4001'
+    // 50 flaps in ~500 ms, ending with a reservation on another relay
+    const t0 = Date.now()
+    for (let i = 0; i < 50; i++) {
+      addrs = i % 2 === 0 ? [base, relayed] : [base]
+      changed?.(addrs)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const other = '/ip4/10.0.0.2/tcp/4001/p2p/relay2/p2p-circuit'
+    addrs = [base, other]
+    changed?.(addrs)
+    const burstMs = Date.now() - t0
+    await new Promise((r) => setTimeout(r, Math.max(0, 1_500 - burstMs)))
+    assert.equal(published.length, 2, 'one offer for the first 1.5 s of the burst')
+    // the rest of the burst goes out once the 2 s gap has passed, as one offer with the final addresses
+    assert.ok(await waitFor(() => published.length === 3, 2_000), 'the final addresses are published after the gap')
+    assert.deepEqual(published[2].addrs, [base, other])
+    assert.ok(published[2].seq > published[1].seq && published[1].seq > published[0].seq)
+    await new Promise((r) => setTimeout(r, 2_500))
+    assert.equal(published.length, 3, 'nothing more without a change')
+    // a reservation lost and made again before it settled: the offer already says so, nothing is sent
+    addrs = [base]
+    changed?.(addrs)
+    addrs = [base, other]
+    changed?.(addrs)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(published.length, 3)
+    await publisher.stop()
+    assert.equal(changed, undefined, 'stop unsubscribes')
+    assert.equal(published.at(-1)?.withdrawn, true)
+  })
+})

@@ -266,17 +266,30 @@ export type OfferPublisherOptions = {
   now?: () => number
   /** Called with errors of background refreshes (publish/provide); they never throw. */
   onError?: (err: unknown) => void
+  /**
+   * How long after the host's addresses change the offer is re-signed, ms (default 500): changes
+   * come in bursts (a reservation, then identify's observed address), one offer covers a burst.
+   */
+  addrsSettleMs?: number
 }
+
+/** Fewest ms between two offers that an address change triggers: a flapping relay must not flood the topic. */
+const MIN_ADDRS_REPUBLISH_MS = 2_000
 
 /**
  * Publishes a provider's offer: gossip on `tessera/offers/1` and a DHT provider record per model,
- * re-signed every `refreshSec`; serves `/tessera/offer/1.0.0`; a signed withdrawal on `stop`.
+ * re-signed every `refreshSec` and soon after the host's addresses change (a relay reservation
+ * made or lost: clients must not wait a whole refresh to learn how to reach it); serves
+ * `/tessera/offer/1.0.0`; a signed withdrawal on `stop`.
  */
 export class OfferPublisher {
   private signed: SignedOffer | undefined
   private seq: number
   private terms: OfferTerms
   private timer: NodeJS.Timeout | undefined
+  private stopAddrs: (() => void) | undefined
+  private addrsTimer: NodeJS.Timeout | undefined
+  private lastAddrsRepublish = 0
   private provided = new Set<string>()
   private providing: Promise<void> | undefined
   private readonly refreshSec: number
@@ -303,7 +316,26 @@ export class OfferPublisher {
     const signed = await this.refresh()
     this.timer = setInterval(() => void this.refresh().catch((err) => this.options.onError?.(err)), this.refreshSec * 1000)
     this.timer.unref()
+    this.stopAddrs = host.onAddrsChange(() => this.addrsChanged())
     return signed
+  }
+
+  /** Schedule one republish for a burst of address changes, at most one per MIN_ADDRS_REPUBLISH_MS. */
+  private addrsChanged(): void {
+    if (this.addrsTimer !== undefined || this.timer === undefined) return
+    const settle = this.options.addrsSettleMs ?? 500
+    const wait = Math.max(settle, this.lastAddrsRepublish + MIN_ADDRS_REPUBLISH_MS - Date.now())
+    this.addrsTimer = setTimeout(() => {
+      this.addrsTimer = undefined
+      if (this.timer === undefined) return
+      // the burst may have ended where it began (a reservation lost and made again)
+      const addrs = this.options.host.addrs().slice(0, MAX_ADDRS)
+      const signed = this.signed?.offer.addrs ?? []
+      if (addrs.length === signed.length && addrs.every((a) => signed.includes(a))) return
+      this.lastAddrsRepublish = Date.now()
+      this.refresh().catch((err) => this.options.onError?.(err))
+    }, wait)
+    this.addrsTimer.unref()
   }
 
   /** Change the terms (a model added, a new price, a new stake) and publish at once. */
@@ -352,6 +384,10 @@ export class OfferPublisher {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    this.stopAddrs?.()
+    this.stopAddrs = undefined
+    clearTimeout(this.addrsTimer)
+    this.addrsTimer = undefined
     await this.options.host.unhandle(OFFER_PROTOCOL)
     const issuedAt = this.now()
     const withdrawal: Offer = {
