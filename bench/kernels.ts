@@ -2,8 +2,9 @@
 // GOP/s (median and best of 9; best is the number to compare on a loaded machine) and tokens/s
 // for 64-token batches (prefill), per type, at 1 and 2 threads. Several copies of each
 // matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
-// Q8_0 runs twice when the native addon is built (src/runtime/native): the WASM kernel alone
-// ("Q8_0") and with the native AVX2 kernel for the batches ("Q8_0n"; matvecs stay WASM).
+// Q8_0, Q4_K and Q6_K run twice when the native addon is built (src/runtime/native): the WASM
+// kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n": batches only, Q8_0 matvecs stay
+// WASM; "Q4_Kn", "Q6_Kn": matvecs and batches).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
 import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
 import { randomActivations, randomRows } from '../test/support/testData.js'
@@ -24,11 +25,13 @@ const threadCounts = pick(process.argv[3], ['1', '2']).map(Number)
 
 const lines: string[] = []
 for (const threads of threadCounts) {
-  const runs = types.flatMap((name) => (name === 'Q8_0' && loadNativeQ8() ? [name, 'Q8_0n'] : [name]))
+  const nativeTypes = ['Q8_0', 'Q4_K', 'Q6_K']
+  const runs = types.flatMap((name) => (nativeTypes.includes(name) && loadNativeQ8() ? [name, `${name}n`] : [name]))
   for (const label of runs) {
-    const name = label === 'Q8_0n' ? 'Q8_0' : label
+    const native = label.endsWith('n')
+    const name = native ? label.slice(0, -1) : label
     const type = TYPES[name]
-    const backend = await createWasmBackend({ threads, native: label === 'Q8_0n' })
+    const backend = await createWasmBackend({ threads, native })
     try {
       for (const [rows, cols] of SHAPES) {
         const bytes = rowBytes(type, cols) * rows

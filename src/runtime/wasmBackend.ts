@@ -16,7 +16,7 @@ import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
 import { KernelClosedError, KernelMemoryError, KernelShapeError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
 import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.js'
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
-import { Cmd, Ctrl, KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
+import { Cmd, Ctrl, KERNELS, NATIVE_KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 import { createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
 import { loadNativeQ8 } from './native/q8.js'
@@ -27,8 +27,9 @@ export type WasmBackendOptions = {
   /** How long an idle worker spins before sleeping in Atomics.wait (default 50 ms). */
   spinMs?: number
   /**
-   * Q8_0 matmuls of 2+ tokens on the native AVX2 kernel (src/runtime/native) when it is built and
-   * loads (default true); bit-identical to the WASM kernel, so this changes only speed.
+   * Q8_0 matmuls of 2+ tokens and Q4_K/Q6_K matmuls of any size on the native AVX2 kernels
+   * (src/runtime/native) when they are built and load (default true); bit-identical to the WASM
+   * kernels, so this changes only speed.
    */
   native?: boolean
 }
@@ -348,9 +349,10 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       for (let i = 0; i < m.parts.length; i++) {
         const p = m.parts[i]
         if (p.slot !== 0) continue
-        if (native && m.type === GGMLType.Q8_0 && nTok >= 2) {
+        const nk = native && NATIVE_KERNELS[fn]
+        if (nk && nTok >= nk.minTok) {
           if (view0.byteLength !== slots[0].memory.buffer.byteLength) view0 = new Uint8Array(slots[0].memory.buffer)
-          native.matmulQ8_0(view0, p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
+          native[nk.fn](view0, p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
         } else {
           exports[KERNEL_OF[m.type]](p.offset, p.groups, dim, regions[i].act, nTok, regions[i].out, p.groups * ROWS_PER_GROUP)
         }

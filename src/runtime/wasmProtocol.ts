@@ -30,12 +30,17 @@ export type WorkerInit = {
   memory: WasmMemory
   ctrl: SharedArrayBuffer
   spinMs: number
-  /** Run Q8_0 matmuls of 2+ tokens with the native addon (src/runtime/native) when it loads. */
+  /** Run the NATIVE_KERNELS matmuls with the native addon (src/runtime/native) when it loads. */
   native: boolean
 }
 
-/** Index of the kernel the native addon can replace (for ntok >= 2). */
-export const Q8_0_KERNEL = KERNELS.indexOf('matmul_q8_0')
+/**
+ * The kernels the native addon (src/runtime/native) can replace, by KERNELS index: its function
+ * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
+ * way); the K-quant twins are faster at every token count (WASM's K-quant unpacking is compute-bound).
+ */
+export const NATIVE_KERNELS: ReadonlyArray<{ fn: 'matmulQ8_0' | 'matmulQ4_K' | 'matmulQ6_K'; minTok: number } | undefined> = KERNELS.map((k) =>
+  k === 'matmul_q8_0' ? { fn: 'matmulQ8_0', minTok: 2 } : k === 'matmul_q4_k' ? { fn: 'matmulQ4_K', minTok: 1 } : k === 'matmul_q6_k' ? { fn: 'matmulQ6_K', minTok: 1 } : undefined)
 
 export type KernelExports = Record<KernelName, (w: number, ng: number, nb: number, act: number, ntok: number, out: number, outStride: number) => void> & {
   quantize(x: number, xStride: number, cols: number, bs: number, act: number, ntok: number): void

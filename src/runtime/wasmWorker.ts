@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { WA } from './wasmTypes.js'
-import { Cmd, Ctrl, KERNELS, Q8_0_KERNEL, type KernelExports, type WorkerInit } from './wasmProtocol.js'
+import { Cmd, Ctrl, KERNELS, NATIVE_KERNELS, type KernelExports, type WorkerInit } from './wasmProtocol.js'
 import { loadNativeQ8 } from './native/q8.js'
 
 const init = workerData as WorkerInit
@@ -41,10 +41,11 @@ for (;;) {
   try {
     const a = Ctrl.ARG0
     const fn = ctrl[Ctrl.FN]
-    if (native && fn === Q8_0_KERNEL && ctrl[a + 4] >= 2) {
+    const nk = native && NATIVE_KERNELS[fn]
+    if (nk && ctrl[a + 4] >= nk.minTok) {
       if (view.byteLength !== init.memory.buffer.byteLength) view = new Uint8Array(init.memory.buffer)
       // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
-      native.matmulQ8_0(view, ctrl[a] >>> 0, ctrl[a + 1], ctrl[a + 2], ctrl[a + 3] >>> 0, ctrl[a + 4], ctrl[a + 5] >>> 0, ctrl[a + 6])
+      native[nk.fn](view, ctrl[a] >>> 0, ctrl[a + 1], ctrl[a + 2], ctrl[a + 3] >>> 0, ctrl[a + 4], ctrl[a + 5] >>> 0, ctrl[a + 6])
     } else {
       kernels[fn](ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6])
     }

@@ -133,6 +133,255 @@ void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int n
   }
 }
 
+// ---- K-quants (Q4_K, Q6_K): twins of build/kernels.wasm's matmul_q4_k / matmul_q6_k ----
+// Same packed group blocks as the WASM kernels (every GGUF field interleaved across the 4 rows):
+// Q4_K [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 128 nibble bytes] (576 bytes),
+// Q6_K [4 x 128 ql][4 x 64 qh][4 x 16 int8 scales][4 x f16 d] (840 bytes). Same activation records
+// (activation block 256): i16 q[cols], f32 d[cols/256], i16 sum of q per 32 values.
+//
+// Why the bits are the same: a block's integer sums (Q4_K's S1 = Σ_j sc_j·Σ q·qa and S2 =
+// Σ_j m_j·Σ qa, Q6_K's Σ_j sc_j·Σ (q-32)·qa) are exact in int32 (docs/ARITHMETIC.md bounds them),
+// so any order of the integer steps gives the same integers; the f32 steps are those of the
+// reference, one instruction each: Q4_K ((d ⊗ d_a) ⊗ i2f(S1)) ⊖ ((dmin ⊗ d_a) ⊗ i2f(S2)),
+// Q6_K (d ⊗ d_a) ⊗ i2f(S), lane[b mod 8] ⊕= term, the SUM8 fold.
+//
+// The integer part uses vpmaddubsw (unsigned weight byte x signed activation byte, pairs summed
+// into i16), which needs the activations as int8: each call first narrows the i16 records into a
+// per-thread scratch (exact: q is in [-127, 127]). vpmaddubsw saturates its i16 pair sums, which
+// never happens here: Q4_K's q ≤ 15 gives |pair| ≤ 2·15·127, Q6_K's unsigned q ≤ 63 gives
+// |pair| ≤ 2·63·127 = 16,002. Q6_K's -32 offset is taken out after the scales:
+// Σ_j sc_j·Σ_{i∈j} (q_i-32)·qa_i = Σ_j sc_j·Σ q_i·qa_i - 32·Σ_j sc_j·Σ_{i∈j} qa_i, with the sums of
+// qa per 16 values made once per token in the same scratch pass.
+constexpr int KTMAX = 8;  // tokens per weight pass: T accumulators + weights + scales fit 16 ymm
+
+struct KAct {
+  const int8_t* q;     // cols int8 activations
+  const float* d;      // one scale per 256 values (in the record)
+  const int16_t* s32;  // Σ q per 32 values (in the record)
+  const int16_t* s16;  // Σ q per 16 values (scratch)
+};
+
+// Per thread: the narrowed activations of the tokens of one call, and their per-16 sums.
+thread_local int8_t* kq8 = nullptr;
+thread_local int16_t* ks16 = nullptr;
+thread_local int64_t kcap = 0;
+
+__attribute__((target("avx2"))) void narrowActs(const uint8_t* rec, int64_t cols, int8_t* q, int16_t* s16) {
+  const int16_t* src = (const int16_t*)rec;
+  for (int64_t i = 0; i < cols; i += 32) {
+    const __m256i a = _mm256_loadu_si256((const __m256i*)(src + i));
+    const __m256i b = _mm256_loadu_si256((const __m256i*)(src + i + 16));
+    // packs works per 128-bit lane: [a0-7 b0-7 | a8-15 b8-15]; vpermq puts them in order
+    _mm256_storeu_si256((__m256i*)(q + i), _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xD8));
+    // Σ of a (values i..i+15) and of b (i+16..i+31): madd with 1 sums pairs; the first hadd gives
+    // [a0-3 a4-7 b0-3 b4-7 | a8-11 a12-15 b8-11 b12-15], the second [a0-7 b0-7 .. | a8-15 b8-15 ..]
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i h = _mm256_hadd_epi32(_mm256_madd_epi16(a, one), _mm256_madd_epi16(b, one));
+    h = _mm256_hadd_epi32(h, h);
+    const int32_t aLo = _mm256_extract_epi32(h, 0), bLo = _mm256_extract_epi32(h, 1);
+    const int32_t aHi = _mm256_extract_epi32(h, 4), bHi = _mm256_extract_epi32(h, 5);
+    s16[i / 16] = (int16_t)(aLo + aHi);
+    s16[i / 16 + 1] = (int16_t)(bLo + bHi);
+  }
+}
+
+// [Σ x0, Σ x1, Σ x2, Σ x3] of four i32x8 (exact integers: any order).
+__attribute__((target("avx2"))) inline __m128i hsum4x8(__m256i x0, __m256i x1, __m256i x2, __m256i x3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(x0, x1), _mm256_hadd_epi32(x2, x3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+__attribute__((target("avx2"))) inline __m128 foldSum8(const float (*acc)[4]) {
+  const __m128 s0 = _mm_add_ps(_mm_load_ps(acc[0]), _mm_load_ps(acc[4]));
+  const __m128 s1 = _mm_add_ps(_mm_load_ps(acc[1]), _mm_load_ps(acc[5]));
+  const __m128 s2 = _mm_add_ps(_mm_load_ps(acc[2]), _mm_load_ps(acc[6]));
+  const __m128 s3 = _mm_add_ps(_mm_load_ps(acc[3]), _mm_load_ps(acc[7]));
+  return _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+}
+
+// The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K block's 12 scale bytes
+// (llama.cpp get_scale_min_k4, four at a time; the WASM kernel's q4kScales).
+inline void q4kScales(const uint8_t* p, uint8_t* sm) {
+  uint32_t w0, w1, w2;
+  memcpy(&w0, p, 4);
+  memcpy(&w1, p + 4, 4);
+  memcpy(&w2, p + 8, 4);
+  const uint32_t v[4] = {w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u), w1 & 0x3f3f3f3fu,
+                         ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u)};
+  memcpy(sm, v, 16);
+}
+
+template <int T>
+__attribute__((target("avx2,f16c"))) void groupQ4_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
+  alignas(16) float acc[T][8][4];
+  memset(acc, 0, sizeof acc);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* wb = wg + (int64_t)b * 576;
+    const int64_t ab = (int64_t)b * 256;
+    __m256i part[T][4];
+    __m128i mins[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      alignas(16) uint8_t sm[16];
+      q4kScales(wb + 16 + 12 * r, sm);
+      const __m128i smv = _mm_load_si128((const __m128i*)sm);
+      mins[r] = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
+      // the 8 scales as i16 in both 128-bit halves; vpshufb broadcasts scale j to every lane
+      const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(smv));
+      const uint8_t* qs = wb + 64 + 128 * r;
+      __m256i s[T];
+#pragma GCC unroll 8
+      for (int k = 0; k < T; k++) s[k] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; c++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i*)(qs + 32 * c));
+        const __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+        const __m256i scA = _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * (2 * c))));
+        const __m256i scB = _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * (2 * c + 1))));
+#pragma GCC unroll 8
+        for (int k = 0; k < T; k++) {
+          const int8_t* q = a[k].q + ab + 64 * c;
+          const __m256i pA = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)q)), scA);
+          const __m256i pB = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i*)(q + 32))), scB);
+          s[k] = _mm256_add_epi32(s[k], _mm256_add_epi32(pA, pB));
+          __asm__("" : "+x"(s[k]));  // keep the exact sums in registers (see groupQ8_0)
+        }
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < T; k++) part[k][r] = s[k];
+    }
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
+    const __m128 dmin = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8)));
+#pragma GCC unroll 8
+    for (int k = 0; k < T; k++) {
+      const __m128i s1 = hsum4x8(part[k][0], part[k][1], part[k][2], part[k][3]);
+      const __m128i bs = _mm_loadu_si128((const __m128i*)(a[k].s32 + 8 * (int64_t)b));
+      const __m128i p0 = _mm_madd_epi16(mins[0], bs), p1 = _mm_madd_epi16(mins[1], bs);
+      const __m128i p2 = _mm_madd_epi16(mins[2], bs), p3 = _mm_madd_epi16(mins[3], bs);
+      const __m128i s2 = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
+      const __m128 da = _mm_set1_ps(a[k].d[b]);
+      const __m128 t1 = _mm_mul_ps(_mm_mul_ps(dw, da), _mm_cvtepi32_ps(s1));
+      const __m128 t2 = _mm_mul_ps(_mm_mul_ps(dmin, da), _mm_cvtepi32_ps(s2));
+      float* l = acc[k][b & 7];
+      _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), _mm_sub_ps(t1, t2)));
+    }
+  }
+  for (int k = 0; k < T; k++) _mm_storeu_ps(out[k], foldSum8(acc[k]));
+}
+
+template <int T>
+__attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
+  alignas(16) float acc[T][8][4];
+  memset(acc, 0, sizeof acc);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* wb = wg + (int64_t)b * 840;
+    const int64_t ab = (int64_t)b * 256;
+    __m256i part[T][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      const uint8_t* ql = wb + 128 * r;
+      const uint8_t* qh = wb + 512 + 64 * r;
+      const int8_t* sc = (const int8_t*)(wb + 768 + 16 * r);
+      __m256i s[T];
+      // -32·Σ_j sc_j·(Σ qa over sub-block j), all 16 sub-blocks at once
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)sc));
+      // scales 0-7 (and 8-15) as i16 in both 128-bit halves, for the vpshufb broadcasts below
+      const __m256i sc07 = _mm256_permute4x64_epi64(sc16, 0x44), sc815 = _mm256_permute4x64_epi64(sc16, 0xEE);
+#pragma GCC unroll 8
+      for (int k = 0; k < T; k++) {
+        const __m256i bs = _mm256_loadu_si256((const __m256i*)(a[k].s16 + 16 * (int64_t)b));
+        s[k] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
+      }
+#pragma GCC unroll 2
+      for (int n = 0; n < 2; n++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i*)(ql + 64 * n));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i*)(ql + 64 * n + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i*)(qh + 32 * n));
+        // element 128n + 32k + l: a nibble of ql (low for k < 2) and bits 2k, 2k+1 of qh[l]
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30))};
+#pragma GCC unroll 4
+        for (int kk = 0; kk < 4; kk++) {
+          // values 0-15 of q[kk] are sub-block 8n + 2kk, values 16-31 sub-block 8n + 2kk + 1
+          const int jj = 2 * kk;  // j within its half of the 16 scales
+          const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
+                                                  _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (jj + 1))),
+                                                                   _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * jj))));
+#pragma GCC unroll 8
+          for (int k = 0; k < T; k++) {
+            const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + ab + 128 * n + 32 * kk));
+            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(q[kk], x), scv));
+            __asm__("" : "+x"(s[k]));
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < T; k++) part[k][r] = s[k];
+    }
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 832)));
+#pragma GCC unroll 8
+    for (int k = 0; k < T; k++) {
+      const __m128i sum = hsum4x8(part[k][0], part[k][1], part[k][2], part[k][3]);
+      const __m128 term = _mm_mul_ps(_mm_mul_ps(dw, _mm_set1_ps(a[k].d[b])), _mm_cvtepi32_ps(sum));
+      float* l = acc[k][b & 7];
+      _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
+    }
+  }
+  for (int k = 0; k < T; k++) _mm_storeu_ps(out[k], foldSum8(acc[k]));
+}
+
+using KGroupFn = void (*)(const uint8_t*, int, const KAct*, float* const*);
+const KGroupFn GROUP_Q4_K[KTMAX + 1] = {nullptr, groupQ4_K<1>, groupQ4_K<2>, groupQ4_K<3>, groupQ4_K<4>,
+                                        groupQ4_K<5>, groupQ4_K<6>, groupQ4_K<7>, groupQ4_K<8>};
+const KGroupFn GROUP_Q6_K[KTMAX + 1] = {nullptr, groupQ6_K<1>, groupQ6_K<2>, groupQ6_K<3>, groupQ6_K<4>,
+                                        groupQ6_K<5>, groupQ6_K<6>, groupQ6_K<7>, groupQ6_K<8>};
+
+int64_t actStrideK(int64_t cols) {
+  const int64_t nb = cols / 256;
+  return (cols * 2 + nb * 4 + (cols / 32) * 2 + 15) & ~int64_t(15);
+}
+
+void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok,
+             int64_t out, int64_t outStride) {
+  const int64_t cols = (int64_t)nb * 256;
+  const int64_t stride = actStrideK(cols);
+  if (kcap < ntok * cols) {
+    delete[] kq8;
+    delete[] ks16;
+    kcap = ntok * cols;
+    kq8 = new int8_t[kcap];
+    ks16 = new int16_t[kcap / 16];
+  }
+  for (int t = 0; t < ntok; t++) narrowActs(mem + act + t * stride, cols, kq8 + t * cols, ks16 + t * (cols / 16));
+  const int64_t groupBytes = (int64_t)nb * gbb;
+  // Tokens per tile: ~256 KiB of int8 activations kept hot while every row group passes over them.
+  int64_t tile = (256 * 1024) / cols;
+  tile = tile < KTMAX ? (tile < 1 ? 1 : tile) : tile - tile % KTMAX;
+  KAct a[KTMAX];
+  float* o[KTMAX];
+  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
+    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
+    for (int g = 0; g < ngroups; g++) {
+      const uint8_t* wg = mem + w + g * groupBytes;
+      for (int t = t0; t < t1; t += KTMAX) {
+        const int n = t1 - t < KTMAX ? t1 - t : KTMAX;
+        for (int k = 0; k < n; k++) {
+          const uint8_t* rec = mem + act + (int64_t)(t + k) * stride;
+          a[k] = {kq8 + (t + k) * cols, (const float*)(rec + cols * 2), (const int16_t*)(rec + cols * 2 + nb * 4),
+                  ks16 + (t + k) * (cols / 16)};
+          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
+        }
+        group[n](wg, nb, a, o);
+      }
+    }
+  }
+}
+
 bool cpuOk() {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
@@ -154,12 +403,32 @@ bool getInt(napi_env env, napi_value v, int64_t* out) {
   return true;
 }
 
+// The matmul kernels the addon exports, all with the WASM exports' 7 arguments after `mem`.
+struct Kernel {
+  const char* name;
+  int gbb;  // bytes of one group block (4 rows)
+  int bs;   // activation block size (values per weight block)
+  int64_t (*stride)(int64_t cols);
+  void (*run)(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride);
+};
+const Kernel KERNELS[3] = {
+    {"matmulQ8_0", GBB, 32, actStride, matmulQ8_0},
+    {"matmulQ4_K", 576, 256, actStrideK,
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, 576, m, w, g, nb, a, t, o, os); }},
+    {"matmulQ6_K", 840, 256, actStrideK,
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, 840, m, w, g, nb, a, t, o, os); }},
+};
+
 napi_value Matmul(napi_env env, napi_callback_info info) {
   size_t argc = 8;
   napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void* data0;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data0);
+  const Kernel& K = *(const Kernel*)data0;
+  char msg[128];
   if (argc != 8) {
-    napi_throw_type_error(env, nullptr, "matmulQ8_0 takes 8 arguments (mem, w, ngroups, nb, act, ntok, out, outStride)");
+    snprintf(msg, sizeof msg, "%s takes 8 arguments (mem, w, ngroups, nb, act, ntok, out, outStride)", K.name);
+    napi_throw_type_error(env, nullptr, msg);
     return nullptr;
   }
   napi_typedarray_type type;
@@ -168,33 +437,35 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   napi_value ab;
   size_t off;
   if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, nullptr, "matmulQ8_0: mem must be a Uint8Array");
+    snprintf(msg, sizeof msg, "%s: mem must be a Uint8Array", K.name);
+    napi_throw_type_error(env, nullptr, msg);
     return nullptr;
   }
   static const char* const names[8] = {"mem", "w", "ngroups", "nb", "act", "ntok", "out", "outStride"};
   int64_t v[8];
   for (int i = 1; i < 8; i++) {
     if (!getInt(env, argv[i], &v[i])) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "matmulQ8_0: %s must be a non-negative integer", names[i]);
+      snprintf(msg, sizeof msg, "%s: %s must be a non-negative integer", K.name, names[i]);
       napi_throw_range_error(env, nullptr, msg);
       return nullptr;
     }
   }
   const int64_t w = v[1], ngroups = v[2], nb = v[3], act = v[4], ntok = v[5], out = v[6], outStride = v[7];
-  if (ngroups > (1 << 28) || nb > (1 << 24) || ntok > (1 << 24) || outStride < 4 * ngroups || outStride > (1 << 28)) {
-    napi_throw_range_error(env, nullptr, "matmulQ8_0: shape out of range (ngroups, nb, ntok, outStride)");
+  if (ngroups > (1 << 28) || nb > (1 << 24) / (K.bs / 32) || ntok > (1 << 24) || outStride < 4 * ngroups || outStride > (1 << 28)) {
+    snprintf(msg, sizeof msg, "%s: shape out of range (ngroups, nb, ntok, outStride)", K.name);
+    napi_throw_range_error(env, nullptr, msg);
     return nullptr;
   }
   if (ngroups == 0 || nb == 0 || ntok == 0) return nullptr;
   const int64_t L = (int64_t)len;
-  const bool fits = w + ngroups * nb * GBB <= L && act + ntok * actStride(nb * 32) <= L &&
+  const bool fits = w + ngroups * nb * K.gbb <= L && act + ntok * K.stride(nb * K.bs) <= L &&
                     out + 4 * ((ntok - 1) * outStride + 4 * ngroups) <= L;
   if (!fits) {
-    napi_throw_range_error(env, nullptr, "matmulQ8_0: weights, activations or output reach past the end of mem");
+    snprintf(msg, sizeof msg, "%s: weights, activations or output reach past the end of mem", K.name);
+    napi_throw_range_error(env, nullptr, msg);
     return nullptr;
   }
-  matmulQ8_0((uint8_t*)data, w, (int)ngroups, (int)nb, act, (int)ntok, out, outStride);
+  K.run((uint8_t*)data, w, (int)ngroups, (int)nb, act, (int)ntok, out, outStride);
   return nullptr;
 }
 
@@ -319,8 +590,10 @@ NAPI_MODULE_INIT() {
     return nullptr;
   }
   napi_value f;
-  napi_create_function(env, "matmulQ8_0", NAPI_AUTO_LENGTH, Matmul, nullptr, &f);
-  napi_set_named_property(env, exports, "matmulQ8_0", f);
+  for (const Kernel& k : KERNELS) {
+    napi_create_function(env, k.name, NAPI_AUTO_LENGTH, Matmul, (void*)&k, &f);
+    napi_set_named_property(env, exports, k.name, f);
+  }
   napi_create_function(env, "vectorRoot", NAPI_AUTO_LENGTH, VectorRoot, nullptr, &f);
   napi_set_named_property(env, exports, "vectorRoot", f);
   napi_create_function(env, "layerLeaf", NAPI_AUTO_LENGTH, LayerLeaf, nullptr, &f);
