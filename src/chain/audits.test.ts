@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Address, type Hex, encodeAbiParameters, parseEventLogs, sha256 } from 'viem'
-import type { auditsAbi } from './abi.generated.js'
+import type { auditsAbi } from '#abi'
 import { getArtifact } from './artifacts.js'
 import {
   AUDIT, CHALLENGE, type JobProof, type Sampling, WHY_AUDITED, answerAvailability, assignmentOf, auditCommitment,

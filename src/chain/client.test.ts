@@ -32,7 +32,7 @@ test('the build writes each ABI as a TypeScript module identical to build/contra
   const script: string = '../../scripts/build/50-contracts.mjs'
   const { default: buildContracts } = (await import(script)) as { default: (o: { quiet: boolean }) => void }
   buildContracts({ quiet: true })
-  const generated: string = './abi.generated.js'
+  const generated: string = '#abi'
   const abis = (await import(generated)) as Record<string, unknown>
   for (const name of ['Settlement', 'DisputeGame', 'ModelRegistry']) {
     assert.deepEqual(abis[`${name[0].toLowerCase()}${name.slice(1)}Abi`], loadArtifacts().contracts[name].abi, name)

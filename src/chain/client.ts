@@ -14,7 +14,7 @@ import {
 import { BaseError } from '../errors.js'
 // Types only (erased at run time, so tsx runs need no generated file): the ABIs `as const`,
 // written by scripts/build/50-contracts.mjs before tsc runs. The run-time ABI is build/contracts.json.
-import type { auditsAbi, settlementAbi } from './abi.generated.js'
+import type { auditsAbi, settlementAbi } from '#abi'
 import { getArtifact } from './artifacts.js'
 import { createDevBeacon } from './beacon.js'
 import { type ChainClients, deployContract } from './evm/clients.js'

@@ -29,7 +29,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { type Address, type Hex, toHex } from 'viem'
-import { disputeGameAbi } from '../chain/abi.generated.js'
+import { disputeGameAbi } from '#abi'
 import { getGame, isOver, isProviderTurn, openGame, timeout } from '../chain/actions/disputeGame.js'
 import { getBatch } from '../chain/actions/settlement.js'
 import {

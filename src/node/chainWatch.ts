@@ -11,7 +11,7 @@
  * from the calldata of the transaction that emitted the event (the events carry only hashes).
  */
 import { type Address, type Hex, decodeEventLog, decodeFunctionData } from 'viem'
-import { auditsAbi, disputeGameAbi, settlementAbi } from '../chain/abi.generated.js'
+import { auditsAbi, disputeGameAbi, settlementAbi } from '#abi'
 import { type Game, isOver, isProviderTurn } from '../chain/actions/disputeGame.js'
 import { getBatch } from '../chain/actions/settlement.js'
 import { type ClaimItem, type Deployment, batchLeaf, batchTree } from '../chain/client.js'

@@ -35,7 +35,7 @@
  *   setInterval(() => claimer.tick(), 5_000)
  */
 import { type Address, getAddress, type Hex, parseEventLogs, zeroAddress } from 'viem'
-import type { settlementAbi } from '../chain/abi.generated.js'
+import type { settlementAbi } from '#abi'
 import { getArtifact } from '../chain/artifacts.js'
 import { claimBatch, exposureOf, finalizeBatch, getBatch, getReservation, getStake, withdrawOwed } from '../chain/actions/settlement.js'
 import { batchLeaf, type ClaimItem, ContractRevertError, decodeRevert, type Deployment, jobAmount, read, requestDigest } from '../chain/client.js'

@@ -24,7 +24,7 @@ import {
   type Address, type ContractFunctionArgs, type ContractFunctionName, type ContractFunctionReturnType, type Hex,
   encodeAbiParameters, keccak256, parseEventLogs,
 } from 'viem'
-import type { auditsAbi } from '../abi.generated.js'
+import type { auditsAbi } from '#abi'
 import { getArtifact } from '../artifacts.js'
 import { type ClaimItem, type Deployment, DeploymentError, batchLeaf, batchTree, jobAmount, read, send } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'

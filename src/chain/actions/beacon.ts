@@ -10,7 +10,7 @@
  *   await readBeaconRandomness(c, d, beaconArgs(beacon.sign(1)))      // 0x + the round's randomness
  */
 import type { Address, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex } from 'viem'
-import type { beaconAbi } from '../abi.generated.js'
+import type { beaconAbi } from '#abi'
 import { type BeaconChainInfo, type BeaconRound, toContractPublicKey, toContractSig } from '../beacon.js'
 import { read, send } from '../client.js'
 import { type ChainClients, deployContract } from '../evm/clients.js'

@@ -1,7 +1,7 @@
 /**
  * Typed actions of DisputeGame (docs/MACHINE.md "Game moves"), viem's shape: one function per
  * move, `fn(clients, deployment, { named params })`, argument and result types inferred from the
- * generated ABI (src/chain/abi.generated.ts), reverts decoded by custom error name
+ * generated ABI (build/abi.d.ts, imported as #abi), reverts decoded by custom error name
  * (ContractRevertError.errorName). Who may move when is the contract's rule; the players in
  * src/dispute/players/ decide which move to make.
  *
@@ -14,7 +14,7 @@
 import type {
   Abi, Address, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex,
 } from 'viem'
-import type { disputeGameAbi } from '../abi.generated.js'
+import type { disputeGameAbi } from '#abi'
 import { getArtifact } from '../artifacts.js'
 import { type ClaimItem, type Deployment, ContractRevertError, decodeRevert, jobAmount } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'

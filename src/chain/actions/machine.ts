@@ -5,7 +5,7 @@
  * moves on that op revert `UnknownWeightType`.
  */
 import type { Address, ContractFunctionArgs, Hex } from 'viem'
-import type { iMachineAbi } from '../abi.generated.js'
+import type { iMachineAbi } from '#abi'
 import { getArtifact } from '../artifacts.js'
 import { ContractRevertError, type Deployment, decodeRevert } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'

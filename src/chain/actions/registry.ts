@@ -1,7 +1,7 @@
 /**
  * Typed actions of ModelRegistry (docs/CHAIN.md), viem's shape: `fn(clients, deployment, { named
  * params })`, argument and result types inferred from the generated ABI
- * (src/chain/abi.generated.ts), reverts decoded by custom error name (ContractRevertError.errorName).
+ * (build/abi.d.ts, imported as #abi), reverts decoded by custom error name (ContractRevertError.errorName).
  * Anyone registers a model once by its root, with the config the registry checks against the root's
  * config leaf; Settlement refuses claims and adverts for models it does not know.
  *
@@ -12,7 +12,7 @@
  */
 import type { ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex } from 'viem'
 import type { ModelConfigV3 } from '../../engine/gguf/configLeaf.js'
-import type { modelRegistryAbi } from '../abi.generated.js'
+import type { modelRegistryAbi } from '#abi'
 import { type Deployment, read, send } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'
 

@@ -1,7 +1,7 @@
 /**
  * Typed actions of Settlement (docs/CHAIN.md "Economics"), viem's shape: `fn(clients, deployment,
  * { named params })`, argument and result types inferred from the generated ABI
- * (src/chain/abi.generated.ts), reverts decoded by custom error name (ContractRevertError.errorName).
+ * (build/abi.d.ts, imported as #abi), reverts decoded by custom error name (ContractRevertError.errorName).
  * Providers and auditors bond stake; a client deposits escrow and signs requests (src/chain/client.ts
  * has the digests and signing), which the provider reserves; the provider claims its jobs in a batch,
  * which anyone finalizes after the challenge window, and withdraws what it is owed. The readers
@@ -19,7 +19,7 @@
  *   const { batchId } = await claimBatch(provider, d, { items: [item] })
  */
 import type { Address, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex } from 'viem'
-import type { settlementAbi } from '../abi.generated.js'
+import type { settlementAbi } from '#abi'
 import { type ClaimItem, type Deployment, type JobRequest, type SettlementParams, read, send } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'
 

@@ -8,7 +8,7 @@
  * The model is rebuilt from the chain on every start; the node's status.json adds peers and offers.
  */
 import { type Address, type Hex, decodeEventLog } from 'viem'
-import { auditsAbi, disputeGameAbi, settlementAbi } from '../../chain/abi.generated.js'
+import { auditsAbi, disputeGameAbi, settlementAbi } from '#abi'
 import { PHASE, WHY, getGame } from '../../chain/actions/disputeGame.js'
 import { getStake } from '../../chain/actions/settlement.js'
 import { type ClaimItem, type Deployment, requestDigest } from '../../chain/client.js'

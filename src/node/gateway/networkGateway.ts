@@ -12,7 +12,7 @@
 import type { Address, Hex } from 'viem'
 import { AUDIT, assignmentOf } from '../../chain/actions/audits.js'
 import { getBalances } from '../../chain/actions/settlement.js'
-import { auditsAbi, settlementAbi } from '../../chain/abi.generated.js'
+import { auditsAbi, settlementAbi } from '#abi'
 import type { Deployment } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
 import type { Host } from '../../p2p/host.js'
