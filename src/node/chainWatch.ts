@@ -8,15 +8,17 @@
  * final blocks), so a cursor never goes back.
  *
  * Also here: the claimed item a job's leaf commits and the item a game was opened on, both read
- * from the calldata of the transaction that emitted the event (the events carry only hashes).
+ * from the calldata of the transaction that emitted the event (the events carry only hashes); and
+ * the follower of new blocks that refreshes a provider's cached chain view (`followProviderView`).
  */
 import { type Address, type Hex, decodeEventLog, decodeFunctionData } from 'viem'
-import { auditsAbi, disputeGameAbi, settlementAbi } from '#abi'
+import { auditsAbi, disputeGameAbi, settlementAbi } from '../chain/abi.generated.js'
 import { type Game, isOver, isProviderTurn } from '../chain/actions/disputeGame.js'
 import { getBatch } from '../chain/actions/settlement.js'
 import { type ClaimItem, type Deployment, batchLeaf, batchTree } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { BaseError } from '../errors.js'
+import { type ChainFacts, createProviderView, type ProviderView, type ServeContext } from './serveJob.js'
 import type { Sublevel } from './store.js'
 
 
@@ -242,4 +244,56 @@ export async function runEvery(tick: () => Promise<unknown>, a: { pollMs: number
       a.signal.addEventListener('abort', done, { once: true })
     })
   }
+}
+
+/**
+ * Calls `onBlock(n)` whenever the chain's latest block number is higher than at the last call
+ * (one `eth_blockNumber` every `pollMs`; several blocks between two polls are one call), until
+ * `signal` aborts. A failed poll or handler goes to `onError` and is retried at the next poll (the
+ * block counts as seen only once its handler succeeded).
+ */
+export function followBlocks(c: ChainClients, a: { pollMs: number; signal: AbortSignal; onBlock: (block: bigint) => Promise<void>; onError?: (e: unknown) => void }): Promise<void> {
+  let seen = -1n
+  return runEvery(
+    async () => {
+      const n = await c.public.getBlockNumber({ cacheTime: 0 })
+      if (n <= seen) return
+      await a.onBlock(n)
+      seen = n
+    },
+    { pollMs: a.pollMs, signal: a.signal, onError: a.onError },
+  )
+}
+
+/** How often a provider's chain view is read when no block comes at all (the fallback timer), ms. */
+export const VIEW_FALLBACK_MS = 30_000
+
+/**
+ * The provider's cached chain view (serveJob's ProviderView: its stake, locked stake, unclaimed wei
+ * and the latest block's time) refreshed on every new block instead of on a fast timer: whatever
+ * changes those (a stake, an unstake, a claim locking stake, a finalization releasing it, a slash)
+ * is a transaction, so a block; and the block's time is one of the facts. On a quiet chain the
+ * view costs one `eth_blockNumber` per `pollMs`; the slow timer (`fallbackMs`) is there in case
+ * the block follower fails for a while. `onFacts` hears each refresh (the node re-signs its offer
+ * when the active stake moved).
+ *
+ * @example
+ *   const { view, done } = followProviderView(ctx, { pollMs: 250, signal })
+ *   const facts = await view.facts()
+ */
+export function followProviderView(
+  ctx: Pick<ServeContext, 'clients' | 'deployment' | 'unclaimed'>,
+  a: { pollMs: number; signal: AbortSignal; fallbackMs?: number; onFacts?: (f: ChainFacts) => void | Promise<void>; onError?: (e: unknown) => void },
+): { view: ProviderView; done: Promise<void> } {
+  const fallbackMs = a.fallbackMs ?? VIEW_FALLBACK_MS
+  // facts() waits for a read only past twice the fallback: between blocks nothing it caches changes
+  const view = createProviderView(ctx, { refreshMs: fallbackMs, maxAgeMs: 2 * fallbackMs, signal: a.signal })
+  const done = followBlocks(ctx.clients, {
+    pollMs: a.pollMs, signal: a.signal, onError: a.onError,
+    onBlock: async () => {
+      const f = await view.refresh()
+      await a.onFacts?.(f)
+    },
+  })
+  return { view, done }
 }

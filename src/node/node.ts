@@ -32,11 +32,11 @@ import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
 import { createHost, type Host } from '../p2p/host.js'
 import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
-import { fetchOffer, OFFER_TOPIC, OfferDiscovery, OfferPublisher, type SignedOffer } from '../p2p/offers.js'
+import { fetchOffer, OFFER_TOPIC, OfferDiscovery, OfferPublisher, type OfferTerms, type SignedOffer } from '../p2p/offers.js'
 import { loadModel, type Model } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type Auditor, type ClaimedJob, type JobTranscript, createAuditor, serviceStore } from './auditor.js'
-import { claimedItem, runEvery } from './chainWatch.js'
+import { claimedItem, followProviderView, runEvery } from './chainWatch.js'
 import { createIndexer } from './explorer/indexer.js'
 import { type RunningExplorer, startExplorer } from './explorer/server.js'
 import { type Claimer, createClaimer } from './claims.js'
@@ -279,9 +279,24 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
           }
         }
       claimer = createClaimer({ store, clients: c, deployment: d, maxAgeSec: opts.claimAfterSec })
+      const terms: OfferTerms = {
+        models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4,
+        engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: active.toString(),
+      }
+      // the job checks' cached stake and block time, refreshed at each new block; the offer follows the stake
+      const chainView = followProviderView({ clients: c, deployment: d, unclaimed: () => claimer!.unclaimedWei() }, {
+        pollMs, signal, onError: tickError('chain view'),
+        onFacts: async (f) => {
+          if (!publisher || f.active.toString() === terms.stake) return
+          log(`active stake now ${formatEther(f.active)} coin (was ${formatEther(BigInt(terms.stake))}): offer re-signed`)
+          terms.stake = f.active.toString()
+          await publisher.update({ ...terms })
+        },
+      })
+      loops.push(chainView.done)
       const ctx = {
         clients: c, deployment: d, models: modelsByRoot(served), capacity: opts.capacity ?? 4, slots: createJobSlots(), book,
-        unclaimed: () => claimer!.unclaimedWei(), cheat: opts.cheat, signal,
+        unclaimed: () => claimer!.unclaimedWei(), cheat: opts.cheat, signal, view: chainView.view,
       }
       await host.handle(JOB_PROTOCOL, async (conn) => {
         const o = await serveJob(conn, ctx)
@@ -308,8 +323,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
         log(relayed.length > 0 ? `relay reservation: ${relayed.join(' ')}` : `no relay reservation on ${relayVia.join(', ')} yet; the offer carries the direct addresses only until one is held`)
       }
       publisher = new OfferPublisher({
-        host, privateKey: key.privateKey, refreshSec: opts.offerRefreshSec,
-        terms: { models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: active.toString() },
+        host, privateKey: key.privateKey, refreshSec: opts.offerRefreshSec, terms: { ...terms },
         onError: (e) => log(`offer refresh failed: ${oneLine(e)}`),
       })
       await publisher.start()
