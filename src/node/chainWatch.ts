@@ -12,7 +12,7 @@
  * the follower of new blocks that refreshes a provider's cached chain view (`followProviderView`).
  */
 import { type Address, type Hex, decodeEventLog, decodeFunctionData } from 'viem'
-import { auditsAbi, disputeGameAbi, settlementAbi } from '../chain/abi.generated.js'
+import { auditsAbi, disputeGameAbi, settlementAbi } from '#abi'
 import { type Game, isOver, isProviderTurn } from '../chain/actions/disputeGame.js'
 import { getBatch } from '../chain/actions/settlement.js'
 import { type ClaimItem, type Deployment, batchLeaf, batchTree } from '../chain/client.js'
