@@ -1,11 +1,14 @@
-// What CI runs (`npm test`): the type check of src/, test/ and bench/ (tsconfig.test.json), the
-// linter and formatter check (biome.json), then every *.test.ts under src/ and test/ with Node's
-// test runner (Node 20 does not expand globs itself). Pass file paths or substrings to run only
-// those tests, without the checks: `npm test -- gguf`.
+// What CI runs (`npm test`): first the build steps whose sources changed (scripts/build.mjs --stale:
+// WASM and native kernels, contracts and their ABI module, and dist/ when a selected test runs the
+// built package), then the type check of src/, test/ and bench/ (tsconfig.test.json), the linter and
+// formatter check (biome.json), then every *.test.ts under src/ and test/ with Node's test runner
+// (Node 20 does not expand globs itself). Pass file paths or substrings to run only those tests,
+// without the checks: `npm test -- gguf`. Library code never builds anything itself: a test run
+// straight with `node --test` after a contract edit fails in one line asking for `npm run build`.
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 
 function find(dir) {
   let out = []
@@ -42,6 +45,9 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)
   process.exit(1)
 }
+// dist/ takes a full compile and only the package tests (test/package/) run it.
+const needsDist = files.some((f) => f.split(sep).join('/').startsWith('test/package/'))
+step('build (steps whose sources changed)', [join(import.meta.dirname, 'build.mjs'), '--stale', ...(needsDist ? [] : ['--skip=90-typescript'])])
 if (filters.length === 0) {
   const require = createRequire(import.meta.url)
   // Errors only here; `npm run lint` also lists the warnings (rules set to warn while old code is cleaned up).

@@ -3,13 +3,20 @@
 // compiler is missing, it prints one warning line and the WASM kernels stay the path; it never
 // fails the build. node-gyp works offline with Node's own headers (--nodedir: npm's config, else
 // the include/node directory next to the running node).
+// Its stamp records a skip too, so `npm test` does not retry a machine without a compiler each run.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+// The addon is built against this Node's ABI (process.versions.modules): another Node needs a rebuild.
+const inputs = () => inputsDigest(['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'scripts/build/20-native.mjs'], [process.arch, process.versions.modules])
+
+/** Why the native kernel needs a build (or another try): '' if it is current. */
+export function stale() {
+  return staleReason('native', inputs())
+}
 
 function nodeGyp() {
   try {
@@ -32,7 +39,17 @@ function nodeDir() {
 }
 
 export default async function buildNative() {
-  const warn = (why) => console.warn(`build: native Q8_0 kernel skipped (${why}); the WASM kernels stay the path`)
+  const digest = inputs()
+  const skipped = tryBuild()
+  writeStamp('native', digest, skipped ?? 'built')
+}
+
+/** Builds the addon; returns why it was skipped (after one warning line), or undefined when built. */
+function tryBuild() {
+  const warn = (why) => {
+    console.warn(`build: native Q8_0 kernel skipped (${why}); the WASM kernels stay the path`)
+    return why
+  }
   if (process.arch !== 'x64') return warn(`${process.arch} is not x86-64`)
   const gyp = nodeGyp()
   if (!gyp) return warn('node-gyp not found')

@@ -1,58 +1,93 @@
 /**
  * Compiled contracts: build/contracts.json, written by scripts/build/50-contracts.mjs (solc-js,
- * offline). In a source checkout a stale or missing file is rebuilt on first use, so tests and
- * `tsx` runs always see the current .sol files; an installed package just reads the file.
+ * offline) when `npm run build` runs, and brought up to date by `npm test` before any test. This
+ * module only reads it; it never compiles. In a source checkout it first checks that the file was
+ * built from the .sol files there (the build records each file's SHA-256), so a changed contract
+ * fails in one line naming the command to run, instead of running the old bytecode or sitting in
+ * a hidden rebuild. An installed package has no contract sources and just reads the file.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Abi, Hex } from 'viem'
 import { BaseError } from '../errors.js'
 
 export type Artifact = { source: string; abi: Abi; bytecode: Hex; deployedBytecode: Hex }
-export type Artifacts = { solcVersion: string; sourcesHash: string; contracts: Record<string, Artifact> }
+export type Artifacts = {
+  solcVersion: string
+  sourcesHash: string
+  /** SHA-256 (hex) of each source's content, by path under src/chain/contracts. */
+  sources: Record<string, string>
+  contracts: Record<string, Artifact>
+}
 
 /** No build/contracts.json, or no contract of that name in it. */
 export class ArtifactNotFoundError extends BaseError {
   override name = 'ArtifactNotFoundError'
 }
 
+/** build/contracts.json was compiled from other contract sources than the checkout's. */
+export class ArtifactStaleError extends BaseError {
+  override name = 'ArtifactStaleError'
+}
+
 // Both src/chain/artifacts.ts and dist/chain/artifacts.js sit two levels below the package root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const outFile = join(root, 'build', 'contracts.json')
-const contractsDir = join(root, 'src', 'chain', 'contracts')
-const buildScript = join(root, 'scripts', 'build', '50-contracts.mjs')
+const BUILD_HINT = 'run `npm run build` (or `node scripts/build/50-contracts.mjs` for the contracts alone)'
 
-function newestSol(dir: string): number {
-  let newest = 0
+/** The .sol files under `dir`, by path relative to it with `/` separators (as the build names them). */
+function solFiles(dir: string, base = dir): string[] {
   let names: string[]
-  try { names = readdirSync(dir) } catch { return 0 }
-  for (const name of names) {
-    const p = join(dir, name)
-    const st = statSync(p)
-    if (st.isDirectory()) newest = Math.max(newest, newestSol(p))
-    else if (name.endsWith('.sol')) newest = Math.max(newest, st.mtimeMs)
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return []
   }
-  return newest
+  return names.flatMap((name) => {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) return solFiles(p, base)
+    return name.endsWith('.sol') ? [relative(base, p).split(sep).join('/')] : []
+  })
+}
+
+/** The first difference between the sources a build recorded and the files in `contractsDir`, if any. */
+function staleSource(built: Record<string, string> | undefined, contractsDir: string): string | undefined {
+  const here = solFiles(contractsDir)
+  if (here.length === 0) return undefined // an installed package: no sources to compare with
+  if (!built) return 'it records no source digests (built by an older build script)'
+  for (const name of here) {
+    if (!(name in built)) return `${name} is new`
+    const digest = createHash('sha256').update(readFileSync(join(contractsDir, name))).digest('hex')
+    if (digest !== built[name]) return `${name} changed`
+  }
+  const gone = Object.keys(built).find((name) => !here.includes(name))
+  return gone === undefined ? undefined : `${gone} was removed`
+}
+
+/**
+ * Reads compiled contracts from `file`, refusing them when `contractsDir` holds contract sources
+ * other than the ones they were compiled from. Throws one-line errors naming the build command.
+ */
+export function readArtifacts(file: string, contractsDir: string): Artifacts {
+  if (!existsSync(file)) throw new ArtifactNotFoundError(`${file} is missing`, { details: BUILD_HINT })
+  let built: Artifacts
+  try {
+    built = JSON.parse(readFileSync(file, 'utf8')) as Artifacts
+  } catch (e) {
+    throw new ArtifactNotFoundError(`${file} is not readable JSON`, { details: BUILD_HINT, cause: e })
+  }
+  if (!built || typeof built.contracts !== 'object') throw new ArtifactNotFoundError(`${file} has no contracts`, { details: BUILD_HINT })
+  const why = staleSource(built.sources, contractsDir)
+  if (why) throw new ArtifactStaleError(`${file} is out of date: ${why} in ${contractsDir}`, { details: BUILD_HINT })
+  return built
 }
 
 let cached: Artifacts | undefined
 
-/** All compiled contracts, rebuilding them first when a .sol file is newer than the output. */
+/** All compiled contracts (build/contracts.json, checked against src/chain/contracts once per process). */
 export function loadArtifacts(): Artifacts {
-  if (cached) return cached
-  const built = existsSync(outFile) ? statSync(outFile).mtimeMs : 0
-  if (existsSync(buildScript) && existsSync(contractsDir) && newestSol(contractsDir) > built) {
-    try {
-      execFileSync(process.execPath, [buildScript], { stdio: ['ignore', 'ignore', 'pipe'] })
-    } catch (err) {
-      const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? ''
-      throw new ArtifactNotFoundError('contracts do not compile', { details: stderr.trim().slice(0, 4000), cause: err })
-    }
-  }
-  if (!existsSync(outFile)) throw new ArtifactNotFoundError(`${outFile} is missing`, { details: 'run `npm run build`' })
-  cached = JSON.parse(readFileSync(outFile, 'utf8')) as Artifacts
+  cached ??= readArtifacts(join(root, 'build', 'contracts.json'), join(root, 'src', 'chain', 'contracts'))
   return cached
 }
 
