@@ -42,7 +42,12 @@ export type LlamaCppOptions = {
   kvCacheType?: 'F16' | 'F32'
 }
 
-export type Timing = { tokens: number; seconds: number; tokensPerSecond: number }
+/**
+ * `cpuSeconds`: CPU time of the whole process over the same interval (all threads; llama.cpp
+ * evaluates on libuv worker threads while the event loop sleeps), a load-robust cost per token
+ * on a shared machine for 1-thread runs.
+ */
+export type Timing = { tokens: number; seconds: number; tokensPerSecond: number; cpuSeconds: number }
 
 export type LlamaCpp = {
   llama: Llama
@@ -137,23 +142,28 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
 
   async function timePrefill(tokens: readonly number[]): Promise<Timing> {
     await sequence.clearHistory()
+    const c0 = process.cpuUsage()
     const t0 = performance.now()
     await sequence.evaluateWithoutGeneratingNewTokens(tokens as Token[])
-    return timing(tokens.length, (performance.now() - t0) / 1000)
+    return timing(tokens.length, (performance.now() - t0) / 1000, cpuSince(c0))
   }
 
   async function timeDecode(prompt: readonly number[], n: number): Promise<Timing> {
     await sequence.clearHistory()
     let count = 0
     let t0 = 0
+    let c0 = process.cpuUsage()
     // The first token comes out of the prompt's prefill, so the clock starts once it arrives and
     // measures the n - 1 single-token decode steps that follow.
     for await (const _ of sequence.evaluate(prompt as Token[], { temperature: 0, yieldEogToken: true })) {
       count++
-      if (count === 1) t0 = performance.now()
+      if (count === 1) {
+        t0 = performance.now()
+        c0 = process.cpuUsage()
+      }
       if (count >= n) break
     }
-    return timing(count - 1, (performance.now() - t0) / 1000)
+    return timing(count - 1, (performance.now() - t0) / 1000, cpuSince(c0))
   }
 
   return {
@@ -172,8 +182,14 @@ export async function openLlamaCpp(path: string, opts: LlamaCppOptions = {}): Pr
   }
 }
 
-function timing(tokens: number, seconds: number): Timing {
-  return { tokens, seconds, tokensPerSecond: tokens / seconds }
+function timing(tokens: number, seconds: number, cpuSeconds: number): Timing {
+  return { tokens, seconds, tokensPerSecond: tokens / seconds, cpuSeconds }
+}
+
+/** Process CPU seconds (user + system, all threads) since `c0`. */
+export function cpuSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0)
+  return (c.user + c.system) / 1e6
 }
 
 /**

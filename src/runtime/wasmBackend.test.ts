@@ -8,6 +8,8 @@ import { createWasmBackend } from './wasmBackend.js'
 import { builtModule } from './wasmTypes.js'
 
 // Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.
+// The WASM kernels alone (native: false); the native twins are tested in nativeQ8.test.ts and
+// native/kquants.test.ts.
 
 const TYPES = [
   ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0],
@@ -17,7 +19,7 @@ const TYPES = [
 const ref = createReferenceBackend()
 const wasm: Backend[] = []
 before(async () => {
-  for (const threads of [1, 2, 3]) wasm.push(await createWasmBackend({ threads, spinMs: 1 }))
+  for (const threads of [1, 2, 3]) wasm.push(await createWasmBackend({ threads, spinMs: 1, native: false }))
 })
 after(() => { for (const b of wasm) b.close() })
 

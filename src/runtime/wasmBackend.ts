@@ -282,7 +282,10 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
       forEachPiece(m, row0, n, (slot, dst, src, len) => {
         if (slot !== viewSlot) { view = bytesOf(slot); viewSlot = slot }
         const v = view!
-        for (let j = 0; j < len; j++) v[dst + j] = bytes[src + j]
+        // Long pieces (K-quant quants, 64-128 bytes) as one native copy; short ones (scales) by hand,
+        // where a subarray + set costs more than the bytes.
+        if (len >= 32) v.set(bytes.subarray(src, src + len), dst)
+        else for (let j = 0; j < len; j++) v[dst + j] = bytes[src + j]
       })
     },
     getRow(handle, row, out) {

@@ -216,6 +216,148 @@ const ACC: usize = memory.data(512, 16)
   return f32x4.mul(f32x4.mul(scales4(w + 832), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
 }
 
+// ---- K-quants, 4 tokens per weight pass (prefill, verify) ----
+// Each row's weights are unpacked and multiplied by their sub-block scales once (i16 products,
+// `i16x8.extmul_*`) and dotted with the 4 tokens' activations, summed in 4 local accumulators (one
+// per token; V8 keeps locals in registers, not stores to linear memory); after each row they go to
+// PART (token k, row r at PART + 64·k + 16·r) for the cross-row sums.
+// Integer sums are exact, so this regrouping leaves every term's bits unchanged.
+const PART: usize = memory.data(256, 16)
+
+// Adds each token's f32 term for this block to its SUM8 lane, from S1 (and Q4_K's S2) in lanes = rows.
+@inline function kTerm(b: i32, k: usize, d: v128, dmin: v128, s1: v128, s2: v128, da: f32, isQ4K: bool): void {
+  const da4 = f32x4.splat(da)
+  let term = f32x4.mul(f32x4.mul(d, da4), f32x4.convert_i32x4_s(s1))
+  if (isQ4K) term = f32x4.sub(term, f32x4.mul(f32x4.mul(dmin, da4), f32x4.convert_i32x4_s(s2)))
+  addAcc(b, term, ACC + (k << 7))
+}
+
+// One Q4_K group block for 4 tokens (token k's block activations at a_k, the record's scales at
+// a_k + daOff, its per-32 sums at bs_k).
+@inline function blockQ4_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
+  bs0: usize, bs1: usize, bs2: usize, bs3: usize): void {
+  const m4 = i8x16.splat(0x0f)
+  for (let r: usize = 0; r < 4; r++) {
+    const scv = q4kScales(w + 16 + 12 * r)
+    const qs = w + 64 + (r << 7)
+    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
+    for (let k: usize = 0; k < 4; k++) {
+      const vlo = v128.load(qs + (k << 5)), vhi = v128.load(qs + (k << 5) + 16)
+      const scA = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k)))
+      const scB = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k + 1)))
+      const ak = k << 7 // 64 values x 2 bytes
+      const l0 = v128.and(vlo, m4), l1 = v128.and(vhi, m4), h0 = i8x16.shr_u(vlo, 4), h1 = i8x16.shr_u(vhi, 4)
+      { const e = i16x8.extmul_low_i8x16_u(l0, scA)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak))) }
+      { const e = i16x8.extmul_high_i8x16_u(l0, scA)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 16)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 16)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 16)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 16))) }
+      { const e = i16x8.extmul_low_i8x16_u(l1, scA)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 32)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 32)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 32)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 32))) }
+      { const e = i16x8.extmul_high_i8x16_u(l1, scA)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 48)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 48)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 48)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 48))) }
+      { const e = i16x8.extmul_low_i8x16_u(h0, scB)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 64)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 64)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 64)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 64))) }
+      { const e = i16x8.extmul_high_i8x16_u(h0, scB)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 80)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 80)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 80)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 80))) }
+      { const e = i16x8.extmul_low_i8x16_u(h1, scB)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 96)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 96)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 96)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 96))) }
+      { const e = i16x8.extmul_high_i8x16_u(h1, scB)
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak + 112)))
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak + 112)))
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + ak + 112)))
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + ak + 112))) }
+    }
+    v128.store(PART + (r << 4), p0)
+    v128.store(PART + 64 + (r << 4), p1)
+    v128.store(PART + 128 + (r << 4), p2)
+    v128.store(PART + 192 + (r << 4), p3)
+  }
+  const m0 = i16x8.extend_high_i8x16_u(q4kScales(w + 16)), m1 = i16x8.extend_high_i8x16_u(q4kScales(w + 28))
+  const m2 = i16x8.extend_high_i8x16_u(q4kScales(w + 40)), m3 = i16x8.extend_high_i8x16_u(q4kScales(w + 52))
+  const d = scales4(w), dmin = scales4(w + 8)
+  for (let k: usize = 0; k < 4; k++) {
+    const bsv = v128.load(k == 0 ? bs0 : k == 1 ? bs1 : k == 2 ? bs2 : bs3)
+    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
+    const pk = PART + (k << 6)
+    const s1 = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    const s2 = hsum4(i32x4.dot_i16x8_s(m0, bsv), i32x4.dot_i16x8_s(m1, bsv), i32x4.dot_i16x8_s(m2, bsv), i32x4.dot_i16x8_s(m3, bsv))
+    kTerm(b, k, d, dmin, s1, s2, load<f32>(at + daOff), true)
+  }
+}
+
+// One Q6_K group block for 4 tokens: (q-32)·sc products (i16, |.| ≤ 32·128) shared by the tokens.
+@inline function blockQ6_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize): void {
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30), c32 = i8x16.splat(32)
+  for (let r: usize = 0; r < 4; r++) {
+    const scv = v128.load(w + 768 + (r << 4))
+    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
+    for (let n: usize = 0; n < 2; n++) {
+      const l = w + (r << 7) + (n << 6), h = w + 512 + (r << 6) + (n << 5)
+      const l0a = v128.load(l), l0b = v128.load(l + 16), l1a = v128.load(l + 32), l1b = v128.load(l + 48)
+      const ha = v128.load(h), hb = v128.load(h + 16)
+      const j = <i32>(n << 3)
+      const an = n << 8 // 128 values x 2 bytes
+      for (let i: i32 = 0; i < 8; i++) {
+        // sub-block j + i: the same selection as sumQ6_K, one 16-value vector at a time
+        let q: v128
+        if (i == 0) q = v128.or(v128.and(l0a, m4), v128.and(i8x16.shl(ha, 4), m30))
+        else if (i == 1) q = v128.or(v128.and(l0b, m4), v128.and(i8x16.shl(hb, 4), m30))
+        else if (i == 2) q = v128.or(v128.and(l1a, m4), v128.and(i8x16.shl(ha, 2), m30))
+        else if (i == 3) q = v128.or(v128.and(l1b, m4), v128.and(i8x16.shl(hb, 2), m30))
+        else if (i == 4) q = v128.or(i8x16.shr_u(l0a, 4), v128.and(ha, m30))
+        else if (i == 5) q = v128.or(i8x16.shr_u(l0b, 4), v128.and(hb, m30))
+        else if (i == 6) q = v128.or(i8x16.shr_u(l1a, 4), v128.and(i8x16.shr_u(ha, 2), m30))
+        else q = v128.or(i8x16.shr_u(l1b, 4), v128.and(i8x16.shr_u(hb, 2), m30))
+        const qs = i8x16.sub(q, c32)
+        const sc = i8x16.swizzle(scv, i8x16.splat(<i8>(j + i)))
+        const off = an + (<usize>i << 5)
+        { const e = i16x8.extmul_low_i8x16_s(qs, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off))) }
+        { const e = i16x8.extmul_high_i8x16_s(qs, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off + 16)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off + 16)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off + 16)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off + 16))) }
+      }
+    }
+    v128.store(PART + (r << 4), p0)
+    v128.store(PART + 64 + (r << 4), p1)
+    v128.store(PART + 128 + (r << 4), p2)
+    v128.store(PART + 192 + (r << 4), p3)
+  }
+  const d = scales4(w + 832)
+  for (let k: usize = 0; k < 4; k++) {
+    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
+    const pk = PART + (k << 6)
+    const s = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    kTerm(b, k, d, d, s, s, load<f32>(at + daOff), false)
+  }
+}
+
 // ---- the quantized driver ----
 // Type ids are GGUF's (src/engine/gguf/types.ts).
 const Q4_0: i32 = 2, Q8_0: i32 = 8, Q4_K: i32 = 12, Q6_K: i32 = 14
@@ -246,6 +388,26 @@ export function actStride(cols: i32, bs: i32): i32 {
     for (let g = 0; g < ngroups; g++) {
       const wg = w + <usize>g * groupBytes
       let t = t0
+      if (type == Q4_K || type == Q6_K) {
+        for (; t + 4 <= t1; t += 4) {
+          const a0 = act + <usize>t * <usize>stride
+          const a1 = a0 + <usize>stride
+          const a2 = a1 + <usize>stride
+          const a3 = a2 + <usize>stride
+          for (let k: usize = 0; k < 4; k++) zeroAcc(ACC + (k << 7))
+          for (let b = 0; b < nb; b++) {
+            const ab = <usize>(b << 9) // 256 values x 2 bytes
+            const db = daOff + (<usize>b << 2) - ab
+            const wb = wg + <usize>b * <usize>gbb
+            if (type == Q4_K) {
+              const sb = bsOff + (<usize>b << 4)
+              blockQ4_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb)
+            } else blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+          }
+          const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
+          for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
+        }
+      }
       if (type == Q8_0) {
         for (; t + 4 <= t1; t += 4) {
           const a0 = act + <usize>t * <usize>stride
