@@ -16,6 +16,7 @@ import {
   type ClaimItem, type Delivery, deliveryDigest, type JobRequest, type ReceiptFields, recoverReceiptSigner, requestDigest,
 } from '../chain/client.js'
 import { BaseError } from '../errors.js'
+import { JOB_FILE_FORMAT } from './jobFileFormat.js'
 import { canonicalJson, type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from '../trace/receipt.js'
 import { toHex } from '../trace/merkle.js'
 
@@ -62,8 +63,8 @@ export type Transcript = {
 export type SignedReceipt = { chainId: number; settlement: Address; request: RequestJson; requestDigest: Hex; signer: Address; signature: Hex }
 
 /** The file `tessera run --json` prints and `tessera verify` reads: the answer, its tokens, receipt and trace. */
-/** The job file's format tag (docs/TRACE.md "Job file"); a file without one is read as this layout. */
-export const JOB_FILE_FORMAT = 'tessera-job/1'
+// The format tag lives in ./jobFileFormat.ts (no imports, so the CLI reads it without loading viem).
+export { JOB_FILE_FORMAT }
 
 export type JobFile = {
   /** `JOB_FILE_FORMAT`; absent in files written before the tag (same layout). */
