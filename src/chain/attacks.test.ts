@@ -13,12 +13,12 @@ import {
   getTotals, release, reserve, stake, withdrawEscrow,
 } from './actions/settlement.js'
 import {
-  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, jobAmount,
+  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, jobAmount,
   requestDigest, signDelivery, signJobRequest,
 } from './client.js'
 import { PHASE, getGame, openGame, reveal, timeout, withdraw } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'
-import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { type Devnet, DEVNET_SETTLEMENT_PARAMS, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
 const ETH = 10n ** 18n
 const BOND = DEFAULT_GAME_PARAMS.challengerBond
@@ -223,7 +223,7 @@ test('attack: a sock puppet disputes the provider\'s own job and runs out its cl
     let b = await getBatch(provider, d, batchId)
     assert.deepEqual([b.status, b.amount, b.disputed, b.openDisputes], [3, jobAmount(items[1]), jobAmount(items[1]), 2])
     assert.equal((await getBalances(provider, d, provider.account.address)).owed, jobAmount(items[0]) + jobAmount(items[2]))
-    assert.equal((await getStake(provider, d, provider.account.address)).locked, exposureOf(jobAmount(items[1]), DEFAULT_SETTLEMENT_PARAMS))
+    assert.equal((await getStake(provider, d, provider.account.address)).locked, exposureOf(jobAmount(items[1]), DEVNET_SETTLEMENT_PARAMS))
     // The provider cannot defend its false trace against the auditor: it stalls there too and loses on time.
     await net.warp(DAY + 1)
     await timeout(auditor, d, { gameId: auditorGame })
@@ -282,7 +282,7 @@ test('attack: caught by an auditor, the provider loses to its own sock puppet fi
 })
 
 for (const settlement of [{}, { auditBps: 300, rewardBps: 3300 }] as const) {
-  const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...settlement }
+  const sp = { ...DEVNET_SETTLEMENT_PARAMS, ...settlement }
   test(`attack: the provider opens a sock-puppet game on its own job ahead of any auditor and keeps the slash reward when caught; the burned share alone is still >= price / p (auditBps ${sp.auditBps}, rewardBps ${sp.rewardBps})`, async () => {
     await withNet(async (net) => {
       const { d, provider, client } = net

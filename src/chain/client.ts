@@ -26,9 +26,11 @@ type SettlementAbi = typeof settlementAbi
 /**
  * Settlement parameters (docs/CHAIN.md "Economics"), as `Settlement.getParams` returns them:
  * `{ minProviderStake, minAuditorStake, unbondingDelay, challengeWindow, auditBps, rewardBps,
- * premiumBps }`. Amounts in wei, times in seconds. `premiumBps` of every claimed job goes to the
- * audit pool (docs/CHAIN.md "Audits"); its default is 0 so that a deployment that does not opt in
- * pays providers exactly the billed amount.
+ * premiumBps, collusionBps }`. Amounts in wei, times in seconds. `premiumBps` of every claimed job
+ * goes to the audit pool (docs/CHAIN.md "Audits"); `deployTessera` defaults it to `auditBps`, so
+ * that an audit pays the job's own price (premium / p), and refuses 0 unless asked for unpaid
+ * audits. `collusionBps` is the share of auditor stake the deployment tolerates colluding with a
+ * provider: the claim lock and slash grow by 1 / (1 - collusionBps / 10,000).
  */
 export type SettlementParams = ContractFunctionReturnType<SettlementAbi, 'view', 'getParams'>
 /**
@@ -45,7 +47,9 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   challengeWindow: 86400n,
   auditBps: 500,
   rewardBps: 5000,
-  premiumBps: 0,
+  /** deployTessera uses `auditBps` when `premiumBps` is not given (500 is its value at the default p). */
+  premiumBps: 500,
+  collusionBps: 2000,
 }
 /**
  * Audit parameters (IAudits.Params, docs/CHAIN.md "Audits"): windows in seconds (beaconDelay at
@@ -98,16 +102,20 @@ export class DeploymentError extends BaseError {
 /**
  * Deploys ModelRegistry, Settlement, the dispute machine (MachineMath, MachineStepsA and B, Machine:
  * docs/MACHINE.md "Solidity judge"), DisputeGame, the beacon (unless given) and Audits, and wires
- * them together.
+ * them together. `premiumBps` defaults to `auditBps`; 0 is refused (auditors would work unpaid)
+ * unless `unpaidAudits` says the chain means it (tests that count a provider's exact pay).
  *
  * @example
  *   const d = await deployTessera(clients)  // d.settlement, d.disputeGame, d.registry, d.audits, d.beacon
  */
 export async function deployTessera(
   c: ChainClients,
-  opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; audits?: Partial<AuditParams>; beacon?: BeaconOption } = {},
+  opts: { settlement?: Partial<SettlementParams>; game?: Partial<GameParams>; audits?: Partial<AuditParams>; beacon?: BeaconOption; unpaidAudits?: boolean } = {},
 ): Promise<Deployment> {
   const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...opts.settlement }
+  // The premium follows p unless given: an audit then pays premium / p = the job's price, what an
+  // honest replay of the job costs at most (docs/CHAIN.md "Audits", "Premium").
+  if (opts.settlement?.premiumBps === undefined) sp.premiumBps = sp.auditBps
   const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
   const ap = { ...DEFAULT_AUDIT_PARAMS, ...opts.audits }
   if (!(sp.premiumBps >= 0 && sp.premiumBps < 10_000)) throw new DeploymentError(`premiumBps must be 0..9999 (a share of each job in basis points), got ${sp.premiumBps}`)
@@ -122,6 +130,12 @@ export async function deployTessera(
   }
   // Some of every slash must burn: a provider's sock puppet can collect the reward share (docs/CHAIN.md "Economics").
   if (sp.rewardBps === 10_000) throw new DeploymentError('settlement rewardBps must be below 10000: a provider\'s own sock puppet could collect a 100% reward, so no slash would deter')
+  if (Number(sp.premiumBps) === 0 && !opts.unpaidAudits) {
+    throw new DeploymentError(`premiumBps 0 with auditBps ${sp.auditBps}: drawn auditors would replay jobs unpaid, so none would; set premiumBps (default: auditBps, an audit then pays the job's price) or pass unpaidAudits: true`)
+  }
+  if (!(Number(sp.collusionBps) >= 0 && Number(sp.collusionBps) < 10_000)) {
+    throw new DeploymentError(`collusionBps must be 0..9999 (the tolerated share of auditor stake colluding with a provider, in basis points), got ${sp.collusionBps}`)
+  }
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
   const math = (await deployContract(c, { name: 'MachineMath' })).address

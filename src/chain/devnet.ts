@@ -11,7 +11,7 @@ import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
 import { type Totals, claimBatch, deposit, stake } from './actions/settlement.js'
 import { isModelRegistered, registerModel } from './actions/registry.js'
 import {
-  type ClaimItem, type Deployment, type GameParams, type JobRequest, type SettlementParams, batchLeaf,
+  type ClaimItem, type Deployment, type GameParams, type JobRequest, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, batchLeaf,
   batchTree, deployTessera, requestDigest, signDelivery, signJobRequest,
 } from './client.js'
 import { type ChainClients, connectClients } from './evm/clients.js'
@@ -47,6 +47,13 @@ export function h(label: string): Hex {
 }
 
 /**
+ * The settlement parameters of `createDevnet` unless a test sets its own: the defaults without the
+ * audit premium and the collusion factor, since the chain tests count exact pay and locks (the audit
+ * economics tests set both; deployTessera's own defaults are tested there).
+ */
+export const DEVNET_SETTLEMENT_PARAMS: SettlementParams = { ...DEFAULT_SETTLEMENT_PARAMS, premiumBps: 0, collusionBps: 0 }
+
+/**
  * Starts a devnet with contracts deployed, a 4-layer model registered and the provider staked
  * (10 coin unless `providerStake`); `accounts` (default 6, at least 5) funded development accounts.
  */
@@ -57,9 +64,7 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
     return connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
   }
   const deployer = at(0)
-  // The chain tests count exact pay and locks: no premium and no collusion factor unless a test
-  // sets them (the audit economics tests do; deployTessera's own defaults are tested there too).
-  const d = await deployTessera(deployer, { ...opts, settlement: { premiumBps: 0, collusionBps: 0, ...opts.settlement }, unpaidAudits: true })
+  const d = await deployTessera(deployer, { ...opts, settlement: { ...DEVNET_SETTLEMENT_PARAMS, ...opts.settlement }, unpaidAudits: true })
   const model = fakeModel('model', 4)
   const modelRoot = model.modelRoot
   await registerModel(deployer, d, { ...model, arithVersion: toHex('tessera-arith/1', { size: 32 }) })

@@ -11,10 +11,10 @@ import {
   claimBatch, deposit, exposureOf, finalizeBatch, getBalances, getBatch, getStake, getTotals, stake,
   unstake, withdrawStake,
 } from './actions/settlement.js'
-import { type ClaimItem, type SettlementParams, DEFAULT_SETTLEMENT_PARAMS, batchLeaf, batchTree, jobAmount } from './client.js'
+import { type ClaimItem, type SettlementParams, batchLeaf, batchTree, jobAmount } from './client.js'
 import { PHASE, getGame, openGame, reveal, timeout } from './actions/disputeGame.js'
 import type { ChainClients } from './evm/clients.js'
-import { type Devnet, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { type Devnet, DEVNET_SETTLEMENT_PARAMS, Tree, createDevnet, h, isConserved, makeItem, makeRequest } from './devnet.js'
 
 const ETH = 10n ** 18n
 const BOND = 10n ** 17n
@@ -59,7 +59,7 @@ test('a claim locks its exposure; one beyond the unlocked stake reverts StakeLoc
     await deposit(client, d, { amount: 10n * ETH })
     // 5 tokens x 0.005 coin = 0.025 coin; exposure at p = 5%, rewardBps = 50% is 40x that: exactly the 1-coin stake.
     const big = await job(net, 5n * 10n ** 15n)
-    assert.equal(exposureOf(jobAmount(big), DEFAULT_SETTLEMENT_PARAMS), 1n * ETH)
+    assert.equal(exposureOf(jobAmount(big), DEVNET_SETTLEMENT_PARAMS), 1n * ETH)
     const { batchId } = await claimBatch(provider, d, { items: [big] })
     assert.equal((await getStake(provider, d, me)).locked, 1n * ETH)
     // Nothing is unlocked now: even the cheapest job is refused by name, with the numbers.
@@ -214,7 +214,7 @@ for (const seed of [1, 2, 3]) {
     // auditBps 300, rewardBps 3300: 10^8 / (300 * 6,700) is not whole, so per-job rounding is exercised.
     const params: Partial<SettlementParams> = { auditBps: 300, rewardBps: 3300 }
     const net = await createDevnet({ providerStake: 2n * ETH, settlement: params, accounts: 7 })
-    const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...params }
+    const sp = { ...DEVNET_SETTLEMENT_PARAMS, ...params }
     const r = rng(seed)
     const providers = [net.provider, net.at(5), net.at(6)]
     const pending: Pending[] = []

@@ -43,7 +43,7 @@ before(async () => {
     chain = await createEmbeddedChain({ accounts: 4 })
     const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
     ;[anyone, provider, client, other] = [at(0), at(1), at(2), at(3)]
-    d = await deployTessera(anyone)
+    d = await deployTessera(anyone, { settlement: { premiumBps: 0 }, unpaidAudits: true }) // counts the provider's exact pay
     const config = proveModelConfig(path, model.transformer.config, model.tokenizer)
     await registerModel(anyone, d, { modelRoot: `0x${receipt.modelRoot}`, ...config, arithVersion: toHex(receipt.arith, { size: 32 }) })
     await stake(provider, d, { role: 'provider', amount: 10n ** 18n })

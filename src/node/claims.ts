@@ -158,7 +158,7 @@ export function createClaimer(init: ClaimerInit): Claimer {
   const clock = init.clock ?? (() => Math.floor(Date.now() / 1000))
   const sp = d.params.settlement
   const deployedAt = BigInt(d.deployedAtBlock)
-  const risk = { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) }
+  const risk = { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps), collusionBps: Number(sp.collusionBps ?? 0) }
   const claims = store.sublevel<unknown>('claims', CLAIMS_SCHEMA)
   const get = <T>(key: string) => claims.get(key) as Promise<T | undefined>
   const put = <T>(key: string, v: T) => claims.putOp(key, v)

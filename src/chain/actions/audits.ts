@@ -7,7 +7,7 @@
  *
  *   auditors      registerAuditor, deregisterAuditor, pruneAuditor, getAuditors
  *   jobs          requestAudit, plantCanary, fundPool
- *   draws         designatedRound, draw, drawForced, redrawRound, redraw
+ *   draws         designatedRound, draw, drawForced (and its fee, auditFeeOf), redrawRound, redraw
  *   verdicts      commitAudit, revealValid, revealInvalid, revealCanary, settleAudit, withdrawAudits
  *   availability  challengeAvailability, answerAvailability, claimWithholding
  *   views         getAuditParams, getDraw, assignmentOf, challengeOf, leafIndexOf, isDrawnAtRate,
@@ -47,7 +47,7 @@ function readAudits<F extends ContractFunctionName<AuditsAbi, Reads>>(c: ChainCl
 }
 
 /** A job as its batch leaf commits it, with its path (IAudits.JobProof). */
-export type JobProof = ContractFunctionArgs<AuditsAbi, 'nonpayable', 'drawForced'>[2]
+export type JobProof = ContractFunctionArgs<AuditsAbi, 'payable', 'drawForced'>[2]
 /** One audited job (IAudits.Assignment). */
 export type Assignment = ContractFunctionReturnType<AuditsAbi, 'view', 'assignmentOf'>
 /** A batch's draw (IAudits.Draw); `drawnAt` 0: not drawn. */
@@ -138,9 +138,25 @@ export function designatedRound(c: ChainClients, d: D, a: { batchId: bigint }) {
 export function draw(c: ChainClients, d: D, a: { batchId: bigint; round: bigint; sig: Hex }) {
   return sendAudits(c, d, 'draw', [a.batchId, a.round, a.sig])
 }
-/** Anyone: assigns an auditor to a job at or above the value threshold, or requested by its client. */
-export function drawForced(c: ChainClients, d: D, a: { batchId: bigint; index: bigint; job: JobProof }) {
-  return sendAudits(c, d, 'drawForced', [a.batchId, a.index, a.job])
+/**
+ * An audit's fee, premium / p = amount * premiumBps / auditBps (rounded down; Audits._fee): what
+ * `settle` pays a revealed audit, and what the caller of `drawForced` pays in for a forced one.
+ */
+export function auditFeeOf(amount: bigint, params: { premiumBps: number | bigint | string; auditBps: number | bigint | string }): bigint {
+  return (amount * BigInt(params.premiumBps)) / BigInt(params.auditBps)
+}
+/**
+ * Anyone: assigns an auditor to a job at or above the value threshold, or requested by its client,
+ * paying the audit's fee into the pool (`auditFeeOf(job.amount)`; read from the chain's parameters
+ * unless `fee` is given; another value reverts WrongBond): a forced audit brings its own fee.
+ */
+export async function drawForced(c: ChainClients, d: D, a: { batchId: bigint; index: bigint; job: JobProof; fee?: bigint }) {
+  let fee = a.fee
+  if (fee === undefined) {
+    const settlement = await readAudits(c, d, 'settlement', [])
+    fee = auditFeeOf(a.job.amount, await read<{ premiumBps: number; auditBps: number }>(c, settlement, 'Settlement', 'getParams', []))
+  }
+  return sendAudits(c, d, 'drawForced', [a.batchId, a.index, a.job], fee)
 }
 export function redrawRound(c: ChainClients, d: D, a: { batchId: bigint; index: bigint }) {
   return readAudits(c, d, 'redrawRound', [a.batchId, a.index])

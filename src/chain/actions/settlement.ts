@@ -104,12 +104,19 @@ export async function getStake(c: ChainClients, d: D, account: Address): Promise
 }
 /**
  * Stake a pending claim worth `amount` locks, and the slash a lost dispute on it takes before the
- * minimum-stake floor: amount * 10,000 * 10,000 / (auditBps * (10,000 - rewardBps)), rounded down
- * (Settlement.exposureOf): the burned share alone is amount / p, since a provider's sock puppet may
- * collect the reward share.
+ * minimum-stake floor: amount / (p * (1 - r) * (1 - c)) = amount * 10^12 / (auditBps * (10,000 -
+ * rewardBps) * (10,000 - collusionBps)), rounded down (Settlement.exposureOf): a provider's sock
+ * puppet may collect the reward share r of the slash, and auditors colluding with it (the tolerated
+ * share c of auditor stake) approve its cheats, so only the burned share, amount / (p * (1 - c)),
+ * deters a cheat caught with probability p * (1 - c). `collusionBps` absent counts as 0 (deployment
+ * files written before the parameter).
  */
-export function exposureOf(amount: bigint, params: Pick<SettlementParams, 'auditBps' | 'rewardBps'>): bigint {
-  return (amount * 100_000_000n) / (BigInt(params.auditBps) * BigInt(10_000 - params.rewardBps))
+export function exposureOf(
+  amount: bigint,
+  params: { auditBps: number | bigint | string; rewardBps: number | bigint | string; collusionBps?: number | bigint | string },
+): bigint {
+  const div = BigInt(params.auditBps) * (10_000n - BigInt(params.rewardBps)) * (10_000n - BigInt(params.collusionBps ?? 0))
+  return (amount * 1_000_000_000_000n) / div
 }
 /**
  * A claimed job's audit premium and what its batch holds for the provider (docs/CHAIN.md

@@ -18,6 +18,8 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///      totalBurned). Auditor weights are snapshots of Settlement stake taken at registration
 ///      (refreshed by registering again); an auditor registered at or after the time of the round
 ///      that draws (or redraws) a job is not drawn for it, so nobody registers after seeing a seed.
+///      Pool solvency: every job pays premium = p * fee in; a job drawn at rate p is paid fee out, so
+///      random audits cost the pool what they bring in expectation; a forced audit brings its fee.
 contract Audits is IAudits {
     uint8 internal constant DRAWN = 1;
     uint8 internal constant COMMITTED = 2;
@@ -192,8 +194,11 @@ contract Audits is IAudits {
     }
 
     /// @notice Anyone: assigns an auditor to a job the rate did not draw but that must be audited:
-    ///         its amount is at least the value threshold, or its client asked before the draw.
-    function drawForced(uint256 batchId, uint256 index, JobProof calldata job) external {
+    ///         its amount is at least the value threshold, or its client asked before the draw. The
+    ///         caller pays the audit's fee (premium / p, exactly, into the pool): the job's own
+    ///         premium already paid for its chance p of a random audit, so a forced audit paid from
+    ///         it would be paid 1 / p times over by the pool and drain it.
+    function drawForced(uint256 batchId, uint256 index, JobProof calldata job) external payable {
         Draw storage dr = draws[batchId];
         if (dr.drawnAt == 0) revert NotDrawn(batchId);
         bytes32 rd = _prove(batchId, index, job);
@@ -203,6 +208,11 @@ contract Audits is IAudits {
         if (why == 0 && asked != 0 && asked < dr.drawnBlock) why = WHY_REQUEST;
         // INVARIANT: only threshold or requested jobs, each assigned once.
         if (why == 0 || assignments[key].status != 0) revert NotForced(batchId, index);
+        // INVARIANT: a forced audit brings its own fee: the pool pays random audits only from premiums.
+        uint128 fee = _fee(job.amount);
+        if (msg.value != fee) revert WrongBond(msg.value, fee);
+        pool += fee;
+        emit PoolFunded(batchId, msg.sender, fee);
         uint64 start = beacon.timeOf(dr.round);
         _assign(batchId, index, _eligible(start), dr.seed, 0, why, start);
         dr.audited++;

@@ -56,7 +56,7 @@ error WrongBond(uint256 sent, uint256 required);
 ///         each. The auditor commits to the trace root it computed, then reveals: "valid" proves the
 ///         trace leaf at an index drawn from the seed and its commitment; "invalid" names its own
 ///         dispute game on the job. Paid premium / p per completed audit from the pool every claim
-///         funds. Canaries planted before a claim cost a lazy approver its bond. An availability
+///         funds (a forced audit's caller pays that fee in). Canaries planted before a claim cost a lazy approver its bond. An availability
 ///         challenge makes a provider post the job's transcript on chain or be slashed. Deadlines:
 ///         all inside Settlement's challenge window. Spec: docs/CHAIN.md "Audits".
 interface IAudits {
@@ -151,7 +151,7 @@ interface IAudits {
     // ---- draws
     function designatedRound(uint256 batchId) external view returns (uint64);
     function draw(uint256 batchId, uint64 round, bytes calldata sig) external;
-    function drawForced(uint256 batchId, uint256 index, JobProof calldata job) external;
+    function drawForced(uint256 batchId, uint256 index, JobProof calldata job) external payable;
     function redrawRound(uint256 batchId, uint256 index) external view returns (uint64);
     function redraw(uint256 batchId, uint256 index, uint64 round, bytes calldata sig) external;
 

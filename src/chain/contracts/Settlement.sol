@@ -20,11 +20,12 @@ import {MerkleRoot} from "./MerkleRoot.sol";
 ///      Stake lock (docs/CHAIN.md "Economics"): every pending batch locks exposureOf(batch.amount)
 ///      of its provider's active stake, so for every staker locked <= active, and locked equals
 ///      the sum of exposureOf(amount) over its pending batches. exposureOf(price) =
-///      price / (p * (1 - r)) (p = auditBps, r = rewardBps, as fractions), also the slash of a lost
-///      dispute before the floor: a provider can always open a sock-puppet game on its own job
-///      first, and that puppet then collects the reward share r of the slash, so only the burned
-///      share deters; it is (1 - r) * price / (p * (1 - r)) = price / p, and a cheat, caught with
-///      probability p, loses at least its price in expectation.
+///      price / (p * (1 - r) * (1 - c)) (p = auditBps, r = rewardBps, c = collusionBps, as
+///      fractions), also the slash of a lost dispute before the floor: a provider can always open a
+///      sock-puppet game on its own job first, and that puppet then collects the reward share r of
+///      the slash, so only the burned share deters; and auditors colluding with it (a share c of
+///      auditor stake) approve its cheats, so a cheat is caught with probability p * (1 - c). The
+///      burned share is price / (p * (1 - c)), so a cheat loses at least its price in expectation.
 /// @notice What Settlement calls on the audit contract: the premiums of a claim into its pool.
 interface IAuditPool {
     function fund(uint256 batchId) external payable;
@@ -40,6 +41,7 @@ contract Settlement {
         uint32 auditBps; // audit probability p in basis points: the burned share of a slash >= price / p
         uint32 rewardBps; // share of a loser's forfeit paid to the winner, < 10_000; the rest is burned
         uint32 premiumBps; // audit premium: share of each claimed job's amount paid into the Audits pool at claim
+        uint32 collusionBps; // tolerated share c of auditor stake colluding with a provider, < 10_000: the lock and slash grow by 1 / (1 - c)
     }
 
     /// @notice What a client signs (EIP-712 `JobRequest`).
@@ -149,6 +151,8 @@ contract Settlement {
     uint32 internal immutable AUDIT_BPS;
     uint32 internal immutable REWARD_BPS;
     uint32 internal immutable PREMIUM_BPS;
+    /// @dev The divisor of exposureOf: auditBps * (10_000 - rewardBps) * (10_000 - collusionBps).
+    uint256 internal immutable EXPOSURE_DIV;
 
     mapping(address => Staker) public stakers;
     /// @notice Advertised price per token, by provider and model root (0: not served).
@@ -258,12 +262,15 @@ contract Settlement {
         if (params_.rewardBps >= 10_000) revert BadParameter("rewardBps");
         // INVARIANT: the premium is a share of the job's amount.
         if (params_.premiumBps >= 10_000) revert BadParameter("premiumBps");
+        // INVARIANT: some auditors are honest: at a 100% colluding share no audit ever catches a cheat.
+        if (params_.collusionBps >= 10_000) revert BadParameter("collusionBps");
         registry = registry_;
         params = params_;
         MIN_PROVIDER_STAKE = params_.minProviderStake;
         AUDIT_BPS = params_.auditBps;
         REWARD_BPS = params_.rewardBps;
         PREMIUM_BPS = params_.premiumBps;
+        EXPOSURE_DIV = uint256(params_.auditBps) * (10_000 - params_.rewardBps) * (10_000 - params_.collusionBps);
         books.locked = 1;
         deployer = msg.sender;
         DOMAIN_SEPARATOR = keccak256(abi.encode(
@@ -449,13 +456,15 @@ contract Settlement {
     }
 
     /// @notice Stake a pending claim of `amount` locks, and the slash a lost dispute on it takes
-    ///         before the minimum-stake floor: amount / (p * (1 - r)) with p = auditBps / 10_000 and
-    ///         r = rewardBps / 10_000, i.e. amount * 10_000 * 10_000 / (auditBps * (10_000 - rewardBps)),
-    ///         rounded down on the batch total. The provider's own sock puppet may collect the reward
-    ///         share r of a slash, so the burned share alone, amount / p, must deter: a cheat caught
-    ///         with probability p then loses at least its price in expectation.
+    ///         before the minimum-stake floor: amount / (p * (1 - r) * (1 - c)) with p = auditBps,
+    ///         r = rewardBps and c = collusionBps (each / 10_000), i.e. amount * 10^12 / (auditBps *
+    ///         (10_000 - rewardBps) * (10_000 - collusionBps)), rounded down on the batch total. The
+    ///         provider's own sock puppet may collect the reward share r of a slash, and its sock-puppet
+    ///         auditors (a share c of auditor stake) approve its cheats, so a cheat is caught with
+    ///         probability p * (1 - c) and only the burned share, amount / (p * (1 - c)), deters: the
+    ///         cheat then loses at least its price in expectation (docs/CHAIN.md "Audits", "Collusion").
     function exposureOf(uint256 amount) public view returns (uint256) {
-        return amount * 100_000_000 / (uint256(AUDIT_BPS) * (10_000 - REWARD_BPS));
+        return amount * 1e12 / EXPOSURE_DIV;
     }
 
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
