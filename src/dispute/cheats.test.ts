@@ -9,7 +9,8 @@ import { runJob } from '../trace/job.js'
 import { toHex } from '../trace/merkle.js'
 import { playLocally } from '../../test/support/localGame.js'
 import { GREEDY, tinyDisputeModel, tinySpec } from '../../test/support/disputeJobs.js'
-import { type CheatKind, CheatNotApplicableError, findEndingPrompt, makeCheat } from './cheats.js'
+import { HEAD_TABLE, LAYER_TABLE } from '../engine/model/opTable.js'
+import { type CheatKind, CheatNotApplicableError, OP_KINDS, findEndingPrompt, makeCheat, opOfKind } from './cheats.js'
 import type { DisputeModel } from './model.js'
 import { INVALID_LEAF, replayJob } from './replay.js'
 import { createReplayTraceProvider } from './traceProvider.js'
@@ -22,6 +23,13 @@ after(() => m?.close())
 
 const PENALIZED = { ...GREEDY, repeatPenalty: 1.3, repeatLastN: 4 }
 const SAMPLED = { temperature: 0.9, topK: 20, topP: 0.9, minP: 0.02, repeatPenalty: 1, repeatLastN: 64, seed: 9n }
+
+test('OP_KINDS are the kinds of the engine op table rows with element programs, in table order, one kind per row', () => {
+  const rows = [...LAYER_TABLE, ...HEAD_TABLE].filter((r) => r.code !== 'LOAD' && r.code !== 'STORE' && r.code !== 'TOKEN')
+  const kindsOf = (r: (typeof rows)[number]) => OP_KINDS.filter((k) => opOfKind({ op: 0, code: r.code, name: r.name, slot: r.slot, block: false, length: 0 }, k))
+  for (const r of rows) assert.equal(kindsOf(r).length, 1, `row ${r.name}: ${kindsOf(r).join(', ') || 'no kind'}`)
+  assert.deepEqual([...new Set(rows.map((r) => kindsOf(r)[0]))], [...OP_KINDS])
+})
 
 test('replayJob commits the same trace leaves and answer as runJob (greedy with penalty, and sampled)', () => {
   for (const sampling of [PENALIZED, SAMPLED]) {

@@ -12,6 +12,7 @@
  */
 import type { SamplingParams } from '../engine/sample.js'
 import { sampleToken } from '../engine/sample.js'
+import { LAYER_OP } from '../engine/model/opTable.js'
 import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { type Hash, leafHash } from '../trace/merkle.js'
 import { headLeaf, layerLeaf } from '../trace/traceTree.js'
@@ -113,15 +114,15 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
     }
   }
   // A layer override replaces the transition's outputs where the engine keeps them: V before it is
-  // cached (op 5, after the biases), K after RoPE (op 6, before it is cached), the residual after
-  // the layer (op 15), so later layers and positions compute from the cheater's values.
+  // cached (after the biases), K after RoPE (before it is cached), the residual after the layer,
+  // so later layers and positions compute from the cheater's values.
   const tamper = o && !('head' in o)
     ? (l: number, op: number, start: number, T: number, outs: readonly Float32Array[]) => {
         const t = o.pos - start
         if (l !== o.layer || t < 0 || t >= T) return
-        if (op === 5) outs[2].set(o.v, t * kvDim)
-        else if (op === 6) outs[1].set(o.k, t * kvDim)
-        else if (op === 15) outs[0].set(o.residual, t * dim)
+        if (op === LAYER_OP.QKV_BIAS) outs[2].set(o.v, t * kvDim)
+        else if (op === LAYER_OP.ROPE) outs[1].set(o.k, t * kvDim)
+        else if (op === LAYER_OP.FFN_RESIDUAL) outs[0].set(o.residual, t * dim)
       }
     : undefined
 

@@ -28,24 +28,12 @@ import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.j
 import { f2h, h2f } from '../../engine/math/half.js'
 import { rand } from '../../engine/math/rand.js'
 import type { ModelConfig } from '../../engine/model/config.js'
+import { HEAD_TABLE, LAYER_TABLE, type OpCode, type OpCondition, type OpRow, SLOT, TEACHER_FORCED_HEAD_TABLE, applicableRows } from '../../engine/model/opTable.js'
 import { type Block, type MicroState, microState } from './state.js'
 
-/** Slot numbers of the frames (docs/MACHINE.md); layer and head transitions share the numbering. */
-export const SLOT = {
-  TOK: 0, X: 1, RS1: 2, XN1: 3, A1_32: 4, A1_256: 5, Q: 6, K: 7, V: 8, QB: 9, KB: 10, VB: 11,
-  FR: 12, CS: 13, QR: 14, KR: 15, S: 16, M: 17, E: 18, Z: 19, O: 20, A2_32: 21, A2_256: 22, P: 23,
-  X2: 24, RS2: 25, XN2: 26, A3_32: 27, A3_256: 28, G: 29, U: 30, H: 31, A4_32: 32, A4_256: 33, D: 34,
-  X3: 35,
-  // head: X, RS1, XN1, A1_32, A1_256 as above, then
-  L: 36, PL: 37, NEXT: 38,
-  // temperature sampling: rank of each id, ids by rank, scaled logits, exps, their sum, probabilities, kept count
-  RK: 39, ID: 40, TL: 41, TE: 42, TZ: 43, PR: 44, KEEP: 45,
-} as const
-
-export type OpCode =
-  | 'LOAD' | 'EMBED' | 'RMS_SCALE' | 'NORM' | 'QUANT32' | 'QUANT256' | 'MATMUL' | 'BIAS' | 'FREQ' | 'ROTCS'
-  | 'ROPE' | 'SCORE' | 'MAX' | 'EXPS' | 'ZINV' | 'ATT' | 'RES' | 'SILU' | 'PENALTY' | 'ARGMAX' | 'STORE' | 'TOKEN'
-  | 'RANK' | 'SORT' | 'TSCALE' | 'TEXP' | 'TSUM' | 'PROB' | 'KEEP' | 'DRAW'
+// The slot and op-code numbering and the order of ops are the engine's op table; re-exported so
+// the machine's users import one module.
+export { type OpCode, SLOT, slotName } from '../../engine/model/opTable.js'
 
 /**
  * A value a step reads, each bound to an agreed commitment (docs/MACHINE.md "What the judge
@@ -671,67 +659,66 @@ function draw(op: number, K: number, seed: bigint, step: number) {
   })
 }
 
-/** The temperature-sampling ops over the (penalized) logits `src` of V ids. */
-function samplingOps(ctx: ProgramContext, src: number, V: number): Builder[] {
-  const s = ctx.sampling
-  const topK = s.topK ?? 0
-  const K = topK > 0 && topK < V ? topK : V
-  const temp = f(s.temperature)
-  const step = ctx.pos - (ctx.nPrompt - 1)
-  return [
-    { code: 'RANK', name: 'RANK', slot: SLOT.RK, length: V, program: (op) => rank(op, src, V) },
-    { code: 'SORT', name: 'SORT', slot: SLOT.ID, length: K, program: (op) => sortIds(op, V) },
-    { code: 'TSCALE', name: 'TSCALE', slot: SLOT.TL, length: K, program: (op) => tscale(op, src, temp) },
-    { code: 'TEXP', name: 'TEXP', slot: SLOT.TE, length: K, program: (op) => texp(op) },
-    { code: 'TSUM', name: 'TSUM', slot: SLOT.TZ, length: 1, program: (op) => tsum(op, K) },
-    { code: 'PROB', name: 'PROB', slot: SLOT.PR, length: K, program: (op) => prob(op) },
-    { code: 'KEEP', name: 'KEEP', slot: SLOT.KEEP, length: 1, program: (op) => keep(op, K, s.topP ?? 1, s.minP ?? 0) },
-    { code: 'DRAW', name: 'DRAW', slot: SLOT.NEXT, length: 1, program: (op) => draw(op, K, s.seed ?? 0n, step) },
-  ]
-}
-
 function floatRow(tensor: string, shape: TensorShape): void {
   if (!isFloatType(shape.type)) throw new UnsupportedShapeError(`the machine reads ${tensor} as floats; its type ${shape.type} is quantized`)
 }
 
 // ---- the op tables ----------------------------------------------------------------------------------
 
-type Builder = { code: OpCode; name: string; slot: number; block?: boolean; length: number; tensor?: string; program?: (op: number) => (j: number) => ElementProgram }
+/**
+ * What the machine adds to a row of the engine's op table (opTable.ts): the op's length, its
+ * element programs, the tensor it reads, and its name where it is not the row's.
+ */
+type OpBody = { name?: string; block?: boolean; length: number; tensor?: string; program?: (op: number) => (j: number) => ElementProgram }
 
-function finish(list: Builder[]): OpDef[] {
-  return list.map((b, i) => {
+/**
+ * The ops of the table rows that apply, in the table's order, each completed by `body(row)`: the
+ * order, codes and slots are the engine's table, the programs this file's.
+ */
+function fromTable(table: readonly OpRow[], facts: ReadonlySet<OpCondition>, body: (row: OpRow) => OpBody): OpDef[] {
+  return applicableRows(table, facts).map((r, i) => {
     const op = i + 1
-    const d: OpDef = { op, code: b.code, name: b.name, slot: b.slot, block: b.block ?? false, length: b.length }
+    const b = body(r)
+    const d: OpDef = { op, code: r.code, name: b.name ?? r.name, slot: r.slot, block: b.block ?? false, length: b.length }
     if (b.tensor) d.tensor = b.tensor
     if (b.program) d.program = b.program(op)
     return d
   })
 }
 
-/** RMS_SCALE, NORM and both QUANTs of `src` (n words) into the four slots given. */
-function normBlock(c: ModelConfig, ctx: ProgramContext, src: number, rs: number, xn: number, a32: number, a256: number, tensor: string, srcName: string): Builder[] {
+/** A body keyed by row name; a row the table has and this list lacks is a bug, named. */
+function bodyOf(bodies: Record<string, () => OpBody>, r: OpRow): OpBody {
+  const b = bodies[r.name]
+  if (!b) throw new RangeError(`the machine has no program for op table row ${r.name}`)
+  return b()
+}
+
+/** RMS_SCALE, NORM and both QUANT bodies of the residual `src` (n words), keyed by their rows' names. */
+function normBodies(c: ModelConfig, ctx: ProgramContext, src: number, rs: number, xn: number, tensor: string, srcName: string, xnName: string, normRow: string): Record<string, () => OpBody> {
   const n = c.dim
-  const sh = ctx.shape(tensor)
-  return [
-    { code: 'RMS_SCALE', name: `RMS_SCALE ${srcName}`, slot: rs, length: 1, program: (op) => rmsScale(op, src, n, c.rmsEps) },
-    { code: 'NORM', name: `NORM ${tensor}`, slot: xn, length: n, tensor, program: (op) => norm(op, src, rs, tensor, sh) },
-    ...quants(xn, slotName(xn), n, a32, a256),
-  ]
+  return {
+    [`RMS_SCALE ${srcName}`]: () => ({ length: 1, program: (op) => rmsScale(op, src, n, c.rmsEps) }),
+    [`NORM ${normRow}`]: () => {
+      const sh = ctx.shape(tensor)
+      return { name: `NORM ${tensor}`, length: n, tensor, program: (op) => norm(op, src, rs, tensor, sh) }
+    },
+    ...quantBodies(xn, xnName, n),
+  }
 }
 
-function quants(src: number, srcName: string, n: number, a32: number, a256: number): Builder[] {
-  return [
-    { code: 'QUANT32', name: `QUANT32 ${srcName}`, slot: a32, block: true, length: n % 32 === 0 ? n / 32 : 0, program: (op) => quant(op, src, 32) },
-    { code: 'QUANT256', name: `QUANT256 ${srcName}`, slot: a256, block: true, length: n % 256 === 0 ? n / 256 : 0, program: (op) => quant(op, src, 256) },
-  ]
+function quantBodies(src: number, srcName: string, n: number): Record<string, () => OpBody> {
+  return {
+    [`QUANT32 ${srcName}`]: () => ({ block: true, length: n % 32 === 0 ? n / 32 : 0, program: (op) => quant(op, src, 32) }),
+    [`QUANT256 ${srcName}`]: () => ({ block: true, length: n % 256 === 0 ? n / 256 : 0, program: (op) => quant(op, src, 256) }),
+  }
 }
 
-function mm(ctx: ProgramContext, name: string, tensor: string, slot: number, f32Src: number, a32: number, a256: number, cols: number): Builder {
+function mm(ctx: ProgramContext, tensor: string, f32Src: number, a32: number, a256: number, cols: number): OpBody {
   const sh = ctx.shape(tensor)
   if (sh.cols !== cols) throw new UnsupportedShapeError(`${tensor} has ${sh.cols} columns, the activation ${cols}`)
   const B = activationBlockSize(sh.type)
   if (B !== 0 && cols % B !== 0) throw new UnsupportedShapeError(`${tensor}: ${cols} columns are not whole blocks of ${B}`)
-  return { code: 'MATMUL', name, slot, length: sh.rows, tensor, program: (op) => matmul(op, tensor, sh, f32Src, a32, a256) }
+  return { length: sh.rows, tensor, program: (op) => matmul(op, tensor, sh, f32Src, a32, a256) }
 }
 
 function checkShapes(c: ModelConfig): void {
@@ -744,8 +731,9 @@ function checkShapes(c: ModelConfig): void {
 }
 
 /**
- * The ops of the layer transition (ctx.layer < nLayer) in order: LOAD, [EMBED], the attention
- * block, the FFN block, STORE (docs/MACHINE.md "The layer transition").
+ * The ops of the layer transition (ctx.layer < nLayer) in order: the rows of the engine's
+ * LAYER_TABLE that apply (LOAD, [EMBED], the attention block, the FFN block, STORE;
+ * docs/MACHINE.md "The layer transition"), each with its programs.
  *
  * @example
  *   const ops = layerOps({ config, shape, pos: 3, layer: 1, nPrompt: 4, sampling })
@@ -759,87 +747,94 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
   const { dim, headDim: hd, nHead: nh, nKvHead: nkv, ffDim: ff } = c
   const kvDim = nkv * hd
   const group = nh / nkv
-  const nu = ctx.pos + 1
   const qwen = c.arch === 'qwen2'
   const w = (t: string) => `blk.${l}.${t}`
-  const list: Builder[] = []
-  if (l === 0) {
-    list.push({ code: 'LOAD', name: 'LOAD TOK', slot: SLOT.TOK, length: 1 })
-    list.push({ code: 'EMBED', name: 'EMBED', slot: SLOT.X, length: dim, tensor: 'token_embd.weight', program: (op) => embed(op, 'token_embd.weight', ctx.shape('token_embd.weight')) })
-  } else {
-    list.push({ code: 'LOAD', name: 'LOAD X', slot: SLOT.X, length: dim })
+  const biasBody = (src: number, t: string, n: number) => (): OpBody => {
+    const sh = ctx.shape(w(t))
+    return { length: n, tensor: w(t), program: (op) => bias(op, src, w(t), sh) }
   }
-  // attention block
-  list.push(...normBlock(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, w('attn_norm.weight'), 'X'))
-  list.push(mm(ctx, 'Q', w('attn_q.weight'), SLOT.Q, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
-  list.push(mm(ctx, 'K', w('attn_k.weight'), SLOT.K, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
-  list.push(mm(ctx, 'V', w('attn_v.weight'), SLOT.V, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim))
-  if (qwen) {
-    for (const [name, src, dst, t, n] of [['QB', SLOT.Q, SLOT.QB, 'attn_q.bias', nh * hd], ['KB', SLOT.K, SLOT.KB, 'attn_k.bias', kvDim], ['VB', SLOT.V, SLOT.VB, 'attn_v.bias', kvDim]] as const) {
-      const sh = ctx.shape(w(t))
-      list.push({ code: 'BIAS', name, slot: dst, length: n, tensor: w(t), program: (op) => bias(op, src, w(t), sh) })
-    }
+  const bodies: Record<string, () => OpBody> = {
+    'LOAD TOK': () => ({ length: 1 }),
+    EMBED: () => ({ length: dim, tensor: 'token_embd.weight', program: (op) => embed(op, 'token_embd.weight', ctx.shape('token_embd.weight')) }),
+    'LOAD X': () => ({ length: dim }),
+    // attention block
+    ...normBodies(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, w('attn_norm.weight'), 'X', 'XN1', 'attn_norm'),
+    Q: () => mm(ctx, w('attn_q.weight'), SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim),
+    K: () => mm(ctx, w('attn_k.weight'), SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim),
+    V: () => mm(ctx, w('attn_v.weight'), SLOT.XN1, SLOT.A1_32, SLOT.A1_256, dim),
+    QB: biasBody(SLOT.Q, 'attn_q.bias', nh * hd),
+    KB: biasBody(SLOT.K, 'attn_k.bias', kvDim),
+    VB: biasBody(SLOT.V, 'attn_v.bias', kvDim),
+    FREQ: () => ({ length: hd / 2, program: (op) => freq(op, hd, c.ropeBase) }),
+    ROTCS: () => ({ length: hd, program: (op) => rotcs(op, ctx.pos) }),
+    QR: () => ({ length: nh * hd, program: (op) => rope(op, qwen ? SLOT.QB : SLOT.Q, hd, qwen) }),
+    KR: () => ({ length: kvDim, program: (op) => rope(op, qwen ? SLOT.KB : SLOT.K, hd, qwen) }),
+    SCORE: () => ({ length: nh * (ctx.pos + 1), program: (op) => score(op, ctx, hd, group) }),
+    MAX: () => ({ length: nh, program: (op) => max(op, ctx.pos + 1) }),
+    EXPS: () => ({ length: nh * (ctx.pos + 1), program: (op) => exps(op, ctx.pos + 1) }),
+    ZINV: () => ({ length: nh, program: (op) => zinv(op, ctx.pos + 1) }),
+    ATT: () => ({ length: nh * hd, program: (op) => att(op, ctx, hd, group, qwen ? SLOT.VB : SLOT.V) }),
+    ...quantBodies(SLOT.O, 'O', nh * hd),
+    WO: () => mm(ctx, w('attn_output.weight'), SLOT.O, SLOT.A2_32, SLOT.A2_256, nh * hd),
+    'RES X2': () => ({ length: dim, program: (op) => res(op, SLOT.X, SLOT.P) }),
+    // FFN block
+    ...normBodies(c, ctx, SLOT.X2, SLOT.RS2, SLOT.XN2, w('ffn_norm.weight'), 'X2', 'XN2', 'ffn_norm'),
+    GATE: () => mm(ctx, w('ffn_gate.weight'), SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim),
+    UP: () => mm(ctx, w('ffn_up.weight'), SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim),
+    SILU: () => ({ length: ff, program: (op) => siluMul(op) }),
+    ...quantBodies(SLOT.H, 'H', ff),
+    DOWN: () => mm(ctx, w('ffn_down.weight'), SLOT.H, SLOT.A4_32, SLOT.A4_256, ff),
+    'RES X3': () => ({ length: dim, program: (op) => res(op, SLOT.X2, SLOT.D) }),
+    STORE: () => ({ length: 0 }),
   }
-  list.push({ code: 'FREQ', name: 'FREQ', slot: SLOT.FR, length: hd / 2, program: (op) => freq(op, hd, c.ropeBase) })
-  list.push({ code: 'ROTCS', name: 'ROTCS', slot: SLOT.CS, length: hd, program: (op) => rotcs(op, ctx.pos) })
-  list.push({ code: 'ROPE', name: 'QR', slot: SLOT.QR, length: nh * hd, program: (op) => rope(op, qwen ? SLOT.QB : SLOT.Q, hd, qwen) })
-  list.push({ code: 'ROPE', name: 'KR', slot: SLOT.KR, length: kvDim, program: (op) => rope(op, qwen ? SLOT.KB : SLOT.K, hd, qwen) })
-  list.push({ code: 'SCORE', name: 'SCORE', slot: SLOT.S, length: nh * nu, program: (op) => score(op, ctx, hd, group) })
-  list.push({ code: 'MAX', name: 'MAX', slot: SLOT.M, length: nh, program: (op) => max(op, nu) })
-  list.push({ code: 'EXPS', name: 'EXPS', slot: SLOT.E, length: nh * nu, program: (op) => exps(op, nu) })
-  list.push({ code: 'ZINV', name: 'ZINV', slot: SLOT.Z, length: nh, program: (op) => zinv(op, nu) })
-  list.push({ code: 'ATT', name: 'ATT', slot: SLOT.O, length: nh * hd, program: (op) => att(op, ctx, hd, group, qwen ? SLOT.VB : SLOT.V) })
-  list.push(...quants(SLOT.O, 'O', nh * hd, SLOT.A2_32, SLOT.A2_256))
-  list.push(mm(ctx, 'WO', w('attn_output.weight'), SLOT.P, SLOT.O, SLOT.A2_32, SLOT.A2_256, nh * hd))
-  list.push({ code: 'RES', name: 'RES X2', slot: SLOT.X2, length: dim, program: (op) => res(op, SLOT.X, SLOT.P) })
-  // FFN block
-  list.push(...normBlock(c, ctx, SLOT.X2, SLOT.RS2, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, w('ffn_norm.weight'), 'X2'))
-  list.push(mm(ctx, 'GATE', w('ffn_gate.weight'), SLOT.G, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim))
-  list.push(mm(ctx, 'UP', w('ffn_up.weight'), SLOT.U, SLOT.XN2, SLOT.A3_32, SLOT.A3_256, dim))
-  list.push({ code: 'SILU', name: 'SILU', slot: SLOT.H, length: ff, program: (op) => siluMul(op) })
-  list.push(...quants(SLOT.H, 'H', ff, SLOT.A4_32, SLOT.A4_256))
-  list.push(mm(ctx, 'DOWN', w('ffn_down.weight'), SLOT.D, SLOT.H, SLOT.A4_32, SLOT.A4_256, ff))
-  list.push({ code: 'RES', name: 'RES X3', slot: SLOT.X3, length: dim, program: (op) => res(op, SLOT.X2, SLOT.D) })
-  list.push({ code: 'STORE', name: 'STORE', slot: -1, length: 0 })
-  return finish(list)
+  const facts = new Set<OpCondition>([l === 0 ? 'layer0' : 'aboveLayer0'])
+  if (qwen) facts.add('qwen2')
+  return fromTable(LAYER_TABLE, facts, (r) => bodyOf(bodies, r))
 }
 
 /**
  * The ops of the head transition at ctx.pos (docs/MACHINE.md "The head transition"): TOKEN alone
- * for teacher-forced positions (p < nPrompt - 1); otherwise LOAD, the output norm, LOGITS,
- * [PENALTY], then ARGMAX (temperature 0) or RANK, SORT, TSCALE, TEXP, TSUM, PROB, KEEP, DRAW,
- * then STORE.
+ * for teacher-forced positions (p < nPrompt - 1); otherwise the rows of the engine's HEAD_TABLE
+ * that apply: LOAD, the output norm, LOGITS, [PENALTY], then ARGMAX (temperature 0) or RANK,
+ * SORT, TSCALE, TEXP, TSUM, PROB, KEEP, DRAW, then STORE.
  */
 export function headOps(ctx: ProgramContext): OpDef[] {
   const c = ctx.config
   checkShapes(c)
   if (ctx.layer !== c.nLayer) throw new RangeError(`the head transition is layer ${c.nLayer}, not ${ctx.layer}`)
-  if (ctx.pos < ctx.nPrompt - 1) return finish([{ code: 'TOKEN', name: 'TOKEN', slot: -1, length: 0 }])
+  if (ctx.pos < ctx.nPrompt - 1) return fromTable(TEACHER_FORCED_HEAD_TABLE, new Set(), () => ({ length: 0 }))
   const s = ctx.sampling
   const out = c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'
   const V = c.vocabSize
-  const list: Builder[] = [
-    { code: 'LOAD', name: 'LOAD X', slot: SLOT.X, length: c.dim },
-    ...normBlock(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, 'output_norm.weight', 'X'),
-    mm(ctx, 'LOGITS', out, SLOT.L, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, c.dim),
-  ]
   const penalize = s.repeatPenalty !== 1 && s.repeatLastN > 0
-  if (penalize) list.push({ code: 'PENALTY', name: 'PENALTY', slot: SLOT.PL, length: V, program: (op) => penalty(op, ctx) })
   const src = penalize ? SLOT.PL : SLOT.L
-  if (s.temperature === 0) list.push({ code: 'ARGMAX', name: 'ARGMAX', slot: SLOT.NEXT, length: 1, program: (op) => argmax(op, src, V) })
-  else list.push(...samplingOps(ctx, src, V))
-  list.push({ code: 'STORE', name: 'STORE', slot: -1, length: 0 })
-  return finish(list)
+  const topK = s.topK ?? 0
+  const K = topK > 0 && topK < V ? topK : V
+  const bodies: Record<string, () => OpBody> = {
+    'LOAD X': () => ({ length: c.dim }),
+    ...normBodies(c, ctx, SLOT.X, SLOT.RS1, SLOT.XN1, 'output_norm.weight', 'X', 'XN1', 'output_norm'),
+    LOGITS: () => mm(ctx, out, SLOT.XN1, SLOT.A1_32, SLOT.A1_256, c.dim),
+    PENALTY: () => ({ length: V, program: (op) => penalty(op, ctx) }),
+    ARGMAX: () => ({ length: 1, program: (op) => argmax(op, src, V) }),
+    // temperature sampling over the (penalized) logits
+    RANK: () => ({ length: V, program: (op) => rank(op, src, V) }),
+    SORT: () => ({ length: K, program: (op) => sortIds(op, V) }),
+    TSCALE: () => ({ length: K, program: (op) => tscale(op, src, f(s.temperature)) }),
+    TEXP: () => ({ length: K, program: (op) => texp(op) }),
+    TSUM: () => ({ length: 1, program: (op) => tsum(op, K) }),
+    PROB: () => ({ length: K, program: (op) => prob(op) }),
+    KEEP: () => ({ length: 1, program: (op) => keep(op, K, s.topP ?? 1, s.minP ?? 0) }),
+    DRAW: () => ({ length: 1, program: (op) => draw(op, K, s.seed ?? 0n, ctx.pos - (ctx.nPrompt - 1)) }),
+    STORE: () => ({ length: 0 }),
+  }
+  const facts = new Set<OpCondition>([s.temperature === 0 ? 'greedy' : 'sampled'])
+  if (penalize) facts.add('penalty')
+  return fromTable(HEAD_TABLE, facts, (r) => bodyOf(bodies, r))
 }
 
 /** The ops of the transition ctx names: `headOps` for layer = nLayer, else `layerOps`. */
 export function transitionOps(ctx: ProgramContext): OpDef[] {
   return ctx.layer === ctx.config.nLayer ? headOps(ctx) : layerOps(ctx)
-}
-
-/** Names the slot numbers, for messages and docs. */
-export function slotName(slot: number): string {
-  return Object.keys(SLOT).find((k) => SLOT[k as keyof typeof SLOT] === slot) ?? `slot ${slot}`
 }
 
 /**

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
 import { cos, dot8, exp, f, sin, sum8 } from '../../engine/math/canonical.js'
+import { HEAD_OP, HEAD_OP_SLOTS, LAYER_OP, LAYER_OP_SLOTS } from '../../engine/model/opTable.js'
 import { ropeFrequencies } from '../../engine/model/transformer.js'
 import { argmax, sampleToken } from '../../engine/sample.js'
 import { captureOps } from '../../../test/support/captureOps.js'
@@ -108,29 +109,25 @@ function checkLayer(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, samplin
   assertSlot(t, SLOT.X, x, `X ${at}`)
   // RS: the RMSNorm scale of the engine's input residual
   assertSlot(t, SLOT.RS1, Float32Array.of(f(1 / f(Math.sqrt(f(f(dot8(x, 0, x, 0, c.dim) / c.dim) + c.rmsEps))))), `RS1 ${at}`)
-  assertSlot(t, SLOT.XN1, out(1), `XN1 ${at}`)
-  assertBlocks(t, SLOT.A1_32, out(1), 32, `A1_32 ${at}`)
-  assertBlocks(t, SLOT.A1_256, out(1), 256, `A1_256 ${at}`)
-  assertSlot(t, SLOT.Q, out(2), `Q ${at}`)
-  assertSlot(t, SLOT.K, out(3), `K ${at}`)
-  assertSlot(t, SLOT.V, out(4), `V ${at}`)
-  if (qwen) {
-    assertSlot(t, SLOT.QB, out(5, 0), `QB ${at}`)
-    assertSlot(t, SLOT.KB, out(5, 1), `KB ${at}`)
-    assertSlot(t, SLOT.VB, out(5, 2), `VB ${at}`)
-  } else {
-    for (const s of [SLOT.QB, SLOT.KB, SLOT.VB]) assert.equal(t.slots[s], undefined)
+  // every report point of the forward pass against the slots the op table says it fills
+  for (const [op, slots] of Object.entries(LAYER_OP_SLOTS)) {
+    if (Number(op) === LAYER_OP.QKV_BIAS && !qwen) {
+      // llama has no bias ops: the slots stay empty and the report is Q, K, V unchanged
+      for (const s of slots) assert.equal(t.slots[s], undefined)
+      continue
+    }
+    slots.forEach((slot, i) => assertSlot(t, slot, out(Number(op), i), `${slotName(slot)} ${at}`))
   }
+  assertBlocks(t, SLOT.A1_32, out(LAYER_OP.ATTN_NORM), 32, `A1_32 ${at}`)
+  assertBlocks(t, SLOT.A1_256, out(LAYER_OP.ATTN_NORM), 256, `A1_256 ${at}`)
   const fr = ropeFrequencies(c.headDim, c.ropeBase)
   assertSlot(t, SLOT.FR, fr, `FR ${at}`)
   assertSlot(t, SLOT.CS, Float32Array.from({ length: c.headDim }, (_, i) => (i & 1 ? sin : cos)(f(f(pos) * fr[i >> 1]))), `CS ${at}`)
-  assertSlot(t, SLOT.QR, out(6, 0), `QR ${at}`)
-  assertSlot(t, SLOT.KR, out(6, 1), `KR ${at}`)
   // attention internals from the engine's q (after RoPE) and its cache (K after RoPE, V)
   const { nHead: nh, headDim: hd } = c
   const group = c.nHead / c.nKvHead
   const nu = pos + 1
-  const q = out(6, 0)
+  const q = out(LAYER_OP.ROPE, 0)
   const scale = f(1 / f(Math.sqrt(hd)))
   const S = new Float32Array(nh * nu), M = new Float32Array(nh), E = new Float32Array(nh * nu), Z = new Float32Array(nh)
   for (let h = 0; h < nh; h++) {
@@ -148,20 +145,11 @@ function checkLayer(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, samplin
   assertSlot(t, SLOT.M, M, `M ${at}`)
   assertSlot(t, SLOT.E, E, `E ${at}`)
   assertSlot(t, SLOT.Z, Z, `Z ${at}`)
-  assertSlot(t, SLOT.O, out(7), `O ${at}`)
-  assertBlocks(t, SLOT.A2_32, out(7), 32, `A2_32 ${at}`)
-  assertBlocks(t, SLOT.A2_256, out(7), 256, `A2_256 ${at}`)
-  assertSlot(t, SLOT.P, out(8), `P ${at}`)
-  assertSlot(t, SLOT.X2, out(9), `X2 ${at}`)
-  assertSlot(t, SLOT.XN2, out(10), `XN2 ${at}`)
-  assertBlocks(t, SLOT.A3_32, out(10), 32, `A3_32 ${at}`)
-  assertSlot(t, SLOT.G, out(11), `G ${at}`)
-  assertSlot(t, SLOT.U, out(12), `U ${at}`)
-  assertSlot(t, SLOT.H, out(13), `H ${at}`)
-  assertBlocks(t, SLOT.A4_32, out(13), 32, `A4_32 ${at}`)
-  assertBlocks(t, SLOT.A4_256, out(13), 256, `A4_256 ${at}`)
-  assertSlot(t, SLOT.D, out(14), `D ${at}`)
-  assertSlot(t, SLOT.X3, out(15), `X3 ${at}`)
+  assertBlocks(t, SLOT.A2_32, out(LAYER_OP.ATTENTION), 32, `A2_32 ${at}`)
+  assertBlocks(t, SLOT.A2_256, out(LAYER_OP.ATTENTION), 256, `A2_256 ${at}`)
+  assertBlocks(t, SLOT.A3_32, out(LAYER_OP.FFN_NORM), 32, `A3_32 ${at}`)
+  assertBlocks(t, SLOT.A4_32, out(LAYER_OP.SILU_MUL), 32, `A4_32 ${at}`)
+  assertBlocks(t, SLOT.A4_256, out(LAYER_OP.SILU_MUL), 256, `A4_256 ${at}`)
   // the layer's outputs are the replay's (the trace leaf's) residual, K and V
   assertSlot(t, SLOT.X3, j.replay.residual(pos, layer), `X3 = replay ${at}`)
   assertSlot(t, SLOT.KR, j.replay.k(pos, layer), `KR = replay ${at}`)
@@ -195,11 +183,11 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
   }
   const cap = captureOps(m.tf, j.tokens, pos, c.nLayer)
   assertSlot(t, SLOT.X, j.replay.residual(pos, c.nLayer - 1), `head X ${pos}`)
-  assertSlot(t, SLOT.XN1, cap.get(1)!.outs[0], `head XN ${pos}`)
-  assertBlocks(t, SLOT.A1_32, cap.get(1)!.outs[0], 32, `head A32 ${pos}`)
-  assertBlocks(t, SLOT.A1_256, cap.get(1)!.outs[0], 256, `head A256 ${pos}`)
-  const logits = cap.get(2)!.outs[0]
-  assertSlot(t, SLOT.L, logits, `LOGITS ${pos}`)
+  for (const [op, slots] of Object.entries(HEAD_OP_SLOTS)) slots.forEach((slot, i) => assertSlot(t, slot, cap.get(Number(op))!.outs[i], `head ${slotName(slot)} ${pos}`))
+  const xn = cap.get(HEAD_OP.OUTPUT_NORM)!.outs[0]
+  assertBlocks(t, SLOT.A1_32, xn, 32, `head A32 ${pos}`)
+  assertBlocks(t, SLOT.A1_256, xn, 256, `head A256 ${pos}`)
+  const logits = cap.get(HEAD_OP.LOGITS)!.outs[0]
   assertSlot(t, SLOT.L, j.logitsAt(pos), `LOGITS = replay ${pos}`)
   const penalized = logits.slice()
   const id = sampleToken(penalized, j.params, j.tokens.slice(0, pos + 1), pos - (nPrompt - 1))

@@ -11,6 +11,7 @@
 import type { Backend, MatrixHandle } from '../kernels/backend.js'
 import { type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
 import type { ModelConfig } from './config.js'
+import { HEAD_OP, LAYER_OP } from './opTable.js'
 import { cos, exp, f, log, sin } from '../math/canonical.js'
 
 export type TransformerConfig = ModelConfig
@@ -26,11 +27,12 @@ export type TransformerWeights = {
 export type LayerObserver = (layer: number, startPos: number, nTok: number, residual: Float32Array, k: Float32Array, v: Float32Array) => void
 
 /**
- * Per-op states for the dispute game's op level (docs/CHAIN.md "Op table"): called after op `op`
- * of a layer (1..15) or of the head (layer = nLayer: 1 output RMSNorm, 2 logits) with the op's
- * outputs for the batch's tokens at `startPos ..` ((nTok, n) each) and, for a matmul, its input
- * (nTok, cols). Arrays are reused between layers: copy what you keep. An observer may change the
- * outputs in place (tests inject faults this way) and nothing else.
+ * Per-op states for the dispute game's op level: called at report point `op` of a layer
+ * (LAYER_OP, opTable.ts) or of the head (layer = nLayer: HEAD_OP) with its outputs for the batch's
+ * tokens at `startPos ..` ((nTok, n) each; the machine slots they are: LAYER_OP_SLOTS) and, for a
+ * matmul, its input (nTok, cols). Arrays are reused between layers: copy what you keep. An
+ * observer may change the outputs in place (tests and cheats inject faults this way) and nothing
+ * else.
  */
 export type OpObserver = (layer: number, op: number, startPos: number, nTok: number, outs: readonly Float32Array[], input?: Float32Array) => void
 
@@ -127,19 +129,19 @@ export class Transformer {
       const p = `blk.${l}.`
       // attention rmsnorm                                            (T, dim)
       ops.rmsnorm(xn, x, this.vec[p + 'attn_norm.weight'], T, dim, c.rmsEps)
-      observeOp?.(l, 1, start, T, [xn])
+      observeOp?.(l, LAYER_OP.ATTN_NORM, start, T, [xn])
 
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
       const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T)
-      observeOp?.(l, 2, start, T, [q], xn)
+      observeOp?.(l, LAYER_OP.Q, start, T, [q], xn)
       const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T)
-      observeOp?.(l, 3, start, T, [k], xn)
+      observeOp?.(l, LAYER_OP.K, start, T, [k], xn)
       const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T)
-      observeOp?.(l, 4, start, T, [v], xn)
+      observeOp?.(l, LAYER_OP.V, start, T, [v], xn)
       addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
       addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
       addBias(ops, v, this.vec[p + 'attn_v.bias'], T)
-      observeOp?.(l, 5, start, T, [q, k, v])
+      observeOp?.(l, LAYER_OP.QKV_BIAS, start, T, [q, k, v])
 
       // rope on q and k: pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2 (NEOX)
       const half = c.arch === 'qwen2' ? hd / 2 : 1
@@ -149,7 +151,7 @@ export class Transformer {
         for (let h = 0; h < nh; h++) rope(q, (t * nh + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
         for (let h = 0; h < nkv; h++) rope(k, (t * nkv + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
       }
-      observeOp?.(l, 6, start, T, [q, k])
+      observeOp?.(l, LAYER_OP.ROPE, start, T, [q, k])
 
       // append K, V to the cache                                      (ctx, kvDim)
       kv.k[l].set(k, start * kvDim)
@@ -158,27 +160,27 @@ export class Transformer {
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
       ops.attention(attnOut, q, kv.k[l], kv.v[l], { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd })
-      observeOp?.(l, 7, start, T, [attnOut])
+      observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)
       const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T)
-      observeOp?.(l, 8, start, T, [proj], attnOut)
+      observeOp?.(l, LAYER_OP.ATTN_OUTPUT, start, T, [proj], attnOut)
       ops.add(x, proj, T * dim)
-      observeOp?.(l, 9, start, T, [x])
+      observeOp?.(l, LAYER_OP.ATTN_RESIDUAL, start, T, [x])
 
       // ffn: rmsnorm, gate/up, silu(gate) * up, down, residual     (T, ff) -> (T, dim)
       ops.rmsnorm(xn, x, this.vec[p + 'ffn_norm.weight'], T, dim, c.rmsEps)
-      observeOp?.(l, 10, start, T, [xn])
+      observeOp?.(l, LAYER_OP.FFN_NORM, start, T, [xn])
       const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T)
-      observeOp?.(l, 11, start, T, [gate], xn)
+      observeOp?.(l, LAYER_OP.GATE, start, T, [gate], xn)
       const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T)
-      observeOp?.(l, 12, start, T, [up], xn)
+      observeOp?.(l, LAYER_OP.UP, start, T, [up], xn)
       ops.siluMul(gate, up, gate.length)
-      observeOp?.(l, 13, start, T, [gate])
+      observeOp?.(l, LAYER_OP.SILU_MUL, start, T, [gate])
       const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T)
-      observeOp?.(l, 14, start, T, [down], gate)
+      observeOp?.(l, LAYER_OP.DOWN, start, T, [down], gate)
       ops.add(x, down, T * dim)
-      observeOp?.(l, 15, start, T, [x])
+      observeOp?.(l, LAYER_OP.FFN_RESIDUAL, start, T, [x])
 
       observe?.(l, start, T, x, k, v)
     }
@@ -189,10 +191,10 @@ export class Transformer {
     if (nOut === 0) return new Float32Array(0)
     const last = new Float32Array(nOut * dim)
     ops.rmsnorm(last, x.subarray((T - nOut) * dim), this.vec['output_norm.weight'], nOut, dim, c.rmsEps)
-    observeOp?.(c.nLayer, 1, start + T - nOut, nOut, [last])
+    observeOp?.(c.nLayer, HEAD_OP.OUTPUT_NORM, start + T - nOut, nOut, [last])
     const out = this.m['output.weight'] ?? this.m['token_embd.weight']
     const logits = b.matmul(out, last, nOut)
-    observeOp?.(c.nLayer, 2, start + T - nOut, nOut, [logits], last)
+    observeOp?.(c.nLayer, HEAD_OP.LOGITS, start + T - nOut, nOut, [logits], last)
     return logits
   }
 }
