@@ -341,7 +341,7 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   if (req.pricePerToken < served.pricePerToken) throw new Refusal('price-too-low', `price ${req.pricePerToken} is below this provider's ${served.pricePerToken} wei per token`)
   if (ctx.slots.active >= ctx.capacity) throw new Refusal('busy', `all ${ctx.capacity} job slots are taken`)
   const sp = d.params.settlement
-  const needed = exposureOf(ctx.slots.reserved + facts.unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps) })
+  const needed = exposureOf(ctx.slots.reserved + facts.unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps), collusionBps: Number(sp.collusionBps ?? 0) })
   const free = facts.active - facts.locked
   if (free < needed) throw new Refusal('stake-too-low', `unlocked stake ${free} does not cover the exposure ${needed} of the jobs in flight and this one`)
   ctx.slots.active++
