@@ -37,7 +37,7 @@ export type JobResult = {
 export class ContextOverflowError extends BaseError {
   override name = 'ContextOverflowError'
   constructor(nPrompt: number, ctx: number) {
-    super(`prompt of ${nPrompt} tokens does not fit the context of ${ctx}`, { details: 'shorten the prompt or lower --max-tokens' })
+    super(`prompt of ${nPrompt} tokens does not fit the context of ${ctx}`, { details: 'shorten the prompt: the context must hold it and at least one answer token' })
   }
 }
 
