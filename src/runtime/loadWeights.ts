@@ -49,6 +49,7 @@ export type LoadOptions = {
   hashing?: 'fast' | 'reference'
   /** Called after each tensor with (tensors done, total, bytes read so far). */
   onProgress?: (done: number, total: number, bytes: number) => void
+  /** Stops the load between tensors with the signal's reason (the caller frees the backend). */
   signal?: AbortSignal
 }
 
@@ -62,33 +63,64 @@ export type LoadOptions = {
  *   toHex(w.modelRoot)
  */
 export function loadWeights(path: string, backend: Backend, options: LoadOptions = {}): LoadedWeights {
+  const steps = loadSteps(path, backend, options)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * `loadWeights` that yields to the event loop after each tensor, so `options.signal` (a timer,
+ * Ctrl-C) can stop it; the file and the hash workers are closed either way.
+ */
+export async function loadWeightsAsync(path: string, backend: Backend, options: LoadOptions = {}): Promise<LoadedWeights> {
+  const steps = loadSteps(path, backend, options)
+  try {
+    for (;;) {
+      const r = steps.next()
+      if (r.done) return r.value
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+  } finally {
+    steps.return(undefined as never) // an abandoned load runs its finally blocks: file and workers closed
+  }
+}
+
+/** The load, one yield per tensor. */
+function* loadSteps(path: string, backend: Backend, options: LoadOptions): Generator<void, LoadedWeights> {
   const src = openGgufSource(path)
   try {
-    return loadFromSource(src, backend, options)
+    const gguf = readGguf(src)
+    const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+    const chunkBytes = options.chunkBytes ?? 4 << 20
+    const workers = options.hashing === 'reference' ? 0 : options.hashWorkers ?? (src.size >= POOL_MIN_BYTES ? defaultHashWorkers() : 0)
+    const pool = workers > 0 ? createHashPool({ workers }) : undefined
+    try {
+      return yield* loadTensors(src, gguf, config, backend, options, chunkBytes, pool)
+    } finally {
+      pool?.close()
+    }
   } finally {
     src.close()
   }
 }
 
-function loadFromSource(src: FileByteSource, backend: Backend, options: LoadOptions): LoadedWeights {
-  const gguf = readGguf(src)
-  const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
-  const chunkBytes = options.chunkBytes ?? 4 << 20
-  const workers = options.hashing === 'reference' ? 0 : options.hashWorkers ?? (src.size >= POOL_MIN_BYTES ? defaultHashWorkers() : 0)
-  const pool = workers > 0 ? createHashPool({ workers }) : undefined
-  try {
-    return loadTensors(src, gguf, config, backend, options, chunkBytes, pool)
-  } finally {
-    pool?.close()
-  }
-}
-
-function loadTensors(src: FileByteSource, gguf: ReturnType<typeof readGguf>, config: ModelConfig, backend: Backend, options: LoadOptions, chunkBytes: number, pool: HashPool | undefined): LoadedWeights {
+function* loadTensors(
+  src: FileByteSource,
+  gguf: ReturnType<typeof readGguf>,
+  config: ModelConfig,
+  backend: Backend,
+  options: LoadOptions,
+  chunkBytes: number,
+  pool: HashPool | undefined,
+): Generator<void, LoadedWeights> {
   const matrices: Record<string, MatrixHandle> = {}
   const vectors: Record<string, Float32Array> = {}
   const rowRoots: Hash[] = []
   let bytesRead = 0
-  gguf.tensors.forEach((t, i) => {
+  for (let i = 0; i < gguf.tensors.length; i++) {
+    const t = gguf.tensors[i]
     options.signal?.throwIfAborted()
     const { rows, cols } = tensorRowsCols(t.dims)
     const rb = rowBytes(t.type, cols)
@@ -122,7 +154,9 @@ function loadTensors(src: FileByteSource, gguf: ReturnType<typeof readGguf>, con
     else rowRoots[i] = plain ? plain.root() : merkleRootPacked(commits, rows)
     bytesRead += t.byteLength
     options.onProgress?.(i + 1, gguf.tensors.length, bytesRead)
-  })
+    yield
+  }
+  options.signal?.throwIfAborted()
   pool?.drain()
   const tensorRoots: TensorRoot[] = gguf.tensors.map((t, i) => {
     const { rows, cols } = tensorRowsCols(t.dims)

@@ -17,9 +17,9 @@ import { DEFAULT_SAMPLING } from '../engine/sample.js'
 import { createTokenizer, type Tokenizer } from '../engine/tokenizer/index.js'
 import { statSync } from 'node:fs'
 import { FileNotFoundError, InvalidParameterError } from '../errors.js'
-import { type Claim, type JobResult, runJob, type Verdict, verifyJob } from '../trace/job.js'
+import { type Claim, type JobResult, runJobSteps, type Verdict, verifyJobSteps } from '../trace/job.js'
 import type { JobParams } from '../trace/receipt.js'
-import { loadWeights } from './loadWeights.js'
+import { loadWeightsAsync } from './loadWeights.js'
 import { createWasmBackend } from './wasmBackend.js'
 
 /** Weight bytes one kernel memory is given (of its 4 GiB; the rest is scratch and headroom). */
@@ -34,6 +34,11 @@ export type LoadOptions = {
   native?: boolean
   /** Called after each tensor is loaded with (tensors done, total, bytes read so far). */
   onProgress?: (done: number, total: number, bytes: number) => void
+  /**
+   * Stops the load between tensors (the promise rejects with the signal's reason, an
+   * `AbortError` unless the signal names another) and frees the backend it was filling.
+   */
+  signal?: AbortSignal
 }
 
 export type Model = {
@@ -46,7 +51,12 @@ export type Model = {
   close(): void
 }
 
+/**
+ * Loads a GGUF file into a kernel backend. The load yields to the event loop between tensors, so
+ * `opts.signal` (a timer, Ctrl-C) can stop it.
+ */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Model> {
+  opts.signal?.throwIfAborted()
   const threads = opts.threads ?? 1
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 64')
   // Each kernel thread holds its share of every weight matrix in its own wasm32 memory (at most
@@ -61,7 +71,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
   const wasmThreads = Math.max(threads, Math.ceil(size / MEMORY_BUDGET))
   const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads, native: opts.native })
   try {
-    const w = loadWeights(path, backend, { onProgress: opts.onProgress })
+    const w = await loadWeightsAsync(path, backend, { onProgress: opts.onProgress, signal: opts.signal })
     const tokenizer = createTokenizer(w.metadata)
     return {
       path,
@@ -85,11 +95,18 @@ export type GenerateOptions = Partial<JobParams> & {
   onText?: (text: string) => void
   /** Called once the prompt is processed and the first token sampled (for timing). */
   onFirstToken?: () => void
+  /**
+   * Called after each prefill batch with (prompt tokens processed, prompt tokens): counts rise
+   * and the last call has done = total.
+   */
+  onPrefill?: (done: number, total: number) => void
   batchSize?: number
   /**
-   * Stops the job between tokens (throws the signal's reason). `generate` runs without yielding,
-   * so only a callback can abort it; `generateAsync` yields between tokens, so any abort (a timer,
-   * Ctrl-C, a closed connection) stops it after the current token.
+   * Stops the job between prefill batches and between tokens (throws the signal's reason, an
+   * `AbortError` unless the signal names another). `generate` runs without yielding, so only a
+   * callback can abort it; `generateAsync` yields at each of those steps, so any abort (a timer,
+   * Ctrl-C, a closed connection) stops it after the current batch or token. Nothing needs
+   * freeing after an abort: the model is ready for the next job.
    */
   signal?: AbortSignal
 }
@@ -121,8 +138,8 @@ export function generate(model: Model, opts: GenerateOptions): GenerateResult {
 }
 
 /**
- * `generate` that yields to the event loop after each token, so timers, I/O and `opts.signal` run
- * while the job does (the prompt's prefill is still one uninterrupted step).
+ * `generate` that yields to the event loop after each prefill batch and each token, so timers,
+ * I/O and `opts.signal` run while the job does.
  *
  * @example
  * const r = await generateAsync(model, { prompt: 'The whale', maxTokens: 16, signal: AbortSignal.timeout(10_000) })
@@ -132,30 +149,80 @@ export async function generateAsync(model: Model, opts: GenerateOptions): Promis
   for (;;) {
     const r = steps.next()
     if (r.done) return r.value
-    await new Promise<void>((resolve) => setImmediate(resolve))
+    await nextTurn()
   }
 }
 
-/** The one generation loop: yields after each token (callbacks done, signal checked). */
+/** Lets timers, I/O and abort signals run. */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+/** The one generation loop: yields after each prefill batch and token (callbacks done, signal checked). */
 function* generateSteps(model: Model, opts: GenerateOptions): Generator<void, GenerateResult> {
   opts.signal?.throwIfAborted()
   const promptTokens = typeof opts.prompt === 'string' ? model.tokenizer.encode(opts.prompt) : opts.prompt
   const seed = BigInt(opts.seed ?? 0)
-  const it = runJob(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize })
+  const it = runJobSteps(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize })
   let first = true
   for (;;) {
     const r = it.next()
     if (r.done) return { ...r.value, promptTokens }
-    if (first) opts.onFirstToken?.()
-    first = false
-    if (r.value.text) opts.onText?.(r.value.text)
+    const step = r.value
+    if (step.kind === 'prefill') opts.onPrefill?.(step.done, step.total)
+    else {
+      if (first) opts.onFirstToken?.()
+      first = false
+      if (step.text) opts.onText?.(step.text)
+    }
     opts.signal?.throwIfAborted()
     yield
     opts.signal?.throwIfAborted()
   }
 }
 
-/** Re-checks a claimed answer against the model by teacher-forced replay. */
-export function verify(model: Model, claim: Claim): Verdict {
-  return verifyJob(model.transformer, model.tokenizer, model.modelRoot, claim)
+export type VerifyOptions = {
+  /** Called after each replayed batch with (positions replayed, positions): rising, ending at the total. */
+  onProgress?: (done: number, total: number) => void
+  /** Stops the replay between batches (throws the signal's reason); see `GenerateOptions.signal`. */
+  signal?: AbortSignal
+  /** Replay batch size; any value gives the same verdict (default 64). */
+  batchSize?: number
+}
+
+/** Re-checks a claimed answer against the model by teacher-forced replay (synchronous). */
+export function verify(model: Model, claim: Claim, opts: VerifyOptions = {}): Verdict {
+  const steps = verifySteps(model, claim, opts)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * `verify` that yields to the event loop after each replayed batch, so `opts.signal` can stop it.
+ *
+ * @example
+ * const v = await verifyAsync(model, claim, { signal: AbortSignal.timeout(60_000), onProgress: (d, t) => console.error(`${d}/${t}`) })
+ */
+export async function verifyAsync(model: Model, claim: Claim, opts: VerifyOptions = {}): Promise<Verdict> {
+  const steps = verifySteps(model, claim, opts)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    await nextTurn()
+  }
+}
+
+function* verifySteps(model: Model, claim: Claim, opts: VerifyOptions): Generator<void, Verdict> {
+  opts.signal?.throwIfAborted()
+  const it = verifyJobSteps(model.transformer, model.tokenizer, model.modelRoot, claim, opts.batchSize)
+  for (;;) {
+    const r = it.next()
+    if (r.done) return r.value
+    opts.onProgress?.(r.value.done, r.value.total)
+    opts.signal?.throwIfAborted()
+    yield
+    opts.signal?.throwIfAborted()
+  }
 }

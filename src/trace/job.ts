@@ -105,11 +105,30 @@ function validateJob(tf: Transformer, job: Job): void {
 }
 
 /**
+ * One step of `runJobSteps`: a prefill batch done (`done` of the `total` prompt tokens processed),
+ * or an output token sampled with the text it adds.
+ */
+export type JobStep = { kind: 'prefill'; done: number; total: number } | { kind: 'token'; token: number; text: string }
+
+/**
  * Generates the answer to `job`, yielding each token and its new text as it is sampled, and
  * returns the output with its receipt and trace leaves. Generation stops at an end-of-generation
  * token, a stop string, `maxTokens`, or the end of the context window.
  */
 export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, job: Job): Generator<{ token: number; text: string }, JobResult> {
+  const steps = runJobSteps(tf, tok, modelRoot, job)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    if (r.value.kind === 'token') yield { token: r.value.token, text: r.value.text }
+  }
+}
+
+/**
+ * `runJob` that also yields after each prefill batch, so a caller can report progress on a long
+ * prompt and stop between batches (an abandoned generator holds nothing but garbage).
+ */
+export function* runJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, job: Job): Generator<JobStep, JobResult> {
   validateJob(tf, job)
   const c = tf.config
   const prompt = job.promptTokens
@@ -125,6 +144,7 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
   for (let s = 0; s < prompt.length; s += batch) {
     const chunk = prompt.slice(s, s + batch)
     logits = tf.forward(chunk, cache, s + chunk.length === prompt.length ? 1 : 0, tree.observeLayer)
+    yield { kind: 'prefill', done: s + chunk.length, total: prompt.length }
   }
   for (let p = 0; p < prompt.length - 1; p++) tree.setHead(p, prompt[p + 1])
 
@@ -138,7 +158,7 @@ export function* runJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Arra
     out.push(id)
     history.push(id)
     const text = stop.push(id, out.length)
-    yield { token: id, text }
+    yield { kind: 'token', token: id, text }
     if (stop.stopped) break
     logits = tf.forward([id], cache, 1, tree.observeLayer)
   }
@@ -209,6 +229,18 @@ export type Claim = {
  * trace root. Returns the first divergent (position, layer) when the claimed leaves are known.
  */
 export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Verdict {
+  const steps = verifyJobSteps(tf, tok, modelRoot, claim, batchSize)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/** Replay progress of `verifyJobSteps`: `done` of the `total` positions replayed. */
+export type ReplayStep = { done: number; total: number }
+
+/** `verifyJob` that yields after each replayed batch (for progress and stopping between batches). */
+export function* verifyJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Generator<ReplayStep, Verdict> {
   const { receipt: r, promptTokens: prompt, outputTokens: out } = claim
   const c = tf.config
   const problems: VerifyProblem[] = []
@@ -261,6 +293,7 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
       stop.push(out[step], step + 1)
       if (stop.stopped && step < out.length - 1 && !sampled) sampled = { code: 'late-stop', message: `the answer should have stopped (${stop.stopped}) after output token ${step}`, step }
     }
+    yield { done: s + chunk.length, total: all.length }
   }
   // every output token, the last included, went through the stop rules above
   if (!stop.stopped && !sampled) sampled = { code: 'no-stop', message: `the answer stops after ${out.length} tokens without an end token, stop string or max-tokens` }
