@@ -177,7 +177,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     for (const m of engines) m.close()
     throw e
   }
-  if (roles.has('provider') && served.length === 0) throw new NodeStartError('a provider needs at least one model (--model FILE)')
+  if (roles.has('provider') && served.length === 0) throw new NodeStartError('a provider needs at least one model (the models option names none)')
   const models = { get: (root: Hex) => dispute.get(root.toLowerCase()) }
 
   const relayVia = opts.relayVia ?? []

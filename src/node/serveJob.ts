@@ -411,7 +411,7 @@ function answerOf(ctx: ServeContext, served: ServedModel, msg: RequestMsg, diges
       },
     }
   }
-  if (!served.dispute) throw new Error(`--cheat ${ctx.cheat} needs the model's dispute view`)
+  if (!served.dispute) throw new Error(`the cheat ${ctx.cheat} needs the model's dispute view`)
   const c = cheatingTrace(served.dispute, { prompt: msg.prompt, params: msg.params, seed, requestDigest: digest }, ctx.cheat)
   const output = c.trace.outputs
   // the text of every token (the machine knows no stop strings), ending where the cheat's answer ends
