@@ -149,3 +149,41 @@ test('the scanner sees every import form', () => {
   ].join('\n')
   assert.deepEqual(importsOf(code).sort(), ['../b/b.js', './a.js', './c.js', './d.js', './e.js', './f.js', './g.js'])
 })
+
+/**
+ * Lines of library code that put a command-line flag (`--threads`) into an error: the library
+ * names its parameter (`threads`, InvalidParameterError's `param`) and the CLI maps it to its flag
+ * (src/cli/main.ts), so the library reads right for callers that have no flags.
+ */
+function cliWordingInErrors(code: string): string[] {
+  return code.split('\n').filter((line) => /Error\(|\b(details|shortMessage)\s*:/.test(line) && /['"`][^'"`]*(?<![\w-])--[a-z]/.test(line))
+}
+
+test('library errors name no CLI flag (engine, trace, runtime, chain, p2p, node)', () => {
+  const libraries = new Set(['engine', 'trace', 'runtime', 'chain', 'p2p', 'node'])
+  const found: string[] = []
+  for (const file of files(src)) {
+    const rel = relative(src, file)
+    if (!libraries.has(rel.split('/')[0])) continue
+    for (const line of cliWordingInErrors(readFileSync(file, 'utf8'))) found.push(`${rel}: ${line.trim()}`)
+  }
+  assert.deepEqual(found, [])
+})
+
+test('the CLI-wording check sees a flag in a message, in details and in a template, and passes parameter names and decrements', () => {
+  const bad = [
+    "throw new RangeError('invalid --threads 0')",
+    "  throw new InvalidParameterError('x', v, 'use --max-tokens')",
+    "super(`prompt too long`, { details: 'or lower --max-tokens' })",
+    '    throw new NodeStartError(`a provider needs --model FILE`)',
+  ]
+  for (const line of bad) assert.equal(cliWordingInErrors(line).length, 1, line)
+  const good = [
+    "throw new InvalidParameterError('threads', threads, 'an integer from 1 to 64')",
+    "throw new RangeError(`layer ${l - 1} of ${n}`)",
+    "const argv = ['node', 'start', '--data', dir]",
+    'for (let i = n; i > 0; i--) x[i] = 0',
+  ]
+  for (const line of good) assert.deepEqual(cliWordingInErrors(line), [], line)
+})
+
