@@ -180,10 +180,9 @@ test('the CLI-wording check sees a flag in a message, in details and in a templa
   for (const line of bad) assert.equal(cliWordingInErrors(line).length, 1, line)
   const good = [
     "throw new InvalidParameterError('threads', threads, 'an integer from 1 to 64')",
-    "throw new RangeError(`layer ${l - 1} of ${n}`)",
+    'throw new RangeError(`layer ${l - 1} of ${n}`)',
     "const argv = ['node', 'start', '--data', dir]",
     'for (let i = n; i > 0; i--) x[i] = 0',
   ]
   for (const line of good) assert.deepEqual(cliWordingInErrors(line), [], line)
 })
-
