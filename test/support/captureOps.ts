@@ -10,7 +10,8 @@ export type OpCapture = { outs: Float32Array[]; input?: Float32Array }
 
 /**
  * Replays `tokens[0 .. position]` (a prefill of the earlier positions, then `position` alone) and
- * returns the ops of `layer` (layer = nLayer: the head) at `position`, by the engine's op number.
+ * returns the ops of `layer` (layer = nLayer: the head) at `position`, by the engine's report point
+ * (LAYER_OP / HEAD_OP of src/engine/model/opTable.ts).
  */
 export function captureOps(tf: Transformer, tokens: readonly number[], position: number, layer: number): Map<number, OpCapture> {
   if (!(position >= 0 && position < tokens.length)) throw new RangeError(`position ${position} is outside the ${tokens.length} tokens`)
