@@ -5,6 +5,7 @@
  * token, so a sampled answer can be replayed and checked like a greedy one.
  */
 import { InvalidParameterError } from '../errors.js'
+import { f32ToBits } from './bytes.js'
 import { exp, f, sum8 } from './math/canonical.js'
 import { rand } from './math/rand.js'
 
@@ -157,17 +158,13 @@ function ensureScratch(n: number): void {
   radixIds = [new Int32Array(n), new Int32Array(n)]
 }
 
-const key32 = new Float32Array(1)
-const keyBits = new Uint32Array(key32.buffer)
-
 /**
  * A uint32 that orders like "logit descending" under `<`: the float bits made monotonic
  * (negative numbers flipped) after -0 is made +0 (the spec compares -0 and +0 as equal), then
  * reversed.
  */
 function descendingBits(logit: number): number {
-  key32[0] = logit + 0
-  const u = keyBits[0]
+  const u = f32ToBits(logit + 0)
   const monotonic = u & 0x80000000 ? ~u >>> 0 : (u | 0x80000000) >>> 0
   return 0xffffffff - monotonic
 }
