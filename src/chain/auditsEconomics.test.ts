@@ -102,6 +102,8 @@ test('deployment: the premium follows p unless given (an audit pays the job pric
     assert.equal(await read<bigint>(c, d.settlement, 'Settlement', 'exposureOf', [10n ** 15n]), 50n * 10n ** 15n)
     assert.equal(exposureOf(10n ** 15n, sp), 50n * 10n ** 15n)
     assert.equal((await onChain(await deployTessera(c, { settlement: { auditBps: 1000 } }))).premiumBps, 1000, 'the premium follows a deployment\'s own p')
+    // ... up to half the price: a chain auditing every job still pays its providers.
+    assert.equal((await onChain(await deployTessera(c, { settlement: { auditBps: 10_000 } }))).premiumBps, 5000)
     // A deployer that sets no premium would have auditors replay for nothing: refused, in one line that says why.
     await assert.rejects(deployTessera(c, { settlement: { premiumBps: 0 } }), (e: Error) => {
       assert.equal(e.name, 'DeploymentError')

@@ -47,10 +47,12 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   challengeWindow: 86400n,
   auditBps: 500,
   rewardBps: 5000,
-  /** deployTessera uses `auditBps` when `premiumBps` is not given (500 is its value at the default p). */
+  /** deployTessera uses `auditBps` (at most 5000) when `premiumBps` is not given (500 at the default p). */
   premiumBps: 500,
   collusionBps: 2000,
 }
+/** The default premium is `auditBps` up to this: half of every job's price. */
+const MAX_DEFAULT_PREMIUM_BPS = 5000
 /**
  * Audit parameters (IAudits.Params, docs/CHAIN.md "Audits"): windows in seconds (beaconDelay at
  * least the beacon's period; beaconDelay + commit + reveal + canary windows, and beaconDelay +
@@ -102,7 +104,7 @@ export class DeploymentError extends BaseError {
 /**
  * Deploys ModelRegistry, Settlement, the dispute machine (MachineMath, MachineStepsA and B, Machine:
  * docs/MACHINE.md "Solidity judge"), DisputeGame, the beacon (unless given) and Audits, and wires
- * them together. `premiumBps` defaults to `auditBps`; 0 is refused (auditors would work unpaid)
+ * them together. `premiumBps` defaults to `auditBps` (at most 5000); 0 is refused (auditors would work unpaid)
  * unless `unpaidAudits` says the chain means it (tests that count a provider's exact pay).
  *
  * @example
@@ -114,8 +116,9 @@ export async function deployTessera(
 ): Promise<Deployment> {
   const sp = { ...DEFAULT_SETTLEMENT_PARAMS, ...opts.settlement }
   // The premium follows p unless given: an audit then pays premium / p = the job's price, what an
-  // honest replay of the job costs at most (docs/CHAIN.md "Audits", "Premium").
-  if (opts.settlement?.premiumBps === undefined) sp.premiumBps = sp.auditBps
+  // honest replay of the job costs at most (docs/CHAIN.md "Audits", "Premium"). Capped at half the
+  // price, so a test or demo chain auditing every job (p = 100%) still pays its providers.
+  if (opts.settlement?.premiumBps === undefined) sp.premiumBps = Math.min(Number(sp.auditBps), MAX_DEFAULT_PREMIUM_BPS)
   const gp = { ...DEFAULT_GAME_PARAMS, ...opts.game }
   const ap = { ...DEFAULT_AUDIT_PARAMS, ...opts.audits }
   if (!(sp.premiumBps >= 0 && sp.premiumBps < 10_000)) throw new DeploymentError(`premiumBps must be 0..9999 (a share of each job in basis points), got ${sp.premiumBps}`)
