@@ -360,7 +360,7 @@ test('jobs that fit alone but not together are claimed in smaller batches (escro
 test('a batch is cut to what the unlocked stake covers; the rest waits for a finalized batch to unlock stake', async () => {
   const { claimer } = await claimerAt()
   await deposit(client, d, { amount: 10n ** 18n })
-  // exposure = 40 x amount at the default audit rate and reward: 1 coin of stake covers two jobs of 0.01 coin, not three
+  // exposure = 50 x amount at the defaults (p = 5%, reward 50%, colluding share 20%): 1 coin of stake covers two jobs of 0.01 coin, not three
   const tokens = BigInt(receipt.nPrompt + receipt.nOutput)
   const price = 10n ** 16n / tokens
   const items = [await job(1n, { price }), await job(2n, { price }), await job(3n, { price })]
