@@ -55,7 +55,7 @@ async function network(accounts: number): Promise<Net> {
   const chain = await createEmbeddedChain({ accounts })
   const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
   const d = await deployTessera(at(0), {
-    settlement: { challengeWindow: 600n, auditBps: 10_000 },
+    settlement: { challengeWindow: 600n, auditBps: 10_000, premiumBps: 500 },
     audits: { beaconDelay: 3n, commitWindow: 120n, revealWindow: 120n, canaryWindow: 30n, answerWindow: 120n },
   })
   const srv = await serveJsonRpc(chain.provider, { port: 0 })

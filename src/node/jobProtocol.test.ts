@@ -177,9 +177,14 @@ describe('job protocol over an in-memory pair', () => {
     const outcomes: ServeOutcome[] = []
     await ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) })
     await assert.rejects(ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.name === 'JobFailedError' && e.tries[0].code === 'replayed')
-    // a provider with an empty book still sees the nonce used on chain
-    const fresh = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots() })
-    await assert.rejects(ask([offerOf(fresh, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.tries[0].code === 'replayed')
+    // a provider with an empty book still sees the nonce used on chain (`reserve` reverts), and
+    // stops before the answer is complete when the chain says so first
+    const chain = watchedReserve(net.provider)
+    const fresh = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots(), clients: chain.clients })
+    await assert.rejects(
+      ask([offerOf(fresh, outcomes, (c) => holdFirstToken(c, chain.settled))], { nonces: fixedNonce(5n) }),
+      (e: JobFailedError) => e.tries[0].code === 'replayed',
+    )
     // the same message twice at once: one is served, the other refused
     const m = await requestMsg()
     const both = await Promise.all([raw(ctx, [m]), raw(ctx, [m])])
@@ -189,6 +194,7 @@ describe('job protocol over an in-memory pair', () => {
 
   test('a bad signature is refused `bad-signature`: signed by another key, or malformed', async () => {
     const ctx = ctxOf(net.provider)
+    // the client's key is cached by now (its jobs above): these go through the fast check (src/chain/evm/secp.ts)
     const other = await requestMsg({ signer: net.at(6) })
     assert.deepEqual(pick((await raw(ctx, [other])).reply), { t: 'error', code: 'bad-signature' })
     const m = await requestMsg()
@@ -236,12 +242,14 @@ describe('job protocol over an in-memory pair', () => {
     await ask([offerOf(ctxOf(net.provider, { unclaimed: async () => COIN / 100n }), [])])
   })
 
-  test('escrow too low: the engine starts before `reserve` is mined; its revert stops the job with `escrow-too-low` and no receipt', async () => {
-    const ctx = ctxOf(net.provider)
+  test('escrow too low, seen while generating: the engine started before `reserve`; its revert stops the job with `escrow-too-low` and no receipt', async () => {
+    const chain = watchedReserve(net.provider)
+    const ctx = ctxOf(net.provider, { clients: chain.clients })
     const poor = net.at(7) // never deposited
     const m = { ...(await requestMsg({ signer: poor })), client: poor.account.address }
     const [c, p] = framePair()
-    const serving = serveJob(p, ctx)
+    // the first token waits for the chain's answer: the refusal is known before the answer is complete
+    const serving = serveJob(holdFirstToken(p, chain.settled), ctx)
     await c.send(m)
     const got: { t: string; code?: string }[] = []
     for (let i = 0; i < 100; i++) {
@@ -252,11 +260,36 @@ describe('job protocol over an in-memory pair', () => {
     }
     assert.equal(got[0].t, 'accepted', 'accepted on the local checks, before the chain answered')
     assert.deepEqual(got.at(-1), { ...got.at(-1), t: 'error', code: 'escrow-too-low' })
-    assert.ok(!got.some((x) => x.t === 'done'), 'no receipt for an unreserved job')
+    assert.ok(!got.some((x) => x.t === 'done'), 'no receipt for a job the chain refused before the answer was complete')
     const outcome = await serving
     assert.equal(outcome.outcome, 'refused')
     assert.equal((outcome as { code: string }).code, 'escrow-too-low')
     assert.equal(await ctx.book.getTranscript(requestDigest(d.chainId, d.settlement, requestFromJson(m.request))), undefined, 'nothing stored: nothing to claim')
+    assert.equal(ctx.slots.active, 0)
+    assert.equal(ctx.slots.reserved, 0n)
+  })
+
+  test('the reservation fails after `done` (1.2.0: the receipt does not wait for it): the client has a verified answer, the provider keeps no acknowledgement and never claims', async () => {
+    // the attacker: a client with no escrow (or one that withdraws it before `reserve` is mined)
+    const chain = watchedReserve(net.provider, { hold: true })
+    const ctx = ctxOf(net.provider, { clients: chain.clients })
+    const poor = net.at(7)
+    const outcomes: ServeOutcome[] = []
+    const { transcript } = await ask([offerOf(ctx, outcomes)], { clients: poor })
+    assert.equal((await verifyTranscript(transcript)).ok, true, 'receipt and acknowledgement check out for the client')
+    assert.ok(transcript.ack)
+    assert.equal(outcomes.length, 0, 'the provider still waits for its reservation')
+    chain.release()
+    await offerOfSettled(outcomes, 1)
+    const o = outcomes[0]
+    assert.equal(o.outcome, 'refused', 'an unreserved job is not served-and-claimable')
+    assert.equal((o as { code: string }).code, 'escrow-too-low')
+    assert.match((o as { message: string }).message, /after the answer was delivered/)
+    const stored = await ctx.book.getTranscript(transcript.requestDigest)
+    assert.ok(stored, 'the request stays known (its nonce is used here)')
+    assert.equal(stored.ack, undefined, 'no acknowledgement kept: nothing to claim with')
+    assert.equal(stored.reservation, undefined)
+    assert.equal((await getReservation(net.deployer, d, transcript.requestDigest)).amount, 0n, 'nothing reserved on chain')
     assert.equal(ctx.slots.active, 0)
     assert.equal(ctx.slots.reserved, 0n)
   })
@@ -467,6 +500,49 @@ describe('job protocol over an in-memory pair', () => {
     }
   })
 })
+
+/**
+ * The provider's chain clients with its `reserve` observed: `settled` resolves once the chain
+ * answered its simulation (a revert included); with `hold`, the simulation starts only at `release()`.
+ */
+function watchedReserve(c: ChainClients, o: { hold?: boolean } = {}): { clients: ChainClients; settled: Promise<void>; release(): void } {
+  let release = () => {}
+  const gate = o.hold ? new Promise<void>((r) => (release = r)) : Promise.resolve()
+  let settle = () => {}
+  const settled = new Promise<void>((r) => (settle = r))
+  const pub = new Proxy(c.public, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (prop !== 'simulateContract') return v
+      return async (...args: unknown[]) => {
+        await gate
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+        } finally {
+          settle()
+        }
+      }
+    },
+  })
+  return { clients: { ...c, public: pub }, settled, release: () => release() }
+}
+
+/** The provider's end, whose first token waits for `until` (and the refusal it may bring, a timer later). */
+function holdFirstToken(c: FrameConn, until: Promise<void>): FrameConn {
+  let first = true
+  return {
+    ...c,
+    remotePeer: c.remotePeer,
+    async send(m) {
+      if ((m as { t: string }).t === 'token' && first) {
+        first = false
+        await until
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      return c.send(m)
+    },
+  }
+}
 
 /** `{t, code}` of a reply. */
 function pick(reply: unknown): { t: unknown; code?: unknown } {

@@ -1,10 +1,10 @@
 /**
- * The messages of `/tessera/job/1.0.0` (docs/NETWORK.md "Jobs"), one job per stream:
+ * The messages of `/tessera/job/1.2.0` (docs/NETWORK.md "Jobs"), one job per stream:
  *
  *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
  *   provider -> {t:'accepted'}                         after its local checks; the engine starts
- *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` is mined meanwhile)
- *   provider -> {t:'done', receipt, receiptSignature, stopReason, reservation}   once reserved
+ *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` is sent meanwhile)
+ *   provider -> {t:'done', receipt, receiptSignature, stopReason}   once the answer is complete
  *   client   -> {t:'ack', delivery}                    after checking tokens and receipt
  *   either   -> {t:'cancel'} | {t:'error', code, message?}
  *
@@ -18,12 +18,12 @@ import type { Delivery } from '../chain/client.js'
 import { ProtocolError } from '../p2p/frames.js'
 import type { JobParams, Receipt } from '../trace/receipt.js'
 import {
-  type CompactSignature, isAddr, isCompactSignature, isDelivery, isHex32, isJobParams, isReceipt, isRequestJson, isTokens, type RequestJson,
+  type CompactSignature, isAddr, isCompactSignature, isDelivery, isJobParams, isReceipt, isRequestJson, isTokens, type RequestJson,
   type StopReason,
 } from './transcript.js'
 
 /** The job protocol's id (docs/NETWORK.md "Protocols"); a new message shape is a new version. */
-export const JOB_PROTOCOL = '/tessera/job/1.1.0'
+export const JOB_PROTOCOL = '/tessera/job/1.2.0'
 
 /** Refusal and failure codes of `{t:'error', code}` (docs/NETWORK.md "Jobs"). */
 export const JOB_ERROR_CODES = [
@@ -33,10 +33,11 @@ export const JOB_ERROR_CODES = [
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number]
 
 export type RequestMsg = { t: 'request'; request: RequestJson; signature: CompactSignature; client: Address; prompt: number[]; params: JobParams }
-/** 1.1.0: `accepted` comes before the reservation is mined, and names none; `done` names it. */
+/** 1.1.0: `accepted` comes before the reservation is mined, and names none. */
 export type AcceptedMsg = { t: 'accepted' }
 export type TokenMsg = { t: 'token'; i: number; id: number; text: string }
-export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason; reservation: Hex }
+/** 1.2.0: `done` no longer waits for the reservation, so it names none (the provider keeps it). */
+export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason }
 export type AckMsg = { t: 'ack'; delivery: Delivery }
 export type CancelMsg = { t: 'cancel' }
 export type ErrorMsg = { t: 'error'; code: JobErrorCode | string; message?: string }
@@ -92,11 +93,11 @@ export function parseToClient(raw: unknown): ToClient {
     case 'done':
       if (
         !isReceipt(raw.receipt) || typeof raw.receiptSignature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(raw.receiptSignature) ||
-        !['eog', 'stop', 'length'].includes(raw.stopReason as string) || !isHex32(raw.reservation)
+        !['eog', 'stop', 'length'].includes(raw.stopReason as string)
       ) {
         throw bad('done')
       }
-      return { t: 'done', receipt: raw.receipt, receiptSignature: raw.receiptSignature as Hex, stopReason: raw.stopReason as StopReason, reservation: raw.reservation }
+      return { t: 'done', receipt: raw.receipt, receiptSignature: raw.receiptSignature as Hex, stopReason: raw.stopReason as StopReason }
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(String(raw.t)).slice(0, 40)}`, { code: 'bad-message' })
   }

@@ -217,7 +217,8 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
       receiptSignature: done.receiptSignature,
     }
     // the receipt must be the provider's signature over this request and exactly these tokens
-    const v = await verifyTranscript(transcript)
+    // (the request and its signature are this client's own, built above)
+    const v = await verifyTranscript(transcript, { ownRequest: true })
     if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
     if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
     transcript.ack = await signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` })

@@ -7,9 +7,11 @@
  * Latency: the checks before the engine starts are local (signature recovered once, the store's
  * nonces, the slots) or read from a `ProviderView`, the provider's cached chain state (its stake,
  * the unclaimed wei, the latest block time), refreshed in the background. What needs the chain
- * now (`isClaimed` and the `reserve` transaction, which waits for a block on a real chain) runs in
- * parallel with generation: if it fails, the job stops between tokens with the refusal's code and
- * no receipt is ever signed; `done` goes out only after the reservation is mined.
+ * (the `reserve` transaction, which waits for a block on a real chain) runs in parallel with
+ * generation: if it fails before the answer is complete, the job stops between tokens with the
+ * refusal's code and no receipt is signed. `done` does not wait for it (1.2.0): the client already
+ * holds every token by then, so a receipt adds nothing the provider could lose; a job whose
+ * reservation fails after `done` keeps no acknowledgement and is never claimed.
  *
  * Every receive has a timeout; a send waits for the stream to drain, and the engine computes the
  * next token only after the last one was handed to the stream, so a slow reader slows the engine
@@ -21,10 +23,11 @@
  * request keys, so two streams carrying the same request cannot both pass the replay check) and its
  * `JobBook` (persistence: src/node/store.ts implements it on classic-level, `memoryJobBook` here).
  */
-import { type Address, compactSignatureToSignature, getAddress, type Hex, recoverAddress } from 'viem'
+import { type Address, getAddress, type Hex } from 'viem'
 import { exposureOf, getStake, reserve } from '../chain/actions/settlement.js'
-import { ContractRevertError, type Deployment, read, requestDigest, signReceipt } from '../chain/client.js'
+import { ContractRevertError, type Deployment, requestDigest, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
+import { isSignedBy } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
 import { validateSampling } from '../engine/sample.js'
@@ -37,7 +40,7 @@ import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot }
 import { cheatingTrace } from './cheat.js'
 import { type AckMsg, type JobErrorCode, parseToProvider, type RequestMsg, type ToProvider } from './jobProtocol.js'
 import {
-  type CompactSignature, receiptFieldsOf, recoverDeliverySigner, requestFromJson, type StopReason, type Transcript,
+  type CompactSignature, isAckOf, receiptFieldsOf, requestFromJson, type StopReason, type Transcript,
   TRANSCRIPT_VERSION,
 } from './transcript.js'
 
@@ -206,7 +209,9 @@ function viewOf(ctx: ServeContext): ProviderView {
 }
 
 export type ServeOutcome =
+  /** Answered and reserved on chain: claimable once `acked`. */
   | { outcome: 'served'; transcript: Transcript; acked: boolean }
+  /** Refused by the checks or by the chain (`reserve`), before or after the answer went out: never claimable. */
   | { outcome: 'refused'; code: JobErrorCode; message: string }
   | { outcome: 'cancelled'; requestDigest: Hex; tokens: number; why: string }
   | { outcome: 'failed'; requestDigest?: Hex; tokens: number; error: Error }
@@ -296,15 +301,16 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
 type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; onChain: OnChain; slotFreed?: boolean }
 
 /**
- * The chain's part of a job, running while the engine generates: `isClaimed` and `reserve`.
- * `failed` is set (synchronously readable between tokens) when either refuses the job.
+ * The chain's part of a job, running while the engine generates: `reserve` (it reverts on a
+ * nonce already reserved or paid, so no separate `isClaimed` read is needed). `failed` is set
+ * (synchronously readable between tokens) when the chain refuses the job.
  */
 type OnChain = { done: Promise<Hex>; failed?: Refusal }
 
 /**
  * The checks of docs/NETWORK.md "Jobs", in its order, against local state and the cached chain
- * facts, then the slot; the chain's own checks (`isClaimed`, `reserve`) start here and finish
- * while the engine runs.
+ * facts, then the slot; the chain's own check (`reserve`) starts here and finishes while the
+ * engine runs, or after `done`.
  */
 async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const d = ctx.deployment
@@ -312,13 +318,9 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const req = requestFromJson(msg.request)
   // the digest once: the signature recovers from it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
-  let client: Address
-  try {
-    client = await recoverAddress({ hash: digest, signature: compactSignatureToSignature({ r: msg.signature.r, yParityAndS: msg.signature.vs }) })
-  } catch {
-    throw new Refusal('bad-signature', 'the request signature is malformed')
-  }
-  if (client !== getAddress(msg.client)) throw new Refusal('bad-signature', `the request signature recovers ${client}, not ${getAddress(msg.client)}`)
+  // checked against the named client, by its cached key after its first jobs (src/chain/evm/secp.ts)
+  const client = getAddress(msg.client)
+  if (!isSignedBy(digest, msg.signature, client)) throw new Refusal('bad-signature', `the request signature is not ${client}'s`)
   if (getAddress(req.provider) !== me) throw new Refusal('wrong-provider', `the request names provider ${req.provider}, this is ${me}`)
   const served = ctx.models.get(req.modelRoot.toLowerCase())
   if (!served) throw new Refusal('unknown-model', `model ${req.modelRoot} is not served here`)
@@ -348,19 +350,16 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   ctx.slots.reserved += amount
   if (ctx.slots.requests.size >= MAX_LIVE_KEYS) for (const [k, expiry] of ctx.slots.requests) if (expiry <= now) ctx.slots.requests.delete(k)
   ctx.slots.requests.set(key, req.expiry)
-  // the chain's checks, in parallel with the engine: a nonce claimed on chain (a job this store
-  // does not know), then the reservation of the client's escrow (reverts on escrow, replay, expiry)
-  const onChain: OnChain = { done: Promise.resolve('0x' as Hex) }
-  onChain.done = (async () => {
-    const [claimed, reserved] = await Promise.allSettled([
-      read<boolean>(ctx.clients, d.settlement, 'Settlement', 'isClaimed', [client, req.nonce]),
-      reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs }),
-    ])
-    if (claimed.status === 'fulfilled' && claimed.value) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already claimed`)
-    if (reserved.status === 'rejected') throw reserveRefusal(reserved.reason)
-    if (claimed.status === 'rejected') throw new Refusal('internal', `isClaimed failed: ${(claimed.reason as Error).message}`)
-    return reserved.value.receipt.transactionHash
-  })()
+  // the chain's check, in parallel with the engine: the reservation of the client's escrow
+  // (reverts on escrow, on a nonce reserved or paid before, e.g. a job this store does not know, on expiry)
+  const onChain: OnChain = {
+    done: reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs }).then(
+      (r) => r.receipt.transactionHash,
+      (e: unknown) => {
+        throw reserveRefusal(e)
+      },
+    ),
+  }
   onChain.done.catch((e: unknown) => {
     onChain.failed = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)
   })
@@ -502,30 +501,43 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       tokens++
       await tick()
     }
-    // no receipt before the reservation is mined: a job the chain refused is abandoned unsigned
-    const [reservation, receiptSignature] = await Promise.all([
-      a.onChain.done.catch(() => undefined),
-      signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest)),
-    ])
-    if (a.onChain.failed || reservation === undefined) return abandon(conn, a.onChain.failed ?? new Refusal('internal', 'the reservation failed'))
+    // a job the chain refused already is abandoned unsigned; otherwise the receipt goes out now,
+    // without waiting for the reservation to be mined (a block on a real chain)
+    if (a.onChain.failed) return abandon(conn, a.onChain.failed)
+    const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
       requestSignature: msg.signature as CompactSignature, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
-      text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature, reservation,
+      text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
-    await ctx.book.putTranscript(transcript)
-    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason, reservation })
+    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--
     a.slotFreed = true
-    const m = await Promise.race([ack, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), t.ackMs).unref())])
+    // stored off the client's path (its nonce is in the slots meanwhile); rewritten below with what follows
+    const stored = ctx.book.putTranscript(transcript)
+    const timeLeft = (ms: number) => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.max(0, ms)).unref())
+    const [m, reservation] = await Promise.all([
+      Promise.race([ack, timeLeft(t.ackMs)]),
+      Promise.race([a.onChain.done.catch(() => undefined), timeLeft(deadline - Date.now())]),
+    ])
+    await stored
+    readerDone = true
+    if (reservation === undefined) {
+      // the chain refused the job after the answer went out: served unpaid, its acknowledgement
+      // is not kept, so nothing of it is ever claimed
+      await conn.close().catch(() => {})
+      await reader
+      const r = a.onChain.failed ?? new Refusal('internal', `the reservation was not mined within ${t.jobMs} ms`)
+      return { outcome: 'refused', code: r.code, message: `after the answer was delivered: ${r.message}` }
+    }
+    transcript.reservation = reservation
     let acked = false
-    if (m && (await ackIsValid(ctx, transcript, m.delivery))) {
+    if (m && ackIsValid(transcript, m.delivery)) {
       transcript.ack = m.delivery
-      await ctx.book.putTranscript(transcript)
       acked = true
     }
-    readerDone = true
+    await ctx.book.putTranscript(transcript)
     await conn.close().catch(() => {})
     await reader
     return { outcome: 'served', transcript, acked }
@@ -563,12 +575,8 @@ async function stopped(conn: FrameConn, a: Accepted, tokens: number, cancel: str
 }
 
 /** The client signed it, for this request, and it acknowledges a prefix of the answer (what the claim needs). */
-async function ackIsValid(ctx: ServeContext, t: Transcript, ack: NonNullable<Transcript['ack']>): Promise<boolean> {
+function ackIsValid(t: Transcript, ack: NonNullable<Transcript['ack']>): boolean {
   if (!(ack.nOutput >= 1 && ack.nOutput <= t.output.length)) return false
   if (`0x${toHex(tokensRoot(t.output.slice(0, ack.nOutput)))}` !== ack.outputRoot.toLowerCase()) return false
-  try {
-    return (await recoverDeliverySigner(ctx.deployment.chainId, ctx.deployment.settlement, t.requestDigest, ack)) === getAddress(t.client)
-  } catch {
-    return false
-  }
+  return isAckOf(t, ack)
 }

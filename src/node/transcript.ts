@@ -11,10 +11,11 @@
  * `verifyTranscript` adds the three signatures (request by the client, receipt by the request's
  * provider, acknowledgement by the client).
  */
-import { type Address, compactSignatureToSignature, getAddress, type Hex, isAddress, recoverAddress } from 'viem'
+import { type Address, getAddress, type Hex, isAddress } from 'viem'
 import {
-  type ClaimItem, type Delivery, deliveryDigest, type JobRequest, type ReceiptFields, recoverReceiptSigner, requestDigest,
+  type ClaimItem, type Delivery, deliveryDigest, type JobRequest, type ReceiptFields, receiptFieldsDigest, requestDigest,
 } from '../chain/client.js'
+import { isSignedBy, recoverSigner, type SignatureLike } from '../chain/evm/secp.js'
 import { BaseError } from '../errors.js'
 import { JOB_FILE_FORMAT } from './jobFileFormat.js'
 import { canonicalJson, type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from '../trace/receipt.js'
@@ -105,13 +106,30 @@ export function requestFromJson(j: RequestJson): JobRequest {
 
 /** Who signed a request (throws on a malformed signature). */
 export async function recoverRequestSigner(chainId: number, settlement: Address, req: JobRequest, sig: CompactSignature): Promise<Address> {
-  return recoverAddress({ hash: requestDigest(chainId, settlement, req), signature: compactSignatureToSignature({ r: sig.r, yParityAndS: sig.vs }) })
+  return recoverSigner(requestDigest(chainId, settlement, req), sig)
 }
 
 /** Who signed a delivery acknowledgement of `request` (throws on a malformed signature). */
 export async function recoverDeliverySigner(chainId: number, settlement: Address, request: Hex, ack: Delivery): Promise<Address> {
-  const hash = deliveryDigest(chainId, settlement, { request, nOutput: ack.nOutput, outputRoot: ack.outputRoot })
-  return recoverAddress({ hash, signature: compactSignatureToSignature({ r: ack.r, yParityAndS: ack.vs }) })
+  return recoverSigner(deliveryDigestOf(chainId, settlement, request, ack), ack)
+}
+
+const deliveryDigestOf = (chainId: number, settlement: Address, request: Hex, ack: Delivery): Hex =>
+  deliveryDigest(chainId, settlement, { request, nOutput: ack.nOutput, outputRoot: ack.outputRoot })
+
+/** undefined when `signer` signed `hash`, else the start of a problem: `<what> recovers X, not`. */
+function signedBy(hash: Hex, sig: SignatureLike, signer: Address, what: string): string | undefined {
+  if (isSignedBy(hash, sig, signer)) return undefined
+  let actual: Address | undefined
+  try {
+    actual = recoverSigner(hash, sig)
+  } catch {}
+  return `${what} recovers ${actual ?? 'nothing'}, not`
+}
+
+/** Whether `ack` is the transcript's client's acknowledgement of its request. */
+export function isAckOf(t: Transcript, ack: Delivery): boolean {
+  return isSignedBy(deliveryDigestOf(t.chainId, t.settlement, t.requestDigest, ack), ack, t.client)
 }
 
 /** The fields of `receipt` the provider signs, answering the request of digest `request`. */
@@ -245,26 +263,21 @@ export function parseTranscript(raw: unknown): Transcript {
  *   const v = await verifyTranscript(JSON.parse(body))
  *   if (!v.ok) console.log(v.problems.map((p) => p.code))
  */
-export async function verifyTranscript(raw: unknown): Promise<{ ok: true; transcript: Transcript } | { ok: false; problems: TranscriptProblem[] }> {
+export async function verifyTranscript(raw: unknown, opts: { ownRequest?: boolean } = {}): Promise<{ ok: true; transcript: Transcript } | { ok: false; problems: TranscriptProblem[] }> {
   const problems = transcriptProblems(raw)
   if (problems.some((p) => p.code === 'shape')) return { ok: false, problems }
   const t = raw as Transcript
   const q = requestFromJson(t.request)
   const rd = requestDigest(t.chainId, t.settlement, q)
-  const recovered = async (f: () => Promise<Address>) => {
-    try {
-      return await f()
-    } catch {
-      return undefined
-    }
-  }
-  const client = await recovered(() => recoverRequestSigner(t.chainId, t.settlement, q, t.requestSignature))
-  if (client !== getAddress(t.client)) problems.push({ code: 'request-signature', message: `the request signature recovers ${client ?? 'nothing'}, not the client ${t.client}` })
-  const provider = await recovered(() => recoverReceiptSigner(t.chainId, t.settlement, receiptFieldsOf(t.receipt, rd), t.receiptSignature))
-  if (provider !== getAddress(q.provider)) problems.push({ code: 'receipt-signature', message: `the receipt signature recovers ${provider ?? 'nothing'}, not the request's provider ${q.provider}` })
+  const client = getAddress(t.client)
+  const byClient = opts.ownRequest ? undefined : signedBy(rd, t.requestSignature, client, 'the request signature')
+  if (byClient) problems.push({ code: 'request-signature', message: `${byClient} the client ${client}` })
+  const provider = getAddress(q.provider)
+  const byProvider = signedBy(receiptFieldsDigest(t.chainId, t.settlement, receiptFieldsOf(t.receipt, rd)), t.receiptSignature, provider, 'the receipt signature')
+  if (byProvider) problems.push({ code: 'receipt-signature', message: `${byProvider} the request's provider ${provider}` })
   if (t.ack) {
-    const acker = await recovered(() => recoverDeliverySigner(t.chainId, t.settlement, rd, t.ack!))
-    if (acker !== getAddress(t.client)) problems.push({ code: 'ack', message: `the acknowledgement is signed by ${acker ?? 'nothing'}, not the client` })
+    const acked = signedBy(deliveryDigestOf(t.chainId, t.settlement, rd, t.ack), t.ack, client, 'the acknowledgement')
+    if (acked) problems.push({ code: 'ack', message: `${acked} the client` })
   }
   return problems.length ? { ok: false, problems } : { ok: true, transcript: t }
 }

@@ -1,0 +1,108 @@
+// The fast signature checks (secp.ts) against viem's recovery, from a forger's side: for every
+// mutation of a valid signature (another signer, another hash, the other recovery bit, the high-s
+// twin, out-of-range r or s, a bad v, the compact form), `isSignedBy` with the signer's key cached
+// gives exactly the answer `recoverAddress(...) === signer` gives, and so does the cold path.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { type Address, type Hex, keccak256, recoverAddress, serializeSignature, signatureToCompactSignature, toHex } from 'viem'
+import { privateKeyToAccount, sign } from 'viem/accounts'
+import { isSignedBy, recoverSigner } from './secp.js'
+
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+const key = (i: number): Hex => keccak256(toHex(`secp test key ${i}`))
+const hashOf = (i: number): Hex => keccak256(toHex(`message ${i}`))
+const hex32 = (x: bigint): Hex => toHex(x, { size: 32 })
+
+/** What viem says: the signature recovers `signer` (false when it cannot recover at all). */
+async function viemSays(hash: Hex, sig: Hex, signer: Address): Promise<boolean> {
+  try {
+    return (await recoverAddress({ hash, signature: sig })) === signer
+  } catch {
+    return false
+  }
+}
+
+/** A valid signature and its forgeries, as 65-byte hex. */
+async function corpus(pk: Hex, hash: Hex): Promise<{ name: string; sig: Hex }[]> {
+  const s = await sign({ hash, privateKey: pk })
+  const r = BigInt(s.r)
+  const sv = BigInt(s.s)
+  const y = s.yParity ?? 0
+  const ser = (rr: bigint, ss: bigint, yy: number, v?: number): Hex => {
+    const base = `${hex32(rr)}${hex32(ss).slice(2)}` as Hex
+    return `${base}${(v ?? 27 + yy).toString(16).padStart(2, '0')}` as Hex
+  }
+  const other = await sign({ hash, privateKey: key(99) })
+  return [
+    { name: 'valid', sig: serializeSignature(s) },
+    { name: 'valid, v 0/1', sig: ser(r, sv, y, y) },
+    { name: 'another signer', sig: serializeSignature(other) },
+    { name: 'other recovery bit', sig: ser(r, sv, 1 - y) },
+    { name: 'high-s twin', sig: ser(r, N - sv, 1 - y) },
+    { name: 'high-s, same bit', sig: ser(r, N - sv, y) },
+    { name: 'r + 1', sig: ser(r + 1n, sv, y) },
+    { name: 's + 1', sig: ser(r, sv + 1n, y) },
+    { name: 'r = 0', sig: ser(0n, sv, y) },
+    { name: 's = 0', sig: ser(r, 0n, y) },
+    { name: 'r = n', sig: ser(N, sv, y) },
+    { name: 's = n', sig: ser(r, N, y) },
+    { name: 'v = 29', sig: ser(r, sv, y, 29) },
+  ]
+}
+
+test('isSignedBy agrees with viem recovery on valid signatures and every forgery, with the key cold and cached', async () => {
+  for (let k = 0; k < 3; k++) {
+    const pk = key(k)
+    const signer = privateKeyToAccount(pk).address
+    // three rounds: the first recovers (cold), the second caches the key, the third uses it
+    for (let round = 0; round < 3; round++) {
+      for (let m = 0; m < 4; m++) {
+        const hash = hashOf(m)
+        for (const { name, sig } of await corpus(pk, hash)) {
+          const expected = await viemSays(hash, sig, signer)
+          assert.equal(isSignedBy(hash, sig, signer), expected, `key ${k} round ${round} msg ${m}: ${name}`)
+          // the right signature for another message is no signature of this one
+          assert.equal(isSignedBy(hashOf(m + 100), sig, signer), await viemSays(hashOf(m + 100), sig, signer), `${name} on another hash`)
+        }
+      }
+    }
+    assert.equal(isSignedBy(hashOf(0), (await corpus(pk, hashOf(0)))[0].sig, signer), true, 'the valid signature passes')
+  }
+})
+
+test('compact (EIP-2098) signatures: the same answers as their 65-byte form', async () => {
+  const pk = key(5)
+  const signer = privateKeyToAccount(pk).address
+  for (let round = 0; round < 3; round++) {
+    const hash = hashOf(round)
+    const s = await sign({ hash, privateKey: pk })
+    const c = signatureToCompactSignature(s)
+    assert.equal(isSignedBy(hash, { r: c.r, vs: c.yParityAndS }, signer), true)
+    // the other parity bit in vs
+    const flipped = `0x${(BigInt(c.yParityAndS) ^ (1n << 255n)).toString(16).padStart(64, '0')}` as Hex
+    assert.equal(isSignedBy(hash, { r: c.r, vs: flipped }, signer), false)
+    assert.equal(recoverSigner(hash, { r: c.r, vs: c.yParityAndS }), signer)
+  }
+})
+
+test('a signer named by someone else: a valid signature of key A does not pass as key B, cached or not', async () => {
+  const [a, b] = [key(7), key(8)]
+  const [A, B] = [privateKeyToAccount(a).address, privateKeyToAccount(b).address]
+  for (let round = 0; round < 3; round++) {
+    const hash = hashOf(round)
+    const sigA = await sign({ hash, privateKey: a, to: 'hex' })
+    const sigB = await sign({ hash, privateKey: b, to: 'hex' })
+    assert.equal(isSignedBy(hash, sigA, A), true)
+    assert.equal(isSignedBy(hash, sigB, B), true)
+    assert.equal(isSignedBy(hash, sigA, B), false)
+    assert.equal(isSignedBy(hash, sigB, A), false)
+  }
+})
+
+test('malformed input: recoverSigner throws one line, isSignedBy says false', () => {
+  const signer = privateKeyToAccount(key(1)).address
+  assert.throws(() => recoverSigner(hashOf(0), '0x1234'), /65 bytes/)
+  assert.throws(() => recoverSigner(hashOf(0), `0x${'11'.repeat(64)}1d`), /v must be 27 or 28/)
+  assert.equal(isSignedBy(hashOf(0), '0x1234', signer), false)
+  assert.equal(isSignedBy(hashOf(0), { r: '0x00', vs: '0x00' }, signer), false)
+})
