@@ -8,12 +8,11 @@ import { GGMLType } from '../../engine/gguf/types.js'
 import { blockTerm, q4kScaleMin, q4kValues, q6kValues } from '../../engine/kernels/reference.js'
 import * as sf from './softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, Rng } from './gen.js'
+import { genF32, Rng, hexWord as hex } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0b10c001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
 const BATCH = 64 // small batches: EDR costs grow faster than linearly with calldata size
-const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 
 let h: HarnessChain
 before(async () => {

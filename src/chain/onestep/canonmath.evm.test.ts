@@ -14,12 +14,11 @@ import { f2h as refF2h, h2f as refH2f } from '../../engine/math/half.js'
 import { quantizeQ8 } from '../../engine/kernels/reference.js'
 import * as sf from './softfloat.js'
 import { startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, genInt32, Rng, SPECIALS } from './gen.js'
+import { genF32, genInt32, Rng, SPECIALS, hexWord as hex } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0xca70_0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
 const BATCH = 512
-const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 const f = Math.fround
 const { fromBits, SIGN, NAN } = sf
 

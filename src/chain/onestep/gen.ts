@@ -6,6 +6,9 @@
  */
 import { i2f, mul as sfMul, SIGN } from './softfloat.js'
 
+/** A uint32 (binary32 bits, an int32) as the 8-digit 0x-hex word the harnesses take and return. */
+export const hexWord = (x: number): string => `0x${(x >>> 0).toString(16).padStart(8, '0')}`
+
 /** A small seeded PRNG (mulberry32): 32 random bits per call. Not for anything but tests. */
 export class Rng {
   private s: number

@@ -19,12 +19,11 @@ import * as canon from '../../engine/math/canonical.js'
 import type { ModelConfig } from '../../engine/model/config.js'
 import * as sf from './softfloat.js'
 import { startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, Rng, SPECIALS } from './gen.js'
+import { genF32, Rng, SPECIALS, hexWord as hex } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3a7e_0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
 const BATCH = 512
-const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 const f = Math.fround
 const { fromBits, NAN, SIGN } = sf
 const isNaNBits = (x: number): boolean => (x & 0x7fffffff) > 0x7f800000

@@ -4,12 +4,11 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as sf from './softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng } from './gen.js'
+import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from './gen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0e5f1001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
 const BATCH = 512
-const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 
 let h: HarnessChain
 before(async () => {

@@ -4,11 +4,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { h2f as halfToNumber } from '../../engine/math/half.js'
 import * as sf from './softfloat.js'
-import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng } from './gen.js'
+import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from './gen.js'
 
 const SEED = 0x5eed0001
 const N = 20_000
-const hex = (x: number) => '0x' + (x >>> 0).toString(16).padStart(8, '0')
 
 /** The hardware result's bits, or the canonical NaN where the hardware gives any NaN. */
 function hw(x: number): number {
