@@ -299,15 +299,15 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
         const __m256i l0 = _mm256_loadu_si256((const __m256i*)(ql + 64 * n));
         const __m256i l1 = _mm256_loadu_si256((const __m256i*)(ql + 64 * n + 32));
         const __m256i h = _mm256_loadu_si256((const __m256i*)(qh + 32 * n));
-        // element 128n + 32k + l: a nibble of ql (low for k < 2) and bits 2k, 2k+1 of qh[l]
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
-            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30))};
 #pragma GCC unroll 4
         for (int kk = 0; kk < 4; kk++) {
-          // values 0-15 of q[kk] are sub-block 8n + 2kk, values 16-31 sub-block 8n + 2kk + 1
+          // element 128n + 32kk + l: a nibble of ql (low for kk < 2) and bits 2kk, 2kk+1 of qh[l];
+          // made here, not before the loop, so one unpacked vector is live (no spills at T = 8).
+          // Values 0-15 of qv are sub-block 8n + 2kk, values 16-31 sub-block 8n + 2kk + 1.
+          const __m256i lq = kk & 1 ? l1 : l0;
+          const __m256i lo = kk < 2 ? _mm256_and_si256(lq, m4) : _mm256_and_si256(_mm256_srli_epi16(lq, 4), m4);
+          const __m256i hi = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
+          const __m256i qv = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
           const int jj = 2 * kk;  // j within its half of the 16 scales
           const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
                                                   _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (jj + 1))),
@@ -315,7 +315,7 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
 #pragma GCC unroll 8
           for (int k = 0; k < T; k++) {
             const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + ab + 128 * n + 32 * kk));
-            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(q[kk], x), scv));
+            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(qv, x), scv));
             __asm__("" : "+x"(s[k]));
           }
         }
