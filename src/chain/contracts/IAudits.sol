@@ -70,7 +70,7 @@ interface IAudits {
         uint32 maxRedraws; // no-shows redrawn at most this many times per job
         uint128 auditorBond; // sent with each commitment
         uint128 challengeBond; // an availability challenge by anyone but the job's drawn auditor
-        uint128 valueThreshold; // jobs whose amount is at least this are always audited (0: none)
+        uint128 valueThreshold; // jobs whose amount is at least this can be force-audited, the caller paying the fee (0: none)
     }
 
     /// @notice A claimed job as its batch leaf commits it: the claim item, the client the
