@@ -185,18 +185,31 @@ __attribute__((target("avx2"))) void narrowActs(const uint8_t* rec, int64_t cols
   }
 }
 
-// [Σ x0, Σ x1, Σ x2, Σ x3] of four i32x8 (exact integers: any order).
-__attribute__((target("avx2"))) inline __m128i hsum4x8(__m256i x0, __m256i x1, __m256i x2, __m256i x3) {
-  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(x0, x1), _mm256_hadd_epi32(x2, x3));
+// [Σ x[0], Σ x[1], Σ x[2], Σ x[3]] of four i32x8: one token's row sums (exact integers: any order).
+__attribute__((target("avx2"))) inline __m128i hsum4x8(const __m256i* x) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(x[0], x[1]), _mm256_hadd_epi32(x[2], x[3]));
   return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-__attribute__((target("avx2"))) inline __m128 foldSum8(const float (*acc)[4]) {
-  const __m128 s0 = _mm_add_ps(_mm_load_ps(acc[0]), _mm_load_ps(acc[4]));
-  const __m128 s1 = _mm_add_ps(_mm_load_ps(acc[1]), _mm_load_ps(acc[5]));
-  const __m128 s2 = _mm_add_ps(_mm_load_ps(acc[2]), _mm_load_ps(acc[6]));
-  const __m128 s3 = _mm_add_ps(_mm_load_ps(acc[3]), _mm_load_ps(acc[7]));
-  return _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+// Two tokens' row sums at once: [A r0..r3 | B r0..r3], where A_r = Σ of the 8 lanes of a[r] and
+// B_r of b[r] (exact integers: any order).
+__attribute__((target("avx2"))) inline __m256i hsumPair(const __m256i* a, const __m256i* b) {
+  const __m256i v01 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], b[0]), _mm256_hadd_epi32(a[1], b[1]));
+  const __m256i v23 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[2], b[2]), _mm256_hadd_epi32(a[3], b[3]));
+  // v01 = [A0 B0 A1 B1 partial (lanes 0-3) | the same over lanes 4-7], v23 likewise for rows 2, 3
+  const __m256i t = _mm256_add_epi32(_mm256_permute2x128_si256(v01, v23, 0x20), _mm256_permute2x128_si256(v01, v23, 0x31));
+  return _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+}
+
+// SUM8's fold of a token pair's 8 lane accumulators (each [A rows | B rows]) into out[kA], out[kB].
+__attribute__((target("avx2"))) inline void foldPair(const float (*acc)[8], float* outA, float* outB) {
+  const __m256 s0 = _mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[4]));
+  const __m256 s1 = _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[5]));
+  const __m256 s2 = _mm256_add_ps(_mm256_load_ps(acc[2]), _mm256_load_ps(acc[6]));
+  const __m256 s3 = _mm256_add_ps(_mm256_load_ps(acc[3]), _mm256_load_ps(acc[7]));
+  const __m256 r = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+  _mm_storeu_ps(outA, _mm256_castps256_ps128(r));
+  if (outB) _mm_storeu_ps(outB, _mm256_extractf128_ps(r, 1));
 }
 
 // The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K block's 12 scale bytes
@@ -213,7 +226,10 @@ inline void q4kScales(const uint8_t* p, uint8_t* sm) {
 
 template <int T>
 __attribute__((target("avx2,f16c"))) void groupQ4_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
-  alignas(16) float acc[T][8][4];
+  // The per-block epilogue (row sums, S2, the f32 term) runs on token pairs in 256-bit halves
+  // [A | B], as groupQ8_0's; the last pair of an odd T repeats its token.
+  constexpr int P = (T + 1) / 2;
+  alignas(32) float acc[P][8][8];
   memset(acc, 0, sizeof acc);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int b = 0; b < nb; b++) {
@@ -251,28 +267,45 @@ __attribute__((target("avx2,f16c"))) void groupQ4_K(const uint8_t* wg, int nb, c
 #pragma GCC unroll 8
       for (int k = 0; k < T; k++) part[k][r] = s[k];
     }
-    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
-    const __m128 dmin = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8)));
-#pragma GCC unroll 8
-    for (int k = 0; k < T; k++) {
-      const __m128i s1 = hsum4x8(part[k][0], part[k][1], part[k][2], part[k][3]);
-      const __m128i bs = _mm_loadu_si128((const __m128i*)(a[k].s32 + 8 * (int64_t)b));
-      const __m128i p0 = _mm_madd_epi16(mins[0], bs), p1 = _mm_madd_epi16(mins[1], bs);
-      const __m128i p2 = _mm_madd_epi16(mins[2], bs), p3 = _mm_madd_epi16(mins[3], bs);
-      const __m128i s2 = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
-      const __m128 da = _mm_set1_ps(a[k].d[b]);
-      const __m128 t1 = _mm_mul_ps(_mm_mul_ps(dw, da), _mm_cvtepi32_ps(s1));
-      const __m128 t2 = _mm_mul_ps(_mm_mul_ps(dmin, da), _mm_cvtepi32_ps(s2));
-      float* l = acc[k][b & 7];
+    const __m128 dw1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
+    const __m128 dmin1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8)));
+    const __m256 dw = _mm256_set_m128(dw1, dw1), dmin = _mm256_set_m128(dmin1, dmin1);
+    const __m256i m0 = _mm256_broadcastsi128_si256(mins[0]), m1 = _mm256_broadcastsi128_si256(mins[1]);
+    const __m256i m2 = _mm256_broadcastsi128_si256(mins[2]), m3 = _mm256_broadcastsi128_si256(mins[3]);
+    if constexpr (T == 1) {
+      // decode: one token, 128-bit (the pair path would do every step twice)
+      const __m128i bs = _mm_loadu_si128((const __m128i*)(a[0].s32 + 8 * (int64_t)b));
+      const __m128i s2 = _mm_hadd_epi32(_mm_hadd_epi32(_mm_madd_epi16(mins[0], bs), _mm_madd_epi16(mins[1], bs)),
+                                        _mm_hadd_epi32(_mm_madd_epi16(mins[2], bs), _mm_madd_epi16(mins[3], bs)));
+      const __m128 da = _mm_set1_ps(a[0].d[b]);
+      const __m128 t1 = _mm_mul_ps(_mm_mul_ps(dw1, da), _mm_cvtepi32_ps(hsum4x8(part[0])));
+      const __m128 t2 = _mm_mul_ps(_mm_mul_ps(dmin1, da), _mm_cvtepi32_ps(s2));
+      float* l = acc[0][b & 7];
       _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), _mm_sub_ps(t1, t2)));
+      continue;
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const int kA = 2 * p, kB = 2 * p + 1 < T ? 2 * p + 1 : 2 * p;
+      const __m256i s1 = hsumPair(part[kA], part[kB]);
+      const __m256i bs = _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(a[kB].s32 + 8 * (int64_t)b)),
+                                          _mm_loadu_si128((const __m128i*)(a[kA].s32 + 8 * (int64_t)b)));
+      const __m256i s2 = _mm256_hadd_epi32(_mm256_hadd_epi32(_mm256_madd_epi16(m0, bs), _mm256_madd_epi16(m1, bs)),
+                                           _mm256_hadd_epi32(_mm256_madd_epi16(m2, bs), _mm256_madd_epi16(m3, bs)));
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(a[kB].d[b]), _mm_set1_ps(a[kA].d[b]));
+      const __m256 t1 = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(s1));
+      const __m256 t2 = _mm256_mul_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(s2));
+      float* l = acc[p][b & 7];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), _mm256_sub_ps(t1, t2)));
     }
   }
-  for (int k = 0; k < T; k++) _mm_storeu_ps(out[k], foldSum8(acc[k]));
+  for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
 }
 
 template <int T>
 __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
-  alignas(16) float acc[T][8][4];
+  constexpr int P = (T + 1) / 2;  // token pairs for the epilogue, as groupQ4_K
+  alignas(32) float acc[P][8][8];
   memset(acc, 0, sizeof acc);
   const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   for (int b = 0; b < nb; b++) {
@@ -323,16 +356,25 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
 #pragma GCC unroll 8
       for (int k = 0; k < T; k++) part[k][r] = s[k];
     }
-    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 832)));
-#pragma GCC unroll 8
-    for (int k = 0; k < T; k++) {
-      const __m128i sum = hsum4x8(part[k][0], part[k][1], part[k][2], part[k][3]);
-      const __m128 term = _mm_mul_ps(_mm_mul_ps(dw, _mm_set1_ps(a[k].d[b])), _mm_cvtepi32_ps(sum));
-      float* l = acc[k][b & 7];
+    const __m128 dw1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 832)));
+    const __m256 dw = _mm256_set_m128(dw1, dw1);
+    if constexpr (T == 1) {
+      const __m128 term = _mm_mul_ps(_mm_mul_ps(dw1, _mm_set1_ps(a[0].d[b])), _mm_cvtepi32_ps(hsum4x8(part[0])));
+      float* l = acc[0][b & 7];
       _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
+      continue;
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const int kA = 2 * p, kB = 2 * p + 1 < T ? 2 * p + 1 : 2 * p;
+      const __m256i sum = hsumPair(part[kA], part[kB]);
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(a[kB].d[b]), _mm_set1_ps(a[kA].d[b]));
+      const __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(sum));
+      float* l = acc[p][b & 7];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
     }
   }
-  for (int k = 0; k < T; k++) _mm_storeu_ps(out[k], foldSum8(acc[k]));
+  for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
 }
 
 using KGroupFn = void (*)(const uint8_t*, int, const KAct*, float* const*);
