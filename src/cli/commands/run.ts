@@ -1,12 +1,11 @@
 /** `tessera run` and `tessera verify`: generate with a receipt, and re-check a receipt. */
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { generateAsync, loadModel, verify } from '../../runtime/model.js'
+import { generateAsync, loadModel, verifyAsync } from '../../runtime/model.js'
 import { RECEIPT_VERSION } from '../../trace/receipt.js'
 import type { Command, FlagSpec, ParsedArgs } from '../args.js'
 import { stringList, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
-import { endOnInterrupt } from '../signals.js'
 import { checkSignature, signerOf, signFlags, signJob } from './signedReceipt.js'
 import { JOB_FILE_FORMAT, type JobFile } from '../../node/transcript.js'
 import { problemsText } from '../../trace/job.js'
@@ -43,6 +42,39 @@ function loadProgress(path: string): ((done: number, total: number, bytes: numbe
     if (done < total && done / total < shown + 0.25) return
     shown = done / total
     process.stderr.write(`  loading ${path}: ${(bytes / 1e6).toFixed(0)} / ${(size / 1e6).toFixed(0)} MB\n`)
+  }
+}
+
+/** Prompts and replays longer than this get a progress line on stderr. */
+const PROGRESS_MIN = 256
+
+/**
+ * A progress callback for a long prefill or replay, printing `  LABEL: done / total UNIT` on
+ * stderr: one line rewritten in place on a terminal, else a line at each quarter. A line left
+ * open when `signal` aborts is ended, so the interruption message starts a line of its own.
+ */
+function stepProgress(label: string, unit: string, total: number, signal: AbortSignal): ((done: number, total: number) => void) | undefined {
+  if (total <= PROGRESS_MIN) return undefined
+  const tty = process.stderr.isTTY === true
+  let open = false
+  let shown = 0
+  signal.addEventListener(
+    'abort',
+    () => {
+      if (open) process.stderr.write('\n')
+      open = false
+    },
+    { once: true },
+  )
+  return (done, all) => {
+    const text = `  ${label}: ${done} / ${all} ${unit}`
+    if (tty) {
+      process.stderr.write(`\r${text}${done === all ? '\n' : ''}`)
+      open = done < all
+    } else if (done === all || done / all >= shown + 0.25) {
+      shown = done / all
+      process.stderr.write(`${text}\n`)
+    }
   }
 }
 
@@ -84,7 +116,7 @@ const run: Command = {
     const batchSize = a.flags['batch-size'] as number
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
     const prompt = await readPrompt(a, signal)
-    const model = await endOnInterrupt(signal, () => loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) }))
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath), signal })
     try {
       const json = a.flags.json === true
       const promptTokens = model.tokenizer.encode(prompt)
@@ -107,6 +139,7 @@ const run: Command = {
         stop: stringList(a.flags.stop),
         batchSize,
         signal,
+        onPrefill: stepProgress('prompt', 'tokens', promptTokens.length, signal),
         onText: (t) => {
           if (!json) process.stdout.write(t)
         },
@@ -188,16 +221,19 @@ export function readJobFile(path: string): JobFile {
 const verifyCmd: Command = {
   name: 'verify',
   summary: 'Re-run a job by teacher-forced replay and check its receipt (exit 0 valid, 1 invalid)',
-  usage: 'verify -m FILE --receipt FILE.json [--threads T] [--json]',
+  usage: 'verify -m FILE --receipt FILE.json [--threads T] [--batch-size B] [--json]',
   flags: {
     ...modelFlags,
     receipt: { type: 'string', description: 'job file written by `tessera run --json` or `--out`' },
+    'batch-size': { type: 'number', description: 'replay batch size (same verdict for any value; Ctrl-C stops between batches)', default: 64 },
     json: { type: 'boolean', description: 'print the verdict as JSON' },
   },
   async run(a, signal) {
     const job = readJobFile(need(a, 'receipt'))
     const modelPath = need(a, 'model')
     checkInputFile(modelPath)
+    const batchSize = a.flags['batch-size'] as number
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
     let leaves: Uint8Array[] | undefined
     if (job.traceLeaves) {
       const buf = Buffer.from(job.traceLeaves, 'base64')
@@ -211,11 +247,13 @@ const verifyCmd: Command = {
       else console.log(`invalid: ${sig.problem}`)
       return 1
     }
-    // Loading and the replay block the event loop and write nothing: Ctrl-C ends them at once.
-    const model = await endOnInterrupt(signal, () => loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath) }))
+    // Loading and the replay yield between tensors and batches: Ctrl-C stops them there.
+    const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath), signal })
     try {
       const started = performance.now()
-      const v = await endOnInterrupt(signal, () => verify(model, { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves, text: job.text }))
+      const positions = job.promptTokens.length + job.tokens.length - 1
+      const claim = { receipt: job.receipt, promptTokens: job.promptTokens, outputTokens: job.tokens, leaves, text: job.text }
+      const v = await verifyAsync(model, claim, { signal, batchSize, onProgress: stepProgress('replay', 'positions', positions, signal) })
       const seconds = (performance.now() - started) / 1000
       const where = v.divergence ? ` first divergence at step ${v.divergence.position}, ${v.divergence.head ? 'head (logits and sampling)' : `layer ${v.divergence.layer}`}` : ''
       const r = job.receipt
