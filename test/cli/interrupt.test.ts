@@ -1,10 +1,11 @@
 /**
- * Ctrl-C stops `run`, `verify`, `model synth` and `chain start` at once with exit 130 (a blocking
- * replay is ended by the signal itself, which a shell reports as 130 too), leaving no half-written
- * file; and `run ... | head` ends quietly when the reader goes away.
+ * Ctrl-C stops `run` (during a long prompt's prefill, between tokens), `verify` (during
+ * the replay), `model synth` and `chain start` at once with exit 130 and one line, leaving no
+ * half-written file; and `run ... | head` ends quietly when the reader goes away. Long prompts and
+ * replays show their progress on stderr.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -15,7 +16,12 @@ import { type CliResult, cli, startCli, waitFor } from '../support/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-interrupt-'))
 const model = join(dir, 'tiny.gguf')
-before(() => void writeGgufFile(model, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 2 }))))
+/** About 400 tokens of the tiny model's tokenizer: over the 256 that get a progress line. */
+const longPrompt = join(dir, 'long.txt')
+before(() => {
+  writeGgufFile(model, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 2 })))
+  writeFileSync(longPrompt, 'The whale swam far. '.repeat(36))
+})
 after(() => rmSync(dir, { recursive: true, force: true }))
 
 /** Sends SIGINT once `ready` holds; returns the result and how long the exit took after the signal. */
@@ -61,18 +67,36 @@ test('run -p -: Ctrl-C while waiting for stdin ends it at once', async () => {
   assert.ok(Date.now() - sent < 2000, 'a pending stdin read does not hold the exit')
 })
 
-test('verify: Ctrl-C during the replay ends it at once', async () => {
+test("run: Ctrl-C during a long prompt's prefill exits 130 at once", async () => {
+  // 16-token batches on the plain TypeScript backend: the prefill takes seconds, a batch a fraction
+  const r = await interrupt(['run', '-m', model, '--prompt-file', longPrompt, '-n', '4', '--backend', 'reference', '--batch-size', '16'], (_, err) => err.includes('prompt:'))
+  assertInterrupted(r, 'run (prefill)')
+  assert.equal(r.out, '', 'no token was generated')
+})
+
+test('run: a long prompt reports its prefill progress on stderr, rising to the total', async () => {
+  const r = await cli('run', '-m', model, '--prompt-file', longPrompt, '-n', '2', '--temperature', '0', '--batch-size', '32')
+  assert.equal(r.code, 0, r.err)
+  const seen = [...r.err.matchAll(/^ {2}prompt: (\d+) \/ (\d+) tokens$/gm)].map((m) => [Number(m[1]), Number(m[2])])
+  assert.ok(seen.length >= 2, `progress lines expected, stderr:\n${r.err}`)
+  const total = seen[0][1]
+  assert.ok(total > 256, `${total} prompt tokens`)
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] > seen[i - 1][0] && seen[i][1] === total, `rising counts: ${JSON.stringify(seen)}`)
+  assert.equal(seen.at(-1)![0], total, 'the last line is the whole prompt')
+  // a short prompt prints none
+  const short = await cli('run', '-m', model, '-p', 'hi', '-n', '2')
+  assert.equal(short.code, 0, short.err)
+  assert.doesNotMatch(short.err, /prompt:/)
+})
+
+test('verify: Ctrl-C during the replay exits 130 at once with one line', async () => {
   const jobFile = join(dir, 'job.json')
   const made = await cli('run', '-m', model, '-p', 'hi', '-n', '400', '--temperature', '0', '--out', jobFile, '--json')
   assert.equal(made.code, 0, made.err)
-  const child = startCli(['verify', '-m', model, '--receipt', jobFile, '--backend', 'reference'])
-  await new Promise((r) => setTimeout(r, 1500)) // tsx start and model load take ~1 s here, the replay ~5 s
-  const sent = Date.now()
-  child.kill('SIGINT')
-  const r = await child.result
-  assert.ok(r.code === 130 || r.signal === 'SIGINT', `verify: exit ${r.code} (${r.signal}), stdout ${r.out}`)
+  // the replay of ~400 positions in batches of 16 takes seconds on the plain backend; its first progress line comes at a quarter
+  const r = await interrupt(['verify', '-m', model, '--receipt', jobFile, '--backend', 'reference', '--batch-size', '16'], (_, err) => err.includes('replay:'))
+  assertInterrupted(r, 'verify')
   assert.equal(r.out, '', 'no verdict printed')
-  assert.ok(Date.now() - sent < 2000)
 })
 
 test('model synth: Ctrl-C exits 130 and leaves no file behind', async () => {
