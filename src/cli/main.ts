@@ -4,14 +4,21 @@
  * `model synth` belongs to the group `model` (`tessera model --help` lists the group).
  *
  * Exit codes: 0 done, 1 failed (or `verify`: invalid), 2 bad usage, 130 interrupted (Ctrl-C).
+ *
+ * Start-up cost: every command's help must come back at once, so this file and the command
+ * modules import only small modules at their top (node:*, errors, args, files, and constants from
+ * import-free modules such as dispute/cheatKinds.ts). viem, EDR, libp2p, the engine and the runtime
+ * are loaded with `await import()` inside the `run` that needs them. test/cli/usage.test.ts runs
+ * every help with those packages made unloadable; bench/cliStart.ts measures the start.
  */
 import { readFileSync } from 'node:fs'
 import { BaseError, InvalidParameterError } from '../errors.js'
 import { type Command, helpText, parseArgs, UsageError } from './args.js'
-import { commands } from './commands/index.js'
 import { INTERRUPTED, interruptSignal } from './signals.js'
 
-const groups = [...new Set(commands.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]))]
+// Set by main() from ./commands/index.js, which `--version` does not need.
+let commands: Command[] = []
+let groups: string[] = []
 
 function usage(all: Command[]): string {
   const rows = all.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`)
@@ -54,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`tessera ${version()}`)
     return 0
   }
+  commands = (await import('./commands/index.js')).commands
+  groups = [...new Set(commands.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]))]
   if (argv.length === 0 || first === '--help' || first === '-h' || first === 'help') {
     const words = first === 'help' ? argv.slice(1) : []
     const text = helpFor(words)

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -125,4 +126,47 @@ test('model synth does not overwrite a file without --force', async () => {
 test('library errors name the option without CLI dashes; the CLI adds them', async () => {
   await assert.rejects(loadModel(model, { threads: 0 }), (e: Error) => e.name === 'InvalidParameterError' && /^invalid threads 0/.test(e.message))
   await expectOneLine(['run', '-m', model, '-p', 'hi', '--threads', '0'], 1, /^tessera: invalid --threads 0: expected an integer from 1 to 64$/)
+})
+
+/**
+ * Start-up cost: help and --version must not load the heavy libraries (viem, EDR, libp2p, LevelDB)
+ * nor the runtime, chain or p2p layers. A module hook makes those fail to resolve; every help must
+ * still come out, and a command that does run (which needs them) must hit the hook.
+ */
+const HEAVY = /\/node_modules\/(viem|@nomicfoundation|libp2p|@libp2p|@chainsafe|@multiformats|classic-level|@ethereumjs|@huggingface)\/|\/src\/(runtime|chain|p2p)\//
+const hook = `export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context)
+  if (${HEAVY}.test(r.url)) throw new Error('start-up hook refused ' + r.url)
+  return r
+}`
+const registerHook = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)})`)}`
+
+function withoutHeavy(nodeArgs: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', registerHook, ...nodeArgs], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+  return new Promise((ok) => child.on('close', (code) => ok({ code, out, err })))
+}
+
+test('help and --version load none of the heavy libraries', async () => {
+  // Every command module at once, and every command's help text from them.
+  const all = await withoutHeavy([
+    '--input-type=module',
+    '-e',
+    "const { commands } = await import('./src/cli/commands/index.ts'); const { helpText } = await import('./src/cli/args.ts'); for (const c of commands) helpText(c); console.log(commands.length)",
+  ])
+  assert.equal(all.code, 0, all.err)
+  assert.ok(Number(all.out) >= 15, `commands: ${all.out}`)
+  const main = join(root, 'src/cli/main.ts')
+  const runs = await Promise.all([['--help'], ['--version'], ['help', 'run'], ['node', 'start', '--help'], ['request', '--help'], ['chain', '--help']].map((a) => withoutHeavy([main, ...a])))
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.err)
+    assert.match(r.out, /^(Usage: tessera|tessera \d)/)
+  }
+  // The hook does refuse them: a command that runs a model loads the runtime and is stopped.
+  const run = await withoutHeavy([main, 'run', '-m', model, '-p', 'hi'])
+  assert.equal(run.code, 1)
+  assert.match(run.err, /start-up hook refused .*\/src\/runtime\//)
 })

@@ -75,4 +75,14 @@ test("README's library snippet runs in another project that installed the packed
   runSnippet(join(app, 'snippet.mjs'))
   const version = execFileSync(process.execPath, [join(pkgDir, 'bin/tessera.js'), '--version'], { cwd: app, encoding: 'utf8' })
   assert.equal(version.trim(), `tessera ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`)
+  assert.match(execFileSync(process.execPath, [join(pkgDir, 'bin/tessera.js'), '--help'], { cwd: app, encoding: 'utf8' }), /^Usage: tessera <command>/)
+  // The contracts' build ships and is read as it is: no sources to compare it with, nothing compiled.
+  for (const f of ['contracts.json', 'abi.js', 'abi.d.ts']) assert.ok(existsSync(join(pkgDir, 'build', f)), `build/${f} is in the package`)
+  assert.ok(!existsSync(join(pkgDir, 'src')) && !existsSync(join(pkgDir, 'scripts')))
+  const check = [
+    "const { loadArtifacts } = await import('./dist/chain/artifacts.js')",
+    "const abi = await import('#abi')",
+    'console.log(JSON.stringify(abi.settlementAbi) === JSON.stringify(loadArtifacts().contracts.Settlement.abi))',
+  ].join('; ')
+  assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', check], { cwd: pkgDir, encoding: 'utf8' }).trim(), 'true', "'#abi' resolves in the installed package")
 })

@@ -5,23 +5,20 @@
  * won, the stakes and bonds before and after, the rounds and the gas. Exit 0 when the honest
  * side won.
  */
-import { formatEther } from 'viem'
-import { createDevnet } from '../../chain/devnet.js'
-import { type AttackReport, attackJob, jobSpecOf } from '../../dispute/attack.js'
-import { CHEAT_KINDS, type CheatKind, findEndingPrompt, seededRng } from '../../dispute/cheats.js'
-import { openDisputeModel } from '../../dispute/model.js'
+import type { AttackReport } from '../../dispute/attack.js'
+import { CHEAT_KINDS, type CheatKind } from '../../dispute/cheatKinds.js'
 import { InvalidParameterError } from '../../errors.js'
 import type { JobParams } from '../../trace/receipt.js'
 import type { Command } from '../args.js'
+import { load } from '../lazy.js'
 import { UsageError } from '../args.js'
 import { checkInputFile } from '../files.js'
 
 const WHY = ['', 'the machine executed the disputed step', 'a clock ran out', "the provider's own state broke its program", 'upheld', 'voided']
 
-const coin = (x: bigint) => `${formatEther(x)} coin`
-const delta = (a: bigint, b: bigint) => `${coin(a)} -> ${coin(b)}`
-
-function print(r: AttackReport, model: string): void {
+function print(r: AttackReport, model: string, formatEther: (wei: bigint) => string): void {
+  const coin = (x: bigint) => `${formatEther(x)} coin`
+  const delta = (a: bigint, b: bigint) => `${coin(a)} -> ${coin(b)}`
   const lines: string[] = []
   lines.push(`model ${model}`)
   if (r.cheat) {
@@ -75,6 +72,10 @@ const attack: Command = {
     if (!Number.isInteger(seed) || seed < 0) throw new InvalidParameterError('seed', a.flags.seed, 'an integer >= 0')
     const maxTokens = Number(a.flags['max-tokens'])
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InvalidParameterError('max-tokens', maxTokens, 'an integer >= 1')
+    const [{ formatEther }, { createDevnet }, { attackJob, jobSpecOf }, { findEndingPrompt, seededRng }, { openDisputeModel }] = await load(
+      signal,
+      Promise.all([import('viem'), import('../../chain/devnet.js'), import('../../dispute/attack.js'), import('../../dispute/cheats.js'), import('../../dispute/model.js')]),
+    )
 
     const model = await openDisputeModel(path)
     try {
@@ -93,7 +94,7 @@ const attack: Command = {
       try {
         const r = await attackJob({ net, model, job: { prompt, params, seed: BigInt(seed) }, cheat, lyingChallenger: lying, seed, nonce: 0n, signal })
         if (a.flags.json) console.log(JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2))
-        else print(r, path)
+        else print(r, path, formatEther)
         return r.honestWon ? 0 : 1
       } finally {
         await net.close()

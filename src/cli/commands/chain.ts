@@ -6,16 +6,54 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { type Address, type Hex, formatEther, getAddress, parseEther } from 'viem'
+import type { Address, Hex } from 'viem'
 import { type Command, type ParsedArgs, UsageError } from '../args.js'
+import { load } from '../lazy.js'
 import { checkOutPath } from '../files.js'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { getBalances, stake, unstake } from '../../chain/actions/settlement.js'
-import { type BeaconOption, type Deployment, deployTessera, loadDeployment, saveDeployment } from '../../chain/client.js'
-import { connectClients } from '../../chain/evm/clients.js'
-import { createEmbeddedChain, devAccount } from '../../chain/evm/edr.js'
-import { serveJsonRpc } from '../../chain/evm/server.js'
-import { createDevBeacon, DRAND_QUICKNET, serveBeacon, toContractPublicKey } from '../../chain/beacon.js'
+import type { BeaconOption, Deployment, deployTessera } from '../../chain/client.js'
+
+/** viem, EDR and the chain client, loaded when a command runs (not for its --help). */
+async function chainLibs() {
+  const [
+    { formatEther, getAddress, parseEther },
+    { getBalances, stake, unstake },
+    { deployTessera, loadDeployment, saveDeployment },
+    { connectClients },
+    { createEmbeddedChain, devAccount },
+    { serveJsonRpc },
+    beacon,
+  ] = await Promise.all([
+    import('viem'),
+    import('../../chain/actions/settlement.js'),
+    import('../../chain/client.js'),
+    import('../../chain/evm/clients.js'),
+    import('../../chain/evm/edr.js'),
+    import('../../chain/evm/server.js'),
+    import('../../chain/beacon.js'),
+  ])
+  const { createDevBeacon, DRAND_QUICKNET, serveBeacon, toContractPublicKey } = beacon
+  return {
+    formatEther,
+    getAddress,
+    parseEther,
+    getBalances,
+    stake,
+    unstake,
+    deployTessera,
+    loadDeployment,
+    saveDeployment,
+    connectClients,
+    createEmbeddedChain,
+    devAccount,
+    serveJsonRpc,
+    createDevBeacon,
+    DRAND_QUICKNET,
+    serveBeacon,
+    toContractPublicKey,
+  }
+}
+type ChainLibs = Awaited<ReturnType<typeof chainLibs>>
 
 const DEFAULT_DIR = '.tessera/chain'
 const DEFAULT_RPC = 'http://127.0.0.1:8545'
@@ -28,7 +66,7 @@ const connFlags = {
   'rpc-timeout': { type: 'number', description: 'seconds to wait for the JSON-RPC endpoint to answer', default: 5 },
 } as const
 
-function privateKeyFrom(args: ParsedArgs): Hex {
+function privateKeyFrom(args: ParsedArgs, devAccount: ChainLibs['devAccount']): Hex {
   const keyFile = args.flags.key as string | undefined
   if (keyFile) {
     if (!existsSync(keyFile)) throw new FileNotFoundError(keyFile)
@@ -78,7 +116,8 @@ async function chainIdOf(rpc: string, timeoutSec: number, signal?: AbortSignal):
 
 async function connect(args: ParsedArgs, signal?: AbortSignal) {
   const rpc = String(args.flags.rpc)
-  const privateKey = privateKeyFrom(args)
+  const { connectClients, devAccount } = await chainLibs()
+  const privateKey = privateKeyFrom(args, devAccount)
   const chainId = await chainIdOf(rpc, Number(args.flags['rpc-timeout']), signal)
   return connectClients({ transport: rpc, chainId, privateKey })
 }
@@ -99,7 +138,7 @@ function portError(port: number, e: NodeJS.ErrnoException): Error {
   return e
 }
 
-function amountFlag(args: ParsedArgs): bigint {
+function amountFlag(args: ParsedArgs, parseEther: ChainLibs['parseEther']): bigint {
   const raw = args.flags.amount
   if (raw === undefined) throw new UsageError('--amount is required')
   try {
@@ -149,6 +188,7 @@ const start: Command = {
     'beacon-port': { type: 'number', description: "also serve the devnet beacon's rounds (drand HTTP API) on 127.0.0.1 at this port" },
   },
   async run(args, signal) {
+    const { connectClients, createDevBeacon, createEmbeddedChain, deployTessera, loadDeployment, saveDeployment, serveBeacon, serveJsonRpc } = await load(signal, chainLibs())
     const dir = String(args.flags['data-dir'])
     const port = Number(args.flags.port)
     await checkPortFree(port)
@@ -212,7 +252,9 @@ const deploy: Command = {
   },
   async run(args, signal) {
     checkOutPath(String(args.flags.out), args.flags.force === true)
-    const beacon = beaconOption(args)
+    const libs = await load(signal, chainLibs())
+    const { deployTessera, saveDeployment } = libs
+    const beacon = beaconOption(args, libs)
     const c = await connect(args, signal)
     const dep = await deployTessera(c, { beacon })
     saveDeployment(String(args.flags.out), dep)
@@ -223,7 +265,7 @@ const deploy: Command = {
 }
 
 /** The beacon `chain deploy` wires Audits to (docs/CHAIN.md "Beacon"). */
-function beaconOption(args: ParsedArgs): BeaconOption | undefined {
+function beaconOption(args: ParsedArgs, { DRAND_QUICKNET, getAddress, toContractPublicKey }: ChainLibs): BeaconOption | undefined {
   const local = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(`${String(args.flags.rpc)}/`)
   const b = String(args.flags.beacon ?? (local ? 'dev' : 'quicknet'))
   if (b === 'dev') return undefined
@@ -241,7 +283,8 @@ const stakeCmd: Command = {
   async run(args, signal) {
     const role = String(args.flags.role)
     if (role !== 'provider' && role !== 'auditor') throw new InvalidParameterError('role', role, 'provider or auditor')
-    const amount = amountFlag(args)
+    const { formatEther, getBalances, loadDeployment, parseEther, stake } = await load(signal, chainLibs())
+    const amount = amountFlag(args, parseEther)
     const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
     // Staking sends the coins: say so in coins before the chain reverts with a wei dump.
@@ -262,9 +305,10 @@ const unstakeCmd: Command = {
   usage: 'unstake --amount COINS',
   flags: { ...connFlags, amount: { type: 'string', description: 'amount in coins' } },
   async run(args, signal) {
+    const { formatEther, getBalances, loadDeployment, parseEther, unstake } = await load(signal, chainLibs())
     const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
-    await unstake(c, d, { amount: amountFlag(args) })
+    await unstake(c, d, { amount: amountFlag(args, parseEther) })
     const s = (await getBalances(c, d, c.account.address)).stake
     console.log(`unbonding ${formatEther(s.unbonding)}, withdrawable after ${new Date(Number(s.unbondAt) * 1000).toISOString()}`)
     return 0
@@ -278,6 +322,7 @@ const balance: Command = {
   usage: 'balance [--address 0x...]',
   flags: { ...connFlags, address: { type: 'string', description: 'account to show (default: the signer)' } },
   async run(args, signal) {
+    const { formatEther, getAddress, getBalances, loadDeployment } = await load(signal, chainLibs())
     const c = await connect(args, signal)
     const d = loadDeployment(String(args.flags.deployment), c.chain.id)
     let who: Address

@@ -5,19 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { encodeGguf } from '../../engine/gguf/write.js'
-import { formatEther } from 'viem'
-import { stake } from '../../chain/actions/settlement.js'
-import { deployTessera } from '../../chain/client.js'
-import { connectClients } from '../../chain/evm/clients.js'
-import { createEmbeddedChain } from '../../chain/evm/edr.js'
-import { proveModelConfig } from '../../dispute/model.js'
-import { synthModel } from '../../engine/model/synth.js'
-import { settleJob } from '../../node/settleJob.js'
-import { writeGgufFile } from '../../runtime/ggufFile.js'
-import { generate, loadModel, verify } from '../../runtime/model.js'
 import type { Command } from '../args.js'
-import { problemsText } from '../../trace/job.js'
 
 const demo: Command = {
   name: 'demo',
@@ -32,6 +20,35 @@ const demo: Command = {
     threads: { type: 'number', description: 'kernel threads', default: 2 },
   },
   async run(a) {
+    // Everything below is loaded only when the demo runs (see main.ts on start-up cost).
+    const [
+      { encodeGguf },
+      { formatEther },
+      { stake },
+      { deployTessera },
+      { connectClients },
+      { createEmbeddedChain },
+      { proveModelConfig },
+      { synthModel },
+      { settleJob },
+      { writeGgufFile },
+      runtime,
+      { problemsText },
+    ] = await Promise.all([
+      import('../../engine/gguf/write.js'),
+      import('viem'),
+      import('../../chain/actions/settlement.js'),
+      import('../../chain/client.js'),
+      import('../../chain/evm/clients.js'),
+      import('../../chain/evm/edr.js'),
+      import('../../dispute/model.js'),
+      import('../../engine/model/synth.js'),
+      import('../../node/settleJob.js'),
+      import('../../runtime/ggufFile.js'),
+      import('../../runtime/model.js'),
+      import('../../trace/job.js'),
+    ])
+    const { generate, loadModel, verify } = runtime
     const dir = a.flags.dir as string
     const preset = a.flags.preset as string
     const type = a.flags.type as string

@@ -3,10 +3,11 @@
  * embedded chain, the devnet beacon, providers, cheating providers, auditors and an OpenAI-compatible
  * gateway (src/node/devnet.ts) — then a banner saying how to use it, until Ctrl-C.
  */
-import { CHEAT_KINDS, type CheatKind } from '../../dispute/cheats.js'
+import { CHEAT_KINDS, type CheatKind } from '../../dispute/cheatKinds.js'
 import { InvalidParameterError } from '../../errors.js'
-import { type RunningDevnet, startDevnet } from '../../node/devnet.js'
+import type { RunningDevnet } from '../../node/devnet.js'
 import type { Command } from '../args.js'
+import { load } from '../lazy.js'
 import { checkInputFile } from '../files.js'
 
 const time = () => new Date().toISOString().slice(11, 19)
@@ -81,6 +82,7 @@ const devnet: Command = {
     const t0 = performance.now()
     // Children are this same CLI (compiled, or through tsx when run from source).
     const cli = [process.execPath, ...process.execArgv, process.argv[1]]
+    const { startDevnet } = await load(signal, import('../../node/devnet.js'))
     const net = await startDevnet({
       dataDir: String(args.flags.data),
       providers: Number(args.flags.providers),

@@ -6,13 +6,10 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Deployment } from '../../chain/client.js'
-import { connectClients } from '../../chain/evm/clients.js'
 import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { gatewayModelOf } from '../../node/gateway/backend.js'
-import { type NetworkGateway, startNetworkGateway } from '../../node/gateway/networkGateway.js'
-import { loadKeystore } from '../../node/keystore.js'
+import type { NetworkGateway } from '../../node/gateway/networkGateway.js'
 import type { TesseraNode } from '../../node/node.js'
-import { loadModel, type Model } from '../../runtime/model.js'
+import type { Model } from '../../runtime/model.js'
 import { type FlagSpec, type ParsedArgs, stringList, UsageError } from '../args.js'
 
 export const GATEWAY_FLAGS: Record<string, FlagSpec> = {
@@ -93,6 +90,14 @@ export async function startGatewayRole(o: {
   log: (l: string) => void
 }): Promise<NetworkGateway & { close(): Promise<void> }> {
   if (o.models.length === 0) throw new UsageError('a gateway needs --model FILE (the GGUF of each model it serves: tokenizer and chat template)')
+  // Loaded here, not at the top: `tessera node start --help` lists this file's flags.
+  const [{ connectClients }, { gatewayModelOf }, { startNetworkGateway }, { loadKeystore }, { loadModel }] = await Promise.all([
+    import('../../chain/evm/clients.js'),
+    import('../../node/gateway/backend.js'),
+    import('../../node/gateway/networkGateway.js'),
+    import('../../node/keystore.js'),
+    import('../../runtime/model.js'),
+  ])
   const engines: Model[] = []
   try {
     for (const p of o.models) engines.push(await loadModel(p))

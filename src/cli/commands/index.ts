@@ -6,7 +6,7 @@ import { demoCommands } from './demo.js'
 import { devnetCommands } from './devnet.js'
 import { modelCommands } from './model.js'
 import { nodeCommands } from './node.js'
-import { requestCommands } from './request.js'
+import { requestCommands } from './requestCommand.js'
 import { runCommands } from './run.js'
 
 export const commands: Command[] = [...devnetCommands, ...demoCommands, ...modelCommands, ...runCommands, ...chainCommands, ...attackCommands, ...nodeCommands, ...requestCommands]

@@ -4,18 +4,14 @@
  * `tessera model pull URL` downloads one over HTTP(S) with resume (src/runtime/pull.ts).
  */
 import { statSync } from 'node:fs'
-import { computeGgufModelRoot } from '../../engine/gguf/modelRoot.js'
-import { readGguf } from '../../engine/gguf/read.js'
-import { ggmlTypeName } from '../../engine/gguf/types.js'
-import { encodeGguf } from '../../engine/gguf/write.js'
-import { modelConfigFromGguf } from '../../engine/model/config.js'
+// The presets' and types' names for the help (small engine modules); readers, writers and the
+// runtime are loaded inside each command's run.
 import { PRESETS } from '../../engine/model/presets.js'
-import { SYNTH_TYPES, synthModel } from '../../engine/model/synth.js'
-import { toHex } from '../../trace/merkle.js'
-import { openGgufSource, writeGgufFileAsync } from '../../runtime/ggufFile.js'
-import { type PullProgress, pullModel } from '../../runtime/pull.js'
+import { SYNTH_TYPES } from '../../engine/model/synth.js'
+import type { PullProgress } from '../../runtime/pull.js'
 import { type Command, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath } from '../files.js'
+import { load } from '../lazy.js'
 
 const synth: Command = {
   name: 'model synth',
@@ -33,6 +29,10 @@ const synth: Command = {
     const out = a.flags.out as string | undefined
     if (!out) throw new UsageError('model synth needs --out FILE.gguf')
     checkOutPath(out, a.flags.force === true)
+    const [{ synthModel }, { encodeGguf }, { writeGgufFileAsync }] = await load(
+      signal,
+      Promise.all([import('../../engine/model/synth.js'), import('../../engine/gguf/write.js'), import('../../runtime/ggufFile.js')]),
+    )
     const spec = synthModel({ preset: a.flags.preset as string, type: a.flags.type as string, seed: a.flags.seed as number })
     const enc = encodeGguf(spec)
     const total = enc.byteLength
@@ -66,6 +66,14 @@ const info: Command = {
     const path = a.positionals[0]
     if (!path) throw new UsageError('model info needs a FILE.gguf')
     checkInputFile(path)
+    const [{ openGgufSource }, { readGguf }, { modelConfigFromGguf }, { computeGgufModelRoot }, { ggmlTypeName }, { toHex }] = await Promise.all([
+      import('../../runtime/ggufFile.js'),
+      import('../../engine/gguf/read.js'),
+      import('../../engine/model/config.js'),
+      import('../../engine/gguf/modelRoot.js'),
+      import('../../engine/gguf/types.js'),
+      import('../../trace/merkle.js'),
+    ])
     const src = openGgufSource(path)
     try {
       const gguf = readGguf(src)
@@ -177,6 +185,7 @@ const pull: Command = {
     if (!/^https?:\/\//i.test(url)) throw new UsageError(`not an http(s) URL: ${url}`)
     const out = (a.flags.out as string | undefined) ?? fileNameOfUrl(url)
     checkOutPath(out, a.flags.force === true)
+    const { pullModel } = await load(signal, import('../../runtime/pull.js'))
     const progress = a.flags.quiet ? undefined : progressPrinter(process.stderr.isTTY === true)
     const t0 = Date.now()
     try {

@@ -4,14 +4,13 @@
  * seconds (src/node/status.ts) and says, for a provider, why it may get no work.
  */
 import { readFileSync } from 'node:fs'
-import { type Hex, formatEther, parseEther } from 'viem'
-import { loadDeployment } from '../../chain/client.js'
-import { CHEAT_KINDS, type CheatKind } from '../../dispute/cheats.js'
+import type { Hex } from 'viem'
+import { CHEAT_KINDS, type CheatKind } from '../../dispute/cheatKinds.js'
 import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { passphraseFrom } from '../../node/keystore.js'
-import { ROLES, type Role, startNode } from '../../node/node.js'
+import type { Role } from '../../node/node.js'
 import { isLive, type NodeStatus, readStatus } from '../../node/status.js'
 import { type Command, type ParsedArgs, stringList, UsageError } from '../args.js'
+import { load } from '../lazy.js'
 import { checkInputFile } from '../files.js'
 import { GATEWAY_FLAGS, gatewayConfigOf, startGatewayRole } from './gatewayRole.js'
 
@@ -25,7 +24,7 @@ function need(a: ParsedArgs, name: string): string {
 }
 
 /** `--name` as a non-negative amount of coins, in wei. */
-export function coinsFlag(a: ParsedArgs, name: string): bigint | undefined {
+export function coinsFlag(a: ParsedArgs, name: string, parseEther: (coins: string) => bigint): bigint | undefined {
   const raw = a.flags[name]
   if (raw === undefined) return undefined
   try {
@@ -58,7 +57,7 @@ export function keyFile(path: string, flag: string): Hex {
   return hex
 }
 
-function rolesOf(raw: string): Set<Role> {
+function rolesOf(raw: string, ROLES: readonly Role[]): Set<Role> {
   const out = new Set<Role>()
   for (const r of raw.split(',').map((s) => s.trim())) {
     if (!ROLES.includes(r as Role)) throw new InvalidParameterError('role', raw, `a comma-separated list of ${ROLES.join(', ')}`)
@@ -100,12 +99,16 @@ const start: Command = {
     ...GATEWAY_FLAGS,
   },
   async run(args, signal) {
+    const [{ parseEther }, { loadDeployment }, { passphraseFrom }, { ROLES, startNode }] = await load(
+      signal,
+      Promise.all([import('viem'), import('../../chain/client.js'), import('../../node/keystore.js'), import('../../node/node.js')]),
+    )
     const dataDir = need(args, 'data')
     const roleWords = String(args.flags.role)
       .split(',')
       .map((s) => s.trim())
     const gatewayRole = roleWords.includes('gateway')
-    const roles = rolesOf(roleWords.filter((r) => r !== 'gateway').join(',') || 'client')
+    const roles = rolesOf(roleWords.filter((r) => r !== 'gateway').join(',') || 'client', ROLES)
     if (gatewayRole) roles.add('client')
     const gatewayConfig = gatewayConfigOf(args, gatewayRole)
     const models = stringList(args.flags.model)
@@ -130,7 +133,7 @@ const start: Command = {
     if (listen.includes('none') && listen.length > 1) throw new UsageError('--listen none cannot be combined with other --listen addresses')
     if (listen.includes('none') && relayVia.length === 0) throw new UsageError('--listen none needs --relay-via MULTIADDR (else nothing can reach the node)')
     const price = weiFlag(args, 'price')
-    const stake = coinsFlag(args, 'stake')
+    const stake = coinsFlag(args, 'stake', parseEther)
     const importKey = args.flags['import-key'] ? keyFile(String(args.flags['import-key']), 'import-key') : undefined
     const deployment = loadDeployment(String(args.flags.deployment))
     const passphrase = await passphraseFrom({ file: args.flags['passphrase-file'] as string | undefined })
@@ -180,7 +183,7 @@ const start: Command = {
   },
 }
 
-function statusLines(s: NodeStatus, live: boolean): string[] {
+function statusLines(s: NodeStatus, live: boolean, formatEther: (wei: bigint) => string): string[] {
   const ago = Math.round((Date.now() - s.updatedAt) / 1000)
   const role = ['none', 'provider', 'auditor'][s.stake?.role ?? 0] ?? 'unknown'
   const lines = [
@@ -232,7 +235,7 @@ const status: Command = {
     const s = readStatus(need(args, 'data'))
     const live = isLive(s)
     if (args.flags.json) console.log(JSON.stringify({ ...s, live }, null, 2))
-    else console.log(statusLines(s, live).join('\n'))
+    else console.log(statusLines(s, live, (await import('viem')).formatEther).join('\n'))
     return 0
   },
 }

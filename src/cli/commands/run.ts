@@ -1,14 +1,14 @@
 /** `tessera run` and `tessera verify`: generate with a receipt, and re-check a receipt. */
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
-import { generateAsync, loadModel, verifyAsync } from '../../runtime/model.js'
 import { RECEIPT_VERSION } from '../../trace/receipt.js'
 import type { Command, FlagSpec, ParsedArgs } from '../args.js'
 import { stringList, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
-import { checkSignature, signerOf, signFlags, signJob } from './signedReceipt.js'
-import { JOB_FILE_FORMAT, type JobFile } from '../../node/transcript.js'
-import { problemsText } from '../../trace/job.js'
+import { load } from '../lazy.js'
+import { signFlags } from './signFlags.js'
+import { JOB_FILE_FORMAT } from '../../node/jobFileFormat.js'
+import type { JobFile } from '../../node/transcript.js'
 
 const modelFlags: Record<string, FlagSpec> = {
   model: { type: 'string', short: 'm', description: 'GGUF model file' },
@@ -107,6 +107,8 @@ const run: Command = {
     force: { type: 'boolean', description: 'overwrite the --out file if it exists' },
   },
   async run(a, signal) {
+    // The runtime and the signing libraries load here, not at the top: see main.ts on start-up cost.
+    const [{ generateAsync, loadModel }, { signerOf, signJob }] = await load(signal, Promise.all([import('../../runtime/model.js'), import('./signedReceipt.js')]))
     const modelPath = need(a, 'model')
     const out = typeof a.flags.out === 'string' ? a.flags.out : undefined
     if (out !== undefined) checkOutPath(out, a.flags.force === true)
@@ -229,6 +231,10 @@ const verifyCmd: Command = {
     json: { type: 'boolean', description: 'print the verdict as JSON' },
   },
   async run(a, signal) {
+    const [{ loadModel, verifyAsync }, { checkSignature }, { problemsText }] = await load(
+      signal,
+      Promise.all([import('../../runtime/model.js'), import('./signedReceipt.js'), import('../../trace/job.js')]),
+    )
     const job = readJobFile(need(a, 'receipt'))
     const modelPath = need(a, 'model')
     checkInputFile(modelPath)

@@ -1,7 +1,8 @@
 /**
  * The provider's signature on a job file (receipt v2, docs/CHAIN.md "Formats"): `tessera run`
  * signs the receipt with EIP-712 as an answer to a request built from it, and `tessera verify`
- * checks that signature and names the signer.
+ * checks that signature and names the signer. Its flags are in ./signFlags.ts, so that `tessera run
+ * --help` loads neither viem nor the chain client.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { type Address, getAddress, getContractAddress, type Hex } from 'viem'
@@ -11,17 +12,7 @@ import { devAccount } from '../../chain/evm/edr.js'
 import { FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import type { Receipt } from '../../trace/receipt.js'
 import { receiptFieldsOf, requestFromJson, requestToJson, type SignedReceipt } from '../../node/transcript.js'
-import type { FlagSpec, ParsedArgs } from '../args.js'
-
-/** The flags `tessera run` takes for the signature. */
-export const signFlags: Record<string, FlagSpec> = {
-  key: { type: 'string', description: "file with the provider's hex private key that signs the receipt (default: devnet account --account)" },
-  account: { type: 'number', description: 'devnet account whose (public) key signs when no --key is given', default: 1 },
-  deployment: { type: 'string', description: "deployment file naming the chain and Settlement contract of the EIP-712 domain (default: a fresh devnet's)" },
-  nonce: { type: 'string', description: 'request nonce, uint64', default: '0' },
-  expiry: { type: 'string', description: 'request expiry, unix seconds, uint64', default: '1099511627775' },
-  price: { type: 'string', description: 'request price per token in wei, uint128', default: '0' },
-}
+import type { ParsedArgs } from '../args.js'
 
 /** The devnet's chain id and the Settlement address of the first deployment on a fresh devnet (`tessera chain start`: account 0 deploys the registry, then Settlement). */
 export function devnetDomain(): { chainId: number; settlement: Address } {
