@@ -13,10 +13,15 @@
  *   from the devnet beacon, the replay, the whole game).
  *
  * Everything shares one Node thread (provider, clients, auditor, chain), so these are upper bounds
- * for the protocol's own cost on one core. Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20]
+ * for the protocol's own cost on one core; with `--chain process` the chain runs in a process of its
+ * own (bench/chainProcess.ts), as a remote JSON-RPC node would. `--gap-ms N` waits N ms between
+ * jobs; `--profile FILE` writes a CPU profile of the measured latency runs.
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --gap-ms 0]
  */
 import '../src/p2p/polyfill.js'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
@@ -52,12 +57,37 @@ async function network(accounts: number): Promise<Net> {
   const m = await loadModel(modelPath)
   const root = `0x${toHex(m.modelRoot)}` as Hex
   m.close()
+  const deploy = (c: ChainClients) =>
+    deployTessera(c, {
+      settlement: { challengeWindow: 600n, auditBps: 10_000, premiumBps: 500 },
+      audits: { beaconDelay: 3n, commitWindow: 120n, revealWindow: 120n, canaryWindow: 30n, answerWindow: 120n },
+    })
+  if (arg('chain', 'inline') === 'process') {
+    // the chain on its own process (bench/chainProcess.ts), as a remote JSON-RPC node would be: its
+    // execution and HTTP serving are not on the nodes' thread
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chainProcess.ts'), String(accounts)], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = ''
+      child.stdout.on('data', (b: Buffer) => {
+        buf += b.toString()
+        if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')))
+      })
+      child.once('exit', (code) => reject(new Error(`the chain process exited with ${code}`)))
+    })
+    const { rpc, chainId, keys } = JSON.parse(line) as { rpc: string; chainId: number; keys: Hex[] }
+    const at = (i: number) => connectClients({ transport: rpc, chainId, privateKey: keys[i] })
+    const d = await deploy(at(0))
+    return {
+      rpc, d, at, keys, dir, modelPath, root,
+      async close() {
+        child.stdin.end()
+        rmSync(dir, { recursive: true, force: true })
+      },
+    }
+  }
   const chain = await createEmbeddedChain({ accounts })
   const at = (i: number) => connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[i].privateKey })
-  const d = await deployTessera(at(0), {
-    settlement: { challengeWindow: 600n, auditBps: 10_000, premiumBps: 500 },
-    audits: { beaconDelay: 3n, commitWindow: 120n, revealWindow: 120n, canaryWindow: 30n, answerWindow: 120n },
-  })
+  const d = await deploy(at(0))
   const srv = await serveJsonRpc(chain.provider, { port: 0 })
   // blocks keep coming (chain time follows the clock, as on a real chain)
   const miner = setInterval(() => void chain.provider.request({ method: 'evm_mine', params: [] }).catch(() => {}), 1000)
@@ -72,10 +102,11 @@ async function network(accounts: number): Promise<Net> {
   }
 }
 
-async function provider(net: Net, i: number, over: { cheat?: 'silu'; capacity?: number } = {}): Promise<TesseraNode> {
+/** A provider node; `pollMs` 100 (its chain loops 10 times a second) where the bench waits on them (slash), else the node's default. */
+async function provider(net: Net, i: number, over: { cheat?: 'silu'; capacity?: number; pollMs?: number } = {}): Promise<TesseraNode> {
   return startNode({
     dataDir: join(net.dir, `node${i}`), roles: new Set(['provider']), models: [net.modelPath], rpc: net.rpc, deployment: net.d, passphrase: 'bench',
-    importKey: net.keys[i], stake: 1000n * COIN, price: 1000n, capacity: over.capacity ?? 32, cheat: over.cheat, pollMs: 100, claimAfterSec: 1,
+    importKey: net.keys[i], stake: 1000n * COIN, price: 1000n, capacity: over.capacity ?? 32, cheat: over.cheat, pollMs: over.pollMs, claimAfterSec: 1,
   })
 }
 
@@ -119,8 +150,36 @@ const ask = async (net: Net, p: TesseraNode, cl: { host: Host; c: ChainClients }
   return r
 }
 
+/** Starts V8's CPU profiler on this thread; `stop()` returns the profile. */
+async function startProfile(): Promise<{ stop(): Promise<object> }> {
+  const session = new Session()
+  session.connect()
+  const post = (method: string, params?: object) =>
+    new Promise<{ profile?: object }>((resolve, reject) => session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r as { profile?: object }))))
+  await post('Profiler.enable')
+  await post('Profiler.setSamplingInterval', { interval: 200 })
+  await post('Profiler.start')
+  return {
+    async stop() {
+      const { profile } = await post('Profiler.stop')
+      session.disconnect()
+      return profile ?? {}
+    },
+  }
+}
+
+/** CPU time of this process (all its threads: the chain's included), ms. */
+const cpuMs = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
 async function benchLatency(): Promise<void> {
   const runs = Number(arg('runs', '20'))
+  // ms between one job's return and the next call: with 0 the provider's work after `done` (the
+  // reservation mined, the ack checked and stored) runs into the next job, as for a client that
+  // sends jobs back to back
+  const gapMs = Number(arg('gap-ms', '0'))
   const net = await network(4)
   const p = await provider(net, 1)
   const cl = await clientHost(net, 2, p.addrs())
@@ -128,17 +187,34 @@ async function benchLatency(): Promise<void> {
   try {
     const direct: number[] = []
     const p2p: number[] = []
-    for (let i = 0; i < 3; i++) await ask(net, p, cl, 0n).catch(() => {}) // warm up: connection, JIT
+    const cpu = { direct: [] as number[], p2p: [] as number[] }
+    for (let i = 0; i < 3; i++) await ask(net, p, cl, 0n).catch(() => {}) // warm up: connection, JIT, the signers' cached keys
+    // the node's own background (its chain polling every pollMs, the view's refresh, blocks mined) with no job running
+    await sleep(1000)
+    const idle0 = cpuMs()
+    await sleep(2000)
+    const idleRate = (cpuMs() - idle0) / 2000
+    // --profile FILE: a V8 CPU profile of the measured runs only (open in Chrome DevTools)
+    const profile = arg('profile', '') ? await startProfile() : undefined
     for (let i = 0; i < runs; i++) {
+      let c = cpuMs()
       let t = performance.now()
       generate(model, { prompt: PROMPT, seed: 0n, ...PARAMS })
       direct.push(performance.now() - t)
+      cpu.direct.push(cpuMs() - c)
+      if (gapMs > 0) await sleep(gapMs)
+      c = cpuMs()
       t = performance.now()
       await ask(net, p, cl, 0n, true)
       p2p.push(performance.now() - t)
+      cpu.p2p.push(cpuMs() - c)
+      if (gapMs > 0) await sleep(gapMs)
     }
+    if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
     const [md, mp] = [median(direct), median(p2p)]
-    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    const [cd, cp] = [median(cpu.direct), median(cpu.p2p)]
+    console.log(`| CPU time during the call (median, all threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
     const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
     console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | done ${at('done')} | returned ${at('end')} |`)
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
@@ -197,7 +273,7 @@ async function benchThroughput(): Promise<void> {
 
 async function benchSlash(): Promise<void> {
   const net = await network(5)
-  const cheater = await provider(net, 1, { cheat: 'silu' })
+  const cheater = await provider(net, 1, { cheat: 'silu', pollMs: 100 })
   const a = net.at(3)
   await stake(a, net.d, { role: 'auditor', amount: COIN })
   await registerAuditor(a, net.d)

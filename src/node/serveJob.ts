@@ -514,18 +514,18 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--
     a.slotFreed = true
-    // stored off the client's path (its nonce is in the slots meanwhile); rewritten below with what follows
-    const stored = ctx.book.putTranscript(transcript)
+    // stored once the reservation and the ack are in (one write; meanwhile the slots hold its nonce,
+    // and a replay after a crash here is refused by the chain: the reservation went out with it)
     const timeLeft = (ms: number) => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.max(0, ms)).unref())
     const [m, reservation] = await Promise.all([
       Promise.race([ack, timeLeft(t.ackMs)]),
       Promise.race([a.onChain.done.catch(() => undefined), timeLeft(deadline - Date.now())]),
     ])
-    await stored
     readerDone = true
     if (reservation === undefined) {
       // the chain refused the job after the answer went out: served unpaid, its acknowledgement
       // is not kept, so nothing of it is ever claimed
+      await ctx.book.putTranscript(transcript)
       await conn.close().catch(() => {})
       await reader
       const r = a.onChain.failed ?? new Refusal('internal', `the reservation was not mined within ${t.jobMs} ms`)

@@ -1,7 +1,8 @@
 // The fast signature checks (secp.ts) against viem's recovery, from a forger's side: for every
 // mutation of a valid signature (another signer, another hash, the other recovery bit, the high-s
 // twin, out-of-range r or s, a bad v, the compact form), `isSignedBy` with the signer's key cached
-// gives exactly the answer `recoverAddress(...) === signer` gives, and so does the cold path.
+// gives exactly the answer `recoverAddress(...) === signer` gives, and so does the cold path; the
+// memo of checked signatures never answers for a signature it did not check.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Address, type Hex, keccak256, recoverAddress, serializeSignature, signatureToCompactSignature, toHex } from 'viem'
@@ -82,6 +83,9 @@ test('compact (EIP-2098) signatures: the same answers as their 65-byte form', as
     const flipped = `0x${(BigInt(c.yParityAndS) ^ (1n << 255n)).toString(16).padStart(64, '0')}` as Hex
     assert.equal(isSignedBy(hash, { r: c.r, vs: flipped }, signer), false)
     assert.equal(recoverSigner(hash, { r: c.r, vs: c.yParityAndS }), signer)
+    // checked signatures are remembered for recoverSigner: the flipped one must still recover someone else
+    assert.equal(recoverSigner(hash, { r: c.r, vs: flipped }), await recoverAddress({ hash, signature: { r: c.r, s: s.s, yParity: 1 - (s.yParity ?? 0) } }))
+    assert.notEqual(recoverSigner(hash, { r: c.r, vs: flipped }), signer)
   }
 })
 

@@ -66,6 +66,15 @@ function remember(address: Address, p: InstanceType<typeof Point>): void {
   touch(seen, k, p, SEEN_KEYS)
 }
 
+/**
+ * Signatures already checked, by hash and signature bytes, with their signer: the same signed
+ * request is checked by the provider's job path, then again by its claims book; the second time
+ * costs a map lookup. Only a successful check writes here, and the answer is a pure function of the key.
+ */
+const VERIFIED = 4096
+const verified = new Map<string, Address>()
+const verifiedKey = (hash: Hex, sig: SignatureLike) => (typeof sig === 'string' ? `${hash}:${sig}` : `${hash}:${sig.r}:${sig.vs}`).toLowerCase()
+
 function recoverPoint(hash: Hex, sig: SignatureLike): InstanceType<typeof Point> {
   const { r, s, yParity } = partsOf(sig)
   return new Signature(r, s, yParity).recoverPublicKey(hexToBytes(hash))
@@ -73,9 +82,13 @@ function recoverPoint(hash: Hex, sig: SignatureLike): InstanceType<typeof Point>
 
 /** The address that signed `hash` (throws on a malformed signature, as viem's `recoverAddress`). */
 export function recoverSigner(hash: Hex, sig: SignatureLike): Address {
+  const k = verifiedKey(hash, sig)
+  const known = verified.get(k)
+  if (known) return known
   const p = recoverPoint(hash, sig)
   const a = addressOf(p)
   remember(a, p)
+  touch(verified, k, a, VERIFIED)
   return a
 }
 
@@ -95,7 +108,9 @@ export function isSignedBy(hash: Hex, sig: SignatureLike, signer: Address): bool
     const R = Point.BASE.multiplyUnsafe(Fn.create(h * is)).add(P.multiplyUnsafe(Fn.create(r * is)))
     if (R.is0()) return false
     const q = R.toAffine()
-    return q.x === r && Number(q.y & 1n) === yParity
+    if (q.x !== r || Number(q.y & 1n) !== yParity) return false
+    touch(verified, verifiedKey(hash, sig), getAddress(signer), VERIFIED)
+    return true
   } catch {
     return false
   }
