@@ -213,14 +213,17 @@ function sortKeysToIds(n: number): void {
 
 function drawFast(logits: Float32Array, p: SamplingParams, step: number): number {
   const V = logits.length
-  // Non-finite logits make the spec's comparisons and EXP ill-behaved in ways the shortcuts below
-  // do not reproduce; such vectors (and vocabularies too large for the sort keys) take the
-  // reference path, which keeps the two bit-identical on every input.
-  if (V === 0 || V > ID_SPAN || !allFinite(logits)) return drawReference(logits, p, step)
+  // NaN and +Infinity logits make the spec's comparisons and EXP ill-behaved in ways the
+  // shortcuts below do not reproduce; such vectors (and vocabularies too large for the sort keys)
+  // take the reference path, which keeps the two bit-identical on every input. The passes below
+  // spot a NaN where it would matter; a +Infinity is always the best logit, so it shows as an
+  // infinite scaled maximum. -Infinity needs nothing: it orders and exponentiates (to 0) like the
+  // spec.
+  if (V === 0 || V > ID_SPAN) return drawReference(logits, p, step)
   ensureScratch(V)
   const temp = f(p.temperature)
   if (p.topK > 0 && p.topK < V) {
-    selectTopK(logits, p.topK)
+    if (!selectTopK(logits, p.topK)) return drawReference(logits, p, step)
     const k = p.topK
     for (let i = 0; i < k; i++) keys[i] = sortKey(logits[heap[i]], heap[i])
     sortKeysToIds(k)
@@ -232,19 +235,16 @@ function drawFast(logits: Float32Array, p: SamplingParams, step: number): number
   return drawFull(logits, p, step, temp)
 }
 
-function allFinite(x: Float32Array): boolean {
-  for (let i = 0; i < x.length; i++) if (x[i] - x[i] !== 0) return false
-  return true
-}
-
 /**
  * The k best ids (in no order) into `heap[0 .. k)`: a max-heap on "worse" whose root is the
  * worst id kept. Ids arrive in ascending order, so a newcomer whose logit only equals the root's
- * is worse than it (higher id): the one test `logit > threshold` decides admission.
+ * is worse than it (higher id): the one test `logit > threshold` decides admission. Returns
+ * false, leaving the heap unfinished, on a NaN among the first k logits.
  */
-function selectTopK(logits: Float32Array, k: number): void {
+function selectTopK(logits: Float32Array, k: number): boolean {
   const worse = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b)
   for (let i = 0; i < k; i++) {
+    if (logits[i] !== logits[i]) return false
     let c = i
     while (c > 0) {
       const parent = (c - 1) >> 1
@@ -255,6 +255,7 @@ function selectTopK(logits: Float32Array, k: number): void {
     heap[c] = i
   }
   let threshold = logits[heap[0]]
+  // A NaN past the first k fails `>` and is skipped, as the spec's order (and the twin) skip it.
   for (let id = k; id < logits.length; id++) {
     if (!(logits[id] > threshold)) continue
     let c = 0
@@ -269,6 +270,7 @@ function selectTopK(logits: Float32Array, k: number): void {
     heap[c] = id
     threshold = logits[heap[0]]
   }
+  return true
 }
 
 /**
@@ -282,9 +284,11 @@ function drawFull(logits: Float32Array, p: SamplingParams, step: number, temp: n
   const V = logits.length
   let best = 0
   let last = 0
-  for (let i = 1; i < V; i++) {
-    if (logits[i] > logits[best]) best = i
-    if (logits[i] <= logits[last]) last = i
+  for (let i = 0; i < V; i++) {
+    const x = logits[i]
+    if (x !== x) return drawReference(logits, p, step)
+    if (x > logits[best]) best = i
+    if (x <= logits[last]) last = i
   }
   const m = f(logits[best] / temp)
   if (!Number.isFinite(m)) return drawReference(logits, p, step)
