@@ -144,7 +144,7 @@ describe('DCUtR: two hosts behind NATs, first connected through a relay', () => 
       assert.deepEqual(b.addrs(), [`${gateB.addr}/p2p/${b.peerId}`])
       // before the relay: neither NAT lets the other in
       await assert.rejects(a.dial(`${gateB.addr}/p2p/${b.peerId}`, '/test/echo/1', { signal: AbortSignal.timeout(3000) }), { name: 'DialError' })
-      assert.equal(gateB.refused, 1)
+      assert.ok(gateB.refused >= 1, 'b\'s NAT refused it')
       gateA.attempts = 0
       gateB.attempts = 0
       gateB.refused = 0
@@ -163,7 +163,7 @@ describe('DCUtR: two hosts behind NATs, first connected through a relay', () => 
       await conn.close()
 
       const direct = () => a.connections().filter((c) => c.peerId === b.peerId && !c.relayed)
-      assert.ok(await waitFor(() => direct().length > 0 && !a.connections().some((c) => c.peerId === b.peerId && c.relayed), 15_000), `connections a->b: ${JSON.stringify(a.connections().filter((c) => c.peerId === b.peerId))}`)
+      assert.ok(await waitFor(() => direct().length > 0 && !a.connections().some((c) => c.peerId === b.peerId && c.relayed), 30_000), `connections a->b: ${JSON.stringify(a.connections().filter((c) => c.peerId === b.peerId))}`)
       // the direct connection went through the NATs (a gate admitted it), not around them
       assert.ok(gateA.attempts - gateA.refused + gateB.attempts - gateB.refused > 0, 'a NAT forwarded the direct connection')
       // and it carries streams: the protocol runs over it with the relay gone

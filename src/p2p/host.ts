@@ -58,6 +58,14 @@ export type HostLimits = {
   inboundConnectionThreshold: number
   /** How long one dial may take, ms. */
   dialTimeoutMs: number
+  /**
+   * Least time libp2p's connection monitor (a ping on every connection every 10 s) waits for an
+   * answer before it aborts the connection, ms; it adapts upwards from here to 60 s. libp2p's 5 s
+   * cut healthy connections whenever either side's event loop stalled for a few seconds (a busy
+   * node verifying a burst of offers), and every cut costs a redial and a handshake: on a loaded
+   * machine the network fell apart (docs/BENCHMARKS.md "Network").
+   */
+  pingTimeoutMs: number
 }
 
 /**
@@ -67,7 +75,7 @@ export type HostLimits = {
  */
 export const RELAY_LIMITS = { durationMs: 10 * 60_000, dataBytes: 16n << 20n } as const
 
-export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000 }
+export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000, pingTimeoutMs: 20_000 }
 
 export type HostOptions = {
   /** The node's key in libp2p form (`identityFromKey(key).libp2pKey`). */
@@ -186,6 +194,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       inboundConnectionThreshold: limits.inboundConnectionThreshold,
       dialTimeout: limits.dialTimeoutMs,
     },
+    connectionMonitor: { pingTimeout: { minTimeout: limits.pingTimeoutMs } },
     services,
   })
   await node.services.dht.setMode('server')
