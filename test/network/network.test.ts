@@ -2,29 +2,43 @@
 // windows, a block a second, the devnet beacon served over drand's HTTP API), four providers
 // (one started with --cheat silu, one with --cheat withhold), two auditors, all `tessera node start`, and clients that are
 // `tessera request`. Checked: discovery of every offer, a job whose job file `tessera verify`
-// accepts, its claim on chain, audits drawn and found valid, the cheater disputed and slashed with
-// its auditor paid (read from the chain) while that auditor is killed and restarted mid-game, a
-// provider that withholds a drawn transcript challenged on chain for availability and slashed,
-// a provider frozen mid-stream (the client finishes on another, same text), malformed, oversized,
-// badly signed and replayed job messages (refused, the provider still serves), an expired offer
-// (refused by the nodes' offer books). Every process is killed by PID at the end.
+// accepts, its claim on chain, audits drawn and found valid, a provider that withholds a drawn
+// transcript challenged on chain for availability and slashed, the cheater disputed and slashed
+// with its auditor paid (read from the chain) while that auditor is killed and restarted mid-game,
+// malformed, oversized, badly signed and replayed job messages (refused, the provider still
+// serves), transcript requests from an account not drawn and with another account's signature
+// (refused by name), an expired offer (refused by the nodes' offer books), an honest provider
+// wrongly challenged by a lying challenger (this process) and SIGKILLed mid-game then restarted on
+// its folder (its defence resumes and wins by the machine's check), a provider frozen mid-stream
+// (the client finishes on another, same text), and, last, chain time moved past the challenge
+// window: the honest provider finalizes its batches and withdraws exactly what they paid. Every
+// process is killed by PID at the end.
 import '../../src/p2p/polyfill.js'
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { type Hex, toHex as viemHex } from 'viem'
+import { type Address, type Hex, toHex as viemHex } from 'viem'
 import { getBatch, getBalances, getStake, deposit } from '../../src/chain/actions/settlement.js'
-import { auditsAbi } from '#abi'
-import { loadDeployment, type Deployment, signJobRequest } from '../../src/chain/client.js'
+import { WHY, getGame, isOver, isProviderTurn, openGame } from '../../src/chain/actions/disputeGame.js'
+import { AUDIT, assignmentOf } from '../../src/chain/actions/audits.js'
+import { auditsAbi, settlementAbi } from '#abi'
+import { loadDeployment, type Deployment, requestDigest, signJobRequest } from '../../src/chain/client.js'
 import { type ChainClients, connectClients } from '../../src/chain/evm/clients.js'
 import { encodeGguf } from '../../src/engine/gguf/write.js'
 import { synthModel } from '../../src/engine/model/synth.js'
 import { ENGINE_VERSION, ARITH_VERSION } from '../../src/engine/version.js'
+import { seededRng } from '../../src/dispute/cheats.js'
+import { openDisputeModel } from '../../src/dispute/model.js'
+import { createChallenger } from '../../src/dispute/players/challenger.js'
+import { replayedTrace } from '../../src/node/auditor.js'
+import { batchProof, claimedItem, gameOutcome } from '../../src/node/chainWatch.js'
 import { JOB_PROTOCOL } from '../../src/node/jobProtocol.js'
+import { TRANSCRIPT_PROTOCOL } from '../../src/node/node.js'
+import { signTranscriptAccess } from '../../src/node/transcriptAccess.js'
 import { type NonceSource, requestJob } from '../../src/node/requestJob.js'
 import { type NodeStatus, readStatus } from '../../src/node/status.js'
 import { requestToJson } from '../../src/node/transcript.js'
@@ -105,10 +119,23 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
   const nodes: Record<string, Proc> = {}
   const startNode = (name: string) => {
     nodes[name] = spawn(nodeArgs[name])
-    return waitFor(() => nodes[name].log(), /ready: /, 60_000)
+    // five nodes load the model and the CLI at once: on a loaded 2-core machine that took over a minute
+    return waitFor(() => nodes[name].log(), /ready: /, 120_000)
   }
   const request = (...args: string[]) =>
     cli('request', '--bootstrap', addrOf.p1, '--model', modelPath, '--prompt', 'hello world', '--rpc', rpc, '--deployment', depFile, '--wait', '20', ...args)
+
+  /** Where a job of `client` with request digest `digest` was claimed, with its item and proof (undefined: not claimed yet). */
+  const claimOf = async (digest: Hex, client: Address) => {
+    const logs = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'JobClaimed', args: { client }, fromBlock: 0n })
+    for (const l of logs) {
+      const at = { batchId: l.args.batchId!, index: Number(l.args.index), block: l.blockNumber }
+      const item = await claimedItem(reader, d, { tx: l.transactionHash, index: at.index, client, leaf: l.args.leaf! })
+      if (requestDigest(d.chainId, d.settlement, item.req).toLowerCase() === digest.toLowerCase()) return { ...at, item, proof: await batchProof(reader, d, at) }
+    }
+    return undefined
+  }
+  const accountOf = (i: number) => identityFromKey(keys[i]).address as Address
 
   before(async () => {
     process.env.TESSERA_PASSPHRASE = 'network-test'
@@ -122,7 +149,7 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     const params = {
       settlement: { challengeWindow: '600', auditBps: 10000 },
       // a short answer window: the withholding provider's availability challenge runs out within the test
-      audits: { beaconDelay: '3', commitWindow: '120', revealWindow: '120', canaryWindow: '30', answerWindow: '15' },
+      audits: { beaconDelay: '3', commitWindow: '120', revealWindow: '120', canaryWindow: '30', answerWindow: '6' },
     }
     writeFileSync(join(dir, 'params.json'), JSON.stringify(params))
     const chain = spawn(['chain', 'start', '--port', String(chainPort), '--data-dir', join(dir, 'chain'), '--params', join(dir, 'params.json'), '--block-time', '1', '--beacon-port', String(beaconPort), '--accounts', '12'])
@@ -176,11 +203,12 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     reference = j.text
     assert.deepEqual(new Set(j.offers.map((o: { provider: string }) => o.provider.toLowerCase())), new Set([addressOf.p1.toLowerCase()]), '--provider keeps only its offer')
     // discovery proper: all three providers' offers seen by the client
-    const all = await request('--min-offers', '4', '--json', '--key', keyFile(6), '--max-tokens', '4')
+    const all = await request('--min-offers', '4', '--json', '--key', keyFile(6), '--max-tokens', '4', '--out', join(dir, 'job-p2.json'))
     assert.equal(all.code, 0, all.err)
     const seen = new Set(JSON.parse(all.out).offers.map((o: { provider: string }) => o.provider.toLowerCase()))
     for (const p of ['p1', 'p2', 'p3']) assert.ok(seen.has(addressOf[p].toLowerCase()), `the client found ${p}'s offer`)
     assert.equal(JSON.parse(all.out).offers[0].provider.toLowerCase(), addressOf.p2.toLowerCase(), 'offers sorted by price: the cheapest first')
+    assert.equal(JSON.parse(readFileSync(join(dir, 'job-p2.json'), 'utf8')).signed.signer.toLowerCase(), addressOf.p2.toLowerCase(), 'served by the cheapest')
 
     const v = await cli('verify', '-m', modelPath, '--receipt', join(dir, 'job1.json'))
     assert.equal(v.code, 0, v.err)
@@ -196,26 +224,6 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     const valid = await until('an auditor finds p1\'s job valid', () => (statusOf('a1').audits.valid ?? 0) + (statusOf('a2').audits.valid ?? 0) >= 1, 60_000)
     assert.ok(valid)
     assert.equal((statusOf('p1').disputes['provider:lost'] ?? 0) + (statusOf('p1').disputes['provider:open'] ?? 0), 0, 'no game on an honest job')
-  })
-
-  test('the cheater is disputed and slashed, its auditor paid, also across the auditor\'s restart mid-game', async () => {
-    const before = await getStake(reader, d, addressOf.p3 as Hex)
-    const r = await request('--provider', addressOf.p3, '--json', '--key', keyFile(7), '--max-tokens', '6')
-    assert.equal(r.code, 0, `the client accepts the lie (it cannot see the trace): ${r.err}`)
-    // the auditor drawn for it opens a game; kill it mid-game and restart it on the same folder
-    const auditor = await until('a game opened on p3\'s job', () => ['a1', 'a2'].find((a) => (statusOf(a).disputes['challenger:open'] ?? 0) > 0), 90_000)
-    nodes[auditor].kill('SIGKILL')
-    await nodes[auditor].result
-    await startNode(auditor)
-    const who = addressOf[auditor] as Hex
-    const paid = await until('p3 slashed', async () => {
-      const s = await getStake(reader, d, addressOf.p3 as Hex)
-      return s.active + s.unbonding < before.active + before.unbonding && s
-    }, 120_000, 500)
-    assert.ok(paid.active < before.active, 'the cheater lost stake')
-    await until('the auditor records its win', () => (statusOf(auditor).disputes['challenger:won'] ?? 0) >= 1, 30_000)
-    const b = await getBalances(reader, d, who)
-    assert.ok(b.owed + b.owedByGame > 0n, 'the auditor was paid (owed by Settlement or the game)')
   })
 
   test('a provider that withholds a drawn transcript: the auditor cannot fetch it, challenges availability, nobody answers, the provider is slashed', async () => {
@@ -241,6 +249,26 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     const withheld = await reader.public.getContractEvents({ address: d.audits!, abi: auditsAbi, eventName: 'WithholdingSlashed', fromBlock: 0n })
     assert.ok(withheld.some((l) => l.args.batchId === challenged.args.batchId && l.args.index === challenged.args.index), 'slashed for withholding, by the challenge')
     await until('the auditor records it', () => (statusOf('a1').audits.withheld ?? 0) + (statusOf('a2').audits.withheld ?? 0) >= 1, 30_000)
+  })
+
+  test('the cheater is disputed and slashed, its auditor paid, also across the auditor\'s restart mid-game', async () => {
+    const before = await getStake(reader, d, addressOf.p3 as Hex)
+    const r = await request('--provider', addressOf.p3, '--json', '--key', keyFile(7), '--max-tokens', '6')
+    assert.equal(r.code, 0, `the client accepts the lie (it cannot see the trace): ${r.err}`)
+    // the auditor drawn for it opens a game; kill it mid-game and restart it on the same folder
+    const auditor = await until('a game opened on p3\'s job', () => ['a1', 'a2'].find((a) => (statusOf(a).disputes['challenger:open'] ?? 0) > 0), 90_000)
+    nodes[auditor].kill('SIGKILL')
+    await nodes[auditor].result
+    await startNode(auditor)
+    const who = addressOf[auditor] as Hex
+    const paid = await until('p3 slashed', async () => {
+      const s = await getStake(reader, d, addressOf.p3 as Hex)
+      return s.active + s.unbonding < before.active + before.unbonding && s
+    }, 120_000, 500)
+    assert.ok(paid.active < before.active, 'the cheater lost stake')
+    await until('the auditor records its win', () => (statusOf(auditor).disputes['challenger:won'] ?? 0) >= 1, 30_000)
+    const b = await getBalances(reader, d, who)
+    assert.ok(b.owed + b.owedByGame > 0n, 'the auditor was paid (owed by Settlement or the game)')
   })
 
   test('faults: bad messages are refused and the provider still serves; an expired offer is refused', async () => {
@@ -295,6 +323,26 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
         return (statusOf('p1').offerProblems.expired ?? 0) >= 1
       }, 20_000, 1000)
       assert.ok(!statusOf('p1').offersSeen.some((o) => o.provider.toLowerCase() === client.account.address.toLowerCase()))
+
+      // transcript access: this account is neither job 1's client nor its drawn auditor
+      const digest = JSON.parse(readFileSync(join(dir, 'job1.json'), 'utf8')).signed.requestDigest as Hex
+      const place = await claimOf(digest, accountOf(6))
+      assert.ok(place, 'job 1 is claimed')
+      const askTranscript = async (access: unknown) => {
+        const conn = await host.dial(addrOf.p1, TRANSCRIPT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+        try {
+          await conn.send({ t: 'get', request: digest, access })
+          return (await conn.recv(10_000)) as { t?: string; code?: string }
+        } finally {
+          conn.abort(new Error('done'))
+        }
+      }
+      const fields = { requestDigest: digest, provider: addressOf.p1 as Address, batchId: place.batchId, index: place.index, issuedAt: Math.floor(Date.now() / 1000) }
+      assert.equal((await askTranscript(await signTranscriptAccess(client, d, fields))).code, 'not-drawn', 'a valid, fresh access from an account not drawn')
+      // an auditor's access (signed by a1's key) presented on this peer's stream
+      const a1 = connectClients({ transport: rpc, chainId: d.chainId, privateKey: keys[4] })
+      assert.equal((await askTranscript(await signTranscriptAccess(a1, d, fields))).code, 'bad-signature', "another account's signature")
+      await until('p1 counts the refusals by code', () => (statusOf('p1').jobs.transcriptRefusals?.['not-drawn'] ?? 0) >= 1, 10_000)
     } finally {
       await host.stop()
     }
@@ -302,6 +350,47 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     const r = await request('--provider', addressOf.p1, '--json', '--key', keyFile(6), '--max-tokens', '12')
     assert.equal(r.code, 0, r.err)
     assert.equal(JSON.parse(r.out).text, reference, 'the same answer as before')
+  })
+
+  test('an honest provider wrongly challenged is killed mid-game and restarted on its folder: its defence resumes and wins', async () => {
+    // p2's job of the first test, long claimed; its drawn auditor has fetched the transcript (so the
+    // kill below never meets an availability challenge)
+    const job = JSON.parse(readFileSync(join(dir, 'job-p2.json'), 'utf8'))
+    const claim = await until('p2 claimed the job', () => claimOf(job.signed.requestDigest, accountOf(6)), 30_000, 500)
+    await until('its audit committed', async () => (await assignmentOf(reader, d, { batchId: claim.batchId, index: BigInt(claim.index) })).status >= AUDIT.COMMITTED, 90_000, 500)
+    // a lying challenger (this process, account 9) disputes the honest job: it picks positions at random
+    const liar = connectClients({ transport: rpc, chainId: d.chainId, privateKey: keys[9] })
+    const { gameId } = await openGame(liar, d, { batchId: claim.batchId, jobIndex: BigInt(claim.index), item: claim.item, client: accountOf(6), proof: claim.proof, bond: BigInt(d.params.game.challengerBond) })
+    const model = await openDisputeModel(modelPath)
+    try {
+      const trace = replayedTrace(model, { prompt: job.promptTokens, params: job.receipt.params, output: job.tokens, seed: BigInt(job.receipt.seed) })
+      const p = createChallenger({ clients: liar, deployment: d, gameId, trace, depthBond: BigInt(d.params.game.depthBond), lie: { rng: seededRng(3) } })
+      let liarMoves = 0
+      /** The liar moves whenever it is its turn, until `stop` (bounded in rounds and time). */
+      const play = async (stop: () => Promise<boolean>, what: string) => {
+        const end = Date.now() + 120_000
+        for (let i = 0; i < 600 && Date.now() < end; i++) {
+          if (await p.act()) liarMoves++
+          if (await stop()) return
+          await sleep(100)
+        }
+        throw new Error(`game ${gameId}: ${what} did not happen in time`)
+      }
+      // a few rounds each, then kill p2 when the next move is its own
+      await play(async () => liarMoves >= 3 && isProviderTurn(await getGame(reader, d, { gameId })), 'three rounds')
+      nodes.p2.kill('SIGKILL')
+      await nodes.p2.result
+      const g = await getGame(reader, d, { gameId })
+      assert.ok(!isOver(g) && isProviderTurn(g), 'killed mid-game, with a move to make')
+      await startNode('p2')
+      await play(async () => isOver(await getGame(reader, d, { gameId })), 'the end of the game')
+    } finally {
+      model.close()
+    }
+    const out = await gameOutcome(reader, d, { gameId, account: addressOf.p2 as Address })
+    assert.equal(out?.providerWon, true, 'the honest provider won')
+    assert.equal(out?.why, WHY.STEP_CHECKED, 'by the machine, not by a clock: the restarted defence kept moving')
+    await until('p2 records its win', () => (statusOf('p2').disputes['provider:won'] ?? 0) >= 1, 30_000)
   })
 
   test('a provider frozen mid-stream: the client completes on another with the same text', async () => {
@@ -327,5 +416,26 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
     assert.equal(r.code, 0, r.err)
     assert.ok(r.out.startsWith(reference), `the text printed once, continuing what p1 alone gives: ${JSON.stringify(r.out.slice(0, 80))}`)
     assert.match(r.err, /after 2 tries/)
+  })
+
+  // last: it moves chain time past every challenge window (and ahead of the beacon's clock)
+  test('an honest provider finalizes its batches once the challenge window has passed and withdraws what they paid', async () => {
+    const claimed = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'BatchClaimed', args: { provider: addressOf.p1 as Address }, fromBlock: 0n })
+    assert.ok(claimed.length >= 1, 'p1 claimed batches')
+    const rpcCall = (method: string, params: unknown[]) =>
+      fetch(rpc, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) }).then((x) => x.json())
+    await rpcCall('evm_increaseTime', [Number(d.params.settlement.challengeWindow) + 1])
+    await rpcCall('evm_mine', [])
+    const final = await until('p1 finalizes every batch and withdraws', async () => {
+      const c = statusOf('p1').claims
+      return c && c.openBatches === 0 && c.finalized >= claimed.length && BigInt(c.earned) > 0n && c.withdrawn === c.earned && c
+    }, 60_000, 500)
+    for (const l of claimed) assert.equal((await getBatch(reader, d, l.args.batchId!)).status, 2, `batch ${l.args.batchId} final`)
+    const finalized = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'BatchFinalized', fromBlock: 0n })
+    const paid = finalized.filter((l) => claimed.some((c) => c.args.batchId === l.args.batchId)).reduce((sum, l) => sum + l.args.amount!, 0n)
+    const withdrawn = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'Withdrawn', args: { account: addressOf.p1 as Address }, fromBlock: 0n })
+    assert.equal(withdrawn.reduce((sum, l) => sum + l.args.amount!, 0n), paid, 'withdrawn exactly what the finalizations paid')
+    assert.equal(BigInt(final.earned), paid, "the node's books agree with the chain")
+    assert.equal((await getBalances(reader, d, addressOf.p1 as Hex)).owed, 0n, 'nothing left owed')
   })
 })
