@@ -1,17 +1,21 @@
 /**
  * How long the `tessera` command takes to start and exit for help-like invocations, which should
- * load only the CLI's own small modules: `node --import tsx bench/cliStart.ts [--runs 10]`.
+ * load only the CLI's own small modules: `node --import tsx bench/cliStart.ts [--runs 10] [--before DIR]`.
  * Runs the installed entry (bin/tessera.js -> dist/), so build first (`npm run build`). The peer is
- * a bare `node -e 0`: what any Node program pays before running its first line.
+ * a bare `node -e 0`: what any Node program pays before running its first line. `--before DIR`
+ * also runs DIR/bin/tessera.js (another build, e.g. an older commit's) in the same rounds.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { arg, median } from './util.js'
 
 const runs = Number(arg('runs', '10'))
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${arg('runs', '10')}`)
 if (!existsSync('dist/cli/main.js')) throw new Error('dist/cli/main.js is missing: run `npm run build` first')
+const before = arg('before', '')
+if (before && !existsSync(join(before, 'dist/cli/main.js'))) throw new Error(`--before ${before}: no dist/cli/main.js there`)
 
 const cases: [string, string[]][] = [
   ['node -e 0 (peer)', ['-e', '0']],
@@ -32,17 +36,31 @@ function once(args: string[]): number {
   return ms
 }
 
+// The same commands from the other build, named `... (before)`.
+const beforeCases: [string, string[]][] = before ? cases.slice(1).map(([name, args]) => [`${name} (before)`, [join(before, 'bin/tessera.js'), ...args.slice(1)]]) : []
+const all = [...cases, ...beforeCases]
 const load = loadavg()[0]
-const times = new Map<string, number[]>(cases.map(([name]) => [name, []]))
+const times = new Map<string, number[]>(all.map(([name]) => [name, []]))
 // Interleaved rounds, so a burst of load from another process spreads over every case alike.
-for (let r = 0; r < runs; r++) for (const [name, args] of cases) times.get(name)?.push(once(args))
+for (let r = 0; r < runs; r++) for (const [name, args] of all) times.get(name)?.push(once(args))
 
 const peer = median(times.get(cases[0][0]) ?? [])
 console.log(`CLI start, median of ${runs} runs, Node ${process.version}, load average ${load.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`)
 console.log('')
-console.log('| command | median ms | min ms | x node -e 0 |')
-console.log('|---|---:|---:|---:|')
-for (const [name] of cases) {
+const cell = (name: string) => {
   const t = times.get(name) ?? []
-  console.log(`| ${name} | ${median(t).toFixed(0)} | ${Math.min(...t).toFixed(0)} | ${(median(t) / peer).toFixed(1)} |`)
+  return `${median(t).toFixed(0)} | ${Math.min(...t).toFixed(0)} | ${(median(t) / peer).toFixed(1)}`
+}
+if (!before) {
+  console.log('| command | median ms | min ms | x node -e 0 |')
+  console.log('|---|---:|---:|---:|')
+  for (const [name] of cases) console.log(`| ${name} | ${cell(name)} |`)
+} else {
+  console.log('| command | before: median ms | min ms | x node -e 0 | now: median ms | min ms | x node -e 0 | now / before |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
+  console.log(`| ${cases[0][0]} | | | | ${cell(cases[0][0])} | |`)
+  for (const [name] of cases.slice(1)) {
+    const ratio = median(times.get(name) ?? []) / median(times.get(`${name} (before)`) ?? [])
+    console.log(`| ${name} | ${cell(`${name} (before)`)} | ${cell(name)} | ${ratio.toFixed(2)} |`)
+  }
 }
