@@ -1,6 +1,6 @@
 // What CI runs (`npm test`): first the build steps whose sources changed (scripts/build.mjs --stale:
-// WASM and native kernels, contracts and their ABI module, and dist/ when a selected test runs the
-// built package), then the type check of src/, test/ and bench/ (tsconfig.test.json), the linter and
+// WASM and native kernels, contracts and their ABI module, and dist/ when the package test is
+// selected), then the type check of src/, test/ and bench/ (tsconfig.test.json), the linter and
 // formatter check (biome.json), then every *.test.ts under src/ and test/ with Node's test runner
 // (Node 20 does not expand globs itself). Pass file paths or substrings to run only those tests,
 // without the checks: `npm test -- gguf`. Library code never builds anything itself: a test run
@@ -45,8 +45,8 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)
   process.exit(1)
 }
-// dist/ takes a full compile and only the package tests (test/package/) run it.
-const needsDist = files.some((f) => f.split(sep).join('/').startsWith('test/package/'))
+// dist/ takes a full compile and only the package test (test/package/exports.test.ts) runs it.
+const needsDist = files.some((f) => f.split(sep).join('/') === 'test/package/exports.test.ts')
 step('build (steps whose sources changed)', [join(import.meta.dirname, 'build.mjs'), '--stale', ...(needsDist ? [] : ['--skip=90-typescript'])])
 if (filters.length === 0) {
   const require = createRequire(import.meta.url)

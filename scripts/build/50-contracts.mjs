@@ -101,7 +101,7 @@ function writeAbiModule(hash, contracts) {
 
 /** The stamp's inputs: the sources, this script (its settings) and the compiler's version. */
 function inputs() {
-  const solcVersion = JSON.parse(readFileSync(join(root, 'node_modules', 'solc', 'package.json'), 'utf8')).version
+  const solcVersion = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('solc/package.json'), 'utf8')).version
   return inputsDigest([...filesUnder('src/chain/contracts', (n) => n.endsWith('.sol')), 'scripts/build/50-contracts.mjs'], [solcVersion])
 }
 
