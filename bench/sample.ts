@@ -9,7 +9,9 @@
  *   sampled with the fast sampler (`sampleToken`), and sampled with the plain twin
  *   (`sampleTokenReference`, the sampler as it was before);
  * - the pick alone, ms per token, on logits vectors of the model's own decode, for those three
- *   and for sampling without a top-k cut (every token a candidate);
+ *   and for sampling without a top-k cut (every token a candidate); the sampler's cost is the
+ *   sampled pick minus the greedy pick, as a share of the greedy decode step (less sensitive to
+ *   a busy machine than the ratio of two decode rates);
  * - llama.cpp (node-llama-cpp 3.22, prebuilt CPU build) decode at temperature 0 and sampled with
  *   the same settings (its own native sampler chain).
  * Sampling settings: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05 (the CLI's defaults).
@@ -146,14 +148,14 @@ const f2 = (x: number) => x.toFixed(2)
 
 function table(rows: Row[]): string {
   const out = [
-    '| threads | Tessera greedy tok/s | sampled | sampled / greedy | sampled, plain twin (before) | twin / greedy | pick ms/token: greedy | sampled | plain twin | no top-k | llama.cpp greedy | llama.cpp sampled | llama.cpp sampled / greedy | Tessera sampled / llama.cpp sampled |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| threads | Tessera greedy tok/s | sampled | sampled / greedy | sampled, plain twin (before) | twin / greedy | pick ms/token: greedy | sampled | plain twin | no top-k | sampling cost / greedy step | llama.cpp greedy | llama.cpp sampled | llama.cpp sampled / greedy | Tessera sampled / llama.cpp sampled |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const r of rows) {
     const g = r.rates.greedy
     out.push(
       `| ${r.threads} | ${f1(g)} | ${f1(r.rates.sampled)} | ${f2(r.rates.sampled / g)} | ${f1(r.rates['sampled (plain twin)'])} | ${f2(r.rates['sampled (plain twin)'] / g)} | ` +
-        `${r.ms.greedy.toFixed(3)} | ${r.ms.sampled.toFixed(3)} | ${r.ms['sampled (plain twin)'].toFixed(3)} | ${r.ms['sampled, no top-k'].toFixed(2)} | ` +
+        `${r.ms.greedy.toFixed(3)} | ${r.ms.sampled.toFixed(3)} | ${r.ms['sampled (plain twin)'].toFixed(3)} | ${r.ms['sampled, no top-k'].toFixed(2)} | ${(100 * (r.ms.sampled - r.ms.greedy) * g / 1000).toFixed(2)}% | ` +
         `${f1(r.lGreedy)} | ${f1(r.lSampled)} | ${f2(r.lSampled / r.lGreedy)} | ${f2(r.rates.sampled / r.lSampled)} |`,
     )
   }
