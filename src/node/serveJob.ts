@@ -316,10 +316,14 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const d = ctx.deployment
   const me = ctx.clients.account.address
   const req = requestFromJson(msg.request)
-  // the digest once: the signature recovers from it, the transcript and the claim name it
+  const client = getAddress(msg.client)
+  // the store's nonce read and the cached chain facts are awaited below: started first, they
+  // overlap the CPU-bound checks (a request that fails those leaves only a read behind)
+  const lookups = Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts()])
+  lookups.catch(() => {})
+  // the digest once: the signature is checked on it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
   // checked against the named client, by its cached key after its first jobs (src/chain/evm/secp.ts)
-  const client = getAddress(msg.client)
   if (!isSignedBy(digest, msg.signature, client)) throw new Refusal('bad-signature', `the request signature is not ${client}'s`)
   if (getAddress(req.provider) !== me) throw new Refusal('wrong-provider', `the request names provider ${req.provider}, this is ${me}`)
   const served = ctx.models.get(req.modelRoot.toLowerCase())
@@ -334,7 +338,7 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
 
   const key = keyOf(client, req.nonce)
   const amount = BigInt(req.maxTokens) * req.pricePerToken
-  const [seen, facts] = await Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts()])
+  const [seen, facts] = await lookups
   // synchronous from here to taking the slot: two streams with one request cannot both pass
   if (seen || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
   const minLife = ctx.minLifetimeS ?? 300n
