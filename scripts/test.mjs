@@ -1,4 +1,4 @@
-// What CI runs (`npm test`): first the build steps whose sources changed (scripts/build.mjs --stale:
+// What CI runs (`npm test`): first the build steps whose sources changed (scripts/build.mjs:
 // WASM and native kernels, contracts and their ABI module, and dist/ when the package test is
 // selected), then the type check of src/, test/ and bench/ (tsconfig.test.json), the linter and
 // formatter check (biome.json), then every *.test.ts under src/ and test/ with Node's test runner
@@ -47,7 +47,7 @@ if (files.length === 0) {
 }
 // dist/ takes a full compile and only the package test (test/package/exports.test.ts) runs it.
 const needsDist = files.some((f) => f.split(sep).join('/') === 'test/package/exports.test.ts')
-step('build (steps whose sources changed)', [join(import.meta.dirname, 'build.mjs'), '--stale', ...(needsDist ? [] : ['--skip=90-typescript'])])
+step('build (steps whose sources changed)', [join(import.meta.dirname, 'build.mjs'), ...(needsDist ? [] : ['--skip=90-typescript'])])
 if (filters.length === 0) {
   const require = createRequire(import.meta.url)
   // Errors only here; `npm run lint` also lists the warnings (rules set to warn while old code is cleaned up).

@@ -48,7 +48,7 @@ test('a step is stale until built, fresh after, stale again when an input change
 })
 
 test('scripts/build.mjs refuses an unknown argument in one line', () => {
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--stael'], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--stale'], { encoding: 'utf8' })
   assert.equal(r.status, 2)
-  assert.equal(r.stderr.trim(), 'build: unknown argument --stael (expected --stale, --skip=STEP)')
+  assert.equal(r.stderr.trim(), 'build: unknown argument --stale (expected --force, --skip=STEP)')
 })
