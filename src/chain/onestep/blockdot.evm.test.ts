@@ -7,8 +7,8 @@ import { toFunctionSelector, toHex as bytesToHex } from 'viem'
 import { GGMLType } from '../../engine/gguf/types.js'
 import { blockTerm, q4kScaleMin, q4kValues, q6kValues } from '../../engine/kernels/reference.js'
 import * as sf from './softfloat.js'
-import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, Rng, hexWord as hex } from './gen.js'
+import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { genF32, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0b10c001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

@@ -13,8 +13,8 @@ import * as canon from '../../engine/math/canonical.js'
 import { f2h as refF2h, h2f as refH2f } from '../../engine/math/half.js'
 import { quantizeQ8 } from '../../engine/kernels/reference.js'
 import * as sf from './softfloat.js'
-import { startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, genInt32, Rng, SPECIALS, hexWord as hex } from './gen.js'
+import { startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { genF32, genInt32, Rng, SPECIALS, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0xca70_0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

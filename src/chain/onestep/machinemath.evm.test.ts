@@ -18,8 +18,8 @@ import { BLOCK, GGMLType } from '../../engine/gguf/types.js'
 import * as canon from '../../engine/math/canonical.js'
 import type { ModelConfig } from '../../engine/model/config.js'
 import * as sf from './softfloat.js'
-import { startHarnesses, type HarnessChain } from './evm.js'
-import { genF32, Rng, SPECIALS, hexWord as hex } from './gen.js'
+import { startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { genF32, Rng, SPECIALS, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3a7e_0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict'
 import { encodeAbiParameters, type Hex, toHex } from 'viem'
 import { buildLevels, concatBytes, fromHex, leafHash, merkleProof } from '../../trace/merkle.js'
 import { VECTOR_CHUNK, VectorTree } from '../../trace/vector.js'
-import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { Rng } from './gen.js'
+import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { Rng } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3e4c0012)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

@@ -4,8 +4,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { type Hex, toHex } from 'viem'
 import { buildLevels, leafHash, merkleProof, nodeHash, verifyProof } from '../../trace/merkle.js'
-import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { Rng } from './gen.js'
+import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { Rng } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3e4c0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rand, splitmix64 } from '../../engine/math/rand.js'
 import * as sf from './softfloat.js'
-import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { Rng } from './gen.js'
+import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { Rng } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0a4d0001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

@@ -3,8 +3,8 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as sf from './softfloat.js'
-import { gasStats, startHarnesses, type HarnessChain } from './evm.js'
-import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from './gen.js'
+import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
+import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0e5f1001)
 const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)

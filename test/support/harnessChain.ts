@@ -5,8 +5,8 @@
  * `eth_call`, so a batch of a few hundred cases costs one request and leaves no state behind.
  */
 import { type Abi, type Hex, decodeFunctionResult, encodeFunctionData } from 'viem'
-import { getArtifact } from '../artifacts.js'
-import { createEmbeddedChain, type EmbeddedChain } from '../evm/edr.js'
+import { getArtifact } from '../../src/chain/artifacts.js'
+import { createEmbeddedChain, type EmbeddedChain } from '../../src/chain/evm/edr.js'
 
 export type HarnessChain = {
   chain: EmbeddedChain
