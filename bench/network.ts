@@ -204,10 +204,13 @@ async function benchOffers(): Promise<void> {
     const t0 = Date.now()
     const workers = procs > 1 ? Array.from({ length: procs }, () => remoteGroup()) : []
     const groups: GroupApi[] = procs > 1 ? workers : [localGroup()]
-    // nodes dealt out evenly; the first group starts first and holds the three bootstrap nodes
+    // nodes dealt out evenly; the first group starts the three bootstrap nodes, then every group
+    // starts the rest of its nodes (one after another within a group, the groups side by side)
     const counts = groups.map((_, i) => Math.floor(n / groups.length) + (i < n % groups.length ? 1 : 0))
-    const bootstrap = await groups[0].start(counts[0], [], 1)
-    await Promise.all(groups.slice(1).map((g, i) => g.start(counts[i + 1], bootstrap, 1 + counts.slice(0, i + 1).reduce((a, b) => a + b, 0))))
+    const first = Math.min(3, counts[0])
+    const bootstrap = await groups[0].start(first, [], 1)
+    counts[0] -= first
+    await Promise.all(groups.map((g, i) => g.start(counts[i], bootstrap, 1 + first + counts.slice(0, i).reduce((a, b) => a + b, 0))))
     // formed: every node knows a subscriber of the topic. Then warm-up, not timed: serve the offer
     // protocol, publish and provide the model on the DHT (the provides of every node at once are
     // DHT work, not offer propagation), re-publishing every 10 s until every node holds every
