@@ -317,6 +317,8 @@ export class OfferPublisher {
     this.timer = setInterval(() => void this.refresh().catch((err) => this.options.onError?.(err)), this.refreshSec * 1000)
     this.timer.unref()
     this.stopAddrs = host.onAddrsChange(() => this.addrsChanged())
+    // a change while the first offer was being signed and published: checked once, sent if real
+    this.addrsChanged()
     return signed
   }
 
