@@ -4,7 +4,7 @@
  * and replays. Operand generators are biased towards the cases where float code goes wrong:
  * specials (NaN, ±Inf, ±0), subnormals, boundary exponents, exact ties and cancellation.
  */
-import { i2f, mul as sfMul, SIGN } from '../../src/chain/onestep/softfloat.js'
+import { i2f, mul as sfMul, SIGN } from './softfloat.js'
 
 /** A uint32 (binary32 bits, an int32) as the 8-digit 0x-hex word the harnesses take and return. */
 export const hexWord = (x: number): string => `0x${(x >>> 0).toString(16).padStart(8, '0')}`

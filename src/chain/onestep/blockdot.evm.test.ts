@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { toFunctionSelector, toHex as bytesToHex } from 'viem'
 import { GGMLType } from '../../engine/gguf/types.js'
 import { blockTerm, q4kScaleMin, q4kValues, q6kValues } from '../../engine/kernels/reference.js'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genF32, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 

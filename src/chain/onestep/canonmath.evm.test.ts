@@ -12,7 +12,7 @@ import { bytesToHex, hexToBytes } from 'viem'
 import * as canon from '../../engine/math/canonical.js'
 import { f2h as refF2h, h2f as refH2f } from '../../engine/math/half.js'
 import { quantizeQ8 } from '../../engine/kernels/reference.js'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genF32, genInt32, Rng, SPECIALS, hexWord as hex } from '../../../test/support/onestepGen.js'
 

@@ -17,7 +17,7 @@ import type { MicroState } from '../../dispute/machine/state.js'
 import { BLOCK, GGMLType } from '../../engine/gguf/types.js'
 import * as canon from '../../engine/math/canonical.js'
 import type { ModelConfig } from '../../engine/model/config.js'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genF32, Rng, SPECIALS, hexWord as hex } from '../../../test/support/onestepGen.js'
 

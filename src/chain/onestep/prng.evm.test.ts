@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rand, splitmix64 } from '../../engine/math/rand.js'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { Rng } from '../../../test/support/onestepGen.js'
 

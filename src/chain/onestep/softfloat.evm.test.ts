@@ -2,7 +2,7 @@
 // sent in batches through eth_call. Gas per case is printed as a diagnostic (docs/ONESTEP.md).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { h2f as halfToNumber } from '../../engine/math/half.js'
-import * as sf from './softfloat.js'
+import * as sf from '../../../test/support/softfloat.js'
 import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = 0x5eed0001

@@ -181,4 +181,4 @@ export function h2f(h: number): F32Bits {
 }
 
 // Host floats <-> bits, for tests that hold this file against the hardware: the engine's one bit cast.
-export { f32ToBits as toBits, bitsToF32 as fromBits } from '../../engine/bytes.js'
+export { f32ToBits as toBits, bitsToF32 as fromBits } from '../../src/engine/bytes.js'
