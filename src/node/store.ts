@@ -24,6 +24,7 @@ import { mkdirSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import type { Address, Hex } from 'viem'
+import { fromHex, toHex0x } from '../engine/bytes.js'
 import { BaseError } from '../errors.js'
 import type { JobBook } from './serveJob.js'
 import type { Transcript } from './transcript.js'
@@ -224,7 +225,7 @@ function compileSchema(schema: Schema) {
     }
     if (v instanceof Uint8Array) {
       if (!bytesAt.has(at.join('.'))) throw new Error(`bytes at ${at.join('.') || '(root)'}, which the schema does not name`)
-      return `0x${Buffer.from(v).toString('hex')}`
+      return toHex0x(v)
     }
     if (Array.isArray(v)) return v.map((x) => toJson(x, [...at, '[]']))
     if (v !== null && typeof v === 'object') {
@@ -258,7 +259,7 @@ function compileSchema(schema: Schema) {
   }
   const toBytes = (x: unknown) => {
     if (typeof x !== 'string' || !/^0x([0-9a-f]{2})*$/i.test(x)) throw new Error(`expected 0x-hex, found ${JSON.stringify(x)}`)
-    return new Uint8Array(Buffer.from(x.slice(2), 'hex'))
+    return fromHex(x)
   }
   return {
     encode: (value: unknown) => JSON.stringify(toJson(value, [])),

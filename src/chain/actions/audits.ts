@@ -25,6 +25,7 @@ import {
   encodeAbiParameters, keccak256, parseEventLogs,
 } from 'viem'
 import type { auditsAbi } from '#abi'
+import { toHex0x } from '../../engine/bytes.js'
 import { getArtifact } from '../artifacts.js'
 import { type ClaimItem, type Deployment, DeploymentError, batchLeaf, batchTree, jobAmount, read, send } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'
@@ -88,7 +89,7 @@ export function jobProof(chainId: number, settlement: Address, items: readonly {
 export function promptBytes(tokens: readonly number[]): Hex {
   const b = Buffer.alloc(tokens.length * 4)
   tokens.forEach((t, i) => b.writeUInt32LE(t, i * 4))
-  return `0x${b.toString('hex')}`
+  return toHex0x(b)
 }
 /** An assignment's deadlines (unix seconds): commit, reveal, canary (then settle). */
 export function auditDeadlines(a: Pick<Assignment, 'start'>, p: Pick<AuditParams, 'commitWindow' | 'revealWindow' | 'canaryWindow'>) {

@@ -8,6 +8,7 @@
  * Legend: `B` activation block size (32 or 256), `nb` blocks per row, `qa`/`da` the quantized
  * activation values and per-block scales.
  */
+import { bitsToF32 } from '../bytes.js'
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../gguf/types.js'
 import { sum8 } from '../math/canonical.js'
 import { b2f, f2h, h2f } from '../math/half.js'
@@ -199,18 +200,11 @@ function floatAt(type: number, row: Uint8Array, i: number): number {
   switch (type) {
     case GGMLType.F32: {
       const u = (row[4 * i] | (row[4 * i + 1] << 8) | (row[4 * i + 2] << 16) | (row[4 * i + 3] << 24)) >>> 0
-      return u32ToF32(u)
+      return bitsToF32(u)
     }
     case GGMLType.F16: return h2f(row[2 * i] | (row[2 * i + 1] << 8))
     default: return b2f(row[2 * i] | (row[2 * i + 1] << 8))
   }
-}
-
-const cvtU32 = new Uint32Array(1)
-const cvtF32 = new Float32Array(cvtU32.buffer)
-function u32ToF32(u: number): number {
-  cvtU32[0] = u
-  return cvtF32[0]
 }
 
 /**
