@@ -235,9 +235,16 @@ function abiOf(contract: string): Abi {
  * Simulates (so reverts decode by name), sends, waits; returns the receipt's gas and logs. The
  * shared write of the contract actions (src/chain/actions/): `contract` names the artifact whose ABI,
  * with every custom error of the system, encodes the call and decodes its revert.
+ *
+ * With `gas`, the call is sent at once with that limit, without the simulation and the estimate
+ * (two executions of the call on the JSON-RPC node before it is even sent): for a hot path whose
+ * gas is known. Its `result` is then undefined; a revert is decoded by simulating the call after
+ * the fact (same state, since the reverted one changed nothing), and one that simulates fine ran out
+ * of gas (`errorName` 'OutOfGas').
  */
-export async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint) {
+export async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint, o: { gas?: bigint } = {}) {
   const abi = abiOf(contract)
+  if (o.gas !== undefined) return sendUnsimulated(c, address, abi, contract, fn, args, value, o.gas)
   try {
     const { request, result } = await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never) as unknown as { request: never; result: unknown }
     // The whole ABI, every error included: a revert between simulation and mining (a clock that ran
@@ -249,6 +256,24 @@ export async function send(c: ChainClients, address: Address, contract: string, 
   } catch (err) {
     throw decodeRevert(err, contract, fn)
   }
+}
+
+async function sendUnsimulated(c: ChainClients, address: Address, abi: Abi, contract: string, fn: string, args: readonly unknown[], value: bigint | undefined, gas: bigint) {
+  let receipt: Awaited<ReturnType<ChainClients['public']['waitForTransactionReceipt']>>
+  try {
+    const hash = await c.wallet.writeContract({ address, abi, functionName: fn, args, value, gas, account: c.account, chain: c.chain } as never)
+    receipt = await c.public.waitForTransactionReceipt({ hash })
+  } catch (err) {
+    throw decodeRevert(err, contract, fn)
+  }
+  if (receipt.status === 'success') return { result: undefined as unknown, receipt, gasUsed: receipt.gasUsed }
+  // why it reverted: the same call on the state it left unchanged
+  try {
+    await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never)
+  } catch (err) {
+    throw decodeRevert(err, contract, fn)
+  }
+  throw new ContractRevertError(contract, fn, 'OutOfGas', [receipt.transactionHash, gas])
 }
 
 /** Reads a view of `contract` at `address`, reverts decoded by name; the shared read of the contract actions. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Hex, keccak256, toHex as viemHex } from 'viem'
-import { claimBatch, deposit, getReservation, stake, unstake } from '../chain/actions/settlement.js'
+import { claimBatch, deposit, getBalances, getReservation, stake, unstake, withdrawEscrow } from '../chain/actions/settlement.js'
 import { type Deployment, requestDigest, signJobRequest, signReceipt } from '../chain/client.js'
 import { type Devnet, createDevnet, registerTree } from '../chain/devnet.js'
 import type { ChainClients } from '../chain/evm/clients.js'
@@ -177,14 +177,18 @@ describe('job protocol over an in-memory pair', () => {
     const outcomes: ServeOutcome[] = []
     await ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) })
     await assert.rejects(ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.name === 'JobFailedError' && e.tries[0].code === 'replayed')
-    // a provider with an empty book still sees the nonce used on chain (`reserve` reverts), and
-    // stops before the answer is complete when the chain says so first
-    const chain = watchedReserve(net.provider)
-    const fresh = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots(), clients: chain.clients })
-    await assert.rejects(
-      ask([offerOf(fresh, outcomes, (c) => holdFirstToken(c, chain.settled))], { nonces: fixedNonce(5n) }),
-      (e: JobFailedError) => e.tries[0].code === 'replayed',
-    )
+    // a provider that lost its book sees the nonce used only on chain, where `reserve` (sent after
+    // `done`, 1.3.0) reverts: that one answer is unpaid and never claimed, and the client loses the
+    // deferral, so its next replay is refused before the engine starts
+    const lost = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots() })
+    const lostOutcomes: ServeOutcome[] = []
+    await ask([offerOf(lost, lostOutcomes)], { nonces: fixedNonce(5n) })
+    await offerOfSettled(lostOutcomes, 1)
+    assert.deepEqual(pick2(lostOutcomes[0]), { outcome: 'refused', code: 'replayed' })
+    const sent: string[] = []
+    const seeing = (c: FrameConn) => tamperSend(c, (m) => (sent.push(m.t as string), m))
+    await assert.rejects(ask([offerOf(lost, outcomes, seeing)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.tries[0].code === 'replayed')
+    assert.deepEqual(sent, ['error'], 'refused before the engine: no token of the replay went out')
     // the same message twice at once: one is served, the other refused
     const m = await requestMsg()
     const both = await Promise.all([raw(ctx, [m]), raw(ctx, [m])])
@@ -242,43 +246,48 @@ describe('job protocol over an in-memory pair', () => {
     await ask([offerOf(ctxOf(net.provider, { unclaimed: async () => COIN / 100n }), [])])
   })
 
-  test('escrow too low, seen while generating: the engine started before `reserve`; its revert stops the job with `escrow-too-low` and no receipt', async () => {
-    const chain = watchedReserve(net.provider)
-    const ctx = ctxOf(net.provider, { clients: chain.clients })
+  test('escrow too low: refused from the cached escrow before the engine starts, and nothing is reserved', async () => {
+    const ctx = ctxOf(net.provider)
     const poor = net.at(7) // never deposited
     const m = { ...(await requestMsg({ signer: poor })), client: poor.account.address }
-    const [c, p] = framePair()
-    // the first token waits for the chain's answer: the refusal is known before the answer is complete
-    const serving = serveJob(holdFirstToken(p, chain.settled), ctx)
-    await c.send(m)
-    const got: { t: string; code?: string }[] = []
-    for (let i = 0; i < 100; i++) {
-      const r = (await c.recv(5000)) as { t: string; code?: string } | undefined
-      if (r === undefined) break
-      got.push(r)
-      if (r.t === 'error' || r.t === 'done') break
-    }
-    assert.equal(got[0].t, 'accepted', 'accepted on the local checks, before the chain answered')
-    assert.deepEqual(got.at(-1), { ...got.at(-1), t: 'error', code: 'escrow-too-low' })
-    assert.ok(!got.some((x) => x.t === 'done'), 'no receipt for a job the chain refused before the answer was complete')
-    const outcome = await serving
+    const { reply, outcome } = await raw(ctx, [m])
+    assert.deepEqual(pick(reply), { t: 'error', code: 'escrow-too-low' })
     assert.equal(outcome.outcome, 'refused')
-    assert.equal((outcome as { code: string }).code, 'escrow-too-low')
-    assert.equal(await ctx.book.getTranscript(requestDigest(d.chainId, d.settlement, requestFromJson(m.request))), undefined, 'nothing stored: nothing to claim')
-    assert.equal(ctx.slots.active, 0)
-    assert.equal(ctx.slots.reserved, 0n)
+    assert.equal((await getReservation(net.deployer, d, requestDigest(d.chainId, d.settlement, requestFromJson(m.request)))).amount, 0n)
+    // the jobs this provider accepted but has not reserved yet count against the cached escrow: a
+    // client with escrow for one job cannot start two at once here
+    const one = net.at(6)
+    await deposit(one, d, { amount: PRICE * BigInt(PROMPT.length + SAMPLED.maxTokens) })
+    const fresh = ctxOf(net.provider, { slots: createJobSlots() })
+    const [a, b] = await Promise.all([requestMsg({ signer: one }), requestMsg({ signer: one })])
+    const [c1, p1] = framePair()
+    let go = () => {}
+    const serving = serveJob(holdTokens(p1, new Promise<void>((r) => (go = r))), fresh)
+    await c1.send({ ...a, client: one.account.address })
+    assert.deepEqual(pick(await c1.recv(5000)), { t: 'accepted' })
+    const second = await raw(fresh, [{ ...b, client: one.account.address }])
+    assert.deepEqual(pick(second.reply), { t: 'error', code: 'escrow-too-low' })
+    await c1.close()
+    go()
+    await serving
+    await withdrawEscrow(one, d, { amount: (await getBalances(one, d, one.account.address)).escrow })
   })
 
-  test('the reservation fails after `done` (1.2.0: the receipt does not wait for it): the client has a verified answer, the provider keeps no acknowledgement and never claims', async () => {
-    // the attacker: a client with no escrow (or one that withdraws it before `reserve` is mined)
+  test('the reservation fails after `done` (1.3.0: `reserve` is sent after it): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
+    // the attacker: a client that passes the cached escrow check, then withdraws its escrow before `reserve`
     const chain = watchedReserve(net.provider, { hold: true })
     const ctx = ctxOf(net.provider, { clients: chain.clients })
-    const poor = net.at(7)
+    const thief = net.at(7)
+    await deposit(thief, d, { amount: COIN / 1000n })
     const outcomes: ServeOutcome[] = []
-    const { transcript } = await ask([offerOf(ctx, outcomes)], { clients: poor })
+    let callsAtDone = -1
+    const atDone = (c: FrameConn) => tamperSend(c, (m) => (m.t === 'done' && (callsAtDone = chain.calls()), m))
+    const { transcript } = await ask([offerOf(ctx, outcomes, atDone)], { clients: thief })
     assert.equal((await verifyTranscript(transcript)).ok, true, 'receipt and acknowledgement check out for the client')
     assert.ok(transcript.ack)
     assert.equal(outcomes.length, 0, 'the provider still waits for its reservation')
+    assert.equal(callsAtDone, 0, 'nothing sent to the chain before `done`')
+    await withdrawEscrow(thief, d, { amount: COIN / 1000n })
     chain.release()
     await offerOfSettled(outcomes, 1)
     const o = outcomes[0]
@@ -292,6 +301,14 @@ describe('job protocol over an in-memory pair', () => {
     assert.equal((await getReservation(net.deployer, d, transcript.requestDigest)).amount, 0n, 'nothing reserved on chain')
     assert.equal(ctx.slots.active, 0)
     assert.equal(ctx.slots.reserved, 0n)
+    // the same trick again: the cached escrow still shows the deposit, but this client's jobs now
+    // reserve before the engine starts, so the second answer is never computed
+    const sent: string[] = []
+    await assert.rejects(
+      ask([offerOf(ctx, outcomes, (c) => tamperSend(c, (m) => (sent.push(m.t as string), m)))], { clients: thief }),
+      (e: JobFailedError) => e.tries[0].code === 'escrow-too-low',
+    )
+    assert.deepEqual(sent, ['error'])
   })
 
   test('stake read from the cached view: a stake change is seen after a refresh, and jobs are then refused `stake-too-low`', async () => {
@@ -502,46 +519,43 @@ describe('job protocol over an in-memory pair', () => {
 })
 
 /**
- * The provider's chain clients with its `reserve` observed: `settled` resolves once the chain
- * answered its simulation (a revert included); with `hold`, the simulation starts only at `release()`.
+ * The provider's chain clients with its `reserve` observed: `calls()` counts the chain calls it
+ * started (simulation or send); with `hold`, they wait for `release()`.
  */
-function watchedReserve(c: ChainClients, o: { hold?: boolean } = {}): { clients: ChainClients; settled: Promise<void>; release(): void } {
+function watchedReserve(c: ChainClients, o: { hold?: boolean } = {}): { clients: ChainClients; calls(): number; release(): void } {
   let release = () => {}
   const gate = o.hold ? new Promise<void>((r) => (release = r)) : Promise.resolve()
-  let settle = () => {}
-  const settled = new Promise<void>((r) => (settle = r))
-  const pub = new Proxy(c.public, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver)
-      if (prop !== 'simulateContract') return v
-      return async (...args: unknown[]) => {
-        await gate
-        try {
-          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-        } finally {
-          settle()
+  let calls = 0
+  const gated = <T extends object>(target: T, method: string): T =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        const v = Reflect.get(t, prop, receiver)
+        if (prop !== method) return v
+        return async (...args: unknown[]) => {
+          calls++
+          await gate
+          return (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)
         }
-      }
-    },
-  })
-  return { clients: { ...c, public: pub }, settled, release: () => release() }
+      },
+    })
+  return { clients: { ...c, public: gated(c.public, 'simulateContract'), wallet: gated(c.wallet, 'writeContract') }, calls: () => calls, release: () => release() }
 }
 
-/** The provider's end, whose first token waits for `until` (and the refusal it may bring, a timer later). */
-function holdFirstToken(c: FrameConn, until: Promise<void>): FrameConn {
-  let first = true
+/** The provider's end, whose tokens wait for `until` (the job stays running meanwhile). */
+function holdTokens(c: FrameConn, until: Promise<void>): FrameConn {
   return {
     ...c,
     remotePeer: c.remotePeer,
     async send(m) {
-      if ((m as { t: string }).t === 'token' && first) {
-        first = false
-        await until
-        await new Promise((r) => setTimeout(r, 20))
-      }
+      if ((m as { t: string }).t === 'token') await until
       return c.send(m)
     },
   }
+}
+
+/** `{outcome, code}` of a provider's outcome. */
+function pick2(o: ServeOutcome): { outcome: string; code?: string } {
+  return o.outcome === 'refused' ? { outcome: o.outcome, code: o.code } : { outcome: o.outcome }
 }
 
 /** `{t, code}` of a reply. */

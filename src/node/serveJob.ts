@@ -5,13 +5,14 @@
  * for the client's delivery acknowledgement, which the claim needs.
  *
  * Latency: the checks before the engine starts are local (signature recovered once, the store's
- * nonces, the slots) or read from a `ProviderView`, the provider's cached chain state (its stake,
- * the unclaimed wei, the latest block time), refreshed in the background. What needs the chain
- * (the `reserve` transaction, which waits for a block on a real chain) runs in parallel with
- * generation: if it fails before the answer is complete, the job stops between tokens with the
- * refusal's code and no receipt is signed. `done` does not wait for it (1.2.0): the client already
- * holds every token by then, so a receipt adds nothing the provider could lose; a job whose
- * reservation fails after `done` keeps no acknowledgement and is never claimed.
+ * nonces, the slots) or read from cached chain state: a `ProviderView` (the provider's stake, the
+ * unclaimed wei, the latest block time) and a `ClientView` (each client's free escrow less what
+ * this provider's jobs of it will reserve), both refreshed in the background. The chain's own check,
+ * the `reserve` transaction, goes out only after `done` (1.3.0), so no JSON-RPC work shares the
+ * thread with the tokens: a job whose reservation then fails (the client withdrew its escrow
+ * meanwhile, or its nonce was spent elsewhere) keeps no acknowledgement and is never claimed, and
+ * its client loses the deferral: its later jobs here reserve before the engine starts. So a
+ * client costs a provider at most one job of unpaid work (and as many at once as `capacity`).
  *
  * Every receive has a timeout; a send waits for the stream to drain, and the engine computes the
  * next token only after the last one was handed to the stream, so a slow reader slows the engine
@@ -24,8 +25,8 @@
  * `JobBook` (persistence: src/node/store.ts implements it on classic-level, `memoryJobBook` here).
  */
 import { type Address, getAddress, type Hex } from 'viem'
-import { exposureOf, getStake, reserve } from '../chain/actions/settlement.js'
-import { ContractRevertError, type Deployment, requestDigest, signReceipt } from '../chain/client.js'
+import { exposureOf, getStake } from '../chain/actions/settlement.js'
+import { ContractRevertError, type Deployment, read, requestDigest, send, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { isSignedBy } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
@@ -134,6 +135,8 @@ export type ServeContext = {
    * at its first job, refreshed in the background while `signal` lives.
    */
   view?: ProviderView
+  /** The clients' cached escrow (`createClientView`). Default: one per context, made at its first job. */
+  clientView?: ClientView
 }
 
 /** What the checks before the engine starts read of the chain, cached. */
@@ -205,6 +208,80 @@ function viewOf(ctx: ServeContext): ProviderView {
   if (ctx.view) return ctx.view
   let v = views.get(ctx)
   if (!v) views.set(ctx, (v = createProviderView(ctx, { signal: ctx.signal })))
+  return v
+}
+
+/**
+ * The clients' escrow as this provider last read it, less what its own jobs of each client will
+ * take (`hold`) until a read shows their reservations mined; and the clients whose reservation
+ * failed after their answer went out (`distrust`), whose jobs reserve before the engine starts.
+ * `free(client)` answers from the cache while it is younger than `maxAgeMs`, refreshing it in the
+ * background once older than `refreshMs`; a client's first job waits for a read.
+ */
+export type ClientView = {
+  free(client: Address): Promise<bigint>
+  /** A job of `amount` accepted for `client`: held from its free escrow; `mined()` once its reservation is, `failed()` if it is not. */
+  hold(client: Address, amount: bigint): { mined(): void; failed(): void }
+  distrust(client: Address): void
+  distrusted(client: Address): boolean
+}
+
+export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment'>, o: { maxAgeMs?: number; refreshMs?: number } = {}): ClientView {
+  const maxAgeMs = o.maxAgeMs ?? 2_000
+  const refreshMs = o.refreshMs ?? 500
+  // minedAt: when its reservation was seen mined; a read that began after that includes it
+  type Held = { amount: bigint; minedAt?: number; failed?: boolean }
+  type Entry = { escrow?: bigint; at: number; inflight?: Promise<void>; held: Held[] }
+  const entries = new Map<string, Entry>()
+  const distrust = new Set<string>()
+  const entryOf = (client: Address) => {
+    const k = client.toLowerCase()
+    let e = entries.get(k)
+    if (!e) entries.set(k, (e = { at: 0, held: [] }))
+    return e
+  }
+  const refresh = (client: Address, e: Entry) => {
+    e.inflight ??= (async () => {
+      const started = Date.now()
+      try {
+        e.escrow = await read<bigint>(ctx.clients, ctx.deployment.settlement, 'Settlement', 'escrowOf', [client])
+        e.at = started
+        e.held = e.held.filter((h) => !h.failed && !(h.minedAt !== undefined && h.minedAt < started))
+      } finally {
+        e.inflight = undefined
+      }
+    })()
+    return e.inflight
+  }
+  return {
+    async free(client) {
+      const e = entryOf(client)
+      const age = e.escrow === undefined ? Number.POSITIVE_INFINITY : Date.now() - e.at
+      if (age > maxAgeMs) await refresh(client, e)
+      else if (age > refreshMs) void refresh(client, e).catch(() => {})
+      let held = 0n
+      // a reservation mined while the last read ran may be counted twice: the safe side
+      for (const h of e.held) if (!h.failed && !(h.minedAt !== undefined && h.minedAt < e.at)) held += h.amount
+      return e.escrow! - held
+    },
+    hold(client, amount) {
+      const h: Held = { amount }
+      entryOf(client).held.push(h)
+      return {
+        mined: () => void (h.minedAt = Date.now()),
+        failed: () => void (h.failed = true),
+      }
+    },
+    distrust: (client) => void distrust.add(client.toLowerCase()),
+    distrusted: (client) => distrust.has(client.toLowerCase()),
+  }
+}
+
+const clientViews = new WeakMap<ServeContext, ClientView>()
+function clientViewOf(ctx: ServeContext): ClientView {
+  if (ctx.clientView) return ctx.clientView
+  let v = clientViews.get(ctx)
+  if (!v) clientViews.set(ctx, (v = createClientView(ctx)))
   return v
 }
 
@@ -284,6 +361,7 @@ export async function serveJob(conn: FrameConn, ctx: ServeContext): Promise<Serv
   } finally {
     if (!accepted.slotFreed) ctx.slots.active--
     ctx.slots.reserved -= accepted.amount
+    accepted.unhold()
   }
 }
 
@@ -297,15 +375,13 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
   return { outcome: 'refused', code, message }
 }
 
-/** `slotFreed`: the engine's slot was given back at `done` (the amount stays reserved until the job ends). */
-type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; onChain: OnChain; slotFreed?: boolean }
-
 /**
- * The chain's part of a job, running while the engine generates: `reserve` (it reverts on a
- * nonce already reserved or paid, so no separate `isClaimed` read is needed). `failed` is set
- * (synchronously readable between tokens) when the chain refuses the job.
+ * `slotFreed`: the engine's slot was given back at `done` (the amount stays reserved until the job ends).
+ * `reserve()` sends the reservation once (after `done`, or in `accept` for a distrusted client) and
+ * resolves with its transaction hash, or rejects with the chain's refusal. `unhold()`: the job ended
+ * without sending it (cancelled, failed), so its amount no longer counts against the client's escrow.
  */
-type OnChain = { done: Promise<Hex>; failed?: Refusal }
+type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; reserve(): Promise<Hex>; unhold(): void; slotFreed?: boolean }
 
 /**
  * The checks of docs/NETWORK.md "Jobs", in its order, against local state and the cached chain
@@ -319,7 +395,8 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const client = getAddress(msg.client)
   // the store's nonce read and the cached chain facts are awaited below: started first, they
   // overlap the CPU-bound checks (a request that fails those leaves only a read behind)
-  const lookups = Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts()])
+  const clients = clientViewOf(ctx)
+  const lookups = Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts(), clients.free(client)])
   lookups.catch(() => {})
   // the digest once: the signature is checked on it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
@@ -338,7 +415,7 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
 
   const key = keyOf(client, req.nonce)
   const amount = BigInt(req.maxTokens) * req.pricePerToken
-  const [seen, facts] = await lookups
+  const [seen, facts, escrow] = await lookups
   // synchronous from here to taking the slot: two streams with one request cannot both pass
   if (seen || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
   const minLife = ctx.minLifetimeS ?? 300n
@@ -350,24 +427,66 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   const needed = exposureOf(ctx.slots.reserved + facts.unclaimed + amount, { auditBps: Number(sp.auditBps), rewardBps: Number(sp.rewardBps), collusionBps: Number(sp.collusionBps ?? 0) })
   const free = facts.active - facts.locked
   if (free < needed) throw new Refusal('stake-too-low', `unlocked stake ${free} does not cover the exposure ${needed} of the jobs in flight and this one`)
+  if (escrow < amount) throw new Refusal('escrow-too-low', `the client's free escrow ${escrow} (less this provider's jobs of it not yet reserved) does not cover ${amount}`)
+  const held = clients.hold(client, amount)
   ctx.slots.active++
   ctx.slots.reserved += amount
   if (ctx.slots.requests.size >= MAX_LIVE_KEYS) for (const [k, expiry] of ctx.slots.requests) if (expiry <= now) ctx.slots.requests.delete(k)
   ctx.slots.requests.set(key, req.expiry)
-  // the chain's check, in parallel with the engine: the reservation of the client's escrow
-  // (reverts on escrow, on a nonce reserved or paid before, e.g. a job this store does not know, on expiry)
-  const onChain: OnChain = {
-    done: reserve(ctx.clients, d, { req, r: msg.signature.r, vs: msg.signature.vs }).then(
-      (r) => r.receipt.transactionHash,
+  // the chain's check: the reservation of the client's escrow (reverts on escrow, on a nonce
+  // reserved or paid before, e.g. a job this store does not know, on expiry)
+  let sent: Promise<Hex> | undefined
+  const reserveOnce = () => {
+    sent ??= reserveFast(ctx, { req, r: msg.signature.r, vs: msg.signature.vs }).then(
+      (hash) => {
+        held.mined()
+        return hash
+      },
       (e: unknown) => {
+        held.failed()
+        clients.distrust(client)
         throw reserveRefusal(e)
       },
-    ),
+    )
+    return sent
   }
-  onChain.done.catch((e: unknown) => {
-    onChain.failed = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)
-  })
-  return { digest, client, served, amount, onChain }
+  const a: Accepted = { digest, client, served, amount, reserve: reserveOnce, unhold: () => void (sent ?? held.failed()) }
+  if (clients.distrusted(client)) {
+    // this client's reservation failed after an answer once: its jobs wait for the chain first
+    try {
+      await reserveOnce()
+    } catch (e) {
+      ctx.slots.active--
+      ctx.slots.reserved -= amount
+      throw e
+    }
+  }
+  return a
+}
+
+/** `reserve`'s gas limit per settlement contract, from the first reservation's use (see reserveFast). */
+const reserveGas = new Map<string, bigint>()
+
+/**
+ * Sends `reserve`: the first of a process through the simulating `send`, whose gas used sets the
+ * limit of every later one (with margin), which then go out without simulation and estimate.
+ * A later one that runs out of gas anyway (never seen: a reservation's storage writes are the same
+ * each time) is sent again the simulating way.
+ */
+async function reserveFast(ctx: ServeContext, a: { req: ReturnType<typeof requestFromJson>; r: Hex; vs: Hex }): Promise<Hex> {
+  const key = `${ctx.deployment.chainId}:${ctx.deployment.settlement.toLowerCase()}`
+  const gas = reserveGas.get(key)
+  const args = [a.req, a.r, a.vs]
+  if (gas !== undefined) {
+    try {
+      return (await send(ctx.clients, ctx.deployment.settlement, 'Settlement', 'reserve', args, undefined, { gas })).receipt.transactionHash
+    } catch (e) {
+      if (!(e instanceof ContractRevertError && e.errorName === 'OutOfGas')) throw e
+    }
+  }
+  const r = await send(ctx.clients, ctx.deployment.settlement, 'Settlement', 'reserve', args)
+  reserveGas.set(key, (r.gasUsed * 3n) / 2n + 20_000n)
+  return r.receipt.transactionHash
 }
 
 /** What the engine would refuse at its first step (runJob's validation), refused before reserving. */
@@ -491,7 +610,6 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     const answer = answerOf(ctx, a.served, msg, a.digest)
     let result: AnswerEnd
     for (;;) {
-      if (a.onChain.failed) return abandon(conn, a.onChain.failed)
       if (stop.signal.aborted) return stopped(conn, a, tokens, cancel, stop.signal.reason)
       if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
       const r = answer.steps.next()
@@ -505,9 +623,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       tokens++
       await tick()
     }
-    // a job the chain refused already is abandoned unsigned; otherwise the receipt goes out now,
-    // without waiting for the reservation to be mined (a block on a real chain)
-    if (a.onChain.failed) return abandon(conn, a.onChain.failed)
+    // the receipt goes out before the reservation (1.3.0): the client holds every token already,
+    // and nothing is claimed without both the reservation and the client's acknowledgement
     const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
@@ -515,6 +632,10 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
     await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
+    // the chain's work only now, off the tokens' thread time: the reservation, sent once
+    let refused: Refusal | undefined
+    const reserving = a.reserve()
+    reserving.catch((e: unknown) => void (refused = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)))
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--
     a.slotFreed = true
@@ -523,7 +644,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     const timeLeft = (ms: number) => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.max(0, ms)).unref())
     const [m, reservation] = await Promise.all([
       Promise.race([ack, timeLeft(t.ackMs)]),
-      Promise.race([a.onChain.done.catch(() => undefined), timeLeft(deadline - Date.now())]),
+      Promise.race([reserving.catch(() => undefined), timeLeft(deadline - Date.now())]),
     ])
     readerDone = true
     if (reservation === undefined) {
@@ -532,7 +653,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       await ctx.book.putTranscript(transcript)
       await conn.close().catch(() => {})
       await reader
-      const r = a.onChain.failed ?? new Refusal('internal', `the reservation was not mined within ${t.jobMs} ms`)
+      const r = refused ?? new Refusal('internal', `the reservation was not mined within ${t.jobMs} ms`)
       return { outcome: 'refused', code: r.code, message: `after the answer was delivered: ${r.message}` }
     }
     transcript.reservation = reservation
@@ -554,11 +675,6 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     ctx.signal?.removeEventListener('abort', onOuterAbort)
     stop.abort(new Error('job over'))
   }
-}
-
-/** The chain refused the job after the engine started: the client hears why, and no receipt exists. */
-async function abandon(conn: FrameConn, r: Refusal): Promise<ServeOutcome> {
-  return refuse(conn, r.code, r.message)
 }
 
 /** Generation stopped early: cancelled (with `cancel`'s reason), else the stream failed. */

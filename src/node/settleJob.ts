@@ -13,11 +13,13 @@ import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
 import { type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import type { ConfigProof } from '../chain/weights.js'
+import { fromHex, toHex0x } from '../engine/bytes.js'
 import type { Receipt } from '../trace/receipt.js'
 
 export type Roles = { provider: ChainClients; client: ChainClients; anyone: ChainClients }
 
-const hx = (s: string): Hex => `0x${s}`
+/** A receipt's bare hex field as the chain takes it (checked: a receipt from elsewhere may hold anything). */
+const hx = (s: string): Hex => toHex0x(fromHex(s))
 
 /** The request a client signs for a job whose receipt will be `r` (fields known before running). */
 export function requestFor(r: Pick<Receipt, 'modelRoot' | 'promptRoot' | 'paramsHash' | 'seed' | 'params' | 'nPrompt'>, provider: Hex, pricePerToken: bigint, nonce: bigint): JobRequest {
