@@ -12,11 +12,13 @@
  *   with a provider node and an auditor node ticking every 100 ms (claim after 1 s, the audit draw
  *   from the devnet beacon, the replay, the whole game).
  *
- * Everything shares one Node thread (provider, clients, auditor, chain), so these are upper bounds
- * for the protocol's own cost on one core; with `--chain process` the chain runs in a process of its
- * own (bench/chainProcess.ts), as a remote JSON-RPC node would. `--gap-ms N` waits N ms between
- * jobs; `--profile FILE` writes a CPU profile of the measured latency runs.
- * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --gap-ms 0]
+ * By default everything shares one Node thread (provider, clients, auditor, chain), so these are
+ * upper bounds for the protocol's own cost on one core; with `--chain process` the chain runs in a
+ * process of its own (bench/chainProcess.ts), as a remote JSON-RPC node would; with `--provider
+ * process` (latency only) the provider node does too (bench/providerProcess.ts), as deployed: the
+ * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
+ * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's).
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0]
  */
 import '../src/p2p/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -27,7 +29,7 @@ import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { registerAuditor } from '../src/chain/actions/audits.js'
 import { deposit, getStake, stake } from '../src/chain/actions/settlement.js'
-import { type Deployment, deployTessera } from '../src/chain/client.js'
+import { type Deployment, deployTessera, saveDeployment } from '../src/chain/client.js'
 import { type ChainClients, connectClients } from '../src/chain/evm/clients.js'
 import { createEmbeddedChain } from '../src/chain/evm/edr.js'
 import { serveJsonRpc } from '../src/chain/evm/server.js'
@@ -117,11 +119,51 @@ async function clientHost(net: Net, i: number, bootstrap: string[]): Promise<{ h
   return { host, c }
 }
 
+/** The provider as the client sees it: in this process (a TesseraNode) or in its own (bench/providerProcess.ts). */
+type ProviderHandle = { address: Hex; peerId: string; addrs(): string[]; stop(): Promise<void>; cpuMs?(): Promise<number> }
+
+/** A provider node in a child process (bench/providerProcess.ts), staked and serving like `provider(net, i)`. */
+async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
+  const deploymentFile = join(net.dir, 'deployment.json')
+  saveDeployment(deploymentFile, net.d)
+  const opts = { dataDir: join(net.dir, `node${i}`), model: net.modelPath, rpc: net.rpc, deploymentFile, key: net.keys[i], capacity: 32, stake: String(1000n * COIN), price: '1000' }
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'providerProcess.ts'), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // one JSON line per answer, in order
+  const waiting: ((line: string) => void)[] = []
+  let buf = ''
+  child.stdout.on('data', (b: Buffer) => {
+    buf += b.toString()
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      waiting.shift()?.(line)
+    }
+  })
+  const next = () => new Promise<string>((resolve) => waiting.push(resolve))
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the provider process exited with ${code}`))))
+  exited.catch(() => {})
+  const hello = JSON.parse(await Promise.race([next(), exited])) as { address: Hex; peerId: string; addrs: string[] }
+  return {
+    ...hello,
+    addrs: () => hello.addrs,
+    async cpuMs() {
+      const answer = next()
+      child.stdin.write('cpu\n')
+      return (JSON.parse(await Promise.race([answer, exited])) as { cpuMs: number }).cpuMs
+    },
+    async stop() {
+      const gone = new Promise((r) => child.once('exit', r))
+      child.stdin.end()
+      await gone
+    },
+  }
+}
+
 /** Where one job's time goes, client side (ms since the call): stream open, each message received, the end. */
 type Marks = { dial?: number; open?: number; accepted?: number; first?: number; done?: number; end?: number }
 const marks: Marks[] = []
 
-const ask = async (net: Net, p: TesseraNode, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
+const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
   const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
   const o = jobOfferOf(cl.host, offer as never, net.root)
   const t0 = performance.now()
@@ -181,7 +223,8 @@ async function benchLatency(): Promise<void> {
   // sends jobs back to back
   const gapMs = Number(arg('gap-ms', '0'))
   const net = await network(4)
-  const p = await provider(net, 1)
+  const separate = arg('provider', 'inline') === 'process'
+  const p: ProviderHandle = separate ? await providerProcess(net, 1) : await provider(net, 1)
   const cl = await clientHost(net, 2, p.addrs())
   const model = await loadModel(net.modelPath)
   try {
@@ -196,6 +239,7 @@ async function benchLatency(): Promise<void> {
     const idleRate = (cpuMs() - idle0) / 2000
     // --profile FILE: a V8 CPU profile of the measured runs only (open in Chrome DevTools)
     const profile = arg('profile', '') ? await startProfile() : undefined
+    const providerCpu0 = await p.cpuMs?.()
     for (let i = 0; i < runs; i++) {
       let c = cpuMs()
       let t = performance.now()
@@ -210,11 +254,14 @@ async function benchLatency(): Promise<void> {
       cpu.p2p.push(cpuMs() - c)
       if (gapMs > 0) await sleep(gapMs)
     }
+    const providerCpu = providerCpu0 === undefined ? undefined : ((await p.cpuMs!()) - providerCpu0) / runs
     if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
     const [md, mp] = [median(direct), median(p2p)]
-    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    const where = `provider ${separate ? 'in its own process' : 'in this process'}, chain ${arg('chain', 'inline') === 'process' ? 'in its own process' : 'in this process'}`
+    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms, ${where} | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
     const [cd, cp] = [median(cpu.direct), median(cpu.p2p)]
-    console.log(`| CPU time during the call (median, all threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
+    console.log(`| CPU time during the call (median, this process's threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
+    if (providerCpu !== undefined) console.log(`| provider process CPU per job (mean over the runs, its idle work included) | ${providerCpu.toFixed(1)} ms | | | |`)
     const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
     console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | done ${at('done')} | returned ${at('end')} |`)
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)

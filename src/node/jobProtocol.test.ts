@@ -178,7 +178,7 @@ describe('job protocol over an in-memory pair', () => {
     await ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) })
     await assert.rejects(ask([offerOf(ctx, outcomes)], { nonces: fixedNonce(5n) }), (e: JobFailedError) => e.name === 'JobFailedError' && e.tries[0].code === 'replayed')
     // a provider that lost its book sees the nonce used only on chain, where `reserve` (sent after
-    // `done`, 1.3.0) reverts: that one answer is unpaid and never claimed, and the client loses the
+    // `done`) reverts: that one answer is unpaid and never claimed, and the client loses the
     // deferral, so its next replay is refused before the engine starts
     const lost = ctxOf(net.provider, { book: memoryJobBook(), slots: createJobSlots() })
     const lostOutcomes: ServeOutcome[] = []
@@ -273,7 +273,7 @@ describe('job protocol over an in-memory pair', () => {
     await withdrawEscrow(one, d, { amount: (await getBalances(one, d, one.account.address)).escrow })
   })
 
-  test('the reservation fails after `done` (1.3.0: `reserve` is sent after it): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
+  test('the reservation fails after `done` (`reserve` is sent only then): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
     // the attacker: a client that passes the cached escrow check, then withdraws its escrow before `reserve`
     const chain = watchedReserve(net.provider, { hold: true })
     const ctx = ctxOf(net.provider, { clients: chain.clients })

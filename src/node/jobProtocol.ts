@@ -3,7 +3,7 @@
  *
  *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
  *   provider -> {t:'accepted'}                         after its local checks; the engine starts
- *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` is sent meanwhile)
+ *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` goes out after `done`)
  *   provider -> {t:'done', receipt, receiptSignature, stopReason}   once the answer is complete
  *   client   -> {t:'ack', delivery}                    after checking tokens and receipt
  *   either   -> {t:'cancel'} | {t:'error', code, message?}

@@ -8,7 +8,7 @@
  * nonces, the slots) or read from cached chain state: a `ProviderView` (the provider's stake, the
  * unclaimed wei, the latest block time) and a `ClientView` (each client's free escrow less what
  * this provider's jobs of it will reserve), both refreshed in the background. The chain's own check,
- * the `reserve` transaction, goes out only after `done` (1.3.0), so no JSON-RPC work shares the
+ * the `reserve` transaction, goes out only after `done`, so no JSON-RPC work shares the
  * thread with the tokens: a job whose reservation then fails (the client withdrew its escrow
  * meanwhile, or its nonce was spent elsewhere) keeps no acknowledgement and is never claimed, and
  * its client loses the deferral: its later jobs here reserve before the engine starts. So a
@@ -623,7 +623,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       tokens++
       await tick()
     }
-    // the receipt goes out before the reservation (1.3.0): the client holds every token already,
+    // the receipt goes out before the reservation: the client holds every token already,
     // and nothing is claimed without both the reservation and the client's acknowledgement
     const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
     const transcript: Transcript = {

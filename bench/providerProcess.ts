@@ -1,0 +1,32 @@
+/**
+ * A provider node in a process of its own, for benches that measure the p2p job path as deployed
+ * (the client and the provider never share a thread): starts `startNode` with the options given as
+ * one JSON argument, prints one line of JSON, `{ address, peerId, addrs }`, once it serves, then
+ * answers each line `cpu` on stdin with `{ cpuMs }` (this process's CPU time so far). It stops the
+ * node when its stdin closes (its parent exited).
+ * Usage: node --import tsx bench/providerProcess.ts '{"dataDir":..,"model":..,"rpc":..,"deploymentFile":..,"key":..,"capacity":32}'
+ */
+import '../src/p2p/polyfill.js'
+import { createInterface } from 'node:readline'
+import type { Hex } from 'viem'
+import { loadDeployment } from '../src/chain/client.js'
+import { startNode } from '../src/node/node.js'
+
+type Options = { dataDir: string; model: string; rpc: string; deploymentFile: string; key: Hex; capacity: number; stake: string; price: string }
+const o = JSON.parse(process.argv[2] ?? '{}') as Options
+for (const k of ['dataDir', 'model', 'rpc', 'deploymentFile', 'key'] as const) if (typeof o[k] !== 'string') throw new Error(`providerProcess: option ${k} is missing`)
+const node = await startNode({
+  dataDir: o.dataDir, roles: new Set(['provider']), models: [o.model], rpc: o.rpc, deployment: loadDeployment(o.deploymentFile), passphrase: 'bench',
+  importKey: o.key, stake: BigInt(o.stake), price: BigInt(o.price), capacity: o.capacity, claimAfterSec: 1,
+})
+process.stdout.write(`${JSON.stringify({ address: node.address, peerId: node.peerId, addrs: node.addrs() })}\n`)
+const lines = createInterface({ input: process.stdin })
+lines.on('line', (line) => {
+  if (line.trim() !== 'cpu') return
+  const u = process.cpuUsage()
+  process.stdout.write(`${JSON.stringify({ cpuMs: (u.user + u.system) / 1000 })}\n`)
+})
+lines.on('close', async () => {
+  await node.stop()
+  process.exit(0)
+})
