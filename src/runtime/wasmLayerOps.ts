@@ -22,7 +22,7 @@ const HEAP_BASE = PAGE
 
 type LayerExports = {
   rmsnorm(out: number, x: number, w: number, nTok: number, dim: number, eps: number): void
-  attention(out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number): void
+  attention(out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number, h0: number, h1: number): void
   silu_mul(gate: number, up: number, n: number): void
   add(x: number, y: number, n: number): void
   exp_many(out: number, x: number, n: number): void
@@ -148,7 +148,7 @@ export function createWasmLayerOps(): WasmLayerOps {
         { a: k, n: kn, copy: true }, { a: v, n: kn, copy: true },
         { a: new Float32Array(0), n: start + nTok, copy: false },
       ])
-      wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim)
+      wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, nHead)
       back(out, o, qn)
     },
     siluMul(gate, up, n) {

@@ -212,10 +212,12 @@ export function add(x: usize, y: usize, n: i32): void {
 
 // ---- Causal attention ----
 // out (T, nh*hd), q (T, nh*hd), kc/vc (ctx, nkv*hd), scores: scratch of start+T f32.
+// Only query heads h0 <= h < h1 are computed, so threads can split the heads between them (each
+// head's result depends on nothing but its own q, K and V: the split cannot change a bit).
 // Per token t (position start+t) and head h over u <= start+t:
 //   s_u = DOT8(q_h, k_u) ⊗ scale, m = max s_u (first maximum, `s > m`), e_u = EXP(s_u ⊖ m),
 //   inv = 1 ⊘ SUM8(e), o_d = (Σ_u e_u ⊗ v_u[d], sequential in u from +0) ⊗ inv.
-export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: usize, start: i32, nTok: i32, nh: i32, nkv: i32, hd: i32): void {
+export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: usize, start: i32, nTok: i32, nh: i32, nkv: i32, hd: i32, h0: i32, h1: i32): void {
   const kvDim = nkv * hd
   const group = nh / nkv
   const scale = <f32>1 / sqrt<f32>(<f32>hd)
@@ -223,7 +225,7 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
   const rowBytes = <usize>kvDim << 2
   for (let t = 0; t < nTok; t++) {
     const n = start + t + 1
-    for (let h = 0; h < nh; h++) {
+    for (let h = h0; h < h1; h++) {
       const qo = q + (<usize>((t * nh + h) * hd) << 2)
       const ko = <usize>((h / group) * hd) << 2
       let m: f32 = -Infinity
