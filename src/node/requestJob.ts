@@ -144,15 +144,25 @@ const BLOCK_TIME_MAX_AGE_MS = 10_000
 async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
   const d = o.deployment
   const me = o.clients.account.address
-  const req: JobRequest = {
-    provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
-    seed: o.seed, nonce, expiry: (await chainTimeOf(o.clients)) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
+  // the stream opens (round trips to the provider) while the request is built and signed (CPU here)
+  const connecting = offer.connect(signal)
+  connecting.catch(() => {})
+  let req: JobRequest
+  let signature: Awaited<ReturnType<typeof signJobRequest>>
+  try {
+    req = {
+      provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
+      seed: o.seed, nonce, expiry: (await chainTimeOf(o.clients)) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
+    }
+    signature = await signJobRequest(o.clients, d.settlement, req)
+  } catch (e) {
+    connecting.then((c) => c.abort(e as Error), () => {})
+    throw e
   }
-  const signature = await signJobRequest(o.clients, d.settlement, req)
   const digest = requestDigest(d.chainId, d.settlement, req)
   let conn: FrameConn
   try {
-    conn = await offer.connect(signal)
+    conn = await connecting
   } catch (e) {
     throw new TryFailure('failed', 'unreachable', (e as Error).message)
   }
