@@ -246,7 +246,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     threads,
     /** RMSNorm, attention, SILU, adds in WASM on the main thread (own memory, made on first use). */
     get layerOps() {
-      return (layerOps ??= createWasmLayerOps())
+      return (layerOps ??= createWasmLayerOps({ threads, spinMs }))
     },
     allocMatrix(name, type, rows, cols) {
       const B = activationBlockSize(type) // throws for unsupported types
@@ -374,6 +374,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     close() {
       if (closed) return
       closed = true
+      layerOps?.close()
       for (const s of slots) {
         if (!s.worker) continue
         release(s, Cmd.STOP, 0, [])

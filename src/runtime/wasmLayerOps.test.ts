@@ -212,3 +212,69 @@ test('allocF32: the space of a collected array is reused, zero-filled', async ()
   assert.ok(reused, 'the collected allocation was handed out again')
   assert.ok(reused.every((v) => v === 0))
 })
+
+/** Polls until `ok()` holds (workers start asynchronously), failing after 60 s. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  const t0 = Date.now()
+  while (!ok()) {
+    if (Date.now() - t0 > 60_000) assert.fail(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+test('attention past 7,000 positions: 1, 2 and 3 threads (heads split between workers) give the reference bits, batch and single token', async () => {
+  const threaded = [2, 3].map((threads) => createWasmLayerOps({ threads, minThreadedWork: 0 }))
+  try {
+    await until(() => threaded.every((t, i) => t.readyWorkers === i + 1), 'the attention workers')
+    const r = rng(71)
+    const [nh, nkv, hd, start, nTok] = [6, 2, 64, 7150, 6]
+    const kvDim = nkv * hd
+    const rows = start + nTok
+    const q = randomArray(nTok * nh * hd, r, 2)
+    const shape: AttentionShape = { start, nTok, nHead: nh, nKvHead: nkv, headDim: hd }
+    const want = new Float32Array(q.length)
+    const kData = randomArray(rows * kvDim, r)
+    const vData = randomArray(rows * kvDim, r, 4)
+    ref.attention(want, q, kData, vData, shape)
+    for (const [i, o] of [ops, ...threaded].entries()) {
+      const k = o.allocF32(rows * kvDim); k.set(kData)
+      const v = o.allocF32(rows * kvDim); v.set(vData)
+      const got = new Float32Array(q.length)
+      o.attention(got, q, k, v, shape)
+      assertSameBits(got, want, `${i + 1} threads, batch of ${nTok}`)
+      // the last token alone (decode) over the same cache
+      const one = new Float32Array(nh * hd)
+      o.attention(one, q.subarray((nTok - 1) * one.length), k, v, { ...shape, start: rows - 1, nTok: 1 })
+      assertSameBits(one, want.subarray((nTok - 1) * one.length), `${i + 1} threads, last token alone`)
+    }
+  } finally {
+    for (const t of threaded) t.close()
+  }
+})
+
+test('attention threads: more threads than heads, and a closed pool, still give the reference bits', async () => {
+  const many = createWasmLayerOps({ threads: 5, minThreadedWork: 0 })
+  try {
+    await until(() => many.readyWorkers === 4, 'the attention workers')
+    // 2 heads for 5 threads: only one worker gets a head, the rest must not write anything
+    const c = { hd: 32, nh: 2, nkv: 1, start: 300, nTok: 3 }
+    const r = rng(72)
+    const rows = c.start + c.nTok
+    const q = randomArray(c.nTok * c.nh * c.hd, r, 2)
+    const k = randomArray(rows * c.hd, r)
+    const v = randomArray(rows * c.hd, r, 4)
+    const shape: AttentionShape = { start: c.start, nTok: c.nTok, nHead: c.nh, nKvHead: c.nkv, headDim: c.hd }
+    const want = new Float32Array(q.length)
+    ref.attention(want, q, k, v, shape)
+    const got = new Float32Array(q.length)
+    many.attention(got, q, k, v, shape)
+    assertSameBits(got, want, '5 threads, 2 heads')
+    many.close()
+    assert.equal(many.readyWorkers, 0)
+    got.fill(7)
+    many.attention(got, q, k, v, shape)
+    assertSameBits(got, want, 'after close, on the calling thread')
+  } finally {
+    many.close()
+  }
+})

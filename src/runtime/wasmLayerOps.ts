@@ -10,8 +10,10 @@
  * allocation's space is reused (zeroed) once the array returned for it is garbage-collected: keep
  * the array itself, not only a subarray of it, for as long as its contents are needed.
  */
+import { Worker } from 'node:worker_threads'
 import { InvalidParameterError } from '../errors.js'
-import { KernelMemoryError } from '../engine/kernels/errors.js'
+import { KernelMemoryError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
+import { LayerCtrl, type LayerWorkerInit } from './layerWorker.js'
 import { type AttentionShape, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 
@@ -32,15 +34,85 @@ type LayerExports = {
 export type WasmLayerOps = LayerOps & {
   /** out[i] = EXP(x[i]) computed in WASM (the AssemblyScript twin of canonical.ts `exp`). */
   expMany(x: Float32Array): Float32Array
+  /** Attention workers that have started and take commands (threads - 1 once all are up). */
+  readonly readyWorkers: number
+  /** Stops the attention workers; the ops keep working on the calling thread alone. */
+  close(): void
+}
+
+export type WasmLayerOpsOptions = {
+  /**
+   * Threads for attention (default 1): the calling thread plus threads-1 workers over the same
+   * memory, each computing a contiguous range of query heads. Any count gives the same bits.
+   */
+  threads?: number
+  /** How long an idle worker spins before it sleeps (ms, default 50). */
+  spinMs?: number
+  /**
+   * Attention calls reading fewer cached rows than this, times the batch's tokens, stay on the
+   * calling thread (default 256): handing off costs microseconds, a short context's heads less.
+   */
+  minThreadedWork?: number
+}
+
+/** One attention worker: its control block and whether it has started. */
+type LayerWorker = { worker: Worker; ctrl: Int32Array; seq: number; ready: boolean }
+
+function startLayerWorker(init: LayerWorkerInit): LayerWorker {
+  const here = import.meta.url
+  const fromSource = here.endsWith('.ts')
+  const url = new URL(fromSource ? './layerWorker.ts' : './layerWorker.js', here)
+  // From source (tests, tsx) the worker registers tsx's loader before importing the .ts entry, as
+  // the kernel workers do (wasmBackend.ts).
+  const worker = fromSource
+    ? new Worker(
+      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
+      { eval: true, workerData: init })
+    : new Worker(url, { workerData: init })
+  const w: LayerWorker = { worker, ctrl: new Int32Array(init.ctrl), seq: 0, ready: false }
+  // Until 'ready' arrives (and after a worker dies) the calling thread computes its heads itself,
+  // so a slow start never blocks a forward pass and a dead worker is never waited for.
+  worker.once('message', () => { w.ready = true })
+  worker.on('error', () => { w.ready = false })
+  worker.on('exit', () => { w.ready = false })
+  worker.unref()
+  return w
 }
 
 /**
  * Creates a set of WASM layer ops with its own memory. Example:
- * `const ops = createWasmLayerOps(); const k = ops.allocF32(ctx * kvDim); ops.attention(...)`.
+ * `const ops = createWasmLayerOps({ threads: 2 }); const k = ops.allocF32(ctx * kvDim); ops.attention(...)`.
  */
-export function createWasmLayerOps(): WasmLayerOps {
+export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayerOps {
+  const threads = options.threads ?? 1
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
+  const minWork = options.minThreadedWork ?? 256
   const memory: WasmMemory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
-  const wasm = new WA.Instance(builtModule('layer.wasm'), { env: { memory } }).exports as unknown as LayerExports
+  const module = builtModule('layer.wasm')
+  const wasm = new WA.Instance(module, { env: { memory } }).exports as unknown as LayerExports
+  const workers: LayerWorker[] = []
+  for (let i = 1; i < threads; i++) {
+    workers.push(startLayerWorker({ module, memory, ctrl: new SharedArrayBuffer(LayerCtrl.LENGTH * 4), spinMs: options.spinMs ?? 50 }))
+  }
+
+  function release(w: LayerWorker, args: number[]): void {
+    for (let i = 0; i < args.length; i++) w.ctrl[LayerCtrl.ARG0 + i] = args[i]
+    w.seq = (w.seq + 1) | 0
+    Atomics.store(w.ctrl, LayerCtrl.SEQ, w.seq)
+    Atomics.notify(w.ctrl, LayerCtrl.SEQ)
+  }
+
+  function waitDone(w: LayerWorker): void {
+    const c = w.ctrl
+    const start = performance.now()
+    for (let n = 1; Atomics.load(c, LayerCtrl.DONE) !== w.seq; n++) {
+      if ((n & 1023) !== 0) continue
+      const waited = performance.now() - start
+      if (waited > 600_000) throw new KernelTimeoutError('attention worker did not finish its heads in 10 minutes')
+      if (waited > 2) Atomics.wait(c, LayerCtrl.DONE, Atomics.load(c, LayerCtrl.DONE), 50)
+    }
+    if (c[LayerCtrl.ERROR] !== 0) throw new KernelWorkerError('attention threw in a layer worker')
+  }
   /** Every buffer object this memory has shown us: an array over one of them lives in the memory. */
   const ours = new WeakSet<SharedArrayBuffer>()
   let heap = new Float32Array(memory.buffer)
@@ -143,12 +215,32 @@ export function createWasmLayerOps(): WasmLayerOps {
       const { start, nTok, nHead, nKvHead, headDim } = shape
       const qn = nTok * nHead * headDim
       const kn = (start + nTok) * nKvHead * headDim
+      const rows = start + nTok
+      const helpers = rows * nTok >= minWork ? workers.filter((w) => w.ready).slice(0, nHead - 1) : []
+      // one scores scratch per thread, 16-byte aligned
+      const scoreBytes = (rows * 4 + 15) & ~15
       const [o, qi, ki, vi, scores] = place([
         { a: out, n: qn, copy: false }, { a: q, n: qn, copy: true },
         { a: k, n: kn, copy: true }, { a: v, n: kn, copy: true },
-        { a: new Float32Array(0), n: start + nTok, copy: false },
+        { a: new Float32Array(0), n: (scoreBytes / 4) * (helpers.length + 1), copy: false },
       ])
-      wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, nHead)
+      // contiguous head ranges, the calling thread taking the first (and any remainder)
+      const parts = helpers.length + 1
+      const per = Math.floor(nHead / parts)
+      const first = nHead - per * helpers.length
+      helpers.forEach((w, i) => {
+        const h0 = first + i * per
+        release(w, [o, qi, ki, vi, scores + (i + 1) * scoreBytes, start, nTok, nHead, nKvHead, headDim, h0, h0 + per])
+      })
+      let failed: unknown
+      try {
+        wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+      } catch (err) {
+        failed = err
+      }
+      // every helper must be done before the scratch or the output is touched again
+      for (const w of helpers) waitDone(w)
+      if (failed) throw failed
       back(out, o, qn)
     },
     siluMul(gate, up, n) {
@@ -162,6 +254,16 @@ export function createWasmLayerOps(): WasmLayerOps {
       const [xi, yi] = place([{ a: x, n, copy: true }, { a: y, n, copy: true }])
       wasm.add(xi, yi, n)
       back(x, xi, n)
+    },
+    get readyWorkers() {
+      return workers.filter((w) => w.ready).length
+    },
+    close() {
+      for (const w of workers.splice(0)) {
+        w.ctrl[LayerCtrl.STOP] = 1
+        release(w, [])
+        void w.worker.terminate()
+      }
     },
     expMany(x) {
       const [o, xi] = place([{ a: new Float32Array(0), n: x.length, copy: false }, { a: x, n: x.length, copy: true }])
