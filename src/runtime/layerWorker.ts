@@ -8,8 +8,12 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
 
-/** The control block: SEQ (command number), DONE (last finished), ERROR, then the 12 arguments. */
-export const LayerCtrl = { SEQ: 0, DONE: 1, ERROR: 2, STOP: 3, ARG0: 4, LENGTH: 16 } as const
+/**
+ * The control block: SEQ (command number), DONE (last finished), ERROR, STOP, READY (set once the
+ * worker takes commands: read with Atomics, so a forward pass that never yields to the event loop
+ * still sees it), then the 12 arguments.
+ */
+export const LayerCtrl = { SEQ: 0, DONE: 1, ERROR: 2, STOP: 3, READY: 4, ARG0: 5, LENGTH: 17 } as const
 export type LayerWorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number }
 
 type Attention = (...args: number[]) => void
@@ -26,7 +30,7 @@ function run(init: LayerWorkerInit): void {
     }
     return seq
   }
-  parentPort!.postMessage('ready')
+  Atomics.store(ctrl, LayerCtrl.READY, 1)
   let last = 0
   for (;;) {
     last = waitForCommand(last)

@@ -55,8 +55,13 @@ export type WasmLayerOpsOptions = {
   minThreadedWork?: number
 }
 
-/** One attention worker: its control block and whether it has started. */
-type LayerWorker = { worker: Worker; ctrl: Int32Array; seq: number; ready: boolean }
+/** One attention worker: its control block and whether it has exited. */
+type LayerWorker = { worker: Worker; ctrl: Int32Array; seq: number; exited: boolean }
+
+/** Whether `w` takes commands: it has started (READY, set by the worker itself) and not exited. */
+function isReady(w: LayerWorker): boolean {
+  return !w.exited && Atomics.load(w.ctrl, LayerCtrl.READY) === 1
+}
 
 function startLayerWorker(init: LayerWorkerInit): LayerWorker {
   const here = import.meta.url
@@ -69,12 +74,11 @@ function startLayerWorker(init: LayerWorkerInit): LayerWorker {
       `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
       { eval: true, workerData: init })
     : new Worker(url, { workerData: init })
-  const w: LayerWorker = { worker, ctrl: new Int32Array(init.ctrl), seq: 0, ready: false }
-  // Until 'ready' arrives (and after a worker dies) the calling thread computes its heads itself,
-  // so a slow start never blocks a forward pass and a dead worker is never waited for.
-  worker.once('message', () => { w.ready = true })
-  worker.on('error', () => { w.ready = false })
-  worker.on('exit', () => { w.ready = false })
+  const w: LayerWorker = { worker, ctrl: new Int32Array(init.ctrl), seq: 0, exited: false }
+  // Until the worker is READY (and once it is known to have exited) the calling thread computes
+  // its heads itself, so a slow start never blocks a forward pass.
+  worker.on('error', () => { w.exited = true })
+  worker.on('exit', () => { w.exited = true })
   worker.unref()
   return w
 }
@@ -216,7 +220,7 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       const qn = nTok * nHead * headDim
       const kn = (start + nTok) * nKvHead * headDim
       const rows = start + nTok
-      const helpers = rows * nTok >= minWork ? workers.filter((w) => w.ready).slice(0, nHead - 1) : []
+      const helpers = rows * nTok >= minWork ? workers.filter(isReady).slice(0, nHead - 1) : []
       // one scores scratch per thread, 16-byte aligned
       const scoreBytes = (rows * 4 + 15) & ~15
       const [o, qi, ki, vi, scores] = place([
@@ -256,10 +260,11 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       back(x, xi, n)
     },
     get readyWorkers() {
-      return workers.filter((w) => w.ready).length
+      return workers.filter(isReady).length
     },
     close() {
       for (const w of workers.splice(0)) {
+        w.exited = true
         w.ctrl[LayerCtrl.STOP] = 1
         release(w, [])
         void w.worker.terminate()
