@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Hex, keccak256, toHex as viemHex } from 'viem'
 import { claimBatch, deposit, getBalances, getReservation, stake, unstake, withdrawEscrow } from '../chain/actions/settlement.js'
-import { type Deployment, requestDigest, signJobRequest, signReceipt } from '../chain/client.js'
+import { type ContractRevertError, type Deployment, requestDigest, send, signJobRequest, signReceipt } from '../chain/client.js'
 import { type Devnet, createDevnet, registerTree } from '../chain/devnet.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import type { DisputeModel } from '../dispute/model.js'
@@ -309,6 +309,22 @@ describe('job protocol over an in-memory pair', () => {
       (e: JobFailedError) => e.tries[0].code === 'escrow-too-low',
     )
     assert.deepEqual(sent, ['error'])
+  })
+
+  test("`send` with a fixed gas limit (the provider's `reserve` after its first): no simulation, yet a revert still decodes by name, and too little gas is named", async () => {
+    const c = net.at(6)
+    let simulated = 0
+    const counted: ChainClients = {
+      ...c,
+      public: new Proxy(c.public, {
+        get: (t, prop, r) => (prop === 'simulateContract' ? (...a: unknown[]) => (simulated++, (t.simulateContract as (...x: unknown[]) => unknown)(...a)) : Reflect.get(t, prop, r)),
+      }),
+    }
+    await send(counted, d.settlement, 'Settlement', 'deposit', [], 1n, { gas: 200_000n })
+    assert.equal(simulated, 0, 'a call that succeeds is sent without simulation')
+    await assert.rejects(send(counted, d.settlement, 'Settlement', 'withdrawEscrow', [10n ** 30n], undefined, { gas: 200_000n }), (e: ContractRevertError) => e.errorName === 'InsufficientEscrow')
+    assert.equal(simulated, 1, 'a reverted one is simulated once, after the fact, for its reason')
+    await assert.rejects(send(counted, d.settlement, 'Settlement', 'deposit', [], 1n, { gas: 22_000n }), (e: ContractRevertError) => e.errorName === 'OutOfGas')
   })
 
   test('stake read from the cached view: a stake change is seen after a refresh, and jobs are then refused `stake-too-low`', async () => {
