@@ -1,0 +1,103 @@
+/**
+ * Long-context attention (docs/BENCHMARKS.md "Long context"): decode tok/s at 1,000 / 4,000 / 8,000
+ * tokens of context and the 8k/1k step-time ratio, and the prefill of a 4,000-token prompt, for
+ * Tessera (WASM backend, untraced forward passes) and llama.cpp in the same run, at each thread count.
+ *
+ * One cache per thread count: the 4,000-token prompt is prefilled in batches of 64 (timed: the
+ * prefill row), decode is timed at 1,000 positions by cutting the cache back (`cache.length`: the
+ * rows past it are overwritten, and a step's cost depends only on how many rows it reads), then at
+ * 4,000, then the prompt is extended to 8,000 and decode is timed there. llama.cpp: `timePrefill`
+ * of the same 4,000 tokens and `timeDecode` after prompts of 1,000 / 4,000 / 8,000 tokens.
+ *
+ * Usage: node --import tsx bench/longContext.ts [--model smol-135m] [--type q8_0] [--threads 1,2] [--steps 16] [--no-llama]
+ */
+import { fileURLToPath } from 'node:url'
+import { loadavg } from 'node:os'
+import { KVCache } from '../src/engine/model/transformer.js'
+import { loadModel, type Model } from '../src/runtime/model.js'
+import type { WasmLayerOps } from '../src/runtime/wasmLayerOps.js'
+import { openLlamaCpp, synthModelFile } from './llamacpp.js'
+import { arg, median } from './util.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const preset = arg('model', 'smol-135m')
+const type = arg('type', 'q8_0')
+const threadCounts = arg('threads', '1,2').split(',').map(Number)
+const steps = Number(arg('steps', '16'))
+const withLlama = !process.argv.includes('--no-llama')
+const CONTEXTS = [1000, 4000, 8000]
+const PROMPT = 4000
+
+function argmax(x: Float32Array): number {
+  let b = 0
+  for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i
+  return b
+}
+
+/** Median ms of one greedy decode step over `steps` steps from `cache.length = at`. */
+function decodeMs(m: Model, cache: KVCache, at: number, first: number): number {
+  cache.length = at
+  const ts: number[] = []
+  let id = first
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now()
+    id = argmax(m.transformer.forward([id], cache, 1))
+    ts.push(performance.now() - t0)
+  }
+  return median(ts)
+}
+
+type Row = { threads: number; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number }
+
+const path = synthModelFile(`${ROOT}.tessera/bench`, preset, type)
+const rows: Row[] = []
+for (const threads of threadCounts) {
+  const m = await loadModel(path, { threads })
+  const V = m.transformer.config.vocabSize
+  const prompt = Array.from({ length: CONTEXTS.at(-1)! + steps }, (_, i) => 3 + ((i * 7919 + 13) % (V - 3)))
+  // attention workers start asynchronously: let them come up before timing
+  const ops = m.backend.layerOps as WasmLayerOps | undefined
+  for (let i = 0; i < 300 && ops && ops.readyWorkers < threads - 1; i++) await new Promise((r) => setTimeout(r, 20))
+  const cache = new KVCache(m.transformer.config, prompt.length + steps)
+  process.stderr.write(`${preset} ${type}, ${threads} thread(s): prefill ${PROMPT}`)
+  const t0 = performance.now()
+  for (let s = 0; s < PROMPT; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, PROMPT)), cache, 0)
+  const prefill = PROMPT / ((performance.now() - t0) / 1000)
+  const decode: number[] = []
+  for (const at of CONTEXTS) {
+    if (at > PROMPT) {
+      process.stderr.write(`, extend to ${at}`)
+      cache.length = PROMPT
+      for (let s = PROMPT; s < at; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, at)), cache, 0)
+    }
+    process.stderr.write(`, decode at ${at}`)
+    decode.push(decodeMs(m, cache, at, prompt[at]))
+  }
+  m.close()
+  const lDecode: number[] = []
+  let lPrefill = Number.NaN
+  if (withLlama) {
+    process.stderr.write(', llama.cpp')
+    const ll = await openLlamaCpp(path, { threads, contextSize: CONTEXTS.at(-1)! + steps + 64, batchSize: 512 })
+    try {
+      lPrefill = (await ll.timePrefill(prompt.slice(0, PROMPT))).tokensPerSecond
+      for (const at of CONTEXTS) lDecode.push((await ll.timeDecode(prompt.slice(0, at), steps)).tokensPerSecond)
+    } finally {
+      await ll.close()
+    }
+  }
+  process.stderr.write('\n')
+  rows.push({ threads, decode, prefill, lDecode, lPrefill })
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–')
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
+console.log(`${preset} ${type}, ${steps} decode steps per point (median step), load average ${loadavg()[0].toFixed(1)}`)
+console.log(`| threads | ${CONTEXTS.map((c) => `decode @${c} tok/s (llama.cpp, ratio)`).join(' | ')} | step 8k/1k (llama.cpp) | prefill ${PROMPT} tok/s (llama.cpp, ratio) |`)
+console.log(`|---|${CONTEXTS.map(() => '---').join('|')}|---|---|`)
+for (const r of rows) {
+  const cells = r.decode.map((ms, i) => `${f1(1000 / ms)} (${f1(r.lDecode[i])}, ${f2(1000 / ms / r.lDecode[i])})`)
+  const ratio = r.decode.at(-1)! / r.decode[0]
+  const lRatio = r.lDecode[0] / r.lDecode.at(-1)!
+  console.log(`| ${r.threads} | ${cells.join(' | ')} | ${f2(ratio)} (${f2(lRatio)}) | ${f1(r.prefill)} (${f1(r.lPrefill)}, ${f2(r.prefill / r.lPrefill)}) |`)
+}
