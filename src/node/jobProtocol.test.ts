@@ -27,7 +27,7 @@ import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
-import { type JobSlots, type ServeContext, type ServeOutcome, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
+import { type JobSlots, type ServeContext, type ServeOutcome, createClientView, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
 import { problemsText } from '../trace/job.js'
 
@@ -276,7 +276,9 @@ describe('job protocol over an in-memory pair', () => {
   test('the reservation fails after `done` (`reserve` is sent only then): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
     // the attacker: a client that passes the cached escrow check, then withdraws its escrow before `reserve`
     const chain = watchedReserve(net.provider, { hold: true })
-    const ctx = ctxOf(net.provider, { clients: chain.clients })
+    // a view that never refreshes: the second try below sees the escrow as it was before the withdrawal
+    const clientView = createClientView({ clients: net.provider, deployment: d }, { maxAgeMs: 600_000, refreshMs: 600_000 })
+    const ctx = ctxOf(net.provider, { clients: chain.clients, clientView })
     const thief = net.at(7)
     await deposit(thief, d, { amount: COIN / 1000n })
     const outcomes: ServeOutcome[] = []
