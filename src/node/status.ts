@@ -100,17 +100,27 @@ const isPrivate = (ip: string) =>
 /**
  * Why a provider may be unreachable, as far as it can tell from its own addresses (docs/NETWORK.md
  * "NAT"): nothing to dial, a `--relay-via` relay that holds no reservation, addresses only other
- * programs on this machine (loopback) or this private network can dial, or no peer that follows the
- * offer topic. It cannot see a firewall or a NAT that blocks a public address: an empty answer
- * only means none of these.
+ * programs on this machine (loopback) or this private network can dial, a public address that AutoNAT
+ * peers failed to dial back, or no peer that follows the offer topic. Before AutoNAT's verdict it
+ * cannot see a firewall or a NAT that blocks a public address: an empty answer only means none of these.
  */
-export function unreachableReasons(s: { addrs: readonly string[]; relayVia: readonly string[]; peers: number; offerTopicPeers: number }): string[] {
+export function unreachableReasons(s: {
+  addrs: readonly string[]
+  relayVia: readonly string[]
+  peers: number
+  offerTopicPeers: number
+  /** AutoNAT's verdict (Host.reachability()). */
+  reachability?: 'public' | 'private' | 'unknown'
+}): string[] {
   const out: string[] = []
   const relayed = s.addrs.filter((a) => a.includes('/p2p-circuit'))
   if (s.addrs.length === 0) out.push('unreachable: no listen address and no relay reservation (listen, or take one with --relay-via MULTIADDR)')
   else if (s.relayVia.length > 0 && relayed.length === 0) out.push(`unreachable through a relay: no reservation held on ${s.relayVia.join(', ')} yet`)
   const ips = s.addrs.map(ipOf).filter((ip): ip is string => ip !== undefined)
   if (ips.length > 0 && ips.every(isLoopback)) out.push('reachable from this machine only: every address (a relay\'s too) is loopback')
+  // AutoNAT's verdict first: it tested the NAT's address that a node with only private ones never sees
+  else if (s.reachability === 'private' && relayed.length === 0)
+    out.push('unreachable from outside: AutoNAT peers could not dial any public address back and no relay reservation is held (forward the port, or take a reservation with --relay-via MULTIADDR)')
   else if (ips.length > 0 && ips.every(isPrivate) && relayed.length === 0)
     out.push('maybe unreachable from outside this network: only private addresses and no relay reservation (behind NAT? take a relay reservation with --relay-via)')
   if (s.peers > 0 && s.offerTopicPeers === 0) out.push('no connected peer follows the offer topic: the offer reaches others only through the DHT')

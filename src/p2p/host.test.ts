@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { generatePrivateKey } from 'viem/accounts'
-import { createHost, type Host } from './host.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createHost, type Host, LIBP2P } from './host.js'
 import { identityFromKey } from './identity.js'
 
 const LOOPBACK = { inboundConnectionThreshold: 1000 }
@@ -175,6 +176,49 @@ describe('DCUtR: two hosts behind NATs, first connected through a relay', () => 
     } finally {
       await Promise.all([a.stop(), b.stop(), relay.stop()])
       await Promise.all([gateA.close(), gateB.close()])
+    }
+  })
+})
+
+describe('reachability (AutoNAT)', () => {
+  // libp2p's AutoNAT v1 never tests private or loopback addresses, neither as the node asking nor
+  // as the peer asked to dial back (nor a node on its own IP): one machine cannot produce a real
+  // dial-back verdict. These tests check that the service runs and answers on a loopback network,
+  // that loopback addresses never read as a verdict, and that the verdicts AutoNAT hands libp2p's
+  // address manager (the only way it reports them) become the host's reachability.
+  type Am = { confirmObservedAddr(ma: unknown): void; removeObservedAddr(ma: unknown): void }
+  const addressManager = (h: Host): Am => (h as unknown as { [LIBP2P]: { components: { addressManager: Am } } })[LIBP2P].components.addressManager
+
+  test('peers serve the AutoNAT protocol; a loopback network stays unknown, never private', async () => {
+    const a = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    const others = await Promise.all([1, 2, 3].map(() => createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits: LOOPBACK })))
+    try {
+      assert.ok(await waitFor(() => a.peers().length === 3, 10_000), 'all connect to a')
+      const conn = await others[0]!.dial(a.peerId, '/libp2p/autonat/1.0.0')
+      conn.abort(new Error('test done'))
+      await new Promise((r) => setTimeout(r, 500))
+      for (const h of [a, ...others]) assert.equal(h.reachability(), 'unknown')
+    } finally {
+      await Promise.all([a, ...others].map((h) => h.stop()))
+    }
+  })
+
+  test("AutoNAT's verdicts: dialled back is public, failed is private, relayed and private addresses say nothing", async () => {
+    const h = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    try {
+      const am = addressManager(h)
+      // a relay reservation lost, a LAN address: neither is a verdict on dialling this node directly
+      am.removeObservedAddr(multiaddr('/ip4/203.0.113.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit'))
+      am.removeObservedAddr(multiaddr('/ip4/192.168.1.20/tcp/4001'))
+      assert.equal(h.reachability(), 'unknown')
+      am.removeObservedAddr(multiaddr('/ip4/198.51.100.7/tcp/4001'))
+      assert.equal(h.reachability(), 'private', 'peers could not dial the observed public address back')
+      am.confirmObservedAddr(multiaddr('/ip4/198.51.100.8/tcp/4002'))
+      assert.equal(h.reachability(), 'public', 'one public address dialled back is enough')
+      am.removeObservedAddr(multiaddr('/ip4/198.51.100.8/tcp/4002'))
+      assert.equal(h.reachability(), 'private', 'a re-test that fails takes it back')
+    } finally {
+      await h.stop()
     }
   })
 })

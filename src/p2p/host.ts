@@ -8,7 +8,9 @@
  * test network invisible to itself); gossipsub (`@libp2p/gossipsub`: `@chainsafe/libp2p-gossipsub`
  * 14 silently delivers nothing with libp2p 3); the circuit relay v2 transport, and its server
  * when `relay: true` so a provider can relay for peers behind NAT; DCUtR to upgrade relayed
- * connections to direct ones; bootstrap discovery when bootstrap addresses are given.
+ * connections to direct ones; AutoNAT (v1) so peers dial our public addresses back and tell us
+ * whether we are reachable (`Host.reachability()`); bootstrap discovery when bootstrap addresses
+ * are given.
  *
  * Gossip is unsigned at the gossipsub layer (`StrictNoSign`, message id = SHA-256 of the data):
  * every Tessera topic carries payloads signed by their author (offers), so gossipsub's own
@@ -21,6 +23,7 @@
  */
 import './polyfill.js'
 import { noise } from '@chainsafe/libp2p-noise'
+import { autoNAT } from '@libp2p/autonat'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -32,7 +35,7 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { CID } from 'multiformats/cid'
 import { BaseError } from '../errors.js'
@@ -103,6 +106,14 @@ export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict 
 
 export type ProviderInfo = { peerId: string; addrs: string[] }
 
+/**
+ * Whether peers can dial this node, as AutoNAT found: 'public' once peers dialled one of its public
+ * addresses back, 'private' once they tried and failed (and none succeeded), 'unknown' before any
+ * verdict, or when it has no public address to test (libp2p's AutoNAT skips private and loopback
+ * addresses, and addresses given by `announce`, which libp2p trusts as given).
+ */
+export type Reachability = 'public' | 'private' | 'unknown'
+
 export type HostConnection = { peerId: string; remoteAddr: string; relayed: boolean; direction: 'inbound' | 'outbound' }
 
 export type Host = {
@@ -135,12 +146,17 @@ export type Host = {
    * listener opened or closed, an observed address confirmed); returns the function that stops it.
    */
   onAddrsChange(listener: (addrs: string[]) => void): () => void
+  /** What AutoNAT found about dialling this node from outside (see `Reachability`). */
+  reachability(): Reachability
   /** Round-trip time to a peer (its id) in ms, by libp2p ping over a connection (dialled if needed); throws DialError. */
   ping(peer: string, options?: { timeoutMs?: number }): Promise<number>
   /** Peers in the gossip mesh or fanout for a topic's subscribers. */
   topicPeers(topic: string): string[]
   stop(): Promise<void>
 }
+
+/** The libp2p node behind a `Host`, for tests and diagnostics that must reach what `Host` hides. */
+export const LIBP2P: unique symbol = Symbol('tessera.libp2p')
 
 /** A dial that failed: unreachable, refused the protocol, or timed out. */
 export class DialError extends BaseError {
@@ -177,6 +193,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) },
     }),
     dcutr: dcutr(),
+    autoNAT: autoNAT(),
     ...(options.relay === true
       ? { relay: circuitRelayServer({ reservations: { maxReservations: 128, defaultDurationLimit: RELAY_LIMITS.durationMs, defaultDataLimit: RELAY_LIMITS.dataBytes } }) }
       : {}),
@@ -211,6 +228,7 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
   const log = node.logger.forComponent('tessera:p2p')
   const self = node.peerId.toString()
   const stopKeeper = keepBootstrapped(node, bootstrapList, log)
+  const verdicts = recordDialBackVerdicts(node)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
 
   node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
@@ -252,7 +270,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
     }
   }
 
-  return {
+  const host: Host & { [LIBP2P]: Libp2p<TesseraServices> } = {
+    [LIBP2P]: node,
     peerId: self,
 
     addrs: () => node.getMultiaddrs().map((ma) => ma.toString()),
@@ -378,6 +397,11 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
       return () => node.removeEventListener('self:peer:update', onUpdate)
     },
 
+    reachability() {
+      const v = [...verdicts.values()]
+      return v.includes(true) ? 'public' : v.includes(false) ? 'private' : 'unknown'
+    },
+
     async ping(peer, options = {}) {
       try {
         return await node.services.ping.ping(peerIdFromString(peer), { signal: AbortSignal.timeout(options.timeoutMs ?? 5_000) })
@@ -393,7 +417,43 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
       await node.stop()
     },
   }
+  return host
 }
+
+/**
+ * AutoNAT reports its verdicts only by calling the address manager: `confirmObservedAddr` when
+ * peers dialled an address back, `removeObservedAddr` when they could not (libp2p 3 emits no event
+ * for a failure, and a failed observed address just disappears). This records both, per public
+ * direct address, so `reachability()` can tell "tested and unreachable" from "not tested yet".
+ * The circuit relay listener calls the same methods for its /p2p-circuit addresses: those say
+ * nothing about direct reachability and are skipped.
+ */
+function recordDialBackVerdicts(node: Libp2p<TesseraServices>): Map<string, boolean> {
+  const verdicts = new Map<string, boolean>()
+  // Both take an options argument in libp2p 3 that its interface type leaves out: pass it along.
+  type Verdict = (ma: Multiaddr, ...rest: unknown[]) => void
+  const am = (node as unknown as { components: { addressManager: { confirmObservedAddr: Verdict; removeObservedAddr: Verdict } } }).components.addressManager
+  const counts = (ma: Multiaddr): boolean => {
+    const parts = ma.getComponents()
+    const ip = parts.find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
+    return ip !== undefined && !parts.some((c) => c.name === 'p2p-circuit') && !isPrivateIp(ip)
+  }
+  const confirm = am.confirmObservedAddr.bind(am)
+  const remove = am.removeObservedAddr.bind(am)
+  am.confirmObservedAddr = (ma, ...rest) => {
+    if (counts(ma)) verdicts.set(ma.decapsulateCode(421).toString(), true)
+    confirm(ma, ...rest)
+  }
+  am.removeObservedAddr = (ma, ...rest) => {
+    if (counts(ma)) verdicts.set(ma.decapsulateCode(421).toString(), false)
+    remove(ma, ...rest)
+  }
+  return verdicts
+}
+
+/** Loopback, link-local, RFC 1918, CGNAT and unique-local addresses: AutoNAT never tests these. */
+const isPrivateIp = (ip: string): boolean =>
+  /^(127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|0\.)/.test(ip) || /^(::1?$|f[cd]|fe80:)/i.test(ip)
 
 const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x) => b.includes(x))
 

@@ -183,4 +183,15 @@ describe('unreachableReasons (node status "no work?")', () => {
     assert.deepEqual(unreachableReasons({ addrs: ['/ip4/198.51.100.7/tcp/4001/p2p/me'], relayVia: [], peers: 3, offerTopicPeers: 0 }).length, 1)
     assert.deepEqual(unreachableReasons({ addrs: ['/ip4/10.0.0.2/tcp/4001/p2p/me', relayed], relayVia: [], peers: 3, offerTopicPeers: 2 }), [], 'private plus a public relay reservation')
   })
+  test('a public address AutoNAT peers could not dial back is reported, unless a relay reservation is held', () => {
+    const pub = '/ip4/198.51.100.7/tcp/4001/p2p/me'
+    assert.match(unreachableReasons({ addrs: [pub], relayVia: [], peers: 3, offerTopicPeers: 2, reachability: 'private' }).join(), /^unreachable from outside: AutoNAT/)
+    assert.deepEqual(unreachableReasons({ addrs: [pub], relayVia: [], peers: 3, offerTopicPeers: 2, reachability: 'public' }), [])
+    assert.deepEqual(unreachableReasons({ addrs: [pub], relayVia: [], peers: 3, offerTopicPeers: 2, reachability: 'unknown' }), [])
+    assert.deepEqual(unreachableReasons({ addrs: [pub, relayed], relayVia: [], peers: 3, offerTopicPeers: 2, reachability: 'private' }), [], 'reachable through the relay')
+    // behind NAT: its own addresses are private, the NAT's address AutoNAT tested failed
+    const natted = unreachableReasons({ addrs: ['/ip4/192.168.1.4/tcp/4001/p2p/me'], relayVia: [], peers: 3, offerTopicPeers: 2, reachability: 'private' })
+    assert.deepEqual(natted.length, 1, natted.join())
+    assert.match(natted[0]!, /^unreachable from outside: AutoNAT/)
+  })
 })
