@@ -17,7 +17,8 @@
  * process of its own (bench/chainProcess.ts), as a remote JSON-RPC node would; with `--provider
  * process` (latency only) the provider node does too (bench/providerProcess.ts), as deployed: the
  * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
- * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's).
+ * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's),
+ * `--profile-provider FILE` the provider process's (with `--provider process`).
  * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0]
  */
 import '../src/p2p/polyfill.js'
@@ -120,7 +121,7 @@ async function clientHost(net: Net, i: number, bootstrap: string[]): Promise<{ h
 }
 
 /** The provider as the client sees it: in this process (a TesseraNode) or in its own (bench/providerProcess.ts). */
-type ProviderHandle = { address: Hex; peerId: string; addrs(): string[]; stop(): Promise<void>; cpuMs?(): Promise<number> }
+type ProviderHandle = { address: Hex; peerId: string; addrs(): string[]; stop(): Promise<void>; cpuMs?(): Promise<number>; command?(line: string): Promise<void> }
 
 /** A provider node in a child process (bench/providerProcess.ts), staked and serving like `provider(net, i)`. */
 async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
@@ -146,6 +147,11 @@ async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
   return {
     ...hello,
     addrs: () => hello.addrs,
+    async command(line) {
+      const answer = next()
+      child.stdin.write(`${line}\n`)
+      await Promise.race([answer, exited])
+    },
     async cpuMs() {
       const answer = next()
       child.stdin.write('cpu\n')
@@ -239,6 +245,9 @@ async function benchLatency(): Promise<void> {
     const idleRate = (cpuMs() - idle0) / 2000
     // --profile FILE: a V8 CPU profile of the measured runs only (open in Chrome DevTools)
     const profile = arg('profile', '') ? await startProfile() : undefined
+    // --profile-provider FILE (with --provider process): the provider process's CPU profile of the same runs
+    const providerProfile = arg('profile-provider', '')
+    if (providerProfile) await p.command!('profile-start')
     const providerCpu0 = await p.cpuMs?.()
     for (let i = 0; i < runs; i++) {
       let c = cpuMs()
@@ -255,6 +264,7 @@ async function benchLatency(): Promise<void> {
       if (gapMs > 0) await sleep(gapMs)
     }
     const providerCpu = providerCpu0 === undefined ? undefined : ((await p.cpuMs!()) - providerCpu0) / runs
+    if (providerProfile) await p.command!(`profile-stop ${providerProfile}`)
     if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
     const [md, mp] = [median(direct), median(p2p)]
     const where = `provider ${separate ? 'in its own process' : 'in this process'}, chain ${arg('chain', 'inline') === 'process' ? 'in its own process' : 'in this process'}`
