@@ -222,3 +222,30 @@ describe('reachability (AutoNAT)', () => {
     }
   })
 })
+
+describe('gossip link check', () => {
+  test('a connection whose gossipsub stream was lost is reconnected, and the subscription then reaches the peer', async () => {
+    const a = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    const b = await createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits: LOOPBACK })
+    type Pubsub = { streamsOutbound: Map<string, { rawStream: { abort(err: Error): void } }> }
+    const pubsubOf = (h: Host) => (h as unknown as { [LIBP2P]: { services: { pubsub: Pubsub } } })[LIBP2P].services.pubsub
+    try {
+      assert.ok(await waitFor(() => pubsubOf(b).streamsOutbound.has(a.peerId), 10_000), 'b opens its gossip stream to a')
+      // what a failed stream negotiation leaves behind: the connection is up, b has no stream to
+      // a, so b's subscription (sent once, over that stream) never reaches a
+      pubsubOf(b).streamsOutbound.get(a.peerId)!.rawStream.abort(new Error('negotiation failed'))
+      assert.ok(await waitFor(() => !pubsubOf(b).streamsOutbound.has(a.peerId), 5_000))
+      const got: string[] = []
+      a.subscribe('t', () => {})
+      b.subscribe('t', (data) => got.push(new TextDecoder().decode(data)))
+      await new Promise((r) => setTimeout(r, 1_000))
+      assert.deepEqual(a.topicPeers('t'), [], 'a has not heard of b on the topic')
+      assert.ok(await waitFor(() => a.topicPeers('t').includes(b.peerId), 30_000), 'the check reconnects and b subscription arrives')
+      assert.ok(await waitFor(() => b.topicPeers('t').includes(a.peerId), 5_000))
+      await a.publish('t', new TextEncoder().encode('hello'))
+      assert.ok(await waitFor(() => got.includes('hello'), 5_000), 'a message from a reaches b')
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+})

@@ -49,6 +49,13 @@ const MIN_PEERS = 3
 /** First and longest wait between bootstrap redials, ms (doubling in between). */
 const BOOTSTRAP_RETRY_MS = [1_000, 30_000] as const
 
+/** How often the gossip link check runs, ms. */
+const GOSSIP_CHECK_MS = 5_000
+/** A direct connection this old with no gossipsub stream in one direction is reconnected, ms. */
+const GOSSIP_STUCK_MS = 10_000
+/** Least time between two reconnects of the same peer for a stuck gossip link, ms. */
+const GOSSIP_RETRY_MS = 60_000
+
 /** How long a stream answered with a protocol error may linger before it is reset. */
 const PROTOCOL_ERROR_GRACE_MS = 2_000
 
@@ -229,6 +236,7 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
   const self = node.peerId.toString()
   const stopKeeper = keepBootstrapped(node, bootstrapList, log)
   const verdicts = recordDialBackVerdicts(node)
+  const stopGossipCheck = keepGossipLinked(node, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
 
   node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
@@ -414,10 +422,64 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
 
     async stop() {
       stopKeeper()
+      stopGossipCheck()
       await node.stop()
     },
   }
   return host
+}
+
+/**
+ * Gossipsub exchanges topic subscriptions once per connection, over the stream each side opens
+ * when it learns (identify) that the other speaks gossipsub; if that stream fails to open (a
+ * busy peer, a timed-out negotiation), gossipsub never retries, and for as long as the connection
+ * lives neither side learns the other's subscriptions: in the 50-node bench a node connected to
+ * three peers heard nobody on the offer topic and nobody heard its offer (docs/BENCHMARKS.md
+ * "Network"). This finds direct connections at least GOSSIP_STUCK_MS old to a peer that speaks
+ * gossipsub (or whose identify never completed) but that gossipsub lacks a stream to or from, and
+ * closes and redials them, which replays identify and the subscription exchange; at most once
+ * per GOSSIP_RETRY_MS per peer. Relayed connections are left alone (gossipsub does not run on
+ * them). Returns the function that stops it.
+ */
+function keepGossipLinked(node: Libp2p<TesseraServices>, log: (fmt: string, ...args: unknown[]) => void): () => void {
+  // the gossipsub class's public fields, which its exported interface type leaves out
+  type Links = { peers: Map<string, unknown>; streamsOutbound: Map<string, unknown>; streamsInbound: Map<string, unknown>; protocols: string[] }
+  const pubsub = node.services.pubsub as unknown as Links
+  const lastRetry = new Map<string, number>()
+  let stopped = false
+  const check = async (): Promise<void> => {
+    const now = Date.now()
+    for (const c of node.getConnections()) {
+      if (stopped) return
+      const id = c.remotePeer.toString()
+      if (c.status !== 'open' || c.limits !== undefined || now - c.timeline.open < GOSSIP_STUCK_MS) continue
+      if (pubsub.peers.has(id) && pubsub.streamsOutbound.has(id) && pubsub.streamsInbound.has(id)) continue
+      if (now - (lastRetry.get(id) ?? 0) < GOSSIP_RETRY_MS) continue
+      const protocols = await node.peerStore.get(c.remotePeer).then((p) => p.protocols, () => [] as string[])
+      if (protocols.length > 0 && !protocols.some((p) => pubsub.protocols.includes(p))) continue
+      lastRetry.set(id, now)
+      log('gossip link to %s has no stream in one direction: reconnecting', id)
+      try {
+        await node.hangUp(c.remotePeer)
+        await node.dial(c.remotePeer, { signal: AbortSignal.timeout(10_000) })
+      } catch (err) {
+        log('gossip reconnect to %s failed: %e', id, err)
+      }
+    }
+    for (const [id, t] of lastRetry) if (now - t > GOSSIP_RETRY_MS) lastRetry.delete(id)
+  }
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    void check().finally(() => {
+      running = false
+    })
+  }, GOSSIP_CHECK_MS).unref()
+  return () => {
+    stopped = true
+    clearInterval(timer)
+  }
 }
 
 /**
