@@ -225,8 +225,9 @@ describe('reachability (AutoNAT)', () => {
 
 describe('gossip link check', () => {
   test('a connection whose gossipsub stream was lost is reconnected, and the subscription then reaches the peer', async () => {
-    const a = await createHost({ privateKey: newKey(), limits: LOOPBACK })
-    const b = await createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits: LOOPBACK })
+    const limits = { ...LOOPBACK, gossipStuckMs: 5_000 }
+    const a = await createHost({ privateKey: newKey(), limits })
+    const b = await createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits })
     type Pubsub = { streamsOutbound: Map<string, { rawStream: { abort(err: Error): void } }> }
     const pubsubOf = (h: Host) => (h as unknown as { [LIBP2P]: { services: { pubsub: Pubsub } } })[LIBP2P].services.pubsub
     try {

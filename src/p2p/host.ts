@@ -51,8 +51,6 @@ const BOOTSTRAP_RETRY_MS = [1_000, 30_000] as const
 
 /** How often the gossip link check runs, ms. */
 const GOSSIP_CHECK_MS = 5_000
-/** A direct connection this old with no gossipsub stream in one direction is reconnected, ms. */
-const GOSSIP_STUCK_MS = 10_000
 /** Least time between two reconnects of the same peer for a stuck gossip link, ms. */
 const GOSSIP_RETRY_MS = 60_000
 
@@ -76,6 +74,13 @@ export type HostLimits = {
    * machine the network fell apart (docs/BENCHMARKS.md "Network").
    */
   pingTimeoutMs: number
+  /**
+   * A direct connection this old with no gossipsub stream in one direction is closed and redialled,
+   * ms (`keepGossipLinked`). Gossipsub opens its streams one connection at a time, so on a busy node
+   * with many new connections a healthy one can wait many seconds for its turn: at 10 s a loaded
+   * 50-node bench redialled hundreds of connections, most of whose handshakes then timed out.
+   */
+  gossipStuckMs: number
 }
 
 /**
@@ -85,7 +90,7 @@ export type HostLimits = {
  */
 export const RELAY_LIMITS = { durationMs: 10 * 60_000, dataBytes: 16n << 20n } as const
 
-export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000, pingTimeoutMs: 20_000 }
+export const DEFAULT_LIMITS: HostLimits = { maxConnections: 64, maxIncomingPendingConnections: 16, inboundConnectionThreshold: 5, dialTimeoutMs: 10_000, pingTimeoutMs: 20_000, gossipStuckMs: 30_000 }
 
 export type HostOptions = {
   /** The node's key in libp2p form (`identityFromKey(key).libp2pKey`). */
@@ -222,7 +227,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services,
   })
   await node.services.dht.setMode('server')
-  return wrap(node as unknown as Libp2p<TesseraServices>, bootstrapList)
+  return wrap(node as unknown as Libp2p<TesseraServices>, bootstrapList, limits)
 }
 
 type TesseraServices = {
@@ -231,12 +236,12 @@ type TesseraServices = {
   ping: import('@libp2p/ping').Ping
 }
 
-function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
+function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: HostLimits): Host {
   const log = node.logger.forComponent('tessera:p2p')
   const self = node.peerId.toString()
   const stopKeeper = keepBootstrapped(node, bootstrapList, log)
   const verdicts = recordDialBackVerdicts(node)
-  const stopGossipCheck = keepGossipLinked(node, log)
+  const stopGossipCheck = keepGossipLinked(node, limits.gossipStuckMs, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
 
   node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
@@ -435,13 +440,13 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[]): Host {
  * busy peer, a timed-out negotiation), gossipsub never retries, and for as long as the connection
  * lives neither side learns the other's subscriptions: in the 50-node bench a node connected to
  * three peers heard nobody on the offer topic and nobody heard its offer (docs/BENCHMARKS.md
- * "Network"). This finds direct connections at least GOSSIP_STUCK_MS old to a peer that speaks
+ * "Network"). This finds direct connections at least `stuckMs` old to a peer that speaks
  * gossipsub (or whose identify never completed) but that gossipsub lacks a stream to or from, and
- * closes and redials them, which replays identify and the subscription exchange; at most once
- * per GOSSIP_RETRY_MS per peer. Relayed connections are left alone (gossipsub does not run on
+ * closes and redials one per check, which replays identify and the subscription exchange; at most
+ * once per GOSSIP_RETRY_MS per peer. Relayed connections are left alone (gossipsub does not run on
  * them). Returns the function that stops it.
  */
-function keepGossipLinked(node: Libp2p<TesseraServices>, log: (fmt: string, ...args: unknown[]) => void): () => void {
+function keepGossipLinked(node: Libp2p<TesseraServices>, stuckMs: number, log: (fmt: string, ...args: unknown[]) => void): () => void {
   // the gossipsub class's public fields, which its exported interface type leaves out
   type Links = { peers: Map<string, unknown>; streamsOutbound: Map<string, unknown>; streamsInbound: Map<string, unknown>; protocols: string[] }
   const pubsub = node.services.pubsub as unknown as Links
@@ -452,7 +457,7 @@ function keepGossipLinked(node: Libp2p<TesseraServices>, log: (fmt: string, ...a
     for (const c of node.getConnections()) {
       if (stopped) return
       const id = c.remotePeer.toString()
-      if (c.status !== 'open' || c.limits !== undefined || now - c.timeline.open < GOSSIP_STUCK_MS) continue
+      if (c.status !== 'open' || c.limits !== undefined || now - c.timeline.open < stuckMs) continue
       if (pubsub.peers.has(id) && pubsub.streamsOutbound.has(id) && pubsub.streamsInbound.has(id)) continue
       if (now - (lastRetry.get(id) ?? 0) < GOSSIP_RETRY_MS) continue
       const protocols = await node.peerStore.get(c.remotePeer).then((p) => p.protocols, () => [] as string[])
@@ -465,6 +470,8 @@ function keepGossipLinked(node: Libp2p<TesseraServices>, log: (fmt: string, ...a
       } catch (err) {
         log('gossip reconnect to %s failed: %e', id, err)
       }
+      // one per check: a burst of redials' handshakes would starve a busy node further
+      break
     }
     for (const [id, t] of lastRetry) if (now - t > GOSSIP_RETRY_MS) lastRetry.delete(id)
   }
