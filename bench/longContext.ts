@@ -49,8 +49,22 @@ function decodeMs(m: Model, cache: KVCache, at: number, first: number): number {
 
 type Row = { threads: number; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number }
 
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–')
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
+
+/** One table row, printed as soon as its thread count is done (a long run keeps what it measured). */
+function printRow(r: Row): void {
+  const cells = r.decode.map((ms, i) => `${f1(1000 / ms)} (${f1(r.lDecode[i])}, ${f2(1000 / ms / r.lDecode[i])})`)
+  const ratio = r.decode.at(-1)! / r.decode[0]
+  const lRatio = r.lDecode[0] / r.lDecode.at(-1)!
+  console.log(`| ${r.threads} | ${cells.join(' | ')} | ${f2(ratio)} (${f2(lRatio)}) | ${f1(r.prefill)} (${f1(r.lPrefill)}, ${f2(r.prefill / r.lPrefill)}) |`)
+}
+
+console.log(`${preset} ${type}, ${steps} decode steps per point (median step), load average at start ${loadavg()[0].toFixed(1)}`)
+console.log(`| threads | ${CONTEXTS.map((c) => `decode @${c} tok/s (llama.cpp, ratio)`).join(' | ')} | step 8k/1k (llama.cpp) | prefill ${PROMPT} tok/s (llama.cpp, ratio) |`)
+console.log(`|---|${CONTEXTS.map(() => '---').join('|')}|---|---|`)
+
 const path = synthModelFile(`${ROOT}.tessera/bench`, preset, type)
-const rows: Row[] = []
 for (const threads of threadCounts) {
   const m = await loadModel(path, { threads })
   const V = m.transformer.config.vocabSize
@@ -87,17 +101,7 @@ for (const threads of threadCounts) {
     }
   }
   process.stderr.write('\n')
-  rows.push({ threads, decode, prefill, lDecode, lPrefill })
+  printRow({ threads, decode, prefill, lDecode, lPrefill })
 }
 
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–')
-const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
-console.log(`${preset} ${type}, ${steps} decode steps per point (median step), load average ${loadavg()[0].toFixed(1)}`)
-console.log(`| threads | ${CONTEXTS.map((c) => `decode @${c} tok/s (llama.cpp, ratio)`).join(' | ')} | step 8k/1k (llama.cpp) | prefill ${PROMPT} tok/s (llama.cpp, ratio) |`)
-console.log(`|---|${CONTEXTS.map(() => '---').join('|')}|---|---|`)
-for (const r of rows) {
-  const cells = r.decode.map((ms, i) => `${f1(1000 / ms)} (${f1(r.lDecode[i])}, ${f2(1000 / ms / r.lDecode[i])})`)
-  const ratio = r.decode.at(-1)! / r.decode[0]
-  const lRatio = r.lDecode[0] / r.lDecode.at(-1)!
-  console.log(`| ${r.threads} | ${cells.join(' | ')} | ${f2(ratio)} (${f2(lRatio)}) | ${f1(r.prefill)} (${f1(r.lPrefill)}, ${f2(r.prefill / r.lPrefill)}) |`)
-}
+console.log(`load average at the end ${loadavg()[0].toFixed(1)}`)

@@ -13,10 +13,10 @@ import { join } from 'node:path'
 import { encodeGguf } from '../engine/gguf/write.js'
 import { PRESETS } from '../engine/model/presets.js'
 import { synthModel } from '../engine/model/synth.js'
-import { KVCache } from '../engine/model/transformer.js'
+import { KVCache, Transformer, type TransformerWeights } from '../engine/model/transformer.js'
 import { writeGgufFile } from './ggufFile.js'
 import { loadModel, type Model } from './model.js'
-import type { WasmLayerOps } from './wasmLayerOps.js'
+import { createWasmLayerOps } from './wasmLayerOps.js'
 
 const CONTEXT = 7100
 const TAIL = 4
@@ -24,6 +24,12 @@ const TAIL = 4
 PRESETS['test-long'] ??= {
   ...PRESETS.tiny, name: 'test-long', description: 'one layer, two query heads sharing one kv head, 8,192-token context (tests)',
   dim: 128, nLayer: 1, nHead: 2, nKvHead: 1, ffDim: 256, contextLength: 8192,
+}
+
+/** The weights a loaded model's transformer reads (its private fields, for a second transformer over them). */
+function weightsOf(m: Model): TransformerWeights {
+  const t = m.transformer as unknown as { m: TransformerWeights['matrices']; vec: TransformerWeights['vectors'] }
+  return { config: m.transformer.config, matrices: t.m, vectors: t.vec }
 }
 
 function sameBits(got: Float32Array, want: Float32Array, what: string): void {
@@ -53,7 +59,10 @@ test(`logits at ${CONTEXT}+ positions: 1 and 3 threads, batches of 512, 64 and 1
   const path = join(dir, 'long.gguf')
   writeGgufFile(path, encodeGguf(synthModel({ preset: 'test-long', type: 'q8_0', seed: 5 })))
   const one = await loadModel(path, { threads: 1 })
-  const three = await loadModel(path, { threads: 3 })
+  const one3 = await loadModel(path, { threads: 1 })
+  // the same weights with attention on 3 threads (the backend's layer ops swapped for threaded ones)
+  const ops3 = createWasmLayerOps({ threads: 3 })
+  const three = { ...one3, transformer: new Transformer(weightsOf(one3), Object.create(one3.backend, { layerOps: { value: ops3 } })) }
   const ref = await loadModel(path, { backend: 'reference' })
   try {
     const V = one.transformer.config.vocabSize
@@ -66,7 +75,6 @@ test(`logits at ${CONTEXT}+ positions: 1 and 3 threads, batches of 512, 64 and 1
     assert.equal(want.length, TAIL * V)
 
     // 3 threads: prefill in 64s, the tail token by token, with both attention workers running
-    const ops3 = three.backend.layerOps as WasmLayerOps
     const t0 = Date.now()
     while (ops3.readyWorkers < 2 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20))
     assert.equal(ops3.readyWorkers, 2, 'attention workers started')
@@ -78,7 +86,8 @@ test(`logits at ${CONTEXT}+ positions: 1 and 3 threads, batches of 512, 64 and 1
     sameBits(decodeTail(ref, prompt, cacheOne), want, 'reference, decode')
   } finally {
     one.close()
-    three.close()
+    ops3.close()
+    one3.close()
     ref.close()
     rmSync(dir, { recursive: true, force: true })
   }

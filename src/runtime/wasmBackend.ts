@@ -32,6 +32,13 @@ export type WasmBackendOptions = {
    * kernels, so this changes only speed.
    */
   native?: boolean
+  /**
+   * Threads for attention (wasmLayerOps.ts; default 1: off). Its workers are extra threads beside
+   * the matmul workers, which keep spinning between matmuls: with threads = cores they
+   * oversubscribe the machine (measured on the 2-core guest: decode fell to 0.1x), so turn it on
+   * only with spare cores.
+   */
+  attentionThreads?: number
 }
 
 const PAGE = 65536
@@ -246,7 +253,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     threads,
     /** RMSNorm, attention, SILU, adds in WASM on the main thread (own memory, made on first use). */
     get layerOps() {
-      return (layerOps ??= createWasmLayerOps({ threads, spinMs }))
+      return (layerOps ??= createWasmLayerOps({ threads: options.attentionThreads ?? 1, spinMs }))
     },
     allocMatrix(name, type, rows, cols) {
       const B = activationBlockSize(type) // throws for unsupported types
