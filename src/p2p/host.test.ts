@@ -67,6 +67,41 @@ describe('ping', () => {
       await Promise.all([a.stop(), b.stop()])
     }
   })
+
+  test('a connection carrying a Tessera stream (a job in flight) is not hung up; once idle, it is', async () => {
+    const limits = { ...LOOPBACK, gossipStuckMs: 3_000 }
+    const a = await createHost({ privateKey: newKey(), limits })
+    const b = await createHost({ privateKey: newKey(), bootstrap: a.addrs(), limits })
+    type Pubsub = { streamsOutbound: Map<string, { rawStream: { abort(err: Error): void } }> }
+    const pubsubOf = (h: Host) => (h as unknown as { [LIBP2P]: { services: { pubsub: Pubsub } } })[LIBP2P].services.pubsub
+    let release!: () => void
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    try {
+      await a.handle('/tessera/test-job/1.0.0', async (conn) => {
+        await conn.send({ step: 'started' })
+        await held
+        await conn.send({ step: 'finished' })
+      })
+      assert.ok(await waitFor(() => pubsubOf(b).streamsOutbound.has(a.peerId), 10_000), 'b opens its gossip stream to a')
+      const job = await b.dial(a.peerId, '/tessera/test-job/1.0.0')
+      assert.deepEqual(await job.recv(5_000), { step: 'started' })
+      pubsubOf(b).streamsOutbound.get(a.peerId)!.rawStream.abort(new Error('negotiation failed'))
+      assert.ok(await waitFor(() => !pubsubOf(b).streamsOutbound.has(a.peerId), 5_000))
+      const conn = () => b.connections().filter((c) => c.peerId === a.peerId).length
+      // past the stuck threshold and two checks: the job's connection must still be the same one
+      await new Promise((r) => setTimeout(r, 12_000))
+      release()
+      assert.deepEqual(await job.recv(5_000), { step: 'finished' }, 'the job in flight was not cut')
+      assert.equal(conn(), 1)
+      await job.close()
+      // idle now: the check may reconnect, and b's gossip stream to a comes back
+      assert.ok(await waitFor(() => pubsubOf(b).streamsOutbound.has(a.peerId), 30_000), 'the idle connection is reconnected')
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
 })
 
 /**

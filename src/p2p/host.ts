@@ -459,6 +459,8 @@ function keepGossipLinked(node: Libp2p<TesseraServices>, stuckMs: number, log: (
       const id = c.remotePeer.toString()
       if (c.status !== 'open' || c.limits !== undefined || now - c.timeline.open < stuckMs) continue
       if (pubsub.peers.has(id) && pubsub.streamsOutbound.has(id) && pubsub.streamsInbound.has(id)) continue
+      // hanging up would kill a job or transcript stream in flight: wait until the connection is idle
+      if (c.streams.some((s) => s.protocol?.startsWith('/tessera/') && !s.protocol.startsWith('/tessera/kad/'))) continue
       if (now - (lastRetry.get(id) ?? 0) < GOSSIP_RETRY_MS) continue
       const protocols = await node.peerStore.get(c.remotePeer).then((p) => p.protocols, () => [] as string[])
       if (protocols.length > 0 && !protocols.some((p) => pubsub.protocols.includes(p))) continue

@@ -168,11 +168,14 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
   test('the cheater (cheapest, routed first) is caught by the auditor and slashed on chain; the gateway then routes around it', async () => {
     const t0 = Date.now()
     // the cheater undercuts the others: it has served at least one of the jobs above, or does now
-    for (let i = 0; i < 4 && !servedBy.includes('cheater'); i++) {
+    // (a try that failed on a loaded machine cools the cheater down for the router's 60 s: ask past that)
+    for (let i = 0; i < 40 && !servedBy.includes('cheater') && Date.now() - t0 < 90_000; i++) {
+      if (i >= 4) await new Promise((r) => setTimeout(r, 2000))
       const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: `try ${i}` }], max_tokens: 4 })
       servedBy.push(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''))
     }
-    assert.ok(servedBy.includes('cheater'), `the cheater got none of ${servedBy.length} jobs`)
+    const failedTries = net.log().split('\n').filter((l) => /gateway: 0x/.test(l))
+    assert.ok(servedBy.includes('cheater'), `the cheater got none of ${servedBy.length} jobs; the gateway's failed tries: ${failedTries.join(' | ') || 'none'}`)
     await waitFor(() => /cheater-1 was slashed/.test(net.log()), true, 150_000)
     const stake = await stakeOf(b.chain, cheater().address)
     assert.ok(stake < 10n * COIN, `slashed on chain: ${stake}`)

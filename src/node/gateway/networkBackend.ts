@@ -33,6 +33,8 @@ export type NetworkBackendOptions = {
   maxTries?: number
   /** Longest wait for a provider's next message (default 60 s). */
   stallMs?: number
+  /** Told of each try that did not give an answer (the router then ranks that provider lower). */
+  onFailedTry?: (t: JobTry) => void
 }
 
 /**
@@ -65,8 +67,10 @@ export function networkBackend(o: NetworkBackendOptions): GatewayBackend {
       }))
       const learn = (tries: JobTry[]) => {
         for (const t of tries) {
-          if (t.outcome !== 'done') o.router.record(t.provider, { ok: false })
-          else {
+          if (t.outcome !== 'done') {
+            o.router.record(t.provider, { ok: false })
+            o.onFailedTry?.(t)
+          } else {
             const t0 = startedAt.get(t.provider) ?? performance.now()
             const ms = performance.now() - t0
             o.router.record(t.provider, { ok: true, ttftMs: firstTextAt !== undefined ? firstTextAt - t0 : ms / Math.max(1, t.tokens), tokens: t.tokens, ms })

@@ -174,7 +174,9 @@ export async function startNetworkGateway(o: NetworkGatewayOptions): Promise<Net
   const { escrow } = await getBalances(clients, d, clients.account.address)
   if (escrow === 0n) log(`gateway account ${clients.account.address} has no escrow: jobs cannot be paid until it deposits (tessera request deposits, or Settlement.deposit)`)
   const book = jobBookOf(node.store)
-  const backend = networkBackend({ models: o.models, offers: (m) => offersOf(node, m.root), router, clients, deployment: d, nonces: randomNonces(), book })
+  const backend = networkBackend({ models: o.models, offers: (m) => offersOf(node, m.root), router, clients, deployment: d, nonces: randomNonces(), book,
+    onFailedTry: (t) => log(`gateway: ${t.provider} ${t.outcome} a job: ${t.code} (${t.message.split('\n')[0]})`),
+  })
   const { node: _n, clients: _c, deployment: _d, models: _m, router: _r, followMs, onSlash: _s, log: _l, ...http } = o
   const gateway = await startGateway({
     ...http,
