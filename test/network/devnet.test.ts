@@ -175,6 +175,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
       servedBy.push(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''))
     }
     const failedTries = net.log().split('\n').filter((l) => /gateway: 0x/.test(l))
+    if (failedTries.length) console.log(`# the gateway's failed tries: ${failedTries.join(' | ')}`)
     assert.ok(servedBy.includes('cheater'), `the cheater got none of ${servedBy.length} jobs; the gateway's failed tries: ${failedTries.join(' | ') || 'none'}`)
     await waitFor(() => /cheater-1 was slashed/.test(net.log()), true, 150_000)
     const stake = await stakeOf(b.chain, cheater().address)
