@@ -22,7 +22,8 @@
  *   } finally { pool.close() }
  */
 import { availableParallelism } from 'node:os'
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads'
+import { spawnWorker } from './spawnWorker.js'
 import { BaseError } from '../errors.js'
 import type { Hash } from '../trace/merkle.js'
 import { type HashJob, type HashReply, Sync } from './hashProtocol.js'
@@ -82,17 +83,7 @@ function transferable(bytes: Uint8Array): Uint8Array {
 }
 
 function startWorker(sync: SharedArrayBuffer, port: MessagePort): Worker {
-  const here = import.meta.url
-  const fromSource = here.endsWith('.ts')
-  const url = new URL(fromSource ? './hashWorker.ts' : './hashWorker.js', here)
-  const init = { sync, port }
-  // From source (tests, tsx) the worker registers tsx's loader before importing the .ts entry,
-  // as wasmBackend's workers do (Node 20 does not pass `--import tsx` hooks to a worker's entry).
-  return fromSource
-    ? new Worker(
-      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
-      { eval: true, workerData: init, transferList: [port] })
-    : new Worker(url, { workerData: init, transferList: [port] })
+  return spawnWorker('hashWorker', { workerData: { sync, port }, transferList: [port] })
 }
 
 /** Starts `workers` hash threads (synchronously; they boot while the caller reads the file). */

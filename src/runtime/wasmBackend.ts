@@ -10,7 +10,8 @@
  * (its own memory, no worker); `matmul` is synchronous: it writes the activations into every
  * memory, releases the workers through their control blocks, computes its share and gathers.
  */
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { spawnWorker } from './spawnWorker.js'
 import { InvalidParameterError } from '../errors.js'
 import type { Backend, MatrixHandle } from '../engine/kernels/backend.js'
 import { KernelClosedError, KernelMemoryError, KernelShapeError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
@@ -115,16 +116,7 @@ function scratch(slot: Slot, bytes: number): number {
 }
 
 async function startWorker(init: WorkerInit): Promise<Worker> {
-  const here = import.meta.url
-  const fromSource = here.endsWith('.ts')
-  const url = new URL(fromSource ? './wasmWorker.ts' : './wasmWorker.js', here)
-  // From source (tests, tsx) the worker must register tsx's loader before importing the .ts entry
-  // (Node 20 does not apply a parent's `--import tsx` hooks to a worker's entry); from dist it is plain JS.
-  const worker = fromSource
-    ? new Worker(
-      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
-      { eval: true, workerData: init })
-    : new Worker(url, { workerData: init })
+  const worker = spawnWorker('wasmWorker', { workerData: init })
   await new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve())
     worker.once('error', reject)

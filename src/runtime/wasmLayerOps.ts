@@ -10,7 +10,8 @@
  * allocation's space is reused (zeroed) once the array returned for it is garbage-collected: keep
  * the array itself, not only a subarray of it, for as long as its contents are needed.
  */
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { spawnWorker } from './spawnWorker.js'
 import { InvalidParameterError } from '../errors.js'
 import { KernelMemoryError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
 import { LayerCtrl, type LayerWorkerInit } from './layerWorker.js'
@@ -64,16 +65,7 @@ function isReady(w: LayerWorker): boolean {
 }
 
 function startLayerWorker(init: LayerWorkerInit): LayerWorker {
-  const here = import.meta.url
-  const fromSource = here.endsWith('.ts')
-  const url = new URL(fromSource ? './layerWorker.ts' : './layerWorker.js', here)
-  // From source (tests, tsx) the worker registers tsx's loader before importing the .ts entry, as
-  // the kernel workers do (wasmBackend.ts).
-  const worker = fromSource
-    ? new Worker(
-      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`,
-      { eval: true, workerData: init })
-    : new Worker(url, { workerData: init })
+  const worker = spawnWorker('layerWorker', { workerData: init })
   const w: LayerWorker = { worker, ctrl: new Int32Array(init.ctrl), seq: 0, exited: false }
   // Until the worker is READY (and once it is known to have exited) the calling thread computes
   // its heads itself, so a slow start never blocks a forward pass.
