@@ -201,6 +201,31 @@ function tensorData(stream: string, name: string, dims: readonly number[], type:
 }
 
 /**
+ * The `general.*` and `{arch}.*` GGUF keys of a model of `config`, with llama.cpp's names (shared
+ * by the synthesizer and the training export, src/train/export.ts). `fileType` is llama.cpp's
+ * `llama_ftype` (informational: F32 0, Q8_0 7).
+ */
+export function modelMetadata(config: ModelConfig, name: string, fileType: number): GgufMetadata {
+  const arch = config.arch
+  const md: GgufMetadata = new Map()
+  md.set('general.architecture', gv.str(arch))
+  md.set('general.name', gv.str(name))
+  md.set('general.file_type', gv.u32(fileType))
+  md.set('general.quantization_version', gv.u32(2))
+  md.set(`${arch}.vocab_size`, gv.u32(config.vocabSize))
+  md.set(`${arch}.context_length`, gv.u32(config.contextLength))
+  md.set(`${arch}.embedding_length`, gv.u32(config.dim))
+  md.set(`${arch}.block_count`, gv.u32(config.nLayer))
+  md.set(`${arch}.feed_forward_length`, gv.u32(config.ffDim))
+  md.set(`${arch}.attention.head_count`, gv.u32(config.nHead))
+  md.set(`${arch}.attention.head_count_kv`, gv.u32(config.nKvHead))
+  md.set(`${arch}.rope.dimension_count`, gv.u32(config.headDim))
+  md.set(`${arch}.rope.freq_base`, gv.f32(config.ropeBase))
+  md.set(`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsEps))
+  return md
+}
+
+/**
  * A GGUF spec for `preset` with weights of `type` from `seed`; pass it to `encodeGguf` to get
  * the file's bytes. Deterministic: the same options always give the same bytes. Throws
  * `UnknownPresetError` / `UnknownWeightTypeError` listing the valid names.
@@ -215,23 +240,7 @@ export function synthModel(opts: SynthOptions): GgufSpec {
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new BaseError(`invalid seed ${opts.seed}`, { details: 'expected a non-negative integer' })
   const type = opts.type as SynthType
   const config = presetConfig(preset)
-  const arch = config.arch
-
-  const md: GgufMetadata = new Map()
-  md.set('general.architecture', gv.str(arch))
-  md.set('general.name', gv.str(`tessera-synth ${preset.name} ${type} seed ${opts.seed}`))
-  md.set('general.file_type', gv.u32(FILE_TYPE[type]))
-  md.set('general.quantization_version', gv.u32(2))
-  md.set(`${arch}.vocab_size`, gv.u32(config.vocabSize))
-  md.set(`${arch}.context_length`, gv.u32(config.contextLength))
-  md.set(`${arch}.embedding_length`, gv.u32(config.dim))
-  md.set(`${arch}.block_count`, gv.u32(config.nLayer))
-  md.set(`${arch}.feed_forward_length`, gv.u32(config.ffDim))
-  md.set(`${arch}.attention.head_count`, gv.u32(config.nHead))
-  md.set(`${arch}.attention.head_count_kv`, gv.u32(config.nKvHead))
-  md.set(`${arch}.rope.dimension_count`, gv.u32(config.headDim))
-  md.set(`${arch}.rope.freq_base`, gv.f32(config.ropeBase))
-  md.set(`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsEps))
+  const md = modelMetadata(config, `tessera-synth ${preset.name} ${type} seed ${opts.seed}`, FILE_TYPE[type])
   const tokFn = opts.tokenizer ?? synthTokenizerMetadata
   const tok = tokFn({ kind: preset.tokenizer.kind, pre: preset.tokenizer.kind === 'bpe' ? preset.tokenizer.pre : undefined, vocabSize: config.vocabSize, seed: opts.seed })
   for (const [k, v] of Object.entries(tok)) md.set(k, v)
