@@ -5,6 +5,12 @@
       "sources": ["q8.cc"],
       "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math"],
       "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
+      "target_name": "tessera_attention",
+      "sources": ["attention.cc"],
+      "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math"],
+      "cflags_cc!": ["-fno-exceptions"]
     }
   ]
 }

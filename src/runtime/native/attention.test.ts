@@ -1,0 +1,140 @@
+/**
+ * The native attention (attention.cc) against the WASM export (layer.wasm) and the TypeScript
+ * reference, bit for bit, on the same shared memory: EXP over ~1e6 inputs and the clamp
+ * boundaries, then attention over random shapes (head dims with and without a multiple of 8, GQA
+ * ratios 1/3/8, contexts up to ~3,000 positions, decode and batches, query-head subranges as the
+ * threads split them, underflowing scores, ±0). Skips, naming why, when the addon is not built.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { exp } from '../../engine/math/canonical.js'
+import { referenceLayerOps as ref } from '../../engine/kernels/layerOps.js'
+import { createWasmLayerOps } from '../wasmLayerOps.js'
+import { loadNativeAttention, nativeAttentionUnavailable } from './attention.js'
+
+const native = loadNativeAttention()
+const skip = native ? false : (nativeAttentionUnavailable() ?? 'native attention not built')
+
+/** xorshift32 in [0, 1): deterministic test data. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1
+  return () => {
+    s ^= s << 13; s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5; s >>>= 0
+    return s / 4294967296
+  }
+}
+
+function fillRandom(a: Float32Array, r: () => number, scale: number): void {
+  for (let i = 0; i < a.length; i++) {
+    const u = r()
+    a[i] = u < 0.02 ? 0 : u < 0.04 ? -0 : (r() * 2 - 1) * scale
+  }
+}
+
+function assertSameBits(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`)
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length)
+  const w = new Uint32Array(want.buffer, want.byteOffset, want.length)
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] !== w[i]) assert.fail(`${what}: element ${i} is ${got[i]} (0x${g[i].toString(16)}), want ${want[i]} (0x${w[i].toString(16)})`)
+  }
+}
+
+test('native EXP equals canonical.ts exp on ~1e6 inputs and around the clamps', { skip }, () => {
+  const ops = createWasmLayerOps()
+  const r = rng(11)
+  const xs: number[] = []
+  for (let i = 0; i < 1_000_000; i++) xs.push(r() * 200 - 100)
+  const bits = new Int32Array(1)
+  const fl = new Float32Array(bits.buffer)
+  for (const x of [88.72283, -87.33654, 88.0, -87.0, 0, -0, 1e-30, -1e-30]) {
+    fl[0] = x
+    const b = bits[0]
+    for (let s = -300; s <= 300; s++) {
+      bits[0] = b + s
+      xs.push(fl[0])
+    }
+  }
+  xs.push(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1000, -1000)
+  const x = ops.allocF32(xs.length)
+  x.set(xs)
+  const out = ops.allocF32(xs.length)
+  // a view from the latest buffer (allocating `out` may have grown the memory past x's view)
+  native!.expMany(new Uint8Array(out.buffer), out.byteOffset, x.byteOffset, xs.length)
+  assertSameBits(out, Float32Array.from(x, exp), 'EXP')
+  // NaN in, NaN out (payload unspecified)
+  x[0] = Number.NaN
+  native!.expMany(new Uint8Array(out.buffer), out.byteOffset, x.byteOffset, 9)
+  assert.ok(Number.isNaN(out[0]))
+  ops.close()
+})
+
+type Case = { start: number; nTok: number; nh: number; nkv: number; hd: number; scale: number; h0?: number; h1?: number }
+
+test('native attention equals the WASM export and the reference bit for bit', { skip }, () => {
+  const ops = createWasmLayerOps()
+  const r = rng(3)
+  const cases: Case[] = [
+    // the shapes the bench models use (smol-135m 9/3 x 64, tinyllama 32/4 x 64), decode and batches
+    { start: 2999, nTok: 1, nh: 9, nkv: 3, hd: 64, scale: 1 },
+    { start: 1200, nTok: 17, nh: 9, nkv: 3, hd: 64, scale: 2 },
+    { start: 1000, nTok: 3, nh: 32, nkv: 4, hd: 64, scale: 1 },
+    { start: 0, nTok: 70, nh: 8, nkv: 1, hd: 64, scale: 1 },
+    // head dims: multiples of 64 and of 8, and not of 8 (the scalar DOT8 and d tails)
+    { start: 130, nTok: 2, nh: 4, nkv: 2, hd: 128, scale: 1 },
+    { start: 77, nTok: 5, nh: 6, nkv: 2, hd: 24, scale: 1 },
+    { start: 40, nTok: 3, nh: 3, nkv: 3, hd: 13, scale: 1 },
+    { start: 9, nTok: 4, nh: 2, nkv: 1, hd: 100, scale: 1 },
+    { start: 0, nTok: 1, nh: 1, nkv: 1, hd: 1, scale: 1 },
+    { start: 5, nTok: 11, nh: 3, nkv: 1, hd: 8, scale: 1 },
+    // scores far apart (EXP underflows to 0 for most keys) and a head subrange splitting a group
+    { start: 500, nTok: 2, nh: 9, nkv: 3, hd: 64, scale: 30 },
+    { start: 600, nTok: 9, nh: 9, nkv: 3, hd: 64, scale: 1, h0: 2, h1: 7 },
+    { start: 2047, nTok: 2, nh: 32, nkv: 4, hd: 64, scale: 1, h0: 13, h1: 14 },
+  ]
+  for (let i = 0; i < 6; i++) {
+    const nkv = 1 + Math.floor(r() * 3)
+    const hd = [8, 16, 32, 64, 72, 128][Math.floor(r() * 6)]
+    cases.push({ start: Math.floor(r() * 2500), nTok: 1 + Math.floor(r() * 20), nh: nkv * [1, 3, 8][Math.floor(r() * 3)], nkv, hd, scale: 0.5 + r() * 4 })
+  }
+  for (const c of cases) {
+    const { start, nTok, nh, nkv, hd } = c
+    const h0 = c.h0 ?? 0, h1 = c.h1 ?? nh
+    const rows = start + nTok
+    const shape = { start, nTok, nHead: nh, nKvHead: nkv, headDim: hd }
+    const what = `start ${start}, nTok ${nTok}, heads ${nh}/${nkv}, hd ${hd}, h ${h0}..${h1}`
+    const q = ops.allocF32(nTok * nh * hd), k = ops.allocF32(rows * nkv * hd), v = ops.allocF32(rows * nkv * hd)
+    fillRandom(q, r, c.scale)
+    fillRandom(k, r, c.scale)
+    fillRandom(v, r, 1)
+    const want = new Float32Array(nTok * nh * hd)
+    ref.attention(want, q, k, v, shape)
+    const wasm = ops.allocF32(nTok * nh * hd)
+    ops.attention(wasm, q, k, v, shape)
+    assertSameBits(wasm, want, `WASM, ${what}`)
+    // the native kernel writes only heads h0..h1: the rest keep a marker (a view from the
+    // latest buffer: `got` is the newest allocation)
+    const got = ops.allocF32(nTok * nh * hd)
+    got.fill(1234.5)
+    native!.attention(new Uint8Array(got.buffer), got.byteOffset, q.byteOffset, k.byteOffset, v.byteOffset, 0, start, nTok, nh, nkv, hd, h0, h1)
+    for (let t = 0; t < nTok; t++) {
+      for (let h = 0; h < nh; h++) {
+        const o = (t * nh + h) * hd
+        const row = got.subarray(o, o + hd)
+        if (h >= h0 && h < h1) assertSameBits(row, want.subarray(o, o + hd), `native, ${what}, token ${t} head ${h}`)
+        else assert.ok(row.every((x) => x === 1234.5), `native wrote head ${h} outside ${h0}..${h1}`)
+      }
+    }
+  }
+  ops.close()
+})
+
+test('native attention refuses arrays past the end of memory and bad shapes with one line', { skip }, () => {
+  const mem = new Uint8Array(4096)
+  assert.throws(() => native!.attention(mem, 0, 0, 0, 0, 0, 100, 1, 2, 1, 64, 0, 2), /attention: out, q, k or v reaches past the end of mem/)
+  assert.throws(() => native!.attention(mem, 0, 0, 0, 0, 0, 0, 1, 3, 2, 8, 0, 3), /attention: shape out of range/)
+  assert.throws(() => native!.attention(mem, 0, 0, 0, 0, 0, 0, 1, 2, 1, 8, 0, 3), /attention: shape out of range/)
+  assert.throws(() => native!.attention(mem, -4, 0, 0, 0, 0, 0, 1, 2, 1, 8, 0, 2), /attention: out must be a non-negative integer/)
+})

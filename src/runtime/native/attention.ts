@@ -1,0 +1,45 @@
+/**
+ * The optional native attention (src/runtime/native/attention.cc, built by
+ * scripts/build/20-native.mjs into build/native/): an x86-64 AVX2 twin of build/layer.wasm's
+ * `attention`, bit-identical to it and to the TypeScript reference (docs/KERNELS.md "Native
+ * attention"). Absent (no compiler at install, not x86-64, no AVX2), `loadNativeAttention` returns
+ * undefined and the WASM attention stays the path.
+ */
+import { createRequire } from 'node:module'
+
+export type NativeAttention = {
+  /**
+   * The WASM export `attention`'s arguments as byte offsets into `mem` (a view of the layer ops'
+   * memory from byte 0): query heads h0 <= h < h1 of `nTok` tokens at positions start.. over the
+   * K/V rows 0 .. start+nTok-1. `scores` is accepted for the same signature and not used.
+   */
+  attention(mem: Uint8Array, out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number, h0: number, h1: number): void
+  /** out[i] = EXP(x[i]) for i < n (byte offsets into `mem`), 8 lanes at a time then scalar: for the tests. */
+  expMany(mem: Uint8Array, out: number, x: number, n: number): void
+}
+
+let loaded: NativeAttention | undefined
+let why: string | undefined
+
+/** The addon, loaded once per thread; undefined when it is not built or cannot run here. */
+export function loadNativeAttention(): NativeAttention | undefined {
+  if (loaded || why !== undefined) return loaded
+  if (process.arch !== 'x64') {
+    why = `native attention is x86-64 only (this is ${process.arch})`
+    return undefined
+  }
+  // Same relative path from src/runtime/native and dist/runtime/native.
+  const file = new URL('../../../build/native/build/Release/tessera_attention.node', import.meta.url)
+  try {
+    loaded = createRequire(import.meta.url)(file.pathname) as NativeAttention
+  } catch (err) {
+    why = `native attention not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
+  }
+  return loaded
+}
+
+/** Why loadNativeAttention returned undefined (undefined when it loaded). */
+export function nativeAttentionUnavailable(): string | undefined {
+  loadNativeAttention()
+  return why
+}
