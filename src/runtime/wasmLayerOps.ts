@@ -15,7 +15,7 @@ import { spawnWorker } from './spawnWorker.js'
 import { InvalidParameterError } from '../errors.js'
 import { KernelMemoryError, KernelTimeoutError, KernelWorkerError } from '../engine/kernels/errors.js'
 import { LayerCtrl, type LayerWorkerInit } from './layerWorker.js'
-import { type AttentionShape, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
+import { type AttentionShape, attentionInWindow, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
 
 const PAGE = 65536
@@ -208,6 +208,8 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
     },
     attention(out, q, k, v, shape: AttentionShape) {
       checkAttentionShape(out, q, k, v, shape)
+      // a sliding window: full-causal calls over each window (layerOps.ts attentionInWindow)
+      if (shape.window !== undefined) return attentionInWindow((o, qq, kk, vv, sh) => this.attention(o, qq, kk, vv, sh), out, q, k, v, shape)
       const { start, nTok, nHead, nKvHead, headDim } = shape
       const qn = nTok * nHead * headDim
       const kn = (start + nTok) * nKvHead * headDim

@@ -54,7 +54,7 @@ function context({ hd = 64, ropeBase = 10000, pos = 0, layer = 1, embType = GGML
   const nh = 4, nkv = 2, dim = 256, ff = 512
   const config: ModelConfig = {
     arch: 'llama', dim, nLayer: 2, nHead: nh, nKvHead: nkv, headDim: hd, ffDim: ff, vocabSize: 16,
-    contextLength: 16384, ropeBase, rmsEps: f(1e-5), hasQkvBias: false, tiedEmbeddings: false,
+    contextLength: 16384, ropeBase, rmsEps: f(1e-5), hasQkvBias: false, hasQkNorm: false, tiedEmbeddings: false,
   }
   const q8 = GGMLType.Q8_0
   const shapes: Record<string, { type: number; rows: number; cols: number }> = {

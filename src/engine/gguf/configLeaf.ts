@@ -9,7 +9,7 @@
  *                    uint32 headDim, uint32 ffDim, uint32 vocab, uint32 contextLength,
  *                    uint32 ropeBaseBits, uint32 rmsEpsBits, bool tiedEmbeddings, uint32[] eogTokens)
  *
- * arch 1 = llama, 2 = qwen2 (qwen2 implies the q/k/v biases); the two floats as their binary32
+ * arch 1 = llama, 2 = qwen2 (qwen2 implies the q/k/v biases), 3 = qwen3 (per-head q/k norms); the two floats as their binary32
  * bits; eogTokens the tokenizer's end-of-generation ids, sorted ascending, distinct. The ABI
  * encoding is Solidity's `abi.encode(config)` of the struct (a dynamic tuple: one offset word,
  * then the tuple), written here by hand so the engine needs no chain library.
@@ -23,7 +23,7 @@ import { GgufFormatError } from './errors.js'
 export const CONFIG_TAG = 'tessera-config/3'
 
 /** Architecture ids of `ModelConfigV3.arch`. */
-export const ARCH_ID: Readonly<Record<Architecture, number>> = { llama: 1, qwen2: 2 }
+export const ARCH_ID: Readonly<Record<Architecture, number>> = { llama: 1, qwen2: 2, qwen3: 3 }
 
 /** The config the contracts decode; field names and order are the Solidity struct's (ModelRegistry.sol). */
 export type ModelConfigV3 = {

@@ -19,6 +19,11 @@ export type AttentionShape = {
   nHead: number
   nKvHead: number
   headDim: number
+  /**
+   * Sliding window W (absent: none): the token at position pos attends to positions
+   * max(0, pos - W + 1) .. pos only; the same bits as full attention over just those positions.
+   */
+  window?: number
 }
 
 export interface LayerOps {
@@ -32,7 +37,8 @@ export interface LayerOps {
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, nTok: number, dim: number, eps: number): void
   /**
    * Causal attention: `out` (T, nh*hd) from `q` (T, nh*hd) and the caches `k`, `v` (ctx, kvDim)
-   * whose rows 0 .. start+T-1 are filled; query head h reads kv head floor(h / (nh/nkv)).
+   * whose rows 0 .. start+T-1 are filled; query head h reads kv head floor(h / (nh/nkv)); with
+   * `shape.window` W, the token at pos reads rows pos-W+1 .. pos only.
    */
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): void
   /** gate[i] = SILU(gate[i]) ⊗ up[i] for i < n. */
@@ -43,15 +49,38 @@ export interface LayerOps {
 
 /** Throws unless the arrays hold the values an attention call of `shape` reads and writes. */
 export function checkAttentionShape(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): void {
-  const { start, nTok, nHead, nKvHead, headDim } = s
+  const { start, nTok, nHead, nKvHead, headDim, window } = s
   const ints = [start, nTok, nHead, nKvHead, headDim].every((n) => Number.isInteger(n) && n >= 0)
-  if (!ints || nTok < 1 || nKvHead < 1 || headDim < 1 || nHead % nKvHead !== 0) {
-    throw new KernelShapeError('attention', `start ${start}, nTok ${nTok}, heads ${nHead}/${nKvHead}, headDim ${headDim}`)
+  if (!ints || nTok < 1 || nKvHead < 1 || headDim < 1 || nHead % nKvHead !== 0 || (window !== undefined && !(Number.isInteger(window) && window >= 1))) {
+    throw new KernelShapeError('attention', `start ${start}, nTok ${nTok}, heads ${nHead}/${nKvHead}, headDim ${headDim}${window === undefined ? '' : `, window ${window}`}`)
   }
   const qn = nTok * nHead * headDim
   const kn = (start + nTok) * nKvHead * headDim
   if (q.length < qn || out.length < qn || k.length < kn || v.length < kn) {
     throw new KernelShapeError('attention', `q ${q.length}, out ${out.length} (need ${qn}); k ${k.length}, v ${v.length} (need ${kn})`)
+  }
+}
+
+/**
+ * Sliding-window attention from a full-causal `attention` (what the WASM ops run): the tokens whose
+ * window still reaches position 0 in one call, each later token alone over views of the caches
+ * that start at its window's first position (start' = W - 1). Every output row is computed from
+ * the same positions in the same order as the reference's windowed loop, so the bits are equal;
+ * views of WASM memory stay in place (no copy).
+ */
+export function attentionInWindow(attention: LayerOps['attention'], out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): void {
+  const { start, nTok, nHead, nKvHead, headDim, window } = shape
+  const full = { start, nTok, nHead, nKvHead, headDim }
+  // tokens t with start + t + 1 <= W see every position
+  const head = window === undefined ? nTok : Math.min(nTok, Math.max(0, window - start))
+  if (head > 0) attention(out, q, k, v, { ...full, nTok: head })
+  if (window === undefined) return
+  const qDim = nHead * headDim
+  const kvDim = nKvHead * headDim
+  for (let t = head; t < nTok; t++) {
+    const lo = start + t + 1 - window
+    const view = (a: Float32Array) => a.subarray(lo * kvDim, (start + t + 1) * kvDim)
+    attention(out.subarray(t * qDim, (t + 1) * qDim), q.subarray(t * qDim, (t + 1) * qDim), view(k), view(v), { ...full, start: window - 1, nTok: 1 })
   }
 }
 
@@ -77,20 +106,23 @@ export const referenceLayerOps: LayerOps = {
   attention(out, q, kc, vc, shape) {
     checkAttentionShape(out, q, kc, vc, shape)
     const { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd } = shape
+    const W = shape.window ?? start + T
     const kvDim = nkv * hd
     const group = nh / nkv
     const scale = f(1 / f(Math.sqrt(hd)))
     const scores = new Float32Array(start + T)
     const acc = new Float32Array(hd)
     for (let t = 0; t < T; t++) {
-      const n = start + t + 1
+      // positions lo .. start + t: all of them, or the last W
+      const lo = Math.max(0, start + t + 1 - W)
+      const n = start + t + 1 - lo
       for (let h = 0; h < nh; h++) {
         const qo = (t * nh + h) * hd
         const ko = Math.floor(h / group) * hd
         // s_u = DOT8(q_h, k_u) ⊗ scale; m = max_u s_u
         let m = -Infinity
         for (let u = 0; u < n; u++) {
-          const s = f(dot8(q, qo, kc, u * kvDim + ko, hd) * scale)
+          const s = f(dot8(q, qo, kc, (lo + u) * kvDim + ko, hd) * scale)
           scores[u] = s
           if (s > m) m = s
         }
@@ -101,7 +133,7 @@ export const referenceLayerOps: LayerOps = {
         acc.fill(0)
         for (let u = 0; u < n; u++) {
           const e = scores[u]
-          const vo = u * kvDim + ko
+          const vo = (lo + u) * kvDim + ko
           for (let d = 0; d < hd; d++) acc[d] = acc[d] + f(e * vc[vo + d])
         }
         const o = qo

@@ -4,8 +4,8 @@ import { gv } from '../gguf/types.js'
 import { modelConfigFromGguf } from './config.js'
 import { synthModel } from './synth.js'
 
-function specInfos(preset: string) {
-  const spec = synthModel({ preset, type: 'f16', seed: 3 })
+function specInfos(preset: string, opts: { arch?: string; slidingWindow?: number } = {}) {
+  const spec = synthModel({ preset, type: 'f16', seed: 3, ...opts })
   return { md: spec.metadata, tensors: spec.tensors.map(({ name, dims, type }) => ({ name, dims: [...dims], type, offset: 0 })) }
 }
 
@@ -24,6 +24,30 @@ describe('modelConfigFromGguf', () => {
     assert.equal(cq.tiedEmbeddings, true)
     assert.equal(cq.hasQkvBias, true)
     assert.equal(cq.ropeBase, 1000000)
+  })
+
+  it('reads qwen3: per-head q/k norms of headDim values, no biases, the head size from key_length', () => {
+    const q = specInfos('tiny-qwen3')
+    const c = modelConfigFromGguf(q.md, q.tensors)
+    assert.deepEqual([c.arch, c.hasQkNorm, c.hasQkvBias, c.headDim, c.dim, c.nHead, c.tiedEmbeddings], ['qwen3', true, false, 128, 256, 4, true])
+    assert.deepEqual(q.tensors.find((t) => t.name === 'blk.1.attn_k_norm.weight')?.dims, [128])
+    assert.deepEqual(q.tensors.find((t) => t.name === 'blk.1.attn_q.weight')?.dims, [256, 512])
+    const missing = q.tensors.filter((t) => t.name !== 'blk.0.attn_q_norm.weight')
+    assert.throws(() => modelConfigFromGguf(q.md, missing), (e: Error) => e.name === 'TensorShapeError' && /blk\.0\.attn_q_norm\.weight/.test(e.message))
+    // llama shapes written as qwen3 (--arch qwen3)
+    const l = specInfos('tiny', { arch: 'qwen3' })
+    assert.equal(modelConfigFromGguf(l.md, l.tensors).hasQkNorm, true)
+    assert.throws(() => specInfos('tiny', { arch: 'gpt2' }), (e: Error) => e.name === 'UnknownArchitectureOptionError' && /gpt2/.test(e.message))
+  })
+
+  it('reads the sliding window: kept when smaller than the context, dropped when not, 0 rejected', () => {
+    const w = specInfos('tiny', { slidingWindow: 100 })
+    assert.equal(modelConfigFromGguf(w.md, w.tensors).slidingWindow, 100)
+    const wide = specInfos('tiny', { slidingWindow: 512 })
+    assert.equal(modelConfigFromGguf(wide.md, wide.tensors).slidingWindow, undefined)
+    assert.equal(specInfos('tiny').md.has('llama.attention.sliding_window'), false)
+    w.md.set('llama.attention.sliding_window', gv.u32(0))
+    assert.throws(() => modelConfigFromGguf(w.md, w.tensors), (e: Error) => e.name === 'GgufMetadataError' && /sliding_window/.test(e.message))
   })
 
   it('rejects other architectures by name', () => {

@@ -4,6 +4,10 @@
  * with the shape those parameters imply. GGUF shapes are ne0-first: a weight `W` used as
  * `y = W x` with `x` of length `cols` and `y` of length `rows` is stored with dims `[cols, rows]`.
  *
+ * Architectures: `llama`; `qwen2` (q/k/v biases, NEOX RoPE); `qwen3` (per-head q/k RMSNorm
+ * before RoPE, NEOX RoPE, no biases, head size from `{arch}.attention.key_length`). Any of them
+ * may carry `{arch}.attention.sliding_window`.
+ *
  * Legend: `dim` model width, `nHead`/`nKvHead` query/key-value heads, `headDim` per-head width,
  * `kvDim = nKvHead * headDim`, `ffDim` FFN width, `vocabSize` rows of the token embedding.
  */
@@ -11,8 +15,13 @@ import { BaseError } from '../../errors.js'
 import { GgufMetadataError } from '../gguf/errors.js'
 import type { GgufMetadata, GgufTensorInfo } from '../gguf/types.js'
 
-export type Architecture = 'llama' | 'qwen2'
-export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2']
+export type Architecture = 'llama' | 'qwen2' | 'qwen3'
+export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3']
+
+/** Whether `arch` names an architecture the engine implements. */
+export function isSupportedArchitecture(arch: string): arch is Architecture {
+  return (SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)
+}
 
 export type ModelConfig = {
   arch: Architecture
@@ -30,6 +39,17 @@ export type ModelConfig = {
   rmsEps: number
   /** qwen2: q/k/v projections carry biases. */
   hasQkvBias: boolean
+  /**
+   * qwen3: each head of q and k is RMS-normalized (weights `attn_q_norm` / `attn_k_norm`, headDim
+   * values, shared by all heads) after the projection and before RoPE.
+   */
+  hasQkNorm: boolean
+  /**
+   * Sliding-window attention (`{arch}.attention.sliding_window`): the query at position p attends
+   * to positions max(0, p - W + 1) .. p only. Absent when the file has no window or W >=
+   * contextLength (then it is full causal attention).
+   */
+  slidingWindow?: number
   /** No `output.weight`: the logits use the token embedding. */
   tiedEmbeddings: boolean
 }
@@ -92,7 +112,7 @@ export function modelConfigFromGguf(md: GgufMetadata, tensors: readonly GgufTens
   if (archV === undefined) throw new GgufMetadataError('missing metadata key general.architecture')
   if (archV.type !== 'string') throw new GgufMetadataError(`metadata general.architecture has type ${archV.type}, expected string`)
   const arch = archV.value
-  if (arch !== 'llama' && arch !== 'qwen2') throw new UnsupportedArchitectureError(arch)
+  if (!isSupportedArchitecture(arch)) throw new UnsupportedArchitectureError(arch)
   const p = (k: string) => `${arch}.${k}`
 
   const dim = getUint(md, p('embedding_length'))
@@ -114,6 +134,9 @@ export function modelConfigFromGguf(md: GgufMetadata, tensors: readonly GgufTens
 
   const embd = tensors.find((t) => t.name === 'token_embd.weight')
   const tokens = md.get('tokenizer.ggml.tokens')
+  const contextLength = getUint(md, p('context_length'))
+  const window = md.has(p('attention.sliding_window')) ? getUint(md, p('attention.sliding_window')) : undefined
+  if (window === 0) throw new GgufMetadataError(`${p('attention.sliding_window')} = 0: a window must hold at least the current position`)
   const vocabSize = getUint(md, p('vocab_size'), tokens?.type === 'array' ? tokens.value.length : (embd?.dims[1] ?? 0))
   if (vocabSize === 0) throw new GgufMetadataError(`cannot tell the vocabulary size: no ${p('vocab_size')}, token list or token_embd.weight`)
 
@@ -126,12 +149,14 @@ export function modelConfigFromGguf(md: GgufMetadata, tensors: readonly GgufTens
     headDim,
     ffDim: getUint(md, p('feed_forward_length')),
     vocabSize,
-    contextLength: getUint(md, p('context_length')),
+    contextLength,
     ropeBase: getFloat(md, p('rope.freq_base'), 10000),
     rmsEps: getFloat(md, p('attention.layer_norm_rms_epsilon')),
     hasQkvBias: arch === 'qwen2',
+    hasQkNorm: arch === 'qwen3',
     tiedEmbeddings: !tensors.some((t) => t.name === 'output.weight'),
   }
+  if (window !== undefined && window < contextLength) config.slidingWindow = window
   validateTensors(config, tensors)
   return config
 }
@@ -156,6 +181,7 @@ export function expectedTensors(config: ModelConfig): { name: string; dims: numb
     if (config.hasQkvBias) {
       out.push({ name: `${b}attn_q.bias`, dims: [qDim] }, { name: `${b}attn_k.bias`, dims: [kvDim] }, { name: `${b}attn_v.bias`, dims: [kvDim] })
     }
+    if (config.hasQkNorm) out.push({ name: `${b}attn_q_norm.weight`, dims: [headDim] }, { name: `${b}attn_k_norm.weight`, dims: [headDim] })
     out.push(
       { name: `${b}attn_output.weight`, dims: [qDim, dim] },
       { name: `${b}ffn_norm.weight`, dims: [dim] },

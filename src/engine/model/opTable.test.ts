@@ -14,14 +14,14 @@ import { KVCache } from './transformer.js'
 
 const distinct = (xs: readonly number[]) => new Set(xs).size === xs.length
 
-test('numbers: op codes 1 .. 30 and slots 0 .. 45, each once; report points 1 .. n in order', () => {
+test('numbers: op codes 1 .. 32 and slots 0 .. 49, each once; report points 1 .. n in order', () => {
   const codes = Object.values(OP_CODE)
   assert.ok(distinct(codes))
-  assert.deepEqual([...codes].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1))
+  assert.deepEqual([...codes].sort((a, b) => a - b), Array.from({ length: 32 }, (_, i) => i + 1))
   const slots = Object.values(SLOT)
   assert.ok(distinct(slots))
-  assert.deepEqual([...slots].sort((a, b) => a - b), Array.from({ length: 46 }, (_, i) => i))
-  assert.deepEqual(Object.values(LAYER_OP), Array.from({ length: 15 }, (_, i) => i + 1))
+  assert.deepEqual([...slots].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i))
+  assert.deepEqual(Object.values(LAYER_OP), Array.from({ length: 16 }, (_, i) => i + 1))
   assert.deepEqual(Object.values(HEAD_OP), [1, 2])
   assert.equal(slotName(SLOT.XN2), 'XN2')
   assert.equal(slotName(99), 'slot 99')
@@ -55,12 +55,15 @@ test('applicableRows: the ops of a llama layer above 0, a qwen2 layer 0, a greed
   const qwen0 = names(applicableRows(LAYER_TABLE, new Set(['layer0', 'qwen2'])))
   assert.equal(qwen0.length, 37) // 37 at layer 0 with the biases
   assert.deepEqual(qwen0.slice(0, 2), ['LOAD TOK', 'EMBED'])
-  assert.ok(qwen0.includes('VB') && !qwen0.includes('LOAD X'))
+  assert.ok(qwen0.includes('VB') && !qwen0.includes('LOAD X') && !qwen0.includes('QN'))
+  const qwen3 = names(applicableRows(LAYER_TABLE, new Set(['aboveLayer0', 'qkNorm'])))
+  assert.equal(qwen3.length, 37) // 33 + the per-head norms' 4
+  assert.deepEqual(qwen3.slice(qwen3.indexOf('V'), qwen3.indexOf('QR') + 1), ['V', 'QS', 'QN', 'KS', 'KN', 'FREQ', 'ROTCS', 'QR'])
   assert.deepEqual(names(applicableRows(HEAD_TABLE, new Set(['greedy']))).slice(5), ['LOGITS', 'ARGMAX', 'STORE'])
   assert.deepEqual(names(applicableRows(HEAD_TABLE, new Set(['sampled', 'penalty']))).slice(5), ['LOGITS', 'PENALTY', 'RANK', 'SORT', 'TSCALE', 'TEXP', 'TSUM', 'PROB', 'KEEP', 'DRAW', 'STORE'])
 })
 
-for (const preset of ['tiny', 'tiny-qwen2']) {
+for (const preset of ['tiny', 'tiny-qwen2', 'tiny-qwen3']) {
   test(`${preset}: the forward pass reports each point of the table once per layer and head, in order, one output per slot`, () => {
     const m = tinyModel(preset, 'q8_0', 1)
     const c = m.config
@@ -69,6 +72,7 @@ for (const preset of ['tiny', 'tiny-qwen2']) {
       [SLOT.QB]: c.nHead * c.headDim, [SLOT.KB]: c.nKvHead * c.headDim, [SLOT.VB]: c.nKvHead * c.headDim, [SLOT.QR]: c.nHead * c.headDim,
       [SLOT.KR]: c.nKvHead * c.headDim, [SLOT.O]: c.nHead * c.headDim, [SLOT.P]: c.dim, [SLOT.X2]: c.dim, [SLOT.XN2]: c.dim, [SLOT.G]: c.ffDim,
       [SLOT.U]: c.ffDim, [SLOT.H]: c.ffDim, [SLOT.D]: c.dim, [SLOT.X3]: c.dim, [SLOT.L]: c.vocabSize,
+      [SLOT.QN]: c.nHead * c.headDim, [SLOT.KN]: c.nKvHead * c.headDim,
     }
     const seen: string[] = []
     const T = 3

@@ -24,6 +24,8 @@ export const SLOT = {
   L: 36, PL: 37, NEXT: 38,
   // temperature sampling: rank of each id, ids by rank, scaled logits, exps, their sum, probabilities, kept count
   RK: 39, ID: 40, TL: 41, TE: 42, TZ: 43, PR: 44, KEEP: 45,
+  // qwen3's per-head q/k RMSNorm: the heads' scales and the normed vectors (layer)
+  QS: 46, QN: 47, KS: 48, KN: 49,
 } as const
 
 export type SlotName = keyof typeof SLOT
@@ -38,16 +40,17 @@ export const OP_CODE = {
   LOAD: 1, EMBED: 2, RMS_SCALE: 3, NORM: 4, QUANT32: 5, QUANT256: 6, MATMUL: 7, BIAS: 8, FREQ: 9, ROTCS: 10,
   ROPE: 11, SCORE: 12, MAX: 13, EXPS: 14, ZINV: 15, ATT: 16, RES: 17, SILU: 18, PENALTY: 19, ARGMAX: 20,
   STORE: 21, TOKEN: 22, RANK: 23, SORT: 24, TSCALE: 25, TEXP: 26, TSUM: 27, PROB: 28, KEEP: 29, DRAW: 30,
+  HEAD_RMS: 31, HEAD_NORM: 32,
 } as const
 
 export type OpCode = keyof typeof OP_CODE
 
 /**
  * When a row of a table is an op: only at layer 0 / only above it, only for qwen2 (QKV biases),
- * only when the request penalizes repeats, only for greedy / temperature sampling. A row with no
- * condition is always an op.
+ * only for qwen3 (`qkNorm`: per-head q/k RMSNorm), only when the request penalizes repeats, only
+ * for greedy / temperature sampling. A row with no condition is always an op.
  */
-export type OpCondition = 'layer0' | 'aboveLayer0' | 'qwen2' | 'penalty' | 'greedy' | 'sampled'
+export type OpCondition = 'layer0' | 'aboveLayer0' | 'qwen2' | 'qkNorm' | 'penalty' | 'greedy' | 'sampled'
 
 /**
  * One row of a transition's op table: the op's code, the slot it writes (-1 for STORE and TOKEN,
@@ -76,6 +79,9 @@ export const LAYER_TABLE: readonly OpRow[] = [
   ...normRows('X', 'RS1', 'XN1', 'A1_32', 'A1_256', 'attn_norm'),
   row('Q', 'MATMUL', SLOT.Q), row('K', 'MATMUL', SLOT.K), row('V', 'MATMUL', SLOT.V),
   row('QB', 'BIAS', SLOT.QB, 'qwen2'), row('KB', 'BIAS', SLOT.KB, 'qwen2'), row('VB', 'BIAS', SLOT.VB, 'qwen2'),
+  // qwen3: each head of Q and K RMS-normalized (a scale per head, then the normed values)
+  row('QS', 'HEAD_RMS', SLOT.QS, 'qkNorm'), row('QN', 'HEAD_NORM', SLOT.QN, 'qkNorm'),
+  row('KS', 'HEAD_RMS', SLOT.KS, 'qkNorm'), row('KN', 'HEAD_NORM', SLOT.KN, 'qkNorm'),
   row('FREQ', 'FREQ', SLOT.FR), row('ROTCS', 'ROTCS', SLOT.CS),
   row('QR', 'ROPE', SLOT.QR), row('KR', 'ROPE', SLOT.KR),
   row('SCORE', 'SCORE', SLOT.S), row('MAX', 'MAX', SLOT.M), row('EXPS', 'EXPS', SLOT.E), row('ZINV', 'ZINV', SLOT.Z),
@@ -122,8 +128,8 @@ export function applicableRows(table: readonly OpRow[], facts: ReadonlySet<OpCon
  * order the pass reaches them.
  */
 export const LAYER_OP = {
-  ATTN_NORM: 1, Q: 2, K: 3, V: 4, QKV_BIAS: 5, ROPE: 6, ATTENTION: 7, ATTN_OUTPUT: 8, ATTN_RESIDUAL: 9,
-  FFN_NORM: 10, GATE: 11, UP: 12, SILU_MUL: 13, DOWN: 14, FFN_RESIDUAL: 15,
+  ATTN_NORM: 1, Q: 2, K: 3, V: 4, QKV_BIAS: 5, QK_NORM: 6, ROPE: 7, ATTENTION: 8, ATTN_OUTPUT: 9, ATTN_RESIDUAL: 10,
+  FFN_NORM: 11, GATE: 12, UP: 13, SILU_MUL: 14, DOWN: 15, FFN_RESIDUAL: 16,
 } as const
 
 /** The forward pass's report points in the head (`OpObserver`'s `op` for layer = nLayer). */
@@ -132,7 +138,8 @@ export const HEAD_OP = { OUTPUT_NORM: 1, LOGITS: 2 } as const
 /**
  * The slots a layer report point's outputs are, in the order of its `outs`. QKV_BIAS reports Q, K
  * and V after the biases: QB, KB, VB for qwen2; a llama layer has no biases, and there they are
- * still Q, K, V.
+ * still Q, K, V. QK_NORM reports Q and K after qwen3's per-head norms: QN, KN; without the norms
+ * they are Q, K (qwen2: QB, KB) unchanged.
  */
 export const LAYER_OP_SLOTS: Readonly<Record<(typeof LAYER_OP)[keyof typeof LAYER_OP], readonly number[]>> = {
   [LAYER_OP.ATTN_NORM]: [SLOT.XN1],
@@ -140,6 +147,7 @@ export const LAYER_OP_SLOTS: Readonly<Record<(typeof LAYER_OP)[keyof typeof LAYE
   [LAYER_OP.K]: [SLOT.K],
   [LAYER_OP.V]: [SLOT.V],
   [LAYER_OP.QKV_BIAS]: [SLOT.QB, SLOT.KB, SLOT.VB],
+  [LAYER_OP.QK_NORM]: [SLOT.QN, SLOT.KN],
   [LAYER_OP.ROPE]: [SLOT.QR, SLOT.KR],
   [LAYER_OP.ATTENTION]: [SLOT.O],
   [LAYER_OP.ATTN_OUTPUT]: [SLOT.P],

@@ -14,6 +14,8 @@ export type ModelPreset = {
   nLayer: number
   nHead: number
   nKvHead: number
+  /** Per-head width when it is not dim / nHead (qwen3 writes `{arch}.attention.key_length`). */
+  headDim?: number
   ffDim: number
   vocabSize: number
   contextLength: number
@@ -41,6 +43,13 @@ export const PRESETS: Record<string, ModelPreset> = {
     name: 'tiny-qwen2',
     description: 'qwen2 with q/k/v biases, 2 layers, width 256, tied embeddings, qwen2 BPE tokenizer (tests)',
     arch: 'qwen2', dim: 256, nLayer: 2, nHead: 4, nKvHead: 2, ffDim: 512, vocabSize: 1024,
+    contextLength: 512, ropeBase: 1000000, rmsEps: 1e-6, tiedEmbeddings: true, logitStd: 3,
+    tokenizer: { kind: 'bpe', pre: 'qwen2' },
+  },
+  'tiny-qwen3': {
+    name: 'tiny-qwen3',
+    description: 'qwen3 with per-head q/k norms, 2 layers, width 256, head 128 (q width 512), tied embeddings, qwen2 BPE tokenizer (tests)',
+    arch: 'qwen3', dim: 256, nLayer: 2, nHead: 4, nKvHead: 2, headDim: 128, ffDim: 512, vocabSize: 1024,
     contextLength: 512, ropeBase: 1000000, rmsEps: 1e-6, tiedEmbeddings: true, logitStd: 3,
     tokenizer: { kind: 'bpe', pre: 'qwen2' },
   },

@@ -1,5 +1,5 @@
 /**
- * Synthetic models: a GGUF spec with real llama/qwen2 shapes, a tokenizer, and deterministic
+ * Synthetic models: a GGUF spec with real llama/qwen2/qwen3 shapes, a tokenizer, and deterministic
  * pseudo-random weights, for tests and benchmarks where no real weights can be downloaded.
  *
  * Weights come from xoshiro128** seeded per tensor by (seed, "preset/tensor name"), so any one
@@ -12,7 +12,7 @@
  *                                                       O(1) scale as the layers add
  *   output.weight:      std logitStd/sqrt(dim)   -> logits ~ N(0, logitStd^2) (logitStd per preset): peaked, not one-hot
  *   output_norm:        pairs (+m, -m), m uniform in [0.9, 1.1] (times logitStd/sqrt(dim) when tied)
- *   other norms:        uniform in [0.9, 1.1];  q/k/v biases (qwen2): uniform std 0.1
+ *   other norms:        uniform in [0.9, 1.1] (qwen3's per-head q/k norms too);  q/k/v biases (qwen2): uniform std 0.1
  * Why the signs: with tied embeddings the current token's embedding e, still in the residual x,
  * would add sum_i g_i e_i^2 / rms(x) to its own logit (g = output_norm) and greedy decoding would
  * repeat the input token. With e_i^2 = 1 for every i and g summing to exactly zero in (+m, -m)
@@ -28,7 +28,7 @@ import { quantizeInto } from '../gguf/quantize.js'
 import { BLOCK, GGMLType, type GgufMetadata, type GgufValue, gv, rowBytes } from '../gguf/types.js'
 import type { GgufSpec, GgufTensorSpec } from '../gguf/write.js'
 import { synthTokenizerMetadata } from '../tokenizer/synth.js'
-import { expectedTensors, type ModelConfig } from './config.js'
+import { type Architecture, expectedTensors, isSupportedArchitecture, type ModelConfig, SUPPORTED_ARCHITECTURES } from './config.js'
 import { type ModelPreset, PRESETS } from './presets.js'
 
 export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'] as const
@@ -58,6 +58,10 @@ export type SynthOptions = {
   preset: string
   type: string
   seed: number
+  /** Another architecture for the preset's shapes (`--arch`): `qwen3` adds per-head q/k norms. */
+  arch?: string
+  /** Writes `{arch}.attention.sliding_window` = this (attention over the last W positions). */
+  slidingWindow?: number
   /** Produces the tokenizer keys; defaults to `synthTokenizerMetadata` (trained on its built-in text). */
   tokenizer?: TokenizerMetadataFn
   /** A Jinja chat template written as `tokenizer.chat_template` (none by default, as before). */
@@ -71,12 +75,20 @@ const BASE_TYPE: Record<SynthType, number> = {
   q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K,
 }
 
-/** The `ModelConfig` a preset describes. */
-export function presetConfig(p: ModelPreset): ModelConfig {
+/** `arch` names no architecture the synthesizer can write. */
+export class UnknownArchitectureOptionError extends BaseError {
+  override name = 'UnknownArchitectureOptionError'
+  constructor(arch: string) {
+    super(`unknown architecture "${arch}"`, { details: `valid architectures: ${SUPPORTED_ARCHITECTURES.join(', ')}`, docs: 'docs/GGUF.md' })
+  }
+}
+
+/** The `ModelConfig` a preset describes (with `arch` instead of the preset's when given). */
+export function presetConfig(p: ModelPreset, arch: Architecture = p.arch): ModelConfig {
   return {
-    arch: p.arch, dim: p.dim, nLayer: p.nLayer, nHead: p.nHead, nKvHead: p.nKvHead, headDim: p.dim / p.nHead,
+    arch, dim: p.dim, nLayer: p.nLayer, nHead: p.nHead, nKvHead: p.nKvHead, headDim: p.headDim ?? p.dim / p.nHead,
     ffDim: p.ffDim, vocabSize: p.vocabSize, contextLength: p.contextLength,
-    ropeBase: Math.fround(p.ropeBase), rmsEps: Math.fround(p.rmsEps), hasQkvBias: p.arch === 'qwen2', tiedEmbeddings: p.tiedEmbeddings,
+    ropeBase: Math.fround(p.ropeBase), rmsEps: Math.fround(p.rmsEps), hasQkvBias: arch === 'qwen2', hasQkNorm: arch === 'qwen3', tiedEmbeddings: p.tiedEmbeddings,
   }
 }
 
@@ -219,9 +231,14 @@ export function modelMetadata(config: ModelConfig, name: string, fileType: numbe
   md.set(`${arch}.feed_forward_length`, gv.u32(config.ffDim))
   md.set(`${arch}.attention.head_count`, gv.u32(config.nHead))
   md.set(`${arch}.attention.head_count_kv`, gv.u32(config.nKvHead))
+  if (config.headDim !== config.dim / config.nHead) {
+    md.set(`${arch}.attention.key_length`, gv.u32(config.headDim))
+    md.set(`${arch}.attention.value_length`, gv.u32(config.headDim))
+  }
   md.set(`${arch}.rope.dimension_count`, gv.u32(config.headDim))
   md.set(`${arch}.rope.freq_base`, gv.f32(config.ropeBase))
   md.set(`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsEps))
+  if (config.slidingWindow !== undefined) md.set(`${arch}.attention.sliding_window`, gv.u32(config.slidingWindow))
   return md
 }
 
@@ -238,9 +255,14 @@ export function synthModel(opts: SynthOptions): GgufSpec {
   if (!preset) throw new UnknownPresetError(opts.preset)
   if (!(SYNTH_TYPES as readonly string[]).includes(opts.type)) throw new UnknownWeightTypeError(opts.type)
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new BaseError(`invalid seed ${opts.seed}`, { details: 'expected a non-negative integer' })
+  if (opts.arch !== undefined && !isSupportedArchitecture(opts.arch)) throw new UnknownArchitectureOptionError(opts.arch)
+  const w = opts.slidingWindow
+  if (w !== undefined && !(Number.isSafeInteger(w) && w >= 1)) throw new BaseError(`invalid sliding window ${w}`, { details: 'expected a positive integer' })
   const type = opts.type as SynthType
-  const config = presetConfig(preset)
+  const config = presetConfig(preset, opts.arch as Architecture | undefined)
   const md = modelMetadata(config, `tessera-synth ${preset.name} ${type} seed ${opts.seed}`, FILE_TYPE[type])
+  // the key as asked, also when W >= the context (where it is full attention)
+  if (w !== undefined) md.set(`${config.arch}.attention.sliding_window`, gv.u32(w))
   const tokFn = opts.tokenizer ?? synthTokenizerMetadata
   const tok = tokFn({ kind: preset.tokenizer.kind, pre: preset.tokenizer.kind === 'bpe' ? preset.tokenizer.pre : undefined, vocabSize: config.vocabSize, seed: opts.seed })
   for (const [k, v] of Object.entries(tok)) md.set(k, v)

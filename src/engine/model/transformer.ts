@@ -1,6 +1,7 @@
 /**
- * The llama/qwen2 forward pass in the canonical arithmetic (docs/ARITHMETIC.md, "The ops of a
- * llama/qwen2 forward pass"). It reads top to bottom, one comment per stage. A batch of tokens
+ * The llama/qwen2/qwen3 forward pass in the canonical arithmetic (docs/ARITHMETIC.md, "The ops of
+ * a llama/qwen2 forward pass"; qwen3 adds a per-head RMSNorm of q and k before RoPE, and any of
+ * them may attend within a sliding window). It reads top to bottom, one comment per stage. A batch of tokens
  * (prefill) and one token at a time (decode) give identical bits: every matmul output element and
  * every attention row is computed the same way whatever the batch, and the stages per token never
  * mix tokens except through the KV cache.
@@ -143,9 +144,17 @@ export class Transformer {
       addBias(ops, v, this.vec[p + 'attn_v.bias'], T)
       observeOp?.(l, LAYER_OP.QKV_BIAS, start, T, [q, k, v])
 
-      // rope on q and k: pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2 (NEOX)
-      const half = c.arch === 'qwen2' ? hd / 2 : 1
-      const stride = c.arch === 'qwen2' ? 1 : 2
+      // qwen3: RMSNorm of each head of q and k (hd values, weights shared by the heads) (T*nh, hd), (T*nkv, hd)
+      if (c.hasQkNorm) {
+        ops.rmsnorm(q, q, this.vec[p + 'attn_q_norm.weight'], T * nh, hd, c.rmsEps)
+        ops.rmsnorm(k, k, this.vec[p + 'attn_k_norm.weight'], T * nkv, hd, c.rmsEps)
+      }
+      observeOp?.(l, LAYER_OP.QK_NORM, start, T, [q, k])
+
+      // rope on q and k: pairs (2i, 2i+1) for llama, (i, i + hd/2) for qwen2 and qwen3 (NEOX)
+      const neox = c.arch === 'qwen2' || c.arch === 'qwen3'
+      const half = neox ? hd / 2 : 1
+      const stride = neox ? 1 : 2
       for (let t = 0; t < T; t++) {
         const cs = t * (hd / 2)
         for (let h = 0; h < nh; h++) rope(q, (t * nh + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
@@ -158,8 +167,10 @@ export class Transformer {
       kv.v[l].set(v, start * kvDim)
 
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
+      // (sliding window W: pos - W < u <= pos)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
-      ops.attention(attnOut, q, kv.k[l], kv.v[l], { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd })
+      const shape = { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd }
+      ops.attention(attnOut, q, kv.k[l], kv.v[l], c.slidingWindow === undefined ? shape : { ...shape, window: c.slidingWindow })
       observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)

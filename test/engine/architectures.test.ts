@@ -1,0 +1,147 @@
+/**
+ * qwen3 (per-head q/k RMSNorm before RoPE) and sliding-window attention, end to end on
+ * synthesized files:
+ * - the forward pass applies qwen3's norms per head, with the norm weights, between the QKV
+ *   projections and RoPE;
+ * - windowed attention: the reference's windowed loop equals full causal attention over only the
+ *   window's positions (an independent slicing of the caches), and the WASM ops equal the
+ *   reference bit for bit, for batches that straddle the window and single tokens;
+ * - whole jobs: the same receipt across TypeScript reference / WASM, 1 and 2 threads, batch 1 and
+ *   64; a window >= the context gives exactly the trace of full attention, a small one differs.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { encodeGguf } from '../../src/engine/gguf/write.js'
+import { type AttentionShape, referenceLayerOps as ref } from '../../src/engine/kernels/layerOps.js'
+import { rmsnorm } from '../../src/engine/math/canonical.js'
+import { LAYER_OP } from '../../src/engine/model/opTable.js'
+import { synthModel } from '../../src/engine/model/synth.js'
+import { KVCache } from '../../src/engine/model/transformer.js'
+import { writeGgufFile } from '../../src/runtime/ggufFile.js'
+import { generate, loadModel, type Model } from '../../src/runtime/model.js'
+import { createWasmLayerOps } from '../../src/runtime/wasmLayerOps.js'
+import { tinyModel } from '../support/machineModels.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-arch-'))
+const wasmOps = createWasmLayerOps()
+after(() => {
+  wasmOps.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function bitsOf(a: Float32Array): number[] {
+  return Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length))
+}
+
+test('qwen3: q and k are RMS-normalized per head (hd values, the layer attn_q_norm / attn_k_norm weights) before RoPE', () => {
+  const m = tinyModel('tiny-qwen3', 'q8_0', 2)
+  const c = m.config
+  assert.deepEqual([c.arch, c.hasQkNorm, c.hasQkvBias, c.headDim, c.nHead * c.headDim], ['qwen3', true, false, 128, 512])
+  // the norm weights are F32 rows of headDim values
+  const vec = (name: string) => new Float32Array(m.weights(name).row(0).slice().buffer)
+  let before: Float32Array[] = []
+  let checked = 0
+  m.tf.forward([5, 17, 300], new KVCache(c, 8), 1, undefined, (layer, op, _start, nTok, outs) => {
+    if (layer === c.nLayer) return
+    if (op === LAYER_OP.QKV_BIAS) before = [outs[0].slice(), outs[1].slice()]
+    if (op !== LAYER_OP.QK_NORM) return
+    for (const [i, which, heads] of [[0, 'q', c.nHead], [1, 'k', c.nKvHead]] as const) {
+      const w = vec(`blk.${layer}.attn_${which}_norm.weight`)
+      const want = new Float32Array(nTok * heads * c.headDim)
+      for (let r = 0; r < nTok * heads; r++) rmsnorm(want, r * c.headDim, before[i], r * c.headDim, w, c.headDim, c.rmsEps)
+      assert.deepEqual(bitsOf(outs[i]), bitsOf(want), `layer ${layer} ${which}`)
+      // a norm changes the values (it is not skipped)
+      assert.notDeepEqual(bitsOf(outs[i]), bitsOf(before[i]))
+      checked++
+    }
+  })
+  assert.equal(checked, 2 * c.nLayer)
+})
+
+test('windowed attention: the reference equals full attention over the window alone; WASM equals the reference', () => {
+  let s = 12345
+  const rnd = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    return s / 4294967296 - 0.5
+  }
+  for (const [start, nTok, window, nh, nkv, hd] of [[0, 9, 4, 4, 2, 16], [5, 7, 3, 2, 1, 8], [10, 1, 6, 4, 4, 32], [2, 3, 20, 2, 2, 8], [3, 6, 1, 2, 1, 8]]) {
+    const kvDim = nkv * hd
+    const n = start + nTok
+    const q = Float32Array.from({ length: nTok * nh * hd }, rnd)
+    const k = wasmOps.allocF32(n * kvDim)
+    const v = wasmOps.allocF32(n * kvDim)
+    for (let i = 0; i < n * kvDim; i++) {
+      k[i] = rnd() * 4
+      v[i] = rnd()
+    }
+    const shape: AttentionShape = { start, nTok, nHead: nh, nKvHead: nkv, headDim: hd, window }
+    const got = new Float32Array(nTok * nh * hd)
+    ref.attention(got, q, k, v, shape)
+    // plain: each token alone, full attention over cache rows lo .. pos copied out
+    const want = new Float32Array(nTok * nh * hd)
+    for (let t = 0; t < nTok; t++) {
+      const pos = start + t
+      const lo = Math.max(0, pos - window + 1)
+      const o = new Float32Array(nh * hd)
+      ref.attention(o, q.slice(t * nh * hd, (t + 1) * nh * hd), k.slice(lo * kvDim, (pos + 1) * kvDim), v.slice(lo * kvDim, (pos + 1) * kvDim), {
+        start: pos - lo, nTok: 1, nHead: nh, nKvHead: nkv, headDim: hd,
+      })
+      want.set(o, t * nh * hd)
+    }
+    const at = `start ${start}, ${nTok} tokens, window ${window}`
+    assert.deepEqual(bitsOf(got), bitsOf(want), at)
+    const w = new Float32Array(nTok * nh * hd)
+    wasmOps.attention(w, q, k, v, shape)
+    assert.deepEqual(bitsOf(w), bitsOf(got), `WASM, ${at}`)
+    // a window that reaches position 0 for every token is full attention
+    if (window >= n) {
+      const full = new Float32Array(nTok * nh * hd)
+      ref.attention(full, q, k, v, { ...shape, window: undefined })
+      assert.deepEqual(bitsOf(full), bitsOf(got), `full, ${at}`)
+    }
+  }
+})
+
+function synth(name: string, opts: Parameters<typeof synthModel>[0]): string {
+  const path = join(dir, `${name}.gguf`)
+  writeGgufFile(path, encodeGguf(synthModel(opts)))
+  return path
+}
+
+const PROMPT = 'Call me Ishmael. Some years ago, never mind how long'
+
+/** Trace and output roots of a greedy and a sampled job on every backend, thread count and batch size; all must agree. */
+async function receipts(path: string, backends: 'all' | 'reference' = 'all'): Promise<string[]> {
+  const runs: Record<string, string[]> = {}
+  const run = (name: string, m: Model, batchSize: number) => {
+    const g = generate(m, { prompt: PROMPT, maxTokens: 8, temperature: 0, batchSize })
+    const sm = generate(m, { prompt: PROMPT, maxTokens: 8, temperature: 0.9, topK: 20, topP: 0.9, seed: 7, batchSize })
+    runs[name] = [g.receipt.traceRoot, g.receipt.outputRoot, sm.receipt.traceRoot, sm.receipt.outputRoot]
+  }
+  const all = [['reference', { backend: 'reference' }, [64]], ['wasm-t1', { backend: 'wasm', threads: 1 }, [64, 1]], ['wasm-t2', { backend: 'wasm', threads: 2 }, [64]]] as const
+  for (const [name, opts, batches] of backends === 'all' ? all : all.slice(0, 1)) {
+    const m = await loadModel(path, opts)
+    try {
+      for (const b of batches) run(`${name}-b${b}`, m, b)
+    } finally {
+      m.close()
+    }
+  }
+  for (const [name, r] of Object.entries(runs)) assert.deepEqual(r, runs['reference-b64'], `${name} differs from the reference`)
+  return runs['reference-b64']
+}
+
+test('qwen3 jobs: the same receipts on the reference and WASM, 1 and 2 threads, batch 64 and 1', async () => {
+  for (const type of ['q8_0', 'q4_k_m']) await receipts(synth(`qwen3-${type}`, { preset: 'tiny-qwen3', type, seed: 1 }))
+})
+
+test('sliding window jobs: W >= context is full attention bit for bit; W = 4 differs and agrees across backends and batches', async () => {
+  const full = await receipts(synth('full', { preset: 'tiny', type: 'q8_0', seed: 1 }), 'reference')
+  assert.deepEqual(await receipts(synth('w-ctx', { preset: 'tiny', type: 'q8_0', seed: 1, slidingWindow: 512 }), 'reference'), full)
+  const w4 = await receipts(synth('w4', { preset: 'tiny-qwen3', type: 'q8_0', seed: 1, slidingWindow: 4 }))
+  const q3 = await receipts(synth('q3', { preset: 'tiny-qwen3', type: 'q8_0', seed: 1 }), 'reference')
+  assert.notEqual(w4[0], q3[0])
+})
