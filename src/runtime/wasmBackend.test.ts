@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { GGMLType, rowBytes } from '../engine/gguf/types.js'
+import { BLOCK, GGMLType, rowBytes } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
@@ -13,7 +13,7 @@ import { builtModule } from './wasmTypes.js'
 
 const TYPES = [
   ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0],
-  ['Q4_0', GGMLType.Q4_0], ['Q4_K', GGMLType.Q4_K], ['Q6_K', GGMLType.Q6_K],
+  ['Q4_0', GGMLType.Q4_0], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
 ] as const
 
 const ref = createReferenceBackend()
@@ -33,7 +33,7 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
 
 /** Column counts per type: several block multiples, including > 8 blocks (SUM8 lanes wrap). */
 function colsFor(type: number): number[] {
-  if (type === GGMLType.Q4_K || type === GGMLType.Q6_K) return [256, 768, 2304]
+  if (BLOCK[type].size === 256) return [256, 768, 2304]
   if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) return [32, 96, 352]
   return [8, 37, 75, 136]
 }

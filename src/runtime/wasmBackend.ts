@@ -28,7 +28,7 @@ export type WasmBackendOptions = {
   /** How long an idle worker spins before sleeping in Atomics.wait (default 50 ms). */
   spinMs?: number
   /**
-   * Q8_0 matmuls of 2+ tokens and Q4_K/Q6_K matmuls of any size on the native AVX2 kernels
+   * Q8_0 matmuls of 2+ tokens and Q4_K/Q5_K/Q6_K matmuls of any size on the native AVX2 kernels
    * (src/runtime/native) when they are built and load (default true); bit-identical to the WASM
    * kernels, so this changes only speed.
    */
@@ -61,12 +61,13 @@ const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, num
   [GGMLType.Q8_0]: [[0, 2, 0, 2], ...Array.from({ length: 16 }, (_, kp) => [2 + 2 * kp, 2, 8 + 8 * kp, 2] as const)],
   [GGMLType.Q4_0]: fieldPieces([[0, 2], [2, 16]]),
   [GGMLType.Q4_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 128]]),
+  [GGMLType.Q5_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 32], [48, 128]]),
   [GGMLType.Q6_K]: fieldPieces([[0, 128], [128, 64], [192, 16], [208, 2]]),
 }
 
 const KERNEL_OF: Record<number, KernelName> = {
   [GGMLType.F32]: 'matmul_f32', [GGMLType.F16]: 'matmul_f16', [GGMLType.BF16]: 'matmul_bf16',
-  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q6_K]: 'matmul_q6_k',
+  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q5_K]: 'matmul_q5_k', [GGMLType.Q6_K]: 'matmul_q6_k',
 }
 
 /** One thread's memory and the bump allocator over it. */

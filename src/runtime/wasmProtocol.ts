@@ -15,13 +15,15 @@ export const Ctrl = {
   ARG0: 4,
   /** Non-zero when the last command threw (the worker keeps running). */
   ERROR: 12,
-  LENGTH: 16,
+  /** Cmd.ATTENTION's 12 arguments: layer.wasm `attention`'s, pointers into WorkerInit.layer's memory. */
+  ATT0: 16,
+  LENGTH: 28,
 } as const
 
-export const Cmd = { MATMUL: 1, STOP: 2 } as const
+export const Cmd = { MATMUL: 1, STOP: 2, ATTENTION: 3 } as const
 
 /** Kernel exports of build/kernels.wasm that take (w, ngroups, nb|cols, act, ntok, out, outStride). */
-export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q6_k'] as const
+export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q6_k', 'matmul_q5_k'] as const
 export type KernelName = (typeof KERNELS)[number]
 
 /** Data the main thread hands a worker at start. */
@@ -32,6 +34,11 @@ export type WorkerInit = {
   spinMs: number
   /** Run the NATIVE_KERNELS matmuls with the native addon (src/runtime/native) when it loads. */
   native: boolean
+  /**
+   * The layer ops' memory and build/layer.wasm, for Cmd.ATTENTION (query heads computed on this
+   * worker: native attention when `native` and it loads, else the WASM export).
+   */
+  layer?: { module: WasmModule; memory: WasmMemory }
 }
 
 /**
@@ -39,8 +46,9 @@ export type WorkerInit = {
  * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
  * way); the K-quant twins are faster at every token count (WASM's K-quant unpacking is compute-bound).
  */
-export const NATIVE_KERNELS: ReadonlyArray<{ fn: 'matmulQ8_0' | 'matmulQ4_K' | 'matmulQ6_K'; minTok: number } | undefined> = KERNELS.map((k) =>
-  k === 'matmul_q8_0' ? { fn: 'matmulQ8_0', minTok: 2 } : k === 'matmul_q4_k' ? { fn: 'matmulQ4_K', minTok: 1 } : k === 'matmul_q6_k' ? { fn: 'matmulQ6_K', minTok: 1 } : undefined)
+export const NATIVE_KERNELS: ReadonlyArray<{ fn: 'matmulQ8_0' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'; minTok: number } | undefined> = KERNELS.map((k) =>
+  k === 'matmul_q8_0' ? { fn: 'matmulQ8_0', minTok: 2 } : k === 'matmul_q4_k' ? { fn: 'matmulQ4_K', minTok: 1 }
+    : k === 'matmul_q5_k' ? { fn: 'matmulQ5_K', minTok: 1 } : k === 'matmul_q6_k' ? { fn: 'matmulQ6_K', minTok: 1 } : undefined)
 
 export type KernelExports = Record<KernelName, (w: number, ng: number, nb: number, act: number, ntok: number, out: number, outStride: number) => void> & {
   quantize(x: number, xStride: number, cols: number, bs: number, act: number, ntok: number): void

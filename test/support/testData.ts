@@ -37,7 +37,7 @@ export function randomRows(type: number, rows: number, cols: number, seed: numbe
     const o = b * blk.bytes
     switch (type) {
       case GGMLType.Q8_0: case GGMLType.Q4_0: put16(out, o, randomScale(rng)); break
-      case GGMLType.Q4_K: put16(out, o, randomScale(rng) & 0x7fff); put16(out, o + 2, randomScale(rng) & 0x7fff); break
+      case GGMLType.Q4_K: case GGMLType.Q5_K: put16(out, o, randomScale(rng) & 0x7fff); put16(out, o + 2, randomScale(rng) & 0x7fff); break
       case GGMLType.Q6_K: put16(out, o + 208, randomScale(rng)); break
       case GGMLType.F16: {
         // exponents 0..30 only (no inf/NaN); every 16th value a (signed) zero

@@ -75,7 +75,7 @@ export function tensorLeafData(name: string, type: number, rows: number, cols: n
   const dv = new DataView(head.buffer)
   dv.setUint32(0, nameBytes.length, true)
   head.set(nameBytes, 4)
-  let o = 4 + nameBytes.length
+  const o = 4 + nameBytes.length
   dv.setUint32(o, type, true)
   dv.setBigUint64(o + 4, BigInt(rows), true)
   dv.setBigUint64(o + 12, BigInt(cols), true)
@@ -87,7 +87,7 @@ export const ROW_CHUNK_BYTES = 2048
 
 /**
  * Whole GGUF blocks per row chunk for a tensor type: max(1, floor(2048 / block bytes)); a block
- * of F32/F16/BF16 is one element. Q8_0: 60 (2,040 B), Q4_0: 113, Q4_K: 14, Q6_K: 9.
+ * of F32/F16/BF16 is one element. Q8_0: 60 (2,040 B), Q4_0: 113, Q4_K: 14, Q5_K: 11, Q6_K: 9.
  */
 export function chunkBlocks(type: number): number {
   const b = BLOCK[type]

@@ -24,11 +24,12 @@ const MAX_REL_ERR: Record<number, number> = {
   [GGMLType.Q8_0]: 0.5 / 127 + 0.001,
   [GGMLType.Q4_0]: 1 / 8 + 0.001, // the side opposite the max clamps at 7 instead of 8
   [GGMLType.Q4_K]: 0.5 / 15 * 2 + 1 / 63,
+  [GGMLType.Q5_K]: 0.5 / 31 * 2 + 1 / 63,
   [GGMLType.Q6_K]: 1 / 32 + 1 / 256 + 0.001, // +max clamps at 31 (one step); the int8 scale rounds by d/2
 }
 
 describe('quantize -> dequantize round trip', () => {
-  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     const b = BLOCK[type]
     it(`${b.name}: size, zeros and per-block error bound`, () => {
       const x = testData(256 * 8)
@@ -56,7 +57,7 @@ describe('quantize -> dequantize round trip', () => {
 
   it('rejects lengths that are not whole blocks and unsupported types', () => {
     assert.throws(() => quantize(GGMLType.Q4_K, new Float32Array(128)), { name: 'GgufTensorDataError' })
-    assert.throws(() => quantize(GGMLType.Q5_K, new Float32Array(256)), { name: 'UnsupportedTensorTypeError' })
+    assert.throws(() => quantize(GGMLType.Q8_K, new Float32Array(256)), { name: 'UnsupportedTensorTypeError' })
   })
 })
 
@@ -83,7 +84,7 @@ describe('block layouts match llama.cpp', () => {
     assert.equal(b[2 + 4], 0x88)
   })
 
-  // Literal transcriptions of ggml's dequantize_row_q4_K / dequantize_row_q6_K loops, so a layout
+  // Literal transcriptions of ggml's dequantize_row_q4_K / _q5_K / _q6_K loops, so a layout
   // mistake shared by our encoder and decoder cannot pass unnoticed.
   function ggmlQ4K(b: Uint8Array): Float32Array {
     const y = new Float32Array(256)
@@ -102,6 +103,31 @@ describe('block layouts match llama.cpp', () => {
       for (let l = 0; l < 32; l++) y[yi++] = d * sc2 * (b[q + l] >> 4) - min * m2
       q += 32
       is += 2
+    }
+    return y
+  }
+
+  function ggmlQ5K(b: Uint8Array): Float32Array {
+    const y = new Float32Array(256)
+    const d = h2f(b[0] | (b[1] << 8))
+    const min = h2f(b[2] | (b[3] << 8))
+    const scales = b.subarray(4, 16)
+    const getScaleMin = (j: number): [number, number] =>
+      j < 4 ? [scales[j] & 63, scales[j + 4] & 63] : [(scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4), (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4)]
+    const qh = 16
+    let ql = 48
+    let is = 0
+    let yi = 0
+    let u1 = 1, u2 = 2
+    for (let j = 0; j < 256; j += 64) {
+      const [sc1, m1] = getScaleMin(is)
+      const [sc2, m2] = getScaleMin(is + 1)
+      for (let l = 0; l < 32; l++) y[yi++] = d * sc1 * ((b[ql + l] & 0xf) + (b[qh + l] & u1 ? 16 : 0)) - min * m1
+      for (let l = 0; l < 32; l++) y[yi++] = d * sc2 * ((b[ql + l] >> 4) + (b[qh + l] & u2 ? 16 : 0)) - min * m2
+      ql += 32
+      is += 2
+      u1 <<= 2
+      u2 <<= 2
     }
     return y
   }
@@ -131,7 +157,7 @@ describe('block layouts match llama.cpp', () => {
     return y
   }
 
-  for (const [type, ref] of [[GGMLType.Q4_K, ggmlQ4K], [GGMLType.Q6_K, ggmlQ6K]] as const) {
+  for (const [type, ref] of [[GGMLType.Q4_K, ggmlQ4K], [GGMLType.Q5_K, ggmlQ5K], [GGMLType.Q6_K, ggmlQ6K]] as const) {
     it(`${BLOCK[type].name}: our decoder equals ggml's loop, and both reproduce the input`, () => {
       const x = testData(256 * 4, 99)
       const bytes = quantize(type, x)

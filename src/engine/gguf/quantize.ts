@@ -1,5 +1,5 @@
 /**
- * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K, byte-compatible with
+ * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, byte-compatible with
  * llama.cpp's `block_*` structs (ggml-common.h), and the matching dequantizer.
  *
  * The encoders only have to produce *valid* blocks close to the input (they write synthetic
@@ -15,6 +15,10 @@
  *                                8 sub-blocks of 32: x = d*sc_j*q - dmin*m_j, 6-bit sc/m packed as
  *                                in get_scale_min_k4; qs[32c + l] holds sub-block 2c (low nibble)
  *                                and 2c+1 (high nibble)
+ *   Q5_K (256 values, 176 bytes): f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128]
+ *                                as Q4_K with 5-bit q: element 64c + l (l < 32) takes the low nibble
+ *                                of qs[32c + l] and bit 2c of qh[l] as its 16s bit; element
+ *                                64c + 32 + l the high nibble and bit 2c + 1
  *   Q6_K (256 values, 210 bytes): u8 ql[128] | u8 qh[64] | int8 scales[16] | f16 d
  *                                16 sub-blocks of 16: x = d*sc_j*(q-32), q 6 bits split into ql/qh
  */
@@ -85,6 +89,9 @@ export function quantizeInto(type: number, src: Float32Array, srcOff: number, n:
     case GGMLType.Q4_K:
       for (let b = 0; b < n; b += 256) quantQ4_K(src, srcOff + b, out, outOff + (b / 256) * 144)
       break
+    case GGMLType.Q5_K:
+      for (let b = 0; b < n; b += 256) quantQ5_K(src, srcOff + b, out, outOff + (b / 256) * 176)
+      break
     case GGMLType.Q6_K:
       for (let b = 0; b < n; b += 256) quantQ6_K(src, srcOff + b, out, outOff + (b / 256) * 210)
       break
@@ -138,8 +145,39 @@ const iScale = new Int32Array(16)
 const iMin = new Int32Array(8)
 
 function quantQ4_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
-  // One pass: each 32-value sub-block spans [min(0, lo), hi] in 15 steps; the 8 step sizes and
-  // the 8 offsets are then quantized to 6 bits against the block's f16 `d` and `dmin`.
+  quantKScaleMin(x, xo, out, o, 15)
+  const qs = o + 16
+  for (let c = 0; c < 4; c++) {
+    for (let l = 0; l < 32; l++) out[qs + 32 * c + l] = kq[64 * c + l] | (kq[64 * c + 32 + l] << 4)
+  }
+}
+
+function quantQ5_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  quantKScaleMin(x, xo, out, o, 31)
+  // dequantize_row_q5_K's layout: 64-value chunk c, l < 32: low nibbles (element 64c + l, 16s bit
+  // at bit 2c of qh[l]) and high nibbles (element 64c + 32 + l, bit 2c + 1).
+  const qh = o + 16
+  const qs = o + 48
+  for (let l = 0; l < 32; l++) out[qh + l] = 0
+  for (let c = 0; c < 4; c++) {
+    for (let l = 0; l < 32; l++) {
+      const a = kq[64 * c + l], b = kq[64 * c + 32 + l]
+      out[qs + 32 * c + l] = (a & 0xf) | ((b & 0xf) << 4)
+      out[qh + l] |= ((a >> 4) << (2 * c)) | ((b >> 4) << (2 * c + 1))
+    }
+  }
+}
+
+const kq = new Uint8Array(256)
+
+/**
+ * The shared part of Q4_K and Q5_K (llama.cpp `block_q4_K`/`block_q5_K` start with the same 16
+ * bytes): writes d, dmin and the 12 packed 6-bit scale/min bytes at o, and leaves the 256
+ * unsigned quants (0..qmax) in `kq`. One pass: each 32-value sub-block spans [min(0, lo), hi] in
+ * qmax steps; the 8 step sizes and the 8 offsets are then quantized to 6 bits against the block's
+ * f16 `d` and `dmin`.
+ */
+function quantKScaleMin(x: Float32Array, xo: number, out: Uint8Array, o: number, qmax: number): void {
   let maxScale = 0
   let maxMin = 0
   for (let j = 0; j < 8; j++) {
@@ -150,7 +188,7 @@ function quantQ4_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
       if (v < lo) lo = v
       if (v > hi) hi = v
     }
-    const s = (hi - lo) / 15
+    const s = (hi - lo) / qmax
     subScale[j] = s
     subMin[j] = -lo
     if (s > maxScale) maxScale = s
@@ -170,19 +208,11 @@ function quantQ4_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
     out[s + j + 4] = iMin[j] | ((iMin[j + 4] >> 4) << 6)
     out[s + j + 8] = (iScale[j + 4] & 0xf) | ((iMin[j + 4] & 0xf) << 4)
   }
-  const qs = o + 16
-  for (let c = 0; c < 4; c++) {
-    for (let half = 0; half < 2; half++) {
-      const j = 2 * c + half
-      const step = d * iScale[j]
-      const off = dmin * iMin[j]
-      const inv = step > 0 ? 1 / step : 0
-      for (let l = 0; l < 32; l++) {
-        const q = clamp(roundAway((x[xo + 32 * j + l] + off) * inv), 0, 15)
-        if (half === 0) out[qs + 32 * c + l] = q
-        else out[qs + 32 * c + l] |= q << 4
-      }
-    }
+  for (let j = 0; j < 8; j++) {
+    const step = d * iScale[j]
+    const off = dmin * iMin[j]
+    const inv = step > 0 ? 1 / step : 0
+    for (let l = 0; l < 32; l++) kq[32 * j + l] = clamp(roundAway((x[xo + 32 * j + l] + off) * inv), 0, qmax)
   }
 }
 
@@ -290,6 +320,24 @@ export function dequantizeInto(type: number, src: Uint8Array, srcOff: number, n:
         }
       }
       return
+    case GGMLType.Q5_K:
+      for (let b = 0; b < n / 256; b++) {
+        const o = srcOff + 176 * b
+        const d = getF16(src, o)
+        const dmin = getF16(src, o + 2)
+        for (let j = 0; j < 8; j++) {
+          const [sc, m] = scaleMinK4(src, o + 4, j)
+          const ds = fr(d * sc)
+          const dm = fr(dmin * m)
+          const c = j >> 1
+          const shift = (j & 1) * 4
+          for (let l = 0; l < 32; l++) {
+            const q = ((src[o + 48 + 32 * c + l] >> shift) & 0xf) | (((src[o + 16 + l] >> j) & 1) << 4)
+            out[outOff + 256 * b + 32 * j + l] = fr(fr(ds * q) - dm)
+          }
+        }
+      }
+      return
     case GGMLType.Q6_K:
       for (let b = 0; b < n / 256; b++) {
         const o = srcOff + 210 * b
@@ -308,7 +356,7 @@ export function dequantizeInto(type: number, src: Uint8Array, srcOff: number, n:
   }
 }
 
-/** llama.cpp's `get_scale_min_k4`: the 6-bit scale and min of Q4_K sub-block `j` (0..7). */
+/** llama.cpp's `get_scale_min_k4`: the 6-bit scale and min of Q4_K/Q5_K sub-block `j` (0..7). */
 export function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
   if (j < 4) return [b[o + j] & 63, b[o + j + 4] & 63]
   return [(b[o + j + 4] & 0xf) | ((b[o + j - 4] >> 6) << 4), (b[o + j + 4] >> 4) | ((b[o + j] >> 6) << 4)]

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type ByteSource, bufferSource, readGguf } from './read.js'
 import { type GgufSpec, encodeGguf } from './write.js'
-import { GGMLType, type GgufMetadata, gv } from './types.js'
+import { BLOCK, GGMLType, type GgufMetadata, gv } from './types.js'
 
 function bytesOf(spec: GgufSpec): Uint8Array {
   const enc = encodeGguf(spec)
@@ -144,9 +144,9 @@ describe('GGUF reader errors', () => {
     const nameAt = findAscii(bad, 'a.weight')
     const typeAt = nameAt + 8 + 4 + 16
     assert.equal(bad[typeAt], GGMLType.Q8_0)
-    bad[typeAt] = GGMLType.Q5_K
+    bad[typeAt] = GGMLType.Q8_K
     assert.ok(file.tensors.length === 2)
-    assert.throws(() => readGguf(bufferSource(bad)), (e: Error) => e.name === 'UnsupportedTensorTypeError' && /a\.weight/.test(e.message) && /Q5_K/.test(e.message))
+    assert.throws(() => readGguf(bufferSource(bad)), (e: Error) => e.name === 'UnsupportedTensorTypeError' && /a\.weight/.test(e.message) && /Q8_K/.test(e.message))
   })
 
   it('rejects a misaligned tensor offset and an absurd string length', () => {
@@ -167,6 +167,38 @@ describe('GGUF reader errors', () => {
     bad[keyAt + 20] = 99
     assert.throws(() => readGguf(bufferSource(bad)), { name: 'GgufFormatError' })
   })
+})
+
+// The block formats added after Q4_K/Q6_K (issue #10): each reads back with its llama.cpp block
+// size, and a truncated file or a row that is not whole blocks fails with one line naming it.
+const NEW_TYPES = [GGMLType.Q5_K]
+
+describe('GGUF reader: the newer block types', () => {
+  for (const type of NEW_TYPES) {
+    const blk = BLOCK[type]
+    const spec = (cols: number): GgufSpec => ({
+      metadata: new Map([['general.architecture', gv.str('llama')]]),
+      tensors: [
+        { name: 'a.weight', dims: [cols, 3], type, data: () => [new Uint8Array((3 * cols / blk.size) * blk.bytes).fill(0x5a)] },
+        { name: 'b.weight', dims: [3], type: GGMLType.F32, data: () => [new Uint8Array(12).fill(1)] },
+      ],
+    })
+    it(`${blk.name}: reads ${blk.bytes}-byte blocks of ${blk.size} and rejects truncated and misshapen files in one line`, () => {
+      const good = bytesOf(spec(2 * blk.size))
+      const file = readGguf(bufferSource(good))
+      assert.deepEqual([file.tensors[0].type, file.tensors[0].byteLength], [type, 3 * 2 * blk.bytes])
+      for (const cut of [file.dataOffset - 5, file.tensors[0].fileOffset + blk.bytes - 1, file.tensors[0].fileOffset + 5 * blk.bytes + 3]) {
+        assert.throws(() => readGguf(bufferSource(good.subarray(0, cut))), (e: Error) =>
+          e.name === 'GgufFormatError' && /truncated GGUF/.test(e.message) && !e.message.includes('\n'), `cut at ${cut}`)
+      }
+      // rows of a block and a half: not whole blocks (the encoder does not check; patch dims[0])
+      const bad = good.slice()
+      const dimAt = findAscii(bad, 'a.weight') + 8 + 4
+      new DataView(bad.buffer).setUint32(dimAt, blk.size + blk.size / 2, true)
+      assert.throws(() => readGguf(bufferSource(bad)), (e: Error) =>
+        e.name === 'GgufFormatError' && new RegExp(`a\\.weight has rows of ${blk.size + blk.size / 2} elements, not a multiple of the ${blk.name} block size`).test(e.message))
+    })
+  }
 })
 
 function findAscii(bytes: Uint8Array, s: string): number {

@@ -200,7 +200,7 @@ export const SUPPORTED_TENSOR_TYPES: readonly string[] = Object.values(BLOCK).ma
  * Parses a GGUF header from `src` and locates every tensor's data. Throws `GgufFormatError` for
  * a wrong magic, an unsupported version, a truncated or inconsistent header, misaligned tensor
  * offsets or data running past the end of the file, and `UnsupportedTensorTypeError` naming the
- * first tensor stored in a type Tessera cannot compute with (e.g. Q5_K).
+ * first tensor stored in a type Tessera cannot compute with (e.g. IQ2_XS).
  *
  * @example
  *   const gguf = readGguf(bufferSource(bytes))

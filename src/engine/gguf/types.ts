@@ -47,6 +47,7 @@ export const BLOCK: Record<number, { size: number; bytes: number; name: string }
   [GGMLType.Q8_0]: { size: 32, bytes: 34, name: 'Q8_0' },
   [GGMLType.Q4_0]: { size: 32, bytes: 18, name: 'Q4_0' },
   [GGMLType.Q4_K]: { size: 256, bytes: 144, name: 'Q4_K' },
+  [GGMLType.Q5_K]: { size: 256, bytes: 176, name: 'Q5_K' },
   [GGMLType.Q6_K]: { size: 256, bytes: 210, name: 'Q6_K' },
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { GGMLType, rowBytes } from '../gguf/types.js'
+import { BLOCK, GGMLType, rowBytes } from '../gguf/types.js'
 import { f2h, h2f } from '../math/half.js'
 import { dot8 } from '../math/canonical.js'
 import {
@@ -82,8 +82,8 @@ test('Q4_K scale unpacking follows get_scale_min_k4', () => {
 })
 
 test('rowdot equals SUM8 of block terms and the dequantized row agrees in scale', () => {
-  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]) {
-    const B = type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 256 : 32
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+    const B = BLOCK[type].size
     const cols = 9 * B
     const row = randomRows(type, 1, cols, 5 + type)
     const x = randomActivations(cols, 77)
@@ -134,7 +134,37 @@ test('dequantizeRow Q4_K and Q6_K follow the spec formulas', () => {
   const v = ((q6[64 + 8] >> 4) | (((q6[128 + 32 + 8] >> 4) & 3) << 4)) - 32
   const s = (q6[192 + 12] << 24) >> 24
   assert.equal(out[200], fr(fr(dequantHalf(q6, 208) * s) * v))
-  assert.throws(() => dequantizeRow(GGMLType.Q4_1, q4, out), { name: 'UnsupportedTensorTypeError' })
+  assert.throws(() => dequantizeRow(GGMLType.Q8_K, q4, out), { name: 'UnsupportedTensorTypeError' })
+})
+
+test('Q5_K: block term and dequantized row follow the spec, 5-bit values as dequantize_row_q5_K', () => {
+  const row = randomRows(GGMLType.Q5_K, 1, 512, 31)
+  // all-ones high bits in block 1: every value of that block is >= 16
+  row.fill(0xff, 176 + 16, 176 + 48)
+  const out = new Float32Array(512)
+  dequantizeRow(GGMLType.Q5_K, row, out)
+  const sc = new Int32Array(8), m = new Int32Array(8)
+  const qa = new Int8Array(512)
+  for (let i = 0; i < 512; i++) qa[i] = ((i * 37) % 255) - 127
+  for (let b = 0; b < 2; b++) {
+    const off = 176 * b
+    q4kScaleMin(row, off + 4, sc, m)
+    const d = dequantHalf(row, off), dmin = dequantHalf(row, off + 2)
+    let s1 = 0, s2 = 0
+    for (let i = 0; i < 256; i++) {
+      // element i: chunk c = i >> 6, l = i & 31, high nibble when i & 32; 16s bit = bit (i >> 5) of qh[l]
+      const byte = row[off + 48 + 32 * (i >> 6) + (i & 31)]
+      const q = ((i & 32) ? byte >> 4 : byte & 0xf) + (((row[off + 16 + (i & 31)] >> (i >> 5)) & 1) << 4)
+      if (b === 1) assert.ok(q >= 16)
+      const j = i >> 5
+      assert.equal(bits(out[256 * b + i]), bits(fr(fr(fr(d * sc[j]) * q) - fr(dmin * m[j]))), `block ${b} element ${i}`)
+      s1 += sc[j] * q * qa[256 * b + i]
+      s2 += m[j] * qa[256 * b + i]
+    }
+    const da = Math.fround(0.0123)
+    const want = fr(fr(fr(d * da) * fr(s1)) - fr(fr(dmin * da) * fr(s2)))
+    assert.equal(bits(blockTerm(GGMLType.Q5_K, row, b, qa, da)), bits(want))
+  }
 })
 
 function dequantHalf(b: Uint8Array, off: number): number {
@@ -159,7 +189,7 @@ test('reference backend: matmul is rowdot per output, with shape errors named', 
     }
   }
   assert.throws(() => be.allocMatrix('bad', GGMLType.Q8_0, 2, 40), { name: 'KernelShapeError' })
-  assert.throws(() => be.allocMatrix('bad', GGMLType.Q5_K, 2, 256), { name: 'UnsupportedTensorTypeError' })
+  assert.throws(() => be.allocMatrix('bad', GGMLType.Q8_K, 2, 256), { name: 'UnsupportedTensorTypeError' })
   assert.throws(() => be.writeRows(m, 4, data.subarray(0, 2 * rb)), { name: 'KernelShapeError' })
   assert.throws(() => be.matmul(m, new Float32Array(10), 1), { name: 'KernelShapeError' })
 })

@@ -29,14 +29,14 @@ export function isFloatType(type: number): boolean {
 
 /**
  * The activation block size B that a weight type's dot product quantizes with: 32 for Q8_0/Q4_0,
- * 256 for Q4_K/Q6_K, 0 for the float types (which multiply by the f32 activation directly).
+ * 256 for Q4_K/Q5_K/Q6_K, 0 for the float types (which multiply by the f32 activation directly).
  * Throws `UnsupportedTensorTypeError` for types the arithmetic does not define.
  */
 export function activationBlockSize(type: number): 0 | 32 | 256 {
   switch (type) {
     case GGMLType.F32: case GGMLType.F16: case GGMLType.BF16: return 0
     case GGMLType.Q8_0: case GGMLType.Q4_0: return 32
-    case GGMLType.Q4_K: case GGMLType.Q6_K: return 256
+    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: return 256
     default: throw new UnsupportedTensorTypeError('a kernel matrix', ggmlTypeName(type), SUPPORTED_TENSOR_TYPES)
   }
 }
@@ -113,6 +113,25 @@ export function q4kValues(row: Uint8Array, off: number, q: Int32Array): void {
 }
 
 /**
+ * The 256 unsigned 5-bit values of the Q5_K block at `off` in element order (llama.cpp
+ * `dequantize_row_q5_K`): the Q4_K nibbles of the 128 bytes at off + 48 (chunk k: low nibbles
+ * then high nibbles), plus 16 when bit j of `qh[l]` (the 32 bytes at off + 16) is set, j = the
+ * element's sub-block (element 32j + l).
+ */
+export function q5kValues(row: Uint8Array, off: number, q: Int32Array): void {
+  const qs = off + 48
+  const qh = off + 16
+  for (let k = 0; k < 4; k++) {
+    for (let l = 0; l < 32; l++) {
+      const byte = row[qs + 32 * k + l]
+      const h = row[qh + l]
+      q[64 * k + l] = (byte & 0xf) | (((h >> (2 * k)) & 1) << 4)
+      q[64 * k + 32 + l] = (byte >> 4) | (((h >> (2 * k + 1)) & 1) << 4)
+    }
+  }
+}
+
+/**
  * The 256 signed values `q - 32` of the Q6_K block at `off` in element order (llama.cpp
  * `dequantize_row_q6_K`): for each half n, element 128n + 32k + l takes a nibble of
  * `ql[64n + l + 32(k&1)]` (low for k < 2, high for k ≥ 2) and bits 2k..2k+1 of `qh[32n + l]`.
@@ -161,9 +180,11 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       }
       return fr(fr(f16At(row, off) * da) * fr(s))
     }
-    case GGMLType.Q4_K: {
+    case GGMLType.Q4_K:
+    case GGMLType.Q5_K: {
       q4kScaleMin(row, off + 4, scratchSc, scratchM)
-      q4kValues(row, off, scratchQ)
+      if (type === GGMLType.Q4_K) q4kValues(row, off, scratchQ)
+      else q5kValues(row, off, scratchQ)
       const a = blockIndex * 256
       let s1 = 0, s2 = 0
       for (let j = 0; j < 8; j++) {
@@ -191,7 +212,7 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       return fr(fr(f16At(row, off + 208) * da) * fr(s))
     }
     default:
-      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'])
+      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'])
   }
 }
 
@@ -261,10 +282,12 @@ export function dequantizeRow(type: number, row: Uint8Array, out: Float32Array):
         }
         break
       }
-      case GGMLType.Q4_K: {
+      case GGMLType.Q4_K:
+      case GGMLType.Q5_K: {
         const d = f16At(row, off), dmin = f16At(row, off + 2)
         q4kScaleMin(row, off + 4, scratchSc, scratchM)
-        q4kValues(row, off, scratchQ)
+        if (type === GGMLType.Q4_K) q4kValues(row, off, scratchQ)
+        else q5kValues(row, off, scratchQ)
         for (let i = 0; i < 256; i++) {
           const j = i >> 5
           out[o + i] = fr(fr(fr(d * scratchSc[j]) * scratchQ[i]) - fr(dmin * scratchM[j]))

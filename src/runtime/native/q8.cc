@@ -133,7 +133,7 @@ void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int n
   }
 }
 
-// ---- K-quants (Q4_K, Q6_K): twins of build/kernels.wasm's matmul_q4_k / matmul_q6_k ----
+// ---- K-quants (Q4_K, Q5_K, Q6_K): twins of build/kernels.wasm's matmul_q4_k / _q5_k / _q6_k ----
 // Same packed group blocks as the WASM kernels (every GGUF field interleaved across the 4 rows):
 // Q4_K [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 128 nibble bytes] (576 bytes),
 // Q6_K [4 x 128 ql][4 x 64 qh][4 x 16 int8 scales][4 x f16 d] (840 bytes). Same activation records
@@ -224,16 +224,21 @@ inline void q4kScales(const uint8_t* p, uint8_t* sm) {
   memcpy(sm, v, 16);
 }
 
-template <int T>
-__attribute__((target("avx2,f16c"))) void groupQ4_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
+// Q4_K, and with Q5 Q5_K: its group block is Q4_K's with the 4 rows' 32 high-bit bytes before the
+// nibbles, [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 32 qh][4 x 128 nibble bytes] (704
+// bytes); chunk c's low nibbles take bit 2c of qh[l] as their 16s bit, its high nibbles bit 2c+1.
+// vpmaddubsw's pairs stay far from saturation with 5-bit values too (2·31·127).
+template <int T, bool Q5>
+__attribute__((target("avx2,f16c"))) void groupKMin(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
   // The per-block epilogue (row sums, S2, the f32 term) runs on token pairs in 256-bit halves
   // [A | B], as groupQ8_0's; the last pair of an odd T repeats its token.
   constexpr int P = (T + 1) / 2;
   alignas(32) float acc[P][8][8];
   memset(acc, 0, sizeof acc);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m16 = _mm256_set1_epi8(0x10);
+  constexpr int GB = Q5 ? 704 : 576, QS = Q5 ? 192 : 64;
   for (int b = 0; b < nb; b++) {
-    const uint8_t* wb = wg + (int64_t)b * 576;
+    const uint8_t* wb = wg + (int64_t)b * GB;
     const int64_t ab = (int64_t)b * 256;
     __m256i part[T][4];
     __m128i mins[4];
@@ -245,14 +250,22 @@ __attribute__((target("avx2,f16c"))) void groupQ4_K(const uint8_t* wg, int nb, c
       mins[r] = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
       // the 8 scales as i16 in both 128-bit halves; vpshufb broadcasts scale j to every lane
       const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(smv));
-      const uint8_t* qs = wb + 64 + 128 * r;
+      const uint8_t* qs = wb + QS + 128 * r;
+      const __m256i qh = Q5 ? _mm256_loadu_si256((const __m256i*)(wb + 64 + 32 * r)) : _mm256_setzero_si256();
       __m256i s[T];
 #pragma GCC unroll 8
       for (int k = 0; k < T; k++) s[k] = _mm256_setzero_si256();
 #pragma GCC unroll 4
       for (int c = 0; c < 4; c++) {
         const __m256i w = _mm256_loadu_si256((const __m256i*)(qs + 32 * c));
-        const __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+        __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+        if constexpr (Q5) {
+          // bits 2c, 2c+1 of each qh byte down to bits 0, 1 (16-bit shifts: a high byte's bits
+          // reach the low byte's bits 8-2c.. only, never 0 or 1), then up to bit 4 and masked
+          const __m256i h = _mm256_srli_epi16(qh, 2 * c);
+          lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m16));
+          hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), m16));
+        }
         const __m256i scA = _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * (2 * c))));
         const __m256i scB = _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * (2 * c + 1))));
 #pragma GCC unroll 8
@@ -378,8 +391,12 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
 }
 
 using KGroupFn = void (*)(const uint8_t*, int, const KAct*, float* const*);
-const KGroupFn GROUP_Q4_K[KTMAX + 1] = {nullptr, groupQ4_K<1>, groupQ4_K<2>, groupQ4_K<3>, groupQ4_K<4>,
-                                        groupQ4_K<5>, groupQ4_K<6>, groupQ4_K<7>, groupQ4_K<8>};
+const KGroupFn GROUP_Q4_K[KTMAX + 1] = {nullptr, groupKMin<1, false>, groupKMin<2, false>, groupKMin<3, false>,
+                                        groupKMin<4, false>, groupKMin<5, false>, groupKMin<6, false>,
+                                        groupKMin<7, false>, groupKMin<8, false>};
+const KGroupFn GROUP_Q5_K[KTMAX + 1] = {nullptr, groupKMin<1, true>, groupKMin<2, true>, groupKMin<3, true>,
+                                        groupKMin<4, true>, groupKMin<5, true>, groupKMin<6, true>,
+                                        groupKMin<7, true>, groupKMin<8, true>};
 const KGroupFn GROUP_Q6_K[KTMAX + 1] = {nullptr, groupQ6_K<1>, groupQ6_K<2>, groupQ6_K<3>, groupQ6_K<4>,
                                         groupQ6_K<5>, groupQ6_K<6>, groupQ6_K<7>, groupQ6_K<8>};
 
@@ -453,10 +470,12 @@ struct Kernel {
   int64_t (*stride)(int64_t cols);
   void (*run)(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride);
 };
-const Kernel KERNELS[3] = {
+const Kernel KERNELS[4] = {
     {"matmulQ8_0", GBB, 32, actStride, matmulQ8_0},
     {"matmulQ4_K", 576, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, 576, m, w, g, nb, a, t, o, os); }},
+    {"matmulQ5_K", 704, 256, actStrideK,
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q5_K, 704, m, w, g, nb, a, t, o, os); }},
     {"matmulQ6_K", 840, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, 840, m, w, g, nb, a, t, o, os); }},
 };

@@ -146,27 +146,41 @@ const ACC: usize = memory.data(512, 16)
     i32x4.dot_i16x8_s(i16x8.extmul_high_i8x16_u(q, sc), v128.load(a + 16)))
 }
 
-// S1 partial sums (4 lanes) of one row: qs = its 128 nibble bytes, scv from q4kScales.
-@inline function s1Q4_K(qs: usize, scv: v128, a: usize): v128 {
-  const m4 = i8x16.splat(0x0f)
+// S1 partial sums (4 lanes) of one row: qs = its 128 nibble bytes, scv from q4kScales. With q5,
+// qh = its 32 Q5_K high-bit bytes: chunk k's low nibbles take bit 2k of qh[l] as their 16s bit,
+// its high nibbles bit 2k + 1 (q·sc ≤ 31·63 still fits i16).
+@inline function s1Q4_K(qs: usize, scv: v128, a: usize, q5: bool = false, qh: usize = 0): v128 {
+  const m4 = i8x16.splat(0x0f), m16 = i8x16.splat(0x10)
   let p = i32x4.splat(0)
   for (let k: i32 = 0; k < 4; k++) {
     const vlo = v128.load(qs + (<usize>k << 5)), vhi = v128.load(qs + (<usize>k << 5) + 16)
     const scA = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k)))
     const scB = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k + 1)))
     const ak = a + (<usize>k << 7) // 64 values x 2 bytes
-    p = i32x4.add(p, dotScaledU(v128.and(vlo, m4), scA, ak))
-    p = i32x4.add(p, dotScaledU(v128.and(vhi, m4), scA, ak + 32))
-    p = i32x4.add(p, dotScaledU(i8x16.shr_u(vlo, 4), scB, ak + 64))
-    p = i32x4.add(p, dotScaledU(i8x16.shr_u(vhi, 4), scB, ak + 96))
+    let l0 = v128.and(vlo, m4), l1 = v128.and(vhi, m4), h0 = i8x16.shr_u(vlo, 4), h1 = i8x16.shr_u(vhi, 4)
+    if (q5) {
+      const ha = i8x16.shr_u(v128.load(qh), <i32>(2 * k)), hb = i8x16.shr_u(v128.load(qh + 16), <i32>(2 * k))
+      l0 = v128.or(l0, v128.and(i8x16.shl(ha, 4), m16))
+      l1 = v128.or(l1, v128.and(i8x16.shl(hb, 4), m16))
+      h0 = v128.or(h0, v128.and(i8x16.shl(ha, 3), m16))
+      h1 = v128.or(h1, v128.and(i8x16.shl(hb, 3), m16))
+    }
+    p = i32x4.add(p, dotScaledU(l0, scA, ak))
+    p = i32x4.add(p, dotScaledU(l1, scA, ak + 32))
+    p = i32x4.add(p, dotScaledU(h0, scB, ak + 64))
+    p = i32x4.add(p, dotScaledU(h1, scB, ak + 96))
   }
   return p
 }
 
-@inline function termQ4_K(w: usize, a: usize, da: f32, bs: usize): v128 {
+// Q4_K and (q5) Q5_K, whose group block is Q4_K's with [4 x 32 qh] (128 bytes) before the
+// nibbles: [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 32 qh][4 x 128 nibble bytes] (704 bytes).
+@inline function termQ4_K(w: usize, a: usize, da: f32, bs: usize, q5: bool = false): v128 {
   const bsv = v128.load(bs) // 8 x i16 sub-block sums of qa
   const sc0 = q4kScales(w + 16), sc1 = q4kScales(w + 28), sc2 = q4kScales(w + 40), sc3 = q4kScales(w + 52)
-  const s1 = hsum4(s1Q4_K(w + 64, sc0, a), s1Q4_K(w + 192, sc1, a), s1Q4_K(w + 320, sc2, a), s1Q4_K(w + 448, sc3, a))
+  const qs = w + (q5 ? 192 : 64), qh = w + 64
+  const s1 = hsum4(s1Q4_K(qs, sc0, a, q5, qh), s1Q4_K(qs + 128, sc1, a, q5, qh + 32),
+    s1Q4_K(qs + 256, sc2, a, q5, qh + 64), s1Q4_K(qs + 384, sc3, a, q5, qh + 96))
   const s2 = hsum4(
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc0), bsv), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc1), bsv),
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc2), bsv), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sc3), bsv))
@@ -232,21 +246,30 @@ const PART: usize = memory.data(256, 16)
   addAcc(b, term, ACC + (k << 7))
 }
 
-// One Q4_K group block for 4 tokens (token k's block activations at a_k, the record's scales at
-// a_k + daOff, its per-32 sums at bs_k).
+// One Q4_K (or, q5, Q5_K) group block for 4 tokens (token k's block activations at a_k, the
+// record's scales at a_k + daOff, its per-32 sums at bs_k).
 @inline function blockQ4_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
-  bs0: usize, bs1: usize, bs2: usize, bs3: usize): void {
-  const m4 = i8x16.splat(0x0f)
+  bs0: usize, bs1: usize, bs2: usize, bs3: usize, q5: bool = false): void {
+  const m4 = i8x16.splat(0x0f), m16 = i8x16.splat(0x10)
   for (let r: usize = 0; r < 4; r++) {
     const scv = q4kScales(w + 16 + 12 * r)
-    const qs = w + 64 + (r << 7)
+    const qs = w + (q5 ? 192 : 64) + (r << 7)
+    const qh = w + 64 + (r << 5)
     let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
     for (let k: usize = 0; k < 4; k++) {
       const vlo = v128.load(qs + (k << 5)), vhi = v128.load(qs + (k << 5) + 16)
       const scA = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k)))
       const scB = i8x16.swizzle(scv, i8x16.splat(<i8>(2 * k + 1)))
       const ak = k << 7 // 64 values x 2 bytes
-      const l0 = v128.and(vlo, m4), l1 = v128.and(vhi, m4), h0 = i8x16.shr_u(vlo, 4), h1 = i8x16.shr_u(vhi, 4)
+      let l0 = v128.and(vlo, m4), l1 = v128.and(vhi, m4), h0 = i8x16.shr_u(vlo, 4), h1 = i8x16.shr_u(vhi, 4)
+      if (q5) {
+        // the 16s bits: bit 2k of qh[l] for the low nibbles, bit 2k + 1 for the high ones
+        const ha = i8x16.shr_u(v128.load(qh), <i32>(2 * k)), hb = i8x16.shr_u(v128.load(qh + 16), <i32>(2 * k))
+        l0 = v128.or(l0, v128.and(i8x16.shl(ha, 4), m16))
+        l1 = v128.or(l1, v128.and(i8x16.shl(hb, 4), m16))
+        h0 = v128.or(h0, v128.and(i8x16.shl(ha, 3), m16))
+        h1 = v128.or(h1, v128.and(i8x16.shl(hb, 3), m16))
+      }
       { const e = i16x8.extmul_low_i8x16_u(l0, scA)
         p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + ak)))
         p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + ak)))
@@ -360,7 +383,7 @@ const PART: usize = memory.data(256, 16)
 
 // ---- the quantized driver ----
 // Type ids are GGUF's (src/engine/gguf/types.ts).
-const Q4_0: i32 = 2, Q8_0: i32 = 8, Q4_K: i32 = 12, Q6_K: i32 = 14
+const Q4_0: i32 = 2, Q8_0: i32 = 8, Q4_K: i32 = 12, Q5_K: i32 = 13, Q6_K: i32 = 14
 
 /** Record bytes of one quantized token: i16 q, f32 d per block, i16 sum per 32, padded to 16. */
 export function actStride(cols: i32, bs: i32): i32 {
@@ -388,7 +411,7 @@ export function actStride(cols: i32, bs: i32): i32 {
     for (let g = 0; g < ngroups; g++) {
       const wg = w + <usize>g * groupBytes
       let t = t0
-      if (type == Q4_K || type == Q6_K) {
+      if (type == Q4_K || type == Q5_K || type == Q6_K) {
         for (; t + 4 <= t1; t += 4) {
           const a0 = act + <usize>t * <usize>stride
           const a1 = a0 + <usize>stride
@@ -399,9 +422,9 @@ export function actStride(cols: i32, bs: i32): i32 {
             const ab = <usize>(b << 9) // 256 values x 2 bytes
             const db = daOff + (<usize>b << 2) - ab
             const wb = wg + <usize>b * <usize>gbb
-            if (type == Q4_K) {
+            if (type == Q4_K || type == Q5_K) {
               const sb = bsOff + (<usize>b << 4)
-              blockQ4_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb)
+              blockQ4_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb, type == Q5_K)
             } else blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
           }
           const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
@@ -434,6 +457,7 @@ export function actStride(cols: i32, bs: i32): i32 {
           if (type == Q8_0) term = termQ8_0(wb, ab, da)
           else if (type == Q4_0) term = termQ4_0(wb, ab, da)
           else if (type == Q4_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4))
+          else if (type == Q5_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4), true)
           else term = termQ6_K(wb, ab, da)
           addAcc(b, term)
         }
@@ -452,6 +476,9 @@ export function matmul_q4_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i
 }
 export function matmul_q4_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q4_K, 256, 576, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q5_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q5_K, 256, 704, w, ngroups, nb, act, ntok, out, outStride)
 }
 export function matmul_q6_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q6_K, 256, 840, w, ngroups, nb, act, ntok, out, outStride)
