@@ -15,7 +15,7 @@ import { test } from 'node:test'
 const src = resolve(import.meta.dirname, '../src')
 
 /** Layer of each folder under src/ (higher may import lower). */
-const LAYERS: Record<string, number> = { engine: 0, trace: 1, runtime: 2, chain: 2, p2p: 2, data: 2, node: 3, dispute: 3, cli: 4 }
+const LAYERS: Record<string, number> = { engine: 0, trace: 1, runtime: 2, chain: 2, p2p: 2, data: 2, node: 3, dispute: 3, train: 3, cli: 4 }
 const ROOT_FILES: Record<string, number> = { 'errors.ts': -1, 'index.ts': 5 }
 /** Imports between two folders on the same level that the design allows. */
 const SIBLING_IMPORTS = new Set(['node -> dispute'])
