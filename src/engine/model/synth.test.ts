@@ -35,6 +35,8 @@ const GOLDEN_TINY_SEED1: Record<string, string> = {
   q4_k: '4c1a870912d627f2d7e74dd990b4ca2809598bb877f0ec994b91d09416600abc',
   q6_k: '999133cc03d5747fdbfb56a7cda014be5cf52f9ef623c8e4e425669accd79e00',
   q4_k_m: '1b361d4fdde0eb39b90cb0888252932d29cbc6874c0b71adad70299cc2a667c7',
+  q5_k: 'd41454e00baa436778bed50cd12d07fe47f793aa41e740f6fb1b60a67bbb71fa',
+  q5_k_m: '0421836427cf1ff7a2338a56d27015cbe8b8bf095c46409c6516b403edb42b32',
 }
 
 describe('synthModel', () => {
@@ -84,11 +86,20 @@ describe('synthModel', () => {
     assert.equal(t('blk.3.attn_q.weight', [2048, 2048]), GGMLType.Q4_K)
     assert.equal(synthTensorType('token_embd.weight', [256, 1024], 'q4_k_m', 2, true), GGMLType.Q6_K)
     assert.equal(smol.tiedEmbeddings, true)
+    // Q5_K_M: the same use_more_bits layers in Q6_K, the rest Q5_K
+    const t5 = (name: string, dims: number[]) => synthTensorType(name, dims, 'q5_k_m', 22, false)
+    assert.equal(t5('output.weight', [2048, 32000]), GGMLType.Q6_K)
+    assert.equal(t5('token_embd.weight', [2048, 32000]), GGMLType.Q5_K)
+    assert.equal(t5('blk.0.attn_v.weight', [2048, 256]), GGMLType.Q6_K)
+    assert.equal(t5('blk.3.attn_v.weight', [2048, 256]), GGMLType.Q5_K)
+    assert.equal(t5('blk.4.ffn_down.weight', [5632, 2048]), GGMLType.Q6_K)
+    assert.equal(t5('blk.3.attn_q.weight', [2048, 2048]), GGMLType.Q5_K)
+    assert.equal(synthTensorType('blk.0.attn_q.weight', [576, 576], 'q5_k', 30, true), GGMLType.Q8_0)
   })
 
   it('names the valid presets and types in its errors', () => {
     assert.throws(() => synthModel({ preset: 'gpt5', type: 'q8_0', seed: 1 }), (e: Error) => e.name === 'UnknownPresetError' && /tiny/.test(e.message))
-    assert.throws(() => synthModel({ preset: 'tiny', type: 'q5_k', seed: 1 }), (e: Error) => e.name === 'UnknownWeightTypeError' && /q4_k_m/.test(e.message))
+    assert.throws(() => synthModel({ preset: 'tiny', type: 'q7_k', seed: 1 }), (e: Error) => e.name === 'UnknownWeightTypeError' && /q5_k_m/.test(e.message))
   })
 })
 

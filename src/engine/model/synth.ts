@@ -20,6 +20,7 @@
  *
  * Type rules (docs/GGUF.md): norms and biases stay F32; `q4_k_m` puts output (or the tied
  * token_embd) and attn_v / ffn_down of llama.cpp's "use_more_bits" layers in Q6_K, the rest Q4_K;
+ * `q5_k_m` is the same mix over Q5_K (llama.cpp's Q5_K_M rules); `q5_k` is Q5_K throughout;
  * a tensor whose row length is not a multiple of its type's block size falls back to Q8_0
  * (or F16 when not even a multiple of 32).
  */
@@ -31,7 +32,7 @@ import { synthTokenizerMetadata } from '../tokenizer/synth.js'
 import { type Architecture, expectedTensors, isSupportedArchitecture, type ModelConfig, SUPPORTED_ARCHITECTURES } from './config.js'
 import { type ModelPreset, PRESETS } from './presets.js'
 
-export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'] as const
+export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m'] as const
 export type SynthType = (typeof SYNTH_TYPES)[number]
 
 /** Residual-branch gain: each layer's attention and FFN output adds roughly this std per element. */
@@ -69,10 +70,10 @@ export type SynthOptions = {
 }
 
 /** llama.cpp's `llama_ftype` for `general.file_type` (informational for readers). */
-const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q6_k: 18, bf16: 32 }
+const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18, bf16: 32 }
 const BASE_TYPE: Record<SynthType, number> = {
   f32: GGMLType.F32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0,
-  q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K,
+  q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K,
 }
 
 /** `arch` names no architecture the synthesizer can write. */
@@ -105,7 +106,7 @@ function useMoreBits(layer: number, nLayer: number): boolean {
 export function synthTensorType(name: string, dims: readonly number[], type: SynthType, nLayer: number, tied: boolean): number {
   if (dims.length === 1) return GGMLType.F32
   let t = BASE_TYPE[type]
-  if (type === 'q4_k_m') {
+  if (type === 'q4_k_m' || type === 'q5_k_m') {
     const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name)
     if (name === 'output.weight' || (tied && name === 'token_embd.weight')) t = GGMLType.Q6_K
     else if (m && useMoreBits(Number(m[1]), nLayer)) t = GGMLType.Q6_K
