@@ -60,6 +60,7 @@ contract MachineMath {
             return SoftFloat.h2f(le16(blk, 0)).mul(i2f(q));
         }
         if (ggmlType == BlockDot.Q4_K) return q4k(blk, i);
+        if (ggmlType == BlockDot.Q5_K) return q5k(blk, i);
         if (ggmlType == BlockDot.Q6_K) return q6k(blk, i);
         // INVARIANT: the arithmetic defines dequantization for these types only.
         revert BlockDotUnsupported(ggmlType);
@@ -86,6 +87,29 @@ contract MachineMath {
         uint32 d = SoftFloat.h2f(le16(b, 0));
         uint32 dmin = SoftFloat.h2f(le16(b, 2));
         return d.mul(i2f(int256(sc))).mul(i2f(int256(q))).sub(dmin.mul(i2f(int256(m))));
+    }
+
+    /// @dev Q5_K value i: as Q4_K with the nibbles at 48 and bit j of qh[i mod 32] (the 32 bytes
+    ///      at 16) as the 16s bit: ((d ⊗ sc_j) ⊗ q_i) ⊖ (dmin ⊗ m_j), j = i / 32.
+    function q5k(bytes calldata b, uint256 i) private pure returns (uint32) {
+        uint256 j = i >> 5;
+        (uint256 sc, uint256 m) = scaleMinK4(b, j);
+        uint8 by = uint8(b[48 + 32 * (i >> 6) + (i & 31)]);
+        uint256 q = ((i & 32) == 0 ? by & 15 : by >> 4) | (((uint256(uint8(b[16 + (i & 31)])) >> j) & 1) << 4);
+        uint32 d = SoftFloat.h2f(le16(b, 0));
+        uint32 dmin = SoftFloat.h2f(le16(b, 2));
+        return d.mul(i2f(int256(sc))).mul(i2f(int256(q))).sub(dmin.mul(i2f(int256(m))));
+    }
+
+    /// @dev llama.cpp's get_scale_min_k4: the 6-bit scale and min of sub-block j from the 12 bytes at 4.
+    function scaleMinK4(bytes calldata b, uint256 j) private pure returns (uint256 sc, uint256 m) {
+        if (j < 4) {
+            sc = uint8(b[4 + j]) & 63;
+            m = uint8(b[8 + j]) & 63;
+        } else {
+            sc = (uint8(b[8 + j]) & 15) | ((uint8(b[j]) >> 6) << 4);
+            m = (uint8(b[8 + j]) >> 4) | ((uint8(b[4 + j]) >> 6) << 4);
+        }
     }
 
     /// @dev Q6_K value i = 128n + 32k + l: (d ⊗ sc_{i/16}) ⊗ (q − 32).

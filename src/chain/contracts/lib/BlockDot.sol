@@ -5,15 +5,15 @@ import {SoftFloat} from "./SoftFloat.sol";
 
 /// @notice A weight block or activation block whose length does not match its type.
 error OneStepBadBlock(uint256 ggmlType, uint256 weightBytes, uint256 activationBytes);
-/// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q8_0, Q4_K, Q6_K).
+/// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q8_0, Q4_K, Q5_K, Q6_K).
 error OneStepUnsupportedType(uint256 ggmlType);
 
 /// @title BlockDot: one block term of a quantized weight-row dot product
-/// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_K and Q6_K:
+/// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K:
 ///         the exact integer sums of one raw GGUF weight block against one int8 activation block,
 ///         then the binary32 steps through SoftFloat. Weight bytes are llama.cpp's block layouts
 ///         (little-endian f16 scales); activations are B two's-complement int8 bytes (B = 32 for
-///         Q8_0/Q4_0, 256 for Q4_K/Q6_K); `da` is the activation block's scale as binary32 bits.
+///         Q8_0/Q4_0, 256 for Q4_K/Q5_K/Q6_K); `da` is the activation block's scale as binary32 bits.
 /// @dev Every integer sum is far below 2^31 in magnitude (|S| <= 128*32*128*256 < 2^28 even for
 ///      int8 -128 activations), so the int32 cast before i2f never truncates.
 library BlockDot {
@@ -21,16 +21,17 @@ library BlockDot {
     uint256 internal constant Q4_0 = 2;
     uint256 internal constant Q8_0 = 8;
     uint256 internal constant Q4_K = 12;
+    uint256 internal constant Q5_K = 13;
     uint256 internal constant Q6_K = 14;
 
     /// @notice term_b of docs/ARITHMETIC.md for one block, as binary32 bits.
-    /// @param ggmlType 2 (Q4_0), 8 (Q8_0), 12 (Q4_K) or 14 (Q6_K).
-    /// @param w The block's raw bytes: 18, 34, 144 or 210 bytes.
+    /// @param ggmlType 2 (Q4_0), 8 (Q8_0), 12 (Q4_K), 13 (Q5_K) or 14 (Q6_K).
+    /// @param w The block's raw bytes: 18, 34, 144, 176 or 210 bytes.
     /// @param qa The activation block: 32 or 256 int8 values, one byte each.
     /// @param da The activation block scale (binary32 bits).
     function term(uint256 ggmlType, bytes memory w, bytes memory qa, uint32 da) internal pure returns (uint32) {
         (int256 s1, int256 s2) = sums(ggmlType, w, qa);
-        if (ggmlType == Q4_K) {
+        if (ggmlType == Q4_K || ggmlType == Q5_K) {
             return SoftFloat.sub(scaled(f16At(w, 0), da, s1), scaled(f16At(w, 2), da, s2));
         }
         // Q8_0 and Q4_0 keep d in bytes 0..1, Q6_K in bytes 208..209.
@@ -38,7 +39,7 @@ library BlockDot {
     }
 
     /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q6_K and (S1, S2) for
-    ///         Q4_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
+    ///         Q4_K and Q5_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
     ///         OneStepUnsupportedType on a type without a block term.
     /// @dev Bit-plane SWAR instead of a loop per element (about 2.5x less gas). For unsigned
     ///      weight values v_i < 2^bits and int8 activations a_i,
@@ -52,8 +53,9 @@ library BlockDot {
         if (ggmlType == Q8_0) checkLengths(ggmlType, w, qa, 34, 32);
         else if (ggmlType == Q4_0) checkLengths(ggmlType, w, qa, 18, 32);
         else if (ggmlType == Q4_K) checkLengths(ggmlType, w, qa, 144, 256);
+        else if (ggmlType == Q5_K) checkLengths(ggmlType, w, qa, 176, 256);
         else if (ggmlType == Q6_K) checkLengths(ggmlType, w, qa, 210, 256);
-        // INVARIANT: only the four quantized types of the arithmetic have block terms.
+        // INVARIANT: only the five quantized types of the arithmetic have block terms.
         else revert OneStepUnsupportedType(ggmlType);
         assembly {
             // Sums of the unsigned bytes 0..15 (hi) and 16..31 (lo) of x (byte 0 = most significant):
@@ -84,6 +86,36 @@ library BlockDot {
                 hi := sub(h, 2048)
                 lo := sub(l, 2048)
             }
+            // Q4_K (q5 = 0) and Q5_K (q5 = 1): sub-block j (elements 32j..32j+31) is the low (j even)
+            // or high (j odd) nibbles of the 32 bytes at qs + 32·(j/2) (qs = 16, or 48 for Q5_K);
+            // Q5_K adds bit j of qh[l] (the 32 bytes at 16) as the 16s bit of element 32j + l.
+            // Scale/min unpack as get_scale_min_k4 from the 12 bytes at 4.
+            function kmin(wp, qp, q5) -> r1, r2 {
+                let scw := mload(add(wp, 36))
+                let qhw := mload(add(wp, 48))
+                let qs := add(wp, add(48, shl(5, q5)))
+                for { let j := 0 } lt(j, 8) { j := add(j, 1) } {
+                    let sc
+                    let m
+                    switch lt(j, 4)
+                    case 1 {
+                        sc := and(byte(j, scw), 63)
+                        m := and(byte(add(j, 4), scw), 63)
+                    }
+                    default {
+                        sc := or(and(byte(add(j, 4), scw), 15), shl(4, shr(6, byte(sub(j, 4), scw))))
+                        m := or(shr(4, byte(add(j, 4), scw)), shl(4, shr(6, byte(j, scw))))
+                    }
+                    let wv := mload(add(qs, shl(5, shr(1, j))))
+                    let v := and(shr(shl(2, and(j, 1)), wv), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+                    if q5 { v := or(v, shl(4, and(shr(j, qhw), 0x0101010101010101010101010101010101010101010101010101010101010101))) }
+                    let av := mload(add(qp, add(32, shl(5, j))))
+                    let h, l := dot(v, av, add(4, q5))
+                    let ah, al := asum(av)
+                    r1 := add(r1, mul(sc, add(h, l)))
+                    r2 := add(r2, mul(m, add(ah, al)))
+                }
+            }
             switch ggmlType
             case 8 {
                 // Q8_0: q_i = u_i - 128 with u = q xor 0x80, so Σ q·a = Σ u·a - 128·Σ a.
@@ -103,32 +135,8 @@ library BlockDot {
                 let ah, al := asum(av)
                 s1 := sub(add(h, l), shl(3, add(ah, al)))
             }
-            case 12 {
-                // Q4_K: sub-block j (elements 32j..32j+31) is the low (j even) or high (j odd)
-                // nibbles of bytes 16 + 32·(j/2) ..; scale/min unpack as get_scale_min_k4 from
-                // the 12 bytes at 4.
-                let scw := mload(add(w, 36))
-                for { let j := 0 } lt(j, 8) { j := add(j, 1) } {
-                    let sc
-                    let m
-                    switch lt(j, 4)
-                    case 1 {
-                        sc := and(byte(j, scw), 63)
-                        m := and(byte(add(j, 4), scw), 63)
-                    }
-                    default {
-                        sc := or(and(byte(add(j, 4), scw), 15), shl(4, shr(6, byte(sub(j, 4), scw))))
-                        m := or(shr(4, byte(add(j, 4), scw)), shl(4, shr(6, byte(j, scw))))
-                    }
-                    let wv := mload(add(w, add(48, shl(5, shr(1, j)))))
-                    let v := and(shr(shl(2, and(j, 1)), wv), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
-                    let av := mload(add(qa, add(32, shl(5, j))))
-                    let h, l := dot(v, av, 4)
-                    let ah, al := asum(av)
-                    s1 := add(s1, mul(sc, add(h, l)))
-                    s2 := add(s2, mul(m, add(ah, al)))
-                }
-            }
+            case 12 { s1, s2 := kmin(w, qa, 0) }
+            case 13 { s1, s2 := kmin(w, qa, 1) }
             default {
                 // Q6_K: elements 128n + 32k + l (n < 2, k < 4, l < 32) take the nibble of
                 // ql[64n + 32(k&1) + l] (low for k < 2) and bits 2k..2k+1 of qh[32n + l] on top;

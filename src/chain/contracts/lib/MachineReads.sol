@@ -301,6 +301,7 @@ library MachineReads {
         if (t == 8) return (34, 32);
         if (t == 2) return (18, 32);
         if (t == 12) return (144, 256);
+        if (t == 13) return (176, 256);
         if (t == 14) return (210, 256);
     }
 
