@@ -12,7 +12,7 @@ import { inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
 
 // The addon is built against this Node's ABI (process.versions.modules): another Node needs a rebuild.
 const inputs = () =>
-  inputsDigest(['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'scripts/build/20-native.mjs'], [process.arch, process.versions.modules])
+  inputsDigest(['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'scripts/build/20-native.mjs'], [process.arch, process.versions.modules])
 
 /** Why the native kernel needs a build (or another try): '' if it is current. */
 export function stale() {
@@ -56,7 +56,7 @@ function tryBuild() {
   if (!gyp) return warn('node-gyp not found')
   const dir = join(root, 'build', 'native')
   mkdirSync(dir, { recursive: true })
-  for (const f of ['binding.gyp', 'q8.cc', 'attention.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
+  for (const f of ['binding.gyp', 'q8.cc', 'attention.cc', 'train.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
   const nd = nodeDir()
   const args = [gyp, 'rebuild', '--loglevel=error', ...(nd ? [`--nodedir=${nd}`] : [])]
   const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' })

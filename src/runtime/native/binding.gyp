@@ -11,6 +11,13 @@
       "sources": ["attention.cc"],
       "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math"],
       "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
+      "target_name": "tessera_train",
+      "sources": ["train.cc"],
+      "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": ["-pthread"]
     }
   ]
 }
