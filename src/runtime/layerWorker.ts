@@ -1,12 +1,14 @@
 /**
  * An attention worker for the WASM layer ops (wasmLayerOps.ts): instantiates build/layer.wasm over
- * the layer ops' own shared memory (where the KV cache lives) and computes the query heads the
- * main thread hands it. Like the kernel workers (wasmWorker.ts) it spins for `spinMs` after each
+ * the layer ops' own shared memory (where the KV cache lives), or uses the native attention
+ * (src/runtime/native/attention.cc) on a view of it, and computes the query heads the main thread
+ * hands it. Like the kernel workers (wasmWorker.ts) it spins for `spinMs` after each
  * command, because the next layer's attention follows within milliseconds and waking from
  * Atomics.wait costs about that much; past that it sleeps.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
+import { loadNativeAttention } from './native/attention.js'
 
 /**
  * The control block: SEQ (command number), DONE (last finished), ERROR, STOP, READY (set once the
@@ -14,13 +16,22 @@ import { WA, type WasmMemory, type WasmModule } from './wasmTypes.js'
  * still sees it), then the 12 arguments.
  */
 export const LayerCtrl = { SEQ: 0, DONE: 1, ERROR: 2, STOP: 3, READY: 4, ARG0: 5, LENGTH: 17 } as const
-export type LayerWorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number }
+/** `native`: compute with the native attention (src/runtime/native/attention.cc) when it loads here. */
+export type LayerWorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number; native?: boolean }
 
 type Attention = (...args: number[]) => void
 
 function run(init: LayerWorkerInit): void {
   const ctrl = new Int32Array(init.ctrl)
-  const attention = (new WA.Instance(init.module, { env: { memory: init.memory } }).exports as unknown as { attention: Attention }).attention
+  const wasm = (new WA.Instance(init.module, { env: { memory: init.memory } }).exports as unknown as { attention: Attention }).attention
+  const native = init.native ? loadNativeAttention() : undefined
+  let bytes = new Uint8Array(init.memory.buffer)
+  const attention: Attention = native
+    ? (...a) => {
+        if (bytes.byteLength !== init.memory.buffer.byteLength) bytes = new Uint8Array(init.memory.buffer)
+        native.attention(bytes, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11])
+      }
+    : wasm
   const waitForCommand = (last: number): number => {
     let seq = Atomics.load(ctrl, LayerCtrl.SEQ)
     const start = performance.now()

@@ -1,9 +1,11 @@
 /**
  * Long-context attention end to end: a one-layer model with an 8,192-token context, prefilled past
  * 7,100 positions (where decode used to fall off a cliff), gives the same logits bit for bit with
- * the WASM ops on 1 and 3 threads (heads split between workers), prefilled in batches of 512 or
- * 64 and then decoded one token at a time, and the TypeScript reference on the last tokens over
- * the same cache.
+ * WASM attention on 1 thread (native off), native attention with its heads split between the main
+ * thread and the matmul worker (2 threads, the default), native attention in 3 threads of layer
+ * workers, WASM attention on 2 threads' matmul worker (native off), prefilled in batches of 512,
+ * 64 or 100 and then decoded one token at a time, and the TypeScript reference on the last tokens
+ * over the same cache.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -17,6 +19,7 @@ import { KVCache, Transformer, type TransformerWeights } from '../engine/model/t
 import { writeGgufFile } from './ggufFile.js'
 import { loadModel, type Model } from './model.js'
 import { createWasmLayerOps } from './wasmLayerOps.js'
+import { loadNativeAttention } from './native/attention.js'
 
 const CONTEXT = 7100
 const TAIL = 4
@@ -54,11 +57,13 @@ function decodeTail(m: Model, prompt: number[], cache: KVCache): Float32Array {
   return out
 }
 
-test(`logits at ${CONTEXT}+ positions: 1 and 3 threads, batches of 512, 64 and 1, and the reference agree bit for bit`, async () => {
+test(`logits at ${CONTEXT}+ positions: native and WASM attention, 1, 2 and 3 threads, batches of 512, 100, 64 and 1, and the reference agree bit for bit`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-long-'))
   const path = join(dir, 'long.gguf')
   writeGgufFile(path, encodeGguf(synthModel({ preset: 'test-long', type: 'q8_0', seed: 5 })))
-  const one = await loadModel(path, { threads: 1 })
+  const one = await loadModel(path, { threads: 1, native: false })
+  const two = await loadModel(path, { threads: 2 })
+  const twoWasm = await loadModel(path, { threads: 2, native: false })
   const one3 = await loadModel(path, { threads: 1 })
   // the same weights with attention on 3 threads (the backend's layer ops swapped for threaded ones)
   const ops3 = createWasmLayerOps({ threads: 3 })
@@ -81,11 +86,21 @@ test(`logits at ${CONTEXT}+ positions: 1 and 3 threads, batches of 512, 64 and 1
     const c3 = prefill(three, prompt, 64)
     sameBits(decodeTail(three, prompt, c3), want, '3 threads, decode')
 
+    // 2 threads: attention's heads split between the main thread and the matmul worker, natively
+    // where the addon is built (else WASM, and this repeats the next case), and with native off
+    const native = loadNativeAttention() !== undefined
+    const c2 = prefill(two, prompt, 100)
+    sameBits(decodeTail(two, prompt, c2), want, `2 threads${native ? ', native attention' : ''}, decode`)
+    const c2w = prefill(twoWasm, prompt, 512)
+    sameBits(decodeTail(twoWasm, prompt, c2w), want, '2 threads, WASM attention, decode')
+
     // the reference over the 1-thread prefill's cache (moved into reference memory), tail by decode
     cacheOne.length = CONTEXT
     sameBits(decodeTail(ref, prompt, cacheOne), want, 'reference, decode')
   } finally {
     one.close()
+    two.close()
+    twoWasm.close()
     ops3.close()
     one3.close()
     ref.close()

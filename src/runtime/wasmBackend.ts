@@ -19,7 +19,7 @@ import { activationBlockSize, dequantizeRow } from '../engine/kernels/reference.
 import { BLOCK, GGMLType, rowBytes as rowBytesOf } from '../engine/gguf/types.js'
 import { Cmd, Ctrl, KERNELS, NATIVE_KERNELS, type KernelExports, type KernelName, type WorkerInit } from './wasmProtocol.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
-import { createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
+import { type AttentionHelper, createLayerMemory, createWasmLayerOps, type WasmLayerOps } from './wasmLayerOps.js'
 import { loadNativeQ8 } from './native/q8.js'
 
 export type WasmBackendOptions = {
@@ -34,10 +34,10 @@ export type WasmBackendOptions = {
    */
   native?: boolean
   /**
-   * Threads for attention (wasmLayerOps.ts; default 1: off). Its workers are extra threads beside
-   * the matmul workers, which keep spinning between matmuls: with threads = cores they
-   * oversubscribe the machine (measured on the 2-core guest: decode fell to 0.1x), so turn it on
-   * only with spare cores.
+   * Threads for attention (wasmLayerOps.ts; default `threads`, at most `threads`): the main thread
+   * plus that many minus one of the matmul workers, each computing a range of query heads over the
+   * layer ops' memory (Cmd.ATTENTION), so no thread is added beside the matmul workers. 1 = the
+   * main thread alone. Any count gives the same bits.
    */
   attentionThreads?: number
 }
@@ -147,11 +147,15 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
     slots.push({ memory, top: HEAP_BASE, seq: 0, scratch: { at: 0, bytes: 0 } })
   }
   const main = new WA.Instance(module, { env: { memory: slots[0].memory } }).exports as unknown as KernelExports
+  // The layer ops' memory (KV cache, activations), made now so the workers can be handed it:
+  // attention's query heads are split between the main thread and matmul workers 1 .. attThreads-1.
+  const attThreads = Math.max(1, Math.min(threads, options.attentionThreads ?? threads))
+  const layer = attThreads > 1 ? { module: builtModule('layer.wasm'), memory: createLayerMemory() } : undefined
   try {
     await Promise.all(slots.slice(1).map(async (slot) => {
       const sab = new SharedArrayBuffer(Ctrl.LENGTH * 4)
       slot.ctrl = new Int32Array(sab)
-      slot.worker = await startWorker({ module, memory: slot.memory, ctrl: sab, spinMs, native: native !== undefined })
+      slot.worker = await startWorker({ module, memory: slot.memory, ctrl: sab, spinMs, native: native !== undefined, layer })
     }))
   } catch (err) {
     for (const s of slots) void s.worker?.terminate()
@@ -244,9 +248,22 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   return {
     kind: 'wasm',
     threads,
-    /** RMSNorm, attention, SILU, adds in WASM on the main thread (own memory, made on first use). */
+    /**
+     * RMSNorm, attention, SILU, adds in WASM on the main thread (own memory, made on first use);
+     * attention natively when the addon loads, its heads split with attThreads - 1 matmul workers.
+     */
     get layerOps() {
-      return (layerOps ??= createWasmLayerOps({ threads: options.attentionThreads ?? 1, spinMs }))
+      if (layerOps) return layerOps
+      const helpers: AttentionHelper[] | undefined = layer && slots.slice(1, attThreads).map((slot) => ({
+        ready: () => !closed,
+        start: (args: number[]) => {
+          for (let i = 0; i < args.length; i++) slot.ctrl![Ctrl.ATT0 + i] = args[i]
+          release(slot, Cmd.ATTENTION, 0, [])
+        },
+        wait: () => waitDone(slot, 'attention'),
+      }))
+      layerOps = createWasmLayerOps({ spinMs, native: options.native !== false, memory: layer?.memory, helpers })
+      return layerOps
     },
     allocMatrix(name, type, rows, cols) {
       const B = activationBlockSize(type) // throws for unsupported types

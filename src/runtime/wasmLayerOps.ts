@@ -17,6 +17,7 @@ import { KernelMemoryError, KernelTimeoutError, KernelWorkerError } from '../eng
 import { LayerCtrl, type LayerWorkerInit } from './layerWorker.js'
 import { type AttentionShape, attentionInWindow, checkAttentionShape, checkLength, type LayerOps } from '../engine/kernels/layerOps.js'
 import { builtModule, WA, type WasmMemory } from './wasmTypes.js'
+import { loadNativeAttention } from './native/attention.js'
 
 const PAGE = 65536
 const MAX_PAGES = 65536
@@ -54,7 +55,27 @@ export type WasmLayerOpsOptions = {
    * calling thread (default 256): handing off costs microseconds, a short context's heads less.
    */
   minThreadedWork?: number
+  /**
+   * Attention on the native AVX2 kernel (src/runtime/native/attention.cc) when it is built and
+   * loads (default true), on the calling thread and in the layer workers; bit-identical to the
+   * WASM export, so this changes only speed.
+   */
+  native?: boolean
+  /** The memory to use (default: a new one), for helpers that were handed it before the ops exist. */
+  memory?: WasmMemory
+  /**
+   * Other threads to split attention's query heads with instead of starting `threads - 1` layer
+   * workers (the WASM backend's matmul workers, so no thread is added beside them).
+   */
+  helpers?: AttentionHelper[]
 }
+
+/**
+ * A thread that computes a range of query heads over the ops' memory: `start` hands it the 12
+ * arguments of layer.wasm `attention` (byte addresses), `wait` returns once it is done (and throws
+ * if it failed); `ready` says whether it takes commands now (else the calling thread does its part).
+ */
+export type AttentionHelper = { ready(): boolean; start(args: number[]): void; wait(): void }
 
 /** One attention worker: its control block and whether it has exited. */
 type LayerWorker = { worker: Worker; ctrl: Int32Array; seq: number; exited: boolean }
@@ -75,6 +96,11 @@ function startLayerWorker(init: LayerWorkerInit): LayerWorker {
   return w
 }
 
+/** A memory for the layer ops (shared, so attention helpers on other threads can read it). */
+export function createLayerMemory(): WasmMemory {
+  return new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
+}
+
 /**
  * Creates a set of WASM layer ops with its own memory. Example:
  * `const ops = createWasmLayerOps({ threads: 2 }); const k = ops.allocF32(ctx * kvDim); ops.attention(...)`.
@@ -83,13 +109,19 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
   const threads = options.threads ?? 1
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   const minWork = options.minThreadedWork ?? 256
-  const memory: WasmMemory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
+  const memory: WasmMemory = options.memory ?? createLayerMemory()
   const module = builtModule('layer.wasm')
   const wasm = new WA.Instance(module, { env: { memory } }).exports as unknown as LayerExports
+  const native = options.native === false ? undefined : loadNativeAttention()
+  /** A view of the whole memory for the native kernel, re-made after the memory grows. */
+  let bytes = new Uint8Array(memory.buffer)
   const workers: LayerWorker[] = []
-  for (let i = 1; i < threads; i++) {
-    workers.push(startLayerWorker({ module, memory, ctrl: new SharedArrayBuffer(LayerCtrl.LENGTH * 4), spinMs: options.spinMs ?? 50 }))
+  if (!options.helpers) {
+    for (let i = 1; i < threads; i++) {
+      workers.push(startLayerWorker({ module, memory, ctrl: new SharedArrayBuffer(LayerCtrl.LENGTH * 4), spinMs: options.spinMs ?? 50, native: native !== undefined }))
+    }
   }
+  const pool: AttentionHelper[] = options.helpers ?? workers.map((w) => ({ ready: () => isReady(w), start: (args) => release(w, args), wait: () => waitDone(w) }))
 
   function release(w: LayerWorker, args: number[]): void {
     for (let i = 0; i < args.length; i++) w.ctrl[LayerCtrl.ARG0 + i] = args[i]
@@ -214,7 +246,7 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       const qn = nTok * nHead * headDim
       const kn = (start + nTok) * nKvHead * headDim
       const rows = start + nTok
-      const helpers = rows * nTok >= minWork ? workers.filter(isReady).slice(0, nHead - 1) : []
+      const helpers = rows * nTok >= minWork ? pool.filter((h) => h.ready()).slice(0, nHead - 1) : []
       // one scores scratch per thread, 16-byte aligned
       const scoreBytes = (rows * 4 + 15) & ~15
       const [o, qi, ki, vi, scores] = place([
@@ -228,16 +260,21 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       const first = nHead - per * helpers.length
       helpers.forEach((w, i) => {
         const h0 = first + i * per
-        release(w, [o, qi, ki, vi, scores + (i + 1) * scoreBytes, start, nTok, nHead, nKvHead, headDim, h0, h0 + per])
+        w.start([o, qi, ki, vi, scores + (i + 1) * scoreBytes, start, nTok, nHead, nKvHead, headDim, h0, h0 + per])
       })
       let failed: unknown
       try {
-        wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+        if (native) {
+          if (bytes.byteLength !== memory.buffer.byteLength) bytes = new Uint8Array(memory.buffer)
+          native.attention(bytes, o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+        } else {
+          wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+        }
       } catch (err) {
         failed = err
       }
       // every helper must be done before the scratch or the output is touched again
-      for (const w of helpers) waitDone(w)
+      for (const w of helpers) w.wait()
       if (failed) throw failed
       back(out, o, qn)
     },
@@ -254,7 +291,7 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       back(x, xi, n)
     },
     get readyWorkers() {
-      return workers.filter(isReady).length
+      return pool.filter((h) => h.ready()).length
     },
     close() {
       for (const w of workers.splice(0)) {

@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { WA } from './wasmTypes.js'
 import { Cmd, Ctrl, KERNELS, NATIVE_KERNELS, type KernelExports, type WorkerInit } from './wasmProtocol.js'
 import { loadNativeQ8 } from './native/q8.js'
+import { loadNativeAttention } from './native/attention.js'
 
 const init = workerData as WorkerInit
 const ctrl = new Int32Array(init.ctrl)
@@ -17,6 +18,25 @@ const kernels = KERNELS.map((k) => exports[k])
 const native = init.native ? loadNativeQ8() : undefined
 // A view of the whole memory for the native kernel, re-made when the memory has grown.
 let view = new Uint8Array(init.memory.buffer)
+
+/**
+ * Cmd.ATTENTION: query heads h0..h1 (ATT0's 12 arguments, layer.wasm `attention`'s) over the layer
+ * ops' memory, natively when the addon loads, else with layer.wasm instantiated over that memory.
+ */
+const attend = ((layer) => {
+  if (!layer) return undefined
+  const nat = init.native ? loadNativeAttention() : undefined
+  if (nat) {
+    let lview = new Uint8Array(layer.memory.buffer)
+    return (a: number[]) => {
+      if (lview.byteLength !== layer.memory.buffer.byteLength) lview = new Uint8Array(layer.memory.buffer)
+      nat.attention(lview, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11])
+    }
+  }
+  const wasm = (new WA.Instance(layer.module, { env: { memory: layer.memory } }).exports as unknown as { attention: (...a: number[]) => void }).attention
+  return (a: number[]) => wasm(...a)
+})(init.layer)
+const attArgs = new Array<number>(12)
 
 function waitForCommand(last: number): number {
   let seq = Atomics.load(ctrl, Ctrl.SEQ)
@@ -42,7 +62,12 @@ for (;;) {
     const a = Ctrl.ARG0
     const fn = ctrl[Ctrl.FN]
     const nk = native && NATIVE_KERNELS[fn]
-    if (nk && ctrl[a + 4] >= nk.minTok) {
+    if (cmd === Cmd.ATTENTION) {
+      // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
+      for (let i = 0; i < 12; i++) attArgs[i] = i < 5 ? ctrl[Ctrl.ATT0 + i] >>> 0 : ctrl[Ctrl.ATT0 + i]
+      if (!attend) throw new Error('no layer memory')
+      attend(attArgs)
+    } else if (nk && ctrl[a + 4] >= nk.minTok) {
       if (view.byteLength !== init.memory.buffer.byteLength) view = new Uint8Array(init.memory.buffer)
       // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
       native[nk.fn](view, ctrl[a] >>> 0, ctrl[a + 1], ctrl[a + 2], ctrl[a + 3] >>> 0, ctrl[a + 4], ctrl[a + 5] >>> 0, ctrl[a + 6])
