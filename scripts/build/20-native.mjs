@@ -12,7 +12,10 @@ import { inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
 
 // The addon is built against this Node's ABI (process.versions.modules): another Node needs a rebuild.
 const inputs = () =>
-  inputsDigest(['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'scripts/build/20-native.mjs'], [process.arch, process.versions.modules])
+  inputsDigest(
+    ['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'scripts/build/20-native.mjs'],
+    [process.arch, process.versions.modules],
+  )
 
 /** Why the native kernel needs a build (or another try): '' if it is current. */
 export function stale() {
