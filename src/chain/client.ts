@@ -50,6 +50,8 @@ export const DEFAULT_SETTLEMENT_PARAMS: SettlementParams = {
   /** deployTessera uses `auditBps` (at most 5000) when `premiumBps` is not given (500 at the default p). */
   premiumBps: 500,
   collusionBps: 2000,
+  /** Share of each job on a model with a training record paid to its datasets' contributors (docs/CHAIN.md "Data provenance"). */
+  dataBps: 1000,
 }
 /** The default premium is `auditBps` up to this: half of every job's price. */
 const MAX_DEFAULT_PREMIUM_BPS = 5000
@@ -85,6 +87,8 @@ export const DEFAULT_GAME_PARAMS: GameParams = { challengerBond: ETH / 10n, cloc
 export type Deployment = {
   chainId: number
   registry: Address
+  /** DatasetRegistry (deployed by ModelRegistry); absent in deployment files written before it. */
+  datasets?: Address
   settlement: Address
   /** The dispute machine's entry contract (IMachine); absent in deployment files written before it. */
   machine?: Address
@@ -139,7 +143,11 @@ export async function deployTessera(
   if (!(Number(sp.collusionBps) >= 0 && Number(sp.collusionBps) < 10_000)) {
     throw new DeploymentError(`collusionBps must be 0..9999 (the tolerated share of auditor stake colluding with a provider, in basis points), got ${sp.collusionBps}`)
   }
+  if (!(Number(sp.dataBps) >= 0 && Number(sp.premiumBps) + Number(sp.dataBps) < 10_000)) {
+    throw new DeploymentError(`dataBps must be 0..${9999 - Number(sp.premiumBps)} (with premiumBps ${sp.premiumBps}, something of every job must be left for its provider), got ${sp.dataBps}`)
+  }
   const registry = (await deployContract(c, { name: 'ModelRegistry' })).address
+  const datasets = await read<Address>(c, registry, 'ModelRegistry', 'datasets')
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
   const math = (await deployContract(c, { name: 'MachineMath' })).address
   const stepsA = (await deployContract(c, { name: 'MachineStepsA', args: [math] })).address
@@ -161,7 +169,7 @@ export async function deployTessera(
   const block = await c.public.getBlockNumber()
   const str = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]))
   return {
-    chainId: c.chain.id, registry, settlement, machine, disputeGame, beacon, audits, deployedAtBlock: String(block),
+    chainId: c.chain.id, registry, datasets, settlement, machine, disputeGame, beacon, audits, deployedAtBlock: String(block),
     params: { settlement: str(sp), game: str(gp), audits: str(ap), beacon: beaconParams },
   }
 }

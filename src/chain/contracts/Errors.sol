@@ -105,3 +105,19 @@ error UnsupportedMachineShape();
 error OnlyAudits();
 /// @notice The job was slashed for withholding its transcript: it is settled, no game opens on it.
 error JobFaulted(bytes32 requestDigest);
+
+// DatasetRegistry and training records (docs/CHAIN.md "Data provenance")
+/// @notice The dataset root is registered already (first come: its entry never changes).
+error DatasetAlreadyRegistered(bytes32 root);
+/// @notice No dataset is registered under this root.
+error UnknownDataset(bytes32 root);
+/// @notice A dataset registration with a bad field: `what` names it (root, manifestHash, licence, contributors).
+error BadDataset(string what);
+/// @notice Contributor `index` is the zero address, has a zero share, or is listed twice.
+error BadContributor(uint256 index, address contributor);
+/// @notice The contributors' shares sum to `sum` basis points, not 10,000.
+error SharesNotWhole(uint256 sum);
+/// @notice A training record with a bad field: `what` names it (manifestHash, runRoot, datasets, weights).
+error BadTrainingRecord(string what);
+/// @notice The model was registered without a training record.
+error NoTrainingRecord(bytes32 modelRoot);

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {BadConfigProof, ModelAlreadyRegistered, UnknownModel, UnsupportedMachineShape} from "./Errors.sol";
+import {
+    BadConfigProof, BadTrainingRecord, ModelAlreadyRegistered, NoTrainingRecord, UnknownDataset, UnknownModel, UnsupportedMachineShape
+} from "./Errors.sol";
+import {DatasetRegistry} from "./DatasetRegistry.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 
 /// @title ModelRegistry
@@ -9,9 +12,14 @@ import {MerkleProof} from "./lib/MerkleProof.sol";
 /// register; an entry never changes, so a receipt naming a model root always means the same bytes.
 /// What it records about a model is checked, not believed: the config is opened from the model
 /// root (its config leaf, leaf 0), so a registrant cannot lie about the layer count or any field.
+/// A model may be registered with its training record (registerTrained): the datasets it was
+/// trained on (registered in `datasets`, with a weight each), the training manifest's hash and the
+/// run root. The record is written with the entry and never changes; nothing on chain can check
+/// that the weights came from that run (an auditor replays it: `tessera train verify`), so the
+/// record is the registrant's claim, first come like the entry (docs/CHAIN.md "Data provenance").
 contract ModelRegistry {
     /// @notice The model config the dispute game needs (docs/MACHINE.md "Config leaf, version 3"):
-    ///         arch 1 = llama, 2 = qwen2; ropeBaseBits and rmsEpsBits are binary32 bits;
+    ///         arch 1 = llama, 2 = qwen2, 3 = qwen3; ropeBaseBits and rmsEpsBits are binary32 bits;
     ///         eogTokens are the tokenizer's end-of-generation ids, sorted, distinct.
     struct ModelConfigV3 {
         uint8 arch;
@@ -39,14 +47,36 @@ contract ModelRegistry {
         uint64 registeredAt;
     }
 
+    /// @notice What a trained model was trained on: its datasets (DatasetRegistry roots) with the
+    ///         share of the model's data payouts each gets (basis points, summing to 10,000), the
+    ///         hash of the training manifest (config, seeds, schedule: src/train) and the run root.
+    struct TrainingRecord {
+        bytes32 manifestHash;
+        bytes32 runRoot;
+        bytes32[] datasetRoots;
+        uint16[] weightsBps;
+    }
+
     /// @notice Version tag that starts the config leaf data (modelRoot format 3).
     bytes public constant CONFIG_TAG = "tessera-config/3";
+    /// @notice Most datasets one training record may name.
+    uint256 public constant MAX_DATASETS = 16;
+
+    /// @notice The dataset registry training records point into (deployed by this contract).
+    DatasetRegistry public immutable datasets;
 
     mapping(bytes32 => Model) private models;
     mapping(bytes32 => ModelConfigV3) private configs;
+    mapping(bytes32 => TrainingRecord) private records;
 
     /// @notice Emitted once per model root.
     event ModelRegistered(bytes32 indexed modelRoot, bytes32 configHash, bytes32 tokenizerHash, bytes32 arithVersion, uint32 nLayer, address registrant);
+    /// @notice Emitted with ModelRegistered when the model comes with a training record.
+    event TrainingRecorded(bytes32 indexed modelRoot, bytes32 manifestHash, bytes32 runRoot, bytes32[] datasetRoots, uint16[] weightsBps);
+
+    constructor() {
+        datasets = new DatasetRegistry();
+    }
 
     /// @notice Registers `modelRoot` with its config, proven by `configPath`: the path of the
     ///         config leaf `CONFIG_TAG || abi.encode(config) || tokenizerHash` at leaf 0 of the
@@ -59,6 +89,50 @@ contract ModelRegistry {
         bytes32 arithVersion,
         bytes32[] calldata configPath
     ) external {
+        _register(modelRoot, config, tokenizerHash, arithVersion, configPath);
+    }
+
+    /// @notice Registers `modelRoot` as `register` does, with its training record. Reverts as
+    ///         `register` does; UnknownDataset for a dataset root not in `datasets`;
+    ///         BadTrainingRecord for a zero manifest hash or run root, no datasets or more than
+    ///         MAX_DATASETS, lists of unequal length, a dataset named twice, a zero weight, or
+    ///         weights that do not sum to 10,000.
+    function registerTrained(
+        bytes32 modelRoot,
+        ModelConfigV3 calldata config,
+        bytes32 tokenizerHash,
+        bytes32 arithVersion,
+        bytes32[] calldata configPath,
+        TrainingRecord calldata rec
+    ) external {
+        _register(modelRoot, config, tokenizerHash, arithVersion, configPath);
+        // INVARIANT: a record names registered datasets, each once, weights summing to 10,000.
+        if (rec.manifestHash == bytes32(0)) revert BadTrainingRecord("manifestHash");
+        if (rec.runRoot == bytes32(0)) revert BadTrainingRecord("runRoot");
+        uint256 n = rec.datasetRoots.length;
+        if (n == 0 || n > MAX_DATASETS || rec.weightsBps.length != n) revert BadTrainingRecord("datasets");
+        uint256 sum;
+        for (uint256 i = 0; i < n; i++) {
+            bytes32 root = rec.datasetRoots[i];
+            if (!datasets.isRegistered(root)) revert UnknownDataset(root);
+            for (uint256 j = 0; j < i; j++) {
+                if (rec.datasetRoots[j] == root) revert BadTrainingRecord("datasets");
+            }
+            if (rec.weightsBps[i] == 0) revert BadTrainingRecord("weights");
+            sum += rec.weightsBps[i];
+        }
+        if (sum != 10_000) revert BadTrainingRecord("weights");
+        records[modelRoot] = rec;
+        emit TrainingRecorded(modelRoot, rec.manifestHash, rec.runRoot, rec.datasetRoots, rec.weightsBps);
+    }
+
+    function _register(
+        bytes32 modelRoot,
+        ModelConfigV3 calldata config,
+        bytes32 tokenizerHash,
+        bytes32 arithVersion,
+        bytes32[] calldata configPath
+    ) internal {
         // INVARIANT: entries are immutable once written.
         if (models[modelRoot].registrant != address(0)) revert ModelAlreadyRegistered(modelRoot);
         bytes memory encoded = abi.encode(config);
@@ -69,7 +143,7 @@ contract ModelRegistry {
         // could not be defended (or challenged) on chain (docs/MACHINE.md "The layer transition").
         uint256 kvDim = uint256(config.nKvHead) * config.headDim;
         if (
-            (config.arch != 1 && config.arch != 2) || config.nKvHead == 0 || config.headDim == 0 || kvDim == 0
+            (config.arch == 0 || config.arch > 3) || config.nKvHead == 0 || config.headDim == 0 || kvDim == 0
                 || config.dim % 8 != 0 || config.headDim % 8 != 0 || config.ffDim % 8 != 0 || kvDim % 8 != 0
                 || config.nHead % config.nKvHead != 0
         ) revert UnsupportedMachineShape();
@@ -101,5 +175,29 @@ contract ModelRegistry {
     /// @notice Number of layers of a registered model (0 if unknown): the dispute game needs it to map trace leaves.
     function nLayerOf(bytes32 modelRoot) external view returns (uint32) {
         return models[modelRoot].nLayer;
+    }
+
+    /// @notice The training record of `modelRoot`; reverts UnknownModel, or NoTrainingRecord for a
+    ///         model registered without one.
+    function recordOf(bytes32 modelRoot) external view returns (TrainingRecord memory) {
+        if (models[modelRoot].registrant == address(0)) revert UnknownModel(modelRoot);
+        if (records[modelRoot].datasetRoots.length == 0) revert NoTrainingRecord(modelRoot);
+        return records[modelRoot];
+    }
+
+    /// @notice Dataset `i` of `modelRoot`'s training record and its weight (basis points); reverts
+    ///         NoTrainingRecord for a model without one (or an unregistered root), BadTrainingRecord
+    ///         for an index past its datasets.
+    function datasetOf(bytes32 modelRoot, uint256 i) external view returns (bytes32 root, uint16 weightBps) {
+        TrainingRecord storage r = records[modelRoot];
+        if (r.datasetRoots.length == 0) revert NoTrainingRecord(modelRoot);
+        if (i >= r.datasetRoots.length) revert BadTrainingRecord("index");
+        return (r.datasetRoots[i], r.weightsBps[i]);
+    }
+
+    /// @notice What a claim needs of a model, in one call: its layer count (0 if unknown) and
+    ///         whether it has a training record (its jobs then pay Settlement's data share).
+    function claimInfo(bytes32 modelRoot) external view returns (uint32 nLayer, bool trained) {
+        return (models[modelRoot].nLayer, records[modelRoot].datasetRoots.length != 0);
     }
 }

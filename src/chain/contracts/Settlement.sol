@@ -42,6 +42,7 @@ contract Settlement {
         uint32 rewardBps; // share of a loser's forfeit paid to the winner, < 10_000; the rest is burned
         uint32 premiumBps; // audit premium: share of each claimed job's amount paid into the Audits pool at claim
         uint32 collusionBps; // tolerated share c of auditor stake colluding with a provider, < 10_000: the lock and slash grow by 1 / (1 - c)
+        uint32 dataBps; // data share: of each claimed job on a model with a training record, credited to its datasets' contributors
     }
 
     /// @notice What a client signs (EIP-712 `JobRequest`).
@@ -112,6 +113,7 @@ contract Settlement {
         uint8 status; // 1 pending, 2 final, 3 paid out except the jobs still under dispute
         uint32 openDisputes; // open games on the batch's jobs
         uint32 count;
+        bool data; // the batch holds each job's amount less its premium and its data share (_net)
         uint128 disputed; // part of `amount` belonging to jobs with at least one open game
         bytes32 root;
     }
@@ -151,6 +153,7 @@ contract Settlement {
     uint32 internal immutable AUDIT_BPS;
     uint32 internal immutable REWARD_BPS;
     uint32 internal immutable PREMIUM_BPS;
+    uint32 internal immutable DATA_BPS;
     /// @dev The divisor of exposureOf: auditBps * (10_000 - rewardBps) * (10_000 - collusionBps).
     uint256 internal immutable EXPOSURE_DIV;
 
@@ -170,6 +173,11 @@ contract Settlement {
     /// @dev Batches by id, 0 .. nBatches - 1 (a mapping: a dispute's settlement reads no length).
     mapping(uint256 => Batch) internal batches;
     uint256 internal nBatches;
+    /// @notice Data share credited to a trained model's contributors so far, by model root
+    ///         (cumulative; each (dataset, contributor) withdraws its part: withdrawData).
+    mapping(bytes32 => uint256) public dataEarned;
+    /// @dev What each (model, dataset index, contributor) withdrew so far: keccak256(abi.encode(model, i, contributor)).
+    mapping(bytes32 => uint256) internal dataPaid;
 
     /// @dev The books (totalStaked() .. totalBurned()) and the reentrancy lock, two per slot, each
     ///      total beside one that is non-zero whenever it changes on a dispute's settlement (pending
@@ -200,6 +208,9 @@ contract Settlement {
     event Released(bytes32 indexed requestDigest, address indexed client, uint128 amount);
     event JobSettled(uint256 indexed batchId, uint128 amount, uint8 outcome);
     event Slashed(address indexed account, uint256 amount, address indexed beneficiary, uint256 reward, uint256 burned);
+    /// @notice A claim credited `amount` of data share for `jobs` jobs of batch `batchId` on a trained model.
+    event DataCredited(bytes32 indexed modelRoot, uint256 indexed batchId, uint32 jobs, uint256 amount);
+    event DataWithdrawn(bytes32 indexed modelRoot, uint256 datasetIndex, address indexed contributor, uint256 amount);
 
     modifier nonReentrant() {
         // INVARIANT: no external call can re-enter a state-changing function.
@@ -264,12 +275,15 @@ contract Settlement {
         if (params_.premiumBps >= 10_000) revert BadParameter("premiumBps");
         // INVARIANT: some auditors are honest: at a 100% colluding share no audit ever catches a cheat.
         if (params_.collusionBps >= 10_000) revert BadParameter("collusionBps");
+        // INVARIANT: the premium and the data share leave something of every job for its provider.
+        if (uint256(params_.premiumBps) + params_.dataBps >= 10_000) revert BadParameter("dataBps");
         registry = registry_;
         params = params_;
         MIN_PROVIDER_STAKE = params_.minProviderStake;
         AUDIT_BPS = params_.auditBps;
         REWARD_BPS = params_.rewardBps;
         PREMIUM_BPS = params_.premiumBps;
+        DATA_BPS = params_.dataBps;
         EXPOSURE_DIV = uint256(params_.auditBps) * (10_000 - params_.rewardBps) * (10_000 - params_.collusionBps);
         books.locked = 1;
         deployer = msg.sender;
@@ -383,6 +397,33 @@ contract Settlement {
         _send(msg.sender, amount);
     }
 
+    /// @notice Contributor: withdraws its part of dataset `datasetIndex` of `modelRoot`'s training
+    ///         record: dataEarned[modelRoot] * weight * share / 10^8 (the dataset's weight in the
+    ///         record, the caller's share in the dataset, both basis points; rounded down), less what
+    ///         it withdrew before. Reverts NothingToWithdraw when that is zero.
+    function withdrawData(bytes32 modelRoot, uint256 datasetIndex) external nonReentrant {
+        uint256 due = dataOwedTo(modelRoot, datasetIndex, msg.sender);
+        // INVARIANT: a contributor is paid its part of each credit once: the paid mark moves to
+        // what it is entitled to before the transfer, under the reentrancy lock.
+        if (due == 0) revert NothingToWithdraw(msg.sender);
+        dataPaid[keccak256(abi.encode(modelRoot, datasetIndex, msg.sender))] += due;
+        books.owed -= uint128(due);
+        emit DataWithdrawn(modelRoot, datasetIndex, msg.sender, due);
+        _send(msg.sender, due);
+    }
+
+    /// @notice What `contributor` can withdraw now from dataset `datasetIndex` of `modelRoot`
+    ///         (0 when it is not a contributor of that dataset); reverts NoTrainingRecord or
+    ///         BadTrainingRecord("index") for a model without a record or an index past it.
+    function dataOwedTo(bytes32 modelRoot, uint256 datasetIndex, address contributor) public view returns (uint256) {
+        (bytes32 root, uint16 weight) = registry.datasetOf(modelRoot, datasetIndex);
+        uint256 share = registry.datasets().shareOf(root, contributor);
+        // Rounded down on the cumulative credit: the dust of all (dataset, contributor) pairs of a
+        // model is below one wei each at any time, and stays in totalOwed.
+        uint256 entitled = dataEarned[modelRoot] * weight * share / 1e8;
+        return entitled - dataPaid[keccak256(abi.encode(modelRoot, datasetIndex, contributor))];
+    }
+
     // ---------------------------------------------------------------- reservations
 
     /// @notice Provider: accepts a signed request by setting aside its maximum price,
@@ -467,8 +508,28 @@ contract Settlement {
         return amount * 1e12 / EXPOSURE_DIV;
     }
 
+    /// @dev A claim's running sums (in memory: the loop's locals would not fit the stack) and the
+    ///      model of the job before, so a batch of one model asks the registry once.
+    struct Claiming {
+        bytes32 model;
+        uint32 nLayer;
+        bool trained;
+        bool anyTrained;
+        uint32 runJobs; // jobs of the current run of one trained model
+        uint128 run; // their data share, credited when the run ends
+        uint128 total; // sum of amount - premium
+        uint128 premium;
+        uint128 data; // sum of every job's data share
+        uint128 untrained; // of which, jobs on models without a training record
+    }
+
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
     ///         Locks exposureOf(batch amount) of the caller's active stake until the batch finalizes.
+    ///         When any job's model has a training record (and dataBps > 0), every job gives
+    ///         dataBps of its amount: a trained model's share is credited to its contributors
+    ///         (dataEarned, withdrawData), an untrained model's to the provider at once, and the
+    ///         batch holds each job's amount less its premium and data share (docs/CHAIN.md
+    ///         "Data provenance").
     function claimBatch(ClaimItem[] calldata items) external returns (uint256 batchId) {
         uint256 n = items.length;
         // INVARIANT: a batch has at least one job, and its provider is bonded above the minimum.
@@ -477,15 +538,39 @@ contract Settlement {
         if (p.role != ROLE_PROVIDER) revert WrongRole(msg.sender, ROLE_PROVIDER);
         if (p.active < params.minProviderStake) revert StakeTooLow(msg.sender, p.active, params.minProviderStake);
         bytes32[] memory leaves = new bytes32[](n);
-        uint128 total;
-        uint128 premium;
+        Claiming memory cx;
         batchId = nBatches;
         for (uint256 i = 0; i < n; i++) {
-            (bytes32 leaf, uint128 amount) = _claimOne(items[i], batchId, i);
+            ClaimItem calldata it = items[i];
+            if (it.req.modelRoot != cx.model) {
+                _endRun(cx, batchId);
+                cx.model = it.req.modelRoot;
+                (cx.nLayer, cx.trained) = registry.claimInfo(cx.model);
+            }
+            (bytes32 leaf, uint128 amount) = _claimOne(it, batchId, i, cx.nLayer);
             leaves[i] = leaf;
-            uint128 net = _net(amount);
-            total += net;
-            premium += amount - net;
+            uint128 prem = uint128(uint256(amount) * PREMIUM_BPS / 10_000);
+            uint128 dat = uint128(uint256(amount) * DATA_BPS / 10_000);
+            cx.total += amount - prem;
+            cx.premium += prem;
+            cx.data += dat;
+            if (cx.trained) {
+                cx.anyTrained = true;
+                cx.runJobs++;
+                cx.run += dat;
+            } else {
+                cx.untrained += dat;
+            }
+        }
+        _endRun(cx, batchId);
+        // INVARIANT: a batch takes the data share from all its jobs or from none (so _net knows a
+        // job's net from its amount and the batch alone); a batch with no trained model gives none.
+        bool data = cx.anyTrained && DATA_BPS != 0;
+        uint128 total = cx.total;
+        if (data) {
+            total -= cx.data;
+            books.owed += cx.data;
+            if (cx.untrained != 0) _add(oweds, msg.sender, cx.untrained);
         }
         // INVARIANT: locked <= active; a claim needs its whole exposure in unlocked active stake.
         uint256 lock = exposureOf(total);
@@ -494,26 +579,39 @@ contract Settlement {
         p.locked += uint128(lock);
         uint64 finalizesAt = uint64(block.timestamp) + params.challengeWindow;
         bytes32 root = MerkleRoot.rootInPlace(leaves);
-        batches[batchId] = Batch(msg.sender, finalizesAt, total, PENDING, 0, uint32(n), 0, root);
+        batches[batchId] = Batch(msg.sender, finalizesAt, total, PENDING, 0, uint32(n), data, 0, root);
         nBatches = batchId + 1;
         books.pending += total;
         emit BatchClaimed(batchId, msg.sender, root, uint32(n), total, finalizesAt);
         // The premiums leave for the audit pool; the batch keeps each job's net amount.
-        if (premium != 0) IAuditPool(audits).fund{value: premium}(batchId);
+        if (cx.premium != 0) IAuditPool(audits).fund{value: cx.premium}(batchId);
     }
 
-    /// @notice A job's amount less its audit premium: what its batch holds for the provider, and
-    ///         what a lost job refunds to the client (the premium paid for the audit).
-    function _net(uint128 amount) internal view returns (uint128) {
-        return amount - uint128(uint256(amount) * PREMIUM_BPS / 10_000);
+    /// @dev Ends a run of jobs on one model: a trained model's data share is credited to it.
+    function _endRun(Claiming memory cx, uint256 batchId) internal {
+        if (cx.runJobs == 0) return;
+        if (cx.run != 0) dataEarned[cx.model] += cx.run;
+        emit DataCredited(cx.model, batchId, cx.runJobs, cx.run);
+        cx.runJobs = 0;
+        cx.run = 0;
     }
 
-    function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i) internal returns (bytes32 leaf, uint128 amount) {
+    /// @notice A job's amount less its audit premium, and less its data share in a batch that
+    ///         takes one (`data`): what its batch holds for the provider, and what a lost job
+    ///         refunds to the client (the premium paid for the audit, the data share to the
+    ///         contributors).
+    function _net(uint128 amount, bool data) internal view returns (uint128) {
+        uint256 off = uint256(amount) * PREMIUM_BPS / 10_000;
+        if (data) off += uint256(amount) * DATA_BPS / 10_000;
+        return amount - uint128(off);
+    }
+
+    function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i, uint32 nLayer) internal returns (bytes32 leaf, uint128 amount) {
         JobRequest calldata q = it.req;
         // INVARIANT: only the provider named in the client's request can claim it, before expiry.
         if (q.provider != msg.sender) revert NotTheProvider(q.provider, msg.sender);
         if (block.timestamp > q.expiry) revert RequestExpired(q.expiry);
-        _checkCounts(it);
+        _checkCounts(it, nLayer);
         bytes32 rd = requestDigest(q);
         address client = _recover(rd, it.r, it.vs);
         amount = _billed(it, rd, client);
@@ -522,9 +620,8 @@ contract Settlement {
         emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
     }
 
-    /// @dev The receipt's counts against the request and the model registry.
-    function _checkCounts(ClaimItem calldata it) internal view {
-        uint32 nLayer = registry.nLayerOf(it.req.modelRoot);
+    /// @dev The receipt's counts against the request and the registered model's layer count.
+    function _checkCounts(ClaimItem calldata it, uint32 nLayer) internal pure {
         // INVARIANT: a claim names a registered model and that model's layer count, at least one
         // prompt and one output token, and no more tokens than the client allowed.
         if (nLayer == 0) revert UnknownModel(it.req.modelRoot);
@@ -647,7 +744,7 @@ contract Settlement {
             // INVARIANT: a paid-out claim, or one past its window, cannot be disputed anew.
             if (b.status != PENDING) revert BatchNotPending(batchId);
             if (block.timestamp >= b.finalizesAt) revert ChallengeWindowClosed(batchId);
-            b.disputed += _net(jobAmount);
+            b.disputed += _net(jobAmount, b.data);
         } else if (b.status == FINAL) {
             // INVARIANT: a job under dispute keeps its batch open (unreachable otherwise).
             revert BatchNotPending(batchId);
@@ -676,7 +773,7 @@ contract Settlement {
         b.openDisputes--;
         Staker storage s = stakers[provider];
         s.openDisputes--;
-        uint128 net = _net(jobAmount);
+        uint128 net = _net(jobAmount, b.data);
         if (outcome == PROVIDER_LOST) {
             b.disputed -= net;
             _slash(b, provider, s, client, jobAmount, winner);
@@ -714,7 +811,7 @@ contract Settlement {
     /// @dev `jobAmount` is the job's billed amount; its batch holds (and the client gets back) the net.
     function _slash(Batch storage b, address provider, Staker storage s, address client, uint128 jobAmount, address winner) internal {
         uint256 before = b.amount;
-        _refund(b, client, _net(jobAmount));
+        _refund(b, client, _net(jobAmount, b.data));
         // The job's share of the batch lock (exact: the batch keeps exposureOf(its new amount)).
         uint256 share = exposureOf(before) - exposureOf(b.amount);
         s.locked -= uint128(share);

@@ -160,7 +160,7 @@ function deployParams(file: string | undefined): Parameters<typeof deployTessera
   } catch {
     throw new InvalidParameterError('params', file, 'a JSON file of { settlement, game, audits }')
   }
-  const smallInts = new Set(['auditBps', 'rewardBps', 'premiumBps', 'collusionBps', 'maxRedraws'])
+  const smallInts = new Set(['auditBps', 'rewardBps', 'premiumBps', 'collusionBps', 'dataBps', 'maxRedraws'])
   const conv = (o: Record<string, string | number> | undefined) => o && Object.fromEntries(Object.entries(o).map(([k, v]) => [k, smallInts.has(k) ? Number(v) : BigInt(v)]))
   return { settlement: conv(raw.settlement), game: conv(raw.game), audits: conv(raw.audits) } as Parameters<typeof deployTessera>[1]
 }

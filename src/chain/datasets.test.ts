@@ -1,0 +1,278 @@
+// Data provenance on the embedded chain (docs/CHAIN.md "Data provenance"): DatasetRegistry's rules,
+// training records in ModelRegistry, and the contributors' data share of every claimed job on a
+// trained model: credited at claim, withdrawn per (model, dataset), never twice, with the rounding
+// dust bounded and the value books conserved; a lost dispute refunds the client what its batch
+// holds. Attacks: withdrawing twice, a provider claiming on a model with a made-up record,
+// registering someone else's dataset root, a stranger withdrawing.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { type Address, type Hex, toHex } from 'viem'
+import {
+  dataEarned, dataOwedTo, getDataset, getTrainingRecord, isDatasetRegistered, registerDataset, registerTrainedModel, withdrawAllData,
+  withdrawData,
+} from './actions/datasets.js'
+import { openGame, timeout } from './actions/disputeGame.js'
+import { registerModel } from './actions/registry.js'
+import { claimBatch, deposit, finalizeBatch, getBalances, getBatch, getTotals, withdrawOwed } from './actions/settlement.js'
+import { batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, DeploymentError, deployTessera, jobAmount } from './client.js'
+import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { deployContract } from './evm/clients.js'
+
+const rejectsWith = (p: Promise<unknown>, errorName: string) => assert.rejects(p, (e: { errorName?: string }) => e.errorName === errorName)
+const ARITH = toHex('tessera-arith/1', { size: 32 })
+const BOND = 10n ** 17n
+
+/** Registers dataset `label` with `contributors` (address, share) from account `from` (default: the deployer). */
+async function addDataset(net: Devnet, label: string, contributors: [Address, number][], from = net.deployer) {
+  const root = h(`dataset/${label}`)
+  await registerDataset(from, net.d, { root, manifestHash: h(`manifest/${label}`), licence: 'CC0-1.0', contributors: contributors.map(([address, shareBps]) => ({ address, shareBps })) })
+  return root
+}
+
+/** Registers a 4-layer model `label` trained on `datasets` (root, weight). */
+async function addTrained(net: Devnet, label: string, datasets: [Hex, number][], from = net.deployer) {
+  const m = fakeModel(label, 4)
+  await registerTrainedModel(from, net.d, {
+    ...m, arithVersion: ARITH,
+    record: { manifestHash: h(`train-manifest/${label}`), runRoot: h(`run/${label}`), datasets: datasets.map(([root, weightBps]) => ({ root, weightBps })) },
+  })
+  return m.modelRoot
+}
+
+let nonce = 1n
+/** Claims one batch of jobs of the devnet's client on `models` (one job each, `tokens` output tokens each). */
+async function claimOn(net: Devnet, models: Hex[], pricePerToken = 10n ** 12n, nOutput = 20) {
+  const items = []
+  for (const modelRoot of models) items.push(await makeItem(net, net.client, makeRequest(net, { modelRoot, nonce: nonce++, pricePerToken }), { nOutput }))
+  const r = await claimBatch(net.provider, net.d, { items })
+  return { ...r, items }
+}
+
+const conserved = async (net: Devnet) => assert.ok(isConserved(await getTotals(net.client, net.d)), 'value books conserved')
+
+test('DatasetRegistry: registers a dataset once, with its licence and contributors; refuses bad shares', async () => {
+  const net = await createDevnet({ accounts: 8 })
+  try {
+    const [a, b] = [net.at(5).account.address, net.at(6).account.address]
+    const root = await addDataset(net, 'ok', [[a, 6000], [b, 4000]])
+    assert.equal(await isDatasetRegistered(net.client, net.d, root), true)
+    const got = await getDataset(net.client, net.d, root)
+    assert.deepEqual(got?.contributors, [{ address: a, shareBps: 6000 }, { address: b, shareBps: 4000 }])
+    assert.equal(got?.licence, 'CC0-1.0')
+    assert.equal(got?.manifestHash, h('manifest/ok'))
+    assert.equal(got?.registrant, net.deployer.account.address)
+    assert.equal(await getDataset(net.client, net.d, h('nothing')), null)
+
+    const reg = (label: string, contributors: [Address, number][], licence = 'MIT') =>
+      registerDataset(net.client, net.d, { root: h(label), manifestHash: h('m'), licence, contributors: contributors.map(([address, shareBps]) => ({ address, shareBps })) })
+    await rejectsWith(reg('sum-low', [[a, 6000], [b, 3999]]), 'SharesNotWhole')
+    await rejectsWith(reg('sum-high', [[a, 6000], [b, 4001]]), 'SharesNotWhole')
+    await rejectsWith(reg('zero-address', [['0x0000000000000000000000000000000000000000', 10000]]), 'BadContributor')
+    await rejectsWith(reg('duplicate', [[a, 5000], [a, 5000]]), 'BadContributor')
+    await rejectsWith(reg('zero-share', [[a, 10000], [b, 0]]), 'BadContributor')
+    await rejectsWith(reg('none', []), 'BadDataset')
+    await rejectsWith(reg('no-licence', [[a, 10000]], ''), 'BadDataset')
+    // Someone else's root, first come: a second registration of a root is refused, by anyone,
+    // whatever it lists; the first one's contributors stay.
+    await rejectsWith(registerDataset(net.at(7), net.d, { root, manifestHash: h('squat'), licence: 'MIT', contributors: [{ address: net.at(7).account.address, shareBps: 10000 }] }), 'DatasetAlreadyRegistered')
+    assert.deepEqual((await getDataset(net.client, net.d, root))?.contributors.map((c) => c.address), [a, b])
+  } finally {
+    await net.close()
+  }
+})
+
+test('ModelRegistry: a trained model points at registered datasets with weights summing to 10,000', async () => {
+  const net = await createDevnet({ accounts: 6 })
+  try {
+    const a = net.at(5).account.address
+    const d1 = await addDataset(net, 'd1', [[a, 10000]])
+    const d2 = await addDataset(net, 'd2', [[a, 10000]])
+    const modelRoot = await addTrained(net, 'trained', [[d1, 7000], [d2, 3000]])
+    const rec = await getTrainingRecord(net.client, net.d, modelRoot)
+    assert.deepEqual(rec, { manifestHash: h('train-manifest/trained'), runRoot: h('run/trained'), datasets: [{ root: d1, weightBps: 7000 }, { root: d2, weightBps: 3000 }] })
+    assert.equal(await getTrainingRecord(net.client, net.d, net.modelRoot), null, 'a model registered without a record has none')
+
+    const bad = (label: string, datasets: [Hex, number][], over: { manifestHash?: Hex; runRoot?: Hex } = {}) => {
+      const m = fakeModel(label, 4)
+      return registerTrainedModel(net.client, net.d, {
+        ...m, arithVersion: ARITH,
+        record: { manifestHash: h('tm'), runRoot: h('run'), ...over, datasets: datasets.map(([root, weightBps]) => ({ root, weightBps })) },
+      })
+    }
+    // A made-up record: a dataset nobody registered, weights that are not a whole, a dataset twice.
+    await rejectsWith(bad('unregistered', [[h('dataset/never'), 10000]]), 'UnknownDataset')
+    await rejectsWith(bad('weights', [[d1, 7000], [d2, 2999]]), 'BadTrainingRecord')
+    await rejectsWith(bad('twice', [[d1, 5000], [d1, 5000]]), 'BadTrainingRecord')
+    await rejectsWith(bad('zero-weight', [[d1, 10000], [d2, 0]]), 'BadTrainingRecord')
+    await rejectsWith(bad('no-datasets', []), 'BadTrainingRecord')
+    await rejectsWith(bad('no-run', [[d1, 10000]], { runRoot: `0x${'00'.repeat(32)}` }), 'BadTrainingRecord')
+    // An entry never changes: the trained model cannot be registered again with another record, nor the untrained one given one.
+    const again = fakeModel('trained', 4)
+    await rejectsWith(registerTrainedModel(net.client, net.d, { ...again, arithVersion: ARITH, record: { manifestHash: h('x'), runRoot: h('y'), datasets: [{ root: d2, weightBps: 10000 }] } }), 'ModelAlreadyRegistered')
+    const devModel = fakeModel('model', 4)
+    await rejectsWith(registerTrainedModel(net.client, net.d, { ...devModel, arithVersion: ARITH, record: { manifestHash: h('x'), runRoot: h('y'), datasets: [{ root: d2, weightBps: 10000 }] } }), 'ModelAlreadyRegistered')
+    await rejectsWith(registerModel(net.client, net.d, { ...again, arithVersion: ARITH }), 'ModelAlreadyRegistered')
+  } finally {
+    await net.close()
+  }
+})
+
+test('contributors are paid per use: dataBps of every claimed job, pro rata to weights and shares, withdrawn once', async () => {
+  const net = await createDevnet({ accounts: 9 })
+  try {
+    const { d, client, provider } = net
+    const dataBps = BigInt(d.params.settlement.dataBps)
+    assert.equal(dataBps, 1000n)
+    const [c1, c2, c3] = [net.at(5), net.at(6), net.at(7)]
+    const dA = await addDataset(net, 'A', [[c1.account.address, 6000], [c2.account.address, 4000]])
+    const dB = await addDataset(net, 'B', [[c3.account.address, 7500], [c1.account.address, 2500]])
+    const model = await addTrained(net, 'trained', [[dA, 7000], [dB, 3000]])
+    await deposit(client, d, { amount: 10n ** 18n })
+
+    // Three jobs of 30 tokens at 10^12 wei: 3 * 3e13 wei billed, 10% of it to the data share.
+    const r1 = await claimOn(net, [model, model, model])
+    const billed = r1.items.reduce((s, it) => s + jobAmount(it), 0n)
+    const share = r1.items.reduce((s, it) => s + (jobAmount(it) * dataBps) / 10_000n, 0n)
+    assert.equal(await dataEarned(client, d, model), share)
+    const b = await getBatch(client, d, r1.batchId)
+    assert.equal(b.amount, billed - share, 'the batch holds the jobs less their data share (premium 0 on the devnet)')
+    assert.equal(b.data, true)
+    await conserved(net)
+
+    const due = (who: typeof c1, i: number) => dataOwedTo(client, d, { modelRoot: model, datasetIndex: i, contributor: who.account.address })
+    const want = (w: bigint, s: bigint) => (share * w * s) / 100_000_000n
+    assert.equal(await due(c1, 0), want(7000n, 6000n))
+    assert.equal(await due(c2, 0), want(7000n, 4000n))
+    assert.equal(await due(c3, 1), want(3000n, 7500n))
+    assert.equal(await due(c1, 1), want(3000n, 2500n))
+    assert.equal(await due(c3, 0), 0n, 'c3 is not a contributor of A')
+
+    // c1 withdraws from both datasets; a second withdrawal finds nothing.
+    const before = await c1.public.getBalance({ address: d.settlement })
+    const got = await withdrawAllData(c1, d, model)
+    assert.deepEqual(got, [{ datasetIndex: 0, amount: want(7000n, 6000n) }, { datasetIndex: 1, amount: want(3000n, 2500n) }])
+    assert.equal(before - (await c1.public.getBalance({ address: d.settlement })), want(7000n, 6000n) + want(3000n, 2500n), 'the coin left Settlement')
+    await rejectsWith(withdrawData(c1, d, { modelRoot: model, datasetIndex: 0 }), 'NothingToWithdraw')
+    await rejectsWith(withdrawData(c1, d, { modelRoot: model, datasetIndex: 1 }), 'NothingToWithdraw')
+    // The provider, a stranger to the datasets, gets nothing from them; an index past the record is refused.
+    await rejectsWith(withdrawData(provider, d, { modelRoot: model, datasetIndex: 0 }), 'NothingToWithdraw')
+    await rejectsWith(withdrawData(provider, d, { modelRoot: model, datasetIndex: 2 }), 'BadTrainingRecord')
+    await rejectsWith(withdrawData(provider, d, { modelRoot: net.modelRoot, datasetIndex: 0 }), 'NoTrainingRecord')
+    await conserved(net)
+
+    // More jobs: c1 is owed only its part of the new credit.
+    const r2 = await claimOn(net, [model, model])
+    const share2 = r2.items.reduce((s, it) => s + (jobAmount(it) * dataBps) / 10_000n, 0n)
+    const total = share + share2
+    assert.equal(await dataEarned(client, d, model), total)
+    assert.equal(await due(c1, 0), (total * 7000n * 6000n) / 100_000_000n - want(7000n, 6000n))
+    for (const [who, i] of [[c1, 0], [c1, 1], [c2, 0], [c3, 1]] as const) await withdrawData(who, d, { modelRoot: model, datasetIndex: i })
+    for (const [who, i] of [[c1, 0], [c1, 1], [c2, 0], [c3, 1]] as const) assert.equal(await due(who, i), 0n)
+
+    // The provider is paid the batches less the data share once the window has passed.
+    await net.warp(BigInt(d.params.settlement.challengeWindow) + 1n)
+    await finalizeBatch(provider, d, { batchId: r1.batchId })
+    await finalizeBatch(provider, d, { batchId: r2.batchId })
+    const owed = (await getBalances(client, d, provider.account.address)).owed
+    const billed2 = r2.items.reduce((s, it) => s + jobAmount(it), 0n)
+    assert.equal(owed, billed + billed2 - total)
+    await withdrawOwed(provider, d)
+    // Everything withdrawn: what stays owed is the rounding dust, under one wei per (dataset, contributor).
+    const t = await getTotals(client, d)
+    assert.ok(isConserved(t))
+    assert.ok(t.owed < 4n, `dust ${t.owed} wei`)
+  } finally {
+    await net.close()
+  }
+})
+
+test('rounding dust: odd prices and shares leave less than one wei per (dataset, contributor), never more than was credited', async () => {
+  const net = await createDevnet({ accounts: 9, settlement: { dataBps: 777 } })
+  try {
+    const { d, client } = net
+    const who = [net.at(5), net.at(6), net.at(7)]
+    const dA = await addDataset(net, 'A', [[who[0].account.address, 3333], [who[1].account.address, 3333], [who[2].account.address, 3334]])
+    const dB = await addDataset(net, 'B', [[who[1].account.address, 1], [who[2].account.address, 9999]])
+    const model = await addTrained(net, 'odd', [[dA, 1], [dB, 9999]])
+    await deposit(client, d, { amount: 10n ** 18n })
+    const pairs: [number, number][] = [[0, 0], [1, 0], [2, 0], [1, 1], [2, 1]]
+    let paid = 0n
+    for (const price of [7n, 13n, 1_000_003n]) {
+      await claimOn(net, [model, model], price, 17)
+      for (const [w, i] of pairs) {
+        const due = await dataOwedTo(client, d, { modelRoot: model, datasetIndex: i, contributor: who[w].account.address })
+        if (due > 0n) {
+          await withdrawData(who[w], d, { modelRoot: model, datasetIndex: i })
+          paid += due
+        }
+      }
+      const earned = await dataEarned(client, d, model)
+      assert.ok(paid <= earned, 'never more paid than credited')
+      assert.ok(earned - paid < BigInt(pairs.length), `dust ${earned - paid} wei below ${pairs.length}`)
+      await conserved(net)
+    }
+  } finally {
+    await net.close()
+  }
+})
+
+test('a batch mixing trained and untrained models: the untrained jobs give their data share to the provider at once', async () => {
+  const net = await createDevnet({ accounts: 6 })
+  try {
+    const { d, client, provider } = net
+    const c1 = net.at(5)
+    const model = await addTrained(net, 'mixed', [[await addDataset(net, 'A', [[c1.account.address, 10000]]), 10000]])
+    await deposit(client, d, { amount: 10n ** 18n })
+    const ownBefore = (await getBalances(client, d, provider.account.address)).owed
+    const r = await claimOn(net, [net.modelRoot, model, net.modelRoot])
+    const dataOf = (it: (typeof r.items)[number]) => (jobAmount(it) * 1000n) / 10_000n
+    assert.equal(await dataEarned(client, d, model), dataOf(r.items[1]))
+    assert.equal((await getBalances(client, d, provider.account.address)).owed - ownBefore, dataOf(r.items[0]) + dataOf(r.items[2]))
+    const b = await getBatch(client, d, r.batchId)
+    assert.equal(b.amount, r.items.reduce((s, it) => s + jobAmount(it) - dataOf(it), 0n))
+    // A batch of untrained models only takes no data share.
+    const u = await claimOn(net, [net.modelRoot])
+    const ub = await getBatch(client, d, u.batchId)
+    assert.equal(ub.data, false)
+    assert.equal(ub.amount, jobAmount(u.items[0]))
+    await conserved(net)
+    assert.equal(await dataOwedTo(client, d, { modelRoot: model, datasetIndex: 0, contributor: c1.account.address }), dataOf(r.items[1]))
+  } finally {
+    await net.close()
+  }
+})
+
+test('a job of a trained model lost in a dispute refunds the client what its batch holds (the data share stays with the contributors)', async () => {
+  const net = await createDevnet({ accounts: 6 })
+  try {
+    const { d, client, challenger } = net
+    const model = await addTrained(net, 'disputed', [[await addDataset(net, 'A', [[net.at(5).account.address, 10000]]), 10000]])
+    await deposit(client, d, { amount: 10n ** 18n })
+    const r = await claimOn(net, [model])
+    const item = r.items[0]
+    const leaf = batchLeaf(net.chain.chainId, d.settlement, item, client.account.address)
+    const g = await openGame(challenger, d, { batchId: r.batchId, jobIndex: 0n, item, client: client.account.address, proof: batchTree([leaf]).proof(0), bond: BOND })
+    const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
+    await net.warp(86401)
+    await timeout(client, d, { gameId: g.gameId }) // the provider never answered: it loses the job
+    const refund = (await getBalances(client, d, client.account.address)).escrow - escrowBefore
+    const amount = jobAmount(item)
+    assert.equal(refund, amount - (amount * 1000n) / 10_000n)
+    const b = await getBatch(client, d, r.batchId)
+    assert.equal(b.amount, 0n)
+    assert.equal(await dataEarned(client, d, model), (amount * 1000n) / 10_000n)
+    await conserved(net)
+  } finally {
+    await net.close()
+  }
+})
+
+test('deployment refuses a data share that leaves nothing of a job to its provider', async () => {
+  const net = await createDevnet()
+  try {
+    await assert.rejects(deployTessera(net.deployer, { settlement: { premiumBps: 500, dataBps: 9500 } }), DeploymentError)
+    await assert.rejects(deployContract(net.deployer, { name: 'Settlement', args: [net.d.registry, { ...DEFAULT_SETTLEMENT_PARAMS, premiumBps: 500, dataBps: 9500 }] }))
+  } finally {
+    await net.close()
+  }
+})
