@@ -3,9 +3,12 @@
  * no imports, so the CLI can list and check `--cheat KIND` without loading the replay machinery.
  */
 
-/** Op kinds: the op table's ops by name (MATMUL by its weight: q, k, v, wo, gate, up, down, logits). */
+/**
+ * Op kinds: the op table's ops by name (MATMUL by its weight: q, k, v, wo, gate, up, down, logits;
+ * qwen3's per-head norms by row: qs, ks the scales, qn, kn the normed values).
+ */
 export const OP_KINDS = [
-  'embed', 'rms_scale', 'norm', 'quant32', 'quant256', 'q', 'k', 'v', 'qb', 'kb', 'vb', 'freq', 'rotcs', 'qr', 'kr', 'score', 'max',
+  'embed', 'rms_scale', 'norm', 'quant32', 'quant256', 'q', 'k', 'v', 'qb', 'kb', 'vb', 'qs', 'qn', 'ks', 'kn', 'freq', 'rotcs', 'qr', 'kr', 'score', 'max',
   'exps', 'zinv', 'att', 'wo', 'res', 'gate', 'up', 'silu', 'down', 'logits', 'penalty', 'argmax', 'rank', 'sort', 'tscale', 'texp',
   'tsum', 'prob', 'keep', 'draw',
 ] as const

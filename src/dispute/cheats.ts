@@ -82,7 +82,7 @@ const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[Math.floor(rng() 
 /** Whether op `op` is of op kind `kind`. */
 export function opOfKind(op: OpDef, kind: string): boolean {
   if (op.code === 'MATMUL') return op.name.toLowerCase() === kind
-  if (op.code === 'BIAS' || op.code === 'ROPE') return op.name.toLowerCase() === kind
+  if (op.code === 'BIAS' || op.code === 'ROPE' || op.code === 'HEAD_RMS' || op.code === 'HEAD_NORM') return op.name.toLowerCase() === kind
   return op.code.toLowerCase() === kind
 }
 

@@ -134,7 +134,7 @@ contract Machine is IMachine {
         if (pre.step >= T.steps(c, d, o, pre.elem, wtype)) revert NoSuchStep(pre.op, pre.elem, pre.step);
         uint8 code = o.code;
         bool a = code == T.MATMUL || code == T.RMS_SCALE || code == T.NORM || code == T.QUANT32 || code == T.QUANT256
-            || code == T.BIAS || code == T.RES || code == T.SILU || code == T.EMBED;
+            || code == T.BIAS || code == T.RES || code == T.SILU || code == T.EMBED || code == T.HEAD_RMS || code == T.HEAD_NORM;
         // MachineStepsA/B.step has this function's signature: the arguments go on as they came
         // (no copy re-encoded and decoded again), with the dims, op, weight type and tensor leaf
         // tag appended.

@@ -29,7 +29,7 @@ abstract contract MachineSteps {
 }
 
 /// @title MachineStepsA
-/// @notice Weight and elementwise steps: SQ8/RMS_FINAL, NORM, AMAX32/SCALE/QUANT32, BLOCK/FDOT8/FOLD, BIAS, RES, SILU, TOKEN/DEQ (EMBED).
+/// @notice Weight and elementwise steps: SQ8/RMS_FINAL, NORM, AMAX32/SCALE/QUANT32, BLOCK/FDOT8/FOLD, BIAS, RES, SILU, TOKEN/DEQ (EMBED), and qwen3's per-head SQ8/RMS_FINAL (HEAD_RMS) and HNORM.
 contract MachineStepsA is MachineSteps {
     using SoftFloat for uint32;
 
@@ -59,6 +59,14 @@ contract MachineStepsA is MachineSteps {
         } else if (code == T.RES) R.set(e, R.rdWord(e, e.o.src, e.j, reads, 0).add(R.rdWord(e, e.o.src2, e.j, reads, 1)));
         else if (code == T.SILU) R.set(e, math.siluMul(R.rdWord(e, T.S_G, e.j, reads, 0), R.rdWord(e, T.S_U, e.j, reads, 1)));
         else if (code == T.EMBED) xEmbed(c, e, reads);
+        else if (code == T.HEAD_RMS) xHeadRms(c, e, reads);
+        else if (code == T.HEAD_NORM) {
+            // (x_j ⊗ s_h) ⊗ w_d: the head's scale, the norm weight of the element's place in its head
+            uint256 hd = e.d.hd;
+            (bytes memory w, uint32 t) = R.rdWeight(c, e, 0, e.j % hd, 1, reads, 2);
+            uint32 x = R.rdWord(e, e.o.src, e.j, reads, 0).mul(R.rdWord(e, e.o.src2, e.j / hd, reads, 1));
+            R.set(e, x.mul(R.floatAt(t, w)));
+        }
         // INVARIANT: Machine sends only these codes here.
         else revert WrongStepKind();
         return R.postLeaf(e);
@@ -75,6 +83,18 @@ contract MachineStepsA is MachineSteps {
             return R.addLanes(e, a, x);
         }
         R.set(e, CanonMath.rmsScale(CanonMath.fold8(e.r), int32(int256(n)), c.config.rmsEpsBits));
+    }
+
+    /// @dev HEAD_RMS of head j (qwen3): SQ8 over the head's hd words of src, then RMS_FINAL with n = hd.
+    function xHeadRms(IMachine.Ctx calldata c, R.Env memory e, bytes[] calldata reads) private view {
+        uint256 hd = e.d.hd;
+        if (e.s <= hd / 8) {
+            uint256 a = 8 * (e.s - 1);
+            uint32[] memory x = R.rdWords(e, e.o.src, e.j * hd + a, 8, reads, 0);
+            for (uint256 i; i < 8; ++i) x[i] = x[i].mul(x[i]);
+            return R.addLanes(e, a, x);
+        }
+        R.set(e, CanonMath.rmsScale(CanonMath.fold8(e.r), int32(int256(hd)), c.config.rmsEpsBits));
     }
 
     function xQuant(R.Env memory e, bytes[] calldata reads, uint256 B) private view {
@@ -179,9 +199,9 @@ contract MachineStepsB is MachineSteps {
         uint256 hd = e.d.hd;
         uint256 base = e.j - (e.j % hd);
         uint256 dd = e.j % hd;
-        uint256 i = e.d.qwen ? dd % (hd / 2) : dd >> 1;
-        uint256 a = e.d.qwen ? base + i : base + 2 * i;
-        uint256 b = e.d.qwen ? a + hd / 2 : a + 1;
+        uint256 i = e.d.neox ? dd % (hd / 2) : dd >> 1;
+        uint256 a = e.d.neox ? base + i : base + 2 * i;
+        uint256 b = e.d.neox ? a + hd / 2 : a + 1;
         uint32 x0 = R.rdWord(e, e.o.src, a, reads, 0);
         uint32 x1 = R.rdWord(e, e.o.src, b, reads, 1);
         uint32[] memory cs = R.rdWords(e, T.S_CS, 2 * i, 2, reads, 2);

@@ -107,7 +107,7 @@ test('a contract that drifts from the table is caught, naming the row: a renumbe
     ['uint8 internal constant MATMUL = 7;', 'uint8 internal constant MATMUL = 31;', /op code MATMUL: contract 31, table 7/],
     ['uint8 internal constant S_QR = 14;', 'uint8 internal constant S_QR = 15;', /slot S_QR: contract 15, table 14/],
     ['if (t == 8) return matmul(d, S_K,', 'if (t == 8) return matmul(d, S_V,', /layerEntry row 8 \(K\): contract MATMUL into slot 8, table MATMUL into 7/],
-    ['if (t == 25) return srcs(op(RES, S_X2,', 'if (t == 25) return srcs(op(SILU, S_X2,', /layerEntry row 25 \(RES X2\): contract SILU/],
+    ['if (t == 29) return srcs(op(RES, S_X2,', 'if (t == 29) return srcs(op(SILU, S_X2,', /layerEntry row 29 \(RES X2\): contract SILU/],
     ['        if (t == 15) return op(DRAW, S_NEXT, 1);\n', '', /headEntry: 16 rows, table 17/],
     ['if (t == 6) return penalize(c);', 'if (t == 6) return greedy(c);', /headApplies row 6 \(PENALTY\): contract greedy, table penalty/],
     ['if (k == 1) o.code = TOKEN;', 'if (k == 1) o.code = STORE;', /teacher-forced head/],

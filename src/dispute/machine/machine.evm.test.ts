@@ -1,5 +1,6 @@
 // Machine.sol against the TypeScript twin (src/dispute/machine/), on real tiny-model transitions:
-// for llama Q8_0 (greedy), qwen2 Q4_K_M (penalized, NEOX RoPE, biases, tied embeddings, Q6_K rows)
+// for llama Q8_0 (greedy), qwen2 Q4_K_M (penalized, NEOX RoPE, biases, tied embeddings, Q6_K rows),
+// qwen3 Q8_0 (per-head q/k norms, head 128 beside width 256)
 // and llama F16 (penalized), at several (position, layer) and heads (teacher forced, greedy,
 // penalized, temperature sampling), every op's table entry, and for the first, a middle and the
 // last element the first, a middle and the last step: `step` with openings built by openings.ts
@@ -198,7 +199,7 @@ const covered = new Set<string>()
 const ALL_STEPS = [
   'SQ8', 'RMS_FINAL', 'NORM', 'AMAX32', 'SCALE', 'QUANT32', 'BLOCK', 'FDOT8', 'FOLD', 'BIAS', 'FREQ', 'ROTCS', 'ROPE', 'DOT8', 'FOLD_SCALE',
   'MAX8', 'EXP', 'SUM8', 'FOLD_INV', 'ACC', 'ATT_SCALE', 'RES', 'SILU', 'TOKEN', 'DEQ', 'SCAN', 'APPLY', 'ARGMAX8', 'LOGIT', 'RANK8', 'FIND8',
-  'ID', 'SCALE_T', 'PROB', 'TOPP8', 'MINP_FLOOR', 'MINP8', 'MINP_END', 'KEEP_LOAD', 'TOTAL8', 'TARGET', 'PICK8', 'PICK_ID',
+  'ID', 'SCALE_T', 'PROB', 'TOPP8', 'MINP_FLOOR', 'MINP8', 'MINP_END', 'KEEP_LOAD', 'TOTAL8', 'TARGET', 'PICK8', 'PICK_ID', 'HNORM',
 ]
 const ALL_ONE_STEPS = ['LOAD TOK', 'LOAD X', 'STORE layer', 'STORE head', 'TOKEN']
 
@@ -264,7 +265,7 @@ const tiny = (preset: string, type: string, seed: number) => {
   return models.get(key)!
 }
 
-for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED]] as const) {
+for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED], ['tiny-qwen3', 'q8_0', GREEDY]] as const) {
   test(`${preset} ${type}: Machine.step, element, op, result and oneStep equal the TypeScript twin`, async (tc) => {
     const m = tiny(preset, type, 3)
     await proveTypes(m.tree)

@@ -306,6 +306,33 @@ function bias(op: number, src: number, tensor: string, shape: TensorShape) {
   }))
 }
 
+/**
+ * HEAD_RMS of head h (qwen3's q/k norms): hd/8 × SQ8 over the head's words [h·hd, (h+1)·hd) of
+ * src (lane i mod 8), then RMS_FINAL `1 ⊘ √((fold ⊘ i2f(hd)) ⊕ eps)`: RMS_SCALE over one head.
+ */
+function headRms(op: number, src: number, hd: number, eps: number) {
+  const gs = groups8(0, hd)
+  return (h: number) => program(op, h, gs.length + 1, [], (s) => {
+    if (s <= gs.length) {
+      const [a, b] = gs[s - 1]
+      return { name: 'SQ8', reads: [words(src, h * hd + a, b - a)], run: (pre, [x]) => {
+        const xs = f32s(x as Uint32Array)
+        return next(pre, addLanes(pre.r, a, Array.from(xs, (v) => f(v * v))))
+      } }
+    }
+    return { name: 'RMS_FINAL', reads: [], run: (pre) => next(pre, [bits(f(1 / f(Math.sqrt(f(f(foldRegs(pre.r) / hd) + eps)))))]) }
+  })
+}
+
+/** HEAD_NORM j = h·hd + d: `(x_j ⊗ s_h) ⊗ w_d`, w the layer's `attn_q_norm` / `attn_k_norm` (hd values). */
+function headNorm(op: number, src: number, scales: number, hd: number, tensor: string, shape: TensorShape) {
+  floatRow(tensor, shape)
+  return (j: number) => program(op, j, 1, [], () => ({
+    name: 'HNORM', reads: [words(src, j, 1), words(scales, Math.floor(j / hd), 1), { kind: 'weight', tensor, row: 0, start: j % hd, count: 1 }],
+    run: (pre, [x, s, w]) => next(pre, [bits(f(f(val((x as Uint32Array)[0]) * val((s as Uint32Array)[0])) * floatValues(shape.type, w as Uint8Array, 1)[0]))]),
+  }))
+}
+
 /** FREQ: `EXP((i2f(-2j) ⊘ i2f(hd)) ⊗ LOG(base))`, no reads (base is the config's binary32). */
 function freq(op: number, hd: number, base: number) {
   return (j: number) => program(op, j, 1, [], () => ({
@@ -728,6 +755,7 @@ function checkShapes(c: ModelConfig): void {
     if (n % 8 !== 0) throw new UnsupportedShapeError(`${what} = ${n} is not a multiple of 8`)
   }
   if (c.nHead % c.nKvHead !== 0) throw new UnsupportedShapeError(`${c.nHead} heads are not a multiple of ${c.nKvHead} kv heads`)
+  if (c.slidingWindow !== undefined) throw new UnsupportedShapeError(`sliding-window attention (window ${c.slidingWindow}) is not in the machine's programs`)
 }
 
 /**
@@ -748,10 +776,20 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
   const kvDim = nkv * hd
   const group = nh / nkv
   const qwen = c.arch === 'qwen2'
+  const neox = c.arch === 'qwen2' || c.arch === 'qwen3'
+  const qkNorm = c.hasQkNorm
+  // what RoPE rotates: Q and K after the biases (qwen2) or the per-head norms (qwen3)
+  const qSrc = qkNorm ? SLOT.QN : qwen ? SLOT.QB : SLOT.Q
+  const kSrc = qkNorm ? SLOT.KN : qwen ? SLOT.KB : SLOT.K
   const w = (t: string) => `blk.${l}.${t}`
   const biasBody = (src: number, t: string, n: number) => (): OpBody => {
     const sh = ctx.shape(w(t))
     return { length: n, tensor: w(t), program: (op) => bias(op, src, w(t), sh) }
+  }
+  const normBody = (src: number, scales: number, t: string, n: number): OpBody => {
+    const sh = ctx.shape(w(t))
+    if (sh.cols !== hd) throw new UnsupportedShapeError(`${w(t)} has ${sh.cols} values, the head ${hd}`)
+    return { length: n, tensor: w(t), program: (op) => headNorm(op, src, scales, hd, w(t), sh) }
   }
   const bodies: Record<string, () => OpBody> = {
     'LOAD TOK': () => ({ length: 1 }),
@@ -765,10 +803,14 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
     QB: biasBody(SLOT.Q, 'attn_q.bias', nh * hd),
     KB: biasBody(SLOT.K, 'attn_k.bias', kvDim),
     VB: biasBody(SLOT.V, 'attn_v.bias', kvDim),
+    QS: () => ({ length: nh, program: (op) => headRms(op, SLOT.Q, hd, c.rmsEps) }),
+    QN: () => normBody(SLOT.Q, SLOT.QS, 'attn_q_norm.weight', nh * hd),
+    KS: () => ({ length: nkv, program: (op) => headRms(op, SLOT.K, hd, c.rmsEps) }),
+    KN: () => normBody(SLOT.K, SLOT.KS, 'attn_k_norm.weight', kvDim),
     FREQ: () => ({ length: hd / 2, program: (op) => freq(op, hd, c.ropeBase) }),
     ROTCS: () => ({ length: hd, program: (op) => rotcs(op, ctx.pos) }),
-    QR: () => ({ length: nh * hd, program: (op) => rope(op, qwen ? SLOT.QB : SLOT.Q, hd, qwen) }),
-    KR: () => ({ length: kvDim, program: (op) => rope(op, qwen ? SLOT.KB : SLOT.K, hd, qwen) }),
+    QR: () => ({ length: nh * hd, program: (op) => rope(op, qSrc, hd, neox) }),
+    KR: () => ({ length: kvDim, program: (op) => rope(op, kSrc, hd, neox) }),
     SCORE: () => ({ length: nh * (ctx.pos + 1), program: (op) => score(op, ctx, hd, group) }),
     MAX: () => ({ length: nh, program: (op) => max(op, ctx.pos + 1) }),
     EXPS: () => ({ length: nh * (ctx.pos + 1), program: (op) => exps(op, ctx.pos + 1) }),
@@ -789,6 +831,7 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
   }
   const facts = new Set<OpCondition>([l === 0 ? 'layer0' : 'aboveLayer0'])
   if (qwen) facts.add('qwen2')
+  if (qkNorm) facts.add('qkNorm')
   return fromTable(LAYER_TABLE, facts, (r) => bodyOf(bodies, r))
 }
 

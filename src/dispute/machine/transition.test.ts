@@ -1,5 +1,6 @@
 // The dispute machine against the engine, bit for bit: on tiny synthesized models (llama Q8_0,
-// llama F16, qwen2 Q4_K_M with Q6_K rows, biases and NEOX RoPE, tied embeddings) every slot the
+// llama F16, qwen2 Q4_K_M with Q6_K rows, biases and NEOX RoPE, tied embeddings, qwen3 Q8_0 with
+// per-head q/k norms and head 128 beside width 256) every slot the
 // machine computes by running its element programs equals the engine's op output captured by the
 // forward pass's op observer (or, for the slots the engine does not expose, the same quantity
 // computed from the engine's values with the canonical functions); the layer and head leaves v2
@@ -111,12 +112,22 @@ function checkLayer(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, samplin
   assertSlot(t, SLOT.RS1, Float32Array.of(f(1 / f(Math.sqrt(f(f(dot8(x, 0, x, 0, c.dim) / c.dim) + c.rmsEps))))), `RS1 ${at}`)
   // every report point of the forward pass against the slots the op table says it fills
   for (const [op, slots] of Object.entries(LAYER_OP_SLOTS)) {
-    if (Number(op) === LAYER_OP.QKV_BIAS && !qwen) {
-      // llama has no bias ops: the slots stay empty and the report is Q, K, V unchanged
+    if ((Number(op) === LAYER_OP.QKV_BIAS && !qwen) || (Number(op) === LAYER_OP.QK_NORM && !c.hasQkNorm)) {
+      // llama has no bias ops, llama and qwen2 no per-head norms: the slots stay empty and the
+      // report is Q, K (, V) unchanged
       for (const s of slots) assert.equal(t.slots[s], undefined)
       continue
     }
     slots.forEach((slot, i) => assertSlot(t, slot, out(Number(op), i), `${slotName(slot)} ${at}`))
+  }
+  if (c.hasQkNorm) {
+    // QS, KS: the RMSNorm scale of each head of the engine's Q and K
+    for (const [slot, i, heads] of [[SLOT.QS, 0, c.nHead], [SLOT.KS, 1, c.nKvHead]] as const) {
+      const y = out(LAYER_OP.QKV_BIAS, i)
+      const hd = c.headDim
+      const want = Float32Array.from({ length: heads }, (_, h) => f(1 / f(Math.sqrt(f(f(dot8(y, h * hd, y, h * hd, hd) / hd) + c.rmsEps)))))
+      assertSlot(t, slot, want, `${slotName(slot)} ${at}`)
+    }
   }
   assertBlocks(t, SLOT.A1_32, out(LAYER_OP.ATTN_NORM), 32, `A1_32 ${at}`)
   assertBlocks(t, SLOT.A1_256, out(LAYER_OP.ATTN_NORM), 256, `A1_256 ${at}`)
@@ -218,7 +229,7 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
 const GREEDY: MachineSampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
 const PENALIZED: MachineSampling = { temperature: 0, repeatPenalty: 1.5, repeatLastN: 3 }
 
-for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED]] as const) {
+for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2', 'q4_k_m', PENALIZED], ['tiny', 'f16', PENALIZED], ['tiny-qwen3', 'q8_0', GREEDY]] as const) {
   test(`${preset} ${type}: every slot of layer and head transitions equals the engine's op outputs`, () => {
     const m = tinyModel(preset, type, 3)
     const nPrompt = 3

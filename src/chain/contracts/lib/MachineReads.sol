@@ -87,8 +87,8 @@ library MachineReads {
     }
 
     /// @notice What Machine.step appends to its own calldata when it forwards a step to
-    ///         MachineStepsA/B: abi.encode(Dims, Op, uint32 wtype, uint256 wleaf), 21 words.
-    uint256 internal constant TRAILER = 21 * 32;
+    ///         MachineStepsA/B: abi.encode(Dims, Op, uint32 wtype, uint256 wleaf), 23 words.
+    uint256 internal constant TRAILER = 23 * 32;
 
     /// @dev The Env of a forwarded step: frame and pre-state from the step's own arguments, the
     ///      dims, op and weight type Machine.step computed (and checked the step against) from the

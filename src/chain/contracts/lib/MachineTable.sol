@@ -10,7 +10,8 @@ import {UnsupportedMachineShape} from "../Errors.sol";
 ///         (position p, layer l or the head), op k's code, output slot, length, sources and
 ///         weight tensor; each element's step count and initial registers. Ops are walked over a
 ///         fixed template, skipping the rows that do not apply (EMBED for l > 0, LOAD TOK for
-///         l > 0, the biases for llama, PENALTY / ARGMAX / the sampling ops by the request).
+///         l > 0, the biases but for qwen2, the per-head q/k norms but for qwen3, PENALTY /
+///         ARGMAX / the sampling ops by the request).
 library MachineTable {
     // op codes (program.ts OpCode)
     uint8 internal constant LOAD = 1;
@@ -43,6 +44,8 @@ library MachineTable {
     uint8 internal constant PROB = 28;
     uint8 internal constant KEEP = 29;
     uint8 internal constant DRAW = 30;
+    uint8 internal constant HEAD_RMS = 31;
+    uint8 internal constant HEAD_NORM = 32;
 
     // slots (program.ts SLOT)
     uint8 internal constant S_TOK = 0;
@@ -87,6 +90,10 @@ library MachineTable {
     uint8 internal constant S_TZ = 43;
     uint8 internal constant S_PR = 44;
     uint8 internal constant S_KEEP = 45;
+    uint8 internal constant S_QS = 46;
+    uint8 internal constant S_QN = 47;
+    uint8 internal constant S_KS = 48;
+    uint8 internal constant S_KN = 49;
     uint8 internal constant NONE = 255;
 
     // weight tensors an op reads (names: `tensorName`)
@@ -105,11 +112,14 @@ library MachineTable {
     uint8 internal constant T_DOWN = 13;
     uint8 internal constant T_OUT_NORM = 14;
     uint8 internal constant T_OUT = 15;
+    uint8 internal constant T_QNORM = 16;
+    uint8 internal constant T_KNORM = 17;
 
     uint32 internal constant NEG_INF = 0xFF800000;
 
     /// @notice One op of a transition. `src`/`src2` name the slots its programs read (by code:
-    ///         RMS_SCALE, QUANT, BIAS, ROPE, RANK, TSCALE, ARGMAX src; NORM src, RS slot; MATMUL
+    ///         RMS_SCALE, QUANT, BIAS, ROPE, RANK, TSCALE, ARGMAX, HEAD_RMS src; NORM and HEAD_NORM
+    ///         src, scale slot; MATMUL
     ///         the f32 source and the B = 32 block slot, the B = 256 one being the next slot;
     ///         RES both addends; ATT the V slot). `mat` numbers a MATMUL (Q, K, V, WO, GATE, UP, DOWN, LOGITS).
     struct Op {
@@ -135,7 +145,9 @@ library MachineTable {
         uint256 vocab;
         uint256 nu; // p + 1 cached positions
         uint256 kk; // K: topK when 0 < topK < V, else V
-        bool qwen;
+        bool qwen; // qwen2: q/k/v biases
+        bool neox; // qwen2, qwen3: RoPE pairs (i, i + hd/2)
+        bool qkNorm; // qwen3: per-head q/k RMSNorm
     }
 
     function dims(IMachine.Ctx calldata c) internal pure returns (Dims memory d) {
@@ -156,6 +168,8 @@ library MachineTable {
         uint256 topK = c.sampling.topK;
         d.kk = topK > 0 && topK < d.vocab ? topK : d.vocab;
         d.qwen = c.config.arch == 2;
+        d.neox = c.config.arch == 2 || c.config.arch == 3;
+        d.qkNorm = c.config.arch == 3;
     }
 
     /// @notice Whether the transition is the head's.
@@ -182,6 +196,10 @@ library MachineTable {
         if (slot == 33) return d.ff % 256 == 0 ? d.ff / 256 : 0;
         if (slot == S_L || slot == S_PL || slot == S_RK) return d.vocab;
         if (slot == S_ID || slot == S_TL || slot == S_TE || slot == S_PR) return d.kk;
+        if (slot == S_QS) return d.nh;
+        if (slot == S_KS) return d.kvDim / d.hd;
+        if (slot == S_QN) return d.nh * d.hd;
+        if (slot == S_KN) return d.kvDim;
         return 0;
     }
 
@@ -207,12 +225,14 @@ library MachineTable {
         // INVARIANT: a layer transition names a layer of the model.
         if (c.layer > c.config.nLayer) revert UnsupportedMachineShape();
         // The layer table's entries t that apply, counted rather than walked: 0 and 1 at layer 0,
-        // 2 above it, 3 .. 37 always but 10 .. 12 (qwen2's biases) only for qwen2.
+        // 2 above it, 3 .. 41 always but 10 .. 12 (qwen2's biases) only for qwen2 and 13 .. 16
+        // (qwen3's per-head norms) only for qwen3.
         bool first = c.layer == 0;
-        n = (first ? 37 : 36) - (d.qwen ? 0 : 3);
+        n = (first ? 34 : 33) + (d.qwen ? 3 : 0) + (d.qkNorm ? 4 : 0);
         if (k == 0 || k > n) return (o, n);
         uint256 t = first ? (k < 3 ? k - 1 : k) : k + 1;
         if (!d.qwen && t >= 10) t += 3;
+        if (!d.qkNorm && t >= 13) t += 4;
         o = layerEntry(d, t);
     }
 
@@ -268,30 +288,34 @@ library MachineTable {
         if (t == 10) return withTensor(srcs(op(BIAS, S_QB, qd), S_Q, NONE), T_QB, qd);
         if (t == 11) return withTensor(srcs(op(BIAS, S_KB, d.kvDim), S_K, NONE), T_KB, d.kvDim);
         if (t == 12) return withTensor(srcs(op(BIAS, S_VB, d.kvDim), S_V, NONE), T_VB, d.kvDim);
-        if (t == 13) return op(FREQ, S_FR, d.hd / 2);
-        if (t == 14) return op(ROTCS, S_CS, d.hd);
-        if (t == 15) return srcs(op(ROPE, S_QR, qd), d.qwen ? S_QB : S_Q, NONE);
-        if (t == 16) return srcs(op(ROPE, S_KR, d.kvDim), d.qwen ? S_KB : S_K, NONE);
-        if (t == 17) return op(SCORE, S_S, d.nh * d.nu);
-        if (t == 18) return op(MAX, S_M, d.nh);
-        if (t == 19) return op(EXPS, S_E, d.nh * d.nu);
-        if (t == 20) return op(ZINV, S_Z, d.nh);
-        if (t == 21) return srcs(op(ATT, S_O, qd), d.qwen ? S_VB : S_V, NONE);
-        if (t == 22) return quant(d, QUANT32, 21, S_O);
-        if (t == 23) return quant(d, QUANT256, 22, S_O);
-        if (t == 24) return matmul(d, S_P, T_WO, 3, S_O, 21, qd);
-        if (t == 25) return srcs(op(RES, S_X2, d.dim), S_X, S_P);
-        if (t == 26) return srcs(op(RMS_SCALE, S_RS2, 1), S_X2, NONE);
-        if (t == 27) return withTensor(srcs(op(NORM, S_XN2, d.dim), S_X2, S_RS2), T_FFN_NORM, d.dim);
-        if (t == 28) return quant(d, QUANT32, 27, S_XN2);
-        if (t == 29) return quant(d, QUANT256, 28, S_XN2);
-        if (t == 30) return matmul(d, S_G, T_GATE, 4, S_XN2, 27, d.dim);
-        if (t == 31) return matmul(d, S_U, T_UP, 5, S_XN2, 27, d.dim);
-        if (t == 32) return srcs(op(SILU, S_H, d.ff), S_G, S_U);
-        if (t == 33) return quant(d, QUANT32, 32, S_H);
-        if (t == 34) return quant(d, QUANT256, 33, S_H);
-        if (t == 35) return matmul(d, S_D, T_DOWN, 6, S_H, 32, d.ff);
-        if (t == 36) return srcs(op(RES, S_X3, d.dim), S_X2, S_D);
+        if (t == 13) return srcs(op(HEAD_RMS, S_QS, d.nh), S_Q, NONE);
+        if (t == 14) return withTensor(srcs(op(HEAD_NORM, S_QN, qd), S_Q, S_QS), T_QNORM, d.hd);
+        if (t == 15) return srcs(op(HEAD_RMS, S_KS, d.kvDim / d.hd), S_K, NONE);
+        if (t == 16) return withTensor(srcs(op(HEAD_NORM, S_KN, d.kvDim), S_K, S_KS), T_KNORM, d.hd);
+        if (t == 17) return op(FREQ, S_FR, d.hd / 2);
+        if (t == 18) return op(ROTCS, S_CS, d.hd);
+        if (t == 19) return srcs(op(ROPE, S_QR, qd), d.qkNorm ? S_QN : d.qwen ? S_QB : S_Q, NONE);
+        if (t == 20) return srcs(op(ROPE, S_KR, d.kvDim), d.qkNorm ? S_KN : d.qwen ? S_KB : S_K, NONE);
+        if (t == 21) return op(SCORE, S_S, d.nh * d.nu);
+        if (t == 22) return op(MAX, S_M, d.nh);
+        if (t == 23) return op(EXPS, S_E, d.nh * d.nu);
+        if (t == 24) return op(ZINV, S_Z, d.nh);
+        if (t == 25) return srcs(op(ATT, S_O, qd), d.qwen ? S_VB : S_V, NONE);
+        if (t == 26) return quant(d, QUANT32, 21, S_O);
+        if (t == 27) return quant(d, QUANT256, 22, S_O);
+        if (t == 28) return matmul(d, S_P, T_WO, 3, S_O, 21, qd);
+        if (t == 29) return srcs(op(RES, S_X2, d.dim), S_X, S_P);
+        if (t == 30) return srcs(op(RMS_SCALE, S_RS2, 1), S_X2, NONE);
+        if (t == 31) return withTensor(srcs(op(NORM, S_XN2, d.dim), S_X2, S_RS2), T_FFN_NORM, d.dim);
+        if (t == 32) return quant(d, QUANT32, 27, S_XN2);
+        if (t == 33) return quant(d, QUANT256, 28, S_XN2);
+        if (t == 34) return matmul(d, S_G, T_GATE, 4, S_XN2, 27, d.dim);
+        if (t == 35) return matmul(d, S_U, T_UP, 5, S_XN2, 27, d.dim);
+        if (t == 36) return srcs(op(SILU, S_H, d.ff), S_G, S_U);
+        if (t == 37) return quant(d, QUANT32, 32, S_H);
+        if (t == 38) return quant(d, QUANT256, 33, S_H);
+        if (t == 39) return matmul(d, S_D, T_DOWN, 6, S_H, 32, d.ff);
+        if (t == 40) return srcs(op(RES, S_X3, d.dim), S_X2, S_D);
         return op(STORE, NONE, 0);
     }
 
@@ -354,6 +378,7 @@ library MachineTable {
         uint8 code = o.code;
         if (code == EMBED || code == TSCALE) return 2;
         if (code == RMS_SCALE) return groups(0, d.dim) + 1;
+        if (code == HEAD_RMS) return d.hd / 8 + 1;
         if (code == QUANT32) return 3;
         if (code == QUANT256) return 17;
         if (code == MATMUL) {
@@ -415,6 +440,8 @@ library MachineTable {
         else if (t == T_QB) s = "attn_q.bias";
         else if (t == T_KB) s = "attn_k.bias";
         else if (t == T_VB) s = "attn_v.bias";
+        else if (t == T_QNORM) s = "attn_q_norm.weight";
+        else if (t == T_KNORM) s = "attn_k_norm.weight";
         else if (t == T_WO) s = "attn_output.weight";
         else if (t == T_FFN_NORM) s = "ffn_norm.weight";
         else if (t == T_GATE) s = "ffn_gate.weight";
