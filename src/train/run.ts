@@ -573,6 +573,8 @@ export type TrainOptions = {
   signal?: AbortSignal
   corpus?: CorpusLoader
   onStage?: (what: string) => void
+  /** Called once the manifest is written (or found equal): its hash and the step training starts at. */
+  onManifest?: (manifestHash: Hex0x, startStep: number) => void
   onProgress?: (p: Progress) => void
   /** Stop (as if interrupted) once the state reaches this step; for tests of resuming. */
   stopAfter?: number
@@ -664,6 +666,7 @@ export async function trainRun(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   const resumedFrom = state.step
+  opts.onManifest?.(manifestHash, resumedFrom)
   const tokensPerStep = train.batch * train.context
   let interrupted = false
   if (state.step < total) {
