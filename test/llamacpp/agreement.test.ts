@@ -61,6 +61,9 @@ const CASES: Case[] = [
   { preset: 'tiny-bpe', type: 'q4_k_m' },
   { preset: 'tiny', type: 'q5_k' },
   { preset: 'tiny-bpe', type: 'q5_k_m' },
+  // qwen3: per-head q/k RMSNorm before NEOX RoPE, head 128 beside width 256
+  { preset: 'tiny-qwen3', type: 'q8_0' },
+  { preset: 'tiny-qwen3', type: 'q4_k_m' },
   // 30 layers: the rounding differences compound (measured max |dlogit| 0.55, mean KL 6.5e-3);
   // fewer prompts and tokens keep the whole file near a minute on 2 shared cores.
   { preset: 'smol-135m', type: 'q8_0', prompts: 2, greedy: 16, maxLogitDiff: 0.7, maxMeanKl: 1.5e-2 },
