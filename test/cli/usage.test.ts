@@ -33,7 +33,11 @@ test('--version, help CMD, and group help', async () => {
     [['help', 'run'], /^Usage: tessera run /],
     [['help', 'model', 'synth'], /^Usage: tessera model synth /],
     [['help', 'chain'], /^Usage: tessera chain </],
-    [['model', '--help'], /^Usage: tessera model <synth\|info\|pull>/],
+    [['model', '--help'], /^Usage: tessera model <synth\|info\|pull\|lineage>/],
+    [['model', 'lineage', '--help'], /^Usage: tessera model lineage ROOT_OR_FILE /],
+    [['data', '--help'], /^Usage: tessera data <add\|withdraw>/],
+    [['data', 'add', '--help'], /^Usage: tessera data add FILES\.\.\. --licence ID --contributor ADDR:SHARE /],
+    [['data', 'withdraw', '--help'], /^Usage: tessera data withdraw MODEL_ROOT /],
     [['chain', '--help'], /^Usage: tessera chain <start\|deploy>/],
     [['run', '-h'], /^Usage: tessera run /],
   ] as const) {

@@ -58,7 +58,7 @@ type ChainLibs = Awaited<ReturnType<typeof chainLibs>>
 const DEFAULT_DIR = '.tessera/chain'
 const DEFAULT_RPC = 'http://127.0.0.1:8545'
 
-const connFlags = {
+export const connFlags = {
   rpc: { type: 'string', description: 'JSON-RPC endpoint', default: DEFAULT_RPC },
   key: { type: 'string', description: 'file with the hex private key (required unless --rpc is the local devnet)' },
   account: { type: 'number', description: 'devnet account index to use when no --key is given', default: 1 },
@@ -114,7 +114,7 @@ async function chainIdOf(rpc: string, timeoutSec: number, signal?: AbortSignal):
   return Number(BigInt(body.result))
 }
 
-async function connect(args: ParsedArgs, signal?: AbortSignal) {
+export async function connect(args: ParsedArgs, signal?: AbortSignal) {
   const rpc = String(args.flags.rpc)
   const { connectClients, devAccount } = await chainLibs()
   const privateKey = privateKeyFrom(args, devAccount)
