@@ -25,9 +25,9 @@ import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
-import { JOB_PROTOCOL, type RequestMsg } from './jobProtocol.js'
+import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
-import { type JobSlots, type ServeContext, type ServeOutcome, createClientView, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob } from './serveJob.js'
+import { type JobSlots, type ServeContext, type ServeOutcome, createClientView, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob, serveJobs } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
 import { problemsText } from '../trace/job.js'
 
@@ -397,14 +397,13 @@ describe('job protocol over an in-memory pair', () => {
     const outcomes: ServeOutcome[] = []
     const shutdown = new AbortController()
     let sent = 0
-    const stopping = offerOf(ctxOf(net.provider, { signal: shutdown.signal }), outcomes, (c) => ({
-      ...c,
-      remotePeer: c.remotePeer,
-      async send(m) {
-        if ((m as { t: string }).t === 'token' && ++sent === 3) shutdown.abort()
+    const stopping = offerOf(ctxOf(net.provider, { signal: shutdown.signal }), outcomes, (c) =>
+      perMessage(c, async (m) => {
+        // at the first token (written alone: the rest come in one later write, with the tiny model)
+        if ((m as { t: string }).t === 'token' && ++sent === 1) shutdown.abort()
         return c.send(m)
-      },
-    }))
+      }),
+    )
     const shown: string[] = []
     const { transcript, tries } = await ask([stopping, offerOf(ctxOf(providerB), outcomes)], { maxTries: 2, onText: (s) => shown.push(s) })
     assert.deepEqual(tries.map((t) => t.code), ['cancelled', 'ok'])
@@ -478,27 +477,68 @@ describe('job protocol over an in-memory pair', () => {
     assert.deepEqual(await codes('nonsense'), ['shape'])
   })
 
-  test('the engine is never more than one token ahead of what the stream accepted', async () => {
-    // a provider end whose sends complete only when the test says so: a reader that does not read
+  test('a kept stream the provider closed meanwhile: the request goes again on a new stream, in the same try', async () => {
+    const ctx = ctxOf(net.provider)
+    const outcomes: ServeOutcome[] = []
+    let dials = 0
+    const offer: JobOffer = {
+      provider: ctx.clients.account.address, pricePerToken: PRICE,
+      async connect() {
+        const [c, p] = framePair()
+        if (dials++ === 0) {
+          // handed out as kept, but its provider end is gone (an idle timeout, a restart)
+          p.abort(new Error('gone'))
+          return { ...c, reused: true }
+        }
+        void serveJobs(p, ctx, (o) => void outcomes.push(o))
+        return c
+      },
+    }
+    const { transcript, tries } = await ask([offer])
+    assert.deepEqual(transcript.output, reference.tokens)
+    assert.deepEqual(tries.map((t) => t.outcome), ['done'])
+    assert.equal(dials, 2)
+    // a stream opened for this job (not kept) that fails is a failed try, as before
+    const fresh: JobOffer = {
+      provider: ctx.clients.account.address, pricePerToken: PRICE,
+      async connect() {
+        const [c, p] = framePair()
+        p.abort(new Error('gone'))
+        return c
+      },
+    }
+    await assert.rejects(ask([fresh]), (e: JobFailedError) => e.tries[0].code === 'closed')
+  })
+
+  test('the engine waits for each write of tokens: while the stream holds one, no token is computed and none written', async () => {
+    // a provider end whose writes complete only when the test says so: a reader that does not read
     const outcomes: ServeOutcome[] = []
     const gate: { open?: () => void } = {}
-    let sent = 0
+    const writes: string[][] = []
     const slow = offerOf(ctxOf(net.provider), outcomes, (c) => ({
       ...c,
       remotePeer: c.remotePeer,
-      async send(m) {
-        if ((m as { t: string }).t === 'token' && sent++ === 2) await new Promise<void>((r) => (gate.open = r))
-        return c.send(m)
+      async sendMany(ms) {
+        const kinds = ms.map((m) => (m as { t: string }).t)
+        writes.push(kinds)
+        if (kinds.includes('token') && writes.filter((w) => w.includes('token')).length === 2) await new Promise<void>((r) => (gate.open = r))
+        return c.sendMany(ms)
       },
     }))
-    const job = ask([slow])
+    const steps = { n: 0 }
+    const job = ask([slow], { onText: () => void steps.n++ })
     for (let i = 0; i < 200 && !gate.open; i++) await new Promise((r) => setTimeout(r, 10))
-    assert.ok(gate.open, 'the third token is held')
+    assert.ok(gate.open, 'the second write of tokens is held')
+    const held = writes.length
     await new Promise((r) => setTimeout(r, 200))
-    assert.equal(sent, 3, 'no token was computed past the held one')
+    assert.equal(writes.length, held, 'no write past the held one')
+    assert.equal(outcomes.length, 0, 'the job waits')
     gate.open()
     const { transcript } = await job
     assert.deepEqual(transcript.output, reference.tokens)
+    // the first token alone, at once (`accepted` went by send); at most TOKEN_FLUSH_MS of tokens to a write after it
+    assert.deepEqual(writes[0], ['token'])
+    assert.equal(writes.flat().filter((t) => t === 'token').length, reference.tokens.length)
   })
 
   test('over two real libp2p hosts: an oversized frame kills only its stream, then a job is served; the stream names the client', async () => {
@@ -510,9 +550,15 @@ describe('job protocol over an in-memory pair', () => {
     ])
     try {
       const ctx = ctxOf(net.provider)
-      const outcomes: { outcome: ServeOutcome; from: string }[] = []
+      const outcomes: { outcome: ServeOutcome; from: string; v: string }[] = []
+      const streams = { '1.3': 0, '1.2': 0 }
       await hp.handle(JOB_PROTOCOL, async (conn) => {
-        outcomes.push({ outcome: await serveJob(conn, ctx), from: addressOfPeer(conn.remotePeer) })
+        streams['1.3']++
+        await serveJobs(conn, ctx, (o) => void outcomes.push({ outcome: o, from: addressOfPeer(conn.remotePeer), v: '1.3' }))
+      })
+      await hp.handle(JOB_PROTOCOL_1_2, async (conn) => {
+        streams['1.2']++
+        outcomes.push({ outcome: await serveJob(conn, ctx), from: addressOfPeer(conn.remotePeer), v: '1.2' })
       })
       const addr = hp.addrs()[0]
       // a client that allows itself 2 MiB frames sends 1.2 MiB: the provider's 1 MiB bound resets the stream
@@ -521,15 +567,49 @@ describe('job protocol over an in-memory pair', () => {
       await assert.rejects(big.recv(5000))
       for (let i = 0; i < 200 && outcomes.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
       assert.equal(outcomes[0]?.outcome.outcome, 'closed')
+      streams['1.3'] = 0
 
-      const offer: JobOffer = { provider: net.provider.account.address, pricePerToken: PRICE, connect: (signal) => hc.dial(addr, JOB_PROTOCOL, { signal }) }
-      const shown: string[] = []
-      const { transcript } = await ask([offer], { onText: (s) => shown.push(s) })
-      assert.deepEqual(transcript.output, reference.tokens)
-      assert.equal(shown.join(''), reference.text)
-      for (let i = 0; i < 200 && outcomes.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
-      assert.equal(outcomes[1]?.outcome.outcome, 'served')
+      // 1.3.0: three jobs, one stream: the second and third reuse the first's
+      const reused: boolean[] = []
+      const offerOn = (protocol: string): JobOffer => ({
+        provider: net.provider.account.address, pricePerToken: PRICE,
+        connect: async (signal) => {
+          const c = await hc.dial(addr, protocol, { signal })
+          reused.push(c.reused === true)
+          return c
+        },
+      })
+      for (let job = 0; job < 3; job++) {
+        const shown: string[] = []
+        const { transcript } = await ask([offerOn(JOB_PROTOCOL)], { onText: (s) => shown.push(s) })
+        assert.deepEqual(transcript.output, reference.tokens)
+        assert.equal(shown.join(''), reference.text)
+        assert.equal((await verifyTranscript(transcript)).ok, true)
+      }
+      for (let i = 0; i < 300 && outcomes.length < 4; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.deepEqual(reused, [false, true, true])
+      assert.equal(streams['1.3'], 1, 'one stream carried the three jobs')
+      assert.deepEqual(outcomes.slice(1).map((o) => [o.outcome.outcome, o.outcome.outcome === 'served' && o.outcome.acked, o.v]), [['served', true, '1.3'], ['served', true, '1.3'], ['served', true, '1.3']])
       assert.equal(outcomes[1].from, net.client.account.address, "the stream's peer id is the client's account")
+      // a replay on the kept stream is refused as on a new one
+      const replay = await hc.dial(addr, JOB_PROTOCOL)
+      assert.equal(replay.reused, true)
+      const last = outcomes.at(-1)!.outcome
+      assert.ok(last.outcome === 'served')
+      await replay.send(await requestMsg({ nonce: BigInt(last.transcript.request.nonce) }))
+      const answer = (await replay.recv(5000)) as { t: string; code?: string }
+      assert.deepEqual([answer.t, answer.code], ['error', 'replayed'])
+
+      // 1.2.0, still served: one job per stream (a stream handed back is closed by the provider, so the next job opens a new one)
+      reused.length = 0
+      for (let job = 0; job < 2; job++) {
+        const { transcript } = await ask([offerOn(JOB_PROTOCOL_1_2)])
+        assert.deepEqual(transcript.output, reference.tokens)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      for (let i = 0; i < 300 && outcomes.filter((o) => o.v === '1.2').length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(streams['1.2'], 2)
+      assert.deepEqual(outcomes.filter((o) => o.v === '1.2').map((o) => o.outcome.outcome), ['served', 'served'])
     } finally {
       await Promise.all([hp.stop(), hc.stop()])
     }
@@ -583,20 +663,28 @@ function pick(reply: unknown): { t: unknown; code?: unknown } {
 }
 
 /** The provider's end of a stream that dies (reset) after `n` tokens, as a killed process's would. */
-function killAfterTokens(c: FrameConn, n: number): FrameConn {
-  let tokens = 0
+/** `c` with `send` replaced, and `sendMany` as one such `send` per message: the wrapper sees every message, in order. */
+function perMessage(c: FrameConn, send: (m: unknown) => Promise<void>): FrameConn {
   return {
     ...c,
     remotePeer: c.remotePeer,
-    async send(m) {
-      if ((m as { t: string }).t === 'token' && tokens++ === n) {
-        const e = new Error('killed')
-        c.abort(e)
-        throw e
-      }
-      return c.send(m)
+    send,
+    async sendMany(ms) {
+      for (const m of ms) await send(m)
     },
   }
+}
+
+function killAfterTokens(c: FrameConn, n: number): FrameConn {
+  let tokens = 0
+  return perMessage(c, async (m) => {
+    if ((m as { t: string }).t === 'token' && tokens++ === n) {
+      const e = new Error('killed')
+      c.abort(e)
+      throw e
+    }
+    return c.send(m)
+  })
 }
 
 const requests = new WeakMap<FrameConn, RequestMsg>()
@@ -605,6 +693,12 @@ function tamperSendAsync(c: FrameConn, f: (m: Record<string, unknown>, self: Fra
   const w: FrameConn = {
     remotePeer: c.remotePeer,
     send: async (m) => c.send(await f(m as Record<string, unknown>, w)),
+    async sendMany(ms) {
+      const out: unknown[] = []
+      for (const m of ms) out.push(await f(m as Record<string, unknown>, w))
+      await c.sendMany(out)
+    },
+    idle: () => c.idle(),
     async recv(ms) {
       const m = await c.recv(ms)
       if ((m as { t?: string })?.t === 'request') requests.set(w, m as RequestMsg)

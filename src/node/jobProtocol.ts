@@ -1,12 +1,18 @@
 /**
- * The messages of `/tessera/job/1.2.0` (docs/NETWORK.md "Jobs"), one job per stream:
+ * The messages of `/tessera/job/1.3.0` (docs/NETWORK.md "Jobs"), jobs one after another per stream:
  *
  *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
  *   provider -> {t:'accepted'}                         after its local checks; the engine starts
- *   provider -> {t:'token', i, id, text}*              as sampled (`reserve` goes out after `done`)
- *   provider -> {t:'done', receipt, receiptSignature, stopReason}   once the answer is complete
+ *   provider -> {t:'token', i, id, text}*              as sampled, several to a write when they come fast
+ *   provider -> {t:'end', n, stopReason}               1.3.0: the answer's n tokens are all sent
+ *   provider -> {t:'done', receipt, receiptSignature, stopReason}   the signed receipt (`reserve` goes out after it)
  *   client   -> {t:'ack', delivery}                    after checking tokens and receipt
+ *   (1.3.0: the stream stays open; the client's next request may follow the ack)
  *   either   -> {t:'cancel'} | {t:'error', code, message?}
+ *
+ * `/tessera/job/1.2.0` (`JOB_PROTOCOL_1_2`, still served) is the same without `end`, one job per
+ * stream. `end` lets the client sign its acknowledgement while the provider signs the receipt;
+ * a kept stream saves libp2p's stream open (multistream-select) on every job after the first.
  *
  * `client` (the address the client says signed the request) lets the provider tell a bad
  * signature from a request signed by someone else: any 65 bytes recover some address. The parsers
@@ -23,7 +29,9 @@ import {
 } from './transcript.js'
 
 /** The job protocol's id (docs/NETWORK.md "Protocols"); a new message shape is a new version. */
-export const JOB_PROTOCOL = '/tessera/job/1.2.0'
+export const JOB_PROTOCOL = '/tessera/job/1.3.0'
+/** The previous version, still served: one job per stream, no `end`. */
+export const JOB_PROTOCOL_1_2 = '/tessera/job/1.2.0'
 
 /** Refusal and failure codes of `{t:'error', code}` (docs/NETWORK.md "Jobs"). */
 export const JOB_ERROR_CODES = [
@@ -36,6 +44,8 @@ export type RequestMsg = { t: 'request'; request: RequestJson; signature: Compac
 /** 1.1.0: `accepted` comes before the reservation is mined, and names none. */
 export type AcceptedMsg = { t: 'accepted' }
 export type TokenMsg = { t: 'token'; i: number; id: number; text: string }
+/** 1.3.0: all `n` tokens of the answer are sent; the receipt follows. */
+export type EndMsg = { t: 'end'; n: number; stopReason: StopReason }
 /** 1.2.0: `done` no longer waits for the reservation, so it names none (the provider keeps it). */
 export type DoneMsg = { t: 'done'; receipt: Receipt; receiptSignature: Hex; stopReason: StopReason }
 export type AckMsg = { t: 'ack'; delivery: Delivery }
@@ -44,7 +54,7 @@ export type ErrorMsg = { t: 'error'; code: JobErrorCode | string; message?: stri
 
 /** What the provider may receive, and what the client may receive. */
 export type ToProvider = RequestMsg | AckMsg | CancelMsg | ErrorMsg
-export type ToClient = AcceptedMsg | TokenMsg | DoneMsg | CancelMsg | ErrorMsg
+export type ToClient = AcceptedMsg | TokenMsg | EndMsg | DoneMsg | CancelMsg | ErrorMsg
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const bad = (what: string) => new ProtocolError(`bad ${what} message`, { code: 'bad-message' })
@@ -90,6 +100,9 @@ export function parseToClient(raw: unknown): ToClient {
         throw bad('token')
       }
       return { t: 'token', i: raw.i as number, id: raw.id as number, text: raw.text }
+    case 'end':
+      if (!Number.isInteger(raw.n) || (raw.n as number) < 0 || !['eog', 'stop', 'length'].includes(raw.stopReason as string)) throw bad('end')
+      return { t: 'end', n: raw.n as number, stopReason: raw.stopReason as StopReason }
     case 'done':
       if (
         !isReceipt(raw.receipt) || typeof raw.receiptSignature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(raw.receiptSignature) ||

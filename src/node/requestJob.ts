@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { type Address, getAddress, type Hex } from 'viem'
-import { type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
+import { type Delivery, type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { BaseError } from '../errors.js'
 import { type FrameConn, FrameTimeoutError } from '../p2p/frames.js'
@@ -140,12 +140,14 @@ async function chainTimeOf(c: ChainClients): Promise<bigint> {
   return chainNow(b.ts + BigInt(Math.floor((Date.now() - b.at) / 1000)))
 }
 const BLOCK_TIME_MAX_AGE_MS = 10_000
+/** Kept streams found closed at the first exchange before a new one is opened for the same try. */
+const MAX_STALE_STREAMS = 3
 
 async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
   const d = o.deployment
   const me = o.clients.account.address
   // the stream opens (round trips to the provider) while the request is built and signed (CPU here)
-  const connecting = offer.connect(signal)
+  let connecting = offer.connect(signal)
   connecting.catch(() => {})
   let req: JobRequest
   let signature: Awaited<ReturnType<typeof signJobRequest>>
@@ -161,11 +163,14 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
   }
   const digest = requestDigest(d.chainId, d.settlement, req)
   let conn: FrameConn
-  try {
-    conn = await connecting
-  } catch (e) {
-    throw new TryFailure('failed', 'unreachable', (e as Error).message)
+  const open = async () => {
+    try {
+      return await connecting
+    } catch (e) {
+      throw new TryFailure('failed', 'unreachable', (e as Error).message)
+    }
   }
+  conn = await open()
   // the caller's cancel reaches the provider as {t:'cancel'}, which stops its engine
   const onAbort = () => {
     conn.send({ t: 'cancel' }).then(() => conn.close(), () => {}).catch(() => {})
@@ -190,14 +195,30 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
   }
   try {
     const request: RequestMsg = { t: 'request', request: requestToJson(req), signature, client: me, prompt: o.prompt.slice(), params: o.params }
-    await conn.send(request)
-    const first = await next()
+    let first: ToClient
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await conn.send(request)
+        first = await next()
+        break
+      } catch (e) {
+        // a kept stream (1.3.0) the provider closed meanwhile, found out at this first exchange: the
+        // same request on a new stream (if the provider did read it, it refuses it as replayed)
+        const closed = !(e instanceof TryFailure) || e.code === 'closed'
+        if (!conn.reused || !closed || attempt >= MAX_STALE_STREAMS || signal.aborted) throw e
+        conn.abort(e as Error)
+        connecting = offer.connect(signal)
+        conn = await open()
+      }
+    }
     if (first.t === 'error') throw new TryFailure('refused', first.code, first.message ?? '')
     if (first.t !== 'accepted') throw new TryFailure('failed', 'bad-message', `expected accepted, got ${first.t}`)
 
     const ids: number[] = []
     let text = ''
     let done: Extract<ToClient, { t: 'done' }>
+    // 1.3.0: the acknowledgement, signed once `end` says the answer is complete (while the provider signs its receipt)
+    let acking: Promise<Delivery> | undefined
     for (;;) {
       const m = await next()
       if (m.t === 'done') {
@@ -205,7 +226,14 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
         break
       }
       if (m.t === 'error' || m.t === 'cancel') throw new TryFailure('failed', m.t === 'error' ? m.code : 'cancelled', m.t === 'error' ? (m.message ?? '') : 'the provider cancelled')
+      if (m.t === 'end') {
+        if (m.n !== ids.length || acking) throw new TryFailure('failed', 'bad-message', `end says ${m.n} tokens after ${ids.length}`)
+        acking = signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${toHex(tokensRoot(ids))}` })
+        acking.catch(() => {})
+        continue
+      }
       if (m.t !== 'token') throw new TryFailure('failed', 'bad-message', `unexpected ${m.t} message`)
+      if (acking) throw new TryFailure('failed', 'bad-token', 'a token after end')
       if (m.i !== ids.length) throw new TryFailure('failed', 'bad-token', `token ${m.i} arrived where ${ids.length} was due`)
       if (ids.length >= o.params.maxTokens) throw new TryFailure('failed', 'bad-token', `more than the ${o.params.maxTokens} tokens asked for`)
       // a deterministic job: what was shown must be a prefix of this answer
@@ -231,11 +259,14 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     const v = await verifyTranscript(transcript, { ownRequest: true })
     if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
     if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
-    transcript.ack = await signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` })
+    // (the receipt's outputRoot is that of `ids`, which the check above includes)
+    transcript.ack = await (acking ?? signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` }))
     await o.book?.putTranscript(transcript)
     await conn.send({ t: 'ack', delivery: transcript.ack })
-    // the ack is on its way; closing our end needs no answer, so the caller has its transcript now
-    conn.close().catch(() => {})
+    // the ack is on its way: a 1.3.0 stream is kept for this provider's next job; closing our end
+    // of any other needs no answer, so the caller has its transcript now
+    if (conn.release) conn.release()
+    else conn.close().catch(() => {})
     return transcript
   } catch (e) {
     conn.abort(e as Error)

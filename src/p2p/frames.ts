@@ -28,6 +28,21 @@ export type FrameConn = {
   readonly remotePeer: string
   /** JSON; waits for the stream to drain (backpressure). */
   send(msg: unknown): Promise<void>
+  /**
+   * Several messages in one write (one muxer frame, one encryption, one syscall), each still its
+   * own frame on the wire, so the remote cannot tell it from `send` called once per message.
+   */
+  sendMany(msgs: readonly unknown[]): Promise<void>
+  /** Open both ways, nothing received and unread, no partial frame: the stream could carry another exchange. */
+  idle(): boolean
+  /**
+   * Set on streams from `Host.dial`: hand the stream back for a later dial of the same peer and
+   * protocol (only for protocols that run one exchange after another on a stream); the caller
+   * must not use it afterwards. A stream that is not `idle()` is closed instead.
+   */
+  release?(): void
+  /** True when `Host.dial` handed out a released stream instead of opening one. */
+  readonly reused?: boolean
   /** The next message; `undefined` when the remote closed cleanly. */
   recv(timeoutMs?: number): Promise<unknown | undefined>
   /** Close the writable end once everything queued is sent (the remote's `recv` then yields `undefined`). */
@@ -254,26 +269,16 @@ export function frameConn(stream: FrameStream, options: FrameConnOptions): Frame
   return {
     remotePeer: options.remotePeer,
 
-    async send(msg) {
-      if (failure !== undefined) throw failure
-      let frame: Uint8Array
-      try {
-        frame = encodeFrame(msg, maxBytes)
-      } catch (err) {
-        if (err instanceof FrameTooLargeError) {
-          stream.abort(err)
-          fail(err)
-        }
-        throw err
-      }
-      if (stream.writableNeedsDrain) await drain()
-      let more: boolean
-      try {
-        more = stream.send(frame)
-      } catch (cause) {
-        throw failure ?? new StreamClosedError('cannot send', cause)
-      }
-      if (!more) await drain()
+    send(msg) {
+      return sendBytes([msg])
+    },
+
+    sendMany(msgs) {
+      return sendBytes(msgs)
+    },
+
+    idle() {
+      return failure === undefined && !ended && stream.status === 'open' && queue.length === 0 && buffered === 0 && expected === undefined && waiter === undefined
     },
 
     async recv(timeoutMs = DEFAULT_RECV_TIMEOUT_MS) {
@@ -316,6 +321,29 @@ export function frameConn(stream: FrameStream, options: FrameConnOptions): Frame
       fail(err)
       stream.abort(err)
     },
+  }
+
+  async function sendBytes(msgs: readonly unknown[]): Promise<void> {
+    if (failure !== undefined) throw failure
+    let frame: Uint8Array
+    try {
+      const frames = msgs.map((m) => encodeFrame(m, maxBytes))
+      frame = frames.length === 1 ? frames[0] : Buffer.concat(frames)
+    } catch (err) {
+      if (err instanceof FrameTooLargeError) {
+        stream.abort(err)
+        fail(err)
+      }
+      throw err
+    }
+    if (stream.writableNeedsDrain) await drain()
+    let more: boolean
+    try {
+      more = stream.send(frame)
+    } catch (cause) {
+      throw failure ?? new StreamClosedError('cannot send', cause)
+    }
+    if (!more) await drain()
   }
 
   async function drain(): Promise<void> {

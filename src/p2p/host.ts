@@ -113,6 +113,16 @@ export type HandleOptions = {
 
 export type DialOptions = { maxBytes?: number; signal?: AbortSignal }
 
+/**
+ * How long a stream handed back by `FrameConn.release()` is kept for the next dial of the same peer
+ * and protocol before it is closed, ms. Kept streams save libp2p's stream open (a yamux stream and
+ * a multistream-select round trip, 3-7 ms on loopback); the job protocol's provider waits longer
+ * than this for the next request (`JobTimeouts.idleMs`), so the client is the one that closes.
+ */
+export const KEEP_IDLE_MS = 20_000
+/** Streams kept per peer and protocol. */
+const KEEP_PER_KEY = 4
+
 export type GossipVerdict = 'accept' | 'reject' | 'ignore'
 export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict | Promise<GossipVerdict>
 
@@ -243,6 +253,53 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
   const verdicts = recordDialBackVerdicts(node)
   const stopGossipCheck = keepGossipLinked(node, limits.gossipStuckMs, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
+  // streams handed back by `release()`, by peer and protocol, each with the timer that closes it
+  const kept = new Map<string, { conn: FrameConn; timer: NodeJS.Timeout }[]>()
+  const keptKey = (peer: string, protocol: string, maxBytes: number) => `${peer} ${protocol} ${maxBytes}`
+  const takeKept = (peer: string | undefined, protocol: string, maxBytes: number): FrameConn | undefined => {
+    if (peer === undefined) return undefined
+    const list = kept.get(keptKey(peer, protocol, maxBytes))
+    while (list !== undefined && list.length > 0) {
+      const k = list.pop()!
+      clearTimeout(k.timer)
+      if (k.conn.idle()) return k.conn
+      k.conn.abort(new Error('a kept stream was closed or sent data while idle'))
+    }
+    return undefined
+  }
+  /** `conn` with `release()` (back into `kept`) and `reused`. */
+  const keepable = (conn: FrameConn, peer: string, protocol: string, maxBytes: number, reused: boolean): FrameConn => {
+    let released = false
+    return {
+      remotePeer: conn.remotePeer,
+      send: (msg) => conn.send(msg),
+      sendMany: (msgs) => conn.sendMany(msgs),
+      recv: (timeoutMs) => conn.recv(timeoutMs),
+      close: () => conn.close(),
+      abort: (err) => conn.abort(err),
+      idle: () => conn.idle(),
+      reused,
+      release() {
+        if (released) return
+        released = true
+        if (!conn.idle()) return void conn.close().catch(() => {})
+        const key = keptKey(peer, protocol, maxBytes)
+        const list = kept.get(key) ?? []
+        kept.set(key, list)
+        if (list.length >= KEEP_PER_KEY) return void conn.close().catch(() => {})
+        const entry = {
+          conn: keepable(conn, peer, protocol, maxBytes, true),
+          timer: setTimeout(() => {
+            const i = list.indexOf(entry)
+            if (i >= 0) list.splice(i, 1)
+            if (list.length === 0 && kept.get(key) === list) kept.delete(key)
+            void conn.close().catch(() => {})
+          }, KEEP_IDLE_MS).unref(),
+        }
+        list.push(entry)
+      },
+    }
+  }
 
   node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
     const { msg, propagationSource } = evt.detail
@@ -306,6 +363,10 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     },
 
     async dial(peerOrAddr, protocol, options = {}) {
+      // the last /p2p/ of an address is the target (a relayed one names the relay first)
+      const peer = peerOrAddr.startsWith('/') ? /\/p2p\/([^/]+)\/?$/.exec(peerOrAddr)?.[1] : peerOrAddr
+      const reusable = takeKept(peer, protocol, options.maxBytes ?? MAX_FRAME)
+      if (reusable !== undefined) return reusable
       let connection: Connection
       let stream: Stream
       try {
@@ -315,7 +376,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
       } catch (err) {
         throw new DialError(peerOrAddr, protocol, err)
       }
-      return frameConn(stream, { maxBytes: options.maxBytes ?? MAX_FRAME, remotePeer: connection.remotePeer.toString() })
+      const remote = connection.remotePeer.toString()
+      return keepable(frameConn(stream, { maxBytes: options.maxBytes ?? MAX_FRAME, remotePeer: remote }), remote, protocol, options.maxBytes ?? MAX_FRAME, false)
     },
 
     async publish(topic, data) {
@@ -426,6 +488,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     topicPeers: (topic) => node.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
 
     async stop() {
+      for (const list of kept.values()) for (const k of list) clearTimeout(k.timer)
+      kept.clear()
       stopKeeper()
       stopGossipCheck()
       await node.stop()
