@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { type Hex, parseEther } from 'viem'
 import { LOG_K, roundsFor, traceLeafCount, treeDepth } from '../src/chain/bisection.js'
 import { claimBatch, deposit, finalizeBatch, reserve, stake } from '../src/chain/actions/settlement.js'
+import { registerDataset, registerTrainedModel, withdrawData } from '../src/chain/actions/datasets.js'
 import { registerModel } from '../src/chain/actions/registry.js'
 import type { ClaimItem } from '../src/chain/client.js'
 import { connectClients } from '../src/chain/evm/clients.js'
@@ -75,6 +76,26 @@ for (let i = 0; i < 10; i++) {
 {
   const r = await batchOf(100, clients)
   row('claim batch of 100 (10 clients)', r.gasUsed, `${(r.gasUsed / 100n).toLocaleString('en-US')} gas/job`)
+}
+// Data provenance (docs/CHAIN.md "Data provenance"): two datasets, a model with its training
+// record, claims on it (each job gives dataBps of its price to the model's contributors, credited
+// once per batch), a contributor's withdrawal.
+{
+  const [c1, c2] = [net.at(5), net.challenger]
+  const contributors = [{ address: c1.account.address, shareBps: 6000 }, { address: c2.account.address, shareBps: 4000 }]
+  const ds = await registerDataset(deployer, d, { root: h('bench-dataset-a'), manifestHash: h('bench-manifest-a'), licence: 'CC0-1.0', contributors })
+  row('register a dataset (2 contributors)', ds.gasUsed)
+  await registerDataset(deployer, d, { root: h('bench-dataset-b'), manifestHash: h('bench-manifest-b'), licence: 'CC0-1.0', contributors: contributors.slice(1).map((x) => ({ ...x, shareBps: 10_000 })) })
+  const trained = fakeModel('bench-trained', 32)
+  const record = { manifestHash: h('bench-train-manifest'), runRoot: h('bench-run'), datasets: [{ root: h('bench-dataset-a'), weightBps: 7000 }, { root: h('bench-dataset-b'), weightBps: 3000 }] }
+  row('register a model with a training record (2 datasets)', (await registerTrainedModel(deployer, d, { ...trained, arithVersion: h('a'), record })).gasUsed)
+  for (const n of [1, 100]) {
+    const items: ClaimItem[] = []
+    for (let i = 0; i < n; i++) items.push(await makeItem(net, client, makeRequest(net, { nonce: nonce++, modelRoot: trained.modelRoot }), { nLayer: 32 }))
+    const r = await claimBatch(provider, d, { items })
+    row(`claim batch of ${n} on a trained model (one client)`, r.gasUsed, `${(r.gasUsed / BigInt(n)).toLocaleString('en-US')} gas/job; dataBps ${d.params.settlement.dataBps} of each job credited to the model`)
+  }
+  row("withdraw a contributor's data share (one dataset)", (await withdrawData(c1, d, { modelRoot: trained.modelRoot, datasetIndex: 0 })).gasUsed)
 }
 
 await net.warp(BigInt(d.params.settlement.challengeWindow) + 1n)
