@@ -42,10 +42,38 @@ describe('tessera model', () => {
     assert.match(text.out, /model root +0x1b361d4f/)
   })
 
+  it('synth --arch qwen3 --sliding-window: info names the per-head norms and the window', async () => {
+    const out = join(dir, 'q3.gguf')
+    assert.equal((await runCaptured('model synth', ['--preset', 'tiny', '--arch', 'qwen3', '--sliding-window', '64', '--out', out])).code, 0)
+    const j = JSON.parse((await runCaptured('model info', [out, '--json'])).out)
+    assert.deepEqual([j.config.arch, j.config.hasQkNorm, j.config.slidingWindow, j.supported], ['qwen3', true, 64, true])
+    assert.match((await runCaptured('model info', [out])).out, /qwen3 \(per-head q\/k norms\)[\s\S]*sliding window 64/)
+  })
+
+  it('info describes a file of an unsupported architecture, with why and no model root', async () => {
+    const { synthModel } = await import('../../engine/model/synth.js')
+    const { encodeGguf } = await import('../../engine/gguf/write.js')
+    const { gv } = await import('../../engine/gguf/types.js')
+    const { writeGgufFile } = await import('../../runtime/ggufFile.js')
+    const spec = synthModel({ preset: 'tiny', type: 'q8_0', seed: 1 })
+    spec.metadata.set('general.architecture', gv.str('mamba'))
+    const out = join(dir, 'mamba.gguf')
+    writeGgufFile(out, encodeGguf(spec))
+    const r = await runCaptured('model info', [out, '--json'])
+    assert.equal(r.code, 0)
+    const j = JSON.parse(r.out)
+    assert.deepEqual([j.architecture, j.supported, j.config, j.modelRoot, j.tensorCount], ['mamba', false, null, null, spec.tensors.length])
+    assert.match(j.unsupported, /unsupported model architecture "mamba".*qwen3/)
+    const text = (await runCaptured('model info', [out])).out
+    assert.match(text, /architecture {2}mamba\n/)
+    assert.match(text, /unsupported {3}unsupported model architecture "mamba"/)
+  })
+
   it('rejects unknown presets and types, listing the valid ones', async () => {
     await assert.rejects(runCaptured('model synth', ['--preset', 'nope', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownPresetError' && /smol-135m/.test(e.message))
-    await assert.rejects(runCaptured('model synth', ['--type', 'q5_k', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownWeightTypeError' && /q6_k/.test(e.message))
+    await assert.rejects(runCaptured('model synth', ['--type', 'q9_k', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownWeightTypeError' && /q6_k/.test(e.message))
     await assert.rejects(runCaptured('model synth', []), { name: 'UsageError' })
+    await assert.rejects(runCaptured('model synth', ['--arch', 'gpt2', '--out', join(dir, 'x.gguf')]), (e: Error) => e.name === 'UnknownArchitectureOptionError' && /qwen3/.test(e.message))
     await assert.rejects(runCaptured('model info', [join(dir, 'missing.gguf')]), { name: 'FileNotFoundError' })
   })
 })

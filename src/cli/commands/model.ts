@@ -4,8 +4,10 @@
  * `tessera model pull URL` downloads one over HTTP(S) with resume (src/runtime/pull.ts).
  */
 import { statSync } from 'node:fs'
+import { BaseError } from '../../errors.js'
 // The presets' and types' names for the help (small engine modules); readers, writers and the
 // runtime are loaded inside each command's run.
+import { SUPPORTED_ARCHITECTURES } from '../../engine/model/config.js'
 import { PRESETS } from '../../engine/model/presets.js'
 import { SYNTH_TYPES } from '../../engine/model/synth.js'
 import type { PullProgress } from '../../runtime/pull.js'
@@ -16,9 +18,11 @@ import { load } from '../lazy.js'
 const synth: Command = {
   name: 'model synth',
   summary: 'Write a synthetic GGUF model with real shapes and seeded random weights',
-  usage: 'model synth --preset NAME --type TYPE [--seed N] --out FILE.gguf [--force]',
+  usage: 'model synth --preset NAME --type TYPE [--seed N] [--arch ARCH] [--sliding-window W] --out FILE.gguf [--force]',
   flags: {
     preset: { type: 'string', description: `model shape: ${Object.keys(PRESETS).join(', ')}`, default: 'tiny' },
+    arch: { type: 'string', description: `architecture instead of the preset's: ${SUPPORTED_ARCHITECTURES.join(', ')} (qwen3: per-head q/k norms)` },
+    'sliding-window': { type: 'number', description: 'attention over the last W positions ({arch}.attention.sliding_window)' },
     type: { type: 'string', description: `weight type: ${SYNTH_TYPES.join(', ')}`, default: 'q8_0' },
     seed: { type: 'number', description: 'weight seed (non-negative integer)', default: 1 },
     out: { type: 'string', description: 'output .gguf path' },
@@ -33,7 +37,13 @@ const synth: Command = {
       signal,
       Promise.all([import('../../engine/model/synth.js'), import('../../engine/gguf/write.js'), import('../../runtime/ggufFile.js')]),
     )
-    const spec = synthModel({ preset: a.flags.preset as string, type: a.flags.type as string, seed: a.flags.seed as number })
+    const spec = synthModel({
+      preset: a.flags.preset as string,
+      type: a.flags.type as string,
+      seed: a.flags.seed as number,
+      arch: a.flags.arch as string | undefined,
+      slidingWindow: a.flags['sliding-window'] as number | undefined,
+    })
     const enc = encodeGguf(spec)
     const total = enc.byteLength
     const t0 = Date.now()
@@ -56,7 +66,7 @@ const synth: Command = {
 
 const info: Command = {
   name: 'model info',
-  summary: 'Show a GGUF model: architecture, shapes, tensor types, size, model root',
+  summary: 'Show a GGUF model: architecture, shapes, tensor types, size, model root (a file the engine cannot run: what it is and why not)',
   usage: 'model info FILE.gguf [--json]',
   positionals: 1,
   flags: {
@@ -77,11 +87,22 @@ const info: Command = {
     const src = openGgufSource(path)
     try {
       const gguf = readGguf(src)
-      const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
-      const { modelRoot } = computeGgufModelRoot(src, gguf, config)
+      // A file the engine cannot run (another architecture, a shape or feature it lacks) is still
+      // described; `unsupported` says why, and there is no config or model root.
+      let config: ReturnType<typeof modelConfigFromGguf> | null = null
+      let unsupported: string | null = null
+      try {
+        config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+      } catch (e) {
+        if (!(e instanceof BaseError)) throw e
+        unsupported = e.message
+      }
+      const modelRoot = config ? computeGgufModelRoot(src, gguf, config).modelRoot : null
       const types: Record<string, number> = {}
       for (const t of gguf.tensors) types[ggmlTypeName(t.type)] = (types[ggmlTypeName(t.type)] ?? 0) + 1
       const name = gguf.metadata.get('general.name')
+      const archV = gguf.metadata.get('general.architecture')
+      const arch = archV?.type === 'string' ? archV.value : null
       const tok = gguf.metadata.get('tokenizer.ggml.model')
       const params = gguf.tensors.reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0)
       const result = {
@@ -90,28 +111,46 @@ const info: Command = {
         ggufVersion: gguf.version,
         fileBytes: statSync(path).size,
         parameters: params,
+        architecture: arch,
+        supported: config !== null,
+        unsupported,
         config,
         tokenizer: tok?.type === 'string' ? tok.value : null,
         tensorCount: gguf.tensors.length,
         tensorTypes: types,
-        modelRoot: `0x${toHex(modelRoot)}`,
+        modelRoot: modelRoot ? `0x${toHex(modelRoot)}` : null,
       }
       if (a.flags.json) {
         console.log(JSON.stringify(result, null, 2))
         return 0
       }
       const c = config
+      const tensorsLine = `parameters    ${(params / 1e6).toFixed(1)} M in ${gguf.tensors.length} tensors: ${Object.entries(types)
+        .map(([k, v]) => `${k} x${v}`)
+        .join(', ')}`
+      const head = [`file          ${path} (${(result.fileBytes / 1e6).toFixed(1)} MB, GGUF v${gguf.version})`, `name          ${result.name ?? '-'}`]
+      if (!c) {
+        console.log(
+          [
+            ...head,
+            `architecture  ${arch ?? '-'}`,
+            `tokenizer     ${result.tokenizer ?? 'none'}`,
+            tensorsLine,
+            `unsupported   ${unsupported}`,
+            'model root    - (the engine cannot run this file)',
+          ].join('\n'),
+        )
+        return 0
+      }
+      const features = [c.hasQkvBias ? ' (q/k/v biases)' : '', c.hasQkNorm ? ' (per-head q/k norms)' : '', c.tiedEmbeddings ? ', tied embeddings' : ''].join('')
       console.log(
         [
-          `file          ${path} (${(result.fileBytes / 1e6).toFixed(1)} MB, GGUF v${gguf.version})`,
-          `name          ${result.name ?? '-'}`,
-          `architecture  ${c.arch}${c.hasQkvBias ? ' (q/k/v biases)' : ''}${c.tiedEmbeddings ? ', tied embeddings' : ''}`,
+          ...head,
+          `architecture  ${c.arch}${features}`,
           `shape         dim ${c.dim}, ${c.nLayer} layers, ${c.nHead} heads / ${c.nKvHead} kv heads (head ${c.headDim}), ffn ${c.ffDim}`,
-          `vocab         ${c.vocabSize} (${result.tokenizer ?? 'no tokenizer'}), context ${c.contextLength}`,
+          `vocab         ${c.vocabSize} (${result.tokenizer ?? 'no tokenizer'}), context ${c.contextLength}${c.slidingWindow ? `, sliding window ${c.slidingWindow}` : ''}`,
           `rope / eps    base ${c.ropeBase}, rms eps ${c.rmsEps}`,
-          `parameters    ${(params / 1e6).toFixed(1)} M in ${gguf.tensors.length} tensors: ${Object.entries(types)
-            .map(([k, v]) => `${k} x${v}`)
-            .join(', ')}`,
+          tensorsLine,
           `model root    ${result.modelRoot}`,
         ].join('\n'),
       )
