@@ -22,9 +22,9 @@
 // * SUM8 over u: element u in lane u mod 8, so 8 consecutive e's are one vaddps; the tail (fewer
 //   than 8) is added to lanes 0.. only (masked blend), then the fold.
 // * The V sum runs 8 (or 64) d's at once, each lane its own sequential sum in u from +0. Rows are
-//   taken in blocks so the kv head's V rows are read once for all of its queries (query heads of a
-//   GQA group, tokens of a batch); a query's partial sums are parked in `out` between blocks (f32,
-//   exact) and resumed in the same u order.
+//   taken in blocks so each V row is read once for all the queries (query heads, GQA groups,
+//   tokens of a batch); a query's partial sums are parked in `out` between blocks (f32, exact) and
+//   resumed in the same u order. K rows likewise, 8 at a time: the caches stream in row order.
 //
 // Memory: the arguments are byte offsets into `mem` (a Uint8Array over the layer ops' shared
 // WebAssembly.Memory, from byte 0), exactly the WASM export's arguments; `scores` is accepted for
@@ -172,27 +172,31 @@ thread_local std::vector<float> scoreBuf;
 struct Query {
   const float* q;
   float* o;
-  int n;  // causal length
+  int n;       // causal length
+  int64_t kv;  // offset of its kv head in a cache row (floats)
 };
 
-// One pass over the queries qs (all on kv head with K/V base pointers kb, vb), maxN rows.
-AVX2 void attendGroup(const Query* qs, int nq, const float* kb, const float* vb, int64_t kvDim, int hd, int maxN, float scale) {
+// One pass over the queries qs (K/V caches at kb, vb), maxN rows. The rows are walked once per
+// phase for all the queries, whichever kv heads they read, so the caches stream in row order.
+AVX2 void attendRows(const Query* qs, int nq, const float* kb, const float* vb, int64_t kvDim, int hd, int maxN, float scale) {
   const int64_t stride = ((int64_t)maxN + 15) & ~int64_t(7);
   float* sc = scoreBuf.data();
   const __m256 scalev = _mm256_set1_ps(scale);
   // 1. scores, 8 keys at a time, each block of keys shared by every query that reaches it
   if ((hd & 7) == 0) {
     for (int u0 = 0; u0 < maxN; u0 += 8) {
-      const float* k[8];
-      for (int j = 0; j < 8; j++) k[j] = kb + (int64_t)(u0 + j < maxN ? u0 + j : maxN - 1) * kvDim;
+      const float* rows[8];
+      for (int j = 0; j < 8; j++) rows[j] = kb + (int64_t)(u0 + j < maxN ? u0 + j : maxN - 1) * kvDim;
       for (int i = 0; i < nq; i++) {
         if (qs[i].n <= u0) continue;
+        const int64_t kv = qs[i].kv;
+        const float* k[8] = {rows[0] + kv, rows[1] + kv, rows[2] + kv, rows[3] + kv, rows[4] + kv, rows[5] + kv, rows[6] + kv, rows[7] + kv};
         _mm256_storeu_ps(sc + i * stride + u0, scores8(qs[i].q, k, hd, scalev));
       }
     }
   } else {
     for (int i = 0; i < nq; i++) {
-      for (int u = 0; u < qs[i].n; u++) sc[i * stride + u] = dot8Scalar(qs[i].q, kb + (int64_t)u * kvDim, hd) * scale;
+      for (int u = 0; u < qs[i].n; u++) sc[i * stride + u] = dot8Scalar(qs[i].q, kb + (int64_t)u * kvDim + qs[i].kv, hd) * scale;
     }
   }
   // 2. per query: m, e_u = EXP(s_u ⊖ m) in place, inv = 1 ⊘ SUM8(e)
@@ -234,13 +238,14 @@ AVX2 void attendGroup(const Query* qs, int nq, const float* kb, const float* vb,
       const int u1 = n < u0 + VBLOCK ? n : u0 + VBLOCK;
       const float* e = sc + i * stride;
       float* o = qs[i].o;
+      const float* vh = vb + qs[i].kv;
       const bool fresh = u0 == 0;
       int d = 0;
-      for (; d + 64 <= hd; d += 64) vsum<8>(o + d, e, vb + d, kvDim, u0, u1, fresh);
-      for (; d + 8 <= hd; d += 8) vsum<1>(o + d, e, vb + d, kvDim, u0, u1, fresh);
+      for (; d + 64 <= hd; d += 64) vsum<8>(o + d, e, vh + d, kvDim, u0, u1, fresh);
+      for (; d + 8 <= hd; d += 8) vsum<1>(o + d, e, vh + d, kvDim, u0, u1, fresh);
       for (; d < hd; d++) {
         float a = fresh ? 0.0f : o[d];
-        for (int u = u0; u < u1; u++) a = a + e[u] * vb[(int64_t)u * kvDim + d];
+        for (int u = u0; u < u1; u++) a = a + e[u] * vh[(int64_t)u * kvDim + d];
         o[d] = a;
       }
     }
@@ -265,26 +270,22 @@ AVX2 void attention(uint8_t* mem, int64_t out, int64_t q, int64_t kc, int64_t vc
   // queries per pass: all of a kv head's (tokens x its heads in h0..h1) unless their scores
   // would pass SCORE_FLOATS
   const int64_t perPass = SCORE_FLOATS / stride > 0 ? SCORE_FLOATS / stride : 1;
+  // tokens in order, then heads: causal lengths never decrease along the list
   std::vector<Query> qs;
-  for (int g = h0 / group; g < nkv && g * group < h1; g++) {
-    const int ha = h0 > g * group ? h0 : g * group;
-    const int hb = h1 < (g + 1) * group ? h1 : (g + 1) * group;
-    const float* kb = (const float*)(mem + kc) + (int64_t)g * hd;
-    const float* vb = (const float*)(mem + vc) + (int64_t)g * hd;
-    qs.clear();
-    for (int t = 0; t < nTok; t++) {
-      for (int h = ha; h < hb; h++) {
-        const int64_t off = ((int64_t)t * nh + h) * hd;
-        qs.push_back({(const float*)(mem + q) + off, (float*)(mem + out) + off, start + t + 1});
-      }
+  for (int t = 0; t < nTok; t++) {
+    for (int h = h0; h < h1; h++) {
+      const int64_t off = ((int64_t)t * nh + h) * hd;
+      qs.push_back({(const float*)(mem + q) + off, (float*)(mem + out) + off, start + t + 1, (int64_t)(h / group) * hd});
     }
-    for (size_t i = 0; i < qs.size(); i += perPass) {
-      const int nq = (int)(qs.size() - i < (size_t)perPass ? qs.size() - i : perPass);
-      // rows this pass reads: up to the longest causal length among its queries (the last one)
-      const int rows = qs[i + nq - 1].n;
-      if ((int64_t)scoreBuf.size() < nq * stride) scoreBuf.resize(nq * stride);
-      attendGroup(qs.data() + i, nq, kb, vb, kvDim, hd, rows, scale);
-    }
+  }
+  const float* kb = (const float*)(mem + kc);
+  const float* vb = (const float*)(mem + vc);
+  for (size_t i = 0; i < qs.size(); i += perPass) {
+    const int nq = (int)(qs.size() - i < (size_t)perPass ? qs.size() - i : perPass);
+    // rows this pass reads: up to the longest causal length among its queries (the last one)
+    const int rows = qs[i + nq - 1].n;
+    if ((int64_t)scoreBuf.size() < nq * stride) scoreBuf.resize(nq * stride);
+    attendRows(qs.data() + i, nq, kb, vb, kvDim, hd, rows, scale);
   }
 }
 
