@@ -21,7 +21,7 @@ import { trainRunTokenizer } from './tokenizer.js'
 const dir = mkdtempSync(join(tmpdir(), 'tessera-export-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-const tokenizer = trainRunTokenizer([BUILTIN_TEXT], { vocabSize: 320 })
+const tokenizer = trainRunTokenizer([{ texts: [BUILTIN_TEXT], weight: 1 }], { vocabSize: 320 })
 const shape: ExportShape = { vocabSize: 320, dim: 64, nLayer: 2, nHead: 4, nKvHead: 2, ffDim: 96, context: 64, ropeBase: 10000, rmsEps: 1e-5, tiedEmbeddings: true }
 
 /** Small pseudo-random weights (an LCG), norms at 1. */

@@ -147,12 +147,8 @@ export function parseRunSpec(value: unknown, fineTune = false): RunSpec {
   if (fineTune) {
     if (top.tokenizer !== undefined) throw new RunConfigError('tokenizer', 'a fine-tuning run keeps the --init model tokenizer: remove this field')
   } else {
-    const t = object(top.tokenizer, 'tokenizer', ['vocabSize'], ['pre'])
+    const t = object(top.tokenizer, 'tokenizer', ['vocabSize'])
     tokenizer = { vocabSize: num(t.vocabSize, 'tokenizer.vocabSize', int(300, 65536), intIn(300, 65536)) }
-    if (t.pre !== undefined) {
-      if (t.pre !== 'llama-bpe' && t.pre !== 'qwen2' && t.pre !== 'gpt-2') throw new RunConfigError('tokenizer.pre', `expected llama-bpe, qwen2 or gpt-2, got ${JSON.stringify(t.pre)}`)
-      tokenizer.pre = t.pre
-    }
   }
   const shapeKeys = fineTune ? [] : SHAPE_FIELDS
   const t = object(top.train, 'train', ['context', 'batch', 'lr', 'adam', 'gradClip', 'seed', ...shapeKeys], ['vocabSize', ...SHAPE_FIELDS])
@@ -370,7 +366,7 @@ export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<R
     if (!spec.tokenizer) throw new RunConfigError('tokenizer', 'missing')
     opts.onStage?.(`learning a ${spec.tokenizer.vocabSize}-token BPE vocabulary`)
     tokenizer = trainRunTokenizer(
-      loaded.flatMap((l) => l.docs.map((d) => d.text)),
+      loaded.map((l) => ({ texts: l.docs.map((d) => d.text), weight: l.spec.weight })),
       spec.tokenizer,
     )
     train.vocabSize = spec.tokenizer.vocabSize

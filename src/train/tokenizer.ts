@@ -1,50 +1,88 @@
 /**
- * The tokenizer of a training run: a byte-level BPE vocabulary (GPT-2 style, pre-tokenizer
- * `llama-bpe`) learned by the project's BPE trainer (engine/tokenizer/train.ts, through
- * `synthTokenizerMetadata`) from the run's training documents only, written as the
- * `tokenizer.ggml.*` GGUF keys that the engine and llama.cpp load. The same documents and
- * vocabulary size give the same vocabulary, so the run's manifest can commit to its root
+ * The tokenizer of a training run: a byte-level BPE vocabulary (GPT-2 style, llama.cpp model
+ * `gpt2` with pre-tokenizer `llama-bpe`) learned by the project's BPE trainer
+ * (`learnMerges`, engine/tokenizer/train.ts) from the run's training documents only, written as
+ * the `tokenizer.ggml.*` GGUF keys that the engine and llama.cpp load. The same documents, weights
+ * and vocabulary size give the same vocabulary, so the run's manifest can commit to its root
  * (`tokenizerHash`, the hash the model root's config leaf carries) before step 0.
+ *
+ * Word counts are weighted like the batches: a source's words count `mult` times, with `mult`
+ * proportional to weight / bytes (the smallest 100), so each source's share of the counted text is
+ * its share of the sampled windows (a small, oversampled corpus shapes the vocabulary as much as
+ * it shapes training). Layout: the 256 byte symbols (GPT-2 order), the learned merge results in
+ * merge order, then `<|begin_of_text|>` (BOS) and `<|end_of_text|>` (EOS).
  *
  * The token stream of a source is its documents in order, each encoded by the engine's tokenizer
  * as BOS + text + EOS (docs/TRAINING.md, "Runs").
  */
 import { InvalidParameterError } from '../errors.js'
 import { tokenizerHash } from '../engine/gguf/modelRoot.js'
-import type { GgufMetadata, GgufValue } from '../engine/gguf/types.js'
-import { createTokenizer, synthTokenizerMetadata, type Tokenizer } from '../engine/tokenizer/index.js'
-
-/** The pre-tokenizers a run may name (each with its own special tokens: engine/tokenizer/synth.ts). */
-export const RUN_PRE_TOKENIZERS = ['llama-bpe', 'qwen2', 'gpt-2'] as const
-export type RunPreTokenizer = (typeof RUN_PRE_TOKENIZERS)[number]
+import { type GgufMetadata, gv } from '../engine/gguf/types.js'
+import { createTokenizer, pretokenize, type Tokenizer, TokenType } from '../engine/tokenizer/index.js'
+import { learnMerges } from '../engine/tokenizer/train.js'
+import { BYTE_ORDER, BYTE_TO_UNICODE, byteEncode } from '../engine/tokenizer/unicode.js'
 
 export type TokenizerSpec = {
-  /** Exact number of tokens, special tokens included. */
+  /** Exact number of tokens, the two special tokens included. */
   vocabSize: number
-  /** Default 'llama-bpe' (BOS `<|begin_of_text|>`, EOS `<|end_of_text|>`). */
-  pre?: RunPreTokenizer
 }
 
-/** Separator between documents in the trainer's text: a word boundary for every pre-tokenizer. */
-const DOC_SEPARATOR = '\n\n'
+export const BOS_TEXT = '<|begin_of_text|>'
+export const EOS_TEXT = '<|end_of_text|>'
+const SPECIALS = [BOS_TEXT, EOS_TEXT]
+
+/** One source's documents and its sampling weight. */
+export type TokenizerSource = { texts: readonly string[]; weight: number }
 
 /**
- * Learns a BPE vocabulary of `spec.vocabSize` tokens from `texts` (the training documents in
- * order) and returns it as GGUF metadata. Deterministic in (texts, spec).
+ * Learns a BPE vocabulary of `spec.vocabSize` tokens from the training documents of `sources`
+ * (word counts weighted as the module comment says) and returns it as GGUF metadata.
+ * Deterministic in (sources, spec). Throws `InvalidParameterError` naming `tokenizer.vocabSize`
+ * when the text has fewer distinct merges than the vocabulary needs.
  *
  * @example
- *   const md = trainRunTokenizer(['Call me Ishmael.', 'Some years ago'], { vocabSize: 300 })
+ *   const md = trainRunTokenizer([{ texts: ['Call me Ishmael.'], weight: 1 }], { vocabSize: 270 })
  *   createTokenizer(md).encode('Call me')
  */
-export function trainRunTokenizer(texts: readonly string[], spec: TokenizerSpec): GgufMetadata {
-  const pre = spec.pre ?? 'llama-bpe'
-  if (!(RUN_PRE_TOKENIZERS as readonly string[]).includes(pre)) throw new InvalidParameterError('tokenizer.pre', pre, RUN_PRE_TOKENIZERS.join(', '))
-  if (!Number.isInteger(spec.vocabSize) || spec.vocabSize < 300 || spec.vocabSize > 65536) {
-    throw new InvalidParameterError('tokenizer.vocabSize', spec.vocabSize, 'an integer from 300 to 65536')
+export function trainRunTokenizer(sources: readonly TokenizerSource[], spec: TokenizerSpec): GgufMetadata {
+  const fixed = 256 + SPECIALS.length
+  if (!Number.isInteger(spec.vocabSize) || spec.vocabSize <= fixed || spec.vocabSize > 65536) {
+    throw new InvalidParameterError('tokenizer.vocabSize', spec.vocabSize, `an integer from ${fixed + 1} to 65536`)
   }
-  if (texts.length === 0) throw new InvalidParameterError('data.sources', 0, 'at least one training document')
-  const md = synthTokenizerMetadata({ kind: 'bpe', pre, vocabSize: spec.vocabSize, trainingText: texts.join(DOC_SEPARATOR), seed: 0 })
-  return new Map<string, GgufValue>(Object.entries(md))
+  const enc = new TextEncoder()
+  const bytes = sources.map((s) => s.texts.reduce((n, t) => n + enc.encode(t).length, 0))
+  if (bytes.some((b) => b === 0)) throw new InvalidParameterError('data.sources', 'an empty source', 'text in every source')
+  const density = sources.map((s, i) => s.weight / bytes[i])
+  const least = Math.min(...density)
+  const mult = density.map((d) => Math.round((100 * d) / least))
+  // Word counts in order of first appearance (the trainer breaks ties by it).
+  const counts = new Map<string, number>()
+  sources.forEach((s, i) => {
+    for (const t of s.texts) for (const w of pretokenize(t, 'llama-bpe')) {
+      const word = byteEncode(w)
+      counts.set(word, (counts.get(word) ?? 0) + mult[i])
+    }
+  })
+  const words = [...counts].map(([w, count]) => ({ symbols: [...w], count }))
+  const byteSyms = BYTE_ORDER.map((b) => BYTE_TO_UNICODE[b])
+  const budget = spec.vocabSize - fixed
+  const learned = learnMerges(words, budget, { known: byteSyms })
+  const tokens = [...byteSyms, ...learned.filter((m) => m.isNew).map((m) => m.result)]
+  if (tokens.length < 256 + budget) {
+    throw new InvalidParameterError('tokenizer.vocabSize', spec.vocabSize, `at most ${tokens.length + SPECIALS.length}: the training text has no more merges`)
+  }
+  tokens.push(...SPECIALS)
+  const md: GgufMetadata = new Map()
+  md.set('tokenizer.ggml.model', gv.str('gpt2'))
+  md.set('tokenizer.ggml.pre', gv.str('llama-bpe'))
+  md.set('tokenizer.ggml.tokens', gv.arr('string', tokens))
+  md.set('tokenizer.ggml.token_type', gv.arr('int32', tokens.map((_, i) => (i < tokens.length - SPECIALS.length ? TokenType.NORMAL : TokenType.CONTROL))))
+  md.set('tokenizer.ggml.merges', gv.arr('string', learned.map((m) => `${m.left} ${m.right}`)))
+  md.set('tokenizer.ggml.bos_token_id', gv.u32(tokens.indexOf(BOS_TEXT)))
+  md.set('tokenizer.ggml.eos_token_id', gv.u32(tokens.indexOf(EOS_TEXT)))
+  md.set('tokenizer.ggml.add_bos_token', gv.bool(true))
+  md.set('tokenizer.ggml.add_eos_token', gv.bool(false))
+  return md
 }
 
 /** SHA-256 of the canonical JSON of the `tokenizer.ggml.*` keys: the tokenizer root a run commits to. */
