@@ -65,10 +65,15 @@ for (const threads of [1, 2]) {
   const state = initState(config)
   await trainer.step(state, tokens(config, config.batch, 0)) // warm-up
   const t0 = performance.now()
+  const c0 = process.cpuUsage()
   let loss = 0
   for (let i = 0; i < steps; i++) loss = (await trainer.step(state, tokens(config, config.batch, i + 1))).loss
   const s = (performance.now() - t0) / 1000 / steps
-  console.log(`native ${threads} thread${threads > 1 ? 's' : ''}: ${(s * 1000).toFixed(0)} ms/step, ${(tokPerStep / s).toFixed(0)} tokens/s, ${((fpt * tokPerStep) / s / 1e9).toFixed(1)} GFLOP/s (loss ${loss.toFixed(3)}); 1e7 tokens in ${((1e7 / (tokPerStep / s)) / 3600).toFixed(2)} h`)
+  const cu = process.cpuUsage(c0)
+  const cpu = (cu.user + cu.system) / 1e6 / steps
+  console.log(
+    `native ${threads} thread${threads > 1 ? 's' : ''}: ${(s * 1000).toFixed(0)} ms/step (CPU ${(cpu * 1000).toFixed(0)} ms), ${(tokPerStep / s).toFixed(0)} tokens/s, ${((fpt * tokPerStep) / s / 1e9).toFixed(1)} GFLOP/s (loss ${loss.toFixed(3)}); 1e7 tokens in ${(1e7 / (tokPerStep / s) / 3600).toFixed(2)} h; load ${loadavg()[0].toFixed(2)}`,
+  )
   if (flag('profile')) {
     const times = new Map<string, number>()
     const model = new TrainModel(config, profiled(selectOps({ backend: 'native', threads }), times))

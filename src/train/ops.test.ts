@@ -295,6 +295,12 @@ test('native kernels equal the reference bit for bit at 1, 2 and 3 threads (odd 
     }
     const m = 2053
     const g = rnd(m, 40, 30), u = rnd(m, 41, 3), dh = rnd(m, 42)
+    // EXP's special cases in the 8-lane path and the scalar tail: overflow, underflow, k = 128, zeros
+    const edge = [100, -100, 88.72283935546875, -88.72283935546875, -88.7, 87.4, -87.33654022216797, 87.33654022216797, 0, -0, -88.5, 88.5, -1e-30, 1e-30, 3.5, -3.5]
+    edge.forEach((x, i) => {
+      g[i] = f(x)
+      g[m - 1 - i] = f(x)
+    })
     same('silu', (o) => {
       const h = new Float32Array(m), dg = new Float32Array(m), du = new Float32Array(m), s = Float32Array.from(g)
       o.siluMul(h, g, u, m)

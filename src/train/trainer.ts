@@ -82,6 +82,18 @@ export class TrainModel {
   readonly hd: number
   private readonly cosT: Float32Array
   private readonly sinT: Float32Array
+  /** Buffers reused between calls (by role and size): a step allocates nothing large. */
+  private readonly ws = new Map<string, Float32Array>()
+
+  /** The reusable buffer for `key` with n values (contents undefined: every user overwrites it or clears it first). */
+  private buf(key: string, n: number): Float32Array {
+    let a = this.ws.get(key)
+    if (!a || a.length !== n) {
+      a = new Float32Array(n)
+      this.ws.set(key, a)
+    }
+    return a
+  }
 
   constructor(readonly c: TrainConfig, readonly ops: TrainOps) {
     validateConfig(c)
@@ -129,18 +141,19 @@ export class TrainModel {
     const P = (name: string) => params.get(name) as Float32Array
     // embedding: x = token_embd[inp]                                          (N, dim)
     const emb = P('token_embd.weight')
-    let x = new Float32Array(N * dim)
+    const B_ = (key: string, n: number) => this.buf(key, n)
+    let x = B_('x0', N * dim)
     for (let n = 0; n < N; n++) x.set(emb.subarray(inp[n] * dim, (inp[n] + 1) * dim), n * dim)
     const layers: LayerActs[] = []
     const shape = { B, C, nh: c.nHead, nkv: c.nKvHead, hd }
     for (let l = 0; l < c.nLayer; l++) {
       const p = `blk.${l}.`
       const a: LayerActs = {
-        xIn: x, xn1: new Float32Array(N * dim), xhat1: new Float32Array(N * dim), s1: new Float32Array(N),
-        q: new Float32Array(N * qDim), k: new Float32Array(N * kvDim), v: new Float32Array(N * kvDim),
-        o: new Float32Array(N * qDim), e: new Float32Array(B * c.nHead * C * C), inv: new Float32Array(B * c.nHead * C),
-        xMid: new Float32Array(N * dim), xn2: new Float32Array(N * dim), xhat2: new Float32Array(N * dim), s2: new Float32Array(N),
-        g: new Float32Array(N * ff), u: new Float32Array(N * ff), h: new Float32Array(N * ff),
+        xIn: x, xn1: B_(`${l}.xn1`, N * dim), xhat1: B_(`${l}.xhat1`, N * dim), s1: B_(`${l}.s1`, N),
+        q: B_(`${l}.q`, N * qDim), k: B_(`${l}.k`, N * kvDim), v: B_(`${l}.v`, N * kvDim),
+        o: B_(`${l}.o`, N * qDim), e: B_(`${l}.e`, B * c.nHead * C * C), inv: B_(`${l}.inv`, B * c.nHead * C),
+        xMid: B_(`${l}.xMid`, N * dim), xn2: B_(`${l}.xn2`, N * dim), xhat2: B_(`${l}.xhat2`, N * dim), s2: B_(`${l}.s2`, N),
+        g: B_(`${l}.g`, N * ff), u: B_(`${l}.u`, N * ff), h: B_(`${l}.h`, N * ff),
       }
       // attention: rmsnorm, q/k/v = W xn, rope, causal attention, output projection, residual
       ops.rmsnorm(a.xn1, a.xhat1, a.s1, x, P(p + 'attn_norm.weight'), N, dim, c.rmsEps)
@@ -157,16 +170,16 @@ export class TrainModel {
       ops.mm(a.g, a.xn2, P(p + 'ffn_gate.weight'), N, ff, dim)
       ops.mm(a.u, a.xn2, P(p + 'ffn_up.weight'), N, ff, dim)
       ops.siluMul(a.h, a.g, a.u, N * ff)
-      const xOut = new Float32Array(N * dim)
+      const xOut = B_(`${l}.xOut`, N * dim)
       ops.mm(xOut, a.h, P(p + 'ffn_down.weight'), N, dim, ff)
       ops.add(xOut, a.xMid, N * dim)
       layers.push(a)
       x = xOut
     }
     // final rmsnorm, logits, cross-entropy
-    const xnF = new Float32Array(N * dim), xhatF = new Float32Array(N * dim), sF = new Float32Array(N)
+    const xnF = B_('xnF', N * dim), xhatF = B_('xhatF', N * dim), sF = B_('sF', N)
     ops.rmsnorm(xnF, xhatF, sF, x, P('output_norm.weight'), N, dim, c.rmsEps)
-    const z = new Float32Array(N * V)
+    const z = B_('z', N * V)
     ops.mm(z, xnF, P(c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'), N, V, dim)
     const lossTok = new Float32Array(N)
     ops.crossEntropy(z, lossTok, tgt, N, V, f(1 / f(N)), grad)
@@ -182,13 +195,14 @@ export class TrainModel {
     const grads = new Map<string, Float32Array>()
     const shape = { B, C, nh: c.nHead, nkv: c.nKvHead, hd }
     // scratch for transposes: the largest (rows × N) operand and weight
+    const B_ = (key: string, n: number) => this.buf(key, n)
     const maxW = Math.max(V, ff, qDim, dim)
-    const tA = new Float32Array(maxW * N), tB = new Float32Array(maxW * N)
-    const wT = new Float32Array(Math.max(V * dim, ff * dim, qDim * dim))
-    /** dW (out, in) = DOT8 over tokens of dYᵀ_o and Xᵀ_i. */
-    const weightGrad = (dY: Float32Array, X: Float32Array, out: number, inn: number): Float32Array => {
+    const tA = B_('tA', maxW * N), tB = B_('tB', maxW * N)
+    const wT = B_('wT', Math.max(V * dim, ff * dim, qDim * dim))
+    /** dW (out, in) = DOT8 over tokens of dYᵀ_o and Xᵀ_i (`sameX`: X is the previous call's, its transpose is still in tB). */
+    const weightGrad = (dY: Float32Array, X: Float32Array, out: number, inn: number, sameX = false): Float32Array => {
       ops.transpose(tA, dY, N, out)
-      ops.transpose(tB, X, N, inn)
+      if (!sameX) ops.transpose(tB, X, N, inn)
       const dW = new Float32Array(out * inn)
       ops.mm(dW, tA, tB, out, inn, N)
       return dW
@@ -210,16 +224,16 @@ export class TrainModel {
     // logits: dz (in fw.z) -> d(output weight), dxnF; final norm -> dx
     const dz = fw.z
     const dOut = weightGrad(dz, fw.xnF, V, dim)
-    const dxnF = new Float32Array(N * dim)
+    const dxnF = B_('dxnF', N * dim)
     inputGrad(dxnF, dz, P(c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'), V, dim)
     grads.set('output_norm.weight', normGrad(dxnF, fw.xhatF))
-    const dx = new Float32Array(N * dim)
+    const dx = B_('dx', N * dim).fill(0)
     ops.rmsnormBack(dx, dxnF, fw.xF, fw.sF, P('output_norm.weight'), N, dim)
 
-    const dh = new Float32Array(N * ff), dg = new Float32Array(N * ff), du = new Float32Array(N * ff)
-    const dxn = new Float32Array(N * dim), dxn2 = new Float32Array(N * dim)
-    const dO = new Float32Array(N * qDim), dq = new Float32Array(N * qDim)
-    const dk = new Float32Array(N * kvDim), dv = new Float32Array(N * kvDim)
+    const dh = B_('dh', N * ff), dg = B_('dg', N * ff), du = B_('du', N * ff)
+    const dxn = B_('dxn', N * dim), dxn2 = B_('dxn2', N * dim)
+    const dO = B_('dO', N * qDim), dq = B_('dq', N * qDim)
+    const dk = B_('dk', N * kvDim), dv = B_('dv', N * kvDim)
     for (let l = c.nLayer - 1; l >= 0; l--) {
       const p = `blk.${l}.`
       const a = fw.layers[l]
@@ -228,7 +242,7 @@ export class TrainModel {
       inputGrad(dh, dx, P(p + 'ffn_down.weight'), dim, ff)
       ops.siluMulBack(dg, du, dh, a.g, a.u, N * ff)
       grads.set(p + 'ffn_gate.weight', weightGrad(dg, a.xn2, ff, dim))
-      grads.set(p + 'ffn_up.weight', weightGrad(du, a.xn2, ff, dim))
+      grads.set(p + 'ffn_up.weight', weightGrad(du, a.xn2, ff, dim, true))
       inputGrad(dxn, dg, P(p + 'ffn_gate.weight'), ff, dim)
       inputGrad(dxn2, du, P(p + 'ffn_up.weight'), ff, dim)
       ops.add(dxn, dxn2, N * dim) // dxn = dxn_gate ⊕ dxn_up
@@ -241,8 +255,8 @@ export class TrainModel {
       ops.rope(dq, N, c.nHead, hd, C, this.cosT, this.sinT, true)
       ops.rope(dk, N, c.nKvHead, hd, C, this.cosT, this.sinT, true)
       grads.set(p + 'attn_q.weight', weightGrad(dq, a.xn1, qDim, dim))
-      grads.set(p + 'attn_k.weight', weightGrad(dk, a.xn1, kvDim, dim))
-      grads.set(p + 'attn_v.weight', weightGrad(dv, a.xn1, kvDim, dim))
+      grads.set(p + 'attn_k.weight', weightGrad(dk, a.xn1, kvDim, dim, true))
+      grads.set(p + 'attn_v.weight', weightGrad(dv, a.xn1, kvDim, dim, true))
       inputGrad(dxn, dq, P(p + 'attn_q.weight'), qDim, dim)
       inputGrad(dxn2, dk, P(p + 'attn_k.weight'), kvDim, dim)
       ops.add(dxn, dxn2, N * dim) // (dxn_q ⊕ dxn_k) ⊕ dxn_v

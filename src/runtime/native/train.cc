@@ -95,6 +95,44 @@ inline float sum8(const float* x, int64_t n) {
   return fold8(a);
 }
 
+// EXP on 8 lanes, each lane exactly cexp's scalar sequence: the same binary32 steps per lane, the
+// special cases (NaN, overflow to +Inf, underflow to +0, k = 128) chosen per lane by blends.
+__attribute__((target("avx2"))) inline __m256 cexp8(__m256 x) {
+  const __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MAX), _CMP_GE_OQ);
+  const __m256 small = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MIN), _CMP_LE_OQ);
+  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  const __m256 xs = _mm256_blendv_ps(x, _mm256_setzero_ps(), _mm256_or_ps(_mm256_or_ps(big, small), nan));
+  const __m256 kk = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(xs, _mm256_set1_ps(LOG2E)), _mm256_set1_ps(0.5f)));
+  const __m256i k = _mm256_cvttps_epi32(kk);
+  const __m256 kf = _mm256_cvtepi32_ps(k);
+  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xs, _mm256_mul_ps(kf, _mm256_set1_ps(LN2_HI))), _mm256_mul_ps(kf, _mm256_set1_ps(LN2_LO)));
+  __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(E0), r), _mm256_set1_ps(E1));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E2));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E3));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E4));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E5));
+  p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
+  const __m256i k127 = _mm256_min_epi32(k, _mm256_set1_epi32(127));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k127, _mm256_set1_epi32(127)), 23));
+  __m256 res = _mm256_mul_ps(p, scale);
+  const __m256 over = _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(127)));
+  res = _mm256_blendv_ps(res, _mm256_mul_ps(res, _mm256_set1_ps(2.0f)), over);
+  res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), big);
+  res = _mm256_blendv_ps(res, _mm256_setzero_ps(), small);
+  return _mm256_blendv_ps(res, x, nan);
+}
+
+// SUM8 with one ymm accumulator (same lanes and fold as sum8).
+__attribute__((target("avx2"))) inline float sum8v(const float* x, int64_t n) {
+  const int64_t n8 = n & ~(int64_t)7;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n8; i += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
+  alignas(32) float l[8];
+  _mm256_store_ps(l, acc);
+  for (int64_t i = n8; i < n; i++) l[i - n8] = l[i - n8] + x[i];
+  return fold8(l);
+}
+
 // ---- DOT8 and the blocked matrix kernel -----------------------------------------------------------
 
 __attribute__((target("avx2"))) inline float foldTail(__m256 acc, const float* a, const float* b, int64_t k8, int64_t K) {
@@ -111,8 +149,8 @@ __attribute__((target("avx2"))) inline float dot8(const float* a, const float* b
   return foldTail(acc, a, b, k8, K);
 }
 
-// c[i·N + j] = DOT8(a_i, b_j) for rows i in [i0, i1), all j < N.
-__attribute__((target("avx2"))) void mmRows(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t N, int64_t K) {
+// c[i·N + j] = DOT8(a_i, b_j) for rows i in [i0, i1), columns j in [j0, j1).
+__attribute__((target("avx2"))) void mmTile(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t N, int64_t K) {
   const int64_t k8 = K & ~(int64_t)7;
   int64_t i = i0;
   for (; i + 4 <= i1; i += 4) {
@@ -120,8 +158,8 @@ __attribute__((target("avx2"))) void mmRows(float* c, const float* a, const floa
     const float* a1 = a0 + K;
     const float* a2 = a1 + K;
     const float* a3 = a2 + K;
-    int64_t j = 0;
-    for (; j + 3 <= N; j += 3) {
+    int64_t j = j0;
+    for (; j + 3 <= j1; j += 3) {
       const float* b0 = b + j * K;
       const float* b1 = b0 + K;
       const float* b2 = b1 + K;
@@ -165,7 +203,7 @@ __attribute__((target("avx2"))) void mmRows(float* c, const float* a, const floa
       r3[1] = foldTail(c31, a3, b1, k8, K);
       r3[2] = foldTail(c32, a3, b2, k8, K);
     }
-    for (; j < N; j++) {
+    for (; j < j1; j++) {
       const float* bj = b + j * K;
       c[i * N + j] = dot8(a0, bj, K);
       c[(i + 1) * N + j] = dot8(a1, bj, K);
@@ -174,7 +212,15 @@ __attribute__((target("avx2"))) void mmRows(float* c, const float* a, const floa
     }
   }
   for (; i < i1; i++)
-    for (int64_t j = 0; j < N; j++) c[i * N + j] = dot8(a + i * K, b + j * K, K);
+    for (int64_t j = j0; j < j1; j++) c[i * N + j] = dot8(a + i * K, b + j * K, K);
+}
+
+// c[i·N + j] = DOT8(a_i, b_j) for rows i in [i0, i1), all j < N, in tiles of B rows (~96 KiB, a
+// multiple of 3 rows) so a tile stays in L2 while every row block of A passes over it.
+void mmRows(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t N, int64_t K) {
+  int64_t jb = K > 0 ? 24576 / K / 3 * 3 : N;
+  if (jb < 3) jb = 3;
+  for (int64_t j0 = 0; j0 < N; j0 += jb) mmTile(c, a, b, i0, i1, j0, j0 + jb < N ? j0 + jb : N, N, K);
 }
 
 // Runs fn(lo, hi) over [0, n) split into `threads` contiguous parts (the caller's thread takes the
@@ -202,14 +248,34 @@ void parallel(int threads, int64_t n, int64_t grain, Fn fn) {
 
 // ---- the ops ----------------------------------------------------------------------------------
 
-void transpose(float* dst, const float* src, int64_t rows, int64_t cols) {
-  const int64_t BS = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += BS)
-    for (int64_t j0 = 0; j0 < cols; j0 += BS) {
-      const int64_t i1 = i0 + BS < rows ? i0 + BS : rows, j1 = j0 + BS < cols ? j0 + BS : cols;
-      for (int64_t i = i0; i < i1; i++)
-        for (int64_t j = j0; j < j1; j++) dst[j * rows + i] = src[i * cols + j];
+// dst[j·rows + i] = src[i·cols + j]: 8x8 blocks through registers (8 source lines, 8 destination
+// lines at a time, so power-of-two strides do not thrash L1), scalar edges. A pure copy.
+__attribute__((target("avx2"))) void transpose(float* dst, const float* src, int64_t rows, int64_t cols) {
+  const int64_t r8 = rows & ~(int64_t)7, c8 = cols & ~(int64_t)7;
+  for (int64_t i = 0; i < r8; i += 8) {
+    for (int64_t j = 0; j < c8; j += 8) {
+      const float* s0 = src + i * cols + j;
+      __m256 a0 = _mm256_loadu_ps(s0), a1 = _mm256_loadu_ps(s0 + cols), a2 = _mm256_loadu_ps(s0 + 2 * cols), a3 = _mm256_loadu_ps(s0 + 3 * cols);
+      __m256 a4 = _mm256_loadu_ps(s0 + 4 * cols), a5 = _mm256_loadu_ps(s0 + 5 * cols), a6 = _mm256_loadu_ps(s0 + 6 * cols), a7 = _mm256_loadu_ps(s0 + 7 * cols);
+      __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1), t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+      __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5), t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d0 = dst + j * rows + i;
+      _mm256_storeu_ps(d0, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d0 + rows, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d0 + 2 * rows, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d0 + 3 * rows, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d0 + 4 * rows, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d0 + 5 * rows, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d0 + 6 * rows, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d0 + 7 * rows, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
+    for (int64_t j = c8; j < cols; j++)
+      for (int64_t ii = i; ii < i + 8; ii++) dst[j * rows + ii] = src[ii * cols + j];
+  }
+  for (int64_t i = r8; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];
 }
 
 void rmsnorm(float* y, float* xhat, float* s, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
@@ -277,9 +343,12 @@ __attribute__((target("avx2"))) void attentionHead(float* o, float* e, float* in
       er[u] = s;
       if (s > m) m = s;
     }
-    for (int64_t u = 0; u <= t; u++) er[u] = cexp(er[u] - m);
-    for (int64_t u = t + 1; u < C; u++) er[u] = 0.0f;
-    const float iv = 1.0f / sum8(er, t + 1);
+    const __m256 mv = _mm256_set1_ps(m);
+    int64_t u = 0;
+    for (; u + 8 <= t + 1; u += 8) _mm256_storeu_ps(er + u, cexp8(_mm256_sub_ps(_mm256_loadu_ps(er + u), mv)));
+    for (; u <= t; u++) er[u] = cexp(er[u] - m);
+    for (u = t + 1; u < C; u++) er[u] = 0.0f;
+    const float iv = 1.0f / sum8v(er, t + 1);
     inv[(b * nh + h) * C + t] = iv;
     for (int64_t d = 0; d < hd; d++) acc[d] = 0.0f;
     for (int64_t u = 0; u <= t; u++) {
@@ -354,23 +423,59 @@ void attentionBackGroup(float* dq, float* dk, float* dv, const float* dO, const 
 
 inline float silu(float x) { return x / (1.0f + cexp(0.0f - x)); }
 
-void crossEntropyRows(float* z, float* loss, const int32_t* targets, int64_t t0, int64_t t1, int64_t V, float invN, bool grad) {
+// h = SILU(g) ⊗ u on [i0, i1): 8 lanes of the scalar sequence, scalar tail.
+__attribute__((target("avx2"))) void siluRange(float* h, const float* g, const float* u, int64_t i0, int64_t i1) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 den = _mm256_add_ps(one, cexp8(_mm256_sub_ps(zero, x)));
+    _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_div_ps(x, den), _mm256_loadu_ps(u + i)));
+  }
+  for (; i < i1; i++) h[i] = silu(g[i]) * u[i];
+}
+
+// du = dh ⊗ (x ⊘ den); dg = (dh ⊗ u) ⊗ (σ ⊗ (1 ⊕ (x ⊗ (1 ⊖ σ)))), den = 1 ⊕ EXP(0 ⊖ x), σ = 1 ⊘ den.
+__attribute__((target("avx2"))) void siluBackRange(float* dg, float* du, const float* dh, const float* g, const float* u, int64_t i0, int64_t i1) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i), d = _mm256_loadu_ps(dh + i);
+    const __m256 den = _mm256_add_ps(one, cexp8(_mm256_sub_ps(zero, x)));
+    const __m256 sig = _mm256_div_ps(one, den);
+    _mm256_storeu_ps(du + i, _mm256_mul_ps(d, _mm256_div_ps(x, den)));
+    const __m256 ds = _mm256_mul_ps(sig, _mm256_add_ps(one, _mm256_mul_ps(x, _mm256_sub_ps(one, sig))));
+    _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(u + i)), ds));
+  }
+  for (; i < i1; i++) {
+    const float x = g[i];
+    const float den = 1.0f + cexp(0.0f - x);
+    const float sig = 1.0f / den;
+    du[i] = dh[i] * (x / den);
+    dg[i] = (dh[i] * u[i]) * (sig * (1.0f + x * (1.0f - sig)));
+  }
+}
+
+__attribute__((target("avx2"))) void crossEntropyRows(float* z, float* loss, const int32_t* targets, int64_t t0, int64_t t1, int64_t V, float invN, bool grad) {
   std::vector<float> e(V);
   for (int64_t t = t0; t < t1; t++) {
     float* zr = z + t * V;
     float m = -INFINITY;
     for (int64_t j = 0; j < V; j++)
       if (zr[j] > m) m = zr[j];
-    for (int64_t j = 0; j < V; j++) e[j] = cexp(zr[j] - m);
-    const float S = sum8(e.data(), V);
+    const __m256 mv = _mm256_set1_ps(m);
+    int64_t j = 0;
+    for (; j + 8 <= V; j += 8) _mm256_storeu_ps(&e[j], cexp8(_mm256_sub_ps(_mm256_loadu_ps(zr + j), mv)));
+    for (; j < V; j++) e[j] = cexp(zr[j] - m);
+    const float S = sum8v(e.data(), V);
     const int32_t tg = targets[t];
     loss[t] = (m + clog(S)) - zr[tg];
     if (!grad) continue;
     const float iS = 1.0f / S;
-    for (int64_t j = 0; j < V; j++) {
-      const float p = e[j] * iS;
-      zr[j] = j == tg ? (p - 1.0f) * invN : p * invN;
-    }
+    const __m256 is = _mm256_set1_ps(iS), inv = _mm256_set1_ps(invN);
+    for (j = 0; j + 8 <= V; j += 8) _mm256_storeu_ps(zr + j, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(&e[j]), is), inv));
+    for (; j < V; j++) zr[j] = (e[j] * iS) * invN;
+    zr[tg] = (e[tg] * iS - 1.0f) * invN;
   }
 }
 
@@ -603,9 +708,7 @@ napi_value SiluMul(napi_env env, napi_callback_info info) {
   const float* g = a.f32(2, n);
   const float* u = a.f32(3, n);
   if (!a.ok) return nullptr;
-  parallel(th, n, 1024, [=](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) h[i] = silu(g[i]) * u[i];
-  });
+  parallel(th, n, 1024, [=](int64_t i0, int64_t i1) { siluRange(h, g, u, i0, i1); });
   return nullptr;
 }
 
@@ -619,15 +722,7 @@ napi_value SiluMulBack(napi_env env, napi_callback_info info) {
   const float* g = a.f32(4, n);
   const float* u = a.f32(5, n);
   if (!a.ok) return nullptr;
-  parallel(th, n, 1024, [=](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      const float x = g[i];
-      const float den = 1.0f + cexp(0.0f - x);
-      const float sig = 1.0f / den;
-      du[i] = dh[i] * (x / den);
-      dg[i] = (dh[i] * u[i]) * (sig * (1.0f + x * (1.0f - sig)));
-    }
-  });
+  parallel(th, n, 1024, [=](int64_t i0, int64_t i1) { siluBackRange(dg, du, dh, g, u, i0, i1); });
   return nullptr;
 }
 
