@@ -86,18 +86,20 @@ const lineage: Command = {
     const check = (ok: boolean, what: string) => checks.push({ status: ok ? 'ok' : 'fail', what })
     const unchecked = (what: string) => checks.push({ status: 'unchecked', what })
     const pct = (bps: number) => `${(bps / 100).toFixed(2)}%`
+    // Printed in lineage order: datasets -> training run -> model -> jobs served, then the links.
+    const [data, run, model, jobsOut]: string[][] = [[], [], [], []]
 
     // model
-    console.log(`model ${m.root}${m.file ? ` (${m.file})` : ''}`)
+    model.push(`model ${m.root}${m.file ? ` (${m.file})` : ''}`)
     if (m.file) check(true, `model root ${m.root} computed from ${m.file}`)
     else unchecked('model root against the weights: no GGUF file given (pass the file instead of the root)')
     const registered = await isModelRegistered(c, d, m.root)
     check(registered, registered ? 'model registered in ModelRegistry' : 'model is not registered in ModelRegistry')
     const ev = await ds.lineageEvents(c, d, m.root)
-    if (ev.model) console.log(`  registered     by ${ev.model.registrant} at block ${ev.model.block} (${ev.model.nLayer} layers, tx ${ev.model.tx})`)
+    if (ev.model) model.push(`  registered     by ${ev.model.registrant} at block ${ev.model.block} (${ev.model.nLayer} layers, tx ${ev.model.tx})`)
     const rec = registered ? await ds.getTrainingRecord(c, d, m.root) : null
     if (!rec) {
-      console.log('  training record: none')
+      model.push('  training record: none')
       if (registered) unchecked('datasets and training run: the model was registered without a training record')
     } else {
       if (ev.record) check(ev.record.manifestHash === rec.manifestHash && ev.record.runRoot === rec.runRoot, "training record's event matches the registry's state")
@@ -115,14 +117,14 @@ const lineage: Command = {
       })
       for (const [i, x] of rec.datasets.entries()) {
         const on = await ds.getDataset(c, d, x.root)
-        console.log(`dataset ${i} ${x.root}, weight ${pct(x.weightBps)}`)
+        data.push(`dataset ${i} ${x.root}, weight ${pct(x.weightBps)}`)
         if (!on) {
           check(false, `dataset ${i} ${x.root} is not registered`)
           continue
         }
         check(true, `dataset ${i} registered (licence ${on.licence})`)
-        console.log(`  registered     by ${on.registrant}, licence ${on.licence}, manifest ${on.manifestHash}`)
-        console.log(`  contributors   ${on.contributors.map((k) => `${k.address} ${pct(k.shareBps)}`).join(', ')}`)
+        data.push(`  registered     by ${on.registrant}, licence ${on.licence}, manifest ${on.manifestHash}`)
+        data.push(`  contributors   ${on.contributors.map((k) => `${k.address} ${pct(k.shareBps)}`).join(', ')}`)
         const given = manifests.find((f) => f.manifest.root === x.root.toLowerCase())
         if (given)
           check(
@@ -134,9 +136,9 @@ const lineage: Command = {
       for (const f of manifests)
         if (!rec.datasets.some((x) => x.root.toLowerCase() === f.manifest.root)) check(false, `${f.file} (root ${f.manifest.root}) is not a dataset of this model's training record`)
       // training run
-      console.log('training run')
-      console.log(`  manifest hash  ${rec.manifestHash}`)
-      console.log(`  run root       ${rec.runRoot}`)
+      run.push('training run')
+      run.push(`  manifest hash  ${rec.manifestHash}`)
+      run.push(`  run root       ${rec.runRoot}`)
       if (tmFile) {
         const h = toHex0x(sha256(new Uint8Array(readFileSync(tmFile))))
         check(h === rec.manifestHash.toLowerCase(), `training manifest ${tmFile}: SHA-256 ${h} ${h === rec.manifestHash.toLowerCase() ? 'is' : 'is NOT'} the record's manifest hash`)
@@ -151,17 +153,18 @@ const lineage: Command = {
     const jobs = ev.credits.reduce((s, x) => s + x.jobs, 0)
     const credited = ev.credits.reduce((s, x) => s + x.amount, 0n)
     const withdrawn = ev.withdrawals.reduce((s, x) => s + x.amount, 0n)
-    console.log('jobs served')
+    jobsOut.push('jobs served')
     if (rec) {
-      console.log(
+      jobsOut.push(
         `  ${jobs} jobs claimed in ${new Set(ev.credits.map((x) => x.batchId)).size} batches; data share credited ${formatEther(credited)}, withdrawn by contributors ${formatEther(withdrawn)}`,
       )
       const earned = await ds.dataEarned(c, d, m.root)
       check(earned === credited, `DataCredited events sum to the model's dataEarned (${formatEther(earned)})`)
     } else {
-      console.log('  not counted: only jobs of a model with a training record are logged by model (DataCredited)')
+      jobsOut.push('  not counted: only jobs of a model with a training record are logged by model (DataCredited)')
       unchecked('jobs served: the claim events (JobClaimed) do not name the model')
     }
+    for (const line of [...data, ...run, ...model, ...jobsOut]) console.log(line)
     console.log('links')
     const mark = { ok: 'ok         ', fail: 'FAILED     ', unchecked: 'not checked' } as const
     for (const k of checks) console.log(`  ${mark[k.status]} ${k.what}`)
