@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { corpusVersion, findSharedWindow, HELD_OUT_CHAPTERS, heldOutMobyDick, mobyDick, mobyDickChapter, mobyDickTraining, normalizeText, SOTU_PACKAGE, sotu, trainingDocuments } from './corpus.js'
+import { toHex0x } from '../engine/bytes.js'
+import { datasetRoot } from './dataset.js'
+import { corpusVersion, findSharedWindow, HELD_OUT_CHAPTERS, heldOutMobyDick, mobyDick, mobyDickChapter, mobyDickTraining, MOBY_DICK_PACKAGE, normalizeText, SOTU_PACKAGE, sotu, trainingDocuments } from './corpus.js'
 
 const utf8 = new TextEncoder()
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
@@ -81,4 +83,13 @@ test('a missing corpus package is one clear error naming npm install', () => {
     return true
   })
   assert.match(corpusVersion(SOTU_PACKAGE), /^\d+\.\d+\.\d+$/)
+})
+
+test('the corpus dataset roots are the ones docs/DATA.md records (package versions 0.2.3)', () => {
+  assert.equal(corpusVersion(MOBY_DICK_PACKAGE), '0.2.3')
+  assert.equal(corpusVersion(SOTU_PACKAGE), '0.2.3')
+  assert.equal(toHex0x(datasetRoot(heldOutMobyDick())), '0x1a7939137255edcb2904f9846f338de9f6c20ecdb385722bab2ad94646007997')
+  assert.equal(toHex0x(datasetRoot(mobyDickTraining())), '0xf32c8a1f7940c51a6e619da432e58e5cd29e60a44951269db706672293088cf2')
+  assert.equal(toHex0x(datasetRoot(sotu())), '0x46dfcf6b772a246adedf337b701a8ca3a209d65b6f14fde2775a7fe0b399efa4')
+  assert.equal(toHex0x(datasetRoot(trainingDocuments())), '0x85d059d46c96f5ae3065e13ed4538b88e9d0845e7b2e231785fcb58eb54bc4ba')
 })
