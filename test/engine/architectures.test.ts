@@ -23,6 +23,13 @@ import { KVCache } from '../../src/engine/model/transformer.js'
 import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model } from '../../src/runtime/model.js'
 import { createWasmLayerOps } from '../../src/runtime/wasmLayerOps.js'
+import { registerModel } from '../../src/chain/actions/registry.js'
+import { computeGgufModelRoot } from '../../src/engine/gguf/modelRoot.js'
+import { bufferSource, readGguf } from '../../src/engine/gguf/read.js'
+import { modelConfigFromGguf } from '../../src/engine/model/config.js'
+import { concatBytes, toHex } from '../../src/engine/bytes.js'
+import { buildModelTree } from '../../src/chain/weights.js'
+import { layerOps } from '../../src/dispute/machine/program.js'
 import { tinyModel } from '../support/machineModels.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-arch-'))
@@ -144,4 +151,29 @@ test('sliding window jobs: W >= context is full attention bit for bit; W = 4 dif
   const w4 = await receipts(synth('w4', { preset: 'tiny-qwen3', type: 'q8_0', seed: 1, slidingWindow: 4 }))
   const q3 = await receipts(synth('q3', { preset: 'tiny-qwen3', type: 'q8_0', seed: 1 }), 'reference')
   assert.notEqual(w4[0], q3[0])
+})
+
+test('a windowed model has its own model root, is refused by the registry action and the machine by name', async () => {
+  const rootOf = (slidingWindow?: number) => {
+    const bytes = concatBytes(...encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1, slidingWindow })))
+    const src = bufferSource(bytes)
+    const gguf = readGguf(src)
+    const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
+    return { root: toHex(computeGgufModelRoot(src, gguf, config).modelRoot), tree: buildModelTree(src, gguf, config), config }
+  }
+  const plain = rootOf()
+  const w = rootOf(8)
+  // W >= the context is no window: the same root
+  assert.equal(rootOf(512).root, plain.root)
+  assert.notEqual(w.root, plain.root)
+  assert.equal(w.tree.modelRoot.slice(2), w.root)
+  const proof = w.tree.proveConfig()
+  assert.equal(proof.config.slidingWindow, 8)
+  assert.throws(
+    () => registerModel({} as never, {} as never, { modelRoot: w.tree.modelRoot, ...proof, arithVersion: `0x${'00'.repeat(32)}` }),
+    (e: Error) => e.name === 'BaseError' && /sliding-window model \(window 8\) cannot be registered/.test(e.message),
+  )
+  const sampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
+  const shape = (n: string) => w.tree.shape(n)
+  assert.throws(() => layerOps({ config: w.config, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), (e: Error) => e.name === 'UnsupportedShapeError' && /sliding-window/.test(e.message))
 })

@@ -11,6 +11,7 @@
  *   await isModelRegistered(c, d, tree.modelRoot) // true
  */
 import type { ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex } from 'viem'
+import { BaseError } from '../../errors.js'
 import type { ModelConfigV3 } from '../../engine/gguf/configLeaf.js'
 import type { modelRegistryAbi } from '#abi'
 import { type Deployment, read, send } from '../client.js'
@@ -43,6 +44,10 @@ function view<F extends ContractFunctionName<RegistryAbi, Reads>>(
  *   await registerModel(c, d, { modelRoot: tree.modelRoot, ...tree.proveConfig(), arithVersion: toHex('tessera-arith/1', { size: 32 }) })
  */
 export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; arithVersion: Hex; path: readonly Hex[] }) {
+  // INVARIANT: the registry and the dispute machine have no attention window (configLeaf.ts).
+  if (m.config.slidingWindow !== undefined) {
+    throw new BaseError(`a sliding-window model (window ${m.config.slidingWindow}) cannot be registered on chain`, { details: 'the dispute machine does not decide windowed attention', docs: 'docs/MACHINE.md' })
+  }
   return write(c, d, 'register', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.path])
 }
 

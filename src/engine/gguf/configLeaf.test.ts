@@ -6,7 +6,7 @@ import { leafHash } from '../hash/merkle.js'
 import { modelConfigFromGguf } from '../model/config.js'
 import { synthModel } from '../model/synth.js'
 import { createTokenizer } from '../tokenizer/index.js'
-import { CONFIG_TAG, configLeafDataV3, encodeConfigV3, encodeModelConfigV3, type ModelConfigV3, modelConfigV3 } from './configLeaf.js'
+import { CONFIG_TAG, CONFIG_TAG_WINDOW, configLeafDataV3, encodeConfigV3, encodeModelConfigV3, type ModelConfigV3, modelConfigV3 } from './configLeaf.js'
 import { configLeafData, tokenizerHash } from './modelRoot.js'
 
 /** The struct as ModelRegistry.sol declares it, for viem's encoder. */
@@ -90,6 +90,18 @@ describe('config leaf v3', () => {
     assert.equal(toHex(leaf), toHex(configLeafData(config, metadata, tokenizer)))
     assert.equal(toHex(leaf), toHex(configLeafDataV3(modelConfigV3(config, tokenizer), tokenizerHash(metadata))))
     assert.equal(viemHex(leaf.subarray(0, 16)), viemHex(new TextEncoder().encode('tessera-config/3')))
+  })
+
+  it('qwen3 is arch 3; a sliding window gets the +window leaf (window LE after the tag), unlike the same model without it', () => {
+    const { config, metadata, tokenizer } = tinyConfig('tiny-qwen3')
+    assert.equal(modelConfigV3(config, tokenizer).arch, 3)
+    const plain = configLeafData(config, metadata, tokenizer)
+    const windowed = configLeafData({ ...config, slidingWindow: 100 }, metadata, tokenizer)
+    const tag = new TextEncoder().encode(CONFIG_TAG_WINDOW)
+    assert.equal(toHex(windowed), toHex(new Uint8Array([...tag, 100, 0, 0, 0, ...encodeConfigV3(config, tokenizer), ...tokenizerHash(metadata)])))
+    assert.notEqual(toHex(leafHash(windowed)), toHex(leafHash(plain)))
+    // the struct itself (what the registry hashes) has no window
+    assert.equal(toHex(encodeModelConfigV3(modelConfigV3({ ...config, slidingWindow: 100 }, tokenizer))), toHex(encodeConfigV3(config, tokenizer)))
   })
 
   it('golden config leaf hashes (tiny, tiny-qwen2 at seed 1): a change here changes every model root', () => {

@@ -13,6 +13,15 @@
  * bits; eogTokens the tokenizer's end-of-generation ids, sorted ascending, distinct. The ABI
  * encoding is Solidity's `abi.encode(config)` of the struct (a dynamic tuple: one offset word,
  * then the tuple), written here by hand so the engine needs no chain library.
+ *
+ * A sliding-window model (ModelConfig.slidingWindow) has another leaf, so that its root can never
+ * be the root of the same weights without the window:
+ *
+ *   config leaf = "tessera-config/3+window" || u32 window (LE) || abi.encode(ModelConfigV3) || tokenizer hash
+ *
+ * No contract accepts that tag yet (the registry checks "tessera-config/3"; the dispute machine
+ * has no window in its context), and `registerModel` refuses such a config by name: jobs of a
+ * windowed model run and carry receipts and traces, but cannot be settled or disputed on chain.
  */
 import { concatBytes, f32ToBits } from '../bytes.js'
 import { type Hash, sha256 } from '../hash/merkle.js'
@@ -21,6 +30,8 @@ import { GgufFormatError } from './errors.js'
 
 /** Version tag of the config leaf, and so of the whole model-root format (3: ABI-encoded config). */
 export const CONFIG_TAG = 'tessera-config/3'
+/** Tag of a sliding-window model's config leaf (see the module comment). */
+export const CONFIG_TAG_WINDOW = 'tessera-config/3+window'
 
 /** Architecture ids of `ModelConfigV3.arch`. */
 export const ARCH_ID: Readonly<Record<Architecture, number>> = { llama: 1, qwen2: 2, qwen3: 3 }
@@ -40,6 +51,11 @@ export type ModelConfigV3 = {
   rmsEpsBits: number
   tiedEmbeddings: boolean
   eogTokens: readonly number[]
+  /**
+   * Not a field of the Solidity struct (never ABI-encoded): the attention window of a
+   * sliding-window model, which gives it the `+window` config leaf.
+   */
+  slidingWindow?: number
 }
 
 /** What the config leaf needs of a tokenizer: its end-of-generation ids (`Tokenizer.eogTokens`). */
@@ -61,6 +77,7 @@ export function modelConfigV3(config: ModelConfig, tokenizer: ConfigTokenizer): 
     rmsEpsBits: f32ToBits(config.rmsEps),
     tiedEmbeddings: config.tiedEmbeddings,
     eogTokens: [...new Set(tokenizer.eogTokens)].sort((a, b) => a - b),
+    ...(config.slidingWindow === undefined ? {} : { slidingWindow: config.slidingWindow }),
   }
 }
 
@@ -90,10 +107,15 @@ export function encodeConfigV3(config: ModelConfig, tokenizer: ConfigTokenizer):
   return encodeModelConfigV3(modelConfigV3(config, tokenizer))
 }
 
-/** Config leaf data (before `leafHash`) from the struct and the tokenizer hash. */
+/** Config leaf data (before `leafHash`) from the struct and the tokenizer hash (a window: the `+window` leaf). */
 export function configLeafDataV3(config: ModelConfigV3, tokenizerHash: Uint8Array): Uint8Array {
   if (tokenizerHash.length !== 32) throw new RangeError(`tokenizer hash has ${tokenizerHash.length} bytes, expected 32`)
-  return concatBytes(new TextEncoder().encode(CONFIG_TAG), encodeModelConfigV3(config), tokenizerHash)
+  const w = config.slidingWindow
+  if (w === undefined) return concatBytes(new TextEncoder().encode(CONFIG_TAG), encodeModelConfigV3(config), tokenizerHash)
+  if (!(Number.isInteger(w) && w >= 1 && w <= 0xffffffff)) throw new GgufFormatError(`config sliding window ${w} does not fit a u32`)
+  const wb = new Uint8Array(4)
+  new DataView(wb.buffer).setUint32(0, w, true)
+  return concatBytes(new TextEncoder().encode(CONFIG_TAG_WINDOW), wb, encodeModelConfigV3(config), tokenizerHash)
 }
 
 /** SHA-256 of `abi.encode(config)`: the config hash the registry stores. */
