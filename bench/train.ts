@@ -49,9 +49,10 @@ function profiled(ops: TrainOps, times: Map<string, number>): TrainOps {
     const fn = ops[k]
     if (typeof fn !== 'function') continue
     out[k] = (...a: unknown[]) => {
-      const s = performance.now()
+      const s = process.cpuUsage()
       ;(fn as (...x: unknown[]) => void)(...a)
-      times.set(k, (times.get(k) ?? 0) + performance.now() - s)
+      const d = process.cpuUsage(s)
+      times.set(k, (times.get(k) ?? 0) + (d.user + d.system) / 1000)
     }
   }
   return out as unknown as TrainOps
@@ -77,11 +78,12 @@ for (const threads of [1, 2]) {
   if (flag('profile')) {
     const times = new Map<string, number>()
     const model = new TrainModel(config, profiled(selectOps({ backend: 'native', threads }), times))
-    const t1 = performance.now()
+    const t1 = process.cpuUsage()
     model.step(state, tokens(config, config.batch, 99))
-    const all = performance.now() - t1
+    const d = process.cpuUsage(t1)
+    const all = (d.user + d.system) / 1000
     const rows = [...times].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`)
-    console.log(`  profile (ms of ${all.toFixed(0)}): ${rows.join(', ')}, rest ${(all - [...times.values()].reduce((a, b) => a + b, 0)).toFixed(0)}`)
+    console.log(`  CPU profile (ms of ${all.toFixed(0)}, all threads): ${rows.join(', ')}, rest ${(all - [...times.values()].reduce((a, b) => a + b, 0)).toFixed(0)}`)
   }
 }
 if (!flag('no-reference')) {
