@@ -83,7 +83,7 @@ test('a config that lies about any field, the tokenizer or the path reverts BadC
 
 test('a model the dispute machine cannot decide (a width not a multiple of 8) is refused: UnsupportedMachineShape', async () => {
   // A config leaf proven under its root like any other (fakeModel's two-leaf tree), only its shape is wrong.
-  for (const over of [{ dim: 60 }, { headDim: 12 }, { ffDim: 100 }, { nKvHead: 0 }, { nHead: 6, nKvHead: 4 }, { arch: 3 }]) {
+  for (const over of [{ dim: 60 }, { headDim: 12 }, { ffDim: 100 }, { nKvHead: 0 }, { nHead: 6, nKvHead: 4 }, { arch: 4 }, { arch: 0 }]) {
     const good = fakeModel(`shape-${JSON.stringify(over)}`, 2)
     const config = { ...good.config, ...over }
     const tensors = good.path[0]
@@ -92,4 +92,9 @@ test('a model the dispute machine cannot decide (a width not a multiple of 8) is
   }
   const ok = fakeModel('shape-ok', 2)
   await registerModel(c, d, { ...ok, arithVersion })
+  // qwen3 (arch 3) is a machine architecture
+  const q3 = fakeModel('shape-qwen3', 2)
+  const config = { ...q3.config, arch: 3 }
+  const modelRoot = toHex(nodeHash(leafHash(configLeafDataV3(config, hexToBytes(q3.tokenizerHash))), hexToBytes(q3.path[0])))
+  await registerModel(c, d, { modelRoot, config, tokenizerHash: q3.tokenizerHash, path: q3.path, arithVersion })
 })
