@@ -81,6 +81,8 @@ test('native attention equals the WASM export and the reference bit for bit', { 
     { start: 2999, nTok: 1, nh: 9, nkv: 3, hd: 64, scale: 1 },
     { start: 1200, nTok: 17, nh: 9, nkv: 3, hd: 64, scale: 2 },
     { start: 1000, nTok: 3, nh: 32, nkv: 4, hd: 64, scale: 1 },
+    // more queries than one pass's scores hold (1 MiB): 5 passes, split inside a token's heads
+    { start: 2900, nTok: 12, nh: 32, nkv: 4, hd: 64, scale: 1 },
     { start: 0, nTok: 70, nh: 8, nkv: 1, hd: 64, scale: 1 },
     // head dims: multiples of 64 and of 8, and not of 8 (the scalar DOT8 and d tails)
     { start: 130, nTok: 2, nh: 4, nkv: 2, hd: 128, scale: 1 },
