@@ -6,7 +6,7 @@
 // registering someone else's dataset root, a stranger withdrawing.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type Address, type Hex, toHex } from 'viem'
+import { type Abi, type Address, type Hex, toHex } from 'viem'
 import {
   dataEarned, dataOwedTo, getDataset, getTrainingRecord, isDatasetRegistered, registerDataset, registerTrainedModel, withdrawAllData,
   withdrawData,
@@ -16,6 +16,7 @@ import { registerModel } from './actions/registry.js'
 import { claimBatch, deposit, finalizeBatch, getBalances, getBatch, getTotals, withdrawOwed } from './actions/settlement.js'
 import { batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, DeploymentError, deployTessera, jobAmount } from './client.js'
 import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { getArtifact } from './artifacts.js'
 import { deployContract } from './evm/clients.js'
 
 const rejectsWith = (p: Promise<unknown>, errorName: string) => assert.rejects(p, (e: { errorName?: string }) => e.errorName === errorName)
@@ -272,6 +273,27 @@ test('deployment refuses a data share that leaves nothing of a job to its provid
   try {
     await assert.rejects(deployTessera(net.deployer, { settlement: { premiumBps: 500, dataBps: 9500 } }), DeploymentError)
     await assert.rejects(deployContract(net.deployer, { name: 'Settlement', args: [net.d.registry, { ...DEFAULT_SETTLEMENT_PARAMS, premiumBps: 500, dataBps: 9500 }] }))
+  } finally {
+    await net.close()
+  }
+})
+
+test('reentrancy: a contributor contract that withdraws again from inside its payment gets nothing twice', async () => {
+  const net = await createDevnet({ accounts: 6 })
+  try {
+    const { d, client, deployer } = net
+    const { address } = await deployContract(deployer, { name: 'ReentrantContributor', args: [d.settlement] })
+    const model = await addTrained(net, 'reentrant', [[await addDataset(net, 'A', [[address, 10000]]), 10000]])
+    await deposit(client, d, { amount: 10n ** 18n })
+    await claimOn(net, [model])
+    const due = await dataOwedTo(client, d, { modelRoot: model, datasetIndex: 0, contributor: address })
+    assert.ok(due > 0n)
+    const abi = getArtifact('ReentrantContributor').abi as Abi
+    const hash = await deployer.wallet.writeContract({ address, abi, functionName: 'attack', args: [model, 0n], gas: 500_000n, account: deployer.account, chain: deployer.chain })
+    assert.equal((await deployer.public.waitForTransactionReceipt({ hash })).status, 'reverted')
+    assert.equal(await dataOwedTo(client, d, { modelRoot: model, datasetIndex: 0, contributor: address }), due, 'nothing paid, nothing marked')
+    assert.equal(await deployer.public.getBalance({ address }), 0n)
+    await conserved(net)
   } finally {
     await net.close()
   }
