@@ -10,7 +10,7 @@
  * kvDim = nkv*hd, ff = FFN width, V = vocab, ctx = context length.
  */
 import type { Backend, MatrixHandle } from '../kernels/backend.js'
-import { type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
+import { attentionInWindow, type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
 import type { ModelConfig } from './config.js'
 import { HEAD_OP, LAYER_OP } from './opTable.js'
 import { cos, exp, f, log, sin } from '../math/canonical.js'
@@ -169,8 +169,10 @@ export class Transformer {
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       // (sliding window W: pos - W < u <= pos)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
+      //   (a window is cut into full-causal calls here, so every LayerOps, threaded or native, runs it)
       const shape = { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd }
-      ops.attention(attnOut, q, kv.k[l], kv.v[l], c.slidingWindow === undefined ? shape : { ...shape, window: c.slidingWindow })
+      if (c.slidingWindow === undefined) ops.attention(attnOut, q, kv.k[l], kv.v[l], shape)
+      else attentionInWindow((o, qq, kk, vv, sh) => ops.attention(o, qq, kk, vv, sh), attnOut, q, kv.k[l], kv.v[l], { ...shape, window: c.slidingWindow })
       observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)
