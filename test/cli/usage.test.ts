@@ -40,6 +40,8 @@ test('--version, help CMD, and group help', async () => {
     [['data', 'withdraw', '--help'], /^Usage: tessera data withdraw MODEL_ROOT /],
     [['chain', '--help'], /^Usage: tessera chain <start\|deploy>/],
     [['run', '-h'], /^Usage: tessera run /],
+    [['help', 'train'], /^Usage: tessera train --config FILE\.json --out DIR /],
+    [['train', 'verify', '--help'], /^Usage: tessera train verify DIR /],
   ] as const) {
     const r = await cli(...args)
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`)
