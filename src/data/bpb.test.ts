@@ -27,7 +27,8 @@ test('windows: consecutive, non-overlapping, the last one shorter', () => {
     [4, 8],
   ])
   assert.deepEqual(windowsOf(0, 4), [])
-  assert.throws(() => windowsOf(3, 0), RangeError)
+  assert.throws(() => windowsOf(3, 0), { name: 'InvalidParameterError' })
+  assert.throws(() => windowsOf(3, 1.5), { name: 'InvalidParameterError' })
 })
 
 test('bits per byte of a known scorer: uniform over 256 bytes is exactly 8, and each window restarts its context', async () => {

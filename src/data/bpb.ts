@@ -16,7 +16,7 @@
  * Several texts (the held-out chapters) are scored each on its own and pooled as total bits over
  * total bytes, so a long chapter weighs by its length.
  */
-import { BaseError } from '../errors.js'
+import { BaseError, InvalidParameterError } from '../errors.js'
 
 /** log2(e) = 1/ln 2 as the nearest binary64. */
 export const LOG2E = 1.4426950408889634
@@ -48,7 +48,7 @@ export class ScorerError extends BaseError {
 
 /** The [start, end) token ranges of the windows of `window` tokens over `n` tokens. */
 export function windowsOf(n: number, window: number): [number, number][] {
-  if (!Number.isSafeInteger(window) || window < 1) throw new RangeError(`windowsOf: window ${window} is not a positive integer`)
+  if (!Number.isSafeInteger(window) || window < 1) throw new InvalidParameterError('window', window, 'a positive number of tokens')
   const out: [number, number][] = []
   for (let s = 0; s < n; s += window) out.push([s, Math.min(n, s + window)])
   return out
@@ -65,7 +65,7 @@ export function windowsOf(n: number, window: number): [number, number][] {
  * s.bpb
  */
 export async function scoreTokens(tokens: readonly number[], bytes: number, window: number, logProbs: LogProbFn): Promise<TextScore> {
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`scoreTokens: bytes ${bytes} is not a byte count`)
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidParameterError('bytes', bytes, 'a byte count')
   const windows = windowsOf(tokens.length, window)
   let nats = 0
   for (const [s, e] of windows) {

@@ -134,5 +134,6 @@ test('logProbs: the canonical LOG of each byte given the bytes before it', () =>
   assert.equal(lp.length, text.length)
   for (let i = 0; i < text.length; i++) assert.equal(lp[i], log(f(kn.prob(text, i, text[i]))))
   assert.ok(lp[5] > lp[0], "'a' after 'the h' is likelier than 't' at the start")
-  assert.throws(() => trainKneserNey([], 8), RangeError)
+  assert.throws(() => trainKneserNey([], 8), { name: 'InvalidParameterError' })
+  assert.throws(() => trainKneserNey([], 0), { name: 'InvalidParameterError' })
 })

@@ -24,6 +24,7 @@
  * so 12 MB of training text takes seconds and a few hundred MB, not a map per context.
  */
 import { f, log } from '../engine/math/canonical.js'
+import { InvalidParameterError } from '../errors.js'
 
 /** The highest order this implementation counts (a 7-gram key is 56 bits; its context, 48, is exact in a double). */
 export const MAX_ORDER = 7
@@ -105,7 +106,7 @@ export class KneserNey {
  * kn.prob(new TextEncoder().encode('ab'), 2, 0x72) // p('r' | 'ab')
  */
 export function trainKneserNey(docs: readonly Uint8Array[], order: number): KneserNey {
-  if (!Number.isInteger(order) || order < 1 || order > MAX_ORDER) throw new RangeError(`trainKneserNey: order ${order} is not an integer from 1 to ${MAX_ORDER}`)
+  if (!Number.isInteger(order) || order < 1 || order > MAX_ORDER) throw new InvalidParameterError('order', order, `an integer from 1 to ${MAX_ORDER}`)
   const levels: Level[] = new Array(order)
   // the highest order: raw counts of every order-gram inside a document
   let keys = sortedKeys(docs, order)
