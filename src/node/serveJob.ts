@@ -26,7 +26,7 @@
  */
 import { type Address, getAddress, type Hex } from 'viem'
 import { exposureOf, getStake } from '../chain/actions/settlement.js'
-import { ContractRevertError, type Deployment, read, requestDigest, send, signReceipt } from '../chain/client.js'
+import { ContractRevertError, type Deployment, read, receiptFieldsDigest, requestDigest, send, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { isSignedBy } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
@@ -693,7 +693,12 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     await write(mode.end ? [{ t: 'end', n: tokens + pending.length, stopReason: result.stopReason } satisfies EndMsg] : [])
     // the receipt goes out before the reservation: the client holds every token already,
     // and nothing is claimed without both the reservation and the client's acknowledgement
-    const receiptSignature = await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, receiptFieldsOf(result.receipt, a.digest))
+    // a local account signs the digest (the bytes signReceipt's signTypedData hashes, computed faster: chain/typedDigest.ts)
+    const fields = receiptFieldsOf(result.receipt, a.digest)
+    const account = ctx.clients.account
+    const receiptSignature = account.sign
+      ? await account.sign({ hash: receiptFieldsDigest(d.chainId, d.settlement, fields) })
+      : await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, fields)
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
       requestSignature: msg.signature as CompactSignature, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
