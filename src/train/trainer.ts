@@ -356,9 +356,9 @@ export function nativeTrainOps(n: NativeTrain, threads: number): TrainOps {
     kind: 'native',
     mm: (c, a, b, M, N, K) => n.mm(threads, c, a, b, M, N, K),
     rowDot: (out, a, b, rows, K) => n.rowDot(threads, out, a, b, rows, K),
-    transpose: (dst, src, rows, cols) => n.transpose(dst, src, rows, cols),
-    rmsnorm: (y, xhat, s, x, w, N, dim, eps) => n.rmsnorm(y, xhat, s, x, w, N, dim, eps),
-    rmsnormBack: (dx, dy, x, s, w, N, dim) => n.rmsnormBack(dx, dy, x, s, w, N, dim),
+    transpose: (dst, src, rows, cols) => n.transpose(dst, src, rows, cols, threads),
+    rmsnorm: (y, xhat, s, x, w, N, dim, eps) => n.rmsnorm(y, xhat, s, x, w, N, dim, eps, threads),
+    rmsnormBack: (dx, dy, x, s, w, N, dim) => n.rmsnormBack(dx, dy, x, s, w, N, dim, threads),
     rope: (x, N, heads, hd, C, cs, sn, back) => n.rope(x, N, heads, hd, C, cs, sn, back),
     attention: (o, e, inv, q, k, v, s: AttnShape) => n.attention(threads, o, e, inv, q, k, v, s.B, s.C, s.nh, s.nkv, s.hd),
     attentionBack: (dq, dk, dv, dO, o, e, inv, q, k, v, s: AttnShape) => n.attentionBack(threads, dq, dk, dv, dO, o, e, inv, q, k, v, s.B, s.C, s.nh, s.nkv, s.hd),
@@ -366,6 +366,6 @@ export function nativeTrainOps(n: NativeTrain, threads: number): TrainOps {
     siluMulBack: (dg, du, dh, g, u, N) => n.siluMulBack(threads, dg, du, dh, g, u, N),
     add: (x, y, N) => n.add(x, y, N),
     crossEntropy: (z, loss, targets, N, V, invN, grad) => n.crossEntropy(threads, z, loss, targets, N, V, invN, grad),
-    adamw: (p, m, v, g, N, h) => n.adamw(p, m, v, g, N, packHyper(h)),
+    adamw: (p, m, v, g, N, h) => n.adamw(p, m, v, g, N, packHyper(h), threads),
   }
 }

@@ -250,9 +250,11 @@ void parallel(int threads, int64_t n, int64_t grain, Fn fn) {
 
 // dst[j·rows + i] = src[i·cols + j]: 8x8 blocks through registers (8 source lines, 8 destination
 // lines at a time, so power-of-two strides do not thrash L1), scalar edges. A pure copy.
-__attribute__((target("avx2"))) void transpose(float* dst, const float* src, int64_t rows, int64_t cols) {
-  const int64_t r8 = rows & ~(int64_t)7, c8 = cols & ~(int64_t)7;
-  for (int64_t i = 0; i < r8; i += 8) {
+// Rows [i0, i1) of the source (the whole transpose is every row once).
+__attribute__((target("avx2"))) void transposeRows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t i0, int64_t i1) {
+  const int64_t c8 = cols & ~(int64_t)7;
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
     for (int64_t j = 0; j < c8; j += 8) {
       const float* s0 = src + i * cols + j;
       __m256 a0 = _mm256_loadu_ps(s0), a1 = _mm256_loadu_ps(s0 + cols), a2 = _mm256_loadu_ps(s0 + 2 * cols), a3 = _mm256_loadu_ps(s0 + 3 * cols);
@@ -274,9 +276,11 @@ __attribute__((target("avx2"))) void transpose(float* dst, const float* src, int
     for (int64_t j = c8; j < cols; j++)
       for (int64_t ii = i; ii < i + 8; ii++) dst[j * rows + ii] = src[ii * cols + j];
   }
-  for (int64_t i = r8; i < rows; i++)
+  for (; i < i1; i++)
     for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];
 }
+
+void transpose(float* dst, const float* src, int64_t rows, int64_t cols) { transposeRows(dst, src, rows, cols, 0, rows); }
 
 void rmsnorm(float* y, float* xhat, float* s, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
   for (int64_t t = 0; t < n; t++) {
@@ -569,6 +573,12 @@ struct Args {
     }
     return b;
   }
+  // an optional trailing thread count (1 when absent)
+  int threadsOpt(size_t i) {
+    napi_valuetype t = napi_undefined;
+    if (i >= argc || napi_typeof(env, argv[i], &t) != napi_ok || t == napi_undefined) return 1;
+    return threads(i);
+  }
   int threads(size_t i) {
     int64_t t = num(i);
     if (ok && (t < 1 || t > 256)) fail("threads must be in 1..256");
@@ -607,8 +617,10 @@ napi_value Transpose(napi_env env, napi_callback_info info) {
   const int64_t rows = a.num(2), cols = a.num(3);
   float* dst = a.f32(0, rows * cols);
   const float* src = a.f32(1, rows * cols);
+  // below ~1M values a second thread costs more than it saves
+  const int th = rows * cols >= (1 << 20) ? a.threadsOpt(4) : 1;
   if (!a.ok) return nullptr;
-  transpose(dst, src, rows, cols);
+  parallel(th, rows, 8, [=](int64_t i0, int64_t i1) { transposeRows(dst, src, rows, cols, i0, i1); });
   return nullptr;
 }
 
@@ -621,8 +633,9 @@ napi_value Rmsnorm(napi_env env, napi_callback_info info) {
   float* s = a.f32(2, n);
   const float* x = a.f32(3, n * dim);
   const float* w = a.f32(4, dim);
+  const int th = n * dim >= (1 << 18) ? a.threadsOpt(8) : 1;
   if (!a.ok) return nullptr;
-  rmsnorm(y, xhat, s, x, w, n, dim, eps);
+  parallel(th, n, 16, [=](int64_t t0, int64_t t1) { rmsnorm(y + t0 * dim, xhat + t0 * dim, s + t0, x + t0 * dim, w, t1 - t0, dim, eps); });
   return nullptr;
 }
 
@@ -634,8 +647,9 @@ napi_value RmsnormBack(napi_env env, napi_callback_info info) {
   const float* x = a.f32(2, n * dim);
   const float* s = a.f32(3, n);
   const float* w = a.f32(4, dim);
+  const int th = n * dim >= (1 << 18) ? a.threadsOpt(7) : 1;
   if (!a.ok) return nullptr;
-  rmsnormBack(dx, dy, x, s, w, n, dim);
+  parallel(th, n, 16, [=](int64_t t0, int64_t t1) { rmsnormBack(dx + t0 * dim, dy + t0 * dim, x + t0 * dim, s + t0, w, t1 - t0, dim); });
   return nullptr;
 }
 
@@ -765,8 +779,9 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   float* v = a.f32(2, n);
   const float* g = a.f32(3, n);
   const float* h = a.f32(5, 10);
+  const int th = n >= (1 << 17) ? a.threadsOpt(6) : 1;
   if (!a.ok) return nullptr;
-  adamw(p, m, v, g, n, h);
+  parallel(th, n, 4096, [=](int64_t i0, int64_t i1) { adamw(p + i0, m + i0, v + i0, g + i0, i1 - i0, h); });
   return nullptr;
 }
 

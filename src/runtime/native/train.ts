@@ -13,9 +13,9 @@ type F = Float32Array
 export type NativeTrain = {
   mm(threads: number, c: F, a: F, b: F, M: number, N: number, K: number): void
   rowDot(threads: number, out: F, a: F, b: F, rows: number, K: number): void
-  transpose(dst: F, src: F, rows: number, cols: number): void
-  rmsnorm(y: F, xhat: F, s: F, x: F, w: F, n: number, dim: number, eps: number): void
-  rmsnormBack(dx: F, dy: F, x: F, s: F, w: F, n: number, dim: number): void
+  transpose(dst: F, src: F, rows: number, cols: number, threads?: number): void
+  rmsnorm(y: F, xhat: F, s: F, x: F, w: F, n: number, dim: number, eps: number, threads?: number): void
+  rmsnormBack(dx: F, dy: F, x: F, s: F, w: F, n: number, dim: number, threads?: number): void
   rope(x: F, n: number, heads: number, hd: number, C: number, cos: F, sin: F, back: boolean): void
   attention(threads: number, o: F, e: F, inv: F, q: F, k: F, v: F, B: number, C: number, nh: number, nkv: number, hd: number): void
   attentionBack(threads: number, dq: F, dk: F, dv: F, dO: F, o: F, e: F, inv: F, q: F, k: F, v: F, B: number, C: number, nh: number, nkv: number, hd: number): void
@@ -24,7 +24,7 @@ export type NativeTrain = {
   add(x: F, y: F, n: number): void
   crossEntropy(threads: number, z: F, loss: F, targets: Int32Array, N: number, V: number, invN: number, grad: boolean): void
   /** h: clipScale, lr, beta1, beta2, 1-beta1, 1-beta2, bc1, bc2, eps, weightDecay (AdamHyper's order). */
-  adamw(p: F, m: F, v: F, g: F, n: number, h: Float32Array): void
+  adamw(p: F, m: F, v: F, g: F, n: number, h: Float32Array, threads?: number): void
 }
 
 let loaded: NativeTrain | undefined
