@@ -149,6 +149,18 @@ __attribute__((target("avx2"))) inline float dot8(const float* a, const float* b
   return foldTail(acc, a, b, k8, K);
 }
 
+// The SUM8 folds of four 8-lane accumulators at once (no tail): per accumulator s_l = a_l ⊕ a_{l+4}
+// (high half onto low half), then across the four, t0 = s0 ⊕ s2, t1 = s1 ⊕ s3, t0 ⊕ t1: the same
+// additions as fold8, four outputs per vector instruction.
+__attribute__((target("avx2"))) inline __m128 fold4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  __m128 sa = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  __m128 sb = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+  __m128 sc = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+  __m128 sd = _mm_add_ps(_mm256_castps256_ps128(d), _mm256_extractf128_ps(d, 1));
+  _MM_TRANSPOSE4_PS(sa, sb, sc, sd);  // sa = lane 0 of each, sb lane 1, sc lane 2, sd lane 3
+  return _mm_add_ps(_mm_add_ps(sa, sc), _mm_add_ps(sb, sd));
+}
+
 // c[i·N + j] = DOT8(a_i, b_j) for rows i in [i0, i1), columns j in [j0, j1).
 __attribute__((target("avx2"))) void mmTile(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t N, int64_t K) {
   const int64_t k8 = K & ~(int64_t)7;
@@ -187,6 +199,15 @@ __attribute__((target("avx2"))) void mmTile(float* c, const float* a, const floa
         c32 = _mm256_add_ps(c32, _mm256_mul_ps(x, y2));
       }
       float* r0 = c + i * N + j;
+      if (k8 == K) {
+        alignas(16) float r[12];
+        _mm_store_ps(r, fold4(c00, c10, c20, c30));
+        _mm_store_ps(r + 4, fold4(c01, c11, c21, c31));
+        _mm_store_ps(r + 8, fold4(c02, c12, c22, c32));
+        for (int q = 0; q < 3; q++)
+          for (int w = 0; w < 4; w++) r0[w * N + q] = r[4 * q + w];
+        continue;
+      }
       r0[0] = foldTail(c00, a0, b0, k8, K);
       r0[1] = foldTail(c01, a0, b1, k8, K);
       r0[2] = foldTail(c02, a0, b2, k8, K);
