@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Abi, type Address, type Hex, toHex } from 'viem'
 import {
-  dataEarned, dataOwedTo, getDataset, getTrainingRecord, isDatasetRegistered, registerDataset, registerTrainedModel, withdrawAllData,
+  dataEarned, dataOwedTo, getDataset, getTrainingRecord, isDatasetRegistered, jobsOfModel, registerDataset, registerTrainedModel, withdrawAllData,
   withdrawData,
 } from './actions/datasets.js'
 import { openGame, timeout } from './actions/disputeGame.js'
@@ -238,6 +238,14 @@ test('a batch mixing trained and untrained models: the untrained jobs give their
     assert.equal(ub.amount, jobAmount(u.items[0]))
     await conserved(net)
     assert.equal(await dataOwedTo(client, d, { modelRoot: model, datasetIndex: 0, contributor: c1.account.address }), dataOf(r.items[1]))
+    // The jobs served on each model, read back from the claims' calldata.
+    const onDev = await jobsOfModel(client, d, net.modelRoot)
+    assert.deepEqual(onDev.batches.map((x) => [x.batchId, x.jobs]), [[r.batchId, 2], [u.batchId, 1]])
+    assert.equal(onDev.billed, jobAmount(r.items[0]) + jobAmount(r.items[2]) + jobAmount(u.items[0]))
+    const onTrained = await jobsOfModel(client, d, model)
+    assert.equal(onTrained.jobs, 1)
+    assert.equal(onTrained.dataShare, await dataEarned(client, d, model))
+    assert.equal(onTrained.undecoded, 0)
   } finally {
     await net.close()
   }

@@ -11,9 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { toHex } from 'viem'
-import { dataEarned, dataOwedTo, getDataset } from '../../src/chain/actions/datasets.js'
-import { registerTrainedModel } from '../../src/chain/actions/datasets.js'
+import { dataEarned, dataOwedTo, getDataset, getTrainingRecord } from '../../src/chain/actions/datasets.js'
 import { claimBatch, deposit, finalizeBatch, getBatch } from '../../src/chain/actions/settlement.js'
 import { jobAmount, saveDeployment } from '../../src/chain/client.js'
 import { createDevnet, h, makeItem, makeRequest } from '../../src/chain/devnet.js'
@@ -117,12 +115,11 @@ test('data add registers a dataset; jobs on a model trained on it pay its contri
     const proof = tree.proveConfig()
     src.close()
     const modelRoot = tree.modelRoot
-    await registerTrainedModel(net.deployer, d, {
-      modelRoot,
-      ...proof,
-      arithVersion: toHex('tessera-arith/1', { size: 32 }),
-      record: { manifestHash, runRoot, datasets: [{ root: manifest.root, weightBps: 10_000 }] },
-    })
+    // registered by the CLI: the run root and manifest hash from the GGUF's own keys
+    const reg = await cli('model', 'register', modelFile, '--dataset', `${manifest.root}:100%`, '--account', '0', ...conn)
+    assert.equal(reg.code, 0, reg.err)
+    assert.match(reg.out, new RegExp(`registered model ${modelRoot} with its training record`))
+    assert.deepEqual(await getTrainingRecord(client, d, modelRoot), { manifestHash, runRoot, datasets: [{ root: manifest.root, weightBps: 10_000 }] })
 
     // 3. three jobs on it, claimed in one batch through the normal path and finalized after the window
     await deposit(client, d, { amount: 10n ** 18n })
@@ -162,6 +159,7 @@ test('data add registers a dataset; jobs on a model trained on it pay its contri
     assert.match(out, /ok\s+training manifest .* is the record's manifest hash/)
     assert.match(out, /ok\s+the GGUF's tessera\.train\.run_root matches the record/)
     assert.match(out, /not checked that these weights are what the run produced/)
+    assert.match(out, /ok\s+every claimed job credited its data share \(3 of 3 jobs/)
     assert.doesNotMatch(out, /FAILED/)
 
     // 6. a manifest that is not the registered one (another split of the same root) fails the link

@@ -9,17 +9,18 @@
  *   datasets   registerDataset, getDataset, isDatasetRegistered, datasetsAddress
  *   models     registerTrainedModel, getTrainingRecord
  *   payouts    dataEarned, dataOwedTo, withdrawData, withdrawAllData
- *   events     lineageEvents (datasets, training records, credits and withdrawals of a model)
+ *   events     lineageEvents (datasets, training records, credits and withdrawals of a model),
+ *              jobsOfModel (every claimed job on a model, from the claims' calldata)
  *
  * @example
  *   await registerDataset(c, d, { root: m.root, manifestHash: toHex(manifestHash(m)), licence: m.licence, contributors: m.contributors })
  *   await registerTrainedModel(c, d, { ...fakeModel('m', 4), arithVersion, record: { manifestHash, runRoot, datasets: [{ root: m.root, weightBps: 10_000 }] } })
  *   await withdrawData(contributor, d, { modelRoot, datasetIndex: 0 })
  */
-import { type Address, getAddress, type Hex } from 'viem'
+import { type Address, decodeFunctionData, getAddress, type Hex } from 'viem'
 import type { ModelConfigV3 } from '../../engine/gguf/configLeaf.js'
 import { getArtifact } from '../artifacts.js'
-import { ContractRevertError, type Deployment, read, send } from '../client.js'
+import { type ClaimItem, ContractRevertError, type Deployment, jobAmount, read, send } from '../client.js'
 import type { ChainClients } from '../evm/clients.js'
 
 type D = Pick<Deployment, 'registry' | 'datasets'>
@@ -174,6 +175,63 @@ export async function lineageEvents(c: ChainClients, d: DS & Pick<Deployment, 'd
   for (const e of await logs(d.settlement, 'Settlement', 'DataWithdrawn', { modelRoot })) {
     const a = e.args as { datasetIndex: bigint; contributor: Address; amount: bigint }
     out.withdrawals.push({ datasetIndex: Number(a.datasetIndex), contributor: a.contributor, amount: a.amount, block: e.blockNumber })
+  }
+  return out
+}
+
+/** The jobs claimed on one model (jobsOfModel). */
+export type ModelJobs = {
+  /** Claimed jobs on the model, by batch: their count and billed amount (wei). */
+  batches: { batchId: bigint; jobs: number; billed: bigint; dataShare: bigint }[]
+  jobs: number
+  billed: bigint
+  /** Sum over the jobs of floor(billed * dataBps / 10,000): what they credit when the model has a training record. */
+  dataShare: bigint
+  /** Claim transactions whose calldata is not a direct claimBatch call (sent through another contract): not counted. */
+  undecoded: number
+}
+
+/**
+ * Every job claimed on `modelRoot` since `fromBlock` (default: the deployment's block), read from
+ * the calldata of the transactions that emitted BatchClaimed (JobClaimed does not name the model):
+ * per batch, the jobs on this model and their billed amounts, and the data share they give at
+ * `dataBps`. Claims sent through another contract cannot be decoded this way and are counted in
+ * `undecoded`.
+ */
+export async function jobsOfModel(
+  c: ChainClients,
+  d: Pick<Deployment, 'settlement' | 'deployedAtBlock' | 'params'>,
+  modelRoot: Hex,
+  fromBlock?: bigint,
+): Promise<ModelJobs> {
+  const abi = getArtifact('Settlement').abi
+  const from = fromBlock ?? BigInt(d.deployedAtBlock ?? 0)
+  const dataBps = BigInt(d.params.settlement.dataBps ?? 0)
+  const logs = (await c.public.getContractEvents({ address: d.settlement, abi, eventName: 'BatchClaimed', fromBlock: from, toBlock: 'latest' } as never)) as unknown as {
+    args: { batchId: bigint }
+    transactionHash: Hex
+  }[]
+  const out: ModelJobs = { batches: [], jobs: 0, billed: 0n, dataShare: 0n, undecoded: 0 }
+  const want = modelRoot.toLowerCase()
+  for (const log of logs) {
+    const tx = await c.public.getTransaction({ hash: log.transactionHash })
+    let items: readonly ClaimItem[]
+    try {
+      const call = decodeFunctionData({ abi, data: tx.input } as never) as { functionName: string; args: readonly unknown[] }
+      if (call.functionName !== 'claimBatch') throw new Error('not a claim')
+      items = call.args[0] as readonly ClaimItem[]
+    } catch {
+      out.undecoded++
+      continue
+    }
+    const mine = items.filter((it) => it.req.modelRoot.toLowerCase() === want)
+    if (mine.length === 0) continue
+    const billed = mine.reduce((s, it) => s + jobAmount(it), 0n)
+    const dataShare = mine.reduce((s, it) => s + (jobAmount(it) * dataBps) / 10_000n, 0n)
+    out.batches.push({ batchId: log.args.batchId, jobs: mine.length, billed, dataShare })
+    out.jobs += mine.length
+    out.billed += billed
+    out.dataShare += dataShare
   }
   return out
 }
