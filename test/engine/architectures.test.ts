@@ -143,6 +143,8 @@ async function receipts(path: string, backends: 'all' | 'reference' = 'all'): Pr
 
 test('qwen3 jobs: the same receipts on the reference and WASM, 1 and 2 threads, batch 64 and 1', async () => {
   for (const type of ['q8_0', 'q4_k_m']) await receipts(synth(`qwen3-${type}`, { preset: 'tiny-qwen3', type, seed: 1 }))
+  // llama's shapes as qwen3 (head 64 = width / heads)
+  await receipts(synth('qwen3-tiny-f16', { preset: 'tiny', type: 'f16', seed: 1, arch: 'qwen3' }))
 })
 
 test('sliding window jobs: W >= context is full attention bit for bit; W = 4 differs and agrees across backends and batches', async () => {
