@@ -13,7 +13,7 @@ import { builtModule } from './wasmTypes.js'
 
 const TYPES = [
   ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0],
-  ['Q4_0', GGMLType.Q4_0], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
+  ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
 ] as const
 
 const ref = createReferenceBackend()
@@ -34,7 +34,7 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
 /** Column counts per type: several block multiples, including > 8 blocks (SUM8 lanes wrap). */
 function colsFor(type: number): number[] {
   if (BLOCK[type].size === 256) return [256, 768, 2304]
-  if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) return [32, 96, 352]
+  if (BLOCK[type].size === 32) return [32, 96, 352]
   return [8, 37, 75, 136]
 }
 

@@ -60,6 +60,9 @@ const fieldPieces = (fields: ReadonlyArray<readonly [number, number]>) =>
 const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, number]>> = {
   [GGMLType.Q8_0]: [[0, 2, 0, 2], ...Array.from({ length: 16 }, (_, kp) => [2 + 2 * kp, 2, 8 + 8 * kp, 2] as const)],
   [GGMLType.Q4_0]: fieldPieces([[0, 2], [2, 16]]),
+  [GGMLType.Q4_1]: fieldPieces([[0, 2], [2, 2], [4, 16]]),
+  [GGMLType.Q5_0]: fieldPieces([[0, 2], [2, 4], [6, 16]]),
+  [GGMLType.Q5_1]: fieldPieces([[0, 2], [2, 2], [4, 4], [8, 16]]),
   [GGMLType.Q4_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 128]]),
   [GGMLType.Q5_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 32], [48, 128]]),
   [GGMLType.Q6_K]: fieldPieces([[0, 128], [128, 64], [192, 16], [208, 2]]),
@@ -67,7 +70,7 @@ const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, num
 
 const KERNEL_OF: Record<number, KernelName> = {
   [GGMLType.F32]: 'matmul_f32', [GGMLType.F16]: 'matmul_f16', [GGMLType.BF16]: 'matmul_bf16',
-  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q5_K]: 'matmul_q5_k', [GGMLType.Q6_K]: 'matmul_q6_k',
+  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_1]: 'matmul_q4_1', [GGMLType.Q5_0]: 'matmul_q5_0', [GGMLType.Q5_1]: 'matmul_q5_1', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q5_K]: 'matmul_q5_k', [GGMLType.Q6_K]: 'matmul_q6_k',
 }
 
 /** One thread's memory and the bump allocator over it. */

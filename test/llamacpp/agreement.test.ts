@@ -61,6 +61,9 @@ const CASES: Case[] = [
   { preset: 'tiny-bpe', type: 'q4_k_m' },
   { preset: 'tiny', type: 'q5_k' },
   { preset: 'tiny-bpe', type: 'q5_k_m' },
+  { preset: 'tiny', type: 'q4_1' },
+  { preset: 'tiny-qwen2', type: 'q5_0' },
+  { preset: 'tiny-bpe', type: 'q5_1' },
   // qwen3: per-head q/k RMSNorm before NEOX RoPE, head 128 beside width 256
   { preset: 'tiny-qwen3', type: 'q8_0' },
   { preset: 'tiny-qwen3', type: 'q4_k_m' },
@@ -69,10 +72,10 @@ const CASES: Case[] = [
   { preset: 'smol-135m', type: 'q8_0', prompts: 2, greedy: 16, maxLogitDiff: 0.7, maxMeanKl: 1.5e-2 },
 ]
 
-/** Weight types whose matmuls llama.cpp runs with f16-rounded activation scales (Q8_0 blocks). */
-// Q8_0/Q4_0 weights meet int8 activations in blocks of 32: any remaining ulp difference can move
+/** Weight types whose matmuls llama.cpp runs with f16-rounded activation scales (Q8_0/Q8_1 blocks). */
+// Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights meet int8 activations in blocks of 32: any remaining ulp difference can move
 // an int8 by one, so per-case greedy agreement is noisier; they count in the overall share below.
-const INT8_ACTIVATIONS_32 = new Set(['q8_0', 'q4_0'])
+const INT8_ACTIVATIONS_32 = new Set(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'])
 let greedyFull = 0
 let greedyRuns = 0
 

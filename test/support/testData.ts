@@ -36,7 +36,8 @@ export function randomRows(type: number, rows: number, cols: number, seed: numbe
   for (let b = 0; b < nBlocks; b++) {
     const o = b * blk.bytes
     switch (type) {
-      case GGMLType.Q8_0: case GGMLType.Q4_0: put16(out, o, randomScale(rng)); break
+      case GGMLType.Q8_0: case GGMLType.Q4_0: case GGMLType.Q5_0: put16(out, o, randomScale(rng)); break
+      case GGMLType.Q4_1: case GGMLType.Q5_1: put16(out, o, randomScale(rng)); put16(out, o + 2, randomScale(rng)); break
       case GGMLType.Q4_K: case GGMLType.Q5_K: put16(out, o, randomScale(rng) & 0x7fff); put16(out, o + 2, randomScale(rng) & 0x7fff); break
       case GGMLType.Q6_K: put16(out, o + 208, randomScale(rng)); break
       case GGMLType.F16: {

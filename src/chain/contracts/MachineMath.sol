@@ -59,6 +59,7 @@ contract MachineMath {
             int256 q = int256(uint256(i < 16 ? by & 15 : by >> 4)) - 8;
             return SoftFloat.h2f(le16(blk, 0)).mul(i2f(q));
         }
+        if (ggmlType == BlockDot.Q4_1 || ggmlType == BlockDot.Q5_0 || ggmlType == BlockDot.Q5_1) return q32(ggmlType, blk, i);
         if (ggmlType == BlockDot.Q4_K) return q4k(blk, i);
         if (ggmlType == BlockDot.Q5_K) return q5k(blk, i);
         if (ggmlType == BlockDot.Q6_K) return q6k(blk, i);
@@ -87,6 +88,18 @@ contract MachineMath {
         uint32 d = SoftFloat.h2f(le16(b, 0));
         uint32 dmin = SoftFloat.h2f(le16(b, 2));
         return d.mul(i2f(int256(sc))).mul(i2f(int256(q))).sub(dmin.mul(i2f(int256(m))));
+    }
+
+    /// @dev Q4_1 / Q5_1 value i: (d ⊗ q) ⊕ m; Q5_0: d ⊗ (q − 16). q is the nibble of qs[i % 16]
+    ///      (low for i < 16; qs at 4, 6, 8) plus 16 when bit i of the u32 qh before qs is set.
+    function q32(uint32 t, bytes calldata b, uint256 i) private pure returns (uint32) {
+        uint256 qs = t == BlockDot.Q4_1 ? 4 : t == BlockDot.Q5_0 ? 6 : 8;
+        uint8 by = uint8(b[qs + (i & 15)]);
+        uint256 q = i < 16 ? by & 15 : by >> 4;
+        if (t != BlockDot.Q4_1) q |= ((uint256(uint8(b[qs - 4 + (i >> 3)])) >> (i & 7)) & 1) << 4;
+        uint32 d = SoftFloat.h2f(le16(b, 0));
+        if (t == BlockDot.Q5_0) return d.mul(i2f(int256(q) - 16));
+        return d.mul(i2f(int256(q))).add(SoftFloat.h2f(le16(b, 2)));
     }
 
     /// @dev Q5_K value i: as Q4_K with the nibbles at 48 and bit j of qh[i mod 32] (the 32 bytes

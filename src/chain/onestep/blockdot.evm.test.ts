@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { toFunctionSelector, toHex as bytesToHex } from 'viem'
 import { GGMLType } from '../../engine/gguf/types.js'
-import { blockTerm, q4kScaleMin, q4kValues, q5kValues, q6kValues } from '../../engine/kernels/reference.js'
+import { blockTerm, q4kScaleMin, q4kValues, q5kValues, q6kValues, q32Values } from '../../engine/kernels/reference.js'
 import * as sf from '../../../test/support/softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genF32, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
@@ -47,6 +47,9 @@ function genQa(rng: Rng, n: number): Int8Array {
 const shapes = [
   { name: 'Q8_0', type: GGMLType.Q8_0, bytes: 34, B: 32, scales: [0] },
   { name: 'Q4_0', type: GGMLType.Q4_0, bytes: 18, B: 32, scales: [0] },
+  { name: 'Q4_1', type: GGMLType.Q4_1, bytes: 20, B: 32, scales: [0, 2] },
+  { name: 'Q5_0', type: GGMLType.Q5_0, bytes: 22, B: 32, scales: [0] },
+  { name: 'Q5_1', type: GGMLType.Q5_1, bytes: 24, B: 32, scales: [0, 2] },
   { name: 'Q4_K', type: GGMLType.Q4_K, bytes: 144, B: 256, scales: [0, 2] },
   { name: 'Q5_K', type: GGMLType.Q5_K, bytes: 176, B: 256, scales: [0, 2] },
   { name: 'Q6_K', type: GGMLType.Q6_K, bytes: 210, B: 256, scales: [208] },
@@ -61,6 +64,12 @@ function intSums(type: number, w: Uint8Array, qa: Int8Array): [bigint, bigint] {
     for (let i = 0; i < 32; i++) s1 += ((w[2 + i] << 24) >> 24) * qa[i]
   } else if (type === GGMLType.Q4_0) {
     for (let i = 0; i < 32; i++) s1 += ((i < 16 ? w[2 + i] & 15 : w[2 + i - 16] >> 4) - 8) * qa[i]
+  } else if (type === GGMLType.Q4_1 || type === GGMLType.Q5_0 || type === GGMLType.Q5_1) {
+    q32Values(type, w, 0, q)
+    for (let i = 0; i < 32; i++) {
+      s1 += (type === GGMLType.Q5_0 ? q[i] - 16 : q[i]) * qa[i]
+      if (type !== GGMLType.Q5_0) s2 += qa[i]
+    }
   } else if (type === GGMLType.Q4_K || type === GGMLType.Q5_K) {
     const sc = new Int32Array(8)
     const m = new Int32Array(8)
@@ -129,6 +138,8 @@ test('BlockDot rejects wrong block lengths and unsupported types by custom error
   assert.equal((await revertData(GGMLType.Q8_0, 33, 32)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q6_K, 210, 32)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q5_K, 144, 256)).slice(0, 10), badBlock)
+  assert.equal((await revertData(GGMLType.Q5_1, 22, 32)).slice(0, 10), badBlock)
+  assert.equal((await revertData(GGMLType.Q4_1, 20, 256)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q8_K, 292, 256)).slice(0, 10), unsupported)
   assert.equal((await revertData(GGMLType.F32, 4, 1)).slice(0, 10), unsupported)
 })

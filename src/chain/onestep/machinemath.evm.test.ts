@@ -142,7 +142,11 @@ function genBlock(rng: Rng, type: number): Uint8Array {
   }
   if (type === GGMLType.F32) new DataView(b.buffer).setUint32(0, rng.bool() ? genF32(rng) : uniform(rng, -2, 2), true)
   if (type === GGMLType.F16) put16(0, genF16(rng))
-  if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) put16(0, genF16(rng))
+  if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0 || type === GGMLType.Q5_0) put16(0, genF16(rng))
+  if (type === GGMLType.Q4_1 || type === GGMLType.Q5_1) {
+    put16(0, genF16(rng))
+    put16(2, genF16(rng))
+  }
   if (type === GGMLType.Q4_K || type === GGMLType.Q5_K) {
     put16(0, genF16(rng))
     put16(2, genF16(rng))
@@ -246,7 +250,7 @@ test(`MachineMath.rotcs equals the twin's ROTCS step on ${N} cases (positions to
   t.diagnostic(`gas MachineMath.rotcs ${gasSummary(gas)}; twin NaN bits differing from the canonical NaN: ${nanDiffs}`)
 })
 
-const TYPES: [string, number][] = [['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K]]
+const TYPES: [string, number][] = [['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K]]
 for (const [name, type] of TYPES) {
   test(`MachineMath.dequant(${name}) equals the twin's EMBED DEQ step on ${N} values`, async (t) => {
     const seed = SEED + 16 + type

@@ -23,13 +23,16 @@ const MAX_REL_ERR: Record<number, number> = {
   [GGMLType.BF16]: 2 ** -8,
   [GGMLType.Q8_0]: 0.5 / 127 + 0.001,
   [GGMLType.Q4_0]: 1 / 8 + 0.001, // the side opposite the max clamps at 7 instead of 8
+  [GGMLType.Q4_1]: 1 / 15 + 0.002, // half a step of (max - min) / 15, min rounded to f16
+  [GGMLType.Q5_0]: 1 / 16 + 0.001,
+  [GGMLType.Q5_1]: 1 / 31 + 0.002,
   [GGMLType.Q4_K]: 0.5 / 15 * 2 + 1 / 63,
   [GGMLType.Q5_K]: 0.5 / 31 * 2 + 1 / 63,
   [GGMLType.Q6_K]: 1 / 32 + 1 / 256 + 0.001, // +max clamps at 31 (one step); the int8 scale rounds by d/2
 }
 
 describe('quantize -> dequantize round trip', () => {
-  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     const b = BLOCK[type]
     it(`${b.name}: size, zeros and per-block error bound`, () => {
       const x = testData(256 * 8)
@@ -83,6 +86,52 @@ describe('block layouts match llama.cpp', () => {
     assert.equal(b[2 + 3] & 0xf, 10)
     assert.equal(b[2 + 4], 0x88)
   })
+
+  // Literal transcriptions of ggml's dequantize_row_q4_1 / q5_0 / q5_1 (one 32-value block).
+  function ggml32(type: number, b: Uint8Array): Float32Array {
+    const y = new Float32Array(32)
+    const d = h2f(b[0] | (b[1] << 8))
+    if (type === GGMLType.Q4_1) {
+      const m = h2f(b[2] | (b[3] << 8))
+      for (let j = 0; j < 16; j++) {
+        y[j] = (b[4 + j] & 0x0f) * d + m
+        y[j + 16] = (b[4 + j] >> 4) * d + m
+      }
+      return y
+    }
+    const hb = type === GGMLType.Q5_0 ? 2 : 4
+    const qh = (b[hb] | (b[hb + 1] << 8) | (b[hb + 2] << 16) | (b[hb + 3] << 24)) >>> 0
+    for (let j = 0; j < 16; j++) {
+      const xh0 = ((qh >>> j) << 4) & 0x10
+      const xh1 = (qh >>> (j + 12)) & 0x10
+      const x0 = (b[hb + 4 + j] & 0x0f) | xh0
+      const x1 = (b[hb + 4 + j] >> 4) | xh1
+      if (type === GGMLType.Q5_0) {
+        y[j] = (x0 - 16) * d
+        y[j + 16] = (x1 - 16) * d
+      } else {
+        const m = h2f(b[2] | (b[3] << 8))
+        y[j] = x0 * d + m
+        y[j + 16] = x1 * d + m
+      }
+    }
+    return y
+  }
+
+  for (const type of [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1]) {
+    it(`${BLOCK[type].name}: our decoder equals ggml's loop, a ramp comes back in order`, () => {
+      const x = testData(32 * 16, 7)
+      const bytes = quantize(type, x)
+      const ours = dequantize(type, bytes)
+      for (let blk = 0; blk < 16; blk++) {
+        const theirs = ggml32(type, bytes.subarray(blk * BLOCK[type].bytes, (blk + 1) * BLOCK[type].bytes))
+        for (let i = 0; i < 32; i++) assert.ok(Math.abs(ours[blk * 32 + i] - theirs[i]) <= 1e-6 * (1 + Math.abs(theirs[i])), `block ${blk} elem ${i}`)
+      }
+      const ramp = new Float32Array(32).map((_, i) => (i - 16) / 8)
+      const back = ggml32(type, quantize(type, ramp))
+      for (let i = 0; i < 32; i++) assert.ok(Math.abs(back[i] - ramp[i]) < 0.13, `ramp ${i}: ${back[i]}`)
+    })
+  }
 
   // Literal transcriptions of ggml's dequantize_row_q4_K / _q5_K / _q6_K loops, so a layout
   // mistake shared by our encoder and decoder cannot pass unnoticed.

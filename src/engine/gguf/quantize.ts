@@ -1,5 +1,5 @@
 /**
- * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, byte-compatible with
+ * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, byte-compatible with
  * llama.cpp's `block_*` structs (ggml-common.h), and the matching dequantizer.
  *
  * The encoders only have to produce *valid* blocks close to the input (they write synthetic
@@ -11,6 +11,11 @@
  *   Q8_0 (32 values, 34 bytes):  f16 d | int8 q[32]                      x = d*q
  *   Q4_0 (32 values, 18 bytes):  f16 d | u8 qs[16]                       x = d*(q-8); q_i = low nibble
  *                                of qs[i] for i < 16, high nibble of qs[i-16] for i >= 16
+ *   Q4_1 (32 values, 20 bytes):  f16 d | f16 m | u8 qs[16]               x = d*q + m; nibbles as Q4_0
+ *   Q5_0 (32 values, 22 bytes):  f16 d | u8 qh[4] | u8 qs[16]            x = d*(q-16); q_i = Q4_0's nibble
+ *                                plus 16 when bit i of the little-endian u32 qh is set
+ *   Q5_1 (32 values, 24 bytes):  f16 d | f16 m | u8 qh[4] | u8 qs[16]    x = d*q + m; q as Q5_0
+ *   (the 32-value encoders are llama.cpp's quantize_row_q4_1/q5_0/q5_1_ref step by step)
  *   Q4_K (256 values, 144 bytes): f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
  *                                8 sub-blocks of 32: x = d*sc_j*q - dmin*m_j, 6-bit sc/m packed as
  *                                in get_scale_min_k4; qs[32c + l] holds sub-block 2c (low nibble)
@@ -86,6 +91,15 @@ export function quantizeInto(type: number, src: Float32Array, srcOff: number, n:
     case GGMLType.Q4_0:
       for (let b = 0; b < n; b += 32) quantQ4_0(src, srcOff + b, out, outOff + (b / 32) * 18)
       break
+    case GGMLType.Q4_1:
+      for (let b = 0; b < n; b += 32) quantQ4_1(src, srcOff + b, out, outOff + (b / 32) * 20)
+      break
+    case GGMLType.Q5_0:
+      for (let b = 0; b < n; b += 32) quantQ5_0(src, srcOff + b, out, outOff + (b / 32) * 22)
+      break
+    case GGMLType.Q5_1:
+      for (let b = 0; b < n; b += 32) quantQ5_1(src, srcOff + b, out, outOff + (b / 32) * 24)
+      break
     case GGMLType.Q4_K:
       for (let b = 0; b < n; b += 256) quantQ4_K(src, srcOff + b, out, outOff + (b / 256) * 144)
       break
@@ -137,6 +151,67 @@ function quantQ4_0(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
     const q1 = clamp(Math.floor(x[xo + 16 + i] * id + 8.5), 0, 15)
     out[o + 2 + i] = q0 | (q1 << 4)
   }
+}
+
+/** C's `(int8_t)` of a float in [-1, 256): truncation toward zero, then the low 8 bits as signed. */
+function toInt8(v: number): number {
+  return (Math.trunc(v) << 24) >> 24
+}
+
+// llama.cpp quantize_row_q4_1_ref / q5_1_ref: d = (max - min) / levels, q = (x - min)·id + 0.5
+// truncated, capped at levels; m = min (f16). The arithmetic is C's float, so each step rounds.
+function quantMin(x: Float32Array, xo: number, out: Uint8Array, o: number, levels: number): void {
+  let min = Infinity
+  let max = -Infinity
+  for (let i = 0; i < 32; i++) {
+    const v = x[xo + i]
+    if (v < min) min = v
+    if (v > max) max = v
+  }
+  const d = fr((max - min) / levels)
+  const id = d ? fr(1 / d) : 0
+  putF16(out, o, d)
+  putF16(out, o + 2, min)
+  for (let i = 0; i < 32; i++) kq[i] = Math.min(levels, toInt8(fr(fr(fr(x[xo + i] - min) * id) + 0.5)))
+}
+
+function quantQ4_1(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  quantMin(x, xo, out, o, 15)
+  for (let i = 0; i < 16; i++) out[o + 4 + i] = kq[i] | (kq[16 + i] << 4)
+}
+
+function quantQ5_1(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  quantMin(x, xo, out, o, 31)
+  putQ5(out, o + 4)
+}
+
+// llama.cpp quantize_row_q5_0_ref: as Q4_0 with 32 levels (d = max / -16, q = x·id + 16.5 truncated).
+function quantQ5_0(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  let amax = 0
+  let max = 0
+  for (let i = 0; i < 32; i++) {
+    const v = x[xo + i]
+    if (Math.abs(v) > amax) {
+      amax = Math.abs(v)
+      max = v
+    }
+  }
+  const d = fr(max / -16)
+  const id = d ? fr(1 / d) : 0
+  putF16(out, o, amax === 0 ? 0 : d)
+  for (let i = 0; i < 32; i++) kq[i] = Math.min(31, toInt8(fr(fr(x[xo + i] * id) + 16.5)))
+  putQ5(out, o + 2)
+}
+
+/** The 32 five-bit values in kq as llama.cpp's qh (u32 LE, bit i = the 16s bit of element i) then qs. */
+function putQ5(out: Uint8Array, o: number): void {
+  let qh = 0
+  for (let i = 0; i < 32; i++) qh |= ((kq[i] >> 4) & 1) << i
+  out[o] = qh & 0xff
+  out[o + 1] = (qh >>> 8) & 0xff
+  out[o + 2] = (qh >>> 16) & 0xff
+  out[o + 3] = qh >>> 24
+  for (let i = 0; i < 16; i++) out[o + 4 + i] = (kq[i] & 0xf) | ((kq[16 + i] & 0xf) << 4)
 }
 
 const subScale = new Float64Array(16)
@@ -302,6 +377,23 @@ export function dequantizeInto(type: number, src: Uint8Array, srcOff: number, n:
         }
       }
       return
+    case GGMLType.Q4_1:
+    case GGMLType.Q5_0:
+    case GGMLType.Q5_1: {
+      const bytes = BLOCK[type].bytes
+      for (let b = 0; b < n / 32; b++) {
+        const o = srcOff + bytes * b
+        const d = getF16(src, o)
+        const m = type === GGMLType.Q5_0 ? 0 : getF16(src, o + 2)
+        const qh = type === GGMLType.Q4_1 ? 0 : (src[o + bytes - 20] | (src[o + bytes - 19] << 8) | (src[o + bytes - 18] << 16) | (src[o + bytes - 17] << 24)) >>> 0
+        for (let i = 0; i < 32; i++) {
+          const byte = src[o + bytes - 16 + (i & 15)]
+          const q = (i < 16 ? byte & 0xf : byte >> 4) | (((qh >>> i) & 1) << 4)
+          out[outOff + 32 * b + i] = type === GGMLType.Q5_0 ? fr(d * (q - 16)) : fr(fr(d * q) + m)
+        }
+      }
+      return
+    }
     case GGMLType.Q4_K:
       for (let b = 0; b < n / 256; b++) {
         const o = srcOff + 144 * b

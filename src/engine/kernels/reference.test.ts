@@ -82,7 +82,7 @@ test('Q4_K scale unpacking follows get_scale_min_k4', () => {
 })
 
 test('rowdot equals SUM8 of block terms and the dequantized row agrees in scale', () => {
-  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     const B = BLOCK[type].size
     const cols = 9 * B
     const row = randomRows(type, 1, cols, 5 + type)
@@ -135,6 +135,37 @@ test('dequantizeRow Q4_K and Q6_K follow the spec formulas', () => {
   const s = (q6[192 + 12] << 24) >> 24
   assert.equal(out[200], fr(fr(dequantHalf(q6, 208) * s) * v))
   assert.throws(() => dequantizeRow(GGMLType.Q8_K, q4, out), { name: 'UnsupportedTensorTypeError' })
+})
+
+test('Q4_1 / Q5_0 / Q5_1: block terms and dequantized rows follow the spec (llama.cpp layouts)', () => {
+  const qa = new Int8Array(64)
+  for (let i = 0; i < 64; i++) qa[i] = ((i * 53) % 255) - 127
+  const da = Math.fround(0.0371)
+  for (const type of [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1]) {
+    const bb = BLOCK[type].bytes
+    const row = randomRows(type, 1, 64, 40 + type)
+    const out = new Float32Array(64)
+    dequantizeRow(type, row, out)
+    for (let b = 0; b < 2; b++) {
+      const o = bb * b
+      const d = dequantHalf(row, o)
+      const m = type === GGMLType.Q5_0 ? 0 : dequantHalf(row, o + 2)
+      // qh: bytes 2..5 (Q5_0) or 4..7 (Q5_1), little-endian; qs: the last 16 bytes
+      const hb = type === GGMLType.Q5_0 ? 2 : 4
+      const qh = type === GGMLType.Q4_1 ? 0 : (row[o + hb] | (row[o + hb + 1] << 8) | (row[o + hb + 2] << 16) | (row[o + hb + 3] << 24)) >>> 0
+      let s1 = 0, s2 = 0
+      for (let i = 0; i < 32; i++) {
+        const byte = row[o + bb - 16 + (i % 16)]
+        const q = (i < 16 ? byte & 15 : byte >> 4) + (((qh >>> i) & 1) ? 16 : 0)
+        const want = type === GGMLType.Q5_0 ? fr(d * (q - 16)) : fr(fr(d * q) + m)
+        assert.equal(bits(out[32 * b + i]), bits(want), `type ${type} block ${b} element ${i}`)
+        s1 += (type === GGMLType.Q5_0 ? q - 16 : q) * qa[32 * b + i]
+        s2 += qa[32 * b + i]
+      }
+      const term = type === GGMLType.Q5_0 ? fr(fr(d * da) * fr(s1)) : fr(fr(fr(d * da) * fr(s1)) + fr(fr(m * da) * fr(s2)))
+      assert.equal(bits(blockTerm(type, row, b, qa, da)), bits(term), `type ${type} block ${b}`)
+    }
+  }
 })
 
 test('Q5_K: block term and dequantized row follow the spec, 5-bit values as dequantize_row_q5_K', () => {

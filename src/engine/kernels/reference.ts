@@ -28,14 +28,14 @@ export function isFloatType(type: number): boolean {
 }
 
 /**
- * The activation block size B that a weight type's dot product quantizes with: 32 for Q8_0/Q4_0,
+ * The activation block size B that a weight type's dot product quantizes with: 32 for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1,
  * 256 for Q4_K/Q5_K/Q6_K, 0 for the float types (which multiply by the f32 activation directly).
  * Throws `UnsupportedTensorTypeError` for types the arithmetic does not define.
  */
 export function activationBlockSize(type: number): 0 | 32 | 256 {
   switch (type) {
     case GGMLType.F32: case GGMLType.F16: case GGMLType.BF16: return 0
-    case GGMLType.Q8_0: case GGMLType.Q4_0: return 32
+    case GGMLType.Q8_0: case GGMLType.Q4_0: case GGMLType.Q4_1: case GGMLType.Q5_0: case GGMLType.Q5_1: return 32
     case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: return 256
     default: throw new UnsupportedTensorTypeError('a kernel matrix', ggmlTypeName(type), SUPPORTED_TENSOR_TYPES)
   }
@@ -113,6 +113,22 @@ export function q4kValues(row: Uint8Array, off: number, q: Int32Array): void {
 }
 
 /**
+ * The 32 unsigned values of a Q4_1 (4-bit), Q5_0 or Q5_1 (5-bit) block at `off` in element order
+ * (llama.cpp `dequantize_row_q4_1/q5_0/q5_1`): element i < 16 is the low nibble of `qs[i]`,
+ * element i ≥ 16 the high nibble of `qs[i-16]` (`qs` = the block's last 16 bytes); the 5-bit types
+ * add 16 when bit i of the little-endian u32 `qh` (the 4 bytes before `qs`) is set.
+ */
+export function q32Values(type: number, row: Uint8Array, off: number, q: Int32Array): void {
+  const bytes = BLOCK[type].bytes
+  const qs = off + bytes - 16
+  const qh = type === GGMLType.Q4_1 ? 0 : (row[qs - 4] | (row[qs - 3] << 8) | (row[qs - 2] << 16) | (row[qs - 1] << 24)) >>> 0
+  for (let i = 0; i < 32; i++) {
+    const byte = row[qs + (i & 15)]
+    q[i] = (i < 16 ? byte & 0xf : byte >> 4) | (((qh >>> i) & 1) << 4)
+  }
+}
+
+/**
  * The 256 unsigned 5-bit values of the Q5_K block at `off` in element order (llama.cpp
  * `dequantize_row_q5_K`): the Q4_K nibbles of the 128 bytes at off + 48 (chunk k: low nibbles
  * then high nibbles), plus 16 when bit j of `qh[l]` (the 32 bytes at off + 16) is set, j = the
@@ -180,6 +196,24 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       }
       return fr(fr(f16At(row, off) * da) * fr(s))
     }
+    case GGMLType.Q5_0: {
+      q32Values(type, row, off, scratchQ)
+      let s = 0
+      const a = blockIndex * 32
+      for (let i = 0; i < 32; i++) s += (scratchQ[i] - 16) * qa[a + i]
+      return fr(fr(f16At(row, off) * da) * fr(s))
+    }
+    case GGMLType.Q4_1:
+    case GGMLType.Q5_1: {
+      q32Values(type, row, off, scratchQ)
+      let s1 = 0, s2 = 0
+      const a = blockIndex * 32
+      for (let i = 0; i < 32; i++) {
+        s1 += scratchQ[i] * qa[a + i]
+        s2 += qa[a + i]
+      }
+      return fr(fr(fr(f16At(row, off) * da) * fr(s1)) + fr(fr(f16At(row, off + 2) * da) * fr(s2)))
+    }
     case GGMLType.Q4_K:
     case GGMLType.Q5_K: {
       q4kScaleMin(row, off + 4, scratchSc, scratchM)
@@ -212,7 +246,7 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       return fr(fr(f16At(row, off + 208) * da) * fr(s))
     }
     default:
-      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'])
+      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'])
   }
 }
 
@@ -280,6 +314,19 @@ export function dequantizeRow(type: number, row: Uint8Array, out: Float32Array):
           const byte = row[off + 2 + (i & 15)]
           out[o + i] = fr(d * ((i < 16 ? byte & 0xf : byte >> 4) - 8))
         }
+        break
+      }
+      case GGMLType.Q5_0: {
+        const d = f16At(row, off)
+        q32Values(type, row, off, scratchQ)
+        for (let i = 0; i < 32; i++) out[o + i] = fr(d * (scratchQ[i] - 16))
+        break
+      }
+      case GGMLType.Q4_1:
+      case GGMLType.Q5_1: {
+        const d = f16At(row, off), m = f16At(row, off + 2)
+        q32Values(type, row, off, scratchQ)
+        for (let i = 0; i < 32; i++) out[o + i] = fr(fr(d * scratchQ[i]) + m)
         break
       }
       case GGMLType.Q4_K:

@@ -20,7 +20,8 @@
  *
  * Type rules (docs/GGUF.md): norms and biases stay F32; `q4_k_m` puts output (or the tied
  * token_embd) and attn_v / ffn_down of llama.cpp's "use_more_bits" layers in Q6_K, the rest Q4_K;
- * `q5_k_m` is the same mix over Q5_K (llama.cpp's Q5_K_M rules); `q5_k` is Q5_K throughout;
+ * `q5_k_m` is the same mix over Q5_K (llama.cpp's Q5_K_M rules); `q5_k`, `q4_1`, `q5_0`, `q5_1` are
+ * that type throughout (as `q4_0`, `q8_0`);
  * a tensor whose row length is not a multiple of its type's block size falls back to Q8_0
  * (or F16 when not even a multiple of 32).
  */
@@ -32,7 +33,7 @@ import { synthTokenizerMetadata } from '../tokenizer/synth.js'
 import { type Architecture, expectedTensors, isSupportedArchitecture, type ModelConfig, SUPPORTED_ARCHITECTURES } from './config.js'
 import { type ModelPreset, PRESETS } from './presets.js'
 
-export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m'] as const
+export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m', 'q4_1', 'q5_0', 'q5_1'] as const
 export type SynthType = (typeof SYNTH_TYPES)[number]
 
 /** Residual-branch gain: each layer's attention and FFN output adds roughly this std per element. */
@@ -70,10 +71,11 @@ export type SynthOptions = {
 }
 
 /** llama.cpp's `llama_ftype` for `general.file_type` (informational for readers). */
-const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18, bf16: 32 }
+const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18, bf16: 32, q4_1: 3, q5_0: 8, q5_1: 9 }
 const BASE_TYPE: Record<SynthType, number> = {
   f32: GGMLType.F32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0,
   q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K,
+  q4_1: GGMLType.Q4_1, q5_0: GGMLType.Q5_0, q5_1: GGMLType.Q5_1,
 }
 
 /** `arch` names no architecture the synthesizer can write. */

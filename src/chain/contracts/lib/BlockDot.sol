@@ -5,28 +5,33 @@ import {SoftFloat} from "./SoftFloat.sol";
 
 /// @notice A weight block or activation block whose length does not match its type.
 error OneStepBadBlock(uint256 ggmlType, uint256 weightBytes, uint256 activationBytes);
-/// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q8_0, Q4_K, Q5_K, Q6_K).
+/// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+///         Q4_K, Q5_K, Q6_K).
 error OneStepUnsupportedType(uint256 ggmlType);
 
 /// @title BlockDot: one block term of a quantized weight-row dot product
-/// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K:
+/// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+///         Q4_K, Q5_K and Q6_K:
 ///         the exact integer sums of one raw GGUF weight block against one int8 activation block,
 ///         then the binary32 steps through SoftFloat. Weight bytes are llama.cpp's block layouts
 ///         (little-endian f16 scales); activations are B two's-complement int8 bytes (B = 32 for
-///         Q8_0/Q4_0, 256 for Q4_K/Q5_K/Q6_K); `da` is the activation block's scale as binary32 bits.
+///         Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for Q4_K/Q5_K/Q6_K); `da` is the activation block's scale as binary32 bits.
 /// @dev Every integer sum is far below 2^31 in magnitude (|S| <= 128*32*128*256 < 2^28 even for
 ///      int8 -128 activations), so the int32 cast before i2f never truncates.
 library BlockDot {
     /// @notice GGML type ids (ggml.h), frozen by the GGUF format.
     uint256 internal constant Q4_0 = 2;
+    uint256 internal constant Q4_1 = 3;
+    uint256 internal constant Q5_0 = 6;
+    uint256 internal constant Q5_1 = 7;
     uint256 internal constant Q8_0 = 8;
     uint256 internal constant Q4_K = 12;
     uint256 internal constant Q5_K = 13;
     uint256 internal constant Q6_K = 14;
 
     /// @notice term_b of docs/ARITHMETIC.md for one block, as binary32 bits.
-    /// @param ggmlType 2 (Q4_0), 8 (Q8_0), 12 (Q4_K), 13 (Q5_K) or 14 (Q6_K).
-    /// @param w The block's raw bytes: 18, 34, 144, 176 or 210 bytes.
+    /// @param ggmlType 2 (Q4_0), 3 (Q4_1), 6 (Q5_0), 7 (Q5_1), 8 (Q8_0), 12 (Q4_K), 13 (Q5_K) or 14 (Q6_K).
+    /// @param w The block's raw bytes: 18, 20, 22, 24, 34, 144, 176 or 210 bytes.
     /// @param qa The activation block: 32 or 256 int8 values, one byte each.
     /// @param da The activation block scale (binary32 bits).
     function term(uint256 ggmlType, bytes memory w, bytes memory qa, uint32 da) internal pure returns (uint32) {
@@ -34,12 +39,15 @@ library BlockDot {
         if (ggmlType == Q4_K || ggmlType == Q5_K) {
             return SoftFloat.sub(scaled(f16At(w, 0), da, s1), scaled(f16At(w, 2), da, s2));
         }
-        // Q8_0 and Q4_0 keep d in bytes 0..1, Q6_K in bytes 208..209.
+        if (ggmlType == Q4_1 || ggmlType == Q5_1) {
+            return SoftFloat.add(scaled(f16At(w, 0), da, s1), scaled(f16At(w, 2), da, s2));
+        }
+        // Q8_0, Q4_0 and Q5_0 keep d in bytes 0..1, Q6_K in bytes 208..209.
         return scaled(f16At(w, ggmlType == Q6_K ? 208 : 0), da, s1);
     }
 
-    /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q6_K and (S1, S2) for
-    ///         Q4_K and Q5_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
+    /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q5_0, Q6_K and (S1, S2) for
+    ///         Q4_1, Q5_1 (S2 = Σ qa), Q4_K and Q5_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
     ///         OneStepUnsupportedType on a type without a block term.
     /// @dev Bit-plane SWAR instead of a loop per element (about 2.5x less gas). For unsigned
     ///      weight values v_i < 2^bits and int8 activations a_i,
@@ -52,10 +60,13 @@ library BlockDot {
     function sums(uint256 ggmlType, bytes memory w, bytes memory qa) internal pure returns (int256 s1, int256 s2) {
         if (ggmlType == Q8_0) checkLengths(ggmlType, w, qa, 34, 32);
         else if (ggmlType == Q4_0) checkLengths(ggmlType, w, qa, 18, 32);
+        else if (ggmlType == Q4_1) checkLengths(ggmlType, w, qa, 20, 32);
+        else if (ggmlType == Q5_0) checkLengths(ggmlType, w, qa, 22, 32);
+        else if (ggmlType == Q5_1) checkLengths(ggmlType, w, qa, 24, 32);
         else if (ggmlType == Q4_K) checkLengths(ggmlType, w, qa, 144, 256);
         else if (ggmlType == Q5_K) checkLengths(ggmlType, w, qa, 176, 256);
         else if (ggmlType == Q6_K) checkLengths(ggmlType, w, qa, 210, 256);
-        // INVARIANT: only the five quantized types of the arithmetic have block terms.
+        // INVARIANT: only the eight quantized types of the arithmetic have block terms.
         else revert OneStepUnsupportedType(ggmlType);
         assembly {
             // Sums of the unsigned bytes 0..15 (hi) and 16..31 (lo) of x (byte 0 = most significant):
@@ -116,6 +127,22 @@ library BlockDot {
                     r2 := add(r2, mul(m, add(ah, al)))
                 }
             }
+            // The 32 values of a Q4_0/Q4_1/Q5_0/Q5_1 block, one per byte (element i = byte i): the
+            // 16 nibble bytes at qs hold element i's nibble low (i < 16) or high (i - 16); with
+            // qhOff != 0 the little-endian u32 at qhOff adds 16 to element i when its bit i is set.
+            function vals32(wp, qs, qhOff) -> v {
+                let wv := mload(add(wp, add(32, qs)))
+                let nib := 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F00000000000000000000000000000000
+                v := or(and(wv, nib), shr(128, and(shr(4, wv), nib)))
+                if qhOff {
+                    let hw := mload(add(wp, add(32, qhOff)))
+                    let qh := or(or(byte(0, hw), shl(8, byte(1, hw))), or(shl(16, byte(2, hw)), shl(24, byte(3, hw))))
+                    for { let i := 0 } lt(i, 32) { i := add(i, 1) } {
+                        // element i is byte i, counted from the most significant byte
+                        v := or(v, shl(add(4, shl(3, sub(31, i))), and(shr(i, qh), 1)))
+                    }
+                }
+            }
             switch ggmlType
             case 8 {
                 // Q8_0: q_i = u_i - 128 with u = q xor 0x80, so Σ q·a = Σ u·a - 128·Σ a.
@@ -134,6 +161,29 @@ library BlockDot {
                 let h, l := dot(v, av, 4)
                 let ah, al := asum(av)
                 s1 := sub(add(h, l), shl(3, add(ah, al)))
+            }
+            case 3 {
+                // Q4_1: d·q + m, so the term needs Σ q·a and Σ a.
+                let av := mload(add(qa, 32))
+                let h, l := dot(vals32(w, 4, 0), av, 4)
+                let ah, al := asum(av)
+                s1 := add(h, l)
+                s2 := add(ah, al)
+            }
+            case 6 {
+                // Q5_0: Σ (q - 16)·a = Σ q·a - 16·Σ a.
+                let av := mload(add(qa, 32))
+                let h, l := dot(vals32(w, 6, 2), av, 5)
+                let ah, al := asum(av)
+                s1 := sub(add(h, l), shl(4, add(ah, al)))
+            }
+            case 7 {
+                // Q5_1: as Q4_1 with the 16s bits of qh at 4.
+                let av := mload(add(qa, 32))
+                let h, l := dot(vals32(w, 8, 4), av, 5)
+                let ah, al := asum(av)
+                s1 := add(h, l)
+                s2 := add(ah, al)
             }
             case 12 { s1, s2 := kmin(w, qa, 0) }
             case 13 { s1, s2 := kmin(w, qa, 1) }

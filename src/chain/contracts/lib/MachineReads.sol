@@ -300,6 +300,9 @@ library MachineReads {
         if (t == 1 || t == 30) return (2, 1);
         if (t == 8) return (34, 32);
         if (t == 2) return (18, 32);
+        if (t == 3) return (20, 32);
+        if (t == 6) return (22, 32);
+        if (t == 7) return (24, 32);
         if (t == 12) return (144, 256);
         if (t == 13) return (176, 256);
         if (t == 14) return (210, 256);

@@ -129,6 +129,48 @@ const ACC: usize = memory.data(512, 16)
   return f32x4.mul(f32x4.mul(scales4(w), f32x4.splat(da)), s)
 }
 
+// ---- Q4_1, Q5_0, Q5_1 (32 values): group blocks [4 x f16 d][4 x f16 m (Q4_1, Q5_1)]
+// [4 x u32 qh (Q5_0, Q5_1)][4 x 16 nibble bytes] = 80, 88, 96 bytes. q_i = the Q4_0 nibble, plus
+// 16 when bit i of the row's little-endian qh is set (5-bit types). Q5_0's weight is q - 16 and
+// its term Q4_0's; Q4_1/Q5_1's weight is d·q + m and their term adds (m ⊗ d_a) ⊗ i2f(Σ qa) ----
+const Q4_1: i32 = 3, Q5_0: i32 = 6, Q5_1: i32 = 7
+
+// 16 bytes of 0x10 where bit (16·half + j) of qh is set (byte j), else 0.
+@inline function qhBits16(qh: u32, half: u32): v128 {
+  const v = i8x16.swizzle(i16x8.splat(<i16>(qh >> (half << 4))), i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1))
+  const bit = v128.and(v, i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128))
+  return v128.and(i8x16.ne(bit, i8x16.splat(0)), i8x16.splat(0x10))
+}
+
+@inline function dot32(v: v128, q5: bool, qh: u32, off: i8, a: usize): v128 {
+  let lo = v128.and(v, i8x16.splat(0x0f)), hi = i8x16.shr_u(v, 4)
+  if (q5) {
+    lo = v128.or(lo, qhBits16(qh, 0))
+    hi = v128.or(hi, qhBits16(qh, 1))
+  }
+  if (off != 0) {
+    lo = i8x16.sub(lo, i8x16.splat(off))
+    hi = i8x16.sub(hi, i8x16.splat(off))
+  }
+  return i32x4.add(dot16s(lo, a), dot16s(hi, a + 32))
+}
+
+@inline function term32(type: i32, w: usize, a: usize, da: f32, bs: usize): v128 {
+  const qs = w + (type == Q4_1 ? 16 : type == Q5_0 ? 24 : 32)
+  const qh = w + (type == Q5_0 ? 8 : 16)
+  const q5 = type != Q4_1
+  const off: i8 = type == Q5_0 ? 16 : 0
+  const s = hsum4(
+    dot32(v128.load(qs), q5, q5 ? load<u32>(qh) : 0, off, a),
+    dot32(v128.load(qs + 16), q5, q5 ? load<u32>(qh + 4) : 0, off, a),
+    dot32(v128.load(qs + 32), q5, q5 ? load<u32>(qh + 8) : 0, off, a),
+    dot32(v128.load(qs + 48), q5, q5 ? load<u32>(qh + 12) : 0, off, a))
+  const da4 = f32x4.splat(da)
+  let t = f32x4.mul(f32x4.mul(scales4(w), da4), f32x4.convert_i32x4_s(s))
+  if (type != Q5_0) t = f32x4.add(t, f32x4.mul(f32x4.mul(scales4(w + 8), da4), f32x4.convert_i32x4_s(i32x4.splat(<i32>load<i16>(bs)))))
+  return t
+}
+
 // ---- Q4_K: group block = [4 x f16 d][4 x f16 dmin][4 x 12 scale bytes][4 x 128 nibble bytes] ----
 // Byte j of the result: sc[j] for j < 8, m[j-8] for j >= 8 (llama.cpp get_scale_min_k4, 4 at a time).
 @inline function q4kScales(p: usize): v128 {
@@ -456,6 +498,7 @@ export function actStride(cols: i32, bs: i32): i32 {
           let term: v128
           if (type == Q8_0) term = termQ8_0(wb, ab, da)
           else if (type == Q4_0) term = termQ4_0(wb, ab, da)
+          else if (type == Q4_1 || type == Q5_0 || type == Q5_1) term = term32(type, wb, ab, da, at + bsOff + (<usize>b << 1))
           else if (type == Q4_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4))
           else if (type == Q5_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4), true)
           else term = termQ6_K(wb, ab, da)
@@ -473,6 +516,15 @@ export function matmul_q8_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i
 }
 export function matmul_q4_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q4_0, 32, 72, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q4_1(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q4_1, 32, 80, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q5_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q5_0, 32, 88, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q5_1(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q5_1, 32, 96, w, ngroups, nb, act, ntok, out, outStride)
 }
 export function matmul_q4_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q4_K, 256, 576, w, ngroups, nb, act, ntok, out, outStride)
