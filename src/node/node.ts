@@ -30,7 +30,7 @@ import { type DisputeModel, openDisputeModel } from '../dispute/model.js'
 import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
 import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
-import { createHost, type Host } from '../p2p/host.js'
+import { createHost, type Host, type Reachability } from '../p2p/host.js'
 import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
 import { fetchOffer, OFFER_TOPIC, OfferDiscovery, OfferPublisher, type OfferTerms, type SignedOffer } from '../p2p/offers.js'
 import { loadModel, type Model } from '../runtime/model.js'
@@ -72,6 +72,13 @@ export type NodeOptions = {
    * `<relay>/p2p-circuit` too, and a provider's offer carries those relayed addresses.
    */
   relayVia?: string[]
+  /**
+   * Whether peers can dial this node, taken as given instead of AutoNAT's verdicts (see
+   * `HostOptions.reachability`). A node whose reachability is 'private' (given, or found by
+   * AutoNAT) takes a relay reservation by itself on a relay among its peers and advertises the
+   * relayed address (`HostOptions.autoRelay`).
+   */
+  reachability?: Reachability
   /** Wei per token the provider asks for each model. */
   price?: bigint
   /** Stake (wei) the node brings its role's active stake up to at start; none: it stakes nothing. */
@@ -187,7 +194,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
   let host: Host
   try {
     const listen = [...(opts.listen ?? ['/ip4/127.0.0.1/tcp/0']), ...relayVia.map((r) => `${r}/p2p-circuit`)]
-    host = await createHost({ privateKey: identity.libp2pKey, listen, bootstrap: opts.bootstrap, relay: opts.relay, limits: { inboundConnectionThreshold: 100 } })
+    host = await createHost({
+      privateKey: identity.libp2pKey, listen, bootstrap: opts.bootstrap, relay: opts.relay, reachability: opts.reachability, limits: { inboundConnectionThreshold: 100 },
+    })
   } catch (e) {
     await store.close()
     throw e

@@ -102,7 +102,22 @@ export type HostOptions = {
   /** Addresses to announce instead of the listening ones (a public IP behind port forwarding). */
   announce?: string[]
   limits?: Partial<HostLimits>
+  /**
+   * Taken as `reachability()` instead of AutoNAT's verdicts: an operator who knows the node is (or
+   * is not) reachable from outside, and loopback tests, where AutoNAT never tests an address.
+   */
+  reachability?: Reachability
+  /**
+   * When `reachability()` is 'private' and the node holds no relayed address, look among connected
+   * peers for a circuit relay (one that speaks relay v2's hop protocol, found by identify and the
+   * DHT's random walk) and take a reservation on it, so peers can dial the node through it; its
+   * `/p2p-circuit` address then joins `addrs()` (and the offers). Default true.
+   */
+  autoRelay?: boolean
 }
+
+/** How often the node checks whether it should look for a relay (reachability 'private', no relayed address), ms. */
+const AUTO_RELAY_CHECK_MS = 2_000
 
 export type HandleOptions = {
   /** Streams of this protocol open at once per connection. */
@@ -237,7 +252,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services,
   })
   await node.services.dht.setMode('server')
-  return wrap(node as unknown as Libp2p<TesseraServices>, bootstrapList, limits)
+  return wrap(node as unknown as Libp2p<TesseraServices>, bootstrapList, limits, { reachability: options.reachability, autoRelay: options.autoRelay ?? true })
 }
 
 type TesseraServices = {
@@ -246,7 +261,7 @@ type TesseraServices = {
   ping: import('@libp2p/ping').Ping
 }
 
-function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: HostLimits): Host {
+function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: HostLimits, o: { reachability?: Reachability; autoRelay: boolean }): Host {
   const log = node.logger.forComponent('tessera:p2p')
   const self = node.peerId.toString()
   const stopKeeper = keepBootstrapped(node, bootstrapList, log)
@@ -473,6 +488,7 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     },
 
     reachability() {
+      if (o.reachability !== undefined) return o.reachability
       const v = [...verdicts.values()]
       return v.includes(true) ? 'public' : v.includes(false) ? 'private' : 'unknown'
     },
@@ -488,6 +504,7 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     topicPeers: (topic) => node.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
 
     async stop() {
+      stopAutoRelay()
       for (const list of kept.values()) for (const k of list) clearTimeout(k.timer)
       kept.clear()
       stopKeeper()
@@ -495,7 +512,37 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
       await node.stop()
     },
   }
+  const stopAutoRelay = o.autoRelay ? keepRelayedWhenPrivate(node, () => host.reachability(), log) : () => {}
   return host
+}
+
+/**
+ * A node AutoNAT found unreachable from outside takes a relay reservation by itself: while
+ * `reachability()` says 'private' and no `/p2p-circuit` address is held, it listens on the bare
+ * `/p2p-circuit` address, which makes the circuit relay transport search the peers it knows for
+ * relays (peers whose identify lists the hop protocol, and those the DHT's random walk finds) and
+ * reserve a slot on one; once granted, the relayed address joins the node's addresses (and its
+ * offers, which follow `onAddrsChange`). The transport keeps looking when the relay goes away.
+ * Started once per host; returns the function that stops the checks.
+ */
+function keepRelayedWhenPrivate(node: Libp2p<TesseraServices>, reachability: () => Reachability, log: (fmt: string, ...args: unknown[]) => void): () => void {
+  type Tm = { listen(addrs: Multiaddr[]): Promise<void>; getAddrs(): Multiaddr[] }
+  const tm = (node as unknown as { components: { transportManager: Tm } }).components.transportManager
+  let searching = false
+  const relayed = () => node.getMultiaddrs().some((ma) => ma.getComponents().some((c) => c.name === 'p2p-circuit'))
+  const check = (): void => {
+    if (searching || node.status !== 'started' || reachability() !== 'private' || relayed()) return
+    searching = true
+    log('reachability is private and no relay reservation is held: searching for a relay')
+    tm.listen([multiaddr('/p2p-circuit')]).catch((err: unknown) => {
+      // nothing to listen on yet (no relay known): try again at a later check
+      log('relay search failed: %e', err)
+      searching = false
+    })
+  }
+  const timer = setInterval(check, AUTO_RELAY_CHECK_MS).unref()
+  queueMicrotask(check)
+  return () => clearInterval(timer)
 }
 
 /**

@@ -124,6 +124,43 @@ describe('a provider behind NAT, reachable only through a relay node', { timeout
     }
   })
 
+  test('a provider whose reachability is private takes a reservation on a relay among its peers by itself; its offer carries the relayed address and a job runs through it', async () => {
+    // AutoNAT never tests loopback addresses, so 'private' is given here (HostOptions.reachability);
+    // no --relay-via: the relay is found among the peers (the bootstrap node, whose identify lists the hop protocol)
+    const t = Date.now()
+    const natted = await startNode({
+      rpc: rpc.url, deployment: d, passphrase: 'pw', pollMs: 200, offerRefreshSec: 2, dataDir: join(dir, 'natted'), roles: new Set(['provider']), models: [modelPath],
+      importKey: devAccount(4).privateKey, stake: 10n * COIN, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [relay.addrs()[0]], reachability: 'private',
+    })
+    nodes.push(natted)
+    const relayedAddr = await until('a relayed address', () => natted.addrs().find((a) => a.includes('/p2p-circuit')), 20_000)
+    timings.autoRelayMs = Date.now() - t
+    assert.ok(relayedAddr.endsWith(`/p2p/${relay.peerId}/p2p-circuit/p2p/${natted.peerId}`), relayedAddr)
+    const offer = await until('its offer with the relayed address', () => {
+      const o = client.discovery.book.get(natted.address)
+      return o?.offer.addrs.some((a) => a.includes('/p2p-circuit')) && o
+    }, 20_000)
+    assert.ok(offer.offer.addrs.some((a) => a.includes('/p2p-circuit/')))
+    const s = await natted.status()
+    assert.ok(!s.whyNoWork.some((w) => /^unreachable from outside/.test(w)), `a reservation is held: ${s.whyNoWork.join(' | ')}`)
+    // a job dialled through the relayed address only
+    const model = await loadModel(modelPath)
+    try {
+      const root = `0x${toHex(model.modelRoot)}` as Hex
+      const viaRelay = { ...offer, offer: { ...offer.offer, addrs: offer.offer.addrs.filter((a) => a.includes('/p2p-circuit/')) } }
+      const prompt = model.tokenizer.encode('Found a relay')
+      const params = jobParams({ maxTokens: 12 })
+      const { transcript } = await requestJob({
+        clients: connectClients({ transport: rpc.url, chainId: d.chainId, privateKey: devAccount(1).privateKey }),
+        deployment: d, offers: [jobOfferOf(client.host, viaRelay, root)], modelRoot: root, prompt, params, seed: 3n, nonces: randomNonces(), maxTries: 1, timeoutMs: 45_000,
+      })
+      assert.deepEqual(transcript.output, generate(model, { prompt, seed: 3n, ...params }).outputTokens)
+      assert.equal(transcript.request.provider, natted.address)
+    } finally {
+      model.close()
+    }
+  })
+
   test('tessera node start --listen none --relay-via ADDR: the provider process takes a reservation and its offer reaches the client', async () => {
     const depFile = join(dir, 'deployment.json')
     saveDeployment(depFile, d)
