@@ -138,8 +138,11 @@ test('verify replays all of a run, or a range from the checkpoint before it', as
   assert.equal(all.from, 0)
   assert.equal(all.to, 7)
   assert.equal(all.exportsChecked, true)
+  assert.equal(all.checkpoints, 3)
   const part = await verifyRun({ dir: whole, from: 4, to: 5, backend: 'reference' })
-  assert.deepEqual([part.from, part.to, part.checkpoints, part.exportsChecked], [3, 6, 1, false])
+  assert.deepEqual([part.from, part.to, part.checkpoints, part.exportsChecked], [3, 5, 0, false])
+  const first = await verifyRun({ dir: whole, from: 0, to: 2, backend: 'reference' })
+  assert.deepEqual([first.from, first.to, first.checkpoints], [0, 2, 0])
 })
 
 /** A copy of the whole run to tamper with. */
@@ -190,6 +193,7 @@ test('verify: an edited log record breaks the chain; a re-chained forgery is fou
     r.losses[1] += 0.25
   })
   await verifyError(forged, /^step 5: loss [0-9.]+ differs from the log's/)
+  await verifyError(forged, /^step 5: loss/, { from: 4, to: 5 })
 
   const forgedRoot = copy('forged-root')
   forge(forgedRoot, 2, (r) => {
@@ -220,6 +224,18 @@ test('verify: an edited manifest names the field that differs', async () => {
   m.data[1].root = `0x${'11'.repeat(32)}`
   writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(m))
   await verifyError(dir, /^manifest: data\[1\]\.root \(recorded "0x1{64}", recomputed "0x[0-9a-f]{64}"\)/)
+})
+
+test('verify: a GGUF export naming another run is found', async () => {
+  const dir = copy('bad-gguf-key')
+  const runRoot: string = JSON.parse(read(dir, SUMMARY_FILE).toString()).runRoot
+  const path = join(dir, 'model-q8_0.gguf')
+  const bytes = readFileSync(path)
+  const at = bytes.indexOf(Buffer.from(runRoot))
+  assert.ok(at > 0)
+  bytes.write('0x'.padEnd(66, 'e'), at)
+  writeFileSync(path, bytes)
+  await verifyError(dir, /model-q8_0\.gguf: tessera\.train\.run_root is "0xe{64}", expected 0x/)
 })
 
 test('fine-tuning from an exported GGUF keeps its tokenizer and shape', async () => {

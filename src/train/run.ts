@@ -36,7 +36,7 @@ import { encodeGguf } from '../engine/gguf/write.js'
 import { leafHash, leafHashInto, merkleRoot, merkleRootPacked, sha256 } from '../engine/hash/merkle.js'
 import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
 import { openGgufSource, writeGgufFile } from '../runtime/ggufFile.js'
-import { EXPORT_TYPES, type ExportType, exportSpec, readInitModel, trainedModelConfig } from './export.js'
+import { EXPORT_TYPES, type ExportType, exportSpec, MANIFEST_HASH_KEY, RUN_ROOT_KEY, readInitModel, trainedModelConfig } from './export.js'
 import { runTokenizer, type TokenizerSpec, tokenizerKeys, tokenizerRoot, tokenStream, trainRunTokenizer } from './tokenizer.js'
 import { validateConfig } from './model.js'
 import { createTrainer, decodeState, encodeState, initState, paramShapes, type TrainConfig, type TrainState } from './trainer.js'
@@ -274,6 +274,8 @@ export type PrepareOptions = {
   init?: string
   corpus?: CorpusLoader
   onStage?: (what: string) => void
+  /** Checked between the stages (each can take seconds). */
+  signal?: AbortSignal
 }
 
 const utf8 = new TextEncoder()
@@ -328,11 +330,16 @@ function i32Bytes(a: Int32Array): Uint8Array {
  * `train verify` calls it again and must get the same manifest bytes.
  */
 export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<RunInputs> {
+  const stage = async (what: string) => {
+    await new Promise<void>((ok) => setImmediate(ok))
+    opts.signal?.throwIfAborted()
+    opts.onStage?.(what)
+  }
   // Fail on a bad shape before the slow steps (a fine-tuning run's shape is checked below).
   if (opts.init === undefined) validateConfig({ ...spec.train, vocabSize: spec.tokenizer?.vocabSize ?? 0 })
   const loaded: (Awaited<ReturnType<typeof loadSource>> & { spec: DataSourceSpec })[] = []
   for (const s of spec.data.sources) {
-    opts.onStage?.(`reading ${sourceName(s)}`)
+    await stage(`reading ${sourceName(s)}`)
     loaded.push({ spec: s, ...(await loadSource(s, opts)) })
   }
   let tokenizer: GgufMetadata
@@ -340,7 +347,7 @@ export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<R
   let init: RunManifest['init'] = null
   const train = { ...spec.train } as TrainConfig
   if (opts.init !== undefined) {
-    opts.onStage?.(`reading ${opts.init}`)
+    await stage(`reading ${opts.init}`)
     const src = openGgufSource(opts.init)
     try {
       const m = readInitModel(src)
@@ -364,7 +371,7 @@ export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<R
     }
   } else {
     if (!spec.tokenizer) throw new RunConfigError('tokenizer', 'missing')
-    opts.onStage?.(`learning a ${spec.tokenizer.vocabSize}-token BPE vocabulary`)
+    await stage(`learning a ${spec.tokenizer.vocabSize}-token BPE vocabulary`)
     tokenizer = trainRunTokenizer(
       loaded.map((l) => ({ texts: l.docs.map((d) => d.text), weight: l.spec.weight })),
       spec.tokenizer,
@@ -376,9 +383,9 @@ export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<R
   if (tok.vocabSize !== train.vocabSize) throw new RunConfigError('train.vocabSize', `${train.vocabSize} differs from the tokenizer's ${tok.vocabSize} tokens`)
   const sources: RunSource[] = []
   const data: ManifestSource[] = []
-  spec.data.sources.forEach((s, i) => {
+  for (const [i, s] of spec.data.sources.entries()) {
     const l = loaded[i]
-    opts.onStage?.(`tokenizing ${sourceName(s)}`)
+    await stage(`tokenizing ${sourceName(s)}`)
     const tokens = tokenStream(
       tok,
       l.docs.map((d) => d.text),
@@ -396,7 +403,7 @@ export async function prepareRun(spec: RunSpec, opts: PrepareOptions): Promise<R
       tokens: tokens.length,
       tokensHash: hex(sha256(i32Bytes(tokens))),
     })
-  })
+  }
   const manifest: RunManifest = {
     format: RUN_FORMAT,
     engine: ENGINE_VERSION,
@@ -617,7 +624,7 @@ function startState(inputs: RunInputs): TrainState {
  * step, saves resume.bin, and throws the signal's reason.
  */
 export async function trainRun(opts: TrainOptions): Promise<TrainResult> {
-  const inputs = await prepareRun(opts.spec, { baseDir: opts.baseDir, init: opts.init, corpus: opts.corpus, onStage: opts.onStage })
+  const inputs = await prepareRun(opts.spec, { baseDir: opts.baseDir, init: opts.init, corpus: opts.corpus, onStage: opts.onStage, signal: opts.signal })
   const { train, manifestHash } = inputs
   const dir = opts.dir
   mkdirSync(join(dir, CHECKPOINT_DIR), { recursive: true })
@@ -777,7 +784,7 @@ export type VerifyOptions = {
   /** Folder that `files` sources are relative to; default the folder recorded at training time. */
   baseDir?: string
   init?: string
-  /** Steps A..B to replay (default all). */
+  /** Steps A..B to replay (default all): from the checkpoint at or before A to step B; each step's loss is checked, and the roots at every checkpoint reached. */
   from?: number
   to?: number
   backend?: Backend
@@ -791,9 +798,10 @@ export type VerifyOptions = {
 export type VerifyResult = {
   manifestHash: Hex0x
   runRoot: Hex0x
-  /** The replayed range: from the checkpoint at or before A to the first at or after B. */
+  /** The replayed range: from the checkpoint at or before A to step B. */
   from: number
   to: number
+  /** Checkpoints reached on the way (their batch, state and file roots checked). */
   checkpoints: number
   /** The log reaches the last step. */
   complete: boolean
@@ -852,7 +860,7 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
   const spec = parseRunSpec(recorded.spec, fineTune)
   const init = opts.init ?? (fineTune ? (local.init ?? undefined) : undefined)
   if (fineTune && init === undefined) throw new RunDirError('this run fine-tunes a model: give it with --init FILE.gguf')
-  const inputs = await prepareRun(spec, { baseDir: opts.baseDir ?? local.baseDir ?? dir, init, corpus: opts.corpus, onStage: opts.onStage })
+  const inputs = await prepareRun(spec, { baseDir: opts.baseDir ?? local.baseDir ?? dir, init, corpus: opts.corpus, onStage: opts.onStage, signal: opts.signal })
   if (inputs.manifestText !== manifestText) {
     throw new RunVerifyError(0, `manifest: ${firstDifference(recorded, JSON.parse(inputs.manifestText)) || 'not in canonical form'}`)
   }
@@ -871,11 +879,9 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
   const from = Math.max(0, opts.from ?? 0)
   const to = Math.min(opts.to ?? last.step, last.step)
   if (from > to) throw new RunDirError(`no steps to replay: ${from}..${to}`, { details: `the log ends at step ${last.step}` })
-  // Start at the last checkpoint at or before `from`; end at the first at or after `to`.
+  // Start at the last checkpoint at or before `from`; replay to step `to` exactly.
   let si = 0
   while (si + 1 < records.length && records[si + 1].step <= from) si++
-  let ei = si
-  while (ei < records.length - 1 && records[ei].step < to) ei++
   const start = records[si]
   let state: TrainState
   if (start.step === 0) {
@@ -888,26 +894,32 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
   }
   const trainer = await createTrainer(train, { backend: opts.backend ?? 'auto', threads: opts.threads ?? 1 })
   let stepsThisRun = 0
+  let checkpoints = 0
+  // records[i] holds the losses of the steps after records[i - 1] and the roots at its step.
+  let i = si + 1
+  let leaves: Uint8Array[] = []
   try {
-    for (let i = si + 1; i <= ei; i++) {
+    for (let s = start.step; s < to; s++) {
+      opts.signal?.throwIfAborted()
       const rec = records[i]
-      const leaves: Uint8Array[] = []
-      for (let s = records[i - 1].step; s < rec.step; s++) {
-        opts.signal?.throwIfAborted()
-        const tokens = batchTokens(train, inputs.sources, s)
-        leaves.push(batchLeaf(s, tokens))
-        const r = await trainer.step(state, tokens)
-        const logged = rec.losses[s - records[i - 1].step]
-        if (r.loss !== logged) throw new RunVerifyError(s + 1, `step ${s + 1}: loss ${r.loss} differs from the log's ${logged} (the batch or the state differs)`)
-        stepsThisRun++
-        opts.onProgress?.({ step: state.step, total: records[ei].step, loss: r.loss, stepsThisRun, tokensPerStep: train.batch * train.context })
-        if (stepsThisRun % 16 === 0) await new Promise<void>((ok) => setImmediate(ok))
+      const tokens = batchTokens(train, inputs.sources, s)
+      leaves.push(batchLeaf(s, tokens))
+      const r = await trainer.step(state, tokens)
+      const logged = rec.losses[s - records[i - 1].step]
+      if (r.loss !== logged) throw new RunVerifyError(s + 1, `step ${s + 1}: loss ${r.loss} differs from the log's ${logged} (the batch or the state differs)`)
+      stepsThisRun++
+      opts.onProgress?.({ step: state.step, total: to, loss: r.loss, stepsThisRun, tokensPerStep: train.batch * train.context })
+      if (stepsThisRun % 16 === 0) await new Promise<void>((ok) => setImmediate(ok))
+      if (state.step === rec.step) {
+        const batchRoot = hex(merkleRoot(leaves))
+        if (batchRoot !== rec.batchRoot) throw new RunVerifyError(rec.step, `step ${rec.step}: batch root of steps ${records[i - 1].step + 1}..${rec.step} is ${batchRoot}, the log says ${rec.batchRoot}`)
+        const root = hex(stateRoot(encodeState(train, state)))
+        if (root !== rec.root) throw new RunVerifyError(rec.step, `step ${rec.step}: state root ${root} differs from the log's ${rec.root}`)
+        checkFile(dir, rec.step, rec.root)
+        checkpoints++
+        leaves = []
+        i++
       }
-      const batchRoot = hex(merkleRoot(leaves))
-      if (batchRoot !== rec.batchRoot) throw new RunVerifyError(rec.step, `step ${rec.step}: batch root of steps ${records[i - 1].step + 1}..${rec.step} is ${batchRoot}, the log says ${rec.batchRoot}`)
-      const root = hex(stateRoot(encodeState(train, state)))
-      if (root !== rec.root) throw new RunVerifyError(rec.step, `step ${rec.step}: state root ${root} differs from the log's ${rec.root}`)
-      checkFile(dir, rec.step, rec.root)
     }
   } finally {
     await trainer.close()
@@ -918,7 +930,7 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
   if (existsSync(summaryPath)) {
     const s = JSON.parse(readFileSync(summaryPath, 'utf8')) as RunSummary
     if (s.runRoot !== runRoot) throw new RunVerifyError(last.step, `${SUMMARY_FILE}: run root ${s.runRoot} is not the log's ${runRoot}`)
-    if (ei === records.length - 1 && last.step === total) {
+    if (to === total && last.step === total) {
       // The exports are a function of the final state: rebuild them and compare model roots.
       for (const m of s.models) {
         const root = hex(exportedModelRoot(inputs, state, runRoot, m.type))
@@ -929,6 +941,12 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
           try {
             const have = hex(computeGgufModelRoot(src, readGguf(src), trainedModelConfig(train)).modelRoot)
             if (have !== m.modelRoot) throw new RunVerifyError(total, `${path}: model root ${have} differs from the replayed model's ${m.modelRoot}`)
+            // The model root leaves out general.* and tessera.* keys: check the run's keys too.
+            const md = readGguf(src).metadata
+            for (const [key, want] of [[RUN_ROOT_KEY, runRoot], [MANIFEST_HASH_KEY, manifestHash]] as const) {
+              const v = md.get(key)
+              if (v?.type !== 'string' || v.value !== want) throw new RunVerifyError(total, `${path}: ${key} is ${v ? JSON.stringify(v.value) : 'missing'}, expected ${want}`)
+            }
           } finally {
             src.close()
           }
@@ -937,7 +955,7 @@ export async function verifyRun(opts: VerifyOptions): Promise<VerifyResult> {
       exportsChecked = true
     }
   }
-  return { manifestHash, runRoot, from: start.step, to: records[ei].step, checkpoints: ei - si, complete: last.step === total, exportsChecked }
+  return { manifestHash, runRoot, from: start.step, to, checkpoints, complete: last.step === total, exportsChecked }
 }
 
 /** The model root of an export of `state`, computed in memory. */
