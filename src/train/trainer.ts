@@ -200,10 +200,10 @@ export class TrainModel {
     const tA = B_('tA', maxW * N), tB = B_('tB', maxW * N)
     const wT = B_('wT', Math.max(V * dim, ff * dim, qDim * dim))
     /** dW (out, in) = DOT8 over tokens of dYᵀ_o and Xᵀ_i (`sameX`: X is the previous call's, its transpose is still in tB). */
-    const weightGrad = (dY: Float32Array, X: Float32Array, out: number, inn: number, sameX = false): Float32Array => {
+    const weightGrad = (name: string, dY: Float32Array, X: Float32Array, out: number, inn: number, sameX = false): Float32Array => {
       ops.transpose(tA, dY, N, out)
       if (!sameX) ops.transpose(tB, X, N, inn)
-      const dW = new Float32Array(out * inn)
+      const dW = B_(`grad.${name}`, out * inn)
       ops.mm(dW, tA, tB, out, inn, N)
       return dW
     }
@@ -213,20 +213,20 @@ export class TrainModel {
       ops.mm(dX, dY, wT, N, inn, out)
     }
     /** d(norm weight)_i = DOT8 over tokens of dyᵀ_i and xhatᵀ_i. */
-    const normGrad = (dy: Float32Array, xhat: Float32Array): Float32Array => {
+    const normGrad = (name: string, dy: Float32Array, xhat: Float32Array): Float32Array => {
       ops.transpose(tA, dy, N, dim)
       ops.transpose(tB, xhat, N, dim)
-      const dw = new Float32Array(dim)
+      const dw = B_(`grad.${name}`, dim)
       ops.rowDot(dw, tA, tB, dim, N)
       return dw
     }
 
     // logits: dz (in fw.z) -> d(output weight), dxnF; final norm -> dx
     const dz = fw.z
-    const dOut = weightGrad(dz, fw.xnF, V, dim)
+    const dOut = weightGrad('logits', dz, fw.xnF, V, dim)
     const dxnF = B_('dxnF', N * dim)
     inputGrad(dxnF, dz, P(c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'), V, dim)
-    grads.set('output_norm.weight', normGrad(dxnF, fw.xhatF))
+    grads.set('output_norm.weight', normGrad('output_norm.weight', dxnF, fw.xhatF))
     const dx = B_('dx', N * dim).fill(0)
     ops.rmsnormBack(dx, dxnF, fw.xF, fw.sF, P('output_norm.weight'), N, dim)
 
@@ -238,37 +238,37 @@ export class TrainModel {
       const p = `blk.${l}.`
       const a = fw.layers[l]
       // ffn: dx is the gradient at the layer's output (= x_mid ⊕ down)
-      grads.set(p + 'ffn_down.weight', weightGrad(dx, a.h, dim, ff))
+      grads.set(p + 'ffn_down.weight', weightGrad(p + 'ffn_down.weight', dx, a.h, dim, ff))
       inputGrad(dh, dx, P(p + 'ffn_down.weight'), dim, ff)
       ops.siluMulBack(dg, du, dh, a.g, a.u, N * ff)
-      grads.set(p + 'ffn_gate.weight', weightGrad(dg, a.xn2, ff, dim))
-      grads.set(p + 'ffn_up.weight', weightGrad(du, a.xn2, ff, dim, true))
+      grads.set(p + 'ffn_gate.weight', weightGrad(p + 'ffn_gate.weight', dg, a.xn2, ff, dim))
+      grads.set(p + 'ffn_up.weight', weightGrad(p + 'ffn_up.weight', du, a.xn2, ff, dim, true))
       inputGrad(dxn, dg, P(p + 'ffn_gate.weight'), ff, dim)
       inputGrad(dxn2, du, P(p + 'ffn_up.weight'), ff, dim)
       ops.add(dxn, dxn2, N * dim) // dxn = dxn_gate ⊕ dxn_up
-      grads.set(p + 'ffn_norm.weight', normGrad(dxn, a.xhat2))
+      grads.set(p + 'ffn_norm.weight', normGrad(p + 'ffn_norm.weight', dxn, a.xhat2))
       ops.rmsnormBack(dx, dxn, a.xMid, a.s2, P(p + 'ffn_norm.weight'), N, dim) // dx: gradient at x_mid
       // attention: output projection, attention, rope, q/k/v projections, norm
-      grads.set(p + 'attn_output.weight', weightGrad(dx, a.o, dim, qDim))
+      grads.set(p + 'attn_output.weight', weightGrad(p + 'attn_output.weight', dx, a.o, dim, qDim))
       inputGrad(dO, dx, P(p + 'attn_output.weight'), dim, qDim)
       ops.attentionBack(dq, dk, dv, dO, a.o, a.e, a.inv, a.q, a.k, a.v, shape)
       ops.rope(dq, N, c.nHead, hd, C, this.cosT, this.sinT, true)
       ops.rope(dk, N, c.nKvHead, hd, C, this.cosT, this.sinT, true)
-      grads.set(p + 'attn_q.weight', weightGrad(dq, a.xn1, qDim, dim))
-      grads.set(p + 'attn_k.weight', weightGrad(dk, a.xn1, kvDim, dim, true))
-      grads.set(p + 'attn_v.weight', weightGrad(dv, a.xn1, kvDim, dim, true))
+      grads.set(p + 'attn_q.weight', weightGrad(p + 'attn_q.weight', dq, a.xn1, qDim, dim))
+      grads.set(p + 'attn_k.weight', weightGrad(p + 'attn_k.weight', dk, a.xn1, kvDim, dim, true))
+      grads.set(p + 'attn_v.weight', weightGrad(p + 'attn_v.weight', dv, a.xn1, kvDim, dim, true))
       inputGrad(dxn, dq, P(p + 'attn_q.weight'), qDim, dim)
       inputGrad(dxn2, dk, P(p + 'attn_k.weight'), kvDim, dim)
       ops.add(dxn, dxn2, N * dim) // (dxn_q ⊕ dxn_k) ⊕ dxn_v
       inputGrad(dxn2, dv, P(p + 'attn_v.weight'), kvDim, dim)
       ops.add(dxn, dxn2, N * dim)
-      grads.set(p + 'attn_norm.weight', normGrad(dxn, a.xhat1))
+      grads.set(p + 'attn_norm.weight', normGrad(p + 'attn_norm.weight', dxn, a.xhat1))
       ops.rmsnormBack(dx, dxn, a.xIn, a.s1, P(p + 'attn_norm.weight'), N, dim) // dx: gradient at the layer's input
     }
 
     // embedding: scatter[v][i] = SUM8 over the tokens n with inp[n] = v (increasing n) of dx[n][i];
     // tied: d token_embd = d(logit weight) ⊕ scatter; untied: d token_embd = scatter, d output = d(logit weight)
-    const scatter = embeddingScatter(dx, fw.inp, N, dim, V)
+    const scatter = embeddingScatter(dx, fw.inp, N, dim, V, B_('scatter', V * dim))
     if (c.tiedEmbeddings) {
       ops.add(dOut, scatter, V * dim)
       grads.set('token_embd.weight', dOut)
@@ -323,8 +323,8 @@ export class TrainModel {
 }
 
 /** scatter[v][i] = SUM8 over the positions n with inp[n] = v, in increasing n, of dx[n][i]; +0 for ids that do not occur. */
-export function embeddingScatter(dx: Float32Array, inp: Int32Array, N: number, dim: number, V: number): Float32Array {
-  const out = new Float32Array(V * dim)
+export function embeddingScatter(dx: Float32Array, inp: Int32Array, N: number, dim: number, V: number, into?: Float32Array): Float32Array {
+  const out = into ? into.fill(0) : new Float32Array(V * dim)
   const count = new Int32Array(V)
   for (let n = 0; n < N; n++) count[inp[n]]++
   const start = new Int32Array(V + 1)
