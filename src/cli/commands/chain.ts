@@ -215,7 +215,7 @@ const start: Command = {
       })
       try {
         console.log(`tessera chain: ${srv.url} (chain id ${chain.chainId}, ${chain.replayed} journal entries replayed)`)
-        console.log(`contracts: registry ${dep.registry}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
+        console.log(`contracts: registry ${dep.registry}, datasets ${dep.datasets ?? '-'}, settlement ${dep.settlement}, disputeGame ${dep.disputeGame} (${depFile})`)
         console.log('development accounts (address, private key; these keys are public: never use them for real value):')
         chain.accounts.forEach((a, i) => console.log(`  [${i}] ${a.address}  ${a.privateKey}`))
         if (beaconSrv) console.log(`beacon: ${beaconSrv.url} (the devnet's key: public, devnets only)`)
