@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { f, log } from '../engine/math/canonical.js'
 import { LOG2E } from './bpb.js'
 import { heldOutMobyDick, mobyDickTraining } from './corpus.js'
-import { discountsOf, type KneserNey, trainKneserNey } from './ngram.js'
+import { discountsOf, type KneserNey, logProb, MIN_DISCOUNT, trainKneserNey } from './ngram.js'
 
 const utf8 = new TextEncoder()
 
@@ -92,7 +92,8 @@ test('discounts from counts of counts (Chen & Goodman), clamped, with a default 
   assert.equal(d2, 2 - (3 * y * 20) / 40)
   assert.equal(d3, 3 - (4 * y * 10) / 20)
   assert.deepEqual(discountsOf(5, 0, 1, 1), [0.5, 1, 1.5])
-  for (const d of discountsOf(1, 1000, 1, 1000)) assert.ok(d >= 0)
+  for (const d of discountsOf(1, 1000, 1, 1000)) assert.ok(d >= MIN_DISCOUNT)
+  assert.deepEqual(discountsOf(1000, 1, 1, 1000), [1 - (2 * (1000 / 1002)) / 1000, MIN_DISCOUNT, MIN_DISCOUNT])
 })
 
 test('probabilities over the 256 byte values sum to 1 for several contexts and orders', () => {
@@ -129,12 +130,40 @@ test('the sorted-array model agrees bit for bit with the plain twin (random text
   }
 })
 
+test('counts far from natural text (a text repeated 4 times) still give every byte a probability above 0, summing to 1', () => {
+  // most 7-grams occur 4 times (n4 large), a few once, twice, three times: the estimate of D(3+) is below 0
+  const text = utf8.encode('the cat sat on the mat; the dog sat on the log; the cat ate the rat. ')
+  const [one, two, three] = ['QWERTYUIOPQ', 'ASDFGHJKLA', 'ZXCVBNMZX'].map((x) => utf8.encode(x))
+  const kn = trainKneserNey([text, text, text, text, one, two, two, three, three, three], 7)
+  assert.equal(kn.discounts(7)[2], MIN_DISCOUNT, 'the estimate of D(3+) was clamped')
+  for (const h of ['the c', 'on the ', 'zzz']) {
+    const hist = utf8.encode(h)
+    const dist = kn.distribution(hist, hist.length)
+    let sum = 0
+    for (const p of dist) {
+      assert.ok(p > 0, `context ${JSON.stringify(h)}`)
+      sum += p
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-12)
+  }
+})
+
+test('logProb: LOG of binary32(p), scaled below the binary32 normal range; no probability 0', () => {
+  assert.equal(logProb(0.25), log(f(0.25)))
+  assert.equal(logProb(1), 0)
+  const tiny = logProb(1e-40)
+  assert.ok(Math.abs(tiny - Math.log(1e-40)) < 1e-4, `${tiny}`)
+  assert.ok(Math.abs(logProb(1e-200) - Math.log(1e-200)) < 1e-3)
+  assert.throws(() => logProb(0), RangeError)
+  assert.throws(() => logProb(Number.NaN), RangeError)
+})
+
 test('logProbs: the canonical LOG of each byte given the bytes before it', () => {
   const kn: KneserNey = trainKneserNey([utf8.encode('the cat sat on the mat; the cat sat on the hat')], 4)
   const text = utf8.encode('the hat sat')
   const lp = kn.logProbs(text)
   assert.equal(lp.length, text.length)
-  for (let i = 0; i < text.length; i++) assert.equal(lp[i], log(f(kn.prob(text, i, text[i]))))
+  for (let i = 0; i < text.length; i++) assert.equal(lp[i], logProb(kn.prob(text, i, text[i])))
   assert.ok(lp[5] > lp[0], "'a' after 'the h' is likelier than 't' at the start")
   assert.throws(() => trainKneserNey([], 8), { name: 'InvalidParameterError' })
   assert.throws(() => trainKneserNey([], 0), { name: 'InvalidParameterError' })

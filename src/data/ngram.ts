@@ -16,7 +16,7 @@
  * the sum of c_k(h x) over x; N1/N2/N3+(h) the number of bytes x with c_k(h x) = 1, 2, >= 3;
  * D_k(0) = 0, D_k(1) = D_k1, D_k(2) = D_k2, D_k(c >= 3) = D_k3, estimated per order from n_i, the
  * number of k-grams with count i:  Y = n1 / (n1 + 2 n2),  D_k1 = 1 - 2Y n2/n1,  D_k2 = 2 - 3Y n3/n2,
- * D_k3 = 3 - 4Y n4/n3, each clamped to [0, i] (and 0.5, 1, 1.5 when some n_i is 0). A context
+ * D_k3 = 3 - 4Y n4/n3, each clamped to [0.1, i] (and 0.5, 1, 1.5 when some n_i is 0). A context
  * never seen at order k is never seen at a higher order either: the recursion stops there.
  * No n-gram crosses a document boundary.
  *
@@ -88,12 +88,12 @@ export class KneserNey {
 
   /**
    * ln p of each byte of `bytes` given the bytes before it in `bytes` (the first has none): the
-   * log-probabilities `bpb.ts` scores, each LOG(binary32(p)) of the canonical arithmetic.
+   * log-probabilities `bpb.ts` scores, each `logProb(p)` (LOG of binary32(p) in the canonical arithmetic).
    */
   logProbs(bytes: ArrayLike<number>): Float32Array {
     const b = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes)
     const out = new Float32Array(b.length)
-    for (let i = 0; i < b.length; i++) out[i] = log(f(this.prob(b, i, b[i])))
+    for (let i = 0; i < b.length; i++) out[i] = logProb(this.prob(b, i, b[i]))
     return out
   }
 }
@@ -194,12 +194,39 @@ function runLengths(sorted: BigUint64Array): { keys: BigUint64Array; counts: Uin
   return { keys, counts }
 }
 
-/** Modified Kneser-Ney discounts from the count-of-counts n1..n4 (Chen & Goodman eq. 26). */
+/** The least discount: a context keeps some mass for the bytes it has not seen followed by. */
+export const MIN_DISCOUNT = 0.1
+
+/**
+ * Modified Kneser-Ney discounts from the count-of-counts n1..n4 (Chen & Goodman eq. 26), each
+ * clamped to [MIN_DISCOUNT, i]. Counts whose distribution is far from natural text (a corpus
+ * repeated, so that most k-grams occur 4 times or more) drive the estimate of D(3+) to 0 or below;
+ * with every discount 0 a context would give its unseen bytes no probability at all.
+ */
 export function discountsOf(n1: number, n2: number, n3: number, n4: number): [number, number, number] {
   if (n1 === 0 || n2 === 0 || n3 === 0) return [0.5, 1, 1.5]
   const y = n1 / (n1 + 2 * n2)
-  const clamp = (x: number, hi: number) => Math.min(hi, Math.max(0, x))
+  const clamp = (x: number, hi: number) => Math.min(hi, Math.max(MIN_DISCOUNT, x))
   return [clamp(1 - (2 * y * n2) / n1, 1), clamp(2 - (3 * y * n3) / n2, 2), clamp(3 - (4 * y * n4) / n3, 3)]
+}
+
+const LN2 = f(0.6931471805599453)
+const SCALE = 2 ** 100
+
+/**
+ * LOG(p) for a probability in (0, 1] held in binary64: below 2^-100 (near binary32's smallest
+ * normal, 2^-126, where LOG is not defined) p is first scaled by 2^100, k times, and k * 100 * LN2
+ * subtracted, each step in binary32.
+ */
+export function logProb(p: number): number {
+  if (!(p > 0 && p <= 1)) throw new RangeError(`logProb: ${p} is not a probability above 0`)
+  let k = 0
+  while (p < 2 ** -100) {
+    p *= SCALE
+    k += 100
+  }
+  const l = log(f(p))
+  return k === 0 ? l : f(l - f(k * LN2))
 }
 
 function buildLevel(keys: BigUint64Array, counts: Uint32Array): Level {
