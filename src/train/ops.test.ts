@@ -254,7 +254,8 @@ test('native kernels equal the reference bit for bit at 1, 2 and 3 threads (odd 
       const a = run(R), b = run(Nt)
       a.forEach((x, i) => assert.deepEqual(new Uint32Array(b[i].buffer), new Uint32Array(x.buffer), `${name} output ${i} (${threads} threads)`))
     }
-    for (const [M, N, K] of [[1, 1, 1], [5, 7, 13], [4, 3, 8], [9, 10, 33], [17, 6, 64]]) {
+    // the last three span several B tiles (the kernel tiles B in ~24,576 values: 12, 6 and 3 rows here)
+    for (const [M, N, K] of [[1, 1, 1], [5, 7, 13], [4, 3, 8], [9, 10, 33], [17, 6, 64], [9, 40, 2048], [5, 20, 4001], [13, 31, 8192]]) {
       const a = rnd(M * K, M, 3), b = rnd(N * K, N + 100, 3)
       same(`mm ${M}x${N}x${K}`, (o) => {
         const c = new Float32Array(M * N)
