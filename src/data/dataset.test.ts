@@ -126,6 +126,9 @@ test('attacker: bad contributors: shares not summing to 10000, a duplicate, a ba
   bad([{ address: ALICE, shareBps: 0 }, { address: BOB, shareBps: 10000 }], 'contributors[0].shareBps')
   bad([{ address: ALICE, shareBps: 20000 }, { address: BOB, shareBps: -10000 }], 'contributors[0].shareBps')
   bad([], 'contributors')
+  bad(undefined, 'contributors')
+  bad([null], 'contributors[0]')
+  bad([{ address: ALICE, shareBps: 10000, extra: 1 }], 'contributors[0].extra')
 })
 
 test('bad metadata and document names are refused naming the field', () => {

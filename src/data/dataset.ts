@@ -107,7 +107,7 @@ export function buildDataset(docs: readonly DatasetDocument[], meta: DatasetMeta
     source: meta.source,
     documents,
     root: toHex0x(merkleRoot(documents.map((d) => fromHex(d.leaf)))),
-    contributors: meta.contributors.map((c) => ({ address: c.address, shareBps: c.shareBps })),
+    contributors: meta.contributors as Contributor[], // parseManifest checks and copies them
     createdBy: meta.createdBy,
   }
   return parseManifest(manifest)
