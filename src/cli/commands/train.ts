@@ -55,9 +55,9 @@ type ProgressInfo = { step: number; total: number; loss: number; stepsThisRun: n
  * A progress bar on stderr: step, loss, tokens/s, ETA. Redrawn in place on a terminal (at most 10
  * times a second), else one line per 5% of the steps.
  */
-function progressBar(label: string, signal: AbortSignal): { update(p: ProgressInfo): void; end(): void } {
+function progressBar(label: string, signal: AbortSignal): { start(): void; update(p: ProgressInfo): void; end(): void } {
   const tty = process.stderr.isTTY === true
-  const t0 = performance.now()
+  let t0 = performance.now()
   let lastDraw = 0
   let lastLine = -1
   let open = false
@@ -67,6 +67,10 @@ function progressBar(label: string, signal: AbortSignal): { update(p: ProgressIn
   }
   signal.addEventListener('abort', end, { once: true })
   return {
+    /** Rates count from here (after the data and tokenizer are ready). */
+    start() {
+      t0 = performance.now()
+    },
     update(p) {
       const now = performance.now()
       const secs = (now - t0) / 1000
@@ -129,6 +133,7 @@ const train: Command = {
         onStage: quiet ? undefined : (what) => process.stderr.write(`  ${what}\n`),
         onManifest: (hash, resumeAt) => {
           console.log(`manifest  ${hash} (${out}/manifest.json)`)
+          bar?.start()
           if (resumeAt > 0 && !quiet) process.stderr.write(`  resuming at step ${resumeAt}\n`)
         },
         onProgress: (p) => {
@@ -180,7 +185,12 @@ const verify: Command = {
         backend,
         threads,
         signal,
-        onStage: quiet ? undefined : (what) => process.stderr.write(`  ${what}\n`),
+        onStage: quiet
+          ? undefined
+          : (what) => {
+              process.stderr.write(`  ${what}\n`)
+              bar?.start()
+            },
         onProgress: (p) => bar?.update(p),
       })
       bar?.end()
