@@ -18,7 +18,7 @@
  *   const docs = [{ name: 'a.txt', bytes: utf8('hello') }]
  *   const m = buildDataset(docs, { name: 'greetings', licence: 'CC0-1.0', source: 'hand-written',
  *     contributors: [{ address: '0x52908400098527886e0f7030069857d2e4169ee7', shareBps: 10000 }], createdBy: 'me' })
- *   verifyDataset(m, docs) // returns m.root; throws DatasetMismatchError naming the first wrong document
+ *   verifyDataset(m, docs) // the root (bytes); throws DatasetMismatchError naming the first wrong document
  */
 import { isAddress } from 'viem'
 import { equalBytes, fromHex, type Hex0x, toHex0x } from '../engine/bytes.js'
