@@ -254,6 +254,8 @@ test('bad tokens and states are refused with one clear error', async () => {
   const bad = tokens(tiny, tiny.batch)
   bad[3] = tiny.vocabSize
   await assert.rejects(trainer.step(state, bad), { name: 'TrainStateError', message: /tokens\[3\] = 37 is outside/ })
+  await assert.rejects(createTrainer(tiny, { threads: 0 }), { name: 'InvalidParameterError' })
+  await assert.rejects(createTrainer(tiny, { backend: 'gpu' as 'auto' }), { name: 'InvalidParameterError' })
   state.params.delete('output_norm.weight')
   await assert.rejects(trainer.loss(state, tokens(tiny, 1)), { name: 'TrainStateError', message: /lacks output_norm.weight/ })
 })

@@ -8,7 +8,7 @@
  * Legend: B sequences of C positions per call, N = B·C tokens (n = b·C + t), dim = model width,
  * nh/nkv = query/kv heads, hd = head dim, qDim = nh·hd, kvDim = nkv·hd, ff = FFN width, V = vocab.
  */
-import { BaseError } from '../errors.js'
+import { BaseError, InvalidParameterError } from '../errors.js'
 import { cos, f, sin, sum8 } from '../engine/math/canonical.js'
 import { ropeFrequencies } from '../engine/model/transformer.js'
 import { loadNativeTrain, type NativeTrain, nativeTrainUnavailable } from '../runtime/native/train.js'
@@ -48,9 +48,9 @@ export class TrainBackendError extends BaseError {
 export function selectOps(opts: TrainerOptions = {}): TrainOps {
   const backend = opts.backend ?? 'auto'
   const threads = opts.threads ?? 1
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new TrainStateError(`threads = ${threads}: expected an integer in 1..256`)
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   if (backend === 'reference') return referenceTrainOps
-  if (backend !== 'native' && backend !== 'auto') throw new TrainStateError(`backend "${backend}": expected reference, native or auto`)
+  if (backend !== 'native' && backend !== 'auto') throw new InvalidParameterError('backend', backend, 'reference, native or auto')
   const native = loadNativeTrain()
   if (native) return nativeTrainOps(native, threads)
   if (backend === 'native') throw new TrainBackendError(nativeTrainUnavailable() ?? 'not built')
