@@ -244,6 +244,16 @@ void mmRows(float* c, const float* a, const float* b, int64_t i0, int64_t i1, in
   for (int64_t j0 = 0; j0 < N; j0 += jb) mmTile(c, a, b, i0, i1, j0, j0 + jb < N ? j0 + jb : N, N, K);
 }
 
+// The binary32 environment the arithmetic assumes, on every thread that computes: round to nearest
+// even, subnormals kept (no flush-to-zero, no denormals-are-zero), exceptions masked (MXCSR
+// 0x1F80). Node leaves it so, but another addon in the process could change it; each call sets
+// it and restores the caller's on return.
+struct CanonicalFp {
+  unsigned saved;
+  CanonicalFp() : saved(_mm_getcsr()) { _mm_setcsr(0x1F80); }
+  ~CanonicalFp() { _mm_setcsr(saved); }
+};
+
 // Runs fn(lo, hi) over [0, n) split into `threads` contiguous parts (the caller's thread takes the
 // first); each index is computed by exactly one call, so results never depend on the split.
 template <typename Fn>
@@ -262,7 +272,11 @@ void parallel(int threads, int64_t n, int64_t grain, Fn fn) {
   };
   std::vector<std::thread> ts;
   ts.reserve(parts - 1);
-  for (int64_t p = 1; p < parts; p++) ts.emplace_back([=]() { fn(bound(p), bound(p + 1)); });
+  for (int64_t p = 1; p < parts; p++)
+    ts.emplace_back([=]() {
+      CanonicalFp fp;
+      fn(bound(p), bound(p + 1));
+    });
   fn(bound(0), bound(1));
   for (auto& t : ts) t.join();
 }
@@ -542,6 +556,7 @@ void adamw(float* p, float* m, float* v, const float* g, int64_t n, const float*
 // ---- N-API glue ---------------------------------------------------------------------------------
 
 struct Args {
+  CanonicalFp fp;  // for the whole call on the calling thread
   napi_env env;
   napi_value argv[20];
   size_t argc = 20;
