@@ -2,10 +2,12 @@
  * Network job benchmarks (issue 8), with real nodes (`startNode`, src/node/node.ts) in this
  * process on an embedded chain served over JSON-RPC on 127.0.0.1 and a tiny synthesized model:
  *
- * latency: one job over the p2p job path (requestJob -> libp2p -> serveJob: request signature,
- *   local checks, the engine while `reserve` is mined, streamed tokens, signed receipt once
- *   reserved, acknowledgement) against the same job as a direct engine call (`generate`); the
- *   overhead is the difference of the medians. The client's marks say where the time goes.
+ * latency: one job over the p2p job path (requestJob -> libp2p, job protocol 1.3.0 on the stream
+ *   kept from the client's previous job -> serveJobs: request signature, local checks, the engine,
+ *   tokens several to a write, `end`, the signed receipt, the acknowledgement; `reserve` after
+ *   `done`) against the same job as a direct engine call (`generate`); the overhead is the
+ *   difference of the medians. The client's marks say where the time goes. `--fresh-stream`: every
+ *   job opens its own stream (the first job to a provider, or one more than 20 s after the last).
  * throughput: jobs per second with 32 concurrent clients (32 accounts, one host each) on one
  *   provider of capacity 32.
  * slash: wall time from a job served by a `--cheat silu` provider to its stake being slashed,
@@ -19,7 +21,7 @@
  * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
  * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's),
  * `--profile-provider FILE` the provider process's (with `--provider process`).
- * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0]
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream]
  */
 import '../src/p2p/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -166,7 +168,7 @@ async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
 }
 
 /** Where one job's time goes, client side (ms since the call): stream open, each message received, the end. */
-type Marks = { dial?: number; open?: number; accepted?: number; first?: number; done?: number; end?: number }
+type Marks = { dial?: number; open?: number; accepted?: number; first?: number; last?: number; done?: number; end?: number }
 const marks: Marks[] = []
 
 const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
@@ -174,7 +176,8 @@ const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClient
   const o = jobOfferOf(cl.host, offer as never, net.root)
   const t0 = performance.now()
   const m: Marks = {}
-  const traced: JobOffer = !mark ? o : {
+  const fresh = process.argv.includes('--fresh-stream')
+  const traced: JobOffer = !mark && !fresh ? o : {
     ...o,
     async connect(signal) {
       m.dial = performance.now() - t0
@@ -182,11 +185,14 @@ const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClient
       m.open = performance.now() - t0
       return {
         ...conn, remotePeer: conn.remotePeer, send: (x) => conn.send(x), close: () => conn.close(), abort: (e) => conn.abort(e),
+        // --fresh-stream: not handed back, so the next job opens a new stream
+        release: fresh ? undefined : conn.release,
         async recv(ms) {
           const x = (await conn.recv(ms)) as { t?: string } | undefined
           const at = performance.now() - t0
           if (x?.t === 'accepted') m.accepted = at
           else if (x?.t === 'token') m.first ??= at
+          else if (x?.t === 'end') m.last = at
           else if (x?.t === 'done') m.done = at
           return x
         },
@@ -273,7 +279,7 @@ async function benchLatency(): Promise<void> {
     console.log(`| CPU time during the call (median, this process's threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
     if (providerCpu !== undefined) console.log(`| provider process CPU per job (mean over the runs, its idle work included) | ${providerCpu.toFixed(1)} ms | | | |`)
     const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
-    console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | done ${at('done')} | returned ${at('end')} |`)
+    console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
     const rpcClient = connectClients({ transport: net.rpc, chainId: net.d.chainId, privateKey: net.keys[2] })
     const reads: number[] = []

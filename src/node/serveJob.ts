@@ -14,11 +14,12 @@
  * its client loses the deferral: its later jobs here reserve before the engine starts. So a
  * client costs a provider at most one job of unpaid work (and as many at once as `capacity`).
  *
- * Every receive has a timeout; a send waits for the stream to drain, and the engine computes the
- * next token only after the last one was handed to the stream, so a slow reader slows the engine
- * instead of filling memory. A `cancel` from the client or a dead stream stops generation between
- * tokens. `serveJob` never throws: whatever happens to one stream, the node serves the next, and
- * the outcome says what happened.
+ * Every receive has a timeout; a write waits for the stream to drain, and the engine computes the
+ * next token only after the last write was handed to the stream (tokens go several to a write once
+ * they come faster than `TOKEN_FLUSH_MS`), so a slow reader slows the engine instead of filling
+ * memory. A `cancel` from the client or a dead stream stops generation between tokens. `serveJob`
+ * (1.2.0: one job per stream) and `serveJobs` (1.3.0: jobs one after another on a stream) never
+ * throw: whatever happens to one stream, the node serves the next, and the outcome says what happened.
  *
  * Shared across the streams of one provider: its `JobSlots` (jobs running, their reserved wei and
  * request keys, so two streams carrying the same request cannot both pass the replay check) and its
