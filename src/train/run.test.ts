@@ -288,5 +288,6 @@ test('bad configs name the field', () => {
   bad((c) => (c.tokenizer.vocabSize = 100), /^config tokenizer\.vocabSize: expected an integer from 300/)
   bad((c) => (c.train.nHead = 3), /^config train\.nHead: 3 heads must split dim 32/)
   bad((c) => (c.checkpointEvery = 0), /^config checkpointEvery: expected an integer from 1/)
+  bad((c) => (c.train.lr.warmupSteps = 8), /^config train\.lr\.warmupSteps: 8 is more than lr\.totalSteps 7/)
   bad((c) => (c.train.vocabSize = 999), /^config train\.vocabSize: 999 differs from tokenizer\.vocabSize 320/)
 })

@@ -176,6 +176,7 @@ export function parseRunSpec(value: unknown, fineTune = false): RunSpec {
     min: num(lr.min, 'train.lr.min', (x) => x >= 0 && x < 1, 'a number in [0, 1)'),
   }
   if (train.lr.min > train.lr.peak) throw new RunConfigError('train.lr.min', `${train.lr.min} is above lr.peak ${train.lr.peak}`)
+  if (train.lr.warmupSteps > train.lr.totalSteps) throw new RunConfigError('train.lr.warmupSteps', `${train.lr.warmupSteps} is more than lr.totalSteps ${train.lr.totalSteps}`)
   const adam = object(t.adam, 'train.adam', ['beta1', 'beta2', 'eps', 'weightDecay'])
   train.adam = {
     beta1: num(adam.beta1, 'train.adam.beta1', (x) => x >= 0 && x < 1, 'a number in [0, 1)'),

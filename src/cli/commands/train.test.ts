@@ -61,7 +61,7 @@ test('train, verify, and the exported model answers in tessera run', async () =>
 
   const v = await cli('train', 'verify', out, '--backend', 'reference')
   assert.equal(v.code, 0, v.err)
-  assert.match(v.out, /steps {5}0\.\.6 replayed: 2 checkpoint roots/)
+  assert.match(v.out, /steps {5}0\.\.6 replayed: every loss equal, 2 checkpoints reached/)
   assert.match(v.out, /model roots equal/)
   assert.equal(/^run root {2}(0x[0-9a-f]{64})/m.exec(v.out)?.[1], runRoot)
   assert.match(v.out, /^valid$/m)

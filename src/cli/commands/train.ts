@@ -195,7 +195,7 @@ const verify: Command = {
       })
       bar?.end()
       console.log(`manifest  ${r.manifestHash}: data, tokenizer and config recomputed, equal`)
-      console.log(`steps     ${r.from}..${r.to} replayed: ${r.checkpoints} checkpoint roots, batch roots and losses equal`)
+      console.log(`steps     ${r.from}..${r.to} replayed: every loss equal, ${r.checkpoints} checkpoint${r.checkpoints === 1 ? '' : 's'} reached (batch, state and file roots equal)`)
       if (r.exportsChecked) console.log('models    GGUF exports rebuilt from the final state: model roots equal')
       console.log(`run root  ${r.runRoot}${r.complete ? '' : ' (the run is not finished)'}`)
       console.log('valid')
