@@ -128,9 +128,10 @@ test('stopped mid-segment or at a checkpoint and resumed: the same bytes as an u
   }
 })
 
-test('a folder holding another run is refused', async () => {
+test('a folder holding another run, or a file, is refused', async () => {
   const other = parseRunSpec({ ...config, train: { ...config.train, seed: '8' } })
   await assert.rejects(trainRun({ ...opts, spec: other, dir: whole }), (e: Error) => e.name === 'RunDirError' && /holds another run/.test(e.message))
+  await assert.rejects(trainRun({ ...opts, dir: join(base, 'a.txt') }), (e: Error) => e.name === 'RunDirError' && /a\.txt is a file, not a run folder/.test(e.message))
 })
 
 test('verify replays all of a run, or a range from the checkpoint before it', async () => {

@@ -628,7 +628,12 @@ export async function trainRun(opts: TrainOptions): Promise<TrainResult> {
   const inputs = await prepareRun(opts.spec, { baseDir: opts.baseDir, init: opts.init, corpus: opts.corpus, onStage: opts.onStage, signal: opts.signal })
   const { train, manifestHash } = inputs
   const dir = opts.dir
-  mkdirSync(join(dir, CHECKPOINT_DIR), { recursive: true })
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RunDirError(`${dir} is a file, not a run folder`)
+  try {
+    mkdirSync(join(dir, CHECKPOINT_DIR), { recursive: true })
+  } catch (cause) {
+    throw new RunDirError(`cannot create the run folder ${dir}`, { details: (cause as Error).message, cause })
+  }
   const manifestPath = join(dir, MANIFEST_FILE)
   if (existsSync(manifestPath)) {
     const have = readFileSync(manifestPath, 'utf8')
