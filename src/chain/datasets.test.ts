@@ -13,7 +13,7 @@ import {
 } from './actions/datasets.js'
 import { openGame, timeout } from './actions/disputeGame.js'
 import { registerModel } from './actions/registry.js'
-import { claimBatch, deposit, finalizeBatch, getBalances, getBatch, getTotals, withdrawOwed } from './actions/settlement.js'
+import { claimBatch, deposit, exposureOf, finalizeBatch, getBalances, getBatch, getTotals, withdrawOwed } from './actions/settlement.js'
 import { batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, DeploymentError, deployTessera, jobAmount } from './client.js'
 import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
 import { getArtifact } from './artifacts.js'
@@ -217,7 +217,7 @@ test('rounding dust: odd prices and shares leave less than one wei per (dataset,
   }
 })
 
-test('a batch mixing trained and untrained models: the untrained jobs give their data share to the provider at once', async () => {
+test('a batch mixing trained and untrained models: only the trained jobs credit contributors; the rest stays in the batch for the provider, locked', async () => {
   const net = await createDevnet({ accounts: 6 })
   try {
     const { d, client, provider } = net
@@ -225,12 +225,16 @@ test('a batch mixing trained and untrained models: the untrained jobs give their
     const model = await addTrained(net, 'mixed', [[await addDataset(net, 'A', [[c1.account.address, 10000]]), 10000]])
     await deposit(client, d, { amount: 10n ** 18n })
     const ownBefore = (await getBalances(client, d, provider.account.address)).owed
+    const lockBefore = (await getBalances(client, d, provider.account.address)).stake.locked
     const r = await claimOn(net, [net.modelRoot, model, net.modelRoot])
     const dataOf = (it: (typeof r.items)[number]) => (jobAmount(it) * 1000n) / 10_000n
     assert.equal(await dataEarned(client, d, model), dataOf(r.items[1]))
-    assert.equal((await getBalances(client, d, provider.account.address)).owed - ownBefore, dataOf(r.items[0]) + dataOf(r.items[2]))
+    const after = await getBalances(client, d, provider.account.address)
+    assert.equal(after.owed, ownBefore, 'nothing paid to the provider before the window')
     const b = await getBatch(client, d, r.batchId)
-    assert.equal(b.amount, r.items.reduce((s, it) => s + jobAmount(it) - dataOf(it), 0n))
+    assert.equal(b.data, true)
+    assert.equal(b.amount, r.items.reduce((s, it) => s + jobAmount(it), 0n) - dataOf(r.items[1]))
+    assert.equal(after.stake.locked - lockBefore, exposureOf(b.amount, d.params.settlement), 'the untrained jobs\' share is locked with the batch')
     // A batch of untrained models only takes no data share.
     const u = await claimOn(net, [net.modelRoot])
     const ub = await getBatch(client, d, u.batchId)
@@ -270,6 +274,35 @@ test('a job of a trained model lost in a dispute refunds the client what its bat
     const b = await getBatch(client, d, r.batchId)
     assert.equal(b.amount, 0n)
     assert.equal(await dataEarned(client, d, model), (amount * 1000n) / 10_000n)
+    await conserved(net)
+  } finally {
+    await net.close()
+  }
+})
+
+test('a lost untrained job of a batch that took the data share refunds the client its net; the rest of the batch pays the provider', async () => {
+  const net = await createDevnet({ accounts: 6 })
+  try {
+    const { d, client, challenger, provider } = net
+    const model = await addTrained(net, 'mixed-lost', [[await addDataset(net, 'A', [[net.at(5).account.address, 10000]]), 10000]])
+    await deposit(client, d, { amount: 10n ** 18n })
+    const r = await claimOn(net, [net.modelRoot, model])
+    const [untrained, trained] = r.items
+    const dataOf = (a: bigint) => (a * 1000n) / 10_000n
+    const leaves = r.items.map((it) => batchLeaf(net.chain.chainId, d.settlement, it, client.account.address))
+    const g = await openGame(challenger, d, { batchId: r.batchId, jobIndex: 0n, item: untrained, client: client.account.address, proof: batchTree(leaves).proof(0), bond: BOND })
+    const escrowBefore = (await getBalances(client, d, client.account.address)).escrow
+    await net.warp(86401)
+    await timeout(client, d, { gameId: g.gameId })
+    const lost = jobAmount(untrained)
+    assert.equal((await getBalances(client, d, client.account.address)).escrow - escrowBefore, lost - dataOf(lost), 'the refund is _net(amount, true)')
+    await conserved(net)
+    const owedBefore = (await getBalances(client, d, provider.account.address)).owed
+    await finalizeBatch(provider, d, { batchId: r.batchId })
+    const pay = (await getBalances(client, d, provider.account.address)).owed - owedBefore
+    assert.equal(pay, jobAmount(trained) - dataOf(jobAmount(trained)) + dataOf(lost), "the trained job's net and the lost job's share")
+    assert.equal((await getBatch(client, d, r.batchId)).status, 2)
+    assert.equal((await getBalances(client, d, provider.account.address)).stake.locked, 0n)
     await conserved(net)
   } finally {
     await net.close()

@@ -113,7 +113,7 @@ contract Settlement {
         uint8 status; // 1 pending, 2 final, 3 paid out except the jobs still under dispute
         uint32 openDisputes; // open games on the batch's jobs
         uint32 count;
-        bool data; // the batch holds each job's amount less its premium and its data share (_net)
+        bool data; // the batch took the data share: it holds each job's _net(amount, true), plus the share of its untrained jobs
         uint128 disputed; // part of `amount` belonging to jobs with at least one open game
         bytes32 root;
     }
@@ -520,15 +520,16 @@ contract Settlement {
         uint128 total; // sum of amount - premium
         uint128 premium;
         uint128 data; // sum of every job's data share
-        uint128 untrained; // of which, jobs on models without a training record
+        uint128 untrained; // of which, jobs on models without a training record (it stays in the batch)
     }
 
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
     ///         Locks exposureOf(batch amount) of the caller's active stake until the batch finalizes.
-    ///         When any job's model has a training record (and dataBps > 0), every job gives
-    ///         dataBps of its amount: a trained model's share is credited to its contributors
-    ///         (dataEarned, withdrawData), an untrained model's to the provider at once, and the
-    ///         batch holds each job's amount less its premium and data share (docs/CHAIN.md
+    ///         When any job's model has a training record (and dataBps > 0), the batch takes the
+    ///         data share: each job on a trained model gives dataBps of its amount to the model's
+    ///         contributors (dataEarned, withdrawData); a lost job of the batch refunds
+    ///         _net(amount, true) whatever its model, and the share of its jobs on untrained models
+    ///         stays in the batch for the provider, locked and paid with it (docs/CHAIN.md
     ///         "Data provenance").
     function claimBatch(ClaimItem[] calldata items) external returns (uint256 batchId) {
         uint256 n = items.length;
@@ -563,14 +564,16 @@ contract Settlement {
             }
         }
         _endRun(cx, batchId);
-        // INVARIANT: a batch takes the data share from all its jobs or from none (so _net knows a
-        // job's net from its amount and the batch alone); a batch with no trained model gives none.
+        // INVARIANT: a lost job refunds _net(amount, batch.data), known from its amount and its
+        // batch alone; a batch with no trained model takes no data share. In a batch that does,
+        // the untrained jobs' share stays in the batch: the provider's, locked like the rest until
+        // it is paid with the batch.
         bool data = cx.anyTrained && DATA_BPS != 0;
         uint128 total = cx.total;
         if (data) {
-            total -= cx.data;
-            books.owed += cx.data;
-            if (cx.untrained != 0) _add(oweds, msg.sender, cx.untrained);
+            uint128 credited = cx.data - cx.untrained;
+            total -= credited;
+            books.owed += credited;
         }
         // INVARIANT: locked <= active; a claim needs its whole exposure in unlocked active stake.
         uint256 lock = exposureOf(total);
@@ -597,9 +600,10 @@ contract Settlement {
     }
 
     /// @notice A job's amount less its audit premium, and less its data share in a batch that
-    ///         takes one (`data`): what its batch holds for the provider, and what a lost job
-    ///         refunds to the client (the premium paid for the audit, the data share to the
-    ///         contributors).
+    ///         takes one (`data`): what its batch holds for the provider (a batch that took the
+    ///         share also holds that of its untrained jobs), and what a lost job refunds to the
+    ///         client (the premium paid for the audit, the data share to the contributors, or
+    ///         with the batch to the provider for an untrained model's job).
     function _net(uint128 amount, bool data) internal view returns (uint128) {
         uint256 off = uint256(amount) * PREMIUM_BPS / 10_000;
         if (data) off += uint256(amount) * DATA_BPS / 10_000;
