@@ -15,7 +15,7 @@ import { openGame, timeout } from './actions/disputeGame.js'
 import { registerModel } from './actions/registry.js'
 import { claimBatch, deposit, exposureOf, finalizeBatch, getBalances, getBatch, getTotals, withdrawOwed } from './actions/settlement.js'
 import { batchLeaf, batchTree, DEFAULT_SETTLEMENT_PARAMS, DeploymentError, deployTessera, jobAmount } from './client.js'
-import { type Devnet, createDevnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
+import { createDevnet, DEVNET_SETTLEMENT_PARAMS, type Devnet, fakeModel, h, isConserved, makeItem, makeRequest } from './devnet.js'
 import { getArtifact } from './artifacts.js'
 import { deployContract } from './evm/clients.js'
 
@@ -234,7 +234,7 @@ test('a batch mixing trained and untrained models: only the trained jobs credit 
     const b = await getBatch(client, d, r.batchId)
     assert.equal(b.data, true)
     assert.equal(b.amount, r.items.reduce((s, it) => s + jobAmount(it), 0n) - dataOf(r.items[1]))
-    assert.equal(after.stake.locked - lockBefore, exposureOf(b.amount, d.params.settlement), 'the untrained jobs\' share is locked with the batch')
+    assert.equal(after.stake.locked - lockBefore, exposureOf(b.amount, DEVNET_SETTLEMENT_PARAMS), 'the untrained jobs\' share is locked with the batch')
     // A batch of untrained models only takes no data share.
     const u = await claimOn(net, [net.modelRoot])
     const ub = await getBatch(client, d, u.batchId)
