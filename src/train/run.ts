@@ -24,7 +24,7 @@
  * log (not in it), so a resumed run writes exactly the log and files of an uninterrupted one.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { isAbsolute, join, resolve } from 'node:path'
+import { basename, isAbsolute, join, resolve } from 'node:path'
 import { type DatasetDocument, datasetRoot } from '../data/dataset.js'
 import { BaseError } from '../errors.js'
 import { type Hex0x, toHex0x } from '../engine/bytes.js'
@@ -550,6 +550,7 @@ export type RunSummary = {
   runRoot: Hex0x
   steps: number
   finalLoss: number
+  /** The exports; `file` is relative to the run folder (the record can move). */
   models: { type: ExportType; file: string; modelRoot: Hex0x; bytes: number }[]
 }
 
@@ -773,7 +774,7 @@ export function exportModels(dir: string, inputs: RunInputs, state: TrainState, 
     const src = openGgufSource(path)
     try {
       const gguf = readGguf(src)
-      out.push({ type, file: path, modelRoot: hex(computeGgufModelRoot(src, gguf, trainedModelConfig(inputs.train)).modelRoot), bytes })
+      out.push({ type, file: basename(path), modelRoot: hex(computeGgufModelRoot(src, gguf, trainedModelConfig(inputs.train)).modelRoot), bytes })
     } finally {
       src.close()
     }

@@ -34,7 +34,8 @@ test('a trained model exported as F32 and Q8_0 loads in llama.cpp and agrees wit
     checkpointEvery: 12,
   })
   const { summary } = await trainRun({ spec, dir: join(dir, 'run'), baseDir: dir })
-  for (const { file, type } of summary.models) {
+  for (const { type } of summary.models) {
+    const file = join(dir, 'run', `model-${type}.gguf`)
     const model = await loadModel(file, { backend: 'reference' })
     const ll = await openLlamaCpp(file, { threads: 1, kvCacheType: 'F32', contextSize: 64 })
     try {

@@ -4,7 +4,7 @@
  * steps, a run root); `tessera train verify DIR` replays a range of it and checks every root.
  * docs/TRAINING.md ("Runs", "Verify", "Export").
  */
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { InvalidParameterError } from '../../errors.js'
 import { type Command, type ParsedArgs, UsageError } from '../args.js'
 import { checkInputFile } from '../files.js'
@@ -144,7 +144,7 @@ const train: Command = {
       bar?.end()
       const s = r.summary
       console.log(`run root  ${s.runRoot} (${s.steps} steps, final loss ${s.finalLoss.toFixed(4)})`)
-      for (const m of s.models) console.log(`model     ${m.file} (${(m.bytes / 1e6).toFixed(2)} MB, model root ${m.modelRoot})`)
+      for (const m of s.models) console.log(`model     ${join(out, m.file)} (${(m.bytes / 1e6).toFixed(2)} MB, model root ${m.modelRoot})`)
       return 0
     } catch (e) {
       bar?.end()
