@@ -66,7 +66,7 @@ test('files and folders as documents, the offline manifest, shares not summing t
   }
 })
 
-test('a root registered first by someone else with another manifest is refused; a model registered twice too', async (t) => {
+test('data add: the same manifest again is fine, another manifest for a registered root is refused; model register twice is refused; data withdraw with nothing due', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-data-cmd-'))
   const net = await createDevnet({ accounts: 6 })
   const srv = await serveJsonRpc(net.chain.provider, { port: 0 })
@@ -79,6 +79,15 @@ test('a root registered first by someone else with another manifest is refused; 
     const out = join(dir, 'ds.json')
     assert.equal(await run('data add', [join(dir, 'a.txt'), '--licence', 'MIT', '--contributor', `${A}:100%`, '--out', out, '--offline']), 0)
     const root = JSON.parse(readFileSync(out, 'utf8')).root
+    // registered, then the same files again: already registered with this manifest, nothing sent
+    const mine = join(dir, 'mine.txt')
+    writeFileSync(mine, 'my own bytes')
+    const addMine = [mine, '--licence', 'MIT', '--contributor', `${net.at(5).account.address}:100%`, '--out', join(dir, 'mine.json'), '--force', ...conn]
+    assert.equal(await run('data add', addMine), 0)
+    const mineRoot = JSON.parse(readFileSync(join(dir, 'mine.json'), 'utf8')).root
+    const logs = (console.log as unknown as { mock: { calls: { arguments: unknown[] }[] } }).mock
+    assert.equal(await run('data add', addMine), 0)
+    assert.match(String(logs.calls.at(-1)?.arguments[0]), /already registered with this manifest/)
     // someone else registers that root first, naming itself
     await registerDataset(net.at(5), net.d, { root, manifestHash: h('their manifest'), licence: 'MIT', contributors: [{ address: net.at(5).account.address, shareBps: 10000 }] })
     await assert.rejects(run('data add', [join(dir, 'a.txt'), '--licence', 'MIT', '--contributor', `${A}:100%`, '--out', out, '--force', ...conn]), {
@@ -94,6 +103,15 @@ test('a root registered first by someone else with another manifest is refused; 
     await assert.rejects(run(reg[0], [gguf, '--dataset', `${root}:100%`, ...conn]), { name: 'UsageError', message: /--run-root is needed/ })
     assert.equal(await run(reg[0], [...reg[1]]), 0)
     await assert.rejects(run(reg[0], [...reg[1]]), { name: 'ChainError', message: /is registered already, with a training record/ })
+    // withdrawals: a model without a record pays no data share; a contributor with nothing due is told so
+    await assert.rejects(run('data withdraw', [net.modelRoot, ...conn]), { name: 'ChainError', message: /has no training record/ })
+    const gguf2 = join(dir, 'm2.gguf')
+    writeGgufFile(gguf2, encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 10 })))
+    assert.equal(await run(reg[0], [gguf2, '--dataset', `${mineRoot}:100%`, '--run-root', h('run2'), '--manifest-hash', h('manifest2'), ...conn]), 0)
+    const m2 = String(logs.calls.at(-4)?.arguments[0]).match(/registered model (0x[0-9a-f]{64})/)?.[1]
+    assert.ok(m2, 'the registered root is printed')
+    assert.equal(await run('data withdraw', [m2, '--account', '5', ...conn]), 0)
+    assert.match(String(logs.calls.at(-1)?.arguments[0]), /nothing to withdraw/)
   } finally {
     await srv.close()
     await net.close()
