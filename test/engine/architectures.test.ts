@@ -30,7 +30,7 @@ import { modelConfigFromGguf } from '../../src/engine/model/config.js'
 import { concatBytes, toHex } from '../../src/engine/bytes.js'
 import { buildModelTree } from '../../src/chain/weights.js'
 import { layerOps } from '../../src/dispute/machine/program.js'
-import { tinyModel } from '../support/machineModels.js'
+import { tinyModel, tinyModelFrom } from '../support/machineModels.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-arch-'))
 const wasmOps = createWasmLayerOps()
@@ -178,4 +178,29 @@ test('a windowed model has its own model root, is refused by the registry action
   const sampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
   const shape = (n: string) => w.tree.shape(n)
   assert.throws(() => layerOps({ config: w.config, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), (e: Error) => e.name === 'UnsupportedShapeError' && /sliding-window/.test(e.message))
+})
+
+test('a windowed KV cache keeps W - 1 + the batch positions; token by token and in batches of 7 (compacting) equal one batch (not) bit for bit', () => {
+  for (const [preset, W] of [['tiny', 5], ['tiny-qwen3', 1], ['tiny-qwen3', 16]] as const) {
+    const bytes = concatBytes(...encodeGguf(synthModel({ preset, type: 'q8_0', seed: 2, slidingWindow: W })))
+    const m = tinyModelFrom(bytes)
+    const tokens = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 1000)
+    const all = m.tf.forward(tokens, new KVCache(m.config, 64), tokens.length)
+    const cache = new KVCache(m.config, 64)
+    const V = m.config.vocabSize
+    for (let i = 0; i < tokens.length; i++) {
+      const l = m.tf.forward([tokens[i]], cache, 1)
+      assert.deepEqual(bitsOf(l), bitsOf(all.subarray(i * V, (i + 1) * V)), `${preset} W ${W}: position ${i}`)
+      assert.ok(cache.rows <= Math.max(2 * W, W), `${preset} W ${W}: ${cache.rows} rows`)
+    }
+    assert.ok(cache.base > 0, 'old positions were dropped')
+    // batches of 7: the cache grows to W - 1 + 7 at most
+    const c7 = new KVCache(m.config, 64)
+    for (let i = 0; i < tokens.length; i += 7) {
+      const n = Math.min(7, tokens.length - i)
+      const l = m.tf.forward(tokens.slice(i, i + n), c7, n)
+      assert.deepEqual(bitsOf(l), bitsOf(all.subarray(i * V, (i + n) * V)), `${preset} W ${W}: batch at ${i}`)
+      assert.ok(c7.rows <= Math.max(2 * W, W - 1 + 7), `${preset} W ${W}: ${c7.rows} rows in batches of 7`)
+    }
+  }
 })

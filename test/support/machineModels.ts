@@ -21,7 +21,11 @@ export type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccess
 
 /** A synthesized model in memory: the engine on the reference backend and the raw GGUF rows. */
 export function tinyModel(preset: string, type: string, seed: number): Tiny {
-  const bytes = concatBytes(...encodeGguf(synthModel({ preset, type, seed })))
+  return tinyModelFrom(concatBytes(...encodeGguf(synthModel({ preset, type, seed }))))
+}
+
+/** `tinyModel` of a GGUF file's bytes (e.g. a synthesized spec with options `tinyModel` lacks). */
+export function tinyModelFrom(bytes: Uint8Array): Tiny {
   const src = bufferSource(bytes)
   const gguf = readGguf(src)
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)

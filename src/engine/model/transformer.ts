@@ -38,33 +38,74 @@ export type LayerObserver = (layer: number, startPos: number, nTok: number, resi
 export type OpObserver = (layer: number, op: number, startPos: number, nTok: number, outs: readonly Float32Array[], input?: Float32Array) => void
 
 /**
- * K and V of every position so far, per layer: (nLayer, ctx, kvDim). The arrays are allocated on
- * first use by `storage(ops)` in the memory the layer ops read without copying (WASM memory for
- * the WASM ops); a cache handed to other ops later moves there once, keeping its contents.
+ * K and V of the positions attention can still read, per layer: (nLayer, rows, kvDim), row r
+ * holding position `base + r`. Without a sliding window that is every position (rows = capacity,
+ * base 0). With a window W, positions no later query can see are dropped: before a batch at
+ * `start`, only the W - 1 positions before it are kept (moved to the front), so the cache holds
+ * W - 1 + the batch's tokens rather than the whole context. The arrays are allocated on first use
+ * in the memory the layer ops read without copying (WASM memory for the WASM ops); a cache handed
+ * to other ops later moves there once, keeping its contents.
  */
 export class KVCache {
-  private store?: { ops: LayerOps; k: Float32Array[]; v: Float32Array[] }
+  private store?: { ops: LayerOps; rows: number; k: Float32Array[]; v: Float32Array[] }
   /** Number of positions filled. */
   length = 0
+  /** The position row 0 holds (> 0 only once a sliding window dropped older positions). */
+  base = 0
   constructor(readonly config: TransformerConfig, readonly capacity = config.contextLength) {}
 
-  /** The per-layer K and V arrays, living where `ops` computes. */
+  /** Positions the arrays have room for (0 before first use). */
+  get rows(): number {
+    return this.store?.rows ?? 0
+  }
+
+  /** The per-layer K and V arrays, living where `ops` computes (rows base .. base + rows - 1). */
   storage(ops: LayerOps): { k: Float32Array[]; v: Float32Array[] } {
-    if (this.store?.ops !== ops) {
-      const n = this.capacity * this.config.nKvHead * this.config.headDim
-      const old = this.store
-      const alloc = (l: number, from?: Float32Array[]) => {
-        const a = ops.allocF32(n)
-        if (from) a.set(from[l])
-        return a
-      }
-      this.store = {
-        ops,
-        k: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.k)),
-        v: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.v)),
-      }
-    }
+    if (this.store?.ops !== ops) this.store = this.allocate(ops, this.store?.rows ?? this.initialRows())
     return this.store
+  }
+
+  /**
+   * The arrays ready for a batch of `nTok` tokens at `start` (= length): rows for positions
+   * start - base .. start - base + nTok - 1 exist, and every position the batch attends to is held.
+   */
+  prepare(ops: LayerOps, start: number, nTok: number): { k: Float32Array[]; v: Float32Array[]; base: number } {
+    const st = this.storage(ops)
+    const W = this.config.slidingWindow
+    if (W !== undefined && start - this.base + nTok > this.store!.rows) {
+      // keep the W - 1 positions before the batch (the oldest its first query sees), at the front
+      const keep = Math.min(start, W - 1)
+      const from = start - keep - this.base
+      const kvDim = this.config.nKvHead * this.config.headDim
+      if (from > 0) {
+        for (const a of [...st.k, ...st.v]) a.copyWithin(0, from * kvDim, (from + keep) * kvDim)
+        this.base += from
+      }
+      if (keep + nTok > this.store!.rows) this.store = this.allocate(ops, keep + nTok)
+    }
+    return { k: this.store!.k, v: this.store!.v, base: this.base }
+  }
+
+  /** Rows of a new storage: the capacity, or for a window twice it (compacted once per W tokens). */
+  private initialRows(): number {
+    const W = this.config.slidingWindow
+    return W === undefined ? this.capacity : Math.min(this.capacity, 2 * W)
+  }
+
+  private allocate(ops: LayerOps, rows: number): { ops: LayerOps; rows: number; k: Float32Array[]; v: Float32Array[] } {
+    const kvDim = this.config.nKvHead * this.config.headDim
+    const old = this.store
+    const alloc = (l: number, from?: Float32Array[]) => {
+      const a = ops.allocF32(rows * kvDim)
+      if (from) a.set(from[l].subarray(0, Math.min(from[l].length, rows * kvDim)))
+      return a
+    }
+    return {
+      ops,
+      rows,
+      k: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.k)),
+      v: Array.from({ length: this.config.nLayer }, (_, l) => alloc(l, old?.v)),
+    }
   }
 }
 
@@ -104,7 +145,9 @@ export class Transformer {
     const { dim, hd, kvDim, nh, nkv } = { dim: c.dim, hd: c.headDim, kvDim: c.nKvHead * c.headDim, nh: c.nHead, nkv: c.nKvHead }
     const b = this.backend
     const ops = this.ops
-    const kv = cache.storage(ops)
+    // the cache's rows for this batch: row r is position base + r (base > 0 only with a window)
+    const kv = cache.prepare(ops, start, T)
+    const row0 = start - kv.base
 
     // embedding: x = token_embd[tokens]                               (T, dim)
     const x = new Float32Array(T * dim)
@@ -162,15 +205,15 @@ export class Transformer {
       }
       observeOp?.(l, LAYER_OP.ROPE, start, T, [q, k])
 
-      // append K, V to the cache                                      (ctx, kvDim)
-      kv.k[l].set(k, start * kvDim)
-      kv.v[l].set(v, start * kvDim)
+      // append K, V to the cache                                      (rows, kvDim)
+      kv.k[l].set(k, row0 * kvDim)
+      kv.v[l].set(v, row0 * kvDim)
 
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       // (sliding window W: pos - W < u <= pos)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
       //   (a window is cut into full-causal calls here, so every LayerOps, threaded or native, runs it)
-      const shape = { start, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd }
+      const shape = { start: row0, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd }
       if (c.slidingWindow === undefined) ops.attention(attnOut, q, kv.k[l], kv.v[l], shape)
       else attentionInWindow((o, qq, kk, vv, sh) => ops.attention(o, qq, kk, vv, sh), attnOut, q, kv.k[l], kv.v[l], { ...shape, window: c.slidingWindow })
       observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
