@@ -282,7 +282,7 @@ test('native kernels equal the reference bit for bit at 1, 2 and 3 threads (odd 
       o.rope(bb, n, 2, 6, 5, cs, sn, true)
       return [a, bb]
     })
-    for (const shape of [{ B: 2, C: 9, nh: 6, nkv: 2, hd: 6 }, { B: 1, C: 13, nh: 3, nkv: 3, hd: 10 }, { B: 3, C: 4, nh: 4, nkv: 1, hd: 16 }]) {
+    for (const shape of [{ B: 2, C: 9, nh: 6, nkv: 2, hd: 6 }, { B: 1, C: 13, nh: 3, nkv: 3, hd: 10 }, { B: 3, C: 4, nh: 4, nkv: 1, hd: 16 }, { B: 1, C: 12, nh: 2, nkv: 1, hd: 32 }, { B: 2, C: 6, nh: 2, nkv: 2, hd: 72 }]) {
       const { B, C, nh, nkv, hd } = shape
       const Nn = B * C
       const q = rnd(Nn * nh * hd, 30, 2), k = rnd(Nn * nkv * hd, 31, 2), v = rnd(Nn * nkv * hd, 32), dO = rnd(Nn * nh * hd, 33)

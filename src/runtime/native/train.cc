@@ -365,6 +365,21 @@ void rope(float* x, int64_t n, int64_t heads, int64_t hd, int64_t C, const float
 
 inline float attnScale(int64_t hd) { return 1.0f / sqrtf((float)hd); }
 
+// One attention output row: acc_d = acc_d ⊕ (e_u ⊗ v_u[d]) for u = 0..t in order, then acc_d ⊗ inv,
+// with the hd = 8·H8 accumulators held in registers.
+template <int H8>
+__attribute__((target("avx2"))) inline void accumulateRow(float* orow, const float* er, const float* v0, int64_t kvDim, int64_t t, float iv) {
+  __m256 acc[H8];
+  for (int q = 0; q < H8; q++) acc[q] = _mm256_setzero_ps();
+  for (int64_t u = 0; u <= t; u++) {
+    const __m256 ev = _mm256_set1_ps(er[u]);
+    const float* vr = v0 + u * kvDim;
+    for (int q = 0; q < H8; q++) acc[q] = _mm256_add_ps(acc[q], _mm256_mul_ps(ev, _mm256_loadu_ps(vr + 8 * q)));
+  }
+  const __m256 ivv = _mm256_set1_ps(iv);
+  for (int q = 0; q < H8; q++) _mm256_storeu_ps(orow + 8 * q, _mm256_mul_ps(acc[q], ivv));
+}
+
 // One (sequence, head) of the causal attention forward, the engine's order.
 __attribute__((target("avx2"))) void attentionHead(float* o, float* e, float* inv, const float* q, const float* k, const float* v, int64_t b, int64_t h,
                                                    int64_t C, int64_t nh, int64_t nkv, int64_t hd) {
@@ -408,15 +423,28 @@ __attribute__((target("avx2"))) void attentionHead(float* o, float* e, float* in
     for (u = t + 1; u < C; u++) er[u] = 0.0f;
     const float iv = 1.0f / sum8v(er, t + 1);
     inv[(b * nh + h) * C + t] = iv;
+    float* orow = o + (b * C + t) * qDim + h * hd;
+    const float* v0 = v + b * C * kvDim + ko;
+    // o_d = (Σ_u e_u ⊗ v_u[d]) ⊗ inv, Σ sequential in u: accumulators in registers for hd = 8..64
+    switch (hd) {
+      case 8: accumulateRow<1>(orow, er, v0, kvDim, t, iv); continue;
+      case 16: accumulateRow<2>(orow, er, v0, kvDim, t, iv); continue;
+      case 24: accumulateRow<3>(orow, er, v0, kvDim, t, iv); continue;
+      case 32: accumulateRow<4>(orow, er, v0, kvDim, t, iv); continue;
+      case 40: accumulateRow<5>(orow, er, v0, kvDim, t, iv); continue;
+      case 48: accumulateRow<6>(orow, er, v0, kvDim, t, iv); continue;
+      case 56: accumulateRow<7>(orow, er, v0, kvDim, t, iv); continue;
+      case 64: accumulateRow<8>(orow, er, v0, kvDim, t, iv); continue;
+      default: break;
+    }
     for (int64_t d = 0; d < hd; d++) acc[d] = 0.0f;
     for (int64_t u = 0; u <= t; u++) {
       const float eu = er[u];
-      const float* vr = v + (b * C + u) * kvDim + ko;
+      const float* vr = v0 + u * kvDim;
       const __m256 ev = _mm256_set1_ps(eu);
       for (int64_t d = 0; d < hd8; d += 8) _mm256_storeu_ps(&acc[d], _mm256_add_ps(_mm256_loadu_ps(&acc[d]), _mm256_mul_ps(ev, _mm256_loadu_ps(vr + d))));
       for (int64_t d = hd8; d < hd; d++) acc[d] = acc[d] + eu * vr[d];
     }
-    float* orow = o + (b * C + t) * qDim + h * hd;
     for (int64_t d = 0; d < hd; d++) orow[d] = acc[d] * iv;
   }
 }
@@ -427,8 +455,18 @@ void attentionBackGroup(float* dq, float* dk, float* dv, const float* dO, const 
   const int64_t qDim = nh * hd, kvDim = nkv * hd, group = nh / nkv, GC = group * C;
   const int64_t ko = g * hd;
   const float scale = attnScale(hd);
-  std::vector<float> dS(GC * C), P(GC * C), dST(C * GC), PT(C * GC), KT(hd * C), QT(hd * GC), dOT(hd * GC);
-  std::vector<float> Vg(C * hd), dOh(C * hd), dP(C * C), dqh(C * hd), res(C * hd);
+  // per-thread scratch, grown once and reused (every value read below is written first)
+  static thread_local std::vector<float> scratch;
+  const int64_t need = 4 * GC * C + 3 * hd * GC + 5 * C * hd + C * C;
+  if ((int64_t)scratch.size() < need) scratch.resize(need);
+  float* at = scratch.data();
+  auto take = [&](int64_t n) {
+    float* r = at;
+    at += n;
+    return r;
+  };
+  float *dS = take(GC * C), *P = take(GC * C), *dST = take(C * GC), *PT = take(C * GC), *KT = take(hd * C), *QT = take(hd * GC), *dOT = take(hd * GC);
+  float *Vg = take(C * hd), *dOh = take(C * hd), *dP = take(C * C), *dqh = take(C * hd), *res = take(C * hd);
   for (int64_t u = 0; u < C; u++)
     for (int64_t d = 0; d < hd; d++) {
       KT[d * C + u] = k[(b * C + u) * kvDim + ko + d];
@@ -440,8 +478,13 @@ void attentionBackGroup(float* dq, float* dk, float* dv, const float* dO, const 
       const float* src = dO + (b * C + t) * qDim + h * hd;
       for (int64_t d = 0; d < hd; d++) dOh[t * hd + d] = src[d];
     }
-    // dP[t][u] = DOT8(dO_t, v_u) (computed for all u; only u <= t is read)
-    mmRows(dP.data(), dOh.data(), Vg.data(), 0, C, C, hd);
+    // dP[t][u] = DOT8(dO_t, v_u), only where it is read (u <= t): rows in blocks of 4, columns up to
+    // the block's last row (rounded up to the kernel's 3 columns)
+    for (int64_t i = 0; i < C; i += 4) {
+      const int64_t i1 = i + 4 < C ? i + 4 : C;
+      const int64_t j1 = (i1 + 2) / 3 * 3 < C ? (i1 + 2) / 3 * 3 : C;
+      mmTile(dP, dOh, Vg, i, i1, 0, j1, C, hd);
+    }
     for (int64_t t = 0; t < C; t++) {
       const int64_t qo = (b * C + t) * qDim + h * hd;
       const int64_t row = (hl * C + t) * C;
@@ -463,18 +506,18 @@ void attentionBackGroup(float* dq, float* dk, float* dv, const float* dO, const 
       }
     }
     // dq_t[d] = DOT8 over u < C of (dS[t][u], k_u[d])
-    mmRows(dqh.data(), dS.data() + hl * C * C, KT.data(), 0, C, hd, C);
+    mmRows(dqh, dS + hl * C * C, KT, 0, C, hd, C);
     for (int64_t t = 0; t < C; t++) {
       float* dst = dq + (b * C + t) * qDim + h * hd;
       for (int64_t d = 0; d < hd; d++) dst[d] = dqh[t * hd + d];
     }
   }
-  transpose(dST.data(), dS.data(), GC, C);
-  transpose(PT.data(), P.data(), GC, C);
-  mmRows(res.data(), dST.data(), QT.data(), 0, C, hd, GC);
+  transpose(dST, dS, GC, C);
+  transpose(PT, P, GC, C);
+  mmRows(res, dST, QT, 0, C, hd, GC);
   for (int64_t u = 0; u < C; u++)
     for (int64_t d = 0; d < hd; d++) dk[(b * C + u) * kvDim + ko + d] = res[u * hd + d];
-  mmRows(res.data(), PT.data(), dOT.data(), 0, C, hd, GC);
+  mmRows(res, PT, dOT, 0, C, hd, GC);
   for (int64_t u = 0; u < C; u++)
     for (int64_t d = 0; d < hd; d++) dv[(b * C + u) * kvDim + ko + d] = res[u * hd + d];
 }
