@@ -6,7 +6,7 @@
  * GGUF keeps its tokenizer; bad configs name the field.
  */
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -132,6 +132,16 @@ test('a folder holding another run, or a file, is refused', async () => {
   const other = parseRunSpec({ ...config, train: { ...config.train, seed: '8' } })
   await assert.rejects(trainRun({ ...opts, spec: other, dir: whole }), (e: Error) => e.name === 'RunDirError' && /holds another run/.test(e.message))
   await assert.rejects(trainRun({ ...opts, dir: join(base, 'a.txt') }), (e: Error) => e.name === 'RunDirError' && /a\.txt is a file, not a run folder/.test(e.message))
+  // A folder another live process trains in is refused; a lock left by a dead one is taken over.
+  const locked = join(base, 'locked')
+  await trainRun({ ...opts, dir: locked, stopAfter: 1 })
+  writeFileSync(join(locked, 'lock'), `${process.ppid}\n`)
+  await assert.rejects(trainRun({ ...opts, dir: locked }), (e: Error) => e.name === 'RunDirError' && new RegExp(`is in use by process ${process.ppid}`).test(e.message))
+  writeFileSync(join(locked, 'lock'), '2147483646\n')
+  const r = await trainRun({ ...opts, dir: locked })
+  assert.equal(r.resumedFrom, 1)
+  assert.deepEqual(read(locked, LOG_FILE), read(whole, LOG_FILE))
+  assert.equal(existsSync(join(locked, 'lock')), false, 'the lock is released')
 })
 
 test('verify replays all of a run, or a range from the checkpoint before it', async () => {

@@ -619,6 +619,34 @@ function startState(inputs: RunInputs): TrainState {
   return state
 }
 
+export const LOCK_FILE = 'lock'
+
+/**
+ * Takes the run folder for this process (DIR/lock holds its pid): a second `tessera train` on the
+ * same folder is refused while the first runs; a lock left by a process that is gone is taken over.
+ */
+function lockRun(dir: string): () => void {
+  const path = join(dir, LOCK_FILE)
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' })
+      return () => rmSync(path, { force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new RunDirError(`cannot lock ${dir}`, { details: (e as Error).message })
+      const pid = Number(readFileSync(path, 'utf8').trim())
+      let alive = false
+      try {
+        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0)
+      } catch {
+        alive = false
+      }
+      if (alive) throw new RunDirError(`${dir} is in use by process ${pid}`, { details: `another tessera train runs there; delete ${path} if it does not` })
+      rmSync(path, { force: true })
+    }
+  }
+  throw new RunDirError(`cannot lock ${dir}`)
+}
+
 /**
  * Trains (or resumes) the run of `spec` in `dir`: writes the manifest before step 0, a checkpoint
  * file and a log record every K steps, then the F32 and Q8_0 GGUF exports and run.json. A folder
@@ -627,7 +655,6 @@ function startState(inputs: RunInputs): TrainState {
  */
 export async function trainRun(opts: TrainOptions): Promise<TrainResult> {
   const inputs = await prepareRun(opts.spec, { baseDir: opts.baseDir, init: opts.init, corpus: opts.corpus, onStage: opts.onStage, signal: opts.signal })
-  const { train, manifestHash } = inputs
   const dir = opts.dir
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RunDirError(`${dir} is a file, not a run folder`)
   try {
@@ -635,6 +662,17 @@ export async function trainRun(opts: TrainOptions): Promise<TrainResult> {
   } catch (cause) {
     throw new RunDirError(`cannot create the run folder ${dir}`, { details: (cause as Error).message, cause })
   }
+  const release = lockRun(dir)
+  try {
+    return await trainInDir(opts, inputs, dir)
+  } finally {
+    release()
+  }
+}
+
+/** trainRun's work once the folder exists and is locked. */
+async function trainInDir(opts: TrainOptions, inputs: RunInputs, dir: string): Promise<TrainResult> {
+  const { train, manifestHash } = inputs
   const manifestPath = join(dir, MANIFEST_FILE)
   if (existsSync(manifestPath)) {
     const have = readFileSync(manifestPath, 'utf8')
