@@ -9,6 +9,11 @@
  * 4,000, then the prompt is extended to 8,000 and decode is timed there. llama.cpp: `timePrefill`
  * of the same 4,000 tokens and `timeDecode` after prompts of 1,000 / 4,000 / 8,000 tokens.
  *
+ * Each point also records the process CPU time of the same interval (cpuSince): on a loaded machine a
+ * 1-thread engine's CPU time per token hardly moves while its wall time does, so the second table
+ * (CPU ms per token and llama.cpp's over Tessera's: > 1 means Tessera is cheaper) is the fairer
+ * comparison there (with 2+ threads Tessera's spinning workers count too).
+ *
  * Usage: node --import tsx bench/longContext.ts [--model smol-135m] [--type q8_0] [--threads 1,2] [--steps 16] [--no-llama]
  */
 import { fileURLToPath } from 'node:url'
@@ -16,7 +21,7 @@ import { loadavg } from 'node:os'
 import { KVCache } from '../src/engine/model/transformer.js'
 import { loadModel, type Model } from '../src/runtime/model.js'
 import type { WasmLayerOps } from '../src/runtime/wasmLayerOps.js'
-import { openLlamaCpp, synthModelFile } from './llamacpp.js'
+import { cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
 import { arg, median } from './util.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -34,20 +39,25 @@ function argmax(x: Float32Array): number {
   return b
 }
 
-/** Median ms of one greedy decode step over `steps` steps from `cache.length = at`. */
-function decodeMs(m: Model, cache: KVCache, at: number, first: number): number {
+/** Median ms of one greedy decode step over `steps` steps from `cache.length = at`, and CPU ms per step. */
+function decodeMs(m: Model, cache: KVCache, at: number, first: number): { ms: number; cpu: number } {
   cache.length = at
   const ts: number[] = []
   let id = first
+  const c0 = process.cpuUsage()
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now()
     id = argmax(m.transformer.forward([id], cache, 1))
     ts.push(performance.now() - t0)
   }
-  return median(ts)
+  return { ms: median(ts), cpu: (cpuSince(c0) * 1000) / steps }
 }
 
-type Row = { threads: number; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number }
+/** Wall times (decode: ms per step; prefill: tok/s) and CPU ms per token of both engines. */
+type Row = {
+  threads: number; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number
+  cDecode: number[]; cPrefill: number; lcDecode: number[]; lcPrefill: number
+}
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–')
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
@@ -58,6 +68,8 @@ function printRow(r: Row): void {
   const ratio = r.decode.at(-1)! / r.decode[0]
   const lRatio = r.lDecode[0] / r.lDecode.at(-1)!
   console.log(`| ${r.threads} | ${cells.join(' | ')} | ${f2(ratio)} (${f2(lRatio)}) | ${f1(r.prefill)} (${f1(r.lPrefill)}, ${f2(r.prefill / r.lPrefill)}) |`)
+  const cpu = r.cDecode.map((c, i) => `${f1(c)} (${f1(r.lcDecode[i])}, ${f2(r.lcDecode[i] / c)})`)
+  console.log(`| ${r.threads}, CPU ms/token | ${cpu.join(' | ')} | ${f2(r.cDecode.at(-1)! / r.cDecode[0])} (${f2(r.lcDecode.at(-1)! / r.lcDecode[0])}) | ${f2(r.cPrefill)} (${f2(r.lcPrefill)}, ${f2(r.lcPrefill / r.cPrefill)}) |`)
 }
 
 console.log(`${preset} ${type}, ${steps} decode steps per point (median step), load average at start ${loadavg()[0].toFixed(1)}`)
@@ -75,9 +87,13 @@ for (const threads of threadCounts) {
   const cache = new KVCache(m.transformer.config, prompt.length + steps)
   process.stderr.write(`${preset} ${type}, ${threads} thread(s): prefill ${PROMPT}`)
   const t0 = performance.now()
+  const c0 = process.cpuUsage()
   for (let s = 0; s < PROMPT; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, PROMPT)), cache, 0)
   const prefill = PROMPT / ((performance.now() - t0) / 1000)
+  const cPrefill = (cpuSince(c0) * 1000) / PROMPT
+  process.stderr.write(` (${prefill.toFixed(1)} tok/s, ${cPrefill.toFixed(2)} CPU ms/token)`)
   const decode: number[] = []
+  const cDecode: number[] = []
   for (const at of CONTEXTS) {
     if (at > PROMPT) {
       process.stderr.write(`, extend to ${at}`)
@@ -85,23 +101,36 @@ for (const threads of threadCounts) {
       for (let s = PROMPT; s < at; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, at)), cache, 0)
     }
     process.stderr.write(`, decode at ${at}`)
-    decode.push(decodeMs(m, cache, at, prompt[at]))
+    const d = decodeMs(m, cache, at, prompt[at])
+    process.stderr.write(` (${d.ms.toFixed(1)} ms, ${d.cpu.toFixed(1)} CPU ms)`)
+    decode.push(d.ms)
+    cDecode.push(d.cpu)
   }
   m.close()
   const lDecode: number[] = []
+  const lcDecode: number[] = []
   let lPrefill = Number.NaN
+  let lcPrefill = Number.NaN
   if (withLlama) {
     process.stderr.write(', llama.cpp')
     const ll = await openLlamaCpp(path, { threads, contextSize: CONTEXTS.at(-1)! + steps + 64, batchSize: 512 })
     try {
-      lPrefill = (await ll.timePrefill(prompt.slice(0, PROMPT))).tokensPerSecond
-      for (const at of CONTEXTS) lDecode.push((await ll.timeDecode(prompt.slice(0, at), steps)).tokensPerSecond)
+      const p = await ll.timePrefill(prompt.slice(0, PROMPT))
+      lPrefill = p.tokensPerSecond
+      lcPrefill = (p.cpuSeconds * 1000) / p.tokens
+      process.stderr.write(` (prefill ${lPrefill.toFixed(1)} tok/s)`)
+      for (const at of CONTEXTS) {
+        const d = await ll.timeDecode(prompt.slice(0, at), steps)
+        lDecode.push(d.tokensPerSecond)
+        lcDecode.push((d.cpuSeconds * 1000) / d.tokens)
+        process.stderr.write(` (@${at} ${d.tokensPerSecond.toFixed(1)} tok/s)`)
+      }
     } finally {
       await ll.close()
     }
   }
   process.stderr.write('\n')
-  printRow({ threads, decode, prefill, lDecode, lPrefill })
+  printRow({ threads, decode, prefill, lDecode, lPrefill, cDecode, cPrefill, lcDecode, lcPrefill })
 }
 
 console.log(`load average at the end ${loadavg()[0].toFixed(1)}`)
