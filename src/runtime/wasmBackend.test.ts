@@ -13,7 +13,7 @@ import { builtModule } from './wasmTypes.js'
 
 const TYPES = [
   ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0],
-  ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
+  ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q2_K', GGMLType.Q2_K], ['Q3_K', GGMLType.Q3_K], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
 ] as const
 
 const ref = createReferenceBackend()
@@ -189,7 +189,7 @@ test('activation quantization edge cases: subnormal blocks (1/d overflows), +-In
 test('WASM backend rejects bad shapes, types and thread counts by name', async () => {
   const b = wasm[0]
   assert.throws(() => b.allocMatrix('bad', GGMLType.Q4_K, 4, 100), { name: 'KernelShapeError' })
-  assert.throws(() => b.allocMatrix('bad', GGMLType.Q2_K, 4, 256), { name: 'UnsupportedTensorTypeError' })
+  assert.throws(() => b.allocMatrix('bad', GGMLType.Q8_K, 4, 256), { name: 'UnsupportedTensorTypeError' })
   const m = b.allocMatrix('ok', GGMLType.Q8_0, 4, 32)
   assert.throws(() => b.writeRows(m, 3, new Uint8Array(2 * 34)), { name: 'KernelShapeError' })
   assert.throws(() => b.matmul(m, new Float32Array(31), 1), { name: 'KernelShapeError' })

@@ -63,6 +63,8 @@ const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, num
   [GGMLType.Q4_1]: fieldPieces([[0, 2], [2, 2], [4, 16]]),
   [GGMLType.Q5_0]: fieldPieces([[0, 2], [2, 4], [6, 16]]),
   [GGMLType.Q5_1]: fieldPieces([[0, 2], [2, 2], [4, 4], [8, 16]]),
+  [GGMLType.Q2_K]: fieldPieces([[0, 16], [16, 64], [80, 2], [82, 2]]),
+  [GGMLType.Q3_K]: fieldPieces([[0, 32], [32, 64], [96, 12], [108, 2]]),
   [GGMLType.Q4_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 128]]),
   [GGMLType.Q5_K]: fieldPieces([[0, 2], [2, 2], [4, 12], [16, 32], [48, 128]]),
   [GGMLType.Q6_K]: fieldPieces([[0, 128], [128, 64], [192, 16], [208, 2]]),
@@ -70,7 +72,7 @@ const PIECES: Record<number, ReadonlyArray<readonly [number, number, number, num
 
 const KERNEL_OF: Record<number, KernelName> = {
   [GGMLType.F32]: 'matmul_f32', [GGMLType.F16]: 'matmul_f16', [GGMLType.BF16]: 'matmul_bf16',
-  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_1]: 'matmul_q4_1', [GGMLType.Q5_0]: 'matmul_q5_0', [GGMLType.Q5_1]: 'matmul_q5_1', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q5_K]: 'matmul_q5_k', [GGMLType.Q6_K]: 'matmul_q6_k',
+  [GGMLType.Q8_0]: 'matmul_q8_0', [GGMLType.Q4_0]: 'matmul_q4_0', [GGMLType.Q4_1]: 'matmul_q4_1', [GGMLType.Q5_0]: 'matmul_q5_0', [GGMLType.Q5_1]: 'matmul_q5_1', [GGMLType.Q2_K]: 'matmul_q2_k', [GGMLType.Q3_K]: 'matmul_q3_k', [GGMLType.Q4_K]: 'matmul_q4_k', [GGMLType.Q5_K]: 'matmul_q5_k', [GGMLType.Q6_K]: 'matmul_q6_k',
 }
 
 /** One thread's memory and the bump allocator over it. */

@@ -23,7 +23,7 @@ export const Ctrl = {
 export const Cmd = { MATMUL: 1, STOP: 2, ATTENTION: 3 } as const
 
 /** Kernel exports of build/kernels.wasm that take (w, ngroups, nb|cols, act, ntok, out, outStride). */
-export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q6_k', 'matmul_q5_k', 'matmul_q4_1', 'matmul_q5_0', 'matmul_q5_1'] as const
+export const KERNELS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q6_k', 'matmul_q5_k', 'matmul_q4_1', 'matmul_q5_0', 'matmul_q5_1', 'matmul_q2_k', 'matmul_q3_k'] as const
 export type KernelName = (typeof KERNELS)[number]
 
 /** Data the main thread hands a worker at start. */

@@ -64,6 +64,8 @@ const CASES: Case[] = [
   { preset: 'tiny', type: 'q4_1' },
   { preset: 'tiny-qwen2', type: 'q5_0' },
   { preset: 'tiny-bpe', type: 'q5_1' },
+  { preset: 'tiny', type: 'q3_k_m' },
+  { preset: 'tiny-qwen2', type: 'q2_k' },
   // qwen3: per-head q/k RMSNorm before NEOX RoPE, head 128 beside width 256
   { preset: 'tiny-qwen3', type: 'q8_0' },
   { preset: 'tiny-qwen3', type: 'q4_k_m' },

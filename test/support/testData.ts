@@ -40,6 +40,8 @@ export function randomRows(type: number, rows: number, cols: number, seed: numbe
       case GGMLType.Q4_1: case GGMLType.Q5_1: put16(out, o, randomScale(rng)); put16(out, o + 2, randomScale(rng)); break
       case GGMLType.Q4_K: case GGMLType.Q5_K: put16(out, o, randomScale(rng) & 0x7fff); put16(out, o + 2, randomScale(rng) & 0x7fff); break
       case GGMLType.Q6_K: put16(out, o + 208, randomScale(rng)); break
+      case GGMLType.Q3_K: put16(out, o + 108, randomScale(rng)); break
+      case GGMLType.Q2_K: put16(out, o + 80, randomScale(rng) & 0x7fff); put16(out, o + 82, randomScale(rng) & 0x7fff); break
       case GGMLType.F16: {
         // exponents 0..30 only (no inf/NaN); every 16th value a (signed) zero
         const r = rng()

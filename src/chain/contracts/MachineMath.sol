@@ -60,6 +60,8 @@ contract MachineMath {
             return SoftFloat.h2f(le16(blk, 0)).mul(i2f(q));
         }
         if (ggmlType == BlockDot.Q4_1 || ggmlType == BlockDot.Q5_0 || ggmlType == BlockDot.Q5_1) return q32(ggmlType, blk, i);
+        if (ggmlType == BlockDot.Q2_K) return q2k(blk, i);
+        if (ggmlType == BlockDot.Q3_K) return q3k(blk, i);
         if (ggmlType == BlockDot.Q4_K) return q4k(blk, i);
         if (ggmlType == BlockDot.Q5_K) return q5k(blk, i);
         if (ggmlType == BlockDot.Q6_K) return q6k(blk, i);
@@ -100,6 +102,29 @@ contract MachineMath {
         uint32 d = SoftFloat.h2f(le16(b, 0));
         if (t == BlockDot.Q5_0) return d.mul(i2f(int256(q) - 16));
         return d.mul(i2f(int256(q))).add(SoftFloat.h2f(le16(b, 2)));
+    }
+
+    /// @dev Q2_K value i = 128n + 32k + l: ((d ⊗ sc) ⊗ q) ⊖ (dmin ⊗ m), q = bits 2k.. of qs[32n + l]
+    ///      (qs at 16), sc/m = low/high nibble of scales[i / 16].
+    function q2k(bytes calldata b, uint256 i) private pure returns (uint32) {
+        uint256 q = (uint256(uint8(b[16 + 32 * (i >> 7) + (i & 31)])) >> (2 * ((i >> 5) & 3))) & 3;
+        uint8 sm = uint8(b[i >> 4]);
+        uint32 d = SoftFloat.h2f(le16(b, 80));
+        uint32 dmin = SoftFloat.h2f(le16(b, 82));
+        return d.mul(i2f(int256(uint256(sm & 15)))).mul(i2f(int256(q))).sub(dmin.mul(i2f(int256(uint256(sm >> 4)))));
+    }
+
+    /// @dev Q3_K value i = 128n + 32k + l: (d ⊗ (sc − 32)) ⊗ q, q = bits 2k.. of qs[32n + l] (qs at 32)
+    ///      minus 4 unless bit 4n + k of hmask[l] is set; sc as llama.cpp's kmask unpacking (scales at 96).
+    function q3k(bytes calldata b, uint256 i) private pure returns (uint32) {
+        uint256 k = (i >> 5) & 3;
+        int256 q = int256((uint256(uint8(b[32 + 32 * (i >> 7) + (i & 31)])) >> (2 * k)) & 3);
+        if ((uint256(uint8(b[i & 31])) >> (4 * (i >> 7) + k)) & 1 == 0) q -= 4;
+        uint256 j = i >> 4;
+        uint256 lo = (uint256(uint8(b[96 + (j & 7)])) >> (j < 8 ? 0 : 4)) & 15;
+        uint256 hi = (uint256(uint8(b[104 + (j & 3)])) >> (2 * (j >> 2))) & 3;
+        uint32 d = SoftFloat.h2f(le16(b, 108));
+        return d.mul(i2f(int256(lo | (hi << 4)) - 32)).mul(i2f(q));
     }
 
     /// @dev Q5_K value i: as Q4_K with the nibbles at 48 and bit j of qh[i mod 32] (the 32 bytes

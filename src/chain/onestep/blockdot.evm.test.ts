@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { toFunctionSelector, toHex as bytesToHex } from 'viem'
 import { GGMLType } from '../../engine/gguf/types.js'
-import { blockTerm, q4kScaleMin, q4kValues, q5kValues, q6kValues, q32Values } from '../../engine/kernels/reference.js'
+import { blockTerm, q2bitValues, q3kScales, q3kValues, q4kScaleMin, q4kValues, q5kValues, q6kValues, q32Values } from '../../engine/kernels/reference.js'
 import * as sf from '../../../test/support/softfloat.js'
 import { gasStats, startHarnesses, type HarnessChain } from '../../../test/support/harnessChain.js'
 import { genF32, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
@@ -50,6 +50,8 @@ const shapes = [
   { name: 'Q4_1', type: GGMLType.Q4_1, bytes: 20, B: 32, scales: [0, 2] },
   { name: 'Q5_0', type: GGMLType.Q5_0, bytes: 22, B: 32, scales: [0] },
   { name: 'Q5_1', type: GGMLType.Q5_1, bytes: 24, B: 32, scales: [0, 2] },
+  { name: 'Q2_K', type: GGMLType.Q2_K, bytes: 84, B: 256, scales: [80, 82] },
+  { name: 'Q3_K', type: GGMLType.Q3_K, bytes: 110, B: 256, scales: [108] },
   { name: 'Q4_K', type: GGMLType.Q4_K, bytes: 144, B: 256, scales: [0, 2] },
   { name: 'Q5_K', type: GGMLType.Q5_K, bytes: 176, B: 256, scales: [0, 2] },
   { name: 'Q6_K', type: GGMLType.Q6_K, bytes: 210, B: 256, scales: [208] },
@@ -70,6 +72,17 @@ function intSums(type: number, w: Uint8Array, qa: Int8Array): [bigint, bigint] {
       s1 += (type === GGMLType.Q5_0 ? q[i] - 16 : q[i]) * qa[i]
       if (type !== GGMLType.Q5_0) s2 += qa[i]
     }
+  } else if (type === GGMLType.Q2_K) {
+    q2bitValues(w, 16, q)
+    for (let i = 0; i < 256; i++) {
+      s1 += (w[i >> 4] & 15) * q[i] * qa[i]
+      s2 += (w[i >> 4] >> 4) * qa[i]
+    }
+  } else if (type === GGMLType.Q3_K) {
+    const sc = new Int32Array(16)
+    q3kValues(w, 0, q)
+    q3kScales(w, 0, sc)
+    for (let i = 0; i < 256; i++) s1 += sc[i >> 4] * q[i] * qa[i]
   } else if (type === GGMLType.Q4_K || type === GGMLType.Q5_K) {
     const sc = new Int32Array(8)
     const m = new Int32Array(8)
@@ -140,6 +153,7 @@ test('BlockDot rejects wrong block lengths and unsupported types by custom error
   assert.equal((await revertData(GGMLType.Q5_K, 144, 256)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q5_1, 22, 32)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q4_1, 20, 256)).slice(0, 10), badBlock)
+  assert.equal((await revertData(GGMLType.Q3_K, 84, 256)).slice(0, 10), badBlock)
   assert.equal((await revertData(GGMLType.Q8_K, 292, 256)).slice(0, 10), unsupported)
   assert.equal((await revertData(GGMLType.F32, 4, 1)).slice(0, 10), unsupported)
 })

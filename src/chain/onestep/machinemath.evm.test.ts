@@ -152,6 +152,11 @@ function genBlock(rng: Rng, type: number): Uint8Array {
     put16(2, genF16(rng))
   }
   if (type === GGMLType.Q6_K) put16(208, genF16(rng))
+  if (type === GGMLType.Q3_K) put16(108, genF16(rng))
+  if (type === GGMLType.Q2_K) {
+    put16(80, genF16(rng))
+    put16(82, genF16(rng))
+  }
   return b
 }
 
@@ -250,7 +255,7 @@ test(`MachineMath.rotcs equals the twin's ROTCS step on ${N} cases (positions to
   t.diagnostic(`gas MachineMath.rotcs ${gasSummary(gas)}; twin NaN bits differing from the canonical NaN: ${nanDiffs}`)
 })
 
-const TYPES: [string, number][] = [['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K]]
+const TYPES: [string, number][] = [['F32', GGMLType.F32], ['F16', GGMLType.F16], ['BF16', GGMLType.BF16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1], ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q2_K', GGMLType.Q2_K], ['Q3_K', GGMLType.Q3_K], ['Q4_K', GGMLType.Q4_K], ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K]]
 for (const [name, type] of TYPES) {
   test(`MachineMath.dequant(${name}) equals the twin's EMBED DEQ step on ${N} values`, async (t) => {
     const seed = SEED + 16 + type

@@ -49,7 +49,7 @@ describe('model root', () => {
   })
 
   it('chunks rows into whole blocks of at most 2 KiB (at least one block), the last chunk shorter', () => {
-    assert.deepEqual([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.F32, GGMLType.F16, GGMLType.BF16].map(chunkBlocks), [60, 113, 102, 93, 85, 14, 11, 9, 512, 1024, 1024])
+    assert.deepEqual([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.F32, GGMLType.F16, GGMLType.BF16].map(chunkBlocks), [60, 113, 102, 93, 85, 24, 18, 14, 11, 9, 512, 1024, 1024])
     assert.equal(chunkBytesOf(GGMLType.Q6_K), 1890)
     assert.throws(() => chunkBlocks(GGMLType.Q8_K), { name: 'GgufFormatError' })
     // An 11,008-column Q8_0 row: 344 blocks = 5 chunks of 60 blocks (2,040 B) and one of 44 (1,496 B).
@@ -123,7 +123,7 @@ describe('fast row hashing (rowCommitmentsInto, merkleRootPacked) against the pl
   // Odd shapes per type: a row shorter than one chunk, rows of exactly 1, 2 and 3 full chunks, a
   // last chunk shorter than the others, 5-8 chunks (padded tree), and 1-row (1-D) tensors.
   const blocks = (type: number) => [1, 2, chunkBlocks(type) - 1, chunkBlocks(type), 2 * chunkBlocks(type), 3 * chunkBlocks(type), 2 * chunkBlocks(type) + 1, 7 * chunkBlocks(type) + 3]
-  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     it(`type ${type}: row commitments and row roots are byte-identical for every shape and split`, () => {
       for (const nb of blocks(type).filter((b) => b >= 1)) {
         const cols = nb * BLOCK[type].size

@@ -88,7 +88,7 @@ export const ROW_CHUNK_BYTES = 2048
 /**
  * Whole GGUF blocks per row chunk for a tensor type: max(1, floor(2048 / block bytes)); a block
  * of F32/F16/BF16 is one element. Q8_0: 60 (2,040 B), Q4_0: 113, Q4_1: 102, Q5_0: 93, Q5_1: 85,
- * Q4_K: 14, Q5_K: 11, Q6_K: 9.
+ * Q2_K: 24, Q3_K: 18, Q4_K: 14, Q5_K: 11, Q6_K: 9.
  */
 export function chunkBlocks(type: number): number {
   const b = BLOCK[type]

@@ -1,5 +1,5 @@
 /**
- * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, byte-compatible with
+ * f32 -> GGUF block encoders for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K, byte-compatible with
  * llama.cpp's `block_*` structs (ggml-common.h), and the matching dequantizer.
  *
  * The encoders only have to produce *valid* blocks close to the input (they write synthetic
@@ -16,6 +16,14 @@
  *                                plus 16 when bit i of the little-endian u32 qh is set
  *   Q5_1 (32 values, 24 bytes):  f16 d | f16 m | u8 qh[4] | u8 qs[16]    x = d*q + m; q as Q5_0
  *   (the 32-value encoders are llama.cpp's quantize_row_q4_1/q5_0/q5_1_ref step by step)
+ *   Q2_K (256 values, 84 bytes):  u8 scales[16] | u8 qs[64] | f16 d | f16 dmin
+ *                                16 sub-blocks of 16: x = d*sc_j*q - dmin*m_j (sc_j, m_j = low, high
+ *                                nibble of scales[j]); element 128n + 32k + l takes bits 2k, 2k+1 of
+ *                                qs[32n + l]
+ *   Q3_K (256 values, 110 bytes): u8 hmask[32] | u8 qs[64] | u8 scales[12] | f16 d
+ *                                16 sub-blocks of 16: x = d*(sc_j-32)*q, q = (2 bits as Q2_K) - 4,
+ *                                +4 back when bit 4n + k of hmask[l] is set; 6-bit sc_j packed as
+ *                                in quantize_row_q3_K_ref (low nibbles, then 2-bit tops in bytes 8-11)
  *   Q4_K (256 values, 144 bytes): f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
  *                                8 sub-blocks of 32: x = d*sc_j*q - dmin*m_j, 6-bit sc/m packed as
  *                                in get_scale_min_k4; qs[32c + l] holds sub-block 2c (low nibble)
@@ -99,6 +107,12 @@ export function quantizeInto(type: number, src: Float32Array, srcOff: number, n:
       break
     case GGMLType.Q5_1:
       for (let b = 0; b < n; b += 32) quantQ5_1(src, srcOff + b, out, outOff + (b / 32) * 24)
+      break
+    case GGMLType.Q2_K:
+      for (let b = 0; b < n; b += 256) quantQ2_K(src, srcOff + b, out, outOff + (b / 256) * 84)
+      break
+    case GGMLType.Q3_K:
+      for (let b = 0; b < n; b += 256) quantQ3_K(src, srcOff + b, out, outOff + (b / 256) * 110)
       break
     case GGMLType.Q4_K:
       for (let b = 0; b < n; b += 256) quantQ4_K(src, srcOff + b, out, outOff + (b / 256) * 144)
@@ -291,6 +305,86 @@ function quantKScaleMin(x: Float32Array, xo: number, out: Uint8Array, o: number,
   }
 }
 
+/**
+ * The 256 2-bit values in kq packed as Q2_K/Q3_K's qs (64 bytes at o): element 128n + 32k + l in
+ * bits 2k, 2k+1 of byte 32n + l (dequantize_row_q2_K's shift loop).
+ */
+function put2bit(out: Uint8Array, o: number): void {
+  for (let i = 0; i < 64; i++) out[o + i] = 0
+  for (let e = 0; e < 256; e++) out[o + 32 * (e >> 7) + (e & 31)] |= (kq[e] & 3) << (2 * ((e >> 5) & 3))
+}
+
+function quantQ2_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  // One pass as quantQ4_K's, over 16 sub-blocks of 16 with 3 steps and 4-bit scales and mins.
+  let maxScale = 0
+  let maxMin = 0
+  for (let j = 0; j < 16; j++) {
+    let lo = 0
+    let hi = -Infinity
+    for (let i = 0; i < 16; i++) {
+      const v = x[xo + 16 * j + i]
+      if (v < lo) lo = v
+      if (v > hi) hi = v
+    }
+    subScale[j] = (hi - lo) / 3
+    subMin16[j] = -lo
+    if (subScale[j] > maxScale) maxScale = subScale[j]
+    if (-lo > maxMin) maxMin = -lo
+  }
+  const d = putF16(out, o + 80, maxScale / 15)
+  const dmin = putF16(out, o + 82, maxMin / 15)
+  for (let j = 0; j < 16; j++) {
+    const sc = d > 0 ? clamp(roundAway(subScale[j] / d), 0, 15) : 0
+    const m = dmin > 0 ? clamp(roundAway(subMin16[j] / dmin), 0, 15) : 0
+    out[o + j] = sc | (m << 4)
+    const step = d * sc
+    const inv = step > 0 ? 1 / step : 0
+    for (let i = 0; i < 16; i++) kq[16 * j + i] = clamp(roundAway((x[xo + 16 * j + i] + dmin * m) * inv), 0, 3)
+  }
+  put2bit(out, o + 16)
+}
+
+function quantQ3_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  // As quantQ6_K's: each 16-value sub-block's value of largest magnitude maps to q = -4; the 16
+  // steps are quantized to 6-bit signed scales (-32..31) against the block's f16 d.
+  let maxAbs = 0
+  let maxScale = 0
+  for (let j = 0; j < 16; j++) {
+    let amax = 0
+    let max = 0
+    for (let i = 0; i < 16; i++) {
+      const v = x[xo + 16 * j + i]
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v)
+        max = v
+      }
+    }
+    subScale[j] = max / -4
+    if (amax / 4 > maxAbs) {
+      maxAbs = amax / 4
+      maxScale = subScale[j]
+    }
+  }
+  const d = putF16(out, o + 108, maxAbs === 0 ? 0 : maxScale / -32)
+  for (let i = 96; i < 108; i++) out[o + i] = 0
+  for (let j = 0; j < 16; j++) {
+    const sc = d !== 0 ? clamp(roundAway(subScale[j] / d), -32, 31) : 0
+    // quantize_row_q3_K_ref's packing of the 6-bit l = sc + 32
+    const l = sc + 32
+    if (j < 8) out[o + 96 + j] = l & 0xf
+    else out[o + 96 + j - 8] |= (l & 0xf) << 4
+    out[o + 96 + 8 + (j % 4)] |= (l >> 4) << (2 * (j >> 2))
+    const step = d * sc
+    const inv = step !== 0 ? 1 / step : 0
+    for (let i = 0; i < 16; i++) kq[16 * j + i] = clamp(roundAway(x[xo + 16 * j + i] * inv), -4, 3) + 4
+  }
+  // hmask: bit 4n + k of hmask[l] is the 4s bit of element 128n + 32k + l
+  for (let l = 0; l < 32; l++) out[o + l] = 0
+  for (let e = 0; e < 256; e++) out[o + (e & 31)] |= (kq[e] >> 2) << (4 * (e >> 7) + ((e >> 5) & 3))
+  put2bit(out, o + 32)
+}
+
+const subMin16 = new Float64Array(16)
 const q6 = new Uint8Array(256)
 
 function quantQ6_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
@@ -394,6 +488,32 @@ export function dequantizeInto(type: number, src: Uint8Array, srcOff: number, n:
       }
       return
     }
+    case GGMLType.Q2_K:
+      for (let b = 0; b < n / 256; b++) {
+        const o = srcOff + 84 * b
+        const d = getF16(src, o + 80)
+        const dmin = getF16(src, o + 82)
+        for (let e = 0; e < 256; e++) {
+          const s = src[o + (e >> 4)]
+          const q = (src[o + 16 + 32 * (e >> 7) + (e & 31)] >> (2 * ((e >> 5) & 3))) & 3
+          out[outOff + 256 * b + e] = fr(fr(fr(d * (s & 0xf)) * q) - fr(dmin * (s >> 4)))
+        }
+      }
+      return
+    case GGMLType.Q3_K:
+      for (let b = 0; b < n / 256; b++) {
+        const o = srcOff + 110 * b
+        const d = getF16(src, o + 108)
+        for (let e = 0; e < 256; e++) {
+          const j = e >> 4
+          const sc = (((src[o + 96 + (j & 7)] >> (j < 8 ? 0 : 4)) & 0xf) | (((src[o + 104 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32
+          const k = (e >> 5) & 3
+          const lo = (src[o + 32 + 32 * (e >> 7) + (e & 31)] >> (2 * k)) & 3
+          const hi = (src[o + (e & 31)] >> (4 * (e >> 7) + k)) & 1
+          out[outOff + 256 * b + e] = fr(fr(d * sc) * (lo - (hi ? 0 : 4)))
+        }
+      }
+      return
     case GGMLType.Q4_K:
       for (let b = 0; b < n / 256; b++) {
         const o = srcOff + 144 * b

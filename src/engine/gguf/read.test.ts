@@ -171,7 +171,7 @@ describe('GGUF reader errors', () => {
 
 // The block formats added after Q4_K/Q6_K (issue #10): each reads back with its llama.cpp block
 // size, and a truncated file or a row that is not whole blocks fails with one line naming it.
-const NEW_TYPES = [GGMLType.Q5_K, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1]
+const NEW_TYPES = [GGMLType.Q5_K, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K]
 
 describe('GGUF reader: the newer block types', () => {
   for (const type of NEW_TYPES) {

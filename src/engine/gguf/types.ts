@@ -49,6 +49,8 @@ export const BLOCK: Record<number, { size: number; bytes: number; name: string }
   [GGMLType.Q4_1]: { size: 32, bytes: 20, name: 'Q4_1' },
   [GGMLType.Q5_0]: { size: 32, bytes: 22, name: 'Q5_0' },
   [GGMLType.Q5_1]: { size: 32, bytes: 24, name: 'Q5_1' },
+  [GGMLType.Q2_K]: { size: 256, bytes: 84, name: 'Q2_K' },
+  [GGMLType.Q3_K]: { size: 256, bytes: 110, name: 'Q3_K' },
   [GGMLType.Q4_K]: { size: 256, bytes: 144, name: 'Q4_K' },
   [GGMLType.Q5_K]: { size: 256, bytes: 176, name: 'Q5_K' },
   [GGMLType.Q6_K]: { size: 256, bytes: 210, name: 'Q6_K' },

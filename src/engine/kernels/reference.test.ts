@@ -7,6 +7,7 @@ import {
   blockTerm, createReferenceBackend, dequantizeRow, q4kScaleMin, quantizeQ8, rowdot, sum8,
 } from './reference.js'
 import { randomActivations, randomRows } from '../../../test/support/testData.js'
+import { dequantize } from '../gguf/quantize.js'
 
 const fr = Math.fround
 const bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]
@@ -82,7 +83,7 @@ test('Q4_K scale unpacking follows get_scale_min_k4', () => {
 })
 
 test('rowdot equals SUM8 of block terms and the dequantized row agrees in scale', () => {
-  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     const B = BLOCK[type].size
     const cols = 9 * B
     const row = randomRows(type, 1, cols, 5 + type)
@@ -165,6 +166,17 @@ test('Q4_1 / Q5_0 / Q5_1: block terms and dequantized rows follow the spec (llam
       const term = type === GGMLType.Q5_0 ? fr(fr(d * da) * fr(s1)) : fr(fr(fr(d * da) * fr(s1)) + fr(fr(m * da) * fr(s2)))
       assert.equal(bits(blockTerm(type, row, b, qa, da)), bits(term), `type ${type} block ${b}`)
     }
+  }
+})
+
+test('dequantizeRow equals the GGUF dequantizer (written separately, checked against ggml loops) bit for bit, every quantized type', () => {
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+    const cols = 4 * 256
+    const row = randomRows(type, 1, cols, 90 + type)
+    const ours = new Float32Array(cols)
+    dequantizeRow(type, row, ours)
+    const theirs = dequantize(type, row)
+    for (let i = 0; i < cols; i++) assert.equal(bits(ours[i]), bits(theirs[i]), `type ${type} element ${i}`)
   }
 })
 

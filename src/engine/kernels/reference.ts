@@ -29,14 +29,14 @@ export function isFloatType(type: number): boolean {
 
 /**
  * The activation block size B that a weight type's dot product quantizes with: 32 for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1,
- * 256 for Q4_K/Q5_K/Q6_K, 0 for the float types (which multiply by the f32 activation directly).
+ * 256 for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K, 0 for the float types (which multiply by the f32 activation directly).
  * Throws `UnsupportedTensorTypeError` for types the arithmetic does not define.
  */
 export function activationBlockSize(type: number): 0 | 32 | 256 {
   switch (type) {
     case GGMLType.F32: case GGMLType.F16: case GGMLType.BF16: return 0
     case GGMLType.Q8_0: case GGMLType.Q4_0: case GGMLType.Q4_1: case GGMLType.Q5_0: case GGMLType.Q5_1: return 32
-    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: return 256
+    case GGMLType.Q2_K: case GGMLType.Q3_K: case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: return 256
     default: throw new UnsupportedTensorTypeError('a kernel matrix', ggmlTypeName(type), SUPPORTED_TENSOR_TYPES)
   }
 }
@@ -148,6 +148,34 @@ export function q5kValues(row: Uint8Array, off: number, q: Int32Array): void {
 }
 
 /**
+ * The 256 two-bit values of a Q2_K or Q3_K block's `qs` (the 64 bytes at `qsOff`) in element order
+ * (llama.cpp `dequantize_row_q2_K`/`_q3_K`): element 128n + 32k + l is bits 2k, 2k+1 of
+ * `qs[32n + l]`. Sub-block j (16 values) = elements 16j..16j+15.
+ */
+export function q2bitValues(row: Uint8Array, qsOff: number, q: Int32Array): void {
+  for (let e = 0; e < 256; e++) q[e] = (row[qsOff + 32 * (e >> 7) + (e & 31)] >> (2 * ((e >> 5) & 3))) & 3
+}
+
+/**
+ * The 256 signed values (-4..3) of the Q3_K block at `off`: the 2-bit value minus 4, unless bit
+ * 4n + k of `hmask[l]` (the 32 bytes at off) is set, for element 128n + 32k + l.
+ */
+export function q3kValues(row: Uint8Array, off: number, q: Int32Array): void {
+  q2bitValues(row, off + 32, q)
+  for (let e = 0; e < 256; e++) if (((row[off + (e & 31)] >> (4 * (e >> 7) + ((e >> 5) & 3))) & 1) === 0) q[e] -= 4
+}
+
+/**
+ * The 16 signed scales (sc - 32, -32..31) of the Q3_K block at `off`: 6-bit values whose low
+ * nibble is scales[j] (j < 8) or scales[j-8] >> 4, and whose top 2 bits are bits 2(j/4).. of
+ * scales[8 + j%4] (the 12 bytes at off + 96; llama.cpp's kmask1/kmask2 unpacking).
+ */
+export function q3kScales(row: Uint8Array, off: number, sc: Int32Array): void {
+  const s = off + 96
+  for (let j = 0; j < 16; j++) sc[j] = (((row[s + (j & 7)] >> (j < 8 ? 0 : 4)) & 0xf) | (((row[s + 8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32
+}
+
+/**
  * The 256 signed values `q - 32` of the Q6_K block at `off` in element order (llama.cpp
  * `dequantize_row_q6_K`): for each half n, element 128n + 32k + l takes a nibble of
  * `ql[64n + l + 32(k&1)]` (low for k < 2, high for k ≥ 2) and bits 2k..2k+1 of `qh[32n + l]`.
@@ -233,6 +261,35 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       const d = f16At(row, off), dmin = f16At(row, off + 2)
       return fr(fr(fr(d * da) * fr(s1)) - fr(fr(dmin * da) * fr(s2)))
     }
+    case GGMLType.Q2_K: {
+      q2bitValues(row, off + 16, scratchQ)
+      const a = blockIndex * 256
+      let s1 = 0, s2 = 0
+      for (let j = 0; j < 16; j++) {
+        const sm = row[off + j]
+        let qq = 0, qs = 0
+        for (let i = 16 * j; i < 16 * j + 16; i++) {
+          qq += scratchQ[i] * qa[a + i]
+          qs += qa[a + i]
+        }
+        s1 += (sm & 0xf) * qq
+        s2 += (sm >> 4) * qs
+      }
+      const d = f16At(row, off + 80), dmin = f16At(row, off + 82)
+      return fr(fr(fr(d * da) * fr(s1)) - fr(fr(dmin * da) * fr(s2)))
+    }
+    case GGMLType.Q3_K: {
+      q3kValues(row, off, scratchQ)
+      q3kScales(row, off, scratchSc)
+      const a = blockIndex * 256
+      let s = 0
+      for (let j = 0; j < 16; j++) {
+        let qq = 0
+        for (let i = 16 * j; i < 16 * j + 16; i++) qq += scratchQ[i] * qa[a + i]
+        s += scratchSc[j] * qq
+      }
+      return fr(fr(f16At(row, off + 108) * da) * fr(s))
+    }
     case GGMLType.Q6_K: {
       q6kValues(row, off, scratchQ)
       const a = blockIndex * 256
@@ -246,7 +303,7 @@ export function blockTerm(type: number, row: Uint8Array, blockIndex: number, qa:
       return fr(fr(f16At(row, off + 208) * da) * fr(s))
     }
     default:
-      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'])
+      throw new UnsupportedTensorTypeError('blockTerm (float types have no block terms)', ggmlTypeName(type), ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'])
   }
 }
 
@@ -339,6 +396,22 @@ export function dequantizeRow(type: number, row: Uint8Array, out: Float32Array):
           const j = i >> 5
           out[o + i] = fr(fr(fr(d * scratchSc[j]) * scratchQ[i]) - fr(dmin * scratchM[j]))
         }
+        break
+      }
+      case GGMLType.Q2_K: {
+        const d = f16At(row, off + 80), dmin = f16At(row, off + 82)
+        q2bitValues(row, off + 16, scratchQ)
+        for (let i = 0; i < 256; i++) {
+          const sm = row[off + (i >> 4)]
+          out[o + i] = fr(fr(fr(d * (sm & 0xf)) * scratchQ[i]) - fr(dmin * (sm >> 4)))
+        }
+        break
+      }
+      case GGMLType.Q3_K: {
+        const d = f16At(row, off + 108)
+        q3kValues(row, off, scratchQ)
+        q3kScales(row, off, scratchSc)
+        for (let i = 0; i < 256; i++) out[o + i] = fr(fr(d * scratchSc[i >> 4]) * scratchQ[i])
         break
       }
       case GGMLType.Q6_K: {

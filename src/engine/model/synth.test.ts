@@ -40,6 +40,8 @@ const GOLDEN_TINY_SEED1: Record<string, string> = {
   q4_1: 'be8322a7a1792acebd2275823ea330f273202080d2c603c9fe26b9760355ec8d',
   q5_0: '25bb186b47e910d5d03f745500408c14293f967d59b7f2d58014eae715473bf7',
   q5_1: '3c5eb5734e8ddb5dcc3eb9e48258f2e11447778889c0cfe5fa0d588c07a3a5a1',
+  q3_k_m: '5fa13ea205339d0207083e064c99c26df97c35f13f1bd5b35c3badbc2f47d206',
+  q2_k: 'fc21585c4735a96d30b6dfd35b123e670f18653616eccc998d4d04caabe8a3b2',
 }
 
 describe('synthModel', () => {
@@ -98,6 +100,23 @@ describe('synthModel', () => {
     assert.equal(t5('blk.4.ffn_down.weight', [5632, 2048]), GGMLType.Q6_K)
     assert.equal(t5('blk.3.attn_q.weight', [2048, 2048]), GGMLType.Q5_K)
     assert.equal(synthTensorType('blk.0.attn_q.weight', [576, 576], 'q5_k', 30, true), GGMLType.Q8_0)
+    // Q3_K_M and Q2_K on TinyLlama shapes (22 layers, 32 heads over 4 kv heads: gqa 8)
+    const t3 = (name: string, dims: number[]) => synthTensorType(name, dims, 'q3_k_m', 22, false, 8)
+    assert.equal(t3('output.weight', [2048, 32000]), GGMLType.Q6_K)
+    assert.equal(t3('token_embd.weight', [2048, 32000]), GGMLType.Q3_K)
+    assert.equal(t3('blk.1.attn_v.weight', [2048, 256]), GGMLType.Q5_K)
+    assert.equal(t3('blk.2.attn_v.weight', [2048, 256]), GGMLType.Q4_K)
+    assert.equal(t3('blk.0.ffn_down.weight', [5632, 2048]), GGMLType.Q5_K)
+    assert.equal(t3('blk.1.ffn_down.weight', [5632, 2048]), GGMLType.Q4_K)
+    assert.equal(t3('blk.7.attn_output.weight', [2048, 2048]), GGMLType.Q4_K)
+    assert.equal(t3('blk.7.ffn_up.weight', [2048, 5632]), GGMLType.Q3_K)
+    const t2 = (name: string, dims: number[], gqa: number) => synthTensorType(name, dims, 'q2_k', 22, false, gqa)
+    assert.equal(t2('output.weight', [2048, 32000], 8), GGMLType.Q6_K)
+    assert.equal(t2('blk.5.attn_v.weight', [2048, 256], 8), GGMLType.Q4_K)
+    assert.equal(t2('blk.5.attn_v.weight', [2048, 2048], 1), GGMLType.Q3_K)
+    assert.equal(t2('blk.5.ffn_down.weight', [5632, 2048], 8), GGMLType.Q3_K)
+    assert.equal(t2('blk.5.attn_output.weight', [2048, 2048], 8), GGMLType.Q3_K)
+    assert.equal(t2('blk.5.attn_q.weight', [2048, 2048], 8), GGMLType.Q2_K)
   })
 
   it('names the valid presets and types in its errors', () => {

@@ -21,7 +21,11 @@
  * Type rules (docs/GGUF.md): norms and biases stay F32; `q4_k_m` puts output (or the tied
  * token_embd) and attn_v / ffn_down of llama.cpp's "use_more_bits" layers in Q6_K, the rest Q4_K;
  * `q5_k_m` is the same mix over Q5_K (llama.cpp's Q5_K_M rules); `q5_k`, `q4_1`, `q5_0`, `q5_1` are
- * that type throughout (as `q4_0`, `q8_0`);
+ * that type throughout (as `q4_0`, `q8_0`); `q3_k_m` and `q2_k` follow llama.cpp's Q3_K_M and Q2_K
+ * rules (llama_tensor_get_type; `gqa` = heads per kv head): output (or the tied token_embd) Q6_K;
+ * Q3_K_M: attn_v Q5_K in layers 0-1 else Q4_K, ffn_down Q5_K in the first sixteenth of the
+ * layers else Q4_K, attn_output Q4_K, the rest Q3_K; Q2_K: attn_v Q4_K (gqa >= 4) or Q3_K,
+ * ffn_down and attn_output Q3_K, the rest Q2_K;
  * a tensor whose row length is not a multiple of its type's block size falls back to Q8_0
  * (or F16 when not even a multiple of 32).
  */
@@ -33,7 +37,7 @@ import { synthTokenizerMetadata } from '../tokenizer/synth.js'
 import { type Architecture, expectedTensors, isSupportedArchitecture, type ModelConfig, SUPPORTED_ARCHITECTURES } from './config.js'
 import { type ModelPreset, PRESETS } from './presets.js'
 
-export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m', 'q4_1', 'q5_0', 'q5_1'] as const
+export const SYNTH_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m', 'q4_1', 'q5_0', 'q5_1', 'q3_k_m', 'q2_k'] as const
 export type SynthType = (typeof SYNTH_TYPES)[number]
 
 /** Residual-branch gain: each layer's attention and FFN output adds roughly this std per element. */
@@ -71,11 +75,11 @@ export type SynthOptions = {
 }
 
 /** llama.cpp's `llama_ftype` for `general.file_type` (informational for readers). */
-const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18, bf16: 32, q4_1: 3, q5_0: 8, q5_1: 9 }
+const FILE_TYPE: Record<SynthType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18, bf16: 32, q4_1: 3, q5_0: 8, q5_1: 9, q2_k: 10, q3_k_m: 12 }
 const BASE_TYPE: Record<SynthType, number> = {
   f32: GGMLType.F32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0,
   q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K,
-  q4_1: GGMLType.Q4_1, q5_0: GGMLType.Q5_0, q5_1: GGMLType.Q5_1,
+  q4_1: GGMLType.Q4_1, q5_0: GGMLType.Q5_0, q5_1: GGMLType.Q5_1, q3_k_m: GGMLType.Q3_K, q2_k: GGMLType.Q2_K,
 }
 
 /** `arch` names no architecture the synthesizer can write. */
@@ -105,9 +109,17 @@ function useMoreBits(layer: number, nLayer: number): boolean {
  * The ggml type a tensor gets in a file of `type`: see the module comment for the rules.
  * `dims` are ne0-first.
  */
-export function synthTensorType(name: string, dims: readonly number[], type: SynthType, nLayer: number, tied: boolean): number {
+export function synthTensorType(name: string, dims: readonly number[], type: SynthType, nLayer: number, tied: boolean, gqa = 1): number {
   if (dims.length === 1) return GGMLType.F32
   let t = BASE_TYPE[type]
+  if (type === 'q3_k_m' || type === 'q2_k') {
+    const m = /^blk\.(\d+)\.(attn_v|ffn_down|attn_output)\.weight$/.exec(name)
+    const layer = m ? Number(m[1]) : 0
+    if (name === 'output.weight' || (tied && name === 'token_embd.weight')) t = GGMLType.Q6_K
+    else if (m?.[2] === 'attn_v') t = type === 'q3_k_m' ? (layer < 2 ? GGMLType.Q5_K : GGMLType.Q4_K) : gqa >= 4 ? GGMLType.Q4_K : GGMLType.Q3_K
+    else if (m?.[2] === 'ffn_down') t = type === 'q3_k_m' ? (layer < Math.floor(nLayer / 16) ? GGMLType.Q5_K : GGMLType.Q4_K) : GGMLType.Q3_K
+    else if (m?.[2] === 'attn_output') t = type === 'q3_k_m' ? GGMLType.Q4_K : GGMLType.Q3_K
+  }
   if (type === 'q4_k_m' || type === 'q5_k_m') {
     const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name)
     if (name === 'output.weight' || (tied && name === 'token_embd.weight')) t = GGMLType.Q6_K
@@ -272,7 +284,7 @@ export function synthModel(opts: SynthOptions): GgufSpec {
   if (opts.chatTemplate !== undefined) md.set('tokenizer.chat_template', gv.str(opts.chatTemplate))
 
   const tensors: GgufTensorSpec[] = expectedTensors(config).map(({ name, dims }) => {
-    const t = synthTensorType(name, dims, type, config.nLayer, config.tiedEmbeddings)
+    const t = synthTensorType(name, dims, type, config.nLayer, config.tiedEmbeddings, config.nHead / config.nKvHead)
     return { name, dims, type: t, data: tensorData(`${preset.name}/${name}`, name, dims, t, opts.seed, config, preset.logitStd) }
   })
   return { metadata: md, tensors }

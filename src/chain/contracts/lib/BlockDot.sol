@@ -6,16 +6,16 @@ import {SoftFloat} from "./SoftFloat.sol";
 /// @notice A weight block or activation block whose length does not match its type.
 error OneStepBadBlock(uint256 ggmlType, uint256 weightBytes, uint256 activationBytes);
 /// @notice A GGML type without a block term in docs/ARITHMETIC.md (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-///         Q4_K, Q5_K, Q6_K).
+///         Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
 error OneStepUnsupportedType(uint256 ggmlType);
 
 /// @title BlockDot: one block term of a quantized weight-row dot product
 /// @notice The `term_b` column of docs/ARITHMETIC.md's rowdot table for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-///         Q4_K, Q5_K and Q6_K:
+///         Q2_K, Q3_K, Q4_K, Q5_K and Q6_K:
 ///         the exact integer sums of one raw GGUF weight block against one int8 activation block,
 ///         then the binary32 steps through SoftFloat. Weight bytes are llama.cpp's block layouts
 ///         (little-endian f16 scales); activations are B two's-complement int8 bytes (B = 32 for
-///         Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for Q4_K/Q5_K/Q6_K); `da` is the activation block's scale as binary32 bits.
+///         Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for the K-quants); `da` is the activation block's scale as binary32 bits.
 /// @dev Every integer sum is far below 2^31 in magnitude (|S| <= 128*32*128*256 < 2^28 even for
 ///      int8 -128 activations), so the int32 cast before i2f never truncates.
 library BlockDot {
@@ -25,17 +25,22 @@ library BlockDot {
     uint256 internal constant Q5_0 = 6;
     uint256 internal constant Q5_1 = 7;
     uint256 internal constant Q8_0 = 8;
+    uint256 internal constant Q2_K = 10;
+    uint256 internal constant Q3_K = 11;
     uint256 internal constant Q4_K = 12;
     uint256 internal constant Q5_K = 13;
     uint256 internal constant Q6_K = 14;
 
     /// @notice term_b of docs/ARITHMETIC.md for one block, as binary32 bits.
-    /// @param ggmlType 2 (Q4_0), 3 (Q4_1), 6 (Q5_0), 7 (Q5_1), 8 (Q8_0), 12 (Q4_K), 13 (Q5_K) or 14 (Q6_K).
-    /// @param w The block's raw bytes: 18, 20, 22, 24, 34, 144, 176 or 210 bytes.
+    /// @param ggmlType 2 (Q4_0), 3 (Q4_1), 6 (Q5_0), 7 (Q5_1), 8 (Q8_0), 10 (Q2_K), 11 (Q3_K), 12 (Q4_K),
+    ///        13 (Q5_K) or 14 (Q6_K).
+    /// @param w The block's raw bytes: 18, 20, 22, 24, 34, 84, 110, 144, 176 or 210 bytes.
     /// @param qa The activation block: 32 or 256 int8 values, one byte each.
     /// @param da The activation block scale (binary32 bits).
     function term(uint256 ggmlType, bytes memory w, bytes memory qa, uint32 da) internal pure returns (uint32) {
         (int256 s1, int256 s2) = sums(ggmlType, w, qa);
+        if (ggmlType == Q2_K) return SoftFloat.sub(scaled(f16At(w, 80), da, s1), scaled(f16At(w, 82), da, s2));
+        if (ggmlType == Q3_K) return scaled(f16At(w, 108), da, s1);
         if (ggmlType == Q4_K || ggmlType == Q5_K) {
             return SoftFloat.sub(scaled(f16At(w, 0), da, s1), scaled(f16At(w, 2), da, s2));
         }
@@ -47,7 +52,7 @@ library BlockDot {
     }
 
     /// @notice The exact integer sums of a block: (S, 0) for Q8_0, Q4_0, Q5_0, Q6_K and (S1, S2) for
-    ///         Q4_1, Q5_1 (S2 = Σ qa), Q4_K and Q5_K (docs/ARITHMETIC.md). Reverts OneStepBadBlock on a wrong length and
+    ///         Q4_1, Q5_1 (S2 = Σ qa), Q2_K, Q4_K and Q5_K (docs/ARITHMETIC.md); Q3_K's S is (S, 0). Reverts OneStepBadBlock on a wrong length and
     ///         OneStepUnsupportedType on a type without a block term.
     /// @dev Bit-plane SWAR instead of a loop per element (about 2.5x less gas). For unsigned
     ///      weight values v_i < 2^bits and int8 activations a_i,
@@ -63,10 +68,12 @@ library BlockDot {
         else if (ggmlType == Q4_1) checkLengths(ggmlType, w, qa, 20, 32);
         else if (ggmlType == Q5_0) checkLengths(ggmlType, w, qa, 22, 32);
         else if (ggmlType == Q5_1) checkLengths(ggmlType, w, qa, 24, 32);
+        else if (ggmlType == Q2_K) checkLengths(ggmlType, w, qa, 84, 256);
+        else if (ggmlType == Q3_K) checkLengths(ggmlType, w, qa, 110, 256);
         else if (ggmlType == Q4_K) checkLengths(ggmlType, w, qa, 144, 256);
         else if (ggmlType == Q5_K) checkLengths(ggmlType, w, qa, 176, 256);
         else if (ggmlType == Q6_K) checkLengths(ggmlType, w, qa, 210, 256);
-        // INVARIANT: only the eight quantized types of the arithmetic have block terms.
+        // INVARIANT: only the ten quantized types of the arithmetic have block terms.
         else revert OneStepUnsupportedType(ggmlType);
         assembly {
             // Sums of the unsigned bytes 0..15 (hi) and 16..31 (lo) of x (byte 0 = most significant):
@@ -143,6 +150,12 @@ library BlockDot {
                     }
                 }
             }
+            // Q3_K's scale j (-32..31, two's complement) from the word of its 12 scale bytes.
+            function q3scale(scw, j) -> sc {
+                let lo := and(shr(shl(2, gt(j, 7)), byte(and(j, 7), scw)), 15)
+                let hi := and(shr(shl(1, shr(2, j)), byte(add(8, and(j, 3)), scw)), 3)
+                sc := sub(or(lo, shl(4, hi)), 32)
+            }
             switch ggmlType
             case 8 {
                 // Q8_0: q_i = u_i - 128 with u = q xor 0x80, so Σ q·a = Σ u·a - 128·Σ a.
@@ -184,6 +197,42 @@ library BlockDot {
                 let ah, al := asum(av)
                 s1 := add(h, l)
                 s2 := add(ah, al)
+            }
+            case 10 {
+                // Q2_K: element 128n + 32k + l is bits 2k, 2k+1 of qs[32n + l] (qs at 16); word g =
+                // 4n + k holds sub-blocks 2g (bytes 0..15) and 2g + 1; scale byte j: sc low, m high.
+                let scw := mload(add(w, 32))
+                for { let g := 0 } lt(g, 8) { g := add(g, 1) } {
+                    let qsw := mload(add(w, add(48, shl(5, shr(2, g)))))
+                    let v := and(shr(shl(1, and(g, 3)), qsw), 0x0303030303030303030303030303030303030303030303030303030303030303)
+                    let av := mload(add(qa, add(32, shl(5, g))))
+                    let h, l := dot(v, av, 2)
+                    let ah, al := asum(av)
+                    let bh := byte(shl(1, g), scw)
+                    let bl := byte(add(shl(1, g), 1), scw)
+                    s1 := add(s1, add(mul(and(bh, 15), h), mul(and(bl, 15), l)))
+                    s2 := add(s2, add(mul(shr(4, bh), ah), mul(shr(4, bl), al)))
+                }
+            }
+            case 11 {
+                // Q3_K: the Q2_K 2-bit values (qs at 32) plus 4 when bit 4n + k of hmask[l] (at 0) is
+                // set, minus 4; 6-bit scales at 96 (low nibble of byte j % 8, high for j >= 8; top
+                // bits 2(j/4).. of byte 8 + j % 4), minus 32. Σ (v - 4)·a = Σ v·a - 4·Σ a.
+                let hmw := mload(add(w, 32))
+                let scw := mload(add(w, 128))
+                for { let g := 0 } lt(g, 8) { g := add(g, 1) } {
+                    let k := and(g, 3)
+                    let n := shr(2, g)
+                    let qsw := mload(add(w, add(64, shl(5, n))))
+                    let v := or(and(shr(shl(1, k), qsw), 0x0303030303030303030303030303030303030303030303030303030303030303),
+                                shl(2, and(shr(add(shl(2, n), k), hmw), 0x0101010101010101010101010101010101010101010101010101010101010101)))
+                    let av := mload(add(qa, add(32, shl(5, g))))
+                    let h, l := dot(v, av, 3)
+                    let ah, al := asum(av)
+                    let j := shl(1, g)
+                    s1 := add(s1, mul(q3scale(scw, j), sub(h, shl(2, ah))))
+                    s1 := add(s1, mul(q3scale(scw, add(j, 1)), sub(l, shl(2, al))))
+                }
             }
             case 12 { s1, s2 := kmin(w, qa, 0) }
             case 13 { s1, s2 := kmin(w, qa, 1) }

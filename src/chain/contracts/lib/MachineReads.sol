@@ -303,6 +303,8 @@ library MachineReads {
         if (t == 3) return (20, 32);
         if (t == 6) return (22, 32);
         if (t == 7) return (24, 32);
+        if (t == 10) return (84, 256);
+        if (t == 11) return (110, 256);
         if (t == 12) return (144, 256);
         if (t == 13) return (176, 256);
         if (t == 14) return (210, 256);

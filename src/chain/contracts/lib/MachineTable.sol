@@ -362,7 +362,7 @@ library MachineTable {
     function blockSize(uint32 ggmlType) internal pure returns (uint256) {
         if (ggmlType == 0 || ggmlType == 1 || ggmlType == 30) return 0;
         if (ggmlType == 8 || ggmlType == 2 || ggmlType == 3 || ggmlType == 6 || ggmlType == 7) return 32;
-        if (ggmlType == 12 || ggmlType == 13 || ggmlType == 14) return 256;
+        if (ggmlType >= 10 && ggmlType <= 14) return 256;
         // INVARIANT: the arithmetic defines block terms for these types only.
         revert UnsupportedMachineShape();
     }

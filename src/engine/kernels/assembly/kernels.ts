@@ -272,6 +272,94 @@ const Q4_1: i32 = 3, Q5_0: i32 = 6, Q5_1: i32 = 7
   return f32x4.mul(f32x4.mul(scales4(w + 832), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
 }
 
+// ---- Q2_K, Q3_K: 16 sub-blocks of 16 values, 2-bit values in qs (element 128n + 32k + l in bits
+// 2k, 2k+1 of qs[32n + l]) ----
+// Q2_K group block = [4 x 16 scale bytes][4 x 64 qs][4 x f16 d][4 x f16 dmin] (336 bytes)
+// Q3_K group block = [4 x 32 hmask][4 x 64 qs][4 x 12 scale bytes][4 x f16 d] (440 bytes)
+const Q2_K: i32 = 10, Q3_K: i32 = 11
+
+// Σ over 16-value sub-block j of (q·sc_j)·qa: q signed i8, sc_j byte j of scv (|q·sc| fits i16).
+@inline function dotSc16(q: v128, scv: v128, j: i32, a: usize): v128 {
+  const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
+  const aj = a + (<usize>j << 5) // 16 values x 2 bytes
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extmul_low_i8x16_s(q, sc), v128.load(aj)),
+    i32x4.dot_i16x8_s(i16x8.extmul_high_i8x16_s(q, sc), v128.load(aj + 16)))
+}
+
+// The 16 Q3_K scales (sc - 32, signed bytes) from the 12 bytes at p (llama.cpp's kmask unpacking).
+@inline function q3kScales(p: usize): v128 {
+  const w0 = load<u32>(p), w1 = load<u32>(p + 4), w2 = load<u32>(p + 8)
+  const k1: u32 = 0x03030303, k2: u32 = 0x0f0f0f0f
+  let v = i32x4.splat(<i32>((w0 & k2) | ((w2 & k1) << 4)))
+  v = i32x4.replace_lane(v, 1, <i32>((w1 & k2) | (((w2 >> 2) & k1) << 4)))
+  v = i32x4.replace_lane(v, 2, <i32>(((w0 >> 4) & k2) | (((w2 >> 4) & k1) << 4)))
+  v = i32x4.replace_lane(v, 3, <i32>(((w1 >> 4) & k2) | (((w2 >> 6) & k1) << 4)))
+  return i8x16.sub(v, i8x16.splat(32))
+}
+
+// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes): q = 2-bit value | hmask bit << 2, minus 4.
+@inline function sumQ3_K(hm: usize, qs: usize, scv: v128, a: usize): v128 {
+  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
+  const ha = v128.load(hm), hb = v128.load(hm + 16)
+  let p = i32x4.splat(0)
+  for (let n: i32 = 0; n < 2; n++) {
+    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+    for (let k: i32 = 0; k < 4; k++) {
+      const hs = 4 * n + k
+      const va = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qa, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(ha, hs), one), 2)), c4)
+      const vb = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qb, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(hb, hs), one), 2)), c4)
+      const j = 8 * n + 2 * k
+      p = i32x4.add(p, i32x4.add(dotSc16(va, scv, j, a), dotSc16(vb, scv, j + 1, a)))
+    }
+  }
+  return p
+}
+
+@inline function termQ3_K(w: usize, a: usize, da: f32): v128 {
+  const s = hsum4(
+    sumQ3_K(w, w + 128, q3kScales(w + 384), a),
+    sumQ3_K(w + 32, w + 192, q3kScales(w + 396), a),
+    sumQ3_K(w + 64, w + 256, q3kScales(w + 408), a),
+    sumQ3_K(w + 96, w + 320, q3kScales(w + 420), a))
+  return f32x4.mul(f32x4.mul(scales4(w + 432), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
+}
+
+// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes); sc_j = low nibble of scale byte j.
+@inline function s1Q2_K(qs: usize, sb: v128, a: usize): v128 {
+  const m3 = i8x16.splat(3)
+  const scv = v128.and(sb, i8x16.splat(0x0f))
+  let p = i32x4.splat(0)
+  for (let n: i32 = 0; n < 2; n++) {
+    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+    for (let k: i32 = 0; k < 4; k++) {
+      const j = 8 * n + 2 * k
+      p = i32x4.add(p, i32x4.add(
+        dotSc16(v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, j, a),
+        dotSc16(v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, j + 1, a)))
+    }
+  }
+  return p
+}
+
+// One row's Q2_K S2 = Σ_j m_j·Σ_{16} qa; m_j = high nibble of scale byte j.
+@inline function s2Q2_K(sb: v128, a: usize): v128 {
+  const mv = i8x16.shr_u(sb, 4), one = i8x16.splat(1)
+  let p = i32x4.splat(0)
+  for (let j: i32 = 0; j < 16; j++) p = i32x4.add(p, dotSc16(one, mv, j, a))
+  return p
+}
+
+@inline function termQ2_K(w: usize, a: usize, da: f32): v128 {
+  const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
+  const s1 = hsum4(s1Q2_K(w + 64, sb0, a), s1Q2_K(w + 128, sb1, a), s1Q2_K(w + 192, sb2, a), s1Q2_K(w + 256, sb3, a))
+  const s2 = hsum4(s2Q2_K(sb0, a), s2Q2_K(sb1, a), s2Q2_K(sb2, a), s2Q2_K(sb3, a))
+  const da4 = f32x4.splat(da)
+  const t1 = f32x4.mul(f32x4.mul(scales4(w + 320), da4), f32x4.convert_i32x4_s(s1))
+  const t2 = f32x4.mul(f32x4.mul(scales4(w + 328), da4), f32x4.convert_i32x4_s(s2))
+  return f32x4.sub(t1, t2)
+}
+
 // ---- K-quants, 4 tokens per weight pass (prefill, verify) ----
 // Each row's weights are unpacked and multiplied by their sub-block scales once (i16 products,
 // `i16x8.extmul_*`) and dotted with the 4 tokens' activations, summed in 4 local accumulators (one
@@ -501,6 +589,8 @@ export function actStride(cols: i32, bs: i32): i32 {
           else if (type == Q4_1 || type == Q5_0 || type == Q5_1) term = term32(type, wb, ab, da, at + bsOff + (<usize>b << 1))
           else if (type == Q4_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4))
           else if (type == Q5_K) term = termQ4_K(wb, ab, da, at + bsOff + (<usize>b << 4), true)
+          else if (type == Q3_K) term = termQ3_K(wb, ab, da)
+          else if (type == Q2_K) term = termQ2_K(wb, ab, da)
           else term = termQ6_K(wb, ab, da)
           addAcc(b, term)
         }
@@ -525,6 +615,12 @@ export function matmul_q5_0(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i
 }
 export function matmul_q5_1(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q5_1, 32, 96, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q2_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q2_K, 256, 336, w, ngroups, nb, act, ntok, out, outStride)
+}
+export function matmul_q3_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
+  matmulQ(Q3_K, 256, 440, w, ngroups, nb, act, ntok, out, outStride)
 }
 export function matmul_q4_k(w: usize, ngroups: i32, nb: i32, act: usize, ntok: i32, out: usize, outStride: i32): void {
   matmulQ(Q4_K, 256, 576, w, ngroups, nb, act, ntok, out, outStride)
