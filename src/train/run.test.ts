@@ -142,6 +142,11 @@ test('a folder holding another run, or a file, is refused', async () => {
   assert.equal(r.resumedFrom, 1)
   assert.deepEqual(read(locked, LOG_FILE), read(whole, LOG_FILE))
   assert.equal(existsSync(join(locked, 'lock')), false, 'the lock is released')
+  // A crash in the middle of appending a record: the partial line is dropped and redone.
+  const log = read(locked, LOG_FILE).toString()
+  writeFileSync(join(locked, LOG_FILE), log.slice(0, log.length - 20))
+  await trainRun({ ...opts, dir: locked })
+  assert.deepEqual(read(locked, LOG_FILE), read(whole, LOG_FILE))
 })
 
 test('verify replays all of a run, or a range from the checkpoint before it', async () => {

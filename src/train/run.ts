@@ -685,8 +685,13 @@ async function trainInDir(opts: TrainOptions, inputs: RunInputs, dir: string): P
   writeLocal(dir, opts.baseDir, opts.init)
   const K = opts.spec.checkpointEvery
   const total = train.lr.totalSteps
-  const { records, lines } = readLog(dir, manifestHash)
   const logPath = join(dir, LOG_FILE)
+  // A record cut short by a crash (no newline yet) was never committed: drop it and redo its steps.
+  if (existsSync(logPath)) {
+    const text = readFileSync(logPath, 'utf8')
+    if (text !== '' && !text.endsWith('\n')) writeAtomic(logPath, text.slice(0, text.lastIndexOf('\n') + 1))
+  }
+  const { records, lines } = readLog(dir, manifestHash)
 
   let state: TrainState
   let prev: Hex0x
