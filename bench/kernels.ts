@@ -3,7 +3,7 @@
 // for 64-token batches (prefill), per type, at 1 and 2 threads; and both again as GOP/s of process
 // CPU time (median), steadier than wall time when other processes share the cores. Several copies of each
 // matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
-// Q8_0, Q4_K and Q6_K run twice when the native addon is built (src/runtime/native): the WASM
+// Q8_0 and the K-quants run twice when the native addon is built (src/runtime/native): the WASM
 // kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n": batches only, Q8_0 matvecs stay
 // WASM; "Q4_Kn", "Q6_Kn": matvecs and batches).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
@@ -15,6 +15,7 @@ import { median } from './util.js'
 
 const TYPES: Record<string, number> = {
   Q8_0: GGMLType.Q8_0, Q4_0: GGMLType.Q4_0, Q4_K: GGMLType.Q4_K, Q6_K: GGMLType.Q6_K,
+  Q4_1: GGMLType.Q4_1, Q5_0: GGMLType.Q5_0, Q5_1: GGMLType.Q5_1, Q2_K: GGMLType.Q2_K, Q3_K: GGMLType.Q3_K, Q5_K: GGMLType.Q5_K,
   F16: GGMLType.F16, BF16: GGMLType.BF16, F32: GGMLType.F32,
 }
 const SHAPES: Array<[number, number]> = [[2048, 2048], [5632, 2048]] // rows x cols
@@ -32,7 +33,7 @@ const threadCounts = pick(process.argv[3], ['1', '2']).map(Number)
 
 const lines: string[] = []
 for (const threads of threadCounts) {
-  const nativeTypes = ['Q8_0', 'Q4_K', 'Q6_K']
+  const nativeTypes = ['Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']
   const runs = types.flatMap((name) => (nativeTypes.includes(name) && loadNativeQ8() ? [name, `${name}n`] : [name]))
   for (const label of runs) {
     const native = label.endsWith('n')

@@ -46,9 +46,16 @@ export type WorkerInit = {
  * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
  * way); the K-quant twins are faster at every token count (WASM's K-quant unpacking is compute-bound).
  */
-export const NATIVE_KERNELS: ReadonlyArray<{ fn: 'matmulQ8_0' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'; minTok: number } | undefined> = KERNELS.map((k) =>
-  k === 'matmul_q8_0' ? { fn: 'matmulQ8_0', minTok: 2 } : k === 'matmul_q4_k' ? { fn: 'matmulQ4_K', minTok: 1 }
-    : k === 'matmul_q5_k' ? { fn: 'matmulQ5_K', minTok: 1 } : k === 'matmul_q6_k' ? { fn: 'matmulQ6_K', minTok: 1 } : undefined)
+type NativeFn = 'matmulQ8_0' | 'matmulQ2_K' | 'matmulQ3_K' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'
+const NATIVE_OF: Partial<Record<KernelName, { fn: NativeFn; minTok: number }>> = {
+  matmul_q8_0: { fn: 'matmulQ8_0', minTok: 2 },
+  matmul_q2_k: { fn: 'matmulQ2_K', minTok: 1 },
+  matmul_q3_k: { fn: 'matmulQ3_K', minTok: 1 },
+  matmul_q4_k: { fn: 'matmulQ4_K', minTok: 1 },
+  matmul_q5_k: { fn: 'matmulQ5_K', minTok: 1 },
+  matmul_q6_k: { fn: 'matmulQ6_K', minTok: 1 },
+}
+export const NATIVE_KERNELS: ReadonlyArray<{ fn: NativeFn; minTok: number } | undefined> = KERNELS.map((k) => NATIVE_OF[k])
 
 export type KernelExports = Record<KernelName, (w: number, ng: number, nb: number, act: number, ntok: number, out: number, outStride: number) => void> & {
   quantize(x: number, xStride: number, cols: number, bs: number, act: number, ntok: number): void

@@ -9,7 +9,7 @@ import type { KernelExports } from '../wasmProtocol.js'
 import { builtModule, WA } from '../wasmTypes.js'
 import { loadNativeQ8, nativeQ8Unavailable } from './q8.js'
 
-// The native AVX2 K-quant matmuls (q8.cc matmulQ4_K / matmulQ5_K / matmulQ6_K) must equal the WASM exports and
+// The native AVX2 K-quant matmuls (q8.cc matmulQ2_K / Q3_K / Q4_K / Q5_K / Q6_K) must equal the WASM exports and
 // the TS reference bit for bit, for every token count (decode's 1 included) and shape. Skipped,
 // with the reason, when the addon is not built or cannot load.
 
@@ -28,10 +28,12 @@ function sameBits(got: Float32Array, want: Float32Array, what: string): void {
 const KINDS = [
   { name: 'Q4_K', gbb: 576, wasm: 'matmul_q4_k', native: 'matmulQ4_K', scales: [0, 8] },
   { name: 'Q5_K', gbb: 704, wasm: 'matmul_q5_k', native: 'matmulQ5_K', scales: [0, 8] },
+  { name: 'Q2_K', gbb: 336, wasm: 'matmul_q2_k', native: 'matmulQ2_K', scales: [320, 328] },
+  { name: 'Q3_K', gbb: 440, wasm: 'matmul_q3_k', native: 'matmulQ3_K', scales: [432] },
   { name: 'Q6_K', gbb: 840, wasm: 'matmul_q6_k', native: 'matmulQ6_K', scales: [832] },
 ] as const
 
-test('native matmulQ4_K / matmulQ5_K / matmulQ6_K equal the WASM exports on the same memory (raw random packed bytes, 1..19 tokens)', { skip }, () => {
+test('native matmulQ2_K / Q3_K / Q4_K / Q5_K / Q6_K equal the WASM exports on the same memory (raw random packed bytes, 1..19 tokens)', { skip }, () => {
   // Any packed bytes (every nibble, 6-bit scale/min and int8 scale value), f16 scales of every
   // finite exponent with a few subnormals and inf/NaN, activation records with q in [-127, 127]
   // (runs of +-127 included) and f32 scales of any exponent; both kernels read one memory.
@@ -65,7 +67,9 @@ test('native matmulQ4_K / matmulQ5_K / matmulQ6_K equal the WASM exports on the 
           }
           // extreme quants in some blocks: all nibbles 15 / all 5-bit values 31 / all 6-bit values 63
           // (largest products), and every scale and min 63
-          if (rng() % 5 === 0) bytes.fill(0xff, gb + (kind.name === 'Q6_K' ? 0 : 16), gb + (kind.name === 'Q6_K' ? 768 : kind.gbb))
+          const [x0, x1] = kind.name === 'Q6_K' ? [0, 768] : kind.name === 'Q2_K' ? [0, 320] : kind.name === 'Q3_K' ? [0, 432] : [16, kind.gbb]
+          if (rng() % 5 === 0) bytes.fill(0xff, gb + x0, gb + x1)
+          if (kind.name === 'Q3_K' && rng() % 5 === 0) bytes.fill(0, gb, gb + 128) // every hmask bit clear: values -4..-1
           if (kind.name === 'Q6_K' && rng() % 5 === 0) bytes.fill(0x80, gb + 768, gb + 832) // scales -128
         }
         for (let t = 0; t < ntok; t++) {
@@ -104,6 +108,8 @@ test('native K-quant matmuls reject arguments outside the memory by name', { ski
   assert.throws(() => native!.matmulQ6_K(mem, 0, 1, 1, 0, -1, 0, 4), /matmulQ6_K: ntok must be a non-negative integer/)
   assert.throws(() => native!.matmulQ4_K(mem, 0, 2, 1, 0, 1, 0, 4), /matmulQ4_K: shape out of range/)
   assert.throws(() => native!.matmulQ5_K(mem, 0, 6, 1, 0, 1, 0, 24), /matmulQ5_K: weights, activations or output reach past the end of mem/)
+  assert.throws(() => native!.matmulQ3_K(mem, 0, 10, 1, 0, 1, 0, 40), /matmulQ3_K: weights, activations or output reach past the end of mem/)
+  assert.throws(() => native!.matmulQ2_K(mem, 0, 13, 1, 0, 1, 0, 52), /matmulQ2_K: weights, activations or output reach past the end of mem/)
 })
 
 // Through the backend: native on (1 and 2 threads) vs native off vs the reference, on quantized
@@ -119,9 +125,9 @@ before(async () => {
 })
 after(() => { for (const [, b] of backends) b.close() })
 
-test('Q4_K / Q5_K / Q6_K matmul: native backend equals WASM-only and the reference (odd rows, 1..67 tokens, 1-2 threads)', { skip }, () => {
+test('K-quant matmuls (Q2_K..Q6_K): native backend equals WASM-only and the reference (odd rows, 1..67 tokens, 1-2 threads)', { skip }, () => {
   const shapes: Array<[number, number, number[]]> = [[1, 256, [1, 2, 9]], [7, 768, [1, 3, 8, 17]], [13, 2304, [1, 67]], [10, 4352, [1, 5]]]
-  for (const type of [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
+  for (const type of [GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]) {
     for (const [rows, cols, tokens] of shapes) {
       const data = randomRows(type, rows, cols, rows * 31 + cols)
       const r = ref.allocMatrix('w', type, rows, cols)

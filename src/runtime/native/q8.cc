@@ -390,6 +390,106 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
   for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
 }
 
+// ---- Q3_K and Q2_K: 16-value sub-blocks as Q6_K, 2-bit values (element 128n + 32k + l in bits
+// 2k, 2k+1 of qs[32n + l]); twins of kernels.wasm's matmul_q3_k / matmul_q2_k.
+// Q3_K group block [4 x 32 hmask][4 x 64 qs][4 x 12 scale bytes][4 x f16 d] (440 bytes): the value
+// is v - 4 with v = 2 bits | hmask bit 4n + k << 2 (0..7, so vpmaddubsw pairs ≤ 2·7·127), and
+// Σ_j sc_j·Σ (v-4)·qa = Σ_j sc_j·Σ v·qa - 4·Σ_j sc_j·Σ_{16} qa, as Q6_K's -32.
+// Q2_K group block [4 x 16 scale bytes][4 x 64 qs][4 x f16 d][4 x f16 dmin] (336 bytes): sc_j, m_j
+// = low, high nibble of scale byte j; S1 = Σ_j sc_j·Σ q·qa, S2 = Σ_j m_j·Σ_{16} qa (per-16 sums).
+// 16-bit shifts: a high byte's bits reach the low byte only at bits 8 - shift and up, above the
+// 1 or 2 bits kept.
+
+// The 16 signed Q3_K scales (sc - 32) as int8, from the 12 bytes at p (llama.cpp's kmask unpacking).
+inline void q3kScales(const uint8_t* p, int8_t* sc) {
+  uint32_t w0, w1, w2;
+  memcpy(&w0, p, 4);
+  memcpy(&w1, p + 4, 4);
+  memcpy(&w2, p + 8, 4);
+  const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
+  const uint32_t v[4] = {(w0 & k2) | ((w2 & k1) << 4), (w1 & k2) | (((w2 >> 2) & k1) << 4),
+                         ((w0 >> 4) & k2) | (((w2 >> 4) & k1) << 4), ((w1 >> 4) & k2) | (((w2 >> 6) & k1) << 4)};
+  uint8_t u[16];
+  memcpy(u, v, 16);
+  for (int j = 0; j < 16; j++) sc[j] = (int8_t)(u[j] - 32);
+}
+
+template <int T, bool Q2>
+__attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
+  constexpr int P = (T + 1) / 2;  // token pairs for the epilogue, as groupQ4_K
+  constexpr int GB = Q2 ? 336 : 440;
+  alignas(32) float acc[P][8][8];
+  memset(acc, 0, sizeof acc);
+  const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* wb = wg + (int64_t)b * GB;
+    const int64_t ab = (int64_t)b * 256;
+    __m256i part[T][4];
+    __m256i part2[Q2 ? T : 1][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      const uint8_t* qs = wb + (Q2 ? 64 : 128) + 64 * r;
+      __m256i sc16, s[T];
+      if constexpr (Q2) {
+        const __m128i sb = _mm_loadu_si128((const __m128i*)(wb + 16 * r));
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sb, _mm_set1_epi8(0x0f)));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sb, 4), _mm_set1_epi8(0x0f)));
+#pragma GCC unroll 8
+        for (int k = 0; k < T; k++) {
+          part2[k][r] = _mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i*)(a[k].s16 + 16 * (int64_t)b)));
+          s[k] = _mm256_setzero_si256();
+        }
+      } else {
+        alignas(16) int8_t sc[16];
+        q3kScales(wb + 384 + 12 * r, sc);
+        sc16 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i*)sc));
+#pragma GCC unroll 8
+        for (int k = 0; k < T; k++) {
+          const __m256i bs = _mm256_loadu_si256((const __m256i*)(a[k].s16 + 16 * (int64_t)b));
+          s[k] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 2));
+        }
+      }
+      const __m256i sc07 = _mm256_permute4x64_epi64(sc16, 0x44), sc815 = _mm256_permute4x64_epi64(sc16, 0xEE);
+      const __m256i hm = Q2 ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i*)(wb + 32 * r));
+#pragma GCC unroll 2
+      for (int n = 0; n < 2; n++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i*)(qs + 32 * n));
+#pragma GCC unroll 4
+        for (int kk = 0; kk < 4; kk++) {
+          __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * kk), m3);
+          if constexpr (!Q2) v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * n + kk), m1), 2));
+          // values 0-15 are sub-block 8n + 2kk, 16-31 sub-block 8n + 2kk + 1 (as Q6_K)
+          const int jj = 2 * kk;
+          const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
+                                                  _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (jj + 1))),
+                                                                   _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * jj))));
+#pragma GCC unroll 8
+          for (int k = 0; k < T; k++) {
+            const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + ab + 128 * n + 32 * kk));
+            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(v, x), scv));
+            __asm__("" : "+x"(s[k]));
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < T; k++) part[k][r] = s[k];
+    }
+    const __m128 dw1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + (Q2 ? 320 : 432))));
+    const __m128 dmin1 = Q2 ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 328))) : dw1;
+    const __m256 dw = _mm256_set_m128(dw1, dw1), dmin = _mm256_set_m128(dmin1, dmin1);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const int kA = 2 * p, kB = 2 * p + 1 < T ? 2 * p + 1 : 2 * p;
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(a[kB].d[b]), _mm_set1_ps(a[kA].d[b]));
+      __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(hsumPair(part[kA], part[kB])));
+      if constexpr (Q2) term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(hsumPair(part2[kA], part2[kB]))));
+      float* l = acc[p][b & 7];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
+    }
+  }
+  for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
+}
+
 using KGroupFn = void (*)(const uint8_t*, int, const KAct*, float* const*);
 const KGroupFn GROUP_Q4_K[KTMAX + 1] = {nullptr, groupKMin<1, false>, groupKMin<2, false>, groupKMin<3, false>,
                                         groupKMin<4, false>, groupKMin<5, false>, groupKMin<6, false>,
@@ -399,6 +499,11 @@ const KGroupFn GROUP_Q5_K[KTMAX + 1] = {nullptr, groupKMin<1, true>, groupKMin<2
                                         groupKMin<7, true>, groupKMin<8, true>};
 const KGroupFn GROUP_Q6_K[KTMAX + 1] = {nullptr, groupQ6_K<1>, groupQ6_K<2>, groupQ6_K<3>, groupQ6_K<4>,
                                         groupQ6_K<5>, groupQ6_K<6>, groupQ6_K<7>, groupQ6_K<8>};
+
+const KGroupFn GROUP_Q2_K[KTMAX + 1] = {nullptr, groupK2<1, true>, groupK2<2, true>, groupK2<3, true>, groupK2<4, true>,
+                                        groupK2<5, true>, groupK2<6, true>, groupK2<7, true>, groupK2<8, true>};
+const KGroupFn GROUP_Q3_K[KTMAX + 1] = {nullptr, groupK2<1, false>, groupK2<2, false>, groupK2<3, false>, groupK2<4, false>,
+                                        groupK2<5, false>, groupK2<6, false>, groupK2<7, false>, groupK2<8, false>};
 
 int64_t actStrideK(int64_t cols) {
   const int64_t nb = cols / 256;
@@ -470,12 +575,16 @@ struct Kernel {
   int64_t (*stride)(int64_t cols);
   void (*run)(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride);
 };
-const Kernel KERNELS[4] = {
+const Kernel KERNELS[6] = {
     {"matmulQ8_0", GBB, 32, actStride, matmulQ8_0},
     {"matmulQ4_K", 576, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, 576, m, w, g, nb, a, t, o, os); }},
     {"matmulQ5_K", 704, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q5_K, 704, m, w, g, nb, a, t, o, os); }},
+    {"matmulQ2_K", 336, 256, actStrideK,
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q2_K, 336, m, w, g, nb, a, t, o, os); }},
+    {"matmulQ3_K", 440, 256, actStrideK,
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q3_K, 440, m, w, g, nb, a, t, o, os); }},
     {"matmulQ6_K", 840, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, 840, m, w, g, nb, a, t, o, os); }},
 };

@@ -11,8 +11,10 @@ import { useTraceHasher } from '../../trace/traceTree.js'
 export type NativeQ8 = {
   /** Same arguments as the WASM export `matmul_q8_0`, as byte offsets into `mem` (a view from byte 0). */
   matmulQ8_0(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
-  /** Twins of the WASM exports `matmul_q4_k` / `matmul_q5_k` / `matmul_q6_k` (same arguments), for any ntok. */
+  /** Twins of the WASM exports `matmul_q2_k` / `_q3_k` / `_q4_k` / `_q5_k` / `_q6_k` (same arguments), for any ntok. */
   matmulQ4_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  matmulQ2_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  matmulQ3_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   matmulQ5_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   matmulQ6_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   /** The vector root (src/trace/vector.ts) of `bytes`, written to out[at .. at + 32), in one call. */
