@@ -64,6 +64,13 @@ test('state bytes round trip and carry the step; wrong bytes are refused', () =>
   assert.equal(back.step, 17)
   assert.deepEqual(encodeState(c, back), bytes)
   assert.ok(Object.is((back.m.get('output.weight') as Float32Array)[3], -0))
+  // A Node Buffer (what readFileSync gives), also one offset inside a larger allocation: each
+  // tensor must be its own array of its own length (Buffer.slice is a view, not a copy).
+  const inside = Buffer.alloc(bytes.length + 8)
+  inside.set(bytes, 8)
+  const fromBuffer = decodeState(c, inside.subarray(8))
+  for (const [name, a] of fromBuffer.params) assert.equal(a.length, (s.params.get(name) as Float32Array).length, name)
+  assert.deepEqual(encodeState(c, fromBuffer), bytes)
   assert.throws(() => decodeState(c, bytes.subarray(0, bytes.length - 4)), { name: 'TrainStateError' })
   assert.throws(() => decodeState({ ...c, dim: 20, nHead: 5, nKvHead: 5 }, bytes), { name: 'TrainStateError' })
   const bad = bytes.slice()

@@ -281,7 +281,8 @@ export function decodeState(c: TrainConfig, bytes: Uint8Array): TrainState {
   for (const map of maps) {
     for (const p of list) {
       let a: Float32Array
-      if (le) a = new Float32Array(bytes.slice(at, at + 4 * p.size).buffer)
+      // Copy through ArrayBuffer.slice: a Node Buffer's own slice() is a view over its whole pool.
+      if (le) a = new Float32Array(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + 4 * p.size))
       else {
         a = new Float32Array(p.size)
         for (let i = 0; i < p.size; i++) a[i] = dv.getFloat32(at + 4 * i, true)
