@@ -41,6 +41,7 @@ import { encodeGguf } from '../engine/gguf/write.js'
 import { synthModel } from '../engine/model/synth.js'
 import { ARITH_VERSION } from '../engine/version.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
+import { DEFAULT_MODEL_PATH } from '../runtime/defaultModel.js'
 import { writeGgufFile } from '../runtime/ggufFile.js'
 import { loadModel, type Model } from '../runtime/model.js'
 import { gatewayModelOf, type GatewayModel } from './gateway/backend.js'
@@ -69,7 +70,7 @@ export type DevnetOptions = {
   cheaters?: number
   /** The cheaters' `--cheat` kind (default silu: honest tokens under a false trace). */
   cheat?: CheatKind
-  /** GGUF file every provider serves; none: a tiny synthetic model written into DIR/model once. */
+  /** GGUF file every provider serves; none: the shipped default model (DEFAULT_MODEL_PATH). */
   model?: string
   /** The gateway's port on 127.0.0.1 (0: a free one). */
   port?: number
@@ -99,7 +100,8 @@ export type RunningDevnet = {
   deployment: Deployment
   /** Journal entries replayed at start: 0 for a fresh chain. */
   replayed: number
-  model: { id: string; name: string; path: string; synthetic: boolean }
+  /** `shipped`: the default model (DEFAULT_MODEL_PATH), not a file the user named. */
+  model: { id: string; name: string; path: string; shipped: boolean }
   gatewayAddress: Address
   nodes: DevnetNode[]
   /** Stops the children (SIGTERM, then SIGKILL after a grace), the gateway, the beacon and the chain (idempotent). */
@@ -202,7 +204,7 @@ export function devnetAccountIndex(role: DevnetRole | 'gateway', i = 1): number 
   return 16 + i
 }
 
-/** Synthesizes the default model into `dir` once: a tiny random-weight model (text is nonsense, receipts are real). */
+/** Synthesizes a tiny random-weight model into `dir` once (text is nonsense, receipts are real): for tests that need a second model. */
 export function defaultDevnetModel(dir: string): string {
   const path = join(dir, 'tiny-q8_0.gguf')
   if (!existsSync(path)) {
@@ -287,14 +289,8 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
 
   try {
     // ---- model
-    const synthetic = opts.model === undefined
-    let modelPath: string
-    if (opts.model) modelPath = resolve(opts.model)
-    else {
-      const had = existsSync(join(dataDir, 'model', 'tiny-q8_0.gguf'))
-      if (!had) log('synthesizing the default model (tiny, random weights) ...')
-      modelPath = defaultDevnetModel(join(dataDir, 'model'))
-    }
+    const modelPath = opts.model ? resolve(opts.model) : DEFAULT_MODEL_PATH
+    if (!existsSync(modelPath)) throw new InvalidParameterError('model', modelPath, 'an existing GGUF file')
     engine = await loadModel(modelPath)
     const gm: GatewayModel = gatewayModelOf(engine)
 
@@ -444,7 +440,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
 
     return {
       gatewayUrl: `${gateway.url}/v1`, explorerUrl: gwNode.explorerUrl, rpcUrl: rpc.url, beaconUrl: beaconSrv.url, chainId: chain.chainId, dataDir, deploymentFile: depFile, deployment,
-      replayed: chain.replayed, model: { id: gm.id, name: gm.name, path: modelPath, synthetic }, gatewayAddress: gwClients.account.address, nodes, stop,
+      replayed: chain.replayed, model: { id: gm.id, name: gm.name, path: modelPath, shipped: modelPath === DEFAULT_MODEL_PATH }, gatewayAddress: gwClients.account.address, nodes, stop,
     }
   } catch (e) {
     await stop()

@@ -22,7 +22,9 @@ import { loadDeployment } from '../../src/chain/client.js'
 import { connectClients } from '../../src/chain/evm/clients.js'
 import { devAccount } from '../../src/chain/evm/edr.js'
 import { checkSignature } from '../../src/cli/commands/signedReceipt.js'
+import { gatewayModelOf } from '../../src/node/gateway/backend.js'
 import type { SignedReceipt } from '../../src/node/transcript.js'
+import { DEFAULT_MODEL_PATH } from '../../src/runtime/defaultModel.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import type { Receipt } from '../../src/trace/receipt.js'
 import { launchChromium, noChromium, openPage, screenshotDir, WAIT_MS } from '../support/browser.js'
@@ -81,6 +83,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
   let net: Running
   let b: Banner
   let model: Model
+  let modelName: string
   let openai: OpenAI
   let readyMs = 0
   const started: Running[] = []
@@ -92,7 +95,9 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     b = await banner(net)
     readyMs = Date.now() - t0
     console.log(`# cold devnet ready in ${(readyMs / 1000).toFixed(1)} s`)
-    model = await loadModel(join(data, 'model', 'tiny-q8_0.gguf'))
+    // the shipped default model (models/default/), what `npm start` serves
+    model = await loadModel(DEFAULT_MODEL_PATH)
+    modelName = gatewayModelOf(model).name
     openai = new OpenAI({ baseURL: b.gateway, apiKey: 'x', maxRetries: 0, timeout: 120_000 })
   })
   after(async () => {
@@ -149,7 +154,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
   })
 
   test('the openai client streams and does not stream chat completions, each with a receipt that verifies', async () => {
-    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, seed: 5 })
+    const r = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, seed: 5 })
     const t = (r as unknown as { tessera: Tessera }).tessera
     servedBy.push(await checkReceipt(t, r.choices[0].message.content ?? ''))
     const job = await fetch(`${b.gateway}/receipts/${t.job_id}`)
@@ -157,7 +162,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     assert.ok(((await job.json()) as { signed?: unknown }).signed, 'the job file carries the signed receipt')
 
     const chunks: OpenAI.ChatCompletionChunk[] = []
-    const stream = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'The harbour' }], max_tokens: 8, seed: 7, stream: true })
+    const stream = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: 'The harbour' }], max_tokens: 8, seed: 7, stream: true })
     for await (const c of stream) chunks.push(c)
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')
     const ts = (chunks.at(-1) as unknown as { tessera: Tessera }).tessera
@@ -171,7 +176,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     // (a try that failed on a loaded machine cools the cheater down for the router's 60 s: ask past that)
     for (let i = 0; i < 40 && !servedBy.includes('cheater') && Date.now() - t0 < 90_000; i++) {
       if (i >= 4) await new Promise((r) => setTimeout(r, 2000))
-      const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: `try ${i}` }], max_tokens: 4 })
+      const r = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: `try ${i}` }], max_tokens: 4 })
       servedBy.push(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''))
     }
     const failedTries = net.log().split('\n').filter((l) => /gateway: 0x/.test(l))
@@ -189,7 +194,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     assert.equal(caught.claimed, true)
     assert.equal(caught.drawn, true)
     assert.equal(caught.auditor?.toLowerCase(), b.nodes.find((n) => n.role === 'auditor')!.address.toLowerCase())
-    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'After the slash' }], max_tokens: 8, seed: 11 })
+    const r = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: 'After the slash' }], max_tokens: 8, seed: 11 })
     assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
   })
 
@@ -242,7 +247,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
       await page.evaluate('window.__tesseraNoReload = 1')
       const before = (await page.evaluate("[...document.querySelectorAll('tr[data-job]')].map((r) => r.dataset.job)")) as string[]
       const r0 = Date.now()
-      const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Watched' }], max_tokens: 4, seed: 13 })
+      const r = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: 'Watched' }], max_tokens: 4, seed: 13 })
       const tj = (r as unknown as { tessera: Tessera }).tessera
       const answered = Date.now()
       // its row: the reservation's (r-<digest>) or, had a claim already replaced it, the claimed
@@ -319,7 +324,7 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
     // node topped its stake back up to --stake at start
     assert.match(net.log(), /cheater-1 was slashed before this start/)
     openai = new OpenAI({ baseURL: b.gateway, apiKey: 'x', maxRetries: 0, timeout: 120_000 })
-    const r = await openai.chat.completions.create({ model: 'tessera-synth-tiny-q8_0-seed-1', messages: [{ role: 'user', content: 'Again' }], max_tokens: 4 })
+    const r = await openai.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: 'Again' }], max_tokens: 4 })
     assert.equal(await checkReceipt((r as unknown as { tessera: Tessera }).tessera, r.choices[0].message.content ?? ''), 'honest')
     const again = await interrupt(net)
     assert.equal(again.code, 130)

@@ -1,7 +1,8 @@
 /**
- * `tessera demo` (what `npm start` runs): the main job end to end on the embedded defaults —
- * synthesize a SmolLM2-shaped model, answer a prompt with a receipt, and replay the job to
- * verify it bit for bit.
+ * `tessera demo`: the main job end to end on the embedded defaults — Tessera's shipped model
+ * (models/default/, trained by `tessera train`; or a synthesized one with --preset) answers a
+ * prompt with a receipt, the job is replayed to verify it bit for bit, and settled on the
+ * embedded chain.
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,12 +10,12 @@ import type { Command } from '../args.js'
 
 const demo: Command = {
   name: 'demo',
-  summary: 'Synthesize a model, answer a prompt with a receipt, verify it by replay, settle it on the embedded chain',
-  usage: 'demo [--dir DIR] [--preset NAME] [--type TYPE] [--prompt TEXT] [--threads T]',
+  summary: 'Answer a prompt with the shipped model and a receipt, verify it by replay, settle it on the embedded chain',
+  usage: 'demo [--preset NAME [--type TYPE] [--dir DIR]] [--prompt TEXT] [--threads T]',
   flags: {
-    dir: { type: 'string', description: 'where the model file is kept', default: '.tessera/demo' },
-    preset: { type: 'string', description: 'model preset to synthesize', default: 'smol-135m' },
-    type: { type: 'string', description: 'tensor type', default: 'q8_0' },
+    preset: { type: 'string', description: 'synthesize this preset (random weights) instead of using the shipped model, e.g. smol-135m' },
+    type: { type: 'string', description: 'tensor type of the synthesized model', default: 'q8_0' },
+    dir: { type: 'string', description: 'where a synthesized model is kept', default: '.tessera/demo' },
     prompt: { type: 'string', description: 'prompt text', default: 'Call me Ishmael. Some years ago' },
     'max-tokens': { type: 'number', description: 'tokens to generate', default: 32 },
     threads: { type: 'number', description: 'kernel threads', default: 2 },
@@ -49,22 +50,29 @@ const demo: Command = {
       import('../../trace/job.js'),
     ])
     const { generate, loadModel, verify } = runtime
-    const dir = a.flags.dir as string
-    const preset = a.flags.preset as string
-    const type = a.flags.type as string
-    const path = join(dir, `${preset}-${type}.gguf`)
-    if (!existsSync(path)) {
-      mkdirSync(dir, { recursive: true })
-      console.error(`1/4 synthesizing ${preset} (${type}) into ${path} ...`)
-      const spec = synthModel({ preset, type, seed: 1 })
-      const bytes = writeGgufFile(path, encodeGguf(spec))
-      console.error(`    ${(bytes / 1e6).toFixed(1)} MB written`)
-    } else console.error(`1/4 using ${path}`)
+    const preset = a.flags.preset as string | undefined
+    let path: string
+    if (preset === undefined) {
+      path = (await import('../../runtime/defaultModel.js')).DEFAULT_MODEL_PATH
+      console.error(`1/4 using the shipped model ${path}`)
+      console.error('    1.1M parameters trained by `tessera train` on Moby-Dick and State of the Union addresses (docs/TRAINING.md):')
+      console.error('    it continues 19th-century English; it is not a chatbot')
+    } else {
+      const type = a.flags.type as string
+      const dir = a.flags.dir as string
+      path = join(dir, `${preset}-${type}.gguf`)
+      if (!existsSync(path)) {
+        mkdirSync(dir, { recursive: true })
+        console.error(`1/4 synthesizing ${preset} (${type}) into ${path} ...`)
+        const spec = synthModel({ preset, type, seed: 1 })
+        const bytes = writeGgufFile(path, encodeGguf(spec))
+        console.error(`    ${(bytes / 1e6).toFixed(1)} MB written`)
+      } else console.error(`1/4 using ${path}`)
+      console.error('    note: a synthetic model has random weights, so its text is nonsense; the point is the receipt')
+      console.error('    (a commitment to every step of the computation) and the replay that checks it bit for bit')
+    }
 
     console.error(`2/4 loading and generating (greedy, ${a.flags.threads} threads)`)
-    // Until a real default model exists the demo must not look like a broken chatbot.
-    console.error('    note: this synthetic model has random weights, so its text is nonsense; the point is the receipt')
-    console.error('    (a commitment to every step of the computation) and the replay that checks it bit for bit')
     const model = await loadModel(path, { threads: a.flags.threads as number })
     try {
       const prompt = a.flags.prompt as string

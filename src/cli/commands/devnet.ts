@@ -24,7 +24,8 @@ export function bannerLines(net: RunningDevnet, startedMs: number): string[] {
     `  ${pad('model')}${model}   (id ${net.model.id})`,
   ]
   if (net.explorerUrl) lines.push(`  ${pad('explorer')}${net.explorerUrl}   (providers, jobs, disputes, live)`)
-  if (net.model.synthetic) lines.push(`  ${pad('')}a synthetic model with random weights: its text is nonsense, its receipts are real (--model FILE for a real GGUF)`)
+  if (net.model.shipped)
+    lines.push(`  ${pad('')}Tessera's own 1.1M-parameter model, trained on Moby-Dick and State of the Union addresses: expect 19th-century English, not a chatbot (--model FILE for another GGUF)`)
   lines.push(
     `  ${pad('chain')}${net.rpcUrl} (chain id ${net.chainId}; contracts in ${net.deploymentFile})`,
     `  ${pad('beacon')}${net.beaconUrl}`,
@@ -63,7 +64,7 @@ const devnet: Command = {
     auditors: { type: 'number', description: 'auditors', default: 1 },
     cheaters: { type: 'number', description: 'cheating providers (they commit wrong traces; the auditors catch them)', default: 0 },
     cheat: { type: 'string', description: `how the cheaters cheat (${CHEAT_KINDS.join(', ')})`, default: 'silu' },
-    model: { type: 'string', short: 'm', description: 'GGUF model the providers serve (default: a tiny synthetic one)' },
+    model: { type: 'string', short: 'm', description: 'GGUF model the providers serve (default: the shipped model, models/default/model-q8_0.gguf)' },
     port: { type: 'number', description: 'gateway port on 127.0.0.1 (0: a free one)', default: 8080 },
     data: { type: 'string', description: "the devnet's folder (chain journal, node keystores and stores, logs)", default: '.tessera/devnet' },
     'audit-bps': { type: 'number', description: 'share of jobs the audit draw picks, in basis points (fresh chains only)', default: 5000 },
