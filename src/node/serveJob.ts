@@ -708,7 +708,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
     // the chain's work only now, off the tokens' thread time: the reservation, sent once
     let refused: Refusal | undefined
-    const reserving = whenQuiet(ctx.slots).then(() => a.reserve())
+    const reserving = a.reserve()
     reserving.catch((e: unknown) => void (refused = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)))
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--
@@ -760,22 +760,6 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     ctx.signal?.removeEventListener('abort', onOuterAbort)
     stop.abort(new Error('job over'))
   }
-}
-
-/**
- * `reserve` goes out this long after `done`, and then once no job's engine runs (waiting at most
- * `RESERVE_MAX_WAIT_MS` in all): its client-side work (nonce and fee reads, the transaction's
- * signature, the send: several ms of the provider's thread) then does not land on the next job's
- * checks and tokens, e.g. a client's next job that follows its ack on the kept stream at once.
- * The reservation only has to be mined before the claim, seconds later.
- */
-const RESERVE_QUIET_MS = 20
-const RESERVE_MAX_WAIT_MS = 1_000
-
-async function whenQuiet(slots: JobSlots): Promise<void> {
-  const until = Date.now() + RESERVE_MAX_WAIT_MS
-  await new Promise((r) => setTimeout(r, RESERVE_QUIET_MS))
-  while (slots.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
 }
 
 /** Generation stopped early: cancelled (with `cancel`'s reason), else the stream failed. */
