@@ -94,10 +94,12 @@ function metaString(m: Model, key: string): string | undefined {
   return v?.type === 'string' ? v.value : undefined
 }
 
-/** The gateway's view of a loaded model: `name` defaults to the GGUF `general.name`, then the file name. */
+/** The gateway's view of a loaded model: `name` defaults to the GGUF `general.name`, then the file name, as [A-Za-z0-9._-] runs joined by '-'. */
 export function gatewayModelOf(m: Model, o: Omit<LocalModel, 'model'> = {}): GatewayModel {
   const root = toHex(m.modelRoot)
-  const name = (o.name ?? metaString(m, 'general.name') ?? m.path.replace(/^.*\//, '').replace(/\.gguf$/, '')).replace(/\s+/g, '-')
+  // A model id fit for a URL or a shell: runs of other characters become one '-' ("tessera-default-1m (q8_0)" -> "tessera-default-1m-q8_0").
+  const raw = o.name ?? metaString(m, 'general.name') ?? m.path.replace(/^.*\//, '').replace(/\.gguf$/, '')
+  const name = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '')
   return {
     id: `${name}@${root.slice(0, 16)}`,
     name,
