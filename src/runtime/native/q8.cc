@@ -400,18 +400,17 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
 // 16-bit shifts: a high byte's bits reach the low byte only at bits 8 - shift and up, above the
 // 1 or 2 bits kept.
 
-// The 16 signed Q3_K scales (sc - 32) as int8, from the 12 bytes at p (llama.cpp's kmask unpacking).
-inline void q3kScales(const uint8_t* p, int8_t* sc) {
+// The 16 signed Q3_K scales (sc - 32) as int8 lanes, from the 12 bytes at p (llama.cpp's kmask
+// unpacking, four bytes per u32).
+inline __m128i q3kScales(const uint8_t* p) {
   uint32_t w0, w1, w2;
   memcpy(&w0, p, 4);
   memcpy(&w1, p + 4, 4);
   memcpy(&w2, p + 8, 4);
   const uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
-  const uint32_t v[4] = {(w0 & k2) | ((w2 & k1) << 4), (w1 & k2) | (((w2 >> 2) & k1) << 4),
-                         ((w0 >> 4) & k2) | (((w2 >> 4) & k1) << 4), ((w1 >> 4) & k2) | (((w2 >> 6) & k1) << 4)};
-  uint8_t u[16];
-  memcpy(u, v, 16);
-  for (int j = 0; j < 16; j++) sc[j] = (int8_t)(u[j] - 32);
+  const __m128i v = _mm_setr_epi32((int)((w0 & k2) | ((w2 & k1) << 4)), (int)((w1 & k2) | (((w2 >> 2) & k1) << 4)),
+                                   (int)(((w0 >> 4) & k2) | (((w2 >> 4) & k1) << 4)), (int)(((w1 >> 4) & k2) | (((w2 >> 6) & k1) << 4)));
+  return _mm_sub_epi8(v, _mm_set1_epi8(32));
 }
 
 template <int T, bool Q2>
@@ -440,9 +439,7 @@ __attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, con
           s[k] = _mm256_setzero_si256();
         }
       } else {
-        alignas(16) int8_t sc[16];
-        q3kScales(wb + 384 + 12 * r, sc);
-        sc16 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i*)sc));
+        sc16 = _mm256_cvtepi8_epi16(q3kScales(wb + 384 + 12 * r));
 #pragma GCC unroll 8
         for (int k = 0; k < T; k++) {
           const __m256i bs = _mm256_loadu_si256((const __m256i*)(a[k].s16 + 16 * (int64_t)b));
