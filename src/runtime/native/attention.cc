@@ -270,20 +270,27 @@ AVX2 void attention(uint8_t* mem, int64_t out, int64_t q, int64_t kc, int64_t vc
   // queries per pass: all of a kv head's (tokens x its heads in h0..h1) unless their scores
   // would pass SCORE_FLOATS
   const int64_t perPass = SCORE_FLOATS / stride > 0 ? SCORE_FLOATS / stride : 1;
-  // tokens in order, then heads: causal lengths never decrease along the list
+  // by kv head, then token, then query head: a pass that cannot hold every query holds those of
+  // one kv head (they share its K/V rows, 4·hd bytes each, where a pass mixing heads would pull
+  // whole rows for fewer queries per head); one that can (decode) reads each whole row once
   std::vector<Query> qs;
-  for (int t = 0; t < nTok; t++) {
-    for (int h = h0; h < h1; h++) {
-      const int64_t off = ((int64_t)t * nh + h) * hd;
-      qs.push_back({(const float*)(mem + q) + off, (float*)(mem + out) + off, start + t + 1, (int64_t)(h / group) * hd});
+  for (int g = h0 / group; g < nkv && g * group < h1; g++) {
+    const int ha = h0 > g * group ? h0 : g * group;
+    const int hb = h1 < (g + 1) * group ? h1 : (g + 1) * group;
+    for (int t = 0; t < nTok; t++) {
+      for (int h = ha; h < hb; h++) {
+        const int64_t off = ((int64_t)t * nh + h) * hd;
+        qs.push_back({(const float*)(mem + q) + off, (float*)(mem + out) + off, start + t + 1, (int64_t)g * hd});
+      }
     }
   }
   const float* kb = (const float*)(mem + kc);
   const float* vb = (const float*)(mem + vc);
   for (size_t i = 0; i < qs.size(); i += perPass) {
     const int nq = (int)(qs.size() - i < (size_t)perPass ? qs.size() - i : perPass);
-    // rows this pass reads: up to the longest causal length among its queries (the last one)
-    const int rows = qs[i + nq - 1].n;
+    // rows this pass reads: up to the longest causal length among its queries
+    int rows = 0;
+    for (int j = 0; j < nq; j++) rows = qs[i + j].n > rows ? qs[i + j].n : rows;
     if ((int64_t)scoreBuf.size() < nq * stride) scoreBuf.resize(nq * stride);
     attendRows(qs.data() + i, nq, kb, vb, kvDim, hd, rows, scale);
   }
