@@ -11,7 +11,8 @@ import { exp } from '../engine/math/canonical.js'
 import { type AttentionShape, referenceLayerOps as ref } from '../engine/kernels/layerOps.js'
 import { createWasmLayerOps } from './wasmLayerOps.js'
 
-const ops = createWasmLayerOps()
+// native: false: this file tests the WASM exports (the native attention: native/attention.test.ts)
+const ops = createWasmLayerOps({ native: false })
 
 /** xorshift32 in [0, 1): deterministic test data. */
 function rng(seed: number): () => number {
@@ -223,7 +224,7 @@ async function until(ok: () => boolean, what: string): Promise<void> {
 }
 
 test('attention past 7,000 positions: 1, 2 and 3 threads (heads split between workers) give the reference bits, batch and single token', async () => {
-  const threaded = [2, 3].map((threads) => createWasmLayerOps({ threads, minThreadedWork: 0 }))
+  const threaded = [2, 3].map((threads) => createWasmLayerOps({ threads, minThreadedWork: 0, native: false }))
   try {
     await until(() => threaded.every((t, i) => t.readyWorkers === i + 1), 'the attention workers')
     const r = rng(71)
@@ -253,7 +254,7 @@ test('attention past 7,000 positions: 1, 2 and 3 threads (heads split between wo
 })
 
 test('attention threads: more threads than heads, and a closed pool, still give the reference bits', async () => {
-  const many = createWasmLayerOps({ threads: 5, minThreadedWork: 0 })
+  const many = createWasmLayerOps({ threads: 5, minThreadedWork: 0, native: false })
   try {
     await until(() => many.readyWorkers === 4, 'the attention workers')
     // 2 heads for 5 threads: only one worker gets a head, the rest must not write anything

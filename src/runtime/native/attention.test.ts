@@ -74,7 +74,8 @@ test('native EXP equals canonical.ts exp on ~1e6 inputs and around the clamps', 
 type Case = { start: number; nTok: number; nh: number; nkv: number; hd: number; scale: number; h0?: number; h1?: number }
 
 test('native attention equals the WASM export and the reference bit for bit', { skip }, () => {
-  const ops = createWasmLayerOps()
+  // native: false, so ops.attention runs the WASM export
+  const ops = createWasmLayerOps({ native: false })
   const r = rng(3)
   const cases: Case[] = [
     // the shapes the bench models use (smol-135m 9/3 x 64, tinyllama 32/4 x 64), decode and batches
