@@ -15,20 +15,10 @@ import { GGMLType, type GgufMetadata, type GgufValue, ggmlTypeName, gv, rowBytes
 import type { GgufSpec, GgufTensorSpec } from '../engine/gguf/write.js'
 import { expectedTensors, type ModelConfig, modelConfigFromGguf } from '../engine/model/config.js'
 import { modelMetadata, synthTensorType } from '../engine/model/synth.js'
+import type { TrainConfig } from './model.js'
 
 /** The hyper-parameters an export needs (a `TrainConfig` has them all). */
-export type ExportShape = {
-  vocabSize: number
-  dim: number
-  nLayer: number
-  nHead: number
-  nKvHead: number
-  ffDim: number
-  context: number
-  ropeBase: number
-  rmsEps: number
-  tiedEmbeddings: boolean
-}
+export type ExportShape = Pick<TrainConfig, 'vocabSize' | 'dim' | 'nLayer' | 'nHead' | 'nKvHead' | 'ffDim' | 'context' | 'ropeBase' | 'rmsEps' | 'tiedEmbeddings'>
 
 export const EXPORT_TYPES = ['f32', 'q8_0'] as const
 export type ExportType = (typeof EXPORT_TYPES)[number]
