@@ -5,7 +5,7 @@
  * attention"). Absent (no compiler at install, not x86-64, no AVX2), `loadNativeAttention` returns
  * undefined and the WASM attention stays the path.
  */
-import { createRequire } from 'node:module'
+import { addonLoader } from './addon.js'
 
 export type NativeAttention = {
   /**
@@ -18,28 +18,10 @@ export type NativeAttention = {
   expMany(mem: Uint8Array, out: number, x: number, n: number): void
 }
 
-let loaded: NativeAttention | undefined
-let why: string | undefined
+const addon = addonLoader<NativeAttention>('tessera_attention', 'native attention')
 
 /** The addon, loaded once per thread; undefined when it is not built or cannot run here. */
-export function loadNativeAttention(): NativeAttention | undefined {
-  if (loaded || why !== undefined) return loaded
-  if (process.arch !== 'x64') {
-    why = `native attention is x86-64 only (this is ${process.arch})`
-    return undefined
-  }
-  // Same relative path from src/runtime/native and dist/runtime/native.
-  const file = new URL('../../../build/native/build/Release/tessera_attention.node', import.meta.url)
-  try {
-    loaded = createRequire(import.meta.url)(file.pathname) as NativeAttention
-  } catch (err) {
-    why = `native attention not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
-  }
-  return loaded
-}
+export const loadNativeAttention = addon.load
 
 /** Why loadNativeAttention returned undefined (undefined when it loaded). */
-export function nativeAttentionUnavailable(): string | undefined {
-  loadNativeAttention()
-  return why
-}
+export const nativeAttentionUnavailable = addon.unavailable

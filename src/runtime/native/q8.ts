@@ -5,7 +5,7 @@
  * SHA-256, installed into src/trace/traceTree.ts when the addon loads. Absent (no compiler at install, not x86-64, no AVX2),
  * `loadNativeQ8` returns undefined and the WASM kernel stays the path.
  */
-import { createRequire } from 'node:module'
+import { addonLoader } from './addon.js'
 import { useTraceHasher } from '../../trace/traceTree.js'
 
 export type NativeQ8 = {
@@ -23,31 +23,14 @@ export type NativeQ8 = {
   layerLeaf(residual: Uint8Array, k: Uint8Array, v: Uint8Array, pos: number, layer: number, out: Uint8Array): void
 }
 
-let loaded: NativeQ8 | undefined
-let why: string | undefined
+const addon = addonLoader<NativeQ8>('tessera_q8', 'native kernel', (q8) => {
+  // The trace's vector roots in one native call each (same bytes as the JS path; trace format 2
+  // hashes hundreds of chunks and nodes per token, where per-call overhead dominated).
+  if (typeof q8.vectorRoot === 'function' && typeof q8.layerLeaf === 'function') useTraceHasher(q8)
+})
 
 /** The addon, loaded once per thread; undefined when it is not built or cannot run here. */
-export function loadNativeQ8(): NativeQ8 | undefined {
-  if (loaded || why !== undefined) return loaded
-  if (process.arch !== 'x64') {
-    why = `native kernel is x86-64 only (this is ${process.arch})`
-    return undefined
-  }
-  // Same relative path from src/runtime/native and dist/runtime/native.
-  const file = new URL('../../../build/native/build/Release/tessera_q8.node', import.meta.url)
-  try {
-    loaded = createRequire(import.meta.url)(file.pathname) as NativeQ8
-    // The trace's vector roots in one native call each (same bytes as the JS path; trace format 2
-    // hashes hundreds of chunks and nodes per token, where per-call overhead dominated).
-    if (typeof loaded.vectorRoot === 'function' && typeof loaded.layerLeaf === 'function') useTraceHasher(loaded)
-  } catch (err) {
-    why = `native kernel not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
-  }
-  return loaded
-}
+export const loadNativeQ8 = addon.load
 
-/** Why loadNativeQ8 returned undefined (undefined when it loaded or was not tried). */
-export function nativeQ8Unavailable(): string | undefined {
-  loadNativeQ8()
-  return why
-}
+/** Why loadNativeQ8 returned undefined (undefined when it loaded). */
+export const nativeQ8Unavailable = addon.unavailable

@@ -5,7 +5,7 @@
  * (docs/TRAINING.md "Model and arithmetic", "Speed"). Absent (no compiler at install, not x86-64,
  * no AVX2) `loadNativeTrain` returns undefined and the trainer's 'auto' backend uses the reference.
  */
-import { createRequire } from 'node:module'
+import { addonLoader } from './addon.js'
 
 type F = Float32Array
 
@@ -27,28 +27,10 @@ export type NativeTrain = {
   adamw(p: F, m: F, v: F, g: F, n: number, h: Float32Array, threads?: number): void
 }
 
-let loaded: NativeTrain | undefined
-let why: string | undefined
+const addon = addonLoader<NativeTrain>('tessera_train', 'native training kernels')
 
-/** The addon, loaded once; undefined when it is not built or cannot run here. */
-export function loadNativeTrain(): NativeTrain | undefined {
-  if (loaded || why !== undefined) return loaded
-  if (process.arch !== 'x64') {
-    why = `native training kernels are x86-64 only (this is ${process.arch})`
-    return undefined
-  }
-  // Same relative path from src/runtime/native and dist/runtime/native.
-  const file = new URL('../../../build/native/build/Release/tessera_train.node', import.meta.url)
-  try {
-    loaded = createRequire(import.meta.url)(file.pathname) as NativeTrain
-  } catch (err) {
-    why = `native training kernels not loaded from ${file.pathname}: ${(err as Error).message.split('\n')[0]}`
-  }
-  return loaded
-}
+/** The addon, loaded once per thread; undefined when it is not built or cannot run here. */
+export const loadNativeTrain = addon.load
 
 /** Why loadNativeTrain returned undefined (undefined when it loaded). */
-export function nativeTrainUnavailable(): string | undefined {
-  loadNativeTrain()
-  return why
-}
+export const nativeTrainUnavailable = addon.unavailable
