@@ -24,6 +24,7 @@ import { generate, loadModel, type Model, verify } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { killAfterTokens, perMessage } from '../../test/support/faultyConn.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
@@ -664,29 +665,6 @@ function pick(reply: unknown): { t: unknown; code?: unknown } {
 
 /** The provider's end of a stream that dies (reset) after `n` tokens, as a killed process's would. */
 /** `c` with `send` replaced, and `sendMany` as one such `send` per message: the wrapper sees every message, in order. */
-function perMessage(c: FrameConn, send: (m: unknown) => Promise<void>): FrameConn {
-  return {
-    ...c,
-    remotePeer: c.remotePeer,
-    send,
-    async sendMany(ms) {
-      for (const m of ms) await send(m)
-    },
-  }
-}
-
-function killAfterTokens(c: FrameConn, n: number): FrameConn {
-  let tokens = 0
-  return perMessage(c, async (m) => {
-    if ((m as { t: string }).t === 'token' && tokens++ === n) {
-      const e = new Error('killed')
-      c.abort(e)
-      throw e
-    }
-    return c.send(m)
-  })
-}
-
 const requests = new WeakMap<FrameConn, RequestMsg>()
 /** The provider's end with its outgoing messages rewritten (and its incoming request remembered). */
 function tamperSendAsync(c: FrameConn, f: (m: Record<string, unknown>, self: FrameConn) => Promise<unknown>): FrameConn {

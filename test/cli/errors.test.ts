@@ -49,7 +49,7 @@ test('invalid parameters are named', () => {
   expectOneLine(['run', '--model', model, '--prompt', 'hi', '--max-tokens', '0'], /--max-tokens/)
   expectOneLine(['run', '--model', model, '--prompt', 'hi', '--bogus', '1'], /unknown option --bogus/, 2)
   expectOneLine(['model', 'synth', '--preset', 'huge', '--type', 'q8_0', '--out', join(dir, 'x.gguf')], /unknown model preset "huge"/)
-  expectOneLine(['model', 'synth', '--preset', 'tiny', '--type', 'q5_k', '--out', join(dir, 'x.gguf')], /q5_k/)
+  expectOneLine(['model', 'synth', '--preset', 'tiny', '--type', 'q9_k', '--out', join(dir, 'x.gguf')], /q9_k/)
 })
 
 test('a prompt longer than the context', () => {

@@ -16,6 +16,7 @@ import type { DisputeModel } from '../../dispute/model.js'
 import { type FrameConn, framePair } from '../../p2p/frames.js'
 import { generate, loadModel, type Model, verify } from '../../runtime/model.js'
 import { tinyDisputeModel } from '../../../test/support/disputeJobs.js'
+import { killAfterTokens } from '../../../test/support/faultyConn.js'
 import type { JobOffer } from '../requestJob.js'
 import { createJobSlots, memoryJobBook, modelsByRoot, type ServeContext, serveJob } from '../serveJob.js'
 import { gatewayModelOf } from './backend.js'
@@ -27,22 +28,6 @@ const COIN = 10n ** 18n
 const PRICE = 10n ** 9n
 
 /** A provider end that dies (aborts its stream) when it is about to send output token `n`. */
-function killAfterTokens(c: FrameConn, n: number): FrameConn {
-  let tokens = 0
-  return {
-    ...c,
-    remotePeer: c.remotePeer,
-    async send(m) {
-      if ((m as { t: string }).t === 'token' && tokens++ === n) {
-        const e = new Error('killed')
-        c.abort(e)
-        throw e
-      }
-      return c.send(m)
-    },
-  }
-}
-
 describe('gateway on the network backend', () => {
   let net: Devnet
   let dm: DisputeModel
