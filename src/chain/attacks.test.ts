@@ -13,7 +13,7 @@ import {
   getTotals, release, reserve, stake, withdrawEscrow,
 } from './actions/settlement.js'
 import {
-  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, jobAmount,
+  type ClaimItem, DEFAULT_GAME_PARAMS, batchLeaf, batchTree, jobAmount, read,
   requestDigest, signDelivery, signJobRequest,
 } from './client.js'
 import { PHASE, getGame, openGame, reveal, timeout, withdraw } from './actions/disputeGame.js'
@@ -142,6 +142,63 @@ test('attack: the client reuses a reserved request\'s nonce with another provide
     assert.equal((await getBatch(provider, d, batchId)).amount, 5n * PRICE)
     // And a reserved request is paid once.
     await rejectsWith(claimBatch(provider, d, { items: [await makeItem(net, client, a, JOB)] }), 'JobAlreadyClaimed')
+  })
+})
+
+// A claim keeps each client's escrow and nonce bitmap word in memory over a run of its consecutive
+// jobs and writes them once per run (docs/CHAIN.md "Gas"): a nonce used earlier in the same batch,
+// or in an earlier one, in the current word or one the run left and came back to, is still
+// refused, and a run its escrow cannot cover to the last job reverts the whole batch.
+test('attack: a batch replays a nonce inside itself or from an earlier batch; a run whose escrow falls one job short', async () => {
+  await withNet(async (net) => {
+    const { d, provider, client } = net
+    const other = net.at(5)
+    const who = client.account.address
+    const used = (c: ChainClients, nonce: bigint) => read<boolean>(c, d.settlement, 'Settlement', 'isClaimed', [c.account.address, nonce])
+    const escrow = async (c: ChainClients) => (await getBalances(c, d, c.account.address)).escrow
+    const job = (c: ChainClients, nonce: bigint, label = 'input') =>
+      makeItem(net, c, makeRequest(net, { nonce, pricePerToken: PRICE, maxTokens: 64, promptRoot: h(label) }), JOB)
+    await deposit(client, d, { amount: 100n * PRICE })
+
+    // The same nonce twice in one batch, on two different requests (their digests differ): refused.
+    await rejectsWith(claimBatch(provider, d, { items: [await job(client, 10n), await job(client, 11n), await job(client, 10n, 'another')] }), 'JobAlreadyClaimed', [who, 10n])
+    // Also after the run left the nonce's bitmap word and came back to it (256 nonces a word).
+    await rejectsWith(
+      claimBatch(provider, d, { items: [await job(client, 10n), await job(client, 300n), await job(client, 10n, 'another')] }),
+      'JobAlreadyClaimed', [who, 10n],
+    )
+    assert.equal(await used(client, 10n), false)
+    assert.equal(await used(client, 300n), false)
+    assert.equal(await escrow(client), 100n * PRICE)
+
+    // Jobs across two words, back and forth: all paid, every nonce marked.
+    const nonces = [10n, 300n, 11n, 301n, 12n]
+    await claimBatch(provider, d, { items: await Promise.all(nonces.map((n) => job(client, n))) })
+    for (const n of nonces) assert.equal(await used(client, n), true)
+    assert.equal(await escrow(client), 75n * PRICE)
+    // A nonce paid in an earlier batch, behind fresh ones of the same word and of another word: refused.
+    await rejectsWith(claimBatch(provider, d, { items: [await job(client, 13n), await job(client, 302n), await job(client, 11n, 'another')] }), 'JobAlreadyClaimed', [who, 11n])
+    await rejectsWith(claimBatch(provider, d, { items: [await job(client, 301n, 'another')] }), 'JobAlreadyClaimed', [who, 301n])
+    assert.equal(await used(client, 13n), false)
+    assert.equal(await used(client, 302n), false)
+
+    // A run of 3 jobs (5 tokens each) whose client's escrow covers all but the last one, after
+    // another client's job: the whole batch reverts, at the last job, and nothing moves.
+    await withdrawEscrow(client, d, { amount: 75n * PRICE })
+    await deposit(client, d, { amount: 15n * PRICE - 1n })
+    await deposit(other, d, { amount: 5n * PRICE })
+    const items = [await job(other, 1n), await job(client, 20n), await job(client, 21n), await job(client, 22n)]
+    await rejectsWith(claimBatch(provider, d, { items }), 'InsufficientEscrow', [who, 5n * PRICE - 1n, 5n * PRICE])
+    assert.equal(await escrow(client), 15n * PRICE - 1n)
+    assert.equal(await escrow(other), 5n * PRICE)
+    for (const n of [20n, 21n, 22n]) assert.equal(await used(client, n), false)
+    assert.equal(await used(other, 1n), false)
+    // One wei more and the same batch pays, leaving both escrows empty.
+    await deposit(client, d, { amount: 1n })
+    const { batchId } = await claimBatch(provider, d, { items })
+    assert.equal((await getBatch(provider, d, batchId)).amount, 20n * PRICE)
+    assert.equal(await escrow(client), 0n)
+    assert.equal(await escrow(other), 0n)
   })
 })
 

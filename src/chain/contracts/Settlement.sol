@@ -523,6 +523,20 @@ contract Settlement {
         uint128 untrained; // of which, jobs on models without a training record (it stays in the batch)
     }
 
+    /// @dev The client of the current run of consecutive jobs of one client, held in memory and
+    ///      written once when the run ends (_flush): its free escrow, and its nonce bitmap word
+    ///      `word` with the bits this batch set in it so far (a nonce used earlier in the batch is
+    ///      refused like one used in an earlier transaction). The batch is atomic, so a job the
+    ///      escrow cannot cover still reverts all of it. `spent` sums the amounts taken from escrow.
+    struct Payer {
+        address client; // 0: no run yet
+        uint256 bal;
+        uint256 word;
+        uint256 used; // usedNonces[client][word] | the bits this batch set in it
+        bool dirty; // `used` has bits not yet written
+        uint256 spent;
+    }
+
     /// @notice Claims payment for a batch of jobs served by the caller; returns the batch id.
     ///         Locks exposureOf(batch amount) of the caller's active stake until the batch finalizes.
     ///         When any job's model has a training record (and dataBps > 0), the batch takes the
@@ -540,6 +554,7 @@ contract Settlement {
         if (p.active < params.minProviderStake) revert StakeTooLow(msg.sender, p.active, params.minProviderStake);
         bytes32[] memory leaves = new bytes32[](n);
         Claiming memory cx;
+        Payer memory pr;
         batchId = nBatches;
         for (uint256 i = 0; i < n; i++) {
             ClaimItem calldata it = items[i];
@@ -548,7 +563,7 @@ contract Settlement {
                 cx.model = it.req.modelRoot;
                 (cx.nLayer, cx.trained) = registry.claimInfo(cx.model);
             }
-            (bytes32 leaf, uint128 amount) = _claimOne(it, batchId, i, cx.nLayer);
+            (bytes32 leaf, uint128 amount) = _claimOne(it, batchId, i, cx.nLayer, pr);
             leaves[i] = leaf;
             uint128 prem = uint128(uint256(amount) * PREMIUM_BPS / 10_000);
             uint128 dat = uint128(uint256(amount) * DATA_BPS / 10_000);
@@ -564,6 +579,8 @@ contract Settlement {
             }
         }
         _endRun(cx, batchId);
+        _flush(pr);
+        books.escrow -= uint128(pr.spent);
         // INVARIANT: a lost job refunds _net(amount, batch.data), known from its amount and its
         // batch alone; a batch with no trained model takes no data share. In a batch that does,
         // the untrained jobs' share stays in the batch: the provider's, locked like the rest until
@@ -610,7 +627,10 @@ contract Settlement {
         return amount - uint128(off);
     }
 
-    function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i, uint32 nLayer) internal returns (bytes32 leaf, uint128 amount) {
+    function _claimOne(ClaimItem calldata it, uint256 batchId, uint256 i, uint32 nLayer, Payer memory pr)
+        internal
+        returns (bytes32 leaf, uint128 amount)
+    {
         JobRequest calldata q = it.req;
         // INVARIANT: only the provider named in the client's request can claim it, before expiry.
         if (q.provider != msg.sender) revert NotTheProvider(q.provider, msg.sender);
@@ -619,7 +639,7 @@ contract Settlement {
         bytes32 rd = requestDigest(q);
         address client = _recover(rd, it.r, it.vs);
         amount = _billed(it, rd, client);
-        _pay(rd, client, q.nonce, amount);
+        _pay(pr, rd, client, q.nonce, amount);
         leaf = MerkleProof.leafHash(abi.encode(_receiptDigest(it, rd), rd, client, amount));
         emit JobClaimed(batchId, uint32(i), client, q.nonce, leaf, amount);
     }
@@ -650,22 +670,47 @@ contract Settlement {
 
     /// @dev Takes `amount` from the request's reservation (whose nonce was consumed when it was
     ///      reserved; the rest returns to free escrow), or else consumes the nonce and takes it
-    ///      from the client's free escrow (the provider did not reserve).
-    function _pay(bytes32 rd, address client, uint64 nonce, uint128 amount) internal {
-        Reservation storage rs = reservations[rd];
-        uint256 bal = _bal(escrows, client);
-        if (rs.client == client) {
+    ///      from the client's free escrow (the provider did not reserve). A reservation exists only
+    ///      with its nonce used (reserve consumes it, nothing clears a nonce), so an unused nonce
+    ///      skips the reservation's cold read; a used one is a reservation of this client or a replay.
+    function _pay(Payer memory pr, bytes32 rd, address client, uint64 nonce, uint128 amount) internal {
+        if (client != pr.client) {
+            _flush(pr);
+            pr.client = client;
+            pr.bal = _bal(escrows, client);
+            pr.word = nonce >> 8;
+            pr.used = usedNonces[client][nonce >> 8];
+        } else if (nonce >> 8 != pr.word) {
+            if (pr.dirty) usedNonces[client][pr.word] = pr.used;
+            pr.dirty = false;
+            pr.word = nonce >> 8;
+            pr.used = usedNonces[client][nonce >> 8];
+        }
+        uint256 bit = 1 << (nonce & 255);
+        if (pr.used & bit != 0) {
+            Reservation storage rs = reservations[rd];
+            // INVARIANT: each (client, nonce) is reserved or paid at most once: a used nonce pays
+            // only through its own live reservation, which the claim deletes.
+            if (rs.client != client) revert JobAlreadyClaimed(client, nonce);
             // amount <= maxTokens * price = rs.amount: the counts were checked against maxTokens.
-            bal += rs.amount - amount;
+            pr.bal += rs.amount - amount;
             delete reservations[rd];
         } else {
-            _useNonce(client, nonce);
+            pr.used |= bit;
+            pr.dirty = true;
             // INVARIANT: payment comes only from the client's own escrow.
-            if (bal < amount) revert InsufficientEscrow(client, bal, amount);
-            bal -= amount;
+            if (pr.bal < amount) revert InsufficientEscrow(client, pr.bal, amount);
+            pr.bal -= amount;
         }
-        _put(escrows, client, bal);
-        books.escrow -= uint128(amount);
+        pr.spent += amount;
+    }
+
+    /// @dev Ends a client's run: writes its escrow and its nonce word once.
+    function _flush(Payer memory pr) internal {
+        if (pr.client == address(0)) return;
+        _put(escrows, pr.client, pr.bal);
+        if (pr.dirty) usedNonces[pr.client][pr.word] = pr.used;
+        pr.dirty = false;
     }
 
     function _useNonce(address client, uint64 nonce) internal {
