@@ -67,8 +67,9 @@ test("README's library snippet runs in another project that installed the packed
   const pkgDir = join(app, 'node_modules', 'tessera')
   mkdirSync(pkgDir, { recursive: true })
   execFileSync('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'])
-  // Only product ships: compiled code and built artifacts, no sources or tests.
-  assert.deepEqual(readdirSync(pkgDir).sort(), ['README.md', 'bin', 'build', 'dist', 'package.json'])
+  // Only product ships: compiled code, built artifacts and the default model with its training record, no sources or tests.
+  assert.deepEqual(readdirSync(pkgDir).sort(), ['README.md', 'bin', 'build', 'dist', 'models', 'package.json'])
+  for (const f of ['model-q8_0.gguf', 'manifest.json', 'run.jsonl', 'run.json', 'train.json']) assert.ok(existsSync(join(pkgDir, 'models/default', f)), `models/default/${f} is in the package`)
   assert.ok(!existsSync(join(pkgDir, 'dist/engine/kernels/testData.js')))
   symlinkSync(join(root, 'node_modules'), join(pkgDir, 'node_modules'), 'dir')
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { tessera: '0.1.0' } }))
