@@ -344,11 +344,13 @@ function quantQ2_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
   put2bit(out, o + 16)
 }
 
-function quantQ3_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
-  // As quantQ6_K's: each 16-value sub-block's value of largest magnitude maps to q = -4; the 16
-  // steps are quantized to 6-bit signed scales (-32..31) against the block's f16 d.
-  let maxAbs = 0
-  let maxScale = 0
+/**
+ * Each 16-value sub-block's step for a signed code whose most negative value is `qmin`: the
+ * sub-block's value of largest magnitude (with its sign) divided by `qmin`, into `subScale`.
+ * Returns the step of largest magnitude (0 when the block is all zeros). Q3_K and Q6_K.
+ */
+function signedSubSteps(x: Float32Array, xo: number, qmin: number): number {
+  let best = 0
   for (let j = 0; j < 16; j++) {
     let amax = 0
     let max = 0
@@ -359,13 +361,18 @@ function quantQ3_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
         max = v
       }
     }
-    subScale[j] = max / -4
-    if (amax / 4 > maxAbs) {
-      maxAbs = amax / 4
-      maxScale = subScale[j]
-    }
+    const step = max / qmin
+    subScale[j] = step
+    if (Math.abs(step) > Math.abs(best)) best = step
   }
-  const d = putF16(out, o + 108, maxAbs === 0 ? 0 : maxScale / -32)
+  return best
+}
+
+function quantQ3_K(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
+  // As quantQ6_K's: each 16-value sub-block's value of largest magnitude maps to q = -4; the 16
+  // steps are quantized to 6-bit signed scales (-32..31) against the block's f16 d.
+  const maxScale = signedSubSteps(x, xo, -4)
+  const d = putF16(out, o + 108, maxScale === 0 ? 0 : maxScale / -32)
   for (let i = 96; i < 108; i++) out[o + i] = 0
   for (let j = 0; j < 16; j++) {
     const sc = d !== 0 ? clamp(roundAway(subScale[j] / d), -32, 31) : 0
@@ -391,26 +398,8 @@ function quantQ6_K(x: Float32Array, xo: number, out: Uint8Array, o: number): voi
   // Each 16-value sub-block: step = (signed value of largest magnitude) / -32, so that value maps
   // to q-32 = -32 (llama.cpp's make_qx_quants starting point); the 16 steps are then quantized to
   // int8 against the block's f16 d (the largest step maps to -128).
-  let maxAbs = 0
-  let maxScale = 0
-  for (let j = 0; j < 16; j++) {
-    let amax = 0
-    let max = 0
-    for (let i = 0; i < 16; i++) {
-      const v = x[xo + 16 * j + i]
-      if (Math.abs(v) > amax) {
-        amax = Math.abs(v)
-        max = v
-      }
-    }
-    const sc = max / -32
-    subScale[j] = sc
-    if (Math.abs(sc) > maxAbs) {
-      maxAbs = Math.abs(sc)
-      maxScale = sc
-    }
-  }
-  const d = putF16(out, o + 208, maxAbs === 0 ? 0 : maxScale / -128)
+  const maxScale = signedSubSteps(x, xo, -32)
+  const d = putF16(out, o + 208, maxScale === 0 ? 0 : maxScale / -128)
   for (let j = 0; j < 16; j++) {
     const sc = d !== 0 ? clamp(roundAway(subScale[j] / d), -128, 127) : 0
     iScale[j] = sc
