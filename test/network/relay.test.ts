@@ -53,7 +53,7 @@ describe('a provider behind NAT, reachable only through a relay node', { timeout
 
   before(async () => {
     modelPath = defaultDevnetModel(join(dir, 'model'))
-    chain = await createEmbeddedChain({ accounts: 6 })
+    chain = await createEmbeddedChain({ accounts: 7 })
     d = await deployTessera(connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey }))
     rpc = await serveJsonRpc(chain.provider, { port: 0 })
     const base = { rpc: rpc.url, deployment: d, passphrase: 'pw', models: [] as string[], pollMs: 200, offerRefreshSec: 2 }
@@ -187,10 +187,41 @@ describe('a provider behind NAT, reachable only through a relay node', { timeout
     }
   })
 
-  test('--listen none without --relay-via and a bad --relay-via are refused by the CLI', async () => {
+  test('tessera node start --reachability private (no --relay-via): the provider process reserves a slot on a relay among its peers and advertises it', async () => {
+    const depFile = join(dir, 'deployment.json')
+    saveDeployment(depFile, d)
+    writeFileSync(join(dir, 'pass'), 'pw\n')
+    writeFileSync(join(dir, 'key6'), devAccount(6).privateKey)
+    const relayAddr = relay.addrs()[0]
+    const child = startCli([
+      'node', 'start', '--data', join(dir, 'cli-private'), '--role', 'provider', '--model', modelPath, '--rpc', rpc.url, '--deployment', depFile,
+      '--passphrase-file', join(dir, 'pass'), '--import-key', join(dir, 'key6'), '--reachability', 'private', '--bootstrap', relayAddr, '--offer-refresh', '2',
+    ])
+    let out = ''
+    child.stdout!.on('data', (b: string) => (out += b))
+    try {
+      await waitFor(() => out, /ready: /, 40_000)
+      const offer = await until(
+        'an offer of the CLI provider with a relayed address',
+        () => {
+          const o = client.discovery.book.get(devAccount(6).address)
+          return o?.offer.addrs.some((a) => a.includes(`${relay.peerId}/p2p-circuit/`)) ? o : undefined
+        },
+        20_000,
+      )
+      assert.ok(offer.offer.addrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('p2p-circuit')), `the direct address stays: ${offer.offer.addrs.join(' ')}`)
+    } finally {
+      child.kill('SIGTERM')
+      const r = await child.result
+      assert.equal(r.code, 0, `the provider stopped cleanly: ${r.err}`)
+    }
+  })
+
+  test('--listen none without --relay-via, a bad --relay-via and a bad --reachability are refused by the CLI', async () => {
     await Promise.all([
       expectOneLine(['node', 'start', '--data', join(dir, 'x'), '--listen', 'none'], 2, /--listen none needs --relay-via/),
       expectOneLine(['node', 'start', '--data', join(dir, 'x'), '--relay-via', '/ip4/127.0.0.1/tcp/1'], 1, /invalid --relay-via/),
+      expectOneLine(['node', 'start', '--data', join(dir, 'x'), '--reachability', 'nat'], 1, /invalid --reachability/),
     ])
   })
 

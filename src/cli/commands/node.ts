@@ -70,7 +70,7 @@ const start: Command = {
   name: 'node start',
   summary: 'Run a node: serve jobs (provider), audit claims (auditor) or follow offers (client)',
   usage:
-    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR|none ...] [--bootstrap MULTIADDR ...] [--relay] [--relay-via MULTIADDR ...] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--explorer-port PORT] [--passphrase-file F] [--gateway-port P] [--api-key KEY ...] [--rate-limit N/min] [--chat-template FILE]',
+    'node start --data DIR [--role provider,auditor,client] [--model FILE ...] [--rpc URL] [--deployment FILE] [--listen MULTIADDR|none ...] [--bootstrap MULTIADDR ...] [--relay] [--relay-via MULTIADDR ...] [--reachability private|public] [--price WEI_PER_TOKEN] [--stake COINS] [--capacity N] [--cheat KIND] [--beacon URL] [--explorer-port PORT] [--passphrase-file F] [--gateway-port P] [--api-key KEY ...] [--rate-limit N/min] [--chat-template FILE]',
   flags: {
     data: { type: 'string', description: "the node's folder (keystore.json, store, status.json)" },
     role: { type: 'string', description: 'roles, comma-separated: provider, auditor, client, gateway (an OpenAI-compatible API)', default: 'client' },
@@ -83,6 +83,11 @@ const start: Command = {
       type: 'string',
       description: 'behind NAT: take a reservation on this relay (multiaddr ending in /p2p/ID) and advertise the /p2p-circuit address in the offer',
       multiple: true,
+    },
+    reachability: {
+      type: 'string',
+      description:
+        "whether peers can dial this node, instead of AutoNAT's verdict: private (behind NAT: take a reservation on a relay among the peers and advertise it) or public; default: AutoNAT decides",
     },
     bootstrap: { type: 'string', description: 'a peer to join the network through (a multiaddr ending in /p2p/ID)', multiple: true },
     price: { type: 'string', description: 'provider: wei per token asked', default: '1000000000' },
@@ -132,6 +137,8 @@ const start: Command = {
     for (const r of relayVia) if (!/\/p2p\/[^/]+$/.test(r)) throw new InvalidParameterError('relay-via', r, 'a relay multiaddr ending in /p2p/<peer id>')
     if (listen.includes('none') && listen.length > 1) throw new UsageError('--listen none cannot be combined with other --listen addresses')
     if (listen.includes('none') && relayVia.length === 0) throw new UsageError('--listen none needs --relay-via MULTIADDR (else nothing can reach the node)')
+    const reachability = args.flags.reachability as string | undefined
+    if (reachability !== undefined && reachability !== 'private' && reachability !== 'public') throw new InvalidParameterError('reachability', reachability, 'private or public')
     const price = weiFlag(args, 'price')
     const stake = coinsFlag(args, 'stake', parseEther)
     const importKey = args.flags['import-key'] ? keyFile(String(args.flags['import-key']), 'import-key') : undefined
@@ -148,6 +155,7 @@ const start: Command = {
       listen: listen.length === 1 && listen[0] === 'none' ? [] : listen,
       relay: args.flags.relay === true,
       relayVia,
+      reachability,
       bootstrap: stringList(args.flags.bootstrap),
       price,
       stake,
