@@ -13,7 +13,7 @@ import { inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
 // The addon is built against this Node's ABI (process.versions.modules): another Node needs a rebuild.
 const inputs = () =>
   inputsDigest(
-    ['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'scripts/build/20-native.mjs'],
+    ['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'src/runtime/native/common.h', 'scripts/build/20-native.mjs'],
     [process.arch, process.versions.modules],
   )
 
@@ -59,7 +59,7 @@ function tryBuild() {
   if (!gyp) return warn('node-gyp not found')
   const dir = join(root, 'build', 'native')
   mkdirSync(dir, { recursive: true })
-  for (const f of ['binding.gyp', 'q8.cc', 'attention.cc', 'train.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
+  for (const f of ['binding.gyp', 'common.h', 'q8.cc', 'attention.cc', 'train.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
   const nd = nodeDir()
   const args = [gyp, 'rebuild', '--loglevel=error', ...(nd ? [`--nodedir=${nd}`] : [])]
   const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' })

@@ -31,75 +31,19 @@
 // the same signature but unused (this kernel keeps its scores in a per-thread buffer).
 // The kernel is compiled for AVX2 by a target attribute only; on a CPU without it `require`
 // fails with one clear error line and the WASM attention stays the path.
-#include <node_api.h>
-#include <immintrin.h>
-#include <cpuid.h>
-#include <math.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <string.h>
+
 #include <vector>
+
+#include "common.h"
 
 namespace {
 
-inline float bitsF(uint32_t b) {
-  float f;
-  memcpy(&f, &b, 4);
-  return f;
-}
-
-// canonical.ts `exp` constants as their binary32 bits
-const uint32_t LOG2E = 0x3fb8aa3b, LN2_HI = 0x3f318000, LN2_LO = 0xb95e8083, EXP_MAX = 0x42b17218,
-               EXP_MIN = 0xc2aeac4f, E0 = 0x39506967, E1 = 0x3ab743ce, E2 = 0x3c088908, E3 = 0x3d2aa9c1,
-               E4 = 0x3e2aaaaa, E5 = 0x3f000000;
-
-// 2^k from its bits, -126 <= k <= 127.
-inline float pow2(int k) {
-  return bitsF((uint32_t)(k + 127) << 23);
-}
-
-// EXP, one value: canonical.ts `exp` line by line.
-float expScalar(float x) {
-  if (x != x) return NAN;
-  if (x >= bitsF(EXP_MAX)) return INFINITY;
-  if (x <= bitsF(EXP_MIN)) return 0.0f;
-  const float kf = floorf(x * bitsF(LOG2E) + 0.5f);
-  const int k = (int)kf;
-  const float r = (x - kf * bitsF(LN2_HI)) - kf * bitsF(LN2_LO);
-  float p = bitsF(E0) * r + bitsF(E1);
-  p = p * r + bitsF(E2);
-  p = p * r + bitsF(E3);
-  p = p * r + bitsF(E4);
-  p = p * r + bitsF(E5);
-  p = (p * (r * r) + r) + 1.0f;
-  return k <= 127 ? p * pow2(k) : (p * pow2(127)) * 2.0f;
-}
+using tn::exp8;
+using tn::expScalar;
+using tn::getInt;
 
 #define AVX2 __attribute__((target("avx2")))
-
-// EXP of 8 lanes, each lane exactly expScalar: the general path on every lane, then the NaN and
-// clamp results selected (NaN over x >= EXP_MAX over x <= EXP_MIN, as the branches' order).
-AVX2 inline __m256 exp8(__m256 x) {
-  const __m256 kf = _mm256_round_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(bitsF(LOG2E))), _mm256_set1_ps(0.5f)),
-                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  const __m256i k = _mm256_cvttps_epi32(kf);
-  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(bitsF(LN2_HI)))),
-                                 _mm256_mul_ps(kf, _mm256_set1_ps(bitsF(LN2_LO))));
-  __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(bitsF(E0)), r), _mm256_set1_ps(bitsF(E1)));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(bitsF(E2)));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(bitsF(E3)));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(bitsF(E4)));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(bitsF(E5)));
-  p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
-  const __m256i big = _mm256_cmpgt_epi32(k, _mm256_set1_epi32(127));
-  const __m256i k1 = _mm256_blendv_epi8(k, _mm256_set1_epi32(127), big);
-  const __m256 two = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23));
-  __m256 y = _mm256_mul_ps(p, two);
-  y = _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(2.0f)), _mm256_castsi256_ps(big));
-  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(bitsF(EXP_MIN)), _CMP_LE_OQ));
-  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(bitsF(EXP_MAX)), _CMP_GE_OQ));
-  return _mm256_blendv_ps(y, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-}
 
 // Lanes 0 .. n-1 set (n in 0..8), as a blend mask.
 AVX2 inline __m256 laneMask(int n) {
@@ -304,27 +248,6 @@ AVX2 void expMany(uint8_t* mem, int64_t out, int64_t x, int64_t n) {
   for (; i < n; i++) o[i] = expScalar(xi[i]);
 }
 
-bool cpuOk() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
-  if (!(osxsave && avx)) return false;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 6) != 6) return false;  // the OS saves xmm and ymm state
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
-  __cpuid_count(7, 0, a, b, c, d);
-  return b & (1u << 5);  // AVX2
-}
-
-bool getInt(napi_env env, napi_value v, int64_t* out) {
-  double x;
-  if (napi_get_value_double(env, v, &x) != napi_ok) return false;
-  if (!(x >= 0 && x <= 9007199254740991.0) || x != (double)(int64_t)x) return false;
-  *out = (int64_t)x;
-  return true;
-}
-
 // Reads argv[0] as a Uint8Array and argv[1..argc) as non-negative integers; throws (one line) and
 // returns false otherwise.
 bool readArgs(napi_env env, napi_callback_info info, const char* name, const char* const* names, size_t want, uint8_t** mem,
@@ -400,7 +323,7 @@ napi_value ExpMany(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  if (!cpuOk()) {
+  if (!tn::cpuOk(false)) {
     napi_throw_error(env, nullptr, "tessera_attention: this CPU lacks AVX2; the WASM attention stays the path");
     return nullptr;
   }

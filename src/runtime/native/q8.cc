@@ -20,12 +20,9 @@
 //
 // The kernel is compiled for AVX2/F16C by target attributes only; the module's load-time code is
 // plain x86-64, so on a CPU without them `require` fails with one clear error instead of SIGILL.
-#include <node_api.h>
-#include <immintrin.h>
-#include <cpuid.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <string.h>
+
+#include "common.h"
 // OpenSSL inside node (its symbols are exported to addons). The low-level SHA256_Init/Update/
 // Final: OpenSSL 3's one-shot SHA256() fetches the algorithm on every call, which cost more than
 // hashing a 1 KiB chunk.
@@ -543,26 +540,7 @@ void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroup
   }
 }
 
-bool cpuOk() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
-  if (!(osxsave && avx && f16c)) return false;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 6) != 6) return false;  // the OS saves xmm and ymm state
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
-  __cpuid_count(7, 0, a, b, c, d);
-  return b & (1u << 5);  // AVX2
-}
-
-bool getInt(napi_env env, napi_value v, int64_t* out) {
-  double x;
-  if (napi_get_value_double(env, v, &x) != napi_ok) return false;
-  if (!(x >= 0 && x <= 9007199254740991.0) || x != (double)(int64_t)x) return false;
-  *out = (int64_t)x;
-  return true;
-}
+using tn::getInt;
 
 // The matmul kernels the addon exports, all with the WASM exports' 7 arguments after `mem`.
 struct Kernel {
@@ -752,7 +730,7 @@ napi_value LayerLeaf(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  if (!cpuOk()) {
+  if (!tn::cpuOk(true)) {
     napi_throw_error(env, nullptr, "tessera_q8: this CPU lacks AVX2/F16C; the WASM kernels stay the path");
     return nullptr;
   }

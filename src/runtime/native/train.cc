@@ -13,52 +13,22 @@
 //
 // The kernels are compiled for AVX2 by target attributes only; the module's load-time code is
 // plain x86-64, so on a CPU without AVX2 `require` fails with one clear error instead of SIGILL.
-#include <node_api.h>
-#include <immintrin.h>
-#include <cpuid.h>
-#include <math.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <thread>
 #include <vector>
+
+#include "common.h"
 
 namespace {
 
 // ---- canonical scalar functions (src/engine/math/canonical.ts), constants rounded from double ----
 
-inline float pow2(int k) {
-  uint32_t b = (uint32_t)(k + 127) << 23;
-  float r;
-  memcpy(&r, &b, 4);
-  return r;
-}
-
-const float LOG2E = (float)1.44269502162933349609375;
-const float LN2_HI = (float)0.693359375;
-const float LN2_LO = (float)-2.12194440e-4;
-const float EXP_MAX = (float)88.72283935546875;
-const float EXP_MIN = (float)-87.33654022216797;
-const float E0 = (float)1.9875691500e-4, E1 = (float)1.3981999507e-3, E2 = (float)8.3334519073e-3;
-const float E3 = (float)4.1665795894e-2, E4 = (float)1.6666665459e-1, E5 = (float)5.0000001201e-1;
-
-inline float cexp(float x) {
-  if (x != x) return x;
-  if (x >= EXP_MAX) return INFINITY;
-  if (x <= EXP_MIN) return 0.0f;
-  const float kk = floorf(x * LOG2E + 0.5f);
-  const int k = (int)kk;
-  const float kf = (float)k;
-  const float r = (x - kf * LN2_HI) - kf * LN2_LO;
-  float p = E0 * r + E1;
-  p = p * r + E2;
-  p = p * r + E3;
-  p = p * r + E4;
-  p = p * r + E5;
-  p = (p * (r * r) + r) + 1.0f;
-  return k <= 127 ? p * pow2(k) : (p * pow2(127)) * 2.0f;
-}
+// EXP (scalar and 8 lanes) is common.h's canonical twin; LOG's reduction uses its LN2 constants.
+using tn::LN2_HI;
+using tn::LN2_LO;
+using tn::exp8;
+using tn::expScalar;
 
 const float SQRTH = (float)0.70710677;
 const float LC[9] = {(float)7.0376836292e-2, (float)-1.1514610310e-1, (float)1.1676998740e-1, (float)-1.2420140846e-1, (float)1.4249322787e-1,
@@ -93,33 +63,6 @@ inline float sum8(const float* x, int64_t n) {
   float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t i = 0; i < n; i++) a[i & 7] = a[i & 7] + x[i];
   return fold8(a);
-}
-
-// EXP on 8 lanes, each lane exactly cexp's scalar sequence: the same binary32 steps per lane, the
-// special cases (NaN, overflow to +Inf, underflow to +0, k = 128) chosen per lane by blends.
-__attribute__((target("avx2"))) inline __m256 cexp8(__m256 x) {
-  const __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MAX), _CMP_GE_OQ);
-  const __m256 small = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MIN), _CMP_LE_OQ);
-  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-  const __m256 xs = _mm256_blendv_ps(x, _mm256_setzero_ps(), _mm256_or_ps(_mm256_or_ps(big, small), nan));
-  const __m256 kk = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(xs, _mm256_set1_ps(LOG2E)), _mm256_set1_ps(0.5f)));
-  const __m256i k = _mm256_cvttps_epi32(kk);
-  const __m256 kf = _mm256_cvtepi32_ps(k);
-  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xs, _mm256_mul_ps(kf, _mm256_set1_ps(LN2_HI))), _mm256_mul_ps(kf, _mm256_set1_ps(LN2_LO)));
-  __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(E0), r), _mm256_set1_ps(E1));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E2));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E3));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E4));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(E5));
-  p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
-  const __m256i k127 = _mm256_min_epi32(k, _mm256_set1_epi32(127));
-  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k127, _mm256_set1_epi32(127)), 23));
-  __m256 res = _mm256_mul_ps(p, scale);
-  const __m256 over = _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(127)));
-  res = _mm256_blendv_ps(res, _mm256_mul_ps(res, _mm256_set1_ps(2.0f)), over);
-  res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), big);
-  res = _mm256_blendv_ps(res, _mm256_setzero_ps(), small);
-  return _mm256_blendv_ps(res, x, nan);
 }
 
 // SUM8 with one ymm accumulator (same lanes and fold as sum8).
@@ -418,8 +361,8 @@ __attribute__((target("avx2"))) void attentionHead(float* o, float* e, float* in
     }
     const __m256 mv = _mm256_set1_ps(m);
     int64_t u = 0;
-    for (; u + 8 <= t + 1; u += 8) _mm256_storeu_ps(er + u, cexp8(_mm256_sub_ps(_mm256_loadu_ps(er + u), mv)));
-    for (; u <= t; u++) er[u] = cexp(er[u] - m);
+    for (; u + 8 <= t + 1; u += 8) _mm256_storeu_ps(er + u, exp8(_mm256_sub_ps(_mm256_loadu_ps(er + u), mv)));
+    for (; u <= t; u++) er[u] = expScalar(er[u] - m);
     for (u = t + 1; u < C; u++) er[u] = 0.0f;
     const float iv = 1.0f / sum8v(er, t + 1);
     inv[(b * nh + h) * C + t] = iv;
@@ -522,7 +465,7 @@ void attentionBackGroup(float* dq, float* dk, float* dv, const float* dO, const 
     for (int64_t d = 0; d < hd; d++) dv[(b * C + u) * kvDim + ko + d] = res[u * hd + d];
 }
 
-inline float silu(float x) { return x / (1.0f + cexp(0.0f - x)); }
+inline float silu(float x) { return x / (1.0f + expScalar(0.0f - x)); }
 
 // h = SILU(g) ⊗ u on [i0, i1): 8 lanes of the scalar sequence, scalar tail.
 __attribute__((target("avx2"))) void siluRange(float* h, const float* g, const float* u, int64_t i0, int64_t i1) {
@@ -530,7 +473,7 @@ __attribute__((target("avx2"))) void siluRange(float* h, const float* g, const f
   int64_t i = i0;
   for (; i + 8 <= i1; i += 8) {
     const __m256 x = _mm256_loadu_ps(g + i);
-    const __m256 den = _mm256_add_ps(one, cexp8(_mm256_sub_ps(zero, x)));
+    const __m256 den = _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, x)));
     _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_div_ps(x, den), _mm256_loadu_ps(u + i)));
   }
   for (; i < i1; i++) h[i] = silu(g[i]) * u[i];
@@ -542,7 +485,7 @@ __attribute__((target("avx2"))) void siluBackRange(float* dg, float* du, const f
   int64_t i = i0;
   for (; i + 8 <= i1; i += 8) {
     const __m256 x = _mm256_loadu_ps(g + i), d = _mm256_loadu_ps(dh + i);
-    const __m256 den = _mm256_add_ps(one, cexp8(_mm256_sub_ps(zero, x)));
+    const __m256 den = _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, x)));
     const __m256 sig = _mm256_div_ps(one, den);
     _mm256_storeu_ps(du + i, _mm256_mul_ps(d, _mm256_div_ps(x, den)));
     const __m256 ds = _mm256_mul_ps(sig, _mm256_add_ps(one, _mm256_mul_ps(x, _mm256_sub_ps(one, sig))));
@@ -550,7 +493,7 @@ __attribute__((target("avx2"))) void siluBackRange(float* dg, float* du, const f
   }
   for (; i < i1; i++) {
     const float x = g[i];
-    const float den = 1.0f + cexp(0.0f - x);
+    const float den = 1.0f + expScalar(0.0f - x);
     const float sig = 1.0f / den;
     du[i] = dh[i] * (x / den);
     dg[i] = (dh[i] * u[i]) * (sig * (1.0f + x * (1.0f - sig)));
@@ -566,8 +509,8 @@ __attribute__((target("avx2"))) void crossEntropyRows(float* z, float* loss, con
       if (zr[j] > m) m = zr[j];
     const __m256 mv = _mm256_set1_ps(m);
     int64_t j = 0;
-    for (; j + 8 <= V; j += 8) _mm256_storeu_ps(&e[j], cexp8(_mm256_sub_ps(_mm256_loadu_ps(zr + j), mv)));
-    for (; j < V; j++) e[j] = cexp(zr[j] - m);
+    for (; j + 8 <= V; j += 8) _mm256_storeu_ps(&e[j], exp8(_mm256_sub_ps(_mm256_loadu_ps(zr + j), mv)));
+    for (; j < V; j++) e[j] = expScalar(zr[j] - m);
     const float S = sum8v(e.data(), V);
     const int32_t tg = targets[t];
     loss[t] = (m + clog(S)) - zr[tg];
@@ -883,20 +826,8 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-bool hasAvx2() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
-  if (!(osxsave && avx)) return false;
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 6) != 6) return false;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  return b & (1u << 5);
-}
-
 napi_value Init(napi_env env, napi_value exports) {
-  if (!hasAvx2()) {
+  if (!tn::cpuOk(false)) {
     napi_throw_error(env, nullptr, "tessera_train: this CPU lacks AVX2; the TypeScript reference stays the path");
     return nullptr;
   }
