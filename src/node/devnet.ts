@@ -26,8 +26,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { type Address, type Hex, toHex } from 'viem'
+import { getDataset, registerDataset, registerTrainedModel } from '../chain/actions/datasets.js'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
 import { deposit, getBalances, getStake } from '../chain/actions/settlement.js'
 import { createDevBeacon, type BeaconServer, serveBeacon } from '../chain/beacon.js'
@@ -36,14 +37,19 @@ import { type ChainClients, connectClients } from '../chain/evm/clients.js'
 import { createEmbeddedChain, devAccount, type EmbeddedChain } from '../chain/evm/edr.js'
 import { serveJsonRpc } from '../chain/evm/server.js'
 import type { CheatKind } from '../dispute/cheats.js'
+import { buildDataset, type DatasetDocument, manifestHash } from '../data/dataset.js'
+import { CorpusMissingError } from '../data/errors.js'
 import { openDisputeModel } from '../dispute/model.js'
+import { toHex0x } from '../engine/bytes.js'
 import { encodeGguf } from '../engine/gguf/write.js'
+import { sha256 } from '../engine/hash/merkle.js'
 import { synthModel } from '../engine/model/synth.js'
 import { ARITH_VERSION } from '../engine/version.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
 import { DEFAULT_MODEL_PATH } from '../runtime/defaultModel.js'
 import { writeGgufFile } from '../runtime/ggufFile.js'
 import { loadModel, type Model } from '../runtime/model.js'
+import type { CorpusName, RunManifest } from '../train/run.js'
 import { gatewayModelOf, type GatewayModel } from './gateway/backend.js'
 import { type NetworkGateway, offersOf, startNetworkGateway } from './gateway/networkGateway.js'
 import { Router } from './gateway/routing.js'
@@ -217,6 +223,124 @@ export function defaultDevnetModel(dir: string): string {
   return path
 }
 
+/** The development account paid the data share of the datasets a devnet registers (the record beside a served model). */
+export const DATA_CONTRIBUTOR_ACCOUNT = 22
+
+/** Licences of the corpora a training run can name (src/data/corpus.ts): both texts are in the public domain. */
+const CORPUS_LICENCE: Record<CorpusName, string> = { 'moby-dick': 'public-domain', sotu: 'public-domain' }
+
+/** A model's training record as `tessera train` leaves it beside its exports: run.json names the file, manifest.json is the run's manifest. */
+type RunRecord = { manifestHash: Hex; runRoot: Hex; manifest: RunManifest }
+
+/**
+ * The training record beside `modelPath` (DIR/run.json listing this file with this model root, and
+ * DIR/manifest.json whose SHA-256 is run.json's manifest hash, as models/default ships them), or a
+ * reason there is none. A record that contradicts itself is an error: the devnet would register a
+ * lineage that is not the model's.
+ */
+export function readRunRecord(modelPath: string, modelRoot: Hex): RunRecord | string {
+  const dir = dirname(modelPath)
+  const runFile = join(dir, 'run.json')
+  const manifestFile = join(dir, 'manifest.json')
+  if (!existsSync(runFile) || !existsSync(manifestFile)) return `no run.json and manifest.json beside ${modelPath}`
+  let run: { manifestHash?: unknown; runRoot?: unknown; models?: { file?: unknown; modelRoot?: unknown }[] }
+  let manifest: RunManifest
+  const bytes = new Uint8Array(readFileSync(manifestFile))
+  try {
+    run = JSON.parse(readFileSync(runFile, 'utf8'))
+    manifest = JSON.parse(new TextDecoder().decode(bytes))
+  } catch (e) {
+    throw new DevnetError(`${runFile} or ${manifestFile} is not JSON: ${(e as Error).message}`)
+  }
+  const entry = run.models?.find((m) => m.file === basename(modelPath))
+  if (!entry) return `${runFile} does not list ${basename(modelPath)}`
+  if (String(entry.modelRoot).toLowerCase() !== modelRoot.toLowerCase()) throw new DevnetError(`${runFile} gives ${basename(modelPath)} the model root ${entry.modelRoot}, the file's is ${modelRoot}`)
+  const hash = toHex0x(sha256(bytes))
+  if (String(run.manifestHash).toLowerCase() !== hash) throw new DevnetError(`${runFile} names the manifest hash ${run.manifestHash}, ${manifestFile} hashes to ${hash}`)
+  if (typeof run.runRoot !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(run.runRoot)) throw new DevnetError(`${runFile} has no run root (0x and 64 hex digits)`)
+  const data = manifest.data
+  if (!Array.isArray(data) || !Array.isArray(manifest.spec?.data?.sources) || manifest.spec.data.sources.length !== data.length || data.some((x) => typeof x?.root !== 'string'))
+    throw new DevnetError(`${manifestFile} is not a training run manifest (its data and spec.data.sources do not match)`)
+  return { manifestHash: hash, runRoot: run.runRoot.toLowerCase() as Hex, manifest }
+}
+
+/** Source weights as basis points summing to exactly 10,000 (largest remainders take the rounding). */
+export function weightsBps(weights: readonly number[]): number[] {
+  const total = weights.reduce((s, w) => s + w, 0)
+  if (!(total > 0) || weights.some((w) => !(w > 0))) throw new DevnetError(`training source weights ${weights.join(', ')}: each must be > 0`)
+  const exact = weights.map((w) => (w * 10_000) / total)
+  const out = exact.map(Math.floor)
+  const order = exact.map((x, i) => ({ i, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r || a.i - b.i)
+  for (let k = 0, left = 10_000 - out.reduce((s, x) => s + x, 0); left > 0; k++, left--) out[order[k].i]++
+  return out
+}
+
+/**
+ * Registers the model the devnet serves, once, with the lineage `tessera model lineage` reads: when
+ * a training record lies beside the file (readRunRecord; models/default ships one), each training
+ * source is registered in DatasetRegistry as `tessera data add` registers it (the data layer's
+ * buildDataset over the run's own documents, whose root must be the one the run recorded; public
+ * domain, the devnet's data account DATA_CONTRIBUTOR_ACCOUNT the one contributor), then the model
+ * with its training record (ModelRegistry.registerTrained, as `tessera model register --dataset`:
+ * the run's weights, manifest hash and run root). Otherwise, or when a corpus the run names is not
+ * installed (the corpora are development dependencies), the model alone, as before. Returns what it did.
+ */
+export async function registerDevnetModel(
+  c: ChainClients,
+  d: Deployment,
+  model: { path: string; root: Hex; name: string },
+  log: (line: string) => void,
+): Promise<'registered' | 'trained' | 'already'> {
+  if (await isModelRegistered(c, d, model.root)) return 'already'
+  const rec = readRunRecord(model.path, model.root)
+  const datasets: { root: Hex; weightBps: number }[] = []
+  let why = typeof rec === 'string' ? rec : ''
+  if (typeof rec !== 'string') {
+    const { defaultCorpus } = await import('../train/run.js')
+    const sources = rec.manifest.spec.data.sources
+    const bps = weightsBps(rec.manifest.data.map((x) => x.weight))
+    const contributor = devAccount(DATA_CONTRIBUTOR_ACCOUNT).address.toLowerCase() as Hex
+    for (const [i, s] of sources.entries()) {
+      const recorded = rec.manifest.data[i]
+      if (!('corpus' in s)) {
+        why = `training source ${recorded.name} is files, not a corpus the devnet can load`
+        break
+      }
+      let docs: DatasetDocument[]
+      try {
+        docs = (await defaultCorpus(s.corpus)).documents
+      } catch (e) {
+        if (!(e instanceof CorpusMissingError)) throw e
+        why = `${e.message} (a development dependency)`
+        break
+      }
+      const m = buildDataset(docs, { name: recorded.name, licence: CORPUS_LICENCE[s.corpus], source: recorded.origin, contributors: [{ address: contributor, shareBps: 10_000 }], createdBy: 'tessera devnet' })
+      if (m.root !== recorded.root.toLowerCase()) throw new DevnetError(`dataset ${recorded.name}: the installed corpus has the root ${m.root}, the training run recorded ${recorded.root} (another corpus version?)`)
+      const hash = toHex0x(manifestHash(m))
+      const have = await getDataset(c, d, m.root)
+      if (!have) {
+        await registerDataset(c, d, { root: m.root, manifestHash: hash, licence: m.licence, contributors: m.contributors })
+        log(`registered the dataset ${m.name} (${m.documents.length} documents, root ${m.root.slice(0, 18)}...)`)
+      } else if (have.manifestHash.toLowerCase() !== hash) log(`dataset ${m.name} (${m.root.slice(0, 18)}...) was registered already, by ${have.registrant} with another manifest: that registration stands`)
+      datasets.push({ root: m.root, weightBps: bps[i] })
+    }
+  }
+  const dm = await openDisputeModel(model.path)
+  try {
+    const base = { modelRoot: model.root, ...dm.tree.proveConfig(), arithVersion: toHex(ARITH_VERSION, { size: 32 }) }
+    if (typeof rec !== 'string' && !why) {
+      await registerTrainedModel(c, d, { ...base, record: { manifestHash: rec.manifestHash, runRoot: rec.runRoot, datasets } })
+      log(`registered the model ${model.name} (${model.root.slice(0, 18)}...) with its training record (run root ${rec.runRoot.slice(0, 18)}..., ${datasets.length} datasets)`)
+      return 'trained'
+    }
+    await registerModel(c, d, base)
+    log(`registered the model ${model.name} (${model.root.slice(0, 18)}...) without a training record: ${why}`)
+    return 'registered'
+  } finally {
+    dm.close()
+  }
+}
+
 function count(name: string, v: number | undefined, dflt: number, max: number): number {
   const n = v ?? dflt
   if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidParameterError(name, n, `a whole number from 0 to ${max}`)
@@ -315,15 +439,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
       saveDeployment(depFile, deployment)
     }
     // Registered here, once: providers starting together would each see it unregistered and race.
-    if (!(await isModelRegistered(deployer, deployment, gm.root))) {
-      const dm = await openDisputeModel(modelPath)
-      try {
-        await registerModel(deployer, deployment, { modelRoot: gm.root, ...dm.tree.proveConfig(), arithVersion: toHex(ARITH_VERSION, { size: 32 }) })
-      } finally {
-        dm.close()
-      }
-      log(`registered the model ${gm.name} (${gm.root.slice(0, 18)}...)`)
-    }
+    await registerDevnetModel(deployer, deployment, { path: modelPath, root: gm.root, name: gm.name }, log)
     rpc = await serveJsonRpc(chain.provider, { port: 0 })
     heartbeat = mineWhenIdle(chain, watch.signal)
     const b = deployment.params.beacon
