@@ -3,9 +3,9 @@
 // for 64-token batches (prefill), per type, at 1 and 2 threads; and both again as GOP/s of process
 // CPU time (median), steadier than wall time when other processes share the cores. Several copies of each
 // matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
-// Q8_0 and the K-quants run twice when the native addon is built (src/runtime/native): the WASM
-// kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n": batches only, Q8_0 matvecs stay
-// WASM; "Q4_Kn", "Q6_Kn": matvecs and batches).
+// Q8_0, Q4_1, Q5_0, Q5_1 and the K-quants run twice when the native addon is built (src/runtime/native):
+// the WASM kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n": batches only, Q8_0 matvecs
+// stay WASM; "Q4_1n", "Q4_Kn", "Q6_Kn" ...: matvecs and batches).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
 import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
 import { randomActivations, randomRows } from '../test/support/testData.js'
@@ -33,7 +33,7 @@ const threadCounts = pick(process.argv[3], ['1', '2']).map(Number)
 
 const lines: string[] = []
 for (const threads of threadCounts) {
-  const nativeTypes = ['Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']
+  const nativeTypes = ['Q8_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']
   const runs = types.flatMap((name) => (nativeTypes.includes(name) && loadNativeQ8() ? [name, `${name}n`] : [name]))
   for (const label of runs) {
     const native = label.endsWith('n')

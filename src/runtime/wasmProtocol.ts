@@ -46,9 +46,12 @@ export type WorkerInit = {
  * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
  * way); the K-quant twins are faster at every token count (WASM's K-quant unpacking is compute-bound).
  */
-type NativeFn = 'matmulQ8_0' | 'matmulQ2_K' | 'matmulQ3_K' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'
+type NativeFn = 'matmulQ8_0' | 'matmulQ4_1' | 'matmulQ5_0' | 'matmulQ5_1' | 'matmulQ2_K' | 'matmulQ3_K' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'
 const NATIVE_OF: Partial<Record<KernelName, { fn: NativeFn; minTok: number }>> = {
   matmul_q8_0: { fn: 'matmulQ8_0', minTok: 2 },
+  matmul_q4_1: { fn: 'matmulQ4_1', minTok: 1 },
+  matmul_q5_0: { fn: 'matmulQ5_0', minTok: 1 },
+  matmul_q5_1: { fn: 'matmulQ5_1', minTok: 1 },
   matmul_q2_k: { fn: 'matmulQ2_K', minTok: 1 },
   matmul_q3_k: { fn: 'matmulQ3_K', minTok: 1 },
   matmul_q4_k: { fn: 'matmulQ4_K', minTok: 1 },

@@ -540,6 +540,137 @@ void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroup
   }
 }
 
+// ---- Q4_1, Q5_0, Q5_1 (32 values): twins of build/kernels.wasm's matmul_q4_1 / _q5_0 / _q5_1 ----
+// Same packed group blocks as the WASM kernels: [4 x f16 d][4 x f16 m (Q4_1, Q5_1)][4 x u32 qh
+// (Q5_0, Q5_1)][4 x 16 nibble bytes] (80, 88, 96 bytes); q_i = low nibble of byte i for i < 16,
+// high nibble of byte i-16 otherwise, plus 16 when bit i of the row's qh is set. Same activation
+// records as Q8_0's (block 32): i16 q[cols], f32 d[nb], i16 Σ q per block.
+//
+// Why the bits are the same: the block's integer sum S = Σ_i q_i·qa_i (Q5_0: Σ (q_i-16)·qa_i =
+// Σ q_i·qa_i - 16·Σ qa_i, the record's block sum) is exact in int32, so any order of the integer
+// steps gives the reference's integer; the f32 steps are the reference's, one instruction each:
+// (d ⊗ d_a) ⊗ i2f(S), and for Q4_1/Q5_1 ⊕ (m ⊗ d_a) ⊗ i2f(Σ qa); lane[b mod 8] ⊕= term; SUM8's fold.
+//
+// Integer part: the activations narrowed to int8 (as the K-quants'), vpmaddubsw of the 32
+// unsigned 4/5-bit weights of a row by the block's 32 int8 activations (pair sums ≤ 2·31·127), two
+// vphaddw rounds putting the 4 rows side by side (each i16 then a sum of 8 products, ≤ 8·31·127 =
+// 31,496 < 2^15: no wrap), one vpmaddwd by 1 to i32: [r0 r1 r2 r3] per 128-bit half.
+enum Type32 { Q4_1 = 0, Q5_0 = 1, Q5_1 = 2 };
+
+// The 32 weights q (bytes 0-31 = values 0-31) of one row of a block: nibbles, and the qh bits.
+template <int TY>
+__attribute__((target("avx2"))) inline __m256i row32(const uint8_t* qs, const uint8_t* qh) {
+  const __m128i raw = _mm_loadu_si128((const __m128i*)qs);
+  __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+  if constexpr (TY != Q4_1) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    // byte j <- qh byte j/8 (vpshufb per 128-bit half: both halves hold the same 4 bytes), then
+    // 0x10 where its bit j mod 8 is set
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)h),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                                                2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+  }
+  return q;
+}
+
+// The 4 rows' sums Σ q·x of one block for one token, as [r0 r1 r2 r3 | r0 r1 r2 r3] i32 partials
+// (low half: values 0-15, high half: values 16-31).
+__attribute__((target("avx2"))) inline __m256i dot4rows(const __m256i* w, __m256i x) {
+  const __m256i h01 = _mm256_hadd_epi16(_mm256_maddubs_epi16(w[0], x), _mm256_maddubs_epi16(w[1], x));
+  const __m256i h23 = _mm256_hadd_epi16(_mm256_maddubs_epi16(w[2], x), _mm256_maddubs_epi16(w[3], x));
+  return _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_set1_epi16(1));
+}
+
+template <int T, int TY>
+__attribute__((target("avx2,f16c"))) void group32(const uint8_t* wg, int nb, const int8_t* const* q, const uint8_t* const* rec,
+                                                  int64_t dOff, int64_t sOff, float* const* out) {
+  constexpr int P = (T + 1) / 2;
+  constexpr int GB = TY == Q4_1 ? 80 : TY == Q5_0 ? 88 : 96;
+  constexpr int QS = TY == Q4_1 ? 16 : TY == Q5_0 ? 24 : 32, QH = TY == Q5_0 ? 8 : 16;
+  alignas(32) float acc[P][8][8];
+  memset(acc, 0, sizeof acc);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* wb = wg + (int64_t)b * GB;
+    __m256i w[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) w[r] = row32<TY>(wb + QS + 16 * r, wb + QH + 4 * r);
+    const __m128 d1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
+    const __m256 dw = _mm256_set_m128(d1, d1);
+    __m256 mw = dw;
+    if constexpr (TY != Q5_0) {
+      const __m128 m1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8)));
+      mw = _mm256_set_m128(m1, m1);
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+      const int kA = 2 * p, kB = 2 * p + 1 < T ? 2 * p + 1 : 2 * p;
+      const __m256i sA = dot4rows(w, _mm256_loadu_si256((const __m256i*)(q[kA] + 32 * b)));
+      const __m256i sB = kB == kA ? sA : dot4rows(w, _mm256_loadu_si256((const __m256i*)(q[kB] + 32 * b)));
+      // the halves of each token added: [A r0..r3 | B r0..r3]
+      __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(sA, sB, 0x20), _mm256_permute2x128_si256(sA, sB, 0x31));
+      int16_t bsA, bsB;
+      memcpy(&bsA, rec[kA] + sOff + 2 * b, 2);
+      memcpy(&bsB, rec[kB] + sOff + 2 * b, 2);
+      const __m256i bs = _mm256_set_m128i(_mm_set1_epi32(bsB), _mm_set1_epi32(bsA));
+      if constexpr (TY == Q5_0) s = _mm256_sub_epi32(s, _mm256_slli_epi32(bs, 4));
+      float daA, daB;
+      memcpy(&daA, rec[kA] + dOff + 4 * b, 4);
+      memcpy(&daB, rec[kB] + dOff + 4 * b, 4);
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(daB), _mm_set1_ps(daA));
+      __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(s));
+      if constexpr (TY != Q5_0) term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(mw, da), _mm256_cvtepi32_ps(bs)));
+      float* l = acc[p][b & 7];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
+    }
+  }
+  for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
+}
+
+using Group32Fn = void (*)(const uint8_t*, int, const int8_t* const*, const uint8_t* const*, int64_t, int64_t, float* const*);
+template <int TY>
+constexpr Group32Fn GROUP32[KTMAX + 1] = {nullptr,           group32<1, TY>, group32<2, TY>, group32<3, TY>, group32<4, TY>,
+                                          group32<5, TY>,    group32<6, TY>, group32<7, TY>, group32<8, TY>};
+
+template <int TY>
+void matmul32(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
+  constexpr int GB = TY == Q4_1 ? 80 : TY == Q5_0 ? 88 : 96;
+  const int64_t cols = (int64_t)nb * 32;
+  const int64_t stride = actStride(cols);
+  if (kcap < ntok * cols) {
+    delete[] kq8;
+    delete[] ks16;
+    kcap = ntok * cols;
+    kq8 = new int8_t[kcap];
+    ks16 = new int16_t[kcap / 16];
+  }
+  for (int t = 0; t < ntok; t++) narrowActs(mem + act + t * stride, cols, kq8 + t * cols, ks16 + t * (cols / 16));
+  const int64_t groupBytes = (int64_t)nb * GB;
+  int64_t tile = (256 * 1024) / cols;
+  tile = tile < KTMAX ? (tile < 1 ? 1 : tile) : tile - tile % KTMAX;
+  const int8_t* q[KTMAX];
+  const uint8_t* rec[KTMAX];
+  float* o[KTMAX];
+  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
+    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
+    for (int g = 0; g < ngroups; g++) {
+      const uint8_t* wg = mem + w + g * groupBytes;
+      for (int t = t0; t < t1; t += KTMAX) {
+        const int n = t1 - t < KTMAX ? t1 - t : KTMAX;
+        for (int k = 0; k < n; k++) {
+          q[k] = kq8 + (int64_t)(t + k) * cols;
+          rec[k] = mem + act + (int64_t)(t + k) * stride;
+          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
+        }
+        GROUP32<TY>[n](wg, nb, q, rec, cols * 2, cols * 2 + nb * 4, o);
+      }
+    }
+  }
+}
+
 using tn::getInt;
 
 // The matmul kernels the addon exports, all with the WASM exports' 7 arguments after `mem`.
@@ -550,7 +681,7 @@ struct Kernel {
   int64_t (*stride)(int64_t cols);
   void (*run)(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride);
 };
-const Kernel KERNELS[6] = {
+const Kernel KERNELS[9] = {
     {"matmulQ8_0", GBB, 32, actStride, matmulQ8_0},
     {"matmulQ4_K", 576, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, 576, m, w, g, nb, a, t, o, os); }},
@@ -562,6 +693,9 @@ const Kernel KERNELS[6] = {
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q3_K, 440, m, w, g, nb, a, t, o, os); }},
     {"matmulQ6_K", 840, 256, actStrideK,
      [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, 840, m, w, g, nb, a, t, o, os); }},
+    {"matmulQ4_1", 80, 32, actStride, matmul32<Q4_1>},
+    {"matmulQ5_0", 88, 32, actStride, matmul32<Q5_0>},
+    {"matmulQ5_1", 96, 32, actStride, matmul32<Q5_1>},
 };
 
 napi_value Matmul(napi_env env, napi_callback_info info) {

@@ -1,7 +1,7 @@
 /**
  * The optional native matmuls (src/runtime/native/q8.cc, built by scripts/build/20-native.mjs
- * into build/native/): x86-64 AVX2 twins of build/kernels.wasm's `matmul_q8_0`, `matmul_q4_k`,
- * `matmul_q5_k` and `matmul_q6_k`, bit-identical to them (docs/KERNELS.md "Native kernel"); and the trace's vector roots with node's OpenSSL
+ * into build/native/): x86-64 AVX2 twins of build/kernels.wasm's `matmul_q8_0`, `matmul_q4_1`,
+ * `matmul_q5_0`, `matmul_q5_1` and `matmul_q2_k` .. `matmul_q6_k`, bit-identical to them (docs/KERNELS.md "Native kernel"); and the trace's vector roots with node's OpenSSL
  * SHA-256, installed into src/trace/traceTree.ts when the addon loads. Absent (no compiler at install, not x86-64, no AVX2),
  * `loadNativeQ8` returns undefined and the WASM kernel stays the path.
  */
@@ -17,6 +17,10 @@ export type NativeQ8 = {
   matmulQ3_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   matmulQ5_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   matmulQ6_K(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  /** Twins of the WASM exports `matmul_q4_1` / `_q5_0` / `_q5_1` (same arguments), for any ntok. */
+  matmulQ4_1(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  matmulQ5_0(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
+  matmulQ5_1(mem: Uint8Array, w: number, ngroups: number, nb: number, act: number, ntok: number, out: number, outStride: number): void
   /** The vector root (src/trace/vector.ts) of `bytes`, written to out[at .. at + 32), in one call. */
   vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): void
   /** The trace's layer leaf hash (src/trace/traceTree.ts layerLeaf) of three vectors' bytes, written to out[0 .. 32). */
