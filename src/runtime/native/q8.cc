@@ -416,7 +416,7 @@ __attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, con
   constexpr int GB = Q2 ? 336 : 440;
   alignas(32) float acc[P][8][8];
   memset(acc, 0, sizeof acc);
-  const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+  const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
   for (int b = 0; b < nb; b++) {
     const uint8_t* wb = wg + (int64_t)b * GB;
     const int64_t ab = (int64_t)b * 256;
@@ -451,7 +451,13 @@ __attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, con
 #pragma GCC unroll 4
         for (int kk = 0; kk < 4; kk++) {
           __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * kk), m3);
-          if constexpr (!Q2) v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * n + kk), m1), 2));
+          if constexpr (!Q2) {
+            // hmask bit s = 4n + kk straight to bit 2 (one shift, none for s = 2): 16-bit shifts by
+            // at most 5 keep each byte's bit 2 from that byte's bit s
+            const int sh = 4 * n + kk;
+            const __m256i hb = sh > 2 ? _mm256_srli_epi16(hm, sh - 2) : sh < 2 ? _mm256_slli_epi16(hm, 2 - sh) : hm;
+            v = _mm256_or_si256(v, _mm256_and_si256(hb, m4));
+          }
           // values 0-15 are sub-block 8n + 2kk, 16-31 sub-block 8n + 2kk + 1 (as Q6_K)
           const int jj = 2 * kk;
           const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
@@ -470,6 +476,14 @@ __attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, con
     }
     const __m128 dw1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + (Q2 ? 320 : 432))));
     const __m128 dmin1 = Q2 ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 328))) : dw1;
+    if constexpr (T == 1) {  // one token: 128-bit row sums and term (as groupQ6_K's)
+      const __m128 da = _mm_set1_ps(a[0].d[b]);
+      __m128 term = _mm_mul_ps(_mm_mul_ps(dw1, da), _mm_cvtepi32_ps(hsum4x8(part[0])));
+      if constexpr (Q2) term = _mm_sub_ps(term, _mm_mul_ps(_mm_mul_ps(dmin1, da), _mm_cvtepi32_ps(hsum4x8(part2[0]))));
+      float* l = acc[0][b & 7];
+      _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
+      continue;
+    }
     const __m256 dw = _mm256_set_m128(dw1, dw1), dmin = _mm256_set_m128(dmin1, dmin1);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
