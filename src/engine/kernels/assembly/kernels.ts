@@ -511,6 +511,185 @@ const PART: usize = memory.data(256, 16)
   }
 }
 
+// One Q3_K group block for 4 tokens: each 16-value sub-block's (q-4+4h)·sc products (i16,
+// |.| ≤ 4·32) are made once per row and shared by the tokens, as Q6_K's. The unpacking is
+// sumQ3_K's: sub-block 8n + i is byte half i & 1 of qs[32n ..], bits 2(i >> 1); its hmask bit is
+// bit 4n + (i >> 1) of the same half of hmask.
+@inline function blockQ3_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize): void {
+  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
+  for (let r: usize = 0; r < 4; r++) {
+    const scv = q3kScales(w + 384 + 12 * r)
+    const hm = w + (r << 5), qs = w + 128 + (r << 6)
+    const ha = v128.load(hm), hb = v128.load(hm + 16)
+    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
+    for (let n: i32 = 0; n < 2; n++) {
+      const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+      for (let i: i32 = 0; i < 8; i++) {
+        const k = i >> 1
+        const q = (i & 1) == 0 ? qa : qb, h = (i & 1) == 0 ? ha : hb
+        const v = i8x16.sub(v128.or(v128.and(i8x16.shr_u(q, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(h, 4 * n + k), one), 2)), c4)
+        const j = 8 * n + i
+        const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
+        const off = <usize>j << 5 // 16 values x 2 bytes
+        { const e = i16x8.extmul_low_i8x16_s(v, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off))) }
+        { const e = i16x8.extmul_high_i8x16_s(v, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off + 16)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off + 16)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off + 16)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off + 16))) }
+      }
+    }
+    v128.store(PART + (r << 4), p0)
+    v128.store(PART + 64 + (r << 4), p1)
+    v128.store(PART + 128 + (r << 4), p2)
+    v128.store(PART + 192 + (r << 4), p3)
+  }
+  const d = scales4(w + 432)
+  for (let k: usize = 0; k < 4; k++) {
+    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
+    const pk = PART + (k << 6)
+    const s = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    kTerm(b, k, d, d, s, s, load<f32>(at + daOff), false)
+  }
+}
+
+// Q2_K's S2 = Σ_j m_j·Σ_{16} qa needs each token's 16 per-16 activation sums of a block, the same
+// for every row group: they are made once per token tile (fillSums16) into SUM16, 32 bytes (16 x
+// i16, |Σ| ≤ 16·127) per token and block, token-major. A tile's 4-token tokens need at most
+// tile·cols/8 ≤ (256 KiB / stride)·cols/8 ≤ 16 KiB (stride > 2·cols); a tile of fewer than 4
+// tokens (huge rows) never takes the 4-token path.
+const SUM16_BYTES: i32 = 16384
+const SUM16: usize = memory.data(SUM16_BYTES, 16)
+
+// The per-16 sums of tokens t0 .. t0 + n - 1 (records at act + t·stride), nb blocks each.
+@inline function fillSums16(act: usize, stride: i32, t0: i32, n: i32, nb: i32): void {
+  let dst = SUM16
+  for (let t = t0; t < t0 + n; t++) {
+    let a = act + <usize>t * <usize>stride
+    for (let b = 0; b < nb; b++) {
+      for (let h: usize = 0; h < 2; h++) {
+        // sub-block j's 16 values are the 2 vectors at a + 32j; pairwise sums to 4 i32 lanes
+        const ah = a + (h << 8)
+        const s0 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah), v128.load(ah + 16)))
+        const s1 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 32), v128.load(ah + 48)))
+        const s2 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 64), v128.load(ah + 80)))
+        const s3 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 96), v128.load(ah + 112)))
+        const s4 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 128), v128.load(ah + 144)))
+        const s5 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 160), v128.load(ah + 176)))
+        const s6 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 192), v128.load(ah + 208)))
+        const s7 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 224), v128.load(ah + 240)))
+        v128.store(dst + (h << 4), i16x8.narrow_i32x4_s(hsum4(s0, s1, s2, s3), hsum4(s4, s5, s6, s7)))
+      }
+      a += 512 // 256 values x 2 bytes
+      dst += 32
+    }
+  }
+}
+
+// One Q2_K group block for 4 tokens: S1 as Q3_K's (q·sc ≤ 3·15), S2 from the tokens' per-16 sums
+// at s_k (16 x i16) dotted with each row's 16 mins.
+@inline function blockQ2_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
+  s0: usize, s1: usize, s2: usize, s3: usize): void {
+  const m3 = i8x16.splat(3), m4 = i8x16.splat(0x0f)
+  for (let r: usize = 0; r < 4; r++) {
+    const scv = v128.and(v128.load(w + (r << 4)), m4)
+    const qs = w + 64 + (r << 6)
+    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
+    for (let n: i32 = 0; n < 2; n++) {
+      const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+      for (let i: i32 = 0; i < 8; i++) {
+        const v = v128.and(i8x16.shr_u((i & 1) == 0 ? qa : qb, 2 * (i >> 1)), m3)
+        const j = 8 * n + i
+        const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
+        const off = <usize>j << 5 // 16 values x 2 bytes
+        { const e = i16x8.extmul_low_i8x16_u(v, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off))) }
+        { const e = i16x8.extmul_high_i8x16_u(v, sc)
+          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off + 16)))
+          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off + 16)))
+          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off + 16)))
+          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off + 16))) }
+      }
+    }
+    v128.store(PART + (r << 4), p0)
+    v128.store(PART + 64 + (r << 4), p1)
+    v128.store(PART + 128 + (r << 4), p2)
+    v128.store(PART + 192 + (r << 4), p3)
+  }
+  // each row's 16 mins as 2 x 8 i16
+  const mv0 = i8x16.shr_u(v128.load(w), 4), mv1 = i8x16.shr_u(v128.load(w + 16), 4)
+  const mv2 = i8x16.shr_u(v128.load(w + 32), 4), mv3 = i8x16.shr_u(v128.load(w + 48), 4)
+  const d = scales4(w + 320), dmin = scales4(w + 328)
+  for (let k: usize = 0; k < 4; k++) {
+    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
+    const sk = k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3
+    const lo = v128.load(sk), hi = v128.load(sk + 16)
+    const pk = PART + (k << 6)
+    const sum1 = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    const sum2 = hsum4(
+      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv0), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv0), hi)),
+      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv1), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv1), hi)),
+      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv2), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv2), hi)),
+      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv3), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv3), hi)))
+    kTerm(b, k, d, dmin, sum1, sum2, load<f32>(at + daOff), true)
+  }
+}
+
+// One Q4_1 / Q5_0 / Q5_1 group block for 4 tokens: each row's 32 values are unpacked (term32's
+// dot32) and widened to i16 once and dotted with the 4 tokens' activations; the f32 steps are
+// term32's, per token.
+@inline function block32x4(type: i32, b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
+  bs0: usize, bs1: usize, bs2: usize, bs3: usize): void {
+  const qs = w + (type == Q4_1 ? 16 : type == Q5_0 ? 24 : 32)
+  const qh = w + (type == Q5_0 ? 8 : 16)
+  const m4 = i8x16.splat(0x0f)
+  for (let r: usize = 0; r < 4; r++) {
+    const v = v128.load(qs + (r << 4))
+    let lo = v128.and(v, m4), hi = i8x16.shr_u(v, 4)
+    if (type != Q4_1) {
+      const h = load<u32>(qh + (r << 2))
+      lo = v128.or(lo, qhBits16(h, 0))
+      hi = v128.or(hi, qhBits16(h, 1))
+    }
+    if (type == Q5_0) {
+      lo = i8x16.sub(lo, i8x16.splat(16))
+      hi = i8x16.sub(hi, i8x16.splat(16))
+    }
+    const e0 = i16x8.extend_low_i8x16_s(lo), e1 = i16x8.extend_high_i8x16_s(lo)
+    const e2 = i16x8.extend_low_i8x16_s(hi), e3 = i16x8.extend_high_i8x16_s(hi)
+    v128.store(PART + (r << 4), i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a0)), i32x4.dot_i16x8_s(e1, v128.load(a0 + 16))),
+      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a0 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a0 + 48)))))
+    v128.store(PART + 64 + (r << 4), i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a1)), i32x4.dot_i16x8_s(e1, v128.load(a1 + 16))),
+      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a1 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a1 + 48)))))
+    v128.store(PART + 128 + (r << 4), i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a2)), i32x4.dot_i16x8_s(e1, v128.load(a2 + 16))),
+      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a2 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a2 + 48)))))
+    v128.store(PART + 192 + (r << 4), i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a3)), i32x4.dot_i16x8_s(e1, v128.load(a3 + 16))),
+      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a3 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a3 + 48)))))
+  }
+  const d = scales4(w), m = scales4(w + 8)
+  for (let k: usize = 0; k < 4; k++) {
+    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
+    const bsk = k == 0 ? bs0 : k == 1 ? bs1 : k == 2 ? bs2 : bs3
+    const pk = PART + (k << 6)
+    const s = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    const da4 = f32x4.splat(load<f32>(at + daOff))
+    let t = f32x4.mul(f32x4.mul(d, da4), f32x4.convert_i32x4_s(s))
+    if (type != Q5_0) t = f32x4.add(t, f32x4.mul(f32x4.mul(m, da4), f32x4.convert_i32x4_s(i32x4.splat(<i32>load<i16>(bsk)))))
+    addAcc(b, t, ACC + (k << 7))
+  }
+}
+
 // ---- the quantized driver ----
 // Type ids are GGUF's (src/engine/gguf/types.ts).
 const Q4_0: i32 = 2, Q8_0: i32 = 8, Q4_K: i32 = 12, Q5_K: i32 = 13, Q6_K: i32 = 14
@@ -538,11 +717,17 @@ export function actStride(cols: i32, bs: i32): i32 {
   const groupBytes = <usize>nb * <usize>gbb
   for (let t0 = 0; t0 < ntok; t0 += tile) {
     const t1 = min(ntok, t0 + tile)
+    // the tokens that go 4 at a time: all but the tile's last (t1 - t0) mod 4
+    let t4 = t0 + ((t1 - t0) & ~3)
+    if (type == Q2_K) {
+      if ((t4 - t0) * nb * 32 <= SUM16_BYTES) fillSums16(act, stride, t0, t4 - t0, nb)
+      else t4 = t0 // unreachable (see SUM16): then every token takes the one-token path
+    }
     for (let g = 0; g < ngroups; g++) {
       const wg = w + <usize>g * groupBytes
       let t = t0
-      if (type == Q4_K || type == Q5_K || type == Q6_K) {
-        for (; t + 4 <= t1; t += 4) {
+      if (type == Q4_K || type == Q5_K || type == Q6_K || type == Q3_K || type == Q2_K) {
+        for (; t + 4 <= t4; t += 4) {
           const a0 = act + <usize>t * <usize>stride
           const a1 = a0 + <usize>stride
           const a2 = a1 + <usize>stride
@@ -555,14 +740,19 @@ export function actStride(cols: i32, bs: i32): i32 {
             if (type == Q4_K || type == Q5_K) {
               const sb = bsOff + (<usize>b << 4)
               blockQ4_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb, type == Q5_K)
-            } else blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+            } else if (type == Q6_K) blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+            else if (type == Q3_K) blockQ3_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+            else {
+              const sb = SUM16 + ((<usize>(t - t0) * <usize>nb + <usize>b) << 5), sn = <usize>nb << 5
+              blockQ2_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, sb, sb + sn, sb + 2 * sn, sb + 3 * sn)
+            }
           }
           const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
           for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
         }
       }
-      if (type == Q8_0) {
-        for (; t + 4 <= t1; t += 4) {
+      if (type == Q8_0 || type == Q4_1 || type == Q5_0 || type == Q5_1) {
+        for (; t + 4 <= t4; t += 4) {
           const a0 = act + <usize>t * <usize>stride
           const a1 = a0 + <usize>stride
           const a2 = a1 + <usize>stride
@@ -570,7 +760,12 @@ export function actStride(cols: i32, bs: i32): i32 {
           for (let k: usize = 0; k < 4; k++) zeroAcc(ACC + (k << 7))
           for (let b = 0; b < nb; b++) {
             const ab = <usize>(b << 6), db = daOff + (<usize>b << 2) - ab
-            blockQ8_0x4(b, wg + <usize>b * <usize>gbb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+            const wb = wg + <usize>b * <usize>gbb
+            if (type == Q8_0) blockQ8_0x4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
+            else {
+              const sb = bsOff + (<usize>b << 1)
+              block32x4(type, b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb)
+            }
           }
           const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
           for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
