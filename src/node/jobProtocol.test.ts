@@ -203,7 +203,7 @@ describe('job protocol over an in-memory pair', () => {
     const other = await requestMsg({ signer: net.at(6) })
     assert.deepEqual(pick((await raw(ctx, [other])).reply), { t: 'error', code: 'bad-signature' })
     const m = await requestMsg()
-    const broken = { ...m, signature: { r: `0x${'00'.repeat(32)}`, vs: m.signature.vs } }
+    const broken = { ...m, signature: { r: `0x${'00'.repeat(32)}`, vs: m.signature!.vs } }
     assert.deepEqual(pick((await raw(ctx, [broken])).reply), { t: 'error', code: 'bad-signature' })
     // a field changed after signing: the signature recovers someone else
     const tampered = { ...m, request: { ...m.request, pricePerToken: String(PRICE * 2n) } }

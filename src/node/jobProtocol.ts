@@ -1,8 +1,11 @@
 /**
- * The messages of `/tessera/job/1.3.0` (docs/NETWORK.md "Jobs"), jobs one after another per stream:
+ * The messages of `/tessera/job/1.4.0` (docs/NETWORK.md "Jobs"), jobs one after another per stream:
  *
  *   client   -> {t:'request', request, signature:{r,vs}, client, prompt, params}
- *   provider -> {t:'accepted'}                         after its local checks; the engine starts
+ *      1.4.0: or the request without `signature`, followed by {t:'signature', signature:{r,vs}}: the
+ *      provider starts the engine on the request's content while the client signs, and holds
+ *      `accepted` and every token until the signature checks (a bad one: {t:'error', code:'bad-signature'})
+ *   provider -> {t:'accepted'}                         after its local checks (1.4.0: and the signature's)
  *   provider -> {t:'token', i, id, text}*              as sampled, several to a write when they come fast
  *   provider -> {t:'end', n, stopReason}               1.3.0: the answer's n tokens are all sent
  *   provider -> {t:'done', receipt, receiptSignature, stopReason}   the signed receipt (`reserve` goes out after it)
@@ -10,7 +13,8 @@
  *   (1.3.0: the stream stays open; the client's next request may follow the ack)
  *   either   -> {t:'cancel'} | {t:'error', code, message?}
  *
- * `/tessera/job/1.2.0` (`JOB_PROTOCOL_1_2`, still served) is the same without `end`, one job per
+ * `/tessera/job/1.3.0` (`JOB_PROTOCOL_1_3`, still served) is the same with the signature always in
+ * the request. `/tessera/job/1.2.0` (`JOB_PROTOCOL_1_2`, still served) is 1.3.0 without `end`, one job per
  * stream. `end` lets the client sign its acknowledgement while the provider signs the receipt;
  * a kept stream saves libp2p's stream open (multistream-select) on every job after the first.
  *
@@ -21,7 +25,7 @@
  */
 import type { Address, Hex } from 'viem'
 import type { Delivery } from '../chain/client.js'
-import { ProtocolError } from '../p2p/frames.js'
+import { type FrameConn, ProtocolError } from '../p2p/frames.js'
 import type { JobParams, Receipt } from '../trace/receipt.js'
 import {
   type CompactSignature, isAddr, isCompactSignature, isDelivery, isJobParams, isReceipt, isRequestJson, isTokens, type RequestJson,
@@ -29,7 +33,11 @@ import {
 } from './transcript.js'
 
 /** The job protocol's id (docs/NETWORK.md "Protocols"); a new message shape is a new version. */
-export const JOB_PROTOCOL = '/tessera/job/1.3.0'
+export const JOB_PROTOCOL = '/tessera/job/1.4.0'
+/** The previous version, still served: the signature always in the request. */
+export const JOB_PROTOCOL_1_3 = '/tessera/job/1.3.0'
+/** What a client dials, newest first (`dialJob`). */
+export const JOB_PROTOCOLS = [JOB_PROTOCOL, JOB_PROTOCOL_1_3] as const
 /** The previous version, still served: one job per stream, no `end`. */
 export const JOB_PROTOCOL_1_2 = '/tessera/job/1.2.0'
 
@@ -40,7 +48,10 @@ export const JOB_ERROR_CODES = [
 ] as const
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number]
 
-export type RequestMsg = { t: 'request'; request: RequestJson; signature: CompactSignature; client: Address; prompt: number[]; params: JobParams }
+/** 1.4.0: `signature` may be left out of the request and follow in a `SignatureMsg`. */
+export type RequestMsg = { t: 'request'; request: RequestJson; signature?: CompactSignature; client: Address; prompt: number[]; params: JobParams }
+/** 1.4.0: the request's signature, right after a request sent without one. */
+export type SignatureMsg = { t: 'signature'; signature: CompactSignature }
 /** 1.1.0: `accepted` comes before the reservation is mined, and names none. */
 export type AcceptedMsg = { t: 'accepted' }
 export type TokenMsg = { t: 'token'; i: number; id: number; text: string }
@@ -53,7 +64,7 @@ export type CancelMsg = { t: 'cancel' }
 export type ErrorMsg = { t: 'error'; code: JobErrorCode | string; message?: string }
 
 /** What the provider may receive, and what the client may receive. */
-export type ToProvider = RequestMsg | AckMsg | CancelMsg | ErrorMsg
+export type ToProvider = RequestMsg | SignatureMsg | AckMsg | CancelMsg | ErrorMsg
 export type ToClient = AcceptedMsg | TokenMsg | EndMsg | DoneMsg | CancelMsg | ErrorMsg
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -75,10 +86,16 @@ export function parseToProvider(raw: unknown): ToProvider {
   if (common) return common
   switch (raw.t) {
     case 'request':
-      if (!isRequestJson(raw.request) || !isCompactSignature(raw.signature) || !isAddr(raw.client) || !isTokens(raw.prompt) || raw.prompt.length === 0 || !isJobParams(raw.params)) {
+      if (
+        !isRequestJson(raw.request) || (raw.signature !== undefined && !isCompactSignature(raw.signature)) || !isAddr(raw.client) || !isTokens(raw.prompt) ||
+        raw.prompt.length === 0 || !isJobParams(raw.params)
+      ) {
         throw bad('request')
       }
-      return { t: 'request', request: raw.request, signature: raw.signature, client: raw.client, prompt: raw.prompt, params: raw.params }
+      return { t: 'request', request: raw.request, ...(raw.signature === undefined ? {} : { signature: raw.signature }), client: raw.client, prompt: raw.prompt, params: raw.params }
+    case 'signature':
+      if (!isCompactSignature(raw.signature)) throw bad('signature')
+      return { t: 'signature', signature: raw.signature }
     case 'ack':
       if (!isDelivery(raw.delivery)) throw bad('ack')
       return { t: 'ack', delivery: raw.delivery }
@@ -114,4 +131,27 @@ export function parseToClient(raw: unknown): ToClient {
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(String(raw.t)).slice(0, 40)}`, { code: 'bad-message' })
   }
+}
+
+/** What `dialJob` needs of a host (src/p2p/host.ts `Host`). */
+export type JobDialer = { dial(peerOrAddr: string, protocol: string, options?: { signal?: AbortSignal }): Promise<FrameConn> }
+
+/**
+ * Opens a job stream to `target` on the newest version it serves: 1.4.0, else 1.3.0 (a provider
+ * that does not speak 1.4.0 costs one more multistream-select round trip). The stream's
+ * `protocol` says which, so the client knows whether it may send the signature after the request.
+ */
+export async function dialJob(host: JobDialer, target: string, signal?: AbortSignal): Promise<FrameConn> {
+  let first: unknown
+  for (const protocol of JOB_PROTOCOLS) {
+    try {
+      const conn = await host.dial(target, protocol, { signal })
+      return { ...conn, protocol, remotePeer: conn.remotePeer, reused: conn.reused }
+    } catch (e) {
+      first ??= e
+      // only a provider that does not speak this version gets the older one (an unreachable one is not dialled twice)
+      if (signal?.aborted || (e as { cause?: Error }).cause?.name !== 'UnsupportedProtocolError') break
+    }
+  }
+  throw first
 }

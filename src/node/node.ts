@@ -3,7 +3,7 @@
  * libp2p identity), one store, one libp2p host, and a loop per role.
  *
  * - provider: loads its models, registers them on chain if nobody has, stakes if asked, advertises,
- *   publishes signed offers, serves `/tessera/job/1.3.0` (serveJobs; 1.2.0 by serveJob) and `/tessera/transcript/1.0.0`,
+ *   publishes signed offers, serves `/tessera/job/1.4.0` and 1.3.0 (serveJobs; 1.2.0 by serveJob) and `/tessera/transcript/1.0.0`,
  *   claims acknowledged jobs (the Claimer's tick) and defends every game opened on its jobs.
  * - auditor: stakes and registers with Audits if asked, follows claims and draws, fetches the
  *   transcripts of its audits from the provider over `/tessera/transcript/1.0.0` (the provider's
@@ -41,7 +41,7 @@ import { createIndexer } from './explorer/indexer.js'
 import { type RunningExplorer, startExplorer } from './explorer/server.js'
 import { type Claimer, createClaimer } from './claims.js'
 import { type Defence, createDefence } from './defence.js'
-import { JOB_PROTOCOL, JOB_PROTOCOL_1_2 } from './jobProtocol.js'
+import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, JOB_PROTOCOL_1_3 } from './jobProtocol.js'
 import { KEYSTORE_FILE, createKeystore, loadKeystore } from './keystore.js'
 import { createJobSlots, modelsByRoot, type ServedModel, type ServeOutcome, serveJob, serveJobs } from './serveJob.js'
 import { type NodeCounters, type NodeStatus, unreachableReasons, writeStatus } from './status.js'
@@ -321,8 +321,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
           log(`a job failed: ${oneLine(o.error)}`)
         }
       }
-      // 1.3.0: jobs one after another on a stream; 1.2.0 (older clients): one job per stream
+      // 1.4.0: jobs one after another on a stream, the signature may follow the request; 1.3.0 and 1.2.0 (older clients)
       await host.handle(JOB_PROTOCOL, (conn) => serveJobs(conn, ctx, report), { maxInbound: 64 })
+      await host.handle(JOB_PROTOCOL_1_3, (conn) => serveJobs(conn, ctx, report, JOB_PROTOCOL_1_3), { maxInbound: 64 })
       await host.handle(JOB_PROTOCOL_1_2, async (conn) => report(await serveJob(conn, ctx)), { maxInbound: 64 })
       transcriptGate = createTranscriptGate({ clients: c, deployment: d, transcriptOf: (digest) => book.getTranscript(digest), withhold: opts.withhold })
       await host.handle(TRANSCRIPT_PROTOCOL, (conn) => serveTranscript(conn), { maxInbound: 16, maxBytes: 4096 })

@@ -18,7 +18,7 @@ import { BaseError } from '../errors.js'
 import { type FrameConn, FrameTimeoutError } from '../p2p/frames.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
-import { parseToClient, type RequestMsg, type ToClient } from './jobProtocol.js'
+import { JOB_PROTOCOL, parseToClient, type RequestMsg, type SignatureMsg, type ToClient } from './jobProtocol.js'
 import { chainNow } from './serveJob.js'
 import { requestToJson, type Transcript, TRANSCRIPT_VERSION, verifyTranscript } from './transcript.js'
 
@@ -146,22 +146,25 @@ const MAX_STALE_STREAMS = 3
 async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
   const d = o.deployment
   const me = o.clients.account.address
-  // the stream opens (round trips to the provider) while the request is built and signed (CPU here)
+  // the stream opens (round trips to the provider) while the request is built (CPU here)
   let connecting = offer.connect(signal)
   connecting.catch(() => {})
   let req: JobRequest
-  let signature: Awaited<ReturnType<typeof signJobRequest>>
   try {
     req = {
       provider: getAddress(offer.provider), modelRoot: o.modelRoot, promptRoot: `0x${toHex(tokensRoot(o.prompt))}`, paramsHash: `0x${toHex(paramsHash(o.params))}`,
       seed: o.seed, nonce, expiry: (await chainTimeOf(o.clients)) + (o.lifetimeS ?? 3600n), maxTokens: o.prompt.length + o.params.maxTokens, pricePerToken: offer.pricePerToken,
     }
-    signature = await signJobRequest(o.clients, d.settlement, req)
   } catch (e) {
     connecting.then((c) => c.abort(e as Error), () => {})
     throw e
   }
-  const digest = requestDigest(d.chainId, d.settlement, req)
+  // signed once; on 1.4.0 after the request went out (the provider's engine starts meanwhile)
+  let signing: Promise<Awaited<ReturnType<typeof signJobRequest>>> | undefined
+  const sign = () => {
+    signing ??= signJobRequest(o.clients, d.settlement, req)
+    return signing
+  }
   let conn: FrameConn
   const open = async () => {
     try {
@@ -193,12 +196,24 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
       throw new TryFailure('failed', 'bad-message', (e as Error).message)
     }
   }
+  const request: RequestMsg = { t: 'request', request: requestToJson(req), client: me, prompt: o.prompt.slice(), params: o.params }
+  let signature: Awaited<ReturnType<typeof signJobRequest>> | undefined
   try {
-    const request: RequestMsg = { t: 'request', request: requestToJson(req), signature, client: me, prompt: o.prompt.slice(), params: o.params }
     let first: ToClient
     for (let attempt = 1; ; attempt++) {
       try {
-        await conn.send(request)
+        if (conn.protocol === JOB_PROTOCOL) {
+          // 1.4.0: the request's content first, its signature right after (the provider holds
+          // `accepted` and the tokens until it checks)
+          const sent = conn.send(request)
+          sent.catch(() => {})
+          signature = await sign()
+          await sent
+          await conn.send({ t: 'signature', signature } satisfies SignatureMsg)
+        } else {
+          signature = await sign()
+          await conn.send({ ...request, signature })
+        }
         first = await next()
         break
       } catch (e) {
@@ -211,6 +226,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
         conn = await open()
       }
     }
+    const digest = requestDigest(d.chainId, d.settlement, req)
     if (first.t === 'error') throw new TryFailure('refused', first.code, first.message ?? '')
     if (first.t !== 'accepted') throw new TryFailure('failed', 'bad-message', `expected accepted, got ${first.t}`)
 
@@ -250,7 +266,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     }
 
     const transcript: Transcript = {
-      v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: requestToJson(req), requestDigest: digest, requestSignature: signature,
+      v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: requestToJson(req), requestDigest: digest, requestSignature: signature!,
       client: me, prompt: o.prompt.slice(), params: o.params, output: ids, text, stopReason: done.stopReason, receipt: done.receipt,
       receiptSignature: done.receiptSignature,
     }

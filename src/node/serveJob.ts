@@ -40,7 +40,9 @@ import { runJob, StopState } from '../trace/job.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from '../trace/receipt.js'
 import { cheatingTrace } from './cheat.js'
-import { type AckMsg, type EndMsg, type JobErrorCode, parseToProvider, type RequestMsg, type TokenMsg, type ToProvider } from './jobProtocol.js'
+import {
+  type AckMsg, type EndMsg, JOB_PROTOCOL, type JOB_PROTOCOL_1_3, type JobErrorCode, parseToProvider, type RequestMsg, type TokenMsg, type ToProvider,
+} from './jobProtocol.js'
 import {
   type CompactSignature, isAckOf, receiptFieldsOf, requestFromJson, type StopReason, type Transcript,
   TRANSCRIPT_VERSION,
@@ -82,10 +84,20 @@ export function memoryJobBook(): JobBook & { transcripts: Map<string, Transcript
  * job even once the first is over; keys are dropped only after their request expired (the expiry
  * check refuses it then).
  */
-export type JobSlots = { active: number; reserved: bigint; requests: Map<string, bigint> }
+/**
+ * `speculating`: the remote peers with a job running on a request whose signature has not yet
+ * checked (1.4.0), at most one per peer and `maxSpeculative(capacity)` in all.
+ */
+export type JobSlots = { active: number; reserved: bigint; requests: Map<string, bigint>; speculating: Set<string> }
 export function createJobSlots(): JobSlots {
-  return { active: 0, reserved: 0n, requests: new Map() }
+  return { active: 0, reserved: 0n, requests: new Map(), speculating: new Set() }
 }
+
+/**
+ * Jobs at once whose engine started before their signature checked: half the slots (at least
+ * one), so requests that come signed always find the other half.
+ */
+export const maxSpeculative = (capacity: number): number => Math.max(1, Math.ceil(capacity / 2))
 
 /** Keys kept before expired ones are swept. */
 const MAX_LIVE_KEYS = 4096
@@ -108,8 +120,10 @@ export type JobTimeouts = {
   ackMs: number
   /** For the whole job, reservation to acknowledgement. */
   jobMs: number
+  /** 1.4.0: for the signature of a request sent without one (a client sends it a signing's time after the request). */
+  signatureMs: number
 }
-export const DEFAULT_JOB_TIMEOUTS: JobTimeouts = { requestMs: 10_000, idleMs: 30_000, ackMs: 10_000, jobMs: 600_000 }
+export const DEFAULT_JOB_TIMEOUTS: JobTimeouts = { requestMs: 10_000, idleMs: 30_000, ackMs: 10_000, jobMs: 600_000, signatureMs: 2_000 }
 
 /**
  * Tokens are written as they are sampled, but several to a write once they come fast: the first
@@ -352,12 +366,15 @@ export function serveJob(conn: FrameConn, ctx: ServeContext): Promise<ServeOutco
  * @example
  *   host.handle(JOB_PROTOCOL, (conn) => serveJobs(conn, ctx, (o) => console.log(o.outcome)))
  */
-export async function serveJobs(conn: FrameConn, ctx: ServeContext, onOutcome: (o: ServeOutcome) => void | Promise<void>): Promise<void> {
+export async function serveJobs(
+  conn: FrameConn, ctx: ServeContext, onOutcome: (o: ServeOutcome) => void | Promise<void>, protocol: typeof JOB_PROTOCOL | typeof JOB_PROTOCOL_1_3 = JOB_PROTOCOL,
+): Promise<void> {
   const running = new Set<Promise<void>>()
+  const signatureAfter = protocol === JOB_PROTOCOL
   for (let later = false; !ctx.signal?.aborted; later = true) {
     let free: (again: boolean) => void = () => {}
     const freed = new Promise<boolean>((resolve) => (free = resolve))
-    const job: Promise<void> = serveOne(conn, ctx, { later, end: true, onFree: () => free(true) })
+    const job: Promise<void> = serveOne(conn, ctx, { later, end: true, signatureAfter, onFree: () => free(true) })
       .then(async (o) => {
         free(false)
         await onOutcome(o)
@@ -377,6 +394,8 @@ type ServeMode = {
   end?: boolean
   /** 1.3.0: called once a valid acknowledgement is in; the stream is then the caller's again (not closed). */
   onFree?: () => void
+  /** 1.4.0: a request may come without its signature, which follows in a `signature` message. */
+  signatureAfter?: boolean
 }
 
 async function serveOne(conn: FrameConn, ctx: ServeContext, mode: ServeMode): Promise<ServeOutcome> {
@@ -396,21 +415,39 @@ async function serveOne(conn: FrameConn, ctx: ServeContext, mode: ServeMode): Pr
   try {
     const m = parseToProvider(raw)
     if (m.t !== 'request') throw new ProtocolError(`expected a request, got ${m.t}`)
+    if (m.signature === undefined && !mode.signatureAfter) throw new ProtocolError('a request without its signature (only 1.4.0 sends it after the request)')
     msg = m
   } catch (e) {
     return refuse(conn, 'bad-message', (e as Error).message)
   }
 
+  // 1.4.0, a request without its signature: the engine starts before the signature checks when
+  // this peer has no other such job and fewer than maxSpeculative(capacity) run; else (and for a
+  // client whose reservation failed before) the signature is awaited here, holding nothing
+  const peer = conn.remotePeer
+  let speculative = false
+  if (msg.signature === undefined) {
+    if (!ctx.slots.speculating.has(peer) && ctx.slots.speculating.size < maxSpeculative(ctx.capacity) && !clientViewOf(ctx).distrusted(msg.client)) {
+      ctx.slots.speculating.add(peer)
+      speculative = true
+    } else {
+      const got = await signatureOf(conn, t.signatureMs)
+      if ('refused' in got) return refuse(conn, 'bad-message', got.refused)
+      if ('closed' in got) return { outcome: 'closed' }
+      msg.signature = got.signature
+    }
+  }
   let accepted: Accepted
   try {
     accepted = await accept(ctx, msg)
   } catch (e) {
+    if (speculative) ctx.slots.speculating.delete(peer)
     if (e instanceof Refusal) return refuse(conn, e.code, e.message)
     return refuse(conn, 'internal', (e as Error).message)
   }
   // from here the job holds a slot and its reservation counts against the provider's stake
   try {
-    const o = await serveAccepted(conn, ctx, t, msg, accepted, mode)
+    const o = await serveAccepted(conn, ctx, t, msg, accepted, mode, speculative ? peer : undefined)
     // an acknowledged job goes to the claims book, whose count the view reads at its next refresh
     if (o.outcome === 'served' && o.acked) viewOf(ctx).noteServed(accepted.amount)
     return o
@@ -418,6 +455,27 @@ async function serveOne(conn: FrameConn, ctx: ServeContext, mode: ServeMode): Pr
     if (!accepted.slotFreed) ctx.slots.active--
     ctx.slots.reserved -= accepted.amount
     accepted.unhold()
+  }
+}
+
+/** The `signature` message that must follow a request sent without one. */
+async function signatureOf(conn: FrameConn, ms: number): Promise<{ signature: CompactSignature } | { refused: string } | { closed: true }> {
+  let raw: unknown
+  try {
+    raw = await conn.recv(ms)
+  } catch (e) {
+    if (e instanceof ProtocolError) return { refused: e.message }
+    if (e instanceof FrameTimeoutError) return { refused: `no signature within ${ms} ms of the request` }
+    conn.abort(e as Error)
+    return { closed: true }
+  }
+  if (raw === undefined) return { closed: true }
+  try {
+    const m = parseToProvider(raw)
+    if (m.t !== 'signature') throw new ProtocolError(`expected the request's signature, got ${m.t}`)
+    return { signature: m.signature }
+  } catch (e) {
+    return { refused: (e as Error).message }
   }
 }
 
@@ -437,7 +495,7 @@ async function refuse(conn: FrameConn, code: JobErrorCode, message: string): Pro
  * resolves with its transaction hash, or rejects with the chain's refusal. `unhold()`: the job ended
  * without sending it (cancelled, failed), so its amount no longer counts against the client's escrow.
  */
-type Accepted = { digest: Hex; client: Address; served: ServedModel; amount: bigint; reserve(): Promise<Hex>; unhold(): void; slotFreed?: boolean }
+type Accepted = { digest: Hex; key: string; client: Address; served: ServedModel; amount: bigint; reserve(): Promise<Hex>; unhold(): void; slotFreed?: boolean }
 
 /**
  * The checks of docs/NETWORK.md "Jobs", in its order, against local state and the cached chain
@@ -456,8 +514,9 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   lookups.catch(() => {})
   // the digest once: the signature is checked on it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
-  // checked against the named client, by its cached key after its first jobs (src/chain/evm/secp.ts)
-  if (!isSignedBy(digest, msg.signature, client)) throw new Refusal('bad-signature', `the request signature is not ${client}'s`)
+  // checked against the named client, by its cached key after its first jobs (src/chain/evm/secp.ts);
+  // 1.4.0 without the signature: checked when it comes, while the engine runs (serveAccepted)
+  if (msg.signature !== undefined && !isSignedBy(digest, msg.signature, client)) throw new Refusal('bad-signature', `the request signature is not ${client}'s`)
   if (getAddress(req.provider) !== me) throw new Refusal('wrong-provider', `the request names provider ${req.provider}, this is ${me}`)
   const served = ctx.models.get(req.modelRoot.toLowerCase())
   if (!served) throw new Refusal('unknown-model', `model ${req.modelRoot} is not served here`)
@@ -493,7 +552,12 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   // reserved or paid before, e.g. a job this store does not know, on expiry)
   let sent: Promise<Hex> | undefined
   const reserveOnce = () => {
-    sent ??= reserveFast(ctx, { req, r: msg.signature.r, vs: msg.signature.vs }).then(
+    const sig = msg.signature
+    if (sig === undefined) {
+      held.failed()
+      return Promise.reject(new Refusal('internal', 'no reservation without the request signature'))
+    }
+    sent ??= reserveFast(ctx, { req, r: sig.r, vs: sig.vs }).then(
       (hash) => {
         held.mined()
         return hash
@@ -506,7 +570,7 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
     )
     return sent
   }
-  const a: Accepted = { digest, client, served, amount, reserve: reserveOnce, unhold: () => void (sent ?? held.failed()) }
+  const a: Accepted = { digest, key, client, served, amount, reserve: reserveOnce, unhold: () => void (sent ?? held.failed()) }
   if (clients.distrusted(client)) {
     // this client's reservation failed after an answer once: its jobs wait for the chain first
     try {
@@ -617,10 +681,33 @@ function answerOf(ctx: ServeContext, served: ServedModel, msg: RequestMsg, diges
   }
 }
 
-async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts, msg: RequestMsg, a: Accepted, mode: ServeMode): Promise<ServeOutcome> {
+/**
+ * Runs an accepted job. `speculativePeer` (1.4.0, a request sent without its signature): the
+ * engine runs while the signature is awaited; `accepted` and the tokens are held until it checks
+ * (at most MAX_TOKENS_PER_WRITE of them: then the engine waits too), the receipt is signed only
+ * after; a bad signature, or none within `signatureMs`, stops the engine and refuses the job
+ * (`bad-signature`) with nothing of the answer sent, and frees its request key.
+ */
+async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts, msg: RequestMsg, a: Accepted, mode: ServeMode, speculativePeer?: string): Promise<ServeOutcome> {
   const d = ctx.deployment
   const deadline = Date.now() + t.jobMs
   const stop = new AbortController()
+  // the signature's verdict: true at once for a signed request
+  let verified = msg.signature !== undefined
+  let badSignature: string | undefined
+  let settle: (ok: boolean) => void = () => {}
+  const verdict = new Promise<boolean>((resolve) => (settle = resolve))
+  const unspeculate = () => void (speculativePeer !== undefined && ctx.slots.speculating.delete(speculativePeer))
+  const signatureTimer = verified ? undefined : setTimeout(() => rejectSignature(`no signature within ${t.signatureMs} ms of the request`), t.signatureMs)
+  function rejectSignature(why: string) {
+    if (verified || badSignature !== undefined) return
+    badSignature = why
+    clearTimeout(signatureTimer)
+    unspeculate()
+    settle(false)
+    stop.abort(new Error(why))
+  }
+  if (verified) settle(true)
   // why generation stops early: a cancel (the client's, or the node shutting down) or a dead stream
   let cancel: string | undefined
   const onOuterAbort = () => {
@@ -637,6 +724,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
   const endReading = (why: unknown) => {
     stop.abort(why)
     ackResolve(undefined)
+    clearTimeout(signatureTimer)
+    settle(false)
   }
   const reader = (async () => {
     while (!readerDone) {
@@ -656,29 +745,55 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
         return endReading(e)
       }
       if (parsed.t === 'ack') return ackResolve(parsed)
+      if (parsed.t === 'signature' && !verified && badSignature === undefined) {
+        // checked here, between the engine's steps (by the client's cached key after its first jobs)
+        if (!isSignedBy(a.digest, parsed.signature, a.client)) {
+          rejectSignature(`the request signature is not ${a.client}'s`)
+          return
+        }
+        msg.signature = parsed.signature
+        verified = true
+        clearTimeout(signatureTimer)
+        unspeculate()
+        settle(true)
+        continue
+      }
       if (parsed.t === 'cancel' || parsed.t === 'error') cancel ??= parsed.t === 'cancel' ? 'the client cancelled' : `the client sent error ${parsed.code}`
       return endReading(new Error(cancel ?? `unexpected ${parsed.t} message`))
     }
   })()
 
+  // a bad signature: the engine stopped, nothing of the answer went out
+  const refuseSignature = async (): Promise<ServeOutcome> => {
+    ctx.slots.requests.delete(a.key)
+    return refuse(conn, 'bad-signature', badSignature ?? 'the request signature did not check')
+  }
   try {
-    await conn.send({ t: 'accepted' })
+    // `accepted` goes out with the first write once the signature checked
+    let acceptedSent = false
+    if (verified) {
+      await conn.send({ t: 'accepted' })
+      acceptedSent = true
+    }
     const answer = answerOf(ctx, a.served, msg, a.digest)
     let result: AnswerEnd
     // sampled, not yet written (TOKEN_FLUSH_MS); `tokens` counts the written ones
     const pending: TokenMsg[] = []
     let wroteAt: number | undefined
     const write = async (extra: unknown[] = []) => {
-      const batch = [...pending.splice(0), ...extra]
+      const head = acceptedSent ? [] : [{ t: 'accepted' }]
+      const n = pending.length
+      const batch = [...head, ...pending.splice(0), ...extra]
       if (batch.length === 0) return
       // sendMany resolves once the stream takes the frames (it waits to drain when full): the
       // engine stays at most one batch ahead of what the transport accepted
       await conn.sendMany(batch)
-      tokens += batch.length - extra.length
+      acceptedSent = true
+      tokens += n
       wroteAt = performance.now()
     }
     for (;;) {
-      if (stop.signal.aborted) return stopped(conn, a, tokens, cancel, stop.signal.reason)
+      if (stop.signal.aborted) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
       if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
       const r = answer.steps.next()
       if (r.done) {
@@ -686,9 +801,14 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
         break
       }
       pending.push({ t: 'token', i: tokens + pending.length, id: r.value.token, text: r.value.text })
-      if (wroteAt === undefined || pending.length >= MAX_TOKENS_PER_WRITE || performance.now() - wroteAt >= TOKEN_FLUSH_MS) await write()
+      if (!verified) {
+        // speculation is bounded: a full batch held waits for the signature's verdict
+        if (pending.length >= MAX_TOKENS_PER_WRITE) await verdict
+      } else if (wroteAt === undefined || pending.length >= MAX_TOKENS_PER_WRITE || performance.now() - wroteAt >= TOKEN_FLUSH_MS) await write()
       await tick()
     }
+    // the answer is complete: nothing of it (nor the receipt) goes out before the signature checks
+    if (!(await verdict)) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
     // 1.3.0: the client learns the answer is complete before the receipt is signed, and signs its
     // acknowledgement meanwhile
     await write(mode.end ? [{ t: 'end', n: tokens + pending.length, stopReason: result.stopReason } satisfies EndMsg] : [])
@@ -702,7 +822,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       : await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, fields)
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,
-      requestSignature: msg.signature as CompactSignature, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
+      requestSignature: msg.signature!, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
       text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
     await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
@@ -757,6 +877,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     return { outcome: 'failed', requestDigest: a.digest, tokens, error: e as Error }
   } finally {
     readerDone = true
+    clearTimeout(signatureTimer)
+    unspeculate()
     ctx.signal?.removeEventListener('abort', onOuterAbort)
     stop.abort(new Error('job over'))
   }

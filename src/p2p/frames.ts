@@ -43,6 +43,8 @@ export type FrameConn = {
   release?(): void
   /** True when `Host.dial` handed out a released stream instead of opening one. */
   readonly reused?: boolean
+  /** The protocol the stream was opened on, where the dialler recorded it (the job protocol's `dialJob`). */
+  readonly protocol?: string
   /** The next message; `undefined` when the remote closed cleanly. */
   recv(timeoutMs?: number): Promise<unknown | undefined>
   /** Close the writable end once everything queued is sent (the remote's `recv` then yields `undefined`). */

@@ -12,7 +12,7 @@ import { loadDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { devAccount } from '../../chain/evm/edr.js'
 import { BaseError, InvalidParameterError } from '../../errors.js'
-import { JOB_PROTOCOL } from '../../node/jobProtocol.js'
+import { dialJob } from '../../node/jobProtocol.js'
 import { loadKeystore, passphraseFrom } from '../../node/keystore.js'
 import { type JobOffer, type JobTry, randomNonces, requestJob } from '../../node/requestJob.js'
 import { askPeersForOffers } from '../../node/node.js'
@@ -35,7 +35,7 @@ export class NoOffersError extends BaseError {
 export function jobOfferOf(host: Pick<Host, 'dial'>, s: SignedOffer, root: Hex): JobOffer {
   const price = BigInt(s.offer.models.find((m) => m.root.toLowerCase() === root.toLowerCase())?.pricePerToken ?? '0')
   const target = s.offer.addrs.find((a) => a.endsWith(`/p2p/${s.offer.peerId}`)) ?? s.offer.peerId
-  return { provider: getAddress(s.offer.provider), pricePerToken: price, connect: (signal) => host.dial(target, JOB_PROTOCOL, { signal }) }
+  return { provider: getAddress(s.offer.provider), pricePerToken: price, connect: (signal) => dialJob(host, target, signal) }
 }
 
 /** `tessera request` (its flags: ./requestCommand.ts, loaded without this module's libraries for --help). */

@@ -17,7 +17,7 @@ import type { Deployment } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
 import type { Host } from '../../p2p/host.js'
 import type { OfferDiscovery } from '../../p2p/offers.js'
-import { JOB_PROTOCOL } from '../jobProtocol.js'
+import { dialJob } from '../jobProtocol.js'
 import { type JobOffer, randomNonces } from '../requestJob.js'
 import type { Store } from '../store.js'
 import { jobBookOf } from '../store.js'
@@ -52,7 +52,7 @@ export function offersOf(node: Pick<GatewayNode, 'host' | 'discovery'>, root: He
     const o = s.offer
     const m = o.models.find((x) => x.root.toLowerCase() === root.toLowerCase())!
     const target = o.addrs.find((a) => a.endsWith(`/p2p/${o.peerId}`)) ?? o.peerId
-    return { provider: o.provider, pricePerToken: BigInt(m.pricePerToken), connect: (signal: AbortSignal) => node.host.dial(target, JOB_PROTOCOL, { signal }) }
+    return { provider: o.provider, pricePerToken: BigInt(m.pricePerToken), connect: (signal: AbortSignal) => dialJob(node.host, target, signal) }
   })
 }
 
