@@ -7,9 +7,16 @@
  */
 import { createEmbeddedChain } from '../src/chain/evm/edr.js'
 import { serveJsonRpc } from '../src/chain/evm/server.js'
+import { benchArgs } from './util.js'
 
-const accounts = Number(process.argv[2] ?? '10')
-if (!Number.isInteger(accounts) || accounts < 1) throw new Error(`ACCOUNTS must be a positive whole number, got ${process.argv[2]}`)
+const positionals = benchArgs({
+  summary: 'The embedded chain in a process of its own (for benches that measure a node): serves JSON-RPC on 127.0.0.1 and prints { rpc, chainId, keys } once listening; stops when its stdin closes.',
+  usage: 'node --import tsx bench/chainProcess.ts [ACCOUNTS=10]',
+  positionals: 1,
+})
+
+const accounts = Number(positionals[0] ?? '10')
+if (!Number.isInteger(accounts) || accounts < 1) throw new Error(`ACCOUNTS must be a positive whole number, got ${positionals[0]}`)
 const chain = await createEmbeddedChain({ accounts })
 const srv = await serveJsonRpc(chain.provider, { port: 0 })
 const miner = setInterval(() => void chain.provider.request({ method: 'evm_mine', params: [] }).catch(() => {}), 1000)

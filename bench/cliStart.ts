@@ -9,7 +9,13 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'How long `tessera` takes to start and exit for help-like invocations (bin/tessera.js -> dist/: build first), against a bare `node -e 0`. Prints a table; writes nothing.',
+  usage: 'node --import tsx bench/cliStart.ts [flags]',
+  flags: { runs: { value: 'N', help: 'rounds (default 10)' }, before: { value: 'DIR', help: "also run DIR/bin/tessera.js (another build) in the same rounds" } },
+})
 
 const runs = Number(arg('runs', '10'))
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${arg('runs', '10')}`)

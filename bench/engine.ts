@@ -35,8 +35,21 @@ import { openGgufSource } from '../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model, verify } from '../src/runtime/model.js'
 import { TraceTree } from '../src/trace/traceTree.js'
 import { cpuLlama, cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
 import { problemsText } from '../src/trace/job.js'
+
+benchArgs({
+  summary: 'Tessera (WASM backend) against llama.cpp on synthesized GGUF files: decode, prefill, trace cost, verify, peak RSS. Rewrites the "Engine" section of docs/BENCHMARKS.md (q8_0 alone) or "Engine, K-quants" unless --no-write.',
+  usage: 'npm run bench [-- flags]   (node --import tsx bench/engine.ts [flags])',
+  flags: {
+    models: { value: 'LIST', help: 'synth presets (default smol-135m,tinyllama-1.1b)' },
+    types: { value: 'LIST', help: 'quant types (default q8_0)' },
+    threads: { value: 'LIST', help: 'thread counts (default 1,2)' },
+    runs: { value: 'N', help: 'runs per point, the median reported (default 3)' },
+    'no-write': { help: 'print the table only; leave docs/BENCHMARKS.md alone' },
+  },
+  internal: ['--rss-child'],
+})
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`

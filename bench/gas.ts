@@ -24,6 +24,12 @@ import { synthModel } from '../src/engine/model/synth.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import type { JobParams } from '../src/trace/receipt.js'
 import { tinyDisputeModel, tinyWidePreset } from '../test/support/disputeJobs.js'
+import { benchArgs } from './util.js'
+
+benchArgs({
+  summary: 'Gas table of the contracts on the embedded chain; prints it and rewrites the "Gas" section of docs/BENCHMARKS.md.',
+  usage: 'npm run bench:gas   (node --import tsx bench/gas.ts)',
+})
 
 const rows: [string, string, string][] = []
 const row = (what: string, gas: bigint | number | string, note = '') => {

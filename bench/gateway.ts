@@ -33,7 +33,18 @@ import { startGateway } from '../src/node/gateway/server.js'
 import { receiptFieldsOf } from '../src/node/transcript.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import { generateAsync, loadModel, type Model } from '../src/runtime/model.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'Time to first token and tokens/s through the OpenAI-compatible gateway against the engine called directly, at several concurrencies, and the gateway\'s own overhead. Prints tables; writes nothing.',
+  usage: 'npm run bench:gateway [-- flags]   (node --import tsx bench/gateway.ts [flags])',
+  flags: {
+    model: { value: 'FILE.gguf', help: 'the model (default: a tiny synthesized Q8_0 under .tessera/bench/)' },
+    tokens: { value: 'N', help: 'output tokens per stream (default 32)' },
+    rounds: { value: 'N', help: 'rounds per level (default 3)' },
+    concurrency: { value: 'LIST', help: 'concurrent streams (default 1,8,32)' },
+  },
+})
 
 const TOKENS = Number(arg('tokens', '32'))
 const ROUNDS = Number(arg('rounds', '3'))

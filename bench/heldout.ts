@@ -26,7 +26,20 @@ import { heldOutMobyDick, mobyDickTraining, trainingDocuments } from '../src/dat
 import { modelWindow, tokenizeForScoring, transformerLogProbs } from '../src/data/modelScore.js'
 import { trainKneserNey } from '../src/data/ngram.js'
 import { loadModel } from '../src/runtime/model.js'
-import { arg } from './util.js'
+import { arg, benchArgs } from './util.js'
+
+benchArgs({
+  summary: "Bits per byte on Moby-Dick's held-out chapters for gzip, xz, n-gram baselines and (--model) a model. Prints a table; writes nothing.",
+  usage: 'node --import tsx bench/heldout.ts [flags]',
+  flags: {
+    model: { value: 'FILE.gguf', help: 'also score this model' },
+    window: { value: 'W', help: "scoring window in tokens (default: the model's context)" },
+    order: { value: 'N', help: 'n-gram order (default 7)' },
+    threads: { value: 'N', help: "the model's threads (default 1)" },
+    verbose: { help: 'a row per chapter' },
+    'no-primed': { help: 'skip the primed compressor columns' },
+  },
+})
 
 const verbose = process.argv.includes('--verbose')
 const primed = !process.argv.includes('--no-primed')

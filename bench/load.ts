@@ -30,7 +30,17 @@ import { loadModel } from '../src/runtime/model.js'
 import { createWasmBackend } from '../src/runtime/wasmBackend.js'
 import { merkleRootPacked } from '../src/trace/merkle.js'
 import { synthModelFile } from './llamacpp.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'Where the time of loadModel goes (load, loadWeights, reads, hashing, writeRows) on the synthesized Q8_0 files. Prints a table; writes nothing.',
+  usage: 'npm run bench:load [-- flags]   (node --expose-gc --import tsx bench/load.ts [flags])',
+  flags: {
+    models: { value: 'LIST', help: 'synth presets (default smol-135m,tinyllama-1.1b)' },
+    threads: { value: 'N', help: 'threads (default 2)' },
+    runs: { value: 'N', help: 'rounds, the median reported (default 3)' },
+  },
+})
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`

@@ -22,7 +22,19 @@ import { KVCache } from '../src/engine/model/transformer.js'
 import { loadModel, type Model } from '../src/runtime/model.js'
 import type { WasmLayerOps } from '../src/runtime/wasmLayerOps.js'
 import { cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'Decode tok/s at 1,000 / 4,000 / 8,000 tokens of context and a 4,000-token prefill, Tessera and llama.cpp. Prints tables; writes nothing.',
+  usage: 'node --import tsx bench/longContext.ts [flags]',
+  flags: {
+    model: { value: 'PRESET', help: 'synth preset (default smol-135m)' },
+    type: { value: 'TYPE', help: 'quant type (default q8_0)' },
+    threads: { value: 'LIST', help: 'thread counts (default 1,2)' },
+    steps: { value: 'N', help: 'decode steps timed per point (default 16)' },
+    'no-llama': { help: 'Tessera alone' },
+  },
+})
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const preset = arg('model', 'smol-135m')

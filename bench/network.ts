@@ -28,7 +28,24 @@ import { ARITH_VERSION, ENGINE_VERSION } from '../src/engine/version.js'
 import { createHost, type Host } from '../src/p2p/host.js'
 import { identityFromKey } from '../src/p2p/identity.js'
 import { OFFER_TOPIC, type Offer, OfferDiscovery, OfferPublisher, signOffer, verifyOffer } from '../src/p2p/offers.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'Network benchmarks (offers: time until every node holds every offer; verify: offer signature checks), each section printing its own table; writes nothing.',
+  usage: 'npm run bench:network   (node --import tsx bench/network.ts [flags])',
+  flags: {
+    only: { value: 'LIST', help: 'sections to run (default all)' },
+    nodes: { value: 'LIST', help: 'network sizes (default 10,50)' },
+    procs: { value: 'N', help: 'worker processes the nodes are spread over (default 2)' },
+    runs: { value: 'N', help: 'runs per size (default 3)' },
+    'setup-s': { value: 'S', help: 'seconds allowed to set up the nodes (default 90)' },
+    'settle-s': { value: 'S', help: 'seconds to let the mesh settle before a run (default 5)' },
+    'verify-count': { value: 'N', help: 'offers verified in the verify section (default 300)' },
+    'max-conns': { value: 'N', help: "each host's libp2p maxConnections (default 128)" },
+    trace: { help: 'log each run\'s progress' },
+  },
+  internal: ['--worker'],
+})
 
 type Section = { name: string; what: string; run: () => Promise<void> }
 

@@ -14,9 +14,16 @@ import { createInterface } from 'node:readline'
 import type { Hex } from 'viem'
 import { loadDeployment } from '../src/chain/client.js'
 import { startNode } from '../src/node/node.js'
+import { benchArgs } from './util.js'
+
+const positionals = benchArgs({
+  summary: 'A provider node in a process of its own, for benches of the p2p job path: prints { address, peerId, addrs } once serving, answers cpu / profile-start / profile-stop FILE on stdin; stops when stdin closes.',
+  usage: 'node --import tsx bench/providerProcess.ts \'{"dataDir":..,"model":..,"rpc":..,"deploymentFile":..,"key":..,"capacity":32}\'',
+  positionals: 1,
+})
 
 type Options = { dataDir: string; model: string; rpc: string; deploymentFile: string; key: Hex; capacity: number; stake: string; price: string }
-const o = JSON.parse(process.argv[2] ?? '{}') as Options
+const o = JSON.parse(positionals[0] ?? '{}') as Options
 for (const k of ['dataDir', 'model', 'rpc', 'deploymentFile', 'key'] as const) if (typeof o[k] !== 'string') throw new Error(`providerProcess: option ${k} is missing`)
 const node = await startNode({
   dataDir: o.dataDir, roles: new Set(['provider']), models: [o.model], rpc: o.rpc, deployment: loadDeployment(o.deploymentFile), passphrase: 'bench',

@@ -27,7 +27,17 @@ import { loadModel, type Model } from '../src/runtime/model.js'
 import { TraceTree } from '../src/trace/traceTree.js'
 import { openLlamaCpp, synthModelFile } from './llamacpp.js'
 import type { Token } from 'node-llama-cpp'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'The canonical sampler against greedy decode on smol-135m Q8_0, next to llama.cpp sampled and greedy. Prints tables; writes nothing.',
+  usage: 'node --import tsx bench/sample.ts [flags]',
+  flags: {
+    threads: { value: 'LIST', help: 'thread counts (default 1,2)' },
+    tokens: { value: 'N', help: 'tokens per run (default 64)' },
+    runs: { value: 'N', help: 'runs, the median reported (default 5)' },
+  },
+})
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CACHE = `${ROOT}.tessera/bench`

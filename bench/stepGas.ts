@@ -19,10 +19,17 @@ import { type CheatKind, seededRng } from '../src/dispute/cheats.js'
 import { type DisputeModel, openDisputeModel } from '../src/dispute/model.js'
 import type { JobParams } from '../src/trace/receipt.js'
 import { tinyDisputeModel, tinyWidePreset } from '../test/support/disputeJobs.js'
+import { benchArgs } from './util.js'
+
+const positionals = benchArgs({
+  summary: "Gas of the game's last move on a tiny model, split by call frame (DETAIL=1|2, FRAME_DEPTH, FRAME, SSTORES=1 in the environment for more). MODEL: a GGUF file or synth:PRESET:TYPE[:7b]. Prints; writes nothing.",
+  usage: 'node --import tsx bench/stepGas.ts MODEL [cheat:KIND|micro:OP|liar:SEED ...]',
+  positionals: Number.POSITIVE_INFINITY,
+})
 
 type Log = { pc: number; op: string; gas: number; gasCost: number; depth: number; stack?: string[] }
 
-const [path, ...cases] = process.argv.slice(2)
+const [path, ...cases] = positionals
 if (!path) throw new Error('usage: bench/stepGas.ts MODEL.gguf|synth:PRESET:TYPE[:7b] [cheat:KIND|micro:OP|liar:SEED ...]')
 tinyWidePreset()
 let model: DisputeModel

@@ -14,7 +14,17 @@ import { PRESETS } from '../src/engine/model/presets.js'
 import { leafHash, sha256, sha256Once } from '../src/trace/merkle.js'
 import { loadNativeQ8 } from '../src/runtime/native/q8.js'
 import { headLeaf, layerLeaf, useTraceHasher } from '../src/trace/traceTree.js'
-import { arg, median } from './util.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'Trace leaf hashing alone per model shape, trace format 2 (JS and native paths) against format 1. Prints a table; writes nothing.',
+  usage: 'node --import tsx bench/trace.ts [flags]',
+  flags: {
+    models: { value: 'LIST', help: 'synth presets (default smol-135m,tinyllama-1.1b)' },
+    tokens: { value: 'N', help: 'tokens per run (default 200)' },
+    runs: { value: 'N', help: 'runs, the median reported (default 5)' },
+  },
+})
 
 // Format 1, as traceTree.ts computed it before format 2 (commit 0aab917^): 0x00 || u32 pos ||
 // u32 layer || residual || k || v assembled in reused scratch and hashed in one call.

@@ -10,6 +10,25 @@
 import { loadavg } from 'node:os'
 import { createTrainer, initState, paramCount, type TrainConfig, TrainModel, selectOps } from '../src/train/trainer.js'
 import type { TrainOps } from '../src/train/ops.js'
+import { benchArgs } from './util.js'
+
+benchArgs({
+  summary: 'Training speed: optimizer steps of the default-sized model on the native kernels (1 and 2 threads) and the TypeScript reference. Prints a table; writes nothing.',
+  usage: 'node --import tsx bench/train.ts [flags]',
+  flags: {
+    layers: { value: 'N', help: 'layers (default 4)' },
+    dim: { value: 'N', help: 'model width (default 128)' },
+    heads: { value: 'N', help: 'attention heads (default 4)' },
+    'kv-heads': { value: 'N', help: 'KV heads (default 4)' },
+    ff: { value: 'N', help: 'feed-forward width (default 384)' },
+    vocab: { value: 'N', help: 'vocabulary (default 2048)' },
+    context: { value: 'N', help: 'sequence length (default 128)' },
+    batch: { value: 'N', help: 'sequences per step (default 8)' },
+    steps: { value: 'N', help: 'timed steps (default 4)' },
+    profile: { help: "where a native step's time goes, per kernel" },
+    'no-reference': { help: 'skip the TypeScript reference step' },
+  },
+})
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)
