@@ -28,7 +28,7 @@ import { DEFAULT_MODEL_PATH } from '../../src/runtime/defaultModel.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import type { Receipt } from '../../src/trace/receipt.js'
 import { launchChromium, noChromium, openPage, screenshotDir, WAIT_MS } from '../support/browser.js'
-import { expectOneLine, startCli, waitFor } from '../support/cli.js'
+import { cli, expectOneLine, startCli, waitFor } from '../support/cli.js'
 
 const COIN = 10n ** 18n
 const READY_MS = 240_000
@@ -151,6 +151,19 @@ describe('tessera devnet', { timeout: 600_000 }, () => {
       busy.close()
     }
     assert.deepEqual(readdirSync(other), ['nodes'], 'nothing started, no lock left')
+  })
+
+  test("the default model's lineage is on the devnet's chain: tessera model lineage reads back its datasets, weights and run root, every link it checks holding", async () => {
+    const shipped = join(DEFAULT_MODEL_PATH, '..')
+    const run = JSON.parse(readFileSync(join(shipped, 'run.json'), 'utf8')) as { manifestHash: string; runRoot: string }
+    const manifest = JSON.parse(readFileSync(join(shipped, 'manifest.json'), 'utf8')) as { data: { root: string }[] }
+    assert.match(net.log(), /registered the model \S+ \(0x[0-9a-f]+\.\.\.\) with its training record/)
+    const r = await cli('model', 'lineage', DEFAULT_MODEL_PATH, '--training-manifest', join(shipped, 'manifest.json'), '--rpc', b.chain, '--deployment', join(data, 'deployment.json'))
+    assert.equal(r.code, 0, `${r.out}\n${r.err}`)
+    for (const [i, x] of manifest.data.entries()) assert.match(r.out, new RegExp(`dataset ${i} ${x.root}, weight 50.00%`))
+    assert.match(r.out, new RegExp(`run root\\s+${run.runRoot}`))
+    assert.match(r.out, new RegExp(`manifest hash\\s+${run.manifestHash}`))
+    assert.doesNotMatch(r.out, /FAILED/)
   })
 
   test('the openai client streams and does not stream chat completions, each with a receipt that verifies', async () => {
