@@ -571,24 +571,32 @@ void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroup
 // 31,496 < 2^15: no wrap), one vpmaddwd by 1 to i32: [r0 r1 r2 r3] per 128-bit half.
 enum Type32 { Q4_1 = 0, Q5_0 = 1, Q5_1 = 2 };
 
-// The 32 weights q (bytes 0-31 = values 0-31) of one row of a block: nibbles, and the qh bits.
+// The 32 weights q (bytes 0-31 = values 0-31) of row r of a block: the 16 nibble bytes in both
+// 128-bit halves (a broadcast load), the high half's shifted down 4 (vpsrlvd), masked; with the
+// 5-bit types, qh4 = the block's 4 rows' qh (16 bytes) in both halves: byte j <- byte j/8 of row
+// r's qh (vpshufb), then 0x10 where its bit j mod 8 is set.
 template <int TY>
-__attribute__((target("avx2"))) inline __m256i row32(const uint8_t* qs, const uint8_t* qh) {
-  const __m128i raw = _mm_loadu_si128((const __m128i*)qs);
-  __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+__attribute__((target("avx2"))) inline __m256i row32(const uint8_t* qs, __m256i qh4, int r) {
+  const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
+  __m256i q = _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(0x0f));
   if constexpr (TY != Q4_1) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    // byte j <- qh byte j/8 (vpshufb per 128-bit half: both halves hold the same 4 bytes), then
-    // 0x10 where its bit j mod 8 is set
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)h),
-                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
-                                                                2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const char b0 = (char)(4 * r), b1 = (char)(4 * r + 1), b2 = (char)(4 * r + 2), b3 = (char)(4 * r + 3);
+    const __m256i spread = _mm256_shuffle_epi8(qh4, _mm256_setr_epi8(b0, b0, b0, b0, b0, b0, b0, b0, b1, b1, b1, b1, b1, b1, b1, b1, b2, b2,
+                                                                     b2, b2, b2, b2, b2, b2, b3, b3, b3, b3, b3, b3, b3, b3));
     const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
     q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
   }
   return q;
+}
+
+// The 4 rows' weights of the block at wb.
+template <int TY>
+__attribute__((target("avx2"))) inline void rows32(const uint8_t* wb, __m256i* w) {
+  constexpr int QS = TY == Q4_1 ? 16 : TY == Q5_0 ? 24 : 32, QH = TY == Q5_0 ? 8 : 16;
+  const __m256i qh4 = TY == Q4_1 ? _mm256_setzero_si256() : _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(wb + QH)));
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; r++) w[r] = row32<TY>(wb + QS + 16 * r, qh4, r);
 }
 
 // The 4 rows' sums Σ q·x of one block for one token, as [r0 r1 r2 r3 | r0 r1 r2 r3] i32 partials
@@ -599,19 +607,76 @@ __attribute__((target("avx2"))) inline __m256i dot4rows(const __m256i* w, __m256
   return _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_set1_epi16(1));
 }
 
+// One token: two blocks at a time, block b (even) in the low 128-bit half and b+1 in the high one,
+// so the f32 epilogue runs 256 bits wide. acc[j] = [lane 2j's 4 rows | lane 2j+1's], so block b's
+// term goes to lane b mod 8 as ever; a last odd block (b even) to the low half alone.
+template <int TY>
+__attribute__((target("avx2,f16c"))) void group32x1(const uint8_t* wg, int nb, const int8_t* q, const uint8_t* rec, int64_t dOff,
+                                                    int64_t sOff, float* out) {
+  constexpr int GB = TY == Q4_1 ? 80 : TY == Q5_0 ? 88 : 96;
+  alignas(32) float acc[4][8];
+  memset(acc, 0, sizeof acc);
+  const int16_t* bsum = (const int16_t*)(rec + sOff);
+  const float* dact = (const float*)(rec + dOff);
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* wb0 = wg + (int64_t)b * GB;
+    const uint8_t* wb1 = wb0 + GB;
+    __m256i w0[4], w1[4];
+    rows32<TY>(wb0, w0);
+    rows32<TY>(wb1, w1);
+    const __m256i s0 = dot4rows(w0, _mm256_loadu_si256((const __m256i*)(q + 32 * b)));
+    const __m256i s1 = dot4rows(w1, _mm256_loadu_si256((const __m256i*)(q + 32 * b + 32)));
+    __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+    const __m256i bs = _mm256_set_m128i(_mm_set1_epi32(bsum[b + 1]), _mm_set1_epi32(bsum[b]));
+    if constexpr (TY == Q5_0) s = _mm256_sub_epi32(s, _mm256_slli_epi32(bs, 4));
+    const __m256 da = _mm256_set_m128(_mm_set1_ps(dact[b + 1]), _mm_set1_ps(dact[b]));
+    const __m256 dw = _mm256_set_m128(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb1)), _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb0)));
+    __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(s));
+    if constexpr (TY != Q5_0) {
+      const __m256 mw = _mm256_set_m128(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb1 + 8))),
+                                        _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb0 + 8))));
+      term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(mw, da), _mm256_cvtepi32_ps(bs)));
+    }
+    float* l = acc[(b & 7) >> 1];
+    _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
+  }
+  if (b < nb) {
+    const uint8_t* wb = wg + (int64_t)b * GB;
+    __m256i w[4];
+    rows32<TY>(wb, w);
+    const __m256i s2 = dot4rows(w, _mm256_loadu_si256((const __m256i*)(q + 32 * b)));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1));
+    const __m128i bs = _mm_set1_epi32(bsum[b]);
+    if constexpr (TY == Q5_0) s = _mm_sub_epi32(s, _mm_slli_epi32(bs, 4));
+    const __m128 da = _mm_set1_ps(dact[b]);
+    __m128 term = _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb)), da), _mm_cvtepi32_ps(s));
+    if constexpr (TY != Q5_0)
+      term = _mm_add_ps(term, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8))), da), _mm_cvtepi32_ps(bs)));
+    float* l = acc[(b & 7) >> 1];
+    _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
+  }
+  // SUM8: [a0+a4 | a1+a5] + [a2+a6 | a3+a7], then the halves
+  const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[2])),
+                                 _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[3])));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+}
+
 template <int T, int TY>
 __attribute__((target("avx2,f16c"))) void group32(const uint8_t* wg, int nb, const int8_t* const* q, const uint8_t* const* rec,
                                                   int64_t dOff, int64_t sOff, float* const* out) {
+  if constexpr (T == 1) {
+    group32x1<TY>(wg, nb, q[0], rec[0], dOff, sOff, out[0]);
+    return;
+  }
   constexpr int P = (T + 1) / 2;
   constexpr int GB = TY == Q4_1 ? 80 : TY == Q5_0 ? 88 : 96;
-  constexpr int QS = TY == Q4_1 ? 16 : TY == Q5_0 ? 24 : 32, QH = TY == Q5_0 ? 8 : 16;
   alignas(32) float acc[P][8][8];
   memset(acc, 0, sizeof acc);
   for (int b = 0; b < nb; b++) {
     const uint8_t* wb = wg + (int64_t)b * GB;
     __m256i w[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) w[r] = row32<TY>(wb + QS + 16 * r, wb + QH + 4 * r);
+    rows32<TY>(wb, w);
     const __m128 d1 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb));
     const __m256 dw = _mm256_set_m128(d1, d1);
     __m256 mw = dw;
