@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { Forward64 } from '../../test/support/forward64.js'
 import { GGMLType } from '../engine/gguf/types.js'
 import { encodeGguf } from '../engine/gguf/write.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
@@ -52,81 +53,17 @@ function patterned(c: TrainConfig, nSeq: number): Int32Array {
   return t
 }
 
-/** The mean cross-entropy of the model in float64 (Math.exp/log/cos/sin, no rounding to binary32). */
+/** The mean cross-entropy of the model by the float64 twin (test/support/forward64.ts: Math.exp/log/cos/sin, no rounding to binary32). */
 function loss64(c: TrainConfig, P: Map<string, Float64Array>, toks: Int32Array): number {
-  const C = c.context, dim = c.dim, hd = dim / c.nHead, nh = c.nHead, nkv = c.nKvHead, group = nh / nkv, V = c.vocabSize, ff = c.ffDim
+  const C = c.context
   const nSeq = toks.length / (C + 1)
-  const W = (n: string) => P.get(n) as Float64Array
-  const mat = (w: Float64Array, x: Float64Array, rows: number, cols: number) => {
-    const y = new Float64Array(rows)
-    for (let r = 0; r < rows; r++) {
-      let s = 0
-      for (let i = 0; i < cols; i++) s += w[r * cols + i] * x[i]
-      y[r] = s
-    }
-    return y
-  }
-  const norm = (x: Float64Array, w: Float64Array) => {
-    let ss = 0
-    for (const v of x) ss += v * v
-    const s = 1 / Math.sqrt(ss / x.length + c.rmsEps)
-    return x.map((v, i) => v * s * w[i])
-  }
-  const rope = (x: Float64Array, heads: number, pos: number) => {
-    for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < hd / 2; i++) {
-        const a = pos * Math.exp((-2 * i / hd) * Math.log(c.ropeBase))
-        const o = h * hd + 2 * i
-        const x0 = x[o], x1 = x[o + 1]
-        x[o] = x0 * Math.cos(a) - x1 * Math.sin(a)
-        x[o + 1] = x0 * Math.sin(a) + x1 * Math.cos(a)
-      }
-    }
-  }
+  const config = { arch: 'llama', dim: c.dim, nLayer: c.nLayer, nHead: c.nHead, nKvHead: c.nKvHead, headDim: c.dim / c.nHead, ffDim: c.ffDim, vocabSize: c.vocabSize, ropeBase: c.ropeBase, rmsEps: c.rmsEps, hasQkvBias: false } as const
   let total = 0
   for (let s = 0; s < nSeq; s++) {
     const ids = toks.subarray(s * (C + 1), (s + 1) * (C + 1))
-    let xs = Array.from({ length: C }, (_, t) => W('token_embd.weight').slice(ids[t] * dim, (ids[t] + 1) * dim))
-    for (let l = 0; l < c.nLayer; l++) {
-      const p = `blk.${l}.`
-      const qs: Float64Array[] = [], ks: Float64Array[] = [], vs: Float64Array[] = []
-      for (let t = 0; t < C; t++) {
-        const xn = norm(xs[t], W(p + 'attn_norm.weight'))
-        const q = mat(W(p + 'attn_q.weight'), xn, nh * hd, dim)
-        const k = mat(W(p + 'attn_k.weight'), xn, nkv * hd, dim)
-        rope(q, nh, t)
-        rope(k, nkv, t)
-        qs.push(q)
-        ks.push(k)
-        vs.push(mat(W(p + 'attn_v.weight'), xn, nkv * hd, dim))
-      }
-      xs = xs.map((x, t) => {
-        const o = new Float64Array(nh * hd)
-        for (let h = 0; h < nh; h++) {
-          const g = Math.floor(h / group)
-          const sc = Array.from({ length: t + 1 }, (_, u) => {
-            let d = 0
-            for (let i = 0; i < hd; i++) d += qs[t][h * hd + i] * ks[u][g * hd + i]
-            return d / Math.sqrt(hd)
-          })
-          const m = Math.max(...sc)
-          const e = sc.map((v) => Math.exp(v - m))
-          const S = e.reduce((a, b) => a + b, 0)
-          for (let u = 0; u <= t; u++) for (let i = 0; i < hd; i++) o[h * hd + i] += (e[u] / S) * vs[u][g * hd + i]
-        }
-        const a = mat(W(p + 'attn_output.weight'), o, dim, nh * hd)
-        const xm = x.map((v, i) => v + a[i])
-        const xn = norm(xm, W(p + 'ffn_norm.weight'))
-        const gt = mat(W(p + 'ffn_gate.weight'), xn, ff, dim)
-        const up = mat(W(p + 'ffn_up.weight'), xn, ff, dim)
-        const h = gt.map((v, i) => (v / (1 + Math.exp(-v))) * up[i])
-        const d = mat(W(p + 'ffn_down.weight'), h, dim, ff)
-        return xm.map((v, i) => v + d[i])
-      })
-    }
+    const f = new Forward64(config, (n) => P.get(n))
     for (let t = 0; t < C; t++) {
-      const xn = norm(xs[t], W('output_norm.weight'))
-      const z = mat(W(c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight'), xn, V, dim)
+      const z = f.step(ids[t])
       const m = Math.max(...z)
       let S = 0
       for (const v of z) S += Math.exp(v - m)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { Forward64 } from '../../../test/support/forward64.js'
 import { toHex } from '../bytes.js'
 import { computeGgufModelRoot } from '../gguf/modelRoot.js'
 import { dequantize } from '../gguf/quantize.js'
@@ -125,86 +126,19 @@ describe('synthModel', () => {
   })
 })
 
-/** A plain float64 forward pass (test-only; Math.exp is fine here), returning greedy steps. */
+/** Greedy decode by the float64 twin (test/support/forward64.ts; test-only, Math.exp is fine here): each generated token and its probability. */
 function floatGreedy(c: ModelConfig, W: Record<string, Float32Array>, prompt: number[], nGen: number): { token: number; top1: number }[] {
-  const hd = c.headDim
-  const kvDim = c.nKvHead * hd
-  const K: Float64Array[][] = Array.from({ length: c.nLayer }, () => [])
-  const V: Float64Array[][] = Array.from({ length: c.nLayer }, () => [])
-  const matvec = (w: Float32Array, x: ArrayLike<number>, rows: number, cols: number) => {
-    const y = new Float64Array(rows)
-    for (let r = 0; r < rows; r++) {
-      let s = 0
-      for (let i = 0; i < cols; i++) s += w[r * cols + i] * x[i]
-      y[r] = s
-    }
-    return y
-  }
-  const rms = (x: Float64Array, w: Float32Array) => {
-    let s = 0
-    for (const v of x) s += v * v
-    const k = 1 / Math.sqrt(s / x.length + c.rmsEps)
-    return x.map((v, i) => v * k * w[i])
-  }
+  const f = new Forward64(c, (name) => W[name])
+  let logits: Float64Array = new Float64Array(0)
+  for (const t of prompt) logits = f.step(t)
   const out: { token: number; top1: number }[] = []
-  const seq = [...prompt]
-  for (let pos = 0; pos < prompt.length + nGen - 1; pos++) {
-    let x = Float64Array.from(W['token_embd.weight'].subarray(seq[pos] * c.dim, (seq[pos] + 1) * c.dim))
-    for (let l = 0; l < c.nLayer; l++) {
-      const p = `blk.${l}.`
-      const xn = rms(x, W[p + 'attn_norm.weight'])
-      const q = matvec(W[p + 'attn_q.weight'], xn, c.dim, c.dim)
-      const k = matvec(W[p + 'attn_k.weight'], xn, kvDim, c.dim)
-      const v = matvec(W[p + 'attn_v.weight'], xn, kvDim, c.dim)
-      if (c.hasQkvBias) {
-        q.forEach((_, i) => (q[i] += W[p + 'attn_q.bias'][i]))
-        k.forEach((_, i) => (k[i] += W[p + 'attn_k.bias'][i]))
-        v.forEach((_, i) => (v[i] += W[p + 'attn_v.bias'][i]))
-      }
-      for (const [vec, nh] of [[q, c.nHead], [k, c.nKvHead]] as const) {
-        for (let h = 0; h < nh; h++) {
-          for (let i = 0; i < hd / 2; i++) {
-            const ang = pos * Math.pow(c.ropeBase, (-2 * i) / hd)
-            const a = c.arch === 'llama' ? h * hd + 2 * i : h * hd + i
-            const b = c.arch === 'llama' ? a + 1 : a + hd / 2
-            const [x0, x1] = [vec[a], vec[b]]
-            vec[a] = x0 * Math.cos(ang) - x1 * Math.sin(ang)
-            vec[b] = x0 * Math.sin(ang) + x1 * Math.cos(ang)
-          }
-        }
-      }
-      K[l].push(k)
-      V[l].push(v)
-      const att = new Float64Array(c.dim)
-      for (let h = 0; h < c.nHead; h++) {
-        const kh = Math.floor(h / (c.nHead / c.nKvHead))
-        const s = K[l].map((kk) => {
-          let d = 0
-          for (let i = 0; i < hd; i++) d += q[h * hd + i] * kk[kh * hd + i]
-          return d / Math.sqrt(hd)
-        })
-        const m = Math.max(...s)
-        const e = s.map((z) => Math.exp(z - m))
-        const S = e.reduce((a, b) => a + b)
-        for (let u = 0; u < e.length; u++) for (let i = 0; i < hd; i++) att[h * hd + i] += (e[u] / S) * V[l][u][kh * hd + i]
-      }
-      const o = matvec(W[p + 'attn_output.weight'], att, c.dim, c.dim)
-      x = x.map((val, i) => val + o[i])
-      const yn = rms(x, W[p + 'ffn_norm.weight'])
-      const g = matvec(W[p + 'ffn_gate.weight'], yn, c.ffDim, c.dim)
-      const u = matvec(W[p + 'ffn_up.weight'], yn, c.ffDim, c.dim)
-      const hh = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i])
-      const d = matvec(W[p + 'ffn_down.weight'], hh, c.dim, c.ffDim)
-      x = x.map((val, i) => val + d[i])
-    }
-    if (pos < prompt.length - 1) continue
-    const logits = matvec(W['output.weight'] ?? W['token_embd.weight'], rms(x, W['output_norm.weight']), c.vocabSize, c.dim)
+  for (let n = 0; n < nGen; n++) {
     let best = 0
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
     let S = 0
     for (const z of logits) S += Math.exp(z - logits[best])
     out.push({ token: best, top1: 1 / S })
-    seq.push(best)
+    if (n < nGen - 1) logits = f.step(best)
   }
   return out
 }
