@@ -21,7 +21,8 @@
  * (the synthesized default model), nodes/NAME/ (keystore.json, store, status.json, node.log).
  * Accounts: the development accounts (src/chain/evm/edr.ts devAccount), fixed per node name so a
  * restart keeps each node's account: 0 deploys, 1 the gateway, 2-11 provider-1..10, 12-16
- * cheater-1..5, 17-21 auditor-1..5.
+ * cheater-1..5, 17-21 auditor-1..5, 22 the contributor of the served model's datasets (registered
+ * with its training record when one lies beside the file: registerDevnetModel).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
