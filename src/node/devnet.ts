@@ -253,7 +253,7 @@ export function readRunRecord(modelPath: string, modelRoot: Hex): RunRecord | st
   } catch (e) {
     throw new DevnetError(`${runFile} or ${manifestFile} is not JSON: ${(e as Error).message}`)
   }
-  const entry = run.models?.find((m) => m.file === basename(modelPath))
+  const entry = Array.isArray(run.models) ? run.models.find((m) => m?.file === basename(modelPath)) : undefined
   if (!entry) return `${runFile} does not list ${basename(modelPath)}`
   if (String(entry.modelRoot).toLowerCase() !== modelRoot.toLowerCase()) throw new DevnetError(`${runFile} gives ${basename(modelPath)} the model root ${entry.modelRoot}, the file's is ${modelRoot}`)
   const hash = toHex0x(sha256(bytes))
