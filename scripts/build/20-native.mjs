@@ -1,5 +1,6 @@
-// Builds the optional native matmuls (Q8_0, Q4_K, Q6_K: src/runtime/native/q8.cc, an N-API addon) with node-gyp
-// into build/native/build/Release/tessera_q8.node. Optional: off x86-64, or when node-gyp or a C++
+// Builds the optional native addons with node-gyp into build/native/build/Release/: tessera_q8.node (the
+// matmuls, Q8_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, and the trace hashes: q8.cc), tessera_attention.node
+// (attention.cc) and tessera_train.node (train.cc), all three including common.h. Optional: off x86-64, or when node-gyp or a C++
 // compiler is missing, it prints one warning line and the WASM kernels stay the path; it never
 // fails the build. node-gyp works offline with Node's own headers (--nodedir: npm's config, else
 // the include/node directory next to the running node).
@@ -51,7 +52,7 @@ export default async function buildNative() {
 /** Builds the addon; returns why it was skipped (after one warning line), or undefined when built. */
 function tryBuild() {
   const warn = (why) => {
-    console.warn(`build: native kernels (Q8_0, Q4_K, Q6_K) skipped (${why}); the WASM kernels stay the path`)
+    console.warn(`build: native kernels (matmuls, attention, training) skipped (${why}); the WASM and TypeScript kernels stay the path`)
     return why
   }
   if (process.arch !== 'x64') return warn(`${process.arch} is not x86-64`)

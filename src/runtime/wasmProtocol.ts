@@ -44,7 +44,8 @@ export type WorkerInit = {
 /**
  * The kernels the native addon (src/runtime/native) can replace, by KERNELS index: its function
  * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
- * way); the K-quant twins are faster at every token count (WASM's K-quant unpacking is compute-bound).
+ * way); the K-quant and Q4_1/Q5_0/Q5_1 twins are faster at every token count (WASM's unpacking of
+ * nibbles, high bits and scales is compute-bound).
  */
 type NativeFn = 'matmulQ8_0' | 'matmulQ4_1' | 'matmulQ5_0' | 'matmulQ5_1' | 'matmulQ2_K' | 'matmulQ3_K' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'
 const NATIVE_OF: Partial<Record<KernelName, { fn: NativeFn; minTok: number }>> = {
