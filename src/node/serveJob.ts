@@ -242,8 +242,12 @@ function viewOf(ctx: ServeContext): ProviderView {
  * The clients' escrow as this provider last read it, less what its own jobs of each client will
  * take (`hold`) until a read shows their reservations mined; and the clients whose reservation
  * failed after their answer went out (`distrust`), whose jobs reserve before the engine starts.
- * `free(client)` answers from the cache while it is younger than `maxAgeMs`, refreshing it in the
- * background once older than `refreshMs`; a client's first job waits for a read.
+ * `free(client)` answers from the cache while it is younger than `maxAgeMs` (default 30 s),
+ * refreshing it in the background once older than `refreshMs`; a client's first job waits for a
+ * read, and so does a job after a quiet half minute. A longer `maxAgeMs` keeps chain reads off the
+ * accept path of a busy provider (whose reads queue behind its reservations) without widening what
+ * a client can take: escrow withdrawn meanwhile fails the reservation after the answer, which
+ * `distrust`s the client, as with a fresh cache and a withdrawal just after the read.
  */
 export type ClientView = {
   free(client: Address): Promise<bigint>
@@ -254,7 +258,7 @@ export type ClientView = {
 }
 
 export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment'>, o: { maxAgeMs?: number; refreshMs?: number } = {}): ClientView {
-  const maxAgeMs = o.maxAgeMs ?? 2_000
+  const maxAgeMs = o.maxAgeMs ?? 30_000
   const refreshMs = o.refreshMs ?? 500
   // minedAt: when its reservation was seen mined; a read that began after that includes it
   type Held = { amount: bigint; minedAt?: number; failed?: boolean }
@@ -340,6 +344,28 @@ class Refusal extends Error {
 export function chainNow(latestBlockTimestamp: bigint): bigint {
   const wall = BigInt(Math.floor(Date.now() / 1000))
   return latestBlockTimestamp > wall ? latestBlockTimestamp : wall
+}
+
+/** The jobs to stop when a context's signal aborts: one listener per signal, however many jobs run at once. */
+const abortHandlers = new WeakMap<AbortSignal, Set<() => void>>()
+
+/** Calls `fn` when `signal` aborts (at once if it has); returns the unsubscribe. */
+function onAbortOf(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn()
+    return () => {}
+  }
+  let set = abortHandlers.get(signal)
+  if (!set) {
+    const handlers = new Set<() => void>()
+    abortHandlers.set(signal, (set = handlers))
+    signal.addEventListener('abort', () => {
+      for (const h of handlers) h()
+      handlers.clear()
+    }, { once: true })
+  }
+  set.add(fn)
+  return () => void set.delete(fn)
 }
 
 const keyOf = (client: Address, nonce: bigint) => `${client.toLowerCase()}:${nonce}`
@@ -714,8 +740,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     cancel ??= 'the provider is shutting down'
     stop.abort(new Error(cancel))
   }
-  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true })
-  if (ctx.signal?.aborted) onOuterAbort()
+  const offShutdown = ctx.signal ? onAbortOf(ctx.signal, onOuterAbort) : () => {}
   let tokens = 0
   let readerDone = false
   // The one reader of this stream: a cancel or a dead stream stops generation; after `done` it takes the ack.
@@ -879,7 +904,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     readerDone = true
     clearTimeout(signatureTimer)
     unspeculate()
-    ctx.signal?.removeEventListener('abort', onOuterAbort)
+    offShutdown()
     stop.abort(new Error('job over'))
   }
 }
