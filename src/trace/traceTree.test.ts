@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { leafHash, toHex, ZERO } from './merkle.js'
-import { headLeaf, headLeafData, layerLeaf, layerLeafData, vectorRootInto } from './traceTree.js'
+import { headLeaf, headLeafData, layerLeaf, layerLeafData, traceRoot, traceRootOnly, vectorRootInto } from './traceTree.js'
 import { vectorRoot } from './vector.js'
 
 /** Deterministic binary32 values with varied bit patterns (signs, exponents, a -0 and a NaN). */
@@ -81,3 +81,14 @@ const GOLDEN = {
   head: '6f4b3faaa8b9e1a981159169d4b28d3eaf656561184dcc1e8ab1cdf8f4365782',
   headNoLogits: '47bedd849bc7e54f620e5d35c67cc5c839fea3649ccc2b67a99353a6bb627464',
 }
+
+test('traceRootOnly is the root of traceRoot for every tree size and for malformed leaves', () => {
+  const leaf = (i: number) => leafHash(Uint8Array.of(i & 255, i >> 8, 7))
+  for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 100, 2480]) {
+    const leaves = Array.from({ length: n }, (_, i) => leaf(i))
+    assert.equal(toHex(traceRootOnly(leaves)), toHex(traceRoot(leaves).root), `n = ${n}`)
+  }
+  // lengths other than 32 take the plain tree, so a 31 + 33 byte pair still hashes as it did
+  const odd = [leaf(1).subarray(0, 31), new Uint8Array(33).fill(5), leaf(3)]
+  assert.equal(toHex(traceRootOnly(odd)), toHex(traceRoot(odd).root))
+})

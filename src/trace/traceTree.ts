@@ -181,6 +181,22 @@ export class TraceTree {
   }
 }
 
+/**
+ * The root alone of `traceRoot(leaves)` (same bytes, tested): the leaf hashes packed into one
+ * buffer and merged in place with one-shot hashes, padding subtrees not hashed. A job's replay
+ * needs only roots; building every level (traceRoot) hashes the padding too and costs a Hash
+ * object per node: ~5% of a short verify.
+ */
+export function traceRootOnly(leaves: readonly Hash[]): Hash {
+  const n = leaves.length
+  // a leaf that is not 32 bytes (a malformed published list) packs differently: the plain tree
+  for (let i = 0; i < n; i++) if (leaves[i].length !== 32) return traceRoot(leaves).root
+  const work = new Uint8Array(32 << treeDepth(Math.max(n, 1)))
+  for (let i = 0; i < n; i++) work.set(leaves[i], 32 * i)
+  merkleRootInPlace(work, n)
+  return work.slice(0, 32)
+}
+
 /** Root and inclusion proofs over a full list of leaf hashes. */
 export function traceRoot(leaves: readonly Hash[]): { root: Hash; proof(index: number): Hash[] } {
   const levels = buildLevels(leaves)

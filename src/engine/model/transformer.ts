@@ -24,7 +24,10 @@ export type TransformerWeights = {
   vectors: Record<string, Float32Array>
 }
 
-/** Per-layer states emitted for trace commitments: (T, dim) residual and (T, kvDim) new K, V. */
+/**
+ * Per-layer states emitted for trace commitments: (T, dim) residual and (T, kvDim) new K, V. The
+ * arrays are the forward pass's scratch, overwritten by the next layer and call: copy what you keep.
+ */
 export type LayerObserver = (layer: number, startPos: number, nTok: number, residual: Float32Array, k: Float32Array, v: Float32Array) => void
 
 /**
@@ -117,6 +120,17 @@ export function ropeFrequencies(headDim: number, base: number): Float32Array {
   return out
 }
 
+/**
+ * Batches of at most this many tokens run in scratch arrays the transformer keeps (in the layer
+ * ops' memory, so the WASM ops read and write them without copies, and no array is allocated and
+ * zero-filled per matmul); larger ones (a long prompt in one batch) allocate per call, so a one-off
+ * batch does not hold its arrays for the model's lifetime.
+ */
+const SCRATCH_TOKENS = 128
+
+/** One forward call's working arrays, (T, n) each; the matmul outputs are filled by the backend. */
+type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
+
 export class Transformer {
   readonly config: TransformerConfig
   private readonly freq: Float32Array
@@ -124,6 +138,9 @@ export class Transformer {
   private readonly vec: Record<string, Float32Array>
   /** RMSNorm, attention, SILU and adds: the backend's (WASM) or the TypeScript reference. */
   private readonly ops: LayerOps
+  /** Scratch for batches up to `scratchTokens` tokens: whole arrays (allocF32 frees on collection of these). */
+  private scratch?: Work
+  private scratchTokens = 0
 
   constructor(weights: TransformerWeights, private readonly backend: Backend) {
     this.config = weights.config
@@ -131,6 +148,24 @@ export class Transformer {
     this.vec = weights.vectors
     this.ops = backend.layerOps ?? referenceLayerOps
     this.freq = ropeFrequencies(this.config.headDim, this.config.ropeBase)
+  }
+
+  /**
+   * The working arrays of a T-token batch, each exactly (T, n): views of the kept scratch (grown
+   * to the largest batch up to SCRATCH_TOKENS), or fresh arrays for a larger batch.
+   */
+  private work(T: number): Work {
+    const c = this.config
+    const sizes = { x: c.dim, xn: c.dim, attnOut: c.nHead * c.headDim, q: c.nHead * c.headDim, k: c.nKvHead * c.headDim, v: c.nKvHead * c.headDim, proj: c.dim, gate: c.ffDim, up: c.ffDim, down: c.dim, last: c.dim }
+    const keys = Object.keys(sizes) as (keyof Work)[]
+    if (T > SCRATCH_TOKENS) return Object.fromEntries(keys.map((key) => [key, new Float32Array(T * sizes[key])])) as Work
+    if (T > this.scratchTokens) {
+      const n = Math.max(T, Math.min(SCRATCH_TOKENS, 2 * this.scratchTokens), 1)
+      this.scratch = Object.fromEntries(keys.map((key) => [key, this.ops.allocF32(n * sizes[key])])) as Work
+      this.scratchTokens = n
+    }
+    const s = this.scratch!
+    return Object.fromEntries(keys.map((key) => [key, s[key].subarray(0, T * sizes[key])])) as Work
   }
 
   /**
@@ -149,15 +184,12 @@ export class Transformer {
     const kv = cache.prepare(ops, start, T)
     const row0 = start - kv.base
 
+    // working arrays (T, n) for this batch (reused between calls; observers copy what they keep)
+    const w = this.work(T)
+    const { x, xn, attnOut } = w
+
     // embedding: x = token_embd[tokens]                               (T, dim)
-    const x = new Float32Array(T * dim)
-    const row = new Float32Array(dim)
-    for (let t = 0; t < T; t++) {
-      b.getRow(this.m['token_embd.weight'], tokens[t], row)
-      x.set(row, t * dim)
-    }
-    const xn = new Float32Array(T * dim)
-    const attnOut = new Float32Array(T * nh * hd)
+    for (let t = 0; t < T; t++) b.getRow(this.m['token_embd.weight'], tokens[t], x.subarray(t * dim, (t + 1) * dim))
     const ropeCos = new Float32Array(T * (hd / 2))
     const ropeSin = new Float32Array(T * (hd / 2))
     for (let t = 0; t < T; t++) {
@@ -176,11 +208,11 @@ export class Transformer {
       observeOp?.(l, LAYER_OP.ATTN_NORM, start, T, [xn])
 
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
-      const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T)
+      const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T, w.q)
       observeOp?.(l, LAYER_OP.Q, start, T, [q], xn)
-      const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T)
+      const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T, w.k)
       observeOp?.(l, LAYER_OP.K, start, T, [k], xn)
-      const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T)
+      const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T, w.v)
       observeOp?.(l, LAYER_OP.V, start, T, [v], xn)
       addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
       addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
@@ -219,7 +251,7 @@ export class Transformer {
       observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)
-      const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T)
+      const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T, w.proj)
       observeOp?.(l, LAYER_OP.ATTN_OUTPUT, start, T, [proj], attnOut)
       ops.add(x, proj, T * dim)
       observeOp?.(l, LAYER_OP.ATTN_RESIDUAL, start, T, [x])
@@ -227,13 +259,13 @@ export class Transformer {
       // ffn: rmsnorm, gate/up, silu(gate) * up, down, residual     (T, ff) -> (T, dim)
       ops.rmsnorm(xn, x, this.vec[p + 'ffn_norm.weight'], T, dim, c.rmsEps)
       observeOp?.(l, LAYER_OP.FFN_NORM, start, T, [xn])
-      const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T)
+      const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T, w.gate)
       observeOp?.(l, LAYER_OP.GATE, start, T, [gate], xn)
-      const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T)
+      const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T, w.up)
       observeOp?.(l, LAYER_OP.UP, start, T, [up], xn)
       ops.siluMul(gate, up, gate.length)
       observeOp?.(l, LAYER_OP.SILU_MUL, start, T, [gate])
-      const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T)
+      const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T, w.down)
       observeOp?.(l, LAYER_OP.DOWN, start, T, [down], gate)
       ops.add(x, down, T * dim)
       observeOp?.(l, LAYER_OP.FFN_RESIDUAL, start, T, [x])
@@ -245,7 +277,7 @@ export class Transformer {
     // final rmsnorm and logits of the last `logitsFor` tokens          (logitsFor, V)
     const nOut = Math.min(logitsFor, T)
     if (nOut === 0) return new Float32Array(0)
-    const last = new Float32Array(nOut * dim)
+    const last = w.last.subarray(0, nOut * dim)
     ops.rmsnorm(last, x.subarray((T - nOut) * dim), this.vec['output_norm.weight'], nOut, dim, c.rmsEps)
     observeOp?.(c.nLayer, HEAD_OP.OUTPUT_NORM, start + T - nOut, nOut, [last])
     const out = this.m['output.weight'] ?? this.m['token_embd.weight']
