@@ -1,6 +1,8 @@
-// Native (x86-64 AVX2 + F16C) twin of build/kernels.wasm's `matmul_q8_0`
-// (src/engine/kernels/assembly/kernels.ts), bit-identical to it and to the TS reference
-// (docs/ARITHMETIC.md "rowdot", docs/KERNELS.md "Native kernel").
+// Native (x86-64 AVX2 + F16C) twins of build/kernels.wasm's matmuls
+// (src/engine/kernels/assembly/kernels.ts), bit-identical to them and to the TS reference
+// (docs/ARITHMETIC.md "rowdot", docs/KERNELS.md "Native kernel" and the sections after it):
+// `matmul_q8_0` first (below), then the K-quants (Q4_K, Q5_K, Q6_K, Q3_K, Q2_K), then Q4_1, Q5_0
+// and Q5_1, then the trace's vector roots. The CPU check and argument reader are in common.h.
 //
 // Why the bits are the same: per group block b, row r and token t the integer sum
 // isum = Σ_i w_r[i]·q_t[i] is exact in int32 (|isum| <= 32·128·127), so the order of the
