@@ -511,48 +511,87 @@ const PART: usize = memory.data(256, 16)
   }
 }
 
-// One Q3_K group block for 4 tokens: each 16-value sub-block's (q-4+4h)·sc products (i16,
-// |.| ≤ 4·32) are made once per row and shared by the tokens, as Q6_K's. The unpacking is
-// sumQ3_K's: sub-block 8n + i is byte half i & 1 of qs[32n ..], bits 2(i >> 1); its hmask bit is
-// bit 4n + (i >> 1) of the same half of hmask.
+// ---- Q2_K, Q3_K, Q4_1, Q5_0, Q5_1: 4 tokens per weight pass ----
+// A row's weights are unpacked once into EQ as i16 (K-quants: already multiplied by their
+// sub-block scales, `extmul`), in element order (value i at EQ + 2i, as the activations), by
+// straight-line code whose shifts and lane indices are constants (in a loop they would be variable
+// and V8 expands variable i8x16 shifts into long sequences); then one loop dots EQ with the 4 tokens'
+// activations into 4 local accumulators, which go to PART as in blockQ6_Kx4. Integer sums are exact,
+// so the regrouping leaves every term's bits unchanged.
+const EQ: usize = memory.data(512, 16)
+
+// Stores one 16-value sub-block j, q (i8) times scale byte j of scv, as 16 i16 at EQ + 32j.
+@inline function putSc16(q: v128, scv: v128, j: i32, signed: bool): void {
+  const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
+  const e = EQ + (<usize>j << 5)
+  v128.store(e, signed ? i16x8.extmul_low_i8x16_s(q, sc) : i16x8.extmul_low_i8x16_u(q, sc))
+  v128.store(e + 16, signed ? i16x8.extmul_high_i8x16_s(q, sc) : i16x8.extmul_high_i8x16_u(q, sc))
+}
+
+// Q3_K sub-blocks 8n + 2k (qa, ha) and 8n + 2k + 1 (qb, hb): bits 2k of the qs bytes, hmask bit
+// 4n + k as bit 2, minus 4 (sumQ3_K's unpacking).
+@inline function putQ3_K(qa: v128, qb: v128, ha: v128, hb: v128, scv: v128, n: i32, k: i32): void {
+  const m3 = i8x16.splat(3), m4 = i8x16.splat(4)
+  const hs = 4 * n + k
+  // the hmask bit moved to bit 2 (one shift), then q - 4 + 4h = q2 - (4 xor 4h)
+  const hA = v128.and(hs >= 2 ? i8x16.shr_u(ha, hs - 2) : i8x16.shl(ha, 2 - hs), m4)
+  const hB = v128.and(hs >= 2 ? i8x16.shr_u(hb, hs - 2) : i8x16.shl(hb, 2 - hs), m4)
+  const qA = k == 0 ? v128.and(qa, m3) : v128.and(i8x16.shr_u(qa, 2 * k), m3)
+  const qB = k == 0 ? v128.and(qb, m3) : v128.and(i8x16.shr_u(qb, 2 * k), m3)
+  putSc16(i8x16.sub(qA, v128.xor(hA, m4)), scv, 8 * n + 2 * k, true)
+  putSc16(i8x16.sub(qB, v128.xor(hB, m4)), scv, 8 * n + 2 * k + 1, true)
+}
+
+// Q2_K sub-blocks 8n + 2k (qa) and 8n + 2k + 1 (qb): bits 2k of the qs bytes.
+@inline function putQ2_K(qa: v128, qb: v128, scv: v128, n: i32, k: i32): void {
+  const m3 = i8x16.splat(3)
+  putSc16(k == 0 ? v128.and(qa, m3) : v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, 8 * n + 2 * k, false)
+  putSc16(k == 0 ? v128.and(qb, m3) : v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, 8 * n + 2 * k + 1, false)
+}
+
+// Row r's Σ EQ·qa over `bytes` bytes of EQ for the 4 tokens, to PART (token k at PART + 64k + 16r).
+@inline function dotEQx4(r: usize, bytes: usize, a0: usize, a1: usize, a2: usize, a3: usize): void {
+  let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
+  for (let o: usize = 0; o < bytes; o += 32) {
+    const e0 = v128.load(EQ + o), e1 = v128.load(EQ + o + 16)
+    p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a0 + o)), i32x4.dot_i16x8_s(e1, v128.load(a0 + o + 16))))
+    p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a1 + o)), i32x4.dot_i16x8_s(e1, v128.load(a1 + o + 16))))
+    p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a2 + o)), i32x4.dot_i16x8_s(e1, v128.load(a2 + o + 16))))
+    p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a3 + o)), i32x4.dot_i16x8_s(e1, v128.load(a3 + o + 16))))
+  }
+  v128.store(PART + (r << 4), p0)
+  v128.store(PART + 64 + (r << 4), p1)
+  v128.store(PART + 128 + (r << 4), p2)
+  v128.store(PART + 192 + (r << 4), p3)
+}
+
+// Token k's 4 rows' sums (lanes = rows) from PART.
+@inline function partSum(k: usize): v128 {
+  const pk = PART + (k << 6)
+  return hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+}
+
+// One Q3_K group block for 4 tokens ((q-4+4h)·sc: |.| ≤ 4·32 fits i16).
 @inline function blockQ3_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize): void {
-  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
   for (let r: usize = 0; r < 4; r++) {
     const scv = q3kScales(w + 384 + 12 * r)
     const hm = w + (r << 5), qs = w + 128 + (r << 6)
     const ha = v128.load(hm), hb = v128.load(hm + 16)
-    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
-    for (let n: i32 = 0; n < 2; n++) {
-      const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-      for (let i: i32 = 0; i < 8; i++) {
-        const k = i >> 1
-        const q = (i & 1) == 0 ? qa : qb, h = (i & 1) == 0 ? ha : hb
-        const v = i8x16.sub(v128.or(v128.and(i8x16.shr_u(q, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(h, 4 * n + k), one), 2)), c4)
-        const j = 8 * n + i
-        const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
-        const off = <usize>j << 5 // 16 values x 2 bytes
-        { const e = i16x8.extmul_low_i8x16_s(v, sc)
-          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off)))
-          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off)))
-          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off)))
-          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off))) }
-        { const e = i16x8.extmul_high_i8x16_s(v, sc)
-          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off + 16)))
-          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off + 16)))
-          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off + 16)))
-          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off + 16))) }
-      }
-    }
-    v128.store(PART + (r << 4), p0)
-    v128.store(PART + 64 + (r << 4), p1)
-    v128.store(PART + 128 + (r << 4), p2)
-    v128.store(PART + 192 + (r << 4), p3)
+    const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+    putQ3_K(q0, q1, ha, hb, scv, 0, 0)
+    putQ3_K(q0, q1, ha, hb, scv, 0, 1)
+    putQ3_K(q0, q1, ha, hb, scv, 0, 2)
+    putQ3_K(q0, q1, ha, hb, scv, 0, 3)
+    putQ3_K(q2, q3, ha, hb, scv, 1, 0)
+    putQ3_K(q2, q3, ha, hb, scv, 1, 1)
+    putQ3_K(q2, q3, ha, hb, scv, 1, 2)
+    putQ3_K(q2, q3, ha, hb, scv, 1, 3)
+    dotEQx4(r, 512, a0, a1, a2, a3)
   }
   const d = scales4(w + 432)
   for (let k: usize = 0; k < 4; k++) {
     const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
-    const pk = PART + (k << 6)
-    const s = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
+    const s = partSum(k)
     kTerm(b, k, d, d, s, s, load<f32>(at + daOff), false)
   }
 }
@@ -594,34 +633,19 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
 // at s_k (16 x i16) dotted with each row's 16 mins.
 @inline function blockQ2_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
   s0: usize, s1: usize, s2: usize, s3: usize): void {
-  const m3 = i8x16.splat(3), m4 = i8x16.splat(0x0f)
   for (let r: usize = 0; r < 4; r++) {
-    const scv = v128.and(v128.load(w + (r << 4)), m4)
+    const scv = v128.and(v128.load(w + (r << 4)), i8x16.splat(0x0f))
     const qs = w + 64 + (r << 6)
-    let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
-    for (let n: i32 = 0; n < 2; n++) {
-      const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-      for (let i: i32 = 0; i < 8; i++) {
-        const v = v128.and(i8x16.shr_u((i & 1) == 0 ? qa : qb, 2 * (i >> 1)), m3)
-        const j = 8 * n + i
-        const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
-        const off = <usize>j << 5 // 16 values x 2 bytes
-        { const e = i16x8.extmul_low_i8x16_u(v, sc)
-          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off)))
-          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off)))
-          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off)))
-          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off))) }
-        { const e = i16x8.extmul_high_i8x16_u(v, sc)
-          p0 = i32x4.add(p0, i32x4.dot_i16x8_s(e, v128.load(a0 + off + 16)))
-          p1 = i32x4.add(p1, i32x4.dot_i16x8_s(e, v128.load(a1 + off + 16)))
-          p2 = i32x4.add(p2, i32x4.dot_i16x8_s(e, v128.load(a2 + off + 16)))
-          p3 = i32x4.add(p3, i32x4.dot_i16x8_s(e, v128.load(a3 + off + 16))) }
-      }
-    }
-    v128.store(PART + (r << 4), p0)
-    v128.store(PART + 64 + (r << 4), p1)
-    v128.store(PART + 128 + (r << 4), p2)
-    v128.store(PART + 192 + (r << 4), p3)
+    const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+    putQ2_K(q0, q1, scv, 0, 0)
+    putQ2_K(q0, q1, scv, 0, 1)
+    putQ2_K(q0, q1, scv, 0, 2)
+    putQ2_K(q0, q1, scv, 0, 3)
+    putQ2_K(q2, q3, scv, 1, 0)
+    putQ2_K(q2, q3, scv, 1, 1)
+    putQ2_K(q2, q3, scv, 1, 2)
+    putQ2_K(q2, q3, scv, 1, 3)
+    dotEQx4(r, 512, a0, a1, a2, a3)
   }
   // each row's 16 mins as 2 x 8 i16
   const mv0 = i8x16.shr_u(v128.load(w), 4), mv1 = i8x16.shr_u(v128.load(w + 16), 4)
@@ -631,20 +655,18 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
     const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
     const sk = k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3
     const lo = v128.load(sk), hi = v128.load(sk + 16)
-    const pk = PART + (k << 6)
-    const sum1 = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
     const sum2 = hsum4(
       i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv0), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv0), hi)),
       i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv1), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv1), hi)),
       i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv2), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv2), hi)),
       i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv3), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv3), hi)))
-    kTerm(b, k, d, dmin, sum1, sum2, load<f32>(at + daOff), true)
+    kTerm(b, k, d, dmin, partSum(k), sum2, load<f32>(at + daOff), true)
   }
 }
 
-// One Q4_1 / Q5_0 / Q5_1 group block for 4 tokens: each row's 32 values are unpacked (term32's
-// dot32) and widened to i16 once and dotted with the 4 tokens' activations; the f32 steps are
-// term32's, per token.
+// One Q4_1 / Q5_0 / Q5_1 group block for 4 tokens: each row's 32 values are unpacked as term32's
+// dot32 does and widened to i16 once, dotted with the 4 tokens' activations into 4 accumulators,
+// which go to PART; then per token the 4 rows' sums (hsum4) and term32's f32 steps.
 @inline function block32x4(type: i32, b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
   bs0: usize, bs1: usize, bs2: usize, bs3: usize): void {
   const qs = w + (type == Q4_1 ? 16 : type == Q5_0 ? 24 : 32)
@@ -678,16 +700,18 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
       i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a3 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a3 + 48)))))
   }
   const d = scales4(w), m = scales4(w + 8)
-  for (let k: usize = 0; k < 4; k++) {
-    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
-    const bsk = k == 0 ? bs0 : k == 1 ? bs1 : k == 2 ? bs2 : bs3
-    const pk = PART + (k << 6)
-    const s = hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
-    const da4 = f32x4.splat(load<f32>(at + daOff))
-    let t = f32x4.mul(f32x4.mul(d, da4), f32x4.convert_i32x4_s(s))
-    if (type != Q5_0) t = f32x4.add(t, f32x4.mul(f32x4.mul(m, da4), f32x4.convert_i32x4_s(i32x4.splat(<i32>load<i16>(bsk)))))
-    addAcc(b, t, ACC + (k << 7))
-  }
+  tail32(type, b, 0, a0 + daOff, bs0, d, m)
+  tail32(type, b, 1, a1 + daOff, bs1, d, m)
+  tail32(type, b, 2, a2 + daOff, bs2, d, m)
+  tail32(type, b, 3, a3 + daOff, bs3, d, m)
+}
+
+// Token k's term32 f32 steps from its PART sums: (d ⊗ d_a) ⊗ i2f(S) [⊕ (m ⊗ d_a) ⊗ i2f(Σ qa)].
+@inline function tail32(type: i32, b: i32, k: usize, da: usize, bs: usize, d: v128, m: v128): void {
+  const da4 = f32x4.splat(load<f32>(da))
+  let t = f32x4.mul(f32x4.mul(d, da4), f32x4.convert_i32x4_s(partSum(k)))
+  if (type != Q5_0) t = f32x4.add(t, f32x4.mul(f32x4.mul(m, da4), f32x4.convert_i32x4_s(i32x4.splat(<i32>load<i16>(bs)))))
+  addAcc(b, t, ACC + (k << 7))
 }
 
 // ---- the quantized driver ----
