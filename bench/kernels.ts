@@ -4,8 +4,8 @@
 // CPU time (median), steadier than wall time when other processes share the cores. Several copies of each
 // matrix (>= 64 MiB in all) are cycled so the matvec streams weights from DRAM, not L3.
 // Q8_0, Q4_1, Q5_0, Q5_1 and the K-quants run twice when the native addon is built (src/runtime/native):
-// the WASM kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n": batches only, Q8_0 matvecs
-// stay WASM; "Q4_1n", "Q4_Kn", "Q6_Kn" ...: matvecs and batches).
+// the WASM kernel alone ("Q8_0") and with the native AVX2 kernel ("Q8_0n", "Q4_1n", "Q4_Kn" ...:
+// matvecs and batches).
 // Run: node --import tsx bench/kernels.ts [types, comma-separated] [threads, comma-separated]
 import { BLOCK, GGMLType, rowBytes } from '../src/engine/gguf/types.js'
 import { randomActivations, randomRows } from '../test/support/testData.js'

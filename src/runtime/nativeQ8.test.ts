@@ -32,7 +32,7 @@ test('native matmulQ8_0 equals the WASM export on the same memory (random packed
   const wasm = new WA.Instance(builtModule('kernels.wasm'), { env: { memory } }).exports as unknown as KernelExports
   const rng = makeRng(2024)
   const cases: Array<[number, number, number[]]> = [
-    [1, 1, [1, 2, 3, 4, 5, 6, 7, 8, 9]], [2, 9, [2, 8, 13]], [3, 130, [2, 9, 30, 67]], [1, 128, [30]], [5, 33, [16, 17, 67]],
+    [1, 1, [1, 2, 3, 4, 5, 6, 7, 8, 9]], [2, 9, [1, 2, 8, 13]], [3, 130, [1, 2, 9, 30, 67]], [1, 128, [1, 30]], [5, 33, [1, 16, 17, 67]],
   ]
   for (const [ngroups, nb, tokens] of cases) {
     for (const ntok of tokens) {
@@ -101,12 +101,12 @@ before(async () => {
 })
 after(() => { for (const [, b] of backends) b.close() })
 
-test('Q8_0 matmul: native backend equals WASM-only and the reference (extremes, odd rows, 2..67 tokens, 1-2 threads)', { skip }, () => {
+test('Q8_0 matmul: native backend equals WASM-only and the reference (extremes, odd rows, 1..67 tokens, 1-2 threads)', { skip }, () => {
   const rng = makeRng(91)
   const rowsOf = (rows: number, cols: number) => extremeQ8Rows(rng, rows, cols)
   const actsOf = (n: number, seed: number) => extremeActivations(n, seed)
   const shapes: Array<[number, number, number[]]> = [
-    [1, 32, [2, 3, 4, 5]], [7, 288, [2, 6, 7, 8, 9]], [13, 1056, [13, 67]], [6, 64, [11]], [9, 4096, [30]], [10, 4160, [2, 9]],
+    [1, 32, [1, 2, 3, 4, 5]], [7, 288, [1, 2, 6, 7, 8, 9]], [13, 1056, [1, 13, 67]], [6, 64, [1, 11]], [9, 4096, [30]], [10, 4160, [1, 2, 9]],
   ]
   for (const [rows, cols, tokens] of shapes) {
     const data = rowsOf(rows, cols)

@@ -43,13 +43,13 @@ export type WorkerInit = {
 
 /**
  * The kernels the native addon (src/runtime/native) can replace, by KERNELS index: its function
- * and the fewest tokens for which it is used. Q8_0 one-token matvecs stay WASM (DRAM-bound either
- * way); the K-quant and Q4_1/Q5_0/Q5_1 twins are faster at every token count (WASM's unpacking of
- * nibbles, high bits and scales is compute-bound).
+ * and the fewest tokens for which it is used: every twin at every token count. WASM's one-token
+ * kernels are compute-bound (Q8_0 at ~27 GOP/s per thread, about this machine's DRAM stream, the
+ * others far below it); the native ones reach the DRAM bound with room to spare.
  */
 type NativeFn = 'matmulQ8_0' | 'matmulQ4_1' | 'matmulQ5_0' | 'matmulQ5_1' | 'matmulQ2_K' | 'matmulQ3_K' | 'matmulQ4_K' | 'matmulQ5_K' | 'matmulQ6_K'
 const NATIVE_OF: Partial<Record<KernelName, { fn: NativeFn; minTok: number }>> = {
-  matmul_q8_0: { fn: 'matmulQ8_0', minTok: 2 },
+  matmul_q8_0: { fn: 'matmulQ8_0', minTok: 1 },
   matmul_q4_1: { fn: 'matmulQ4_1', minTok: 1 },
   matmul_q5_0: { fn: 'matmulQ5_0', minTok: 1 },
   matmul_q5_1: { fn: 'matmulQ5_1', minTok: 1 },

@@ -106,7 +106,71 @@ const GroupFn GROUP[TMAX + 1] = {nullptr, groupQ8_0<1>, groupQ8_0<2>, groupQ8_0<
                                  groupQ8_0<5>, groupQ8_0<6>, groupQ8_0<7>, groupQ8_0<8>,
                                  groupQ8_0<9>, groupQ8_0<10>, groupQ8_0<11>, groupQ8_0<12>};
 
+// One token (decode): the activations are expanded once per call so the weights need no
+// reordering: for every 4 columns 4j..4j+3, one ymm [p0 p0 p0 p0 | p1 p1 p1 p1] with p0 the i16 pair
+// (q[4j], q[4j+1]) and p1 = (q[4j+2], q[4j+3]). A group block's 16 bytes 8 + 16j.. (column pairs 2j,
+// 2j+1 of the 4 rows) sign-extended by vpmovsxbw are [r0 c0 c1, r1 c0 c1, .. | r0 c2 c3, ..], so one
+// vpmaddwd with it leaves row r's partial sums in dword lanes r and 4 + r. Two blocks per 256-bit
+// epilogue as group32x1 (block b, even, low half; b+1 high half; acc[j] = [lane 2j | lane 2j+1]).
+thread_local int32_t* q8x = nullptr;
+thread_local int64_t q8xCap = 0;
+
+__attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t w, int ngroups, int nb, const uint8_t* rec, float* out) {
+  const int64_t cols = (int64_t)nb * 32;
+  if (q8xCap < cols * 2) {
+    delete[] q8x;
+    q8xCap = cols * 2;
+    q8x = new int32_t[q8xCap];
+  }
+  const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  for (int64_t j = 0; j < cols / 4; j++)
+    _mm256_storeu_si256((__m256i*)(q8x + 8 * j), _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i*)(rec + 8 * j))), dup));
+  const float* dact = (const float*)(rec + cols * 2);
+  const int64_t groupBytes = (int64_t)nb * GBB;
+  for (int g = 0; g < ngroups; g++) {
+    const uint8_t* wg = mem + w + g * groupBytes;
+    alignas(32) float acc[4][8];
+    memset(acc, 0, sizeof acc);
+    auto block = [&](int b) __attribute__((target("avx2"))) {
+      const uint8_t* wb = wg + (int64_t)b * GBB;
+      const int32_t* e = q8x + 64 * (int64_t)b;
+      __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++)
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wb + 8 + 16 * j))),
+                                                  _mm256_loadu_si256((const __m256i*)(e + 8 * j))));
+      return s;
+    };
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const __m256i s0 = block(b), s1 = block(b + 1);
+      const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+      const uint8_t* wb0 = wg + (int64_t)b * GBB;
+      const __m256 dw = _mm256_set_m128(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb0 + GBB))), _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb0)));
+      const __m256 da = _mm256_set_m128(_mm_set1_ps(dact[b + 1]), _mm_set1_ps(dact[b]));
+      const __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(s));
+      float* l = acc[(b & 7) >> 1];
+      _mm256_store_ps(l, _mm256_add_ps(_mm256_load_ps(l), term));
+    }
+    if (b < nb) {
+      const __m256i s2 = block(b);
+      const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1));
+      const __m128 term = _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wg + (int64_t)b * GBB))), _mm_set1_ps(dact[b])),
+                                     _mm_cvtepi32_ps(s));
+      float* l = acc[(b & 7) >> 1];
+      _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
+    }
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[2])),
+                                   _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[3])));
+    _mm_storeu_ps(out + 4 * (int64_t)g, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  }
+}
+
 void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
+  if (ntok == 1) {
+    matvecQ8_0(mem, w, ngroups, nb, mem + act, (float*)(mem + out));
+    return;
+  }
   const int64_t cols = (int64_t)nb * 32;
   const int64_t stride = actStride(cols);
   const int64_t dOff = cols * 2;
