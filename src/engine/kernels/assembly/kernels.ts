@@ -298,22 +298,33 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
   return i8x16.sub(v, i8x16.splat(32))
 }
 
-// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes): q = 2-bit value | hmask bit << 2, minus 4.
+// The 2-bit values of sub-block 8n + 2k (q = qs[32n ..]) or 8n + 2k + 1 (q = qs[32n + 16 ..]):
+// bits 2k of the bytes. Called with constant n, k (straight-line code): constant shifts, which V8
+// compiles to one psrlw + pand, where a variable i8x16 shift is a long sequence.
+@inline function q2Val(q: v128, k: i32): v128 {
+  return k == 0 ? v128.and(q, i8x16.splat(3)) : v128.and(i8x16.shr_u(q, 2 * k), i8x16.splat(3))
+}
+
+// Q3_K's signed values of the same sub-block (h = the matching 16 hmask bytes): the 2-bit value
+// with hmask bit 4n + k as bit 2, minus 4, computed as q2 - (4 xor 4h).
+@inline function q3Val(q: v128, h: v128, n: i32, k: i32): v128 {
+  const hs = 4 * n + k, m4 = i8x16.splat(4)
+  const h4 = v128.and(hs >= 2 ? i8x16.shr_u(h, hs - 2) : i8x16.shl(h, 2 - hs), m4)
+  return i8x16.sub(q2Val(q, k), v128.xor(h4, m4))
+}
+
+// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes), straight-line.
 @inline function sumQ3_K(hm: usize, qs: usize, scv: v128, a: usize): v128 {
-  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
   const ha = v128.load(hm), hb = v128.load(hm + 16)
-  let p = i32x4.splat(0)
-  for (let n: i32 = 0; n < 2; n++) {
-    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-    for (let k: i32 = 0; k < 4; k++) {
-      const hs = 4 * n + k
-      const va = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qa, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(ha, hs), one), 2)), c4)
-      const vb = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qb, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(hb, hs), one), 2)), c4)
-      const j = 8 * n + 2 * k
-      p = i32x4.add(p, i32x4.add(dotSc16(va, scv, j, a), dotSc16(vb, scv, j + 1, a)))
-    }
-  }
-  return p
+  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+  let p = i32x4.add(dotSc16(q3Val(q0, ha, 0, 0), scv, 0, a), dotSc16(q3Val(q1, hb, 0, 0), scv, 1, a))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 1), scv, 2, a), dotSc16(q3Val(q1, hb, 0, 1), scv, 3, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 2), scv, 4, a), dotSc16(q3Val(q1, hb, 0, 2), scv, 5, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 3), scv, 6, a), dotSc16(q3Val(q1, hb, 0, 3), scv, 7, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 0), scv, 8, a), dotSc16(q3Val(q3, hb, 1, 0), scv, 9, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 1), scv, 10, a), dotSc16(q3Val(q3, hb, 1, 1), scv, 11, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 2), scv, 12, a), dotSc16(q3Val(q3, hb, 1, 2), scv, 13, a)))
+  return i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 3), scv, 14, a), dotSc16(q3Val(q3, hb, 1, 3), scv, 15, a)))
 }
 
 @inline function termQ3_K(w: usize, a: usize, da: f32): v128 {
@@ -325,35 +336,51 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
   return f32x4.mul(f32x4.mul(scales4(w + 432), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
 }
 
-// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes); sc_j = low nibble of scale byte j.
+// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes), straight-line; sc_j = low nibble of
+// scale byte j (q·sc ≤ 3·15: the signed extmul of dotSc16 is exact).
 @inline function s1Q2_K(qs: usize, sb: v128, a: usize): v128 {
-  const m3 = i8x16.splat(3)
   const scv = v128.and(sb, i8x16.splat(0x0f))
-  let p = i32x4.splat(0)
-  for (let n: i32 = 0; n < 2; n++) {
-    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-    for (let k: i32 = 0; k < 4; k++) {
-      const j = 8 * n + 2 * k
-      p = i32x4.add(p, i32x4.add(
-        dotSc16(v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, j, a),
-        dotSc16(v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, j + 1, a)))
-    }
-  }
-  return p
+  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+  let p = i32x4.add(dotSc16(q2Val(q0, 0), scv, 0, a), dotSc16(q2Val(q1, 0), scv, 1, a))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 1), scv, 2, a), dotSc16(q2Val(q1, 1), scv, 3, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 2), scv, 4, a), dotSc16(q2Val(q1, 2), scv, 5, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 3), scv, 6, a), dotSc16(q2Val(q1, 3), scv, 7, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 0), scv, 8, a), dotSc16(q2Val(q3, 0), scv, 9, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 1), scv, 10, a), dotSc16(q2Val(q3, 1), scv, 11, a)))
+  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 2), scv, 12, a), dotSc16(q2Val(q3, 2), scv, 13, a)))
+  return i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 3), scv, 14, a), dotSc16(q2Val(q3, 3), scv, 15, a)))
 }
 
-// One row's Q2_K S2 = Σ_j m_j·Σ_{16} qa; m_j = high nibble of scale byte j.
-@inline function s2Q2_K(sb: v128, a: usize): v128 {
-  const mv = i8x16.shr_u(sb, 4), one = i8x16.splat(1)
-  let p = i32x4.splat(0)
-  for (let j: i32 = 0; j < 16; j++) p = i32x4.add(p, dotSc16(one, mv, j, a))
-  return p
+// The 8 per-16 activation sums of sub-blocks 8h .. 8h + 7 of the block at a, as i16x8 (lane i:
+// sub-block 8h + i; |Σ| ≤ 16·127). Each sub-block's 16 values are the 2 vectors at a + 32j.
+@inline function sums16(a: usize, h: usize): v128 {
+  const ah = a + (h << 8)
+  const s0 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah), v128.load(ah + 16)))
+  const s1 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 32), v128.load(ah + 48)))
+  const s2 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 64), v128.load(ah + 80)))
+  const s3 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 96), v128.load(ah + 112)))
+  const s4 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 128), v128.load(ah + 144)))
+  const s5 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 160), v128.load(ah + 176)))
+  const s6 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 192), v128.load(ah + 208)))
+  const s7 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 224), v128.load(ah + 240)))
+  return i16x8.narrow_i32x4_s(hsum4(s0, s1, s2, s3), hsum4(s4, s5, s6, s7))
+}
+
+// Q2_K's S2 = Σ_j m_j·Σ_{16} qa for the 4 rows (lanes = rows): the 4 rows' 16 mins (high nibbles
+// of scale bytes sb_r) dotted with the token's per-16 sums lo (sub-blocks 0-7), hi (8-15).
+@inline function s2Q2_K(sb0: v128, sb1: v128, sb2: v128, sb3: v128, lo: v128, hi: v128): v128 {
+  const m0 = i8x16.shr_u(sb0, 4), m1 = i8x16.shr_u(sb1, 4), m2 = i8x16.shr_u(sb2, 4), m3 = i8x16.shr_u(sb3, 4)
+  return hsum4(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m0), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m0), hi)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m1), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m1), hi)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m2), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m2), hi)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m3), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m3), hi)))
 }
 
 @inline function termQ2_K(w: usize, a: usize, da: f32): v128 {
   const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
   const s1 = hsum4(s1Q2_K(w + 64, sb0, a), s1Q2_K(w + 128, sb1, a), s1Q2_K(w + 192, sb2, a), s1Q2_K(w + 256, sb3, a))
-  const s2 = hsum4(s2Q2_K(sb0, a), s2Q2_K(sb1, a), s2Q2_K(sb2, a), s2Q2_K(sb3, a))
+  const s2 = s2Q2_K(sb0, sb1, sb2, sb3, sums16(a, 0), sums16(a, 1))
   const da4 = f32x4.splat(da)
   const t1 = f32x4.mul(f32x4.mul(scales4(w + 320), da4), f32x4.convert_i32x4_s(s1))
   const t2 = f32x4.mul(f32x4.mul(scales4(w + 328), da4), f32x4.convert_i32x4_s(s2))
@@ -528,25 +555,16 @@ const EQ: usize = memory.data(512, 16)
   v128.store(e + 16, signed ? i16x8.extmul_high_i8x16_s(q, sc) : i16x8.extmul_high_i8x16_u(q, sc))
 }
 
-// Q3_K sub-blocks 8n + 2k (qa, ha) and 8n + 2k + 1 (qb, hb): bits 2k of the qs bytes, hmask bit
-// 4n + k as bit 2, minus 4 (sumQ3_K's unpacking).
+// Q3_K sub-blocks 8n + 2k (qa, ha) and 8n + 2k + 1 (qb, hb) into EQ.
 @inline function putQ3_K(qa: v128, qb: v128, ha: v128, hb: v128, scv: v128, n: i32, k: i32): void {
-  const m3 = i8x16.splat(3), m4 = i8x16.splat(4)
-  const hs = 4 * n + k
-  // the hmask bit moved to bit 2 (one shift), then q - 4 + 4h = q2 - (4 xor 4h)
-  const hA = v128.and(hs >= 2 ? i8x16.shr_u(ha, hs - 2) : i8x16.shl(ha, 2 - hs), m4)
-  const hB = v128.and(hs >= 2 ? i8x16.shr_u(hb, hs - 2) : i8x16.shl(hb, 2 - hs), m4)
-  const qA = k == 0 ? v128.and(qa, m3) : v128.and(i8x16.shr_u(qa, 2 * k), m3)
-  const qB = k == 0 ? v128.and(qb, m3) : v128.and(i8x16.shr_u(qb, 2 * k), m3)
-  putSc16(i8x16.sub(qA, v128.xor(hA, m4)), scv, 8 * n + 2 * k, true)
-  putSc16(i8x16.sub(qB, v128.xor(hB, m4)), scv, 8 * n + 2 * k + 1, true)
+  putSc16(q3Val(qa, ha, n, k), scv, 8 * n + 2 * k, true)
+  putSc16(q3Val(qb, hb, n, k), scv, 8 * n + 2 * k + 1, true)
 }
 
-// Q2_K sub-blocks 8n + 2k (qa) and 8n + 2k + 1 (qb): bits 2k of the qs bytes.
+// Q2_K sub-blocks 8n + 2k (qa) and 8n + 2k + 1 (qb) into EQ.
 @inline function putQ2_K(qa: v128, qb: v128, scv: v128, n: i32, k: i32): void {
-  const m3 = i8x16.splat(3)
-  putSc16(k == 0 ? v128.and(qa, m3) : v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, 8 * n + 2 * k, false)
-  putSc16(k == 0 ? v128.and(qb, m3) : v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, 8 * n + 2 * k + 1, false)
+  putSc16(q2Val(qa, k), scv, 8 * n + 2 * k, false)
+  putSc16(q2Val(qb, k), scv, 8 * n + 2 * k + 1, false)
 }
 
 // Row r's Σ EQ·qa over `bytes` bytes of EQ for the 4 tokens, to PART (token k at PART + 64k + 16r).
@@ -610,19 +628,8 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
   for (let t = t0; t < t0 + n; t++) {
     let a = act + <usize>t * <usize>stride
     for (let b = 0; b < nb; b++) {
-      for (let h: usize = 0; h < 2; h++) {
-        // sub-block j's 16 values are the 2 vectors at a + 32j; pairwise sums to 4 i32 lanes
-        const ah = a + (h << 8)
-        const s0 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah), v128.load(ah + 16)))
-        const s1 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 32), v128.load(ah + 48)))
-        const s2 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 64), v128.load(ah + 80)))
-        const s3 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 96), v128.load(ah + 112)))
-        const s4 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 128), v128.load(ah + 144)))
-        const s5 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 160), v128.load(ah + 176)))
-        const s6 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 192), v128.load(ah + 208)))
-        const s7 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.load(ah + 224), v128.load(ah + 240)))
-        v128.store(dst + (h << 4), i16x8.narrow_i32x4_s(hsum4(s0, s1, s2, s3), hsum4(s4, s5, s6, s7)))
-      }
+      v128.store(dst, sums16(a, 0))
+      v128.store(dst + 16, sums16(a, 1))
       a += 512 // 256 values x 2 bytes
       dst += 32
     }
@@ -647,19 +654,12 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
     putQ2_K(q2, q3, scv, 1, 3)
     dotEQx4(r, 512, a0, a1, a2, a3)
   }
-  // each row's 16 mins as 2 x 8 i16
-  const mv0 = i8x16.shr_u(v128.load(w), 4), mv1 = i8x16.shr_u(v128.load(w + 16), 4)
-  const mv2 = i8x16.shr_u(v128.load(w + 32), 4), mv3 = i8x16.shr_u(v128.load(w + 48), 4)
+  const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
   const d = scales4(w + 320), dmin = scales4(w + 328)
   for (let k: usize = 0; k < 4; k++) {
     const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
     const sk = k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3
-    const lo = v128.load(sk), hi = v128.load(sk + 16)
-    const sum2 = hsum4(
-      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv0), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv0), hi)),
-      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv1), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv1), hi)),
-      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv2), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv2), hi)),
-      i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mv3), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(mv3), hi)))
+    const sum2 = s2Q2_K(sb0, sb1, sb2, sb3, v128.load(sk), v128.load(sk + 16))
     kTerm(b, k, d, dmin, partSum(k), sum2, load<f32>(at + daOff), true)
   }
 }
