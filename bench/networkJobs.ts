@@ -247,8 +247,13 @@ async function benchLatency(): Promise<void> {
     // the node's own background (its chain polling every pollMs, the view's refresh, blocks mined) with no job running
     await sleep(1000)
     const idle0 = cpuMs()
+    const providerIdle0 = await p.cpuMs?.()
+    const idleAt = performance.now()
     await sleep(2000)
     const idleRate = (cpuMs() - idle0) / 2000
+    const providerIdleRate = providerIdle0 === undefined ? undefined : ((await p.cpuMs!()) - providerIdle0) / (performance.now() - idleAt)
+    const load0 = loadavg()[0]
+    const runsAt = performance.now()
     // --profile FILE: a V8 CPU profile of the measured runs only (open in Chrome DevTools)
     const profile = arg('profile', '') ? await startProfile() : undefined
     // --profile-provider FILE (with --provider process): the provider process's CPU profile of the same runs
@@ -269,15 +274,20 @@ async function benchLatency(): Promise<void> {
       cpu.p2p.push(cpuMs() - c)
       if (gapMs > 0) await sleep(gapMs)
     }
+    const runsMs = performance.now() - runsAt
     const providerCpu = providerCpu0 === undefined ? undefined : ((await p.cpuMs!()) - providerCpu0) / runs
     if (providerProfile) await p.command!(`profile-stop ${providerProfile}`)
     if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
     const [md, mp] = [median(direct), median(p2p)]
     const where = `provider ${separate ? 'in its own process' : 'in this process'}, chain ${arg('chain', 'inline') === 'process' ? 'in its own process' : 'in this process'}`
-    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms, ${where} | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms, ${where}, load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
     const [cd, cp] = [median(cpu.direct), median(cpu.p2p)]
     console.log(`| CPU time during the call (median, this process's threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
-    if (providerCpu !== undefined) console.log(`| provider process CPU per job (mean over the runs, its idle work included) | ${providerCpu.toFixed(1)} ms | | | |`)
+    if (providerCpu !== undefined) {
+      // less what the provider burns with no job (chain polling, the view's refresh) over the runs' wall time
+      const idle = ((providerIdleRate ?? 0) * runsMs) / runs
+      console.log(`| provider process CPU per job (mean over the runs) | ${providerCpu.toFixed(1)} ms | less its idle rate (${((providerIdleRate ?? 0) * 100).toFixed(1)} ms per 100 ms) | ${(providerCpu - idle).toFixed(1)} ms | |`)
+    }
     const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
     console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
@@ -312,11 +322,15 @@ async function benchThroughput(): Promise<void> {
     // takes at most 16 inbound connections still upgrading at once: host.ts DEFAULT_LIMITS)
     for (const cl of cls) await ask(net, p, cl, 0n).catch(() => {})
     let failed = 0
+    marks.length = 0
+    const load0 = loadavg()[0]
+    const profile = arg('profile', '') ? await startProfile() : undefined
+    const cpu0 = cpuMs()
     const t = performance.now()
     let done = 0
     await Promise.all(cls.map(async (cl) => {
       for (let r = 0; r < rounds; r++) {
-        await ask(net, p, cl, BigInt(r)).then(
+        await ask(net, p, cl, BigInt(r), true).then(
           () => done++,
           (e) => {
             failed++
@@ -326,7 +340,12 @@ async function benchThroughput(): Promise<void> {
       }
     }))
     const s = (performance.now() - t) / 1000
-    console.log(`| ${clients} concurrent clients x ${rounds} jobs of ${PARAMS.maxTokens} tokens | ${done} jobs in ${s.toFixed(1)} s (${failed} failed) | ${(done / s).toFixed(1)} jobs/s |`)
+    if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
+    const cpuPerJob = (cpuMs() - cpu0) / Math.max(1, done)
+    const where = arg('chain', 'inline') === 'process' ? 'chain in its own process' : 'chain in this process'
+    console.log(`| ${clients} concurrent clients x ${rounds} jobs of ${PARAMS.maxTokens} tokens, ${where} | ${done} jobs in ${s.toFixed(1)} s (${failed} failed) | ${(done / s).toFixed(1)} jobs/s | CPU ${cpuPerJob.toFixed(1)} ms per job (this process: clients, provider${arg('chain', 'inline') === 'process' ? '' : ', chain'}) | load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} |`)
+    const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+    console.log(`| client's marks (median ms since the call) | accepted ${at('accepted')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
   } finally {
     await Promise.all(cls.map((cl) => cl.host.stop()))
     await p.stop()

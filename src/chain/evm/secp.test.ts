@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Address, type Hex, keccak256, recoverAddress, serializeSignature, signatureToCompactSignature, toHex } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
-import { isSignedBy, recoverSigner } from './secp.js'
+import { isSignedBy, keyCacheStats, recoverSigner } from './secp.js'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const key = (i: number): Hex => keccak256(toHex(`secp test key ${i}`))
@@ -109,4 +109,22 @@ test('malformed input: recoverSigner throws one line, isSignedBy says false', ()
   assert.throws(() => recoverSigner(hashOf(0), `0x${'11'.repeat(64)}1d`), /v must be 27 or 28/)
   assert.equal(isSignedBy(hashOf(0), '0x1234', signer), false)
   assert.equal(isSignedBy(hashOf(0), { r: '0x00', vs: '0x00' }, signer), false)
+})
+
+test('more regular signers than hot keys: the hot set keeps its keys (no table rebuilt per check), the rest check by recovery, answers unchanged', async () => {
+  const { maxHot } = keyCacheStats()
+  const signers = Array.from({ length: maxHot + 8 }, (_, i) => privateKeyToAccount(key(1000 + i)))
+  const built0 = keyCacheStats().tablesBuilt
+  // each signer seen round after round, in the same order: the pattern that makes an LRU cache thrash
+  for (let round = 0; round < 4; round++) {
+    for (const [i, a] of signers.entries()) {
+      const hash = hashOf(round * 1000 + i)
+      const sig = await a.sign({ hash })
+      assert.equal(isSignedBy(hash, sig, a.address), true)
+      assert.equal(isSignedBy(hash, sig, signers[(i + 1) % signers.length].address), false)
+    }
+  }
+  const built = keyCacheStats().tablesBuilt - built0
+  assert.ok(built <= maxHot, `${built} tables built for ${signers.length} signers over 4 rounds (an LRU would build one per check after the first rounds)`)
+  assert.ok(keyCacheStats().hot <= maxHot)
 })

@@ -48,6 +48,21 @@ const HOT_KEYS = 32
 const WINDOW = 6
 const seen = new Map<string, InstanceType<typeof Point>>()
 const hot = new Map<string, InstanceType<typeof Point>>()
+/** When each hot key was last used (ms); see `remember`. */
+const hotUsed = new Map<string, number>()
+/**
+ * A full hot set admits a new key only in place of one unused this long: a working set larger than
+ * HOT_KEYS (a provider with more regular clients) keeps the keys it has, checked fast, and checks
+ * the rest by recovery, instead of rebuilding a table (~10 ms) at every check of every key (LRU
+ * thrash: the throughput bench's 33 signers spent 4.6 ms a job building tables).
+ */
+const HOT_IDLE_MS = 10_000
+let tablesBuilt = 0
+
+/** The key cache's counts (tests): signers with a table, and tables made so far. */
+export function keyCacheStats(): { hot: number; tablesBuilt: number; maxHot: number } {
+  return { hot: hot.size, tablesBuilt, maxHot: HOT_KEYS }
+}
 
 function touch<V>(m: Map<string, V>, k: string, v: V, max: number): void {
   m.delete(k)
@@ -57,9 +72,20 @@ function touch<V>(m: Map<string, V>, k: string, v: V, max: number): void {
 
 function remember(address: Address, p: InstanceType<typeof Point>): void {
   const k = address.toLowerCase()
-  if (hot.has(k)) return touch(hot, k, hot.get(k)!, HOT_KEYS)
+  if (hot.has(k)) {
+    hotUsed.set(k, Date.now())
+    return touch(hot, k, hot.get(k)!, HOT_KEYS)
+  }
   if (seen.has(k)) {
+    if (hot.size >= HOT_KEYS) {
+      const oldest = hot.keys().next().value as string
+      if (Date.now() - (hotUsed.get(oldest) ?? 0) < HOT_IDLE_MS) return touch(seen, k, p, SEEN_KEYS)
+      hot.delete(oldest)
+      hotUsed.delete(oldest)
+    }
     seen.delete(k)
+    hotUsed.set(k, Date.now())
+    tablesBuilt++
     // precomputed lazily, at its next multiplication
     return touch(hot, k, Point.fromAffine(p.toAffine()).precompute(WINDOW), HOT_KEYS)
   }
@@ -101,6 +127,7 @@ export function isSignedBy(hash: Hex, sig: SignatureLike, signer: Address): bool
     const P = hot.get(signer.toLowerCase())
     if (!P) return recoverSigner(hash, sig) === getAddress(signer)
     touch(hot, signer.toLowerCase(), P, HOT_KEYS)
+    hotUsed.set(signer.toLowerCase(), Date.now())
     const { r, s, yParity } = partsOf(sig)
     new Signature(r, s) // range checks: 0 < r, s < n, as recovery does
     const is = Fn.inv(s)
