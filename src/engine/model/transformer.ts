@@ -129,7 +129,7 @@ export function ropeFrequencies(headDim: number, base: number): Float32Array {
 const SCRATCH_TOKENS = 128
 
 /** One forward call's working arrays, (T, n) each; the matmul outputs are filled by the backend. */
-type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
+type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
 
 export class Transformer {
   readonly config: TransformerConfig
@@ -156,7 +156,7 @@ export class Transformer {
    */
   private work(T: number): Work {
     const c = this.config
-    const sizes = { x: c.dim, xn: c.dim, attnOut: c.nHead * c.headDim, q: c.nHead * c.headDim, k: c.nKvHead * c.headDim, v: c.nKvHead * c.headDim, proj: c.dim, gate: c.ffDim, up: c.ffDim, down: c.dim, last: c.dim }
+    const sizes = { x: c.dim, xn: c.dim, attnOut: c.nHead * c.headDim, q: c.nHead * c.headDim, proj: c.dim, gate: c.ffDim, up: c.ffDim, down: c.dim, last: c.dim }
     const keys = Object.keys(sizes) as (keyof Work)[]
     if (T > SCRATCH_TOKENS) return Object.fromEntries(keys.map((key) => [key, new Float32Array(T * sizes[key])])) as Work
     if (T > this.scratchTokens) {
@@ -210,9 +210,10 @@ export class Transformer {
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
       const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T, w.q)
       observeOp?.(l, LAYER_OP.Q, start, T, [q], xn)
-      const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T, w.k)
+      // K and V go straight into the cache rows of this batch (RoPE then turns K there in place)
+      const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T, kv.k[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
       observeOp?.(l, LAYER_OP.K, start, T, [k], xn)
-      const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T, w.v)
+      const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T, kv.v[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
       observeOp?.(l, LAYER_OP.V, start, T, [v], xn)
       addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
       addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
@@ -236,10 +237,6 @@ export class Transformer {
         for (let h = 0; h < nkv; h++) rope(k, (t * nkv + h) * hd, ropeCos, ropeSin, cs, hd, stride, half)
       }
       observeOp?.(l, LAYER_OP.ROPE, start, T, [q, k])
-
-      // append K, V to the cache                                      (rows, kvDim)
-      kv.k[l].set(k, row0 * kvDim)
-      kv.v[l].set(v, row0 * kvDim)
 
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       // (sliding window W: pos - W < u <= pos)
