@@ -299,8 +299,10 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
 }
 
 // The 2-bit values of sub-block 8n + 2k (q = qs[32n ..]) or 8n + 2k + 1 (q = qs[32n + 16 ..]):
-// bits 2k of the bytes. Called with constant n, k (straight-line code): constant shifts, which V8
-// compiles to one psrlw + pand, where a variable i8x16 shift is a long sequence.
+// bits 2k of the bytes. The 4-token path calls it with constant n, k (straight-line code): constant
+// shifts, which V8 compiles to one psrlw + pand, where a variable i8x16 shift is a long sequence.
+// (The one-token sums below stay loops: straight-line there measured slower on DRAM-streamed
+// matvecs, Q3_K 7.6 -> 4.5-6.0 GOP/s of CPU time, though not on cached ones.)
 @inline function q2Val(q: v128, k: i32): v128 {
   return k == 0 ? v128.and(q, i8x16.splat(3)) : v128.and(i8x16.shr_u(q, 2 * k), i8x16.splat(3))
 }
@@ -313,18 +315,22 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
   return i8x16.sub(q2Val(q, k), v128.xor(h4, m4))
 }
 
-// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes), straight-line.
+// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes): q = 2-bit value | hmask bit << 2, minus 4.
 @inline function sumQ3_K(hm: usize, qs: usize, scv: v128, a: usize): v128 {
+  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
   const ha = v128.load(hm), hb = v128.load(hm + 16)
-  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
-  let p = i32x4.add(dotSc16(q3Val(q0, ha, 0, 0), scv, 0, a), dotSc16(q3Val(q1, hb, 0, 0), scv, 1, a))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 1), scv, 2, a), dotSc16(q3Val(q1, hb, 0, 1), scv, 3, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 2), scv, 4, a), dotSc16(q3Val(q1, hb, 0, 2), scv, 5, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q0, ha, 0, 3), scv, 6, a), dotSc16(q3Val(q1, hb, 0, 3), scv, 7, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 0), scv, 8, a), dotSc16(q3Val(q3, hb, 1, 0), scv, 9, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 1), scv, 10, a), dotSc16(q3Val(q3, hb, 1, 1), scv, 11, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 2), scv, 12, a), dotSc16(q3Val(q3, hb, 1, 2), scv, 13, a)))
-  return i32x4.add(p, i32x4.add(dotSc16(q3Val(q2, ha, 1, 3), scv, 14, a), dotSc16(q3Val(q3, hb, 1, 3), scv, 15, a)))
+  let p = i32x4.splat(0)
+  for (let n: i32 = 0; n < 2; n++) {
+    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+    for (let k: i32 = 0; k < 4; k++) {
+      const hs = 4 * n + k
+      const va = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qa, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(ha, hs), one), 2)), c4)
+      const vb = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qb, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(hb, hs), one), 2)), c4)
+      const j = 8 * n + 2 * k
+      p = i32x4.add(p, i32x4.add(dotSc16(va, scv, j, a), dotSc16(vb, scv, j + 1, a)))
+    }
+  }
+  return p
 }
 
 @inline function termQ3_K(w: usize, a: usize, da: f32): v128 {
@@ -336,19 +342,21 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
   return f32x4.mul(f32x4.mul(scales4(w + 432), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
 }
 
-// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes), straight-line; sc_j = low nibble of
-// scale byte j (q·sc ≤ 3·15: the signed extmul of dotSc16 is exact).
+// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes); sc_j = low nibble of scale byte j.
 @inline function s1Q2_K(qs: usize, sb: v128, a: usize): v128 {
+  const m3 = i8x16.splat(3)
   const scv = v128.and(sb, i8x16.splat(0x0f))
-  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
-  let p = i32x4.add(dotSc16(q2Val(q0, 0), scv, 0, a), dotSc16(q2Val(q1, 0), scv, 1, a))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 1), scv, 2, a), dotSc16(q2Val(q1, 1), scv, 3, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 2), scv, 4, a), dotSc16(q2Val(q1, 2), scv, 5, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q0, 3), scv, 6, a), dotSc16(q2Val(q1, 3), scv, 7, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 0), scv, 8, a), dotSc16(q2Val(q3, 0), scv, 9, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 1), scv, 10, a), dotSc16(q2Val(q3, 1), scv, 11, a)))
-  p = i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 2), scv, 12, a), dotSc16(q2Val(q3, 2), scv, 13, a)))
-  return i32x4.add(p, i32x4.add(dotSc16(q2Val(q2, 3), scv, 14, a), dotSc16(q2Val(q3, 3), scv, 15, a)))
+  let p = i32x4.splat(0)
+  for (let n: i32 = 0; n < 2; n++) {
+    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
+    for (let k: i32 = 0; k < 4; k++) {
+      const j = 8 * n + 2 * k
+      p = i32x4.add(p, i32x4.add(
+        dotSc16(v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, j, a),
+        dotSc16(v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, j + 1, a)))
+    }
+  }
+  return p
 }
 
 // The 8 per-16 activation sums of sub-blocks 8h .. 8h + 7 of the block at a, as i16x8 (lane i:
