@@ -21,7 +21,10 @@
  * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
  * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's),
  * `--profile-provider FILE` the provider process's (with `--provider process`).
- * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream]
+ * `--protocol 1.3.0`: the client dials the previous job protocol (the request's signature checked
+ * before the engine starts) instead of 1.4.0 (the signature follows the request, the engine starts
+ * on its content).
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream --protocol 1.3.0 --rounds 3 --profile FILE]
  */
 import '../src/p2p/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -39,6 +42,7 @@ import { serveJsonRpc } from '../src/chain/evm/server.js'
 import { encodeGguf } from '../src/engine/gguf/write.js'
 import { synthModel } from '../src/engine/model/synth.js'
 import { jobOfferOf } from '../src/cli/commands/request.js'
+import { JOB_PROTOCOL_1_3 } from '../src/node/jobProtocol.js'
 import { type TesseraNode, startNode } from '../src/node/node.js'
 import { type JobOffer, randomNonces, requestJob } from '../src/node/requestJob.js'
 import { createHost, type Host } from '../src/p2p/host.js'
@@ -173,7 +177,10 @@ const marks: Marks[] = []
 
 const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
   const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
-  const o = jobOfferOf(cl.host, offer as never, net.root)
+  const dialled = jobOfferOf(cl.host, offer as never, net.root)
+  // --protocol 1.3.0: the previous version (the signature in the request, checked before the engine starts)
+  const target = offer.offer.addrs.find((a) => a.endsWith(`/p2p/${p.peerId}`)) ?? p.peerId
+  const o: JobOffer = arg('protocol', '1.4.0') === '1.3.0' ? { ...dialled, connect: (signal) => cl.host.dial(target, JOB_PROTOCOL_1_3, { signal }) } : dialled
   const t0 = performance.now()
   const m: Marks = {}
   const fresh = process.argv.includes('--fresh-stream')
@@ -280,7 +287,7 @@ async function benchLatency(): Promise<void> {
     if (profile) writeFileSync(arg('profile', ''), JSON.stringify(await profile.stop()))
     const [md, mp] = [median(direct), median(p2p)]
     const where = `provider ${separate ? 'in its own process' : 'in this process'}, chain ${arg('chain', 'inline') === 'process' ? 'in its own process' : 'in this process'}`
-    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms, ${where}, load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
+    console.log(`| ${PARAMS.maxTokens} tokens, ${runs} runs, gap ${gapMs} ms, ${where}, protocol ${arg('protocol', '1.4.0')}, load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} | direct engine ${md.toFixed(1)} ms | p2p job ${mp.toFixed(1)} ms | overhead ${(mp - md).toFixed(1)} ms (median) |`)
     const [cd, cp] = [median(cpu.direct), median(cpu.p2p)]
     console.log(`| CPU time during the call (median, this process's threads) | direct engine ${cd.toFixed(1)} ms | p2p job ${cp.toFixed(1)} ms | overhead ${(cp - cd).toFixed(1)} ms | with no job: ${(idleRate * 100).toFixed(1)} ms per 100 ms |`)
     if (providerCpu !== undefined) {
@@ -316,11 +323,15 @@ async function benchThroughput(): Promise<void> {
   const clients = Number(arg('clients', '32'))
   const net = await network(clients + 3)
   const p = await provider(net, 1, { capacity: clients })
-  const cls = await Promise.all(Array.from({ length: clients }, (_, i) => clientHost(net, i + 2, p.addrs())))
+  // no bootstrap list: each job dials the provider's address, and 32 hosts in one process would
+  // each re-check their peers on a timer (libp2p's getPeers re-parses every peer id: a square root
+  // per peer), background work of 32 machines billed to this one
+  const cls = await Promise.all(Array.from({ length: clients }, (_, i) => clientHost(net, i + 2, [])))
   try {
     // warm up one by one: each client's connection is open before the concurrent part (a provider
     // takes at most 16 inbound connections still upgrading at once: host.ts DEFAULT_LIMITS)
-    for (const cl of cls) await ask(net, p, cl, 0n).catch(() => {})
+    // twice: the second job's checks build the signers' precomputed keys (src/chain/evm/secp.ts), once per signer, not per job
+    for (const cl of cls) for (let w = 0; w < 2; w++) await ask(net, p, cl, 0n).catch(() => {})
     let failed = 0
     marks.length = 0
     const load0 = loadavg()[0]
