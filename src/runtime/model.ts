@@ -186,7 +186,7 @@ export type VerifyOptions = {
   onProgress?: (done: number, total: number) => void
   /** Stops the replay between batches (throws the signal's reason); see `GenerateOptions.signal`. */
   signal?: AbortSignal
-  /** Replay batch size; any value gives the same verdict (default 64). */
+  /** Replay batch size; any value gives the same verdict (default 128, trace/job.ts VERIFY_BATCH). */
   batchSize?: number
 }
 

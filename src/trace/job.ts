@@ -228,7 +228,15 @@ export type Claim = {
  * part of the receipt: hashes, sampling of each output token, where the answer stopped, and the
  * trace root. Returns the first divergent (position, layer) when the claimed leaves are known.
  */
-export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Verdict {
+/**
+ * The replay's default batch: twice runJob's prefill batch. A batch reads every weight once, and a
+ * replay computes logits at every output position, so larger batches pay off more than in a
+ * prefill (smol-135m, 1 thread, by CPU time: 3.5% less per position than 64; docs/BENCHMARKS.md
+ * "Verify and decode path"). Any size gives the same verdict.
+ */
+export const VERIFY_BATCH = 128
+
+export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = VERIFY_BATCH): Verdict {
   const steps = verifyJobSteps(tf, tok, modelRoot, claim, batchSize)
   for (;;) {
     const r = steps.next()
@@ -240,7 +248,7 @@ export function verifyJob(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Ar
 export type ReplayStep = { done: number; total: number }
 
 /** `verifyJob` that yields after each replayed batch (for progress and stopping between batches). */
-export function* verifyJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = 64): Generator<ReplayStep, Verdict> {
+export function* verifyJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint8Array, claim: Claim, batchSize = VERIFY_BATCH): Generator<ReplayStep, Verdict> {
   const { receipt: r, promptTokens: prompt, outputTokens: out } = claim
   const c = tf.config
   const problems: VerifyProblem[] = []
