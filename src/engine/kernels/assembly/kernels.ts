@@ -11,9 +11,9 @@
 // Quantized activations of one token: i16 q[cols], f32 d[cols/B], i16 bsum[cols/32] (sum of q over
 // each 32 values, for the Q4_K mins), the whole record padded to 16 bytes.
 
-// SUM8's 8 lane accumulators, one f32x4 each (lane = row of the group), for up to 4 tokens
+// SUM8's 8 lane accumulators, one f32x4 each (lane = row of the group), for up to 8 tokens
 // processed together (token k's at ACC + 128·k). Each memory (thread) has its own.
-const ACC: usize = memory.data(512, 16)
+const ACC: usize = memory.data(1024, 16)
 
 @inline function zeroAcc(acc: usize = ACC): void {
   const z = f32x4.splat(0)
@@ -401,7 +401,7 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
 // per token; V8 keeps locals in registers, not stores to linear memory); after each row they go to
 // PART (token k, row r at PART + 64·k + 16·r) for the cross-row sums.
 // Integer sums are exact, so this regrouping leaves every term's bits unchanged.
-const PART: usize = memory.data(256, 16)
+const PART: usize = memory.data(512, 16) // up to 8 tokens (Q2_K, Q3_K)
 
 // Adds each token's f32 term for this block to its SUM8 lane, from S1 (and Q4_K's S2) in lanes = rows.
 @inline function kTerm(b: i32, k: usize, d: v128, dmin: v128, s1: v128, s2: v128, da: f32, isQ4K: bool): void {
@@ -546,13 +546,13 @@ const PART: usize = memory.data(256, 16)
   }
 }
 
-// ---- Q2_K, Q3_K, Q4_1, Q5_0, Q5_1: 4 tokens per weight pass ----
-// A row's weights are unpacked once into EQ as i16 (K-quants: already multiplied by their
-// sub-block scales, `extmul`), in element order (value i at EQ + 2i, as the activations), by
-// straight-line code whose shifts and lane indices are constants (in a loop they would be variable
-// and V8 expands variable i8x16 shifts into long sequences); then one loop dots EQ with the 4 tokens'
-// activations into 4 local accumulators, which go to PART as in blockQ6_Kx4. Integer sums are exact,
-// so the regrouping leaves every term's bits unchanged.
+// ---- Q2_K, Q3_K (8, then 4 tokens per weight pass), Q4_1, Q5_0, Q5_1 (4 per pass) ----
+// A K-quant row's weights are unpacked once into EQ as i16, already multiplied by their sub-block
+// scales (`extmul`), in element order (value i at EQ + 2i, as the activations), by straight-line
+// code whose shifts and lane indices are constants (in a loop they would be variable and V8 expands
+// variable i8x16 shifts into long sequences); then a loop dots EQ with 4 tokens' activations into 4
+// local accumulators, which go to PART as in blockQ6_Kx4 (twice for 8 tokens). Integer sums are
+// exact, so the regrouping leaves every term's bits unchanged.
 const EQ: usize = memory.data(512, 16)
 
 // Stores one 16-value sub-block j, q (i8) times scale byte j of scv, as 16 i16 at EQ + 32j.
@@ -575,8 +575,8 @@ const EQ: usize = memory.data(512, 16)
   putSc16(q2Val(qb, k), scv, 8 * n + 2 * k + 1, false)
 }
 
-// Row r's Σ EQ·qa over `bytes` bytes of EQ for the 4 tokens, to PART (token k at PART + 64k + 16r).
-@inline function dotEQx4(r: usize, bytes: usize, a0: usize, a1: usize, a2: usize, a3: usize): void {
+// Row r's Σ EQ·qa over `bytes` bytes of EQ for 4 tokens, to part (token k at part + 64k + 16r).
+@inline function dotEQx4(part: usize, r: usize, bytes: usize, a0: usize, a1: usize, a2: usize, a3: usize): void {
   let p0 = i32x4.splat(0), p1 = p0, p2 = p0, p3 = p0
   for (let o: usize = 0; o < bytes; o += 32) {
     const e0 = v128.load(EQ + o), e1 = v128.load(EQ + o + 16)
@@ -585,10 +585,10 @@ const EQ: usize = memory.data(512, 16)
     p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a2 + o)), i32x4.dot_i16x8_s(e1, v128.load(a2 + o + 16))))
     p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a3 + o)), i32x4.dot_i16x8_s(e1, v128.load(a3 + o + 16))))
   }
-  v128.store(PART + (r << 4), p0)
-  v128.store(PART + 64 + (r << 4), p1)
-  v128.store(PART + 128 + (r << 4), p2)
-  v128.store(PART + 192 + (r << 4), p3)
+  v128.store(part + (r << 4), p0)
+  v128.store(part + 64 + (r << 4), p1)
+  v128.store(part + 128 + (r << 4), p2)
+  v128.store(part + 192 + (r << 4), p3)
 }
 
 // Token k's 4 rows' sums (lanes = rows) from PART.
@@ -597,36 +597,74 @@ const EQ: usize = memory.data(512, 16)
   return hsum4(v128.load(pk), v128.load(pk + 16), v128.load(pk + 32), v128.load(pk + 48))
 }
 
-// One Q3_K group block for 4 tokens ((q-4+4h)·sc: |.| ≤ 4·32 fits i16).
-@inline function blockQ3_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize): void {
+// Row r of a Q3_K group block into EQ ((q-4+4h)·sc: |.| ≤ 4·32 fits i16).
+@inline function unpackQ3_K(w: usize, r: usize): void {
+  const scv = q3kScales(w + 384 + 12 * r)
+  const hm = w + (r << 5), qs = w + 128 + (r << 6)
+  const ha = v128.load(hm), hb = v128.load(hm + 16)
+  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+  putQ3_K(q0, q1, ha, hb, scv, 0, 0)
+  putQ3_K(q0, q1, ha, hb, scv, 0, 1)
+  putQ3_K(q0, q1, ha, hb, scv, 0, 2)
+  putQ3_K(q0, q1, ha, hb, scv, 0, 3)
+  putQ3_K(q2, q3, ha, hb, scv, 1, 0)
+  putQ3_K(q2, q3, ha, hb, scv, 1, 1)
+  putQ3_K(q2, q3, ha, hb, scv, 1, 2)
+  putQ3_K(q2, q3, ha, hb, scv, 1, 3)
+}
+
+// Row r of a Q2_K group block into EQ (q·sc ≤ 3·15).
+@inline function unpackQ2_K(w: usize, r: usize): void {
+  const scv = v128.and(v128.load(w + (r << 4)), i8x16.splat(0x0f))
+  const qs = w + 64 + (r << 6)
+  const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
+  putQ2_K(q0, q1, scv, 0, 0)
+  putQ2_K(q0, q1, scv, 0, 1)
+  putQ2_K(q0, q1, scv, 0, 2)
+  putQ2_K(q0, q1, scv, 0, 3)
+  putQ2_K(q2, q3, scv, 1, 0)
+  putQ2_K(q2, q3, scv, 1, 1)
+  putQ2_K(q2, q3, scv, 1, 2)
+  putQ2_K(q2, q3, scv, 1, 3)
+}
+
+// One Q2_K or Q3_K group block for nt (4 or 8) consecutive tokens: token k's block activations at
+// a + k·stride, its scale at a + k·stride + daOff, (Q2_K) its per-16 sums at s + k·sn. Each row is
+// unpacked once and dotted with the tokens 4 at a time; then each token's f32 steps are the
+// one-token term's: (d ⊗ d_a) ⊗ i2f(S1) (Q2_K ⊖ (dmin ⊗ d_a) ⊗ i2f(S2)), S2 from the sums and
+// each row's 16 mins (s2Q2_K).
+@inline function blockK2(type: i32, nt: usize, b: i32, w: usize, a: usize, stride: usize, daOff: usize, s: usize, sn: usize): void {
   for (let r: usize = 0; r < 4; r++) {
-    const scv = q3kScales(w + 384 + 12 * r)
-    const hm = w + (r << 5), qs = w + 128 + (r << 6)
-    const ha = v128.load(hm), hb = v128.load(hm + 16)
-    const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
-    putQ3_K(q0, q1, ha, hb, scv, 0, 0)
-    putQ3_K(q0, q1, ha, hb, scv, 0, 1)
-    putQ3_K(q0, q1, ha, hb, scv, 0, 2)
-    putQ3_K(q0, q1, ha, hb, scv, 0, 3)
-    putQ3_K(q2, q3, ha, hb, scv, 1, 0)
-    putQ3_K(q2, q3, ha, hb, scv, 1, 1)
-    putQ3_K(q2, q3, ha, hb, scv, 1, 2)
-    putQ3_K(q2, q3, ha, hb, scv, 1, 3)
-    dotEQx4(r, 512, a0, a1, a2, a3)
+    if (type == Q3_K) unpackQ3_K(w, r)
+    else unpackQ2_K(w, r)
+    dotEQx4(PART, r, 512, a, a + stride, a + 2 * stride, a + 3 * stride)
+    if (nt == 8) {
+      const a4 = a + 4 * stride
+      dotEQx4(PART + 256, r, 512, a4, a4 + stride, a4 + 2 * stride, a4 + 3 * stride)
+    }
   }
-  const d = scales4(w + 432)
-  for (let k: usize = 0; k < 4; k++) {
-    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
-    const s = partSum(k)
-    kTerm(b, k, d, d, s, s, load<f32>(at + daOff), false)
+  if (type == Q3_K) {
+    const d = scales4(w + 432)
+    for (let k: usize = 0; k < nt; k++) {
+      const sum = partSum(k)
+      kTerm(b, k, d, d, sum, sum, load<f32>(a + k * stride + daOff), false)
+    }
+  } else {
+    const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
+    const d = scales4(w + 320), dmin = scales4(w + 328)
+    for (let k: usize = 0; k < nt; k++) {
+      const sk = s + k * sn
+      const sum2 = s2Q2_K(sb0, sb1, sb2, sb3, v128.load(sk), v128.load(sk + 16))
+      kTerm(b, k, d, dmin, partSum(k), sum2, load<f32>(a + k * stride + daOff), true)
+    }
   }
 }
 
 // Q2_K's S2 = Σ_j m_j·Σ_{16} qa needs each token's 16 per-16 activation sums of a block, the same
 // for every row group: they are made once per token tile (fillSums16) into SUM16, 32 bytes (16 x
-// i16, |Σ| ≤ 16·127) per token and block, token-major. A tile's 4-token tokens need at most
+// i16, |Σ| ≤ 16·127) per token and block, token-major. A tile's multi-token tokens need at most
 // tile·cols/8 ≤ (256 KiB / stride)·cols/8 ≤ 16 KiB (stride > 2·cols); a tile of fewer than 4
-// tokens (huge rows) never takes the 4-token path.
+// tokens (huge rows) never takes a multi-token pass.
 const SUM16_BYTES: i32 = 16384
 const SUM16: usize = memory.data(SUM16_BYTES, 16)
 
@@ -641,34 +679,6 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
       a += 512 // 256 values x 2 bytes
       dst += 32
     }
-  }
-}
-
-// One Q2_K group block for 4 tokens: S1 as Q3_K's (q·sc ≤ 3·15), S2 from the tokens' per-16 sums
-// at s_k (16 x i16) dotted with each row's 16 mins.
-@inline function blockQ2_Kx4(b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
-  s0: usize, s1: usize, s2: usize, s3: usize): void {
-  for (let r: usize = 0; r < 4; r++) {
-    const scv = v128.and(v128.load(w + (r << 4)), i8x16.splat(0x0f))
-    const qs = w + 64 + (r << 6)
-    const q0 = v128.load(qs), q1 = v128.load(qs + 16), q2 = v128.load(qs + 32), q3 = v128.load(qs + 48)
-    putQ2_K(q0, q1, scv, 0, 0)
-    putQ2_K(q0, q1, scv, 0, 1)
-    putQ2_K(q0, q1, scv, 0, 2)
-    putQ2_K(q0, q1, scv, 0, 3)
-    putQ2_K(q2, q3, scv, 1, 0)
-    putQ2_K(q2, q3, scv, 1, 1)
-    putQ2_K(q2, q3, scv, 1, 2)
-    putQ2_K(q2, q3, scv, 1, 3)
-    dotEQx4(r, 512, a0, a1, a2, a3)
-  }
-  const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
-  const d = scales4(w + 320), dmin = scales4(w + 328)
-  for (let k: usize = 0; k < 4; k++) {
-    const at = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3
-    const sk = k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3
-    const sum2 = s2Q2_K(sb0, sb1, sb2, sb3, v128.load(sk), v128.load(sk + 16))
-    kTerm(b, k, d, dmin, partSum(k), sum2, load<f32>(at + daOff), true)
   }
 }
 
@@ -733,11 +743,27 @@ export function actStride(cols: i32, bs: i32): i32 {
 
 // Tokens per tile in batched matmul: as many as keep ~256 KiB of activations hot in L2, so one
 // row group (a few KiB) is loaded once per tile and reused for every token of the tile.
-// Rounded down to a multiple of 8 (Q8_0 computes 4 tokens at a time; only a batch's last 1-3
-// tokens take the one-token path) unless a token's record is huge.
+// Rounded down to a multiple of 8 (the quantized types compute 4 or 8 tokens per weight pass; only
+// a batch's last 1-3 tokens take the one-token path) unless a token's record is huge.
 @inline function tokenTile(stride: i32): i32 {
   const t = (256 * 1024) / stride
   return t < 8 ? max(t, 1) : t & ~7
+}
+
+// One Q2_K/Q3_K weight pass: row group g (at wg) for the nt tokens from t (Q2_K's per-16 sums
+// at SUM16, filled for the tile from t0).
+@inline function passK2(type: i32, nt: usize, wg: usize, nb: i32, gbb: i32, act: usize, t: i32, t0: i32,
+  stride: i32, daOff: usize, out: usize, outStride: i32, g: i32): void {
+  const a = act + <usize>t * <usize>stride
+  for (let k: usize = 0; k < nt; k++) zeroAcc(ACC + (k << 7))
+  const sn = <usize>nb << 5
+  for (let b = 0; b < nb; b++) {
+    const ab = <usize>(b << 9) // 256 values x 2 bytes
+    const s = SUM16 + <usize>(t - t0) * sn + (<usize>b << 5)
+    blockK2(type, nt, b, wg + <usize>b * <usize>gbb, a + ab, <usize>stride, daOff + (<usize>b << 2) - ab, s, sn)
+  }
+  const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
+  for (let k: usize = 0; k < nt; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
 }
 
 @inline function matmulQ(type: i32, bs: i32, gbb: i32, w: usize, ngroups: i32, nb: i32,
@@ -749,7 +775,7 @@ export function actStride(cols: i32, bs: i32): i32 {
   const groupBytes = <usize>nb * <usize>gbb
   for (let t0 = 0; t0 < ntok; t0 += tile) {
     const t1 = min(ntok, t0 + tile)
-    // the tokens that go 4 at a time: all but the tile's last (t1 - t0) mod 4
+    // the tokens that go 4 (or 8) at a time: all but the tile's last (t1 - t0) mod 4
     let t4 = t0 + ((t1 - t0) & ~3)
     if (type == Q2_K) {
       if ((t4 - t0) * nb * 32 <= SUM16_BYTES) fillSums16(act, stride, t0, t4 - t0, nb)
@@ -758,7 +784,12 @@ export function actStride(cols: i32, bs: i32): i32 {
     for (let g = 0; g < ngroups; g++) {
       const wg = w + <usize>g * groupBytes
       let t = t0
-      if (type == Q4_K || type == Q5_K || type == Q6_K || type == Q3_K || type == Q2_K) {
+      if (type == Q2_K || type == Q3_K) {
+        // 8 tokens per weight pass, then 4: each row's unpacking is shared by more tokens
+        for (; t + 8 <= t4; t += 8) passK2(type, 8, wg, nb, gbb, act, t, t0, stride, daOff, out, outStride, g)
+        for (; t + 4 <= t4; t += 4) passK2(type, 4, wg, nb, gbb, act, t, t0, stride, daOff, out, outStride, g)
+      }
+      if (type == Q4_K || type == Q5_K || type == Q6_K) {
         for (; t + 4 <= t4; t += 4) {
           const a0 = act + <usize>t * <usize>stride
           const a1 = a0 + <usize>stride
@@ -772,12 +803,7 @@ export function actStride(cols: i32, bs: i32): i32 {
             if (type == Q4_K || type == Q5_K) {
               const sb = bsOff + (<usize>b << 4)
               blockQ4_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb, type == Q5_K)
-            } else if (type == Q6_K) blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
-            else if (type == Q3_K) blockQ3_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
-            else {
-              const sb = SUM16 + ((<usize>(t - t0) * <usize>nb + <usize>b) << 5), sn = <usize>nb << 5
-              blockQ2_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, sb, sb + sn, sb + 2 * sn, sb + 3 * sn)
-            }
+            } else blockQ6_Kx4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
           }
           const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
           for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
