@@ -5,8 +5,10 @@
  * leaves, version 2"). This is the "real replay" behind a TraceProvider: the honest provider, the
  * honest auditor and every cheat start from it.
  *
- * Positions are 0 .. nPrompt + nOutput - 2 (the last output token is never consumed). Decoding is
- * one token at a time after a one-batch prefill; any batching gives the same bits.
+ * Positions are 0 .. nPrompt + nOutput - 2 (the last output token is never consumed). Generating
+ * decodes one token at a time after a one-batch prefill; following a delivered answer (`forced`,
+ * the auditor) replays prompt + answer teacher-forced in batches, as verifyJob: any batching gives
+ * the same bits.
  *
  * Legend: p position, l layer (nLayer = the head), dim model width, kvDim = nKvHead · headDim.
  */
@@ -15,6 +17,7 @@ import { sampleToken } from '../engine/sample.js'
 import { LAYER_OP } from '../engine/model/opTable.js'
 import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { type Hash, leafHash } from '../trace/merkle.js'
+import { VERIFY_BATCH } from '../trace/job.js'
 import { headLeaf, layerLeaf } from '../trace/traceTree.js'
 import type { Replay } from './machine/transition.js'
 
@@ -48,8 +51,10 @@ export type ReplayOptions = {
   /** Keep generating after an end-of-generation token, up to `maxTokens` (the `length` cheat). */
   ignoreEog?: boolean
   override?: Override
-  /** Checked between tokens. */
+  /** Checked between tokens (between batches when `forced`). */
   signal?: AbortSignal
+  /** Batch size of a `forced` replay (default VERIFY_BATCH, trace/job.ts); any size gives the same bits. */
+  batchSize?: number
 }
 
 /** A replayed job: tokens, per-position states, trace leaves. */
@@ -129,12 +134,9 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
   const logitsAt = new Map<number, Float32Array>()
   const next = new Map<number, number>()
   const outputs: number[] = []
-  let logits = tf.forward(prompt, cache, 1, observe, tamper)
-  for (let p = 0; p + 1 < nPrompt; p++) leaves[key(p, nL)] = headLeaf(p, nL, prompt[p + 1])
   const tokens = prompt.slice()
-  for (;;) {
-    opts.signal?.throwIfAborted()
-    const p = tokens.length - 1
+  /** The head at position p (= tokens.length - 1) from its logits: sample, leaf, the token fed next. */
+  const head = (p: number, logits: Float32Array): number => {
     let row = logits.slice()
     let id: number
     if (o && 'head' in o && o.pos === p) {
@@ -152,9 +154,35 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
     leaves[key(p, nL)] = stopped || out !== id ? INVALID_LEAF : headLeaf(p, nL, id, row)
     outputs.push(out)
     tokens.push(out)
-    const done = opts.forced ? outputs.length >= opts.forced.length : outputs.length >= spec.maxTokens || (eog.has(out) && !opts.ignoreEog)
-    if (done || tokens.length > c.contextLength) break
-    logits = tf.forward([out], cache, 1, observe, tamper)
+    return out
+  }
+  for (let p = 0; p + 1 < nPrompt; p++) leaves[key(p, nL)] = headLeaf(p, nL, prompt[p + 1])
+
+  const forced = opts.forced
+  if (forced && forced.length > 0 && nPrompt <= c.contextLength) {
+    // Following a delivered answer, every token consumed is known up front: a teacher-forced
+    // replay in batches (as verifyJob), logits at every head. The heads are the ones the
+    // token-at-a-time loop below computes: one per delivered token, or up to the context's end.
+    const nHead = Math.min(forced.length, c.contextLength - nPrompt + 1)
+    const all = prompt.concat(forced.slice(0, nHead - 1))
+    const batch = opts.batchSize ?? VERIFY_BATCH
+    const first = nPrompt - 1
+    for (let s = 0; s < all.length; s += batch) {
+      opts.signal?.throwIfAborted()
+      const chunk = all.slice(s, s + batch)
+      const nLogits = Math.max(0, s + chunk.length - Math.max(s, first))
+      const logits = tf.forward(chunk, cache, nLogits, observe, tamper)
+      for (let i = 0; i < nLogits; i++) head(s + chunk.length - nLogits + i, logits.subarray(i * c.vocabSize, (i + 1) * c.vocabSize))
+    }
+  } else {
+    let logits = tf.forward(prompt, cache, 1, observe, tamper)
+    for (;;) {
+      opts.signal?.throwIfAborted()
+      const out = head(tokens.length - 1, logits)
+      const done = forced ? outputs.length >= forced.length : outputs.length >= spec.maxTokens || (eog.has(out) && !opts.ignoreEog)
+      if (done || tokens.length > c.contextLength) break
+      logits = tf.forward([out], cache, 1, observe, tamper)
+    }
   }
 
   const get = (m: Map<number, Float32Array>, p: number, l: number) => {
