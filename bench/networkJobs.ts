@@ -172,15 +172,15 @@ async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
 }
 
 /** Where one job's time goes, client side (ms since the call): stream open, each message received, the end. */
-type Marks = { dial?: number; open?: number; accepted?: number; first?: number; last?: number; done?: number; end?: number }
+type Marks = { protocol?: string; dial?: number; open?: number; accepted?: number; first?: number; last?: number; done?: number; end?: number }
 const marks: Marks[] = []
 
-const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false) => {
+const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false, protocol = arg('protocol', '1.4.0')) => {
   const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
   const dialled = jobOfferOf(cl.host, offer as never, net.root)
   // --protocol 1.3.0: the previous version (the signature in the request, checked before the engine starts)
   const target = offer.offer.addrs.find((a) => a.endsWith(`/p2p/${p.peerId}`)) ?? p.peerId
-  const o: JobOffer = arg('protocol', '1.4.0') === '1.3.0' ? { ...dialled, connect: (signal) => cl.host.dial(target, JOB_PROTOCOL_1_3, { signal }) } : dialled
+  const o: JobOffer = protocol === '1.3.0' ? { ...dialled, connect: (signal) => cl.host.dial(target, JOB_PROTOCOL_1_3, { signal }) } : dialled
   const t0 = performance.now()
   const m: Marks = {}
   const fresh = process.argv.includes('--fresh-stream')
@@ -207,7 +207,7 @@ const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClient
     },
   }
   const r = await requestJob({ clients: cl.c, deployment: net.d, offers: [traced], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1 })
-  if (mark) marks.push({ ...m, end: performance.now() - t0 })
+  if (mark) marks.push({ ...m, protocol, end: performance.now() - t0 })
   return r
 }
 
@@ -267,6 +267,7 @@ async function benchLatency(): Promise<void> {
     const providerProfile = arg('profile-provider', '')
     if (providerProfile) await p.command!('profile-start')
     const providerCpu0 = await p.cpuMs?.()
+    const ab = arg('protocol', '1.4.0') === 'ab'
     for (let i = 0; i < runs; i++) {
       let c = cpuMs()
       let t = performance.now()
@@ -276,7 +277,8 @@ async function benchLatency(): Promise<void> {
       if (gapMs > 0) await sleep(gapMs)
       c = cpuMs()
       t = performance.now()
-      await ask(net, p, cl, 0n, true)
+      // --protocol ab: 1.4.0 and 1.3.0 in turn, so both see the same machine load
+      await ask(net, p, cl, 0n, true, ab ? (i % 2 === 0 ? '1.4.0' : '1.3.0') : undefined)
       p2p.push(performance.now() - t)
       cpu.p2p.push(cpuMs() - c)
       if (gapMs > 0) await sleep(gapMs)
@@ -295,8 +297,12 @@ async function benchLatency(): Promise<void> {
       const idle = ((providerIdleRate ?? 0) * runsMs) / runs
       console.log(`| provider process CPU per job (mean over the runs) | ${providerCpu.toFixed(1)} ms | less its idle rate (${((providerIdleRate ?? 0) * 100).toFixed(1)} ms per 100 ms) | ${(providerCpu - idle).toFixed(1)} ms | |`)
     }
-    const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
-    console.log(`| client's marks (median ms since the call) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
+    for (const proto of ab ? ['1.4.0', '1.3.0'] : [undefined]) {
+      const ms = marks.filter((x) => proto === undefined || x.protocol === proto)
+      const at = (k: Exclude<keyof Marks, 'protocol'>) => median(ms.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+      const label = proto === undefined ? '' : `, protocol ${proto} (${ms.length} interleaved runs)`
+      console.log(`| client's marks (median ms since the call${label}) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
+    }
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
     const rpcClient = connectClients({ transport: net.rpc, chainId: net.d.chainId, privateKey: net.keys[2] })
     const reads: number[] = []
@@ -355,7 +361,7 @@ async function benchThroughput(): Promise<void> {
     const cpuPerJob = (cpuMs() - cpu0) / Math.max(1, done)
     const where = arg('chain', 'inline') === 'process' ? 'chain in its own process' : 'chain in this process'
     console.log(`| ${clients} concurrent clients x ${rounds} jobs of ${PARAMS.maxTokens} tokens, ${where} | ${done} jobs in ${s.toFixed(1)} s (${failed} failed) | ${(done / s).toFixed(1)} jobs/s | CPU ${cpuPerJob.toFixed(1)} ms per job (this process: clients, provider${arg('chain', 'inline') === 'process' ? '' : ', chain'}) | load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} |`)
-    const at = (k: keyof Marks) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+    const at = (k: Exclude<keyof Marks, 'protocol'>) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
     console.log(`| client's marks (median ms since the call) | accepted ${at('accepted')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
   } finally {
     await Promise.all(cls.map((cl) => cl.host.stop()))
