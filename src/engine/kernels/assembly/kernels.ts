@@ -278,15 +278,6 @@ const Q4_1: i32 = 3, Q5_0: i32 = 6, Q5_1: i32 = 7
 // Q3_K group block = [4 x 32 hmask][4 x 64 qs][4 x 12 scale bytes][4 x f16 d] (440 bytes)
 const Q2_K: i32 = 10, Q3_K: i32 = 11
 
-// Σ over 16-value sub-block j of (q·sc_j)·qa: q signed i8, sc_j byte j of scv (|q·sc| fits i16).
-@inline function dotSc16(q: v128, scv: v128, j: i32, a: usize): v128 {
-  const sc = i8x16.swizzle(scv, i8x16.splat(<i8>j))
-  const aj = a + (<usize>j << 5) // 16 values x 2 bytes
-  return i32x4.add(
-    i32x4.dot_i16x8_s(i16x8.extmul_low_i8x16_s(q, sc), v128.load(aj)),
-    i32x4.dot_i16x8_s(i16x8.extmul_high_i8x16_s(q, sc), v128.load(aj + 16)))
-}
-
 // The 16 Q3_K scales (sc - 32, signed bytes) from the 12 bytes at p (llama.cpp's kmask unpacking).
 @inline function q3kScales(p: usize): v128 {
   const w0 = load<u32>(p), w1 = load<u32>(p + 4), w2 = load<u32>(p + 8)
@@ -299,10 +290,8 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
 }
 
 // The 2-bit values of sub-block 8n + 2k (q = qs[32n ..]) or 8n + 2k + 1 (q = qs[32n + 16 ..]):
-// bits 2k of the bytes. The 4-token path calls it with constant n, k (straight-line code): constant
-// shifts, which V8 compiles to one psrlw + pand, where a variable i8x16 shift is a long sequence.
-// (The one-token sums below stay loops: straight-line there measured slower on DRAM-streamed
-// matvecs, Q3_K 7.6 -> 4.5-6.0 GOP/s of CPU time, though not on cached ones.)
+// bits 2k of the bytes. Always called with constant n, k (straight-line code): constant shifts,
+// which V8 compiles to one psrlw + pand, where a variable i8x16 shift is a long sequence.
 @inline function q2Val(q: v128, k: i32): v128 {
   return k == 0 ? v128.and(q, i8x16.splat(3)) : v128.and(i8x16.shr_u(q, 2 * k), i8x16.splat(3))
 }
@@ -313,50 +302,6 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
   const hs = 4 * n + k, m4 = i8x16.splat(4)
   const h4 = v128.and(hs >= 2 ? i8x16.shr_u(h, hs - 2) : i8x16.shl(h, 2 - hs), m4)
   return i8x16.sub(q2Val(q, k), v128.xor(h4, m4))
-}
-
-// One row's Q3_K sum Σ_j sc_j·Σ q·qa (4 partial lanes): q = 2-bit value | hmask bit << 2, minus 4.
-@inline function sumQ3_K(hm: usize, qs: usize, scv: v128, a: usize): v128 {
-  const m3 = i8x16.splat(3), one = i8x16.splat(1), c4 = i8x16.splat(4)
-  const ha = v128.load(hm), hb = v128.load(hm + 16)
-  let p = i32x4.splat(0)
-  for (let n: i32 = 0; n < 2; n++) {
-    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-    for (let k: i32 = 0; k < 4; k++) {
-      const hs = 4 * n + k
-      const va = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qa, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(ha, hs), one), 2)), c4)
-      const vb = i8x16.sub(v128.or(v128.and(i8x16.shr_u(qb, 2 * k), m3), i8x16.shl(v128.and(i8x16.shr_u(hb, hs), one), 2)), c4)
-      const j = 8 * n + 2 * k
-      p = i32x4.add(p, i32x4.add(dotSc16(va, scv, j, a), dotSc16(vb, scv, j + 1, a)))
-    }
-  }
-  return p
-}
-
-@inline function termQ3_K(w: usize, a: usize, da: f32): v128 {
-  const s = hsum4(
-    sumQ3_K(w, w + 128, q3kScales(w + 384), a),
-    sumQ3_K(w + 32, w + 192, q3kScales(w + 396), a),
-    sumQ3_K(w + 64, w + 256, q3kScales(w + 408), a),
-    sumQ3_K(w + 96, w + 320, q3kScales(w + 420), a))
-  return f32x4.mul(f32x4.mul(scales4(w + 432), f32x4.splat(da)), f32x4.convert_i32x4_s(s))
-}
-
-// One row's Q2_K S1 = Σ_j sc_j·Σ q·qa (4 partial lanes); sc_j = low nibble of scale byte j.
-@inline function s1Q2_K(qs: usize, sb: v128, a: usize): v128 {
-  const m3 = i8x16.splat(3)
-  const scv = v128.and(sb, i8x16.splat(0x0f))
-  let p = i32x4.splat(0)
-  for (let n: i32 = 0; n < 2; n++) {
-    const qa = v128.load(qs + (<usize>n << 5)), qb = v128.load(qs + (<usize>n << 5) + 16)
-    for (let k: i32 = 0; k < 4; k++) {
-      const j = 8 * n + 2 * k
-      p = i32x4.add(p, i32x4.add(
-        dotSc16(v128.and(i8x16.shr_u(qa, 2 * k), m3), scv, j, a),
-        dotSc16(v128.and(i8x16.shr_u(qb, 2 * k), m3), scv, j + 1, a)))
-    }
-  }
-  return p
 }
 
 // The 8 per-16 activation sums of sub-blocks 8h .. 8h + 7 of the block at a, as i16x8 (lane i:
@@ -383,16 +328,6 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m1), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m1), hi)),
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m2), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m2), hi)),
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m3), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m3), hi)))
-}
-
-@inline function termQ2_K(w: usize, a: usize, da: f32): v128 {
-  const sb0 = v128.load(w), sb1 = v128.load(w + 16), sb2 = v128.load(w + 32), sb3 = v128.load(w + 48)
-  const s1 = hsum4(s1Q2_K(w + 64, sb0, a), s1Q2_K(w + 128, sb1, a), s1Q2_K(w + 192, sb2, a), s1Q2_K(w + 256, sb3, a))
-  const s2 = s2Q2_K(sb0, sb1, sb2, sb3, sums16(a, 0), sums16(a, 1))
-  const da4 = f32x4.splat(da)
-  const t1 = f32x4.mul(f32x4.mul(scales4(w + 320), da4), f32x4.convert_i32x4_s(s1))
-  const t2 = f32x4.mul(f32x4.mul(scales4(w + 328), da4), f32x4.convert_i32x4_s(s2))
-  return f32x4.sub(t1, t2)
 }
 
 // ---- K-quants, 4 tokens per weight pass (prefill, verify) ----
@@ -626,6 +561,50 @@ const EQ: usize = memory.data(512, 16)
   putQ2_K(q2, q3, scv, 1, 1)
   putQ2_K(q2, q3, scv, 1, 2)
   putQ2_K(q2, q3, scv, 1, 3)
+}
+
+// One token (decode, a batch's last 1-3 tokens): each row unpacked into EQ as for the batches,
+// then Σ EQ·qa in one loop (dotEQ1). (Dotting each sub-block straight from the unpacked bytes,
+// in loops, measured 7.6 GOP/s for Q3_K against 12.8 here; the same straight-line without EQ was
+// slower still on DRAM-streamed matvecs.)
+@inline function dotEQ1(a: usize): v128 {
+  let p = i32x4.splat(0)
+  for (let o: usize = 0; o < 512; o += 32) {
+    p = i32x4.add(p, i32x4.add(
+      i32x4.dot_i16x8_s(v128.load(EQ + o), v128.load(a + o)), i32x4.dot_i16x8_s(v128.load(EQ + o + 16), v128.load(a + o + 16))))
+  }
+  return p
+}
+
+@inline function rowQ3_K(w: usize, r: usize, a: usize): v128 {
+  unpackQ3_K(w, r)
+  return dotEQ1(a)
+}
+
+@inline function rowQ2_K(w: usize, r: usize, a: usize): v128 {
+  unpackQ2_K(w, r)
+  return dotEQ1(a)
+}
+
+@inline function termQ3_K(w: usize, a: usize, da: f32): v128 {
+  const p0 = rowQ3_K(w, 0, a)
+  const p1 = rowQ3_K(w, 1, a)
+  const p2 = rowQ3_K(w, 2, a)
+  const p3 = rowQ3_K(w, 3, a)
+  return f32x4.mul(f32x4.mul(scales4(w + 432), f32x4.splat(da)), f32x4.convert_i32x4_s(hsum4(p0, p1, p2, p3)))
+}
+
+// Q2_K: S1 as Q3_K's; S2 from the token's per-16 sums of this block (sums16) and the rows' mins.
+@inline function termQ2_K(w: usize, a: usize, da: f32): v128 {
+  const p0 = rowQ2_K(w, 0, a)
+  const p1 = rowQ2_K(w, 1, a)
+  const p2 = rowQ2_K(w, 2, a)
+  const p3 = rowQ2_K(w, 3, a)
+  const s2 = s2Q2_K(v128.load(w), v128.load(w + 16), v128.load(w + 32), v128.load(w + 48), sums16(a, 0), sums16(a, 1))
+  const da4 = f32x4.splat(da)
+  const t1 = f32x4.mul(f32x4.mul(scales4(w + 320), da4), f32x4.convert_i32x4_s(hsum4(p0, p1, p2, p3)))
+  const t2 = f32x4.mul(f32x4.mul(scales4(w + 328), da4), f32x4.convert_i32x4_s(s2))
+  return f32x4.sub(t1, t2)
 }
 
 // One Q2_K or Q3_K group block for nt (4 or 8) consecutive tokens: token k's block activations at
