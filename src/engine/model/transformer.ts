@@ -128,6 +128,24 @@ export function ropeFrequencies(headDim: number, base: number): Float32Array {
  */
 const SCRATCH_TOKENS = 128
 
+/** One layer's weights, looked up once (a `blk.N.` name built and hashed per use costs per token). */
+type LayerWeights = {
+  attnNorm: Float32Array
+  q: MatrixHandle
+  k: MatrixHandle
+  v: MatrixHandle
+  qBias?: Float32Array
+  kBias?: Float32Array
+  vBias?: Float32Array
+  qNorm?: Float32Array
+  kNorm?: Float32Array
+  attnOutput: MatrixHandle
+  ffnNorm: Float32Array
+  gate: MatrixHandle
+  up: MatrixHandle
+  down: MatrixHandle
+}
+
 /** One forward call's working arrays, (T, n) each; the matmul outputs are filled by the backend. */
 type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
 
@@ -141,6 +159,7 @@ export class Transformer {
   /** Scratch for batches up to `scratchTokens` tokens: whole arrays (allocF32 frees on collection of these). */
   private scratch?: Work
   private scratchTokens = 0
+  private layerWeights?: LayerWeights[]
 
   constructor(weights: TransformerWeights, private readonly backend: Backend) {
     this.config = weights.config
@@ -148,6 +167,31 @@ export class Transformer {
     this.vec = weights.vectors
     this.ops = backend.layerOps ?? referenceLayerOps
     this.freq = ropeFrequencies(this.config.headDim, this.config.ropeBase)
+  }
+
+  /** Each layer's weights by role, from the name tables (once, on the first forward call). */
+  private layers(): LayerWeights[] {
+    this.layerWeights ??= Array.from({ length: this.config.nLayer }, (_, l) => {
+      const p = `blk.${l}.`
+      const [m, v] = [this.m, this.vec]
+      return {
+        attnNorm: v[p + 'attn_norm.weight'],
+        q: m[p + 'attn_q.weight'],
+        k: m[p + 'attn_k.weight'],
+        v: m[p + 'attn_v.weight'],
+        qBias: v[p + 'attn_q.bias'],
+        kBias: v[p + 'attn_k.bias'],
+        vBias: v[p + 'attn_v.bias'],
+        qNorm: v[p + 'attn_q_norm.weight'],
+        kNorm: v[p + 'attn_k_norm.weight'],
+        attnOutput: m[p + 'attn_output.weight'],
+        ffnNorm: v[p + 'ffn_norm.weight'],
+        gate: m[p + 'ffn_gate.weight'],
+        up: m[p + 'ffn_up.weight'],
+        down: m[p + 'ffn_down.weight'],
+      }
+    })
+    return this.layerWeights
   }
 
   /**
@@ -201,29 +245,30 @@ export class Transformer {
       }
     }
 
+    const layers = this.layers()
     for (let l = 0; l < c.nLayer; l++) {
-      const p = `blk.${l}.`
+      const L = layers[l]
       // attention rmsnorm                                            (T, dim)
-      ops.rmsnorm(xn, x, this.vec[p + 'attn_norm.weight'], T, dim, c.rmsEps)
+      ops.rmsnorm(xn, x, L.attnNorm, T, dim, c.rmsEps)
       observeOp?.(l, LAYER_OP.ATTN_NORM, start, T, [xn])
 
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
-      const q = b.matmul(this.m[p + 'attn_q.weight'], xn, T, w.q)
+      const q = b.matmul(L.q, xn, T, w.q)
       observeOp?.(l, LAYER_OP.Q, start, T, [q], xn)
       // K and V go straight into the cache rows of this batch (RoPE then turns K there in place)
-      const k = b.matmul(this.m[p + 'attn_k.weight'], xn, T, kv.k[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
+      const k = b.matmul(L.k, xn, T, kv.k[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
       observeOp?.(l, LAYER_OP.K, start, T, [k], xn)
-      const v = b.matmul(this.m[p + 'attn_v.weight'], xn, T, kv.v[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
+      const v = b.matmul(L.v, xn, T, kv.v[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
       observeOp?.(l, LAYER_OP.V, start, T, [v], xn)
-      addBias(ops, q, this.vec[p + 'attn_q.bias'], T)
-      addBias(ops, k, this.vec[p + 'attn_k.bias'], T)
-      addBias(ops, v, this.vec[p + 'attn_v.bias'], T)
+      addBias(ops, q, L.qBias, T)
+      addBias(ops, k, L.kBias, T)
+      addBias(ops, v, L.vBias, T)
       observeOp?.(l, LAYER_OP.QKV_BIAS, start, T, [q, k, v])
 
       // qwen3: RMSNorm of each head of q and k (hd values, weights shared by the heads) (T*nh, hd), (T*nkv, hd)
       if (c.hasQkNorm) {
-        ops.rmsnorm(q, q, this.vec[p + 'attn_q_norm.weight'], T * nh, hd, c.rmsEps)
-        ops.rmsnorm(k, k, this.vec[p + 'attn_k_norm.weight'], T * nkv, hd, c.rmsEps)
+        ops.rmsnorm(q, q, L.qNorm!, T * nh, hd, c.rmsEps)
+        ops.rmsnorm(k, k, L.kNorm!, T * nkv, hd, c.rmsEps)
       }
       observeOp?.(l, LAYER_OP.QK_NORM, start, T, [q, k])
 
@@ -248,21 +293,21 @@ export class Transformer {
       observeOp?.(l, LAYER_OP.ATTENTION, start, T, [attnOut])
 
       // output projection and residual                              (T, dim)
-      const proj = b.matmul(this.m[p + 'attn_output.weight'], attnOut, T, w.proj)
+      const proj = b.matmul(L.attnOutput, attnOut, T, w.proj)
       observeOp?.(l, LAYER_OP.ATTN_OUTPUT, start, T, [proj], attnOut)
       ops.add(x, proj, T * dim)
       observeOp?.(l, LAYER_OP.ATTN_RESIDUAL, start, T, [x])
 
       // ffn: rmsnorm, gate/up, silu(gate) * up, down, residual     (T, ff) -> (T, dim)
-      ops.rmsnorm(xn, x, this.vec[p + 'ffn_norm.weight'], T, dim, c.rmsEps)
+      ops.rmsnorm(xn, x, L.ffnNorm, T, dim, c.rmsEps)
       observeOp?.(l, LAYER_OP.FFN_NORM, start, T, [xn])
-      const gate = b.matmul(this.m[p + 'ffn_gate.weight'], xn, T, w.gate)
+      const gate = b.matmul(L.gate, xn, T, w.gate)
       observeOp?.(l, LAYER_OP.GATE, start, T, [gate], xn)
-      const up = b.matmul(this.m[p + 'ffn_up.weight'], xn, T, w.up)
+      const up = b.matmul(L.up, xn, T, w.up)
       observeOp?.(l, LAYER_OP.UP, start, T, [up], xn)
       ops.siluMul(gate, up, gate.length)
       observeOp?.(l, LAYER_OP.SILU_MUL, start, T, [gate])
-      const down = b.matmul(this.m[p + 'ffn_down.weight'], gate, T, w.down)
+      const down = b.matmul(L.down, gate, T, w.down)
       observeOp?.(l, LAYER_OP.DOWN, start, T, [down], gate)
       ops.add(x, down, T * dim)
       observeOp?.(l, LAYER_OP.FFN_RESIDUAL, start, T, [x])
