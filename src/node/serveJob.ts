@@ -851,10 +851,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
     await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
-    // the chain's work only now, off the tokens' thread time: the reservation, sent once
     let refused: Refusal | undefined
-    const reserving = a.reserve()
-    reserving.catch((e: unknown) => void (refused = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)))
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--
     a.slotFreed = true
@@ -872,6 +869,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       }
       return valid ? m : undefined
     })
+    // the chain's work only now, off the tokens' thread time: the reservation, sent once, after the
+    // acknowledgement (or its timeout): its JSON-RPC requests (several writes and reads each) would
+    // otherwise share the CPU with the client's receipt check, which the client's answer waits for
+    const reserving = acked.then(() => a.reserve())
+    reserving.catch((e: unknown) => void (refused = e instanceof Refusal ? e : new Refusal('internal', (e as Error).message)))
     const [m, reservation] = await Promise.all([acked, Promise.race([reserving.catch(() => undefined), timeLeft(deadline - Date.now())])])
     readerDone = true
     const closeUnlessFreed = async () => {
