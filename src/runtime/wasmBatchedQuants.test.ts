@@ -6,9 +6,8 @@ import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { extremeActivations, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
 
-// The multi-token WASM kernels of Q2_K, Q3_K (8 then 4 tokens per weight pass: kernels.ts blockK2)
-// and Q4_1, Q5_0, Q5_1 (4 per pass: block32x4) against the TS reference and against the one-token
-// kernel, bit for bit: every batch size 1..9 and 13 (passes of 8 and 4 plus a remainder of 0-3
+// The multi-token WASM kernels of Q2_K, Q3_K (kernels.ts blockK2) and Q4_1, Q5_0, Q5_1 (block32), 8
+// then 4 tokens per weight pass, against the TS reference and against the one-token kernel, bit for bit: every batch size 1..9 and 13 (passes of 8 and 4 plus a remainder of 0-3
 // one-token tokens), token tiles that end mid-pass, odd row counts (a partial last row group), 1-3
 // threads, and weights and activations at the integer extremes. The WASM kernels alone (native: false).
 
@@ -126,10 +125,9 @@ for (const [name, type] of TYPES) {
 }
 
 test('token tiles that end mid-pass: wide rows (tiles of 24 and 7 tokens) with 30 and 9 tokens', () => {
-  // A 4096-column record is ~8.5 KiB: a 256 KiB tile holds 24 tokens, so 30 tokens are 24 + 6 (Q2_K,
-  // Q3_K: 3 passes of 8, then 4 + 2 singles; the others 6 + 1 passes of 4 and 2 singles). At 16384
-  // columns (~34 KiB) a tile is 7 tokens: one pass of 4 and 3 singles per tile. Q2_K's per-16 sums
-  // are refilled for every tile.
+  // A 4096-column record is ~8.5 KiB: a 256 KiB tile holds 24 tokens, so 30 tokens are 24 (3 passes
+  // of 8) + 6 (a pass of 4 and 2 singles). At 16384 columns (~34 KiB) a tile is 7 tokens: one pass
+  // of 4 and 3 singles per tile. Q2_K's per-16 sums are refilled for every tile.
   for (const [name, type] of TYPES) {
     check(type, randomRows(type, 5, 4096, 500 + type), 5, 4096, [30], (n) => randomActivations(n, 501 + type), `${name} tiles`)
     check(type, randomRows(type, 2, 16384, 600 + type), 2, 16384, [9], (n) => randomActivations(n, 601 + type), `${name} tiles`)

@@ -336,7 +336,7 @@ const Q2_K: i32 = 10, Q3_K: i32 = 11
 // per token; V8 keeps locals in registers, not stores to linear memory); after each row they go to
 // PART (token k, row r at PART + 64·k + 16·r) for the cross-row sums.
 // Integer sums are exact, so this regrouping leaves every term's bits unchanged.
-const PART: usize = memory.data(512, 16) // up to 8 tokens (Q2_K, Q3_K)
+const PART: usize = memory.data(512, 16) // up to 8 tokens (Q2_K, Q3_K, Q4_1, Q5_0, Q5_1)
 
 // Adds each token's f32 term for this block to its SUM8 lane, from S1 (and Q4_K's S2) in lanes = rows.
 @inline function kTerm(b: i32, k: usize, d: v128, dmin: v128, s1: v128, s2: v128, da: f32, isQ4K: bool): void {
@@ -481,7 +481,7 @@ const PART: usize = memory.data(512, 16) // up to 8 tokens (Q2_K, Q3_K)
   }
 }
 
-// ---- Q2_K, Q3_K (8, then 4 tokens per weight pass), Q4_1, Q5_0, Q5_1 (4 per pass) ----
+// ---- Q2_K, Q3_K, Q4_1, Q5_0, Q5_1: 8, then 4 tokens per weight pass ----
 // A K-quant row's weights are unpacked once into EQ as i16, already multiplied by their sub-block
 // scales (`extmul`), in element order (value i at EQ + 2i, as the activations), by straight-line
 // code whose shifts and lane indices are constants (in a loop they would be variable and V8 expands
@@ -661,11 +661,18 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
   }
 }
 
-// One Q4_1 / Q5_0 / Q5_1 group block for 4 tokens: each row's 32 values are unpacked as term32's
-// dot32 does and widened to i16 once, dotted with the 4 tokens' activations into 4 accumulators,
-// which go to PART; then per token the 4 rows' sums (hsum4) and term32's f32 steps.
-@inline function block32x4(type: i32, b: i32, w: usize, a0: usize, a1: usize, a2: usize, a3: usize, daOff: usize,
-  bs0: usize, bs1: usize, bs2: usize, bs3: usize): void {
+// Row r's Σ e·qa for the token whose block activations are at a (e0..e3: its 32 widened values).
+@inline function dot32x1(e0: v128, e1: v128, e2: v128, e3: v128, a: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a)), i32x4.dot_i16x8_s(e1, v128.load(a + 16))),
+    i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a + 32)), i32x4.dot_i16x8_s(e3, v128.load(a + 48))))
+}
+
+// One Q4_1 / Q5_0 / Q5_1 group block for nt (4 or 8) consecutive tokens (token k's block
+// activations at a + k·stride, its scale at + daOff, its per-32 sum at + bsOff): each row's 32
+// values are unpacked as term32's dot32 does and widened to i16 once, and each token's row sum
+// goes to PART; then per token the 4 rows' sums (hsum4) and term32's f32 steps.
+@inline function block32(type: i32, nt: usize, b: i32, w: usize, a: usize, stride: usize, daOff: usize, bsOff: usize): void {
   const qs = w + (type == Q4_1 ? 16 : type == Q5_0 ? 24 : 32)
   const qh = w + (type == Q5_0 ? 8 : 16)
   const m4 = i8x16.splat(0x0f)
@@ -683,24 +690,31 @@ const SUM16: usize = memory.data(SUM16_BYTES, 16)
     }
     const e0 = i16x8.extend_low_i8x16_s(lo), e1 = i16x8.extend_high_i8x16_s(lo)
     const e2 = i16x8.extend_low_i8x16_s(hi), e3 = i16x8.extend_high_i8x16_s(hi)
-    v128.store(PART + (r << 4), i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a0)), i32x4.dot_i16x8_s(e1, v128.load(a0 + 16))),
-      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a0 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a0 + 48)))))
-    v128.store(PART + 64 + (r << 4), i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a1)), i32x4.dot_i16x8_s(e1, v128.load(a1 + 16))),
-      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a1 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a1 + 48)))))
-    v128.store(PART + 128 + (r << 4), i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a2)), i32x4.dot_i16x8_s(e1, v128.load(a2 + 16))),
-      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a2 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a2 + 48)))))
-    v128.store(PART + 192 + (r << 4), i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(a3)), i32x4.dot_i16x8_s(e1, v128.load(a3 + 16))),
-      i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(a3 + 32)), i32x4.dot_i16x8_s(e3, v128.load(a3 + 48)))))
+    const pr = PART + (r << 4)
+    v128.store(pr, dot32x1(e0, e1, e2, e3, a))
+    v128.store(pr + 64, dot32x1(e0, e1, e2, e3, a + stride))
+    v128.store(pr + 128, dot32x1(e0, e1, e2, e3, a + 2 * stride))
+    v128.store(pr + 192, dot32x1(e0, e1, e2, e3, a + 3 * stride))
+    if (nt == 8) {
+      const a4 = a + 4 * stride
+      v128.store(pr + 256, dot32x1(e0, e1, e2, e3, a4))
+      v128.store(pr + 320, dot32x1(e0, e1, e2, e3, a4 + stride))
+      v128.store(pr + 384, dot32x1(e0, e1, e2, e3, a4 + 2 * stride))
+      v128.store(pr + 448, dot32x1(e0, e1, e2, e3, a4 + 3 * stride))
+    }
   }
   const d = scales4(w), m = scales4(w + 8)
-  tail32(type, b, 0, a0 + daOff, bs0, d, m)
-  tail32(type, b, 1, a1 + daOff, bs1, d, m)
-  tail32(type, b, 2, a2 + daOff, bs2, d, m)
-  tail32(type, b, 3, a3 + daOff, bs3, d, m)
+  tail32(type, b, 0, a + daOff, a + bsOff, d, m)
+  tail32(type, b, 1, a + stride + daOff, a + stride + bsOff, d, m)
+  tail32(type, b, 2, a + 2 * stride + daOff, a + 2 * stride + bsOff, d, m)
+  tail32(type, b, 3, a + 3 * stride + daOff, a + 3 * stride + bsOff, d, m)
+  if (nt == 8) {
+    const a4 = a + 4 * stride
+    tail32(type, b, 4, a4 + daOff, a4 + bsOff, d, m)
+    tail32(type, b, 5, a4 + stride + daOff, a4 + stride + bsOff, d, m)
+    tail32(type, b, 6, a4 + 2 * stride + daOff, a4 + 2 * stride + bsOff, d, m)
+    tail32(type, b, 7, a4 + 3 * stride + daOff, a4 + 3 * stride + bsOff, d, m)
+  }
 }
 
 // Token k's term32 f32 steps from its PART sums: (d ⊗ d_a) ⊗ i2f(S) [⊕ (m ⊗ d_a) ⊗ i2f(Σ qa)].
@@ -740,6 +754,19 @@ export function actStride(cols: i32, bs: i32): i32 {
     const ab = <usize>(b << 9) // 256 values x 2 bytes
     const s = SUM16 + <usize>(t - t0) * sn + (<usize>b << 5)
     blockK2(type, nt, b, wg + <usize>b * <usize>gbb, a + ab, <usize>stride, daOff + (<usize>b << 2) - ab, s, sn)
+  }
+  const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
+  for (let k: usize = 0; k < nt; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
+}
+
+// One Q4_1/Q5_0/Q5_1 weight pass: row group g (at wg) for the nt tokens from t.
+@inline function pass32(type: i32, nt: usize, wg: usize, nb: i32, gbb: i32, act: usize, t: i32,
+  stride: i32, daOff: usize, bsOff: usize, out: usize, outStride: i32, g: i32): void {
+  const a = act + <usize>t * <usize>stride
+  for (let k: usize = 0; k < nt; k++) zeroAcc(ACC + (k << 7))
+  for (let b = 0; b < nb; b++) {
+    const ab = <usize>(b << 6) // 32 values x 2 bytes
+    block32(type, nt, b, wg + <usize>b * <usize>gbb, a + ab, <usize>stride, daOff + (<usize>b << 2) - ab, bsOff + (<usize>b << 1) - ab)
   }
   const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
   for (let k: usize = 0; k < nt; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
@@ -788,7 +815,11 @@ export function actStride(cols: i32, bs: i32): i32 {
           for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
         }
       }
-      if (type == Q8_0 || type == Q4_1 || type == Q5_0 || type == Q5_1) {
+      if (type == Q4_1 || type == Q5_0 || type == Q5_1) {
+        for (; t + 8 <= t4; t += 8) pass32(type, 8, wg, nb, gbb, act, t, stride, daOff, bsOff, out, outStride, g)
+        for (; t + 4 <= t4; t += 4) pass32(type, 4, wg, nb, gbb, act, t, stride, daOff, bsOff, out, outStride, g)
+      }
+      if (type == Q8_0) {
         for (; t + 4 <= t4; t += 4) {
           const a0 = act + <usize>t * <usize>stride
           const a1 = a0 + <usize>stride
@@ -797,12 +828,7 @@ export function actStride(cols: i32, bs: i32): i32 {
           for (let k: usize = 0; k < 4; k++) zeroAcc(ACC + (k << 7))
           for (let b = 0; b < nb; b++) {
             const ab = <usize>(b << 6), db = daOff + (<usize>b << 2) - ab
-            const wb = wg + <usize>b * <usize>gbb
-            if (type == Q8_0) blockQ8_0x4(b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
-            else {
-              const sb = bsOff + (<usize>b << 1)
-              block32x4(type, b, wb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db, a0 + sb, a1 + sb, a2 + sb, a3 + sb)
-            }
+            blockQ8_0x4(b, wg + <usize>b * <usize>gbb, a0 + ab, a1 + ab, a2 + ab, a3 + ab, db)
           }
           const o = out + ((<usize>t * <usize>outStride + (<usize>g << 2)) << 2)
           for (let k: usize = 0; k < 4; k++) v128.store(o + ((k * <usize>outStride) << 2), foldAcc(ACC + (k << 7)))
