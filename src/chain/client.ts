@@ -251,9 +251,9 @@ function abiOf(contract: string): Abi {
  * the fact (same state, since the reverted one changed nothing), and one that simulates fine ran out
  * of gas (`errorName` 'OutOfGas').
  */
-export async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint, o: { gas?: bigint } = {}) {
+export async function send(c: ChainClients, address: Address, contract: string, fn: string, args: readonly unknown[], value?: bigint, o: { gas?: bigint; fees?: Fees } = {}) {
   const abi = abiOf(contract)
-  if (o.gas !== undefined) return sendUnsimulated(c, address, abi, contract, fn, args, value, o.gas)
+  if (o.gas !== undefined) return sendUnsimulated(c, address, abi, contract, fn, args, value, o.gas, o.fees)
   try {
     const { request, result } = await c.public.simulateContract({ address, abi, functionName: fn, args, value, account: c.account } as never) as unknown as { request: never; result: unknown }
     // The whole ABI, every error included: a revert between simulation and mining (a clock that ran
@@ -267,10 +267,13 @@ export async function send(c: ChainClients, address: Address, contract: string, 
   }
 }
 
-async function sendUnsimulated(c: ChainClients, address: Address, abi: Abi, contract: string, fn: string, args: readonly unknown[], value: bigint | undefined, gas: bigint) {
+/** EIP-1559 fees a caller already knows (node/serveJob.ts caches them for `reserve`): no fee reads per transaction. */
+export type Fees = { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+
+async function sendUnsimulated(c: ChainClients, address: Address, abi: Abi, contract: string, fn: string, args: readonly unknown[], value: bigint | undefined, gas: bigint, fees?: Fees) {
   let receipt: Awaited<ReturnType<ChainClients['public']['waitForTransactionReceipt']>>
   try {
-    const hash = await c.wallet.writeContract({ address, abi, functionName: fn, args, value, gas, account: c.account, chain: c.chain } as never)
+    const hash = await c.wallet.writeContract({ address, abi, functionName: fn, args, value, gas, ...fees, account: c.account, chain: c.chain } as never)
     receipt = await c.public.waitForTransactionReceipt({ hash })
   } catch (err) {
     throw decodeRevert(err, contract, fn)

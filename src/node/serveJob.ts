@@ -27,7 +27,7 @@
  */
 import { type Address, getAddress, type Hex } from 'viem'
 import { exposureOf, getStake } from '../chain/actions/settlement.js'
-import { ContractRevertError, type Deployment, read, receiptFieldsDigest, requestDigest, send, signReceipt } from '../chain/client.js'
+import { ContractRevertError, type Deployment, type Fees, read, receiptFieldsDigest, requestDigest, send, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import { isSignedBy } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
@@ -243,7 +243,7 @@ function viewOf(ctx: ServeContext): ProviderView {
  * take (`hold`) until a read shows their reservations mined; and the clients whose reservation
  * failed after their answer went out (`distrust`), whose jobs reserve before the engine starts.
  * `free(client)` answers from the cache while it is younger than `maxAgeMs` (default 30 s),
- * refreshing it in the background once older than `refreshMs`; a client's first job waits for a
+ * refreshing it in the background once older than `refreshMs` (default 5 s); a client's first job waits for a
  * read, and so does a job after a quiet half minute. A longer `maxAgeMs` keeps chain reads off the
  * accept path of a busy provider (whose reads queue behind its reservations) without widening what
  * a client can take: escrow withdrawn meanwhile fails the reservation after the answer, which
@@ -259,7 +259,9 @@ export type ClientView = {
 
 export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment'>, o: { maxAgeMs?: number; refreshMs?: number } = {}): ClientView {
   const maxAgeMs = o.maxAgeMs ?? 30_000
-  const refreshMs = o.refreshMs ?? 500
+  // a client's escrow changes only by its own deposits and withdrawals (this provider's jobs are
+  // held locally): one read per client every 5 s at most, not one per job
+  const refreshMs = o.refreshMs ?? 5_000
   // minedAt: when its reservation was seen mined; a read that began after that includes it
   type Held = { amount: bigint; minedAt?: number; failed?: boolean }
   type Entry = { escrow?: bigint; at: number; inflight?: Promise<void>; held: Held[] }
@@ -610,6 +612,42 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   return a
 }
 
+/**
+ * EIP-1559 fees for `reserve`, per chain clients: the latest base fee doubled plus the node's
+ * suggested tip (what a wallet would offer; doubling covers six full blocks of base fee rises),
+ * read at most every FEES_REFRESH_MS in the background and waited for only when older than
+ * FEES_MAX_AGE_MS. Saves a reservation two of its three reads (block, tip; the nonce stays a read,
+ * as other transactions of the account go out beside it); a refused fee drops the cache.
+ */
+const feeCache = new WeakMap<ChainClients, { fees?: Fees; at: number; inflight?: Promise<Fees> }>()
+const FEES_REFRESH_MS = 2_000
+const FEES_MAX_AGE_MS = 30_000
+
+function feesOf(c: ChainClients): Promise<Fees> {
+  let e = feeCache.get(c)
+  if (!e) feeCache.set(c, (e = { at: 0 }))
+  const entry = e
+  const read = () => {
+    entry.inflight ??= (async () => {
+      const started = Date.now()
+      try {
+        const [block, tip] = await Promise.all([c.public.getBlock(), c.public.estimateMaxPriorityFeePerGas()])
+        const fees = { maxFeePerGas: (block.baseFeePerGas ?? 0n) * 2n + tip, maxPriorityFeePerGas: tip }
+        entry.fees = fees
+        entry.at = started
+        return fees
+      } finally {
+        entry.inflight = undefined
+      }
+    })()
+    return entry.inflight
+  }
+  const age = entry.fees ? Date.now() - entry.at : Number.POSITIVE_INFINITY
+  if (age > FEES_MAX_AGE_MS) return read()
+  if (age > FEES_REFRESH_MS) void read().catch(() => {})
+  return Promise.resolve(entry.fees!)
+}
+
 /** `reserve`'s gas limit per settlement contract, from the first reservation's use (see reserveFast). */
 const reserveGas = new Map<string, bigint>()
 
@@ -624,10 +662,17 @@ async function reserveFast(ctx: ServeContext, a: { req: ReturnType<typeof reques
   const gas = reserveGas.get(key)
   const args = [a.req, a.r, a.vs]
   if (gas !== undefined) {
+    // cached fees: the transaction's own reads are then only its nonce (one sender at a time per account)
+    const fees = await feesOf(ctx.clients).catch(() => undefined)
     try {
-      return (await send(ctx.clients, ctx.deployment.settlement, 'Settlement', 'reserve', args, undefined, { gas })).receipt.transactionHash
+      return (await send(ctx.clients, ctx.deployment.settlement, 'Settlement', 'reserve', args, undefined, { gas, fees })).receipt.transactionHash
     } catch (e) {
-      if (!(e instanceof ContractRevertError && e.errorName === 'OutOfGas')) throw e
+      if (e instanceof ContractRevertError && e.errorName !== 'OutOfGas') throw e
+      // out of gas, or not a revert (fees the chain refused: dropped, read afresh below)
+      if (!(e instanceof ContractRevertError)) {
+        if (fees === undefined) throw e
+        feeCache.delete(ctx.clients)
+      }
     }
   }
   const r = await send(ctx.clients, ctx.deployment.settlement, 'Settlement', 'reserve', args)
