@@ -10,7 +10,7 @@ import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
 import { equalBytes, fromHex, type Hash, toHex } from './merkle.js'
 import { type JobParams, paramsHash, type Receipt, RECEIPT_VERSION, tokensRoot } from './receipt.js'
-import { TRACE_FORMAT, TraceTree, traceRootOnly } from './traceTree.js'
+import { logitsRoot, TRACE_FORMAT, TraceTree, traceRootOnly } from './traceTree.js'
 
 /** What the job needs of a tokenizer: the bytes of a token and which tokens end generation. */
 export type JobTokenizer = { decodeToken(id: number): Uint8Array; eogTokens: ReadonlySet<number> }
@@ -153,8 +153,11 @@ export function* runJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint
   const stop = new StopState(tok, params)
   for (;;) {
     const pos = prompt.length - 1 + out.length
-    const id = sampleToken(logits.slice(), sampling, history, out.length)
-    tree.setHead(pos, id, logits)
+    // the head leaf commits the logits as computed: their root is taken before sampling, which
+    // may change them in place (the repeat penalty), so no 4·V-byte copy per token
+    const root = logitsRoot(logits)
+    const id = sampleToken(logits, sampling, history, out.length)
+    tree.setHeadRoot(pos, id, root)
     out.push(id)
     history.push(id)
     const text = stop.push(id, out.length)

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { leafHash, toHex, ZERO } from './merkle.js'
-import { headLeaf, headLeafData, layerLeaf, layerLeafData, traceRoot, traceRootOnly, vectorRootInto } from './traceTree.js'
+import { headLeaf, headLeafData, headLeafOfRoot, layerLeaf, layerLeafData, logitsRoot, TraceTree, traceRoot, traceRootOnly, vectorRootInto } from './traceTree.js'
 import { vectorRoot } from './vector.js'
 
 /** Deterministic binary32 values with varied bit patterns (signs, exponents, a -0 and a NaN). */
@@ -91,4 +91,20 @@ test('traceRootOnly is the root of traceRoot for every tree size and for malform
   // lengths other than 32 take the plain tree, so a 31 + 33 byte pair still hashes as it did
   const odd = [leaf(1).subarray(0, 31), new Uint8Array(33).fill(5), leaf(3)]
   assert.equal(toHex(traceRootOnly(odd)), toHex(traceRoot(odd).root))
+})
+
+test('headLeafOfRoot of logitsRoot is headLeaf of the logits, and setHeadRoot is setHead', () => {
+  for (const n of [1, 256, 1000, 49152]) {
+    const logits = words(n, n + 3)
+    const root = logitsRoot(logits)
+    assert.equal(toHex(root), toHex(vectorRoot(logits)))
+    assert.equal(toHex(headLeafOfRoot(7, 30, 1234, root)), toHex(headLeaf(7, 30, 1234, logits)), `n = ${n}`)
+    const a = new TraceTree(1, 4, 2)
+    const b = new TraceTree(1, 4, 2)
+    a.setHead(0, 9, logits)
+    b.setHeadRoot(0, 9, root)
+    a.observeLayer(0, 0, 1, words(4, 1), words(2, 2), words(2, 3))
+    b.observeLayer(0, 0, 1, words(4, 1), words(2, 2), words(2, 3))
+    assert.deepEqual(a.leafHashes(1).map(toHex), b.leafHashes(1).map(toHex))
+  }
 })

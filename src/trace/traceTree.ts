@@ -115,15 +115,35 @@ export function layerLeaf(pos: number, layer: number, residual: Float32Array, rO
 
 /** Head leaf at `pos`: u32 pos || u32 nLayer || u32 nextToken || vecRoot(logits), or ZERO without logits. */
 export function headLeaf(pos: number, nLayer: number, nextToken: number, logits?: Float32Array): Hash {
+  const buf = headLeafPrefix(pos, nLayer, nextToken)
+  if (logits) vectorRootInto(logits, 0, logits.length, buf, 13)
+  else buf.set(ZERO, 13)
+  return sha256Once(buf)
+}
+
+/** `headLeaf(pos, nLayer, nextToken, logits)` from `logitsRoot(logits)` taken earlier. */
+export function headLeafOfRoot(pos: number, nLayer: number, nextToken: number, logitsRoot: Uint8Array): Hash {
+  const buf = headLeafPrefix(pos, nLayer, nextToken)
+  buf.set(logitsRoot.subarray(0, 32), 13)
+  return sha256Once(buf)
+}
+
+/** The vector root a head leaf commits its logits by (so they can be committed before sampling changes them). */
+export function logitsRoot(logits: Float32Array): Uint8Array {
+  const root = new Uint8Array(32)
+  vectorRootInto(logits, 0, logits.length, root, 0)
+  return root
+}
+
+/** leafScratch holding 0x00 || u32 pos || u32 nLayer || u32 nextToken, room for the logits root. */
+function headLeafPrefix(pos: number, nLayer: number, nextToken: number): Uint8Array {
   const buf = leafScratch.subarray(0, 1 + 12 + 32)
   buf[0] = 0
   const dv = new DataView(buf.buffer, buf.byteOffset, 13)
   dv.setUint32(1, pos, true)
   dv.setUint32(5, nLayer, true)
   dv.setUint32(9, nextToken >>> 0, true)
-  if (logits) vectorRootInto(logits, 0, logits.length, buf, 13)
-  else buf.set(ZERO, 13)
-  return sha256Once(buf)
+  return buf
 }
 
 /** Layer leaf data (before `leafHash`), built plainly from `vectorRoot`: the reference for `layerLeaf`. */
@@ -165,6 +185,11 @@ export class TraceTree {
 
   setHead(pos: number, nextToken: number, logits?: Float32Array): void {
     this.leaves[this.index(pos, this.nLayer)] = headLeaf(pos, this.nLayer, nextToken, logits)
+  }
+
+  /** `setHead(pos, nextToken, logits)` with `logitsRoot(logits)` taken before the logits changed. */
+  setHeadRoot(pos: number, nextToken: number, root: Uint8Array): void {
+    this.leaves[this.index(pos, this.nLayer)] = headLeafOfRoot(pos, this.nLayer, nextToken, root)
   }
 
   index(pos: number, layer: number): number {
