@@ -187,6 +187,19 @@ export function rmsnorm(out: usize, x: usize, w: usize, nTok: i32, dim: i32, eps
 // ---- gate[i] = SILU(gate[i]) ⊗ up[i] ----
 export function silu_mul(gate: usize, up: usize, n: i32): void {
   let i = 0
+  // 16 values per pass: four independent EXP chains in flight (each ~25 dependent vector ops and
+  // a divide) run ~1.9x faster per value than one (3.1 -> 1.6 ns on 1,536 values); same bits
+  for (; i + 16 <= n; i += 16) {
+    const o = <usize>i << 2
+    const a = silu4(v128.load(gate + o))
+    const b = silu4(v128.load(gate + o + 16))
+    const c = silu4(v128.load(gate + o + 32))
+    const d = silu4(v128.load(gate + o + 48))
+    v128.store(gate + o, f32x4.mul(a, v128.load(up + o)))
+    v128.store(gate + o + 16, f32x4.mul(b, v128.load(up + o + 16)))
+    v128.store(gate + o + 32, f32x4.mul(c, v128.load(up + o + 32)))
+    v128.store(gate + o + 48, f32x4.mul(d, v128.load(up + o + 48)))
+  }
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2
     v128.store(gate + o, f32x4.mul(silu4(v128.load(gate + o)), v128.load(up + o)))
