@@ -54,6 +54,13 @@ export type RequestJobOptions = {
   stallMs?: number
   /** Called with each new piece of the answer's text (never twice for the same text across tries). */
   onText?: (text: string) => void
+  /**
+   * On a 1.4.0 stream, send the request before signing it, the signature following (the provider's
+   * engine starts meanwhile). Default: only when the account cannot sign a digest locally (a wallet
+   * over JSON-RPC, slow); a local key signs in ~0.5 ms, and the second message cost about as much
+   * as it saved (docs/BENCHMARKS.md "Network", fourth pass).
+   */
+  signatureAfter?: boolean
   /** Stores the transcript before the acknowledgement goes out (the client's JobBook). */
   book?: { putTranscript(t: Transcript): Promise<void> }
   signal?: AbortSignal
@@ -202,7 +209,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     let first: ToClient
     for (let attempt = 1; ; attempt++) {
       try {
-        if (conn.protocol === JOB_PROTOCOL) {
+        if (conn.protocol === JOB_PROTOCOL && (o.signatureAfter ?? o.clients.account.sign === undefined)) {
           // 1.4.0: the request's content first, its signature right after (the provider holds
           // `accepted` and the tokens until it checks)
           const sent = conn.send(request)

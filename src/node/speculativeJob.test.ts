@@ -111,13 +111,24 @@ describe('job protocol 1.4.0: the signature after the request', () => {
       },
     }
   }
-  const ask = (offers: JobOffer[]) =>
-    requestJob({ clients: net.client, deployment: d, offers, modelRoot: `0x${toHex(model.modelRoot)}`, prompt: PROMPT, params: PARAMS, seed: SEED, nonces, maxTries: 1 })
+  const ask = (offers: JobOffer[], over: { signatureAfter?: boolean } = { signatureAfter: true }) =>
+    requestJob({ clients: net.client, deployment: d, offers, modelRoot: `0x${toHex(model.modelRoot)}`, prompt: PROMPT, params: PARAMS, seed: SEED, nonces, maxTries: 1, ...over })
+  /** What a client sends: each message's type, `+sig` where it carries a signature. */
+  const tagOf = (m: unknown) => (m as { t: string }).t + ('signature' in (m as object) ? '+sig' : '')
 
-  test('requestJob on 1.4.0: the answer, receipt and acknowledgement as on 1.3.0', async () => {
+  test('requestJob on 1.4.0 (signatureAfter): the answer, receipt and acknowledgement as on 1.3.0; the signature follows the request', async () => {
     const ctx = ctxOf()
     const o = offer(ctx)
-    const { transcript } = await ask([o])
+    const sent: string[] = []
+    const seeing: JobOffer = {
+      ...o,
+      async connect(signal) {
+        const c = await o.connect(signal)
+        return { ...c, send: (m) => (sent.push(tagOf(m)), c.send(m)) }
+      },
+    }
+    const { transcript } = await ask([seeing])
+    assert.deepEqual(sent, ['request', 'signature+sig', 'ack'], 'the request without its signature, then the signature')
     assert.deepEqual(transcript.output, reference)
     assert.equal((await verifyTranscript(transcript)).ok, true)
     assert.ok(transcript.ack)
@@ -258,18 +269,23 @@ describe('job protocol 1.4.0: the signature after the request', () => {
       const addr = hp.addrs()[0]
       await hp.handle(JOB_PROTOCOL_1_3, (conn) => serveJobs(conn, ctx, () => {}, JOB_PROTOCOL_1_3))
       const protocols: (string | undefined)[] = []
+      const sent: string[] = []
       const o: JobOffer = {
         provider: net.provider.account.address, pricePerToken: PRICE,
         connect: async (signal) => {
           const c = await dialJob(hc, addr, signal)
           protocols.push(c.protocol)
-          return c
+          return { ...c, send: (m) => (sent.push(tagOf(m)), c.send(m)) }
         },
       }
       assert.deepEqual((await ask([o])).transcript.output, reference)
       await hp.handle(JOB_PROTOCOL, (conn) => serveJobs(conn, ctx, () => {}))
       assert.deepEqual((await ask([o])).transcript.output, reference)
-      assert.deepEqual(protocols, [JOB_PROTOCOL_1_3, JOB_PROTOCOL])
+      // a local key on 1.4.0 by default: the signature in the request (the provider accepts both)
+      sent.length = 0
+      assert.deepEqual((await ask([o], {})).transcript.output, reference)
+      assert.deepEqual(sent, ['request+sig', 'ack'])
+      assert.deepEqual(protocols, [JOB_PROTOCOL_1_3, JOB_PROTOCOL, JOB_PROTOCOL])
     } finally {
       await Promise.all([hp.stop(), hc.stop()])
     }
