@@ -351,7 +351,14 @@ function drawFrom(p: SamplingParams, step: number, n: number, count: number, las
 /** Index of the largest logit, the lowest id on ties. */
 export function argmax(logits: Float32Array): number {
   let best = 0
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
+  let top = logits[0]
+  for (let i = 1; i < logits.length; i++) {
+    const v = logits[i]
+    if (v > top) {
+      best = i
+      top = v
+    }
+  }
   return best
 }
 

@@ -227,7 +227,7 @@ const verifyCmd: Command = {
   flags: {
     ...modelFlags,
     receipt: { type: 'string', description: 'job file written by `tessera run --json` or `--out`' },
-    'batch-size': { type: 'number', description: 'replay batch size (same verdict for any value; Ctrl-C stops between batches)', default: 64 },
+    'batch-size': { type: 'number', description: "replay batch size (same verdict for any value; Ctrl-C stops between batches; default: the engine's, 128)" },
     json: { type: 'boolean', description: 'print the verdict as JSON' },
   },
   async run(a, signal) {
@@ -238,8 +238,8 @@ const verifyCmd: Command = {
     const job = readJobFile(need(a, 'receipt'))
     const modelPath = need(a, 'model')
     checkInputFile(modelPath)
-    const batchSize = a.flags['batch-size'] as number
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
+    const batchSize = a.flags['batch-size'] as number | undefined
+    if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
     let leaves: Uint8Array[] | undefined
     if (job.traceLeaves) {
       const buf = Buffer.from(job.traceLeaves, 'base64')
