@@ -20,6 +20,7 @@ import { writeGgufFile } from './ggufFile.js'
 import { loadModel, type Model } from './model.js'
 import { createWasmLayerOps } from './wasmLayerOps.js'
 import { loadNativeAttention } from './native/attention.js'
+import { exactBits } from '../../test/support/bits.js'
 
 const CONTEXT = 7100
 const TAIL = 4
@@ -33,13 +34,6 @@ PRESETS['test-long'] ??= {
 function weightsOf(m: Model): TransformerWeights {
   const t = m.transformer as unknown as { m: TransformerWeights['matrices']; vec: TransformerWeights['vectors'] }
   return { config: m.transformer.config, matrices: t.m, vectors: t.vec }
-}
-
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`)
-  const g = new Uint32Array(got.buffer, got.byteOffset, got.length)
-  const w = new Uint32Array(want.buffer, want.byteOffset, want.length)
-  for (let i = 0; i < g.length; i++) if (g[i] !== w[i]) assert.fail(`${what}: logit ${i} is ${got[i]}, want ${want[i]}`)
 }
 
 /** Prefills `prompt` minus its last TAIL tokens in batches of `batch`, leaving the cache for the tail. */
@@ -84,19 +78,19 @@ test(`logits at ${CONTEXT}+ positions: native and WASM attention, 1, 2 and 3 thr
     while (ops3.readyWorkers < 2 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20))
     assert.equal(ops3.readyWorkers, 2, 'attention workers started')
     const c3 = prefill(three, prompt, 64)
-    sameBits(decodeTail(three, prompt, c3), want, '3 threads, decode')
+    exactBits(decodeTail(three, prompt, c3), want, '3 threads, decode')
 
     // 2 threads: attention's heads split between the main thread and the matmul worker, natively
     // where the addon is built (else WASM, and this repeats the next case), and with native off
     const native = loadNativeAttention() !== undefined
     const c2 = prefill(two, prompt, 100)
-    sameBits(decodeTail(two, prompt, c2), want, `2 threads${native ? ', native attention' : ''}, decode`)
+    exactBits(decodeTail(two, prompt, c2), want, `2 threads${native ? ', native attention' : ''}, decode`)
     const c2w = prefill(twoWasm, prompt, 512)
-    sameBits(decodeTail(twoWasm, prompt, c2w), want, '2 threads, WASM attention, decode')
+    exactBits(decodeTail(twoWasm, prompt, c2w), want, '2 threads, WASM attention, decode')
 
     // the reference over the 1-thread prefill's cache (moved into reference memory), tail by decode
     cacheOne.length = CONTEXT
-    sameBits(decodeTail(ref, prompt, cacheOne), want, 'reference, decode')
+    exactBits(decodeTail(ref, prompt, cacheOne), want, 'reference, decode')
   } finally {
     one.close()
     two.close()

@@ -8,21 +8,13 @@ import { loadNativeQ8, nativeQ8Unavailable } from './native/q8.js'
 import { createWasmBackend } from './wasmBackend.js'
 import type { KernelExports } from './wasmProtocol.js'
 import { builtModule, WA } from './wasmTypes.js'
+import { sameBits } from '../../test/support/bits.js'
 
 // The native AVX2 Q8_0 matmul (src/runtime/native/q8.cc) must equal the WASM kernel and the TS
 // reference bit for bit. Skipped, with the reason, when the addon is not built or cannot load.
 
 const native = loadNativeQ8()
 const skip = native ? false : `native addon unavailable: ${nativeQ8Unavailable()}`
-
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, what)
-  const ug = new Uint32Array(got.buffer, got.byteOffset, got.length), uw = new Uint32Array(want.buffer, want.byteOffset, want.length)
-  for (let i = 0; i < ug.length; i++) {
-    if (ug[i] === uw[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue
-    assert.fail(`${what}: element ${i}: ${got[i]} (0x${ug[i].toString(16)}) vs ${want[i]} (0x${uw[i].toString(16)})`)
-  }
-}
 
 test('native matmulQ8_0 equals the WASM export on the same memory (random packed bytes, all shapes)', { skip }, () => {
   // Raw packed group blocks (any int8, f16 scales of every finite exponent incl. subnormals, and a

@@ -6,6 +6,7 @@ import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { extremeActivations, extremeQ8Rows, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
 import { builtModule } from './wasmTypes.js'
+import { exactBits } from '../../test/support/bits.js'
 
 // Differential tests: the WASM backend (1, 2 and 3 threads) must equal the reference bit for bit.
 // The WASM kernels alone (native: false); the native twins are tested in nativeQ8.test.ts and
@@ -22,14 +23,6 @@ before(async () => {
   for (const threads of [1, 2, 3]) wasm.push(await createWasmBackend({ threads, spinMs: 1, native: false }))
 })
 after(() => { for (const b of wasm) b.close() })
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  assert.equal(a.length, b.length, what)
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length)
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i]) assert.fail(`${what}: element ${i}: ${a[i]} (0x${ua[i].toString(16)}) vs ${b[i]} (0x${ub[i].toString(16)})`)
-  }
-}
 
 /** Column counts per type: several block multiples, including > 8 blocks (SUM8 lanes wrap). */
 function colsFor(type: number): number[] {
@@ -53,7 +46,7 @@ function check(type: number, rows: number, cols: number, tokens: number[], seed:
   for (const nTok of tokens) {
     const x = randomActivations(nTok * cols, seed * 31 + nTok)
     const want = ref.matmul(r, x, nTok)
-    wasm.forEach((b, i) => sameBits(b.matmul(ms[i], x, nTok), want, `type ${type} ${rows}x${cols} nTok ${nTok} threads ${b.threads}`))
+    wasm.forEach((b, i) => exactBits(b.matmul(ms[i], x, nTok), want, `type ${type} ${rows}x${cols} nTok ${nTok} threads ${b.threads}`))
   }
 }
 
@@ -77,7 +70,7 @@ for (const [name, type] of TYPES) {
       for (let row = 0; row < rows; row++) {
         ref.getRow(r, row, want)
         b.getRow(m, row, got)
-        sameBits(got, want, `${name} row ${row} threads ${b.threads}`)
+        exactBits(got, want, `${name} row ${row} threads ${b.threads}`)
       }
     }
   })
@@ -92,7 +85,7 @@ test('a token computed alone equals the same token inside a batch (batch invaria
       const m = b.allocMatrix('w', type, rows, cols)
       b.writeRows(m, 0, data)
       const batch = b.matmul(m, x, 17)
-      for (const t of [0, 5, 16]) sameBits(b.matmul(m, x.subarray(t * cols, (t + 1) * cols), 1), batch.subarray(t * rows, (t + 1) * rows), `type ${type} token ${t}`)
+      for (const t of [0, 5, 16]) exactBits(b.matmul(m, x.subarray(t * cols, (t + 1) * cols), 1), batch.subarray(t * rows, (t + 1) * rows), `type ${type} token ${t}`)
     }
   }
 })
@@ -117,7 +110,7 @@ test('special activations: all zeros, negative zeros, one huge value per block',
     for (const b of wasm) {
       const m = b.allocMatrix('w', type, rows, cols)
       b.writeRows(m, 0, data)
-      sameBits(b.matmul(m, x, 3), want, `type ${type} threads ${b.threads}`)
+      exactBits(b.matmul(m, x, 3), want, `type ${type} threads ${b.threads}`)
     }
   }
 })
@@ -149,13 +142,13 @@ test('Q8_0 column-pair layout: int8 extremes, odd row counts, token counts aroun
       for (const nTok of tokens) {
         const x = actsOf(nTok * cols)
         const want = ref.matmul(r, x, nTok)
-        sameBits(b.matmul(m, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads}`)
-        sameBits(b.matmul(mOdd, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads} (odd offset)`)
+        exactBits(b.matmul(m, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads}`)
+        exactBits(b.matmul(mOdd, x, nTok), want, `${rows}x${cols} nTok ${nTok} threads ${b.threads} (odd offset)`)
       }
       const got = new Float32Array(cols), exp = new Float32Array(cols)
       ref.getRow(r, rows - 1, exp)
       b.getRow(m, rows - 1, got)
-      sameBits(got, exp, `getRow ${rows - 1} of ${rows}x${cols}`)
+      exactBits(got, exp, `getRow ${rows - 1} of ${rows}x${cols}`)
     }
   }
 })
@@ -180,7 +173,7 @@ test('activation quantization edge cases: subnormal blocks (1/d overflows), +-In
       const got = b.matmul(m, x, 2)
       for (let i = 0; i < want.length; i++) {
         if (Number.isNaN(want[i])) assert.ok(Number.isNaN(got[i]), `type ${type} element ${i}: ${got[i]} should be NaN`)
-        else sameBits(got.subarray(i, i + 1), want.subarray(i, i + 1), `type ${type} threads ${b.threads} element ${i}`)
+        else exactBits(got.subarray(i, i + 1), want.subarray(i, i + 1), `type ${type} threads ${b.threads} element ${i}`)
       }
     }
   }

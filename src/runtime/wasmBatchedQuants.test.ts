@@ -1,10 +1,10 @@
-import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { BLOCK, GGMLType } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { extremeActivations, makeRng, randomActivations, randomRows } from '../../test/support/testData.js'
 import { createWasmBackend } from './wasmBackend.js'
+import { sameBits } from '../../test/support/bits.js'
 
 // The multi-token WASM kernels of Q2_K, Q3_K (kernels.ts blockK2) and Q4_1, Q5_0, Q5_1 (block32), 8
 // then 4 tokens per weight pass, against the TS reference and against the one-token kernel, bit for bit: every batch size 1..9 and 13 (passes of 8 and 4 plus a remainder of 0-3
@@ -21,16 +21,6 @@ before(async () => {
 after(() => {
   for (const b of wasm) b.close()
 })
-
-/** Equal bits, or both NaN (ARITHMETIC.md leaves NaN payloads unspecified). */
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, what)
-  const ug = new Uint32Array(got.buffer, got.byteOffset, got.length), uw = new Uint32Array(want.buffer, want.byteOffset, want.length)
-  for (let i = 0; i < ug.length; i++) {
-    if (ug[i] === uw[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue
-    assert.fail(`${what}: element ${i}: ${got[i]} (0x${ug[i].toString(16)}) vs ${want[i]} (0x${uw[i].toString(16)})`)
-  }
-}
 
 /** Offsets of the f16 scale fields in one GGUF block of `type`. */
 function scaleFields(type: number): number[] {

@@ -8,6 +8,7 @@ import { createWasmBackend } from '../wasmBackend.js'
 import type { KernelExports } from '../wasmProtocol.js'
 import { builtModule, WA } from '../wasmTypes.js'
 import { loadNativeQ8, nativeQ8Unavailable } from './q8.js'
+import { sameBits } from '../../../test/support/bits.js'
 
 // The native AVX2 K-quant matmuls (q8.cc matmulQ2_K / Q3_K / Q4_K / Q5_K / Q6_K) must equal the WASM exports and
 // the TS reference bit for bit, for every token count (decode's 1 included) and shape. Skipped,
@@ -15,15 +16,6 @@ import { loadNativeQ8, nativeQ8Unavailable } from './q8.js'
 
 const native = loadNativeQ8()
 const skip = native ? false : `native addon unavailable: ${nativeQ8Unavailable()}`
-
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, what)
-  const ug = new Uint32Array(got.buffer, got.byteOffset, got.length), uw = new Uint32Array(want.buffer, want.byteOffset, want.length)
-  for (let i = 0; i < ug.length; i++) {
-    if (ug[i] === uw[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) continue
-    assert.fail(`${what}: element ${i}: ${got[i]} (0x${ug[i].toString(16)}) vs ${want[i]} (0x${uw[i].toString(16)})`)
-  }
-}
 
 const KINDS = [
   { name: 'Q4_K', gbb: 576, wasm: 'matmul_q4_k', native: 'matmulQ4_K', scales: [0, 8] },
