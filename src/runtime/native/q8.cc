@@ -166,6 +166,14 @@ __attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t
   }
 }
 
+// Tokens per tile of a batched matmul: as many as keep ~256 KiB of activations (`tokenBytes` each)
+// hot in L2 while every row group passes over them, a multiple of the `tmax` tokens of one weight
+// pass unless fewer fit (then at least 1).
+inline int64_t tokensPerTile(int64_t tokenBytes, int64_t tmax) {
+  const int64_t tile = (256 * 1024) / tokenBytes;
+  return tile < tmax ? (tile < 1 ? 1 : tile) : tile - tile % tmax;
+}
+
 void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
   if (ntok == 1) {
     matvecQ8_0(mem, w, ngroups, nb, mem + act, (float*)(mem + out));
@@ -176,8 +184,7 @@ void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int n
   const int64_t dOff = cols * 2;
   const int64_t groupBytes = (int64_t)nb * GBB;
   // Tokens per tile: ~256 KiB of activations kept hot while every row group passes over them.
-  int64_t tile = (256 * 1024) / stride;
-  tile = tile < TMAX ? (tile < 1 ? 1 : tile) : tile - tile % TMAX;
+  const int64_t tile = tokensPerTile(stride, TMAX);
   const uint8_t* a[TMAX];
   float* o[TMAX];
   for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
@@ -246,6 +253,23 @@ __attribute__((target("avx2"))) void narrowActs(const uint8_t* rec, int64_t cols
     s16[i / 16] = (int16_t)(aLo + aHi);
     s16[i / 16 + 1] = (int16_t)(bLo + bHi);
   }
+}
+
+// This thread's scratch grown to hold `n` int8 activations and their per-16 sums.
+inline void growScratch(int64_t n) {
+  if (kcap >= n) return;
+  delete[] kq8;
+  delete[] ks16;
+  kcap = n;
+  kq8 = new int8_t[kcap];
+  ks16 = new int16_t[kcap / 16];
+}
+
+// The `ntok` records at `recs` (`stride` bytes apart, `cols` values each) narrowed into the scratch:
+// token t's int8 q at kq8 + t·cols, its per-16 sums at ks16 + t·cols/16.
+inline void narrowTokens(const uint8_t* recs, int64_t stride, int64_t cols, int ntok) {
+  growScratch(ntok * cols);
+  for (int t = 0; t < ntok; t++) narrowActs(recs + t * stride, cols, kq8 + t * cols, ks16 + t * (cols / 16));
 }
 
 // [Σ x[0], Σ x[1], Σ x[2], Σ x[3]] of four i32x8: one token's row sums (exact integers: any order).
@@ -588,18 +612,10 @@ void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroup
              int64_t out, int64_t outStride) {
   const int64_t cols = (int64_t)nb * 256;
   const int64_t stride = actStrideK(cols);
-  if (kcap < ntok * cols) {
-    delete[] kq8;
-    delete[] ks16;
-    kcap = ntok * cols;
-    kq8 = new int8_t[kcap];
-    ks16 = new int16_t[kcap / 16];
-  }
-  for (int t = 0; t < ntok; t++) narrowActs(mem + act + t * stride, cols, kq8 + t * cols, ks16 + t * (cols / 16));
+  narrowTokens(mem + act, stride, cols, ntok);
   const int64_t groupBytes = (int64_t)nb * gbb;
   // Tokens per tile: ~256 KiB of int8 activations kept hot while every row group passes over them.
-  int64_t tile = (256 * 1024) / cols;
-  tile = tile < KTMAX ? (tile < 1 ? 1 : tile) : tile - tile % KTMAX;
+  const int64_t tile = tokensPerTile(cols, KTMAX);
   KAct a[KTMAX];
   float* o[KTMAX];
   for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
@@ -785,17 +801,9 @@ void matmul32(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int nto
   constexpr int GB = TY == Q4_1 ? 80 : TY == Q5_0 ? 88 : 96;
   const int64_t cols = (int64_t)nb * 32;
   const int64_t stride = actStride(cols);
-  if (kcap < ntok * cols) {
-    delete[] kq8;
-    delete[] ks16;
-    kcap = ntok * cols;
-    kq8 = new int8_t[kcap];
-    ks16 = new int16_t[kcap / 16];
-  }
-  for (int t = 0; t < ntok; t++) narrowActs(mem + act + t * stride, cols, kq8 + t * cols, ks16 + t * (cols / 16));
+  narrowTokens(mem + act, stride, cols, ntok);
   const int64_t groupBytes = (int64_t)nb * GB;
-  int64_t tile = (256 * 1024) / cols;
-  tile = tile < KTMAX ? (tile < 1 ? 1 : tile) : tile - tile % KTMAX;
+  const int64_t tile = tokensPerTile(cols, KTMAX);
   const int8_t* q[KTMAX];
   const uint8_t* rec[KTMAX];
   float* o[KTMAX];
