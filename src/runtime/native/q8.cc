@@ -174,6 +174,19 @@ inline int64_t tokensPerTile(int64_t tokenBytes, int64_t tmax) {
   return tile < tmax ? (tile < 1 ? 1 : tile) : tile - tile % tmax;
 }
 
+// The passes of a batched matmul, tile by tile (tokensPerTile of `tokenBytes`): for each tile,
+// every row group g, and in it every run of n ≤ TM tokens from t: pass(g, t, n).
+template <int TM, typename Pass>
+inline void forPasses(int ntok, int ngroups, int64_t tokenBytes, Pass pass) {
+  const int64_t tile = tokensPerTile(tokenBytes, TM);
+  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
+    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
+    for (int g = 0; g < ngroups; g++) {
+      for (int t = t0; t < t1; t += TM) pass(g, t, t1 - t < TM ? t1 - t : TM);
+    }
+  }
+}
+
 void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok, int64_t out, int64_t outStride) {
   if (ntok == 1) {
     matvecQ8_0(mem, w, ngroups, nb, mem + act, (float*)(mem + out));
@@ -183,24 +196,16 @@ void matmulQ8_0(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int n
   const int64_t stride = actStride(cols);
   const int64_t dOff = cols * 2;
   const int64_t groupBytes = (int64_t)nb * GBB;
-  // Tokens per tile: ~256 KiB of activations kept hot while every row group passes over them.
-  const int64_t tile = tokensPerTile(stride, TMAX);
+  // Tiles of ~256 KiB of activation records (stride bytes a token).
   const uint8_t* a[TMAX];
   float* o[TMAX];
-  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
-    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
-    for (int g = 0; g < ngroups; g++) {
-      const uint8_t* wg = mem + w + g * groupBytes;
-      for (int t = t0; t < t1; t += TMAX) {
-        const int n = t1 - t < TMAX ? t1 - t : TMAX;
-        for (int k = 0; k < n; k++) {
-          a[k] = mem + act + (int64_t)(t + k) * stride;
-          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
-        }
-        GROUP[n](wg, nb, a, dOff, o);
-      }
+  forPasses<TMAX>(ntok, ngroups, stride, [&](int g, int t, int n) {
+    for (int k = 0; k < n; k++) {
+      a[k] = mem + act + (int64_t)(t + k) * stride;
+      o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
     }
-  }
+    GROUP[n](mem + w + g * groupBytes, nb, a, dOff, o);
+  });
 }
 
 // ---- K-quants (Q4_K, Q5_K, Q6_K): twins of build/kernels.wasm's matmul_q4_k / _q5_k / _q6_k ----
@@ -614,26 +619,18 @@ void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroup
   const int64_t stride = actStrideK(cols);
   narrowTokens(mem + act, stride, cols, ntok);
   const int64_t groupBytes = (int64_t)nb * gbb;
-  // Tokens per tile: ~256 KiB of int8 activations kept hot while every row group passes over them.
-  const int64_t tile = tokensPerTile(cols, KTMAX);
+  // Tiles of ~256 KiB of int8 activations (cols bytes a token).
   KAct a[KTMAX];
   float* o[KTMAX];
-  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
-    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
-    for (int g = 0; g < ngroups; g++) {
-      const uint8_t* wg = mem + w + g * groupBytes;
-      for (int t = t0; t < t1; t += KTMAX) {
-        const int n = t1 - t < KTMAX ? t1 - t : KTMAX;
-        for (int k = 0; k < n; k++) {
-          const uint8_t* rec = mem + act + (int64_t)(t + k) * stride;
-          a[k] = {kq8 + (t + k) * cols, (const float*)(rec + cols * 2), (const int16_t*)(rec + cols * 2 + nb * 4),
-                  ks16 + (t + k) * (cols / 16)};
-          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
-        }
-        group[n](wg, nb, a, o);
-      }
+  forPasses<KTMAX>(ntok, ngroups, cols, [&](int g, int t, int n) {
+    for (int k = 0; k < n; k++) {
+      const uint8_t* rec = mem + act + (int64_t)(t + k) * stride;
+      a[k] = {kq8 + (t + k) * cols, (const float*)(rec + cols * 2), (const int16_t*)(rec + cols * 2 + nb * 4),
+              ks16 + (t + k) * (cols / 16)};
+      o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
     }
-  }
+    group[n](mem + w + g * groupBytes, nb, a, o);
+  });
 }
 
 // ---- Q4_1, Q5_0, Q5_1 (32 values): twins of build/kernels.wasm's matmul_q4_1 / _q5_0 / _q5_1 ----
@@ -803,25 +800,17 @@ void matmul32(uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int nto
   const int64_t stride = actStride(cols);
   narrowTokens(mem + act, stride, cols, ntok);
   const int64_t groupBytes = (int64_t)nb * GB;
-  const int64_t tile = tokensPerTile(cols, KTMAX);
   const int8_t* q[KTMAX];
   const uint8_t* rec[KTMAX];
   float* o[KTMAX];
-  for (int t0 = 0; t0 < ntok; t0 += (int)tile) {
-    const int t1 = (int)(t0 + tile < ntok ? t0 + tile : ntok);
-    for (int g = 0; g < ngroups; g++) {
-      const uint8_t* wg = mem + w + g * groupBytes;
-      for (int t = t0; t < t1; t += KTMAX) {
-        const int n = t1 - t < KTMAX ? t1 - t : KTMAX;
-        for (int k = 0; k < n; k++) {
-          q[k] = kq8 + (int64_t)(t + k) * cols;
-          rec[k] = mem + act + (int64_t)(t + k) * stride;
-          o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
-        }
-        GROUP32<TY>[n](wg, nb, q, rec, cols * 2, cols * 2 + nb * 4, o);
-      }
+  forPasses<KTMAX>(ntok, ngroups, cols, [&](int g, int t, int n) {
+    for (int k = 0; k < n; k++) {
+      q[k] = kq8 + (int64_t)(t + k) * cols;
+      rec[k] = mem + act + (int64_t)(t + k) * stride;
+      o[k] = (float*)(mem + out + 4 * ((int64_t)(t + k) * outStride + 4 * (int64_t)g));
     }
-  }
+    GROUP32<TY>[n](mem + w + g * groupBytes, nb, q, rec, cols * 2, cols * 2 + nb * 4, o);
+  });
 }
 
 using tn::getInt;
