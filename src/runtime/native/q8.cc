@@ -115,6 +115,14 @@ const GroupFn GROUP[TMAX + 1] = {nullptr, groupQ8_0<1>, groupQ8_0<2>, groupQ8_0<
 thread_local int32_t* q8x = nullptr;
 thread_local int64_t q8xCap = 0;
 
+// SUM8's fold of one token's lane accumulators, acc[j] = [lane 2j's 4 rows | lane 2j+1's]:
+// [a0+a4 | a1+a5] + [a2+a6 | a3+a7], then the halves, stored to out[0..4).
+__attribute__((target("avx2"))) inline void foldLanePairs(const float (*acc)[8], float* out) {
+  const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[2])),
+                                 _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[3])));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+}
+
 __attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t w, int ngroups, int nb, const uint8_t* rec, float* out) {
   const int64_t cols = (int64_t)nb * 32;
   if (q8xCap < cols * 2) {
@@ -160,9 +168,7 @@ __attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t
       float* l = acc[(b & 7) >> 1];
       _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
     }
-    const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[2])),
-                                   _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[3])));
-    _mm_storeu_ps(out + 4 * (int64_t)g, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+    foldLanePairs(acc, out + 4 * (int64_t)g);
   }
 }
 
@@ -735,10 +741,7 @@ __attribute__((target("avx2,f16c"))) void group32x1(const uint8_t* wg, int nb, c
     float* l = acc[(b & 7) >> 1];
     _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), term));
   }
-  // SUM8: [a0+a4 | a1+a5] + [a2+a6 | a3+a7], then the halves
-  const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(acc[0]), _mm256_load_ps(acc[2])),
-                                 _mm256_add_ps(_mm256_load_ps(acc[1]), _mm256_load_ps(acc[3])));
-  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  foldLanePairs(acc, out);
 }
 
 template <int T, int TY>
