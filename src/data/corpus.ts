@@ -115,6 +115,22 @@ export function trainingDocuments(): DatasetDocument[] {
   return [...mobyDickTraining(), ...sotu()]
 }
 
+/** The corpora a training run (or a devnet registering its lineage) can name. */
+export type CorpusName = 'moby-dick' | 'sotu'
+export const CORPORA: readonly CorpusName[] = ['moby-dick', 'sotu']
+
+/** A corpus's training documents (Moby-Dick without its held-out chapters), where they come from, and what was held out. */
+export function trainingCorpus(name: CorpusName): { documents: DatasetDocument[]; origin: string; heldOut: string } {
+  if (name === 'moby-dick') {
+    return {
+      documents: mobyDickTraining(),
+      origin: `npm:${MOBY_DICK_PACKAGE}@${corpusVersion(MOBY_DICK_PACKAGE)}`,
+      heldOut: `chapters ${HELD_OUT_CHAPTERS.join(', ')} and contents.txt (which lists their titles) are not in the training data`,
+    }
+  }
+  return { documents: sotu(), origin: `npm:${SOTU_PACKAGE}@${corpusVersion(SOTU_PACKAGE)}`, heldOut: '' }
+}
+
 /**
  * The first `width`-byte window of a `probe` document that occurs byte for byte inside one of the
  * `corpus` documents, or undefined: how the held-out split is checked against leaks (a chapter

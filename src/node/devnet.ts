@@ -40,6 +40,7 @@ import { serveJsonRpc } from '../chain/evm/server.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import { buildDataset, type DatasetDocument, manifestHash } from '../data/dataset.js'
 import { CorpusMissingError } from '../data/errors.js'
+import { type CorpusName, trainingCorpus } from '../data/corpus.js'
 import { openDisputeModel } from '../dispute/model.js'
 import { toHex0x } from '../engine/bytes.js'
 import { encodeGguf } from '../engine/gguf/write.js'
@@ -50,7 +51,6 @@ import { BaseError, InvalidParameterError } from '../errors.js'
 import { DEFAULT_MODEL_PATH } from '../runtime/defaultModel.js'
 import { writeGgufFile } from '../runtime/ggufFile.js'
 import { loadModel, type Model } from '../runtime/model.js'
-import type { CorpusName, RunManifest } from '../train/run.js'
 import { gatewayModelOf, type GatewayModel } from './gateway/backend.js'
 import { type NetworkGateway, offersOf, startNetworkGateway } from './gateway/networkGateway.js'
 import { Router } from './gateway/routing.js'
@@ -230,8 +230,18 @@ export const DATA_CONTRIBUTOR_ACCOUNT = 22
 /** Licences of the corpora a training run can name (src/data/corpus.ts): both texts are in the public domain. */
 const CORPUS_LICENCE: Record<CorpusName, string> = { 'moby-dick': 'public-domain', sotu: 'public-domain' }
 
+/**
+ * The fields of a training run's manifest (train/run.ts RunManifest) the devnet reads: its sources
+ * as configured and as recorded, in the same order. Spelled out here because node may not import
+ * train (test/layers.test.ts); readRunRecord checks the shape it relies on.
+ */
+type ManifestLineage = {
+  spec: { data: { sources: ({ corpus: CorpusName } | { name: string; files: string[] })[] } }
+  data: { name: string; weight: number; origin: string; root: string }[]
+}
+
 /** A model's training record as `tessera train` leaves it beside its exports: run.json names the file, manifest.json is the run's manifest. */
-type RunRecord = { manifestHash: Hex; runRoot: Hex; manifest: RunManifest }
+type RunRecord = { manifestHash: Hex; runRoot: Hex; manifest: ManifestLineage }
 
 /**
  * The training record beside `modelPath` (DIR/run.json listing this file with this model root, and
@@ -245,7 +255,7 @@ export function readRunRecord(modelPath: string, modelRoot: Hex): RunRecord | st
   const manifestFile = join(dir, 'manifest.json')
   if (!existsSync(runFile) || !existsSync(manifestFile)) return `no run.json and manifest.json beside ${modelPath}`
   let run: { manifestHash?: unknown; runRoot?: unknown; models?: { file?: unknown; modelRoot?: unknown }[] }
-  let manifest: RunManifest
+  let manifest: ManifestLineage
   const bytes = new Uint8Array(readFileSync(manifestFile))
   try {
     run = JSON.parse(readFileSync(runFile, 'utf8'))
@@ -297,7 +307,6 @@ export async function registerDevnetModel(
   const datasets: { root: Hex; weightBps: number }[] = []
   let why = typeof rec === 'string' ? rec : ''
   if (typeof rec !== 'string') {
-    const { defaultCorpus } = await import('../train/run.js')
     const sources = rec.manifest.spec.data.sources
     const bps = weightsBps(rec.manifest.data.map((x) => x.weight))
     const contributor = devAccount(DATA_CONTRIBUTOR_ACCOUNT).address.toLowerCase() as Hex
@@ -309,7 +318,7 @@ export async function registerDevnetModel(
       }
       let docs: DatasetDocument[]
       try {
-        docs = (await defaultCorpus(s.corpus)).documents
+        docs = trainingCorpus(s.corpus).documents
       } catch (e) {
         if (!(e instanceof CorpusMissingError)) throw e
         why = `${e.message} (a development dependency)`

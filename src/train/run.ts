@@ -25,6 +25,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, isAbsolute, join, resolve } from 'node:path'
+import { CORPORA, type CorpusName, trainingCorpus } from '../data/corpus.js'
 import { type DatasetDocument, datasetRoot } from '../data/dataset.js'
 import { BaseError } from '../errors.js'
 import { type Hex0x, toHex0x } from '../engine/bytes.js'
@@ -51,7 +52,7 @@ export const STATE_CHUNK = 4096
 // ---------------------------------------------------------------------------------------------
 // The config file
 
-export type CorpusName = 'moby-dick' | 'sotu'
+export type { CorpusName }
 export type DataSourceSpec = { corpus: CorpusName; weight: number } | { name: string; files: string[]; weight: number }
 /** TrainConfig as a config file gives it: vocabSize comes from the tokenizer (or the --init model). */
 export type TrainSpec = Omit<TrainConfig, 'vocabSize'> & { vocabSize?: number }
@@ -90,7 +91,6 @@ export class RunVerifyError extends BaseError {
   }
 }
 
-const CORPORA: readonly CorpusName[] = ['moby-dick', 'sotu']
 const SHAPE_FIELDS = ['dim', 'nLayer', 'nHead', 'nKvHead', 'ffDim', 'ropeBase', 'rmsEps', 'tiedEmbeddings'] as const
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -308,15 +308,7 @@ async function loadSource(s: DataSourceSpec, opts: PrepareOptions): Promise<{ do
 
 /** The corpora of src/data/corpus.ts, training documents only (Moby-Dick without its held-out chapters). */
 export async function defaultCorpus(name: CorpusName): Promise<{ documents: DatasetDocument[]; origin: string; heldOut: string }> {
-  const c = await import('../data/corpus.js')
-  if (name === 'moby-dick') {
-    return {
-      documents: c.mobyDickTraining(),
-      origin: `npm:${c.MOBY_DICK_PACKAGE}@${c.corpusVersion(c.MOBY_DICK_PACKAGE)}`,
-      heldOut: `chapters ${c.HELD_OUT_CHAPTERS.join(', ')} and contents.txt (which lists their titles) are not in the training data`,
-    }
-  }
-  return { documents: c.sotu(), origin: `npm:${c.SOTU_PACKAGE}@${c.corpusVersion(c.SOTU_PACKAGE)}`, heldOut: '' }
+  return trainingCorpus(name)
 }
 
 const hex = (b: Uint8Array): Hex0x => toHex0x(b)
