@@ -28,7 +28,7 @@ import { killAfterTokens, perMessage } from '../../test/support/faultyConn.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
-import { type JobSlots, type ServeContext, type ServeOutcome, createClientView, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob, serveJobs } from './serveJob.js'
+import { type ClientView, type JobSlots, type ServeContext, type ServeOutcome, createClientView, createJobSlots, createProviderView, memoryJobBook, modelsByRoot, serveJob, serveJobs } from './serveJob.js'
 import { claimItemOf, jobFileOf, receiptFieldsOf, requestFromJson, requestToJson, transcriptProblems, verifyTranscript } from './transcript.js'
 import { problemsText } from '../trace/job.js'
 
@@ -274,11 +274,30 @@ describe('job protocol over an in-memory pair', () => {
     await withdrawEscrow(one, d, { amount: (await getBalances(one, d, one.account.address)).escrow })
   })
 
+  test('a deposit after the cached read: the job the stale escrow does not cover re-reads it once (recheckMs) and is accepted; without the re-read it is refused', async () => {
+    const late = net.at(7)
+    const amount = PRICE * BigInt(PROMPT.length + SAMPLED.maxTokens)
+    const views = { recheck: createClientView({ clients: net.provider, deployment: d }, { recheckMs: 50 }), stale: createClientView({ clients: net.provider, deployment: d }, { recheckMs: 600_000 }) }
+    for (const clientView of Object.values(views)) {
+      const m = { ...(await requestMsg({ signer: late })), client: late.account.address }
+      assert.deepEqual(pick((await raw(ctxOf(net.provider, { clientView }), [m])).reply), { t: 'error', code: 'escrow-too-low' }, 'nothing deposited yet')
+    }
+    await deposit(late, d, { amount })
+    await new Promise((r) => setTimeout(r, 100))
+    try {
+      const ask7 = async (clientView: ClientView) => pick((await raw(ctxOf(net.provider, { clientView, slots: createJobSlots() }), [{ ...(await requestMsg({ signer: late })), client: late.account.address }])).reply)
+      assert.deepEqual(await ask7(views.recheck), { t: 'accepted' }, 'the deposit is seen')
+      assert.deepEqual(await ask7(views.stale), { t: 'error', code: 'escrow-too-low' }, 'the cache alone still says nothing was deposited')
+    } finally {
+      await withdrawEscrow(late, d, { amount: (await getBalances(late, d, late.account.address)).escrow })
+    }
+  })
+
   test('the reservation fails after `done` (`reserve` is sent only then): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
     // the attacker: a client that passes the cached escrow check, then withdraws its escrow before `reserve`
     const chain = watchedReserve(net.provider, { hold: true })
     // a view that never refreshes: the second try below sees the escrow as it was before the withdrawal
-    const clientView = createClientView({ clients: net.provider, deployment: d }, { maxAgeMs: 600_000, refreshMs: 600_000 })
+    const clientView = createClientView({ clients: net.provider, deployment: d }, { maxAgeMs: 600_000, refreshMs: 600_000, recheckMs: 600_000 })
     const ctx = ctxOf(net.provider, { clients: chain.clients, clientView })
     const thief = net.at(7)
     await deposit(thief, d, { amount: COIN / 1000n })

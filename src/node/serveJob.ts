@@ -242,23 +242,26 @@ function viewOf(ctx: ServeContext): ProviderView {
  * The clients' escrow as this provider last read it, less what its own jobs of each client will
  * take (`hold`) until a read shows their reservations mined; and the clients whose reservation
  * failed after their answer went out (`distrust`), whose jobs reserve before the engine starts.
- * `free(client)` answers from the cache while it is younger than `maxAgeMs` (default 30 s),
+ * `free(client, need)` answers from the cache while it is younger than `maxAgeMs` (default 30 s),
  * refreshing it in the background once older than `refreshMs` (default 5 s); a client's first job waits for a
- * read, and so does a job after a quiet half minute. A longer `maxAgeMs` keeps chain reads off the
+ * read, and so does a job after a quiet half minute, and a job of `need` the cached escrow does not
+ * cover once the cache is older than `recheckMs` (default 500 ms): a client that has just deposited
+ * is not refused on a stale read, and such re-reads cost one per client per `recheckMs` at most. A longer `maxAgeMs` keeps chain reads off the
  * accept path of a busy provider (whose reads queue behind its reservations) without widening what
  * a client can take: escrow withdrawn meanwhile fails the reservation after the answer, which
  * `distrust`s the client, as with a fresh cache and a withdrawal just after the read.
  */
 export type ClientView = {
-  free(client: Address): Promise<bigint>
+  free(client: Address, need?: bigint): Promise<bigint>
   /** A job of `amount` accepted for `client`: held from its free escrow; `mined()` once its reservation is, `failed()` if it is not. */
   hold(client: Address, amount: bigint): { mined(): void; failed(): void }
   distrust(client: Address): void
   distrusted(client: Address): boolean
 }
 
-export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment'>, o: { maxAgeMs?: number; refreshMs?: number } = {}): ClientView {
+export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment'>, o: { maxAgeMs?: number; refreshMs?: number; recheckMs?: number } = {}): ClientView {
   const maxAgeMs = o.maxAgeMs ?? 30_000
+  const recheckMs = o.recheckMs ?? 500
   // a client's escrow changes only by its own deposits and withdrawals (this provider's jobs are
   // held locally): one read per client every 5 s at most, not one per job
   const refreshMs = o.refreshMs ?? 5_000
@@ -287,15 +290,19 @@ export function createClientView(ctx: Pick<ServeContext, 'clients' | 'deployment
     return e.inflight
   }
   return {
-    async free(client) {
+    async free(client, need = 0n) {
       const e = entryOf(client)
       const age = e.escrow === undefined ? Number.POSITIVE_INFINITY : Date.now() - e.at
       if (age > maxAgeMs) await refresh(client, e)
       else if (age > refreshMs) void refresh(client, e).catch(() => {})
-      let held = 0n
-      // a reservation mined while the last read ran may be counted twice: the safe side
-      for (const h of e.held) if (!h.failed && !(h.minedAt !== undefined && h.minedAt < e.at)) held += h.amount
-      return e.escrow! - held
+      const freeNow = () => {
+        let held = 0n
+        // a reservation mined while the last read ran may be counted twice: the safe side
+        for (const h of e.held) if (!h.failed && !(h.minedAt !== undefined && h.minedAt < e.at)) held += h.amount
+        return e.escrow! - held
+      }
+      if (freeNow() < need && Date.now() - e.at > recheckMs) await refresh(client, e)
+      return freeNow()
     },
     hold(client, amount) {
       const h: Held = { amount }
@@ -538,7 +545,8 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   // the store's nonce read and the cached chain facts are awaited below: started first, they
   // overlap the CPU-bound checks (a request that fails those leaves only a read behind)
   const clients = clientViewOf(ctx)
-  const lookups = Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts(), clients.free(client)])
+  const amount = BigInt(req.maxTokens) * req.pricePerToken
+  const lookups = Promise.all([ctx.book.nonceSeen(client, req.nonce), viewOf(ctx).facts(), clients.free(client, amount)])
   lookups.catch(() => {})
   // the digest once: the signature is checked on it, the transcript and the claim name it
   const digest = requestDigest(d.chainId, d.settlement, req)
@@ -557,7 +565,6 @@ async function accept(ctx: ServeContext, msg: RequestMsg): Promise<Accepted> {
   checkRunnable(served.model.transformer.config, msg.prompt, msg.params, req.seed)
 
   const key = keyOf(client, req.nonce)
-  const amount = BigInt(req.maxTokens) * req.pricePerToken
   const [seen, facts, escrow] = await lookups
   // synchronous from here to taking the slot: two streams with one request cannot both pass
   if (seen || ctx.slots.requests.has(key)) throw new Refusal('replayed', `nonce ${req.nonce} of ${client} was already used`)
