@@ -77,20 +77,35 @@ export function memoryJobBook(): JobBook & { transcripts: Map<string, Transcript
   }
 }
 
-/** The jobs one provider runs now, shared by all its streams. */
 /**
+ * The jobs one provider runs now, shared by all its streams.
+ *
  * `requests`: every request key (client, nonce) accepted so far, with its expiry. A key stays used
  * after its job ends (done, cancelled or failed), so the same signed request cannot start a second
  * job even once the first is over; keys are dropped only after their request expired (the expiry
  * check refuses it then).
- */
-/**
+ *
  * `speculating`: the remote peers with a job running on a request whose signature has not yet
  * checked (1.4.0), at most one per peer and `maxSpeculative(capacity)` in all.
+ *
+ * `vouched`: for each remote peer (authenticated by the connection's Noise handshake), the clients
+ * it has delivered a valid request signature for. Only those (peer, client) pairs speculate: a
+ * stranger naming somebody else's address cannot run the engine unpaid, nor hold that client's
+ * escrow in this provider's view; a peer whose signature then fails loses all its pairs.
  */
-export type JobSlots = { active: number; reserved: bigint; requests: Map<string, bigint>; speculating: Set<string> }
+export type JobSlots = { active: number; reserved: bigint; requests: Map<string, bigint>; speculating: Set<string>; vouched: Map<string, Set<string>> }
 export function createJobSlots(): JobSlots {
-  return { active: 0, reserved: 0n, requests: new Map(), speculating: new Set() }
+  return { active: 0, reserved: 0n, requests: new Map(), speculating: new Set(), vouched: new Map() }
+}
+
+/** Peers remembered in `JobSlots.vouched`; past it the longest-unseen peer is forgotten. */
+const MAX_VOUCHED_PEERS = 4096
+
+function vouch(slots: JobSlots, peer: string, client: Address): void {
+  const clients = slots.vouched.get(peer) ?? new Set<string>()
+  slots.vouched.delete(peer) // re-inserted last: the Map's order is the peers' last use
+  slots.vouched.set(peer, clients.add(client.toLowerCase()))
+  if (slots.vouched.size > MAX_VOUCHED_PEERS) slots.vouched.delete(slots.vouched.keys().next().value!)
 }
 
 /**
@@ -457,12 +472,14 @@ async function serveOne(conn: FrameConn, ctx: ServeContext, mode: ServeMode): Pr
   }
 
   // 1.4.0, a request without its signature: the engine starts before the signature checks when
-  // this peer has no other such job and fewer than maxSpeculative(capacity) run; else (and for a
-  // client whose reservation failed before) the signature is awaited here, holding nothing
+  // this peer has signed for this client before (vouched), has no other such job, and fewer than
+  // maxSpeculative(capacity) run; else (and for a client whose reservation failed before) the
+  // signature is awaited here, holding nothing
   const peer = conn.remotePeer
   let speculative = false
   if (msg.signature === undefined) {
-    if (!ctx.slots.speculating.has(peer) && ctx.slots.speculating.size < maxSpeculative(ctx.capacity) && !clientViewOf(ctx).distrusted(msg.client)) {
+    const known = ctx.slots.vouched.get(peer)?.has(msg.client.toLowerCase()) === true
+    if (known && !ctx.slots.speculating.has(peer) && ctx.slots.speculating.size < maxSpeculative(ctx.capacity) && !clientViewOf(ctx).distrusted(msg.client)) {
       ctx.slots.speculating.add(peer)
       speculative = true
     } else {
@@ -481,6 +498,7 @@ async function serveOne(conn: FrameConn, ctx: ServeContext, mode: ServeMode): Pr
     return refuse(conn, 'internal', (e as Error).message)
   }
   // from here the job holds a slot and its reservation counts against the provider's stake
+  if (!speculative) vouch(ctx.slots, peer, accepted.client) // accept checked the signature
   try {
     const o = await serveAccepted(conn, ctx, t, msg, accepted, mode, speculative ? peer : undefined)
     // an acknowledged job goes to the claims book, whose count the view reads at its next refresh
@@ -780,6 +798,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
   function rejectSignature(why: string) {
     if (verified || badSignature !== undefined) return
     badSignature = why
+    if (speculativePeer !== undefined) ctx.slots.vouched.delete(speculativePeer)
     clearTimeout(signatureTimer)
     unspeculate()
     settle(false)
@@ -830,6 +849,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
         }
         msg.signature = parsed.signature
         verified = true
+        if (speculativePeer !== undefined) vouch(ctx.slots, speculativePeer, a.client)
         clearTimeout(signatureTimer)
         unspeculate()
         settle(true)

@@ -4,7 +4,9 @@
 // malformed one, one for a changed request, none at all: refused `bad-signature` with nothing of
 // the answer sent, and the request key is free again for its real owner; a flood of unsigned
 // requests runs at most one speculative job per peer and maxSpeculative(capacity) in all, holds no
-// slot while it waits, and signed requests are still served; replays are refused; 1.3.0 refuses a
+// slot while it waits, and signed requests are still served; only a peer that signed for the
+// client before speculates (a stranger naming a client holds neither a slot nor its escrow), and a
+// failed signature ends that; replays are refused; 1.3.0 refuses a
 // request without a signature; `dialJob` falls back to 1.3.0 on a provider without 1.4.0.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -23,7 +25,7 @@ import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { dialJob, JOB_PROTOCOL, JOB_PROTOCOL_1_3, type RequestMsg } from './jobProtocol.js'
 import { type JobOffer, type NonceSource, requestJob } from './requestJob.js'
-import { createJobSlots, maxSpeculative, memoryJobBook, modelsByRoot, type ServeContext, type ServeOutcome, serveJobs } from './serveJob.js'
+import { createClientView, createJobSlots, maxSpeculative, memoryJobBook, modelsByRoot, type ServeContext, type ServeOutcome, serveJobs } from './serveJob.js'
 import { requestToJson, verifyTranscript } from './transcript.js'
 
 const COIN = 10n ** 18n
@@ -100,6 +102,17 @@ describe('job protocol 1.4.0: the signature after the request', () => {
     return got
   }
 
+  /** One signed job from `peer` to its end: the provider then knows the peer signs for the client (JobSlots.vouched). */
+  const vouchFor = async (ctx: ServeContext, peer = 'peer-client') => {
+    const s = stream(ctx, peer)
+    const { msg, signature } = await request()
+    await s.c.send({ ...msg, signature })
+    assert.equal((await drain(s.c)).at(-1)!.t, 'done', `${peer}'s signed job`)
+    await s.c.close()
+    await s.served
+    assert.ok(ctx.slots.vouched.get(peer)?.has(net.client.account.address.toLowerCase()), `${peer} vouched for the client`)
+  }
+
   const offer = (ctx: ServeContext, peer?: string): JobOffer & { outcomes: ServeOutcome[] } => {
     const outcomes: ServeOutcome[] = []
     return {
@@ -142,6 +155,7 @@ describe('job protocol 1.4.0: the signature after the request', () => {
 
   test('the engine runs before the signature comes; accepted and tokens are held until it checks', async () => {
     const ctx = ctxOf()
+    await vouchFor(ctx)
     const s = stream(ctx)
     const { msg, signature } = await request()
     await s.c.send(msg)
@@ -171,8 +185,11 @@ describe('job protocol 1.4.0: the signature after the request', () => {
       ['none', undefined],
     ]
     for (const [what, sig] of cases) {
+      await vouchFor(ctx) // a failed signature costs the peer its standing: each case starts vouched
       const s = stream(ctx)
       await s.c.send(msg)
+      await sleep(50)
+      assert.ok(ctx.slots.speculating.has('peer-client'), `${what}: speculative`)
       if (sig !== undefined) await s.c.send({ t: 'signature', signature: sig })
       const got = await drain(s.c)
       assert.deepEqual(got.map((m) => m.code ?? m.t), ['bad-signature'], `${what}: one refusal, nothing before it`)
@@ -180,6 +197,7 @@ describe('job protocol 1.4.0: the signature after the request', () => {
       assert.equal(s.outcomes[0].outcome, 'refused', what)
       assert.equal(ctx.slots.active, 0, `${what}: the slot is free`)
       assert.equal(ctx.slots.speculating.size, 0, `${what}: no longer speculative`)
+      assert.equal(ctx.slots.vouched.has('peer-client'), false, `${what}: the peer no longer speculates`)
     }
     // the request's real owner is not locked out of its nonce by the refused attempts
     const s = stream(ctx)
@@ -202,6 +220,7 @@ describe('job protocol 1.4.0: the signature after the request', () => {
 
   test('a request for another provider is refused before its engine starts', async () => {
     const ctx = ctxOf()
+    await vouchFor(ctx)
     const { msg, signature } = await request({ provider: net.at(5).account.address })
     const s = stream(ctx)
     await s.c.send(msg)
@@ -214,6 +233,8 @@ describe('job protocol 1.4.0: the signature after the request', () => {
   test('a flood of unsigned requests: one speculative job per peer, maxSpeculative(capacity) in all, no slot held while waiting; signed requests still served', async () => {
     const ctx = ctxOf({ capacity: 4, timeouts: { ackMs: 2000, requestMs: 2000, signatureMs: 1500 } })
     assert.equal(maxSpeculative(4), 2)
+    // peers that once signed for the client (the strongest attacker: a stranger never speculates)
+    for (const peer of ['attacker-1', 'attacker-2', 'attacker-3', 'attacker-4']) await vouchFor(ctx, peer)
     const flood: ReturnType<typeof stream>[] = []
     // 3 streams of one peer, then 1 each of 3 other peers: never signed
     for (const peer of ['attacker-1', 'attacker-1', 'attacker-1', 'attacker-2', 'attacker-3', 'attacker-4']) {
@@ -247,6 +268,42 @@ describe('job protocol 1.4.0: the signature after the request', () => {
     }
     assert.equal(ctx.slots.active, 0)
     assert.equal(ctx.slots.speculating.size, 0)
+  })
+
+  test("a stranger naming a client it never signed for does not speculate: no slot, no hold on the client's escrow until the signature checks; a failed signature ends a peer's standing", async () => {
+    const clientView = createClientView({ clients: net.provider, deployment: d })
+    const ctx = ctxOf({ clientView })
+    const me = net.client.account.address
+    const free = await clientView.free(me)
+    const s = stream(ctx, 'stranger')
+    const first = await request()
+    await s.c.send(first.msg)
+    await sleep(200)
+    assert.equal(ctx.slots.active, 0, 'no slot: the engine waits for the signature')
+    assert.equal(ctx.slots.speculating.size, 0)
+    assert.equal(await clientView.free(me), free, "the client's escrow is not held for a stranger's unsigned request")
+    await s.c.send({ t: 'signature', signature: first.signature })
+    assert.equal((await drain(s.c)).at(-1)!.t, 'done', 'signed: served')
+    await s.c.close()
+    await s.served
+    // now vouched: its next unsigned request speculates; a bad signature ends that
+    const t = stream(ctx, 'stranger')
+    const second = await request()
+    await t.c.send(second.msg)
+    await sleep(50)
+    assert.ok(ctx.slots.speculating.has('stranger'), 'vouched: speculative')
+    await t.c.send({ t: 'signature', signature: (await request({ signer: net.at(6) })).signature })
+    assert.deepEqual((await drain(t.c)).map((m) => m.code ?? m.t), ['bad-signature'])
+    await t.served
+    const u = stream(ctx, 'stranger')
+    const third = await request()
+    await u.c.send(third.msg)
+    await sleep(200)
+    assert.equal(ctx.slots.active, 0, 'after a failed signature the peer waits for its signature again')
+    await u.c.send({ t: 'signature', signature: third.signature })
+    assert.equal((await drain(u.c)).at(-1)!.t, 'done')
+    await u.c.close()
+    await u.served
   })
 
   test('1.3.0 refuses a request without its signature', async () => {
