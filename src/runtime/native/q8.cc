@@ -106,16 +106,18 @@ const GroupFn GROUP[TMAX + 1] = {nullptr, groupQ8_0<1>, groupQ8_0<2>, groupQ8_0<
                                  groupQ8_0<5>, groupQ8_0<6>, groupQ8_0<7>, groupQ8_0<8>,
                                  groupQ8_0<9>, groupQ8_0<10>, groupQ8_0<11>, groupQ8_0<12>};
 
-// One token (decode): the i16 activations are narrowed to int8 and expanded once per call (exact:
-// q is in [-127, 127]) so that one 32-byte load of weights meets one 32-byte vector of activations:
-// for every 8 columns 8m..8m+7, one ymm [a0 a0 a0 a0 | a1 a1 a1 a1] with a0 the 4 bytes q[8m..8m+3]
-// and a1 = q[8m+4..8m+7]. A group block's 32 bytes at 8 + 32m (column pairs 4m..4m+3 of the 4 rows)
-// reordered per 128-bit lane by vpshufb are [r0 c0 c1, r0 c2 c3, r1 c0 c1, .. | r0 c4 c5, r0 c6 c7,
-// ..]; vpmaddubsw(|w|, sign(a, w)) (as llama.cpp's AVX2 Q8_0 dot: |w| <= 128 unsigned, a·sign(w)
-// in [-127, 127], so each i16 pair sum |.| <= 2·128·127 < 32767 never saturates) then vpmaddwd with
-// ones leaves row r's partial sums in dword lanes r and 4 + r: 5 vector ops per 32 weights instead
-// of 6 (2 vpmovsxbw, 2 vpmaddwd, 2 vpaddd) and half the activation bytes read. Two blocks per
-// 256-bit epilogue as group32x1 (block b, even, low half; b+1 high half; acc[j] = [lane 2j | lane 2j+1]).
+// One token (decode): the i16 activations are narrowed once per call to int8 (exact: q is in
+// [-127, 127]), cols bytes that stay in L1 while the weights stream past. Per 8 columns 8m..8m+7,
+// their 8 bytes loaded and vpermd-broadcast to [a0 a0 a0 a0 | a1 a1 a1 a1] (a0 = q[8m..8m+3],
+// a1 = q[8m+4..8m+7]) meet one 32-byte load of weights: a group block's 32 bytes at 8 + 32m (column
+// pairs 4m..4m+3 of the 4 rows) reordered per 128-bit lane by vpshufb are [r0 c0 c1, r0 c2 c3, r1
+// c0 c1, .. | r0 c4 c5, r0 c6 c7, ..]; vpmaddubsw(|w|, sign(a, w)) (as llama.cpp's AVX2 Q8_0 dot:
+// |w| <= 128 unsigned, a·sign(w) in [-127, 127], so each i16 pair sum |.| <= 2·128·127 < 32767
+// never saturates) then vpmaddwd with ones leaves row r's partial sums in dword lanes r and 4 + r.
+// (Expanding the activations to 4 bytes per column once per call instead saves the vpermd but, at
+// 5632 columns, the 22 KiB no longer stay in L1 beside the weight stream: slower from DRAM.)
+// Two blocks per 256-bit epilogue as group32x1 (block b, even, low half; b+1 high half; acc[j] =
+// [lane 2j | lane 2j+1]).
 thread_local int8_t* q8x = nullptr;
 thread_local int64_t q8xCap = 0;
 
@@ -129,15 +131,15 @@ __attribute__((target("avx2"))) inline void foldLanePairs(const float (*acc)[8],
 
 __attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t w, int ngroups, int nb, const uint8_t* rec, float* out) {
   const int64_t cols = (int64_t)nb * 32;
-  if (q8xCap < cols * 4) {
+  if (q8xCap < cols) {
     delete[] q8x;
-    q8xCap = cols * 4;
+    q8xCap = cols;
     q8x = new int8_t[q8xCap];
   }
   const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-  for (int64_t m = 0; m < cols / 8; m++) {
-    const __m128i v = _mm_loadu_si128((const __m128i*)(rec + 16 * m));
-    _mm256_storeu_si256((__m256i*)(q8x + 32 * m), _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_packs_epi16(v, v)), dup));
+  for (int64_t m = 0; m < cols / 16; m++) {
+    const __m128i v = _mm_loadu_si128((const __m128i*)(rec + 32 * m)), v2 = _mm_loadu_si128((const __m128i*)(rec + 32 * m + 16));
+    _mm_storeu_si128((__m128i*)(q8x + 16 * m), _mm_packs_epi16(v, v2));
   }
   const float* dact = (const float*)(rec + cols * 2);
   const int64_t groupBytes = (int64_t)nb * GBB;
@@ -150,12 +152,12 @@ __attribute__((target("avx2,f16c"))) void matvecQ8_0(const uint8_t* mem, int64_t
     memset(acc, 0, sizeof acc);
     auto block = [&](int b) __attribute__((target("avx2"))) {
       const uint8_t* wb = wg + (int64_t)b * GBB;
-      const int8_t* e = q8x + 128 * (int64_t)b;
+      const int8_t* e = q8x + 32 * (int64_t)b;
       __m256i s = _mm256_setzero_si256();
 #pragma GCC unroll 4
       for (int m = 0; m < 4; m++) {
         const __m256i wv = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(wb + 8 + 32 * m)), order);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(e + 32 * m)), wv));
+        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(_mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i*)(e + 8 * m))), dup), wv));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
       }
       return s;
