@@ -36,6 +36,7 @@ import { generate, loadModel, type Model, verify } from '../src/runtime/model.js
 import { TraceTree } from '../src/trace/traceTree.js'
 import { cpuLlama, cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
 import { arg, benchArgs, median } from './util.js'
+import { argmax } from '../src/engine/sample.js'
 import { problemsText } from '../src/trace/job.js'
 
 benchArgs({
@@ -80,12 +81,6 @@ type Row = {
   cPrefill: number
   lcDecode: number
   lcPrefill: number
-}
-
-function argmax(x: Float32Array): number {
-  let b = 0
-  for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i
-  return b
 }
 
 /** Bytes of weights one decode step reads: every 2-D tensor, token_embd only when tied. */

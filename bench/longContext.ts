@@ -23,6 +23,7 @@ import { loadModel, type Model } from '../src/runtime/model.js'
 import type { WasmLayerOps } from '../src/runtime/wasmLayerOps.js'
 import { cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
 import { arg, benchArgs, median } from './util.js'
+import { argmax } from '../src/engine/sample.js'
 
 benchArgs({
   summary: 'Decode tok/s at 1,000 / 4,000 / 8,000 tokens of context and a 4,000-token prefill, Tessera and llama.cpp. Prints tables; writes nothing.',
@@ -44,12 +45,6 @@ const steps = Number(arg('steps', '16'))
 const withLlama = !process.argv.includes('--no-llama')
 const CONTEXTS = [1000, 4000, 8000]
 const PROMPT = 4000
-
-function argmax(x: Float32Array): number {
-  let b = 0
-  for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i
-  return b
-}
 
 /** Median ms of one greedy decode step over `steps` steps from `cache.length = at`, and CPU ms per step. */
 function decodeMs(m: Model, cache: KVCache, at: number, first: number): { ms: number; cpu: number } {

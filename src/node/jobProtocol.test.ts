@@ -18,12 +18,12 @@ import type { DisputeModel } from '../dispute/model.js'
 import { readJobFile } from '../cli/commands/run.js'
 import { checkSignature } from '../cli/commands/signedReceipt.js'
 import { type FrameConn, framePair } from '../p2p/frames.js'
-import { createHost } from '../p2p/host.js'
-import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
+import { addressOfPeer, } from '../p2p/identity.js'
 import { generate, loadModel, type Model, verify } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { jobHosts } from '../../test/support/jobHosts.js'
 import { killAfterTokens, perMessage } from '../../test/support/faultyConn.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, type RequestMsg } from './jobProtocol.js'
@@ -562,12 +562,7 @@ describe('job protocol over an in-memory pair', () => {
   })
 
   test('over two real libp2p hosts: an oversized frame kills only its stream, then a job is served; the stream names the client', async () => {
-    const key = (c: ChainClients) => net.chain.accounts.find((a) => a.address === c.account.address)!.privateKey
-    const limits = { inboundConnectionThreshold: 100 }
-    const [hp, hc] = await Promise.all([
-      createHost({ privateKey: identityFromKey(key(net.provider)).libp2pKey, limits }),
-      createHost({ privateKey: identityFromKey(key(net.client)).libp2pKey, limits }),
-    ])
+    const [hp, hc] = await jobHosts(net)
     try {
       const ctx = ctxOf(net.provider)
       const outcomes: { outcome: ServeOutcome; from: string; v: string }[] = []

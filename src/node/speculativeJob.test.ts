@@ -17,12 +17,11 @@ import { type Devnet, createDevnet, registerTree } from '../chain/devnet.js'
 import type { ChainClients } from '../chain/evm/clients.js'
 import type { DisputeModel } from '../dispute/model.js'
 import { type FrameConn, FrameTimeoutError, framePair } from '../p2p/frames.js'
-import { createHost } from '../p2p/host.js'
-import { identityFromKey } from '../p2p/identity.js'
 import { generate, loadModel, type Model } from '../runtime/model.js'
 import { toHex } from '../trace/merkle.js'
 import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
+import { jobHosts } from '../../test/support/jobHosts.js'
 import { dialJob, JOB_PROTOCOL, JOB_PROTOCOL_1_3, type RequestMsg } from './jobProtocol.js'
 import { type JobOffer, type NonceSource, requestJob } from './requestJob.js'
 import { createClientView, createJobSlots, maxSpeculative, memoryJobBook, modelsByRoot, type ServeContext, type ServeOutcome, serveJobs } from './serveJob.js'
@@ -315,12 +314,7 @@ describe('job protocol 1.4.0: the signature after the request', () => {
   })
 
   test('dialJob: 1.4.0 where the provider serves it, else 1.3.0; requestJob works on both', async () => {
-    const key = (c: ChainClients) => net.chain.accounts.find((a) => a.address === c.account.address)!.privateKey
-    const limits = { inboundConnectionThreshold: 100 }
-    const [hp, hc] = await Promise.all([
-      createHost({ privateKey: identityFromKey(key(net.provider)).libp2pKey, limits }),
-      createHost({ privateKey: identityFromKey(key(net.client)).libp2pKey, limits }),
-    ])
+    const [hp, hc] = await jobHosts(net)
     try {
       const ctx = ctxOf()
       const addr = hp.addrs()[0]
