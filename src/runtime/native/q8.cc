@@ -426,6 +426,24 @@ __attribute__((target("avx2,f16c"))) void groupKMin(const uint8_t* wg, int nb, c
   for (int p = 0; p < P; p++) foldPair(acc[p], out[2 * p], 2 * p + 1 < T ? out[2 * p + 1] : nullptr);
 }
 
+// The 16-value sub-block scales j (values 0-15) and j + 1 (values 16-31) of a 32-value chunk as i16
+// lanes, from a half's 8 scales widened to i16 (Q6_K's and Q3_K's sc07 / sc815).
+__attribute__((target("avx2"), always_inline)) inline __m256i subBlockPairScales(__m256i sc8, int j) {
+  return _mm256_shuffle_epi8(sc8, _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (j + 1))), _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * j))));
+}
+
+// s[k] += Σ over the chunk's 16-value sub-blocks of scale · Σ q·qa, for T tokens: 32 unsigned values
+// q against each token's int8 activations at byte `off` (exact integers: pairs ≤ 2·63·127).
+template <int T>
+__attribute__((target("avx2"), always_inline)) inline void subBlockPairDot(__m256i* s, __m256i q, __m256i scv, const KAct* a, int64_t off) {
+#pragma GCC unroll 8
+  for (int k = 0; k < T; k++) {
+    const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + off));
+    s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
+    __asm__("" : "+x"(s[k]));
+  }
+}
+
 template <int T>
 __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, const KAct* a, float* const* out) {
   constexpr int P = (T + 1) / 2;  // token pairs for the epilogue, as groupQ4_K
@@ -465,16 +483,7 @@ __attribute__((target("avx2,f16c"))) void groupQ6_K(const uint8_t* wg, int nb, c
           const __m256i lo = kk < 2 ? _mm256_and_si256(lq, m4) : _mm256_and_si256(_mm256_srli_epi16(lq, 4), m4);
           const __m256i hi = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
           const __m256i qv = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
-          const int jj = 2 * kk;  // j within its half of the 16 scales
-          const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
-                                                  _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (jj + 1))),
-                                                                   _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * jj))));
-#pragma GCC unroll 8
-          for (int k = 0; k < T; k++) {
-            const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + ab + 128 * n + 32 * kk));
-            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(qv, x), scv));
-            __asm__("" : "+x"(s[k]));
-          }
+          subBlockPairDot<T>(s, qv, subBlockPairScales(n == 0 ? sc07 : sc815, 2 * kk), a, ab + 128 * n + 32 * kk);
         }
       }
 #pragma GCC unroll 8
@@ -573,16 +582,7 @@ __attribute__((target("avx2,f16c"))) void groupK2(const uint8_t* wg, int nb, con
             v = _mm256_or_si256(v, _mm256_and_si256(hb, m4));
           }
           // values 0-15 are sub-block 8n + 2kk, 16-31 sub-block 8n + 2kk + 1 (as Q6_K)
-          const int jj = 2 * kk;
-          const __m256i scv = _mm256_shuffle_epi8(n == 0 ? sc07 : sc815,
-                                                  _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (jj + 1))),
-                                                                   _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * jj))));
-#pragma GCC unroll 8
-          for (int k = 0; k < T; k++) {
-            const __m256i x = _mm256_loadu_si256((const __m256i*)(a[k].q + ab + 128 * n + 32 * kk));
-            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(v, x), scv));
-            __asm__("" : "+x"(s[k]));
-          }
+          subBlockPairDot<T>(s, v, subBlockPairScales(n == 0 ? sc07 : sc815, 2 * kk), a, ab + 128 * n + 32 * kk);
         }
       }
 #pragma GCC unroll 8
