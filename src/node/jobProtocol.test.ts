@@ -293,6 +293,27 @@ describe('job protocol over an in-memory pair', () => {
     }
   })
 
+  test('a client whose escrow never covers its jobs cannot turn each request into a chain read: one re-read per client per recheckMs', async () => {
+    let reads = 0
+    const counted: ChainClients = {
+      ...net.provider,
+      public: new Proxy(net.provider.public, {
+        get: (t, prop, r) => (prop === 'readContract' ? (...a: unknown[]) => (reads++, (t.readContract as (...x: unknown[]) => unknown)(...a)) : Reflect.get(t, prop, r)),
+      }),
+    }
+    const view = createClientView({ clients: counted, deployment: d }, { recheckMs: 60_000 })
+    const poor = net.at(7).account.address // nothing deposited
+    for (let i = 0; i < 20; i++) assert.equal(await view.free(poor, 1n), 0n)
+    assert.equal(reads, 1, 'the first read only: the re-read waits recheckMs')
+    const soon = createClientView({ clients: counted, deployment: d }, { recheckMs: 1_000 })
+    reads = 0
+    for (let i = 0; i < 20; i++) await Promise.all([soon.free(poor, 1n), soon.free(poor, 1n)])
+    assert.equal(reads, 1, '40 asks within recheckMs: one read')
+    await new Promise((r) => setTimeout(r, 1_100))
+    await Promise.all([soon.free(poor, 1n), soon.free(poor, 1n), soon.free(poor, 1n)])
+    assert.equal(reads, 2, 'past recheckMs: one more read, shared by the asks at once')
+  })
+
   test('the reservation fails after `done` (`reserve` is sent only then): the client has a verified answer, the provider keeps no acknowledgement, never claims, and reserves first for that client afterwards', async () => {
     // the attacker: a client that passes the cached escrow check, then withdraws its escrow before `reserve`
     const chain = watchedReserve(net.provider, { hold: true })
