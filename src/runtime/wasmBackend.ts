@@ -40,11 +40,20 @@ export type WasmBackendOptions = {
    * main thread alone. Any count gives the same bits.
    */
   attentionThreads?: number
+  /**
+   * Transparent huge pages for the kernel memories (default true, unless the environment has
+   * TESSERA_HUGEPAGES=0, for A/B runs): each newly grown range is `madvise(MADV_HUGEPAGE)`d through
+   * the native addon before the weights are written there, so a one-token matvec streams them with
+   * far fewer TLB misses (docs/KERNELS.md "Weights on huge pages"). A hint only: no byte changes; a
+   * no-op where the addon is absent or the OS has no transparent huge pages.
+   */
+  hugePages?: boolean
 }
 
 const PAGE = 65536
 const MAX_PAGES = 65536
 const ROWS_PER_GROUP = 4
+const HUGE_PAGE = 2 << 20
 /** Allocations start above page 0, which holds the module's static data (the SUM8 accumulators). */
 const HEAP_BASE = PAGE
 
@@ -83,6 +92,8 @@ type Slot = {
   ctrl?: Int32Array
   seq: number
   scratch: { at: number; bytes: number }
+  /** Huge-page advice for this memory: the offset of its first 2 MiB-aligned byte, and the addon's madvise. */
+  huge?: { at: number; advise: (mem: Uint8Array, from: number, to: number) => number }
 }
 
 type Part = { slot: number; group0: number; groups: number; offset: number }
@@ -106,10 +117,24 @@ function alloc(slot: Slot, bytes: number): number {
   if (end > MAX_PAGES * PAGE) {
     throw new KernelMemoryError(`${bytes} bytes do not fit in a 4 GiB wasm32 memory (${at} used): use more threads`)
   }
-  const have = slot.memory.buffer.byteLength
-  if (end > have) slot.memory.grow(Math.ceil((end - have) / PAGE))
+  if (end > slot.memory.buffer.byteLength) grow(slot, end)
   slot.top = end
   return at
+}
+
+/**
+ * Grows a slot's memory to hold `end` bytes. With huge-page advice, up to the next 2 MiB boundary
+ * of the address space, so that the huge page holding `end` lies wholly in accessible memory when
+ * the weights first touch it (the kernel maps a huge page only into a 2 MiB-aligned range it can
+ * fill); the new range is advised before anything is written there. Bytes past `end` stay
+ * untouched, costing nothing until a later allocation uses them.
+ */
+function grow(slot: Slot, end: number): void {
+  const have = slot.memory.buffer.byteLength
+  const h = slot.huge
+  const want = h ? Math.min(MAX_PAGES * PAGE, Math.max(end, h.at + Math.ceil((end - h.at) / HUGE_PAGE) * HUGE_PAGE)) : end
+  slot.memory.grow(Math.ceil((want - have) / PAGE))
+  if (h) h.advise(new Uint8Array(slot.memory.buffer), have, slot.memory.buffer.byteLength)
 }
 
 /** A scratch region of at least `bytes` in a slot, reallocated (doubling) when too small. */
@@ -145,11 +170,16 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   const spinMs = options.spinMs ?? 50
   const native = options.native === false ? undefined : loadNativeQ8()
+  const adviser = (options.hugePages ?? process.env.TESSERA_HUGEPAGES !== '0') ? loadNativeQ8() : undefined
   const module = builtModule('kernels.wasm')
   const slots: Slot[] = []
   for (let i = 0; i < threads; i++) {
     const memory = new WA.Memory({ initial: HEAP_BASE / PAGE, maximum: MAX_PAGES, shared: true })
-    slots.push({ memory, top: HEAP_BASE, seq: 0, scratch: { at: 0, bytes: 0 } })
+    // (an addon built before the advice existed lacks it: no advice then)
+    const huge = typeof adviser?.adviseHugePages === 'function'
+      ? { at: adviser.hugePageOffset(new Uint8Array(memory.buffer)), advise: adviser.adviseHugePages }
+      : undefined
+    slots.push({ memory, top: HEAP_BASE, seq: 0, scratch: { at: 0, bytes: 0 }, huge })
   }
   const main = new WA.Instance(module, { env: { memory: slots[0].memory } }).exports as unknown as KernelExports
   // The layer ops' memory (KV cache, activations), made now so the workers can be handed it:

@@ -2,7 +2,8 @@
  * The optional native matmuls (src/runtime/native/q8.cc, built by scripts/build/20-native.mjs
  * into build/native/): x86-64 AVX2 twins of build/kernels.wasm's `matmul_q8_0`, `matmul_q4_1`,
  * `matmul_q5_0`, `matmul_q5_1` and `matmul_q2_k` .. `matmul_q6_k`, bit-identical to them (docs/KERNELS.md "Native kernel"); and the trace's vector roots with node's OpenSSL
- * SHA-256, installed into src/trace/traceTree.ts when the addon loads. Absent (no compiler at install, not x86-64, no AVX2),
+ * SHA-256, installed into src/trace/traceTree.ts when the addon loads; and the huge-page advice for the
+ * weights' memory (wasmBackend.ts). Absent (no compiler at install, not x86-64, no AVX2),
  * `loadNativeQ8` returns undefined and the WASM kernel stays the path.
  */
 import { addonLoader } from './addon.js'
@@ -25,6 +26,13 @@ export type NativeQ8 = {
   vectorRoot(bytes: Uint8Array, out: Uint8Array, at: number): void
   /** The trace's layer leaf hash (src/trace/traceTree.ts layerLeaf) of three vectors' bytes, written to out[0 .. 32). */
   layerLeaf(residual: Uint8Array, k: Uint8Array, v: Uint8Array, pos: number, layer: number, out: Uint8Array): void
+  /** The offset in `mem` of its first 2 MiB-aligned byte (where a huge page can start). */
+  hugePageOffset(mem: Uint8Array): number
+  /**
+   * `madvise(MADV_HUGEPAGE)` over the whole 4 KiB pages of mem[from .. to): the bytes advised, 0 where
+   * the OS has no transparent huge pages. A hint only: no byte changes (docs/KERNELS.md "Weights on huge pages").
+   */
+  adviseHugePages(mem: Uint8Array, from: number, to: number): number
 }
 
 const addon = addonLoader<NativeQ8>('tessera_q8', 'native kernel', (q8) => {
