@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Hex, parseEther } from 'viem'
+import { type Hex, parseEther, toHex } from 'viem'
 import { LOG_K, roundsFor, traceLeafCount, treeDepth } from '../src/chain/bisection.js'
 import { claimBatch, deposit, finalizeBatch, reserve, stake } from '../src/chain/actions/settlement.js'
 import { registerDataset, registerTrainedModel, withdrawData } from '../src/chain/actions/datasets.js'
@@ -38,7 +38,7 @@ const row = (what: string, gas: bigint | number | string, note = '') => {
 
 const net = await createDevnet()
 const { d, provider, client, deployer } = net
-const reg = await registerModel(deployer, d, { ...fakeModel('bench-model', 32), arithVersion: h('a') })
+const reg = await registerModel(deployer, d, { ...fakeModel('bench-model', 32), arithVersion: toHex('tessera-arith/1', { size: 32 }) })
 row('register a model', reg.gasUsed)
 row('stake (first bond)', (await stake(net.auditor, d, { role: 'auditor', amount: parseEther('1') })).gasUsed)
 row('deposit into escrow', (await deposit(client, d, { amount: parseEther('100') })).gasUsed)
@@ -94,7 +94,7 @@ for (let i = 0; i < 10; i++) {
   await registerDataset(deployer, d, { root: h('bench-dataset-b'), manifestHash: h('bench-manifest-b'), licence: 'CC0-1.0', contributors: contributors.slice(1).map((x) => ({ ...x, shareBps: 10_000 })) })
   const trained = fakeModel('bench-trained', 32)
   const record = { manifestHash: h('bench-train-manifest'), runRoot: h('bench-run'), datasets: [{ root: h('bench-dataset-a'), weightBps: 7000 }, { root: h('bench-dataset-b'), weightBps: 3000 }] }
-  row('register a model with a training record (2 datasets)', (await registerTrainedModel(deployer, d, { ...trained, arithVersion: h('a'), record })).gasUsed)
+  row('register a model with a training record (2 datasets)', (await registerTrainedModel(deployer, d, { ...trained, arithVersion: toHex('tessera-arith/1', { size: 32 }), record })).gasUsed)
   for (const n of [1, 100]) {
     const items: ClaimItem[] = []
     for (let i = 0; i < n; i++) items.push(await makeItem(net, client, makeRequest(net, { nonce: nonce++, modelRoot: trained.modelRoot }), { nLayer: 32 }))

@@ -54,7 +54,7 @@ test('deployment parameters out of range are refused by name, by the client and 
     const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, DEFAULT_SETTLEMENT_PARAMS] })).address
     // A game clock of zero, or a per-move increment above the clock, is refused.
     const math = (await deployContract(c, { name: 'MachineMath' })).address
-    const steps = [(await deployContract(c, { name: 'MachineStepsA', args: [math] })).address, (await deployContract(c, { name: 'MachineStepsB', args: [math] })).address]
+    const steps = [(await deployContract(c, { name: 'MachineStepsA', args: [math] })).address, (await deployContract(c, { name: 'MachineStepsB', args: [math, registry] })).address]
     const machine = (await deployContract(c, { name: 'Machine', args: steps })).address
     await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, machine, { ...DEFAULT_GAME_PARAMS, clock: 0n, increment: 0n }] }))
     await assert.rejects(deployContract(c, { name: 'DisputeGame', args: [settlement, machine, { ...DEFAULT_GAME_PARAMS, clock: 100n, increment: 101n }] }))

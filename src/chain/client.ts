@@ -152,7 +152,7 @@ export async function deployTessera(
   const settlement = (await deployContract(c, { name: 'Settlement', args: [registry, sp] })).address
   const math = (await deployContract(c, { name: 'MachineMath' })).address
   const stepsA = (await deployContract(c, { name: 'MachineStepsA', args: [math] })).address
-  const stepsB = (await deployContract(c, { name: 'MachineStepsB', args: [math] })).address
+  const stepsB = (await deployContract(c, { name: 'MachineStepsB', args: [math, registry] })).address
   const machine = (await deployContract(c, { name: 'Machine', args: [stepsA, stepsB] })).address
   const disputeGame = (await deployContract(c, { name: 'DisputeGame', args: [settlement, machine, gp] })).address
   await send(c, settlement, 'Settlement', 'wire', [disputeGame])

@@ -98,3 +98,18 @@ test('a model the dispute machine cannot decide (a width not a multiple of 8) is
   const modelRoot = toHex(nodeHash(leafHash(configLeafDataV3(config, hexToBytes(q3.tokenizerHash))), hexToBytes(q3.path[0])))
   await registerModel(c, d, { modelRoot, config, tokenizerHash: q3.tokenizerHash, path: q3.path, arithVersion })
 })
+
+test('the arithmetic: v1 and v2 register and arithOf reads them back; an arithmetic the judge does not know is refused (UnknownArith)', async () => {
+  const arithOf = (root: Hex) => c.public.readContract({ address: d.registry, abi: registryAbi(), functionName: 'arithOf', args: [root] })
+  // a registrant naming an arithmetic the machine does not implement (v3, no version, a typo, v1 with a trailing byte)
+  for (const bad of [toHex('tessera-arith/3', { size: 32 }), `0x${'00'.repeat(32)}` as Hex, toHex('tessera-arith/01', { size: 32 }), toHex('tessera-arith/1\u0001', { size: 32 })]) {
+    const m = fakeModel(`arith-${bad}`, 2)
+    await rejectsWith(registerModel(c, d, { ...m, arithVersion: bad }), 'UnknownArith')
+    assert.equal(await arithOf(m.modelRoot), `0x${'00'.repeat(32)}`, 'nothing recorded')
+  }
+  for (const v of ['tessera-arith/1', 'tessera-arith/2']) {
+    const m = fakeModel(`arith-ok-${v}`, 2)
+    await registerModel(c, d, { ...m, arithVersion: toHex(v, { size: 32 }) })
+    assert.equal(await arithOf(m.modelRoot), toHex(v, { size: 32 }))
+  }
+})

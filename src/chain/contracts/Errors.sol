@@ -96,6 +96,9 @@ error NoSuchStep(uint256 op, uint64 elem, uint64 step);
 error WrongWeightType(uint32 proven, uint32 expected);
 /// @notice A matmul op's weight type is not proven yet (IMachine.proveWeightType).
 error UnknownWeightType(bytes32 modelRoot, bytes name);
+/// @notice An arithmetic the dispute machine does not judge (docs/ARITHMETIC.md: tessera-arith/1 and
+///         tessera-arith/2): refused at registration, and by the machine for a model root without one.
+error UnknownArith(bytes32 arithVersion);
 /// @notice A config the machine's programs do not cover (dims not multiples of 8, heads not a
 ///         multiple of kv heads, a matmul type without a block size).
 error UnsupportedMachineShape();

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 import {IMachine} from "./IMachine.sol";
 import {MachineMath} from "./MachineMath.sol";
-import {BadReadProof, WrongStepKind} from "./Errors.sol";
+import {ARITH_V1, ARITH_V2, ModelRegistry} from "./ModelRegistry.sol";
+import {BadReadProof, UnknownArith, WrongStepKind} from "./Errors.sol";
 import {MachineReads as R} from "./lib/MachineReads.sol";
 import {MachineState} from "./lib/MachineState.sol";
 import {MachineTable as T} from "./lib/MachineTable.sol";
@@ -155,7 +156,13 @@ contract MachineStepsA is MachineSteps {
 contract MachineStepsB is MachineSteps {
     using SoftFloat for uint32;
 
-    constructor(MachineMath math_) MachineSteps(math_) {}
+    /// @notice Where a job's arithmetic is read: its model's registration (docs/MACHINE.md "Which
+    ///         arithmetic"). Only DOT8 (SCORE) and ACC (ATT) differ between the two.
+    ModelRegistry public immutable registry;
+
+    constructor(MachineMath math_, ModelRegistry registry_) MachineSteps(math_) {
+        registry = registry_;
+    }
 
     /// @notice IMachine.step's arguments as Machine.step received them, forwarded unchanged with
     ///         R.TRAILER appended (the step's dims, op, weight type and tensor leaf record:
@@ -219,8 +226,19 @@ contract MachineStepsB is MachineSteps {
         uint256 a = 8 * (e.s - 1);
         uint32[] memory q = R.rdWords(e, T.S_QR, h * hd + a, 8, reads, 0);
         uint32[] memory k = R.rdCache(c, e, false, e.j % e.d.nu, T.S_KR, (h / e.d.group) * hd + a, 8, reads, 1);
-        for (uint256 i; i < 8; ++i) q[i] = q[i].mul(k[i]);
+        if (roundsKv(c)) for (uint256 i; i < 8; ++i) q[i] = q[i].mul(CanonMath.roundHalf(k[i]));
+        else for (uint256 i; i < 8; ++i) q[i] = q[i].mul(k[i]);
         R.addLanes(e, a, q);
+    }
+
+    /// @dev Whether the job's model is registered under tessera-arith/2, whose attention reads every
+    ///      cached K and V value rounded to binary16, R(x) = h2f(f2h(x)) (docs/ARITHMETIC.md step 4).
+    function roundsKv(IMachine.Ctx calldata c) private view returns (bool) {
+        bytes32 a = registry.arithOf(c.modelRoot);
+        if (a == ARITH_V2) return true;
+        // INVARIANT: a job is judged under its model's registered arithmetic, never an unknown one as v1.
+        if (a != ARITH_V1) revert UnknownArith(a);
+        return false;
     }
 
     function xMax(R.Env memory e, bytes[] calldata reads) private view {
@@ -244,6 +262,7 @@ contract MachineStepsB is MachineSteps {
         uint256 u = e.s - 1;
         uint32 ev = R.rdWord(e, T.S_E, h * e.d.nu + u, reads, 0);
         uint32 v = R.rdCache(c, e, true, u, e.o.src, (h / e.d.group) * e.d.hd + e.j % e.d.hd, 1, reads, 1)[0];
+        if (roundsKv(c)) v = CanonMath.roundHalf(v);
         R.set(e, e.r[0].add(ev.mul(v)));
     }
 

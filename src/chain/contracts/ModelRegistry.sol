@@ -2,10 +2,23 @@
 pragma solidity ^0.8.24;
 
 import {
-    BadConfigProof, BadTrainingRecord, ModelAlreadyRegistered, NoTrainingRecord, UnknownDataset, UnknownModel, UnsupportedMachineShape
+    BadConfigProof,
+    BadTrainingRecord,
+    ModelAlreadyRegistered,
+    NoTrainingRecord,
+    UnknownArith,
+    UnknownDataset,
+    UnknownModel,
+    UnsupportedMachineShape
 } from "./Errors.sol";
 import {DatasetRegistry} from "./DatasetRegistry.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
+
+// The arithmetics a model may be registered under (docs/ARITHMETIC.md), as bytes32 of the version
+// string: the dispute machine judges a model's jobs under its registered one (docs/CHAIN.md
+// "What the judge checks"); v2 rounds the cached K and V values attention reads to binary16.
+bytes32 constant ARITH_V1 = "tessera-arith/1";
+bytes32 constant ARITH_V2 = "tessera-arith/2";
 
 /// @title ModelRegistry
 /// @notice Immutable registry of models by content root (docs/TRACE.md "Model root"). Anyone may
@@ -41,7 +54,7 @@ contract ModelRegistry {
     struct Model {
         bytes32 configHash; // sha256(abi.encode(ModelConfigV3))
         bytes32 tokenizerHash; // sha256 of the canonical tokenizer JSON
-        bytes32 arithVersion; // e.g. bytes32("tessera-arith/1")
+        bytes32 arithVersion; // ARITH_V1 or ARITH_V2: the arithmetic its jobs are computed and judged under
         uint32 nLayer;
         address registrant;
         uint64 registeredAt;
@@ -80,8 +93,9 @@ contract ModelRegistry {
 
     /// @notice Registers `modelRoot` with its config, proven by `configPath`: the path of the
     ///         config leaf `CONFIG_TAG || abi.encode(config) || tokenizerHash` at leaf 0 of the
-    ///         model tree. Reverts ModelAlreadyRegistered, or BadConfigProof when the leaf is not
-    ///         under `modelRoot`.
+    ///         model tree, under the arithmetic `arithVersion` (ARITH_V1 or ARITH_V2). Reverts
+    ///         ModelAlreadyRegistered, BadConfigProof when the leaf is not under `modelRoot`,
+    ///         UnsupportedMachineShape, or UnknownArith for an arithmetic the machine does not judge.
     function register(
         bytes32 modelRoot,
         ModelConfigV3 calldata config,
@@ -147,6 +161,9 @@ contract ModelRegistry {
                 || config.dim % 8 != 0 || config.headDim % 8 != 0 || config.ffDim % 8 != 0 || kvDim % 8 != 0
                 || config.nHead % config.nKvHead != 0
         ) revert UnsupportedMachineShape();
+        // INVARIANT: a model's jobs are judged under its registered arithmetic, so it is one the
+        // machine implements: an unknown one is never judged as v1 (docs/CHAIN.md).
+        if (arithVersion != ARITH_V1 && arithVersion != ARITH_V2) revert UnknownArith(arithVersion);
         bytes32 configHash = sha256(encoded);
         models[modelRoot] = Model(configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender, uint64(block.timestamp));
         configs[modelRoot] = config;
@@ -165,6 +182,12 @@ contract ModelRegistry {
         // INVARIANT: only registered roots have a config.
         if (models[modelRoot].registrant == address(0)) revert UnknownModel(modelRoot);
         return configs[modelRoot];
+    }
+
+    /// @notice The arithmetic `modelRoot` is registered under (ARITH_V1 or ARITH_V2; zero if unknown):
+    ///         the dispute machine reads it for the steps whose arithmetic differs (one storage slot).
+    function arithOf(bytes32 modelRoot) external view returns (bytes32) {
+        return models[modelRoot].arithVersion;
     }
 
     /// @notice True when `modelRoot` is registered.

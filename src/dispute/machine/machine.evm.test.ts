@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { type Abi, type Hex, decodeErrorResult, encodeFunctionData, toHex } from 'viem'
+import { registerModel } from '../../chain/actions/registry.js'
 import { getArtifact } from '../../chain/artifacts.js'
 import { connectClients, deployContract, type ChainClients } from '../../chain/evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from '../../chain/evm/edr.js'
@@ -20,6 +21,7 @@ import { activation, openRealModel } from '../../../test/support/realModel.js'
 import { quantize } from '../../engine/gguf/quantize.js'
 import { dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
 import type { ModelConfig } from '../../engine/model/config.js'
+import { ARITH_V1, type ArithVersion } from '../../engine/version.js'
 import { Rng } from '../../../test/support/onestepGen.js'
 import { type Hash, buildLevels, merkleProof, ZERO } from '../../trace/merkle.js'
 import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
@@ -49,6 +51,7 @@ let chain: EmbeddedChain
 let cl: ChainClients
 let machine: Hex
 let harness: Hex
+let registry: Hex
 const abi = [...getArtifact('Machine').abi, ...getArtifact('MachineStepsA').abi, ...getArtifact('MachineStepsB').abi] as Abi
 const machineAbi = getArtifact('Machine').abi as Abi
 
@@ -57,7 +60,8 @@ before(async () => {
   cl = connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey })
   const math = (await deployContract(cl, { name: 'MachineMath' })).address
   const a = (await deployContract(cl, { name: 'MachineStepsA', args: [math] })).address
-  const b = (await deployContract(cl, { name: 'MachineStepsB', args: [math] })).address
+  registry = (await deployContract(cl, { name: 'ModelRegistry' })).address
+  const b = (await deployContract(cl, { name: 'MachineStepsB', args: [math, registry] })).address
   machine = (await deployContract(cl, { name: 'Machine', args: [a, b] })).address
   harness = (await deployContract(cl, { name: 'MachineHarness' })).address
 })
@@ -95,10 +99,15 @@ function findData(e: unknown): Hex | undefined {
 }
 
 const proven = new Set<string>()
-/** Proves the type of every 2-D tensor of the model (what the provider does once per model). */
-async function proveTypes(tree: ModelTree) {
+/**
+ * Registers the model under `arith` (its jobs' arithmetic, which SCORE's DOT8 and ATT's ACC read
+ * from the registry) unless `arith` is null, and proves the type of every 2-D tensor (what the
+ * provider does once per model).
+ */
+async function proveTypes(tree: ModelTree, arith: ArithVersion | null = ARITH_V1) {
   if (proven.has(tree.modelRoot)) return
   proven.add(tree.modelRoot)
+  if (arith) await registerModel(cl, { registry }, { modelRoot: tree.modelRoot, ...tree.proveConfig(), arithVersion: toHex(arith, { size: 32 }) })
   for (const name of tree.names) {
     if (tree.shape(name).rows < 2) continue
     const hash = await cl.wallet.writeContract({ address: machine, abi: machineAbi, functionName: 'proveWeightType', args: weightTypeArgs(tree, name) } as never)
@@ -499,7 +508,7 @@ test('gas: every step kind at its widest (BLOCK on 11,008-column rows, ACC/DOT8 
     const rm = openRealModel(type, 5, { name: 'blk.1.ffn_down.weight', ggmlType, cols: 11008, rows: 256 })
     try {
       const tree = rm.tree
-      await proveTypes(tree)
+      await proveTypes(tree, null)
       const base = tree.proveConfig().config
       const config: ModelConfig = { ...tiny('tiny', 'q8_0', 3).config, ffDim: 11008 }
       const shape = (n: string) => tree.shape(n)
