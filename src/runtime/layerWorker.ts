@@ -13,9 +13,9 @@ import { loadNativeAttention } from './native/attention.js'
 /**
  * The control block: SEQ (command number), DONE (last finished), ERROR, STOP, READY (set once the
  * worker takes commands: read with Atomics, so a forward pass that never yields to the event loop
- * still sees it), then the 12 arguments.
+ * still sees it), then the 13 arguments (layer.wasm `attention`'s, the last: binary16 K/V caches).
  */
-export const LayerCtrl = { SEQ: 0, DONE: 1, ERROR: 2, STOP: 3, READY: 4, ARG0: 5, LENGTH: 17 } as const
+export const LayerCtrl = { SEQ: 0, DONE: 1, ERROR: 2, STOP: 3, READY: 4, ARG0: 5, LENGTH: 18 } as const
 /** `native`: compute with the native attention (src/runtime/native/attention.cc) when it loads here. */
 export type LayerWorkerInit = { module: WasmModule; memory: WasmMemory; ctrl: SharedArrayBuffer; spinMs: number; native?: boolean }
 
@@ -29,7 +29,7 @@ function run(init: LayerWorkerInit): void {
   const attention: Attention = native
     ? (...a) => {
         if (bytes.byteLength !== init.memory.buffer.byteLength) bytes = new Uint8Array(init.memory.buffer)
-        native.attention(bytes, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11])
+        native.attention(bytes, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12])
       }
     : wasm
   const waitForCommand = (last: number): number => {
@@ -49,7 +49,7 @@ function run(init: LayerWorkerInit): void {
     try {
       const a = LayerCtrl.ARG0
       // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
-      attention(ctrl[a] >>> 0, ctrl[a + 1] >>> 0, ctrl[a + 2] >>> 0, ctrl[a + 3] >>> 0, ctrl[a + 4] >>> 0, ctrl[a + 5], ctrl[a + 6], ctrl[a + 7], ctrl[a + 8], ctrl[a + 9], ctrl[a + 10], ctrl[a + 11])
+      attention(ctrl[a] >>> 0, ctrl[a + 1] >>> 0, ctrl[a + 2] >>> 0, ctrl[a + 3] >>> 0, ctrl[a + 4] >>> 0, ctrl[a + 5], ctrl[a + 6], ctrl[a + 7], ctrl[a + 8], ctrl[a + 9], ctrl[a + 10], ctrl[a + 11], ctrl[a + 12])
       ctrl[LayerCtrl.ERROR] = 0
     } catch {
       ctrl[LayerCtrl.ERROR] = 1

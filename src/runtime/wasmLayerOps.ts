@@ -26,7 +26,9 @@ const HEAP_BASE = PAGE
 
 type LayerExports = {
   rmsnorm(out: number, x: number, w: number, nTok: number, dim: number, eps: number): void
-  attention(out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number, h0: number, h1: number): void
+  attention(out: number, q: number, k: number, v: number, scores: number, start: number, nTok: number, nh: number, nkv: number, hd: number, h0: number, h1: number, half: number): void
+  to_half(dst: number, src: number, n: number): void
+  from_half(out: number, h: number, n: number): void
   silu_mul(gate: number, up: number, n: number): void
   add(x: number, y: number, n: number): void
   exp_many(out: number, x: number, n: number): void
@@ -36,6 +38,8 @@ type LayerExports = {
 export type WasmLayerOps = LayerOps & {
   /** out[i] = EXP(x[i]) computed in WASM (the AssemblyScript twin of canonical.ts `exp`). */
   expMany(x: Float32Array): Float32Array
+  /** out[i] = h2f(h[i]) computed in WASM (the AssemblyScript twin of half.ts `h2f`). */
+  fromHalfMany(h: Uint16Array): Float32Array
   /** Attention workers that have started and take commands (threads - 1 once all are up). */
   readonly readyWorkers: number
   /** Stops the attention workers; the ops keep working on the calling thread alone. */
@@ -71,8 +75,9 @@ export type WasmLayerOpsOptions = {
 }
 
 /**
- * A thread that computes a range of query heads over the ops' memory: `start` hands it the 12
- * arguments of layer.wasm `attention` (byte addresses), `wait` returns once it is done (and throws
+ * A thread that computes a range of query heads over the ops' memory: `start` hands it the 13
+ * arguments of layer.wasm `attention` (byte addresses; the last says whether the K/V caches are
+ * binary16), `wait` returns once it is done (and throws
  * if it failed); `ready` says whether it takes commands now (else the calling thread does its part).
  */
 export type AttentionHelper = { ready(): boolean; start(args: number[]): void; wait(): void }
@@ -175,7 +180,7 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
   }
 
   /** Byte address of `a` if it lives in this memory, else -1. */
-  function addressOf(a: Float32Array): number {
+  function addressOf(a: Float32Array | Uint16Array): number {
     return ours.has(a.buffer as SharedArrayBuffer) ? a.byteOffset : -1
   }
 
@@ -183,13 +188,13 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
    * Lays out one call's operands: arrays already in the memory are used in place; the others get
    * a slot in the scratch region (`copy`: their first `n` values copied in). Returns addresses.
    */
-  function place(items: Array<{ a: Float32Array; n: number; copy: boolean }>): number[] {
+  function place(items: Array<{ a: Float32Array | Uint16Array; n: number; copy: boolean }>): number[] {
     let need = 0
     const addr = items.map((it) => {
       const at = addressOf(it.a)
       if (at >= 0) return at
       const off = need
-      need += (it.n * 4 + 15) & ~15
+      need += (it.n * it.a.BYTES_PER_ELEMENT + 15) & ~15
       return -1 - off
     })
     if (need > scratch.bytes) {
@@ -201,7 +206,9 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       if (addr[i] >= 0) continue
       addr[i] = scratch.at + (-1 - addr[i])
       const it = items[i]
-      if (it.copy && it.n > 0) h.set(it.a.subarray(0, it.n), addr[i] / 4)
+      if (!it.copy || it.n === 0) continue
+      if (it.a instanceof Uint16Array) new Uint16Array(memory.buffer, addr[i], it.n).set(it.a.subarray(0, it.n))
+      else h.set(it.a.subarray(0, it.n), addr[i] / 4)
     }
     return addr
   }
@@ -212,21 +219,34 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
     a.set(view().subarray(at / 4, at / 4 + n))
   }
 
+  /** A zero-filled array of `n` elements of `Type` in the memory (allocF32, allocF16). */
+  function alloc<A extends Float32Array | Uint16Array>(Type: { new (b: ArrayBufferLike, at: number, n: number): A; new (n: number): A; BYTES_PER_ELEMENT: number }, n: number, what: string): A {
+    if (!(Number.isInteger(n) && n >= 0)) throw new InvalidParameterError(what, n, 'a non-negative integer')
+    const bytes = (n * Type.BYTES_PER_ELEMENT + 63) & ~63
+    const reuse = free.get(bytes)?.pop()
+    // A memory that cannot hold the array (a KV cache of several GiB) falls back to a plain
+    // array: still correct, copied into scratch on each call.
+    if (reuse === undefined && ((top + 63) & ~63) + bytes > MAX_PAGES * PAGE - (64 << 20)) return new Type(n)
+    const at = reuse ?? bump(bytes)
+    const a = new Type(memory.buffer, at, n)
+    ours.add(a.buffer as SharedArrayBuffer)
+    if (reuse !== undefined) a.fill(0)
+    registry.register(a, { at, bytes })
+    return a
+  }
+
   return {
     kind: 'wasm',
-    allocF32(n) {
-      if (!(Number.isInteger(n) && n >= 0)) throw new InvalidParameterError('allocF32', n, 'a non-negative integer')
-      const bytes = (n * 4 + 63) & ~63
-      const reuse = free.get(bytes)?.pop()
-      // A memory that cannot hold the array (a KV cache of several GiB) falls back to a plain
-      // array: still correct, copied into scratch on each call.
-      if (reuse === undefined && ((top + 63) & ~63) + bytes > MAX_PAGES * PAGE - (64 << 20)) return new Float32Array(n)
-      const at = reuse ?? bump(bytes)
-      const a = new Float32Array(memory.buffer, at, n)
-      ours.add(a.buffer as SharedArrayBuffer)
-      if (reuse !== undefined) a.fill(0)
-      registry.register(a, { at, bytes })
-      return a
+    allocF32: (n) => alloc(Float32Array, n, 'allocF32'),
+    allocF16: (n) => alloc(Uint16Array, n, 'allocF16'),
+    toHalf(dst, src, n) {
+      checkLength('toHalf', n, dst, src)
+      const [d, s] = place([{ a: dst, n, copy: false }, { a: src, n, copy: true }])
+      if (native) {
+        if (bytes.byteLength !== memory.buffer.byteLength) bytes = new Uint8Array(memory.buffer)
+        native.toHalf(bytes, d, s, n)
+      } else wasm.to_half(d, s, n)
+      if (addressOf(dst) !== d) dst.set(new Uint16Array(memory.buffer, d, n))
     },
     rmsnorm(out, x, w, nTok, dim, eps) {
       checkLength('rmsnorm', nTok * dim, out, x)
@@ -243,6 +263,7 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       // a sliding window: full-causal calls over each window (layerOps.ts attentionInWindow)
       if (shape.window !== undefined) return attentionInWindow((o, qq, kk, vv, sh) => this.attention(o, qq, kk, vv, sh), out, q, k, v, shape)
       const { start, nTok, nHead, nKvHead, headDim } = shape
+      const half = k instanceof Uint16Array ? 1 : 0
       const qn = nTok * nHead * headDim
       const kn = (start + nTok) * nKvHead * headDim
       const rows = start + nTok
@@ -260,15 +281,15 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
       const first = nHead - per * helpers.length
       helpers.forEach((w, i) => {
         const h0 = first + i * per
-        w.start([o, qi, ki, vi, scores + (i + 1) * scoreBytes, start, nTok, nHead, nKvHead, headDim, h0, h0 + per])
+        w.start([o, qi, ki, vi, scores + (i + 1) * scoreBytes, start, nTok, nHead, nKvHead, headDim, h0, h0 + per, half])
       })
       let failed: unknown
       try {
         if (native) {
           if (bytes.byteLength !== memory.buffer.byteLength) bytes = new Uint8Array(memory.buffer)
-          native.attention(bytes, o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+          native.attention(bytes, o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first, half)
         } else {
-          wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first)
+          wasm.attention(o, qi, ki, vi, scores, start, nTok, nHead, nKvHead, headDim, 0, first, half)
         }
       } catch (err) {
         failed = err
@@ -300,6 +321,11 @@ export function createWasmLayerOps(options: WasmLayerOpsOptions = {}): WasmLayer
         release(w, [])
         void w.worker.terminate()
       }
+    },
+    fromHalfMany(h) {
+      const [o, hi] = place([{ a: new Float32Array(0), n: h.length, copy: false }, { a: h, n: h.length, copy: true }])
+      wasm.from_half(o, hi, h.length)
+      return view().slice(o / 4, o / 4 + h.length)
     },
     expMany(x) {
       const [o, xi] = place([{ a: new Float32Array(0), n: x.length, copy: false }, { a: x, n: x.length, copy: true }])

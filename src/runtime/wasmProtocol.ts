@@ -15,9 +15,12 @@ export const Ctrl = {
   ARG0: 4,
   /** Non-zero when the last command threw (the worker keeps running). */
   ERROR: 12,
-  /** Cmd.ATTENTION's 12 arguments: layer.wasm `attention`'s, pointers into WorkerInit.layer's memory. */
+  /**
+   * Cmd.ATTENTION's 13 arguments: layer.wasm `attention`'s, pointers into WorkerInit.layer's memory,
+   * the last 1 for binary16 K/V caches (tessera-arith/2).
+   */
   ATT0: 16,
-  LENGTH: 28,
+  LENGTH: 29,
 } as const
 
 export const Cmd = { MATMUL: 1, STOP: 2, ATTENTION: 3 } as const

@@ -20,7 +20,7 @@ const native = init.native ? loadNativeQ8() : undefined
 let view = new Uint8Array(init.memory.buffer)
 
 /**
- * Cmd.ATTENTION: query heads h0..h1 (ATT0's 12 arguments, layer.wasm `attention`'s) over the layer
+ * Cmd.ATTENTION: query heads h0..h1 (ATT0's 13 arguments, layer.wasm `attention`'s) over the layer
  * ops' memory, natively when the addon loads, else with layer.wasm instantiated over that memory.
  */
 const attend = ((layer) => {
@@ -30,13 +30,13 @@ const attend = ((layer) => {
     let lview = new Uint8Array(layer.memory.buffer)
     return (a: number[]) => {
       if (lview.byteLength !== layer.memory.buffer.byteLength) lview = new Uint8Array(layer.memory.buffer)
-      nat.attention(lview, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11])
+      nat.attention(lview, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12])
     }
   }
   const wasm = (new WA.Instance(layer.module, { env: { memory: layer.memory } }).exports as unknown as { attention: (...a: number[]) => void }).attention
   return (a: number[]) => wasm(...a)
 })(init.layer)
-const attArgs = new Array<number>(12)
+const attArgs = new Array<number>(13)
 
 function waitForCommand(last: number): number {
   let seq = Atomics.load(ctrl, Ctrl.SEQ)
@@ -64,7 +64,7 @@ for (;;) {
     const nk = native && NATIVE_KERNELS[fn]
     if (cmd === Cmd.ATTENTION) {
       // Pointers are wasm32 addresses stored as int32 bits: >>> 0 reads them unsigned.
-      for (let i = 0; i < 12; i++) attArgs[i] = i < 5 ? ctrl[Ctrl.ATT0 + i] >>> 0 : ctrl[Ctrl.ATT0 + i]
+      for (let i = 0; i < 13; i++) attArgs[i] = i < 5 ? ctrl[Ctrl.ATT0 + i] >>> 0 : ctrl[Ctrl.ATT0 + i]
       if (!attend) throw new Error('no layer memory')
       attend(attArgs)
     } else if (nk && ctrl[a + 4] >= nk.minTok) {

@@ -1,7 +1,9 @@
 /**
  * Exact conversions between binary32 and the 16-bit float formats stored in GGUF files.
- * `h2f`/`b2f` are exact; `f2h`/`f2b` round to nearest, ties to even (as numpy/ggml do), and are
- * only used when writing files.
+ * `h2f`/`b2f` are exact; `f2h`/`f2b` round to nearest, ties to even (as numpy/ggml do). `f2h` is
+ * also the rounding of tessera-arith/2's binary16 K/V cache (docs/ARITHMETIC.md, "tessera-arith/2"):
+ * subnormals kept, overflow to ±Inf, and every NaN becomes the quiet NaN `sign | 0x7E00` (its
+ * payload dropped), the rule the WASM and native twins follow too.
  */
 import { bitsToF32, f32ToBits } from '../bytes.js'
 
@@ -27,7 +29,7 @@ export function f2h(x: number): number {
   const exp = (bits >>> 23) & 0xff
   let man = bits & 0x7fffff
   if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0)
-  let e = exp - 127 + 15
+  const e = exp - 127 + 15
   if (e >= 31) return sign | 0x7c00
   if (e <= 0) {
     if (e < -10) return sign

@@ -10,7 +10,8 @@
  * kvDim = nkv*hd, ff = FFN width, V = vocab, ctx = context length.
  */
 import type { Backend, MatrixHandle } from '../kernels/backend.js'
-import { attentionInWindow, type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
+import { attentionInWindow, type KvArray, type LayerOps, referenceLayerOps } from '../kernels/layerOps.js'
+import { ARITH_VERSION, type ArithVersion, roundsKv } from '../version.js'
 import type { ModelConfig } from './config.js'
 import { HEAD_OP, LAYER_OP } from './opTable.js'
 import { cos, exp, f, log, sin } from '../math/canonical.js'
@@ -48,14 +49,26 @@ export type OpObserver = (layer: number, op: number, startPos: number, nTok: num
  * W - 1 + the batch's tokens rather than the whole context. The arrays are allocated on first use
  * in the memory the layer ops read without copying (WASM memory for the WASM ops); a cache handed
  * to other ops later moves there once, keeping its contents.
+ *
+ * The cache decides the job's arithmetic (`arith`, default ARITH_VERSION): under tessera-arith/1
+ * it holds binary32 values, under tessera-arith/2 binary16 bits (f2h of each K and V value, half
+ * the bytes), which attention widens exactly: the rounding R = h2f∘f2h of docs/ARITHMETIC.md.
  */
 export class KVCache {
-  private store?: { ops: LayerOps; rows: number; k: Float32Array[]; v: Float32Array[] }
+  private store?: { ops: LayerOps; rows: number; k: KvArray[]; v: KvArray[] }
   /** Number of positions filled. */
   length = 0
   /** The position row 0 holds (> 0 only once a sliding window dropped older positions). */
   base = 0
-  constructor(readonly config: TransformerConfig, readonly capacity = config.contextLength) {}
+  /** Whether K and V are kept as binary16 (tessera-arith/2). */
+  readonly half: boolean
+  constructor(
+    readonly config: TransformerConfig,
+    readonly capacity = config.contextLength,
+    readonly arith: ArithVersion = ARITH_VERSION,
+  ) {
+    this.half = roundsKv(arith)
+  }
 
   /** Positions the arrays have room for (0 before first use). */
   get rows(): number {
@@ -63,7 +76,7 @@ export class KVCache {
   }
 
   /** The per-layer K and V arrays, living where `ops` computes (rows base .. base + rows - 1). */
-  storage(ops: LayerOps): { k: Float32Array[]; v: Float32Array[] } {
+  storage(ops: LayerOps): { k: KvArray[]; v: KvArray[] } {
     if (this.store?.ops !== ops) this.store = this.allocate(ops, this.store?.rows ?? this.initialRows())
     return this.store
   }
@@ -72,7 +85,7 @@ export class KVCache {
    * The arrays ready for a batch of `nTok` tokens at `start` (= length): rows for positions
    * start - base .. start - base + nTok - 1 exist, and every position the batch attends to is held.
    */
-  prepare(ops: LayerOps, start: number, nTok: number): { k: Float32Array[]; v: Float32Array[]; base: number } {
+  prepare(ops: LayerOps, start: number, nTok: number): { k: KvArray[]; v: KvArray[]; base: number } {
     const st = this.storage(ops)
     const W = this.config.slidingWindow
     if (W !== undefined && start - this.base + nTok > this.store!.rows) {
@@ -95,12 +108,12 @@ export class KVCache {
     return W === undefined ? this.capacity : Math.min(this.capacity, 2 * W)
   }
 
-  private allocate(ops: LayerOps, rows: number): { ops: LayerOps; rows: number; k: Float32Array[]; v: Float32Array[] } {
+  private allocate(ops: LayerOps, rows: number): { ops: LayerOps; rows: number; k: KvArray[]; v: KvArray[] } {
     const kvDim = this.config.nKvHead * this.config.headDim
     const old = this.store
-    const alloc = (l: number, from?: Float32Array[]) => {
-      const a = ops.allocF32(rows * kvDim)
-      if (from) a.set(from[l].subarray(0, Math.min(from[l].length, rows * kvDim)))
+    const alloc = (l: number, from?: KvArray[]): KvArray => {
+      const a = this.half ? ops.allocF16(rows * kvDim) : ops.allocF32(rows * kvDim)
+      if (from) (a as Float32Array).set(from[l].subarray(0, Math.min(from[l].length, rows * kvDim)))
       return a
     }
     return {
@@ -146,8 +159,11 @@ type LayerWeights = {
   down: MatrixHandle
 }
 
-/** One forward call's working arrays, (T, n) each; the matmul outputs are filled by the backend. */
-type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
+/**
+ * One forward call's working arrays, (T, n) each; the matmul outputs are filled by the backend.
+ * `k` and `v` stage a binary16 cache's new rows in binary32 (unused with a binary32 cache).
+ */
+type Work = { x: Float32Array; xn: Float32Array; attnOut: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; proj: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array; last: Float32Array }
 
 export class Transformer {
   readonly config: TransformerConfig
@@ -200,7 +216,8 @@ export class Transformer {
    */
   private work(T: number): Work {
     const c = this.config
-    const sizes = { x: c.dim, xn: c.dim, attnOut: c.nHead * c.headDim, q: c.nHead * c.headDim, proj: c.dim, gate: c.ffDim, up: c.ffDim, down: c.dim, last: c.dim }
+    const kvDim = c.nKvHead * c.headDim
+    const sizes = { x: c.dim, xn: c.dim, attnOut: c.nHead * c.headDim, q: c.nHead * c.headDim, k: kvDim, v: kvDim, proj: c.dim, gate: c.ffDim, up: c.ffDim, down: c.dim, last: c.dim }
     const keys = Object.keys(sizes) as (keyof Work)[]
     if (T > SCRATCH_TOKENS) return Object.fromEntries(keys.map((key) => [key, new Float32Array(T * sizes[key])])) as Work
     if (T > this.scratchTokens) {
@@ -255,10 +272,13 @@ export class Transformer {
       // qkv projections (+ bias for qwen2)                         (T, nh*hd), (T, kvDim) x2
       const q = b.matmul(L.q, xn, T, w.q)
       observeOp?.(l, LAYER_OP.Q, start, T, [q], xn)
-      // K and V go straight into the cache rows of this batch (RoPE then turns K there in place)
-      const k = b.matmul(L.k, xn, T, kv.k[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
+      // K and V go straight into a binary32 cache's rows of this batch (RoPE then turns K there in
+      // place); a binary16 cache's rows are filled from binary32 staging after RoPE (below)
+      const kRows = kv.k[l].subarray(row0 * kvDim, (row0 + T) * kvDim)
+      const vRows = kv.v[l].subarray(row0 * kvDim, (row0 + T) * kvDim)
+      const k = b.matmul(L.k, xn, T, kRows instanceof Float32Array ? kRows : w.k)
       observeOp?.(l, LAYER_OP.K, start, T, [k], xn)
-      const v = b.matmul(L.v, xn, T, kv.v[l].subarray(row0 * kvDim, (row0 + T) * kvDim))
+      const v = b.matmul(L.v, xn, T, vRows instanceof Float32Array ? vRows : w.v)
       observeOp?.(l, LAYER_OP.V, start, T, [v], xn)
       addBias(ops, q, L.qBias, T)
       addBias(ops, k, L.kBias, T)
@@ -283,9 +303,14 @@ export class Transformer {
       }
       observeOp?.(l, LAYER_OP.ROPE, start, T, [q, k])
 
+      // tessera-arith/2: the cache keeps f2h of each new K and V value (the trace keeps k, v)
+      if (kRows instanceof Uint16Array) ops.toHalf(kRows, k, T * kvDim)
+      if (vRows instanceof Uint16Array) ops.toHalf(vRows, v, T * kvDim)
+
       // causal attention per token and head over positions u <= pos   (T, nh*hd)
       // (sliding window W: pos - W < u <= pos)
       //   s_u = DOT8(q_h, k_u) ⊗ (1 ⊘ √hd), e_u = EXP(s_u ⊖ max s), o = (Σ_u e_u ⊗ v_u) ⊗ (1 ⊘ SUM8(e))
+      //   (tessera-arith/2: k_u, v_u are the binary16 cache's values, h2f(f2h(·)) of the trace's)
       //   (a window is cut into full-causal calls here, so every LayerOps, threaded or native, runs it)
       const shape = { start: row0, nTok: T, nHead: nh, nKvHead: nkv, headDim: hd }
       if (c.slidingWindow === undefined) ops.attention(attnOut, q, kv.k[l], kv.v[l], shape)

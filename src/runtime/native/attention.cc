@@ -1,6 +1,11 @@
 // Native (x86-64 AVX2) twin of build/layer.wasm's `attention` (src/engine/kernels/assembly/layer.ts)
-// and of `referenceLayerOps.attention` (docs/ARITHMETIC.md op 4, v1), bit-identical to both
-// (docs/KERNELS.md "Native attention").
+// and of `referenceLayerOps.attention` (docs/ARITHMETIC.md op 4), bit-identical to both
+// (docs/KERNELS.md "Native attention"). The K/V caches are binary32 (tessera-arith/1) or binary16
+// bits (tessera-arith/2): every kernel below is a template on the cache element E, and a binary16
+// value is widened by F16C `vcvtph2ps`, which is exact (h2f), so the f32 steps are the same.
+// `toHalf` writes a binary16 cache's rows with `vcvtps2ph` (round to nearest even, subnormals
+// kept, overflow to ±Inf: half.ts `f2h`), NaN lanes then set to `sign | 0x7E00` (F16C would keep
+// the payload's top bits; half.ts drops it).
 //
 // Per query (token t at position start+t, query head h, kv head h / (nh/nkv)) over u < n = start+t+1:
 //   s_u = DOT8(q_h, k_u) ⊗ scale, m = max s_u, e_u = EXP(s_u ⊖ m), inv = 1 ⊘ SUM8(e),
@@ -43,7 +48,15 @@ using tn::exp8;
 using tn::expScalar;
 using tn::getInt;
 
-#define AVX2 __attribute__((target("avx2")))
+// AVX2 and F16C (every AVX2 CPU has F16C; NAPI_MODULE_INIT checks both).
+#define AVX2 __attribute__((target("avx2,f16c")))
+
+// Eight cache values at p as binary32: a load, or the exact F16C widening of binary16 bits.
+AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+AVX2 inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
+// One cache value at p as binary32.
+AVX2 inline float load1(const float* p) { return *p; }
+AVX2 inline float load1(const uint16_t* p) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(*p))); }
 
 // Lanes 0 .. n-1 set (n in 0..8), as a blend mask.
 AVX2 inline __m256 laneMask(int n) {
@@ -59,25 +72,27 @@ AVX2 inline float fold8(__m256 a) {
 }
 
 // The spec's DOT8 of n values, any n (the tail continues the lane pattern: element i in lane i mod 8).
-float dot8Scalar(const float* a, const float* b, int n) {
+template <typename E>
+AVX2 float dot8Scalar(const float* a, const E* b, int n) {
   float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int i = 0; i < n; i++) l[i & 7] = l[i & 7] + a[i] * b[i];
+  for (int i = 0; i < n; i++) l[i & 7] = l[i & 7] + a[i] * load1(b + i);
   return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
 // DOT8(q, k_j) ⊗ scale for the 8 keys k[0..7] (hd a multiple of 8): lane j of the result is key j.
-AVX2 inline __m256 scores8(const float* q, const float* const* k, int hd, __m256 scale) {
+template <typename E>
+AVX2 inline __m256 scores8(const float* q, const E* const* k, int hd, __m256 scale) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (int c = 0; c < hd; c += 8) {
     const __m256 qc = _mm256_loadu_ps(q + c);
-    a0 = _mm256_add_ps(a0, _mm256_mul_ps(qc, _mm256_loadu_ps(k[0] + c)));
-    a1 = _mm256_add_ps(a1, _mm256_mul_ps(qc, _mm256_loadu_ps(k[1] + c)));
-    a2 = _mm256_add_ps(a2, _mm256_mul_ps(qc, _mm256_loadu_ps(k[2] + c)));
-    a3 = _mm256_add_ps(a3, _mm256_mul_ps(qc, _mm256_loadu_ps(k[3] + c)));
-    a4 = _mm256_add_ps(a4, _mm256_mul_ps(qc, _mm256_loadu_ps(k[4] + c)));
-    a5 = _mm256_add_ps(a5, _mm256_mul_ps(qc, _mm256_loadu_ps(k[5] + c)));
-    a6 = _mm256_add_ps(a6, _mm256_mul_ps(qc, _mm256_loadu_ps(k[6] + c)));
-    a7 = _mm256_add_ps(a7, _mm256_mul_ps(qc, _mm256_loadu_ps(k[7] + c)));
+    a0 = _mm256_add_ps(a0, _mm256_mul_ps(qc, load8(k[0] + c)));
+    a1 = _mm256_add_ps(a1, _mm256_mul_ps(qc, load8(k[1] + c)));
+    a2 = _mm256_add_ps(a2, _mm256_mul_ps(qc, load8(k[2] + c)));
+    a3 = _mm256_add_ps(a3, _mm256_mul_ps(qc, load8(k[3] + c)));
+    a4 = _mm256_add_ps(a4, _mm256_mul_ps(qc, load8(k[4] + c)));
+    a5 = _mm256_add_ps(a5, _mm256_mul_ps(qc, load8(k[5] + c)));
+    a6 = _mm256_add_ps(a6, _mm256_mul_ps(qc, load8(k[6] + c)));
+    a7 = _mm256_add_ps(a7, _mm256_mul_ps(qc, load8(k[7] + c)));
   }
   // u_j = [b(key j) | b(key j+4)] with b_l = a_l ⊕ a_{l+4}
   const __m256 u0 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a4, 0x20), _mm256_permute2f128_ps(a0, a4, 0x31));
@@ -93,16 +108,16 @@ AVX2 inline __m256 scores8(const float* q, const float* const* k, int hd, __m256
 }
 
 // acc[d..d+8C) (parked in o) ⊕= e_u ⊗ v_u[d..d+8C) for u in [u0, u1), sequential in u.
-template <int C>
-AVX2 inline void vsum(float* o, const float* e, const float* v, int64_t kvDim, int u0, int u1, bool fresh) {
+template <int C, typename E>
+AVX2 inline void vsum(float* o, const float* e, const E* v, int64_t kvDim, int u0, int u1, bool fresh) {
   __m256 a[C];
 #pragma GCC unroll 8
   for (int i = 0; i < C; i++) a[i] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * i);
-  const float* vr = v + (int64_t)u0 * kvDim;
+  const E* vr = v + (int64_t)u0 * kvDim;
   for (int u = u0; u < u1; u++, vr += kvDim) {
     const __m256 eu = _mm256_broadcast_ss(e + u);
 #pragma GCC unroll 8
-    for (int i = 0; i < C; i++) a[i] = _mm256_add_ps(a[i], _mm256_mul_ps(eu, _mm256_loadu_ps(vr + 8 * i)));
+    for (int i = 0; i < C; i++) a[i] = _mm256_add_ps(a[i], _mm256_mul_ps(eu, load8(vr + 8 * i)));
   }
 #pragma GCC unroll 8
   for (int i = 0; i < C; i++) _mm256_storeu_ps(o + 8 * i, a[i]);
@@ -122,19 +137,20 @@ struct Query {
 
 // One pass over the queries qs (K/V caches at kb, vb), maxN rows. The rows are walked once per
 // phase for all the queries, whichever kv heads they read, so the caches stream in row order.
-AVX2 void attendRows(const Query* qs, int nq, const float* kb, const float* vb, int64_t kvDim, int hd, int maxN, float scale) {
+template <typename E>
+AVX2 void attendRows(const Query* qs, int nq, const E* kb, const E* vb, int64_t kvDim, int hd, int maxN, float scale) {
   const int64_t stride = ((int64_t)maxN + 15) & ~int64_t(7);
   float* sc = scoreBuf.data();
   const __m256 scalev = _mm256_set1_ps(scale);
   // 1. scores, 8 keys at a time, each block of keys shared by every query that reaches it
   if ((hd & 7) == 0) {
     for (int u0 = 0; u0 < maxN; u0 += 8) {
-      const float* rows[8];
+      const E* rows[8];
       for (int j = 0; j < 8; j++) rows[j] = kb + (int64_t)(u0 + j < maxN ? u0 + j : maxN - 1) * kvDim;
       for (int i = 0; i < nq; i++) {
         if (qs[i].n <= u0) continue;
         const int64_t kv = qs[i].kv;
-        const float* k[8] = {rows[0] + kv, rows[1] + kv, rows[2] + kv, rows[3] + kv, rows[4] + kv, rows[5] + kv, rows[6] + kv, rows[7] + kv};
+        const E* k[8] = {rows[0] + kv, rows[1] + kv, rows[2] + kv, rows[3] + kv, rows[4] + kv, rows[5] + kv, rows[6] + kv, rows[7] + kv};
         _mm256_storeu_ps(sc + i * stride + u0, scores8(qs[i].q, k, hd, scalev));
       }
     }
@@ -182,14 +198,14 @@ AVX2 void attendRows(const Query* qs, int nq, const float* kb, const float* vb, 
       const int u1 = n < u0 + VBLOCK ? n : u0 + VBLOCK;
       const float* e = sc + i * stride;
       float* o = qs[i].o;
-      const float* vh = vb + qs[i].kv;
+      const E* vh = vb + qs[i].kv;
       const bool fresh = u0 == 0;
       int d = 0;
       for (; d + 64 <= hd; d += 64) vsum<8>(o + d, e, vh + d, kvDim, u0, u1, fresh);
       for (; d + 8 <= hd; d += 8) vsum<1>(o + d, e, vh + d, kvDim, u0, u1, fresh);
       for (; d < hd; d++) {
         float a = fresh ? 0.0f : o[d];
-        for (int u = u0; u < u1; u++) a = a + e[u] * vh[(int64_t)u * kvDim + d];
+        for (int u = u0; u < u1; u++) a = a + e[u] * load1(vh + (int64_t)u * kvDim + d);
         o[d] = a;
       }
     }
@@ -203,7 +219,8 @@ AVX2 void attendRows(const Query* qs, int nq, const float* kb, const float* vb, 
   }
 }
 
-// The WASM export's arguments (byte offsets into mem), query heads h0 <= h < h1.
+// The WASM export's arguments (byte offsets into mem), query heads h0 <= h < h1, caches of E.
+template <typename E>
 AVX2 void attention(uint8_t* mem, int64_t out, int64_t q, int64_t kc, int64_t vc, int start, int nTok, int nh, int nkv, int hd,
                     int h0, int h1) {
   const int64_t kvDim = (int64_t)nkv * hd;
@@ -228,8 +245,8 @@ AVX2 void attention(uint8_t* mem, int64_t out, int64_t q, int64_t kc, int64_t vc
       }
     }
   }
-  const float* kb = (const float*)(mem + kc);
-  const float* vb = (const float*)(mem + vc);
+  const E* kb = (const E*)(mem + kc);
+  const E* vb = (const E*)(mem + vc);
   for (size_t i = 0; i < qs.size(); i += perPass) {
     const int nq = (int)(qs.size() - i < (size_t)perPass ? qs.size() - i : perPass);
     // rows this pass reads: up to the longest causal length among its queries
@@ -240,6 +257,38 @@ AVX2 void attention(uint8_t* mem, int64_t out, int64_t q, int64_t kc, int64_t vc
   }
 }
 
+// dst[i] = f2h(src[i]): vcvtps2ph rounding to nearest even, then every NaN lane (|h| > 0x7C00)
+// to sign | 0x7E00, half.ts's rule.
+AVX2 inline __m128i toHalf8(__m256 x) {
+  const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m128i mag = _mm_and_si128(h, _mm_set1_epi16(0x7fff));
+  const __m128i nan = _mm_cmpgt_epi16(mag, _mm_set1_epi16(0x7c00));
+  const __m128i canon = _mm_or_si128(_mm_and_si128(h, _mm_set1_epi16((short)0x8000)), _mm_set1_epi16(0x7e00));
+  return _mm_blendv_epi8(h, canon, nan);
+}
+
+AVX2 void toHalf(uint8_t* mem, int64_t dst, int64_t src, int64_t n) {
+  uint16_t* d = (uint16_t*)(mem + dst);
+  const float* s = (const float*)(mem + src);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm_storeu_si128((__m128i*)(d + i), toHalf8(_mm256_loadu_ps(s + i)));
+  if (i < n) {
+    alignas(32) float x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(16) uint16_t h[8];
+    for (int64_t j = i; j < n; j++) x[j - i] = s[j];
+    _mm_store_si128((__m128i*)h, toHalf8(_mm256_load_ps(x)));
+    for (int64_t j = i; j < n; j++) d[j] = h[j - i];
+  }
+}
+
+AVX2 void fromHalf(uint8_t* mem, int64_t out, int64_t hp, int64_t n) {
+  float* o = (float*)(mem + out);
+  const uint16_t* h = (const uint16_t*)(mem + hp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(o + i, load8(h + i));
+  for (; i < n; i++) o[i] = load1(h + i);
+}
+
 AVX2 void expMany(uint8_t* mem, int64_t out, int64_t x, int64_t n) {
   float* o = (float*)(mem + out);
   const float* xi = (const float*)(mem + x);
@@ -248,15 +297,15 @@ AVX2 void expMany(uint8_t* mem, int64_t out, int64_t x, int64_t n) {
   for (; i < n; i++) o[i] = expScalar(xi[i]);
 }
 
-// Reads argv[0] as a Uint8Array and argv[1..argc) as non-negative integers; throws (one line) and
-// returns false otherwise.
+// Reads argv[0] as a Uint8Array and argv[1..argc) as non-negative integers (`want` of them, or
+// `want - optional` with the rest 0); throws (one line) and returns false otherwise.
 bool readArgs(napi_env env, napi_callback_info info, const char* name, const char* const* names, size_t want, uint8_t** mem,
-              size_t* len, int64_t* v) {
+              size_t* len, int64_t* v, size_t optional = 0) {
   size_t argc = 16;
   napi_value argv[16];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   char msg[200];
-  if (argc != want) {
+  if (argc > want || argc + optional < want) {
     snprintf(msg, sizeof msg, "%s takes %zu arguments", name, want);
     napi_throw_type_error(env, nullptr, msg);
     return false;
@@ -271,7 +320,8 @@ bool readArgs(napi_env env, napi_callback_info info, const char* name, const cha
     return false;
   }
   *mem = (uint8_t*)data;
-  for (size_t i = 1; i < want; i++) {
+  for (size_t i = argc; i < want; i++) v[i] = 0;
+  for (size_t i = 1; i < argc; i++) {
     if (!getInt(env, argv[i], &v[i])) {
       snprintf(msg, sizeof msg, "%s: %s must be a non-negative integer", name, names[i]);
       napi_throw_range_error(env, nullptr, msg);
@@ -282,28 +332,52 @@ bool readArgs(napi_env env, napi_callback_info info, const char* name, const cha
 }
 
 napi_value Attention(napi_env env, napi_callback_info info) {
-  static const char* const names[13] = {"mem", "out", "q", "k", "v", "scores", "start", "nTok", "nh", "nkv", "hd", "h0", "h1"};
+  static const char* const names[14] = {"mem", "out", "q", "k", "v", "scores", "start", "nTok", "nh", "nkv", "hd", "h0", "h1", "half"};
   uint8_t* mem;
   size_t len;
-  int64_t v[13];
-  if (!readArgs(env, info, "attention", names, 13, &mem, &len, v)) return nullptr;
+  int64_t v[14];
+  if (!readArgs(env, info, "attention", names, 14, &mem, &len, v, 1)) return nullptr;
   const int64_t out = v[1], q = v[2], kc = v[3], vc = v[4], start = v[6], nTok = v[7], nh = v[8], nkv = v[9], hd = v[10],
-                h0 = v[11], h1 = v[12];
+                h0 = v[11], h1 = v[12], half = v[13];
   const int64_t L = (int64_t)len;
   const bool shapeOk = nTok >= 1 && nkv >= 1 && nh >= nkv && nh % nkv == 0 && hd >= 1 && nh <= 65536 && hd <= 65536 &&
-                       start + nTok <= (1 << 24) && h0 <= h1 && h1 <= nh && ((out | q | kc | vc) & 3) == 0;
+                       start + nTok <= (1 << 24) && h0 <= h1 && h1 <= nh && half <= 1 && ((out | q) & 3) == 0 &&
+                       ((kc | vc) & (half ? 1 : 3)) == 0;
   if (!shapeOk) {
     napi_throw_range_error(env, nullptr, "attention: shape out of range (start, nTok, nh, nkv, hd, h0, h1) or a misaligned array");
     return nullptr;
   }
-  const int64_t qBytes = nTok * nh * hd * 4, kvBytes = (start + nTok) * nkv * hd * 4;
+  const int64_t qBytes = nTok * nh * hd * 4, kvBytes = (start + nTok) * nkv * hd * (half ? 2 : 4);
   if (out + qBytes > L || q + qBytes > L || kc + kvBytes > L || vc + kvBytes > L) {
     napi_throw_range_error(env, nullptr, "attention: out, q, k or v reaches past the end of mem");
     return nullptr;
   }
-  if (h0 < h1) attention(mem, out, q, kc, vc, (int)start, (int)nTok, (int)nh, (int)nkv, (int)hd, (int)h0, (int)h1);
+  if (h0 < h1 && half) attention<uint16_t>(mem, out, q, kc, vc, (int)start, (int)nTok, (int)nh, (int)nkv, (int)hd, (int)h0, (int)h1);
+  else if (h0 < h1) attention<float>(mem, out, q, kc, vc, (int)start, (int)nTok, (int)nh, (int)nkv, (int)hd, (int)h0, (int)h1);
   return nullptr;
 }
+
+// toHalf(mem, dst, src, n) and fromHalf(mem, out, h, n): the binary16 conversions on byte offsets.
+napi_value Convert(napi_env env, napi_callback_info info, bool narrow) {
+  static const char* const names[4] = {"mem", "dst", "src", "n"};
+  const char* name = narrow ? "toHalf" : "fromHalf";
+  uint8_t* mem;
+  size_t len;
+  int64_t v[4];
+  if (!readArgs(env, info, name, names, 4, &mem, &len, v)) return nullptr;
+  const int64_t dst = v[1], src = v[2], n = v[3];
+  const int64_t dstBytes = n * (narrow ? 2 : 4), srcBytes = n * (narrow ? 4 : 2);
+  if (((dst | src) & 1) != 0 || ((narrow ? src : dst) & 3) != 0 || dst + dstBytes > (int64_t)len || src + srcBytes > (int64_t)len) {
+    napi_throw_range_error(env, nullptr, "toHalf/fromHalf: dst or src misaligned or past the end of mem");
+    return nullptr;
+  }
+  if (narrow) toHalf(mem, dst, src, n);
+  else fromHalf(mem, dst, src, n);
+  return nullptr;
+}
+
+napi_value ToHalf(napi_env env, napi_callback_info info) { return Convert(env, info, true); }
+napi_value FromHalf(napi_env env, napi_callback_info info) { return Convert(env, info, false); }
 
 napi_value ExpMany(napi_env env, napi_callback_info info) {
   static const char* const names[4] = {"mem", "out", "x", "n"};
@@ -323,8 +397,8 @@ napi_value ExpMany(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  if (!tn::cpuOk(false)) {
-    napi_throw_error(env, nullptr, "tessera_attention: this CPU lacks AVX2; the WASM attention stays the path");
+  if (!tn::cpuOk(true)) {
+    napi_throw_error(env, nullptr, "tessera_attention: this CPU lacks AVX2 or F16C; the WASM attention stays the path");
     return nullptr;
   }
   napi_value f;
@@ -332,5 +406,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "attention", f);
   napi_create_function(env, "expMany", NAPI_AUTO_LENGTH, ExpMany, nullptr, &f);
   napi_set_named_property(env, exports, "expMany", f);
+  napi_create_function(env, "toHalf", NAPI_AUTO_LENGTH, ToHalf, nullptr, &f);
+  napi_set_named_property(env, exports, "toHalf", f);
+  napi_create_function(env, "fromHalf", NAPI_AUTO_LENGTH, FromHalf, nullptr, &f);
+  napi_set_named_property(env, exports, "fromHalf", f);
   return exports;
 }

@@ -3,11 +3,15 @@
  * reference, bit for bit, on the same shared memory: EXP over ~1e6 inputs and the clamp
  * boundaries, then attention over random shapes (head dims with and without a multiple of 8, GQA
  * ratios 1/3/8, contexts up to ~3,000 positions, decode and batches, query-head subranges as the
- * threads split them, underflowing scores, ±0). Skips, naming why, when the addon is not built.
+ * threads split them, underflowing scores, ±0), with binary32 and binary16 (tessera-arith/2) K/V
+ * caches; and the binary16 conversions (f2h, h2f) in native, WASM and half.ts over every binary16
+ * value, every rounding boundary and the special values. The native parts skip, naming why, when
+ * the addon is not built.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { exp } from '../../engine/math/canonical.js'
+import { f2h, h2f } from '../../engine/math/half.js'
 import { referenceLayerOps as ref } from '../../engine/kernels/layerOps.js'
 import { createWasmLayerOps } from '../wasmLayerOps.js'
 import { loadNativeAttention, nativeAttentionUnavailable } from './attention.js'
@@ -71,6 +75,83 @@ test('native EXP equals canonical.ts exp on ~1e6 inputs and around the clamps', 
   ops.close()
 })
 
+/**
+ * Binary32 inputs for f2h: every binary16 value (as binary32), each midpoint between neighbours
+ * (a tie) and the binary32 values one ulp either side of it, both signs, past the largest finite
+ * value (65504 / 65520 / Inf), binary32 subnormals, infinities, NaNs with payloads, random bits.
+ */
+function f2hInputs(): Float32Array {
+  const bits: number[] = []
+  const f = new Float32Array(1)
+  const u = new Uint32Array(f.buffer)
+  for (let h = 0; h < 0x7c00; h++) {
+    f[0] = h2f(h)
+    const a = u[0]
+    f[0] = h2f(h + 1)
+    // the tie: halfway in bits is halfway in value inside one binary32 binade (the ties below 2^-24
+    // and at the binade edges are among the explicit values below)
+    const mid = (a + u[0]) / 2
+    for (const b of [a, mid - 1, mid, mid + 1]) if (Number.isInteger(b)) bits.push(b, b | 0x80000000)
+  }
+  bits.push(0x477fefff, 0x477ff000, 0x477fffff, 0x47800000, 0x7f7fffff, 0x00000001, 0x007fffff, 0x33000000, 0x33000001, 0x32ffffff)
+  bits.push(0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345, 0x7fffffff, 0x7fa00000)
+  const r = rng(99)
+  for (let i = 0; i < 100_000; i++) bits.push(Math.floor(r() * 4294967296))
+  return new Float32Array(Uint32Array.from(bits.map((b) => b >>> 0)).buffer)
+}
+
+test('binary16 conversions: native and WASM f2h / h2f equal half.ts on every binary16 value, every tie and its neighbours, NaN to sign|0x7E00', () => {
+  const ops = createWasmLayerOps({ native: false })
+  const xs = f2hInputs()
+  const want = Uint16Array.from(xs, f2h)
+  // half.ts's own rule for NaN (the one the kernels follow): sign | 0x7E00, payload dropped
+  assert.equal(f2h(new Float32Array(new Uint32Array([0xff812345]).buffer)[0]), 0xfe00)
+  const src = ops.allocF32(xs.length)
+  src.set(xs)
+  const dst = ops.allocF16(xs.length)
+  ops.toHalf(dst, src, xs.length) // WASM to_half (native: false)
+  assert.deepEqual(dst, want, 'WASM to_half')
+  const all = Uint16Array.from({ length: 65536 }, (_, h) => h)
+  const wideWant = Float32Array.from(all, h2f)
+  const wide = ops.fromHalfMany(all)
+  // NaN payloads: half.ts returns JS NaN (stored as 0x7FC00000); the kernels keep the payload
+  const isNan = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0
+  const wb = new Uint32Array(wide.buffer, wide.byteOffset, wide.length)
+  for (let h = 0; h < 65536; h++) {
+    if (isNan(h)) assert.equal(wb[h], ((h & 0x8000) << 16 | 0x7f800000 | ((h & 0x3ff) << 13)) >>> 0, `WASM h2f of NaN 0x${h.toString(16)}`)
+    else if (!Object.is(wide[h], wideWant[h])) assert.fail(`WASM h2f(0x${h.toString(16)}) = ${wide[h]}, want ${wideWant[h]}`)
+  }
+  if (native) {
+    // odd lengths exercise the native tails (n mod 8 != 0)
+    for (const n of [xs.length, 13, 7]) {
+      const d = ops.allocF16(n)
+      const s2 = ops.allocF32(n)
+      s2.set(xs.subarray(xs.length - n))
+      native.toHalf(new Uint8Array(s2.buffer), d.byteOffset, s2.byteOffset, n)
+      assert.deepEqual(d, want.subarray(xs.length - n), `native toHalf, n ${n}`)
+    }
+    const hs = ops.allocF16(65536 + 3)
+    hs.set(all)
+    const out = ops.allocF32(65536 + 3)
+    native.fromHalf(new Uint8Array(out.buffer), out.byteOffset, hs.byteOffset, 65536 + 3)
+    // F16C quiets a signalling NaN (WASM keeps its bits): a NaN either way, and the only NaNs a
+    // cache holds, f2h's sign | 0x7E00, widen to the same bits everywhere
+    const nb = new Uint32Array(out.buffer, out.byteOffset, 65536)
+    for (let h = 0; h < 65536; h++) {
+      if (isNan(h) && (h & 0x200) === 0) assert.ok(Number.isNaN(out[h]), `native h2f of NaN 0x${h.toString(16)}`)
+      else if (nb[h] !== wb[h]) assert.fail(`native h2f(0x${h.toString(16)}) = 0x${nb[h].toString(16)}, WASM 0x${wb[h].toString(16)}`)
+    }
+    assert.deepEqual([nb[0x7e00], nb[0xfe00]], [0x7fc00000, 0xffc00000])
+    // and the native path of the layer ops' toHalf
+    const nops = createWasmLayerOps()
+    const d2 = nops.allocF16(xs.length)
+    nops.toHalf(d2, xs, xs.length)
+    assert.deepEqual(d2, want, 'layer ops toHalf, native')
+    nops.close()
+  }
+  ops.close()
+})
+
 type Case = { start: number; nTok: number; nh: number; nkv: number; hd: number; scale: number; h0?: number; h1?: number }
 
 test('native attention equals the WASM export and the reference bit for bit', { skip }, () => {
@@ -96,6 +177,9 @@ test('native attention equals the WASM export and the reference bit for bit', { 
     { start: 500, nTok: 2, nh: 9, nkv: 3, hd: 64, scale: 30 },
     { start: 600, nTok: 9, nh: 9, nkv: 3, hd: 64, scale: 1, h0: 2, h1: 7 },
     { start: 2047, nTok: 2, nh: 32, nkv: 4, hd: 64, scale: 1, h0: 13, h1: 14 },
+    // K/V in binary16's subnormal range (2^-24 .. 2^-14) and near its largest value (65504)
+    { start: 300, nTok: 3, nh: 4, nkv: 2, hd: 64, scale: 4e-5 },
+    { start: 20, nTok: 2, nh: 2, nkv: 1, hd: 16, scale: 6e4 },
   ]
   for (let i = 0; i < 6; i++) {
     const nkv = 1 + Math.floor(r() * 3)
@@ -107,27 +191,37 @@ test('native attention equals the WASM export and the reference bit for bit', { 
     const h0 = c.h0 ?? 0, h1 = c.h1 ?? nh
     const rows = start + nTok
     const shape = { start, nTok, nHead: nh, nKvHead: nkv, headDim: hd }
-    const what = `start ${start}, nTok ${nTok}, heads ${nh}/${nkv}, hd ${hd}, h ${h0}..${h1}`
-    const q = ops.allocF32(nTok * nh * hd), k = ops.allocF32(rows * nkv * hd), v = ops.allocF32(rows * nkv * hd)
+    const q = ops.allocF32(nTok * nh * hd), k32 = ops.allocF32(rows * nkv * hd), v32 = ops.allocF32(rows * nkv * hd)
     fillRandom(q, r, c.scale)
-    fillRandom(k, r, c.scale)
-    fillRandom(v, r, 1)
-    const want = new Float32Array(nTok * nh * hd)
-    ref.attention(want, q, k, v, shape)
-    const wasm = ops.allocF32(nTok * nh * hd)
-    ops.attention(wasm, q, k, v, shape)
-    assertSameBits(wasm, want, `WASM, ${what}`)
-    // the native kernel writes only heads h0..h1: the rest keep a marker (a view from the
-    // latest buffer: `got` is the newest allocation)
-    const got = ops.allocF32(nTok * nh * hd)
-    got.fill(1234.5)
-    native!.attention(new Uint8Array(got.buffer), got.byteOffset, q.byteOffset, k.byteOffset, v.byteOffset, 0, start, nTok, nh, nkv, hd, h0, h1)
-    for (let t = 0; t < nTok; t++) {
-      for (let h = 0; h < nh; h++) {
-        const o = (t * nh + h) * hd
-        const row = got.subarray(o, o + hd)
-        if (h >= h0 && h < h1) assertSameBits(row, want.subarray(o, o + hd), `native, ${what}, token ${t} head ${h}`)
-        else assert.ok(row.every((x) => x === 1234.5), `native wrote head ${h} outside ${h0}..${h1}`)
+    fillRandom(k32, r, c.scale)
+    fillRandom(v32, r, 1)
+    // binary32 caches (tessera-arith/1), then the same values as binary16 caches (tessera-arith/2)
+    for (const half of [0, 1]) {
+      const what = `${half ? 'binary16' : 'binary32'} K/V, start ${start}, nTok ${nTok}, heads ${nh}/${nkv}, hd ${hd}, h ${h0}..${h1}`
+      let k: Float32Array | Uint16Array = k32, v: Float32Array | Uint16Array = v32
+      if (half) {
+        k = ops.allocF16(k32.length)
+        v = ops.allocF16(v32.length)
+        ref.toHalf(k, k32, k32.length)
+        ref.toHalf(v, v32, v32.length)
+      }
+      const want = new Float32Array(nTok * nh * hd)
+      ref.attention(want, q, k, v, shape)
+      const wasm = ops.allocF32(nTok * nh * hd)
+      ops.attention(wasm, q, k, v, shape)
+      assertSameBits(wasm, want, `WASM, ${what}`)
+      // the native kernel writes only heads h0..h1: the rest keep a marker (a view from the
+      // latest buffer: \`got\` is the newest allocation)
+      const got = ops.allocF32(nTok * nh * hd)
+      got.fill(1234.5)
+      native!.attention(new Uint8Array(got.buffer), got.byteOffset, q.byteOffset, k.byteOffset, v.byteOffset, 0, start, nTok, nh, nkv, hd, h0, h1, half)
+      for (let t = 0; t < nTok; t++) {
+        for (let h = 0; h < nh; h++) {
+          const o = (t * nh + h) * hd
+          const row = got.subarray(o, o + hd)
+          if (h >= h0 && h < h1) assertSameBits(row, want.subarray(o, o + hd), `native, ${what}, token ${t} head ${h}`)
+          else assert.ok(row.every((x) => x === 1234.5), `native wrote head ${h} outside ${h0}..${h1}`)
+        }
       }
     }
   }

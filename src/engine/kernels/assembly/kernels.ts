@@ -11,6 +11,8 @@
 // Quantized activations of one token: i16 q[cols], f32 d[cols/B], i16 bsum[cols/32] (sum of q over
 // each 32 values, for the Q4_K mins), the whole record padded to 16 bytes.
 
+import { h2f4 } from './half'
+
 // SUM8's 8 lane accumulators, one f32x4 each (lane = row of the group), for up to 8 tokens
 // processed together (token k's at ACC + 128·k). Each memory (thread) has its own.
 const ACC: usize = memory.data(1024, 16)
@@ -32,18 +34,6 @@ const ACC: usize = memory.data(1024, 16)
   const s2 = f32x4.add(v128.load(acc + 32), v128.load(acc + 96))
   const s3 = f32x4.add(v128.load(acc + 48), v128.load(acc + 112))
   return f32x4.add(f32x4.add(s0, s2), f32x4.add(s1, s3))
-}
-
-// Four IEEE binary16 values (zero-extended in i32 lanes) to binary32, exactly: the exponent and
-// mantissa shifted into place and scaled by 2^112 (exact for normals and subnormals), with the
-// all-ones exponent (inf/NaN) mapped directly and the sign or-ed back.
-@inline function h2f4(h: v128): v128 {
-  const em = v128.and(h, i32x4.splat(0x7fff))
-  const sh = i32x4.shl(em, 13)
-  const fin = f32x4.mul(sh, i32x4.splat(0x77800000))
-  const inf = v128.or(sh, i32x4.splat(0x70000000))
-  const r = v128.bitselect(inf, fin, i32x4.ge_s(em, i32x4.splat(0x7c00)))
-  return v128.or(r, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16))
 }
 
 // The 4 f16 scales of a group block at p (4 consecutive u16) as f32x4.

@@ -9,7 +9,35 @@
 // (s0 + s2) + (s1 + s3). Vectorizing an elementwise op or the attention's V sum over d changes
 // nothing: each lane computes one output with the scalar steps.
 //
-// All pointers are byte addresses of f32 arrays in the (imported, shared) memory.
+// All pointers are byte addresses of f32 arrays in the (imported, shared) memory, except the K/V
+// caches of tessera-arith/2, which hold binary16 bits (u16) widened exactly on every read.
+
+import { f2h, h2f, h2f4 } from './half'
+
+// ---- K/V cache elements: T = f32 (tessera-arith/1) or u16 binary16 bits (tessera-arith/2) ----
+// Four consecutive cache values at p as f32x4.
+@inline function loadKv4<T>(p: usize): v128 {
+  if (sizeof<T>() == 2) return h2f4(v128.load16x4_u(p))
+  return v128.load(p)
+}
+
+// One cache value at p as f32.
+@inline function loadKv<T>(p: usize): f32 {
+  if (sizeof<T>() == 2) return h2f(<u32>load<u16>(p))
+  return load<f32>(p)
+}
+
+/** dst[i] = f2h(src[i]) for i < n: a binary16 cache's new rows (half.ts `f2h`). */
+export function to_half(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<u16>(dst + (<usize>i << 1), <u16>f2h(load<f32>(src + (<usize>i << 2))))
+}
+
+/** out[i] = h2f(h[i]) for i < n, 4 lanes at a time then scalar (for the tests against half.ts). */
+export function from_half(out: usize, h: usize, n: i32): void {
+  let i = 0
+  for (; i + 4 <= n; i += 4) v128.store(out + (<usize>i << 2), loadKv4<u16>(h + (<usize>i << 1)))
+  for (; i < n; i++) store<f32>(out + (<usize>i << 2), loadKv<u16>(h + (<usize>i << 1)))
+}
 
 // ---- EXP (canonical.ts `exp`, line by line; constants as their binary32 bits) ----
 const LOG2E = reinterpret<f32>(0x3fb8aa3b)
@@ -105,55 +133,58 @@ export function exp_many(out: usize, x: usize, n: i32): void {
     lo = f32x4.add(lo, v128.load(p))
     hi = f32x4.add(hi, v128.load(p + 16))
   }
-  return finish(lo, hi, x, 0, i, n, false)
+  return finish<f32>(lo, hi, x, 0, i, n, false)
 }
 
-// DOT8 over a[0 .. n), b[0 .. n).
-@inline function dot8(a: usize, b: usize, n: i32): f32 {
+// DOT8 over a[0 .. n) (f32) and b[0 .. n) (f32, or a binary16 cache row when T is u16).
+@inline function dot8<T>(a: usize, b: usize, n: i32): f32 {
   let lo = f32x4.splat(0), hi = f32x4.splat(0)
   let i = 0
   for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2
-    lo = f32x4.add(lo, f32x4.mul(v128.load(a + o), v128.load(b + o)))
-    hi = f32x4.add(hi, f32x4.mul(v128.load(a + o + 16), v128.load(b + o + 16)))
+    const ob = <usize>i * sizeof<T>()
+    lo = f32x4.add(lo, f32x4.mul(v128.load(a + o), loadKv4<T>(b + ob)))
+    hi = f32x4.add(hi, f32x4.mul(v128.load(a + o + 16), loadKv4<T>(b + ob + 4 * sizeof<T>())))
   }
-  return finish(lo, hi, a, b, i, n, true)
+  return finish<T>(lo, hi, a, b, i, n, true)
 }
 
 // The SUM8 tail: elements i .. n-1 (fewer than 8) go to lanes 0, 1, ... in order, then the fold.
-function finish(lo: v128, hi: v128, a: usize, b: usize, i: i32, n: i32, prod: bool): f32 {
+function finish<T>(lo: v128, hi: v128, a: usize, b: usize, i: i32, n: i32, prod: bool): f32 {
   if (i >= n) return fold(lo, hi)
   let a0 = f32x4.extract_lane(lo, 0), a1 = f32x4.extract_lane(lo, 1), a2 = f32x4.extract_lane(lo, 2), a3 = f32x4.extract_lane(lo, 3)
   let a4 = f32x4.extract_lane(hi, 0), a5 = f32x4.extract_lane(hi, 1), a6 = f32x4.extract_lane(hi, 2)
   const a7 = f32x4.extract_lane(hi, 3)
-  if (i < n) { a0 = a0 + term(a, b, i, prod); i++ }
-  if (i < n) { a1 = a1 + term(a, b, i, prod); i++ }
-  if (i < n) { a2 = a2 + term(a, b, i, prod); i++ }
-  if (i < n) { a3 = a3 + term(a, b, i, prod); i++ }
-  if (i < n) { a4 = a4 + term(a, b, i, prod); i++ }
-  if (i < n) { a5 = a5 + term(a, b, i, prod); i++ }
-  if (i < n) { a6 = a6 + term(a, b, i, prod); i++ }
+  if (i < n) { a0 = a0 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a1 = a1 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a2 = a2 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a3 = a3 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a4 = a4 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a5 = a5 + term<T>(a, b, i, prod); i++ }
+  if (i < n) { a6 = a6 + term<T>(a, b, i, prod); i++ }
   return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
 }
 
-@inline function term(a: usize, b: usize, i: i32, prod: bool): f32 {
+@inline function term<T>(a: usize, b: usize, i: i32, prod: bool): f32 {
   const o = <usize>i << 2
-  return prod ? load<f32>(a + o) * load<f32>(b + o) : load<f32>(a + o)
+  return prod ? load<f32>(a + o) * loadKv<T>(b + <usize>i * sizeof<T>()) : load<f32>(a + o)
 }
 
 // DOT8(q, k_j) ⊗ scale for the four keys k, k + stride, k + 2·stride, k + 3·stride (n a
 // multiple of 8): four independent SUM8s, then the four folds at once on the transposed sums.
-@inline function scores4(q: usize, k: usize, stride: usize, n: i32, scale: v128): v128 {
+@inline function scores4<T>(q: usize, k: usize, stride: usize, n: i32, scale: v128): v128 {
   let l0 = f32x4.splat(0), h0 = f32x4.splat(0), l1 = f32x4.splat(0), h1 = f32x4.splat(0)
   let l2 = f32x4.splat(0), h2 = f32x4.splat(0), l3 = f32x4.splat(0), h3 = f32x4.splat(0)
   const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride
+  const E = sizeof<T>()
   for (let i = 0; i < n; i += 8) {
     const o = <usize>i << 2
+    const ok = <usize>i * E, ok4 = ok + 4 * E
     const qa = v128.load(q + o), qb = v128.load(q + o + 16)
-    l0 = f32x4.add(l0, f32x4.mul(qa, v128.load(k + o))); h0 = f32x4.add(h0, f32x4.mul(qb, v128.load(k + o + 16)))
-    l1 = f32x4.add(l1, f32x4.mul(qa, v128.load(k1 + o))); h1 = f32x4.add(h1, f32x4.mul(qb, v128.load(k1 + o + 16)))
-    l2 = f32x4.add(l2, f32x4.mul(qa, v128.load(k2 + o))); h2 = f32x4.add(h2, f32x4.mul(qb, v128.load(k2 + o + 16)))
-    l3 = f32x4.add(l3, f32x4.mul(qa, v128.load(k3 + o))); h3 = f32x4.add(h3, f32x4.mul(qb, v128.load(k3 + o + 16)))
+    l0 = f32x4.add(l0, f32x4.mul(qa, loadKv4<T>(k + ok))); h0 = f32x4.add(h0, f32x4.mul(qb, loadKv4<T>(k + ok4)))
+    l1 = f32x4.add(l1, f32x4.mul(qa, loadKv4<T>(k1 + ok))); h1 = f32x4.add(h1, f32x4.mul(qb, loadKv4<T>(k1 + ok4)))
+    l2 = f32x4.add(l2, f32x4.mul(qa, loadKv4<T>(k2 + ok))); h2 = f32x4.add(h2, f32x4.mul(qb, loadKv4<T>(k2 + ok4)))
+    l3 = f32x4.add(l3, f32x4.mul(qa, loadKv4<T>(k3 + ok))); h3 = f32x4.add(h3, f32x4.mul(qb, loadKv4<T>(k3 + ok4)))
   }
   // S_j = (a0+a4, a1+a5, a2+a6, a3+a7) of key j; transpose so lane j of A_l is S_j[l]
   const s0 = f32x4.add(l0, h0), s1 = f32x4.add(l1, h1), s2 = f32x4.add(l2, h2), s3 = f32x4.add(l3, h3)
@@ -169,7 +200,7 @@ export function rmsnorm(out: usize, x: usize, w: usize, nTok: i32, dim: i32, eps
   for (let t = 0; t < nTok; t++) {
     const xo = x + (<usize>(t * dim) << 2)
     const oo = out + (<usize>(t * dim) << 2)
-    const ss = dot8(xo, xo, dim)
+    const ss = dot8<f32>(xo, xo, dim)
     const s = <f32>1 / sqrt<f32>(ss / <f32>dim + eps)
     const sv = f32x4.splat(s)
     let i = 0
@@ -224,33 +255,40 @@ export function add(x: usize, y: usize, n: i32): void {
 }
 
 // ---- Causal attention ----
-// out (T, nh*hd), q (T, nh*hd), kc/vc (ctx, nkv*hd), scores: scratch of start+T f32.
+// out (T, nh*hd), q (T, nh*hd), kc/vc (ctx, nkv*hd): f32, or binary16 bits when `half` is non-zero
+// (tessera-arith/2: every value read is h2f of the cache's), scores: scratch of start+T f32.
 // Only query heads h0 <= h < h1 are computed, so threads can split the heads between them (each
 // head's result depends on nothing but its own q, K and V: the split cannot change a bit).
 // Per token t (position start+t) and head h over u <= start+t:
 //   s_u = DOT8(q_h, k_u) ⊗ scale, m = max s_u (first maximum, `s > m`), e_u = EXP(s_u ⊖ m),
 //   inv = 1 ⊘ SUM8(e), o_d = (Σ_u e_u ⊗ v_u[d], sequential in u from +0) ⊗ inv.
-export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: usize, start: i32, nTok: i32, nh: i32, nkv: i32, hd: i32, h0: i32, h1: i32): void {
+export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: usize, start: i32, nTok: i32, nh: i32, nkv: i32, hd: i32, h0: i32, h1: i32, half: i32): void {
+  if (half != 0) attend<u16>(out, q, kc, vc, scores, start, nTok, nh, nkv, hd, h0, h1)
+  else attend<f32>(out, q, kc, vc, scores, start, nTok, nh, nkv, hd, h0, h1)
+}
+
+function attend<T>(out: usize, q: usize, kc: usize, vc: usize, scores: usize, start: i32, nTok: i32, nh: i32, nkv: i32, hd: i32, h0: i32, h1: i32): void {
+  const E = sizeof<T>()
   const kvDim = nkv * hd
   const group = nh / nkv
   const scale = <f32>1 / sqrt<f32>(<f32>hd)
   const scalev = f32x4.splat(scale)
-  const rowBytes = <usize>kvDim << 2
+  const rowBytes = <usize>kvDim * E
   for (let t = 0; t < nTok; t++) {
     const n = start + t + 1
     for (let h = h0; h < h1; h++) {
       const qo = q + (<usize>((t * nh + h) * hd) << 2)
-      const ko = <usize>((h / group) * hd) << 2
+      const ko = <usize>((h / group) * hd) * E
       let m: f32 = -Infinity
       let k = kc + ko
       let u = 0
       if ((hd & 7) == 0) {
         for (; u + 4 <= n; u += 4, k += rowBytes << 2) {
-          const s4 = scores4(qo, k, rowBytes, hd, scalev)
+          const s4 = scores4<T>(qo, k, rowBytes, hd, scalev)
           v128.store(scores + (<usize>u << 2), s4)
         }
       }
-      for (; u < n; u++, k += rowBytes) store<f32>(scores + (<usize>u << 2), dot8(qo, k, hd) * scale)
+      for (; u < n; u++, k += rowBytes) store<f32>(scores + (<usize>u << 2), dot8<T>(qo, k, hd) * scale)
       // the first maximum in u order, exactly as `if (s > m) m = s`
       for (u = 0; u < n; u++) {
         const s = load<f32>(scores + (<usize>u << 2))
@@ -274,17 +312,17 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
       for (; d + 32 <= hd; d += 32) {
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
         let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0)
-        let v = v0 + (<usize>d << 2)
+        let v = v0 + <usize>d * E
         for (let u = 0; u < n; u++, v += rowBytes) {
           const e = v128.load32_splat(scores + (<usize>u << 2))
-          a0 = f32x4.add(a0, f32x4.mul(e, v128.load(v)))
-          a1 = f32x4.add(a1, f32x4.mul(e, v128.load(v + 16)))
-          a2 = f32x4.add(a2, f32x4.mul(e, v128.load(v + 32)))
-          a3 = f32x4.add(a3, f32x4.mul(e, v128.load(v + 48)))
-          a4 = f32x4.add(a4, f32x4.mul(e, v128.load(v + 64)))
-          a5 = f32x4.add(a5, f32x4.mul(e, v128.load(v + 80)))
-          a6 = f32x4.add(a6, f32x4.mul(e, v128.load(v + 96)))
-          a7 = f32x4.add(a7, f32x4.mul(e, v128.load(v + 112)))
+          a0 = f32x4.add(a0, f32x4.mul(e, loadKv4<T>(v)))
+          a1 = f32x4.add(a1, f32x4.mul(e, loadKv4<T>(v + 4 * E)))
+          a2 = f32x4.add(a2, f32x4.mul(e, loadKv4<T>(v + 8 * E)))
+          a3 = f32x4.add(a3, f32x4.mul(e, loadKv4<T>(v + 12 * E)))
+          a4 = f32x4.add(a4, f32x4.mul(e, loadKv4<T>(v + 16 * E)))
+          a5 = f32x4.add(a5, f32x4.mul(e, loadKv4<T>(v + 20 * E)))
+          a6 = f32x4.add(a6, f32x4.mul(e, loadKv4<T>(v + 24 * E)))
+          a7 = f32x4.add(a7, f32x4.mul(e, loadKv4<T>(v + 28 * E)))
         }
         const o = oo + (<usize>d << 2)
         v128.store(o, f32x4.mul(a0, invv))
@@ -298,13 +336,13 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
       }
       for (; d + 16 <= hd; d += 16) {
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
-        let v = v0 + (<usize>d << 2)
+        let v = v0 + <usize>d * E
         for (let u = 0; u < n; u++, v += rowBytes) {
           const e = v128.load32_splat(scores + (<usize>u << 2))
-          a0 = f32x4.add(a0, f32x4.mul(e, v128.load(v)))
-          a1 = f32x4.add(a1, f32x4.mul(e, v128.load(v + 16)))
-          a2 = f32x4.add(a2, f32x4.mul(e, v128.load(v + 32)))
-          a3 = f32x4.add(a3, f32x4.mul(e, v128.load(v + 48)))
+          a0 = f32x4.add(a0, f32x4.mul(e, loadKv4<T>(v)))
+          a1 = f32x4.add(a1, f32x4.mul(e, loadKv4<T>(v + 4 * E)))
+          a2 = f32x4.add(a2, f32x4.mul(e, loadKv4<T>(v + 8 * E)))
+          a3 = f32x4.add(a3, f32x4.mul(e, loadKv4<T>(v + 12 * E)))
         }
         const o = oo + (<usize>d << 2)
         v128.store(o, f32x4.mul(a0, invv))
@@ -314,16 +352,16 @@ export function attention(out: usize, q: usize, kc: usize, vc: usize, scores: us
       }
       for (; d + 4 <= hd; d += 4) {
         let a0 = f32x4.splat(0)
-        let v = v0 + (<usize>d << 2)
+        let v = v0 + <usize>d * E
         for (let u = 0; u < n; u++, v += rowBytes) {
-          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(scores + (<usize>u << 2)), v128.load(v)))
+          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(scores + (<usize>u << 2)), loadKv4<T>(v)))
         }
         v128.store(oo + (<usize>d << 2), f32x4.mul(a0, invv))
       }
       for (; d < hd; d++) {
         let a: f32 = 0
-        let v = v0 + (<usize>d << 2)
-        for (let u = 0; u < n; u++, v += rowBytes) a = a + load<f32>(scores + (<usize>u << 2)) * load<f32>(v)
+        let v = v0 + <usize>d * E
+        for (let u = 0; u < n; u++, v += rowBytes) a = a + load<f32>(scores + (<usize>u << 2)) * loadKv<T>(v)
         store<f32>(oo + (<usize>d << 2), a * inv)
       }
     }
