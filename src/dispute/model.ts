@@ -1,21 +1,30 @@
 /**
  * A model as a dispute needs it: the engine (to replay jobs), its weights by name (what the
- * machine's programs read) and its model tree (what the judge's weight openings prove against,
- * and the config the registry holds). Both players of a game open the same GGUF file this way.
+ * machine's programs read), its model tree (what the judge's weight openings prove against,
+ * and the config the registry holds) and the arithmetic its jobs are computed and judged under
+ * (its registration's: docs/CHAIN.md "What the judge checks"). Both players of a game open the
+ * same GGUF file this way.
  */
 import { readGguf } from '../engine/gguf/read.js'
 import type { ModelConfig } from '../engine/model/config.js'
+import { ARITH_VERSION, type ArithVersion, isArithVersion } from '../engine/version.js'
 import type { Transformer } from '../engine/model/transformer.js'
 import { openGgufSource } from '../runtime/ggufFile.js'
 import { loadModel } from '../runtime/model.js'
 import type { ConfigTokenizer } from '../engine/gguf/configLeaf.js'
 import { type ConfigProof, type ModelTree, type TreeDepths, buildModelTree } from '../chain/weights.js'
+import { UnknownArithError } from './machine/program.js'
 import type { WeightAccessor } from './machine/transition.js'
 
 export type DisputeModel = {
   path: string
   tf: Transformer
   config: ModelConfig
+  /**
+   * The arithmetic of the model's jobs: its on-chain registration's (`ModelRegistry.arithOf`). The
+   * replay's KV cache (replayJob, from JobSpec.arith) and the machine's SCORE / ATT programs follow it.
+   */
+  arith: ArithVersion
   tree: ModelTree
   weights: WeightAccessor
   /** End-of-generation tokens as the config leaf commits them (the head STORE's stop rule). */
@@ -27,14 +36,19 @@ export type DisputeModel = {
 
 /**
  * Loads the GGUF file at `path` for disputes (engine backend: `wasm` by default, bit-identical to
- * `reference`). `depths` pads the model tree to a bigger model's path depths (weights.ts
- * TreeDepths: gas measurement only, the root is then not the file's).
+ * `reference`) under the arithmetic `arith` its registration names (default ARITH_VERSION, what
+ * new registrations use; `tessera-arith/1` for a model registered under v1). `depths` pads the
+ * model tree to a bigger model's path depths (weights.ts TreeDepths: gas measurement only, the
+ * root is then not the file's).
  *
  * @example
- *   const m = await openDisputeModel('tiny.gguf')
+ *   const m = await openDisputeModel('tiny.gguf', { arith: 'tessera-arith/2' })
  *   m.tree.modelRoot   // the root a request names
  */
-export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 'reference'; depths?: TreeDepths } = {}): Promise<DisputeModel> {
+export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 'reference'; depths?: TreeDepths; arith?: ArithVersion } = {}): Promise<DisputeModel> {
+  const arith = opts.arith ?? ARITH_VERSION
+  // INVARIANT: a model is replayed and judged only under an arithmetic the engine and machine compute.
+  if (!isArithVersion(arith)) throw new UnknownArithError(arith)
   const model = await loadModel(path, { backend: opts.backend ?? 'wasm' })
   const src = openGgufSource(path)
   try {
@@ -46,7 +60,7 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
       return { type: s.type, rows: s.rows, cols: s.cols, row: (r) => tree.readRow(name, r) }
     }
     return {
-      path, tf: model.transformer, config, tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
+      path, tf: model.transformer, config, arith, tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
       encode: (text) => model.tokenizer.encode(text),
       close() {
         src.close()

@@ -30,6 +30,7 @@ import { modelConfigFromGguf } from '../../src/engine/model/config.js'
 import { concatBytes, toHex } from '../../src/engine/bytes.js'
 import { buildModelTree } from '../../src/chain/weights.js'
 import { layerOps } from '../../src/dispute/machine/program.js'
+import { ARITH_V1 } from '../../src/engine/version.js'
 import { tinyModel, tinyModelFrom } from '../support/machineModels.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-arch-'))
@@ -177,7 +178,7 @@ test('a windowed model has its own model root, is refused by the registry action
   )
   const sampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
   const shape = (n: string) => w.tree.shape(n)
-  assert.throws(() => layerOps({ config: w.config, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), (e: Error) => e.name === 'UnsupportedShapeError' && /sliding-window/.test(e.message))
+  assert.throws(() => layerOps({ config: w.config, arith: ARITH_V1, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), (e: Error) => e.name === 'UnsupportedShapeError' && /sliding-window/.test(e.message))
 })
 
 test('a windowed KV cache keeps W - 1 + the batch positions; token by token and in batches of 7 (compacting) equal one batch (not) bit for bit', () => {

@@ -220,6 +220,48 @@ test(`CanonMath.f2h equals half.ts f2h on ${N} cases`, async (t) => {
   t.diagnostic(`gas f2h ${gasSummary(gas)}`)
 })
 
+/**
+ * R(x) = h2f(f2h(x)), the rounding tessera-arith/2 applies to every cached K and V value attention
+ * reads (DOT8 of SCORE, ACC of ATT; docs/ONESTEP.md "R"), at its edges, each with the bits it must
+ * give written out (not only half.ts's): a wrong tie rule, a flushed subnormal, a missed overflow
+ * or a NaN that is not canonical fails here whatever the fuzz above draws.
+ */
+test('R = roundHalf at its edges: ±0, binary16 subnormals and their ties, the normal ties, 65504 and overflow to Inf, NaN', async () => {
+  const cases: [string, number, number][] = [
+    ['+0', 0x00000000, 0x00000000],
+    ['-0', 0x80000000, 0x80000000],
+    ['2^-24, the least subnormal', 0x33800000, 0x33800000],
+    ['2^-25, a tie between 0 and 2^-24: to the even 0', 0x33000000, 0x00000000],
+    ['-2^-25: -0', 0xb3000000, 0x80000000],
+    ['2^-25 + 1 ulp: up to 2^-24', 0x33000001, 0x33800000],
+    ['3·2^-25, a tie between 2^-24 and 2^-23: to the even 2^-23', 0x33c00000, 0x34000000],
+    ['5·2^-25, a tie between 2·2^-24 and 3·2^-24: to the even 2·2^-24', 0x34200000, 0x34000000],
+    ['2^-26, under half the least subnormal: 0', 0x32800000, 0x00000000],
+    ['1023·2^-24, the greatest subnormal', 0x387fc000, 0x387fc000],
+    ['2^-14, the least normal', 0x38800000, 0x38800000],
+    ['2^-14 − 2^-25, a tie between the greatest subnormal and 2^-14: to the even 2^-14', 0x387fe000, 0x38800000],
+    ['1 + 2^-11, a tie between 1 and 1 + 2^-10: to the even 1', 0x3f801000, 0x3f800000],
+    ['1 + 3·2^-11, a tie: to the even 1 + 2^-9', 0x3f803000, 0x3f804000],
+    ['1 + 2^-11 + 2^-23, past the tie: up', 0x3f801001, 0x3f802000],
+    ['-(1 + 2^-11 − 2^-23), below the tie: down', 0xbf800fff, 0xbf800000],
+    ['65504, the greatest binary16', 0x477fe000, 0x477fe000],
+    ['65519, under the tie: 65504', 0x477fef00, 0x477fe000],
+    ['65520, the tie above 65504: to the even, Inf', 0x477ff000, 0x7f800000],
+    ['-1e10: -Inf', 0xd01502f9, 0xff800000],
+    ['+Inf', 0x7f800000, 0x7f800000],
+    ['-Inf', 0xff800000, 0xff800000],
+    ['quiet NaN', 0x7fc00000, NAN],
+    ['signalling NaN with a payload', 0x7f800001, NAN],
+    ['negative NaN', 0xffc00000, NAN],
+    ['NaN with high payload bits', 0x7fbfe000, NAN],
+  ]
+  const [r] = await h.call<[readonly number[], readonly bigint[]]>('CanonMathHarness', 'unary', [5, cases.map((c) => c[1])])
+  cases.forEach(([what, x, want], i) => {
+    assert.equal(hex(r[i]), hex(want), `R(${what}) on chain`)
+    assert.equal(hex(bits(refH2f(refF2h(fromBits(x))))), hex(want), `R(${what}) in half.ts`)
+  })
+})
+
 // ------------------------------------------------------------------ comparisons, integers
 
 test(`CanonMath.gt/ge/lt/le equal IEEE comparisons on ${N} pairs`, async (t) => {

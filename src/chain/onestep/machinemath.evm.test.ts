@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { bytesToHex } from 'viem'
 import { type OpDef, type ProgramContext, layerOps } from '../../dispute/machine/program.js'
+import { ARITH_V1 } from '../../engine/version.js'
 import type { MicroState } from '../../dispute/machine/state.js'
 import { BLOCK, GGMLType } from '../../engine/gguf/types.js'
 import * as canon from '../../engine/math/canonical.js'
@@ -70,7 +71,7 @@ function context({ hd = 64, ropeBase = 10000, pos = 0, layer = 1, embType = GGML
     'ffn_down.weight': { type: q8, rows: dim, cols: ff },
   }
   return {
-    config, pos, layer, nPrompt: 1, sampling: { temperature: 0, repeatPenalty: 1, repeatLastN: 0 },
+    config, arith: ARITH_V1, pos, layer, nPrompt: 1, sampling: { temperature: 0, repeatPenalty: 1, repeatLastN: 0 },
     shape: (t) => {
       const s = shapes[t.replace(/^blk\.\d+\./, '')]
       if (!s) throw new Error(`no tensor ${t}`)

@@ -21,11 +21,11 @@ import { activation, openRealModel } from '../../../test/support/realModel.js'
 import { quantize } from '../../engine/gguf/quantize.js'
 import { dequantizeRow, quantizeQ8 } from '../../engine/kernels/reference.js'
 import type { ModelConfig } from '../../engine/model/config.js'
-import { ARITH_V1, type ArithVersion } from '../../engine/version.js'
+import { ARITH_V1, ARITH_V2, type ArithVersion } from '../../engine/version.js'
 import { Rng } from '../../../test/support/onestepGen.js'
 import { type Hash, buildLevels, merkleProof, ZERO } from '../../trace/merkle.js'
 import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
-import { type MachineSampling, type OpDef, SLOT, bits, nextStep, transitionOps } from './program.js'
+import { type MachineSampling, type OpDef, SLOT, bits, executeStep, nextStep, transitionOps } from './program.js'
 import { type MicroState, type SlotValue, frameProof, frameRoot, headLeafV2, layerLeafV2, microLeaf, microState, slotRoot } from './state.js'
 import { type Replay, type Transition, computeTransition } from './transition.js'
 
@@ -155,9 +155,9 @@ async function steps(ctx: CtxArg, cases: readonly StepCase[]): Promise<StepOut[]
 
 type Setup = { m: Tiny; j: Job; t: Transition; src: OpeningSource; ctx: CtxArg; pos: number; layer: number }
 
-function setup(m: Tiny, j: Job, pos: number, layer: number): Setup {
+function setup(m: Tiny, j: Job, pos: number, layer: number, arith: ArithVersion = ARITH_V1): Setup {
   const t = computeTransition({
-    config: m.config, weights: m.weights, tokens: j.tokens, nPrompt: j.prompt.length, sampling: j.sampling, pos, layer, replay: j.replay, pre: ZERO, sortDirect: true,
+    config: m.config, arith, weights: m.weights, tokens: j.tokens, nPrompt: j.prompt.length, sampling: j.sampling, pos, layer, replay: j.replay, pre: ZERO, sortDirect: true,
   })
   const src: OpeningSource = { t, tree: m.tree, trace: j.trace, prompt: j.prompt, pos, layer }
   return { m, j, t, src, ctx: ctxOf({ tree: m.tree, traceRoot: j.trace.root, prompt: j.prompt, pos, layer, sampling: j.sampling }), pos, layer }
@@ -404,6 +404,61 @@ test('attacks: forged bits and blocks, another tensor / row / layer, K/V of anot
   assert.equal(errorOf(wrongFrame.err!).name, 'BadReadProof')
 })
 
+// tessera-arith/2 differs from v1 in two steps only: SCORE's DOT8 and ATT's ACC read each cached
+// K / V value rounded to binary16. The model's registration decides which the judge runs: the same
+// transition (one replay's words) under v1 on a v1 model and under v2 on a v2 model, every DOT8
+// and ACC step of a few elements, cached positions from the trace (u < p) and the frame (u = p).
+test('the arithmetic: DOT8 and ACC equal the twin under the registered arithmetic (v1 and v2); a provider that computed the other one loses those steps; a root registered under none reverts UnknownArith', async (tc) => {
+  const models = [[tiny('tiny', 'q8_0', 3), ARITH_V1, ARITH_V2], [tiny('tiny', 'q8_0', 6), ARITH_V2, ARITH_V1]] as const
+  for (const [m, arith, other] of models) {
+    await proveTypes(m.tree, arith)
+    const j = job(m, [11, 250, 3], 3, GREEDY)
+    let differs = 0, n = 0
+    for (const [pos, layer] of [[0, 0], [4, 1]]) {
+      const s = setup(m, j, pos, layer, arith)
+      // the provider that computed the other arithmetic, stepping from the same agreed pre-state
+      const wrong = transitionOps({ config: m.config, arith: other, shape: (t) => m.weights(t), pos, layer, nPrompt: j.prompt.length, sampling: GREEDY })
+      const cases: StepCase[] = [], want: Hex[] = [], bad: Hex[] = [], what: string[] = []
+      for (const name of ['SCORE', 'ATT']) {
+        const op = s.t.ops.find((o) => o.name === name)!
+        for (const elem of pick3(op.length)) {
+          const states = s.t.elementStates(op.op, elem)
+          for (let st = 1; st < states.length; st++) {
+            const step = nextStep(s.t.ops, states[st - 1])
+            if (step.name !== 'DOT8' && step.name !== 'ACC') continue
+            const values = step.reads.map((r) => s.t.read(op.op, r))
+            cases.push({ frame: hx(s.t.frames[op.op - 1]), pre: states[st - 1], reads: openStep(s.src, states[st - 1]) })
+            want.push(hx(microLeaf(states[st])))
+            bad.push(hx(microLeaf(executeStep(wrong, states[st - 1], values))))
+            what.push(`${arith} (${pos}, ${layer}) ${name} elem ${elem} step ${st} (${step.name})`)
+          }
+        }
+      }
+      const outs = await steps(s.ctx, cases)
+      outs.forEach((o, i) => {
+        if (o.err) assert.fail(`${what[i]}: reverted ${errorOf(o.err).name}`)
+        assert.equal(o.leaf, want[i], what[i])
+        if (bad[i] !== want[i]) {
+          differs++
+          assert.notEqual(o.leaf, bad[i], `${what[i]}: the judge refuses the other arithmetic's post-state`)
+        }
+        if (arith === ARITH_V2) recordGas(`${nextStep(s.t.ops, cases[i].pre).name} (tessera-arith/2)`, what[i], s.ctx, cases[i], o.gas)
+      })
+      n += outs.length
+      if (arith === ARITH_V2 && pos === 4) {
+        // a model root registered under no arithmetic: its DOT8 / ACC steps revert, never judged as v1
+        const unregistered = { ...s.ctx, modelRoot: flip(s.ctx.modelRoot) }
+        const [o] = await steps(unregistered, [cases[0], cases.at(-1)!])
+        assert.ok(o.err, 'an unregistered root reverts')
+        assert.deepEqual(errorOf(o.err).name, 'UnknownArith')
+      }
+    }
+    // rounding to binary16 changes almost every product: the two arithmetics are told apart
+    assert.ok(differs > n / 2, `${arith}: ${differs} of ${n} DOT8/ACC post-states differ from the other arithmetic's`)
+    tc.diagnostic(`${arith}: ${n} DOT8/ACC steps, ${differs} of them decided against the other arithmetic`)
+  }
+})
+
 test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, async () => {
   const rng = new Rng(FUZZ_SEED)
   const m1 = tiny('tiny', 'q8_0', 3)
@@ -512,7 +567,7 @@ test('gas: every step kind at its widest (BLOCK on 11,008-column rows, ACC/DOT8 
       const base = tree.proveConfig().config
       const config: ModelConfig = { ...tiny('tiny', 'q8_0', 3).config, ffDim: 11008 }
       const shape = (n: string) => tree.shape(n)
-      const ops = transitionOps({ config, shape, pos: 0, layer: 1, nPrompt: 1, sampling: GREEDY })
+      const ops = transitionOps({ config, arith: ARITH_V1, shape, pos: 0, layer: 1, nPrompt: 1, sampling: GREEDY })
       const down = ops.find((o) => o.name === 'DOWN')!
       const h = activation(11008, 9)
       const slots = new Map<number, SlotValue>([[SLOT.H, { kind: 'words', words: new Uint32Array(h.buffer) }]])

@@ -28,6 +28,7 @@ import { cos, exp, f, fold, log, silu, sin } from '../../engine/math/canonical.j
 import { f2h, h2f } from '../../engine/math/half.js'
 import { rand } from '../../engine/math/rand.js'
 import type { ModelConfig } from '../../engine/model/config.js'
+import { type ArithVersion, isArithVersion, roundsKv } from '../../engine/version.js'
 import { HEAD_TABLE, LAYER_TABLE, type OpCode, type OpCondition, type OpRow, SLOT, TEACHER_FORCED_HEAD_TABLE, applicableRows } from '../../engine/model/opTable.js'
 import { type Block, type MicroState, microState } from './state.js'
 
@@ -110,9 +111,14 @@ export type MachineSampling = {
   seed?: bigint
 }
 
-/** What the op tables depend on: config, weight shapes, the position and layer, the request. */
+/**
+ * What the op tables depend on: config, weight shapes, the position and layer, the request, and
+ * the job's arithmetic (its model's registered one; docs/MACHINE.md "Which arithmetic").
+ */
 export type ProgramContext = {
   config: ModelConfig
+  /** tessera-arith/2 rounds each cached K and V value SCORE's DOT8 and ATT's ACC read to binary16. */
+  arith: ArithVersion
   shape(tensor: string): TensorShape
   pos: number
   /** 0 .. nLayer - 1, or nLayer for the head transition. */
@@ -126,6 +132,17 @@ export class UnsupportedShapeError extends BaseError {
   override name = 'UnsupportedShapeError'
   constructor(message: string) {
     super(message, { docs: 'docs/MACHINE.md' })
+  }
+}
+
+/**
+ * An arithmetic the machine's programs do not implement: a context without one is never judged as
+ * v1 by default (the contract reverts `UnknownArith` alike; docs/MACHINE.md "Which arithmetic").
+ */
+export class UnknownArithError extends BaseError {
+  override name = 'UnknownArithError'
+  constructor(arith: unknown) {
+    super(`the dispute machine does not implement the arithmetic ${JSON.stringify(arith)} (tessera-arith/1 and /2 only)`, { docs: 'docs/MACHINE.md' })
   }
 }
 
@@ -372,15 +389,28 @@ function rope(op: number, src: number, hd: number, neox: boolean) {
   }
 }
 
+/**
+ * The value attention reads of a cached K or V word under the job's arithmetic: itself (v1), or
+ * R(x) = h2f(f2h(x)), rounded to binary16 (v2; docs/ARITHMETIC.md step 4). Trace leaves and frame
+ * slots keep the unrounded words; only these two reads round.
+ */
+function kvValue(arith: ArithVersion): (x: number) => number {
+  return roundsKv(arith) ? (x) => h2f(f2h(x)) : (x) => x
+}
+
 /** Read of `count` words from `start` of K or V at cached position u: a trace leaf (u < p) or the frame. */
 function kvRead(which: 'k' | 'v', u: number, ctx: ProgramContext, slot: number, start: number, count: number): Read {
   return u < ctx.pos ? { kind: 'kv', which, pos: u, layer: ctx.layer, start, count } : words(slot, start, count)
 }
 
-/** SCORE j = h·n_u + u: hd/8 × DOT8 (8 of q_h, 8 of k_u), FOLD_SCALE `fold ⊗ (1 ⊘ √(i2f(hd)))`. */
+/**
+ * SCORE j = h·n_u + u: hd/8 × DOT8 (8 of q_h, 8 of k_u, each k read as `kvValue`), FOLD_SCALE
+ * `fold ⊗ (1 ⊘ √(i2f(hd)))`.
+ */
 function score(op: number, ctx: ProgramContext, hd: number, group: number) {
   const nu = ctx.pos + 1
   const gs = groups8(0, hd)
+  const kr = kvValue(ctx.arith)
   return (j: number) => {
     const h = Math.floor(j / nu), u = j % nu
     const kvh = Math.floor(h / group)
@@ -391,7 +421,7 @@ function score(op: number, ctx: ProgramContext, hd: number, group: number) {
       const [a, b] = gs[s - 1]
       return { name: 'DOT8', reads: [words(SLOT.QR, h * hd + a, b - a), kvRead('k', u, ctx, SLOT.KR, kvh * hd + a, b - a)], run: (pre, [q, k]) => {
         const qv = f32s(q as Uint32Array), kv = f32s(k as Uint32Array)
-        return next(pre, addLanes(pre.r, a, Array.from(qv, (v, i) => f(v * kv[i]))))
+        return next(pre, addLanes(pre.r, a, Array.from(qv, (v, i) => f(v * kr(kv[i])))))
       } }
     })
   }
@@ -432,9 +462,10 @@ function zinv(op: number, nu: number) {
   }
 }
 
-/** ATT j = h·hd + d: n_u × ACC (`acc ⊕ (e_u ⊗ v_u[d])`, u in order), ATT_SCALE `acc ⊗ z_h`. */
+/** ATT j = h·hd + d: n_u × ACC (`acc ⊕ (e_u ⊗ v_u[d])`, v read as `kvValue`, u in order), ATT_SCALE `acc ⊗ z_h`. */
 function att(op: number, ctx: ProgramContext, hd: number, group: number, vSlot: number) {
   const nu = ctx.pos + 1
+  const vr = kvValue(ctx.arith)
   return (j: number) => {
     const h = Math.floor(j / hd), d = j % hd
     const kvh = Math.floor(h / group)
@@ -444,7 +475,7 @@ function att(op: number, ctx: ProgramContext, hd: number, group: number, vSlot: 
       }
       const u = s - 1
       return { name: 'ACC', reads: [words(SLOT.E, h * nu + u, 1), kvRead('v', u, ctx, vSlot, kvh * hd + d, 1)], run: (pre, [e, v]) =>
-        next(pre, [bits(f(val(pre.r[0]) + f(val((e as Uint32Array)[0]) * val((v as Uint32Array)[0]))))]) }
+        next(pre, [bits(f(val(pre.r[0]) + f(val((e as Uint32Array)[0]) * vr(val((v as Uint32Array)[0])))))]) }
     })
   }
 }
@@ -748,6 +779,11 @@ function mm(ctx: ProgramContext, tensor: string, f32Src: number, a32: number, a2
   return { length: sh.rows, tensor, program: (op) => matmul(op, tensor, sh, f32Src, a32, a256) }
 }
 
+function checkContext(ctx: ProgramContext): void {
+  if (!isArithVersion(ctx.arith)) throw new UnknownArithError(ctx.arith)
+  checkShapes(ctx.config)
+}
+
 function checkShapes(c: ModelConfig): void {
   const kvDim = c.nKvHead * c.headDim
   for (const [what, n] of [['dim', c.dim], ['headDim', c.headDim], ['ffDim', c.ffDim], ['kvDim', kvDim]] as const) {
@@ -764,12 +800,12 @@ function checkShapes(c: ModelConfig): void {
  * docs/MACHINE.md "The layer transition"), each with its programs.
  *
  * @example
- *   const ops = layerOps({ config, shape, pos: 3, layer: 1, nPrompt: 4, sampling })
+ *   const ops = layerOps({ config, arith: ARITH_V2, shape, pos: 3, layer: 1, nPrompt: 4, sampling })
  *   const prog = ops.find((o) => o.name === 'K')!.program!(5)   // row 5 of attn_k
  */
 export function layerOps(ctx: ProgramContext): OpDef[] {
   const c = ctx.config
-  checkShapes(c)
+  checkContext(ctx)
   const l = ctx.layer
   if (!(Number.isInteger(l) && l >= 0 && l < c.nLayer)) throw new RangeError(`layer ${l} of ${c.nLayer}`)
   const { dim, headDim: hd, nHead: nh, nKvHead: nkv, ffDim: ff } = c
@@ -843,7 +879,7 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
  */
 export function headOps(ctx: ProgramContext): OpDef[] {
   const c = ctx.config
-  checkShapes(c)
+  checkContext(ctx)
   if (ctx.layer !== c.nLayer) throw new RangeError(`the head transition is layer ${c.nLayer}, not ${ctx.layer}`)
   if (ctx.pos < ctx.nPrompt - 1) return fromTable(TEACHER_FORCED_HEAD_TABLE, new Set(), () => ({ length: 0 }))
   const s = ctx.sampling

@@ -13,6 +13,7 @@ import { cos, dot8, exp, f, sin, sum8 } from '../../engine/math/canonical.js'
 import { HEAD_OP, HEAD_OP_SLOTS, LAYER_OP, LAYER_OP_SLOTS } from '../../engine/model/opTable.js'
 import { ropeFrequencies } from '../../engine/model/transformer.js'
 import { argmax, sampleToken } from '../../engine/sample.js'
+import { ARITH_V1 } from '../../engine/version.js'
 import { captureOps } from '../../../test/support/captureOps.js'
 import { encodeAbiParameters, sha256 as viemSha256, toHex as viemToHex } from 'viem'
 import { fromHex, merkleRoot, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
@@ -84,7 +85,7 @@ function assertPrograms(t: Transition) {
 }
 
 function machine(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling: MachineSampling, pos: number, layer: number, replay = j.replay): Transition {
-  const input: TransitionInput = { config: m.config, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer, replay, pre: ZERO }
+  const input: TransitionInput = { config: m.config, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer, replay, pre: ZERO }
   return computeTransition(input)
 }
 
@@ -219,7 +220,7 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
   assert.ok(t.stopRuleHolds)
   if (pos >= nPrompt) {
     // had the token consumed at pos ended the answer, the head STORE would be refused
-    const eog = computeTransition({ config: c, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer: c.nLayer, replay: j.replay, eogTokens: [j.tokens[pos]] })
+    const eog = computeTransition({ config: c, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer: c.nLayer, replay: j.replay, eogTokens: [j.tokens[pos]] })
     assert.equal(eog.stopRuleHolds, false)
   }
   assertPrograms(t)
@@ -250,7 +251,7 @@ for (const sampling of [
     for (const pos of [2, 3, 5]) {
       const t = checkHead(m, j, 3, sampling, pos)
       // the provider's shortcut: RK and ID by one sort, the same words and frames
-      const fast = computeTransition({ config: m.config, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling, pos, layer: m.config.nLayer, replay: j.replay, sortDirect: true })
+      const fast = computeTransition({ config: m.config, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling, pos, layer: m.config.nLayer, replay: j.replay, sortDirect: true })
       assert.deepEqual(fast.frames.map(toHex), t.frames.map(toHex))
       assert.equal(toHex(fast.post), toHex(t.post))
     }

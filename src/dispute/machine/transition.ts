@@ -14,6 +14,7 @@
 import { BaseError } from '../../errors.js'
 import { BLOCK } from '../../engine/gguf/types.js'
 import type { ModelConfig } from '../../engine/model/config.js'
+import type { ArithVersion } from '../../engine/version.js'
 import { type Hash, ZERO } from '../../trace/merkle.js'
 import { VECTOR_CHUNK } from '../../trace/vector.js'
 import { type ElementProgram, type MachineSampling, type OpDef, type Read, type ReadValue, type TensorShape, SLOT, transitionOps } from './program.js'
@@ -37,6 +38,8 @@ export type Replay = {
 
 export type TransitionInput = {
   config: ModelConfig
+  /** The job's arithmetic: its model's registered one (SCORE and ATT read K/V rounded to binary16 under v2). */
+  arith: ArithVersion
   weights: WeightAccessor
   /** The token consumed at each position: the prompt, then the output tokens. */
   tokens: readonly number[]
@@ -101,7 +104,7 @@ export class InvalidReadError extends BaseError {
  * Runs every op of the transition `input` names through its element programs.
  *
  * @example
- *   const t = computeTransition({ config, weights, tokens, nPrompt, sampling, pos: 3, layer: 1, replay })
+ *   const t = computeTransition({ config, arith: ARITH_V1, weights, tokens, nPrompt, sampling, pos: 3, layer: 1, replay })
  *   t.slots[SLOT.X3]            // the residual after the layer, as binary32 bits
  *   t.elementLeaves(5, 17)      // the micro-state leaves of row 17 of op 5
  */
@@ -111,7 +114,7 @@ export function computeTransition(input: TransitionInput): Transition {
     const t = weights(name)
     return { type: t.type, rows: t.rows, cols: t.cols }
   }
-  const ops = transitionOps({ config: c, shape, pos: p, layer: l, nPrompt, sampling: input.sampling })
+  const ops = transitionOps({ config: c, arith: input.arith, shape, pos: p, layer: l, nPrompt, sampling: input.sampling })
   const slots: (SlotValue | undefined)[] = new Array(64).fill(undefined)
   const writer: number[] = new Array(64).fill(Number.POSITIVE_INFINITY)
   const roots: (Hash | undefined)[] = new Array(64).fill(undefined)
