@@ -13,6 +13,7 @@ import type { GgufMetadata } from '../engine/gguf/types.js'
 import type { Backend } from '../engine/kernels/backend.js'
 import { createReferenceBackend } from '../engine/kernels/reference.js'
 import { Transformer } from '../engine/model/transformer.js'
+import type { ArithVersion } from '../engine/version.js'
 import { DEFAULT_SAMPLING } from '../engine/sample.js'
 import { createTokenizer, type Tokenizer } from '../engine/tokenizer/index.js'
 import { statSync } from 'node:fs'
@@ -101,6 +102,8 @@ export type GenerateOptions = Partial<JobParams> & {
    */
   onPrefill?: (done: number, total: number) => void
   batchSize?: number
+  /** The arithmetic (default ARITH_VERSION; a registered model's jobs use its registered one). */
+  arith?: ArithVersion
   /**
    * Stops the job between prefill batches and between tokens (throws the signal's reason, an
    * `AbortError` unless the signal names another). `generate` runs without yielding, so only a
@@ -163,7 +166,7 @@ function* generateSteps(model: Model, opts: GenerateOptions): Generator<void, Ge
   opts.signal?.throwIfAborted()
   const promptTokens = typeof opts.prompt === 'string' ? model.tokenizer.encode(opts.prompt) : opts.prompt
   const seed = BigInt(opts.seed ?? 0)
-  const it = runJobSteps(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize })
+  const it = runJobSteps(model.transformer, model.tokenizer, model.modelRoot, { promptTokens, params: jobParams(opts), seed, batchSize: opts.batchSize, arith: opts.arith })
   let first = true
   for (;;) {
     const r = it.next()
@@ -190,7 +193,10 @@ export type VerifyOptions = {
   batchSize?: number
 }
 
-/** Re-checks a claimed answer against the model by teacher-forced replay (synchronous). */
+/**
+ * Re-checks a claimed answer against the model by teacher-forced replay under the receipt's
+ * arithmetic (synchronous); `claim.arith` pins the arithmetic the model is registered under.
+ */
 export function verify(model: Model, claim: Claim, opts: VerifyOptions = {}): Verdict {
   const steps = verifySteps(model, claim, opts)
   for (;;) {

@@ -4,7 +4,7 @@
  * Both share one definition of where an answer stops (`stopState`), so a provider cannot cut
  * an answer short, or run past a stop, without the replay noticing.
  */
-import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { ARITH_V1, ARITH_V2, ARITH_VERSION, type ArithVersion, ENGINE_VERSION, isArithVersion } from '../engine/version.js'
 import { type SamplingParams, sampleToken, validateSampling } from '../engine/sample.js'
 import { KVCache, type Transformer } from '../engine/model/transformer.js'
 import { BaseError, InvalidParameterError } from '../errors.js'
@@ -21,6 +21,11 @@ export type Job = {
   seed: bigint
   /** Prefill batch size; any value gives the same bits (default 64). */
   batchSize?: number
+  /**
+   * The arithmetic the job runs under (default ARITH_VERSION): the model's registered one
+   * (`ModelRegistry.models(root).arithVersion`). The receipt names it.
+   */
+  arith?: ArithVersion
 }
 
 export type JobResult = {
@@ -135,7 +140,8 @@ export function* runJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint
   const sampling = samplingOf(job)
   const maxOut = Math.min(job.params.maxTokens, c.contextLength - prompt.length + 1)
   const params = { ...job.params, maxTokens: maxOut }
-  const cache = new KVCache(c, Math.min(c.contextLength, prompt.length + maxOut))
+  const arith = job.arith ?? ARITH_VERSION
+  const cache = new KVCache(c, Math.min(c.contextLength, prompt.length + maxOut), arith)
   const tree = new TraceTree(c.nLayer, c.dim, c.nKvHead * c.headDim)
   const batch = job.batchSize ?? 64
 
@@ -169,7 +175,7 @@ export function* runJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: Uint
   const leaves = tree.leafHashes(prompt.length + out.length - 1)
   const receipt: Receipt = {
     version: RECEIPT_VERSION,
-    arith: ARITH_VERSION,
+    arith,
     engine: ENGINE_VERSION,
     modelRoot: toHex(modelRoot),
     promptRoot: toHex(tokensRoot(prompt)),
@@ -224,10 +230,16 @@ export type Claim = {
   traceFormat?: number
   /** The answer's text as the provider delivered it, when known: it must be the text of the output tokens. */
   text?: string
+  /**
+   * The arithmetic the job must be judged under, when known (the model's on-chain registration):
+   * a receipt naming another is refused. Unset, the receipt's own arithmetic is replayed.
+   */
+  arith?: string
 }
 
 /**
- * Re-runs a claimed job by teacher-forced batched prefill over prompt + output and checks every
+ * Re-runs a claimed job by teacher-forced batched prefill over prompt + output, under the
+ * arithmetic the receipt names (tessera-arith/1 or /2; any other is refused), and checks every
  * part of the receipt: hashes, sampling of each output token, where the answer stopped, and the
  * trace root. Returns the first divergent (position, layer) when the claimed leaves are known.
  */
@@ -259,7 +271,8 @@ export function* verifyJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: U
     if (!ok) problems.push({ code, message })
   }
   expect(r.version === RECEIPT_VERSION, 'receipt-version', `receipt version ${r.version} is not ${RECEIPT_VERSION}`)
-  expect(r.arith === ARITH_VERSION, 'arith-version', `receipt arithmetic ${r.arith} is not ${ARITH_VERSION}`)
+  expect(isArithVersion(r.arith), 'arith-version', `receipt arithmetic ${r.arith} is not one this engine computes (${ARITH_V1}, ${ARITH_V2})`)
+  expect(claim.arith === undefined || r.arith === claim.arith, 'arith-version', `receipt arithmetic ${r.arith} is not the model's registered ${claim.arith}`)
   expect(r.modelRoot === toHex(modelRoot), 'model-root', 'receipt is for another model (model root differs)')
   expect(r.promptRoot === toHex(tokensRoot(prompt)), 'prompt-root', 'prompt tokens do not match the receipt promptRoot')
   expect(r.outputRoot === toHex(tokensRoot(out)), 'output-root', 'output tokens do not match the receipt outputRoot')
@@ -278,7 +291,7 @@ export function* verifyJobSteps(tf: Transformer, tok: JobTokenizer, modelRoot: U
   validateJob(tf, job)
   const sampling = samplingOf(job)
   const all = prompt.concat(out.slice(0, -1))
-  const cache = new KVCache(c, all.length)
+  const cache = new KVCache(c, all.length, r.arith as ArithVersion)
   const tree = new TraceTree(c.nLayer, c.dim, c.nKvHead * c.headDim)
   const stop = new StopState(tok, { ...r.params, maxTokens: Math.min(r.params.maxTokens, c.contextLength - prompt.length + 1) })
   const first = prompt.length - 1 // first position whose logits pick an output token

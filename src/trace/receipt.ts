@@ -6,7 +6,7 @@
  * docs/CHAIN.md "Formats"; the signing lives in src/chain/client.ts). Version 1 (flat SHA-256
  * hashes, the SHA-256 digest below) is kept only to read old receipts' digests.
  */
-import { ARITH_VERSION } from '../engine/version.js'
+import { ARITH_VERSION, type ArithVersion } from '../engine/version.js'
 import { canonicalJson } from '../engine/gguf/modelRoot.js'
 import type { SamplingParams } from '../engine/sample.js'
 import { f32ToBits } from '../engine/bytes.js'
@@ -24,6 +24,7 @@ export type JobParams = Omit<SamplingParams, 'seed'> & { maxTokens: number; stop
 /** Receipt format 2. */
 export type Receipt = {
   version: 2
+  /** The arithmetic the job ran under: tessera-arith/1 or tessera-arith/2 (docs/ARITHMETIC.md). */
   arith: string
   engine: string
   /** Hex SHA-256 roots and hashes, no 0x prefix. */
@@ -95,9 +96,12 @@ function word(n: bigint): Uint8Array {
   return w
 }
 
-/** Execution id of a model: SHA-256(ARITH_VERSION || 0x00 || modelRoot). */
-export function executionId(modelRoot: Uint8Array): Hash {
-  return sha256(new TextEncoder().encode(ARITH_VERSION), Uint8Array.of(0), modelRoot)
+/**
+ * Execution id of a model under an arithmetic (default ARITH_VERSION): SHA-256(arith || 0x00 || modelRoot).
+ * @example executionId(root, 'tessera-arith/2')
+ */
+export function executionId(modelRoot: Uint8Array, arith: ArithVersion = ARITH_VERSION): Hash {
+  return sha256(new TextEncoder().encode(arith), Uint8Array.of(0), modelRoot)
 }
 
 export { canonicalJson, toHex }
