@@ -33,7 +33,7 @@ import { isSignedBy } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
 import { validateSampling } from '../engine/sample.js'
-import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { ARITH_VERSION, type ArithVersion, ENGINE_VERSION } from '../engine/version.js'
 import { type FrameConn, FrameTimeoutError, ProtocolError } from '../p2p/frames.js'
 import type { Model } from '../runtime/model.js'
 import { runJob, StopState } from '../trace/job.js'
@@ -124,6 +124,11 @@ export type ServedModel = {
   pricePerToken: bigint
   /** The dispute view of the same file (`openDisputeModel`); needed only with `cheat`. */
   dispute?: DisputeModel
+  /**
+   * The arithmetic its jobs run under and receipts name: the model's on-chain registration's
+   * (`ModelRegistry.arithOf`; default ARITH_VERSION, what new registrations use).
+   */
+  arith?: ArithVersion
 }
 
 export type JobTimeouts = {
@@ -739,7 +744,7 @@ function answerOf(ctx: ServeContext, served: ServedModel, msg: RequestMsg, diges
   const m = served.model
   const seed = BigInt(msg.request.seed)
   if (!ctx.cheat) {
-    const it = runJob(m.transformer, m.tokenizer, m.modelRoot, { promptTokens: msg.prompt, params: msg.params, seed })
+    const it = runJob(m.transformer, m.tokenizer, m.modelRoot, { promptTokens: msg.prompt, params: msg.params, seed, arith: served.arith })
     return {
       steps: {
         next() {
@@ -756,7 +761,7 @@ function answerOf(ctx: ServeContext, served: ServedModel, msg: RequestMsg, diges
   const stop = new StopState(m.tokenizer, { ...msg.params, stop: [], maxTokens: output.length })
   const last = output.at(-1)!
   const receipt: Receipt = {
-    version: RECEIPT_VERSION, arith: ARITH_VERSION, engine: ENGINE_VERSION, modelRoot: toHex(m.modelRoot), promptRoot: toHex(tokensRoot(msg.prompt)),
+    version: RECEIPT_VERSION, arith: served.arith ?? ARITH_VERSION, engine: ENGINE_VERSION, modelRoot: toHex(m.modelRoot), promptRoot: toHex(tokensRoot(msg.prompt)),
     paramsHash: toHex(paramsHash(msg.params)), outputRoot: toHex(tokensRoot(output)), traceRoot: toHex(c.provider.traceTree().root),
     params: msg.params, seed: String(seed), nPrompt: msg.prompt.length, nOutput: output.length, nLayer: m.transformer.config.nLayer,
   }
