@@ -18,16 +18,16 @@
 import '../p2p/polyfill.js'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Address, type Hex, formatEther, getAddress, toHex as viemHex } from 'viem'
+import { type Address, type Hex, formatEther, getAddress, hexToString, toHex as viemHex } from 'viem'
 import { getAuditors, registerAuditor } from '../chain/actions/audits.js'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
 import { advertise, getStake, stake } from '../chain/actions/settlement.js'
 import { BeaconFetchError, createDevBeacon, fetchRound, toContractSig } from '../chain/beacon.js'
-import { type Deployment, requestDigest } from '../chain/client.js'
+import { type Deployment, read, requestDigest } from '../chain/client.js'
 import { connectClients } from '../chain/evm/clients.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import { type DisputeModel, openDisputeModel } from '../dispute/model.js'
-import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { ARITH_VERSION, type ArithVersion, ENGINE_VERSION, isArithVersion } from '../engine/version.js'
 import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
 import { createHost, type Host, type Reachability } from '../p2p/host.js'
@@ -275,6 +275,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
           await registerModel(c, d, { modelRoot: root, ...dm.tree.proveConfig(), arithVersion: viemHex(ARITH_VERSION, { size: 32 }) })
           log(`registered model ${root}`)
         }
+        // its jobs run, and are judged, under the arithmetic it is registered under
+        m.arith = await registeredArith(c, d, root)
+        dispute.get(root.toLowerCase())!.arith = m.arith
       }
       const active = await ensureStake('provider')
       const minStake = BigInt(d.params.settlement.minProviderStake ?? '0')
@@ -290,7 +293,8 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
       claimer = createClaimer({ store, clients: c, deployment: d, maxAgeSec: opts.claimAfterSec })
       const terms: OfferTerms = {
         models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4,
-        engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: active.toString(),
+        // the served models' arithmetic (comma-separated in served order if they differ)
+        engine: ENGINE_VERSION, arith: [...new Set(served.map((m) => m.arith ?? ARITH_VERSION))].join(','), stake: active.toString(),
       }
       // the job checks' cached stake and block time, refreshed at each new block; the offer follows the stake
       const chainView = followProviderView({ clients: c, deployment: d, unclaimed: () => claimer!.unclaimedWei() }, {
@@ -538,3 +542,10 @@ export function beaconRoundOf(d: Deployment, url?: string): ((round: bigint) => 
   return undefined
 }
 
+
+/** The arithmetic a registered model's jobs are computed and judged under (`ModelRegistry.arithOf`). */
+async function registeredArith(c: Parameters<typeof read>[0], d: Deployment, root: Hex): Promise<ArithVersion> {
+  const s = hexToString(await read<Hex>(c, d.registry, 'ModelRegistry', 'arithOf', [root]), { size: 32 })
+  if (!isArithVersion(s)) throw new NodeStartError(`model ${root} is registered under the arithmetic "${s}", which this engine does not compute`)
+  return s
+}
