@@ -40,6 +40,7 @@ import { createLibp2p } from 'libp2p'
 import type { CID } from 'multiformats/cid'
 import { BaseError } from '../errors.js'
 import { type FrameConn, frameConn, MAX_FRAME, ProtocolError } from './frames.js'
+import { installYamuxWindowPolicy } from './yamuxWindow.js'
 
 /** The DHT's protocol id: Tessera's own network, never the public IPFS one. */
 export const DHT_PROTOCOL = '/tessera/kad/1.0.0'
@@ -211,6 +212,8 @@ export class DialError extends BaseError {
  * await host.handle('/tessera/offer/1.0.0', async (conn) => { await conn.recv(); await conn.send(signed) })
  */
 export async function createHost(options: HostOptions): Promise<Host> {
+  // receive credit once half a window is used, not a window-update frame per message (yamuxWindow.ts)
+  installYamuxWindowPolicy()
   const limits = { ...DEFAULT_LIMITS, ...options.limits }
   const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])]
   const bootstrapList = options.bootstrap ?? []
