@@ -577,9 +577,33 @@ describe('job protocol over an in-memory pair', () => {
     gate.open()
     const { transcript } = await job
     assert.deepEqual(transcript.output, reference.tokens)
-    // the first token alone, at once (`accepted` went by send); at most TOKEN_FLUSH_MS of tokens to a write after it
-    assert.deepEqual(writes[0], ['token'])
+    // the first token alone with `accepted` (a short prompt: one frame for both), at once; at most TOKEN_FLUSH_MS of tokens to a write after it
+    assert.deepEqual(writes[0], ['accepted', 'token'])
     assert.equal(writes.flat().filter((t) => t === 'token').length, reference.tokens.length)
+  })
+
+  test('`accepted` before the prefill of a prompt longer than one batch, with the first token for a short one', async () => {
+    const kindsOf = (writes: unknown[][]) => writes.map((w) => w.map((m) => (m as { t: string }).t))
+    const recorded = (writes: unknown[][]) => (c: FrameConn): FrameConn => ({
+      ...c, remotePeer: c.remotePeer,
+      send(m) {
+        writes.push([m])
+        return c.send(m)
+      },
+      sendMany(ms) {
+        writes.push([...ms])
+        return c.sendMany(ms)
+      },
+    })
+    const long = Array.from({ length: 70 }, (_, i) => (i * 7 + 3) % 50)
+    for (const prompt of [long, PROMPT]) {
+      const writes: unknown[][] = []
+      const { transcript } = await ask([offerOf(ctxOf(net.provider), [], recorded(writes))], { prompt, params: { ...SAMPLED, maxTokens: 3 } })
+      assert.equal(transcript.output.length, 3)
+      const first = kindsOf(writes).slice(0, 2)
+      // a long prompt: `accepted` in a write of its own, before the engine's first token
+      assert.deepEqual(first, prompt === long ? [['accepted'], ['token']] : [['accepted', 'token'], first[1]])
+    }
   })
 
   test('over two real libp2p hosts: an oversized frame kills only its stream, then a job is served; the stream names the client', async () => {

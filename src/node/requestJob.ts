@@ -235,6 +235,8 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     }
     const digest = requestDigest(d.chainId, d.settlement, req)
     if (first.t === 'error') throw new TryFailure('refused', first.code, first.message ?? '')
+    // `accepted` comes with the first token: a job stopped before it (a provider shutting down) cancels first
+    if (first.t === 'cancel') throw new TryFailure('failed', 'cancelled', 'the provider cancelled')
     if (first.t !== 'accepted') throw new TryFailure('failed', 'bad-message', `expected accepted, got ${first.t}`)
 
     const ids: number[] = []

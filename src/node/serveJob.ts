@@ -154,6 +154,11 @@ export const DEFAULT_JOB_TIMEOUTS: JobTimeouts = { requestMs: 10_000, idleMs: 30
  */
 export const TOKEN_FLUSH_MS = 5
 const MAX_TOKENS_PER_WRITE = 64
+/**
+ * Prompts up to this long (one prefill batch of runJob's, a few ms on a small model) get `accepted`
+ * in the first token's write; longer ones get it before the prefill, so the client knows its job runs.
+ */
+const ACCEPTED_ALONE_AFTER = 64
 
 export type ServeContext = {
   /** The provider's chain clients: its account signs receipts and sends `reserve`. */
@@ -871,9 +876,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     return refuse(conn, 'bad-signature', badSignature ?? 'the request signature did not check')
   }
   try {
-    // `accepted` goes out with the first write once the signature checked
+    // `accepted` goes out with the first token (one frame less each way), or on its own before a
+    // prefill of more than one batch, which can take a while; 1.4.0 without the signature: with the
+    // first write once the signature checked
     let acceptedSent = false
-    if (verified) {
+    if (verified && msg.prompt.length > ACCEPTED_ALONE_AFTER) {
       await conn.send({ t: 'accepted' })
       acceptedSent = true
     }
