@@ -588,20 +588,23 @@ test('gas: every step kind at its widest (BLOCK on 11,008-column rows, ACC/DOT8 
       rm.close()
     }
   }
-  // ACC and DOT8 reading K/V of an earlier leaf with the path of a 1,024-position, 2-layer trace
-  const m = tiny('tiny', 'q8_0', 3)
-  const j = job(m, [11, 250, 3], 3, GREEDY)
-  const deep = deepTrace(j.trace, j.tokens.length, 1024 * 32 / 3)
-  const s = setup(m, { ...j, trace: deep }, 4, 1)
-  const ctx = { ...s.ctx, traceRoot: hx(deep.root) }
-  for (const [name, elem, st, label] of [['ATT', m.config.headDim + 5, 1, 'ACC (trace leaf V, depth-16 path)'], ['SCORE', 1, 1, 'DOT8 (trace leaf K, depth-16 path)']] as const) {
-    const op = s.t.ops.find((o) => o.name === name)!
-    const pre = s.t.elementStates(op.op, elem)[st - 1]
-    const c: StepCase = { frame: hx(s.t.frames[op.op - 1]), pre, reads: openStep(s.src, pre) }
-    const [o] = await steps(ctx, [c])
-    assert.equal(o.err, undefined)
-    assert.equal(o.leaf, hx(microLeaf(s.t.elementStates(op.op, elem)[st])))
-    recordGas(label, `${name} elem ${elem} step ${st}`, ctx, c, o.gas)
+  // ACC and DOT8 reading K/V of an earlier leaf with the path of a 1,024-position, 2-layer trace,
+  // one step per call as a game's stepMicro makes it (the registry read cold), under either arithmetic
+  for (const [m, arith, tag] of [[tiny('tiny', 'q8_0', 3), ARITH_V1, ''], [tiny('tiny', 'q8_0', 6), ARITH_V2, ', tessera-arith/2']] as const) {
+    await proveTypes(m.tree, arith)
+    const j = job(m, [11, 250, 3], 3, GREEDY)
+    const deep = deepTrace(j.trace, j.tokens.length, 1024 * 32 / 3)
+    const s = setup(m, { ...j, trace: deep }, 4, 1, arith)
+    const ctx = { ...s.ctx, traceRoot: hx(deep.root) }
+    for (const [name, elem, st, label] of [['ATT', m.config.headDim + 5, 1, 'ACC (trace leaf V, depth-16 path'], ['SCORE', 1, 1, 'DOT8 (trace leaf K, depth-16 path']] as const) {
+      const op = s.t.ops.find((o) => o.name === name)!
+      const pre = s.t.elementStates(op.op, elem)[st - 1]
+      const c: StepCase = { frame: hx(s.t.frames[op.op - 1]), pre, reads: openStep(s.src, pre) }
+      const [o] = await steps(ctx, [c])
+      assert.equal(o.err, undefined)
+      assert.equal(o.leaf, hx(microLeaf(s.t.elementStates(op.op, elem)[st])))
+      recordGas(`${label}${tag})`, `${name} elem ${elem} step ${st}`, ctx, c, o.gas)
+    }
   }
   const rows = [...gasByKind].sort((a, b) => b[1].exec + b[1].calldata - (a[1].exec + a[1].calldata))
   for (const [kind, g] of rows) {
