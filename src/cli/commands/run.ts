@@ -2,6 +2,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { BaseError, FileNotFoundError, InvalidParameterError } from '../../errors.js'
 import { RECEIPT_VERSION } from '../../trace/receipt.js'
+import { ARITH_V1, ARITH_V2, ARITH_VERSION, type ArithVersion } from '../../engine/version.js'
 import type { Command, FlagSpec, ParsedArgs } from '../args.js'
 import { stringList, UsageError } from '../args.js'
 import { checkInputFile, checkOutPath, readPrompt } from '../files.js'
@@ -78,6 +79,15 @@ function stepProgress(label: string, unit: string, total: number, signal: AbortS
   }
 }
 
+/** `--arith 1|2` (or the full name) as an arithmetic; absent, the default. */
+function arithOf(v: unknown): ArithVersion {
+  if (v === undefined) return ARITH_VERSION
+  const s = String(v)
+  if (s === '1' || s === ARITH_V1) return ARITH_V1
+  if (s === '2' || s === ARITH_V2) return ARITH_V2
+  throw new InvalidParameterError('arith', s, `1 (${ARITH_V1}) or 2 (${ARITH_V2})`)
+}
+
 function parseSeed(v: unknown): bigint {
   const s = String(v ?? '0')
   if (!/^\d+$/.test(s) || BigInt(s) >= 1n << 64n) throw new InvalidParameterError('seed', s, 'an integer in [0, 2^64)')
@@ -87,7 +97,8 @@ function parseSeed(v: unknown): bigint {
 const run: Command = {
   name: 'run',
   summary: 'Generate text with a signed-off receipt and trace commitments',
-  usage: 'run -m FILE (-p TEXT | --prompt-file FILE | -p -) [-n MAX_TOKENS] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--stop TEXT]... [--threads T] [--json] [--out FILE [--force]]',
+  usage:
+    'run -m FILE (-p TEXT | --prompt-file FILE | -p -) [-n MAX_TOKENS] [--seed S] [--temperature T] [--top-k K] [--top-p P] [--stop TEXT]... [--arith 1|2] [--threads T] [--json] [--out FILE [--force]]',
   flags: {
     ...modelFlags,
     prompt: { type: 'string', short: 'p', description: 'prompt text (- reads it from stdin)' },
@@ -101,6 +112,7 @@ const run: Command = {
     'repeat-penalty': { type: 'number', description: 'penalty for repeating recent tokens, 1 = off', default: 1 },
     stop: { type: 'string', multiple: true, description: 'stop generating at this text' },
     'batch-size': { type: 'number', description: 'prefill batch size (same bits for any value)', default: 64 },
+    arith: { type: 'string', description: `arithmetic: 1 (${ARITH_V1}) or 2 (${ARITH_V2}, K/V cached in binary16); default ${ARITH_VERSION}` },
     json: { type: 'boolean', description: 'print one JSON object (text, tokens, receipt, trace, signature) instead of streaming' },
     out: { type: 'string', description: 'also write that JSON object to this file' },
     ...signFlags,
@@ -117,6 +129,7 @@ const run: Command = {
     const signer = signerOf(a)
     const batchSize = a.flags['batch-size'] as number
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidParameterError('batch-size', batchSize, 'an integer >= 1')
+    const arith = arithOf(a.flags.arith)
     const prompt = await readPrompt(a, signal)
     const model = await loadModel(modelPath, { threads: a.flags.threads as number, backend: backendOf(a), onProgress: loadProgress(modelPath), signal })
     try {
@@ -140,6 +153,7 @@ const run: Command = {
         repeatPenalty: a.flags['repeat-penalty'] as number,
         stop: stringList(a.flags.stop),
         batchSize,
+        arith,
         signal,
         onPrefill: stepProgress('prompt', 'tokens', promptTokens.length, signal),
         onText: (t) => {
