@@ -14,11 +14,16 @@
  * (CPU ms per token and llama.cpp's over Tessera's: > 1 means Tessera is cheaper) is the fairer
  * comparison there (with 2+ threads Tessera's spinning workers count too).
  *
- * Usage: node --import tsx bench/longContext.ts [--model smol-135m] [--type q8_0] [--threads 1,2] [--steps 16] [--no-llama]
+ * `--arith 1,2` runs both arithmetics on one loaded model, interleaved: the prefill of each, then at
+ * each context a decode point of each (tessera-arith/1 keeps K/V in binary32, /2 in binary16: half
+ * the bytes each decode step streams). One row per arithmetic; llama.cpp's numbers are repeated.
+ *
+ * Usage: node --import tsx bench/longContext.ts [--model smol-135m] [--type q8_0] [--threads 1,2] [--arith 1,2] [--steps 16] [--no-llama]
  */
 import { fileURLToPath } from 'node:url'
 import { loadavg } from 'node:os'
 import { KVCache } from '../src/engine/model/transformer.js'
+import { ARITH_V1, ARITH_V2, ARITH_VERSION, type ArithVersion } from '../src/engine/version.js'
 import { loadModel, type Model } from '../src/runtime/model.js'
 import type { WasmLayerOps } from '../src/runtime/wasmLayerOps.js'
 import { cpuSince, openLlamaCpp, synthModelFile } from './llamacpp.js'
@@ -33,6 +38,7 @@ benchArgs({
     type: { value: 'TYPE', help: 'quant type (default q8_0)' },
     threads: { value: 'LIST', help: 'thread counts (default 1,2)' },
     steps: { value: 'N', help: 'decode steps timed per point (default 16)' },
+    arith: { value: 'LIST', help: `arithmetics, 1 and/or 2, interleaved (default the engine's: ${ARITH_VERSION === ARITH_V1 ? 1 : 2})` },
     'no-llama': { help: 'Tessera alone' },
   },
 })
@@ -43,6 +49,8 @@ const type = arg('type', 'q8_0')
 const threadCounts = arg('threads', '1,2').split(',').map(Number)
 const steps = Number(arg('steps', '16'))
 const withLlama = !process.argv.includes('--no-llama')
+const ariths: ArithVersion[] = arg('arith', ARITH_VERSION === ARITH_V1 ? '1' : '2').split(',').map((a) => (a === '2' ? ARITH_V2 : ARITH_V1))
+const tag = (a: ArithVersion) => (a === ARITH_V1 ? 'v1' : 'v2')
 const CONTEXTS = [1000, 4000, 8000]
 const PROMPT = 4000
 
@@ -62,7 +70,7 @@ function decodeMs(m: Model, cache: KVCache, at: number, first: number): { ms: nu
 
 /** Wall times (decode: ms per step; prefill: tok/s) and CPU ms per token of both engines. */
 type Row = {
-  threads: number; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number
+  threads: string; decode: number[]; prefill: number; lDecode: number[]; lPrefill: number
   cDecode: number[]; cPrefill: number; lcDecode: number[]; lcPrefill: number
 }
 
@@ -91,27 +99,33 @@ for (const threads of threadCounts) {
   // attention workers start asynchronously: let them come up before timing
   const ops = m.backend.layerOps as WasmLayerOps | undefined
   for (let i = 0; i < 300 && ops && ops.readyWorkers < threads - 1; i++) await new Promise((r) => setTimeout(r, 20))
-  const cache = new KVCache(m.transformer.config, prompt.length + steps)
-  process.stderr.write(`${preset} ${type}, ${threads} thread(s): prefill ${PROMPT}`)
-  const t0 = performance.now()
-  const c0 = process.cpuUsage()
-  for (let s = 0; s < PROMPT; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, PROMPT)), cache, 0)
-  const prefill = PROMPT / ((performance.now() - t0) / 1000)
-  const cPrefill = (cpuSince(c0) * 1000) / PROMPT
-  process.stderr.write(` (${prefill.toFixed(1)} tok/s, ${cPrefill.toFixed(2)} CPU ms/token)`)
-  const decode: number[] = []
-  const cDecode: number[] = []
+  // one cache per arithmetic, each step taken for every arithmetic in turn (interleaved)
+  const caches = ariths.map((a) => new KVCache(m.transformer.config, prompt.length + steps, a))
+  const rows = ariths.map(() => ({ prefill: 0, cPrefill: 0, decode: [] as number[], cDecode: [] as number[] }))
+  process.stderr.write(`${preset} ${type}, ${threads} thread(s), ${ariths.map(tag).join('/')}: prefill ${PROMPT}`)
+  caches.forEach((cache, i) => {
+    const t0 = performance.now()
+    const c0 = process.cpuUsage()
+    for (let s = 0; s < PROMPT; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, PROMPT)), cache, 0)
+    rows[i].prefill = PROMPT / ((performance.now() - t0) / 1000)
+    rows[i].cPrefill = (cpuSince(c0) * 1000) / PROMPT
+    process.stderr.write(` ${tag(ariths[i])} (${rows[i].prefill.toFixed(1)} tok/s, ${rows[i].cPrefill.toFixed(2)} CPU ms/token)`)
+  })
   for (const at of CONTEXTS) {
-    if (at > PROMPT) {
-      process.stderr.write(`, extend to ${at}`)
-      cache.length = PROMPT
-      for (let s = PROMPT; s < at; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, at)), cache, 0)
-    }
-    process.stderr.write(`, decode at ${at}`)
-    const d = decodeMs(m, cache, at, prompt[at])
-    process.stderr.write(` (${d.ms.toFixed(1)} ms, ${d.cpu.toFixed(1)} CPU ms)`)
-    decode.push(d.ms)
-    cDecode.push(d.cpu)
+    caches.forEach((cache, i) => {
+      if (at > PROMPT) {
+        process.stderr.write(`, ${tag(ariths[i])} extend to ${at}`)
+        cache.length = PROMPT
+        for (let s = PROMPT; s < at; s += 64) m.transformer.forward(prompt.slice(s, Math.min(s + 64, at)), cache, 0)
+      }
+    })
+    caches.forEach((cache, i) => {
+      process.stderr.write(`, ${tag(ariths[i])} decode at ${at}`)
+      const d = decodeMs(m, cache, at, prompt[at])
+      process.stderr.write(` (${d.ms.toFixed(1)} ms, ${d.cpu.toFixed(1)} CPU ms)`)
+      rows[i].decode.push(d.ms)
+      rows[i].cDecode.push(d.cpu)
+    })
   }
   m.close()
   const lDecode: number[] = []
@@ -137,7 +151,7 @@ for (const threads of threadCounts) {
     }
   }
   process.stderr.write('\n')
-  printRow({ threads, decode, prefill, lDecode, lPrefill, cDecode, cPrefill, lcDecode, lcPrefill })
+  rows.forEach((r, i) => printRow({ threads: `${threads} ${tag(ariths[i])}`, ...r, lDecode, lPrefill, lcDecode, lcPrefill }))
 }
 
 console.log(`load average at the end ${loadavg()[0].toFixed(1)}`)
