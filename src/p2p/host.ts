@@ -40,6 +40,7 @@ import { createLibp2p } from 'libp2p'
 import type { CID } from 'multiformats/cid'
 import { BaseError } from '../errors.js'
 import { type FrameConn, frameConn, MAX_FRAME, ProtocolError } from './frames.js'
+import { joinTcpWrites } from './tcpWrites.js'
 import { installYamuxWindowPolicy } from './yamuxWindow.js'
 
 /** The DHT's protocol id: Tessera's own network, never the public IPFS one. */
@@ -319,6 +320,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     }
   }
 
+  // one socket write per Noise message on TCP connections (tcpWrites.ts)
+  node.addEventListener('connection:open', (evt) => joinTcpWrites(evt.detail))
   node.services.pubsub.addEventListener('gossipsub:message', (evt) => {
     const { msg, propagationSource } = evt.detail
     const handlers = topicHandlers.get(msg.topic)
