@@ -3,7 +3,8 @@
  * receipt (and so the same trace root) across repeated runs, thread counts, prefill batch sizes
  * (one token at a time vs one batch) and kernel implementations (TypeScript reference vs WASM
  * SIMD), for every preset architecture and tensor type; golden trace roots catch any change of
- * numerics; `verify` accepts honest answers and locates tampering.
+ * numerics (tessera-arith/1, named explicitly so a change of the default arithmetic leaves them be;
+ * one tessera-arith/2 golden on tiny q8_0); `verify` accepts honest answers and locates tampering.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,6 +17,7 @@ import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model, verify } from '../../src/runtime/model.js'
 import { vectorRoot } from '../../src/trace/vector.js'
 import { problemsText } from '../../src/trace/job.js'
+import { ARITH_V1, ARITH_V2 } from '../../src/engine/version.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-det-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -27,8 +29,8 @@ function synth(preset: string, type: string, seed = 1): string {
 }
 
 const PROMPT = 'Call me Ishmael. Some years ago, never mind how long'
-const GREEDY = { prompt: PROMPT, maxTokens: 8, temperature: 0 }
-const SAMPLED = { prompt: PROMPT, maxTokens: 8, temperature: 0.9, topK: 20, topP: 0.9, minP: 0.02, repeatPenalty: 1.1, seed: 42 }
+const GREEDY = { prompt: PROMPT, maxTokens: 8, temperature: 0, arith: ARITH_V1 }
+const SAMPLED = { prompt: PROMPT, maxTokens: 8, temperature: 0.9, topK: 20, topP: 0.9, minP: 0.02, repeatPenalty: 1.1, seed: 42, arith: ARITH_V1 }
 
 async function withModel<T>(path: string, opts: Parameters<typeof loadModel>[1], fn: (m: Model) => T): Promise<T> {
   const m = await loadModel(path, opts)
@@ -70,6 +72,17 @@ for (const preset of PRESETS) {
     }
   })
 }
+
+test('tessera-arith/2 (binary16 K/V), tiny q8_0: reference, WASM 1 and 2 threads, one token at a time agree; golden trace root; not v1\'s', async () => {
+  const path = synth('tiny', 'q8_0')
+  const v2 = { ...GREEDY, arith: ARITH_V2 }
+  const roots: Record<string, string> = {}
+  await withModel(path, { backend: 'reference' }, (m) => void (roots.reference = generate(m, v2).receipt.traceRoot))
+  await withModel(path, { backend: 'wasm', threads: 1 }, (m) => void (roots.b1 = generate(m, { ...v2, batchSize: 1 }).receipt.traceRoot))
+  await withModel(path, { backend: 'wasm', threads: 2 }, (m) => void (roots.t2 = generate(m, v2).receipt.traceRoot))
+  assert.deepEqual(roots, { reference: GOLDEN_V2, b1: GOLDEN_V2, t2: GOLDEN_V2 })
+  assert.notEqual(GOLDEN_V2, GOLDEN['tiny/q8_0'])
+})
 
 describe('verify', () => {
   let path: string
@@ -159,6 +172,9 @@ describe('verify', () => {
 function rootOf(t: number[]): string {
   return Buffer.from(vectorRoot(Uint32Array.from(t))).toString('hex')
 }
+
+/** tiny/q8_0, GREEDY, under tessera-arith/2. */
+const GOLDEN_V2 = '8cb16031646f1755ae250d81356c4d95c2d3de9b6a41a4a82eefc5a7eefd2e9a'
 
 // Trace format 2 (docs/TRACE.md): leaves commit vector roots of the residual, K, V and logits.
 const GOLDEN: Record<string, string> = {
