@@ -7,6 +7,7 @@
 import { type Address, type Hex, hexToBytes, keccak256, toHex } from 'viem'
 import { fromHex, toHex0x } from '../engine/bytes.js'
 import { configLeafDataV3, type ModelConfigV3 } from '../engine/gguf/configLeaf.js'
+import { ARITH_VERSION, type ArithVersion } from '../engine/version.js'
 import { buildLevels, type Hash, leafHash, nodeHash } from '../trace/merkle.js'
 import { type Totals, claimBatch, deposit, stake } from './actions/settlement.js'
 import { isModelRegistered, registerModel } from './actions/registry.js'
@@ -67,7 +68,7 @@ export async function createDevnet(opts: { settlement?: Partial<SettlementParams
   const d = await deployTessera(deployer, { ...opts, settlement: { ...DEVNET_SETTLEMENT_PARAMS, ...opts.settlement }, unpaidAudits: true })
   const model = fakeModel('model', 4)
   const modelRoot = model.modelRoot
-  await registerModel(deployer, d, { ...model, arithVersion: toHex('tessera-arith/1', { size: 32 }) })
+  await registerModel(deployer, d, { ...model, arithVersion: toHex(ARITH_VERSION, { size: 32 }) })
   const provider = at(1)
   await stake(provider, d, { role: 'provider', amount: opts.providerStake ?? 10n * 10n ** 18n })
   return {
@@ -96,11 +97,16 @@ export function fakeModel(label: string, nLayer: number): { modelRoot: Hex; conf
   return { modelRoot: toHex(nodeHash(leaf, hexToBytes(tensors))), config, tokenizerHash, path: [tensors] }
 }
 
-/** Registers a real model's tree (`buildModelTree`) with its proven config, once: claims name registered models only. */
-export async function registerTree(net: Devnet, tree: { modelRoot: Hex; proveConfig(): { config: ModelConfigV3; tokenizerHash: Hex; path: Hex[] } }): Promise<void> {
+/**
+ * Registers a real model's tree (`buildModelTree`) with its proven config under the arithmetic
+ * `arith` its jobs are judged under (default ARITH_VERSION), once: claims name registered models only.
+ */
+export async function registerTree(
+  net: Devnet, tree: { modelRoot: Hex; proveConfig(): { config: ModelConfigV3; tokenizerHash: Hex; path: Hex[] } }, arith: ArithVersion = ARITH_VERSION,
+): Promise<void> {
   if (await isModelRegistered(net.deployer, net.d, tree.modelRoot)) return
   const { config, tokenizerHash, path } = tree.proveConfig()
-  await registerModel(net.deployer, net.d, { modelRoot: tree.modelRoot, config, tokenizerHash, path, arithVersion: toHex('tessera-arith/1', { size: 32 }) })
+  await registerModel(net.deployer, net.d, { modelRoot: tree.modelRoot, config, tokenizerHash, path, arithVersion: toHex(arith, { size: 32 }) })
 }
 
 /** A request from the devnet's client to its provider, with sensible defaults. */

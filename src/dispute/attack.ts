@@ -78,7 +78,7 @@ export type AttackReport = {
 export function jobSpecOf(model: DisputeModel, job: AttackJob): JobSpec {
   const { maxTokens, stop: _stop, ...s } = job.params
   const sampling: SamplingParams = { ...s, seed: job.seed }
-  return { prompt: job.prompt, sampling, maxTokens, eogTokens: model.eogTokens }
+  return { prompt: job.prompt, sampling, maxTokens, eogTokens: model.eogTokens, arith: model.arith }
 }
 
 async function books(net: Devnet, provider: Address, challenger: Address, client: Address): Promise<Books> {
@@ -126,7 +126,7 @@ export async function serveJob(a: Pick<AttackInit, 'net' | 'model' | 'job' | 'ch
   const { d, provider, client } = net
   const price = a.pricePerToken ?? 10n ** 12n
   const spec = jobSpecOf(model, a.job)
-  await registerTree(net, model.tree)
+  await registerTree(net, model.tree, model.arith)
 
   // the provider serves: its answer and the trace it commits
   const honest = replayJob(model.tf, spec, { signal })

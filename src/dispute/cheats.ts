@@ -23,18 +23,24 @@
  *                 the game ends at that one step, not at the element's last one
  *   deliver       the client is delivered (and acknowledges) another answer than the one whose
  *                 trace the provider commits: one output token changed at a seeded position
+ *   arith         the job computed under the other arithmetic than its model's registration
+ *                 (docs/MACHINE.md "Which arithmetic"): a v1 engine serving a v2 model, or v2's
+ *                 binary16 KV cache on a v1 model; honest otherwise, so it loses at a DOT8 or ACC
+ *                 step, the only ones the two arithmetics do not share
  *
  * `random` is a seeded pick over all of these. What a cheat changed is reported (`where`) so
  * tests can check the game ends there.
  */
 import { BaseError } from '../errors.js'
 import { type Hash, leafHash, toHex } from '../trace/merkle.js'
+import { ARITH_V1, ARITH_V2 } from '../engine/version.js'
 import { type OpCode, type OpDef, SLOT, bits, executeStep, nextStep, transitionOps, val } from './machine/program.js'
-import { type MicroState, type SlotValue, microState } from './machine/state.js'
+import { type MicroState, type SlotValue, actBlockLeaf, microLeaf, microState } from './machine/state.js'
 import type { DisputeModel } from './model.js'
 import { INVALID_LEAF, type JobSpec, type JobTrace, type Override, replayJob } from './replay.js'
 import { InvalidReadError } from './machine/transition.js'
 import { type TraceProvider, type TransitionView, createReplayTraceProvider, machineSampling } from './traceProvider.js'
+import { firstDifference, hex } from './tree.js'
 
 import { CHEAT_KINDS, type CheatKind, GAME_KINDS, OP_KINDS } from './cheatKinds.js'
 
@@ -223,9 +229,37 @@ export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, 
       // the first state the two answers disagree on: the head that sampled output i
       return { kind: k, trace: honest, delivered, provider: createReplayTraceProvider(model, honest, { delivered }), where: site(leafOf(honest.nPrompt - 1 + i, nL)), sockPuppet: false }
     }
+    case 'arith': {
+      const other = model.arith === ARITH_V2 ? ARITH_V1 : ARITH_V2
+      const trace = replayJob(model.tf, { ...spec, arith: other })
+      const provider = createReplayTraceProvider({ ...model, arith: other }, trace)
+      // the honest auditor replays the delivered answer under the registered arithmetic: the game
+      // ends where the two first differ, at a DOT8 (SCORE) or ACC (ATT) step
+      const auditor = createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: trace.outputs }))
+      return { kind: k, trace, provider, where: { ...firstDivergence(provider, auditor, site), kind: k }, sockPuppet: false }
+    }
     default:
       return opCheat(model, spec, honest, k === 'sample' ? (spec.sampling.temperature === 0 ? 'argmax' : 'draw') : k, k, rng)
   }
+}
+
+/**
+ * Where an honest challenger following `theirs` meets `mine` at the bottom of the game: the first
+ * differing trace leaf, op-level leaf (op k), slot element and micro-state (as the players descend).
+ */
+function firstDivergence(mine: TraceProvider, theirs: TraceProvider, site: (leaf: number) => CheatSite): CheatSite {
+  const leaf = firstDifference(mine.traceTree().leaves, theirs.traceTree().leaves)
+  if (leaf < 0) throw new CheatNotApplicableError('the two traces agree: nothing to dispute')
+  const pv = mine.transition(leaf), cv = theirs.transition(leaf)
+  const k = firstDifference(pv.opTree().leaves, cv.opTree().leaves)
+  const op = cv.ops[k - 1]
+  if (!op?.program) return { ...site(leaf), op: k, opName: op?.name }
+  const word = (v: SlotValue | undefined, e: number) => (v?.kind === 'words' ? String(v.words[e]) : v ? hex(actBlockLeaf(v.blocks[e].da, v.blocks[e].qa)) : '')
+  const ps = pv.slot(k).value, cs = cv.slot(k).value
+  let elem = 0
+  while (elem < op.length - 1 && word(ps, elem) === word(cs, elem)) elem++
+  const step = firstDifference(pv.elementStates(k, elem).map(microLeaf), cv.elementStates(k, elem).map(microLeaf))
+  return { ...site(leaf), op: k, opName: op.name, elem, step }
 }
 
 function randomHash(rng: () => number): Hash {

@@ -16,6 +16,7 @@ import type { SamplingParams } from '../engine/sample.js'
 import { sampleToken } from '../engine/sample.js'
 import { LAYER_OP } from '../engine/model/opTable.js'
 import { KVCache, type Transformer } from '../engine/model/transformer.js'
+import type { ArithVersion } from '../engine/version.js'
 import { type Hash, leafHash } from '../trace/merkle.js'
 import { VERIFY_BATCH } from '../trace/job.js'
 import { headLeaf, layerLeaf } from '../trace/traceTree.js'
@@ -30,6 +31,11 @@ export type JobSpec = {
   maxTokens: number
   /** The config's end-of-generation tokens: an answer stops after the first one. */
   eogTokens: readonly number[]
+  /**
+   * The arithmetic the job is computed under: its model's registered one (DisputeModel.arith).
+   * Under tessera-arith/2 the replay's KV cache is binary16; the trace keeps the unrounded K and V.
+   */
+  arith: ArithVersion
 }
 
 /**
@@ -91,7 +97,7 @@ export const INVALID_LEAF: Hash = leafHash(new TextEncoder().encode('tessera: no
  * Replays `spec` (generating, or following `opts.forced`) and records every state.
  *
  * @example
- *   const t = replayJob(tf, { prompt: [1, 15, 7], sampling, maxTokens: 4, eogTokens: [2] })
+ *   const t = replayJob(tf, { prompt: [1, 15, 7], sampling, maxTokens: 4, eogTokens: [2], arith: 'tessera-arith/2' })
  *   t.leaves.length === (t.tokens.length - 1) * (tf.config.nLayer + 1)
  */
 export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = {}): JobTrace {
@@ -103,7 +109,7 @@ export function replayJob(tf: Transformer, spec: JobSpec, opts: ReplayOptions = 
   const nPrompt = prompt.length
   const eog = new Set(spec.eogTokens)
   const cap = opts.forced ? opts.forced.length : spec.maxTokens
-  const cache = new KVCache(c, Math.min(c.contextLength, nPrompt + cap))
+  const cache = new KVCache(c, Math.min(c.contextLength, nPrompt + cap), spec.arith)
   const res = new Map<number, Float32Array>(), ks = new Map<number, Float32Array>(), vs = new Map<number, Float32Array>()
   const key = (p: number, l: number) => p * (nL + 1) + l
   const leaves: Hash[] = []

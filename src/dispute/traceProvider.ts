@@ -16,6 +16,7 @@
 import { type Hex, toHex } from 'viem'
 import type { ModelConfig } from '../engine/model/config.js'
 import type { SamplingParams } from '../engine/sample.js'
+import { BaseError } from '../errors.js'
 import { type Hash, ZERO } from '../trace/merkle.js'
 import { VectorTree, vectorRoot } from '../trace/vector.js'
 import { tokensRoot } from '../trace/receipt.js'
@@ -102,6 +103,14 @@ export type ReplayHooks = {
   delivered?: readonly number[]
 }
 
+/**
+ * A replay computed under another arithmetic than the model's (DisputeModel.arith, its
+ * registration's): its trace and the machine's SCORE / ATT programs would disagree.
+ */
+export class ArithMismatchError extends BaseError {
+  override name = 'ArithMismatchError'
+}
+
 /** The machine's sampling parameters from the engine's. */
 export function machineSampling(s: SamplingParams): MachineSampling {
   return { temperature: s.temperature, repeatPenalty: s.repeatPenalty, repeatLastN: s.repeatLastN, topK: s.topK, topP: s.topP, minP: s.minP, seed: s.seed }
@@ -116,6 +125,10 @@ export function machineSampling(s: SamplingParams): MachineSampling {
  *   mine.transition(7).opTree().leaves // pre, the 30-odd frames of that layer, post
  */
 export function createReplayTraceProvider(model: DisputeModel, trace: JobTrace, hooks: ReplayHooks & { signedPrompt?: readonly number[] } = {}): TraceProvider {
+  // INVARIANT: one arithmetic for the replay (the KV cache) and the machine (SCORE, ATT).
+  if (trace.spec.arith !== model.arith) {
+    throw new ArithMismatchError(`the job was replayed under ${trace.spec.arith}, the model is judged under ${model.arith}`, { docs: 'docs/MACHINE.md' })
+  }
   const nLayer = model.config.nLayer
   const leaves = hooks.leaves ?? trace.leaves
   const signedPrompt = hooks.signedPrompt ?? trace.spec.prompt

@@ -38,7 +38,7 @@ export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 
 
 /** A short greedy job. */
 export function tinySpec(m: DisputeModel, prompt: number[], maxTokens = 3, sampling: SamplingParams = GREEDY): JobSpec {
-  return { prompt, sampling, maxTokens, eogTokens: m.eogTokens }
+  return { prompt, sampling, maxTokens, eogTokens: m.eogTokens, arith: m.arith }
 }
 
 /**
