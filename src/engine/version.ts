@@ -7,8 +7,9 @@
  * on-chain registration names the arithmetic its jobs are judged under; `ARITH_VERSION` is the
  * default for new registrations and jobs.
  */
-export const ARITH_V1 = 'tessera-arith/1'
-export const ARITH_V2 = 'tessera-arith/2'
+// (typed as their literal types, so they stay literal inside object literals)
+export const ARITH_V1: 'tessera-arith/1' = 'tessera-arith/1'
+export const ARITH_V2: 'tessera-arith/2' = 'tessera-arith/2'
 /** One of the arithmetics this engine computes. */
 export type ArithVersion = typeof ARITH_V1 | typeof ARITH_V2
 /** The arithmetic of new registrations and jobs. */
