@@ -435,6 +435,104 @@ __attribute__((target("avx2"), always_inline)) inline __m256i subBlockPairScales
   return _mm256_shuffle_epi8(sc8, _mm256_set_m128i(_mm_set1_epi16((int16_t)(0x0100 + 0x0202 * (j + 1))), _mm_set1_epi16((int16_t)(0x0100 + 0x0202 * j))));
 }
 
+// ---- One token (decode) for Q4_K / Q5_K: groupKMin<1, Q5>'s integers and f32 steps with fewer
+// instructions per weight byte, so the core keeps more of the DRAM stream in flight (the Q8_0
+// one-token kernel's reasoning). Per 64-value chunk c of a row (sub-blocks 2c and 2c+1), the two
+// 32-byte vectors are v1 = [values 0-15 | 32-47] and v2 = [16-31 | 48-63] of the chunk: each
+// 128-bit half holds one sub-block, so the two vpmaddubsw results add in i16 (|sum| <= 4·31·127 =
+// 15,748: no wrap) and one vpmaddwd by [sc_2c x8 | sc_2c+1 x8] applies both scales (the old form:
+// two vpmaddwd and two scale shuffles per chunk). v1 is the chunk's 16 nibble bytes 0-15 broadcast
+// to both halves, the high half shifted down 4 (vpsrlvd), masked; Q5_K's 16s bit comes from the
+// row's qh bytes 0-15 (for v1; 16-31 for v2) broadcast likewise, bit 2c (low half) and 2c+1 (high
+// half) moved to bit 4 by one vpsllvd/vpsrlvd with per-half counts (32-bit shifts by at most 4
+// left or 3 right keep each byte's bit 4 from the same byte), masked, or-ed in. The activations
+// are rearranged once per call to match ([0-15, 32-47, 16-31, 48-63] per 64 values). The 6-bit
+// scales and mins of a row are unpacked in SSE (get_scale_min_k4's four u32 at once).
+thread_local int8_t* k1q = nullptr;
+thread_local int64_t k1cap = 0;
+
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of one row's 12 scale bytes at p, as q4kScales:
+// x = [w0, w1, w2, -]; [v0, v2] = [w0, w1] & 0x3f; [v1, v3] = ([w2, w2 >> 4] & 0x0f) | ([w0, w1] >> 2 & 0x30).
+// Reads 16 bytes (the 4 after the row's 12 are in the same block: the next row's scales or qh/qs).
+__attribute__((target("avx2"), always_inline)) inline __m128i q4kScales4(const uint8_t* p) {
+  const __m128i x = _mm_loadu_si128((const __m128i*)p);
+  const __m128i v02 = _mm_and_si128(x, _mm_set1_epi8(0x3f));
+  const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(x, 0xAA), _mm_setr_epi32(0, 4, 0, 0));
+  const __m128i v13 = _mm_or_si128(_mm_and_si128(w2, _mm_set1_epi8(0x0f)), _mm_and_si128(_mm_srli_epi32(x, 2), _mm_set1_epi8(0x30)));
+  return _mm_unpacklo_epi32(v02, v13);
+}
+
+template <bool Q5>
+__attribute__((target("avx2,f16c"))) void matvecKMin(const uint8_t* w, int ngroups, int nb, const KAct& a, float* out) {
+  constexpr int GB = Q5 ? 704 : 576, QS = Q5 ? 192 : 64;
+  const int64_t cols = (int64_t)nb * 256;
+  if (k1cap < cols) {
+    delete[] k1q;
+    k1cap = cols;
+    k1q = new int8_t[k1cap];
+  }
+  for (int64_t i = 0; i < cols; i += 64) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i*)(a.q + i)), hi = _mm256_loadu_si256((const __m256i*)(a.q + i + 32));
+    _mm256_storeu_si256((__m256i*)(k1q + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256((__m256i*)(k1q + i + 32), _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m16 = _mm256_set1_epi8(0x10), nib = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+  for (int g = 0; g < ngroups; g++) {
+    const uint8_t* wg = w + (int64_t)g * nb * GB;
+    alignas(32) float acc[8][4];
+    memset(acc, 0, sizeof acc);
+    for (int b = 0; b < nb; b++) {
+      const uint8_t* wb = wg + (int64_t)b * GB;
+      const int8_t* x = k1q + (int64_t)b * 256;
+      __m256i part[4];
+      __m128i mins[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) {
+        const __m128i sm = q4kScales4(wb + 16 + 12 * r);
+        mins[r] = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const uint8_t* qs = wb + QS + 128 * r;
+        __m256i qhA = _mm256_setzero_si256(), qhB = _mm256_setzero_si256();
+        if constexpr (Q5) {
+          qhA = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(wb + 64 + 32 * r)));
+          qhB = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(wb + 64 + 32 * r + 16)));
+        }
+        __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+          __m256i v1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(qs + 32 * c))), nib), m4);
+          __m256i v2 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(qs + 32 * c + 16))), nib), m4);
+          if constexpr (Q5) {
+            // bit 2c (low half) and 2c+1 (high half) of each qh byte to bit 4
+            const __m256i left = _mm256_setr_epi32(4 - 2 * c, 4 - 2 * c, 4 - 2 * c, 4 - 2 * c, 3 - 2 * c, 3 - 2 * c, 3 - 2 * c, 3 - 2 * c);
+            const __m256i right = _mm256_setr_epi32(2 * c - 4, 2 * c - 4, 2 * c - 4, 2 * c - 4, 2 * c - 3, 2 * c - 3, 2 * c - 3, 2 * c - 3);
+            const __m256i hA = c < 2 ? _mm256_sllv_epi32(qhA, left) : _mm256_srlv_epi32(qhA, right);
+            const __m256i hB = c < 2 ? _mm256_sllv_epi32(qhB, left) : _mm256_srlv_epi32(qhB, right);
+            v1 = _mm256_or_si256(v1, _mm256_and_si256(hA, m16));
+            v2 = _mm256_or_si256(v2, _mm256_and_si256(hB, m16));
+          }
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(v1, _mm256_loadu_si256((const __m256i*)(x + 64 * c))),
+                                             _mm256_maddubs_epi16(v2, _mm256_loadu_si256((const __m256i*)(x + 64 * c + 32))));
+          s = _mm256_add_epi32(s, _mm256_madd_epi16(p, subBlockPairScales(sc8, 2 * c)));
+        }
+        part[r] = s;
+      }
+      // groupKMin<1, Q5>'s epilogue: S2 = Σ_j m_j·Σ_32 qa per row, then the reference's f32 steps
+      const __m128i bs = _mm_loadu_si128((const __m128i*)(a.s32 + 8 * (int64_t)b));
+      const __m128i s2 = _mm_hadd_epi32(_mm_hadd_epi32(_mm_madd_epi16(mins[0], bs), _mm_madd_epi16(mins[1], bs)),
+                                        _mm_hadd_epi32(_mm_madd_epi16(mins[2], bs), _mm_madd_epi16(mins[3], bs)));
+      const __m128 da = _mm_set1_ps(a.d[b]);
+      const __m128 t1 = _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)wb)), da), _mm_cvtepi32_ps(hsum4x8(part)));
+      const __m128 t2 = _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(wb + 8))), da), _mm_cvtepi32_ps(s2));
+      float* l = acc[b & 7];
+      _mm_store_ps(l, _mm_add_ps(_mm_load_ps(l), _mm_sub_ps(t1, t2)));
+    }
+    const __m128 s0 = _mm_add_ps(_mm_load_ps(acc[0]), _mm_load_ps(acc[4])), s1 = _mm_add_ps(_mm_load_ps(acc[1]), _mm_load_ps(acc[5]));
+    const __m128 s2 = _mm_add_ps(_mm_load_ps(acc[2]), _mm_load_ps(acc[6])), s3 = _mm_add_ps(_mm_load_ps(acc[3]), _mm_load_ps(acc[7]));
+    _mm_storeu_ps(out + 4 * (int64_t)g, _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3)));
+  }
+}
+
 // s[k] += Σ over the chunk's 16-value sub-blocks of scale · Σ q·qa, for T tokens: 32 unsigned values
 // q against each token's int8 activations at byte `off` (exact integers: pairs ≤ 2·63·127).
 template <int T>
@@ -635,11 +733,19 @@ int64_t actStrideK(int64_t cols) {
   return (cols * 2 + nb * 4 + (cols / 32) * 2 + 15) & ~int64_t(15);
 }
 
-void matmulK(const KGroupFn* group, int gbb, uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok,
+// A type's one-token kernel (matvecKMin), where it has one: the whole matrix, out[4·ngroups].
+using KOneFn = void (*)(const uint8_t* w, int ngroups, int nb, const KAct& a, float* out);
+
+void matmulK(const KGroupFn* group, KOneFn one, int gbb, uint8_t* mem, int64_t w, int ngroups, int nb, int64_t act, int ntok,
              int64_t out, int64_t outStride) {
   const int64_t cols = (int64_t)nb * 256;
   const int64_t stride = actStrideK(cols);
   narrowTokens(mem + act, stride, cols, ntok);
+  if (ntok == 1 && one) {
+    const uint8_t* rec = mem + act;
+    one(mem + w, ngroups, nb, {kq8, (const float*)(rec + cols * 2), (const int16_t*)(rec + cols * 2 + nb * 4), ks16}, (float*)(mem + out));
+    return;
+  }
   const int64_t groupBytes = (int64_t)nb * gbb;
   // Tiles of ~256 KiB of int8 activations (cols bytes a token).
   KAct a[KTMAX];
@@ -845,15 +951,15 @@ struct Kernel {
 const Kernel KERNELS[9] = {
     {"matmulQ8_0", GBB, 32, actStride, matmulQ8_0},
     {"matmulQ4_K", 576, 256, actStrideK,
-     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, 576, m, w, g, nb, a, t, o, os); }},
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q4_K, matvecKMin<false>, 576, m, w, g, nb, a, t, o, os); }},
     {"matmulQ5_K", 704, 256, actStrideK,
-     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q5_K, 704, m, w, g, nb, a, t, o, os); }},
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q5_K, matvecKMin<true>, 704, m, w, g, nb, a, t, o, os); }},
     {"matmulQ2_K", 336, 256, actStrideK,
-     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q2_K, 336, m, w, g, nb, a, t, o, os); }},
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q2_K, nullptr, 336, m, w, g, nb, a, t, o, os); }},
     {"matmulQ3_K", 440, 256, actStrideK,
-     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q3_K, 440, m, w, g, nb, a, t, o, os); }},
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q3_K, nullptr, 440, m, w, g, nb, a, t, o, os); }},
     {"matmulQ6_K", 840, 256, actStrideK,
-     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, 840, m, w, g, nb, a, t, o, os); }},
+     [](uint8_t* m, int64_t w, int g, int nb, int64_t a, int t, int64_t o, int64_t os) { matmulK(GROUP_Q6_K, nullptr, 840, m, w, g, nb, a, t, o, os); }},
     {"matmulQ4_1", 80, 32, actStride, matmul32<Q4_1>},
     {"matmulQ5_0", 88, 32, actStride, matmul32<Q5_0>},
     {"matmulQ5_1", 96, 32, actStride, matmul32<Q5_1>},
