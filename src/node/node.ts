@@ -357,6 +357,11 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     }
 
     if (roles.has('auditor')) {
+      // audits replay a registered model's jobs under the arithmetic it is registered under
+      for (const dm of dispute.values()) {
+        const root = dm.tree.modelRoot as Hex
+        if (await isModelRegistered(c, d, root)) dm.arith = await registeredArith(c, d, root)
+      }
       await ensureStake('auditor')
       if (d.audits) {
         const me = c.account.address.toLowerCase()
