@@ -12,6 +12,7 @@ import { type ModelConfig, modelConfigFromGguf } from '../../src/engine/model/co
 import { synthModel } from '../../src/engine/model/synth.js'
 import { KVCache, Transformer } from '../../src/engine/model/transformer.js'
 import { sampleToken } from '../../src/engine/sample.js'
+import { ARITH_V1, type ArithVersion } from '../../src/engine/version.js'
 import type { MachineSampling } from '../../src/dispute/machine/program.js'
 import type { Replay, WeightAccessor, WeightTensor } from '../../src/dispute/machine/transition.js'
 import { buildModelTree, type ModelTree } from '../../src/chain/weights.js'
@@ -54,12 +55,12 @@ export function tinyModelFrom(bytes: Uint8Array): Tiny {
   return { config, tf: new Transformer({ config, matrices, vectors }, backend), weights, tree: buildModelTree(src, gguf, config) }
 }
 
-/** A job: `prompt`, then `nOut - 1` greedy (penalized) output tokens fed back; its replay. */
-export function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling) {
+/** A job: `prompt`, then `nOut - 1` greedy (penalized) output tokens fed back; its replay (KV caches under `arith`). */
+export function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSampling, arith: ArithVersion = ARITH_V1) {
   const c = m.config
   const params = { topK: 0, topP: 1, minP: 0, seed: 0n, ...sampling }
   const tokens = prompt.slice()
-  const cache = new KVCache(c, 64)
+  const cache = new KVCache(c, 64, arith)
   let logits = m.tf.forward(prompt, cache, 1)
   for (let i = 0; i < nOut - 1; i++) {
     const id = sampleToken(logits.slice(), params, tokens, i)
@@ -69,7 +70,7 @@ export function job(m: Tiny, prompt: number[], nOut: number, sampling: MachineSa
   // replay: one batch over every position, keeping residual, K and V per (position, layer)
   const kvDim = c.nKvHead * c.headDim
   const res = new Map<string, Float32Array>(), ks = new Map<string, Float32Array>(), vs = new Map<string, Float32Array>()
-  const all = m.tf.forward(tokens, new KVCache(c, 64), tokens.length, (l, start, nTok, x, k, v) => {
+  const all = m.tf.forward(tokens, new KVCache(c, 64, arith), tokens.length, (l, start, nTok, x, k, v) => {
     for (let t = 0; t < nTok; t++) {
       const key = `${start + t}/${l}`
       res.set(key, x.slice(t * c.dim, (t + 1) * c.dim))

@@ -13,7 +13,7 @@ import { cos, dot8, exp, f, sin, sum8 } from '../../engine/math/canonical.js'
 import { HEAD_OP, HEAD_OP_SLOTS, LAYER_OP, LAYER_OP_SLOTS } from '../../engine/model/opTable.js'
 import { ropeFrequencies } from '../../engine/model/transformer.js'
 import { argmax, sampleToken } from '../../engine/sample.js'
-import { ARITH_V1 } from '../../engine/version.js'
+import { ARITH_V1, ARITH_V2, type ArithVersion } from '../../engine/version.js'
 import { captureOps } from '../../../test/support/captureOps.js'
 import { encodeAbiParameters, sha256 as viemSha256, toHex as viemToHex } from 'viem'
 import { fromHex, merkleRoot, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
@@ -239,6 +239,30 @@ for (const [preset, type, sampling] of [['tiny', 'q8_0', GREEDY], ['tiny-qwen2',
     for (const pos of [1, 2, 4]) checkHead(m, j, nPrompt, sampling, pos)
   })
 }
+
+test('tessera-arith/2: every report point of a layer equals the twin under v2 (the engine\'s binary16-cache attention), the post leaf is the replay\'s; v1\'s programs on the job do not', () => {
+  for (const [preset, type] of [['tiny', 'q8_0'], ['tiny-qwen2', 'q4_k_m']] as const) {
+    const m = tinyModel(preset, type, 3)
+    const c = m.config
+    const j = job(m, [11, 250, 3], 3, GREEDY, ARITH_V2)
+    for (const [pos, layer] of [[0, 0], [4, 1]]) {
+      const at = `${preset} (${pos}, ${layer})`
+      const run = (arith: ArithVersion) => computeTransition({ config: c, arith, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos, layer, replay: j.replay })
+      const t = run(ARITH_V2)
+      const cap = captureOps(m.tf, j.tokens, pos, layer, ARITH_V2)
+      for (const [op, slots] of Object.entries(LAYER_OP_SLOTS)) {
+        if ((Number(op) === LAYER_OP.QKV_BIAS && c.arch !== 'qwen2') || (Number(op) === LAYER_OP.QK_NORM && !c.hasQkNorm)) continue
+        slots.forEach((slot, i) => assertSlot(t, slot, cap.get(Number(op))!.outs[i], `${slotName(slot)} ${at}`))
+      }
+      // the leaf keeps the unrounded K (after RoPE) and V: the replay's trace leaf
+      assert.equal(toHex(t.post), toHex(layerLeafV2(pos, layer, vectorRoot(j.replay.residual(pos, layer)), vectorRoot(j.replay.k(pos, layer)), vectorRoot(j.replay.v(pos, layer)))), `${at}: post leaf`)
+      // v1's SCORE and ATT on the same job's K/V compute other scores and another O
+      const t1 = run(ARITH_V1)
+      assert.notDeepEqual(wordsOf(t1, SLOT.S), wordsOf(t, SLOT.S), `${at}: v1 scores`)
+      assert.notDeepEqual(wordsOf(t1, SLOT.O), wordsOf(t, SLOT.O), `${at}: v1 attention`)
+    }
+  }
+})
 
 for (const sampling of [
   { temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 42n, repeatPenalty: 1.1, repeatLastN: 4 },
