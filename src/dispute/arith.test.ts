@@ -11,12 +11,13 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { WHY, openGame } from '../chain/actions/disputeGame.js'
+import { registerTree } from '../chain/devnet.js'
 import { ARITH_V1, ARITH_V2, type ArithVersion } from '../engine/version.js'
 import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { type AttackJob, attackJob, serveJob } from './attack.js'
 import { nextStep } from './machine/program.js'
-import type { DisputeModel } from './model.js'
+import { type DisputeModel, registeredArith } from './model.js'
 import { createChallenger } from './players/challenger.js'
 import { createDefender } from './players/defender.js'
 import { playGame } from './players/play.js'
@@ -85,6 +86,13 @@ test('(c) an honest v2 provider against a challenger that replays under v1: the 
   const kind = stepKind(j.mine, game.at.traceLeaf, game.at.op, game.at.elem, game.at.step)
   assert.match(kind, /^(SCORE DOT8|ATT ACC)$/)
   t.diagnostic(`won at trace leaf ${game.at.traceLeaf}, ${kind} element ${game.at.elem} step ${game.at.step}`)
+})
+
+test('registeredArith reads the registration back (v1, v2); an unregistered root has none', async () => {
+  for (const m of [v1, v2]) await registerTree(net, m.tree, m.arith)
+  assert.equal(await registeredArith(net.deployer, net.d, v1.tree.modelRoot), ARITH_V1)
+  assert.equal(await registeredArith(net.deployer, net.d, v2.tree.modelRoot), ARITH_V2)
+  await assert.rejects(registeredArith(net.deployer, net.d, `0x${'42'.repeat(32)}`), { name: 'UnknownArithError' })
 })
 
 test('a replay under one arithmetic is never played with a machine under the other', () => {

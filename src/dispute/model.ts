@@ -5,6 +5,9 @@
  * (its registration's: docs/CHAIN.md "What the judge checks"). Both players of a game open the
  * same GGUF file this way.
  */
+import { type Hex, hexToString } from 'viem'
+import { type Deployment, read } from '../chain/client.js'
+import type { ChainClients } from '../chain/evm/clients.js'
 import { readGguf } from '../engine/gguf/read.js'
 import type { ModelConfig } from '../engine/model/config.js'
 import { ARITH_VERSION, type ArithVersion, isArithVersion } from '../engine/version.js'
@@ -72,6 +75,21 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
     model.close()
     throw e
   }
+}
+
+/**
+ * The arithmetic `modelRoot` is registered under (`ModelRegistry.arithOf`): what a node opens its
+ * DisputeModel with (`openDisputeModel(path, { arith })`) to serve, audit or dispute that model's
+ * jobs. Throws UnknownArithError for a root registered under none (an unregistered root).
+ *
+ * @example
+ *   const m = await openDisputeModel(path, { arith: await registeredArith(c, d, root) })
+ */
+export async function registeredArith(c: ChainClients, d: Pick<Deployment, 'registry'>, modelRoot: Hex): Promise<ArithVersion> {
+  const tag = await read<Hex>(c, d.registry, 'ModelRegistry', 'arithOf', [modelRoot])
+  const arith = hexToString(tag, { size: 32 })
+  if (!isArithVersion(arith)) throw new UnknownArithError(arith)
+  return arith
 }
 
 /**
