@@ -125,8 +125,20 @@ AVX2 inline void vsum(float* o, const float* e, const E* v, int64_t kvDim, int u
 
 constexpr int VBLOCK = 64;          // V rows per block (64 rows of a 64-wide head: 16 KiB)
 constexpr int64_t SCORE_FLOATS = 1 << 18;  // scores kept per pass (1 MiB): bounds the queries per pass
+// A pass of at least this many queries over a binary16 cache widens each block of rows once into
+// binary32 scratch (exact) instead of every query widening the values it reads.
+constexpr int WIDEN_QUERIES = 8;
 
 thread_local std::vector<float> scoreBuf;
+thread_local std::vector<float> widenBuf;
+
+// dst[0..n) = the n cache values at src as binary32 (h2f, exact; a binary32 cache is copied).
+AVX2 inline void widen(const float* src, float* dst, int64_t n) { memcpy(dst, src, n * sizeof(float)); }
+AVX2 inline void widen(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8(src + i));
+  for (; i < n; i++) dst[i] = load1(src + i);
+}
 
 struct Query {
   const float* q;
@@ -137,14 +149,47 @@ struct Query {
 
 // One pass over the queries qs (K/V caches at kb, vb), maxN rows. The rows are walked once per
 // phase for all the queries, whichever kv heads they read, so the caches stream in row order.
+// acc[0..hd) (parked in o) ⊕= e_u ⊗ v_u[0..hd) for u in [u0, u1), v_u = vh + u * kvDim.
+template <typename E>
+AVX2 inline void vrange(float* o, const float* e, const E* vh, int64_t kvDim, int hd, int u0, int u1, bool fresh) {
+  int d = 0;
+  for (; d + 64 <= hd; d += 64) vsum<8>(o + d, e, vh + d, kvDim, u0, u1, fresh);
+  for (; d + 8 <= hd; d += 8) vsum<1>(o + d, e, vh + d, kvDim, u0, u1, fresh);
+  for (; d < hd; d++) {
+    float a = fresh ? 0.0f : o[d];
+    for (int u = u0; u < u1; u++) a = a + e[u] * load1(vh + (int64_t)u * kvDim + d);
+    o[d] = a;
+  }
+}
+
 template <typename E>
 AVX2 void attendRows(const Query* qs, int nq, const E* kb, const E* vb, int64_t kvDim, int hd, int maxN, float scale) {
   const int64_t stride = ((int64_t)maxN + 15) & ~int64_t(7);
   float* sc = scoreBuf.data();
   const __m256 scalev = _mm256_set1_ps(scale);
+  // binary16 rows shared by many queries are widened once per block (exact: the same values)
+  const bool wide = sizeof(E) == 2 && nq >= WIDEN_QUERIES;
+  float* scratch = nullptr;
+  if (wide) {
+    if ((int64_t)widenBuf.size() < VBLOCK * kvDim) widenBuf.resize(VBLOCK * kvDim);
+    scratch = widenBuf.data();
+  }
   // 1. scores, 8 keys at a time, each block of keys shared by every query that reaches it
   if ((hd & 7) == 0) {
     for (int u0 = 0; u0 < maxN; u0 += 8) {
+      if (wide) {
+        const int nr = maxN - u0 < 8 ? maxN - u0 : 8;
+        widen(kb + (int64_t)u0 * kvDim, scratch, (int64_t)nr * kvDim);
+        const float* rows[8];
+        for (int j = 0; j < 8; j++) rows[j] = scratch + (int64_t)(j < nr ? j : nr - 1) * kvDim;
+        for (int i = 0; i < nq; i++) {
+          if (qs[i].n <= u0) continue;
+          const int64_t kv = qs[i].kv;
+          const float* k[8] = {rows[0] + kv, rows[1] + kv, rows[2] + kv, rows[3] + kv, rows[4] + kv, rows[5] + kv, rows[6] + kv, rows[7] + kv};
+          _mm256_storeu_ps(sc + i * stride + u0, scores8(qs[i].q, k, hd, scalev));
+        }
+        continue;
+      }
       const E* rows[8];
       for (int j = 0; j < 8; j++) rows[j] = kb + (int64_t)(u0 + j < maxN ? u0 + j : maxN - 1) * kvDim;
       for (int i = 0; i < nq; i++) {
@@ -192,22 +237,16 @@ AVX2 void attendRows(const Query* qs, int nq, const E* kb, const E* vb, int64_t 
   }
   // 3. V, in blocks of rows shared by the queries; partial sums parked in the outputs
   for (int u0 = 0; u0 < maxN; u0 += VBLOCK) {
+    const int nr = maxN - u0 < VBLOCK ? maxN - u0 : VBLOCK;
+    if (wide) widen(vb + (int64_t)u0 * kvDim, scratch, (int64_t)nr * kvDim);
     for (int i = 0; i < nq; i++) {
       const int n = qs[i].n;
       if (n <= u0) continue;
       const int u1 = n < u0 + VBLOCK ? n : u0 + VBLOCK;
       const float* e = sc + i * stride;
-      float* o = qs[i].o;
-      const E* vh = vb + qs[i].kv;
-      const bool fresh = u0 == 0;
-      int d = 0;
-      for (; d + 64 <= hd; d += 64) vsum<8>(o + d, e, vh + d, kvDim, u0, u1, fresh);
-      for (; d + 8 <= hd; d += 8) vsum<1>(o + d, e, vh + d, kvDim, u0, u1, fresh);
-      for (; d < hd; d++) {
-        float a = fresh ? 0.0f : o[d];
-        for (int u = u0; u < u1; u++) a = a + e[u] * load1(vh + (int64_t)u * kvDim + d);
-        o[d] = a;
-      }
+      // the widened block holds rows u0.. from its start: the same values, the same u order
+      if (wide) vrange(qs[i].o, e + u0, scratch + qs[i].kv, kvDim, hd, 0, u1 - u0, u0 == 0);
+      else vrange(qs[i].o, e, vb + qs[i].kv, kvDim, hd, u0, u1, u0 == 0);
     }
   }
   for (int i = 0; i < nq; i++) {
