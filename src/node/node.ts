@@ -18,16 +18,16 @@
 import '../p2p/polyfill.js'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Address, type Hex, formatEther, getAddress, hexToString, toHex as viemHex } from 'viem'
+import { type Address, type Hex, formatEther, getAddress, toHex as viemHex } from 'viem'
 import { getAuditors, registerAuditor } from '../chain/actions/audits.js'
 import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
 import { advertise, getStake, stake } from '../chain/actions/settlement.js'
 import { BeaconFetchError, createDevBeacon, fetchRound, toContractSig } from '../chain/beacon.js'
-import { type Deployment, read, requestDigest } from '../chain/client.js'
+import { type Deployment, requestDigest } from '../chain/client.js'
 import { connectClients } from '../chain/evm/clients.js'
 import type { CheatKind } from '../dispute/cheats.js'
-import { type DisputeModel, openDisputeModel } from '../dispute/model.js'
-import { ARITH_VERSION, type ArithVersion, ENGINE_VERSION, isArithVersion } from '../engine/version.js'
+import { type DisputeModel, openDisputeModel, registeredArith } from '../dispute/model.js'
+import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
 import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
 import { createHost, type Host, type Reachability } from '../p2p/host.js'
@@ -545,12 +545,4 @@ export function beaconRoundOf(d: Deployment, url?: string): ((round: bigint) => 
     return async (round) => (Number(round) <= dev.roundAt() ? toContractSig(dev.sign(Number(round)).signature) : undefined)
   }
   return undefined
-}
-
-
-/** The arithmetic a registered model's jobs are computed and judged under (`ModelRegistry.arithOf`). */
-async function registeredArith(c: Parameters<typeof read>[0], d: Deployment, root: Hex): Promise<ArithVersion> {
-  const s = hexToString(await read<Hex>(c, d.registry, 'ModelRegistry', 'arithOf', [root]), { size: 32 })
-  if (!isArithVersion(s)) throw new NodeStartError(`model ${root} is registered under the arithmetic "${s}", which this engine does not compute`)
-  return s
 }
