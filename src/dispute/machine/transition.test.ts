@@ -261,6 +261,10 @@ test('tessera-arith/2: every report point of a layer equals the twin under v2 (t
       assert.notDeepEqual(wordsOf(t1, SLOT.S), wordsOf(t, SLOT.S), `${at}: v1 scores`)
       assert.notDeepEqual(wordsOf(t1, SLOT.O), wordsOf(t, SLOT.O), `${at}: v1 attention`)
     }
+    // an arithmetic the machine does not implement (or none) is never run as v1
+    for (const arith of ['tessera-arith/3', undefined]) {
+      assert.throws(() => computeTransition({ config: c, arith: arith as never, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos: 4, layer: 1, replay: j.replay }), { name: 'UnknownArithError' })
+    }
   }
 })
 
