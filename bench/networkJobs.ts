@@ -21,10 +21,11 @@
  * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
  * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's),
  * `--profile-provider FILE` the provider process's (with `--provider process`).
- * `--protocol 1.3.0`: the client dials the previous job protocol (the request's signature checked
+ * `--ab signature-after|transport`: two variants in turn, job by job, each with its own overhead and
+ * marks (abVariants). `--protocol 1.3.0`: the client dials the previous job protocol (the request's signature checked
  * before the engine starts) instead of 1.4.0 (the signature follows the request, the engine starts
  * on its content; with a local key the client still signs first unless `--signature-after`).
- * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream --protocol 1.3.0|ab --signature-after --rounds 3 --profile FILE]
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream --protocol 1.3.0|ab --ab signature-after|transport --signature-after --rounds 3 --profile FILE]
  */
 import '../src/p2p/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -47,6 +48,8 @@ import { type TesseraNode, startNode } from '../src/node/node.js'
 import { type JobOffer, randomNonces, requestJob } from '../src/node/requestJob.js'
 import { createHost, type Host } from '../src/p2p/host.js'
 import { identityFromKey } from '../src/p2p/identity.js'
+import { tcpWriteJoin } from '../src/p2p/tcpWrites.js'
+import { yamuxWindowPolicy } from '../src/p2p/yamuxWindow.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import { generate, jobParams, loadModel } from '../src/runtime/model.js'
 import { toHex } from '../src/trace/merkle.js'
@@ -181,10 +184,40 @@ async function providerProcess(net: Net, i: number): Promise<ProviderHandle> {
 }
 
 /** Where one job's time goes, client side (ms since the call): stream open, each message received, the end. */
-type Marks = { protocol?: string; dial?: number; open?: number; accepted?: number; first?: number; last?: number; done?: number; end?: number }
+type Marks = { variant?: string; dial?: number; open?: number; accepted?: number; first?: number; last?: number; done?: number; end?: number }
 const marks: Marks[] = []
 
-const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false, protocol = arg('protocol', '1.4.0')) => {
+/** One job's settings in an A/B run: which protocol the client dials, whether it sends the signature after the request. */
+type Variant = { label: string; protocol: string; signatureAfter?: boolean }
+const defaultVariant = (): Variant => ({
+  label: 'default', protocol: arg('protocol', '1.4.0'),
+  // --signature-after: on 1.4.0 the request goes before its signature even with a local key (requestJob's default: only for wallets)
+  signatureAfter: process.argv.includes('--signature-after') ? true : undefined,
+})
+
+/**
+ * The variants a latency run takes in turn: one (the flags' settings), or with `--protocol ab`
+ * 1.4.0 and 1.3.0, with `--ab signature-after` the 1.4.0 request signed before it is sent and sent
+ * before it is signed, with `--ab transport` (the provider in this process: both ends of the
+ * connection are) this process's libp2p with and without src/p2p's transport changes (yamux window
+ * updates once half a window is used, one socket write per Noise message).
+ */
+function abVariants(providerElsewhere: boolean): (Variant & { before?(): void; after?(): void })[] {
+  const d = defaultVariant()
+  const ab = arg('ab', '')
+  if (arg('protocol', '1.4.0') === 'ab') return [{ ...d, label: 'protocol 1.4.0', protocol: '1.4.0' }, { ...d, label: 'protocol 1.3.0', protocol: '1.3.0' }]
+  if (ab === 'signature-after') return [{ ...d, label: 'signed first', signatureAfter: false }, { ...d, label: 'signature after', signatureAfter: true }]
+  if (ab === 'transport') {
+    if (providerElsewhere) throw new Error('--ab transport switches this process\'s libp2p: run it with the provider inline (no --provider process)')
+    const set = (on: boolean) => () => void (yamuxWindowPolicy.enabled = tcpWriteJoin.enabled = on)
+    return [{ ...d, label: 'transport changes on', before: set(true), after: set(true) }, { ...d, label: 'transport changes off', before: set(false), after: set(true) }]
+  }
+  if (ab !== '') throw new Error(`--ab takes signature-after or transport, not ${ab}`)
+  return [d]
+}
+
+const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClients }, seed: bigint, mark = false, v: Variant = defaultVariant()) => {
+  const protocol = v.protocol
   const offer = { offer: { provider: p.address, peerId: p.peerId, addrs: p.addrs(), models: [{ root: net.root, pricePerToken: '1000' }] } }
   const dialled = jobOfferOf(cl.host, offer as never, net.root)
   // --protocol 1.3.0: the previous version (the signature in the request, checked before the engine starts)
@@ -215,11 +248,8 @@ const ask = async (net: Net, p: ProviderHandle, cl: { host: Host; c: ChainClient
       }
     },
   }
-  const r = await requestJob({ clients: cl.c, deployment: net.d, offers: [traced], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1,
-    // --signature-after: on 1.4.0 the request goes before its signature even with a local key (requestJob's default: only for wallets)
-    signatureAfter: process.argv.includes('--signature-after') ? true : undefined,
-  })
-  if (mark) marks.push({ ...m, protocol, end: performance.now() - t0 })
+  const r = await requestJob({ clients: cl.c, deployment: net.d, offers: [traced], modelRoot: net.root, prompt: PROMPT, params: PARAMS, seed, nonces: randomNonces(), maxTries: 1, signatureAfter: v.signatureAfter })
+  if (mark) marks.push({ ...m, variant: v.label, end: performance.now() - t0 })
   return r
 }
 
@@ -279,7 +309,8 @@ async function benchLatency(): Promise<void> {
     const providerProfile = arg('profile-provider', '')
     if (providerProfile) await p.command!('profile-start')
     const providerCpu0 = await p.cpuMs?.()
-    const ab = arg('protocol', '1.4.0') === 'ab'
+    const variants = abVariants(separate)
+    const variantOf: string[] = []
     for (let i = 0; i < runs; i++) {
       let c = cpuMs()
       let t = performance.now()
@@ -289,10 +320,13 @@ async function benchLatency(): Promise<void> {
       if (gapMs > 0) await sleep(gapMs)
       c = cpuMs()
       t = performance.now()
-      // --protocol ab: 1.4.0 and 1.3.0 in turn, so both see the same machine load
-      await ask(net, p, cl, 0n, true, ab ? (i % 2 === 0 ? '1.4.0' : '1.3.0') : undefined)
+      // A/B (--protocol ab, --ab): the variants in turn, so each sees the same machine load
+      const v = variants[i % variants.length]
+      v.before?.()
+      await ask(net, p, cl, 0n, true, v)
       p2p.push(performance.now() - t)
       cpu.p2p.push(cpuMs() - c)
+      variantOf.push(v.label)
       if (gapMs > 0) await sleep(gapMs)
     }
     const runsMs = performance.now() - runsAt
@@ -309,12 +343,19 @@ async function benchLatency(): Promise<void> {
       const idle = ((providerIdleRate ?? 0) * runsMs) / runs
       console.log(`| provider process CPU per job (mean over the runs) | ${providerCpu.toFixed(1)} ms | less its idle rate (${((providerIdleRate ?? 0) * 100).toFixed(1)} ms per 100 ms) | ${(providerCpu - idle).toFixed(1)} ms | |`)
     }
-    for (const proto of ab ? ['1.4.0', '1.3.0'] : [undefined]) {
-      const ms = marks.filter((x) => proto === undefined || x.protocol === proto)
-      const at = (k: Exclude<keyof Marks, 'protocol'>) => median(ms.map((x) => x[k] ?? Number.NaN)).toFixed(1)
-      const label = proto === undefined ? '' : `, protocol ${proto} (${ms.length} interleaved runs)`
+    for (const v of variants) {
+      const ms = marks.filter((x) => x.variant === v.label)
+      const at = (k: Exclude<keyof Marks, 'variant'>) => median(ms.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+      const label = variants.length === 1 ? '' : `, ${v.label} (${ms.length} interleaved runs)`
+      if (variants.length > 1) {
+        // each variant's jobs against the direct engine calls made just before them
+        const mine = (xs: number[]) => xs.filter((_, i) => variantOf[i] === v.label)
+        const [vd, vp, vcd, vcp] = [median(mine(direct)), median(mine(p2p)), median(mine(cpu.direct)), median(mine(cpu.p2p))]
+        console.log(`| ${v.label} | direct engine ${vd.toFixed(1)} ms | p2p job ${vp.toFixed(1)} ms | overhead ${(vp - vd).toFixed(1)} ms (median) | CPU over the engine's ${(vcp - vcd).toFixed(1)} ms |`)
+      }
       console.log(`| client's marks (median ms since the call${label}) | dial starts ${at('dial')} | stream open ${at('open')} | accepted ${at('accepted')} | first token ${at('first')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
     }
+    for (const v of variants) v.after?.()
     // where the overhead goes: one chain read and one transaction over the same JSON-RPC (the provider does several reads and one reserve per job)
     const rpcClient = connectClients({ transport: net.rpc, chainId: net.d.chainId, privateKey: net.keys[2] })
     const reads: number[] = []
@@ -380,7 +421,7 @@ async function benchThroughput(): Promise<void> {
     const cpuPerJob = (cpuMs() - cpu0) / Math.max(1, done)
     const where = arg('chain', 'inline') === 'process' ? 'chain in its own process' : 'chain in this process'
     console.log(`| ${clients} concurrent clients x ${rounds} jobs of ${PARAMS.maxTokens} tokens, ${where} | ${done} jobs in ${s.toFixed(1)} s (${failed} failed) | ${(done / s).toFixed(1)} jobs/s answered; ${settled} served (reserved, stored) in ${settledS.toFixed(1)} s: ${(settled / settledS).toFixed(1)} jobs/s | CPU ${cpuPerJob.toFixed(1)} ms per job until served (this process: clients, provider${arg('chain', 'inline') === 'process' ? '' : ', chain'}) | load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)} |`)
-    const at = (k: Exclude<keyof Marks, 'protocol'>) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
+    const at = (k: Exclude<keyof Marks, 'variant'>) => median(marks.map((x) => x[k] ?? Number.NaN)).toFixed(1)
     console.log(`| client's marks (median ms since the call) | accepted ${at('accepted')} | end ${at('last')} | done ${at('done')} | returned ${at('end')} |`)
     if (rpcCalls.size > 0) {
       const per = [...rpcCalls].sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} ${(n / Math.max(1, settled)).toFixed(2)}`)

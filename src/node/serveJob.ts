@@ -904,6 +904,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     for (;;) {
       if (stop.signal.aborted) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
       if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
+      // the signature checked while tokens were held (1.4.0, speculative): they go out now, not after one more step
+      if (verified && wroteAt === undefined && pending.length > 0) await write()
       const r = answer.steps.next()
       if (r.done) {
         result = r.value

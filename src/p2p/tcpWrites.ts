@@ -27,6 +27,9 @@ const patched = new WeakSet<object>()
 /** Socket writes made by joined sends, for tests. */
 export const tcpWriteStats = { writes: 0 }
 
+/** `enabled: false` writes buffer by buffer again, as @libp2p/tcp does: the network bench's in-process A/B (`--ab transport`). */
+export const tcpWriteJoin = { enabled: true }
+
 function isTcpMaConn(x: unknown): x is TcpMaConn {
   const c = x as Partial<TcpMaConn> | undefined
   return c?.socket instanceof Socket && typeof c.sendData === 'function'
@@ -45,7 +48,9 @@ export function joinTcpWrites(connection: unknown): void {
   const proto = Object.getPrototypeOf(ma) as TcpMaConn
   if (patched.has(proto) || !Object.hasOwn(proto, 'sendData')) return
   patched.add(proto)
+  const tcpOwn = proto.sendData
   proto.sendData = function sendData(this: TcpMaConn, data: Chunks) {
+    if (!tcpWriteJoin.enabled) return tcpOwn.call(this, data)
     // one buffer: Uint8ArrayList.subarray() copies only when it holds several
     const buf = data instanceof Uint8Array ? data : data.subarray()
     tcpWriteStats.writes++

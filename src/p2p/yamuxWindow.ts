@@ -44,6 +44,12 @@ type WindowState = {
 /** Window updates sent and skipped by streams under the policy, for tests. */
 export const windowUpdateStats = { sent: 0, skipped: 0 }
 
+/**
+ * `enabled: false` puts yamux's own rule back (an update after every data frame) without
+ * uninstalling: the network bench's in-process A/B (bench/networkJobs.ts `--ab transport`).
+ */
+export const yamuxWindowPolicy = { enabled: true }
+
 let installed = false
 
 /**
@@ -56,7 +62,9 @@ let installed = false
 export function installYamuxWindowPolicy(): void {
   if (installed) return
   installed = true
+  const yamuxOwn = YamuxStream.prototype.sendWindowUpdate
   YamuxStream.prototype.sendWindowUpdate = function sendWindowUpdate(this: YamuxStream) {
+    if (!yamuxWindowPolicy.enabled) return yamuxOwn.call(this)
     const s = this as unknown as WindowState
     if (s.state === StreamState.Paused) {
       // no credit while the reader is behind; measure the next epoch from the resume
