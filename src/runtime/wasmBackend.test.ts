@@ -199,3 +199,34 @@ test('closed backends and missing kernel builds fail with their own errors, not 
   assert.throws(() => b.matmul(m, randomActivations(32, 1), 1), (e: Error) => e.name === 'KernelClosedError' && /matmul w/.test(e.message))
   assert.throws(() => builtModule('no-such-kernels.wasm'), (e: Error) => e.name === 'KernelBuildMissingError' && /no-such-kernels\.wasm/.test(e.message) && /npm run build/.test(e.message))
 })
+
+test('reused activation records: an input changed in place, another type or another row split between matmuls is quantized afresh', () => {
+  // The backend reuses the last quantized records when the next matmul's input has the same bytes
+  // (q/k/v, gate/up). A caller that rewrites the same array in place, a float matmul that overwrote
+  // the records, or a matrix whose rows sit on other threads must still get the reference's bits.
+  const cols = 352
+  const x = randomActivations(5 * cols, 44)
+  const mats = (b: Backend, rows: number, type: number, seed: number) => {
+    const m = b.allocMatrix(`w${rows}/${type}`, type, rows, cols)
+    b.writeRows(m, 0, randomRows(type, rows, cols, seed))
+    return m
+  }
+  for (const b of wasm) {
+    const steps: Array<[number, number, (x: Float32Array) => void]> = [
+      [13, GGMLType.Q8_0, () => {}],
+      [7, GGMLType.Q8_0, () => {}], // same input: reused
+      [7, GGMLType.Q8_0, (v) => { for (let j = 3 * cols; j < 4 * cols; j++) v[j] = -v[j] }], // one token changed in place: not reused
+      [9, GGMLType.F32, () => {}], // float rows overwrite the records
+      [13, GGMLType.Q8_0, () => {}],
+      [1, GGMLType.Q8_0, () => {}], // one row group: a single thread's memory
+      [13, GGMLType.Q8_0, () => {}], // all threads again, same input
+      [5, GGMLType.Q4_1, () => {}], // same block size, other kernel: reused
+    ]
+    for (const [i, [rows, type, change]] of steps.entries()) {
+      change(x)
+      const got = b.matmul(mats(b, rows, type, 100 + i), x, 5)
+      const want = ref.matmul(mats(ref, rows, type, 100 + i), x, 5)
+      exactBits(got, want, `threads ${b.threads}, step ${i}: ${rows} rows`)
+    }
+  }
+})
