@@ -17,6 +17,7 @@ import { createReferenceBackend } from '../engine/kernels/reference.js'
 import type { ModelConfig } from '../engine/model/config.js'
 import { modelMetadata } from '../engine/model/synth.js'
 import { KVCache, Transformer } from '../engine/model/transformer.js'
+import { ARITH_V1 } from '../engine/version.js'
 import { synthTokenizerMetadata } from '../engine/tokenizer/synth.js'
 import { loadNativeTrain } from '../runtime/native/train.js'
 import { loadWeights } from '../runtime/loadWeights.js'
@@ -149,7 +150,8 @@ test('the F32 forward equals the engine forward of the exported F32 GGUF, logits
       const fw = trainer.forward(state.params, toks, false)
       for (let s = 0; s < 2; s++) {
         const ids = Array.from(toks.subarray(s * (c.context + 1), s * (c.context + 1) + c.context))
-        const logits = engine.forward(ids, new KVCache(w.config, c.context), c.context)
+        // the trainer's attention is tessera-arith/1's (binary32 K/V)
+        const logits = engine.forward(ids, new KVCache(w.config, c.context, ARITH_V1), c.context)
         const mine = fw.z.subarray(s * c.context * c.vocabSize, (s + 1) * c.context * c.vocabSize)
         assert.deepEqual(new Uint32Array(logits.buffer, logits.byteOffset, logits.length), new Uint32Array(mine.buffer, mine.byteOffset, mine.length), `sequence ${s} (${tied ? 'tied' : 'untied'})`)
       }
