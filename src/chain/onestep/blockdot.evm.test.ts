@@ -11,7 +11,7 @@ import { gasStats, startHarnesses, type HarnessChain } from '../../../test/suppo
 import { genF32, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0b10c001)
-const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
+const N = Number(process.env.TESSERA_FUZZ_N ?? 2_048)
 const BATCH = 64 // small batches: EDR costs grow faster than linearly with calldata size
 
 let h: HarnessChain

@@ -17,7 +17,7 @@ import { startHarnesses, type HarnessChain } from '../../../test/support/harness
 import { genF32, genInt32, Rng, SPECIALS, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0xca70_0001)
-const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
+const N = Number(process.env.TESSERA_FUZZ_N ?? 2_048)
 const BATCH = 512
 const f = Math.fround
 const { fromBits, SIGN, NAN } = sf

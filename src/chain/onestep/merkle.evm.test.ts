@@ -8,7 +8,7 @@ import { gasStats, startHarnesses, type HarnessChain } from '../../../test/suppo
 import { Rng } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x3e4c0001)
-const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
+const N = Number(process.env.TESSERA_FUZZ_N ?? 2_048)
 const BATCH = 128
 
 let h: HarnessChain

@@ -7,7 +7,7 @@ import { gasStats, startHarnesses, type HarnessChain } from '../../../test/suppo
 import { Rng } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0a4d0001)
-const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
+const N = Number(process.env.TESSERA_FUZZ_N ?? 2_048)
 const BATCH = 1024
 const MAX64 = (1n << 64n) - 1n
 

@@ -7,7 +7,7 @@ import { gasStats, startHarnesses, type HarnessChain } from '../../../test/suppo
 import { genAddPair, genDivPair, genInt32, genMulPair, genSqrtArg, Rng, hexWord as hex } from '../../../test/support/onestepGen.js'
 
 const SEED = Number(process.env.TESSERA_FUZZ_SEED ?? 0x0e5f1001)
-const N = Number(process.env.TESSERA_FUZZ_N ?? 10_240)
+const N = Number(process.env.TESSERA_FUZZ_N ?? 2_048)
 const BATCH = 512
 
 let h: HarnessChain
