@@ -12,8 +12,11 @@ export const ARITH_V1: 'tessera-arith/1' = 'tessera-arith/1'
 export const ARITH_V2: 'tessera-arith/2' = 'tessera-arith/2'
 /** One of the arithmetics this engine computes. */
 export type ArithVersion = typeof ARITH_V1 | typeof ARITH_V2
-/** The arithmetic of new registrations and jobs. */
-export const ARITH_VERSION: ArithVersion = ARITH_V1
+/**
+ * The arithmetic of new registrations and jobs: tessera-arith/2 since the one-step judge decides
+ * v2 jobs (models registered under v1 keep v1: a job follows its model's registration).
+ */
+export const ARITH_VERSION: ArithVersion = ARITH_V2
 export const ENGINE_VERSION = 'tessera/0.1.0'
 
 /**
