@@ -194,7 +194,7 @@ for (const [kind, xs] of [...moveGas].sort()) {
 // its longest program.
 const big: ModelConfig = { ...model.config, arch: 'llama', nLayer: 32, dim: 4096, nHead: 32, nKvHead: 32, headDim: 128, ffDim: 11008, vocabSize: 32000, contextLength: 4096 }
 const shape = (name: string) => name.includes('norm') ? { type: 0, rows: 1, cols: 4096 } : ({ type: 8, rows: name.includes('ffn_down') ? 4096 : name.includes('ffn_') ? 11008 : name.startsWith('output') || name.startsWith('token_embd') ? 32000 : 4096, cols: name.includes('ffn_down') ? 11008 : 4096 })
-const ctx = (layer: number, temperature: number) => ({ config: big, arith: ARITH_VERSION, shape, pos: 1023, layer, nPrompt: 1, sampling: { temperature, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 0n } })
+const ctx = (layer: number, temperature: number) => ({ config: big, arith: ARITH_VERSION, window: 0, shape, pos: 1023, layer, nPrompt: 1, sampling: { temperature, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 0n } })
 let opCount = 0
 let maxSteps = 0
 let maxChunks = 0

@@ -14,7 +14,7 @@ import { synthModel } from '../engine/model/synth.js'
 import { createTokenizer } from '../engine/tokenizer/index.js'
 import { toHex as bytesHex, leafHash, nodeHash } from '../trace/merkle.js'
 import { getArtifact } from './artifacts.js'
-import { getModelConfig, registerModel } from './actions/registry.js'
+import { getModelConfig, getModelWindow, registerModel } from './actions/registry.js'
 import { fakeModel } from './devnet.js'
 import { type ChainClients, connectClients, deployContract } from './evm/clients.js'
 import { createEmbeddedChain, type EmbeddedChain } from './evm/edr.js'
@@ -41,8 +41,8 @@ const rejectsWith = (p: Promise<unknown>, errorName: string) =>
     return true
   })
 
-function tree(preset: string) {
-  const bytes = Buffer.concat([...encodeGguf(synthModel({ preset, type: 'q8_0', seed: 1 }))])
+function tree(preset: string, slidingWindow?: number) {
+  const bytes = Buffer.concat([...encodeGguf(synthModel({ preset, type: 'q8_0', seed: 1, slidingWindow }))])
   const src = bufferSource(bytes)
   const gguf = readGguf(src)
   const config = modelConfigFromGguf(gguf.metadata, gguf.tensors)
@@ -112,4 +112,25 @@ test('the arithmetic: v1 and v2 register and arithOf reads them back; an arithme
     await registerModel(c, d, { ...m, arithVersion: toHex(v, { size: 32 }) })
     assert.equal(await arithOf(m.modelRoot), toHex(v, { size: 32 }))
   }
+})
+
+test('a sliding-window model registers with the window its config leaf commits to (windowOf); a window the root does not commit to reverts BadConfigProof', async () => {
+  const w = tree('tiny', 8).t
+  const plain = tree('tiny').t
+  const wp = w.proveConfig()
+  const pp = plain.proveConfig()
+  assert.equal(wp.config.slidingWindow, 8)
+  assert.ok(wp.leafData.startsWith(`0x${Buffer.from('tessera-config/3+window').toString('hex')}08000000`), 'tag, then W as u32 LE')
+  const { slidingWindow: _, ...unwindowed } = wp.config
+  // the windowed root with no window, or another one; the plain root with a window (the same weights)
+  await rejectsWith(registerModel(c, d, { modelRoot: w.modelRoot, ...wp, config: unwindowed, arithVersion }), 'BadConfigProof')
+  await rejectsWith(registerModel(c, d, { modelRoot: w.modelRoot, ...wp, config: { ...wp.config, slidingWindow: 9 }, arithVersion }), 'BadConfigProof')
+  await rejectsWith(registerModel(c, d, { modelRoot: plain.modelRoot, ...pp, config: { ...pp.config, slidingWindow: 8 }, arithVersion }), 'BadConfigProof')
+  assert.equal(await getModelWindow(c, d, w.modelRoot), 0, 'nothing recorded')
+  await registerModel(c, d, { modelRoot: w.modelRoot, ...wp, arithVersion })
+  await registerModel(c, d, { modelRoot: plain.modelRoot, ...pp, arithVersion })
+  assert.equal(await getModelWindow(c, d, w.modelRoot), 8)
+  assert.equal(await getModelWindow(c, d, plain.modelRoot), 0)
+  // the stored config is the struct (the window is its own field)
+  assert.deepEqual(await getModelConfig(c, d, w.modelRoot), unwindowed)
 })

@@ -273,7 +273,7 @@ function sitesOf(model: DisputeModel, spec: JobSpec, honest: JobTrace, kind: str
   const shape = (n: string) => model.weights(n)
   for (let leaf = 0; leaf < honest.leaves.length; leaf++) {
     const pos = Math.floor(leaf / (c.nLayer + 1)), layer = leaf % (c.nLayer + 1)
-    const ops = transitionOps({ config: c, arith: model.arith, shape, pos, layer, nPrompt: honest.nPrompt, sampling: machineSampling(spec.sampling) })
+    const ops = transitionOps({ config: c, arith: model.arith, window: model.window, shape, pos, layer, nPrompt: honest.nPrompt, sampling: machineSampling(spec.sampling) })
     for (const op of ops) if (op.program && op.length > 0 && opOfKind(op, kind)) out.push({ leaf, op })
   }
   return out

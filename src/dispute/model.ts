@@ -16,7 +16,7 @@ import { openGgufSource } from '../runtime/ggufFile.js'
 import { loadModel } from '../runtime/model.js'
 import type { ConfigTokenizer } from '../engine/gguf/configLeaf.js'
 import { type ConfigProof, type ModelTree, type TreeDepths, buildModelTree } from '../chain/weights.js'
-import { UnknownArithError } from './machine/program.js'
+import { UnknownArithError, attentionWindow } from './machine/program.js'
 import type { WeightAccessor } from './machine/transition.js'
 
 export type DisputeModel = {
@@ -28,6 +28,12 @@ export type DisputeModel = {
    * replay's KV cache (replayJob, from JobSpec.arith) and the machine's SCORE / ATT programs follow it.
    */
   arith: ArithVersion
+  /**
+   * The model's attention window W (0: full attention): its config's, which its root's config leaf
+   * commits to and its registration records (`ModelRegistry.windowOf`). The machine's SCORE / ATT
+   * programs read the last min(p + 1, W) positions (ProgramContext.window).
+   */
+  window: number
   tree: ModelTree
   weights: WeightAccessor
   /** End-of-generation tokens as the config leaf commits them (the head STORE's stop rule). */
@@ -63,7 +69,7 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
       return { type: s.type, rows: s.rows, cols: s.cols, row: (r) => tree.readRow(name, r) }
     }
     return {
-      path, tf: model.transformer, config, arith, tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
+      path, tf: model.transformer, config, arith, window: attentionWindow(config), tree, weights, eogTokens: tree.proveConfig().config.eogTokens.slice(),
       encode: (text) => model.tokenizer.encode(text),
       close() {
         src.close()

@@ -85,7 +85,7 @@ function opName(m: DisputeModel, leaf: number, op: number): string | undefined {
   const c = m.config
   const pos = Math.floor(leaf / (c.nLayer + 1)), layer = leaf % (c.nLayer + 1)
   const sampling = machineSampling({ ...params, seed: 0n })
-  return transitionOps({ config: c, arith: m.arith, shape: (n) => m.weights(n), pos, layer, nPrompt: 3, sampling })[op - 1]?.name
+  return transitionOps({ config: c, arith: m.arith, window: m.window, shape: (n) => m.weights(n), pos, layer, nPrompt: 3, sampling })[op - 1]?.name
 }
 
 test(`on 11,008-column rows (Q6_K ffn_down) the deciding BLOCK step stays under ${TARGET} gas, lost or won`, async (t) => {

@@ -191,11 +191,11 @@ function transitionView(
   model: DisputeModel, trace: JobTrace, sampling: MachineSampling, i: number, pre: Hash, post: Hash, hooks: ReplayHooks,
   traceSource: () => TraceSource, prompt: readonly number[],
 ): TransitionView {
-  const { config, arith, weights, eogTokens } = model
+  const { config, arith, window, weights, eogTokens } = model
   const pos = Math.floor(i / (config.nLayer + 1))
   const layer = i % (config.nLayer + 1)
   const t = computeTransition({
-    config, arith, weights, tokens: trace.tokens, nPrompt: trace.nPrompt, sampling, pos, layer, replay: trace.replay, pre, eogTokens,
+    config, arith, window, weights, tokens: trace.tokens, nPrompt: trace.nPrompt, sampling, pos, layer, replay: trace.replay, pre, eogTokens,
     sortDirect: true, tamper: hooks.tamper?.(i),
   })
   // The last op-level leaf is this side's own trace leaf, whatever the machine makes of the

@@ -23,7 +23,7 @@ import { KVCache } from '../../src/engine/model/transformer.js'
 import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 import { generate, loadModel, type Model } from '../../src/runtime/model.js'
 import { createWasmLayerOps } from '../../src/runtime/wasmLayerOps.js'
-import { registerModel } from '../../src/chain/actions/registry.js'
+import { windowArg } from '../../src/chain/actions/registry.js'
 import { computeGgufModelRoot } from '../../src/engine/gguf/modelRoot.js'
 import { bufferSource, readGguf } from '../../src/engine/gguf/read.js'
 import { modelConfigFromGguf } from '../../src/engine/model/config.js'
@@ -156,7 +156,7 @@ test('sliding window jobs: W >= context is full attention bit for bit; W = 4 dif
   assert.notEqual(w4[0], q3[0])
 })
 
-test('a windowed model has its own model root, is refused by the registry action and the machine by name', async () => {
+test('a windowed model has its own model root and registers with its window', async () => {
   const rootOf = (slidingWindow?: number) => {
     const bytes = concatBytes(...encodeGguf(synthModel({ preset: 'tiny', type: 'q8_0', seed: 1, slidingWindow })))
     const src = bufferSource(bytes)
@@ -172,13 +172,14 @@ test('a windowed model has its own model root, is refused by the registry action
   assert.equal(w.tree.modelRoot.slice(2), w.root)
   const proof = w.tree.proveConfig()
   assert.equal(proof.config.slidingWindow, 8)
-  assert.throws(
-    () => registerModel({} as never, {} as never, { modelRoot: w.tree.modelRoot, ...proof, arithVersion: `0x${'00'.repeat(32)}` }),
-    (e: Error) => e.name === 'BaseError' && /sliding-window model \(window 8\) cannot be registered/.test(e.message),
-  )
+  // registered with its window (src/chain/registry.test.ts checks the registry against the root)
+  assert.equal(windowArg(proof.config), 8)
   const sampling = { temperature: 0, repeatPenalty: 1, repeatLastN: 64 }
   const shape = (n: string) => w.tree.shape(n)
-  assert.throws(() => layerOps({ config: w.config, arith: ARITH_V1, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), (e: Error) => e.name === 'UnsupportedShapeError' && /sliding-window/.test(e.message))
+  // the machine's attention ops run over the last min(p + 1, W) positions; a context without the model's window is refused
+  const ops = layerOps({ config: w.config, arith: ARITH_V1, window: 8, shape, pos: 10, layer: 0, nPrompt: 2, sampling })
+  assert.equal(ops.find((o) => o.name === 'SCORE')!.length, w.config.nHead * 8)
+  for (const window of [0, 9]) assert.throws(() => layerOps({ config: w.config, arith: ARITH_V1, window, shape, pos: 3, layer: 0, nPrompt: 2, sampling }), { name: 'WindowMismatchError' })
 })
 
 test('a windowed KV cache keeps W - 1 + the batch positions; token by token and in batches of 7 (compacting) equal one batch (not) bit for bit', () => {

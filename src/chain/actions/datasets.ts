@@ -73,7 +73,7 @@ export function registerTrainedModel(
   m: { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; arithVersion: Hex; path: readonly Hex[]; record: TrainingRecord },
 ) {
   const rec = { manifestHash: m.record.manifestHash, runRoot: m.record.runRoot, datasetRoots: m.record.datasets.map((x) => x.root), weightsBps: m.record.datasets.map((x) => x.weightBps) }
-  return send(c, d.registry, 'ModelRegistry', 'registerTrained', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.path, rec])
+  return send(c, d.registry, 'ModelRegistry', 'registerTrained', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.config.slidingWindow ?? 0, m.path, rec])
 }
 
 /** The training record of a registered model; null when it was registered without one. Reverts UnknownModel. */

@@ -11,7 +11,6 @@
  *   await isModelRegistered(c, d, tree.modelRoot) // true
  */
 import type { ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType, Hex } from 'viem'
-import { BaseError } from '../../errors.js'
 import type { ModelConfigV3 } from '../../engine/gguf/configLeaf.js'
 import type { modelRegistryAbi } from '#abi'
 import { type Deployment, read, send } from '../client.js'
@@ -37,23 +36,36 @@ function view<F extends ContractFunctionName<RegistryAbi, Reads>>(
 /**
  * Registers a model by root (anyone; immutable) with its config, which the registry checks
  * against the model root: `config`, `tokenizerHash` and `path` (the config leaf's, leaf 0) are
- * `ModelTree.proveConfig()`'s (src/chain/weights.ts). Reverts BadConfigProof when they are not
- * the root's config leaf.
+ * `ModelTree.proveConfig()`'s (src/chain/weights.ts). A sliding-window model (`config.slidingWindow`)
+ * is registered with its window, which its config leaf (`tessera-config/3+window`) commits to; the
+ * dispute machine then decides its jobs with windowed attention (docs/MACHINE.md "Sliding window").
+ * Reverts BadConfigProof when they are not the root's config leaf (a window the root does not
+ * commit to included).
  *
  * @example
  *   await registerModel(c, d, { modelRoot: tree.modelRoot, ...tree.proveConfig(), arithVersion: toHex('tessera-arith/1', { size: 32 }) })
  */
 export function registerModel(c: ChainClients, d: D, m: { modelRoot: Hex; config: ModelConfigV3; tokenizerHash: Hex; arithVersion: Hex; path: readonly Hex[] }) {
-  // INVARIANT: the registry and the dispute machine have no attention window (configLeaf.ts).
-  if (m.config.slidingWindow !== undefined) {
-    throw new BaseError(`a sliding-window model (window ${m.config.slidingWindow}) cannot be registered on chain`, { details: 'the dispute machine does not decide windowed attention', docs: 'docs/MACHINE.md' })
-  }
-  return write(c, d, 'register', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, m.path])
+  return write(c, d, 'register', [m.modelRoot, m.config, m.tokenizerHash, m.arithVersion, windowArg(m.config), m.path])
+}
+
+/** `register`'s window argument: the config's sliding window, 0 for full attention. */
+export function windowArg(config: ModelConfigV3): number {
+  return config.slidingWindow ?? 0
 }
 
 /** The config a registered model proved at registration (reverts UnknownModel if none). */
 export function getModelConfig(c: ChainClients, d: D, modelRoot: Hex): Promise<ModelConfigV3> {
   return view(c, d, 'configOf', [modelRoot])
+}
+
+/**
+ * The attention window a registered model's root commits to (`ModelRegistry.windowOf`): 0 for full
+ * attention (or an unregistered root), else W; the machine's SCORE / ATT read the last min(p + 1, W)
+ * positions.
+ */
+export function getModelWindow(c: ChainClients, d: D, modelRoot: Hex): Promise<number> {
+  return view(c, d, 'windowOf', [modelRoot])
 }
 
 export function isModelRegistered(c: ChainClients, d: D, modelRoot: Hex): Promise<boolean> {

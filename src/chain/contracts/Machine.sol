@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IMachine} from "./IMachine.sol";
 import {MachineStepsA, MachineStepsB} from "./MachineSteps.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
 import {MachineReads as R} from "./lib/MachineReads.sol";
 import {BadReadProof, BadTensorProof, NoSuchStep, UnknownWeightType, WrongStepKind, WrongWeightType} from "./Errors.sol";
 import {MachineState} from "./lib/MachineState.sol";
@@ -27,6 +28,10 @@ contract Machine is IMachine {
     /// @notice Weight and elementwise steps; attention and sampling steps (EIP-170 split).
     MachineStepsA public immutable stepsA;
     MachineStepsB public immutable stepsB;
+    /// @notice Where a job's attention window is read (MachineStepsB's registry): a sliding-window
+    ///         model's attention ops run over min(p + 1, W) cached positions (docs/MACHINE.md
+    ///         "Sliding window").
+    ModelRegistry public immutable registry;
 
     /// @notice Proven tensor leaves: model root => keccak256(tensor name) => the leaf hash's top
     ///         224 bits | type + 1 in the low 32 (0: not proven). A matmul's weight reads check their
@@ -40,6 +45,7 @@ contract Machine is IMachine {
     constructor(MachineStepsA a, MachineStepsB b) {
         stepsA = a;
         stepsB = b;
+        registry = b.registry();
     }
 
     /// @inheritdoc IMachine
@@ -103,8 +109,8 @@ contract Machine is IMachine {
 
     /// @inheritdoc IMachine
     /// @dev STORE and TOKEN write no slot: slot 255.
-    function op(Ctx calldata c, uint256 k) external pure returns (bool isOne, uint8 slot, bool isBlock, uint64 length) {
-        (T.Op memory o,) = T.opAt(c, k);
+    function op(Ctx calldata c, uint256 k) external view returns (bool isOne, uint8 slot, bool isBlock, uint64 length) {
+        (, T.Op memory o) = windowedOp(c, k);
         // INVARIANT: ops are numbered 1 .. opCount.
         if (o.code == 0) revert NoSuchStep(k, 0, 0);
         if (o.code == T.TOKEN) o.slot = T.NONE;
@@ -113,8 +119,7 @@ contract Machine is IMachine {
 
     /// @inheritdoc IMachine
     function element(Ctx calldata c, uint256 k, uint64 j) external view returns (uint64 steps, bytes32 initLeaf) {
-        T.Dims memory d = T.dims(c);
-        T.Op memory o = programOp(c, d, k, j, 0);
+        (T.Dims memory d, T.Op memory o) = programOp(c, k, j, 0);
         steps = uint64(T.steps(c, d, o, j, matType(c, o)));
         initLeaf = MachineState.leafOf(MachineState.MicroState(uint32(k), j, 0, T.initRegs(d, o), ""));
     }
@@ -126,8 +131,7 @@ contract Machine is IMachine {
         view
         returns (bytes32 postLeaf)
     {
-        T.Dims memory d = T.dims(c);
-        T.Op memory o = programOp(c, d, pre.op, pre.elem, pre.step);
+        (T.Dims memory d, T.Op memory o) = programOp(c, pre.op, pre.elem, pre.step);
         uint256 m = matEntry(c, o);
         uint32 wtype = m == 0 ? 0 : uint32(m) - 1;
         // INVARIANT: the final state has no next step.
@@ -174,8 +178,7 @@ contract Machine is IMachine {
         view
         returns (bool)
     {
-        T.Dims memory d = T.dims(c);
-        (T.Op memory o,) = T.opAt(c, k);
+        (T.Dims memory d, T.Op memory o) = windowedOp(c, k);
         if (o.code == 0 || isOneStep(o.code) || last.op != k || last.elem >= o.length) return false;
         if (last.step != T.steps(c, d, o, last.elem, matType(c, o))) return false;
         if (o.isBlock) {
@@ -242,8 +245,24 @@ contract Machine is IMachine {
 
     // ------------------------------------------------------------------ helpers
 
-    function programOp(Ctx calldata c, T.Dims memory d, uint256 k, uint64 j, uint64 s) private pure returns (T.Op memory o) {
+    /// @dev Op k with the dims its programs use: for the attention ops (SCORE, MAX, EXPS, ZINV,
+    ///      ATT) of a sliding-window model, n_u = min(p + 1, W) (the registry is read only for those:
+    ///      every other op is the same with or without a window).
+    function windowedOp(Ctx calldata c, uint256 k) private view returns (T.Dims memory d, T.Op memory o) {
+        d = T.dims(c);
         (o,) = T.opAt(c, d, k);
+        uint8 code = o.code;
+        if (d.nu > 1 && (code == T.SCORE || code == T.MAX || code == T.EXPS || code == T.ZINV || code == T.ATT)) {
+            uint256 w = registry.windowOf(c.modelRoot);
+            if (w != 0 && w < d.nu) {
+                d.nu = w;
+                (o,) = T.opAt(c, d, k);
+            }
+        }
+    }
+
+    function programOp(Ctx calldata c, uint256 k, uint64 j, uint64 s) private view returns (T.Dims memory d, T.Op memory o) {
+        (d, o) = windowedOp(c, k);
         // INVARIANT: only ops with element programs have elements, 0 .. length − 1.
         if (o.code == 0 || isOneStep(o.code) || j >= o.length) revert NoSuchStep(k, j, s);
     }

@@ -12,6 +12,7 @@ import {
     UnsupportedMachineShape
 } from "./Errors.sol";
 import {DatasetRegistry} from "./DatasetRegistry.sol";
+import {MachineState} from "./lib/MachineState.sol";
 import {MerkleProof} from "./lib/MerkleProof.sol";
 
 // The arithmetics a model may be registered under (docs/ARITHMETIC.md), as bytes32 of the version
@@ -72,6 +73,10 @@ contract ModelRegistry {
 
     /// @notice Version tag that starts the config leaf data (modelRoot format 3).
     bytes public constant CONFIG_TAG = "tessera-config/3";
+    /// @notice Tag of a sliding-window model's config leaf: `CONFIG_TAG_WINDOW || u32 window (LE) ||
+    ///         abi.encode(config) || tokenizerHash` (docs/TRACE.md "Model root"), so that a windowed
+    ///         root is never the root of the same weights without the window.
+    bytes public constant CONFIG_TAG_WINDOW = "tessera-config/3+window";
     /// @notice Most datasets one training record may name.
     uint256 public constant MAX_DATASETS = 16;
 
@@ -81,6 +86,8 @@ contract ModelRegistry {
     mapping(bytes32 => Model) private models;
     mapping(bytes32 => ModelConfigV3) private configs;
     mapping(bytes32 => TrainingRecord) private records;
+    /// @dev The attention window W of a sliding-window model (0: full attention).
+    mapping(bytes32 => uint32) private windows;
 
     /// @notice Emitted once per model root.
     event ModelRegistered(bytes32 indexed modelRoot, bytes32 configHash, bytes32 tokenizerHash, bytes32 arithVersion, uint32 nLayer, address registrant);
@@ -92,18 +99,22 @@ contract ModelRegistry {
     }
 
     /// @notice Registers `modelRoot` with its config, proven by `configPath`: the path of the
-    ///         config leaf `CONFIG_TAG || abi.encode(config) || tokenizerHash` at leaf 0 of the
-    ///         model tree, under the arithmetic `arithVersion` (ARITH_V1 or ARITH_V2). Reverts
-    ///         ModelAlreadyRegistered, BadConfigProof when the leaf is not under `modelRoot`,
-    ///         UnsupportedMachineShape, or UnknownArith for an arithmetic the machine does not judge.
+    ///         config leaf `CONFIG_TAG || abi.encode(config) || tokenizerHash` (window 0) or, for a
+    ///         sliding-window model, `CONFIG_TAG_WINDOW || le32(window) || abi.encode(config) ||
+    ///         tokenizerHash`, at leaf 0 of the model tree, under the arithmetic `arithVersion`
+    ///         (ARITH_V1 or ARITH_V2). Reverts ModelAlreadyRegistered, BadConfigProof when the leaf
+    ///         is not under `modelRoot` (so a window the root does not commit to, or none where it
+    ///         commits to one), UnsupportedMachineShape, or UnknownArith for an arithmetic the
+    ///         machine does not judge.
     function register(
         bytes32 modelRoot,
         ModelConfigV3 calldata config,
         bytes32 tokenizerHash,
         bytes32 arithVersion,
+        uint32 window,
         bytes32[] calldata configPath
     ) external {
-        _register(modelRoot, config, tokenizerHash, arithVersion, configPath);
+        _register(modelRoot, config, tokenizerHash, arithVersion, window, configPath);
     }
 
     /// @notice Registers `modelRoot` as `register` does, with its training record. Reverts as
@@ -116,10 +127,11 @@ contract ModelRegistry {
         ModelConfigV3 calldata config,
         bytes32 tokenizerHash,
         bytes32 arithVersion,
+        uint32 window,
         bytes32[] calldata configPath,
         TrainingRecord calldata rec
     ) external {
-        _register(modelRoot, config, tokenizerHash, arithVersion, configPath);
+        _register(modelRoot, config, tokenizerHash, arithVersion, window, configPath);
         // INVARIANT: a record names registered datasets, each once, weights summing to 10,000.
         if (rec.manifestHash == bytes32(0)) revert BadTrainingRecord("manifestHash");
         if (rec.runRoot == bytes32(0)) revert BadTrainingRecord("runRoot");
@@ -145,12 +157,17 @@ contract ModelRegistry {
         ModelConfigV3 calldata config,
         bytes32 tokenizerHash,
         bytes32 arithVersion,
+        uint32 window,
         bytes32[] calldata configPath
     ) internal {
         // INVARIANT: entries are immutable once written.
         if (models[modelRoot].registrant != address(0)) revert ModelAlreadyRegistered(modelRoot);
         bytes memory encoded = abi.encode(config);
-        bytes32 leaf = MerkleProof.leafHash(abi.encodePacked(CONFIG_TAG, encoded, tokenizerHash));
+        bytes32 leaf = MerkleProof.leafHash(
+            window == 0
+                ? abi.encodePacked(CONFIG_TAG, encoded, tokenizerHash)
+                : abi.encodePacked(CONFIG_TAG_WINDOW, MachineState.le32(window), encoded, tokenizerHash)
+        );
         // INVARIANT: every stored field is the model root's own config leaf (leaf 0).
         if (!MerkleProof.verify(modelRoot, leaf, 0, configPath)) revert BadConfigProof();
         // INVARIANT: only models the dispute machine can decide are registered: a claim on any other
@@ -167,6 +184,7 @@ contract ModelRegistry {
         bytes32 configHash = sha256(encoded);
         models[modelRoot] = Model(configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender, uint64(block.timestamp));
         configs[modelRoot] = config;
+        if (window != 0) windows[modelRoot] = window;
         emit ModelRegistered(modelRoot, configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender);
     }
 
@@ -188,6 +206,13 @@ contract ModelRegistry {
     ///         the dispute machine reads it for the steps whose arithmetic differs (one storage slot).
     function arithOf(bytes32 modelRoot) external view returns (bytes32) {
         return models[modelRoot].arithVersion;
+    }
+
+    /// @notice The attention window W `modelRoot`'s config leaf commits to (0: full attention, or
+    ///         unknown): the dispute machine's attention ops read positions max(0, p − W + 1) .. p
+    ///         (docs/MACHINE.md "Sliding window").
+    function windowOf(bytes32 modelRoot) external view returns (uint32) {
+        return windows[modelRoot];
     }
 
     /// @notice True when `modelRoot` is registered.

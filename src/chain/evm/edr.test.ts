@@ -36,7 +36,7 @@ test('deploys a compiled contract and restores state from the journal', async ()
     const { address } = await deployContract(c, { name: 'ModelRegistry' })
     const abi = getArtifact('ModelRegistry').abi
     const m = fakeModel('edr-journal', 4)
-    await c.wallet.writeContract({ address, abi, functionName: 'register', args: [m.modelRoot, m.config, m.tokenizerHash, toHex('tessera-arith/1', { size: 32 }), m.path] })
+    await c.wallet.writeContract({ address, abi, functionName: 'register', args: [m.modelRoot, m.config, m.tokenizerHash, toHex('tessera-arith/1', { size: 32 }), 0, m.path] })
     await c.public.request({ method: 'evm_increaseTime' as never, params: [3600] as never })
     await c.wallet.sendTransaction({ to: chain.accounts[1].address, value: parseEther('1') })
     const block = await c.public.getBlock()

@@ -71,7 +71,7 @@ function context({ hd = 64, ropeBase = 10000, pos = 0, layer = 1, embType = GGML
     'ffn_down.weight': { type: q8, rows: dim, cols: ff },
   }
   return {
-    config, arith: ARITH_V1, pos, layer, nPrompt: 1, sampling: { temperature: 0, repeatPenalty: 1, repeatLastN: 0 },
+    config, arith: ARITH_V1, window: 0, pos, layer, nPrompt: 1, sampling: { temperature: 0, repeatPenalty: 1, repeatLastN: 0 },
     shape: (t) => {
       const s = shapes[t.replace(/^blk\.\d+\./, '')]
       if (!s) throw new Error(`no tensor ${t}`)

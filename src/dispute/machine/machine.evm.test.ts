@@ -25,7 +25,7 @@ import { ARITH_V1, ARITH_V2, type ArithVersion } from '../../engine/version.js'
 import { Rng } from '../../../test/support/onestepGen.js'
 import { type Hash, buildLevels, merkleProof, ZERO } from '../../trace/merkle.js'
 import { type CtxArg, type OpeningSource, type TraceSource, ctxOf, microStateArg, oneStepProof, openStep, resultOpening, traceSource, weightOpening, weightTypeArgs } from './openings.js'
-import { type MachineSampling, type OpDef, SLOT, bits, executeStep, nextStep, transitionOps } from './program.js'
+import { type MachineSampling, type OpDef, SLOT, attentionWindow, bits, executeStep, nextStep, transitionOps } from './program.js'
 import { type MicroState, type SlotValue, frameProof, frameRoot, headLeafV2, layerLeafV2, microLeaf, microState, slotRoot } from './state.js'
 import { type Replay, type Transition, computeTransition } from './transition.js'
 
@@ -157,7 +157,7 @@ type Setup = { m: Tiny; j: Job; t: Transition; src: OpeningSource; ctx: CtxArg; 
 
 function setup(m: Tiny, j: Job, pos: number, layer: number, arith: ArithVersion = ARITH_V1): Setup {
   const t = computeTransition({
-    config: m.config, arith, weights: m.weights, tokens: j.tokens, nPrompt: j.prompt.length, sampling: j.sampling, pos, layer, replay: j.replay, pre: ZERO, sortDirect: true,
+    config: m.config, arith, window: attentionWindow(m.config), weights: m.weights, tokens: j.tokens, nPrompt: j.prompt.length, sampling: j.sampling, pos, layer, replay: j.replay, pre: ZERO, sortDirect: true,
   })
   const src: OpeningSource = { t, tree: m.tree, trace: j.trace, prompt: j.prompt, pos, layer }
   return { m, j, t, src, ctx: ctxOf({ tree: m.tree, traceRoot: j.trace.root, prompt: j.prompt, pos, layer, sampling: j.sampling }), pos, layer }
@@ -417,7 +417,7 @@ test('the arithmetic: DOT8 and ACC equal the twin under the registered arithmeti
     for (const [pos, layer] of [[0, 0], [4, 1]]) {
       const s = setup(m, j, pos, layer, arith)
       // the provider that computed the other arithmetic, stepping from the same agreed pre-state
-      const wrong = transitionOps({ config: m.config, arith: other, shape: (t) => m.weights(t), pos, layer, nPrompt: j.prompt.length, sampling: GREEDY })
+      const wrong = transitionOps({ config: m.config, arith: other, window: 0, shape: (t) => m.weights(t), pos, layer, nPrompt: j.prompt.length, sampling: GREEDY })
       const cases: StepCase[] = [], want: Hex[] = [], bad: Hex[] = [], what: string[] = []
       for (const name of ['SCORE', 'ATT']) {
         const op = s.t.ops.find((o) => o.name === name)!
@@ -567,7 +567,7 @@ test('gas: every step kind at its widest (BLOCK on 11,008-column rows, ACC/DOT8 
       const base = tree.proveConfig().config
       const config: ModelConfig = { ...tiny('tiny', 'q8_0', 3).config, ffDim: 11008 }
       const shape = (n: string) => tree.shape(n)
-      const ops = transitionOps({ config, arith: ARITH_V1, shape, pos: 0, layer: 1, nPrompt: 1, sampling: GREEDY })
+      const ops = transitionOps({ config, arith: ARITH_V1, window: 0, shape, pos: 0, layer: 1, nPrompt: 1, sampling: GREEDY })
       const down = ops.find((o) => o.name === 'DOWN')!
       const h = activation(11008, 9)
       const slots = new Map<number, SlotValue>([[SLOT.H, { kind: 'words', words: new Uint32Array(h.buffer) }]])

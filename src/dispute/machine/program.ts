@@ -18,7 +18,8 @@
  * within the reduced sequence, not within the group.
  *
  * Legend: dim model width, hd head dim, nh/nkv query/kv heads, kvDim = nkv·hd, ff FFN width,
- * V vocab, n_u = p + 1 cached positions, B activation block size (32 or 256).
+ * V vocab, n_u = p + 1 cached positions (a sliding window W: min(p + 1, W), positions
+ * lo .. p with lo = p + 1 − n_u), B activation block size (32 or 256).
  */
 import { BaseError } from '../../errors.js'
 import { bitsToF32, f32ToBits } from '../../engine/bytes.js'
@@ -43,7 +44,7 @@ export { type OpCode, SLOT, slotName } from '../../engine/model/opTable.js'
  * - `block`: block `index` of block slot `slot` of the pre-frame;
  * - `weight`: `count` GGUF blocks from block `start` of row `row` of tensor `tensor` (for float
  *   types a block is one element), raw bytes, under the model root;
- * - `kv`: words [start, start + count) of K (after RoPE) or V of trace leaf (pos, layer), pos < p;
+ * - `kv`: words [start, start + count) of K (after RoPE) or V of trace leaf (pos, layer), lo <= pos < p;
  * - `prompt`: token `index` of the request's prompt;
  * - `headToken`: the nextToken of head leaf `pos` (the token consumed at pos + 1), pos < p.
  */
@@ -119,6 +120,13 @@ export type ProgramContext = {
   config: ModelConfig
   /** tessera-arith/2 rounds each cached K and V value SCORE's DOT8 and ATT's ACC read to binary16. */
   arith: ArithVersion
+  /**
+   * The model's attention window W, 0 for full attention: what its config leaf commits to
+   * (`tessera-config/3+window`) and its registration records (`ModelRegistry.windowOf`); must be
+   * the config's (`attentionWindow(config)`). SCORE, MAX, EXPS, ZINV and ATT run over the last
+   * n_u = min(p + 1, W) positions.
+   */
+  window: number
   shape(tensor: string): TensorShape
   pos: number
   /** 0 .. nLayer - 1, or nLayer for the head transition. */
@@ -144,6 +152,31 @@ export class UnknownArithError extends BaseError {
   constructor(arith: unknown) {
     super(`the dispute machine does not implement the arithmetic ${JSON.stringify(arith)} (tessera-arith/1 and /2 only)`, { docs: 'docs/MACHINE.md' })
   }
+}
+
+/** A context whose attention window is not the model config's (docs/MACHINE.md "Sliding window"). */
+export class WindowMismatchError extends BaseError {
+  override name = 'WindowMismatchError'
+  constructor(window: unknown, config: ModelConfig) {
+    super(`the context's attention window ${JSON.stringify(window)} is not the model's (${attentionWindow(config)}; 0 = full attention)`, { docs: 'docs/MACHINE.md' })
+  }
+}
+
+/**
+ * The attention window a model config commits to (its config leaf's W), 0 for full attention:
+ * what `ProgramContext.window` must be.
+ *
+ * @example
+ *   layerOps({ config, arith, window: attentionWindow(config), shape, pos, layer, nPrompt, sampling })
+ */
+export function attentionWindow(config: ModelConfig): number {
+  return config.slidingWindow ?? 0
+}
+
+/** The cached positions attention reads at ctx.pos: n_u of them, from lo = p + 1 − n_u. */
+function cachedPositions(ctx: ProgramContext): { nu: number; lo: number } {
+  const nu = ctx.window > 0 ? Math.min(ctx.pos + 1, ctx.window) : ctx.pos + 1
+  return { nu, lo: ctx.pos + 1 - nu }
 }
 
 // ---- binary32 bits <-> values -------------------------------------------------------------------
@@ -398,9 +431,13 @@ function kvValue(arith: ArithVersion): (x: number) => number {
   return roundsKv(arith) ? (x) => h2f(f2h(x)) : (x) => x
 }
 
-/** Read of `count` words from `start` of K or V at cached position u: a trace leaf (u < p) or the frame. */
+/**
+ * Read of `count` words from `start` of K or V at cached position u (0 .. n_u − 1), which is
+ * position lo + u: a trace leaf before p, the frame at p.
+ */
 function kvRead(which: 'k' | 'v', u: number, ctx: ProgramContext, slot: number, start: number, count: number): Read {
-  return u < ctx.pos ? { kind: 'kv', which, pos: u, layer: ctx.layer, start, count } : words(slot, start, count)
+  const pos = cachedPositions(ctx).lo + u
+  return pos < ctx.pos ? { kind: 'kv', which, pos, layer: ctx.layer, start, count } : words(slot, start, count)
 }
 
 /**
@@ -408,7 +445,7 @@ function kvRead(which: 'k' | 'v', u: number, ctx: ProgramContext, slot: number, 
  * `fold ⊗ (1 ⊘ √(i2f(hd)))`.
  */
 function score(op: number, ctx: ProgramContext, hd: number, group: number) {
-  const nu = ctx.pos + 1
+  const { nu } = cachedPositions(ctx)
   const gs = groups8(0, hd)
   const kr = kvValue(ctx.arith)
   return (j: number) => {
@@ -464,7 +501,7 @@ function zinv(op: number, nu: number) {
 
 /** ATT j = h·hd + d: n_u × ACC (`acc ⊕ (e_u ⊗ v_u[d])`, v read as `kvValue`, u in order), ATT_SCALE `acc ⊗ z_h`. */
 function att(op: number, ctx: ProgramContext, hd: number, group: number, vSlot: number) {
-  const nu = ctx.pos + 1
+  const { nu } = cachedPositions(ctx)
   const vr = kvValue(ctx.arith)
   return (j: number) => {
     const h = Math.floor(j / hd), d = j % hd
@@ -781,6 +818,8 @@ function mm(ctx: ProgramContext, tensor: string, f32Src: number, a32: number, a2
 
 function checkContext(ctx: ProgramContext): void {
   if (!isArithVersion(ctx.arith)) throw new UnknownArithError(ctx.arith)
+  // INVARIANT: the machine's window is the model's own (never a default of full attention).
+  if (ctx.window !== attentionWindow(ctx.config)) throw new WindowMismatchError(ctx.window, ctx.config)
   checkShapes(ctx.config)
 }
 
@@ -791,7 +830,6 @@ function checkShapes(c: ModelConfig): void {
     if (n % 8 !== 0) throw new UnsupportedShapeError(`${what} = ${n} is not a multiple of 8`)
   }
   if (c.nHead % c.nKvHead !== 0) throw new UnsupportedShapeError(`${c.nHead} heads are not a multiple of ${c.nKvHead} kv heads`)
-  if (c.slidingWindow !== undefined) throw new UnsupportedShapeError(`sliding-window attention (window ${c.slidingWindow}) is not in the machine's programs`)
 }
 
 /**
@@ -800,7 +838,7 @@ function checkShapes(c: ModelConfig): void {
  * docs/MACHINE.md "The layer transition"), each with its programs.
  *
  * @example
- *   const ops = layerOps({ config, arith: ARITH_V2, shape, pos: 3, layer: 1, nPrompt: 4, sampling })
+ *   const ops = layerOps({ config, arith: ARITH_V2, window: attentionWindow(config), shape, pos: 3, layer: 1, nPrompt: 4, sampling })
  *   const prog = ops.find((o) => o.name === 'K')!.program!(5)   // row 5 of attn_k
  */
 export function layerOps(ctx: ProgramContext): OpDef[] {
@@ -814,6 +852,7 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
   const qwen = c.arch === 'qwen2'
   const neox = c.arch === 'qwen2' || c.arch === 'qwen3'
   const qkNorm = c.hasQkNorm
+  const { nu } = cachedPositions(ctx)
   // what RoPE rotates: Q and K after the biases (qwen2) or the per-head norms (qwen3)
   const qSrc = qkNorm ? SLOT.QN : qwen ? SLOT.QB : SLOT.Q
   const kSrc = qkNorm ? SLOT.KN : qwen ? SLOT.KB : SLOT.K
@@ -847,10 +886,10 @@ export function layerOps(ctx: ProgramContext): OpDef[] {
     ROTCS: () => ({ length: hd, program: (op) => rotcs(op, ctx.pos) }),
     QR: () => ({ length: nh * hd, program: (op) => rope(op, qSrc, hd, neox) }),
     KR: () => ({ length: kvDim, program: (op) => rope(op, kSrc, hd, neox) }),
-    SCORE: () => ({ length: nh * (ctx.pos + 1), program: (op) => score(op, ctx, hd, group) }),
-    MAX: () => ({ length: nh, program: (op) => max(op, ctx.pos + 1) }),
-    EXPS: () => ({ length: nh * (ctx.pos + 1), program: (op) => exps(op, ctx.pos + 1) }),
-    ZINV: () => ({ length: nh, program: (op) => zinv(op, ctx.pos + 1) }),
+    SCORE: () => ({ length: nh * nu, program: (op) => score(op, ctx, hd, group) }),
+    MAX: () => ({ length: nh, program: (op) => max(op, nu) }),
+    EXPS: () => ({ length: nh * nu, program: (op) => exps(op, nu) }),
+    ZINV: () => ({ length: nh, program: (op) => zinv(op, nu) }),
     ATT: () => ({ length: nh * hd, program: (op) => att(op, ctx, hd, group, qwen ? SLOT.VB : SLOT.V) }),
     ...quantBodies(SLOT.O, 'O', nh * hd),
     WO: () => mm(ctx, w('attn_output.weight'), SLOT.O, SLOT.A2_32, SLOT.A2_256, nh * hd),

@@ -85,7 +85,7 @@ function assertPrograms(t: Transition) {
 }
 
 function machine(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling: MachineSampling, pos: number, layer: number, replay = j.replay): Transition {
-  const input: TransitionInput = { config: m.config, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer, replay, pre: ZERO }
+  const input: TransitionInput = { config: m.config, arith: ARITH_V1, window: 0, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer, replay, pre: ZERO }
   return computeTransition(input)
 }
 
@@ -220,7 +220,7 @@ function checkHead(m: Tiny, j: ReturnType<typeof job>, nPrompt: number, sampling
   assert.ok(t.stopRuleHolds)
   if (pos >= nPrompt) {
     // had the token consumed at pos ended the answer, the head STORE would be refused
-    const eog = computeTransition({ config: c, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer: c.nLayer, replay: j.replay, eogTokens: [j.tokens[pos]] })
+    const eog = computeTransition({ config: c, arith: ARITH_V1, window: 0, weights: m.weights, tokens: j.tokens, nPrompt, sampling, pos, layer: c.nLayer, replay: j.replay, eogTokens: [j.tokens[pos]] })
     assert.equal(eog.stopRuleHolds, false)
   }
   assertPrograms(t)
@@ -247,7 +247,7 @@ test('tessera-arith/2: every report point of a layer equals the twin under v2 (t
     const j = job(m, [11, 250, 3], 3, GREEDY, ARITH_V2)
     for (const [pos, layer] of [[0, 0], [4, 1]]) {
       const at = `${preset} (${pos}, ${layer})`
-      const run = (arith: ArithVersion) => computeTransition({ config: c, arith, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos, layer, replay: j.replay })
+      const run = (arith: ArithVersion) => computeTransition({ config: c, arith, window: 0, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos, layer, replay: j.replay })
       const t = run(ARITH_V2)
       const cap = captureOps(m.tf, j.tokens, pos, layer, ARITH_V2)
       for (const [op, slots] of Object.entries(LAYER_OP_SLOTS)) {
@@ -263,7 +263,7 @@ test('tessera-arith/2: every report point of a layer equals the twin under v2 (t
     }
     // an arithmetic the machine does not implement (or none) is never run as v1
     for (const arith of ['tessera-arith/3', undefined]) {
-      assert.throws(() => computeTransition({ config: c, arith: arith as never, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos: 4, layer: 1, replay: j.replay }), { name: 'UnknownArithError' })
+      assert.throws(() => computeTransition({ config: c, arith: arith as never, window: 0, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos: 4, layer: 1, replay: j.replay }), { name: 'UnknownArithError' })
     }
   }
 })
@@ -279,7 +279,7 @@ for (const sampling of [
     for (const pos of [2, 3, 5]) {
       const t = checkHead(m, j, 3, sampling, pos)
       // the provider's shortcut: RK and ID by one sort, the same words and frames
-      const fast = computeTransition({ config: m.config, arith: ARITH_V1, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling, pos, layer: m.config.nLayer, replay: j.replay, sortDirect: true })
+      const fast = computeTransition({ config: m.config, arith: ARITH_V1, window: 0, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling, pos, layer: m.config.nLayer, replay: j.replay, sortDirect: true })
       assert.deepEqual(fast.frames.map(toHex), t.frames.map(toHex))
       assert.equal(toHex(fast.post), toHex(t.post))
     }

@@ -40,6 +40,8 @@ export type TransitionInput = {
   config: ModelConfig
   /** The job's arithmetic: its model's registered one (SCORE and ATT read K/V rounded to binary16 under v2). */
   arith: ArithVersion
+  /** The model's attention window, 0 for none (ProgramContext.window: `attentionWindow(config)`). */
+  window: number
   weights: WeightAccessor
   /** The token consumed at each position: the prompt, then the output tokens. */
   tokens: readonly number[]
@@ -104,7 +106,7 @@ export class InvalidReadError extends BaseError {
  * Runs every op of the transition `input` names through its element programs.
  *
  * @example
- *   const t = computeTransition({ config, arith: ARITH_V1, weights, tokens, nPrompt, sampling, pos: 3, layer: 1, replay })
+ *   const t = computeTransition({ config, arith: ARITH_V1, window: 0, weights, tokens, nPrompt, sampling, pos: 3, layer: 1, replay })
  *   t.slots[SLOT.X3]            // the residual after the layer, as binary32 bits
  *   t.elementLeaves(5, 17)      // the micro-state leaves of row 17 of op 5
  */
@@ -114,7 +116,7 @@ export function computeTransition(input: TransitionInput): Transition {
     const t = weights(name)
     return { type: t.type, rows: t.rows, cols: t.cols }
   }
-  const ops = transitionOps({ config: c, arith: input.arith, shape, pos: p, layer: l, nPrompt, sampling: input.sampling })
+  const ops = transitionOps({ config: c, arith: input.arith, window: input.window, shape, pos: p, layer: l, nPrompt, sampling: input.sampling })
   const slots: (SlotValue | undefined)[] = new Array(64).fill(undefined)
   const writer: number[] = new Array(64).fill(Number.POSITIVE_INFINITY)
   const roots: (Hash | undefined)[] = new Array(64).fill(undefined)

@@ -225,13 +225,16 @@ library MachineReads {
         if (!ok) revert BadReadProof(i);
     }
 
-    /// @dev K or V words of cached position u: a trace leaf for u < p, the frame's slot for u = p.
+    /// @dev K or V words of cached position u (0 .. n_u − 1, position p + 1 − n_u + u): a trace leaf
+    ///      before p, the frame's slot at p.
     function rdCache(IMachine.Ctx calldata c, Env memory e, bool v, uint256 u, uint256 slot, uint256 start, uint256 count, bytes[] calldata reads, uint256 i)
         internal
         view
         returns (uint32[] memory)
     {
-        if (u < c.pos) return rdKV(c, e, v, u, start, count, reads, i);
+        // the n_u cached positions are the last ones, p + 1 − n_u .. p (a window: n_u = min(p + 1, W))
+        uint256 pos = uint256(c.pos) + 1 - e.d.nu + u;
+        if (pos < c.pos) return rdKV(c, e, v, pos, start, count, reads, i);
         return rdWords(e, slot, start, count, reads, i);
     }
 

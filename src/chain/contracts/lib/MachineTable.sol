@@ -143,7 +143,7 @@ library MachineTable {
         uint256 group;
         uint256 ff;
         uint256 vocab;
-        uint256 nu; // p + 1 cached positions
+        uint256 nu; // cached positions attention reads: p + 1, or min(p + 1, W) (Machine.windowedOp)
         uint256 kk; // K: topK when 0 < topK < V, else V
         bool qwen; // qwen2: q/k/v biases
         bool neox; // qwen2, qwen3: RoPE pairs (i, i + hd/2)
