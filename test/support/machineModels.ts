@@ -21,8 +21,8 @@ import { concatBytes } from '../../src/trace/merkle.js'
 export type Tiny = { config: ModelConfig; tf: Transformer; weights: WeightAccessor; tree: ModelTree }
 
 /** A synthesized model in memory: the engine on the reference backend and the raw GGUF rows. */
-export function tinyModel(preset: string, type: string, seed: number): Tiny {
-  return tinyModelFrom(concatBytes(...encodeGguf(synthModel({ preset, type, seed }))))
+export function tinyModel(preset: string, type: string, seed: number, slidingWindow?: number): Tiny {
+  return tinyModelFrom(concatBytes(...encodeGguf(synthModel({ preset, type, seed, slidingWindow }))))
 }
 
 /** `tinyModel` of a GGUF file's bytes (e.g. a synthesized spec with options `tinyModel` lacks). */

@@ -18,7 +18,7 @@ import { captureOps } from '../../../test/support/captureOps.js'
 import { encodeAbiParameters, sha256 as viemSha256, toHex as viemToHex } from 'viem'
 import { fromHex, merkleRoot, toHex, verifyProof, leafHash, ZERO } from '../../trace/merkle.js'
 import { VectorTree, vectorRoot } from '../../trace/vector.js'
-import { type MachineSampling, type OpDef, SLOT, bits, executeStep, initialState, nextStep, slotName } from './program.js'
+import { type MachineSampling, type OpDef, SLOT, attentionWindow, bits, executeStep, initialState, nextStep, slotName } from './program.js'
 import { actBlockLeaf, frameRoot, headLeafV2, layerLeafV2, microLeaf, slotRoot, stateResult } from './state.js'
 import { type Replay, type Transition, type TransitionInput, computeTransition } from './transition.js'
 
@@ -264,6 +264,36 @@ test('tessera-arith/2: every report point of a layer equals the twin under v2 (t
     // an arithmetic the machine does not implement (or none) is never run as v1
     for (const arith of ['tessera-arith/3', undefined]) {
       assert.throws(() => computeTransition({ config: c, arith: arith as never, window: 0, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos: 4, layer: 1, replay: j.replay }), { name: 'UnknownArithError' })
+    }
+  }
+})
+
+test('sliding window W = 4: every report point of a layer equals the twin at p < W and p >= W (n_u = min(p + 1, W), the last positions), v1 and v2; the full-attention twin on the same job does not', () => {
+  for (const [preset, arith] of [['tiny', ARITH_V1], ['tiny-qwen3', ARITH_V2]] as const) {
+    const m = tinyModel(preset, 'q8_0', 3, 4)
+    const c = m.config
+    assert.equal(attentionWindow(c), 4)
+    const j = job(m, [11, 250, 3], 4, GREEDY, arith) // positions 0 .. 5: 4 and 5 see positions 1 .. 4 and 2 .. 5
+    for (const [pos, layer] of [[2, 0], [5, 1], [4, 0]]) {
+      const at = `${preset} W 4 (${pos}, ${layer})`
+      const run = (config: typeof c) => computeTransition({ config, arith, window: attentionWindow(config), weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos, layer, replay: j.replay })
+      const t = run(c)
+      assert.equal(t.ops.find((o) => o.name === 'SCORE')!.length, c.nHead * Math.min(pos + 1, 4), `${at}: n_u`)
+      const cap = captureOps(m.tf, j.tokens, pos, layer, arith)
+      for (const [op, slots] of Object.entries(LAYER_OP_SLOTS)) {
+        if ((Number(op) === LAYER_OP.QKV_BIAS && c.arch !== 'qwen2') || (Number(op) === LAYER_OP.QK_NORM && !c.hasQkNorm)) continue
+        slots.forEach((slot, i) => assertSlot(t, slot, cap.get(Number(op))!.outs[i], `${slotName(slot)} ${at}`))
+      }
+      assert.equal(toHex(t.post), toHex(layerLeafV2(pos, layer, vectorRoot(j.replay.residual(pos, layer)), vectorRoot(j.replay.k(pos, layer)), vectorRoot(j.replay.v(pos, layer)))), `${at}: post leaf`)
+      if (pos === 5) assertPrograms(t)
+      // full attention over the same K/V: the same below the window, other scores and O past it
+      const full = run({ ...c, slidingWindow: undefined })
+      if (pos < 4) assert.deepEqual(wordsOf(full, SLOT.O), wordsOf(t, SLOT.O), `${at}: inside the window`)
+      else assert.notDeepEqual(wordsOf(full, SLOT.O), wordsOf(t, SLOT.O), `${at}: full attention`)
+    }
+    // the window must be the model's: none (full attention) or another one is refused
+    for (const window of [0, 3, undefined]) {
+      assert.throws(() => computeTransition({ config: c, arith, window: window as never, weights: m.weights, tokens: j.tokens, nPrompt: 3, sampling: GREEDY, pos: 5, layer: 0, replay: j.replay }), { name: 'WindowMismatchError' })
     }
   }
 })
