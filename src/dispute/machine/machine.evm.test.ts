@@ -459,6 +459,42 @@ test('the arithmetic: DOT8 and ACC equal the twin under the registered arithmeti
   }
 })
 
+// A sliding-window model (config leaf tessera-config/3+window, registered with W): the machine reads
+// W from the registry and runs SCORE, MAX, EXPS, ZINV and ATT over the last n_u = min(p + 1, W)
+// positions, p + 1 − n_u .. p. W = 3 on a job of positions 0 .. 4: at p = 1 (< W) two positions, at
+// p = 4 three, SCORE / ATT element 0 reading K / V of trace leaf (2, l), the last the frame.
+test('sliding window W = 3: op lengths, elements, results and steps of SCORE, MAX, EXPS, ZINV and ATT equal the twin at p < W and p >= W; a provider that ignored the window is refused', async (tc) => {
+  const key = 'tiny/q8_0/3/W3'
+  if (!models.has(key)) models.set(key, tinyModel('tiny', 'q8_0', 3, 3))
+  const m = models.get(key)!
+  assert.equal(attentionWindow(m.config), 3)
+  await proveTypes(m.tree)
+  const j = job(m, [11, 250, 3], 3, GREEDY)
+  let n = 0
+  for (const [pos, layer] of [[1, 0], [4, 1]]) {
+    const s = setup(m, j, pos, layer)
+    n += await checkTransition(s)
+    const [, , , scoreLen] = await read<[boolean, number, boolean, bigint]>('op', [s.ctx, BigInt(s.t.ops.find((o) => o.name === 'SCORE')!.op)])
+    assert.equal(Number(scoreLen), m.config.nHead * Math.min(pos + 1, 3), `(${pos}, ${layer}): n_u`)
+    if (pos < 3) continue
+    // the provider that ignored the window: full attention over positions 0 .. p
+    const full = transitionOps({ config: { ...m.config, slidingWindow: undefined }, arith: ARITH_V1, window: 0, shape: (t) => m.weights(t), pos, layer, nPrompt: j.prompt.length, sampling: GREEDY })
+    assert.equal(full.find((o) => o.name === 'SCORE')!.length, m.config.nHead * (pos + 1))
+    // ATT element 0, its first ACC: the judge reads V of position p − 2 (trace leaf), the full-attention program V of position 0
+    const att = s.t.ops.find((o) => o.name === 'ATT')!
+    const pre = s.t.elementStates(att.op, 0)[0]
+    const mineRead = nextStep(s.t.ops, pre).reads[1]
+    const theirRead = nextStep(full, pre).reads[1]
+    assert.deepEqual([mineRead.kind, (mineRead as { pos: number }).pos, (theirRead as { pos: number }).pos], ['kv', pos - 2, 0])
+    const [o] = await steps(s.ctx, [{ frame: hx(s.t.frames[att.op - 1]), pre, reads: openStep(s.src, pre) }])
+    assert.equal(o.err, undefined)
+    assert.equal(o.leaf, hx(microLeaf(s.t.elementStates(att.op, 0)[1])))
+    const theirs = executeStep(full, pre, nextStep(full, pre).reads.map((r) => s.t.read(att.op, r)))
+    assert.notEqual(o.leaf, hx(microLeaf(theirs)), 'the full-attention step is not the judge\'s')
+  }
+  tc.diagnostic(`${n} steps checked`)
+})
+
 test(`seeded fuzz: ${FUZZ_N} random steps of random elements equal the twin`, async () => {
   const rng = new Rng(FUZZ_SEED)
   const m1 = tiny('tiny', 'q8_0', 3)
