@@ -159,7 +159,7 @@ async function measure(preset: string, type: string, path: string, threads: numb
   const weightBytes = weightBytesPerToken(path)
   process.stderr.write(`  ${preset} ${type} threads=${threads}: tessera load`)
   let t0 = performance.now()
-  const model = await loadModel(path, { threads, backend: 'wasm' })
+  const model = await loadModel(path, { threads, backend: 'wasm', hugePages: true })
   const loadSeconds = (performance.now() - t0) / 1000
   const all = model.tokenizer.encode(BUILTIN_TEXT)
   if (all.length < PREFILL) throw new Error(`the built-in text gives only ${all.length} tokens`)
@@ -236,7 +236,7 @@ async function measure(preset: string, type: string, path: string, threads: numb
 
 /** Child mode: load a model, generate 16 tokens, print the peak resident set size. */
 async function rssChild(path: string, threads: number): Promise<void> {
-  const model = await loadModel(path, { threads, backend: 'wasm' })
+  const model = await loadModel(path, { threads, backend: 'wasm', hugePages: true })
   const prompt = model.tokenizer.encode(BUILTIN_TEXT).slice(0, PROMPT)
   generate(model, { prompt, maxTokens: 16, temperature: 0 })
   model.close()

@@ -93,7 +93,7 @@ console.log(`|---|${CONTEXTS.map(() => '---').join('|')}|---|---|`)
 
 const path = synthModelFile(`${ROOT}.tessera/bench`, preset, type)
 for (const threads of threadCounts) {
-  const m = await loadModel(path, { threads })
+  const m = await loadModel(path, { threads, hugePages: true })
   const V = m.transformer.config.vocabSize
   const prompt = Array.from({ length: CONTEXTS.at(-1)! + steps }, (_, i) => 3 + ((i * 7919 + 13) % (V - 3)))
   // attention workers start asynchronously: let them come up before timing

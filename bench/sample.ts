@@ -103,7 +103,7 @@ type Row = { threads: number; rates: Record<string, number>; ms: Record<string, 
 
 async function measure(path: string, threads: number, n: number, runs: number): Promise<Row> {
   process.stderr.write(`  threads=${threads}: tessera`)
-  const model = await loadModel(path, { threads })
+  const model = await loadModel(path, { threads, hugePages: true })
   const rates: Record<string, number> = {}
   const ms: Record<string, number> = {}
   let prompt: number[]

@@ -425,7 +425,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
     // ---- model
     const modelPath = opts.model ? resolve(opts.model) : DEFAULT_MODEL_PATH
     if (!existsSync(modelPath)) throw new InvalidParameterError('model', modelPath, 'an existing GGUF file')
-    engine = await loadModel(modelPath)
+    engine = await loadModel(modelPath, { hugePages: true })
     const gm: GatewayModel = gatewayModelOf(engine)
 
     // ---- chain, contracts, beacon

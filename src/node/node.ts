@@ -174,7 +174,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
       const dm = await openDisputeModel(path)
       dispute.set(dm.tree.modelRoot.toLowerCase(), dm)
       if (roles.has('provider')) {
-        const m = await loadModel(path)
+        const m = await loadModel(path, { hugePages: true })
         engines.push(m)
         served.push({ model: m, pricePerToken: price, dispute: dm })
       }

@@ -33,6 +33,11 @@ export type LoadOptions = {
   backend?: 'wasm' | 'reference'
   /** The wasm backend's native AVX2 Q8_0 matmul when built (default true; same bits either way). */
   native?: boolean
+  /**
+   * Weights on transparent huge pages (default false): faster decode, slower load (wasmBackend.ts
+   * `hugePages`); the long-running node, gateway and devnet turn it on.
+   */
+  hugePages?: boolean
   /** Called after each tensor is loaded with (tensors done, total, bytes read so far). */
   onProgress?: (done: number, total: number, bytes: number) => void
   /**
@@ -70,7 +75,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
     throw new FileNotFoundError(path, e)
   }
   const wasmThreads = Math.max(threads, Math.ceil(size / MEMORY_BUDGET))
-  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads, native: opts.native })
+  const backend = opts.backend === 'reference' ? createReferenceBackend() : await createWasmBackend({ threads: wasmThreads, native: opts.native, hugePages: opts.hugePages })
   try {
     const w = await loadWeightsAsync(path, backend, { onProgress: opts.onProgress, signal: opts.signal })
     const tokenizer = createTokenizer(w.metadata)

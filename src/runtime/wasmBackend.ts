@@ -41,11 +41,13 @@ export type WasmBackendOptions = {
    */
   attentionThreads?: number
   /**
-   * Transparent huge pages for the kernel memories (default true, unless the environment has
-   * TESSERA_HUGEPAGES=0, for A/B runs): each newly grown range is `madvise(MADV_HUGEPAGE)`d through
-   * the native addon before the weights are written there, so a one-token matvec streams them with
-   * far fewer TLB misses (docs/KERNELS.md "Weights on huge pages"). A hint only: no byte changes; a
-   * no-op where the addon is absent or the OS has no transparent huge pages.
+   * Transparent huge pages for the kernel memories (default false; the environment's
+   * TESSERA_HUGEPAGES=1 or =0 overrides the option either way, for A/B runs): each newly grown
+   * range is `madvise(MADV_HUGEPAGE)`d through the native addon before the weights are written
+   * there, so a one-token matvec streams them with far fewer TLB misses (docs/KERNELS.md "Weights
+   * on huge pages"). Worth it for a process that loads once and decodes for long (a provider, the
+   * gateway, the devnet), not for a one-shot run: the load's page faults cost more here. A hint
+   * only: no byte changes; a no-op where the addon is absent or the OS has no transparent huge pages.
    */
   hugePages?: boolean
 }
@@ -160,6 +162,12 @@ async function startWorker(init: WorkerInit): Promise<Worker> {
   return worker
 }
 
+/** The option, unless TESSERA_HUGEPAGES is '1' or '0'. */
+function hugePagesWanted(option: boolean | undefined): boolean {
+  const env = process.env.TESSERA_HUGEPAGES
+  return env === '1' ? true : env === '0' ? false : (option ?? false)
+}
+
 /**
  * Creates the WASM SIMD backend with `threads` threads (the main thread plus threads-1 workers).
  * Example: `const b = await createWasmBackend({ threads: 2 })`, then allocMatrix / writeRows /
@@ -170,7 +178,7 @@ export async function createWasmBackend(options: WasmBackendOptions): Promise<Ba
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidParameterError('threads', threads, 'an integer from 1 to 256')
   const spinMs = options.spinMs ?? 50
   const native = options.native === false ? undefined : loadNativeQ8()
-  const adviser = (options.hugePages ?? process.env.TESSERA_HUGEPAGES !== '0') ? loadNativeQ8() : undefined
+  const adviser = hugePagesWanted(options.hugePages) ? loadNativeQ8() : undefined
   const module = builtModule('kernels.wasm')
   const slots: Slot[] = []
   for (let i = 0; i < threads; i++) {

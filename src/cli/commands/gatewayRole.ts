@@ -100,7 +100,7 @@ export async function startGatewayRole(o: {
   ])
   const engines: Model[] = []
   try {
-    for (const p of o.models) engines.push(await loadModel(p))
+    for (const p of o.models) engines.push(await loadModel(p, { hugePages: true }))
     const models = engines.map((m) => gatewayModelOf(m))
     const chatTemplates: Record<string, string> = {}
     for (const [name, text] of o.config.templates) {
