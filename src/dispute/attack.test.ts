@@ -86,8 +86,8 @@ for (const [preset, type] of [['tiny', 'q8_0'], ['tiny-qwen2', 'q4_k_m']] as con
         const prompt = [11, 250, 3]
         const spec = jobSpecOf(model, { prompt, params: job.params, seed: 5n })
         const honest = replayJob(model.tf, spec)
-        // (arith is one deterministic cheat, played in arith.test.ts)
-        const kinds = CHEAT_KINDS.filter((k) => k !== 'length' && k !== 'self-dispute' && k !== 'arith' && applicable(model, spec, honest, k))
+        // (arith and window are deterministic cheats, played in arith.test.ts and window.test.ts)
+        const kinds = CHEAT_KINDS.filter((k) => k !== 'length' && k !== 'self-dispute' && k !== 'arith' && k !== 'window' && applicable(model, spec, honest, k))
         // sampled jobs add only the sampling ops; the layer kinds are the greedy job's
         const mine = job.name === 'sampled' ? kinds.filter((k) => ['rank', 'sort', 'tscale', 'texp', 'tsum', 'prob', 'keep', 'draw', 'sample'].includes(k)) : kinds
         // CI: four seeds of every layer and head kind (each another leaf, element and value), two of the sampling ops

@@ -12,7 +12,7 @@ export const OP_KINDS = [
   'exps', 'zinv', 'att', 'wo', 'res', 'gate', 'up', 'silu', 'down', 'logits', 'penalty', 'argmax', 'rank', 'sort', 'tscale', 'texp',
   'tsum', 'prob', 'keep', 'draw',
 ] as const
-export const GAME_KINDS = ['sample', 'prompt', 'no-compute', 'length', 'self-dispute', 'micro', 'deliver', 'arith'] as const
+export const GAME_KINDS = ['sample', 'prompt', 'no-compute', 'length', 'self-dispute', 'micro', 'deliver', 'arith', 'window'] as const
 export type CheatKind = (typeof OP_KINDS)[number] | (typeof GAME_KINDS)[number]
 /** Every kind `random` picks from, and the `--cheat` words (with `random`). */
 export const CHEAT_KINDS: readonly CheatKind[] = [...OP_KINDS, ...GAME_KINDS]

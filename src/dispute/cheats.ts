@@ -27,6 +27,11 @@
  *                 (docs/MACHINE.md "Which arithmetic"): a v1 engine serving a v2 model, or v2's
  *                 binary16 KV cache on a v1 model; honest otherwise, so it loses at a DOT8 or ACC
  *                 step, the only ones the two arithmetics do not share
+ *   window        the job computed with another attention window than its model's root commits
+ *                 to (docs/MACHINE.md "Sliding window"): full attention on a sliding-window
+ *                 model, or a window of 2 on a model without one, defended with the machine of
+ *                 the registered window; it loses the STORE one-step of the first position the
+ *                 two windows tell apart
  *
  * `random` is a seeded pick over all of these. What a cheat changed is reported (`where`) so
  * tests can check the game ends there.
@@ -34,6 +39,8 @@
 import { BaseError } from '../errors.js'
 import { type Hash, leafHash, toHex } from '../trace/merkle.js'
 import { ARITH_V1, ARITH_V2 } from '../engine/version.js'
+import type { ModelConfig } from '../engine/model/config.js'
+import type { Transformer } from '../engine/model/transformer.js'
 import { type OpCode, type OpDef, SLOT, bits, executeStep, nextStep, transitionOps, val } from './machine/program.js'
 import { type MicroState, type SlotValue, actBlockLeaf, microLeaf, microState } from './machine/state.js'
 import type { DisputeModel } from './model.js'
@@ -238,9 +245,31 @@ export function makeCheat(model: DisputeModel, spec: JobSpec, honest: JobTrace, 
       const auditor = createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: trace.outputs }))
       return { kind: k, trace, provider, where: { ...firstDivergence(provider, auditor, site), kind: k }, sockPuppet: false }
     }
+    case 'window': {
+      // the cheater's engine: the same weights under the registered root, another window; it
+      // defends with the node's machine (the registered window), so its op-level leaves are the
+      // honest ones up to its own trace leaf, and it loses the STORE of the first position the
+      // two windows tell apart. (A cheater whose machine follows its own window cannot even open
+      // its S and E slots at the judge's lengths: it is stuck at that SCORE op and times out.)
+      const tf = withAttentionWindow(model.tf, model.window === 0 ? 2 : undefined)
+      const trace = replayJob(tf, spec)
+      const provider = createReplayTraceProvider(model, trace)
+      const auditor = createReplayTraceProvider(model, replayJob(model.tf, spec, { forced: trace.outputs }))
+      return { kind: k, trace, provider, where: { ...firstDivergence(provider, auditor, site), kind: k }, sockPuppet: false }
+    }
     default:
       return opCheat(model, spec, honest, k === 'sample' ? (spec.sampling.temperature === 0 ? 'argmax' : 'draw') : k, k, rng)
   }
+}
+
+/**
+ * The window cheater's engine: `tf`'s weights and backend with attention window `window`
+ * (undefined: full attention) in its config, which its forward pass and KV cache follow.
+ */
+function withAttentionWindow(tf: Transformer, window: number | undefined): Transformer {
+  const config: ModelConfig = { ...tf.config, slidingWindow: window }
+  if (window === undefined) delete config.slidingWindow
+  return Object.assign(Object.create(Object.getPrototypeOf(tf) as object) as Transformer, tf, { config })
 }
 
 /**

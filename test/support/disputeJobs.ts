@@ -18,12 +18,12 @@ import { writeGgufFile } from '../../src/runtime/ggufFile.js'
 /**
  * A synthesized `preset` model of ggml `type` on disk, opened for disputes; close() removes the
  * file. `depths` pads its model tree to a bigger model's path depths (src/chain/weights.ts
- * TreeDepths, e.g. LLAMA2_7B_DEPTHS: gas measurement).
+ * TreeDepths, e.g. LLAMA2_7B_DEPTHS: gas measurement); `slidingWindow` gives it an attention window.
  */
-export async function tinyDisputeModel(preset: string, type: string, seed = 3, depths?: TreeDepths): Promise<DisputeModel> {
+export async function tinyDisputeModel(preset: string, type: string, seed = 3, depths?: TreeDepths, slidingWindow?: number): Promise<DisputeModel> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-dispute-'))
   const path = join(dir, `${preset}-${type}.gguf`)
-  writeGgufFile(path, encodeGguf(synthModel({ preset, type, seed })))
+  writeGgufFile(path, encodeGguf(synthModel({ preset, type, seed, slidingWindow })))
   const m = await openDisputeModel(path, { depths })
   return {
     ...m,
