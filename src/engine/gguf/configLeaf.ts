@@ -19,9 +19,9 @@
  *
  *   config leaf = "tessera-config/3+window" || u32 window (LE) || abi.encode(ModelConfigV3) || tokenizer hash
  *
- * No contract accepts that tag yet (the registry checks "tessera-config/3"; the dispute machine
- * has no window in its context), and `registerModel` refuses such a config by name: jobs of a
- * windowed model run and carry receipts and traces, but cannot be settled or disputed on chain.
+ * `ModelRegistry.register` takes W (0 for the plain leaf) and checks this leaf, and records W
+ * (`windowOf`), which the dispute machine reads for its attention ops (docs/MACHINE.md "Sliding
+ * window"): a windowed model is settled and disputed on chain like any other.
  */
 import { concatBytes, f32ToBits } from '../bytes.js'
 import { type Hash, sha256 } from '../hash/merkle.js'
