@@ -1,6 +1,7 @@
 // Builds the optional native addons with node-gyp into build/native/build/Release/: tessera_q8.node (the
 // matmuls, Q8_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, and the trace hashes: q8.cc), tessera_attention.node
-// (attention.cc) and tessera_train.node (train.cc), all three including common.h. Optional: off x86-64, or when node-gyp or a C++
+// (attention.cc), tessera_train.node (train.cc), the three including common.h, and tessera_secp.node (secp.cc:
+// secp256k1 signing and checks with node's OpenSSL). Optional: off x86-64, or when node-gyp or a C++
 // compiler is missing, it prints one warning line and the WASM kernels stay the path; it never
 // fails the build. node-gyp works offline with Node's own headers (--nodedir: npm's config, else
 // the include/node directory next to the running node).
@@ -14,7 +15,15 @@ import { inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
 // The addon is built against this Node's ABI (process.versions.modules): another Node needs a rebuild.
 const inputs = () =>
   inputsDigest(
-    ['src/runtime/native/binding.gyp', 'src/runtime/native/q8.cc', 'src/runtime/native/attention.cc', 'src/runtime/native/train.cc', 'src/runtime/native/common.h', 'scripts/build/20-native.mjs'],
+    [
+      'src/runtime/native/binding.gyp',
+      'src/runtime/native/q8.cc',
+      'src/runtime/native/attention.cc',
+      'src/runtime/native/train.cc',
+      'src/runtime/native/secp.cc',
+      'src/runtime/native/common.h',
+      'scripts/build/20-native.mjs',
+    ],
     [process.arch, process.versions.modules],
   )
 
@@ -60,7 +69,7 @@ function tryBuild() {
   if (!gyp) return warn('node-gyp not found')
   const dir = join(root, 'build', 'native')
   mkdirSync(dir, { recursive: true })
-  for (const f of ['binding.gyp', 'common.h', 'q8.cc', 'attention.cc', 'train.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
+  for (const f of ['binding.gyp', 'common.h', 'q8.cc', 'attention.cc', 'train.cc', 'secp.cc']) copyFileSync(join(root, 'src', 'runtime', 'native', f), join(dir, f))
   const nd = nodeDir()
   const args = [gyp, 'rebuild', '--loglevel=error', ...(nd ? [`--nodedir=${nd}`] : [])]
   const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' })

@@ -18,6 +18,12 @@
       "cflags_cc": ["-O2", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"]
+    },
+    {
+      "target_name": "tessera_secp",
+      "sources": ["secp.cc"],
+      "cflags_cc": ["-O2"],
+      "cflags_cc!": ["-fno-exceptions"]
     }
   ]
 }

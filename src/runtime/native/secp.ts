@@ -1,0 +1,28 @@
+/**
+ * The optional native secp256k1 (src/runtime/native/secp.cc, built by scripts/build/20-native.mjs
+ * into build/native/): ECDSA signing with RFC 6979 nonces, public-key recovery and the check
+ * against a known key, with node's own OpenSSL, giving the same bytes and answers as viem and
+ * @noble/curves. The chain layer cannot import the runtime's addons (test/layers.test.ts), so the
+ * node and the CLI install it into src/chain/evm/secp.ts:
+ *
+ * @example
+ *   useNativeSecp(loadNativeSecp()) // undefined when absent: viem/noble stay the path
+ */
+import { addonLoader } from './addon.js'
+
+export type NativeSecp = {
+  /** ECDSA of a 32-byte hash with a 32-byte key: r ‖ s ‖ v (v 27/28, low s) into out (65 bytes), as viem's `sign`; throws on a key not in [1, n). */
+  sign(hash: Uint8Array, key: Uint8Array, out: Uint8Array): void
+  /** ecrecover: the 65-byte uncompressed key into out, false when none recovers (noble's `recoverPublicKey` throws). */
+  recover(hash: Uint8Array, rs: Uint8Array, parity: number, out: Uint8Array): boolean
+  /** Whether `recover` would give `pub` (65 bytes, uncompressed; an off-curve key throws a TypeError). */
+  verify(hash: Uint8Array, rs: Uint8Array, parity: number, pub: Uint8Array): boolean
+}
+
+const addon = addonLoader<NativeSecp>('tessera_secp', 'native secp256k1')
+
+/** The addon, loaded once per thread; undefined when it is not built or cannot run here. */
+export const loadNativeSecp = addon.load
+
+/** Why loadNativeSecp returned undefined (undefined when it loaded). */
+export const nativeSecpUnavailable = addon.unavailable
