@@ -101,6 +101,12 @@ export type HostOptions = {
   bootstrap?: string[]
   /** Serve as a circuit relay for peers that cannot be dialled directly (each relayed connection limited to `RELAY_LIMITS`). */
   relay?: boolean
+  /**
+   * What this relay lets one relayed connection carry (`relay: true` only; default `RELAY_LIMITS`):
+   * the data limit counts both directions together, the duration runs from the connection's open.
+   * Lower ones serve tests of a relayed connection cut mid-job (test/network/nat.test.ts).
+   */
+  relayLimits?: { durationMs?: number; dataBytes?: bigint }
   /** Addresses to announce instead of the listening ones (a public IP behind port forwarding). */
   announce?: string[]
   limits?: Partial<HostLimits>
@@ -236,7 +242,15 @@ export async function createHost(options: HostOptions): Promise<Host> {
     dcutr: dcutr(),
     autoNAT: autoNAT(),
     ...(options.relay === true
-      ? { relay: circuitRelayServer({ reservations: { maxReservations: 128, defaultDurationLimit: RELAY_LIMITS.durationMs, defaultDataLimit: RELAY_LIMITS.dataBytes } }) }
+      ? {
+          relay: circuitRelayServer({
+            reservations: {
+              maxReservations: 128,
+              defaultDurationLimit: options.relayLimits?.durationMs ?? RELAY_LIMITS.durationMs,
+              defaultDataLimit: options.relayLimits?.dataBytes ?? RELAY_LIMITS.dataBytes,
+            },
+          }),
+        }
       : {}),
   }
   const node = await createLibp2p({
