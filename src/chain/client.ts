@@ -19,6 +19,7 @@ import { getArtifact } from './artifacts.js'
 import { createDevBeacon } from './beacon.js'
 import { flatTypedDigest } from './typedDigest.js'
 import { type ChainClients, deployContract } from './evm/clients.js'
+import { signHash } from './evm/secp.js'
 import { buildLevels, merkleProof } from '../trace/merkle.js'
 
 // ------------------------------------------------------------------ parameters and deployment
@@ -339,7 +340,7 @@ export function requestDigest(chainId: number, settlement: Address, req: JobRequ
 export async function signJobRequest(c: ChainClients, settlement: Address, req: JobRequest): Promise<{ r: Hex; vs: Hex }> {
   // a local account signs the digest (flatTypedDigest: the bytes signTypedData hashes, computed faster)
   const sig = c.account.sign
-    ? await c.account.sign({ hash: requestDigest(c.chain.id, settlement, req) })
+    ? await signHash(c.account, requestDigest(c.chain.id, settlement, req))
     : await c.wallet.signTypedData({ domain: domain(c.chain.id, settlement), types: JOB_REQUEST_TYPES, primaryType: 'JobRequest', message: req })
   const compact = signatureToCompactSignature(parseSignature(sig))
   return { r: compact.r, vs: compact.yParityAndS }
@@ -398,7 +399,7 @@ export function deliveryDigest(chainId: number, settlement: Address, a: { reques
  */
 export async function signDelivery(c: ChainClients, settlement: Address, a: { request: Hex; nOutput: number; outputRoot: Hex }): Promise<Delivery> {
   const sig = c.account.sign
-    ? await c.account.sign({ hash: deliveryDigest(c.chain.id, settlement, a) })
+    ? await signHash(c.account, deliveryDigest(c.chain.id, settlement, a))
     : await c.wallet.signTypedData({ domain: domain(c.chain.id, settlement), types: DELIVERY_TYPES, primaryType: 'Delivery', message: a })
   const compact = signatureToCompactSignature(parseSignature(sig))
   return { nOutput: a.nOutput, outputRoot: a.outputRoot, r: compact.r, vs: compact.yParityAndS }

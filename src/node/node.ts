@@ -25,6 +25,7 @@ import { advertise, getStake, stake } from '../chain/actions/settlement.js'
 import { BeaconFetchError, createDevBeacon, fetchRound, toContractSig } from '../chain/beacon.js'
 import { type Deployment, requestDigest } from '../chain/client.js'
 import { connectClients } from '../chain/evm/clients.js'
+import { useNativeSecp } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import { type DisputeModel, openDisputeModel, registeredArith } from '../dispute/model.js'
 import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
@@ -34,6 +35,7 @@ import { createHost, type Host, type Reachability } from '../p2p/host.js'
 import { addressOfPeer, identityFromKey } from '../p2p/identity.js'
 import { fetchOffer, OFFER_TOPIC, OfferDiscovery, OfferPublisher, type OfferTerms, type SignedOffer } from '../p2p/offers.js'
 import { loadModel, type Model } from '../runtime/model.js'
+import { loadNativeSecp } from '../runtime/native/secp.js'
 import { toHex } from '../trace/merkle.js'
 import { type Auditor, type ClaimedJob, type JobTranscript, createAuditor, serviceStore } from './auditor.js'
 import { claimedItem, followProviderView, runEvery } from './chainWatch.js'
@@ -158,6 +160,8 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     log(`created ${join(opts.dataDir, 'keystore.json')} for ${address}`)
   }
   const key = await loadKeystore(opts.dataDir, opts.passphrase)
+  // the job path's signatures by the native secp256k1 when it is built (the same bytes and answers)
+  useNativeSecp(loadNativeSecp())
   const c = connectClients({ transport: opts.rpc, chainId: d.chainId, privateKey: key.privateKey })
   const chainId = await c.public.getChainId().catch((e: unknown) => {
     throw new NodeStartError(`cannot reach the chain at ${opts.rpc}`, { cause: e })

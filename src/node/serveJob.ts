@@ -29,7 +29,7 @@ import { type Address, getAddress, type Hex } from 'viem'
 import { exposureOf, getStake } from '../chain/actions/settlement.js'
 import { ContractRevertError, type Deployment, type Fees, read, receiptFieldsDigest, requestDigest, send, signReceipt } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
-import { isSignedBy } from '../chain/evm/secp.js'
+import { isSignedBy, signHash } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
 import type { DisputeModel } from '../dispute/model.js'
 import { validateSampling } from '../engine/sample.js'
@@ -929,7 +929,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     const fields = receiptFieldsOf(result.receipt, a.digest)
     const account = ctx.clients.account
     const receiptSignature = account.sign
-      ? await account.sign({ hash: receiptFieldsDigest(d.chainId, d.settlement, fields) })
+      ? await signHash(account, receiptFieldsDigest(d.chainId, d.settlement, fields))
       : await signReceipt(ctx.clients.wallet, d.chainId, d.settlement, fields)
     const transcript: Transcript = {
       v: TRANSCRIPT_VERSION, chainId: d.chainId, settlement: d.settlement, request: msg.request, requestDigest: a.digest,

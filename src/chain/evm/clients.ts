@@ -11,6 +11,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { getArtifact } from '../artifacts.js'
 import { BaseError } from '../../errors.js'
 import type { Eip1193Provider } from './edr.js'
+import { rememberSigningKey } from './secp.js'
 
 export type ChainClients = {
   chain: Chain
@@ -47,6 +48,8 @@ export function connectClients(opts: { transport: Eip1193Provider | string; chai
   const chain = tesseraChain(opts.chainId, url)
   const transport = typeof opts.transport === 'string' ? http(opts.transport) : custom(opts.transport, { retryCount: 0 })
   const account = privateKeyToAccount(opts.privateKey)
+  // signHash may sign for it natively (secp.ts), with the same bytes
+  rememberSigningKey(account, opts.privateKey)
   const pollingInterval = url ? 1000 : 10
   return {
     chain,

@@ -10,6 +10,7 @@ import { type Address, type Hex, formatEther, getAddress } from 'viem'
 import { deposit, getBalances } from '../../chain/actions/settlement.js'
 import { loadDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
+import { useNativeSecp } from '../../chain/evm/secp.js'
 import { devAccount } from '../../chain/evm/edr.js'
 import { BaseError, InvalidParameterError } from '../../errors.js'
 import { dialJob } from '../../node/jobProtocol.js'
@@ -21,6 +22,7 @@ import { createHost, type Host } from '../../p2p/host.js'
 import { identityFromKey } from '../../p2p/identity.js'
 import { OfferDiscovery, type SignedOffer } from '../../p2p/offers.js'
 import { jobParams, loadModel } from '../../runtime/model.js'
+import { loadNativeSecp } from '../../runtime/native/secp.js'
 import { toHex } from '../../trace/merkle.js'
 import { type ParsedArgs, stringList, UsageError } from '../args.js'
 import { checkOutPath } from '../files.js'
@@ -98,6 +100,8 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
   else if (/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(`${rpc}/`)) privateKey = devAccount(Number(args.flags.account)).privateKey
   else throw new UsageError('--data or --key is required with a remote --rpc')
   const d = loadDeployment(String(args.flags.deployment))
+  // the request's and acknowledgements' signatures by the native secp256k1 when it is built (the same bytes)
+  useNativeSecp(loadNativeSecp())
   const c = connectClients({ transport: rpc, chainId: d.chainId, privateKey })
 
   const host = await createHost({ privateKey: identityFromKey(privateKey).libp2pKey, bootstrap, limits: { inboundConnectionThreshold: 100 } })
