@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Hex } from 'viem'
 import { deposit } from '../../src/chain/actions/settlement.js'
 import { type Deployment, deployTessera, saveDeployment } from '../../src/chain/client.js'
@@ -22,6 +23,7 @@ import { defaultDevnetModel } from '../../src/node/devnet.js'
 import { NodeStartError, startNode, type TesseraNode } from '../../src/node/node.js'
 import { randomNonces, requestJob } from '../../src/node/requestJob.js'
 import { unreachableReasons } from '../../src/node/status.js'
+import { LIBP2P } from '../../src/p2p/host.js'
 import { generate, jobParams, loadModel } from '../../src/runtime/model.js'
 import { toHex } from '../../src/trace/merkle.js'
 import { expectOneLine, startCli, waitFor } from '../support/cli.js'
@@ -53,7 +55,7 @@ describe('a provider behind NAT, reachable only through a relay node', { timeout
 
   before(async () => {
     modelPath = defaultDevnetModel(join(dir, 'model'))
-    chain = await createEmbeddedChain({ accounts: 7 })
+    chain = await createEmbeddedChain({ accounts: 8 })
     d = await deployTessera(connectClients({ transport: chain.provider, chainId: chain.chainId, privateKey: chain.accounts[0].privateKey }))
     rpc = await serveJsonRpc(chain.provider, { port: 0 })
     const base = { rpc: rpc.url, deployment: d, passphrase: 'pw', models: [] as string[], pollMs: 200, offerRefreshSec: 2 }
@@ -159,6 +161,29 @@ describe('a provider behind NAT, reachable only through a relay node', { timeout
     } finally {
       model.close()
     }
+  })
+
+  test('a provider nobody can dial (no address, no relay): node status says unreachable; once AutoNAT finds it private it reserves a slot on its relay peer by itself, and the reason goes', async () => {
+    const hidden = await startNode({
+      rpc: rpc.url, deployment: d, passphrase: 'pw', pollMs: 200, offerRefreshSec: 2, dataDir: join(dir, 'hidden'), roles: new Set(['provider']), models: [modelPath],
+      importKey: devAccount(7).privateKey, stake: 10n * COIN, listen: [], bootstrap: [relay.addrs()[0]],
+    })
+    nodes.push(hidden)
+    await until('the hidden provider to reach the relay', () => hidden.host.peers().includes(relay.peerId), 10_000)
+    assert.deepEqual(hidden.addrs(), [])
+    const s = await hidden.status()
+    assert.ok(s.whyNoWork.some((w) => /^unreachable: no listen address and no relay reservation/.test(w)), s.whyNoWork.join(' | '))
+    await assert.rejects(client.host.dial(hidden.peerId, '/tessera/job/1.4.0', { signal: AbortSignal.timeout(3000) }), { name: 'DialError' })
+    // AutoNAT's verdict, where AutoNAT reports it (loopback cannot produce one: test/network/nat.test.ts)
+    type AutoNat = { unconfirmAddress(r: { multiaddr: unknown; type: string; queue: { abort(): void } }): void }
+    const autoNat = (hidden.host as unknown as { [LIBP2P]: { services: { autoNAT: AutoNat } } })[LIBP2P].services.autoNAT
+    autoNat.unconfirmAddress({ multiaddr: multiaddr('/ip4/198.51.100.9/tcp/4001'), type: 'observed', queue: { abort() {} } })
+    const relayedAddr = await until('a relayed address', () => hidden.addrs().find((a) => a.includes('/p2p-circuit')), 20_000)
+    assert.ok(relayedAddr.endsWith(`/p2p/${relay.peerId}/p2p-circuit/p2p/${hidden.peerId}`), relayedAddr)
+    const after = await hidden.status()
+    assert.ok(!after.whyNoWork.some((w) => /^unreachable/.test(w)), after.whyNoWork.join(' | '))
+    const conn = await client.host.dial(relayedAddr, '/tessera/job/1.4.0', { signal: AbortSignal.timeout(5000) })
+    conn.abort(new Error('test done'))
   })
 
   test('tessera node start --listen none --relay-via ADDR: the provider process takes a reservation and its offer reaches the client', async () => {
