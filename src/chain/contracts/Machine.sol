@@ -110,7 +110,7 @@ contract Machine is IMachine {
     /// @inheritdoc IMachine
     /// @dev STORE and TOKEN write no slot: slot 255.
     function op(Ctx calldata c, uint256 k) external view returns (bool isOne, uint8 slot, bool isBlock, uint64 length) {
-        (, T.Op memory o) = windowedOp(c, k);
+        T.Op memory o = windowedOp(c, T.dims(c), k);
         // INVARIANT: ops are numbered 1 .. opCount.
         if (o.code == 0) revert NoSuchStep(k, 0, 0);
         if (o.code == T.TOKEN) o.slot = T.NONE;
@@ -119,7 +119,9 @@ contract Machine is IMachine {
 
     /// @inheritdoc IMachine
     function element(Ctx calldata c, uint256 k, uint64 j) external view returns (uint64 steps, bytes32 initLeaf) {
-        (T.Dims memory d, T.Op memory o) = programOp(c, k, j, 0);
+        T.Dims memory d = T.dims(c);
+        T.Op memory o = windowedOp(c, d, k);
+        checkElement(o, k, j, 0);
         steps = uint64(T.steps(c, d, o, j, matType(c, o)));
         initLeaf = MachineState.leafOf(MachineState.MicroState(uint32(k), j, 0, T.initRegs(d, o), ""));
     }
@@ -131,7 +133,9 @@ contract Machine is IMachine {
         view
         returns (bytes32 postLeaf)
     {
-        (T.Dims memory d, T.Op memory o) = programOp(c, pre.op, pre.elem, pre.step);
+        T.Dims memory d = T.dims(c);
+        T.Op memory o = windowedOp(c, d, pre.op);
+        checkElement(o, pre.op, pre.elem, pre.step);
         uint256 m = matEntry(c, o);
         uint32 wtype = m == 0 ? 0 : uint32(m) - 1;
         // INVARIANT: the final state has no next step.
@@ -178,7 +182,8 @@ contract Machine is IMachine {
         view
         returns (bool)
     {
-        (T.Dims memory d, T.Op memory o) = windowedOp(c, k);
+        T.Dims memory d = T.dims(c);
+        T.Op memory o = windowedOp(c, d, k);
         if (o.code == 0 || isOneStep(o.code) || last.op != k || last.elem >= o.length) return false;
         if (last.step != T.steps(c, d, o, last.elem, matType(c, o))) return false;
         if (o.isBlock) {
@@ -245,11 +250,10 @@ contract Machine is IMachine {
 
     // ------------------------------------------------------------------ helpers
 
-    /// @dev Op k with the dims its programs use: for the attention ops (SCORE, MAX, EXPS, ZINV,
-    ///      ATT) of a sliding-window model, n_u = min(p + 1, W) (the registry is read only for those:
-    ///      every other op is the same with or without a window).
-    function windowedOp(Ctx calldata c, uint256 k) private view returns (T.Dims memory d, T.Op memory o) {
-        d = T.dims(c);
+    /// @dev Op k, with `d.nu` set to what its programs use: for the attention ops (SCORE, MAX, EXPS,
+    ///      ZINV, ATT) of a sliding-window model, n_u = min(p + 1, W) (the registry is read only for
+    ///      those: every other op is the same with or without a window).
+    function windowedOp(Ctx calldata c, T.Dims memory d, uint256 k) private view returns (T.Op memory o) {
         (o,) = T.opAt(c, d, k);
         uint8 code = o.code;
         if (d.nu > 1 && (code == T.SCORE || code == T.MAX || code == T.EXPS || code == T.ZINV || code == T.ATT)) {
@@ -261,8 +265,7 @@ contract Machine is IMachine {
         }
     }
 
-    function programOp(Ctx calldata c, uint256 k, uint64 j, uint64 s) private view returns (T.Dims memory d, T.Op memory o) {
-        (d, o) = windowedOp(c, k);
+    function checkElement(T.Op memory o, uint256 k, uint64 j, uint64 s) private pure {
         // INVARIANT: only ops with element programs have elements, 0 .. length − 1.
         if (o.code == 0 || isOneStep(o.code) || j >= o.length) revert NoSuchStep(k, j, s);
     }
