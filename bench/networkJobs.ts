@@ -21,11 +21,11 @@
  * client's and the provider's CPU no longer add up on one thread. `--gap-ms N` waits N ms between
  * jobs; `--profile FILE` writes a CPU profile of the measured latency runs (this process's),
  * `--profile-provider FILE` the provider process's (with `--provider process`).
- * `--ab signature-after|transport`: two variants in turn, job by job, each with its own overhead and
- * marks (abVariants). `--protocol 1.3.0`: the client dials the previous job protocol (the request's signature checked
+ * `--ab signature-after|transport|secp`: two variants in turn, job by job, each with its own overhead and
+ * marks (abVariants; `secp`: the native secp256k1 on and off, in this process and the provider's). `--protocol 1.3.0`: the client dials the previous job protocol (the request's signature checked
  * before the engine starts) instead of 1.4.0 (the signature follows the request, the engine starts
  * on its content; with a local key the client still signs first unless `--signature-after`).
- * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream --protocol 1.3.0|ab --ab signature-after|transport --signature-after --rounds 3 --profile FILE]
+ * Usage: node --import tsx bench/networkJobs.ts [--only latency,throughput,slash --runs 20 --chain inline|process --provider inline|process --gap-ms 0 --fresh-stream --protocol 1.3.0|ab --ab signature-after|transport|secp --signature-after --rounds 3 --profile FILE]
  */
 import '../src/p2p/polyfill.js'
 import { spawn } from 'node:child_process'
@@ -39,6 +39,7 @@ import { deposit, getStake, stake } from '../src/chain/actions/settlement.js'
 import { type Deployment, deployTessera, saveDeployment } from '../src/chain/client.js'
 import { type ChainClients, connectClients } from '../src/chain/evm/clients.js'
 import { createEmbeddedChain } from '../src/chain/evm/edr.js'
+import { useNativeSecp } from '../src/chain/evm/secp.js'
 import { serveJsonRpc } from '../src/chain/evm/server.js'
 import { encodeGguf } from '../src/engine/gguf/write.js'
 import { synthModel } from '../src/engine/model/synth.js'
@@ -52,10 +53,13 @@ import { tcpWriteJoin } from '../src/p2p/tcpWrites.js'
 import { yamuxWindowPolicy } from '../src/p2p/yamuxWindow.js'
 import { writeGgufFile } from '../src/runtime/ggufFile.js'
 import { generate, jobParams, loadModel } from '../src/runtime/model.js'
+import { loadNativeSecp, nativeSecpUnavailable } from '../src/runtime/native/secp.js'
 import { toHex } from '../src/trace/merkle.js'
 import { arg, median } from './util.js'
 
 const COIN = 10n ** 18n
+// the clients sign and check as `tessera request` does: with the native secp256k1 when it is built
+useNativeSecp(loadNativeSecp())
 const PROMPT = [1, 15, 7, 22]
 const PARAMS = jobParams({ maxTokens: 8 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -200,9 +204,11 @@ const defaultVariant = (): Variant => ({
  * 1.4.0 and 1.3.0, with `--ab signature-after` the 1.4.0 request signed before it is sent and sent
  * before it is signed, with `--ab transport` (the provider in this process: both ends of the
  * connection are) this process's libp2p with and without src/p2p's transport changes (yamux window
- * updates once half a window is used, one socket write per Noise message).
+ * updates once half a window is used, one socket write per Noise message), with `--ab secp` the
+ * native secp256k1 (src/runtime/native/secp.cc) on and off at both ends (the client here, the provider
+ * here or by its process's `secp on|off`).
  */
-function abVariants(providerElsewhere: boolean): (Variant & { before?(): void; after?(): void })[] {
+function abVariants(p: ProviderHandle, providerElsewhere: boolean): (Variant & { before?(): void | Promise<void>; after?(): void })[] {
   const d = defaultVariant()
   const ab = arg('ab', '')
   if (arg('protocol', '1.4.0') === 'ab') return [{ ...d, label: 'protocol 1.4.0', protocol: '1.4.0' }, { ...d, label: 'protocol 1.3.0', protocol: '1.3.0' }]
@@ -212,7 +218,16 @@ function abVariants(providerElsewhere: boolean): (Variant & { before?(): void; a
     const set = (on: boolean) => () => void (yamuxWindowPolicy.enabled = tcpWriteJoin.enabled = on)
     return [{ ...d, label: 'transport changes on', before: set(true), after: set(true) }, { ...d, label: 'transport changes off', before: set(false), after: set(true) }]
   }
-  if (ab !== '') throw new Error(`--ab takes signature-after or transport, not ${ab}`)
+  if (ab === 'secp') {
+    const native = loadNativeSecp()
+    if (!native) throw new Error(`--ab secp needs the native secp256k1: ${nativeSecpUnavailable()}`)
+    const set = (on: boolean) => async () => {
+      useNativeSecp(on ? native : undefined)
+      if (providerElsewhere) await p.command!(`secp ${on ? 'on' : 'off'}`)
+    }
+    return [{ ...d, label: 'native secp256k1', before: set(true), after: () => void set(true)() }, { ...d, label: 'viem/noble secp256k1', before: set(false), after: () => void set(true)() }]
+  }
+  if (ab !== '') throw new Error(`--ab takes signature-after, transport or secp, not ${ab}`)
   return [d]
 }
 
@@ -309,7 +324,7 @@ async function benchLatency(): Promise<void> {
     const providerProfile = arg('profile-provider', '')
     if (providerProfile) await p.command!('profile-start')
     const providerCpu0 = await p.cpuMs?.()
-    const variants = abVariants(separate)
+    const variants = abVariants(p, separate)
     const variantOf: string[] = []
     for (let i = 0; i < runs; i++) {
       let c = cpuMs()
@@ -322,7 +337,7 @@ async function benchLatency(): Promise<void> {
       t = performance.now()
       // A/B (--protocol ab, --ab): the variants in turn, so each sees the same machine load
       const v = variants[i % variants.length]
-      v.before?.()
+      await v.before?.()
       await ask(net, p, cl, 0n, true, v)
       p2p.push(performance.now() - t)
       cpu.p2p.push(cpuMs() - c)

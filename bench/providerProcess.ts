@@ -3,7 +3,8 @@
  * (the client and the provider never share a thread): starts `startNode` with the options given as
  * one JSON argument, prints one line of JSON, `{ address, peerId, addrs }`, once it serves, then
  * answers each line `cpu` on stdin with `{ cpuMs }` (this process's CPU time so far); `profile-start`
- * starts V8's CPU profiler and `profile-stop FILE` writes the profile to FILE, each answered `{ ok }`.
+ * starts V8's CPU profiler and `profile-stop FILE` writes the profile to FILE, `secp on|off` installs or removes
+ * the native secp256k1 (chain/evm/secp.ts useNativeSecp; startNode installs it), each answered `{ ok }`.
  * It stops the node when its stdin closes (its parent exited).
  * Usage: node --import tsx bench/providerProcess.ts '{"dataDir":..,"model":..,"rpc":..,"deploymentFile":..,"key":..,"capacity":32}'
  */
@@ -13,7 +14,9 @@ import { Session } from 'node:inspector'
 import { createInterface } from 'node:readline'
 import type { Hex } from 'viem'
 import { loadDeployment } from '../src/chain/client.js'
+import { useNativeSecp } from '../src/chain/evm/secp.js'
 import { startNode } from '../src/node/node.js'
+import { loadNativeSecp } from '../src/runtime/native/secp.js'
 import { benchArgs } from './util.js'
 
 const positionals = benchArgs({
@@ -44,6 +47,9 @@ lines.on('line', async (line) => {
     await post('Profiler.enable')
     await post('Profiler.setSamplingInterval', { interval: 200 })
     await post('Profiler.start')
+    process.stdout.write(`${JSON.stringify({ ok: true })}\n`)
+  } else if (cmd === 'secp' && (file === 'on' || file === 'off')) {
+    useNativeSecp(file === 'on' ? loadNativeSecp() : undefined)
     process.stdout.write(`${JSON.stringify({ ok: true })}\n`)
   } else if (cmd === 'profile-stop' && file) {
     writeFileSync(file, JSON.stringify((await post('Profiler.stop')).profile ?? {}))

@@ -1,0 +1,90 @@
+/**
+ * secp256k1 on the job path (issue 8): CPU µs per operation of the native twin
+ * (src/runtime/native/secp.cc, node's OpenSSL) against the plain path it replaces: signing (viem's
+ * `sign`, what a local account's `sign({ hash })` runs), recovery (@noble/curves'
+ * `recoverPublicKey`, what chain/evm/secp.ts's `recoverSigner` runs) and the check against a known
+ * key (noble with the key's precomputed multiples, chain/evm/secp.ts's cached-key `isSignedBy`).
+ * Native and plain alternate round by round in one process, so both see the same machine load;
+ * process CPU time (user + system), the median over rounds. Prints a table; writes nothing.
+ */
+import { cpuUsage } from 'node:process'
+import { loadavg } from 'node:os'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { bytesToHex, type Hex, keccak256, toHex } from 'viem'
+import { sign } from 'viem/accounts'
+import { loadNativeSecp, nativeSecpUnavailable } from '../src/runtime/native/secp.js'
+import { arg, benchArgs, median } from './util.js'
+
+benchArgs({
+  summary: 'CPU µs per secp256k1 sign / recover / known-key check, native (secp.cc) against viem and noble, interleaved. Prints a table; writes nothing.',
+  usage: 'node --import tsx bench/secp.ts [flags]',
+  flags: {
+    ops: { value: 'N', help: 'operations per round and path (default 200)' },
+    rounds: { value: 'N', help: 'rounds, native and plain alternating; the median reported (default 5)' },
+  },
+})
+
+const native = loadNativeSecp()
+if (!native) throw new Error(`bench/secp.ts needs the native secp256k1: ${nativeSecpUnavailable()}`)
+const OPS = Number(arg('ops', '200'))
+const ROUNDS = Number(arg('rounds', '5'))
+const { Point, Signature } = secp256k1
+const Fn = Point.Fn
+
+// OPS signers and hashes, each signature once
+const cases = Array.from({ length: OPS }, (_, i) => {
+  const key = keccak256(toHex(`bench secp key ${i}`))
+  const hash = keccak256(toHex(`bench secp hash ${i}`))
+  const keyBytes = Uint8Array.from(Buffer.from(key.slice(2), 'hex'))
+  const hashBytes = Uint8Array.from(Buffer.from(hash.slice(2), 'hex'))
+  const out = new Uint8Array(65)
+  native.sign(hashBytes, keyBytes, out)
+  const pub = secp256k1.getPublicKey(keyBytes, false)
+  const r = BigInt(bytesToHex(out.subarray(0, 32)))
+  const s = BigInt(bytesToHex(out.subarray(32, 64)))
+  return { key: key as Hex, hash: hash as Hex, keyBytes, hashBytes, rs: out.slice(0, 64), parity: out[64] - 27, r, s, pub, point: Point.fromBytes(pub).precompute(6) }
+})
+
+/** CPU µs per call of f over every case. */
+async function perOp(f: (c: (typeof cases)[number]) => unknown): Promise<number> {
+  const t = cpuUsage()
+  for (const c of cases) await f(c)
+  const d = cpuUsage(t)
+  return (d.user + d.system) / OPS
+}
+
+const out = new Uint8Array(65)
+const ops: [string, (c: (typeof cases)[number]) => unknown, string, (c: (typeof cases)[number]) => unknown][] = [
+  ['sign', (c) => native.sign(c.hashBytes, c.keyBytes, out), 'viem sign', (c) => sign({ hash: c.hash, privateKey: c.key })],
+  ['recover', (c) => native.recover(c.hashBytes, c.rs, c.parity, out), 'noble recoverPublicKey', (c) => new Signature(c.r, c.s, c.parity).recoverPublicKey(c.hashBytes)],
+  [
+    'known-key check',
+    (c) => native.verify(c.hashBytes, c.rs, c.parity, c.pub),
+    'noble, precomputed key',
+    (c) => {
+      const is = Fn.inv(c.s)
+      const h = Fn.create(BigInt(c.hash))
+      const R = Point.BASE.multiplyUnsafe(Fn.create(h * is)).add(c.point.multiplyUnsafe(Fn.create(c.r * is))).toAffine()
+      return R.x === c.r && Number(R.y & 1n) === c.parity
+    },
+  ],
+]
+// warm-up (JIT, tables), then the rounds
+for (const [, n, , p] of ops) await Promise.all([perOp(n), perOp(p)])
+const load0 = loadavg()[0]
+const times = ops.map(() => ({ native: [] as number[], plain: [] as number[] }))
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, [, n, , p]] of ops.entries()) {
+    const first = round % 2 === 0
+    const a = await perOp(first ? n : p)
+    const b = await perOp(first ? p : n)
+    times[i].native.push(first ? a : b)
+    times[i].plain.push(first ? b : a)
+  }
+}
+console.log(`| operation (${OPS} ops x ${ROUNDS} rounds, load ${load0.toFixed(1)}-${loadavg()[0].toFixed(1)}) | native µs | plain µs | plain path | speed-up |`)
+console.log('|---|---|---|---|---|')
+for (const [i, [name, , plain]] of ops.entries()) {
+  const [n, p] = [median(times[i].native), median(times[i].plain)]
+  console.log(`| ${name} | ${n.toFixed(0)} | ${p.toFixed(0)} | ${plain} | ${(p / n).toFixed(2)}x |`)
+}
