@@ -122,7 +122,11 @@ export function unreachableReasons(s: {
   else if (s.reachability === 'private' && relayed.length === 0)
     out.push('unreachable from outside: AutoNAT peers could not dial any public address back and no relay reservation is held (forward the port, or take a reservation with --relay-via MULTIADDR)')
   else if (ips.length > 0 && ips.every(isPrivate) && relayed.length === 0)
-    out.push('maybe unreachable from outside this network: only private addresses and no relay reservation (behind NAT? take a relay reservation with --relay-via)')
+    // AutoNAT v1 calls an address private only after failed dial-backs from peers in 8 distinct /8
+    // networks: on a small network a node behind NAT stays 'unknown' and takes no relay by itself
+    out.push(
+      'maybe unreachable from outside this network: only private addresses and no relay reservation (behind NAT? start with --reachability private to reserve a slot on a relay among the peers, or take one with --relay-via MULTIADDR)',
+    )
   if (s.peers > 0 && s.offerTopicPeers === 0) out.push('no connected peer follows the offer topic: the offer reaches others only through the DHT')
   return out
 }

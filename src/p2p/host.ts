@@ -286,8 +286,9 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
   const verdicts = recordDialBackVerdicts(node)
   const stopGossipCheck = keepGossipLinked(node, limits.gossipStuckMs, log)
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
-  // streams handed back by `release()`, by peer and protocol, each with the timer that closes it
-  const kept = new Map<string, { conn: FrameConn; timer: NodeJS.Timeout }[]>()
+  // streams handed back by `release()`, by peer and protocol, each with the timer that closes it and
+  // whether its connection is limited (relayed)
+  const kept = new Map<string, { conn: FrameConn; timer: NodeJS.Timeout; limited: boolean }[]>()
   const keptKey = (peer: string, protocol: string, maxBytes: number) => `${peer} ${protocol} ${maxBytes}`
   const takeKept = (peer: string | undefined, protocol: string, maxBytes: number): FrameConn | undefined => {
     if (peer === undefined) return undefined
@@ -295,13 +296,20 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     while (list !== undefined && list.length > 0) {
       const k = list.pop()!
       clearTimeout(k.timer)
+      // A stream on a relayed connection is left once there is a direct one (DCUtR, or the peer
+      // dialled us): the relay's limits (RELAY_LIMITS) would cut it mid-job, the direct one has none.
+      if (k.limited && k.conn.idle() && hasUnlimited(peer)) {
+        void k.conn.close().catch(() => {})
+        continue
+      }
       if (k.conn.idle()) return k.conn
       k.conn.abort(new Error('a kept stream was closed or sent data while idle'))
     }
     return undefined
   }
+  const hasUnlimited = (peer: string): boolean => node.getConnections(peerIdFromString(peer)).some((c) => c.status === 'open' && c.limits === undefined)
   /** `conn` with `release()` (back into `kept`) and `reused`. */
-  const keepable = (conn: FrameConn, peer: string, protocol: string, maxBytes: number, reused: boolean): FrameConn => {
+  const keepable = (conn: FrameConn, peer: string, protocol: string, maxBytes: number, reused: boolean, limited: boolean): FrameConn => {
     let released = false
     return {
       remotePeer: conn.remotePeer,
@@ -321,7 +329,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
         kept.set(key, list)
         if (list.length >= KEEP_PER_KEY) return void conn.close().catch(() => {})
         const entry = {
-          conn: keepable(conn, peer, protocol, maxBytes, true),
+          conn: keepable(conn, peer, protocol, maxBytes, true, limited),
+          limited,
           timer: setTimeout(() => {
             const i = list.indexOf(entry)
             if (i >= 0) list.splice(i, 1)
@@ -412,7 +421,8 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
         throw new DialError(peerOrAddr, protocol, err)
       }
       const remote = connection.remotePeer.toString()
-      return keepable(frameConn(stream, { maxBytes: options.maxBytes ?? MAX_FRAME, remotePeer: remote }), remote, protocol, options.maxBytes ?? MAX_FRAME, false)
+      const maxBytes = options.maxBytes ?? MAX_FRAME
+      return keepable(frameConn(stream, { maxBytes, remotePeer: remote }), remote, protocol, maxBytes, false, connection.limits !== undefined)
     },
 
     async publish(topic, data) {

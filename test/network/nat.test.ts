@@ -8,8 +8,11 @@
 //    peers, eight needed, so no loopback network can produce it.
 //  - Several jobs in a row over one relayed (limited) connection, on one kept stream and on a stream
 //    reopened after `release()`; a relay whose data limit, or duration limit, is reached mid-job:
-//    the client's `recv` fails at once (no hang until its timeout), the provider's side of the stream
-//    fails too (the job is cut, as by a cancel), and a new dial gets a new relayed connection.
+//    the client's `recv` ends at once (the stream reads as closed by the provider: `requestJob`'s
+//    'closed' failure, then its next try; no hang until a timeout), the provider's next write fails
+//    (the job is cut, as by a cancel), and a new dial gets a new relayed connection.
+//  - DCUtR between a NATed provider and a client with a dialable address: the next job leaves the
+//    kept stream on the relayed connection for the direct one, out of the relay's limits.
 // Each test takes a few seconds and stops every host it starts.
 import '../../src/p2p/polyfill.js'
 import assert from 'node:assert/strict'
@@ -69,8 +72,8 @@ describe('reachability found private by AutoNAT (no reachability option)', () =>
       const changes: string[][] = []
       natted.onAddrsChange((a) => changes.push(a))
       assert.ok(await waitFor(() => natted.peers().includes(relay.peerId), 10_000), 'the node reached the relay')
-      // no verdict yet: the node does not look for a relay (two checks of keepRelayedWhenPrivate)
-      await sleep(4500)
+      // no verdict yet: the node does not look for a relay (keepRelayedWhenPrivate checks at start and every 2 s)
+      await sleep(2500)
       assert.equal(natted.reachability(), 'unknown')
       assert.ok(!natted.addrs().some((a) => a.includes('/p2p-circuit')), `no reservation without a verdict: ${natted.addrs()}`)
       // AutoNAT's verdict: its peers could not dial the NAT's public address back
@@ -198,6 +201,29 @@ describe('jobs over a limited relayed connection', () => {
       assert.ok(cut.error !== undefined && cut.tokens > 0 && cut.tokens < 100, `the job was cut: ${JSON.stringify(cut)}`)
       assert.ok(Date.now() - t < 4000, `cut near the 2 s limit, not at the recv timeout: ${Date.now() - t} ms`)
       assert.ok(await waitFor(() => log.some((l) => l.startsWith('cut:slow:')), 5000), `the provider's stream failed: ${log}`)
+    } finally {
+      await Promise.all([client.stop(), provider.stop(), relay.stop()])
+    }
+  })
+
+  test('a client with a dialable address: DCUtR adds a direct connection (the NATed provider dials out), and the next job leaves the kept relayed stream for it, out of the relay\'s limits', async () => {
+    const relay = await createHost({ privateKey: newKey(), relay: true, relayLimits: { dataBytes: 64n << 10n }, limits: LOOPBACK })
+    const provider = await behindNat(relay)
+    const client = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    const log: string[] = []
+    try {
+      await serveTestJobs(provider, log, 0)
+      const circuit = provider.addrs().find((a) => a.includes('/p2p-circuit'))!
+      const first = await dialRelayed(client, circuit, JOBS)
+      assert.equal((await runJob(first, 'a', 5)).tokens, 5)
+      first.release?.()
+      assert.ok(await waitFor(() => relayedTo(client, provider.peerId).some((c) => !c.relayed), 10_000), `a direct connection: ${JSON.stringify(relayedTo(client, provider.peerId))}`)
+      const next = await client.dial(provider.peerId, JOBS)
+      assert.equal(next.reused, false, 'the kept stream on the relayed connection is left')
+      // ~100 KB: more than the relay lets one connection carry, so it ran on the direct one
+      const big = await runJob(next, 'big', 100)
+      assert.ok(big.tokens === 100 && big.error === undefined, JSON.stringify(big))
+      await next.close()
     } finally {
       await Promise.all([client.stop(), provider.stop(), relay.stop()])
     }
