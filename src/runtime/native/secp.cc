@@ -176,12 +176,16 @@ napi_value Sign(napi_env env, napi_callback_info info) {
   }
   Ctx ctx;
   Point R;
-  BIGNUM *d = ctx.c ? BN_CTX_get(ctx.c) : nullptr, *m = BN_CTX_get(ctx.c), *k = BN_CTX_get(ctx.c), *ki = BN_CTX_get(ctx.c),
+  if (!ctx.c || !R.p) {
+    napi_throw_error(env, nullptr, "secp256k1: out of memory");
+    return nullptr;
+  }
+  BIGNUM *d = BN_CTX_get(ctx.c), *m = BN_CTX_get(ctx.c), *k = BN_CTX_get(ctx.c), *ki = BN_CTX_get(ctx.c),
          *x = BN_CTX_get(ctx.c), *y = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c);
   const char* err = nullptr;
   uint8_t seed[64], T[32];
   int parity = -1;
-  if (!s || !R.p) {
+  if (!s) {
     err = "secp256k1: out of memory";
   } else {
     BN_set_flags(d, BN_FLG_CONSTTIME);
@@ -228,7 +232,7 @@ napi_value Sign(napi_env env, napi_callback_info info) {
   }
   OPENSSL_cleanse(seed, sizeof seed);
   OPENSSL_cleanse(T, sizeof T);
-  if (d) BN_clear(d), BN_clear(k), BN_clear(ki);
+  if (s) BN_clear(d), BN_clear(k), BN_clear(ki);
   if (err) napi_throw_error(env, nullptr, err);
   return nullptr;
 }
@@ -257,9 +261,13 @@ napi_value Recover(napi_env env, napi_callback_info info) {
   }
   Ctx ctx;
   Point R, Q;
-  BIGNUM *h = ctx.c ? BN_CTX_get(ctx.c) : nullptr, *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *ir = BN_CTX_get(ctx.c),
+  if (!ctx.c || !R.p || !Q.p) {
+    napi_throw_error(env, nullptr, "secp256k1: out of memory");
+    return nullptr;
+  }
+  BIGNUM *h = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *ir = BN_CTX_get(ctx.c),
          *u1 = BN_CTX_get(ctx.c), *u2 = BN_CTX_get(ctx.c);
-  if (!u2 || !R.p || !Q.p) {
+  if (!u2) {
     napi_throw_error(env, nullptr, "secp256k1: out of memory");
     return nullptr;
   }
@@ -287,9 +295,13 @@ napi_value Verify(napi_env env, napi_callback_info info) {
   }
   Ctx ctx;
   Point P, R;
-  BIGNUM *h = ctx.c ? BN_CTX_get(ctx.c) : nullptr, *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *is = BN_CTX_get(ctx.c),
+  if (!ctx.c || !P.p || !R.p) {
+    napi_throw_error(env, nullptr, "secp256k1: out of memory");
+    return nullptr;
+  }
+  BIGNUM *h = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *is = BN_CTX_get(ctx.c),
          *u1 = BN_CTX_get(ctx.c), *u2 = BN_CTX_get(ctx.c), *x = BN_CTX_get(ctx.c), *y = BN_CTX_get(ctx.c);
-  if (!y || !P.p || !R.p) {
+  if (!y) {
     napi_throw_error(env, nullptr, "secp256k1: out of memory");
     return nullptr;
   }
