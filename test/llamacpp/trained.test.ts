@@ -12,6 +12,7 @@ import { after, test } from 'node:test'
 import { openLlamaCpp } from '../../bench/llamacpp.js'
 import { BUILTIN_TEXT } from '../../src/engine/tokenizer/index.js'
 import { KVCache } from '../../src/engine/model/transformer.js'
+import { ARITH_V1 } from '../../src/engine/version.js'
 import { loadModel } from '../../src/runtime/model.js'
 import { parseRunSpec, trainRun } from '../../src/train/run.js'
 import { compareLogits } from './compare.js'
@@ -42,7 +43,7 @@ test('a trained model exported as F32 and Q8_0 loads in llama.cpp and agrees wit
       for (const text of PROMPTS) {
         const ids = ll.tokenize(text, true)
         assert.deepEqual(model.tokenizer.encode(text), ids, `${type}: tokenizers disagree on ${JSON.stringify(text)}`)
-        const s = compareLogits(await ll.nextLogits(ids), model.transformer.forward(ids, new KVCache(model.transformer.config, ids.length), 1))
+        const s = compareLogits(await ll.nextLogits(ids), model.transformer.forward(ids, new KVCache(model.transformer.config, ids.length, ARITH_V1), 1))
         assert.ok(s.maxAbsDiff < 0.25, `${type}: max |dlogit| ${s.maxAbsDiff} on ${JSON.stringify(text)}`)
         if (s.refTop1 !== s.oursTop1) assert.ok(s.refMargin < 0.5, `${type}: top-1 differs with margin ${s.refMargin}`)
       }
