@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Address, type Hex, keccak256, recoverAddress, serializeSignature, signatureToCompactSignature, toHex } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
-import { isSignedBy, keyCacheStats, recoverSigner } from './secp.js'
+import { isSignedBy, keyCacheStats, nativeSecpInstalled, recoverSigner, rememberSigningKey, signHash } from './secp.js'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const key = (i: number): Hex => keccak256(toHex(`secp test key ${i}`))
@@ -127,4 +127,12 @@ test('more regular signers than hot keys: the hot set keeps its keys (no table r
   const built = keyCacheStats().tablesBuilt - built0
   assert.ok(built <= maxHot, `${built} tables built for ${signers.length} signers over 4 rounds (an LRU would build one per check after the first rounds)`)
   assert.ok(keyCacheStats().hot <= maxHot)
+})
+
+test('signHash with no native twin installed: the account\'s own viem signature; an account that cannot sign a hash is refused by name', async () => {
+  assert.equal(nativeSecpInstalled(), false)
+  const a = privateKeyToAccount(key(3))
+  rememberSigningKey(a, key(3))
+  for (let i = 0; i < 3; i++) assert.equal(await signHash(a, hashOf(i)), await a.sign({ hash: hashOf(i) }))
+  await assert.rejects(signHash({}, hashOf(0)), { name: 'NotLocalAccountError' })
 })

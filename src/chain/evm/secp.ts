@@ -20,6 +20,7 @@
  * ~4x faster recovery and ~2x faster checks; signing costs about what viem's does.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { BaseError } from '../../errors.js'
 import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, keccak256, numberToBytes } from 'viem'
 
 const { Point, Signature } = secp256k1
@@ -56,6 +57,16 @@ function rsBytes(sig: SignatureLike, r: bigint, s: bigint): Uint8Array {
 }
 
 // ------------------------------------------------------------------ the native twin
+
+/** A signature from which no public key recovers (r no point's x, or the point at infinity). */
+export class UnrecoverableSignatureError extends BaseError {
+  override name = 'UnrecoverableSignatureError'
+}
+
+/** `signHash` was given an account that cannot sign a bare hash (a JSON-RPC one) and has no remembered key. */
+export class NotLocalAccountError extends BaseError {
+  override name = 'NotLocalAccountError'
+}
 
 /** src/runtime/native/secp.ts's addon (its `NativeSecp`): the same answers and bytes as noble/viem. */
 export type SecpImpl = {
@@ -103,7 +114,7 @@ export async function signHash(account: { sign?: (a: { hash: Hex }) => Promise<H
     native.sign(hexToBytes(hash), key, out)
     return bytesToHex(out)
   }
-  if (!account.sign) throw new Error('signHash needs a local account (one with sign)')
+  if (!account.sign) throw new NotLocalAccountError('signHash needs a local account (one with sign)')
   return account.sign({ hash })
 }
 
@@ -177,7 +188,7 @@ function recoverKey(hash: Hex, sig: SignatureLike): Uint8Array {
   const { r, s, yParity } = partsOf(sig)
   if (!native) return new Signature(r, s, yParity).recoverPublicKey(hexToBytes(hash)).toBytes(false)
   const out = new Uint8Array(65)
-  if (!native.recover(hexToBytes(hash), rsBytes(sig, r, s), yParity, out)) throw new Error('invalid signature: no public key recovers from it')
+  if (!native.recover(hexToBytes(hash), rsBytes(sig, r, s), yParity, out)) throw new UnrecoverableSignatureError('invalid signature: no public key recovers from it')
   return out
 }
 

@@ -148,6 +148,11 @@ test('through chain/evm/secp.ts: key A\'s signature never passes as B\'s, native
         assert.equal(recoverSigner(hash, flipped), await recoverAddress({ hash, signature: flipped }))
         assert.equal(recoverSigner(hash, sigA), A.address)
       }
+      // a signature crafted to recover the point at infinity names nobody, on either path
+      const z = zeroKeyCase()
+      const sigZ = `${bytesToHex(rsOf(z.r, z.s))}${z.parity ? '1c' : '1b'}` as Hex
+      assert.throws(() => recoverSigner(bytesToHex(z.hash), sigZ), installed ? { name: 'UnrecoverableSignatureError' } : /point at infini/)
+      assert.equal(isSignedBy(bytesToHex(z.hash), sigZ, A.address), false)
     }
   } finally {
     useNativeSecp(undefined)
