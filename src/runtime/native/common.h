@@ -1,5 +1,5 @@
-// What the three native addons (q8.cc, attention.cc, train.cc) share: the load-time CPU check,
-// the N-API integer argument reader, and the one canonical EXP twin (canonical.ts `exp`, scalar
+// What the native addons (q8.cc, attention.cc, train.cc, secp.cc) share: the load-time CPU check,
+// the N-API integer and byte-array argument readers, and the one canonical EXP twin (canonical.ts `exp`, scalar
 // and on 8 AVX2 lanes, bit-identical to it and to layer.ts `expf4`).
 //
 // Everything here is `inline` in namespace `tn` (each addon is one translation unit, so nothing
@@ -36,6 +36,25 @@ inline bool getInt(napi_env env, napi_value v, int64_t* out) {
   if (napi_get_value_double(env, v, &x) != napi_ok) return false;
   if (!(x >= 0 && x <= 9007199254740991.0) || x != (double)(int64_t)x) return false;
   *out = (int64_t)x;
+  return true;
+}
+
+// A Uint8Array argument's bytes and length (false for anything else).
+inline bool getBytes(napi_env env, napi_value v, uint8_t** data, size_t* len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type t;
+  void* d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, len, &d, &ab, &off) != napi_ok || t != napi_uint8_array) return false;
+  *data = (uint8_t*)d;
+  return true;
+}
+inline bool getBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
+  uint8_t* d;
+  if (!getBytes(env, v, &d, len)) return false;
+  *data = d;
   return true;
 }
 

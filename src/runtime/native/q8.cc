@@ -1090,15 +1090,7 @@ napi_value VectorRoot(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-bool getBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
-  napi_typedarray_type t;
-  void* d;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &t, len, &d, &ab, &off) != napi_ok || t != napi_uint8_array) return false;
-  *data = (const uint8_t*)d;
-  return true;
-}
+using tn::getBytes;
 
 // layerLeaf(residual, k, v: Uint8Array, pos, layer: number, out: Uint8Array): the trace's layer
 // leaf hash (docs/TRACE.md, format 2), leafHash(u32 pos || u32 layer || vecRoot(residual) ||

@@ -34,6 +34,8 @@
 
 #include <mutex>
 
+#include "common.h"
+
 namespace {
 
 // The curve, with the generator's precomputed multiples (read-only once built, shared by threads).
@@ -117,17 +119,7 @@ struct Rfc6979 {
   ~Rfc6979() { OPENSSL_cleanse(this, sizeof *this); }
 };
 
-bool getBytes(napi_env env, napi_value v, uint8_t** data, size_t* len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type t;
-  void* d;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &t, len, &d, &ab, &off) != napi_ok || t != napi_uint8_array) return false;
-  *data = (uint8_t*)d;
-  return true;
-}
+using tn::getBytes;
 
 napi_value boolean(napi_env env, bool b) {
   napi_value r;
