@@ -435,9 +435,11 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
       }
       return c && c.openBatches === 0 && c.finalized >= claimed.length && BigInt(c.earned) > 0n && c.withdrawn === c.earned && c
     }, 60_000, 500)
-    for (const l of claimed) assert.equal((await getBatch(reader, d, l.args.batchId!)).status, 2, `batch ${l.args.batchId} final`)
+    // every batch p1 claimed, including one its age trigger claimed after the jump (finalized and withdrawn too)
+    const claimedAll = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'BatchClaimed', args: { provider: addressOf.p1 as Address }, fromBlock: 0n })
+    for (const l of claimedAll) assert.equal((await getBatch(reader, d, l.args.batchId!)).status, 2, `batch ${l.args.batchId} final`)
     const finalized = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'BatchFinalized', fromBlock: 0n })
-    const paid = finalized.filter((l) => claimed.some((c) => c.args.batchId === l.args.batchId)).reduce((sum, l) => sum + l.args.amount!, 0n)
+    const paid = finalized.filter((l) => claimedAll.some((c) => c.args.batchId === l.args.batchId)).reduce((sum, l) => sum + l.args.amount!, 0n)
     const withdrawn = await reader.public.getContractEvents({ address: d.settlement, abi: settlementAbi, eventName: 'Withdrawn', args: { account: addressOf.p1 as Address }, fromBlock: 0n })
     assert.equal(withdrawn.reduce((sum, l) => sum + l.args.amount!, 0n), paid, 'withdrawn exactly what the finalizations paid')
     assert.equal(BigInt(final.earned), paid, "the node's books agree with the chain")
