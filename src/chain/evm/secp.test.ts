@@ -2,12 +2,26 @@
 // mutation of a valid signature (another signer, another hash, the other recovery bit, the high-s
 // twin, out-of-range r or s, a bad v, the compact form), `isSignedBy` with the signer's key cached
 // gives exactly the answer `recoverAddress(...) === signer` gives, and so does the cold path; the
-// memo of checked signatures never answers for a signature it did not check.
+// memo of checked signatures never answers for a signature it did not check. `isSignedByAsync` and
+// `recoverSignerAsync` give the same answers on the same corpus, with the native twin installed (its
+// thread-pool forms; skipped where the addon is not built) and without it.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type Address, type Hex, keccak256, recoverAddress, serializeSignature, signatureToCompactSignature, toHex } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
-import { isSignedBy, keyCacheStats, nativeSecpInstalled, recoverSigner, rememberSigningKey, signHash } from './secp.js'
+import { loadNativeSecp } from '../../runtime/native/secp.js'
+import {
+  isSignedBy,
+  isSignedByAsync,
+  keyCacheStats,
+  nativeSecpInstalled,
+  recoverSigner,
+  recoverSignerAsync,
+  rememberSigningKey,
+  type SecpImpl,
+  signHash,
+  useNativeSecp,
+} from './secp.js'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const key = (i: number): Hex => keccak256(toHex(`secp test key ${i}`))
@@ -135,4 +149,45 @@ test('signHash with no native twin installed: the account\'s own viem signature;
   rememberSigningKey(a, key(3))
   for (let i = 0; i < 3; i++) assert.equal(await signHash(a, hashOf(i)), await a.sign({ hash: hashOf(i) }))
   await assert.rejects(signHash({}, hashOf(0)), { name: 'NotLocalAccountError' })
+})
+
+/** viem's recovered address, or undefined where it throws. */
+async function viemRecovers(hash: Hex, sig: Hex): Promise<Address | undefined> {
+  try {
+    return await recoverAddress({ hash, signature: sig })
+  } catch {
+    return undefined
+  }
+}
+
+test('isSignedByAsync and recoverSignerAsync: viem\'s answers on valid signatures and every forgery, native twin on and off, cold and cached', async () => {
+  const native = loadNativeSecp()
+  const passes: [string, SecpImpl | undefined][] = native ? [['plain', undefined], ['native', native]] : [['plain', undefined]]
+  try {
+    for (const [pass, impl] of passes) {
+      useNativeSecp(impl)
+      // fresh signers per pass: round 0 checks by recovery, the later rounds by the remembered key
+      for (const k of [0]) {
+        const pk = key(300 + k + (impl ? 10 : 0))
+        const signer = privateKeyToAccount(pk).address
+        for (let round = 0; round < 3; round++) {
+          const hash = hashOf(round + (impl ? 50 : 0))
+          const sigs = await corpus(pk, hash)
+          // the whole corpus in flight at once, then each answer against viem's
+          const got = await Promise.all(sigs.map(({ sig }) => isSignedByAsync(hash, sig, signer)))
+          for (const [i, { name, sig }] of sigs.entries()) {
+            const expected = await viemSays(hash, sig, signer)
+            assert.equal(got[i], expected, `${pass} key ${k} round ${round}: ${name}`)
+            assert.equal(isSignedBy(hash, sig, signer), expected, `${pass} key ${k} round ${round}: ${name}, synchronous`)
+            const who = await viemRecovers(hash, sig)
+            if (who) assert.equal(await recoverSignerAsync(hash, sig), who, `${pass}: ${name} recovers viem's address`)
+            else await assert.rejects(recoverSignerAsync(hash, sig), `${pass}: ${name} recovers nobody`)
+          }
+        }
+      }
+      assert.equal(await isSignedByAsync(hashOf(0), '0x1234', privateKeyToAccount(key(300)).address), false, 'malformed')
+    }
+  } finally {
+    useNativeSecp(undefined)
+  }
 })

@@ -18,6 +18,12 @@
  * the cached-key check (every remembered key, no tables) and a local account's signing
  * (`signHash`): the same answers and bytes (secp.test.ts, src/runtime/native/secp.test.ts),
  * ~4x faster recovery and ~2x faster checks; signing costs about what viem's does.
+ *
+ * The twin's asynchronous forms run on libuv's thread pool, so the JS thread can overlap them with
+ * other work (the provider checks a request while the engine runs the prefill): `signHash` signs
+ * there when the installed twin has `signAsync`, and `isSignedByAsync` / `recoverSignerAsync` give
+ * `isSignedBy`'s / `recoverSigner`'s answers with the check or the recovery there (without a twin,
+ * the synchronous path, wrapped). Same bytes, same answers, same key-cache rules.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { BaseError } from '../../errors.js'
@@ -68,11 +74,17 @@ export class NotLocalAccountError extends BaseError {
   override name = 'NotLocalAccountError'
 }
 
-/** src/runtime/native/secp.ts's addon (its `NativeSecp`): the same answers and bytes as noble/viem. */
+/**
+ * src/runtime/native/secp.ts's addon (its `NativeSecp`): the same answers and bytes as noble/viem.
+ * The asynchronous forms are optional: where one is missing, its synchronous twin is used.
+ */
 export type SecpImpl = {
   sign(hash: Uint8Array, key: Uint8Array, out: Uint8Array): void
   recover(hash: Uint8Array, rs: Uint8Array, parity: number, out: Uint8Array): boolean
   verify(hash: Uint8Array, rs: Uint8Array, parity: number, pub: Uint8Array): boolean
+  signAsync?(hash: Uint8Array, key: Uint8Array): Promise<Uint8Array>
+  recoverAsync?(hash: Uint8Array, rs: Uint8Array, parity: number): Promise<Uint8Array | undefined>
+  verifyAsync?(hash: Uint8Array, rs: Uint8Array, parity: number, pub: Uint8Array): Promise<boolean>
 }
 let native: SecpImpl | undefined
 
@@ -102,16 +114,19 @@ export function rememberSigningKey(account: object, privateKey: Hex): void {
 
 /**
  * A local account's signature of a 32-byte hash, as its `sign({ hash })` gives it (65 bytes,
- * v 27/28, low s, RFC 6979): native when installed and the account's key was remembered, else viem.
+ * v 27/28, low s, RFC 6979): native when installed and the account's key was remembered (on the
+ * thread pool when the twin has `signAsync`), else viem.
  *
  * @example
  *   const sig = await signHash(c.account, requestDigest(c.chain.id, settlement, req))
  */
 export async function signHash(account: { sign?: (a: { hash: Hex }) => Promise<Hex> }, hash: Hex): Promise<Hex> {
-  const key = native && signingKeys.get(account)
-  if (native && key) {
+  const impl = native
+  const key = impl && signingKeys.get(account)
+  if (impl && key) {
+    if (impl.signAsync) return bytesToHex(await impl.signAsync(hexToBytes(hash), key))
     const out = new Uint8Array(65)
-    native.sign(hexToBytes(hash), key, out)
+    impl.sign(hexToBytes(hash), key, out)
     return bytesToHex(out)
   }
   if (!account.sign) throw new NotLocalAccountError('signHash needs a local account (one with sign)')
@@ -192,16 +207,46 @@ function recoverKey(hash: Hex, sig: SignatureLike): Uint8Array {
   return out
 }
 
+/** The address of `pub`, which recovery gave for `sig`: its key remembered, the signature memoised. */
+function recovered(hash: Hex, sig: SignatureLike, pub: Uint8Array): Address {
+  const a = addressOf(pub)
+  remember(a, pub)
+  touch(verified, verifiedKey(hash, sig), a, VERIFIED)
+  return a
+}
+
 /** The address that signed `hash` (throws on a malformed signature, as viem's `recoverAddress`). */
 export function recoverSigner(hash: Hex, sig: SignatureLike): Address {
-  const k = verifiedKey(hash, sig)
-  const known = verified.get(k)
-  if (known) return known
-  const p = recoverKey(hash, sig)
-  const a = addressOf(p)
-  remember(a, p)
-  touch(verified, k, a, VERIFIED)
-  return a
+  return verified.get(verifiedKey(hash, sig)) ?? recovered(hash, sig, recoverKey(hash, sig))
+}
+
+/**
+ * `recoverSigner` with the recovery on the thread pool when the installed twin has `recoverAsync`
+ * (else the synchronous path): the same address, or a rejection where `recoverSigner` throws.
+ *
+ * @example
+ *   const client = await recoverSignerAsync(requestDigest(chainId, settlement, req), req.signature)
+ */
+export async function recoverSignerAsync(hash: Hex, sig: SignatureLike): Promise<Address> {
+  const impl = native
+  const known = verified.get(verifiedKey(hash, sig))
+  if (known || !impl?.recoverAsync) return known ?? recoverSigner(hash, sig)
+  const { r, s, yParity } = partsOf(sig)
+  const pub = await impl.recoverAsync(hexToBytes(hash), rsBytes(sig, r, s), yParity)
+  if (!pub) throw new UnrecoverableSignatureError('invalid signature: no public key recovers from it')
+  return recovered(hash, sig, pub)
+}
+
+/** The remembered key to check `signer` (lower-case) against, marked as used; undefined: recovery decides. */
+function keyToCheck(k: string): Key | undefined {
+  const hotKey = hot.get(k)
+  // with the twin, every seen key qualifies (checked by its bytes); without it, only a hot one (its table)
+  const key = hotKey ?? (native ? seen.get(k) : undefined)
+  if (hotKey) {
+    touch(hot, k, hotKey, HOT_KEYS)
+    hotUsed.set(k, Date.now())
+  } else if (key) touch(seen, k, key, SEEN_KEYS)
+  return key
 }
 
 /**
@@ -210,14 +255,8 @@ export function recoverSigner(hash: Hex, sig: SignatureLike): Address {
  */
 export function isSignedBy(hash: Hex, sig: SignatureLike, signer: Address): boolean {
   try {
-    const k = signer.toLowerCase()
-    const hotKey = hot.get(k)
-    const key = hotKey ?? (native ? seen.get(k) : undefined)
+    const key = keyToCheck(signer.toLowerCase())
     if (!key) return recoverSigner(hash, sig) === getAddress(signer)
-    if (hotKey) {
-      touch(hot, k, hotKey, HOT_KEYS)
-      hotUsed.set(k, Date.now())
-    } else touch(seen, k, key, SEEN_KEYS)
     const { r, s, yParity } = partsOf(sig)
     if (native) {
       // the same rule, in secp.cc's `verify`
@@ -232,6 +271,30 @@ export function isSignedBy(hash: Hex, sig: SignatureLike, signer: Address): bool
       const q = R.toAffine()
       if (q.x !== r || Number(q.y & 1n) !== yParity) return false
     }
+    touch(verified, verifiedKey(hash, sig), getAddress(signer), VERIFIED)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * `isSignedBy`'s answer, with the check on the thread pool: against the signer's remembered key by
+ * the twin's `verifyAsync`, else by recovery (`recoverSignerAsync`, which remembers the key as
+ * `recoverSigner` does). Without a twin that has `verifyAsync`, `isSignedBy` itself, wrapped.
+ *
+ * @example
+ *   const checked = isSignedByAsync(digest, req.signature, req.client) // the prefill runs meanwhile
+ *   if (!(await checked)) throw new Error('bad request signature')
+ */
+export async function isSignedByAsync(hash: Hex, sig: SignatureLike, signer: Address): Promise<boolean> {
+  const impl = native
+  if (!impl?.verifyAsync) return isSignedBy(hash, sig, signer)
+  try {
+    const key = keyToCheck(signer.toLowerCase())
+    if (!key) return (await recoverSignerAsync(hash, sig)) === getAddress(signer)
+    const { r, s, yParity } = partsOf(sig)
+    if (!(await impl.verifyAsync(hexToBytes(hash), rsBytes(sig, r, s), yParity, key.bytes))) return false
     touch(verified, verifiedKey(hash, sig), getAddress(signer), VERIFIED)
     return true
   } catch {
