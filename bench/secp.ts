@@ -5,8 +5,13 @@
  * `recoverPublicKey`, what chain/evm/secp.ts's `recoverSigner` runs) and the check against a known
  * key (noble with the key's precomputed multiples, chain/evm/secp.ts's cached-key `isSignedBy`).
  * Native and plain alternate round by round in one process, so both see the same machine load;
- * process CPU time (user + system), the median over rounds. Prints a table; writes nothing.
+ * process CPU time (user + system), the median over rounds. Then the thread-pool forms
+ * (`signAsync`, `recoverAsync`, `verifyAsync`) against the synchronous calls, also interleaved: the
+ * wall time per operation awaited one at a time (what the pool hop adds to a caller that waits), the
+ * JS thread's CPU per operation (what a caller that overlaps saves; Linux's per-thread schedstat)
+ * and the process's CPU (the pool thread's work included). Prints two tables; writes nothing.
  */
+import { readFileSync } from 'node:fs'
 import { cpuUsage } from 'node:process'
 import { loadavg } from 'node:os'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
@@ -87,4 +92,52 @@ console.log('|---|---|---|---|---|')
 for (const [i, [name, , plain]] of ops.entries()) {
   const [n, p] = [median(times[i].native), median(times[i].plain)]
   console.log(`| ${name} | ${n.toFixed(0)} | ${p.toFixed(0)} | ${plain} | ${(p / n).toFixed(2)}x |`)
+}
+
+/** The JS thread's on-CPU time in ns (Linux: /proc/self/task/<pid>/schedstat), undefined elsewhere. */
+function jsThreadNs(): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0])
+  } catch {
+    return undefined
+  }
+}
+
+type Cost = { wall: number; js: number; proc: number }
+/** µs per call of f over every case, each awaited before the next: wall, JS thread's CPU, process CPU. */
+async function costPerOp(f: (c: (typeof cases)[number]) => unknown): Promise<Cost> {
+  const [w, j, t] = [process.hrtime.bigint(), jsThreadNs(), cpuUsage()]
+  for (const c of cases) await f(c)
+  const d = cpuUsage(t)
+  const j1 = jsThreadNs()
+  return { wall: Number(process.hrtime.bigint() - w) / 1e3 / OPS, js: j === undefined || j1 === undefined ? Number.NaN : (j1 - j) / 1e3 / OPS, proc: (d.user + d.system) / OPS }
+}
+
+const pooled: [string, (c: (typeof cases)[number]) => unknown, (c: (typeof cases)[number]) => Promise<unknown>][] = [
+  ['signAsync', (c) => native.sign(c.hashBytes, c.keyBytes, out), (c) => native.signAsync(c.hashBytes, c.keyBytes)],
+  ['recoverAsync', (c) => native.recover(c.hashBytes, c.rs, c.parity, out), (c) => native.recoverAsync(c.hashBytes, c.rs, c.parity)],
+  ['verifyAsync (known-key check)', (c) => native.verify(c.hashBytes, c.rs, c.parity, c.pub), (c) => native.verifyAsync(c.hashBytes, c.rs, c.parity, c.pub)],
+]
+for (const [, f, g] of pooled) await Promise.all([costPerOp(f), costPerOp(g)])
+const loadA = loadavg()[0]
+const costs = pooled.map(() => ({ sync: [] as Cost[], pool: [] as Cost[] }))
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, [, f, g]] of pooled.entries()) {
+    const first = round % 2 === 0
+    const a = await costPerOp(first ? f : g)
+    const b = await costPerOp(first ? g : f)
+    costs[i].sync.push(first ? a : b)
+    costs[i].pool.push(first ? b : a)
+  }
+}
+const med = (xs: Cost[], k: keyof Cost) => median(xs.map((x) => x[k]))
+console.log('')
+console.log(
+  `| thread-pool form (${OPS} ops x ${ROUNDS} rounds, each awaited, load ${loadA.toFixed(1)}-${loadavg()[0].toFixed(1)}) | sync wall µs | async wall µs | hop µs | sync JS-thread CPU µs | async JS-thread CPU µs | async process CPU µs |`,
+)
+console.log('|---|---|---|---|---|---|---|')
+for (const [i, [name]] of pooled.entries()) {
+  const [s, p] = [costs[i].sync, costs[i].pool]
+  const cells = [med(s, 'wall'), med(p, 'wall'), med(p, 'wall') - med(s, 'wall'), med(s, 'js'), med(p, 'js'), med(p, 'proc')]
+  console.log(`| ${name} | ${cells.map((x) => x.toFixed(0)).join(' | ')} |`)
 }
