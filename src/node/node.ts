@@ -464,7 +464,7 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
       }
       if ((disputes['provider:lost'] ?? 0) > 0) why.push(`failed audits: lost ${disputes['provider:lost']} dispute(s) on its jobs (slashed); clients may avoid it`)
       if ((disputes['provider:open'] ?? 0) > 0) why.push(`failed audits: ${disputes['provider:open']} dispute(s) open against its jobs`)
-      why.push(...unreachableReasons({ addrs: host.addrs(), relayVia, peers: host.peers().length, offerTopicPeers: host.topicPeers(OFFER_TOPIC).length, reachability: host.reachability() }))
+      why.push(...unreachableReasons({ addrs: host.addrs(), relayVia, peers: host.peers().length, offerTopicPeers: host.topicPeers(OFFER_TOPIC).length, reachability: host.reachability(), listening: host.listenAddrs(), dialBacks: host.dialBacks() }))
       if (counters.refused['stake-too-low']) why.push(`${counters.refused['stake-too-low']} job(s) refused for stake-too-low`)
     }
     return {

@@ -193,6 +193,17 @@ export type Host = {
   onAddrsChange(listener: (addrs: string[]) => void): () => void
   /** What AutoNAT found about dialling this node from outside (see `Reachability`). */
   reachability(): Reachability
+  /**
+   * AutoNAT's last verdict on each public direct address it tested (without `/p2p/<id>`): `ok` when
+   * peers dialled it back, false when they tried and could not; a failed address is left out of
+   * `addrs()`. Empty before any verdict; AutoNAT keeps testing when `reachability` is given.
+   */
+  dialBacks(): { addr: string; ok: boolean }[]
+  /**
+   * What the node listens on (without `/p2p/<id>`), including the public addresses libp2p keeps out
+   * of `addrs()` until a peer has dialled them back (AutoNAT).
+   */
+  listenAddrs(): string[]
   /** Round-trip time to a peer (its id) in ms, by libp2p ping over a connection (dialled if needed); throws DialError. */
   ping(peer: string, options?: { timeoutMs?: number }): Promise<number>
   /** Peers in the gossip mesh or fanout for a topic's subscribers. */
@@ -522,6 +533,11 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
       const v = [...verdicts.values()]
       return v.includes(true) ? 'public' : v.includes(false) ? 'private' : 'unknown'
     },
+
+    dialBacks: () => [...verdicts].map(([addr, ok]) => ({ addr, ok })),
+
+    listenAddrs: () =>
+      (node as unknown as { components: { transportManager: { getAddrs(): Multiaddr[] } } }).components.transportManager.getAddrs().map((ma) => ma.toString()),
 
     async ping(peer, options = {}) {
       try {
