@@ -1,7 +1,7 @@
 /**
  * The client's side of a network job (docs/NETWORK.md "Jobs"): sign a request for the first
  * offer, stream its tokens to `onText`, check the receipt against what was sent and received,
- * acknowledge delivery, and return the transcript. If the provider refuses, dies, stalls or
+ * return the transcript, and acknowledge delivery right after. If the provider refuses, dies, stalls or
  * answers with a receipt that does not check out, the next offer gets a new request (fresh nonce,
  * same seed): the engine is deterministic, so its tokens must start with the ones already shown,
  * and only the rest is shown. Tries and the whole job are bounded.
@@ -61,7 +61,7 @@ export type RequestJobOptions = {
    * as it saved (docs/BENCHMARKS.md "Network", fourth pass).
    */
   signatureAfter?: boolean
-  /** Stores the transcript before the acknowledgement goes out (the client's JobBook). */
+  /** Stores the transcript before the acknowledgement goes out (the client's JobBook); if it fails, no acknowledgement goes out (`acked` false). */
   book?: { putTranscript(t: Transcript): Promise<void> }
   signal?: AbortSignal
 }
@@ -98,13 +98,16 @@ class TryFailure extends Error {
 }
 
 /**
- * Runs one job on the network, failing over between `offers`.
+ * Runs one job on the network, failing over between `offers`. Resolves once the answer is
+ * verified; `acked` resolves once the delivery acknowledgement (which the provider's claim needs)
+ * is on its way, after the client's book stored the transcript: a process about to exit awaits it.
  *
  * @example
- *   const { transcript } = await requestJob({ clients, deployment, offers, modelRoot, prompt, params, seed: 0n, nonces: randomNonces(), onText: (s) => process.stdout.write(s) })
+ *   const { transcript, acked } = await requestJob({ clients, deployment, offers, modelRoot, prompt, params, seed: 0n, nonces: randomNonces(), onText: (s) => process.stdout.write(s) })
+ *   await acked
  *   writeFileSync('job.json', JSON.stringify(jobFileOf(transcript)))   // tessera verify --receipt job.json
  */
-export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Transcript; tries: JobTry[] }> {
+export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Transcript; tries: JobTry[]; acked: Promise<boolean> }> {
   const timeout = AbortSignal.timeout(o.timeoutMs ?? 600_000)
   const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout
   const tries: JobTry[] = []
@@ -117,9 +120,9 @@ export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Tr
     const nonce = await o.nonces.next()
     const got = { tokens: 0 }
     try {
-      const transcript = await tryOffer(o, offer, nonce, shown, got, signal)
+      const { transcript, acked } = await tryOffer(o, offer, nonce, shown, got, signal)
       tries.push({ provider: offer.provider, nonce, outcome: 'done', code: 'ok', message: 'verified', tokens: got.tokens })
-      return { transcript, tries }
+      return { transcript, tries, acked }
     } catch (e) {
       if (e instanceof AnswerMismatchError) throw new AnswerMismatchError(e.provider, e.index, [...tries, { provider: offer.provider, nonce, outcome: 'failed', code: 'mismatch', message: e.message, tokens: got.tokens }])
       if (signal.aborted) throw new JobAbortedError(signal.reason === timeout.reason ? `the job ran past ${o.timeoutMs ?? 600_000} ms` : 'the job was cancelled', { cause: signal.reason })
@@ -128,6 +131,24 @@ export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Tr
     }
   }
   throw new JobFailedError(tries)
+}
+
+/**
+ * Stores the transcript in the client's book, then sends the acknowledgement, in a later turn of
+ * the event loop; true once the acknowledgement is handed to the stream, false when the store or
+ * the stream failed (the answer stays verified; the provider cannot claim the job without it).
+ */
+function acknowledge(o: RequestJobOptions, conn: FrameConn, transcript: Transcript, ack: Delivery): Promise<boolean> {
+  return new Promise<void>((resolve) => setImmediate(resolve))
+    .then(async () => {
+      await o.book?.putTranscript(transcript)
+      await conn.send({ t: 'ack', delivery: ack })
+      return true
+    })
+    .catch((e: unknown) => {
+      conn.abort(e instanceof Error ? e : new Error(String(e)))
+      return false
+    })
 }
 
 /** The last block's time per client, and when it was read (ms). */
@@ -150,7 +171,7 @@ const BLOCK_TIME_MAX_AGE_MS = 10_000
 /** Kept streams found closed at the first exchange before a new one is opened for the same try. */
 const MAX_STALE_STREAMS = 3
 
-async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<Transcript> {
+async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, shown: { ids: number[]; text: string }, got: { tokens: number }, signal: AbortSignal): Promise<{ transcript: Transcript; acked: Promise<boolean> }> {
   const d = o.deployment
   const me = o.clients.account.address
   // the stream opens (round trips to the provider) while the request is built (CPU here)
@@ -286,13 +307,13 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
     // (the receipt's outputRoot is that of `ids`, which the check above includes)
     transcript.ack = await (acking ?? signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` }))
-    await o.book?.putTranscript(transcript)
-    await conn.send({ t: 'ack', delivery: transcript.ack })
-    // the ack is on its way: a 1.3.0 stream is kept for this provider's next job; closing our end
-    // of any other needs no answer, so the caller has its transcript now
-    if (conn.release) conn.release()
-    else conn.close().catch(() => {})
-    return transcript
+    // the caller has its verified answer now; the store write and the acknowledgement follow, after
+    // the caller's own continuation (setImmediate): the provider needs them, the answer does not
+    const acked = acknowledge(o, conn, transcript, transcript.ack)
+    // a 1.3.0 stream is kept for this provider's next job at once; a dial that takes it waits for the ack to go out
+    if (conn.release) conn.release(acked)
+    else void acked.then(() => conn.close().catch(() => {}))
+    return { transcript, acked }
   } catch (e) {
     conn.abort(e as Error)
     throw e

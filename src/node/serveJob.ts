@@ -146,11 +146,14 @@ export type JobTimeouts = {
 export const DEFAULT_JOB_TIMEOUTS: JobTimeouts = { requestMs: 10_000, idleMs: 30_000, ackMs: 10_000, jobMs: 600_000, signatureMs: 2_000 }
 
 /**
- * Tokens are written as they are sampled, but several to a write once they come fast: the first
- * at once, later ones when this long has passed since the last write (or `MAX_TOKENS_PER_WRITE`
- * wait), the rest with the end of the answer. Each write is a muxer frame, an encryption and a
- * syscall (~0.3 ms of the provider's CPU): one per token was a third of the job path's cost for a
- * small model, while a reader cannot see a 5 ms delay.
+ * Tokens are written as they are sampled, but several to a write: a token waits until this long
+ * has passed since the last write (since the engine started, for the first), or until
+ * `MAX_TOKENS_PER_WRITE` wait, and the rest go with the end of the answer and its receipt. Each
+ * write is a muxer frame, an encryption, a syscall and a wake-up of the client (~0.5 ms of the
+ * provider's CPU on the project's machine, docs/BENCHMARKS.md "Seventh pass"): one per token was a
+ * third of the job path's cost for a small model, while a reader cannot see a 5 ms delay. So an
+ * answer the engine finishes within 5 ms goes out in one write, receipt included; a slower one
+ * shows its first token at most 5 ms plus one engine step after the engine started.
  */
 export const TOKEN_FLUSH_MS = 5
 const MAX_TOKENS_PER_WRITE = 64
@@ -876,9 +879,9 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     return refuse(conn, 'bad-signature', badSignature ?? 'the request signature did not check')
   }
   try {
-    // `accepted` goes out with the first token (one frame less each way), or on its own before a
-    // prefill of more than one batch, which can take a while; 1.4.0 without the signature: with the
-    // first write once the signature checked
+    // `accepted` goes out with the first write of tokens (one frame less each way), or on its own
+    // before a prefill of more than one batch, which can take a while; 1.4.0 without the
+    // signature: with the first write once the signature checked
     let acceptedSent = false
     if (verified && msg.prompt.length > ACCEPTED_ALONE_AFTER) {
       await conn.send({ t: 'accepted' })
@@ -888,7 +891,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     let result: AnswerEnd
     // sampled, not yet written (TOKEN_FLUSH_MS); `tokens` counts the written ones
     const pending: TokenMsg[] = []
+    // a token is written once TOKEN_FLUSH_MS have passed since the last write (or since the engine
+    // started): an answer that comes within that time goes out whole, with its receipt, in one write
+    const startedAt = performance.now()
     let wroteAt: number | undefined
+    const due = () => pending.length >= MAX_TOKENS_PER_WRITE || performance.now() - (wroteAt ?? startedAt) >= TOKEN_FLUSH_MS
     const write = async (extra: unknown[] = []) => {
       const head = acceptedSent ? [] : [{ t: 'accepted' }]
       const n = pending.length
@@ -904,8 +911,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     for (;;) {
       if (stop.signal.aborted) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
       if (Date.now() > deadline) throw new Error(`the job ran past ${t.jobMs} ms`)
-      // the signature checked while tokens were held (1.4.0, speculative): they go out now, not after one more step
-      if (verified && wroteAt === undefined && pending.length > 0) await write()
+      // the signature checked while tokens were held (1.4.0, speculative): those due go out now, not after one more step
+      if (verified && pending.length > 0 && due()) await write()
       const r = answer.steps.next()
       if (r.done) {
         result = r.value
@@ -915,14 +922,11 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       if (!verified) {
         // speculation is bounded: a full batch held waits for the signature's verdict
         if (pending.length >= MAX_TOKENS_PER_WRITE) await verdict
-      } else if (wroteAt === undefined || pending.length >= MAX_TOKENS_PER_WRITE || performance.now() - wroteAt >= TOKEN_FLUSH_MS) await write()
+      } else if (due()) await write()
       await tick()
     }
     // the answer is complete: nothing of it (nor the receipt) goes out before the signature checks
     if (!(await verdict)) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
-    // 1.3.0: the client learns the answer is complete before the receipt is signed, and signs its
-    // acknowledgement meanwhile
-    await write(mode.end ? [{ t: 'end', n: tokens + pending.length, stopReason: result.stopReason } satisfies EndMsg] : [])
     // the receipt goes out before the reservation: the client holds every token already,
     // and nothing is claimed without both the reservation and the client's acknowledgement
     // a local account signs the digest (the bytes signReceipt's signTypedData hashes, computed faster: chain/typedDigest.ts)
@@ -936,7 +940,10 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       requestSignature: msg.signature!, client: a.client, prompt: msg.prompt, params: msg.params, output: result.output,
       text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
-    await conn.send({ t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason })
+    // the last tokens, `end` (1.3.0) and the receipt in one write: one frame and one wake-up of the
+    // client less than writing the receipt after them; the client signs its acknowledgement at `end`
+    const end = mode.end ? [{ t: 'end', n: tokens + pending.length, stopReason: result.stopReason } satisfies EndMsg] : []
+    await write([...end, { t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason }])
     let refused: Refusal | undefined
     // the engine is done: its slot is free for the client's next job while this one waits for the ack
     ctx.slots.active--

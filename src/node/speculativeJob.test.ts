@@ -139,7 +139,8 @@ describe('job protocol 1.4.0: the signature after the request', () => {
         return { ...c, send: (m) => (sent.push(tagOf(m)), c.send(m)) }
       },
     }
-    const { transcript } = await ask([seeing])
+    const { transcript, acked } = await ask([seeing])
+    assert.equal(await acked, true)
     assert.deepEqual(sent, ['request', 'signature+sig', 'ack'], 'the request without its signature, then the signature')
     assert.deepEqual(transcript.output, reference)
     assert.equal((await verifyTranscript(transcript)).ok, true)
@@ -331,10 +332,14 @@ describe('job protocol 1.4.0: the signature after the request', () => {
       }
       assert.deepEqual((await ask([o])).transcript.output, reference)
       await hp.handle(JOB_PROTOCOL, (conn) => serveJobs(conn, ctx, () => {}))
-      assert.deepEqual((await ask([o])).transcript.output, reference)
+      const before = await ask([o])
+      assert.deepEqual(before.transcript.output, reference)
+      assert.equal(await before.acked, true)
       // a local key on 1.4.0 by default: the signature in the request (the provider accepts both)
       sent.length = 0
-      assert.deepEqual((await ask([o], {})).transcript.output, reference)
+      const after = await ask([o], {})
+      assert.deepEqual(after.transcript.output, reference)
+      assert.equal(await after.acked, true)
       assert.deepEqual(sent, ['request+sig', 'ack'])
       assert.deepEqual(protocols, [JOB_PROTOCOL_1_3, JOB_PROTOCOL, JOB_PROTOCOL])
     } finally {

@@ -202,8 +202,11 @@ const STOP_REASONS: readonly string[] = ['eog', 'stop', 'length']
 /**
  * What is wrong with an untrusted transcript, without signatures: its shape, then whether the
  * request digest, prompt, params, output and receipt agree with each other. Empty: consistent.
+ * `ownRequest`: the request, its digest, prompt and params were built by the caller (a client
+ * checking the answer to its own request), so their hashes are not computed again; everything
+ * the provider sent (output, receipt) is checked against them as for any transcript.
  */
-export function transcriptProblems(raw: unknown): TranscriptProblem[] {
+export function transcriptProblems(raw: unknown, opts: { ownRequest?: boolean } = {}): TranscriptProblem[] {
   const shape = (field: string): TranscriptProblem[] => [{ code: 'shape', message: `the transcript's ${field} is missing or malformed` }]
   if (!isObj(raw)) return shape('body')
   const t = raw as Partial<Record<keyof Transcript, unknown>>
@@ -229,9 +232,11 @@ export function transcriptProblems(raw: unknown): TranscriptProblem[] {
   const q = requestFromJson(x.request)
   const r = x.receipt
   const same = (a: string, b: string) => a.replace(/^0x/, '').toLowerCase() === b.replace(/^0x/, '').toLowerCase()
-  if (requestDigest(x.chainId, x.settlement, q) !== x.requestDigest.toLowerCase()) problem('request-digest', "the request digest is not the request's")
-  if (!same(toHex(tokensRoot(x.prompt)), q.promptRoot)) problem('prompt', "the prompt tokens do not hash to the request's promptRoot")
-  if (!same(toHex(paramsHash(x.params)), q.paramsHash)) problem('params', "the params do not hash to the request's paramsHash")
+  if (!opts.ownRequest) {
+    if (requestDigest(x.chainId, x.settlement, q) !== x.requestDigest.toLowerCase()) problem('request-digest', "the request digest is not the request's")
+    if (!same(toHex(tokensRoot(x.prompt)), q.promptRoot)) problem('prompt', "the prompt tokens do not hash to the request's promptRoot")
+    if (!same(toHex(paramsHash(x.params)), q.paramsHash)) problem('params', "the params do not hash to the request's paramsHash")
+  }
   if (canonicalJson(r.params) !== canonicalJson(x.params)) problem('params', "the receipt's params are not the transcript's")
   for (const [name, a, b] of [['modelRoot', r.modelRoot, q.modelRoot], ['promptRoot', r.promptRoot, q.promptRoot], ['paramsHash', r.paramsHash, q.paramsHash]] as const) {
     if (!same(a, b)) problem('receipt', `the receipt's ${name} is not the request's`)
@@ -257,18 +262,21 @@ export function parseTranscript(raw: unknown): Transcript {
 
 /**
  * `transcriptProblems` plus the signatures: the request's recovers `client`, the receipt's the
- * request's provider, the acknowledgement's (when present) `client`.
+ * request's provider, the acknowledgement's (when present) `client`. `ownRequest` (a client
+ * checking the answer to the request it built and signed): the request's hashes and signature
+ * are the caller's own and are not checked again.
  *
  * @example
  *   const v = await verifyTranscript(JSON.parse(body))
  *   if (!v.ok) console.log(v.problems.map((p) => p.code))
  */
 export async function verifyTranscript(raw: unknown, opts: { ownRequest?: boolean } = {}): Promise<{ ok: true; transcript: Transcript } | { ok: false; problems: TranscriptProblem[] }> {
-  const problems = transcriptProblems(raw)
+  const problems = transcriptProblems(raw, opts)
   if (problems.some((p) => p.code === 'shape')) return { ok: false, problems }
   const t = raw as Transcript
   const q = requestFromJson(t.request)
-  const rd = requestDigest(t.chainId, t.settlement, q)
+  // an own request's digest is the caller's (transcriptProblems skipped it); anyone else's is recomputed
+  const rd = opts.ownRequest ? (t.requestDigest.toLowerCase() as Hex) : requestDigest(t.chainId, t.settlement, q)
   const client = getAddress(t.client)
   const byClient = opts.ownRequest ? undefined : signedBy(rd, t.requestSignature, client, 'the request signature')
   if (byClient) problems.push({ code: 'request-signature', message: `${byClient} the client ${client}` })

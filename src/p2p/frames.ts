@@ -38,9 +38,11 @@ export type FrameConn = {
   /**
    * Set on streams from `Host.dial`: hand the stream back for a later dial of the same peer and
    * protocol (only for protocols that run one exchange after another on a stream); the caller
-   * must not use it afterwards. A stream that is not `idle()` is closed instead.
+   * must not use it afterwards. A stream that is not `idle()` is closed instead. `after`: the
+   * caller's last write, still to come (the job protocol's acknowledgement): a dial that takes the
+   * stream waits for it, and a `false` (or a stream no longer idle then) closes it instead.
    */
-  release?(): void
+  release?(after?: Promise<boolean>): void
   /** True when `Host.dial` handed out a released stream instead of opening one. */
   readonly reused?: boolean
   /** The protocol the stream was opened on, where the dialler recorded it (the job protocol's `dialJob`). */

@@ -299,14 +299,19 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
   const topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>()
   // streams handed back by `release()`, by peer and protocol, each with the timer that closes it and
   // whether its connection is limited (relayed)
-  const kept = new Map<string, { conn: FrameConn; timer: NodeJS.Timeout; limited: boolean }[]>()
+  // (`after`: the releasing caller's last write, awaited before the stream is handed out again)
+  const kept = new Map<string, { conn: FrameConn; timer: NodeJS.Timeout; limited: boolean; after?: Promise<boolean> }[]>()
   const keptKey = (peer: string, protocol: string, maxBytes: number) => `${peer} ${protocol} ${maxBytes}`
-  const takeKept = (peer: string | undefined, protocol: string, maxBytes: number): FrameConn | undefined => {
+  const takeKept = async (peer: string | undefined, protocol: string, maxBytes: number): Promise<FrameConn | undefined> => {
     if (peer === undefined) return undefined
     const list = kept.get(keptKey(peer, protocol, maxBytes))
     while (list !== undefined && list.length > 0) {
       const k = list.pop()!
       clearTimeout(k.timer)
+      if (k.after !== undefined && !(await k.after)) {
+        k.conn.abort(new Error("the kept stream's last write failed"))
+        continue
+      }
       // A stream on a relayed connection is left once there is a direct one (DCUtR, or the peer
       // dialled us): the relay's limits (RELAY_LIMITS) would cut it mid-job, the direct one has none.
       if (k.limited && k.conn.idle() && hasUnlimited(peer)) {
@@ -331,17 +336,19 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
       abort: (err) => conn.abort(err),
       idle: () => conn.idle(),
       reused,
-      release() {
+      release(after) {
         if (released) return
         released = true
-        if (!conn.idle()) return void conn.close().catch(() => {})
+        const close = () => void conn.close().catch(() => {})
+        if (!conn.idle()) return after ? void after.then(close) : close()
         const key = keptKey(peer, protocol, maxBytes)
         const list = kept.get(key) ?? []
         kept.set(key, list)
-        if (list.length >= KEEP_PER_KEY) return void conn.close().catch(() => {})
+        if (list.length >= KEEP_PER_KEY) return after ? void after.then(close) : close()
         const entry = {
           conn: keepable(conn, peer, protocol, maxBytes, true, limited),
           limited,
+          after,
           timer: setTimeout(() => {
             const i = list.indexOf(entry)
             if (i >= 0) list.splice(i, 1)
@@ -420,7 +427,7 @@ function wrap(node: Libp2p<TesseraServices>, bootstrapList: string[], limits: Ho
     async dial(peerOrAddr, protocol, options = {}) {
       // the last /p2p/ of an address is the target (a relayed one names the relay first)
       const peer = peerOrAddr.startsWith('/') ? /\/p2p\/([^/]+)\/?$/.exec(peerOrAddr)?.[1] : peerOrAddr
-      const reusable = takeKept(peer, protocol, options.maxBytes ?? MAX_FRAME)
+      const reusable = await takeKept(peer, protocol, options.maxBytes ?? MAX_FRAME)
       if (reusable !== undefined) return reusable
       let connection: Connection
       let stream: Stream

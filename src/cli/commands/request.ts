@@ -139,7 +139,11 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
       await deposit(c, d, { amount: more })
       if (!json) process.stderr.write(`deposited ${formatEther(more)} coin of escrow\n`)
     }
-    const { transcript, tries: done } = await requestJob({
+    const {
+      transcript,
+      tries: done,
+      acked,
+    } = await requestJob({
       clients: c,
       deployment: d,
       offers: used,
@@ -154,6 +158,9 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
       onText: json ? undefined : (s) => process.stdout.write(s),
     })
     if (!json) process.stdout.write('\n')
+    // the provider's claim needs the acknowledgement: it goes out before the host stops
+    const acknowledged = await acked
+    if (!acknowledged && !json) process.stderr.write('the delivery acknowledgement could not be sent: the provider cannot claim this job\n')
     if (out) writeFileSync(out, `${JSON.stringify(jobFileOf(transcript), null, 2)}\n`)
     const trySummary = (t: JobTry) => ({ provider: t.provider, outcome: t.outcome, code: t.code, tokens: t.tokens })
     if (json) {
@@ -166,6 +173,7 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
           requestDigest: transcript.requestDigest,
           offers: offers.map((s) => ({ provider: s.offer.provider, pricePerToken: jobOfferOf(host, s, root).pricePerToken.toString() })),
           tries: done.map(trySummary),
+          acknowledged,
         }),
       )
     } else if (done.length > 1) process.stderr.write(`served by ${transcript.request.provider} after ${done.length} tries\n`)
