@@ -223,6 +223,10 @@ describe('unreachableReasons with listen addresses and AutoNAT\'s per-address ve
     assert.deepEqual(unreachableReasons({ ...base, addrs: [lan, relayed], listening: [lan], dialBacks: [{ addr: pub, ok: false }], reachability: 'private' }), [])
     assert.deepEqual(unreachableReasons({ ...base, addrs: [`${pub}/p2p/me`], listening: [pub], dialBacks: [{ addr: pub, ok: true }], reachability: 'public' }), [], 'all dialled back')
   })
+  test('loopback only, with a public address that failed: both said', () => {
+    const r = unreachableReasons({ ...base, addrs: ['/ip4/127.0.0.1/tcp/5/p2p/me'], listening: ['/ip4/127.0.0.1/tcp/5'], dialBacks: [{ addr: pub, ok: false }], reachability: 'private' })
+    assert.deepEqual(r, [`reachable from this machine only: every address (a relay's too) is loopback; AutoNAT peers could not dial back ${pub}`])
+  })
   test('private addresses offered and a public listen address untested: both said', () => {
     const r = unreachableReasons({ ...base, addrs: [lan], listening: [lan, pub] })
     assert.equal(r.length, 1, r.join(' | '))
