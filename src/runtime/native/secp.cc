@@ -369,26 +369,29 @@ napi_value Verify(napi_env env, napi_callback_info info) {
 // touches only the Job, its own BN_CTX and points, and the shared curve constants, read-only:
 //
 // Why sharing `group`, `order`, `halfOrder`, `orderMinus2` and `montN` between threads is safe
-// (read 2026-12-06; node 20.20.2 bundles OpenSSL 3.0.19):
+// (node 20.20.2 bundles OpenSSL 3.0.19; read 2026-12-06 in public copies, not 3.0.19's own tree:
+// ec_lib.c of the 3.0 line in nodejs/node's deps/openssl, ec_mult.c of a later 3.x, bn_exp.c of
+// 1.1.1 and 3.x, whose parts quoted here have not changed between those versions):
 // - OpenSSL's rule (openssl-threads(7), 3.0): an object is safe for simultaneous use when the calls
 //   made on it do not modify it, which its API marks by a const parameter. Every EC call here takes
 //   `const EC_GROUP*` (EC_POINT_mul, EC_POINT_get_affine_coordinates, EC_POINT_set_compressed_coordinates,
 //   EC_POINT_oct2point, EC_POINT_point2oct, EC_POINT_is_at_infinity, EC_GROUP_get0_order), and the
 //   BIGNUM constants are passed as `const BIGNUM*`. The only writer of the group is
 //   EC_GROUP_precompute_mult, run once in initGroup (std::call_once) before any function exists.
-// - The code behind them, read in crypto/ec/ec_lib.c (the 3.0 line, nodejs/node deps/openssl):
-//   EC_POINT_mul dispatches to group->meth->mul or ossl_ec_wNAF_mul with the caller's BN_CTX. In
-//   crypto/ec/ec_mult.c (3.x): ossl_ec_scalar_mul_ladder (sign's kG) copies group->generator into a
-//   point of its own and keeps every temporary in the caller's BN_CTX and its own points;
-//   ossl_ec_wNAF_mul (recover's and verify's u1 G + u2 P) reads the generator's precomputed table
-//   group->pre_comp.ec without writing it (no lazy build, no reference count taken). The ladder's
-//   coordinate blinding draws from RAND_priv_bytes_ex, whose DRBG is per thread in 3.0.
-// - BN_mod_exp_mont_consttime's BN_MONT_CTX argument is not const, but crypto/bn/bn_exp.c only
-//   reads it when given (`mont = in_mont`; it builds and frees its own only when in_mont is NULL):
+// - ec_lib.c: EC_POINT_mul dispatches to group->meth->mul (none for secp256k1's EC_GFp_mont_method)
+//   or ossl_ec_wNAF_mul, with the caller's BN_CTX. ec_mult.c: ossl_ec_wNAF_mul sends a lone
+//   generator multiple (sign's kG) to ossl_ec_scalar_mul_ladder, which copies group->generator into
+//   a point of its own and keeps every temporary in the caller's BN_CTX and its own points; the
+//   two-term u1 G + u2 P of recover and verify reads the generator's precomputed table
+//   (`pre_comp = group->pre_comp.ec`) without writing it: no lazy build, no reference taken. The
+//   ladder's blinding draws a random Z from the private DRBG, which 3.0 keeps per thread
+//   (RAND_get0_private; from OpenSSL's 3.0 design, not re-read here).
+// - BN_mod_exp_mont_consttime's BN_MONT_CTX argument is not const, but bn_exp.c only reads it when
+//   given (`if (in_mont != NULL) mont = in_mont;`, building and freeing one of its own otherwise):
 //   its N, RR and n0 feed the multiplications, nothing is stored back.
-// - BN_CTX, EC_POINT and the HMAC/SHA256_CTX state are per call. OpenSSL's error queue is per thread.
-// The concurrency test (secp.test.ts: 64 operations in flight on the pool's threads, each answer
-// checked against its synchronous twin) exercises this; it cannot prove the absence of a race.
+// - BN_CTX, EC_POINT and the HMAC/SHA256_CTX state are per call; OpenSSL's error queue is per thread.
+// The concurrency tests (secp.test.ts: 64 and more operations in flight on the pool's threads, each
+// answer checked against its synchronous twin) exercise this; they cannot prove there is no race.
 //
 // Secrets: sign's Job holds a copy of the key; the pool thread cleanses it right after signing
 // (signBytes cleanses k, its inverse, d, the RFC 6979 and HMAC state as the synchronous sign does),

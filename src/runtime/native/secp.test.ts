@@ -6,13 +6,14 @@
 // recover the point at infinity, key A's signature named as B's); then the same through
 // src/chain/evm/secp.ts with the twin installed and without it. The asynchronous forms (libuv's
 // thread pool) against the synchronous ones: the same bytes and answers, with 64 and more
-// operations in flight at once, the caller's buffers overwritten right after each call, and bad
-// arguments thrown at the call.
+// operations in flight at once, the caller's buffers overwritten right after each call, bad
+// arguments thrown at the call, and the JS thread's own CPU (Linux) showing the work ran elsewhere.
 // Skipped when the addon is not built (not x86-64, no compiler): then noble/viem are the path.
 // TESSERA_SECP_CASES=N runs N random cases per property instead of the defaults (1000 signing,
 // 256 asynchronous signing, 40 forgery corpora, 8 of them asynchronous): a longer property run.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, type Hex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
@@ -212,6 +213,28 @@ test('64 mixed operations in flight at once on the pool: each the synchronous tw
     }
   })
   await Promise.all(ops)
+})
+
+/** The JS thread's on-CPU ns (Linux's per-thread schedstat); undefined where there is none. */
+function jsThreadNs(): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0])
+  } catch {
+    return undefined
+  }
+}
+
+test('the work runs off the JS thread: 64 signatures by signAsync cost it well under half of what 64 by sign do', { skip: skip || (jsThreadNs() === undefined && 'no per-thread CPU clock here') }, async () => {
+  const jobs = Array.from({ length: 64 }, () => ({ hash: randomBytes(32), key: secp256k1.utils.randomSecretKey() }))
+  const out = new Uint8Array(65)
+  await Promise.all(jobs.map(({ hash, key }) => native!.signAsync(hash, key))) // warm
+  const t0 = jsThreadNs()!
+  for (const { hash, key } of jobs) native!.sign(hash, key, out)
+  const t1 = jsThreadNs()!
+  await Promise.all(jobs.map(({ hash, key }) => native!.signAsync(hash, key)))
+  const t2 = jsThreadNs()!
+  const [syncMs, asyncMs] = [(t1 - t0) / 1e6, (t2 - t1) / 1e6]
+  assert.ok(asyncMs < syncMs / 2, `JS thread: ${asyncMs.toFixed(2)} ms for signAsync against ${syncMs.toFixed(2)} ms for sign`)
 })
 
 test('the asynchronous forms: bad arguments throw a TypeError at the call; a key out of range rejects with sign\'s message', { skip }, async () => {
