@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { type Hex, hexToBytes, sha256, toHex } from 'viem'
+import { encodeFunctionData, type Hex, hexToBytes, sha256, toHex } from 'viem'
 import { configLeafDataV3, encodeModelConfigV3 } from '../engine/gguf/configLeaf.js'
 import { computeGgufModelRoot } from '../engine/gguf/modelRoot.js'
 import { bufferSource, readGguf } from '../engine/gguf/read.js'
@@ -133,4 +133,37 @@ test('a sliding-window model registers with the window its config leaf commits t
   assert.equal(await getModelWindow(c, d, plain.modelRoot), 0)
   // the stored config is the struct (the window is its own field)
   assert.deepEqual(await getModelConfig(c, d, w.modelRoot), unwindowed)
+})
+
+test('the arithmetic and the window share one storage slot: arithOf and windowOf read the same key; neither shows in the other', async () => {
+  const read = (fn: 'arithOf' | 'windowOf' | 'get', root: Hex) => c.public.readContract({ address: d.registry, abi: registryAbi(), functionName: fn, args: [root] } as never) as Promise<unknown>
+  const v2 = toHex('tessera-arith/2', { size: 32 })
+  // a model whose config leaf commits to window W (a fake root: its config leaf beside one other leaf)
+  const windowed = (label: string, window: number) => {
+    const m = fakeModel(label, 2)
+    const config = { ...m.config, slidingWindow: window }
+    return { ...m, config, modelRoot: toHex(nodeHash(leafHash(configLeafDataV3(config, hexToBytes(m.tokenizerHash))), hexToBytes(m.path[0]))) }
+  }
+  // the widest window a config leaf can commit to fills every bit the arithmetic's slot lends it
+  const cases = [
+    { m: windowed('spec-max', 2 ** 32 - 1), arith: v2, window: 2 ** 32 - 1 },
+    { m: windowed('spec-3', 3), arith: arithVersion, window: 3 },
+    { m: fakeModel('spec-none', 2), arith: v2, window: 0 },
+  ]
+  for (const { m, arith, window } of cases) {
+    await registerModel(c, d, { ...m, arithVersion: arith })
+    assert.equal(await read('arithOf', m.modelRoot), arith)
+    assert.equal(await read('windowOf', m.modelRoot), window)
+    assert.equal((await read('get', m.modelRoot) as { arithVersion: Hex }).arithVersion, arith)
+  }
+  // the storage keys each view loads (SLOADs of debug_traceCall): one, and the same one, so a
+  // dispute step that reads the window (Machine) and then the arithmetic (MachineStepsB) pays one cold slot
+  const keys = async (fn: 'arithOf' | 'windowOf') => {
+    const data = encodeFunctionData({ abi: registryAbi(), functionName: fn, args: [cases[0].m.modelRoot] } as never)
+    const t = (await chain.provider.request({ method: 'debug_traceCall', params: [{ to: d.registry, data }, 'latest', { disableMemory: true }] })) as { structLogs: { op: string; stack: string[] }[] }
+    return t.structLogs.filter((l) => l.op === 'SLOAD').map((l) => l.stack.at(-1))
+  }
+  const [a, w] = [await keys('arithOf'), await keys('windowOf')]
+  assert.equal(a.length, 1)
+  assert.deepEqual(w, a)
 })

@@ -20,6 +20,9 @@ import {MerkleProof} from "./lib/MerkleProof.sol";
 // "What the judge checks"); v2 rounds the cached K and V values attention reads to binary16.
 bytes32 constant ARITH_V1 = "tessera-arith/1";
 bytes32 constant ARITH_V2 = "tessera-arith/2";
+// The low 4 bytes of a stored spec: the window W beside the arithmetic (both arithmetics are
+// 15-byte strings, left-aligned, so their low 17 bytes are zero).
+bytes32 constant SPEC_WINDOW = bytes32(uint256(type(uint32).max));
 
 /// @title ModelRegistry
 /// @notice Immutable registry of models by content root (docs/TRACE.md "Model root"). Anyone may
@@ -51,7 +54,7 @@ contract ModelRegistry {
         uint32[] eogTokens;
     }
 
-    /// @notice What a model root commits to, beyond its weights.
+    /// @notice What a model root commits to, beyond its weights (what `get` returns).
     struct Model {
         bytes32 configHash; // sha256(abi.encode(ModelConfigV3))
         bytes32 tokenizerHash; // sha256 of the canonical tokenizer JSON
@@ -83,11 +86,21 @@ contract ModelRegistry {
     /// @notice The dataset registry training records point into (deployed by this contract).
     DatasetRegistry public immutable datasets;
 
-    mapping(bytes32 => Model) private models;
+    /// @dev A stored Model, with the arithmetic and the attention window W (0: full attention) in
+    ///      one slot, `spec` = arithVersion | W: an attention step of the dispute machine reads both
+    ///      (Machine `windowOf`, then MachineStepsB `arithOf` for DOT8 / ACC), and pays one cold slot.
+    struct Entry {
+        bytes32 configHash;
+        bytes32 tokenizerHash;
+        bytes32 spec;
+        uint32 nLayer;
+        address registrant;
+        uint64 registeredAt;
+    }
+
+    mapping(bytes32 => Entry) private models;
     mapping(bytes32 => ModelConfigV3) private configs;
     mapping(bytes32 => TrainingRecord) private records;
-    /// @dev The attention window W of a sliding-window model (0: full attention).
-    mapping(bytes32 => uint32) private windows;
 
     /// @notice Emitted once per model root.
     event ModelRegistered(bytes32 indexed modelRoot, bytes32 configHash, bytes32 tokenizerHash, bytes32 arithVersion, uint32 nLayer, address registrant);
@@ -182,17 +195,18 @@ contract ModelRegistry {
         // machine implements: an unknown one is never judged as v1 (docs/CHAIN.md).
         if (arithVersion != ARITH_V1 && arithVersion != ARITH_V2) revert UnknownArith(arithVersion);
         bytes32 configHash = sha256(encoded);
-        models[modelRoot] = Model(configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender, uint64(block.timestamp));
+        // the arithmetic's low 4 bytes are zero (ARITH_V1 or ARITH_V2, checked above): W fits them
+        models[modelRoot] = Entry(configHash, tokenizerHash, arithVersion | bytes32(uint256(window)), config.nLayer, msg.sender, uint64(block.timestamp));
         configs[modelRoot] = config;
-        if (window != 0) windows[modelRoot] = window;
         emit ModelRegistered(modelRoot, configHash, tokenizerHash, arithVersion, config.nLayer, msg.sender);
     }
 
     /// @notice The entry for `modelRoot`; reverts with UnknownModel if none.
-    function get(bytes32 modelRoot) external view returns (Model memory m) {
-        m = models[modelRoot];
+    function get(bytes32 modelRoot) external view returns (Model memory) {
+        Entry storage e = models[modelRoot];
         // INVARIANT: only registered roots have a non-zero registrant.
-        if (m.registrant == address(0)) revert UnknownModel(modelRoot);
+        if (e.registrant == address(0)) revert UnknownModel(modelRoot);
+        return Model(e.configHash, e.tokenizerHash, e.spec & ~SPEC_WINDOW, e.nLayer, e.registrant, e.registeredAt);
     }
 
     /// @notice The proven config of `modelRoot`; reverts with UnknownModel if none.
@@ -203,16 +217,17 @@ contract ModelRegistry {
     }
 
     /// @notice The arithmetic `modelRoot` is registered under (ARITH_V1 or ARITH_V2; zero if unknown):
-    ///         the dispute machine reads it for the steps whose arithmetic differs (one storage slot).
+    ///         the dispute machine reads it for the steps whose arithmetic differs (the slot that
+    ///         also holds the window, so after `windowOf` it is a warm read).
     function arithOf(bytes32 modelRoot) external view returns (bytes32) {
-        return models[modelRoot].arithVersion;
+        return models[modelRoot].spec & ~SPEC_WINDOW;
     }
 
     /// @notice The attention window W `modelRoot`'s config leaf commits to (0: full attention, or
     ///         unknown): the dispute machine's attention ops read positions max(0, p − W + 1) .. p
     ///         (docs/MACHINE.md "Sliding window").
     function windowOf(bytes32 modelRoot) external view returns (uint32) {
-        return windows[modelRoot];
+        return uint32(uint256(models[modelRoot].spec));
     }
 
     /// @notice True when `modelRoot` is registered.
