@@ -17,7 +17,7 @@ import { createDisputeDevnet } from '../../test/support/disputeDevnet.js'
 import { GREEDY, tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { type AttackJob, attackJob, serveJob } from './attack.js'
 import { nextStep } from './machine/program.js'
-import { type DisputeModel, registeredArith } from './model.js'
+import { type DisputeModel, registeredArith, registrationArith } from './model.js'
 import { createChallenger } from './players/challenger.js'
 import { createDefender } from './players/defender.js'
 import { playGame } from './players/play.js'
@@ -93,6 +93,9 @@ test('registeredArith reads the registration back (v1, v2); an unregistered root
   assert.equal(await registeredArith(net.deployer, net.d, v1.tree.modelRoot), ARITH_V1)
   assert.equal(await registeredArith(net.deployer, net.d, v2.tree.modelRoot), ARITH_V2)
   await assert.rejects(registeredArith(net.deployer, net.d, `0x${'42'.repeat(32)}`), { name: 'UnknownArithError' })
+  // registrationArith: the same read, undefined (not an error) for the unregistered root
+  assert.equal(await registrationArith(net.deployer, net.d, v2.tree.modelRoot), ARITH_V2)
+  assert.equal(await registrationArith(net.deployer, net.d, `0x${'42'.repeat(32)}`), undefined)
 })
 
 test('a replay under one arithmetic is never played with a machine under the other', () => {

@@ -92,7 +92,23 @@ export async function openDisputeModel(path: string, opts: { backend?: 'wasm' | 
  *   const m = await openDisputeModel(path, { arith: await registeredArith(c, d, root) })
  */
 export async function registeredArith(c: ChainClients, d: Pick<Deployment, 'registry'>, modelRoot: Hex): Promise<ArithVersion> {
+  const arith = await registrationArith(c, d, modelRoot)
+  if (arith === undefined) throw new UnknownArithError('')
+  return arith
+}
+
+/**
+ * `registeredArith`, or undefined for an unregistered root: one registry read says both whether
+ * `modelRoot` is registered and under which arithmetic (a registered root always has one, the
+ * registry refusing others: `arithOf` is zero exactly for an unregistered root). Throws
+ * UnknownArithError for an arithmetic this node does not implement.
+ *
+ * @example
+ *   const arith = await registrationArith(c, d, root) // undefined: not registered yet
+ */
+export async function registrationArith(c: ChainClients, d: Pick<Deployment, 'registry'>, modelRoot: Hex): Promise<ArithVersion | undefined> {
   const tag = await read<Hex>(c, d.registry, 'ModelRegistry', 'arithOf', [modelRoot])
+  if (/^0x0*$/.test(tag)) return undefined
   const arith = hexToString(tag, { size: 32 })
   if (!isArithVersion(arith)) throw new UnknownArithError(arith)
   return arith
