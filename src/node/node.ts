@@ -20,14 +20,14 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Address, type Hex, formatEther, getAddress, toHex as viemHex } from 'viem'
 import { getAuditors, registerAuditor } from '../chain/actions/audits.js'
-import { isModelRegistered, registerModel } from '../chain/actions/registry.js'
+import { registerModel } from '../chain/actions/registry.js'
 import { advertise, getStake, stake } from '../chain/actions/settlement.js'
 import { BeaconFetchError, createDevBeacon, fetchRound, toContractSig } from '../chain/beacon.js'
 import { type Deployment, requestDigest } from '../chain/client.js'
 import { connectClients } from '../chain/evm/clients.js'
 import { useNativeSecp } from '../chain/evm/secp.js'
 import type { CheatKind } from '../dispute/cheats.js'
-import { type DisputeModel, openDisputeModel, registeredArith } from '../dispute/model.js'
+import { type DisputeModel, openDisputeModel, registrationArith } from '../dispute/model.js'
 import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
 import { BaseError } from '../errors.js'
 import type { FrameConn } from '../p2p/frames.js'
@@ -274,14 +274,17 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     if (roles.has('provider')) {
       for (const m of served) {
         const root = `0x${toHex(m.model.modelRoot)}` as Hex
-        if (!(await isModelRegistered(c, d, root))) {
-          const dm = dispute.get(root.toLowerCase())!
+        const dm = dispute.get(root.toLowerCase())!
+        // its jobs run, and are judged, under the arithmetic it is registered under: one read says
+        // whether it is registered and under which; one this node registers is under ARITH_VERSION
+        let arith = await registrationArith(c, d, root)
+        if (arith === undefined) {
           await registerModel(c, d, { modelRoot: root, ...dm.tree.proveConfig(), arithVersion: viemHex(ARITH_VERSION, { size: 32 }) })
           log(`registered model ${root}`)
+          arith = ARITH_VERSION
         }
-        // its jobs run, and are judged, under the arithmetic it is registered under
-        m.arith = await registeredArith(c, d, root)
-        dispute.get(root.toLowerCase())!.arith = m.arith
+        m.arith = arith
+        dm.arith = arith
       }
       const active = await ensureStake('provider')
       const minStake = BigInt(d.params.settlement.minProviderStake ?? '0')
@@ -296,9 +299,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
         }
       claimer = createClaimer({ store, clients: c, deployment: d, maxAgeSec: opts.claimAfterSec })
       const terms: OfferTerms = {
-        models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString() })), capacity: opts.capacity ?? 4,
-        // the served models' arithmetic (comma-separated in served order if they differ)
-        engine: ENGINE_VERSION, arith: [...new Set(served.map((m) => m.arith ?? ARITH_VERSION))].join(','), stake: active.toString(),
+        // each model with the arithmetic it is registered (and served) under
+        models: served.map((m) => ({ root: `0x${toHex(m.model.modelRoot)}` as Hex, pricePerToken: price.toString(), arith: m.arith ?? ARITH_VERSION })),
+        capacity: opts.capacity ?? 4, engine: ENGINE_VERSION, stake: active.toString(),
       }
       // the job checks' cached stake and block time, refreshed at each new block; the offer follows the stake
       const chainView = followProviderView({ clients: c, deployment: d, unclaimed: () => claimer!.unclaimedWei() }, {
@@ -361,11 +364,9 @@ export async function startNode(opts: NodeOptions): Promise<TesseraNode> {
     }
 
     if (roles.has('auditor')) {
-      // audits replay a registered model's jobs under the arithmetic it is registered under
-      for (const dm of dispute.values()) {
-        const root = dm.tree.modelRoot as Hex
-        if (await isModelRegistered(c, d, root)) dm.arith = await registeredArith(c, d, root)
-      }
+      // audits replay a registered model's jobs under the arithmetic it is registered under (one
+      // read per model; an unregistered one keeps openDisputeModel's default)
+      for (const dm of dispute.values()) dm.arith = (await registrationArith(c, d, dm.tree.modelRoot as Hex)) ?? dm.arith
       await ensureStake('auditor')
       if (d.audits) {
         const me = c.account.address.toLowerCase()

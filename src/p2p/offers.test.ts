@@ -3,10 +3,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Hex } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
-import { ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
+import { ARITH_V1, ARITH_V2, ARITH_VERSION, ENGINE_VERSION } from '../engine/version.js'
 import { createHost, type Host } from './host.js'
 import { identityFromKey } from './identity.js'
-import { cidOfModel, fetchOffer, type Offer, OfferBook, OfferDiscovery, OfferPublisher, signOffer } from './offers.js'
+import { cidOfModel, decodeOffer, encodeOffer, fetchOffer, type Offer, OfferBook, OfferDiscovery, OfferPublisher, signOffer } from './offers.js'
 
 const NOW = 1_800_000_000
 const ROOT_A: Hex = `0x${'aa'.repeat(32)}`
@@ -17,14 +17,13 @@ function party() {
   const key = generatePrivateKey()
   const id = identityFromKey(key)
   const offer = (over: Partial<Offer> = {}): Offer => ({
-    v: 1,
+    v: 2,
     provider: id.address,
     peerId: id.peerId.toString(),
     addrs: ['/ip4/127.0.0.1/tcp/4001'],
-    models: [{ root: ROOT_A, pricePerToken: '10' }],
+    models: [{ root: ROOT_A, pricePerToken: '10', arith: ARITH_VERSION }],
     capacity: 2,
     engine: ENGINE_VERSION,
-    arith: ARITH_VERSION,
     stake: '1000000000000000000',
     seq: 1,
     issuedAt: NOW,
@@ -52,9 +51,9 @@ describe('offer rules (OfferBook)', () => {
     now = NOW
     const book = new OfferBook({ now: clock })
     const [p, q, r] = [party(), party(), party()]
-    assert.deepEqual(await book.add(await signOffer(p.offer({ models: [{ root: ROOT_A, pricePerToken: '30' }] }), p.key)), { kept: true, withdrawn: false })
-    await book.add(await signOffer(q.offer({ models: [{ root: ROOT_B, pricePerToken: '5' }, { root: ROOT_A, pricePerToken: '20' }] }), q.key))
-    await book.add(await signOffer(r.offer({ models: [{ root: ROOT_B, pricePerToken: '1' }] }), r.key))
+    assert.deepEqual(await book.add(await signOffer(p.offer({ models: [{ root: ROOT_A, pricePerToken: '30', arith: ARITH_VERSION }] }), p.key)), { kept: true, withdrawn: false })
+    await book.add(await signOffer(q.offer({ models: [{ root: ROOT_B, pricePerToken: '5', arith: ARITH_VERSION }, { root: ROOT_A, pricePerToken: '20', arith: ARITH_VERSION }] }), q.key))
+    await book.add(await signOffer(r.offer({ models: [{ root: ROOT_B, pricePerToken: '1', arith: ARITH_VERSION }] }), r.key))
     assert.deepEqual(
       book.offersFor(ROOT_A).map((s) => s.offer.provider),
       [q.id.address, p.id.address],
@@ -75,10 +74,55 @@ describe('offer rules (OfferBook)', () => {
     assert.equal((await book.add(forged)).kept, false)
     // a valid offer whose price was edited after signing
     const signed = await signOffer(p.offer(), p.key)
-    const edited = { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1' }] } }
+    const edited = { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1', arith: ARITH_VERSION }] } }
     const r = await book.add(edited)
     assert.deepEqual([r.kept, !r.kept && r.problem], [false, 'bad-signature'])
     assert.equal(book.problems['bad-signature'], 2)
+    assert.equal(book.size, 0)
+  })
+
+  test('each model carries its own arith: two models under different arithmetics round-trip through the wire and the book', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const models = [{ root: ROOT_A, pricePerToken: '10', arith: ARITH_V1 }, { root: ROOT_B, pricePerToken: '20', arith: ARITH_V2 }]
+    const signed = await signOffer(p.offer({ models }), p.key)
+    // as gossip carries it: bytes, parsed back, then checked by the book
+    assert.deepEqual(await book.add(decodeOffer(encodeOffer(signed))), { kept: true, withdrawn: false })
+    assert.deepEqual(book.offersFor(ROOT_A)[0].offer.models, models)
+    assert.equal(book.offersFor(ROOT_B)[0].offer.models.find((m) => m.root === ROOT_B)?.arith, ARITH_V2)
+  })
+
+  test('attacker: a model\'s arith edited after signing fails the signature', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    const signed = await signOffer(p.offer({ models: [{ root: ROOT_A, pricePerToken: '10', arith: ARITH_V1 }, { root: ROOT_B, pricePerToken: '10', arith: ARITH_V2 }] }), p.key)
+    // a relay that relabels model B as v1 (or swaps the two), keeping the provider's signature
+    for (const models of [
+      [signed.offer.models[0], { ...signed.offer.models[1], arith: ARITH_V1 }],
+      [{ ...signed.offer.models[0], arith: ARITH_V2 }, { ...signed.offer.models[1], arith: ARITH_V1 }],
+    ]) {
+      const r = await book.add({ ...signed, offer: { ...signed.offer, models } })
+      assert.deepEqual([r.kept, !r.kept && r.problem], [false, 'bad-signature'])
+    }
+    assert.equal(book.problems['bad-signature'], 2)
+    assert.equal((await book.add(signed)).kept, true, 'the untouched offer is kept')
+  })
+
+  test('an older node\'s version 1 offer (one comma-joined arith) is refused as version, not read', async () => {
+    now = NOW
+    const book = new OfferBook({ now: clock })
+    const p = party()
+    // exactly what a v1 node signed: no per-model arith, the served models' arithmetics in one field
+    const { v: _v, models: _m, ...rest } = p.offer()
+    const v1 = { ...rest, v: 1, models: [{ root: ROOT_A, pricePerToken: '10' }, { root: ROOT_B, pricePerToken: '10' }], arith: `${ARITH_V2},${ARITH_V1}` }
+    const r = await book.add(await signOffer(v1 as unknown as Offer, p.key))
+    assert.equal(r.kept, false)
+    assert.equal(!r.kept && r.problem, 'version')
+    assert.match(!r.kept ? r.details : '', /version 1/)
+    assert.equal(book.problems.version, 1)
+    assert.equal(book.problems.malformed, 0)
     assert.equal(book.size, 0)
   })
 
@@ -109,8 +153,8 @@ describe('offer rules (OfferBook)', () => {
     now = NOW
     const book = new OfferBook({ now: clock })
     const p = party()
-    const first = await signOffer(p.offer({ seq: 5, models: [{ root: ROOT_A, pricePerToken: '10' }] }), p.key)
-    const second = await signOffer(p.offer({ seq: 6, models: [{ root: ROOT_A, pricePerToken: '50' }] }), p.key)
+    const first = await signOffer(p.offer({ seq: 5, models: [{ root: ROOT_A, pricePerToken: '10', arith: ARITH_VERSION }] }), p.key)
+    const second = await signOffer(p.offer({ seq: 6, models: [{ root: ROOT_A, pricePerToken: '50', arith: ARITH_VERSION }] }), p.key)
     assert.equal((await book.add(first)).kept, true)
     assert.equal((await book.add(second)).kept, true)
     const replay = await book.add(first) // the cheaper old offer, replayed by someone
@@ -167,9 +211,14 @@ describe('offer rules (OfferBook)', () => {
       'offer',
       { offer: signed.offer },
       { ...signed, signature: '0x1234' },
-      { ...signed, offer: { ...signed.offer, v: 2 } },
+      { ...signed, offer: { ...signed.offer, v: 3 } },
       { ...signed, offer: { ...signed.offer, extra: 1 } },
-      { ...signed, offer: { ...signed.offer, models: [{ root: '0x12', pricePerToken: '1' }] } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: '0x12', pricePerToken: '1', arith: ARITH_VERSION }] } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1' }] } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1', arith: '' }] } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1', arith: 2 }] } },
+      { ...signed, offer: { ...signed.offer, models: [{ root: ROOT_A, pricePerToken: '1', arith: ARITH_V2, extra: 1 }] } },
+      { ...signed, offer: { ...signed.offer, arith: ARITH_V2 } },
       { ...signed, offer: { ...signed.offer, stake: '-1' } },
       { ...signed, offer: { ...signed.offer, expiresAt: NOW + 10 * 24 * 3600 } },
       { ...signed, offer: { ...signed.offer, withdrawn: true } },
@@ -221,7 +270,7 @@ describe('offers on a network of 4 hosts on 127.0.0.1', () => {
     publisher = new OfferPublisher({
       host: provider,
       privateKey: providerKey,
-      terms: { models: [{ root: ROOT_A, pricePerToken: '7' }], capacity: 4, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '5' },
+      terms: { models: [{ root: ROOT_A, pricePerToken: '7', arith: ARITH_VERSION }], capacity: 4, engine: ENGINE_VERSION, stake: '5' },
       refreshSec: 60,
     })
     // gossipsub needs the subscriptions exchanged before a publish reaches anyone: republish until seen (bounded)
@@ -233,6 +282,7 @@ describe('offers on a network of 4 hosts on 127.0.0.1', () => {
     const seen = discoveries[2].book.offersFor(ROOT_A)[0].offer
     assert.equal(seen.peerId, provider.peerId)
     assert.equal(seen.models[0].pricePerToken, '7')
+    assert.equal(seen.models[0].arith, ARITH_VERSION)
 
     // the offer protocol answers with the same current offer
     const fetched = (await fetchOffer(clients[0], provider.addrs()[0])) as { offer: Offer }
@@ -279,7 +329,7 @@ describe('offers republished when the host\'s addresses change', () => {
     const publisher = new OfferPublisher({
       host: provider,
       privateKey: providerKey,
-      terms: { models: [{ root: ROOT_A, pricePerToken: '7' }], capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0' },
+      terms: { models: [{ root: ROOT_A, pricePerToken: '7', arith: ARITH_VERSION }], capacity: 1, engine: ENGINE_VERSION, stake: '0' },
       refreshSec: 3600,
       addrsSettleMs: 100,
     })
@@ -332,7 +382,7 @@ describe('offers republished when the host\'s addresses change', () => {
         throw new Error(`the publisher used host.${String(name)}`)
       },
     })
-    const publisher = new OfferPublisher({ host, privateKey: key, terms: { models: [], capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0' }, refreshSec: 3600, addrsSettleMs: 50 })
+    const publisher = new OfferPublisher({ host, privateKey: key, terms: { models: [], capacity: 1, engine: ENGINE_VERSION, stake: '0' }, refreshSec: 3600, addrsSettleMs: 50 })
     await publisher.start()
     assert.equal(published.length, 1)
     const relayed = '/ip4/10.0.0.1/tcp/4001/p2p/relay/p2p-circuit'

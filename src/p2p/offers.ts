@@ -5,7 +5,9 @@
  * model; clients keep what they hear in an `OfferBook`, which holds only the newest valid offer per
  * provider: the signature recovers `provider`, the PeerId names the same account, it has not
  * expired and its `seq` is above the last one kept (so a replayed older offer, or one that a
- * withdrawal replaced, never comes back).
+ * withdrawal replaced, never comes back). Offers are version 2: each model names the arithmetic its
+ * jobs are computed under; a version 1 offer (an older node's) is refused as `version`, not read
+ * (docs/NETWORK.md "Offers").
  */
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { CID } from 'multiformats/cid'
@@ -30,19 +32,25 @@ const MAX_SKEW_SEC = 300
 /** An offer may not live longer than this: a provider must keep re-signing. */
 const MAX_LIFETIME_SEC = 24 * 3600
 
-export type OfferModel = { root: Hex; pricePerToken: string }
+/** The offer format this node writes and reads (docs/NETWORK.md "Offers"). */
+export const OFFER_VERSION = 2
+
+/**
+ * A served model: its root, its price, and the arithmetic its jobs are computed (and judged) under,
+ * its on-chain registration's (ARITH_VERSION strings, e.g. `tessera-arith/2`).
+ */
+export type OfferModel = { root: Hex; pricePerToken: string; arith: string }
 
 export type Offer = {
-  v: 1
+  v: typeof OFFER_VERSION
   provider: Address
   peerId: string
   addrs: string[]
   models: OfferModel[]
   /** Jobs at once. */
   capacity: number
-  /** ENGINE_VERSION, ARITH_VERSION. */
+  /** ENGINE_VERSION. */
   engine: string
-  arith: string
   /** The provider's active stake when signed (wei); users check it on chain. */
   stake: string
   /** Grows with each new offer; unix seconds below. */
@@ -55,7 +63,7 @@ export type Offer = {
 
 export type SignedOffer = { offer: Offer; signature: Hex }
 
-export type OfferProblem = 'malformed' | 'bad-signature' | 'peer-mismatch' | 'expired' | 'future' | 'replayed' | 'full'
+export type OfferProblem = 'malformed' | 'version' | 'bad-signature' | 'peer-mismatch' | 'expired' | 'future' | 'replayed' | 'full'
 
 export type OfferCheck = { ok: true; signed: SignedOffer } | { ok: false; problem: OfferProblem; details: string }
 
@@ -77,11 +85,22 @@ export async function signOffer(offer: Offer, privateKey: Hex): Promise<SignedOf
 const HEX32 = /^0x[0-9a-fA-F]{64}$/
 const DECIMAL = /^(0|[1-9][0-9]{0,77})$/
 const SIGNATURE = /^0x[0-9a-fA-F]{130}$/
-const OFFER_KEYS = new Set(['v', 'provider', 'peerId', 'addrs', 'models', 'capacity', 'engine', 'arith', 'stake', 'seq', 'issuedAt', 'expiresAt', 'withdrawn'])
+const OFFER_KEYS = new Set(['v', 'provider', 'peerId', 'addrs', 'models', 'capacity', 'engine', 'stake', 'seq', 'issuedAt', 'expiresAt', 'withdrawn'])
+const MODEL_KEYS = ['arith', 'pricePerToken', 'root']
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
 const isShortString = (x: unknown, max = 256): x is string => typeof x === 'string' && x.length > 0 && x.length <= max
+
+/**
+ * Why `x` is a version 1 offer this node does not read, or undefined when it is not one. A v1
+ * offer named its models' arithmetic in one `arith` field, comma-joined (in served order,
+ * duplicates dropped) when they differed, which does not say which model is computed under which.
+ */
+function oldVersion(x: unknown): string | undefined {
+  if (!isRecord(x) || !isRecord(x.offer) || x.offer.v !== 1) return undefined
+  return `offer version 1 (an older node's): its arith does not say which model is computed under which; this node reads version ${OFFER_VERSION}`
+}
 
 /** Why `x` is not a well-formed SignedOffer, or undefined when it is. */
 function malformation(x: unknown): string | undefined {
@@ -89,16 +108,17 @@ function malformation(x: unknown): string | undefined {
   if (!SIGNATURE.test(x.signature)) return 'signature is not 65 bytes of hex'
   const o = x.offer
   for (const k of Object.keys(o)) if (!OFFER_KEYS.has(k)) return `unknown field ${k}`
-  if (o.v !== 1) return 'v is not 1'
+  if (o.v !== OFFER_VERSION) return `v is not ${OFFER_VERSION}`
   if (typeof o.provider !== 'string' || !isAddress(o.provider, { strict: false })) return 'provider is not an address'
   if (!isShortString(o.peerId, 128)) return 'peerId is not a string'
   if (!Array.isArray(o.addrs) || o.addrs.length > MAX_ADDRS || !o.addrs.every((a) => isShortString(a, 512))) return 'addrs'
   if (!Array.isArray(o.models) || o.models.length > MAX_MODELS) return 'models'
   for (const m of o.models) {
-    if (!isRecord(m) || Object.keys(m).length !== 2 || typeof m.root !== 'string' || !HEX32.test(m.root) || typeof m.pricePerToken !== 'string' || !DECIMAL.test(m.pricePerToken)) return 'a model is not {root, pricePerToken}'
+    if (!isRecord(m) || Object.keys(m).sort().join() !== MODEL_KEYS.join()) return 'a model is not {root, pricePerToken, arith}'
+    if (typeof m.root !== 'string' || !HEX32.test(m.root) || typeof m.pricePerToken !== 'string' || !DECIMAL.test(m.pricePerToken) || !isShortString(m.arith, 64)) return 'a model is not {root, pricePerToken, arith}'
   }
   if (!isCount(o.capacity)) return 'capacity'
-  if (!isShortString(o.engine) || !isShortString(o.arith)) return 'engine or arith'
+  if (!isShortString(o.engine)) return 'engine'
   if (typeof o.stake !== 'string' || !DECIMAL.test(o.stake)) return 'stake is not a decimal string'
   if (!isCount(o.seq) || !isCount(o.issuedAt) || !isCount(o.expiresAt)) return 'seq, issuedAt or expiresAt'
   if (o.expiresAt <= o.issuedAt || o.expiresAt - o.issuedAt > MAX_LIFETIME_SEC) return 'lifetime'
@@ -113,6 +133,8 @@ function malformation(x: unknown): string | undefined {
  * lives in `OfferBook`.
  */
 export async function verifyOffer(signed: unknown, nowSec: number): Promise<OfferCheck> {
+  const old = oldVersion(signed)
+  if (old !== undefined) return { ok: false, problem: 'version', details: old }
   const bad = malformation(signed)
   if (bad !== undefined) return { ok: false, problem: 'malformed', details: bad }
   const s = signed as SignedOffer
@@ -157,7 +179,7 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000)
  * was refused, for `tessera node status`.
  */
 export class OfferBook {
-  readonly problems: Record<OfferProblem, number> = { malformed: 0, 'bad-signature': 0, 'peer-mismatch': 0, expired: 0, future: 0, replayed: 0, full: 0 }
+  readonly problems: Record<OfferProblem, number> = { malformed: 0, version: 0, 'bad-signature': 0, 'peer-mismatch': 0, expired: 0, future: 0, replayed: 0, full: 0 }
   private readonly offers = new Map<Address, SignedOffer>()
   private readonly lastSeq = new Map<Address, { seq: number; signature: Hex; issuedAt: number }>()
   private readonly now: () => number
@@ -253,7 +275,7 @@ export class OfferBook {
 }
 
 /** What a provider offers; the publisher adds identity, addresses, seq and times. */
-export type OfferTerms = Pick<Offer, 'models' | 'capacity' | 'engine' | 'arith' | 'stake'>
+export type OfferTerms = Pick<Offer, 'models' | 'capacity' | 'engine' | 'stake'>
 
 export type OfferPublisherOptions = {
   host: Host
@@ -351,7 +373,7 @@ export class OfferPublisher {
     const { host } = this.options
     const issuedAt = this.now()
     const offer: Offer = {
-      v: 1,
+      v: OFFER_VERSION,
       provider: this.provider,
       peerId: host.peerId,
       addrs: host.addrs().slice(0, MAX_ADDRS),
@@ -393,14 +415,13 @@ export class OfferPublisher {
     await this.options.host.unhandle(OFFER_PROTOCOL)
     const issuedAt = this.now()
     const withdrawal: Offer = {
-      v: 1,
+      v: OFFER_VERSION,
       provider: this.provider,
       peerId: this.options.host.peerId,
       addrs: [],
       models: [],
       capacity: 0,
       engine: this.terms.engine,
-      arith: this.terms.arith,
       stake: this.terms.stake,
       seq: this.nextSeq(),
       issuedAt,
@@ -490,6 +511,7 @@ export class OfferDiscovery {
         validate: async (data) => {
           const r = await this.book.add(decodeOffer(data))
           if (r.kept) return 'accept'
+          // an older node's offer (`version`) is not forwarded, but its forwarder is not penalised
           return r.problem === 'malformed' || r.problem === 'bad-signature' || r.problem === 'peer-mismatch' ? 'reject' : 'ignore'
         },
       },
