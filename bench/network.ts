@@ -85,7 +85,7 @@ class Group {
       const publisher = new OfferPublisher({
         host,
         privateKey: key,
-        terms: { models: [{ root: ROOT, pricePerToken: String(priceFrom + i) }], capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0' },
+        terms: { models: [{ root: ROOT, pricePerToken: String(priceFrom + i), arith: ARITH_VERSION }], capacity: 1, engine: ENGINE_VERSION, stake: '0' },
         refreshSec: 3600,
       })
       const discovery = new OfferDiscovery({ host })
@@ -293,8 +293,8 @@ async function benchVerify(): Promise<void> {
   const id = identityFromKey(key)
   const now = Math.floor(Date.now() / 1000)
   const offer = (seq: number): Offer => ({
-    v: 1, provider: id.address, peerId: id.peerId.toString(), addrs: ['/ip4/127.0.0.1/tcp/4001'], models: [{ root: ROOT, pricePerToken: '1' }],
-    capacity: 1, engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0', seq, issuedAt: now, expiresAt: now + 90,
+    v: 2, provider: id.address, peerId: id.peerId.toString(), addrs: ['/ip4/127.0.0.1/tcp/4001'], models: [{ root: ROOT, pricePerToken: '1', arith: ARITH_VERSION }],
+    capacity: 1, engine: ENGINE_VERSION, stake: '0', seq, issuedAt: now, expiresAt: now + 90,
   })
   const signed = []
   let t = performance.now()
