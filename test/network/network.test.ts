@@ -315,8 +315,8 @@ describe('network: chain + 4 providers (1 cheating, 1 withholding) + 2 auditors 
       // an expired offer, signed and gossiped: the nodes' books refuse it
       const now = Math.floor(Date.now() / 1000)
       const expired = await signOffer({
-        v: 1, provider: client.account.address, peerId: host.peerId, addrs: host.addrs(), models: [{ root, pricePerToken: '1' }], capacity: 1,
-        engine: ENGINE_VERSION, arith: ARITH_VERSION, stake: '0', seq: Date.now(), issuedAt: now - 100, expiresAt: now - 10,
+        v: 2, provider: client.account.address, peerId: host.peerId, addrs: host.addrs(), models: [{ root, pricePerToken: '1', arith: ARITH_VERSION }], capacity: 1,
+        engine: ENGINE_VERSION, stake: '0', seq: Date.now(), issuedAt: now - 100, expiresAt: now - 10,
       }, key)
       await until('an expired offer refused by p1', async () => {
         await host.publish(OFFER_TOPIC, encodeOffer(expired)).catch(() => {})
