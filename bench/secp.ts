@@ -1,6 +1,6 @@
 /**
  * secp256k1 on the job path (issue 8): CPU µs per operation of the native twin
- * (src/runtime/native/secp.cc, node's OpenSSL) against the plain path it replaces: signing (viem's
+ * (src/runtime/native/secp.cc, libsecp256k1) against the plain path it replaces: signing (viem's
  * `sign`, what a local account's `sign({ hash })` runs), recovery (@noble/curves'
  * `recoverPublicKey`, what chain/evm/secp.ts's `recoverSigner` runs) and the check against a known
  * key (noble with the key's precomputed multiples, chain/evm/secp.ts's cached-key `isSignedBy`).
@@ -9,15 +9,20 @@
  * (`signAsync`, `recoverAsync`, `verifyAsync`) against the synchronous calls, also interleaved: the
  * wall time per operation awaited one at a time (what the pool hop adds to a caller that waits), the
  * JS thread's CPU per operation (what a caller that overlaps saves; Linux's per-thread schedstat)
- * and the process's CPU (the pool thread's work included). Prints two tables; writes nothing.
+ * and the process's CPU (the pool thread's work included). With `--baseline FILE` (another build of
+ * tessera_secp.node, e.g. a copy of an earlier tree's), a third table: the synchronous forms of the
+ * two addons interleaved the same way, after checking they give the same bytes and answers. Prints
+ * the tables; writes nothing.
  */
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
 import { cpuUsage } from 'node:process'
 import { loadavg } from 'node:os'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, type Hex, keccak256, toHex } from 'viem'
 import { sign } from 'viem/accounts'
-import { loadNativeSecp, nativeSecpUnavailable } from '../src/runtime/native/secp.js'
+import { loadNativeSecp, type NativeSecp, nativeSecpUnavailable } from '../src/runtime/native/secp.js'
 import { arg, benchArgs, median } from './util.js'
 
 benchArgs({
@@ -26,6 +31,7 @@ benchArgs({
   flags: {
     ops: { value: 'N', help: 'operations per round and path (default 200)' },
     rounds: { value: 'N', help: 'rounds, native and plain alternating; the median reported (default 5)' },
+    baseline: { value: 'FILE', help: 'another tessera_secp.node to compare the built one with (a third table)' },
   },
 })
 
@@ -140,4 +146,42 @@ for (const [i, [name]] of pooled.entries()) {
   const [s, p] = [costs[i].sync, costs[i].pool]
   const cells = [med(s, 'wall'), med(p, 'wall'), med(p, 'wall') - med(s, 'wall'), med(s, 'js'), med(p, 'js'), med(p, 'proc')]
   console.log(`| ${name} | ${cells.map((x) => x.toFixed(0)).join(' | ')} |`)
+}
+
+const baselineFile = arg('baseline', '')
+if (baselineFile) {
+  const base = createRequire(import.meta.url)(resolve(baselineFile)) as NativeSecp
+  // the same bytes and answers first (a faster addon that answers differently is no baseline's twin)
+  const [o1, o2] = [new Uint8Array(65), new Uint8Array(65)]
+  for (const c of cases) {
+    native.sign(c.hashBytes, c.keyBytes, o1)
+    base.sign(c.hashBytes, c.keyBytes, o2)
+    if (bytesToHex(o1) !== bytesToHex(o2)) throw new Error(`--baseline: sign differs on ${c.hash}`)
+    if (!base.recover(c.hashBytes, c.rs, c.parity, o2) || bytesToHex(o2) !== bytesToHex(c.pub)) throw new Error(`--baseline: recover differs on ${c.hash}`)
+    if (!base.verify(c.hashBytes, c.rs, c.parity, c.pub) || base.verify(c.hashBytes, c.rs, 1 - c.parity, c.pub)) throw new Error(`--baseline: verify differs on ${c.hash}`)
+  }
+  const vs: [string, (a: NativeSecp, c: (typeof cases)[number]) => unknown][] = [
+    ['sign', (a, c) => a.sign(c.hashBytes, c.keyBytes, out)],
+    ['recover', (a, c) => a.recover(c.hashBytes, c.rs, c.parity, out)],
+    ['known-key check (verify)', (a, c) => a.verify(c.hashBytes, c.rs, c.parity, c.pub)],
+  ]
+  for (const [, f] of vs) await Promise.all([perOp((c) => f(native, c)), perOp((c) => f(base, c))])
+  const loadB = loadavg()[0]
+  const t = vs.map(() => ({ built: [] as number[], base: [] as number[] }))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [, f]] of vs.entries()) {
+      const first = round % 2 === 0
+      const a = await perOp((c) => f(first ? native : base, c))
+      const b = await perOp((c) => f(first ? base : native, c))
+      t[i].built.push(first ? a : b)
+      t[i].base.push(first ? b : a)
+    }
+  }
+  console.log('')
+  console.log(`| against ${baselineFile} (${OPS} ops x ${ROUNDS} rounds, load ${loadB.toFixed(1)}-${loadavg()[0].toFixed(1)}) | built µs | baseline µs | speed-up |`)
+  console.log('|---|---|---|---|')
+  for (const [i, [name]] of vs.entries()) {
+    const [n, b] = [median(t[i].built), median(t[i].base)]
+    console.log(`| ${name} | ${n.toFixed(0)} | ${b.toFixed(0)} | ${(b / n).toFixed(2)}x |`)
+  }
 }

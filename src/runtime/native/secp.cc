@@ -1,24 +1,25 @@
 // Native secp256k1 for the job path's signatures (src/runtime/native/secp.ts, installed into
-// src/chain/evm/secp.ts): sign, recover and check against a known key with node's own OpenSSL
-// (its EC and BN symbols are exported to addons, as the SHA-256 ones q8.cc uses), answer for answer
-// and byte for byte the same as @noble/curves / viem, its plain twins (secp.test.ts):
+// src/chain/evm/secp.ts): sign, recover and check against a known key with libsecp256k1 (Bitcoin
+// Core's library; its C source ships in the npm package secp256k1@5.0.1, node_modules/secp256k1/
+// src/secp256k1/, compiled into this addon by binding.gyp with the package's own defines; the
+// package's install script and JS are not used), answer for answer and byte for byte the same as
+// @noble/curves / viem, its plain twins (secp.test.ts):
 //
-// - sign(hash, key, out65): ECDSA with RFC 6979 deterministic k (HMAC-SHA256, no extra entropy,
-//   exactly noble's `prepSig`: seed int2octets(d) ‖ int2octets(h mod n), candidates retried while
-//   k ∉ [1, n), r = 0 or s = 0) and low-s (s > n/2 becomes n - s, the y-parity flips), written as
-//   r ‖ s ‖ v with v = 27 + parity, viem's `sign` serialised. Secret-dependent work: kG by OpenSSL's
-//   Montgomery ladder (EC_POINT_mul with only the generator scalar always takes it), k⁻¹ by Fermat
-//   with BN_mod_exp_mont_consttime, the products with BN_FLG_CONSTTIME (BN_div's fixed-top path);
-//   the HMAC state, k, d and their BIGNUMs are cleansed before return. Branches are on public values
-//   (r, s, the candidate's range check, whose failure has probability ~2^-128).
+// - sign(hash, key, out65): ECDSA with RFC 6979 deterministic k (HMAC-SHA256, no extra entropy) and
+//   low s, written as r ‖ s ‖ v with v = 27 + parity, viem's `sign` serialised. noble seeds RFC 6979
+//   with int2octets(d) ‖ int2octets(h mod n); libsecp256k1's nonce function seeds with key32 ‖ msg32
+//   as given and its retries (counter > 0) are RFC 6979 3.2 h.3's, so it is handed h mod n (the
+//   signature equation reduces h mod n anyway): the same k, the same (r, s). libsecp256k1 negates a
+//   high s and flips the recovery id itself. Secret-dependent work is libsecp256k1's constant-time
+//   kG (blinded: the context is randomized once at load) and scalar inverse; it clears its nonce and
+//   key scalars, and this file wipes the key copies it makes.
 // - recover(hash, rs64, parity, out65): ecrecover as noble's `recoverPublicKey` (viem's
-//   `recoverAddress`): 0 < r, s < n (high s accepted), R the curve point of x = r and y-parity
-//   `parity` (none: false), Q = (-h/r)G + (s/r)R with h = hash mod n, false when Q is the point at
-//   infinity; the 65-byte uncompressed Q otherwise.
-// - verify(hash, rs64, parity, pub65): whether recover would give pub65, computed forwards as
-//   src/chain/evm/secp.ts's cached-key check does: 0 < r, s < n, R' = (h/s)G + (r/s)P not at
-//   infinity, R'.x = r exactly (not mod n) and R'.y's parity = parity. An off-curve pub65 is a
-//   TypeError (it never comes from recovery).
+//   `recoverAddress`): r, s in [1, n) (parse_compact refuses ≥ n, sig_recover refuses 0), high s
+//   accepted (libsecp256k1's recovery does not check s's half: Q = (sR - hG)/r), R the point of
+//   x = r and y-parity `parity` (none: false), false when Q is the point at infinity; h = hash mod n.
+// - verify(hash, rs64, parity, pub65): whether recover would give pub65, computed as exactly that:
+//   recover, then compare the 65 uncompressed bytes (the parsed key's serialisation is its input,
+//   x, y < p). An off-curve or non-04 pub65 is a TypeError (it never comes from recovery).
 //
 // - signAsync, recoverAsync, verifyAsync: the same three on libuv's thread pool, each resolving a
 //   Promise (sign's 65 bytes, recover's key or undefined, verify's answer) with the same bytes and
@@ -27,132 +28,74 @@
 //
 // Recovery ids 2 and 3 (R.x ≥ n, probability ~2^-128 for an honest signature) are not produced by
 // viem's serialisation and not accepted by secp.ts's parser; sign reports such a k as an error.
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <node_api.h>
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
-#include <openssl/obj_mac.h>
-#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <mutex>
 #include <new>
+#include <random>
 
 #include "common.h"
+#include "secp256k1.h"
+#include "secp256k1_recovery.h"
 
 namespace {
 
-// The curve, with the generator's precomputed multiples (read-only once built, shared by threads).
-EC_GROUP* group = nullptr;
-const BIGNUM* order = nullptr;
-BIGNUM* halfOrder = nullptr;
-BIGNUM* orderMinus2 = nullptr;
-BN_MONT_CTX* montN = nullptr;
-std::once_flag groupOnce;
-bool groupOk = false;
+// One context for the process, built once (std::call_once, in the module's init) with the signing
+// and verification tables and randomized then; after that every call takes it as `const` (see "The
+// asynchronous forms" for why threads may share it).
+secp256k1_context* ctx = nullptr;
+std::once_flag ctxOnce;
 
-void initGroup() {
-  group = EC_GROUP_new_by_curve_name(NID_secp256k1);
-  if (!group) return;
-  BN_CTX* ctx = BN_CTX_new();
-  if (!ctx || !EC_GROUP_precompute_mult(group, ctx)) return;
-  order = EC_GROUP_get0_order(group);
-  halfOrder = BN_dup(order);
-  orderMinus2 = BN_dup(order);
-  montN = BN_MONT_CTX_new();
-  groupOk = halfOrder && orderMinus2 && montN && BN_rshift1(halfOrder, order) && BN_sub_word(orderMinus2, 2) &&
-            BN_MONT_CTX_set(montN, order, ctx);
-  BN_CTX_free(ctx);
+// memset that the compiler may not drop as a dead store (the buffers die right after).
+void* (*const volatile wipeMemset)(void*, int, size_t) = memset;
+void wipe(void* p, size_t n) { wipeMemset(p, 0, n); }
+
+void initContext() {
+  secp256k1_context* c = secp256k1_context_create(SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY);
+  if (!c) return;
+  // Blinding for kG against side channels; it never changes a signature (libsecp256k1's header).
+  // Without a random source the context stays unblinded: still correct, still constant-time code.
+  uint8_t seed[32];
+  bool seeded = false;
+  try {
+    std::random_device rd;
+    for (int i = 0; i < 8; i++) {
+      uint32_t w = rd();
+      memcpy(seed + 4 * i, &w, 4);
+    }
+    seeded = true;
+  } catch (...) {
+  }
+  if (seeded && !secp256k1_context_randomize(c, seed)) {
+    secp256k1_context_destroy(c);
+    c = nullptr;
+  }
+  wipe(seed, sizeof seed);
+  ctx = c;
 }
-
-// ---- HMAC-SHA256 over SHA256_CTX (the one-shot HMAC() of OpenSSL 3 fetches the algorithm on each call).
-struct Hmac {
-  SHA256_CTX inner, outer;
-  void init(const uint8_t key[32]) {
-    uint8_t pad[64];
-    memset(pad, 0x36, 64);
-    for (int i = 0; i < 32; i++) pad[i] ^= key[i];
-    SHA256_Init(&inner);
-    SHA256_Update(&inner, pad, 64);
-    for (int i = 0; i < 64; i++) pad[i] ^= 0x36 ^ 0x5c;
-    SHA256_Init(&outer);
-    SHA256_Update(&outer, pad, 64);
-    OPENSSL_cleanse(pad, sizeof pad);
-  }
-  void update(const uint8_t* d, size_t n) { SHA256_Update(&inner, d, n); }
-  void final(uint8_t out[32]) {
-    uint8_t ih[32];
-    SHA256_Final(ih, &inner);
-    SHA256_Update(&outer, ih, 32);
-    SHA256_Final(out, &outer);
-    OPENSSL_cleanse(ih, sizeof ih);
-  }
-  ~Hmac() { OPENSSL_cleanse(this, sizeof *this); }
-};
-
-// RFC 6979 3.2's generator state (K, V), seeded with x ‖ h1 (steps b to g).
-struct Rfc6979 {
-  uint8_t K[32], V[32];
-  void step(uint8_t sep, const uint8_t* seed, size_t n) {
-    Hmac h;
-    h.init(K);
-    h.update(V, 32);
-    h.update(&sep, 1);
-    if (seed) h.update(seed, n);
-    h.final(K);
-    h.init(K);
-    h.update(V, 32);
-    h.final(V);
-  }
-  Rfc6979(const uint8_t seed[64]) {
-    memset(V, 1, 32);
-    memset(K, 0, 32);
-    step(0, seed, 64);
-    step(1, seed, 64);
-  }
-  // The next candidate T (step h: V = HMAC_K(V), qlen = hlen = 256 bits).
-  void next(uint8_t T[32]) {
-    Hmac h;
-    h.init(K);
-    h.update(V, 32);
-    h.final(V);
-    memcpy(T, V, 32);
-  }
-  // After a rejected candidate (step h.3).
-  void reseed() { step(0, nullptr, 0); }
-  ~Rfc6979() { OPENSSL_cleanse(this, sizeof *this); }
-};
-
-// Frees a BN_CTX (its frame ended) on every return path.
-struct Ctx {
-  BN_CTX* c = BN_CTX_new();
-  Ctx() {
-    if (c) BN_CTX_start(c);
-  }
-  ~Ctx() {
-    if (c) BN_CTX_end(c), BN_CTX_free(c);
-  }
-};
-
-struct Point {
-  EC_POINT* p = EC_POINT_new(group);
-  ~Point() { EC_POINT_free(p); }
-};
 
 const char* const OOM = "secp256k1: out of memory";
 
-// h mod n (noble's bits2int_modN for a 32-byte digest: h < 2^256 < 2n, one subtraction at most).
-bool hashModN(const uint8_t* hash, BIGNUM* h) {
-  if (!BN_bin2bn(hash, 32, h)) return false;
-  return BN_cmp(h, order) < 0 || BN_sub(h, h, order);
-}
+// n, the group order, big-endian.
+const uint8_t ORDER[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+                           0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
 
-// 0 < x < n.
-bool inRange(const BIGNUM* x) {
-  return !BN_is_zero(x) && BN_cmp(x, order) < 0;
+// h mod n as 32 bytes (noble's bits2int_modN for a 32-byte digest: h < 2^256 < 2n, one subtraction at
+// most). The hash is public: branching on it leaks nothing.
+void hashModN(const uint8_t hash[32], uint8_t out[32]) {
+  if (memcmp(hash, ORDER, 32) < 0) {
+    memcpy(out, hash, 32);
+    return;
+  }
+  int borrow = 0;
+  for (int i = 31; i >= 0; i--) {
+    int d = hash[i] - ORDER[i] - borrow;
+    borrow = d < 0;
+    out[i] = (uint8_t)d;
+  }
 }
 
 // ---- The three operations, plain C++ on copied bytes: the synchronous functions run them on the JS
@@ -160,101 +103,42 @@ bool inRange(const BIGNUM* x) {
 
 // sign: r ‖ s ‖ v into out; nullptr, or why not (out untouched).
 const char* signBytes(const uint8_t hash[32], const uint8_t key[32], uint8_t out[65]) {
-  Ctx ctx;
-  Point R;
-  if (!ctx.c || !R.p) return OOM;
-  BIGNUM *d = BN_CTX_get(ctx.c), *m = BN_CTX_get(ctx.c), *k = BN_CTX_get(ctx.c), *ki = BN_CTX_get(ctx.c),
-         *x = BN_CTX_get(ctx.c), *y = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c);
-  if (!s) return OOM;
-  const char* err = nullptr;
-  uint8_t seed[64], T[32];
-  int parity = -1;
-  BN_set_flags(d, BN_FLG_CONSTTIME);
-  BN_set_flags(k, BN_FLG_CONSTTIME);
-  BN_set_flags(ki, BN_FLG_CONSTTIME);
-  BN_set_flags(s, BN_FLG_CONSTTIME);
-  if (!BN_bin2bn(key, 32, d) || !inRange(d)) err = "invalid private key";
-  else if (!hashModN(hash, m)) err = "secp256k1: hash";
-  if (!err) {
-    memcpy(seed, key, 32);
-    BN_bn2binpad(m, seed + 32, 32);
-    Rfc6979 gen(seed);
-    for (int tries = 0; parity < 0 && tries < 64; tries++) {
-      if (tries) gen.reseed();
-      gen.next(T);
-      if (!BN_bin2bn(T, 32, k) || !inRange(k)) continue;
-      // R = kG (the ladder), r = R.x mod n
-      if (!EC_POINT_mul(group, R.p, k, nullptr, nullptr, ctx.c) || !EC_POINT_get_affine_coordinates(group, R.p, x, y, ctx.c))
-        break;
-      if (BN_cmp(x, order) >= 0) {
-        err = "secp256k1: R.x >= n (recovery id 2/3), not representable";
-        break;
-      }
-      if (!BN_copy(r, x) || BN_is_zero(r)) continue;
-      // s = k^-1 (m + r d) mod n
-      if (!BN_mod_exp_mont_consttime(ki, k, orderMinus2, order, ctx.c, montN) || !BN_mod_mul(s, r, d, order, ctx.c) ||
-          !BN_mod_add(s, s, m, order, ctx.c) || !BN_mod_mul(s, s, ki, order, ctx.c))
-        break;
-      if (BN_is_zero(s)) continue;
-      parity = BN_is_odd(y);
-      if (BN_cmp(s, halfOrder) > 0) {
-        if (!BN_sub(s, order, s)) break;
-        parity ^= 1;
-      }
-    }
-  }
-  if (!err && parity >= 0) {
-    BN_bn2binpad(r, out, 32);
-    BN_bn2binpad(s, out + 32, 32);
-    out[64] = (uint8_t)(27 + parity);
-  } else if (!err) {
-    err = "secp256k1: signing failed";
-  }
-  OPENSSL_cleanse(seed, sizeof seed);
-  OPENSSL_cleanse(T, sizeof T);
-  BN_clear(d), BN_clear(k), BN_clear(ki);
-  return err;
+  uint8_t m[32], rs[64];
+  int recid = 0;
+  secp256k1_ecdsa_recoverable_signature sig;
+  hashModN(hash, m);
+  // With the RFC 6979 nonce function (which never fails) signing fails only for a key not in [1, n).
+  if (!secp256k1_ecdsa_sign_recoverable(ctx, &sig, m, key, secp256k1_nonce_function_rfc6979, nullptr)) return "invalid private key";
+  secp256k1_ecdsa_recoverable_signature_serialize_compact(ctx, rs, &recid, &sig);
+  if (recid > 1) return "secp256k1: R.x >= n (recovery id 2/3), not representable";
+  memcpy(out, rs, 64);
+  out[64] = (uint8_t)(27 + recid);
+  return nullptr;
 }
 
-// recover: 1 with the key in out, 0 when none recovers, -1 out of memory.
+// recover: 1 with the key in out, 0 when none recovers.
 int recoverBytes(const uint8_t hash[32], const uint8_t rs[64], int parity, uint8_t out[65]) {
-  Ctx ctx;
-  Point R, Q;
-  if (!ctx.c || !R.p || !Q.p) return -1;
-  BIGNUM *h = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *ir = BN_CTX_get(ctx.c),
-         *u1 = BN_CTX_get(ctx.c), *u2 = BN_CTX_get(ctx.c);
-  if (!u2) return -1;
-  bool ok = BN_bin2bn(rs, 32, r) && BN_bin2bn(rs + 32, 32, s) && inRange(r) && inRange(s) && hashModN(hash, h);
-  // R: x = r, the given y-parity (fails when r is no curve point's x)
-  ok = ok && EC_POINT_set_compressed_coordinates(group, R.p, r, parity, ctx.c);
-  // Q = u1 G + u2 R, u1 = -h/r, u2 = s/r
-  ok = ok && BN_mod_inverse(ir, r, order, ctx.c) && BN_mod_mul(u1, h, ir, order, ctx.c) && BN_mod_sub(u1, order, u1, order, ctx.c) &&
-       BN_mod_mul(u2, s, ir, order, ctx.c) && EC_POINT_mul(group, Q.p, u1, R.p, u2, ctx.c) && !EC_POINT_is_at_infinity(group, Q.p);
-  ok = ok && EC_POINT_point2oct(group, Q.p, POINT_CONVERSION_UNCOMPRESSED, out, 65, ctx.c) == 65;
-  return ok;
+  secp256k1_ecdsa_recoverable_signature sig;
+  secp256k1_pubkey Q;
+  size_t n = 65;
+  // parse: r, s < n; recover: r, s ≠ 0, R exists, Q not at infinity (high s accepted, h reduced mod n)
+  if (!secp256k1_ecdsa_recoverable_signature_parse_compact(ctx, &sig, rs, parity) || !secp256k1_ecdsa_recover(ctx, &Q, &sig, hash))
+    return 0;
+  secp256k1_ec_pubkey_serialize(ctx, out, &n, &Q, SECP256K1_EC_UNCOMPRESSED);
+  return 1;
 }
 
-// pub (65 bytes, uncompressed) as a point: 1, 0 when it is none (a caller's TypeError), -1 out of memory.
-int parsePub(const uint8_t pub[65], EC_POINT* P) {
-  Ctx ctx;
-  if (!ctx.c) return -1;
-  return pub[0] == 4 && EC_POINT_oct2point(group, P, pub, 65, ctx.c);
+// Whether pub (65 bytes) is an uncompressed secp256k1 point: 1, or 0 (a caller's TypeError). The 04
+// prefix is checked here: libsecp256k1 also parses the hybrid 06/07 forms, which noble refuses.
+int parsePub(const uint8_t pub[65]) {
+  secp256k1_pubkey P;
+  return pub[0] == 4 && secp256k1_ec_pubkey_parse(ctx, &P, pub, 65);
 }
 
-// verify against a parsed key: 1 when recover would give P, 0 when not, -1 out of memory.
-int verifyBytes(const uint8_t hash[32], const uint8_t rs[64], int parity, const EC_POINT* P) {
-  Ctx ctx;
-  Point R;
-  if (!ctx.c || !R.p) return -1;
-  BIGNUM *h = BN_CTX_get(ctx.c), *r = BN_CTX_get(ctx.c), *s = BN_CTX_get(ctx.c), *is = BN_CTX_get(ctx.c),
-         *u1 = BN_CTX_get(ctx.c), *u2 = BN_CTX_get(ctx.c), *x = BN_CTX_get(ctx.c), *y = BN_CTX_get(ctx.c);
-  if (!y) return -1;
-  bool ok = BN_bin2bn(rs, 32, r) && BN_bin2bn(rs + 32, 32, s) && inRange(r) && inRange(s) && hashModN(hash, h);
-  // R' = (h/s) G + (r/s) P
-  ok = ok && BN_mod_inverse(is, s, order, ctx.c) && BN_mod_mul(u1, h, is, order, ctx.c) && BN_mod_mul(u2, r, is, order, ctx.c) &&
-       EC_POINT_mul(group, R.p, u1, P, u2, ctx.c) && !EC_POINT_is_at_infinity(group, R.p) &&
-       EC_POINT_get_affine_coordinates(group, R.p, x, y, ctx.c);
-  return ok && BN_cmp(x, r) == 0 && BN_is_odd(y) == parity;
+// verify against a parsed key's bytes: 1 when recover gives exactly pub, 0 when not.
+int verifyBytes(const uint8_t hash[32], const uint8_t rs[64], int parity, const uint8_t pub[65]) {
+  uint8_t Q[65];
+  return recoverBytes(hash, rs, parity, Q) && memcmp(Q, pub, 65) == 0;
 }
 
 // ---- N-API: argument checks (a TypeError, thrown on the calling thread by both forms) and results.
@@ -287,14 +171,14 @@ bool sigArgs(napi_env env, napi_value* argv, const uint8_t** hash, const uint8_t
   return true;
 }
 
-// Reads pub (65 bytes) into P; throws (a TypeError for a non-point) and returns false otherwise.
-bool pubArg(napi_env env, napi_value v, const char* fn, EC_POINT* P) {
+// Copies pub (65 bytes, a checked point) into P; throws (a TypeError for a non-point) and returns false otherwise.
+bool pubArg(napi_env env, napi_value v, const char* fn, uint8_t P[65]) {
   const uint8_t* pub;
   size_t np;
   if (!getBytes(env, v, &pub, &np) || np != 65) return false;
-  int ok = P ? parsePub(pub, P) : -1;
-  if (ok < 0) napi_throw_error(env, nullptr, OOM);
-  if (ok == 0) {
+  int ok = parsePub(pub);
+  if (ok) memcpy(P, pub, 65);
+  else {
     char msg[96];
     snprintf(msg, sizeof msg, "%s: pub is not an uncompressed secp256k1 point", fn);
     napi_throw_type_error(env, nullptr, msg);
@@ -339,9 +223,7 @@ napi_value Recover(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, nullptr, "recover takes (hash: 32 bytes, rs: 64 bytes, parity: 0 | 1, out: 65 bytes)");
     return nullptr;
   }
-  int ok = recoverBytes(hash, rs, parity, out);
-  if (ok < 0) napi_throw_error(env, nullptr, OOM);
-  return ok < 0 ? nullptr : boolean(env, ok);
+  return boolean(env, recoverBytes(hash, rs, parity, out));
 }
 
 // verify(hash: 32 bytes, rs: 64 bytes, parity: 0 | 1, pub: 65 bytes) -> boolean.
@@ -351,14 +233,12 @@ napi_value Verify(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   const uint8_t *hash, *rs;
   int parity;
-  Point P;
-  if (argc != 4 || !sigArgs(env, argv, &hash, &rs, &parity) || !pubArg(env, argv[3], "verify", P.p)) {
+  uint8_t P[65];
+  if (argc != 4 || !sigArgs(env, argv, &hash, &rs, &parity) || !pubArg(env, argv[3], "verify", P)) {
     if (!pending(env)) napi_throw_type_error(env, nullptr, "verify takes (hash: 32 bytes, rs: 64 bytes, parity: 0 | 1, pub: 65 bytes)");
     return nullptr;
   }
-  int ok = verifyBytes(hash, rs, parity, P.p);
-  if (ok < 0) napi_throw_error(env, nullptr, OOM);
-  return ok < 0 ? nullptr : boolean(env, ok);
+  return boolean(env, verifyBytes(hash, rs, parity, P));
 }
 
 // ---- The asynchronous forms: signAsync, recoverAsync, verifyAsync.
@@ -366,51 +246,36 @@ napi_value Verify(napi_env env, napi_callback_info info) {
 // Each copies its arguments into a Job on the calling thread (the caller's buffers may change or be
 // collected while the work waits or runs), runs the operation above on a libuv pool thread
 // (napi_create_async_work), and settles its Promise on the JS thread in `complete`. The pool thread
-// touches only the Job, its own BN_CTX and points, and the shared curve constants, read-only:
+// touches only the Job, its own stack and the shared context, read-only:
 //
-// Why sharing `group`, `order`, `halfOrder`, `orderMinus2` and `montN` between threads is safe
-// (node 20.20.2 bundles OpenSSL 3.0.19; read 2026-12-06 in public copies, not 3.0.19's own tree:
-// ec_lib.c of the 3.0 line in nodejs/node's deps/openssl, ec_mult.c of a later 3.x, bn_exp.c of
-// 1.1.1 and 3.x, whose parts quoted here have not changed between those versions):
-// - OpenSSL's rule (openssl-threads(7), 3.0): an object is safe for simultaneous use when the calls
-//   made on it do not modify it, which its API marks by a const parameter. Every EC call here takes
-//   `const EC_GROUP*` (EC_POINT_mul, EC_POINT_get_affine_coordinates, EC_POINT_set_compressed_coordinates,
-//   EC_POINT_oct2point, EC_POINT_point2oct, EC_POINT_is_at_infinity, EC_GROUP_get0_order), and the
-//   BIGNUM constants are passed as `const BIGNUM*`. The only writer of the group is
-//   EC_GROUP_precompute_mult, run once in initGroup (std::call_once) before any function exists.
-// - ec_lib.c: EC_POINT_mul dispatches to group->meth->mul (none for secp256k1's EC_GFp_mont_method)
-//   or ossl_ec_wNAF_mul, with the caller's BN_CTX. ec_mult.c: ossl_ec_wNAF_mul sends a lone
-//   generator multiple (sign's kG) to ossl_ec_scalar_mul_ladder, which copies group->generator into
-//   a point of its own and keeps every temporary in the caller's BN_CTX and its own points; the
-//   two-term u1 G + u2 P of recover and verify reads the generator's precomputed table
-//   (`pre_comp = group->pre_comp.ec`) without writing it: no lazy build, no reference taken. The
-//   ladder's blinding draws a random Z from the private DRBG, which 3.0 keeps per thread
-//   (RAND_get0_private; from OpenSSL's 3.0 design, not re-read here).
-// - BN_mod_exp_mont_consttime's BN_MONT_CTX argument is not const, but bn_exp.c only reads it when
-//   given (`if (in_mont != NULL) mont = in_mont;`, building and freeing one of its own otherwise):
-//   its N, RR and n0 feed the multiplications, nothing is stored back.
-// - BN_CTX, EC_POINT and the HMAC/SHA256_CTX state are per call; OpenSSL's error queue is per thread.
+// Why sharing `ctx` between threads is safe: libsecp256k1's header (include/secp256k1.h, the
+// context's doc) says "A constructed context can safely be used from multiple threads
+// simultaneously, but API calls that take a non-const pointer to a context need exclusive access to
+// it. In particular this is the case for secp256k1_context_destroy, secp256k1_context_preallocated_destroy,
+// and secp256k1_context_randomize. Regarding randomization, either do it once at creation time (in
+// which case you do not need any locking for the other calls), or use a read-write lock." Here the
+// context is created and randomized once, in initContext under std::call_once, before any function
+// exists; it is never destroyed (it lives as long as the process) nor randomized again; every call
+// made on it afterwards (sign_recoverable, recoverable_signature_parse_compact / serialize_compact,
+// recover, ec_pubkey_parse / serialize) takes `const secp256k1_context*`. Their temporaries are on
+// the calling thread's stack.
 // The concurrency tests (secp.test.ts: 64 and more operations in flight on the pool's threads, each
 // answer checked against its synchronous twin) exercise this; they cannot prove there is no race.
 //
-// Secrets: sign's Job holds a copy of the key; the pool thread cleanses it right after signing
-// (signBytes cleanses k, its inverse, d, the RFC 6979 and HMAC state as the synchronous sign does),
-// and the Job's destructor cleanses it again on every path (a failed queueing included).
+// Secrets: sign's Job holds a copy of the key; the pool thread wipes it right after signing
+// (libsecp256k1 clears its own nonce and key scalars), and the Job's destructor wipes it again on
+// every path (a failed queueing included).
 
 struct Job {
   enum Kind { SIGN, RECOVER, VERIFY } kind;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
-  uint8_t hash[32], key[32], rs[64], out[65];
+  uint8_t hash[32], key[32], rs[64], out[65], pub[65];
   int parity = 0;
-  EC_POINT* pub = nullptr;
   const char* err = nullptr;
   int result = 0;
   explicit Job(Kind k) : kind(k) {}
-  ~Job() {
-    OPENSSL_cleanse(key, sizeof key);
-    EC_POINT_free(pub);
-  }
+  ~Job() { wipe(key, sizeof key); }
 };
 
 void execute(napi_env, void* data) {
@@ -418,7 +283,7 @@ void execute(napi_env, void* data) {
   switch (j->kind) {
     case Job::SIGN:
       j->err = signBytes(j->hash, j->key, j->out);
-      OPENSSL_cleanse(j->key, sizeof j->key);
+      wipe(j->key, sizeof j->key);
       break;
     case Job::RECOVER:
       j->result = recoverBytes(j->hash, j->rs, j->parity, j->out);
@@ -427,7 +292,6 @@ void execute(napi_env, void* data) {
       j->result = verifyBytes(j->hash, j->rs, j->parity, j->pub);
       break;
   }
-  if (j->result < 0) j->err = OOM;
 }
 
 void settle(napi_env env, napi_deferred deferred, napi_value value, const char* err) {
@@ -528,8 +392,7 @@ napi_value VerifyAsync(napi_env env, napi_callback_info info) {
   const uint8_t *hash, *rs;
   int parity;
   Job* j = new (std::nothrow) Job(Job::VERIFY);
-  if (!j || !(j->pub = EC_POINT_new(group))) {
-    delete j;
+  if (!j) {
     napi_throw_error(env, nullptr, OOM);
     return nullptr;
   }
@@ -547,9 +410,9 @@ napi_value VerifyAsync(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  std::call_once(groupOnce, initGroup);
-  if (!groupOk) {
-    napi_throw_error(env, nullptr, "tessera_secp: node's OpenSSL has no secp256k1; viem/noble stay the path");
+  std::call_once(ctxOnce, initContext);
+  if (!ctx) {
+    napi_throw_error(env, nullptr, "tessera_secp: no libsecp256k1 context (out of memory); viem/noble stay the path");
     return nullptr;
   }
   const struct {

@@ -7,13 +7,14 @@
 // src/chain/evm/secp.ts with the twin installed and without it. The asynchronous forms (libuv's
 // thread pool) against the synchronous ones: the same bytes and answers, with 64 and more
 // operations in flight at once, the caller's buffers overwritten right after each call, bad
-// arguments thrown at the call, and the JS thread's own CPU (Linux) showing the work ran elsewhere.
+// arguments thrown at the call, and the threads' own CPU (Linux) showing the work ran elsewhere.
 // Skipped when the addon is not built (not x86-64, no compiler): then noble/viem are the path.
 // TESSERA_SECP_CASES=N runs N random cases per property instead of the defaults (1000 signing,
 // 256 asynchronous signing, 40 forgery corpora, 8 of them asynchronous): a longer property run.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { cpuUsage } from 'node:process'
 import { test } from 'node:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, type Hex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
@@ -95,6 +96,9 @@ function forgeries(): { pub: Uint8Array; other: Uint8Array; cases: Forgery[]; ze
   const other = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), false)
   const hash = randomBytes(32)
   const { r, s, parity } = nobleSign(hash, key)
+  // a hash above the group order (n < h < 2^256, a 2^-128 chance for a digest): signed and recovered as h mod n
+  const hashHi = be32(N + int(randomBytes(16)))
+  const hi = nobleSign(hashHi, key)
   const z = zeroKeyCase()
   const zero: Forgery = ['recovers the point at infinity', z.hash, z.r, z.s, z.parity]
   return {
@@ -117,6 +121,9 @@ function forgeries(): { pub: Uint8Array; other: Uint8Array; cases: Forgery[]; ze
       ['r = n', hash, N, s, parity],
       ['r = n + r', hash, r + N < 1n << 256n ? r + N : N, s, parity],
       ['r no point\'s x', hash, rNoX, s, parity],
+      ['hash >= n, valid', hashHi, hi.r, hi.s, hi.parity],
+      ['hash >= n, named as hash - n', be32(int(hashHi) - N), hi.r, hi.s, hi.parity],
+      ['hash >= n, high-s twin', hashHi, hi.r, N - hi.s, 1 - hi.parity],
       zero,
     ],
   }
@@ -130,6 +137,7 @@ test('recover and verify: noble recovery\'s answer on valid signatures and every
       const want = nobleRecover(h, rr, ss, p)
       const got = nativeRecover(h, rr, ss, p)
       assert.equal(got && bytesToHex(got), want && bytesToHex(want), `case ${i}: recover, ${name}`)
+      if (name.startsWith('hash >= n')) assert.equal(want && bytesToHex(want), bytesToHex(pub), `case ${i}: ${name} recovers the signer (h mod n)`)
       for (const [who, P] of [['signer', pub], ['another key', other]] as const) {
         const expect = want !== undefined && bytesToHex(want) === bytesToHex(P)
         assert.equal(native!.verify(h, rsOf(rr, ss), p, P), expect, `case ${i}: verify against ${who}, ${name}`)
@@ -139,6 +147,10 @@ test('recover and verify: noble recovery\'s answer on valid signatures and every
   }
   // a key that is no curve point is refused, not checked
   const pub = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), false)
+  // nor one in the hybrid form (prefix 06/07 with y's parity: libsecp256k1 parses it, noble refuses it)
+  const hybrid = Uint8Array.of(6 | (pub[64] & 1), ...pub.subarray(1))
+  assert.throws(() => Point.fromBytes(hybrid))
+  assert.throws(() => native!.verify(randomBytes(32), randomBytes(64), 0, hybrid), TypeError)
   pub[64] ^= 1
   assert.throws(() => native!.verify(randomBytes(32), randomBytes(64), 0, pub), TypeError)
   assert.throws(() => native!.recover(randomBytes(32), randomBytes(64), 2, new Uint8Array(65)), TypeError)
@@ -215,26 +227,52 @@ test('64 mixed operations in flight at once on the pool: each the synchronous tw
   await Promise.all(ops)
 })
 
-/** The JS thread's on-CPU ns (Linux's per-thread schedstat); undefined where there is none. */
-function jsThreadNs(): number | undefined {
+/**
+ * On-CPU ns of this process's threads other than the JS thread (Linux's per-thread schedstat);
+ * undefined where there is none. A thread's schedstat is brought up to date when it is scheduled out,
+ * so it is exact for the pool's threads once they wait again, but lags by up to a scheduler tick for
+ * the thread that reads it: the JS thread's share is taken as the process's CPU (getrusage, exact)
+ * minus this.
+ */
+function otherThreadsNs(): number | undefined {
   try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0])
+    let ns = 0
+    for (const tid of readdirSync('/proc/self/task')) {
+      if (Number(tid) === process.pid) continue
+      try {
+        ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+      } catch {} // a thread that ended meanwhile
+    }
+    return ns
   } catch {
     return undefined
   }
 }
 
-test('the work runs off the JS thread: 64 signatures by signAsync cost it well under half of what 64 by sign do', { skip: skip || (jsThreadNs() === undefined && 'no per-thread CPU clock here') }, async () => {
-  const jobs = Array.from({ length: 64 }, () => ({ hash: randomBytes(32), key: secp256k1.utils.randomSecretKey() }))
+const processNs = () => {
+  const u = cpuUsage()
+  return (u.user + u.system) * 1e3
+}
+
+// With libsecp256k1 a signature is ~50 µs, and the pool hop itself costs the JS thread ~15-35 µs
+// (docs/BENCHMARKS.md, "libsecp256k1 in the native addon"): the JS thread's saving is no longer
+// "well under half", so the test asserts where the work ran, and that the JS thread still pays less
+// than signing itself.
+test('the work runs off the JS thread: 128 signatures by signAsync run on other threads and cost the JS thread less than 128 by sign do', { skip: skip || (otherThreadsNs() === undefined && 'no per-thread CPU clock here') }, async () => {
+  const jobs = Array.from({ length: 128 }, () => ({ hash: randomBytes(32), key: secp256k1.utils.randomSecretKey() }))
   const out = new Uint8Array(65)
   await Promise.all(jobs.map(({ hash, key }) => native!.signAsync(hash, key))) // warm
-  const t0 = jsThreadNs()!
+  const p0 = processNs()
   for (const { hash, key } of jobs) native!.sign(hash, key, out)
-  const t1 = jsThreadNs()!
+  const [p1, o1] = [processNs(), otherThreadsNs()!]
   await Promise.all(jobs.map(({ hash, key }) => native!.signAsync(hash, key)))
-  const t2 = jsThreadNs()!
-  const [syncMs, asyncMs] = [(t1 - t0) / 1e6, (t2 - t1) / 1e6]
-  assert.ok(asyncMs < syncMs / 2, `JS thread: ${asyncMs.toFixed(2)} ms for signAsync against ${syncMs.toFixed(2)} ms for sign`)
+  await new Promise((r) => setTimeout(r, 20)) // the pool's threads go back to waiting (their schedstat catches up)
+  const [p2, o2] = [processNs(), otherThreadsNs()!]
+  const syncMs = (p1 - p0) / 1e6
+  const [offMs, jsMs] = [(o2 - o1) / 1e6, (p2 - p1 - (o2 - o1)) / 1e6]
+  const msg = `sign: ${syncMs.toFixed(2)} ms; signAsync: ${offMs.toFixed(2)} ms on other threads, ${jsMs.toFixed(2)} ms on the JS thread`
+  assert.ok(offMs > syncMs / 2, msg)
+  assert.ok(jsMs < syncMs, msg)
 })
 
 test('the asynchronous forms: bad arguments throw a TypeError at the call; a key out of range rejects with sign\'s message', { skip }, async () => {
@@ -251,6 +289,7 @@ test('the asynchronous forms: bad arguments throw a TypeError at the call; a key
     ['recoverAsync: parity 27', () => a.recoverAsync(h, rs, 27)],
     ['verifyAsync: 64-byte pub', () => a.verifyAsync(h, rs, 0, pub.subarray(1))],
     ['verifyAsync: compressed-prefix pub', () => a.verifyAsync(h, rs, 0, Uint8Array.of(2, ...pub.subarray(1)))],
+    ['verifyAsync: hybrid-prefix pub', () => a.verifyAsync(h, rs, 0, Uint8Array.of(6 | (pub[64] & 1), ...pub.subarray(1)))],
     ['verifyAsync: off-curve pub', () => a.verifyAsync(h, rs, 0, Uint8Array.of(...pub.subarray(0, 64), pub[64] ^ 1))],
     ['verifyAsync: parity -1', () => a.verifyAsync(h, rs, -1, pub)],
     ['verifyAsync: no pub', () => (a.verifyAsync as (...x: unknown[]) => unknown)(h, rs, 0)],

@@ -1,7 +1,8 @@
 /**
  * The optional native secp256k1 (src/runtime/native/secp.cc, built by scripts/build/20-native.mjs
  * into build/native/): ECDSA signing with RFC 6979 nonces, public-key recovery and the check
- * against a known key, with node's own OpenSSL, giving the same bytes and answers as viem and
+ * against a known key, with libsecp256k1 (its C source from the npm package secp256k1, compiled into
+ * the addon), giving the same bytes and answers as viem and
  * @noble/curves; each also in an asynchronous form that runs on libuv's thread pool
  * (UV_THREADPOOL_SIZE threads, 4 by default, shared with fs, dns.lookup, zlib and node:crypto's
  * asynchronous calls) and resolves a Promise, so the JS thread does other work meanwhile. The
