@@ -10,7 +10,7 @@
 // next to the running node).
 // Its stamp records a skip too, so `npm test` does not retry a machine without a compiler each run.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative, sep } from 'node:path'
 import { filesUnder, inputsDigest, root, staleReason, writeStamp } from './lib/inputs.mjs'
@@ -95,9 +95,14 @@ function tryBuild() {
   // binding.gyp is JSON (a subset of gyp's syntax): the copy points at libsecp256k1, or leaves tessera_secp out
   const gypFile = JSON.parse(readFileSync(join(root, 'src', 'runtime', 'native', 'binding.gyp'), 'utf8'))
   const lib = libsecp256k1()
-  // (relative to the build directory: gyp's make generator mangles an absolute source path)
-  if (lib) gypFile.variables.libsecp256k1 = relative(dir, lib).split(sep).join('/')
-  else {
+  // through a link inside the build directory: gyp's make generator mangles an absolute source path,
+  // and a relative one out of the directory puts the objects under build/Release/node_modules/
+  const link = join(dir, 'libsecp256k1')
+  rmSync(link, { force: true, recursive: true })
+  if (lib) {
+    symlinkSync(lib, link, 'junction')
+    gypFile.variables.libsecp256k1 = 'libsecp256k1'
+  } else {
     gypFile.targets = gypFile.targets.filter((t) => t.target_name !== 'tessera_secp')
     console.warn("build: native secp256k1 skipped (libsecp256k1 source not found: node_modules/secp256k1/src/secp256k1); viem/noble stay the signatures' path")
   }

@@ -1,6 +1,6 @@
 {
   "variables": {
-    "libsecp256k1%": "../../node_modules/secp256k1/src/secp256k1"
+    "libsecp256k1%": "libsecp256k1"
   },
   "targets": [
     {
