@@ -29,7 +29,7 @@
       "defines": [
         "SECP256K1_API=",
         "ECMULT_GEN_PREC_BITS=4",
-        "ECMULT_WINDOW_SIZE=15",
+        "ECMULT_WINDOW_SIZE=10",
         "ENABLE_MODULE_RECOVERY=1",
         "USE_ENDOMORPHISM=1",
         "USE_NUM_NONE=1",

@@ -1,9 +1,11 @@
 // Native secp256k1 for the job path's signatures (src/runtime/native/secp.ts, installed into
 // src/chain/evm/secp.ts): sign, recover and check against a known key with libsecp256k1 (Bitcoin
 // Core's library; its C source ships in the npm package secp256k1@5.0.1, node_modules/secp256k1/
-// src/secp256k1/, compiled into this addon by binding.gyp with the package's own defines; the
-// package's install script and JS are not used), answer for answer and byte for byte the same as
-// @noble/curves / viem, its plain twins (secp.test.ts):
+// src/secp256k1/, compiled into this addon by binding.gyp with the package's own defines but for
+// ECMULT_WINDOW_SIZE 10 instead of 15: this version builds that table when the context is made, and
+// 15's (1 MB) took ~7 ms at the addon's load for no measurable gain per operation, docs/BENCHMARKS.md
+// "libsecp256k1 in the native addon"; the package's install script and JS are not used), answer for
+// answer and byte for byte the same as @noble/curves / viem, its plain twins (secp.test.ts):
 //
 // - sign(hash, key, out65): ECDSA with RFC 6979 deterministic k (HMAC-SHA256, no extra entropy) and
 //   low s, written as r ‖ s ‖ v with v = 27 + parity, viem's `sign` serialised. noble seeds RFC 6979
