@@ -3,8 +3,9 @@
  * (src/runtime/native/secp.cc, libsecp256k1) against the plain path it replaces: signing (viem's
  * `sign`, what a local account's `sign({ hash })` runs), recovery (@noble/curves'
  * `recoverPublicKey`, what chain/evm/secp.ts's `recoverSigner` runs) and the check against a known
- * key (noble with the key's precomputed multiples, chain/evm/secp.ts's cached-key `isSignedBy`).
- * Native and plain alternate round by round in one process, so both see the same machine load;
+ * key (noble with the key's precomputed multiples, chain/evm/secp.ts's cached-key `isSignedBy`),
+ * and Keccak-256 (the addon's `keccak256` against viem's, on 64, 160 and 288 bytes, hot, and one
+ * whole `flatTypedDigest` with the twin installed and without). Native and plain alternate round by round in one process, so both see the same machine load;
  * process CPU time (user + system), the median over rounds. Then the thread-pool forms
  * (`signAsync`, `recoverAsync`, `verifyAsync`) against the synchronous calls, also interleaved: the
  * wall time per operation awaited one at a time (what the pool hop adds to a caller that waits), the
@@ -20,13 +21,15 @@ import { resolve } from 'node:path'
 import { cpuUsage } from 'node:process'
 import { loadavg } from 'node:os'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { bytesToHex, type Hex, keccak256, toHex } from 'viem'
+import { type Address, bytesToHex, type Hex, keccak256, toHex } from 'viem'
 import { sign } from 'viem/accounts'
+import { keccak256Bytes, useNativeSecp } from '../src/chain/evm/secp.js'
+import { type FlatField, flatTypedDigest } from '../src/chain/typedDigest.js'
 import { loadNativeSecp, type NativeSecp, nativeSecpUnavailable } from '../src/runtime/native/secp.js'
 import { arg, benchArgs, median } from './util.js'
 
 benchArgs({
-  summary: 'CPU µs per secp256k1 sign / recover / known-key check, native (secp.cc) against viem and noble, interleaved. Prints a table; writes nothing.',
+  summary: 'CPU µs per secp256k1 sign / recover / known-key check and keccak-256, native (secp.cc) against viem and noble, interleaved. Prints tables; writes nothing.',
   usage: 'node --import tsx bench/secp.ts [flags]',
   flags: {
     ops: { value: 'N', help: 'operations per round and path (default 200)' },
@@ -98,6 +101,70 @@ console.log('|---|---|---|---|---|')
 for (const [i, [name, , plain]] of ops.entries()) {
   const [n, p] = [median(times[i].native), median(times[i].plain)]
   console.log(`| ${name} | ${n.toFixed(0)} | ${p.toFixed(0)} | ${plain} | ${(p / n).toFixed(2)}x |`)
+}
+
+// Keccak-256 (the addon's `keccak256` against viem's `keccak256(data, 'bytes')`, noble's JS) on the
+// 64, 160 and 288 bytes (one, two and three blocks of the 136-byte rate; a digest hashes its
+// struct's words, 32 x (fields + 1) bytes, then 66); then one whole flatTypedDigest of a JobRequest
+// (320 bytes and 66 hashed, and the words' encoding) with the twin installed and without.
+const KECCAK_REPS = 20
+const sizes = [64, 160, 288]
+const inputs = sizes.map((n) => cases.map((c, i) => Uint8Array.from({ length: n }, (_, j) => c.hashBytes[(i + j) % 32] ^ j)))
+const kOut = new Uint8Array(32)
+const REQUEST: FlatField[] = [
+  { name: 'provider', type: 'address' }, { name: 'modelRoot', type: 'bytes32' }, { name: 'promptRoot', type: 'bytes32' },
+  { name: 'paramsHash', type: 'bytes32' }, { name: 'seed', type: 'uint64' }, { name: 'nonce', type: 'uint64' },
+  { name: 'expiry', type: 'uint64' }, { name: 'maxTokens', type: 'uint32' }, { name: 'pricePerToken', type: 'uint128' },
+]
+const contract = `0x${cases[0].hash.slice(2, 42)}` as Address
+const requests = cases.map((c, i) => ({
+  provider: `0x${c.hash.slice(26)}`, modelRoot: c.hash, promptRoot: c.key, paramsHash: c.hash, seed: BigInt(i), nonce: BigInt(i + 1), expiry: 0n, maxTokens: 256, pricePerToken: 10n ** 12n,
+}))
+/** CPU µs per call: each case's call KECCAK_REPS times. */
+function perHash(f: (i: number) => unknown): number {
+  const t = cpuUsage()
+  for (let r = 0; r < KECCAK_REPS; r++) for (let i = 0; i < OPS; i++) f(i)
+  const d = cpuUsage(t)
+  return (d.user + d.system) / OPS / KECCAK_REPS
+}
+const digestWith = (impl: NativeSecp | undefined) => (i: number) => {
+  useNativeSecp(impl)
+  return flatTypedDigest(31337, contract, 'JobRequest', REQUEST, requests[i])
+}
+const hashes: [string, (i: number) => unknown, (i: number) => unknown][] = [
+  ...sizes.map((n, k): [string, (i: number) => unknown, (i: number) => unknown] => [
+    `keccak256, ${n} bytes`,
+    (i) => native.keccak256(inputs[k][i], kOut),
+    (i) => keccak256(inputs[k][i], 'bytes'),
+  ]),
+  ['flatTypedDigest (JobRequest: 320 + 66 bytes hashed)', digestWith(native), digestWith(undefined)],
+]
+// the same bytes first, then a warm-up (JIT)
+for (let i = 0; i < 8; i++) if (digestWith(native)(i) !== digestWith(undefined)(i)) throw new Error('flatTypedDigest differs with the twin')
+useNativeSecp(native)
+for (const xs of inputs) for (const x of xs.slice(0, 8)) if (bytesToHex(keccak256Bytes(x)) !== keccak256(x)) throw new Error('keccak256 differs')
+for (const [, n, p] of hashes) {
+  perHash(n)
+  perHash(p)
+}
+const loadK = loadavg()[0]
+const kTimes = hashes.map(() => ({ native: [] as number[], plain: [] as number[] }))
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, [, n, p]] of hashes.entries()) {
+    const first = round % 2 === 0
+    const a = perHash(first ? n : p)
+    const b = perHash(first ? p : n)
+    kTimes[i].native.push(first ? a : b)
+    kTimes[i].plain.push(first ? b : a)
+  }
+}
+useNativeSecp(undefined)
+console.log('')
+console.log(`| hash (${OPS} inputs x ${KECCAK_REPS} x ${ROUNDS} rounds, hot, load ${loadK.toFixed(1)}-${loadavg()[0].toFixed(1)}) | native µs | viem µs | speed-up |`)
+console.log('|---|---|---|---|')
+for (const [i, [name]] of hashes.entries()) {
+  const [n, p] = [median(kTimes[i].native), median(kTimes[i].plain)]
+  console.log(`| ${name} | ${n.toFixed(2)} | ${p.toFixed(2)} | ${(p / n).toFixed(1)}x |`)
 }
 
 /** The JS thread's on-CPU time in ns (Linux: /proc/self/task/<pid>/schedstat), undefined elsewhere. */

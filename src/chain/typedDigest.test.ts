@@ -1,13 +1,17 @@
 // flatTypedDigest (src/chain/typedDigest.ts) against viem's hashTypedData: the three structs the
 // job path signs, on random messages and domains, bit for bit; values the fast path does not take
 // (a bad checksum, a short bytes32, an integer out of range) give viem's answer or viem's error.
+// Each test runs twice: with viem's keccak-256 and with the native addon's installed
+// (`useNativeSecp`, src/runtime/native/secp.cc; that half skipped when the addon is not built).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { type Address, getAddress, type Hex, hashTypedData, parseSignature, signatureToCompactSignature } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { deliveryDigest, receiptFieldsDigest, requestDigest, signDelivery, signJobRequest } from './client.js'
+import { loadNativeSecp, nativeSecpUnavailable } from '../runtime/native/secp.js'
 import { connectClients } from './evm/clients.js'
+import { type SecpImpl, useNativeSecp } from './evm/secp.js'
 import { type FlatField, flatTypedDigest } from './typedDigest.js'
 
 const hex = (n: number) => `0x${randomBytes(n).toString('hex')}` as Hex
@@ -25,7 +29,30 @@ const randomRequest = () => ({
   seed: uint(64), nonce: uint(64), expiry: Math.random() < 0.5 ? uint(64) : 0n, maxTokens: Number(uint(32)), pricePerToken: uint(128),
 })
 
-test('the job request, receipt and delivery digests are viem hashTypedData bit for bit', () => {
+const native = loadNativeSecp()
+/** The addon with its keccak256 calls counted (the native half checks that they ran). */
+let nativeHashes = 0
+const counted: SecpImpl | undefined = native && { ...native, keccak256: (d, o) => (nativeHashes++, native.keccak256(d, o)) }
+
+/** `body` as a test with viem's keccak-256, then as one with the native twin installed. */
+function bothWays(name: string, body: () => void | Promise<void>): void {
+  test(`${name} (viem's keccak-256)`, async () => {
+    useNativeSecp(undefined)
+    await body()
+  })
+  test(`${name} (native keccak-256)`, { skip: counted ? false : `native secp256k1 absent: ${nativeSecpUnavailable()}` }, async () => {
+    const before = nativeHashes
+    useNativeSecp(counted)
+    try {
+      await body()
+    } finally {
+      useNativeSecp(undefined)
+    }
+    assert.ok(nativeHashes > before, 'the digests went through the native keccak256')
+  })
+}
+
+bothWays('the job request, receipt and delivery digests are viem hashTypedData bit for bit', () => {
   for (let i = 0; i < 200; i++) {
     const chainId = i % 3 === 0 ? 31337 : Number(uint(32))
     const contract = i % 2 === 0 ? getAddress(hex(20)) : (hex(20) as Address)
@@ -45,7 +72,7 @@ test('the job request, receipt and delivery digests are viem hashTypedData bit f
   }
 })
 
-test("values the fast path does not take get viem's answer or viem's error", () => {
+bothWays("values the fast path does not take get viem's answer or viem's error", () => {
   const contract = getAddress(hex(20))
   const good = randomRequest()
   const same = (m: Record<string, unknown>, c: Address = contract) => {
@@ -75,7 +102,7 @@ test("values the fast path does not take get viem's answer or viem's error", () 
   assert.match(same({ ...good, maxTokens: 2 ** 32 - 1 }) as string, /^0x[0-9a-f]{64}$/)
 })
 
-test('signJobRequest and signDelivery give the signatures signTypedData gives (RFC 6979: same digest, same signature)', async () => {
+bothWays('signJobRequest and signDelivery give the signatures signTypedData gives (RFC 6979: same digest, same signature)', async () => {
   const key = hex(32)
   const c = connectClients({ transport: 'http://127.0.0.1:9', chainId: 31337, privateKey: key })
   const account = privateKeyToAccount(key)

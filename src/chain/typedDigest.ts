@@ -7,9 +7,12 @@
  * once: the same bytes `hashTypedData` hashes, so the same digest (src/chain/typedDigest.test.ts
  * compares them on random messages). A value this path does not take as is (a mixed-case address,
  * a bytes32 of another length, an integer out of range, any other field type) goes to
- * `hashTypedData`, which validates it and throws its own error or hashes it.
+ * `hashTypedData`, which validates it and throws its own error or hashes it. A message's two
+ * Keccak-256 calls go through `keccak256Bytes` (src/chain/evm/secp.ts): the native addon's when
+ * installed (`useNativeSecp`), else viem's; the cached domain and type hashes are viem's.
  */
-import { type Address, type Hex, hashTypedData, isAddress, keccak256, toBytes } from 'viem'
+import { type Address, bytesToHex, type Hex, hashTypedData, isAddress, keccak256, toBytes } from 'viem'
+import { keccak256Bytes } from './evm/secp.js'
 
 export type FlatField = { readonly name: string; readonly type: string }
 
@@ -110,6 +113,6 @@ export function flatTypedDigest(chainId: number, contract: Address, primaryType:
   out[0] = 0x19
   out[1] = 0x01
   out.set(sep!, 2)
-  out.set(keccak256(data, 'bytes'), 34)
-  return keccak256(out)
+  out.set(keccak256Bytes(data), 34)
+  return bytesToHex(keccak256Bytes(out))
 }

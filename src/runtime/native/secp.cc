@@ -1,4 +1,4 @@
-// Native secp256k1 for the job path's signatures (src/runtime/native/secp.ts, installed into
+// Native secp256k1 and Keccak-256 for the job path (src/runtime/native/secp.ts, installed into
 // src/chain/evm/secp.ts): sign, recover and check against a known key with libsecp256k1 (Bitcoin
 // Core's library; its C source ships in the npm package secp256k1@5.0.1, node_modules/secp256k1/
 // src/secp256k1/, compiled into this addon by binding.gyp with the package's own defines but for
@@ -27,6 +27,15 @@
 //   Promise (sign's 65 bytes, recover's key or undefined, verify's answer) with the same bytes and
 //   answers; bad arguments throw a TypeError at the call, as the synchronous forms do (see "The
 //   asynchronous forms" below for the copies, the thread safety and the secrets).
+//
+// - keccak256(data, out32): Ethereum's Keccak-256 of data into out (viem's `keccak256`), for the job
+//   path's EIP-712 digests (src/chain/typedDigest.ts through src/chain/evm/secp.ts's
+//   `keccak256Bytes`). Written here from the Keccak reference (FIPS 202 section 3 for
+//   Keccak-f[1600]: theta, rho, pi, chi, iota over 24 rounds; the rotation offsets and round
+//   constants derived at compile time from the spec's definitions, not tabulated): a sponge of
+//   rate 136 bytes (capacity 512), padded with the original Keccak's pad10*1 (a 0x01 byte after
+//   the message, 0x80 in the block's last byte), not SHA3-256's 0x06 domain bits. Synchronous only
+//   (a few µs: the pool's hop would cost more than the hash).
 //
 // Recovery ids 2 and 3 (R.x ≥ n, probability ~2^-128 for an honest signature) are not produced by
 // viem's serialisation and not accepted by secp.ts's parser; sign reports such a k as an error.
@@ -143,6 +152,102 @@ int verifyBytes(const uint8_t hash[32], const uint8_t rs[64], int parity, const 
   return recoverBytes(hash, rs, parity, Q) && memcmp(Q, pub, 65) == 0;
 }
 
+// ---- Keccak-256 (see the header): Keccak-f[1600] on 25 lanes a[x + 5y], little-endian, then the sponge.
+
+// rho's offsets, FIPS 202 algorithm 2: r[0][0] = 0; from (x, y) = (1, 0), for t = 0..23 the lane
+// (x, y) rotates by (t + 1)(t + 2)/2 mod 64, then (x, y) <- (y, (2x + 3y) mod 5).
+struct Rho {
+  int r[25] = {};
+  constexpr Rho() {
+    int x = 1, y = 0;
+    for (int t = 0; t < 24; t++) {
+      r[x + 5 * y] = ((t + 1) * (t + 2) / 2) % 64;
+      int nx = y, ny = (2 * x + 3 * y) % 5;
+      x = nx;
+      y = ny;
+    }
+  }
+};
+
+// iota's round constants, FIPS 202 algorithms 5 and 6: rc(t) is the output of the LFSR of
+// polynomial x^8 + x^6 + x^5 + x^4 + 1 started at 1; round i's constant has bit 2^j - 1 set to
+// rc(j + 7i), j = 0..6. Bit 0 of the state is the spec's R[0]; a step shifts a 0 in at R[0] and
+// folds the bit that left (R[8]) into R[0], R[4], R[5] and R[6] (0x171 = bits 0, 4, 5, 6, 8).
+struct RoundConstants {
+  uint64_t rc[24] = {};
+  constexpr RoundConstants() {
+    unsigned lfsr = 1;
+    for (int i = 0; i < 24; i++) {
+      for (int j = 0; j < 7; j++) {
+        if (lfsr & 1) rc[i] |= (uint64_t)1 << ((1 << j) - 1);
+        lfsr <<= 1;
+        if (lfsr & 0x100) lfsr ^= 0x171;
+      }
+    }
+  }
+};
+
+constexpr Rho RHO;
+constexpr RoundConstants RC;
+
+inline uint64_t rotl(uint64_t v, int n) { return (v << n) | (v >> ((64 - n) & 63)); }
+
+void keccakF1600(uint64_t a[25]) {
+  // every loop is unrolled (constant bounds): the indices and rotation counts become constants
+  for (int round = 0; round < 24; round++) {
+    // theta: each lane XORs the parities of the two neighbouring columns (one of them rotated by 1)
+    uint64_t c[5], b[25];
+#pragma GCC unroll 5
+    for (int x = 0; x < 5; x++) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+#pragma GCC unroll 5
+    for (int x = 0; x < 5; x++) {
+      uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
+#pragma GCC unroll 5
+      for (int y = 0; y < 25; y += 5) a[x + y] ^= d;
+    }
+    // rho and pi: lane (x, y), rotated by its offset, moves to (y, 2x + 3y)
+#pragma GCC unroll 5
+    for (int x = 0; x < 5; x++)
+#pragma GCC unroll 5
+      for (int y = 0; y < 5; y++) b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(a[x + 5 * y], RHO.r[x + 5 * y]);
+    // chi: a = b ^ (~b[x + 1] & b[x + 2]) along each row
+#pragma GCC unroll 5
+    for (int y = 0; y < 25; y += 5)
+#pragma GCC unroll 5
+      for (int x = 0; x < 5; x++) a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
+    // iota
+    a[0] ^= RC.rc[round];
+  }
+}
+
+const size_t KECCAK_RATE = 136;  // bytes: 1600 - 2 x 256 bits of capacity
+
+// XORs a rate-sized block into the state's first 17 lanes (bytes little-endian in each lane).
+void absorbBlock(uint64_t a[25], const uint8_t* p) {
+  for (size_t i = 0; i < KECCAK_RATE / 8; i++) {
+    uint64_t w = 0;
+    for (int k = 7; k >= 0; k--) w = (w << 8) | p[8 * i + k];
+    a[i] ^= w;
+  }
+}
+
+// Keccak-256 of n bytes at data into out (32 bytes; may overlap data: it is written after the last read).
+void keccak256Bytes(const uint8_t* data, size_t n, uint8_t out[32]) {
+  uint64_t a[25] = {};
+  for (; n >= KECCAK_RATE; data += KECCAK_RATE, n -= KECCAK_RATE) {
+    absorbBlock(a, data);
+    keccakF1600(a);
+  }
+  // the last block, always present (n < 136 here, 0 included): the message's tail, then pad10*1
+  uint8_t last[KECCAK_RATE] = {};
+  if (n) memcpy(last, data, n);
+  last[n] ^= 0x01;
+  last[KECCAK_RATE - 1] ^= 0x80;
+  absorbBlock(a, last);
+  keccakF1600(a);
+  for (int i = 0; i < 32; i++) out[i] = (uint8_t)(a[i / 8] >> (8 * (i % 8)));
+}
+
 // ---- N-API: argument checks (a TypeError, thrown on the calling thread by both forms) and results.
 
 using tn::getBytes;
@@ -241,6 +346,22 @@ napi_value Verify(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   return boolean(env, verifyBytes(hash, rs, parity, P));
+}
+
+// keccak256(data: Uint8Array, out: 32 bytes) -> void.
+napi_value Keccak256(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  const uint8_t* data;
+  uint8_t* out;
+  size_t nd, no;
+  if (argc != 2 || !getBytes(env, argv[0], &data, &nd) || !getBytes(env, argv[1], &out, &no) || no != 32) {
+    napi_throw_type_error(env, nullptr, "keccak256 takes (data: Uint8Array, out: 32 bytes)");
+    return nullptr;
+  }
+  keccak256Bytes(data, nd, out);
+  return nullptr;
 }
 
 // ---- The asynchronous forms: signAsync, recoverAsync, verifyAsync.
@@ -421,7 +542,7 @@ NAPI_MODULE_INIT() {
     const char* name;
     napi_callback fn;
   } fns[] = {{"sign", Sign},           {"recover", Recover},           {"verify", Verify},
-             {"signAsync", SignAsync}, {"recoverAsync", RecoverAsync}, {"verifyAsync", VerifyAsync}};
+             {"signAsync", SignAsync}, {"recoverAsync", RecoverAsync}, {"verifyAsync", VerifyAsync}, {"keccak256", Keccak256}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

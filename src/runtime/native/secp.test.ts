@@ -8,6 +8,9 @@
 // thread pool) against the synchronous ones: the same bytes and answers, with 64 and more
 // operations in flight at once, the caller's buffers overwritten right after each call, bad
 // arguments thrown at the call, and the threads' own CPU (Linux) showing the work ran elsewhere.
+// keccak256 against viem's: the standard vectors, every length 0..600, the rate's boundaries
+// (135/136/137, 271/272/273), views at offsets, out inside the input, bad arguments; and
+// chain/evm/secp.ts's keccak256Bytes, through the twin when installed and viem's when not.
 // Skipped when the addon is not built (not x86-64, no compiler): then noble/viem are the path.
 // TESSERA_SECP_CASES=N runs N random cases per property instead of the defaults (1000 signing,
 // 256 asynchronous signing, 40 forgery corpora, 8 of them asynchronous): a longer property run.
@@ -19,7 +22,8 @@ import { test } from 'node:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, type Hex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
-import { isSignedBy, isSignedByAsync, recoverSigner, recoverSignerAsync, rememberSigningKey, signHash, useNativeSecp } from '../../chain/evm/secp.js'
+import { isSignedBy, isSignedByAsync, keccak256Bytes, recoverSigner, recoverSignerAsync, rememberSigningKey, signHash, useNativeSecp } from '../../chain/evm/secp.js'
+import { makeRng } from '../../../test/support/testData.js'
 import { loadNativeSecp, nativeSecpUnavailable } from './secp.js'
 
 const native = loadNativeSecp()
@@ -338,6 +342,95 @@ test('through chain/evm/secp.ts: key A\'s signature never passes as B\'s, native
       assert.equal(isSignedBy(bytesToHex(z.hash), sigZ, A.address), false)
       assert.equal(await isSignedByAsync(bytesToHex(z.hash), sigZ, A.address), false)
       await assert.rejects(recoverSignerAsync(bytesToHex(z.hash), sigZ), installed ? { name: 'UnrecoverableSignatureError' } : /point at infini/)
+    }
+  } finally {
+    useNativeSecp(undefined)
+  }
+})
+
+// ---- keccak256: Ethereum's Keccak-256 (original padding 0x01 ... 0x80), viem's `keccak256` byte for byte
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const nativeKeccak = (data: Uint8Array) => {
+  const out = new Uint8Array(32)
+  native!.keccak256(data, out)
+  return bytesToHex(out)
+}
+
+test('keccak256: the standard vectors and viem\'s hash on every length 0..600 (random bytes, fixed seed) and the rate\'s boundaries', { skip }, () => {
+  assert.equal(nativeKeccak(new Uint8Array(0)), '0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470')
+  assert.equal(nativeKeccak(utf8('abc')), '0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45')
+  assert.equal(nativeKeccak(utf8('The quick brown fox jumps over the lazy dog')), '0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15')
+  const rng = makeRng(0x6b656363)
+  for (let n = 0; n <= 600; n++) {
+    const data = Uint8Array.from({ length: n }, () => rng() & 0xff)
+    assert.equal(nativeKeccak(data), keccak256(data), `length ${n}`)
+  }
+  // the rate is 136 bytes: a message of 135 puts 0x01 and 0x80 in one byte (0x81), 136 needs a block of padding alone
+  for (const n of [135, 136, 137, 271, 272, 273]) {
+    for (const fill of [0x00, 0x01, 0x80, 0xff]) {
+      const data = new Uint8Array(n).fill(fill)
+      assert.equal(nativeKeccak(data), keccak256(data), `length ${n} of 0x${fill.toString(16)}`)
+    }
+  }
+})
+
+test('keccak256: views at offsets in and out, out overlapping the input, the input untouched, the bytes around out untouched', { skip }, () => {
+  const rng = makeRng(77)
+  const big = Uint8Array.from({ length: 700 }, () => rng() & 0xff)
+  const copy = big.slice()
+  for (const [at, n] of [[1, 0], [3, 64], [5, 135], [7, 136], [9, 160], [11, 288], [13, 273], [100, 600]]) {
+    const view = big.subarray(at, at + n)
+    const outBuf = new Uint8Array(48).fill(0xa5)
+    native!.keccak256(view, outBuf.subarray(7, 39))
+    assert.equal(bytesToHex(outBuf.subarray(7, 39)), keccak256(big.slice(at, at + n)), `data at ${at}, length ${n}`)
+    assert.ok(outBuf.subarray(0, 7).every((b) => b === 0xa5) && outBuf.subarray(39).every((b) => b === 0xa5), 'only out\'s 32 bytes are written')
+    assert.deepEqual(big, copy, 'the input is not written')
+  }
+  // out inside data (in place): the hash of the data as it was
+  for (const n of [32, 136, 300]) {
+    const data = Uint8Array.from({ length: n }, () => rng() & 0xff)
+    const want = keccak256(data)
+    native!.keccak256(data, data.subarray(n - 32))
+    assert.equal(bytesToHex(data.subarray(n - 32)), want, `in place, length ${n}`)
+  }
+  // a Node Buffer is a Uint8Array
+  assert.equal(nativeKeccak(Buffer.from('abc')), keccak256(utf8('abc')))
+})
+
+test('keccak256: bad arguments throw a TypeError at the call', { skip }, () => {
+  const k = native!.keccak256 as (...x: unknown[]) => unknown
+  const data = utf8('abc')
+  const calls: [string, () => unknown][] = [
+    ['out of 31 bytes', () => k(data, new Uint8Array(31))],
+    ['out of 33 bytes', () => k(data, new Uint8Array(33))],
+    ['no out', () => k(data)],
+    ['no arguments', () => k()],
+    ['a string', () => k('abc', new Uint8Array(32))],
+    ['an ArrayBuffer', () => k(data.buffer, new Uint8Array(32))],
+    ['a Uint16Array', () => k(new Uint16Array(4), new Uint8Array(32))],
+    ['a DataView', () => k(new DataView(new ArrayBuffer(4)), new Uint8Array(32))],
+    ['a Uint8ClampedArray out', () => k(data, new Uint8ClampedArray(32))],
+    ['an extra argument', () => k(data, new Uint8Array(32), 1)],
+  ]
+  for (const [name, call] of calls) assert.throws(call, TypeError, name)
+})
+
+test('keccak256Bytes (chain/evm/secp.ts): the addon\'s when installed, viem\'s when not, the same bytes', { skip }, () => {
+  let calls = 0
+  const counted = { ...native!, keccak256: (d: Uint8Array, o: Uint8Array) => (calls++, native!.keccak256(d, o)) }
+  const rng = makeRng(5)
+  try {
+    for (const impl of [counted, undefined, { ...native!, keccak256: undefined }]) {
+      useNativeSecp(impl)
+      const before = calls
+      for (const n of [0, 64, 136, 160, 288]) {
+        const data = Uint8Array.from({ length: n }, () => rng() & 0xff)
+        const h = keccak256Bytes(data)
+        assert.ok(h instanceof Uint8Array && h.length === 32)
+        assert.equal(bytesToHex(h), keccak256(data))
+      }
+      assert.equal(calls - before, impl === counted ? 5 : 0, 'the twin hashes exactly when installed with keccak256')
     }
   } finally {
     useNativeSecp(undefined)

@@ -2,10 +2,11 @@
  * The optional native secp256k1 (src/runtime/native/secp.cc, built by scripts/build/20-native.mjs
  * into build/native/): ECDSA signing with RFC 6979 nonces, public-key recovery and the check
  * against a known key, with libsecp256k1 (its C source from the npm package secp256k1, compiled into
- * the addon), giving the same bytes and answers as viem and
- * @noble/curves; each also in an asynchronous form that runs on libuv's thread pool
- * (UV_THREADPOOL_SIZE threads, 4 by default, shared with fs, dns.lookup, zlib and node:crypto's
- * asynchronous calls) and resolves a Promise, so the JS thread does other work meanwhile. The
+ * the addon), and Keccak-256 (the addon's own, for the EIP-712 digests), giving the same bytes and
+ * answers as viem and @noble/curves; the three secp256k1 operations each also in an asynchronous
+ * form that runs on libuv's thread pool (UV_THREADPOOL_SIZE threads, 4 by default, shared with fs,
+ * dns.lookup, zlib and node:crypto's asynchronous calls) and resolves a Promise, so the JS thread
+ * does other work meanwhile. The
  * chain layer cannot import the runtime's addons (test/layers.test.ts), so the node and the CLI
  * install it into src/chain/evm/secp.ts:
  *
@@ -31,6 +32,12 @@ export type NativeSecp = {
   recoverAsync(hash: Uint8Array, rs: Uint8Array, parity: number): Promise<Uint8Array | undefined>
   /** `verify` on the pool: the same answer. `pub` is parsed at the call (an off-curve key throws a TypeError there). */
   verifyAsync(hash: Uint8Array, rs: Uint8Array, parity: number, pub: Uint8Array): Promise<boolean>
+  /**
+   * Ethereum's Keccak-256 of `data` (any length, a view at any offset) into `out` (32 bytes; it may
+   * overlap `data`), viem's `keccak256`: original Keccak padding (0x01 ... 0x80), not SHA3-256's.
+   * Synchronous only; wrong types or sizes throw a TypeError.
+   */
+  keccak256(data: Uint8Array, out: Uint8Array): void
 }
 
 const addon = addonLoader<NativeSecp>('tessera_secp', 'native secp256k1')
