@@ -59,8 +59,11 @@ const HEX64 = /^0x[0-9a-fA-F]{64}$/
 /** A well-formed address viem accepts: lower case (no checksum to check) or a valid checksum (viem's `isAddress`, which caches). */
 const plainAddress = (a: unknown): a is Address => typeof a === 'string' && HEX40.test(a) && (a === a.toLowerCase() || isAddress(a))
 
+/** The value of a hex digit's char code (the callers' regexes admit only [0-9a-fA-F]). */
+const nibble = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87)
+
 function putHex(buf: Uint8Array, at: number, hex: string): void {
-  for (let i = 2, j = at; i < hex.length; i += 2, j++) buf[j] = Number.parseInt(hex.slice(i, i + 2), 16)
+  for (let i = 2, j = at; i < hex.length; i += 2, j++) buf[j] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1))
 }
 
 function putUint(buf: Uint8Array, at: number, v: bigint): void {
