@@ -336,11 +336,11 @@ export function requestDigest(chainId: number, settlement: Address, req: JobRequ
   return flatTypedDigest(chainId, settlement, 'JobRequest', JOB_REQUEST_TYPES.JobRequest, req)
 }
 
-/** The client signs a request; returns the EIP-2098 compact signature the claim carries. */
-export async function signJobRequest(c: ChainClients, settlement: Address, req: JobRequest): Promise<{ r: Hex; vs: Hex }> {
+/** The client signs a request (`digest`: its requestDigest, when the caller has it); returns the EIP-2098 compact signature the claim carries. */
+export async function signJobRequest(c: ChainClients, settlement: Address, req: JobRequest, digest?: Hex): Promise<{ r: Hex; vs: Hex }> {
   // a local account signs the digest (flatTypedDigest: the bytes signTypedData hashes, computed faster)
   const sig = c.account.sign
-    ? await signHash(c.account, requestDigest(c.chain.id, settlement, req))
+    ? await signHash(c.account, digest ?? requestDigest(c.chain.id, settlement, req))
     : await c.wallet.signTypedData({ domain: domain(c.chain.id, settlement), types: JOB_REQUEST_TYPES, primaryType: 'JobRequest', message: req })
   const compact = signatureToCompactSignature(parseSignature(sig))
   return { r: compact.r, vs: compact.yParityAndS }

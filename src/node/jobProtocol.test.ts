@@ -130,9 +130,9 @@ describe('job protocol over an in-memory pair', () => {
     assert.equal(transcript.text, reference.text)
     assert.equal(shown.join(''), reference.text, 'every piece of text shown once, in order')
     assert.equal((await verifyTranscript(transcript)).ok, true)
-    assert.ok(transcript.ack, 'the client acknowledged')
-    // the answer is returned first; the store write and the acknowledgement follow
+    // the answer is returned first; the acknowledgement and the store write follow
     assert.equal(await acked, true)
+    assert.ok(transcript.ack, 'the client acknowledged')
     assert.deepEqual(await clientBook.getTranscript(transcript.requestDigest), transcript, 'the client stored its transcript')
 
     await offerOfSettled(outcomes, 1)
@@ -327,7 +327,8 @@ describe('job protocol over an in-memory pair', () => {
     const outcomes: ServeOutcome[] = []
     let callsAtDone = -1
     const atDone = (c: FrameConn) => tamperSend(c, (m) => (m.t === 'done' && (callsAtDone = chain.calls()), m))
-    const { transcript } = await ask([offerOf(ctx, outcomes, atDone)], { clients: thief })
+    const { transcript, acked } = await ask([offerOf(ctx, outcomes, atDone)], { clients: thief })
+    assert.equal(await acked, true)
     assert.equal((await verifyTranscript(transcript)).ok, true, 'receipt and acknowledgement check out for the client')
     assert.ok(transcript.ack)
     assert.equal(outcomes.length, 0, 'the provider still waits for its reservation')
@@ -506,7 +507,8 @@ describe('job protocol over an in-memory pair', () => {
   })
 
   test('transcripts from elsewhere: each inconsistency is a typed problem', async () => {
-    const { transcript: t } = await ask([offerOf(ctxOf(net.provider), [])])
+    const { transcript: t, acked } = await ask([offerOf(ctxOf(net.provider), [])])
+    assert.equal(await acked, true)
     assert.deepEqual(transcriptProblems(t), [])
     const codes = async (x: unknown) => {
       const v = await verifyTranscript(x)

@@ -57,8 +57,8 @@ export type RequestJobOptions = {
   /**
    * On a 1.4.0 stream, send the request before signing it, the signature following (the provider's
    * engine starts meanwhile). Default: only when the account cannot sign a digest locally (a wallet
-   * over JSON-RPC, slow); a local key signs in ~0.5 ms, and the second message cost about as much
-   * as it saved (docs/BENCHMARKS.md "Network", fourth pass).
+   * over JSON-RPC, slow); a local key signs in ~0.04 ms (libsecp256k1) to ~0.4 ms (viem), less than
+   * a second message costs (docs/BENCHMARKS.md "Network", fourth and seventh passes).
    */
   signatureAfter?: boolean
   /** Stores the transcript before the acknowledgement goes out (the client's JobBook); if it fails, no acknowledgement goes out (`acked` false). */
@@ -100,7 +100,8 @@ class TryFailure extends Error {
 /**
  * Runs one job on the network, failing over between `offers`. Resolves once the answer is
  * verified; `acked` resolves once the delivery acknowledgement (which the provider's claim needs)
- * is on its way, after the client's book stored the transcript: a process about to exit awaits it.
+ * is on its way, after the client's book stored the transcript (the transcript's `ack` is set by
+ * then): a process about to exit awaits it.
  *
  * @example
  *   const { transcript, acked } = await requestJob({ clients, deployment, offers, modelRoot, prompt, params, seed: 0n, nonces: randomNonces(), onText: (s) => process.stdout.write(s) })
@@ -134,13 +135,16 @@ export async function requestJob(o: RequestJobOptions): Promise<{ transcript: Tr
 }
 
 /**
- * Stores the transcript in the client's book, then sends the acknowledgement, in a later turn of
- * the event loop; true once the acknowledgement is handed to the stream, false when the store or
- * the stream failed (the answer stays verified; the provider cannot claim the job without it).
+ * In a later turn of the event loop: sets the transcript's `ack` once `signed` gives it, stores the
+ * transcript in the client's book, then sends the acknowledgement; true once it is handed to the
+ * stream, false when the signature, the store or the stream failed (the answer stays verified; the
+ * provider cannot claim the job without it).
  */
-function acknowledge(o: RequestJobOptions, conn: FrameConn, transcript: Transcript, ack: Delivery): Promise<boolean> {
+function acknowledge(o: RequestJobOptions, conn: FrameConn, transcript: Transcript, signed: () => Promise<Delivery>): Promise<boolean> {
   return new Promise<void>((resolve) => setImmediate(resolve))
     .then(async () => {
+      const ack = await signed()
+      transcript.ack = ack
       await o.book?.putTranscript(transcript)
       await conn.send({ t: 'ack', delivery: ack })
       return true
@@ -187,10 +191,12 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     connecting.then((c) => c.abort(e as Error), () => {})
     throw e
   }
+  // what the request signature signs, the receipt answers and the acknowledgement names
+  const digest = requestDigest(d.chainId, d.settlement, req)
   // signed once; on 1.4.0 after the request went out (the provider's engine starts meanwhile)
   let signing: Promise<Awaited<ReturnType<typeof signJobRequest>>> | undefined
   const sign = () => {
-    signing ??= signJobRequest(o.clients, d.settlement, req)
+    signing ??= signJobRequest(o.clients, d.settlement, req, digest)
     return signing
   }
   let conn: FrameConn
@@ -254,7 +260,6 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
         conn = await open()
       }
     }
-    const digest = requestDigest(d.chainId, d.settlement, req)
     if (first.t === 'error') throw new TryFailure('refused', first.code, first.message ?? '')
     // `accepted` comes with the first token: a job stopped before it (a provider shutting down) cancels first
     if (first.t === 'cancel') throw new TryFailure('failed', 'cancelled', 'the provider cancelled')
@@ -263,8 +268,8 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     const ids: number[] = []
     let text = ''
     let done: Extract<ToClient, { t: 'done' }>
-    // 1.3.0: the acknowledgement, signed once `end` says the answer is complete (while the provider signs its receipt)
-    let acking: Promise<Delivery> | undefined
+    // 1.3.0: `end` says the answer is complete (no token may follow it)
+    let ended = false
     for (;;) {
       const m = await next()
       if (m.t === 'done') {
@@ -273,13 +278,12 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
       }
       if (m.t === 'error' || m.t === 'cancel') throw new TryFailure('failed', m.t === 'error' ? m.code : 'cancelled', m.t === 'error' ? (m.message ?? '') : 'the provider cancelled')
       if (m.t === 'end') {
-        if (m.n !== ids.length || acking) throw new TryFailure('failed', 'bad-message', `end says ${m.n} tokens after ${ids.length}`)
-        acking = signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${toHex(tokensRoot(ids))}` })
-        acking.catch(() => {})
+        if (m.n !== ids.length || ended) throw new TryFailure('failed', 'bad-message', `end says ${m.n} tokens after ${ids.length}`)
+        ended = true
         continue
       }
       if (m.t !== 'token') throw new TryFailure('failed', 'bad-message', `unexpected ${m.t} message`)
-      if (acking) throw new TryFailure('failed', 'bad-token', 'a token after end')
+      if (ended) throw new TryFailure('failed', 'bad-token', 'a token after end')
       if (m.i !== ids.length) throw new TryFailure('failed', 'bad-token', `token ${m.i} arrived where ${ids.length} was due`)
       if (ids.length >= o.params.maxTokens) throw new TryFailure('failed', 'bad-token', `more than the ${o.params.maxTokens} tokens asked for`)
       // a deterministic job: what was shown must be a prefix of this answer
@@ -305,11 +309,10 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     const v = await verifyTranscript(transcript, { ownRequest: true })
     if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
     if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
+    // the caller has its verified answer now; the acknowledgement (its signature, the store write,
+    // the message) follows, after the caller's own continuation: the provider needs it, the answer does not
     // (the receipt's outputRoot is that of `ids`, which the check above includes)
-    transcript.ack = await (acking ?? signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` }))
-    // the caller has its verified answer now; the store write and the acknowledgement follow, after
-    // the caller's own continuation (setImmediate): the provider needs them, the answer does not
-    const acked = acknowledge(o, conn, transcript, transcript.ack)
+    const acked = acknowledge(o, conn, transcript, () => signDelivery(o.clients, d.settlement, { request: digest, nOutput: ids.length, outputRoot: `0x${done.receipt.outputRoot}` }))
     // a 1.3.0 stream is kept for this provider's next job at once; a dial that takes it waits for the ack to go out
     if (conn.release) conn.release(acked)
     else void acked.then(() => conn.close().catch(() => {}))

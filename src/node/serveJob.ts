@@ -855,7 +855,9 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       }
       if (parsed.t === 'ack') return ackResolve(parsed)
       if (parsed.t === 'signature' && !verified && badSignature === undefined) {
-        // checked here, between the engine's steps (by the client's cached key after its first jobs)
+        // checked here, between the engine's steps (by the client's cached key after its first
+        // jobs; on this thread: the thread pool's round trip took longer than the engine's steps
+        // on a small model, docs/BENCHMARKS.md "Seventh pass")
         if (!isSignedBy(a.digest, parsed.signature, a.client)) {
           rejectSignature(`the request signature is not ${a.client}'s`)
           return

@@ -13,17 +13,21 @@
  * and precomputed only for signers seen again (`HOT_KEYS` at most, least recently used dropped),
  * so a stream of fresh keys costs a recovery each, as before, and bounded memory.
  *
- * A native twin (src/runtime/native/secp.cc, node's OpenSSL), installed with `useNativeSecp` by
- * the node and the CLI (the chain layer cannot import the runtime's addons), takes over recovery,
- * the cached-key check (every remembered key, no tables) and a local account's signing
- * (`signHash`): the same answers and bytes (secp.test.ts, src/runtime/native/secp.test.ts),
- * ~4x faster recovery and ~2x faster checks; signing costs about what viem's does.
+ * A native twin (src/runtime/native/secp.cc, libsecp256k1 compiled in), installed with
+ * `useNativeSecp` by the node and the CLI (the chain layer cannot import the runtime's addons),
+ * takes over recovery, the cached-key check (every remembered key, no tables), a local
+ * account's signing (`signHash`) and keccak-256 (`keccak256Bytes`, the EIP-712 digests' and the
+ * recovered addresses' hash): the same answers and bytes (secp.test.ts,
+ * src/runtime/native/secp.test.ts), ~25x faster recovery, ~10x faster checks and ~8x faster
+ * signing than noble/viem (docs/BENCHMARKS.md "libsecp256k1 in the native addon").
  *
  * The twin's asynchronous forms run on libuv's thread pool, so the JS thread can overlap them with
- * other work (the provider checks a request while the engine runs the prefill): `signHash` signs
- * there when the installed twin has `signAsync`, and `isSignedByAsync` / `recoverSignerAsync` give
+ * other work: `isSignedByAsync` / `recoverSignerAsync` give
  * `isSignedBy`'s / `recoverSigner`'s answers with the check or the recovery there (without a twin,
- * the synchronous path, wrapped). Same bytes, same answers, same key-cache rules.
+ * the synchronous path, wrapped). Same bytes, same answers, same key-cache rules. The job path
+ * uses the synchronous forms: on libsecp256k1 an operation costs ~40-70 µs, about what the pool's
+ * round trip adds, and awaited at once the pool's wake-ups made a job slower (docs/BENCHMARKS.md
+ * "Seventh pass").
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { BaseError } from '../../errors.js'
@@ -51,7 +55,7 @@ function partsOf(sig: SignatureLike): { r: bigint; s: bigint; yParity: 0 | 1 } {
 }
 
 /** The address of an uncompressed public key (65 bytes). */
-const addressOf = (pub: Uint8Array): Address => getAddress(`0x${keccak256(pub.subarray(1)).slice(26)}`)
+const addressOf = (pub: Uint8Array): Address => getAddress(bytesToHex(keccak256Bytes(pub.subarray(1)).subarray(12)))
 
 /** r ‖ s as 64 bytes (each < 2^256 by construction; the range checks are the checker's). */
 function rsBytes(sig: SignatureLike, r: bigint, s: bigint): Uint8Array {
@@ -75,7 +79,7 @@ export class NotLocalAccountError extends BaseError {
 }
 
 /**
- * src/runtime/native/secp.ts's addon (its `NativeSecp`): the same answers and bytes as noble/viem.
+@@@
  * The asynchronous forms are optional: where one is missing, its synchronous twin is used.
  */
 export type SecpImpl = {
@@ -133,8 +137,7 @@ export function rememberSigningKey(account: object, privateKey: Hex): void {
 
 /**
  * A local account's signature of a 32-byte hash, as its `sign({ hash })` gives it (65 bytes,
- * v 27/28, low s, RFC 6979): native when installed and the account's key was remembered (on the
- * thread pool when the twin has `signAsync`), else viem.
+ * v 27/28, low s, RFC 6979): native when installed and the account's key was remembered, else viem.
  *
  * @example
  *   const sig = await signHash(c.account, requestDigest(c.chain.id, settlement, req))
@@ -143,7 +146,6 @@ export async function signHash(account: { sign?: (a: { hash: Hex }) => Promise<H
   const impl = native
   const key = impl && signingKeys.get(account)
   if (impl && key) {
-    if (impl.signAsync) return bytesToHex(await impl.signAsync(hexToBytes(hash), key))
     const out = new Uint8Array(65)
     impl.sign(hexToBytes(hash), key, out)
     return bytesToHex(out)
