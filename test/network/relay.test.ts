@@ -27,19 +27,9 @@ import { LIBP2P } from '../../src/p2p/host.js'
 import { generate, jobParams, loadModel } from '../../src/runtime/model.js'
 import { toHex } from '../../src/trace/merkle.js'
 import { expectOneLine, startCli, waitFor } from '../support/cli.js'
+import { until } from '../support/until.js'
 
 const COIN = 10n ** 18n
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 describe('a provider behind NAT, reachable only through a relay node', { timeout: 90_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-relay-'))

@@ -39,12 +39,12 @@ import { createHost, type Host, LIBP2P } from '../../src/p2p/host.js'
 import { identityFromKey } from '../../src/p2p/identity.js'
 import { generate, jobParams, loadModel, type Model } from '../../src/runtime/model.js'
 import { toHex } from '../../src/trace/merkle.js'
+import { until } from '../support/until.js'
 
 const COIN = 10n ** 18n
 const GWEI = 10n ** 9n
 /** What the relay lets one relayed connection carry: the handshakes, identify, the offer and the request fit; a 300-token answer does not. */
 const RELAY_DATA = 12n << 10n
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** The address manager and AutoNAT service inside a host (libp2p 3): where identify and AutoNAT report what they found. */
 type Verdict = { multiaddr: ReturnType<typeof multiaddr>; type: string; queue: { abort(): void } }
 type Internals = { addressManager: { addObservedAddr(ma: ReturnType<typeof multiaddr>): void }; autoNAT: { confirmAddress(r: Verdict): void; unconfirmAddress(r: Verdict): void } }
@@ -53,16 +53,6 @@ function internalsOf(h: Host): Internals {
   return { addressManager: node.components.addressManager, autoNAT: node.services.autoNAT }
 }
 const show = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}` : v))
-
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 describe('a relay cuts a job mid-stream: the client completes it on another provider; node status names undialable addresses', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-relay-failover-'))
