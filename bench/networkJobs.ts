@@ -2,11 +2,12 @@
  * Network job benchmarks (issue 8), with real nodes (`startNode`, src/node/node.ts) in this
  * process on an embedded chain served over JSON-RPC on 127.0.0.1 and a tiny synthesized model:
  *
- * latency: one job over the p2p job path (requestJob -> libp2p, job protocol 1.3.0 on the stream
+ * latency: one job over the p2p job path (requestJob -> libp2p, job protocol 1.4.0 on the stream
  *   kept from the client's previous job -> serveJobs: request signature, local checks, the engine,
- *   tokens several to a write, `end`, the signed receipt, the acknowledgement; `reserve` after
- *   `done`) against the same job as a direct engine call (`generate`); the overhead is the
- *   difference of the medians. The client's marks say where the time goes. `--fresh-stream`: every
+ *   tokens several to a write, `end` and the signed receipt (with the tokens, for an answer within
+ *   TOKEN_FLUSH_MS), the client's check of the receipt; the call returns there, the
+ *   acknowledgement and `reserve` follow) against the same job as a direct engine call
+ *   (`generate`); the overhead is the difference of the medians. The client's marks say where the time goes. `--fresh-stream`: every
  *   job opens its own stream (the first job to a provider, or one more than 20 s after the last).
  * throughput: jobs per second with 32 concurrent clients (32 accounts, one host each) on one
  *   provider of capacity 32.
