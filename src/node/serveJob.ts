@@ -929,8 +929,8 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
     }
     // the answer is complete: nothing of it (nor the receipt) goes out before the signature checks
     if (!(await verdict)) return badSignature !== undefined ? refuseSignature() : stopped(conn, a, tokens, cancel, stop.signal.reason)
-    // the receipt goes out before the reservation: the client holds every token already,
-    // and nothing is claimed without both the reservation and the client's acknowledgement
+    // the receipt goes out before the reservation: nothing is claimed without both the reservation
+    // and the client's acknowledgement
     // a local account signs the digest (the bytes signReceipt's signTypedData hashes, computed faster: chain/typedDigest.ts)
     const fields = receiptFieldsOf(result.receipt, a.digest)
     const account = ctx.clients.account
@@ -943,7 +943,7 @@ async function serveAccepted(conn: FrameConn, ctx: ServeContext, t: JobTimeouts,
       text: result.text, stopReason: result.stopReason, receipt: result.receipt, receiptSignature,
     }
     // the last tokens, `end` (1.3.0) and the receipt in one write: one frame and one wake-up of the
-    // client less than writing the receipt after them; the client signs its acknowledgement at `end`
+    // client less than writing the receipt after them
     const end = mode.end ? [{ t: 'end', n: tokens + pending.length, stopReason: result.stopReason } satisfies EndMsg] : []
     await write([...end, { t: 'done', receipt: result.receipt, receiptSignature, stopReason: result.stopReason }])
     let refused: Refusal | undefined

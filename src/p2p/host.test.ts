@@ -287,3 +287,49 @@ describe('gossip link check', () => {
     }
   })
 })
+
+describe('a stream handed back with a write still to go (release(after))', () => {
+  test('a dial waits for that write and gets the same stream; a failed write gets it a new one', async () => {
+    const server = await createHost({ privateKey: newKey(), listen: ['/ip4/127.0.0.1/tcp/0'], limits: LOOPBACK })
+    const client = await createHost({ privateKey: newKey(), limits: LOOPBACK })
+    let streams = 0
+    await server.handle('/test/turns/1', async (conn) => {
+      streams++
+      for (;;) {
+        const msg = await conn.recv(5000).catch(() => undefined)
+        if (msg === undefined) return
+        await conn.send({ t: 'echo', msg })
+      }
+    })
+    try {
+      const addr = server.addrs()[0]
+      const first = await client.dial(addr, '/test/turns/1')
+      await first.send({ n: 1 })
+      assert.deepEqual(await first.recv(5000), { t: 'echo', msg: { n: 1 } })
+      // the caller's last write comes later: the stream is kept now, and a dial meanwhile waits for it
+      let wrote!: (ok: boolean) => void
+      first.release!(new Promise<boolean>((r) => (wrote = r)))
+      let dialled = false
+      const second = client.dial(addr, '/test/turns/1').then((c) => ((dialled = true), c))
+      await new Promise((r) => setTimeout(r, 100))
+      assert.equal(dialled, false, 'the dial waits for the pending write')
+      await first.send({ n: 2 })
+      wrote(true)
+      const again = await second
+      assert.equal(again.reused, true, 'the same stream, handed out again')
+      assert.deepEqual(await again.recv(5000), { t: 'echo', msg: { n: 2 } }, 'the pending write went first')
+      await again.send({ n: 3 })
+      assert.deepEqual(await again.recv(5000), { t: 'echo', msg: { n: 3 } })
+      // a write that failed: the stream is not handed out; the dial opens a new one
+      again.release!(Promise.resolve(false))
+      const fresh = await client.dial(addr, '/test/turns/1')
+      assert.equal(fresh.reused, false, 'a new stream')
+      await fresh.send({ n: 4 })
+      assert.deepEqual(await fresh.recv(5000), { t: 'echo', msg: { n: 4 } })
+      assert.equal(streams, 2)
+      await fresh.close()
+    } finally {
+      await Promise.all([server.stop(), client.stop()])
+    }
+  })
+})
