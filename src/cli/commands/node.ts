@@ -225,7 +225,7 @@ function statusLines(s: NodeStatus, live: boolean, formatEther: (wei: bigint) =>
   if (s.roles.includes('provider'))
     lines.push(
       s.whyNoWork.length
-        ? `  no work?   ${[...s.whyNoWork, '(as far as this node can tell: it sees AutoNAT's dial-backs, not a peer's own failed dials or what clients choose)'].join('\n             ')}`
+        ? `  no work?   ${[...s.whyNoWork, '(as far as this node can tell: it sees the dial-backs of AutoNAT, not the failed dials of peers or what clients choose)'].join('\n             ')}`
         : '  no work?   nothing this node can see stops clients from using it',
     )
   return lines
