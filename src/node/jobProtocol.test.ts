@@ -25,6 +25,7 @@ import { type JobParams, paramsHash, tokensRoot } from '../trace/receipt.js'
 import { tinyDisputeModel } from '../../test/support/disputeJobs.js'
 import { jobHosts } from '../../test/support/jobHosts.js'
 import { killAfterTokens, perMessage } from '../../test/support/faultyConn.js'
+import { ARITH_V1, ARITH_V2 } from '../engine/version.js'
 import { cheatingTrace, cheatingTraceRoot, servedTraceProvider } from './cheat.js'
 import { JOB_PROTOCOL, JOB_PROTOCOL_1_2, type RequestMsg } from './jobProtocol.js'
 import { type AnswerMismatchError, type JobFailedError, type JobOffer, type NonceSource, requestJob } from './requestJob.js'
@@ -484,6 +485,17 @@ describe('job protocol over an in-memory pair', () => {
     await assert.rejects(ask([garbled]), (e: JobFailedError) => e.tries[0].code === 'bad-message')
     const skipped = offerOf(ctxOf(net.provider), [], (c) => tamperSend(c, (m) => (m.t === 'token' && m.i === 1 ? { ...m, i: 2 } : m)))
     await assert.rejects(ask([skipped]), (e: JobFailedError) => e.tries[0].code === 'bad-token')
+  })
+
+  test('a provider serving under another arithmetic than the registration the client names: its receipt is refused, the next provider completes', async () => {
+    const underV1 = (c: ChainClients) => ctxOf(c, { models: modelsByRoot([{ model, pricePerToken: PRICE, dispute: dm, arith: ARITH_V1 }]) })
+    const { transcript, tries } = await ask([offerOf(underV1(net.provider), []), offerOf(ctxOf(providerB), [])], { maxTries: 2, arith: ARITH_V2 })
+    assert.deepEqual(tries.map((t) => t.code), ['bad-receipt', 'ok'])
+    assert.match(tries[0].message, /tessera-arith\/1.*registered under tessera-arith\/2/)
+    assert.equal(transcript.receipt.arith, ARITH_V2)
+    // the same v1 answer is taken when v1 is what the client was told the model is registered under
+    const v1 = await ask([offerOf(underV1(net.provider), [])], { arith: ARITH_V1 })
+    assert.equal(v1.transcript.receipt.arith, ARITH_V1)
   })
 
   test('--cheat: an op cheat streams the honest tokens under a false trace root that the defender reproduces; a sampling cheat streams its own', async () => {

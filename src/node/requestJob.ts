@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { type Address, getAddress, type Hex } from 'viem'
 import { type Delivery, type Deployment, type JobRequest, requestDigest, signDelivery, signJobRequest } from '../chain/client.js'
 import type { ChainClients } from '../chain/evm/clients.js'
+import type { ArithVersion } from '../engine/version.js'
 import { BaseError } from '../errors.js'
 import { type FrameConn, FrameTimeoutError } from '../p2p/frames.js'
 import { toHex } from '../trace/merkle.js'
@@ -61,6 +62,14 @@ export type RequestJobOptions = {
    * a second message costs (docs/BENCHMARKS.md "Network", fourth and seventh passes).
    */
   signatureAfter?: boolean
+  /**
+   * The arithmetic the model is registered under (`registrationArith`): a receipt naming another
+   * is refused (`bad-receipt`, the next offer is tried). Its answer would verify under the
+   * receipt's arithmetic, but auditors and the judge replay under the registered one, so such a
+   * provider loses its audits; the client does not take that answer. Undefined: not checked (an
+   * unregistered model).
+   */
+  arith?: ArithVersion
   /** Stores the transcript before the acknowledgement goes out (the client's JobBook); if it fails, no acknowledgement goes out (`acked` false). */
   book?: { putTranscript(t: Transcript): Promise<void> }
   signal?: AbortSignal
@@ -308,6 +317,7 @@ async function tryOffer(o: RequestJobOptions, offer: JobOffer, nonce: bigint, sh
     // (the request and its signature are this client's own, built above)
     const v = await verifyTranscript(transcript, { ownRequest: true })
     if (!v.ok) throw new TryFailure('failed', 'bad-receipt', v.problems.map((p) => p.message).join('; '))
+    if (o.arith !== undefined && done.receipt.arith !== o.arith) throw new TryFailure('failed', 'bad-receipt', `the receipt names arithmetic ${done.receipt.arith}, the model is registered under ${o.arith}`)
     if (ids.length < shown.ids.length || text !== shown.text) throw new AnswerMismatchError(offer.provider, ids.length, [])
     // the caller has its verified answer now; the acknowledgement (its signature, the store write,
     // the message) follows, after the caller's own continuation: the provider needs it, the answer does not

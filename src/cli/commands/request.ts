@@ -12,6 +12,7 @@ import { loadDeployment } from '../../chain/client.js'
 import { connectClients } from '../../chain/evm/clients.js'
 import { useNativeSecp } from '../../chain/evm/secp.js'
 import { devAccount } from '../../chain/evm/edr.js'
+import { registrationArith } from '../../dispute/model.js'
 import { BaseError, InvalidParameterError } from '../../errors.js'
 import { dialJob } from '../../node/jobProtocol.js'
 import { loadKeystore, passphraseFrom } from '../../node/keystore.js'
@@ -103,6 +104,8 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
   // the request's and acknowledgements' signatures by the native secp256k1 when it is built (the same bytes)
   useNativeSecp(loadNativeSecp())
   const c = connectClients({ transport: rpc, chainId: d.chainId, privateKey })
+  // the arithmetic the model is registered under: a receipt naming another is refused (undefined: not registered, not checked)
+  const arith = await registrationArith(c, d, root)
 
   const host = await createHost({ privateKey: identityFromKey(privateKey).libp2pKey, bootstrap, limits: { inboundConnectionThreshold: 100 } })
   const discovery = new OfferDiscovery({ host })
@@ -154,6 +157,7 @@ export async function runRequest(args: ParsedArgs, signal: AbortSignal): Promise
       nonces: randomNonces(),
       maxTries: tries,
       stallMs: stall * 1000,
+      arith,
       signal,
       onText: json ? undefined : (s) => process.stdout.write(s),
     })

@@ -9,9 +9,11 @@
  * The gateway node needs each model's tokenizer and chat template (the GGUF's metadata) to build
  * prompts, not its weights: `models` are those, with the root providers serve.
  */
-import type { Address } from 'viem'
+import type { Address, Hex } from 'viem'
 import { type Deployment, receiptFieldsDigest } from '../../chain/client.js'
 import type { ChainClients } from '../../chain/evm/clients.js'
+import { registrationArith } from '../../dispute/model.js'
+import type { ArithVersion } from '../../engine/version.js'
 import { AnswerMismatchError, type JobOffer, JobFailedError, type JobTry, type NonceSource, requestJob } from '../requestJob.js'
 import { jobFileOf, receiptFieldsOf, type Transcript } from '../transcript.js'
 import type { GatewayBackend, GatewayModel } from './backend.js'
@@ -45,6 +47,17 @@ export type NetworkBackendOptions = {
  *   const gw = await startGateway({ backend })
  */
 export function networkBackend(o: NetworkBackendOptions): GatewayBackend {
+  // each model's registered arithmetic (requestJob refuses a receipt under another), read once; a failed read is retried at the next job
+  const ariths = new Map<string, Promise<ArithVersion | undefined>>()
+  const arithOf = (root: Hex): Promise<ArithVersion | undefined> => {
+    let a = ariths.get(root.toLowerCase())
+    if (!a) {
+      a = registrationArith(o.clients, o.deployment, root)
+      ariths.set(root.toLowerCase(), a)
+      a.catch(() => ariths.delete(root.toLowerCase()))
+    }
+    return a
+  }
   return {
     models: () => o.models,
     async run(req, onText) {
@@ -77,11 +90,17 @@ export function networkBackend(o: NetworkBackendOptions): GatewayBackend {
           }
         }
       }
+      let arith: ArithVersion | undefined
+      try {
+        arith = await arithOf(req.model.root)
+      } catch (e) {
+        throw new GatewayError(502, `cannot read the registration of model ${req.model.id}: ${(e as Error).message}`, { type: 'server_error', code: 'chain_unavailable', cause: e })
+      }
       let transcript: Transcript
       try {
         const r = await requestJob({
           clients: o.clients, deployment: o.deployment, offers: timed, modelRoot: req.model.root, prompt: req.promptTokens, params: req.params,
-          seed: req.seed, nonces: o.nonces, book: o.book, maxTries: o.maxTries, stallMs: o.stallMs, signal: req.signal,
+          seed: req.seed, nonces: o.nonces, book: o.book, maxTries: o.maxTries, stallMs: o.stallMs, signal: req.signal, arith,
           onText: (s) => {
             firstTextAt ??= performance.now()
             onText(s)
