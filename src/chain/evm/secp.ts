@@ -79,7 +79,7 @@ export class NotLocalAccountError extends BaseError {
 }
 
 /**
-@@@
+ * src/runtime/native/secp.ts's addon (its `NativeSecp`): the same answers and bytes as noble/viem.
  * The asynchronous forms are optional: where one is missing, its synchronous twin is used.
  */
 export type SecpImpl = {
